@@ -1,0 +1,56 @@
+/**
+ * The Express application: middleware in order, then the declared routes,
+ * then problem+json for everything that goes wrong.
+ */
+import express, { type Express } from 'express';
+import helmet from 'helmet';
+import swaggerUi from 'swagger-ui-express';
+import type { Config } from '../platform/config.ts';
+import type { Logger } from '../platform/log.ts';
+import type { ApiMetrics } from '../platform/metrics.ts';
+import type { Queues } from '../platform/queues.ts';
+import { errorMiddleware, notFound } from './http/errors.ts';
+import { bullBoardRouter } from './http/bull-board.ts';
+import { cors, httpMetrics, jsonDepthLimit, requestId, requestTimeout } from './http/middleware.ts';
+import { mountRoutes, type Authenticate } from './http/mount.ts';
+import type { Route } from './http/route.ts';
+
+export interface AppDeps {
+  config: Config;
+  log: Logger;
+  metrics: ApiMetrics;
+  queues: Queues;
+  routes: Route[];
+  authenticate: Authenticate;
+  /** Raw handlers for streaming endpoints, mounted before the 404. */
+  streams: { path: string; handler: express.RequestHandler }[];
+  /** Middleware that runs before routes (e.g. rate limiters), keyed by path prefix. */
+  before?: { path: string; handler: express.RequestHandler }[];
+  openapi: () => object;
+}
+
+export function createApp(deps: AppDeps): Express {
+  const { config } = deps;
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('trust proxy', config.http.trustProxy);
+  app.set('query parser', 'simple');
+  app.use(requestId);
+  app.use(httpMetrics(deps.metrics));
+  // Swagger UI needs inline scripts and styles on /docs only; everything else gets helmet's strict defaults.
+  app.use('/docs', helmet({ contentSecurityPolicy: { directives: { 'script-src': ["'self'", "'unsafe-inline'"], 'style-src': ["'self'", "'unsafe-inline'"], 'img-src': ["'self'", 'data:'] } } }));
+  app.use(/^\/(?!docs).*/, helmet());
+  app.use(cors(config.http.corsOrigins));
+  app.use(requestTimeout(config.http.requestTimeoutMs));
+  app.use(express.json({ limit: config.http.bodyLimit, strict: true, type: ['application/json', 'application/*+json'] }));
+  app.use(express.urlencoded({ limit: '16kb', extended: false, parameterLimit: 20 }));
+  app.use(jsonDepthLimit(config.http.jsonMaxDepth));
+  for (const b of deps.before ?? []) app.use(b.path, b.handler);
+  if (config.http.dashboard) app.use('/admin/queues', bullBoardRouter(deps.queues, deps.authenticate));
+  app.use('/docs', swaggerUi.serve, swaggerUi.setup(undefined, { swaggerOptions: { url: '/openapi.json' } }));
+  for (const s of deps.streams) app.get(s.path, s.handler);
+  app.use(mountRoutes(deps.routes, deps.authenticate));
+  app.use(notFound);
+  app.use(errorMiddleware(deps.log));
+  return app;
+}

@@ -1,0 +1,49 @@
+/**
+ * JWT signing keys. ES256 only: the allow-list has no HMAC algorithm, so a
+ * token "signed" with HS256 using our public key as the secret is refused.
+ * Keys live in Postgres (`signing_keys`), shared by every API process; the
+ * newest unretired key signs, every listed key verifies (rotation by `kid`).
+ */
+import { generateKeyPairSync, randomBytes } from 'node:crypto';
+import type { Db } from '../../platform/db.ts';
+
+export const ALGORITHM = 'ES256' as const;
+
+export interface KeyRing {
+  signing: { kid: string; privatePem: string };
+  verifying: Map<string, string>;
+}
+
+export function newKey(): { kid: string; private_pem: string; public_pem: string; alg: string } {
+  const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  return {
+    kid: `k${Date.now().toString(36)}${randomBytes(3).toString('hex')}`,
+    alg: ALGORITHM,
+    private_pem: privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(),
+    public_pem: publicKey.export({ type: 'spki', format: 'pem' }).toString(),
+  };
+}
+
+export async function loadKeyRing(db: Db): Promise<KeyRing> {
+  let rows = await db('signing_keys').select('*').orderBy('created_at', 'desc');
+  if (!rows.some((r: { retired_at: Date | null }) => r.retired_at === null)) {
+    // First start: make a key. Two processes racing both insert; both keys verify, the newest signs.
+    await db('signing_keys').insert(newKey()).onConflict('kid').ignore();
+    rows = await db('signing_keys').select('*').orderBy('created_at', 'desc');
+  }
+  const active = rows.find((r: { retired_at: Date | null }) => r.retired_at === null)!;
+  return {
+    signing: { kid: active.kid, privatePem: active.private_pem },
+    verifying: new Map(rows.map((r: { kid: string; public_pem: string }) => [r.kid, r.public_pem])),
+  };
+}
+
+/** Adds a new signing key and retires the old ones (they keep verifying). */
+export async function rotateKeys(db: Db): Promise<string> {
+  const key = newKey();
+  await db.transaction(async (tx) => {
+    await tx('signing_keys').whereNull('retired_at').update({ retired_at: tx.fn.now() });
+    await tx('signing_keys').insert(key);
+  });
+  return key.kid;
+}

@@ -1,0 +1,32 @@
+/**
+ * Password hashing: argon2id at OWASP's parameters (m = 19 MiB, t = 2, p = 1),
+ * via @node-rs/argon2, whose async calls run on libuv's thread pool, off the
+ * event loop. Unknown users are checked against a dummy hash, so a wrong
+ * password and an unknown user cost the same time.
+ */
+import { hash, verify } from '@node-rs/argon2';
+
+export const argonParams = { // 2 = Algorithm.Argon2id (a const enum, which verbatimModuleSyntax cannot import).
+  algorithm: 2, memoryCost: 19_456, timeCost: 2, parallelism: 1 } as const;
+
+let hashCount = 0;
+/** Password hash computations (hash + verify) since start; tests use it to prove rate limits run before hashing. */
+export function passwordHashCount(): number {
+  return hashCount;
+}
+
+export async function hashPassword(password: string): Promise<string> {
+  hashCount += 1;
+  return hash(password, argonParams);
+}
+
+let dummy: Promise<string> | undefined;
+
+/** Verifies; with `stored` undefined (no such user) burns the same work and returns false. */
+export async function verifyPassword(stored: string | null | undefined, password: string): Promise<boolean> {
+  dummy ??= hash('parley-timing-equaliser', argonParams);
+  const target = stored ?? (await dummy);
+  hashCount += 1;
+  const ok = await verify(target, password).catch(() => false);
+  return ok && stored !== undefined && stored !== null;
+}

@@ -1,0 +1,64 @@
+/**
+ * Roles and permissions, in one place. Every route declares the permission it
+ * needs; this table says which roles hold it.
+ *
+ * - viewer:   reads its own jobs and what is shared with it; cannot spend compute.
+ * - member:   submits and manages its own jobs, agents and discussions.
+ * - operator: sees and manages everyone's jobs; reads queues and models.
+ * - admin:    everything, including users, roles, models and the audit log.
+ */
+import { z } from 'zod';
+
+export const Role = z.enum(['admin', 'operator', 'member', 'viewer']);
+export type Role = z.infer<typeof Role>;
+
+export const permissions = {
+  'jobs:read': ['viewer', 'member', 'operator', 'admin'],
+  'jobs:submit': ['member', 'operator', 'admin'],
+  'jobs:cancel': ['member', 'operator', 'admin'],
+  'jobs:retry': ['member', 'operator', 'admin'],
+  /** See and act on other users' jobs. */
+  'jobs:any': ['operator', 'admin'],
+  'sessions:self': ['viewer', 'member', 'operator', 'admin'],
+  'apikeys:self': ['member', 'operator', 'admin'],
+  'users:manage': ['admin'],
+  'audit:read': ['admin'],
+  'queues:read': ['operator', 'admin'],
+  'queues:write': ['admin'],
+  'metrics:read': ['operator', 'admin'],
+  'models:read': ['viewer', 'member', 'operator', 'admin'],
+  'models:manage': ['operator', 'admin'],
+  'models:admin': ['admin'],
+  'usage:self': ['viewer', 'member', 'operator', 'admin'],
+  'usage:any': ['operator', 'admin'],
+  'discussions:read': ['viewer', 'member', 'operator', 'admin'],
+  'discussions:write': ['member', 'operator', 'admin'],
+  'discussions:any': ['admin'],
+} as const satisfies Record<string, readonly Role[]>;
+
+export type Permission = keyof typeof permissions;
+export const allPermissions = Object.keys(permissions) as Permission[];
+
+export function roleHas(role: Role, permission: Permission): boolean {
+  return (permissions[permission] as readonly Role[]).includes(role);
+}
+
+export function permissionsOf(role: Role): Permission[] {
+  return allPermissions.filter((p) => roleHas(role, p));
+}
+
+/** Who is making a request, after authentication. */
+export interface Actor {
+  kind: 'user' | 'apiKey';
+  userId: string;
+  username: string;
+  role: Role;
+  /** Effective permissions: the role's, narrowed by an API key's scopes. */
+  permissions: ReadonlySet<Permission>;
+  sessionId?: string;
+  apiKeyId?: string;
+}
+
+export function can(actor: Actor | undefined, permission: Permission): boolean {
+  return actor !== undefined && actor.permissions.has(permission);
+}

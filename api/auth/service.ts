@@ -1,0 +1,313 @@
+/**
+ * Identity: users, password logins, refresh sessions, access tokens and API
+ * keys. Plain functions over plain arguments; routes and the Socket.IO
+ * handshake call them.
+ *
+ * Tokens:
+ * - access token: ES256 JWT, `kid` header, claims sub (user id), sid
+ *   (session id), role, iss, aud, iat, nbf, exp; 15 min by default.
+ *   Verification allows ES256 only and requires exp; the session is then
+ *   checked against revocation (a Redis key, so revocation bites at once).
+ * - refresh token: `<session id>.<256-bit secret>`, stored hashed; each use
+ *   rotates it. A refresh token used a second time revokes its session.
+ * - API key: `pk_<key id>_<256-bit secret>`, shown once, stored hashed,
+ *   scoped to permissions, optionally expiring, revocable.
+ */
+import { createHash, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
+import jwt from 'jsonwebtoken';
+import type { Redis } from 'ioredis';
+import type { Config } from '../../platform/config.ts';
+import type { Db } from '../../platform/db.ts';
+import { AppError } from '../http/app-error.ts';
+import type { Audit } from './audit.ts';
+import { ALGORITHM, loadKeyRing, type KeyRing } from './keyring.ts';
+import { hashPassword, verifyPassword } from './passwords.ts';
+import { allPermissions, permissionsOf, Role, roleHas, type Actor, type Permission } from './permissions.ts';
+
+export interface AuthDeps {
+  db: Db;
+  redis: Redis;
+  config: Config;
+  audit: Audit;
+  keyPrefix: string;
+}
+
+export interface UserRow {
+  id: string;
+  username: string;
+  password_hash: string | null;
+  role: Role;
+  disabled: boolean;
+  created_at: Date;
+}
+
+export interface RequestMeta {
+  ip?: string;
+  userAgent?: string;
+}
+
+export interface TokenResponse {
+  access_token: string;
+  token_type: 'Bearer';
+  expires_in: number;
+  refresh_token: string;
+  scope: string;
+}
+
+const sha256 = (s: string) => createHash('sha256').update(s).digest('hex');
+const revokedKey = (prefix: string, sid: string) => `${prefix}:revoked:session:${sid}`;
+
+/** OAuth2 §5.2 errors, as problem+json that also carries `error` / `error_description`. */
+export function oauthError(error: 'invalid_request' | 'invalid_grant' | 'unsupported_grant_type' | 'invalid_scope', description: string): AppError {
+  const code = error === 'invalid_grant' ? 'INVALID_GRANT' : error === 'unsupported_grant_type' ? 'UNSUPPORTED_GRANT_TYPE' : 'INVALID_REQUEST';
+  return new AppError(code, { detail: description, extra: { error, error_description: description }, headers: { 'Cache-Control': 'no-store', Pragma: 'no-cache' } });
+}
+
+function unauthenticated(description: string): AppError {
+  return new AppError('UNAUTHENTICATED', { detail: description, headers: { 'WWW-Authenticate': `Bearer realm="parley", error="invalid_token", error_description="${description.replace(/"/g, "'")}"` } });
+}
+
+export function createAuthService(deps: AuthDeps) {
+  const { db, redis, config, audit } = deps;
+  let ring: Promise<KeyRing> | undefined;
+  const keyring = () => (ring ??= loadKeyRing(db));
+
+  function actorFor(user: UserRow, extra: { sessionId?: string; apiKeyId?: string; scopes?: Permission[] }): Actor {
+    const rolePerms = permissionsOf(user.role);
+    const perms = extra.scopes ? rolePerms.filter((p) => extra.scopes!.includes(p)) : rolePerms;
+    return { kind: extra.apiKeyId ? 'apiKey' : 'user', userId: user.id, username: user.username, role: user.role, permissions: new Set(perms), sessionId: extra.sessionId, apiKeyId: extra.apiKeyId };
+  }
+
+  async function issueAccess(user: UserRow, sessionId: string): Promise<string> {
+    const { signing } = await keyring();
+    return jwt.sign({ role: user.role, sid: sessionId }, signing.privatePem, {
+      algorithm: ALGORITHM,
+      keyid: signing.kid,
+      subject: user.id,
+      issuer: config.auth.issuer,
+      audience: config.auth.audience,
+      expiresIn: config.auth.accessTtlSeconds,
+      notBefore: 0,
+      jwtid: randomUUID(),
+    });
+  }
+
+  async function issueRefresh(sessionId: string): Promise<string> {
+    const secret = randomBytes(32).toString('base64url');
+    const token = `${sessionId}.${secret}`;
+    await db('refresh_tokens').insert({ token_hash: sha256(token), session_id: sessionId });
+    return token;
+  }
+
+  async function tokenResponse(user: UserRow, sessionId: string, scope: string): Promise<TokenResponse> {
+    return { access_token: await issueAccess(user, sessionId), token_type: 'Bearer', expires_in: config.auth.accessTtlSeconds, refresh_token: await issueRefresh(sessionId), scope };
+  }
+
+  async function revokeSession(sessionId: string, reason: string): Promise<boolean> {
+    const n = await db('sessions').where({ id: sessionId }).whereNull('revoked_at').update({ revoked_at: db.fn.now(), revoked_reason: reason });
+    // Access tokens of this session die now, not at their exp.
+    await redis.set(revokedKey(deps.keyPrefix, sessionId), reason, 'EX', config.auth.accessTtlSeconds + 60);
+    return n > 0;
+  }
+
+  /** Grants a scope string: space-separated permissions the user's role holds; empty means all of them. */
+  function grantScope(user: UserRow, requested: string | undefined): string {
+    const all = permissionsOf(user.role);
+    if (!requested) return all.join(' ');
+    const asked = requested.split(' ').filter(Boolean);
+    const bad = asked.filter((s) => !(allPermissions as string[]).includes(s) || !roleHas(user.role, s as Permission));
+    if (bad.length) throw oauthError('invalid_scope', `scope not available: ${bad.join(' ')}`);
+    return asked.join(' ');
+  }
+
+  return {
+    async findUser(username: string): Promise<UserRow | undefined> {
+      return db<UserRow>('users').whereRaw('lower(username) = lower(?)', [username]).first();
+    },
+
+    async getUser(id: string): Promise<UserRow | undefined> {
+      return db<UserRow>('users').where({ id }).first();
+    },
+
+    async createUser(input: { username: string; password: string; role: Role }, by?: { actor?: Actor; meta?: RequestMeta }): Promise<UserRow> {
+      if (input.password.length < 12) throw new AppError('VALIDATION_FAILED', { errors: [{ path: 'password', message: 'must be at least 12 characters' }] });
+      const id = randomUUID();
+      try {
+        const [row] = await db<UserRow>('users').insert({ id, username: input.username, password_hash: await hashPassword(input.password), role: input.role }).returning('*');
+        await audit({ action: 'user.created', outcome: 'success', actorId: by?.actor?.userId, actorName: by?.actor?.username, ip: by?.meta?.ip, userAgent: by?.meta?.userAgent, targetType: 'user', targetId: id, details: { username: input.username, role: input.role } });
+        return row!;
+      } catch (err) {
+        if ((err as { code?: string }).code === '23505') throw new AppError('INVALID_STATE', { detail: 'That username is taken' });
+        throw err;
+      }
+    },
+
+    /** Creates the first admin from config when no admin exists yet. */
+    async bootstrapAdmin(): Promise<'created' | 'exists' | 'not-configured'> {
+      const cfg = config.auth.bootstrapAdmin;
+      if (!cfg) return 'not-configured';
+      const admin = await db('users').where({ role: 'admin', disabled: false }).first();
+      if (admin) return 'exists';
+      const existing = await this.findUser(cfg.username);
+      if (existing) {
+        await db('users').where({ id: existing.id }).update({ role: 'admin', disabled: false, password_hash: await hashPassword(cfg.password), updated_at: db.fn.now() });
+      } else {
+        await this.createUser({ username: cfg.username, password: cfg.password, role: 'admin' });
+      }
+      return 'created';
+    },
+
+    /** OAuth2 password grant (RFC 6749 §4.3). Unknown user and wrong password fail identically. */
+    async passwordGrant(input: { username: string; password: string; scope?: string }, meta: RequestMeta): Promise<TokenResponse> {
+      const user = await this.findUser(input.username);
+      const ok = await verifyPassword(user && !user.disabled ? user.password_hash : undefined, input.password);
+      if (!ok || !user) {
+        await audit({ action: 'auth.login', outcome: 'failure', actorId: user?.id ?? null, actorName: input.username.slice(0, 200), ip: meta.ip, userAgent: meta.userAgent });
+        throw oauthError('invalid_grant', 'The username or password is incorrect');
+      }
+      const scope = grantScope(user, input.scope);
+      const sessionId = randomUUID();
+      await db('sessions').insert({ id: sessionId, user_id: user.id, scope, ip: meta.ip ?? null, user_agent: meta.userAgent?.slice(0, 512) ?? null, expires_at: new Date(Date.now() + config.auth.refreshTtlSeconds * 1000) });
+      await audit({ action: 'auth.login', outcome: 'success', actorId: user.id, actorName: user.username, ip: meta.ip, userAgent: meta.userAgent, targetType: 'session', targetId: sessionId });
+      return tokenResponse(user, sessionId, scope);
+    },
+
+    /** Rotates a refresh token. A second use of any refresh token revokes its whole session. */
+    async refreshGrant(token: string, meta: RequestMeta): Promise<TokenResponse> {
+      const sessionId = token.split('.')[0] ?? '';
+      const hash = sha256(token);
+      const used = await db('refresh_tokens').where({ token_hash: hash }).whereNull('used_at').update({ used_at: db.fn.now() }).returning('session_id');
+      if (used.length === 0) {
+        const known = await db('refresh_tokens').where({ token_hash: hash }).first();
+        if (known) {
+          await revokeSession(known.session_id as string, 'refresh token reuse');
+          const s = await db('sessions').where({ id: known.session_id }).first();
+          await audit({ action: 'auth.refresh_reuse', outcome: 'denied', actorId: s?.user_id ?? null, ip: meta.ip, userAgent: meta.userAgent, targetType: 'session', targetId: known.session_id as string });
+        }
+        throw oauthError('invalid_grant', 'The refresh token is invalid, expired or revoked');
+      }
+      const session = await db('sessions').where({ id: used[0].session_id }).first();
+      const user = session ? await this.getUser(session.user_id) : undefined;
+      if (!session || session.id !== sessionId || session.revoked_at || session.expires_at < new Date() || !user || user.disabled) {
+        throw oauthError('invalid_grant', 'The refresh token is invalid, expired or revoked');
+      }
+      await db('sessions').where({ id: session.id }).update({ last_used_at: db.fn.now(), ip: meta.ip ?? session.ip });
+      await audit({ action: 'auth.refresh', outcome: 'success', actorId: user.id, actorName: user.username, ip: meta.ip, userAgent: meta.userAgent, targetType: 'session', targetId: session.id });
+      return tokenResponse(user, session.id, session.scope);
+    },
+
+    /** Verifies an access token or API key; throws UNAUTHENTICATED (with WWW-Authenticate) otherwise. */
+    async authenticateToken(token: string): Promise<{ actor: Actor; expiresAt?: number }> {
+      if (token.startsWith('pk_')) return { actor: await this.verifyApiKey(token) };
+      const { verifying } = await keyring();
+      const decoded = jwt.decode(token, { complete: true });
+      if (!decoded || typeof decoded.payload === 'string') throw unauthenticated('malformed token');
+      const kid = decoded.header.kid;
+      let pem = kid ? verifying.get(kid) : undefined;
+      if (kid && !pem) {
+        // A key rotated in by another process since we loaded the ring.
+        ring = undefined;
+        pem = (await keyring()).verifying.get(kid);
+      }
+      if (!pem) throw unauthenticated('unknown signing key');
+      let claims: jwt.JwtPayload;
+      try {
+        claims = jwt.verify(token, pem, { algorithms: [ALGORITHM], issuer: config.auth.issuer, audience: config.auth.audience, clockTolerance: 5 }) as jwt.JwtPayload;
+      } catch (err) {
+        throw unauthenticated(err instanceof jwt.TokenExpiredError ? 'token expired' : err instanceof jwt.NotBeforeError ? 'token not yet valid' : 'invalid token');
+      }
+      if (typeof claims.exp !== 'number') throw unauthenticated('token has no expiry');
+      if (typeof claims.sub !== 'string' || typeof claims.sid !== 'string') throw unauthenticated('invalid token');
+      if (await redis.exists(revokedKey(deps.keyPrefix, claims.sid))) throw unauthenticated('session revoked');
+      const session = await db('sessions').where({ id: claims.sid }).first();
+      if (!session || session.revoked_at) throw unauthenticated('session revoked');
+      const user = await this.getUser(claims.sub);
+      if (!user || user.disabled) throw unauthenticated('account disabled');
+      const scopes = session.scope ? (session.scope.split(' ') as Permission[]) : undefined;
+      return { actor: actorFor(user, { sessionId: claims.sid, scopes }), expiresAt: claims.exp * 1000 };
+    },
+
+    async stillValid(actor: Actor): Promise<boolean> {
+      if (actor.sessionId) {
+        if (await redis.exists(revokedKey(deps.keyPrefix, actor.sessionId))) return false;
+        const s = await db('sessions').where({ id: actor.sessionId }).first();
+        return Boolean(s && !s.revoked_at);
+      }
+      if (actor.apiKeyId) {
+        const k = await db('api_keys').where({ id: actor.apiKeyId }).first();
+        return Boolean(k && !k.revoked_at && (!k.expires_at || k.expires_at > new Date()));
+      }
+      return false;
+    },
+
+    async verifyApiKey(token: string): Promise<Actor> {
+      const m = /^pk_([0-9a-f]{32})_([A-Za-z0-9_-]{43})$/.exec(token);
+      if (!m) throw unauthenticated('malformed API key');
+      const id = `${m[1]!.slice(0, 8)}-${m[1]!.slice(8, 12)}-${m[1]!.slice(12, 16)}-${m[1]!.slice(16, 20)}-${m[1]!.slice(20)}`;
+      const key = await db('api_keys').where({ id }).first();
+      const expected = Buffer.from(key?.secret_hash ?? '0'.repeat(64), 'hex');
+      const actual = Buffer.from(sha256(m[2]!), 'hex');
+      if (!key || !timingSafeEqual(expected, actual)) throw unauthenticated('invalid API key');
+      if (key.revoked_at) throw unauthenticated('API key revoked');
+      if (key.expires_at && key.expires_at < new Date()) throw unauthenticated('API key expired');
+      const user = await this.getUser(key.user_id);
+      if (!user || user.disabled) throw unauthenticated('account disabled');
+      void db('api_keys').where({ id }).update({ last_used_at: db.fn.now() }).catch(() => {});
+      return actorFor(user, { apiKeyId: id, scopes: key.scopes as Permission[] });
+    },
+
+    async createApiKey(actor: Actor, input: { name: string; scopes?: Permission[]; expiresAt?: string }, meta: RequestMeta) {
+      const available = permissionsOf(actor.role);
+      const scopes = input.scopes ?? available;
+      const bad = scopes.filter((s) => !available.includes(s));
+      if (bad.length) throw new AppError('FORBIDDEN', { detail: `Your role cannot grant: ${bad.join(', ')}` });
+      const id = randomUUID();
+      const secret = randomBytes(32).toString('base64url');
+      await db('api_keys').insert({ id, user_id: actor.userId, name: input.name, secret_hash: sha256(secret), scopes: JSON.stringify(scopes), expires_at: input.expiresAt ?? null });
+      await audit({ action: 'apikey.created', outcome: 'success', actorId: actor.userId, actorName: actor.username, ip: meta.ip, userAgent: meta.userAgent, targetType: 'api_key', targetId: id, details: { name: input.name, scopes } });
+      return { id, name: input.name, scopes, expiresAt: input.expiresAt ?? null, key: `pk_${id.replace(/-/g, '')}_${secret}` };
+    },
+
+    async listApiKeys(actor: Actor) {
+      const rows = await db('api_keys').where({ user_id: actor.userId }).orderBy('created_at', 'desc');
+      return rows.map((r) => ({ id: r.id as string, name: r.name as string, scopes: r.scopes as string[], createdAt: (r.created_at as Date).toISOString(), expiresAt: (r.expires_at as Date | null)?.toISOString() ?? null, lastUsedAt: (r.last_used_at as Date | null)?.toISOString() ?? null, revokedAt: (r.revoked_at as Date | null)?.toISOString() ?? null }));
+    },
+
+    async revokeApiKey(actor: Actor, id: string, meta: RequestMeta): Promise<void> {
+      const q = db('api_keys').where({ id }).whereNull('revoked_at');
+      if (!roleHas(actor.role, 'users:manage')) q.andWhere({ user_id: actor.userId });
+      const n = await q.update({ revoked_at: db.fn.now() });
+      if (n === 0) throw new AppError('NOT_FOUND');
+      await audit({ action: 'apikey.revoked', outcome: 'success', actorId: actor.userId, actorName: actor.username, ip: meta.ip, userAgent: meta.userAgent, targetType: 'api_key', targetId: id });
+    },
+
+    async listSessions(actor: Actor) {
+      const rows = await db('sessions').where({ user_id: actor.userId }).whereNull('revoked_at').andWhere('expires_at', '>', db.fn.now()).orderBy('last_used_at', 'desc');
+      return rows.map((r) => ({ id: r.id as string, current: r.id === actor.sessionId, createdAt: (r.created_at as Date).toISOString(), lastUsedAt: (r.last_used_at as Date).toISOString(), expiresAt: (r.expires_at as Date).toISOString(), ip: r.ip as string | null, userAgent: r.user_agent as string | null }));
+    },
+
+    /** Revokes one of the actor's sessions (or all, with id undefined). Others' sessions are NOT_FOUND. */
+    async revokeSessions(actor: Actor, id: string | undefined, meta: RequestMeta, action: 'auth.logout' | 'auth.session_revoked' = 'auth.session_revoked'): Promise<number> {
+      const q = db('sessions').where({ user_id: actor.userId }).whereNull('revoked_at');
+      if (id) q.andWhere({ id });
+      const rows = (await q.select('id')) as { id: string }[];
+      if (id && rows.length === 0) throw new AppError('NOT_FOUND');
+      for (const r of rows) {
+        await revokeSession(r.id, action === 'auth.logout' ? 'logout' : 'revoked by user');
+        await audit({ action, outcome: 'success', actorId: actor.userId, actorName: actor.username, ip: meta.ip, userAgent: meta.userAgent, targetType: 'session', targetId: r.id });
+      }
+      return rows.length;
+    },
+
+    async setRole(actor: Actor, userId: string, role: Role, meta: RequestMeta): Promise<UserRow> {
+      const [row] = (await db('users').where({ id: userId }).update({ role, updated_at: db.fn.now() }).returning('*')) as UserRow[];
+      if (!row) throw new AppError('NOT_FOUND');
+      await audit({ action: 'user.role_changed', outcome: 'success', actorId: actor.userId, actorName: actor.username, ip: meta.ip, userAgent: meta.userAgent, targetType: 'user', targetId: userId, details: { role } });
+      return row;
+    },
+
+    revokeSession,
+  };
+}
+
+export type AuthService = ReturnType<typeof createAuthService>;

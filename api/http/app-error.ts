@@ -1,0 +1,89 @@
+import type { ApiErrorCode } from '../../shared/index.ts';
+
+/**
+ * The API's one error class. Thrown by domain functions and middleware; the
+ * error middleware turns it into problem+json. Never crosses a process.
+ */
+export class AppError extends Error {
+  readonly code: ApiErrorCode;
+  readonly detail: string | undefined;
+  readonly errors: { path: string; message: string }[] | undefined;
+  readonly headers: Record<string, string> | undefined;
+  /** Extra members for the problem body (e.g. OAuth2's `error`, `error_description`). */
+  readonly extra: Record<string, string> | undefined;
+
+  constructor(code: ApiErrorCode, opts: { detail?: string; errors?: { path: string; message: string }[]; cause?: unknown; headers?: Record<string, string>; extra?: Record<string, string> } = {}) {
+    super(opts.detail ?? code, { cause: opts.cause });
+    this.name = 'AppError';
+    this.code = code;
+    this.detail = opts.detail;
+    this.errors = opts.errors;
+    this.headers = opts.headers;
+    this.extra = opts.extra;
+  }
+}
+
+/** The one map from error code to HTTP status. Exhaustive over the codes. */
+export function statusOf(code: ApiErrorCode): number {
+  switch (code) {
+    case 'VALIDATION_FAILED':
+    case 'MALFORMED_BODY':
+    case 'INVALID_REQUEST':
+    case 'INVALID_GRANT':
+    case 'UNSUPPORTED_GRANT_TYPE':
+      return 400;
+    case 'UNAUTHENTICATED':
+      return 401;
+    case 'FORBIDDEN':
+      return 403;
+    case 'ROUTE_NOT_FOUND':
+    case 'JOB_NOT_FOUND':
+    case 'NOT_FOUND':
+      return 404;
+    case 'REQUEST_TIMEOUT':
+      return 408;
+    case 'IDEMPOTENCY_CONFLICT':
+    case 'INVALID_STATE':
+      return 409;
+    case 'PAYLOAD_TOO_LARGE':
+      return 413;
+    case 'UNSUPPORTED_MEDIA_TYPE':
+      return 415;
+    case 'LIMIT_EXCEEDED':
+      return 422;
+    case 'BUDGET_EXHAUSTED':
+    case 'RATE_LIMITED':
+      return 429;
+    case 'SERVICE_UNAVAILABLE':
+      return 503;
+    case 'INTERNAL':
+      return 500;
+  }
+}
+
+const titles: Record<ApiErrorCode, string> = {
+  VALIDATION_FAILED: 'The request is not valid',
+  MALFORMED_BODY: 'The request body could not be parsed',
+  PAYLOAD_TOO_LARGE: 'The request body is too large',
+  UNSUPPORTED_MEDIA_TYPE: 'Unsupported content type',
+  ROUTE_NOT_FOUND: 'No such route',
+  JOB_NOT_FOUND: 'Job not found',
+  NOT_FOUND: 'Not found',
+  IDEMPOTENCY_CONFLICT: 'Idempotency key reused with a different request',
+  INVALID_STATE: 'Not allowed in the current state',
+  UNAUTHENTICATED: 'Authentication required',
+  INVALID_REQUEST: 'The token request is malformed',
+  INVALID_GRANT: 'The grant is invalid',
+  UNSUPPORTED_GRANT_TYPE: 'Unsupported grant type',
+  FORBIDDEN: 'Not permitted',
+  RATE_LIMITED: 'Too many requests',
+  LIMIT_EXCEEDED: 'A configured limit was exceeded',
+  BUDGET_EXHAUSTED: 'Token budget exhausted',
+  REQUEST_TIMEOUT: 'The request took too long',
+  SERVICE_UNAVAILABLE: 'A backing service is unavailable',
+  INTERNAL: 'Internal error',
+};
+
+export function titleOf(code: ApiErrorCode): string {
+  return titles[code];
+}

@@ -1,0 +1,56 @@
+/**
+ * Error middleware: everything becomes RFC 9457 problem+json with a stable
+ * `code` and the request id. No stack traces or internal paths ever leave.
+ */
+import type { ErrorRequestHandler, RequestHandler } from 'express';
+import type { Logger } from '../../platform/log.ts';
+import type { Problem } from '../../shared/index.ts';
+import { AppError, statusOf, titleOf } from './app-error.ts';
+
+export function problemOf(err: AppError, requestId: string | undefined, instance?: string): Problem {
+  return {
+    type: `https://parley.dev/problems/${err.code.toLowerCase().replace(/_/g, '-')}`,
+    title: titleOf(err.code),
+    status: statusOf(err.code),
+    ...(err.detail ? { detail: err.detail } : {}),
+    ...(instance ? { instance } : {}),
+    code: err.code,
+    ...(requestId ? { requestId } : {}),
+    ...(err.errors ? { errors: err.errors } : {}),
+    ...err.extra,
+  };
+}
+
+/** Maps body-parser's and other libraries' errors onto our codes. */
+function normalise(err: unknown): AppError {
+  if (err instanceof AppError) return err;
+  const e = err as { type?: string; status?: number; message?: string };
+  if (e?.type === 'entity.too.large') return new AppError('PAYLOAD_TOO_LARGE', { cause: err });
+  if (e?.type === 'entity.parse.failed') return new AppError('MALFORMED_BODY', { detail: 'The body is not valid JSON', cause: err });
+  if (e?.type === 'encoding.unsupported' || e?.type === 'charset.unsupported') return new AppError('UNSUPPORTED_MEDIA_TYPE', { cause: err });
+  if (e?.type === 'request.aborted') return new AppError('MALFORMED_BODY', { detail: 'The request was aborted', cause: err });
+  if (typeof e?.status === 'number' && e.status >= 400 && e.status < 500) return new AppError('MALFORMED_BODY', { cause: err });
+  return new AppError('INTERNAL', { cause: err });
+}
+
+export function sendProblem(res: Parameters<RequestHandler>[1], err: AppError, requestId: string | undefined, instance?: string): void {
+  const body = problemOf(err, requestId, instance);
+  if (err.headers) res.set(err.headers);
+  if (err.code === 'UNAUTHENTICATED' && !res.get('WWW-Authenticate')) res.set('WWW-Authenticate', 'Bearer');
+  res.status(body.status).type('application/problem+json').send(JSON.stringify(body));
+}
+
+export function errorMiddleware(log: Logger): ErrorRequestHandler {
+  return (err, req, res, _next) => {
+    const appErr = normalise(err);
+    const requestId = res.locals.requestId as string | undefined;
+    if (appErr.code === 'INTERNAL' || appErr.code === 'SERVICE_UNAVAILABLE') log.error({ err, requestId, path: req.path }, 'request failed');
+    if (res.headersSent) {
+      res.end();
+      return;
+    }
+    sendProblem(res, appErr, requestId, req.originalUrl.split('?')[0]);
+  };
+}
+
+export const notFound: RequestHandler = (req, _res, next) => next(new AppError('ROUTE_NOT_FOUND', { detail: `${req.method} ${req.path}` }));

@@ -1,0 +1,78 @@
+/** Request-level middleware: request ids, JSON depth limit, timeouts, CORS, latency metrics. */
+import { randomUUID } from 'node:crypto';
+import type { RequestHandler } from 'express';
+import type { ApiMetrics } from '../../platform/metrics.ts';
+import { AppError } from './app-error.ts';
+
+export const requestId: RequestHandler = (req, res, next) => {
+  const incoming = req.get('x-request-id');
+  const id = incoming && /^[\w.:-]{8,128}$/.test(incoming) ? incoming : randomUUID();
+  res.locals.requestId = id;
+  res.set('X-Request-Id', id);
+  next();
+};
+
+/** Rejects parsed bodies nested deeper than `max` (a cheap guard against pathological JSON). */
+export function jsonDepthLimit(max: number): RequestHandler {
+  return (req, _res, next) => {
+    if (req.body && typeof req.body === 'object' && depthExceeds(req.body, max)) {
+      return next(new AppError('MALFORMED_BODY', { detail: `The JSON body is nested deeper than ${max} levels` }));
+    }
+    next();
+  };
+}
+
+function depthExceeds(value: unknown, max: number): boolean {
+  const stack: [unknown, number][] = [[value, 1]];
+  while (stack.length) {
+    const [v, d] = stack.pop()!;
+    if (d > max) return true;
+    if (v && typeof v === 'object') for (const child of Object.values(v as object)) if (child && typeof child === 'object') stack.push([child, d + 1]);
+  }
+  return false;
+}
+
+/** Answers 408 problem+json if a (non-streaming) request is still unanswered after `ms`. */
+export function requestTimeout(ms: number): RequestHandler {
+  return (req, res, next) => {
+    if (req.path.endsWith('/events')) return next();
+    const timer = setTimeout(() => {
+      if (!res.headersSent) next(new AppError('REQUEST_TIMEOUT'));
+    }, ms);
+    res.on('finish', () => clearTimeout(timer));
+    res.on('close', () => clearTimeout(timer));
+    next();
+  };
+}
+
+/** CORS for an allow-list of origins; other origins get no CORS headers (the browser then blocks). */
+export function cors(origins: string[]): RequestHandler {
+  const allowed = new Set(origins);
+  return (req, res, next) => {
+    const origin = req.get('origin');
+    if (origin && allowed.has(origin)) {
+      res.set({ 'Access-Control-Allow-Origin': origin, 'Access-Control-Allow-Credentials': 'true', Vary: 'Origin' });
+      if (req.method === 'OPTIONS') {
+        res.set({
+          'Access-Control-Allow-Methods': 'GET,POST,PUT,PATCH,DELETE,OPTIONS',
+          'Access-Control-Allow-Headers': 'Authorization,Content-Type,Idempotency-Key,Last-Event-ID,If-None-Match,X-Request-Id,Cache-Control',
+          'Access-Control-Max-Age': '600',
+        });
+        return res.status(204).end();
+      }
+    }
+    next();
+  };
+}
+
+export function httpMetrics(metrics: ApiMetrics): RequestHandler {
+  return (req, res, next) => {
+    const end = metrics.httpDuration.startTimer({ method: req.method });
+    res.on('finish', () => {
+      // The matched route pattern, never the raw path: ids would explode the label set.
+      const route = (req.route?.path as string | undefined) ? `${req.baseUrl}${req.route.path as string}` : 'unmatched';
+      end({ route, status: String(res.statusCode) });
+    });
+    next();
+  };
+}

@@ -1,0 +1,64 @@
+/**
+ * Turns route declarations into Express handlers: authenticate, authorise,
+ * validate (400 with field paths), call the route, send. Auth failures end
+ * the request before the route's handler runs.
+ */
+import { Router, type Request, type Response } from 'express';
+import type { z } from 'zod';
+import { can, type Actor } from '../auth/permissions.ts';
+import { AppError } from './app-error.ts';
+import type { Route } from './route.ts';
+
+export type Authenticate = (req: Request, res: Response) => Promise<Actor | undefined>;
+
+export function issuesToErrors(error: z.ZodError, prefix?: string): { path: string; message: string }[] {
+  return error.issues.map((i) => ({ path: [prefix, ...i.path.map(String)].filter(Boolean).join('.') || '(root)', message: i.message }));
+}
+
+function parsePart<S extends z.ZodType>(schema: S | undefined, value: unknown, part: string): z.infer<S> {
+  if (!schema) return undefined as z.infer<S>;
+  const r = schema.safeParse(value);
+  if (!r.success) throw new AppError('VALIDATION_FAILED', { detail: `The ${part} is not valid`, errors: issuesToErrors(r.error, part === 'body' ? undefined : part) });
+  return r.data;
+}
+
+export function mountRoutes(routes: Route[], authenticate: Authenticate): Router {
+  const router = Router();
+  for (const r of routes) {
+    router[r.method](r.path, async (req: Request, res: Response) => {
+      const actor = r.access === 'public' && !req.headers.authorization ? undefined : await authenticate(req, res);
+      if (r.access !== 'public') {
+        if (!actor) throw new AppError('UNAUTHENTICATED');
+        if (!can(actor, r.access)) throw new AppError('FORBIDDEN', { detail: `This needs the ${r.access} permission` });
+      }
+      if (r.body && req.method !== 'GET') {
+        const type = r.bodyType ?? 'json';
+        const hasBody = Number(req.headers['content-length'] ?? 0) > 0 || req.headers['transfer-encoding'] !== undefined;
+        if (hasBody && !req.is(type === 'json' ? 'application/json' : 'application/x-www-form-urlencoded')) {
+          throw new AppError('UNSUPPORTED_MEDIA_TYPE', { detail: `Send ${type === 'json' ? 'application/json' : 'application/x-www-form-urlencoded'}` });
+        }
+      }
+      const result = await r.handle({
+        params: parsePart(r.params, req.params, 'params'),
+        query: parsePart(r.query, req.query, 'query'),
+        body: parsePart(r.body, req.body ?? {}, 'body'),
+        actor,
+        requestId: res.locals.requestId as string,
+        ip: req.ip ?? req.socket.remoteAddress ?? '',
+        userAgent: req.headers['user-agent'],
+        headers: {
+          idempotencyKey: req.get('idempotency-key') ?? undefined,
+          ifNoneMatch: req.get('if-none-match') ?? undefined,
+          cacheControl: req.get('cache-control') ?? undefined,
+          authorization: req.get('authorization') ?? undefined,
+        },
+      });
+      if (result.headers) res.set(result.headers);
+      res.status(result.status);
+      if (result.body === undefined) res.end();
+      else if (result.contentType) res.type(result.contentType).send(typeof result.body === 'string' ? result.body : JSON.stringify(result.body));
+      else res.json(result.body);
+    });
+  }
+  return router;
+}

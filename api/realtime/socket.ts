@@ -1,0 +1,133 @@
+/**
+ * Socket.IO: the live channel for jobs (and, later, discussions).
+ *
+ * Handshake: `auth: { token }` carries an access token or API key; no valid
+ * credential, no connection. A connection whose token expires or whose
+ * session is revoked is ended with `auth_error` { code, message } first.
+ *
+ * Client → server:
+ *   subscribe { room: "job:<id>", lastSeq? }  ack { ok: true } | { ok: false, error }
+ *   unsubscribe { room }                      ack { ok: true }
+ * Server → client: the job event catalog (shared/events.ts), each as
+ *   `<event>` with { room, ...data }.
+ *
+ * Rooms are authorised one by one: joining a job's room needs the right to
+ * see that job. Resuming is ours (lastSeq), so Socket.IO's connection-state
+ * recovery stays off and can never skip the auth middleware.
+ */
+import type { Server as HttpServer } from 'node:http';
+import { createAdapter } from '@socket.io/redis-adapter';
+import type { Redis } from 'ioredis';
+import { Server } from 'socket.io';
+import { SubscribeRequest } from '../../shared/index.ts';
+import type { Logger } from '../../platform/log.ts';
+import { can, type Actor } from '../auth/permissions.ts';
+import { AppError } from '../http/app-error.ts';
+import { watchJob, type WatchDeps } from './watch.ts';
+
+export interface SocketAuth {
+  /** Resolves a handshake credential; `expiresAt` (epoch ms) ends the connection when reached. */
+  verify(token: string): Promise<{ actor: Actor; expiresAt?: number } | undefined>;
+  /** True while the actor's session or key is still valid; checked periodically. */
+  stillValid(actor: Actor): Promise<boolean>;
+}
+
+export interface SocketDeps extends WatchDeps {
+  log: Logger;
+  auth: SocketAuth;
+  prefix: string;
+  pubClient: Redis;
+  subClient: Redis;
+  corsOrigins: string[];
+  revalidateMs?: number;
+  onConnections?: (n: number) => void;
+  /** Extra room kinds (e.g. discussions) plug in here. */
+  rooms?: Record<string, (actor: Actor, id: string, lastSeq: number, emit: (event: string, data: object) => void) => Promise<() => void>>;
+}
+
+export function attachSocketServer(http: HttpServer, deps: SocketDeps): Server {
+  const io = new Server(http, {
+    path: '/socket.io',
+    serveClient: false,
+    cors: deps.corsOrigins.length ? { origin: deps.corsOrigins, credentials: true } : undefined,
+    adapter: createAdapter(deps.pubClient, deps.subClient, { key: `${deps.prefix}:socket.io` }),
+  });
+
+  io.use(async (socket, next) => {
+    const token = (socket.handshake.auth as { token?: unknown }).token;
+    if (typeof token !== 'string' || !token) return next(Object.assign(new Error('UNAUTHENTICATED'), { data: { code: 'UNAUTHENTICATED', message: 'auth.token is required' } }));
+    const verified = await deps.auth.verify(token).catch(() => undefined);
+    if (!verified) return next(Object.assign(new Error('UNAUTHENTICATED'), { data: { code: 'UNAUTHENTICATED', message: 'invalid, expired or revoked token' } }));
+    socket.data.actor = verified.actor;
+    socket.data.expiresAt = verified.expiresAt;
+    next();
+  });
+
+  io.on('connection', (socket) => {
+    const actor = socket.data.actor as Actor;
+    const subs = new Map<string, () => void>();
+    deps.onConnections?.(io.engine.clientsCount);
+    if (actor.role === 'operator' || actor.role === 'admin') void socket.join('operators');
+
+    const end = (code: string, message: string) => {
+      socket.emit('auth_error', { code, message });
+      socket.disconnect(true);
+    };
+    const expiresAt = socket.data.expiresAt as number | undefined;
+    const expiry = expiresAt ? setTimeout(() => end('TOKEN_EXPIRED', 'the access token expired; reconnect with a fresh one'), Math.max(0, expiresAt - Date.now())) : undefined;
+    const revalidate = setInterval(() => {
+      deps.auth.stillValid(actor).then(
+        (ok) => ok || end('SESSION_REVOKED', 'the session or key was revoked'),
+        () => {},
+      );
+    }, deps.revalidateMs ?? 1000);
+
+    socket.on('subscribe', async (raw: unknown, ack?: (r: unknown) => void) => {
+      const reply = typeof ack === 'function' ? ack : () => {};
+      const req = SubscribeRequest.safeParse(raw);
+      if (!req.success) return reply({ ok: false, error: { code: 'VALIDATION_FAILED', message: req.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ') } });
+      const { room, lastSeq = 0 } = req.data;
+      const [kind, id] = room.split(':') as [string, string];
+      try {
+        subs.get(room)?.();
+        const emit = (event: string, data: object) => socket.emit(event, { room, ...data });
+        let unsubscribe: () => void;
+        if (kind === 'job') {
+          if (!can(actor, 'jobs:read')) throw new AppError('JOB_NOT_FOUND');
+          unsubscribe = await watchJob(deps, actor, id, lastSeq, (e) => emit(e.event, e.data));
+        } else if (deps.rooms?.[kind]) {
+          unsubscribe = await deps.rooms[kind](actor, id, lastSeq, emit);
+        } else {
+          throw new AppError('NOT_FOUND');
+        }
+        if (!socket.connected) return unsubscribe();
+        subs.set(room, unsubscribe);
+        await socket.join(room);
+        reply({ ok: true });
+      } catch (err) {
+        const code = err instanceof AppError ? err.code : 'INTERNAL';
+        if (code === 'INTERNAL') deps.log.error({ err, room }, 'subscribe failed');
+        reply({ ok: false, error: { code, message: err instanceof AppError ? (err.detail ?? code) : 'internal error' } });
+      }
+    });
+
+    socket.on('unsubscribe', (raw: unknown, ack?: (r: unknown) => void) => {
+      const room = (raw as { room?: unknown })?.room;
+      if (typeof room === 'string') {
+        subs.get(room)?.();
+        subs.delete(room);
+        void socket.leave(room);
+      }
+      if (typeof ack === 'function') ack({ ok: true });
+    });
+
+    socket.on('disconnect', () => {
+      clearTimeout(expiry);
+      clearInterval(revalidate);
+      for (const u of subs.values()) u();
+      subs.clear();
+      deps.onConnections?.(io.engine.clientsCount);
+    });
+  });
+  return io;
+}

@@ -1,0 +1,86 @@
+/** Liveness, readiness, metrics and the OpenAPI document. */
+import type { Redis } from 'ioredis';
+import { z } from 'zod';
+import type { Db } from '../../platform/db.ts';
+import { scrape, type ApiMetrics } from '../../platform/metrics.ts';
+import type { OllamaClient } from '../../platform/ollama/client.ts';
+import type { Queues } from '../../platform/queues.ts';
+import { route, type Route, type RouteResult } from '../http/route.ts';
+
+export interface OpsDeps {
+  redis: Redis;
+  db: Db;
+  ollama: OllamaClient;
+  queues: Queues;
+  metrics: ApiMetrics;
+  prefix: string;
+  /** Submits a system.ping and waits for it; the deep readiness check. */
+  deepProbe?: () => Promise<{ ok: boolean; ms: number; detail?: string }>;
+  /** Extra readiness detail (e.g. per-model availability). */
+  extraReadiness?: () => Promise<Record<string, unknown>>;
+  openapi: () => object;
+}
+
+const Check = z.object({ ok: z.boolean(), ms: z.number(), detail: z.string().optional() });
+const Readiness = z.object({ status: z.enum(['ready', 'degraded']), checks: z.record(z.string(), Check) });
+
+async function timed(fn: () => Promise<unknown>, timeoutMs = 2000): Promise<z.infer<typeof Check>> {
+  const t0 = performance.now();
+  try {
+    await Promise.race([fn(), new Promise((_, rej) => setTimeout(() => rej(new Error(`timed out after ${timeoutMs} ms`)), timeoutMs))]);
+    return { ok: true, ms: Math.round(performance.now() - t0) };
+  } catch (err) {
+    return { ok: false, ms: Math.round(performance.now() - t0), detail: err instanceof Error ? err.message : String(err) };
+  }
+}
+
+export function opsRoutes(deps: OpsDeps): Route[] {
+  return [
+    route({
+      method: 'get', path: '/healthz', tags: ['ops'], access: 'public',
+      summary: 'Liveness: the process answers.',
+      responses: { 200: { description: 'Alive', schema: z.object({ status: z.literal('ok') }) } },
+      async handle() {
+        return { status: 200, body: { status: 'ok' } };
+      },
+    }),
+    route({
+      method: 'get', path: '/readyz', tags: ['ops'], access: 'public',
+      summary: 'Readiness: Redis, Postgres and Ollama each reported; `?deep=1` also runs a system.ping job end to end.',
+      query: z.object({ deep: z.enum(['0', '1', 'true', 'false']).optional() }),
+      responses: { 200: { description: 'Ready', schema: Readiness }, 503: { description: 'Not ready', schema: Readiness } },
+      async handle({ query }): Promise<RouteResult> {
+        const [redis, postgres, ollama] = await Promise.all([
+          timed(() => deps.redis.ping()),
+          timed(() => deps.db.raw('select 1')),
+          timed(() => deps.ollama.version()),
+        ]);
+        const checks: Record<string, z.infer<typeof Check>> = { redis, postgres, ollama };
+        if ((query.deep === '1' || query.deep === 'true') && deps.deepProbe) checks.pipeline = await deps.deepProbe();
+        const extra = deps.extraReadiness ? await deps.extraReadiness().catch(() => ({})) : {};
+        const ok = Object.values(checks).every((c) => c.ok);
+        return { status: ok ? 200 : 503, body: { status: ok ? 'ready' : 'degraded', checks, ...extra } };
+      },
+    }),
+    route({
+      method: 'get', path: '/metrics', tags: ['ops'], access: 'metrics:read',
+      summary: 'Prometheus metrics of the API and every live worker process.',
+      responses: { 200: { description: 'Prometheus text format', contentType: 'text/plain' } },
+      async handle() {
+        for (const [name, queue] of Object.entries(deps.queues)) {
+          const counts = await queue.getJobCounts('wait', 'prioritized', 'active', 'delayed', 'completed', 'failed');
+          for (const [state, n] of Object.entries(counts)) deps.metrics.queueDepth.set({ queue: name, state }, n);
+        }
+        return { status: 200, body: await scrape(deps.redis, deps.prefix, deps.metrics.registry), contentType: 'text/plain; version=0.0.4' };
+      },
+    }),
+    route({
+      method: 'get', path: '/openapi.json', tags: ['ops'], access: 'public',
+      summary: 'This API as OpenAPI 3.1, generated from the zod contracts.',
+      responses: { 200: { description: 'OpenAPI document' } },
+      async handle() {
+        return { status: 200, body: deps.openapi() };
+      },
+    }),
+  ];
+}

@@ -1,0 +1,123 @@
+/**
+ * Configuration: parsed once, with zod, from the environment. Nothing else in
+ * the product reads `process.env`; composition roots call `loadConfig()` and
+ * pass the result down.
+ */
+import { z } from 'zod';
+
+const bool = z
+  .enum(['true', 'false', '1', '0', 'yes', 'no'])
+  .transform((v) => v === 'true' || v === '1' || v === 'yes');
+const csv = z.string().transform((s) => s.split(',').map((x) => x.trim()).filter(Boolean));
+
+const Env = z.object({
+  PARLEY_ENV: z.enum(['development', 'test', 'production']).default('development'),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  PORT: z.coerce.number().int().min(0).max(65535).default(3000),
+  REDIS_URL: z.string().default('redis://127.0.0.1:6390'),
+  DATABASE_URL: z.string().default('postgres://parley@127.0.0.1:5440/parley'),
+  OLLAMA_HOST: z.string().default('http://127.0.0.1:11500'),
+  MONGODB_URL: z.string().default('mongodb://127.0.0.1:27030/parley'),
+  PARLEY_CHAT_MODEL: z.string().default('smollm2:135m'),
+  PARLEY_EMBED_MODEL: z.string().default('all-minilm'),
+  /** Prefix of every Redis key and BullMQ queue; tests give each suite its own. */
+  PARLEY_KEY_PREFIX: z.string().regex(/^[a-zA-Z0-9_.:-]+$/).default('parley'),
+  /** Worker concurrency per queue, e.g. "llm=4,embed=2,code=2,system=16". */
+  PARLEY_CONCURRENCY: z.string().default(''),
+  PARLEY_CHUNK_THREADS: z.coerce.number().int().min(1).max(64).optional(),
+  /** How long a job's lock lives without renewal; a dead worker's jobs are recovered after about this long. */
+  PARLEY_LOCK_MS: z.coerce.number().int().min(1000).default(30_000),
+  PARLEY_STALLED_INTERVAL_MS: z.coerce.number().int().min(500).default(15_000),
+  /** A queued job older than this is promoted one priority class, so batch work always progresses. */
+  PARLEY_AGING_MS: z.coerce.number().int().min(100).default(30_000),
+  PARLEY_SWEEP_INTERVAL_MS: z.coerce.number().int().min(100).default(5_000),
+  /** On SIGTERM, active jobs get this long to finish before they are handed back to the queue. */
+  PARLEY_SHUTDOWN_GRACE_MS: z.coerce.number().int().min(0).default(10_000),
+  /** Upper bound on generated tokens when a request names none. */
+  PARLEY_DEFAULT_NUM_PREDICT: z.coerce.number().int().min(1).default(512),
+  PARLEY_STREAM_TTL_S: z.coerce.number().int().min(10).default(86_400),
+  PARLEY_STREAM_MAXLEN: z.coerce.number().int().min(100).default(50_000),
+  PARLEY_BODY_LIMIT: z.string().default('1mb'),
+  PARLEY_JSON_MAX_DEPTH: z.coerce.number().int().min(2).max(256).default(32),
+  PARLEY_REQUEST_TIMEOUT_MS: z.coerce.number().int().min(100).default(30_000),
+  PARLEY_CORS_ORIGINS: csv.default([]),
+  PARLEY_DASHBOARD: bool.default(true),
+  PARLEY_TRUST_PROXY: bool.default(false),
+  /** Access-token lifetime. @defaultValue 900 s (15 min): short, because a stolen one cannot be recalled. */
+  PARLEY_ACCESS_TOKEN_TTL_S: z.coerce.number().int().min(10).max(86_400).default(900),
+  PARLEY_REFRESH_TOKEN_TTL_S: z.coerce.number().int().min(60).default(30 * 86_400),
+  PARLEY_JWT_ISSUER: z.string().default('parley'),
+  PARLEY_JWT_AUDIENCE: z.string().default('parley-api'),
+  PARLEY_BOOTSTRAP_ADMIN_USER: z.string().min(1).optional(),
+  PARLEY_BOOTSTRAP_ADMIN_PASSWORD: z.string().min(1).optional(),
+  OLLAMA_CONNECT_TIMEOUT_MS: z.coerce.number().int().min(100).default(5_000),
+  OLLAMA_FIRST_TOKEN_TIMEOUT_MS: z.coerce.number().int().min(100).default(120_000),
+  OLLAMA_IDLE_TIMEOUT_MS: z.coerce.number().int().min(100).default(30_000),
+});
+
+export type Config = ReturnType<typeof loadConfig>;
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env) {
+  const parsed = Env.safeParse(env);
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((i) => `  ${i.path.join('.')}: ${i.message}`).join('\n');
+    throw new Error(`invalid configuration:\n${lines}`);
+  }
+  const e = parsed.data;
+  return {
+    env: e.PARLEY_ENV,
+    logLevel: e.LOG_LEVEL,
+    port: e.PORT,
+    redisUrl: e.REDIS_URL,
+    databaseUrl: e.DATABASE_URL,
+    mongoUrl: e.MONGODB_URL,
+    keyPrefix: e.PARLEY_KEY_PREFIX,
+    ollama: {
+      host: e.OLLAMA_HOST.includes('://') ? e.OLLAMA_HOST : `http://${e.OLLAMA_HOST}`,
+      chatModel: e.PARLEY_CHAT_MODEL,
+      embedModel: e.PARLEY_EMBED_MODEL,
+      defaultNumPredict: e.PARLEY_DEFAULT_NUM_PREDICT,
+      connectTimeoutMs: e.OLLAMA_CONNECT_TIMEOUT_MS,
+      firstTokenTimeoutMs: e.OLLAMA_FIRST_TOKEN_TIMEOUT_MS,
+      idleTimeoutMs: e.OLLAMA_IDLE_TIMEOUT_MS,
+    },
+    workers: {
+      concurrency: parseConcurrency(e.PARLEY_CONCURRENCY),
+      chunkThreads: e.PARLEY_CHUNK_THREADS,
+      lockMs: e.PARLEY_LOCK_MS,
+      stalledIntervalMs: e.PARLEY_STALLED_INTERVAL_MS,
+      agingMs: e.PARLEY_AGING_MS,
+      sweepIntervalMs: e.PARLEY_SWEEP_INTERVAL_MS,
+      shutdownGraceMs: e.PARLEY_SHUTDOWN_GRACE_MS,
+    },
+    streams: { ttlSeconds: e.PARLEY_STREAM_TTL_S, maxLen: e.PARLEY_STREAM_MAXLEN },
+    auth: {
+      accessTtlSeconds: e.PARLEY_ACCESS_TOKEN_TTL_S,
+      refreshTtlSeconds: e.PARLEY_REFRESH_TOKEN_TTL_S,
+      issuer: e.PARLEY_JWT_ISSUER,
+      audience: e.PARLEY_JWT_AUDIENCE,
+      bootstrapAdmin: e.PARLEY_BOOTSTRAP_ADMIN_USER && e.PARLEY_BOOTSTRAP_ADMIN_PASSWORD ? { username: e.PARLEY_BOOTSTRAP_ADMIN_USER, password: e.PARLEY_BOOTSTRAP_ADMIN_PASSWORD } : undefined,
+    },
+    http: {
+      bodyLimit: e.PARLEY_BODY_LIMIT,
+      jsonMaxDepth: e.PARLEY_JSON_MAX_DEPTH,
+      requestTimeoutMs: e.PARLEY_REQUEST_TIMEOUT_MS,
+      corsOrigins: e.PARLEY_CORS_ORIGINS,
+      dashboard: e.PARLEY_DASHBOARD,
+      trustProxy: e.PARLEY_TRUST_PROXY,
+    },
+  };
+}
+
+const defaultConcurrency = { llm: 4, embed: 2, code: 2, system: 32, models: 1 } as const;
+
+function parseConcurrency(spec: string): Record<keyof typeof defaultConcurrency, number> {
+  const out: Record<string, number> = { ...defaultConcurrency };
+  for (const part of spec.split(',').map((s) => s.trim()).filter(Boolean)) {
+    const [name, value] = part.split('=');
+    const n = Number(value);
+    if (!name || !(name in defaultConcurrency) || !Number.isInteger(n) || n < 1) throw new Error(`invalid configuration: PARLEY_CONCURRENCY entry "${part}"`);
+    out[name] = n;
+  }
+  return out as Record<keyof typeof defaultConcurrency, number>;
+}

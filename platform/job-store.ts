@@ -1,0 +1,185 @@
+/**
+ * The job record in Postgres. Every write is conditional on the current
+ * state, so at-least-once execution records one outcome: the first terminal
+ * write wins and later ones change nothing.
+ */
+import type { JobError, JobState, PriorityClass, Usage } from '../shared/index.ts';
+import type { Db } from './db.ts';
+
+export interface JobRow {
+  id: string;
+  kind: string;
+  kind_version: number;
+  queue: string;
+  owner_id: string;
+  priority: PriorityClass;
+  state: JobState;
+  attempts: number;
+  max_attempts: number;
+  input: unknown;
+  progress: unknown;
+  result: unknown;
+  error_code: string | null;
+  error_message: string | null;
+  error_details: unknown;
+  model: string | null;
+  tokens_in: number | null;
+  tokens_out: number | null;
+  usage_estimated: boolean;
+  idempotency_key: string | null;
+  request_hash: string | null;
+  queued_at: Date;
+  started_at: Date | null;
+  finished_at: Date | null;
+  cancel_requested_at: Date | null;
+  updated_at: Date;
+}
+
+export interface NewJob {
+  id: string;
+  kind: string;
+  v: number;
+  queue: string;
+  ownerId: string;
+  priority: PriorityClass;
+  maxAttempts: number;
+  input: unknown;
+  idempotencyKey?: string;
+  requestHash?: string;
+}
+
+const terminal = ['completed', 'failed', 'cancelled'] as const;
+
+export function createJobStore(db: Db) {
+  const jobs = () => db<JobRow>('jobs');
+
+  return {
+    /** Inserts the record; with an idempotency key already used by this owner, returns the existing row instead. */
+    async insert(job: NewJob): Promise<{ row: JobRow; created: boolean }> {
+      const rows = (await db.raw(
+        `insert into jobs (id, kind, kind_version, queue, owner_id, priority, max_attempts, input, idempotency_key, request_hash)
+         values (?, ?, ?, ?, ?, ?, ?, ?::jsonb, ?, ?)
+         on conflict (owner_id, idempotency_key) where idempotency_key is not null do nothing
+         returning *`,
+        [job.id, job.kind, job.v, job.queue, job.ownerId, job.priority, job.maxAttempts, JSON.stringify(job.input), job.idempotencyKey ?? null, job.requestHash ?? null],
+      )) as { rows: JobRow[] };
+      const created = rows.rows[0];
+      if (created) return { row: created, created: true };
+      const existing = await jobs()
+        .where({ owner_id: job.ownerId, idempotency_key: job.idempotencyKey! })
+        .first();
+      if (!existing) throw new Error('idempotency conflict row vanished');
+      return { row: existing, created: false };
+    },
+
+    findByIdempotencyKey(ownerId: string, key: string): Promise<JobRow | undefined> {
+      return jobs().where({ owner_id: ownerId, idempotency_key: key }).first();
+    },
+
+    /** Deletes a record whose job never reached the queue (the submit failed). */
+    async remove(id: string): Promise<void> {
+      await jobs().where({ id, state: 'queued', attempts: 0 }).delete();
+    },
+
+    get(id: string): Promise<JobRow | undefined> {
+      return jobs().where({ id }).first();
+    },
+
+    /** Starts an attempt. Returns the attempt number, or undefined when the job is already terminal. */
+    async markActive(id: string): Promise<{ attempt: number; cancelRequested: boolean } | undefined> {
+      const [row] = await jobs()
+        .where({ id })
+        .whereNotIn('state', terminal)
+        .update({ state: 'active', attempts: db.raw('attempts + 1'), started_at: db.fn.now(), updated_at: db.fn.now() } as never)
+        .returning(['attempts', 'cancel_requested_at']);
+      return row ? { attempt: row.attempts, cancelRequested: row.cancel_requested_at !== null } : undefined;
+    },
+
+    async setProgress(id: string, progress: unknown): Promise<void> {
+      await jobs().where({ id, state: 'active' }).update({ progress: JSON.stringify(progress) as never, updated_at: db.fn.now() as never });
+    },
+
+    /** A retryable failure with attempts left: back to queued, keeping the last error for the record. */
+    async requeue(id: string, error: JobError): Promise<void> {
+      await jobs()
+        .where({ id })
+        .whereNotIn('state', terminal)
+        .update({ state: 'queued', error_code: error.code, error_message: error.message, updated_at: db.fn.now() as never });
+    },
+
+    /** Terminal write. True when this call made the job terminal; false when it already was. */
+    async finish(id: string, outcome: { state: (typeof terminal)[number]; result?: unknown; error?: JobError; usage?: Usage | null }): Promise<boolean> {
+      const n = await jobs()
+        .where({ id })
+        .whereNotIn('state', terminal)
+        .update({
+          state: outcome.state,
+          result: outcome.result === undefined ? null : (JSON.stringify(outcome.result) as never),
+          error_code: outcome.error?.code ?? null,
+          error_message: outcome.error?.message ?? null,
+          error_details: outcome.error?.details === undefined ? null : (JSON.stringify(outcome.error.details) as never),
+          model: outcome.usage?.model ?? null,
+          tokens_in: outcome.usage?.promptTokens ?? null,
+          tokens_out: outcome.usage?.completionTokens ?? null,
+          usage_estimated: outcome.usage?.estimated ?? false,
+          finished_at: db.fn.now() as never,
+          updated_at: db.fn.now() as never,
+        });
+      return n > 0;
+    },
+
+    async requestCancel(id: string): Promise<void> {
+      await jobs().where({ id }).whereNotIn('state', terminal).update({ cancel_requested_at: db.fn.now() as never, updated_at: db.fn.now() as never });
+    },
+
+    /** Failed or cancelled → queued again for a manual retry. Returns the row, or undefined if the state did not allow it. */
+    async reopen(id: string): Promise<JobRow | undefined> {
+      const [row] = await jobs()
+        .where({ id })
+        .whereIn('state', ['failed', 'cancelled'])
+        .update({
+          state: 'queued', result: null, error_code: null, error_message: null, error_details: null, progress: null,
+          tokens_in: null, tokens_out: null, usage_estimated: false, model: null,
+          queued_at: db.fn.now() as never, started_at: null, finished_at: null, cancel_requested_at: null, updated_at: db.fn.now() as never,
+        })
+        .returning('*');
+      return row;
+    },
+
+    async setPriority(id: string, priority: PriorityClass): Promise<void> {
+      await jobs().where({ id, state: 'queued' }).update({ priority, updated_at: db.fn.now() as never });
+    },
+
+    /** Queued jobs of one class that waited longer than `olderThanMs`, oldest first. */
+    agingCandidates(priority: PriorityClass, olderThanMs: number, limit: number): Promise<Pick<JobRow, 'id' | 'queue'>[]> {
+      return jobs()
+        .select('id', 'queue')
+        .where({ state: 'queued', priority })
+        .andWhere('updated_at', '<', db.raw(`now() - (? * interval '1 millisecond')`, [olderThanMs]))
+        .orderBy('queued_at', 'asc')
+        .limit(limit);
+    },
+
+    /** Non-terminal jobs untouched for `olderThanMs`: candidates for reconciliation against the queue. */
+    stale(olderThanMs: number, limit: number): Promise<JobRow[]> {
+      return jobs()
+        .whereNotIn('state', terminal)
+        .andWhere('updated_at', '<', db.raw(`now() - (? * interval '1 millisecond')`, [olderThanMs]))
+        .orderBy('updated_at', 'asc')
+        .limit(limit);
+    },
+
+    async list(filter: { ownerId?: string; kind?: string; state?: JobState; since?: string; until?: string; limit: number; cursor?: { queuedAt: string; id: string } }): Promise<JobRow[]> {
+      const q = jobs().select('*');
+      if (filter.ownerId !== undefined) q.where('owner_id', filter.ownerId);
+      if (filter.kind) q.where('kind', filter.kind);
+      if (filter.state) q.where('state', filter.state);
+      if (filter.since) q.where('queued_at', '>=', filter.since);
+      if (filter.until) q.where('queued_at', '<', filter.until);
+      if (filter.cursor) q.whereRaw('(queued_at, id) < (?::timestamptz, ?::uuid)', [filter.cursor.queuedAt, filter.cursor.id]);
+      return q.orderBy([{ column: 'queued_at', order: 'desc' }, { column: 'id', order: 'desc' }]).limit(filter.limit);
+    },
+  };
+}
+
+export type JobStore = ReturnType<typeof createJobStore>;

@@ -1,0 +1,62 @@
+/**
+ * Prometheus metrics. Each process has its own registry; worker processes
+ * publish theirs to Redis every few seconds (hash keys(prefix) "metrics",
+ * field = worker id, value = prom-client's JSON form, stale after 30 s) and
+ * the API's /metrics merges them with its own, so one scrape sees the whole
+ * platform. Workers can also serve their own registry on a port.
+ */
+import { AggregatorRegistry, Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { Redis } from 'ioredis';
+
+const latencyBuckets = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120];
+
+export function createWorkerMetrics(registry = new Registry()) {
+  collectDefaultMetrics({ register: registry, prefix: 'parley_worker_' });
+  return {
+    registry,
+    jobDuration: new Histogram({ name: 'parley_job_duration_seconds', help: 'Handler run time per kind and outcome', labelNames: ['kind', 'outcome'], buckets: latencyBuckets, registers: [registry] }),
+    queueWait: new Histogram({ name: 'parley_job_queue_wait_seconds', help: 'Time from enqueue to handler start, per kind and model', labelNames: ['kind', 'model'], buckets: latencyBuckets, registers: [registry] }),
+    ttft: new Histogram({ name: 'parley_llm_time_to_first_token_seconds', help: 'Time from request to first streamed token', labelNames: ['model'], buckets: latencyBuckets, registers: [registry] }),
+    tokensPerSecond: new Histogram({ name: 'parley_llm_tokens_per_second', help: 'Generation speed of completed streams', labelNames: ['model'], buckets: [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000], registers: [registry] }),
+    tokens: new Counter({ name: 'parley_llm_tokens_total', help: 'Tokens consumed', labelNames: ['model', 'direction'], registers: [registry] }),
+    active: new Gauge({ name: 'parley_jobs_active', help: 'Jobs running now, per queue', labelNames: ['queue'], registers: [registry] }),
+    outcomes: new Counter({ name: 'parley_jobs_finished_total', help: 'Jobs reaching a terminal state or a retry', labelNames: ['kind', 'outcome'], registers: [registry] }),
+  };
+}
+export type WorkerMetrics = ReturnType<typeof createWorkerMetrics>;
+
+export function createApiMetrics(registry = new Registry()) {
+  collectDefaultMetrics({ register: registry, prefix: 'parley_api_' });
+  return {
+    registry,
+    httpDuration: new Histogram({ name: 'parley_http_request_duration_seconds', help: 'HTTP request latency', labelNames: ['method', 'route', 'status'], buckets: latencyBuckets, registers: [registry] }),
+    queueDepth: new Gauge({ name: 'parley_queue_jobs', help: 'Jobs per queue and BullMQ state', labelNames: ['queue', 'state'], registers: [registry] }),
+    submitted: new Counter({ name: 'parley_jobs_submitted_total', help: 'Jobs accepted by the API', labelNames: ['kind', 'priority'], registers: [registry] }),
+    sockets: new Gauge({ name: 'parley_realtime_connections', help: 'Open Socket.IO connections and SSE streams', labelNames: ['transport'], registers: [registry] }),
+  };
+}
+export type ApiMetrics = ReturnType<typeof createApiMetrics>;
+
+const hashKey = (prefix: string) => `${prefix}:metrics`;
+
+export async function publishMetrics(redis: Redis, prefix: string, workerId: string, registry: Registry): Promise<void> {
+  const json = await registry.getMetricsAsJSON();
+  await redis.hset(hashKey(prefix), workerId, JSON.stringify({ at: Date.now(), metrics: json }));
+}
+
+export async function removePublishedMetrics(redis: Redis, prefix: string, workerId: string): Promise<void> {
+  await redis.hdel(hashKey(prefix), workerId);
+}
+
+/** The API's own metrics followed by the merged metrics of live worker processes. */
+export async function scrape(redis: Redis, prefix: string, own: Registry): Promise<string> {
+  const all = await redis.hgetall(hashKey(prefix));
+  const fresh: unknown[][] = [];
+  for (const [field, value] of Object.entries(all)) {
+    const parsed = JSON.parse(value) as { at: number; metrics: unknown[] };
+    if (Date.now() - parsed.at < 30_000) fresh.push(parsed.metrics);
+    else await redis.hdel(hashKey(prefix), field);
+  }
+  const merged = fresh.length ? await AggregatorRegistry.aggregate(fresh as never).metrics() : '';
+  return `${await own.metrics()}\n${merged}`;
+}

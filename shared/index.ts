@@ -1,0 +1,13 @@
+export { ApiErrorCode, JobErrorCode, JobError, Problem, isRetryable } from './errors.ts';
+export { PriorityClass } from './priority.ts';
+export { Usage } from './usage.ts';
+export { OllamaOptions, OllamaFormat, KeepAlive, ChatMessage } from './ollama-options.ts';
+export { QueueName, defineJob, type JobDefinition, type JobDefaults, type InputOf, type ResultOf, type ProgressOf } from './jobs/define.ts';
+export { JobEnvelope } from './jobs/envelope.ts';
+export { jobs, jobKinds, isJobKind, type JobKind, type Jobs } from './jobs/index.ts';
+export { LlmChatInput, LlmChatResult, llmChat } from './jobs/llm-chat.ts';
+export { EmbedBatchInput, EmbedBatchResult, embedBatch } from './jobs/embed-batch.ts';
+export { CodeChunkInput, CodeChunkResult, CodeChunk, CodeLanguage, SourceFile, codeChunk } from './jobs/code-chunk.ts';
+export { SystemPingInput, SystemPingResult, systemPing } from './jobs/system-ping.ts';
+export { JobState, terminalStates, isTerminal, SubmitJobBody, SubmittedJob, JobView, ListJobsQuery, JobList, IdempotencyKey } from './job-api.ts';
+export { jobEvents, TokensEvent, ProgressEvent, ResetEvent, FinishedEvent, SubscribeRequest, type JobEvent, type JobEventName } from './events.ts';

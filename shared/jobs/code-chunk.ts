@@ -1,0 +1,53 @@
+import { z } from 'zod';
+import { defineJob } from './define.ts';
+
+export const CodeLanguage = z.enum(['typescript', 'tsx', 'javascript', 'python']);
+export type CodeLanguage = z.infer<typeof CodeLanguage>;
+
+export const SourceFile = z.object({
+  path: z.string().min(1).max(1024),
+  /** Inferred from the extension when absent. */
+  language: CodeLanguage.optional(),
+  content: z.string().max(2_000_000),
+});
+export type SourceFile = z.infer<typeof SourceFile>;
+
+export const CodeChunkInput = z.object({
+  files: z.array(SourceFile).min(1).max(500),
+});
+export type CodeChunkInput = z.infer<typeof CodeChunkInput>;
+
+export const CodeChunk = z.object({
+  path: z.string(),
+  language: CodeLanguage,
+  kind: z.enum(['function', 'class', 'method']),
+  /** Qualified for methods: `Class.method`. */
+  symbol: z.string(),
+  /** 1-based, inclusive. */
+  startLine: z.number().int(),
+  endLine: z.number().int(),
+  /** sha256 of `content`, hex. */
+  contentHash: z.string(),
+  content: z.string(),
+});
+export type CodeChunk = z.infer<typeof CodeChunk>;
+
+export const CodeChunkResult = z.object({
+  chunks: z.array(CodeChunk),
+  files: z.array(z.object({ path: z.string(), language: CodeLanguage.nullable(), chunks: z.number().int(), error: z.string().optional() })),
+});
+export type CodeChunkResult = z.infer<typeof CodeChunkResult>;
+
+export const CodeChunkProgress = z.object({ done: z.number().int(), total: z.number().int() });
+
+export const codeChunk = defineJob({
+  kind: 'code.chunk',
+  v: 1,
+  queue: 'code',
+  input: CodeChunkInput,
+  result: CodeChunkResult,
+  progress: CodeChunkProgress,
+  defaults: { priority: 'batch', attempts: 2, backoff: { baseMs: 1000, maxMs: 10_000 } },
+  metered: false,
+  summary: 'Source files to tree-sitter chunks (functions, classes, methods), on a piscina thread pool.',
+});

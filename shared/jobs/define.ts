@@ -1,0 +1,53 @@
+/**
+ * The shape every job kind shares. A definition is data: the API validates
+ * submissions with it, the worker validates again at pick-up, the SDK takes
+ * its types and the OpenAPI document is generated from it.
+ */
+import { z } from 'zod';
+import type { PriorityClass } from '../priority.ts';
+
+/** BullMQ queues, one per job family. */
+export const QueueName = z.enum(['llm', 'embed', 'code', 'system', 'models']);
+export type QueueName = z.infer<typeof QueueName>;
+
+export interface JobDefaults {
+  priority: PriorityClass;
+  /** Executions in all, including the first. */
+  attempts: number;
+  /** Exponential backoff with full jitter: delay = random(0, min(max, base * 2^(n-1))). */
+  backoff: { baseMs: number; maxMs: number };
+}
+
+export interface JobDefinition<
+  K extends string = string,
+  I extends z.ZodType = z.ZodType,
+  R extends z.ZodType = z.ZodType,
+  P extends z.ZodType = z.ZodType,
+> {
+  kind: K;
+  /**
+   * Payload version. A payload can sit in Redis across a deploy: the worker
+   * accepts `v` and the versions listed in `accepts`, and rejects others as
+   * unrecoverable (INVALID_PAYLOAD).
+   */
+  v: number;
+  accepts?: readonly number[];
+  queue: QueueName;
+  input: I;
+  result: R;
+  progress: P;
+  defaults: JobDefaults;
+  /** True for kinds that consume LLM tokens and record usage. */
+  metered: boolean;
+  /** Kinds only the platform itself enqueues (e.g. discussion turns); not accepted by POST /v1/jobs. */
+  internal?: boolean;
+  summary: string;
+}
+
+export function defineJob<K extends string, I extends z.ZodType, R extends z.ZodType, P extends z.ZodType>(def: JobDefinition<K, I, R, P>): JobDefinition<K, I, R, P> {
+  return def;
+}
+
+export type InputOf<D> = D extends JobDefinition<string, infer I, z.ZodType, z.ZodType> ? z.infer<I> : never;
+export type ResultOf<D> = D extends JobDefinition<string, z.ZodType, infer R, z.ZodType> ? z.infer<R> : never;
+export type ProgressOf<D> = D extends JobDefinition<string, z.ZodType, z.ZodType, infer P> ? z.infer<P> : never;

@@ -1,0 +1,34 @@
+import { z } from 'zod';
+import { Usage } from '../usage.ts';
+import { defineJob } from './define.ts';
+
+export const EmbedBatchInput = z.object({
+  /** Defaults to the configured embedding model. */
+  model: z.string().min(1).max(200).optional(),
+  texts: z.array(z.string().min(1).max(32_000)).min(1).max(2048),
+  /** Texts per upstream /api/embed call. */
+  batchSize: z.number().int().min(1).max(256).default(32),
+});
+export type EmbedBatchInput = z.infer<typeof EmbedBatchInput>;
+
+export const EmbedBatchResult = z.object({
+  model: z.string(),
+  dimensions: z.number().int(),
+  embeddings: z.array(z.array(z.number())),
+  usage: Usage,
+});
+export type EmbedBatchResult = z.infer<typeof EmbedBatchResult>;
+
+export const EmbedBatchProgress = z.object({ done: z.number().int(), total: z.number().int() });
+
+export const embedBatch = defineJob({
+  kind: 'embed.batch',
+  v: 1,
+  queue: 'embed',
+  input: EmbedBatchInput,
+  result: EmbedBatchResult,
+  progress: EmbedBatchProgress,
+  defaults: { priority: 'normal', attempts: 3, backoff: { baseMs: 500, maxMs: 15_000 } },
+  metered: true,
+  summary: "Texts to vectors with Ollama's /api/embed, in batches.",
+});

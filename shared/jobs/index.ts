@@ -1,0 +1,23 @@
+/**
+ * The registry of job kinds. Adding a kind here without a handler in
+ * workers/handlers is a type error there.
+ */
+import { codeChunk } from './code-chunk.ts';
+import { embedBatch } from './embed-batch.ts';
+import { llmChat } from './llm-chat.ts';
+import { systemPing } from './system-ping.ts';
+
+export const jobs = {
+  [llmChat.kind]: llmChat,
+  [embedBatch.kind]: embedBatch,
+  [codeChunk.kind]: codeChunk,
+  [systemPing.kind]: systemPing,
+} as const;
+
+export type Jobs = typeof jobs;
+export type JobKind = keyof Jobs;
+export const jobKinds = Object.keys(jobs) as JobKind[];
+
+export function isJobKind(kind: string): kind is JobKind {
+  return Object.hasOwn(jobs, kind);
+}

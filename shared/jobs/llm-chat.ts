@@ -1,0 +1,38 @@
+import { z } from 'zod';
+import { ChatMessage, KeepAlive, OllamaFormat, OllamaOptions } from '../ollama-options.ts';
+import { Usage } from '../usage.ts';
+import { defineJob } from './define.ts';
+
+export const LlmChatInput = z.object({
+  /** Defaults to the configured chat model. */
+  model: z.string().min(1).max(200).optional(),
+  messages: z.array(ChatMessage).min(1).max(500),
+  options: OllamaOptions.optional(),
+  format: OllamaFormat.optional(),
+  keep_alive: KeepAlive.optional(),
+});
+export type LlmChatInput = z.infer<typeof LlmChatInput>;
+
+export const LlmChatResult = z.object({
+  model: z.string(),
+  text: z.string(),
+  doneReason: z.string().optional(),
+  usage: Usage,
+  timings: z.object({ firstTokenMs: z.number().nullable(), totalMs: z.number() }),
+  cached: z.boolean().optional(),
+});
+export type LlmChatResult = z.infer<typeof LlmChatResult>;
+
+export const LlmChatProgress = z.object({ tokens: z.number().int() });
+
+export const llmChat = defineJob({
+  kind: 'llm.chat',
+  v: 1,
+  queue: 'llm',
+  input: LlmChatInput,
+  result: LlmChatResult,
+  progress: LlmChatProgress,
+  defaults: { priority: 'interactive', attempts: 3, backoff: { baseMs: 500, maxMs: 15_000 } },
+  metered: true,
+  summary: 'One chat completion against Ollama, streamed token by token.',
+});

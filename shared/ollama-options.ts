@@ -1,0 +1,41 @@
+import { z } from 'zod';
+
+/**
+ * Ollama generation options, in Ollama's own names, with the ranges its
+ * runner accepts. Unknown keys are rejected so a typo is a 400, not a silently
+ * ignored knob.
+ */
+export const OllamaOptions = z
+  .object({
+    temperature: z.number().min(0).max(2),
+    top_p: z.number().min(0).max(1),
+    top_k: z.number().int().min(0).max(1000),
+    min_p: z.number().min(0).max(1),
+    typical_p: z.number().min(0).max(1),
+    /** Tokens to generate. Always bounded: the platform fills in a default when absent. */
+    num_predict: z.number().int().min(1).max(32_768),
+    num_ctx: z.number().int().min(128).max(131_072),
+    seed: z.number().int().min(0).max(2 ** 31 - 1),
+    stop: z.array(z.string().min(1).max(64)).max(8),
+    repeat_penalty: z.number().min(0).max(4),
+    repeat_last_n: z.number().int().min(-1).max(4096),
+    presence_penalty: z.number().min(-2).max(2),
+    frequency_penalty: z.number().min(-2).max(2),
+  })
+  .partial()
+  .strict();
+export type OllamaOptions = z.infer<typeof OllamaOptions>;
+
+/** `format`: "json", or a JSON schema the output must follow. */
+export const OllamaFormat = z.union([z.literal('json'), z.record(z.string(), z.unknown())]);
+export type OllamaFormat = z.infer<typeof OllamaFormat>;
+
+/** `keep_alive`: a duration such as "5m" or "30s", or seconds; 0 unloads after the request, -1 keeps forever. */
+export const KeepAlive = z.union([z.string().regex(/^-?\d+(\.\d+)?(ms|s|m|h)?$/), z.number().int().min(-1).max(86_400)]);
+export type KeepAlive = z.infer<typeof KeepAlive>;
+
+export const ChatMessage = z.object({
+  role: z.enum(['system', 'user', 'assistant']),
+  content: z.string().max(200_000),
+});
+export type ChatMessage = z.infer<typeof ChatMessage>;

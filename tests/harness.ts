@@ -1,0 +1,116 @@
+/**
+ * Test harness: a real API and real workers in this process, on the real
+ * services, isolated by a unique Redis key prefix (queues, streams, locks)
+ * and unique usernames. `stack.user(role)` makes a user and logs it in.
+ */
+import { randomUUID } from 'node:crypto';
+import { startApi } from '../api/main.ts';
+import type { Role } from '../api/auth/permissions.ts';
+import { startWorkers } from '../workers/main.ts';
+import type { QueueName } from '../shared/index.ts';
+
+export interface TestUser {
+  id: string;
+  username: string;
+  password: string;
+  role: Role;
+  token: string;
+  refreshToken: string;
+  auth: { authorization: string };
+}
+
+export type Stack = Awaited<ReturnType<typeof startStack>>;
+
+export async function startStack(opts: { workers?: boolean | QueueName[]; env?: Record<string, string> } = {}) {
+  const prefix = `t${randomUUID().slice(0, 8)}`;
+  const env: NodeJS.ProcessEnv = { ...process.env, PARLEY_KEY_PREFIX: prefix, PORT: '0', LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn', PARLEY_BOOTSTRAP_ADMIN_USER: '', PARLEY_BOOTSTRAP_ADMIN_PASSWORD: '', ...opts.env };
+  const api = await startApi(env);
+  const workers = opts.workers === false ? undefined : await startWorkers(env, { queues: Array.isArray(opts.workers) ? opts.workers : undefined });
+  const base = `http://127.0.0.1:${api.port}`;
+
+  async function user(role: Role = 'member'): Promise<TestUser> {
+    const username = `${role}-${randomUUID().slice(0, 8)}`;
+    const password = `pw-${randomUUID()}`;
+    const row = await api.auth.createUser({ username, password, role });
+    const t = await api.auth.passwordGrant({ username, password }, { ip: '127.0.0.1' });
+    return { id: row.id, username, password, role, token: t.access_token, refreshToken: t.refresh_token, auth: { authorization: `Bearer ${t.access_token}` } };
+  }
+
+  async function request(method: string, path: string, opts: { user?: TestUser; body?: unknown; headers?: Record<string, string> } = {}) {
+    const res = await fetch(`${base}${path}`, {
+      method,
+      headers: {
+        ...(opts.user ? opts.user.auth : {}),
+        ...(opts.body !== undefined ? { 'content-type': 'application/json' } : {}),
+        ...opts.headers,
+      },
+      body: opts.body === undefined ? undefined : typeof opts.body === 'string' ? opts.body : JSON.stringify(opts.body),
+    });
+    const text = await res.text();
+    let json: any;
+    try {
+      json = text ? JSON.parse(text) : undefined;
+    } catch {
+      json = undefined;
+    }
+    return { status: res.status, headers: res.headers, text, json };
+  }
+
+  /** Polls the job record until it is terminal (or `timeoutMs` passes). */
+  async function waitForJob(id: string, u: TestUser, timeoutMs = 90_000): Promise<any> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const r = await request('GET', `/v1/jobs/${id}`, { user: u });
+      if (r.json && ['completed', 'failed', 'cancelled'].includes(r.json.state)) return r.json;
+      if (Date.now() > deadline) throw new Error(`job ${id} not terminal after ${timeoutMs} ms: ${r.text}`);
+      await new Promise((res) => setTimeout(res, 100));
+    }
+  }
+
+  async function stop() {
+    await workers?.stop();
+    await api.stop();
+  }
+
+  return { api, workers, base, prefix, env, user, request, waitForJob, stop };
+}
+
+/** Reads an SSE stream into events until `finished` or the timeout. */
+export async function readSse(url: string, headers: Record<string, string>, opts: { timeoutMs?: number; stopAfter?: (e: { id: number; event: string; data: any }) => boolean } = {}) {
+  const controller = new AbortController();
+  const timer = setTimeout(() => controller.abort(), opts.timeoutMs ?? 90_000);
+  const events: { id: number; event: string; data: any }[] = [];
+  try {
+    const res = await fetch(url, { headers, signal: controller.signal });
+    if (res.status !== 200 || !res.body) return { status: res.status, events, body: await res.text() };
+    const decoder = new TextDecoder();
+    let buf = '';
+    for await (const chunk of res.body) {
+      buf += decoder.decode(chunk as Uint8Array, { stream: true });
+      let idx: number;
+      while ((idx = buf.indexOf('\n\n')) >= 0) {
+        const frame = buf.slice(0, idx);
+        buf = buf.slice(idx + 2);
+        const f: Record<string, string> = {};
+        for (const line of frame.split('\n')) {
+          if (line.startsWith(':')) continue;
+          const i = line.indexOf(':');
+          if (i > 0) f[line.slice(0, i)] = line.slice(i + 1).trimStart();
+        }
+        if (!f.event) continue;
+        const e = { id: Number(f.id), event: f.event, data: JSON.parse(f.data ?? 'null') };
+        events.push(e);
+        if (e.event === 'finished' || opts.stopAfter?.(e)) {
+          controller.abort();
+          return { status: 200, events };
+        }
+      }
+    }
+    return { status: 200, events };
+  } catch (err) {
+    if ((err as Error).name === 'AbortError') return { status: 200, events };
+    throw err;
+  } finally {
+    clearTimeout(timer);
+  }
+}

@@ -1,0 +1,205 @@
+/**
+ * The code.chunk thread pool: piscina over thread.ts. Only the worker runtime
+ * holds one; handlers reach it through `run`.
+ *
+ * One `run` is one job's files. Large inputs are split into shards by size and
+ * run on several threads at once, so a single job uses the whole pool; the
+ * shards' results are put back in input order.
+ *
+ * Failures come back as `JobFailure`s with a code, never as piscina's errors:
+ * - HANDLER_FAILED: a thread rejected its task as invalid (from the reply data);
+ * - INTERNAL: a bug in the chunker, or a thread that died mid-task
+ *   (process.exit, an uncaught exception). Only that run fails; piscina
+ *   replaces the thread and the pool goes on;
+ * - CANCELLED: `signal` aborted. `run` rejects at once; the threads see the
+ *   shared cancel flag before their next file and stop.
+ *
+ * Never terminate a chunk thread while it parses (piscina does that for a
+ * running task given a `signal`, and in `destroy`): tree-sitter's binding
+ * calls into JS during the native parse, and a thread terminated there aborts
+ * the whole process (thread.ts has the details). For the same reason a native
+ * crash (SIGSEGV) in a thread cannot be contained: threads share the process,
+ * and only the queue's stalled-job recovery saves the job.
+ */
+import { createRequire } from 'node:module';
+import { pathToFileURL } from 'node:url';
+import { Piscina } from 'piscina';
+import { JobFailure } from '../../platform/job-failure.ts';
+import type { CodeChunkResult, SourceFile } from '../../shared/index.ts';
+import type { ChunkReply, ChunkTask } from './thread.ts';
+
+export interface ChunkPoolOptions {
+  /** Threads, all started at once and kept: a thread needs about half a second to load tsx, zod and the grammars. */
+  threads: number;
+  /**
+   * Shards that may wait for a free thread; past it `run` fails with INTERNAL (retryable).
+   * @defaultValue unbounded, because the code queue's worker concurrency already bounds the jobs in flight.
+   */
+  maxQueue?: number;
+}
+
+export interface ChunkPool {
+  /** Chunks `files` (already validated as CodeChunkInput). Rejects with a `JobFailure`. */
+  run(files: readonly SourceFile[], signal?: AbortSignal): Promise<CodeChunkResult>;
+  /**
+   * Waits for every shard still queued or on a thread, including those of
+   * runs already rejected, then stops the threads. Abort the runs first to
+   * hurry it: threads stop at their next file. `run` fails with INTERNAL afterwards.
+   */
+  close(): Promise<void>;
+  readonly threads: number;
+}
+
+const defaultThreadFile = new URL('./thread.ts', import.meta.url);
+
+/**
+ * Below this many characters per shard, the extra message round trip costs
+ * more than the parallelism saves. tree-sitter parses roughly 4 MB/s a thread,
+ * so a minimum shard is about 15 ms of work.
+ */
+const minShardChars = 64 * 1024;
+
+/**
+ * Shards per thread. More than one lets a thread that drew the fast files
+ * (Python parses quicker than TypeScript per character) take another shard
+ * while the others finish.
+ */
+const shardsPerThread = 2;
+
+const cancelled = (signal: AbortSignal): JobFailure => new JobFailure('CANCELLED', 'code chunking was cancelled', { cause: signal.reason });
+
+/**
+ * @param threadFile the thread entry; tests point it at a fault-injecting
+ *   thread that speaks the same protocol. Not reachable from a job payload.
+ */
+export function createChunkPool(opts: ChunkPoolOptions, threadFile: URL = defaultThreadFile): ChunkPool {
+  const { threads } = opts;
+  const piscina = new Piscina<ChunkTask, ChunkReply>({
+    filename: threadFile.href,
+    minThreads: threads,
+    maxThreads: threads,
+    ...(opts.maxQueue === undefined ? {} : { maxQueue: opts.maxQueue }),
+    // A .ts entry loads only with tsx in the thread. Resolved to a file URL so
+    // it does not depend on the process's working directory.
+    execArgv: ['--import', pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href],
+  });
+  // piscina emits 'error' for a thread that fails with no task to reject;
+  // unheard, that event would end the process.
+  piscina.on('error', (err: Error) => process.emitWarning(err, { code: 'PARLEY_CHUNK_THREAD' }));
+  let closed = false;
+  // Tasks still on a thread, including those of runs that already rejected
+  // (cancelled, or a sibling shard failed): close() must outwait them.
+  const onThreads = new Set<Promise<void>>();
+
+  async function runShard(task: ChunkTask): Promise<CodeChunkResult> {
+    // No `signal` for piscina on purpose: it would terminate a running thread.
+    const pending = piscina.run(task);
+    const settled = pending.then(
+      () => {},
+      () => {},
+    );
+    onThreads.add(settled);
+    void settled.then(() => onThreads.delete(settled));
+    let reply: ChunkReply;
+    try {
+      reply = await pending;
+    } catch (cause) {
+      throw new JobFailure('INTERNAL', `chunk thread failed: ${cause instanceof Error ? cause.message : String(cause)}`, { cause });
+    }
+    if (!reply.ok) throw new JobFailure(reply.error.code, reply.error.message);
+    return reply.result;
+  }
+
+  return {
+    threads,
+    async run(files, signal) {
+      if (closed) throw new JobFailure('INTERNAL', 'the chunk pool is closed');
+      if (signal?.aborted) throw cancelled(signal);
+      if (files.length === 0) return { chunks: [], files: [] };
+      const shards = shardBySize(files, threads * shardsPerThread);
+      const cancelFlag = new Int32Array(new SharedArrayBuffer(Int32Array.BYTES_PER_ELEMENT));
+      const settled = Promise.allSettled(
+        shards.map((indices) =>
+          runShard({ files: indices.map((i) => files[i]!), cancelFlag }).catch((err: unknown) => {
+            // The run has failed: the other shards can stop too.
+            Atomics.store(cancelFlag, 0, 1);
+            throw err;
+          }),
+        ),
+      );
+      let onAbort = (): void => {};
+      const aborted = new Promise<never>((_, reject) => {
+        onAbort = () => {
+          Atomics.store(cancelFlag, 0, 1);
+          reject(cancelled(signal!));
+        };
+        signal?.addEventListener('abort', onAbort, { once: true });
+      });
+      let outcomes: PromiseSettledResult<CodeChunkResult>[];
+      try {
+        outcomes = await Promise.race([settled, aborted]);
+      } finally {
+        signal?.removeEventListener('abort', onAbort);
+      }
+      const failures = outcomes.flatMap((o) => (o.status === 'rejected' ? [o.reason as JobFailure] : []));
+      // Report the failure that stopped the run, not the siblings it cancelled.
+      const failure = failures.find((f) => f.code !== 'CANCELLED') ?? failures[0];
+      if (failure) throw failure;
+      const results = outcomes.map((o) => (o as PromiseFulfilledResult<CodeChunkResult>).value);
+      return mergeShards(files.length, shards, results);
+    },
+    async close() {
+      closed = true;
+      // piscina's close() can destroy a thread that is still busy (it counts
+      // a worker as flushed once it was idle at some moment, even if queued
+      // work reached it afterwards), and destroying one mid-parse aborts the
+      // process: wait for every task ourselves first.
+      while (onThreads.size > 0) await Promise.all(onThreads);
+      await piscina.close();
+    },
+  };
+}
+
+/**
+ * Splits file indices into at most `maxShards` shards of similar total size:
+ * largest file first onto the lightest shard. Each shard lists its indices in
+ * input order.
+ */
+function shardBySize(files: readonly SourceFile[], maxShards: number): number[][] {
+  const total = files.reduce((sum, f) => sum + f.content.length, 0);
+  const count = Math.max(1, Math.min(maxShards, files.length, Math.floor(total / minShardChars)));
+  if (count === 1) return [files.map((_, i) => i)];
+  const shards: number[][] = Array.from({ length: count }, () => []);
+  const loads = new Array<number>(count).fill(0);
+  const bySizeDesc = files.map((_, i) => i).sort((a, b) => files[b]!.content.length - files[a]!.content.length);
+  for (const i of bySizeDesc) {
+    let lightest = 0;
+    for (let s = 1; s < count; s++) if (loads[s]! < loads[lightest]!) lightest = s;
+    shards[lightest]!.push(i);
+    // +1 so that empty files still spread out.
+    loads[lightest]! += files[i]!.content.length + 1;
+  }
+  for (const shard of shards) shard.sort((a, b) => a - b);
+  return shards;
+}
+
+/** Puts shard results back in input order. A shard's chunks are grouped by file, in its file order. */
+function mergeShards(fileCount: number, shards: readonly number[][], results: readonly CodeChunkResult[]): CodeChunkResult {
+  if (results.length === 1) return results[0]!;
+  const perFile = new Array<{ entry: CodeChunkResult['files'][number]; chunks: CodeChunkResult['chunks'] }>(fileCount);
+  shards.forEach((indices, s) => {
+    const result = results[s]!;
+    let offset = 0;
+    indices.forEach((fileIndex, j) => {
+      const entry = result.files[j]!;
+      perFile[fileIndex] = { entry, chunks: result.chunks.slice(offset, offset + entry.chunks) };
+      offset += entry.chunks;
+    });
+  });
+  const merged: CodeChunkResult = { chunks: [], files: [] };
+  for (const { entry, chunks } of perFile) {
+    merged.files.push(entry);
+    for (const chunk of chunks) merged.chunks.push(chunk);
+  }
+  return merged;
+}

@@ -1,0 +1,38 @@
+import type { OllamaClient } from '../../platform/ollama/client.ts';
+import { JobFailure } from '../../platform/job-failure.ts';
+import type { llmChat } from '../../shared/index.ts';
+import type { Handler } from '../runtime/handler.ts';
+import { estimateTokens } from './estimate.ts';
+
+export function llmChatHandler(deps: { ollama: OllamaClient; chatModel: string; defaultNumPredict: number }): Handler<typeof llmChat> {
+  return async (input, ctx) => {
+    const model = input.model ?? deps.chatModel;
+    // Never send an unbounded generation upstream.
+    const options = { ...input.options, num_predict: input.options?.num_predict ?? deps.defaultNumPredict };
+    ctx.meter({ model, promptTokensEstimate: estimateTokens(input.messages.map((m) => m.content).join('\n')) });
+    const t0 = performance.now();
+    let firstTokenMs: number | null = null;
+    let text = '';
+    let emitted = 0;
+    let last: { done_reason?: string; prompt_eval_count?: number; eval_count?: number } | undefined;
+    for await (const chunk of deps.ollama.chat({ model, messages: input.messages, options, format: input.format, keep_alive: input.keep_alive }, ctx.signal)) {
+      const piece = chunk.message?.content ?? '';
+      if (piece) {
+        firstTokenMs ??= performance.now() - t0;
+        text += piece;
+        emitted += 1;
+        ctx.emitTokens(piece, 1);
+        if (emitted % 32 === 0) ctx.progress({ tokens: emitted });
+      }
+      if (chunk.done) last = chunk;
+    }
+    if (!last) throw new JobFailure('UPSTREAM_UNAVAILABLE', 'ollama stream ended without a final chunk');
+    return {
+      model,
+      text,
+      doneReason: last.done_reason,
+      usage: { model, promptTokens: last.prompt_eval_count ?? 0, completionTokens: last.eval_count ?? emitted, estimated: last.eval_count === undefined },
+      timings: { firstTokenMs, totalMs: performance.now() - t0 },
+    };
+  };
+}

@@ -1,0 +1,250 @@
+/**
+ * The worker runtime: one BullMQ Worker per queue, running the handlers.
+ *
+ * Per job: validate the envelope and the input again (a bad payload is
+ * unrecoverable), start an attempt in Postgres, stream events to the job's
+ * Redis Stream, run the handler with a narrow context, then write exactly one
+ * terminal record (conditional update: the first terminal write wins) and
+ * the `finished` event. Retryable failures with attempts left go back to
+ * BullMQ for a jittered backoff; everything else ends here.
+ */
+import { Worker, UnrecoverableError, WaitingError, type Job } from 'bullmq';
+import type { Redis } from 'ioredis';
+import type { Config } from '../../platform/config.ts';
+import { clearCancel, isCancelRequested, onCancel } from '../../platform/cancel-bus.ts';
+import { toJobError } from '../../platform/job-failure.ts';
+import type { JobStore } from '../../platform/job-store.ts';
+import { JobStreamWriter } from '../../platform/job-stream.ts';
+import type { Keys } from '../../platform/keys.ts';
+import type { Logger } from '../../platform/log.ts';
+import type { WorkerMetrics } from '../../platform/metrics.ts';
+import { backoffDelay } from '../../platform/queues.ts';
+import { isRetryable, isJobKind, jobs, JobEnvelope, QueueName, type JobDefinition, type JobError, type Usage } from '../../shared/index.ts';
+import { CANCELLED, SHUTDOWN, type Handler, type HandlerContext } from './handler.ts';
+
+export interface HostDeps {
+  config: Config;
+  redis: Redis;
+  /** A connection for blocking commands (BullMQ workers). */
+  bullConnection: Redis;
+  /** A connection in subscriber mode for the cancel channel. */
+  subscriber: Redis;
+  store: JobStore;
+  keys: Keys;
+  log: Logger;
+  metrics: WorkerMetrics;
+  handlers: Record<string, Handler<JobDefinition>>;
+  /** Queues this process serves; default all. */
+  queues?: QueueName[];
+}
+
+interface Running {
+  controller: AbortController;
+  queue: QueueName;
+}
+
+export class WorkerHost {
+  private readonly workers: Worker[] = [];
+  private readonly running = new Map<string, Running>();
+  private unsubscribe: (() => Promise<void>) | undefined;
+  private closing = false;
+
+  constructor(private readonly deps: HostDeps) {}
+
+  get activeJobs(): number {
+    return this.running.size;
+  }
+
+  async start(): Promise<void> {
+    const { config, keys } = this.deps;
+    this.unsubscribe = await onCancel(this.deps.subscriber, keys, (id) => this.running.get(id)?.controller.abort(CANCELLED));
+    for (const queue of this.deps.queues ?? QueueName.options) {
+      const worker = new Worker(queue, (job, token) => this.process(queue, job, token), {
+        connection: this.deps.bullConnection,
+        prefix: `${config.keyPrefix}:bull`,
+        concurrency: config.workers.concurrency[queue],
+        lockDuration: config.workers.lockMs,
+        stalledInterval: config.workers.stalledIntervalMs,
+        maxStalledCount: 2,
+        settings: {
+          backoffStrategy: (attemptsMade, _type, _err, job) => {
+            const kind = (job?.data as { kind?: string } | undefined)?.kind;
+            return kind && isJobKind(kind) ? backoffDelay(jobs[kind], attemptsMade) : 1000;
+          },
+        },
+      });
+      worker.on('error', (err) => this.deps.log.error({ err, queue }, 'worker error'));
+      this.workers.push(worker);
+    }
+    await Promise.all(this.workers.map((w) => w.waitUntilReady()));
+  }
+
+  /**
+   * Graceful stop: take no new jobs, give active ones `graceMs` to finish,
+   * then abort them with reason "shutdown" so each is handed back to the
+   * queue (not failed, no attempt spent) for another worker.
+   */
+  async stop(graceMs = this.deps.config.workers.shutdownGraceMs): Promise<void> {
+    if (this.closing) return;
+    this.closing = true;
+    const closing = Promise.all(this.workers.map((w) => w.close()));
+    const timer = setTimeout(() => {
+      for (const r of this.running.values()) r.controller.abort(SHUTDOWN);
+    }, graceMs);
+    await closing;
+    clearTimeout(timer);
+    await this.unsubscribe?.();
+  }
+
+  private async process(queue: QueueName, job: Job, token: string | undefined): Promise<unknown> {
+    const { store, keys, redis, log, metrics, config } = this.deps;
+    const id = job.id!;
+    const pickedAt = Date.now();
+
+    const envelope = JobEnvelope.safeParse(job.data);
+    const kind = envelope.success ? envelope.data.kind : 'unknown';
+    const def = envelope.success && isJobKind(kind) ? (jobs[kind] as JobDefinition) : undefined;
+    if (!envelope.success || !def) {
+      return this.reject(id, kind, { code: 'INVALID_PAYLOAD', message: envelope.success ? `unknown job kind "${kind}"` : 'malformed job envelope' });
+    }
+    if (envelope.data.v !== def.v && !def.accepts?.includes(envelope.data.v)) {
+      return this.reject(id, kind, { code: 'INVALID_PAYLOAD', message: `${kind} payload version ${envelope.data.v} is not accepted (this worker runs v${def.v})` });
+    }
+    const input = def.input.safeParse(envelope.data.input);
+    if (!input.success) {
+      return this.reject(id, kind, {
+        code: 'INVALID_PAYLOAD',
+        message: `${kind} input failed validation at pick-up`,
+        details: input.error.issues.map((i) => ({ path: i.path.join('.'), message: i.message })),
+      });
+    }
+
+    const started = await store.markActive(id);
+    if (!started) {
+      log.info({ jobId: id }, 'job already terminal; skipping duplicate delivery');
+      return { duplicate: true };
+    }
+    const { attempt } = started;
+    const controller = new AbortController();
+    this.running.set(id, { controller, queue });
+    if (started.cancelRequested || (await isCancelRequested(redis, keys, id))) controller.abort(CANCELLED);
+
+    const writer = new JobStreamWriter(redis, keys.jobStream(id), attempt, config.streams);
+    const { hadOutput } = await writer.init();
+    if (hadOutput) writer.reset();
+
+    let meter: { model: string; promptTokensEstimate: number } | undefined;
+    let text = '';
+    let tokens = 0;
+    let firstTokenAt: number | undefined;
+    let lastProgressWrite = 0;
+    const ctx: HandlerContext = {
+      jobId: id,
+      attempt,
+      signal: controller.signal,
+      log: log.child({ jobId: id, kind, attempt }),
+      progress: (p) => {
+        writer.progress(p);
+        const now = Date.now();
+        if (now - lastProgressWrite > 1000) {
+          lastProgressWrite = now;
+          store.setProgress(id, p).catch((err: unknown) => log.warn({ err, jobId: id }, 'progress write failed'));
+        }
+      },
+      emitTokens: (t, n = 1) => {
+        firstTokenAt ??= Date.now();
+        text += t;
+        tokens += n;
+        writer.tokens(t);
+      },
+      meter: (m) => {
+        meter = m;
+      },
+    };
+    const partialUsage = (): Usage | null =>
+      meter ? { model: meter.model, promptTokens: meter.promptTokensEstimate, completionTokens: tokens, estimated: true } : null;
+
+    metrics.queueWait.observe({ kind, model: '' }, Math.max(0, pickedAt - job.timestamp) / 1000);
+    metrics.active.inc({ queue });
+    const handler = this.deps.handlers[kind]!;
+    try {
+      if (controller.signal.aborted) throw controller.signal.reason;
+      const raw = await handler(input.data, ctx);
+      const result = def.result.parse(raw) as { usage?: Usage };
+      const usage = def.metered ? (result.usage ?? partialUsage()) : null;
+      if (await store.finish(id, { state: 'completed', result, usage })) {
+        await writer.finished({ state: 'completed', result, usage });
+      }
+      this.observeDone(kind, 'completed', pickedAt, usage, firstTokenAt, tokens);
+      return { ok: true };
+    } catch (err) {
+      await writer.flush();
+      const reason: unknown = controller.signal.aborted ? controller.signal.reason : undefined;
+      if (reason === SHUTDOWN && token) {
+        // Hand the job back without spending an attempt; another worker resumes it from scratch.
+        await store.requeue(id, { code: 'INTERNAL', message: 'worker shut down; job handed back' });
+        await job.moveToWait(token);
+        throw new WaitingError();
+      }
+      if (reason === CANCELLED) {
+        const error: JobError = { code: 'CANCELLED', message: 'cancelled on request' };
+        const usage = def.metered ? partialUsage() : null;
+        const result = text ? { partial: true, text } : undefined;
+        if (await store.finish(id, { state: 'cancelled', result, error, usage })) {
+          await writer.finished({ state: 'cancelled', result, error, usage });
+        }
+        await clearCancel(redis, keys, id);
+        this.observeDone(kind, 'cancelled', pickedAt, usage, firstTokenAt, tokens);
+        throw new UnrecoverableError('cancelled');
+      }
+      const error = toJobError(err);
+      const attemptsLeft = (job.opts.attempts ?? 1) - (job.attemptsMade + 1);
+      if (isRetryable(error.code) && attemptsLeft > 0) {
+        ctx.log.warn({ error, attemptsLeft }, 'attempt failed; retrying');
+        await store.requeue(id, error);
+        metrics.outcomes.inc({ kind, outcome: 'retried' });
+        throw new Error(`${error.code}: ${error.message}`);
+      }
+      ctx.log.error({ error }, 'job failed');
+      const usage = def.metered ? partialUsage() : null;
+      const result = text ? { partial: true, text } : undefined;
+      if (await store.finish(id, { state: 'failed', result, error, usage })) {
+        await writer.finished({ state: 'failed', error, usage });
+      }
+      this.observeDone(kind, 'failed', pickedAt, usage, firstTokenAt, tokens);
+      throw new UnrecoverableError(`${error.code}: ${error.message}`);
+    } finally {
+      this.running.delete(id);
+      metrics.active.dec({ queue });
+    }
+  }
+
+  /** An unrecoverable payload problem: recorded as failed, never retried. */
+  private async reject(id: string, kind: string, error: JobError): Promise<never> {
+    this.deps.log.warn({ jobId: id, kind, error }, 'rejecting payload');
+    if (await this.deps.store.finish(id, { state: 'failed', error })) {
+      const writer = new JobStreamWriter(this.deps.redis, this.deps.keys.jobStream(id), 0, this.deps.config.streams);
+      await writer.init();
+      await writer.finished({ state: 'failed', error });
+    }
+    this.deps.metrics.outcomes.inc({ kind, outcome: 'rejected' });
+    throw new UnrecoverableError(`${error.code}: ${error.message}`);
+  }
+
+  private observeDone(kind: string, outcome: string, pickedAt: number, usage: Usage | null, firstTokenAt: number | undefined, tokens: number): void {
+    const { metrics } = this.deps;
+    const now = Date.now();
+    metrics.jobDuration.observe({ kind, outcome }, (now - pickedAt) / 1000);
+    metrics.outcomes.inc({ kind, outcome });
+    if (usage?.model) {
+      metrics.tokens.inc({ model: usage.model, direction: 'in' }, usage.promptTokens);
+      metrics.tokens.inc({ model: usage.model, direction: 'out' }, usage.completionTokens);
+      if (firstTokenAt !== undefined) {
+        metrics.ttft.observe({ model: usage.model }, (firstTokenAt - pickedAt) / 1000);
+        const genSeconds = (now - firstTokenAt) / 1000;
+        if (genSeconds > 0 && tokens > 1) metrics.tokensPerSecond.observe({ model: usage.model }, (tokens - 1) / genSeconds);
+      }
+    }
+  }
+}
+

@@ -1,0 +1,120 @@
+/**
+ * Housekeeping that must run somewhere but only once at a time: whichever
+ * worker process holds the sweeper lock (SET NX PX, renewed each round) does
+ *
+ * - aging: a queued job that waited `agingMs` in its class moves up one class
+ *   (batch → normal → interactive), so a flood of interactive work delays
+ *   batch work but never starves it;
+ * - reconciliation: every accepted job ends in a recorded terminal state.
+ *   A record left non-terminal is compared with its BullMQ job: missing and
+ *   queued → enqueued again (the API died between insert and enqueue);
+ *   failed in BullMQ (e.g. stalled too often) → recorded failed; missing while
+ *   active → recorded failed as STALLED.
+ */
+import { randomUUID } from 'node:crypto';
+import type { Redis } from 'ioredis';
+import type { Config } from '../../platform/config.ts';
+import type { JobStore } from '../../platform/job-store.ts';
+import { JobStreamWriter } from '../../platform/job-stream.ts';
+import type { Keys } from '../../platform/keys.ts';
+import type { Logger } from '../../platform/log.ts';
+import { bullPriority, jobOptions, promoted, type Queues } from '../../platform/queues.ts';
+import { isJobKind, jobs, QueueName, type JobError, type PriorityClass } from '../../shared/index.ts';
+
+export interface SweeperDeps {
+  config: Config;
+  redis: Redis;
+  queues: Queues;
+  store: JobStore;
+  keys: Keys;
+  log: Logger;
+}
+
+export function startSweeper(deps: SweeperDeps): { stop(): Promise<void>; runOnce(): Promise<void> } {
+  const owner = randomUUID();
+  const { config, redis, keys, log } = deps;
+  const interval = config.workers.sweepIntervalMs;
+  let timer: NodeJS.Timeout | undefined;
+  let running: Promise<void> | undefined;
+  let stopped = false;
+
+  const holdLock = async (): Promise<boolean> => {
+    const ttl = interval * 3;
+    const got = await redis.set(keys.sweeperLock, owner, 'PX', ttl, 'NX');
+    if (got === 'OK') return true;
+    // Renew if it is ours (compare-and-expire).
+    const renewed = await redis.eval(`if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) else return 0 end`, 1, keys.sweeperLock, owner, ttl);
+    return renewed === 1;
+  };
+
+  const runOnce = async () => {
+    if (!(await holdLock())) return;
+    await age(deps);
+    await reconcile(deps);
+  };
+
+  const loop = () => {
+    if (stopped) return;
+    running = runOnce()
+      .catch((err: unknown) => log.warn({ err }, 'sweeper round failed'))
+      .finally(() => {
+        running = undefined;
+        if (!stopped) timer = setTimeout(loop, interval);
+      });
+  };
+  timer = setTimeout(loop, Math.min(interval, 1000));
+
+  return {
+    runOnce,
+    async stop() {
+      stopped = true;
+      clearTimeout(timer);
+      await running;
+      await redis.eval(`if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end`, 1, keys.sweeperLock, owner);
+    },
+  };
+}
+
+async function age({ config, queues, store, log }: SweeperDeps): Promise<void> {
+  for (const from of ['normal', 'batch'] as PriorityClass[]) {
+    const to = promoted(from)!;
+    for (const row of await store.agingCandidates(from, config.workers.agingMs, 200)) {
+      const queue = QueueName.safeParse(row.queue);
+      if (!queue.success) continue;
+      const job = await queues[queue.data].getJob(row.id);
+      if (!job) continue;
+      const state = await job.getState();
+      if (state !== 'prioritized' && state !== 'waiting' && state !== 'delayed') continue;
+      await job.changePriority({ priority: bullPriority(to) });
+      await store.setPriority(row.id, to);
+      log.debug({ jobId: row.id, from, to }, 'aged');
+    }
+  }
+}
+
+async function reconcile({ config, redis, queues, store, keys, log }: SweeperDeps): Promise<void> {
+  const staleAfter = Math.max(config.workers.lockMs * 2, 10_000);
+  for (const row of await store.stale(staleAfter, 200)) {
+    const queue = QueueName.safeParse(row.queue);
+    if (!queue.success || !isJobKind(row.kind)) continue;
+    const job = await queues[queue.data].getJob(row.id);
+    const state = job ? await job.getState() : 'missing';
+    let error: JobError | undefined;
+    if (state === 'missing' && row.state === 'queued') {
+      const def = jobs[row.kind];
+      await queues[queue.data].add(row.kind, { kind: row.kind, v: row.kind_version, input: row.input, ownerId: row.owner_id, priority: row.priority }, jobOptions(def, row.id, row.priority));
+      log.warn({ jobId: row.id }, 'reconciled: re-enqueued a recorded job missing from its queue');
+      continue;
+    }
+    if (state === 'failed') error = { code: 'STALLED', message: job?.failedReason || 'failed in the queue without a recorded outcome' };
+    else if (state === 'missing' && row.state === 'active') error = { code: 'STALLED', message: 'job vanished from its queue while active' };
+    else if (state === 'completed') error = { code: 'INTERNAL', message: 'queue reports completion without a recorded outcome' };
+    if (!error) continue;
+    if (await store.finish(row.id, { state: 'failed', error })) {
+      const writer = new JobStreamWriter(redis, keys.jobStream(row.id), row.attempts, config.streams);
+      await writer.init();
+      await writer.finished({ state: 'failed', error });
+      log.warn({ jobId: row.id, error }, 'reconciled: recorded a terminal state');
+    }
+  }
+}
