@@ -85,7 +85,7 @@ export async function startApi(env: NodeJS.ProcessEnv = process.env) {
       await db.destroy();
       log.info('api stopped');
     })());
-  return { app, server, io, port, stop, config, auth, db, redis, store, queues, keys: k, hub };
+  return { app, server, io, port, stop, config, auth, db, redis, store, queues, keys: k, hub, routes, audit };
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
