@@ -47,7 +47,7 @@ export async function startApi(env: NodeJS.ProcessEnv = process.env) {
   const hub = new StreamHub(hubReader, redis, log);
   await hub.start();
 
-  const jobDeps: JobDeps = { config, store, queues, redis, keys: k, onSubmitted: (kind, priority) => metrics.submitted.inc({ kind, priority }) };
+  const jobDeps: JobDeps = { config, store, queues, redis, keys: k, audit, onSubmitted: (kind, priority) => metrics.submitted.inc({ kind, priority }) };
   const routes = [...opsRoutes({ redis, db, ollama, queues, metrics, prefix: config.keyPrefix, openapi: () => openapi }), ...authRoutes({ auth, db }), ...jobRoutes(jobDeps)];
   const sse = { path: '/v1/jobs/:id/events', method: 'get' as const, summary: 'Live events of a job as Server-Sent Events; resumable with Last-Event-ID.', tags: ['jobs'], access: 'jobs:read', responses: { 200: { description: 'text/event-stream of tokens, progress, reset and finished', contentType: 'text/event-stream' } } };
   const openapi = buildOpenApi(routes, [sse]);

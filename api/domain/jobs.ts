@@ -12,6 +12,7 @@ import type { Keys } from '../../platform/keys.ts';
 import { enqueue, type Queues } from '../../platform/queues.ts';
 import { isJobKind, isTerminal, jobs, type JobError, type JobList, type JobView, type ListJobsQuery, type PriorityClass, type SubmitJobBody, type SubmittedJob } from '../../shared/index.ts';
 import { can, type Actor } from '../auth/permissions.ts';
+import type { Audit } from '../auth/audit.ts';
 import { AppError } from '../http/app-error.ts';
 import { issuesToErrors } from '../http/mount.ts';
 
@@ -24,6 +25,8 @@ export interface JobDeps {
   /** Checks submit-time policy (caps, budgets) for a kind; throws AppError to refuse. */
   admit?: (actor: Actor, kind: string, input: unknown) => Promise<void>;
   onSubmitted?: (kind: string, priority: PriorityClass) => void;
+  /** Records cancels and retries of other users' jobs. */
+  audit?: Audit;
 }
 
 export function links(id: string) {
@@ -159,8 +162,11 @@ async function writeFinished(deps: JobDeps, row: JobRow, payload: Record<string,
  * one holding it aborts the handler (and the Ollama generation) and records
  * `cancelled` with the partial output and usage. Waits briefly for that.
  */
-export async function cancelJob(deps: JobDeps, actor: Actor, id: string, opts: { waitMs?: number } = {}): Promise<JobView> {
+export async function cancelJob(deps: JobDeps, actor: Actor, id: string, opts: { waitMs?: number; meta?: { ip?: string; userAgent?: string } } = {}): Promise<JobView> {
   const row = await visibleJob(deps, actor, id);
+  if (row.owner_id !== actor.userId) {
+    await deps.audit?.({ action: 'job.cancel_other', outcome: isTerminal(row.state) ? 'failure' : 'success', actorId: actor.userId, actorName: actor.username, ip: opts.meta?.ip, userAgent: opts.meta?.userAgent, targetType: 'job', targetId: id, details: { owner: row.owner_id, state: row.state } });
+  }
   if (isTerminal(row.state)) throw new AppError('INVALID_STATE', { detail: `The job is already ${row.state}` });
   const queue = deps.queues[row.queue as keyof Queues];
   const job = await queue.getJob(id);
@@ -191,8 +197,11 @@ export async function cancelJob(deps: JobDeps, actor: Actor, id: string, opts: {
 }
 
 /** Re-runs a failed or cancelled job under the same id; live listeners get a `reset`. */
-export async function retryJob(deps: JobDeps, actor: Actor, id: string): Promise<JobView> {
+export async function retryJob(deps: JobDeps, actor: Actor, id: string, meta: { ip?: string; userAgent?: string } = {}): Promise<JobView> {
   const row = await visibleJob(deps, actor, id);
+  if (row.owner_id !== actor.userId) {
+    await deps.audit?.({ action: 'job.retry_other', outcome: row.state === 'failed' || row.state === 'cancelled' ? 'success' : 'failure', actorId: actor.userId, actorName: actor.username, ip: meta.ip, userAgent: meta.userAgent, targetType: 'job', targetId: id, details: { owner: row.owner_id, state: row.state } });
+  }
   if (row.state !== 'failed' && row.state !== 'cancelled') throw new AppError('INVALID_STATE', { detail: `Only failed or cancelled jobs can be retried; this one is ${row.state}` });
   if (!isJobKind(row.kind)) throw new AppError('INVALID_STATE', { detail: `Job kind ${row.kind} is no longer served` });
   const def = jobs[row.kind];

@@ -46,8 +46,8 @@ export function jobRoutes(deps: JobDeps): Route[] {
       summary: 'Cancel a job: a waiting one is removed; an active one is aborted wherever it runs.',
       params: IdParams,
       responses: { 200: { description: 'Cancelled (or still stopping: see state)', schema: JobView }, 404: problem('No such job'), 409: problem('Already finished') },
-      async handle({ params, actor }) {
-        const view = await cancelJob(deps, actor!, params.id);
+      async handle({ params, actor, ip, userAgent }) {
+        const view = await cancelJob(deps, actor!, params.id, { meta: { ip, userAgent } });
         return { status: view.state === 'cancelled' ? 200 : 202, body: view };
       },
     }),
@@ -56,8 +56,8 @@ export function jobRoutes(deps: JobDeps): Route[] {
       summary: 'Run a failed or cancelled job again under the same id.',
       params: IdParams,
       responses: { 202: { description: 'Queued again', schema: JobView }, 404: problem('No such job'), 409: problem('Not failed or cancelled') },
-      async handle({ params, actor }) {
-        return { status: 202, body: await retryJob(deps, actor!, params.id) };
+      async handle({ params, actor, ip, userAgent }) {
+        return { status: 202, body: await retryJob(deps, actor!, params.id, { ip, userAgent }) };
       },
     }),
   ];
