@@ -23,7 +23,9 @@ export type Stack = Awaited<ReturnType<typeof startStack>>;
 
 export async function startStack(opts: { workers?: boolean | QueueName[]; env?: Record<string, string> } = {}) {
   const prefix = `t${randomUUID().slice(0, 8)}`;
-  const env: NodeJS.ProcessEnv = { ...process.env, PARLEY_KEY_PREFIX: prefix, PORT: '0', LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn', PARLEY_BOOTSTRAP_ADMIN_USER: '', PARLEY_BOOTSTRAP_ADMIN_PASSWORD: '', ...opts.env };
+  const env: NodeJS.ProcessEnv = { ...process.env, PARLEY_KEY_PREFIX: prefix, PORT: '0', LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn', ...opts.env };
+  delete env.PARLEY_BOOTSTRAP_ADMIN_USER;
+  delete env.PARLEY_BOOTSTRAP_ADMIN_PASSWORD;
   const api = await startApi(env);
   const workers = opts.workers === false ? undefined : await startWorkers(env, { queues: Array.isArray(opts.workers) ? opts.workers : undefined });
   const base = `http://127.0.0.1:${api.port}`;

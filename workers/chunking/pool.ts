@@ -127,19 +127,12 @@ export function createChunkPool(opts: ChunkPoolOptions, threadFile: URL = defaul
           }),
         ),
       );
-      let onAbort = (): void => {};
-      const aborted = new Promise<never>((_, reject) => {
-        onAbort = () => {
-          Atomics.store(cancelFlag, 0, 1);
-          reject(cancelled(signal!));
-        };
-        signal?.addEventListener('abort', onAbort, { once: true });
-      });
+      const aborted = signal ? whenAborted(signal, cancelFlag) : undefined;
       let outcomes: PromiseSettledResult<CodeChunkResult>[];
       try {
-        outcomes = await Promise.race([settled, aborted]);
+        outcomes = await (aborted ? Promise.race([settled, aborted.promise]) : settled);
       } finally {
-        signal?.removeEventListener('abort', onAbort);
+        aborted?.dispose();
       }
       const failures = outcomes.flatMap((o) => (o.status === 'rejected' ? [o.reason as JobFailure] : []));
       // Report the failure that stopped the run, not the siblings it cancelled.
@@ -150,14 +143,29 @@ export function createChunkPool(opts: ChunkPoolOptions, threadFile: URL = defaul
     },
     async close() {
       closed = true;
-      // piscina's close() can destroy a thread that is still busy (it counts
-      // a worker as flushed once it was idle at some moment, even if queued
-      // work reached it afterwards), and destroying one mid-parse aborts the
-      // process: wait for every task ourselves first.
+      // piscina 5.3's close() counts task-done events, not idle threads, so
+      // short tasks finishing on one thread make it destroy another that is
+      // still parsing, which aborts the process: wait for every task first.
       while (onThreads.size > 0) await Promise.all(onThreads);
       await piscina.close();
     },
   };
+}
+
+/**
+ * Rejects with CANCELLED as soon as `signal` aborts, after raising the
+ * threads' cancel flag; `dispose` detaches from a signal that outlives the run.
+ */
+function whenAborted(signal: AbortSignal, cancelFlag: Int32Array): { promise: Promise<never>; dispose(): void } {
+  let onAbort = (): void => {};
+  const promise = new Promise<never>((_, reject) => {
+    onAbort = () => {
+      Atomics.store(cancelFlag, 0, 1);
+      reject(cancelled(signal));
+    };
+    signal.addEventListener('abort', onAbort, { once: true });
+  });
+  return { promise, dispose: () => signal.removeEventListener('abort', onAbort) };
 }
 
 /**
