@@ -1,0 +1,72 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { readSse, startStack, type Stack, type TestUser } from '../harness.ts';
+
+let stack: Stack;
+let idle: Stack;
+let user: TestUser;
+
+beforeAll(async () => {
+  stack = await startStack();
+  idle = await startStack({ workers: false });
+  user = await stack.user('member');
+});
+afterAll(async () => {
+  await stack?.stop();
+  await idle?.stop();
+});
+
+async function streamLength(s: Stack, id: string): Promise<number> {
+  return s.api.redis.xlen(s.api.keys.jobStream(id));
+}
+
+describe('cancel', () => {
+  it('removes a waiting job from its queue and records it cancelled', async () => {
+    const u = await idle.user('member');
+    const r = await idle.request('POST', '/v1/jobs', { user: u, body: { kind: 'system.ping', input: {} } });
+    expect(await idle.api.queues.system.getJob(r.json.id)).toBeTruthy();
+    const c = await idle.request('DELETE', `/v1/jobs/${r.json.id}`, { user: u });
+    expect(c.status).toBe(200);
+    expect(c.json.state).toBe('cancelled');
+    expect(c.json.error.code).toBe('CANCELLED');
+    expect(await idle.api.queues.system.getJob(r.json.id)).toBeUndefined();
+    const sse = await readSse(`${idle.base}/v1/jobs/${r.json.id}/events`, u.auth, { timeoutMs: 5000 });
+    expect(sse.events.at(-1)).toMatchObject({ event: 'finished', data: { state: 'cancelled' } });
+  });
+
+  it('answers 409 when cancelling a finished job', async () => {
+    const r = await stack.request('POST', '/v1/jobs', { user, body: { kind: 'system.ping', input: {} } });
+    await stack.waitForJob(r.json.id, user);
+    const c = await stack.request('DELETE', `/v1/jobs/${r.json.id}`, { user });
+    expect(c.status).toBe(409);
+  });
+
+  it('aborts an active chat on whichever worker holds it; tokens stop and partial output and usage are recorded', async () => {
+    const r = await stack.request('POST', '/v1/jobs', {
+      user,
+      body: { kind: 'llm.chat', input: { messages: [{ role: 'user', content: 'Write a very long story about a lighthouse keeper and the sea, with many chapters.' }], options: { num_predict: 1500, temperature: 0.7 } } },
+    });
+    const id = r.json.id;
+    // Wait until some tokens have streamed.
+    const early = await readSse(`${stack.base}/v1/jobs/${id}/events`, user.auth, { stopAfter: (e) => e.event === 'tokens' && e.data.seq >= 8 });
+    expect(early.events.filter((e) => e.event === 'tokens').length).toBeGreaterThanOrEqual(8);
+    const c = await stack.request('DELETE', `/v1/jobs/${id}`, { user });
+    expect(c.status).toBe(200);
+    expect(c.json.state).toBe('cancelled');
+    const lengthAtCancel = await streamLength(stack, id);
+    await new Promise((res) => setTimeout(res, 1500));
+    expect(await streamLength(stack, id)).toBe(lengthAtCancel);
+
+    const job = (await stack.request('GET', `/v1/jobs/${id}`, { user })).json;
+    expect(job.result.partial).toBe(true);
+    expect(job.result.text.length).toBeGreaterThan(0);
+    expect(job.usage.estimated).toBe(true);
+    expect(job.usage.completionTokens).toBeGreaterThanOrEqual(8);
+    expect(job.usage.completionTokens).toBeLessThan(1500);
+    expect(job.usage.promptTokens).toBeGreaterThan(0);
+    // The stream holds exactly the partial text, then one finished event.
+    const all = await readSse(`${stack.base}/v1/jobs/${id}/events`, user.auth, { timeoutMs: 5000 });
+    const text = all.events.filter((e) => e.event === 'tokens').map((e) => e.data.text).join('');
+    expect(text).toBe(job.result.text);
+    expect(all.events.filter((e) => e.event === 'finished')).toHaveLength(1);
+  });
+});
