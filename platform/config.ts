@@ -9,6 +9,25 @@ const bool = z
   .enum(['true', 'false', '1', '0', 'yes', 'no'])
   .transform((v) => v === 'true' || v === '1' || v === 'yes');
 const csv = z.string().transform((s) => s.split(',').map((x) => x.trim()).filter(Boolean));
+const limitClasses = ['admin', 'operator', 'member', 'viewer', 'anonymous'] as const;
+/** Requests per window per role, as "member=120,operator=1200"; roles left out keep their default. */
+const roleLimits = (defaults: Record<(typeof limitClasses)[number], number>) =>
+  z
+    .string()
+    .default('')
+    .transform((spec, ctx) => {
+      const out = { ...defaults };
+      for (const part of spec.split(',').map((x) => x.trim()).filter(Boolean)) {
+        const [name, value] = part.split('=');
+        const n = Number(value);
+        if (!(limitClasses as readonly string[]).includes(name ?? '') || !Number.isInteger(n) || n < 1) {
+          ctx.addIssue({ code: 'custom', message: `"${part}": expected <${limitClasses.join('|')}>=<positive integer>` });
+          return z.NEVER;
+        }
+        out[name as keyof typeof out] = n;
+      }
+      return out;
+    });
 
 const Env = z.object({
   PARLEY_ENV: z.enum(['development', 'test', 'production']).default('development'),
@@ -50,6 +69,16 @@ const Env = z.object({
   PARLEY_JWT_AUDIENCE: z.string().default('parley-api'),
   PARLEY_BOOTSTRAP_ADMIN_USER: z.string().min(1).optional(),
   PARLEY_BOOTSTRAP_ADMIN_PASSWORD: z.string().min(1).optional(),
+  /** Window of every rate limit below. @defaultValue 60 s */
+  PARLEY_RATE_WINDOW_S: z.coerce.number().int().min(1).max(3600).default(60),
+  /** POST /v1/auth/token per client IP, any grant. @defaultValue 10 per window */
+  PARLEY_RATE_TOKEN_PER_IP: z.coerce.number().int().min(1).default(10),
+  /** Password grants per username, counting failures only (brute force). @defaultValue 5 per window */
+  PARLEY_RATE_TOKEN_PER_USERNAME: z.coerce.number().int().min(1).default(5),
+  /** Job writes (submit, cancel, retry) per user or API key, by role; `anonymous` is per IP. */
+  PARLEY_RATE_JOBS_WRITE: roleLimits({ admin: 2400, operator: 1200, member: 120, viewer: 30, anonymous: 30 }),
+  /** Job reads (get, list, events) per user or API key, by role: polling and SSE reconnects must not eat the submit budget. */
+  PARLEY_RATE_JOBS_READ: roleLimits({ admin: 6000, operator: 6000, member: 1200, viewer: 600, anonymous: 60 }),
   OLLAMA_CONNECT_TIMEOUT_MS: z.coerce.number().int().min(100).default(5_000),
   OLLAMA_FIRST_TOKEN_TIMEOUT_MS: z.coerce.number().int().min(100).default(120_000),
   OLLAMA_IDLE_TIMEOUT_MS: z.coerce.number().int().min(100).default(30_000),
@@ -105,6 +134,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env) {
       corsOrigins: e.PARLEY_CORS_ORIGINS,
       dashboard: e.PARLEY_DASHBOARD,
       trustProxy: e.PARLEY_TRUST_PROXY,
+    },
+    rateLimits: {
+      windowMs: e.PARLEY_RATE_WINDOW_S * 1000,
+      token: { perIp: e.PARLEY_RATE_TOKEN_PER_IP, perUsername: e.PARLEY_RATE_TOKEN_PER_USERNAME },
+      jobs: { write: e.PARLEY_RATE_JOBS_WRITE, read: e.PARLEY_RATE_JOBS_READ },
     },
   };
 }

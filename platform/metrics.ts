@@ -33,6 +33,9 @@ export function createApiMetrics(registry = new Registry()) {
     queueDepth: new Gauge({ name: 'parley_queue_jobs', help: 'Jobs per queue and BullMQ state', labelNames: ['queue', 'state'], registers: [registry] }),
     submitted: new Counter({ name: 'parley_jobs_submitted_total', help: 'Jobs accepted by the API', labelNames: ['kind', 'priority'], registers: [registry] }),
     sockets: new Gauge({ name: 'parley_realtime_connections', help: 'Open Socket.IO connections and SSE streams', labelNames: ['transport'], registers: [registry] }),
+    /** kind: bearer (access token or API key refused), password (failed login), refresh (refused or reused refresh token). */
+    authFailures: new Counter({ name: 'parley_auth_failures_total', help: 'Refused credentials, by kind and reason', labelNames: ['kind', 'reason'], registers: [registry] }),
+    rateLimited: new Counter({ name: 'parley_rate_limited_total', help: 'Requests answered 429 by a rate limiter', labelNames: ['limiter'], registers: [registry] }),
   };
 }
 export type ApiMetrics = ReturnType<typeof createApiMetrics>;

@@ -2,7 +2,10 @@
  * JWT signing keys. ES256 only: the allow-list has no HMAC algorithm, so a
  * token "signed" with HS256 using our public key as the secret is refused.
  * Keys live in Postgres (`signing_keys`), shared by every API process; the
- * newest unretired key signs, every listed key verifies (rotation by `kid`).
+ * newest unretired key signs. Verification picks the key by the token's
+ * `kid`: unretired keys, and retired ones for `retiredGraceMs` after their
+ * retirement (long enough for every token they signed to expire), so a
+ * rotation never logs anyone out and a retired key stops mattering soon after.
  */
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import type { Db } from '../../platform/db.ts';
@@ -24,7 +27,7 @@ export function newKey(): { kid: string; private_pem: string; public_pem: string
   };
 }
 
-export async function loadKeyRing(db: Db): Promise<KeyRing> {
+export async function loadKeyRing(db: Db, opts: { retiredGraceMs: number }): Promise<KeyRing> {
   let rows = await db('signing_keys').select('*').orderBy('created_at', 'desc');
   if (!rows.some((r: { retired_at: Date | null }) => r.retired_at === null)) {
     // First start: make a key. Two processes racing both insert; both keys verify, the newest signs.
@@ -32,9 +35,11 @@ export async function loadKeyRing(db: Db): Promise<KeyRing> {
     rows = await db('signing_keys').select('*').orderBy('created_at', 'desc');
   }
   const active = rows.find((r: { retired_at: Date | null }) => r.retired_at === null)!;
+  const oldest = Date.now() - opts.retiredGraceMs;
+  const live = rows.filter((r: { retired_at: Date | null }) => r.retired_at === null || r.retired_at.getTime() > oldest);
   return {
     signing: { kid: active.kid, privatePem: active.private_pem },
-    verifying: new Map(rows.map((r: { kid: string; public_pem: string }) => [r.kid, r.public_pem])),
+    verifying: new Map(live.map((r: { kid: string; public_pem: string }) => [r.kid, r.public_pem])),
   };
 }
 

@@ -1,0 +1,122 @@
+/**
+ * Rate limits, counted in Redis so every API process shares one budget
+ * (express-rate-limit over rate-limit-redis: a fixed window per key, INCR +
+ * PEXPIRE in one Lua script).
+ *
+ * Limiters and their Redis keys (`<prefix>` is PARLEY_KEY_PREFIX, so test
+ * stacks and deployments sharing a Redis never share buckets):
+ *   token-ip        `<prefix>:rl:token-ip:<ip>`            POST /v1/auth/token, any grant
+ *   token-username  `<prefix>:rl:token-username:<sha256>`  password grants for one username,
+ *                                                           failures only (a success is given back)
+ *   jobs-read       `<prefix>:rl:jobs-read:<subject>`      GET on /v1/jobs*, SSE included
+ *   jobs-write      `<prefix>:rl:jobs-write:<subject>`     every other method on /v1/jobs*
+ * where <subject> is `user:<id>`, `key:<api key id>` or, without credentials,
+ * `ip:<ip>`. A job limit is the one configured for the caller's role.
+ * Usernames are hashed so Redis never holds what someone typed into a login form.
+ *
+ * The token limiters run before the route, so a limited login never reaches
+ * argon2: at most `perUsername` hash computations per username per window.
+ *
+ * Every counted response carries draft-8 `RateLimit` and `RateLimit-Policy`
+ * (draft-ietf-httpapi-ratelimit-headers); a limited one is 429 with
+ * `Retry-After` and a RATE_LIMITED problem+json body. If Redis cannot count,
+ * the request is refused with 503 rather than let through unlimited.
+ */
+import { createHash } from 'node:crypto';
+import type { Request, RequestHandler, Response } from 'express';
+import { rateLimit, ipKeyGenerator, type Options } from 'express-rate-limit';
+import type { Redis } from 'ioredis';
+import { RedisStore, type RedisReply } from 'rate-limit-redis';
+import type { Config } from '../../platform/config.ts';
+import type { Logger } from '../../platform/log.ts';
+import type { Actor } from '../auth/permissions.ts';
+import { AppError } from './app-error.ts';
+import { sendProblem } from './errors.ts';
+import type { Authenticate } from './mount.ts';
+
+export interface RateLimitDeps {
+  redis: Redis;
+  prefix: string;
+  limits: Config['rateLimits'];
+  /** The request authenticator; it must memoise per request, since the route authenticates again. */
+  authenticate: Authenticate;
+  log: Logger;
+  /** Called once per 429, with the limiter's name. */
+  onLimited?: (limiter: string) => void;
+}
+
+type LimitClass = keyof Config['rateLimits']['jobs']['read'];
+
+const clientIp = (req: Request) => ipKeyGenerator(req.ip ?? req.socket.remoteAddress ?? 'unknown');
+
+export function rateLimiters(deps: RateLimitDeps): { path: string; handler: RequestHandler }[] {
+  const { limits } = deps;
+  const windowS = Math.ceil(limits.windowMs / 1000);
+
+  function limiter(name: string, opts: Pick<Partial<Options>, 'limit' | 'keyGenerator' | 'skip' | 'skipSuccessfulRequests' | 'identifier'>, detail: string): RequestHandler {
+    const handler = rateLimit({
+      windowMs: limits.windowMs,
+      standardHeaders: 'draft-8',
+      legacyHeaders: false,
+      identifier: name,
+      store: new RedisStore({ prefix: `${deps.prefix}:rl:${name}:`, sendCommand: (command: string, ...args: string[]) => deps.redis.call(command, ...args) as Promise<RedisReply> }),
+      logger: { error: (err, msg) => deps.log.error({ err, limiter: name }, msg ?? 'rate limiter error'), warn: (err, msg) => deps.log.warn({ err, limiter: name }, msg ?? 'rate limiter warning') },
+      handler: (req: Request, res: Response) => {
+        deps.onLimited?.(name);
+        const retryAfter = res.get('Retry-After');
+        sendProblem(res, new AppError('RATE_LIMITED', { detail: `${detail}; retry in ${retryAfter ?? windowS} s` }), res.locals.requestId as string | undefined, req.originalUrl.split('?')[0]);
+      },
+      ...opts,
+    });
+    // A store failure is Redis being down: refuse (503) rather than let requests through uncounted.
+    return (req, res, next) => handler(req, res, (err?: unknown) => next(err === undefined || err instanceof AppError ? err : new AppError('SERVICE_UNAVAILABLE', { detail: 'The rate limiter is unavailable', cause: err })));
+  }
+
+  const passwordUsername = (req: Request): string | undefined => {
+    const body = req.body as Record<string, unknown> | undefined;
+    return body?.grant_type === 'password' && typeof body.username === 'string' && body.username ? body.username : undefined;
+  };
+
+  const tokenIp = limiter('token-ip', { limit: limits.token.perIp, keyGenerator: (req) => clientIp(req) }, 'Too many token requests from this address');
+  const tokenUsername = limiter(
+    'token-username',
+    {
+      limit: limits.token.perUsername,
+      skip: (req) => passwordUsername(req) === undefined,
+      // Same normalisation as the user lookup (case-insensitive), so "Alice" and "alice" share a bucket.
+      keyGenerator: (req) => createHash('sha256').update(passwordUsername(req)!.toLowerCase()).digest('hex'),
+      // A successful login gives its hit back: only failures count towards the brute-force limit.
+      skipSuccessfulRequests: true,
+    },
+    'Too many login attempts for this username',
+  );
+
+  // The caller's subject and limit class, resolved once per request (keyGenerator runs before limit and identifier).
+  const subjectOf = async (req: Request, res: Response): Promise<{ key: string; cls: LimitClass }> => {
+    const cached = res.locals.rateLimitSubject as { key: string; cls: LimitClass } | undefined;
+    if (cached) return cached;
+    const actor: Actor | undefined = await deps.authenticate(req, res);
+    const subject = actor ? { key: actor.apiKeyId ? `key:${actor.apiKeyId}` : `user:${actor.userId}`, cls: actor.role } : { key: `ip:${clientIp(req)}`, cls: 'anonymous' as const };
+    res.locals.rateLimitSubject = subject;
+    return subject;
+  };
+  const isRead = (req: Request) => req.method === 'GET' || req.method === 'HEAD';
+  const jobs = (kind: 'read' | 'write') =>
+    limiter(
+      `jobs-${kind}`,
+      {
+        skip: (req) => isRead(req) !== (kind === 'read'),
+        keyGenerator: async (req, res) => (await subjectOf(req, res)).key,
+        limit: async (req, res) => limits.jobs[kind][(await subjectOf(req, res)).cls],
+        identifier: async (req, res) => `jobs-${kind}-${(await subjectOf(req, res)).cls}`,
+      },
+      kind === 'read' ? 'Too many job reads' : 'Too many job requests',
+    );
+
+  return [
+    { path: '/v1/auth/token', handler: tokenIp },
+    { path: '/v1/auth/token', handler: tokenUsername },
+    { path: '/v1/jobs', handler: jobs('read') },
+    { path: '/v1/jobs', handler: jobs('write') },
+  ];
+}
