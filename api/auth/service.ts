@@ -8,6 +8,8 @@
  *   (session id), role, iss, aud, iat, nbf, exp; 15 min by default.
  *   Verification allows ES256 only and requires exp; the session is then
  *   checked against revocation (a Redis key, so revocation bites at once).
+ *   The key ring is reread every minute (and on an unknown kid, at most
+ *   every few seconds), so a rotation reaches every process.
  * - refresh token: `<session id>.<256-bit secret>`, stored hashed; each use
  *   rotates it. A refresh token used a second time revokes its session.
  * - API key: `pk_<key id>_<256-bit secret>`, shown once, stored hashed,
@@ -30,7 +32,12 @@ export interface AuthDeps {
   config: Config;
   audit: Audit;
   keyPrefix: string;
+  /** Hears every refused credential (metrics). `reason` is one of a small fixed set of slugs. */
+  onFailure?: (kind: AuthFailureKind, reason: string) => void;
 }
+
+/** bearer: an access token or API key was refused; password: a failed login; refresh: a refused or reused refresh token. */
+export type AuthFailureKind = 'bearer' | 'password' | 'refresh';
 
 export interface UserRow {
   id: string;
@@ -55,6 +62,11 @@ export interface TokenResponse {
 }
 
 const sha256 = (s: string) => createHash('sha256').update(s).digest('hex');
+const slug = (s: string) => s.toLowerCase().replace(/[^a-z0-9]+/g, '_');
+/** How long a process trusts its copy of the key ring. */
+const KEYRING_TTL_MS = 60_000;
+/** Reloads on an unknown kid are at most this frequent, so forged kids cannot hammer Postgres. */
+const KEYRING_MISS_RELOAD_MS = 5_000;
 const revokedKey = (prefix: string, sid: string) => `${prefix}:revoked:session:${sid}`;
 
 /** OAuth2 §5.2 errors, as problem+json that also carries `error` / `error_description`. */
@@ -69,8 +81,22 @@ function unauthenticated(description: string): AppError {
 
 export function createAuthService(deps: AuthDeps) {
   const { db, redis, config, audit } = deps;
-  let ring: Promise<KeyRing> | undefined;
-  const keyring = () => (ring ??= loadKeyRing(db));
+  const fail = (kind: AuthFailureKind, reason: string) => deps.onFailure?.(kind, slug(reason));
+  // A retired key keeps verifying while tokens it signed can still be alive: tokens live accessTtl, and
+  // another process may sign with it for up to KEYRING_TTL_MS after the rotation.
+  const retiredGraceMs = (config.auth.accessTtlSeconds + 60) * 1000 + KEYRING_TTL_MS;
+  let ring: { at: number; value: Promise<KeyRing> } | undefined;
+  function keyring(maxAgeMs = KEYRING_TTL_MS): Promise<KeyRing> {
+    if (!ring || Date.now() - ring.at > maxAgeMs) {
+      const value = loadKeyRing(db, { retiredGraceMs });
+      const entry = { at: Date.now(), value };
+      ring = entry;
+      value.catch(() => {
+        if (ring === entry) ring = undefined;
+      });
+    }
+    return ring.value;
+  }
 
   function actorFor(user: UserRow, extra: { sessionId?: string; apiKeyId?: string; scopes?: Permission[] }): Actor {
     const rolePerms = permissionsOf(user.role);
@@ -99,7 +125,9 @@ export function createAuthService(deps: AuthDeps) {
     return token;
   }
 
-  async function tokenResponse(user: UserRow, sessionId: string, scope: string): Promise<TokenResponse> {
+  /** `sessionScope` '' means "whatever the user's role holds now", so role changes apply to live sessions. */
+  async function tokenResponse(user: UserRow, sessionId: string, sessionScope: string): Promise<TokenResponse> {
+    const scope = sessionScope || permissionsOf(user.role).join(' ');
     return { access_token: await issueAccess(user, sessionId), token_type: 'Bearer', expires_in: config.auth.accessTtlSeconds, refresh_token: await issueRefresh(sessionId), scope };
   }
 
@@ -110,11 +138,13 @@ export function createAuthService(deps: AuthDeps) {
     return n > 0;
   }
 
-  /** Grants a scope string: space-separated permissions the user's role holds; empty means all of them. */
+  /**
+   * The session scope for a requested OAuth2 scope: space-separated permissions the user's role holds.
+   * No scope asked → '' (the role's permissions, as they are at each request).
+   */
   function grantScope(user: UserRow, requested: string | undefined): string {
-    const all = permissionsOf(user.role);
-    if (!requested) return all.join(' ');
-    const asked = requested.split(' ').filter(Boolean);
+    if (!requested?.trim()) return '';
+    const asked = [...new Set(requested.split(' ').filter(Boolean))];
     const bad = asked.filter((s) => !(allPermissions as string[]).includes(s) || !roleHas(user.role, s as Permission));
     if (bad.length) throw oauthError('invalid_scope', `scope not available: ${bad.join(' ')}`);
     return asked.join(' ');
@@ -162,6 +192,7 @@ export function createAuthService(deps: AuthDeps) {
       const user = await this.findUser(input.username);
       const ok = await verifyPassword(user && !user.disabled ? user.password_hash : undefined, input.password);
       if (!ok || !user) {
+        fail('password', 'invalid_grant');
         await audit({ action: 'auth.login', outcome: 'failure', actorId: user?.id ?? null, actorName: input.username.slice(0, 200), ip: meta.ip, userAgent: meta.userAgent });
         throw oauthError('invalid_grant', 'The username or password is incorrect');
       }
@@ -177,19 +208,25 @@ export function createAuthService(deps: AuthDeps) {
       const sessionId = token.split('.')[0] ?? '';
       const hash = sha256(token);
       const used = await db('refresh_tokens').where({ token_hash: hash }).whereNull('used_at').update({ used_at: db.fn.now() }).returning('session_id');
+      const refused = async (reason: string, session?: { id: string; user_id: string }) => {
+        fail('refresh', reason);
+        await audit({ action: 'auth.refresh', outcome: 'failure', actorId: session?.user_id ?? null, ip: meta.ip, userAgent: meta.userAgent, targetType: session ? 'session' : undefined, targetId: session?.id, details: { reason } });
+        return oauthError('invalid_grant', 'The refresh token is invalid, expired or revoked');
+      };
       if (used.length === 0) {
         const known = await db('refresh_tokens').where({ token_hash: hash }).first();
-        if (known) {
-          await revokeSession(known.session_id as string, 'refresh token reuse');
-          const s = await db('sessions').where({ id: known.session_id }).first();
-          await audit({ action: 'auth.refresh_reuse', outcome: 'denied', actorId: s?.user_id ?? null, ip: meta.ip, userAgent: meta.userAgent, targetType: 'session', targetId: known.session_id as string });
-        }
+        if (!known) throw await refused('unknown');
+        // A rotated token came back: it leaked (or the client is broken). Either way the family dies.
+        await revokeSession(known.session_id as string, 'refresh token reuse');
+        const s = await db('sessions').where({ id: known.session_id }).first();
+        fail('refresh', 'reuse');
+        await audit({ action: 'auth.refresh_reuse', outcome: 'denied', actorId: s?.user_id ?? null, ip: meta.ip, userAgent: meta.userAgent, targetType: 'session', targetId: known.session_id as string });
         throw oauthError('invalid_grant', 'The refresh token is invalid, expired or revoked');
       }
       const session = await db('sessions').where({ id: used[0].session_id }).first();
       const user = session ? await this.getUser(session.user_id) : undefined;
       if (!session || session.id !== sessionId || session.revoked_at || session.expires_at < new Date() || !user || user.disabled) {
-        throw oauthError('invalid_grant', 'The refresh token is invalid, expired or revoked');
+        throw await refused(session?.revoked_at ? 'revoked' : 'expired', session);
       }
       await db('sessions').where({ id: session.id }).update({ last_used_at: db.fn.now(), ip: meta.ip ?? session.ip });
       await audit({ action: 'auth.refresh', outcome: 'success', actorId: user.id, actorName: user.username, ip: meta.ip, userAgent: meta.userAgent, targetType: 'session', targetId: session.id });
@@ -198,17 +235,23 @@ export function createAuthService(deps: AuthDeps) {
 
     /** Verifies an access token or API key; throws UNAUTHENTICATED (with WWW-Authenticate) otherwise. */
     async authenticateToken(token: string): Promise<{ actor: Actor; expiresAt?: number }> {
+      try {
+        return await this.verifyCredential(token);
+      } catch (err) {
+        fail('bearer', err instanceof AppError ? (err.detail ?? err.code) : 'error');
+        throw err;
+      }
+    },
+
+    async verifyCredential(token: string): Promise<{ actor: Actor; expiresAt?: number }> {
       if (token.startsWith('pk_')) return { actor: await this.verifyApiKey(token) };
-      const { verifying } = await keyring();
       const decoded = jwt.decode(token, { complete: true });
       if (!decoded || typeof decoded.payload === 'string') throw unauthenticated('malformed token');
       const kid = decoded.header.kid;
-      let pem = kid ? verifying.get(kid) : undefined;
-      if (kid && !pem) {
-        // A key rotated in by another process since we loaded the ring.
-        ring = undefined;
-        pem = (await keyring()).verifying.get(kid);
-      }
+      if (typeof kid !== 'string' || !kid) throw unauthenticated('unknown signing key');
+      let pem = (await keyring()).verifying.get(kid);
+      // A key rotated in by another process since we loaded the ring.
+      if (!pem) pem = (await keyring(KEYRING_MISS_RELOAD_MS)).verifying.get(kid);
       if (!pem) throw unauthenticated('unknown signing key');
       let claims: jwt.JwtPayload;
       try {
@@ -220,22 +263,28 @@ export function createAuthService(deps: AuthDeps) {
       if (typeof claims.sub !== 'string' || typeof claims.sid !== 'string') throw unauthenticated('invalid token');
       if (await redis.exists(revokedKey(deps.keyPrefix, claims.sid))) throw unauthenticated('session revoked');
       const session = await db('sessions').where({ id: claims.sid }).first();
-      if (!session || session.revoked_at) throw unauthenticated('session revoked');
+      if (!session || session.revoked_at || session.user_id !== claims.sub) throw unauthenticated('session revoked');
+      if (session.expires_at < new Date()) throw unauthenticated('session expired');
       const user = await this.getUser(claims.sub);
       if (!user || user.disabled) throw unauthenticated('account disabled');
       const scopes = session.scope ? (session.scope.split(' ') as Permission[]) : undefined;
       return { actor: actorFor(user, { sessionId: claims.sid, scopes }), expiresAt: claims.exp * 1000 };
     },
 
+    /**
+     * True while the credential behind `actor` still stands: session (or key) not revoked or expired,
+     * account enabled, role unchanged. Long-lived connections call it periodically; a role change
+     * ends them too, since their authorisation was decided with the old role.
+     */
     async stillValid(actor: Actor): Promise<boolean> {
       if (actor.sessionId) {
         if (await redis.exists(revokedKey(deps.keyPrefix, actor.sessionId))) return false;
-        const s = await db('sessions').where({ id: actor.sessionId }).first();
-        return Boolean(s && !s.revoked_at);
+        const s = await db('sessions').join('users', 'users.id', 'sessions.user_id').where('sessions.id', actor.sessionId).first('sessions.revoked_at', 'sessions.expires_at', 'users.role', 'users.disabled');
+        return Boolean(s && !s.revoked_at && s.expires_at > new Date() && !s.disabled && s.role === actor.role);
       }
       if (actor.apiKeyId) {
-        const k = await db('api_keys').where({ id: actor.apiKeyId }).first();
-        return Boolean(k && !k.revoked_at && (!k.expires_at || k.expires_at > new Date()));
+        const k = await db('api_keys').join('users', 'users.id', 'api_keys.user_id').where('api_keys.id', actor.apiKeyId).first('api_keys.revoked_at', 'api_keys.expires_at', 'users.role', 'users.disabled');
+        return Boolean(k && !k.revoked_at && (!k.expires_at || k.expires_at > new Date()) && !k.disabled && k.role === actor.role);
       }
       return false;
     },
@@ -256,9 +305,12 @@ export function createAuthService(deps: AuthDeps) {
       return actorFor(user, { apiKeyId: id, scopes: key.scopes as Permission[] });
     },
 
-    async createApiKey(actor: Actor, input: { name: string; scopes?: Permission[]; expiresAt?: string }, meta: RequestMeta) {
+    /** Scoped to `scopes`, or to the permissions of `role`, or (neither) to everything the actor's role holds now. */
+    async createApiKey(actor: Actor, input: { name: string; scopes?: Permission[]; role?: Role; expiresAt?: string }, meta: RequestMeta) {
+      if (input.scopes && input.role) throw new AppError('VALIDATION_FAILED', { errors: [{ path: 'role', message: 'give scopes or role, not both' }] });
+      if (input.expiresAt && Date.parse(input.expiresAt) <= Date.now()) throw new AppError('VALIDATION_FAILED', { errors: [{ path: 'expiresAt', message: 'must be in the future' }] });
       const available = permissionsOf(actor.role);
-      const scopes = input.scopes ?? available;
+      const scopes = [...new Set(input.scopes ?? (input.role ? permissionsOf(input.role) : available))];
       const bad = scopes.filter((s) => !available.includes(s));
       if (bad.length) throw new AppError('FORBIDDEN', { detail: `Your role cannot grant: ${bad.join(', ')}` });
       const id = randomUUID();
