@@ -19,7 +19,10 @@ import { createApp } from './app.ts';
 import { createAudit } from './auth/audit.ts';
 import { bearerAuthenticator } from './auth/authenticate.ts';
 import { createAuthService } from './auth/service.ts';
+import { tokenEndpointGuard } from './auth/token-endpoint.ts';
 import type { JobDeps } from './domain/jobs.ts';
+import { rateLimiters } from './http/rate-limit.ts';
+import { deepProbe } from './domain/probe.ts';
 import { buildOpenApi } from './openapi.ts';
 import { StreamHub } from './realtime/hub.ts';
 import { attachSocketServer } from './realtime/socket.ts';
@@ -42,17 +45,18 @@ export async function startApi(env: NodeJS.ProcessEnv = process.env) {
   const queues = createQueues(redis, config.keyPrefix);
   const ollama = new OllamaClient({ host: config.ollama.host, connectTimeoutMs: config.ollama.connectTimeoutMs, firstTokenTimeoutMs: config.ollama.firstTokenTimeoutMs, idleTimeoutMs: config.ollama.idleTimeoutMs });
   const audit = createAudit(db, log);
-  const auth = createAuthService({ db, redis, config, audit, keyPrefix: config.keyPrefix });
-  const authenticate = bearerAuthenticator(auth);
+  const auth = createAuthService({ db, redis, config, audit, keyPrefix: config.keyPrefix, onFailure: (kind, reason) => metrics.authFailures.inc({ kind, reason }) });
+  const authenticate = bearerAuthenticator(auth, (reason) => metrics.authFailures.inc({ kind: 'bearer', reason }));
   const hub = new StreamHub(hubReader, redis, log);
   await hub.start();
 
   const jobDeps: JobDeps = { config, store, queues, redis, keys: k, audit, onSubmitted: (kind, priority) => metrics.submitted.inc({ kind, priority }) };
-  const routes = [...opsRoutes({ redis, db, ollama, queues, metrics, prefix: config.keyPrefix, openapi: () => openapi }), ...authRoutes({ auth, db }), ...jobRoutes(jobDeps)];
+  const routes = [...opsRoutes({ redis, db, ollama, queues, metrics, prefix: config.keyPrefix, openapi: () => openapi, deepProbe: () => deepProbe({ store, queues }) }), ...authRoutes({ auth, db }), ...jobRoutes(jobDeps)];
   const sse = { path: '/v1/jobs/:id/events', method: 'get' as const, summary: 'Live events of a job as Server-Sent Events; resumable with Last-Event-ID.', tags: ['jobs'], access: 'jobs:read', responses: { 200: { description: 'text/event-stream of tokens, progress, reset and finished', contentType: 'text/event-stream' } } };
   const openapi = buildOpenApi(routes, [sse]);
   const app = createApp({
     config, log, metrics, queues, routes, authenticate, openapi: () => openapi,
+    before: [{ path: '/v1/auth/token', handler: tokenEndpointGuard }, ...rateLimiters({ redis, prefix: config.keyPrefix, limits: config.rateLimits, authenticate, log, onLimited: (limiter) => metrics.rateLimited.inc({ limiter }) })],
     streams: [{ path: sse.path, handler: sseHandler({ store, redis, keys: k, hub, onOpen: () => metrics.sockets.inc({ transport: 'sse' }), onClose: () => metrics.sockets.dec({ transport: 'sse' }) }, authenticate) }],
   });
 

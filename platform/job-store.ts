@@ -50,6 +50,9 @@ export interface NewJob {
 
 const terminal = ['completed', 'failed', 'cancelled'] as const;
 
+/** The built-in account that owns platform-internal jobs (created by the auth migration, which repeats the literal). */
+export const SYSTEM_USER_ID = '00000000-0000-4000-8000-000000000000';
+
 export function createJobStore(db: Db) {
   const jobs = () => db<JobRow>('jobs');
 

@@ -17,6 +17,7 @@
  */
 import { createHash, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
 import jwt from 'jsonwebtoken';
+import { z } from 'zod';
 import type { Redis } from 'ioredis';
 import type { Config } from '../../platform/config.ts';
 import type { Db } from '../../platform/db.ts';
@@ -60,6 +61,9 @@ export interface TokenResponse {
   refresh_token: string;
   scope: string;
 }
+
+/** Login names: what users type, so a plain, case-insensitively unique set of characters. */
+export const Username = z.string().min(3).max(64).regex(/^[A-Za-z0-9_.@-]+$/);
 
 const sha256 = (s: string) => createHash('sha256').update(s).digest('hex');
 const slug = (s: string) => s.toLowerCase().replace(/[^a-z0-9]+/g, '_');
@@ -160,7 +164,9 @@ export function createAuthService(deps: AuthDeps) {
     },
 
     async createUser(input: { username: string; password: string; role: Role }, by?: { actor?: Actor; meta?: RequestMeta }): Promise<UserRow> {
+      if (!Username.safeParse(input.username).success) throw new AppError('VALIDATION_FAILED', { errors: [{ path: 'username', message: '3 to 64 of A-Z a-z 0-9 _ . @ -' }] });
       if (input.password.length < 12) throw new AppError('VALIDATION_FAILED', { errors: [{ path: 'password', message: 'must be at least 12 characters' }] });
+      if (input.password.length > 1024) throw new AppError('VALIDATION_FAILED', { errors: [{ path: 'password', message: 'must be at most 1024 characters' }] });
       const id = randomUUID();
       try {
         const [row] = await db<UserRow>('users').insert({ id, username: input.username, password_hash: await hashPassword(input.password), role: input.role }).returning('*');
@@ -351,10 +357,24 @@ export function createAuthService(deps: AuthDeps) {
       return rows.length;
     },
 
-    async setRole(actor: Actor, userId: string, role: Role, meta: RequestMeta): Promise<UserRow> {
-      const [row] = (await db('users').where({ id: userId }).update({ role, updated_at: db.fn.now() }).returning('*')) as UserRow[];
+    /**
+     * Changes a user's role and/or disables (or re-enables) the account. A role change applies to live
+     * sessions at their next request; disabling also revokes every session at once.
+     */
+    async updateUser(actor: Actor, userId: string, change: { role?: Role; disabled?: boolean }, meta: RequestMeta): Promise<UserRow> {
+      const before = await this.getUser(userId);
+      if (!before) throw new AppError('NOT_FOUND');
+      const [row] = (await db('users').where({ id: userId }).update({ ...change, updated_at: db.fn.now() }).returning('*')) as UserRow[];
       if (!row) throw new AppError('NOT_FOUND');
-      await audit({ action: 'user.role_changed', outcome: 'success', actorId: actor.userId, actorName: actor.username, ip: meta.ip, userAgent: meta.userAgent, targetType: 'user', targetId: userId, details: { role } });
+      const by = { actorId: actor.userId, actorName: actor.username, ip: meta.ip, userAgent: meta.userAgent, targetType: 'user', targetId: userId };
+      if (change.role !== undefined && change.role !== before.role) await audit({ action: 'user.role_changed', outcome: 'success', ...by, details: { from: before.role, to: change.role } });
+      if (change.disabled !== undefined && change.disabled !== before.disabled) {
+        await audit({ action: 'user.disabled', outcome: 'success', ...by, details: { disabled: change.disabled } });
+        if (change.disabled) {
+          const sessions = (await db('sessions').where({ user_id: userId }).whereNull('revoked_at').select('id')) as { id: string }[];
+          for (const s of sessions) await revokeSession(s.id, 'account disabled');
+        }
+      }
       return row;
     },
 

@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { Problem } from '../../shared/index.ts';
 import type { Db } from '../../platform/db.ts';
 import { allPermissions, Role, type Permission } from '../auth/permissions.ts';
-import { oauthError, type AuthService } from '../auth/service.ts';
+import { oauthError, Username, type AuthService } from '../auth/service.ts';
 import { AppError } from '../http/app-error.ts';
 import { route, type Route } from '../http/route.ts';
 
@@ -11,10 +11,19 @@ const TokenResponse = z.object({ access_token: z.string(), token_type: z.literal
 const TokenRequest = z.record(z.string(), z.unknown()).describe('grant_type=password with username, password and optional scope; or grant_type=refresh_token with refresh_token');
 const User = z.object({ id: z.uuid(), username: z.string(), role: Role, permissions: z.array(z.string()), authenticatedWith: z.enum(['user', 'apiKey']) });
 const Session = z.object({ id: z.uuid(), current: z.boolean(), createdAt: z.string(), lastUsedAt: z.string(), expiresAt: z.string(), ip: z.string().nullable(), userAgent: z.string().nullable() });
-const ApiKeyBody = z.object({ name: z.string().min(1).max(100), scopes: z.array(z.enum(allPermissions as [Permission, ...Permission[]])).optional(), expiresAt: z.iso.datetime().optional() }).strict();
+const ApiKeyBody = z
+  .object({
+    name: z.string().min(1).max(100),
+    /** Permissions the key carries; each must be one your role holds. */
+    scopes: z.array(z.enum(allPermissions as [Permission, ...Permission[]])).min(1).optional(),
+    /** Shorthand for the permissions of a role (at most your own). */
+    role: Role.optional(),
+    expiresAt: z.iso.datetime({ offset: true }).optional(),
+  })
+  .strict();
 const ApiKey = z.object({ id: z.uuid(), name: z.string(), scopes: z.array(z.string()), createdAt: z.string(), expiresAt: z.string().nullable(), lastUsedAt: z.string().nullable(), revokedAt: z.string().nullable() });
 const IdParams = z.object({ id: z.uuid() });
-const NewUser = z.object({ username: z.string().min(3).max(64).regex(/^[A-Za-z0-9_.@-]+$/), password: z.string().min(12).max(1024), role: Role }).strict();
+const NewUser = z.object({ username: Username, password: z.string().min(12).max(1024), role: Role }).strict();
 const AuditQuery = z.object({
   action: z.string().max(64).optional(),
   actorId: z.uuid().optional(),
@@ -34,7 +43,10 @@ export function authRoutes(deps: { auth: AuthService; db: Db }): Route[] {
       body: TokenRequest,
       responses: { 200: { description: 'Tokens (Cache-Control: no-store)', schema: TokenResponse }, 400: problem('invalid_request, invalid_grant or unsupported_grant_type'), 429: problem('Too many attempts') },
       async handle({ body, ip, userAgent }) {
-        const str = (k: string) => (typeof body[k] === 'string' ? (body[k] as string) : undefined);
+        // RFC 6749 §3.2: parameters must not repeat (the form parser turns repeats into arrays).
+        const repeated = Object.keys(body).filter((k) => Array.isArray(body[k]));
+        if (repeated.length) throw oauthError('invalid_request', `repeated parameter: ${repeated.join(', ').slice(0, 100)}`);
+        const str = (k: string) => (typeof body[k] === 'string' && body[k] !== '' ? (body[k] as string) : undefined);
         const grant = str('grant_type');
         const meta = { ip, userAgent };
         let tokens;
@@ -148,13 +160,13 @@ export function authRoutes(deps: { auth: AuthService; db: Db }): Route[] {
     }),
     route({
       method: 'patch', path: '/v1/admin/users/:id', tags: ['admin'], access: 'users:manage',
-      summary: "Change a user's role.",
+      summary: "Change a user's role, or disable the account (which revokes its sessions at once).",
       params: IdParams,
-      body: z.object({ role: Role }).strict(),
-      responses: { 200: { description: 'Updated', schema: z.object({ id: z.uuid(), username: z.string(), role: Role }) }, 404: problem('No such user') },
+      body: z.object({ role: Role.optional(), disabled: z.boolean().optional() }).strict().refine((b) => b.role !== undefined || b.disabled !== undefined, { message: 'give role and/or disabled' }),
+      responses: { 200: { description: 'Updated', schema: z.object({ id: z.uuid(), username: z.string(), role: Role, disabled: z.boolean() }) }, 404: problem('No such user') },
       async handle({ actor, params, body, ip, userAgent }) {
-        const u = await auth.setRole(actor!, params.id, body.role, { ip, userAgent });
-        return { status: 200, body: { id: u.id, username: u.username, role: u.role } };
+        const u = await auth.updateUser(actor!, params.id, body, { ip, userAgent });
+        return { status: 200, body: { id: u.id, username: u.username, role: u.role, disabled: u.disabled } };
       },
     }),
     route({

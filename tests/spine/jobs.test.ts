@@ -76,8 +76,8 @@ describe('bad input is refused and nothing is enqueued', () => {
     return n;
   }
   async function ownedRows(user: TestUser): Promise<number> {
-    const [{ n }] = await stack.api.db('jobs').where({ owner_id: user.id }).count({ n: '*' });
-    return Number(n);
+    const [row] = await stack.api.db('jobs').where({ owner_id: user.id }).count({ n: '*' });
+    return Number(row!.n);
   }
 
   it.each([
@@ -127,8 +127,8 @@ describe('idempotency keys', () => {
     expect(b.json.id).toBe(a.json.id);
     expect(b.headers.get('idempotent-replayed')).toBe('true');
     await stack.waitForJob(a.json.id, alice);
-    const [{ n }] = await stack.api.db('jobs').where({ owner_id: alice.id, idempotency_key: key }).count({ n: '*' });
-    expect(Number(n)).toBe(1);
+    const [row] = await stack.api.db('jobs').where({ owner_id: alice.id, idempotency_key: key }).count({ n: '*' });
+    expect(Number(row!.n)).toBe(1);
   });
 
   it('accepts the key in the body as well as the header', async () => {

@@ -14,8 +14,14 @@
  *
  * Indices from tree-sitter's node binding are UTF-16 offsets into the JS
  * string (it parses as UTF-16LE), so `content` is a plain `slice`.
+ *
+ * Speed: every node the binding hands to JS costs a native call or several,
+ * and in a big file that adds up to a large share of the parse itself. So the
+ * walk reads types and offsets from one TreeCursor, materialises a node only
+ * for a definition, does not descend where no definition can be, and counts
+ * lines itself instead of asking for positions.
  */
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import Parser from 'tree-sitter';
 import JavaScript from 'tree-sitter-javascript';
 import Python from 'tree-sitter-python';
@@ -120,6 +126,8 @@ export function appendFileChunks(result: CodeChunkResult, { path, language, chun
 
 class ChunkCollector {
   readonly chunks: CodeChunk[] = [];
+  /** Offsets where lines start, built on the first chunk. */
+  private lineStarts: number[] | undefined;
 
   constructor(
     private readonly path: string,
@@ -127,23 +135,43 @@ class ChunkCollector {
     private readonly source: string,
   ) {}
 
-  /** A chunk spanning `first`'s start to `last`'s end (they differ when decorators are siblings). */
-  add(kind: ChunkKind, symbol: string, first: Parser.SyntaxNode, last: Parser.SyntaxNode = first): void {
-    const raw = this.source.slice(first.startIndex, last.endIndex);
-    const content = raw.trimEnd();
-    let droppedNewlines = 0;
-    for (let i = content.length; i < raw.length; i++) if (raw.charCodeAt(i) === 10) droppedNewlines++;
+  text(node: Parser.SyntaxNode): string {
+    return this.source.slice(node.startIndex, node.endIndex);
+  }
+
+  /** A chunk of the source from `start` to `end`, trailing whitespace dropped. */
+  add(kind: ChunkKind, symbol: string, start: number, end: number): void {
+    const content = this.source.slice(start, end).trimEnd();
     this.chunks.push({
       path: this.path,
       language: this.language,
       kind,
       symbol,
-      startLine: first.startPosition.row + 1,
-      endLine: last.endPosition.row + 1 - droppedNewlines,
-      contentHash: createHash('sha256').update(content).digest('hex'),
+      startLine: this.lineAt(start),
+      endLine: this.lineAt(start + Math.max(content.length - 1, 0)),
+      contentHash: hash('sha256', content, 'hex'),
       content,
     });
   }
+
+  /** 1-based line of the character at `index`. */
+  private lineAt(index: number): number {
+    const starts = (this.lineStarts ??= lineStartsOf(this.source));
+    let lo = 0;
+    let hi = starts.length - 1;
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >> 1;
+      if (starts[mid]! <= index) lo = mid;
+      else hi = mid - 1;
+    }
+    return lo + 1;
+  }
+}
+
+function lineStartsOf(source: string): number[] {
+  const starts = [0];
+  for (let i = source.indexOf('\n'); i !== -1; i = source.indexOf('\n', i + 1)) starts.push(i + 1);
+  return starts;
 }
 
 function qualify(scope: string | null, name: string): string {
@@ -151,16 +179,17 @@ function qualify(scope: string | null, name: string): string {
 }
 
 /**
- * Pre-order walk over `root`'s named descendants. `enter` returns whether to
- * descend into the node under the cursor. Iterative, because expression trees
- * (a long `a + b + ...`) nest deeper than the JS stack allows.
+ * Pre-order walk over `root`'s named descendants (depth 1 = its children).
+ * `enter` returns whether to descend into the node under the cursor.
+ * Iterative, because expression trees (a long `a + b + ...`) nest deeper than
+ * the JS stack allows.
  */
-function walkDescendants(root: Parser.SyntaxNode, enter: (cursor: Parser.TreeCursor) => boolean): void {
+function walkNamed(root: Parser.SyntaxNode, enter: (cursor: Parser.TreeCursor, depth: number) => boolean): void {
   const cursor = root.walk();
   if (!cursor.gotoFirstChild()) return;
   let depth = 1;
   for (;;) {
-    if (cursor.nodeIsNamed && enter(cursor) && cursor.gotoFirstChild()) {
+    if (cursor.nodeIsNamed && enter(cursor, depth) && cursor.gotoFirstChild()) {
       depth++;
       continue;
     }
@@ -177,43 +206,85 @@ function walkDescendants(root: Parser.SyntaxNode, enter: (cursor: Parser.TreeCur
 const functionValues = new Set(['arrow_function', 'function_expression', 'function', 'generator_function']);
 /** Nodes that open a function scope without naming a chunk themselves. */
 const anonymousScopes = new Set([...functionValues, 'class']);
-
-/** `export function f` and `export class C` cover the `export` (and a TS class's decorators, which sit on it). */
-function withExport(node: Parser.SyntaxNode): Parser.SyntaxNode {
-  const parent = node.parent;
-  return parent?.type === 'export_statement' ? parent : node;
-}
-
-/** `const f = () => {}` covers the whole statement, unless it declares several names. */
-function declarationOf(declarator: Parser.SyntaxNode): Parser.SyntaxNode {
-  const declaration = declarator.parent;
-  if (!declaration || (declaration.type !== 'lexical_declaration' && declaration.type !== 'variable_declaration')) return declarator;
-  const declarators = declaration.namedChildren.filter((n) => n.type === 'variable_declarator').length;
-  return declarators === 1 ? withExport(declaration) : declarator;
-}
-
-/** TypeScript puts a member's decorators before it in the class body, as siblings. */
-function firstDecorator(member: Parser.SyntaxNode): Parser.SyntaxNode {
-  let first = member;
-  for (let prev = member.previousNamedSibling; prev?.type === 'decorator'; prev = prev.previousNamedSibling) first = prev;
-  return first;
-}
+/**
+ * Nodes the walk does not enter: no definition can sit inside them (or only
+ * inside a function in a default value or a template literal, which is not
+ * worth the walk through every import and type).
+ */
+const scriptOpaque = new Set([
+  'comment',
+  'string',
+  'template_string',
+  'regex',
+  'number',
+  'identifier',
+  'property_identifier',
+  'import_statement',
+  'formal_parameters',
+  'type_annotation',
+  'type_arguments',
+  'type_parameters',
+  'interface_declaration',
+  'type_alias_declaration',
+  'enum_declaration',
+  'function_signature',
+  'method_signature',
+  'abstract_method_signature',
+  'property_signature',
+]);
 
 /** `scope` is the qualified name of the class whose body is being walked, or null. */
 function collectScript(root: Parser.SyntaxNode, scope: string | null, out: ChunkCollector): void {
-  const addClass = (symbol: string, classNode: Parser.SyntaxNode, first: Parser.SyntaxNode, last: Parser.SyntaxNode = first): void => {
-    out.add('class', symbol, first, last);
+  const addClass = (symbol: string, classNode: Parser.SyntaxNode, start: number, end: number): void => {
+    out.add('class', symbol, start, end);
     const body = classNode.childForFieldName('body');
     if (body) collectScript(body, symbol, out);
   };
+  /** `const f = () => {}` and `const C = class {}`; false when the value is something else. */
+  const addDeclarator = (declarator: Parser.SyntaxNode, start: number, end: number): boolean => {
+    const value = declarator.childForFieldName('value');
+    if (!value) return false;
+    const valueType = value.type;
+    if (!functionValues.has(valueType) && valueType !== 'class') return false;
+    const name = declarator.childForFieldName('name');
+    if (name?.type !== 'identifier') return false;
+    if (valueType === 'class') addClass(out.text(name), value, start, end);
+    else out.add('function', out.text(name), start, end);
+    return true;
+  };
 
-  walkDescendants(root, (cursor) => {
-    switch (cursor.nodeType) {
+  // The export statement whose children are being visited: a declaration
+  // directly in it starts at its `export` (and at a TS class's decorators).
+  let exportStart = -1;
+  let exportDepth = -1;
+  // TypeScript puts a member's decorators before it in the class body, as
+  // siblings: the start of the run of decorators before the next member.
+  let decoratorsStart = -1;
+
+  walkNamed(root, (cursor, depth) => {
+    const type = cursor.nodeType;
+    if (exportDepth >= depth) exportDepth = -1;
+    const start = exportDepth === depth - 1 ? exportStart : cursor.startIndex;
+    let memberStart = start;
+    if (scope !== null && depth === 1) {
+      if (type === 'decorator') {
+        if (decoratorsStart < 0) decoratorsStart = start;
+        return false;
+      }
+      if (decoratorsStart >= 0) memberStart = decoratorsStart;
+      decoratorsStart = -1;
+    }
+
+    switch (type) {
+      case 'export_statement':
+        exportStart = start;
+        exportDepth = depth;
+        return true;
       case 'function_declaration':
       case 'generator_function_declaration': {
-        const node = cursor.currentNode;
-        const name = node.childForFieldName('name');
-        if (name) out.add('function', name.text, withExport(node));
+        const name = cursor.currentNode.childForFieldName('name');
+        if (name) out.add('function', out.text(name), start, cursor.endIndex);
+        // The body belongs to the chunk, nested functions included.
         return false;
       }
       case 'class_declaration':
@@ -221,40 +292,23 @@ function collectScript(root: Parser.SyntaxNode, scope: string | null, out: Chunk
         const node = cursor.currentNode;
         const name = node.childForFieldName('name');
         if (!name) return true;
-        addClass(qualify(scope, name.text), node, withExport(node));
+        addClass(qualify(scope, out.text(name)), node, start, cursor.endIndex);
         return false;
       }
-      case 'variable_declarator': {
-        const node = cursor.currentNode;
-        const name = node.childForFieldName('name');
-        const value = node.childForFieldName('value');
-        if (name?.type !== 'identifier' || !value) return true;
-        if (functionValues.has(value.type)) {
-          out.add('function', name.text, declarationOf(node));
-          return false;
-        }
-        if (value.type === 'class') {
-          addClass(name.text, value, declarationOf(node));
-          return false;
-        }
-        return true;
+      case 'lexical_declaration':
+      case 'variable_declaration': {
+        // One declarator: the chunk is the whole statement. Several: each
+        // declarator is its own chunk, found when the walk goes in.
+        const declarators = cursor.currentNode.namedChildren;
+        return declarators.length !== 1 || !addDeclarator(declarators[0]!, start, cursor.endIndex);
       }
-      case 'export_statement': {
-        // `export default function () {}` and friends: the value has no declaration around it.
-        const node = cursor.currentNode;
-        const value = node.childForFieldName('value');
-        if (!value || !anonymousScopes.has(value.type)) return true;
-        const symbol = value.childForFieldName('name')?.text ?? 'default';
-        if (value.type === 'class') addClass(symbol, value, node);
-        else out.add('function', symbol, node);
-        return false;
-      }
+      case 'variable_declarator':
+        return !addDeclarator(cursor.currentNode, start, cursor.endIndex);
       case 'method_definition': {
         // Outside a class this is an object literal's method: an anonymous scope.
         if (scope === null) return true;
-        const node = cursor.currentNode;
-        const name = node.childForFieldName('name');
-        if (name) out.add('method', qualify(scope, name.text), firstDecorator(node), node);
+        const name = cursor.currentNode.childForFieldName('name');
+        if (name) out.add('method', qualify(scope, out.text(name)), memberStart, cursor.endIndex);
         return false;
       }
       case 'public_field_definition':
@@ -262,62 +316,86 @@ function collectScript(root: Parser.SyntaxNode, scope: string | null, out: Chunk
         // `handle = () => {}` in a class body is a method in all but syntax.
         if (scope === null) return true;
         const node = cursor.currentNode;
-        const name = node.childForFieldName('name') ?? node.childForFieldName('property');
         const value = node.childForFieldName('value');
-        if (!name || !value) return true;
-        if (functionValues.has(value.type)) {
-          out.add('method', qualify(scope, name.text), firstDecorator(node), node);
-          return false;
-        }
-        if (value.type === 'class') {
-          addClass(qualify(scope, name.text), value, firstDecorator(node), node);
-          return false;
-        }
-        return true;
+        const name = node.childForFieldName('name') ?? node.childForFieldName('property');
+        if (!value || !name) return true;
+        const valueType = value.type;
+        if (functionValues.has(valueType)) out.add('method', qualify(scope, out.text(name)), memberStart, cursor.endIndex);
+        else if (valueType === 'class') addClass(qualify(scope, out.text(name)), value, memberStart, cursor.endIndex);
+        else return true;
+        return false;
       }
       default:
-        // An anonymous function inside a class body (a callback in a field
-        // initialiser) leaves the class: what it declares is not a method.
-        if (scope !== null && anonymousScopes.has(cursor.nodeType)) {
-          collectScript(cursor.currentNode, null, out);
-          return false;
+        if (anonymousScopes.has(type)) {
+          // `export default function () {}` and `export default class {}`.
+          if (exportDepth === depth - 1) {
+            const node = cursor.currentNode;
+            const name = node.childForFieldName('name');
+            const symbol = name ? out.text(name) : 'default';
+            if (type === 'class') addClass(symbol, node, start, cursor.endIndex);
+            else out.add('function', symbol, start, cursor.endIndex);
+            return false;
+          }
+          // An anonymous function inside a class body (a callback in a field
+          // initialiser) leaves the class: what it declares is not a method.
+          if (scope !== null) {
+            collectScript(cursor.currentNode, null, out);
+            return false;
+          }
         }
-        return true;
+        return !scriptOpaque.has(type);
     }
   });
 }
 
 // ---- Python ------------------------------------------------------------------
 
+/** The only nodes a `def` or `class` can sit in, below the module: statements that hold blocks. */
+const pythonContainers = new Set([
+  'block',
+  'if_statement',
+  'elif_clause',
+  'else_clause',
+  'for_statement',
+  'while_statement',
+  'try_statement',
+  'except_clause',
+  'except_group_clause',
+  'finally_clause',
+  'with_statement',
+  'match_statement',
+  'case_clause',
+]);
+
 function collectPython(root: Parser.SyntaxNode, scope: string | null, out: ChunkCollector): void {
-  /** `outer` is the decorated_definition when there is one, so the chunk covers the decorators. */
-  const addDefinition = (definition: Parser.SyntaxNode, outer: Parser.SyntaxNode): void => {
+  /** `start` is the decorated_definition's when there is one, so the chunk covers the decorators. */
+  const addDefinition = (definition: Parser.SyntaxNode, isClass: boolean, start: number, end: number): void => {
     const name = definition.childForFieldName('name');
     if (!name) return;
-    const symbol = qualify(scope, name.text);
-    if (definition.type === 'class_definition') {
-      out.add('class', symbol, outer);
+    const symbol = qualify(scope, out.text(name));
+    if (isClass) {
+      out.add('class', symbol, start, end);
       const body = definition.childForFieldName('body');
       if (body) collectPython(body, symbol, out);
     } else {
-      out.add(scope === null ? 'function' : 'method', symbol, outer);
+      out.add(scope === null ? 'function' : 'method', symbol, start, end);
     }
   };
 
-  walkDescendants(root, (cursor) => {
-    switch (cursor.nodeType) {
+  walkNamed(root, (cursor) => {
+    const type = cursor.nodeType;
+    switch (type) {
       case 'function_definition':
       case 'class_definition':
-        addDefinition(cursor.currentNode, cursor.currentNode);
+        addDefinition(cursor.currentNode, type === 'class_definition', cursor.startIndex, cursor.endIndex);
         return false;
       case 'decorated_definition': {
-        const node = cursor.currentNode;
-        const definition = node.childForFieldName('definition');
-        if (definition) addDefinition(definition, node);
+        const definition = cursor.currentNode.childForFieldName('definition');
+        if (definition) addDefinition(definition, definition.type === 'class_definition', cursor.startIndex, cursor.endIndex);
         return false;
       }
       default:
-        return true;
+        return pythonContainers.has(type);
     }
   });
 }
