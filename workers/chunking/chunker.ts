@@ -264,26 +264,29 @@ function collectScript(root: Parser.SyntaxNode, scope: string | null, out: Chunk
   walkNamed(root, (cursor, depth) => {
     const type = cursor.nodeType;
     if (exportDepth >= depth) exportDepth = -1;
-    const start = exportDepth === depth - 1 ? exportStart : cursor.startIndex;
-    let memberStart = start;
+    const inExport = exportDepth === depth - 1;
+    // Offsets are read only for definitions: each read is a native call.
+    const startOf = (): number => (inExport ? exportStart : cursor.startIndex);
+    let decorated = -1;
     if (scope !== null && depth === 1) {
       if (type === 'decorator') {
-        if (decoratorsStart < 0) decoratorsStart = start;
+        if (decoratorsStart < 0) decoratorsStart = cursor.startIndex;
         return false;
       }
-      if (decoratorsStart >= 0) memberStart = decoratorsStart;
+      decorated = decoratorsStart;
       decoratorsStart = -1;
     }
+    const memberStartOf = (): number => (decorated >= 0 ? decorated : cursor.startIndex);
 
     switch (type) {
       case 'export_statement':
-        exportStart = start;
+        exportStart = startOf();
         exportDepth = depth;
         return true;
       case 'function_declaration':
       case 'generator_function_declaration': {
         const name = cursor.currentNode.childForFieldName('name');
-        if (name) out.add('function', out.text(name), start, cursor.endIndex);
+        if (name) out.add('function', out.text(name), startOf(), cursor.endIndex);
         // The body belongs to the chunk, nested functions included.
         return false;
       }
@@ -292,7 +295,7 @@ function collectScript(root: Parser.SyntaxNode, scope: string | null, out: Chunk
         const node = cursor.currentNode;
         const name = node.childForFieldName('name');
         if (!name) return true;
-        addClass(qualify(scope, out.text(name)), node, start, cursor.endIndex);
+        addClass(qualify(scope, out.text(name)), node, startOf(), cursor.endIndex);
         return false;
       }
       case 'lexical_declaration':
@@ -300,15 +303,15 @@ function collectScript(root: Parser.SyntaxNode, scope: string | null, out: Chunk
         // One declarator: the chunk is the whole statement. Several: each
         // declarator is its own chunk, found when the walk goes in.
         const declarators = cursor.currentNode.namedChildren;
-        return declarators.length !== 1 || !addDeclarator(declarators[0]!, start, cursor.endIndex);
+        return declarators.length !== 1 || !addDeclarator(declarators[0]!, startOf(), cursor.endIndex);
       }
       case 'variable_declarator':
-        return !addDeclarator(cursor.currentNode, start, cursor.endIndex);
+        return !addDeclarator(cursor.currentNode, startOf(), cursor.endIndex);
       case 'method_definition': {
         // Outside a class this is an object literal's method: an anonymous scope.
         if (scope === null) return true;
         const name = cursor.currentNode.childForFieldName('name');
-        if (name) out.add('method', qualify(scope, out.text(name)), memberStart, cursor.endIndex);
+        if (name) out.add('method', qualify(scope, out.text(name)), memberStartOf(), cursor.endIndex);
         return false;
       }
       case 'public_field_definition':
@@ -320,20 +323,20 @@ function collectScript(root: Parser.SyntaxNode, scope: string | null, out: Chunk
         const name = node.childForFieldName('name') ?? node.childForFieldName('property');
         if (!value || !name) return true;
         const valueType = value.type;
-        if (functionValues.has(valueType)) out.add('method', qualify(scope, out.text(name)), memberStart, cursor.endIndex);
-        else if (valueType === 'class') addClass(qualify(scope, out.text(name)), value, memberStart, cursor.endIndex);
+        if (functionValues.has(valueType)) out.add('method', qualify(scope, out.text(name)), memberStartOf(), cursor.endIndex);
+        else if (valueType === 'class') addClass(qualify(scope, out.text(name)), value, memberStartOf(), cursor.endIndex);
         else return true;
         return false;
       }
       default:
         if (anonymousScopes.has(type)) {
           // `export default function () {}` and `export default class {}`.
-          if (exportDepth === depth - 1) {
+          if (inExport) {
             const node = cursor.currentNode;
             const name = node.childForFieldName('name');
             const symbol = name ? out.text(name) : 'default';
-            if (type === 'class') addClass(symbol, node, start, cursor.endIndex);
-            else out.add('function', symbol, start, cursor.endIndex);
+            if (type === 'class') addClass(symbol, node, exportStart, cursor.endIndex);
+            else out.add('function', symbol, exportStart, cursor.endIndex);
             return false;
           }
           // An anonymous function inside a class body (a callback in a field
