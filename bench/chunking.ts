@@ -21,7 +21,7 @@
  * The baseline thread is this same file, loaded through tsx's require hook:
  * on Node 20 a worker's .ts entry does not load through `--import tsx`.
  */
-import { availableParallelism } from 'node:os';
+import { availableParallelism, loadavg } from 'node:os';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
@@ -178,11 +178,17 @@ const median = (xs: readonly number[]): number => {
   return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
 };
 
-async function time<T>(f: () => Promise<T>): Promise<{ ms: number; value: T }> {
+/** Wall time, and CPU time of the whole process (all its threads) over the same span. */
+async function time<T>(f: () => Promise<T>): Promise<{ ms: number; cpuMs: number; value: T }> {
+  const cpu0 = process.cpuUsage();
   const t0 = performance.now();
   const value = await f();
-  return { ms: performance.now() - t0, value };
+  const ms = performance.now() - t0;
+  const cpu = process.cpuUsage(cpu0);
+  return { ms, cpuMs: (cpu.user + cpu.system) / 1000, value };
 }
+
+const load = (): string => loadavg().map((x) => x.toFixed(2)).join(' ');
 
 async function main(): Promise<void> {
   const env = Env.parse(process.env);
@@ -209,19 +215,30 @@ async function main(): Promise<void> {
 
     const a: number[] = [];
     const b: number[] = [];
+    const cpuRatios: number[] = [];
+    const loadBefore = load();
     for (let i = 0; i < env.BENCH_PAIRS; i++) {
       const ra = await time(() => baseline.pass());
       a.push(mb / (ra.ms / 1000));
       const rb = await time(() => pool.run(files));
       b.push(mb / (rb.ms / 1000));
-      console.log(`pair ${i + 1}: A ${a[i]!.toFixed(2)} MB/s (${ra.ms.toFixed(0)} ms)   B ${b[i]!.toFixed(2)} MB/s (${rb.ms.toFixed(0)} ms)   B/A ${(b[i]! / a[i]!).toFixed(2)}`);
+      cpuRatios.push(ra.cpuMs / rb.cpuMs);
+      console.log(
+        `pair ${i + 1}: A ${a[i]!.toFixed(2)} MB/s (${ra.ms.toFixed(0)} ms, cpu ${ra.cpuMs.toFixed(0)} ms)   ` +
+          `B ${b[i]!.toFixed(2)} MB/s (${rb.ms.toFixed(0)} ms, cpu ${rb.cpuMs.toFixed(0)} ms)   B/A ${(b[i]! / a[i]!).toFixed(2)}`,
+      );
     }
 
     const ratio = median(b.map((x, i) => x / a[i]!));
     const target = 0.8 * threads;
+    console.log(`load average (1/5/15 min): before ${loadBefore}, after ${load()} on ${availableParallelism()} cores`);
     console.log(`median A (bare tree-sitter, 1 thread): ${median(a).toFixed(2)} MB/s`);
     console.log(`median B (chunk pool, ${threads} threads): ${median(b).toFixed(2)} MB/s`);
     console.log(`median of per-pair B/A: ${ratio.toFixed(2)}   target: B >= 0.8 x ${threads} x A, i.e. B/A >= ${target.toFixed(2)}   ${ratio >= target ? 'MET' : 'NOT MET'}`);
+    // Wall-clock ratios mean little on a machine other work is using. CPU
+    // time says what the pool costs per MB against the bare parser: at
+    // efficiency e, N idle cores give B/A of at most e x N.
+    console.log(`CPU efficiency (A cpu / B cpu, per-pair median): ${median(cpuRatios).toFixed(2)}   B/A bound with ${threads} idle cores: ${(median(cpuRatios) * threads).toFixed(2)}`);
   } finally {
     await pool.close();
     await baseline.stop();

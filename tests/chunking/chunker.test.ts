@@ -165,6 +165,19 @@ describe('chunkSource: JavaScript', () => {
     ]);
   });
 
+  it('emits each declarator of a multi-declarator statement as its own function', () => {
+    const result = chunkSource({ path: 'm.js', content: 'export const a = () => 1, b = function named() {};\n' });
+    expect(result.chunks).toEqual([
+      expected('m.js', 'javascript', 'function', 'a', 1, 1, 'a = () => 1'),
+      expected('m.js', 'javascript', 'function', 'b', 1, 1, 'b = function named() {}'),
+    ]);
+  });
+
+  it('qualifies private and computed method names with their class', () => {
+    const result = chunkSource({ path: 'p.mjs', content: lines('class Bag {', '  #secret() {}', '  [Symbol.iterator]() {}', '  get size() { return 0; }', '}') });
+    expect(result.chunks.map((c) => c.symbol)).toEqual(['Bag', 'Bag.#secret', 'Bag.[Symbol.iterator]', 'Bag.size']);
+  });
+
   it('emits a function declared inside an anonymous top-level function', () => {
     expect(chunks[6]).toEqual(expected('lib/queue.cjs', 'javascript', 'function', 'insideIife', 15, 15, 'function insideIife() {}'));
   });

@@ -17,9 +17,9 @@
  *
  * Speed: every node the binding hands to JS costs a native call or several,
  * and in a big file that adds up to a large share of the parse itself. So the
- * walk reads types and offsets from one TreeCursor, materialises a node only
- * for a definition, does not descend where no definition can be, and counts
- * lines itself instead of asking for positions.
+ * walk reads types, fields and offsets through one TreeCursor, materialises a
+ * node only to walk a class body, does not descend where no definition can
+ * be, and counts lines itself instead of asking for positions.
  */
 import { hash } from 'node:crypto';
 import Parser from 'tree-sitter';
@@ -139,6 +139,48 @@ class ChunkCollector {
     return this.source.slice(node.startIndex, node.endIndex);
   }
 
+  /**
+   * Text of the child in `field` of the node under the cursor, or null. Reads
+   * through the cursor, which ends where it started: materialising a node
+   * costs a native cache entry and a GC finalizer.
+   */
+  fieldText(cursor: Parser.TreeCursor, field: string): string | null {
+    if (!cursor.gotoFirstChild()) return null;
+    let text: string | null = null;
+    do {
+      if (cursor.currentFieldName === field) {
+        text = this.source.slice(cursor.startIndex, cursor.endIndex);
+        break;
+      }
+    } while (cursor.gotoNextSibling());
+    cursor.gotoParent();
+    return text;
+  }
+
+  /**
+   * The `name` (or `property`) and `value` children of the node under the
+   * cursor, for declarators and class fields, in one pass; the cursor ends
+   * where it started.
+   */
+  nameAndValue(cursor: Parser.TreeCursor): { name: string; nameType: string; valueType: string } | null {
+    if (!cursor.gotoFirstChild()) return null;
+    let name: string | null = null;
+    let nameType = '';
+    let valueType: string | null = null;
+    do {
+      const field = cursor.currentFieldName;
+      if (field === 'name' || field === 'property') {
+        name = this.source.slice(cursor.startIndex, cursor.endIndex);
+        nameType = cursor.nodeType;
+      } else if (field === 'value') {
+        valueType = cursor.nodeType;
+        break;
+      }
+    } while (cursor.gotoNextSibling());
+    cursor.gotoParent();
+    return name !== null && valueType !== null ? { name, nameType, valueType } : null;
+  }
+
   /** A chunk of the source from `start` to `end`, trailing whitespace dropped. */
   add(kind: ChunkKind, symbol: string, start: number, end: number): void {
     const content = this.source.slice(start, end).trimEnd();
@@ -200,6 +242,22 @@ function walkNamed(root: Parser.SyntaxNode, enter: (cursor: Parser.TreeCursor, d
   }
 }
 
+/**
+ * Moves the cursor onto the current node's only named child. When there is
+ * not exactly one, leaves the cursor where it was and returns false.
+ */
+function gotoOnlyNamedChild(cursor: Parser.TreeCursor): boolean {
+  if (!cursor.gotoFirstChild()) return false;
+  let named = 0;
+  do if (cursor.nodeIsNamed) named++;
+  while (cursor.gotoNextSibling());
+  cursor.gotoParent();
+  if (named !== 1) return false;
+  cursor.gotoFirstChild();
+  while (!cursor.nodeIsNamed) cursor.gotoNextSibling();
+  return true;
+}
+
 // ---- TypeScript, TSX, JavaScript -------------------------------------------
 
 /** Values that make `const name = <value>` a function. */
@@ -240,16 +298,16 @@ function collectScript(root: Parser.SyntaxNode, scope: string | null, out: Chunk
     const body = classNode.childForFieldName('body');
     if (body) collectScript(body, symbol, out);
   };
-  /** `const f = () => {}` and `const C = class {}`; false when the value is something else. */
-  const addDeclarator = (declarator: Parser.SyntaxNode, start: number, end: number): boolean => {
-    const value = declarator.childForFieldName('value');
-    if (!value) return false;
-    const valueType = value.type;
-    if (!functionValues.has(valueType) && valueType !== 'class') return false;
-    const name = declarator.childForFieldName('name');
-    if (name?.type !== 'identifier') return false;
-    if (valueType === 'class') addClass(out.text(name), value, start, end);
-    else out.add('function', out.text(name), start, end);
+  /**
+   * `const f = () => {}` and `const C = class {}`, the cursor on the
+   * declarator; false when the value is something else.
+   */
+  const addDeclarator = (cursor: Parser.TreeCursor, start: number, end: number): boolean => {
+    const d = out.nameAndValue(cursor);
+    if (!d || d.nameType !== 'identifier') return false;
+    if (functionValues.has(d.valueType)) out.add('function', d.name, start, end);
+    else if (d.valueType === 'class') addClass(d.name, cursor.currentNode.childForFieldName('value')!, start, end);
+    else return false;
     return true;
   };
 
@@ -261,13 +319,19 @@ function collectScript(root: Parser.SyntaxNode, scope: string | null, out: Chunk
   // siblings: the start of the run of decorators before the next member.
   let decoratorsStart = -1;
 
+  // Per visit: whether the node is directly in an export statement, and where
+  // its decorators start. Offsets are read only for definitions: each read is
+  // a native call.
+  let inExport = false;
+  let decorated = -1;
+  const declarationStart = (cursor: Parser.TreeCursor): number => (inExport ? exportStart : cursor.startIndex);
+  const memberStart = (cursor: Parser.TreeCursor): number => (decorated >= 0 ? decorated : cursor.startIndex);
+
   walkNamed(root, (cursor, depth) => {
     const type = cursor.nodeType;
     if (exportDepth >= depth) exportDepth = -1;
-    const inExport = exportDepth === depth - 1;
-    // Offsets are read only for definitions: each read is a native call.
-    const startOf = (): number => (inExport ? exportStart : cursor.startIndex);
-    let decorated = -1;
+    inExport = exportDepth === depth - 1;
+    decorated = -1;
     if (scope !== null && depth === 1) {
       if (type === 'decorator') {
         if (decoratorsStart < 0) decoratorsStart = cursor.startIndex;
@@ -276,55 +340,55 @@ function collectScript(root: Parser.SyntaxNode, scope: string | null, out: Chunk
       decorated = decoratorsStart;
       decoratorsStart = -1;
     }
-    const memberStartOf = (): number => (decorated >= 0 ? decorated : cursor.startIndex);
 
     switch (type) {
       case 'export_statement':
-        exportStart = startOf();
+        exportStart = cursor.startIndex;
         exportDepth = depth;
         return true;
       case 'function_declaration':
       case 'generator_function_declaration': {
-        const name = cursor.currentNode.childForFieldName('name');
-        if (name) out.add('function', out.text(name), startOf(), cursor.endIndex);
+        const name = out.fieldText(cursor, 'name');
+        if (name !== null) out.add('function', name, declarationStart(cursor), cursor.endIndex);
         // The body belongs to the chunk, nested functions included.
         return false;
       }
       case 'class_declaration':
       case 'abstract_class_declaration': {
-        const node = cursor.currentNode;
-        const name = node.childForFieldName('name');
-        if (!name) return true;
-        addClass(qualify(scope, out.text(name)), node, startOf(), cursor.endIndex);
+        const name = out.fieldText(cursor, 'name');
+        if (name === null) return true;
+        addClass(qualify(scope, name), cursor.currentNode, declarationStart(cursor), cursor.endIndex);
         return false;
       }
       case 'lexical_declaration':
       case 'variable_declaration': {
         // One declarator: the chunk is the whole statement. Several: each
         // declarator is its own chunk, found when the walk goes in.
-        const declarators = cursor.currentNode.namedChildren;
-        return declarators.length !== 1 || !addDeclarator(declarators[0]!, startOf(), cursor.endIndex);
+        const start = declarationStart(cursor);
+        const end = cursor.endIndex;
+        if (!gotoOnlyNamedChild(cursor)) return true;
+        const added = addDeclarator(cursor, start, end);
+        cursor.gotoParent();
+        return !added;
       }
       case 'variable_declarator':
-        return !addDeclarator(cursor.currentNode, startOf(), cursor.endIndex);
+        return !addDeclarator(cursor, declarationStart(cursor), cursor.endIndex);
       case 'method_definition': {
         // Outside a class this is an object literal's method: an anonymous scope.
         if (scope === null) return true;
-        const name = cursor.currentNode.childForFieldName('name');
-        if (name) out.add('method', qualify(scope, out.text(name)), memberStartOf(), cursor.endIndex);
+        const name = out.fieldText(cursor, 'name');
+        if (name !== null) out.add('method', qualify(scope, name), memberStart(cursor), cursor.endIndex);
         return false;
       }
       case 'public_field_definition':
       case 'field_definition': {
         // `handle = () => {}` in a class body is a method in all but syntax.
         if (scope === null) return true;
-        const node = cursor.currentNode;
-        const value = node.childForFieldName('value');
-        const name = node.childForFieldName('name') ?? node.childForFieldName('property');
-        if (!value || !name) return true;
-        const valueType = value.type;
-        if (functionValues.has(valueType)) out.add('method', qualify(scope, out.text(name)), memberStartOf(), cursor.endIndex);
-        else if (valueType === 'class') addClass(qualify(scope, out.text(name)), value, memberStartOf(), cursor.endIndex);
+        const field = out.nameAndValue(cursor);
+        if (!field) return true;
+        const symbol = qualify(scope, field.name);
+        if (functionValues.has(field.valueType)) out.add('method', symbol, memberStart(cursor), cursor.endIndex);
+        else if (field.valueType === 'class') addClass(symbol, cursor.currentNode.childForFieldName('value')!, memberStart(cursor), cursor.endIndex);
         else return true;
         return false;
       }
@@ -371,30 +435,39 @@ const pythonContainers = new Set([
 ]);
 
 function collectPython(root: Parser.SyntaxNode, scope: string | null, out: ChunkCollector): void {
-  /** `start` is the decorated_definition's when there is one, so the chunk covers the decorators. */
-  const addDefinition = (definition: Parser.SyntaxNode, isClass: boolean, start: number, end: number): void => {
-    const name = definition.childForFieldName('name');
-    if (!name) return;
-    const symbol = qualify(scope, out.text(name));
-    if (isClass) {
-      out.add('class', symbol, start, end);
-      const body = definition.childForFieldName('body');
-      if (body) collectPython(body, symbol, out);
-    } else {
-      out.add(scope === null ? 'function' : 'method', symbol, start, end);
-    }
+  // `start` is the decorated_definition's when there is one, so the chunk covers the decorators.
+  const addClass = (cursor: Parser.TreeCursor, start: number, end: number): void => {
+    const name = out.fieldText(cursor, 'name');
+    if (name === null) return;
+    const symbol = qualify(scope, name);
+    out.add('class', symbol, start, end);
+    const body = cursor.currentNode.childForFieldName('body');
+    if (body) collectPython(body, symbol, out);
+  };
+
+  const addFunction = (cursor: Parser.TreeCursor, start: number, end: number): void => {
+    const name = out.fieldText(cursor, 'name');
+    if (name !== null) out.add(scope === null ? 'function' : 'method', qualify(scope, name), start, end);
   };
 
   walkNamed(root, (cursor) => {
     const type = cursor.nodeType;
     switch (type) {
       case 'function_definition':
+        addFunction(cursor, cursor.startIndex, cursor.endIndex);
+        return false;
       case 'class_definition':
-        addDefinition(cursor.currentNode, type === 'class_definition', cursor.startIndex, cursor.endIndex);
+        addClass(cursor, cursor.startIndex, cursor.endIndex);
         return false;
       case 'decorated_definition': {
-        const definition = cursor.currentNode.childForFieldName('definition');
-        if (definition) addDefinition(definition, definition.type === 'class_definition', cursor.startIndex, cursor.endIndex);
+        const start = cursor.startIndex;
+        const end = cursor.endIndex;
+        // Down to the `definition` child, and back up after.
+        if (!cursor.gotoFirstChild()) return false;
+        while (cursor.currentFieldName !== 'definition' && cursor.gotoNextSibling());
+        if (cursor.nodeType === 'function_definition') addFunction(cursor, start, end);
+        else if (cursor.nodeType === 'class_definition') addClass(cursor, start, end);
+        cursor.gotoParent();
         return false;
       }
       default:
