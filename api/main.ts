@@ -6,30 +6,44 @@
  */
 import { createServer, type Server as HttpServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { createBudgets, settleFinishedJobs } from '../platform/budgets.ts';
 import { loadConfig } from '../platform/config.ts';
 import { connectDb } from '../platform/db.ts';
 import { createJobStore } from '../platform/job-store.ts';
+import { createDiscussionStore } from '../platform/discussions/store.ts';
+import { createTranscripts } from '../platform/discussions/transcripts.ts';
 import { keys } from '../platform/keys.ts';
 import { createLogger } from '../platform/log.ts';
 import { createApiMetrics } from '../platform/metrics.ts';
-import { OllamaClient } from '../platform/ollama/client.ts';
+import { connectMongo } from '../platform/mongo.ts';
+import { createOllamaClient } from '../platform/ollama/client.ts';
+import { observeOllamaStatus } from '../platform/ollama/status.ts';
 import { createQueues, closeQueues } from '../platform/queues.ts';
+import type { RoomEvent } from '../shared/index.ts';
 import { connectRedis } from '../platform/redis.ts';
 import { createApp } from './app.ts';
 import { createAudit } from './auth/audit.ts';
 import { bearerAuthenticator } from './auth/authenticate.ts';
 import { createAuthService } from './auth/service.ts';
 import { tokenEndpointGuard } from './auth/token-endpoint.ts';
+import { createAdmission } from './domain/admission.ts';
+import type { DiscussionDeps } from './domain/discussions.ts';
 import type { JobDeps } from './domain/jobs.ts';
+import { installedModelNames, type ModelDeps } from './domain/models.ts';
 import { rateLimiters } from './http/rate-limit.ts';
 import { deepProbe } from './domain/probe.ts';
 import { buildOpenApi } from './openapi.ts';
+import { discussionRoomKind, isLastRoomEvent, watchDiscussion, type RoomWatchDeps } from './realtime/discussion-watch.ts';
 import { StreamHub } from './realtime/hub.ts';
 import { attachSocketServer } from './realtime/socket.ts';
-import { sseHandler } from './realtime/sse.ts';
+import { eventStreamHandler, sseHandler } from './realtime/sse.ts';
 import { authRoutes } from './routes/auth.ts';
+import { agentRoutes, discussionEventsDoc, discussionRoutes } from './routes/discussions.ts';
 import { jobRoutes } from './routes/jobs.ts';
+import { modelStatusRoutes } from './routes/model-status.ts';
+import { modelRoutes } from './routes/models.ts';
 import { opsRoutes } from './routes/ops.ts';
+import { usageRoutes } from './routes/usage.ts';
 
 export async function startApi(env: NodeJS.ProcessEnv = process.env) {
   const config = loadConfig(env);
@@ -39,25 +53,51 @@ export async function startApi(env: NodeJS.ProcessEnv = process.env) {
   const pubClient = connectRedis(config.redisUrl, { name: 'parley-api-io-pub' });
   const subClient = connectRedis(config.redisUrl, { blocking: true, name: 'parley-api-io-sub' });
   const db = connectDb(config.databaseUrl, { pool: 20 });
-  const store = createJobStore(db);
+  const budgets = createBudgets({ db, redis, prefix: config.keyPrefix, checkEveryTokens: config.budgets.checkEveryTokens, log });
+  // A job cancelled while waiting is made terminal here: its budget reservation is released by the same hook.
+  const store = createJobStore(db, { onFinished: settleFinishedJobs(budgets, log) });
   const k = keys(config.keyPrefix);
   const metrics = createApiMetrics();
   const queues = createQueues(redis, config.keyPrefix);
-  const ollama = new OllamaClient({ host: config.ollama.host, connectTimeoutMs: config.ollama.connectTimeoutMs, firstTokenTimeoutMs: config.ollama.firstTokenTimeoutMs, idleTimeoutMs: config.ollama.idleTimeoutMs });
+  const ollama = createOllamaClient(config.ollama);
+  // Model status: polled in the background; feeds /v1/models/status, /readyz, gauges and the operators' `ollama_status` event.
+  const configuredModels = [config.ollama.chatModel, config.ollama.embedModel];
+  ollama.status.onUpdate(() => observeOllamaStatus(metrics, ollama.status));
+  void ollama.status.start();
+  const modelReadiness = async () => ({
+    ollamaHosts: ollama.status.hostStatus().map((h) => ({ host: h.host, up: h.up })),
+    models: ollama.status.availability(configuredModels).map((m) => ({ model: m.model, installed: m.installed, loaded: m.loaded, loadedOn: m.hosts.filter((h) => h.loaded).map((h) => h.host) })),
+  });
   const audit = createAudit(db, log);
   const auth = createAuthService({ db, redis, config, audit, keyPrefix: config.keyPrefix, onFailure: (kind, reason) => metrics.authFailures.inc({ kind, reason }) });
   const authenticate = bearerAuthenticator(auth, (reason) => metrics.authFailures.inc({ kind: 'bearer', reason }));
   const hub = new StreamHub(hubReader, redis, log);
   await hub.start();
 
-  const jobDeps: JobDeps = { config, store, queues, redis, keys: k, audit, onSubmitted: (kind, priority) => metrics.submitted.inc({ kind, priority }) };
-  const routes = [...opsRoutes({ redis, db, ollama, queues, metrics, prefix: config.keyPrefix, openapi: () => openapi, deepProbe: () => deepProbe({ store, queues }) }), ...authRoutes({ auth, db }), ...jobRoutes(jobDeps)];
+  const modelDeps: ModelDeps = {
+    host: config.ollama.host, chatModel: config.ollama.chatModel, embedModel: config.ollama.embedModel, loadKeepAlive: config.modelOps.loadKeepAlive,
+    db, redis, prefix: config.keyPrefix, store, queues, audit,
+  };
+  // Caps and budgets for llm.chat and embed.batch, checked at submit (api/domain/admission.ts).
+  const admit = createAdmission({ config, db, budgets, installedModels: installedModelNames(modelDeps) });
+  const jobDeps: JobDeps = { config, store, queues, redis, keys: k, audit, admit, release: (id) => budgets.release(id), onSubmitted: (kind, priority) => metrics.submitted.inc({ kind, priority }) };
+  const mongo = connectMongo(config.mongoUrl, { appName: 'parley-api' });
+  const discussionDeps: DiscussionDeps = {
+    db, redis, keys: k, queues, log, jobs: store, streamTtlSeconds: config.streams.ttlSeconds, chatModel: config.ollama.chatModel,
+    rooms: createDiscussionStore(db), transcripts: createTranscripts(mongo),
+  };
+  const roomWatch: RoomWatchDeps = { rooms: discussionDeps.rooms, transcripts: discussionDeps.transcripts, redis, keys: k, hub };
+  const routes = [...opsRoutes({ redis, db, ollama, queues, metrics, prefix: config.keyPrefix, openapi: () => openapi, deepProbe: () => deepProbe({ store, queues }), extraReadiness: modelReadiness }), ...authRoutes({ auth, db }), ...jobRoutes(jobDeps), ...modelStatusRoutes({ status: ollama.status, models: configuredModels }), ...agentRoutes(discussionDeps), ...discussionRoutes(discussionDeps), ...usageRoutes({ db, budgets, audit }),
+    // Last: GET /v1/models/:name would otherwise answer for fixed paths such as /v1/models/status.
+    ...modelRoutes(modelDeps)];
   const sse = { path: '/v1/jobs/:id/events', method: 'get' as const, summary: 'Live events of a job as Server-Sent Events; resumable with Last-Event-ID.', tags: ['jobs'], access: 'jobs:read', responses: { 200: { description: 'text/event-stream of tokens, progress, reset and finished', contentType: 'text/event-stream' } } };
-  const openapi = buildOpenApi(routes, [sse]);
+  const openapi = buildOpenApi(routes, [sse, discussionEventsDoc]);
   const app = createApp({
     config, log, metrics, queues, routes, authenticate, openapi: () => openapi,
     before: [{ path: '/v1/auth/token', handler: tokenEndpointGuard }, ...rateLimiters({ redis, prefix: config.keyPrefix, limits: config.rateLimits, authenticate, log, onLimited: (limiter) => metrics.rateLimited.inc({ limiter }) })],
-    streams: [{ path: sse.path, handler: sseHandler({ store, redis, keys: k, hub, onOpen: () => metrics.sockets.inc({ transport: 'sse' }), onClose: () => metrics.sockets.dec({ transport: 'sse' }) }, authenticate) }],
+    streams: [{ path: sse.path, handler: sseHandler({ store, redis, keys: k, hub, onOpen: () => metrics.sockets.inc({ transport: 'sse' }), onClose: () => metrics.sockets.dec({ transport: 'sse' }) }, authenticate) },
+      { path: discussionEventsDoc.path, handler: eventStreamHandler<RoomEvent>({ onOpen: () => metrics.sockets.inc({ transport: 'sse' }), onClose: () => metrics.sockets.dec({ transport: 'sse' }) }, authenticate, { permission: 'discussions:read', watch: (actor, id, afterSeq, fn) => watchDiscussion(roomWatch, actor, id, afterSeq, fn), isLast: isLastRoomEvent }) },
+    ],
   });
 
   const bootstrap = await auth.bootstrapAdmin();
@@ -69,7 +109,11 @@ export async function startApi(env: NodeJS.ProcessEnv = process.env) {
     store, redis, keys: k, hub, log, prefix: config.keyPrefix, pubClient, subClient, corsOrigins: config.http.corsOrigins,
     auth: { verify: (t) => auth.authenticateToken(t), stillValid: (a) => auth.stillValid(a) },
     onConnections: (n) => metrics.sockets.set({ transport: 'socket.io' }, n),
+    rooms: { discussion: discussionRoomKind(roomWatch) },
   });
+  // `ollama_status` { host, up, at } to operators and admins when a host goes down or comes back.
+  // Local emit: every API node polls on its own, so each node tells its own sockets once.
+  ollama.status.onTransition((t) => io.local.to('operators').emit('ollama_status', t));
   await new Promise<void>((resolve) => server.listen(config.port, '0.0.0.0', resolve));
   const port = (server.address() as AddressInfo).port;
   log.info({ port }, 'api listening');
@@ -82,14 +126,16 @@ export async function startApi(env: NodeJS.ProcessEnv = process.env) {
       server.closeIdleConnections();
       await new Promise<void>((r) => io.close(() => r()));
       await hub.close();
+      ollama.close();
       await Promise.race([closed, new Promise((r) => setTimeout(r, 5000))]);
       server.closeAllConnections();
       await closeQueues(queues);
       await Promise.all([redis.quit(), hubReader.quit(), pubClient.quit(), subClient.quit()]).catch(() => {});
       await db.destroy();
+      await mongo.close().catch(() => {});
       log.info('api stopped');
     })());
-  return { app, server, io, port, stop, config, auth, db, redis, store, queues, keys: k, hub, routes, audit };
+  return { app, server, io, port, stop, config, auth, db, redis, store, queues, keys: k, hub, routes, audit, ollama, discussions: discussionDeps };
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {

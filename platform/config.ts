@@ -82,6 +82,52 @@ const Env = z.object({
   OLLAMA_CONNECT_TIMEOUT_MS: z.coerce.number().int().min(100).default(5_000),
   OLLAMA_FIRST_TOKEN_TIMEOUT_MS: z.coerce.number().int().min(100).default(120_000),
   OLLAMA_IDLE_TIMEOUT_MS: z.coerce.number().int().min(100).default(30_000),
+  /** Several Ollama hosts, comma-separated, in preference order. @defaultValue OLLAMA_HOST alone */
+  OLLAMA_HOSTS: z.string().optional(),
+  /** Idle keep-alive sockets to Ollama are closed after this long. @defaultValue 30 s */
+  OLLAMA_KEEPALIVE_MS: z.coerce.number().int().min(1000).default(30_000),
+  /** Sockets per Ollama host (busy and idle). @defaultValue 64 */
+  OLLAMA_MAX_SOCKETS: z.coerce.number().int().min(1).default(64),
+  /** Attempts per request on host faults (refused, reset, connect timeout, 5xx but 503), before any output. @defaultValue 3 */
+  OLLAMA_RETRY_ATTEMPTS: z.coerce.number().int().min(1).max(20).default(3),
+  /** Full-jitter backoff: the n-th retry waits uniform [0, min(max, base·2^n)). @defaultValue 250 ms, 5 s */
+  OLLAMA_RETRY_BASE_MS: z.coerce.number().int().min(1).default(250),
+  OLLAMA_RETRY_MAX_MS: z.coerce.number().int().min(1).default(5_000),
+  /** How long one request keeps waiting out 503s (Ollama's queue full) before it fails. @defaultValue 5 min */
+  OLLAMA_OVERLOAD_MAX_WAIT_MS: z.coerce.number().int().min(0).default(300_000),
+  /** Consecutive host failures that open its circuit breaker, and how long it stays open. @defaultValue 5, 10 s */
+  OLLAMA_BREAKER_FAILURES: z.coerce.number().int().min(1).default(5),
+  OLLAMA_BREAKER_COOLDOWN_MS: z.coerce.number().int().min(10).default(10_000),
+  /** Adaptive (AIMD) concurrency per host and process: start, floor, ceiling. @defaultValue 4, 1, 16 */
+  OLLAMA_CONCURRENCY_INITIAL: z.coerce.number().int().min(1).default(4),
+  OLLAMA_CONCURRENCY_MIN: z.coerce.number().int().min(1).default(1),
+  OLLAMA_CONCURRENCY_MAX: z.coerce.number().int().min(1).default(16),
+  /** A time to first token above this multiple of the model's moving baseline shrinks concurrency. @defaultValue 3 */
+  OLLAMA_TTFT_CONGESTION_RATIO: z.coerce.number().min(1.1).default(3),
+  /** Status poller (/api/version, /api/tags, /api/ps per host): interval and per-call timeout. @defaultValue 5 s, 2 s */
+  OLLAMA_STATUS_INTERVAL_MS: z.coerce.number().int().min(100).default(5_000),
+  OLLAMA_STATUS_TIMEOUT_MS: z.coerce.number().int().min(100).default(2_000),
+  /** Response cache in Redis for deterministic chat and for embeddings (docs/caching.md). @defaultValue true */
+  PARLEY_CACHE: bool.default(true),
+  /** @defaultValue 1 h */
+  PARLEY_CACHE_CHAT_TTL_S: z.coerce.number().int().min(1).default(3_600),
+  /** @defaultValue 7 days: a model digest's embeddings never change. */
+  PARLEY_CACHE_EMBED_TTL_S: z.coerce.number().int().min(1).default(604_800),
+  /** How long a model's digest (the cache key's model identity) is trusted before /api/tags is asked again. @defaultValue 10 s */
+  PARLEY_CACHE_DIGEST_TTL_MS: z.coerce.number().int().min(0).default(10_000),
+  /**
+   * Per-role caps on metered jobs, as JSON merged over the defaults field by field, e.g.
+   * `{"member":{"models":["smollm2:135m"],"maxNumPredict":512}}`. See `roleCapDefaults` and docs/ollama.md.
+   */
+  PARLEY_ROLE_CAPS: z.string().default('{}'),
+  /** The llm.chat handler checks the owner's token budget every this many streamed tokens. @defaultValue 16 */
+  PARLEY_BUDGET_CHECK_TOKENS: z.coerce.number().int().min(1).max(4096).default(16),
+  /** model.pull gives up after this long in all. @defaultValue 2 h: a multi-GB model on a slow link. */
+  PARLEY_MODEL_PULL_TIMEOUT_MS: z.coerce.number().int().min(1000).default(2 * 3_600_000),
+  /** model.pull gives up when Ollama reports nothing for this long. @defaultValue 60 s */
+  PARLEY_MODEL_PULL_IDLE_TIMEOUT_MS: z.coerce.number().int().min(100).default(60_000),
+  /** keep_alive of POST /v1/models/:name/load when the body names none. @defaultValue 30m */
+  PARLEY_MODEL_LOAD_KEEP_ALIVE: z.string().regex(/^(0|-?(\d+(\.\d+)?(ns|us|µs|ms|s|m|h))+)$/).default('30m'),
 });
 
 export type Config = ReturnType<typeof loadConfig>;
@@ -109,6 +155,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env) {
       connectTimeoutMs: e.OLLAMA_CONNECT_TIMEOUT_MS,
       firstTokenTimeoutMs: e.OLLAMA_FIRST_TOKEN_TIMEOUT_MS,
       idleTimeoutMs: e.OLLAMA_IDLE_TIMEOUT_MS,
+      hosts: (e.OLLAMA_HOSTS ? e.OLLAMA_HOSTS.split(',').map((h) => h.trim()).filter(Boolean) : [e.OLLAMA_HOST]).map((h) => (h.includes('://') ? h : `http://${h}`).replace(/\/+$/, '')),
+      keepAliveMs: e.OLLAMA_KEEPALIVE_MS,
+      maxSockets: e.OLLAMA_MAX_SOCKETS,
+      retry: { attempts: e.OLLAMA_RETRY_ATTEMPTS, baseMs: e.OLLAMA_RETRY_BASE_MS, maxMs: e.OLLAMA_RETRY_MAX_MS, overloadMaxWaitMs: e.OLLAMA_OVERLOAD_MAX_WAIT_MS },
+      breaker: { failureThreshold: e.OLLAMA_BREAKER_FAILURES, cooldownMs: e.OLLAMA_BREAKER_COOLDOWN_MS },
+      concurrency: { initial: e.OLLAMA_CONCURRENCY_INITIAL, min: e.OLLAMA_CONCURRENCY_MIN, max: Math.max(e.OLLAMA_CONCURRENCY_MIN, e.OLLAMA_CONCURRENCY_MAX), latencyRatio: e.OLLAMA_TTFT_CONGESTION_RATIO },
+      status: { intervalMs: e.OLLAMA_STATUS_INTERVAL_MS, timeoutMs: e.OLLAMA_STATUS_TIMEOUT_MS },
+      digestTtlMs: e.PARLEY_CACHE_DIGEST_TTL_MS,
     },
     workers: {
       concurrency: parseConcurrency(e.PARLEY_CONCURRENCY),
@@ -120,6 +174,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env) {
       shutdownGraceMs: e.PARLEY_SHUTDOWN_GRACE_MS,
     },
     streams: { ttlSeconds: e.PARLEY_STREAM_TTL_S, maxLen: e.PARLEY_STREAM_MAXLEN },
+    cache: { enabled: e.PARLEY_CACHE, chatTtlS: e.PARLEY_CACHE_CHAT_TTL_S, embedTtlS: e.PARLEY_CACHE_EMBED_TTL_S },
     auth: {
       accessTtlSeconds: e.PARLEY_ACCESS_TOKEN_TTL_S,
       refreshTtlSeconds: e.PARLEY_REFRESH_TOKEN_TTL_S,
@@ -140,6 +195,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env) {
       token: { perIp: e.PARLEY_RATE_TOKEN_PER_IP, perUsername: e.PARLEY_RATE_TOKEN_PER_USERNAME },
       jobs: { write: e.PARLEY_RATE_JOBS_WRITE, read: e.PARLEY_RATE_JOBS_READ },
     },
+    roleCaps: parseRoleCaps(e.PARLEY_ROLE_CAPS, { chatModel: e.PARLEY_CHAT_MODEL, embedModel: e.PARLEY_EMBED_MODEL }),
+    budgets: { checkEveryTokens: e.PARLEY_BUDGET_CHECK_TOKENS },
+    modelOps: { pullTimeoutMs: e.PARLEY_MODEL_PULL_TIMEOUT_MS, pullIdleTimeoutMs: e.PARLEY_MODEL_PULL_IDLE_TIMEOUT_MS, loadKeepAlive: e.PARLEY_MODEL_LOAD_KEEP_ALIVE },
   };
 }
 
@@ -154,4 +212,63 @@ function parseConcurrency(spec: string): Record<keyof typeof defaultConcurrency,
     out[name] = n;
   }
   return out as Record<keyof typeof defaultConcurrency, number>;
+}
+
+const capRoles = ['admin', 'operator', 'member', 'viewer'] as const;
+export type CapRole = (typeof capRoles)[number];
+
+/** What one role may ask of the models. Enforced at submit (422 LIMIT_EXCEEDED naming the cap and its limit). */
+export interface RoleCap {
+  /** Models the role may use, by name (`name` means `name:latest`), or '*' for every installed model. */
+  models: '*' | string[];
+  /** Upper bound on `options.num_predict`; also bounds the default a job gets when it names none. */
+  maxNumPredict: number;
+  /** Upper bound on `options.num_ctx` (a different num_ctx reloads the model in Ollama). */
+  maxNumCtx: number;
+  /** Characters of prompt: all chat messages, or all texts of an embedding batch. */
+  maxPromptChars: number;
+  /** Metered jobs (llm.chat, embed.batch) one user may have queued or active at once. */
+  maxConcurrentJobs: number;
+}
+
+/**
+ * Defaults per role. Members get the two configured models and bounds that fit
+ * a small shared box; operators and admins every installed model and more room.
+ */
+export function roleCapDefaults(models: { chatModel: string; embedModel: string }): Record<CapRole, RoleCap> {
+  const own = [models.chatModel, models.embedModel];
+  return {
+    admin: { models: '*', maxNumPredict: 8192, maxNumCtx: 32_768, maxPromptChars: 400_000, maxConcurrentJobs: 32 },
+    operator: { models: '*', maxNumPredict: 4096, maxNumCtx: 16_384, maxPromptChars: 200_000, maxConcurrentJobs: 16 },
+    member: { models: own, maxNumPredict: 2048, maxNumCtx: 8192, maxPromptChars: 100_000, maxConcurrentJobs: 16 },
+    viewer: { models: own, maxNumPredict: 512, maxNumCtx: 2048, maxPromptChars: 8000, maxConcurrentJobs: 1 },
+  };
+}
+
+const RoleCapSpec = z
+  .object({
+    models: z.union([z.literal('*'), z.array(z.string().min(1).max(200)).max(500)]),
+    maxNumPredict: z.number().int().min(1).max(32_768),
+    maxNumCtx: z.number().int().min(128).max(131_072),
+    maxPromptChars: z.number().int().min(1),
+    maxConcurrentJobs: z.number().int().min(1),
+  })
+  .partial()
+  .strict();
+const RoleCapsSpec = z.object(Object.fromEntries(capRoles.map((r) => [r, RoleCapSpec.optional()])) as Record<CapRole, z.ZodOptional<typeof RoleCapSpec>>).strict();
+
+function parseRoleCaps(spec: string, models: { chatModel: string; embedModel: string }): Record<CapRole, RoleCap> {
+  let json: unknown;
+  try {
+    json = JSON.parse(spec);
+  } catch (err) {
+    throw new Error(`invalid configuration: PARLEY_ROLE_CAPS is not JSON (${(err as Error).message})`);
+  }
+  const parsed = RoleCapsSpec.safeParse(json);
+  if (!parsed.success) {
+    throw new Error(`invalid configuration: PARLEY_ROLE_CAPS ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
+  }
+  const out = roleCapDefaults(models);
+  for (const role of capRoles) out[role] = { ...out[role], ...parsed.data[role] };
+  return out;
 }

@@ -21,6 +21,17 @@ export function createWorkerMetrics(registry = new Registry()) {
     tokens: new Counter({ name: 'parley_llm_tokens_total', help: 'Tokens consumed', labelNames: ['model', 'direction'], registers: [registry] }),
     active: new Gauge({ name: 'parley_jobs_active', help: 'Jobs running now, per queue', labelNames: ['queue'], registers: [registry] }),
     outcomes: new Counter({ name: 'parley_jobs_finished_total', help: 'Jobs reaching a terminal state or a retry', labelNames: ['kind', 'outcome'], registers: [registry] }),
+    /** kind: chat | embed (embed counts texts); outcome: hit | miss | bypass | skip (digest unknown) | error (Redis). See docs/caching.md. */
+    cacheRequests: new Counter({ name: 'parley_cache_requests_total', help: 'Response cache lookups, by kind and outcome', labelNames: ['kind', 'outcome'], registers: [registry] }),
+    /** The adaptive (AIMD) concurrency limit this process applies to each Ollama host. */
+    ollamaConcurrencyLimit: new Gauge({ name: 'parley_ollama_concurrency_limit', help: 'Current adaptive concurrency limit per Ollama host', labelNames: ['host'], registers: [registry] }),
+    ollamaInFlight: new Gauge({ name: 'parley_ollama_in_flight', help: 'Requests in flight per Ollama host', labelNames: ['host'], registers: [registry] }),
+    ollamaWaiting: new Gauge({ name: 'parley_ollama_waiting', help: 'Requests waiting inside this process for an Ollama slot', registers: [registry] }),
+    /** 0 closed, 1 half-open, 2 open. */
+    ollamaBreakerState: new Gauge({ name: 'parley_ollama_breaker_state', help: 'Circuit breaker per Ollama host: 0 closed, 1 half-open, 2 open', labelNames: ['host'], registers: [registry] }),
+    /** reason: the fault kind (refused, reset, connect-timeout, http, protocol) or overload (503/429). */
+    ollamaRetries: new Counter({ name: 'parley_ollama_retries_total', help: 'Ollama requests retried before their first token, by host and reason', labelNames: ['host', 'reason'], registers: [registry] }),
+    ollamaLimitChanges: new Counter({ name: 'parley_ollama_limit_changes_total', help: 'Adaptive concurrency changes, by host and reason (increase, overload, latency)', labelNames: ['host', 'reason'], registers: [registry] }),
   };
 }
 export type WorkerMetrics = ReturnType<typeof createWorkerMetrics>;
@@ -36,6 +47,11 @@ export function createApiMetrics(registry = new Registry()) {
     /** kind: bearer (access token or API key refused), password (failed login), refresh (refused or reused refresh token). */
     authFailures: new Counter({ name: 'parley_auth_failures_total', help: 'Refused credentials, by kind and reason', labelNames: ['kind', 'reason'], registers: [registry] }),
     rateLimited: new Counter({ name: 'parley_rate_limited_total', help: 'Requests answered 429 by a rate limiter', labelNames: ['limiter'], registers: [registry] }),
+    /** From the status poller (platform/ollama/status.ts), updated every poll. */
+    ollamaUp: new Gauge({ name: 'parley_ollama_up', help: 'Ollama host answering /api/version (1) or not (0)', labelNames: ['host'], registers: [registry] }),
+    ollamaLoadedModels: new Gauge({ name: 'parley_ollama_loaded_models', help: 'Models loaded per Ollama host (/api/ps)', labelNames: ['host'], registers: [registry] }),
+    /** kind: total (size in /api/ps) or vram (size_vram). */
+    ollamaModelMemory: new Gauge({ name: 'parley_ollama_model_memory_bytes', help: 'Memory of each loaded model per Ollama host', labelNames: ['host', 'model', 'kind'], registers: [registry] }),
   };
 }
 export type ApiMetrics = ReturnType<typeof createApiMetrics>;

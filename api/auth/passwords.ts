@@ -21,11 +21,19 @@ export async function hashPassword(password: string): Promise<string> {
 }
 
 let dummy: Promise<string> | undefined;
+const dummyHash = () => (dummy ??= hash('parley-timing-equaliser', argonParams));
+
+/**
+ * Computes the stand-in hash for unknown users ahead of the first login, so
+ * not even the first unknown-user attempt takes longer than a wrong password.
+ */
+export async function prepareTimingEqualiser(): Promise<void> {
+  await dummyHash();
+}
 
 /** Verifies; with `stored` undefined (no such user) burns the same work and returns false. */
 export async function verifyPassword(stored: string | null | undefined, password: string): Promise<boolean> {
-  dummy ??= hash('parley-timing-equaliser', argonParams);
-  const target = stored ?? (await dummy);
+  const target = stored ?? (await dummyHash());
   hashCount += 1;
   const ok = await verify(target, password).catch(() => false);
   return ok && stored !== undefined && stored !== null;

@@ -24,7 +24,7 @@ import type { Db } from '../../platform/db.ts';
 import { AppError } from '../http/app-error.ts';
 import type { Audit } from './audit.ts';
 import { ALGORITHM, loadKeyRing, type KeyRing } from './keyring.ts';
-import { hashPassword, verifyPassword } from './passwords.ts';
+import { hashPassword, prepareTimingEqualiser, verifyPassword } from './passwords.ts';
 import { allPermissions, permissionsOf, Role, roleHas, type Actor, type Permission } from './permissions.ts';
 
 export interface AuthDeps {
@@ -85,13 +85,15 @@ function unauthenticated(description: string): AppError {
 
 export function createAuthService(deps: AuthDeps) {
   const { db, redis, config, audit } = deps;
+  void prepareTimingEqualiser().catch(() => {});
   const fail = (kind: AuthFailureKind, reason: string) => deps.onFailure?.(kind, slug(reason));
   // A retired key keeps verifying while tokens it signed can still be alive: tokens live accessTtl, and
   // another process may sign with it for up to KEYRING_TTL_MS after the rotation.
   const retiredGraceMs = (config.auth.accessTtlSeconds + 60) * 1000 + KEYRING_TTL_MS;
   let ring: { at: number; value: Promise<KeyRing> } | undefined;
+  let lastMissReload = 0;
   function keyring(maxAgeMs = KEYRING_TTL_MS): Promise<KeyRing> {
-    if (!ring || Date.now() - ring.at > maxAgeMs) {
+    if (!ring || Date.now() - ring.at >= maxAgeMs) {
       const value = loadKeyRing(db, { retiredGraceMs });
       const entry = { at: Date.now(), value };
       ring = entry;
@@ -256,8 +258,11 @@ export function createAuthService(deps: AuthDeps) {
       const kid = decoded.header.kid;
       if (typeof kid !== 'string' || !kid) throw unauthenticated('unknown signing key');
       let pem = (await keyring()).verifying.get(kid);
-      // A key rotated in by another process since we loaded the ring.
-      if (!pem) pem = (await keyring(KEYRING_MISS_RELOAD_MS)).verifying.get(kid);
+      // A key rotated in by another process since we loaded the ring: reread it, but not for every forged kid.
+      if (!pem && Date.now() - lastMissReload > KEYRING_MISS_RELOAD_MS) {
+        lastMissReload = Date.now();
+        pem = (await keyring(0)).verifying.get(kid);
+      }
       if (!pem) throw unauthenticated('unknown signing key');
       let claims: jwt.JwtPayload;
       try {

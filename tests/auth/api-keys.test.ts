@@ -1,0 +1,144 @@
+/**
+ * API keys: shown once, stored hashed, usable as a Bearer credential, scoped
+ * to permissions (or a role's permissions), optionally expiring, revocable,
+ * and audited on creation and revocation.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startStack, type Stack, type TestUser } from '../harness.ts';
+import { pingJob, sleep } from './helpers.ts';
+
+let stack: Stack;
+let user: TestUser;
+
+beforeAll(async () => {
+  stack = await startStack({ workers: false });
+  user = await stack.user('member');
+});
+afterAll(() => stack?.stop());
+
+async function createKey(body: Record<string, unknown>, owner = user) {
+  const r = await stack.request('POST', '/v1/auth/api-keys', { user: owner, body: { name: 'test key', ...body } });
+  return r;
+}
+const bearer = (key: string) => ({ authorization: `Bearer ${key}` });
+
+describe('creating a key', () => {
+  it('returns the key once, with 201 and Cache-Control: no-store', async () => {
+    const r = await createKey({});
+    expect(r.status).toBe(201);
+    expect(r.headers.get('cache-control')).toBe('no-store');
+    expect(r.json.key).toMatch(/^pk_[0-9a-f]{32}_[A-Za-z0-9_-]{43}$/);
+    expect(r.json.scopes).toContain('jobs:submit');
+  });
+
+  it('never shows the key again in the listing', async () => {
+    const r = await createKey({ name: 'listed' });
+    const list = await stack.request('GET', '/v1/auth/api-keys', { user });
+    const item = list.json.items.find((k: { id: string }) => k.id === r.json.id);
+    expect(item).toMatchObject({ id: r.json.id, name: 'listed', revokedAt: null });
+    expect(item).not.toHaveProperty('key');
+    expect(list.text).not.toContain(r.json.key.split('_')[2]);
+  });
+
+  it('stores only a hash of the secret', async () => {
+    const r = await createKey({});
+    const row = await stack.api.db('api_keys').where({ id: r.json.id }).first();
+    const secret = r.json.key.split('_')[2] as string;
+    expect(JSON.stringify(row)).not.toContain(secret);
+    expect(row.secret_hash).toMatch(/^[0-9a-f]{64}$/);
+  });
+
+  it('records apikey.created in the audit log', async () => {
+    const r = await createKey({ scopes: ['jobs:read'] });
+    const row = await stack.api.db('audit_events').where({ action: 'apikey.created', target_id: r.json.id }).first();
+    expect(row).toMatchObject({ outcome: 'success', actor_id: user.id, target_type: 'api_key' });
+    expect(row.details).toMatchObject({ scopes: ['jobs:read'] });
+  });
+
+  it('refuses scopes beyond the caller’s role with 403', async () => {
+    const r = await createKey({ scopes: ['users:manage'] });
+    expect(r.status).toBe(403);
+  });
+
+  it('refuses a role above the caller’s with 403', async () => {
+    expect((await createKey({ role: 'admin' })).status).toBe(403);
+  });
+
+  it('refuses an expiry in the past with 400', async () => {
+    const r = await createKey({ expiresAt: new Date(Date.now() - 60_000).toISOString() });
+    expect(r.status).toBe(400);
+    expect(r.json.errors[0].path).toBe('expiresAt');
+  });
+});
+
+describe('using a key', () => {
+  it('authenticates as its owner when sent as a Bearer credential', async () => {
+    const r = await createKey({});
+    const me = await stack.request('GET', '/v1/auth/me', { headers: bearer(r.json.key) });
+    expect(me.status).toBe(200);
+    expect(me.json).toMatchObject({ id: user.id, authenticatedWith: 'apiKey' });
+    expect((await stack.request('POST', '/v1/jobs', { headers: bearer(r.json.key), body: pingJob })).status).toBe(202);
+  });
+
+  it('is limited to its scopes: a jobs:read key gets 403 on POST /v1/jobs but may list jobs', async () => {
+    const r = await createKey({ scopes: ['jobs:read'] });
+    const submit = await stack.request('POST', '/v1/jobs', { headers: bearer(r.json.key), body: pingJob });
+    expect(submit.status).toBe(403);
+    expect(submit.json.code).toBe('FORBIDDEN');
+    expect((await stack.request('GET', '/v1/jobs', { headers: bearer(r.json.key) })).status).toBe(200);
+  });
+
+  it("is limited to a role's permissions when scoped to a role", async () => {
+    const r = await createKey({ role: 'viewer' });
+    expect((await stack.request('POST', '/v1/jobs', { headers: bearer(r.json.key), body: pingJob })).status).toBe(403);
+    expect((await stack.request('GET', '/v1/jobs', { headers: bearer(r.json.key) })).status).toBe(200);
+  });
+
+  it('is refused with 401 once it has expired', async () => {
+    const r = await createKey({ expiresAt: new Date(Date.now() + 1200).toISOString() });
+    expect((await stack.request('GET', '/v1/auth/me', { headers: bearer(r.json.key) })).status).toBe(200);
+    await sleep(1500);
+    const after = await stack.request('GET', '/v1/auth/me', { headers: bearer(r.json.key) });
+    expect(after.status).toBe(401);
+    expect(after.json.detail).toBe('API key expired');
+  });
+
+  it('is refused with 401 when its secret is wrong', async () => {
+    const r = await createKey({});
+    const forged = `${r.json.key.slice(0, -4)}AAAA`;
+    expect((await stack.request('GET', '/v1/auth/me', { headers: bearer(forged) })).status).toBe(401);
+  });
+
+  it('follows a demotion of its owner: permissions are the scopes narrowed by the current role', async () => {
+    const owner = await stack.user('operator');
+    const admin = await stack.user('admin');
+    const r = await createKey({ scopes: ['jobs:read', 'jobs:any', 'sessions:self'] }, owner);
+    await stack.request('PATCH', `/v1/admin/users/${owner.id}`, { user: admin, body: { role: 'member' } });
+    const me = await stack.request('GET', '/v1/auth/me', { headers: bearer(r.json.key) });
+    expect(me.json.permissions.sort()).toEqual(['jobs:read', 'sessions:self']);
+  });
+});
+
+describe('revoking a key', () => {
+  it('makes the key fail with 401', async () => {
+    const r = await createKey({});
+    expect((await stack.request('DELETE', `/v1/auth/api-keys/${r.json.id}`, { user })).status).toBe(204);
+    const after = await stack.request('GET', '/v1/auth/me', { headers: bearer(r.json.key) });
+    expect(after.status).toBe(401);
+    expect(after.headers.get('www-authenticate')).toMatch(/^Bearer\b/);
+  });
+
+  it('records apikey.revoked in the audit log', async () => {
+    const r = await createKey({});
+    await stack.request('DELETE', `/v1/auth/api-keys/${r.json.id}`, { user });
+    const row = await stack.api.db('audit_events').where({ action: 'apikey.revoked', target_id: r.json.id }).first();
+    expect(row).toMatchObject({ outcome: 'success', actor_id: user.id, target_type: 'api_key' });
+  });
+
+  it("answers 404 for another member's key, which keeps working", async () => {
+    const other = await stack.user('member');
+    const r = await createKey({}, other);
+    expect((await stack.request('DELETE', `/v1/auth/api-keys/${r.json.id}`, { user })).status).toBe(404);
+    expect((await stack.request('GET', '/v1/auth/me', { headers: bearer(r.json.key) })).status).toBe(200);
+  });
+});

@@ -1,0 +1,275 @@
+/**
+ * POST /v1/auth/token against RFC 6749 (§3.2, §4.3, §5.1, §5.2, §6), refresh
+ * rotation and reuse detection, logout and session revocation. Rate limits are
+ * raised for this stack: they have their own suite.
+ */
+import { randomUUID } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startStack, type Stack, type TestUser } from '../harness.ts';
+import { claimsOf, login, rawRequest, stableProblem, tokenRequest, uniqueName, type HttpResult } from './helpers.ts';
+
+let stack: Stack;
+let user: TestUser;
+
+beforeAll(async () => {
+  stack = await startStack({ workers: false, env: { PARLEY_RATE_TOKEN_PER_IP: '100000', PARLEY_RATE_TOKEN_PER_USERNAME: '100000' } });
+  user = await stack.user('member');
+});
+afterAll(() => stack?.stop());
+
+const me = (token: string) => stack.request('GET', '/v1/auth/me', { headers: { authorization: `Bearer ${token}` } });
+
+function expectNoStore(res: HttpResult) {
+  expect(res.headers['cache-control']).toBe('no-store');
+  expect(res.headers.pragma).toBe('no-cache');
+}
+
+function expectOAuthError(res: HttpResult, error: string) {
+  expect(res.status).toBe(400);
+  expect(res.headers['content-type']).toMatch(/^application\/problem\+json/);
+  expect(res.json.error).toBe(error);
+  expect(typeof res.json.error_description).toBe('string');
+  expectNoStore(res);
+}
+
+describe('password grant', () => {
+  it('answers 200 with access_token, token_type Bearer, expires_in, refresh_token and scope, not to be stored', async () => {
+    const res = await tokenRequest(stack, { grant_type: 'password', username: user.username, password: user.password });
+    expect(res.status).toBe(200);
+    expect(res.headers['content-type']).toMatch(/^application\/json/);
+    expectNoStore(res);
+    expect(Object.keys(res.json).sort()).toEqual(['access_token', 'expires_in', 'refresh_token', 'scope', 'token_type']);
+    expect(res.json.token_type).toBe('Bearer');
+    expect(res.json.expires_in).toBe(stack.api.config.auth.accessTtlSeconds);
+    expect(res.json.scope.split(' ')).toContain('jobs:submit');
+    expect((await me(res.json.access_token)).json.username).toBe(user.username);
+  });
+
+  it('finds the user whatever the case of the username', async () => {
+    const res = await tokenRequest(stack, { grant_type: 'password', username: user.username.toUpperCase(), password: user.password });
+    expect(res.status).toBe(200);
+  });
+
+  it('narrows the token to a requested scope', async () => {
+    const res = await tokenRequest(stack, { grant_type: 'password', username: user.username, password: user.password, scope: 'jobs:read sessions:self' });
+    expect(res.status).toBe(200);
+    expect(res.json.scope).toBe('jobs:read sessions:self');
+    expect((await me(res.json.access_token)).json.permissions.sort()).toEqual(['jobs:read', 'sessions:self']);
+    const submit = await stack.request('POST', '/v1/jobs', { headers: { authorization: `Bearer ${res.json.access_token}` }, body: { kind: 'system.ping', input: {} } });
+    expect(submit.status).toBe(403);
+  });
+
+  it('refuses a scope beyond the role with invalid_scope', async () => {
+    expectOAuthError(await tokenRequest(stack, { grant_type: 'password', username: user.username, password: user.password, scope: 'users:manage' }), 'invalid_scope');
+  });
+
+  it('gives a wrong password and an unknown user byte-identical bodies apart from the request id', async () => {
+    const wrong = await tokenRequest(stack, { grant_type: 'password', username: user.username, password: 'not-the-password' });
+    const unknown = await tokenRequest(stack, { grant_type: 'password', username: uniqueName('nobody'), password: 'not-the-password' });
+    expectOAuthError(wrong, 'invalid_grant');
+    expectOAuthError(unknown, 'invalid_grant');
+    expect(JSON.stringify(stableProblem(unknown.json))).toBe(JSON.stringify(stableProblem(wrong.json)));
+    expect(unknown.text.replace(unknown.json.requestId, '')).toBe(wrong.text.replace(wrong.json.requestId, ''));
+  });
+
+  it('takes about as long for an unknown user as for a wrong password (both pay one argon2 verification)', async () => {
+    const time = async (username: string) => {
+      const t0 = performance.now();
+      await tokenRequest(stack, { grant_type: 'password', username, password: 'not-the-password' });
+      return performance.now() - t0;
+    };
+    await time(uniqueName('warmup'));
+    const median = (xs: number[]) => xs.sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+    const wrong: number[] = [];
+    const unknown: number[] = [];
+    for (let i = 0; i < 7; i++) {
+      wrong.push(await time(user.username));
+      unknown.push(await time(uniqueName('nobody')));
+    }
+    const ratio = median(unknown) / median(wrong);
+    expect(ratio).toBeGreaterThan(0.5);
+    expect(ratio).toBeLessThan(2);
+  });
+
+  it('refuses a disabled account exactly like a wrong password', async () => {
+    const u = await stack.user('member');
+    await stack.api.db('users').where({ id: u.id }).update({ disabled: true });
+    const res = await tokenRequest(stack, { grant_type: 'password', username: u.username, password: u.password });
+    expectOAuthError(res, 'invalid_grant');
+    expect(res.json.error_description).toBe('The username or password is incorrect');
+  });
+});
+
+describe('malformed token requests', () => {
+  it('accepts only application/x-www-form-urlencoded: the same parameters as JSON are invalid_request', async () => {
+    const res = await stack.request('POST', '/v1/auth/token', { body: { grant_type: 'password', username: user.username, password: user.password } });
+    expect(res.status).toBe(400);
+    expect(res.json.error).toBe('invalid_request');
+    expect(res.headers.get('cache-control')).toBe('no-store');
+  });
+
+  it('answers invalid_request when grant_type is missing', async () => {
+    expectOAuthError(await tokenRequest(stack, { username: user.username, password: user.password }), 'invalid_request');
+  });
+
+  it('answers invalid_request when the password is missing', async () => {
+    expectOAuthError(await tokenRequest(stack, { grant_type: 'password', username: user.username }), 'invalid_request');
+  });
+
+  it('answers invalid_request when the username is missing', async () => {
+    expectOAuthError(await tokenRequest(stack, { grant_type: 'password', password: 'whatever-it-is' }), 'invalid_request');
+  });
+
+  it('answers invalid_request when refresh_token is missing from a refresh grant', async () => {
+    expectOAuthError(await tokenRequest(stack, { grant_type: 'refresh_token' }), 'invalid_request');
+  });
+
+  it('answers invalid_request when a parameter is repeated', async () => {
+    const body = `grant_type=password&username=${encodeURIComponent(user.username)}&password=a&password=${encodeURIComponent(user.password)}`;
+    const res = await rawRequest(stack, 'POST', '/v1/auth/token', { body, headers: { 'content-type': 'application/x-www-form-urlencoded' } });
+    expectOAuthError(res, 'invalid_request');
+    expect(res.json.error_description).toContain('password');
+  });
+
+  it('answers unsupported_grant_type for a grant it does not serve', async () => {
+    expectOAuthError(await tokenRequest(stack, { grant_type: 'client_credentials' }), 'unsupported_grant_type');
+  });
+
+  it('answers invalid_grant for a refresh token it never issued', async () => {
+    expectOAuthError(await tokenRequest(stack, { grant_type: 'refresh_token', refresh_token: `${randomUUID()}.forged` }), 'invalid_grant');
+  });
+});
+
+describe('refresh rotation', () => {
+  it('a refresh token yields new tokens and a new refresh token, which works in turn', async () => {
+    const s = await login(stack, user);
+    const first = await tokenRequest(stack, { grant_type: 'refresh_token', refresh_token: s.refreshToken });
+    expect(first.status).toBe(200);
+    expectNoStore(first);
+    expect(first.json.token_type).toBe('Bearer');
+    expect(first.json.refresh_token).not.toBe(s.refreshToken);
+    expect(claimsOf(first.json.access_token).sid).toBe(claimsOf(s.token).sid);
+    expect((await me(first.json.access_token)).status).toBe(200);
+    const second = await tokenRequest(stack, { grant_type: 'refresh_token', refresh_token: first.json.refresh_token });
+    expect(second.status).toBe(200);
+  });
+
+  it('a rotated-out refresh token no longer works', async () => {
+    const s = await login(stack, user);
+    expect((await tokenRequest(stack, { grant_type: 'refresh_token', refresh_token: s.refreshToken })).status).toBe(200);
+    expectOAuthError(await tokenRequest(stack, { grant_type: 'refresh_token', refresh_token: s.refreshToken }), 'invalid_grant');
+  });
+
+  it('reusing a rotated refresh token revokes the session: the newest refresh token and the access token stop working', async () => {
+    const s = await login(stack, user);
+    const rotated = await tokenRequest(stack, { grant_type: 'refresh_token', refresh_token: s.refreshToken });
+    expect((await me(rotated.json.access_token)).status).toBe(200);
+
+    expectOAuthError(await tokenRequest(stack, { grant_type: 'refresh_token', refresh_token: s.refreshToken }), 'invalid_grant');
+
+    expectOAuthError(await tokenRequest(stack, { grant_type: 'refresh_token', refresh_token: rotated.json.refresh_token }), 'invalid_grant');
+    expect((await me(rotated.json.access_token)).status).toBe(401);
+    expect((await me(s.token)).status).toBe(401);
+  });
+
+  it('records refresh-token reuse in the audit log against the session', async () => {
+    const s = await login(stack, user);
+    const sid = claimsOf(s.token).sid;
+    await tokenRequest(stack, { grant_type: 'refresh_token', refresh_token: s.refreshToken });
+    await tokenRequest(stack, { grant_type: 'refresh_token', refresh_token: s.refreshToken });
+    const rows = await stack.api.db('audit_events').where({ action: 'auth.refresh_reuse', target_id: sid });
+    expect(rows).toHaveLength(1);
+    expect(rows[0]).toMatchObject({ outcome: 'denied', actor_id: user.id, target_type: 'session' });
+  });
+
+  it('leaves the user’s other sessions alone when one session is revoked for reuse', async () => {
+    const victim = await login(stack, user);
+    const other = await login(stack, user);
+    await tokenRequest(stack, { grant_type: 'refresh_token', refresh_token: victim.refreshToken });
+    await tokenRequest(stack, { grant_type: 'refresh_token', refresh_token: victim.refreshToken });
+    expect((await me(other.token)).status).toBe(200);
+  });
+});
+
+describe('logout and sessions', () => {
+  it('logout makes the same access token fail with 401 within a second', async () => {
+    const s = await login(stack, user);
+    expect((await me(s.token)).status).toBe(200);
+    const out = await stack.request('POST', '/v1/auth/logout', { headers: s.auth });
+    const t0 = performance.now();
+    expect(out.status).toBe(204);
+    const after = await me(s.token);
+    expect(after.status).toBe(401);
+    expect(after.headers.get('www-authenticate')).toMatch(/^Bearer\b/);
+    expect(performance.now() - t0).toBeLessThan(1000);
+  });
+
+  it('logout also kills the session’s refresh token', async () => {
+    const s = await login(stack, user);
+    await stack.request('POST', '/v1/auth/logout', { headers: s.auth });
+    expectOAuthError(await tokenRequest(stack, { grant_type: 'refresh_token', refresh_token: s.refreshToken }), 'invalid_grant');
+  });
+
+  it('lists the user’s own active sessions and marks the current one', async () => {
+    const u = await stack.user('viewer');
+    const second = await login(stack, u);
+    const res = await stack.request('GET', '/v1/auth/sessions', { headers: second.auth });
+    expect(res.status).toBe(200);
+    expect(res.json.items).toHaveLength(2);
+    expect(res.json.items.filter((s: { current: boolean }) => s.current).map((s: { id: string }) => s.id)).toEqual([claimsOf(second.token).sid]);
+  });
+
+  it('revokes one of the user’s sessions by id: its token stops working, the caller’s does not', async () => {
+    const s1 = await login(stack, user);
+    const s2 = await login(stack, user);
+    const del = await stack.request('DELETE', `/v1/auth/sessions/${claimsOf(s1.token).sid}`, { headers: s2.auth });
+    expect(del.status).toBe(204);
+    expect((await me(s1.token)).status).toBe(401);
+    expect((await me(s2.token)).status).toBe(200);
+  });
+
+  it('answers 404 for revoking another user’s session, which keeps working', async () => {
+    const other = await stack.user('member');
+    const mine = await login(stack, user);
+    const del = await stack.request('DELETE', `/v1/auth/sessions/${claimsOf(other.token).sid}`, { headers: mine.auth });
+    expect(del.status).toBe(404);
+    expect((await me(other.token)).status).toBe(200);
+  });
+
+  it('DELETE /v1/auth/sessions logs the user out everywhere', async () => {
+    const u = await stack.user('member');
+    const second = await login(stack, u);
+    const res = await stack.request('DELETE', '/v1/auth/sessions', { headers: second.auth });
+    expect(res.status).toBe(200);
+    expect(res.json.revoked).toBe(2);
+    expect((await me(u.token)).status).toBe(401);
+    expect((await me(second.token)).status).toBe(401);
+  });
+
+  it('disabling an account ends its sessions at once', async () => {
+    const admin = await stack.user('admin');
+    const u = await stack.user('member');
+    const res = await stack.request('PATCH', `/v1/admin/users/${u.id}`, { user: admin, body: { disabled: true } });
+    expect(res.status).toBe(200);
+    expect((await me(u.token)).status).toBe(401);
+  });
+
+  it('a role change applies to live sessions at their next request', async () => {
+    const admin = await stack.user('admin');
+    const u = await stack.user('viewer');
+    expect((await stack.request('POST', '/v1/jobs', { user: u, body: { kind: 'system.ping', input: {} } })).status).toBe(403);
+    await stack.request('PATCH', `/v1/admin/users/${u.id}`, { user: admin, body: { role: 'member' } });
+    expect((await stack.request('POST', '/v1/jobs', { user: u, body: { kind: 'system.ping', input: {} } })).status).toBe(202);
+    const audit = await stack.api.db('audit_events').where({ action: 'user.role_changed', target_id: u.id }).first();
+    expect(audit.details).toEqual({ from: 'viewer', to: 'member' });
+  });
+});
+
+describe('GET /v1/auth/me', () => {
+  it('describes the caller: id, username, role, permissions and credential kind', async () => {
+    const res = await me(user.token);
+    expect(res.json).toMatchObject({ id: user.id, username: user.username, role: 'member', authenticatedWith: 'user' });
+    expect(res.json.permissions).toContain('jobs:submit');
+    expect(res.json.permissions).not.toContain('jobs:any');
+  });
+});

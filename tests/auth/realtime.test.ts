@@ -1,0 +1,209 @@
+/**
+ * Realtime auth: the Socket.IO handshake needs a valid access token or API
+ * key; rooms are authorised one by one (another member's job room is
+ * JOB_NOT_FOUND and delivers nothing); a revoked session or an expired token
+ * ends the connection with `auth_error`, and reconnecting does not get past
+ * the handshake. SSE applies the same checks on connect. No workers: a
+ * cancel writes the job's `finished` event, which is all the traffic needed.
+ */
+import { randomUUID } from 'node:crypto';
+import { io as connect, type Socket } from 'socket.io-client';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { readSse, startStack, type Stack, type TestUser } from '../harness.ts';
+import { activeKey, claimsOf, es256, login, pingJob, rawJwt, sleep } from './helpers.ts';
+
+let stack: Stack;
+let alice: TestUser;
+let bob: TestUser;
+const sockets: Socket[] = [];
+
+beforeAll(async () => {
+  stack = await startStack({ workers: false });
+  alice = await stack.user('member');
+  bob = await stack.user('member');
+});
+afterEach(() => {
+  for (const s of sockets.splice(0)) s.disconnect();
+});
+afterAll(() => stack?.stop());
+
+function open(token: string | undefined): Socket {
+  const s = connect(stack.base, { path: '/socket.io', auth: token === undefined ? {} : { token }, transports: ['websocket'], reconnection: false, forceNew: true });
+  sockets.push(s);
+  return s;
+}
+
+function connected(s: Socket): Promise<void> {
+  return new Promise((resolve, reject) => {
+    s.once('connect', () => resolve());
+    s.once('connect_error', (err) => reject(err));
+  });
+}
+
+function refused(s: Socket): Promise<Error & { data?: { code: string; message: string } }> {
+  return new Promise((resolve, reject) => {
+    s.once('connect', () => reject(new Error('connected, but should have been refused')));
+    s.once('connect_error', (err) => resolve(err as Error & { data?: { code: string; message: string } }));
+  });
+}
+
+const subscribe = (s: Socket, room: string) => s.timeout(5000).emitWithAck('subscribe', { room }) as Promise<{ ok: boolean; error?: { code: string } }>;
+
+async function alicesJob(): Promise<string> {
+  const r = await stack.request('POST', '/v1/jobs', { user: alice, body: pingJob });
+  return r.json.id as string;
+}
+
+/** Resolves with the auth_error payload and the disconnect reason, or rejects after `ms`. */
+function kickedOut(s: Socket, ms: number): Promise<{ error: { code: string; message: string }; reason: string; afterMs: number }> {
+  const t0 = Date.now();
+  return new Promise((resolve, reject) => {
+    let error: { code: string; message: string } | undefined;
+    const timer = setTimeout(() => reject(new Error(`still connected after ${ms} ms`)), ms);
+    s.on('auth_error', (e) => (error = e));
+    s.on('disconnect', (reason) => {
+      clearTimeout(timer);
+      resolve({ error: error!, reason, afterMs: Date.now() - t0 });
+    });
+  });
+}
+
+describe('Socket.IO handshake', () => {
+  it('refuses a connection without a token', async () => {
+    const err = await refused(open(undefined));
+    expect(err.data?.code).toBe('UNAUTHENTICATED');
+  });
+
+  it('refuses a connection with a bad token', async () => {
+    const err = await refused(open('not-a-token'));
+    expect(err.data?.code).toBe('UNAUTHENTICATED');
+  });
+
+  it('refuses a connection with the token of a revoked session', async () => {
+    const s = await login(stack, alice);
+    await stack.request('POST', '/v1/auth/logout', { headers: s.auth });
+    const err = await refused(open(s.token));
+    expect(err.data?.code).toBe('UNAUTHENTICATED');
+  });
+
+  it('accepts a valid access token', async () => {
+    await connected(open(alice.token));
+  });
+
+  it('accepts an API key', async () => {
+    const key = await stack.request('POST', '/v1/auth/api-keys', { user: alice, body: { name: 'socket' } });
+    await connected(open(key.json.key));
+  });
+});
+
+describe('job rooms', () => {
+  it("answers JOB_NOT_FOUND to a member subscribing to another member's job", async () => {
+    const id = await alicesJob();
+    const s = open(bob.token);
+    await connected(s);
+    const ack = await subscribe(s, `job:${id}`);
+    expect(ack).toMatchObject({ ok: false, error: { code: 'JOB_NOT_FOUND' } });
+  });
+
+  it("delivers nothing of another member's job to the refused subscriber, while the owner gets its events", async () => {
+    const id = await alicesJob();
+    const intruder = open(bob.token);
+    const owner = open(alice.token);
+    await Promise.all([connected(intruder), connected(owner)]);
+    const seenByIntruder: unknown[] = [];
+    intruder.onAny((event, data) => seenByIntruder.push({ event, data }));
+    expect((await subscribe(intruder, `job:${id}`)).ok).toBe(false);
+    expect((await subscribe(owner, `job:${id}`)).ok).toBe(true);
+    const finished = new Promise((resolve) => owner.on('finished', resolve));
+    await stack.request('DELETE', `/v1/jobs/${id}`, { user: alice });
+    expect(await finished).toMatchObject({ room: `job:${id}`, state: 'cancelled' });
+    await sleep(300);
+    expect(seenByIntruder).toEqual([]);
+  });
+
+  it('answers JOB_NOT_FOUND for a job that does not exist', async () => {
+    const s = open(bob.token);
+    await connected(s);
+    expect(await subscribe(s, `job:${randomUUID()}`)).toMatchObject({ ok: false, error: { code: 'JOB_NOT_FOUND' } });
+  });
+
+  it("lets an operator subscribe to a member's job", async () => {
+    const id = await alicesJob();
+    const op = await stack.user('operator');
+    const s = open(op.token);
+    await connected(s);
+    expect(await subscribe(s, `job:${id}`)).toEqual({ ok: true });
+  });
+});
+
+describe('ending connections', () => {
+  it('sends auth_error and disconnects within about 2 s when the session is revoked', async () => {
+    const session = await login(stack, alice);
+    const s = open(session.token);
+    await connected(s);
+    const kicked = kickedOut(s, 2500);
+    await stack.request('POST', '/v1/auth/logout', { headers: session.auth });
+    const { error, reason, afterMs } = await kicked;
+    expect(error).toMatchObject({ code: 'SESSION_REVOKED' });
+    expect(reason).toBe('io server disconnect');
+    expect(afterMs).toBeLessThan(2500);
+  });
+
+  it('does not let a revoked session back in by reconnecting', async () => {
+    const session = await login(stack, alice);
+    const s = open(session.token);
+    await connected(s);
+    const kicked = kickedOut(s, 2500);
+    await stack.request('POST', '/v1/auth/logout', { headers: session.auth });
+    await kicked;
+    const again = refused(s);
+    s.connect();
+    expect((await again).data?.code).toBe('UNAUTHENTICATED');
+  });
+
+  it('sends auth_error TOKEN_EXPIRED and disconnects when the access token expires', async () => {
+    const key = await activeKey(stack);
+    const now = Math.floor(Date.now() / 1000);
+    const claims = claimsOf(alice.token);
+    const shortLived = rawJwt({ alg: 'ES256', typ: 'JWT', kid: key.kid }, { sub: alice.id, sid: claims.sid, role: 'member', iss: stack.api.config.auth.issuer, aud: stack.api.config.auth.audience, iat: now, nbf: now, exp: now + 2 }, es256(key.privatePem));
+    const s = open(shortLived);
+    await connected(s);
+    const { error } = await kickedOut(s, 4000);
+    expect(error).toMatchObject({ code: 'TOKEN_EXPIRED' });
+  });
+
+  it('disconnects an API-key connection when the key is revoked', async () => {
+    const key = await stack.request('POST', '/v1/auth/api-keys', { user: alice, body: { name: 'socket' } });
+    const s = open(key.json.key);
+    await connected(s);
+    const kicked = kickedOut(s, 2500);
+    await stack.request('DELETE', `/v1/auth/api-keys/${key.json.id}`, { user: alice });
+    expect((await kicked).error).toMatchObject({ code: 'SESSION_REVOKED' });
+  });
+});
+
+describe('SSE', () => {
+  it('answers 401 without a token', async () => {
+    const id = await alicesJob();
+    const r = await readSse(`${stack.base}/v1/jobs/${id}/events`, {}, { timeoutMs: 3000 });
+    expect(r.status).toBe(401);
+  });
+
+  it('answers 401 to the token of a revoked session', async () => {
+    const id = await alicesJob();
+    const session = await login(stack, alice);
+    await stack.request('POST', '/v1/auth/logout', { headers: session.auth });
+    const r = await readSse(`${stack.base}/v1/jobs/${id}/events`, session.auth, { timeoutMs: 3000 });
+    expect(r.status).toBe(401);
+  });
+
+  it('streams the owner its own job', async () => {
+    const id = await alicesJob();
+    const reading = readSse(`${stack.base}/v1/jobs/${id}/events`, alice.auth, { timeoutMs: 5000 });
+    await sleep(200);
+    await stack.request('DELETE', `/v1/jobs/${id}`, { user: alice });
+    const r = await reading;
+    expect(r.status).toBe(200);
+    expect(r.events.at(-1)).toMatchObject({ event: 'finished', data: { state: 'cancelled' } });
+  });
+});
