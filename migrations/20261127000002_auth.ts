@@ -90,6 +90,8 @@ export async function up(knex: Knex): Promise<void> {
     begin raise exception 'audit_events is append-only'; end $$;
     create trigger audit_events_no_update before update or delete on audit_events
       for each row execute function audit_events_append_only();
+    create trigger audit_events_no_truncate before truncate on audit_events
+      for each statement execute function audit_events_append_only();
   `);
 
   await knex('users').insert({ id: SYSTEM_USER_ID, username: 'system', password_hash: null, role: 'admin', disabled: true });
