@@ -111,4 +111,18 @@ describe('append-only', () => {
     await expect(stack.api.db('audit_events').where({ id: row.id }).delete()).rejects.toThrow(/append-only/);
     expect(await stack.api.db('audit_events').where({ id: row.id }).first()).toBeTruthy();
   });
+
+  it('refuses a TRUNCATE of the audit table', async () => {
+    // Inside a transaction that is always rolled back, so a broken trigger cannot wipe the shared log.
+    let outcome = 'truncated';
+    await stack.api.db
+      .transaction(async (tx) => {
+        await tx.raw('truncate audit_events').catch((err: Error) => {
+          outcome = err.message;
+        });
+        throw new Error('rollback');
+      })
+      .catch(() => {});
+    expect(outcome).toMatch(/append-only/);
+  });
 });
