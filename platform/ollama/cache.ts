@@ -1,0 +1,174 @@
+/**
+ * Response caching in Redis for deterministic Ollama calls. See
+ * docs/caching.md for the strategy; this header states the key layout.
+ *
+ * Redis keys (all under `<prefix>:cache:`; values are JSON):
+ *   chat:<sha256>           a chat answer { model, text, doneReason, promptTokens, completionTokens, at }, TTL chatTtlS.
+ *                           sha256 of canonical JSON { v, digest, messages, options, format }.
+ *   emb:<digest>:<sha256>   one embedding vector (number[]) of one text under one model digest, TTL embedTtlS.
+ *   digest:<model>          the digest this model name resolved to when an entry was last written for it.
+ *   keys:<model>:<digest>   SET of the entry keys written for <model> while it had <digest>; expires with the longest entry.
+ *
+ * Invalidation: the digest is part of every key, so a model rebuilt under the
+ * same name (new digest) can never be answered from the old build's entries.
+ * When a process first sees a model's digest differ from `digest:<model>`, it
+ * deletes the old digest's set of entries (the Lua script below), so they do
+ * not linger until their TTL.
+ *
+ * Canonical JSON: object keys sorted recursively, arrays kept in order,
+ * `undefined` members dropped; two requests that differ only in key order or
+ * absent options share an entry.
+ */
+import { createHash } from 'node:crypto';
+import type { Redis } from 'ioredis';
+import type { ChatMessage, OllamaFormat, OllamaOptions } from '../../shared/index.ts';
+
+export type CacheMode = 'default' | 'bypass';
+export type CacheKind = 'chat' | 'embed';
+/**
+ * hit / miss: looked up; bypass: the caller asked to skip the cache;
+ * skip: cacheable in principle but not now (model digest unknown, or hosts
+ * disagree on it); error: Redis failed (the call went upstream).
+ */
+export type CacheOutcome = 'hit' | 'miss' | 'bypass' | 'skip' | 'error';
+
+export interface CacheOptions {
+  prefix: string;
+  /** @defaultValue 3 600 s */
+  chatTtlS: number;
+  /** Embeddings of a fixed model never change. @defaultValue 604 800 s (7 days) */
+  embedTtlS: number;
+}
+
+export interface CachedChat {
+  model: string;
+  text: string;
+  doneReason?: string;
+  /** The counts Ollama reported when the answer was computed (kept for audit; a hit reports 0 usage). */
+  promptTokens: number;
+  completionTokens: number;
+  at: string;
+}
+
+export interface ChatKeyInput {
+  messages: ChatMessage[];
+  options?: OllamaOptions;
+  format?: OllamaFormat;
+}
+
+/**
+ * Records a model name's current digest; deletes the entries of its previous one.
+ * KEYS[1]  <prefix>:cache:digest:<model>
+ * ARGV[1]  the current digest
+ * ARGV[2]  "<prefix>:cache:keys:<model>:" (the old set is ARGV[2] .. old digest; computed here,
+ *          so this script needs a single Redis, not a cluster)
+ * ARGV[3]  TTL in seconds of the digest record
+ * Returns  the number of entries deleted (0 when unchanged or first seen).
+ */
+const noteDigestScript = `
+local old = redis.call('GET', KEYS[1])
+redis.call('SET', KEYS[1], ARGV[1], 'EX', tonumber(ARGV[3]))
+if not old or old == ARGV[1] then return 0 end
+local set = ARGV[2] .. old
+local members = redis.call('SMEMBERS', set)
+for i = 1, #members, 500 do
+  redis.call('DEL', unpack(members, i, math.min(i + 499, #members)))
+end
+redis.call('DEL', set)
+return #members
+`;
+
+export function canonicalJson(value: unknown): string {
+  return JSON.stringify(sortDeep(value));
+}
+
+function sortDeep(v: unknown): unknown {
+  if (Array.isArray(v)) return v.map(sortDeep);
+  if (v && typeof v === 'object') {
+    const out: Record<string, unknown> = {};
+    for (const k of Object.keys(v).sort()) {
+      const x = (v as Record<string, unknown>)[k];
+      if (x !== undefined) out[k] = sortDeep(x);
+    }
+    return out;
+  }
+  return v;
+}
+
+const sha256 = (s: string) => createHash('sha256').update(s).digest('hex');
+
+/** Deterministic sampling: greedy (temperature 0) or a fixed seed. Only these answers are cached. */
+export function isDeterministic(options: OllamaOptions | undefined): boolean {
+  return options?.temperature === 0 || options?.seed !== undefined;
+}
+
+export class ResponseCache {
+  /** Digests this process has already recorded, per model name. */
+  private readonly noted = new Map<string, string>();
+
+  constructor(
+    private readonly redis: Redis,
+    readonly opts: CacheOptions,
+  ) {}
+
+  private k(rest: string): string {
+    return `${this.opts.prefix}:cache:${rest}`;
+  }
+
+  chatKey(digest: string, req: ChatKeyInput): string {
+    return this.k(`chat:${sha256(canonicalJson({ v: 1, digest, messages: req.messages, options: req.options ?? {}, format: req.format ?? null }))}`);
+  }
+
+  embedKey(digest: string, text: string): string {
+    return this.k(`emb:${digest}:${sha256(text)}`);
+  }
+
+  async getChat(key: string): Promise<CachedChat | undefined> {
+    const raw = await this.redis.get(key);
+    return raw ? (JSON.parse(raw) as CachedChat) : undefined;
+  }
+
+  async putChat(model: string, digest: string, key: string, value: CachedChat): Promise<void> {
+    const set = this.k(`keys:${model}:${digest}`);
+    await this.redis
+      .multi()
+      .set(key, JSON.stringify(value), 'EX', this.opts.chatTtlS)
+      .sadd(set, key)
+      .expire(set, Math.max(this.opts.chatTtlS, this.opts.embedTtlS))
+      .exec();
+  }
+
+  /** One entry per text, `undefined` where there is none. */
+  async getEmbeddings(digest: string, texts: readonly string[]): Promise<(number[] | undefined)[]> {
+    if (!texts.length) return [];
+    const raw = await this.redis.mget(...texts.map((t) => this.embedKey(digest, t)));
+    return raw.map((r) => (r ? (JSON.parse(r) as number[]) : undefined));
+  }
+
+  async putEmbeddings(model: string, digest: string, texts: readonly string[], vectors: readonly number[][]): Promise<void> {
+    if (!texts.length) return;
+    const set = this.k(`keys:${model}:${digest}`);
+    const tx = this.redis.multi();
+    const keys = texts.map((t) => this.embedKey(digest, t));
+    keys.forEach((key, i) => tx.set(key, JSON.stringify(vectors[i]), 'EX', this.opts.embedTtlS));
+    tx.sadd(set, ...keys).expire(set, Math.max(this.opts.chatTtlS, this.opts.embedTtlS));
+    await tx.exec();
+  }
+
+  /**
+   * Call with the digest a model resolves to before using the cache for it.
+   * Cheap after the first call per (process, model, digest). Returns the
+   * number of stale entries deleted.
+   */
+  async noteDigest(model: string, digest: string): Promise<number> {
+    if (this.noted.get(model) === digest) return 0;
+    const deleted = (await this.redis.eval(noteDigestScript, 1, this.k(`digest:${model}`), digest, this.k(`keys:${model}:`), Math.max(this.opts.chatTtlS, this.opts.embedTtlS))) as number;
+    this.noted.set(model, digest);
+    return deleted;
+  }
+
+  /** The set of entry keys recorded for a model under a digest (for tests and operators). */
+  entriesOf(model: string, digest: string): Promise<string[]> {
+    return this.redis.smembers(this.k(`keys:${model}:${digest}`));
+  }
+}

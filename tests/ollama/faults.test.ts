@@ -1,0 +1,129 @@
+/**
+ * Failures the real Ollama cannot produce on demand, from the fault-injecting
+ * stub: resets, hangs before headers and after tokens, unreachable hosts,
+ * transient 5xx. Every one must end in a typed terminal error, quickly, and a
+ * stream that already produced output must never be retried.
+ */
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { OllamaClient, type ChatChunk, type OllamaClientOptions } from '../../platform/ollama/client.ts';
+import { llmChatHandler } from '../../workers/handlers/llm-chat.ts';
+import { createLogger } from '../../platform/log.ts';
+import { startOllamaStub, type OllamaStub } from '../support/ollama-stub.ts';
+
+let stub: OllamaStub;
+const clients: OllamaClient[] = [];
+
+beforeEach(async () => {
+  stub = await startOllamaStub();
+});
+afterEach(async () => {
+  for (const c of clients.splice(0)) c.close();
+  await stub.close();
+});
+
+function client(opts: Partial<OllamaClientOptions> = {}): OllamaClient {
+  const c = new OllamaClient({ host: stub.url, connectTimeoutMs: 300, firstTokenTimeoutMs: 400, idleTimeoutMs: 300, retry: { baseMs: 20, maxMs: 100 }, ...opts });
+  clients.push(c);
+  return c;
+}
+
+/** Drains a chat; returns the chunks seen and the error it ended with (if any) and how long it took. */
+async function drain(c: OllamaClient, signal?: AbortSignal) {
+  const chunks: ChatChunk[] = [];
+  const t0 = performance.now();
+  try {
+    for await (const ch of c.chat({ model: 'm', messages: [{ role: 'user', content: 'hi' }] }, signal)) chunks.push(ch);
+    return { chunks, error: undefined as any, ms: performance.now() - t0 };
+  } catch (error) {
+    return { chunks, error: error as any, ms: performance.now() - t0 };
+  }
+}
+
+describe('no retry once output began', () => {
+  it('a connection reset mid-stream fails with UPSTREAM_UNAVAILABLE after exactly one request', async () => {
+    stub.script('/api/chat', { kind: 'reset-after', tokens: 3 });
+    const r = await drain(client());
+    expect(r.chunks.map((c) => c.message?.content)).toEqual(['t0 ', 't1 ', 't2 ']);
+    expect(r.error).toMatchObject({ code: 'UPSTREAM_UNAVAILABLE' });
+    expect(r.error.message).toMatch(/not retried/);
+    expect(stub.count('/api/chat')).toBe(1);
+  });
+
+  it('the llm.chat handler fails the attempt with UPSTREAM_UNAVAILABLE and keeps the streamed text', async () => {
+    stub.script('/api/chat', { kind: 'reset-after', tokens: 2 });
+    const emitted: string[] = [];
+    const handler = llmChatHandler({ ollama: client(), chatModel: 'm', defaultNumPredict: 16 });
+    const ctx = {
+      jobId: 'j1', attempt: 1, signal: new AbortController().signal, log: createLogger('test', 'silent'),
+      progress: () => {}, emitTokens: (t: string) => void emitted.push(t), meter: () => {},
+    };
+    const err = await handler({ messages: [{ role: 'user', content: 'hi' }] }, ctx).catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: 'UPSTREAM_UNAVAILABLE' });
+    expect(emitted.join('')).toBe('t0 t1 ');
+    expect(stub.count('/api/chat')).toBe(1);
+  });
+});
+
+describe('timeouts', () => {
+  it('a hang before headers ends with UPSTREAM_TIMEOUT within the first-token timeout, without a retry', async () => {
+    stub.fallback = { kind: 'hang' };
+    const r = await drain(client({ firstTokenTimeoutMs: 400 }));
+    expect(r.error).toMatchObject({ code: 'UPSTREAM_TIMEOUT', details: { fault: 'first-token-timeout' } });
+    expect(r.ms).toBeGreaterThanOrEqual(390);
+    expect(r.ms).toBeLessThan(1_500);
+    expect(stub.count('/api/chat')).toBe(1);
+  });
+
+  it('a hang after some tokens ends with UPSTREAM_TIMEOUT once the idle timeout passes', async () => {
+    stub.script('/api/chat', { kind: 'hang-after', tokens: 2 });
+    const r = await drain(client({ idleTimeoutMs: 300 }));
+    expect(r.chunks).toHaveLength(2);
+    expect(r.error).toMatchObject({ code: 'UPSTREAM_TIMEOUT', details: { fault: 'idle-timeout' } });
+    expect(r.ms).toBeLessThan(1_500);
+    expect(stub.count('/api/chat')).toBe(1);
+  });
+
+  it('a connection that cannot be established fails within attempts × connect timeout, with UPSTREAM_TIMEOUT', async () => {
+    // A name lookup that never answers keeps the socket in its connecting phase, as a blackholed host does.
+    const c = client({ host: 'http://ollama.invalid:11434', connectTimeoutMs: 250, retry: { attempts: 2, baseMs: 10, maxMs: 20 }, transport: { lookup: () => {} } });
+    const r = await drain(c);
+    expect(r.error).toMatchObject({ code: 'UPSTREAM_TIMEOUT', details: { fault: 'connect-timeout' } });
+    expect(r.ms).toBeGreaterThanOrEqual(2 * 250 - 10);
+    expect(r.ms).toBeLessThan(2 * 250 + 500);
+  });
+
+  it('cancelling during a hang stops at once with the caller’s reason', async () => {
+    stub.fallback = { kind: 'hang' };
+    const ac = new AbortController();
+    setTimeout(() => ac.abort('cancelled'), 100);
+    const r = await drain(client({ firstTokenTimeoutMs: 10_000 }), ac.signal);
+    expect(r.error).toBe('cancelled');
+    expect(r.ms).toBeLessThan(1_000);
+  });
+});
+
+describe('retries before the first token', () => {
+  it('retries a 502 and a 500 before the first token, then streams the answer', async () => {
+    stub.script('/api/chat', { kind: 'status', status: 502 }, { kind: 'status', status: 500 });
+    const r = await drain(client({ retry: { attempts: 3, baseMs: 10, maxMs: 50 } }));
+    expect(r.error).toBeUndefined();
+    expect(r.chunks.at(-1)).toMatchObject({ done: true });
+    expect(stub.count('/api/chat')).toBe(3);
+  });
+
+  it('gives up after the configured attempts with UPSTREAM_UNAVAILABLE', async () => {
+    stub.fallback = { kind: 'status', status: 500, error: 'runner crashed' };
+    const r = await drain(client({ retry: { attempts: 3, baseMs: 10, maxMs: 20 } }));
+    expect(r.error).toMatchObject({ code: 'UPSTREAM_UNAVAILABLE', details: { status: 500 } });
+    expect(r.error.message).toMatch(/runner crashed/);
+    expect(stub.count('/api/chat')).toBe(3);
+  });
+
+  it('retries a connection refused before the first token on a host that comes back', async () => {
+    await stub.down();
+    setTimeout(() => void stub.up(), 150);
+    const r = await drain(client({ retry: { attempts: 6, baseMs: 100, maxMs: 200 } }));
+    expect(r.error).toBeUndefined();
+    expect(r.chunks.at(-1)).toMatchObject({ done: true });
+  });
+});

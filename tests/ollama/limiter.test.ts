@@ -1,0 +1,116 @@
+/**
+ * Adaptive concurrency (AIMD) per host. A 503 storm from the stub (Ollama's
+ * "server busy": its queue is full) must shrink the limit and make requests
+ * wait inside our process, and every request must still succeed.
+ */
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { AimdLimiter, defaultAimdOptions } from '../../platform/ollama/limiter.ts';
+import { OllamaClient, type OllamaClientOptions } from '../../platform/ollama/client.ts';
+import { startOllamaStub, type OllamaStub } from '../support/ollama-stub.ts';
+
+let stub: OllamaStub;
+const clients: OllamaClient[] = [];
+
+beforeEach(async () => {
+  stub = await startOllamaStub();
+});
+afterEach(async () => {
+  for (const c of clients.splice(0)) c.close();
+  await stub.close();
+});
+
+function client(opts: Partial<OllamaClientOptions> = {}): OllamaClient {
+  const c = new OllamaClient({ host: stub.url, connectTimeoutMs: 500, firstTokenTimeoutMs: 2_000, idleTimeoutMs: 1_000, retry: { baseMs: 20, maxMs: 200 }, ...opts });
+  clients.push(c);
+  return c;
+}
+
+async function chat(c: OllamaClient, i: number): Promise<string> {
+  let text = '';
+  for await (const ch of c.chat({ model: 'm', messages: [{ role: 'user', content: `q${i}` }] })) text += ch.message?.content ?? '';
+  return text;
+}
+
+describe('adaptive concurrency under a 503 storm', () => {
+  it('lowers the limit and still completes every request', async () => {
+    const N = 12;
+    const K = 20;
+    stub.script('/api/chat', ...Array.from({ length: K }, () => ({ kind: 'status' as const, status: 503, error: 'server busy, please try again.  maximum pending requests exceeded' })));
+    stub.fallback = { kind: 'ok', tokenDelayMs: 5 };
+    const limits: { at: number; limit: number; reason: string }[] = [];
+    const t0 = performance.now();
+    const c = client({ concurrency: { initial: 8, max: 8 }, hooks: { onLimit: (_h, ch) => limits.push({ at: Math.round(performance.now() - t0), limit: ch.limit, reason: ch.reason }) } });
+
+    const results = await Promise.allSettled(Array.from({ length: N }, (_, i) => chat(c, i)));
+
+    expect(results.filter((r) => r.status === 'rejected')).toEqual([]);
+    expect(results.every((r) => r.status === 'fulfilled' && r.value === 'Hello from the stub.')).toBe(true);
+    expect(stub.count('/api/chat')).toBe(N + K);
+    const lowest = Math.min(...limits.map((l) => l.limit));
+    expect(lowest).toBeLessThanOrEqual(2);
+    expect(limits.filter((l) => l.reason === 'overload').length).toBeGreaterThanOrEqual(2);
+    // While shrunk, our process, not Ollama, held the waiting requests.
+    console.log(`503 storm: N=${N} K=${K}; limit 8 → ${lowest} by t=${limits.find((l) => l.limit === lowest)?.at} ms; back to ${c.limiter().limit.toFixed(2)} when all ${N} done at ${Math.round(performance.now() - t0)} ms; changes: ${JSON.stringify(limits.slice(0, 6))}`);
+  });
+
+  it('decreases once per congestion episode, not once per rejected request', async () => {
+    stub.script('/api/chat', ...Array.from({ length: 8 }, () => ({ kind: 'status' as const, status: 503 })));
+    stub.fallback = { kind: 'ok', firstTokenDelayMs: 50 };
+    const reasons: string[] = [];
+    const c = client({ concurrency: { initial: 8, max: 8 }, retry: { baseMs: 200, maxMs: 200 }, hooks: { onLimit: (_h, ch) => reasons.push(`${ch.reason}:${ch.limit}`) } });
+    await Promise.all(Array.from({ length: 8 }, (_, i) => chat(c, i)));
+    // Eight 503s answered to one burst of eight: one halving, not 2^-8.
+    expect(reasons[0]).toBe('overload:4');
+    expect(reasons.filter((r) => r.startsWith('overload'))).toHaveLength(1);
+  });
+
+  it('never sends more requests to the host than the current limit allows', async () => {
+    stub.fallback = { kind: 'ok', firstTokenDelayMs: 30, tokenDelayMs: 5 };
+    const c = client({ concurrency: { initial: 3, max: 3 } });
+    await Promise.all(Array.from({ length: 10 }, (_, i) => chat(c, i)));
+    expect(stub.peak('/api/chat')).toBe(3);
+  });
+});
+
+describe('the AIMD rule', () => {
+  it('grows by about one per window of successes while the limit is in use', () => {
+    const l = new AimdLimiter({ ...defaultAimdOptions, initial: 2, max: 10 });
+    for (let round = 0; round < 5; round++) {
+      // A full window: every slot busy, each request succeeds.
+      const n = l.capacity;
+      for (let i = 0; i < n; i++) l.acquire();
+      for (let i = 0; i < n; i++) l.success();
+      for (let i = 0; i < n; i++) l.release();
+    }
+    expect(l.limit).toBeGreaterThan(6);
+    expect(l.limit).toBeLessThan(7.5);
+  });
+
+  it('does not grow a limit that is not in use', () => {
+    const l = new AimdLimiter({ ...defaultAimdOptions, initial: 4 });
+    for (let i = 0; i < 10; i++) {
+      l.acquire();
+      l.success();
+      l.release();
+    }
+    expect(l.limit).toBe(4);
+  });
+
+  it('shrinks when the time to first token climbs far above the model’s baseline, and ignores cold loads', () => {
+    const l = new AimdLimiter({ ...defaultAimdOptions, initial: 8, max: 8 });
+    for (let i = 0; i < 6; i++) l.firstToken(l.acquire(), 'm', 100);
+    expect(l.firstToken(l.acquire(), 'm', 5_000, true)).toBe(false);
+    expect(l.limit).toBe(8);
+    expect(l.firstToken(l.acquire(), 'm', 1_000)).toBe(true);
+    expect(l.limit).toBeCloseTo(6.4);
+    // Another model has its own baseline: its slow first tokens are not compared with m's.
+    expect(l.firstToken(l.acquire(), 'big', 1_000)).toBe(false);
+  });
+
+  it('never goes below the floor', () => {
+    const l = new AimdLimiter({ ...defaultAimdOptions, initial: 4, min: 1 });
+    for (let i = 0; i < 10; i++) l.overload(l.acquire());
+    expect(l.limit).toBe(1);
+    expect(l.capacity).toBe(1);
+  });
+});
