@@ -53,7 +53,25 @@ const terminal = ['completed', 'failed', 'cancelled'] as const;
 /** The built-in account that owns platform-internal jobs (created by the auth migration, which repeats the literal). */
 export const SYSTEM_USER_ID = '00000000-0000-4000-8000-000000000000';
 
-export function createJobStore(db: Db) {
+/** A job that has just become terminal, as recorded. */
+export interface FinishedJob {
+  id: string;
+  kind: string;
+  ownerId: string;
+  state: (typeof terminal)[number];
+  usage: Usage | null;
+}
+
+export interface JobStoreHooks {
+  /**
+   * Runs once per job, after the terminal write that made it terminal (never
+   * for a write that lost the race). Budgets settle here. Its errors are its
+   * own to log: the terminal write stands whatever it does.
+   */
+  onFinished?: (job: FinishedJob) => Promise<void>;
+}
+
+export function createJobStore(db: Db, hooks: JobStoreHooks = {}) {
   const jobs = () => db<JobRow>('jobs');
 
   return {
@@ -110,25 +128,61 @@ export function createJobStore(db: Db) {
         .update({ state: 'queued', error_code: error.code, error_message: error.message, updated_at: db.fn.now() as never });
     },
 
-    /** Terminal write. True when this call made the job terminal; false when it already was. */
+    /**
+     * Terminal write. True when this call made the job terminal; false when it already was.
+     *
+     * One statement: the conditional update, and (only when it changed a row)
+     * the job's tokens added to `usage_daily` for its owner, model (canonical
+     * name: `x` is `x:latest`) and UTC day.
+     * A racing second terminal write updates nothing, so usage counts exactly once.
+     */
     async finish(id: string, outcome: { state: (typeof terminal)[number]; result?: unknown; error?: JobError; usage?: Usage | null }): Promise<boolean> {
-      const n = await jobs()
-        .where({ id })
-        .whereNotIn('state', terminal)
-        .update({
-          state: outcome.state,
-          result: outcome.result === undefined ? null : (JSON.stringify(outcome.result) as never),
-          error_code: outcome.error?.code ?? null,
-          error_message: outcome.error?.message ?? null,
-          error_details: outcome.error?.details === undefined ? null : (JSON.stringify(outcome.error.details) as never),
-          model: outcome.usage?.model ?? null,
-          tokens_in: outcome.usage?.promptTokens ?? null,
-          tokens_out: outcome.usage?.completionTokens ?? null,
-          usage_estimated: outcome.usage?.estimated ?? false,
-          finished_at: db.fn.now() as never,
-          updated_at: db.fn.now() as never,
-        });
-      return n > 0;
+      const usage = outcome.usage ?? null;
+      const { rows } = (await db.raw(
+        `with done as (
+           update jobs set
+             state = ?, result = ?::jsonb, error_code = ?, error_message = ?, error_details = ?::jsonb,
+             model = ?, tokens_in = ?, tokens_out = ?, usage_estimated = ?, finished_at = now(), updated_at = now()
+           where id = ? and state not in ('completed', 'failed', 'cancelled')
+           returning id, kind, owner_id, model, tokens_in, tokens_out, usage_estimated, finished_at
+         ), counted as (
+           insert into usage_daily as u (user_id, model, day, prompt_tokens, completion_tokens, jobs, estimated_jobs)
+           -- Ollama's canonical name, so "all-minilm" and "all-minilm:latest" add up in one row.
+           select owner_id, case when model is null then '' when model ~ ':[^/]*$' then model else model || ':latest' end,
+                  (finished_at at time zone 'UTC')::date, coalesce(tokens_in, 0), coalesce(tokens_out, 0), 1,
+                  case when usage_estimated then 1 else 0 end
+           from done
+           where tokens_in is not null or tokens_out is not null
+           on conflict (user_id, model, day) do update set
+             prompt_tokens = u.prompt_tokens + excluded.prompt_tokens,
+             completion_tokens = u.completion_tokens + excluded.completion_tokens,
+             jobs = u.jobs + 1,
+             estimated_jobs = u.estimated_jobs + excluded.estimated_jobs
+         )
+         select id, kind, owner_id from done`,
+        [
+          outcome.state,
+          outcome.result === undefined ? null : JSON.stringify(outcome.result),
+          outcome.error?.code ?? null,
+          outcome.error?.message ?? null,
+          outcome.error?.details === undefined ? null : JSON.stringify(outcome.error.details),
+          usage?.model ?? null,
+          usage?.promptTokens ?? null,
+          usage?.completionTokens ?? null,
+          usage?.estimated ?? false,
+          id,
+        ],
+      )) as { rows: { id: string; kind: string; owner_id: string }[] };
+      const row = rows[0];
+      if (!row) return false;
+      if (hooks.onFinished) {
+        try {
+          await hooks.onFinished({ id: row.id, kind: row.kind, ownerId: row.owner_id, state: outcome.state, usage });
+        } catch {
+          // The hook logs its own failures; the terminal write is done and stands.
+        }
+      }
+      return true;
     },
 
     async requestCancel(id: string): Promise<void> {

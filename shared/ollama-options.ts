@@ -12,12 +12,16 @@ export const OllamaOptions = z
     top_k: z.number().int().min(0).max(1000),
     min_p: z.number().min(0).max(1),
     typical_p: z.number().min(0).max(1),
-    /** Tokens to generate. Always bounded: the platform fills in a default when absent. */
+    /**
+     * Tokens to generate. Always bounded: the platform fills in a default when absent, and a role's cap bounds both.
+     * Ollama 0.11 reads a negative value as 10 × num_ctx and 0 as "no limit", so neither is accepted.
+     */
     num_predict: z.number().int().min(1).max(32_768),
     num_ctx: z.number().int().min(128).max(131_072),
     seed: z.number().int().min(0).max(2 ** 31 - 1),
     stop: z.array(z.string().min(1).max(64)).max(8),
-    repeat_penalty: z.number().min(0).max(4),
+    /** llama.cpp divides positive logits by it: 0 would divide by zero, so it must be positive. 1 disables it. */
+    repeat_penalty: z.number().positive().max(4),
     repeat_last_n: z.number().int().min(-1).max(4096),
     presence_penalty: z.number().min(-2).max(2),
     frequency_penalty: z.number().min(-2).max(2),
@@ -30,8 +34,15 @@ export type OllamaOptions = z.infer<typeof OllamaOptions>;
 export const OllamaFormat = z.union([z.literal('json'), z.record(z.string(), z.unknown())]);
 export type OllamaFormat = z.infer<typeof OllamaFormat>;
 
-/** `keep_alive`: a duration such as "5m" or "30s", or seconds; 0 unloads after the request, -1 keeps forever. */
-export const KeepAlive = z.union([z.string().regex(/^-?\d+(\.\d+)?(ms|s|m|h)?$/), z.number().int().min(-1).max(86_400)]);
+/**
+ * `keep_alive`: a Go duration string such as "5m", "30s" or "1h30m", or a number of seconds; 0 unloads after the
+ * request, a negative value keeps the model loaded forever. Ollama parses strings with Go's time.ParseDuration,
+ * which refuses a number without a unit ("300" is an error upstream; send 300), except "0".
+ */
+export const KeepAlive = z.union([
+  z.string().regex(/^(0|-?(\d+(\.\d+)?(ns|us|µs|ms|s|m|h))+)$/, 'a duration with a unit, e.g. "30s", "5m", "1h30m"'),
+  z.number().int().min(-1).max(86_400),
+]);
 export type KeepAlive = z.infer<typeof KeepAlive>;
 
 export const ChatMessage = z.object({

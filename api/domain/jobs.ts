@@ -22,8 +22,14 @@ export interface JobDeps {
   queues: Queues;
   redis: Redis;
   keys: Keys;
-  /** Checks submit-time policy (caps, budgets) for a kind; throws AppError to refuse. */
-  admit?: (actor: Actor, kind: string, input: unknown) => Promise<void>;
+  /**
+   * Checks submit-time policy (caps, budgets) for a kind; throws AppError to refuse. `jobId` is the id the
+   * job will have (a budget reservation is made under it). May return the input to record instead (with
+   * defaults pinned, e.g. the role's num_predict bound).
+   */
+  admit?: (actor: Actor, kind: string, input: unknown, jobId: string) => Promise<{ input: unknown } | void>;
+  /** Undoes what `admit` reserved for a job that was not accepted after all. */
+  release?: (jobId: string) => Promise<void>;
   onSubmitted?: (kind: string, priority: PriorityClass) => void;
   /** Records cancels and retries of other users' jobs. */
   audit?: Audit;
@@ -94,19 +100,29 @@ export async function submitJob(deps: JobDeps, args: { actor: Actor; body: Submi
     const existing = await deps.store.findByIdempotencyKey(actor.userId, key);
     if (existing) return replay(existing, hash!);
   }
-  await deps.admit?.(actor, body.kind, parsed.data);
-
   const id = randomUUID();
-  const { row, created } = await deps.store.insert({
-    id, kind: def.kind, v: def.v, queue: def.queue, ownerId: actor.userId, priority,
-    maxAttempts: def.defaults.attempts, input: parsed.data, idempotencyKey: key, requestHash: hash,
-  });
-  if (!created) return replay(row, hash!);
+  const input = (await deps.admit?.(actor, body.kind, parsed.data, id))?.input ?? parsed.data;
+  const inserted = await deps.store
+    .insert({
+      id, kind: def.kind, v: def.v, queue: def.queue, ownerId: actor.userId, priority,
+      maxAttempts: def.defaults.attempts, input, idempotencyKey: key, requestHash: hash,
+    })
+    .catch(async (err: unknown) => {
+      await deps.release?.(id).catch(() => {});
+      throw err;
+    });
+  const { row, created } = inserted;
+  if (!created) {
+    // A concurrent request with the same key won the insert: this one was never accepted.
+    await deps.release?.(id).catch(() => {});
+    return replay(row, hash!);
+  }
   try {
-    await enqueue(deps.queues, def, id, { kind: def.kind, v: def.v, input: parsed.data, ownerId: actor.userId, priority });
+    await enqueue(deps.queues, def, id, { kind: def.kind, v: def.v, input, ownerId: actor.userId, priority });
   } catch (cause) {
     // Not accepted: remove the record so the client's retry with the same key starts clean.
     await deps.store.remove(id).catch(() => {});
+    await deps.release?.(id).catch(() => {});
     throw new AppError('SERVICE_UNAVAILABLE', { detail: 'The queue could not take the job; nothing was accepted. Retry later.', cause });
   }
   deps.onSubmitted?.(def.kind, priority);

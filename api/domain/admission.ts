@@ -1,0 +1,99 @@
+/**
+ * Submit-time policy for metered jobs (llm.chat, embed.batch): the role's
+ * caps, then the owner's token budget. Wired as `JobDeps.admit`, which
+ * submitJob calls after validation and before anything is recorded, so a
+ * refusal leaves nothing behind.
+ *
+ * Caps answer 422 LIMIT_EXCEEDED naming the cap and its limit, checked in
+ * this order: model, num_predict, num_ctx, prompt size, concurrent jobs.
+ * A budget that cannot hold the reservation answers 429 BUDGET_EXHAUSTED
+ * with Retry-After (seconds until the period resets).
+ *
+ * An admitted llm.chat gets its num_predict pinned in its input (the role's
+ * bound on the platform default when it named none), so the record shows
+ * the bound the job ran with and the reservation matches it.
+ */
+import { estimatePromptTokens, type Budgets } from '../../platform/budgets.ts';
+import type { Config, RoleCap } from '../../platform/config.ts';
+import type { Db } from '../../platform/db.ts';
+import { jobs, normalizeModelName, type EmbedBatchInput, type LlmChatInput } from '../../shared/index.ts';
+import type { Actor } from '../auth/permissions.ts';
+import { AppError } from '../http/app-error.ts';
+
+export interface AdmissionDeps {
+  config: Pick<Config, 'roleCaps' | 'ollama'>;
+  db: Db;
+  budgets: Budgets;
+  /** Installed model names, normalised; undefined when Ollama cannot say (then every name counts as installed). */
+  installedModels: () => Promise<Set<string> | undefined>;
+}
+
+const meteredKinds = Object.values(jobs).filter((d) => d.metered).map((d) => d.kind);
+
+function exceeded(cap: keyof RoleCap, limit: number | string, role: string, detail: string, path: string): AppError {
+  return new AppError('LIMIT_EXCEEDED', {
+    detail: `${detail}: above the ${role} cap ${cap} = ${limit}`,
+    errors: [{ path, message: `the ${role} cap ${cap} is ${limit}` }],
+    extra: { cap, limit: String(limit) },
+  });
+}
+
+export function createAdmission(deps: AdmissionDeps) {
+  const { config } = deps;
+
+  async function checkModel(role: string, cap: RoleCap, model: string): Promise<void> {
+    if (cap.models === '*') return;
+    const wanted = normalizeModelName(model);
+    if (cap.models.some((m) => normalizeModelName(m) === wanted)) return;
+    // The allow-list governs installed models. A name Ollama does not have is
+    // not a policy question: the job fails upstream with UPSTREAM_REJECTED, which says what is wrong.
+    const installed = await deps.installedModels();
+    if (installed && !installed.has(wanted)) return;
+    throw exceeded('models', cap.models.join(', '), role, `Model "${model}" is not allowed`, 'input.model');
+  }
+
+  async function checkConcurrency(actor: Actor, cap: RoleCap): Promise<void> {
+    const row = (await deps.db('jobs').where({ owner_id: actor.userId }).whereIn('state', ['queued', 'active']).whereIn('kind', meteredKinds).count({ n: '*' }).first()) as { n: number | string } | undefined;
+    const n = Number(row?.n ?? 0);
+    if (n >= cap.maxConcurrentJobs) {
+      throw exceeded('maxConcurrentJobs', cap.maxConcurrentJobs, actor.role, `${n} metered jobs are already queued or running`, 'kind');
+    }
+  }
+
+  async function reserve(actor: Actor, jobId: string, tokens: number): Promise<void> {
+    const r = await deps.budgets.reserve({ jobId, owner: { id: actor.userId, role: actor.role }, tokens });
+    if (r.ok) return;
+    const { refusal: f } = r;
+    const retryAfter = Math.max(1, Math.ceil((f.resetsAt.getTime() - Date.now()) / 1000));
+    throw new AppError('BUDGET_EXHAUSTED', {
+      detail: `The ${f.source} budget of ${f.limitTokens} tokens per ${f.period} cannot hold this job: ${f.usedTokens} used or reserved, this job needs up to ${f.requestedTokens} (prompt estimate + num_predict). It resets at ${f.resetsAt.toISOString()}.`,
+      headers: { 'Retry-After': String(retryAfter) },
+      extra: { period: f.period, source: f.source, limit: String(f.limitTokens), used: String(f.usedTokens), requested: String(f.requestedTokens), resetsAt: f.resetsAt.toISOString() },
+    });
+  }
+
+  return async function admit(actor: Actor, kind: string, input: unknown, jobId: string): Promise<{ input: unknown } | void> {
+    if (kind !== 'llm.chat' && kind !== 'embed.batch') return;
+    const cap = config.roleCaps[actor.role];
+    if (kind === 'llm.chat') {
+      const chat = input as LlmChatInput;
+      await checkModel(actor.role, cap, chat.model ?? config.ollama.chatModel);
+      const asked = chat.options?.num_predict;
+      if (asked !== undefined && asked > cap.maxNumPredict) throw exceeded('maxNumPredict', cap.maxNumPredict, actor.role, `num_predict ${asked}`, 'input.options.num_predict');
+      const numCtx = chat.options?.num_ctx;
+      if (numCtx !== undefined && numCtx > cap.maxNumCtx) throw exceeded('maxNumCtx', cap.maxNumCtx, actor.role, `num_ctx ${numCtx}`, 'input.options.num_ctx');
+      const chars = chat.messages.reduce((n, m) => n + m.content.length, 0);
+      if (chars > cap.maxPromptChars) throw exceeded('maxPromptChars', cap.maxPromptChars, actor.role, `A prompt of ${chars} characters`, 'input.messages');
+      await checkConcurrency(actor, cap);
+      const numPredict = asked ?? Math.min(config.ollama.defaultNumPredict, cap.maxNumPredict);
+      await reserve(actor, jobId, estimatePromptTokens(chars) + numPredict);
+      return { input: { ...chat, options: { ...chat.options, num_predict: numPredict } } };
+    }
+    const embed = input as EmbedBatchInput;
+    await checkModel(actor.role, cap, embed.model ?? config.ollama.embedModel);
+    const chars = embed.texts.reduce((n, t) => n + t.length, 0);
+    if (chars > cap.maxPromptChars) throw exceeded('maxPromptChars', cap.maxPromptChars, actor.role, `Texts of ${chars} characters`, 'input.texts');
+    await checkConcurrency(actor, cap);
+    await reserve(actor, jobId, estimatePromptTokens(chars));
+  };
+}

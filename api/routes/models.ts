@@ -1,0 +1,107 @@
+/**
+ * Model management routes. Names go in the path percent-encoded
+ * (`/v1/models/library%2Fllama3%3A8b`); Express decodes them.
+ *
+ * Mount these after any other fixed /v1/models/<word> path (e.g.
+ * /v1/models/status): `GET /v1/models/:name` would otherwise answer for it.
+ */
+import { z } from 'zod';
+import {
+  CopyModelBody, CreateModelBody, LoadModelBody, ModelDetails, ModelList, ModelLoadState, ModelName, Problem, PullModelAccepted, PullModelBody, RunningModels,
+} from '../../shared/index.ts';
+import { copyModel, createModel, deleteModel, getModel, listModels, loadModel, pullModel, runningModels, unloadModel, type ModelDeps } from '../domain/models.ts';
+import { route, type Route } from '../http/route.ts';
+
+const NameParams = z.object({ name: ModelName });
+const problem = (description: string) => ({ description, schema: Problem, contentType: 'application/problem+json' });
+const upstream = problem('Ollama is unreachable or failed');
+
+export function modelRoutes(deps: ModelDeps): Route[] {
+  return [
+    route({
+      method: 'get', path: '/v1/models', tags: ['models'], access: 'models:read',
+      summary: 'Installed models: family, size, quantization, context length, capabilities, digest, and whether each is loaded.',
+      responses: { 200: { description: 'Installed models', schema: ModelList }, 503: upstream },
+      async handle() {
+        return { status: 200, body: await listModels(deps) };
+      },
+    }),
+    route({
+      method: 'post', path: '/v1/models', tags: ['models'], access: 'models:manage',
+      summary: 'Create a model from an installed one with its own system prompt, template or parameters (a Modelfile as JSON).',
+      body: CreateModelBody,
+      responses: { 201: { description: 'Created', schema: ModelDetails }, 400: problem('Invalid body, or `from` is not installed'), 409: problem('The name exists'), 503: upstream },
+      async handle({ body, actor, ip, userAgent }) {
+        const model = await createModel(deps, actor!, body, { ip, userAgent });
+        return { status: 201, body: model, headers: { Location: `/v1/models/${encodeURIComponent(model.name)}` } };
+      },
+    }),
+    route({
+      method: 'post', path: '/v1/models/pull', tags: ['models'], access: 'models:manage',
+      summary: 'Pull a model from its registry, as a model.pull job. A pull of the same model already queued or running is returned instead.',
+      body: PullModelBody,
+      responses: { 202: { description: 'Accepted (or deduplicated)', schema: PullModelAccepted }, 503: problem('Not accepted') },
+      async handle({ body, actor, ip, userAgent }) {
+        const job = await pullModel(deps, actor!, body, { ip, userAgent });
+        return { status: 202, body: job, headers: { Location: job.links.self } };
+      },
+    }),
+    route({
+      method: 'get', path: '/v1/models/running', tags: ['models'], access: 'models:read',
+      summary: 'Models loaded in memory now, with their memory and when they expire.',
+      responses: { 200: { description: 'Loaded models', schema: RunningModels }, 503: upstream },
+      async handle() {
+        return { status: 200, body: await runningModels(deps) };
+      },
+    }),
+    route({
+      method: 'get', path: '/v1/models/:name', tags: ['models'], access: 'models:read',
+      summary: 'One installed model, with its template, system prompt and default parameters.',
+      params: NameParams,
+      responses: { 200: { description: 'The model', schema: ModelDetails }, 404: problem('Not installed'), 503: upstream },
+      async handle({ params }) {
+        return { status: 200, body: await getModel(deps, params.name) };
+      },
+    }),
+    route({
+      method: 'delete', path: '/v1/models/:name', tags: ['models'], access: 'models:admin',
+      summary: 'Delete a model (admin; audited). The configured chat and embedding models are refused.',
+      params: NameParams,
+      responses: { 204: { description: 'Deleted' }, 404: problem('Not installed'), 409: problem('A configured model'), 503: upstream },
+      async handle({ params, actor, ip, userAgent }) {
+        await deleteModel(deps, actor!, params.name, { ip, userAgent });
+        return { status: 204 };
+      },
+    }),
+    route({
+      method: 'post', path: '/v1/models/:name/copy', tags: ['models'], access: 'models:admin',
+      summary: 'Copy a model under a new name (admin; audited).',
+      params: NameParams,
+      body: CopyModelBody,
+      responses: { 201: { description: 'Copied', schema: ModelDetails }, 404: problem('Not installed'), 409: problem('The destination exists'), 503: upstream },
+      async handle({ params, body, actor, ip, userAgent }) {
+        const model = await copyModel(deps, actor!, params.name, body, { ip, userAgent });
+        return { status: 201, body: model, headers: { Location: `/v1/models/${encodeURIComponent(model.name)}` } };
+      },
+    }),
+    route({
+      method: 'post', path: '/v1/models/:name/load', tags: ['models'], access: 'models:manage',
+      summary: 'Load a model into memory for keep_alive (default 30m).',
+      params: NameParams,
+      body: LoadModelBody,
+      responses: { 200: { description: 'Loaded', schema: ModelLoadState }, 404: problem('Not installed'), 503: upstream },
+      async handle({ params, body, actor, ip, userAgent }) {
+        return { status: 200, body: await loadModel(deps, actor!, params.name, body, { ip, userAgent }) };
+      },
+    }),
+    route({
+      method: 'post', path: '/v1/models/:name/unload', tags: ['models'], access: 'models:manage',
+      summary: 'Unload a model from memory now (keep_alive 0).',
+      params: NameParams,
+      responses: { 200: { description: 'Unloaded', schema: ModelLoadState }, 404: problem('Not installed'), 503: upstream },
+      async handle({ params, actor, ip, userAgent }) {
+        return { status: 200, body: await unloadModel(deps, actor!, params.name, { ip, userAgent }) };
+      },
+    }),
+  ];
+}

@@ -1,0 +1,48 @@
+/** Token usage and budget routes. */
+import { AdminUsageQuery, AdminUsageReport, Budget, BudgetList, ListBudgetsQuery, Problem, PutBudgetBody, UsageQuery, UsageReport } from '../../shared/index.ts';
+import { allUsage, listBudgets, ownUsage, putBudget, type UsageDeps } from '../domain/usage.ts';
+import { route, type Route } from '../http/route.ts';
+
+const problem = (description: string) => ({ description, schema: Problem, contentType: 'application/problem+json' });
+
+export function usageRoutes(deps: UsageDeps): Route[] {
+  return [
+    route({
+      method: 'get', path: '/v1/usage', tags: ['usage'], access: 'usage:self',
+      summary: 'Your token usage per UTC day and model (default: the last 30 days), with totals and where you stand against your budgets.',
+      query: UsageQuery,
+      responses: { 200: { description: 'Usage', schema: UsageReport }, 400: problem('Bad range') },
+      async handle({ query, actor }) {
+        return { status: 200, body: await ownUsage(deps, actor!, query) };
+      },
+    }),
+    route({
+      method: 'get', path: '/v1/admin/usage', tags: ['usage'], access: 'usage:any',
+      summary: "Everyone's token usage, grouped by user, model or day, filtered by range, user and model.",
+      query: AdminUsageQuery,
+      responses: { 200: { description: 'Usage', schema: AdminUsageReport }, 400: problem('Bad range') },
+      async handle({ query }) {
+        return { status: 200, body: await allUsage(deps, query) };
+      },
+    }),
+    route({
+      method: 'get', path: '/v1/admin/budgets', tags: ['usage'], access: 'users:manage',
+      summary: 'Token budgets, per user or per role, per day or month.',
+      query: ListBudgetsQuery,
+      responses: { 200: { description: 'Budgets', schema: BudgetList } },
+      async handle({ query }) {
+        return { status: 200, body: await listBudgets(deps, query) };
+      },
+    }),
+    route({
+      method: 'put', path: '/v1/admin/budgets', tags: ['usage'], access: 'users:manage',
+      summary: 'Set a token budget (limitTokens: null removes it). Applies at once, to running streams too. Audited.',
+      body: PutBudgetBody,
+      responses: { 200: { description: 'The budget', schema: Budget }, 204: { description: 'Removed' }, 400: problem('Unknown user or role') },
+      async handle({ body, actor, ip, userAgent }) {
+        const budget = await putBudget(deps, actor!, body, { ip, userAgent });
+        return budget ? { status: 200, body: budget } : { status: 204 };
+      },
+    }),
+  ];
+}

@@ -1,0 +1,136 @@
+/**
+ * Per-role caps at submit: each refusal is 422 LIMIT_EXCEEDED naming the cap
+ * and its limit, and leaves nothing behind (no row, nothing queued). Runs
+ * without workers so admitted jobs stay queued (the concurrency cap counts them).
+ */
+import { randomUUID } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadConfig } from '../../platform/config.ts';
+import { startStack, type Stack, type TestUser } from '../harness.ts';
+
+const chatModel = process.env.PARLEY_CHAT_MODEL ?? 'smollm2:135m';
+const host = process.env.OLLAMA_HOST!.includes('://') ? process.env.OLLAMA_HOST! : `http://${process.env.OLLAMA_HOST}`;
+/** Installed for this suite, and not on the member allow-list. */
+const extra = `parley-test-${randomUUID().slice(0, 8)}:caps`;
+const caps = { member: { models: [chatModel, 'all-minilm'], maxNumPredict: 64, maxNumCtx: 2048, maxPromptChars: 200, maxConcurrentJobs: 2 } };
+
+let stack: Stack;
+const users: TestUser[] = [];
+const member = async () => {
+  const u = await stack.user('member');
+  users.push(u);
+  return u;
+};
+
+beforeAll(async () => {
+  const made = await fetch(`${host}/api/create`, { method: 'POST', body: JSON.stringify({ model: extra, from: chatModel, stream: false }) });
+  expect(made.status).toBe(200);
+  stack = await startStack({ workers: false, env: { PARLEY_ROLE_CAPS: JSON.stringify(caps) } });
+});
+afterAll(async () => {
+  // No worker ran them: cancel what this suite left queued, so no other suite's sweeper adopts it.
+  for (const u of users) {
+    for (const row of await stack.api.db('jobs').where({ owner_id: u.id, state: 'queued' }).select('id')) await stack.request('DELETE', `/v1/jobs/${row.id}`, { user: u });
+  }
+  await fetch(`${host}/api/delete`, { method: 'DELETE', body: JSON.stringify({ model: extra }) }).catch(() => {});
+  await stack?.stop();
+});
+
+const chat = (over: Record<string, unknown> = {}, options: Record<string, unknown> = {}) => ({
+  kind: 'llm.chat',
+  input: { messages: [{ role: 'user', content: 'Say hello.' }], options: { temperature: 0, ...options }, ...over },
+});
+
+async function jobsOf(u: TestUser): Promise<number> {
+  const [row] = await stack.api.db('jobs').where({ owner_id: u.id }).count({ n: '*' });
+  return Number(row!.n);
+}
+
+async function queued(): Promise<number> {
+  const c = await stack.api.queues.llm.getJobCounts('wait', 'prioritized', 'delayed');
+  return Object.values(c).reduce((a, b) => a + b, 0);
+}
+
+/** Submits, expects 422 LIMIT_EXCEEDED for `cap`, and checks that nothing was recorded or queued. */
+async function refused(u: TestUser, body: unknown, cap: string, limit: string) {
+  const [rows, inQueue] = [await jobsOf(u), await queued()];
+  const r = await stack.request('POST', '/v1/jobs', { user: u, body });
+  expect(r.status).toBe(422);
+  expect(r.headers.get('content-type')).toContain('application/problem+json');
+  expect(r.json).toMatchObject({ code: 'LIMIT_EXCEEDED', status: 422, cap, limit });
+  expect(r.json.detail).toContain(cap);
+  expect(r.json.detail).toContain(limit);
+  expect(await jobsOf(u)).toBe(rows);
+  expect(await queued()).toBe(inQueue);
+  return r.json;
+}
+
+describe('role caps at submit', () => {
+  it('refuses an installed model outside the role allow-list', async () => {
+    const u = await member();
+    const p = await refused(u, chat({ model: extra }), 'models', `${chatModel}, all-minilm`);
+    expect(p.errors[0].path).toBe('input.model');
+    await refused(u, { kind: 'embed.batch', input: { model: extra, texts: ['a'] } }, 'models', `${chatModel}, all-minilm`);
+    // Names match in Ollama's canonical form: all-minilm is all-minilm:latest.
+    expect((await stack.request('POST', '/v1/jobs', { user: u, body: { kind: 'embed.batch', input: { model: 'all-minilm:latest', texts: ['a'] } } })).status).toBe(202);
+  });
+
+  it('leaves a model that is not installed to Ollama (the job fails UPSTREAM_REJECTED, not a cap)', async () => {
+    const u = await member();
+    const r = await stack.request('POST', '/v1/jobs', { user: u, body: chat({ model: 'no-such-model:1b' }) });
+    expect(r.status).toBe(202);
+  });
+
+  it('refuses num_predict above the cap', async () => {
+    const p = await refused(await member(), chat({}, { num_predict: 65 }), 'maxNumPredict', '64');
+    expect(p.errors[0].path).toBe('input.options.num_predict');
+  });
+
+  it('refuses num_ctx above the cap', async () => {
+    await refused(await member(), chat({}, { num_ctx: 4096 }), 'maxNumCtx', '2048');
+  });
+
+  it('refuses a prompt longer than the cap, for chats and embedding batches', async () => {
+    const u = await member();
+    await refused(u, chat({ messages: [{ role: 'system', content: 'x'.repeat(100) }, { role: 'user', content: 'y'.repeat(101) }] }), 'maxPromptChars', '200');
+    await refused(u, { kind: 'embed.batch', input: { texts: ['a'.repeat(150), 'b'.repeat(51)] } }, 'maxPromptChars', '200');
+    expect((await stack.request('POST', '/v1/jobs', { user: u, body: chat({ messages: [{ role: 'user', content: 'z'.repeat(200) }] }) })).status).toBe(202);
+  });
+
+  it('refuses a metered job beyond the concurrent-jobs cap until one finishes', async () => {
+    const u = await member();
+    const first = await stack.request('POST', '/v1/jobs', { user: u, body: chat() });
+    const second = await stack.request('POST', '/v1/jobs', { user: u, body: { kind: 'embed.batch', input: { texts: ['a'] } } });
+    expect([first.status, second.status]).toEqual([202, 202]);
+    // Unmetered work does not count and is not capped.
+    expect((await stack.request('POST', '/v1/jobs', { user: u, body: { kind: 'system.ping', input: {} } })).status).toBe(202);
+    await refused(u, chat(), 'maxConcurrentJobs', '2');
+    expect((await stack.request('DELETE', `/v1/jobs/${first.json.id}`, { user: u })).json.state).toBe('cancelled');
+    expect((await stack.request('POST', '/v1/jobs', { user: u, body: chat() })).status).toBe(202);
+  });
+
+  it("pins the role's num_predict bound into a chat that names none", async () => {
+    const u = await member();
+    const r = await stack.request('POST', '/v1/jobs', { user: u, body: chat() });
+    expect(r.status).toBe(202);
+    const row = await stack.api.store.get(r.json.id);
+    // min(PARLEY_DEFAULT_NUM_PREDICT = 512, member maxNumPredict = 64)
+    expect((row!.input as any).options).toEqual({ temperature: 0, num_predict: 64 });
+  });
+
+  it('does not bind operators by the member caps', async () => {
+    const op = await stack.user('operator');
+    users.push(op);
+    const r = await stack.request('POST', '/v1/jobs', { user: op, body: chat({ model: extra, messages: [{ role: 'user', content: 'q'.repeat(5000) }] }, { num_predict: 1000, num_ctx: 4096 }) });
+    expect(r.status).toBe(202);
+  });
+
+  it('rejects a malformed PARLEY_ROLE_CAPS at startup and merges a partial one over the defaults', () => {
+    expect(() => loadConfig({ PARLEY_ROLE_CAPS: '{"member":' })).toThrow(/PARLEY_ROLE_CAPS is not JSON/);
+    expect(() => loadConfig({ PARLEY_ROLE_CAPS: '{"member":{"maxNumPredict":0}}' })).toThrow(/PARLEY_ROLE_CAPS member.maxNumPredict/);
+    expect(() => loadConfig({ PARLEY_ROLE_CAPS: '{"guest":{}}' })).toThrow(/PARLEY_ROLE_CAPS/);
+    const c = loadConfig({ PARLEY_ROLE_CAPS: '{"member":{"maxNumPredict":100}}', PARLEY_CHAT_MODEL: 'a:1', PARLEY_EMBED_MODEL: 'b' });
+    expect(c.roleCaps.member).toEqual({ models: ['a:1', 'b'], maxNumPredict: 100, maxNumCtx: 8192, maxPromptChars: 100_000, maxConcurrentJobs: 16 });
+    expect(c.roleCaps.admin.models).toBe('*');
+  });
+});
