@@ -55,7 +55,7 @@ export async function startApi(env: NodeJS.ProcessEnv = process.env) {
   const db = connectDb(config.databaseUrl, { pool: 20 });
   const budgets = createBudgets({ db, redis, prefix: config.keyPrefix, checkEveryTokens: config.budgets.checkEveryTokens, log });
   // A job cancelled while waiting is made terminal here: its budget reservation is released by the same hook.
-  const store = createJobStore(db, { onFinished: settleFinishedJobs(budgets, log) });
+  const store = createJobStore(db, { keyPrefix: config.keyPrefix, onFinished: settleFinishedJobs(budgets, log) });
   const k = keys(config.keyPrefix);
   const metrics = createApiMetrics();
   const queues = createQueues(redis, config.keyPrefix);

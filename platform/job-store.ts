@@ -33,6 +33,8 @@ export interface JobRow {
   finished_at: Date | null;
   cancel_requested_at: Date | null;
   updated_at: Date;
+  /** The Redis key prefix of the deployment whose queue holds the job. */
+  key_prefix: string;
 }
 
 export interface NewJob {
@@ -71,18 +73,28 @@ export interface JobStoreHooks {
   onFinished?: (job: FinishedJob) => Promise<void>;
 }
 
-export function createJobStore(db: Db, hooks: JobStoreHooks = {}) {
+export interface JobStoreOptions extends JobStoreHooks {
+  /**
+   * The deployment's Redis key prefix, recorded on every job inserted and
+   * used to scope the sweeper's queries to the jobs of its own queues.
+   * @defaultValue 'parley' (the column default)
+   */
+  keyPrefix?: string;
+}
+
+export function createJobStore(db: Db, hooks: JobStoreOptions = {}) {
   const jobs = () => db<JobRow>('jobs');
+  const keyPrefix = hooks.keyPrefix ?? 'parley';
 
   return {
     /** Inserts the record; with an idempotency key already used by this owner, returns the existing row instead. */
     async insert(job: NewJob): Promise<{ row: JobRow; created: boolean }> {
       const rows = (await db.raw(
-        `insert into jobs (id, kind, kind_version, queue, owner_id, priority, max_attempts, input, idempotency_key, request_hash)
-         values (?, ?, ?, ?, ?, ?, ?, ?::jsonb, ?, ?)
+        `insert into jobs (id, kind, kind_version, queue, owner_id, priority, max_attempts, input, idempotency_key, request_hash, key_prefix)
+         values (?, ?, ?, ?, ?, ?, ?, ?::jsonb, ?, ?, ?)
          on conflict (owner_id, idempotency_key) where idempotency_key is not null do nothing
          returning *`,
-        [job.id, job.kind, job.v, job.queue, job.ownerId, job.priority, job.maxAttempts, JSON.stringify(job.input), job.idempotencyKey ?? null, job.requestHash ?? null],
+        [job.id, job.kind, job.v, job.queue, job.ownerId, job.priority, job.maxAttempts, JSON.stringify(job.input), job.idempotencyKey ?? null, job.requestHash ?? null, keyPrefix],
       )) as { rows: JobRow[] };
       const created = rows.rows[0];
       if (created) return { row: created, created: true };
@@ -211,7 +223,7 @@ export function createJobStore(db: Db, hooks: JobStoreHooks = {}) {
     agingCandidates(priority: PriorityClass, olderThanMs: number, limit: number): Promise<Pick<JobRow, 'id' | 'queue'>[]> {
       return jobs()
         .select('id', 'queue')
-        .where({ state: 'queued', priority })
+        .where({ state: 'queued', priority, key_prefix: keyPrefix })
         .andWhere('updated_at', '<', db.raw(`now() - (? * interval '1 millisecond')`, [olderThanMs]))
         .orderBy('queued_at', 'asc')
         .limit(limit);
@@ -220,7 +232,8 @@ export function createJobStore(db: Db, hooks: JobStoreHooks = {}) {
     /** Non-terminal jobs untouched for `olderThanMs`: candidates for reconciliation against the queue. */
     stale(olderThanMs: number, limit: number): Promise<JobRow[]> {
       return jobs()
-        .whereNotIn('state', terminal)
+        .where({ key_prefix: keyPrefix })
+        .whereIn('state', ['queued', 'active'])
         .andWhere('updated_at', '<', db.raw(`now() - (? * interval '1 millisecond')`, [olderThanMs]))
         .orderBy('updated_at', 'asc')
         .limit(limit);

@@ -4,17 +4,25 @@
  * handlers once, then runs every queue's BullMQ worker and the sweeper.
  */
 import { availableParallelism, hostname } from 'node:os';
+import { createBudgets, jobOwnerLookup, settleFinishedJobs } from '../platform/budgets.ts';
 import { loadConfig } from '../platform/config.ts';
 import { connectDb } from '../platform/db.ts';
 import { createJobStore } from '../platform/job-store.ts';
+import { createRoomMemory } from '../platform/discussions/memory.ts';
+import { createDiscussionStore } from '../platform/discussions/store.ts';
+import { createTranscripts } from '../platform/discussions/transcripts.ts';
 import { keys } from '../platform/keys.ts';
 import { createLogger } from '../platform/log.ts';
+import { connectMongo } from '../platform/mongo.ts';
 import { createWorkerMetrics, publishMetrics, removePublishedMetrics } from '../platform/metrics.ts';
-import { OllamaClient } from '../platform/ollama/client.ts';
+import { ResponseCache } from '../platform/ollama/cache.ts';
+import { createOllamaClient } from '../platform/ollama/client.ts';
 import { createQueues, closeQueues } from '../platform/queues.ts';
 import { connectRedis } from '../platform/redis.ts';
 import { QueueName } from '../shared/index.ts';
 import { createChunkPool } from './chunking/pool.ts';
+import type { DiscussionRuntime } from './discussions/runtime.ts';
+import { startRoomWatchdog } from './discussions/watchdog.ts';
 import { createHandlers } from './handlers/index.ts';
 import { WorkerHost } from './runtime/host.ts';
 import { startSweeper } from './runtime/sweeper.ts';
@@ -27,18 +35,52 @@ export async function startWorkers(env: NodeJS.ProcessEnv = process.env, opts: {
   const bullConnection = connectRedis(config.redisUrl, { blocking: true, name: 'parley-worker-bull' });
   const subscriber = connectRedis(config.redisUrl, { blocking: true, name: 'parley-worker-sub' });
   const db = connectDb(config.databaseUrl, { pool: 10 });
-  const store = createJobStore(db);
+  const budgets = createBudgets({ db, redis, prefix: config.keyPrefix, checkEveryTokens: config.budgets.checkEveryTokens, log });
+  // Every terminal write settles the job's token budget (reserved at submit) with its recorded usage.
+  const store = createJobStore(db, { keyPrefix: config.keyPrefix, onFinished: settleFinishedJobs(budgets, log) });
   const k = keys(config.keyPrefix);
   const metrics = createWorkerMetrics();
-  const ollama = new OllamaClient({ host: config.ollama.host, connectTimeoutMs: config.ollama.connectTimeoutMs, firstTokenTimeoutMs: config.ollama.firstTokenTimeoutMs, idleTimeoutMs: config.ollama.idleTimeoutMs });
+  const cache = config.cache.enabled ? new ResponseCache(redis, { prefix: config.keyPrefix, chatTtlS: config.cache.chatTtlS, embedTtlS: config.cache.embedTtlS }) : undefined;
+  const ollama = createOllamaClient(config.ollama, {
+    cache,
+    hooks: {
+      onCache: (kind, outcome, n) => metrics.cacheRequests.inc({ kind, outcome }, n),
+      onRetry: (e) => metrics.ollamaRetries.inc({ host: e.host, reason: e.overload ? 'overload' : e.fault }),
+      onLimit: (host, c) => metrics.ollamaLimitChanges.inc({ host, reason: c.reason }),
+    },
+  });
+  // Routing prefers hosts where the model is loaded; the poller keeps that view fresh.
+  void ollama.status.start();
   const chunkPool = createChunkPool({ threads: config.workers.chunkThreads ?? Math.max(1, availableParallelism()) });
-  const handlers = createHandlers({ ollama, chatModel: config.ollama.chatModel, embedModel: config.ollama.embedModel, defaultNumPredict: config.ollama.defaultNumPredict, chunkPool });
   const queues = createQueues(redis, config.keyPrefix);
+  const mongo = connectMongo(config.mongoUrl, { appName: 'parley-worker' });
+  const discussions: DiscussionRuntime = {
+    db, redis, keys: k, queues, log, ollama, jobs: store, streamTtlSeconds: config.streams.ttlSeconds,
+    rooms: createDiscussionStore(db), transcripts: createTranscripts(mongo), memory: createRoomMemory(redis, k),
+    defaults: { numCtx: 2048, numPredict: config.ollama.defaultNumPredict, summaryModel: config.ollama.chatModel },
+  };
+  const handlers = createHandlers({ ollama, chatModel: config.ollama.chatModel, embedModel: config.ollama.embedModel, defaultNumPredict: config.ollama.defaultNumPredict, chunkPool,
+    budget: budgets.guards(jobOwnerLookup(db)),
+    discussions,
+    modelPull: { host: config.ollama.host, timeoutMs: config.modelOps.pullTimeoutMs, idleTimeoutMs: config.modelOps.pullIdleTimeoutMs },
+  });
 
   const host = new WorkerHost({ config, redis, bullConnection, subscriber, store, keys: k, log, metrics, handlers: handlers as never, queues: opts.queues });
   await host.start();
   const sweeper = startSweeper({ config, redis, queues, store, keys: k, log });
-  const publish = () => publishMetrics(redis, config.keyPrefix, workerId, metrics.registry).catch((err: unknown) => log.warn({ err }, 'metrics publish failed'));
+  const watchdog = startRoomWatchdog(discussions, { intervalMs: config.workers.sweepIntervalMs });
+  const observeOllama = () => {
+    for (const h of ollama.hostSnapshots()) {
+      metrics.ollamaConcurrencyLimit.set({ host: h.host }, h.limit);
+      metrics.ollamaInFlight.set({ host: h.host }, h.inFlight);
+      metrics.ollamaBreakerState.set({ host: h.host }, h.breaker === 'closed' ? 0 : h.breaker === 'half-open' ? 1 : 2);
+    }
+    metrics.ollamaWaiting.set(ollama.waiting);
+  };
+  const publish = () => {
+    observeOllama();
+    return publishMetrics(redis, config.keyPrefix, workerId, metrics.registry).catch((err: unknown) => log.warn({ err }, 'metrics publish failed'));
+  };
   const metricsTimer = setInterval(publish, 5000);
   void publish();
   log.info({ workerId, queues: opts.queues ?? QueueName.options, concurrency: config.workers.concurrency }, 'workers ready');
@@ -49,15 +91,18 @@ export async function startWorkers(env: NodeJS.ProcessEnv = process.env, opts: {
       log.info('stopping workers');
       clearInterval(metricsTimer);
       await sweeper.stop();
+      await watchdog.stop();
       await host.stop();
       await chunkPool.close();
+      ollama.close();
       await removePublishedMetrics(redis, config.keyPrefix, workerId).catch(() => {});
       await closeQueues(queues);
       await Promise.all([redis.quit(), bullConnection.quit(), subscriber.quit()]).catch(() => {});
       await db.destroy();
+      await mongo.close().catch(() => {});
       log.info('workers stopped');
     })());
-  return { stop, host, sweeper, config };
+  return { stop, host, sweeper, config, metrics, ollama };
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
