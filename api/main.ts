@@ -27,6 +27,7 @@ import { bearerAuthenticator } from './auth/authenticate.ts';
 import { createAuthService } from './auth/service.ts';
 import { tokenEndpointGuard } from './auth/token-endpoint.ts';
 import { createAdmission } from './domain/admission.ts';
+import { agentCaps } from './domain/agents.ts';
 import type { DiscussionDeps } from './domain/discussions.ts';
 import type { JobDeps } from './domain/jobs.ts';
 import { installedModelNames, type ModelDeps } from './domain/models.ts';
@@ -83,8 +84,9 @@ export async function startApi(env: NodeJS.ProcessEnv = process.env) {
   const jobDeps: JobDeps = { config, store, queues, redis, keys: k, audit, admit, release: (id) => budgets.release(id), onSubmitted: (kind, priority) => metrics.submitted.inc({ kind, priority }) };
   const mongo = connectMongo(config.mongoUrl, { appName: 'parley-api' });
   const discussionDeps: DiscussionDeps = {
-    db, redis, keys: k, queues, log, jobs: store, streamTtlSeconds: config.streams.ttlSeconds, chatModel: config.ollama.chatModel,
+    db, redis, keys: k, keyPrefix: config.keyPrefix, queues, log, jobs: store, streamTtlSeconds: config.streams.ttlSeconds, chatModel: config.ollama.chatModel,
     rooms: createDiscussionStore(db), transcripts: createTranscripts(mongo),
+    checkAgent: agentCaps({ roleCaps: config.roleCaps, installedModels: installedModelNames(modelDeps) }),
   };
   const roomWatch: RoomWatchDeps = { rooms: discussionDeps.rooms, transcripts: discussionDeps.transcripts, redis, keys: k, hub };
   const routes = [...opsRoutes({ redis, db, ollama, queues, metrics, prefix: config.keyPrefix, openapi: () => openapi, deepProbe: () => deepProbe({ store, queues }), extraReadiness: modelReadiness }), ...authRoutes({ auth, db }), ...jobRoutes(jobDeps), ...modelStatusRoutes({ status: ollama.status, models: configuredModels }), ...agentRoutes(discussionDeps), ...discussionRoutes(discussionDeps), ...usageRoutes({ db, budgets, audit }),

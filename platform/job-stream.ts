@@ -18,59 +18,44 @@
 import type { Redis } from 'ioredis';
 import type { JobEvent, JobEventName } from '../shared/index.ts';
 
-type Pending = { e: JobEventName; d: Record<string, unknown> };
+/** An event waiting to be written: its name and payload (without seq and attempt, which the stream adds). */
+export type PendingEntry = { e: string; d: Record<string, unknown> };
 
-export class JobStreamWriter {
-  private seq = 0;
-  private pending: Pending[] = [];
+/**
+ * The batching every stream writer shares: events queue in memory, and one
+ * `write(batch)` round trip at a time takes everything queued so far. Text
+ * events coalesce with the previous pending one when their other fields are
+ * equal (`sameStream`), up to `maxChunkChars`. Write errors are kept in
+ * `lastError`, never thrown: live output is best effort, the record is not.
+ */
+export abstract class BatchingStreamWriter {
+  private pending: PendingEntry[] = [];
   private pumping: Promise<void> | undefined;
   private textChars = 0;
   lastError: unknown;
 
-  constructor(
-    private readonly redis: Redis,
-    private readonly key: string,
-    readonly attempt: number,
-    private readonly opts: { maxLen: number; ttlSeconds: number; maxChunkChars?: number },
-  ) {}
-
-  /** Continues the sequence after what earlier attempts wrote. */
-  async init(): Promise<{ hadOutput: boolean }> {
-    const last = (await this.redis.xrevrange(this.key, '+', '-', 'COUNT', 1)) as [string, string[]][];
-    const id = last[0]?.[0];
-    this.seq = id ? Number(id.split('-')[1]) : 0;
-    return { hadOutput: this.seq > 0 };
-  }
+  constructor(private readonly maxChunkChars = 4096) {}
 
   get charsWritten(): number {
     return this.textChars;
   }
 
-  tokens(text: string): void {
+  /** Writes one batch, in order. Subclasses own the entry format and the seq allocation. */
+  protected abstract write(batch: PendingEntry[]): Promise<void>;
+
+  protected enqueue(e: string, d: Record<string, unknown>): void {
+    this.pending.push({ e, d });
+    this.kick();
+  }
+
+  /** Queues text, merged into the previous pending entry when it is the same event with the same other fields. */
+  protected enqueueText(e: string, text: string, fields: Record<string, unknown> = {}): void {
     if (!text) return;
     this.textChars += text.length;
     const last = this.pending.at(-1);
-    const max = this.opts.maxChunkChars ?? 4096;
-    if (last && last.e === 'tokens' && (last.d.text as string).length + text.length <= max) last.d.text = (last.d.text as string) + text;
-    else this.pending.push({ e: 'tokens', d: { text } });
+    if (last && last.e === e && sameFields(last.d, fields) && (last.d.text as string).length + text.length <= this.maxChunkChars) last.d.text = (last.d.text as string) + text;
+    else this.pending.push({ e, d: { ...fields, text } });
     this.kick();
-  }
-
-  progress(progress: unknown): void {
-    this.pending.push({ e: 'progress', d: { progress } });
-    this.kick();
-  }
-
-  reset(): void {
-    this.pending.push({ e: 'reset', d: {} });
-    this.kick();
-  }
-
-  /** Writes the final event after everything before it, and waits for it to land. */
-  async finished(payload: Record<string, unknown>): Promise<void> {
-    this.pending.push({ e: 'finished', d: payload });
-    this.kick();
-    await this.flush();
   }
 
   async flush(): Promise<void> {
@@ -87,15 +72,7 @@ export class JobStreamWriter {
       while (this.pending.length) {
         const batch = this.pending;
         this.pending = [];
-        const pipe = this.redis.pipeline();
-        for (const p of batch) {
-          this.seq += 1;
-          pipe.xadd(this.key, 'MAXLEN', '~', this.opts.maxLen, `0-${this.seq}`, 'e', p.e, 'a', String(this.attempt), 'd', JSON.stringify(p.d));
-        }
-        pipe.expire(this.key, this.opts.ttlSeconds);
-        const results = await pipe.exec();
-        const failed = results?.find(([err]) => err);
-        if (failed) this.lastError = failed[0];
+        await this.write(batch);
       }
     } catch (err) {
       this.lastError = err;
@@ -105,15 +82,82 @@ export class JobStreamWriter {
   }
 }
 
-export function parseEntry(id: string, fields: string[]): JobEvent | undefined {
+function sameFields(d: Record<string, unknown>, fields: Record<string, unknown>): boolean {
+  const names = Object.keys(fields);
+  return Object.keys(d).length === names.length + 1 && names.every((k) => d[k] === fields[k]);
+}
+
+export class JobStreamWriter extends BatchingStreamWriter {
+  private seq = 0;
+
+  constructor(
+    private readonly redis: Redis,
+    private readonly key: string,
+    readonly attempt: number,
+    private readonly opts: { maxLen: number; ttlSeconds: number; maxChunkChars?: number },
+  ) {
+    super(opts.maxChunkChars);
+  }
+
+  /** Continues the sequence after what earlier attempts wrote. */
+  async init(): Promise<{ hadOutput: boolean }> {
+    const last = (await this.redis.xrevrange(this.key, '+', '-', 'COUNT', 1)) as [string, string[]][];
+    const id = last[0]?.[0];
+    this.seq = id ? Number(id.split('-')[1]) : 0;
+    return { hadOutput: this.seq > 0 };
+  }
+
+  tokens(text: string): void {
+    this.enqueueText('tokens' satisfies JobEventName, text);
+  }
+
+  progress(progress: unknown): void {
+    this.enqueue('progress' satisfies JobEventName, { progress });
+  }
+
+  reset(): void {
+    this.enqueue('reset' satisfies JobEventName, {});
+  }
+
+  /** Writes the final event after everything before it, and waits for it to land. */
+  async finished(payload: Record<string, unknown>): Promise<void> {
+    this.enqueue('finished' satisfies JobEventName, payload);
+    await this.flush();
+  }
+
+  protected async write(batch: PendingEntry[]): Promise<void> {
+    const pipe = this.redis.pipeline();
+    for (const p of batch) {
+      this.seq += 1;
+      pipe.xadd(this.key, 'MAXLEN', '~', this.opts.maxLen, `0-${this.seq}`, 'e', p.e, 'a', String(this.attempt), 'd', JSON.stringify(p.d));
+    }
+    pipe.expire(this.key, this.opts.ttlSeconds);
+    const results = await pipe.exec();
+    const failed = results?.find(([err]) => err);
+    if (failed) this.lastError = failed[0];
+  }
+}
+
+/** Any stream entry in the shared format (`e`, `a`, `d`), whatever its catalog. */
+export interface StreamEvent {
+  event: string;
+  data: { seq: number; attempt: number } & Record<string, unknown>;
+}
+
+export function parseStreamEntry(id: string, fields: string[]): StreamEvent | undefined {
   const f: Record<string, string> = {};
   for (let i = 0; i + 1 < fields.length; i += 2) f[fields[i]!] = fields[i + 1]!;
   const seq = Number(id.split('-')[1]);
-  const attempt = Number(f.a);
-  const event = f.e as JobEventName | undefined;
+  const attempt = Number(f.a ?? 0);
+  const event = f.e;
   if (!event || !Number.isFinite(seq)) return undefined;
   const d = f.d ? (JSON.parse(f.d) as Record<string, unknown>) : {};
-  return { event, data: { ...d, seq, attempt } } as JobEvent;
+  return { event, data: { ...d, seq, attempt } };
+}
+
+/** A job stream entry; the job stream only ever holds the job catalog's events. */
+export function parseEntry(id: string, fields: string[]): JobEvent | undefined {
+  return parseStreamEntry(id, fields) as JobEvent | undefined;
 }
 
 /** Events after `afterSeq`, in order. */

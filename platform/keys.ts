@@ -9,6 +9,14 @@ export function keys(prefix: string) {
     cancelChannel: `${prefix}:cancel`,
     /** Lock held by the one worker process that runs the sweeper (aging + reconciliation). */
     sweeperLock: `${prefix}:lock:sweeper`,
+    /** Redis Stream of a discussion room's live events (see room-stream.ts for the entry format). */
+    roomStream: (id: string) => `${prefix}:stream:discussion:${id}`,
+    /** The room's last allocated event seq (INCRBY inside the append script). */
+    roomSeq: (id: string) => `${prefix}:discussion:${id}:seq`,
+    /** Short-term memory: a capped list of the room's most recent turns, newest first. */
+    roomMemory: (id: string) => `${prefix}:discussion:${id}:recent`,
+    /** Lock held by the one worker process that runs the discussion watchdog. */
+    roomWatchdogLock: `${prefix}:lock:discussions`,
   };
 }
 export type Keys = ReturnType<typeof keys>;

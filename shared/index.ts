@@ -9,5 +9,23 @@ export { LlmChatInput, LlmChatResult, llmChat } from './jobs/llm-chat.ts';
 export { EmbedBatchInput, EmbedBatchResult, embedBatch } from './jobs/embed-batch.ts';
 export { CodeChunkInput, CodeChunkResult, CodeChunk, CodeLanguage, SourceFile, codeChunk } from './jobs/code-chunk.ts';
 export { SystemPingInput, SystemPingResult, systemPing } from './jobs/system-ping.ts';
+export { ModelPullInput, ModelPullResult, ModelPullProgress, modelPull } from './jobs/model-pull.ts';
+export {
+  ModelName, normalizeModelName, ModelSummary, ModelList, ModelDetails, RunningModel, RunningModels,
+  CreateModelBody, CopyModelBody, LoadModelBody, ModelLoadState, PullModelBody, PullModelAccepted,
+} from './model-api.ts';
+export {
+  UsageDay, UsageTotals, UsageQuery, UsageRow, UsageReport, AdminUsageQuery, AdminUsageItem, AdminUsageReport,
+  BudgetScope, BudgetPeriod, BudgetStatus, Budget, PutBudgetBody, ListBudgetsQuery, BudgetList,
+} from './usage-api.ts';
+export { DiscussionTurnInput, DiscussionTurnResult, discussionTurn } from './jobs/discussion-turn.ts';
+export { DiscussionSummarizeInput, DiscussionSummarizeResult, discussionSummarize } from './jobs/discussion-summarize.ts';
 export { JobState, terminalStates, isTerminal, SubmitJobBody, SubmittedJob, JobView, ListJobsQuery, JobList, IdempotencyKey } from './job-api.ts';
 export { jobEvents, TokensEvent, ProgressEvent, ResetEvent, FinishedEvent, SubscribeRequest, type JobEvent, type JobEventName } from './events.ts';
+export {
+  AgentName, AgentInput, AgentPatch, Agent, AgentList, TurnPolicy, DiscussionPolicy, Visibility, RoomStatus, closedStatuses, isClosed,
+  CreateDiscussion, AgentOverride, ForkRequest, RoomAgent, Lineage, Discussion, ListDiscussionsQuery, DiscussionList,
+  TurnStatus, ContextStats, Turn, PostHumanMessage, HumanMessage, Summary, TranscriptQuery, Transcript, Comparison,
+  roomEvents, TurnStartedEvent, RoomTokensEvent, TurnFinishedEvent, RoomStatusEvent, HumanMessageEvent, RoomSnapshotEvent,
+  type RoomEvent, type RoomEventName, type RoomEventPayload,
+} from './discussions.ts';

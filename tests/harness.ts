@@ -26,6 +26,8 @@ export async function startStack(opts: { workers?: boolean | QueueName[]; env?: 
   const env: NodeJS.ProcessEnv = { ...process.env, PARLEY_KEY_PREFIX: prefix, PORT: '0', LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn', ...opts.env };
   delete env.PARLEY_BOOTSTRAP_ADMIN_USER;
   delete env.PARLEY_BOOTSTRAP_ADMIN_PASSWORD;
+  // Transcripts go to a test database next to the configured one (parley → parley_test), never the development data.
+  if (env.MONGODB_URL && !opts.env?.MONGODB_URL) env.MONGODB_URL = testMongoUrl(env.MONGODB_URL);
   const api = await startApi(env);
   const workers = opts.workers === false ? undefined : await startWorkers(env, { queues: Array.isArray(opts.workers) ? opts.workers : undefined });
   const base = `http://127.0.0.1:${api.port}`;
@@ -75,6 +77,13 @@ export async function startStack(opts: { workers?: boolean | QueueName[]; env?: 
   }
 
   return { api, workers, base, prefix, env, user, request, waitForJob, stop };
+}
+
+function testMongoUrl(url: string): string {
+  const u = new URL(url);
+  const db = u.pathname.replace(/^\//, '') || 'parley';
+  if (!db.endsWith('_test')) u.pathname = `/${db}_test`;
+  return u.toString();
 }
 
 /** Reads an SSE stream into events until `finished` or the timeout. */

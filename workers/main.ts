@@ -55,9 +55,10 @@ export async function startWorkers(env: NodeJS.ProcessEnv = process.env, opts: {
   const queues = createQueues(redis, config.keyPrefix);
   const mongo = connectMongo(config.mongoUrl, { appName: 'parley-worker' });
   const discussions: DiscussionRuntime = {
-    db, redis, keys: k, queues, log, ollama, jobs: store, streamTtlSeconds: config.streams.ttlSeconds,
+    db, redis, keys: k, keyPrefix: config.keyPrefix, queues, log, ollama, jobs: store, streamTtlSeconds: config.streams.ttlSeconds,
     rooms: createDiscussionStore(db), transcripts: createTranscripts(mongo), memory: createRoomMemory(redis, k),
     defaults: { numCtx: 2048, numPredict: config.ollama.defaultNumPredict, summaryModel: config.ollama.chatModel },
+    budget: budgets.guards(jobOwnerLookup(db)),
   };
   const handlers = createHandlers({ ollama, chatModel: config.ollama.chatModel, embedModel: config.ollama.embedModel, defaultNumPredict: config.ollama.defaultNumPredict, chunkPool,
     budget: budgets.guards(jobOwnerLookup(db)),

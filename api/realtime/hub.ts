@@ -9,15 +9,15 @@
  * exactly once and in order.
  */
 import type { Redis } from 'ioredis';
-import { parseEntry, readEvents } from '../../platform/job-stream.ts';
+import { parseStreamEntry, type StreamEvent } from '../../platform/job-stream.ts';
 import type { Logger } from '../../platform/log.ts';
 import type { JobEvent } from '../../shared/index.ts';
 
 interface Sub {
   cursor: number;
   ready: boolean;
-  buffer: JobEvent[];
-  fn: (e: JobEvent) => void;
+  buffer: StreamEvent[];
+  fn: (e: StreamEvent) => void;
 }
 
 interface Watch {
@@ -55,9 +55,13 @@ export class StreamHub {
     return this.watched.size;
   }
 
-  /** Delivers every event of `key` with seq > afterSeq, in order, until unsubscribed. */
-  subscribe(key: string, afterSeq: number, fn: (e: JobEvent) => void): () => void {
-    const sub: Sub = { cursor: afterSeq, ready: false, buffer: [], fn };
+  /**
+   * Delivers every event of `key` with seq > afterSeq, in order, until
+   * unsubscribed. The key decides the catalog: job streams carry JobEvent
+   * (the default), discussion room streams RoomEvent.
+   */
+  subscribe<E extends StreamEvent | JobEvent = JobEvent>(key: string, afterSeq: number, fn: (e: E) => void): () => void {
+    const sub: Sub = { cursor: afterSeq, ready: false, buffer: [], fn: fn as (e: StreamEvent) => void };
     let w = this.watched.get(key);
     if (!w) {
       w = { cursor: afterSeq, subs: new Set([sub]) };
@@ -81,9 +85,12 @@ export class StreamHub {
   private async backfill(key: string, sub: Sub): Promise<void> {
     try {
       for (;;) {
-        const events = await readEvents(this.control, key, sub.cursor, 1000);
-        for (const e of events) deliver(sub, e);
-        if (events.length < 1000) break;
+        const entries = (await this.control.xrange(key, `(0-${sub.cursor}`, '+', 'COUNT', 1000)) as [string, string[]][];
+        for (const [id, fields] of entries) {
+          const e = parseStreamEntry(id, fields);
+          if (e) deliver(sub, e);
+        }
+        if (entries.length < 1000) break;
       }
     } catch (err) {
       this.log.warn({ err, key }, 'backfill failed');
@@ -124,7 +131,7 @@ export class StreamHub {
         const w = this.watched.get(key);
         if (!w) continue;
         for (const [id, fields] of entries) {
-          const e = parseEntry(id, fields);
+          const e = parseStreamEntry(id, fields);
           if (!e) continue;
           w.cursor = Math.max(w.cursor, e.data.seq);
           for (const sub of w.subs) {
@@ -137,7 +144,7 @@ export class StreamHub {
   }
 }
 
-function deliver(sub: Sub, e: JobEvent): void {
+function deliver(sub: Sub, e: StreamEvent): void {
   if (e.data.seq <= sub.cursor) return;
   sub.cursor = e.data.seq;
   sub.fn(e);

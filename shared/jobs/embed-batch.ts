@@ -8,6 +8,8 @@ export const EmbedBatchInput = z.object({
   texts: z.array(z.string().min(1).max(32_000)).min(1).max(2048),
   /** Texts per upstream /api/embed call. */
   batchSize: z.number().int().min(1).max(256).default(32),
+  /** Response cache (docs/caching.md): `bypass` embeds every text upstream and stores nothing. @defaultValue 'default' */
+  cache: z.enum(['default', 'bypass']).optional(),
 });
 export type EmbedBatchInput = z.infer<typeof EmbedBatchInput>;
 
@@ -16,6 +18,8 @@ export const EmbedBatchResult = z.object({
   dimensions: z.number().int(),
   embeddings: z.array(z.array(z.number())),
   usage: Usage,
+  /** How many of the vectors came from the response cache (their texts used no compute: `usage` counts the rest). */
+  cacheHits: z.number().int().min(0).optional(),
 });
 export type EmbedBatchResult = z.infer<typeof EmbedBatchResult>;
 

@@ -3,8 +3,11 @@
  * workers/handlers is a type error there.
  */
 import { codeChunk } from './code-chunk.ts';
+import { discussionSummarize } from './discussion-summarize.ts';
+import { discussionTurn } from './discussion-turn.ts';
 import { embedBatch } from './embed-batch.ts';
 import { llmChat } from './llm-chat.ts';
+import { modelPull } from './model-pull.ts';
 import { systemPing } from './system-ping.ts';
 
 export const jobs = {
@@ -12,6 +15,9 @@ export const jobs = {
   [embedBatch.kind]: embedBatch,
   [codeChunk.kind]: codeChunk,
   [systemPing.kind]: systemPing,
+  [modelPull.kind]: modelPull,
+  [discussionTurn.kind]: discussionTurn,
+  [discussionSummarize.kind]: discussionSummarize,
 } as const;
 
 export type Jobs = typeof jobs;

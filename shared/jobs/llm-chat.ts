@@ -10,6 +10,11 @@ export const LlmChatInput = z.object({
   options: OllamaOptions.optional(),
   format: OllamaFormat.optional(),
   keep_alive: KeepAlive.optional(),
+  /**
+   * Response cache (docs/caching.md). Deterministic requests (temperature 0 or a seed) are answered
+   * from the cache when possible; `bypass` always asks the model and does not store. @defaultValue 'default'
+   */
+  cache: z.enum(['default', 'bypass']).optional(),
 });
 export type LlmChatInput = z.infer<typeof LlmChatInput>;
 

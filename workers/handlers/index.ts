@@ -1,9 +1,14 @@
+import type { BudgetGuards } from '../../platform/budgets.ts';
 import type { OllamaClient } from '../../platform/ollama/client.ts';
 import type { Jobs } from '../../shared/index.ts';
+import type { DiscussionRuntime } from '../discussions/runtime.ts';
 import type { HandlerMap } from '../runtime/handler.ts';
 import { codeChunkHandler, type ChunkRunner } from './code-chunk.ts';
+import { discussionSummarizeHandler } from './discussion-summarize.ts';
+import { discussionTurnHandler } from './discussion-turn.ts';
 import { embedBatchHandler } from './embed-batch.ts';
 import { llmChatHandler } from './llm-chat.ts';
+import { modelPullHandler, type ModelPullDeps } from './model-pull.ts';
 import { systemPingHandler } from './system-ping.ts';
 
 export interface HandlerDeps {
@@ -12,6 +17,11 @@ export interface HandlerDeps {
   embedModel: string;
   defaultNumPredict: number;
   chunkPool: ChunkRunner;
+  /** Token budgets checked while llm.chat streams; without it, only the reservation made at submit bounds a job. */
+  budget?: BudgetGuards;
+  modelPull: ModelPullDeps;
+  /** Rooms, transcripts, memory and scheduling for the discussion.* kinds. */
+  discussions: DiscussionRuntime;
 }
 
 export function createHandlers(deps: HandlerDeps) {
@@ -20,5 +30,8 @@ export function createHandlers(deps: HandlerDeps) {
     'embed.batch': embedBatchHandler(deps),
     'code.chunk': codeChunkHandler({ pool: deps.chunkPool }),
     'system.ping': systemPingHandler(),
+    'model.pull': modelPullHandler(deps.modelPull),
+    'discussion.turn': discussionTurnHandler(deps.discussions),
+    'discussion.summarize': discussionSummarizeHandler(deps.discussions),
   } satisfies HandlerMap<Jobs>;
 }

@@ -164,7 +164,10 @@ export class WorkerHost {
     const partialUsage = (): Usage | null =>
       meter ? { model: meter.model, promptTokens: meter.promptTokensEstimate, completionTokens: tokens, estimated: true } : null;
 
-    metrics.queueWait.observe({ kind, model: '' }, Math.max(0, pickedAt - job.timestamp) / 1000);
+    // The model the job will use: its own, or the configured default of its kind ('' for kinds without a model).
+    const jobModel = (input.data as { model?: unknown }).model;
+    const model = typeof jobModel === 'string' ? jobModel : kind === 'llm.chat' ? config.ollama.chatModel : kind === 'embed.batch' ? config.ollama.embedModel : '';
+    metrics.queueWait.observe({ kind, model }, Math.max(0, pickedAt - job.timestamp) / 1000);
     metrics.active.inc({ queue });
     const handler = this.deps.handlers[kind]!;
     try {
@@ -175,7 +178,9 @@ export class WorkerHost {
       if (await store.finish(id, { state: 'completed', result, usage })) {
         await writer.finished({ state: 'completed', result, usage });
       }
-      this.observeDone(kind, 'completed', pickedAt, usage, firstTokenAt, tokens);
+      // A cache hit replays its text at once: no Ollama latency or speed to observe.
+      const cached = (result as { cached?: unknown }).cached === true;
+      this.observeDone(kind, 'completed', pickedAt, usage, cached ? undefined : firstTokenAt, tokens);
       return { ok: true };
     } catch (err) {
       await writer.flush();

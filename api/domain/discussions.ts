@@ -1,0 +1,344 @@
+/**
+ * Discussion (room) use cases: create, list, read; start, pause, resume,
+ * stop; human messages; interrupt; fork and compare. Plain functions over
+ * plain arguments; api/routes/discussions.ts calls them.
+ *
+ * Access:
+ *   read     owner · users in `sharedWith` (visibility shared) · anyone
+ *            signed in (public) · `discussions:any` (admins). Else NOT_FOUND.
+ *   post     owner · `sharedWith` users · admins (public rooms are read-only
+ *            for everyone else). Readers who may not post get FORBIDDEN.
+ *   control  (start/pause/resume/stop/interrupt) owner · admins.
+ */
+import { randomUUID } from 'node:crypto';
+import { requestCancel } from '../../platform/cancel-bus.ts';
+import { announceStatus, pauseRoom, resumeRoom, startRoom, stopRoom, type RoomDeps, type Transition } from '../../platform/discussions/lifecycle.ts';
+import type { DiscussionRow, Roster, RosterRow } from '../../platform/discussions/store.ts';
+import { toMessage, toSummary, toTurn, type TurnDoc, type Transcripts } from '../../platform/discussions/transcripts.ts';
+import type { JobStore } from '../../platform/job-store.ts';
+import { appendRoomEvent, appendRoomEvents } from '../../platform/room-stream.ts';
+import {
+  isClosed, isTerminal,
+  type Comparison, type CreateDiscussion, type Discussion, type DiscussionList, type ForkRequest, type HumanMessage, type ListDiscussionsQuery, type PostHumanMessage, type RoomAgent, type Transcript,
+} from '../../shared/index.ts';
+import { can, type Actor } from '../auth/permissions.ts';
+import { AppError } from '../http/app-error.ts';
+import type { AgentDeps } from './agents.ts';
+
+export interface DiscussionDeps extends RoomDeps, AgentDeps {
+  transcripts: Transcripts;
+  jobs: JobStore;
+  /** Running rooms one owner may have at once, so one user's rooms cannot crowd out everyone's turns. @defaultValue 5 */
+  maxRunningPerUser?: number;
+  /** How long interrupt and stop wait for the speaker to commit its partial turn (then answer anyway). @defaultValue 10 000 ms */
+  commitWaitMs?: number;
+}
+
+export function roomLinks(id: string) {
+  return { self: `/v1/discussions/${id}`, events: `/v1/discussions/${id}/events`, transcript: `/v1/discussions/${id}/transcript`, socketRoom: `discussion:${id}` };
+}
+
+const publicAgent = ({ role: _r, position: _p, ...a }: RoomAgent & { role?: unknown; position?: unknown }): RoomAgent => a;
+
+export function toDiscussionView(row: DiscussionRow, roster: Roster): Discussion {
+  return {
+    id: row.id,
+    owner: row.owner_id,
+    topic: row.topic,
+    agents: roster.speakers.map(publicAgent),
+    moderator: roster.moderator ? publicAgent(roster.moderator) : null,
+    policy: row.policy,
+    visibility: row.visibility,
+    sharedWith: row.shared_with ?? [],
+    status: row.status,
+    statusReason: row.status_reason,
+    turn: row.current_turn,
+    speaking: row.speaking,
+    tokensUsed: Number(row.tokens_used),
+    lineage: row.parent_id ? { parentId: row.parent_id, forkTurn: row.fork_turn ?? 0 } : null,
+    createdAt: row.created_at.toISOString(),
+    updatedAt: row.updated_at.toISOString(),
+    links: roomLinks(row.id),
+  };
+}
+
+async function view(deps: DiscussionDeps, row: DiscussionRow): Promise<Discussion> {
+  return toDiscussionView(row, await deps.rooms.roster(row.id));
+}
+
+export function canRead(row: DiscussionRow, actor: Actor): boolean {
+  if (row.owner_id === actor.userId || can(actor, 'discussions:any')) return true;
+  if (row.visibility === 'public') return true;
+  return row.visibility === 'shared' && (row.shared_with ?? []).includes(actor.userId);
+}
+
+export function canPost(row: DiscussionRow, actor: Actor): boolean {
+  if (row.owner_id === actor.userId || can(actor, 'discussions:any')) return true;
+  return row.visibility === 'shared' && (row.shared_with ?? []).includes(actor.userId);
+}
+
+/** The room if the actor may read it; otherwise NOT_FOUND, so existence does not leak. */
+export async function readableRoom(deps: Pick<DiscussionDeps, 'rooms'>, actor: Actor, id: string): Promise<DiscussionRow> {
+  const row = await deps.rooms.get(id);
+  if (!row || !canRead(row, actor)) throw new AppError('NOT_FOUND', { detail: 'No such discussion' });
+  return row;
+}
+
+async function controlledRoom(deps: DiscussionDeps, actor: Actor, id: string): Promise<DiscussionRow> {
+  const row = await readableRoom(deps, actor, id);
+  if (row.owner_id !== actor.userId && !can(actor, 'discussions:any')) throw new AppError('FORBIDDEN', { detail: 'Only the owner controls this discussion' });
+  return row;
+}
+
+async function outcome(deps: DiscussionDeps, t: Transition): Promise<Discussion> {
+  if (t.ok) return view(deps, t.row);
+  if (t.reason === 'not_found') throw new AppError('NOT_FOUND', { detail: 'No such discussion' });
+  throw new AppError('INVALID_STATE', { detail: t.message });
+}
+
+// ── create, list, get ──────────────────────────────────────────────────────
+
+export async function createDiscussion(deps: DiscussionDeps, actor: Actor, body: CreateDiscussion): Promise<Discussion> {
+  const moderatorId = body.policy.turns.kind === 'moderator' ? body.policy.turns.moderatorId : undefined;
+  const wanted = [...new Set([...body.agentIds, ...(moderatorId ? [moderatorId] : [])])];
+  const found = new Map((await deps.rooms.getAgents(wanted)).map((a) => [a.id, a]));
+  const errors: { path: string; message: string }[] = [];
+  body.agentIds.forEach((aid, i) => {
+    const a = found.get(aid);
+    if (!a || (a.owner_id !== actor.userId && !can(actor, 'discussions:any'))) errors.push({ path: `agentIds.${i}`, message: 'no such agent' });
+  });
+  if (moderatorId) {
+    const m = found.get(moderatorId);
+    if (!m || (m.owner_id !== actor.userId && !can(actor, 'discussions:any'))) errors.push({ path: 'policy.turns.moderatorId', message: 'no such agent' });
+  }
+  if (body.sharedWith.length) {
+    const known = new Set((await deps.db('users').whereIn('id', body.sharedWith).pluck('id')) as string[]);
+    body.sharedWith.forEach((u, i) => known.has(u) || errors.push({ path: `sharedWith.${i}`, message: 'no such user' }));
+  }
+  if (errors.length) throw new AppError('VALIDATION_FAILED', { detail: 'The discussion refers to agents or users that do not exist', errors });
+  const names = body.agentIds.map((aid) => found.get(aid)!.name.toLowerCase());
+  if (new Set(names).size !== names.length) throw new AppError('VALIDATION_FAILED', { errors: [{ path: 'agentIds', message: 'speakers need distinct names (the moderator and transcripts refer to them by name)' }] });
+
+  const id = randomUUID();
+  const roster: Omit<RosterRow, 'discussion_id'>[] = [
+    ...body.agentIds.map((agent_id, position) => ({ agent_id, role: 'speaker' as const, position, overrides: {} })),
+    ...(moderatorId ? [{ agent_id: moderatorId, role: 'moderator' as const, position: 0, overrides: {} }] : []),
+  ];
+  const row = await deps.db.transaction((trx) =>
+    deps.rooms.insertRoom(trx, { id, owner_id: actor.userId, topic: body.topic, policy: body.policy, visibility: body.visibility, shared_with: body.sharedWith }, roster),
+  );
+  return view(deps, row);
+}
+
+export async function listDiscussions(deps: DiscussionDeps, actor: Actor, q: ListDiscussionsQuery): Promise<DiscussionList> {
+  let cursor: { createdAt: string; id: string } | undefined;
+  if (q.cursor) {
+    const [createdAt, id] = Buffer.from(q.cursor, 'base64url').toString().split('|');
+    if (!createdAt || !id || Number.isNaN(Date.parse(createdAt)) || !/^[0-9a-f-]{36}$/.test(id)) {
+      throw new AppError('VALIDATION_FAILED', { errors: [{ path: 'query.cursor', message: 'not a cursor from this API' }] });
+    }
+    cursor = { createdAt, id };
+  }
+  const rows = await deps.rooms.list({ readerId: can(actor, 'discussions:any') ? undefined : actor.userId, status: q.status, limit: q.limit + 1, cursor });
+  const page = rows.slice(0, q.limit);
+  const last = page.at(-1);
+  return {
+    items: await Promise.all(page.map((r) => view(deps, r))),
+    nextCursor: rows.length > q.limit && last ? Buffer.from(`${last.created_at.toISOString()}|${last.id}`).toString('base64url') : null,
+  };
+}
+
+export async function getDiscussion(deps: DiscussionDeps, actor: Actor, id: string): Promise<Discussion> {
+  return view(deps, await readableRoom(deps, actor, id));
+}
+
+// ── lifecycle ──────────────────────────────────────────────────────────────
+
+export async function startDiscussion(deps: DiscussionDeps, actor: Actor, id: string): Promise<Discussion> {
+  const row = await controlledRoom(deps, actor, id);
+  const max = deps.maxRunningPerUser ?? 5;
+  if (row.status === 'draft' && (await deps.rooms.countRunning(row.owner_id)) >= max) {
+    throw new AppError('LIMIT_EXCEEDED', { detail: `At most ${max} discussions of one owner run at once; pause or stop one first` });
+  }
+  return outcome(deps, await startRoom(deps, id));
+}
+
+export async function pauseDiscussion(deps: DiscussionDeps, actor: Actor, id: string): Promise<Discussion> {
+  await controlledRoom(deps, actor, id);
+  return outcome(deps, await pauseRoom(deps, id, `paused by ${actor.username}`));
+}
+
+export async function resumeDiscussion(deps: DiscussionDeps, actor: Actor, id: string): Promise<Discussion> {
+  const row = await controlledRoom(deps, actor, id);
+  const max = deps.maxRunningPerUser ?? 5;
+  if (row.status === 'paused' && (await deps.rooms.countRunning(row.owner_id)) >= max) {
+    throw new AppError('LIMIT_EXCEEDED', { detail: `At most ${max} discussions of one owner run at once; pause or stop one first` });
+  }
+  return outcome(deps, await resumeRoom(deps, id));
+}
+
+/** Signals the turn job to stop (the worker commits the partial turn as interrupted), then waits briefly for that commit. */
+async function interruptSpeaker(deps: DiscussionDeps, row: DiscussionRow): Promise<void> {
+  if (!row.speaking || !row.turn_job_id) return;
+  const job = await deps.jobs.get(row.turn_job_id);
+  if (!job || isTerminal(job.state)) return;
+  await deps.jobs.requestCancel(job.id);
+  await requestCancel(deps.redis, deps.keys, job.id);
+  const deadline = Date.now() + (deps.commitWaitMs ?? 10_000);
+  while (Date.now() < deadline) {
+    const now = await deps.rooms.get(row.id);
+    if (!now || !now.speaking || now.current_turn !== row.current_turn) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/**
+ * Stops the room for good. A speaker is interrupted (its partial turn is
+ * kept), so the `status: stopped` event comes after that turn's
+ * `turn_finished`. A turn job still waiting in the queue skips when it runs.
+ */
+export async function stopDiscussion(deps: DiscussionDeps, actor: Actor, id: string): Promise<Discussion> {
+  await controlledRoom(deps, actor, id);
+  const reason = `stopped by ${actor.username}`;
+  const t = await stopRoom(deps, id, reason);
+  if (!t.ok) return outcome(deps, t);
+  await interruptSpeaker(deps, t.before);
+  await announceStatus(deps, id, 'stopped', reason);
+  return view(deps, (await deps.rooms.get(id))!);
+}
+
+/** Stops the current speaker; its partial turn is kept, marked interrupted, and the next speaker follows. */
+export async function interruptDiscussion(deps: DiscussionDeps, actor: Actor, id: string): Promise<Discussion> {
+  const row = await controlledRoom(deps, actor, id);
+  if (!row.speaking) throw new AppError('INVALID_STATE', { detail: 'Nobody is speaking right now' });
+  await interruptSpeaker(deps, row);
+  return view(deps, (await deps.rooms.get(id))!);
+}
+
+// ── human messages ─────────────────────────────────────────────────────────
+
+/**
+ * A person's message joins the room's timeline at the seq its event gets,
+ * and the context of every turn that starts after it (in practice: the next
+ * speaker's, when no turn is starting at that very moment).
+ */
+export async function postMessage(deps: DiscussionDeps, actor: Actor, id: string, body: PostHumanMessage): Promise<HumanMessage> {
+  const row = await readableRoom(deps, actor, id);
+  if (!canPost(row, actor)) throw new AppError('FORBIDDEN', { detail: 'You may read this discussion but not post to it' });
+  if (isClosed(row.status)) throw new AppError('INVALID_STATE', { detail: `The discussion is ${row.status}` });
+  const msg = { id: randomUUID(), authorId: actor.userId, authorName: actor.username, text: body.text };
+  const seq = await appendRoomEvent(deps.redis, deps.keys, id, 0, 'human_message', msg);
+  const createdAt = new Date();
+  await deps.transcripts.addMessage({ ...msg, discussionId: id, seq, createdAt });
+  return { ...msg, discussionId: id, seq, createdAt: createdAt.toISOString() };
+}
+
+// ── transcript, fork, compare ──────────────────────────────────────────────
+
+export async function getTranscript(deps: DiscussionDeps, actor: Actor, id: string, opts: { prompts: boolean }): Promise<Transcript> {
+  const row = await readableRoom(deps, actor, id);
+  const [turns, messages, summary] = await Promise.all([deps.transcripts.turns(id), deps.transcripts.messages(id), deps.transcripts.latestSummary(id)]);
+  return {
+    discussionId: id,
+    status: row.status,
+    lineage: row.parent_id ? { parentId: row.parent_id, forkTurn: row.fork_turn ?? 0 } : null,
+    turns: turns.map((t) => toTurn(t, { prompt: opts.prompts })),
+    messages: messages.map(toMessage),
+    summary: summary ? toSummary(summary) : null,
+  };
+}
+
+/**
+ * A new draft room owned by the actor: the same topic, speakers and policy,
+ * with turns 1..fromTurn (and the human messages before turn fromTurn + 1)
+ * copied, and the overrides applied from turn fromTurn + 1 on. The copies
+ * are replayed into the fork's own stream, so its viewers see the whole
+ * history. Rolling summaries are not copied: the fork summarises its own.
+ */
+export async function forkDiscussion(deps: DiscussionDeps, actor: Actor, id: string, body: ForkRequest): Promise<Discussion> {
+  const src = await readableRoom(deps, actor, id);
+  const turns = await deps.transcripts.turns(id, { upToTurn: body.fromTurn });
+  if (turns.length !== body.fromTurn) throw new AppError('VALIDATION_FAILED', { errors: [{ path: 'fromTurn', message: `the transcript has ${turns.length} turns up to ${body.fromTurn}; fork from a committed turn` }] });
+  const roster = await deps.rooms.rosterRows(id);
+  const agents = new Map((await deps.rooms.getAgents(roster.map((r) => r.agent_id))).map((a) => [a.id, a]));
+  const errors: { path: string; message: string }[] = [];
+  body.overrides.forEach((o, i) => roster.some((r) => r.agent_id === o.agentId) || errors.push({ path: `overrides.${i}.agentId`, message: 'not an agent of this discussion' }));
+  if (errors.length) throw new AppError('VALIDATION_FAILED', { errors });
+  const forkRoster = roster.map(({ discussion_id: _d, ...r }) => {
+    const o = body.overrides.find((x) => x.agentId === r.agent_id);
+    if (!o) return r;
+    return { ...r, overrides: { ...r.overrides, ...(o.model ? { model: o.model } : {}), ...(o.persona ? { persona: o.persona } : {}), ...(o.params ? { params: { ...r.overrides.params, ...o.params } } : {}) } };
+  });
+  for (const r of forkRoster) {
+    const a = agents.get(r.agent_id);
+    if (a && body.overrides.some((o) => o.agentId === r.agent_id)) await deps.checkAgent?.(actor, { model: r.overrides.model ?? a.model, params: { ...a.params, ...r.overrides.params } });
+  }
+
+  const next = await deps.transcripts.getTurn(id, body.fromTurn + 1);
+  const messages = await deps.transcripts.messages(id, next ? { beforeSeq: next.startedSeq } : {});
+  const forkId = randomUUID();
+  const tokens = turns.reduce((n, t) => n + (t.usage ? t.usage.promptTokens + t.usage.completionTokens : 0), 0);
+  const row = await deps.db.transaction((trx) =>
+    deps.rooms.insertRoom(
+      trx,
+      { id: forkId, owner_id: actor.userId, topic: src.topic, policy: { ...src.policy, ...(body.maxTurns ? { maxTurns: body.maxTurns } : {}) }, visibility: body.visibility, shared_with: [], current_turn: body.fromTurn, tokens_used: tokens, parent_id: id, fork_turn: body.fromTurn },
+      forkRoster,
+    ),
+  );
+
+  // Replay the shared history, in timeline order, into the fork's stream and transcript.
+  const timeline = [...turns.map((t) => ({ seq: t.startedSeq, turn: t })), ...messages.map((m) => ({ seq: m.seq, message: m }))].sort((a, b) => a.seq - b.seq);
+  for (const item of timeline) {
+    if ('message' in item && item.message) {
+      const m = item.message;
+      const [seq] = await appendRoomEvents(deps.redis, deps.keys, forkId, 0, [{ e: 'human_message', d: { id: m.id, authorId: m.authorId, authorName: m.authorName, text: m.text } }]);
+      await deps.transcripts.addMessage({ ...m, discussionId: forkId, seq: seq! });
+      continue;
+    }
+    const t = (item as { turn: TurnDoc }).turn;
+    const [seq] = await appendRoomEvents(deps.redis, deps.keys, forkId, 0, [
+      { e: 'turn_started', d: { turn: t.turn, agentId: t.agentId, agentName: t.agentName, model: t.model, copied: true } },
+      ...(t.text ? [{ e: 'tokens', d: { turn: t.turn, agentId: t.agentId, text: t.text } }] : []),
+      { e: 'turn_finished', d: { turn: t.turn, agentId: t.agentId, status: t.status, usage: t.usage, ...(t.error ? { error: t.error } : {}) } },
+    ]);
+    await deps.transcripts.putTurn({ ...t, discussionId: forkId, startedSeq: seq!, jobId: null, copiedFrom: t.copiedFrom ?? { discussionId: id, turn: t.turn } });
+  }
+  return view(deps, row);
+}
+
+export async function compareDiscussions(deps: DiscussionDeps, actor: Actor, id: string, otherId: string): Promise<Comparison> {
+  const [left, right] = await Promise.all([readableRoom(deps, actor, id), readableRoom(deps, actor, otherId)]);
+  const [lc, rc] = await Promise.all([deps.rooms.lineage(id), deps.rooms.lineage(otherId)]);
+  // For each ancestor on a chain: how many turns the room shares with it (the smallest fork turn on the way up).
+  const shared = (chain: typeof lc) => {
+    const out = new Map<string, number>();
+    let upTo = Number.POSITIVE_INFINITY;
+    for (const link of chain) {
+      out.set(link.id, upTo);
+      upTo = Math.min(upTo, link.forkTurn ?? 0);
+    }
+    return out;
+  };
+  const ls = shared(lc);
+  const rs = shared(rc);
+  const common = lc.find((l) => rs.has(l.id))?.id ?? null;
+  const diverges = common ? Math.min(ls.get(common)!, rs.get(common)!) : null;
+
+  const [lt, rt] = await Promise.all([deps.transcripts.turns(id), deps.transcripts.turns(otherId)]);
+  const lm = new Map(lt.map((t) => [t.turn, t]));
+  const rm = new Map(rt.map((t) => [t.turn, t]));
+  const last = Math.max(0, ...lm.keys(), ...rm.keys());
+  const cell = (t: TurnDoc | undefined) => (t ? { agentId: t.agentId, agentName: t.agentName, model: t.model, text: t.text, status: t.status, usage: t.usage ?? null, copiedFrom: t.copiedFrom ?? null } : null);
+  const lineage = (r: DiscussionRow) => (r.parent_id ? { parentId: r.parent_id, forkTurn: r.fork_turn ?? 0 } : null);
+  return {
+    left: { id, topic: left.topic, status: left.status, lineage: lineage(left) },
+    right: { id: otherId, topic: right.topic, status: right.status, lineage: lineage(right) },
+    commonAncestor: common,
+    divergesAfterTurn: diverges === null || !Number.isFinite(diverges) ? (diverges === null ? null : Math.max(lt.length, rt.length)) : diverges,
+    rows: Array.from({ length: last }, (_, i) => {
+      const l = lm.get(i + 1);
+      const r = rm.get(i + 1);
+      return { turn: i + 1, left: cell(l), right: cell(r), same: !!l && !!r && l.agentId === r.agentId && l.text === r.text && l.status === r.status };
+    }),
+  };
+}

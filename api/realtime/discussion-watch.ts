@@ -1,0 +1,51 @@
+/**
+ * Watching a discussion room, for SSE and Socket.IO alike: checks the actor
+ * may read the room, then relays its stream from `afterSeq`.
+ *
+ * A late joiner (afterSeq 0) replays the room stream from its first event:
+ * an open room's stream is never trimmed, so that is the whole transcript so
+ * far — copied history of a fork included — followed by the turn in
+ * progress token by token, then live events; one ordered sequence, no
+ * separate snapshot to reconcile. A reconnecting viewer passes the last seq
+ * it saw and gets exactly what follows. Only a closed room whose stream has
+ * expired is answered from the transcript, with one `snapshot` event.
+ */
+import type { Redis } from 'ioredis';
+import type { DiscussionStore } from '../../platform/discussions/store.ts';
+import { toMessage, toTurn, type Transcripts } from '../../platform/discussions/transcripts.ts';
+import type { Keys } from '../../platform/keys.ts';
+import { isClosed, type RoomEvent } from '../../shared/index.ts';
+import { can, type Actor } from '../auth/permissions.ts';
+import { readableRoom } from '../domain/discussions.ts';
+import { AppError } from '../http/app-error.ts';
+import type { StreamHub } from './hub.ts';
+
+export interface RoomWatchDeps {
+  rooms: DiscussionStore;
+  transcripts: Transcripts;
+  redis: Redis;
+  keys: Keys;
+  hub: StreamHub;
+}
+
+export async function watchDiscussion(deps: RoomWatchDeps, actor: Actor, id: string, afterSeq: number, fn: (e: RoomEvent) => void): Promise<() => void> {
+  if (!can(actor, 'discussions:read')) throw new AppError('NOT_FOUND', { detail: 'No such discussion' });
+  const row = await readableRoom(deps, actor, id);
+  const key = deps.keys.roomStream(id);
+  if (isClosed(row.status) && (await deps.redis.exists(key)) === 0) {
+    const [turns, messages] = await Promise.all([deps.transcripts.turns(id), deps.transcripts.messages(id)]);
+    fn({ event: 'snapshot', data: { seq: Math.max(afterSeq + 1, 1), attempt: 0, status: row.status, turns: turns.map((t) => toTurn(t)), messages: messages.map(toMessage) } });
+    return () => {};
+  }
+  return deps.hub.subscribe<RoomEvent>(key, afterSeq, fn);
+}
+
+/** The `discussion` room kind for attachSocketServer's `rooms` hook: `subscribe { room: "discussion:<id>", lastSeq? }`. */
+export function discussionRoomKind(deps: RoomWatchDeps) {
+  return (actor: Actor, id: string, lastSeq: number, emit: (event: string, data: object) => void) => watchDiscussion(deps, actor, id, lastSeq, (e) => emit(e.event, e.data));
+}
+
+/** SSE ends with the room: a `status` event that closes it, or a snapshot of a closed room. */
+export function isLastRoomEvent(e: RoomEvent): boolean {
+  return e.event === 'snapshot' || (e.event === 'status' && isClosed(e.data.status));
+}

@@ -1,0 +1,237 @@
+/**
+ * Agents and rooms in Postgres: relational, owned and access-checked like
+ * jobs. The turn bookkeeping lives on the room row, and every change to it
+ * is a conditional update (or a `select … for update` transaction in
+ * lifecycle.ts), so concurrent workers and API calls serialise on the row:
+ *
+ *   current_turn  the latest turn claimed (0 before the first)
+ *   speaking      true between a turn's claim and its commit
+ *   speaker_id    the agent speaking (or who spoke) current_turn
+ *   turn_job_id   the one turn job allowed to claim or commit next
+ *   run           bumped by every resume/reschedule; part of turn job ids
+ */
+import type { Knex } from 'knex';
+import type { DiscussionPolicy, OllamaOptions, RoomAgent, RoomStatus, Visibility } from '../../shared/index.ts';
+import type { Db } from '../db.ts';
+
+export interface AgentRow {
+  id: string;
+  owner_id: string;
+  name: string;
+  persona: string;
+  model: string;
+  params: OllamaOptions;
+  created_at: Date;
+  updated_at: Date;
+}
+
+export interface DiscussionRow {
+  id: string;
+  owner_id: string;
+  topic: string;
+  policy: DiscussionPolicy;
+  visibility: Visibility;
+  shared_with: string[];
+  status: RoomStatus;
+  status_reason: string | null;
+  current_turn: number;
+  speaking: boolean;
+  speaker_id: string | null;
+  turn_job_id: string | null;
+  run: number;
+  tokens_used: number;
+  parent_id: string | null;
+  fork_turn: number | null;
+  created_at: Date;
+  updated_at: Date;
+  started_at: Date | null;
+  finished_at: Date | null;
+}
+
+/** Per-room replacements for an agent's model, persona or parameters (forks). */
+export interface AgentOverrides {
+  model?: string;
+  persona?: string;
+  params?: OllamaOptions;
+}
+
+export interface RosterRow {
+  discussion_id: string;
+  agent_id: string;
+  role: 'speaker' | 'moderator';
+  position: number;
+  overrides: AgentOverrides;
+}
+
+/** An agent as it acts in one room. */
+export interface RoomMember extends RoomAgent {
+  role: 'speaker' | 'moderator';
+  position: number;
+}
+
+export interface Roster {
+  speakers: RoomMember[];
+  moderator: RoomMember | null;
+}
+
+export function effectiveAgent(agent: AgentRow, r: Pick<RosterRow, 'role' | 'position' | 'overrides'>): RoomMember {
+  const o = r.overrides ?? {};
+  return {
+    id: agent.id,
+    name: agent.name,
+    model: o.model ?? agent.model,
+    persona: o.persona ?? agent.persona,
+    params: { ...agent.params, ...o.params },
+    overridden: o.model !== undefined || o.persona !== undefined || (o.params !== undefined && Object.keys(o.params).length > 0),
+    role: r.role,
+    position: r.position,
+  };
+}
+
+export function createDiscussionStore(db: Db) {
+  const agents = (q: Knex = db) => q<AgentRow>('agents');
+  const rooms = (q: Knex = db) => q<DiscussionRow>('discussions');
+
+  return {
+    db,
+
+    // ── agents ──
+    async insertAgent(a: Omit<AgentRow, 'created_at' | 'updated_at'>): Promise<AgentRow> {
+      const [row] = await agents().insert({ ...a, params: JSON.stringify(a.params) as never }).returning('*');
+      return row!;
+    },
+    getAgent(id: string): Promise<AgentRow | undefined> {
+      return agents().where({ id }).first();
+    },
+    getAgents(ids: string[]): Promise<AgentRow[]> {
+      return ids.length ? agents().whereIn('id', ids) : Promise.resolve([]);
+    },
+    listAgents(ownerId: string | undefined, limit = 500): Promise<AgentRow[]> {
+      const q = agents().select('*');
+      if (ownerId !== undefined) q.where({ owner_id: ownerId });
+      return q.orderBy([{ column: 'created_at', order: 'desc' }, { column: 'id', order: 'desc' }]).limit(limit);
+    },
+    async updateAgent(id: string, change: Partial<Pick<AgentRow, 'name' | 'persona' | 'model' | 'params'>>): Promise<AgentRow | undefined> {
+      const patch: Record<string, unknown> = { ...change, updated_at: db.fn.now() };
+      if (change.params !== undefined) patch.params = JSON.stringify(change.params);
+      const [row] = await agents().where({ id }).update(patch as never).returning('*');
+      return row;
+    },
+    /** False when a room still uses the agent (the foreign key refuses). */
+    async deleteAgent(id: string): Promise<'deleted' | 'missing' | 'in_use'> {
+      try {
+        const n = await agents().where({ id }).delete();
+        return n > 0 ? 'deleted' : 'missing';
+      } catch (err) {
+        if ((err as { code?: string }).code === '23503') return 'in_use';
+        throw err;
+      }
+    },
+
+    // ── rooms ──
+    async insertRoom(trx: Knex, r: Pick<DiscussionRow, 'id' | 'owner_id' | 'topic' | 'policy' | 'visibility' | 'shared_with'> & Partial<Pick<DiscussionRow, 'current_turn' | 'tokens_used' | 'parent_id' | 'fork_turn'>>, roster: Omit<RosterRow, 'discussion_id'>[]): Promise<DiscussionRow> {
+      const [row] = await rooms(trx).insert({ ...r, policy: JSON.stringify(r.policy) as never }).returning('*');
+      await trx('discussion_agents').insert(roster.map((m) => ({ ...m, discussion_id: r.id, overrides: JSON.stringify(m.overrides ?? {}) })));
+      return row!;
+    },
+    get(id: string, q: Knex = db): Promise<DiscussionRow | undefined> {
+      return rooms(q).where({ id }).first();
+    },
+    /** Locks the row for the rest of the transaction. */
+    lock(trx: Knex, id: string): Promise<DiscussionRow | undefined> {
+      return rooms(trx).where({ id }).forUpdate().first();
+    },
+    async roster(id: string, q: Knex = db): Promise<Roster> {
+      const rows = (await q('discussion_agents as da')
+        .join('agents as a', 'a.id', 'da.agent_id')
+        .where('da.discussion_id', id)
+        .select('a.*', 'da.role as da_role', 'da.position as da_position', 'da.overrides as da_overrides')
+        .orderBy('da.position', 'asc')) as (AgentRow & { da_role: RosterRow['role']; da_position: number; da_overrides: AgentOverrides })[];
+      const members = rows.map((r) => effectiveAgent(r, { role: r.da_role, position: r.da_position, overrides: r.da_overrides }));
+      return { speakers: members.filter((m) => m.role === 'speaker'), moderator: members.find((m) => m.role === 'moderator') ?? null };
+    },
+    rosterRows(id: string): Promise<RosterRow[]> {
+      return db<RosterRow>('discussion_agents').where({ discussion_id: id }).orderBy([{ column: 'role' }, { column: 'position' }]);
+    },
+
+    /**
+     * Rooms an actor may read, newest first: all of them (`ownerId`
+     * undefined, admins), or the actor's own, those shared with them and
+     * public ones.
+     */
+    list(filter: { readerId?: string; status?: RoomStatus; limit: number; cursor?: { createdAt: string; id: string } }): Promise<DiscussionRow[]> {
+      const q = rooms().select('*');
+      if (filter.readerId !== undefined) {
+        const uid = filter.readerId;
+        q.where((w) => w.where('owner_id', uid).orWhere('visibility', 'public').orWhere((s) => s.where('visibility', 'shared').whereRaw('? = any(shared_with)', [uid])));
+      }
+      if (filter.status) q.where('status', filter.status);
+      if (filter.cursor) q.whereRaw('(created_at, id) < (?::timestamptz, ?::uuid)', [filter.cursor.createdAt, filter.cursor.id]);
+      return q.orderBy([{ column: 'created_at', order: 'desc' }, { column: 'id', order: 'desc' }]).limit(filter.limit);
+    },
+
+    countRunning(ownerId: string): Promise<number> {
+      return rooms()
+        .where({ owner_id: ownerId, status: 'running' })
+        .count<{ count: number }[]>('* as count')
+        .then((r) => Number(r[0]?.count ?? 0));
+    },
+
+    /**
+     * Claims turn `turn` for job `jobId`: only the room's current turn job,
+     * and only from "turn-1 committed, room running" (first delivery) or
+     * "turn claimed by this job" (a retry, which also finishes its turn in a
+     * room paused meanwhile). Anything else is a stale or duplicate delivery
+     * and gets undefined.
+     */
+    async claimTurn(id: string, turn: number, jobId: string): Promise<DiscussionRow | undefined> {
+      const res = (await db.raw(
+        `update discussions
+            set current_turn = ?, speaking = true,
+                speaker_id = case when current_turn = ? then speaker_id else null end,
+                updated_at = now()
+          where id = ? and turn_job_id = ?
+            and ((status = 'running' and current_turn = ? and not speaking)
+              or (status in ('running', 'paused') and current_turn = ? and speaking))
+          returning *`,
+        [turn, turn, id, jobId, turn - 1, turn],
+      )) as { rows: DiscussionRow[] };
+      return res.rows[0];
+    },
+
+    async setSpeaker(id: string, turn: number, jobId: string, agentId: string): Promise<boolean> {
+      const n = await rooms().where({ id, current_turn: turn, turn_job_id: jobId, speaking: true }).update({ speaker_id: agentId, updated_at: db.fn.now() as never });
+      return n > 0;
+    },
+
+    /**
+     * Running rooms untouched for `olderThanMs` whose current turn job belongs
+     * to this deployment (its key prefix): the watchdog checks their turn job.
+     * Rooms driven by another deployment sharing the database are its business.
+     */
+    quiet(olderThanMs: number, limit: number, keyPrefix: string): Promise<DiscussionRow[]> {
+      return rooms()
+        .select('discussions.*')
+        .join('jobs', 'jobs.id', 'discussions.turn_job_id')
+        .where({ 'discussions.status': 'running', 'jobs.key_prefix': keyPrefix })
+        .andWhere('discussions.updated_at', '<', db.raw(`now() - (? * interval '1 millisecond')`, [olderThanMs]))
+        .orderBy('discussions.updated_at', 'asc')
+        .limit(limit);
+    },
+
+    /** The chain of ancestors, nearest first: [{ id, forkTurn }] where forkTurn is where the child branched off. */
+    async lineage(id: string): Promise<{ id: string; parentId: string | null; forkTurn: number | null }[]> {
+      const res = (await db.raw(
+        `with recursive chain as (
+           select id, parent_id, fork_turn, 0 as depth from discussions where id = ?
+           union all
+           select d.id, d.parent_id, d.fork_turn, c.depth + 1 from discussions d join chain c on d.id = c.parent_id where c.depth < 50
+         ) select id, parent_id, fork_turn from chain order by depth`,
+        [id],
+      )) as { rows: { id: string; parent_id: string | null; fork_turn: number | null }[] };
+      return res.rows.map((r) => ({ id: r.id, parentId: r.parent_id, forkTurn: r.fork_turn }));
+    },
+  };
+}
+
+export type DiscussionStore = ReturnType<typeof createDiscussionStore>;

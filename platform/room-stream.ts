@@ -1,0 +1,106 @@
+/**
+ * A discussion room's live events in a Redis Stream.
+ *
+ * Key: keys(prefix).roomStream(id). Same entry format as job streams (see
+ * job-stream.ts): entry id `0-<seq>`, fields `e` (event name from
+ * shared/discussions.ts `roomEvents`), `a` (the turn job's attempt; 0 for
+ * events the API writes) and `d` (JSON of the payload without seq/attempt).
+ *
+ * Unlike a job stream, a room stream has several writers at once: the API
+ * (human messages, status changes) and whichever worker runs the current
+ * turn. So seq is allocated in Redis, atomically with the XADD, by one Lua
+ * script per batch:
+ *
+ *   KEYS[1]  the room stream
+ *   KEYS[2]  the room's seq counter (keys(prefix).roomSeq(id))
+ *   ARGV[1]  attempt, written as field `a` of every entry
+ *   ARGV[2..] pairs: event name, JSON payload
+ *   returns  the seq of the first entry appended
+ *
+ * If the counter is missing while the stream exists (the counter was lost),
+ * it is re-seeded from the stream's last id first, so seq never goes back.
+ * Seqs are therefore strictly increasing and gap-free whoever writes, and
+ * `XRANGE key (0-<lastSeq> +` resumes a client exactly.
+ *
+ * Retention: an open room's stream is not trimmed and does not expire (a
+ * late joiner replays it from seq 0: it is the room's whole live history).
+ * When the room closes (finished, stopped) stream and counter get the stream
+ * TTL; after that a joiner gets a `snapshot` built from the transcript.
+ */
+import { createHash } from 'node:crypto';
+import type { Redis } from 'ioredis';
+import type { RoomEventName, RoomEventPayload } from '../shared/index.ts';
+import { BatchingStreamWriter, type PendingEntry } from './job-stream.ts';
+import type { Keys } from './keys.ts';
+
+const appendScript = `
+local n = (#ARGV - 1) / 2
+if redis.call('EXISTS', KEYS[2]) == 0 then
+  local last = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)
+  if #last > 0 then
+    local id = last[1][1]
+    redis.call('SET', KEYS[2], string.sub(id, string.find(id, '-') + 1))
+  end
+end
+local top = redis.call('INCRBY', KEYS[2], n)
+local first = top - n + 1
+for i = 0, n - 1 do
+  redis.call('XADD', KEYS[1], '0-' .. (first + i), 'e', ARGV[2 + 2 * i], 'a', ARGV[1], 'd', ARGV[3 + 2 * i])
+end
+return first
+`;
+const appendSha = createHash('sha1').update(appendScript).digest('hex');
+
+/** Appends events to a room stream in one atomic step; returns the seq of each, in order. */
+export async function appendRoomEvents(redis: Redis, k: Keys, roomId: string, attempt: number, events: PendingEntry[]): Promise<number[]> {
+  if (events.length === 0) return [];
+  const args = [k.roomStream(roomId), k.roomSeq(roomId), String(attempt), ...events.flatMap((e) => [e.e, JSON.stringify(e.d)])];
+  let first: number;
+  try {
+    first = Number(await redis.evalsha(appendSha, 2, ...args));
+  } catch (err) {
+    if (!String((err as Error)?.message).includes('NOSCRIPT')) throw err;
+    first = Number(await redis.eval(appendScript, 2, ...args));
+  }
+  return events.map((_, i) => first + i);
+}
+
+/** Appends one event and returns its seq. */
+export async function appendRoomEvent<K extends RoomEventName>(redis: Redis, k: Keys, roomId: string, attempt: number, event: K, payload: RoomEventPayload<K>): Promise<number> {
+  const [seq] = await appendRoomEvents(redis, k, roomId, attempt, [{ e: event, d: payload as Record<string, unknown> }]);
+  return seq!;
+}
+
+/** A closed room's stream (and counter) expire after `ttlSeconds`; the transcript stays in MongoDB. */
+export async function expireRoomStream(redis: Redis, k: Keys, roomId: string, ttlSeconds: number): Promise<void> {
+  await redis.multi().expire(k.roomStream(roomId), ttlSeconds).expire(k.roomSeq(roomId), ttlSeconds).exec();
+}
+
+/**
+ * The writer one turn uses: token text batches while a write is in flight
+ * (as job streams do) and is tagged with the turn and the speaker.
+ */
+export class RoomStreamWriter extends BatchingStreamWriter {
+  constructor(
+    private readonly redis: Redis,
+    private readonly k: Keys,
+    private readonly roomId: string,
+    readonly attempt: number,
+  ) {
+    super();
+  }
+
+  tokens(turn: number, agentId: string, text: string): void {
+    this.enqueueText('tokens' satisfies RoomEventName, text, { turn, agentId });
+  }
+
+  /** Writes an event after everything queued before it and returns its seq. */
+  async emit<K extends RoomEventName>(event: K, payload: RoomEventPayload<K>): Promise<number> {
+    await this.flush();
+    return appendRoomEvent(this.redis, this.k, this.roomId, this.attempt, event, payload);
+  }
+
+  protected async write(batch: PendingEntry[]): Promise<void> {
+    await appendRoomEvents(this.redis, this.k, this.roomId, this.attempt, batch);
+  }
+}

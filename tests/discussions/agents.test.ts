@@ -1,0 +1,60 @@
+/**
+ * Agents through the API: CRUD for the owner, everything for admins, role
+ * caps on the model and its parameters, and no deleting an agent a room uses.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startStack, type Stack, type TestUser } from '../harness.ts';
+import { makeRoom } from './rooms.ts';
+
+let stack: Stack;
+let member: TestUser;
+
+beforeAll(async () => {
+  stack = await startStack({ workers: false, env: { PARLEY_ROLE_CAPS: JSON.stringify({ member: { maxNumPredict: 256, maxNumCtx: 4096 } }) } });
+  member = await stack.user('member');
+});
+afterAll(() => stack?.stop());
+
+const agent = (over: Record<string, unknown> = {}) => ({ name: 'Ada', persona: 'You are Ada.', ...over });
+
+describe('agents', () => {
+  it('are created, listed, changed and deleted by their owner; others see nothing, admins everything', async () => {
+    const other = await stack.user('member');
+    const admin = await stack.user('admin');
+    const created = await stack.request('POST', '/v1/agents', { user: member, body: agent({ params: { temperature: 0.3, num_predict: 64 } }) });
+    expect(created.status).toBe(201);
+    expect(created.json).toMatchObject({ name: 'Ada', owner: member.id, model: stack.api.config.ollama.chatModel, params: { temperature: 0.3, num_predict: 64 } });
+    const id = created.json.id;
+    expect((await stack.request('GET', '/v1/agents', { user: member })).json.items.map((a: any) => a.id)).toContain(id);
+    expect((await stack.request('GET', '/v1/agents', { user: other })).json.items.map((a: any) => a.id)).not.toContain(id);
+    expect((await stack.request('GET', `/v1/agents/${id}`, { user: other })).status).toBe(404);
+    expect((await stack.request('PATCH', `/v1/agents/${id}`, { user: other, body: { name: 'Eve' } })).status).toBe(404);
+    expect((await stack.request('GET', `/v1/agents/${id}`, { user: admin })).status).toBe(200);
+
+    const patched = await stack.request('PATCH', `/v1/agents/${id}`, { user: member, body: { persona: 'You are Ada, now a pessimist.' } });
+    expect(patched.json).toMatchObject({ persona: 'You are Ada, now a pessimist.', params: { temperature: 0.3 } });
+    expect((await stack.request('DELETE', `/v1/agents/${id}`, { user: member })).status).toBe(204);
+    expect((await stack.request('GET', `/v1/agents/${id}`, { user: member })).status).toBe(404);
+  });
+
+  it('stay within the role caps on create and update', async () => {
+    const over = await stack.request('POST', '/v1/agents', { user: member, body: agent({ params: { num_predict: 1000 } }) });
+    expect(over.status).toBe(422);
+    expect(over.json).toMatchObject({ code: 'LIMIT_EXCEEDED', errors: [{ path: 'params.num_predict' }] });
+    const ok = (await stack.request('POST', '/v1/agents', { user: member, body: agent() })).json;
+    expect((await stack.request('PATCH', `/v1/agents/${ok.id}`, { user: member, body: { params: { num_ctx: 8192 } } })).status).toBe(422);
+    expect((await stack.request('POST', '/v1/agents', { user: member, body: agent({ params: { bogus: 1 } }) })).status).toBe(400);
+  });
+
+  it('cannot be deleted while a discussion uses them', async () => {
+    const a = (await stack.request('POST', '/v1/agents', { user: member, body: agent() })).json;
+    const b = (await stack.request('POST', '/v1/agents', { user: member, body: agent({ name: 'Bo' }) })).json;
+    await makeRoom(stack, member, { agentIds: [a.id, b.id] });
+    const del = await stack.request('DELETE', `/v1/agents/${a.id}`, { user: member });
+    expect(del.status).toBe(409);
+    expect(del.json.code).toBe('INVALID_STATE');
+    // Two speakers with one name would make the moderator and transcripts ambiguous.
+    const twin = (await stack.request('POST', '/v1/agents', { user: member, body: agent() })).json;
+    expect((await stack.request('POST', '/v1/discussions', { user: member, body: { topic: 't', agentIds: [a.id, twin.id] } })).status).toBe(400);
+  });
+});

@@ -1,0 +1,110 @@
+/**
+ * Context assembly and the moderator's answer, as pure functions: the prompt
+ * never exceeds its budget, keeps the newest turns verbatim, carries the
+ * summary, the human messages and the long-term memory notes, and an
+ * unusable moderator answer falls back.
+ */
+import { describe, expect, it } from 'vitest';
+import { assembleContext, contextBudget, messageTokens, MIN_BUDGET, summaryCut, type TimelineEntry } from '../../workers/discussions/context.ts';
+import { nextAfter, parseModeratorAnswer, roundRobin } from '../../workers/discussions/moderator.ts';
+
+const ada = { id: '00000000-0000-4000-8000-00000000000a', name: 'Ada', persona: 'You are Ada, an optimist.' };
+const bo = { id: '00000000-0000-4000-8000-00000000000b', name: 'Bo', persona: 'You are Bo, a skeptic.' };
+
+function timeline(turns: number, words = 30): TimelineEntry[] {
+  return Array.from({ length: turns }, (_, i) => {
+    const who = i % 2 === 0 ? ada : bo;
+    return { kind: 'turn' as const, seq: i * 10 + 1, turn: i + 1, agentId: who.id, agentName: who.name, text: `turn ${i + 1}: ${'word '.repeat(words)}`, status: 'completed' as const };
+  });
+}
+
+const base = { topic: 'Cats or dogs?', speaker: ada, participants: ['Ada', 'Bo'], turn: 1, summary: null, timeline: [], longTermMemory: [], budget: 1536 };
+
+describe('context assembly', () => {
+  it('stays within the budget whatever the transcript, keeping the newest turns verbatim', () => {
+    // Seeded sweep over budgets and transcript lengths (seed printed for reruns).
+    let seed = 42;
+    const rnd = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+    console.log('context sweep seed 42');
+    for (let i = 0; i < 200; i++) {
+      const budget = MIN_BUDGET + Math.floor(rnd() * 2000);
+      const tl = timeline(Math.floor(rnd() * 40), 5 + Math.floor(rnd() * 80));
+      const summary = rnd() < 0.5 ? { upToTurn: 3, text: 'summary '.repeat(Math.floor(rnd() * 400)) } : null;
+      const notes = rnd() < 0.5 ? ['Ada once owned a cat named Pixel.', 'Bo was bitten by a cat.'] : [];
+      const persona = rnd() < 0.1 ? 'very long persona '.repeat(200) : ada.persona;
+      const c = assembleContext({ ...base, speaker: { ...ada, persona }, budget, timeline: tl, summary, longTermMemory: notes });
+      const total = c.messages.reduce((n, m) => n + messageTokens(m), 0);
+      expect(total).toBe(c.stats.estimatedTokens);
+      expect(total).toBeLessThanOrEqual(budget);
+      expect(c.stats.verbatimTurns + c.stats.droppedTurns).toBe(tl.length);
+      // What is kept is the newest contiguous part, in order, and the cue comes last.
+      const kept = c.messages.slice(1, -1).map((m) => m.content);
+      const expected = tl.slice(tl.length - c.stats.verbatimTurns).map((e) => (e.kind === 'turn' && e.agentId === ada.id ? e.text : `${(e as { agentName: string }).agentName}: ${e.text}`));
+      expect(kept).toEqual(expected);
+      expect(c.messages.at(-1)!.content).toMatch(/Ada/);
+    }
+  });
+
+  it('lays out persona, memory notes, summary, the timeline as roles, and human messages', () => {
+    const tl: TimelineEntry[] = [
+      ...timeline(2, 3),
+      { kind: 'human', seq: 15, authorName: 'carol', text: 'What about pineapples?' },
+      { ...(timeline(3, 3)[2] as Extract<TimelineEntry, { kind: 'turn' }>), status: 'interrupted' },
+    ];
+    const c = assembleContext({ ...base, turn: 4, timeline: tl, summary: { upToTurn: 0, text: 'They argued about pets.' }, longTermMemory: ['Ada owns a cat.'] });
+    const [system, ...rest] = c.messages;
+    expect(system!.role).toBe('system');
+    expect(system!.content.startsWith(ada.persona)).toBe(true);
+    expect(system!.content).toContain('Things you remember:\n- Ada owns a cat.');
+    expect(system!.content).toContain('Summary of the discussion so far:\nThey argued about pets.');
+    expect(rest.map((m) => [m.role, m.content.slice(0, 12)])).toEqual([
+      ['assistant', 'turn 1: word'],
+      ['user', 'Bo: turn 2: '],
+      ['user', '[audience] c'],
+      ['assistant', 'turn 3: word'],
+      ['user', 'Ada, it is y'],
+    ]);
+    expect(rest[3]!.content.endsWith('[interrupted]')).toBe(true);
+    expect(c.stats).toMatchObject({ humanMessages: 1, verbatimTurns: 3, droppedTurns: 0, longTermMemory: 1 });
+  });
+
+  it('opens the discussion when there is nothing yet', () => {
+    const c = assembleContext(base);
+    expect(c.messages.map((m) => m.role)).toEqual(['system', 'user']);
+    expect(c.messages[1]!.content).toContain('please open the discussion');
+  });
+
+  it('bounds the budget by the model window less what the turn may generate', () => {
+    expect(contextBudget(4000, { num_ctx: 1024, num_predict: 200 }, { numCtx: 2048, numPredict: 512 })).toBe(824);
+    expect(contextBudget(300, {}, { numCtx: 2048, numPredict: 512 })).toBe(300);
+    expect(contextBudget(4000, { num_ctx: 256, num_predict: 255 }, { numCtx: 2048, numPredict: 512 })).toBe(MIN_BUDGET);
+  });
+
+  it('asks for a summary once the transcript outgrows the budget, keeping the newest turn verbatim', () => {
+    expect(summaryCut(timeline(2, 10), ada.id, 1000, 100)).toBeUndefined();
+    const tl = timeline(10, 40);
+    const cut = summaryCut(tl, ada.id, 300, 100)!;
+    expect(cut).toBeGreaterThanOrEqual(1);
+    expect(cut).toBeLessThan(10);
+    const rest = tl.filter((e) => e.kind === 'turn' && e.turn > cut);
+    expect(rest.reduce((n, e) => n + messageTokens({ role: 'user', content: `${(e as { agentName: string }).agentName}: ${e.text}` }), 0)).toBeLessThanOrEqual(300);
+  });
+});
+
+describe('speaker choice', () => {
+  const speakers = [ada, bo, { id: '00000000-0000-4000-8000-00000000000c', name: 'Cy' }];
+
+  it('rotates in order under round-robin, and the fallback continues after the last speaker', () => {
+    expect([1, 2, 3, 4].map((t) => roundRobin(speakers, t).name)).toEqual(['Ada', 'Bo', 'Cy', 'Ada']);
+    expect(nextAfter(speakers, bo.id, 7).name).toBe('Cy');
+    expect(nextAfter(speakers, undefined, 2).name).toBe('Bo');
+  });
+
+  it('accepts a valid moderator answer and rejects anything else', () => {
+    expect(parseModeratorAnswer('{"next": "bo", "consensus": false}', speakers, ada.id)).toEqual({ agentId: bo.id, consensus: false });
+    expect(parseModeratorAnswer(' {"next":"Cy","consensus":true} \n', speakers, ada.id)).toEqual({ agentId: speakers[2]!.id, consensus: true });
+    for (const bad of ['not json', '{"next": "Zed", "consensus": false}', '{"next": "Ada"}', '{"next": "Ada", "consensus": false}', '[]']) {
+      expect(parseModeratorAnswer(bad, speakers, ada.id)).toBeUndefined();
+    }
+  });
+});

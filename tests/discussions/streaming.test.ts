@@ -1,0 +1,178 @@
+/**
+ * Watching a room: a Socket.IO viewer that drops mid-turn resumes with no
+ * gap and no duplicate, SSE resumes after Last-Event-ID, a late joiner gets
+ * the transcript so far plus the turn in progress, and nobody without access
+ * can join or read.
+ */
+import type { Socket } from 'socket.io-client';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { readSse, startStack, type Stack, type TestUser } from '../harness.ts';
+import { act, closed, makeAgents, makeRoom, roomEvents, socketFor, subscribe, transcript, turnsFromEvents, waitForRoom } from './rooms.ts';
+
+let stack: Stack;
+let user: TestUser;
+
+beforeAll(async () => {
+  stack = await startStack();
+  user = await stack.user('member');
+});
+afterAll(() => stack?.stop());
+
+const roomEventNames = ['turn_started', 'tokens', 'turn_finished', 'status', 'human_message', 'snapshot'];
+
+/** Collects a room's events over Socket.IO until the room closes; `onEvent` may drop the connection. */
+function collect(socket: Socket, room: string, onEvent: (e: { event: string; data: any }, all: { event: string; data: any }[]) => void = () => {}) {
+  const all: { event: string; data: any }[] = [];
+  const done = new Promise<typeof all>((resolve) => {
+    for (const name of roomEventNames) {
+      socket.on(name, (data: any) => {
+        expect(data.room).toBe(room);
+        all.push({ event: name, data });
+        onEvent({ event: name, data }, all);
+        if (name === 'status' && (data.status === 'finished' || data.status === 'stopped')) resolve(all);
+      });
+    }
+  });
+  return done;
+}
+
+describe('live room streaming', () => {
+  it('a Socket.IO viewer that drops in the middle of a turn resumes with no gap and no duplicate', async () => {
+    const agents = await makeAgents(stack, user, 2, { num_predict: 40 });
+    const room = await makeRoom(stack, user, { agentIds: agents.map((a) => a.id), policy: { maxTurns: 2 } });
+    const name = `discussion:${room.id}`;
+    const socket = socketFor(stack, user);
+    let lastSeq = 0;
+    let drops = 0;
+    let droppedInTurn: number | undefined;
+    const events = collect(socket, name, (e, all) => {
+      lastSeq = e.data.seq;
+      const tokensSoFar = all.filter((x) => x.event === 'tokens').length;
+      if (drops === 0 && e.event === 'tokens' && tokensSoFar === 5) {
+        drops += 1;
+        droppedInTurn = e.data.turn;
+        socket.disconnect();
+        // Stay away while tokens keep coming, then resume from the last seq seen.
+        setTimeout(() => socket.connect(), 1500);
+      }
+    });
+    socket.on('connect', () => void subscribe(socket, name, lastSeq).then((ack) => expect(ack.ok).toBe(true)));
+    await new Promise<void>((r) => socket.once('connect', () => r()));
+    await act(stack, user, room.id, 'start');
+    const all = await events;
+    socket.close();
+
+    expect(drops).toBe(1);
+    expect(droppedInTurn).toBe(1);
+    expect(all.map((e) => e.data.seq)).toEqual(all.map((_, i) => i + 1));
+    const t = await transcript(stack, user, room.id);
+    const streamed = turnsFromEvents(all);
+    expect(t.turns.map((x: any) => x.text)).toEqual([...streamed.values()].map((x) => x.text));
+    // Each token event is tagged with its turn and speaker.
+    for (const e of all.filter((x) => x.event === 'tokens')) expect(e.data.agentId).toBe(t.turns[e.data.turn - 1].agentId);
+  }, 300_000);
+
+  it('SSE resumes after Last-Event-ID with no gap and no duplicate', async () => {
+    const agents = await makeAgents(stack, user, 2, { num_predict: 24 });
+    const room = await makeRoom(stack, user, { agentIds: agents.map((a) => a.id), policy: { maxTurns: 2 } });
+    await act(stack, user, room.id, 'start');
+    const first = await roomEvents(stack, user, room.id, { stopAfter: (e) => e.event === 'tokens' && e.id >= 5 });
+    const rest = await roomEvents(stack, user, room.id, { lastEventId: first.events.at(-1)!.id });
+    const all = [...first.events, ...rest.events];
+    expect(all.map((e) => e.id)).toEqual(all.map((_, i) => i + 1));
+    const t = await transcript(stack, user, room.id);
+    expect([...turnsFromEvents(all).values()].map((x) => x.text)).toEqual(t.turns.map((x: any) => x.text));
+  }, 300_000);
+
+  it('a late joiner gets the transcript so far, then the turn in progress, then the rest live', async () => {
+    const [ada] = await makeAgents(stack, user, 1, { num_predict: 16 });
+    const [, bo] = await makeAgents(stack, user, 2, { num_predict: 120 });
+    const room = await makeRoom(stack, user, { agentIds: [ada.id, bo.id], policy: { maxTurns: 3 } });
+    await act(stack, user, room.id, 'start');
+    // Join while turn 2 (the long one) is being spoken.
+    await roomEvents(stack, user, room.id, { stopAfter: (e) => e.event === 'tokens' && e.data.turn === 2 });
+    const socket = socketFor(stack, user);
+    await new Promise<void>((r) => socket.once('connect', () => r()));
+    const events = collect(socket, `discussion:${room.id}`);
+    expect((await subscribe(socket, `discussion:${room.id}`)).ok).toBe(true);
+    expect(await stack.request('GET', `/v1/discussions/${room.id}`, { user }).then((r) => [r.json.turn, r.json.speaking])).toEqual([2, true]);
+    const all = await events;
+    socket.close();
+
+    expect(all[0]!.data.seq).toBe(1);
+    expect(all.map((e) => e.data.seq)).toEqual(all.map((_, i) => i + 1));
+    const t = await transcript(stack, user, room.id);
+    expect(t.turns).toHaveLength(3);
+    expect([...turnsFromEvents(all).values()].map((x) => x.text)).toEqual(t.turns.map((x: any) => x.text));
+  }, 300_000);
+
+  it('a closed room whose stream expired is answered with one snapshot from the transcript', async () => {
+    const agents = await makeAgents(stack, user, 2, { num_predict: 8 });
+    const room = await makeRoom(stack, user, { agentIds: agents.map((a) => a.id), policy: { maxTurns: 1 } });
+    await act(stack, user, room.id, 'start');
+    await waitForRoom(stack, user, room.id, closed);
+    expect(await stack.api.redis.ttl(stack.api.keys.roomStream(room.id))).toBeGreaterThan(0);
+    await stack.api.redis.del(stack.api.keys.roomStream(room.id));
+    const sse = await roomEvents(stack, user, room.id, { timeoutMs: 5000, stopAfter: (e) => e.event === 'snapshot' });
+    expect(sse.events).toHaveLength(1);
+    expect(sse.events[0]).toMatchObject({ event: 'snapshot', data: { status: 'finished', turns: [expect.objectContaining({ turn: 1 })] } });
+  }, 300_000);
+});
+
+describe('access', () => {
+  it('nobody without access can join or read; shared users read and post; public rooms are read-only', async () => {
+    const owner = await stack.user('member');
+    const stranger = await stack.user('member');
+    const friend = await stack.user('viewer');
+    const admin = await stack.user('admin');
+    const agents = await makeAgents(stack, owner, 2, { num_predict: 8 });
+    const priv = await makeRoom(stack, owner, { agentIds: agents.map((a) => a.id), visibility: 'private' });
+    const shared = await makeRoom(stack, owner, { agentIds: agents.map((a) => a.id), visibility: 'shared', sharedWith: [friend.id] });
+    const pub = await makeRoom(stack, owner, { agentIds: agents.map((a) => a.id), visibility: 'public' });
+    const get = (u: TestUser, path: string) => stack.request('GET', path, { user: u });
+    const post = (u: TestUser, path: string, body?: unknown) => stack.request('POST', path, { user: u, body });
+    const sse = async (u: TestUser, id: string) => (await readSse(`${stack.base}/v1/discussions/${id}/events`, u.auth, { timeoutMs: 2000 })).status;
+    const join = async (u: TestUser, id: string) => {
+      const s = socketFor(stack, u);
+      await new Promise<void>((r) => s.once('connect', () => r()));
+      const ack = await subscribe(s, `discussion:${id}`);
+      s.close();
+      return ack;
+    };
+
+    // Private: a stranger sees nothing at all — not the room, its transcript, its stream or its socket room.
+    for (const path of [`/v1/discussions/${priv.id}`, `/v1/discussions/${priv.id}/transcript`, `/v1/discussions/${priv.id}/compare/${pub.id}`]) expect((await get(stranger, path)).status).toBe(404);
+    expect(await sse(stranger, priv.id)).toBe(404);
+    expect(await join(stranger, priv.id)).toMatchObject({ ok: false, error: { code: 'NOT_FOUND' } });
+    for (const action of ['start', 'pause', 'interrupt', 'messages', 'fork']) {
+      expect((await post(stranger, `/v1/discussions/${priv.id}/${action}`, action === 'messages' ? { text: 'hi' } : action === 'fork' ? { fromTurn: 0 } : undefined)).status).toBe(404);
+    }
+    const listed = (await get(stranger, '/v1/discussions?limit=100')).json.items.map((d: any) => d.id);
+    expect(listed).not.toContain(priv.id);
+    expect(listed).not.toContain(shared.id);
+    expect(listed).toContain(pub.id);
+    // The owner's agents are the owner's.
+    expect((await get(stranger, `/v1/agents/${agents[0].id}`)).status).toBe(404);
+    expect((await post(stranger, '/v1/discussions', { topic: 't', agentIds: agents.map((a) => a.id) })).status).toBe(400);
+
+    // Shared: the named user reads, joins and posts, but does not control.
+    expect((await get(friend, `/v1/discussions/${shared.id}`)).status).toBe(200);
+    expect(await sse(friend, shared.id)).toBe(200);
+    expect(await join(friend, shared.id)).toEqual({ ok: true });
+    expect((await post(friend, `/v1/discussions/${shared.id}/messages`, { text: 'hello from a friend' })).status).toBe(201);
+    expect((await post(friend, `/v1/discussions/${shared.id}/start`)).status).toBe(403);
+    expect((await get(friend, `/v1/discussions/${priv.id}`)).status).toBe(404);
+
+    // Public: anyone signed in reads and joins; nobody but the owner and admins posts or controls.
+    expect((await get(stranger, `/v1/discussions/${pub.id}/transcript`)).status).toBe(200);
+    expect(await join(stranger, pub.id)).toEqual({ ok: true });
+    expect((await post(stranger, `/v1/discussions/${pub.id}/messages`, { text: 'me too' })).status).toBe(403);
+    expect((await post(stranger, `/v1/discussions/${pub.id}/stop`)).status).toBe(403);
+    expect((await stack.request('GET', `/v1/discussions/${pub.id}`)).status).toBe(401);
+
+    // Admins see everything.
+    expect((await get(admin, `/v1/discussions/${priv.id}`)).status).toBe(200);
+    expect(await join(admin, priv.id)).toEqual({ ok: true });
+    expect((await get(admin, `/v1/agents/${agents[0].id}`)).status).toBe(200);
+  });
+});

@@ -1,0 +1,37 @@
+/**
+ * What the discussion handlers and the watchdog share: the room state
+ * machine's dependencies plus transcripts, short-term memory, the Ollama
+ * client and the context defaults. Built once in workers/main.ts.
+ */
+import type { BudgetGuards } from '../../platform/budgets.ts';
+import type { RoomDeps } from '../../platform/discussions/lifecycle.ts';
+import type { RoomMemory } from '../../platform/discussions/memory.ts';
+import type { DiscussionRow, RoomMember } from '../../platform/discussions/store.ts';
+import type { Transcripts } from '../../platform/discussions/transcripts.ts';
+import type { JobStore } from '../../platform/job-store.ts';
+import type { OllamaClient } from '../../platform/ollama/client.ts';
+
+/**
+ * Long-term memory for one agent in one room: notes the context assembler
+ * puts in the system prompt under "Things you remember" (within a quarter
+ * of the remaining budget). Unset today; the knowledge work plugs in here.
+ */
+export type LongTermMemory = (room: DiscussionRow, agent: RoomMember) => Promise<string[]>;
+
+export interface DiscussionRuntime extends RoomDeps {
+  transcripts: Transcripts;
+  memory: RoomMemory;
+  ollama: OllamaClient;
+  jobs: JobStore;
+  defaults: {
+    /** Context window assumed when an agent sets no num_ctx. @defaultValue 2048 (Ollama's default for small models) */
+    numCtx: number;
+    /** Tokens a turn may generate when the agent sets no num_predict. */
+    numPredict: number;
+    /** The model that writes rolling summaries. */
+    summaryModel: string;
+  };
+  longTermMemory?: LongTermMemory;
+  /** The owners' token budgets, checked while a turn streams (as for llm.chat); none → unbounded. */
+  budget?: BudgetGuards;
+}

@@ -1,0 +1,234 @@
+/**
+ * discussion.turn — one speaker turn of one room.
+ *
+ *   1. claim the turn on the room row (only the room's current turn job, so a
+ *      stale or duplicate delivery skips, and one speaker runs at a time);
+ *   2. pick the speaker (round-robin or the moderator; a retry keeps the pick);
+ *   3. `turn_started` on the room stream; its seq orders the turn among the
+ *      human messages, and the messages before it join the prompt;
+ *   4. assemble the context within budget and stream the generation to the
+ *      job stream (ctx.emitTokens) and the room stream (tagged turn + agent);
+ *   5. commit: the turn document (MongoDB), short-term memory (Redis), then
+ *      the room row, which records turn + 1 or finishes the room;
+ *      `turn_finished` (+ `status`), then turn + 1 goes to the queue;
+ *   6. if the unsummarised transcript no longer fits the budget, enqueue
+ *      discussion.summarize.
+ *
+ * Interrupt = the job is cancelled: the partial text is committed as an
+ * `interrupted` turn, the room carries on, and the job records `cancelled`.
+ * A failure is retried by the runtime; on the last attempt (or a
+ * non-retryable error) the turn is committed `failed` and the room pauses
+ * with the reason.
+ */
+import { announceStatus, commitTurn, finishBeforeTurn, pauseForFailure, release } from '../../platform/discussions/lifecycle.ts';
+import type { MemoryTurn } from '../../platform/discussions/memory.ts';
+import { enqueueScheduled, insertSummaryJob } from '../../platform/discussions/schedule.ts';
+import type { DiscussionRow, RoomMember } from '../../platform/discussions/store.ts';
+import { JobFailure, toJobError } from '../../platform/job-failure.ts';
+import type { ChatChunk } from '../../platform/ollama/client.ts';
+import { RoomStreamWriter } from '../../platform/room-stream.ts';
+import { isRetryable, type ChatMessage, type discussionTurn, type DiscussionTurnResult, type JobError, type TurnStatus, type Usage } from '../../shared/index.ts';
+import { assembleContext, contextBudget, messageTokens, summaryCut, type TimelineEntry } from '../discussions/context.ts';
+import { askModerator, nextAfter, roundRobin, type Pick } from '../discussions/moderator.ts';
+import type { DiscussionRuntime } from '../discussions/runtime.ts';
+import { CANCELLED, SHUTDOWN, type Handler, type HandlerContext } from '../runtime/handler.ts';
+import { estimateTokens } from './estimate.ts';
+
+/** Turns after `afterTurn` up to `upToTurn`, from short-term memory when it has them all, else from the transcript. */
+async function turnsBetween(rt: DiscussionRuntime, id: string, afterTurn: number, upToTurn: number): Promise<MemoryTurn[]> {
+  if (upToTurn <= afterTurn) return [];
+  const remembered = new Map((await rt.memory.recent(id)).map((t) => [t.turn, t]));
+  const wanted = Array.from({ length: upToTurn - afterTurn }, (_, i) => afterTurn + 1 + i);
+  if (wanted.every((n) => remembered.has(n))) return wanted.map((n) => remembered.get(n)!);
+  const docs = await rt.transcripts.turns(id, { afterTurn, upToTurn });
+  return docs.map((d) => ({ turn: d.turn, seq: d.startedSeq, agentId: d.agentId, agentName: d.agentName, text: d.text, status: d.status }));
+}
+
+function isCancel(ctx: HandlerContext<unknown>): boolean {
+  return ctx.signal.aborted && ctx.signal.reason === CANCELLED;
+}
+
+export function discussionTurnHandler(rt: DiscussionRuntime): Handler<typeof discussionTurn> {
+  return async (input, ctx) => {
+    const { discussionId: id, turn } = input;
+    const room = await rt.rooms.claimTurn(id, turn, ctx.jobId);
+    if (!room) {
+      const row = await rt.rooms.get(id);
+      const reason = !row ? 'the room no longer exists' : row.turn_job_id !== ctx.jobId ? 'a newer turn job superseded this one' : `the room is ${row.status} at turn ${row.current_turn}`;
+      ctx.log.info({ discussionId: id, turn, reason }, 'turn skipped');
+      return { discussionId: id, turn, outcome: 'skipped', agentId: null, reason, usage: null } satisfies DiscussionTurnResult;
+    }
+    const roster = await rt.rooms.roster(id);
+    if (roster.speakers.length === 0) throw new JobFailure('HANDLER_FAILED', 'the room has no speakers');
+    const summary = await rt.transcripts.latestSummary(id, turn - 1);
+    const earlier = await turnsBetween(rt, id, summary?.upToTurn ?? 0, turn - 1);
+
+    // ── who speaks ──
+    let interruptedEarly = false;
+    let pick: Pick;
+    if (room.speaker_id && roster.speakers.some((s) => s.id === room.speaker_id)) {
+      pick = { agentId: room.speaker_id, pickedBy: room.policy.turns.kind === 'moderator' ? 'moderator' : 'round_robin', consensus: false, usage: null };
+    } else {
+      try {
+        pick = await chooseSpeaker(rt, ctx, room, roster.speakers, roster.moderator, turn, earlier);
+      } catch (err) {
+        if (!isCancel(ctx)) throw err;
+        // Interrupted while the moderator was deciding: the next speaker in order gets an empty, interrupted turn.
+        interruptedEarly = true;
+        pick = { agentId: nextAfter(roster.speakers, earlier.at(-1)?.agentId, turn).id, pickedBy: 'fallback', consensus: false, usage: null };
+      }
+      if (pick.consensus) {
+        const reason = 'the moderator declared consensus';
+        await finishBeforeTurn(rt, { id, turn, jobId: ctx.jobId, reason });
+        return { discussionId: id, turn, outcome: 'finished', agentId: null, reason, usage: pick.usage } satisfies DiscussionTurnResult;
+      }
+      await rt.rooms.setSpeaker(id, turn, ctx.jobId, pick.agentId);
+    }
+    const speaker = roster.speakers.find((s) => s.id === pick.agentId)!;
+
+    // ── turn_started, then the context as of that point in the room's timeline ──
+    const writer = new RoomStreamWriter(rt.redis, rt.keys, id, ctx.attempt);
+    const startedAt = new Date();
+    const startedSeq = await writer.emit('turn_started', { turn, agentId: speaker.id, agentName: speaker.name, model: speaker.model });
+    const messages = await rt.transcripts.messages(id, { fromSeq: summary?.coversSeq ?? 0, beforeSeq: startedSeq });
+    const timeline: TimelineEntry[] = [
+      ...earlier.filter((t) => t.status !== 'failed').map((t) => ({ kind: 'turn' as const, seq: t.seq, turn: t.turn, agentId: t.agentId, agentName: t.agentName, text: t.text, status: t.status })),
+      ...messages.map((m) => ({ kind: 'human' as const, seq: m.seq, authorName: m.authorName, text: m.text })),
+    ].sort((a, b) => a.seq - b.seq);
+    const budget = contextBudget(room.policy.contextTokens, speaker.params, rt.defaults);
+    const context = assembleContext({
+      topic: room.topic,
+      speaker,
+      participants: roster.speakers.map((s) => s.name),
+      turn,
+      summary: summary ? { upToTurn: summary.upToTurn, text: summary.text } : null,
+      timeline,
+      longTermMemory: rt.longTermMemory ? await rt.longTermMemory(room, speaker) : [],
+      budget,
+    });
+
+    // ── generate ──
+    const options = { ...speaker.params, num_predict: speaker.params.num_predict ?? rt.defaults.numPredict };
+    const t0 = performance.now();
+    let text = '';
+    let emitted = 0;
+    let firstTokenMs: number | null = null;
+    let last: ChatChunk | undefined;
+    let status: TurnStatus = 'completed';
+    let failure: JobError | undefined;
+    let thrown: unknown;
+    // A heartbeat on the job record while the model thinks: the first token can take long on a busy host.
+    const heartbeat = setInterval(() => ctx.progress({ tokens: emitted }), 5_000);
+    try {
+      if (interruptedEarly) throw ctx.signal.reason;
+      // The room owner's token budget, as for any chat job: its headroom bounds num_predict, and a refusal
+      // (BUDGET_EXHAUSTED, not retryable) fails the turn and pauses the room with the reason.
+      const guard = await rt.budget?.open(ctx.jobId, context.stats.estimatedTokens);
+      if (guard?.maxCompletionTokens !== undefined) {
+        if (guard.maxCompletionTokens < 1) throw new JobFailure('BUDGET_EXHAUSTED', "token budget exhausted: the room owner's budget has no tokens left for this turn");
+        options.num_predict = Math.max(1, Math.min(options.num_predict, guard.maxCompletionTokens));
+      }
+      ctx.meter({ model: speaker.model, promptTokensEstimate: context.stats.estimatedTokens });
+      // A turn is a live performance: never replayed from the response cache, even when its sampling is deterministic.
+      for await (const chunk of rt.ollama.chat({ model: speaker.model, messages: context.messages, options }, ctx.signal, { cache: 'bypass' })) {
+        const piece = chunk.message?.content ?? '';
+        if (piece) {
+          firstTokenMs ??= performance.now() - t0;
+          text += piece;
+          emitted += 1;
+          ctx.emitTokens(piece, 1);
+          writer.tokens(turn, speaker.id, piece);
+          // Progress doubles as a heartbeat on the job record (the runtime writes it at most once a second).
+          if (emitted === 1 || emitted % 8 === 0) ctx.progress({ tokens: emitted });
+          if (guard && emitted % guard.every === 0) await guard.check(emitted);
+        }
+        if (chunk.done) last = chunk;
+      }
+      if (!last) throw new JobFailure('UPSTREAM_UNAVAILABLE', 'ollama stream ended without a final chunk');
+    } catch (err) {
+      thrown = err;
+      if (isCancel(ctx)) status = 'interrupted';
+      else if (ctx.signal.aborted && ctx.signal.reason === SHUTDOWN) {
+        // Handed back to the queue: the next attempt restarts the turn (a new turn_started tells viewers).
+        await writer.flush();
+        throw err;
+      } else {
+        failure = toJobError(err);
+        const row = await rt.jobs.get(ctx.jobId);
+        const final = !isRetryable(failure.code) || ctx.attempt >= (row?.max_attempts ?? 1);
+        if (!final) {
+          await writer.flush();
+          throw err;
+        }
+        status = 'failed';
+      }
+    } finally {
+      clearInterval(heartbeat);
+    }
+    const usage: Usage = last
+      ? { model: speaker.model, promptTokens: last.prompt_eval_count ?? context.stats.estimatedTokens, completionTokens: last.eval_count ?? emitted, estimated: last.eval_count === undefined }
+      : { model: speaker.model, promptTokens: context.stats.estimatedTokens, completionTokens: emitted, estimated: true };
+
+    // ── commit ──
+    await rt.transcripts.putTurn({
+      discussionId: id, turn, agentId: speaker.id, agentName: speaker.name, model: speaker.model, text, status,
+      usage, timings: { startedAt, firstTokenMs, totalMs: performance.now() - t0 }, startedSeq, attempt: ctx.attempt, jobId: ctx.jobId,
+      context: context.stats, prompt: context.messages, copiedFrom: null, pickedBy: pick.pickedBy, moderatorUsage: pick.usage, error: failure ?? null, createdAt: new Date(),
+    });
+    await rt.memory.push(id, { turn, seq: startedSeq, agentId: speaker.id, agentName: speaker.name, text, status });
+
+    if (status === 'failed') {
+      await writer.emit('turn_finished', { turn, agentId: speaker.id, status, usage, error: failure });
+      await pauseForFailure(rt, { id, turn, jobId: ctx.jobId, reason: `turn ${turn} (${speaker.name}) failed: ${failure!.code}: ${failure!.message}` });
+      throw thrown;
+    }
+    const marker = room.policy.consensusMarker;
+    const consensus = status === 'completed' && marker && text.toLowerCase().includes(marker.toLowerCase()) ? `${speaker.name} signalled consensus ("${marker}")` : undefined;
+    const spent = usage.promptTokens + usage.completionTokens + (pick.usage ? pick.usage.promptTokens + pick.usage.completionTokens : 0);
+    const outcome = await commitTurn(rt, { id, turn, jobId: ctx.jobId, tokens: spent, consensus });
+    await writer.emit('turn_finished', { turn, agentId: speaker.id, status, usage });
+    if (outcome.finished) await announceStatus(rt, id, 'finished', outcome.finished);
+    await release(rt, outcome.next);
+    if (outcome.committed && !outcome.finished) {
+      const self: TimelineEntry = { kind: 'turn', seq: startedSeq, turn, agentId: speaker.id, agentName: speaker.name, text, status };
+      await maybeSummarize(rt, ctx, room, speaker, [...timeline, self], budget, context.messages).catch((err: unknown) => ctx.log.warn({ err }, 'could not schedule a summary'));
+    }
+    if (status === 'interrupted') throw thrown;
+    return { discussionId: id, turn, outcome: 'spoke', agentId: speaker.id, text, usage } satisfies DiscussionTurnResult;
+  };
+}
+
+async function chooseSpeaker(rt: DiscussionRuntime, ctx: HandlerContext<unknown>, room: DiscussionRow, speakers: RoomMember[], moderator: RoomMember | null, turn: number, earlier: MemoryTurn[]): Promise<Pick> {
+  if (room.policy.turns.kind !== 'moderator' || !moderator) return { agentId: roundRobin(speakers, turn).id, pickedBy: 'round_robin', consensus: false, usage: null };
+  const recent: TimelineEntry[] = earlier
+    .filter((t) => t.status !== 'failed')
+    .slice(-6)
+    .map((t) => ({ kind: 'turn', seq: t.seq, turn: t.turn, agentId: t.agentId, agentName: t.agentName, text: t.text.slice(0, 400), status: t.status }));
+  return askModerator({
+    ollama: rt.ollama,
+    log: ctx.log,
+    moderator,
+    speakers,
+    topic: room.topic,
+    turn,
+    recent,
+    lastSpeakerId: earlier.at(-1)?.agentId,
+    signal: ctx.signal,
+  });
+}
+
+/**
+ * When the unsummarised transcript (plus persona and summary) would no
+ * longer fit the budget, fold its older part into the rolling summary. The
+ * job id is derived from (room, upToTurn), so asking twice is harmless.
+ */
+async function maybeSummarize(rt: DiscussionRuntime, ctx: HandlerContext<unknown>, room: DiscussionRow, speaker: RoomMember, timeline: TimelineEntry[], budget: number, prompt: ChatMessage[]): Promise<void> {
+  // What every prompt carries besides the timeline: the system message (persona, framing, summary) and the cue.
+  const fixed = messageTokens(prompt[0]!) + messageTokens(prompt.at(-1)!);
+  const upTo = summaryCut(timeline, speaker.id, budget, fixed);
+  if (upTo === undefined) return;
+  const job = await insertSummaryJob(rt.db, rt.keyPrefix, room, upTo, Math.max(32, Math.floor(budget / 3)));
+  if (!job.created) return;
+  await enqueueScheduled(rt.queues, job);
+  ctx.log.info({ discussionId: room.id, upToTurn: upTo, estimate: estimateTokens(timeline.map((e) => e.text).join('\n')), budget }, 'summary scheduled');
+}
