@@ -5,8 +5,8 @@
  * cancelled it through the jobs API while it waited, a worker died between
  * steps) and a next turn that was never recorded.
  *
- * Whichever worker process holds the watchdog lock (SET NX PX, renewed each
- * round) looks at running rooms untouched for `staleMs` whose current turn
+ * Whichever worker process holds the watchdog lock (platform/singleton-loop.ts)
+ * looks at running rooms untouched for `staleMs` whose current turn
  * job is one of this deployment's (same key prefix) and terminal:
  *   - a turn still marked speaking → the room pauses with the reason shown;
  *   - no turn in progress → the next turn is scheduled under a new run (or
@@ -14,8 +14,8 @@
  * Queued and active turn jobs are left alone: long generations are normal,
  * and recorded jobs missing from BullMQ are the sweeper's to re-enqueue.
  */
-import { randomUUID } from 'node:crypto';
 import { pauseForFailure, rescheduleRoom } from '../../platform/discussions/lifecycle.ts';
+import { startSingletonLoop, type SingletonLoop } from '../../platform/singleton-loop.ts';
 import { isTerminal } from '../../shared/index.ts';
 import type { DiscussionRuntime } from './runtime.ts';
 
@@ -25,24 +25,11 @@ export interface WatchdogOptions {
   staleMs?: number;
 }
 
-export function startRoomWatchdog(rt: DiscussionRuntime, opts: WatchdogOptions): { stop(): Promise<void>; runOnce(): Promise<number> } {
-  const owner = randomUUID();
+export function startRoomWatchdog(rt: DiscussionRuntime, opts: WatchdogOptions): SingletonLoop<number> {
   const staleMs = opts.staleMs ?? 10_000;
-  const lock = rt.keys.roomWatchdogLock;
-  let timer: NodeJS.Timeout | undefined;
-  let running: Promise<unknown> | undefined;
-  let stopped = false;
-
-  const holdLock = async (): Promise<boolean> => {
-    const ttl = opts.intervalMs * 3;
-    if ((await rt.redis.set(lock, owner, 'PX', ttl, 'NX')) === 'OK') return true;
-    const renewed = await rt.redis.eval(`if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) else return 0 end`, 1, lock, owner, ttl);
-    return renewed === 1;
-  };
 
   /** Returns how many rooms it repaired. */
-  const runOnce = async (): Promise<number> => {
-    if (!(await holdLock())) return 0;
+  const round = async (): Promise<number> => {
     let repaired = 0;
     for (const room of await rt.rooms.quiet(staleMs, 100, rt.keyPrefix)) {
       const job = await rt.jobs.get(room.turn_job_id!);
@@ -65,24 +52,5 @@ export function startRoomWatchdog(rt: DiscussionRuntime, opts: WatchdogOptions):
     return repaired;
   };
 
-  const loop = () => {
-    if (stopped) return;
-    running = runOnce()
-      .catch((err: unknown) => rt.log.warn({ err }, 'discussion watchdog round failed'))
-      .finally(() => {
-        running = undefined;
-        if (!stopped) timer = setTimeout(loop, opts.intervalMs);
-      });
-  };
-  timer = setTimeout(loop, Math.min(opts.intervalMs, 1000));
-
-  return {
-    runOnce,
-    async stop() {
-      stopped = true;
-      clearTimeout(timer);
-      await running;
-      await rt.redis.eval(`if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end`, 1, lock, owner);
-    },
-  };
+  return startSingletonLoop({ redis: rt.redis, lockKey: rt.keys.roomWatchdogLock, intervalMs: opts.intervalMs, log: rt.log, name: 'discussion watchdog', round });
 }

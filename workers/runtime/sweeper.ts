@@ -1,6 +1,6 @@
 /**
  * Housekeeping that must run somewhere but only once at a time: whichever
- * worker process holds the sweeper lock (SET NX PX, renewed each round) does
+ * worker process holds the sweeper lock (platform/singleton-loop.ts) does
  *
  * - aging: a queued job that waited `agingMs` in its class moves up one class
  *   (batch → normal → interactive), so a flood of interactive work delays
@@ -11,13 +11,13 @@
  *   failed in BullMQ (e.g. stalled too often) → recorded failed; missing while
  *   active → recorded failed as STALLED.
  */
-import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import type { Config } from '../../platform/config.ts';
 import type { JobStore } from '../../platform/job-store.ts';
 import { JobStreamWriter } from '../../platform/job-stream.ts';
 import type { Keys } from '../../platform/keys.ts';
 import type { Logger } from '../../platform/log.ts';
+import { startSingletonLoop, type SingletonLoop } from '../../platform/singleton-loop.ts';
 import { bullPriority, jobOptions, promoted, type Queues } from '../../platform/queues.ts';
 import { isJobKind, jobs, QueueName, type JobError, type PriorityClass } from '../../shared/index.ts';
 
@@ -30,49 +30,18 @@ export interface SweeperDeps {
   log: Logger;
 }
 
-export function startSweeper(deps: SweeperDeps): { stop(): Promise<void>; runOnce(): Promise<void> } {
-  const owner = randomUUID();
-  const { config, redis, keys, log } = deps;
-  const interval = config.workers.sweepIntervalMs;
-  let timer: NodeJS.Timeout | undefined;
-  let running: Promise<void> | undefined;
-  let stopped = false;
-
-  const holdLock = async (): Promise<boolean> => {
-    const ttl = interval * 3;
-    const got = await redis.set(keys.sweeperLock, owner, 'PX', ttl, 'NX');
-    if (got === 'OK') return true;
-    // Renew if it is ours (compare-and-expire).
-    const renewed = await redis.eval(`if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) else return 0 end`, 1, keys.sweeperLock, owner, ttl);
-    return renewed === 1;
-  };
-
-  const runOnce = async () => {
-    if (!(await holdLock())) return;
-    await age(deps);
-    await reconcile(deps);
-  };
-
-  const loop = () => {
-    if (stopped) return;
-    running = runOnce()
-      .catch((err: unknown) => log.warn({ err }, 'sweeper round failed'))
-      .finally(() => {
-        running = undefined;
-        if (!stopped) timer = setTimeout(loop, interval);
-      });
-  };
-  timer = setTimeout(loop, Math.min(interval, 1000));
-
-  return {
-    runOnce,
-    async stop() {
-      stopped = true;
-      clearTimeout(timer);
-      await running;
-      await redis.eval(`if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end`, 1, keys.sweeperLock, owner);
+export function startSweeper(deps: SweeperDeps): SingletonLoop<void> {
+  return startSingletonLoop({
+    redis: deps.redis,
+    lockKey: deps.keys.sweeperLock,
+    intervalMs: deps.config.workers.sweepIntervalMs,
+    log: deps.log,
+    name: 'sweeper',
+    round: async () => {
+      await age(deps);
+      await reconcile(deps);
     },
-  };
+  });
 }
 
 async function age({ config, queues, store, log }: SweeperDeps): Promise<void> {
