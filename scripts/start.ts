@@ -84,7 +84,10 @@ process.stdout.write(`\nParley is up at ${base}  (API docs: ${base}/docs, queues
 if (!skipDemo) {
   const demo = spawn(process.execPath, ['--import', 'tsx', 'scripts/demo.ts'], { cwd: root, env: { ...env, PARLEY_API_URL: base }, stdio: 'inherit' });
   const code = await new Promise<number>((r) => demo.on('exit', (c) => r(c ?? 1)));
-  if (code !== 0) process.stderr.write(`[start] the demo exited with ${code}\n`);
+  if (code !== 0) {
+    process.stderr.write(`[start] the demo exited with ${code}\n`);
+    process.stderr.write(`[start] if an admin account existed before, the bootstrap admin was not created: set PARLEY_BOOTSTRAP_ADMIN_USER and PARLEY_BOOTSTRAP_ADMIN_PASSWORD to an admin's credentials\n`);
+  }
   if (exitAfterDemo) await shutdown(code);
 }
 process.stdout.write(`\nThe platform keeps running. Ctrl-C stops the API and workers; \`npm run services -- down\` stops the services.\n`);
