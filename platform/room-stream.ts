@@ -104,3 +104,23 @@ export class RoomStreamWriter extends BatchingStreamWriter {
     await appendRoomEvents(this.redis, this.k, this.roomId, this.attempt, batch);
   }
 }
+
+/**
+ * The room's human messages with fromSeq ≤ seq < beforeSeq, read from the
+ * stream itself. The stream is where a message's seq is allocated, in the same
+ * step as its entry, so this view has no window in which a message holds a
+ * seq but is not yet visible (its MongoDB document is written just after).
+ */
+export async function readRoomMessages(redis: Redis, k: Keys, roomId: string, fromSeq: number, beforeSeq: number): Promise<{ id: string; seq: number; authorId: string; authorName: string; text: string }[]> {
+  if (beforeSeq <= fromSeq) return [];
+  const entries = (await redis.xrange(k.roomStream(roomId), `0-${fromSeq}`, `(0-${beforeSeq}`)) as [string, string[]][];
+  const out: { id: string; seq: number; authorId: string; authorName: string; text: string }[] = [];
+  for (const [id, fields] of entries) {
+    const f: Record<string, string> = {};
+    for (let i = 0; i + 1 < fields.length; i += 2) f[fields[i]!] = fields[i + 1]!;
+    if (f.e !== 'human_message' || !f.d) continue;
+    const d = JSON.parse(f.d) as { id: string; authorId: string; authorName: string; text: string };
+    out.push({ id: d.id, authorId: d.authorId, authorName: d.authorName, text: d.text, seq: Number(id.split('-')[1]) });
+  }
+  return out;
+}

@@ -26,7 +26,7 @@ import { enqueueScheduled, insertSummaryJob } from '../../platform/discussions/s
 import type { DiscussionRow, RoomMember } from '../../platform/discussions/store.ts';
 import { JobFailure, toJobError } from '../../platform/job-failure.ts';
 import type { ChatChunk } from '../../platform/ollama/client.ts';
-import { RoomStreamWriter } from '../../platform/room-stream.ts';
+import { readRoomMessages, RoomStreamWriter } from '../../platform/room-stream.ts';
 import { isRetryable, type ChatMessage, type discussionTurn, type DiscussionTurnResult, type JobError, type TurnStatus, type Usage } from '../../shared/index.ts';
 import { assembleContext, contextBudget, messageTokens, summaryCut, type TimelineEntry } from '../discussions/context.ts';
 import { askModerator, nextAfter, roundRobin, type Pick } from '../discussions/moderator.ts';
@@ -90,7 +90,14 @@ export function discussionTurnHandler(rt: DiscussionRuntime): Handler<typeof dis
     const writer = new RoomStreamWriter(rt.redis, rt.keys, id, ctx.attempt);
     const startedAt = new Date();
     const startedSeq = await writer.emit('turn_started', { turn, agentId: speaker.id, agentName: speaker.name, model: speaker.model });
-    const messages = await rt.transcripts.messages(id, { fromSeq: summary?.coversSeq ?? 0, beforeSeq: startedSeq });
+    // Messages from the stream (where their seq is allocated) and from MongoDB (in case the stream lost
+    // old entries), merged by id: a message posted just before turn_started is in the stream at once,
+    // while its document may still be on its way.
+    const fromSeq = summary?.coversSeq ?? 0;
+    const byId = new Map<string, { seq: number; authorName: string; text: string }>();
+    for (const m of await rt.transcripts.messages(id, { fromSeq, beforeSeq: startedSeq })) byId.set(m.id, m);
+    for (const m of await readRoomMessages(rt.redis, rt.keys, id, fromSeq, startedSeq)) byId.set(m.id, m);
+    const messages = [...byId.values()].sort((a, b) => a.seq - b.seq);
     const timeline: TimelineEntry[] = [
       ...earlier.filter((t) => t.status !== 'failed').map((t) => ({ kind: 'turn' as const, seq: t.seq, turn: t.turn, agentId: t.agentId, agentName: t.agentName, text: t.text, status: t.status })),
       ...messages.map((m) => ({ kind: 'human' as const, seq: m.seq, authorName: m.authorName, text: m.text })),
