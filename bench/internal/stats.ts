@@ -46,8 +46,8 @@ export interface Figure {
   parley: number[];
   /** Human-readable target, e.g. "Parley >= 0.7 x baseline". */
   target: string;
-  /** Decides PASS/MISS from the medians and the median per-pair ratio. */
-  met: (m: { baseline: number; parley: number; ratio: number }) => boolean;
+  /** Decides PASS/MISS from the medians, the median per-pair ratio and, for "in every run" targets, Parley's runs. */
+  met: (m: { baseline: number; parley: number; ratio: number; parleyRuns: readonly number[] }) => boolean;
   digits?: number;
   /** Figures that are reported but are not the target. */
   informational?: boolean;
@@ -64,9 +64,10 @@ export interface Verdict {
 }
 
 export function verdict(f: Figure): Verdict {
-  const ratios = f.parley.map((p, i) => p / f.baseline[i]!);
+  // A 0/0 pair (e.g. no tokens lost on either side) is a ratio of 1.
+  const ratios = f.parley.map((p, i) => (p === 0 && f.baseline[i] === 0 ? 1 : p / f.baseline[i]!));
   const m = { baseline: median(f.baseline), parley: median(f.parley), ratio: median(ratios) };
-  return { name: f.name, unit: f.unit, ...m, target: f.target, pass: f.informational ? undefined : f.met(m) };
+  return { name: f.name, unit: f.unit, ...m, target: f.target, pass: f.informational ? undefined : f.met({ ...m, parleyRuns: f.parley }) };
 }
 
 /** Prints the medians, the median of per-pair ratios and PASS/MISS for each figure. */
