@@ -89,6 +89,7 @@ function sameFields(d: Record<string, unknown>, fields: Record<string, unknown>)
 
 export class JobStreamWriter extends BatchingStreamWriter {
   private seq = 0;
+  private expireSetAt = 0;
 
   constructor(
     private readonly redis: Redis,
@@ -131,7 +132,12 @@ export class JobStreamWriter extends BatchingStreamWriter {
       this.seq += 1;
       pipe.xadd(this.key, 'MAXLEN', '~', this.opts.maxLen, `0-${this.seq}`, 'e', p.e, 'a', String(this.attempt), 'd', JSON.stringify(p.d));
     }
-    pipe.expire(this.key, this.opts.ttlSeconds);
+    // The TTL is refreshed on the first write, then at most every half TTL, and always with the final event.
+    const now = Date.now();
+    if (now - this.expireSetAt > (this.opts.ttlSeconds * 1000) / 2 || batch.some((p) => p.e === 'finished')) {
+      pipe.expire(this.key, this.opts.ttlSeconds);
+      this.expireSetAt = now;
+    }
     const results = await pipe.exec();
     const failed = results?.find(([err]) => err);
     if (failed) this.lastError = failed[0];

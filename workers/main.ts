@@ -34,7 +34,9 @@ export async function startWorkers(env: NodeJS.ProcessEnv = process.env, opts: {
   const redis = connectRedis(config.redisUrl, { name: 'parley-worker' });
   const bullConnection = connectRedis(config.redisUrl, { blocking: true, name: 'parley-worker-bull' });
   const subscriber = connectRedis(config.redisUrl, { blocking: true, name: 'parley-worker-sub' });
-  const db = connectDb(config.databaseUrl, { pool: 10 });
+  // One connection per concurrent job slot (each job writes its record), plus a few for the sweeper and watchdog.
+  const served = opts.queues ?? QueueName.options;
+  const db = connectDb(config.databaseUrl, { pool: Math.min(64, served.reduce((n, q) => n + config.workers.concurrency[q], 0) + 4) });
   const budgets = createBudgets({ db, redis, prefix: config.keyPrefix, checkEveryTokens: config.budgets.checkEveryTokens, log });
   // Every terminal write settles the job's token budget (reserved at submit) with its recorded usage.
   const store = createJobStore(db, { keyPrefix: config.keyPrefix, onFinished: settleFinishedJobs(budgets, log) });

