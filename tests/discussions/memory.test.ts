@@ -33,7 +33,9 @@ async function until<T>(fn: () => Promise<T | undefined>, timeoutMs = 240_000): 
 describe('memory and context', () => {
   it('summarises older turns once the transcript exceeds the budget, and every prompt stays within it', async () => {
     const agents = await makeAgents(stack, user, 2, { num_predict: 40, temperature: 0.7 });
-    const room = await makeRoom(stack, user, { agentIds: agents.map((a) => a.id), policy: { maxTurns: 5, contextTokens: 200 } });
+    // Room for more turns than the test runs, so it cannot reach maxTurns
+    // before the pause lands (a pause lets the turn in flight finish).
+    const room = await makeRoom(stack, user, { agentIds: agents.map((a) => a.id), policy: { maxTurns: 10, contextTokens: 200 } });
     await act(stack, user, room.id, 'start');
 
     // The turn whose commit makes the transcript too long for the budget schedules the summary.
@@ -49,6 +51,13 @@ describe('memory and context', () => {
     const paused = await waitForRoom(stack, user, room.id, (d) => !d.speaking);
     const pausedAt = paused.turn;
     await act(stack, user, room.id, 'resume');
+    // Once a turn after the resume has been committed, pause again (the turn in
+    // flight finishes and is kept) and stop the quiet room: the test needs one
+    // turn that read the summary, not the rest of the ten.
+    await waitForRoom(stack, user, room.id, (d) => closed(d) || d.turn > pausedAt + 1 || (d.turn === pausedAt + 1 && !d.speaking));
+    await act(stack, user, room.id, 'pause', 200).catch(() => undefined);
+    const quiet = await waitForRoom(stack, user, room.id, (d) => closed(d) || !d.speaking);
+    if (!closed(quiet)) await act(stack, user, room.id, 'stop');
     await waitForRoom(stack, user, room.id, closed);
 
     const t = await transcript(stack, user, room.id, true);
