@@ -67,6 +67,13 @@ const Env = z.object({
   PARLEY_REFRESH_TOKEN_TTL_S: z.coerce.number().int().min(60).default(30 * 86_400),
   PARLEY_JWT_ISSUER: z.string().default('parley'),
   PARLEY_JWT_AUDIENCE: z.string().default('parley-api'),
+  /**
+   * How long a process may reuse what a session id resolved to (session row and user) between
+   * requests. Revocation, role changes and disabling still apply at the next request through Redis
+   * markers; this bounds staleness only if such a marker is lost. 0 reads Postgres on every request.
+   * @defaultValue 10 000 ms
+   */
+  PARLEY_AUTH_CACHE_MS: z.coerce.number().int().min(0).max(300_000).default(10_000),
   PARLEY_BOOTSTRAP_ADMIN_USER: z.string().min(1).optional(),
   PARLEY_BOOTSTRAP_ADMIN_PASSWORD: z.string().min(1).optional(),
   /** Window of every rate limit below. @defaultValue 60 s */
@@ -180,6 +187,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env) {
       refreshTtlSeconds: e.PARLEY_REFRESH_TOKEN_TTL_S,
       issuer: e.PARLEY_JWT_ISSUER,
       audience: e.PARLEY_JWT_AUDIENCE,
+      credentialCacheMs: e.PARLEY_AUTH_CACHE_MS,
       bootstrapAdmin: e.PARLEY_BOOTSTRAP_ADMIN_USER && e.PARLEY_BOOTSTRAP_ADMIN_PASSWORD ? { username: e.PARLEY_BOOTSTRAP_ADMIN_USER, password: e.PARLEY_BOOTSTRAP_ADMIN_PASSWORD } : undefined,
     },
     http: {

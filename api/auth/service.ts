@@ -23,6 +23,7 @@ import type { Config } from '../../platform/config.ts';
 import type { Db } from '../../platform/db.ts';
 import { AppError } from '../http/app-error.ts';
 import type { Audit } from './audit.ts';
+import { CredentialCache, revokedSessionKey } from './credential-cache.ts';
 import { ALGORITHM, loadKeyRing, type KeyRing } from './keyring.ts';
 import { hashPassword, prepareTimingEqualiser, verifyPassword } from './passwords.ts';
 import { allPermissions, permissionsOf, Role, roleHas, type Actor, type Permission } from './permissions.ts';
@@ -71,7 +72,6 @@ const slug = (s: string) => s.toLowerCase().replace(/[^a-z0-9]+/g, '_');
 const KEYRING_TTL_MS = 60_000;
 /** Reloads on an unknown kid are at most this frequent, so forged kids cannot hammer Postgres. */
 const KEYRING_MISS_RELOAD_MS = 5_000;
-const revokedKey = (prefix: string, sid: string) => `${prefix}:revoked:session:${sid}`;
 
 /** OAuth2 §5.2 errors, as problem+json that also carries `error` / `error_description`. */
 export function oauthError(error: 'invalid_request' | 'invalid_grant' | 'unsupported_grant_type' | 'invalid_scope', description: string): AppError {
@@ -103,6 +103,18 @@ export function createAuthService(deps: AuthDeps) {
     }
     return ring.value;
   }
+
+  const credentials = new CredentialCache<UserRow>(
+    redis,
+    deps.keyPrefix,
+    async (sid) => {
+      const row = await db('sessions').where({ id: sid }).first('user_id', 'scope', 'expires_at', 'revoked_at');
+      if (!row) return {};
+      const user = await db<UserRow>('users').where({ id: row.user_id }).first();
+      return { session: { userId: row.user_id, scope: row.scope, expiresAt: row.expires_at, revoked: row.revoked_at !== null }, user };
+    },
+    { maxAgeMs: config.auth.credentialCacheMs },
+  );
 
   function actorFor(user: UserRow, extra: { sessionId?: string; apiKeyId?: string; scopes?: Permission[] }): Actor {
     const rolePerms = permissionsOf(user.role);
@@ -140,7 +152,8 @@ export function createAuthService(deps: AuthDeps) {
   async function revokeSession(sessionId: string, reason: string): Promise<boolean> {
     const n = await db('sessions').where({ id: sessionId }).whereNull('revoked_at').update({ revoked_at: db.fn.now(), revoked_reason: reason });
     // Access tokens of this session die now, not at their exp.
-    await redis.set(revokedKey(deps.keyPrefix, sessionId), reason, 'EX', config.auth.accessTtlSeconds + 60);
+    await redis.set(revokedSessionKey(deps.keyPrefix, sessionId), reason, 'EX', config.auth.accessTtlSeconds + 60);
+    credentials.forget(sessionId);
     return n > 0;
   }
 
@@ -189,6 +202,7 @@ export function createAuthService(deps: AuthDeps) {
       const existing = await this.findUser(cfg.username);
       if (existing) {
         await db('users').where({ id: existing.id }).update({ role: 'admin', disabled: false, password_hash: await hashPassword(cfg.password), updated_at: db.fn.now() });
+        await credentials.userChanged(existing.id);
       } else {
         await this.createUser({ username: cfg.username, password: cfg.password, role: 'admin' });
       }
@@ -272,11 +286,9 @@ export function createAuthService(deps: AuthDeps) {
       }
       if (typeof claims.exp !== 'number') throw unauthenticated('token has no expiry');
       if (typeof claims.sub !== 'string' || typeof claims.sid !== 'string') throw unauthenticated('invalid token');
-      if (await redis.exists(revokedKey(deps.keyPrefix, claims.sid))) throw unauthenticated('session revoked');
-      const session = await db('sessions').where({ id: claims.sid }).first();
-      if (!session || session.revoked_at || session.user_id !== claims.sub) throw unauthenticated('session revoked');
-      if (session.expires_at < new Date()) throw unauthenticated('session expired');
-      const user = await this.getUser(claims.sub);
+      const { revoked, session, user } = await credentials.resolve(claims.sid, claims.sub);
+      if (revoked || !session || session.revoked || session.userId !== claims.sub) throw unauthenticated('session revoked');
+      if (session.expiresAt < new Date()) throw unauthenticated('session expired');
       if (!user || user.disabled) throw unauthenticated('account disabled');
       const scopes = session.scope ? (session.scope.split(' ') as Permission[]) : undefined;
       return { actor: actorFor(user, { sessionId: claims.sid, scopes }), expiresAt: claims.exp * 1000 };
@@ -289,9 +301,8 @@ export function createAuthService(deps: AuthDeps) {
      */
     async stillValid(actor: Actor): Promise<boolean> {
       if (actor.sessionId) {
-        if (await redis.exists(revokedKey(deps.keyPrefix, actor.sessionId))) return false;
-        const s = await db('sessions').join('users', 'users.id', 'sessions.user_id').where('sessions.id', actor.sessionId).first('sessions.revoked_at', 'sessions.expires_at', 'users.role', 'users.disabled');
-        return Boolean(s && !s.revoked_at && s.expires_at > new Date() && !s.disabled && s.role === actor.role);
+        const { revoked, session, user } = await credentials.resolve(actor.sessionId, actor.userId);
+        return Boolean(!revoked && session && !session.revoked && session.userId === actor.userId && session.expiresAt > new Date() && user && !user.disabled && user.role === actor.role);
       }
       if (actor.apiKeyId) {
         const k = await db('api_keys').join('users', 'users.id', 'api_keys.user_id').where('api_keys.id', actor.apiKeyId).first('api_keys.revoked_at', 'api_keys.expires_at', 'users.role', 'users.disabled');
@@ -371,6 +382,8 @@ export function createAuthService(deps: AuthDeps) {
       if (!before) throw new AppError('NOT_FOUND');
       const [row] = (await db('users').where({ id: userId }).update({ ...change, updated_at: db.fn.now() }).returning('*')) as UserRow[];
       if (!row) throw new AppError('NOT_FOUND');
+      // Live sessions re-read the user at their next request, in every process.
+      if (row.role !== before.role || row.disabled !== before.disabled) await credentials.userChanged(userId);
       const by = { actorId: actor.userId, actorName: actor.username, ip: meta.ip, userAgent: meta.userAgent, targetType: 'user', targetId: userId };
       if (change.role !== undefined && change.role !== before.role) await audit({ action: 'user.role_changed', outcome: 'success', ...by, details: { from: before.role, to: change.role } });
       if (change.disabled !== undefined && change.disabled !== before.disabled) {

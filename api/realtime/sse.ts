@@ -3,6 +3,9 @@
  * Frames: `id: <seq>`, `event: <name>`, `data: <json>`. Resumes after the
  * `Last-Event-ID` header (or `?lastEventId=`). Ends after `finished`.
  * A comment line every 15 s keeps proxies from closing an idle stream.
+ * While open, the stream re-checks its credential every second (as the
+ * Socket.IO server does): a revoked session or key, a disabled account or a
+ * changed role ends it with an `auth_error` event.
  */
 import type { Request, Response } from 'express';
 import { z } from 'zod';
@@ -14,7 +17,17 @@ import { watchJob, type WatchDeps } from './watch.ts';
 
 const Seq = z.coerce.number().int().min(0);
 
-export function sseHandler(deps: WatchDeps & { onOpen?: () => void; onClose?: () => void }, authenticate: Authenticate) {
+/** What every event stream hears: open/close for metrics, and how to re-check a credential. */
+export interface StreamHooks {
+  onOpen?: () => void;
+  onClose?: () => void;
+  /** False once the actor's session or key no longer stands (revoked, disabled, role changed). */
+  stillValid?: (actor: Actor) => Promise<boolean>;
+  /** @defaultValue 1000 ms */
+  revalidateMs?: number;
+}
+
+export function sseHandler(deps: WatchDeps & StreamHooks, authenticate: Authenticate) {
   return eventStreamHandler<JobEvent>(deps, authenticate, {
     permission: 'jobs:read',
     watch: (actor, id, afterSeq, fn) => watchJob(deps, actor, id, afterSeq, fn),
@@ -29,7 +42,7 @@ export function sseHandler(deps: WatchDeps & { onOpen?: () => void; onClose?: ()
  * problem+json answer), then relay until `isLast` or the client leaves.
  */
 export function eventStreamHandler<E extends { event: string; data: { seq: number } }>(
-  hooks: { onOpen?: () => void; onClose?: () => void },
+  hooks: StreamHooks,
   authenticate: Authenticate,
   opts: { permission: Permission; watch: (actor: Actor, id: string, afterSeq: number, fn: (e: E) => void) => Promise<() => void>; isLast: (e: E) => boolean },
 ) {
@@ -45,10 +58,12 @@ export function eventStreamHandler<E extends { event: string; data: { seq: numbe
 
     let closed = false;
     let unsubscribe: () => void = () => {};
+    let revalidate: NodeJS.Timeout | undefined;
     const close = () => {
       if (closed) return;
       closed = true;
       clearInterval(heartbeat);
+      clearInterval(revalidate);
       unsubscribe();
       hooks.onClose?.();
       res.end();
@@ -69,6 +84,19 @@ export function eventStreamHandler<E extends { event: string; data: { seq: numbe
       headersSent = true;
       hooks.onOpen?.();
       for (const e of buffered) send(e);
+      if (hooks.stillValid) {
+        const check = hooks.stillValid;
+        revalidate = setInterval(() => {
+          check(actor).then(
+            (ok) => {
+              if (ok || closed) return;
+              res.write(`event: auth_error\ndata: ${JSON.stringify({ code: 'SESSION_REVOKED', message: 'the session or key was revoked, or the account changed' })}\n\n`);
+              close();
+            },
+            () => {},
+          );
+        }, hooks.revalidateMs ?? 1000);
+      }
     } catch (err) {
       clearInterval(heartbeat);
       closed = true;

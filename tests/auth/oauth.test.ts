@@ -6,6 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startStack, type Stack, type TestUser } from '../harness.ts';
+import { passwordHashCount } from '../../api/auth/passwords.ts';
 import { claimsOf, login, rawRequest, stableProblem, tokenRequest, uniqueName, type HttpResult } from './helpers.ts';
 
 let stack: Stack;
@@ -72,23 +73,15 @@ describe('password grant', () => {
     expect(unknown.text.replace(unknown.json.requestId, '')).toBe(wrong.text.replace(wrong.json.requestId, ''));
   });
 
-  it('takes about as long for an unknown user as for a wrong password (both pay one argon2 verification)', async () => {
-    const time = async (username: string) => {
-      const t0 = performance.now();
-      await tokenRequest(stack, { grant_type: 'password', username, password: 'not-the-password' });
-      return performance.now() - t0;
+  it('pays one argon2 verification for an unknown user, as for a wrong password (no timing oracle)', async () => {
+    const cost = async (username: string) => {
+      const before = passwordHashCount();
+      const r = await tokenRequest(stack, { grant_type: 'password', username, password: 'not-the-password' });
+      expectOAuthError(r, 'invalid_grant');
+      return passwordHashCount() - before;
     };
-    await time(uniqueName('warmup'));
-    const median = (xs: number[]) => xs.sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
-    const wrong: number[] = [];
-    const unknown: number[] = [];
-    for (let i = 0; i < 7; i++) {
-      wrong.push(await time(user.username));
-      unknown.push(await time(uniqueName('nobody')));
-    }
-    const ratio = median(unknown) / median(wrong);
-    expect(ratio).toBeGreaterThan(0.5);
-    expect(ratio).toBeLessThan(2);
+    expect(await cost(user.username)).toBe(1);
+    expect(await cost(uniqueName('nobody'))).toBe(1);
   });
 
   it('refuses a disabled account exactly like a wrong password', async () => {
@@ -192,16 +185,14 @@ describe('refresh rotation', () => {
 });
 
 describe('logout and sessions', () => {
-  it('logout makes the same access token fail with 401 within a second', async () => {
+  it('logout makes the same access token fail with 401 at its next request', async () => {
     const s = await login(stack, user);
     expect((await me(s.token)).status).toBe(200);
     const out = await stack.request('POST', '/v1/auth/logout', { headers: s.auth });
-    const t0 = performance.now();
     expect(out.status).toBe(204);
     const after = await me(s.token);
     expect(after.status).toBe(401);
     expect(after.headers.get('www-authenticate')).toMatch(/^Bearer\b/);
-    expect(performance.now() - t0).toBeLessThan(1000);
   });
 
   it('logout also kills the session’s refresh token', async () => {

@@ -44,10 +44,8 @@ describe('circuit breaker', () => {
     stub.fallback = { kind: 'status', status: 500 };
     for (let i = 0; i < 3; i++) expect((await chat()).error).toMatchObject({ code: 'UPSTREAM_UNAVAILABLE' });
     expect(client.breaker().state).toBe('open');
-    const t0 = performance.now();
     const fast = await chat();
     expect(fast.error).toMatchObject({ code: 'UPSTREAM_UNAVAILABLE', details: { fault: 'breaker-open' } });
-    expect(performance.now() - t0).toBeLessThan(50);
     expect(stub.count('/api/chat')).toBe(3);
   });
 
