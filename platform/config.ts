@@ -86,6 +86,13 @@ const Env = z.object({
   PARLEY_RATE_JOBS_WRITE: roleLimits({ admin: 2400, operator: 1200, member: 120, viewer: 30, anonymous: 30 }),
   /** Job reads (get, list, events) per user or API key, by role: polling and SSE reconnects must not eat the submit budget. */
   PARLEY_RATE_JOBS_READ: roleLimits({ admin: 6000, operator: 6000, member: 1200, viewer: 600, anonymous: 60 }),
+  /**
+   * Every other authenticated API write (agents, discussions and their actions and messages, models,
+   * budgets, API keys, admin) per user or API key, by role; one budget across those routes.
+   */
+  PARLEY_RATE_API_WRITE: roleLimits({ admin: 2400, operator: 1200, member: 300, viewer: 60, anonymous: 60 }),
+  /** Every other API read (including discussion SSE), per user or API key, by role. */
+  PARLEY_RATE_API_READ: roleLimits({ admin: 6000, operator: 6000, member: 1200, viewer: 600, anonymous: 120 }),
   OLLAMA_CONNECT_TIMEOUT_MS: z.coerce.number().int().min(100).default(5_000),
   OLLAMA_FIRST_TOKEN_TIMEOUT_MS: z.coerce.number().int().min(100).default(120_000),
   OLLAMA_IDLE_TIMEOUT_MS: z.coerce.number().int().min(100).default(30_000),
@@ -202,6 +209,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env) {
       windowMs: e.PARLEY_RATE_WINDOW_S * 1000,
       token: { perIp: e.PARLEY_RATE_TOKEN_PER_IP, perUsername: e.PARLEY_RATE_TOKEN_PER_USERNAME },
       jobs: { write: e.PARLEY_RATE_JOBS_WRITE, read: e.PARLEY_RATE_JOBS_READ },
+      api: { write: e.PARLEY_RATE_API_WRITE, read: e.PARLEY_RATE_API_READ },
     },
     roleCaps: parseRoleCaps(e.PARLEY_ROLE_CAPS, { chatModel: e.PARLEY_CHAT_MODEL, embedModel: e.PARLEY_EMBED_MODEL }),
     budgets: { checkEveryTokens: e.PARLEY_BUDGET_CHECK_TOKENS },

@@ -10,8 +10,13 @@
  *                                                           failures only (a success is given back)
  *   jobs-read       `<prefix>:rl:jobs-read:<subject>`      GET on /v1/jobs*, SSE included
  *   jobs-write      `<prefix>:rl:jobs-write:<subject>`     every other method on /v1/jobs*
+ *   api-read        `<prefix>:rl:api-read:<subject>`       GET on the rest of /v1 (agents, discussions and
+ *                                                           their SSE, models, usage, auth, admin)
+ *   api-write       `<prefix>:rl:api-write:<subject>`      every other method there, but POST /v1/auth/token
  * where <subject> is `user:<id>`, `key:<api key id>` or, without credentials,
- * `ip:<ip>`. A job limit is the one configured for the caller's role.
+ * `ip:<ip>`. A job or api limit is the one configured for the caller's role;
+ * jobs and the rest of the API have separate budgets, so chatting in a room
+ * cannot starve job submission or the other way round.
  * Usernames are hashed so Redis never holds what someone typed into a login form.
  *
  * The token limiters run before the route, so a limited login never reaches
@@ -101,22 +106,32 @@ export function rateLimiters(deps: RateLimitDeps): { path: string; handler: Requ
     return subject;
   };
   const isRead = (req: Request) => req.method === 'GET' || req.method === 'HEAD';
-  const jobs = (kind: 'read' | 'write') =>
+  const perSubject = (family: 'jobs' | 'api', kind: 'read' | 'write', detail: string, skip: (req: Request) => boolean = () => false) =>
     limiter(
-      `jobs-${kind}`,
+      `${family}-${kind}`,
       {
-        skip: (req) => isRead(req) !== (kind === 'read'),
+        skip: (req) => isRead(req) !== (kind === 'read') || skip(req),
         keyGenerator: async (req, res) => (await subjectOf(req, res)).key,
-        limit: async (req, res) => limits.jobs[kind][(await subjectOf(req, res)).cls],
-        identifier: async (req, res) => `jobs-${kind}-${(await subjectOf(req, res)).cls}`,
+        limit: async (req, res) => limits[family][kind][(await subjectOf(req, res)).cls],
+        identifier: async (req, res) => `${family}-${kind}-${(await subjectOf(req, res)).cls}`,
       },
-      kind === 'read' ? 'Too many job reads' : 'Too many job requests',
+      detail,
     );
+  // The token endpoint has its own limiters, by IP and by username.
+  const isTokenEndpoint = (req: Request) => req.originalUrl.split('?')[0] === '/v1/auth/token';
+  const apiRead = perSubject('api', 'read', 'Too many API reads');
+  const apiWrite = perSubject('api', 'write', 'Too many API requests', isTokenEndpoint);
+  const apiPaths = ['/v1/agents', '/v1/discussions', '/v1/models', '/v1/usage', '/v1/auth', '/v1/admin'];
 
   return [
     { path: '/v1/auth/token', handler: tokenIp },
     { path: '/v1/auth/token', handler: tokenUsername },
-    { path: '/v1/jobs', handler: jobs('read') },
-    { path: '/v1/jobs', handler: jobs('write') },
+    { path: '/v1/jobs', handler: perSubject('jobs', 'read', 'Too many job reads') },
+    { path: '/v1/jobs', handler: perSubject('jobs', 'write', 'Too many job requests') },
+    // One handler per family, mounted on every path: a single budget across them.
+    ...apiPaths.flatMap((path) => [
+      { path, handler: apiRead },
+      { path, handler: apiWrite },
+    ]),
   ];
 }

@@ -14,6 +14,7 @@ import { countJobs, freshLoopback, pingJob, rawRequest, sleep, tokenRequest, uni
 let stack: Stack;
 const jobWrite = { member: 3, operator: 6, viewer: 2 };
 const jobRead = { member: 5, viewer: 4 };
+const apiWrite = { member: 4 };
 
 beforeAll(async () => {
   stack = await startStack({
@@ -21,6 +22,7 @@ beforeAll(async () => {
     env: {
       PARLEY_RATE_JOBS_WRITE: `member=${jobWrite.member},operator=${jobWrite.operator},viewer=${jobWrite.viewer}`,
       PARLEY_RATE_JOBS_READ: `member=${jobRead.member},viewer=${jobRead.viewer}`,
+      PARLEY_RATE_API_WRITE: `member=${apiWrite.member}`,
     },
   });
 });
@@ -198,6 +200,31 @@ describe('job routes, per user or API key, by role', () => {
     const keys = await stack.api.redis.keys(`${stack.prefix}:rl:*`);
     expect(keys.some((k) => k.startsWith(`${stack.prefix}:rl:jobs-write:user:`))).toBe(true);
     expect(keys.some((k) => k.startsWith(`${stack.prefix}:rl:token-ip:`))).toBe(true);
+  });
+});
+
+describe('the rest of the API, per user or API key, by role', () => {
+  const agent = (u: TestUser, i: number) => stack.request('POST', '/v1/agents', { user: u, body: { name: `a${i}`, persona: 'You are terse.' } });
+
+  it('shares one write budget across agents, discussions and keys, apart from the job budget', async () => {
+    const u = await stack.user('member');
+    const a0 = await agent(u, 0);
+    const a1 = await agent(u, 1);
+    const room = await stack.request('POST', '/v1/discussions', { user: u, body: { topic: 'Tabs or spaces?', agentIds: [a0.json.id, a1.json.id] } });
+    const key = await stack.request('POST', '/v1/auth/api-keys', { user: u, body: { name: 'k' } });
+    expect([a0.status, a1.status, room.status, key.status]).toEqual([201, 201, 201, 201]);
+    const limited = await agent(u, 2);
+    expectLimited(limited, 'api-write-member');
+    expect(await stack.api.db('agents').where({ owner_id: u.id }).count({ n: '*' }).first()).toMatchObject({ n: 2 });
+    // Reads and job submissions have budgets of their own.
+    expect((await stack.request('GET', '/v1/agents', { user: u })).status).toBe(200);
+    expect((await stack.request('POST', '/v1/jobs', { user: u, body: pingJob })).status).toBe(202);
+  });
+
+  it('does not count the token endpoint, which has limiters of its own', async () => {
+    const { username, password } = await newUser();
+    const ip = freshLoopback();
+    for (let i = 0; i < apiWrite.member + 1; i++) expect((await tokenRequest(stack, { grant_type: 'password', username, password }, { localAddress: ip })).status).toBe(200);
   });
 });
 
