@@ -82,6 +82,9 @@ export interface JobStoreOptions extends JobStoreHooks {
   keyPrefix?: string;
 }
 
+/** Ollama's canonical model name in SQL, so "all-minilm" and "all-minilm:latest" add up in one usage row. */
+const canonicalModel = `case when model is null then '' when model ~ ':[^/]*$' then model else model || ':latest' end`;
+
 export function createJobStore(db: Db, hooks: JobStoreOptions = {}) {
   const jobs = () => db<JobRow>('jobs');
   const keyPrefix = hooks.keyPrefix ?? 'parley';
@@ -132,36 +135,66 @@ export function createJobStore(db: Db, hooks: JobStoreOptions = {}) {
       await jobs().where({ id, state: 'active' }).update({ progress: JSON.stringify(progress) as never, updated_at: db.fn.now() as never });
     },
 
-    /** A retryable failure with attempts left: back to queued, keeping the last error for the record. */
-    async requeue(id: string, error: JobError): Promise<void> {
-      await jobs()
-        .where({ id })
-        .whereNotIn('state', terminal)
-        .update({ state: 'queued', error_code: error.code, error_message: error.message, updated_at: db.fn.now() as never });
+    /**
+     * A retryable failure with attempts left (or a hand-back at shutdown): back to queued, keeping
+     * the last error for the record. `usage`, what the failed attempt consumed, is added to the
+     * job's tokens and to `usage_daily` at once, so tokens spent by attempts that did not finish
+     * are counted too; the job itself is counted in `jobs` when it ends.
+     */
+    async requeue(id: string, error: JobError, usage?: Usage | null): Promise<void> {
+      if (!usage) {
+        await jobs()
+          .where({ id })
+          .whereNotIn('state', terminal)
+          .update({ state: 'queued', error_code: error.code, error_message: error.message, updated_at: db.fn.now() as never });
+        return;
+      }
+      await db.raw(
+        `with requeued as (
+           update jobs set
+             state = 'queued', error_code = ?, error_message = ?, updated_at = now(),
+             model = coalesce(?, model), tokens_in = coalesce(tokens_in, 0) + ?, tokens_out = coalesce(tokens_out, 0) + ?,
+             usage_estimated = usage_estimated or ?
+           where id = ? and state not in ('completed', 'failed', 'cancelled')
+           returning owner_id, model
+         )
+         insert into usage_daily as u (user_id, model, day, prompt_tokens, completion_tokens, jobs, estimated_jobs)
+         select owner_id, ${canonicalModel}, (now() at time zone 'UTC')::date, ?, ?, 0, 0
+         from requeued
+         on conflict (user_id, model, day) do update set
+           prompt_tokens = u.prompt_tokens + excluded.prompt_tokens,
+           completion_tokens = u.completion_tokens + excluded.completion_tokens`,
+        [error.code, error.message, usage.model || null, usage.promptTokens, usage.completionTokens, usage.estimated, id, usage.promptTokens, usage.completionTokens],
+      );
     },
 
     /**
-     * Terminal write. True when this call made the job terminal; false when it already was.
+     * Terminal write. When this call made the job terminal: the job's usage over all its
+     * attempts (what GET /v1/jobs/:id shows from now on); false when it already was terminal.
      *
      * One statement: the conditional update, and (only when it changed a row)
-     * the job's tokens added to `usage_daily` for its owner, model (canonical
-     * name: `x` is `x:latest`) and UTC day.
+     * this attempt's tokens added to the job's (earlier attempts' usage is
+     * already there, from `requeue`) and to `usage_daily` for its owner, model
+     * (canonical name: `x` is `x:latest`) and UTC day.
      * A racing second terminal write updates nothing, so usage counts exactly once.
+     * The `onFinished` hook hears the job's usage over all its attempts.
      */
-    async finish(id: string, outcome: { state: (typeof terminal)[number]; result?: unknown; error?: JobError; usage?: Usage | null }): Promise<boolean> {
+    async finish(id: string, outcome: { state: (typeof terminal)[number]; result?: unknown; error?: JobError; usage?: Usage | null }): Promise<{ usage: Usage | null } | false> {
       const usage = outcome.usage ?? null;
       const { rows } = (await db.raw(
         `with done as (
            update jobs set
              state = ?, result = ?::jsonb, error_code = ?, error_message = ?, error_details = ?::jsonb,
-             model = ?, tokens_in = ?, tokens_out = ?, usage_estimated = ?, finished_at = now(), updated_at = now()
+             model = coalesce(?, model),
+             tokens_in = case when ?::int is null then tokens_in else coalesce(tokens_in, 0) + ?::int end,
+             tokens_out = case when ?::int is null then tokens_out else coalesce(tokens_out, 0) + ?::int end,
+             usage_estimated = usage_estimated or ?, finished_at = now(), updated_at = now()
            where id = ? and state not in ('completed', 'failed', 'cancelled')
            returning id, kind, owner_id, model, tokens_in, tokens_out, usage_estimated, finished_at
          ), counted as (
            insert into usage_daily as u (user_id, model, day, prompt_tokens, completion_tokens, jobs, estimated_jobs)
-           -- Ollama's canonical name, so "all-minilm" and "all-minilm:latest" add up in one row.
-           select owner_id, case when model is null then '' when model ~ ':[^/]*$' then model else model || ':latest' end,
-                  (finished_at at time zone 'UTC')::date, coalesce(tokens_in, 0), coalesce(tokens_out, 0), 1,
+           select owner_id, ${canonicalModel},
+                  (finished_at at time zone 'UTC')::date, coalesce(?::int, 0), coalesce(?::int, 0), 1,
                   case when usage_estimated then 1 else 0 end
            from done
            where tokens_in is not null or tokens_out is not null
@@ -171,30 +204,36 @@ export function createJobStore(db: Db, hooks: JobStoreOptions = {}) {
              jobs = u.jobs + 1,
              estimated_jobs = u.estimated_jobs + excluded.estimated_jobs
          )
-         select id, kind, owner_id from done`,
+         select id, kind, owner_id, model, tokens_in, tokens_out, usage_estimated from done`,
         [
           outcome.state,
           outcome.result === undefined ? null : JSON.stringify(outcome.result),
           outcome.error?.code ?? null,
           outcome.error?.message ?? null,
           outcome.error?.details === undefined ? null : JSON.stringify(outcome.error.details),
-          usage?.model ?? null,
+          usage?.model || null,
           usage?.promptTokens ?? null,
+          usage?.promptTokens ?? null,
+          usage?.completionTokens ?? null,
           usage?.completionTokens ?? null,
           usage?.estimated ?? false,
           id,
+          usage?.promptTokens ?? null,
+          usage?.completionTokens ?? null,
         ],
-      )) as { rows: { id: string; kind: string; owner_id: string }[] };
+      )) as { rows: { id: string; kind: string; owner_id: string; model: string | null; tokens_in: number | null; tokens_out: number | null; usage_estimated: boolean }[] };
       const row = rows[0];
       if (!row) return false;
+      const total: Usage | null =
+        row.tokens_in === null && row.tokens_out === null ? usage : { model: row.model ?? usage?.model ?? '', promptTokens: row.tokens_in ?? 0, completionTokens: row.tokens_out ?? 0, estimated: row.usage_estimated };
       if (hooks.onFinished) {
         try {
-          await hooks.onFinished({ id: row.id, kind: row.kind, ownerId: row.owner_id, state: outcome.state, usage });
+          await hooks.onFinished({ id: row.id, kind: row.kind, ownerId: row.owner_id, state: outcome.state, usage: total });
         } catch {
           // The hook logs its own failures; the terminal write is done and stands.
         }
       }
-      return true;
+      return { usage: total };
     },
 
     async requestCancel(id: string): Promise<void> {

@@ -12,6 +12,12 @@
  * An admitted llm.chat gets its num_predict pinned in its input (the role's
  * bound on the platform default when it named none), so the record shows
  * the bound the job ran with and the reservation matches it.
+ *
+ * The concurrency cap is checked twice: before the job is recorded (a cheap
+ * refusal), and by `confirm` after its row exists, counting it. Confirmations
+ * of one user's jobs take turns under a Postgres advisory lock, and a refused
+ * job's row is deleted before the lock is let go, so of any number of racing
+ * submits exactly as many are accepted as there are free slots.
  */
 import { estimatePromptTokens, type Budgets } from '../../platform/budgets.ts';
 import type { Config, RoleCap } from '../../platform/config.ts';
@@ -52,12 +58,30 @@ export function createAdmission(deps: AdmissionDeps) {
     throw exceeded('models', cap.models.join(', '), role, `Model "${model}" is not allowed`, 'input.model');
   }
 
+  async function inFlight(actor: Actor, db: Db = deps.db): Promise<number> {
+    const row = (await db('jobs').where({ owner_id: actor.userId }).whereIn('state', ['queued', 'active']).whereIn('kind', meteredKinds).count({ n: '*' }).first()) as { n: number | string } | undefined;
+    return Number(row?.n ?? 0);
+  }
+
   async function checkConcurrency(actor: Actor, cap: RoleCap): Promise<void> {
-    const row = (await deps.db('jobs').where({ owner_id: actor.userId }).whereIn('state', ['queued', 'active']).whereIn('kind', meteredKinds).count({ n: '*' }).first()) as { n: number | string } | undefined;
-    const n = Number(row?.n ?? 0);
+    const n = await inFlight(actor);
     if (n >= cap.maxConcurrentJobs) {
       throw exceeded('maxConcurrentJobs', cap.maxConcurrentJobs, actor.role, `${n} metered jobs are already queued or running`, 'kind');
     }
+  }
+
+  /** After the job's row is recorded: refuses it (and deletes the row) if it made the owner's in-flight metered jobs exceed the cap. */
+  function confirmer(actor: Actor, cap: RoleCap, jobId: string) {
+    return async () => {
+      const over = await deps.db.transaction(async (trx) => {
+        await trx.raw('select pg_advisory_xact_lock(hashtext(?))', [`parley:admission:${actor.userId}`]);
+        const n = await inFlight(actor, trx);
+        if (n <= cap.maxConcurrentJobs) return 0;
+        await trx('jobs').where({ id: jobId, state: 'queued', attempts: 0 }).delete();
+        return n;
+      });
+      if (over) throw exceeded('maxConcurrentJobs', cap.maxConcurrentJobs, actor.role, `${over - 1} metered jobs are already queued or running`, 'kind');
+    };
   }
 
   async function reserve(actor: Actor, jobId: string, tokens: number): Promise<void> {
@@ -72,7 +96,7 @@ export function createAdmission(deps: AdmissionDeps) {
     });
   }
 
-  return async function admit(actor: Actor, kind: string, input: unknown, jobId: string): Promise<{ input: unknown } | void> {
+  return async function admit(actor: Actor, kind: string, input: unknown, jobId: string): Promise<{ input: unknown; confirm?: () => Promise<void> } | void> {
     if (kind !== 'llm.chat' && kind !== 'embed.batch') return;
     const cap = config.roleCaps[actor.role];
     if (kind === 'llm.chat') {
@@ -87,7 +111,7 @@ export function createAdmission(deps: AdmissionDeps) {
       await checkConcurrency(actor, cap);
       const numPredict = asked ?? Math.min(config.ollama.defaultNumPredict, cap.maxNumPredict);
       await reserve(actor, jobId, estimatePromptTokens(chars) + numPredict);
-      return { input: { ...chat, options: { ...chat.options, num_predict: numPredict } } };
+      return { input: { ...chat, options: { ...chat.options, num_predict: numPredict } }, confirm: confirmer(actor, cap, jobId) };
     }
     const embed = input as EmbedBatchInput;
     await checkModel(actor.role, cap, embed.model ?? config.ollama.embedModel);
@@ -95,5 +119,6 @@ export function createAdmission(deps: AdmissionDeps) {
     if (chars > cap.maxPromptChars) throw exceeded('maxPromptChars', cap.maxPromptChars, actor.role, `Texts of ${chars} characters`, 'input.texts');
     await checkConcurrency(actor, cap);
     await reserve(actor, jobId, estimatePromptTokens(chars));
+    return { input, confirm: confirmer(actor, cap, jobId) };
   };
 }

@@ -27,7 +27,7 @@ export interface JobDeps {
    * job will have (a budget reservation is made under it). May return the input to record instead (with
    * defaults pinned, e.g. the role's num_predict bound).
    */
-  admit?: (actor: Actor, kind: string, input: unknown, jobId: string) => Promise<{ input: unknown } | void>;
+  admit?: (actor: Actor, kind: string, input: unknown, jobId: string) => Promise<{ input: unknown; confirm?: () => Promise<void> } | void>;
   /** Undoes what `admit` reserved for a job that was not accepted after all. */
   release?: (jobId: string) => Promise<void>;
   onSubmitted?: (kind: string, priority: PriorityClass) => void;
@@ -101,7 +101,8 @@ export async function submitJob(deps: JobDeps, args: { actor: Actor; body: Submi
     if (existing) return replay(existing, hash!);
   }
   const id = randomUUID();
-  const input = (await deps.admit?.(actor, body.kind, parsed.data, id))?.input ?? parsed.data;
+  const admitted = (await deps.admit?.(actor, body.kind, parsed.data, id)) ?? undefined;
+  const input = admitted?.input ?? parsed.data;
   const inserted = await deps.store
     .insert({
       id, kind: def.kind, v: def.v, queue: def.queue, ownerId: actor.userId, priority,
@@ -116,6 +117,16 @@ export async function submitJob(deps: JobDeps, args: { actor: Actor; body: Submi
     // A concurrent request with the same key won the insert: this one was never accepted.
     await deps.release?.(id).catch(() => {});
     return replay(row, hash!);
+  }
+  if (admitted?.confirm) {
+    try {
+      await admitted.confirm();
+    } catch (err) {
+      // Refused after all (a racing submit took the last slot): nothing was enqueued, so nothing was accepted.
+      await deps.store.remove(id).catch(() => {});
+      await deps.release?.(id).catch(() => {});
+      throw err;
+    }
   }
   try {
     await enqueue(deps.queues, def, id, { kind: def.kind, v: def.v, input, ownerId: actor.userId, priority });

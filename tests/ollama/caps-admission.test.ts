@@ -109,6 +109,21 @@ describe('role caps at submit', () => {
     expect((await stack.request('POST', '/v1/jobs', { user: u, body: chat() })).status).toBe(202);
   });
 
+  it('never accepts more than the cap when many submits race for the last slots', async () => {
+    const u = await member();
+    const answers = await Promise.all(Array.from({ length: 12 }, () => stack.request('POST', '/v1/jobs', { user: u, body: chat() })));
+    const accepted = answers.filter((a) => a.status === 202);
+    const refusedAnswers = answers.filter((a) => a.status !== 202);
+    // Exactly the free slots are taken: never more, and a race does not leave them empty either.
+    expect(accepted).toHaveLength(caps.member.maxConcurrentJobs);
+    for (const r of refusedAnswers) expect(r.json).toMatchObject({ status: 422, code: 'LIMIT_EXCEEDED', cap: 'maxConcurrentJobs' });
+    // Nothing of a refused submit is left: the rows are exactly the accepted jobs, and each is queued in BullMQ.
+    const rows = await stack.api.db('jobs').where({ owner_id: u.id }).select('id');
+    expect(rows.map((r) => r.id).sort()).toEqual(accepted.map((a) => a.json.id).sort());
+    const queue = stack.api.queues.llm;
+    for (const a of accepted) expect(await queue.getJob(a.json.id)).toBeTruthy();
+  });
+
   it("pins the role's num_predict bound into a chat that names none", async () => {
     const u = await member();
     const r = await stack.request('POST', '/v1/jobs', { user: u, body: chat() });

@@ -115,8 +115,11 @@ describe('retries before the first token', () => {
 
   it('retries a connection refused before the first token on a host that comes back', async () => {
     await stub.down();
-    setTimeout(() => void stub.up(), 150);
-    const r = await drain(client({ retry: { attempts: 6, baseMs: 100, maxMs: 200 } }));
+    // The host comes back once the client has been refused twice (not after a fixed time).
+    const refusals: string[] = [];
+    const hooks = { onRetry: (e: { fault: string }) => void (refusals.push(e.fault) === 2 && stub.up()) };
+    const r = await drain(client({ retry: { attempts: 10, baseMs: 20, maxMs: 100 }, breaker: { failureThreshold: 100 }, hooks }));
+    expect(refusals.slice(0, 2)).toEqual(['refused', 'refused']);
     expect(r.error).toBeUndefined();
     expect(r.chunks.at(-1)).toMatchObject({ done: true });
   });

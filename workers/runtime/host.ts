@@ -163,6 +163,9 @@ export class WorkerHost {
     };
     const partialUsage = (): Usage | null =>
       meter ? { model: meter.model, promptTokens: meter.promptTokensEstimate, completionTokens: tokens, estimated: true } : null;
+    // What an attempt that will run again consumed: counted only once output began, since only then
+    // is it certain that Ollama evaluated the prompt (a refused connection costs nothing).
+    const attemptUsage = (): Usage | null => (def.metered && tokens > 0 ? partialUsage() : null);
 
     // The model the job will use: its own, or the configured default of its kind ('' for kinds without a model).
     const jobModel = (input.data as { model?: unknown }).model;
@@ -175,9 +178,8 @@ export class WorkerHost {
       const raw = await handler(input.data, ctx);
       const result = def.result.parse(raw) as { usage?: Usage };
       const usage = def.metered ? (result.usage ?? partialUsage()) : null;
-      if (await store.finish(id, { state: 'completed', result, usage })) {
-        await writer.finished({ state: 'completed', result, usage });
-      }
+      const done = await store.finish(id, { state: 'completed', result, usage });
+      if (done) await writer.finished({ state: 'completed', result, usage: done.usage });
       // A cache hit replays its text at once: no Ollama latency or speed to observe.
       const cached = (result as { cached?: unknown }).cached === true;
       this.observeDone(kind, 'completed', pickedAt, usage, cached ? undefined : firstTokenAt, tokens);
@@ -187,7 +189,7 @@ export class WorkerHost {
       const reason: unknown = controller.signal.aborted ? controller.signal.reason : undefined;
       if (reason === SHUTDOWN && token) {
         // Hand the job back without spending an attempt; another worker resumes it from scratch.
-        await store.requeue(id, { code: 'INTERNAL', message: 'worker shut down; job handed back' });
+        await store.requeue(id, { code: 'INTERNAL', message: 'worker shut down; job handed back' }, attemptUsage());
         await job.moveToWait(token);
         throw new WaitingError();
       }
@@ -195,9 +197,8 @@ export class WorkerHost {
         const error: JobError = { code: 'CANCELLED', message: 'cancelled on request' };
         const usage = def.metered ? partialUsage() : null;
         const result = text ? { partial: true, text } : undefined;
-        if (await store.finish(id, { state: 'cancelled', result, error, usage })) {
-          await writer.finished({ state: 'cancelled', result, error, usage });
-        }
+        const done = await store.finish(id, { state: 'cancelled', result, error, usage });
+        if (done) await writer.finished({ state: 'cancelled', result, error, usage: done.usage });
         await clearCancel(redis, keys, id);
         this.observeDone(kind, 'cancelled', pickedAt, usage, firstTokenAt, tokens);
         throw new UnrecoverableError('cancelled');
@@ -206,16 +207,17 @@ export class WorkerHost {
       const attemptsLeft = (job.opts.attempts ?? 1) - (job.attemptsMade + 1);
       if (isRetryable(error.code) && attemptsLeft > 0) {
         ctx.log.warn({ error, attemptsLeft }, 'attempt failed; retrying');
-        await store.requeue(id, error);
+        const spent = attemptUsage();
+        await store.requeue(id, error, spent);
+        if (spent) this.observeTokens(spent);
         metrics.outcomes.inc({ kind, outcome: 'retried' });
         throw new Error(`${error.code}: ${error.message}`);
       }
       ctx.log.error({ error }, 'job failed');
       const usage = def.metered ? partialUsage() : null;
       const result = text ? { partial: true, text } : undefined;
-      if (await store.finish(id, { state: 'failed', result, error, usage })) {
-        await writer.finished({ state: 'failed', error, usage });
-      }
+      const done = await store.finish(id, { state: 'failed', result, error, usage });
+      if (done) await writer.finished({ state: 'failed', error, usage: done.usage });
       this.observeDone(kind, 'failed', pickedAt, usage, firstTokenAt, tokens);
       throw new UnrecoverableError(`${error.code}: ${error.message}`);
     } finally {
@@ -236,14 +238,18 @@ export class WorkerHost {
     throw new UnrecoverableError(`${error.code}: ${error.message}`);
   }
 
+  private observeTokens(usage: Usage): void {
+    this.deps.metrics.tokens.inc({ model: usage.model, direction: 'in' }, usage.promptTokens);
+    this.deps.metrics.tokens.inc({ model: usage.model, direction: 'out' }, usage.completionTokens);
+  }
+
   private observeDone(kind: string, outcome: string, pickedAt: number, usage: Usage | null, firstTokenAt: number | undefined, tokens: number): void {
     const { metrics } = this.deps;
     const now = Date.now();
     metrics.jobDuration.observe({ kind, outcome }, (now - pickedAt) / 1000);
     metrics.outcomes.inc({ kind, outcome });
     if (usage?.model) {
-      metrics.tokens.inc({ model: usage.model, direction: 'in' }, usage.promptTokens);
-      metrics.tokens.inc({ model: usage.model, direction: 'out' }, usage.completionTokens);
+      this.observeTokens(usage);
       if (firstTokenAt !== undefined) {
         metrics.ttft.observe({ model: usage.model }, (firstTokenAt - pickedAt) / 1000);
         const genSeconds = (now - firstTokenAt) / 1000;
