@@ -50,7 +50,7 @@ export async function startApi(env: NodeJS.ProcessEnv = process.env) {
   const config = loadConfig(env);
   const log = createLogger('api', config.logLevel);
   const redis = connectRedis(config.redisUrl, { name: 'parley-api' });
-  const hubReader = connectRedis(config.redisUrl, { blocking: true, name: 'parley-api-hub' });
+  const hubSubscriber = connectRedis(config.redisUrl, { blocking: true, name: 'parley-api-hub' });
   const pubClient = connectRedis(config.redisUrl, { name: 'parley-api-io-pub' });
   const subClient = connectRedis(config.redisUrl, { blocking: true, name: 'parley-api-io-sub' });
   const db = connectDb(config.databaseUrl, { pool: 20 });
@@ -72,7 +72,7 @@ export async function startApi(env: NodeJS.ProcessEnv = process.env) {
   const audit = createAudit(db, log);
   const auth = createAuthService({ db, redis, config, audit, keyPrefix: config.keyPrefix, onFailure: (kind, reason) => metrics.authFailures.inc({ kind, reason }) });
   const authenticate = bearerAuthenticator(auth, (reason) => metrics.authFailures.inc({ kind: 'bearer', reason }));
-  const hub = new StreamHub(hubReader, redis, log);
+  const hub = new StreamHub(hubSubscriber, redis, log);
   await hub.start();
 
   const modelDeps: ModelDeps = {
@@ -133,7 +133,7 @@ export async function startApi(env: NodeJS.ProcessEnv = process.env) {
       await Promise.race([closed, new Promise((r) => setTimeout(r, 5000))]);
       server.closeAllConnections();
       await closeQueues(queues);
-      await Promise.all([redis.quit(), hubReader.quit(), pubClient.quit(), subClient.quit()]).catch(() => {});
+      await Promise.all([redis.quit(), hubSubscriber.quit(), pubClient.quit(), subClient.quit()]).catch(() => {});
       await db.destroy();
       await mongo.close().catch(() => {});
       log.info('api stopped');

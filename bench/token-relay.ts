@@ -21,8 +21,8 @@
  *   (no workers run, so the jobs stay queued and their streams are the
  *   producers' alone); the producer writes tokens through
  *   platform/job-stream.ts JobStreamWriter (one Redis connection, as a
- *   worker process has) → Redis Stream per job → api/realtime/hub.ts (one
- *   XREAD BLOCK over all watched streams) → api/realtime/socket.ts (auth,
+ *   worker process has: XADD + PUBLISH per batch) → api/realtime/hub.ts
+ *   (SUBSCRIBE per watched stream, XRANGE for gaps) → api/realtime/socket.ts (auth,
  *   per-room authorisation, `tokens` { room, seq, attempt, text }).
  *   Fresh jobs every run, so no run replays another's stream.
  * Targets (Parley): p99 <= 5 ms, 0 tokens lost, 0 out of order, in every run.
@@ -191,7 +191,7 @@ async function main(): Promise<void> {
       const atRelay: number[] = [];
       for (const [at, text] of taps) for (const us of stampsIn(text)) atRelay.push(at - (r.epoch + us / 1000 - offset.offset));
       const hop = (l: LatencySummary) => `p50 ${fmt(l.p50)} ms  p90 ${fmt(l.p90)} ms  p99 ${fmt(l.p99)} ms`;
-      const where = side === 'bare' ? 'PUBLISH → relay pmessage' : 'JobStreamWriter → XADD → hub XREAD → hub delivers';
+      const where = side === 'bare' ? 'PUBLISH → relay pmessage' : 'JobStreamWriter → XADD + PUBLISH → hub relays';
       console.log(`${side === 'bare' ? 'A bare  ' : 'B Parley'}: producer → relay (${where}): ${hop(summarize(atRelay))}`);
       console.log(`          producer → client, end to end:                 ${hop(r.latency)}`);
     }

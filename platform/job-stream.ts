@@ -14,6 +14,11 @@
  * Writers batch naturally: while one XADD round trip is in flight, tokens
  * accumulate and go out as one entry when it returns, so latency stays one
  * round trip and throughput grows under load.
+ *
+ * Live delivery: with the XADDs of each batch, in the same round trip, the
+ * writer PUBLISHes the batch on a channel named like the stream key (see
+ * `parseLiveMessage`). The API's StreamHub relays those messages and falls
+ * back to the stream for anything pub/sub lost (api/realtime/hub.ts).
  */
 import type { Redis } from 'ioredis';
 import type { JobEvent, JobEventName } from '../shared/index.ts';
@@ -128,10 +133,15 @@ export class JobStreamWriter extends BatchingStreamWriter {
 
   protected async write(batch: PendingEntry[]): Promise<void> {
     const pipe = this.redis.pipeline();
+    const live: [number, string, string, string][] = [];
     for (const p of batch) {
       this.seq += 1;
-      pipe.xadd(this.key, 'MAXLEN', '~', this.opts.maxLen, `0-${this.seq}`, 'e', p.e, 'a', String(this.attempt), 'd', JSON.stringify(p.d));
+      const d = JSON.stringify(p.d);
+      pipe.xadd(this.key, 'MAXLEN', '~', this.opts.maxLen, `0-${this.seq}`, 'e', p.e, 'a', String(this.attempt), 'd', d);
+      live.push([this.seq, p.e, String(this.attempt), d]);
     }
+    // After the XADDs: a relay that hears the message can always find the entries in the stream.
+    pipe.publish(this.key, JSON.stringify(live));
     // The TTL is refreshed on the first write, then at most every half TTL, and always with the final event.
     const now = Date.now();
     if (now - this.expireSetAt > (this.opts.ttlSeconds * 1000) / 2 || batch.some((p) => p.e === 'finished')) {
@@ -159,6 +169,16 @@ export function parseStreamEntry(id: string, fields: string[]): StreamEvent | un
   if (!event || !Number.isFinite(seq)) return undefined;
   const d = f.d ? (JSON.parse(f.d) as Record<string, unknown>) : {};
   return { event, data: { ...d, seq, attempt } };
+}
+
+/**
+ * The live message of one appended batch, published on the stream key's channel:
+ * a JSON array of `[seq, event, attempt, payloadJson]`, payloadJson being the entry's `d` field.
+ */
+export function parseLiveMessage(message: string): StreamEvent[] {
+  const rows = JSON.parse(message) as [number, string, string | number, string][];
+  if (!Array.isArray(rows)) throw new Error('live message is not an array');
+  return rows.map(([seq, e, a, d]) => parseStreamEntry(`0-${seq}`, ['e', e, 'a', String(a), 'd', d])).filter((x): x is StreamEvent => x !== undefined);
 }
 
 /** A job stream entry; the job stream only ever holds the job catalog's events. */

@@ -16,6 +16,8 @@
  *   ARGV[1]  attempt, written as field `a` of every entry
  *   ARGV[2..] pairs: event name, JSON payload
  *   returns  the seq of the first entry appended
+ * and, like a job stream writer, PUBLISHes the appended entries on the
+ * stream key's channel for live relay (format: job-stream.ts `parseLiveMessage`).
  *
  * If the counter is missing while the stream exists (the counter was lost),
  * it is re-seeded from the stream's last id first, so seq never goes back.
@@ -44,9 +46,12 @@ if redis.call('EXISTS', KEYS[2]) == 0 then
 end
 local top = redis.call('INCRBY', KEYS[2], n)
 local first = top - n + 1
+local live = {}
 for i = 0, n - 1 do
   redis.call('XADD', KEYS[1], '0-' .. (first + i), 'e', ARGV[2 + 2 * i], 'a', ARGV[1], 'd', ARGV[3 + 2 * i])
+  live[i + 1] = { first + i, ARGV[2 + 2 * i], ARGV[1], ARGV[3 + 2 * i] }
 end
+redis.call('PUBLISH', KEYS[1], cjson.encode(live))
 return first
 `;
 const appendSha = createHash('sha1').update(appendScript).digest('hex');

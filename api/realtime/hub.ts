@@ -1,58 +1,111 @@
 /**
- * One reader per API process for every live job stream its clients watch.
+ * One relay per API process for every live stream its clients watch (job
+ * streams and discussion room streams).
  *
- * A single connection runs `XREAD BLOCK` over all watched stream keys; when a
- * key is added while it blocks, a second connection sends `CLIENT UNBLOCK`
- * so the next read includes it. Each subscriber has its own cursor: a late
- * subscriber is backfilled with XRANGE while live entries for it are
- * buffered, then the buffer is drained, so every subscriber sees each seq
- * exactly once and in order.
+ * The Redis Stream is the record: every event has its seq there, and a
+ * client that reconnects with its last seq is served from it. Live delivery
+ * rides on pub/sub: writers PUBLISH each batch they append, on a channel
+ * named like the stream key, in the same round trip as the XADDs (job
+ * streams: a pipeline; room streams: inside the append script). So the live
+ * hop costs what a bare pub/sub relay costs, and nothing blocks in Redis.
+ *
+ * Per watched key the hub keeps the highest seq it has relayed (`cursor`)
+ * and runs everything for that key through one serial chain:
+ * - a message whose first seq follows the cursor is relayed at once;
+ * - older seqs are dropped (duplicates);
+ * - a gap (a message lost, or published before the SUBSCRIBE took effect)
+ *   is filled from the stream with XRANGE before anything after it.
+ * Pub/sub is at-most-once, so the stream also covers what pub/sub cannot: on
+ * every (re)connection of the subscriber connection, and every
+ * `catchUpMs` for keys that heard nothing meanwhile, the hub reads the
+ * stream after its cursor. A lost last message (a `finished`) is thus
+ * delivered within `catchUpMs` at worst.
+ *
+ * Each subscriber also has its own cursor: a late subscriber is backfilled
+ * with XRANGE while live events for it are buffered, then the buffer is
+ * drained, so every subscriber sees each seq exactly once and in order.
  */
 import type { Redis } from 'ioredis';
-import { parseStreamEntry, type StreamEvent } from '../../platform/job-stream.ts';
+import { parseLiveMessage, parseStreamEntry, type StreamEvent } from '../../platform/job-stream.ts';
 import type { Logger } from '../../platform/log.ts';
 import type { JobEvent } from '../../shared/index.ts';
 
 interface Sub {
   cursor: number;
   ready: boolean;
+  /** Unsubscribed: nothing more is delivered, even by a backfill in flight. */
+  gone: boolean;
   buffer: StreamEvent[];
   fn: (e: StreamEvent) => void;
 }
 
 interface Watch {
+  /** Highest seq relayed for this key (everything up to it was distributed in order). */
   cursor: number;
   subs: Set<Sub>;
+  /** The key's serial chain: setup, live messages and catch-ups run one after another. */
+  chain: Promise<void>;
+  /** When the key last heard anything (a live message or a catch-up that found entries). */
+  heardAt: number;
+  closed: boolean;
 }
+
+export interface StreamHubOptions {
+  /** How often a key that heard nothing is checked against its stream. @defaultValue 5000 ms */
+  catchUpMs?: number;
+}
+
+const PAGE = 1000;
 
 export class StreamHub {
   private readonly watched = new Map<string, Watch>();
-  private readerId: number | undefined;
-  private blocked = false;
+  private timer: NodeJS.Timeout | undefined;
   private closed = false;
-  private wake: (() => void) | undefined;
-  private loop: Promise<void> | undefined;
+  private connectedOnce = false;
 
+  /**
+   * @param subscriber a connection of its own: it enters pub/sub mode.
+   * @param reader any connection for XRANGE / XREVRANGE.
+   */
   constructor(
+    private readonly subscriber: Redis,
     private readonly reader: Redis,
-    private readonly control: Redis,
     private readonly log: Logger,
+    private readonly opts: StreamHubOptions = {},
   ) {}
 
   async start(): Promise<void> {
-    this.readerId = (await this.reader.client('ID')) as number;
-    this.loop = this.run();
+    this.subscriber.on('message', (channel: string, message: string) => this.onMessage(channel, message));
+    // ioredis resubscribes by itself after a reconnect; what was published meanwhile is read from the streams.
+    this.subscriber.on('ready', () => {
+      if (this.connectedOnce) for (const key of this.watched.keys()) this.catchUp(key);
+      this.connectedOnce = true;
+    });
+    if (this.subscriber.status === 'ready') this.connectedOnce = true;
+    const every = this.opts.catchUpMs ?? 5000;
+    this.timer = setInterval(() => {
+      const quietSince = Date.now() - every;
+      for (const [key, w] of this.watched) if (w.heardAt < quietSince) this.catchUp(key);
+    }, every);
+    this.timer.unref();
   }
 
   async close(): Promise<void> {
     this.closed = true;
-    this.wake?.();
-    await this.unblock();
-    await this.loop;
+    clearInterval(this.timer);
+    const chains = [...this.watched.values()].map((w) => w.chain);
+    for (const w of this.watched.values()) w.closed = true;
+    this.watched.clear();
+    await Promise.allSettled(chains);
   }
 
   get watchedStreams(): number {
     return this.watched.size;
+  }
+
+  /** Resolves once everything queued so far for `key` (its setup included) has run. */
+  async settled(key: string): Promise<void> {
+    await this.watched.get(key)?.chain;
   }
 
   /**
@@ -61,36 +114,105 @@ export class StreamHub {
    * (the default), discussion room streams RoomEvent.
    */
   subscribe<E extends StreamEvent | JobEvent = JobEvent>(key: string, afterSeq: number, fn: (e: E) => void): () => void {
-    const sub: Sub = { cursor: afterSeq, ready: false, buffer: [], fn: fn as (e: StreamEvent) => void };
+    const sub: Sub = { cursor: afterSeq, ready: false, gone: false, buffer: [], fn: fn as (e: StreamEvent) => void };
     let w = this.watched.get(key);
     if (!w) {
-      w = { cursor: afterSeq, subs: new Set([sub]) };
-      this.watched.set(key, w);
-      sub.ready = true;
-      this.wake?.();
-      void this.unblock();
-    } else {
-      w.subs.add(sub);
-      if (afterSeq >= w.cursor) sub.ready = true;
-      else void this.backfill(key, sub);
+      const fresh: Watch = { cursor: 0, subs: new Set(), chain: Promise.resolve(), heardAt: Date.now(), closed: false };
+      this.watched.set(key, fresh);
+      // SUBSCRIBE first, then read where the stream ends: whatever is appended after that arrives as a message.
+      this.enqueue(key, fresh, async () => {
+        await this.subscriber.subscribe(key);
+        const last = (await this.reader.xrevrange(key, '+', '-', 'COUNT', 1)) as [string, string[]][];
+        fresh.cursor = last[0] ? seqOf(last[0][0]) : 0;
+      });
+      w = fresh;
     }
+    w.subs.add(sub);
+    const watch = w;
+    // After the setup (and anything queued before), either the subscriber is already level with the key or it backfills.
+    this.enqueue(key, watch, async () => {
+      if (sub.cursor >= watch.cursor) sub.ready = true;
+      else void this.backfill(key, sub);
+    });
     return () => {
-      const cur = this.watched.get(key);
-      if (!cur) return;
-      cur.subs.delete(sub);
-      if (cur.subs.size === 0) this.watched.delete(key);
+      sub.gone = true;
+      watch.subs.delete(sub);
+      if (watch.subs.size > 0 || this.watched.get(key) !== watch) return;
+      this.watched.delete(key);
+      watch.closed = true;
+      this.enqueue(key, watch, async () => {
+        // A new watch for the key may have subscribed meanwhile; only the last one out unsubscribes.
+        if (!this.watched.has(key)) await this.subscriber.unsubscribe(key);
+      });
     };
+  }
+
+  /** Runs `step` after everything already queued for the key; failures are logged and do not break the chain. */
+  private enqueue(key: string, w: Watch, step: () => Promise<void>): void {
+    w.chain = w.chain.then(step).catch((err: unknown) => {
+      if (!this.closed) this.log.warn({ err, key }, 'stream relay step failed');
+    });
+  }
+
+  private onMessage(key: string, message: string): void {
+    const w = this.watched.get(key);
+    if (!w) return;
+    let events: StreamEvent[];
+    try {
+      events = parseLiveMessage(message);
+    } catch (err) {
+      this.log.warn({ err, key }, 'unreadable live message; reading the stream instead');
+      this.catchUp(key);
+      return;
+    }
+    this.enqueue(key, w, async () => {
+      w.heardAt = Date.now();
+      const first = events[0];
+      if (first && first.data.seq > w.cursor + 1) await this.fill(key, w);
+      for (const e of events) this.relay(w, e);
+    });
+  }
+
+  /** Reads the stream after the key's cursor and relays what is there, in order. */
+  private catchUp(key: string): void {
+    const w = this.watched.get(key);
+    if (!w) return;
+    this.enqueue(key, w, async () => {
+      if (await this.fill(key, w)) w.heardAt = Date.now();
+    });
+  }
+
+  private async fill(key: string, w: Watch): Promise<boolean> {
+    let found = false;
+    for (;;) {
+      const entries = (await this.reader.xrange(key, `(0-${w.cursor}`, '+', 'COUNT', PAGE)) as [string, string[]][];
+      for (const [id, fields] of entries) {
+        const e = parseStreamEntry(id, fields);
+        if (e) this.relay(w, e);
+        found = true;
+      }
+      if (entries.length < PAGE || w.closed) return found;
+    }
+  }
+
+  private relay(w: Watch, e: StreamEvent): void {
+    if (e.data.seq <= w.cursor || w.closed) return;
+    w.cursor = e.data.seq;
+    for (const sub of w.subs) {
+      if (sub.ready) deliver(sub, e);
+      else sub.buffer.push(e);
+    }
   }
 
   private async backfill(key: string, sub: Sub): Promise<void> {
     try {
       for (;;) {
-        const entries = (await this.control.xrange(key, `(0-${sub.cursor}`, '+', 'COUNT', 1000)) as [string, string[]][];
+        const entries = (await this.reader.xrange(key, `(0-${sub.cursor}`, '+', 'COUNT', PAGE)) as [string, string[]][];
         for (const [id, fields] of entries) {
           const e = parseStreamEntry(id, fields);
           if (e) deliver(sub, e);
         }
-        if (entries.length < 1000) break;
+        if (entries.length < PAGE) break;
       }
     } catch (err) {
       this.log.warn({ err, key }, 'backfill failed');
@@ -99,53 +221,14 @@ export class StreamHub {
     sub.buffer = [];
     sub.ready = true;
   }
+}
 
-  private async unblock(): Promise<void> {
-    if (!this.blocked || this.readerId === undefined) return;
-    await this.control.client('UNBLOCK', this.readerId).catch(() => {});
-  }
-
-  private async run(): Promise<void> {
-    while (!this.closed) {
-      if (this.watched.size === 0) {
-        await new Promise<void>((r) => (this.wake = r));
-        this.wake = undefined;
-        continue;
-      }
-      const streamKeys = [...this.watched.keys()];
-      const ids = streamKeys.map((k) => `0-${this.watched.get(k)!.cursor}`);
-      let res: [string, [string, string[]][]][] | null;
-      try {
-        this.blocked = true;
-        res = (await this.reader.xread('COUNT', 1000, 'BLOCK', 5000, 'STREAMS', ...streamKeys, ...ids)) as typeof res;
-      } catch (err) {
-        if (this.closed) return;
-        this.log.warn({ err }, 'stream hub read failed; retrying');
-        await new Promise((r) => setTimeout(r, 200));
-        continue;
-      } finally {
-        this.blocked = false;
-      }
-      if (!res) continue;
-      for (const [key, entries] of res) {
-        const w = this.watched.get(key);
-        if (!w) continue;
-        for (const [id, fields] of entries) {
-          const e = parseStreamEntry(id, fields);
-          if (!e) continue;
-          w.cursor = Math.max(w.cursor, e.data.seq);
-          for (const sub of w.subs) {
-            if (sub.ready) deliver(sub, e);
-            else sub.buffer.push(e);
-          }
-        }
-      }
-    }
-  }
+function seqOf(id: string): number {
+  return Number(id.split('-')[1]);
 }
 
 function deliver(sub: Sub, e: StreamEvent): void {
-  if (e.data.seq <= sub.cursor) return;
+  if (sub.gone || e.data.seq <= sub.cursor) return;
   sub.cursor = e.data.seq;
   sub.fn(e);
 }
