@@ -184,14 +184,26 @@ export class StreamHub {
 
   private async fill(key: string, w: Watch): Promise<boolean> {
     let found = false;
+    await this.readAfter(key, () => w.cursor, (e) => {
+      this.relay(w, e);
+      found = true;
+    });
+    return found;
+  }
+
+  /**
+   * Every entry of the stream after `from()`, in order, page by page; `from()` is read again for
+   * each page, and the reading stops when it no longer moves (the consumer went away).
+   */
+  private async readAfter(key: string, from: () => number, each: (e: StreamEvent) => void): Promise<void> {
     for (;;) {
-      const entries = (await this.reader.xrange(key, `(0-${w.cursor}`, '+', 'COUNT', PAGE)) as [string, string[]][];
+      const start = from();
+      const entries = (await this.reader.xrange(key, `(0-${start}`, '+', 'COUNT', PAGE)) as [string, string[]][];
       for (const [id, fields] of entries) {
         const e = parseStreamEntry(id, fields);
-        if (e) this.relay(w, e);
-        found = true;
+        if (e) each(e);
       }
-      if (entries.length < PAGE || w.closed) return found;
+      if (entries.length < PAGE || from() === start) return;
     }
   }
 
@@ -206,14 +218,7 @@ export class StreamHub {
 
   private async backfill(key: string, sub: Sub): Promise<void> {
     try {
-      for (;;) {
-        const entries = (await this.reader.xrange(key, `(0-${sub.cursor}`, '+', 'COUNT', PAGE)) as [string, string[]][];
-        for (const [id, fields] of entries) {
-          const e = parseStreamEntry(id, fields);
-          if (e) deliver(sub, e);
-        }
-        if (entries.length < PAGE) break;
-      }
+      await this.readAfter(key, () => sub.cursor, (e) => deliver(sub, e));
     } catch (err) {
       this.log.warn({ err, key }, 'backfill failed');
     }
