@@ -26,6 +26,7 @@ export const AuditAction = [
   'model.load',
   'model.unload',
   'admin.action',
+  'keys.rotated',
 ] as const;
 export type AuditAction = (typeof AuditAction)[number];
 

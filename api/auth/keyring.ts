@@ -44,6 +44,18 @@ export async function loadKeyRing(db: Db, opts: { retiredGraceMs: number }): Pro
   };
 }
 
+/** How long a process trusts its copy of the key ring. */
+export const KEYRING_TTL_MS = 60_000;
+
+/**
+ * How long a retired key keeps verifying: while tokens it signed can still be alive. Tokens live
+ * the access TTL (plus a minute of clock slack), and another process may go on signing with the
+ * key for up to KEYRING_TTL_MS after the rotation.
+ */
+export function keyVerificationGraceMs(accessTtlSeconds: number): number {
+  return (accessTtlSeconds + 60) * 1000 + KEYRING_TTL_MS;
+}
+
 /** Adds a new signing key and retires the old ones (they keep verifying). */
 export async function rotateKeys(db: Db): Promise<string> {
   const key = newKey();

@@ -24,7 +24,7 @@ import type { Db } from '../../platform/db.ts';
 import { AppError } from '../http/app-error.ts';
 import type { Audit } from './audit.ts';
 import { CredentialCache, revokedSessionKey } from './credential-cache.ts';
-import { ALGORITHM, loadKeyRing, type KeyRing } from './keyring.ts';
+import { ALGORITHM, KEYRING_TTL_MS, keyVerificationGraceMs, loadKeyRing, type KeyRing } from './keyring.ts';
 import { hashPassword, prepareTimingEqualiser, verifyPassword } from './passwords.ts';
 import { allPermissions, permissionsOf, Role, roleHas, type Actor, type Permission } from './permissions.ts';
 
@@ -68,8 +68,6 @@ export const Username = z.string().min(3).max(64).regex(/^[A-Za-z0-9_.@-]+$/);
 
 const sha256 = (s: string) => createHash('sha256').update(s).digest('hex');
 const slug = (s: string) => s.toLowerCase().replace(/[^a-z0-9]+/g, '_');
-/** How long a process trusts its copy of the key ring. */
-const KEYRING_TTL_MS = 60_000;
 /** Reloads on an unknown kid are at most this frequent, so forged kids cannot hammer Postgres. */
 const KEYRING_MISS_RELOAD_MS = 5_000;
 
@@ -87,9 +85,7 @@ export function createAuthService(deps: AuthDeps) {
   const { db, redis, config, audit } = deps;
   void prepareTimingEqualiser().catch(() => {});
   const fail = (kind: AuthFailureKind, reason: string) => deps.onFailure?.(kind, slug(reason));
-  // A retired key keeps verifying while tokens it signed can still be alive: tokens live accessTtl, and
-  // another process may sign with it for up to KEYRING_TTL_MS after the rotation.
-  const retiredGraceMs = (config.auth.accessTtlSeconds + 60) * 1000 + KEYRING_TTL_MS;
+  const retiredGraceMs = keyVerificationGraceMs(config.auth.accessTtlSeconds);
   let ring: { at: number; value: Promise<KeyRing> } | undefined;
   let lastMissReload = 0;
   function keyring(maxAgeMs = KEYRING_TTL_MS): Promise<KeyRing> {
