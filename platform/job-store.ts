@@ -131,6 +131,23 @@ export function createJobStore(db: Db, hooks: JobStoreOptions = {}) {
       return row ? { attempt: row.attempts, cancelRequested: row.cancel_requested_at !== null } : undefined;
     },
 
+    /**
+     * Tokens a job's owner consumed outside the job's own metered call (a discussion turn's
+     * moderator, for one): added to `usage_daily` for the owner, model and UTC day, with no job
+     * counted. The job's own row keeps its own call's usage.
+     */
+    async addUsage(ownerId: string, usage: Usage): Promise<void> {
+      await db.raw(
+        `insert into usage_daily as u (user_id, model, day, prompt_tokens, completion_tokens, jobs, estimated_jobs)
+         select ?, ${canonicalModel}, (now() at time zone 'UTC')::date, ?, ?, 0, 0
+         from (select ?::text as model) m
+         on conflict (user_id, model, day) do update set
+           prompt_tokens = u.prompt_tokens + excluded.prompt_tokens,
+           completion_tokens = u.completion_tokens + excluded.completion_tokens`,
+        [ownerId, usage.promptTokens, usage.completionTokens, usage.model || null],
+      );
+    },
+
     async setProgress(id: string, progress: unknown): Promise<void> {
       await jobs().where({ id, state: 'active' }).update({ progress: JSON.stringify(progress) as never, updated_at: db.fn.now() as never });
     },

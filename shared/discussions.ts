@@ -223,6 +223,8 @@ export const Turn = z.object({
   copiedFrom: z.object({ discussionId: z.uuid(), turn: z.number().int() }).nullable(),
   /** The moderator's choice, under the moderator policy. */
   pickedBy: z.enum(['round_robin', 'moderator', 'fallback']),
+  /** What asking the moderator for this turn's speaker consumed (null without a moderator call). */
+  moderatorUsage: Usage.nullable(),
   error: JobError.nullable(),
   createdAt: z.iso.datetime(),
 });

@@ -1,7 +1,8 @@
 /**
  * Bull Board at /admin/queues, behind auth: admins get the full board,
- * operators a read-only one (no retry, clean, promote or remove), everyone
- * else 401/403 as problem+json, on its pages and its JSON API alike.
+ * operators a read-only one (every action — retry, clean, promote, remove,
+ * pause — is 403), everyone else 401/403 as problem+json, on its pages and
+ * its JSON API alike.
  *
  * Browsers cannot attach a Bearer header to page loads, so the board also
  * accepts the access token in the `parley_token` cookie; `?token=` sets
@@ -51,7 +52,12 @@ export function bullBoardRouter(queues: Queues, authenticate: Authenticate): Rou
       const actor = await authenticate(req, res);
       if (!actor) throw new AppError('UNAUTHENTICATED');
       if (can(actor, 'queues:write')) return full(req, res, next);
-      if (can(actor, 'queues:read')) return readOnly(req, res, next);
+      if (can(actor, 'queues:read')) {
+        // Read-only is enforced here, for every action, not left to the board: its own read-only
+        // mode refuses per-queue actions but lets "pause all" through as a silent no-op.
+        if (req.method !== 'GET' && req.method !== 'HEAD') throw new AppError('FORBIDDEN', { detail: 'The queue dashboard is read-only for operators; actions need queues:write' });
+        return readOnly(req, res, next);
+      }
       throw new AppError('FORBIDDEN', { detail: 'The queue dashboard is for operators and admins' });
     } catch (err) {
       next(err);

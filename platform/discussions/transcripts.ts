@@ -74,6 +74,7 @@ export function toTurn(d: TurnDoc, opts: { prompt?: boolean } = {}): Turn {
     ...(opts.prompt ? { prompt: d.prompt ?? [] } : {}),
     copiedFrom: d.copiedFrom ?? null,
     pickedBy: d.pickedBy,
+    moderatorUsage: d.moderatorUsage ?? null,
     error: d.error ?? null,
     createdAt: d.createdAt.toISOString(),
   };

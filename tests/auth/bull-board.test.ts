@@ -1,7 +1,7 @@
 /**
  * Bull Board at /admin/queues, per role: anonymous 401 (problem+json) on the
  * page and on its JSON API; viewer and member 403; operator 200 but
- * read-only (bull-board 9.10 answers 405 to writes on a read-only queue);
+ * read-only (every write is 403 problem+json, before the board sees it);
  * admin 200 with writes. Write calls used: PUT /api/queues/<q>/retry/failed,
  * PUT /api/queues/<q>/pause and PUT /api/queues/pause (pause all).
  */
@@ -70,19 +70,22 @@ describe('operators (read-only)', () => {
     expect(q.readOnlyMode).toBe(true);
   });
 
-  it('are refused a retry of failed jobs', async () => {
+  it('are refused a retry of failed jobs with 403 problem+json', async () => {
     const r = await board('PUT', `/api/queues/${queue}/retry/failed`, users.operator);
-    expect(r.status).toBe(405);
+    expect(r.status).toBe(403);
+    expect(r.headers.get('content-type')).toMatch(/^application\/problem\+json/);
+    expect(r.json.code).toBe('FORBIDDEN');
   });
 
   it('are refused pausing a queue, which keeps running', async () => {
     const r = await board('PUT', `/api/queues/${queue}/pause`, users.operator);
-    expect(r.status).toBe(405);
+    expect(r.status).toBe(403);
     expect(await stack.api.queues.system.isPaused()).toBe(false);
   });
 
-  it('change nothing with pause-all', async () => {
-    await board('PUT', '/api/queues/pause', users.operator);
+  it('are refused pause-all, and every queue keeps running', async () => {
+    const r = await board('PUT', '/api/queues/pause', users.operator);
+    expect(r.status).toBe(403);
     for (const q of Object.values(stack.api.queues)) expect(await q.isPaused()).toBe(false);
   });
 

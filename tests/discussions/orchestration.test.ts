@@ -111,15 +111,26 @@ describe('turn orchestration', () => {
     expect((await transcript(stack, user, room.id)).turns.map((t: any) => t.turn)).toEqual([1, 2, 3]);
   }, 300_000);
 
-  it('a moderator picks valid speakers, never the same one twice in a row', async () => {
-    const agents = await makeAgents(stack, user, 3, { num_predict: 12 });
-    const mod = (await stack.request('POST', '/v1/agents', { user, body: { name: 'Moderator', persona: 'You are a fair moderator who gives everyone a say.', params: { num_predict: 32 } } })).json;
-    const room = await makeRoom(stack, user, { agentIds: agents.map((a) => a.id), policy: { turns: { kind: 'moderator', moderatorId: mod.id }, maxTurns: 4 } });
+  it('a moderator picks valid speakers, never the same one twice in a row, and its tokens are counted', async () => {
+    // A user of its own, so its usage rows hold this room alone.
+    const owner = await stack.user('member');
+    const agents = await makeAgents(stack, owner, 3, { num_predict: 12 });
+    const mod = (await stack.request('POST', '/v1/agents', { user: owner, body: { name: 'Moderator', persona: 'You are a fair moderator who gives everyone a say.', params: { num_predict: 32 } } })).json;
+    const room = await makeRoom(stack, owner, { agentIds: agents.map((a) => a.id), policy: { turns: { kind: 'moderator', moderatorId: mod.id }, maxTurns: 4 } });
     expect(room.moderator).toMatchObject({ id: mod.id, name: 'Moderator' });
-    await act(stack, user, room.id, 'start');
-    const done = await waitForRoom(stack, user, room.id, closed);
+    await act(stack, owner, room.id, 'start');
+    const done = await waitForRoom(stack, owner, room.id, closed);
     expect(done.status).toBe('finished');
-    const t = await transcript(stack, user, room.id);
+    const t = await transcript(stack, owner, room.id);
+
+    // usage_daily = every job's recorded usage + each moderator call, which the transcript shows per turn.
+    const asked = t.turns.filter((x: any) => x.moderatorUsage);
+    expect(asked.length).toBeGreaterThanOrEqual(1);
+    const moderatorTokens = asked.reduce((n: number, x: any) => n + x.moderatorUsage.promptTokens + x.moderatorUsage.completionTokens, 0);
+    expect(moderatorTokens).toBeGreaterThan(0);
+    const jobs = await stack.api.db('jobs').where({ owner_id: owner.id }).sum({ p: 'tokens_in', c: 'tokens_out' }).first();
+    const daily = await stack.api.db('usage_daily').where({ user_id: owner.id }).sum({ p: 'prompt_tokens', c: 'completion_tokens' }).first();
+    expect(Number(daily?.p) + Number(daily?.c)).toBe(Number(jobs?.p) + Number(jobs?.c) + moderatorTokens);
     expect(t.turns.length).toBeGreaterThanOrEqual(1);
     const ids = new Set(agents.map((a) => a.id));
     for (const [k, turn] of t.turns.entries()) {

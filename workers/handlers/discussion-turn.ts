@@ -83,6 +83,9 @@ export function discussionTurnHandler(rt: DiscussionRuntime): Handler<typeof dis
         return { discussionId: id, turn, outcome: 'finished', agentId: null, reason, usage: pick.usage } satisfies DiscussionTurnResult;
       }
       await rt.rooms.setSpeaker(id, turn, ctx.jobId, pick.agentId);
+      // The moderator's call is the owner's consumption too. A retry keeps the pick (above) and asks
+      // again nothing, so this is counted once; the turn job's own usage stays the speaker's.
+      if (pick.usage) await rt.jobs.addUsage(room.owner_id, pick.usage).catch((err: unknown) => ctx.log.warn({ err }, 'could not record the moderator usage'));
     }
     const speaker = roster.speakers.find((s) => s.id === pick.agentId)!;
 
