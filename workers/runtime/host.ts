@@ -127,10 +127,10 @@ export class WorkerHost {
     const { attempt } = started;
     const controller = new AbortController();
     this.running.set(id, { controller, queue });
-    if (started.cancelRequested || (await isCancelRequested(redis, keys, id))) controller.abort(CANCELLED);
-
     const writer = new JobStreamWriter(redis, keys.jobStream(id), attempt, config.streams);
-    const { hadOutput } = await writer.init();
+    // The cancel flag and the stream's last entry in one round trip (both commands go out back to back).
+    const [cancelled, { hadOutput }] = await Promise.all([started.cancelRequested || isCancelRequested(redis, keys, id), writer.init()]);
+    if (cancelled) controller.abort(CANCELLED);
     if (hadOutput) writer.reset();
 
     let meter: { model: string; promptTokensEstimate: number } | undefined;
