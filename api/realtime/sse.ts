@@ -57,6 +57,7 @@ export function eventStreamHandler<E extends { event: string; data: { seq: numbe
     if (!last.success) throw new AppError('VALIDATION_FAILED', { errors: [{ path: 'headers.last-event-id', message: 'must be a sequence number' }] });
 
     let closed = false;
+    let opened = false;
     let unsubscribe: () => void = () => {};
     let revalidate: NodeJS.Timeout | undefined;
     const close = () => {
@@ -65,25 +66,33 @@ export function eventStreamHandler<E extends { event: string; data: { seq: numbe
       clearInterval(heartbeat);
       clearInterval(revalidate);
       unsubscribe();
-      hooks.onClose?.();
-      res.end();
+      if (opened) {
+        hooks.onClose?.();
+        res.end();
+      }
     };
     const send = (e: E) => {
       if (closed) return;
       res.write(`id: ${e.data.seq}\nevent: ${e.event}\ndata: ${JSON.stringify(e.data)}\n\n`);
       if (opts.isLast(e)) close();
     };
+    // Listening from the start: a client that leaves while the subscription is being set up is noticed.
+    // (The response's close: it fires when the connection goes, whatever happened to the request body.)
+    res.on('close', close);
     const heartbeat = setInterval(() => !closed && res.write(': keep-alive\n\n'), 15_000);
     try {
       const buffered: E[] = [];
       let headersSent = false;
-      unsubscribe = await opts.watch(actor, id.data, last.data, (e) => (headersSent ? send(e) : buffered.push(e)));
+      const stop = await opts.watch(actor, id.data, last.data, (e) => (headersSent ? send(e) : buffered.push(e)));
+      if (closed) return stop();
+      unsubscribe = stop;
       res.status(200).set({ 'Content-Type': 'text/event-stream; charset=utf-8', 'Cache-Control': 'no-cache, no-transform', Connection: 'keep-alive', 'X-Accel-Buffering': 'no' });
       res.flushHeaders();
       res.write('retry: 1000\n\n');
       headersSent = true;
+      opened = true;
       hooks.onOpen?.();
-      for (const e of buffered) send(e);
+      // The recheck first: a buffered last event closes the stream, and with it this timer.
       if (hooks.stillValid) {
         const check = hooks.stillValid;
         revalidate = setInterval(() => {
@@ -97,11 +106,11 @@ export function eventStreamHandler<E extends { event: string; data: { seq: numbe
           );
         }, hooks.revalidateMs ?? 1000);
       }
+      for (const e of buffered) send(e);
     } catch (err) {
       clearInterval(heartbeat);
       closed = true;
       throw err;
     }
-    req.on('close', close);
   };
 }
