@@ -29,11 +29,11 @@
  *   3. settle (any process, from the job store's terminal write, which runs it
  *      exactly once per run): counters += actual - reserved.
  */
-import { createHash } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { isJobKind, jobs, type BudgetPeriod, type BudgetScope } from '../shared/index.ts';
 import type { Db } from './db.ts';
 import { JobFailure } from './job-failure.ts';
+import { luaScript } from './redis.ts';
 import type { FinishedJob } from './job-store.ts';
 
 export interface BudgetRule {
@@ -170,16 +170,7 @@ redis.call('DEL', KEYS[3])
 return delta
 `;
 
-async function run(redis: Redis, script: string, sha: string, keys: string[], args: (string | number)[]): Promise<unknown> {
-  try {
-    return await redis.evalsha(sha, keys.length, ...keys, ...args);
-  } catch (err) {
-    if (!String((err as Error).message).includes('NOSCRIPT')) throw err;
-    return redis.eval(script, keys.length, ...keys, ...args);
-  }
-}
-const sha1 = (s: string) => createHash('sha1').update(s).digest('hex');
-const scripts = { reserve: { src: RESERVE, sha: sha1(RESERVE) }, check: { src: CHECK, sha: sha1(CHECK) }, settle: { src: SETTLE, sha: sha1(SETTLE) } };
+const scripts = { reserve: luaScript(RESERVE), check: luaScript(CHECK), settle: luaScript(SETTLE) };
 
 /** Refusal of a reservation, with what a client needs to decide when to come back. */
 export interface BudgetRefusal {
@@ -288,7 +279,7 @@ export function createBudgets(deps: BudgetDeps) {
     const check = async (consumed: number): Promise<number | undefined> => {
       const limits = await limitsFor(owner);
       const w = windows(owner.id, now());
-      const res = (await run(redis, scripts.check.src, scripts.check.sha, [...(fixedKeys ?? w.keys), key], [
+      const res = (await scripts.check.run(redis, [...(fixedKeys ?? w.keys), key], [
         consumed, ...limitArgs(limits), ...w.expiries, jobExpiry(), owner.id, owner.role,
       ])) as number[];
       if (res[0] !== 1) throw exhausted(limits, res);
@@ -339,7 +330,7 @@ export function createBudgets(deps: BudgetDeps) {
     async reserve(args: { jobId: string; owner: BudgetOwner; tokens: number; limits?: BudgetLimits }): Promise<{ ok: true } | { ok: false; refusal: BudgetRefusal }> {
       const limits = args.limits ?? (await limitsFor(args.owner));
       const w = windows(args.owner.id, now());
-      const res = (await run(redis, scripts.reserve.src, scripts.reserve.sha, [...w.keys, jobKey(args.jobId)], [
+      const res = (await scripts.reserve.run(redis, [...w.keys, jobKey(args.jobId)], [
         args.tokens, ...limitArgs(limits), ...w.expiries, jobExpiry(), args.owner.id, args.owner.role,
       ])) as number[];
       if (res[0] === 1) return { ok: true };
@@ -359,7 +350,7 @@ export function createBudgets(deps: BudgetDeps) {
       const [d, m] = await redis.hmget(key, 'd', 'm');
       if (!(d && m) && args.tokens === 0) return;
       const w = windows(args.ownerId, now());
-      await run(redis, scripts.settle.src, scripts.settle.sha, [...(d && m ? [d, m] : w.keys), key], [args.tokens, ...w.expiries]);
+      await scripts.settle.run(redis, [...(d && m ? [d, m] : w.keys), key], [args.tokens, ...w.expiries]);
     },
 
     /** Releases the reservation of a job that was not accepted after all (the insert or the enqueue failed). */
@@ -368,7 +359,7 @@ export function createBudgets(deps: BudgetDeps) {
       const [d, m, u] = await redis.hmget(key, 'd', 'm', 'u');
       if (!d || !m || !u) return;
       const w = windows(u, now());
-      await run(redis, scripts.settle.src, scripts.settle.sha, [d, m, key], [0, ...w.expiries]);
+      await scripts.settle.run(redis, [d, m, key], [0, ...w.expiries]);
     },
 
     /** Guards for streaming handlers; see `openGuard`. */

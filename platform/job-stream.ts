@@ -15,13 +15,36 @@
  * accumulate and go out as one entry when it returns, so latency stays one
  * round trip and throughput grows under load.
  *
- * Live delivery: with the XADDs of each batch, in the same round trip, the
- * writer PUBLISHes the batch on a channel named like the stream key (see
- * `parseLiveMessage`). The API's StreamHub relays those messages and falls
- * back to the stream for anything pub/sub lost (api/realtime/hub.ts).
+ * Live delivery: each batch is one script (`appendScript`) that XADDs its
+ * entries and then PUBLISHes them on a channel named like the stream key
+ * (see `parseLiveMessage`). A refused XADD (an id not above the stream's
+ * last, as when a stalled attempt and its successor both write) stops the
+ * script before the PUBLISH, so no relay ever hears an entry the stream
+ * does not hold. The API's StreamHub relays those messages and falls back
+ * to the stream for anything pub/sub lost (api/realtime/hub.ts).
  */
 import type { Redis } from 'ioredis';
 import type { JobEvent, JobEventName } from '../shared/index.ts';
+import { luaScript } from './redis.ts';
+
+/**
+ * Appends one batch and announces it.
+ *   KEYS[1]  the job stream
+ *   ARGV[1]  MAXLEN (approximate), ARGV[2] attempt, ARGV[3] TTL in seconds (0: leave it),
+ *   ARGV[4]  seq of the first entry, ARGV[5..] pairs: event name, JSON payload
+ */
+const appendScript = luaScript(`
+local n = (#ARGV - 4) / 2
+local first = tonumber(ARGV[4])
+local live = {}
+for i = 0, n - 1 do
+  redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '0-' .. (first + i), 'e', ARGV[5 + 2 * i], 'a', ARGV[2], 'd', ARGV[6 + 2 * i])
+  live[i + 1] = { first + i, ARGV[5 + 2 * i], ARGV[2], ARGV[6 + 2 * i] }
+end
+if tonumber(ARGV[3]) > 0 then redis.call('EXPIRE', KEYS[1], ARGV[3]) end
+redis.call('PUBLISH', KEYS[1], cjson.encode(live))
+return n
+`);
 
 /** An event waiting to be written: its name and payload (without seq and attempt, which the stream adds). */
 export type PendingEntry = { e: string; d: Record<string, unknown> };
@@ -132,25 +155,18 @@ export class JobStreamWriter extends BatchingStreamWriter {
   }
 
   protected async write(batch: PendingEntry[]): Promise<void> {
-    const pipe = this.redis.pipeline();
-    const live: [number, string, string, string][] = [];
-    for (const p of batch) {
-      this.seq += 1;
-      const d = JSON.stringify(p.d);
-      pipe.xadd(this.key, 'MAXLEN', '~', this.opts.maxLen, `0-${this.seq}`, 'e', p.e, 'a', String(this.attempt), 'd', d);
-      live.push([this.seq, p.e, String(this.attempt), d]);
-    }
-    // After the XADDs: a relay that hears the message can always find the entries in the stream.
-    pipe.publish(this.key, JSON.stringify(live));
+    const first = this.seq + 1;
+    this.seq += batch.length;
     // The TTL is refreshed on the first write, then at most every half TTL, and always with the final event.
     const now = Date.now();
-    if (now - this.expireSetAt > (this.opts.ttlSeconds * 1000) / 2 || batch.some((p) => p.e === 'finished')) {
-      pipe.expire(this.key, this.opts.ttlSeconds);
-      this.expireSetAt = now;
+    const refresh = now - this.expireSetAt > (this.opts.ttlSeconds * 1000) / 2 || batch.some((p) => p.e === 'finished');
+    if (refresh) this.expireSetAt = now;
+    const args = [this.opts.maxLen, String(this.attempt), refresh ? this.opts.ttlSeconds : 0, first, ...batch.flatMap((p) => [p.e, JSON.stringify(p.d)])];
+    try {
+      await appendScript.run(this.redis, [this.key], args);
+    } catch (err) {
+      this.lastError = err;
     }
-    const results = await pipe.exec();
-    const failed = results?.find(([err]) => err);
-    if (failed) this.lastError = failed[0];
   }
 }
 

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { Redis, type RedisOptions } from 'ioredis';
 
 /**
@@ -13,4 +14,23 @@ export function connectRedis(url: string, opts: { blocking?: boolean; name?: str
     lazyConnect: false,
   };
   return new Redis(url, options);
+}
+
+/** A Lua script run by its SHA (EVALSHA), sent in full once when the server does not know it yet. */
+export interface LuaScript {
+  run(redis: Redis, keys: string[], args: (string | number)[]): Promise<unknown>;
+}
+
+export function luaScript(src: string): LuaScript {
+  const sha = createHash('sha1').update(src).digest('hex');
+  return {
+    async run(redis, keys, args) {
+      try {
+        return await redis.evalsha(sha, keys.length, ...keys, ...args);
+      } catch (err) {
+        if (!String((err as Error)?.message).includes('NOSCRIPT')) throw err;
+        return redis.eval(src, keys.length, ...keys, ...args);
+      }
+    },
+  };
 }

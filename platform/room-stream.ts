@@ -29,11 +29,11 @@
  * When the room closes (finished, stopped) stream and counter get the stream
  * TTL; after that a joiner gets a `snapshot` built from the transcript.
  */
-import { createHash } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import type { RoomEventName, RoomEventPayload } from '../shared/index.ts';
 import { BatchingStreamWriter, type PendingEntry } from './job-stream.ts';
 import type { Keys } from './keys.ts';
+import { luaScript } from './redis.ts';
 
 const appendScript = `
 local n = (#ARGV - 1) / 2
@@ -54,19 +54,12 @@ end
 redis.call('PUBLISH', KEYS[1], cjson.encode(live))
 return first
 `;
-const appendSha = createHash('sha1').update(appendScript).digest('hex');
+const append = luaScript(appendScript);
 
 /** Appends events to a room stream in one atomic step; returns the seq of each, in order. */
 export async function appendRoomEvents(redis: Redis, k: Keys, roomId: string, attempt: number, events: PendingEntry[]): Promise<number[]> {
   if (events.length === 0) return [];
-  const args = [k.roomStream(roomId), k.roomSeq(roomId), String(attempt), ...events.flatMap((e) => [e.e, JSON.stringify(e.d)])];
-  let first: number;
-  try {
-    first = Number(await redis.evalsha(appendSha, 2, ...args));
-  } catch (err) {
-    if (!String((err as Error)?.message).includes('NOSCRIPT')) throw err;
-    first = Number(await redis.eval(appendScript, 2, ...args));
-  }
+  const first = Number(await append.run(redis, [k.roomStream(roomId), k.roomSeq(roomId)], [String(attempt), ...events.flatMap((e) => [e.e, JSON.stringify(e.d)])]));
   return events.map((_, i) => first + i);
 }
 

@@ -139,6 +139,27 @@ describe('StreamHub', () => {
     expect(late.seqs()).toEqual(Array.from({ length: 18 }, (_, i) => i + 4));
   });
 
+  it('relays nothing of a batch the stream refused (two writers on one seq: a stalled attempt and its successor)', async () => {
+    const { hub } = await startHub(60_000);
+    const k = key();
+    const c = collect(hub, k);
+    await hub.settled(k);
+    const successor = writer(k);
+    const stale = writer(k);
+    await successor.init();
+    await stale.init();
+    successor.tokens('kept ');
+    await successor.flush();
+    stale.tokens('refused ');
+    await stale.flush();
+    expect(String(stale.lastError)).toMatch(/ID specified in XADD is equal or smaller/);
+    successor.tokens('next');
+    await successor.finished({ state: 'completed' });
+    await until(() => c.got.at(-1)?.event === 'finished');
+    expect(c.got.filter((e) => e.event === 'tokens').map((e) => e.data.text)).toEqual(['kept ', 'next']);
+    expect(c.seqs()).toEqual([1, 2, 3]);
+  });
+
   it('stops delivering to a subscriber that left, and forgets the key when the last one leaves', async () => {
     const { hub } = await startHub(60_000);
     const k = key();
