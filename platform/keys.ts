@@ -15,6 +15,8 @@ export function keys(prefix: string) {
     roomSeq: (id: string) => `${prefix}:discussion:${id}:seq`,
     /** Short-term memory: a capped list of the room's most recent turns, newest first. */
     roomMemory: (id: string) => `${prefix}:discussion:${id}:recent`,
+    /** What the moderator's pick for a turn consumed (JSON Usage), kept for the turn's retries; expires after a day. */
+    roomPickUsage: (id: string, turn: number) => `${prefix}:discussion:${id}:pick-usage:${turn}`,
     /** Lock held by the one worker process that runs the discussion watchdog. */
     roomWatchdogLock: `${prefix}:lock:discussions`,
   };

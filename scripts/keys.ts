@@ -5,7 +5,7 @@
  *           retiredAt, and whether it signs (`signing`) or still verifies
  *           (`verifying`: unretired, or retired within the grace period).
  *   rotate  retires the signing key and adds a new one, in one transaction
- *           (api/auth/keyring.ts `rotateKeys`); prints `{ "kid": … }` and
+ *           (api/auth/keyring.ts `rotateSigningKey`); prints `{ "kid": …, "retired": […] }` and
  *           audits `keys.rotated` (user agent `cli`). Nobody is logged out:
  *           tokens of the old key verify until they expire. Every API process
  *           signs with the new key within a minute (its ring's reload
@@ -17,7 +17,7 @@
  */
 import { parseArgs } from 'node:util';
 import { createAudit } from '../api/auth/audit.ts';
-import { keyVerificationGraceMs, rotateKeys } from '../api/auth/keyring.ts';
+import { keyVerificationGraceMs, rotateSigningKey } from '../api/auth/keyring.ts';
 import { loadConfig } from '../platform/config.ts';
 import { connectDb } from '../platform/db.ts';
 import { createLogger } from '../platform/log.ts';
@@ -42,10 +42,9 @@ const log = createLogger('keys-cli', config.logLevel === 'info' ? 'warn' : confi
 const db = connectDb(config.databaseUrl, { pool: 2 });
 try {
   if (command === 'rotate') {
-    const before = (await db('signing_keys').whereNull('retired_at').pluck('kid')) as string[];
-    const kid = await rotateKeys(db);
-    await createAudit(db, log)({ action: 'keys.rotated', outcome: 'success', actorId: null, userAgent: 'cli', targetType: 'signing_key', targetId: kid, details: { retired: before } });
-    console.log(JSON.stringify({ kid, retired: before }));
+    const { kid, retired } = await rotateSigningKey(db);
+    await createAudit(db, log)({ action: 'keys.rotated', outcome: 'success', actorId: null, userAgent: 'cli', targetType: 'signing_key', targetId: kid, details: { retired } });
+    console.log(JSON.stringify({ kid, retired }));
   } else {
     const grace = keyVerificationGraceMs(config.auth.accessTtlSeconds);
     const rows = await db('signing_keys').orderBy('created_at', 'desc').select('kid', 'alg', 'created_at', 'retired_at');

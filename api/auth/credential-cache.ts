@@ -17,6 +17,9 @@
  * marker write is lost (Redis keeps AOF with `appendfsync everysec`). Session
  * expiry is checked against the cached `expires_at` at every use. `maxAgeMs`
  * 0 turns the memo off (every lookup reads Postgres).
+ *
+ * API keys use the same memo for the once-a-second recheck of long-lived
+ * connections, keyed by key id, with `revoked:apikey:<id>` as their marker.
  */
 import type { Redis } from 'ioredis';
 
@@ -49,6 +52,7 @@ interface Entry<U> {
 }
 
 export const revokedSessionKey = (prefix: string, sid: string) => `${prefix}:revoked:session:${sid}`;
+export const revokedApiKeyKey = (prefix: string, keyId: string) => `${prefix}:revoked:apikey:${keyId}`;
 export const userEpochKey = (prefix: string, uid: string) => `${prefix}:user-epoch:${uid}`;
 /** Epoch keys outlive any cache entry by far; an expired epoch reads as null, which also invalidates. */
 const EPOCH_TTL_S = 86_400;
@@ -60,12 +64,13 @@ export class CredentialCache<U extends UserState> {
     private readonly redis: Redis,
     private readonly prefix: string,
     private readonly load: (sid: string, uid: string) => Promise<{ session?: SessionState; user?: U }>,
-    private readonly opts: { maxAgeMs: number; maxEntries?: number },
+    private readonly opts: { maxAgeMs: number; maxEntries?: number; revokedKey?: (prefix: string, id: string) => string },
   ) {}
 
   /** The session `sid` as claimed for user `uid`: revocation from Redis, the rest from the memo or Postgres. */
   async resolve(sid: string, uid: string): Promise<Resolved<U>> {
-    const replies = await this.redis.pipeline().exists(revokedSessionKey(this.prefix, sid)).get(userEpochKey(this.prefix, uid)).exec();
+    const revokedKey = (this.opts.revokedKey ?? revokedSessionKey)(this.prefix, sid);
+    const replies = await this.redis.pipeline().exists(revokedKey).get(userEpochKey(this.prefix, uid)).exec();
     if (!replies) throw new Error('redis pipeline returned nothing');
     const [[revErr, revoked], [epochErr, epoch]] = replies as [[Error | null, number], [Error | null, string | null]];
     if (revErr || epochErr) throw revErr ?? epochErr;

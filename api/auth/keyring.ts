@@ -56,12 +56,18 @@ export function keyVerificationGraceMs(accessTtlSeconds: number): number {
   return (accessTtlSeconds + 60) * 1000 + KEYRING_TTL_MS;
 }
 
-/** Adds a new signing key and retires the old ones (they keep verifying). */
-export async function rotateKeys(db: Db): Promise<string> {
+/** Adds a new signing key and retires the old ones (they keep verifying), in one transaction: the new kid and the kids it retired. */
+export async function rotateSigningKey(db: Db): Promise<{ kid: string; retired: string[] }> {
   const key = newKey();
-  await db.transaction(async (tx) => {
-    await tx('signing_keys').whereNull('retired_at').update({ retired_at: tx.fn.now() });
+  const retired = await db.transaction(async (tx) => {
+    const rows = (await tx('signing_keys').whereNull('retired_at').update({ retired_at: tx.fn.now() }).returning('kid')) as { kid: string }[];
     await tx('signing_keys').insert(key);
+    return rows.map((r) => r.kid);
   });
-  return key.kid;
+  return { kid: key.kid, retired };
+}
+
+/** rotateSigningKey, for callers that need only the new kid. */
+export async function rotateKeys(db: Db): Promise<string> {
+  return (await rotateSigningKey(db)).kid;
 }

@@ -23,7 +23,7 @@ import type { Config } from '../../platform/config.ts';
 import type { Db } from '../../platform/db.ts';
 import { AppError } from '../http/app-error.ts';
 import type { Audit } from './audit.ts';
-import { CredentialCache, revokedSessionKey } from './credential-cache.ts';
+import { CredentialCache, revokedApiKeyKey, revokedSessionKey } from './credential-cache.ts';
 import { ALGORITHM, KEYRING_TTL_MS, keyVerificationGraceMs, loadKeyRing, type KeyRing } from './keyring.ts';
 import { hashPassword, prepareTimingEqualiser, verifyPassword } from './passwords.ts';
 import { allPermissions, permissionsOf, Role, roleHas, type Actor, type Permission } from './permissions.ts';
@@ -110,6 +110,18 @@ export function createAuthService(deps: AuthDeps) {
       return { session: { userId: row.user_id, scope: row.scope, expiresAt: row.expires_at, revoked: row.revoked_at !== null }, user };
     },
     { maxAgeMs: config.auth.credentialCacheMs },
+  );
+  // The same for API keys, for the recheck of long-lived connections (a request still reads the key row).
+  const apiKeyCredentials = new CredentialCache<UserRow>(
+    redis,
+    deps.keyPrefix,
+    async (keyId) => {
+      const row = await db('api_keys').where({ id: keyId }).first('user_id', 'expires_at', 'revoked_at');
+      if (!row) return {};
+      const user = await db<UserRow>('users').where({ id: row.user_id }).first();
+      return { session: { userId: row.user_id, scope: null, expiresAt: row.expires_at ?? new Date(8.64e15), revoked: row.revoked_at !== null }, user };
+    },
+    { maxAgeMs: config.auth.credentialCacheMs, revokedKey: revokedApiKeyKey },
   );
 
   function actorFor(user: UserRow, extra: { sessionId?: string; apiKeyId?: string; scopes?: Permission[] }): Actor {
@@ -301,8 +313,8 @@ export function createAuthService(deps: AuthDeps) {
         return Boolean(!revoked && session && !session.revoked && session.userId === actor.userId && session.expiresAt > new Date() && user && !user.disabled && user.role === actor.role);
       }
       if (actor.apiKeyId) {
-        const k = await db('api_keys').join('users', 'users.id', 'api_keys.user_id').where('api_keys.id', actor.apiKeyId).first('api_keys.revoked_at', 'api_keys.expires_at', 'users.role', 'users.disabled');
-        return Boolean(k && !k.revoked_at && (!k.expires_at || k.expires_at > new Date()) && !k.disabled && k.role === actor.role);
+        const { revoked, session: key, user } = await apiKeyCredentials.resolve(actor.apiKeyId, actor.userId);
+        return Boolean(!revoked && key && !key.revoked && key.userId === actor.userId && key.expiresAt > new Date() && user && !user.disabled && user.role === actor.role);
       }
       return false;
     },
@@ -348,6 +360,9 @@ export function createAuthService(deps: AuthDeps) {
       if (!roleHas(actor.role, 'users:manage')) q.andWhere({ user_id: actor.userId });
       const n = await q.update({ revoked_at: db.fn.now() });
       if (n === 0) throw new AppError('NOT_FOUND');
+      // Connections authenticated with the key end at their next recheck, in every process.
+      await redis.set(revokedApiKeyKey(deps.keyPrefix, id), 'revoked', 'EX', 86_400);
+      apiKeyCredentials.forget(id);
       await audit({ action: 'apikey.revoked', outcome: 'success', actorId: actor.userId, actorName: actor.username, ip: meta.ip, userAgent: meta.userAgent, targetType: 'api_key', targetId: id });
     },
 
@@ -378,8 +393,10 @@ export function createAuthService(deps: AuthDeps) {
       if (!before) throw new AppError('NOT_FOUND');
       const [row] = (await db('users').where({ id: userId }).update({ ...change, updated_at: db.fn.now() }).returning('*')) as UserRow[];
       if (!row) throw new AppError('NOT_FOUND');
-      // Live sessions re-read the user at their next request, in every process.
-      if (row.role !== before.role || row.disabled !== before.disabled) await credentials.userChanged(userId);
+      // Live sessions and keys re-read the user at their next request, in every process. Bumped whenever
+      // the request touches these fields (a concurrent change may have made `before` stale); a Redis
+      // failure here does not undo the change, it only leaves memos to expire by age.
+      if (change.role !== undefined || change.disabled !== undefined) await credentials.userChanged(userId).catch(() => {});
       const by = { actorId: actor.userId, actorName: actor.username, ip: meta.ip, userAgent: meta.userAgent, targetType: 'user', targetId: userId };
       if (change.role !== undefined && change.role !== before.role) await audit({ action: 'user.role_changed', outcome: 'success', ...by, details: { from: before.role, to: change.role } });
       if (change.disabled !== undefined && change.disabled !== before.disabled) {

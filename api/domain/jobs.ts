@@ -209,7 +209,8 @@ export async function cancelJob(deps: JobDeps, actor: Actor, id: string, opts: {
   }
   if (removed) {
     const error: JobError = { code: 'CANCELLED', message: 'cancelled before it started' };
-    if (await deps.store.finish(id, { state: 'cancelled', error })) await writeFinished(deps, row, { state: 'cancelled', error, usage: null });
+    const done = await deps.store.finish(id, { state: 'cancelled', error });
+    if (done) await writeFinished(deps, row, { state: 'cancelled', error, usage: done.usage });
   } else {
     await deps.store.requestCancel(id);
     await requestCancel(deps.redis, deps.keys, id);

@@ -47,6 +47,8 @@ interface Watch {
   chain: Promise<void>;
   /** When the key last heard anything (a live message or a catch-up that found entries). */
   heardAt: number;
+  /** Its SUBSCRIBE took effect; until then (or if it failed) the periodic catch-up serves the key and retries it. */
+  live: boolean;
   closed: boolean;
 }
 
@@ -76,16 +78,28 @@ export class StreamHub {
 
   async start(): Promise<void> {
     this.subscriber.on('message', (channel: string, message: string) => this.onMessage(channel, message));
-    // ioredis resubscribes by itself after a reconnect; what was published meanwhile is read from the streams.
+    // After a reconnect: subscribe again (ioredis does too; a second SUBSCRIBE is harmless) and, once
+    // that took effect, read from the streams what was published while the connection was down.
     this.subscriber.on('ready', () => {
-      if (this.connectedOnce) for (const key of this.watched.keys()) this.catchUp(key);
-      this.connectedOnce = true;
+      if (!this.connectedOnce) {
+        this.connectedOnce = true;
+        return;
+      }
+      const keys = [...this.watched.keys()];
+      if (keys.length === 0) return;
+      this.subscriber.subscribe(...keys).then(
+        () => keys.forEach((key) => this.catchUp(key)),
+        (err: unknown) => this.log.warn({ err }, 'resubscribing the live streams failed; the periodic catch-up serves them'),
+      );
     });
     if (this.subscriber.status === 'ready') this.connectedOnce = true;
     const every = this.opts.catchUpMs ?? 5000;
     this.timer = setInterval(() => {
       const quietSince = Date.now() - every;
-      for (const [key, w] of this.watched) if (w.heardAt < quietSince) this.catchUp(key);
+      for (const [key, w] of this.watched) {
+        if (!w.live) this.goLive(key, w);
+        if (w.heardAt < quietSince) this.catchUp(key);
+      }
     }, every);
     this.timer.unref();
   }
@@ -117,11 +131,14 @@ export class StreamHub {
     const sub: Sub = { cursor: afterSeq, ready: false, gone: false, buffer: [], fn: fn as (e: StreamEvent) => void };
     let w = this.watched.get(key);
     if (!w) {
-      const fresh: Watch = { cursor: 0, subs: new Set(), chain: Promise.resolve(), heardAt: Date.now(), closed: false };
+      const fresh: Watch = { cursor: 0, subs: new Set(), chain: Promise.resolve(), heardAt: Date.now(), live: false, closed: false };
       this.watched.set(key, fresh);
       // SUBSCRIBE first, then read where the stream ends: whatever is appended after that arrives as a message.
       this.enqueue(key, fresh, async () => {
-        await this.subscriber.subscribe(key);
+        await this.subscriber.subscribe(key).then(
+          () => void (fresh.live = true),
+          (err: unknown) => this.log.warn({ err, key }, 'subscribing to a live stream failed; retrying, and reading the stream meanwhile'),
+        );
         const last = (await this.reader.xrevrange(key, '+', '-', 'COUNT', 1)) as [string, string[]][];
         fresh.cursor = last[0] ? seqOf(last[0][0]) : 0;
       });
@@ -145,6 +162,14 @@ export class StreamHub {
         if (!this.watched.has(key)) await this.subscriber.unsubscribe(key);
       });
     };
+  }
+
+  private goLive(key: string, w: Watch): void {
+    this.enqueue(key, w, async () => {
+      if (w.live || w.closed) return;
+      await this.subscriber.subscribe(key);
+      w.live = true;
+    });
   }
 
   /** Runs `step` after everything already queued for the key; failures are logged and do not break the chain. */

@@ -67,7 +67,9 @@ export function discussionTurnHandler(rt: DiscussionRuntime): Handler<typeof dis
     let interruptedEarly = false;
     let pick: Pick;
     if (room.speaker_id && roster.speakers.some((s) => s.id === room.speaker_id)) {
-      pick = { agentId: room.speaker_id, pickedBy: room.policy.turns.kind === 'moderator' ? 'moderator' : 'round_robin', consensus: false, usage: null };
+      // A retry keeps the pick, and the pick's cost as recorded when it was made (counted then, not again).
+      const kept = await rt.redis.get(rt.keys.roomPickUsage(id, turn)).catch(() => null);
+      pick = { agentId: room.speaker_id, pickedBy: room.policy.turns.kind === 'moderator' ? 'moderator' : 'round_robin', consensus: false, usage: kept ? (JSON.parse(kept) as Usage) : null };
     } else {
       try {
         pick = await chooseSpeaker(rt, ctx, room, roster.speakers, roster.moderator, turn, earlier);
@@ -85,7 +87,10 @@ export function discussionTurnHandler(rt: DiscussionRuntime): Handler<typeof dis
       await rt.rooms.setSpeaker(id, turn, ctx.jobId, pick.agentId);
       // The moderator's call is the owner's consumption too. A retry keeps the pick (above) and asks
       // again nothing, so this is counted once; the turn job's own usage stays the speaker's.
-      if (pick.usage) await rt.jobs.addUsage(room.owner_id, pick.usage).catch((err: unknown) => ctx.log.warn({ err }, 'could not record the moderator usage'));
+      if (pick.usage) {
+        await rt.jobs.addUsage(room.owner_id, pick.usage).catch((err: unknown) => ctx.log.warn({ err }, 'could not record the moderator usage'));
+        await rt.redis.set(rt.keys.roomPickUsage(id, turn), JSON.stringify(pick.usage), 'EX', 86_400).catch(() => {});
+      }
     }
     const speaker = roster.speakers.find((s) => s.id === pick.agentId)!;
 

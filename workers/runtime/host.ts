@@ -189,7 +189,9 @@ export class WorkerHost {
       const reason: unknown = controller.signal.aborted ? controller.signal.reason : undefined;
       if (reason === SHUTDOWN && token) {
         // Hand the job back without spending an attempt; another worker resumes it from scratch.
-        await store.requeue(id, { code: 'INTERNAL', message: 'worker shut down; job handed back' }, attemptUsage());
+        const spent = attemptUsage();
+        await store.requeue(id, { code: 'INTERNAL', message: 'worker shut down; job handed back' }, spent);
+        if (spent) this.observeTokens(spent);
         await job.moveToWait(token);
         throw new WaitingError();
       }

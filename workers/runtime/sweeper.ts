@@ -79,10 +79,11 @@ async function reconcile({ config, redis, queues, store, keys, log }: SweeperDep
     else if (state === 'missing' && row.state === 'active') error = { code: 'STALLED', message: 'job vanished from its queue while active' };
     else if (state === 'completed') error = { code: 'INTERNAL', message: 'queue reports completion without a recorded outcome' };
     if (!error) continue;
-    if (await store.finish(row.id, { state: 'failed', error })) {
+    const done = await store.finish(row.id, { state: 'failed', error });
+    if (done) {
       const writer = new JobStreamWriter(redis, keys.jobStream(row.id), row.attempts, config.streams);
       await writer.init();
-      await writer.finished({ state: 'failed', error });
+      await writer.finished({ state: 'failed', error, usage: done.usage });
       log.warn({ jobId: row.id, error }, 'reconciled: recorded a terminal state');
     }
   }
