@@ -154,12 +154,16 @@ export async function getDiscussion(deps: DiscussionDeps, actor: Actor, id: stri
 
 // ── lifecycle ──────────────────────────────────────────────────────────────
 
-export async function startDiscussion(deps: DiscussionDeps, actor: Actor, id: string): Promise<Discussion> {
-  const row = await controlledRoom(deps, actor, id);
+/** A room about to run (start from draft, resume from paused) must fit the owner's cap on running rooms. */
+async function ensureRunSlot(deps: DiscussionDeps, row: DiscussionRow, from: DiscussionRow['status']): Promise<void> {
   const max = deps.maxRunningPerUser ?? 5;
-  if (row.status === 'draft' && (await deps.rooms.countRunning(row.owner_id)) >= max) {
+  if (row.status === from && (await deps.rooms.countRunning(row.owner_id)) >= max) {
     throw new AppError('LIMIT_EXCEEDED', { detail: `At most ${max} discussions of one owner run at once; pause or stop one first` });
   }
+}
+
+export async function startDiscussion(deps: DiscussionDeps, actor: Actor, id: string): Promise<Discussion> {
+  await ensureRunSlot(deps, await controlledRoom(deps, actor, id), 'draft');
   return outcome(deps, await startRoom(deps, id));
 }
 
@@ -169,11 +173,7 @@ export async function pauseDiscussion(deps: DiscussionDeps, actor: Actor, id: st
 }
 
 export async function resumeDiscussion(deps: DiscussionDeps, actor: Actor, id: string): Promise<Discussion> {
-  const row = await controlledRoom(deps, actor, id);
-  const max = deps.maxRunningPerUser ?? 5;
-  if (row.status === 'paused' && (await deps.rooms.countRunning(row.owner_id)) >= max) {
-    throw new AppError('LIMIT_EXCEEDED', { detail: `At most ${max} discussions of one owner run at once; pause or stop one first` });
-  }
+  await ensureRunSlot(deps, await controlledRoom(deps, actor, id), 'paused');
   return outcome(deps, await resumeRoom(deps, id));
 }
 
