@@ -66,8 +66,3 @@ export async function rotateSigningKey(db: Db): Promise<{ kid: string; retired: 
   });
   return { kid: key.kid, retired };
 }
-
-/** rotateSigningKey, for callers that need only the new kid. */
-export async function rotateKeys(db: Db): Promise<string> {
-  return (await rotateSigningKey(db)).kid;
-}

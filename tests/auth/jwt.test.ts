@@ -55,12 +55,12 @@ async function expectRefused(authorization: string | undefined) {
 
 describe('key rotation', () => {
   it('keeps accepting tokens of a rotated-out key while issuing new ones under the new kid', async () => {
-    const { rotateKeys } = await import('../../api/auth/keyring.ts');
+    const { rotateSigningKey } = await import('../../api/auth/keyring.ts');
     const before = await stack.api.auth.passwordGrant({ username: user.username, password: user.password }, {});
     const oldKid = (jwt.decode(before.access_token, { complete: true })!.header.kid)!;
     // Another process rotates; this one learns of it on the first token with a kid it cannot place.
     // (First in the file: a reread after an unknown kid is throttled, and later tests send forged kids.)
-    const newKid = await rotateKeys(stack.api.db);
+    const { kid: newKid } = await rotateSigningKey(stack.api.db);
     try {
       const byNewKey = rawJwt({ alg: 'ES256', typ: 'JWT', kid: newKid }, goodClaims(), es256((await activeKey(stack)).privatePem));
       expect((await stack.request('GET', '/v1/auth/me', { headers: { authorization: `Bearer ${byNewKey}` } })).status).toBe(200);
