@@ -4,8 +4,10 @@
  * trusting X-Forwarded-For), fresh logins, tokens crafted with the stack's
  * real signing key, and row counts that prove a handler never ran.
  */
+import { spawn } from 'node:child_process';
 import { createHmac, generateKeyPairSync, randomUUID, sign as cryptoSign } from 'node:crypto';
 import { request as httpRequest } from 'node:http';
+import { fileURLToPath } from 'node:url';
 import jwt from 'jsonwebtoken';
 import type { Stack, TestUser } from '../harness.ts';
 
@@ -112,3 +114,21 @@ export function stableProblem(body: Record<string, unknown>): Record<string, unk
 export const leakPattern = /\n\s+at\s|\bat [\w.<>]+ \(|\/work\/|\/home\/|\/root\/|node_modules|\.ts:\d+|\.js:\d+|file:\/\//;
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+const repoRoot = fileURLToPath(new URL('../..', import.meta.url));
+
+/** Runs a project script (e.g. `scripts/user.ts`) as a real child process with the stack's environment. */
+export function runScript(stack: Stack, script: string, args: string[], opts: { env?: Record<string, string | undefined>; stdin?: string } = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const env: NodeJS.ProcessEnv = { ...stack.env, LOG_LEVEL: 'warn', ...opts.env };
+  for (const [k, v] of Object.entries(opts.env ?? {})) if (v === undefined) delete env[k];
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', script, ...args], { cwd: repoRoot, env, stdio: ['pipe', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+    child.stdin.end(opts.stdin ?? '');
+  });
+}

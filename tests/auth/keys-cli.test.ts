@@ -4,14 +4,11 @@
  * API accepts tokens of the new key at once and signs with it after its ring
  * reloads, and the rotation is audited.
  */
-import { spawn } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import jwt from 'jsonwebtoken';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startStack, type Stack, type TestUser } from '../harness.ts';
-import { es256, rawJwt } from './helpers.ts';
+import { es256, rawJwt, runScript } from './helpers.ts';
 
-const root = fileURLToPath(new URL('../..', import.meta.url));
 let stack: Stack;
 let user: TestUser;
 
@@ -21,17 +18,7 @@ beforeAll(async () => {
 });
 afterAll(() => stack?.stop());
 
-function runCli(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'scripts/keys.ts', ...args], { cwd: root, env: { ...stack.env, LOG_LEVEL: 'warn' }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
+const runCli = (args: string[]) => runScript(stack, 'scripts/keys.ts', args);
 
 const me = (token: string) => stack.request('GET', '/v1/auth/me', { headers: { authorization: `Bearer ${token}` } });
 

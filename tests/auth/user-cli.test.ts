@@ -3,14 +3,11 @@
  * a real child process against the test database. The password comes from
  * PARLEY_NEW_USER_PASSWORD or stdin, never from arguments.
  */
-import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startStack, type Stack } from '../harness.ts';
-import { tokenRequest, uniqueName } from './helpers.ts';
+import { runScript, tokenRequest, uniqueName } from './helpers.ts';
 
-const root = fileURLToPath(new URL('../..', import.meta.url));
 let stack: Stack;
 
 beforeAll(async () => {
@@ -18,20 +15,8 @@ beforeAll(async () => {
 });
 afterAll(() => stack?.stop());
 
-function runCli(args: string[], opts: { password?: string; stdin?: string } = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const env: NodeJS.ProcessEnv = { ...stack.env, LOG_LEVEL: 'warn' };
-  delete env.PARLEY_NEW_USER_PASSWORD;
-  if (opts.password !== undefined) env.PARLEY_NEW_USER_PASSWORD = opts.password;
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'scripts/user.ts', ...args], { cwd: root, env, stdio: ['pipe', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-    child.stdin.end(opts.stdin ?? '');
-  });
+function runCli(args: string[], opts: { password?: string; stdin?: string } = {}) {
+  return runScript(stack, 'scripts/user.ts', args, { env: { PARLEY_NEW_USER_PASSWORD: opts.password }, stdin: opts.stdin });
 }
 
 describe('npm run user -- create', () => {

@@ -4,28 +4,14 @@
  * transient 5xx. Every one must end in a typed terminal error, quickly, and a
  * stream that already produced output must never be retried.
  */
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { OllamaClient, type ChatChunk, type OllamaClientOptions } from '../../platform/ollama/client.ts';
+import { describe, expect, it } from 'vitest';
+import type { ChatChunk, OllamaClient } from '../../platform/ollama/client.ts';
 import { llmChatHandler } from '../../workers/handlers/llm-chat.ts';
 import { createLogger } from '../../platform/log.ts';
-import { startOllamaStub, type OllamaStub } from '../support/ollama-stub.ts';
+import { stubbedClients } from '../support/stub-clients.ts';
 
-let stub: OllamaStub;
-const clients: OllamaClient[] = [];
-
-beforeEach(async () => {
-  stub = await startOllamaStub();
-});
-afterEach(async () => {
-  for (const c of clients.splice(0)) c.close();
-  await stub.close();
-});
-
-function client(opts: Partial<OllamaClientOptions> = {}): OllamaClient {
-  const c = new OllamaClient({ host: stub.url, connectTimeoutMs: 300, firstTokenTimeoutMs: 400, idleTimeoutMs: 300, retry: { baseMs: 20, maxMs: 100 }, ...opts });
-  clients.push(c);
-  return c;
-}
+const fx = stubbedClients({ connectTimeoutMs: 300, firstTokenTimeoutMs: 400, idleTimeoutMs: 300, retry: { baseMs: 20, maxMs: 100 } });
+const { client } = fx;
 
 /** Drains a chat; returns the chunks seen and the error it ended with (if any). */
 async function drain(c: OllamaClient, signal?: AbortSignal) {
@@ -40,16 +26,16 @@ async function drain(c: OllamaClient, signal?: AbortSignal) {
 
 describe('no retry once output began', () => {
   it('a connection reset mid-stream fails with UPSTREAM_UNAVAILABLE after exactly one request', async () => {
-    stub.script('/api/chat', { kind: 'reset-after', tokens: 3 });
+    fx.stub.script('/api/chat', { kind: 'reset-after', tokens: 3 });
     const r = await drain(client());
     expect(r.chunks.map((c) => c.message?.content)).toEqual(['t0 ', 't1 ', 't2 ']);
     expect(r.error).toMatchObject({ code: 'UPSTREAM_UNAVAILABLE' });
     expect(r.error.message).toMatch(/not retried/);
-    expect(stub.count('/api/chat')).toBe(1);
+    expect(fx.stub.count('/api/chat')).toBe(1);
   });
 
   it('the llm.chat handler fails the attempt with UPSTREAM_UNAVAILABLE and keeps the streamed text', async () => {
-    stub.script('/api/chat', { kind: 'reset-after', tokens: 2 });
+    fx.stub.script('/api/chat', { kind: 'reset-after', tokens: 2 });
     const emitted: string[] = [];
     const handler = llmChatHandler({ ollama: client(), chatModel: 'm', defaultNumPredict: 16 });
     const ctx = {
@@ -59,24 +45,24 @@ describe('no retry once output began', () => {
     const err = await handler({ messages: [{ role: 'user', content: 'hi' }] }, ctx).catch((e: unknown) => e);
     expect(err).toMatchObject({ code: 'UPSTREAM_UNAVAILABLE' });
     expect(emitted.join('')).toBe('t0 t1 ');
-    expect(stub.count('/api/chat')).toBe(1);
+    expect(fx.stub.count('/api/chat')).toBe(1);
   });
 });
 
 describe('timeouts', () => {
   it('a hang before headers ends with UPSTREAM_TIMEOUT as a first-token timeout, without a retry', async () => {
-    stub.fallback = { kind: 'hang' };
+    fx.stub.fallback = { kind: 'hang' };
     const r = await drain(client({ firstTokenTimeoutMs: 400 }));
     expect(r.error).toMatchObject({ code: 'UPSTREAM_TIMEOUT', details: { fault: 'first-token-timeout' } });
-    expect(stub.count('/api/chat')).toBe(1);
+    expect(fx.stub.count('/api/chat')).toBe(1);
   });
 
   it('a hang after some tokens ends with UPSTREAM_TIMEOUT once the idle timeout passes', async () => {
-    stub.script('/api/chat', { kind: 'hang-after', tokens: 2 });
+    fx.stub.script('/api/chat', { kind: 'hang-after', tokens: 2 });
     const r = await drain(client({ idleTimeoutMs: 300 }));
     expect(r.chunks).toHaveLength(2);
     expect(r.error).toMatchObject({ code: 'UPSTREAM_TIMEOUT', details: { fault: 'idle-timeout' } });
-    expect(stub.count('/api/chat')).toBe(1);
+    expect(fx.stub.count('/api/chat')).toBe(1);
   });
 
   it('a connection that cannot be established fails with UPSTREAM_TIMEOUT as a connect timeout', async () => {
@@ -87,7 +73,7 @@ describe('timeouts', () => {
   });
 
   it('cancelling during a hang stops at once with the caller’s reason', async () => {
-    stub.fallback = { kind: 'hang' };
+    fx.stub.fallback = { kind: 'hang' };
     const ac = new AbortController();
     setTimeout(() => ac.abort('cancelled'), 100);
     const r = await drain(client({ firstTokenTimeoutMs: 10_000 }), ac.signal);
@@ -98,26 +84,26 @@ describe('timeouts', () => {
 
 describe('retries before the first token', () => {
   it('retries a 502 and a 500 before the first token, then streams the answer', async () => {
-    stub.script('/api/chat', { kind: 'status', status: 502 }, { kind: 'status', status: 500 });
+    fx.stub.script('/api/chat', { kind: 'status', status: 502 }, { kind: 'status', status: 500 });
     const r = await drain(client({ retry: { attempts: 3, baseMs: 10, maxMs: 50 } }));
     expect(r.error).toBeUndefined();
     expect(r.chunks.at(-1)).toMatchObject({ done: true });
-    expect(stub.count('/api/chat')).toBe(3);
+    expect(fx.stub.count('/api/chat')).toBe(3);
   });
 
   it('gives up after the configured attempts with UPSTREAM_UNAVAILABLE', async () => {
-    stub.fallback = { kind: 'status', status: 500, error: 'runner crashed' };
+    fx.stub.fallback = { kind: 'status', status: 500, error: 'runner crashed' };
     const r = await drain(client({ retry: { attempts: 3, baseMs: 10, maxMs: 20 } }));
     expect(r.error).toMatchObject({ code: 'UPSTREAM_UNAVAILABLE', details: { status: 500 } });
     expect(r.error.message).toMatch(/runner crashed/);
-    expect(stub.count('/api/chat')).toBe(3);
+    expect(fx.stub.count('/api/chat')).toBe(3);
   });
 
   it('retries a connection refused before the first token on a host that comes back', async () => {
-    await stub.down();
+    await fx.stub.down();
     // The host comes back once the client has been refused twice (not after a fixed time).
     const refusals: string[] = [];
-    const hooks = { onRetry: (e: { fault: string }) => void (refusals.push(e.fault) === 2 && stub.up()) };
+    const hooks = { onRetry: (e: { fault: string }) => void (refusals.push(e.fault) === 2 && fx.stub.up()) };
     const r = await drain(client({ retry: { attempts: 10, baseMs: 20, maxMs: 100 }, breaker: { failureThreshold: 100 }, hooks }));
     expect(refusals.slice(0, 2)).toEqual(['refused', 'refused']);
     expect(r.error).toBeUndefined();

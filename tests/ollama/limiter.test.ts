@@ -3,27 +3,13 @@
  * "server busy": its queue is full) must shrink the limit and make requests
  * wait inside our process, and every request must still succeed.
  */
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { AimdLimiter, defaultAimdOptions } from '../../platform/ollama/limiter.ts';
-import { OllamaClient, type OllamaClientOptions } from '../../platform/ollama/client.ts';
-import { startOllamaStub, type OllamaStub } from '../support/ollama-stub.ts';
+import type { OllamaClient } from '../../platform/ollama/client.ts';
+import { stubbedClients } from '../support/stub-clients.ts';
 
-let stub: OllamaStub;
-const clients: OllamaClient[] = [];
-
-beforeEach(async () => {
-  stub = await startOllamaStub();
-});
-afterEach(async () => {
-  for (const c of clients.splice(0)) c.close();
-  await stub.close();
-});
-
-function client(opts: Partial<OllamaClientOptions> = {}): OllamaClient {
-  const c = new OllamaClient({ host: stub.url, connectTimeoutMs: 500, firstTokenTimeoutMs: 2_000, idleTimeoutMs: 1_000, retry: { baseMs: 20, maxMs: 200 }, ...opts });
-  clients.push(c);
-  return c;
-}
+const fx = stubbedClients({ connectTimeoutMs: 500, firstTokenTimeoutMs: 2_000, idleTimeoutMs: 1_000, retry: { baseMs: 20, maxMs: 200 } });
+const { client } = fx;
 
 async function chat(c: OllamaClient, i: number): Promise<string> {
   let text = '';
@@ -35,8 +21,8 @@ describe('adaptive concurrency under a 503 storm', () => {
   it('lowers the limit and still completes every request', async () => {
     const N = 12;
     const K = 20;
-    stub.script('/api/chat', ...Array.from({ length: K }, () => ({ kind: 'status' as const, status: 503, error: 'server busy, please try again.  maximum pending requests exceeded' })));
-    stub.fallback = { kind: 'ok', tokenDelayMs: 5 };
+    fx.stub.script('/api/chat', ...Array.from({ length: K }, () => ({ kind: 'status' as const, status: 503, error: 'server busy, please try again.  maximum pending requests exceeded' })));
+    fx.stub.fallback = { kind: 'ok', tokenDelayMs: 5 };
     const limits: { at: number; limit: number; reason: string }[] = [];
     const t0 = performance.now();
     const c = client({ concurrency: { initial: 8, max: 8 }, hooks: { onLimit: (_h, ch) => limits.push({ at: Math.round(performance.now() - t0), limit: ch.limit, reason: ch.reason }) } });
@@ -45,7 +31,7 @@ describe('adaptive concurrency under a 503 storm', () => {
 
     expect(results.filter((r) => r.status === 'rejected')).toEqual([]);
     expect(results.every((r) => r.status === 'fulfilled' && r.value === 'Hello from the stub.')).toBe(true);
-    expect(stub.count('/api/chat')).toBe(N + K);
+    expect(fx.stub.count('/api/chat')).toBe(N + K);
     const lowest = Math.min(...limits.map((l) => l.limit));
     expect(lowest).toBeLessThanOrEqual(2);
     expect(limits.filter((l) => l.reason === 'overload').length).toBeGreaterThanOrEqual(2);
@@ -71,10 +57,10 @@ describe('adaptive concurrency under a 503 storm', () => {
   });
 
   it('never sends more requests to the host than the current limit allows', async () => {
-    stub.fallback = { kind: 'ok', firstTokenDelayMs: 30, tokenDelayMs: 5 };
+    fx.stub.fallback = { kind: 'ok', firstTokenDelayMs: 30, tokenDelayMs: 5 };
     const c = client({ concurrency: { initial: 3, max: 3 } });
     await Promise.all(Array.from({ length: 10 }, (_, i) => chat(c, i)));
-    expect(stub.peak('/api/chat')).toBe(3);
+    expect(fx.stub.peak('/api/chat')).toBe(3);
   });
 });
 
