@@ -32,6 +32,7 @@ import { assembleContext, contextBudget, messageTokens, summaryCut, type Timelin
 import { askModerator, nextAfter, roundRobin, type Pick } from '../discussions/moderator.ts';
 import type { DiscussionRuntime } from '../discussions/runtime.ts';
 import { CANCELLED, SHUTDOWN, type Handler, type HandlerContext } from '../runtime/handler.ts';
+import { newChatRun, streamChat } from './chat-stream.ts';
 import { estimateTokens } from './estimate.ts';
 
 /** Turns after `afterTurn` up to `upToTurn`, from short-term memory when it has them all, else from the transcript. */
@@ -124,42 +125,27 @@ export function discussionTurnHandler(rt: DiscussionRuntime): Handler<typeof dis
 
     // ── generate ──
     const options = { ...speaker.params, num_predict: speaker.params.num_predict ?? rt.defaults.numPredict };
-    const t0 = performance.now();
-    let text = '';
-    let emitted = 0;
-    let firstTokenMs: number | null = null;
+    const run = newChatRun();
     let last: ChatChunk | undefined;
     let status: TurnStatus = 'completed';
     let failure: JobError | undefined;
     let thrown: unknown;
     // A heartbeat on the job record while the model thinks: the first token can take long on a busy host.
-    const heartbeat = setInterval(() => ctx.progress({ tokens: emitted }), 5_000);
+    const heartbeat = setInterval(() => ctx.progress({ tokens: run.emitted }), 5_000);
     try {
       if (interruptedEarly) throw ctx.signal.reason;
-      // The room owner's token budget, as for any chat job: its headroom bounds num_predict, and a refusal
-      // (BUDGET_EXHAUSTED, not retryable) fails the turn and pauses the room with the reason.
-      const guard = await rt.budget?.open(ctx.jobId, context.stats.estimatedTokens);
-      if (guard?.maxCompletionTokens !== undefined) {
-        if (guard.maxCompletionTokens < 1) throw new JobFailure('BUDGET_EXHAUSTED', "token budget exhausted: the room owner's budget has no tokens left for this turn");
-        options.num_predict = Math.max(1, Math.min(options.num_predict, guard.maxCompletionTokens));
-      }
-      ctx.meter({ model: speaker.model, promptTokensEstimate: context.stats.estimatedTokens });
-      // A turn is a live performance: never replayed from the response cache, even when its sampling is deterministic.
-      for await (const chunk of rt.ollama.chat({ model: speaker.model, messages: context.messages, options }, ctx.signal, { cache: 'bypass' })) {
-        const piece = chunk.message?.content ?? '';
-        if (piece) {
-          firstTokenMs ??= performance.now() - t0;
-          text += piece;
-          emitted += 1;
-          ctx.emitTokens(piece, 1);
-          writer.tokens(turn, speaker.id, piece);
-          // Progress doubles as a heartbeat on the job record (the runtime writes it at most once a second).
-          if (emitted === 1 || emitted % 8 === 0) ctx.progress({ tokens: emitted });
-          if (guard && emitted % guard.every === 0) await guard.check(emitted);
-        }
-        if (chunk.done) last = chunk;
-      }
-      if (!last) throw new JobFailure('UPSTREAM_UNAVAILABLE', 'ollama stream ended without a final chunk');
+      // The room owner's token budget, as for any chat job; a refusal (BUDGET_EXHAUSTED, not retryable)
+      // fails the turn and pauses the room with the reason. A turn is a live performance: never replayed
+      // from the response cache, even when its sampling is deterministic.
+      last = await streamChat(rt.ollama, ctx, { model: speaker.model, messages: context.messages, options }, {
+        budget: rt.budget,
+        promptTokensEstimate: context.stats.estimatedTokens,
+        exhausted: "token budget exhausted: the room owner's budget has no tokens left for this turn",
+        call: { cache: 'bypass' },
+        onPiece: (piece) => writer.tokens(turn, speaker.id, piece),
+        // Progress doubles as a heartbeat on the job record (the runtime writes it at most once a second).
+        progressAt: (n) => n === 1 || n % 8 === 0,
+      }, run);
     } catch (err) {
       thrown = err;
       if (isCancel(ctx)) status = 'interrupted';
@@ -180,6 +166,7 @@ export function discussionTurnHandler(rt: DiscussionRuntime): Handler<typeof dis
     } finally {
       clearInterval(heartbeat);
     }
+    const { text, emitted, firstTokenMs, t0 } = run;
     const usage: Usage = last
       ? { model: speaker.model, promptTokens: last.prompt_eval_count ?? context.stats.estimatedTokens, completionTokens: last.eval_count ?? emitted, estimated: last.eval_count === undefined }
       : { model: speaker.model, promptTokens: context.stats.estimatedTokens, completionTokens: emitted, estimated: true };
