@@ -199,21 +199,25 @@ export function createJobStore(db: Db, hooks: JobStoreOptions = {}) {
     async finish(id: string, outcome: { state: (typeof terminal)[number]; result?: unknown; error?: JobError; usage?: Usage | null }): Promise<{ usage: Usage | null } | false> {
       const usage = outcome.usage ?? null;
       const { rows } = (await db.raw(
-        `with done as (
+        `with attempt as (
+           -- This attempt's tokens (null: it has no usage to add).
+           select ?::int as p, ?::int as c
+         ), done as (
            update jobs set
              state = ?, result = ?::jsonb, error_code = ?, error_message = ?, error_details = ?::jsonb,
              model = coalesce(?, model),
-             tokens_in = case when ?::int is null then tokens_in else coalesce(tokens_in, 0) + ?::int end,
-             tokens_out = case when ?::int is null then tokens_out else coalesce(tokens_out, 0) + ?::int end,
+             tokens_in = case when attempt.p is null then tokens_in else coalesce(tokens_in, 0) + attempt.p end,
+             tokens_out = case when attempt.c is null then tokens_out else coalesce(tokens_out, 0) + attempt.c end,
              usage_estimated = usage_estimated or ?, finished_at = now(), updated_at = now()
+           from attempt
            where id = ? and state not in ('completed', 'failed', 'cancelled')
            returning id, kind, owner_id, model, tokens_in, tokens_out, usage_estimated, finished_at
          ), counted as (
            insert into usage_daily as u (user_id, model, day, prompt_tokens, completion_tokens, jobs, estimated_jobs)
            select owner_id, ${canonicalModel},
-                  (finished_at at time zone 'UTC')::date, coalesce(?::int, 0), coalesce(?::int, 0), 1,
+                  (finished_at at time zone 'UTC')::date, coalesce(attempt.p, 0), coalesce(attempt.c, 0), 1,
                   case when usage_estimated then 1 else 0 end
-           from done
+           from done, attempt
            where tokens_in is not null or tokens_out is not null
            on conflict (user_id, model, day) do update set
              prompt_tokens = u.prompt_tokens + excluded.prompt_tokens,
@@ -223,20 +227,16 @@ export function createJobStore(db: Db, hooks: JobStoreOptions = {}) {
          )
          select id, kind, owner_id, model, tokens_in, tokens_out, usage_estimated from done`,
         [
+          usage?.promptTokens ?? null,
+          usage?.completionTokens ?? null,
           outcome.state,
           outcome.result === undefined ? null : JSON.stringify(outcome.result),
           outcome.error?.code ?? null,
           outcome.error?.message ?? null,
           outcome.error?.details === undefined ? null : JSON.stringify(outcome.error.details),
           usage?.model || null,
-          usage?.promptTokens ?? null,
-          usage?.promptTokens ?? null,
-          usage?.completionTokens ?? null,
-          usage?.completionTokens ?? null,
           usage?.estimated ?? false,
           id,
-          usage?.promptTokens ?? null,
-          usage?.completionTokens ?? null,
         ],
       )) as { rows: { id: string; kind: string; owner_id: string; model: string | null; tokens_in: number | null; tokens_out: number | null; usage_estimated: boolean }[] };
       const row = rows[0];
