@@ -30,19 +30,47 @@ export function run(cmd: string, args: string[], opts: SpawnSyncOptions = {}): s
   return String(r.stdout ?? '');
 }
 
-/** Runs a long command with its output appended to a log file; rejects with the log's tail. */
-export function runLogged(cmd: string, args: string[], logFile: string, env: NodeJS.ProcessEnv = process.env, cwd?: string): Promise<void> {
+/**
+ * Runs a long command with its output appended to a log file; rejects with the
+ * log's tail. With `progress`, prints a line at least every 20 s with the
+ * elapsed time and an estimate, so a cold build never looks hung.
+ */
+export function runLogged(
+  cmd: string,
+  args: string[],
+  logFile: string,
+  env: NodeJS.ProcessEnv = process.env,
+  cwd?: string,
+  progress?: { service: string; expectedSeconds: number },
+): Promise<void> {
   mkdirSync(dirname(logFile), { recursive: true });
   const fd = openSync(logFile, 'a');
+  const t0 = Date.now();
+  const timer = progress
+    ? setInterval(() => {
+        const s = Math.round((Date.now() - t0) / 1000);
+        const left = progress.expectedSeconds - s;
+        const eta = left > 0 ? `about ${formatSeconds(left)} left` : 'taking longer than usual, still working';
+        log(progress.service, `still building: ${formatSeconds(s)} elapsed, ${eta}`);
+      }, 20_000)
+    : undefined;
   return new Promise((resolveP, reject) => {
     const child = spawn(cmd, args, { stdio: ['ignore', fd, fd], env, cwd });
-    child.on('error', reject);
+    child.on('error', (err) => {
+      clearInterval(timer);
+      reject(err);
+    });
     child.on('exit', (code) => {
+      clearInterval(timer);
       if (code === 0) return resolveP();
       const tail = readFileSync(logFile, 'utf8').trim().split('\n').slice(-20).join('\n');
       reject(new Error(`${cmd} ${args.join(' ')} exited ${code}; last lines of ${logFile}:\n${tail}`));
     });
   });
+}
+
+function formatSeconds(s: number): string {
+  return s >= 90 ? `${Math.floor(s / 60)}m${String(s % 60).padStart(2, '0')}s` : `${s}s`;
 }
 
 export function which(cmd: string): string | undefined {

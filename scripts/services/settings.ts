@@ -14,11 +14,25 @@ import { fileURLToPath } from 'node:url';
 const repoRoot = resolve(fileURLToPath(new URL('../..', import.meta.url)));
 const env = process.env;
 
-function port(name: string, fallback: number): number {
+function envPort(name: string, fallback: number): number {
   const raw = env[name];
   const n = raw === undefined ? fallback : Number(raw);
   if (!Number.isInteger(n) || n < 1 || n > 65535) throw new Error(`${name} must be a TCP port, got ${raw}`);
   return n;
+}
+
+/** `url` unless it names our own managed server on loopback (then undefined). */
+function externalUrl(url: string | undefined, portVar: string, managedPort: number, schemeDefault: number): string | undefined {
+  if (!url) return undefined;
+  try {
+    const u = new URL(url.includes('://') ? url : `http://${url}`);
+    const host = u.hostname.replace(/^\[|\]$/g, '');
+    const port = u.port ? Number(u.port) : schemeDefault;
+    if (['127.0.0.1', 'localhost', '::1'].includes(host) && port === envPort(portVar, managedPort)) return undefined;
+  } catch {
+    /* not a URL we can read: treat as external, and let the reachability check say so */
+  }
+  return url;
 }
 
 export const versions = {
@@ -36,20 +50,28 @@ export const settings = {
   dataDir: resolve(env.PARLEY_DATA_DIR ?? join(repoRoot, '.data')),
   cacheDir: resolve(env.PARLEY_CACHE_DIR ?? join(env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'parley')),
   ports: {
-    redis: port('PARLEY_REDIS_PORT', 6390),
-    postgres: port('PARLEY_PG_PORT', 5440),
-    ollama: port('PARLEY_OLLAMA_PORT', 11500),
-    mongo: port('PARLEY_MONGO_PORT', 27030),
+    redis: envPort('PARLEY_REDIS_PORT', 6390),
+    postgres: envPort('PARLEY_PG_PORT', 5440),
+    ollama: envPort('PARLEY_OLLAMA_PORT', 11500),
+    mongo: envPort('PARLEY_MONGO_PORT', 27030),
   },
+  /**
+   * Service URLs the user pointed elsewhere: for these we start nothing and only
+   * check reachability. A URL that names our own managed server (loopback, our
+   * port), as `eval "$(npm run -s services -- env)"` exports, is not external:
+   * we still manage that service.
+   */
   external: {
-    redis: env.REDIS_URL || undefined,
-    postgres: env.DATABASE_URL || undefined,
-    ollama: env.OLLAMA_HOST || undefined,
-    mongo: env.MONGODB_URL || undefined,
+    redis: externalUrl(env.REDIS_URL, 'PARLEY_REDIS_PORT', 6390, 6379),
+    postgres: externalUrl(env.DATABASE_URL, 'PARLEY_PG_PORT', 5440, 5432),
+    ollama: externalUrl(env.OLLAMA_HOST, 'PARLEY_OLLAMA_PORT', 11500, 11434),
+    mongo: externalUrl(env.MONGODB_URL, 'PARLEY_MONGO_PORT', 27030, 27017),
   },
   testDatabaseUrl: env.PARLEY_TEST_DATABASE_URL || undefined,
   chatModel: env.PARLEY_CHAT_MODEL || 'smollm2:135m',
   embedModel: env.PARLEY_EMBED_MODEL || 'all-minilm',
+  /** `native` (default: -O3 -march=native, portable fallback) or `portable` (cgo defaults only). */
+  ollamaBuild: env.PARLEY_OLLAMA_BUILD === 'portable' ? ('portable' as const) : ('native' as const),
   isRoot: typeof process.getuid === 'function' && process.getuid() === 0,
 };
 
