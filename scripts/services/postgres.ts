@@ -2,18 +2,27 @@
  * Postgres from Debian's packages: a private cluster made with initdb and run
  * with pg_ctl as a non-root user (Postgres refuses to run as root), bound to
  * 127.0.0.1 on a non-default port, with an app database and a test database.
+ *
+ * Where the cluster lives: as an ordinary user, under the data folder, which
+ * that user owns. As root the server runs as `postgres`, which may not be
+ * able to walk into the clone (a home folder of mode 0700, say). So the
+ * cluster goes to a folder `postgres` owns, outside the clone and keyed by
+ * the data folder's path (`~postgres/parley/<name>-<hash>`), and the data
+ * folder keeps a pointer to it (`.data/postgres/cluster`). Nothing of the
+ * user's own folders is loosened. No Unix socket is made (TCP only), so long
+ * paths and spaces never reach a socket name.
  */
-import { existsSync, mkdirSync, readdirSync } from 'node:fs';
-import { join } from 'node:path';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { basename, join } from 'node:path';
 import pg from 'pg';
 import { ensureDebianPackages, log, run, waitUntil, ServiceProblem } from './proc.ts';
+import { ensurePortFree } from './ports.ts';
 import { settings } from './settings.ts';
 import type { Service } from './service.ts';
 
-const dir = join(settings.dataDir, 'postgres');
-const pgdata = join(dir, 'data');
-const sockDir = join(dir, 'run');
-const logFile = join(dir, 'postgres.log');
+const localDir = join(settings.dataDir, 'postgres');
+const pointerFile = join(localDir, 'cluster');
 const role = 'parley';
 
 function binDir(): string | undefined {
@@ -21,6 +30,31 @@ function binDir(): string | undefined {
   if (!existsSync(base)) return undefined;
   const versions = readdirSync(base).filter((v) => existsSync(join(base, v, 'bin', 'initdb'))).sort((a, b) => Number(b) - Number(a));
   return versions[0] ? join(base, versions[0], 'bin') : undefined;
+}
+
+/** The home folder of the `postgres` account, which owns clusters when we are root. */
+function postgresHome(): string {
+  const line = run('getent', ['passwd', 'postgres']).trim();
+  const home = line.split(':')[5];
+  if (!home || home === '/' || home === '/nonexistent') return '/var/lib/postgresql';
+  return home;
+}
+
+/**
+ * The folder that holds `data/` and `postgres.log`. Root: the pointer's target
+ * if present, else a new folder under ~postgres keyed by the data folder's path.
+ */
+export function clusterDir(): string {
+  if (!settings.isRoot) return localDir;
+  if (existsSync(pointerFile)) {
+    const target = readFileSync(pointerFile, 'utf8').trim();
+    if (target) return target;
+  }
+  // A cluster made inside the clone by an earlier version stays where it is.
+  if (existsSync(join(localDir, 'data', 'PG_VERSION'))) return localDir;
+  const key = createHash('sha256').update(settings.dataDir).digest('hex').slice(0, 12);
+  const name = basename(settings.repoRoot).replace(/[^\w.-]+/g, '_').slice(0, 40) || 'parley';
+  return join(postgresHome(), 'parley', `${name}-${key}`);
 }
 
 function appUrl(): string {
@@ -64,10 +98,53 @@ async function ensureDatabase(adminUrl: string, name: string): Promise<void> {
   if (r.rowCount === 0) await query(adminUrl, `create database "${name.replace(/"/g, '""')}"`);
 }
 
+/** The port recorded by a running postmaster of this cluster (line 4 of postmaster.pid), if any. */
+function runningPort(pgdata: string): number | undefined {
+  const file = join(pgdata, 'postmaster.pid');
+  if (!existsSync(file)) return undefined;
+  const lines = readFileSync(file, 'utf8').split('\n');
+  const pid = Number(lines[0]);
+  try {
+    process.kill(pid, 0);
+  } catch {
+    return undefined;
+  }
+  const port = Number(lines[3]);
+  return Number.isInteger(port) ? port : undefined;
+}
+
+function prepareCluster(bin: string, dir: string, pgdata: string): void {
+  if (settings.isRoot) {
+    try {
+      run('id', ['-u', 'postgres']);
+    } catch {
+      throw new ServiceProblem('postgres', 'no non-root `postgres` user to own the cluster', "useradd --system postgres (Debian's postgresql package normally creates it)");
+    }
+    mkdirSync(localDir, { recursive: true });
+    writeFileSync(pointerFile, `${dir}\n`);
+    // `postgres` owns its folders from its home down; the parents keep their own modes.
+    mkdirSync(dir, { recursive: true });
+    run('chown', ['postgres:postgres', join(dir, '..'), dir]);
+    run('chmod', ['0700', dir]);
+  } else {
+    mkdirSync(dir, { recursive: true });
+  }
+  if (!existsSync(join(pgdata, 'PG_VERSION'))) {
+    log('postgres', `initdb ${pgdata}`);
+    if (settings.isRoot) asOwner('/bin/mkdir', ['-p', '-m', '0700', pgdata]);
+    else mkdirSync(pgdata, { recursive: true, mode: 0o700 });
+    asOwner(join(bin, 'initdb'), ['-D', pgdata, '-U', role, '--auth=trust', '-E', 'UTF8', '--no-locale']);
+  }
+}
+
 export const postgres: Service = {
   name: 'postgres',
   env: () => ({ DATABASE_URL: appUrl(), PARLEY_TEST_DATABASE_URL: testUrl() }),
   external: () => settings.external.postgres !== undefined,
+  async preflight() {
+    if (settings.external.postgres || runningPort(join(clusterDir(), 'data')) === settings.ports.postgres) return;
+    await ensurePortFree('postgres', settings.ports.postgres, 'PARLEY_PG_PORT');
+  },
   async up() {
     if (settings.external.postgres) {
       if (!(await reachable(appUrl()))) throw new ServiceProblem('postgres', `DATABASE_URL=${appUrl()} is not reachable`, 'start that Postgres, or unset DATABASE_URL to let Parley start its own');
@@ -77,39 +154,39 @@ export const postgres: Service = {
       return 'external, reachable';
     }
     const adminUrl = `postgres://${role}@127.0.0.1:${settings.ports.postgres}/postgres`;
-    if (!(await reachable(adminUrl))) {
+    const dir = clusterDir();
+    const pgdata = join(dir, 'data');
+    let state = 'already running';
+    if (runningPort(pgdata) !== settings.ports.postgres || !(await reachable(adminUrl))) {
+      await ensurePortFree('postgres', settings.ports.postgres, 'PARLEY_PG_PORT');
       ensureDebianPackages('postgres', ['postgresql'], () => binDir() !== undefined);
       const bin = binDir()!;
-      mkdirSync(sockDir, { recursive: true });
-      if (settings.isRoot) {
-        try {
-          run('id', ['-u', 'postgres']);
-        } catch {
-          throw new ServiceProblem('postgres', 'no non-root `postgres` user to own the cluster', 'useradd --system postgres (Debian\'s postgresql package normally creates it)');
-        }
-        for (const d of [dir, sockDir]) run('chown', ['postgres:postgres', d]);
-      }
-      if (!existsSync(join(pgdata, 'PG_VERSION'))) {
-        log('postgres', `initdb ${pgdata}`);
-        mkdirSync(pgdata, { recursive: true });
-        if (settings.isRoot) run('chown', ['postgres:postgres', pgdata]);
-        asOwner(join(bin, 'initdb'), ['-D', pgdata, '-U', role, '--auth=trust', '-E', 'UTF8', '--no-locale']);
-      }
-      if (settings.isRoot) run('chown', ['-R', 'postgres:postgres', dir]);
-      const opts = `-p ${settings.ports.postgres} -c listen_addresses=127.0.0.1 -k ${sockDir} -c max_connections=300 -c shared_buffers=128MB`;
+      prepareCluster(bin, dir, pgdata);
+      const logFile = join(dir, 'postgres.log');
+      // No Unix socket: clients use TCP, and a socket path under a deep or spaced folder would not fit.
+      const opts = `-p ${settings.ports.postgres} -c listen_addresses=127.0.0.1 -c unix_socket_directories='' -c max_connections=300 -c shared_buffers=128MB`;
       asOwner(join(bin, 'pg_ctl'), ['-D', pgdata, '-l', logFile, '-o', opts, '-w', '-t', '60', 'start']);
       await waitUntil('postgres', () => reachable(adminUrl), 30_000, logFile);
+      state = 'started';
     }
     await ensureDatabase(adminUrl, 'parley');
     await ensureDatabase(adminUrl, 'parley_test');
-    return 'running';
+    return state;
   },
   async down() {
     if (settings.external.postgres) return 'external, left alone';
     const bin = binDir();
-    if (!bin || !existsSync(join(pgdata, 'postmaster.pid'))) return 'not running';
+    const pgdata = join(clusterDir(), 'data');
+    if (!bin || runningPort(pgdata) === undefined) return 'not running';
     asOwner(join(bin, 'pg_ctl'), ['-D', pgdata, '-m', 'fast', '-w', 'stop']);
     return 'stopped';
+  },
+  async purge() {
+    if (settings.external.postgres) return 'external, left alone';
+    const dir = clusterDir();
+    rmSync(dir, { recursive: true, force: true });
+    rmSync(localDir, { recursive: true, force: true });
+    return `removed ${dir}`;
   },
   async status() {
     try {

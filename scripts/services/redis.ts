@@ -3,10 +3,11 @@
  * durability Parley claims for queued jobs: at most about one second of
  * acknowledged writes can be lost on a machine crash.
  */
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, rmSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { ensureDebianPackages, hostPort, log, readPid, alive, run, stopPid, waitUntil, which, ServiceProblem } from './proc.ts';
+import { ensurePortFree } from './ports.ts';
 import { settings } from './settings.ts';
 import type { Service } from './service.ts';
 
@@ -41,12 +42,17 @@ export const redis: Service = {
   name: 'redis',
   env: () => ({ REDIS_URL: url() }),
   external: () => settings.external.redis !== undefined,
+  async preflight() {
+    if (settings.external.redis || (alive(readPid(pidFile)) && (await ping()))) return;
+    await ensurePortFree('redis', settings.ports.redis, 'PARLEY_REDIS_PORT');
+  },
   async up() {
     if (settings.external.redis) {
       if (!(await ping())) throw new ServiceProblem('redis', `REDIS_URL=${url()} is not reachable`, 'start that Redis, or unset REDIS_URL to let Parley start its own');
       return 'external, reachable';
     }
     if (alive(readPid(pidFile)) && (await ping())) return 'already running';
+    await ensurePortFree('redis', settings.ports.redis, 'PARLEY_REDIS_PORT');
     ensureDebianPackages('redis', ['redis-server'], () => which('redis-server') !== undefined);
     mkdirSync(dir, { recursive: true });
     run('redis-server', [
@@ -61,6 +67,11 @@ export const redis: Service = {
   async down() {
     if (settings.external.redis) return 'external, left alone';
     return (await stopPid(pidFile)) ? 'stopped' : 'not running';
+  },
+  async purge() {
+    if (settings.external.redis) return 'external, left alone';
+    rmSync(dir, { recursive: true, force: true });
+    return `removed ${dir}`;
   },
   async status() {
     return (await ping()) ? 'reachable' : 'down';

@@ -18,9 +18,9 @@ interface Outcome {
   stderr: string;
 }
 
-function manage(command: 'up' | 'env' | 'status'): Promise<Outcome> {
+function manage(command: 'up' | 'env' | 'status', opts: { keepUrls?: boolean } = {}): Promise<Outcome> {
   const env = { ...process.env };
-  for (const name of serviceUrlNames) delete env[name];
+  if (!opts.keepUrls) for (const name of serviceUrlNames) delete env[name];
   return new Promise((resolve, reject) => {
     const child = spawn('npx', ['tsx', 'scripts/services/main.ts', command], { cwd: repoRoot, env, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
@@ -37,8 +37,8 @@ describe('service manager', () => {
     const { code, stderr } = await manage('up');
     expect(code, stderr).toBe(0);
     for (const name of serviceNames) {
-      // Postgres says `running` whether or not it started anything; the others say `already running`.
-      expect(stderr).toMatch(new RegExp(`^\\[services\\] ${name}\\s+(already running|running)\\b`, 'm'));
+      // Every service, Postgres included, says `already running` when it started nothing.
+      expect(stderr).toMatch(new RegExp(`^\\[services\\] ${name}\\s+already running\\b`, 'm'));
     }
     expect(stderr).not.toMatch(/\bstarted\b/);
   });
@@ -58,5 +58,21 @@ describe('service manager', () => {
     expect(code, stderr).toBe(0);
     const listed = stdout.trim().split('\n').map((line) => /^(\S+)\s+(?:managed|external)\s+\S/.exec(line)?.[1]);
     expect(listed.sort()).toEqual([...serviceNames].sort());
+  });
+
+  it('after eval of its own env lines it still manages its own services (regression: it treated them as external)', async () => {
+    // `npm test` runs with the URLs `services env` printed, as a user who followed the README has them.
+    const { stdout: printed } = await manage('env');
+    const exported = Object.fromEntries(printed.trim().split('\n').map((l) => /^export ([A-Z_]+)=(.+)$/.exec(l)!.slice(1) as [string, string]));
+    const saved = { ...process.env };
+    Object.assign(process.env, exported);
+    try {
+      const { code, stdout, stderr } = await manage('status', { keepUrls: true });
+      expect(code, stderr).toBe(0);
+      const rows = stdout.trim().split('\n');
+      expect(rows.filter((r) => /^\S+\s+managed\s/.test(r))).toHaveLength(4);
+    } finally {
+      process.env = saved;
+    }
   });
 });

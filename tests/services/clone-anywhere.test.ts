@@ -1,0 +1,189 @@
+/**
+ * The first run from anywhere: a checkout in a private (0700) folder, with a
+ * space in its path, brings its own Postgres up from its own data folder and
+ * tears it down, as root (the server runs as `postgres`) and as an ordinary
+ * user; a second checkout on the same machine, while the first one's
+ * services hold the ports, stops at once with one line per port and starts
+ * nothing.
+ *
+ * The checkout is the working tree's tracked and untracked files (what a
+ * clone of this commit holds), with node_modules linked from this one.
+ */
+import { spawn, spawnSync } from 'node:child_process';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, chownSync } from 'node:fs';
+import { createServer, type Server } from 'node:net';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import pg from 'pg';
+import { afterAll, describe, expect, it } from 'vitest';
+import { serviceUrlNames } from './service-env.ts';
+
+const repoRoot = fileURLToPath(new URL('../..', import.meta.url));
+const isRoot = process.getuid?.() === 0;
+const made: string[] = [];
+
+function checkout(parent: string, name: string): string {
+  const dir = join(parent, name);
+  const files = spawnSync('git', ['ls-files', '-co', '--exclude-standard', '-z'], { cwd: repoRoot, encoding: 'utf8' }).stdout.split('\0').filter(Boolean);
+  for (const f of files) {
+    if (!existsSync(join(repoRoot, f))) continue;
+    mkdirSync(dirname(join(dir, f)), { recursive: true });
+    copyFileSync(join(repoRoot, f), join(dir, f));
+  }
+  symlinkSync(join(repoRoot, 'node_modules'), join(dir, 'node_modules'));
+  return dir;
+}
+
+function privateFolder(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'parley-clone-'));
+  chmodSync(dir, 0o700);
+  made.push(dir);
+  return dir;
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const s = createServer().listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as { port: number };
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+interface Outcome {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+function manage(cwd: string, args: string[], extraEnv: Record<string, string>, asUser?: string): Promise<Outcome> {
+  const env: NodeJS.ProcessEnv = { ...process.env, ...extraEnv };
+  for (const n of [...serviceUrlNames, 'PARLEY_TEST_DATABASE_URL', 'PARLEY_DATA_DIR']) delete env[n];
+  const node = [process.execPath, '--import', 'tsx', 'scripts/services/main.ts', ...args];
+  const [cmd, ...argv] = asUser ? ['runuser', '-u', asUser, '--', ...node] : node;
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd!, argv, { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+async function answers(port: number): Promise<string> {
+  const client = new pg.Client({ connectionString: `postgres://parley@127.0.0.1:${port}/parley`, connectionTimeoutMillis: 3000 });
+  await client.connect();
+  try {
+    return (await client.query<{ db: string }>('select current_database() as db')).rows[0]!.db;
+  } finally {
+    await client.end();
+  }
+}
+
+afterAll(() => {
+  for (const d of made) rmSync(d, { recursive: true, force: true });
+});
+
+describe('a clone in a private folder', () => {
+  it('brings its own Postgres up, answers, and purges it, leaving the folder modes as they were', async () => {
+    const parent = privateFolder();
+    const clone = checkout(parent, 'my clone');
+    const port = await freePort();
+    const env = { PARLEY_PG_PORT: String(port) };
+
+    const up = await manage(clone, ['up', 'postgres'], env);
+    try {
+      expect(up.code, up.stderr).toBe(0);
+      expect(up.stderr).toMatch(/postgres\s+started/);
+      expect(await answers(port)).toBe('parley');
+      expect(statSync(parent).mode & 0o777).toBe(0o700);
+      if (isRoot) {
+        // The cluster lives where `postgres` can reach it, outside the clone; the clone keeps a pointer.
+        const cluster = readFileSync(join(clone, '.data', 'postgres', 'cluster'), 'utf8').trim();
+        expect(cluster.startsWith(clone)).toBe(false);
+        expect(existsSync(join(cluster, 'data', 'PG_VERSION'))).toBe(true);
+        const again = await manage(clone, ['up', 'postgres'], env);
+        expect(again.code, again.stderr).toBe(0);
+        expect(again.stderr).toMatch(/postgres\s+already running/);
+        const purge = await manage(clone, ['purge', 'postgres'], env);
+        expect(purge.code, purge.stderr).toBe(0);
+        expect(existsSync(cluster)).toBe(false);
+      }
+    } finally {
+      await manage(clone, ['purge', 'postgres'], env);
+    }
+    await expect(answers(port)).rejects.toThrow();
+  });
+
+  it.runIf(isRoot)('works for an ordinary user too, with the cluster inside their own clone', async () => {
+    // `nobody` owns a 0700 folder of its own; the cache goes there too (its home does not exist).
+    const parent = privateFolder();
+    const home = join(parent, 'home');
+    const clone = checkout(parent, 'work tree');
+    const owner = spawnSync('id', ['-u', 'nobody'], { encoding: 'utf8' });
+    const uid = Number(owner.stdout.trim());
+    const gid = Number(spawnSync('id', ['-g', 'nobody'], { encoding: 'utf8' }).stdout.trim());
+    mkdirSync(home);
+    spawnSync('chown', ['-R', '-h', `${uid}:${gid}`, parent]);
+    chownSync(parent, uid, gid);
+    const port = await freePort();
+    const env = { PARLEY_PG_PORT: String(port), PARLEY_CACHE_DIR: join(home, 'cache'), HOME: home };
+    const up = await manage(clone, ['up', 'postgres'], env, 'nobody');
+    try {
+      expect(up.code, up.stderr).toBe(0);
+      expect(await answers(port)).toBe('parley');
+      expect(existsSync(join(clone, '.data', 'postgres', 'data', 'PG_VERSION'))).toBe(true);
+    } finally {
+      await manage(clone, ['purge', 'postgres'], env, 'nobody');
+    }
+    await expect(answers(port)).rejects.toThrow();
+  });
+});
+
+describe('a second clone on the same machine', () => {
+  it('stops with one line per port held by the first clone, naming the variable to set, and starts nothing', async () => {
+    // The ports the running services hold (the first clone's), whatever they are here.
+    const held: Record<string, { service: string; port: number; portVar: string }> = {};
+    const spec = [
+      ['REDIS_URL', 'redis', 'PARLEY_REDIS_PORT', 6379],
+      ['DATABASE_URL', 'postgres', 'PARLEY_PG_PORT', 5432],
+      ['MONGODB_URL', 'mongo', 'PARLEY_MONGO_PORT', 27017],
+      ['OLLAMA_HOST', 'ollama', 'PARLEY_OLLAMA_PORT', 11434],
+    ] as const;
+    const env: Record<string, string> = {};
+    const listeners: Server[] = [];
+    for (const [urlVar, service, portVar, dflt] of spec) {
+      const raw = process.env[urlVar]!;
+      const u = new URL(raw.includes('://') ? raw : `http://${raw}`);
+      let port = u.port ? Number(u.port) : dflt;
+      if (!['127.0.0.1', 'localhost'].includes(u.hostname)) {
+        // An external service: hold a port ourselves, as another clone would.
+        const s = createServer();
+        await new Promise<void>((r) => s.listen(0, '127.0.0.1', () => r()));
+        listeners.push(s);
+        port = (s.address() as { port: number }).port;
+      }
+      held[service] = { service, port, portVar };
+      env[portVar] = String(port);
+    }
+    const clone = checkout(privateFolder(), 'second');
+    try {
+      const up = await manage(clone, ['up'], env);
+      expect(up.code).toBe(1);
+      const lines = up.stderr.trim().split('\n');
+      for (const h of Object.values(held)) {
+        const mine = lines.filter((l) => l.includes(`${h.service}: port ${h.port} is taken by`));
+        expect(mine, up.stderr).toHaveLength(1);
+        expect(mine[0]).toContain(`set ${h.portVar} to a free port`);
+      }
+      expect(lines).toHaveLength(4);
+      // Nothing half-started: the second clone made no data of its own.
+      expect(existsSync(join(clone, '.data'))).toBe(false);
+    } finally {
+      for (const s of listeners) s.close();
+    }
+  });
+});
