@@ -29,6 +29,17 @@ export interface AppDeps {
   openapi: () => object;
 }
 
+/**
+ * helmet's headers, with HSTS and `upgrade-insecure-requests` only where they are true: over TLS
+ * (`req.secure`, which honours a trusted proxy's X-Forwarded-Proto) in "auto" mode. Sent over plain
+ * HTTP they would make a browser that reached us by a LAN address fetch every asset over HTTPS.
+ */
+function securityHeaders(mode: 'auto' | 'always' | 'never', directives: Record<string, string[]> = {}): express.RequestHandler {
+  const secure = helmet({ contentSecurityPolicy: { directives } });
+  const plain = helmet({ strictTransportSecurity: false, contentSecurityPolicy: { directives: { ...directives, 'upgrade-insecure-requests': null } } });
+  return (req, res, next) => ((mode === 'always' || (mode === 'auto' && req.secure)) ? secure : plain)(req, res, next);
+}
+
 export function createApp(deps: AppDeps): Express {
   const { config } = deps;
   const app = express();
@@ -38,8 +49,8 @@ export function createApp(deps: AppDeps): Express {
   app.use(requestId);
   app.use(httpMetrics(deps.metrics));
   // Swagger UI needs inline scripts and styles on /docs only; everything else gets helmet's strict defaults.
-  app.use('/docs', helmet({ contentSecurityPolicy: { directives: { 'script-src': ["'self'", "'unsafe-inline'"], 'style-src': ["'self'", "'unsafe-inline'"], 'img-src': ["'self'", 'data:'] } } }));
-  app.use(/^\/(?!docs).*/, helmet());
+  app.use('/docs', securityHeaders(config.http.hsts, { 'script-src': ["'self'", "'unsafe-inline'"], 'style-src': ["'self'", "'unsafe-inline'"], 'img-src': ["'self'", 'data:'] }));
+  app.use(/^\/(?!docs).*/, securityHeaders(config.http.hsts));
   app.use(cors(config.http.corsOrigins));
   app.use(requestTimeout(config.http.requestTimeoutMs));
   app.use(express.json({ limit: config.http.bodyLimit, strict: true, type: ['application/json', 'application/*+json'] }));

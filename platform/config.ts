@@ -57,6 +57,12 @@ const Env = z.object({
   PARLEY_STREAM_TTL_S: z.coerce.number().int().min(10).default(86_400),
   PARLEY_STREAM_MAXLEN: z.coerce.number().int().min(100).default(50_000),
   PARLEY_BODY_LIMIT: z.string().default('1mb'),
+  /**
+   * HSTS and CSP upgrade-insecure-requests: "auto" sends them only on requests that arrived over
+   * TLS (directly, or through a trusted proxy saying https), so a browser that opens the API by a
+   * plain LAN address is never told to fetch its assets over HTTPS; "always" or "never" force it.
+   */
+  PARLEY_HSTS: z.enum(['auto', 'always', 'never']).default('auto'),
   PARLEY_JSON_MAX_DEPTH: z.coerce.number().int().min(2).max(256).default(32),
   PARLEY_REQUEST_TIMEOUT_MS: z.coerce.number().int().min(100).default(30_000),
   PARLEY_CORS_ORIGINS: csv.default([]),
@@ -204,6 +210,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env) {
       corsOrigins: e.PARLEY_CORS_ORIGINS,
       dashboard: e.PARLEY_DASHBOARD,
       trustProxy: e.PARLEY_TRUST_PROXY,
+      hsts: e.PARLEY_HSTS,
     },
     rateLimits: {
       windowMs: e.PARLEY_RATE_WINDOW_S * 1000,

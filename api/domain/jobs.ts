@@ -14,7 +14,7 @@ import { isJobKind, isTerminal, jobs, type JobError, type JobList, type JobView,
 import { can, type Actor } from '../auth/permissions.ts';
 import type { Audit } from '../auth/audit.ts';
 import { AppError } from '../http/app-error.ts';
-import { issuesToErrors } from '../http/mount.ts';
+import { issuesToErrors } from '../http/validation.ts';
 
 export interface JobDeps {
   config: Config;
@@ -82,12 +82,19 @@ export function canonicalJson(value: unknown): string {
 
 export async function submitJob(deps: JobDeps, args: { actor: Actor; body: SubmitJobBody; idempotencyKey?: string }): Promise<{ job: SubmittedJob; replayed: boolean }> {
   const { body, actor } = args;
-  if (!isJobKind(body.kind) || ('internal' in jobs[body.kind] && (jobs[body.kind] as { internal?: boolean }).internal)) {
-    throw new AppError('VALIDATION_FAILED', { detail: `Unknown job kind "${body.kind}"`, errors: [{ path: 'kind', message: `must be one of ${Object.keys(jobs).join(', ')}` }] });
+  const submittable = Object.values(jobs).filter((d) => !(d as { internal?: boolean }).internal).map((d) => d.kind);
+  if (!isJobKind(body.kind)) {
+    throw new AppError('VALIDATION_FAILED', { detail: `Unknown job kind "${body.kind}"`, errors: [{ path: 'kind', message: `must be one of ${submittable.join(', ')}` }] });
+  }
+  if ((jobs[body.kind] as { internal?: boolean }).internal) {
+    throw new AppError('VALIDATION_FAILED', {
+      detail: `"${body.kind}" is an internal job kind: the platform submits it itself`,
+      errors: [{ path: 'kind', message: `internal kinds cannot be submitted; submittable kinds: ${submittable.join(', ')}` }],
+    });
   }
   const def = jobs[body.kind];
   const parsed = def.input.safeParse(body.input);
-  if (!parsed.success) throw new AppError('VALIDATION_FAILED', { detail: `The input of ${body.kind} is not valid`, errors: issuesToErrors(parsed.error, 'input') });
+  if (!parsed.success) throw new AppError('VALIDATION_FAILED', { detail: `The input of ${body.kind} is not valid`, errors: issuesToErrors(parsed.error, 'input', def.input) });
   if (args.idempotencyKey && body.idempotencyKey && args.idempotencyKey !== body.idempotencyKey) {
     throw new AppError('VALIDATION_FAILED', { errors: [{ path: 'idempotencyKey', message: 'differs from the Idempotency-Key header' }] });
   }

@@ -50,7 +50,7 @@ export function bullBoardRouter(queues: Queues, authenticate: Authenticate): Rou
         if (token) req.headers.authorization = `Bearer ${token}`;
       }
       const actor = await authenticate(req, res);
-      if (!actor) throw new AppError('UNAUTHENTICATED');
+      if (!actor) throw new AppError('UNAUTHENTICATED', { detail: `Open ${basePath}?token=<access token> in a browser (it sets a cookie), or send "Authorization: Bearer <access token>"` });
       if (can(actor, 'queues:write')) return full(req, res, next);
       if (can(actor, 'queues:read')) {
         // Read-only is enforced here, for every action, not left to the board: its own read-only

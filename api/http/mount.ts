@@ -8,17 +8,15 @@ import type { z } from 'zod';
 import { can, type Actor } from '../auth/permissions.ts';
 import { AppError } from './app-error.ts';
 import type { Route } from './route.ts';
+import { issuesToErrors } from './validation.ts';
 
 export type Authenticate = (req: Request, res: Response) => Promise<Actor | undefined>;
 
-export function issuesToErrors(error: z.ZodError, prefix?: string): { path: string; message: string }[] {
-  return error.issues.map((i) => ({ path: [prefix, ...i.path.map(String)].filter(Boolean).join('.') || '(root)', message: i.message }));
-}
 
 function parsePart<S extends z.ZodType>(schema: S | undefined, value: unknown, part: string): z.infer<S> {
   if (!schema) return undefined as z.infer<S>;
   const r = schema.safeParse(value);
-  if (!r.success) throw new AppError('VALIDATION_FAILED', { detail: `The ${part} is not valid`, errors: issuesToErrors(r.error, part === 'body' ? undefined : part) });
+  if (!r.success) throw new AppError('VALIDATION_FAILED', { detail: `The ${part} is not valid`, errors: issuesToErrors(r.error, part === 'body' ? undefined : part, schema) });
   return r.data;
 }
 
@@ -28,7 +26,7 @@ export function mountRoutes(routes: Route[], authenticate: Authenticate): Router
     router[r.method](r.path, async (req: Request, res: Response) => {
       const actor = r.access === 'public' && !req.headers.authorization ? undefined : await authenticate(req, res);
       if (r.access !== 'public') {
-        if (!actor) throw new AppError('UNAUTHENTICATED');
+        if (!actor) throw new AppError('UNAUTHENTICATED', { detail: 'Send "Authorization: Bearer <access token>" (from POST /v1/auth/token) or an API key' });
         if (!can(actor, r.access)) throw new AppError('FORBIDDEN', { detail: `This needs the ${r.access} permission` });
       }
       if (r.body && req.method !== 'GET') {

@@ -48,7 +48,7 @@ export function eventStreamHandler<E extends { event: string; data: { seq: numbe
 ) {
   return async (req: Request, res: Response) => {
     const actor = await authenticate(req, res);
-    if (!actor) throw new AppError('UNAUTHENTICATED');
+    if (!actor) throw new AppError('UNAUTHENTICATED', { detail: 'Send "Authorization: Bearer <access token>" (from POST /v1/auth/token) or an API key' });
     if (!can(actor, opts.permission)) throw new AppError('FORBIDDEN');
     const id = z.uuid().safeParse(req.params.id);
     if (!id.success) throw new AppError('VALIDATION_FAILED', { errors: [{ path: 'params.id', message: 'must be a UUID' }] });

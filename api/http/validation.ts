@@ -1,0 +1,107 @@
+/**
+ * zod issues as the `errors` of a 400 problem: one `{ path, message }` per
+ * issue. An unrecognised key names the keys the object does take, and the
+ * closest one when it is a likely typo (`parameters` → `params`), because a
+ * bare "Unrecognized key" sends people to the source.
+ */
+import type { z } from 'zod';
+
+export interface FieldError {
+  path: string;
+  message: string;
+}
+
+export function issuesToErrors(error: z.ZodError, prefix?: string, schema?: z.ZodType): FieldError[] {
+  return error.issues.map((i) => {
+    const path = [prefix, ...i.path.map(String)].filter(Boolean).join('.') || '(root)';
+    if (i.code === 'unrecognized_keys' && schema) {
+      const allowed = keysAt(schema, i.path);
+      if (allowed?.length) return { path, message: unknownKeysMessage(i.keys, allowed) };
+    }
+    return { path, message: i.message };
+  });
+}
+
+function unknownKeysMessage(keys: readonly string[], allowed: string[]): string {
+  const parts = keys.map((k) => {
+    const near = closest(k, allowed);
+    return near ? `"${k}" (did you mean "${near}"?)` : `"${k}"`;
+  });
+  return `Unrecognized key${keys.length > 1 ? 's' : ''} ${parts.join(', ')}; allowed: ${allowed.join(', ')}`;
+}
+
+/**
+ * The allowed key nearest to `key`, when near enough to be a slip: a small
+ * edit distance, or a shared stem of at least 4 characters (`parameters` and
+ * `params`, `option` and `options`).
+ */
+function closest(key: string, allowed: string[]): string | undefined {
+  const k = key.toLowerCase();
+  let best: { name: string; d: number } | undefined;
+  for (const name of allowed) {
+    const n = name.toLowerCase();
+    let stem = 0;
+    while (stem < Math.min(k.length, n.length) && k[stem] === n[stem]) stem++;
+    const d = stem >= 4 ? 1 : distance(k, n);
+    if (!best || d < best.d) best = { name, d };
+  }
+  return best && best.d <= Math.max(2, Math.floor(key.length / 3)) ? best.name : undefined;
+}
+
+function distance(a: string, b: string): number {
+  const row = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    let prev = row[0]!;
+    row[0] = i;
+    for (let j = 1; j <= b.length; j++) {
+      const cur = row[j]!;
+      row[j] = Math.min(row[j]! + 1, row[j - 1]! + 1, prev + (a[i - 1] === b[j - 1] ? 0 : 1));
+      prev = cur;
+    }
+  }
+  return row[b.length]!;
+}
+
+type Def = { type?: string; shape?: Record<string, z.ZodType>; innerType?: z.ZodType; element?: z.ZodType; options?: z.ZodType[]; in?: z.ZodType; out?: z.ZodType; left?: z.ZodType; right?: z.ZodType };
+const defOf = (s: z.ZodType): Def => (s as unknown as { _zod: { def: Def } })._zod.def;
+
+/** The keys of the object schema at `path` inside `schema` (best effort: unions merge their options' keys). */
+function keysAt(schema: z.ZodType, path: readonly PropertyKey[]): string[] | undefined {
+  const found = new Set<string>();
+  const visit = (s: z.ZodType | undefined, rest: readonly PropertyKey[], depth: number): void => {
+    if (!s || depth > 32) return;
+    const def = defOf(s);
+    switch (def.type) {
+      case 'optional':
+      case 'nullable':
+      case 'default':
+      case 'prefault':
+      case 'catch':
+      case 'readonly':
+      case 'nonoptional':
+        return visit(def.innerType, rest, depth + 1);
+      case 'pipe':
+        return visit(def.in, rest, depth + 1);
+      case 'union':
+        for (const o of def.options ?? []) visit(o, rest, depth + 1);
+        return;
+      case 'intersection':
+        visit(def.left, rest, depth + 1);
+        visit(def.right, rest, depth + 1);
+        return;
+      case 'array':
+        if (rest.length && typeof rest[0] === 'number') visit(def.element, rest.slice(1), depth + 1);
+        return;
+      case 'object':
+        if (!rest.length) {
+          for (const k of Object.keys(def.shape ?? {})) found.add(k);
+          return;
+        }
+        return visit(def.shape?.[String(rest[0])], rest.slice(1), depth + 1);
+      default:
+        return;
+    }
+  };
+  visit(schema, path, 0);
+  return found.size ? [...found] : undefined;
+}

@@ -1,0 +1,68 @@
+/**
+ * What cost a new user time in their first hour (issue: the first run), each
+ * pinned: the answers must say what to do next.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startStack, type Stack, type TestUser } from '../harness.ts';
+
+let stack: Stack;
+let member: TestUser;
+
+beforeAll(async () => {
+  stack = await startStack({ workers: false });
+  member = await stack.user('member');
+});
+
+afterAll(async () => {
+  await stack?.stop();
+});
+
+describe('answers that say what to do next', () => {
+  it('a 401 without a token says how to send one', async () => {
+    const r = await stack.request('GET', '/v1/jobs');
+    expect(r.status).toBe(401);
+    expect(r.json.detail).toMatch(/Authorization: Bearer/);
+  });
+
+  it('the queue board without a token mentions ?token=', async () => {
+    const r = await stack.request('GET', '/admin/queues');
+    expect(r.status).toBe(401);
+    expect(r.json.detail).toContain('?token=');
+  });
+
+  it('an internal job kind is refused as internal, not as unknown', async () => {
+    const r = await stack.request('POST', '/v1/jobs', { user: member, body: { kind: 'discussion.turn', input: {} } });
+    expect(r.status).toBe(400);
+    expect(r.json.code).toBe('VALIDATION_FAILED');
+    expect(r.json.detail).toMatch(/internal job kind/);
+    expect(r.json.errors[0].message).not.toContain('discussion.turn');
+  });
+
+  it('a misspelt field names the one the schema takes', async () => {
+    const r = await stack.request('POST', '/v1/agents', { user: member, body: { name: 'Typo', persona: 'p', parameters: {} } });
+    expect(r.status).toBe(400);
+    expect(r.json.errors).toEqual([expect.objectContaining({ message: expect.stringContaining('did you mean "params"?') })]);
+  });
+});
+
+describe('security headers over plain HTTP', () => {
+  it('sends no HSTS and no upgrade-insecure-requests, on the API and on /docs', async () => {
+    for (const path of ['/healthz', '/docs/']) {
+      const r = await fetch(`${stack.base}${path}`);
+      expect(r.headers.get('strict-transport-security'), path).toBeNull();
+      expect(r.headers.get('content-security-policy') ?? '', path).not.toContain('upgrade-insecure-requests');
+      expect(r.headers.get('x-content-type-options'), path).toBe('nosniff');
+    }
+  });
+
+  it('sends both when a trusted proxy says the request came over TLS', async () => {
+    const tls = await startStack({ workers: false, env: { PARLEY_TRUST_PROXY: 'true' } });
+    try {
+      const r = await fetch(`${tls.base}/healthz`, { headers: { 'x-forwarded-proto': 'https' } });
+      expect(r.headers.get('strict-transport-security')).toMatch(/max-age=\d+/);
+      expect(r.headers.get('content-security-policy')).toContain('upgrade-insecure-requests');
+    } finally {
+      await tls.stop();
+    }
+  });
+});
