@@ -79,7 +79,22 @@ const base = `http://127.0.0.1:${port}`;
 run('api', 'api/main.ts');
 run('workers', 'workers/main.ts');
 await waitReady(base);
-process.stdout.write(`\nParley is up at ${base}  (API docs: ${base}/docs, queues: ${base}/admin/queues)\nadmin user: ${admin.user}  (password in ${join(dataDir, 'admin.env')} unless you set PARLEY_BOOTSTRAP_ADMIN_PASSWORD)\n\n`);
+const passwordSource = process.env.PARLEY_BOOTSTRAP_ADMIN_PASSWORD ? 'PARLEY_BOOTSTRAP_ADMIN_PASSWORD (your environment)' : join(dataDir, 'admin.env');
+process.stdout.write(
+  [
+    '',
+    `Parley is up at ${base}`,
+    `  API docs   ${base}/docs        queues  ${base}/admin/queues?token=<access token>        metrics  ${base}/metrics`,
+    `  admin      ${admin.user}, password in ${passwordSource}`,
+    '  a token    (15-minute access token; the token endpoint allows 5 tries per username a minute)',
+    ...(process.env.PARLEY_BOOTSTRAP_ADMIN_PASSWORD ? [] : [`    set -a; . '${join(dataDir, 'admin.env')}'; set +a`]),
+    `    TOKEN=$(curl -s ${base}/v1/auth/token -d grant_type=password -d username="$PARLEY_BOOTSTRAP_ADMIN_USER" -d password="$PARLEY_BOOTSTRAP_ADMIN_PASSWORD" | jq -r .access_token)`,
+    `  the demo again: PARLEY_API_URL=${base} PARLEY_BOOTSTRAP_ADMIN_USER=... PARLEY_BOOTSTRAP_ADMIN_PASSWORD=... npm run demo`,
+    ...(process.env.PARLEY_BOOTSTRAP_ADMIN_PASSWORD ? [] : [`    (or: set -a; . '${join(dataDir, 'admin.env')}'; set +a; PARLEY_API_URL=${base} npm run demo)`]),
+    '',
+    '',
+  ].join('\n'),
+);
 
 if (!skipDemo) {
   const demo = spawn(process.execPath, ['--import', 'tsx', 'scripts/demo.ts'], { cwd: root, env: { ...env, PARLEY_API_URL: base }, stdio: 'inherit' });
