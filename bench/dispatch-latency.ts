@@ -34,7 +34,7 @@ import { loadavg } from 'node:os';
 import { Queue, Worker } from 'bullmq';
 import { z } from 'zod';
 import { startApi } from '../api/main.ts';
-import { connectRedis } from '../platform/redis.ts';
+import { connectRedis } from '../platform/connections/index.ts';
 import { cpuBetween, type CpuCost, cpuSnapshot, describeCpu, describeMachine } from './internal/cost.ts';
 import { openLoop } from './internal/load.ts';
 import { bullWorkersOf, cleanup, configOf, createMember, drained, parleyEnv, startParleyWorkers, submitterOf, teardownOnExit, uniquePrefix } from './internal/parley.ts';

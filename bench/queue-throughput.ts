@@ -38,7 +38,7 @@ import { fileURLToPath } from 'node:url';
 import { Queue, Worker } from 'bullmq';
 import { z } from 'zod';
 import { startApi } from '../api/main.ts';
-import { connectRedis } from '../platform/redis.ts';
+import { connectRedis } from '../platform/connections/index.ts';
 import { commandStats, commitLatency, countQueries, countRedisCommands, cpuBetween, type CpuCost, cpuSnapshot, describeCommandStats, describeCpu, describeMachine, describeQueries, describeRedisCounts, otherRedisClients } from './internal/cost.ts';
 import { closedLoop } from './internal/load.ts';
 import { describeProfile, profileCpu } from './internal/profile.ts';

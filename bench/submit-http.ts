@@ -34,7 +34,7 @@ import { Queue } from 'bullmq';
 import express from 'express';
 import { z } from 'zod';
 import { startApi } from '../api/main.ts';
-import { connectRedis } from '../platform/redis.ts';
+import { connectRedis } from '../platform/connections/index.ts';
 import { startHelper } from './internal/child.ts';
 import { commandStats, countQueries, countRedisCommands, cpuBetween, type CpuCost, cpuSnapshot, describeCommandStats, describeCpu, describeMachine, describeQueries, describeRedisCounts, otherRedisClients } from './internal/cost.ts';
 import type { LoadRequest, LoadResult } from './internal/http-load.ts';

@@ -20,7 +20,7 @@
  * - B, Parley: BENCH_STREAMS system.ping jobs are submitted for a member user
  *   (no workers run, so the jobs stay queued and their streams are the
  *   producers' alone); the producer writes tokens through
- *   platform/job-stream.ts JobStreamWriter (one Redis connection, as a
+ *   platform/streams/job-stream.ts JobStreamWriter (one Redis connection, as a
  *   worker process has: XADD + PUBLISH per batch) → api/realtime/hub.ts
  *   (SUBSCRIBE per watched stream, XRANGE for gaps) → api/realtime/socket.ts (auth,
  *   per-room authorisation, `tokens` { room, seq, attempt, text }).
@@ -34,7 +34,7 @@ import { loadavg } from 'node:os';
 import { Server } from 'socket.io';
 import { z } from 'zod';
 import { startApi } from '../api/main.ts';
-import { connectRedis } from '../platform/redis.ts';
+import { connectRedis } from '../platform/connections/index.ts';
 import { startHelper } from './internal/child.ts';
 import { cpuBetween, type CpuCost, cpuSnapshot, describeCpu, describeMachine } from './internal/cost.ts';
 import { cleanup, configOf, createMember, parleyEnv, submitterOf, teardownOnExit, uniquePrefix } from './internal/parley.ts';

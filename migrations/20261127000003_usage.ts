@@ -4,7 +4,7 @@ import type { Knex } from 'knex';
  * Token usage per user, model and UTC day, and token budgets.
  *
  * `usage_daily` is written in the same statement as a job's terminal write
- * (platform/job-store.ts `finish()`), so each job counts exactly once. Rows
+ * (platform/jobs/store.ts `finish()`), so each job counts exactly once. Rows
  * already terminal when this runs are counted here, by the day they finished.
  */
 export async function up(knex: Knex): Promise<void> {

@@ -19,8 +19,8 @@ import { parseArgs } from 'node:util';
 import { createAudit } from '../api/auth/audit.ts';
 import { keyVerificationGraceMs, rotateSigningKey } from '../api/auth/keyring.ts';
 import { loadConfig } from '../platform/config.ts';
-import { connectDb } from '../platform/db.ts';
-import { createLogger } from '../platform/log.ts';
+import { connectDb } from '../platform/connections/index.ts';
+import { createLogger } from '../platform/observability/index.ts';
 
 const usage = 'usage: npm run keys -- list | rotate';
 const { positionals, values } = (() => {

@@ -1,6 +1,6 @@
 /** `npm run migrate -- [latest|rollback|down-all|status]` against DATABASE_URL. */
 import { loadConfig } from '../platform/config.ts';
-import { migrationConfig, withDb } from '../platform/migrate.ts';
+import { migrationConfig, withDb } from '../platform/connections/index.ts';
 
 const cmd = process.argv[2] ?? 'latest';
 const { databaseUrl } = loadConfig();

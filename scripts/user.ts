@@ -19,9 +19,9 @@ import { Role } from '../api/auth/permissions.ts';
 import { createAuthService } from '../api/auth/service.ts';
 import { AppError } from '../api/http/app-error.ts';
 import { loadConfig } from '../platform/config.ts';
-import { connectDb } from '../platform/db.ts';
-import { createLogger } from '../platform/log.ts';
-import { connectRedis } from '../platform/redis.ts';
+import { connectDb } from '../platform/connections/index.ts';
+import { createLogger } from '../platform/observability/index.ts';
+import { connectRedis } from '../platform/connections/index.ts';
 
 const usage = 'usage: npm run user -- create <username> --role <admin|operator|member|viewer>\n       password from PARLEY_NEW_USER_PASSWORD or stdin, never from arguments';
 

@@ -5,7 +5,7 @@
  *
  * A room's live events travel in one Redis Stream per room with a room-level
  * `seq` that strictly increases whoever writes (the API for human messages
- * and status changes, workers for turns): see platform/room-stream.ts.
+ * and status changes, workers for turns): see platform/streams/room-stream.ts.
  */
 import { z } from 'zod';
 import { JobError } from './errors.ts';

@@ -6,6 +6,6 @@ export default async function setup(): Promise<void> {
   for (const name of ['REDIS_URL', 'DATABASE_URL', 'OLLAMA_HOST', 'MONGODB_URL']) {
     if (!process.env[name]) throw new Error(`${name} is not set: run the tests with \`npm test\`, which starts the services`);
   }
-  const { migrateLatest } = await import('../platform/migrate.ts');
+  const { migrateLatest } = await import('../platform/connections/index.ts');
   await migrateLatest(process.env.DATABASE_URL!);
 }

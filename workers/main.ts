@@ -4,21 +4,21 @@
  * handlers once, then runs every queue's BullMQ worker and the sweeper.
  */
 import { availableParallelism, hostname } from 'node:os';
-import { createBudgets, jobOwnerLookup, settleFinishedJobs } from '../platform/budgets.ts';
+import { createBudgets, jobOwnerLookup, settleFinishedJobs } from '../platform/usage/index.ts';
 import { loadConfig } from '../platform/config.ts';
-import { connectDb } from '../platform/db.ts';
-import { createJobStore } from '../platform/job-store.ts';
-import { createRoomMemory } from '../platform/discussions/memory.ts';
-import { createDiscussionStore } from '../platform/discussions/store.ts';
-import { createTranscripts } from '../platform/discussions/transcripts.ts';
+import { connectDb } from '../platform/connections/index.ts';
+import { createJobStore } from '../platform/jobs/index.ts';
+import { createRoomMemory } from '../platform/discussions/index.ts';
+import { createDiscussionStore } from '../platform/discussions/index.ts';
+import { createTranscripts } from '../platform/discussions/index.ts';
 import { keys } from '../platform/keys.ts';
-import { createLogger } from '../platform/log.ts';
-import { connectMongo } from '../platform/mongo.ts';
-import { createWorkerMetrics, publishMetrics, removePublishedMetrics } from '../platform/metrics.ts';
-import { ResponseCache } from '../platform/ollama/cache.ts';
-import { createOllamaClient } from '../platform/ollama/client.ts';
-import { createQueues, closeQueues } from '../platform/queues.ts';
-import { connectRedis } from '../platform/redis.ts';
+import { createLogger } from '../platform/observability/index.ts';
+import { connectMongo } from '../platform/connections/index.ts';
+import { createWorkerMetrics, publishMetrics, removePublishedMetrics } from '../platform/observability/index.ts';
+import { ResponseCache } from '../platform/ollama/index.ts';
+import { createOllamaClient } from '../platform/ollama/index.ts';
+import { createQueues, closeQueues } from '../platform/jobs/index.ts';
+import { connectRedis } from '../platform/connections/index.ts';
 import { QueueName } from '../shared/index.ts';
 import { createChunkPool } from './chunking/pool.ts';
 import type { DiscussionRuntime } from './discussions/runtime.ts';

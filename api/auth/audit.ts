@@ -3,8 +3,8 @@
  * actor, IP, user agent, target and outcome. Writing an audit row never
  * fails the action it records: a failed write is logged loudly instead.
  */
-import type { Db } from '../../platform/db.ts';
-import type { Logger } from '../../platform/log.ts';
+import type { Db } from '../../platform/connections/index.ts';
+import type { Logger } from '../../platform/observability/index.ts';
 
 export const AuditAction = [
   'auth.login',

@@ -8,7 +8,7 @@
  * rotation never logs anyone out and a retired key stops mattering soon after.
  */
 import { generateKeyPairSync, randomBytes, createPublicKey, type KeyObject } from 'node:crypto';
-import type { Db } from '../../platform/db.ts';
+import type { Db } from '../../platform/connections/index.ts';
 
 export const ALGORITHM = 'ES256' as const;
 

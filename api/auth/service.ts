@@ -20,7 +20,7 @@ import jwt from 'jsonwebtoken';
 import { z } from 'zod';
 import type { Redis } from 'ioredis';
 import type { Config } from '../../platform/config.ts';
-import type { Db } from '../../platform/db.ts';
+import type { Db } from '../../platform/connections/index.ts';
 import { AppError } from '../http/app-error.ts';
 import type { Audit } from './audit.ts';
 import { CredentialCache, revokedApiKeyKey, revokedSessionKey } from './credential-cache.ts';

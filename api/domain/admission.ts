@@ -19,9 +19,9 @@
  * job's row is deleted before the lock is let go, so of any number of racing
  * submits exactly as many are accepted as there are free slots.
  */
-import { estimatePromptTokens, type Budgets } from '../../platform/budgets.ts';
+import { estimatePromptTokens, type Budgets } from '../../platform/usage/index.ts';
 import type { Config, RoleCap } from '../../platform/config.ts';
-import type { Db } from '../../platform/db.ts';
+import type { Db } from '../../platform/connections/index.ts';
 import { jobs, normalizeModelName, type EmbedBatchInput, type LlmChatInput } from '../../shared/index.ts';
 import type { Actor } from '../auth/permissions.ts';
 import { AppError } from '../http/app-error.ts';

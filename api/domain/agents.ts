@@ -6,7 +6,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { RoleCap } from '../../platform/config.ts';
-import type { AgentRow, DiscussionStore } from '../../platform/discussions/store.ts';
+import type { AgentRow, DiscussionStore } from '../../platform/discussions/index.ts';
 import { normalizeModelName, type Agent, type AgentInput, type AgentList, type AgentPatch, type OllamaOptions } from '../../shared/index.ts';
 import { can, type Actor, type Role } from '../auth/permissions.ts';
 import { AppError } from '../http/app-error.ts';

@@ -11,12 +11,12 @@
  *   control  (start/pause/resume/stop/interrupt) owner · admins.
  */
 import { randomUUID } from 'node:crypto';
-import { requestCancel } from '../../platform/cancel-bus.ts';
-import { announceStatus, pauseRoom, resumeRoom, startRoom, stopRoom, type RoomDeps, type Transition } from '../../platform/discussions/lifecycle.ts';
-import type { DiscussionRow, Roster, RosterRow } from '../../platform/discussions/store.ts';
-import { toMessage, toSummary, toTurn, type TurnDoc, type Transcripts } from '../../platform/discussions/transcripts.ts';
-import type { JobStore } from '../../platform/job-store.ts';
-import { appendRoomEvent, appendRoomEvents } from '../../platform/room-stream.ts';
+import { requestCancel } from '../../platform/jobs/index.ts';
+import { announceStatus, pauseRoom, resumeRoom, startRoom, stopRoom, type RoomDeps, type Transition } from '../../platform/discussions/index.ts';
+import type { DiscussionRow, Roster, RosterRow } from '../../platform/discussions/index.ts';
+import { toMessage, toSummary, toTurn, type TurnDoc, type Transcripts } from '../../platform/discussions/index.ts';
+import type { JobStore } from '../../platform/jobs/index.ts';
+import { appendRoomEvent, appendRoomEvents } from '../../platform/streams/index.ts';
 import {
   isClosed, isTerminal,
   type Comparison, type CreateDiscussion, type Discussion, type DiscussionList, type ForkRequest, type HumanMessage, type ListDiscussionsQuery, type PostHumanMessage, type RoomAgent, type Transcript,

@@ -5,11 +5,11 @@
 import { createHash, randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import type { Config } from '../../platform/config.ts';
-import { requestCancel } from '../../platform/cancel-bus.ts';
-import type { JobRow, JobStore } from '../../platform/job-store.ts';
-import { JobStreamWriter } from '../../platform/job-stream.ts';
+import { requestCancel } from '../../platform/jobs/index.ts';
+import type { JobRow, JobStore } from '../../platform/jobs/index.ts';
+import { JobStreamWriter } from '../../platform/streams/index.ts';
 import type { Keys } from '../../platform/keys.ts';
-import { enqueue, type Queues } from '../../platform/queues.ts';
+import { enqueue, type Queues } from '../../platform/jobs/index.ts';
 import { isJobKind, isTerminal, jobs, type JobError, type JobList, type JobView, type ListJobsQuery, type PriorityClass, type SubmitJobBody, type SubmittedJob } from '../../shared/index.ts';
 import { can, type Actor } from '../auth/permissions.ts';
 import type { Audit } from '../auth/audit.ts';

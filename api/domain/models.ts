@@ -9,9 +9,9 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
-import type { Db } from '../../platform/db.ts';
-import type { JobStore } from '../../platform/job-store.ts';
-import { enqueue, type Queues } from '../../platform/queues.ts';
+import type { Db } from '../../platform/connections/index.ts';
+import type { JobStore } from '../../platform/jobs/index.ts';
+import { enqueue, type Queues } from '../../platform/jobs/index.ts';
 import {
   modelPull, normalizeModelName,
   type CopyModelBody, type CreateModelBody, type KeepAlive, type LoadModelBody, type ModelDetails, type ModelList, type ModelLoadState,

@@ -4,10 +4,10 @@
  * for up to `timeoutMs`.
  */
 import { randomUUID } from 'node:crypto';
-import type { JobStore } from '../../platform/job-store.ts';
-import { enqueue, type Queues } from '../../platform/queues.ts';
+import type { JobStore } from '../../platform/jobs/index.ts';
+import { enqueue, type Queues } from '../../platform/jobs/index.ts';
 import { systemPing } from '../../shared/index.ts';
-import { SYSTEM_USER_ID } from '../../platform/job-store.ts';
+import { SYSTEM_USER_ID } from '../../platform/jobs/index.ts';
 
 export async function deepProbe(deps: { store: JobStore; queues: Queues }, timeoutMs = 5000): Promise<{ ok: boolean; ms: number; detail?: string }> {
   const t0 = performance.now();

@@ -1,10 +1,10 @@
 /**
  * Token usage reports (from `usage_daily`, written by the job store's
  * terminal write) and budget rules (table `budgets`, enforced by
- * platform/budgets.ts). Plain functions; api/routes/usage.ts calls them.
+ * platform/usage/budgets.ts). Plain functions; api/routes/usage.ts calls them.
  */
-import type { Budgets } from '../../platform/budgets.ts';
-import type { Db } from '../../platform/db.ts';
+import type { Budgets } from '../../platform/usage/index.ts';
+import type { Db } from '../../platform/connections/index.ts';
 import {
   normalizeModelName,
   type AdminUsageQuery, type AdminUsageReport, type Budget, type BudgetList, type BudgetStatus, type ListBudgetsQuery, type PutBudgetBody,

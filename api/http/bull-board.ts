@@ -12,7 +12,7 @@ import { createBullBoard } from '@bull-board/api';
 import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
 import { ExpressAdapter } from '@bull-board/express';
 import { Router, type Request, type RequestHandler } from 'express';
-import type { Queues } from '../../platform/queues.ts';
+import type { Queues } from '../../platform/jobs/index.ts';
 import { can } from '../auth/permissions.ts';
 import { AppError } from './app-error.ts';
 import type { Authenticate } from './mount.ts';

@@ -3,7 +3,7 @@
  * `code` and the request id. No stack traces or internal paths ever leave.
  */
 import type { ErrorRequestHandler, RequestHandler } from 'express';
-import type { Logger } from '../../platform/log.ts';
+import type { Logger } from '../../platform/observability/index.ts';
 import type { Problem } from '../../shared/index.ts';
 import { AppError, statusOf, titleOf } from './app-error.ts';
 

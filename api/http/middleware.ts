@@ -1,7 +1,7 @@
 /** Request-level middleware: request ids, JSON depth limit, timeouts, CORS, latency metrics. */
 import { randomUUID } from 'node:crypto';
 import type { RequestHandler } from 'express';
-import type { ApiMetrics } from '../../platform/metrics.ts';
+import type { ApiMetrics } from '../../platform/observability/index.ts';
 import { AppError } from './app-error.ts';
 
 export const requestId: RequestHandler = (req, res, next) => {

@@ -33,7 +33,7 @@ import { rateLimit, ipKeyGenerator, type Options } from 'express-rate-limit';
 import type { Redis } from 'ioredis';
 import { RedisStore, type RedisReply } from 'rate-limit-redis';
 import type { Config } from '../../platform/config.ts';
-import type { Logger } from '../../platform/log.ts';
+import type { Logger } from '../../platform/observability/index.ts';
 import type { Actor } from '../auth/permissions.ts';
 import { AppError } from './app-error.ts';
 import { sendProblem } from './errors.ts';

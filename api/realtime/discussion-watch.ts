@@ -11,8 +11,8 @@
  * expired is answered from the transcript, with one `snapshot` event.
  */
 import type { Redis } from 'ioredis';
-import type { DiscussionStore } from '../../platform/discussions/store.ts';
-import { toMessage, toTurn, type Transcripts } from '../../platform/discussions/transcripts.ts';
+import type { DiscussionStore } from '../../platform/discussions/index.ts';
+import { toMessage, toTurn, type Transcripts } from '../../platform/discussions/index.ts';
 import type { Keys } from '../../platform/keys.ts';
 import { isClosed, type RoomEvent } from '../../shared/index.ts';
 import { can, type Actor } from '../auth/permissions.ts';

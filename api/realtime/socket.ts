@@ -20,7 +20,7 @@ import { createAdapter } from '@socket.io/redis-adapter';
 import type { Redis } from 'ioredis';
 import { Server } from 'socket.io';
 import { SubscribeRequest } from '../../shared/index.ts';
-import type { Logger } from '../../platform/log.ts';
+import type { Logger } from '../../platform/observability/index.ts';
 import { can, type Actor } from '../auth/permissions.ts';
 import { AppError } from '../http/app-error.ts';
 import { watchJob, type WatchDeps } from './watch.ts';

@@ -5,7 +5,7 @@
  * in for it with one `finished` event.
  */
 import type { Redis } from 'ioredis';
-import type { JobStore } from '../../platform/job-store.ts';
+import type { JobStore } from '../../platform/jobs/index.ts';
 import type { Keys } from '../../platform/keys.ts';
 import { isTerminal, type JobEvent } from '../../shared/index.ts';
 import type { Actor } from '../auth/permissions.ts';

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { Problem } from '../../shared/index.ts';
-import type { Db } from '../../platform/db.ts';
+import type { Db } from '../../platform/connections/index.ts';
 import { allPermissions, Role, type Permission } from '../auth/permissions.ts';
 import { oauthError, Username, type AuthService } from '../auth/service.ts';
 import { AppError } from '../http/app-error.ts';

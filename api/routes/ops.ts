@@ -1,10 +1,10 @@
 /** Liveness, readiness, metrics and the OpenAPI document. */
 import type { Redis } from 'ioredis';
 import { z } from 'zod';
-import type { Db } from '../../platform/db.ts';
-import { scrape, type ApiMetrics } from '../../platform/metrics.ts';
-import type { OllamaClient } from '../../platform/ollama/client.ts';
-import type { Queues } from '../../platform/queues.ts';
+import type { Db } from '../../platform/connections/index.ts';
+import { scrape, type ApiMetrics } from '../../platform/observability/index.ts';
+import type { OllamaClient } from '../../platform/ollama/index.ts';
+import type { Queues } from '../../platform/jobs/index.ts';
 import { route, type Route, type RouteResult } from '../http/route.ts';
 
 export interface OpsDeps {

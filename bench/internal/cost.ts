@@ -293,7 +293,7 @@ export function describeQueries(stats: Map<string, QueryStats>, ops: number, uni
  * with synchronous_commit on, mostly the WAL flush (fsync) of this disk.
  * Touches only `updated_at` of a row the benchmark owns.
  */
-export async function commitLatency(db: import('../../platform/db.ts').Db, jobId: string, samples = 100): Promise<{ p50: number; p99: number }> {
+export async function commitLatency(db: import('../../platform/connections/index.ts').Db, jobId: string, samples = 100): Promise<{ p50: number; p99: number }> {
   const times: number[] = [];
   for (let i = 0; i < samples; i++) {
     const t0 = performance.now();

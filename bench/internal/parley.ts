@@ -17,7 +17,7 @@ import { startApi } from '../../api/main.ts';
 import type { Actor } from '../../api/auth/permissions.ts';
 import type { Route } from '../../api/http/route.ts';
 import { loadConfig } from '../../platform/config.ts';
-import type { Db } from '../../platform/db.ts';
+import type { Db } from '../../platform/connections/index.ts';
 import { startWorkers } from '../../workers/main.ts';
 import type { WorkerHost } from '../../workers/runtime/host.ts';
 

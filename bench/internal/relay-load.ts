@@ -4,7 +4,7 @@
  *
  * - Producers, one per stream, each sending `tokensPerSecond` tokens,
  *   phase-shifted so the streams do not all fire on the same millisecond:
- *   mode 'parley' writes through platform/job-stream.ts JobStreamWriter (what
+ *   mode 'parley' writes through platform/streams/job-stream.ts JobStreamWriter (what
  *   a worker's ctx.emitTokens does) on one Redis connection, as a worker
  *   process would; mode 'bare' PUBLISHes each token on `<channel prefix><i>`.
  * - Clients, one Socket.IO connection (websocket transport) per stream, that
@@ -20,7 +20,7 @@
  */
 import { Redis } from 'ioredis';
 import { io, type Socket } from 'socket.io-client';
-import { JobStreamWriter } from '../../platform/job-stream.ts';
+import { JobStreamWriter } from '../../platform/streams/index.ts';
 import { serveHelper } from './child.ts';
 import { summarize, type LatencySummary } from './stats.ts';
 import { encodeStamp, stampsIn } from './token-stamp.ts';

@@ -17,11 +17,11 @@
 import type { Knex } from 'knex';
 import type { Redis } from 'ioredis';
 import { isClosed, type RoomStatus } from '../../shared/index.ts';
-import type { Db } from '../db.ts';
+import type { Db } from '../connections/index.ts';
 import type { Keys } from '../keys.ts';
-import type { Logger } from '../log.ts';
-import type { Queues } from '../queues.ts';
-import { appendRoomEvent, expireRoomStream } from '../room-stream.ts';
+import type { Logger } from '../observability/index.ts';
+import type { Queues } from '../jobs/index.ts';
+import { appendRoomEvent, expireRoomStream } from '../streams/index.ts';
 import { enqueueScheduled, insertTurnJob, type ScheduledJob } from './schedule.ts';
 import type { DiscussionRow, DiscussionStore } from './store.ts';
 

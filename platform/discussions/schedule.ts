@@ -10,8 +10,8 @@
 import { createHash } from 'node:crypto';
 import type { Knex } from 'knex';
 import { discussionSummarize, discussionTurn, type DiscussionSummarizeInput, type DiscussionTurnInput, type JobDefinition, type JobEnvelope } from '../../shared/index.ts';
-import { createJobStore } from '../job-store.ts';
-import { enqueue, type Queues } from '../queues.ts';
+import { createJobStore } from '../jobs/index.ts';
+import { enqueue, type Queues } from '../jobs/index.ts';
 
 /** A UUID (version 8, RFC 9562 custom) from a name: the same name, the same id. */
 export function namedUuid(name: string): string {

@@ -12,7 +12,7 @@
  */
 import type { Knex } from 'knex';
 import type { DiscussionPolicy, OllamaOptions, RoomAgent, RoomStatus, Visibility } from '../../shared/index.ts';
-import type { Db } from '../db.ts';
+import type { Db } from '../connections/index.ts';
 
 export interface AgentRow {
   id: string;

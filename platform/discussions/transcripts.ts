@@ -12,7 +12,7 @@
  */
 import type { Collection } from 'mongodb';
 import type { ChatMessage, ContextStats, HumanMessage, JobError, Summary, Turn, TurnStatus, Usage } from '../../shared/index.ts';
-import type { Mongo } from '../mongo.ts';
+import type { Mongo } from '../connections/index.ts';
 
 export interface TurnDoc {
   discussionId: string;

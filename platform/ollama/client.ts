@@ -29,7 +29,7 @@
 import type { IncomingMessage } from 'node:http';
 import type { ChatMessage, KeepAlive, OllamaFormat, OllamaOptions } from '../../shared/index.ts';
 import type { Config } from '../config.ts';
-import { JobFailure } from '../job-failure.ts';
+import { JobFailure } from '../jobs/index.ts';
 import { CircuitBreaker, defaultBreakerOptions, type BreakerOptions, type BreakerState } from './breaker.ts';
 import { isDeterministic, type CachedChat, type CacheKind, type CacheMode, type CacheOutcome, type ResponseCache } from './cache.ts';
 import { DigestResolver } from './digests.ts';

@@ -7,7 +7,7 @@
  * caller (client.ts enforces that); this file only answers "would it be safe
  * and useful to try again?".
  */
-import { JobFailure } from '../job-failure.ts';
+import { JobFailure } from '../jobs/index.ts';
 import type { JobErrorCode } from '../../shared/index.ts';
 import type { UpstreamFault } from './transport.ts';
 

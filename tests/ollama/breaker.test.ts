@@ -4,9 +4,9 @@
  * probe decides between closed and open again.
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { CircuitBreaker } from '../../platform/ollama/breaker.ts';
-import { OllamaClient } from '../../platform/ollama/client.ts';
-import type { BreakerState } from '../../platform/ollama/breaker.ts';
+import { CircuitBreaker } from '../../platform/ollama/index.ts';
+import { OllamaClient } from '../../platform/ollama/index.ts';
+import type { BreakerState } from '../../platform/ollama/index.ts';
 import { startOllamaStub, type OllamaStub } from '../support/ollama-stub.ts';
 
 let stub: OllamaStub;

@@ -8,7 +8,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createBudgets, resolveLimits, type BudgetRule, type Budgets } from '../../platform/budgets.ts';
+import { createBudgets, resolveLimits, type BudgetRule, type Budgets } from '../../platform/usage/index.ts';
 import { readSse, startStack, type Stack, type TestUser } from '../harness.ts';
 
 const SLOW = 300_000;

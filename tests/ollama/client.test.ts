@@ -4,7 +4,7 @@
  * which can see the client's port).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { OllamaClient, type ChatChunk } from '../../platform/ollama/client.ts';
+import { OllamaClient, type ChatChunk } from '../../platform/ollama/index.ts';
 import { startOllamaStub, type OllamaStub } from '../support/ollama-stub.ts';
 
 const host = process.env.OLLAMA_HOST!;

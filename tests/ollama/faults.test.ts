@@ -5,9 +5,9 @@
  * stream that already produced output must never be retried.
  */
 import { describe, expect, it } from 'vitest';
-import type { ChatChunk, OllamaClient } from '../../platform/ollama/client.ts';
+import type { ChatChunk, OllamaClient } from '../../platform/ollama/index.ts';
 import { llmChatHandler } from '../../workers/handlers/llm-chat.ts';
-import { createLogger } from '../../platform/log.ts';
+import { createLogger } from '../../platform/observability/index.ts';
 import { stubbedClients } from '../support/stub-clients.ts';
 
 const fx = stubbedClients({ connectTimeoutMs: 300, firstTokenTimeoutMs: 400, idleTimeoutMs: 300, retry: { baseMs: 20, maxMs: 100 } });

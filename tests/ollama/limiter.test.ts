@@ -4,8 +4,8 @@
  * wait inside our process, and every request must still succeed.
  */
 import { describe, expect, it } from 'vitest';
-import { AimdLimiter, defaultAimdOptions } from '../../platform/ollama/limiter.ts';
-import type { OllamaClient } from '../../platform/ollama/client.ts';
+import { AimdLimiter, defaultAimdOptions } from '../../platform/ollama/index.ts';
+import type { OllamaClient } from '../../platform/ollama/index.ts';
 import { stubbedClients } from '../support/stub-clients.ts';
 
 const fx = stubbedClients({ connectTimeoutMs: 500, firstTokenTimeoutMs: 2_000, idleTimeoutMs: 1_000, retry: { baseMs: 20, maxMs: 200 } });

@@ -4,7 +4,7 @@
  * healthy one; a host whose breaker is open gets nothing.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { OllamaClient, type OllamaClientOptions } from '../../platform/ollama/client.ts';
+import { OllamaClient, type OllamaClientOptions } from '../../platform/ollama/index.ts';
 import { startOllamaStub, type OllamaStub } from '../support/ollama-stub.ts';
 
 const real = process.env.OLLAMA_HOST!.replace(/\/+$/, '');

@@ -8,8 +8,8 @@ import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { StreamHub } from '../../api/realtime/hub.ts';
-import { JobStreamWriter, type StreamEvent } from '../../platform/job-stream.ts';
-import { createLogger } from '../../platform/log.ts';
+import { JobStreamWriter, type StreamEvent } from '../../platform/streams/index.ts';
+import { createLogger } from '../../platform/observability/index.ts';
 
 const url = process.env.REDIS_URL!;
 const redis = new Redis(url, { maxRetriesPerRequest: 1 });

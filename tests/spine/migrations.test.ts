@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import pg from 'pg';
-import { migrationConfig, withDb } from '../../platform/migrate.ts';
+import { migrationConfig, withDb } from '../../platform/connections/index.ts';
 
 // A throwaway database, so rolling back cannot disturb the suites sharing the test database.
 const name = `parley_mig_${randomUUID().slice(0, 8)}`;

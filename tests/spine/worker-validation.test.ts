@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { jobOptions } from '../../platform/queues.ts';
+import { jobOptions } from '../../platform/jobs/index.ts';
 import { llmChat, systemPing } from '../../shared/index.ts';
 import { startStack, type Stack, type TestUser } from '../harness.ts';
 

@@ -4,7 +4,7 @@
  * stub stopped) after it. Call once at the top of a test file.
  */
 import { afterEach, beforeEach } from 'vitest';
-import { OllamaClient, type OllamaClientOptions } from '../../platform/ollama/client.ts';
+import { OllamaClient, type OllamaClientOptions } from '../../platform/ollama/index.ts';
 import { startOllamaStub, type OllamaStub } from './ollama-stub.ts';
 
 export function stubbedClients(defaults: Omit<Partial<OllamaClientOptions>, 'host'>) {

@@ -24,7 +24,7 @@
 import { createRequire } from 'node:module';
 import { pathToFileURL } from 'node:url';
 import { Piscina } from 'piscina';
-import { JobFailure } from '../../platform/job-failure.ts';
+import { JobFailure } from '../../platform/jobs/index.ts';
 import type { CodeChunkResult, SourceFile } from '../../shared/index.ts';
 import type { ChunkReply, ChunkTask } from './thread.ts';
 

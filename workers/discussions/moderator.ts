@@ -13,8 +13,8 @@
  * a small model cannot end the debate before everyone had a say.
  */
 import { z } from 'zod';
-import type { OllamaClient } from '../../platform/ollama/client.ts';
-import type { Logger } from '../../platform/log.ts';
+import type { OllamaClient } from '../../platform/ollama/index.ts';
+import type { Logger } from '../../platform/observability/index.ts';
 import type { ChatMessage, OllamaOptions, Usage } from '../../shared/index.ts';
 import { estimateTokens } from '../handlers/estimate.ts';
 import type { TimelineEntry } from './context.ts';

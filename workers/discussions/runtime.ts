@@ -3,13 +3,13 @@
  * machine's dependencies plus transcripts, short-term memory, the Ollama
  * client and the context defaults. Built once in workers/main.ts.
  */
-import type { BudgetGuards } from '../../platform/budgets.ts';
-import type { RoomDeps } from '../../platform/discussions/lifecycle.ts';
-import type { RoomMemory } from '../../platform/discussions/memory.ts';
-import type { DiscussionRow, RoomMember } from '../../platform/discussions/store.ts';
-import type { Transcripts } from '../../platform/discussions/transcripts.ts';
-import type { JobStore } from '../../platform/job-store.ts';
-import type { OllamaClient } from '../../platform/ollama/client.ts';
+import type { BudgetGuards } from '../../platform/usage/index.ts';
+import type { RoomDeps } from '../../platform/discussions/index.ts';
+import type { RoomMemory } from '../../platform/discussions/index.ts';
+import type { DiscussionRow, RoomMember } from '../../platform/discussions/index.ts';
+import type { Transcripts } from '../../platform/discussions/index.ts';
+import type { JobStore } from '../../platform/jobs/index.ts';
+import type { OllamaClient } from '../../platform/ollama/index.ts';
 
 /**
  * Long-term memory for one agent in one room: notes the context assembler

@@ -5,7 +5,7 @@
  * cancelled it through the jobs API while it waited, a worker died between
  * steps) and a next turn that was never recorded.
  *
- * Whichever worker process holds the watchdog lock (platform/singleton-loop.ts)
+ * Whichever worker process holds the watchdog lock (platform/connections/singleton-loop.ts)
  * looks at running rooms untouched for `staleMs` whose current turn
  * job is one of this deployment's (same key prefix) and terminal:
  *   - a turn still marked speaking → the room pauses with the reason shown;
@@ -14,8 +14,8 @@
  * Queued and active turn jobs are left alone: long generations are normal,
  * and recorded jobs missing from BullMQ are the sweeper's to re-enqueue.
  */
-import { pauseForFailure, rescheduleRoom } from '../../platform/discussions/lifecycle.ts';
-import { startSingletonLoop, type SingletonLoop } from '../../platform/singleton-loop.ts';
+import { pauseForFailure, rescheduleRoom } from '../../platform/discussions/index.ts';
+import { startSingletonLoop, type SingletonLoop } from '../../platform/connections/index.ts';
 import { isTerminal } from '../../shared/index.ts';
 import type { DiscussionRuntime } from './runtime.ts';
 

@@ -9,9 +9,9 @@
  * The caller passes `run` and reads it after a failure too: it holds the
  * text streamed so far.
  */
-import type { BudgetGuards } from '../../platform/budgets.ts';
-import { JobFailure } from '../../platform/job-failure.ts';
-import type { CallOptions, ChatChunk, ChatRequest, OllamaClient } from '../../platform/ollama/client.ts';
+import type { BudgetGuards } from '../../platform/usage/index.ts';
+import { JobFailure } from '../../platform/jobs/index.ts';
+import type { CallOptions, ChatChunk, ChatRequest, OllamaClient } from '../../platform/ollama/index.ts';
 import type { HandlerContext } from '../runtime/handler.ts';
 
 export interface ChatRun {

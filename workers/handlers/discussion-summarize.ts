@@ -9,7 +9,7 @@
  * Should the model return nothing usable, a plain extract of the turns
  * stands in, so the room's context still shrinks.
  */
-import type { ChatChunk } from '../../platform/ollama/client.ts';
+import type { ChatChunk } from '../../platform/ollama/index.ts';
 import type { ChatMessage, discussionSummarize, DiscussionSummarizeResult, Usage } from '../../shared/index.ts';
 import type { DiscussionRuntime } from '../discussions/runtime.ts';
 import type { Handler } from '../runtime/handler.ts';

@@ -20,13 +20,13 @@
  * non-retryable error) the turn is committed `failed` and the room pauses
  * with the reason.
  */
-import { announceStatus, commitTurn, finishBeforeTurn, pauseForFailure, release } from '../../platform/discussions/lifecycle.ts';
-import type { MemoryTurn } from '../../platform/discussions/memory.ts';
-import { enqueueScheduled, insertSummaryJob } from '../../platform/discussions/schedule.ts';
-import type { DiscussionRow, RoomMember } from '../../platform/discussions/store.ts';
-import { JobFailure, toJobError } from '../../platform/job-failure.ts';
-import type { ChatChunk } from '../../platform/ollama/client.ts';
-import { readRoomMessages, RoomStreamWriter } from '../../platform/room-stream.ts';
+import { announceStatus, commitTurn, finishBeforeTurn, pauseForFailure, release } from '../../platform/discussions/index.ts';
+import type { MemoryTurn } from '../../platform/discussions/index.ts';
+import { enqueueScheduled, insertSummaryJob } from '../../platform/discussions/index.ts';
+import type { DiscussionRow, RoomMember } from '../../platform/discussions/index.ts';
+import { JobFailure, toJobError } from '../../platform/jobs/index.ts';
+import type { ChatChunk } from '../../platform/ollama/index.ts';
+import { readRoomMessages, RoomStreamWriter } from '../../platform/streams/index.ts';
 import { isRetryable, type ChatMessage, type discussionTurn, type DiscussionTurnResult, type JobError, type TurnStatus, type Usage } from '../../shared/index.ts';
 import { assembleContext, contextBudget, messageTokens, summaryCut, type TimelineEntry } from '../discussions/context.ts';
 import { askModerator, nextAfter, roundRobin, type Pick } from '../discussions/moderator.ts';

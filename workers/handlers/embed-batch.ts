@@ -1,4 +1,4 @@
-import type { OllamaClient } from '../../platform/ollama/client.ts';
+import type { OllamaClient } from '../../platform/ollama/index.ts';
 import type { embedBatch } from '../../shared/index.ts';
 import type { Handler } from '../runtime/handler.ts';
 import { estimateTokens } from './estimate.ts';

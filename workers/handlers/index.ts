@@ -1,5 +1,5 @@
-import type { BudgetGuards } from '../../platform/budgets.ts';
-import type { OllamaClient } from '../../platform/ollama/client.ts';
+import type { BudgetGuards } from '../../platform/usage/index.ts';
+import type { OllamaClient } from '../../platform/ollama/index.ts';
 import type { Jobs } from '../../shared/index.ts';
 import type { DiscussionRuntime } from '../discussions/runtime.ts';
 import type { HandlerMap } from '../runtime/handler.ts';

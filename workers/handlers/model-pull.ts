@@ -8,7 +8,7 @@
  * UPSTREAM_UNAVAILABLE ("registry unreachable: ..."), an unknown model is
  * UPSTREAM_REJECTED; neither hangs.
  */
-import { JobFailure } from '../../platform/job-failure.ts';
+import { JobFailure } from '../../platform/jobs/index.ts';
 import type { modelPull, ModelPullProgress } from '../../shared/index.ts';
 import type { Handler } from '../runtime/handler.ts';
 

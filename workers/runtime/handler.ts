@@ -2,7 +2,7 @@
  * What a handler sees: its validated input and a narrow context. Handlers
  * never touch BullMQ, Redis streams or the pool; the runtime does.
  */
-import type { Logger } from '../../platform/log.ts';
+import type { Logger } from '../../platform/observability/index.ts';
 import type { InputOf, JobDefinition, ProgressOf, ResultOf } from '../../shared/index.ts';
 
 export interface HandlerContext<P = unknown> {

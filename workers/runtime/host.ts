@@ -11,14 +11,14 @@
 import { Worker, UnrecoverableError, WaitingError, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Config } from '../../platform/config.ts';
-import { clearCancel, isCancelRequested, onCancel } from '../../platform/cancel-bus.ts';
-import { toJobError } from '../../platform/job-failure.ts';
-import type { JobStore } from '../../platform/job-store.ts';
-import { JobStreamWriter } from '../../platform/job-stream.ts';
+import { clearCancel, isCancelRequested, onCancel } from '../../platform/jobs/index.ts';
+import { toJobError } from '../../platform/jobs/index.ts';
+import type { JobStore } from '../../platform/jobs/index.ts';
+import { JobStreamWriter } from '../../platform/streams/index.ts';
 import type { Keys } from '../../platform/keys.ts';
-import type { Logger } from '../../platform/log.ts';
-import type { WorkerMetrics } from '../../platform/metrics.ts';
-import { backoffDelay } from '../../platform/queues.ts';
+import type { Logger } from '../../platform/observability/index.ts';
+import type { WorkerMetrics } from '../../platform/observability/index.ts';
+import { backoffDelay } from '../../platform/jobs/index.ts';
 import { isRetryable, isJobKind, jobs, JobEnvelope, QueueName, type JobDefinition, type JobError, type Usage } from '../../shared/index.ts';
 import { CANCELLED, SHUTDOWN, type Handler, type HandlerContext } from './handler.ts';
 

@@ -1,6 +1,6 @@
 /**
  * Housekeeping that must run somewhere but only once at a time: whichever
- * worker process holds the sweeper lock (platform/singleton-loop.ts) does
+ * worker process holds the sweeper lock (platform/connections/singleton-loop.ts) does
  *
  * - aging: a queued job that waited `agingMs` in its class moves up one class
  *   (batch → normal → interactive), so a flood of interactive work delays
@@ -13,12 +13,12 @@
  */
 import type { Redis } from 'ioredis';
 import type { Config } from '../../platform/config.ts';
-import type { JobStore } from '../../platform/job-store.ts';
-import { JobStreamWriter } from '../../platform/job-stream.ts';
+import type { JobStore } from '../../platform/jobs/index.ts';
+import { JobStreamWriter } from '../../platform/streams/index.ts';
 import type { Keys } from '../../platform/keys.ts';
-import type { Logger } from '../../platform/log.ts';
-import { startSingletonLoop, type SingletonLoop } from '../../platform/singleton-loop.ts';
-import { bullPriority, jobOptions, promoted, type Queues } from '../../platform/queues.ts';
+import type { Logger } from '../../platform/observability/index.ts';
+import { startSingletonLoop, type SingletonLoop } from '../../platform/connections/index.ts';
+import { bullPriority, jobOptions, promoted, type Queues } from '../../platform/jobs/index.ts';
 import { isJobKind, jobs, QueueName, type JobError, type PriorityClass } from '../../shared/index.ts';
 
 export interface SweeperDeps {

@@ -30,10 +30,10 @@
  * TTL; after that a joiner gets a `snapshot` built from the transcript.
  */
 import type { Redis } from 'ioredis';
-import type { RoomEventName, RoomEventPayload } from '../shared/index.ts';
+import type { RoomEventName, RoomEventPayload } from '../../shared/index.ts';
 import { BatchingStreamWriter, type PendingEntry } from './job-stream.ts';
-import type { Keys } from './keys.ts';
-import { luaScript } from './redis.ts';
+import type { Keys } from '../keys.ts';
+import { luaScript } from '../connections/index.ts';
 
 const appendScript = `
 local n = (#ARGV - 1) / 2

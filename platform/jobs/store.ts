@@ -3,8 +3,8 @@
  * state, so at-least-once execution records one outcome: the first terminal
  * write wins and later ones change nothing.
  */
-import type { JobError, JobState, PriorityClass, Usage } from '../shared/index.ts';
-import type { Db } from './db.ts';
+import type { JobError, JobState, PriorityClass, Usage } from '../../shared/index.ts';
+import type { Db } from '../connections/index.ts';
 
 export interface JobRow {
   id: string;

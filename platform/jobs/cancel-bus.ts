@@ -7,7 +7,7 @@
  * Key keys(prefix).cancelFlag(id) = "1", expiring after a day.
  */
 import type { Redis } from 'ioredis';
-import type { Keys } from './keys.ts';
+import type { Keys } from '../keys.ts';
 
 export async function requestCancel(redis: Redis, k: Keys, jobId: string): Promise<void> {
   await redis.multi().set(k.cancelFlag(jobId), '1', 'EX', 86_400).publish(k.cancelChannel, jobId).exec();

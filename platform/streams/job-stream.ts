@@ -24,8 +24,8 @@
  * to the stream for anything pub/sub lost (api/realtime/hub.ts).
  */
 import type { Redis } from 'ioredis';
-import type { JobEvent, JobEventName } from '../shared/index.ts';
-import { luaScript } from './redis.ts';
+import type { JobEvent, JobEventName } from '../../shared/index.ts';
+import { luaScript } from '../connections/index.ts';
 
 /**
  * Appends one batch and announces it.

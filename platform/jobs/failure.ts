@@ -2,7 +2,7 @@
  * The one error class a handler throws on purpose, and the translation of any
  * thrown value into a `JobError` (data) at the runtime's boundary.
  */
-import { JobErrorCode, type JobError } from '../shared/index.ts';
+import { JobErrorCode, type JobError } from '../../shared/index.ts';
 
 export class JobFailure extends Error {
   constructor(

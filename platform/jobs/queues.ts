@@ -4,7 +4,7 @@
  */
 import { Queue, type JobsOptions } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { QueueName, type JobDefinition, type JobEnvelope, type PriorityClass } from '../shared/index.ts';
+import { QueueName, type JobDefinition, type JobEnvelope, type PriorityClass } from '../../shared/index.ts';
 
 /**
  * BullMQ runs lower numbers first, FIFO within a number. Every job gets a

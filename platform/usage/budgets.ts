@@ -30,11 +30,11 @@
  *      exactly once per run): counters += actual - reserved.
  */
 import type { Redis } from 'ioredis';
-import { isJobKind, jobs, type BudgetPeriod, type BudgetScope } from '../shared/index.ts';
-import type { Db } from './db.ts';
-import { JobFailure } from './job-failure.ts';
-import { luaScript } from './redis.ts';
-import type { FinishedJob } from './job-store.ts';
+import { isJobKind, jobs, type BudgetPeriod, type BudgetScope } from '../../shared/index.ts';
+import type { Db } from '../connections/index.ts';
+import { JobFailure } from '../jobs/index.ts';
+import { luaScript } from '../connections/index.ts';
+import type { FinishedJob } from '../jobs/index.ts';
 
 export interface BudgetRule {
   scope: BudgetScope;

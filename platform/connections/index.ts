@@ -1,0 +1,14 @@
+/**
+ * Connections to the backing stores, made once per process by its composition
+ * root: Postgres (knex) and its migrations, Redis (with Lua script helpers and
+ * the singleton loop that runs housekeeping in one process at a time), and
+ * the MongoDB-wire server.
+ */
+export { connectDb } from './db.ts';
+export type { Db } from './db.ts';
+export { migrateLatest, migrationConfig, migrationsDir, withDb } from './migrate.ts';
+export { connectMongo } from './mongo.ts';
+export type { Mongo } from './mongo.ts';
+export { connectRedis, luaScript } from './redis.ts';
+export { startSingletonLoop } from './singleton-loop.ts';
+export type { SingletonLoop } from './singleton-loop.ts';

@@ -1,0 +1,12 @@
+/**
+ * The one Ollama client: routing over every host, resilience (breaker,
+ * AIMD limiter, retries, timeouts), the response cache and the status poller.
+ */
+export { CircuitBreaker } from './breaker.ts';
+export type { BreakerState } from './breaker.ts';
+export { ResponseCache } from './cache.ts';
+export { OllamaClient, createOllamaClient } from './client.ts';
+export type { CallOptions, ChatChunk, ChatRequest, OllamaClientOptions } from './client.ts';
+export { AimdLimiter, defaultAimdOptions } from './limiter.ts';
+export { ModelStatusReport, observeOllamaStatus } from './status.ts';
+export type { OllamaStatus } from './status.ts';
