@@ -4,12 +4,14 @@
  * SSE and Socket.IO, and shuts down cleanly on SIGTERM: stop accepting, let
  * in-flight requests finish, close streams, then connections.
  */
+import { resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { createServer, type Server as HttpServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { createBudgets, settleFinishedJobs } from '../platform/usage/index.ts';
+import { createBudgets } from '../platform/usage/index.ts';
 import { loadConfig } from '../platform/config.ts';
 import { connectDb } from '../platform/connections/index.ts';
-import { createJobStore } from '../platform/jobs/index.ts';
+import { createJobLifecycle, streamSettings } from '../platform/jobs/index.ts';
 import { createDiscussionStore } from '../platform/discussions/index.ts';
 import { createTranscripts } from '../platform/discussions/index.ts';
 import { keys } from '../platform/keys.ts';
@@ -18,7 +20,6 @@ import { createApiMetrics } from '../platform/observability/index.ts';
 import { connectMongo } from '../platform/connections/index.ts';
 import { createOllamaClient } from '../platform/ollama/index.ts';
 import { observeOllamaStatus } from '../platform/ollama/index.ts';
-import { createQueues, closeQueues } from '../platform/jobs/index.ts';
 import type { RoomEvent } from '../shared/index.ts';
 import { connectRedis } from '../platform/connections/index.ts';
 import { createApp } from './app.ts';
@@ -35,7 +36,7 @@ import { rateLimiters } from './http/rate-limit.ts';
 import { deepProbe } from './domain/probe.ts';
 import { buildOpenApi } from './openapi.ts';
 import { discussionRoomKind, isLastRoomEvent, watchDiscussion, type RoomWatchDeps } from './realtime/discussion-watch.ts';
-import { StreamHub } from './realtime/hub.ts';
+import { StreamHub } from '../platform/streams/index.ts';
 import { attachSocketServer } from './realtime/socket.ts';
 import { eventStreamHandler, sseHandler, type StreamHooks } from './realtime/sse.ts';
 import { authRoutes } from './routes/auth.ts';
@@ -49,17 +50,23 @@ import { usageRoutes } from './routes/usage.ts';
 export async function startApi(env: NodeJS.ProcessEnv = process.env) {
   const config = loadConfig(env);
   const log = createLogger('api', config.logLevel);
-  const redis = connectRedis(config.redisUrl, { name: 'parley-api' });
+  const redis = connectRedis(config.redisUrl, { name: 'parley-api', commandTimeoutMs: config.http.redisTimeoutMs });
   const hubSubscriber = connectRedis(config.redisUrl, { blocking: true, name: 'parley-api-hub' });
   const pubClient = connectRedis(config.redisUrl, { name: 'parley-api-io-pub' });
   const subClient = connectRedis(config.redisUrl, { blocking: true, name: 'parley-api-io-sub' });
-  const db = connectDb(config.databaseUrl, { pool: 20 });
+  const db = connectDb(config.databaseUrl, { pool: 20, queryTimeoutMs: config.http.dbQueryTimeoutMs, connectTimeoutMs: config.http.dbConnectTimeoutMs, acquireTimeoutMs: config.http.dbConnectTimeoutMs });
   const budgets = createBudgets({ db, redis, prefix: config.keyPrefix, checkEveryTokens: config.budgets.checkEveryTokens, log });
-  // A job cancelled while waiting is made terminal here: its budget reservation is released by the same hook.
-  const store = createJobStore(db, { keyPrefix: config.keyPrefix, onFinished: settleFinishedJobs(budgets, log) });
   const k = keys(config.keyPrefix);
   const metrics = createApiMetrics();
-  const queues = createQueues(redis, config.keyPrefix);
+  const hub = new StreamHub(hubSubscriber, redis, log);
+  // The one job lifecycle of this process. A job cancelled while waiting is made terminal here, which settles (releases) its budget.
+  const jobs = createJobLifecycle({ db, redis, keys: k, keyPrefix: config.keyPrefix, streams: streamSettings(config.streams), budgets, hub, log,
+    failpoint: (name) => {
+      if (!config.failpoints.has(name)) return;
+      log.fatal({ failpoint: name }, 'failpoint reached: killing this process');
+      process.kill(process.pid, 'SIGKILL');
+    },
+  });
   const ollama = createOllamaClient(config.ollama);
   // Model status: polled in the background; feeds /v1/models/status, /readyz, gauges and the operators' `ollama_status` event.
   const configuredModels = [config.ollama.chatModel, config.ollama.embedModel];
@@ -72,33 +79,32 @@ export async function startApi(env: NodeJS.ProcessEnv = process.env) {
   const audit = createAudit(db, log);
   const auth = createAuthService({ db, redis, config, audit, keyPrefix: config.keyPrefix, onFailure: (kind, reason) => metrics.authFailures.inc({ kind, reason }) });
   const authenticate = bearerAuthenticator(auth, (reason) => metrics.authFailures.inc({ kind: 'bearer', reason }));
-  const hub = new StreamHub(hubSubscriber, redis, log);
   await hub.start();
 
   const modelDeps: ModelDeps = {
     host: config.ollama.host, chatModel: config.ollama.chatModel, embedModel: config.ollama.embedModel, loadKeepAlive: config.modelOps.loadKeepAlive,
-    db, redis, prefix: config.keyPrefix, store, queues, audit,
+    redis, prefix: config.keyPrefix, jobs, audit,
   };
   // Caps and budgets for llm.chat and embed.batch, checked at submit (api/domain/admission.ts).
-  const admit = createAdmission({ config, db, budgets, installedModels: installedModelNames(modelDeps) });
-  const jobDeps: JobDeps = { config, store, queues, redis, keys: k, audit, admit, release: (id) => budgets.release(id), onSubmitted: (kind, priority) => metrics.submitted.inc({ kind, priority }) };
+  const admit = createAdmission({ config, jobs, budgets, installedModels: installedModelNames(modelDeps) });
+  const jobDeps: JobDeps = { jobs, audit, admit, release: (id) => budgets.release(id), onSubmitted: (kind, priority) => metrics.submitted.inc({ kind, priority }) };
   const mongo = connectMongo(config.mongoUrl, { appName: 'parley-api' });
   const discussionDeps: DiscussionDeps = {
-    db, redis, keys: k, keyPrefix: config.keyPrefix, queues, log, jobs: store, streamTtlSeconds: config.streams.ttlSeconds, chatModel: config.ollama.chatModel,
+    db, redis, keys: k, keyPrefix: config.keyPrefix, log, jobs, streamTtlSeconds: config.streams.ttlSeconds, chatModel: config.ollama.chatModel,
     rooms: createDiscussionStore(db), transcripts: createTranscripts(mongo),
     checkAgent: agentCaps({ roleCaps: config.roleCaps, installedModels: installedModelNames(modelDeps) }),
   };
   const roomWatch: RoomWatchDeps = { rooms: discussionDeps.rooms, transcripts: discussionDeps.transcripts, redis, keys: k, hub };
-  const routes = [...opsRoutes({ redis, db, ollama, queues, metrics, prefix: config.keyPrefix, openapi: () => openapi, deepProbe: () => deepProbe({ store, queues }), extraReadiness: modelReadiness }), ...authRoutes({ auth, db }), ...jobRoutes(jobDeps), ...modelStatusRoutes({ status: ollama.status, models: configuredModels }), ...agentRoutes(discussionDeps), ...discussionRoutes(discussionDeps), ...usageRoutes({ db, budgets, audit }),
+  const routes = [...opsRoutes({ redis, db, ollama, jobs, metrics, prefix: config.keyPrefix, openapi: () => openapi, deepProbe: () => deepProbe({ jobs }), extraReadiness: modelReadiness }), ...authRoutes({ auth, db }), ...jobRoutes(jobDeps), ...modelStatusRoutes({ status: ollama.status, models: configuredModels }), ...agentRoutes(discussionDeps), ...discussionRoutes(discussionDeps), ...usageRoutes({ db, budgets, audit }),
     // Last: GET /v1/models/:name would otherwise answer for fixed paths such as /v1/models/status.
     ...modelRoutes(modelDeps)];
   const streamHooks: StreamHooks = { onOpen: () => metrics.sockets.inc({ transport: 'sse' }), onClose: () => metrics.sockets.dec({ transport: 'sse' }), stillValid: (a) => auth.stillValid(a) };
   const sse = { path: '/v1/jobs/:id/events', method: 'get' as const, summary: 'Live events of a job as Server-Sent Events; resumable with Last-Event-ID.', tags: ['jobs'], access: 'jobs:read', responses: { 200: { description: 'text/event-stream of tokens, progress, reset and finished', contentType: 'text/event-stream' } } };
   const openapi = buildOpenApi(routes, [sse, discussionEventsDoc]);
   const app = createApp({
-    config, log, metrics, queues, routes, authenticate, openapi: () => openapi,
+    config, log, metrics, queues: jobs.queues, routes, authenticate, openapi: () => openapi,
     before: [{ path: '/v1/auth/token', handler: tokenEndpointGuard }, ...rateLimiters({ redis, prefix: config.keyPrefix, limits: config.rateLimits, authenticate, log, onLimited: (limiter) => metrics.rateLimited.inc({ limiter }) })],
-    streams: [{ path: sse.path, handler: sseHandler({ store, redis, keys: k, hub, ...streamHooks }, authenticate) },
+    streams: [{ path: sse.path, handler: sseHandler({ jobs, redis, keys: k, hub, ...streamHooks }, authenticate) },
       { path: discussionEventsDoc.path, handler: eventStreamHandler<RoomEvent>(streamHooks, authenticate, { permission: 'discussions:read', watch: (actor, id, afterSeq, fn) => watchDiscussion(roomWatch, actor, id, afterSeq, fn), isLast: isLastRoomEvent }) },
     ],
   });
@@ -109,7 +115,7 @@ export async function startApi(env: NodeJS.ProcessEnv = process.env) {
   const server: HttpServer = createServer(app);
   server.requestTimeout = config.http.requestTimeoutMs * 2;
   const io = attachSocketServer(server, {
-    store, redis, keys: k, hub, log, prefix: config.keyPrefix, pubClient, subClient, corsOrigins: config.http.corsOrigins,
+    jobs, redis, keys: k, hub, log, prefix: config.keyPrefix, pubClient, subClient, corsOrigins: config.http.corsOrigins,
     auth: { verify: (t) => auth.authenticateToken(t), stillValid: (a) => auth.stillValid(a) },
     onConnections: (n) => metrics.sockets.set({ transport: 'socket.io' }, n),
     rooms: { discussion: discussionRoomKind(roomWatch) },
@@ -132,16 +138,17 @@ export async function startApi(env: NodeJS.ProcessEnv = process.env) {
       ollama.close();
       await Promise.race([closed, new Promise((r) => setTimeout(r, 5000))]);
       server.closeAllConnections();
-      await closeQueues(queues);
+      await jobs.close();
       await Promise.all([redis.quit(), hubSubscriber.quit(), pubClient.quit(), subClient.quit()]).catch(() => {});
       await db.destroy();
       await mongo.close().catch(() => {});
       log.info('api stopped');
     })());
-  return { app, server, io, port, stop, config, auth, db, redis, store, queues, keys: k, hub, routes, audit, ollama, discussions: discussionDeps };
+  return { app, server, io, port, stop, config, auth, db, redis, jobs, keys: k, hub, routes, audit, ollama, discussions: discussionDeps };
 }
 
-if (import.meta.url === `file://${process.argv[1]}`) {
+// Run directly (not imported by a test): compare as URLs, so a path with spaces or other escaped characters still matches.
+if (process.argv[1] && import.meta.url === pathToFileURL(resolve(process.argv[1])).href) {
   const api = await startApi();
   for (const sig of ['SIGTERM', 'SIGINT'] as const) {
     process.once(sig, () => {

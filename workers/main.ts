@@ -3,11 +3,13 @@
  * Builds config, connections, the Ollama client, the chunking pool and the
  * handlers once, then runs every queue's BullMQ worker and the sweeper.
  */
+import { resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { availableParallelism, hostname } from 'node:os';
-import { createBudgets, jobOwnerLookup, settleFinishedJobs } from '../platform/usage/index.ts';
+import { createBudgets } from '../platform/usage/index.ts';
 import { loadConfig } from '../platform/config.ts';
 import { connectDb } from '../platform/connections/index.ts';
-import { createJobStore } from '../platform/jobs/index.ts';
+import { createJobLifecycle, streamSettings } from '../platform/jobs/index.ts';
 import { createRoomMemory } from '../platform/discussions/index.ts';
 import { createDiscussionStore } from '../platform/discussions/index.ts';
 import { createTranscripts } from '../platform/discussions/index.ts';
@@ -17,7 +19,6 @@ import { connectMongo } from '../platform/connections/index.ts';
 import { createWorkerMetrics, publishMetrics, removePublishedMetrics } from '../platform/observability/index.ts';
 import { ResponseCache } from '../platform/ollama/index.ts';
 import { createOllamaClient } from '../platform/ollama/index.ts';
-import { createQueues, closeQueues } from '../platform/jobs/index.ts';
 import { connectRedis } from '../platform/connections/index.ts';
 import { QueueName } from '../shared/index.ts';
 import { createChunkPool } from './chunking/pool.ts';
@@ -39,8 +40,9 @@ export async function startWorkers(env: NodeJS.ProcessEnv = process.env, opts: {
   const db = connectDb(config.databaseUrl, { pool: Math.min(64, served.reduce((n, q) => n + config.workers.concurrency[q], 0) + 4) });
   const budgets = createBudgets({ db, redis, prefix: config.keyPrefix, checkEveryTokens: config.budgets.checkEveryTokens, log });
   // Every terminal write settles the job's token budget (reserved at submit) with its recorded usage.
-  const store = createJobStore(db, { keyPrefix: config.keyPrefix, onFinished: settleFinishedJobs(budgets, log) });
   const k = keys(config.keyPrefix);
+  // The one job lifecycle of this process: records, hand-offs, terminal writes (which settle budgets), streams.
+  const jobs = createJobLifecycle({ db, redis, keys: k, keyPrefix: config.keyPrefix, streams: streamSettings(config.streams), budgets, log });
   const metrics = createWorkerMetrics();
   const cache = config.cache.enabled ? new ResponseCache(redis, { prefix: config.keyPrefix, chatTtlS: config.cache.chatTtlS, embedTtlS: config.cache.embedTtlS }) : undefined;
   const ollama = createOllamaClient(config.ollama, {
@@ -54,23 +56,22 @@ export async function startWorkers(env: NodeJS.ProcessEnv = process.env, opts: {
   // Routing prefers hosts where the model is loaded; the poller keeps that view fresh.
   void ollama.status.start();
   const chunkPool = createChunkPool({ threads: config.workers.chunkThreads ?? Math.max(1, availableParallelism()) });
-  const queues = createQueues(redis, config.keyPrefix);
   const mongo = connectMongo(config.mongoUrl, { appName: 'parley-worker' });
   const discussions: DiscussionRuntime = {
-    db, redis, keys: k, keyPrefix: config.keyPrefix, queues, log, ollama, jobs: store, streamTtlSeconds: config.streams.ttlSeconds,
+    db, redis, keys: k, keyPrefix: config.keyPrefix, log, ollama, jobs, streamTtlSeconds: config.streams.ttlSeconds,
     rooms: createDiscussionStore(db), transcripts: createTranscripts(mongo), memory: createRoomMemory(redis, k),
     defaults: { numCtx: 2048, numPredict: config.ollama.defaultNumPredict, summaryModel: config.ollama.chatModel },
-    budget: budgets.guards(jobOwnerLookup(db)),
+    budget: budgets.guards((id) => jobs.ownerOf(id)),
   };
   const handlers = createHandlers({ ollama, chatModel: config.ollama.chatModel, embedModel: config.ollama.embedModel, defaultNumPredict: config.ollama.defaultNumPredict, chunkPool,
-    budget: budgets.guards(jobOwnerLookup(db)),
+    budget: budgets.guards((id) => jobs.ownerOf(id)),
     discussions,
     modelPull: { host: config.ollama.host, timeoutMs: config.modelOps.pullTimeoutMs, idleTimeoutMs: config.modelOps.pullIdleTimeoutMs },
   });
 
-  const host = new WorkerHost({ config, redis, bullConnection, subscriber, store, keys: k, log, metrics, handlers: handlers as never, queues: opts.queues });
+  const host = new WorkerHost({ config, bullConnection, subscriber, jobs, keys: k, log, metrics, handlers: handlers as never, queues: opts.queues });
   await host.start();
-  const sweeper = startSweeper({ config, redis, queues, store, keys: k, log });
+  const sweeper = startSweeper({ config, redis, jobs, keys: k, log });
   const watchdog = startRoomWatchdog(discussions, { intervalMs: config.workers.sweepIntervalMs });
   const observeOllama = () => {
     for (const h of ollama.hostSnapshots()) {
@@ -99,7 +100,7 @@ export async function startWorkers(env: NodeJS.ProcessEnv = process.env, opts: {
       await chunkPool.close();
       ollama.close();
       await removePublishedMetrics(redis, config.keyPrefix, workerId).catch(() => {});
-      await closeQueues(queues);
+      await jobs.close();
       await Promise.all([redis.quit(), bullConnection.quit(), subscriber.quit()]).catch(() => {});
       await db.destroy();
       await mongo.close().catch(() => {});
@@ -108,7 +109,8 @@ export async function startWorkers(env: NodeJS.ProcessEnv = process.env, opts: {
   return { stop, host, sweeper, config, metrics, ollama };
 }
 
-if (import.meta.url === `file://${process.argv[1]}`) {
+// Run directly (not imported by a test): compare as URLs, so a path with spaces or other escaped characters still matches.
+if (process.argv[1] && import.meta.url === pathToFileURL(resolve(process.argv[1])).href) {
   const workers = await startWorkers();
   for (const sig of ['SIGTERM', 'SIGINT'] as const) {
     process.once(sig, () => {

@@ -21,14 +21,15 @@
  */
 import { estimatePromptTokens, type Budgets } from '../../platform/usage/index.ts';
 import type { Config, RoleCap } from '../../platform/config.ts';
-import type { Db } from '../../platform/connections/index.ts';
+import type { JobLifecycle } from '../../platform/jobs/index.ts';
 import { jobs, normalizeModelName, type EmbedBatchInput, type LlmChatInput } from '../../shared/index.ts';
 import type { Actor } from '../auth/permissions.ts';
 import { AppError } from '../http/app-error.ts';
 
 export interface AdmissionDeps {
   config: Pick<Config, 'roleCaps' | 'ollama'>;
-  db: Db;
+  /** In-flight counts and the per-owner lock come from the job lifecycle. */
+  jobs: Pick<JobLifecycle, 'inFlight' | 'underOwnerLock'>;
   budgets: Budgets;
   /** Installed model names, normalised; undefined when Ollama cannot say (then every name counts as installed). */
   installedModels: () => Promise<Set<string> | undefined>;
@@ -58,13 +59,8 @@ export function createAdmission(deps: AdmissionDeps) {
     throw exceeded('models', cap.models.join(', '), role, `Model "${model}" is not allowed`, 'input.model');
   }
 
-  async function inFlight(actor: Actor, db: Db = deps.db): Promise<number> {
-    const row = (await db('jobs').where({ owner_id: actor.userId }).whereIn('state', ['queued', 'active']).whereIn('kind', meteredKinds).count({ n: '*' }).first()) as { n: number | string } | undefined;
-    return Number(row?.n ?? 0);
-  }
-
   async function checkConcurrency(actor: Actor, cap: RoleCap): Promise<void> {
-    const n = await inFlight(actor);
+    const n = await deps.jobs.inFlight(actor.userId, meteredKinds);
     if (n >= cap.maxConcurrentJobs) {
       throw exceeded('maxConcurrentJobs', cap.maxConcurrentJobs, actor.role, `${n} metered jobs are already queued or running`, 'kind');
     }
@@ -73,11 +69,10 @@ export function createAdmission(deps: AdmissionDeps) {
   /** After the job's row is recorded: refuses it (and deletes the row) if it made the owner's in-flight metered jobs exceed the cap. */
   function confirmer(actor: Actor, cap: RoleCap, jobId: string) {
     return async () => {
-      const over = await deps.db.transaction(async (trx) => {
-        await trx.raw('select pg_advisory_xact_lock(hashtext(?))', [`parley:admission:${actor.userId}`]);
-        const n = await inFlight(actor, trx);
+      const over = await deps.jobs.underOwnerLock(actor.userId, async (tx) => {
+        const n = await tx.inFlight(meteredKinds);
         if (n <= cap.maxConcurrentJobs) return 0;
-        await trx('jobs').where({ id: jobId, state: 'queued', attempts: 0 }).delete();
+        await tx.remove(jobId);
         return n;
       });
       if (over) throw exceeded('maxConcurrentJobs', cap.maxConcurrentJobs, actor.role, `${over - 1} metered jobs are already queued or running`, 'kind');

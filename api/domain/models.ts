@@ -9,9 +9,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
-import type { Db } from '../../platform/connections/index.ts';
-import type { JobStore } from '../../platform/jobs/index.ts';
-import { enqueue, type Queues } from '../../platform/jobs/index.ts';
+import type { JobLifecycle } from '../../platform/jobs/index.ts';
 import {
   modelPull, normalizeModelName,
   type CopyModelBody, type CreateModelBody, type KeepAlive, type LoadModelBody, type ModelDetails, type ModelList, type ModelLoadState,
@@ -20,7 +18,7 @@ import {
 import type { Audit, AuditAction } from '../auth/audit.ts';
 import type { Actor } from '../auth/permissions.ts';
 import { AppError } from '../http/app-error.ts';
-import { links } from './jobs.ts';
+import { links, refusal } from './jobs.ts';
 
 export interface ModelDeps {
   /** Ollama's base URL. */
@@ -30,11 +28,9 @@ export interface ModelDeps {
   embedModel: string;
   /** keep_alive of a load when the request names none. */
   loadKeepAlive: string;
-  db: Db;
   redis: Redis;
   prefix: string;
-  store: JobStore;
-  queues: Queues;
+  jobs: JobLifecycle;
   audit?: Audit;
   /** Quick reads (tags, show, ps, copy, delete). @defaultValue 10 s */
   timeoutMs?: number;
@@ -385,25 +381,17 @@ export async function pullModel(deps: ModelDeps, actor: Actor, body: PullModelBo
     await new Promise((r) => setTimeout(r, 25));
   }
   try {
-    const existing = (await deps.db('jobs')
-      .where({ kind: modelPull.kind })
-      .whereIn('state', ['queued', 'active'])
-      .whereRaw(`input->>'model' = ?`, [model])
-      .orderBy('queued_at', 'asc')
-      .first('id', 'state')) as { id: string; state: 'queued' | 'active' } | undefined;
+    const existing = (await deps.jobs.activeByInput(modelPull.kind, 'model', model)) as { id: string; state: 'queued' | 'active' } | undefined;
     if (existing) {
       await deps.audit?.({ action: 'model.pull', outcome: 'success', actorId: actor.userId, actorName: actor.username, ip: meta.ip, userAgent: meta.userAgent, targetType: 'model', targetId: model, details: { jobId: existing.id, deduplicated: true } });
       return { id: existing.id, kind: modelPull.kind, state: existing.state, links: links(existing.id), model, deduplicated: true };
     }
-    const id = randomUUID();
     const input = modelPull.input.parse({ model, insecure: body.insecure ?? false });
-    const priority = modelPull.defaults.priority;
-    await deps.store.insert({ id, kind: modelPull.kind, v: modelPull.v, queue: modelPull.queue, ownerId: actor.userId, priority, maxAttempts: modelPull.defaults.attempts, input });
+    let id: string;
     try {
-      await enqueue(deps.queues, modelPull, id, { kind: modelPull.kind, v: modelPull.v, input, ownerId: actor.userId, priority });
-    } catch (cause) {
-      await deps.store.remove(id).catch(() => {});
-      throw new AppError('SERVICE_UNAVAILABLE', { detail: 'The queue could not take the pull; nothing was accepted. Retry later.', cause });
+      id = (await deps.jobs.accept({ def: modelPull, input, ownerId: actor.userId, priority: modelPull.defaults.priority })).row.id;
+    } catch (err) {
+      throw refusal(err, 'The queue could not take the pull; nothing was accepted. Retry later.');
     }
     await deps.audit?.({ action: 'model.pull', outcome: 'success', actorId: actor.userId, actorName: actor.username, ip: meta.ip, userAgent: meta.userAgent, targetType: 'model', targetId: model, details: { jobId: id, deduplicated: false } });
     return { id, kind: modelPull.kind, state: 'queued', links: links(id), model, deduplicated: false };

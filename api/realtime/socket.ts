@@ -6,7 +6,8 @@
  * session is revoked is ended with `auth_error` { code, message } first.
  *
  * Client → server:
- *   subscribe { room: "job:<id>", lastSeq? }  ack { ok: true } | { ok: false, error }
+ *   subscribe { room: "job:<id>", lastSeq? }  ack { ok: true } | { ok: true, ended: true } (lastSeq is at or after
+ *                                             `finished`: nothing more will come) | { ok: false, error }
  *   unsubscribe { room }                      ack { ok: true }
  * Server → client: the job event catalog (shared/events.ts), each as
  *   `<event>` with { room, ...data }.
@@ -94,7 +95,10 @@ export function attachSocketServer(http: HttpServer, deps: SocketDeps): Server {
         let unsubscribe: () => void;
         if (kind === 'job') {
           if (!can(actor, 'jobs:read')) throw new AppError('JOB_NOT_FOUND');
-          unsubscribe = await watchJob(deps, actor, id, lastSeq, (e) => emit(e.event, e.data));
+          const watching = await watchJob(deps, actor, id, lastSeq, (e) => emit(e.event, e.data));
+          // Subscribed after the job's last event: nothing will follow.
+          if (watching === null) return reply({ ok: true, ended: true });
+          unsubscribe = watching;
         } else if (deps.rooms?.[kind]) {
           unsubscribe = await deps.rooms[kind](actor, id, lastSeq, emit);
         } else {

@@ -4,14 +4,14 @@ import { z } from 'zod';
 import type { Db } from '../../platform/connections/index.ts';
 import { scrape, type ApiMetrics } from '../../platform/observability/index.ts';
 import type { OllamaClient } from '../../platform/ollama/index.ts';
-import type { Queues } from '../../platform/jobs/index.ts';
+import type { JobLifecycle } from '../../platform/jobs/index.ts';
 import { route, type Route, type RouteResult } from '../http/route.ts';
 
 export interface OpsDeps {
   redis: Redis;
   db: Db;
   ollama: OllamaClient;
-  queues: Queues;
+  jobs: Pick<JobLifecycle, 'queueCounts'>;
   metrics: ApiMetrics;
   prefix: string;
   /** Submits a system.ping and waits for it; the deep readiness check. */
@@ -24,7 +24,7 @@ export interface OpsDeps {
 const Check = z.object({ ok: z.boolean(), ms: z.number(), detail: z.string().optional() });
 const Readiness = z.object({ status: z.enum(['ready', 'degraded']), checks: z.record(z.string(), Check) });
 
-async function timed(fn: () => Promise<unknown>, timeoutMs = 2000): Promise<z.infer<typeof Check>> {
+async function timed(fn: () => Promise<unknown>, timeoutMs = 1000): Promise<z.infer<typeof Check>> {
   const t0 = performance.now();
   try {
     await Promise.race([fn(), new Promise((_, rej) => setTimeout(() => rej(new Error(`timed out after ${timeoutMs} ms`)), timeoutMs))]);
@@ -67,8 +67,7 @@ export function opsRoutes(deps: OpsDeps): Route[] {
       summary: 'Prometheus metrics of the API and every live worker process.',
       responses: { 200: { description: 'Prometheus text format', contentType: 'text/plain' } },
       async handle() {
-        for (const [name, queue] of Object.entries(deps.queues)) {
-          const counts = await queue.getJobCounts('wait', 'prioritized', 'active', 'delayed', 'completed', 'failed');
+        for (const [name, counts] of Object.entries(await deps.jobs.queueCounts())) {
           for (const [state, n] of Object.entries(counts)) deps.metrics.queueDepth.set({ queue: name, state }, n);
         }
         return { status: 200, body: await scrape(deps.redis, deps.prefix, deps.metrics.registry), contentType: 'text/plain; version=0.0.4' };

@@ -16,6 +16,8 @@ export interface JobDefaults {
   attempts: number;
   /** Exponential backoff with full jitter: delay = random(0, min(max, base * 2^(n-1))). */
   backoff: { baseMs: number; maxMs: number };
+  /** How long the job's event stream is kept after it ends (PARLEY_STREAM_RETAIN_BY_KIND overrides). @defaultValue PARLEY_STREAM_RETAIN_S */
+  streamRetentionS?: number;
 }
 
 export interface JobDefinition<

@@ -32,7 +32,7 @@ export const embedBatch = defineJob({
   input: EmbedBatchInput,
   result: EmbedBatchResult,
   progress: EmbedBatchProgress,
-  defaults: { priority: 'normal', attempts: 3, backoff: { baseMs: 500, maxMs: 15_000 } },
+  defaults: { priority: 'normal', attempts: 3, streamRetentionS: 600, backoff: { baseMs: 500, maxMs: 15_000 } },
   metered: true,
   summary: "Texts to vectors with Ollama's /api/embed, in batches.",
 });

@@ -80,13 +80,13 @@ describe('operators (read-only)', () => {
   it('are refused pausing a queue, which keeps running', async () => {
     const r = await board('PUT', `/api/queues/${queue}/pause`, users.operator);
     expect(r.status).toBe(403);
-    expect(await stack.api.queues.system.isPaused()).toBe(false);
+    expect(await stack.api.jobs.queues.system.isPaused()).toBe(false);
   });
 
   it('are refused pause-all, and every queue keeps running', async () => {
     const r = await board('PUT', '/api/queues/pause', users.operator);
     expect(r.status).toBe(403);
-    for (const q of Object.values(stack.api.queues)) expect(await q.isPaused()).toBe(false);
+    for (const q of Object.values(stack.api.jobs.queues)) expect(await q.isPaused()).toBe(false);
   });
 
   it('can use the board from a browser: ?token= sets an HttpOnly cookie that then authenticates', async () => {
@@ -119,10 +119,10 @@ describe('admins (full)', () => {
   it('may pause and resume a queue', async () => {
     try {
       expect((await board('PUT', `/api/queues/${queue}/pause`, users.admin)).status).toBe(200);
-      expect(await stack.api.queues.system.isPaused()).toBe(true);
+      expect(await stack.api.jobs.queues.system.isPaused()).toBe(true);
     } finally {
       await board('PUT', `/api/queues/${queue}/resume`, users.admin);
     }
-    expect(await stack.api.queues.system.isPaused()).toBe(false);
+    expect(await stack.api.jobs.queues.system.isPaused()).toBe(false);
   });
 });

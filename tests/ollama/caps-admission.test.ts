@@ -47,7 +47,7 @@ async function jobsOf(u: TestUser): Promise<number> {
 }
 
 async function queued(): Promise<number> {
-  const c = await stack.api.queues.llm.getJobCounts('wait', 'prioritized', 'delayed');
+  const c = await stack.api.jobs.queues.llm.getJobCounts('wait', 'prioritized', 'delayed');
   return Object.values(c).reduce((a, b) => a + b, 0);
 }
 
@@ -120,7 +120,7 @@ describe('role caps at submit', () => {
     // Nothing of a refused submit is left: the rows are exactly the accepted jobs, and each is queued in BullMQ.
     const rows = await stack.api.db('jobs').where({ owner_id: u.id }).select('id');
     expect(rows.map((r) => r.id).sort()).toEqual(accepted.map((a) => a.json.id).sort());
-    const queue = stack.api.queues.llm;
+    const queue = stack.api.jobs.queues.llm;
     for (const a of accepted) expect(await queue.getJob(a.json.id)).toBeTruthy();
   });
 
@@ -128,7 +128,7 @@ describe('role caps at submit', () => {
     const u = await member();
     const r = await stack.request('POST', '/v1/jobs', { user: u, body: chat() });
     expect(r.status).toBe(202);
-    const row = await stack.api.store.get(r.json.id);
+    const row = await stack.api.jobs.store.get(r.json.id);
     // min(PARLEY_DEFAULT_NUM_PREDICT = 512, member maxNumPredict = 64)
     expect((row!.input as any).options).toEqual({ temperature: 0, num_predict: 64 });
   });

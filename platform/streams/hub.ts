@@ -26,8 +26,8 @@
  * drained, so every subscriber sees each seq exactly once and in order.
  */
 import type { Redis } from 'ioredis';
-import { parseLiveMessage, parseStreamEntry, type StreamEvent } from '../../platform/streams/index.ts';
-import type { Logger } from '../../platform/observability/index.ts';
+import { parseLiveMessage, parseStreamEntry, type StreamEvent } from './job-stream.ts';
+import type { Logger } from '../observability/index.ts';
 import type { JobEvent } from '../../shared/index.ts';
 
 interface Sub {
