@@ -6,6 +6,7 @@ import express, { type Express } from 'express';
 import helmet from 'helmet';
 import swaggerUi from 'swagger-ui-express';
 import type { Config } from '../platform/config.ts';
+import { portOf } from '../platform/connections/index.ts';
 import type { Logger } from '../platform/observability/index.ts';
 import type { ApiMetrics } from '../platform/observability/index.ts';
 import type { Queues } from '../platform/jobs/index.ts';
@@ -62,6 +63,6 @@ export function createApp(deps: AppDeps): Express {
   for (const s of deps.streams) app.get(s.path, s.handler);
   app.use(mountRoutes(deps.routes, deps.authenticate));
   app.use(notFound);
-  app.use(errorMiddleware(deps.log));
+  app.use(errorMiddleware(deps.log, { redis: portOf(config.redisUrl, 6379), postgres: portOf(config.databaseUrl, 5432), mongodb: portOf(config.mongoUrl, 27017) }));
   return app;
 }

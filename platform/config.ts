@@ -33,10 +33,16 @@ const Env = z.object({
   PARLEY_ENV: z.enum(['development', 'test', 'production']).default('development'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   PORT: z.coerce.number().int().min(0).max(65535).default(3000),
-  REDIS_URL: z.string().default('redis://127.0.0.1:6390'),
-  DATABASE_URL: z.string().default('postgres://parley@127.0.0.1:5440/parley'),
-  OLLAMA_HOST: z.string().default('http://127.0.0.1:11500'),
-  MONGODB_URL: z.string().default('mongodb://127.0.0.1:27030/parley'),
+  /** Unset: the service manager's own instance, on its PARLEY_*_PORT (see `managedDefaults`). */
+  REDIS_URL: z.string().optional(),
+  DATABASE_URL: z.string().optional(),
+  OLLAMA_HOST: z.string().optional(),
+  MONGODB_URL: z.string().optional(),
+  /** The ports `npm run services` uses for its own instances; the URLs above default to them. */
+  PARLEY_REDIS_PORT: z.coerce.number().int().min(1).max(65535).default(6390),
+  PARLEY_PG_PORT: z.coerce.number().int().min(1).max(65535).default(5440),
+  PARLEY_OLLAMA_PORT: z.coerce.number().int().min(1).max(65535).default(11500),
+  PARLEY_MONGO_PORT: z.coerce.number().int().min(1).max(65535).default(27030),
   PARLEY_CHAT_MODEL: z.string().default('smollm2:135m'),
   PARLEY_EMBED_MODEL: z.string().default('all-minilm'),
   /** Prefix of every Redis key and BullMQ queue; tests give each suite its own. */
@@ -50,13 +56,55 @@ const Env = z.object({
   /** A queued job older than this is promoted one priority class, so batch work always progresses. */
   PARLEY_AGING_MS: z.coerce.number().int().min(100).default(30_000),
   PARLEY_SWEEP_INTERVAL_MS: z.coerce.number().int().min(100).default(5_000),
+  /**
+   * While Postgres (or Redis) is down, a worker holds a finished job's outcome and retries its
+   * record write this long before giving the job back to the queue. @defaultValue 120 s
+   */
+  PARLEY_OUTAGE_WAIT_MS: z.coerce.number().int().min(0).default(120_000),
   /** On SIGTERM, active jobs get this long to finish before they are handed back to the queue. */
   PARLEY_SHUTDOWN_GRACE_MS: z.coerce.number().int().min(0).default(10_000),
+  /**
+   * Failpoints for the chaos suite, honoured only when PARLEY_ENV=test: comma-separated names of
+   * places where the process kills itself (SIGKILL), e.g. "accept.after-record" (the API dies
+   * between recording a job and handing it to the queue).
+   */
+  PARLEY_FAILPOINTS: csv.default([]),
   /** Upper bound on generated tokens when a request names none. */
   PARLEY_DEFAULT_NUM_PREDICT: z.coerce.number().int().min(1).default(512),
   PARLEY_STREAM_TTL_S: z.coerce.number().int().min(10).default(86_400),
   PARLEY_STREAM_MAXLEN: z.coerce.number().int().min(100).default(50_000),
+  /**
+   * How long a job's event stream is kept once it ends (the record in Postgres keeps the result; the
+   * stream only serves clients that resume). Per-kind defaults live in the job definitions
+   * (`defaults.streamRetentionS`); this applies to kinds that name none. @defaultValue 1 h
+   */
+  PARLEY_STREAM_RETAIN_S: z.coerce.number().int().min(1).default(3_600),
+  /** Per-kind overrides of the retention after the end, as "llm.chat=3600,system.ping=60". */
+  PARLEY_STREAM_RETAIN_BY_KIND: z
+    .string()
+    .default('')
+    .transform((spec, ctx) => {
+      const out: Record<string, number> = {};
+      for (const part of spec.split(',').map((x) => x.trim()).filter(Boolean)) {
+        const [kind, value] = part.split('=');
+        const n = Number(value);
+        if (!kind || !Number.isInteger(n) || n < 1) {
+          ctx.addIssue({ code: 'custom', message: `"${part}": expected <job kind>=<seconds>` });
+          return z.NEVER;
+        }
+        out[kind.trim()] = n;
+      }
+      return out;
+    }),
   PARLEY_BODY_LIMIT: z.string().default('1mb'),
+  /**
+   * Bounds on the API's request path, so every answer comes within about 2 s while Redis or
+   * Postgres hangs (503 with Retry-After instead): each Redis command, and each Postgres query,
+   * connect and pool acquisition. @defaultValue 1000 ms (Redis), 1500 ms (Postgres queries), 1000 ms (connect and acquire)
+   */
+  PARLEY_API_REDIS_TIMEOUT_MS: z.coerce.number().int().min(50).default(1_000),
+  PARLEY_API_DB_QUERY_TIMEOUT_MS: z.coerce.number().int().min(50).default(1_500),
+  PARLEY_API_DB_CONNECT_TIMEOUT_MS: z.coerce.number().int().min(50).default(1_000),
   /**
    * HSTS and CSP upgrade-insecure-requests: "auto" sends them only on requests that arrived over
    * TLS (directly, or through a trusted proxy saying https), so a browser that opens the API by a
@@ -159,23 +207,26 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env) {
     throw new Error(`invalid configuration:\n${lines}`);
   }
   const e = parsed.data;
+  const ollamaHost = e.OLLAMA_HOST ?? `http://127.0.0.1:${e.PARLEY_OLLAMA_PORT}`;
   return {
     env: e.PARLEY_ENV,
     logLevel: e.LOG_LEVEL,
     port: e.PORT,
-    redisUrl: e.REDIS_URL,
-    databaseUrl: e.DATABASE_URL,
-    mongoUrl: e.MONGODB_URL,
+    // A CLI run without the service env still reaches this clone's own services, on its own ports.
+    redisUrl: e.REDIS_URL ?? `redis://127.0.0.1:${e.PARLEY_REDIS_PORT}`,
+    databaseUrl: e.DATABASE_URL ?? `postgres://parley@127.0.0.1:${e.PARLEY_PG_PORT}/parley`,
+    mongoUrl: e.MONGODB_URL ?? `mongodb://127.0.0.1:${e.PARLEY_MONGO_PORT}/parley`,
     keyPrefix: e.PARLEY_KEY_PREFIX,
+    failpoints: new Set(e.PARLEY_ENV === 'test' ? e.PARLEY_FAILPOINTS : []),
     ollama: {
-      host: e.OLLAMA_HOST.includes('://') ? e.OLLAMA_HOST : `http://${e.OLLAMA_HOST}`,
+      host: ollamaHost.includes('://') ? ollamaHost : `http://${ollamaHost}`,
       chatModel: e.PARLEY_CHAT_MODEL,
       embedModel: e.PARLEY_EMBED_MODEL,
       defaultNumPredict: e.PARLEY_DEFAULT_NUM_PREDICT,
       connectTimeoutMs: e.OLLAMA_CONNECT_TIMEOUT_MS,
       firstTokenTimeoutMs: e.OLLAMA_FIRST_TOKEN_TIMEOUT_MS,
       idleTimeoutMs: e.OLLAMA_IDLE_TIMEOUT_MS,
-      hosts: (e.OLLAMA_HOSTS ? e.OLLAMA_HOSTS.split(',').map((h) => h.trim()).filter(Boolean) : [e.OLLAMA_HOST]).map((h) => (h.includes('://') ? h : `http://${h}`).replace(/\/+$/, '')),
+      hosts: (e.OLLAMA_HOSTS ? e.OLLAMA_HOSTS.split(',').map((h) => h.trim()).filter(Boolean) : [ollamaHost]).map((h) => (h.includes('://') ? h : `http://${h}`).replace(/\/+$/, '')),
       keepAliveMs: e.OLLAMA_KEEPALIVE_MS,
       maxSockets: e.OLLAMA_MAX_SOCKETS,
       retry: { attempts: e.OLLAMA_RETRY_ATTEMPTS, baseMs: e.OLLAMA_RETRY_BASE_MS, maxMs: e.OLLAMA_RETRY_MAX_MS, overloadMaxWaitMs: e.OLLAMA_OVERLOAD_MAX_WAIT_MS },
@@ -192,8 +243,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env) {
       agingMs: e.PARLEY_AGING_MS,
       sweepIntervalMs: e.PARLEY_SWEEP_INTERVAL_MS,
       shutdownGraceMs: e.PARLEY_SHUTDOWN_GRACE_MS,
+      outageWaitMs: e.PARLEY_OUTAGE_WAIT_MS,
     },
-    streams: { ttlSeconds: e.PARLEY_STREAM_TTL_S, maxLen: e.PARLEY_STREAM_MAXLEN },
+    streams: { ttlSeconds: e.PARLEY_STREAM_TTL_S, maxLen: e.PARLEY_STREAM_MAXLEN, retainAfterFinishS: e.PARLEY_STREAM_RETAIN_S, retainByKind: e.PARLEY_STREAM_RETAIN_BY_KIND },
     cache: { enabled: e.PARLEY_CACHE, chatTtlS: e.PARLEY_CACHE_CHAT_TTL_S, embedTtlS: e.PARLEY_CACHE_EMBED_TTL_S },
     auth: {
       accessTtlSeconds: e.PARLEY_ACCESS_TOKEN_TTL_S,
@@ -211,6 +263,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env) {
       dashboard: e.PARLEY_DASHBOARD,
       trustProxy: e.PARLEY_TRUST_PROXY,
       hsts: e.PARLEY_HSTS,
+      redisTimeoutMs: e.PARLEY_API_REDIS_TIMEOUT_MS,
+      dbQueryTimeoutMs: e.PARLEY_API_DB_QUERY_TIMEOUT_MS,
+      dbConnectTimeoutMs: e.PARLEY_API_DB_CONNECT_TIMEOUT_MS,
     },
     rateLimits: {
       windowMs: e.PARLEY_RATE_WINDOW_S * 1000,

@@ -43,10 +43,16 @@ export const ApiErrorCode = z.enum([
   'LIMIT_EXCEEDED',
   /** The token budget cannot cover the request. */
   'BUDGET_EXHAUSTED',
-  /** The request took longer than the server's request timeout. */
+  /** The server could not answer within its request timeout (503 with Retry-After: try again later). */
   'REQUEST_TIMEOUT',
-  /** Redis, Postgres or the queue could not take the job; nothing was accepted. */
+  /** The queue or another backing service could not take the request; nothing was accepted. Retry after Retry-After. */
   'SERVICE_UNAVAILABLE',
+  /** Redis is unreachable or not answering; nothing was accepted. Retry after Retry-After. */
+  'REDIS_UNAVAILABLE',
+  /** Postgres is unreachable or not answering; nothing was accepted. Retry after Retry-After. */
+  'POSTGRES_UNAVAILABLE',
+  /** The MongoDB-wire document store is unreachable or not answering. Retry after Retry-After. */
+  'MONGODB_UNAVAILABLE',
   /** A bug. The response carries a requestId to find the log line; never a stack trace. */
   'INTERNAL',
 ]);

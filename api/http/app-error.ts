@@ -40,8 +40,6 @@ export function statusOf(code: ApiErrorCode): number {
     case 'JOB_NOT_FOUND':
     case 'NOT_FOUND':
       return 404;
-    case 'REQUEST_TIMEOUT':
-      return 408;
     case 'IDEMPOTENCY_CONFLICT':
     case 'INVALID_STATE':
       return 409;
@@ -55,6 +53,10 @@ export function statusOf(code: ApiErrorCode): number {
     case 'RATE_LIMITED':
       return 429;
     case 'SERVICE_UNAVAILABLE':
+    case 'REDIS_UNAVAILABLE':
+    case 'POSTGRES_UNAVAILABLE':
+    case 'MONGODB_UNAVAILABLE':
+    case 'REQUEST_TIMEOUT':
       return 503;
     case 'INTERNAL':
       return 500;
@@ -81,6 +83,9 @@ const titles: Record<ApiErrorCode, string> = {
   BUDGET_EXHAUSTED: 'Token budget exhausted',
   REQUEST_TIMEOUT: 'The request took too long',
   SERVICE_UNAVAILABLE: 'A backing service is unavailable',
+  REDIS_UNAVAILABLE: 'Redis is unavailable',
+  POSTGRES_UNAVAILABLE: 'Postgres is unavailable',
+  MONGODB_UNAVAILABLE: 'The document store is unavailable',
   INTERNAL: 'Internal error',
 };
 

@@ -3,6 +3,7 @@
  * `code` and the request id. No stack traces or internal paths ever leave.
  */
 import type { ErrorRequestHandler, RequestHandler } from 'express';
+import { dependencyDown, type Dependency } from '../../platform/connections/index.ts';
 import type { Logger } from '../../platform/observability/index.ts';
 import type { Problem } from '../../shared/index.ts';
 import { AppError, statusOf, titleOf } from './app-error.ts';
@@ -21,9 +22,28 @@ export function problemOf(err: AppError, requestId: string | undefined, instance
   };
 }
 
+const outageCodes = { redis: 'REDIS_UNAVAILABLE', postgres: 'POSTGRES_UNAVAILABLE', mongodb: 'MONGODB_UNAVAILABLE' } as const;
+
+/** Seconds a client should wait before retrying a 503. */
+export const RETRY_AFTER_S = 2;
+
+/** A backing service's outage as the API's answer: 503, Retry-After, and the code that names the service. */
+export function outage(dep: Dependency, cause?: unknown): AppError {
+  return new AppError(outageCodes[dep], { detail: `${dep === 'mongodb' ? 'The document store' : dep === 'redis' ? 'Redis' : 'Postgres'} is not answering; nothing was changed. Retry in a few seconds.`, cause, headers: { 'Retry-After': String(RETRY_AFTER_S) } });
+}
+
 /** Maps body-parser's and other libraries' errors onto our codes. */
-function normalise(err: unknown): AppError {
-  if (err instanceof AppError) return err;
+function normalise(err: unknown, ports: Partial<Record<Dependency, number>>): AppError {
+  if (err instanceof AppError) {
+    // A refusal that wraps an outage (the queue could not take the job because Redis is down) names the service.
+    if (err.code === 'SERVICE_UNAVAILABLE' && err.cause) {
+      const dep = dependencyDown(err.cause, ports);
+      if (dep) return outage(dep, err);
+    }
+    return err;
+  }
+  const dep = dependencyDown(err, ports);
+  if (dep) return outage(dep, err);
   const e = err as { type?: string; status?: number; message?: string };
   if (e?.type === 'entity.too.large') return new AppError('PAYLOAD_TOO_LARGE', { cause: err });
   if (e?.type === 'entity.parse.failed') return new AppError('MALFORMED_BODY', { detail: 'The body is not valid JSON', cause: err });
@@ -36,15 +56,18 @@ function normalise(err: unknown): AppError {
 export function sendProblem(res: Parameters<RequestHandler>[1], err: AppError, requestId: string | undefined, instance?: string): void {
   const body = problemOf(err, requestId, instance);
   if (err.headers) res.set(err.headers);
+  if (body.status === 503 && !res.get('Retry-After')) res.set('Retry-After', String(RETRY_AFTER_S));
   if (err.code === 'UNAUTHENTICATED' && !res.get('WWW-Authenticate')) res.set('WWW-Authenticate', 'Bearer');
   res.status(body.status).type('application/problem+json').send(JSON.stringify(body));
 }
 
-export function errorMiddleware(log: Logger): ErrorRequestHandler {
+/** `ports` attributes a bare connection error to the service listening there. */
+export function errorMiddleware(log: Logger, ports: Partial<Record<Dependency, number>> = {}): ErrorRequestHandler {
   return (err, req, res, _next) => {
-    const appErr = normalise(err);
+    const appErr = normalise(err, ports);
     const requestId = res.locals.requestId as string | undefined;
-    if (appErr.code === 'INTERNAL' || appErr.code === 'SERVICE_UNAVAILABLE') log.error({ err, requestId, path: req.path }, 'request failed');
+    if (appErr.code === 'INTERNAL') log.error({ err, requestId, path: req.path }, 'request failed');
+    else if (statusOf(appErr.code) === 503) log.warn({ code: appErr.code, err: err instanceof Error ? err.message : String(err), requestId, path: req.path }, 'request refused: a backing service is unavailable');
     if (res.headersSent) {
       res.end();
       return;

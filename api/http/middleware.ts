@@ -32,7 +32,7 @@ function depthExceeds(value: unknown, max: number): boolean {
   return false;
 }
 
-/** Answers 408 problem+json if a (non-streaming) request is still unanswered after `ms`. */
+/** Answers 503 REQUEST_TIMEOUT (with Retry-After) if a (non-streaming) request is still unanswered after `ms`: the server is overloaded or a dependency is slow, so the client should come back later. */
 export function requestTimeout(ms: number): RequestHandler {
   return (req, res, next) => {
     if (req.path.endsWith('/events')) return next();

@@ -4,7 +4,7 @@
  * the request before the route's handler runs.
  */
 import { Router, type Request, type Response } from 'express';
-import type { z } from 'zod';
+import { z } from 'zod';
 import { can, type Actor } from '../auth/permissions.ts';
 import { AppError } from './app-error.ts';
 import type { Route } from './route.ts';
@@ -13,10 +13,14 @@ import { issuesToErrors } from './validation.ts';
 export type Authenticate = (req: Request, res: Response) => Promise<Actor | undefined>;
 
 
-function parsePart<S extends z.ZodType>(schema: S | undefined, value: unknown, part: string): z.infer<S> {
-  if (!schema) return undefined as z.infer<S>;
+const partNames: Record<string, string> = { params: 'path parameters', query: 'query string', body: 'body' };
+
+function parsePart<S extends z.ZodType>(declared: S | undefined, value: unknown, part: string): z.infer<S> {
+  if (!declared) return undefined as z.infer<S>;
+  // A misspelt query parameter is an error, not silently ignored (`?kinds=` would otherwise list everything).
+  const schema = part === 'query' && declared instanceof z.ZodObject ? (declared.strict() as unknown as S) : declared;
   const r = schema.safeParse(value);
-  if (!r.success) throw new AppError('VALIDATION_FAILED', { detail: `The ${part} is not valid`, errors: issuesToErrors(r.error, part === 'body' ? undefined : part, schema) });
+  if (!r.success) throw new AppError('VALIDATION_FAILED', { detail: `The ${partNames[part] ?? part} ${part === 'params' ? 'are' : 'is'} not valid`, errors: issuesToErrors(r.error, part === 'body' ? undefined : part, schema, value) });
   return r.data;
 }
 

@@ -25,7 +25,8 @@
  * Every counted response carries draft-8 `RateLimit` and `RateLimit-Policy`
  * (draft-ietf-httpapi-ratelimit-headers); a limited one is 429 with
  * `Retry-After` and a RATE_LIMITED problem+json body. If Redis cannot count,
- * the request is refused with 503 rather than let through unlimited.
+ * the request is refused with 503 REDIS_UNAVAILABLE (and Retry-After) rather
+ * than let through unlimited.
  */
 import { createHash } from 'node:crypto';
 import type { Request, RequestHandler, Response } from 'express';
@@ -73,8 +74,9 @@ export function rateLimiters(deps: RateLimitDeps): { path: string; handler: Requ
       },
       ...opts,
     });
-    // A store failure is Redis being down: refuse (503) rather than let requests through uncounted.
-    return (req, res, next) => handler(req, res, (err?: unknown) => next(err === undefined || err instanceof AppError ? err : new AppError('SERVICE_UNAVAILABLE', { detail: 'The rate limiter is unavailable', cause: err })));
+    // A store failure (Redis down) or a credential lookup failure (Postgres down) goes to the error
+    // middleware, which answers 503 naming the service: refused, never let through uncounted.
+    return handler;
   }
 
   const passwordUsername = (req: Request): string | undefined => {

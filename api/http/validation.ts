@@ -11,15 +11,38 @@ export interface FieldError {
   message: string;
 }
 
-export function issuesToErrors(error: z.ZodError, prefix?: string, schema?: z.ZodType): FieldError[] {
+/**
+ * `input`, the value that was validated, lets a missing required field name
+ * the near-miss key the client sent instead (`mesages` for `messages`).
+ */
+export function issuesToErrors(error: z.ZodError, prefix?: string, schema?: z.ZodType, input?: unknown): FieldError[] {
   return error.issues.map((i) => {
     const path = [prefix, ...i.path.map(String)].filter(Boolean).join('.') || '(root)';
     if (i.code === 'unrecognized_keys' && schema) {
       const allowed = keysAt(schema, i.path);
       if (allowed?.length) return { path, message: unknownKeysMessage(i.keys, allowed) };
     }
+    if (i.code === 'invalid_type' && input !== undefined && i.path.length > 0) {
+      const parent = valueAt(input, i.path.slice(0, -1));
+      const name = String(i.path.at(-1));
+      if (parent && typeof parent === 'object' && !Array.isArray(parent) && !(name in parent)) {
+        const known = schema ? new Set(keysAt(schema, i.path.slice(0, -1)) ?? []) : new Set<string>();
+        const sent = Object.keys(parent).filter((k) => !known.has(k));
+        const near = sent.find((k) => closest(k, [name]) === name);
+        if (near) return { path, message: `${i.message}: the request has "${near}" instead; did you mean "${name}"?` };
+      }
+    }
     return { path, message: i.message };
   });
+}
+
+function valueAt(value: unknown, path: readonly PropertyKey[]): unknown {
+  let v = value;
+  for (const p of path) {
+    if (!v || typeof v !== 'object') return undefined;
+    v = (v as Record<PropertyKey, unknown>)[p];
+  }
+  return v;
 }
 
 function unknownKeysMessage(keys: readonly string[], allowed: string[]): string {

@@ -12,3 +12,5 @@ export type { Mongo } from './mongo.ts';
 export { connectRedis, luaScript } from './redis.ts';
 export { startSingletonLoop } from './singleton-loop.ts';
 export type { SingletonLoop } from './singleton-loop.ts';
+export { dependencyDown, portOf } from './outage.ts';
+export type { Dependency } from './outage.ts';

@@ -5,13 +5,19 @@ import { Redis, type RedisOptions } from 'ioredis';
  * Opens a Redis connection. `blocking: true` is for BullMQ workers and
  * blocking reads: such connections must not give up on a command
  * (`maxRetriesPerRequest: null`).
+ *
+ * `commandTimeoutMs` bounds every command, queued offline or sent, so a hung
+ * or dead Redis fails a request in about that long instead of holding it (the
+ * API's request path uses it); together with one retry per request it also
+ * bounds the offline queue.
  */
-export function connectRedis(url: string, opts: { blocking?: boolean; name?: string } = {}): Redis {
+export function connectRedis(url: string, opts: { blocking?: boolean; name?: string; commandTimeoutMs?: number } = {}): Redis {
   const options: RedisOptions = {
-    maxRetriesPerRequest: opts.blocking ? null : 3,
+    maxRetriesPerRequest: opts.blocking ? null : opts.commandTimeoutMs ? 1 : 3,
     enableReadyCheck: true,
     connectionName: opts.name,
     lazyConnect: false,
+    ...(opts.commandTimeoutMs && !opts.blocking ? { commandTimeout: opts.commandTimeoutMs } : {}),
   };
   return new Redis(url, options);
 }
