@@ -184,9 +184,9 @@ export class OllamaStatus implements RoutingView {
   }
 
   /**
-   * Polls now unless the last poll finished less than `maxAgeMs` ago. Callers
-   * that must not act on a stale view (a model created a moment ago outside
-   * Parley, a cache key's digest) use it; concurrent calls share one poll.
+   * Polls now unless the last finished poll started less than `maxAgeMs` ago
+   * (the cache reads model digests through it); concurrent calls share one
+   * poll.
    */
   async fresh(maxAgeMs: number): Promise<void> {
     await this.freshSince(Date.now() - maxAgeMs);
