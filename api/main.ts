@@ -31,7 +31,7 @@ import { createAdmission } from './domain/admission.ts';
 import { agentCaps } from './domain/agents.ts';
 import type { DiscussionDeps } from './domain/discussions.ts';
 import type { JobDeps } from './domain/jobs.ts';
-import { installedModelNames, type ModelDeps } from './domain/models.ts';
+import type { ModelDeps } from './domain/models.ts';
 import { rateLimiters } from './http/rate-limit.ts';
 import { deepProbe } from './domain/probe.ts';
 import { buildOpenApi } from './openapi.ts';
@@ -82,17 +82,18 @@ export async function startApi(env: NodeJS.ProcessEnv = process.env) {
   await hub.start();
 
   const modelDeps: ModelDeps = {
-    host: config.ollama.host, chatModel: config.ollama.chatModel, embedModel: config.ollama.embedModel, loadKeepAlive: config.modelOps.loadKeepAlive,
+    ollama, chatModel: config.ollama.chatModel, embedModel: config.ollama.embedModel, loadKeepAlive: config.modelOps.loadKeepAlive, roleCaps: config.roleCaps,
+    pullRegistries: config.modelOps.pullRegistries, pullInsecureRegistries: config.modelOps.pullInsecureRegistries,
     redis, prefix: config.keyPrefix, jobs, audit,
   };
-  // Caps and budgets for llm.chat and embed.batch, checked at submit (api/domain/admission.ts).
-  const admit = createAdmission({ config, jobs, budgets, installedModels: installedModelNames(modelDeps) });
+  // Caps and budgets for llm.chat and embed.batch, checked at submit (api/domain/admission.ts); installed models from the status poller.
+  const admit = createAdmission({ config, jobs, budgets, models: ollama.status });
   const jobDeps: JobDeps = { jobs, audit, admit, release: (id) => budgets.release(id), onSubmitted: (kind, priority) => metrics.submitted.inc({ kind, priority }) };
   const mongo = connectMongo(config.mongoUrl, { appName: 'parley-api' });
   const discussionDeps: DiscussionDeps = {
     db, redis, keys: k, keyPrefix: config.keyPrefix, log, jobs, streamTtlSeconds: config.streams.ttlSeconds, chatModel: config.ollama.chatModel,
     rooms: createDiscussionStore(db), transcripts: createTranscripts(mongo),
-    checkAgent: agentCaps({ roleCaps: config.roleCaps, installedModels: installedModelNames(modelDeps) }),
+    checkAgent: agentCaps({ roleCaps: config.roleCaps, models: ollama.status }),
   };
   const roomWatch: RoomWatchDeps = { rooms: discussionDeps.rooms, transcripts: discussionDeps.transcripts, redis, keys: k, hub };
   const routes = [...opsRoutes({ redis, db, ollama, jobs, metrics, prefix: config.keyPrefix, openapi: () => openapi, deepProbe: () => deepProbe({ jobs }), extraReadiness: modelReadiness }), ...authRoutes({ auth, db }), ...jobRoutes(jobDeps), ...modelStatusRoutes({ status: ollama.status, models: configuredModels }), ...agentRoutes(discussionDeps), ...discussionRoutes(discussionDeps), ...usageRoutes({ db, budgets, audit }),

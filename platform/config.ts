@@ -181,7 +181,7 @@ const Env = z.object({
   PARLEY_CACHE_CHAT_TTL_S: z.coerce.number().int().min(1).default(3_600),
   /** @defaultValue 7 days: a model digest's embeddings never change. */
   PARLEY_CACHE_EMBED_TTL_S: z.coerce.number().int().min(1).default(604_800),
-  /** How long a model's digest (the cache key's model identity) is trusted before /api/tags is asked again. @defaultValue 10 s */
+  /** How old the status poller's view may be when a model's digest (the cache key's model identity) is read from it; older, it polls first. @defaultValue 10 s */
   PARLEY_CACHE_DIGEST_TTL_MS: z.coerce.number().int().min(0).default(10_000),
   /**
    * Per-role caps on metered jobs, as JSON merged over the defaults field by field, e.g.
@@ -194,6 +194,14 @@ const Env = z.object({
   PARLEY_MODEL_PULL_TIMEOUT_MS: z.coerce.number().int().min(1000).default(2 * 3_600_000),
   /** model.pull gives up when Ollama reports nothing for this long. @defaultValue 60 s */
   PARLEY_MODEL_PULL_IDLE_TIMEOUT_MS: z.coerce.number().int().min(100).default(60_000),
+  /**
+   * Registry hosts (`host[:port]`, comma-separated) that POST /v1/models/pull may name. A name without
+   * a host always pulls from Ollama's default registry; any other host, internal addresses included,
+   * must be listed here. @defaultValue none
+   */
+  PARLEY_MODEL_PULL_REGISTRIES: csv.default([]),
+  /** Registry hosts for which a pull may ask for `insecure` (plain HTTP, unverified TLS). @defaultValue none */
+  PARLEY_MODEL_PULL_INSECURE_REGISTRIES: csv.default([]),
   /** keep_alive of POST /v1/models/:name/load when the body names none. @defaultValue 30m */
   PARLEY_MODEL_LOAD_KEEP_ALIVE: z.string().regex(/^(0|-?(\d+(\.\d+)?(ns|us|µs|ms|s|m|h))+)$/).default('30m'),
 });
@@ -275,7 +283,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env) {
     },
     roleCaps: parseRoleCaps(e.PARLEY_ROLE_CAPS, { chatModel: e.PARLEY_CHAT_MODEL, embedModel: e.PARLEY_EMBED_MODEL }),
     budgets: { checkEveryTokens: e.PARLEY_BUDGET_CHECK_TOKENS },
-    modelOps: { pullTimeoutMs: e.PARLEY_MODEL_PULL_TIMEOUT_MS, pullIdleTimeoutMs: e.PARLEY_MODEL_PULL_IDLE_TIMEOUT_MS, loadKeepAlive: e.PARLEY_MODEL_LOAD_KEEP_ALIVE },
+    modelOps: {
+      pullTimeoutMs: e.PARLEY_MODEL_PULL_TIMEOUT_MS, pullIdleTimeoutMs: e.PARLEY_MODEL_PULL_IDLE_TIMEOUT_MS, loadKeepAlive: e.PARLEY_MODEL_LOAD_KEEP_ALIVE,
+      pullRegistries: e.PARLEY_MODEL_PULL_REGISTRIES.map((h) => h.toLowerCase()), pullInsecureRegistries: e.PARLEY_MODEL_PULL_INSECURE_REGISTRIES.map((h) => h.toLowerCase()),
+    },
   };
 }
 
@@ -307,6 +318,11 @@ export interface RoleCap {
   maxPromptChars: number;
   /** Metered jobs (llm.chat, embed.batch) one user may have queued or active at once. */
   maxConcurrentJobs: number;
+  /**
+   * Longest `keep_alive` the role may ask for, in seconds (a job's, or a model load's); -1 allows any,
+   * forever (-1) included. A loaded model holds memory every other user needs.
+   */
+  maxKeepAliveS: number;
 }
 
 /**
@@ -316,10 +332,10 @@ export interface RoleCap {
 export function roleCapDefaults(models: { chatModel: string; embedModel: string }): Record<CapRole, RoleCap> {
   const own = [models.chatModel, models.embedModel];
   return {
-    admin: { models: '*', maxNumPredict: 8192, maxNumCtx: 32_768, maxPromptChars: 400_000, maxConcurrentJobs: 32 },
-    operator: { models: '*', maxNumPredict: 4096, maxNumCtx: 16_384, maxPromptChars: 200_000, maxConcurrentJobs: 16 },
-    member: { models: own, maxNumPredict: 2048, maxNumCtx: 8192, maxPromptChars: 100_000, maxConcurrentJobs: 16 },
-    viewer: { models: own, maxNumPredict: 512, maxNumCtx: 2048, maxPromptChars: 8000, maxConcurrentJobs: 1 },
+    admin: { models: '*', maxNumPredict: 8192, maxNumCtx: 32_768, maxPromptChars: 400_000, maxConcurrentJobs: 32, maxKeepAliveS: -1 },
+    operator: { models: '*', maxNumPredict: 4096, maxNumCtx: 16_384, maxPromptChars: 200_000, maxConcurrentJobs: 16, maxKeepAliveS: -1 },
+    member: { models: own, maxNumPredict: 2048, maxNumCtx: 8192, maxPromptChars: 100_000, maxConcurrentJobs: 16, maxKeepAliveS: 1800 },
+    viewer: { models: own, maxNumPredict: 512, maxNumCtx: 2048, maxPromptChars: 8000, maxConcurrentJobs: 1, maxKeepAliveS: 300 },
   };
 }
 
@@ -330,6 +346,7 @@ const RoleCapSpec = z
     maxNumCtx: z.number().int().min(128).max(131_072),
     maxPromptChars: z.number().int().min(1),
     maxConcurrentJobs: z.number().int().min(1),
+    maxKeepAliveS: z.number().int().min(-1),
   })
   .partial()
   .strict();

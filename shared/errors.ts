@@ -35,7 +35,7 @@ export const ApiErrorCode = z.enum([
   'INVALID_GRANT',
   /** OAuth2: grant_type is neither password nor refresh_token. */
   'UNSUPPORTED_GRANT_TYPE',
-  /** Authenticated, but the role lacks the permission. */
+  /** Authenticated, but the role lacks the permission, or a configured policy forbids the action (a model pull from a registry host not on the allow-list). */
   'FORBIDDEN',
   /** A rate limit or quota was hit; see Retry-After. */
   'RATE_LIMITED',

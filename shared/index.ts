@@ -1,7 +1,7 @@
 export { ApiErrorCode, JobErrorCode, JobError, Problem, isRetryable } from './errors.ts';
 export { PriorityClass } from './priority.ts';
 export { Usage } from './usage.ts';
-export { OllamaOptions, OllamaFormat, KeepAlive, ChatMessage } from './ollama-options.ts';
+export { OllamaOptions, OllamaFormat, KeepAlive, keepAliveSeconds, ChatMessage } from './ollama-options.ts';
 export { QueueName, defineJob, type JobDefinition, type JobDefaults, type InputOf, type ResultOf, type ProgressOf } from './jobs/define.ts';
 export { JobEnvelope } from './jobs/envelope.ts';
 export { jobs, jobKinds, isJobKind, type JobKind, type Jobs } from './jobs/index.ts';
@@ -10,9 +10,10 @@ export { EmbedBatchInput, EmbedBatchResult, embedBatch } from './jobs/embed-batc
 export { CodeChunkInput, CodeChunkResult, CodeChunk, CodeLanguage, SourceFile, codeChunk } from './jobs/code-chunk.ts';
 export { SystemPingInput, SystemPingResult, systemPing } from './jobs/system-ping.ts';
 export { ModelPullInput, ModelPullResult, ModelPullProgress, modelPull } from './jobs/model-pull.ts';
+export { ModelName, parseModelName, canonicalModelName, defaultRegistryHost, type ParsedModelName } from './model-name.ts';
 export {
-  ModelName, normalizeModelName, ModelSummary, ModelList, ModelDetails, RunningModel, RunningModels,
-  CreateModelBody, CopyModelBody, LoadModelBody, ModelLoadState, PullModelBody, PullModelAccepted,
+  HostReach, ModelOnHost, HostResult, ModelSummary, ModelList, ModelDetails, RunningModel, RunningModels,
+  CreateModelBody, CopyModelBody, ModelChange, DeletedModel, LoadModelBody, ModelLoadState, PullModelBody, PullModelAccepted,
 } from './model-api.ts';
 export {
   UsageDay, UsageTotals, UsageQuery, UsageRow, UsageReport, AdminUsageQuery, AdminUsageItem, AdminUsageReport,

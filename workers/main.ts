@@ -66,10 +66,10 @@ export async function startWorkers(env: NodeJS.ProcessEnv = process.env, opts: {
   const handlers = createHandlers({ ollama, chatModel: config.ollama.chatModel, embedModel: config.ollama.embedModel, defaultNumPredict: config.ollama.defaultNumPredict, chunkPool,
     budget: budgets.guards((id) => jobs.ownerOf(id)),
     discussions,
-    modelPull: { host: config.ollama.host, timeoutMs: config.modelOps.pullTimeoutMs, idleTimeoutMs: config.modelOps.pullIdleTimeoutMs },
+    modelPull: { ollama, timeoutMs: config.modelOps.pullTimeoutMs, idleTimeoutMs: config.modelOps.pullIdleTimeoutMs },
   });
 
-  const host = new WorkerHost({ config, bullConnection, subscriber, jobs, keys: k, log, metrics, handlers: handlers as never, queues: opts.queues });
+  const host = new WorkerHost({ config, bullConnection, subscriber, jobs, keys: k, log, metrics, modelLabel: (m) => ollama.status.modelLabel(m), handlers: handlers as never, queues: opts.queues });
   await host.start();
   const sweeper = startSweeper({ config, redis, jobs, keys: k, log });
   const watchdog = startRoomWatchdog(discussions, { intervalMs: config.workers.sweepIntervalMs });

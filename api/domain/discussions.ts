@@ -267,7 +267,7 @@ export async function forkDiscussion(deps: DiscussionDeps, actor: Actor, id: str
   });
   for (const r of forkRoster) {
     const a = agents.get(r.agent_id);
-    if (a && body.overrides.some((o) => o.agentId === r.agent_id)) await deps.checkAgent?.(actor, { model: r.overrides.model ?? a.model, params: { ...a.params, ...r.overrides.params } });
+    if (a && body.overrides.some((o) => o.agentId === r.agent_id)) await deps.checkAgent?.(actor, { model: r.overrides.model ?? a.model, params: { ...a.params, ...r.overrides.params }, named: body.overrides.some((o) => o.agentId === r.agent_id && o.model !== undefined) });
   }
 
   const next = await deps.transcripts.getTurn(id, body.fromTurn + 1);

@@ -202,7 +202,8 @@ describe('reading jobs', () => {
 
 describe('failures', () => {
   it('records an upstream rejection as failed without retrying, and retries it on request', async () => {
-    const r = await submit({ kind: 'llm.chat', input: { model: 'no-such-model:1b', messages: [{ role: 'user', content: 'x' }] } });
+    // Installed, but an embedding model: Ollama answers 400 "does not support chat".
+    const r = await submit({ kind: 'llm.chat', input: { model: 'all-minilm', messages: [{ role: 'user', content: 'x' }] } });
     const job = await stack.waitForJob(r.json.id, alice);
     expect(job.state).toBe('failed');
     expect(job.error.code).toBe('UPSTREAM_REJECTED');

@@ -39,6 +39,8 @@ export interface HostDeps {
   keys: Keys;
   log: Logger;
   metrics: WorkerMetrics;
+  /** A model name as a metric label: bounded to installed models, `other` for the rest (OllamaStatus.modelLabel). */
+  modelLabel: (model: string) => string;
   handlers: Record<string, Handler<JobDefinition>>;
   /** Queues this process serves; default all. */
   queues?: QueueName[];
@@ -240,7 +242,7 @@ export class WorkerHost {
     // The model the job will use: its own, or the configured default of its kind ('' for kinds without a model).
     const jobModel = (input.data as { model?: unknown }).model;
     const model = typeof jobModel === 'string' ? jobModel : kind === 'llm.chat' ? config.ollama.chatModel : kind === 'embed.batch' ? config.ollama.embedModel : '';
-    metrics.queueWait.observe({ kind, model }, Math.max(0, pickedAt - job.timestamp) / 1000);
+    metrics.queueWait.observe({ kind, model: model && this.deps.modelLabel(model) }, Math.max(0, pickedAt - job.timestamp) / 1000);
     metrics.active.inc({ queue });
     const handler = this.deps.handlers[kind]!;
     try {
@@ -314,8 +316,9 @@ export class WorkerHost {
   }
 
   private observeTokens(usage: Usage): void {
-    this.deps.metrics.tokens.inc({ model: usage.model, direction: 'in' }, usage.promptTokens);
-    this.deps.metrics.tokens.inc({ model: usage.model, direction: 'out' }, usage.completionTokens);
+    const model = this.deps.modelLabel(usage.model ?? '');
+    this.deps.metrics.tokens.inc({ model, direction: 'in' }, usage.promptTokens);
+    this.deps.metrics.tokens.inc({ model, direction: 'out' }, usage.completionTokens);
   }
 
   private observeDone(kind: string, outcome: string, pickedAt: number, usage: Usage | null, firstTokenAt: number | undefined, tokens: number): void {
@@ -326,9 +329,10 @@ export class WorkerHost {
     if (usage?.model) {
       this.observeTokens(usage);
       if (firstTokenAt !== undefined) {
-        metrics.ttft.observe({ model: usage.model }, (firstTokenAt - pickedAt) / 1000);
+        const model = this.deps.modelLabel(usage.model);
+        metrics.ttft.observe({ model }, (firstTokenAt - pickedAt) / 1000);
         const genSeconds = (now - firstTokenAt) / 1000;
-        if (genSeconds > 0 && tokens > 1) metrics.tokensPerSecond.observe({ model: usage.model }, (tokens - 1) / genSeconds);
+        if (genSeconds > 0 && tokens > 1) metrics.tokensPerSecond.observe({ model }, (tokens - 1) / genSeconds);
       }
     }
   }
