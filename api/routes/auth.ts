@@ -72,7 +72,7 @@ export function authRoutes(deps: { auth: AuthService; db: Db }): Route[] {
       summary: 'The authenticated user.',
       responses: { 200: { description: 'You', schema: User } },
       async handle({ actor }) {
-        const a = actor!;
+        const a = actor;
         return { status: 200, body: { id: a.userId, username: a.username, role: a.role, permissions: [...a.permissions], authenticatedWith: a.kind } };
       },
     }),
@@ -81,7 +81,7 @@ export function authRoutes(deps: { auth: AuthService; db: Db }): Route[] {
       summary: 'Your active sessions.',
       responses: { 200: { description: 'Sessions', schema: z.object({ items: z.array(Session) }) } },
       async handle({ actor }) {
-        return { status: 200, body: { items: await auth.listSessions(actor!) } };
+        return { status: 200, body: { items: await auth.listSessions(actor) } };
       },
     }),
     route({
@@ -89,7 +89,7 @@ export function authRoutes(deps: { auth: AuthService; db: Db }): Route[] {
       summary: 'Revoke all your sessions (log out everywhere).',
       responses: { 200: { description: 'Revoked', schema: z.object({ revoked: z.number() }) } },
       async handle({ actor, ip, userAgent }) {
-        return { status: 200, body: { revoked: await auth.revokeSessions(actor!, undefined, { ip, userAgent }) } };
+        return { status: 200, body: { revoked: await auth.revokeSessions(actor, undefined, { ip, userAgent }) } };
       },
     }),
     route({
@@ -98,7 +98,7 @@ export function authRoutes(deps: { auth: AuthService; db: Db }): Route[] {
       params: IdParams,
       responses: { 204: { description: 'Revoked' }, 404: problem('Not one of your sessions') },
       async handle({ actor, params, ip, userAgent }) {
-        await auth.revokeSessions(actor!, params.id, { ip, userAgent });
+        await auth.revokeSessions(actor, params.id, { ip, userAgent });
         return { status: 204 };
       },
     }),
@@ -107,8 +107,8 @@ export function authRoutes(deps: { auth: AuthService; db: Db }): Route[] {
       summary: 'Revoke the current session; its access and refresh tokens stop working.',
       responses: { 204: { description: 'Logged out' } },
       async handle({ actor, ip, userAgent }) {
-        if (!actor!.sessionId) throw new AppError('INVALID_STATE', { detail: 'API keys have no session; revoke the key instead' });
-        await auth.revokeSessions(actor!, actor!.sessionId, { ip, userAgent }, 'auth.logout');
+        if (!actor.sessionId) throw new AppError('INVALID_STATE', { detail: 'API keys have no session; revoke the key instead' });
+        await auth.revokeSessions(actor, actor.sessionId, { ip, userAgent }, 'auth.logout');
         return { status: 204 };
       },
     }),
@@ -117,7 +117,7 @@ export function authRoutes(deps: { auth: AuthService; db: Db }): Route[] {
       summary: 'Your API keys (never their secrets).',
       responses: { 200: { description: 'Keys', schema: z.object({ items: z.array(ApiKey) }) } },
       async handle({ actor }) {
-        return { status: 200, body: { items: await auth.listApiKeys(actor!) } };
+        return { status: 200, body: { items: await auth.listApiKeys(actor) } };
       },
     }),
     route({
@@ -126,7 +126,7 @@ export function authRoutes(deps: { auth: AuthService; db: Db }): Route[] {
       body: ApiKeyBody,
       responses: { 201: { description: 'Created; `key` is shown only now', schema: ApiKey.pick({ id: true, name: true, scopes: true, expiresAt: true }).extend({ key: z.string() }) }, 403: problem('Scope beyond your role') },
       async handle({ actor, body, ip, userAgent }) {
-        return { status: 201, body: await auth.createApiKey(actor!, body, { ip, userAgent }), headers: { 'Cache-Control': 'no-store' } };
+        return { status: 201, body: await auth.createApiKey(actor, body, { ip, userAgent }), headers: { 'Cache-Control': 'no-store' } };
       },
     }),
     route({
@@ -135,7 +135,7 @@ export function authRoutes(deps: { auth: AuthService; db: Db }): Route[] {
       params: IdParams,
       responses: { 204: { description: 'Revoked' }, 404: problem('No such key of yours') },
       async handle({ actor, params, ip, userAgent }) {
-        await auth.revokeApiKey(actor!, params.id, { ip, userAgent });
+        await auth.revokeApiKey(actor, params.id, { ip, userAgent });
         return { status: 204 };
       },
     }),
@@ -165,7 +165,7 @@ export function authRoutes(deps: { auth: AuthService; db: Db }): Route[] {
       body: z.object({ role: Role.optional(), disabled: z.boolean().optional() }).strict().refine((b) => b.role !== undefined || b.disabled !== undefined, { message: 'give role and/or disabled' }),
       responses: { 200: { description: 'Updated', schema: z.object({ id: z.uuid(), username: z.string(), role: Role, disabled: z.boolean() }) }, 404: problem('No such user') },
       async handle({ actor, params, body, ip, userAgent }) {
-        const u = await auth.updateUser(actor!, params.id, body, { ip, userAgent });
+        const u = await auth.updateUser(actor, params.id, body, { ip, userAgent });
         return { status: 200, body: { id: u.id, username: u.username, role: u.role, disabled: u.disabled } };
       },
     }),

@@ -32,7 +32,7 @@ export function modelRoutes(deps: ModelDeps): Route[] {
       body: CreateModelBody,
       responses: { 201: { description: 'Created', schema: ModelDetails }, 400: problem('Invalid body, or `from` is not installed'), 409: problem('The name exists'), 503: upstream },
       async handle({ body, actor, ip, userAgent }) {
-        const model = await createModel(deps, actor!, body, { ip, userAgent });
+        const model = await createModel(deps, actor, body, { ip, userAgent });
         return { status: 201, body: model, headers: { Location: `/v1/models/${encodeURIComponent(model.name)}` } };
       },
     }),
@@ -42,7 +42,7 @@ export function modelRoutes(deps: ModelDeps): Route[] {
       body: PullModelBody,
       responses: { 202: { description: 'Accepted (or deduplicated)', schema: PullModelAccepted }, 503: problem('Not accepted') },
       async handle({ body, actor, ip, userAgent }) {
-        const job = await pullModel(deps, actor!, body, { ip, userAgent });
+        const job = await pullModel(deps, actor, body, { ip, userAgent });
         return { status: 202, body: job, headers: { Location: job.links.self } };
       },
     }),
@@ -69,7 +69,7 @@ export function modelRoutes(deps: ModelDeps): Route[] {
       params: NameParams,
       responses: { 204: { description: 'Deleted' }, 404: problem('Not installed'), 409: problem('A configured model'), 503: upstream },
       async handle({ params, actor, ip, userAgent }) {
-        await deleteModel(deps, actor!, params.name, { ip, userAgent });
+        await deleteModel(deps, actor, params.name, { ip, userAgent });
         return { status: 204 };
       },
     }),
@@ -80,7 +80,7 @@ export function modelRoutes(deps: ModelDeps): Route[] {
       body: CopyModelBody,
       responses: { 201: { description: 'Copied', schema: ModelDetails }, 404: problem('Not installed'), 409: problem('The destination exists'), 503: upstream },
       async handle({ params, body, actor, ip, userAgent }) {
-        const model = await copyModel(deps, actor!, params.name, body, { ip, userAgent });
+        const model = await copyModel(deps, actor, params.name, body, { ip, userAgent });
         return { status: 201, body: model, headers: { Location: `/v1/models/${encodeURIComponent(model.name)}` } };
       },
     }),
@@ -91,7 +91,7 @@ export function modelRoutes(deps: ModelDeps): Route[] {
       body: LoadModelBody,
       responses: { 200: { description: 'Loaded', schema: ModelLoadState }, 404: problem('Not installed'), 503: upstream },
       async handle({ params, body, actor, ip, userAgent }) {
-        return { status: 200, body: await loadModel(deps, actor!, params.name, body, { ip, userAgent }) };
+        return { status: 200, body: await loadModel(deps, actor, params.name, body, { ip, userAgent }) };
       },
     }),
     route({
@@ -100,7 +100,7 @@ export function modelRoutes(deps: ModelDeps): Route[] {
       params: NameParams,
       responses: { 200: { description: 'Unloaded', schema: ModelLoadState }, 404: problem('Not installed'), 503: upstream },
       async handle({ params, actor, ip, userAgent }) {
-        return { status: 200, body: await unloadModel(deps, actor!, params.name, { ip, userAgent }) };
+        return { status: 200, body: await unloadModel(deps, actor, params.name, { ip, userAgent }) };
       },
     }),
   ];
