@@ -22,9 +22,10 @@ import { createQueues, closeQueues } from '../platform/jobs/index.ts';
 import type { RoomEvent } from '../shared/index.ts';
 import { connectRedis } from '../platform/connections/index.ts';
 import { createApp } from './app.ts';
+import { createAuditLog } from '../platform/auth/index.ts';
 import { createAudit } from './auth/audit.ts';
 import { bearerAuthenticator } from './auth/authenticate.ts';
-import { createAuthService } from './auth/service.ts';
+import { createAuth } from './auth/index.ts';
 import { tokenEndpointGuard } from './auth/token-endpoint.ts';
 import { createAdmission } from './domain/admission.ts';
 import { agentCaps } from './domain/agents.ts';
@@ -70,8 +71,8 @@ export async function startApi(env: NodeJS.ProcessEnv = process.env) {
     models: ollama.status.availability(configuredModels).map((m) => ({ model: m.model, installed: m.installed, loaded: m.loaded, loadedOn: m.hosts.filter((h) => h.loaded).map((h) => h.host) })),
   });
   const audit = createAudit(db, log);
-  const auth = createAuthService({ db, redis, config, audit, keyPrefix: config.keyPrefix, onFailure: (kind, reason) => metrics.authFailures.inc({ kind, reason }) });
-  const authenticate = bearerAuthenticator(auth, (reason) => metrics.authFailures.inc({ kind: 'bearer', reason }));
+  const auth = createAuth({ db, redis, config, audit, keyPrefix: config.keyPrefix, onFailure: (kind, reason) => metrics.authFailures.inc({ kind, reason }) });
+  const authenticate = bearerAuthenticator(auth.tokens, (reason) => metrics.authFailures.inc({ kind: 'bearer', reason }));
   const hub = new StreamHub(hubSubscriber, redis, log);
   await hub.start();
 
@@ -89,10 +90,10 @@ export async function startApi(env: NodeJS.ProcessEnv = process.env) {
     checkAgent: agentCaps({ roleCaps: config.roleCaps, installedModels: installedModelNames(modelDeps) }),
   };
   const roomWatch: RoomWatchDeps = { rooms: discussionDeps.rooms, transcripts: discussionDeps.transcripts, redis, keys: k, hub };
-  const routes = [...opsRoutes({ redis, db, ollama, queues, metrics, prefix: config.keyPrefix, openapi: () => openapi, deepProbe: () => deepProbe({ store, queues }), extraReadiness: modelReadiness }), ...authRoutes({ auth, db }), ...jobRoutes(jobDeps), ...modelStatusRoutes({ status: ollama.status, models: configuredModels }), ...agentRoutes(discussionDeps), ...discussionRoutes(discussionDeps), ...usageRoutes({ db, budgets, audit }),
+  const routes = [...opsRoutes({ redis, db, ollama, queues, metrics, prefix: config.keyPrefix, openapi: () => openapi, deepProbe: () => deepProbe({ store, queues }), extraReadiness: modelReadiness }), ...authRoutes({ auth, auditLog: createAuditLog(db) }), ...jobRoutes(jobDeps), ...modelStatusRoutes({ status: ollama.status, models: configuredModels }), ...agentRoutes(discussionDeps), ...discussionRoutes(discussionDeps), ...usageRoutes({ db, budgets, audit }),
     // Last: GET /v1/models/:name would otherwise answer for fixed paths such as /v1/models/status.
     ...modelRoutes(modelDeps)];
-  const streamHooks: StreamHooks = { onOpen: () => metrics.sockets.inc({ transport: 'sse' }), onClose: () => metrics.sockets.dec({ transport: 'sse' }), stillValid: (a) => auth.stillValid(a) };
+  const streamHooks: StreamHooks = { onOpen: () => metrics.sockets.inc({ transport: 'sse' }), onClose: () => metrics.sockets.dec({ transport: 'sse' }), stillValid: (a) => auth.tokens.stillValid(a) };
   const sse = { path: '/v1/jobs/:id/events', method: 'get' as const, summary: 'Live events of a job as Server-Sent Events; resumable with Last-Event-ID.', tags: ['jobs'], access: 'jobs:read', responses: { 200: { description: 'text/event-stream of tokens, progress, reset and finished', contentType: 'text/event-stream' } } };
   const openapi = buildOpenApi(routes, [sse, discussionEventsDoc]);
   const app = createApp({
@@ -103,14 +104,14 @@ export async function startApi(env: NodeJS.ProcessEnv = process.env) {
     ],
   });
 
-  const bootstrap = await auth.bootstrapAdmin();
+  const bootstrap = await auth.users.bootstrapAdmin();
   if (bootstrap === 'created') log.info({ user: config.auth.bootstrapAdmin?.username }, 'bootstrap admin created');
 
   const server: HttpServer = createServer(app);
   server.requestTimeout = config.http.requestTimeoutMs * 2;
   const io = attachSocketServer(server, {
     store, redis, keys: k, hub, log, prefix: config.keyPrefix, pubClient, subClient, corsOrigins: config.http.corsOrigins,
-    auth: { verify: (t) => auth.authenticateToken(t), stillValid: (a) => auth.stillValid(a) },
+    auth: { verify: (t) => auth.tokens.authenticate(t), stillValid: (a) => auth.tokens.stillValid(a) },
     onConnections: (n) => metrics.sockets.set({ transport: 'socket.io' }, n),
     rooms: { discussion: discussionRoomKind(roomWatch) },
   });

@@ -16,7 +16,7 @@ import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
 import { createAudit } from '../api/auth/audit.ts';
 import { Role } from '../api/auth/permissions.ts';
-import { createAuthService } from '../api/auth/service.ts';
+import { createAuth } from '../api/auth/index.ts';
 import { AppError } from '../api/http/app-error.ts';
 import { loadConfig } from '../platform/config.ts';
 import { connectDb } from '../platform/connections/index.ts';
@@ -92,8 +92,8 @@ const log = createLogger('user-cli', config.logLevel === 'info' ? 'warn' : confi
 const db = connectDb(config.databaseUrl, { pool: 2 });
 const redis = connectRedis(config.redisUrl, { name: 'parley-user-cli' });
 try {
-  const auth = createAuthService({ db, redis, config, audit: createAudit(db, log), keyPrefix: config.keyPrefix });
-  const user = await auth.createUser({ username, password, role: role.data }, { meta: { userAgent: 'cli' } });
+  const auth = createAuth({ db, redis, config, audit: createAudit(db, log), keyPrefix: config.keyPrefix });
+  const user = await auth.users.create({ username, password, role: role.data }, { meta: { userAgent: 'cli' } });
   console.log(JSON.stringify({ id: user.id, username: user.username, role: user.role }));
 } catch (err) {
   if (err instanceof AppError) {

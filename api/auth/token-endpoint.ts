@@ -6,13 +6,22 @@
  * - every response, success or error, is `Cache-Control: no-store` (and
  *   `Pragma: no-cache` for HTTP/1.0 caches);
  * - the body must be application/x-www-form-urlencoded; anything else is
- *   `invalid_request` in the §5.2 shape, not a generic 415.
+ *   `invalid_request`, not a generic 415.
  *
  * Mounted at /v1/auth/token ahead of the rate limiters.
  */
 import type { RequestHandler } from 'express';
+import type { OAuthError } from '../../shared/index.ts';
+import { AppError } from '../http/app-error.ts';
 import { sendProblem } from '../http/errors.ts';
-import { oauthError } from './service.ts';
+
+type GrantError = Extract<OAuthError['error'], 'invalid_request' | 'invalid_grant' | 'unsupported_grant_type' | 'invalid_scope'>;
+
+/** OAuth2 §5.2 errors, as problem+json that also carries `error` / `error_description`. */
+export function oauthError(error: GrantError, description: string): AppError {
+  const code = error === 'invalid_grant' ? 'INVALID_GRANT' : error === 'unsupported_grant_type' ? 'UNSUPPORTED_GRANT_TYPE' : 'INVALID_REQUEST';
+  return new AppError(code, { detail: description, extra: { error, error_description: description }, headers: { 'Cache-Control': 'no-store', Pragma: 'no-cache' } });
+}
 
 export const tokenEndpointGuard: RequestHandler = (req, res, next) => {
   res.set({ 'Cache-Control': 'no-store', Pragma: 'no-cache' });

@@ -48,7 +48,7 @@ function expectLimited(res: HttpResult | { status: number; headers: Headers; jso
 async function newUser(): Promise<{ username: string; password: string }> {
   const username = uniqueName('brute');
   const password = `pw-${randomUUID()}`;
-  await stack.api.auth.createUser({ username, password, role: 'member' });
+  await stack.api.auth.users.create({ username, password, role: 'member' });
   return { username, password };
 }
 

@@ -1,0 +1,96 @@
+/**
+ * Accounts: creation, role and disabled changes, and the bootstrap admin.
+ * A role change applies to live sessions and keys at their next request;
+ * disabling revokes every session at once.
+ */
+import { randomUUID } from 'node:crypto';
+import { UNIQUE_VIOLATION, type UserRow, type UserStore } from '../../platform/auth/index.ts';
+import { Username, type Role, type UserList } from '../../shared/index.ts';
+import { AppError } from '../http/app-error.ts';
+import type { ApiKeys } from './api-keys.ts';
+import { auditedBy, type Audit, type RequestMeta } from './audit.ts';
+import { hashPassword } from './passwords.ts';
+import type { Actor } from './permissions.ts';
+import type { Sessions } from './sessions.ts';
+
+export interface UserDeps {
+  store: UserStore;
+  sessions: Sessions;
+  apiKeys: ApiKeys;
+  audit: Audit;
+  config: { bootstrapAdmin?: { username: string; password: string } };
+}
+
+/** Throws VALIDATION_FAILED naming `path` unless the password has 12 to 1024 characters. */
+function checkPassword(password: string, path: string): void {
+  if (password.length < 12) throw new AppError('VALIDATION_FAILED', { errors: [{ path, message: 'must be at least 12 characters' }] });
+  if (password.length > 1024) throw new AppError('VALIDATION_FAILED', { errors: [{ path, message: 'must be at most 1024 characters' }] });
+}
+
+export function createUsers(deps: UserDeps) {
+  const { store, sessions, audit } = deps;
+
+  async function create(input: { username: string; password: string; role: Role }, by?: { actor?: Actor; meta?: RequestMeta }): Promise<UserRow> {
+    if (!Username.safeParse(input.username).success) throw new AppError('VALIDATION_FAILED', { errors: [{ path: 'username', message: '3 to 64 of A-Z a-z 0-9 _ . @ -' }] });
+    checkPassword(input.password, 'password');
+    const id = randomUUID();
+    try {
+      const row = await store.insert({ id, username: input.username, passwordHash: await hashPassword(input.password), role: input.role });
+      await audit({ action: 'user.created', outcome: 'success', ...auditedBy(by?.actor, by?.meta), targetType: 'user', targetId: id, details: { username: input.username, role: input.role } });
+      return row;
+    } catch (err) {
+      if ((err as { code?: string }).code === UNIQUE_VIOLATION) throw new AppError('INVALID_STATE', { detail: 'That username is taken' });
+      throw err;
+    }
+  }
+
+  return {
+    find: (username: string) => store.byName(username),
+    get: (id: string) => store.byId(id),
+    create,
+
+    async list(): Promise<UserList> {
+      const rows = await store.list();
+      return { items: rows.map((r) => ({ id: r.id, username: r.username, role: r.role, disabled: r.disabled, createdAt: r.created_at.toISOString() })) };
+    },
+
+    /**
+     * Changes a user's role and/or disables (or re-enables) the account. A role change applies to live
+     * sessions at their next request; disabling also revokes every session at once.
+     */
+    async update(actor: Actor, userId: string, change: { role?: Role; disabled?: boolean }, meta: RequestMeta): Promise<UserRow> {
+      const before = await store.byId(userId);
+      if (!before) throw new AppError('NOT_FOUND');
+      const row = await store.update(userId, change);
+      if (!row) throw new AppError('NOT_FOUND');
+      // Live sessions and keys re-read the user at their next request, in every process. Bumped whenever
+      // the request touches these fields (a concurrent change may have made `before` stale); a Redis
+      // failure here does not undo the change, it only leaves memos to expire by age.
+      if (change.role !== undefined || change.disabled !== undefined) await sessions.userChanged(userId).catch(() => {});
+      const by = { ...auditedBy(actor, meta), targetType: 'user', targetId: userId };
+      if (change.role !== undefined && change.role !== before.role) await audit({ action: 'user.role_changed', outcome: 'success', ...by, details: { from: before.role, to: change.role } });
+      if (change.disabled !== undefined && change.disabled !== before.disabled) {
+        await audit({ action: 'user.disabled', outcome: 'success', ...by, details: { disabled: change.disabled } });
+        if (change.disabled) await sessions.revokeAllOf(userId, 'account disabled');
+      }
+      return row;
+    },
+
+    /** Creates the first admin from config when no enabled admin exists (or promotes an existing account of that name). */
+    async bootstrapAdmin(): Promise<'created' | 'exists' | 'not-configured'> {
+      const cfg = deps.config.bootstrapAdmin;
+      if (!cfg) return 'not-configured';
+      if (await store.anyEnabledAdmin()) return 'exists';
+      const existing = await store.byName(cfg.username);
+      if (!existing) {
+        await create({ username: cfg.username, password: cfg.password, role: 'admin' });
+        return 'created';
+      }
+      await store.update(existing.id, { role: 'admin', disabled: false, passwordHash: await hashPassword(cfg.password) });
+      await sessions.userChanged(existing.id);
+      return 'created';
+    },
+  };
+}
+
+export type Users = ReturnType<typeof createUsers>;
