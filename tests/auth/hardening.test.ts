@@ -91,7 +91,8 @@ describe('response headers', () => {
     const r = await rawRequest(stack, 'GET', '/healthz');
     expect(r.headers['content-security-policy']).toContain("default-src 'self'");
     expect(r.headers['x-content-type-options']).toBe('nosniff');
-    expect(r.headers['strict-transport-security']).toMatch(/max-age=\d+/);
+    // HSTS only over TLS (PARLEY_HSTS=auto): this request is plain HTTP. tests/spine/first-hour.test.ts covers TLS.
+    expect(r.headers['strict-transport-security']).toBeUndefined();
     expect(r.headers['x-frame-options']).toBe('SAMEORIGIN');
     expect(r.headers['referrer-policy']).toBe('no-referrer');
     expect(r.headers['cross-origin-opener-policy']).toBe('same-origin');
