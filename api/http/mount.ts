@@ -8,7 +8,7 @@ import type { z } from 'zod';
 import { can, type Actor } from '../auth/permissions.ts';
 import { AppError } from './app-error.ts';
 import type { Route } from './route.ts';
-import { issuesToErrors } from './validation.ts';
+import { issuesToErrors, unstorableText } from './validation.ts';
 
 export type Authenticate = (req: Request, res: Response) => Promise<Actor | undefined>;
 
@@ -17,6 +17,8 @@ function parsePart<S extends z.ZodType>(schema: S | undefined, value: unknown, p
   if (!schema) return undefined as z.infer<S>;
   const r = schema.safeParse(value);
   if (!r.success) throw new AppError('VALIDATION_FAILED', { detail: `The ${part} is not valid`, errors: issuesToErrors(r.error, part === 'body' ? undefined : part, schema) });
+  const unstorable = unstorableText(r.data, part === 'body' ? [] : [part]);
+  if (unstorable.length) throw new AppError('VALIDATION_FAILED', { detail: `The ${part} holds text that cannot be stored`, errors: unstorable });
   return r.data;
 }
 

@@ -64,6 +64,18 @@ describe('creating a key', () => {
     expect((await createKey({ role: 'admin' })).status).toBe(403);
   });
 
+  // Issue 16: Postgres refuses NUL in text and unpaired surrogates in jsonb, which answered 500.
+  for (const [label, name] of [['a NUL', 'ci\u0000key'], ['a lone surrogate', 'ci \ud800 key']] as const) {
+    it(`refuses a name holding ${label} with 400 naming the field, and stores nothing`, async () => {
+      const before = await stack.api.db('api_keys').where({ user_id: user.id }).count({ n: '*' }).first();
+      const r = await createKey({ name });
+      expect(r.status).toBe(400);
+      expect(r.json.code).toBe('VALIDATION_FAILED');
+      expect(r.json.errors).toEqual([expect.objectContaining({ path: 'name' })]);
+      expect(await stack.api.db('api_keys').where({ user_id: user.id }).count({ n: '*' }).first()).toEqual(before);
+    });
+  }
+
   it('refuses an expiry in the past with 400', async () => {
     const r = await createKey({ expiresAt: new Date(Date.now() - 60_000).toISOString() });
     expect(r.status).toBe(400);
