@@ -1,7 +1,12 @@
 /**
  * API keys, for scripts and services: `pk_<key id>_<256-bit secret>`, shown
  * once, stored as SHA-256 (the secret is random, so a fast hash is enough),
- * scoped, optionally expiring, revocable, and capped per user.
+ * scoped, optionally expiring, revocable.
+ *
+ * A key is minted by a credential and never exceeds it: its scopes are a
+ * subset of the minting credential's effective permissions (a session's, or
+ * a key's own scopes narrowed by the role), and a key minted by an expiring
+ * key expires no later than its parent.
  */
 import { createHash, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
 import type { Redis } from 'ioredis';
@@ -10,7 +15,7 @@ import type { ApiKey, CreateApiKey, CreatedApiKey, Permission } from '../../shar
 import { AppError } from '../http/app-error.ts';
 import { auditedBy, type Audit, type RequestMeta } from './audit.ts';
 import { CredentialCache, revokedApiKeyKey } from './credential-cache.ts';
-import { actorOf, permissionsOf, roleHas, type Actor } from './permissions.ts';
+import { actorOf, can, permissionsOf, type Actor } from './permissions.ts';
 import { unauthenticated } from './unauthenticated.ts';
 
 export interface ApiKeyDeps {
@@ -47,20 +52,31 @@ export function createApiKeys(deps: ApiKeyDeps) {
     credentials.forget(id);
   }
 
+  /** The expiry a new key may have: the one asked for, capped by (or, if none is asked, inherited from) an expiring parent key. */
+  async function expiryFor(actor: Actor, asked: string | undefined): Promise<string | null> {
+    if (!actor.apiKeyId) return asked ?? null;
+    const parent = (await store.byId(actor.apiKeyId))?.expires_at;
+    if (!parent) return asked ?? null;
+    if (!asked) return parent.toISOString();
+    if (Date.parse(asked) > parent.getTime()) throw new AppError('FORBIDDEN', { detail: `This API key expires at ${parent.toISOString()}; a key it creates cannot outlive it` });
+    return asked;
+  }
+
   return {
-    /** Scoped to `scopes`, or to the permissions of `role`, or (neither) to everything the actor's role holds now. */
+    /** Scoped to `scopes`, or to the permissions of `role`, or (neither) to everything the calling credential holds now. */
     async create(actor: Actor, input: CreateApiKey, meta: RequestMeta): Promise<CreatedApiKey> {
       if (input.scopes && input.role) throw new AppError('VALIDATION_FAILED', { errors: [{ path: 'role', message: 'give scopes or role, not both' }] });
       if (input.expiresAt && Date.parse(input.expiresAt) <= Date.now()) throw new AppError('VALIDATION_FAILED', { errors: [{ path: 'expiresAt', message: 'must be in the future' }] });
-      const available = permissionsOf(actor.role);
+      // The calling credential's effective permissions: its role's, narrowed by a session's or key's scopes.
+      const available = [...actor.permissions];
       const scopes = [...new Set(input.scopes ?? (input.role ? permissionsOf(input.role) : available))];
-      const bad = scopes.filter((s) => !available.includes(s));
-      if (bad.length) throw new AppError('FORBIDDEN', { detail: `Your role cannot grant: ${bad.join(', ')}` });
-      const expiresAt = input.expiresAt ?? null;
+      const bad = scopes.filter((s) => !actor.permissions.has(s));
+      if (bad.length) throw new AppError('FORBIDDEN', { detail: `Your ${actor.kind === 'apiKey' ? 'API key' : 'credential'} cannot grant: ${bad.join(', ')}` });
+      const expiresAt = await expiryFor(actor, input.expiresAt);
       const id = randomUUID();
       const secret = randomBytes(32).toString('base64url');
       await store.insertCapped({ id, userId: actor.userId, name: input.name, secretHash: sha256(secret), scopes, expiresAt }, Number.POSITIVE_INFINITY);
-      await audit({ action: 'apikey.created', outcome: 'success', ...auditedBy(actor, meta), targetType: 'api_key', targetId: id, details: { name: input.name, scopes } });
+      await audit({ action: 'apikey.created', outcome: 'success', ...auditedBy(actor, meta), targetType: 'api_key', targetId: id, details: { name: input.name, scopes, expiresAt, ...(actor.apiKeyId ? { parentKey: actor.apiKeyId } : {}) } });
       return { id, name: input.name, scopes, expiresAt, key: `pk_${id.replace(/-/g, '')}_${secret}` };
     },
 
@@ -69,9 +85,9 @@ export function createApiKeys(deps: ApiKeyDeps) {
       return rows.map((r) => ({ id: r.id, name: r.name, scopes: r.scopes, createdAt: r.created_at.toISOString(), expiresAt: r.expires_at?.toISOString() ?? null, lastUsedAt: r.last_used_at?.toISOString() ?? null, revokedAt: r.revoked_at?.toISOString() ?? null }));
     },
 
-    /** Revokes a key of the actor's (anyone's, for a role with users:manage); otherwise NOT_FOUND. */
+    /** Revokes a key of the actor's (anyone's, for a credential holding users:manage); otherwise NOT_FOUND. */
     async revoke(actor: Actor, id: string, meta: RequestMeta): Promise<void> {
-      if (!(await store.revoke(id, roleHas(actor.role, 'users:manage') ? undefined : actor.userId))) throw new AppError('NOT_FOUND');
+      if (!(await store.revoke(id, can(actor, 'users:manage') ? undefined : actor.userId))) throw new AppError('NOT_FOUND');
       await markRevoked(id);
       await audit({ action: 'apikey.revoked', outcome: 'success', ...auditedBy(actor, meta), targetType: 'api_key', targetId: id });
     },

@@ -83,6 +83,44 @@ describe('creating a key', () => {
   });
 });
 
+describe('a key minting keys (issue 16)', () => {
+  const narrow = async (body: Record<string, unknown> = {}) => (await createKey({ scopes: ['apikeys:self', 'jobs:read'], ...body })).json.key as string;
+  const mint = (key: string, body: Record<string, unknown>) => stack.request('POST', '/v1/auth/api-keys', { headers: bearer(key), body: { name: 'child', ...body } });
+
+  it('gives a child no more than its own scopes when none are asked', async () => {
+    const child = await mint(await narrow(), {});
+    expect(child.status).toBe(201);
+    expect([...child.json.scopes].sort()).toEqual(['apikeys:self', 'jobs:read']);
+    const me = await stack.request('GET', '/v1/auth/me', { headers: bearer(child.json.key) });
+    expect(me.status).toBe(403);
+    expect((await stack.request('POST', '/v1/jobs', { headers: bearer(child.json.key), body: pingJob })).status).toBe(403);
+  });
+
+  it('refuses scopes or a role beyond its own with 403', async () => {
+    const key = await narrow();
+    expect((await mint(key, { scopes: ['jobs:submit'] })).status).toBe(403);
+    expect((await mint(key, { role: 'member' })).status).toBe(403);
+    expect((await mint(key, { scopes: ['jobs:read'] })).status).toBe(201);
+  });
+
+  it('makes a child of an expiring key expire no later than its parent', async () => {
+    const expiresAt = new Date(Date.now() + 3_600_000).toISOString();
+    const key = await narrow({ expiresAt });
+    const inherited = await mint(key, {});
+    expect(inherited.status).toBe(201);
+    expect(Date.parse(inherited.json.expiresAt)).toBe(Date.parse(expiresAt));
+    expect((await mint(key, { expiresAt: new Date(Date.parse(expiresAt) + 60_000).toISOString() })).status).toBe(403);
+    const sooner = await mint(key, { expiresAt: new Date(Date.parse(expiresAt) - 60_000).toISOString() });
+    expect(sooner.status).toBe(201);
+  });
+
+  it('holds for a session narrowed by an OAuth scope too', async () => {
+    const t = await stack.api.auth.grants.password({ username: user.username, password: user.password, scope: 'apikeys:self jobs:read' }, {});
+    const child = await stack.request('POST', '/v1/auth/api-keys', { headers: bearer(t.access_token), body: { name: 'from-scoped-session' } });
+    expect([...child.json.scopes].sort()).toEqual(['apikeys:self', 'jobs:read']);
+  });
+});
+
 describe('using a key', () => {
   it('authenticates as its owner when sent as a Bearer credential', async () => {
     const r = await createKey({});
@@ -145,6 +183,14 @@ describe('revoking a key', () => {
     await stack.request('DELETE', `/v1/auth/api-keys/${r.json.id}`, { user });
     const row = await stack.api.db('audit_events').where({ action: 'apikey.revoked', target_id: r.json.id }).first();
     expect(row).toMatchObject({ outcome: 'success', actor_id: user.id, target_type: 'api_key' });
+  });
+
+  it("answers 404 to an admin's key without users:manage revoking another user's key, which keeps working", async () => {
+    const admin = await stack.user('admin');
+    const adminKey = (await createKey({ scopes: ['apikeys:self'] }, admin)).json.key as string;
+    const r = await createKey({});
+    expect((await stack.request('DELETE', `/v1/auth/api-keys/${r.json.id}`, { headers: bearer(adminKey) })).status).toBe(404);
+    expect((await stack.request('GET', '/v1/auth/me', { headers: bearer(r.json.key) })).status).toBe(200);
   });
 
   it("answers 404 for another member's key, which keeps working", async () => {
