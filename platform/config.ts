@@ -80,6 +80,8 @@ const Env = z.object({
    * @defaultValue 10 000 ms
    */
   PARLEY_AUTH_CACHE_MS: z.coerce.number().int().min(0).max(300_000).default(10_000),
+  /** Live (unrevoked, unexpired) API keys one user may hold; creating one more is 422 LIMIT_EXCEEDED. @defaultValue 20 */
+  PARLEY_MAX_API_KEYS_PER_USER: z.coerce.number().int().min(1).max(10_000).default(20),
   PARLEY_BOOTSTRAP_ADMIN_USER: z.string().min(1).optional(),
   PARLEY_BOOTSTRAP_ADMIN_PASSWORD: z.string().min(1).optional(),
   /** Window of every rate limit below. @defaultValue 60 s */
@@ -201,6 +203,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env) {
       issuer: e.PARLEY_JWT_ISSUER,
       audience: e.PARLEY_JWT_AUDIENCE,
       credentialCacheMs: e.PARLEY_AUTH_CACHE_MS,
+      maxApiKeysPerUser: e.PARLEY_MAX_API_KEYS_PER_USER,
       bootstrapAdmin: e.PARLEY_BOOTSTRAP_ADMIN_USER && e.PARLEY_BOOTSTRAP_ADMIN_PASSWORD ? { username: e.PARLEY_BOOTSTRAP_ADMIN_USER, password: e.PARLEY_BOOTSTRAP_ADMIN_PASSWORD } : undefined,
     },
     http: {

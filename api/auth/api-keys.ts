@@ -1,7 +1,7 @@
 /**
  * API keys, for scripts and services: `pk_<key id>_<256-bit secret>`, shown
  * once, stored as SHA-256 (the secret is random, so a fast hash is enough),
- * scoped, optionally expiring, revocable.
+ * scoped, optionally expiring, revocable, and capped per user.
  *
  * A key is minted by a credential and never exceeds it: its scopes are a
  * subset of the minting credential's effective permissions (a session's, or
@@ -24,7 +24,7 @@ export interface ApiKeyDeps {
   redis: Redis;
   keyPrefix: string;
   audit: Audit;
-  config: { credentialCacheMs: number };
+  config: { credentialCacheMs: number; maxPerUser: number };
 }
 
 const sha256 = (s: string) => createHash('sha256').update(s).digest('hex');
@@ -75,7 +75,8 @@ export function createApiKeys(deps: ApiKeyDeps) {
       const expiresAt = await expiryFor(actor, input.expiresAt);
       const id = randomUUID();
       const secret = randomBytes(32).toString('base64url');
-      await store.insertCapped({ id, userId: actor.userId, name: input.name, secretHash: sha256(secret), scopes, expiresAt }, Number.POSITIVE_INFINITY);
+      const inserted = await store.insertCapped({ id, userId: actor.userId, name: input.name, secretHash: sha256(secret), scopes, expiresAt }, deps.config.maxPerUser);
+      if (!inserted) throw new AppError('LIMIT_EXCEEDED', { detail: `You have ${deps.config.maxPerUser} live API keys, the most allowed per user; revoke one first` });
       await audit({ action: 'apikey.created', outcome: 'success', ...auditedBy(actor, meta), targetType: 'api_key', targetId: id, details: { name: input.name, scopes, expiresAt, ...(actor.apiKeyId ? { parentKey: actor.apiKeyId } : {}) } });
       return { id, name: input.name, scopes, expiresAt, key: `pk_${id.replace(/-/g, '')}_${secret}` };
     },

@@ -83,6 +83,43 @@ describe('creating a key', () => {
   });
 });
 
+describe('the per-user cap on live keys (issue 16)', () => {
+  let capped: Stack;
+  const cap = 3;
+  beforeAll(async () => {
+    capped = await startStack({ workers: false, env: { PARLEY_MAX_API_KEYS_PER_USER: String(cap) } });
+  });
+  afterAll(() => capped?.stop());
+  const make = (u: TestUser, name: string) => capped.request('POST', '/v1/auth/api-keys', { user: u, body: { name } });
+
+  it('refuses one key beyond the cap with 422 LIMIT_EXCEEDED, and counts only live keys', async () => {
+    const u = await capped.user('member');
+    const made = [];
+    for (let i = 0; i < cap; i++) made.push(await make(u, `k${i}`));
+    expect(made.map((r) => r.status)).toEqual(Array(cap).fill(201));
+    const over = await make(u, 'one-too-many');
+    expect(over.status).toBe(422);
+    expect(over.json.code).toBe('LIMIT_EXCEEDED');
+    expect(await capped.api.db('api_keys').where({ user_id: u.id }).count({ n: '*' }).first()).toMatchObject({ n: cap });
+    expect((await capped.request('DELETE', `/v1/auth/api-keys/${made[0]!.json.id}`, { user: u })).status).toBe(204);
+    expect((await make(u, 'after-revoke')).status).toBe(201);
+  });
+
+  it('holds under concurrent creation: exactly the cap succeeds', async () => {
+    const u = await capped.user('member');
+    const answers = await Promise.all(Array.from({ length: cap + 3 }, (_, i) => make(u, `race-${i}`)));
+    expect(answers.filter((r) => r.status === 201)).toHaveLength(cap);
+    expect(answers.filter((r) => r.status === 422)).toHaveLength(3);
+  });
+
+  it('is per user: another user still gets keys', async () => {
+    const a = await capped.user('member');
+    const b = await capped.user('member');
+    for (let i = 0; i <= cap; i++) await make(a, `a${i}`);
+    expect((await make(b, 'b0')).status).toBe(201);
+  });
+});
+
 describe('a key minting keys (issue 16)', () => {
   const narrow = async (body: Record<string, unknown> = {}) => (await createKey({ scopes: ['apikeys:self', 'jobs:read'], ...body })).json.key as string;
   const mint = (key: string, body: Record<string, unknown>) => stack.request('POST', '/v1/auth/api-keys', { headers: bearer(key), body: { name: 'child', ...body } });

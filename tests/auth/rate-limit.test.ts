@@ -170,13 +170,18 @@ describe('job routes, per user or API key, by role', () => {
     expect((await submit(b)).status).toBe(202);
   });
 
-  it('gives an API key its own bucket, apart from its owner', async () => {
+  it("counts an API key in its owner's bucket: more keys buy no more budget (issue 16)", async () => {
     const u = await stack.user('member');
-    const created = await stack.request('POST', '/v1/auth/api-keys', { user: u, body: { name: 'ci' } });
-    const key = { auth: { authorization: `Bearer ${created.json.key}` } };
-    for (let i = 0; i <= jobWrite.member; i++) await submit(u);
+    const keys = [];
+    for (const name of ['ci-1', 'ci-2']) {
+      const created = await stack.request('POST', '/v1/auth/api-keys', { user: u, body: { name } });
+      keys.push({ auth: { authorization: `Bearer ${created.json.key}` } });
+    }
+    const statuses = [];
+    for (let i = 0; i < jobWrite.member; i++) statuses.push((await submit(i % 2 ? keys[0]! : u)).status);
+    expect(statuses).toEqual(Array(jobWrite.member).fill(202));
+    expect((await submit(keys[1]!)).status).toBe(429);
     expect((await submit(u)).status).toBe(429);
-    expect((await submit(key)).status).toBe(202);
   });
 
   it('shares the count between API processes on the same Redis', async () => {
