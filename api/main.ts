@@ -105,7 +105,7 @@ export async function startApi(env: NodeJS.ProcessEnv = process.env) {
   });
 
   const bootstrap = await auth.users.bootstrapAdmin();
-  if (bootstrap === 'created') log.info({ user: config.auth.bootstrapAdmin?.username }, 'bootstrap admin created');
+  if (bootstrap === 'created' || bootstrap === 'promoted') log.info({ user: config.auth.bootstrapAdmin?.username }, `bootstrap admin ${bootstrap}`);
 
   const server: HttpServer = createServer(app);
   server.requestTimeout = config.http.requestTimeoutMs * 2;

@@ -1,7 +1,8 @@
 /**
  * Accounts: creation, role and disabled changes, and the bootstrap admin.
  * A role change applies to live sessions and keys at their next request;
- * disabling revokes every session at once.
+ * disabling revokes every session at once; the bootstrap admin's promotion
+ * of an existing account revokes its sessions and API keys.
  */
 import { randomUUID } from 'node:crypto';
 import { UNIQUE_VIOLATION, type UserRow, type UserStore } from '../../platform/auth/index.ts';
@@ -76,8 +77,12 @@ export function createUsers(deps: UserDeps) {
       return row;
     },
 
-    /** Creates the first admin from config when no enabled admin exists (or promotes an existing account of that name). */
-    async bootstrapAdmin(): Promise<'created' | 'exists' | 'not-configured'> {
+    /**
+     * Creates the first admin from config when no enabled admin exists. An existing account of that
+     * name is promoted, enabled and given the configured password; everything it was logged in with
+     * before (sessions, API keys) is revoked, since the account now belongs to whoever set the variable.
+     */
+    async bootstrapAdmin(): Promise<'created' | 'promoted' | 'exists' | 'not-configured'> {
       const cfg = deps.config.bootstrapAdmin;
       if (!cfg) return 'not-configured';
       if (await store.anyEnabledAdmin()) return 'exists';
@@ -88,7 +93,10 @@ export function createUsers(deps: UserDeps) {
       }
       await store.update(existing.id, { role: 'admin', disabled: false, passwordHash: await hashPassword(cfg.password) });
       await sessions.userChanged(existing.id);
-      return 'created';
+      const sessionsRevoked = await sessions.revokeAllOf(existing.id, 'bootstrap admin promotion');
+      const keysRevoked = await deps.apiKeys.revokeAllOf(existing.id);
+      await audit({ action: 'user.bootstrap_promoted', outcome: 'success', userAgent: 'bootstrap', targetType: 'user', targetId: existing.id, details: { from: existing.role, wasDisabled: existing.disabled, sessionsRevoked, keysRevoked } });
+      return 'promoted';
     },
   };
 }
