@@ -5,13 +5,15 @@
  */
 import { z } from 'zod';
 import type { AuditLog } from '../../platform/auth/index.ts';
-import { ApiKeyList, AuditPage, AuditQuery, CreateApiKey, CreatedApiKey, CreatedUser, Me, NewUser, Problem, SessionList, TokenRequest, TokenResponse, UserList, UserPatch, UserView } from '../../shared/index.ts';
+import { ApiKeyList, AuditPage, OAuthError, AuditQuery, CreateApiKey, CreatedApiKey, CreatedUser, Me, NewUser, Problem, SessionList, TokenRequest, TokenResponse, UserList, UserPatch, UserView } from '../../shared/index.ts';
 import type { Auth } from '../auth/index.ts';
 import { oauthError } from '../auth/token-endpoint.ts';
 import { AppError } from '../http/app-error.ts';
 import { route, type Route } from '../http/route.ts';
 
 const problem = (description: string) => ({ description, schema: Problem, contentType: 'application/problem+json' });
+/** The token endpoint's errors are RFC 6749 §5.2 JSON, not problem+json. */
+const oauth = (description: string) => ({ description, schema: OAuthError, contentType: 'application/json' });
 const IdParams = z.object({ id: z.uuid() });
 
 export function authRoutes(deps: { auth: Auth; auditLog: AuditLog }): Route[] {
@@ -21,7 +23,12 @@ export function authRoutes(deps: { auth: Auth; auditLog: AuditLog }): Route[] {
       method: 'post', path: '/v1/auth/token', tags: ['auth'], access: 'public', bodyType: 'form',
       summary: 'OAuth2 token endpoint (RFC 6749): password grant (§4.3) and refresh_token grant with rotation.',
       body: TokenRequest,
-      responses: { 200: { description: 'Tokens (Cache-Control: no-store)', schema: TokenResponse }, 400: problem('invalid_request, invalid_grant or unsupported_grant_type'), 429: problem('Too many attempts') },
+      responses: {
+        200: { description: 'Tokens (Cache-Control: no-store)', schema: TokenResponse },
+        400: oauth('invalid_request, invalid_grant, invalid_scope or unsupported_grant_type'),
+        401: oauth('invalid_client: an unusable Authorization header was sent'),
+        429: oauth('slow_down: too many attempts from this address or for this username (Retry-After)'),
+      },
       async handle({ body, ip, userAgent }) {
         // RFC 6749 §3.2: parameters must not repeat (the form parser turns repeats into arrays).
         const repeated = Object.keys(body).filter((k) => Array.isArray(body[k]));

@@ -34,8 +34,14 @@ const perUsername = () => stack.api.config.rateLimits.token.perUsername;
 function expectLimited(res: HttpResult | { status: number; headers: Headers; json: any }, policy: string) {
   const header = (name: string) => (res.headers instanceof Headers ? res.headers.get(name) : ([] as string[]).concat(res.headers[name] ?? []).join(', ')) ?? '';
   expect(res.status).toBe(429);
-  expect(header('content-type')).toMatch(/^application\/problem\+json/);
-  expect(res.json).toMatchObject({ status: 429, code: 'RATE_LIMITED', title: 'Too many requests' });
+  if (policy.startsWith('token-')) {
+    // The token endpoint answers in RFC 6749 §5.2's shape: application/json with `error` (slow_down: RFC 8628's "retry more slowly").
+    expect(header('content-type')).toMatch(/^application\/json/);
+    expect(res.json).toMatchObject({ status: 429, code: 'RATE_LIMITED', error: 'slow_down', error_description: expect.any(String) });
+  } else {
+    expect(header('content-type')).toMatch(/^application\/problem\+json/);
+    expect(res.json).toMatchObject({ status: 429, code: 'RATE_LIMITED', title: 'Too many requests' });
+  }
   const retryAfter = Number(header('retry-after'));
   expect(Number.isInteger(retryAfter)).toBe(true);
   expect(retryAfter).toBeGreaterThan(0);
