@@ -27,6 +27,7 @@ export const Permission = z.enum([
   'usage:self',
   'usage:any',
   'discussions:read',
+  'discussions:post',
   'discussions:write',
   'discussions:any',
 ]);

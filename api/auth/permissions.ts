@@ -31,6 +31,8 @@ export const permissions = {
   'usage:self': ['viewer', 'member', 'operator', 'admin'],
   'usage:any': ['operator', 'admin'],
   'discussions:read': ['viewer', 'member', 'operator', 'admin'],
+  /** Post a human message into a room you may post to (yours, or shared with you): a write, so a read-only credential cannot. */
+  'discussions:post': ['viewer', 'member', 'operator', 'admin'],
   'discussions:write': ['member', 'operator', 'admin'],
   'discussions:any': ['admin'],
 } as const satisfies Record<Permission, readonly Role[]>;

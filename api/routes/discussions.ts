@@ -112,7 +112,7 @@ export function discussionRoutes(deps: DiscussionDeps): Route[] {
     control('stop', 'Stop for good: the current speaker is interrupted (its partial turn kept).', stopDiscussion),
     control('interrupt', 'Interrupt the current speaker: its partial turn is kept, marked interrupted, and the next speaker follows.', interruptDiscussion),
     route({
-      method: 'post', path: '/v1/discussions/:id/messages', tags: ['discussions'], access: 'discussions:read',
+      method: 'post', path: '/v1/discussions/:id/messages', tags: ['discussions'], access: 'discussions:post',
       summary: 'Post a human message; it joins the next speaker’s context. Owner, users it is shared with, and admins.',
       params: IdParams,
       body: PostHumanMessage,

@@ -73,8 +73,8 @@ const expected: Record<string, Expected> = {
   'POST /v1/discussions/:id/resume': 'discussions:write',
   'POST /v1/discussions/:id/stop': 'discussions:write',
   'POST /v1/discussions/:id/interrupt': 'discussions:write',
-  // Read, not write: people a discussion is shared with may interject (owner, shared users, admins).
-  'POST /v1/discussions/:id/messages': 'discussions:read',
+  // Its own write permission, which viewers hold: people a discussion is shared with may interject, a read-only credential may not.
+  'POST /v1/discussions/:id/messages': 'discussions:post',
   'POST /v1/discussions/:id/fork': 'discussions:write',
   'GET /v1/discussions/:id/transcript': 'discussions:read',
   'GET /v1/discussions/:id/compare/:otherId': 'discussions:read',
@@ -159,4 +159,23 @@ describe('every route × every role and anonymous', () => {
       });
     }
   }
+});
+
+describe('posting into a room needs a write permission (issue 16)', () => {
+  it('refuses a credential holding discussions:read alone with 403, and lets discussions:post through', async () => {
+    // A fresh session: the matrix above logs the role users out everywhere (DELETE /v1/auth/sessions).
+    const owner = { ...users.member, ...(await login(stack, users.member)) };
+    const agents = [];
+    for (const name of ['rbac-a', 'rbac-b']) agents.push((await stack.request('POST', '/v1/agents', { user: owner, body: { name, persona: 'You are terse.' } })).json.id);
+    const room = await stack.request('POST', '/v1/discussions', { user: owner, body: { topic: 'Read or write?', agentIds: agents } });
+    expect(room.status).toBe(201);
+    const post = (authorization: string) => stack.request('POST', `/v1/discussions/${room.json.id}/messages`, { headers: { authorization }, body: { text: 'hello' } });
+    const key = async (scopes: Permission[]) => `Bearer ${(await stack.request('POST', '/v1/auth/api-keys', { user: owner, body: { name: 'rbac', scopes } })).json.key}`;
+    const readOnly = await post(await key(['discussions:read']));
+    expect(readOnly.status).toBe(403);
+    expect(readOnly.json.code).toBe('FORBIDDEN');
+    expect((await post(await key(['discussions:read', 'discussions:post']))).status).toBe(201);
+    const scoped = await stack.api.auth.grants.password({ username: owner.username, password: owner.password, scope: 'discussions:read sessions:self' }, {});
+    expect((await post(`Bearer ${scoped.access_token}`)).status).toBe(403);
+  });
 });
