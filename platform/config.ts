@@ -3,6 +3,7 @@
  * the product reads `process.env`; composition roots call `loadConfig()` and
  * pass the result down.
  */
+import { isIP } from 'node:net';
 import { z } from 'zod';
 
 const bool = z
@@ -67,7 +68,31 @@ const Env = z.object({
   PARLEY_REQUEST_TIMEOUT_MS: z.coerce.number().int().min(100).default(30_000),
   PARLEY_CORS_ORIGINS: csv.default([]),
   PARLEY_DASHBOARD: bool.default(true),
-  PARLEY_TRUST_PROXY: bool.default(false),
+  /**
+   * Which proxies may tell us the client's address (X-Forwarded-For) and scheme (X-Forwarded-Proto), in
+   * Express's trust-proxy forms: "false" (none), a hop count ("1": the one proxy in front), or proxy
+   * addresses, subnets and named ranges ("loopback,10.0.0.0/8"). "true" (every hop) is refused: it lets
+   * any client choose its own IP. @defaultValue false
+   */
+  PARLEY_TRUST_PROXY: z
+    .string()
+    .default('false')
+    .transform((spec, ctx): false | number | string[] => {
+      const v = spec.trim();
+      if (['', 'false', 'no', '0'].includes(v)) return false;
+      if (['true', 'yes'].includes(v)) {
+        ctx.addIssue({ code: 'custom', message: '"true" trusts every hop, so any client could choose its own IP: give a hop count (e.g. 1) or the proxies\' addresses or subnets' });
+        return z.NEVER;
+      }
+      if (/^\d+$/.test(v)) return Number(v);
+      const entries = v.split(',').map((x) => x.trim()).filter(Boolean);
+      const bad = entries.filter((x) => !isProxySpec(x));
+      if (bad.length) {
+        ctx.addIssue({ code: 'custom', message: `not an address, subnet (a.b.c.d/n, x::/n) or one of loopback, linklocal, uniquelocal: ${bad.join(', ')}` });
+        return z.NEVER;
+      }
+      return entries;
+    }),
   /** Access-token lifetime. @defaultValue 900 s (15 min): short, because a stolen one cannot be recalled. */
   PARLEY_ACCESS_TOKEN_TTL_S: z.coerce.number().int().min(10).max(86_400).default(900),
   PARLEY_REFRESH_TOKEN_TTL_S: z.coerce.number().int().min(60).default(30 * 86_400),
@@ -153,6 +178,16 @@ const Env = z.object({
 });
 
 export type Config = ReturnType<typeof loadConfig>;
+
+/** An entry of PARLEY_TRUST_PROXY's list: an IP, an IP/prefix, or one of Express's named ranges. */
+function isProxySpec(entry: string): boolean {
+  if (['loopback', 'linklocal', 'uniquelocal'].includes(entry)) return true;
+  const [addr, prefix, ...rest] = entry.split('/');
+  const family = isIP(addr ?? '');
+  if (!family || rest.length) return false;
+  if (prefix === undefined) return true;
+  return /^\d{1,3}$/.test(prefix) && Number(prefix) <= (family === 4 ? 32 : 128);
+}
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env) {
   const parsed = Env.safeParse(env);
