@@ -89,6 +89,9 @@ export const ChangePassword = z.object({ currentPassword: z.string().min(1).max(
 export type ChangePassword = z.infer<typeof ChangePassword>;
 export const ResetPassword = z.object({ password: Password }).strict();
 export type ResetPassword = z.infer<typeof ResetPassword>;
+/** How many sessions a password change or reset revoked. */
+export const PasswordChanged = z.object({ sessionsRevoked: z.number().int() });
+export type PasswordChanged = z.infer<typeof PasswordChanged>;
 
 export const NewUser = z.object({ username: Username, password: Password, role: Role }).strict();
 export type NewUser = z.infer<typeof NewUser>;

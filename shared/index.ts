@@ -31,5 +31,5 @@ export {
 } from './discussions.ts';
 export {
   Role, Permission, Username, Password, TokenResponse, OAuthError, TokenRequest, Me, Session, SessionList, CreateApiKey, ApiKey, ApiKeyList, CreatedApiKey,
-  ChangePassword, ResetPassword, NewUser, CreatedUser, UserPatch, UserView, UserList, AuditOutcome, AuditQuery, AuditEventView, AuditPage,
+  ChangePassword, ResetPassword, PasswordChanged, NewUser, CreatedUser, UserPatch, UserView, UserList, AuditOutcome, AuditQuery, AuditEventView, AuditPage,
 } from './auth-api.ts';

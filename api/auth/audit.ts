@@ -16,6 +16,8 @@ export const AuditAction = [
   'user.created',
   'user.role_changed',
   'user.disabled',
+  'user.password_changed',
+  'user.password_reset',
   /** PARLEY_BOOTSTRAP_ADMIN_* promoted an existing account (its sessions and keys revoked). */
   'user.bootstrap_promoted',
   'apikey.created',

@@ -41,7 +41,7 @@ export function createAuth(deps: AuthDeps) {
   const apiKeys = createApiKeys({ store: createApiKeyStore(db), users: userStore, redis, keyPrefix, audit, config: { credentialCacheMs: a.credentialCacheMs, maxPerUser: a.maxApiKeysPerUser } });
   const tokens = createTokenVerifier({ keyring, sessions, apiKeys, config: a, onFailure });
   const grants = createGrants({ users: userStore, sessionStore, sessions, keyring, audit, config: a, onFailure });
-  const users = createUsers({ store: userStore, sessions, apiKeys, audit, config: a });
+  const users = createUsers({ store: userStore, sessions, apiKeys, audit, config: a, onFailure });
   return { users, grants, tokens, apiKeys, sessions };
 }
 

@@ -1,18 +1,27 @@
 /**
- * Accounts: creation, role and disabled changes, and the bootstrap admin.
- * A role change applies to live sessions and keys at their next request;
- * disabling revokes every session at once; the bootstrap admin's promotion
- * of an existing account revokes its sessions and API keys.
+ * Accounts: creation, role and disabled changes, passwords (change your own,
+ * an admin's reset), and the bootstrap admin. A change that takes authority
+ * away or hands the account to someone else ends the credentials issued
+ * before it:
+ *
+ * | change                    | sessions                 | API keys |
+ * |---------------------------|--------------------------|----------|
+ * | role changed              | kept, re-read at once    | kept, narrowed by the new role |
+ * | disabled                  | all revoked              | refused while disabled |
+ * | own password changed      | all but the current one  | kept |
+ * | password reset (admin)    | all revoked              | kept |
+ * | bootstrap admin promotion | all revoked              | all revoked |
  */
 import { randomUUID } from 'node:crypto';
 import { UNIQUE_VIOLATION, type UserRow, type UserStore } from '../../platform/auth/index.ts';
-import { Username, type Role, type UserList } from '../../shared/index.ts';
+import { Username, type ChangePassword, type Role, type UserList } from '../../shared/index.ts';
 import { AppError } from '../http/app-error.ts';
 import type { ApiKeys } from './api-keys.ts';
 import { auditedBy, type Audit, type RequestMeta } from './audit.ts';
-import { hashPassword } from './passwords.ts';
+import { hashPassword, verifyPassword } from './passwords.ts';
 import type { Actor } from './permissions.ts';
 import type { Sessions } from './sessions.ts';
+import type { AuthFailureListener } from './tokens.ts';
 
 export interface UserDeps {
   store: UserStore;
@@ -20,6 +29,7 @@ export interface UserDeps {
   apiKeys: ApiKeys;
   audit: Audit;
   config: { bootstrapAdmin?: { username: string; password: string } };
+  onFailure?: AuthFailureListener;
 }
 
 /** Throws VALIDATION_FAILED naming `path` unless the password has 12 to 1024 characters. */
@@ -75,6 +85,38 @@ export function createUsers(deps: UserDeps) {
         if (change.disabled) await sessions.revokeAllOf(userId, 'account disabled');
       }
       return row;
+    },
+
+    /**
+     * Changes the caller's own password, given the current one. Needs a session (an API key cannot), and
+     * revokes every other session of the account; the calling one stays.
+     */
+    async changePassword(actor: Actor, input: ChangePassword, meta: RequestMeta): Promise<{ sessionsRevoked: number }> {
+      if (!actor.sessionId) throw new AppError('FORBIDDEN', { detail: 'Changing a password needs a session (POST /v1/auth/token); an API key cannot' });
+      const user = await store.byId(actor.userId);
+      if (!user) throw new AppError('NOT_FOUND');
+      const target = { ...auditedBy(actor, meta), targetType: 'user', targetId: user.id };
+      if (!(await verifyPassword(user.password_hash, input.currentPassword))) {
+        deps.onFailure?.('password', 'wrong_current_password');
+        await audit({ action: 'user.password_changed', outcome: 'failure', ...target, details: { reason: 'wrong current password' } });
+        throw new AppError('VALIDATION_FAILED', { detail: 'The current password is not correct', errors: [{ path: 'currentPassword', message: 'is not correct' }] });
+      }
+      checkPassword(input.newPassword, 'newPassword');
+      await store.update(user.id, { passwordHash: await hashPassword(input.newPassword) });
+      const sessionsRevoked = await sessions.revokeAllOf(user.id, 'password changed', { except: actor.sessionId });
+      await audit({ action: 'user.password_changed', outcome: 'success', ...target, details: { sessionsRevoked } });
+      return { sessionsRevoked };
+    },
+
+    /** Sets a user's password (an admin, or the CLI) and revokes every session of the account. */
+    async resetPassword(target: { id: string } | { username: string }, password: string, by: { actor?: Actor; meta?: RequestMeta } = {}): Promise<{ user: UserRow; sessionsRevoked: number }> {
+      checkPassword(password, 'password');
+      const user = 'id' in target ? await store.byId(target.id) : await store.byName(target.username);
+      if (!user) throw new AppError('NOT_FOUND', { detail: 'No such user' });
+      await store.update(user.id, { passwordHash: await hashPassword(password) });
+      const sessionsRevoked = await sessions.revokeAllOf(user.id, 'password reset');
+      await audit({ action: 'user.password_reset', outcome: 'success', ...auditedBy(by.actor, by.meta), targetType: 'user', targetId: user.id, details: { username: user.username, sessionsRevoked } });
+      return { user, sessionsRevoked };
     },
 
     /**

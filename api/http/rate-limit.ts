@@ -106,6 +106,19 @@ export function rateLimiters(deps: RateLimitDeps): { path: string; handler: Requ
     res.locals.rateLimitSubject = subject;
     return subject;
   };
+  // Wrong current passwords on POST /v1/auth/password, per user: the same budget as failed logins, so a
+  // stolen access token cannot guess the password through this route faster than through the token endpoint.
+  const passwordChange = limiter(
+    'password-change',
+    {
+      limit: limits.token.perUsername,
+      skip: (req) => req.method !== 'POST',
+      keyGenerator: async (req, res) => (await subjectOf(req, res)).key,
+      skipSuccessfulRequests: true,
+    },
+    'Too many wrong current passwords for this account',
+  );
+
   const isRead = (req: Request) => req.method === 'GET' || req.method === 'HEAD';
   const perSubject = (family: 'jobs' | 'api', kind: 'read' | 'write', detail: string, skip: (req: Request) => boolean = () => false) =>
     limiter(
@@ -127,6 +140,7 @@ export function rateLimiters(deps: RateLimitDeps): { path: string; handler: Requ
   return [
     { path: '/v1/auth/token', handler: tokenIp },
     { path: '/v1/auth/token', handler: tokenUsername },
+    { path: '/v1/auth/password', handler: passwordChange },
     { path: '/v1/jobs', handler: perSubject('jobs', 'read', 'Too many job reads') },
     { path: '/v1/jobs', handler: perSubject('jobs', 'write', 'Too many job requests') },
     // One handler per family, mounted on every path: a single budget across them.

@@ -5,7 +5,7 @@
  */
 import { z } from 'zod';
 import type { AuditLog } from '../../platform/auth/index.ts';
-import { ApiKeyList, AuditPage, OAuthError, AuditQuery, CreateApiKey, CreatedApiKey, CreatedUser, Me, NewUser, Problem, SessionList, TokenRequest, TokenResponse, UserList, UserPatch, UserView } from '../../shared/index.ts';
+import { ApiKeyList, AuditPage, ChangePassword, OAuthError, PasswordChanged, ResetPassword, AuditQuery, CreateApiKey, CreatedApiKey, CreatedUser, Me, NewUser, Problem, SessionList, TokenRequest, TokenResponse, UserList, UserPatch, UserView } from '../../shared/index.ts';
 import type { Auth } from '../auth/index.ts';
 import { oauthError } from '../auth/token-endpoint.ts';
 import { AppError } from '../http/app-error.ts';
@@ -100,6 +100,15 @@ export function authRoutes(deps: { auth: Auth; auditLog: AuditLog }): Route[] {
       },
     }),
     route({
+      method: 'post', path: '/v1/auth/password', tags: ['auth'], access: 'sessions:self',
+      summary: 'Change your password, given the current one. Your other sessions are revoked; this one stays. Needs a session, not an API key. Wrong current passwords are limited per user.',
+      body: ChangePassword,
+      responses: { 200: { description: 'Changed', schema: PasswordChanged }, 400: problem('Wrong current password, or a new one of the wrong length'), 403: problem('Called with an API key'), 429: problem('Too many wrong current passwords') },
+      async handle({ actor, body, ip, userAgent }) {
+        return { status: 200, body: await auth.users.changePassword(actor, body, { ip, userAgent }), headers: { 'Cache-Control': 'no-store' } };
+      },
+    }),
+    route({
       method: 'get', path: '/v1/auth/api-keys', tags: ['auth'], access: 'apikeys:self',
       summary: 'Your API keys (never their secrets).',
       responses: { 200: { description: 'Keys', schema: ApiKeyList } },
@@ -153,6 +162,17 @@ export function authRoutes(deps: { auth: Auth; auditLog: AuditLog }): Route[] {
       async handle({ actor, params, body, ip, userAgent }) {
         const u = await auth.users.update(actor, params.id, body, { ip, userAgent });
         return { status: 200, body: { id: u.id, username: u.username, role: u.role, disabled: u.disabled } };
+      },
+    }),
+    route({
+      method: 'post', path: '/v1/admin/users/:id/password', tags: ['admin'], access: 'users:manage',
+      summary: "Set a user's password (a reset) and revoke every session of the account. API keys stay; disable the account to stop those too. Audited.",
+      params: IdParams,
+      body: ResetPassword,
+      responses: { 200: { description: 'Reset', schema: PasswordChanged }, 404: problem('No such user') },
+      async handle({ actor, params, body, ip, userAgent }) {
+        const { sessionsRevoked } = await auth.users.resetPassword({ id: params.id }, body.password, { actor, meta: { ip, userAgent } });
+        return { status: 200, body: { sessionsRevoked } };
       },
     }),
     route({

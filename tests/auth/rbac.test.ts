@@ -34,12 +34,14 @@ const expected: Record<string, Expected> = {
   'DELETE /v1/auth/sessions': 'sessions:self',
   'DELETE /v1/auth/sessions/:id': 'sessions:self',
   'POST /v1/auth/logout': 'sessions:self',
+  'POST /v1/auth/password': 'sessions:self',
   'GET /v1/auth/api-keys': 'apikeys:self',
   'POST /v1/auth/api-keys': 'apikeys:self',
   'DELETE /v1/auth/api-keys/:id': 'apikeys:self',
   'POST /v1/admin/users': 'users:manage',
   'GET /v1/admin/users': 'users:manage',
   'PATCH /v1/admin/users/:id': 'users:manage',
+  'POST /v1/admin/users/:id/password': 'users:manage',
   'GET /v1/admin/audit': 'audit:read',
   'POST /v1/jobs': 'jobs:submit',
   'GET /v1/jobs': 'jobs:read',
@@ -91,6 +93,9 @@ const bodies: Record<string, () => { json?: unknown; form?: Record<string, strin
   'POST /v1/auth/api-keys': () => ({ json: { name: 'matrix' } }),
   'POST /v1/admin/users': () => ({ json: { username: uniqueName('made'), password: `pw-${randomUUID()}`, role: 'viewer' } }),
   'PATCH /v1/admin/users/:id': () => ({ json: { role: 'viewer' } }),
+  // A wrong current password: the route runs (400) and nothing changes.
+  'POST /v1/auth/password': () => ({ json: { currentPassword: 'not-the-password', newPassword: `pw-${randomUUID()}` } }),
+  'POST /v1/admin/users/:id/password': () => ({ json: { password: `pw-${randomUUID()}` } }),
   'POST /v1/jobs': () => ({ json: { kind: 'system.ping', input: {} } }),
 };
 
