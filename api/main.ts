@@ -8,7 +8,7 @@ import { createServer, type Server as HttpServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createBudgets, settleFinishedJobs } from '../platform/usage/index.ts';
 import { loadConfig } from '../platform/config.ts';
-import { connectDb } from '../platform/connections/index.ts';
+import { connectDb, startSingletonLoop } from '../platform/connections/index.ts';
 import { createJobStore } from '../platform/jobs/index.ts';
 import { createDiscussionStore } from '../platform/discussions/index.ts';
 import { createTranscripts } from '../platform/discussions/index.ts';
@@ -22,7 +22,7 @@ import { createQueues, closeQueues } from '../platform/jobs/index.ts';
 import type { RoomEvent } from '../shared/index.ts';
 import { connectRedis } from '../platform/connections/index.ts';
 import { createApp } from './app.ts';
-import { createAuditLog } from '../platform/auth/index.ts';
+import { createAuditLog, purgeAuthRecords } from '../platform/auth/index.ts';
 import { createAudit } from './auth/audit.ts';
 import { bearerAuthenticator } from './auth/authenticate.ts';
 import { createAuth } from './auth/index.ts';
@@ -104,6 +104,8 @@ export async function startApi(env: NodeJS.ProcessEnv = process.env) {
     ],
   });
 
+  // Ended sessions and old failed sign-ins, purged by one API process at a time (platform/auth/retention.ts).
+  const authRetention = startSingletonLoop({ redis, lockKey: k.authRetentionLock, intervalMs: config.auth.retention.intervalMs, log, name: 'auth retention', round: () => purgeAuthRecords(db, config.auth.retention) });
   const bootstrap = await auth.users.bootstrapAdmin();
   if (bootstrap === 'created' || bootstrap === 'promoted') log.info({ user: config.auth.bootstrapAdmin?.username }, `bootstrap admin ${bootstrap}`);
 
@@ -130,6 +132,7 @@ export async function startApi(env: NodeJS.ProcessEnv = process.env) {
       server.closeIdleConnections();
       await new Promise<void>((r) => io.close(() => r()));
       await hub.close();
+      await authRetention.stop().catch(() => {});
       ollama.close();
       await Promise.race([closed, new Promise((r) => setTimeout(r, 5000))]);
       server.closeAllConnections();
@@ -139,7 +142,7 @@ export async function startApi(env: NodeJS.ProcessEnv = process.env) {
       await mongo.close().catch(() => {});
       log.info('api stopped');
     })());
-  return { app, server, io, port, stop, config, auth, db, redis, store, queues, keys: k, hub, routes, audit, ollama, discussions: discussionDeps };
+  return { app, server, io, port, stop, config, auth, db, redis, store, queues, keys: k, hub, routes, audit, ollama, discussions: discussionDeps, authRetention };
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {

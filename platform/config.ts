@@ -107,6 +107,12 @@ const Env = z.object({
   PARLEY_AUTH_CACHE_MS: z.coerce.number().int().min(0).max(300_000).default(10_000),
   /** Live (unrevoked, unexpired) API keys one user may hold; creating one more is 422 LIMIT_EXCEEDED. @defaultValue 20 */
   PARLEY_MAX_API_KEYS_PER_USER: z.coerce.number().int().min(1).max(10_000).default(20),
+  /** Days a session row is kept after it expired or was revoked (then it and its refresh tokens are purged). @defaultValue 7 */
+  PARLEY_SESSION_RETENTION_DAYS: z.coerce.number().min(0).max(3650).default(7),
+  /** Days failed sign-ins (`auth.login` / `auth.refresh` failures) stay in the audit log. @defaultValue 30 */
+  PARLEY_FAILED_LOGIN_RETENTION_DAYS: z.coerce.number().min(1).max(3650).default(30),
+  /** How often one API process purges them (the first round comes a second after start). @defaultValue 3600 s */
+  PARLEY_AUTH_PURGE_INTERVAL_S: z.coerce.number().int().min(1).max(86_400).default(3600),
   PARLEY_BOOTSTRAP_ADMIN_USER: z.string().min(1).optional(),
   PARLEY_BOOTSTRAP_ADMIN_PASSWORD: z.string().min(1).optional(),
   /** Window of every rate limit below. @defaultValue 60 s */
@@ -239,6 +245,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env) {
       audience: e.PARLEY_JWT_AUDIENCE,
       credentialCacheMs: e.PARLEY_AUTH_CACHE_MS,
       maxApiKeysPerUser: e.PARLEY_MAX_API_KEYS_PER_USER,
+      retention: { sessionDays: e.PARLEY_SESSION_RETENTION_DAYS, failedLoginDays: e.PARLEY_FAILED_LOGIN_RETENTION_DAYS, intervalMs: e.PARLEY_AUTH_PURGE_INTERVAL_S * 1000 },
       bootstrapAdmin: e.PARLEY_BOOTSTRAP_ADMIN_USER && e.PARLEY_BOOTSTRAP_ADMIN_PASSWORD ? { username: e.PARLEY_BOOTSTRAP_ADMIN_USER, password: e.PARLEY_BOOTSTRAP_ADMIN_PASSWORD } : undefined,
     },
     http: {

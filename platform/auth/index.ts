@@ -7,6 +7,8 @@ export { createApiKeyStore } from './api-keys.ts';
 export type { ApiKeyRow, ApiKeyStore } from './api-keys.ts';
 export { createAuditLog } from './audit-log.ts';
 export type { AuditLog, AuditRow } from './audit-log.ts';
+export { purgeAuthRecords } from './retention.ts';
+export type { RetentionPolicy } from './retention.ts';
 export { createSessionStore } from './sessions.ts';
 export type { SessionRow, SessionStore } from './sessions.ts';
 export { insertSigningKey, rotateSigningKeys, signingKeys } from './signing-keys.ts';
