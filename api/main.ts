@@ -25,6 +25,7 @@ import { createApp } from './app.ts';
 import { createAuditLog, purgeAuthRecords } from '../platform/auth/index.ts';
 import { createAudit } from './auth/audit.ts';
 import { bearerAuthenticator } from './auth/authenticate.ts';
+import { createDenialAudit, denialRecorder } from './auth/denials.ts';
 import { createAuth } from './auth/index.ts';
 import { tokenEndpointGuard } from './auth/token-endpoint.ts';
 import { createAdmission } from './domain/admission.ts';
@@ -73,6 +74,9 @@ export async function startApi(env: NodeJS.ProcessEnv = process.env) {
   const audit = createAudit(db, log);
   const auth = createAuth({ db, redis, config, audit, keyPrefix: config.keyPrefix, onFailure: (kind, reason) => metrics.authFailures.inc({ kind, reason }) });
   const authenticate = bearerAuthenticator(auth.tokens, (reason) => metrics.authFailures.inc({ kind: 'bearer', reason }));
+  // 401/403/429 on the auth and admin surfaces: counted each, audited aggregated.
+  const denials = createDenialAudit({ audit, ...config.auth.denials, onDenial: (d) => metrics.authDenials.inc({ status: String(d.status), family: d.family }) });
+  const recordDenials = denialRecorder(denials, (path) => (path.startsWith('/v1/auth/token') ? 'token' : path.startsWith('/v1/auth') ? 'auth' : path.startsWith('/admin/queues') ? 'board' : 'admin'));
   const hub = new StreamHub(hubSubscriber, redis, log);
   await hub.start();
 
@@ -98,7 +102,7 @@ export async function startApi(env: NodeJS.ProcessEnv = process.env) {
   const openapi = buildOpenApi(routes, [sse, discussionEventsDoc]);
   const app = createApp({
     config, log, metrics, queues, routes, authenticate, openapi: () => openapi,
-    before: [{ path: '/v1/auth/token', handler: tokenEndpointGuard }, ...rateLimiters({ redis, prefix: config.keyPrefix, limits: config.rateLimits, authenticate, log, onLimited: (limiter) => metrics.rateLimited.inc({ limiter }) })],
+    before: [...['/v1/auth', '/v1/admin', '/admin/queues'].map((path) => ({ path, handler: recordDenials })), { path: '/v1/auth/token', handler: tokenEndpointGuard }, ...rateLimiters({ redis, prefix: config.keyPrefix, limits: config.rateLimits, authenticate, log, onLimited: (limiter) => metrics.rateLimited.inc({ limiter }) })],
     streams: [{ path: sse.path, handler: sseHandler({ store, redis, keys: k, hub, ...streamHooks }, authenticate) },
       { path: discussionEventsDoc.path, handler: eventStreamHandler<RoomEvent>(streamHooks, authenticate, { permission: 'discussions:read', watch: (actor, id, afterSeq, fn) => watchDiscussion(roomWatch, actor, id, afterSeq, fn), isLast: isLastRoomEvent }) },
     ],
@@ -133,6 +137,7 @@ export async function startApi(env: NodeJS.ProcessEnv = process.env) {
       await new Promise<void>((r) => io.close(() => r()));
       await hub.close();
       await authRetention.stop().catch(() => {});
+      await denials.stop();
       ollama.close();
       await Promise.race([closed, new Promise((r) => setTimeout(r, 5000))]);
       server.closeAllConnections();
@@ -142,7 +147,7 @@ export async function startApi(env: NodeJS.ProcessEnv = process.env) {
       await mongo.close().catch(() => {});
       log.info('api stopped');
     })());
-  return { app, server, io, port, stop, config, auth, db, redis, store, queues, keys: k, hub, routes, audit, ollama, discussions: discussionDeps, authRetention };
+  return { app, server, io, port, stop, config, auth, db, redis, store, queues, keys: k, hub, routes, audit, ollama, discussions: discussionDeps, authRetention, denials };
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {

@@ -113,6 +113,10 @@ const Env = z.object({
   PARLEY_FAILED_LOGIN_RETENTION_DAYS: z.coerce.number().min(1).max(3650).default(30),
   /** How often one API process purges them (the first round comes a second after start). @defaultValue 3600 s */
   PARLEY_AUTH_PURGE_INTERVAL_S: z.coerce.number().int().min(1).max(86_400).default(3600),
+  /** 401/403/429 answers on auth and admin routes are audited aggregated per window of this length (api/auth/denials.ts). @defaultValue 60 s */
+  PARLEY_AUDIT_DENIAL_WINDOW_S: z.coerce.number().int().min(1).max(86_400).default(60),
+  /** Distinct denial keys (status, route, IP, actor) written per window and process; the rest share one overflow row. @defaultValue 50 */
+  PARLEY_AUDIT_DENIAL_MAX_KEYS: z.coerce.number().int().min(1).max(10_000).default(50),
   PARLEY_BOOTSTRAP_ADMIN_USER: z.string().min(1).optional(),
   PARLEY_BOOTSTRAP_ADMIN_PASSWORD: z.string().min(1).optional(),
   /** Window of every rate limit below. @defaultValue 60 s */
@@ -245,6 +249,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env) {
       audience: e.PARLEY_JWT_AUDIENCE,
       credentialCacheMs: e.PARLEY_AUTH_CACHE_MS,
       maxApiKeysPerUser: e.PARLEY_MAX_API_KEYS_PER_USER,
+      denials: { windowMs: e.PARLEY_AUDIT_DENIAL_WINDOW_S * 1000, maxKeys: e.PARLEY_AUDIT_DENIAL_MAX_KEYS },
       retention: { sessionDays: e.PARLEY_SESSION_RETENTION_DAYS, failedLoginDays: e.PARLEY_FAILED_LOGIN_RETENTION_DAYS, intervalMs: e.PARLEY_AUTH_PURGE_INTERVAL_S * 1000 },
       bootstrapAdmin: e.PARLEY_BOOTSTRAP_ADMIN_USER && e.PARLEY_BOOTSTRAP_ADMIN_PASSWORD ? { username: e.PARLEY_BOOTSTRAP_ADMIN_USER, password: e.PARLEY_BOOTSTRAP_ADMIN_PASSWORD } : undefined,
     },

@@ -13,6 +13,8 @@ export const AuditAction = [
   'auth.refresh_reuse',
   'auth.logout',
   'auth.session_revoked',
+  /** 401, 403 and 429 answers on the auth and admin routes and the queue board, aggregated (api/auth/denials.ts). */
+  'auth.denied',
   'user.created',
   'user.role_changed',
   'user.disabled',

@@ -27,6 +27,8 @@ export function mountRoutes(routes: Route[], authenticate: Authenticate): Router
   for (const r of routes) {
     router[r.method](r.path, async (req: Request, res: Response) => {
       const actor = r.access === 'public' && !req.headers.authorization ? undefined : await authenticate(req, res);
+      // Who asked, for the denial audit (api/auth/denials.ts) when the answer is 403.
+      res.locals.actor = actor;
       if (r.access !== 'public') {
         if (!actor) throw new AppError('UNAUTHENTICATED', { detail: 'Send "Authorization: Bearer <access token>" (from POST /v1/auth/token) or an API key' });
         if (!can(actor, r.access)) throw new AppError('FORBIDDEN', { detail: `This needs the ${r.access} permission` });

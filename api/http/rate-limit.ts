@@ -101,6 +101,7 @@ export function rateLimiters(deps: RateLimitDeps): { path: string; handler: Requ
     const cached = res.locals.rateLimitSubject as { key: string; cls: LimitClass } | undefined;
     if (cached) return cached;
     const actor: Actor | undefined = await deps.authenticate(req, res);
+    res.locals.actor = actor;
     // Per user, whatever the credential: a user's sessions and API keys share one bucket, so minting keys buys no extra budget.
     const subject = actor ? { key: `user:${actor.userId}`, cls: actor.role } : { key: `ip:${clientIp(req)}`, cls: 'anonymous' as const };
     res.locals.rateLimitSubject = subject;
