@@ -25,6 +25,7 @@ import { createApp } from './app.ts';
 import { createAuditLog, purgeAuthRecords } from '../platform/auth/index.ts';
 import { createAudit } from './auth/audit.ts';
 import { bearerAuthenticator } from './auth/authenticate.ts';
+import { createBoardSessions } from './auth/board-sessions.ts';
 import { createDenialAudit, denialRecorder } from './auth/denials.ts';
 import { createAuth } from './auth/index.ts';
 import { tokenEndpointGuard } from './auth/token-endpoint.ts';
@@ -102,6 +103,10 @@ export async function startApi(env: NodeJS.ProcessEnv = process.env) {
   const openapi = buildOpenApi(routes, [sse, discussionEventsDoc]);
   const app = createApp({
     config, log, metrics, queues, routes, authenticate, openapi: () => openapi,
+    board: {
+      tokens: auth.tokens, audit, alwaysSecure: config.http.hsts === 'always', onAction: (method, outcome) => metrics.boardActions.inc({ method, outcome }),
+      sessions: createBoardSessions({ redis, keyPrefix: config.keyPrefix, ttlSeconds: config.http.boardSessionTtlSeconds }),
+    },
     before: [...['/v1/auth', '/v1/admin', '/admin/queues'].map((path) => ({ path, handler: recordDenials })), { path: '/v1/auth/token', handler: tokenEndpointGuard }, ...rateLimiters({ redis, prefix: config.keyPrefix, limits: config.rateLimits, authenticate, log, onLimited: (limiter) => metrics.rateLimited.inc({ limiter }) })],
     streams: [{ path: sse.path, handler: sseHandler({ store, redis, keys: k, hub, ...streamHooks }, authenticate) },
       { path: discussionEventsDoc.path, handler: eventStreamHandler<RoomEvent>(streamHooks, authenticate, { permission: 'discussions:read', watch: (actor, id, afterSeq, fn) => watchDiscussion(roomWatch, actor, id, afterSeq, fn), isLast: isLastRoomEvent }) },

@@ -68,6 +68,8 @@ const Env = z.object({
   PARLEY_REQUEST_TIMEOUT_MS: z.coerce.number().int().min(100).default(30_000),
   PARLEY_CORS_ORIGINS: csv.default([]),
   PARLEY_DASHBOARD: bool.default(true),
+  /** Longest life of the queue board's cookie session (also never past the access token it came from). @defaultValue 900 s */
+  PARLEY_BOARD_SESSION_TTL_S: z.coerce.number().int().min(10).max(86_400).default(900),
   /**
    * Which proxies may tell us the client's address (X-Forwarded-For) and scheme (X-Forwarded-Proto), in
    * Express's trust-proxy forms: "false" (none), a hop count ("1": the one proxy in front), or proxy
@@ -259,6 +261,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env) {
       requestTimeoutMs: e.PARLEY_REQUEST_TIMEOUT_MS,
       corsOrigins: e.PARLEY_CORS_ORIGINS,
       dashboard: e.PARLEY_DASHBOARD,
+      boardSessionTtlSeconds: e.PARLEY_BOARD_SESSION_TTL_S,
       trustProxy: e.PARLEY_TRUST_PROXY,
       hsts: e.PARLEY_HSTS,
     },

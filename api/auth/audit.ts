@@ -33,6 +33,8 @@ export const AuditAction = [
   'model.load',
   'model.unload',
   'admin.action',
+  /** A write through the queue board (retry, clean, promote, pause, …). */
+  'queues.board_action',
   'keys.rotated',
 ] as const;
 export type AuditAction = (typeof AuditAction)[number];
