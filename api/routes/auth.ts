@@ -118,9 +118,14 @@ export function authRoutes(deps: { auth: Auth; auditLog: AuditLog }): Route[] {
     }),
     route({
       method: 'post', path: '/v1/auth/api-keys', tags: ['auth'], access: 'apikeys:self',
-      summary: 'Create an API key scoped to permissions your role holds. The key is shown once.',
+      summary: 'Create an API key within the calling credential: its scopes, and (when a key calls) no later expiry. At most PARLEY_MAX_API_KEYS_PER_USER live keys per user. The key is shown once.',
       body: CreateApiKey,
-      responses: { 201: { description: 'Created; `key` is shown only now', schema: CreatedApiKey }, 403: problem('Scope beyond your role') },
+      responses: {
+        201: { description: 'Created; `key` is shown only now', schema: CreatedApiKey },
+        400: problem('Invalid name, scopes or expiry'),
+        403: problem('Scopes beyond the calling credential, or an expiry past the calling key'),
+        422: problem('You hold the most live API keys allowed'),
+      },
       async handle({ actor, body, ip, userAgent }) {
         return { status: 201, body: await auth.apiKeys.create(actor, body, { ip, userAgent }), headers: { 'Cache-Control': 'no-store' } };
       },
