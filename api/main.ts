@@ -26,7 +26,7 @@ import { createAuditLog, purgeAuthRecords } from '../platform/auth/index.ts';
 import { createAudit } from './auth/audit.ts';
 import { bearerAuthenticator } from './auth/authenticate.ts';
 import { createBoardSessions } from './auth/board-sessions.ts';
-import { createDenialAudit, denialRecorder } from './auth/denials.ts';
+import { auditedSurfaces, createDenialAudit, denialRecorder } from './auth/denials.ts';
 import { createAuth } from './auth/index.ts';
 import { tokenEndpointGuard } from './auth/token-endpoint.ts';
 import { createAdmission } from './domain/admission.ts';
@@ -77,7 +77,6 @@ export async function startApi(env: NodeJS.ProcessEnv = process.env) {
   const authenticate = bearerAuthenticator(auth.tokens, (reason) => metrics.authFailures.inc({ kind: 'bearer', reason }));
   // 401/403/429 on the auth and admin surfaces: counted each, audited aggregated.
   const denials = createDenialAudit({ audit, ...config.auth.denials, onDenial: (d) => metrics.authDenials.inc({ status: String(d.status), family: d.family }) });
-  const recordDenials = denialRecorder(denials, (path) => (path.startsWith('/v1/auth/token') ? 'token' : path.startsWith('/v1/auth') ? 'auth' : path.startsWith('/admin/queues') ? 'board' : 'admin'));
   const hub = new StreamHub(hubSubscriber, redis, log);
   await hub.start();
 
@@ -107,7 +106,7 @@ export async function startApi(env: NodeJS.ProcessEnv = process.env) {
       tokens: auth.tokens, audit, alwaysSecure: config.http.hsts === 'always', onAction: (method, outcome) => metrics.boardActions.inc({ method, outcome }),
       sessions: createBoardSessions({ redis, keyPrefix: config.keyPrefix, ttlSeconds: config.http.boardSessionTtlSeconds }),
     },
-    before: [...['/v1/auth', '/v1/admin', '/admin/queues'].map((path) => ({ path, handler: recordDenials })), { path: '/v1/auth/token', handler: tokenEndpointGuard }, ...rateLimiters({ redis, prefix: config.keyPrefix, limits: config.rateLimits, authenticate, log, onLimited: (limiter) => metrics.rateLimited.inc({ limiter }) })],
+    before: [...auditedSurfaces.map((path) => ({ path, handler: denialRecorder(denials) })), { path: '/v1/auth/token', handler: tokenEndpointGuard }, ...rateLimiters({ redis, prefix: config.keyPrefix, limits: config.rateLimits, authenticate, log, onLimited: (limiter) => metrics.rateLimited.inc({ limiter }) })],
     streams: [{ path: sse.path, handler: sseHandler({ store, redis, keys: k, hub, ...streamHooks }, authenticate) },
       { path: discussionEventsDoc.path, handler: eventStreamHandler<RoomEvent>(streamHooks, authenticate, { permission: 'discussions:read', watch: (actor, id, afterSeq, fn) => watchDiscussion(roomWatch, actor, id, afterSeq, fn), isLast: isLastRoomEvent }) },
     ],

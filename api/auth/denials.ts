@@ -103,15 +103,26 @@ export function createDenialAudit(deps: { audit: Audit; windowMs: number; maxKey
 
 export type DenialAudit = ReturnType<typeof createDenialAudit>;
 
+/** Where denials are audited: mount `denialRecorder` on each. */
+export const auditedSurfaces = ['/v1/auth', '/v1/admin', '/admin/queues'] as const;
+
+/** token (the token endpoint), auth, admin or board: a small fixed set, fit for a metric label. */
+export function familyOf(path: string): string {
+  if (path.startsWith('/v1/auth/token')) return 'token';
+  if (path.startsWith('/v1/auth')) return 'auth';
+  if (path.startsWith('/admin/queues')) return 'board';
+  return 'admin';
+}
+
 /** Records this request as a denial if it ends 401, 403 or 429. `res.locals.actor` and `errorCode` say who and why, when known. */
-export function denialRecorder(denials: DenialAudit, family: (path: string) => string): RequestHandler {
+export function denialRecorder(denials: DenialAudit): RequestHandler {
   return (req, res, next) => {
     res.once('finish', () => {
       if (res.statusCode !== 401 && res.statusCode !== 403 && res.statusCode !== 429) return;
       const actor = res.locals.actor as Actor | undefined;
       const path = maskedPath(req.originalUrl);
       denials.record({
-        status: res.statusCode, family: family(path), code: res.locals.errorCode as string | undefined, method: req.method, path,
+        status: res.statusCode, family: familyOf(path), code: res.locals.errorCode as string | undefined, method: req.method, path,
         ip: req.ip ?? req.socket.remoteAddress, userAgent: req.get('user-agent'), actorId: actor?.userId, actorName: actor?.username,
       });
     });
