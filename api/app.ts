@@ -11,7 +11,7 @@ import type { Logger } from '../platform/observability/index.ts';
 import type { ApiMetrics } from '../platform/observability/index.ts';
 import type { Queues } from '../platform/jobs/index.ts';
 import { errorMiddleware, notFound } from './http/errors.ts';
-import { bullBoardRouter } from './http/bull-board.ts';
+import { bullBoardRouter, type BoardDeps } from './http/bull-board.ts';
 import { cors, httpMetrics, jsonDepthLimit, requestId, requestTimeout } from './http/middleware.ts';
 import { mountRoutes, type Authenticate } from './http/mount.ts';
 import type { Route } from './http/route.ts';
@@ -23,6 +23,8 @@ export interface AppDeps {
   queues: Queues;
   routes: Route[];
   authenticate: Authenticate;
+  /** What the queue board (PARLEY_DASHBOARD) checks credentials with and reports to. */
+  board: Omit<BoardDeps, 'queues'>;
   /** Raw handlers for streaming endpoints, mounted before the 404. */
   streams: { path: string; handler: express.RequestHandler }[];
   /** Middleware that runs before routes (e.g. rate limiters), keyed by path prefix. */
@@ -58,7 +60,7 @@ export function createApp(deps: AppDeps): Express {
   app.use(express.urlencoded({ limit: '16kb', extended: false, parameterLimit: 20 }));
   app.use(jsonDepthLimit(config.http.jsonMaxDepth));
   for (const b of deps.before ?? []) app.use(b.path, b.handler);
-  if (config.http.dashboard) app.use('/admin/queues', bullBoardRouter(deps.queues, deps.authenticate));
+  if (config.http.dashboard) app.use('/admin/queues', bullBoardRouter({ queues: deps.queues, ...deps.board }));
   app.use('/docs', swaggerUi.serve, swaggerUi.setup(undefined, { swaggerOptions: { url: '/openapi.json' } }));
   for (const s of deps.streams) app.get(s.path, s.handler);
   app.use(mountRoutes(deps.routes, deps.authenticate));

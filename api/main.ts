@@ -10,7 +10,7 @@ import { createServer, type Server as HttpServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createBudgets } from '../platform/usage/index.ts';
 import { loadConfig } from '../platform/config.ts';
-import { connectDb } from '../platform/connections/index.ts';
+import { connectDb, startSingletonLoop } from '../platform/connections/index.ts';
 import { createJobLifecycle, streamSettings } from '../platform/jobs/index.ts';
 import { createDiscussionStore } from '../platform/discussions/index.ts';
 import { createTranscripts } from '../platform/discussions/index.ts';
@@ -23,9 +23,12 @@ import { observeOllamaStatus } from '../platform/ollama/index.ts';
 import type { RoomEvent } from '../shared/index.ts';
 import { connectRedis } from '../platform/connections/index.ts';
 import { createApp } from './app.ts';
+import { createAuditLog, purgeAuthRecords } from '../platform/auth/index.ts';
 import { createAudit } from './auth/audit.ts';
 import { bearerAuthenticator } from './auth/authenticate.ts';
-import { createAuthService } from './auth/service.ts';
+import { createBoardSessions } from './auth/board-sessions.ts';
+import { auditedSurfaces, createDenialAudit, denialRecorder } from './auth/denials.ts';
+import { createAuth } from './auth/index.ts';
 import { tokenEndpointGuard } from './auth/token-endpoint.ts';
 import { createAdmission } from './domain/admission.ts';
 import { agentCaps } from './domain/agents.ts';
@@ -77,8 +80,10 @@ export async function startApi(env: NodeJS.ProcessEnv = process.env) {
     models: ollama.status.availability(configuredModels).map((m) => ({ model: m.model, installed: m.installed, loaded: m.loaded, loadedOn: m.hosts.filter((h) => h.loaded).map((h) => h.host) })),
   });
   const audit = createAudit(db, log);
-  const auth = createAuthService({ db, redis, config, audit, keyPrefix: config.keyPrefix, onFailure: (kind, reason) => metrics.authFailures.inc({ kind, reason }) });
-  const authenticate = bearerAuthenticator(auth, (reason) => metrics.authFailures.inc({ kind: 'bearer', reason }));
+  const auth = createAuth({ db, redis, config, audit, keyPrefix: config.keyPrefix, onFailure: (kind, reason) => metrics.authFailures.inc({ kind, reason }) });
+  const authenticate = bearerAuthenticator(auth.tokens, (reason) => metrics.authFailures.inc({ kind: 'bearer', reason }));
+  // 401/403/429 on the auth and admin surfaces: counted each, audited aggregated.
+  const denials = createDenialAudit({ audit, ...config.auth.denials, onDenial: (d) => metrics.authDenials.inc({ status: String(d.status), family: d.family }) });
   await hub.start();
 
   const modelDeps: ModelDeps = {
@@ -96,28 +101,34 @@ export async function startApi(env: NodeJS.ProcessEnv = process.env) {
     checkAgent: agentCaps({ roleCaps: config.roleCaps, models: ollama.status }),
   };
   const roomWatch: RoomWatchDeps = { rooms: discussionDeps.rooms, transcripts: discussionDeps.transcripts, redis, keys: k, hub };
-  const routes = [...opsRoutes({ redis, db, ollama, jobs, metrics, prefix: config.keyPrefix, openapi: () => openapi, deepProbe: () => deepProbe({ jobs }), extraReadiness: modelReadiness }), ...authRoutes({ auth, db }), ...jobRoutes(jobDeps), ...modelStatusRoutes({ status: ollama.status, models: configuredModels }), ...agentRoutes(discussionDeps), ...discussionRoutes(discussionDeps), ...usageRoutes({ db, budgets, audit }),
+  const routes = [...opsRoutes({ redis, db, ollama, jobs, metrics, prefix: config.keyPrefix, openapi: () => openapi, deepProbe: () => deepProbe({ jobs }), extraReadiness: modelReadiness }), ...authRoutes({ auth, auditLog: createAuditLog(db) }), ...jobRoutes(jobDeps), ...modelStatusRoutes({ status: ollama.status, models: configuredModels }), ...agentRoutes(discussionDeps), ...discussionRoutes(discussionDeps), ...usageRoutes({ db, budgets, audit }),
     // Last: GET /v1/models/:name would otherwise answer for fixed paths such as /v1/models/status.
     ...modelRoutes(modelDeps)];
-  const streamHooks: StreamHooks = { onOpen: () => metrics.sockets.inc({ transport: 'sse' }), onClose: () => metrics.sockets.dec({ transport: 'sse' }), stillValid: (a) => auth.stillValid(a) };
+  const streamHooks: StreamHooks = { onOpen: () => metrics.sockets.inc({ transport: 'sse' }), onClose: () => metrics.sockets.dec({ transport: 'sse' }), stillValid: (a) => auth.tokens.stillValid(a) };
   const sse = { path: '/v1/jobs/:id/events', method: 'get' as const, summary: 'Live events of a job as Server-Sent Events; resumable with Last-Event-ID.', tags: ['jobs'], access: 'jobs:read', responses: { 200: { description: 'text/event-stream of tokens, progress, reset and finished', contentType: 'text/event-stream' } } };
   const openapi = buildOpenApi(routes, [sse, discussionEventsDoc]);
   const app = createApp({
     config, log, metrics, queues: jobs.queues, routes, authenticate, openapi: () => openapi,
-    before: [{ path: '/v1/auth/token', handler: tokenEndpointGuard }, ...rateLimiters({ redis, prefix: config.keyPrefix, limits: config.rateLimits, authenticate, log, onLimited: (limiter) => metrics.rateLimited.inc({ limiter }) })],
+    board: {
+      tokens: auth.tokens, audit, alwaysSecure: config.http.hsts === 'always', onAction: (method, outcome) => metrics.boardActions.inc({ method, outcome }),
+      sessions: createBoardSessions({ redis, keyPrefix: config.keyPrefix, ttlSeconds: config.http.boardSessionTtlSeconds }),
+    },
+    before: [...auditedSurfaces.map((path) => ({ path, handler: denialRecorder(denials) })), { path: '/v1/auth/token', handler: tokenEndpointGuard }, ...rateLimiters({ redis, prefix: config.keyPrefix, limits: config.rateLimits, authenticate, log, onLimited: (limiter) => metrics.rateLimited.inc({ limiter }) })],
     streams: [{ path: sse.path, handler: sseHandler({ jobs, redis, keys: k, hub, ...streamHooks }, authenticate) },
       { path: discussionEventsDoc.path, handler: eventStreamHandler<RoomEvent>(streamHooks, authenticate, { permission: 'discussions:read', watch: (actor, id, afterSeq, fn) => watchDiscussion(roomWatch, actor, id, afterSeq, fn), isLast: isLastRoomEvent }) },
     ],
   });
 
-  const bootstrap = await auth.bootstrapAdmin();
-  if (bootstrap === 'created') log.info({ user: config.auth.bootstrapAdmin?.username }, 'bootstrap admin created');
+  // Ended sessions and old failed sign-ins, purged by one API process at a time (platform/auth/retention.ts).
+  const authRetention = startSingletonLoop({ redis, lockKey: k.authRetentionLock, intervalMs: config.auth.retention.intervalMs, log, name: 'auth retention', round: () => purgeAuthRecords(db, config.auth.retention) });
+  const bootstrap = await auth.users.bootstrapAdmin();
+  if (bootstrap === 'created' || bootstrap === 'promoted') log.info({ user: config.auth.bootstrapAdmin?.username }, `bootstrap admin ${bootstrap}`);
 
   const server: HttpServer = createServer(app);
   server.requestTimeout = config.http.requestTimeoutMs * 2;
   const io = attachSocketServer(server, {
     jobs, redis, keys: k, hub, log, prefix: config.keyPrefix, pubClient, subClient, corsOrigins: config.http.corsOrigins,
-    auth: { verify: (t) => auth.authenticateToken(t), stillValid: (a) => auth.stillValid(a) },
+    auth: { verify: (t) => auth.tokens.authenticate(t), stillValid: (a) => auth.tokens.stillValid(a) },
     onConnections: (n) => metrics.sockets.set({ transport: 'socket.io' }, n),
     rooms: { discussion: discussionRoomKind(roomWatch) },
   });
@@ -136,6 +147,8 @@ export async function startApi(env: NodeJS.ProcessEnv = process.env) {
       server.closeIdleConnections();
       await new Promise<void>((r) => io.close(() => r()));
       await hub.close();
+      await authRetention.stop().catch(() => {});
+      await denials.stop();
       ollama.close();
       await Promise.race([closed, new Promise((r) => setTimeout(r, 5000))]);
       server.closeAllConnections();
@@ -145,7 +158,7 @@ export async function startApi(env: NodeJS.ProcessEnv = process.env) {
       await mongo.close().catch(() => {});
       log.info('api stopped');
     })());
-  return { app, server, io, port, stop, config, auth, db, redis, jobs, keys: k, hub, routes, audit, ollama, discussions: discussionDeps };
+  return { app, server, io, port, stop, config, auth, db, redis, jobs, keys: k, hub, routes, audit, ollama, discussions: discussionDeps, authRetention, denials };
 }
 
 // Run directly (not imported by a test): compare as URLs, so a path with spaces or other escaped characters still matches.

@@ -3,6 +3,7 @@
  * the product reads `process.env`; composition roots call `loadConfig()` and
  * pass the result down.
  */
+import { isIP } from 'node:net';
 import { z } from 'zod';
 
 const bool = z
@@ -115,7 +116,33 @@ const Env = z.object({
   PARLEY_REQUEST_TIMEOUT_MS: z.coerce.number().int().min(100).default(30_000),
   PARLEY_CORS_ORIGINS: csv.default([]),
   PARLEY_DASHBOARD: bool.default(true),
-  PARLEY_TRUST_PROXY: bool.default(false),
+  /** Longest life of the queue board's cookie session (also never past the access token it came from). @defaultValue 900 s */
+  PARLEY_BOARD_SESSION_TTL_S: z.coerce.number().int().min(10).max(86_400).default(900),
+  /**
+   * Which proxies may tell us the client's address (X-Forwarded-For) and scheme (X-Forwarded-Proto), in
+   * Express's trust-proxy forms: "false" (none), a hop count ("1": the one proxy in front), or proxy
+   * addresses, subnets and named ranges ("loopback,10.0.0.0/8"). "true" (every hop) is refused: it lets
+   * any client choose its own IP. @defaultValue false
+   */
+  PARLEY_TRUST_PROXY: z
+    .string()
+    .default('false')
+    .transform((spec, ctx): false | number | string[] => {
+      const v = spec.trim();
+      if (['', 'false', 'no', '0'].includes(v)) return false;
+      if (['true', 'yes'].includes(v)) {
+        ctx.addIssue({ code: 'custom', message: '"true" trusts every hop, so any client could choose its own IP: give a hop count (e.g. 1) or the proxies\' addresses or subnets' });
+        return z.NEVER;
+      }
+      if (/^\d+$/.test(v)) return Number(v);
+      const entries = v.split(',').map((x) => x.trim()).filter(Boolean);
+      const bad = entries.filter((x) => !isProxySpec(x));
+      if (bad.length) {
+        ctx.addIssue({ code: 'custom', message: `not an address, subnet (a.b.c.d/n, x::/n) or one of loopback, linklocal, uniquelocal: ${bad.join(', ')}` });
+        return z.NEVER;
+      }
+      return entries;
+    }),
   /** Access-token lifetime. @defaultValue 900 s (15 min): short, because a stolen one cannot be recalled. */
   PARLEY_ACCESS_TOKEN_TTL_S: z.coerce.number().int().min(10).max(86_400).default(900),
   PARLEY_REFRESH_TOKEN_TTL_S: z.coerce.number().int().min(60).default(30 * 86_400),
@@ -128,6 +155,18 @@ const Env = z.object({
    * @defaultValue 10 000 ms
    */
   PARLEY_AUTH_CACHE_MS: z.coerce.number().int().min(0).max(300_000).default(10_000),
+  /** Live (unrevoked, unexpired) API keys one user may hold; creating one more is 422 LIMIT_EXCEEDED. @defaultValue 20 */
+  PARLEY_MAX_API_KEYS_PER_USER: z.coerce.number().int().min(1).max(10_000).default(20),
+  /** Days a session row is kept after it expired or was revoked (then it and its refresh tokens are purged). @defaultValue 7 */
+  PARLEY_SESSION_RETENTION_DAYS: z.coerce.number().min(0).max(3650).default(7),
+  /** Days failed sign-ins (`auth.login` / `auth.refresh` failures) stay in the audit log. @defaultValue 30 */
+  PARLEY_FAILED_LOGIN_RETENTION_DAYS: z.coerce.number().min(1).max(3650).default(30),
+  /** How often one API process purges them (the first round comes a second after start). @defaultValue 3600 s */
+  PARLEY_AUTH_PURGE_INTERVAL_S: z.coerce.number().int().min(1).max(86_400).default(3600),
+  /** 401/403/429 answers on auth and admin routes are audited aggregated per window of this length (api/auth/denials.ts). @defaultValue 60 s */
+  PARLEY_AUDIT_DENIAL_WINDOW_S: z.coerce.number().int().min(1).max(86_400).default(60),
+  /** Distinct denial keys (status, route, IP, actor) written per window and process; the rest share one overflow row. @defaultValue 50 */
+  PARLEY_AUDIT_DENIAL_MAX_KEYS: z.coerce.number().int().min(1).max(10_000).default(50),
   PARLEY_BOOTSTRAP_ADMIN_USER: z.string().min(1).optional(),
   PARLEY_BOOTSTRAP_ADMIN_PASSWORD: z.string().min(1).optional(),
   /** Window of every rate limit below. @defaultValue 60 s */
@@ -208,6 +247,16 @@ const Env = z.object({
 
 export type Config = ReturnType<typeof loadConfig>;
 
+/** An entry of PARLEY_TRUST_PROXY's list: an IP, an IP/prefix, or one of Express's named ranges. */
+function isProxySpec(entry: string): boolean {
+  if (['loopback', 'linklocal', 'uniquelocal'].includes(entry)) return true;
+  const [addr, prefix, ...rest] = entry.split('/');
+  const family = isIP(addr ?? '');
+  if (!family || rest.length) return false;
+  if (prefix === undefined) return true;
+  return /^\d{1,3}$/.test(prefix) && Number(prefix) <= (family === 4 ? 32 : 128);
+}
+
 export function loadConfig(env: NodeJS.ProcessEnv = process.env) {
   const parsed = Env.safeParse(env);
   if (!parsed.success) {
@@ -261,6 +310,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env) {
       issuer: e.PARLEY_JWT_ISSUER,
       audience: e.PARLEY_JWT_AUDIENCE,
       credentialCacheMs: e.PARLEY_AUTH_CACHE_MS,
+      maxApiKeysPerUser: e.PARLEY_MAX_API_KEYS_PER_USER,
+      denials: { windowMs: e.PARLEY_AUDIT_DENIAL_WINDOW_S * 1000, maxKeys: e.PARLEY_AUDIT_DENIAL_MAX_KEYS },
+      retention: { sessionDays: e.PARLEY_SESSION_RETENTION_DAYS, failedLoginDays: e.PARLEY_FAILED_LOGIN_RETENTION_DAYS, intervalMs: e.PARLEY_AUTH_PURGE_INTERVAL_S * 1000 },
       bootstrapAdmin: e.PARLEY_BOOTSTRAP_ADMIN_USER && e.PARLEY_BOOTSTRAP_ADMIN_PASSWORD ? { username: e.PARLEY_BOOTSTRAP_ADMIN_USER, password: e.PARLEY_BOOTSTRAP_ADMIN_PASSWORD } : undefined,
     },
     http: {
@@ -269,6 +321,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env) {
       requestTimeoutMs: e.PARLEY_REQUEST_TIMEOUT_MS,
       corsOrigins: e.PARLEY_CORS_ORIGINS,
       dashboard: e.PARLEY_DASHBOARD,
+      boardSessionTtlSeconds: e.PARLEY_BOARD_SESSION_TTL_S,
       trustProxy: e.PARLEY_TRUST_PROXY,
       hsts: e.PARLEY_HSTS,
       redisTimeoutMs: e.PARLEY_API_REDIS_TIMEOUT_MS,

@@ -19,6 +19,8 @@ export function keys(prefix: string) {
     roomPickUsage: (id: string, turn: number) => `${prefix}:discussion:${id}:pick-usage:${turn}`,
     /** Lock held by the one worker process that runs the discussion watchdog. */
     roomWatchdogLock: `${prefix}:lock:discussions`,
+    /** Lock held by the one API process that purges ended sessions and old failed sign-ins. */
+    authRetentionLock: `${prefix}:lock:auth-retention`,
   };
 }
 export type Keys = ReturnType<typeof keys>;

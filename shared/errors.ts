@@ -116,8 +116,5 @@ export const Problem = z.object({
   code: ApiErrorCode,
   requestId: z.string().optional(),
   errors: z.array(z.object({ path: z.string(), message: z.string() })).optional(),
-  /** OAuth2 token endpoint errors also carry RFC 6749 §5.2's members. */
-  error: z.string().optional(),
-  error_description: z.string().optional(),
 });
 export type Problem = z.infer<typeof Problem>;

@@ -30,3 +30,7 @@ export {
   roomEvents, TurnStartedEvent, RoomTokensEvent, TurnFinishedEvent, RoomStatusEvent, HumanMessageEvent, RoomSnapshotEvent,
   type RoomEvent, type RoomEventName, type RoomEventPayload,
 } from './discussions.ts';
+export {
+  Role, Permission, Username, Password, TokenResponse, OAuthError, TokenRequest, Me, Session, SessionList, CreateApiKey, ApiKey, ApiKeyList, CreatedApiKey,
+  ChangePassword, ResetPassword, PasswordChanged, NewUser, CreatedUser, UserPatch, UserView, UserList, AuditOutcome, AuditQuery, AuditEventView, AuditPage,
+} from './auth-api.ts';

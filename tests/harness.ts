@@ -35,8 +35,8 @@ export async function startStack(opts: { workers?: boolean | QueueName[]; env?: 
   async function user(role: Role = 'member'): Promise<TestUser> {
     const username = `${role}-${randomUUID().slice(0, 8)}`;
     const password = `pw-${randomUUID()}`;
-    const row = await api.auth.createUser({ username, password, role });
-    const t = await api.auth.passwordGrant({ username, password }, { ip: '127.0.0.1' });
+    const row = await api.auth.users.create({ username, password, role });
+    const t = await api.auth.grants.password({ username, password }, { ip: '127.0.0.1' });
     return { id: row.id, username, password, role, token: t.access_token, refreshToken: t.refresh_token, auth: { authorization: `Bearer ${t.access_token}` } };
   }
 

@@ -9,7 +9,7 @@ export class AppError extends Error {
   readonly detail: string | undefined;
   readonly errors: { path: string; message: string }[] | undefined;
   readonly headers: Record<string, string> | undefined;
-  /** Extra members for the problem body (e.g. OAuth2's `error`, `error_description`). */
+  /** OAuth2's `error` and `error_description`, for the token endpoint's §5.2 answers (api/http/errors.ts). */
   readonly extra: Record<string, string> | undefined;
 
   constructor(code: ApiErrorCode, opts: { detail?: string; errors?: { path: string; message: string }[]; cause?: unknown; headers?: Record<string, string>; extra?: Record<string, string> } = {}) {

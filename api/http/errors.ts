@@ -1,11 +1,16 @@
 /**
  * Error middleware: everything becomes RFC 9457 problem+json with a stable
  * `code` and the request id. No stack traces or internal paths ever leave.
+ *
+ * One exception: a response marked `res.locals.errorStyle = 'oauth2'` (the
+ * token endpoint, api/auth/token-endpoint.ts) carries its errors as RFC 6749
+ * §5.2 has them, `application/json` with `error` and `error_description`,
+ * plus our `code`, `status` and `requestId`.
  */
 import type { ErrorRequestHandler, RequestHandler } from 'express';
 import { dependencyDown, type Dependency } from '../../platform/connections/index.ts';
 import type { Logger } from '../../platform/observability/index.ts';
-import type { Problem } from '../../shared/index.ts';
+import type { OAuthError, Problem } from '../../shared/index.ts';
 import { AppError, statusOf, titleOf } from './app-error.ts';
 
 export function problemOf(err: AppError, requestId: string | undefined, instance?: string): Problem {
@@ -18,7 +23,6 @@ export function problemOf(err: AppError, requestId: string | undefined, instance
     code: err.code,
     ...(requestId ? { requestId } : {}),
     ...(err.errors ? { errors: err.errors } : {}),
-    ...err.extra,
   };
 }
 
@@ -53,11 +57,39 @@ function normalise(err: unknown, ports: Partial<Record<Dependency, number>>): Ap
   return new AppError('INTERNAL', { cause: err });
 }
 
+/**
+ * The §5.2 `error` for an AppError: the one it was raised with, else the nearest registered code
+ * (401 invalid_client: §5.2's code for failed client authentication; 429 slow_down: RFC 8628's
+ * "retry more slowly"; 5xx temporarily_unavailable / server_error; any other 4xx invalid_request).
+ */
+function oauthCodeOf(err: AppError): OAuthError['error'] {
+  const raised = err.extra?.error as OAuthError['error'] | undefined;
+  if (raised) return raised;
+  const status = statusOf(err.code);
+  if (status === 401) return 'invalid_client';
+  if (status === 429) return 'slow_down';
+  if (status === 503) return 'temporarily_unavailable';
+  if (status >= 500) return 'server_error';
+  return 'invalid_request';
+}
+
+export function oauthErrorOf(err: AppError, requestId: string | undefined): OAuthError {
+  const fields = err.errors?.map((e) => `${e.path}: ${e.message}`).join('; ');
+  const description = [err.detail ?? titleOf(err.code), fields].filter(Boolean).join(' — ');
+  return { error: oauthCodeOf(err), error_description: description, status: statusOf(err.code), code: err.code, ...(requestId ? { requestId } : {}) };
+}
+
 export function sendProblem(res: Parameters<RequestHandler>[1], err: AppError, requestId: string | undefined, instance?: string): void {
-  const body = problemOf(err, requestId, instance);
   if (err.headers) res.set(err.headers);
-  if (body.status === 503 && !res.get('Retry-After')) res.set('Retry-After', String(RETRY_AFTER_S));
+  if (statusOf(err.code) === 503 && !res.get('Retry-After')) res.set('Retry-After', String(RETRY_AFTER_S));
   if (err.code === 'UNAUTHENTICATED' && !res.get('WWW-Authenticate')) res.set('WWW-Authenticate', 'Bearer');
+  res.locals.errorCode = err.code;
+  if (res.locals.errorStyle === 'oauth2') {
+    const body = oauthErrorOf(err, requestId);
+    res.status(body.status).type('application/json').send(JSON.stringify(body));
+    return;
+  }
+  const body = problemOf(err, requestId, instance);
   res.status(body.status).type('application/problem+json').send(JSON.stringify(body));
 }
 

@@ -103,10 +103,25 @@ export function rateLimiters(deps: RateLimitDeps): { path: string; handler: Requ
     const cached = res.locals.rateLimitSubject as { key: string; cls: LimitClass } | undefined;
     if (cached) return cached;
     const actor: Actor | undefined = await deps.authenticate(req, res);
-    const subject = actor ? { key: actor.apiKeyId ? `key:${actor.apiKeyId}` : `user:${actor.userId}`, cls: actor.role } : { key: `ip:${clientIp(req)}`, cls: 'anonymous' as const };
+    res.locals.actor = actor;
+    // Per user, whatever the credential: a user's sessions and API keys share one bucket, so minting keys buys no extra budget.
+    const subject = actor ? { key: `user:${actor.userId}`, cls: actor.role } : { key: `ip:${clientIp(req)}`, cls: 'anonymous' as const };
     res.locals.rateLimitSubject = subject;
     return subject;
   };
+  // Wrong current passwords on POST /v1/auth/password, per user: the same budget as failed logins, so a
+  // stolen access token cannot guess the password through this route faster than through the token endpoint.
+  const passwordChange = limiter(
+    'password-change',
+    {
+      limit: limits.token.perUsername,
+      skip: (req) => req.method !== 'POST',
+      keyGenerator: async (req, res) => (await subjectOf(req, res)).key,
+      skipSuccessfulRequests: true,
+    },
+    'Too many wrong current passwords for this account',
+  );
+
   const isRead = (req: Request) => req.method === 'GET' || req.method === 'HEAD';
   const perSubject = (family: 'jobs' | 'api', kind: 'read' | 'write', detail: string, skip: (req: Request) => boolean = () => false) =>
     limiter(
@@ -128,6 +143,7 @@ export function rateLimiters(deps: RateLimitDeps): { path: string; handler: Requ
   return [
     { path: '/v1/auth/token', handler: tokenIp },
     { path: '/v1/auth/token', handler: tokenUsername },
+    { path: '/v1/auth/password', handler: passwordChange },
     { path: '/v1/jobs', handler: perSubject('jobs', 'read', 'Too many job reads') },
     { path: '/v1/jobs', handler: perSubject('jobs', 'write', 'Too many job requests') },
     // One handler per family, mounted on every path: a single budget across them.

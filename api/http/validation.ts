@@ -128,3 +128,30 @@ function keysAt(schema: z.ZodType, path: readonly PropertyKey[]): string[] | und
   visit(schema, path, 0);
   return found.size ? [...found] : undefined;
 }
+
+/** A NUL, or a UTF-16 surrogate without its pair. */
+const unstorable = /\u0000|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
+/**
+ * Every string in `value` (keys included) that Postgres cannot keep: text refuses NUL, jsonb refuses
+ * NUL and unpaired surrogates, and an unpaired surrogate in text silently becomes U+FFFD. Checked on
+ * each parsed request part, so such input is a 400 naming the field, never a 500 or a mangled row.
+ */
+export function unstorableText(value: unknown, path: string[] = []): FieldError[] {
+  const out: FieldError[] = [];
+  const visit = (v: unknown, at: string[], depth: number): void => {
+    if (out.length >= 20 || depth > 64) return;
+    if (typeof v === 'string') {
+      if (unstorable.test(v)) out.push({ path: at.join('.') || '(root)', message: 'must not contain NUL characters or unpaired UTF-16 surrogates' });
+    } else if (Array.isArray(v)) {
+      v.forEach((x, i) => visit(x, [...at, String(i)], depth + 1));
+    } else if (v && typeof v === 'object') {
+      for (const [k, x] of Object.entries(v)) {
+        if (unstorable.test(k)) out.push({ path: [...at, k].join('.'), message: 'a key must not contain NUL characters or unpaired UTF-16 surrogates' });
+        visit(x, [...at, k], depth + 1);
+      }
+    }
+  };
+  visit(value, path, 0);
+  return out;
+}

@@ -22,7 +22,7 @@ export function agentRoutes(deps: AgentDeps): Route[] {
       body: AgentInput,
       responses: { 201: { description: 'Created', schema: Agent }, 400: problem('Invalid agent'), 422: problem('Beyond your role caps') },
       async handle({ body, actor }) {
-        const agent = await createAgent(deps, actor!, body);
+        const agent = await createAgent(deps, actor, body);
         return { status: 201, body: agent, headers: { Location: `/v1/agents/${agent.id}` } };
       },
     }),
@@ -31,7 +31,7 @@ export function agentRoutes(deps: AgentDeps): Route[] {
       summary: 'Your agents, newest first (admins: everyone’s).',
       responses: { 200: { description: 'Agents', schema: AgentList } },
       async handle({ actor }) {
-        return { status: 200, body: await listAgents(deps, actor!) };
+        return { status: 200, body: await listAgents(deps, actor) };
       },
     }),
     route({
@@ -40,7 +40,7 @@ export function agentRoutes(deps: AgentDeps): Route[] {
       params: IdParams,
       responses: { 200: { description: 'The agent', schema: Agent }, 404: problem('No such agent') },
       async handle({ params, actor }) {
-        return { status: 200, body: await getAgent(deps, actor!, params.id) };
+        return { status: 200, body: await getAgent(deps, actor, params.id) };
       },
     }),
     route({
@@ -50,7 +50,7 @@ export function agentRoutes(deps: AgentDeps): Route[] {
       body: AgentPatch,
       responses: { 200: { description: 'The agent', schema: Agent }, 404: problem('No such agent'), 422: problem('Beyond your role caps') },
       async handle({ params, body, actor }) {
-        return { status: 200, body: await updateAgent(deps, actor!, params.id, body) };
+        return { status: 200, body: await updateAgent(deps, actor, params.id, body) };
       },
     }),
     route({
@@ -59,7 +59,7 @@ export function agentRoutes(deps: AgentDeps): Route[] {
       params: IdParams,
       responses: { 204: { description: 'Deleted' }, 404: problem('No such agent'), 409: problem('A discussion uses it') },
       async handle({ params, actor }) {
-        await deleteAgent(deps, actor!, params.id);
+        await deleteAgent(deps, actor, params.id);
         return { status: 204 };
       },
     }),
@@ -74,7 +74,7 @@ export function discussionRoutes(deps: DiscussionDeps): Route[] {
       params: IdParams,
       responses: { 200: { description: 'The discussion after the change', schema: Discussion }, 403: problem('Not the owner'), 404: notFound, 409: problem('Not allowed in the current status'), 422: problem('Too many running discussions') },
       async handle({ params, actor }) {
-        return { status: 200, body: await fn(deps, actor!, params.id) };
+        return { status: 200, body: await fn(deps, actor, params.id) };
       },
     });
   return [
@@ -84,7 +84,7 @@ export function discussionRoutes(deps: DiscussionDeps): Route[] {
       body: CreateDiscussion,
       responses: { 201: { description: 'Created', schema: Discussion }, 400: problem('Invalid body, unknown agents or users') },
       async handle({ body, actor }) {
-        const d = await createDiscussion(deps, actor!, body);
+        const d = await createDiscussion(deps, actor, body);
         return { status: 201, body: d, headers: { Location: d.links.self } };
       },
     }),
@@ -94,7 +94,7 @@ export function discussionRoutes(deps: DiscussionDeps): Route[] {
       query: ListDiscussionsQuery,
       responses: { 200: { description: 'A page of discussions', schema: DiscussionList } },
       async handle({ query, actor }) {
-        return { status: 200, body: await listDiscussions(deps, actor!, query) };
+        return { status: 200, body: await listDiscussions(deps, actor, query) };
       },
     }),
     route({
@@ -103,7 +103,7 @@ export function discussionRoutes(deps: DiscussionDeps): Route[] {
       params: IdParams,
       responses: { 200: { description: 'The discussion', schema: Discussion }, 404: notFound },
       async handle({ params, actor }) {
-        return { status: 200, body: await getDiscussion(deps, actor!, params.id) };
+        return { status: 200, body: await getDiscussion(deps, actor, params.id) };
       },
     }),
     control('start', 'Start a draft: turns are scheduled one after another until a stop condition.', startDiscussion),
@@ -112,13 +112,13 @@ export function discussionRoutes(deps: DiscussionDeps): Route[] {
     control('stop', 'Stop for good: the current speaker is interrupted (its partial turn kept).', stopDiscussion),
     control('interrupt', 'Interrupt the current speaker: its partial turn is kept, marked interrupted, and the next speaker follows.', interruptDiscussion),
     route({
-      method: 'post', path: '/v1/discussions/:id/messages', tags: ['discussions'], access: 'discussions:read',
+      method: 'post', path: '/v1/discussions/:id/messages', tags: ['discussions'], access: 'discussions:post',
       summary: 'Post a human message; it joins the next speaker’s context. Owner, users it is shared with, and admins.',
       params: IdParams,
       body: PostHumanMessage,
       responses: { 201: { description: 'Posted', schema: HumanMessage }, 403: problem('Read-only for you'), 404: notFound, 409: problem('The discussion is closed') },
       async handle({ params, body, actor }) {
-        return { status: 201, body: await postMessage(deps, actor!, params.id, body) };
+        return { status: 201, body: await postMessage(deps, actor, params.id, body) };
       },
     }),
     route({
@@ -128,7 +128,7 @@ export function discussionRoutes(deps: DiscussionDeps): Route[] {
       body: ForkRequest,
       responses: { 201: { description: 'The fork', schema: Discussion }, 400: problem('Invalid fork'), 404: notFound },
       async handle({ params, body, actor }) {
-        const d = await forkDiscussion(deps, actor!, params.id, body);
+        const d = await forkDiscussion(deps, actor, params.id, body);
         return { status: 201, body: d, headers: { Location: d.links.self } };
       },
     }),
@@ -139,7 +139,7 @@ export function discussionRoutes(deps: DiscussionDeps): Route[] {
       query: TranscriptQuery,
       responses: { 200: { description: 'The transcript', schema: Transcript }, 404: notFound },
       async handle({ params, query, actor }) {
-        return { status: 200, body: await getTranscript(deps, actor!, params.id, query) };
+        return { status: 200, body: await getTranscript(deps, actor, params.id, query) };
       },
     }),
     route({
@@ -148,7 +148,7 @@ export function discussionRoutes(deps: DiscussionDeps): Route[] {
       params: CompareParams,
       responses: { 200: { description: 'The comparison', schema: Comparison }, 404: notFound },
       async handle({ params, actor }) {
-        return { status: 200, body: await compareDiscussions(deps, actor!, params.id, params.otherId) };
+        return { status: 200, body: await compareDiscussions(deps, actor, params.id, params.otherId) };
       },
     }),
   ];

@@ -14,7 +14,7 @@ export function jobRoutes(deps: JobDeps): Route[] {
       body: SubmitJobBody,
       responses: { 202: { description: 'Accepted', schema: SubmittedJob }, 400: problem('Invalid body or input'), 409: problem('Idempotency key reused with another body'), 503: problem('Not accepted') },
       async handle({ body, actor, headers }) {
-        const { job, replayed } = await submitJob(deps, { actor: actor!, body, idempotencyKey: headers.idempotencyKey });
+        const { job, replayed } = await submitJob(deps, { actor: actor, body, idempotencyKey: headers.idempotencyKey });
         return { status: 202, body: job, headers: { Location: job.links.self, ...(replayed ? { 'Idempotent-Replayed': 'true' } : {}) } };
       },
     }),
@@ -24,7 +24,7 @@ export function jobRoutes(deps: JobDeps): Route[] {
       query: ListJobsQuery,
       responses: { 200: { description: 'A page of jobs', schema: JobList } },
       async handle({ query, actor }) {
-        return { status: 200, body: await listJobs(deps, actor!, query) };
+        return { status: 200, body: await listJobs(deps, actor, query) };
       },
     }),
     route({
@@ -33,7 +33,7 @@ export function jobRoutes(deps: JobDeps): Route[] {
       params: IdParams,
       responses: { 200: { description: 'The job', schema: JobView }, 404: problem('No such job, or not yours') },
       async handle({ params, actor, headers }): Promise<RouteResult> {
-        const view = await getJob(deps, actor!, params.id);
+        const view = await getJob(deps, actor, params.id);
         // Terminal jobs never change: a weak ETag lets clients and caches revalidate cheaply.
         const terminal = view.state === 'completed' || view.state === 'failed' || view.state === 'cancelled';
         const etag = `W/"${view.id}-${view.state}-${view.attempts}-${view.timings.finishedAt ?? view.timings.startedAt ?? view.timings.queuedAt}"`;
@@ -47,7 +47,7 @@ export function jobRoutes(deps: JobDeps): Route[] {
       params: IdParams,
       responses: { 200: { description: 'Cancelled (or still stopping: see state)', schema: JobView }, 404: problem('No such job'), 409: problem('Already finished') },
       async handle({ params, actor, ip, userAgent }) {
-        const view = await cancelJob(deps, actor!, params.id, { meta: { ip, userAgent } });
+        const view = await cancelJob(deps, actor, params.id, { meta: { ip, userAgent } });
         return { status: view.state === 'cancelled' ? 200 : 202, body: view };
       },
     }),
@@ -57,7 +57,7 @@ export function jobRoutes(deps: JobDeps): Route[] {
       params: IdParams,
       responses: { 202: { description: 'Queued again', schema: JobView }, 404: problem('No such job'), 409: problem('Not failed or cancelled') },
       async handle({ params, actor, ip, userAgent }) {
-        return { status: 202, body: await retryJob(deps, actor!, params.id, { ip, userAgent }) };
+        return { status: 202, body: await retryJob(deps, actor, params.id, { ip, userAgent }) };
       },
     }),
   ];

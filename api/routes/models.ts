@@ -33,7 +33,7 @@ export function modelRoutes(deps: ModelDeps): Route[] {
       body: CreateModelBody,
       responses: { 201: { description: 'Created on at least one host', schema: ModelChange }, 400: problem('Invalid body, or `from` is not installed on any host'), 409: problem('The name exists on some host'), 503: upstream },
       async handle({ body, actor, ip, userAgent }) {
-        const model = await createModel(deps, actor!, body, { ip, userAgent });
+        const model = await createModel(deps, actor, body, { ip, userAgent });
         return { status: 201, body: model, headers: { Location: `/v1/models/${encodeURIComponent(model.name)}` } };
       },
     }),
@@ -43,7 +43,7 @@ export function modelRoutes(deps: ModelDeps): Route[] {
       body: PullModelBody,
       responses: { 202: { description: 'Accepted (or deduplicated)', schema: PullModelAccepted }, 400: problem('Invalid body, or not a model name Ollama can have'), 403: problem('The registry host, or an insecure pull from it, is not allowed'), 503: problem('Not accepted') },
       async handle({ body, actor, ip, userAgent }) {
-        const job = await pullModel(deps, actor!, body, { ip, userAgent });
+        const job = await pullModel(deps, actor, body, { ip, userAgent });
         return { status: 202, body: job, headers: { Location: job.links.self } };
       },
     }),
@@ -70,7 +70,7 @@ export function modelRoutes(deps: ModelDeps): Route[] {
       params: NameParams,
       responses: { 200: { description: 'Deleted from at least one host', schema: DeletedModel }, 400: invalid, 404: problem('Not installed on any host that answered'), 409: problem('A configured model'), 503: upstream },
       async handle({ params, actor, ip, userAgent }) {
-        return { status: 200, body: await deleteModel(deps, actor!, params.name, { ip, userAgent }) };
+        return { status: 200, body: await deleteModel(deps, actor, params.name, { ip, userAgent }) };
       },
     }),
     route({
@@ -80,7 +80,7 @@ export function modelRoutes(deps: ModelDeps): Route[] {
       body: CopyModelBody,
       responses: { 201: { description: 'Copied on at least one host', schema: ModelChange }, 400: invalid, 404: problem('Not installed on any host that answered'), 409: problem('The destination exists on some host'), 503: upstream },
       async handle({ params, body, actor, ip, userAgent }) {
-        const model = await copyModel(deps, actor!, params.name, body, { ip, userAgent });
+        const model = await copyModel(deps, actor, params.name, body, { ip, userAgent });
         return { status: 201, body: model, headers: { Location: `/v1/models/${encodeURIComponent(model.name)}` } };
       },
     }),
@@ -91,7 +91,7 @@ export function modelRoutes(deps: ModelDeps): Route[] {
       body: LoadModelBody,
       responses: { 200: { description: 'Loaded on at least one host', schema: ModelLoadState }, 400: invalid, 404: problem('Not installed on any host that answered'), 422: problem('keep_alive above the role cap'), 503: upstream },
       async handle({ params, body, actor, ip, userAgent }) {
-        return { status: 200, body: await loadModel(deps, actor!, params.name, body, { ip, userAgent }) };
+        return { status: 200, body: await loadModel(deps, actor, params.name, body, { ip, userAgent }) };
       },
     }),
     route({
@@ -100,7 +100,7 @@ export function modelRoutes(deps: ModelDeps): Route[] {
       params: NameParams,
       responses: { 200: { description: 'Unloaded', schema: ModelLoadState }, 400: invalid, 404: problem('Not installed on any host that answered'), 503: upstream },
       async handle({ params, actor, ip, userAgent }) {
-        return { status: 200, body: await unloadModel(deps, actor!, params.name, { ip, userAgent }) };
+        return { status: 200, body: await unloadModel(deps, actor, params.name, { ip, userAgent }) };
       },
     }),
   ];

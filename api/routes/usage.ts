@@ -13,7 +13,7 @@ export function usageRoutes(deps: UsageDeps): Route[] {
       query: UsageQuery,
       responses: { 200: { description: 'Usage', schema: UsageReport }, 400: problem('Bad range') },
       async handle({ query, actor }) {
-        return { status: 200, body: await ownUsage(deps, actor!, query) };
+        return { status: 200, body: await ownUsage(deps, actor, query) };
       },
     }),
     route({
@@ -40,7 +40,7 @@ export function usageRoutes(deps: UsageDeps): Route[] {
       body: PutBudgetBody,
       responses: { 200: { description: 'The budget', schema: Budget }, 204: { description: 'Removed' }, 400: problem('Unknown user or role') },
       async handle({ body, actor, ip, userAgent }) {
-        const budget = await putBudget(deps, actor!, body, { ip, userAgent });
+        const budget = await putBudget(deps, actor, body, { ip, userAgent });
         return budget ? { status: 200, body: budget } : { status: 204 };
       },
     }),

@@ -64,9 +64,9 @@ export interface BenchUser {
 export async function createMember(api: ParleyApi): Promise<BenchUser> {
   const username = `bench-${randomUUID().slice(0, 8)}`;
   const password = `pw-${randomUUID()}`;
-  const row = await api.auth.createUser({ username, password, role: 'member' });
-  const t = await api.auth.passwordGrant({ username, password }, { ip: '127.0.0.1' });
-  const { actor } = await api.auth.authenticateToken(t.access_token);
+  const row = await api.auth.users.create({ username, password, role: 'member' });
+  const t = await api.auth.grants.password({ username, password }, { ip: '127.0.0.1' });
+  const { actor } = await api.auth.tokens.authenticate(t.access_token);
   return { id: row.id, username, token: t.access_token, actor };
 }
 

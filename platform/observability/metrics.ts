@@ -47,6 +47,10 @@ export function createApiMetrics(registry = new Registry()) {
     /** kind: bearer (access token or API key refused), password (failed login), refresh (refused or reused refresh token). */
     authFailures: new Counter({ name: 'parley_auth_failures_total', help: 'Refused credentials, by kind and reason', labelNames: ['kind', 'reason'], registers: [registry] }),
     rateLimited: new Counter({ name: 'parley_rate_limited_total', help: 'Requests answered 429 by a rate limiter', labelNames: ['limiter'], registers: [registry] }),
+    /** status: 401, 403 or 429; family: token, auth, admin or board. Every denial, before the audit log aggregates them. */
+    /** Writes through the queue board (each also an audit event), by method and outcome. */
+    boardActions: new Counter({ name: 'parley_board_actions_total', help: 'Admin actions taken through the queue board, by method and outcome', labelNames: ['method', 'outcome'], registers: [registry] }),
+    authDenials: new Counter({ name: 'parley_auth_denials_total', help: 'Denied requests on auth and admin routes and the queue board, by status and family', labelNames: ['status', 'family'], registers: [registry] }),
     /** From the status poller (platform/ollama/status.ts), updated every poll. */
     ollamaUp: new Gauge({ name: 'parley_ollama_up', help: 'Ollama host answering /api/version (1) or not (0)', labelNames: ['host'], registers: [registry] }),
     ollamaLoadedModels: new Gauge({ name: 'parley_ollama_loaded_models', help: 'Models loaded per Ollama host (/api/ps)', labelNames: ['host'], registers: [registry] }),

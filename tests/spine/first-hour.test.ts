@@ -74,7 +74,7 @@ describe('security headers over plain HTTP', () => {
   });
 
   it('sends both when a trusted proxy says the request came over TLS', async () => {
-    const tls = await startStack({ workers: false, env: { PARLEY_TRUST_PROXY: 'true' } });
+    const tls = await startStack({ workers: false, env: { PARLEY_TRUST_PROXY: '1' } });
     try {
       const r = await fetch(`${tls.base}/healthz`, { headers: { 'x-forwarded-proto': 'https' } });
       expect(r.headers.get('strict-transport-security')).toMatch(/max-age=\d+/);
