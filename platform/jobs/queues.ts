@@ -36,9 +36,9 @@ export function createQueues(connection: Redis, prefix: string): Queues {
       connection,
       prefix: `${prefix}:bull`,
       defaultJobOptions: {
-        // Postgres is the record; Redis keeps finished jobs only for the dashboard.
-        removeOnComplete: { age: 3600, count: 5000 },
-        removeOnFail: { age: 24 * 3600, count: 5000 },
+        // Postgres is the record; Redis keeps finished jobs only for the dashboard, bounded by count and age.
+        removeOnComplete: { age: 3600, count: 1000 },
+        removeOnFail: { age: 24 * 3600, count: 1000 },
       },
     });
   }

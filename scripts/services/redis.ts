@@ -60,6 +60,9 @@ export const redis: Service = {
       '--dir', dir, '--pidfile', pidFile, '--logfile', logFile, '--daemonize', 'yes',
       '--appendonly', 'yes', '--appendfsync', 'everysec', '--save', '',
       '--maxmemory-policy', 'noeviction',
+      // Redis 7 preallocates each stream node at this size: 4 KB by default, for a job stream that
+      // often holds a few hundred bytes. 1 KB cuts a finished job's footprint by more than half.
+      '--stream-node-max-bytes', '1024',
     ]);
     await waitUntil('redis', ping, 15_000, logFile);
     return 'started';
