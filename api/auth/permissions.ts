@@ -7,10 +7,9 @@
  * - operator: sees and manages everyone's jobs; reads queues and models.
  * - admin:    everything, including users, roles, models and the audit log.
  */
-import { z } from 'zod';
+import { Role } from '../../shared/index.ts';
 
-export const Role = z.enum(['admin', 'operator', 'member', 'viewer']);
-export type Role = z.infer<typeof Role>;
+export { Role };
 
 export const permissions = {
   'jobs:read': ['viewer', 'member', 'operator', 'admin'],

@@ -27,6 +27,7 @@ import { CredentialCache, revokedApiKeyKey, revokedSessionKey } from './credenti
 import { ALGORITHM, KEYRING_TTL_MS, keyVerificationGraceMs, loadKeyRing, type KeyRing } from './keyring.ts';
 import { hashPassword, prepareTimingEqualiser, verifyPassword } from './passwords.ts';
 import { allPermissions, permissionsOf, Role, roleHas, type Actor, type Permission } from './permissions.ts';
+import type { TokenResponse } from '../../shared/index.ts';
 
 export interface AuthDeps {
   db: Db;
@@ -55,13 +56,7 @@ export interface RequestMeta {
   userAgent?: string;
 }
 
-export interface TokenResponse {
-  access_token: string;
-  token_type: 'Bearer';
-  expires_in: number;
-  refresh_token: string;
-  scope: string;
-}
+export type { TokenResponse };
 
 /** Login names: what users type, so a plain, case-insensitively unique set of characters. */
 export const Username = z.string().min(3).max(64).regex(/^[A-Za-z0-9_.@-]+$/);

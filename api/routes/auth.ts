@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { Problem } from '../../shared/index.ts';
+import { Me, Problem, TokenResponse } from '../../shared/index.ts';
 import type { Db } from '../../platform/db.ts';
 import { allPermissions, Role, type Permission } from '../auth/permissions.ts';
 import { oauthError, Username, type AuthService } from '../auth/service.ts';
@@ -7,9 +7,7 @@ import { AppError } from '../http/app-error.ts';
 import { route, type Route } from '../http/route.ts';
 
 const problem = (description: string) => ({ description, schema: Problem, contentType: 'application/problem+json' });
-const TokenResponse = z.object({ access_token: z.string(), token_type: z.literal('Bearer'), expires_in: z.number(), refresh_token: z.string(), scope: z.string() });
 const TokenRequest = z.record(z.string(), z.unknown()).describe('grant_type=password with username, password and optional scope; or grant_type=refresh_token with refresh_token');
-const User = z.object({ id: z.uuid(), username: z.string(), role: Role, permissions: z.array(z.string()), authenticatedWith: z.enum(['user', 'apiKey']) });
 const Session = z.object({ id: z.uuid(), current: z.boolean(), createdAt: z.string(), lastUsedAt: z.string(), expiresAt: z.string(), ip: z.string().nullable(), userAgent: z.string().nullable() });
 const ApiKeyBody = z
   .object({
@@ -70,7 +68,7 @@ export function authRoutes(deps: { auth: AuthService; db: Db }): Route[] {
     route({
       method: 'get', path: '/v1/auth/me', tags: ['auth'], access: 'sessions:self',
       summary: 'The authenticated user.',
-      responses: { 200: { description: 'You', schema: User } },
+      responses: { 200: { description: 'You', schema: Me } },
       async handle({ actor }) {
         const a = actor!;
         return { status: 200, body: { id: a.userId, username: a.username, role: a.role, permissions: [...a.permissions], authenticatedWith: a.kind } };
