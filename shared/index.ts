@@ -30,3 +30,4 @@ export {
   type RoomEvent, type RoomEventName, type RoomEventPayload,
 } from './discussions.ts';
 export { Role, TokenResponse, Me } from './auth-api.ts';
+export { SubmitJobRequest } from './jobs/submit.ts';

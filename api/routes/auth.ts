@@ -36,7 +36,7 @@ export function authRoutes(deps: { auth: AuthService; db: Db }): Route[] {
   const { auth, db } = deps;
   return [
     route({
-      method: 'post', path: '/v1/auth/token', tags: ['auth'], access: 'public', bodyType: 'form',
+      method: 'post', path: '/v1/auth/token', operationId: 'createToken', tags: ['auth'], access: 'public', bodyType: 'form',
       summary: 'OAuth2 token endpoint (RFC 6749): password grant (§4.3) and refresh_token grant with rotation.',
       body: TokenRequest,
       responses: { 200: { description: 'Tokens (Cache-Control: no-store)', schema: TokenResponse }, 400: problem('invalid_request, invalid_grant or unsupported_grant_type'), 429: problem('Too many attempts') },
@@ -66,7 +66,7 @@ export function authRoutes(deps: { auth: AuthService; db: Db }): Route[] {
       },
     }),
     route({
-      method: 'get', path: '/v1/auth/me', tags: ['auth'], access: 'sessions:self',
+      method: 'get', path: '/v1/auth/me', operationId: 'getMe', tags: ['auth'], access: 'sessions:self',
       summary: 'The authenticated user.',
       responses: { 200: { description: 'You', schema: Me } },
       async handle({ actor }) {
@@ -75,7 +75,7 @@ export function authRoutes(deps: { auth: AuthService; db: Db }): Route[] {
       },
     }),
     route({
-      method: 'get', path: '/v1/auth/sessions', tags: ['auth'], access: 'sessions:self',
+      method: 'get', path: '/v1/auth/sessions', operationId: 'listSessions', tags: ['auth'], access: 'sessions:self',
       summary: 'Your active sessions.',
       responses: { 200: { description: 'Sessions', schema: z.object({ items: z.array(Session) }) } },
       async handle({ actor }) {
@@ -83,7 +83,7 @@ export function authRoutes(deps: { auth: AuthService; db: Db }): Route[] {
       },
     }),
     route({
-      method: 'delete', path: '/v1/auth/sessions', tags: ['auth'], access: 'sessions:self',
+      method: 'delete', path: '/v1/auth/sessions', operationId: 'revokeAllSessions', tags: ['auth'], access: 'sessions:self',
       summary: 'Revoke all your sessions (log out everywhere).',
       responses: { 200: { description: 'Revoked', schema: z.object({ revoked: z.number() }) } },
       async handle({ actor, ip, userAgent }) {
@@ -91,7 +91,7 @@ export function authRoutes(deps: { auth: AuthService; db: Db }): Route[] {
       },
     }),
     route({
-      method: 'delete', path: '/v1/auth/sessions/:id', tags: ['auth'], access: 'sessions:self',
+      method: 'delete', path: '/v1/auth/sessions/:id', operationId: 'revokeSession', tags: ['auth'], access: 'sessions:self',
       summary: 'Revoke one of your sessions.',
       params: IdParams,
       responses: { 204: { description: 'Revoked' }, 404: problem('Not one of your sessions') },
@@ -101,7 +101,7 @@ export function authRoutes(deps: { auth: AuthService; db: Db }): Route[] {
       },
     }),
     route({
-      method: 'post', path: '/v1/auth/logout', tags: ['auth'], access: 'sessions:self',
+      method: 'post', path: '/v1/auth/logout', operationId: 'logout', tags: ['auth'], access: 'sessions:self',
       summary: 'Revoke the current session; its access and refresh tokens stop working.',
       responses: { 204: { description: 'Logged out' } },
       async handle({ actor, ip, userAgent }) {
@@ -111,7 +111,7 @@ export function authRoutes(deps: { auth: AuthService; db: Db }): Route[] {
       },
     }),
     route({
-      method: 'get', path: '/v1/auth/api-keys', tags: ['auth'], access: 'apikeys:self',
+      method: 'get', path: '/v1/auth/api-keys', operationId: 'listApiKeys', tags: ['auth'], access: 'apikeys:self',
       summary: 'Your API keys (never their secrets).',
       responses: { 200: { description: 'Keys', schema: z.object({ items: z.array(ApiKey) }) } },
       async handle({ actor }) {
@@ -119,7 +119,7 @@ export function authRoutes(deps: { auth: AuthService; db: Db }): Route[] {
       },
     }),
     route({
-      method: 'post', path: '/v1/auth/api-keys', tags: ['auth'], access: 'apikeys:self',
+      method: 'post', path: '/v1/auth/api-keys', operationId: 'createApiKey', tags: ['auth'], access: 'apikeys:self',
       summary: 'Create an API key scoped to permissions your role holds. The key is shown once.',
       body: ApiKeyBody,
       responses: { 201: { description: 'Created; `key` is shown only now', schema: ApiKey.pick({ id: true, name: true, scopes: true, expiresAt: true }).extend({ key: z.string() }) }, 403: problem('Scope beyond your role') },
@@ -128,7 +128,7 @@ export function authRoutes(deps: { auth: AuthService; db: Db }): Route[] {
       },
     }),
     route({
-      method: 'delete', path: '/v1/auth/api-keys/:id', tags: ['auth'], access: 'apikeys:self',
+      method: 'delete', path: '/v1/auth/api-keys/:id', operationId: 'revokeApiKey', tags: ['auth'], access: 'apikeys:self',
       summary: 'Revoke an API key.',
       params: IdParams,
       responses: { 204: { description: 'Revoked' }, 404: problem('No such key of yours') },
@@ -138,7 +138,7 @@ export function authRoutes(deps: { auth: AuthService; db: Db }): Route[] {
       },
     }),
     route({
-      method: 'post', path: '/v1/admin/users', tags: ['admin'], access: 'users:manage',
+      method: 'post', path: '/v1/admin/users', operationId: 'createUser', tags: ['admin'], access: 'users:manage',
       summary: 'Create a user.',
       body: NewUser,
       responses: { 201: { description: 'Created', schema: z.object({ id: z.uuid(), username: z.string(), role: Role }) }, 409: problem('Username taken') },
@@ -148,7 +148,7 @@ export function authRoutes(deps: { auth: AuthService; db: Db }): Route[] {
       },
     }),
     route({
-      method: 'get', path: '/v1/admin/users', tags: ['admin'], access: 'users:manage',
+      method: 'get', path: '/v1/admin/users', operationId: 'listUsers', tags: ['admin'], access: 'users:manage',
       summary: 'List users.',
       responses: { 200: { description: 'Users', schema: z.object({ items: z.array(z.object({ id: z.uuid(), username: z.string(), role: Role, disabled: z.boolean(), createdAt: z.string() })) }) } },
       async handle() {
@@ -157,7 +157,7 @@ export function authRoutes(deps: { auth: AuthService; db: Db }): Route[] {
       },
     }),
     route({
-      method: 'patch', path: '/v1/admin/users/:id', tags: ['admin'], access: 'users:manage',
+      method: 'patch', path: '/v1/admin/users/:id', operationId: 'updateUser', tags: ['admin'], access: 'users:manage',
       summary: "Change a user's role, or disable the account (which revokes its sessions at once).",
       params: IdParams,
       body: z.object({ role: Role.optional(), disabled: z.boolean().optional() }).strict().refine((b) => b.role !== undefined || b.disabled !== undefined, { message: 'give role and/or disabled' }),
@@ -168,7 +168,7 @@ export function authRoutes(deps: { auth: AuthService; db: Db }): Route[] {
       },
     }),
     route({
-      method: 'get', path: '/v1/admin/audit', tags: ['admin'], access: 'audit:read',
+      method: 'get', path: '/v1/admin/audit', operationId: 'listAuditEvents', tags: ['admin'], access: 'audit:read',
       summary: 'The audit log, newest first; filter by action, actor, outcome and time; page with `before` (an event id).',
       query: AuditQuery,
       responses: { 200: { description: 'Events', schema: z.object({ items: z.array(z.record(z.string(), z.unknown())), nextBefore: z.number().nullable() }) } },

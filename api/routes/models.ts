@@ -19,7 +19,7 @@ const upstream = problem('Ollama is unreachable or failed');
 export function modelRoutes(deps: ModelDeps): Route[] {
   return [
     route({
-      method: 'get', path: '/v1/models', tags: ['models'], access: 'models:read',
+      method: 'get', path: '/v1/models', operationId: 'listModels', tags: ['models'], access: 'models:read',
       summary: 'Installed models: family, size, quantization, context length, capabilities, digest, and whether each is loaded.',
       responses: { 200: { description: 'Installed models', schema: ModelList }, 503: upstream },
       async handle() {
@@ -27,7 +27,7 @@ export function modelRoutes(deps: ModelDeps): Route[] {
       },
     }),
     route({
-      method: 'post', path: '/v1/models', tags: ['models'], access: 'models:manage',
+      method: 'post', path: '/v1/models', operationId: 'createModel', tags: ['models'], access: 'models:manage',
       summary: 'Create a model from an installed one with its own system prompt, template or parameters (a Modelfile as JSON).',
       body: CreateModelBody,
       responses: { 201: { description: 'Created', schema: ModelDetails }, 400: problem('Invalid body, or `from` is not installed'), 409: problem('The name exists'), 503: upstream },
@@ -37,7 +37,7 @@ export function modelRoutes(deps: ModelDeps): Route[] {
       },
     }),
     route({
-      method: 'post', path: '/v1/models/pull', tags: ['models'], access: 'models:manage',
+      method: 'post', path: '/v1/models/pull', operationId: 'pullModel', tags: ['models'], access: 'models:manage',
       summary: 'Pull a model from its registry, as a model.pull job. A pull of the same model already queued or running is returned instead.',
       body: PullModelBody,
       responses: { 202: { description: 'Accepted (or deduplicated)', schema: PullModelAccepted }, 503: problem('Not accepted') },
@@ -47,7 +47,7 @@ export function modelRoutes(deps: ModelDeps): Route[] {
       },
     }),
     route({
-      method: 'get', path: '/v1/models/running', tags: ['models'], access: 'models:read',
+      method: 'get', path: '/v1/models/running', operationId: 'listRunningModels', tags: ['models'], access: 'models:read',
       summary: 'Models loaded in memory now, with their memory and when they expire.',
       responses: { 200: { description: 'Loaded models', schema: RunningModels }, 503: upstream },
       async handle() {
@@ -55,7 +55,7 @@ export function modelRoutes(deps: ModelDeps): Route[] {
       },
     }),
     route({
-      method: 'get', path: '/v1/models/:name', tags: ['models'], access: 'models:read',
+      method: 'get', path: '/v1/models/:name', operationId: 'getModel', tags: ['models'], access: 'models:read',
       summary: 'One installed model, with its template, system prompt and default parameters.',
       params: NameParams,
       responses: { 200: { description: 'The model', schema: ModelDetails }, 404: problem('Not installed'), 503: upstream },
@@ -64,7 +64,7 @@ export function modelRoutes(deps: ModelDeps): Route[] {
       },
     }),
     route({
-      method: 'delete', path: '/v1/models/:name', tags: ['models'], access: 'models:admin',
+      method: 'delete', path: '/v1/models/:name', operationId: 'deleteModel', tags: ['models'], access: 'models:admin',
       summary: 'Delete a model (admin; audited). The configured chat and embedding models are refused.',
       params: NameParams,
       responses: { 204: { description: 'Deleted' }, 404: problem('Not installed'), 409: problem('A configured model'), 503: upstream },
@@ -74,7 +74,7 @@ export function modelRoutes(deps: ModelDeps): Route[] {
       },
     }),
     route({
-      method: 'post', path: '/v1/models/:name/copy', tags: ['models'], access: 'models:admin',
+      method: 'post', path: '/v1/models/:name/copy', operationId: 'copyModel', tags: ['models'], access: 'models:admin',
       summary: 'Copy a model under a new name (admin; audited).',
       params: NameParams,
       body: CopyModelBody,
@@ -85,7 +85,7 @@ export function modelRoutes(deps: ModelDeps): Route[] {
       },
     }),
     route({
-      method: 'post', path: '/v1/models/:name/load', tags: ['models'], access: 'models:manage',
+      method: 'post', path: '/v1/models/:name/load', operationId: 'loadModel', tags: ['models'], access: 'models:manage',
       summary: 'Load a model into memory for keep_alive (default 30m).',
       params: NameParams,
       body: LoadModelBody,
@@ -95,7 +95,7 @@ export function modelRoutes(deps: ModelDeps): Route[] {
       },
     }),
     route({
-      method: 'post', path: '/v1/models/:name/unload', tags: ['models'], access: 'models:manage',
+      method: 'post', path: '/v1/models/:name/unload', operationId: 'unloadModel', tags: ['models'], access: 'models:manage',
       summary: 'Unload a model from memory now (keep_alive 0).',
       params: NameParams,
       responses: { 200: { description: 'Unloaded', schema: ModelLoadState }, 404: problem('Not installed'), 503: upstream },
