@@ -8,6 +8,8 @@
  * Last-Event-ID; Socket.IO: `lastSeq`). Anything at or below it is dropped,
  * so the consumer sees each event once, in order: no gap, no duplicate.
  * It ends after the catalog's last event (`finished`, a closing `status`).
+ * In a browser it also drops the connection when the page goes offline and
+ * reconnects as soon as it is back online.
  */
 import { ParleyError, type ParleyErrorCode } from '../errors.ts';
 import { backoffDelay, sleep } from './backoff.ts';
@@ -36,6 +38,33 @@ export interface StreamOptions {
 
 /** Failures worth reconnecting for; anything else (404, 403, a bad request) ends the stream with the error. */
 const transient: ParleyErrorCode[] = ['NETWORK_ERROR', 'SERVICE_UNAVAILABLE', 'RATE_LIMITED', 'REQUEST_TIMEOUT', 'INTERNAL', 'UNEXPECTED_RESPONSE'];
+
+/**
+ * In a browser: the window, whose `offline` and `online` events say when the network went and came back.
+ * A connection that dies with the network may not error for minutes (no TCP keepalive), so the stream
+ * drops it on `offline` and reconnects on `online`. Undefined in Node.
+ */
+type Network = { addEventListener: (t: string, f: () => void) => void; removeEventListener: (t: string, f: () => void) => void; navigator: { onLine: boolean } };
+const network: Network | undefined = (() => {
+  const g = globalThis as unknown as Partial<Network>;
+  return typeof g.addEventListener === 'function' && typeof g.navigator?.onLine === 'boolean' ? (g as Network) : undefined;
+})();
+
+function untilOnline(net: Network, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const done = () => {
+      net.removeEventListener('online', done);
+      signal.removeEventListener('abort', stop);
+      resolve();
+    };
+    const stop = () => {
+      net.removeEventListener('online', done);
+      reject(new Error('aborted'));
+    };
+    net.addEventListener('online', done);
+    signal.addEventListener('abort', stop, { once: true });
+  });
+}
 
 export class EventStream<E extends SeqEvent> implements AsyncIterable<E> {
   readonly #controller = new AbortController();
@@ -83,8 +112,13 @@ export class EventStream<E extends SeqEvent> implements AsyncIterable<E> {
     try {
       while (!signal.aborted) {
         let error: unknown;
+        // One controller per connection: the stream's own, or the browser going offline, ends it.
+        const connection = new AbortController();
+        const drop = () => connection.abort();
+        signal.addEventListener('abort', drop, { once: true });
+        network?.addEventListener('offline', drop);
         try {
-          for await (const e of this.#open(this.#lastSeq, signal)) {
+          for await (const e of this.#open(this.#lastSeq, connection.signal)) {
             if (e.data.seq <= this.#lastSeq) continue;
             this.#lastSeq = e.data.seq;
             failures = 0;
@@ -96,8 +130,11 @@ export class EventStream<E extends SeqEvent> implements AsyncIterable<E> {
           }
         } catch (err) {
           if (signal.aborted) return;
-          if (!(err instanceof ParleyError) || !transient.includes(err.code)) throw err;
+          if (!connection.signal.aborted && (!(err instanceof ParleyError) || !transient.includes(err.code))) throw err;
           error = err;
+        } finally {
+          signal.removeEventListener('abort', drop);
+          network?.removeEventListener('offline', drop);
         }
         if (signal.aborted) return;
         failures++;
@@ -105,7 +142,11 @@ export class EventStream<E extends SeqEvent> implements AsyncIterable<E> {
         this.#reconnects++;
         this.#opts.onReconnect?.({ attempt: failures, afterSeq: this.#lastSeq, error });
         try {
-          await sleep(backoffDelay(failures, { retries: max, baseDelayMs: 250, maxDelayMs: 5000, maxRetryAfterMs: 0 }), signal);
+          // Offline, nothing can connect: wait for the network to come back (that is no failure), then go at once.
+          if (network && !network.navigator.onLine) {
+            failures--;
+            await untilOnline(network, signal);
+          } else await sleep(backoffDelay(failures, { retries: max, baseDelayMs: 250, maxDelayMs: 5000, maxRetryAfterMs: 0 }), signal);
         } catch {
           return;
         }
