@@ -5,6 +5,7 @@
  * in-flight requests finish, close streams, then connections.
  */
 import { createServer, type Server as HttpServer } from 'node:http';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { AddressInfo } from 'node:net';
 import { createBudgets, settleFinishedJobs } from '../platform/budgets.ts';
@@ -99,7 +100,7 @@ export async function startApi(env: NodeJS.ProcessEnv = process.env) {
   const app = createApp({
     config, log, metrics, queues, routes, authenticate, openapi: () => openapi,
     // The arena page, built by `npm run web:build` (npm start runs it).
-    webDir: fileURLToPath(new URL('../web/dist', import.meta.url)),
+    webDir: join(dirname(fileURLToPath(import.meta.url)), '..', 'web', 'dist'),
     before: [{ path: '/v1/auth/token', handler: tokenEndpointGuard }, ...rateLimiters({ redis, prefix: config.keyPrefix, limits: config.rateLimits, authenticate, log, onLimited: (limiter) => metrics.rateLimited.inc({ limiter }) })],
     streams: [{ path: sse.path, handler: sseHandler({ store, redis, keys: k, hub, ...streamHooks }, authenticate) },
       { path: discussionEventsDoc.path, handler: eventStreamHandler<RoomEvent>(streamHooks, authenticate, { permission: 'discussions:read', watch: (actor, id, afterSeq, fn) => watchDiscussion(roomWatch, actor, id, afterSeq, fn), isLast: isLastRoomEvent }) },

@@ -12,7 +12,7 @@ let stack: Stack;
 let member: TestUser;
 
 beforeAll(async () => {
-  stack = await startStack({ workers: ['system'] });
+  stack = await startStack({ workers: ['system'], env: { PARLEY_CORS_ORIGINS: 'http://arena.test' } });
   member = await stack.user('member');
 });
 afterAll(async () => {
@@ -78,6 +78,17 @@ describe('interceptors', () => {
     await client.auth.me();
     expect(seen).toHaveLength(1);
     expect(echoed).not.toBe('trace-0123456789');
+  });
+});
+
+describe('CORS for a browser client on another origin', () => {
+  it('lets it send what the SDK sends and read the headers it reads', async () => {
+    const preflight = await fetch(`${stack.base}/v1/jobs`, { method: 'OPTIONS', headers: { origin: 'http://arena.test', 'access-control-request-method': 'POST', 'access-control-request-headers': 'authorization,content-type,idempotency-key' } });
+    expect(preflight.status).toBe(204);
+    expect(preflight.headers.get('access-control-allow-headers')?.toLowerCase().split(',')).toEqual(expect.arrayContaining(['authorization', 'idempotency-key', 'last-event-id']));
+    const res = await fetch(`${stack.base}/v1/auth/me`, { headers: { origin: 'http://arena.test', ...member.auth } });
+    expect(res.headers.get('access-control-allow-origin')).toBe('http://arena.test');
+    expect(res.headers.get('access-control-expose-headers')?.split(',')).toEqual(expect.arrayContaining(['X-Request-Id', 'Retry-After', 'RateLimit', 'ETag', 'Idempotent-Replayed']));
   });
 });
 
