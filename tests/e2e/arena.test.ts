@@ -1,7 +1,7 @@
 /**
  * The arena page in headless Chromium, against the real API, workers,
  * Ollama and FerretDB: sign in, start a room from agents and watch its
- * tokens arrive, lose the network for 3 s mid-turn (the transcript on screen
+ * tokens arrive, post into it, lose the network for 3 s mid-turn (the transcript on screen
  * then equals the stored one), cancel a chat mid-stream, reload and still see
  * the room. With PARLEY_SCREENSHOT=<path> it also saves the screenshot the
  * README shows (docs/img/arena.png).
@@ -51,7 +51,7 @@ describe('the arena page', () => {
     await expect.poll(() => page.textContent('[data-testid=me]')).toBe(user.username);
   });
 
-  it('starts a room from agents and shows its tokens as they arrive', async () => {
+  it('starts a room from agents, shows its tokens as they arrive, and posts into it', async () => {
     const form = page.locator('[data-testid=new-room]');
     await form.locator('input[name=topic]').fill('Should cities ban cars from their centres?');
     await expect.poll(() => form.locator('input[name=agent]').count()).toBe(2);
@@ -63,6 +63,10 @@ describe('the arena page', () => {
     // Tokens of the first turn, on screen while the speaker is still speaking.
     await page.waitForSelector('[data-testid=turn][data-status=speaking] [data-testid=turn-text]:not(:empty)', { timeout: 280_000 });
     expect((await client.discussions.get(roomId)).status).toBe('running');
+    // Join in: the message shows in the room's timeline for everyone.
+    await page.fill('.post input[name=text]', 'Think of the delivery drivers!');
+    await page.click('.post button');
+    await page.waitForSelector('[data-testid=message]');
   }, 300_000);
 
   it('goes offline for 3 s mid-turn, comes back, and ends with the stored transcript on screen', async () => {
@@ -74,6 +78,7 @@ describe('the arena page', () => {
     const stored = await client.discussions.transcript(roomId);
     expect(stored.turns.length).toBe(2);
     expect(await turnsOnScreen()).toEqual(stored.turns.map((t) => ({ turn: t.turn, text: t.text })));
+    expect(await page.$$eval('[data-testid=message] .text', (els) => els.map((e) => e.textContent))).toEqual(stored.messages.map((m) => m.text));
     // The page dropped its stream when it went offline and resumed it after the last event it had.
     expect(Number(await page.getAttribute('[data-testid=room]', 'data-reconnects'))).toBeGreaterThanOrEqual(1);
   }, 300_000);
@@ -91,6 +96,7 @@ describe('the arena page', () => {
     expect(job.error?.code).toBe('CANCELLED');
     // The model stopped: far fewer tokens than it was allowed.
     expect(job.usage!.completionTokens).toBeLessThan(600);
+    if (process.env.PARLEY_SCREENSHOT) await page.screenshot({ path: process.env.PARLEY_SCREENSHOT });
   }, 300_000);
 
   it('reloads and still shows the room', async () => {
@@ -100,6 +106,5 @@ describe('the arena page', () => {
     expect(await page.textContent('[data-testid=topic]')).toBe('Should cities ban cars from their centres?');
     const stored = await client.discussions.transcript(roomId);
     expect(await turnsOnScreen()).toEqual(stored.turns.map((t) => ({ turn: t.turn, text: t.text })));
-    if (process.env.PARLEY_SCREENSHOT) await page.screenshot({ path: process.env.PARLEY_SCREENSHOT });
   });
 });

@@ -41,7 +41,7 @@ export function Chat() {
         <div className="answer">
           <div className="muted" data-testid="chat-state">
             {stream.state ?? stream.status}
-            {stream.usage ? ` · ${stream.usage.completionTokens} tokens${stream.usage.estimated ? ' (estimated)' : ''}` : ''}
+            {stream.usage ? ` · ${stream.usage.completionTokens} token${stream.usage.completionTokens === 1 ? '' : 's'}${stream.usage.estimated ? ' (estimated)' : ''}` : ''}
           </div>
           <div className="text" data-testid="chat-text">{stream.text}</div>
         </div>

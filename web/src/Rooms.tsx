@@ -47,7 +47,8 @@ function NewRoom({ agents, onCreated }: { agents: Agent[]; onCreated: (id: strin
   const [error, setError] = useState<string>();
   async function submit(e: FormEvent<HTMLFormElement>) {
     e.preventDefault();
-    const form = new FormData(e.currentTarget);
+    const el = e.currentTarget;
+    const form = new FormData(el);
     setError(undefined);
     try {
       const room = await client.discussions.create({
@@ -56,6 +57,7 @@ function NewRoom({ agents, onCreated }: { agents: Agent[]; onCreated: (id: strin
         policy: { maxTurns: Number(form.get('maxTurns')) },
       });
       if (form.get('start')) await client.discussions.start(room.id);
+      el.reset();
       onCreated(room.id);
     } catch (err) {
       setError(isParleyError(err) ? (err.errors?.map((x) => `${x.path}: ${x.message}`).join('; ') ?? err.detail ?? err.code) : String(err));
