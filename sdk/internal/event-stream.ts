@@ -85,7 +85,12 @@ export class EventStream<E extends SeqEvent> implements AsyncIterable<E> {
     this.#lastSeq = opts.afterSeq ?? 0;
     const outer = opts.signal;
     if (outer?.aborted) this.#controller.abort(outer.reason);
-    else outer?.addEventListener('abort', () => this.close(), { once: true });
+    else if (outer) {
+      const onAbort = () => this.close();
+      outer.addEventListener('abort', onAbort, { once: true });
+      // Let go of a long-lived signal (a component's, say) once this stream is over.
+      this.#controller.signal.addEventListener('abort', () => outer.removeEventListener('abort', onAbort), { once: true });
+    }
   }
 
   /** The last seq handed out: pass it as `afterSeq` to resume elsewhere. */
@@ -152,10 +157,8 @@ export class EventStream<E extends SeqEvent> implements AsyncIterable<E> {
         }
       }
     } finally {
-      if (!this.#finished) {
-        this.#controller.abort();
-        this.#onEarlyClose?.();
-      }
+      if (!this.#finished) this.#onEarlyClose?.();
+      this.#controller.abort();
     }
   }
 }
