@@ -89,11 +89,26 @@ export function useDiscussion(id: string | null, opts: { transport?: StreamTrans
     setConn({ connected: false, reconnects: 0, error: undefined });
     if (!id) return;
     const controller = new AbortController();
-    const load = () =>
-      client.discussions.get(id, { signal: controller.signal }).then(
-        (d) => !controller.signal.aborted && setDiscussion(d),
-        (err: unknown) => !controller.signal.aborted && isParleyError(err) && setConn((c) => ({ ...c, error: err })),
-      );
+    // A failed read (say, while offline) shows until a later one succeeds.
+    let readError: ParleyError | undefined;
+    let reading = false;
+    const load = async () => {
+      reading = true;
+      try {
+        const d = await client.discussions.get(id, { signal: controller.signal });
+        if (controller.signal.aborted) return;
+        setDiscussion(d);
+        const cleared = readError;
+        readError = undefined;
+        if (cleared) setConn((c) => (c.error === cleared ? { ...c, error: undefined } : c));
+      } catch (err) {
+        if (controller.signal.aborted || !isParleyError(err)) return;
+        readError = err;
+        setConn((c) => ({ ...c, error: err }));
+      } finally {
+        reading = false;
+      }
+    };
     refreshRef.current = () => void load();
     void load();
     const stream = client.discussions.stream(id, { signal: controller.signal, ...(transport ? { transport } : {}), onReconnect: () => setConn((c) => ({ ...c, connected: false, reconnects: c.reconnects + 1 })) });
@@ -102,8 +117,9 @@ export function useDiscussion(id: string | null, opts: { transport?: StreamTrans
         for await (const event of stream) {
           dispatch({ type: 'event', event });
           setConn((c) => (c.connected ? c : { ...c, connected: true }));
-          // A status change moves the record too (turn counters, reason): read it again.
-          if (event.event === 'status') void load();
+          // A status change moves the record too (turn counters, reason): read it again; so does
+          // the first event after a failed read (the network came back).
+          if (event.event === 'status' || (readError && !reading)) void load();
         }
         setConn((c) => ({ ...c, connected: false }));
       } catch (err) {

@@ -1,10 +1,11 @@
 /**
  * The arena page in headless Chromium, against the real API, workers,
  * Ollama and FerretDB: sign in, start a room from agents and watch its
- * tokens arrive, post into it, lose the network for 3 s mid-turn (the transcript on screen
- * then equals the stored one), cancel a chat mid-stream, reload and still see
- * the room. With PARLEY_SCREENSHOT=<path> it also saves the screenshot the
- * README shows (docs/img/arena.png).
+ * tokens arrive, post into it, lose the network for 3 s mid-turn (the
+ * transcript on screen then equals the stored one), cancel a chat
+ * mid-stream, reload and still see the room, fork it and stop the fork.
+ * With PARLEY_SCREENSHOT=<path> it also saves the screenshot the README
+ * shows (docs/img/arena.png).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { BrowserContext, Page } from 'playwright-core';
@@ -81,6 +82,8 @@ describe('the arena page', () => {
     expect(await page.$$eval('[data-testid=message] .text', (els) => els.map((e) => e.textContent))).toEqual(stored.messages.map((m) => m.text));
     // The page dropped its stream when it went offline and resumed it after the last event it had.
     expect(Number(await page.getAttribute('[data-testid=room]', 'data-reconnects'))).toBeGreaterThanOrEqual(1);
+    // Whatever failed while offline is no longer shown as an error.
+    await expect.poll(() => page.locator('[data-testid=room] .error').count()).toBe(0);
   }, 300_000);
 
   it('cancels a chat mid-stream', async () => {
@@ -106,5 +109,18 @@ describe('the arena page', () => {
     expect(await page.textContent('[data-testid=topic]')).toBe('Should cities ban cars from their centres?');
     const stored = await client.discussions.transcript(roomId);
     expect(await turnsOnScreen()).toEqual(stored.turns.map((t) => ({ turn: t.turn, text: t.text })));
+  });
+
+  it('forks the room from its last turn, then stops the fork', async () => {
+    const parent = await turnsOnScreen();
+    await page.click('button:has-text("Fork from turn 2")');
+    await page.waitForURL((url) => !url.hash.includes(roomId));
+    const forkId = /#\/rooms\/([0-9a-f-]{36})/.exec(page.url())![1]!;
+    await page.waitForSelector('[data-testid=room][data-status=draft]');
+    // The fork replays the parent's turns into its own stream.
+    await expect.poll(turnsOnScreen).toEqual(parent);
+    await page.click('.controls button:has-text("Stop")');
+    await page.waitForSelector('[data-testid=room][data-status=stopped]');
+    expect((await client.discussions.get(forkId)).lineage).toEqual({ parentId: roomId, forkTurn: 2 });
   });
 });

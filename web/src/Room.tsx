@@ -52,7 +52,7 @@ export function Room({ id, onOpen }: { id: string; onOpen: (id: string) => void 
           e.kind === 'turn' ? (
             <li key={`t${e.turn}`} className={`turn ${e.status}`} style={{ borderColor: colour(e.agentId) }} data-testid="turn" data-turn={e.turn} data-status={e.status}>
               <div className="who" style={{ color: colour(e.agentId) }}>
-                {e.agentName} <span className="muted">turn {e.turn} · {e.model}</span>
+                {e.agentName} <span className="muted">turn {e.turn} · {e.model}{e.copied ? ' · copied from the parent room' : ''}</span>
                 {e.status === 'speaking' && <span className="speaking" data-testid="speaking"> speaking…</span>}
                 {e.status !== 'speaking' && e.status !== 'completed' && <span className="muted"> · {e.status}</span>}
               </div>
