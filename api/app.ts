@@ -15,6 +15,7 @@ import { bullBoardRouter, type BoardDeps } from './http/bull-board.ts';
 import { cors, httpMetrics, jsonDepthLimit, requestId, requestTimeout } from './http/middleware.ts';
 import { mountRoutes, type Authenticate } from './http/mount.ts';
 import type { Route } from './http/route.ts';
+import { webApp } from './http/web.ts';
 
 export interface AppDeps {
   config: Config;
@@ -30,6 +31,8 @@ export interface AppDeps {
   /** Middleware that runs before routes (e.g. rate limiters), keyed by path prefix. */
   before?: { path: string; handler: express.RequestHandler }[];
   openapi: () => object;
+  /** The built arena page (web/dist), served at `/`. */
+  webDir?: string;
 }
 
 /**
@@ -64,6 +67,7 @@ export function createApp(deps: AppDeps): Express {
   app.use('/docs', swaggerUi.serve, swaggerUi.setup(undefined, { swaggerOptions: { url: '/openapi.json' } }));
   for (const s of deps.streams) app.get(s.path, s.handler);
   app.use(mountRoutes(deps.routes, deps.authenticate));
+  if (deps.webDir) app.use(webApp(deps.webDir));
   app.use(notFound);
   app.use(errorMiddleware(deps.log, { redis: portOf(config.redisUrl, 6379), postgres: portOf(config.databaseUrl, 5432), mongodb: portOf(config.mongoUrl, 27017) }));
   return app;

@@ -4,9 +4,9 @@
  * SSE and Socket.IO, and shuts down cleanly on SIGTERM: stop accepting, let
  * in-flight requests finish, close streams, then connections.
  */
-import { resolve } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { createServer, type Server as HttpServer } from 'node:http';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { AddressInfo } from 'node:net';
 import { createBudgets } from '../platform/usage/index.ts';
 import { loadConfig } from '../platform/config.ts';
@@ -105,10 +105,12 @@ export async function startApi(env: NodeJS.ProcessEnv = process.env) {
     // Last: GET /v1/models/:name would otherwise answer for fixed paths such as /v1/models/status.
     ...modelRoutes(modelDeps)];
   const streamHooks: StreamHooks = { onOpen: () => metrics.sockets.inc({ transport: 'sse' }), onClose: () => metrics.sockets.dec({ transport: 'sse' }), stillValid: (a) => auth.tokens.stillValid(a) };
-  const sse = { path: '/v1/jobs/:id/events', method: 'get' as const, summary: 'Live events of a job as Server-Sent Events; resumable with Last-Event-ID.', tags: ['jobs'], access: 'jobs:read', responses: { 200: { description: 'text/event-stream of tokens, progress, reset and finished', contentType: 'text/event-stream' } } };
+  const sse = { path: '/v1/jobs/:id/events', method: 'get' as const, operationId: 'streamJobEvents', summary: 'Live events of a job as Server-Sent Events; resumable with Last-Event-ID.', tags: ['jobs'], access: 'jobs:read', requestHeaders: { 'Last-Event-ID': { description: 'Resume after this seq: exactly the events after it' } }, responses: { 200: { description: 'text/event-stream of tokens, progress, reset and finished', contentType: 'text/event-stream' } } };
   const openapi = buildOpenApi(routes, [sse, discussionEventsDoc]);
   const app = createApp({
     config, log, metrics, queues: jobs.queues, routes, authenticate, openapi: () => openapi,
+    // The arena page, built by `npm run web:build` (npm start runs it).
+    webDir: join(dirname(fileURLToPath(import.meta.url)), '..', 'web', 'dist'),
     board: {
       tokens: auth.tokens, audit, alwaysSecure: config.http.hsts === 'always', onAction: (method, outcome) => metrics.boardActions.inc({ method, outcome }),
       sessions: createBoardSessions({ redis, keyPrefix: config.keyPrefix, ttlSeconds: config.http.boardSessionTtlSeconds }),

@@ -37,7 +37,7 @@ async function timed(fn: () => Promise<unknown>, timeoutMs = 1000): Promise<z.in
 export function opsRoutes(deps: OpsDeps): Route[] {
   return [
     route({
-      method: 'get', path: '/healthz', tags: ['ops'], access: 'public',
+      method: 'get', path: '/healthz', operationId: 'getHealth', tags: ['ops'], access: 'public',
       summary: 'Liveness: the process answers.',
       responses: { 200: { description: 'Alive', schema: z.object({ status: z.literal('ok') }) } },
       async handle() {
@@ -45,7 +45,7 @@ export function opsRoutes(deps: OpsDeps): Route[] {
       },
     }),
     route({
-      method: 'get', path: '/readyz', tags: ['ops'], access: 'public',
+      method: 'get', path: '/readyz', operationId: 'getReadiness', tags: ['ops'], access: 'public',
       summary: 'Readiness: Redis, Postgres and Ollama each reported; `?deep=1` also runs a system.ping job end to end.',
       query: z.object({ deep: z.enum(['0', '1', 'true', 'false']).optional() }),
       responses: { 200: { description: 'Ready', schema: Readiness }, 503: { description: 'Not ready', schema: Readiness } },
@@ -63,7 +63,7 @@ export function opsRoutes(deps: OpsDeps): Route[] {
       },
     }),
     route({
-      method: 'get', path: '/metrics', tags: ['ops'], access: 'metrics:read',
+      method: 'get', path: '/metrics', operationId: 'getMetrics', tags: ['ops'], access: 'metrics:read',
       summary: 'Prometheus metrics of the API and every live worker process.',
       responses: { 200: { description: 'Prometheus text format', contentType: 'text/plain' } },
       async handle() {
@@ -74,7 +74,7 @@ export function opsRoutes(deps: OpsDeps): Route[] {
       },
     }),
     route({
-      method: 'get', path: '/openapi.json', tags: ['ops'], access: 'public',
+      method: 'get', path: '/openapi.json', operationId: 'getOpenApi', tags: ['ops'], access: 'public',
       summary: 'This API as OpenAPI 3.1, generated from the zod contracts.',
       responses: { 200: { description: 'OpenAPI document' } },
       async handle() {
