@@ -37,7 +37,7 @@ export interface StreamOptions {
 }
 
 /** Failures worth reconnecting for; anything else (404, 403, a bad request) ends the stream with the error. */
-const transient: ParleyErrorCode[] = ['NETWORK_ERROR', 'SERVICE_UNAVAILABLE', 'RATE_LIMITED', 'REQUEST_TIMEOUT', 'INTERNAL', 'UNEXPECTED_RESPONSE'];
+const transient: ParleyErrorCode[] = ['NETWORK_ERROR', 'SERVICE_UNAVAILABLE', 'REDIS_UNAVAILABLE', 'POSTGRES_UNAVAILABLE', 'MONGODB_UNAVAILABLE', 'RATE_LIMITED', 'REQUEST_TIMEOUT', 'INTERNAL', 'UNEXPECTED_RESPONSE'];
 
 /**
  * In a browser: the window, whose `offline` and `online` events say when the network went and came back.

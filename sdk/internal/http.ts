@@ -9,7 +9,7 @@
  *   and requests marked `idempotent` (a job submission carries an Idempotency-Key).
  * A 401 is answered once by renewing the credential (refresh or sign-in) and sending again.
  */
-import { Problem, type TokenResponse } from '../../shared/index.ts';
+import { ApiErrorCode, OAuthError, Problem, type TokenResponse } from '../../shared/index.ts';
 import { abortError, ParleyError } from '../errors.ts';
 import { backoffDelay, defaultRetry, parseRetryAfter, sleep, type RetryOptions } from './backoff.ts';
 import type { Credentials } from './auth.ts';
@@ -186,6 +186,12 @@ export async function toError(response: Response, signal?: AbortSignal): Promise
       code: p.code, status: response.status, title: p.title, requestId: p.requestId ?? requestId, problem: p, retryAfterSeconds,
       ...(p.detail ? { detail: p.detail } : {}), ...(p.errors ? { errors: p.errors } : {}),
     });
+  }
+  // The token endpoint answers RFC 6749 §5.2 JSON (`error`, `error_description`), with our `code` beside it.
+  const oauth = OAuthError.safeParse(json);
+  if (oauth.success && ApiErrorCode.safeParse(oauth.data.code).success) {
+    const o = oauth.data;
+    return new ParleyError({ code: o.code as ApiErrorCode, status: response.status, title: o.error, detail: o.error_description, requestId: o.requestId ?? requestId, retryAfterSeconds });
   }
   // Not our problem shape: a proxy's error page, or a gateway. 503s stay SERVICE_UNAVAILABLE so they are retried.
   const code = response.status === 503 ? 'SERVICE_UNAVAILABLE' : response.status === 429 ? 'RATE_LIMITED' : 'UNEXPECTED_RESPONSE';
