@@ -48,7 +48,7 @@ import { usageRoutes } from './routes/usage.ts';
 
 export async function startApi(env: NodeJS.ProcessEnv = process.env) {
   const config = loadConfig(env);
-  const log = createLogger('api', config.logLevel);
+  const log = createLogger('api', config.logLevels.api);
   const redis = connectRedis(config.redisUrl, { name: 'parley-api' });
   const hubSubscriber = connectRedis(config.redisUrl, { blocking: true, name: 'parley-api-hub' });
   const pubClient = connectRedis(config.redisUrl, { name: 'parley-api-io-pub' });

@@ -3,6 +3,7 @@
  * the product reads `process.env`; composition roots call `loadConfig()` and
  * pass the result down.
  */
+import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 
 const bool = z
@@ -29,12 +30,30 @@ const roleLimits = (defaults: Record<(typeof limitClasses)[number], number>) =>
       return out;
     });
 
+const logLevel = z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']);
+
 const Env = z.object({
   PARLEY_ENV: z.enum(['development', 'test', 'production']).default('development'),
-  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  LOG_LEVEL: logLevel.default('info'),
+  /** Log level of API processes and of worker processes, over LOG_LEVEL, so one environment can set them apart. */
+  PARLEY_API_LOG_LEVEL: logLevel.optional(),
+  PARLEY_WORKER_LOG_LEVEL: logLevel.optional(),
   PORT: z.coerce.number().int().min(0).max(65535).default(3000),
+  /**
+   * Each worker process serves /healthz, /readyz and /metrics on this port (0: any free port).
+   * @defaultValue 9464, on 127.0.0.1: set PARLEY_WORKER_HOST=0.0.0.0 where a scraper or a probe comes from another host.
+   */
+  PARLEY_WORKER_PORT: z.coerce.number().int().min(0).max(65535).default(9464),
+  PARLEY_WORKER_HOST: z.string().default('127.0.0.1'),
+  /**
+   * A static bearer token for Prometheus: accepted by the API's /metrics (besides an operator's
+   * credential) and required by the workers' /metrics when set. @defaultValue none
+   */
+  PARLEY_METRICS_TOKEN: z.string().min(16).optional(),
   REDIS_URL: z.string().default('redis://127.0.0.1:6390'),
   DATABASE_URL: z.string().default('postgres://parley@127.0.0.1:5440/parley'),
+  /** Postgres password, put into DATABASE_URL when the URL carries none (so the URL needs no secret in it). */
+  DATABASE_PASSWORD: z.string().min(1).optional(),
   OLLAMA_HOST: z.string().default('http://127.0.0.1:11500'),
   MONGODB_URL: z.string().default('mongodb://127.0.0.1:27030/parley'),
   PARLEY_CHAT_MODEL: z.string().default('smollm2:135m'),
@@ -150,10 +169,45 @@ const Env = z.object({
   PARLEY_MODEL_LOAD_KEEP_ALIVE: z.string().regex(/^(0|-?(\d+(\.\d+)?(ns|us|µs|ms|s|m|h))+)$/).default('30m'),
 });
 
+/**
+ * Secrets may come from files instead (Docker and Kubernetes secrets): `<NAME>_FILE` names a file
+ * whose content, without the trailing newline, is the value. Setting both is an error.
+ */
+export const secretVars = ['REDIS_URL', 'DATABASE_URL', 'DATABASE_PASSWORD', 'MONGODB_URL', 'PARLEY_BOOTSTRAP_ADMIN_PASSWORD', 'PARLEY_METRICS_TOKEN'] as const;
+
+/** Every environment variable the platform reads: the schema's names and the `_FILE` form of each secret. */
+export function knownEnvVars(): string[] {
+  return [...Object.keys(Env.shape), ...secretVars.map((n) => `${n}_FILE`)];
+}
+
+function withSecretFiles(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  const out = { ...env };
+  for (const name of secretVars) {
+    const file = env[`${name}_FILE`];
+    if (!file) continue;
+    if (env[name] !== undefined) throw new Error(`invalid configuration: set ${name} or ${name}_FILE, not both`);
+    try {
+      out[name] = readFileSync(file, 'utf8').replace(/\r?\n$/, '');
+    } catch (err) {
+      throw new Error(`invalid configuration: ${name}_FILE: cannot read ${file} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`, { cause: err });
+    }
+  }
+  return out;
+}
+
+/** DATABASE_URL with DATABASE_PASSWORD put in, when the URL has no password of its own. */
+function databaseUrl(url: string, password: string | undefined): string {
+  if (!password) return url;
+  const u = new URL(url);
+  if (u.password) return url;
+  u.password = encodeURIComponent(password);
+  return u.toString();
+}
+
 export type Config = ReturnType<typeof loadConfig>;
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env) {
-  const parsed = Env.safeParse(env);
+  const parsed = Env.safeParse(withSecretFiles(env));
   if (!parsed.success) {
     const lines = parsed.error.issues.map((i) => `  ${i.path.join('.')}: ${i.message}`).join('\n');
     throw new Error(`invalid configuration:\n${lines}`);
@@ -162,9 +216,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env) {
   return {
     env: e.PARLEY_ENV,
     logLevel: e.LOG_LEVEL,
+    /** Per process kind: PARLEY_API_LOG_LEVEL / PARLEY_WORKER_LOG_LEVEL, else LOG_LEVEL. */
+    logLevels: { api: e.PARLEY_API_LOG_LEVEL ?? e.LOG_LEVEL, workers: e.PARLEY_WORKER_LOG_LEVEL ?? e.LOG_LEVEL },
     port: e.PORT,
+    /** The workers' own ops server (health, readiness, metrics). */
+    workerOps: { port: e.PARLEY_WORKER_PORT, host: e.PARLEY_WORKER_HOST },
+    metricsToken: e.PARLEY_METRICS_TOKEN,
     redisUrl: e.REDIS_URL,
-    databaseUrl: e.DATABASE_URL,
+    databaseUrl: databaseUrl(e.DATABASE_URL, e.DATABASE_PASSWORD),
     mongoUrl: e.MONGODB_URL,
     keyPrefix: e.PARLEY_KEY_PREFIX,
     ollama: {

@@ -29,7 +29,7 @@ import { startSweeper } from './runtime/sweeper.ts';
 
 export async function startWorkers(env: NodeJS.ProcessEnv = process.env, opts: { queues?: QueueName[] } = {}) {
   const config = loadConfig(env);
-  const log = createLogger('workers', config.logLevel);
+  const log = createLogger('workers', config.logLevels.workers);
   const workerId = `${hostname()}:${process.pid}`;
   const redis = connectRedis(config.redisUrl, { name: 'parley-worker' });
   const bullConnection = connectRedis(config.redisUrl, { blocking: true, name: 'parley-worker-bull' });

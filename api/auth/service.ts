@@ -212,7 +212,13 @@ export function createAuthService(deps: AuthDeps) {
         await db('users').where({ id: existing.id }).update({ role: 'admin', disabled: false, password_hash: await hashPassword(cfg.password), updated_at: db.fn.now() });
         await credentials.userChanged(existing.id);
       } else {
-        await this.createUser({ username: cfg.username, password: cfg.password, role: 'admin' });
+        try {
+          await this.createUser({ username: cfg.username, password: cfg.password, role: 'admin' });
+        } catch (err) {
+          // Several API processes starting together race for this insert; the one that lost finds it made.
+          if (err instanceof AppError && err.code === 'INVALID_STATE' && (await this.findUser(cfg.username))?.role === 'admin') return 'exists';
+          throw err;
+        }
       }
       return 'created';
     },
