@@ -9,6 +9,7 @@ import type { Config } from '../platform/config.ts';
 import type { Logger } from '../platform/log.ts';
 import type { ApiMetrics } from '../platform/metrics.ts';
 import type { Queues } from '../platform/queues.ts';
+import { accessLog } from './http/access-log.ts';
 import { errorMiddleware, notFound } from './http/errors.ts';
 import { bullBoardRouter } from './http/bull-board.ts';
 import { cors, httpMetrics, jsonDepthLimit, requestId, requestTimeout } from './http/middleware.ts';
@@ -47,6 +48,7 @@ export function createApp(deps: AppDeps): Express {
   app.set('trust proxy', config.http.trustProxy);
   app.set('query parser', 'simple');
   app.use(requestId);
+  app.use(accessLog(deps.log));
   app.use(httpMetrics(deps.metrics));
   // Swagger UI needs inline scripts and styles on /docs only; everything else gets helmet's strict defaults.
   app.use('/docs', securityHeaders(config.http.hsts, { 'script-src': ["'self'", "'unsafe-inline'"], 'style-src': ["'self'", "'unsafe-inline'"], 'img-src': ["'self'", 'data:'] }));

@@ -33,6 +33,8 @@ import type { JobDeps } from './domain/jobs.ts';
 import { installedModelNames, type ModelDeps } from './domain/models.ts';
 import { rateLimiters } from './http/rate-limit.ts';
 import { deepProbe } from './domain/probe.ts';
+import { scrapeTokenEndpoint } from './http/scrape-token.ts';
+import type { MetricsDeps } from './domain/metrics.ts';
 import { buildOpenApi } from './openapi.ts';
 import { discussionRoomKind, isLastRoomEvent, watchDiscussion, type RoomWatchDeps } from './realtime/discussion-watch.ts';
 import { StreamHub } from './realtime/hub.ts';
@@ -89,7 +91,8 @@ export async function startApi(env: NodeJS.ProcessEnv = process.env) {
     checkAgent: agentCaps({ roleCaps: config.roleCaps, installedModels: installedModelNames(modelDeps) }),
   };
   const roomWatch: RoomWatchDeps = { rooms: discussionDeps.rooms, transcripts: discussionDeps.transcripts, redis, keys: k, hub };
-  const routes = [...opsRoutes({ redis, db, ollama, queues, metrics, prefix: config.keyPrefix, openapi: () => openapi, deepProbe: () => deepProbe({ store, queues }), extraReadiness: modelReadiness }), ...authRoutes({ auth, db }), ...jobRoutes(jobDeps), ...modelStatusRoutes({ status: ollama.status, models: configuredModels }), ...agentRoutes(discussionDeps), ...discussionRoutes(discussionDeps), ...usageRoutes({ db, budgets, audit }),
+  const scrape: MetricsDeps = { metrics, queues, db, redis, prefix: config.keyPrefix, watchedStreams: () => hub.watchedStreams };
+  const routes = [...opsRoutes({ redis, db, ollama, queues, scrape, openapi: () => openapi, deepProbe: () => deepProbe({ store, queues }), extraReadiness: modelReadiness }), ...authRoutes({ auth, db, onIssued: (grant) => metrics.tokensIssued.inc({ grant }) }), ...jobRoutes(jobDeps), ...modelStatusRoutes({ status: ollama.status, models: configuredModels }), ...agentRoutes(discussionDeps), ...discussionRoutes(discussionDeps), ...usageRoutes({ db, budgets, audit }),
     // Last: GET /v1/models/:name would otherwise answer for fixed paths such as /v1/models/status.
     ...modelRoutes(modelDeps)];
   const streamHooks: StreamHooks = { onOpen: () => metrics.sockets.inc({ transport: 'sse' }), onClose: () => metrics.sockets.dec({ transport: 'sse' }), stillValid: (a) => auth.stillValid(a) };
@@ -97,7 +100,8 @@ export async function startApi(env: NodeJS.ProcessEnv = process.env) {
   const openapi = buildOpenApi(routes, [sse, discussionEventsDoc]);
   const app = createApp({
     config, log, metrics, queues, routes, authenticate, openapi: () => openapi,
-    before: [{ path: '/v1/auth/token', handler: tokenEndpointGuard }, ...rateLimiters({ redis, prefix: config.keyPrefix, limits: config.rateLimits, authenticate, log, onLimited: (limiter) => metrics.rateLimited.inc({ limiter }) })],
+    // The scrape token first: it answers /metrics before any limiter or authenticator sees the request.
+    before: [{ path: '/metrics', handler: scrapeTokenEndpoint(config.metricsToken, scrape) }, { path: '/v1/auth/token', handler: tokenEndpointGuard }, ...rateLimiters({ redis, prefix: config.keyPrefix, limits: config.rateLimits, authenticate, log, onLimited: (limiter) => metrics.rateLimited.inc({ limiter }) })],
     streams: [{ path: sse.path, handler: sseHandler({ store, redis, keys: k, hub, ...streamHooks }, authenticate) },
       { path: discussionEventsDoc.path, handler: eventStreamHandler<RoomEvent>(streamHooks, authenticate, { permission: 'discussions:read', watch: (actor, id, afterSeq, fn) => watchDiscussion(roomWatch, actor, id, afterSeq, fn), isLast: isLastRoomEvent }) },
     ],

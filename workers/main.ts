@@ -14,7 +14,7 @@ import { createTranscripts } from '../platform/discussions/transcripts.ts';
 import { keys } from '../platform/keys.ts';
 import { createLogger } from '../platform/log.ts';
 import { connectMongo } from '../platform/mongo.ts';
-import { createWorkerMetrics, publishMetrics, removePublishedMetrics } from '../platform/metrics.ts';
+import { breakerStates, createWorkerMetrics } from '../platform/metrics.ts';
 import { ResponseCache } from '../platform/ollama/cache.ts';
 import { createOllamaClient } from '../platform/ollama/client.ts';
 import { createQueues, closeQueues } from '../platform/queues.ts';
@@ -25,6 +25,8 @@ import type { DiscussionRuntime } from './discussions/runtime.ts';
 import { startRoomWatchdog } from './discussions/watchdog.ts';
 import { createHandlers } from './handlers/index.ts';
 import { WorkerHost } from './runtime/host.ts';
+import { modelLabeller } from './runtime/model-label.ts';
+import { startOpsServer } from './runtime/ops-server.ts';
 import { startSweeper } from './runtime/sweeper.ts';
 
 export async function startWorkers(env: NodeJS.ProcessEnv = process.env, opts: { queues?: QueueName[] } = {}) {
@@ -68,44 +70,48 @@ export async function startWorkers(env: NodeJS.ProcessEnv = process.env, opts: {
     modelPull: { host: config.ollama.host, timeoutMs: config.modelOps.pullTimeoutMs, idleTimeoutMs: config.modelOps.pullIdleTimeoutMs },
   });
 
-  const host = new WorkerHost({ config, redis, bullConnection, subscriber, store, keys: k, log, metrics, handlers: handlers as never, queues: opts.queues });
-  await host.start();
-  const sweeper = startSweeper({ config, redis, queues, store, keys: k, log });
-  const watchdog = startRoomWatchdog(discussions, { intervalMs: config.workers.sweepIntervalMs });
+  const modelLabel = modelLabeller({ configured: [config.ollama.chatModel, config.ollama.embedModel], isInstalled: (m) => ollama.status.model(m).installed });
+  const host = new WorkerHost({ config, redis, bullConnection, subscriber, store, keys: k, log, metrics, handlers: handlers as never, queues: opts.queues, modelLabel });
   const observeOllama = () => {
     for (const h of ollama.hostSnapshots()) {
       metrics.ollamaConcurrencyLimit.set({ host: h.host }, h.limit);
       metrics.ollamaInFlight.set({ host: h.host }, h.inFlight);
-      metrics.ollamaBreakerState.set({ host: h.host }, h.breaker === 'closed' ? 0 : h.breaker === 'half-open' ? 1 : 2);
+      const current = h.breaker.replace('-', '_');
+      for (const state of breakerStates) metrics.ollamaBreakerState.set({ host: h.host, state }, state === current ? 1 : 0);
     }
     metrics.ollamaWaiting.set(ollama.waiting);
   };
-  const publish = () => {
-    observeOllama();
-    return publishMetrics(redis, config.keyPrefix, workerId, metrics.registry).catch((err: unknown) => log.warn({ err }, 'metrics publish failed'));
-  };
-  const metricsTimer = setInterval(publish, 5000);
-  void publish();
-  log.info({ workerId, queues: opts.queues ?? QueueName.options, concurrency: config.workers.concurrency }, 'workers ready');
+  observeOllama();
+  // This process's own health, readiness and metrics (nothing is merged through Redis). It listens
+  // before the queues start, so /readyz says "not taking jobs" until they do.
+  const ops = await startOpsServer({
+    host: config.workerOps.host, port: config.workerOps.port, registry: metrics.registry, token: config.metricsToken, log,
+    checks: { redis: () => redis.ping(), postgres: () => db.raw('select 1') },
+    accepting: () => host.accepting,
+    beforeScrape: observeOllama,
+  });
+  await host.start();
+  const sweeper = startSweeper({ config, redis, queues, store, keys: k, log });
+  const watchdog = startRoomWatchdog(discussions, { intervalMs: config.workers.sweepIntervalMs });
+  log.info({ workerId, queues: opts.queues ?? QueueName.options, concurrency: config.workers.concurrency, opsPort: ops.port }, 'workers ready');
 
   let stopping: Promise<void> | undefined;
   const stop = () =>
     (stopping ??= (async () => {
       log.info('stopping workers');
-      clearInterval(metricsTimer);
       await sweeper.stop();
       await watchdog.stop();
       await host.stop();
       await chunkPool.close();
       ollama.close();
-      await removePublishedMetrics(redis, config.keyPrefix, workerId).catch(() => {});
       await closeQueues(queues);
       await Promise.all([redis.quit(), bullConnection.quit(), subscriber.quit()]).catch(() => {});
       await db.destroy();
       await mongo.close().catch(() => {});
+      await ops.close();
       log.info('workers stopped');
     })());
-  return { stop, host, sweeper, config, metrics, ollama };
+  return { stop, host, sweeper, config, metrics, ollama, opsPort: ops.port };
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {

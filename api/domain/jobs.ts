@@ -80,7 +80,7 @@ export function canonicalJson(value: unknown): string {
   return JSON.stringify(value);
 }
 
-export async function submitJob(deps: JobDeps, args: { actor: Actor; body: SubmitJobBody; idempotencyKey?: string }): Promise<{ job: SubmittedJob; replayed: boolean }> {
+export async function submitJob(deps: JobDeps, args: { actor: Actor; body: SubmitJobBody; idempotencyKey?: string; requestId?: string }): Promise<{ job: SubmittedJob; replayed: boolean }> {
   const { body, actor } = args;
   const submittable = Object.values(jobs).filter((d) => !(d as { internal?: boolean }).internal).map((d) => d.kind);
   if (!isJobKind(body.kind)) {
@@ -136,7 +136,7 @@ export async function submitJob(deps: JobDeps, args: { actor: Actor; body: Submi
     }
   }
   try {
-    await enqueue(deps.queues, def, id, { kind: def.kind, v: def.v, input, ownerId: actor.userId, priority });
+    await enqueue(deps.queues, def, id, { kind: def.kind, v: def.v, input, ownerId: actor.userId, priority, requestId: args.requestId });
   } catch (cause) {
     // Not accepted: remove the record so the client's retry with the same key starts clean.
     await deps.store.remove(id).catch(() => {});
@@ -232,7 +232,7 @@ export async function cancelJob(deps: JobDeps, actor: Actor, id: string, opts: {
 }
 
 /** Re-runs a failed or cancelled job under the same id; live listeners get a `reset`. */
-export async function retryJob(deps: JobDeps, actor: Actor, id: string, meta: { ip?: string; userAgent?: string } = {}): Promise<JobView> {
+export async function retryJob(deps: JobDeps, actor: Actor, id: string, meta: { ip?: string; userAgent?: string; requestId?: string } = {}): Promise<JobView> {
   const row = await visibleJob(deps, actor, id);
   if (row.owner_id !== actor.userId) {
     await deps.audit?.({ action: 'job.retry_other', outcome: row.state === 'failed' || row.state === 'cancelled' ? 'success' : 'failure', actorId: actor.userId, actorName: actor.username, ip: meta.ip, userAgent: meta.userAgent, targetType: 'job', targetId: id, details: { owner: row.owner_id, state: row.state } });
@@ -246,7 +246,7 @@ export async function retryJob(deps: JobDeps, actor: Actor, id: string, meta: { 
   const reopened = await deps.store.reopen(id);
   if (!reopened) throw new AppError('INVALID_STATE', { detail: 'The job changed state meanwhile' });
   try {
-    await enqueue(deps.queues, def, id, { kind: def.kind, v: def.v, input: row.input, ownerId: row.owner_id, priority: row.priority });
+    await enqueue(deps.queues, def, id, { kind: def.kind, v: def.v, input: row.input, ownerId: row.owner_id, priority: row.priority, requestId: meta.requestId });
   } catch (cause) {
     await deps.store.finish(id, { state: 'failed', error: { code: 'INTERNAL', message: 'could not re-enqueue for retry' } });
     throw new AppError('SERVICE_UNAVAILABLE', { cause });

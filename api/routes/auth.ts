@@ -34,7 +34,8 @@ const AuditQuery = z.object({
   limit: z.coerce.number().int().min(1).max(500).default(100),
 });
 
-export function authRoutes(deps: { auth: AuthService; db: Db }): Route[] {
+/** `onIssued` hears every successful grant (password: a login; refresh_token), for metrics. */
+export function authRoutes(deps: { auth: AuthService; db: Db; onIssued?: (grant: 'password' | 'refresh_token') => void }): Route[] {
   const { auth, db } = deps;
   return [
     route({
@@ -64,6 +65,7 @@ export function authRoutes(deps: { auth: AuthService; db: Db }): Route[] {
         } else {
           throw oauthError('unsupported_grant_type', `grant_type ${grant.slice(0, 40)} is not supported`);
         }
+        deps.onIssued?.(grant === 'password' ? 'password' : 'refresh_token');
         return { status: 200, body: tokens, headers: { 'Cache-Control': 'no-store', Pragma: 'no-cache' } };
       },
     }),

@@ -2,9 +2,10 @@
 import type { Redis } from 'ioredis';
 import { z } from 'zod';
 import type { Db } from '../../platform/db.ts';
-import { scrape, type ApiMetrics } from '../../platform/metrics.ts';
 import type { OllamaClient } from '../../platform/ollama/client.ts';
 import type { Queues } from '../../platform/queues.ts';
+import type { MetricsDeps } from '../domain/metrics.ts';
+import { renderMetrics } from '../domain/metrics.ts';
 import { route, type Route, type RouteResult } from '../http/route.ts';
 
 export interface OpsDeps {
@@ -12,8 +13,8 @@ export interface OpsDeps {
   db: Db;
   ollama: OllamaClient;
   queues: Queues;
-  metrics: ApiMetrics;
-  prefix: string;
+  /** What /metrics reports (api/domain/metrics.ts). */
+  scrape: MetricsDeps;
   /** Submits a system.ping and waits for it; the deep readiness check. */
   deepProbe?: () => Promise<{ ok: boolean; ms: number; detail?: string }>;
   /** Extra readiness detail (e.g. per-model availability). */
@@ -64,14 +65,11 @@ export function opsRoutes(deps: OpsDeps): Route[] {
     }),
     route({
       method: 'get', path: '/metrics', tags: ['ops'], access: 'metrics:read',
-      summary: 'Prometheus metrics of the API and every live worker process.',
+      summary: 'Prometheus metrics of this API process (each worker process serves its own on PARLEY_WORKER_PORT). PARLEY_METRICS_TOKEN is accepted as a Bearer token here too.',
       responses: { 200: { description: 'Prometheus text format', contentType: 'text/plain' } },
       async handle() {
-        for (const [name, queue] of Object.entries(deps.queues)) {
-          const counts = await queue.getJobCounts('wait', 'prioritized', 'active', 'delayed', 'completed', 'failed');
-          for (const [state, n] of Object.entries(counts)) deps.metrics.queueDepth.set({ queue: name, state }, n);
-        }
-        return { status: 200, body: await scrape(deps.redis, deps.prefix, deps.metrics.registry), contentType: 'text/plain; version=0.0.4' };
+        const { text, contentType } = await renderMetrics(deps.scrape);
+        return { status: 200, body: text, contentType };
       },
     }),
     route({

@@ -36,6 +36,8 @@ export interface HostDeps {
   handlers: Record<string, Handler<JobDefinition>>;
   /** Queues this process serves; default all. */
   queues?: QueueName[];
+  /** The `model` label for a model name (bounded: see model-label.ts). @defaultValue every name is "other" */
+  modelLabel?: (model: string) => string;
 }
 
 interface Running {
@@ -53,6 +55,11 @@ export class WorkerHost {
 
   get activeJobs(): number {
     return this.running.size;
+  }
+
+  /** Taking jobs: started, not stopping, and every BullMQ worker running. */
+  get accepting(): boolean {
+    return !this.closing && this.workers.length > 0 && this.workers.every((w) => w.isRunning());
   }
 
   async start(): Promise<void> {
@@ -74,6 +81,10 @@ export class WorkerHost {
         },
       });
       worker.on('error', (err) => this.deps.log.error({ err, queue }, 'worker error'));
+      worker.on('stalled', (jobId) => {
+        this.deps.metrics.stalled.inc({ queue });
+        this.deps.log.warn({ jobId, queue }, 'job stalled: its lock expired; BullMQ moves it back to wait');
+      });
       this.workers.push(worker);
     }
     await Promise.all(this.workers.map((w) => w.waitUntilReady()));
@@ -108,7 +119,7 @@ export class WorkerHost {
       return this.reject(id, kind, { code: 'INVALID_PAYLOAD', message: envelope.success ? `unknown job kind "${kind}"` : 'malformed job envelope' });
     }
     if (envelope.data.v !== def.v && !def.accepts?.includes(envelope.data.v)) {
-      return this.reject(id, kind, { code: 'INVALID_PAYLOAD', message: `${kind} payload version ${envelope.data.v} is not accepted (this worker runs v${def.v})` });
+      return this.reject(id, kind, { code: 'INVALID_PAYLOAD', message: `${kind} payload version ${envelope.data.v} is not accepted (this worker runs v${def.v})` }, envelope.data.requestId);
     }
     const input = def.input.safeParse(envelope.data.input);
     if (!input.success) {
@@ -116,15 +127,19 @@ export class WorkerHost {
         code: 'INVALID_PAYLOAD',
         message: `${kind} input failed validation at pick-up`,
         details: input.error.issues.map((i) => ({ path: i.path.join('.'), message: i.message })),
-      });
+      }, envelope.data.requestId);
     }
 
+    // The request id of the API call that submitted the job travels in the envelope, so one grep finds both ends.
+    const requestId = envelope.data.requestId;
     const started = await store.markActive(id);
     if (!started) {
-      log.info({ jobId: id }, 'job already terminal; skipping duplicate delivery');
+      log.info({ jobId: id, requestId }, 'job already terminal; skipping duplicate delivery');
       return { duplicate: true };
     }
     const { attempt } = started;
+    const jobLog = log.child({ jobId: id, kind, attempt, requestId });
+    jobLog.info({ queue, waitedMs: Math.max(0, pickedAt - job.timestamp) }, 'job started');
     const controller = new AbortController();
     this.running.set(id, { controller, queue });
     const writer = new JobStreamWriter(redis, keys.jobStream(id), attempt, config.streams);
@@ -142,7 +157,7 @@ export class WorkerHost {
       jobId: id,
       attempt,
       signal: controller.signal,
-      log: log.child({ jobId: id, kind, attempt }),
+      log: jobLog,
       progress: (p) => {
         writer.progress(p);
         const now = Date.now();
@@ -170,7 +185,7 @@ export class WorkerHost {
     // The model the job will use: its own, or the configured default of its kind ('' for kinds without a model).
     const jobModel = (input.data as { model?: unknown }).model;
     const model = typeof jobModel === 'string' ? jobModel : kind === 'llm.chat' ? config.ollama.chatModel : kind === 'embed.batch' ? config.ollama.embedModel : '';
-    metrics.queueWait.observe({ kind, model }, Math.max(0, pickedAt - job.timestamp) / 1000);
+    metrics.queueWait.observe({ kind, model: this.modelLabel(model) }, Math.max(0, pickedAt - job.timestamp) / 1000);
     metrics.active.inc({ queue });
     const handler = this.deps.handlers[kind]!;
     try {
@@ -180,6 +195,7 @@ export class WorkerHost {
       const usage = def.metered ? (result.usage ?? partialUsage()) : null;
       const done = await store.finish(id, { state: 'completed', result, usage });
       if (done) await writer.finished({ state: 'completed', result, usage: done.usage });
+      jobLog.info({ state: 'completed', ms: Date.now() - pickedAt, tokens }, 'job finished');
       // A cache hit replays its text at once: no Ollama latency or speed to observe.
       const cached = (result as { cached?: unknown }).cached === true;
       this.observeDone(kind, 'completed', pickedAt, usage, cached ? undefined : firstTokenAt, tokens);
@@ -193,6 +209,7 @@ export class WorkerHost {
         await store.requeue(id, { code: 'INTERNAL', message: 'worker shut down; job handed back' }, spent);
         if (spent) this.observeTokens(spent);
         await job.moveToWait(token);
+        jobLog.info('job handed back on shutdown');
         throw new WaitingError();
       }
       if (reason === CANCELLED) {
@@ -202,20 +219,21 @@ export class WorkerHost {
         const done = await store.finish(id, { state: 'cancelled', result, error, usage });
         if (done) await writer.finished({ state: 'cancelled', result, error, usage: done.usage });
         await clearCancel(redis, keys, id);
+        jobLog.info({ state: 'cancelled', ms: Date.now() - pickedAt, tokens }, 'job finished');
         this.observeDone(kind, 'cancelled', pickedAt, usage, firstTokenAt, tokens);
         throw new UnrecoverableError('cancelled');
       }
       const error = toJobError(err);
       const attemptsLeft = (job.opts.attempts ?? 1) - (job.attemptsMade + 1);
       if (isRetryable(error.code) && attemptsLeft > 0) {
-        ctx.log.warn({ error, attemptsLeft }, 'attempt failed; retrying');
+        jobLog.warn({ error, attemptsLeft }, 'attempt failed; retrying');
         const spent = attemptUsage();
         await store.requeue(id, error, spent);
         if (spent) this.observeTokens(spent);
         metrics.outcomes.inc({ kind, outcome: 'retried' });
         throw new Error(`${error.code}: ${error.message}`);
       }
-      ctx.log.error({ error }, 'job failed');
+      jobLog.error({ error, state: 'failed', ms: Date.now() - pickedAt }, 'job failed');
       const usage = def.metered ? partialUsage() : null;
       const result = text ? { partial: true, text } : undefined;
       const done = await store.finish(id, { state: 'failed', result, error, usage });
@@ -229,8 +247,8 @@ export class WorkerHost {
   }
 
   /** An unrecoverable payload problem: recorded as failed, never retried. */
-  private async reject(id: string, kind: string, error: JobError): Promise<never> {
-    this.deps.log.warn({ jobId: id, kind, error }, 'rejecting payload');
+  private async reject(id: string, kind: string, error: JobError, requestId?: string): Promise<never> {
+    this.deps.log.warn({ jobId: id, kind, requestId, error }, 'rejecting payload');
     if (await this.deps.store.finish(id, { state: 'failed', error })) {
       const writer = new JobStreamWriter(this.deps.redis, this.deps.keys.jobStream(id), 0, this.deps.config.streams);
       await writer.init();
@@ -240,9 +258,14 @@ export class WorkerHost {
     throw new UnrecoverableError(`${error.code}: ${error.message}`);
   }
 
+  private modelLabel(model: string | undefined): string {
+    return model ? (this.deps.modelLabel ?? (() => 'other'))(model) : '';
+  }
+
   private observeTokens(usage: Usage): void {
-    this.deps.metrics.tokens.inc({ model: usage.model, direction: 'in' }, usage.promptTokens);
-    this.deps.metrics.tokens.inc({ model: usage.model, direction: 'out' }, usage.completionTokens);
+    const model = this.modelLabel(usage.model);
+    this.deps.metrics.tokens.inc({ model, direction: 'in' }, usage.promptTokens);
+    this.deps.metrics.tokens.inc({ model, direction: 'out' }, usage.completionTokens);
   }
 
   private observeDone(kind: string, outcome: string, pickedAt: number, usage: Usage | null, firstTokenAt: number | undefined, tokens: number): void {
@@ -253,9 +276,10 @@ export class WorkerHost {
     if (usage?.model) {
       this.observeTokens(usage);
       if (firstTokenAt !== undefined) {
-        metrics.ttft.observe({ model: usage.model }, (firstTokenAt - pickedAt) / 1000);
+        const model = this.modelLabel(usage.model);
+        metrics.ttft.observe({ model }, (firstTokenAt - pickedAt) / 1000);
         const genSeconds = (now - firstTokenAt) / 1000;
-        if (genSeconds > 0 && tokens > 1) metrics.tokensPerSecond.observe({ model: usage.model }, (tokens - 1) / genSeconds);
+        if (genSeconds > 0 && tokens > 1) metrics.tokensPerSecond.observe({ model }, (tokens - 1) / genSeconds);
       }
     }
   }
