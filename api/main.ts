@@ -24,7 +24,7 @@ import { connectRedis } from '../platform/redis.ts';
 import { createApp } from './app.ts';
 import { createAudit } from './auth/audit.ts';
 import { bearerAuthenticator } from './auth/authenticate.ts';
-import { createAuthService } from './auth/service.ts';
+import { createAuthService, type RevokedCredential } from './auth/service.ts';
 import { tokenEndpointGuard } from './auth/token-endpoint.ts';
 import { createAdmission } from './domain/admission.ts';
 import { agentCaps } from './domain/agents.ts';
@@ -38,7 +38,7 @@ import type { MetricsDeps } from './domain/metrics.ts';
 import { buildOpenApi } from './openapi.ts';
 import { discussionRoomKind, isLastRoomEvent, watchDiscussion, type RoomWatchDeps } from './realtime/discussion-watch.ts';
 import { StreamHub } from './realtime/hub.ts';
-import { attachSocketServer } from './realtime/socket.ts';
+import { attachSocketServer, endCredential } from './realtime/socket.ts';
 import { eventStreamHandler, sseHandler, type StreamHooks } from './realtime/sse.ts';
 import { authRoutes } from './routes/auth.ts';
 import { agentRoutes, discussionEventsDoc, discussionRoutes } from './routes/discussions.ts';
@@ -72,7 +72,9 @@ export async function startApi(env: NodeJS.ProcessEnv = process.env) {
     models: ollama.status.availability(configuredModels).map((m) => ({ model: m.model, installed: m.installed, loaded: m.loaded, loadedOn: m.hosts.filter((h) => h.loaded).map((h) => h.host) })),
   });
   const audit = createAudit(db, log);
-  const auth = createAuthService({ db, redis, config, audit, keyPrefix: config.keyPrefix, onFailure: (kind, reason) => metrics.authFailures.inc({ kind, reason }) });
+  // Set once Socket.IO exists: a revocation ends the credential's sockets in every API process (Redis adapter).
+  let onRevoked: (t: RevokedCredential) => void = () => {};
+  const auth = createAuthService({ db, redis, config, audit, keyPrefix: config.keyPrefix, onFailure: (kind, reason) => metrics.authFailures.inc({ kind, reason }), onRevoked: (t) => onRevoked(t) });
   const authenticate = bearerAuthenticator(auth, (reason) => metrics.authFailures.inc({ kind: 'bearer', reason }));
   const hub = new StreamHub(hubSubscriber, redis, log);
   await hub.start();
@@ -118,6 +120,7 @@ export async function startApi(env: NodeJS.ProcessEnv = process.env) {
     onConnections: (n) => metrics.sockets.set({ transport: 'socket.io' }, n),
     rooms: { discussion: discussionRoomKind(roomWatch) },
   });
+  onRevoked = (t) => endCredential(io, t);
   // `ollama_status` { host, up, at } to operators and admins when a host goes down or comes back.
   // Local emit: every API node polls on its own, so each node tells its own sockets once.
   ollama.status.onTransition((t) => io.local.to('operators').emit('ollama_status', t));

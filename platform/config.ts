@@ -62,6 +62,11 @@ const Env = z.object({
   PARLEY_KEY_PREFIX: z.string().regex(/^[a-zA-Z0-9_.:-]+$/).default('parley'),
   /** Worker concurrency per queue, e.g. "llm=4,embed=2,code=2,system=16". */
   PARLEY_CONCURRENCY: z.string().default(''),
+  /**
+   * The queues a worker process serves, comma-separated (e.g. "llm" for a pool of LLM workers scaled on
+   * its own). @defaultValue every queue
+   */
+  PARLEY_WORKER_QUEUES: csv.optional(),
   PARLEY_CHUNK_THREADS: z.coerce.number().int().min(1).max(64).optional(),
   /** How long a job's lock lives without renewal; a dead worker's jobs are recovered after about this long. */
   PARLEY_LOCK_MS: z.coerce.number().int().min(1000).default(30_000),
@@ -245,6 +250,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env) {
     },
     workers: {
       concurrency: parseConcurrency(e.PARLEY_CONCURRENCY),
+      queues: parseQueues(e.PARLEY_WORKER_QUEUES),
       chunkThreads: e.PARLEY_CHUNK_THREADS,
       lockMs: e.PARLEY_LOCK_MS,
       stalledIntervalMs: e.PARLEY_STALLED_INTERVAL_MS,
@@ -284,6 +290,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env) {
 }
 
 const defaultConcurrency = { llm: 4, embed: 2, code: 2, system: 32, models: 1 } as const;
+type WorkerQueue = keyof typeof defaultConcurrency;
+
+function parseQueues(names: string[] | undefined): WorkerQueue[] | undefined {
+  if (!names) return undefined;
+  const bad = names.filter((n) => !(n in defaultConcurrency));
+  if (bad.length || names.length === 0) throw new Error(`invalid configuration: PARLEY_WORKER_QUEUES "${names.join(',')}": expected some of ${Object.keys(defaultConcurrency).join(', ')}`);
+  return [...new Set(names)] as WorkerQueue[];
+}
 
 function parseConcurrency(spec: string): Record<keyof typeof defaultConcurrency, number> {
   const out: Record<string, number> = { ...defaultConcurrency };

@@ -37,7 +37,7 @@ export async function startWorkers(env: NodeJS.ProcessEnv = process.env, opts: {
   const bullConnection = connectRedis(config.redisUrl, { blocking: true, name: 'parley-worker-bull' });
   const subscriber = connectRedis(config.redisUrl, { blocking: true, name: 'parley-worker-sub' });
   // One connection per concurrent job slot (each job writes its record), plus a few for the sweeper and watchdog.
-  const served = opts.queues ?? QueueName.options;
+  const served = opts.queues ?? config.workers.queues ?? QueueName.options;
   const db = connectDb(config.databaseUrl, { pool: Math.min(64, served.reduce((n, q) => n + config.workers.concurrency[q], 0) + 4) });
   const budgets = createBudgets({ db, redis, prefix: config.keyPrefix, checkEveryTokens: config.budgets.checkEveryTokens, log });
   // Every terminal write settles the job's token budget (reserved at submit) with its recorded usage.
@@ -71,7 +71,7 @@ export async function startWorkers(env: NodeJS.ProcessEnv = process.env, opts: {
   });
 
   const modelLabel = modelLabeller({ configured: [config.ollama.chatModel, config.ollama.embedModel], isInstalled: (m) => ollama.status.model(m).installed });
-  const host = new WorkerHost({ config, redis, bullConnection, subscriber, store, keys: k, log, metrics, handlers: handlers as never, queues: opts.queues, modelLabel });
+  const host = new WorkerHost({ config, redis, bullConnection, subscriber, store, keys: k, log, metrics, handlers: handlers as never, queues: served, modelLabel });
   const observeOllama = () => {
     for (const h of ollama.hostSnapshots()) {
       metrics.ollamaConcurrencyLimit.set({ host: h.host }, h.limit);
@@ -93,7 +93,7 @@ export async function startWorkers(env: NodeJS.ProcessEnv = process.env, opts: {
   await host.start();
   const sweeper = startSweeper({ config, redis, queues, store, keys: k, log });
   const watchdog = startRoomWatchdog(discussions, { intervalMs: config.workers.sweepIntervalMs });
-  log.info({ workerId, queues: opts.queues ?? QueueName.options, concurrency: config.workers.concurrency, opsPort: ops.port }, 'workers ready');
+  log.info({ workerId, queues: served, concurrency: config.workers.concurrency, opsPort: ops.port }, 'workers ready');
 
   let stopping: Promise<void> | undefined;
   const stop = () =>

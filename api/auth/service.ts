@@ -36,7 +36,16 @@ export interface AuthDeps {
   keyPrefix: string;
   /** Hears every refused credential (metrics). `reason` is one of a small fixed set of slugs. */
   onFailure?: (kind: AuthFailureKind, reason: string) => void;
+  /**
+   * Hears a credential ended after its Redis marker is written (session or API key revoked, user's role
+   * or disabled flag changed), so live connections authenticated with it can be ended at once, in every
+   * API process (the Socket.IO Redis adapter carries it; api/realtime/socket.ts `endCredential`).
+   */
+  onRevoked?: (target: RevokedCredential) => void;
 }
+
+/** One credential that no longer stands, and why (a short human reason). */
+export type RevokedCredential = { reason: string } & ({ sessionId: string } | { apiKeyId: string } | { userId: string });
 
 /** bearer: an access token or API key was refused; password: a failed login; refresh: a refused or reused refresh token. */
 export type AuthFailureKind = 'bearer' | 'password' | 'refresh';
@@ -162,6 +171,7 @@ export function createAuthService(deps: AuthDeps) {
     // Access tokens of this session die now, not at their exp.
     await redis.set(revokedSessionKey(deps.keyPrefix, sessionId), reason, 'EX', config.auth.accessTtlSeconds + 60);
     credentials.forget(sessionId);
+    deps.onRevoked?.({ sessionId, reason });
     return n > 0;
   }
 
@@ -369,6 +379,7 @@ export function createAuthService(deps: AuthDeps) {
       // Connections authenticated with the key end at their next recheck, in every process.
       await redis.set(revokedApiKeyKey(deps.keyPrefix, id), 'revoked', 'EX', 86_400);
       apiKeyCredentials.forget(id);
+      deps.onRevoked?.({ apiKeyId: id, reason: 'API key revoked' });
       await audit({ action: 'apikey.revoked', outcome: 'success', actorId: actor.userId, actorName: actor.username, ip: meta.ip, userAgent: meta.userAgent, targetType: 'api_key', targetId: id });
     },
 
@@ -402,7 +413,10 @@ export function createAuthService(deps: AuthDeps) {
       // Live sessions and keys re-read the user at their next request, in every process. Bumped whenever
       // the request touches these fields (a concurrent change may have made `before` stale); a Redis
       // failure here does not undo the change, it only leaves memos to expire by age.
-      if (change.role !== undefined || change.disabled !== undefined) await credentials.userChanged(userId).catch(() => {});
+      if (change.role !== undefined || change.disabled !== undefined) {
+        await credentials.userChanged(userId).catch(() => {});
+        if (change.role !== before.role || change.disabled === true) deps.onRevoked?.({ userId, reason: change.disabled ? 'account disabled' : 'role changed' });
+      }
       const by = { actorId: actor.userId, actorName: actor.username, ip: meta.ip, userAgent: meta.userAgent, targetType: 'user', targetId: userId };
       if (change.role !== undefined && change.role !== before.role) await audit({ action: 'user.role_changed', outcome: 'success', ...by, details: { from: before.role, to: change.role } });
       if (change.disabled !== undefined && change.disabled !== before.disabled) {

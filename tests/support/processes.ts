@@ -33,7 +33,7 @@ export interface ParleyProcess {
 
 const running = new Set<ParleyProcess>();
 
-export async function startProcess(kind: 'api' | 'workers', env: NodeJS.ProcessEnv, name = kind): Promise<ParleyProcess> {
+export async function startProcess(kind: 'api' | 'workers', env: NodeJS.ProcessEnv, name: string = kind): Promise<ParleyProcess> {
   const child = spawn(process.execPath, ['--import', 'tsx', kind === 'api' ? 'api/main.ts' : 'workers/main.ts'], {
     cwd: root,
     env: { ...env, PORT: '0', PARLEY_WORKER_PORT: '0', PARLEY_API_LOG_LEVEL: env.PARLEY_API_LOG_LEVEL ?? 'info', PARLEY_WORKER_LOG_LEVEL: env.PARLEY_WORKER_LOG_LEVEL ?? 'info' },
