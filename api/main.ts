@@ -20,7 +20,7 @@ import { createOllamaClient } from '../platform/ollama/client.ts';
 import { observeOllamaStatus } from '../platform/ollama/status.ts';
 import { createQueues, closeQueues } from '../platform/queues.ts';
 import type { RoomEvent } from '../shared/index.ts';
-import { connectRedis } from '../platform/redis.ts';
+import { connectRedis, whenReady } from '../platform/redis.ts';
 import { createApp } from './app.ts';
 import { createAudit } from './auth/audit.ts';
 import { bearerAuthenticator } from './auth/authenticate.ts';
@@ -55,6 +55,7 @@ export async function startApi(env: NodeJS.ProcessEnv = process.env) {
   const hubSubscriber = connectRedis(config.redisUrl, { blocking: true, name: 'parley-api-hub' });
   const pubClient = connectRedis(config.redisUrl, { name: 'parley-api-io-pub' });
   const subClient = connectRedis(config.redisUrl, { blocking: true, name: 'parley-api-io-sub' });
+  await Promise.all([hubSubscriber, pubClient, subClient].map(whenReady));
   const db = connectDb(config.databaseUrl, { pool: 20 });
   const budgets = createBudgets({ db, redis, prefix: config.keyPrefix, checkEveryTokens: config.budgets.checkEveryTokens, log });
   // A job cancelled while waiting is made terminal here: its budget reservation is released by the same hook.

@@ -18,7 +18,7 @@ import { JobStreamWriter } from '../../platform/job-stream.ts';
 import type { Keys } from '../../platform/keys.ts';
 import type { Logger } from '../../platform/log.ts';
 import type { WorkerMetrics } from '../../platform/metrics.ts';
-import { backoffDelay } from '../../platform/queues.ts';
+import { backoffDelay, bullPrefix } from '../../platform/queues.ts';
 import { isRetryable, isJobKind, jobs, JobEnvelope, QueueName, type JobDefinition, type JobError, type Usage } from '../../shared/index.ts';
 import { CANCELLED, SHUTDOWN, type Handler, type HandlerContext } from './handler.ts';
 
@@ -68,7 +68,7 @@ export class WorkerHost {
     for (const queue of this.deps.queues ?? QueueName.options) {
       const worker = new Worker(queue, (job, token) => this.process(queue, job, token), {
         connection: this.deps.bullConnection,
-        prefix: `${config.keyPrefix}:bull`,
+        prefix: bullPrefix(config.keyPrefix, queue),
         concurrency: config.workers.concurrency[queue],
         lockDuration: config.workers.lockMs,
         stalledInterval: config.workers.stalledIntervalMs,
