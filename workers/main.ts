@@ -84,10 +84,11 @@ export async function startWorkers(env: NodeJS.ProcessEnv = process.env, opts: {
   observeOllama();
   // This process's own health, readiness and metrics (nothing is merged through Redis). It listens
   // before the queues start, so /readyz says "not taking jobs" until they do.
+  let stopping: Promise<void> | undefined;
   const ops = await startOpsServer({
     host: config.workerOps.host, port: config.workerOps.port, registry: metrics.registry, token: config.metricsToken, log,
     checks: { redis: () => redis.ping(), postgres: () => db.raw('select 1') },
-    accepting: () => host.accepting,
+    accepting: () => stopping === undefined && host.accepting,
     beforeScrape: observeOllama,
   });
   await host.start();
@@ -95,7 +96,6 @@ export async function startWorkers(env: NodeJS.ProcessEnv = process.env, opts: {
   const watchdog = startRoomWatchdog(discussions, { intervalMs: config.workers.sweepIntervalMs });
   log.info({ workerId, queues: served, concurrency: config.workers.concurrency, opsPort: ops.port }, 'workers ready');
 
-  let stopping: Promise<void> | undefined;
   const stop = () =>
     (stopping ??= (async () => {
       log.info('stopping workers');

@@ -184,3 +184,14 @@ describe('secrets from files', () => {
     expect(() => loadConfig({ MONGODB_URL_FILE: join(dir, 'missing') })).toThrow(/MONGODB_URL_FILE: cannot read .*ENOENT/);
   });
 });
+
+describe('worker process settings', () => {
+  it('reads the queues a worker serves and its ops address, and refuses unknown queues', () => {
+    const c = loadConfig({ PARLEY_WORKER_QUEUES: 'llm, embed,llm', PARLEY_WORKER_PORT: '9500', PARLEY_WORKER_HOST: '0.0.0.0' });
+    expect(c.workers.queues).toEqual(['llm', 'embed']);
+    expect(c.workerOps).toEqual({ port: 9500, host: '0.0.0.0' });
+    expect(loadConfig({}).workers.queues).toBeUndefined();
+    expect(loadConfig({}).workerOps).toEqual({ port: 9464, host: '127.0.0.1' });
+    expect(() => loadConfig({ PARLEY_WORKER_QUEUES: 'llm,gpu' })).toThrow(/PARLEY_WORKER_QUEUES "llm,gpu"/);
+  });
+});
