@@ -10,6 +10,7 @@ import { portOf } from '../platform/connections/index.ts';
 import type { Logger } from '../platform/observability/index.ts';
 import type { ApiMetrics } from '../platform/observability/index.ts';
 import type { Queues } from '../platform/jobs/index.ts';
+import { accessLog } from './http/access-log.ts';
 import { errorMiddleware, notFound } from './http/errors.ts';
 import { bullBoardRouter, type BoardDeps } from './http/bull-board.ts';
 import { cors, httpMetrics, jsonDepthLimit, requestId, requestTimeout } from './http/middleware.ts';
@@ -53,6 +54,7 @@ export function createApp(deps: AppDeps): Express {
   app.set('trust proxy', config.http.trustProxy);
   app.set('query parser', 'simple');
   app.use(requestId);
+  app.use(accessLog(deps.log));
   app.use(httpMetrics(deps.metrics));
   // Swagger UI needs inline scripts and styles on /docs only; everything else gets helmet's strict defaults.
   app.use('/docs', securityHeaders(config.http.hsts, { 'script-src': ["'self'", "'unsafe-inline'"], 'style-src': ["'self'", "'unsafe-inline'"], 'img-src': ["'self'", 'data:'] }));

@@ -16,7 +16,8 @@ const problem = (description: string) => ({ description, schema: Problem, conten
 const oauth = (description: string) => ({ description, schema: OAuthError, contentType: 'application/json' });
 const IdParams = z.object({ id: z.uuid() });
 
-export function authRoutes(deps: { auth: Auth; auditLog: AuditLog }): Route[] {
+/** `onIssued` hears every successful grant (password: a login; refresh_token), for metrics. */
+export function authRoutes(deps: { auth: Auth; auditLog: AuditLog; onIssued?: (grant: 'password' | 'refresh_token') => void }): Route[] {
   const { auth, auditLog } = deps;
   return [
     route({
@@ -51,6 +52,7 @@ export function authRoutes(deps: { auth: Auth; auditLog: AuditLog }): Route[] {
         } else {
           throw oauthError('unsupported_grant_type', `grant_type ${grant.slice(0, 40)} is not supported`);
         }
+        deps.onIssued?.(grant === 'password' ? 'password' : 'refresh_token');
         return { status: 200, body: tokens, headers: { 'Cache-Control': 'no-store', Pragma: 'no-cache' } };
       },
     }),

@@ -21,8 +21,8 @@ export function jobRoutes(deps: JobDeps): Route[] {
         },
         400: problem('Invalid body or input'), 409: problem('Idempotency key reused with another body'), 503: problem('Not accepted'),
       },
-      async handle({ body, actor, headers }) {
-        const { job, replayed } = await submitJob(deps, { actor: actor, body, idempotencyKey: headers.idempotencyKey });
+      async handle({ body, actor, headers, requestId }) {
+        const { job, replayed } = await submitJob(deps, { actor, body, idempotencyKey: headers.idempotencyKey, requestId });
         return { status: 202, body: job, headers: { Location: job.links.self, ...(replayed ? { 'Idempotent-Replayed': 'true' } : {}) } };
       },
     }),
@@ -69,8 +69,8 @@ export function jobRoutes(deps: JobDeps): Route[] {
       summary: 'Run a failed or cancelled job again under the same id.',
       params: IdParams,
       responses: { 202: { description: 'Queued again', schema: JobView }, 404: problem('No such job'), 409: problem('Not failed or cancelled') },
-      async handle({ params, actor, ip, userAgent }) {
-        return { status: 202, body: await retryJob(deps, actor, params.id, { ip, userAgent }) };
+      async handle({ params, actor, ip, userAgent, requestId }) {
+        return { status: 202, body: await retryJob(deps, actor, params.id, { ip, userAgent, requestId }) };
       },
     }),
   ];

@@ -2,18 +2,17 @@
 import type { Redis } from 'ioredis';
 import { z } from 'zod';
 import type { Db } from '../../platform/connections/index.ts';
-import { scrape, type ApiMetrics } from '../../platform/observability/index.ts';
 import type { OllamaClient } from '../../platform/ollama/index.ts';
-import type { JobLifecycle } from '../../platform/jobs/index.ts';
+import type { MetricsDeps } from '../domain/metrics.ts';
+import { renderMetrics } from '../domain/metrics.ts';
 import { route, type Route, type RouteResult } from '../http/route.ts';
 
 export interface OpsDeps {
   redis: Redis;
   db: Db;
   ollama: OllamaClient;
-  jobs: Pick<JobLifecycle, 'queueCounts'>;
-  metrics: ApiMetrics;
-  prefix: string;
+  /** What /metrics reports (api/domain/metrics.ts). */
+  scrape: MetricsDeps;
   /** Submits a system.ping and waits for it; the deep readiness check. */
   deepProbe?: () => Promise<{ ok: boolean; ms: number; detail?: string }>;
   /** Extra readiness detail (e.g. per-model availability). */
@@ -64,13 +63,11 @@ export function opsRoutes(deps: OpsDeps): Route[] {
     }),
     route({
       method: 'get', path: '/metrics', operationId: 'getMetrics', tags: ['ops'], access: 'metrics:read',
-      summary: 'Prometheus metrics of the API and every live worker process.',
+      summary: 'Prometheus metrics of this API process (each worker process serves its own on PARLEY_WORKER_PORT). PARLEY_METRICS_TOKEN is accepted as a Bearer token here too.',
       responses: { 200: { description: 'Prometheus text format', contentType: 'text/plain' } },
       async handle() {
-        for (const [name, counts] of Object.entries(await deps.jobs.queueCounts())) {
-          for (const [state, n] of Object.entries(counts)) deps.metrics.queueDepth.set({ queue: name, state }, n);
-        }
-        return { status: 200, body: await scrape(deps.redis, deps.prefix, deps.metrics.registry), contentType: 'text/plain; version=0.0.4' };
+        const { text, contentType } = await renderMetrics(deps.scrape);
+        return { status: 200, body: text, contentType };
       },
     }),
     route({

@@ -21,7 +21,9 @@ function url(): string {
 
 /** Sends one inline PING and expects +PONG (or -NOAUTH, which still proves a live Redis). */
 function ping(): Promise<boolean> {
-  const { host, port } = hostPort(url(), 6379);
+  // A Redis Cluster URL (redis+cluster://a:1,b:2, see platform/redis.ts) is checked at its first seed node.
+  const seed = url().replace(/^(rediss?)\+cluster:\/\//, '$1://').split(',')[0]!;
+  const { host, port } = hostPort(seed, 6379);
   return new Promise((resolveP) => {
     const s = connect({ host, port });
     let buf = '';
