@@ -5,7 +5,7 @@
  * Anything else passes on to the route, which asks for `metrics:read`.
  */
 import type { RequestHandler } from 'express';
-import { isScrapeToken } from '../../platform/observability/scrape-token.ts';
+import { isScrapeToken } from '../../platform/observability/index.ts';
 import { renderMetrics, type MetricsDeps } from '../domain/metrics.ts';
 
 export function scrapeTokenEndpoint(token: string | undefined, deps: MetricsDeps): RequestHandler {

@@ -2,4 +2,5 @@
 export { createLogger } from './log.ts';
 export type { Logger } from './log.ts';
 export { breakerStates, createApiMetrics, createWorkerMetrics } from './metrics.ts';
+export { isScrapeToken } from './scrape-token.ts';
 export type { ApiMetrics, WorkerMetrics } from './metrics.ts';

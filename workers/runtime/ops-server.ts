@@ -14,7 +14,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo } from 'node:net';
 import type { Registry } from 'prom-client';
 import type { Logger } from '../../platform/observability/index.ts';
-import { isScrapeToken } from '../../platform/observability/scrape-token.ts';
+import { isScrapeToken } from '../../platform/observability/index.ts';
 
 export interface Check {
   ok: boolean;
