@@ -129,6 +129,7 @@ export function createJobLifecycle(deps: LifecycleDeps) {
   const store = createJobStore(db, { keyPrefix });
   const queues = createQueues(redis, keyPrefix);
   // Group commit: under load many jobs' starts (and terminal writes) share one statement and one commit.
+  const inserts = new GroupCommit((batch: NewJob[]) => store.insertMany(batch));
   const starts = new GroupCommit((ids: string[]) => store.markActiveMany(ids));
   const finishes = new GroupCommit((items: { id: string; outcome: Outcome; fence: Fence }[]) => store.finishMany(items));
 
@@ -227,7 +228,7 @@ export function createJobLifecycle(deps: LifecycleDeps) {
       const id = spec.id ?? randomUUID();
       const maxAttempts = spec.maxAttempts ?? spec.def.defaults.attempts;
       const job: NewJob = { id, kind: spec.def.kind, v: spec.def.v, queue: spec.def.queue, ownerId: spec.ownerId, priority: spec.priority, maxAttempts, input: spec.input, idempotencyKey: spec.idempotencyKey, requestHash: spec.requestHash };
-      const inserted = await store.insert(job);
+      const inserted = await inserts.run(job);
       if (!inserted.created) return inserted;
       deps.failpoint?.('accept.after-record');
       try {

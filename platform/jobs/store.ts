@@ -117,6 +117,38 @@ export function createJobStore(db: Db, hooks: JobStoreOptions = {}) {
       return { row: existing, created: false };
     },
 
+    /**
+     * `insert` for many jobs in one statement (group commit). One answer per input, in order;
+     * a job whose idempotency key this owner already used (in an earlier statement or earlier in
+     * this one) answers the existing record with `created: false`.
+     */
+    async insertMany(batch: readonly NewJob[]): Promise<{ row: JobRow; created: boolean }[]> {
+      const col = <T>(f: (j: NewJob) => T) => batch.map(f);
+      const { rows } = (await db.raw(
+        `insert into jobs (id, kind, kind_version, queue, owner_id, priority, max_attempts, input, idempotency_key, request_hash, key_prefix)
+         select id, kind, v, queue, owner_id, priority, max_attempts, input, idempotency_key, request_hash, ?
+         from unnest(?::uuid[], ?::text[], ?::int[], ?::text[], ?::uuid[], ?::text[], ?::int[], ?::jsonb[], ?::text[], ?::text[])
+           as t(id, kind, v, queue, owner_id, priority, max_attempts, input, idempotency_key, request_hash)
+         on conflict (owner_id, idempotency_key) where idempotency_key is not null do nothing
+         returning *`,
+        [
+          keyPrefix,
+          col((j) => j.id), col((j) => j.kind), col((j) => j.v), col((j) => j.queue), col((j) => j.ownerId), col((j) => j.priority),
+          col((j) => j.maxAttempts), col((j) => JSON.stringify(j.input)), col((j) => j.idempotencyKey ?? null), col((j) => j.requestHash ?? null),
+        ] as never,
+      )) as { rows: JobRow[] };
+      const byId = new Map(rows.map((r) => [r.id, r]));
+      return Promise.all(
+        batch.map(async (j) => {
+          const created = byId.get(j.id);
+          if (created) return { row: created, created: true };
+          const existing = await jobs().where({ owner_id: j.ownerId, idempotency_key: j.idempotencyKey! }).first();
+          if (!existing) throw new Error('idempotency conflict row vanished');
+          return { row: existing, created: false };
+        }),
+      );
+    },
+
     /** The owner's jobs of these kinds that are queued or running. */
     async inFlight(ownerId: string, kinds: readonly string[]): Promise<number> {
       const row = (await jobs().where({ owner_id: ownerId }).whereIn('state', ['queued', 'active']).whereIn('kind', kinds).count({ n: '*' }).first()) as { n: number | string } | undefined;
