@@ -197,6 +197,8 @@ export class WorkerHost {
       throw new DelayedError();
     }
     if (!started) {
+      // Its worker may have died between the record and the stream's `finished`: listeners must still end.
+      await lifecycle.repairFinished(id).catch((err: unknown) => log.warn({ err, jobId: id }, 'could not repair the finished event'));
       log.info({ jobId: id, requestId }, 'job already terminal; skipping duplicate delivery');
       return { duplicate: true };
     }
