@@ -69,7 +69,7 @@ export async function startWorkers(env: NodeJS.ProcessEnv = process.env, opts: {
     modelPull: { ollama, timeoutMs: config.modelOps.pullTimeoutMs, idleTimeoutMs: config.modelOps.pullIdleTimeoutMs },
   });
 
-  const host = new WorkerHost({ config, bullConnection, subscriber, jobs, keys: k, log, metrics, modelLabel: (m) => ollama.status.modelLabel(m), handlers: handlers as never, queues: opts.queues });
+  const host = new WorkerHost({ config, bullConnection, subscriber, jobs, keys: k, log, metrics, modelLabel: (m) => ollama.status.modelLabel(m), handlers, queues: opts.queues });
   await host.start();
   const sweeper = startSweeper({ config, redis, jobs, keys: k, log });
   const watchdog = startRoomWatchdog(discussions, { intervalMs: config.workers.sweepIntervalMs });
