@@ -23,6 +23,8 @@ export function problemOf(err: AppError, requestId: string | undefined, instance
     code: err.code,
     ...(requestId ? { requestId } : {}),
     ...(err.errors ? { errors: err.errors } : {}),
+    // Members a code documents beside the standard ones (a budget's period, limit and use; a role cap's name and limit).
+    ...err.extra,
   };
 }
 
