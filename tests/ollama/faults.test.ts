@@ -9,6 +9,7 @@ import type { ChatChunk, OllamaClient } from '../../platform/ollama/index.ts';
 import { llmChatHandler } from '../../workers/handlers/llm-chat.ts';
 import { createLogger } from '../../platform/observability/index.ts';
 import { stubbedClients } from '../support/stub-clients.ts';
+import { until } from '../support/until.ts';
 
 const fx = stubbedClients({ connectTimeoutMs: 300, firstTokenTimeoutMs: 400, idleTimeoutMs: 300, retry: { baseMs: 20, maxMs: 100 } });
 const { client } = fx;
@@ -76,8 +77,10 @@ describe('timeouts', () => {
   it('cancelling during a hang stops at once with the caller’s reason', async () => {
     fx.stub.fallback = { kind: 'hang' };
     const ac = new AbortController();
-    setTimeout(() => ac.abort('cancelled'), 100);
-    const r = await drain(client({ firstTokenTimeoutMs: 10_000 }), ac.signal);
+    const draining = drain(client({ firstTokenTimeoutMs: 10_000 }), ac.signal);
+    await until('the request to hang at the stub', () => fx.stub.active('/api/chat') === 1);
+    ac.abort('cancelled');
+    const r = await draining;
     // Not UPSTREAM_TIMEOUT: the cancel, not the 10 s first-token timeout, ended it.
     expect(r.error).toBe('cancelled');
   });
