@@ -4,9 +4,9 @@
  * SSE and Socket.IO, and shuts down cleanly on SIGTERM: stop accepting, let
  * in-flight requests finish, close streams, then connections.
  */
-import { resolve } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { createServer, type Server as HttpServer } from 'node:http';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { AddressInfo } from 'node:net';
 import { createBudgets } from '../platform/usage/index.ts';
 import { loadConfig } from '../platform/config.ts';
@@ -21,14 +21,14 @@ import { connectMongo } from '../platform/connections/index.ts';
 import { createOllamaClient } from '../platform/ollama/index.ts';
 import { observeOllamaStatus } from '../platform/ollama/index.ts';
 import type { RoomEvent } from '../shared/index.ts';
-import { connectRedis } from '../platform/connections/index.ts';
+import { connectRedis, whenReady } from '../platform/connections/index.ts';
 import { createApp } from './app.ts';
 import { createAuditLog, purgeAuthRecords } from '../platform/auth/index.ts';
 import { createAudit } from './auth/audit.ts';
 import { bearerAuthenticator } from './auth/authenticate.ts';
 import { createBoardSessions } from './auth/board-sessions.ts';
 import { auditedSurfaces, createDenialAudit, denialRecorder } from './auth/denials.ts';
-import { createAuth } from './auth/index.ts';
+import { createAuth, type RevokedCredential } from './auth/index.ts';
 import { tokenEndpointGuard } from './auth/token-endpoint.ts';
 import { createAdmission } from './domain/admission.ts';
 import { agentCaps } from './domain/agents.ts';
@@ -37,10 +37,12 @@ import type { JobDeps } from './domain/jobs.ts';
 import type { ModelDeps } from './domain/models.ts';
 import { rateLimiters } from './http/rate-limit.ts';
 import { deepProbe } from './domain/probe.ts';
+import { scrapeTokenEndpoint } from './http/scrape-token.ts';
+import type { MetricsDeps } from './domain/metrics.ts';
 import { buildOpenApi } from './openapi.ts';
 import { discussionRoomKind, isLastRoomEvent, watchDiscussion, type RoomWatchDeps } from './realtime/discussion-watch.ts';
 import { StreamHub } from '../platform/streams/index.ts';
-import { attachSocketServer } from './realtime/socket.ts';
+import { attachSocketServer, endCredential } from './realtime/socket.ts';
 import { eventStreamHandler, sseHandler, type StreamHooks } from './realtime/sse.ts';
 import { authRoutes } from './routes/auth.ts';
 import { agentRoutes, discussionEventsDoc, discussionRoutes } from './routes/discussions.ts';
@@ -52,11 +54,12 @@ import { usageRoutes } from './routes/usage.ts';
 
 export async function startApi(env: NodeJS.ProcessEnv = process.env) {
   const config = loadConfig(env);
-  const log = createLogger('api', config.logLevel);
+  const log = createLogger('api', config.logLevels.api);
   const redis = connectRedis(config.redisUrl, { name: 'parley-api', commandTimeoutMs: config.http.redisTimeoutMs });
   const hubSubscriber = connectRedis(config.redisUrl, { blocking: true, name: 'parley-api-hub' });
   const pubClient = connectRedis(config.redisUrl, { name: 'parley-api-io-pub' });
   const subClient = connectRedis(config.redisUrl, { blocking: true, name: 'parley-api-io-sub' });
+  await Promise.all([hubSubscriber, pubClient, subClient].map(whenReady));
   const db = connectDb(config.databaseUrl, { pool: 20, queryTimeoutMs: config.http.dbQueryTimeoutMs, connectTimeoutMs: config.http.dbConnectTimeoutMs, acquireTimeoutMs: config.http.dbConnectTimeoutMs });
   const budgets = createBudgets({ db, redis, prefix: config.keyPrefix, checkEveryTokens: config.budgets.checkEveryTokens, log });
   const k = keys(config.keyPrefix);
@@ -80,7 +83,9 @@ export async function startApi(env: NodeJS.ProcessEnv = process.env) {
     models: ollama.status.availability(configuredModels).map((m) => ({ model: m.model, installed: m.installed, loaded: m.loaded, loadedOn: m.hosts.filter((h) => h.loaded).map((h) => h.host) })),
   });
   const audit = createAudit(db, log);
-  const auth = createAuth({ db, redis, config, audit, keyPrefix: config.keyPrefix, onFailure: (kind, reason) => metrics.authFailures.inc({ kind, reason }) });
+  // Set once Socket.IO exists: a revocation ends the credential's sockets in every API process (Redis adapter).
+  let onRevoked: (t: RevokedCredential) => void = () => {};
+  const auth = createAuth({ db, redis, config, audit, keyPrefix: config.keyPrefix, onFailure: (kind, reason) => metrics.authFailures.inc({ kind, reason }), onRevoked: (t) => onRevoked(t) });
   const authenticate = bearerAuthenticator(auth.tokens, (reason) => metrics.authFailures.inc({ kind: 'bearer', reason }));
   // 401/403/429 on the auth and admin surfaces: counted each, audited aggregated.
   const denials = createDenialAudit({ audit, ...config.auth.denials, onDenial: (d) => metrics.authDenials.inc({ status: String(d.status), family: d.family }) });
@@ -101,19 +106,23 @@ export async function startApi(env: NodeJS.ProcessEnv = process.env) {
     checkAgent: agentCaps({ roleCaps: config.roleCaps, models: ollama.status }),
   };
   const roomWatch: RoomWatchDeps = { rooms: discussionDeps.rooms, transcripts: discussionDeps.transcripts, redis, keys: k, hub };
-  const routes = [...opsRoutes({ redis, db, ollama, jobs, metrics, prefix: config.keyPrefix, openapi: () => openapi, deepProbe: () => deepProbe({ jobs }), extraReadiness: modelReadiness }), ...authRoutes({ auth, auditLog: createAuditLog(db) }), ...jobRoutes(jobDeps), ...modelStatusRoutes({ status: ollama.status, models: configuredModels }), ...agentRoutes(discussionDeps), ...discussionRoutes(discussionDeps), ...usageRoutes({ db, budgets, audit }),
+  const scrape: MetricsDeps = { metrics, jobs, rooms: discussionDeps.rooms, redis, watchedStreams: () => hub.watchedStreams };
+  const routes = [...opsRoutes({ redis, db, ollama, scrape, openapi: () => openapi, deepProbe: () => deepProbe({ jobs }), extraReadiness: modelReadiness }), ...authRoutes({ auth, auditLog: createAuditLog(db), onIssued: (grant) => metrics.tokensIssued.inc({ grant }) }), ...jobRoutes(jobDeps), ...modelStatusRoutes({ status: ollama.status, models: configuredModels }), ...agentRoutes(discussionDeps), ...discussionRoutes(discussionDeps), ...usageRoutes({ db, budgets, audit }),
     // Last: GET /v1/models/:name would otherwise answer for fixed paths such as /v1/models/status.
     ...modelRoutes(modelDeps)];
   const streamHooks: StreamHooks = { onOpen: () => metrics.sockets.inc({ transport: 'sse' }), onClose: () => metrics.sockets.dec({ transport: 'sse' }), stillValid: (a) => auth.tokens.stillValid(a) };
-  const sse = { path: '/v1/jobs/:id/events', method: 'get' as const, summary: 'Live events of a job as Server-Sent Events; resumable with Last-Event-ID.', tags: ['jobs'], access: 'jobs:read', responses: { 200: { description: 'text/event-stream of tokens, progress, reset and finished', contentType: 'text/event-stream' } } };
+  const sse = { path: '/v1/jobs/:id/events', method: 'get' as const, operationId: 'streamJobEvents', summary: 'Live events of a job as Server-Sent Events; resumable with Last-Event-ID.', tags: ['jobs'], access: 'jobs:read', requestHeaders: { 'Last-Event-ID': { description: 'Resume after this seq: exactly the events after it' } }, responses: { 200: { description: 'text/event-stream of tokens, progress, reset and finished', contentType: 'text/event-stream' } } };
   const openapi = buildOpenApi(routes, [sse, discussionEventsDoc]);
   const app = createApp({
     config, log, metrics, queues: jobs.queues, routes, authenticate, openapi: () => openapi,
+    // The arena page, built by `npm run web:build` (npm start runs it).
+    webDir: join(dirname(fileURLToPath(import.meta.url)), '..', 'web', 'dist'),
     board: {
       tokens: auth.tokens, audit, alwaysSecure: config.http.hsts === 'always', onAction: (method, outcome) => metrics.boardActions.inc({ method, outcome }),
       sessions: createBoardSessions({ redis, keyPrefix: config.keyPrefix, ttlSeconds: config.http.boardSessionTtlSeconds }),
     },
-    before: [...auditedSurfaces.map((path) => ({ path, handler: denialRecorder(denials) })), { path: '/v1/auth/token', handler: tokenEndpointGuard }, ...rateLimiters({ redis, prefix: config.keyPrefix, limits: config.rateLimits, authenticate, log, onLimited: (limiter) => metrics.rateLimited.inc({ limiter }) })],
+    // The scrape token first: it answers /metrics before any limiter or authenticator sees the request.
+    before: [{ path: '/metrics', handler: scrapeTokenEndpoint(config.metricsToken, scrape) }, ...auditedSurfaces.map((path) => ({ path, handler: denialRecorder(denials) })), { path: '/v1/auth/token', handler: tokenEndpointGuard }, ...rateLimiters({ redis, prefix: config.keyPrefix, limits: config.rateLimits, authenticate, log, onLimited: (limiter) => metrics.rateLimited.inc({ limiter }) })],
     streams: [{ path: sse.path, handler: sseHandler({ jobs, redis, keys: k, hub, ...streamHooks }, authenticate) },
       { path: discussionEventsDoc.path, handler: eventStreamHandler<RoomEvent>(streamHooks, authenticate, { permission: 'discussions:read', watch: (actor, id, afterSeq, fn) => watchDiscussion(roomWatch, actor, id, afterSeq, fn), isLast: isLastRoomEvent }) },
     ],
@@ -132,6 +141,7 @@ export async function startApi(env: NodeJS.ProcessEnv = process.env) {
     onConnections: (n) => metrics.sockets.set({ transport: 'socket.io' }, n),
     rooms: { discussion: discussionRoomKind(roomWatch) },
   });
+  onRevoked = (t) => endCredential(io, t);
   // `ollama_status` { host, up, at } to operators and admins when a host goes down or comes back.
   // Local emit: every API node polls on its own, so each node tells its own sockets once.
   ollama.status.onTransition((t) => io.local.to('operators').emit('ollama_status', t));

@@ -4,6 +4,7 @@
  * pass the result down.
  */
 import { isIP } from 'node:net';
+import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 
 const bool = z
@@ -30,13 +31,31 @@ const roleLimits = (defaults: Record<(typeof limitClasses)[number], number>) =>
       return out;
     });
 
+const logLevel = z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']);
+
 const Env = z.object({
   PARLEY_ENV: z.enum(['development', 'test', 'production']).default('development'),
-  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  LOG_LEVEL: logLevel.default('info'),
+  /** Log level of API processes and of worker processes, over LOG_LEVEL, so one environment can set them apart. */
+  PARLEY_API_LOG_LEVEL: logLevel.optional(),
+  PARLEY_WORKER_LOG_LEVEL: logLevel.optional(),
   PORT: z.coerce.number().int().min(0).max(65535).default(3000),
-  /** Unset: the service manager's own instance, on its PARLEY_*_PORT (see `managedDefaults`). */
+  /**
+   * Each worker process serves /healthz, /readyz and /metrics on this port (0: any free port).
+   * @defaultValue 9464, on 127.0.0.1: set PARLEY_WORKER_HOST=0.0.0.0 where a scraper or a probe comes from another host.
+   */
+  PARLEY_WORKER_PORT: z.coerce.number().int().min(0).max(65535).default(9464),
+  PARLEY_WORKER_HOST: z.string().default('127.0.0.1'),
+  /**
+   * A static bearer token for Prometheus: accepted by the API's /metrics (besides an operator's
+   * credential) and required by the workers' /metrics when set. @defaultValue none
+   */
+  PARLEY_METRICS_TOKEN: z.string().min(16).optional(),
+  /** Unset: the service manager's own instance, on its PARLEY_*_PORT. */
   REDIS_URL: z.string().optional(),
   DATABASE_URL: z.string().optional(),
+  /** Postgres password, put into DATABASE_URL when the URL carries none (so the URL needs no secret in it). */
+  DATABASE_PASSWORD: z.string().min(1).optional(),
   OLLAMA_HOST: z.string().optional(),
   MONGODB_URL: z.string().optional(),
   /** The ports `npm run services` uses for its own instances; the URLs above default to them. */
@@ -50,6 +69,11 @@ const Env = z.object({
   PARLEY_KEY_PREFIX: z.string().regex(/^[a-zA-Z0-9_.:-]+$/).default('parley'),
   /** Worker concurrency per queue, e.g. "llm=4,embed=2,code=2,system=16". */
   PARLEY_CONCURRENCY: z.string().default(''),
+  /**
+   * The queues a worker process serves, comma-separated (e.g. "llm" for a pool of LLM workers scaled on
+   * its own). @defaultValue every queue
+   */
+  PARLEY_WORKER_QUEUES: csv.optional(),
   PARLEY_CHUNK_THREADS: z.coerce.number().int().min(1).max(64).optional(),
   /** How long a job's lock lives without renewal; a dead worker's jobs are recovered after about this long. */
   PARLEY_LOCK_MS: z.coerce.number().int().min(1000).default(30_000),
@@ -245,6 +269,41 @@ const Env = z.object({
   PARLEY_MODEL_LOAD_KEEP_ALIVE: z.string().regex(/^(0|-?(\d+(\.\d+)?(ns|us|µs|ms|s|m|h))+)$/).default('30m'),
 });
 
+/**
+ * Secrets may come from files instead (Docker and Kubernetes secrets): `<NAME>_FILE` names a file
+ * whose content, without the trailing newline, is the value. Setting both is an error.
+ */
+export const secretVars = ['REDIS_URL', 'DATABASE_URL', 'DATABASE_PASSWORD', 'MONGODB_URL', 'PARLEY_BOOTSTRAP_ADMIN_PASSWORD', 'PARLEY_METRICS_TOKEN'] as const;
+
+/** Every environment variable the platform reads: the schema's names and the `_FILE` form of each secret. */
+export function knownEnvVars(): string[] {
+  return [...Object.keys(Env.shape), ...secretVars.map((n) => `${n}_FILE`)];
+}
+
+function withSecretFiles(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  const out = { ...env };
+  for (const name of secretVars) {
+    const file = env[`${name}_FILE`];
+    if (!file) continue;
+    if (env[name] !== undefined) throw new Error(`invalid configuration: set ${name} or ${name}_FILE, not both`);
+    try {
+      out[name] = readFileSync(file, 'utf8').replace(/\r?\n$/, '');
+    } catch (err) {
+      throw new Error(`invalid configuration: ${name}_FILE: cannot read ${file} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`, { cause: err });
+    }
+  }
+  return out;
+}
+
+/** DATABASE_URL with DATABASE_PASSWORD put in, when the URL has no password of its own. */
+function databaseUrl(url: string, password: string | undefined): string {
+  if (!password) return url;
+  const u = new URL(url);
+  if (u.password) return url;
+  u.password = encodeURIComponent(password);
+  return u.toString();
+}
+
 export type Config = ReturnType<typeof loadConfig>;
 
 /** An entry of PARLEY_TRUST_PROXY's list: an IP, an IP/prefix, or one of Express's named ranges. */
@@ -258,7 +317,7 @@ function isProxySpec(entry: string): boolean {
 }
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env) {
-  const parsed = Env.safeParse(env);
+  const parsed = Env.safeParse(withSecretFiles(env));
   if (!parsed.success) {
     const lines = parsed.error.issues.map((i) => `  ${i.path.join('.')}: ${i.message}`).join('\n');
     throw new Error(`invalid configuration:\n${lines}`);
@@ -268,10 +327,15 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env) {
   return {
     env: e.PARLEY_ENV,
     logLevel: e.LOG_LEVEL,
+    /** Per process kind: PARLEY_API_LOG_LEVEL / PARLEY_WORKER_LOG_LEVEL, else LOG_LEVEL. */
+    logLevels: { api: e.PARLEY_API_LOG_LEVEL ?? e.LOG_LEVEL, workers: e.PARLEY_WORKER_LOG_LEVEL ?? e.LOG_LEVEL },
     port: e.PORT,
+    /** The workers' own ops server (health, readiness, metrics). */
+    workerOps: { port: e.PARLEY_WORKER_PORT, host: e.PARLEY_WORKER_HOST },
+    metricsToken: e.PARLEY_METRICS_TOKEN,
     // A CLI run without the service env still reaches this clone's own services, on its own ports.
     redisUrl: e.REDIS_URL ?? `redis://127.0.0.1:${e.PARLEY_REDIS_PORT}`,
-    databaseUrl: e.DATABASE_URL ?? `postgres://parley@127.0.0.1:${e.PARLEY_PG_PORT}/parley`,
+    databaseUrl: databaseUrl(e.DATABASE_URL ?? `postgres://parley@127.0.0.1:${e.PARLEY_PG_PORT}/parley`, e.DATABASE_PASSWORD),
     mongoUrl: e.MONGODB_URL ?? `mongodb://127.0.0.1:${e.PARLEY_MONGO_PORT}/parley`,
     keyPrefix: e.PARLEY_KEY_PREFIX,
     failpoints: new Set(e.PARLEY_ENV === 'test' ? e.PARLEY_FAILPOINTS : []),
@@ -294,6 +358,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env) {
     },
     workers: {
       concurrency: parseConcurrency(e.PARLEY_CONCURRENCY),
+      queues: parseQueues(e.PARLEY_WORKER_QUEUES),
       chunkThreads: e.PARLEY_CHUNK_THREADS,
       lockMs: e.PARLEY_LOCK_MS,
       stalledIntervalMs: e.PARLEY_STALLED_INTERVAL_MS,
@@ -344,6 +409,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env) {
 }
 
 const defaultConcurrency = { llm: 4, embed: 2, code: 2, system: 32, models: 1 } as const;
+type WorkerQueue = keyof typeof defaultConcurrency;
+
+function parseQueues(names: string[] | undefined): WorkerQueue[] | undefined {
+  if (!names) return undefined;
+  const bad = names.filter((n) => !(n in defaultConcurrency));
+  if (bad.length || names.length === 0) throw new Error(`invalid configuration: PARLEY_WORKER_QUEUES "${names.join(',')}": expected some of ${Object.keys(defaultConcurrency).join(', ')}`);
+  return [...new Set(names)] as WorkerQueue[];
+}
 
 function parseConcurrency(spec: string): Record<keyof typeof defaultConcurrency, number> {
   const out: Record<string, number> = { ...defaultConcurrency };

@@ -4,7 +4,7 @@ export { Usage } from './usage.ts';
 export { OllamaOptions, OllamaFormat, KeepAlive, keepAliveSeconds, ChatMessage } from './ollama-options.ts';
 export { QueueName, defineJob, type JobDefinition, type JobDefaults, type InputOf, type ResultOf, type ProgressOf } from './jobs/define.ts';
 export { JobEnvelope } from './jobs/envelope.ts';
-export { jobs, jobKinds, isJobKind, type JobKind, type Jobs } from './jobs/index.ts';
+export { jobs, jobKinds, publicJobKinds, isJobKind, type JobKind, type Jobs, type PublicJobKind } from './jobs/index.ts';
 export { LlmChatInput, LlmChatResult, llmChat } from './jobs/llm-chat.ts';
 export { EmbedBatchInput, EmbedBatchResult, embedBatch } from './jobs/embed-batch.ts';
 export { CodeChunkInput, CodeChunkResult, CodeChunk, CodeLanguage, SourceFile, codeChunk } from './jobs/code-chunk.ts';
@@ -34,3 +34,4 @@ export {
   Role, Permission, Username, Password, TokenResponse, OAuthError, TokenRequest, Me, Session, SessionList, CreateApiKey, ApiKey, ApiKeyList, CreatedApiKey,
   ChangePassword, ResetPassword, PasswordChanged, NewUser, CreatedUser, UserPatch, UserView, UserList, AuditOutcome, AuditQuery, AuditEventView, AuditPage,
 } from './auth-api.ts';
+export { SubmitJobRequest } from './jobs/submit.ts';

@@ -2,7 +2,7 @@
  * The import rules of ARCHITECTURE.md, checked on the real source:
  * shared imports only shared (and zod); platform imports shared and
  * platform; api and workers import shared and platform, never each other;
- * sdk imports only shared; nothing imports api or workers except their own
+ * sdk imports only shared; web (the arena page) only sdk; nothing imports api or workers except their own
  * package and the entry scripts/tests; and there are no import cycles.
  * Also: a platform folder is entered only through its index.ts, and route
  * files hold no SQL (they call domain functions, which call platform).
@@ -12,7 +12,7 @@ import { dirname, join, relative, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 
 const root = resolve(import.meta.dirname, '..');
-const packages = ['shared', 'platform', 'api', 'workers', 'sdk', 'migrations'] as const;
+const packages = ['shared', 'platform', 'api', 'workers', 'sdk', 'web', 'migrations'] as const;
 type Pkg = (typeof packages)[number];
 
 const allowed: Record<Pkg, Pkg[]> = {
@@ -21,6 +21,7 @@ const allowed: Record<Pkg, Pkg[]> = {
   api: ['api', 'platform', 'shared'],
   workers: ['workers', 'platform', 'shared'],
   sdk: ['sdk', 'shared'],
+  web: ['web', 'sdk'],
   migrations: ['migrations'],
 };
 const sharedExternal = /^(zod)$/;

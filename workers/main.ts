@@ -16,7 +16,7 @@ import { createTranscripts } from '../platform/discussions/index.ts';
 import { keys } from '../platform/keys.ts';
 import { createLogger } from '../platform/observability/index.ts';
 import { connectMongo } from '../platform/connections/index.ts';
-import { createWorkerMetrics, publishMetrics, removePublishedMetrics } from '../platform/observability/index.ts';
+import { breakerStates, createWorkerMetrics } from '../platform/observability/index.ts';
 import { ResponseCache } from '../platform/ollama/index.ts';
 import { createOllamaClient } from '../platform/ollama/index.ts';
 import { connectRedis } from '../platform/connections/index.ts';
@@ -26,20 +26,20 @@ import type { DiscussionRuntime } from './discussions/runtime.ts';
 import { startRoomWatchdog } from './discussions/watchdog.ts';
 import { createHandlers } from './handlers/index.ts';
 import { WorkerHost } from './runtime/host.ts';
+import { startOpsServer } from './runtime/ops-server.ts';
 import { startSweeper } from './runtime/sweeper.ts';
 
 export async function startWorkers(env: NodeJS.ProcessEnv = process.env, opts: { queues?: QueueName[] } = {}) {
   const config = loadConfig(env);
-  const log = createLogger('workers', config.logLevel);
+  const log = createLogger('workers', config.logLevels.workers);
   const workerId = `${hostname()}:${process.pid}`;
   const redis = connectRedis(config.redisUrl, { name: 'parley-worker' });
   const bullConnection = connectRedis(config.redisUrl, { blocking: true, name: 'parley-worker-bull' });
   const subscriber = connectRedis(config.redisUrl, { blocking: true, name: 'parley-worker-sub' });
   // One connection per concurrent job slot (each job writes its record), plus a few for the sweeper and watchdog.
-  const served = opts.queues ?? QueueName.options;
+  const served = opts.queues ?? config.workers.queues ?? QueueName.options;
   const db = connectDb(config.databaseUrl, { pool: Math.min(64, served.reduce((n, q) => n + config.workers.concurrency[q], 0) + 4) });
   const budgets = createBudgets({ db, redis, prefix: config.keyPrefix, checkEveryTokens: config.budgets.checkEveryTokens, log });
-  // Every terminal write settles the job's token budget (reserved at submit) with its recorded usage.
   const k = keys(config.keyPrefix);
   // The one job lifecycle of this process: records, hand-offs, terminal writes (which settle budgets), streams.
   const jobs = createJobLifecycle({ db, redis, keys: k, keyPrefix: config.keyPrefix, streams: streamSettings(config.streams), budgets, log });
@@ -69,44 +69,47 @@ export async function startWorkers(env: NodeJS.ProcessEnv = process.env, opts: {
     modelPull: { ollama, timeoutMs: config.modelOps.pullTimeoutMs, idleTimeoutMs: config.modelOps.pullIdleTimeoutMs },
   });
 
-  const host = new WorkerHost({ config, bullConnection, subscriber, jobs, keys: k, log, metrics, modelLabel: (m) => ollama.status.modelLabel(m), handlers, queues: opts.queues });
-  await host.start();
-  const sweeper = startSweeper({ config, redis, jobs, keys: k, log });
-  const watchdog = startRoomWatchdog(discussions, { intervalMs: config.workers.sweepIntervalMs });
+  const host = new WorkerHost({ config, bullConnection, subscriber, jobs, keys: k, log, metrics, modelLabel: (m) => ollama.status.modelLabel(m), handlers, queues: served });
   const observeOllama = () => {
     for (const h of ollama.hostSnapshots()) {
       metrics.ollamaConcurrencyLimit.set({ host: h.host }, h.limit);
       metrics.ollamaInFlight.set({ host: h.host }, h.inFlight);
-      metrics.ollamaBreakerState.set({ host: h.host }, h.breaker === 'closed' ? 0 : h.breaker === 'half-open' ? 1 : 2);
+      const current = h.breaker.replace('-', '_');
+      for (const state of breakerStates) metrics.ollamaBreakerState.set({ host: h.host, state }, state === current ? 1 : 0);
     }
     metrics.ollamaWaiting.set(ollama.waiting);
   };
-  const publish = () => {
-    observeOllama();
-    return publishMetrics(redis, config.keyPrefix, workerId, metrics.registry).catch((err: unknown) => log.warn({ err }, 'metrics publish failed'));
-  };
-  const metricsTimer = setInterval(publish, 5000);
-  void publish();
-  log.info({ workerId, queues: opts.queues ?? QueueName.options, concurrency: config.workers.concurrency }, 'workers ready');
-
+  observeOllama();
+  // This process's own health, readiness and metrics (nothing is merged through Redis). It listens
+  // before the queues start, so /readyz says "not taking jobs" until they do.
   let stopping: Promise<void> | undefined;
+  const ops = await startOpsServer({
+    host: config.workerOps.host, port: config.workerOps.port, registry: metrics.registry, token: config.metricsToken, log,
+    checks: { redis: () => redis.ping(), postgres: () => db.raw('select 1') },
+    accepting: () => stopping === undefined && host.accepting,
+    beforeScrape: observeOllama,
+  });
+  await host.start();
+  const sweeper = startSweeper({ config, redis, jobs, keys: k, log });
+  const watchdog = startRoomWatchdog(discussions, { intervalMs: config.workers.sweepIntervalMs });
+  log.info({ workerId, queues: served, concurrency: config.workers.concurrency, opsPort: ops.port }, 'workers ready');
+
   const stop = () =>
     (stopping ??= (async () => {
       log.info('stopping workers');
-      clearInterval(metricsTimer);
       await sweeper.stop();
       await watchdog.stop();
       await host.stop();
       await chunkPool.close();
       ollama.close();
-      await removePublishedMetrics(redis, config.keyPrefix, workerId).catch(() => {});
       await jobs.close();
       await Promise.all([redis.quit(), bullConnection.quit(), subscriber.quit()]).catch(() => {});
       await db.destroy();
       await mongo.close().catch(() => {});
+      await ops.close();
       log.info('workers stopped');
     })());
-  return { stop, host, sweeper, config, metrics, ollama };
+  return { stop, host, sweeper, config, metrics, ollama, opsPort: ops.port };
 }
 
 // Run directly (not imported by a test): compare as URLs, so a path with spaces or other escaped characters still matches.

@@ -15,6 +15,7 @@ import type { ApiKey, CreateApiKey, CreatedApiKey, Permission } from '../../shar
 import { AppError } from '../http/app-error.ts';
 import { auditedBy, type Audit, type RequestMeta } from './audit.ts';
 import { CredentialCache, revokedApiKeyKey } from './credential-cache.ts';
+import type { OnRevoked } from './revocation.ts';
 import { actorOf, can, permissionsOf, type Actor } from './permissions.ts';
 import { unauthenticated } from './unauthenticated.ts';
 
@@ -25,6 +26,7 @@ export interface ApiKeyDeps {
   keyPrefix: string;
   audit: Audit;
   config: { credentialCacheMs: number; maxPerUser: number };
+  onRevoked?: OnRevoked;
 }
 
 const sha256 = (s: string) => createHash('sha256').update(s).digest('hex');
@@ -50,6 +52,7 @@ export function createApiKeys(deps: ApiKeyDeps) {
     // Connections authenticated with the key end at their next recheck, in every process.
     await redis.set(revokedApiKeyKey(deps.keyPrefix, id), 'revoked', 'EX', REVOKED_MARKER_TTL_S);
     credentials.forget(id);
+    deps.onRevoked?.({ apiKeyId: id, reason: 'API key revoked' });
   }
 
   /** The expiry a new key may have: the one asked for, capped by (or, if none is asked, inherited from) an expiring parent key. */

@@ -20,6 +20,7 @@ import { createKeyRingCache } from './keyring.ts';
 import { createSessions } from './sessions.ts';
 import { createTokenVerifier, type AuthFailureListener } from './tokens.ts';
 import { createUsers } from './users.ts';
+import type { OnRevoked } from './revocation.ts';
 
 export interface AuthDeps {
   db: Db;
@@ -29,19 +30,21 @@ export interface AuthDeps {
   keyPrefix: string;
   /** Hears every refused credential (metrics). */
   onFailure?: AuthFailureListener;
+  /** Hears every credential ended (revoked session or key, role changed, account disabled), to end its live connections. */
+  onRevoked?: OnRevoked;
 }
 
 export function createAuth(deps: AuthDeps) {
-  const { db, redis, config, audit, keyPrefix, onFailure } = deps;
+  const { db, redis, config, audit, keyPrefix, onFailure, onRevoked } = deps;
   const a = config.auth;
   const userStore = createUserStore(db);
   const sessionStore = createSessionStore(db);
   const keyring = createKeyRingCache(db, a.accessTtlSeconds);
-  const sessions = createSessions({ store: sessionStore, users: userStore, redis, keyPrefix, audit, config: a });
-  const apiKeys = createApiKeys({ store: createApiKeyStore(db), users: userStore, redis, keyPrefix, audit, config: { credentialCacheMs: a.credentialCacheMs, maxPerUser: a.maxApiKeysPerUser } });
+  const sessions = createSessions({ store: sessionStore, users: userStore, redis, keyPrefix, audit, config: a, onRevoked });
+  const apiKeys = createApiKeys({ store: createApiKeyStore(db), users: userStore, redis, keyPrefix, audit, config: { credentialCacheMs: a.credentialCacheMs, maxPerUser: a.maxApiKeysPerUser }, onRevoked });
   const tokens = createTokenVerifier({ keyring, sessions, apiKeys, config: a, onFailure });
   const grants = createGrants({ users: userStore, sessionStore, sessions, keyring, audit, config: a, onFailure });
-  const users = createUsers({ store: userStore, sessions, apiKeys, audit, config: a, onFailure });
+  const users = createUsers({ store: userStore, sessions, apiKeys, audit, config: a, onFailure, onRevoked });
   return { users, grants, tokens, apiKeys, sessions };
 }
 
@@ -51,3 +54,4 @@ export type { Grants } from './grants.ts';
 export type { Sessions } from './sessions.ts';
 export type { TokenVerifier } from './tokens.ts';
 export type { Users } from './users.ts';
+export type { OnRevoked, RevokedCredential } from './revocation.ts';

@@ -16,6 +16,7 @@ import type { Session } from '../../shared/index.ts';
 import { AppError } from '../http/app-error.ts';
 import { auditedBy, type Audit, type RequestMeta } from './audit.ts';
 import { CredentialCache, revokedSessionKey } from './credential-cache.ts';
+import type { OnRevoked } from './revocation.ts';
 import type { Actor } from './permissions.ts';
 
 export interface SessionDeps {
@@ -25,6 +26,7 @@ export interface SessionDeps {
   keyPrefix: string;
   audit: Audit;
   config: { accessTtlSeconds: number; refreshTtlSeconds: number; credentialCacheMs: number };
+  onRevoked?: OnRevoked;
 }
 
 export function createSessions(deps: SessionDeps) {
@@ -46,6 +48,7 @@ export function createSessions(deps: SessionDeps) {
     // Access tokens of this session die now, not at their exp.
     await redis.set(revokedSessionKey(deps.keyPrefix, sessionId), reason, 'EX', config.accessTtlSeconds + 60);
     credentials.forget(sessionId);
+    deps.onRevoked?.({ sessionId, reason });
     return revoked;
   }
 

@@ -22,6 +22,7 @@ import { hashPassword, verifyPassword } from './passwords.ts';
 import type { Actor } from './permissions.ts';
 import type { Sessions } from './sessions.ts';
 import type { AuthFailureListener } from './tokens.ts';
+import type { OnRevoked } from './revocation.ts';
 
 export interface UserDeps {
   store: UserStore;
@@ -30,6 +31,7 @@ export interface UserDeps {
   audit: Audit;
   config: { bootstrapAdmin?: { username: string; password: string } };
   onFailure?: AuthFailureListener;
+  onRevoked?: OnRevoked;
 }
 
 /** Throws VALIDATION_FAILED naming `path` unless the password has 12 to 1024 characters. */
@@ -77,7 +79,10 @@ export function createUsers(deps: UserDeps) {
       // Live sessions and keys re-read the user at their next request, in every process. Bumped whenever
       // the request touches these fields (a concurrent change may have made `before` stale); a Redis
       // failure here does not undo the change, it only leaves memos to expire by age.
-      if (change.role !== undefined || change.disabled !== undefined) await sessions.userChanged(userId).catch(() => {});
+      if (change.role !== undefined || change.disabled !== undefined) {
+        await sessions.userChanged(userId).catch(() => {});
+        if (change.role !== before.role || change.disabled === true) deps.onRevoked?.({ userId, reason: change.disabled ? 'account disabled' : 'role changed' });
+      }
       const by = { ...auditedBy(actor, meta), targetType: 'user', targetId: userId };
       if (change.role !== undefined && change.role !== before.role) await audit({ action: 'user.role_changed', outcome: 'success', ...by, details: { from: before.role, to: change.role } });
       if (change.disabled !== undefined && change.disabled !== before.disabled) {
@@ -130,7 +135,13 @@ export function createUsers(deps: UserDeps) {
       if (await store.anyEnabledAdmin()) return 'exists';
       const existing = await store.byName(cfg.username);
       if (!existing) {
-        await create({ username: cfg.username, password: cfg.password, role: 'admin' });
+        try {
+          await create({ username: cfg.username, password: cfg.password, role: 'admin' });
+        } catch (err) {
+          // Several API processes starting together race for this insert; the one that lost finds it made.
+          if (err instanceof AppError && err.code === 'INVALID_STATE' && (await store.byName(cfg.username))?.role === 'admin') return 'exists';
+          throw err;
+        }
         return 'created';
       }
       await store.update(existing.id, { role: 'admin', disabled: false, passwordHash: await hashPassword(cfg.password) });

@@ -70,7 +70,7 @@ export function canonicalJson(value: unknown): string {
   return JSON.stringify(value);
 }
 
-export async function submitJob(deps: JobDeps, args: { actor: Actor; body: SubmitJobBody; idempotencyKey?: string }): Promise<{ job: SubmittedJob; replayed: boolean }> {
+export async function submitJob(deps: JobDeps, args: { actor: Actor; body: SubmitJobBody; idempotencyKey?: string; requestId?: string }): Promise<{ job: SubmittedJob; replayed: boolean }> {
   const { body, actor } = args;
   const submittable = Object.values(jobs).filter((d) => !(d as { internal?: boolean }).internal).map((d) => d.kind);
   if (!isJobKind(body.kind)) {
@@ -102,7 +102,7 @@ export async function submitJob(deps: JobDeps, args: { actor: Actor; body: Submi
   const input = admitted?.input ?? parsed.data;
   let accepted: { row: JobRow; created: boolean };
   try {
-    accepted = await deps.jobs.accept({ id, def, input, ownerId: actor.userId, priority, idempotencyKey: key, requestHash: hash, confirm: admitted?.confirm });
+    accepted = await deps.jobs.accept({ id, def, input, ownerId: actor.userId, priority, idempotencyKey: key, requestHash: hash, confirm: admitted?.confirm, requestId: args.requestId });
   } catch (err) {
     // Not accepted (the insert, the admission's confirmation or the hand-off failed): undo the reservation.
     await deps.release?.(id).catch(() => {});
@@ -187,14 +187,14 @@ export async function cancelJob(deps: JobDeps, actor: Actor, id: string, opts: {
 }
 
 /** Re-runs a failed or cancelled job under the same id; live listeners get a `reset`. */
-export async function retryJob(deps: JobDeps, actor: Actor, id: string, meta: { ip?: string; userAgent?: string } = {}): Promise<JobView> {
+export async function retryJob(deps: JobDeps, actor: Actor, id: string, meta: { ip?: string; userAgent?: string; requestId?: string } = {}): Promise<JobView> {
   const row = await visibleJob(deps, actor, id);
   if (row.owner_id !== actor.userId) {
     await deps.audit?.({ action: 'job.retry_other', outcome: row.state === 'failed' || row.state === 'cancelled' ? 'success' : 'failure', actorId: actor.userId, actorName: actor.username, ip: meta.ip, userAgent: meta.userAgent, targetType: 'job', targetId: id, details: { owner: row.owner_id, state: row.state } });
   }
   if (row.state !== 'failed' && row.state !== 'cancelled') throw new AppError('INVALID_STATE', { detail: `Only failed or cancelled jobs can be retried; this one is ${row.state}` });
   try {
-    return toView(await deps.jobs.retry(id));
+    return toView(await deps.jobs.retry(id, { requestId: meta.requestId }));
   } catch (err) {
     throw refusal(err, 'The queue could not take the retry; retry later.');
   }

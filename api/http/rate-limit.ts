@@ -53,6 +53,23 @@ export interface RateLimitDeps {
 
 type LimitClass = keyof Config['rateLimits']['jobs']['read'];
 
+/**
+ * The store's commands. Each names its key, so a Redis Cluster client routes it to the key's node;
+ * `SCRIPT LOAD` names none, so on a cluster it goes to every master (the EVALSHA that follows may run
+ * on any of them).
+ */
+async function sendCommand(redis: Redis, [command, ...args]: string[]): Promise<RedisReply> {
+  const masters = (redis as { nodes?: (role: 'master') => Redis[] }).nodes?.('master');
+  if (masters && command!.toUpperCase() === 'SCRIPT' && args[0]?.toUpperCase() === 'LOAD') {
+    // The reply is the script's SHA1 whatever the node; a node that missed the load answers the
+    // EVALSHA with NOSCRIPT, and the store loads the script again then. So a failed load (a node
+    // restarting, or the process shutting down) is never an error here.
+    await Promise.allSettled(masters.map((n) => n.call(command!, ...args)));
+    return createHash('sha1').update(args[1]!).digest('hex');
+  }
+  return redis.call(command!, ...args) as Promise<RedisReply>;
+}
+
 const clientIp = (req: Request) => ipKeyGenerator(req.ip ?? req.socket.remoteAddress ?? 'unknown');
 
 export function rateLimiters(deps: RateLimitDeps): { path: string; handler: RequestHandler }[] {
@@ -65,7 +82,7 @@ export function rateLimiters(deps: RateLimitDeps): { path: string; handler: Requ
       standardHeaders: 'draft-8',
       legacyHeaders: false,
       identifier: name,
-      store: new RedisStore({ prefix: `${deps.prefix}:rl:${name}:`, sendCommand: (command: string, ...args: string[]) => deps.redis.call(command, ...args) as Promise<RedisReply> }),
+      store: new RedisStore({ prefix: `${deps.prefix}:rl:${name}:`, sendCommandCluster: ({ command }) => sendCommand(deps.redis, command) }),
       logger: { error: (err, msg) => deps.log.error({ err, limiter: name }, msg ?? 'rate limiter error'), warn: (err, msg) => deps.log.warn({ err, limiter: name }, msg ?? 'rate limiter warning') },
       handler: (req: Request, res: Response) => {
         deps.onLimited?.(name);

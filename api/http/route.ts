@@ -40,10 +40,18 @@ export interface RouteResult {
   contentType?: string;
 }
 
+/** A documented header: its description and, when it has one, its schema. */
+export interface HeaderDoc {
+  description: string;
+  schema?: z.ZodType;
+}
+
 export interface Route<B extends z.ZodType = z.ZodType, Q extends z.ZodType = z.ZodType, P extends z.ZodType = z.ZodType, A extends Access = Access> {
   method: Method;
   /** Express syntax: /v1/jobs/:id */
   path: string;
+  /** Unique, camelCase: the method name generated clients give this call (`submitJob`). */
+  operationId: string;
   summary: string;
   tags: string[];
   access: A;
@@ -52,7 +60,15 @@ export interface Route<B extends z.ZodType = z.ZodType, Q extends z.ZodType = z.
   bodyType?: 'json' | 'form';
   query?: Q;
   params?: P;
-  responses: Record<number, { description: string; schema?: z.ZodType; contentType?: string }>;
+  /**
+   * What the OpenAPI document shows for the body when validation runs in steps (POST /v1/jobs checks
+   * the envelope, then the kind's input): a schema that says it in one. @defaultValue `body`
+   */
+  documentedBody?: z.ZodType;
+  /** Request headers the route reads, for the OpenAPI document. */
+  requestHeaders?: Record<string, HeaderDoc>;
+  /** Responses by status. 401, 403, 404, 429 and 503 are added to the document where they apply (api/openapi.ts). */
+  responses: Record<number, { description: string; schema?: z.ZodType; contentType?: string; headers?: Record<string, HeaderDoc> }>;
   handle(input: RouteInput<z.infer<B>, z.infer<Q>, z.infer<P>, A>): Promise<RouteResult>;
 }
 

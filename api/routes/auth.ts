@@ -16,11 +16,12 @@ const problem = (description: string) => ({ description, schema: Problem, conten
 const oauth = (description: string) => ({ description, schema: OAuthError, contentType: 'application/json' });
 const IdParams = z.object({ id: z.uuid() });
 
-export function authRoutes(deps: { auth: Auth; auditLog: AuditLog }): Route[] {
+/** `onIssued` hears every successful grant (password: a login; refresh_token), for metrics. */
+export function authRoutes(deps: { auth: Auth; auditLog: AuditLog; onIssued?: (grant: 'password' | 'refresh_token') => void }): Route[] {
   const { auth, auditLog } = deps;
   return [
     route({
-      method: 'post', path: '/v1/auth/token', tags: ['auth'], access: 'public', bodyType: 'form',
+      method: 'post', path: '/v1/auth/token', operationId: 'createToken', tags: ['auth'], access: 'public', bodyType: 'form',
       summary: 'OAuth2 token endpoint (RFC 6749): password grant (§4.3) and refresh_token grant with rotation.',
       body: TokenRequest,
       responses: {
@@ -51,11 +52,12 @@ export function authRoutes(deps: { auth: Auth; auditLog: AuditLog }): Route[] {
         } else {
           throw oauthError('unsupported_grant_type', `grant_type ${grant.slice(0, 40)} is not supported`);
         }
+        deps.onIssued?.(grant === 'password' ? 'password' : 'refresh_token');
         return { status: 200, body: tokens, headers: { 'Cache-Control': 'no-store', Pragma: 'no-cache' } };
       },
     }),
     route({
-      method: 'get', path: '/v1/auth/me', tags: ['auth'], access: 'sessions:self',
+      method: 'get', path: '/v1/auth/me', operationId: 'getMe', tags: ['auth'], access: 'sessions:self',
       summary: 'The authenticated user.',
       responses: { 200: { description: 'You', schema: Me } },
       async handle({ actor }) {
@@ -64,7 +66,7 @@ export function authRoutes(deps: { auth: Auth; auditLog: AuditLog }): Route[] {
       },
     }),
     route({
-      method: 'get', path: '/v1/auth/sessions', tags: ['auth'], access: 'sessions:self',
+      method: 'get', path: '/v1/auth/sessions', operationId: 'listSessions', tags: ['auth'], access: 'sessions:self',
       summary: 'Your active sessions.',
       responses: { 200: { description: 'Sessions', schema: SessionList } },
       async handle({ actor }) {
@@ -72,7 +74,7 @@ export function authRoutes(deps: { auth: Auth; auditLog: AuditLog }): Route[] {
       },
     }),
     route({
-      method: 'delete', path: '/v1/auth/sessions', tags: ['auth'], access: 'sessions:self',
+      method: 'delete', path: '/v1/auth/sessions', operationId: 'revokeAllSessions', tags: ['auth'], access: 'sessions:self',
       summary: 'Revoke all your sessions (log out everywhere).',
       responses: { 200: { description: 'Revoked', schema: z.object({ revoked: z.number() }) } },
       async handle({ actor, ip, userAgent }) {
@@ -80,7 +82,7 @@ export function authRoutes(deps: { auth: Auth; auditLog: AuditLog }): Route[] {
       },
     }),
     route({
-      method: 'delete', path: '/v1/auth/sessions/:id', tags: ['auth'], access: 'sessions:self',
+      method: 'delete', path: '/v1/auth/sessions/:id', operationId: 'revokeSession', tags: ['auth'], access: 'sessions:self',
       summary: 'Revoke one of your sessions.',
       params: IdParams,
       responses: { 204: { description: 'Revoked' }, 404: problem('Not one of your sessions') },
@@ -90,7 +92,7 @@ export function authRoutes(deps: { auth: Auth; auditLog: AuditLog }): Route[] {
       },
     }),
     route({
-      method: 'post', path: '/v1/auth/logout', tags: ['auth'], access: 'sessions:self',
+      method: 'post', path: '/v1/auth/logout', operationId: 'logout', tags: ['auth'], access: 'sessions:self',
       summary: 'Revoke the current session; its access and refresh tokens stop working.',
       responses: { 204: { description: 'Logged out' } },
       async handle({ actor, ip, userAgent }) {
@@ -100,7 +102,7 @@ export function authRoutes(deps: { auth: Auth; auditLog: AuditLog }): Route[] {
       },
     }),
     route({
-      method: 'post', path: '/v1/auth/password', tags: ['auth'], access: 'sessions:self',
+      method: 'post', path: '/v1/auth/password', operationId: 'changePassword', tags: ['auth'], access: 'sessions:self',
       summary: 'Change your password, given the current one. Your other sessions are revoked; this one stays. Needs a session, not an API key. Wrong current passwords are limited per user.',
       body: ChangePassword,
       responses: { 200: { description: 'Changed', schema: PasswordChanged }, 400: problem('Wrong current password, or a new one of the wrong length'), 403: problem('Called with an API key'), 429: problem('Too many wrong current passwords') },
@@ -109,7 +111,7 @@ export function authRoutes(deps: { auth: Auth; auditLog: AuditLog }): Route[] {
       },
     }),
     route({
-      method: 'get', path: '/v1/auth/api-keys', tags: ['auth'], access: 'apikeys:self',
+      method: 'get', path: '/v1/auth/api-keys', operationId: 'listApiKeys', tags: ['auth'], access: 'apikeys:self',
       summary: 'Your API keys (never their secrets).',
       responses: { 200: { description: 'Keys', schema: ApiKeyList } },
       async handle({ actor }) {
@@ -117,7 +119,7 @@ export function authRoutes(deps: { auth: Auth; auditLog: AuditLog }): Route[] {
       },
     }),
     route({
-      method: 'post', path: '/v1/auth/api-keys', tags: ['auth'], access: 'apikeys:self',
+      method: 'post', path: '/v1/auth/api-keys', operationId: 'createApiKey', tags: ['auth'], access: 'apikeys:self',
       summary: 'Create an API key within the calling credential: its scopes, and (when a key calls) no later expiry. At most PARLEY_MAX_API_KEYS_PER_USER live keys per user. The key is shown once.',
       body: CreateApiKey,
       responses: {
@@ -131,7 +133,7 @@ export function authRoutes(deps: { auth: Auth; auditLog: AuditLog }): Route[] {
       },
     }),
     route({
-      method: 'delete', path: '/v1/auth/api-keys/:id', tags: ['auth'], access: 'apikeys:self',
+      method: 'delete', path: '/v1/auth/api-keys/:id', operationId: 'revokeApiKey', tags: ['auth'], access: 'apikeys:self',
       summary: 'Revoke an API key.',
       params: IdParams,
       responses: { 204: { description: 'Revoked' }, 404: problem('No such key of yours') },
@@ -141,7 +143,7 @@ export function authRoutes(deps: { auth: Auth; auditLog: AuditLog }): Route[] {
       },
     }),
     route({
-      method: 'post', path: '/v1/admin/users', tags: ['admin'], access: 'users:manage',
+      method: 'post', path: '/v1/admin/users', operationId: 'createUser', tags: ['admin'], access: 'users:manage',
       summary: 'Create a user.',
       body: NewUser,
       responses: { 201: { description: 'Created', schema: CreatedUser }, 409: problem('Username taken') },
@@ -151,7 +153,7 @@ export function authRoutes(deps: { auth: Auth; auditLog: AuditLog }): Route[] {
       },
     }),
     route({
-      method: 'get', path: '/v1/admin/users', tags: ['admin'], access: 'users:manage',
+      method: 'get', path: '/v1/admin/users', operationId: 'listUsers', tags: ['admin'], access: 'users:manage',
       summary: 'List users.',
       responses: { 200: { description: 'Users', schema: UserList } },
       async handle() {
@@ -159,7 +161,7 @@ export function authRoutes(deps: { auth: Auth; auditLog: AuditLog }): Route[] {
       },
     }),
     route({
-      method: 'patch', path: '/v1/admin/users/:id', tags: ['admin'], access: 'users:manage',
+      method: 'patch', path: '/v1/admin/users/:id', operationId: 'updateUser', tags: ['admin'], access: 'users:manage',
       summary: "Change a user's role, or disable the account (which revokes its sessions at once).",
       params: IdParams,
       body: UserPatch,
@@ -170,7 +172,7 @@ export function authRoutes(deps: { auth: Auth; auditLog: AuditLog }): Route[] {
       },
     }),
     route({
-      method: 'post', path: '/v1/admin/users/:id/password', tags: ['admin'], access: 'users:manage',
+      method: 'post', path: '/v1/admin/users/:id/password', operationId: 'resetUserPassword', tags: ['admin'], access: 'users:manage',
       summary: "Set a user's password (a reset) and revoke every session of the account. API keys stay; disable the account to stop those too. Audited.",
       params: IdParams,
       body: ResetPassword,
@@ -181,7 +183,7 @@ export function authRoutes(deps: { auth: Auth; auditLog: AuditLog }): Route[] {
       },
     }),
     route({
-      method: 'get', path: '/v1/admin/audit', tags: ['admin'], access: 'audit:read',
+      method: 'get', path: '/v1/admin/audit', operationId: 'listAuditEvents', tags: ['admin'], access: 'audit:read',
       summary: 'The audit log, newest first; filter by action, actor, outcome and time; page with `before` (an event id).',
       query: AuditQuery,
       responses: { 200: { description: 'Events', schema: AuditPage } },

@@ -17,7 +17,7 @@ const notFound = problem('No such discussion, or not visible to you');
 export function agentRoutes(deps: AgentDeps): Route[] {
   return [
     route({
-      method: 'post', path: '/v1/agents', tags: ['agents'], access: 'discussions:write',
+      method: 'post', path: '/v1/agents', operationId: 'createAgent', tags: ['agents'], access: 'discussions:write',
       summary: 'Create an agent: a name, a persona (system prompt), a model and its parameters, within your role caps.',
       body: AgentInput,
       responses: { 201: { description: 'Created', schema: Agent }, 400: problem('Invalid agent'), 422: problem('Beyond your role caps') },
@@ -27,7 +27,7 @@ export function agentRoutes(deps: AgentDeps): Route[] {
       },
     }),
     route({
-      method: 'get', path: '/v1/agents', tags: ['agents'], access: 'discussions:read',
+      method: 'get', path: '/v1/agents', operationId: 'listAgents', tags: ['agents'], access: 'discussions:read',
       summary: 'Your agents, newest first (admins: everyone’s).',
       responses: { 200: { description: 'Agents', schema: AgentList } },
       async handle({ actor }) {
@@ -35,7 +35,7 @@ export function agentRoutes(deps: AgentDeps): Route[] {
       },
     }),
     route({
-      method: 'get', path: '/v1/agents/:id', tags: ['agents'], access: 'discussions:read',
+      method: 'get', path: '/v1/agents/:id', operationId: 'getAgent', tags: ['agents'], access: 'discussions:read',
       summary: 'One agent.',
       params: IdParams,
       responses: { 200: { description: 'The agent', schema: Agent }, 404: problem('No such agent') },
@@ -44,7 +44,7 @@ export function agentRoutes(deps: AgentDeps): Route[] {
       },
     }),
     route({
-      method: 'patch', path: '/v1/agents/:id', tags: ['agents'], access: 'discussions:write',
+      method: 'patch', path: '/v1/agents/:id', operationId: 'updateAgent', tags: ['agents'], access: 'discussions:write',
       summary: 'Change an agent; rooms use the change from their next turn.',
       params: IdParams,
       body: AgentPatch,
@@ -54,7 +54,7 @@ export function agentRoutes(deps: AgentDeps): Route[] {
       },
     }),
     route({
-      method: 'delete', path: '/v1/agents/:id', tags: ['agents'], access: 'discussions:write',
+      method: 'delete', path: '/v1/agents/:id', operationId: 'deleteAgent', tags: ['agents'], access: 'discussions:write',
       summary: 'Delete an agent no discussion uses.',
       params: IdParams,
       responses: { 204: { description: 'Deleted' }, 404: problem('No such agent'), 409: problem('A discussion uses it') },
@@ -69,7 +69,7 @@ export function agentRoutes(deps: AgentDeps): Route[] {
 export function discussionRoutes(deps: DiscussionDeps): Route[] {
   const control = (action: 'start' | 'pause' | 'resume' | 'stop' | 'interrupt', summary: string, fn: typeof startDiscussion) =>
     route({
-      method: 'post', path: `/v1/discussions/:id/${action}`, tags: ['discussions'], access: 'discussions:write',
+      method: 'post', path: `/v1/discussions/:id/${action}`, operationId: `${action}Discussion`, tags: ['discussions'], access: 'discussions:write',
       summary,
       params: IdParams,
       responses: { 200: { description: 'The discussion after the change', schema: Discussion }, 403: problem('Not the owner'), 404: notFound, 409: problem('Not allowed in the current status'), 422: problem('Too many running discussions') },
@@ -79,7 +79,7 @@ export function discussionRoutes(deps: DiscussionDeps): Route[] {
     });
   return [
     route({
-      method: 'post', path: '/v1/discussions', tags: ['discussions'], access: 'discussions:write',
+      method: 'post', path: '/v1/discussions', operationId: 'createDiscussion', tags: ['discussions'], access: 'discussions:write',
       summary: 'Create a discussion room (draft): a topic, the speaking agents, the turn policy and stop conditions, the visibility.',
       body: CreateDiscussion,
       responses: { 201: { description: 'Created', schema: Discussion }, 400: problem('Invalid body, unknown agents or users') },
@@ -89,7 +89,7 @@ export function discussionRoutes(deps: DiscussionDeps): Route[] {
       },
     }),
     route({
-      method: 'get', path: '/v1/discussions', tags: ['discussions'], access: 'discussions:read',
+      method: 'get', path: '/v1/discussions', operationId: 'listDiscussions', tags: ['discussions'], access: 'discussions:read',
       summary: 'Discussions you may read (yours, shared with you, public), newest first.',
       query: ListDiscussionsQuery,
       responses: { 200: { description: 'A page of discussions', schema: DiscussionList } },
@@ -98,7 +98,7 @@ export function discussionRoutes(deps: DiscussionDeps): Route[] {
       },
     }),
     route({
-      method: 'get', path: '/v1/discussions/:id', tags: ['discussions'], access: 'discussions:read',
+      method: 'get', path: '/v1/discussions/:id', operationId: 'getDiscussion', tags: ['discussions'], access: 'discussions:read',
       summary: 'A discussion: agents, policy, status (with its reason), current turn and tokens used, lineage.',
       params: IdParams,
       responses: { 200: { description: 'The discussion', schema: Discussion }, 404: notFound },
@@ -112,7 +112,7 @@ export function discussionRoutes(deps: DiscussionDeps): Route[] {
     control('stop', 'Stop for good: the current speaker is interrupted (its partial turn kept).', stopDiscussion),
     control('interrupt', 'Interrupt the current speaker: its partial turn is kept, marked interrupted, and the next speaker follows.', interruptDiscussion),
     route({
-      method: 'post', path: '/v1/discussions/:id/messages', tags: ['discussions'], access: 'discussions:post',
+      method: 'post', path: '/v1/discussions/:id/messages', operationId: 'postDiscussionMessage', tags: ['discussions'], access: 'discussions:post',
       summary: 'Post a human message; it joins the next speaker’s context. Owner, users it is shared with, and admins.',
       params: IdParams,
       body: PostHumanMessage,
@@ -122,7 +122,7 @@ export function discussionRoutes(deps: DiscussionDeps): Route[] {
       },
     }),
     route({
-      method: 'post', path: '/v1/discussions/:id/fork', tags: ['discussions'], access: 'discussions:write',
+      method: 'post', path: '/v1/discussions/:id/fork', operationId: 'forkDiscussion', tags: ['discussions'], access: 'discussions:write',
       summary: 'Fork from turn N (a draft of your own) with overrides: another model, persona or parameters for some agents.',
       params: IdParams,
       body: ForkRequest,
@@ -133,7 +133,7 @@ export function discussionRoutes(deps: DiscussionDeps): Route[] {
       },
     }),
     route({
-      method: 'get', path: '/v1/discussions/:id/transcript', tags: ['discussions'], access: 'discussions:read',
+      method: 'get', path: '/v1/discussions/:id/transcript', operationId: 'getDiscussionTranscript', tags: ['discussions'], access: 'discussions:read',
       summary: 'The transcript: every turn (agent, model, text, status, usage, timings, context stats), human messages, the rolling summary. `?prompts=true` adds each turn’s exact prompt.',
       params: IdParams,
       query: TranscriptQuery,
@@ -143,7 +143,7 @@ export function discussionRoutes(deps: DiscussionDeps): Route[] {
       },
     }),
     route({
-      method: 'get', path: '/v1/discussions/:id/compare/:otherId', tags: ['discussions'], access: 'discussions:read',
+      method: 'get', path: '/v1/discussions/:id/compare/:otherId', operationId: 'compareDiscussions', tags: ['discussions'], access: 'discussions:read',
       summary: 'Two transcripts side by side, aligned by turn, with their lineage and where they diverge.',
       params: CompareParams,
       responses: { 200: { description: 'The comparison', schema: Comparison }, 404: notFound },
@@ -156,7 +156,8 @@ export function discussionRoutes(deps: DiscussionDeps): Route[] {
 
 /** The SSE endpoint, for the OpenAPI document (it is mounted as a stream, not a route). */
 export const discussionEventsDoc = {
-  path: '/v1/discussions/:id/events', method: 'get' as const, tags: ['discussions'], access: 'discussions:read',
+  path: '/v1/discussions/:id/events', method: 'get' as const, operationId: 'streamDiscussionEvents', tags: ['discussions'], access: 'discussions:read',
+  requestHeaders: { 'Last-Event-ID': { description: 'Resume after this room seq: exactly the events after it' } },
   summary: 'Live events of a discussion room as Server-Sent Events, from its first event (late joiners get the transcript so far and the turn in progress); resumable with Last-Event-ID.',
   responses: { 200: { description: 'text/event-stream of turn_started, tokens, turn_finished, status, human_message (snapshot for an expired closed room)', contentType: 'text/event-stream' } },
 };

@@ -20,7 +20,7 @@ const invalid = problem('Invalid body or name (Ollama refused it)');
 export function modelRoutes(deps: ModelDeps): Route[] {
   return [
     route({
-      method: 'get', path: '/v1/models', tags: ['models'], access: 'models:read',
+      method: 'get', path: '/v1/models', operationId: 'listModels', tags: ['models'], access: 'models:read',
       summary: 'Installed models on every Ollama host, once per model: family, size, quantization, context length, capabilities, digest, whether each is loaded, and which host has it. Hosts that did not answer are listed in `hosts`.',
       responses: { 200: { description: 'Installed models', schema: ModelList }, 503: upstream },
       async handle() {
@@ -28,7 +28,7 @@ export function modelRoutes(deps: ModelDeps): Route[] {
       },
     }),
     route({
-      method: 'post', path: '/v1/models', tags: ['models'], access: 'models:manage',
+      method: 'post', path: '/v1/models', operationId: 'createModel', tags: ['models'], access: 'models:manage',
       summary: 'Create a model from an installed one with its own system prompt, template or parameters (a Modelfile as JSON), on every host that has the source; per-host results.',
       body: CreateModelBody,
       responses: { 201: { description: 'Created on at least one host', schema: ModelChange }, 400: problem('Invalid body, or `from` is not installed on any host'), 409: problem('The name exists on some host'), 503: upstream },
@@ -38,7 +38,7 @@ export function modelRoutes(deps: ModelDeps): Route[] {
       },
     }),
     route({
-      method: 'post', path: '/v1/models/pull', tags: ['models'], access: 'models:manage',
+      method: 'post', path: '/v1/models/pull', operationId: 'pullModel', tags: ['models'], access: 'models:manage',
       summary: 'Pull a model from its registry into every host, as a model.pull job. A pull of the same model already queued or running is returned instead. A registry host of its own, or `insecure`, needs the host on an admin-configured allow-list.',
       body: PullModelBody,
       responses: { 202: { description: 'Accepted (or deduplicated)', schema: PullModelAccepted }, 400: problem('Invalid body, or not a model name Ollama can have'), 403: problem('The registry host, or an insecure pull from it, is not allowed'), 503: problem('Not accepted') },
@@ -48,7 +48,7 @@ export function modelRoutes(deps: ModelDeps): Route[] {
       },
     }),
     route({
-      method: 'get', path: '/v1/models/running', tags: ['models'], access: 'models:read',
+      method: 'get', path: '/v1/models/running', operationId: 'listRunningModels', tags: ['models'], access: 'models:read',
       summary: 'Models loaded in memory now on every host (one item per host and model), with their memory and when they expire.',
       responses: { 200: { description: 'Loaded models', schema: RunningModels }, 503: upstream },
       async handle() {
@@ -56,7 +56,7 @@ export function modelRoutes(deps: ModelDeps): Route[] {
       },
     }),
     route({
-      method: 'get', path: '/v1/models/:name', tags: ['models'], access: 'models:read',
+      method: 'get', path: '/v1/models/:name', operationId: 'getModel', tags: ['models'], access: 'models:read',
       summary: 'One installed model, with its template, system prompt and default parameters.',
       params: NameParams,
       responses: { 200: { description: 'The model', schema: ModelDetails }, 400: problem('Not a model name Ollama can have'), 404: problem('Not installed on any host that answered'), 503: upstream },
@@ -65,7 +65,7 @@ export function modelRoutes(deps: ModelDeps): Route[] {
       },
     }),
     route({
-      method: 'delete', path: '/v1/models/:name', tags: ['models'], access: 'models:admin',
+      method: 'delete', path: '/v1/models/:name', operationId: 'deleteModel', tags: ['models'], access: 'models:admin',
       summary: 'Delete a model from every host that has it (admin; audited); per-host results. The configured chat and embedding models are refused.',
       params: NameParams,
       responses: { 200: { description: 'Deleted from at least one host', schema: DeletedModel }, 400: invalid, 404: problem('Not installed on any host that answered'), 409: problem('A configured model'), 503: upstream },
@@ -74,7 +74,7 @@ export function modelRoutes(deps: ModelDeps): Route[] {
       },
     }),
     route({
-      method: 'post', path: '/v1/models/:name/copy', tags: ['models'], access: 'models:admin',
+      method: 'post', path: '/v1/models/:name/copy', operationId: 'copyModel', tags: ['models'], access: 'models:admin',
       summary: 'Copy a model under a new name on every host that has it (admin; audited); per-host results.',
       params: NameParams,
       body: CopyModelBody,
@@ -85,7 +85,7 @@ export function modelRoutes(deps: ModelDeps): Route[] {
       },
     }),
     route({
-      method: 'post', path: '/v1/models/:name/load', tags: ['models'], access: 'models:manage',
+      method: 'post', path: '/v1/models/:name/load', operationId: 'loadModel', tags: ['models'], access: 'models:manage',
       summary: "Load a model into memory for keep_alive (default 30m) on every host that has it; keep_alive is bounded by the role's maxKeepAliveS.",
       params: NameParams,
       body: LoadModelBody,
@@ -95,7 +95,7 @@ export function modelRoutes(deps: ModelDeps): Route[] {
       },
     }),
     route({
-      method: 'post', path: '/v1/models/:name/unload', tags: ['models'], access: 'models:manage',
+      method: 'post', path: '/v1/models/:name/unload', operationId: 'unloadModel', tags: ['models'], access: 'models:manage',
       summary: 'Unload a model from memory now (keep_alive 0) on every host where it is loaded.',
       params: NameParams,
       responses: { 200: { description: 'Unloaded', schema: ModelLoadState }, 400: invalid, 404: problem('Not installed on any host that answered'), 503: upstream },

@@ -37,6 +37,7 @@ export function parleyEnv(prefix: string, extra: Record<string, string> = {}): N
     ...process.env,
     PARLEY_KEY_PREFIX: prefix,
     PORT: '0',
+    PARLEY_WORKER_PORT: '0',
     LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn',
     PARLEY_RATE_JOBS_WRITE: 'member=100000000',
     PARLEY_RATE_JOBS_READ: 'member=100000000',

@@ -9,7 +9,7 @@ export type { Db } from './db.ts';
 export { migrateLatest, migrationConfig, migrationsDir, withDb } from './migrate.ts';
 export { connectMongo } from './mongo.ts';
 export type { Mongo } from './mongo.ts';
-export { connectRedis, luaScript } from './redis.ts';
+export { connectRedis, isClusterUrl, luaScript, whenReady } from './redis.ts';
 export { startSingletonLoop } from './singleton-loop.ts';
 export type { SingletonLoop } from './singleton-loop.ts';
 export { dependencyDown, portOf } from './outage.ts';

@@ -7,7 +7,7 @@ export { createJobLifecycle, JobRefused, namedUuid, streamSettings } from './lif
 export type { AcceptSpec, BudgetSettlement, JobLifecycle, LifecycleDeps, Outcome, RefusalCode, ScheduledJob } from './lifecycle.ts';
 export { onCancel } from './cancel-bus.ts';
 export { JobFailure, toJobError } from './failure.ts';
-export { backoffDelay, jobOptions, promoted } from './queues.ts';
+export { backoffDelay, bullPrefix, jobOptions, promoted } from './queues.ts';
 export type { Queues } from './queues.ts';
 export { SYSTEM_USER_ID } from './store.ts';
 export type { Fence, FinishedJob, JobRow, JobStore } from './store.ts';

@@ -86,6 +86,8 @@ export interface AcceptSpec {
   requestHash?: string;
   /** Runs after the insert and before the hand-off; throwing refuses the job (its record is removed). */
   confirm?: () => Promise<void>;
+  /** The submitting request's id: it travels in the envelope into the worker's log lines for the job. */
+  requestId?: string;
 }
 
 export interface ScheduledJob {
@@ -126,7 +128,7 @@ export function createJobLifecycle(deps: LifecycleDeps) {
   const store = createJobStore(db, { keyPrefix });
   const queues = createQueues(redis, keyPrefix);
 
-  const envelopeOf = (def: JobDefinition, input: unknown, ownerId: string, priority: PriorityClass): JobEnvelope => ({ kind: def.kind, v: def.v, input, ownerId, priority });
+  const envelopeOf = (def: JobDefinition, input: unknown, ownerId: string, priority: PriorityClass, requestId?: string): JobEnvelope => ({ kind: def.kind, v: def.v, input, ownerId, priority, ...(requestId ? { requestId } : {}) });
 
   async function enqueue(def: JobDefinition, id: string, envelope: JobEnvelope, maxAttempts?: number): Promise<void> {
     const opts = jobOptions(maxAttempts && maxAttempts !== def.defaults.attempts ? { ...def, defaults: { ...def.defaults, attempts: maxAttempts } } : def, id, envelope.priority);
@@ -194,6 +196,7 @@ export function createJobLifecycle(deps: LifecycleDeps) {
     inFlight: (ownerId: string, kinds: readonly string[]) => store.inFlight(ownerId, kinds),
     activeByInput: (kind: string, field: string, value: string) => store.activeByInput(kind, field, value),
     ownerOf: (id: string) => store.ownerOf(id),
+    oldestQueuedAges: () => store.oldestQueuedAges(),
 
     /**
      * Runs `fn` in one transaction under a per-owner advisory lock, with the
@@ -230,7 +233,7 @@ export function createJobLifecycle(deps: LifecycleDeps) {
         throw err;
       }
       try {
-        await enqueue(spec.def, id, envelopeOf(spec.def, spec.input, spec.ownerId, spec.priority), maxAttempts);
+        await enqueue(spec.def, id, envelopeOf(spec.def, spec.input, spec.ownerId, spec.priority, spec.requestId), maxAttempts);
       } catch (cause) {
         await store.remove(id).catch(() => {});
         throw new JobRefused('NOT_ACCEPTED', 'the queue could not take the job; nothing was accepted', { cause });
@@ -318,7 +321,7 @@ export function createJobLifecycle(deps: LifecycleDeps) {
     },
 
     /** Runs a failed or cancelled job again under the same id; its stream reopens (listeners get a `reset`). */
-    async retry(id: string): Promise<JobRow> {
+    async retry(id: string, opts: { requestId?: string } = {}): Promise<JobRow> {
       const row = await store.get(id);
       if (!row || (row.state !== 'failed' && row.state !== 'cancelled')) throw new JobRefused('INVALID_STATE', `only failed or cancelled jobs can be retried; this one is ${row?.state ?? 'missing'}`);
       if (!isJobKind(row.kind)) throw new JobRefused('UNKNOWN_KIND', `job kind ${row.kind} is no longer served`);
@@ -329,7 +332,7 @@ export function createJobLifecycle(deps: LifecycleDeps) {
       if (!reopened) throw new JobRefused('INVALID_STATE', 'the job changed state meanwhile');
       await reopenJobStream(redis, keys.jobStream(id));
       try {
-        await enqueue(def, id, envelopeOf(def, row.input, row.owner_id, row.priority), row.max_attempts);
+        await enqueue(def, id, envelopeOf(def, row.input, row.owner_id, row.priority, opts.requestId), row.max_attempts);
       } catch (cause) {
         await finish(id, { state: 'failed', error: { code: 'INTERNAL', message: 'could not re-enqueue for retry' } });
         throw new JobRefused('NOT_ACCEPTED', 'the queue could not take the retry', { cause });

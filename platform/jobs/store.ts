@@ -128,6 +128,15 @@ export function createJobStore(db: Db, hooks: JobStoreOptions = {}) {
       return jobs().where({ kind }).whereIn('state', ['queued', 'active']).whereRaw('input->>? = ?', [field, value]).orderBy('queued_at', 'asc').first('id', 'state');
     },
 
+    /** Seconds the oldest queued (not yet started) job of each queue has waited, for this deployment's queues. */
+    oldestQueuedAges(): Promise<{ queue: string; age: number }[]> {
+      return jobs()
+        .select('queue')
+        .select(db.raw('extract(epoch from now() - min(queued_at))::float8 as age'))
+        .where({ state: 'queued', key_prefix: keyPrefix })
+        .groupBy('queue') as unknown as Promise<{ queue: string; age: number }[]>;
+    },
+
     /** A job's owner and the owner's current role. */
     ownerOf(id: string): Promise<{ id: string; role: string } | undefined> {
       return db('jobs').join('users', 'users.id', 'jobs.owner_id').where('jobs.id', id).first('users.id as id', 'users.role as role') as Promise<{ id: string; role: string } | undefined>;

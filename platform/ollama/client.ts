@@ -246,7 +246,7 @@ export class OllamaClient {
         if (!digest) hooks?.onCache?.('embed', 'skip', n);
         else {
           await cache.noteDigest(model, digest);
-          vectors = await cache.getEmbeddings(digest, req.input);
+          vectors = await cache.getEmbeddings(model, digest, req.input);
           const hits = vectors.filter(Boolean).length;
           if (hits) hooks?.onCache?.('embed', 'hit', hits);
           if (n - hits) hooks?.onCache?.('embed', 'miss', n - hits);
@@ -325,7 +325,7 @@ export class OllamaClient {
         return undefined;
       }
       await cache.noteDigest(model, digest);
-      const key = cache.chatKey(digest, req);
+      const key = cache.chatKey(model, digest, req);
       const hit = await cache.getChat(key);
       hooks?.onCache?.('chat', hit ? 'hit' : 'miss', 1);
       return hit ? { hit } : { model, digest, key };

@@ -122,6 +122,11 @@ export class StreamHub {
     await this.watched.get(key)?.chain;
   }
 
+  /** How many subscribers `key` has now (SSE streams and socket rooms alike): what a client that left must no longer hold. */
+  subscriberCount(key: string): number {
+    return this.watched.get(key)?.subs.size ?? 0;
+  }
+
   /**
    * Delivers every event of `key` with seq > afterSeq, in order, until
    * unsubscribed. The key decides the catalog: job streams carry JobEvent

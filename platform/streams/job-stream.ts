@@ -91,9 +91,16 @@ return first
 export const SUPERSEDED = -1;
 export const CLOSED = -2;
 
-/** The state hash key that fences a job stream (beside keys.jobStream(id)). */
+/**
+ * The state hash key that fences a job stream. It must live in the stream's
+ * Redis Cluster slot (the append script touches both): a stream key with a
+ * hash tag (`…{<job id>}`, as keys.jobStream makes) gets `<key>:w`, whose tag
+ * is the same; an untagged one gets `{<key>}:w`, whose tag is the whole key.
+ */
 export function jobStreamStateKey(streamKey: string): string {
-  return `${streamKey}:w`;
+  const open = streamKey.indexOf('{');
+  const tagged = open >= 0 && streamKey.indexOf('}', open + 2) > open;
+  return tagged ? `${streamKey}:w` : `{${streamKey}}:w`;
 }
 
 /**

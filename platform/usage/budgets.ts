@@ -215,8 +215,11 @@ export function createBudgets(deps: BudgetDeps) {
   const every = deps.checkEveryTokens ?? 16;
   const maxAge = deps.rulesMaxAgeMs ?? 30_000;
   const versionKey = `${prefix}:budget:rules-version`;
-  const counterKey = (userId: string, period: BudgetPeriod, key: string) => `${prefix}:budget:user:${userId}:${period}:${key}`;
-  const jobKey = (jobId: string) => `${prefix}:budget:job:${jobId}`;
+  // One hash tag for every counter and reservation: a script touches a user's day and month counters and
+  // a job's reservation together, and a job is looked up by its id alone, so on a Redis Cluster they all
+  // share one slot. Budget traffic is a few commands per metered job, well within one node.
+  const counterKey = (userId: string, period: BudgetPeriod, key: string) => `${prefix}:{budget}:user:${userId}:${period}:${key}`;
+  const jobKey = (jobId: string) => `${prefix}:{budget}:job:${jobId}`;
   let cache: { rules: BudgetRule[]; version: string | null; loadedAt: number } | undefined;
 
   async function rules(): Promise<BudgetRule[]> {

@@ -46,7 +46,10 @@ export interface JobDefinition<
   summary: string;
 }
 
-export function defineJob<K extends string, I extends z.ZodType, R extends z.ZodType, P extends z.ZodType>(def: JobDefinition<K, I, R, P>): JobDefinition<K, I, R, P> {
+/** `internal` keeps its literal type, so clients can tell at compile time which kinds POST /v1/jobs takes (`PublicJobKind`). */
+export function defineJob<K extends string, I extends z.ZodType, R extends z.ZodType, P extends z.ZodType, const X extends boolean = false>(
+  def: JobDefinition<K, I, R, P> & { internal?: X },
+): JobDefinition<K, I, R, P> & { internal?: X } {
   return def;
 }
 

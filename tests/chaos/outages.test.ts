@@ -21,6 +21,9 @@ import { startStack, type Stack, type TestUser } from '../harness.ts';
 import { startPrivatePostgres, startPrivateRedis, type PrivatePostgres, type PrivateRedis } from '../support/private-services.ts';
 import { until } from '../support/until.ts';
 
+/** The request-path bounds as shipped (the harness relaxes them for loaded test machines). */
+const productionBounds = { PARLEY_API_REDIS_TIMEOUT_MS: '1000', PARLEY_API_DB_QUERY_TIMEOUT_MS: '1500', PARLEY_API_DB_CONNECT_TIMEOUT_MS: '1000' };
+
 let redis: PrivateRedis;
 let postgres: PrivatePostgres;
 
@@ -89,7 +92,7 @@ describe('Redis outages', () => {
   let stack: Stack;
   let user: TestUser;
   beforeAll(async () => {
-    stack = await startStack({ env: { REDIS_URL: redis.url, DATABASE_URL: postgres.url, PARLEY_SWEEP_INTERVAL_MS: '500', PARLEY_LOCK_MS: '3000' } });
+    stack = await startStack({ env: { REDIS_URL: redis.url, DATABASE_URL: postgres.url, PARLEY_SWEEP_INTERVAL_MS: '500', PARLEY_LOCK_MS: '3000', ...productionBounds } });
     user = await stack.user('member');
   });
   afterAll(() => stack?.stop());
@@ -131,7 +134,7 @@ describe('Postgres stopped', () => {
   let stack: Stack;
   let user: TestUser;
   beforeAll(async () => {
-    stack = await startStack({ env: { REDIS_URL: redis.url, DATABASE_URL: postgres.url, PARLEY_SWEEP_INTERVAL_MS: '500', PARLEY_LOCK_MS: '3000' } });
+    stack = await startStack({ env: { REDIS_URL: redis.url, DATABASE_URL: postgres.url, PARLEY_SWEEP_INTERVAL_MS: '500', PARLEY_LOCK_MS: '3000', ...productionBounds } });
     user = await stack.user('member');
   });
   afterAll(() => stack?.stop());
@@ -162,7 +165,7 @@ describe('Postgres stopped', () => {
 
 describe('the API killed between recording a job and handing it to the queue', () => {
   it('the recorded job is handed off by the sweeper and completes', async () => {
-    const stack = await startStack({ env: { REDIS_URL: redis.url, DATABASE_URL: postgres.url, PARLEY_SWEEP_INTERVAL_MS: '500', PARLEY_LOCK_MS: '2000' } });
+    const stack = await startStack({ env: { REDIS_URL: redis.url, DATABASE_URL: postgres.url, PARLEY_SWEEP_INTERVAL_MS: '500', PARLEY_LOCK_MS: '2000', ...productionBounds } });
     let api: ChildProcess | undefined;
     try {
       const user = await stack.user('member');

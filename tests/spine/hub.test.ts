@@ -5,14 +5,16 @@
  * the stream, so every subscriber still gets every seq once, in order.
  */
 import { randomUUID } from 'node:crypto';
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { StreamHub } from '../../platform/streams/index.ts';
 import { JobStreamWriter, type StreamEvent } from '../../platform/streams/index.ts';
 import { createLogger } from '../../platform/observability/index.ts';
+import { connectRedis } from '../../platform/connections/index.ts';
 
 const url = process.env.REDIS_URL!;
-const redis = new Redis(url, { maxRetriesPerRequest: 1 });
+// connectRedis, so the suite also runs on a Redis Cluster (REDIS_URL redis+cluster://…).
+const redis = connectRedis(url);
 const log = createLogger('test', 'silent');
 const open: { hub: StreamHub; sub: Redis }[] = [];
 afterEach(async () => {
@@ -24,7 +26,7 @@ afterEach(async () => {
 afterAll(() => redis.quit());
 
 async function startHub(catchUpMs: number) {
-  const sub = new Redis(url, { maxRetriesPerRequest: null });
+  const sub = connectRedis(url, { blocking: true });
   const hub = new StreamHub(sub, redis, log, { catchUpMs });
   await hub.start();
   open.push({ hub, sub });

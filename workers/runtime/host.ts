@@ -25,7 +25,7 @@ import { onCancel, toJobError, type JobLifecycle } from '../../platform/jobs/ind
 import type { Keys } from '../../platform/keys.ts';
 import type { Logger } from '../../platform/observability/index.ts';
 import type { WorkerMetrics } from '../../platform/observability/index.ts';
-import { backoffDelay } from '../../platform/jobs/index.ts';
+import { backoffDelay, bullPrefix } from '../../platform/jobs/index.ts';
 import { isRetryable, isJobKind, jobs, JobEnvelope, QueueName, type JobDefinition, type JobError, type JobKind, type Jobs, type Usage } from '../../shared/index.ts';
 import { CANCELLED, SHUTDOWN, SUPERSEDED, type AbortReason, type Handler, type HandlerContext, type HandlerMap } from './handler.ts';
 
@@ -66,13 +66,18 @@ export class WorkerHost {
     return this.running.size;
   }
 
+  /** Taking jobs: started, not stopping, and every BullMQ worker running. */
+  get accepting(): boolean {
+    return !this.closing && this.workers.length > 0 && this.workers.every((w) => w.isRunning());
+  }
+
   async start(): Promise<void> {
     const { config, keys } = this.deps;
     this.unsubscribe = await onCancel(this.deps.subscriber, keys, (id) => this.abort(id, CANCELLED));
     for (const queue of this.deps.queues ?? QueueName.options) {
       const worker = new Worker(queue, (job, token) => this.process(queue, job, token), {
         connection: this.deps.bullConnection,
-        prefix: `${config.keyPrefix}:bull`,
+        prefix: bullPrefix(config.keyPrefix, queue),
         concurrency: config.workers.concurrency[queue],
         lockDuration: config.workers.lockMs,
         stalledInterval: config.workers.stalledIntervalMs,
@@ -88,6 +93,10 @@ export class WorkerHost {
       // A lock that could not be renewed means another worker may take the job over: stop this attempt now.
       worker.on('lockRenewalFailed', (ids) => {
         for (const id of ids) this.abort(id, SUPERSEDED);
+      });
+      worker.on('stalled', (jobId) => {
+        this.deps.metrics.stalled.inc({ queue });
+        this.deps.log.warn({ jobId, queue }, 'job stalled: its lock expired; BullMQ moves it back to wait');
       });
       this.workers.push(worker);
     }
@@ -164,7 +173,7 @@ export class WorkerHost {
     }
     const def: JobDefinition = jobs[kind];
     if (envelope.data.v !== def.v && !def.accepts?.includes(envelope.data.v)) {
-      return this.reject(id, kind, { code: 'INVALID_PAYLOAD', message: `${kind} payload version ${envelope.data.v} is not accepted (this worker runs v${def.v})` });
+      return this.reject(id, kind, { code: 'INVALID_PAYLOAD', message: `${kind} payload version ${envelope.data.v} is not accepted (this worker runs v${def.v})` }, envelope.data.requestId);
     }
     const input = def.input.safeParse(envelope.data.input);
     if (!input.success) {
@@ -172,9 +181,11 @@ export class WorkerHost {
         code: 'INVALID_PAYLOAD',
         message: `${kind} input failed validation at pick-up`,
         details: input.error.issues.map((i) => ({ path: i.path.join('.'), message: i.message })),
-      });
+      }, envelope.data.requestId);
     }
 
+    // The request id of the API call that submitted the job travels in the envelope, so one grep finds both ends.
+    const requestId = envelope.data.requestId;
     let started: Awaited<ReturnType<JobLifecycle['start']>>;
     try {
       started = await lifecycle.start(id);
@@ -186,10 +197,12 @@ export class WorkerHost {
       throw new DelayedError();
     }
     if (!started) {
-      log.info({ jobId: id }, 'job already terminal; skipping duplicate delivery');
+      log.info({ jobId: id, requestId }, 'job already terminal; skipping duplicate delivery');
       return { duplicate: true };
     }
     const { attempt } = started;
+    const jobLog = log.child({ jobId: id, kind, attempt, requestId });
+    jobLog.info({ queue, waitedMs: Math.max(0, pickedAt - job.timestamp) }, 'job started');
     const controller = new AbortController();
     this.running.set(id, { controller, queue, attempt });
     const writer = lifecycle.stream(id, kind, attempt, () => this.abort(id, SUPERSEDED));
@@ -212,7 +225,7 @@ export class WorkerHost {
         return controller.signal.aborted ? (controller.signal.reason as AbortReason) : undefined;
       },
       willRetry: (error) => !controller.signal.aborted && isRetryable(error.code) && attemptsLeft() > 0,
-      log: log.child({ jobId: id, kind, attempt }),
+      log: jobLog,
       progress: (p) => {
         writer.progress(p);
         const now = Date.now();
@@ -252,7 +265,8 @@ export class WorkerHost {
       const result = def.result.parse(raw) as { usage?: Usage };
       const usage = def.metered ? (result.usage ?? partialUsage()) : null;
       const done = await this.durably('complete', () => lifecycle.finish(id, { state: 'completed', result, usage }, fence));
-      if (!done) log.warn({ jobId: id, attempt }, 'completed, but the record was already terminal or owned by a newer attempt; this outcome is dropped');
+      if (!done) jobLog.warn('completed, but the record was already terminal or owned by a newer attempt; this outcome is dropped');
+      else jobLog.info({ state: 'completed', ms: Date.now() - pickedAt, tokens }, 'job finished');
       // A cache hit replays its text at once: no Ollama latency or speed to observe.
       const cached = (result as { cached?: unknown }).cached === true;
       this.observeDone(kind, 'completed', pickedAt, usage, cached ? undefined : firstTokenAt, tokens);
@@ -271,6 +285,7 @@ export class WorkerHost {
         if (await this.durably('hand back', () => lifecycle.requeue(id, attempt, { code: 'INTERNAL', message: 'worker shut down; job handed back' }, spent))) {
           if (spent) this.observeTokens(spent);
           await job.moveToWait(token);
+          jobLog.info('job handed back on shutdown');
           throw new WaitingError();
         }
         throw new Error('superseded: another attempt owns this job');
@@ -281,12 +296,13 @@ export class WorkerHost {
         const result = text ? { partial: true, text } : undefined;
         await this.durably('cancel', () => lifecycle.finish(id, { state: 'cancelled', result, error, usage }, fence));
         await lifecycle.clearCancel(id);
+        jobLog.info({ state: 'cancelled', ms: Date.now() - pickedAt, tokens }, 'job finished');
         this.observeDone(kind, 'cancelled', pickedAt, usage, firstTokenAt, tokens);
         throw new UnrecoverableError('cancelled');
       }
       const error = toJobError(err);
       if (ctx.willRetry(error)) {
-        ctx.log.warn({ error, attemptsLeft: attemptsLeft() }, 'attempt failed; retrying');
+        jobLog.warn({ error, attemptsLeft: attemptsLeft() }, 'attempt failed; retrying');
         const spent = attemptUsage();
         if (await this.durably('requeue', () => lifecycle.requeue(id, attempt, error, spent))) {
           if (spent) this.observeTokens(spent);
@@ -295,7 +311,7 @@ export class WorkerHost {
         }
         throw new Error('superseded: another attempt owns this job');
       }
-      ctx.log.error({ error }, 'job failed');
+      jobLog.error({ error, state: 'failed', ms: Date.now() - pickedAt }, 'job failed');
       const usage = def.metered ? partialUsage() : null;
       const result = text ? { partial: true, text } : undefined;
       await this.durably('fail', () => lifecycle.finish(id, { state: 'failed', result, error, usage }, fence));
@@ -317,8 +333,8 @@ export class WorkerHost {
   }
 
   /** An unrecoverable payload problem: recorded as failed (before any attempt started), never retried. */
-  private async reject(id: string, kind: string, error: JobError): Promise<never> {
-    this.deps.log.warn({ jobId: id, kind, error }, 'rejecting payload');
+  private async reject(id: string, kind: string, error: JobError, requestId?: string): Promise<never> {
+    this.deps.log.warn({ jobId: id, kind, requestId, error }, 'rejecting payload');
     await this.deps.jobs.finish(id, { state: 'failed', error }, { state: 'queued' });
     this.deps.metrics.outcomes.inc({ kind, outcome: 'rejected' });
     throw new UnrecoverableError(`${error.code}: ${error.message}`);
