@@ -23,8 +23,8 @@ export function problemOf(err: AppError, requestId: string | undefined, instance
     code: err.code,
     ...(requestId ? { requestId } : {}),
     ...(err.errors ? { errors: err.errors } : {}),
-    // Members a code documents beside the standard ones (a budget's period, limit and use; a role cap's name and limit).
-    ...err.extra,
+    // Members a code adds (a cap's name and limit, a budget's period); OAuth's own stay in the token endpoint's answers.
+    ...Object.fromEntries(Object.entries(err.extra ?? {}).filter(([k]) => k !== 'error' && k !== 'error_description')),
   };
 }
 
