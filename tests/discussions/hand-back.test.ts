@@ -51,7 +51,7 @@ const roomRow = (id: string) => stack.api.db('discussions').where({ id }).first(
 const jobRow = (id: string) => stack.api.db('jobs').where({ id }).first();
 
 /**
- * Starts a room whose turns are long (a verbose persona and a high num_predict), waits until
+ * Starts a room whose turns are long (a topic asking for an essay, a high num_predict), waits until
  * turn 1 streams its first tokens on a worker with no grace period, then SIGTERMs that worker:
  * the turn is aborted mid-generation and handed back. Returns the room and its turn job's id.
  */
