@@ -76,6 +76,8 @@ export const JobErrorCode = z.enum([
   'STALLED',
   /** The handler reported a deterministic failure. Never retried. */
   'HANDLER_FAILED',
+  /** The result is larger than its kind's bound (PARLEY_JOB_LIMITS `resultBytes`): refused, not kept. Never retried. */
+  'RESULT_TOO_LARGE',
   /** An unexpected error; treated as transient. */
   'INTERNAL',
 ]);
@@ -102,6 +104,7 @@ export function isRetryable(code: JobErrorCode): boolean {
     case 'CANCELLED':
     case 'BUDGET_EXHAUSTED':
     case 'HANDLER_FAILED':
+    case 'RESULT_TOO_LARGE':
       return false;
   }
 }

@@ -21,7 +21,7 @@ export {
 } from './usage-api.ts';
 export { DiscussionTurnInput, DiscussionTurnResult, discussionTurn } from './jobs/discussion-turn.ts';
 export { DiscussionSummarizeInput, DiscussionSummarizeResult, discussionSummarize } from './jobs/discussion-summarize.ts';
-export { JobState, terminalStates, isTerminal, SubmitJobBody, SubmittedJob, JobView, ListJobsQuery, JobList, IdempotencyKey } from './job-api.ts';
+export { JobState, terminalStates, isTerminal, SubmitJobBody, SubmittedJob, JobView, JobSummary, ListJobsQuery, JobList, IdempotencyKey } from './job-api.ts';
 export { jobEvents, TokensEvent, ProgressEvent, ResetEvent, FinishedEvent, SubscribeRequest, type JobEvent, type JobEventName } from './events.ts';
 export {
   AgentName, AgentInput, AgentPatch, Agent, AgentList, TurnPolicy, DiscussionPolicy, Visibility, RoomStatus, closedStatuses, isClosed,

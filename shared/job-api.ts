@@ -65,5 +65,12 @@ export const ListJobsQuery = z.object({
 });
 export type ListJobsQuery = z.infer<typeof ListJobsQuery>;
 
-export const JobList = z.object({ items: z.array(JobView), nextCursor: z.string().nullable() });
+/**
+ * A job as lists show it: the view without its `result` (GET /v1/jobs/:id has it), and `hasResult`
+ * saying whether there is one. A list never loads results, so a page costs the same whatever they hold.
+ */
+export const JobSummary = JobView.omit({ result: true }).extend({ hasResult: z.boolean() });
+export type JobSummary = z.infer<typeof JobSummary>;
+
+export const JobList = z.object({ items: z.array(JobSummary), nextCursor: z.string().nullable() });
 export type JobList = z.infer<typeof JobList>;
