@@ -160,3 +160,16 @@ describe("embed.batch's budget is checked while it runs", () => {
     expect((await stack.request('GET', '/v1/usage', { user: u })).status).toBe(200);
   });
 });
+
+describe('code.chunk file names', () => {
+  for (const path of ['../../etc/passwd', '/etc/shadow', 'src/../../x.ts', './a.ts', 'a//b.ts', 'a\\b.ts']) {
+    it(`refuses ${JSON.stringify(path)} with 400 naming the field: names are relative, normalised paths`, async () => {
+      const before = await jobsOf(member);
+      const r = await submit(member, { kind: 'code.chunk', input: { files: [{ path: 'ok/fine.ts', content: 'let a = 1;' }, { path, content: 'let b = 2;' }] } });
+      expect(r.status).toBe(400);
+      expect(r.json.code).toBe('VALIDATION_FAILED');
+      expect(r.json.errors).toEqual([{ path: 'input.files.1.path', message: expect.stringContaining('relative') }]);
+      expect(await jobsOf(member)).toBe(before);
+    });
+  }
+});
