@@ -43,7 +43,7 @@ export function embedBatchHandler(deps: EmbedBatchDeps): Handler<typeof embedBat
     for (let i = 0; i < input.texts.length; i += input.batchSize) {
       const batch = input.texts.slice(i, i + input.batchSize);
       // Texts already embedded under this model digest come from the cache; only the rest go upstream.
-      const res = await deps.ollama.embed({ model, input: batch, truncate: true }, ctx.signal, { cache: input.cache });
+      const res = await deps.ollama.embed({ model, input: batch, truncate: true }, ctx.signal, { cache: input.cache, cacheScope: ctx.ownerId ?? undefined });
       cacheHits += res.cached ?? 0;
       embeddings.push(...res.embeddings);
       promptTokens += res.prompt_eval_count ?? 0;

@@ -220,6 +220,7 @@ export class WorkerHost {
     const ctx: HandlerContext = {
       jobId: id,
       attempt,
+      ownerId: envelope.data.ownerId,
       signal: controller.signal,
       get abortReason() {
         return controller.signal.aborted ? (controller.signal.reason as AbortReason) : undefined;
