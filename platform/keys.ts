@@ -3,8 +3,9 @@
  *
  * Redis Cluster: keys that one script or MULTI touches together share a hash
  * tag (the `{…}` part decides the slot). A room's stream, seq counter, memory
- * and pick usage carry `{<room id>}`; a job's stream and its fence hash
- * (`<stream>:w`, written by the same append script) carry `{<job id>}`; the
+ * and pick usage carry `{<room id>}`; a job's stream, its fence hash
+ * (`<stream>:w`, written by the same append script) and its cancel flag
+ * (read by the claim script) carry `{<job id>}`; the
  * other keys here are used one at a time and need none. BullMQ's keys are tagged per queue (queues.ts
  * `bullPrefix`); budgets and the response cache tag their own keys (budgets.ts,
  * ollama/cache.ts).
@@ -14,7 +15,7 @@ export function keys(prefix: string) {
     /** Redis Stream of a job's live events (see job-stream.ts for the entry format). */
     jobStream: (id: string) => `${prefix}:stream:job:{${id}}`,
     /** Set while a cancel is pending, so a worker that picks the job up later still sees it. */
-    cancelFlag: (id: string) => `${prefix}:cancel:${id}`,
+    cancelFlag: (id: string) => `${prefix}:cancel:{${id}}`,
     /** Pub/sub channel carrying job ids to cancel, heard by every worker process. */
     cancelChannel: `${prefix}:cancel`,
     /** Lock held by the one worker process that runs the sweeper (aging + reconciliation). */

@@ -23,15 +23,9 @@ export function problemOf(err: AppError, requestId: string | undefined, instance
     code: err.code,
     ...(requestId ? { requestId } : {}),
     ...(err.errors ? { errors: err.errors } : {}),
-    // Extension members (RFC 9457 §3.2): the cap and limit of a LIMIT_EXCEEDED, a budget's period. The OAuth2 pair is the token endpoint's own.
-    ...withoutOAuth(err.extra),
+    // Members a code adds (a cap's name and limit, a budget's period); OAuth's own stay in the token endpoint's answers.
+    ...Object.fromEntries(Object.entries(err.extra ?? {}).filter(([k]) => k !== 'error' && k !== 'error_description')),
   };
-}
-
-function withoutOAuth(extra: Record<string, string> | undefined): Record<string, string> {
-  if (!extra) return {};
-  const { error: _e, error_description: _d, ...rest } = extra;
-  return rest;
 }
 
 const outageCodes = { redis: 'REDIS_UNAVAILABLE', postgres: 'POSTGRES_UNAVAILABLE', mongodb: 'MONGODB_UNAVAILABLE' } as const;

@@ -27,8 +27,9 @@ import type { Db } from '../connections/index.ts';
 import type { Keys } from '../keys.ts';
 import type { Logger } from '../observability/index.ts';
 import { finishedSeq, JobStreamWriter, reopenJobStream, type StreamHub } from '../streams/index.ts';
-import { clearCancel, isCancelRequested, requestCancel } from './cancel-bus.ts';
+import { clearCancel, requestCancel } from './cancel-bus.ts';
 import { bullPriority, closeQueues, createQueues, jobOptions, promoted, type Queues } from './queues.ts';
+import { GroupCommit } from './group-commit.ts';
 import { createJobStore, type FinishedJob, type Fence, type JobRow, type NewJob } from './store.ts';
 
 /** Why the lifecycle refused an operation; the API maps each to its HTTP answer. */
@@ -127,6 +128,10 @@ export function createJobLifecycle(deps: LifecycleDeps) {
   const { db, redis, keys, keyPrefix, log } = deps;
   const store = createJobStore(db, { keyPrefix });
   const queues = createQueues(redis, keyPrefix);
+  // Group commit: under load many jobs' starts (and terminal writes) share one statement and one commit.
+  const inserts = new GroupCommit((batch: NewJob[]) => store.insertMany(batch));
+  const starts = new GroupCommit((ids: string[]) => store.markActiveMany(ids));
+  const finishes = new GroupCommit((items: { id: string; outcome: Outcome; fence: Fence }[]) => store.finishMany(items));
 
   const envelopeOf = (def: JobDefinition, input: unknown, ownerId: string, priority: PriorityClass, requestId?: string): JobEnvelope => ({ kind: def.kind, v: def.v, input, ownerId, priority, ...(requestId ? { requestId } : {}) });
 
@@ -152,7 +157,7 @@ export function createJobLifecycle(deps: LifecycleDeps) {
    * changes nothing.
    */
   async function finish(id: string, outcome: Outcome, fence: Fence & { writer?: JobStreamWriter } = {}): Promise<FinishedJob | false> {
-    const done = await store.finish(id, outcome, fence);
+    const done = await finishes.run({ id, outcome, fence: { attempt: fence.attempt, state: fence.state } });
     if (!done) return false;
     // Settlement sits here, with the terminal write that guarantees it runs once per run of the job.
     if (deps.budgets && isJobKind(done.kind) && jobs[done.kind].metered) {
@@ -223,7 +228,7 @@ export function createJobLifecycle(deps: LifecycleDeps) {
       const id = spec.id ?? randomUUID();
       const maxAttempts = spec.maxAttempts ?? spec.def.defaults.attempts;
       const job: NewJob = { id, kind: spec.def.kind, v: spec.def.v, queue: spec.def.queue, ownerId: spec.ownerId, priority: spec.priority, maxAttempts, input: spec.input, idempotencyKey: spec.idempotencyKey, requestHash: spec.requestHash };
-      const inserted = await store.insert(job);
+      const inserted = await inserts.run(job);
       if (!inserted.created) return inserted;
       deps.failpoint?.('accept.after-record');
       try {
@@ -264,11 +269,21 @@ export function createJobLifecycle(deps: LifecycleDeps) {
 
     // ── the worker runtime's side ──────────────────────────────────────────
 
-    /** Starts attempt n (n = attempts + 1): undefined when the job is already terminal. */
+    /**
+     * Starts attempt n (n = attempts + 1): undefined when the job is already terminal.
+     * `cancelRequested` is what the record says; the Redis flag is read when the
+     * attempt claims its stream (`claim`), in the same round trip.
+     */
     async start(id: string): Promise<{ attempt: number; cancelRequested: boolean } | undefined> {
-      const started = await store.markActive(id);
-      if (!started) return undefined;
-      return { attempt: started.attempt, cancelRequested: started.cancelRequested || (await isCancelRequested(redis, keys, id)) };
+      return starts.run(id);
+    },
+
+    /**
+     * Claims the job's stream for attempt n (older attempts' writes are refused from
+     * now on), and reads the cancel flag in the same step.
+     */
+    async claim(writer: JobStreamWriter, id: string): Promise<{ hadOutput: boolean; superseded: boolean; cancelRequested: boolean }> {
+      return writer.init(keys.cancelFlag(id));
     },
     setProgress: (id: string, attempt: number, progress: unknown) => store.setProgress(id, attempt, progress),
     /** Back to queued for another attempt (retry or hand-back), with what this attempt consumed; false if superseded. */

@@ -125,6 +125,38 @@ export function createJobStore(db: Db, hooks: JobStoreOptions = {}) {
       return { row: existing, created: false };
     },
 
+    /**
+     * `insert` for many jobs in one statement (group commit). One answer per input, in order;
+     * a job whose idempotency key this owner already used (in an earlier statement or earlier in
+     * this one) answers the existing record with `created: false`.
+     */
+    async insertMany(batch: readonly NewJob[]): Promise<{ row: JobRow; created: boolean }[]> {
+      const col = <T>(f: (j: NewJob) => T) => batch.map(f);
+      const { rows } = (await db.raw(
+        `insert into jobs (id, kind, kind_version, queue, owner_id, priority, max_attempts, input, idempotency_key, request_hash, key_prefix)
+         select id, kind, v, queue, owner_id, priority, max_attempts, input, idempotency_key, request_hash, ?
+         from unnest(?::uuid[], ?::text[], ?::int[], ?::text[], ?::uuid[], ?::text[], ?::int[], ?::jsonb[], ?::text[], ?::text[])
+           as t(id, kind, v, queue, owner_id, priority, max_attempts, input, idempotency_key, request_hash)
+         on conflict (owner_id, idempotency_key) where idempotency_key is not null do nothing
+         returning *`,
+        [
+          keyPrefix,
+          col((j) => j.id), col((j) => j.kind), col((j) => j.v), col((j) => j.queue), col((j) => j.ownerId), col((j) => j.priority),
+          col((j) => j.maxAttempts), col((j) => JSON.stringify(j.input)), col((j) => j.idempotencyKey ?? null), col((j) => j.requestHash ?? null),
+        ] as never,
+      )) as { rows: JobRow[] };
+      const byId = new Map(rows.map((r) => [r.id, r]));
+      return Promise.all(
+        batch.map(async (j) => {
+          const created = byId.get(j.id);
+          if (created) return { row: created, created: true };
+          const existing = await jobs().where({ owner_id: j.ownerId, idempotency_key: j.idempotencyKey! }).first();
+          if (!existing) throw new Error('idempotency conflict row vanished');
+          return { row: existing, created: false };
+        }),
+      );
+    },
+
     /** The owner's jobs of these kinds that are queued or running. */
     async inFlight(ownerId: string, kinds: readonly string[]): Promise<number> {
       const row = (await jobs().where({ owner_id: ownerId }).whereIn('state', ['queued', 'active']).whereIn('kind', kinds).count({ n: '*' }).first()) as { n: number | string } | undefined;
@@ -187,6 +219,23 @@ export function createJobStore(db: Db, hooks: JobStoreOptions = {}) {
         .update({ state: 'active', attempts: db.raw('attempts + 1'), started_at: db.fn.now(), updated_at: db.fn.now() } as never)
         .returning(['attempts', 'cancel_requested_at']);
       return row ? { attempt: row.attempts, cancelRequested: row.cancel_requested_at !== null } : undefined;
+    },
+
+    /**
+     * `markActive` for many jobs in one statement (group commit): one answer per id, in order
+     * (undefined for a job already terminal).
+     */
+    async markActiveMany(ids: readonly string[]): Promise<({ attempt: number; cancelRequested: boolean } | undefined)[]> {
+      const { rows } = (await db.raw(
+        `update jobs j set state = 'active', attempts = j.attempts + 1, started_at = now(), updated_at = now()
+         from unnest(?::uuid[]) with ordinality as u(id, n)
+         where j.id = u.id and j.state not in ('completed', 'failed', 'cancelled')
+         returning u.n, j.attempts, j.cancel_requested_at`,
+        [[...ids]] as never,
+      )) as { rows: { n: string | number; attempts: number; cancel_requested_at: Date | null }[] };
+      const out: ({ attempt: number; cancelRequested: boolean } | undefined)[] = ids.map(() => undefined);
+      for (const r of rows) out[Number(r.n) - 1] = { attempt: r.attempts, cancelRequested: r.cancel_requested_at !== null };
+      return out;
     },
 
     /**
@@ -314,6 +363,71 @@ export function createJobStore(db: Db, hooks: JobStoreOptions = {}) {
       const total: Usage | null =
         row.tokens_in === null && row.tokens_out === null ? usage : { model: row.model ?? usage?.model ?? '', promptTokens: row.tokens_in ?? 0, completionTokens: row.tokens_out ?? 0, estimated: row.usage_estimated };
       return { id: row.id, kind: row.kind, ownerId: row.owner_id, state: outcome.state, usage: total, attempt: row.attempts };
+    },
+
+    /**
+     * `finish` for many jobs in one statement (group commit), with the same guarantees row by row:
+     * each applies only while its job is non-terminal (and its fence holds); usage_daily gets each
+     * applied row's tokens once (rows of one owner, model and day summed before the upsert). One
+     * answer per input, in order: the finished job, or false.
+     */
+    async finishMany(items: readonly { id: string; outcome: { state: (typeof terminal)[number]; result?: unknown; error?: JobError; usage?: Usage | null }; fence?: Fence }[]): Promise<(FinishedJob | false)[]> {
+      const col = <T>(f: (i: (typeof items)[number]) => T) => items.map(f);
+      const json = (v: unknown) => (v === undefined ? null : JSON.stringify(v));
+      const { rows } = (await db.raw(
+        `with input as (
+           select * from unnest(?::uuid[], ?::text[], ?::jsonb[], ?::text[], ?::text[], ?::jsonb[], ?::text[], ?::int[], ?::int[], ?::bool[], ?::int[], ?::text[])
+             with ordinality as t(id, state, result, error_code, error_message, error_details, model, p, c, est, fence_attempt, fence_state, n)
+         ), done as (
+           update jobs set
+             state = input.state, result = input.result, error_code = input.error_code, error_message = input.error_message, error_details = input.error_details,
+             model = coalesce(input.model, jobs.model),
+             tokens_in = case when input.p is null then jobs.tokens_in else coalesce(jobs.tokens_in, 0) + input.p end,
+             tokens_out = case when input.c is null then jobs.tokens_out else coalesce(jobs.tokens_out, 0) + input.c end,
+             usage_estimated = jobs.usage_estimated or coalesce(input.est, false), finished_at = now(), updated_at = now()
+           from input
+           where jobs.id = input.id and jobs.state not in ('completed', 'failed', 'cancelled')
+             and (input.fence_attempt is null or jobs.attempts = input.fence_attempt)
+             and (input.fence_state is null or jobs.state = input.fence_state)
+           returning input.n, input.p, input.c, jobs.id, jobs.kind, jobs.owner_id, jobs.model, jobs.tokens_in, jobs.tokens_out, jobs.usage_estimated, jobs.finished_at, jobs.attempts
+         ), counted as (
+           insert into usage_daily as u (user_id, model, day, prompt_tokens, completion_tokens, jobs, estimated_jobs)
+           select owner_id, ${canonicalModel}, (finished_at at time zone 'UTC')::date, sum(coalesce(p, 0)), sum(coalesce(c, 0)), count(*),
+                  sum(case when usage_estimated then 1 else 0 end)
+           from done
+           where tokens_in is not null or tokens_out is not null
+           group by 1, 2, 3
+           on conflict (user_id, model, day) do update set
+             prompt_tokens = u.prompt_tokens + excluded.prompt_tokens,
+             completion_tokens = u.completion_tokens + excluded.completion_tokens,
+             jobs = u.jobs + excluded.jobs,
+             estimated_jobs = u.estimated_jobs + excluded.estimated_jobs
+         )
+         select n, id, kind, owner_id, model, tokens_in, tokens_out, usage_estimated, attempts from done`,
+        [
+          col((i) => i.id),
+          col((i) => i.outcome.state),
+          col((i) => json(i.outcome.result)),
+          col((i) => i.outcome.error?.code ?? null),
+          col((i) => i.outcome.error?.message ?? null),
+          col((i) => json(i.outcome.error?.details)),
+          col((i) => i.outcome.usage?.model || null),
+          col((i) => i.outcome.usage?.promptTokens ?? null),
+          col((i) => i.outcome.usage?.completionTokens ?? null),
+          col((i) => i.outcome.usage?.estimated ?? false),
+          col((i) => i.fence?.attempt ?? null),
+          col((i) => i.fence?.state ?? null),
+        ] as never,
+      )) as { rows: { n: string | number; id: string; kind: string; owner_id: string; model: string | null; tokens_in: number | null; tokens_out: number | null; usage_estimated: boolean; attempts: number }[] };
+      const out: (FinishedJob | false)[] = items.map(() => false);
+      for (const row of rows) {
+        const i = Number(row.n) - 1;
+        const usage = items[i]!.outcome.usage ?? null;
+        const total: Usage | null =
+          row.tokens_in === null && row.tokens_out === null ? usage : { model: row.model ?? usage?.model ?? '', promptTokens: row.tokens_in ?? 0, completionTokens: row.tokens_out ?? 0, estimated: row.usage_estimated };
+        out[i] = { id: row.id, kind: row.kind, ownerId: row.owner_id, state: items[i]!.outcome.state, usage: total, attempt: row.attempts };
+      }
+      return out;
     },
 
     async requestCancel(id: string): Promise<void> {

@@ -87,6 +87,29 @@ if n > 0 then redis.call('PUBLISH', KEYS[1], cjson.encode(live)) end
 return first
 `);
 
+/**
+ * Claims the stream for an attempt at pick-up, and reads the job's cancel flag in the same step.
+ *   KEYS[1] the job stream   KEYS[2] its state hash   KEYS[3] the job's cancel flag (same slot)
+ *   ARGV[1] attempt          ARGV[2] TTL in seconds
+ * Returns { last seq (-1: SUPERSEDED), 1 if the cancel flag is set else 0 }.
+ */
+const claimScript = luaScript(`
+local mine = tonumber(ARGV[1])
+local a = tonumber(redis.call('HGET', KEYS[2], 'a') or '0')
+local cancelled = redis.call('EXISTS', KEYS[3])
+if mine < a then return { -1, cancelled } end
+if mine > a then redis.call('HSET', KEYS[2], 'a', mine) end
+local s = redis.call('HGET', KEYS[2], 's')
+if not s then
+  local last = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)
+  s = 0
+  if #last > 0 then s = tonumber(string.sub(last[1][1], string.find(last[1][1], '-') + 1)) end
+  redis.call('HSET', KEYS[2], 's', s)
+end
+redis.call('EXPIRE', KEYS[2], ARGV[2])
+return { tonumber(s), cancelled }
+`);
+
 /** What an append can answer besides a seq. */
 export const SUPERSEDED = -1;
 export const CLOSED = -2;
@@ -233,13 +256,14 @@ export class JobStreamWriter extends BatchingStreamWriter {
 
   /**
    * Claims the stream for this attempt (from now on older attempts' appends are refused)
-   * and reports whether earlier attempts wrote anything.
+   * and reports whether earlier attempts wrote anything; with `cancelFlagKey` (the job's
+   * cancel flag, in the stream's slot) also whether a cancel is pending, in the same round trip.
    */
-  async init(): Promise<{ hadOutput: boolean; superseded: boolean }> {
-    const r = Number(await appendScript.run(this.redis, [this.key, jobStreamStateKey(this.key)], [this.opts.maxLen, String(this.attempt), this.opts.ttlSeconds]));
-    if (r === SUPERSEDED) this.markSuperseded();
-    else this.lastSeq = r;
-    return { hadOutput: r > 0, superseded: this.superseded };
+  async init(cancelFlagKey?: string): Promise<{ hadOutput: boolean; superseded: boolean; cancelRequested: boolean }> {
+    const [r, cancelled] = (await claimScript.run(this.redis, [this.key, jobStreamStateKey(this.key), cancelFlagKey ?? `${jobStreamStateKey(this.key)}:no-cancel-flag`], [String(this.attempt), this.opts.ttlSeconds])) as [number, number];
+    if (Number(r) === SUPERSEDED) this.markSuperseded();
+    else this.lastSeq = Number(r);
+    return { hadOutput: Number(r) > 0, superseded: this.superseded, cancelRequested: Number(cancelled) === 1 };
   }
 
   /** The seq of the last entry this writer appended (or found at init). */

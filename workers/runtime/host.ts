@@ -206,9 +206,10 @@ export class WorkerHost {
     const controller = new AbortController();
     this.running.set(id, { controller, queue, attempt });
     const writer = lifecycle.stream(id, kind, attempt, () => this.abort(id, SUPERSEDED));
-    // Claim the stream for this attempt before anything is written: older attempts' appends are refused from now on.
-    const { hadOutput } = await writer.init();
-    if (started.cancelRequested) controller.abort(CANCELLED);
+    // Claim the stream for this attempt before anything is written (older attempts' appends are refused
+    // from now on); the cancel flag comes back in the same round trip.
+    const { hadOutput, cancelRequested } = await lifecycle.claim(writer, id);
+    if (started.cancelRequested || cancelRequested) controller.abort(CANCELLED);
     if (hadOutput) writer.reset();
 
     let meter: { model: string; promptTokensEstimate: number } | undefined;
