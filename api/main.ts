@@ -20,7 +20,8 @@ import { createApiMetrics } from '../platform/observability/index.ts';
 import { connectMongo } from '../platform/connections/index.ts';
 import { createOllamaClient } from '../platform/ollama/index.ts';
 import { observeOllamaStatus } from '../platform/ollama/index.ts';
-import type { RoomEvent } from '../shared/index.ts';
+import { z } from 'zod';
+import { EventStreamQuery, jobEvents, LastEventId, Problem, sseFrame, type RoomEvent } from '../shared/index.ts';
 import { connectRedis, whenReady } from '../platform/connections/index.ts';
 import { createApp } from './app.ts';
 import { createAuditLog, purgeAuthRecords } from '../platform/auth/index.ts';
@@ -119,7 +120,16 @@ export async function startApi(env: NodeJS.ProcessEnv = process.env) {
     onOpen: () => metrics.sockets.inc({ transport: 'sse' }), onClose: () => metrics.sockets.dec({ transport: 'sse' }), stillValid: (a) => auth.tokens.stillValid(a),
     connections, slowReaderMaxBytes: config.realtime.slowReaderMaxBytes,
   };
-  const sse = { path: '/v1/jobs/:id/events', method: 'get' as const, operationId: 'streamJobEvents', summary: 'Live events of a job as Server-Sent Events; resumable with Last-Event-ID.', tags: ['jobs'], access: 'jobs:read', requestHeaders: { 'Last-Event-ID': { description: 'Resume after this seq: exactly the events after it' } }, responses: { 200: { description: 'text/event-stream of tokens, progress, reset and finished', contentType: 'text/event-stream' } } };
+  const sse = {
+    path: '/v1/jobs/:id/events', method: 'get' as const, operationId: 'streamJobEvents', summary: 'Live events of a job as Server-Sent Events; resumable with Last-Event-ID.', tags: ['jobs'], access: 'jobs:read',
+    params: z.object({ id: z.uuid() }), query: EventStreamQuery,
+    requestHeaders: { 'Last-Event-ID': { description: 'Resume after this seq: exactly the events after it', schema: LastEventId } },
+    responses: {
+      200: { description: 'text/event-stream of tokens, progress, reset and finished', contentType: 'text/event-stream', schema: sseFrame(Object.keys(jobEvents)) },
+      204: { description: 'Resumed at or after the job\'s `finished`: nothing more will ever come (ends a browser EventSource\'s reconnecting)' },
+      429: { description: 'Too many live connections for this user (PARLEY_MAX_CONNECTIONS_PER_USER, SSE and sockets together), or rate limited (RATE_LIMITED)', schema: Problem, contentType: 'application/problem+json', headers: { 'Retry-After': { description: 'Seconds to wait' } } },
+    },
+  };
   const openapi = buildOpenApi(routes, [sse, discussionEventsDoc]);
   const app = createApp({
     config, log, metrics, queues: jobs.queues, routes, authenticate, openapi: () => openapi,

@@ -19,6 +19,8 @@ export const ApiErrorCode = z.enum([
   'UNSUPPORTED_MEDIA_TYPE',
   /** No such route. */
   'ROUTE_NOT_FOUND',
+  /** The path exists, but not with this method; `Allow` lists the ones it takes. */
+  'METHOD_NOT_ALLOWED',
   /** The job does not exist, or the caller may not see it. */
   'JOB_NOT_FOUND',
   /** The resource does not exist, or the caller may not see it. */

@@ -57,8 +57,8 @@ export const ListJobsQuery = z.object({
   kind: z.string().max(100).optional(),
   state: JobState.optional(),
   /** ISO timestamps bounding `queuedAt`. */
-  since: z.iso.datetime().optional(),
-  until: z.iso.datetime().optional(),
+  since: z.iso.datetime({ offset: true }).optional(),
+  until: z.iso.datetime({ offset: true }).optional(),
   limit: z.coerce.number().int().min(1).max(200).default(50),
   /** Opaque cursor from the previous page's `nextCursor`. */
   cursor: z.string().max(200).optional(),

@@ -20,12 +20,11 @@ import { z } from 'zod';
 import { AppError } from '../http/app-error.ts';
 import type { Authenticate } from '../http/mount.ts';
 import { can, type Actor, type Permission } from '../auth/permissions.ts';
-import type { JobEvent } from '../../shared/index.ts';
+import { EventStreamQuery, LastEventId, type JobEvent } from '../../shared/index.ts';
 import { unstorableText } from '../http/validation.ts';
 import type { ConnectionRegistry } from './connections.ts';
 import { watchJob, type WatchDeps } from './watch.ts';
 
-const Seq = z.coerce.number().int().min(0);
 
 /** What every event stream hears: open/close for metrics, and how to re-check a credential. */
 export interface StreamHooks {
@@ -70,9 +69,12 @@ export function eventStreamHandler<E extends { event: string; data: { seq: numbe
     if (unstorable.length) throw new AppError('VALIDATION_FAILED', { detail: 'The request holds text that cannot be stored', errors: unstorable });
     const id = z.uuid().safeParse(req.params.id);
     if (!id.success) throw new AppError('VALIDATION_FAILED', { errors: [{ path: 'params.id', message: 'must be a UUID' }] });
-    const rawLast = lastHeader ?? (typeof req.query.lastEventId === 'string' ? req.query.lastEventId : undefined);
-    const last = rawLast === undefined ? { success: true as const, data: 0 } : Seq.safeParse(rawLast);
-    if (!last.success) throw new AppError('VALIDATION_FAILED', { errors: [{ path: 'headers.last-event-id', message: 'must be a sequence number' }] });
+    // The same rule the OpenAPI document states (shared/events.ts): digits only, at most 15.
+    const query = EventStreamQuery.safeParse({ lastEventId: req.query.lastEventId });
+    if (!query.success) throw new AppError('VALIDATION_FAILED', { errors: [{ path: 'query.lastEventId', message: 'must be a sequence number (digits)' }] });
+    const header = lastHeader === undefined ? undefined : LastEventId.safeParse(lastHeader);
+    if (header && !header.success) throw new AppError('VALIDATION_FAILED', { errors: [{ path: 'headers.last-event-id', message: 'must be a sequence number (digits)' }] });
+    const last = { data: Number(header?.data ?? query.data.lastEventId ?? 0) };
 
     const lease = hooks.connections ? await hooks.connections.acquire(actor.userId) : undefined;
     if (hooks.connections && !lease) {
