@@ -40,6 +40,8 @@ export function statusOf(code: ApiErrorCode): number {
     case 'JOB_NOT_FOUND':
     case 'NOT_FOUND':
       return 404;
+    case 'METHOD_NOT_ALLOWED':
+      return 405;
     case 'IDEMPOTENCY_CONFLICT':
     case 'INVALID_STATE':
       return 409;
@@ -69,6 +71,7 @@ const titles: Record<ApiErrorCode, string> = {
   PAYLOAD_TOO_LARGE: 'The request body is too large',
   UNSUPPORTED_MEDIA_TYPE: 'Unsupported content type',
   ROUTE_NOT_FOUND: 'No such route',
+  METHOD_NOT_ALLOWED: 'Method not allowed',
   JOB_NOT_FOUND: 'Job not found',
   NOT_FOUND: 'Not found',
   IDEMPOTENCY_CONFLICT: 'Idempotency key reused with a different request',

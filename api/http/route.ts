@@ -53,6 +53,8 @@ export interface Route<B extends z.ZodType = z.ZodType, Q extends z.ZodType = z.
   /** Unique, camelCase: the method name generated clients give this call (`submitJob`). */
   operationId: string;
   summary: string;
+  /** Longer prose for the OpenAPI document (semantics the schemas cannot say). */
+  description?: string;
   tags: string[];
   access: A;
   body?: B;

@@ -5,7 +5,7 @@
  */
 import { z } from 'zod';
 import type { AuditLog } from '../../platform/auth/index.ts';
-import { ApiKeyList, AuditPage, ChangePassword, OAuthError, PasswordChanged, ResetPassword, AuditQuery, CreateApiKey, CreatedApiKey, CreatedUser, Me, NewUser, Problem, SessionList, TokenRequest, TokenResponse, UserList, UserPatch, UserView } from '../../shared/index.ts';
+import { ApiKeyList, AuditPage, ChangePassword, OAuthError, PasswordChanged, ResetPassword, AuditQuery, CreateApiKey, CreateApiKeyDocumented, CreatedApiKey, CreatedUser, Me, NewUser, Problem, SessionList, TokenForm, TokenRequest, TokenResponse, UserList, UserPatch, UserView } from '../../shared/index.ts';
 import type { Auth } from '../auth/index.ts';
 import { oauthError } from '../auth/token-endpoint.ts';
 import { AppError } from '../http/app-error.ts';
@@ -24,6 +24,7 @@ export function authRoutes(deps: { auth: Auth; auditLog: AuditLog; onIssued?: (g
       method: 'post', path: '/v1/auth/token', operationId: 'createToken', tags: ['auth'], access: 'public', bodyType: 'form',
       summary: 'OAuth2 token endpoint (RFC 6749): password grant (§4.3) and refresh_token grant with rotation.',
       body: TokenRequest,
+      documentedBody: TokenForm,
       responses: {
         200: { description: 'Tokens (Cache-Control: no-store)', schema: TokenResponse },
         400: oauth('invalid_request, invalid_grant, invalid_scope or unsupported_grant_type'),
@@ -122,6 +123,7 @@ export function authRoutes(deps: { auth: Auth; auditLog: AuditLog; onIssued?: (g
       method: 'post', path: '/v1/auth/api-keys', operationId: 'createApiKey', tags: ['auth'], access: 'apikeys:self',
       summary: 'Create an API key within the calling credential: its scopes, and (when a key calls) no later expiry. At most PARLEY_MAX_API_KEYS_PER_USER live keys per user. The key is shown once.',
       body: CreateApiKey,
+      documentedBody: CreateApiKeyDocumented,
       responses: {
         201: { description: 'Created; `key` is shown only now', schema: CreatedApiKey },
         400: problem('Invalid name, scopes or expiry'),
