@@ -31,6 +31,11 @@ export interface AppDeps {
   streams: { path: string; handler: express.RequestHandler }[];
   /** Middleware that runs before routes (e.g. rate limiters), keyed by path prefix. */
   before?: { path: string; handler: express.RequestHandler }[];
+  /**
+   * Middleware that runs before the body parsers, keyed by path prefix: what must hold even for a
+   * body they refuse (the token endpoint's RFC 6749 error style and content type).
+   */
+  beforeBody?: { path: string; handler: express.RequestHandler }[];
   openapi: () => object;
   /** The built arena page (web/dist), served at `/`. */
   webDir?: string;
@@ -61,6 +66,7 @@ export function createApp(deps: AppDeps): Express {
   app.use(/^\/(?!docs).*/, securityHeaders(config.http.hsts));
   app.use(cors(config.http.corsOrigins));
   app.use(requestTimeout(config.http.requestTimeoutMs));
+  for (const b of deps.beforeBody ?? []) app.use(b.path, b.handler);
   app.use(express.json({ limit: config.http.bodyLimit, strict: true, type: ['application/json', 'application/*+json'] }));
   app.use(express.urlencoded({ limit: '16kb', extended: false, parameterLimit: 20 }));
   app.use(jsonDepthLimit(config.http.jsonMaxDepth));

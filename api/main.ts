@@ -8,6 +8,7 @@ import { createServer, type Server as HttpServer } from 'node:http';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
 import { createBudgets } from '../platform/usage/index.ts';
 import { loadConfig } from '../platform/config.ts';
 import { connectDb, startSingletonLoop } from '../platform/connections/index.ts';
@@ -37,6 +38,8 @@ import type { DiscussionDeps } from './domain/discussions.ts';
 import type { JobDeps } from './domain/jobs.ts';
 import type { ModelDeps } from './domain/models.ts';
 import { rateLimiters } from './http/rate-limit.ts';
+import { AppError } from './http/app-error.ts';
+import { problemOf } from './http/errors.ts';
 import { deepProbe } from './domain/probe.ts';
 import { scrapeTokenEndpoint } from './http/scrape-token.ts';
 import type { MetricsDeps } from './domain/metrics.ts';
@@ -139,8 +142,10 @@ export async function startApi(env: NodeJS.ProcessEnv = process.env) {
       tokens: auth.tokens, audit, alwaysSecure: config.http.hsts === 'always', onAction: (method, outcome) => metrics.boardActions.inc({ method, outcome }),
       sessions: createBoardSessions({ redis, keyPrefix: config.keyPrefix, ttlSeconds: config.http.boardSessionTtlSeconds }),
     },
+    // The token endpoint's rules before the body parsers: a body they refuse is an RFC 6749 error too.
+    beforeBody: [{ path: '/v1/auth/token', handler: tokenEndpointGuard }],
     // The scrape token first: it answers /metrics before any limiter or authenticator sees the request.
-    before: [{ path: '/metrics', handler: scrapeTokenEndpoint(config.metricsToken, scrape) }, ...auditedSurfaces.map((path) => ({ path, handler: denialRecorder(denials) })), { path: '/v1/auth/token', handler: tokenEndpointGuard }, ...rateLimiters({ redis, prefix: config.keyPrefix, limits: config.rateLimits, authenticate, log, onLimited: (limiter) => metrics.rateLimited.inc({ limiter }) })],
+    before: [{ path: '/metrics', handler: scrapeTokenEndpoint(config.metricsToken, scrape) }, ...auditedSurfaces.map((path) => ({ path, handler: denialRecorder(denials) })), ...rateLimiters({ redis, prefix: config.keyPrefix, limits: config.rateLimits, authenticate, log, onLimited: (limiter) => metrics.rateLimited.inc({ limiter }) })],
     streams: [{ path: sse.path, handler: sseHandler({ jobs, redis, keys: k, hub, ...streamHooks }, authenticate) },
       { path: discussionEventsDoc.path, handler: eventStreamHandler<RoomEvent>(streamHooks, authenticate, { permission: 'discussions:read', watch: (actor, id, afterSeq, fn) => watchDiscussion(roomWatch, actor, id, afterSeq, fn), isLast: isLastRoomEvent }) },
     ],
@@ -153,6 +158,7 @@ export async function startApi(env: NodeJS.ProcessEnv = process.env) {
 
   const server: HttpServer = createServer(app);
   server.requestTimeout = config.http.requestTimeoutMs * 2;
+  server.on('clientError', answerClientError);
   const io = attachSocketServer(server, {
     jobs, redis, keys: k, hub, log, prefix: config.keyPrefix, pubClient, subClient, corsOrigins: config.http.corsOrigins,
     auth: { verify: (t) => auth.tokens.authenticate(t), stillValid: (a) => auth.tokens.stillValid(a) },
@@ -202,4 +208,19 @@ if (process.argv[1] && import.meta.url === pathToFileURL(resolve(process.argv[1]
       );
     });
   }
+}
+
+/**
+ * What Node's HTTP parser refuses before any route sees it, answered as Node would (408 for a request
+ * that took too long, 400 for one that cannot be parsed), except a request line and headers over the
+ * max header size: 431 as a problem with its code, like every other refusal (the OpenAPI document
+ * declares it on every operation).
+ */
+function answerClientError(err: NodeJS.ErrnoException, socket: Duplex): void {
+  if (!socket.writable) return void socket.destroy();
+  if (err.code === 'HPE_HEADER_OVERFLOW') {
+    const body = JSON.stringify(problemOf(new AppError('HEADERS_TOO_LARGE', { detail: 'The request line and headers together are larger than this server takes (16 KiB)' }), undefined));
+    return void socket.end(`HTTP/1.1 431 Request Header Fields Too Large\r\nContent-Type: application/problem+json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+  }
+  socket.end(err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 'HTTP/1.1 408 Request Timeout\r\nConnection: close\r\n\r\n' : 'HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');
 }

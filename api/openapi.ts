@@ -5,8 +5,10 @@
  * Beyond what each route declares, the generator adds what holds for whole
  * classes of routes, so the document cannot forget it:
  * - every operation has its `operationId`;
- * - every operation answers 400 (a body that is not JSON reaches any route's parser first) and 413
- *   (a body over PARLEY_BODY_LIMIT), and one that takes a body 415 for another content type;
+ * - every operation answers 400 (a body that is not JSON reaches any route's parser first), 413
+ *   (a body over PARLEY_BODY_LIMIT) and 415 (a body in a charset other than UTF-8 or an encoding
+ *   the parser does not take; for one that takes a body, also another content type);
+ * - every operation answers 431 (a request line and headers over Node's 16 KiB, refused before routing);
  * - every operation answers 401 (with WWW-Authenticate): one that needs credentials when they are
  *   missing or bad, a public one when an Authorization header was sent and is bad; one that needs
  *   credentials answers 403 as well;
@@ -68,7 +70,12 @@ export function buildOpenApi(routes: Route[], extra: DocumentedEndpoint[] = []):
     const inputs = body || full.query || full.params;
     responses[400] ??= problem(inputs ? 'The body, query or path is not valid (VALIDATION_FAILED, naming each field), or the body is not JSON (MALFORMED_BODY)' : 'A body was sent and is not valid JSON (MALFORMED_BODY)');
     responses[413] ??= problem('The body is larger than PARLEY_BODY_LIMIT (PAYLOAD_TOO_LARGE)');
-    if (body) responses[415] ??= problem(`The body is not ${full.bodyType === 'form' ? 'application/x-www-form-urlencoded' : 'application/json'} (UNSUPPORTED_MEDIA_TYPE)`);
+    // Any route's body parser refuses a charset other than UTF-8 or a Content-Encoding it does not take, body declared or not.
+    responses[415] ??= problem(body
+      ? `The body is not ${full.bodyType === 'form' ? 'application/x-www-form-urlencoded' : 'application/json'}, or is in a charset other than UTF-8 or an encoding not taken (UNSUPPORTED_MEDIA_TYPE)`
+      : 'A body was sent in a charset other than UTF-8 or an encoding not taken (UNSUPPORTED_MEDIA_TYPE)');
+    // Node's HTTP parser refuses these before any route (api/main.ts answerClientError): a problem all the same.
+    responses[431] ??= problem('The request line and headers together are larger than 16 KiB (HEADERS_TOO_LARGE); answered before any route');
     const wwwAuthenticate = { 'WWW-Authenticate': { description: 'Bearer, with the reason as error_description', schema: z.string() } };
     if (!isPublic) {
       responses[401] ??= problem('No valid credentials (UNAUTHENTICATED)', wwwAuthenticate);

@@ -17,6 +17,8 @@ export const ApiErrorCode = z.enum([
   'PAYLOAD_TOO_LARGE',
   /** The Content-Type is not one the route accepts. */
   'UNSUPPORTED_MEDIA_TYPE',
+  /** The request line and headers together are larger than the server takes (Node's max header size, 16 KiB by default). */
+  'HEADERS_TOO_LARGE',
   /** No such route. */
   'ROUTE_NOT_FOUND',
   /** The path exists, but not with this method; `Allow` lists the ones it takes. */

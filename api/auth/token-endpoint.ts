@@ -11,7 +11,8 @@
  * - the body must be application/x-www-form-urlencoded; anything else is
  *   `invalid_request`, not a generic 415.
  *
- * Mounted at /v1/auth/token ahead of the rate limiters.
+ * Mounted at /v1/auth/token ahead of the body parsers (a body they refuse
+ * is answered in the §5.2 style too) and the rate limiters.
  */
 import type { RequestHandler } from 'express';
 import type { OAuthError } from '../../shared/index.ts';

@@ -51,6 +51,8 @@ export function statusOf(code: ApiErrorCode): number {
       return 415;
     case 'LIMIT_EXCEEDED':
       return 422;
+    case 'HEADERS_TOO_LARGE':
+      return 431;
     case 'BUDGET_EXHAUSTED':
     case 'RATE_LIMITED':
       return 429;
@@ -70,6 +72,7 @@ const titles: Record<ApiErrorCode, string> = {
   MALFORMED_BODY: 'The request body could not be parsed',
   PAYLOAD_TOO_LARGE: 'The request body is too large',
   UNSUPPORTED_MEDIA_TYPE: 'Unsupported content type',
+  HEADERS_TOO_LARGE: 'The request line and headers are too large',
   ROUTE_NOT_FOUND: 'No such route',
   METHOD_NOT_ALLOWED: 'Method not allowed',
   JOB_NOT_FOUND: 'Job not found',
