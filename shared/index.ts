@@ -35,3 +35,5 @@ export {
   ChangePassword, ResetPassword, PasswordChanged, NewUser, CreatedUser, UserPatch, UserView, UserList, AuditOutcome, AuditQuery, AuditEventView, AuditPage,
 } from './auth-api.ts';
 export { SubmitJobRequest } from './jobs/submit.ts';
+export { Liveness, ReadinessCheck, Readiness, ReadinessQuery } from './ops-api.ts';
+export { IdParams, CompareParams, ModelNameParams, Revoked } from './params.ts';

@@ -36,7 +36,7 @@ import type { Config, RoleCap } from '../../platform/config.ts';
 import type { JobLifecycle } from '../../platform/jobs/index.ts';
 import { jobs, PriorityClass, type EmbedBatchInput, type LlmChatInput, type SystemPingInput } from '../../shared/index.ts';
 import type { Actor, Role } from '../auth/permissions.ts';
-import { AppError } from '../http/app-error.ts';
+import { AppError } from './errors.ts';
 import { capExceeded as exceeded, checkKeepAlive, checkModel, type ModelView } from './model-policy.ts';
 
 export interface AdmissionDeps {

@@ -9,7 +9,7 @@ import type { RoleCap } from '../../platform/config.ts';
 import type { AgentRow, DiscussionStore } from '../../platform/discussions/index.ts';
 import type { Agent, AgentInput, AgentList, AgentPatch, OllamaOptions } from '../../shared/index.ts';
 import { can, type Actor, type Role } from '../auth/permissions.ts';
-import { AppError } from '../http/app-error.ts';
+import { AppError } from './errors.ts';
 import { capExceeded, checkModel, type ModelView } from './model-policy.ts';
 
 export interface AgentDeps {

@@ -20,7 +20,7 @@ import {
   type Comparison, type CreateDiscussion, type Discussion, type DiscussionList, type ForkRequest, type HumanMessage, type ListDiscussionsQuery, type PostHumanMessage, type RoomAgent, type Transcript,
 } from '../../shared/index.ts';
 import { can, type Actor } from '../auth/permissions.ts';
-import { AppError } from '../http/app-error.ts';
+import { AppError } from './errors.ts';
 import { ensureAgentRoom, type AgentDeps } from './agents.ts';
 
 export interface DiscussionDeps extends RoomDeps, AgentDeps {

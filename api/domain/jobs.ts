@@ -7,8 +7,8 @@ import { JobRefused, type JobLifecycle, type JobRow, type JobSummaryRow } from '
 import { isJobKind, isTerminal, jobs, type JobError, type JobList, type JobSummary, type JobView, type ListJobsQuery, type PriorityClass, type SubmitJobBody, type SubmittedJob } from '../../shared/index.ts';
 import { can, type Actor } from '../auth/permissions.ts';
 import type { Audit } from '../auth/audit.ts';
-import { AppError } from '../http/app-error.ts';
-import { issuesToErrors } from '../http/validation.ts';
+import { AppError } from './errors.ts';
+import { issuesToErrors } from './field-errors.ts';
 import type { Admit } from './admission.ts';
 
 export interface JobDeps {

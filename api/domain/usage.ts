@@ -11,8 +11,8 @@ import {
   type UsageQuery, type UsageReport, type UsageTotals,
 } from '../../shared/index.ts';
 import type { Audit } from '../auth/audit.ts';
-import { Role, type Actor } from '../auth/permissions.ts';
-import { AppError } from '../http/app-error.ts';
+import type { Actor } from '../auth/permissions.ts';
+import { AppError } from './errors.ts';
 
 export interface UsageDeps {
   db: Db;

@@ -6,9 +6,9 @@
 import { Router, type Request, type Response } from 'express';
 import { z } from 'zod';
 import { can, type Actor } from '../auth/permissions.ts';
-import { AppError } from './app-error.ts';
+import { AppError } from '../domain/errors.ts';
 import type { Method, Route } from './route.ts';
-import { issuesToErrors, unstorableText } from './validation.ts';
+import { issuesToErrors, unstorableText } from '../domain/field-errors.ts';
 
 export type Authenticate = (req: Request, res: Response) => Promise<Actor | undefined>;
 

@@ -22,7 +22,7 @@ import type { Keys } from '../../platform/keys.ts';
 import { isClosed, type RoomEvent } from '../../shared/index.ts';
 import { can, type Actor } from '../auth/permissions.ts';
 import { readableRoom } from '../domain/discussions.ts';
-import { AppError } from '../http/app-error.ts';
+import { AppError } from '../domain/errors.ts';
 import type { StreamHub } from '../../platform/streams/index.ts';
 
 export interface RoomWatchDeps {

@@ -47,8 +47,8 @@ import { Server, type Socket } from 'socket.io';
 import { SubscribeRequest } from '../../shared/index.ts';
 import type { Logger } from '../../platform/observability/index.ts';
 import { can, type Actor } from '../auth/permissions.ts';
-import { AppError } from '../http/app-error.ts';
-import { unstorableText } from '../http/validation.ts';
+import { AppError } from '../domain/errors.ts';
+import { unstorableText } from '../domain/field-errors.ts';
 import { hitWindow, type ConnectionRegistry, type Lease } from './connections.ts';
 import { watchJob, type WatchDeps } from './watch.ts';
 

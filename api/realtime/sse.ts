@@ -17,11 +17,11 @@
  */
 import type { Request, Response } from 'express';
 import { z } from 'zod';
-import { AppError } from '../http/app-error.ts';
+import { AppError } from '../domain/errors.ts';
 import type { Authenticate } from '../http/mount.ts';
 import { can, type Actor, type Permission } from '../auth/permissions.ts';
 import { EventStreamQuery, LastEventId, type JobEvent } from '../../shared/index.ts';
-import { unstorableText } from '../http/validation.ts';
+import { unstorableText } from '../domain/field-errors.ts';
 import type { ConnectionRegistry } from './connections.ts';
 import { watchJob, type WatchDeps } from './watch.ts';
 

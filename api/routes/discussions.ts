@@ -1,17 +1,13 @@
-import { z } from 'zod';
 import {
-  Agent, AgentInput, AgentList, AgentPatch, Comparison, CreateDiscussion, Discussion, DiscussionList, EventStreamQuery, ForkRequest, LastEventId, HumanMessage, ListDiscussionsQuery, PostHumanMessage, Problem, roomEvents, sseFrame, Transcript, TranscriptQuery,
+  Agent, AgentInput, AgentList, AgentPatch, Comparison, CreateDiscussion, Discussion, DiscussionList, EventStreamQuery, ForkRequest, LastEventId, HumanMessage, ListDiscussionsQuery, PostHumanMessage, Problem, roomEvents, sseFrame, Transcript, TranscriptQuery, IdParams, CompareParams,
 } from '../../shared/index.ts';
 import { createAgent, deleteAgent, getAgent, listAgents, updateAgent, type AgentDeps } from '../domain/agents.ts';
 import {
   compareDiscussions, createDiscussion, forkDiscussion, getDiscussion, getTranscript, interruptDiscussion, listDiscussions, pauseDiscussion, postMessage, resumeDiscussion, startDiscussion, stopDiscussion,
   type DiscussionDeps,
 } from '../domain/discussions.ts';
-import { route, type Route } from '../http/route.ts';
+import { problem, route, type Route } from '../http/route.ts';
 
-const IdParams = z.object({ id: z.uuid() });
-const CompareParams = z.object({ id: z.uuid(), otherId: z.uuid() });
-const problem = (description: string) => ({ description, schema: Problem, contentType: 'application/problem+json' });
 const notFound = problem('No such discussion, or not visible to you');
 
 export function agentRoutes(deps: AgentDeps): Route[] {
@@ -157,7 +153,7 @@ export function discussionRoutes(deps: DiscussionDeps): Route[] {
 /** The SSE endpoint, for the OpenAPI document (it is mounted as a stream, not a route). */
 export const discussionEventsDoc = {
   path: '/v1/discussions/:id/events', method: 'get' as const, operationId: 'streamDiscussionEvents', tags: ['discussions'], access: 'discussions:read',
-  params: z.object({ id: z.uuid() }),
+  params: IdParams,
   query: EventStreamQuery,
   requestHeaders: { 'Last-Event-ID': { description: 'Resume after this room seq: exactly the events after it', schema: LastEventId } },
   summary: 'Live events of a discussion room as Server-Sent Events, from its first kept event (late joiners get the transcript so far and the turn in progress); resumable with Last-Event-ID.',

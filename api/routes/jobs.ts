@@ -1,10 +1,7 @@
-import { z } from 'zod';
-import { IdempotencyKey, JobList, JobView, ListJobsQuery, Problem, SubmitJobBody, SubmitJobRequest, SubmittedJob } from '../../shared/index.ts';
+import { IdempotencyKey, JobList, JobView, ListJobsQuery, SubmitJobBody, SubmitJobRequest, SubmittedJob, IdParams } from '../../shared/index.ts';
 import { cancelJob, getJob, listJobs, retryJob, submitJob, type JobDeps } from '../domain/jobs.ts';
-import { route, type Route, type RouteResult } from '../http/route.ts';
+import { problem, route, type Route, type RouteResult } from '../http/route.ts';
 
-const IdParams = z.object({ id: z.uuid() });
-const problem = (description: string) => ({ description, schema: Problem, contentType: 'application/problem+json' });
 
 const cancelSemantics = [
   'Cancelling stops the job; it never deletes it. A waiting job is taken off its queue and recorded `cancelled` at once (200).',

@@ -1,9 +1,8 @@
 /** Token usage and budget routes. */
-import { AdminUsageQuery, AdminUsageReport, Budget, BudgetList, ListBudgetsQuery, Problem, PutBudgetBody, UsageQuery, UsageReport } from '../../shared/index.ts';
+import { AdminUsageQuery, AdminUsageReport, Budget, BudgetList, ListBudgetsQuery, PutBudgetBody, UsageQuery, UsageReport } from '../../shared/index.ts';
 import { allUsage, listBudgets, ownUsage, putBudget, type UsageDeps } from '../domain/usage.ts';
-import { route, type Route } from '../http/route.ts';
+import { problem, route, type Route } from '../http/route.ts';
 
-const problem = (description: string) => ({ description, schema: Problem, contentType: 'application/problem+json' });
 
 export function usageRoutes(deps: UsageDeps): Route[] {
   return [

@@ -22,7 +22,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import type { Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Knex } from 'knex';
-import { isJobKind, isTerminal, jobs, type JobDefinition, type JobEnvelope, type JobError, type JobState, type PriorityClass, type Usage } from '../../shared/index.ts';
+import { isJobKind, isTerminal, jobs, type JobDefinition, type JobEnvelope, type JobError, type PriorityClass, type Usage } from '../../shared/index.ts';
 import type { Db } from '../connections/index.ts';
 import type { Keys } from '../keys.ts';
 import type { Logger } from '../observability/index.ts';
