@@ -38,7 +38,7 @@ import type { DiscussionDeps } from './domain/discussions.ts';
 import type { JobDeps } from './domain/jobs.ts';
 import type { ModelDeps } from './domain/models.ts';
 import { rateLimiters } from './http/rate-limit.ts';
-import { AppError } from './http/app-error.ts';
+import { AppError } from './domain/errors.ts';
 import { problemOf } from './http/errors.ts';
 import { deepProbe } from './domain/probe.ts';
 import { scrapeTokenEndpoint } from './http/scrape-token.ts';

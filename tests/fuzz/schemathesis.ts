@@ -44,7 +44,7 @@ const configPath = join(root, '.ci', 'schemathesis.toml');
 const bin = process.env.SCHEMATHESIS ?? 'schemathesis';
 const seconds = Number(process.env.PARLEY_FUZZ_SECONDS ?? 60);
 const seed = Number(process.env.PARLEY_FUZZ_SEED ?? randomInt(1, 2 ** 31));
-const only = process.env.PARLEY_FUZZ_ROLES?.split(',') ?? ['member', 'admin'];
+const only = (process.env.PARLEY_FUZZ_ROLES?.split(',') ?? ['member', 'admin']) as ('member' | 'admin')[];
 const excluded = ['logout', 'revokeSession', 'revokeAllSessions', 'updateUser', 'resetUserPassword'];
 
 function checkBaseline(): void {
