@@ -26,6 +26,8 @@ export function authRoutes(deps: { auth: Auth; auditLog: AuditLog; onIssued?: (g
         200: { description: 'Tokens (Cache-Control: no-store)', schema: TokenResponse },
         400: oauth('invalid_request, invalid_grant, invalid_scope or unsupported_grant_type'),
         401: oauth('invalid_client: an unusable Authorization header was sent'),
+        413: oauth('invalid_request: the form is larger than 16 KB (PAYLOAD_TOO_LARGE)'),
+        415: oauth('invalid_request: the form is in a charset other than UTF-8 or an encoding not taken (UNSUPPORTED_MEDIA_TYPE)'),
         429: oauth('slow_down: too many attempts from this address or for this username (Retry-After)'),
       },
       async handle({ body, ip, userAgent }) {
