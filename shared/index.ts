@@ -29,3 +29,7 @@ export {
   roomEvents, TurnStartedEvent, RoomTokensEvent, TurnFinishedEvent, RoomStatusEvent, HumanMessageEvent, RoomSnapshotEvent,
   type RoomEvent, type RoomEventName, type RoomEventPayload,
 } from './discussions.ts';
+export {
+  SymbolKind, ChunkKind, RepositoryName, RepositorySource, CreateRepository, IndexIdentityView, RepositoryIndexView, Repository, RepositoryList, ArchiveReceipt,
+  SearchMode, CodeSearchQuery, CodeSearchHit, CodeSearchResults, SymbolQuery, ImportRef, CodeSymbol, SymbolList,
+} from './code.ts';
