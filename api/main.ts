@@ -45,6 +45,10 @@ import { modelStatusRoutes } from './routes/model-status.ts';
 import { modelRoutes } from './routes/models.ts';
 import { opsRoutes } from './routes/ops.ts';
 import { usageRoutes } from './routes/usage.ts';
+import { codeRoutes } from './routes/code.ts';
+import { collectionRoutes } from './routes/collections.ts';
+import { createCodeSearch, createCodeStore } from '../platform/code/index.ts';
+import { Embedder, createCollectionStore, createIndexCatalog, openVectorStore, redisLock } from '../platform/vectors/index.ts';
 
 export async function startApi(env: NodeJS.ProcessEnv = process.env) {
   const config = loadConfig(env);
@@ -88,8 +92,19 @@ export async function startApi(env: NodeJS.ProcessEnv = process.env) {
     rooms: createDiscussionStore(db), transcripts: createTranscripts(mongo),
     checkAgent: agentCaps({ roleCaps: config.roleCaps, installedModels: installedModelNames(modelDeps) }),
   };
+  // The vector store: searches and collection queries read it here; deletes write it (under the same lock as the workers).
+  const vectors = await openVectorStore({
+    uri: config.vectors.uri,
+    lock: redisLock(redis, k.vectorTableLock),
+    maintenance: { vectorIndexMinRows: config.vectors.vectorIndexMinRows, vectorIndex: config.vectors.vectorIndex, versionRetentionMs: config.vectors.versionRetentionMs },
+  });
+  const catalog = createIndexCatalog(db, config.keyPrefix);
+  const embedder = new Embedder(ollama);
+  const submitDeps = { db, queues, keyPrefix: config.keyPrefix };
+  const codeDeps = { config, store: createCodeStore(db), catalog, vectors, search: createCodeSearch({ vectors, catalog, embedder }), jobs: store, submit: submitDeps };
+  const collectionDeps = { config, collections: createCollectionStore(db), catalog, vectors, embedder, submit: submitDeps };
   const roomWatch: RoomWatchDeps = { rooms: discussionDeps.rooms, transcripts: discussionDeps.transcripts, redis, keys: k, hub };
-  const routes = [...opsRoutes({ redis, db, ollama, queues, metrics, prefix: config.keyPrefix, openapi: () => openapi, deepProbe: () => deepProbe({ store, queues }), extraReadiness: modelReadiness }), ...authRoutes({ auth, db }), ...jobRoutes(jobDeps), ...modelStatusRoutes({ status: ollama.status, models: configuredModels }), ...agentRoutes(discussionDeps), ...discussionRoutes(discussionDeps), ...usageRoutes({ db, budgets, audit }),
+  const routes = [...opsRoutes({ redis, db, ollama, queues, metrics, prefix: config.keyPrefix, openapi: () => openapi, deepProbe: () => deepProbe({ store, queues }), extraReadiness: modelReadiness }), ...authRoutes({ auth, db }), ...jobRoutes(jobDeps), ...modelStatusRoutes({ status: ollama.status, models: configuredModels }), ...agentRoutes(discussionDeps), ...discussionRoutes(discussionDeps), ...usageRoutes({ db, budgets, audit }), ...codeRoutes(codeDeps), ...collectionRoutes(collectionDeps),
     // Last: GET /v1/models/:name would otherwise answer for fixed paths such as /v1/models/status.
     ...modelRoutes(modelDeps)];
   const streamHooks: StreamHooks = { onOpen: () => metrics.sockets.inc({ transport: 'sse' }), onClose: () => metrics.sockets.dec({ transport: 'sse' }), stillValid: (a) => auth.stillValid(a) };
@@ -134,11 +149,12 @@ export async function startApi(env: NodeJS.ProcessEnv = process.env) {
       server.closeAllConnections();
       await closeQueues(queues);
       await Promise.all([redis.quit(), hubSubscriber.quit(), pubClient.quit(), subClient.quit()]).catch(() => {});
+      vectors.close();
       await db.destroy();
       await mongo.close().catch(() => {});
       log.info('api stopped');
     })());
-  return { app, server, io, port, stop, config, auth, db, redis, store, queues, keys: k, hub, routes, audit, ollama, discussions: discussionDeps };
+  return { app, server, io, port, stop, config, auth, db, redis, store, queues, keys: k, hub, routes, audit, ollama, discussions: discussionDeps, code: codeDeps, collections: collectionDeps, vectors };
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {

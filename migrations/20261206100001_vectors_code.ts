@@ -81,7 +81,10 @@ export async function up(knex: Knex): Promise<void> {
     t.jsonb('skipped').notNullable().defaultTo('{}');
     /** Null while the first build into this generation is still running. */
     t.timestamp('indexed_at', { useTz: true }).nullable();
+    /** The job that last wrote into this generation for the repository. */
     t.uuid('job_id').nullable();
+    /** Files already indexed when that job's first attempt began: a later attempt counts what it resumed from. */
+    t.integer('job_baseline').nullable();
     t.primary(['repository_id', 'index_id']);
   });
 

@@ -19,6 +19,10 @@ export function keys(prefix: string) {
     roomPickUsage: (id: string, turn: number) => `${prefix}:discussion:${id}:pick-usage:${turn}`,
     /** Lock held by the one worker process that runs the discussion watchdog. */
     roomWatchdogLock: `${prefix}:lock:discussions`,
+    /** Write lock of one vector table (platform/vectors/lock.ts states its protocol). */
+    vectorTableLock: (table: string) => `${prefix}:lock:vectors:${table}`,
+    /** Lock held by the one worker process that schedules vector maintenance. */
+    vectorsMaintainLock: `${prefix}:lock:vectors-maintain`,
   };
 }
 export type Keys = ReturnType<typeof keys>;

@@ -41,6 +41,8 @@ export const ApiErrorCode = z.enum([
   'RATE_LIMITED',
   /** A configured cap (model, num_predict, num_ctx, prompt size, concurrency) was exceeded. */
   'LIMIT_EXCEEDED',
+  /** An uploaded archive is not a .tar.gz, or holds an entry that would land outside its tree (absolute path, "..", a link out). */
+  'ARCHIVE_REJECTED',
   /** The token budget cannot cover the request. */
   'BUDGET_EXHAUSTED',
   /** The request took longer than the server's request timeout. */

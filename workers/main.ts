@@ -19,7 +19,11 @@ import { ResponseCache } from '../platform/ollama/index.ts';
 import { createOllamaClient } from '../platform/ollama/index.ts';
 import { createQueues, closeQueues } from '../platform/jobs/index.ts';
 import { connectRedis } from '../platform/connections/index.ts';
-import { QueueName } from '../shared/index.ts';
+import { QueueName, vectorsMaintain, codeIndex } from '../shared/index.ts';
+import { createCodeStore, submitJob } from '../platform/code/index.ts';
+import { SYSTEM_USER_ID } from '../platform/jobs/index.ts';
+import { startSingletonLoop } from '../platform/connections/index.ts';
+import { Embedder, createCollectionStore, createIndexCatalog, openVectorStore, redisLock } from '../platform/vectors/index.ts';
 import { createChunkPool } from './chunking/pool.ts';
 import type { DiscussionRuntime } from './discussions/runtime.ts';
 import { startRoomWatchdog } from './discussions/watchdog.ts';
@@ -62,16 +66,47 @@ export async function startWorkers(env: NodeJS.ProcessEnv = process.env, opts: {
     defaults: { numCtx: 2048, numPredict: config.ollama.defaultNumPredict, summaryModel: config.ollama.chatModel },
     budget: budgets.guards(jobOwnerLookup(db)),
   };
+  // The vector store (LanceDB) and code intelligence: writes to a table are serialised across processes by a Redis lock.
+  const vectors = await openVectorStore({
+    uri: config.vectors.uri,
+    lock: redisLock(redis, k.vectorTableLock),
+    maintenance: { vectorIndexMinRows: config.vectors.vectorIndexMinRows, vectorIndex: config.vectors.vectorIndex, versionRetentionMs: config.vectors.versionRetentionMs },
+  });
+  const catalog = createIndexCatalog(db, config.keyPrefix);
+  const embedder = new Embedder(ollama, { batchSize: config.code.embedBatch });
+  const codeStore = createCodeStore(db);
+  const collections = createCollectionStore(db);
+  const submitDeps = { db, queues, keyPrefix: config.keyPrefix };
   const handlers = createHandlers({ ollama, chatModel: config.ollama.chatModel, embedModel: config.ollama.embedModel, defaultNumPredict: config.ollama.defaultNumPredict, chunkPool,
     budget: budgets.guards(jobOwnerLookup(db)),
     discussions,
     modelPull: { host: config.ollama.host, timeoutMs: config.modelOps.pullTimeoutMs, idleTimeoutMs: config.modelOps.pullIdleTimeoutMs },
+    vectors: {
+      codeIndex: { store: codeStore, vectors, catalog, embedder, pool: chunkPool, config: config.code },
+      collectionUpsert: { collections, vectors, catalog, embedder, window: config.code.embedWindow, embedBatch: config.code.embedBatch },
+      maintain: {
+        vectors, catalog, embedder, code: codeStore, collections,
+        config: { embedModel: config.code.embedModel, embedWindow: config.code.embedWindow, embedBatch: config.code.embedBatch, retiredGraceMs: config.vectors.retiredGraceMs },
+        submitIndex: async (repositoryId, generation, key) => {
+          const repo = await codeStore.getRepository(repositoryId);
+          if (repo) await submitJob(submitDeps, codeIndex, { repositoryId, generation }, { ownerId: repo.owner_id, key });
+        },
+      },
+    },
   });
 
   const host = new WorkerHost({ config, redis, bullConnection, subscriber, store, keys: k, log, metrics, handlers: handlers as never, queues: opts.queues });
   await host.start();
   const sweeper = startSweeper({ config, redis, queues, store, keys: k, log });
   const watchdog = startRoomWatchdog(discussions, { intervalMs: config.workers.sweepIntervalMs });
+  // Vector maintenance as a recorded job once per interval, submitted by whichever worker process holds the lock.
+  const maintainScheduler = startSingletonLoop({
+    redis, lockKey: k.vectorsMaintainLock, intervalMs: config.vectors.maintainIntervalMs, log, name: 'vectors-maintain',
+    round: async () => {
+      const period = Math.floor(Date.now() / config.vectors.maintainIntervalMs);
+      await submitJob(submitDeps, vectorsMaintain, { period }, { ownerId: SYSTEM_USER_ID, key: `vectors.maintain:${period}` });
+    },
+  });
   const observeOllama = () => {
     for (const h of ollama.hostSnapshots()) {
       metrics.ollamaConcurrencyLimit.set({ host: h.host }, h.limit);
@@ -95,8 +130,10 @@ export async function startWorkers(env: NodeJS.ProcessEnv = process.env, opts: {
       clearInterval(metricsTimer);
       await sweeper.stop();
       await watchdog.stop();
+      await maintainScheduler.stop();
       await host.stop();
       await chunkPool.close();
+      vectors.close();
       ollama.close();
       await removePublishedMetrics(redis, config.keyPrefix, workerId).catch(() => {});
       await closeQueues(queues);
@@ -105,7 +142,7 @@ export async function startWorkers(env: NodeJS.ProcessEnv = process.env, opts: {
       await mongo.close().catch(() => {});
       log.info('workers stopped');
     })());
-  return { stop, host, sweeper, config, metrics, ollama };
+  return { stop, host, sweeper, config, metrics, ollama, vectors, catalog };
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {

@@ -5,6 +5,7 @@
  *
  * The same declarations feed the OpenAPI document and the RBAC matrix test.
  */
+import type { Readable } from 'node:stream';
 import type { z } from 'zod';
 import type { Actor, Permission } from '../auth/permissions.ts';
 
@@ -22,7 +23,9 @@ export interface RouteInput<B, Q, P> {
   ip: string;
   userAgent: string | undefined;
   /** Selected request headers routes may use. */
-  headers: { idempotencyKey?: string; ifNoneMatch?: string; cacheControl?: string; authorization?: string };
+  headers: { idempotencyKey?: string; ifNoneMatch?: string; cacheControl?: string; authorization?: string; contentType?: string };
+  /** The raw request body, for `bodyType: 'binary'` routes (nothing has read it). */
+  stream?: Readable;
 }
 
 export interface RouteResult {
@@ -41,8 +44,9 @@ export interface Route<B extends z.ZodType = z.ZodType, Q extends z.ZodType = z.
   tags: string[];
   access: Access;
   body?: B;
-  /** Body encoding. @defaultValue 'json' */
-  bodyType?: 'json' | 'form';
+  /** Body encoding. @defaultValue 'json'. `binary`: the route reads `stream` itself; `binaryTypes` lists the media types it takes. */
+  bodyType?: 'json' | 'form' | 'binary';
+  binaryTypes?: string[];
   query?: Q;
   params?: P;
   responses: Record<number, { description: string; schema?: z.ZodType; contentType?: string }>;

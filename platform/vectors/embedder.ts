@@ -94,6 +94,12 @@ export class Embedder {
     return loading;
   }
 
+  /** One query's vector; through the response cache when the client has one (queries repeat). */
+  async embedQuery(model: string, text: string, signal?: AbortSignal): Promise<Float32Array> {
+    const res = await this.ollama.embed({ model, input: [text], truncate: true }, signal);
+    return Float32Array.from(res.embeddings[0]!);
+  }
+
   /** Vectors for `texts`, in order. Texts already embedded elsewhere are the caller's to skip. */
   async embed(model: string, texts: readonly string[], opts: EmbedOptions = {}): Promise<{ vectors: Float32Array[]; promptTokens: number }> {
     const size = opts.batchSize ?? this.batchSize;

@@ -8,6 +8,8 @@
 export { analyzeText, splitIdentifier } from './analyzer.ts';
 export { createIndexCatalog, identityHash, sameIdentity } from './catalog.ts';
 export type { Generation, GenerationState, IndexCatalog, IndexIdentity } from './catalog.ts';
+export { collectionTablePrefix, collectionTableSpec, createCollectionStore, metadataColumn, passageRowId, passagesVersion } from './collections.ts';
+export type { CollectionRow, CollectionStore } from './collections.ts';
 export { Embedder, canonicalModel } from './embedder.ts';
 export type { EmbedOptions, EmbedderOptions, EmbeddingModel } from './embedder.ts';
 export { FilterError, compileWhere, sqlString } from './filter.ts';
@@ -18,6 +20,7 @@ export { fittingPrefix, splitPassages } from './passages.ts';
 export type { Passage } from './passages.ts';
 export { reciprocalRankFusion } from './rrf.ts';
 export type { FusedItem } from './rrf.ts';
+export { specFromSchema } from './schema.ts';
 export type { FieldType, TableSpec } from './schema.ts';
 export { VectorStore, VectorTable, defaultMaintenancePolicy, openVectorStore } from './store.ts';
 export type { FieldValue, Hit, IndexState, MaintenancePolicy, MaintenanceReport, SearchMode, SearchRequest, TableStats, VectorRow, VectorStoreOptions, WriteResult } from './store.ts';

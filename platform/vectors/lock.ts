@@ -6,7 +6,7 @@
  * lock does.
  *
  * Redis protocol, per table:
- *   KEYS[1] = `<prefix>:lock:vectors:<table>`, value = the holder's random id,
+ *   KEYS[1] = `<prefix>:lock:vectors:<table>` (platform/keys.ts), value = the holder's random id,
  *   PX = ttlMs, renewed every ttlMs / 3 while the holder runs (compare then
  *   PEXPIRE), released with compare-then-DEL. A holder that dies stops
  *   renewing, so its lock ends within ttlMs.
@@ -45,14 +45,14 @@ export interface RedisLockOptions {
   waitMs?: number;
 }
 
-/** Orders writes to each table across every process of the deployment (and within this one). */
-export function redisLock(redis: Redis, prefix: string, opts: RedisLockOptions = {}): TableLock {
+/** Orders writes to each table across every process of the deployment (and within this one). `keyOf` names a table's lock key. */
+export function redisLock(redis: Redis, keyOf: (table: string) => string, opts: RedisLockOptions = {}): TableLock {
   const ttlMs = opts.ttlMs ?? 30_000;
   const waitMs = opts.waitMs ?? 600_000;
   const local = processLock();
   return (table, fn) =>
     local(table, async () => {
-      const key = `${prefix}:lock:vectors:${table}`;
+      const key = keyOf(table);
       const holder = randomUUID();
       const deadline = Date.now() + waitMs;
       let delay = 5;

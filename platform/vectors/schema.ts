@@ -15,7 +15,7 @@
  *                 equal vector, so a vector is computed once per content
  *   vector        fixed_size_list<float32>[dimensions]
  */
-import { Bool, Field, FixedSizeList, Float32, Float64, Int32, List, Schema, Utf8, type DataType } from 'apache-arrow';
+import { Bool, DataType, Field, FixedSizeList, Float32, Float64, Int32, List, Schema, Utf8 } from 'apache-arrow';
 
 export type FieldType = 'string' | 'int' | 'float' | 'bool' | 'string[]';
 
@@ -65,4 +65,20 @@ export function arrowSchema(spec: TableSpec): Schema {
     new Field('vector', new FixedSizeList(spec.dimensions, new Field('item', new Float32(), true)), false),
     ...Object.entries(spec.fields).map(([name, type]) => new Field(name, arrowType(type), true)),
   ]);
+}
+
+/** The spec of an existing table, read back from its schema (for maintenance, which opens tables by name). */
+export function specFromSchema(name: string, schema: Schema): TableSpec {
+  const fields: Record<string, FieldType> = {};
+  let dimensions = 0;
+  for (const f of schema.fields) {
+    if (f.name === 'vector' && DataType.isFixedSizeList(f.type)) {
+      dimensions = f.type.listSize;
+      continue;
+    }
+    if ((coreColumns as readonly string[]).includes(f.name)) continue;
+    const t = f.type;
+    fields[f.name] = DataType.isUtf8(t) ? 'string' : DataType.isInt(t) ? 'int' : DataType.isFloat(t) ? 'float' : DataType.isBool(t) ? 'bool' : 'string[]';
+  }
+  return { name, dimensions, fields };
 }

@@ -31,7 +31,7 @@ import { compileWhere, sqlString, type Scalar, type Where } from './filter.ts';
 import { analyzeText } from './analyzer.ts';
 import { processLock, type TableLock } from './lock.ts';
 import { reciprocalRankFusion } from './rrf.ts';
-import { arrowSchema, validateSpec, type FieldType, type TableSpec } from './schema.ts';
+import { arrowSchema, specFromSchema, validateSpec, type FieldType, type TableSpec } from './schema.ts';
 
 export interface MaintenancePolicy {
   /**
@@ -475,6 +475,17 @@ export class VectorStore {
 
   async tableNames(): Promise<string[]> {
     return this.db.tableNames();
+  }
+
+  /** An existing table, its spec read from its schema; undefined when there is none. */
+  async existing(name: string): Promise<VectorTable | undefined> {
+    const open = this.tables.get(name);
+    if (open) return open;
+    if (!(await this.db.tableNames()).includes(name)) return undefined;
+    const raw = await this.db.openTable(name);
+    const spec = specFromSchema(name, await raw.schema());
+    raw.close();
+    return this.table(spec);
   }
 
   async dropTable(name: string): Promise<void> {
