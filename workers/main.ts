@@ -100,11 +100,14 @@ export async function startWorkers(env: NodeJS.ProcessEnv = process.env, opts: {
   const sweeper = startSweeper({ config, redis, queues, store, keys: k, log });
   const watchdog = startRoomWatchdog(discussions, { intervalMs: config.workers.sweepIntervalMs });
   // Vector maintenance as a recorded job once per interval, submitted by whichever worker process holds the lock.
+  // The key names the period and this process's start, so a worker that starts (perhaps with a new embedding
+  // model) runs a round at once, and one holder submits one job per period.
+  const startedAt = Date.now();
   const maintainScheduler = startSingletonLoop({
     redis, lockKey: k.vectorsMaintainLock, intervalMs: config.vectors.maintainIntervalMs, log, name: 'vectors-maintain',
     round: async () => {
       const period = Math.floor(Date.now() / config.vectors.maintainIntervalMs);
-      await submitJob(submitDeps, vectorsMaintain, { period }, { ownerId: SYSTEM_USER_ID, key: `vectors.maintain:${period}` });
+      await submitJob(submitDeps, vectorsMaintain, { period }, { ownerId: SYSTEM_USER_ID, key: `vectors.maintain:${period}:${workerId}:${startedAt}` });
     },
   });
   const observeOllama = () => {
