@@ -163,8 +163,11 @@ const Env = z.object({
   PARLEY_CODE_EMBED_WINDOW: z.coerce.number().int().min(32).max(32_768).default(256),
   /** Texts per /api/embed call while indexing (bench/codebench measures the choice). @defaultValue 16 */
   PARLEY_CODE_EMBED_BATCH: z.coerce.number().int().min(1).max(256).default(16),
-  /** Source bytes per indexing batch (one LanceDB commit, one checkpoint). @defaultValue 256 KiB */
-  PARLEY_CODE_BATCH_BYTES: z.coerce.number().int().min(1024).default(256 * 1024),
+  /**
+   * Source bytes per indexing batch (at most 100 files): one LanceDB commit, one checkpoint, and at most
+   * what a crash makes the job redo. @defaultValue 64 KiB (about 100-150 chunks)
+   */
+  PARLEY_CODE_BATCH_BYTES: z.coerce.number().int().min(1024).default(64 * 1024),
   /** Files larger than this are skipped as too large. @defaultValue 1 MiB */
   PARLEY_CODE_MAX_FILE_BYTES: z.coerce.number().int().min(1).default(1024 * 1024),
   /** Indexable files per repository. @defaultValue 100 000 */

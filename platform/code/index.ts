@@ -9,8 +9,8 @@ export type { ArchiveErrorCode, ArchiveLimits, UnpackResult } from './archive.ts
 export { IgnoreMatcher, matchRules, parseIgnoreFile } from './ignore.ts';
 export type { IgnoreRule } from './ignore.ts';
 export { SourcePathError, archiveTree, repositoryTree, resolveSourcePath } from './roots.ts';
-export { createCodeSearch, servingGeneration } from './search.ts';
-export type { CodeSearch, CodeSearchDeps, CodeSearchRequest } from './search.ts';
+export { createCodeSearch, defaultFusion, servingGeneration } from './search.ts';
+export type { CodeSearch, CodeSearchDeps, CodeSearchRequest, Fusion } from './search.ts';
 export { createCodeStore } from './store.ts';
 export type { CodeStore, FileMetadata, IndexStateRow, IndexedFile, RepositoryRow, SymbolRecord, SymbolRow } from './store.ts';
 export { submitJob } from './submit.ts';

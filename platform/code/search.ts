@@ -23,10 +23,32 @@ export interface CodeSearchDeps {
   embedder: Embedder;
 }
 
+/**
+ * How a search combines the two representations of each chunk (its code and
+ * its name-and-signature, tables.ts) and, in hybrid mode, the vector and the
+ * full-text side. bench/codebench chose the defaults on its dev split.
+ */
+export interface Fusion {
+  /** The RRF constant. */
+  k: number;
+  /** Hybrid: weights of the vector side and the text list. */
+  weights: { vector: number; text: number };
+  /** Vector side: weights of the name-vector and the chunk-vector rankings (RRF). */
+  vectors: { name: number; chunk: number };
+  /** Text side: boost of the name-and-signature column over the chunk's text. */
+  nameBoost: number;
+  /** Candidates taken from each list before fusion, as a multiple of the limit (at least 50). */
+  depth: number;
+}
+
+export const defaultFusion: Fusion = { k: 60, weights: { vector: 1, text: 1 }, vectors: { name: 1, chunk: 1 }, nameBoost: 1, depth: 4 };
+
 export interface CodeSearchRequest extends Omit<CodeSearchQuery, 'repository'> {
   repositoryIds: readonly string[];
   /** A query vector computed elsewhere (benchmarks); skips embedding. */
   vector?: Float32Array;
+  /** Overrides the fusion settings (benchmarks tune them on their dev split). */
+  fusion?: Partial<Fusion>;
   signal?: AbortSignal;
 }
 
@@ -50,7 +72,7 @@ export function servingGeneration(catalog: IndexCatalog, collection = codeCollec
   };
 }
 
-export function createCodeSearch(deps: CodeSearchDeps) {
+export function createCodeSearch(deps: CodeSearchDeps, fusionDefaults: Fusion = defaultFusion) {
   const serving = servingGeneration(deps.catalog);
   return async function searchCode(req: CodeSearchRequest): Promise<CodeSearchResults> {
     const gen = await serving();
@@ -74,8 +96,12 @@ export function createCodeSearch(deps: CodeSearchDeps) {
     if (req.language) where.language = req.language;
     if (req.kind) where.kind = req.kind;
     if (req.path) where.path = { prefix: req.path };
+    const fusion = { ...fusionDefaults, ...req.fusion };
     const hits = await table.search({
       scopes: req.repositoryIds, where, mode, text: req.q, limit: req.limit,
+      rrfK: fusion.k, weights: fusion.weights, candidates: Math.max(50, req.limit * fusion.depth),
+      vectorColumns: { name_vector: fusion.vectors.name, vector: fusion.vectors.chunk },
+      textColumns: { search_text: 1, name_text: fusion.nameBoost },
       ...(vector ? { vector } : {}),
       fields: ['path', 'language', 'kind', 'symbol', 'start_line', 'end_line'],
     });

@@ -1,6 +1,8 @@
 /**
  * The code index's tables: one LanceDB table per generation (catalog
  * collection `code`), every repository's chunks in it, scoped by repository.
+ * Each row has two representations: the chunk (header and code) and the
+ * definition's name and signature in words; search fuses both.
  * Equal content in two repositories (a fork, a branch uploaded as another
  * repository) is embedded once: the second reuses the first's vector.
  */
@@ -14,7 +16,7 @@ export const codeCollection = 'code';
  * into a new generation.
  */
 export function chunkerVersion(window: number): string {
-  return `code-v1/w${window}`;
+  return `code-v2/w${window}`;
 }
 
 export function codeTableSpec(gen: Pick<Generation, 'tableName' | 'identity'>): TableSpec {
@@ -30,7 +32,13 @@ export function codeTableSpec(gen: Pick<Generation, 'tableName' | 'identity'>): 
       end_line: 'int',
       file_hash: 'string',
       part: 'int',
+      /** sha256 of `name_text`'s source: the name vector is reused by it, as the chunk vector by content_hash. */
+      name_hash: 'string',
     },
+    // A definition's second representation, its name and signature in words (extract.ts `nameText`):
+    // embedded (module code: its chunk vector again) and full-text indexed on its own.
+    vectors: ['name_vector'],
+    texts: ['name_text'],
   };
 }
 

@@ -27,15 +27,22 @@ export function splitIdentifier(identifier: string): string[] {
   return out;
 }
 
+/** Parts beyond this many are not joined into sub-identifiers (their count grows quadratically). */
+const maxJoinedParts = 6;
+
 /** Space-separated tokens for the full-text index (see the file comment). */
 export function analyzeText(text: string): string {
   const out: string[] = [];
   for (const m of text.matchAll(word)) {
     const parts = splitIdentifier(m[0]);
     if (parts.length === 0) continue;
-    const whole = parts.join('');
-    out.push(whole);
-    if (parts.length > 1) out.push(...parts);
+    out.push(parts.join(''));
+    if (parts.length === 1) continue;
+    out.push(...parts);
+    // Sub-identifiers: `baseInRange` also yields `basein` and `inrange`, so a query naming `inRange`
+    // meets the helper built on it, and `base … inRange` meets it best.
+    const n = Math.min(parts.length, maxJoinedParts);
+    for (let len = 2; len < n; len++) for (let i = 0; i + len <= n; i++) out.push(parts.slice(i, i + len).join(''));
   }
   return out.join(' ');
 }

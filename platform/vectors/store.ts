@@ -51,6 +51,14 @@ export interface MaintenancePolicy {
    * reading them; older ones are removed. @defaultValue 10 000 ms
    */
   versionRetentionMs: number;
+  /**
+   * At most this many versions are kept, whatever their age, except those
+   * younger than `versionFloorMs` (a burst of writes must not pile up
+   * versions until the retention passes). @defaultValue 20
+   */
+  maxVersions: number;
+  /** No version younger than this is ever removed: a query reads one version for milliseconds. @defaultValue 2 000 ms */
+  versionFloorMs: number;
   /** Full-text index options (docs/code-search.md says what was measured). */
   fts: { stem: boolean; removeStopWords: boolean };
 }
@@ -61,6 +69,8 @@ export const defaultMaintenancePolicy: MaintenancePolicy = {
   hnswEf: 64,
   refineFactor: 10,
   versionRetentionMs: 10_000,
+  maxVersions: 20,
+  versionFloorMs: 2_000,
   fts: { stem: true, removeStopWords: false },
 };
 
@@ -84,6 +94,10 @@ export interface VectorRow {
   contentHash: string;
   vector: ArrayLike<number>;
   fields?: Record<string, FieldValue>;
+  /** The table's extra vector columns (TableSpec.vectors), every one of them. */
+  vectors?: Record<string, ArrayLike<number>>;
+  /** The table's extra full-text columns (TableSpec.texts), raw: the store analyzes them. */
+  texts?: Record<string, string>;
 }
 
 export type SearchMode = 'vector' | 'text' | 'hybrid';
@@ -102,8 +116,16 @@ export interface SearchRequest {
   candidates?: number;
   /** Hybrid: the RRF constant. @defaultValue 60 */
   rrfK?: number;
-  /** Hybrid: weights of the vector and the text list. @defaultValue 1 and 1 */
+  /** Hybrid: weights of the vector side and the text list. @defaultValue 1 and 1 */
   weights?: { vector: number; text: number };
+  /**
+   * Vector columns to search and their weights. One column: its ranking.
+   * Several: their rankings fused with RRF (and, in hybrid, each list's
+   * weight times `weights.vector`). @defaultValue { vector: 1 }
+   */
+  vectorColumns?: Readonly<Record<string, number>>;
+  /** Full-text columns and their boosts, scored together (BM25, summed with boosts). @defaultValue { search_text: 1 } */
+  textColumns?: Readonly<Record<string, number>>;
   /** Exact nearest neighbours, bypassing the vector index (to measure its recall). */
   exact?: boolean;
   /** Declared fields to return with each hit. @defaultValue all */
@@ -146,6 +168,8 @@ export interface TableStats {
   fragments: number;
   /** Bytes of the current version's data. */
   liveBytes: number;
+  /** Bytes of the current indexes. */
+  indexBytes: number;
   /** Bytes on disk under the table's folder, old versions and indexes included; null for object stores. */
   diskBytes: number | null;
   indexes: IndexState[];
@@ -160,8 +184,6 @@ export interface WriteResult {
 
 const vectorColumn = 'vector';
 const ftsColumn = 'search_text';
-const ftsIndex = `${ftsColumn}_idx`;
-const vectorIndexName = `${vectorColumn}_idx`;
 
 export class VectorTable {
   private readonly columns: ReadonlyMap<string, { column: string; type: FieldType }>;
@@ -195,6 +217,10 @@ export class VectorTable {
   async upsert(rows: readonly VectorRow[], opts: { replace?: { scope: string; field?: string; values?: readonly string[] } } = {}): Promise<WriteResult> {
     for (const r of rows) {
       if (r.vector.length !== this.spec.dimensions) throw new Error(`vector of ${r.vector.length} dimensions for table ${this.name} (${this.spec.dimensions})`);
+      for (const col of this.spec.vectors ?? []) {
+        const v = r.vectors?.[col];
+        if (!v || v.length !== this.spec.dimensions) throw new Error(`row ${r.id}: ${col} is missing or not of ${this.spec.dimensions} dimensions`);
+      }
     }
     const replace = opts.replace;
     let replaceWhere: string | undefined;
@@ -241,27 +267,29 @@ export class VectorTable {
    * Vectors already stored for these content hashes, from any scope: equal
    * content embeds to an equal vector, so none of these needs the model.
    */
-  async vectorsByHash(hashes: readonly string[]): Promise<Map<string, Float32Array>> {
+  async vectorsByHash(hashes: readonly string[], columns: { vector: string; hash: string } = { vector: vectorColumn, hash: 'content_hash' }): Promise<Map<string, Float32Array>> {
     const out = new Map<string, Float32Array>();
     const unique = [...new Set(hashes)];
     for (let i = 0; i < unique.length; i += 500) {
       const slice = unique.slice(i, i + 500);
       const rows = await this.table
         .query()
-        .where(`content_hash IN (${slice.map(sqlString).join(', ')})`)
-        .select(['content_hash', vectorColumn])
+        .where(`${columns.hash} IN (${slice.map(sqlString).join(', ')})`)
+        .select([columns.hash, columns.vector])
         .limit(Math.max(1000, slice.length * 50))
         .toArray();
-      for (const r of rows as { content_hash: string; vector: { toArray(): Float32Array } | Float32Array }[]) {
-        if (!out.has(r.content_hash)) out.set(r.content_hash, toFloat32(r.vector));
+      for (const r of rows as Record<string, { toArray(): Float32Array } | Float32Array | string>[]) {
+        const h = r[columns.hash] as string;
+        if (!out.has(h)) out.set(h, toFloat32(r[columns.vector] as Float32Array));
       }
     }
     return out;
   }
 
   /** Rows of the given scopes matching `where`, without ranking (for exports and consistency checks). */
-  async rows(scopes: readonly string[], where?: Where, opts: { limit?: number; withVectors?: boolean } = {}): Promise<(Omit<Hit, 'score'> & { vector?: Float32Array })[]> {
-    const cols = ['id', 'scope', 'text', 'content_hash', ...this.columns.keys(), ...(opts.withVectors ? [vectorColumn] : [])];
+  async rows(scopes: readonly string[], where?: Where, opts: { limit?: number; withVectors?: boolean } = {}): Promise<(Omit<Hit, 'score'> & { vector?: Float32Array; vectors?: Record<string, Float32Array> })[]> {
+    const extra = this.spec.vectors ?? [];
+    const cols = ['id', 'scope', 'text', 'content_hash', ...this.columns.keys(), ...(opts.withVectors ? [vectorColumn, ...extra] : [])];
     const rows = await this.table
       .query()
       .where(compileWhere(scopes, where, this.columns))
@@ -274,7 +302,7 @@ export class VectorTable {
       text: r.text as string,
       contentHash: r.content_hash as string,
       fields: this.pickFields(r, undefined),
-      ...(opts.withVectors ? { vector: toFloat32(r.vector as Float32Array) } : {}),
+      ...(opts.withVectors ? { vector: toFloat32(r.vector as Float32Array), vectors: Object.fromEntries(extra.map((c) => [c, toFloat32(r[c] as Float32Array)])) } : {}),
     }));
   }
 
@@ -284,31 +312,42 @@ export class VectorTable {
     for (const f of fields) if (!this.columns.has(f)) throw new Error(`unknown field "${f}" of ${this.name}`);
     const select = ['id', 'scope', 'text', 'content_hash', ...fields];
     const limit = Math.max(1, req.limit);
+    const vectorColumns = Object.entries(req.vectorColumns ?? { [vectorColumn]: 1 }).filter(([, w]) => w > 0);
+    for (const [c] of vectorColumns) if (c !== vectorColumn && !(this.spec.vectors ?? []).includes(c)) throw new Error(`unknown vector column "${c}" of ${this.name}`);
+    const candidates = req.candidates ?? Math.max(50, limit * 4);
+    const k = req.rrfK ?? 60;
+    const fuse = (lists: { items: Record<string, unknown>[]; weight: number }[], n: number) =>
+      reciprocalRankFusion(lists, (r) => r.id as string, k).slice(0, n);
     switch (req.mode) {
-      case 'vector':
-        return (await this.vectorQuery(req, predicate, select, limit)).map((r) => this.toHit(r, 1 - (r._distance as number), fields));
+      case 'vector': {
+        if (vectorColumns.length === 1) {
+          return (await this.vectorQuery(req, vectorColumns[0]![0], predicate, select, limit)).map((r) => this.toHit(r, 1 - (r._distance as number), fields));
+        }
+        const lists = await Promise.all(vectorColumns.map(async ([c, w]) => ({ items: await this.vectorQuery(req, c, predicate, select, candidates), weight: w })));
+        return fuse(lists, limit).map((f) => this.toHit(f.item, f.score, fields));
+      }
       case 'text':
         return (await this.textQuery(req, predicate, select, limit)).map((r) => this.toHit(r, r._score as number, fields));
       case 'hybrid': {
-        const candidates = req.candidates ?? Math.max(50, limit * 4);
-        const [vec, txt] = await Promise.all([this.vectorQuery(req, predicate, select, candidates), this.textQuery(req, predicate, select, candidates)]);
-        const fused = reciprocalRankFusion(
-          [
-            { items: vec, weight: req.weights?.vector ?? 1 },
-            { items: txt, weight: req.weights?.text ?? 1 },
-          ],
-          (r) => r.id as string,
-          req.rrfK ?? 60,
-        );
-        return fused.slice(0, limit).map((f) => ({ ...this.toHit(f.item, f.score, fields), ranks: { vector: f.ranks[0] ?? null, text: f.ranks[1] ?? null } }));
+        const wv = req.weights?.vector ?? 1;
+        const [vecLists, txt] = await Promise.all([
+          Promise.all(vectorColumns.map(async ([c, w]) => ({ items: await this.vectorQuery(req, c, predicate, select, candidates), weight: w * wv }))),
+          this.textQuery(req, predicate, select, candidates),
+        ]);
+        const fused = fuse([...vecLists, { items: txt, weight: req.weights?.text ?? 1 }], limit);
+        const textIndex = vecLists.length;
+        return fused.map((f) => {
+          const vranks = f.ranks.slice(0, textIndex).filter((r): r is number => r !== null);
+          return { ...this.toHit(f.item, f.score, fields), ranks: { vector: vranks.length ? Math.min(...vranks) : null, text: f.ranks[textIndex] ?? null } };
+        });
       }
     }
   }
 
-  private async vectorQuery(req: SearchRequest, predicate: string, select: string[], limit: number): Promise<Record<string, unknown>[]> {
+  private async vectorQuery(req: SearchRequest, column: string, predicate: string, select: string[], limit: number): Promise<Record<string, unknown>[]> {
     if (!req.vector) throw new Error('a vector search needs a query vector');
     if (req.vector.length !== this.spec.dimensions) throw new Error(`query vector of ${req.vector.length} dimensions for table ${this.name} (${this.spec.dimensions})`);
-    let q = this.table.query().nearestTo(Array.from(req.vector)).distanceType('cosine').where(predicate).select(select).limit(limit);
+    let q = this.table.query().nearestTo(Array.from(req.vector)).column(column).distanceType('cosine').where(predicate).select(select).limit(limit);
     if (req.exact) q = q.bypassVectorIndex();
     else q = q.ef(Math.max(this.policy.hnswEf, limit)).refineFactor(this.policy.refineFactor);
     return q.toArray();
@@ -318,7 +357,14 @@ export class VectorTable {
     if (req.text === undefined) throw new Error('a text search needs query text');
     const analyzed = analyzeText(req.text);
     if (!analyzed) return [];
-    return this.table.query().fullTextSearch(analyzed, { columns: ftsColumn }).where(predicate).select(select).limit(limit).toArray();
+    const columns = Object.entries(req.textColumns ?? { [ftsColumn]: 1 }).filter(([, b]) => b > 0);
+    for (const [c] of columns) if (c !== ftsColumn && !(this.spec.texts ?? []).includes(c)) throw new Error(`unknown full-text column "${c}" of ${this.name}`);
+    const query =
+      columns.length === 1 && columns[0]![1] === 1
+        ? analyzed
+        : new lancedb.MultiMatchQuery(analyzed, columns.map(([c]) => c), { boosts: columns.map(([, b]) => b) });
+    const q = typeof query === 'string' ? this.table.query().fullTextSearch(query, { columns: columns[0]![0] }) : this.table.query().fullTextSearch(query);
+    return q.where(predicate).select(select).limit(limit).toArray();
   }
 
   private pickFields(r: Record<string, unknown>, fields: readonly string[] | undefined): Record<string, unknown> {
@@ -345,6 +391,8 @@ export class VectorTable {
         vector: Array.from(r.vector),
       };
       for (const [name] of this.columns) rec[name] = r.fields?.[name] ?? null;
+      for (const name of this.spec.vectors ?? []) rec[name] = Array.from(r.vectors![name]!);
+      for (const name of this.spec.texts ?? []) rec[name] = analyzeText(r.texts?.[name] ?? '');
       return rec;
     });
     return lancedb.makeArrowTable(records, { schema: this.schema });
@@ -371,12 +419,13 @@ export class VectorTable {
       let bytesRemoved = 0;
       if (rows > 0) {
         const existing = new Set((await this.table.listIndices()).map((i) => i.name));
-        if (!existing.has(ftsIndex)) {
-          await this.table.createIndex(ftsColumn, {
-            name: ftsIndex,
+        for (const col of [ftsColumn, ...(this.spec.texts ?? [])]) {
+          if (existing.has(`${col}_idx`)) continue;
+          await this.table.createIndex(col, {
+            name: `${col}_idx`,
             config: lancedb.Index.fts({ baseTokenizer: 'simple', lowercase: true, stem: this.policy.fts.stem, removeStopWords: this.policy.fts.removeStopWords, asciiFolding: true, withPosition: false }),
           });
-          created.push(ftsIndex);
+          created.push(`${col}_idx`);
         }
         for (const col of ['scope', 'content_hash']) {
           if (!existing.has(`${col}_idx`)) {
@@ -384,21 +433,40 @@ export class VectorTable {
             created.push(`${col}_idx`);
           }
         }
-        if (!existing.has(vectorIndexName) && rows >= this.policy.vectorIndexMinRows) {
-          await this.table.createIndex(vectorColumn, { name: vectorIndexName, config: this.vectorIndexConfig(rows) });
-          created.push(vectorIndexName);
+        for (const col of [vectorColumn, ...(this.spec.vectors ?? [])]) {
+          if (existing.has(`${col}_idx`) || rows < this.policy.vectorIndexMinRows) continue;
+          await this.table.createIndex(col, { name: `${col}_idx`, config: this.vectorIndexConfig(rows) });
+          created.push(`${col}_idx`);
         }
-        const stats = await this.table.optimize(opts.cleanup === false ? {} : { cleanupOlderThan: new Date(Date.now() - this.policy.versionRetentionMs) });
+        const stats = await this.table.optimize(opts.cleanup === false ? {} : { cleanupOlderThan: await this.cleanupCutoff() });
         compaction = { fragmentsRemoved: stats.compaction.fragmentsRemoved, fragmentsAdded: stats.compaction.fragmentsAdded };
         versionsRemoved = stats.prune.oldVersionsRemoved;
         bytesRemoved = stats.prune.bytesRemoved;
       } else if (opts.cleanup !== false) {
-        const stats = await this.table.optimize({ cleanupOlderThan: new Date(Date.now() - this.policy.versionRetentionMs) });
+        const stats = await this.table.optimize({ cleanupOlderThan: await this.cleanupCutoff() });
         versionsRemoved = stats.prune.oldVersionsRemoved;
         bytesRemoved = stats.prune.bytesRemoved;
       }
       return { rows, created, compaction, versionsRemoved, bytesRemoved, indexes: await this.indexes(), durationMs: Date.now() - started };
     });
+  }
+
+  /**
+   * Versions older than the cutoff go: older than the retention, or beyond
+   * the newest `maxVersions`, but never younger than the floor. The cutoff
+   * is computed before optimize() adds its own versions, which are younger.
+   */
+  private async cleanupCutoff(): Promise<Date> {
+    const now = Date.now();
+    let cutoff = now - this.policy.versionRetentionMs;
+    const versions = await this.table.listVersions();
+    if (versions.length > this.policy.maxVersions) {
+      const sorted = versions.map((v) => v.timestamp.getTime()).sort((a, b) => b - a);
+      // Keep the newest maxVersions - 1: optimize() adds at least one more.
+      const keepFrom = sorted[Math.max(0, this.policy.maxVersions - 2)]!;
+      cutoff = Math.max(cutoff, Math.min(keepFrom, now - this.policy.versionFloorMs));
+    }
+    return new Date(Math.min(cutoff, now - Math.min(this.policy.versionFloorMs, this.policy.versionRetentionMs)));
   }
 
   private vectorIndexConfig(rows: number): lancedb.Index {
@@ -414,12 +482,13 @@ export class VectorTable {
   }
 
   async stats(): Promise<TableStats> {
-    const [s, versions, indexes] = await Promise.all([this.table.stats(), this.table.listVersions(), this.indexes()]);
+    const [s, versions, indexes, configs] = await Promise.all([this.table.stats(), this.table.listVersions(), this.indexes(), this.table.listIndices()]);
     return {
       rows: s.numRows,
       versions: versions.length,
       fragments: s.fragmentStats.numFragments,
       liveBytes: s.totalBytes,
+      indexBytes: configs.reduce((n, c) => n + Number((c as { sizeBytes?: number }).sizeBytes ?? 0), 0),
       diskBytes: this.folder ? await folderBytes(this.folder) : null,
       indexes,
     };

@@ -40,6 +40,8 @@ export const CodeIndexResult = z.object({
   chunks: z.number().int(),
   chunksEmbedded: z.number().int(),
   chunksReused: z.number().int(),
+  /** Name-and-signature texts embedded (their second representation); reused likewise by hash. */
+  namesEmbedded: z.number().int(),
   batches: z.number().int(),
   skipped: z.record(z.string(), z.number().int()),
   promoted: z.boolean(),

@@ -46,7 +46,7 @@ describe('a first index', () => {
 
   it('leaves no row outside an index once the job has ended', async () => {
     const indexes = await (await servingTable()).indexes();
-    expect(indexes.map((i) => i.name).sort()).toEqual(['content_hash_idx', 'scope_idx', 'search_text_idx']);
+    expect(indexes.map((i) => i.name).sort()).toEqual(['content_hash_idx', 'name_text_idx', 'scope_idx', 'search_text_idx']);
     for (const ix of indexes) expect(ix.unindexedRows, ix.name).toBe(0);
   });
 

@@ -43,7 +43,9 @@ describe('analyzer', () => {
     expect(splitIdentifier('parseHTTPResponse2')).toEqual(['parse', 'http', 'response', '2']);
     expect(splitIdentifier('snake_case_name')).toEqual(['snake', 'case', 'name']);
     expect(splitIdentifier('$scope')).toEqual(['scope']);
-    expect(analyzeText('def get_user_id(self):')).toBe('def getuserid get user id self');
+    expect(analyzeText('def get_user_id(self):')).toBe('def getuserid get user id getuser userid self');
+    // Sub-identifiers: a query naming `inRange` meets `baseInRange`.
+    expect(analyzeText('baseInRange').split(' ')).toEqual(['baseinrange', 'base', 'in', 'range', 'basein', 'inrange']);
   });
 
   it('gives the same token for an identifier in any casing convention', () => {

@@ -26,7 +26,7 @@
  */
 import { hash } from 'node:crypto';
 import type Parser from 'tree-sitter';
-import { tokenCounter, type TokenCounter, type TokenizerSpec } from '../../platform/vectors/index.ts';
+import { splitIdentifier, tokenCounter, type TokenCounter, type TokenizerSpec } from '../../platform/vectors/index.ts';
 import type { ChunkKind, CodeLanguage, ImportRef, SymbolKind } from '../../shared/index.ts';
 import { languageOf, parserFor } from '../chunking/chunker.ts';
 
@@ -66,6 +66,12 @@ export interface ExtractedChunk {
   /** 1-based part of a split definition, and how many parts it has. */
   part: number;
   parts: number;
+  /**
+   * The definition said in words, for its second representation (a vector
+   * and a full-text column of its own): `add item (inventory): def add_item(self, name)`.
+   * Null for module code.
+   */
+  nameText: string | null;
 }
 
 export interface ExtractedFile {
@@ -640,13 +646,20 @@ function classSkeleton(def: Definition, members: Definition[], src: Source, lang
 function buildChunks(path: string, src: Source, root: Node, defs: Definition[], counter: TokenCounter, maxTokens: number, language: CodeLanguage): ExtractedChunk[] {
   const chunks: ExtractedChunk[] = [];
   const covered: [number, number][] = [];
-  const emit = (kind: ChunkKind, symbol: string | null, headerBase: string, doc: string | null, pieces: { code: string; startLine: number; endLine: number }[]) => {
+  const emit = (kind: ChunkKind, symbol: string | null, headerBase: string, doc: string | null, pieces: { code: string; startLine: number; endLine: number }[], nameText: string | null = null) => {
     const n = pieces.length;
     pieces.forEach((p, i) => {
       const header = `${headerBase}${n > 1 ? ` (part ${i + 1}/${n})` : ''}${doc ? `\n${doc}` : ''}`;
       const text = `${header}\n${p.code}`;
-      chunks.push({ kind, symbol, startLine: p.startLine, endLine: p.endLine, header, code: p.code, text, tokens: counter.count(text), contentHash: hash('sha256', text, 'hex'), part: i + 1, parts: n });
+      chunks.push({ kind, symbol, startLine: p.startLine, endLine: p.endLine, header, code: p.code, text, tokens: counter.count(text), contentHash: hash('sha256', text, 'hex'), part: i + 1, parts: n, nameText });
     });
+  };
+  /** `add item (inventory): def add_item(self, name)`, cut to the window. */
+  const nameTextOf = (sym: ExtractedSymbol): string => {
+    const words = splitIdentifier(sym.name).join(' ') || sym.name;
+    const parent = sym.parent ? sym.parent.split('.').map((p) => splitIdentifier(p).join(' ')).join(' ') : '';
+    const text = `${words}${parent ? ` (${parent})` : ''}: ${sym.signature}`;
+    return counter.count(text) <= maxTokens ? text : fittingPrefix(text, counter, maxTokens);
   };
   /** A header that leaves at least a third of the window to the code. */
   const fitHeader = (base: string, doc: string | null): { base: string; doc: string | null; tokens: number } => {
@@ -673,14 +686,14 @@ function buildChunks(path: string, src: Source, root: Node, defs: Definition[], 
     const rows = (a: number, b: number) => src.slice(a === startRow ? def.start : src.lineStarts[a]!, b === endRow ? def.end : src.lineStarts[b + 1]! - 1).trimEnd();
     if (sym.parent === null) covered.push([startRow, endRow]);
     if (counter.count(code) <= budget) {
-      emit(sym.kind as ChunkKind, sym.qualifiedName, h.base, h.doc, [{ code, startLine: startRow + 1, endLine: endRow + 1 }]);
+      emit(sym.kind as ChunkKind, sym.qualifiedName, h.base, h.doc, [{ code, startLine: startRow + 1, endLine: endRow + 1 }], nameTextOf(sym));
       continue;
     }
     if (sym.kind === 'class') {
       const members = chunkedDefs.filter((m) => m.symbol.parent === sym.qualifiedName && m.start >= def.start && m.end <= def.end).sort((a, b) => a.start - b.start);
       const skeleton = classSkeleton(def, members, src, language).trimEnd();
       if (counter.count(skeleton) <= budget) {
-        emit('class', sym.qualifiedName, h.base, h.doc, [{ code: skeleton, startLine: startRow + 1, endLine: endRow + 1 }]);
+        emit('class', sym.qualifiedName, h.base, h.doc, [{ code: skeleton, startLine: startRow + 1, endLine: endRow + 1 }], nameTextOf(sym));
         continue;
       }
       // Even the skeleton is too long (a class of many members): its lines, packed.
@@ -703,7 +716,7 @@ function buildChunks(path: string, src: Source, root: Node, defs: Definition[], 
         acc += t;
       }
       if (current.length) parts.push({ code: current.join('\n'), startLine: startRow + 1, endLine: endRow + 1 });
-      emit('class', sym.qualifiedName, h.base, h.doc, parts);
+      emit('class', sym.qualifiedName, h.base, h.doc, parts, nameTextOf(sym));
       continue;
     }
     const cuts = new Map<number, number>();
@@ -719,6 +732,7 @@ function buildChunks(path: string, src: Source, root: Node, defs: Definition[], 
         startLine: p.startRow + 1,
         endLine: p.endRow + 1,
       })),
+      nameTextOf(sym),
     );
   }
 

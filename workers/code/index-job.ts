@@ -72,7 +72,7 @@ function batches(files: readonly TreeFile[], batchBytes: number): TreeFile[][] {
   let current: TreeFile[] = [];
   let size = 0;
   for (const f of files) {
-    if (current.length && (size + f.bytes > batchBytes || current.length >= 200)) {
+    if (current.length && (size + f.bytes > batchBytes || current.length >= 100)) {
       out.push(current);
       current = [];
       size = 0;
@@ -89,7 +89,11 @@ interface PreparedBatch {
   extracted: ExtractedFile[];
   /** Vectors already stored, by content hash. */
   known: Map<string, Float32Array>;
+  /** Name vectors already stored, by name hash. */
+  knownNames: Map<string, Float32Array>;
 }
+
+const nameHash = (text: string) => createHash('sha256').update(text).digest('hex');
 
 /** Resolves the generation this run builds, checking it still matches the configured model. */
 async function targetGeneration(deps: CodeIndexDeps, input: { generation?: string }, signal: AbortSignal) {
@@ -126,10 +130,13 @@ export function codeIndexHandler(deps: CodeIndexDeps): Handler<typeof codeIndex>
     let bytesTotal = 0;
     let bytesDone = 0;
     let indexingSince = 0;
+    // The batch being embedded: its bytes, and the share of its chunks embedded so far, so the ETA moves within a batch.
+    let inFlight = { bytes: 0, share: 0 };
     const report = () => {
-      if (progress.phase === 'indexing' && bytesDone > 0) {
-        const rate = bytesDone / Math.max(1, Date.now() - indexingSince);
-        progress.etaSeconds = Math.round((bytesTotal - bytesDone) / rate / 1000);
+      const done = bytesDone + inFlight.bytes * inFlight.share;
+      if (progress.phase === 'indexing' && done > 0) {
+        const rate = done / Math.max(1, Date.now() - indexingSince);
+        progress.etaSeconds = Math.round((bytesTotal - done) / rate / 1000);
       }
       ctx.progress({ ...progress });
     };
@@ -164,6 +171,7 @@ export function codeIndexHandler(deps: CodeIndexDeps): Handler<typeof codeIndex>
       const plan = batches(changed, deps.config.batchBytes);
       let chunksEmbedded = 0;
       let chunksReused = 0;
+      let namesEmbedded = 0;
 
       const prepare = async (files: TreeFile[]): Promise<PreparedBatch> => {
         const sources: SourceFile[] = [];
@@ -180,7 +188,11 @@ export function codeIndexHandler(deps: CodeIndexDeps): Handler<typeof codeIndex>
         }
         const extracted = sources.length ? await deps.pool.extract(sources, extractOptions, ctx.signal) : [];
         const known = await table.vectorsByHash(extracted.flatMap((e) => e.chunks.map((c) => c.contentHash)));
-        return { files: kept, extracted, known };
+        const knownNames = await table.vectorsByHash(
+          extracted.flatMap((e) => e.chunks.flatMap((c) => (c.nameText ? [nameHash(c.nameText)] : []))),
+          { vector: 'name_vector', hash: 'name_hash' },
+        );
+        return { files: kept, extracted, known, knownNames };
       };
 
       let next = plan.length ? prepare(plan[0]!) : undefined;
@@ -190,12 +202,17 @@ export function codeIndexHandler(deps: CodeIndexDeps): Handler<typeof codeIndex>
         // Extract the next batch while this one embeds.
         next = b + 1 < plan.length ? prepare(plan[b + 1]!) : undefined;
         next?.catch(() => {});
-        const result = await embedAndWrite(deps, ctx, table, repo.id, batch, model.model, (n) => {
+        const batchBytes = plan[b]!.reduce((n, f) => n + f.bytes, 0);
+        inFlight = { bytes: batchBytes, share: 0 };
+        const result = await embedAndWrite(deps, ctx, table, repo.id, batch, model.model, (n, of) => {
           progress.chunksEmbedded = chunksEmbedded + n;
+          inFlight.share = of ? n / of : 0;
           report();
         });
+        inFlight = { bytes: 0, share: 0 };
         chunksEmbedded += result.embedded;
         chunksReused += result.reused;
+        namesEmbedded += result.names;
         const files: IndexedFile[] = batch.files.map((f, i) => ({ path: f.path, fileHash: f.hash, language: f.language, bytes: f.bytes, chunks: batch.extracted[i]?.chunks.length ?? 0 }));
         const metadata: FileMetadata[] = batch.extracted.map((e, i) => ({
           path: e.path, language: e.language ?? batch.files[i]!.language, fileHash: batch.files[i]!.hash, imports: e.imports,
@@ -205,7 +222,7 @@ export function codeIndexHandler(deps: CodeIndexDeps): Handler<typeof codeIndex>
         progress.filesDone += plan[b]!.length;
         progress.chunksEmbedded = chunksEmbedded;
         progress.chunksReused = chunksReused;
-        bytesDone += plan[b]!.reduce((n, f) => n + f.bytes, 0);
+        bytesDone += batchBytes;
         report();
       }
 
@@ -233,7 +250,7 @@ export function codeIndexHandler(deps: CodeIndexDeps): Handler<typeof codeIndex>
       const promoted = gen.state === 'building' ? await promoteIfComplete(deps, gen) : false;
       const result: CodeIndexResult = {
         repositoryId: repo.id, generation: gen.id, files: finalFiles.size, filesChanged: changed.length, filesRemoved: removed.length, filesResumed,
-        chunks, chunksEmbedded, chunksReused, batches: plan.length, skipped: scan.skipped as Record<string, number>, promoted, durationMs: Date.now() - started,
+        chunks, chunksEmbedded, chunksReused, namesEmbedded, batches: plan.length, skipped: scan.skipped as Record<string, number>, promoted, durationMs: Date.now() - started,
       };
       return result;
     } finally {
@@ -242,7 +259,10 @@ export function codeIndexHandler(deps: CodeIndexDeps): Handler<typeof codeIndex>
   };
 }
 
-/** Embeds the batch's chunks that no stored row has, then commits the batch's files in one write. */
+/**
+ * Embeds the batch's texts that no stored row has (chunk texts by content
+ * hash, name texts by name hash), then commits the batch's files in one write.
+ */
 async function embedAndWrite(
   deps: CodeIndexDeps,
   ctx: HandlerContext<CodeIndexProgress>,
@@ -250,21 +270,28 @@ async function embedAndWrite(
   repositoryId: string,
   batch: PreparedBatch,
   model: string,
-  onEmbedded: (n: number) => void,
-): Promise<{ embedded: number; reused: number }> {
+  onEmbedded: (n: number, of: number) => void,
+): Promise<{ embedded: number; reused: number; names: number }> {
   const missing = new Map<string, string>();
+  const missingNames = new Map<string, string>();
   let reused = 0;
   for (const e of batch.extracted) {
     for (const c of e.chunks) {
       if (batch.known.has(c.contentHash)) reused++;
       else missing.set(c.contentHash, c.text);
+      if (c.nameText) {
+        const h = nameHash(c.nameText);
+        if (!batch.knownNames.has(h)) missingNames.set(h, c.nameText);
+      }
     }
   }
-  const hashes = [...missing.keys()];
+  const texts = [...missing.values(), ...missingNames.values()];
   const vectors = new Map(batch.known);
-  if (hashes.length) {
-    const { vectors: embedded } = await deps.embedder.embed(model, [...missing.values()], { signal: ctx.signal, batchSize: deps.config.embedBatch, onProgress: onEmbedded });
-    hashes.forEach((h, i) => vectors.set(h, embedded[i]!));
+  const nameVectors = new Map(batch.knownNames);
+  if (texts.length) {
+    const { vectors: embedded } = await deps.embedder.embed(model, texts, { signal: ctx.signal, batchSize: deps.config.embedBatch, onProgress: (n) => onEmbedded(Math.min(n, missing.size), texts.length) });
+    [...missing.keys()].forEach((h, i) => vectors.set(h, embedded[i]!));
+    [...missingNames.keys()].forEach((h, i) => nameVectors.set(h, embedded[missing.size + i]!));
   }
   const rows: VectorRow[] = [];
   for (const [i, e] of batch.extracted.entries()) {
@@ -273,6 +300,8 @@ async function embedAndWrite(
     for (const c of e.chunks) {
       const occurrence = seen.get(c.contentHash) ?? 0;
       seen.set(c.contentHash, occurrence + 1);
+      const vector = vectors.get(c.contentHash)!;
+      const nh = c.nameText ? nameHash(c.nameText) : null;
       rows.push({
         id: rowId(repositoryId, e.path, c.contentHash, occurrence),
         scope: repositoryId,
@@ -280,14 +309,20 @@ async function embedAndWrite(
         // The full-text column reads the header too: what the chunk is called, where it lives.
         searchText: analyzeText(`${c.header}\n${c.code}`),
         contentHash: c.contentHash,
-        vector: vectors.get(c.contentHash)!,
-        fields: { path: e.path, language: e.language ?? file.language, kind: c.kind, symbol: c.symbol, start_line: c.startLine, end_line: c.endLine, file_hash: file.hash, part: c.part },
+        vector,
+        // Module code has no name: its chunk vector stands in, so every row is in both rankings.
+        vectors: { name_vector: nh ? nameVectors.get(nh)! : vector },
+        texts: { name_text: c.nameText ?? '' },
+        fields: {
+          path: e.path, language: e.language ?? file.language, kind: c.kind, symbol: c.symbol, start_line: c.startLine, end_line: c.endLine,
+          file_hash: file.hash, part: c.part, name_hash: nh,
+        },
       });
     }
   }
   await table.upsert(rows, { replace: { scope: repositoryId, field: 'path', values: batch.files.map((f) => f.path) } });
   if (ctx.signal.aborted) throw ctx.signal.reason;
-  return { embedded: hashes.length, reused };
+  return { embedded: missing.size, reused, names: missingNames.size };
 }
 
 /**
