@@ -6,14 +6,17 @@ import express, { type Express } from 'express';
 import helmet from 'helmet';
 import swaggerUi from 'swagger-ui-express';
 import type { Config } from '../platform/config.ts';
+import { portOf } from '../platform/connections/index.ts';
 import type { Logger } from '../platform/observability/index.ts';
 import type { ApiMetrics } from '../platform/observability/index.ts';
 import type { Queues } from '../platform/jobs/index.ts';
+import { accessLog } from './http/access-log.ts';
 import { errorMiddleware, notFound } from './http/errors.ts';
-import { bullBoardRouter } from './http/bull-board.ts';
+import { bullBoardRouter, type BoardDeps } from './http/bull-board.ts';
 import { cors, httpMetrics, jsonDepthLimit, requestId, requestTimeout } from './http/middleware.ts';
 import { mountRoutes, type Authenticate } from './http/mount.ts';
 import type { Route } from './http/route.ts';
+import { webApp } from './http/web.ts';
 
 export interface AppDeps {
   config: Config;
@@ -22,11 +25,15 @@ export interface AppDeps {
   queues: Queues;
   routes: Route[];
   authenticate: Authenticate;
+  /** What the queue board (PARLEY_DASHBOARD) checks credentials with and reports to. */
+  board: Omit<BoardDeps, 'queues'>;
   /** Raw handlers for streaming endpoints, mounted before the 404. */
   streams: { path: string; handler: express.RequestHandler }[];
   /** Middleware that runs before routes (e.g. rate limiters), keyed by path prefix. */
   before?: { path: string; handler: express.RequestHandler }[];
   openapi: () => object;
+  /** The built arena page (web/dist), served at `/`. */
+  webDir?: string;
 }
 
 /**
@@ -47,6 +54,7 @@ export function createApp(deps: AppDeps): Express {
   app.set('trust proxy', config.http.trustProxy);
   app.set('query parser', 'simple');
   app.use(requestId);
+  app.use(accessLog(deps.log));
   app.use(httpMetrics(deps.metrics));
   // Swagger UI needs inline scripts and styles on /docs only; everything else gets helmet's strict defaults.
   app.use('/docs', securityHeaders(config.http.hsts, { 'script-src': ["'self'", "'unsafe-inline'"], 'style-src': ["'self'", "'unsafe-inline'"], 'img-src': ["'self'", 'data:'] }));
@@ -57,11 +65,12 @@ export function createApp(deps: AppDeps): Express {
   app.use(express.urlencoded({ limit: '16kb', extended: false, parameterLimit: 20 }));
   app.use(jsonDepthLimit(config.http.jsonMaxDepth));
   for (const b of deps.before ?? []) app.use(b.path, b.handler);
-  if (config.http.dashboard) app.use('/admin/queues', bullBoardRouter(deps.queues, deps.authenticate));
+  if (config.http.dashboard) app.use('/admin/queues', bullBoardRouter({ queues: deps.queues, ...deps.board }));
   app.use('/docs', swaggerUi.serve, swaggerUi.setup(undefined, { swaggerOptions: { url: '/openapi.json' } }));
   for (const s of deps.streams) app.get(s.path, s.handler);
   app.use(mountRoutes(deps.routes, deps.authenticate));
+  if (deps.webDir) app.use(webApp(deps.webDir));
   app.use(notFound);
-  app.use(errorMiddleware(deps.log));
+  app.use(errorMiddleware(deps.log, { redis: portOf(config.redisUrl, 6379), postgres: portOf(config.databaseUrl, 5432), mongodb: portOf(config.mongoUrl, 27017) }));
   return app;
 }

@@ -5,11 +5,13 @@
  * in-flight requests finish, close streams, then connections.
  */
 import { createServer, type Server as HttpServer } from 'node:http';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { AddressInfo } from 'node:net';
-import { createBudgets, settleFinishedJobs } from '../platform/usage/index.ts';
+import { createBudgets } from '../platform/usage/index.ts';
 import { loadConfig } from '../platform/config.ts';
-import { connectDb } from '../platform/connections/index.ts';
-import { createJobStore } from '../platform/jobs/index.ts';
+import { connectDb, startSingletonLoop } from '../platform/connections/index.ts';
+import { createJobLifecycle, streamSettings } from '../platform/jobs/index.ts';
 import { createDiscussionStore } from '../platform/discussions/index.ts';
 import { createTranscripts } from '../platform/discussions/index.ts';
 import { keys } from '../platform/keys.ts';
@@ -18,25 +20,29 @@ import { createApiMetrics } from '../platform/observability/index.ts';
 import { connectMongo } from '../platform/connections/index.ts';
 import { createOllamaClient } from '../platform/ollama/index.ts';
 import { observeOllamaStatus } from '../platform/ollama/index.ts';
-import { createQueues, closeQueues } from '../platform/jobs/index.ts';
 import type { RoomEvent } from '../shared/index.ts';
-import { connectRedis } from '../platform/connections/index.ts';
+import { connectRedis, whenReady } from '../platform/connections/index.ts';
 import { createApp } from './app.ts';
+import { createAuditLog, purgeAuthRecords } from '../platform/auth/index.ts';
 import { createAudit } from './auth/audit.ts';
 import { bearerAuthenticator } from './auth/authenticate.ts';
-import { createAuthService } from './auth/service.ts';
+import { createBoardSessions } from './auth/board-sessions.ts';
+import { auditedSurfaces, createDenialAudit, denialRecorder } from './auth/denials.ts';
+import { createAuth, type RevokedCredential } from './auth/index.ts';
 import { tokenEndpointGuard } from './auth/token-endpoint.ts';
 import { createAdmission } from './domain/admission.ts';
 import { agentCaps } from './domain/agents.ts';
 import type { DiscussionDeps } from './domain/discussions.ts';
 import type { JobDeps } from './domain/jobs.ts';
-import { installedModelNames, type ModelDeps } from './domain/models.ts';
+import type { ModelDeps } from './domain/models.ts';
 import { rateLimiters } from './http/rate-limit.ts';
 import { deepProbe } from './domain/probe.ts';
+import { scrapeTokenEndpoint } from './http/scrape-token.ts';
+import type { MetricsDeps } from './domain/metrics.ts';
 import { buildOpenApi } from './openapi.ts';
 import { discussionRoomKind, isLastRoomEvent, watchDiscussion, type RoomWatchDeps } from './realtime/discussion-watch.ts';
-import { StreamHub } from './realtime/hub.ts';
-import { attachSocketServer } from './realtime/socket.ts';
+import { StreamHub } from '../platform/streams/index.ts';
+import { attachSocketServer, endCredential } from './realtime/socket.ts';
 import { eventStreamHandler, sseHandler, type StreamHooks } from './realtime/sse.ts';
 import { authRoutes } from './routes/auth.ts';
 import { agentRoutes, discussionEventsDoc, discussionRoutes } from './routes/discussions.ts';
@@ -52,18 +58,25 @@ import { Embedder, createCollectionStore, createIndexCatalog, openVectorStore, r
 
 export async function startApi(env: NodeJS.ProcessEnv = process.env) {
   const config = loadConfig(env);
-  const log = createLogger('api', config.logLevel);
-  const redis = connectRedis(config.redisUrl, { name: 'parley-api' });
+  const log = createLogger('api', config.logLevels.api);
+  const redis = connectRedis(config.redisUrl, { name: 'parley-api', commandTimeoutMs: config.http.redisTimeoutMs });
   const hubSubscriber = connectRedis(config.redisUrl, { blocking: true, name: 'parley-api-hub' });
   const pubClient = connectRedis(config.redisUrl, { name: 'parley-api-io-pub' });
   const subClient = connectRedis(config.redisUrl, { blocking: true, name: 'parley-api-io-sub' });
-  const db = connectDb(config.databaseUrl, { pool: 20 });
+  await Promise.all([hubSubscriber, pubClient, subClient].map(whenReady));
+  const db = connectDb(config.databaseUrl, { pool: 20, queryTimeoutMs: config.http.dbQueryTimeoutMs, connectTimeoutMs: config.http.dbConnectTimeoutMs, acquireTimeoutMs: config.http.dbConnectTimeoutMs });
   const budgets = createBudgets({ db, redis, prefix: config.keyPrefix, checkEveryTokens: config.budgets.checkEveryTokens, log });
-  // A job cancelled while waiting is made terminal here: its budget reservation is released by the same hook.
-  const store = createJobStore(db, { keyPrefix: config.keyPrefix, onFinished: settleFinishedJobs(budgets, log) });
   const k = keys(config.keyPrefix);
   const metrics = createApiMetrics();
-  const queues = createQueues(redis, config.keyPrefix);
+  const hub = new StreamHub(hubSubscriber, redis, log);
+  // The one job lifecycle of this process. A job cancelled while waiting is made terminal here, which settles (releases) its budget.
+  const jobs = createJobLifecycle({ db, redis, keys: k, keyPrefix: config.keyPrefix, streams: streamSettings(config.streams), budgets, hub, log,
+    failpoint: (name) => {
+      if (!config.failpoints.has(name)) return;
+      log.fatal({ failpoint: name }, 'failpoint reached: killing this process');
+      process.kill(process.pid, 'SIGKILL');
+    },
+  });
   const ollama = createOllamaClient(config.ollama);
   // Model status: polled in the background; feeds /v1/models/status, /readyz, gauges and the operators' `ollama_status` event.
   const configuredModels = [config.ollama.chatModel, config.ollama.embedModel];
@@ -74,23 +87,27 @@ export async function startApi(env: NodeJS.ProcessEnv = process.env) {
     models: ollama.status.availability(configuredModels).map((m) => ({ model: m.model, installed: m.installed, loaded: m.loaded, loadedOn: m.hosts.filter((h) => h.loaded).map((h) => h.host) })),
   });
   const audit = createAudit(db, log);
-  const auth = createAuthService({ db, redis, config, audit, keyPrefix: config.keyPrefix, onFailure: (kind, reason) => metrics.authFailures.inc({ kind, reason }) });
-  const authenticate = bearerAuthenticator(auth, (reason) => metrics.authFailures.inc({ kind: 'bearer', reason }));
-  const hub = new StreamHub(hubSubscriber, redis, log);
+  // Set once Socket.IO exists: a revocation ends the credential's sockets in every API process (Redis adapter).
+  let onRevoked: (t: RevokedCredential) => void = () => {};
+  const auth = createAuth({ db, redis, config, audit, keyPrefix: config.keyPrefix, onFailure: (kind, reason) => metrics.authFailures.inc({ kind, reason }), onRevoked: (t) => onRevoked(t) });
+  const authenticate = bearerAuthenticator(auth.tokens, (reason) => metrics.authFailures.inc({ kind: 'bearer', reason }));
+  // 401/403/429 on the auth and admin surfaces: counted each, audited aggregated.
+  const denials = createDenialAudit({ audit, ...config.auth.denials, onDenial: (d) => metrics.authDenials.inc({ status: String(d.status), family: d.family }) });
   await hub.start();
 
   const modelDeps: ModelDeps = {
-    host: config.ollama.host, chatModel: config.ollama.chatModel, embedModel: config.ollama.embedModel, loadKeepAlive: config.modelOps.loadKeepAlive,
-    db, redis, prefix: config.keyPrefix, store, queues, audit,
+    ollama, chatModel: config.ollama.chatModel, embedModel: config.ollama.embedModel, loadKeepAlive: config.modelOps.loadKeepAlive, roleCaps: config.roleCaps,
+    pullRegistries: config.modelOps.pullRegistries, pullInsecureRegistries: config.modelOps.pullInsecureRegistries,
+    redis, prefix: config.keyPrefix, jobs, audit,
   };
-  // Caps and budgets for llm.chat and embed.batch, checked at submit (api/domain/admission.ts).
-  const admit = createAdmission({ config, db, budgets, installedModels: installedModelNames(modelDeps) });
-  const jobDeps: JobDeps = { config, store, queues, redis, keys: k, audit, admit, release: (id) => budgets.release(id), onSubmitted: (kind, priority) => metrics.submitted.inc({ kind, priority }) };
+  // Caps and budgets for llm.chat and embed.batch, checked at submit (api/domain/admission.ts); installed models from the status poller.
+  const admit = createAdmission({ config, jobs, budgets, models: ollama.status });
+  const jobDeps: JobDeps = { jobs, audit, admit, release: (id) => budgets.release(id), onSubmitted: (kind, priority) => metrics.submitted.inc({ kind, priority }) };
   const mongo = connectMongo(config.mongoUrl, { appName: 'parley-api' });
   const discussionDeps: DiscussionDeps = {
-    db, redis, keys: k, keyPrefix: config.keyPrefix, queues, log, jobs: store, streamTtlSeconds: config.streams.ttlSeconds, chatModel: config.ollama.chatModel,
+    db, redis, keys: k, keyPrefix: config.keyPrefix, log, jobs, streamTtlSeconds: config.streams.ttlSeconds, chatModel: config.ollama.chatModel,
     rooms: createDiscussionStore(db), transcripts: createTranscripts(mongo),
-    checkAgent: agentCaps({ roleCaps: config.roleCaps, installedModels: installedModelNames(modelDeps) }),
+    checkAgent: agentCaps({ roleCaps: config.roleCaps, models: ollama.status }),
   };
   // The vector store: searches and collection queries read it here; deletes write it (under the same lock as the workers).
   const vectors = await openVectorStore({
@@ -100,35 +117,46 @@ export async function startApi(env: NodeJS.ProcessEnv = process.env) {
   });
   const catalog = createIndexCatalog(db, config.keyPrefix);
   const embedder = new Embedder(ollama);
-  const submitDeps = { db, queues, keyPrefix: config.keyPrefix };
-  const codeDeps = { config, store: createCodeStore(db), catalog, vectors, search: createCodeSearch({ vectors, catalog, embedder }), jobs: store, submit: submitDeps };
+  const submitDeps = { jobs };
+  const codeDeps = { config, store: createCodeStore(db), catalog, vectors, search: createCodeSearch({ vectors, catalog, embedder }), jobs, submit: submitDeps };
   const collectionDeps = { config, collections: createCollectionStore(db), catalog, vectors, embedder, submit: submitDeps };
   const roomWatch: RoomWatchDeps = { rooms: discussionDeps.rooms, transcripts: discussionDeps.transcripts, redis, keys: k, hub };
-  const routes = [...opsRoutes({ redis, db, ollama, queues, metrics, prefix: config.keyPrefix, openapi: () => openapi, deepProbe: () => deepProbe({ store, queues }), extraReadiness: modelReadiness }), ...authRoutes({ auth, db }), ...jobRoutes(jobDeps), ...modelStatusRoutes({ status: ollama.status, models: configuredModels }), ...agentRoutes(discussionDeps), ...discussionRoutes(discussionDeps), ...usageRoutes({ db, budgets, audit }), ...codeRoutes(codeDeps), ...collectionRoutes(collectionDeps),
+  const scrape: MetricsDeps = { metrics, jobs, rooms: discussionDeps.rooms, redis, watchedStreams: () => hub.watchedStreams };
+  const routes = [...opsRoutes({ redis, db, ollama, scrape, openapi: () => openapi, deepProbe: () => deepProbe({ jobs }), extraReadiness: modelReadiness }), ...authRoutes({ auth, auditLog: createAuditLog(db), onIssued: (grant) => metrics.tokensIssued.inc({ grant }) }), ...jobRoutes(jobDeps), ...modelStatusRoutes({ status: ollama.status, models: configuredModels }), ...agentRoutes(discussionDeps), ...discussionRoutes(discussionDeps), ...usageRoutes({ db, budgets, audit }), ...codeRoutes(codeDeps), ...collectionRoutes(collectionDeps),
     // Last: GET /v1/models/:name would otherwise answer for fixed paths such as /v1/models/status.
     ...modelRoutes(modelDeps)];
-  const streamHooks: StreamHooks = { onOpen: () => metrics.sockets.inc({ transport: 'sse' }), onClose: () => metrics.sockets.dec({ transport: 'sse' }), stillValid: (a) => auth.stillValid(a) };
-  const sse = { path: '/v1/jobs/:id/events', method: 'get' as const, summary: 'Live events of a job as Server-Sent Events; resumable with Last-Event-ID.', tags: ['jobs'], access: 'jobs:read', responses: { 200: { description: 'text/event-stream of tokens, progress, reset and finished', contentType: 'text/event-stream' } } };
+  const streamHooks: StreamHooks = { onOpen: () => metrics.sockets.inc({ transport: 'sse' }), onClose: () => metrics.sockets.dec({ transport: 'sse' }), stillValid: (a) => auth.tokens.stillValid(a) };
+  const sse = { path: '/v1/jobs/:id/events', method: 'get' as const, operationId: 'streamJobEvents', summary: 'Live events of a job as Server-Sent Events; resumable with Last-Event-ID.', tags: ['jobs'], access: 'jobs:read', requestHeaders: { 'Last-Event-ID': { description: 'Resume after this seq: exactly the events after it' } }, responses: { 200: { description: 'text/event-stream of tokens, progress, reset and finished', contentType: 'text/event-stream' } } };
   const openapi = buildOpenApi(routes, [sse, discussionEventsDoc]);
   const app = createApp({
-    config, log, metrics, queues, routes, authenticate, openapi: () => openapi,
-    before: [{ path: '/v1/auth/token', handler: tokenEndpointGuard }, ...rateLimiters({ redis, prefix: config.keyPrefix, limits: config.rateLimits, authenticate, log, onLimited: (limiter) => metrics.rateLimited.inc({ limiter }) })],
-    streams: [{ path: sse.path, handler: sseHandler({ store, redis, keys: k, hub, ...streamHooks }, authenticate) },
+    config, log, metrics, queues: jobs.queues, routes, authenticate, openapi: () => openapi,
+    // The arena page, built by `npm run web:build` (npm start runs it).
+    webDir: join(dirname(fileURLToPath(import.meta.url)), '..', 'web', 'dist'),
+    board: {
+      tokens: auth.tokens, audit, alwaysSecure: config.http.hsts === 'always', onAction: (method, outcome) => metrics.boardActions.inc({ method, outcome }),
+      sessions: createBoardSessions({ redis, keyPrefix: config.keyPrefix, ttlSeconds: config.http.boardSessionTtlSeconds }),
+    },
+    // The scrape token first: it answers /metrics before any limiter or authenticator sees the request.
+    before: [{ path: '/metrics', handler: scrapeTokenEndpoint(config.metricsToken, scrape) }, ...auditedSurfaces.map((path) => ({ path, handler: denialRecorder(denials) })), { path: '/v1/auth/token', handler: tokenEndpointGuard }, ...rateLimiters({ redis, prefix: config.keyPrefix, limits: config.rateLimits, authenticate, log, onLimited: (limiter) => metrics.rateLimited.inc({ limiter }) })],
+    streams: [{ path: sse.path, handler: sseHandler({ jobs, redis, keys: k, hub, ...streamHooks }, authenticate) },
       { path: discussionEventsDoc.path, handler: eventStreamHandler<RoomEvent>(streamHooks, authenticate, { permission: 'discussions:read', watch: (actor, id, afterSeq, fn) => watchDiscussion(roomWatch, actor, id, afterSeq, fn), isLast: isLastRoomEvent }) },
     ],
   });
 
-  const bootstrap = await auth.bootstrapAdmin();
-  if (bootstrap === 'created') log.info({ user: config.auth.bootstrapAdmin?.username }, 'bootstrap admin created');
+  // Ended sessions and old failed sign-ins, purged by one API process at a time (platform/auth/retention.ts).
+  const authRetention = startSingletonLoop({ redis, lockKey: k.authRetentionLock, intervalMs: config.auth.retention.intervalMs, log, name: 'auth retention', round: () => purgeAuthRecords(db, config.auth.retention) });
+  const bootstrap = await auth.users.bootstrapAdmin();
+  if (bootstrap === 'created' || bootstrap === 'promoted') log.info({ user: config.auth.bootstrapAdmin?.username }, `bootstrap admin ${bootstrap}`);
 
   const server: HttpServer = createServer(app);
   server.requestTimeout = config.http.requestTimeoutMs * 2;
   const io = attachSocketServer(server, {
-    store, redis, keys: k, hub, log, prefix: config.keyPrefix, pubClient, subClient, corsOrigins: config.http.corsOrigins,
-    auth: { verify: (t) => auth.authenticateToken(t), stillValid: (a) => auth.stillValid(a) },
+    jobs, redis, keys: k, hub, log, prefix: config.keyPrefix, pubClient, subClient, corsOrigins: config.http.corsOrigins,
+    auth: { verify: (t) => auth.tokens.authenticate(t), stillValid: (a) => auth.tokens.stillValid(a) },
     onConnections: (n) => metrics.sockets.set({ transport: 'socket.io' }, n),
     rooms: { discussion: discussionRoomKind(roomWatch) },
   });
+  onRevoked = (t) => endCredential(io, t);
   // `ollama_status` { host, up, at } to operators and admins when a host goes down or comes back.
   // Local emit: every API node polls on its own, so each node tells its own sockets once.
   ollama.status.onTransition((t) => io.local.to('operators').emit('ollama_status', t));
@@ -144,20 +172,23 @@ export async function startApi(env: NodeJS.ProcessEnv = process.env) {
       server.closeIdleConnections();
       await new Promise<void>((r) => io.close(() => r()));
       await hub.close();
+      await authRetention.stop().catch(() => {});
+      await denials.stop();
       ollama.close();
       await Promise.race([closed, new Promise((r) => setTimeout(r, 5000))]);
       server.closeAllConnections();
-      await closeQueues(queues);
+      await jobs.close();
       await Promise.all([redis.quit(), hubSubscriber.quit(), pubClient.quit(), subClient.quit()]).catch(() => {});
       vectors.close();
       await db.destroy();
       await mongo.close().catch(() => {});
       log.info('api stopped');
     })());
-  return { app, server, io, port, stop, config, auth, db, redis, store, queues, keys: k, hub, routes, audit, ollama, discussions: discussionDeps, code: codeDeps, collections: collectionDeps, vectors };
+  return { app, server, io, port, stop, config, auth, db, redis, jobs, keys: k, hub, routes, audit, ollama, discussions: discussionDeps, authRetention, denials, code: codeDeps, collections: collectionDeps, vectors };
 }
 
-if (import.meta.url === `file://${process.argv[1]}`) {
+// Run directly (not imported by a test): compare as URLs, so a path with spaces or other escaped characters still matches.
+if (process.argv[1] && import.meta.url === pathToFileURL(resolve(process.argv[1])).href) {
   const api = await startApi();
   for (const sig of ['SIGTERM', 'SIGINT'] as const) {
     process.once(sig, () => {

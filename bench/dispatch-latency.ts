@@ -130,7 +130,7 @@ async function main(): Promise<void> {
     });
     if (errors) throw new Error(`${side}: ${errors} of ${n} submits failed`, { cause: firstError });
     await marks.allStarted(n);
-    await drained(side === 'bare' ? bareQueue : api.queues.system);
+    await drained(side === 'bare' ? bareQueue : api.jobs.queues.system);
     const cpu = cpuBetween(before, await cpuSnapshot(admin));
     return {
       latency: summarize(marks.between(marks.submitted, marks.started)),

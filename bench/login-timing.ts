@@ -28,7 +28,7 @@ const env = parleyEnv(prefix, { PARLEY_RATE_TOKEN_PER_IP: '100000000', PARLEY_RA
 const api = await startApi(env);
 const base = `http://127.0.0.1:${api.port}`;
 const username = `bench-${randomUUID().slice(0, 8)}`;
-const user = await api.auth.createUser({ username, password: `pw-${randomUUID()}`, role: 'member' });
+const user = await api.auth.users.create({ username, password: `pw-${randomUUID()}`, role: 'member' });
 const done = teardownOnExit(async () => {
   await cleanup({ redis: api.redis, db: api.db, prefixes: [prefix], userIds: [user.id] });
   await api.stop();

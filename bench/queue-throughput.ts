@@ -82,7 +82,7 @@ async function main(): Promise<void> {
     w.on('active', (job) => trace?.picked.set(job.id!, performance.now()));
     w.on('completed', (job) => trace?.completed.set(job.id!, performance.now()));
   }
-  const parleyQueue = api.queues.system;
+  const parleyQueue = api.jobs.queues.system;
 
   const barePrefix = `${prefix}:bare`;
   const bareConnections = [connectRedis(config.redisUrl, { name: 'bench-bare' }), connectRedis(config.redisUrl, { blocking: true, name: 'bench-bare-worker' })] as const;

@@ -18,7 +18,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { availableParallelism, loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
 
-const all = ['ollama-build', 'submit-http', 'queue-throughput', 'dispatch-latency', 'token-relay', 'chunking', 'login-timing'];
+const all = ['ollama-build', 'llm-path', 'memory-soak', 'redis-footprint', 'submit-http', 'queue-throughput', 'dispatch-latency', 'token-relay', 'chunking', 'login-timing'];
 const TIMEOUT_MS = 8 * 60_000;
 
 function runOne(name: string): Promise<{ code: number | null; lines: string[]; ms: number }> {

@@ -97,7 +97,7 @@ async function main(): Promise<void> {
   const teardown = teardownOnExit(async () => {
     await loader.close();
     await new Promise<void>((r) => bare.close(() => r()));
-    await cleanup({ redis: admin, db: api.db, prefixes: [prefix], userIds: [user.id], queues: [bareQueue, api.queues.system] });
+    await cleanup({ redis: admin, db: api.db, prefixes: [prefix], userIds: [user.id], queues: [bareQueue, api.jobs.queues.system] });
     await api.stop();
     await bareQueue.close();
     await bareConnection.quit().catch(() => {});

@@ -153,7 +153,7 @@ async function main(): Promise<void> {
   const teardown = teardownOnExit(async () => {
     await load.close();
     await bare.close();
-    await cleanup({ redis: admin, db: api.db, prefixes: [prefix], userIds: [user.id], queues: [api.queues.system] });
+    await cleanup({ redis: admin, db: api.db, prefixes: [prefix], userIds: [user.id], queues: [api.jobs.queues.system] });
     await api.stop();
     await admin.quit();
   });

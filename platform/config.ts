@@ -3,6 +3,8 @@
  * the product reads `process.env`; composition roots call `loadConfig()` and
  * pass the result down.
  */
+import { isIP } from 'node:net';
+import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 
@@ -30,20 +32,49 @@ const roleLimits = (defaults: Record<(typeof limitClasses)[number], number>) =>
       return out;
     });
 
+const logLevel = z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']);
+
 const Env = z.object({
   PARLEY_ENV: z.enum(['development', 'test', 'production']).default('development'),
-  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  LOG_LEVEL: logLevel.default('info'),
+  /** Log level of API processes and of worker processes, over LOG_LEVEL, so one environment can set them apart. */
+  PARLEY_API_LOG_LEVEL: logLevel.optional(),
+  PARLEY_WORKER_LOG_LEVEL: logLevel.optional(),
   PORT: z.coerce.number().int().min(0).max(65535).default(3000),
-  REDIS_URL: z.string().default('redis://127.0.0.1:6390'),
-  DATABASE_URL: z.string().default('postgres://parley@127.0.0.1:5440/parley'),
-  OLLAMA_HOST: z.string().default('http://127.0.0.1:11500'),
-  MONGODB_URL: z.string().default('mongodb://127.0.0.1:27030/parley'),
+  /**
+   * Each worker process serves /healthz, /readyz and /metrics on this port (0: any free port).
+   * @defaultValue 9464, on 127.0.0.1: set PARLEY_WORKER_HOST=0.0.0.0 where a scraper or a probe comes from another host.
+   */
+  PARLEY_WORKER_PORT: z.coerce.number().int().min(0).max(65535).default(9464),
+  PARLEY_WORKER_HOST: z.string().default('127.0.0.1'),
+  /**
+   * A static bearer token for Prometheus: accepted by the API's /metrics (besides an operator's
+   * credential) and required by the workers' /metrics when set. @defaultValue none
+   */
+  PARLEY_METRICS_TOKEN: z.string().min(16).optional(),
+  /** Unset: the service manager's own instance, on its PARLEY_*_PORT. */
+  REDIS_URL: z.string().optional(),
+  DATABASE_URL: z.string().optional(),
+  /** Postgres password, put into DATABASE_URL when the URL carries none (so the URL needs no secret in it). */
+  DATABASE_PASSWORD: z.string().min(1).optional(),
+  OLLAMA_HOST: z.string().optional(),
+  MONGODB_URL: z.string().optional(),
+  /** The ports `npm run services` uses for its own instances; the URLs above default to them. */
+  PARLEY_REDIS_PORT: z.coerce.number().int().min(1).max(65535).default(6390),
+  PARLEY_PG_PORT: z.coerce.number().int().min(1).max(65535).default(5440),
+  PARLEY_OLLAMA_PORT: z.coerce.number().int().min(1).max(65535).default(11500),
+  PARLEY_MONGO_PORT: z.coerce.number().int().min(1).max(65535).default(27030),
   PARLEY_CHAT_MODEL: z.string().default('smollm2:135m'),
   PARLEY_EMBED_MODEL: z.string().default('all-minilm'),
   /** Prefix of every Redis key and BullMQ queue; tests give each suite its own. */
   PARLEY_KEY_PREFIX: z.string().regex(/^[a-zA-Z0-9_.:-]+$/).default('parley'),
   /** Worker concurrency per queue, e.g. "llm=4,embed=2,code=2,system=16". */
   PARLEY_CONCURRENCY: z.string().default(''),
+  /**
+   * The queues a worker process serves, comma-separated (e.g. "llm" for a pool of LLM workers scaled on
+   * its own). @defaultValue every queue
+   */
+  PARLEY_WORKER_QUEUES: csv.optional(),
   PARLEY_CHUNK_THREADS: z.coerce.number().int().min(1).max(64).optional(),
   /** How long a job's lock lives without renewal; a dead worker's jobs are recovered after about this long. */
   PARLEY_LOCK_MS: z.coerce.number().int().min(1000).default(30_000),
@@ -51,13 +82,55 @@ const Env = z.object({
   /** A queued job older than this is promoted one priority class, so batch work always progresses. */
   PARLEY_AGING_MS: z.coerce.number().int().min(100).default(30_000),
   PARLEY_SWEEP_INTERVAL_MS: z.coerce.number().int().min(100).default(5_000),
+  /**
+   * While Postgres (or Redis) is down, a worker holds a finished job's outcome and retries its
+   * record write this long before giving the job back to the queue. @defaultValue 120 s
+   */
+  PARLEY_OUTAGE_WAIT_MS: z.coerce.number().int().min(0).default(120_000),
   /** On SIGTERM, active jobs get this long to finish before they are handed back to the queue. */
   PARLEY_SHUTDOWN_GRACE_MS: z.coerce.number().int().min(0).default(10_000),
+  /**
+   * Failpoints for the chaos suite, honoured only when PARLEY_ENV=test: comma-separated names of
+   * places where the process kills itself (SIGKILL), e.g. "accept.after-record" (the API dies
+   * between recording a job and handing it to the queue).
+   */
+  PARLEY_FAILPOINTS: csv.default([]),
   /** Upper bound on generated tokens when a request names none. */
   PARLEY_DEFAULT_NUM_PREDICT: z.coerce.number().int().min(1).default(512),
   PARLEY_STREAM_TTL_S: z.coerce.number().int().min(10).default(86_400),
   PARLEY_STREAM_MAXLEN: z.coerce.number().int().min(100).default(50_000),
+  /**
+   * How long a job's event stream is kept once it ends (the record in Postgres keeps the result; the
+   * stream only serves clients that resume). Per-kind defaults live in the job definitions
+   * (`defaults.streamRetentionS`); this applies to kinds that name none. @defaultValue 1 h
+   */
+  PARLEY_STREAM_RETAIN_S: z.coerce.number().int().min(1).default(3_600),
+  /** Per-kind overrides of the retention after the end, as "llm.chat=3600,system.ping=60". */
+  PARLEY_STREAM_RETAIN_BY_KIND: z
+    .string()
+    .default('')
+    .transform((spec, ctx) => {
+      const out: Record<string, number> = {};
+      for (const part of spec.split(',').map((x) => x.trim()).filter(Boolean)) {
+        const [kind, value] = part.split('=');
+        const n = Number(value);
+        if (!kind || !Number.isInteger(n) || n < 1) {
+          ctx.addIssue({ code: 'custom', message: `"${part}": expected <job kind>=<seconds>` });
+          return z.NEVER;
+        }
+        out[kind.trim()] = n;
+      }
+      return out;
+    }),
   PARLEY_BODY_LIMIT: z.string().default('1mb'),
+  /**
+   * Bounds on the API's request path, so every answer comes within about 2 s while Redis or
+   * Postgres hangs (503 with Retry-After instead): each Redis command, and each Postgres query,
+   * connect and pool acquisition. @defaultValue 1000 ms (Redis), 1500 ms (Postgres queries), 1000 ms (connect and acquire)
+   */
+  PARLEY_API_REDIS_TIMEOUT_MS: z.coerce.number().int().min(50).default(1_000),
+  PARLEY_API_DB_QUERY_TIMEOUT_MS: z.coerce.number().int().min(50).default(1_500),
+  PARLEY_API_DB_CONNECT_TIMEOUT_MS: z.coerce.number().int().min(50).default(1_000),
   /**
    * HSTS and CSP upgrade-insecure-requests: "auto" sends them only on requests that arrived over
    * TLS (directly, or through a trusted proxy saying https), so a browser that opens the API by a
@@ -68,7 +141,33 @@ const Env = z.object({
   PARLEY_REQUEST_TIMEOUT_MS: z.coerce.number().int().min(100).default(30_000),
   PARLEY_CORS_ORIGINS: csv.default([]),
   PARLEY_DASHBOARD: bool.default(true),
-  PARLEY_TRUST_PROXY: bool.default(false),
+  /** Longest life of the queue board's cookie session (also never past the access token it came from). @defaultValue 900 s */
+  PARLEY_BOARD_SESSION_TTL_S: z.coerce.number().int().min(10).max(86_400).default(900),
+  /**
+   * Which proxies may tell us the client's address (X-Forwarded-For) and scheme (X-Forwarded-Proto), in
+   * Express's trust-proxy forms: "false" (none), a hop count ("1": the one proxy in front), or proxy
+   * addresses, subnets and named ranges ("loopback,10.0.0.0/8"). "true" (every hop) is refused: it lets
+   * any client choose its own IP. @defaultValue false
+   */
+  PARLEY_TRUST_PROXY: z
+    .string()
+    .default('false')
+    .transform((spec, ctx): false | number | string[] => {
+      const v = spec.trim();
+      if (['', 'false', 'no', '0'].includes(v)) return false;
+      if (['true', 'yes'].includes(v)) {
+        ctx.addIssue({ code: 'custom', message: '"true" trusts every hop, so any client could choose its own IP: give a hop count (e.g. 1) or the proxies\' addresses or subnets' });
+        return z.NEVER;
+      }
+      if (/^\d+$/.test(v)) return Number(v);
+      const entries = v.split(',').map((x) => x.trim()).filter(Boolean);
+      const bad = entries.filter((x) => !isProxySpec(x));
+      if (bad.length) {
+        ctx.addIssue({ code: 'custom', message: `not an address, subnet (a.b.c.d/n, x::/n) or one of loopback, linklocal, uniquelocal: ${bad.join(', ')}` });
+        return z.NEVER;
+      }
+      return entries;
+    }),
   /** Access-token lifetime. @defaultValue 900 s (15 min): short, because a stolen one cannot be recalled. */
   PARLEY_ACCESS_TOKEN_TTL_S: z.coerce.number().int().min(10).max(86_400).default(900),
   PARLEY_REFRESH_TOKEN_TTL_S: z.coerce.number().int().min(60).default(30 * 86_400),
@@ -81,6 +180,18 @@ const Env = z.object({
    * @defaultValue 10 000 ms
    */
   PARLEY_AUTH_CACHE_MS: z.coerce.number().int().min(0).max(300_000).default(10_000),
+  /** Live (unrevoked, unexpired) API keys one user may hold; creating one more is 422 LIMIT_EXCEEDED. @defaultValue 20 */
+  PARLEY_MAX_API_KEYS_PER_USER: z.coerce.number().int().min(1).max(10_000).default(20),
+  /** Days a session row is kept after it expired or was revoked (then it and its refresh tokens are purged). @defaultValue 7 */
+  PARLEY_SESSION_RETENTION_DAYS: z.coerce.number().min(0).max(3650).default(7),
+  /** Days failed sign-ins (`auth.login` / `auth.refresh` failures) stay in the audit log. @defaultValue 30 */
+  PARLEY_FAILED_LOGIN_RETENTION_DAYS: z.coerce.number().min(1).max(3650).default(30),
+  /** How often one API process purges them (the first round comes a second after start). @defaultValue 3600 s */
+  PARLEY_AUTH_PURGE_INTERVAL_S: z.coerce.number().int().min(1).max(86_400).default(3600),
+  /** 401/403/429 answers on auth and admin routes are audited aggregated per window of this length (api/auth/denials.ts). @defaultValue 60 s */
+  PARLEY_AUDIT_DENIAL_WINDOW_S: z.coerce.number().int().min(1).max(86_400).default(60),
+  /** Distinct denial keys (status, route, IP, actor) written per window and process; the rest share one overflow row. @defaultValue 50 */
+  PARLEY_AUDIT_DENIAL_MAX_KEYS: z.coerce.number().int().min(1).max(10_000).default(50),
   PARLEY_BOOTSTRAP_ADMIN_USER: z.string().min(1).optional(),
   PARLEY_BOOTSTRAP_ADMIN_PASSWORD: z.string().min(1).optional(),
   /** Window of every rate limit below. @defaultValue 60 s */
@@ -134,7 +245,7 @@ const Env = z.object({
   PARLEY_CACHE_CHAT_TTL_S: z.coerce.number().int().min(1).default(3_600),
   /** @defaultValue 7 days: a model digest's embeddings never change. */
   PARLEY_CACHE_EMBED_TTL_S: z.coerce.number().int().min(1).default(604_800),
-  /** How long a model's digest (the cache key's model identity) is trusted before /api/tags is asked again. @defaultValue 10 s */
+  /** How old the status poller's view may be when a model's digest (the cache key's model identity) is read from it; older, it polls first. @defaultValue 10 s */
   PARLEY_CACHE_DIGEST_TTL_MS: z.coerce.number().int().min(0).default(10_000),
   /**
    * Per-role caps on metered jobs, as JSON merged over the defaults field by field, e.g.
@@ -147,6 +258,14 @@ const Env = z.object({
   PARLEY_MODEL_PULL_TIMEOUT_MS: z.coerce.number().int().min(1000).default(2 * 3_600_000),
   /** model.pull gives up when Ollama reports nothing for this long. @defaultValue 60 s */
   PARLEY_MODEL_PULL_IDLE_TIMEOUT_MS: z.coerce.number().int().min(100).default(60_000),
+  /**
+   * Registry hosts (`host[:port]`, comma-separated) that POST /v1/models/pull may name. A name without
+   * a host always pulls from Ollama's default registry; any other host, internal addresses included,
+   * must be listed here. @defaultValue none
+   */
+  PARLEY_MODEL_PULL_REGISTRIES: csv.default([]),
+  /** Registry hosts for which a pull may ask for `insecure` (plain HTTP, unverified TLS). @defaultValue none */
+  PARLEY_MODEL_PULL_INSECURE_REGISTRIES: csv.default([]),
   /** keep_alive of POST /v1/models/:name/load when the body names none. @defaultValue 30m */
   PARLEY_MODEL_LOAD_KEEP_ALIVE: z.string().regex(/^(0|-?(\d+(\.\d+)?(ns|us|µs|ms|s|m|h))+)$/).default('30m'),
   /** Where local data lives (the services manager uses the same variable). @defaultValue `.data` in the checkout */
@@ -188,32 +307,85 @@ const Env = z.object({
   PARLEY_VECTORS_RETIRED_GRACE_S: z.coerce.number().int().min(0).default(600),
 });
 
+/**
+ * Secrets may come from files instead (Docker and Kubernetes secrets): `<NAME>_FILE` names a file
+ * whose content, without the trailing newline, is the value. Setting both is an error.
+ */
+export const secretVars = ['REDIS_URL', 'DATABASE_URL', 'DATABASE_PASSWORD', 'MONGODB_URL', 'PARLEY_BOOTSTRAP_ADMIN_PASSWORD', 'PARLEY_METRICS_TOKEN'] as const;
+
+/** Every environment variable the platform reads: the schema's names and the `_FILE` form of each secret. */
+export function knownEnvVars(): string[] {
+  return [...Object.keys(Env.shape), ...secretVars.map((n) => `${n}_FILE`)];
+}
+
+function withSecretFiles(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  const out = { ...env };
+  for (const name of secretVars) {
+    const file = env[`${name}_FILE`];
+    if (!file) continue;
+    if (env[name] !== undefined) throw new Error(`invalid configuration: set ${name} or ${name}_FILE, not both`);
+    try {
+      out[name] = readFileSync(file, 'utf8').replace(/\r?\n$/, '');
+    } catch (err) {
+      throw new Error(`invalid configuration: ${name}_FILE: cannot read ${file} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`, { cause: err });
+    }
+  }
+  return out;
+}
+
+/** DATABASE_URL with DATABASE_PASSWORD put in, when the URL has no password of its own. */
+function databaseUrl(url: string, password: string | undefined): string {
+  if (!password) return url;
+  const u = new URL(url);
+  if (u.password) return url;
+  u.password = encodeURIComponent(password);
+  return u.toString();
+}
+
 export type Config = ReturnType<typeof loadConfig>;
 
+/** An entry of PARLEY_TRUST_PROXY's list: an IP, an IP/prefix, or one of Express's named ranges. */
+function isProxySpec(entry: string): boolean {
+  if (['loopback', 'linklocal', 'uniquelocal'].includes(entry)) return true;
+  const [addr, prefix, ...rest] = entry.split('/');
+  const family = isIP(addr ?? '');
+  if (!family || rest.length) return false;
+  if (prefix === undefined) return true;
+  return /^\d{1,3}$/.test(prefix) && Number(prefix) <= (family === 4 ? 32 : 128);
+}
+
 export function loadConfig(env: NodeJS.ProcessEnv = process.env) {
-  const parsed = Env.safeParse(env);
+  const parsed = Env.safeParse(withSecretFiles(env));
   if (!parsed.success) {
     const lines = parsed.error.issues.map((i) => `  ${i.path.join('.')}: ${i.message}`).join('\n');
     throw new Error(`invalid configuration:\n${lines}`);
   }
   const e = parsed.data;
+  const ollamaHost = e.OLLAMA_HOST ?? `http://127.0.0.1:${e.PARLEY_OLLAMA_PORT}`;
   return {
     env: e.PARLEY_ENV,
     logLevel: e.LOG_LEVEL,
+    /** Per process kind: PARLEY_API_LOG_LEVEL / PARLEY_WORKER_LOG_LEVEL, else LOG_LEVEL. */
+    logLevels: { api: e.PARLEY_API_LOG_LEVEL ?? e.LOG_LEVEL, workers: e.PARLEY_WORKER_LOG_LEVEL ?? e.LOG_LEVEL },
     port: e.PORT,
-    redisUrl: e.REDIS_URL,
-    databaseUrl: e.DATABASE_URL,
-    mongoUrl: e.MONGODB_URL,
+    /** The workers' own ops server (health, readiness, metrics). */
+    workerOps: { port: e.PARLEY_WORKER_PORT, host: e.PARLEY_WORKER_HOST },
+    metricsToken: e.PARLEY_METRICS_TOKEN,
+    // A CLI run without the service env still reaches this clone's own services, on its own ports.
+    redisUrl: e.REDIS_URL ?? `redis://127.0.0.1:${e.PARLEY_REDIS_PORT}`,
+    databaseUrl: databaseUrl(e.DATABASE_URL ?? `postgres://parley@127.0.0.1:${e.PARLEY_PG_PORT}/parley`, e.DATABASE_PASSWORD),
+    mongoUrl: e.MONGODB_URL ?? `mongodb://127.0.0.1:${e.PARLEY_MONGO_PORT}/parley`,
     keyPrefix: e.PARLEY_KEY_PREFIX,
+    failpoints: new Set(e.PARLEY_ENV === 'test' ? e.PARLEY_FAILPOINTS : []),
     ollama: {
-      host: e.OLLAMA_HOST.includes('://') ? e.OLLAMA_HOST : `http://${e.OLLAMA_HOST}`,
+      host: ollamaHost.includes('://') ? ollamaHost : `http://${ollamaHost}`,
       chatModel: e.PARLEY_CHAT_MODEL,
       embedModel: e.PARLEY_EMBED_MODEL,
       defaultNumPredict: e.PARLEY_DEFAULT_NUM_PREDICT,
       connectTimeoutMs: e.OLLAMA_CONNECT_TIMEOUT_MS,
       firstTokenTimeoutMs: e.OLLAMA_FIRST_TOKEN_TIMEOUT_MS,
       idleTimeoutMs: e.OLLAMA_IDLE_TIMEOUT_MS,
-      hosts: (e.OLLAMA_HOSTS ? e.OLLAMA_HOSTS.split(',').map((h) => h.trim()).filter(Boolean) : [e.OLLAMA_HOST]).map((h) => (h.includes('://') ? h : `http://${h}`).replace(/\/+$/, '')),
+      hosts: (e.OLLAMA_HOSTS ? e.OLLAMA_HOSTS.split(',').map((h) => h.trim()).filter(Boolean) : [ollamaHost]).map((h) => (h.includes('://') ? h : `http://${h}`).replace(/\/+$/, '')),
       keepAliveMs: e.OLLAMA_KEEPALIVE_MS,
       maxSockets: e.OLLAMA_MAX_SOCKETS,
       retry: { attempts: e.OLLAMA_RETRY_ATTEMPTS, baseMs: e.OLLAMA_RETRY_BASE_MS, maxMs: e.OLLAMA_RETRY_MAX_MS, overloadMaxWaitMs: e.OLLAMA_OVERLOAD_MAX_WAIT_MS },
@@ -224,14 +396,16 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env) {
     },
     workers: {
       concurrency: parseConcurrency(e.PARLEY_CONCURRENCY),
+      queues: parseQueues(e.PARLEY_WORKER_QUEUES),
       chunkThreads: e.PARLEY_CHUNK_THREADS,
       lockMs: e.PARLEY_LOCK_MS,
       stalledIntervalMs: e.PARLEY_STALLED_INTERVAL_MS,
       agingMs: e.PARLEY_AGING_MS,
       sweepIntervalMs: e.PARLEY_SWEEP_INTERVAL_MS,
       shutdownGraceMs: e.PARLEY_SHUTDOWN_GRACE_MS,
+      outageWaitMs: e.PARLEY_OUTAGE_WAIT_MS,
     },
-    streams: { ttlSeconds: e.PARLEY_STREAM_TTL_S, maxLen: e.PARLEY_STREAM_MAXLEN },
+    streams: { ttlSeconds: e.PARLEY_STREAM_TTL_S, maxLen: e.PARLEY_STREAM_MAXLEN, retainAfterFinishS: e.PARLEY_STREAM_RETAIN_S, retainByKind: e.PARLEY_STREAM_RETAIN_BY_KIND },
     cache: { enabled: e.PARLEY_CACHE, chatTtlS: e.PARLEY_CACHE_CHAT_TTL_S, embedTtlS: e.PARLEY_CACHE_EMBED_TTL_S },
     auth: {
       accessTtlSeconds: e.PARLEY_ACCESS_TOKEN_TTL_S,
@@ -239,6 +413,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env) {
       issuer: e.PARLEY_JWT_ISSUER,
       audience: e.PARLEY_JWT_AUDIENCE,
       credentialCacheMs: e.PARLEY_AUTH_CACHE_MS,
+      maxApiKeysPerUser: e.PARLEY_MAX_API_KEYS_PER_USER,
+      denials: { windowMs: e.PARLEY_AUDIT_DENIAL_WINDOW_S * 1000, maxKeys: e.PARLEY_AUDIT_DENIAL_MAX_KEYS },
+      retention: { sessionDays: e.PARLEY_SESSION_RETENTION_DAYS, failedLoginDays: e.PARLEY_FAILED_LOGIN_RETENTION_DAYS, intervalMs: e.PARLEY_AUTH_PURGE_INTERVAL_S * 1000 },
       bootstrapAdmin: e.PARLEY_BOOTSTRAP_ADMIN_USER && e.PARLEY_BOOTSTRAP_ADMIN_PASSWORD ? { username: e.PARLEY_BOOTSTRAP_ADMIN_USER, password: e.PARLEY_BOOTSTRAP_ADMIN_PASSWORD } : undefined,
     },
     http: {
@@ -247,8 +424,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env) {
       requestTimeoutMs: e.PARLEY_REQUEST_TIMEOUT_MS,
       corsOrigins: e.PARLEY_CORS_ORIGINS,
       dashboard: e.PARLEY_DASHBOARD,
+      boardSessionTtlSeconds: e.PARLEY_BOARD_SESSION_TTL_S,
       trustProxy: e.PARLEY_TRUST_PROXY,
       hsts: e.PARLEY_HSTS,
+      redisTimeoutMs: e.PARLEY_API_REDIS_TIMEOUT_MS,
+      dbQueryTimeoutMs: e.PARLEY_API_DB_QUERY_TIMEOUT_MS,
+      dbConnectTimeoutMs: e.PARLEY_API_DB_CONNECT_TIMEOUT_MS,
     },
     rateLimits: {
       windowMs: e.PARLEY_RATE_WINDOW_S * 1000,
@@ -258,7 +439,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env) {
     },
     roleCaps: parseRoleCaps(e.PARLEY_ROLE_CAPS, { chatModel: e.PARLEY_CHAT_MODEL, embedModel: e.PARLEY_EMBED_MODEL }),
     budgets: { checkEveryTokens: e.PARLEY_BUDGET_CHECK_TOKENS },
-    modelOps: { pullTimeoutMs: e.PARLEY_MODEL_PULL_TIMEOUT_MS, pullIdleTimeoutMs: e.PARLEY_MODEL_PULL_IDLE_TIMEOUT_MS, loadKeepAlive: e.PARLEY_MODEL_LOAD_KEEP_ALIVE },
+    modelOps: {
+      pullTimeoutMs: e.PARLEY_MODEL_PULL_TIMEOUT_MS, pullIdleTimeoutMs: e.PARLEY_MODEL_PULL_IDLE_TIMEOUT_MS, loadKeepAlive: e.PARLEY_MODEL_LOAD_KEEP_ALIVE,
+      pullRegistries: e.PARLEY_MODEL_PULL_REGISTRIES.map((h) => h.toLowerCase()), pullInsecureRegistries: e.PARLEY_MODEL_PULL_INSECURE_REGISTRIES.map((h) => h.toLowerCase()),
+    },
     vectors: {
       uri: e.PARLEY_LANCEDB_URI ?? `${dataDir(e.PARLEY_DATA_DIR)}/lancedb`,
       vectorIndexMinRows: e.PARLEY_VECTOR_INDEX_MIN_ROWS,
@@ -287,6 +471,14 @@ function dataDir(configured: string | undefined): string {
 }
 
 const defaultConcurrency = { llm: 4, embed: 2, code: 2, system: 32, models: 1 } as const;
+type WorkerQueue = keyof typeof defaultConcurrency;
+
+function parseQueues(names: string[] | undefined): WorkerQueue[] | undefined {
+  if (!names) return undefined;
+  const bad = names.filter((n) => !(n in defaultConcurrency));
+  if (bad.length || names.length === 0) throw new Error(`invalid configuration: PARLEY_WORKER_QUEUES "${names.join(',')}": expected some of ${Object.keys(defaultConcurrency).join(', ')}`);
+  return [...new Set(names)] as WorkerQueue[];
+}
 
 function parseConcurrency(spec: string): Record<keyof typeof defaultConcurrency, number> {
   const out: Record<string, number> = { ...defaultConcurrency };
@@ -314,6 +506,11 @@ export interface RoleCap {
   maxPromptChars: number;
   /** Metered jobs (llm.chat, embed.batch) one user may have queued or active at once. */
   maxConcurrentJobs: number;
+  /**
+   * Longest `keep_alive` the role may ask for, in seconds (a job's, or a model load's); -1 allows any,
+   * forever (-1) included. A loaded model holds memory every other user needs.
+   */
+  maxKeepAliveS: number;
 }
 
 /**
@@ -323,10 +520,10 @@ export interface RoleCap {
 export function roleCapDefaults(models: { chatModel: string; embedModel: string }): Record<CapRole, RoleCap> {
   const own = [models.chatModel, models.embedModel];
   return {
-    admin: { models: '*', maxNumPredict: 8192, maxNumCtx: 32_768, maxPromptChars: 400_000, maxConcurrentJobs: 32 },
-    operator: { models: '*', maxNumPredict: 4096, maxNumCtx: 16_384, maxPromptChars: 200_000, maxConcurrentJobs: 16 },
-    member: { models: own, maxNumPredict: 2048, maxNumCtx: 8192, maxPromptChars: 100_000, maxConcurrentJobs: 16 },
-    viewer: { models: own, maxNumPredict: 512, maxNumCtx: 2048, maxPromptChars: 8000, maxConcurrentJobs: 1 },
+    admin: { models: '*', maxNumPredict: 8192, maxNumCtx: 32_768, maxPromptChars: 400_000, maxConcurrentJobs: 32, maxKeepAliveS: -1 },
+    operator: { models: '*', maxNumPredict: 4096, maxNumCtx: 16_384, maxPromptChars: 200_000, maxConcurrentJobs: 16, maxKeepAliveS: -1 },
+    member: { models: own, maxNumPredict: 2048, maxNumCtx: 8192, maxPromptChars: 100_000, maxConcurrentJobs: 16, maxKeepAliveS: 1800 },
+    viewer: { models: own, maxNumPredict: 512, maxNumCtx: 2048, maxPromptChars: 8000, maxConcurrentJobs: 1, maxKeepAliveS: 300 },
   };
 }
 
@@ -337,6 +534,7 @@ const RoleCapSpec = z
     maxNumCtx: z.number().int().min(128).max(131_072),
     maxPromptChars: z.number().int().min(1),
     maxConcurrentJobs: z.number().int().min(1),
+    maxKeepAliveS: z.number().int().min(-1),
   })
   .partial()
   .strict();

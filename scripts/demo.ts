@@ -69,6 +69,7 @@ const colourOf = new Map(agents.map((a, i) => [a.id, colours[i % colours.length]
 
 out(`\n${paint('1', `Live discussion ${room.id}`)}\n${paint('2', `Topic: ${room.topic}  ·  ${agents.map((a) => a.name).join(', ')}  ·  ${turns} turns of up to ${numPredict} tokens`)}\n\n`);
 out(`${paint('2', 'Watch the same room from elsewhere (the room is public: any signed-in user may watch):')}\n`);
+out(paint('2', `  In a browser, the arena page:  ${base}/#/rooms/${room.id}\n`));
 out(paint('2', `  Socket.IO  room "${room.links.socketRoom}":\n`));
 out(paint('2', `    node -e "const s=require('socket.io-client').io('${base}',{auth:{token:process.env.TOKEN}});s.on('connect',()=>s.emit('subscribe',{room:'${room.links.socketRoom}',lastSeq:0},console.log));['turn_started','tokens','turn_finished','status','human_message'].forEach(e=>s.on(e,d=>console.log(e,d)))"\n`));
 out(paint('2', `  SSE:\n    curl -N ${base}${room.links.events} -H "authorization: Bearer $TOKEN"\n`));

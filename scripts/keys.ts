@@ -19,6 +19,7 @@ import { parseArgs } from 'node:util';
 import { createAudit } from '../api/auth/audit.ts';
 import { keyVerificationGraceMs, rotateSigningKey } from '../api/auth/keyring.ts';
 import { loadConfig } from '../platform/config.ts';
+import { signingKeys } from '../platform/auth/index.ts';
 import { connectDb } from '../platform/connections/index.ts';
 import { createLogger } from '../platform/observability/index.ts';
 
@@ -47,10 +48,9 @@ try {
     console.log(JSON.stringify({ kid, retired }));
   } else {
     const grace = keyVerificationGraceMs(config.auth.accessTtlSeconds);
-    const rows = await db('signing_keys').orderBy('created_at', 'desc').select('kid', 'alg', 'created_at', 'retired_at');
-    for (const r of rows) {
-      const retiredAt = r.retired_at as Date | null;
-      console.log(JSON.stringify({ kid: r.kid, alg: r.alg, createdAt: (r.created_at as Date).toISOString(), retiredAt: retiredAt?.toISOString() ?? null, signing: retiredAt === null, verifying: retiredAt === null || retiredAt.getTime() > Date.now() - grace }));
+    for (const r of await signingKeys(db)) {
+      const retiredAt = r.retired_at;
+      console.log(JSON.stringify({ kid: r.kid, alg: r.alg, createdAt: r.created_at.toISOString(), retiredAt: retiredAt?.toISOString() ?? null, signing: retiredAt === null, verifying: retiredAt === null || retiredAt.getTime() > Date.now() - grace }));
     }
   }
 } finally {

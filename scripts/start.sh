@@ -8,4 +8,6 @@ cd "$(dirname "$0")/.."
 npm run -s services -- up
 eval "$(npm run -s services -- env)"
 npx tsx scripts/migrate.ts latest
+# The arena page (web/ → web/dist, served at /); skipped when nothing it is built from changed.
+npx tsx scripts/web-build.ts
 exec npx tsx scripts/start.ts "$@"

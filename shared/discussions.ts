@@ -9,6 +9,7 @@
  */
 import { z } from 'zod';
 import { JobError } from './errors.ts';
+import { ModelName } from './model-name.ts';
 import { ChatMessage, OllamaOptions } from './ollama-options.ts';
 import { Usage } from './usage.ts';
 
@@ -28,7 +29,7 @@ export const AgentInput = z
     /** The system prompt: who the agent is and how it argues. */
     persona: z.string().trim().min(1).max(8000),
     /** Defaults to the configured chat model. */
-    model: z.string().min(1).max(200).optional(),
+    model: ModelName.optional(),
     /** Generation parameters, in Ollama's names; role caps apply on create and update. */
     params: OllamaOptions.default({}),
   })
@@ -39,7 +40,7 @@ export const AgentPatch = z
   .object({
     name: AgentName.optional(),
     persona: z.string().trim().min(1).max(8000).optional(),
-    model: z.string().min(1).max(200).optional(),
+    model: ModelName.optional(),
     params: OllamaOptions.optional(),
   })
   .strict();
@@ -119,7 +120,7 @@ export type CreateDiscussion = z.infer<typeof CreateDiscussion>;
 export const AgentOverride = z
   .object({
     agentId: z.uuid(),
-    model: z.string().min(1).max(200).optional(),
+    model: ModelName.optional(),
     persona: z.string().trim().min(1).max(8000).optional(),
     params: OllamaOptions.optional(),
   })

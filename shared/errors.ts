@@ -35,7 +35,7 @@ export const ApiErrorCode = z.enum([
   'INVALID_GRANT',
   /** OAuth2: grant_type is neither password nor refresh_token. */
   'UNSUPPORTED_GRANT_TYPE',
-  /** Authenticated, but the role lacks the permission. */
+  /** Authenticated, but the role lacks the permission, or a configured policy forbids the action (a model pull from a registry host not on the allow-list). */
   'FORBIDDEN',
   /** A rate limit or quota was hit; see Retry-After. */
   'RATE_LIMITED',
@@ -45,10 +45,16 @@ export const ApiErrorCode = z.enum([
   'ARCHIVE_REJECTED',
   /** The token budget cannot cover the request. */
   'BUDGET_EXHAUSTED',
-  /** The request took longer than the server's request timeout. */
+  /** The server could not answer within its request timeout (503 with Retry-After: try again later). */
   'REQUEST_TIMEOUT',
-  /** Redis, Postgres or the queue could not take the job; nothing was accepted. */
+  /** The queue or another backing service could not take the request; nothing was accepted. Retry after Retry-After. */
   'SERVICE_UNAVAILABLE',
+  /** Redis is unreachable or not answering; nothing was accepted. Retry after Retry-After. */
+  'REDIS_UNAVAILABLE',
+  /** Postgres is unreachable or not answering; nothing was accepted. Retry after Retry-After. */
+  'POSTGRES_UNAVAILABLE',
+  /** The MongoDB-wire document store is unreachable or not answering. Retry after Retry-After. */
+  'MONGODB_UNAVAILABLE',
   /** A bug. The response carries a requestId to find the log line; never a stack trace. */
   'INTERNAL',
 ]);
@@ -112,8 +118,5 @@ export const Problem = z.object({
   code: ApiErrorCode,
   requestId: z.string().optional(),
   errors: z.array(z.object({ path: z.string(), message: z.string() })).optional(),
-  /** OAuth2 token endpoint errors also carry RFC 6749 §5.2's members. */
-  error: z.string().optional(),
-  error_description: z.string().optional(),
 });
 export type Problem = z.infer<typeof Problem>;

@@ -1,18 +1,19 @@
 export { ApiErrorCode, JobErrorCode, JobError, Problem, isRetryable } from './errors.ts';
 export { PriorityClass } from './priority.ts';
 export { Usage } from './usage.ts';
-export { OllamaOptions, OllamaFormat, KeepAlive, ChatMessage } from './ollama-options.ts';
+export { OllamaOptions, OllamaFormat, KeepAlive, keepAliveSeconds, ChatMessage } from './ollama-options.ts';
 export { QueueName, defineJob, type JobDefinition, type JobDefaults, type InputOf, type ResultOf, type ProgressOf } from './jobs/define.ts';
 export { JobEnvelope } from './jobs/envelope.ts';
-export { jobs, jobKinds, isJobKind, type JobKind, type Jobs } from './jobs/index.ts';
+export { jobs, jobKinds, publicJobKinds, isJobKind, type JobKind, type Jobs, type PublicJobKind } from './jobs/index.ts';
 export { LlmChatInput, LlmChatResult, llmChat } from './jobs/llm-chat.ts';
 export { EmbedBatchInput, EmbedBatchResult, embedBatch } from './jobs/embed-batch.ts';
 export { CodeChunkInput, CodeChunkResult, CodeChunk, CodeLanguage, SourceFile, codeChunk } from './jobs/code-chunk.ts';
 export { SystemPingInput, SystemPingResult, systemPing } from './jobs/system-ping.ts';
 export { ModelPullInput, ModelPullResult, ModelPullProgress, modelPull } from './jobs/model-pull.ts';
+export { ModelName, parseModelName, canonicalModelName, defaultRegistryHost, type ParsedModelName } from './model-name.ts';
 export {
-  ModelName, normalizeModelName, ModelSummary, ModelList, ModelDetails, RunningModel, RunningModels,
-  CreateModelBody, CopyModelBody, LoadModelBody, ModelLoadState, PullModelBody, PullModelAccepted,
+  HostReach, ModelOnHost, HostResult, ModelSummary, ModelList, ModelDetails, RunningModel, RunningModels,
+  CreateModelBody, CopyModelBody, ModelChange, DeletedModel, LoadModelBody, ModelLoadState, PullModelBody, PullModelAccepted,
 } from './model-api.ts';
 export {
   UsageDay, UsageTotals, UsageQuery, UsageRow, UsageReport, AdminUsageQuery, AdminUsageItem, AdminUsageReport,
@@ -29,6 +30,11 @@ export {
   roomEvents, TurnStartedEvent, RoomTokensEvent, TurnFinishedEvent, RoomStatusEvent, HumanMessageEvent, RoomSnapshotEvent,
   type RoomEvent, type RoomEventName, type RoomEventPayload,
 } from './discussions.ts';
+export {
+  Role, Permission, Username, Password, TokenResponse, OAuthError, TokenRequest, Me, Session, SessionList, CreateApiKey, ApiKey, ApiKeyList, CreatedApiKey,
+  ChangePassword, ResetPassword, PasswordChanged, NewUser, CreatedUser, UserPatch, UserView, UserList, AuditOutcome, AuditQuery, AuditEventView, AuditPage,
+} from './auth-api.ts';
+export { SubmitJobRequest } from './jobs/submit.ts';
 export {
   SymbolKind, ChunkKind, RepositoryName, RepositorySource, CreateRepository, IndexIdentityView, RepositoryIndexView, Repository, RepositoryList, ArchiveReceipt,
   SearchMode, CodeSearchQuery, CodeSearchHit, CodeSearchResults, SymbolQuery, ImportRef, CodeSymbol, SymbolList,

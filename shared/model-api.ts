@@ -1,27 +1,49 @@
 /**
  * The HTTP shapes of the model management API (/v1/models), shared by the
- * API, its OpenAPI document and the SDK.
+ * API, its OpenAPI document and the SDK. Management acts on every Ollama
+ * host: lists say which host has what, changes answer per host.
  */
 import { z } from 'zod';
 import { SubmittedJob } from './job-api.ts';
+import { ModelName } from './model-name.ts';
 import { KeepAlive, OllamaOptions } from './ollama-options.ts';
 
-/**
- * An Ollama model name: `[host/][namespace/]model[:tag]`. In a URL path it
- * must be percent-encoded (`library%2Fllama3%3A8b`), since it may hold `/`.
- */
-export const ModelName = z
-  .string()
-  .min(1)
-  .max(200)
-  .regex(/^[A-Za-z0-9][A-Za-z0-9._\-/:]*$/, 'letters, digits and . _ - / : only, starting with a letter or digit');
-export type ModelName = z.infer<typeof ModelName>;
+/** Whether an Ollama host answered a request that asked every host. */
+export const HostReach = z.object({
+  host: z.string(),
+  up: z.boolean(),
+  /** Why it did not answer (or why part of the answer is missing). */
+  error: z.string().nullable(),
+});
+export type HostReach = z.infer<typeof HostReach>;
 
-/** Ollama's canonical form: a name without a tag means `:latest` (`all-minilm` is `all-minilm:latest`). */
-export function normalizeModelName(name: string): string {
-  const last = name.slice(name.lastIndexOf('/') + 1);
-  return last.includes(':') ? name : `${name}:latest`;
-}
+/** One host that has a model installed. */
+export const ModelOnHost = z.object({
+  host: z.string(),
+  /** The digest there: hosts can hold different builds under one name. */
+  digest: z.string(),
+  loaded: z.boolean(),
+});
+export type ModelOnHost = z.infer<typeof ModelOnHost>;
+
+/** What a change did on one host. */
+export const HostResult = z.object({
+  host: z.string(),
+  /**
+   * `applied`: done there; `skipped`: nothing to do there (e.g. the source is not installed on
+   * that host, or the model is not); `failed`: Ollama refused or failed; `unreachable`: the host did not answer.
+   */
+  outcome: z.enum(['applied', 'skipped', 'failed', 'unreachable']),
+  detail: z.string().nullable(),
+});
+export type HostResult = z.infer<typeof HostResult>;
+
+/** Per-host results of a change to every host. */
+const HostResults = {
+  results: z.array(HostResult),
+  /** False when some host failed or did not answer: it may still be in the old state. */
+  complete: z.boolean(),
+};
 
 export const ModelSummary = z.object({
   name: z.string(),
@@ -39,14 +61,21 @@ export const ModelSummary = z.object({
   contextLength: z.number().int().nullable(),
   /** Ollama's capabilities: completion, embedding, tools, insert, vision, thinking. */
   capabilities: z.array(z.string()),
-  /** Loaded in memory now (listed by /api/ps). */
+  /** Loaded in memory now on some host (listed by its /api/ps). */
   loaded: z.boolean(),
   /** The model this one was created from, when Ollama recorded one. */
   parent: z.string().nullable(),
+  /** Every host that has it installed, in configuration order; the fields above are the first one's. */
+  hosts: z.array(ModelOnHost),
 });
 export type ModelSummary = z.infer<typeof ModelSummary>;
 
-export const ModelList = z.object({ items: z.array(ModelSummary) });
+export const ModelList = z.object({
+  /** Every model some host has, once, by canonical name. */
+  items: z.array(ModelSummary),
+  /** Every configured host: a host that did not answer is listed here, not left out silently. */
+  hosts: z.array(HostReach),
+});
 export type ModelList = z.infer<typeof ModelList>;
 
 export const ModelDetails = ModelSummary.extend({
@@ -61,6 +90,8 @@ export type ModelDetails = z.infer<typeof ModelDetails>;
 
 export const RunningModel = z.object({
   name: z.string(),
+  /** The Ollama host it is loaded on: a model loaded on two hosts is listed twice. */
+  host: z.string(),
   digest: z.string(),
   /** Memory the loaded model takes, in all. */
   sizeBytes: z.number().int(),
@@ -76,7 +107,7 @@ export const RunningModel = z.object({
 });
 export type RunningModel = z.infer<typeof RunningModel>;
 
-export const RunningModels = z.object({ items: z.array(RunningModel) });
+export const RunningModels = z.object({ items: z.array(RunningModel), hosts: z.array(HostReach) });
 export type RunningModels = z.infer<typeof RunningModels>;
 
 /** A Modelfile as JSON: a new model from an installed one, with its own system prompt, template or parameters. */
@@ -106,17 +137,33 @@ export const LoadModelBody = z
   .strict();
 export type LoadModelBody = z.infer<typeof LoadModelBody>;
 
+/** A created or copied model, and what happened on each host. */
+export const ModelChange = ModelDetails.extend(HostResults);
+export type ModelChange = z.infer<typeof ModelChange>;
+
+export const DeletedModel = z.object({ name: z.string(), ...HostResults });
+export type DeletedModel = z.infer<typeof DeletedModel>;
+
 export const ModelLoadState = z.object({
   name: z.string(),
+  /** Loaded on at least one host. */
   loaded: z.boolean(),
+  /** The latest unload time over the hosts where it is loaded. */
   expiresAt: z.string().nullable(),
+  /** Every host that has it installed, and whether it is loaded there now. */
+  hosts: z.array(z.object({ host: z.string(), loaded: z.boolean(), expiresAt: z.string().nullable() })),
+  ...HostResults,
 });
 export type ModelLoadState = z.infer<typeof ModelLoadState>;
 
 export const PullModelBody = z
   .object({
     model: ModelName,
-    /** Allow a registry over plain HTTP or with an unverified certificate. */
+    /**
+     * Allow a registry over plain HTTP or with an unverified certificate: only for a registry host on
+     * PARLEY_MODEL_PULL_INSECURE_REGISTRIES. A name with a registry host of its own needs that host
+     * on PARLEY_MODEL_PULL_REGISTRIES.
+     */
     insecure: z.boolean().optional(),
   })
   .strict();

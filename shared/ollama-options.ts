@@ -45,6 +45,21 @@ export const KeepAlive = z.union([
 ]);
 export type KeepAlive = z.infer<typeof KeepAlive>;
 
+const durationUnits: Record<string, number> = { ns: 1e-9, us: 1e-6, µs: 1e-6, ms: 1e-3, s: 1, m: 60, h: 3600 };
+
+/**
+ * How long a `keep_alive` keeps the model loaded, in seconds, as Ollama reads
+ * it: a negative value (number or duration) is forever (`Infinity`), 0 unloads
+ * at once. Role caps compare it with their bound.
+ */
+export function keepAliveSeconds(k: KeepAlive): number {
+  if (typeof k === 'number') return k < 0 ? Infinity : k;
+  if (k.startsWith('-')) return Infinity;
+  let total = 0;
+  for (const m of k.matchAll(/(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)/g)) total += Number(m[1]) * durationUnits[m[2]!]!;
+  return total;
+}
+
 export const ChatMessage = z.object({
   role: z.enum(['system', 'user', 'assistant']),
   content: z.string().max(200_000),

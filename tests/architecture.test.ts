@@ -2,15 +2,17 @@
  * The import rules of ARCHITECTURE.md, checked on the real source:
  * shared imports only shared (and zod); platform imports shared and
  * platform; api and workers import shared and platform, never each other;
- * sdk imports only shared; nothing imports api or workers except their own
+ * sdk imports only shared; web (the arena page) only sdk; nothing imports api or workers except their own
  * package and the entry scripts/tests; and there are no import cycles.
+ * Also: a platform folder is entered only through its index.ts, and route
+ * files hold no SQL (they call domain functions, which call platform).
  */
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 
 const root = resolve(import.meta.dirname, '..');
-const packages = ['shared', 'platform', 'api', 'workers', 'sdk', 'migrations'] as const;
+const packages = ['shared', 'platform', 'api', 'workers', 'sdk', 'web', 'migrations'] as const;
 type Pkg = (typeof packages)[number];
 
 const allowed: Record<Pkg, Pkg[]> = {
@@ -19,6 +21,7 @@ const allowed: Record<Pkg, Pkg[]> = {
   api: ['api', 'platform', 'shared'],
   workers: ['workers', 'platform', 'shared'],
   sdk: ['sdk', 'shared'],
+  web: ['web', 'sdk'],
   migrations: ['migrations'],
 };
 const sharedExternal = /^(zod)$/;
@@ -77,6 +80,36 @@ describe('architecture', () => {
     const bad: string[] = [];
     for (const f of files(join(root, 'shared'))) {
       for (const i of imports(f)) if (!i.startsWith('.') && !sharedExternal.test(i)) bad.push(`${relative(root, f)} imports ${i}`);
+    }
+    expect(bad).toEqual([]);
+  });
+
+  it('enters every platform folder through its index.ts', () => {
+    const bad: string[] = [];
+    for (const [file, deps] of graph) {
+      for (const d of deps) {
+        const rel = relative(root, d).split('/');
+        if (rel[0] !== 'platform' || rel.length < 3) continue;
+        const folder = rel.slice(0, 2).join('/');
+        if (relative(root, file).startsWith(`${folder}/`)) continue;
+        if (rel.slice(2).join('/') !== 'index.ts') bad.push(`${relative(root, file)} → ${rel.join('/')}`);
+      }
+    }
+    expect(bad).toEqual([]);
+  });
+
+  // Known exceptions, each with the reason it still stands.
+  const sqlInRoutesAllowed: Record<string, string> = {
+    'api/routes/ops.ts': "readiness pings Postgres with `select 1` (moves with issue 14's ops/BullMQ rework)",
+  };
+  it('keeps SQL out of route files', () => {
+    const bad: string[] = [];
+    for (const f of files(join(root, 'api', 'routes'))) {
+      const rel = relative(root, f);
+      if (sqlInRoutesAllowed[rel]) continue;
+      const src = readFileSync(f, 'utf8');
+      if (/platform\/connections\//.test(src)) bad.push(`${rel} imports platform/connections (the database)`);
+      for (const m of src.matchAll(/\bdb\(|\bknex\b|\.(?:raw|whereRaw|joinRaw|orderByRaw)\(|['"`]\s*(?:select|insert into|update|delete from|with)\s/gi)) bad.push(`${rel}: ${m[0]}`);
     }
     expect(bad).toEqual([]);
   });

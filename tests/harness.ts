@@ -23,7 +23,14 @@ export type Stack = Awaited<ReturnType<typeof startStack>>;
 
 export async function startStack(opts: { workers?: boolean | QueueName[]; env?: Record<string, string> } = {}) {
   const prefix = `t${randomUUID().slice(0, 8)}`;
-  const env: NodeJS.ProcessEnv = { ...process.env, PARLEY_KEY_PREFIX: prefix, PORT: '0', LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn', ...opts.env };
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    // Generous request-path bounds: on a loaded test machine a stalled event loop must not read as an outage.
+    // The chaos suite sets the production defaults back explicitly.
+    PARLEY_API_REDIS_TIMEOUT_MS: '5000',
+    PARLEY_API_DB_QUERY_TIMEOUT_MS: '15000',
+    PARLEY_API_DB_CONNECT_TIMEOUT_MS: '5000',
+    PARLEY_KEY_PREFIX: prefix, PORT: '0', PARLEY_WORKER_PORT: '0', LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn', ...opts.env };
   delete env.PARLEY_BOOTSTRAP_ADMIN_USER;
   delete env.PARLEY_BOOTSTRAP_ADMIN_PASSWORD;
   // Transcripts go to a test database next to the configured one (parley → parley_test), never the development data.
@@ -35,8 +42,8 @@ export async function startStack(opts: { workers?: boolean | QueueName[]; env?: 
   async function user(role: Role = 'member'): Promise<TestUser> {
     const username = `${role}-${randomUUID().slice(0, 8)}`;
     const password = `pw-${randomUUID()}`;
-    const row = await api.auth.createUser({ username, password, role });
-    const t = await api.auth.passwordGrant({ username, password }, { ip: '127.0.0.1' });
+    const row = await api.auth.users.create({ username, password, role });
+    const t = await api.auth.grants.password({ username, password }, { ip: '127.0.0.1' });
     return { id: row.id, username, password, role, token: t.access_token, refreshToken: t.refresh_token, auth: { authorization: `Bearer ${t.access_token}` } };
   }
 

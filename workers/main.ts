@@ -3,21 +3,22 @@
  * Builds config, connections, the Ollama client, the chunking pool and the
  * handlers once, then runs every queue's BullMQ worker and the sweeper.
  */
+import { resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { availableParallelism, hostname } from 'node:os';
-import { createBudgets, jobOwnerLookup, settleFinishedJobs } from '../platform/usage/index.ts';
+import { createBudgets } from '../platform/usage/index.ts';
 import { loadConfig } from '../platform/config.ts';
 import { connectDb } from '../platform/connections/index.ts';
-import { createJobStore } from '../platform/jobs/index.ts';
+import { createJobLifecycle, streamSettings } from '../platform/jobs/index.ts';
 import { createRoomMemory } from '../platform/discussions/index.ts';
 import { createDiscussionStore } from '../platform/discussions/index.ts';
 import { createTranscripts } from '../platform/discussions/index.ts';
 import { keys } from '../platform/keys.ts';
 import { createLogger } from '../platform/observability/index.ts';
 import { connectMongo } from '../platform/connections/index.ts';
-import { createWorkerMetrics, publishMetrics, removePublishedMetrics } from '../platform/observability/index.ts';
+import { breakerStates, createWorkerMetrics } from '../platform/observability/index.ts';
 import { ResponseCache } from '../platform/ollama/index.ts';
 import { createOllamaClient } from '../platform/ollama/index.ts';
-import { createQueues, closeQueues } from '../platform/jobs/index.ts';
 import { connectRedis } from '../platform/connections/index.ts';
 import { QueueName, vectorsMaintain, codeIndex } from '../shared/index.ts';
 import { createCodeStore, submitJob } from '../platform/code/index.ts';
@@ -29,22 +30,23 @@ import type { DiscussionRuntime } from './discussions/runtime.ts';
 import { startRoomWatchdog } from './discussions/watchdog.ts';
 import { createHandlers } from './handlers/index.ts';
 import { WorkerHost } from './runtime/host.ts';
+import { startOpsServer } from './runtime/ops-server.ts';
 import { startSweeper } from './runtime/sweeper.ts';
 
 export async function startWorkers(env: NodeJS.ProcessEnv = process.env, opts: { queues?: QueueName[] } = {}) {
   const config = loadConfig(env);
-  const log = createLogger('workers', config.logLevel);
+  const log = createLogger('workers', config.logLevels.workers);
   const workerId = `${hostname()}:${process.pid}`;
   const redis = connectRedis(config.redisUrl, { name: 'parley-worker' });
   const bullConnection = connectRedis(config.redisUrl, { blocking: true, name: 'parley-worker-bull' });
   const subscriber = connectRedis(config.redisUrl, { blocking: true, name: 'parley-worker-sub' });
   // One connection per concurrent job slot (each job writes its record), plus a few for the sweeper and watchdog.
-  const served = opts.queues ?? QueueName.options;
+  const served = opts.queues ?? config.workers.queues ?? QueueName.options;
   const db = connectDb(config.databaseUrl, { pool: Math.min(64, served.reduce((n, q) => n + config.workers.concurrency[q], 0) + 4) });
   const budgets = createBudgets({ db, redis, prefix: config.keyPrefix, checkEveryTokens: config.budgets.checkEveryTokens, log });
-  // Every terminal write settles the job's token budget (reserved at submit) with its recorded usage.
-  const store = createJobStore(db, { keyPrefix: config.keyPrefix, onFinished: settleFinishedJobs(budgets, log) });
   const k = keys(config.keyPrefix);
+  // The one job lifecycle of this process: records, hand-offs, terminal writes (which settle budgets), streams.
+  const jobs = createJobLifecycle({ db, redis, keys: k, keyPrefix: config.keyPrefix, streams: streamSettings(config.streams), budgets, log });
   const metrics = createWorkerMetrics();
   const cache = config.cache.enabled ? new ResponseCache(redis, { prefix: config.keyPrefix, chatTtlS: config.cache.chatTtlS, embedTtlS: config.cache.embedTtlS }) : undefined;
   const ollama = createOllamaClient(config.ollama, {
@@ -58,13 +60,12 @@ export async function startWorkers(env: NodeJS.ProcessEnv = process.env, opts: {
   // Routing prefers hosts where the model is loaded; the poller keeps that view fresh.
   void ollama.status.start();
   const chunkPool = createChunkPool({ threads: config.workers.chunkThreads ?? Math.max(1, availableParallelism()) });
-  const queues = createQueues(redis, config.keyPrefix);
   const mongo = connectMongo(config.mongoUrl, { appName: 'parley-worker' });
   const discussions: DiscussionRuntime = {
-    db, redis, keys: k, keyPrefix: config.keyPrefix, queues, log, ollama, jobs: store, streamTtlSeconds: config.streams.ttlSeconds,
+    db, redis, keys: k, keyPrefix: config.keyPrefix, log, ollama, jobs, streamTtlSeconds: config.streams.ttlSeconds,
     rooms: createDiscussionStore(db), transcripts: createTranscripts(mongo), memory: createRoomMemory(redis, k),
     defaults: { numCtx: 2048, numPredict: config.ollama.defaultNumPredict, summaryModel: config.ollama.chatModel },
-    budget: budgets.guards(jobOwnerLookup(db)),
+    budget: budgets.guards((id) => jobs.ownerOf(id)),
   };
   // The vector store (LanceDB) and code intelligence: writes to a table are serialised across processes by a Redis lock.
   const vectors = await openVectorStore({
@@ -76,11 +77,11 @@ export async function startWorkers(env: NodeJS.ProcessEnv = process.env, opts: {
   const embedder = new Embedder(ollama, { batchSize: config.code.embedBatch });
   const codeStore = createCodeStore(db);
   const collections = createCollectionStore(db);
-  const submitDeps = { db, queues, keyPrefix: config.keyPrefix };
+  const submitDeps = { jobs };
   const handlers = createHandlers({ ollama, chatModel: config.ollama.chatModel, embedModel: config.ollama.embedModel, defaultNumPredict: config.ollama.defaultNumPredict, chunkPool,
-    budget: budgets.guards(jobOwnerLookup(db)),
+    budget: budgets.guards((id) => jobs.ownerOf(id)),
     discussions,
-    modelPull: { host: config.ollama.host, timeoutMs: config.modelOps.pullTimeoutMs, idleTimeoutMs: config.modelOps.pullIdleTimeoutMs },
+    modelPull: { ollama, timeoutMs: config.modelOps.pullTimeoutMs, idleTimeoutMs: config.modelOps.pullIdleTimeoutMs },
     vectors: {
       codeIndex: { store: codeStore, vectors, catalog, embedder, pool: chunkPool, config: config.code },
       collectionUpsert: { collections, vectors, catalog, embedder, window: config.code.embedWindow, embedBatch: config.code.embedBatch },
@@ -95,9 +96,28 @@ export async function startWorkers(env: NodeJS.ProcessEnv = process.env, opts: {
     },
   });
 
-  const host = new WorkerHost({ config, redis, bullConnection, subscriber, store, keys: k, log, metrics, handlers: handlers as never, queues: opts.queues });
+  const host = new WorkerHost({ config, bullConnection, subscriber, jobs, keys: k, log, metrics, modelLabel: (m) => ollama.status.modelLabel(m), handlers: handlers as never, queues: served });
+  const observeOllama = () => {
+    for (const h of ollama.hostSnapshots()) {
+      metrics.ollamaConcurrencyLimit.set({ host: h.host }, h.limit);
+      metrics.ollamaInFlight.set({ host: h.host }, h.inFlight);
+      const current = h.breaker.replace('-', '_');
+      for (const state of breakerStates) metrics.ollamaBreakerState.set({ host: h.host, state }, state === current ? 1 : 0);
+    }
+    metrics.ollamaWaiting.set(ollama.waiting);
+  };
+  observeOllama();
+  // This process's own health, readiness and metrics (nothing is merged through Redis). It listens
+  // before the queues start, so /readyz says "not taking jobs" until they do.
+  let stopping: Promise<void> | undefined;
+  const ops = await startOpsServer({
+    host: config.workerOps.host, port: config.workerOps.port, registry: metrics.registry, token: config.metricsToken, log,
+    checks: { redis: () => redis.ping(), postgres: () => db.raw('select 1') },
+    accepting: () => stopping === undefined && host.accepting,
+    beforeScrape: observeOllama,
+  });
   await host.start();
-  const sweeper = startSweeper({ config, redis, queues, store, keys: k, log });
+  const sweeper = startSweeper({ config, redis, jobs, keys: k, log });
   const watchdog = startRoomWatchdog(discussions, { intervalMs: config.workers.sweepIntervalMs });
   // Vector maintenance as a recorded job once per interval, submitted by whichever worker process holds the lock.
   // The key names the period and this process's start, so a worker that starts (perhaps with a new embedding
@@ -110,27 +130,11 @@ export async function startWorkers(env: NodeJS.ProcessEnv = process.env, opts: {
       await submitJob(submitDeps, vectorsMaintain, { period }, { ownerId: SYSTEM_USER_ID, key: `vectors.maintain:${period}:${workerId}:${startedAt}` });
     },
   });
-  const observeOllama = () => {
-    for (const h of ollama.hostSnapshots()) {
-      metrics.ollamaConcurrencyLimit.set({ host: h.host }, h.limit);
-      metrics.ollamaInFlight.set({ host: h.host }, h.inFlight);
-      metrics.ollamaBreakerState.set({ host: h.host }, h.breaker === 'closed' ? 0 : h.breaker === 'half-open' ? 1 : 2);
-    }
-    metrics.ollamaWaiting.set(ollama.waiting);
-  };
-  const publish = () => {
-    observeOllama();
-    return publishMetrics(redis, config.keyPrefix, workerId, metrics.registry).catch((err: unknown) => log.warn({ err }, 'metrics publish failed'));
-  };
-  const metricsTimer = setInterval(publish, 5000);
-  void publish();
-  log.info({ workerId, queues: opts.queues ?? QueueName.options, concurrency: config.workers.concurrency }, 'workers ready');
+  log.info({ workerId, queues: served, concurrency: config.workers.concurrency, opsPort: ops.port }, 'workers ready');
 
-  let stopping: Promise<void> | undefined;
   const stop = () =>
     (stopping ??= (async () => {
       log.info('stopping workers');
-      clearInterval(metricsTimer);
       await sweeper.stop();
       await watchdog.stop();
       await maintainScheduler.stop();
@@ -138,17 +142,18 @@ export async function startWorkers(env: NodeJS.ProcessEnv = process.env, opts: {
       await chunkPool.close();
       vectors.close();
       ollama.close();
-      await removePublishedMetrics(redis, config.keyPrefix, workerId).catch(() => {});
-      await closeQueues(queues);
+      await jobs.close();
       await Promise.all([redis.quit(), bullConnection.quit(), subscriber.quit()]).catch(() => {});
       await db.destroy();
       await mongo.close().catch(() => {});
+      await ops.close();
       log.info('workers stopped');
     })());
-  return { stop, host, sweeper, config, metrics, ollama, vectors, catalog };
+  return { stop, host, sweeper, config, metrics, ollama, opsPort: ops.port, vectors, catalog };
 }
 
-if (import.meta.url === `file://${process.argv[1]}`) {
+// Run directly (not imported by a test): compare as URLs, so a path with spaces or other escaped characters still matches.
+if (process.argv[1] && import.meta.url === pathToFileURL(resolve(process.argv[1])).href) {
   const workers = await startWorkers();
   for (const sig of ['SIGTERM', 'SIGINT'] as const) {
     process.once(sig, () => {

@@ -2,7 +2,7 @@ import type { Request } from 'express';
 import { AppError } from '../http/app-error.ts';
 import type { Authenticate } from '../http/mount.ts';
 import type { Actor } from './permissions.ts';
-import type { AuthService } from './service.ts';
+import type { TokenVerifier } from './tokens.ts';
 
 /**
  * Bearer credentials from the Authorization header: an access token or an API
@@ -12,10 +12,10 @@ import type { AuthService } from './service.ts';
  * route and the SSE handler may all ask, and one request must cost one
  * verification (and count at most one failure).
  *
- * `onFailure` hears failures the auth service never sees (a malformed
- * header); the service reports its own refusals through its `onFailure`.
+ * `onFailure` hears failures the verifier never sees (a malformed header);
+ * the verifier reports its own refusals through its `onFailure`.
  */
-export function bearerAuthenticator(auth: AuthService, onFailure?: (reason: string) => void): Authenticate {
+export function bearerAuthenticator(tokens: TokenVerifier, onFailure?: (reason: string) => void): Authenticate {
   const seen = new WeakMap<Request, { header: string | undefined; result: Promise<Actor | undefined> }>();
   const resolve = async (header: string | undefined): Promise<Actor | undefined> => {
     if (!header) return undefined;
@@ -24,7 +24,7 @@ export function bearerAuthenticator(auth: AuthService, onFailure?: (reason: stri
       onFailure?.('malformed_header');
       throw new AppError('UNAUTHENTICATED', { detail: 'Use "Authorization: Bearer <token>"', headers: { 'WWW-Authenticate': 'Bearer realm="parley", error="invalid_request"' } });
     }
-    return (await auth.authenticateToken(m[1]!)).actor;
+    return (await tokens.authenticate(m[1]!)).actor;
   };
   return (req: Request) => {
     const header = req.get('authorization');

@@ -8,6 +8,7 @@
  * rotation never logs anyone out and a retired key stops mattering soon after.
  */
 import { generateKeyPairSync, randomBytes, createPublicKey, type KeyObject } from 'node:crypto';
+import { insertSigningKey, rotateSigningKeys, signingKeys, type NewSigningKey } from '../../platform/auth/index.ts';
 import type { Db } from '../../platform/connections/index.ts';
 
 export const ALGORITHM = 'ES256' as const;
@@ -18,7 +19,7 @@ export interface KeyRing {
   verifying: Map<string, KeyObject>;
 }
 
-export function newKey(): { kid: string; private_pem: string; public_pem: string; alg: string } {
+export function newKey(): NewSigningKey {
   const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
   return {
     kid: `k${Date.now().toString(36)}${randomBytes(3).toString('hex')}`,
@@ -29,18 +30,18 @@ export function newKey(): { kid: string; private_pem: string; public_pem: string
 }
 
 export async function loadKeyRing(db: Db, opts: { retiredGraceMs: number }): Promise<KeyRing> {
-  let rows = await db('signing_keys').select('*').orderBy('created_at', 'desc');
-  if (!rows.some((r: { retired_at: Date | null }) => r.retired_at === null)) {
+  let rows = await signingKeys(db);
+  if (!rows.some((r) => r.retired_at === null)) {
     // First start: make a key. Two processes racing both insert; both keys verify, the newest signs.
-    await db('signing_keys').insert(newKey()).onConflict('kid').ignore();
-    rows = await db('signing_keys').select('*').orderBy('created_at', 'desc');
+    await insertSigningKey(db, newKey());
+    rows = await signingKeys(db);
   }
-  const active = rows.find((r: { retired_at: Date | null }) => r.retired_at === null)!;
+  const active = rows.find((r) => r.retired_at === null)!;
   const oldest = Date.now() - opts.retiredGraceMs;
-  const live = rows.filter((r: { retired_at: Date | null }) => r.retired_at === null || r.retired_at.getTime() > oldest);
+  const live = rows.filter((r) => r.retired_at === null || r.retired_at.getTime() > oldest);
   return {
     signing: { kid: active.kid, privatePem: active.private_pem },
-    verifying: new Map(live.map((r: { kid: string; public_pem: string }) => [r.kid, createPublicKey(r.public_pem)])),
+    verifying: new Map(live.map((r) => [r.kid, createPublicKey(r.public_pem)])),
   };
 }
 
@@ -59,10 +60,43 @@ export function keyVerificationGraceMs(accessTtlSeconds: number): number {
 /** Adds a new signing key and retires the old ones (they keep verifying), in one transaction: the new kid and the kids it retired. */
 export async function rotateSigningKey(db: Db): Promise<{ kid: string; retired: string[] }> {
   const key = newKey();
-  const retired = await db.transaction(async (tx) => {
-    const rows = (await tx('signing_keys').whereNull('retired_at').update({ retired_at: tx.fn.now() }).returning('kid')) as { kid: string }[];
-    await tx('signing_keys').insert(key);
-    return rows.map((r) => r.kid);
-  });
-  return { kid: key.kid, retired };
+  return { kid: key.kid, retired: await rotateSigningKeys(db, key) };
 }
+
+/** Reloads on an unknown kid are at most this frequent, so forged kids cannot hammer Postgres. */
+const KEYRING_MISS_RELOAD_MS = 5_000;
+
+/**
+ * This process's copy of the ring: reread every KEYRING_TTL_MS, and on a kid it does not know (at
+ * most every KEYRING_MISS_RELOAD_MS), so a rotation made by another process reaches this one. A
+ * failed load is forgotten, so the next call tries again.
+ */
+export function createKeyRingCache(db: Db, accessTtlSeconds: number) {
+  const retiredGraceMs = keyVerificationGraceMs(accessTtlSeconds);
+  let ring: { at: number; value: Promise<KeyRing> } | undefined;
+  let lastMissReload = 0;
+  const current = (maxAgeMs = KEYRING_TTL_MS): Promise<KeyRing> => {
+    if (!ring || Date.now() - ring.at >= maxAgeMs) {
+      const value = loadKeyRing(db, { retiredGraceMs });
+      const entry = { at: Date.now(), value };
+      ring = entry;
+      value.catch(() => {
+        if (ring === entry) ring = undefined;
+      });
+    }
+    return ring.value;
+  };
+  return {
+    /** The ring to sign with. */
+    current,
+    /** The public key for `kid`, rereading the ring once if it is unknown (rate-limited). */
+    async verifyingKey(kid: string): Promise<KeyObject | undefined> {
+      const key = (await current()).verifying.get(kid);
+      if (key || Date.now() - lastMissReload <= KEYRING_MISS_RELOAD_MS) return key;
+      lastMissReload = Date.now();
+      return (await current(0)).verifying.get(kid);
+    },
+  };
+}
+
+export type KeyRingCache = ReturnType<typeof createKeyRingCache>;

@@ -7,10 +7,9 @@
  * - operator: sees and manages everyone's jobs; reads queues and models.
  * - admin:    everything, including users, roles, models and the audit log.
  */
-import { z } from 'zod';
+import { Permission, Role } from '../../shared/index.ts';
 
-export const Role = z.enum(['admin', 'operator', 'member', 'viewer']);
-export type Role = z.infer<typeof Role>;
+export { Permission, Role };
 
 export const permissions = {
   'jobs:read': ['viewer', 'member', 'operator', 'admin'],
@@ -32,6 +31,8 @@ export const permissions = {
   'usage:self': ['viewer', 'member', 'operator', 'admin'],
   'usage:any': ['operator', 'admin'],
   'discussions:read': ['viewer', 'member', 'operator', 'admin'],
+  /** Post a human message into a room you may post to (yours, or shared with you): a write, so a read-only credential cannot. */
+  'discussions:post': ['viewer', 'member', 'operator', 'admin'],
   'discussions:write': ['member', 'operator', 'admin'],
   'discussions:any': ['admin'],
   /** Search and read code repositories one may see (own, shared, public). */
@@ -46,10 +47,9 @@ export const permissions = {
   'collections:write': ['member', 'operator', 'admin'],
   /** Read and manage every collection. */
   'collections:any': ['admin'],
-} as const satisfies Record<string, readonly Role[]>;
+} as const satisfies Record<Permission, readonly Role[]>;
 
-export type Permission = keyof typeof permissions;
-export const allPermissions = Object.keys(permissions) as Permission[];
+export const allPermissions: Permission[] = Permission.options;
 
 export function roleHas(role: Role, permission: Permission): boolean {
   return (permissions[permission] as readonly Role[]).includes(role);
@@ -73,4 +73,11 @@ export interface Actor {
 
 export function can(actor: Actor | undefined, permission: Permission): boolean {
   return actor !== undefined && actor.permissions.has(permission);
+}
+
+/** The actor a verified credential stands for: the user's role's permissions, narrowed by a session's or key's scopes. */
+export function actorOf(user: { id: string; username: string; role: Role }, via: { sessionId?: string; apiKeyId?: string; scopes?: readonly Permission[] }): Actor {
+  const rolePerms = permissionsOf(user.role);
+  const perms = via.scopes ? rolePerms.filter((p) => via.scopes!.includes(p)) : rolePerms;
+  return { kind: via.apiKeyId ? 'apiKey' : 'user', userId: user.id, username: user.username, role: user.role, permissions: new Set(perms), sessionId: via.sessionId, apiKeyId: via.apiKeyId };
 }

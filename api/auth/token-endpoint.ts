@@ -5,17 +5,30 @@
  *
  * - every response, success or error, is `Cache-Control: no-store` (and
  *   `Pragma: no-cache` for HTTP/1.0 caches);
+ * - every error is `application/json` with `error` and `error_description`
+ *   (§5.2), not problem+json: `res.locals.errorStyle = 'oauth2'` tells
+ *   api/http/errors.ts to render it so;
  * - the body must be application/x-www-form-urlencoded; anything else is
- *   `invalid_request` in the §5.2 shape, not a generic 415.
+ *   `invalid_request`, not a generic 415.
  *
  * Mounted at /v1/auth/token ahead of the rate limiters.
  */
 import type { RequestHandler } from 'express';
+import type { OAuthError } from '../../shared/index.ts';
+import { AppError } from '../http/app-error.ts';
 import { sendProblem } from '../http/errors.ts';
-import { oauthError } from './service.ts';
+
+type GrantError = Extract<OAuthError['error'], 'invalid_request' | 'invalid_grant' | 'unsupported_grant_type' | 'invalid_scope'>;
+
+/** A §5.2 error with its description; `code` is ours (invalid_scope shares INVALID_REQUEST). */
+export function oauthError(error: GrantError, description: string): AppError {
+  const code = error === 'invalid_grant' ? 'INVALID_GRANT' : error === 'unsupported_grant_type' ? 'UNSUPPORTED_GRANT_TYPE' : 'INVALID_REQUEST';
+  return new AppError(code, { detail: description, extra: { error, error_description: description } });
+}
 
 export const tokenEndpointGuard: RequestHandler = (req, res, next) => {
   res.set({ 'Cache-Control': 'no-store', Pragma: 'no-cache' });
+  res.locals.errorStyle = 'oauth2';
   if (req.method === 'POST' && !req.is('application/x-www-form-urlencoded')) {
     return sendProblem(res, oauthError('invalid_request', 'The token request must be application/x-www-form-urlencoded'), res.locals.requestId as string | undefined, req.originalUrl.split('?')[0]);
   }

@@ -4,8 +4,11 @@
  * submitJob calls after validation and before anything is recorded, so a
  * refusal leaves nothing behind.
  *
- * Caps answer 422 LIMIT_EXCEEDED naming the cap and its limit, checked in
- * this order: model, num_predict, num_ctx, prompt size, concurrent jobs.
+ * A model the client names must be installed on some Ollama host (400
+ * VALIDATION_FAILED), compared in canonical form across aliases and hosts
+ * (model-policy.ts). Caps answer 422 LIMIT_EXCEEDED naming the cap and its
+ * limit, checked in this order: model, keep_alive, num_predict, num_ctx,
+ * prompt size, concurrent jobs.
  * A budget that cannot hold the reservation answers 429 BUDGET_EXHAUSTED
  * with Retry-After (seconds until the period resets).
  *
@@ -21,50 +24,28 @@
  */
 import { estimatePromptTokens, type Budgets } from '../../platform/usage/index.ts';
 import type { Config, RoleCap } from '../../platform/config.ts';
-import type { Db } from '../../platform/connections/index.ts';
-import { jobs, normalizeModelName, type EmbedBatchInput, type LlmChatInput } from '../../shared/index.ts';
+import type { JobLifecycle } from '../../platform/jobs/index.ts';
+import { jobs, type EmbedBatchInput, type LlmChatInput } from '../../shared/index.ts';
 import type { Actor } from '../auth/permissions.ts';
 import { AppError } from '../http/app-error.ts';
+import { capExceeded as exceeded, checkKeepAlive, checkModel, type ModelView } from './model-policy.ts';
 
 export interface AdmissionDeps {
   config: Pick<Config, 'roleCaps' | 'ollama'>;
-  db: Db;
+  /** In-flight counts and the per-owner lock come from the job lifecycle. */
+  jobs: Pick<JobLifecycle, 'inFlight' | 'underOwnerLock'>;
   budgets: Budgets;
-  /** Installed model names, normalised; undefined when Ollama cannot say (then every name counts as installed). */
-  installedModels: () => Promise<Set<string> | undefined>;
+  /** What the Ollama hosts have installed: the status poller, which sees every host. */
+  models: ModelView;
 }
 
 const meteredKinds = Object.values(jobs).filter((d) => d.metered).map((d) => d.kind);
 
-function exceeded(cap: keyof RoleCap, limit: number | string, role: string, detail: string, path: string): AppError {
-  return new AppError('LIMIT_EXCEEDED', {
-    detail: `${detail}: above the ${role} cap ${cap} = ${limit}`,
-    errors: [{ path, message: `the ${role} cap ${cap} is ${limit}` }],
-    extra: { cap, limit: String(limit) },
-  });
-}
-
 export function createAdmission(deps: AdmissionDeps) {
   const { config } = deps;
 
-  async function checkModel(role: string, cap: RoleCap, model: string): Promise<void> {
-    if (cap.models === '*') return;
-    const wanted = normalizeModelName(model);
-    if (cap.models.some((m) => normalizeModelName(m) === wanted)) return;
-    // The allow-list governs installed models. A name Ollama does not have is
-    // not a policy question: the job fails upstream with UPSTREAM_REJECTED, which says what is wrong.
-    const installed = await deps.installedModels();
-    if (installed && !installed.has(wanted)) return;
-    throw exceeded('models', cap.models.join(', '), role, `Model "${model}" is not allowed`, 'input.model');
-  }
-
-  async function inFlight(actor: Actor, db: Db = deps.db): Promise<number> {
-    const row = (await db('jobs').where({ owner_id: actor.userId }).whereIn('state', ['queued', 'active']).whereIn('kind', meteredKinds).count({ n: '*' }).first()) as { n: number | string } | undefined;
-    return Number(row?.n ?? 0);
-  }
-
   async function checkConcurrency(actor: Actor, cap: RoleCap): Promise<void> {
-    const n = await inFlight(actor);
+    const n = await deps.jobs.inFlight(actor.userId, meteredKinds);
     if (n >= cap.maxConcurrentJobs) {
       throw exceeded('maxConcurrentJobs', cap.maxConcurrentJobs, actor.role, `${n} metered jobs are already queued or running`, 'kind');
     }
@@ -73,11 +54,10 @@ export function createAdmission(deps: AdmissionDeps) {
   /** After the job's row is recorded: refuses it (and deletes the row) if it made the owner's in-flight metered jobs exceed the cap. */
   function confirmer(actor: Actor, cap: RoleCap, jobId: string) {
     return async () => {
-      const over = await deps.db.transaction(async (trx) => {
-        await trx.raw('select pg_advisory_xact_lock(hashtext(?))', [`parley:admission:${actor.userId}`]);
-        const n = await inFlight(actor, trx);
+      const over = await deps.jobs.underOwnerLock(actor.userId, async (tx) => {
+        const n = await tx.inFlight(meteredKinds);
         if (n <= cap.maxConcurrentJobs) return 0;
-        await trx('jobs').where({ id: jobId, state: 'queued', attempts: 0 }).delete();
+        await tx.remove(jobId);
         return n;
       });
       if (over) throw exceeded('maxConcurrentJobs', cap.maxConcurrentJobs, actor.role, `${over - 1} metered jobs are already queued or running`, 'kind');
@@ -101,7 +81,8 @@ export function createAdmission(deps: AdmissionDeps) {
     const cap = config.roleCaps[actor.role];
     if (kind === 'llm.chat') {
       const chat = input as LlmChatInput;
-      await checkModel(actor.role, cap, chat.model ?? config.ollama.chatModel);
+      await checkModel(deps.models, actor.role, cap, chat.model ?? config.ollama.chatModel, { named: chat.model !== undefined, path: 'input.model' });
+      checkKeepAlive(actor.role, cap, chat.keep_alive, 'input.keep_alive');
       const asked = chat.options?.num_predict;
       if (asked !== undefined && asked > cap.maxNumPredict) throw exceeded('maxNumPredict', cap.maxNumPredict, actor.role, `num_predict ${asked}`, 'input.options.num_predict');
       const numCtx = chat.options?.num_ctx;
@@ -114,7 +95,7 @@ export function createAdmission(deps: AdmissionDeps) {
       return { input: { ...chat, options: { ...chat.options, num_predict: numPredict } }, confirm: confirmer(actor, cap, jobId) };
     }
     const embed = input as EmbedBatchInput;
-    await checkModel(actor.role, cap, embed.model ?? config.ollama.embedModel);
+    await checkModel(deps.models, actor.role, cap, embed.model ?? config.ollama.embedModel, { named: embed.model !== undefined, path: 'input.model' });
     const chars = embed.texts.reduce((n, t) => n + t.length, 0);
     if (chars > cap.maxPromptChars) throw exceeded('maxPromptChars', cap.maxPromptChars, actor.role, `Texts of ${chars} characters`, 'input.texts');
     await checkConcurrency(actor, cap);

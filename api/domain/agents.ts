@@ -7,9 +7,10 @@
 import { randomUUID } from 'node:crypto';
 import type { RoleCap } from '../../platform/config.ts';
 import type { AgentRow, DiscussionStore } from '../../platform/discussions/index.ts';
-import { normalizeModelName, type Agent, type AgentInput, type AgentList, type AgentPatch, type OllamaOptions } from '../../shared/index.ts';
+import type { Agent, AgentInput, AgentList, AgentPatch, OllamaOptions } from '../../shared/index.ts';
 import { can, type Actor, type Role } from '../auth/permissions.ts';
 import { AppError } from '../http/app-error.ts';
+import { capExceeded, checkModel, type ModelView } from './model-policy.ts';
 
 export interface AgentDeps {
   rooms: DiscussionStore;
@@ -21,7 +22,7 @@ export interface AgentDeps {
    * Checked when an agent is created or changed and for a fork's overrides,
    * so every turn an agent speaks is within its owner's caps.
    */
-  checkAgent?: (actor: Actor, agent: { model: string; params: OllamaOptions }) => Promise<void>;
+  checkAgent?: (actor: Actor, agent: { model: string; params: OllamaOptions; named?: boolean }) => Promise<void>;
 }
 
 export function toAgentView(row: AgentRow): Agent {
@@ -46,7 +47,7 @@ export async function visibleAgent(deps: Pick<AgentDeps, 'rooms'>, actor: Actor,
 
 export async function createAgent(deps: AgentDeps, actor: Actor, body: AgentInput): Promise<Agent> {
   const model = body.model ?? deps.chatModel;
-  await deps.checkAgent?.(actor, { model, params: body.params });
+  await deps.checkAgent?.(actor, { model, params: body.params, named: body.model !== undefined });
   const row = await deps.rooms.insertAgent({ id: randomUUID(), owner_id: actor.userId, name: body.name, persona: body.persona, model, params: body.params });
   return toAgentView(row);
 }
@@ -63,7 +64,7 @@ export async function getAgent(deps: AgentDeps, actor: Actor, id: string): Promi
 /** Changes apply to every room the agent is in from its next turn on; a room's own overrides still win. */
 export async function updateAgent(deps: AgentDeps, actor: Actor, id: string, patch: AgentPatch): Promise<Agent> {
   const row = await visibleAgent(deps, actor, id);
-  await deps.checkAgent?.(actor, { model: patch.model ?? row.model, params: patch.params ?? row.params });
+  await deps.checkAgent?.(actor, { model: patch.model ?? row.model, params: patch.params ?? row.params, named: patch.model !== undefined });
   const updated = await deps.rooms.updateAgent(id, patch);
   if (!updated) throw new AppError('NOT_FOUND', { detail: 'No such agent' });
   return toAgentView(updated);
@@ -78,25 +79,18 @@ export async function deleteAgent(deps: AgentDeps, actor: Actor, id: string): Pr
 
 /**
  * The role caps (platform/config.ts `roleCaps`, the same ones job admission
- * applies) for an agent: its model must be on the role's list, and its
- * num_predict and num_ctx within the role's bounds. As at admission, a model
- * Ollama does not have is not a policy question: its turns fail upstream
- * with UPSTREAM_REJECTED and the room pauses saying so.
+ * applies) for an agent: a model the request names must be installed on
+ * some Ollama host (400), and the model must be on the role's list (422), compared in canonical form across
+ * aliases and hosts (model-policy.ts), and its num_predict and num_ctx
+ * within the role's bounds. A model deleted after the agent was made fails
+ * its turns upstream with UPSTREAM_REJECTED, and the room pauses saying so.
  */
-export function agentCaps(deps: { roleCaps: Record<Role, RoleCap>; installedModels: () => Promise<Set<string> | undefined> }): NonNullable<AgentDeps['checkAgent']> {
-  const exceeded = (cap: keyof RoleCap, limit: number | string, role: string, detail: string, path: string) =>
-    new AppError('LIMIT_EXCEEDED', { detail: `${detail}: above the ${role} cap ${cap} = ${limit}`, errors: [{ path, message: `the ${role} cap ${cap} is ${limit}` }], extra: { cap, limit: String(limit) } });
+export function agentCaps(deps: { roleCaps: Record<Role, RoleCap>; models: ModelView }): NonNullable<AgentDeps['checkAgent']> {
   return async (actor, agent) => {
     const cap = deps.roleCaps[actor.role];
-    if (cap.models !== '*') {
-      const wanted = normalizeModelName(agent.model);
-      if (!cap.models.some((m) => normalizeModelName(m) === wanted)) {
-        const installed = await deps.installedModels();
-        if (!installed || installed.has(wanted)) throw exceeded('models', cap.models.join(', '), actor.role, `Model "${agent.model}" is not allowed`, 'model');
-      }
-    }
+    await checkModel(deps.models, actor.role, cap, agent.model, { named: agent.named ?? true, path: 'model' });
     const { num_predict: numPredict, num_ctx: numCtx } = agent.params;
-    if (numPredict !== undefined && numPredict > cap.maxNumPredict) throw exceeded('maxNumPredict', cap.maxNumPredict, actor.role, `num_predict ${numPredict}`, 'params.num_predict');
-    if (numCtx !== undefined && numCtx > cap.maxNumCtx) throw exceeded('maxNumCtx', cap.maxNumCtx, actor.role, `num_ctx ${numCtx}`, 'params.num_ctx');
+    if (numPredict !== undefined && numPredict > cap.maxNumPredict) throw capExceeded('maxNumPredict', cap.maxNumPredict, actor.role, `num_predict ${numPredict}`, 'params.num_predict');
+    if (numCtx !== undefined && numCtx > cap.maxNumCtx) throw capExceeded('maxNumCtx', cap.maxNumCtx, actor.role, `num_ctx ${numCtx}`, 'params.num_ctx');
   };
 }

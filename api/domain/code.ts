@@ -19,7 +19,7 @@ import {
   ArchiveError, SourcePathError, archiveTree, codeCollection, identityView, resolveSourcePath, submitJob, unpackArchive,
   type CodeSearch, type CodeStore, type IndexStateRow, type RepositoryRow, type SubmitDeps,
 } from '../../platform/code/index.ts';
-import type { JobStore } from '../../platform/jobs/index.ts';
+import type { JobLifecycle } from '../../platform/jobs/index.ts';
 import type { Generation, IndexCatalog, VectorStore } from '../../platform/vectors/index.ts';
 import {
   codeIndex, isTerminal,
@@ -36,7 +36,7 @@ export interface CodeDeps {
   catalog: IndexCatalog;
   vectors: VectorStore;
   search: CodeSearch;
-  jobs: JobStore;
+  jobs: Pick<JobLifecycle, 'get'>;
   submit: SubmitDeps;
 }
 
@@ -74,7 +74,7 @@ function indexView(state: IndexStateRow, gen: Generation): z.infer<typeof Reposi
 async function toViews(deps: CodeDeps, rows: RepositoryRow[]): Promise<Repository[]> {
   const [states, gens] = await Promise.all([deps.store.indexStates(rows.map((r) => r.id)), deps.catalog.list(codeCollection)]);
   const genById = new Map(gens.map((g) => [g.id, g]));
-  const jobs = new Map<string, Awaited<ReturnType<JobStore['get']>>>();
+  const jobs = new Map<string, Awaited<ReturnType<JobLifecycle['get']>>>();
   await Promise.all(rows.filter((r) => r.index_job_id).map(async (r) => jobs.set(r.id, await deps.jobs.get(r.index_job_id!))));
   return rows.map((row) => {
     const mine = states.filter((s) => s.repository_id === row.id);

@@ -11,7 +11,7 @@ import {
   type CollectionRow, type CollectionStore, type Embedder, type Generation, type IndexCatalog, type VectorStore, type Where,
 } from '../../platform/vectors/index.ts';
 import {
-  collectionUpsert, normalizeModelName,
+  collectionUpsert, canonicalModelName,
   type Collection, type CollectionQuery, type CollectionResults, type CreateCollection, type DocumentInput, type FieldType, type SubmittedJob,
 } from '../../shared/index.ts';
 import { can, type Actor } from '../auth/permissions.ts';
@@ -54,7 +54,7 @@ async function toView(deps: CollectionDeps, row: CollectionRow): Promise<Collect
 export async function createCollection(deps: CollectionDeps, actor: Actor, body: CreateCollection): Promise<Collection> {
   const model = canonicalModel(body.model ?? deps.config.ollama.embedModel);
   const cap = deps.config.roleCaps[actor.role];
-  if (cap.models !== '*' && !cap.models.some((m) => normalizeModelName(m) === normalizeModelName(model))) {
+  if (cap.models !== '*' && !cap.models.some((m) => canonicalModelName(m) === canonicalModelName(model))) {
     throw new AppError('LIMIT_EXCEEDED', { detail: `Model "${model}" is not allowed for the ${actor.role} role`, errors: [{ path: 'model', message: `allowed: ${cap.models.join(', ')}` }], extra: { cap: 'models', limit: cap.models.join(', ') } });
   }
   try {

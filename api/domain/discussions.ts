@@ -11,11 +11,9 @@
  *   control  (start/pause/resume/stop/interrupt) owner · admins.
  */
 import { randomUUID } from 'node:crypto';
-import { requestCancel } from '../../platform/jobs/index.ts';
 import { announceStatus, pauseRoom, resumeRoom, startRoom, stopRoom, type RoomDeps, type Transition } from '../../platform/discussions/index.ts';
 import type { DiscussionRow, Roster, RosterRow } from '../../platform/discussions/index.ts';
 import { toMessage, toSummary, toTurn, type TurnDoc, type Transcripts } from '../../platform/discussions/index.ts';
-import type { JobStore } from '../../platform/jobs/index.ts';
 import { appendRoomEvent, appendRoomEvents } from '../../platform/streams/index.ts';
 import {
   isClosed, isTerminal,
@@ -27,7 +25,6 @@ import type { AgentDeps } from './agents.ts';
 
 export interface DiscussionDeps extends RoomDeps, AgentDeps {
   transcripts: Transcripts;
-  jobs: JobStore;
   /** Running rooms one owner may have at once, so one user's rooms cannot crowd out everyone's turns. @defaultValue 5 */
   maxRunningPerUser?: number;
   /** How long interrupt and stop wait for the speaker to commit its partial turn (then answer anyway). @defaultValue 10 000 ms */
@@ -182,8 +179,7 @@ async function interruptSpeaker(deps: DiscussionDeps, row: DiscussionRow): Promi
   if (!row.speaking || !row.turn_job_id) return;
   const job = await deps.jobs.get(row.turn_job_id);
   if (!job || isTerminal(job.state)) return;
-  await deps.jobs.requestCancel(job.id);
-  await requestCancel(deps.redis, deps.keys, job.id);
+  await deps.jobs.signalCancel(job.id);
   const deadline = Date.now() + (deps.commitWaitMs ?? 10_000);
   while (Date.now() < deadline) {
     const now = await deps.rooms.get(row.id);
@@ -271,7 +267,7 @@ export async function forkDiscussion(deps: DiscussionDeps, actor: Actor, id: str
   });
   for (const r of forkRoster) {
     const a = agents.get(r.agent_id);
-    if (a && body.overrides.some((o) => o.agentId === r.agent_id)) await deps.checkAgent?.(actor, { model: r.overrides.model ?? a.model, params: { ...a.params, ...r.overrides.params } });
+    if (a && body.overrides.some((o) => o.agentId === r.agent_id)) await deps.checkAgent?.(actor, { model: r.overrides.model ?? a.model, params: { ...a.params, ...r.overrides.params }, named: body.overrides.some((o) => o.agentId === r.agent_id && o.model !== undefined) });
   }
 
   const next = await deps.transcripts.getTurn(id, body.fromTurn + 1);

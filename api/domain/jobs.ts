@@ -3,13 +3,7 @@
  * plain arguments; the routes in api/routes/jobs.ts call them.
  */
 import { createHash, randomUUID } from 'node:crypto';
-import type { Redis } from 'ioredis';
-import type { Config } from '../../platform/config.ts';
-import { requestCancel } from '../../platform/jobs/index.ts';
-import type { JobRow, JobStore } from '../../platform/jobs/index.ts';
-import { JobStreamWriter } from '../../platform/streams/index.ts';
-import type { Keys } from '../../platform/keys.ts';
-import { enqueue, type Queues } from '../../platform/jobs/index.ts';
+import { JobRefused, type JobLifecycle, type JobRow } from '../../platform/jobs/index.ts';
 import { isJobKind, isTerminal, jobs, type JobError, type JobList, type JobView, type ListJobsQuery, type PriorityClass, type SubmitJobBody, type SubmittedJob } from '../../shared/index.ts';
 import { can, type Actor } from '../auth/permissions.ts';
 import type { Audit } from '../auth/audit.ts';
@@ -17,11 +11,7 @@ import { AppError } from '../http/app-error.ts';
 import { issuesToErrors } from '../http/validation.ts';
 
 export interface JobDeps {
-  config: Config;
-  store: JobStore;
-  queues: Queues;
-  redis: Redis;
-  keys: Keys;
+  jobs: JobLifecycle;
   /**
    * Checks submit-time policy (caps, budgets) for a kind; throws AppError to refuse. `jobId` is the id the
    * job will have (a budget reservation is made under it). May return the input to record instead (with
@@ -80,7 +70,7 @@ export function canonicalJson(value: unknown): string {
   return JSON.stringify(value);
 }
 
-export async function submitJob(deps: JobDeps, args: { actor: Actor; body: SubmitJobBody; idempotencyKey?: string }): Promise<{ job: SubmittedJob; replayed: boolean }> {
+export async function submitJob(deps: JobDeps, args: { actor: Actor; body: SubmitJobBody; idempotencyKey?: string; requestId?: string }): Promise<{ job: SubmittedJob; replayed: boolean }> {
   const { body, actor } = args;
   const submittable = Object.values(jobs).filter((d) => !(d as { internal?: boolean }).internal).map((d) => d.kind);
   if (!isJobKind(body.kind)) {
@@ -94,7 +84,7 @@ export async function submitJob(deps: JobDeps, args: { actor: Actor; body: Submi
   }
   const def = jobs[body.kind];
   const parsed = def.input.safeParse(body.input);
-  if (!parsed.success) throw new AppError('VALIDATION_FAILED', { detail: `The input of ${body.kind} is not valid`, errors: issuesToErrors(parsed.error, 'input', def.input) });
+  if (!parsed.success) throw new AppError('VALIDATION_FAILED', { detail: `The input of ${body.kind} is not valid`, errors: issuesToErrors(parsed.error, 'input', def.input, body.input) });
   if (args.idempotencyKey && body.idempotencyKey && args.idempotencyKey !== body.idempotencyKey) {
     throw new AppError('VALIDATION_FAILED', { errors: [{ path: 'idempotencyKey', message: 'differs from the Idempotency-Key header' }] });
   }
@@ -104,47 +94,40 @@ export async function submitJob(deps: JobDeps, args: { actor: Actor; body: Submi
 
   if (key) {
     // A replay must not be re-admitted (it would double-reserve budget); look it up first.
-    const existing = await deps.store.findByIdempotencyKey(actor.userId, key);
+    const existing = await deps.jobs.findByIdempotencyKey(actor.userId, key);
     if (existing) return replay(existing, hash!);
   }
   const id = randomUUID();
   const admitted = (await deps.admit?.(actor, body.kind, parsed.data, id)) ?? undefined;
   const input = admitted?.input ?? parsed.data;
-  const inserted = await deps.store
-    .insert({
-      id, kind: def.kind, v: def.v, queue: def.queue, ownerId: actor.userId, priority,
-      maxAttempts: def.defaults.attempts, input, idempotencyKey: key, requestHash: hash,
-    })
-    .catch(async (err: unknown) => {
-      await deps.release?.(id).catch(() => {});
-      throw err;
-    });
-  const { row, created } = inserted;
+  let accepted: { row: JobRow; created: boolean };
+  try {
+    accepted = await deps.jobs.accept({ id, def, input, ownerId: actor.userId, priority, idempotencyKey: key, requestHash: hash, confirm: admitted?.confirm, requestId: args.requestId });
+  } catch (err) {
+    // Not accepted (the insert, the admission's confirmation or the hand-off failed): undo the reservation.
+    await deps.release?.(id).catch(() => {});
+    throw refusal(err, 'The queue could not take the job; nothing was accepted. Retry later.');
+  }
+  const { row, created } = accepted;
   if (!created) {
     // A concurrent request with the same key won the insert: this one was never accepted.
     await deps.release?.(id).catch(() => {});
     return replay(row, hash!);
   }
-  if (admitted?.confirm) {
-    try {
-      await admitted.confirm();
-    } catch (err) {
-      // Refused after all (a racing submit took the last slot): nothing was enqueued, so nothing was accepted.
-      await deps.store.remove(id).catch(() => {});
-      await deps.release?.(id).catch(() => {});
-      throw err;
-    }
-  }
-  try {
-    await enqueue(deps.queues, def, id, { kind: def.kind, v: def.v, input, ownerId: actor.userId, priority });
-  } catch (cause) {
-    // Not accepted: remove the record so the client's retry with the same key starts clean.
-    await deps.store.remove(id).catch(() => {});
-    await deps.release?.(id).catch(() => {});
-    throw new AppError('SERVICE_UNAVAILABLE', { detail: 'The queue could not take the job; nothing was accepted. Retry later.', cause });
-  }
   deps.onSubmitted?.(def.kind, priority);
   return { job: { id, kind: def.kind, state: 'queued', links: links(id) }, replayed: false };
+}
+
+/** The lifecycle's refusals as API errors; anything else passes through. */
+export function refusal(err: unknown, notAccepted: string): unknown {
+  if (!(err instanceof JobRefused)) return err;
+  switch (err.code) {
+    case 'NOT_ACCEPTED':
+      return new AppError('SERVICE_UNAVAILABLE', { detail: notAccepted, cause: err });
+    case 'INVALID_STATE':
+    case 'UNKNOWN_KIND':
+      return new AppError('INVALID_STATE', { detail: err.message.charAt(0).toUpperCase() + err.message.slice(1), cause: err });
+  }
 }
 
 function replay(row: JobRow, hash: string): { job: SubmittedJob; replayed: boolean } {
@@ -153,8 +136,8 @@ function replay(row: JobRow, hash: string): { job: SubmittedJob; replayed: boole
 }
 
 /** The job if the actor may see it; otherwise JOB_NOT_FOUND, so existence does not leak. */
-export async function visibleJob(deps: Pick<JobDeps, 'store'>, actor: Actor, id: string): Promise<JobRow> {
-  const row = await deps.store.get(id);
+export async function visibleJob(deps: Pick<JobDeps, 'jobs'>, actor: Actor, id: string): Promise<JobRow> {
+  const row = await deps.jobs.get(id);
   if (!row || (row.owner_id !== actor.userId && !can(actor, 'jobs:any'))) throw new AppError('JOB_NOT_FOUND');
   return row;
 }
@@ -168,11 +151,11 @@ export async function listJobs(deps: JobDeps, actor: Actor, q: ListJobsQuery): P
   if (q.cursor) {
     const [queuedAt, id] = Buffer.from(q.cursor, 'base64url').toString().split('|');
     if (!queuedAt || !id || Number.isNaN(Date.parse(queuedAt)) || !/^[0-9a-f-]{36}$/.test(id)) {
-      throw new AppError('VALIDATION_FAILED', { errors: [{ path: 'query.cursor', message: 'not a cursor from this API' }] });
+      throw new AppError('VALIDATION_FAILED', { detail: 'The cursor is not one this API gave out: pass `nextCursor` from the previous page as it is', errors: [{ path: 'query.cursor', message: 'not a cursor from this API' }] });
     }
     cursor = { queuedAt, id };
   }
-  const rows = await deps.store.list({
+  const rows = await deps.jobs.list({
     ownerId: can(actor, 'jobs:any') ? undefined : actor.userId,
     kind: q.kind, state: q.state, since: q.since, until: q.until, limit: q.limit + 1, cursor,
   });
@@ -184,17 +167,11 @@ export async function listJobs(deps: JobDeps, actor: Actor, q: ListJobsQuery): P
   };
 }
 
-async function writeFinished(deps: JobDeps, row: JobRow, payload: Record<string, unknown>): Promise<void> {
-  const writer = new JobStreamWriter(deps.redis, deps.keys.jobStream(row.id), row.attempts, deps.config.streams);
-  await writer.init();
-  await writer.finished(payload);
-}
-
 /**
- * Cancels a job. A waiting job is removed from its queue and recorded
- * cancelled at once. An active job is signalled on every worker process; the
- * one holding it aborts the handler (and the Ollama generation) and records
- * `cancelled` with the partial output and usage. Waits briefly for that.
+ * Cancels a job (see the lifecycle's `cancel`): a waiting job is recorded
+ * cancelled at once; an active one is aborted wherever it runs, and this
+ * waits for its `finished` event (up to `waitMs`) so the answer usually
+ * carries the final state and the partial output.
  */
 export async function cancelJob(deps: JobDeps, actor: Actor, id: string, opts: { waitMs?: number; meta?: { ip?: string; userAgent?: string } } = {}): Promise<JobView> {
   const row = await visibleJob(deps, actor, id);
@@ -202,54 +179,23 @@ export async function cancelJob(deps: JobDeps, actor: Actor, id: string, opts: {
     await deps.audit?.({ action: 'job.cancel_other', outcome: isTerminal(row.state) ? 'failure' : 'success', actorId: actor.userId, actorName: actor.username, ip: opts.meta?.ip, userAgent: opts.meta?.userAgent, targetType: 'job', targetId: id, details: { owner: row.owner_id, state: row.state } });
   }
   if (isTerminal(row.state)) throw new AppError('INVALID_STATE', { detail: `The job is already ${row.state}` });
-  const queue = deps.queues[row.queue as keyof Queues];
-  const job = await queue.getJob(id);
-  let removed = false;
-  if (job) {
-    const state = await job.getState();
-    if (state === 'waiting' || state === 'prioritized' || state === 'delayed') {
-      // remove() refuses a job that a worker locked meanwhile; then it is active and gets the signal below.
-      removed = await job.remove().then(() => true, () => false);
-    }
-  } else if (row.state === 'queued') {
-    removed = true;
+  try {
+    return toView(await deps.jobs.cancel(id, { waitMs: opts.waitMs }));
+  } catch (err) {
+    throw refusal(err, 'The job could not be cancelled; retry');
   }
-  if (removed) {
-    const error: JobError = { code: 'CANCELLED', message: 'cancelled before it started' };
-    const done = await deps.store.finish(id, { state: 'cancelled', error });
-    if (done) await writeFinished(deps, row, { state: 'cancelled', error, usage: done.usage });
-  } else {
-    await deps.store.requestCancel(id);
-    await requestCancel(deps.redis, deps.keys, id);
-    const deadline = Date.now() + (opts.waitMs ?? 5000);
-    while (Date.now() < deadline) {
-      const now = await deps.store.get(id);
-      if (now && isTerminal(now.state)) break;
-      await new Promise((r) => setTimeout(r, 50));
-    }
-  }
-  return toView((await deps.store.get(id))!);
 }
 
 /** Re-runs a failed or cancelled job under the same id; live listeners get a `reset`. */
-export async function retryJob(deps: JobDeps, actor: Actor, id: string, meta: { ip?: string; userAgent?: string } = {}): Promise<JobView> {
+export async function retryJob(deps: JobDeps, actor: Actor, id: string, meta: { ip?: string; userAgent?: string; requestId?: string } = {}): Promise<JobView> {
   const row = await visibleJob(deps, actor, id);
   if (row.owner_id !== actor.userId) {
     await deps.audit?.({ action: 'job.retry_other', outcome: row.state === 'failed' || row.state === 'cancelled' ? 'success' : 'failure', actorId: actor.userId, actorName: actor.username, ip: meta.ip, userAgent: meta.userAgent, targetType: 'job', targetId: id, details: { owner: row.owner_id, state: row.state } });
   }
   if (row.state !== 'failed' && row.state !== 'cancelled') throw new AppError('INVALID_STATE', { detail: `Only failed or cancelled jobs can be retried; this one is ${row.state}` });
-  if (!isJobKind(row.kind)) throw new AppError('INVALID_STATE', { detail: `Job kind ${row.kind} is no longer served` });
-  const def = jobs[row.kind];
-  const queue = deps.queues[def.queue];
-  const old = await queue.getJob(id);
-  if (old) await old.remove().catch(() => {});
-  const reopened = await deps.store.reopen(id);
-  if (!reopened) throw new AppError('INVALID_STATE', { detail: 'The job changed state meanwhile' });
   try {
-    await enqueue(deps.queues, def, id, { kind: def.kind, v: def.v, input: row.input, ownerId: row.owner_id, priority: row.priority });
-  } catch (cause) {
-    await deps.store.finish(id, { state: 'failed', error: { code: 'INTERNAL', message: 'could not re-enqueue for retry' } });
-    throw new AppError('SERVICE_UNAVAILABLE', { cause });
+    return toView(await deps.jobs.retry(id, { requestId: meta.requestId }));
+  } catch (err) {
+    throw refusal(err, 'The queue could not take the retry; retry later.');
   }
-  return toView(reopened);
 }

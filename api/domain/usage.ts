@@ -6,7 +6,7 @@
 import type { Budgets } from '../../platform/usage/index.ts';
 import type { Db } from '../../platform/connections/index.ts';
 import {
-  normalizeModelName,
+  canonicalModelName,
   type AdminUsageQuery, type AdminUsageReport, type Budget, type BudgetList, type BudgetStatus, type ListBudgetsQuery, type PutBudgetBody,
   type UsageQuery, type UsageReport, type UsageTotals,
 } from '../../shared/index.ts';
@@ -67,7 +67,7 @@ export async function ownUsage(deps: UsageDeps, actor: Actor, q: UsageQuery): Pr
   const { from, to } = range(q);
   const base = () => {
     const b = deps.db('usage_daily').where('user_id', actor.userId).whereBetween('day', [from, to]);
-    if (q.model) b.where('model', normalizeModelName(q.model));
+    if (q.model) b.where('model', canonicalModelName(q.model));
     return b;
   };
   const [rows, total, budgets] = await Promise.all([
@@ -89,7 +89,7 @@ export async function allUsage(deps: UsageDeps, q: AdminUsageQuery): Promise<Adm
   const base = () => {
     const b = deps.db('usage_daily as u').whereBetween('u.day', [from, to]);
     if (q.userId) b.where('u.user_id', q.userId);
-    if (q.model) b.where('u.model', normalizeModelName(q.model));
+    if (q.model) b.where('u.model', canonicalModelName(q.model));
     return b;
   };
   const grouped = base().select(deps.db.raw(sums)).limit(q.limit);

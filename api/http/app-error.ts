@@ -9,7 +9,7 @@ export class AppError extends Error {
   readonly detail: string | undefined;
   readonly errors: { path: string; message: string }[] | undefined;
   readonly headers: Record<string, string> | undefined;
-  /** Extra members for the problem body (e.g. OAuth2's `error`, `error_description`). */
+  /** OAuth2's `error` and `error_description`, for the token endpoint's §5.2 answers (api/http/errors.ts). */
   readonly extra: Record<string, string> | undefined;
 
   constructor(code: ApiErrorCode, opts: { detail?: string; errors?: { path: string; message: string }[]; cause?: unknown; headers?: Record<string, string>; extra?: Record<string, string> } = {}) {
@@ -40,8 +40,6 @@ export function statusOf(code: ApiErrorCode): number {
     case 'JOB_NOT_FOUND':
     case 'NOT_FOUND':
       return 404;
-    case 'REQUEST_TIMEOUT':
-      return 408;
     case 'IDEMPOTENCY_CONFLICT':
     case 'INVALID_STATE':
       return 409;
@@ -56,6 +54,10 @@ export function statusOf(code: ApiErrorCode): number {
     case 'RATE_LIMITED':
       return 429;
     case 'SERVICE_UNAVAILABLE':
+    case 'REDIS_UNAVAILABLE':
+    case 'POSTGRES_UNAVAILABLE':
+    case 'MONGODB_UNAVAILABLE':
+    case 'REQUEST_TIMEOUT':
       return 503;
     case 'INTERNAL':
       return 500;
@@ -83,6 +85,9 @@ const titles: Record<ApiErrorCode, string> = {
   BUDGET_EXHAUSTED: 'Token budget exhausted',
   REQUEST_TIMEOUT: 'The request took too long',
   SERVICE_UNAVAILABLE: 'A backing service is unavailable',
+  REDIS_UNAVAILABLE: 'Redis is unavailable',
+  POSTGRES_UNAVAILABLE: 'Postgres is unavailable',
+  MONGODB_UNAVAILABLE: 'The document store is unavailable',
   INTERNAL: 'Internal error',
 };
 

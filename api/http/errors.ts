@@ -1,10 +1,16 @@
 /**
  * Error middleware: everything becomes RFC 9457 problem+json with a stable
  * `code` and the request id. No stack traces or internal paths ever leave.
+ *
+ * One exception: a response marked `res.locals.errorStyle = 'oauth2'` (the
+ * token endpoint, api/auth/token-endpoint.ts) carries its errors as RFC 6749
+ * §5.2 has them, `application/json` with `error` and `error_description`,
+ * plus our `code`, `status` and `requestId`.
  */
 import type { ErrorRequestHandler, RequestHandler } from 'express';
+import { dependencyDown, type Dependency } from '../../platform/connections/index.ts';
 import type { Logger } from '../../platform/observability/index.ts';
-import type { Problem } from '../../shared/index.ts';
+import type { OAuthError, Problem } from '../../shared/index.ts';
 import { AppError, statusOf, titleOf } from './app-error.ts';
 
 export function problemOf(err: AppError, requestId: string | undefined, instance?: string): Problem {
@@ -17,13 +23,33 @@ export function problemOf(err: AppError, requestId: string | undefined, instance
     code: err.code,
     ...(requestId ? { requestId } : {}),
     ...(err.errors ? { errors: err.errors } : {}),
-    ...err.extra,
+    // Members a code adds (a cap's name and limit, a budget's period); OAuth's own stay in the token endpoint's answers.
+    ...Object.fromEntries(Object.entries(err.extra ?? {}).filter(([k]) => k !== 'error' && k !== 'error_description')),
   };
 }
 
+const outageCodes = { redis: 'REDIS_UNAVAILABLE', postgres: 'POSTGRES_UNAVAILABLE', mongodb: 'MONGODB_UNAVAILABLE' } as const;
+
+/** Seconds a client should wait before retrying a 503. */
+export const RETRY_AFTER_S = 2;
+
+/** A backing service's outage as the API's answer: 503, Retry-After, and the code that names the service. */
+export function outage(dep: Dependency, cause?: unknown): AppError {
+  return new AppError(outageCodes[dep], { detail: `${dep === 'mongodb' ? 'The document store' : dep === 'redis' ? 'Redis' : 'Postgres'} is not answering; nothing was changed. Retry in a few seconds.`, cause, headers: { 'Retry-After': String(RETRY_AFTER_S) } });
+}
+
 /** Maps body-parser's and other libraries' errors onto our codes. */
-function normalise(err: unknown): AppError {
-  if (err instanceof AppError) return err;
+function normalise(err: unknown, ports: Partial<Record<Dependency, number>>): AppError {
+  if (err instanceof AppError) {
+    // A refusal that wraps an outage (the queue could not take the job because Redis is down) names the service.
+    if (err.code === 'SERVICE_UNAVAILABLE' && err.cause) {
+      const dep = dependencyDown(err.cause, ports);
+      if (dep) return outage(dep, err);
+    }
+    return err;
+  }
+  const dep = dependencyDown(err, ports);
+  if (dep) return outage(dep, err);
   const e = err as { type?: string; status?: number; message?: string };
   if (e?.type === 'entity.too.large') return new AppError('PAYLOAD_TOO_LARGE', { cause: err });
   if (e?.type === 'entity.parse.failed') return new AppError('MALFORMED_BODY', { detail: 'The body is not valid JSON', cause: err });
@@ -33,18 +59,49 @@ function normalise(err: unknown): AppError {
   return new AppError('INTERNAL', { cause: err });
 }
 
+/**
+ * The §5.2 `error` for an AppError: the one it was raised with, else the nearest registered code
+ * (401 invalid_client: §5.2's code for failed client authentication; 429 slow_down: RFC 8628's
+ * "retry more slowly"; 5xx temporarily_unavailable / server_error; any other 4xx invalid_request).
+ */
+function oauthCodeOf(err: AppError): OAuthError['error'] {
+  const raised = err.extra?.error as OAuthError['error'] | undefined;
+  if (raised) return raised;
+  const status = statusOf(err.code);
+  if (status === 401) return 'invalid_client';
+  if (status === 429) return 'slow_down';
+  if (status === 503) return 'temporarily_unavailable';
+  if (status >= 500) return 'server_error';
+  return 'invalid_request';
+}
+
+export function oauthErrorOf(err: AppError, requestId: string | undefined): OAuthError {
+  const fields = err.errors?.map((e) => `${e.path}: ${e.message}`).join('; ');
+  const description = [err.detail ?? titleOf(err.code), fields].filter(Boolean).join(' — ');
+  return { error: oauthCodeOf(err), error_description: description, status: statusOf(err.code), code: err.code, ...(requestId ? { requestId } : {}) };
+}
+
 export function sendProblem(res: Parameters<RequestHandler>[1], err: AppError, requestId: string | undefined, instance?: string): void {
-  const body = problemOf(err, requestId, instance);
   if (err.headers) res.set(err.headers);
+  if (statusOf(err.code) === 503 && !res.get('Retry-After')) res.set('Retry-After', String(RETRY_AFTER_S));
   if (err.code === 'UNAUTHENTICATED' && !res.get('WWW-Authenticate')) res.set('WWW-Authenticate', 'Bearer');
+  res.locals.errorCode = err.code;
+  if (res.locals.errorStyle === 'oauth2') {
+    const body = oauthErrorOf(err, requestId);
+    res.status(body.status).type('application/json').send(JSON.stringify(body));
+    return;
+  }
+  const body = problemOf(err, requestId, instance);
   res.status(body.status).type('application/problem+json').send(JSON.stringify(body));
 }
 
-export function errorMiddleware(log: Logger): ErrorRequestHandler {
+/** `ports` attributes a bare connection error to the service listening there. */
+export function errorMiddleware(log: Logger, ports: Partial<Record<Dependency, number>> = {}): ErrorRequestHandler {
   return (err, req, res, _next) => {
-    const appErr = normalise(err);
+    const appErr = normalise(err, ports);
     const requestId = res.locals.requestId as string | undefined;
-    if (appErr.code === 'INTERNAL' || appErr.code === 'SERVICE_UNAVAILABLE') log.error({ err, requestId, path: req.path }, 'request failed');
+    if (appErr.code === 'INTERNAL') log.error({ err, requestId, path: req.path }, 'request failed');
+    else if (statusOf(appErr.code) === 503) log.warn({ code: appErr.code, err: err instanceof Error ? err.message : String(err), requestId, path: req.path }, 'request refused: a backing service is unavailable');
     if (res.headersSent) {
       res.end();
       return;

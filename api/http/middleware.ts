@@ -32,7 +32,7 @@ function depthExceeds(value: unknown, max: number): boolean {
   return false;
 }
 
-/** Answers 408 problem+json if a (non-streaming) request is still unanswered after `ms`. */
+/** Answers 503 REQUEST_TIMEOUT (with Retry-After) if a (non-streaming) request is still unanswered after `ms`: the server is overloaded or a dependency is slow, so the client should come back later. */
 export function requestTimeout(ms: number): RequestHandler {
   return (req, res, next) => {
     if (req.path.endsWith('/events')) return next();
@@ -45,13 +45,16 @@ export function requestTimeout(ms: number): RequestHandler {
   };
 }
 
+const exposedHeaders = 'X-Request-Id,Retry-After,RateLimit,RateLimit-Policy,ETag,Location,Idempotent-Replayed,WWW-Authenticate';
+
 /** CORS for an allow-list of origins; other origins get no CORS headers (the browser then blocks). */
 export function cors(origins: string[]): RequestHandler {
   const allowed = new Set(origins);
   return (req, res, next) => {
     const origin = req.get('origin');
     if (origin && allowed.has(origin)) {
-      res.set({ 'Access-Control-Allow-Origin': origin, 'Access-Control-Allow-Credentials': 'true', Vary: 'Origin' });
+      // Exposed so a browser client (the SDK) can read them: request ids for errors, retry timing, caching, idempotent replays.
+      res.set({ 'Access-Control-Allow-Origin': origin, 'Access-Control-Allow-Credentials': 'true', 'Access-Control-Expose-Headers': exposedHeaders, Vary: 'Origin' });
       if (req.method === 'OPTIONS') {
         res.set({
           'Access-Control-Allow-Methods': 'GET,POST,PUT,PATCH,DELETE,OPTIONS',

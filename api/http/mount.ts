@@ -4,19 +4,25 @@
  * the request before the route's handler runs.
  */
 import { Router, type Request, type Response } from 'express';
-import type { z } from 'zod';
+import { z } from 'zod';
 import { can, type Actor } from '../auth/permissions.ts';
 import { AppError } from './app-error.ts';
 import type { Route } from './route.ts';
-import { issuesToErrors } from './validation.ts';
+import { issuesToErrors, unstorableText } from './validation.ts';
 
 export type Authenticate = (req: Request, res: Response) => Promise<Actor | undefined>;
 
 
-function parsePart<S extends z.ZodType>(schema: S | undefined, value: unknown, part: string): z.infer<S> {
-  if (!schema) return undefined as z.infer<S>;
+const partNames: Record<string, string> = { params: 'path parameters', query: 'query string', body: 'body' };
+
+function parsePart<S extends z.ZodType>(declared: S | undefined, value: unknown, part: string): z.infer<S> {
+  if (!declared) return undefined as z.infer<S>;
+  // A misspelt query parameter is an error, not silently ignored (`?kinds=` would otherwise list everything).
+  const schema = part === 'query' && declared instanceof z.ZodObject ? (declared.strict() as unknown as S) : declared;
   const r = schema.safeParse(value);
-  if (!r.success) throw new AppError('VALIDATION_FAILED', { detail: `The ${part} is not valid`, errors: issuesToErrors(r.error, part === 'body' ? undefined : part, schema) });
+  if (!r.success) throw new AppError('VALIDATION_FAILED', { detail: `The ${partNames[part] ?? part} ${part === 'params' ? 'are' : 'is'} not valid`, errors: issuesToErrors(r.error, part === 'body' ? undefined : part, schema, value) });
+  const unstorable = unstorableText(r.data, part === 'body' ? [] : [part]);
+  if (unstorable.length) throw new AppError('VALIDATION_FAILED', { detail: `The ${partNames[part] ?? part} ${part === 'params' ? 'hold' : 'holds'} text that cannot be stored`, errors: unstorable });
   return r.data;
 }
 
@@ -25,6 +31,8 @@ export function mountRoutes(routes: Route[], authenticate: Authenticate): Router
   for (const r of routes) {
     router[r.method](r.path, async (req: Request, res: Response) => {
       const actor = r.access === 'public' && !req.headers.authorization ? undefined : await authenticate(req, res);
+      // Who asked, for the denial audit (api/auth/denials.ts) when the answer is 403.
+      res.locals.actor = actor;
       if (r.access !== 'public') {
         if (!actor) throw new AppError('UNAUTHENTICATED', { detail: 'Send "Authorization: Bearer <access token>" (from POST /v1/auth/token) or an API key' });
         if (!can(actor, r.access)) throw new AppError('FORBIDDEN', { detail: `This needs the ${r.access} permission` });

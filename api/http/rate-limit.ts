@@ -25,7 +25,8 @@
  * Every counted response carries draft-8 `RateLimit` and `RateLimit-Policy`
  * (draft-ietf-httpapi-ratelimit-headers); a limited one is 429 with
  * `Retry-After` and a RATE_LIMITED problem+json body. If Redis cannot count,
- * the request is refused with 503 rather than let through unlimited.
+ * the request is refused with 503 REDIS_UNAVAILABLE (and Retry-After) rather
+ * than let through unlimited.
  */
 import { createHash } from 'node:crypto';
 import type { Request, RequestHandler, Response } from 'express';
@@ -52,6 +53,23 @@ export interface RateLimitDeps {
 
 type LimitClass = keyof Config['rateLimits']['jobs']['read'];
 
+/**
+ * The store's commands. Each names its key, so a Redis Cluster client routes it to the key's node;
+ * `SCRIPT LOAD` names none, so on a cluster it goes to every master (the EVALSHA that follows may run
+ * on any of them).
+ */
+async function sendCommand(redis: Redis, [command, ...args]: string[]): Promise<RedisReply> {
+  const masters = (redis as { nodes?: (role: 'master') => Redis[] }).nodes?.('master');
+  if (masters && command!.toUpperCase() === 'SCRIPT' && args[0]?.toUpperCase() === 'LOAD') {
+    // The reply is the script's SHA1 whatever the node; a node that missed the load answers the
+    // EVALSHA with NOSCRIPT, and the store loads the script again then. So a failed load (a node
+    // restarting, or the process shutting down) is never an error here.
+    await Promise.allSettled(masters.map((n) => n.call(command!, ...args)));
+    return createHash('sha1').update(args[1]!).digest('hex');
+  }
+  return redis.call(command!, ...args) as Promise<RedisReply>;
+}
+
 const clientIp = (req: Request) => ipKeyGenerator(req.ip ?? req.socket.remoteAddress ?? 'unknown');
 
 export function rateLimiters(deps: RateLimitDeps): { path: string; handler: RequestHandler }[] {
@@ -64,7 +82,7 @@ export function rateLimiters(deps: RateLimitDeps): { path: string; handler: Requ
       standardHeaders: 'draft-8',
       legacyHeaders: false,
       identifier: name,
-      store: new RedisStore({ prefix: `${deps.prefix}:rl:${name}:`, sendCommand: (command: string, ...args: string[]) => deps.redis.call(command, ...args) as Promise<RedisReply> }),
+      store: new RedisStore({ prefix: `${deps.prefix}:rl:${name}:`, sendCommandCluster: ({ command }) => sendCommand(deps.redis, command) }),
       logger: { error: (err, msg) => deps.log.error({ err, limiter: name }, msg ?? 'rate limiter error'), warn: (err, msg) => deps.log.warn({ err, limiter: name }, msg ?? 'rate limiter warning') },
       handler: (req: Request, res: Response) => {
         deps.onLimited?.(name);
@@ -73,8 +91,9 @@ export function rateLimiters(deps: RateLimitDeps): { path: string; handler: Requ
       },
       ...opts,
     });
-    // A store failure is Redis being down: refuse (503) rather than let requests through uncounted.
-    return (req, res, next) => handler(req, res, (err?: unknown) => next(err === undefined || err instanceof AppError ? err : new AppError('SERVICE_UNAVAILABLE', { detail: 'The rate limiter is unavailable', cause: err })));
+    // A store failure (Redis down) or a credential lookup failure (Postgres down) goes to the error
+    // middleware, which answers 503 naming the service: refused, never let through uncounted.
+    return handler;
   }
 
   const passwordUsername = (req: Request): string | undefined => {
@@ -101,10 +120,25 @@ export function rateLimiters(deps: RateLimitDeps): { path: string; handler: Requ
     const cached = res.locals.rateLimitSubject as { key: string; cls: LimitClass } | undefined;
     if (cached) return cached;
     const actor: Actor | undefined = await deps.authenticate(req, res);
-    const subject = actor ? { key: actor.apiKeyId ? `key:${actor.apiKeyId}` : `user:${actor.userId}`, cls: actor.role } : { key: `ip:${clientIp(req)}`, cls: 'anonymous' as const };
+    res.locals.actor = actor;
+    // Per user, whatever the credential: a user's sessions and API keys share one bucket, so minting keys buys no extra budget.
+    const subject = actor ? { key: `user:${actor.userId}`, cls: actor.role } : { key: `ip:${clientIp(req)}`, cls: 'anonymous' as const };
     res.locals.rateLimitSubject = subject;
     return subject;
   };
+  // Wrong current passwords on POST /v1/auth/password, per user: the same budget as failed logins, so a
+  // stolen access token cannot guess the password through this route faster than through the token endpoint.
+  const passwordChange = limiter(
+    'password-change',
+    {
+      limit: limits.token.perUsername,
+      skip: (req) => req.method !== 'POST',
+      keyGenerator: async (req, res) => (await subjectOf(req, res)).key,
+      skipSuccessfulRequests: true,
+    },
+    'Too many wrong current passwords for this account',
+  );
+
   const isRead = (req: Request) => req.method === 'GET' || req.method === 'HEAD';
   const perSubject = (family: 'jobs' | 'api', kind: 'read' | 'write', detail: string, skip: (req: Request) => boolean = () => false) =>
     limiter(
@@ -126,6 +160,7 @@ export function rateLimiters(deps: RateLimitDeps): { path: string; handler: Requ
   return [
     { path: '/v1/auth/token', handler: tokenIp },
     { path: '/v1/auth/token', handler: tokenUsername },
+    { path: '/v1/auth/password', handler: passwordChange },
     { path: '/v1/jobs', handler: perSubject('jobs', 'read', 'Too many job reads') },
     { path: '/v1/jobs', handler: perSubject('jobs', 'write', 'Too many job requests') },
     // One handler per family, mounted on every path: a single budget across them.

@@ -14,11 +14,18 @@ export type Method = 'get' | 'post' | 'put' | 'patch' | 'delete';
 /** `public`: no credentials needed. Otherwise the permission an authenticated actor must hold. */
 export type Access = 'public' | Permission;
 
-export interface RouteInput<B, Q, P> {
+/**
+ * Who calls a route of access `A`: a public route may be called anonymously; any other route runs
+ * only after mount.ts has authenticated the caller and checked the permission, so its handler
+ * receives an Actor, never undefined.
+ */
+export type ActorFor<A extends Access> = A extends 'public' ? Actor | undefined : Actor;
+
+export interface RouteInput<B, Q, P, A extends Access = Access> {
   body: B;
   query: Q;
   params: P;
-  actor: Actor | undefined;
+  actor: ActorFor<A>;
   requestId: string;
   ip: string;
   userAgent: string | undefined;
@@ -36,24 +43,43 @@ export interface RouteResult {
   contentType?: string;
 }
 
-export interface Route<B extends z.ZodType = z.ZodType, Q extends z.ZodType = z.ZodType, P extends z.ZodType = z.ZodType> {
+/** A documented header: its description and, when it has one, its schema. */
+export interface HeaderDoc {
+  description: string;
+  schema?: z.ZodType;
+}
+
+export interface Route<B extends z.ZodType = z.ZodType, Q extends z.ZodType = z.ZodType, P extends z.ZodType = z.ZodType, A extends Access = Access> {
   method: Method;
   /** Express syntax: /v1/jobs/:id */
   path: string;
+  /** Unique, camelCase: the method name generated clients give this call (`submitJob`). */
+  operationId: string;
   summary: string;
   tags: string[];
-  access: Access;
+  access: A;
   body?: B;
   /** Body encoding. @defaultValue 'json'. `binary`: the route reads `stream` itself; `binaryTypes` lists the media types it takes. */
   bodyType?: 'json' | 'form' | 'binary';
   binaryTypes?: string[];
   query?: Q;
   params?: P;
-  responses: Record<number, { description: string; schema?: z.ZodType; contentType?: string }>;
-  handle(input: RouteInput<z.infer<B>, z.infer<Q>, z.infer<P>>): Promise<RouteResult>;
+  /**
+   * What the OpenAPI document shows for the body when validation runs in steps (POST /v1/jobs checks
+   * the envelope, then the kind's input): a schema that says it in one. @defaultValue `body`
+   */
+  documentedBody?: z.ZodType;
+  /** Request headers the route reads, for the OpenAPI document. */
+  requestHeaders?: Record<string, HeaderDoc>;
+  /** Responses by status. 401, 403, 404, 429 and 503 are added to the document where they apply (api/openapi.ts). */
+  responses: Record<number, { description: string; schema?: z.ZodType; contentType?: string; headers?: Record<string, HeaderDoc> }>;
+  handle(input: RouteInput<z.infer<B>, z.infer<Q>, z.infer<P>, A>): Promise<RouteResult>;
 }
 
-/** Keeps the generic parameters inferred at each declaration. */
-export function route<B extends z.ZodType, Q extends z.ZodType, P extends z.ZodType>(r: Route<B, Q, P>): Route {
+/**
+ * Keeps the generic parameters inferred at each declaration, the access level included (as a
+ * literal), so a handler's `actor` is typed by it. The erased `Route` is what mount.ts serves.
+ */
+export function route<B extends z.ZodType, Q extends z.ZodType, P extends z.ZodType, A extends Access>(r: Route<B, Q, P, A>): Route {
   return r as unknown as Route;
 }

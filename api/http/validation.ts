@@ -11,15 +11,38 @@ export interface FieldError {
   message: string;
 }
 
-export function issuesToErrors(error: z.ZodError, prefix?: string, schema?: z.ZodType): FieldError[] {
+/**
+ * `input`, the value that was validated, lets a missing required field name
+ * the near-miss key the client sent instead (`mesages` for `messages`).
+ */
+export function issuesToErrors(error: z.ZodError, prefix?: string, schema?: z.ZodType, input?: unknown): FieldError[] {
   return error.issues.map((i) => {
     const path = [prefix, ...i.path.map(String)].filter(Boolean).join('.') || '(root)';
     if (i.code === 'unrecognized_keys' && schema) {
       const allowed = keysAt(schema, i.path);
       if (allowed?.length) return { path, message: unknownKeysMessage(i.keys, allowed) };
     }
+    if (i.code === 'invalid_type' && input !== undefined && i.path.length > 0) {
+      const parent = valueAt(input, i.path.slice(0, -1));
+      const name = String(i.path.at(-1));
+      if (parent && typeof parent === 'object' && !Array.isArray(parent) && !(name in parent)) {
+        const known = schema ? new Set(keysAt(schema, i.path.slice(0, -1)) ?? []) : new Set<string>();
+        const sent = Object.keys(parent).filter((k) => !known.has(k));
+        const near = sent.find((k) => closest(k, [name]) === name);
+        if (near) return { path, message: `${i.message}: the request has "${near}" instead; did you mean "${name}"?` };
+      }
+    }
     return { path, message: i.message };
   });
+}
+
+function valueAt(value: unknown, path: readonly PropertyKey[]): unknown {
+  let v = value;
+  for (const p of path) {
+    if (!v || typeof v !== 'object') return undefined;
+    v = (v as Record<PropertyKey, unknown>)[p];
+  }
+  return v;
 }
 
 function unknownKeysMessage(keys: readonly string[], allowed: string[]): string {
@@ -104,4 +127,31 @@ function keysAt(schema: z.ZodType, path: readonly PropertyKey[]): string[] | und
   };
   visit(schema, path, 0);
   return found.size ? [...found] : undefined;
+}
+
+/** A NUL, or a UTF-16 surrogate without its pair. */
+const unstorable = /\u0000|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
+/**
+ * Every string in `value` (keys included) that Postgres cannot keep: text refuses NUL, jsonb refuses
+ * NUL and unpaired surrogates, and an unpaired surrogate in text silently becomes U+FFFD. Checked on
+ * each parsed request part, so such input is a 400 naming the field, never a 500 or a mangled row.
+ */
+export function unstorableText(value: unknown, path: string[] = []): FieldError[] {
+  const out: FieldError[] = [];
+  const visit = (v: unknown, at: string[], depth: number): void => {
+    if (out.length >= 20 || depth > 64) return;
+    if (typeof v === 'string') {
+      if (unstorable.test(v)) out.push({ path: at.join('.') || '(root)', message: 'must not contain NUL characters or unpaired UTF-16 surrogates' });
+    } else if (Array.isArray(v)) {
+      v.forEach((x, i) => visit(x, [...at, String(i)], depth + 1));
+    } else if (v && typeof v === 'object') {
+      for (const [k, x] of Object.entries(v)) {
+        if (unstorable.test(k)) out.push({ path: [...at, k].join('.'), message: 'a key must not contain NUL characters or unpaired UTF-16 surrogates' });
+        visit(x, [...at, k], depth + 1);
+      }
+    }
+  };
+  visit(value, path, 0);
+  return out;
 }

@@ -18,7 +18,7 @@ import { isClosed, type RoomEvent } from '../../shared/index.ts';
 import { can, type Actor } from '../auth/permissions.ts';
 import { readableRoom } from '../domain/discussions.ts';
 import { AppError } from '../http/app-error.ts';
-import type { StreamHub } from './hub.ts';
+import type { StreamHub } from '../../platform/streams/index.ts';
 
 export interface RoomWatchDeps {
   rooms: DiscussionStore;

@@ -6,7 +6,8 @@
  * session is revoked is ended with `auth_error` { code, message } first.
  *
  * Client → server:
- *   subscribe { room: "job:<id>", lastSeq? }  ack { ok: true } | { ok: false, error }
+ *   subscribe { room: "job:<id>", lastSeq? }  ack { ok: true } | { ok: true, ended: true } (lastSeq is at or after
+ *                                             `finished`: nothing more will come) | { ok: false, error }
  *   unsubscribe { room }                      ack { ok: true }
  * Server → client: the job event catalog (shared/events.ts), each as
  *   `<event>` with { room, ...data }.
@@ -14,6 +15,15 @@
  * Rooms are authorised one by one: joining a job's room needs the right to
  * see that job. Resuming is ours (lastSeq), so Socket.IO's connection-state
  * recovery stays off and can never skip the auth middleware.
+ *
+ * Across API processes: live events reach a socket from its own process's
+ * stream hub (every process relays every stream it is asked for), so a client
+ * may reconnect to any process and resume with lastSeq. What the Redis adapter
+ * carries is what one process must tell sockets held by others: each socket
+ * joins `auth:session:<id>` (or `auth:apikey:<id>`) and `auth:user:<id>`, and
+ * `endCredential` ends every socket of a revoked credential, wherever it is
+ * connected, at once, with `auth_error` { code: SESSION_REVOKED, message,
+ * reason }. The once-a-second recheck stays as the fallback.
  */
 import type { Server as HttpServer } from 'node:http';
 import { createAdapter } from '@socket.io/redis-adapter';
@@ -68,6 +78,7 @@ export function attachSocketServer(http: HttpServer, deps: SocketDeps): Server {
     const subs = new Map<string, () => void>();
     deps.onConnections?.(io.engine.clientsCount);
     if (actor.role === 'operator' || actor.role === 'admin') void socket.join('operators');
+    void socket.join(credentialRooms(actor));
 
     const end = (code: string, message: string) => {
       socket.emit('auth_error', { code, message });
@@ -94,7 +105,10 @@ export function attachSocketServer(http: HttpServer, deps: SocketDeps): Server {
         let unsubscribe: () => void;
         if (kind === 'job') {
           if (!can(actor, 'jobs:read')) throw new AppError('JOB_NOT_FOUND');
-          unsubscribe = await watchJob(deps, actor, id, lastSeq, (e) => emit(e.event, e.data));
+          const watching = await watchJob(deps, actor, id, lastSeq, (e) => emit(e.event, e.data));
+          // Subscribed after the job's last event: nothing will follow.
+          if (watching === null) return reply({ ok: true, ended: true });
+          unsubscribe = watching;
         } else if (deps.rooms?.[kind]) {
           unsubscribe = await deps.rooms[kind](actor, id, lastSeq, emit);
         } else {
@@ -130,4 +144,19 @@ export function attachSocketServer(http: HttpServer, deps: SocketDeps): Server {
     });
   });
   return io;
+}
+
+/** The adapter rooms a socket authenticated as `actor` joins, one per credential that can be revoked. */
+export function credentialRooms(actor: Actor): string[] {
+  return [actor.apiKeyId ? `auth:apikey:${actor.apiKeyId}` : `auth:session:${actor.sessionId}`, `auth:user:${actor.userId}`];
+}
+
+/**
+ * Ends every socket authenticated with a credential that no longer stands, in every API process
+ * (through the Redis adapter): `auth_error` first, then the disconnect.
+ */
+export function endCredential(io: Server, target: { reason: string } & ({ sessionId: string } | { apiKeyId: string } | { userId: string })): void {
+  const room = 'sessionId' in target ? `auth:session:${target.sessionId}` : 'apiKeyId' in target ? `auth:apikey:${target.apiKeyId}` : `auth:user:${target.userId}`;
+  io.in(room).emit('auth_error', { code: 'SESSION_REVOKED', message: 'the session or key was revoked', reason: target.reason });
+  io.in(room).disconnectSockets(true);
 }

@@ -44,7 +44,8 @@ export function sseHandler(deps: WatchDeps & StreamHooks, authenticate: Authenti
 export function eventStreamHandler<E extends { event: string; data: { seq: number } }>(
   hooks: StreamHooks,
   authenticate: Authenticate,
-  opts: { permission: Permission; watch: (actor: Actor, id: string, afterSeq: number, fn: (e: E) => void) => Promise<() => void>; isLast: (e: E) => boolean },
+  /** `watch` resolves to null when the stream already ended at or before `afterSeq`: the answer is then 204 No Content. */
+  opts: { permission: Permission; watch: (actor: Actor, id: string, afterSeq: number, fn: (e: E) => void) => Promise<(() => void) | null>; isLast: (e: E) => boolean },
 ) {
   return async (req: Request, res: Response) => {
     const actor = await authenticate(req, res);
@@ -84,6 +85,13 @@ export function eventStreamHandler<E extends { event: string; data: { seq: numbe
       const buffered: E[] = [];
       let headersSent = false;
       const stop = await opts.watch(actor, id.data, last.data, (e) => (headersSent ? send(e) : buffered.push(e)));
+      if (stop === null) {
+        // Resumed after the last event: nothing will ever follow. 204 ends EventSource's reconnect loop.
+        clearInterval(heartbeat);
+        closed = true;
+        res.status(204).end();
+        return;
+      }
       if (closed) return stop();
       unsubscribe = stop;
       res.status(200).set({ 'Content-Type': 'text/event-stream; charset=utf-8', 'Cache-Control': 'no-cache, no-transform', Connection: 'keep-alive', 'X-Accel-Buffering': 'no' });

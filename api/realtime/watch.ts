@@ -2,26 +2,35 @@
  * Watching a job's live events, for SSE and Socket.IO alike: checks the
  * actor may see the job, then relays its stream from `afterSeq`. When the
  * stream has expired but the job is finished, the record in Postgres stands
- * in for it with one `finished` event.
+ * in for it with one `finished` event. A client resuming after the stream's
+ * `finished` gets `null`: there is nothing more, ever (SSE answers 204, which
+ * stops a browser's EventSource from reconnecting in a loop).
  */
 import type { Redis } from 'ioredis';
-import type { JobStore } from '../../platform/jobs/index.ts';
+import type { JobLifecycle } from '../../platform/jobs/index.ts';
 import type { Keys } from '../../platform/keys.ts';
 import { isTerminal, type JobEvent } from '../../shared/index.ts';
+import { finishedSeq, runStartSeq } from '../../platform/streams/index.ts';
 import type { Actor } from '../auth/permissions.ts';
 import { toView, visibleJob } from '../domain/jobs.ts';
-import type { StreamHub } from './hub.ts';
+import type { StreamHub } from '../../platform/streams/index.ts';
 
 export interface WatchDeps {
-  store: JobStore;
+  jobs: JobLifecycle;
   redis: Redis;
   keys: Keys;
   hub: StreamHub;
 }
 
-export async function watchJob(deps: WatchDeps, actor: Actor, id: string, afterSeq: number, fn: (e: JobEvent) => void): Promise<() => void> {
+export async function watchJob(deps: WatchDeps, actor: Actor, id: string, from: number, fn: (e: JobEvent) => void): Promise<(() => void) | null> {
   const row = await visibleJob(deps, actor, id);
   const key = deps.keys.jobStream(id);
+  // A job retried by hand: its earlier run ended with a `finished` of its own; readers start after it.
+  const afterSeq = Math.max(from, await runStartSeq(deps.redis, key));
+  if (isTerminal(row.state)) {
+    const last = await finishedSeq(deps.redis, key);
+    if (last !== undefined && afterSeq >= last) return null;
+  }
   if (isTerminal(row.state) && (await deps.redis.exists(key)) === 0) {
     const view = toView(row);
     fn({ event: 'finished', data: { seq: Math.max(afterSeq + 1, 1), attempt: row.attempts, state: row.state, result: view.result ?? undefined, error: view.error ?? undefined, usage: view.usage } });

@@ -1,47 +1,35 @@
+/**
+ * /v1/auth (the token endpoint, who you are, your sessions and API keys) and
+ * /v1/admin/users and /v1/admin/audit. Declarations plus one call each; the
+ * rules live in api/auth, the SQL in platform/auth.
+ */
 import { z } from 'zod';
-import { Problem } from '../../shared/index.ts';
-import type { Db } from '../../platform/connections/index.ts';
-import { allPermissions, Role, type Permission } from '../auth/permissions.ts';
-import { oauthError, Username, type AuthService } from '../auth/service.ts';
+import type { AuditLog } from '../../platform/auth/index.ts';
+import { ApiKeyList, AuditPage, ChangePassword, OAuthError, PasswordChanged, ResetPassword, AuditQuery, CreateApiKey, CreatedApiKey, CreatedUser, Me, NewUser, Problem, SessionList, TokenRequest, TokenResponse, UserList, UserPatch, UserView } from '../../shared/index.ts';
+import type { Auth } from '../auth/index.ts';
+import { oauthError } from '../auth/token-endpoint.ts';
 import { AppError } from '../http/app-error.ts';
 import { route, type Route } from '../http/route.ts';
 
 const problem = (description: string) => ({ description, schema: Problem, contentType: 'application/problem+json' });
-const TokenResponse = z.object({ access_token: z.string(), token_type: z.literal('Bearer'), expires_in: z.number(), refresh_token: z.string(), scope: z.string() });
-const TokenRequest = z.record(z.string(), z.unknown()).describe('grant_type=password with username, password and optional scope; or grant_type=refresh_token with refresh_token');
-const User = z.object({ id: z.uuid(), username: z.string(), role: Role, permissions: z.array(z.string()), authenticatedWith: z.enum(['user', 'apiKey']) });
-const Session = z.object({ id: z.uuid(), current: z.boolean(), createdAt: z.string(), lastUsedAt: z.string(), expiresAt: z.string(), ip: z.string().nullable(), userAgent: z.string().nullable() });
-const ApiKeyBody = z
-  .object({
-    name: z.string().min(1).max(100),
-    /** Permissions the key carries; each must be one your role holds. */
-    scopes: z.array(z.enum(allPermissions as [Permission, ...Permission[]])).min(1).optional(),
-    /** Shorthand for the permissions of a role (at most your own). */
-    role: Role.optional(),
-    expiresAt: z.iso.datetime({ offset: true }).optional(),
-  })
-  .strict();
-const ApiKey = z.object({ id: z.uuid(), name: z.string(), scopes: z.array(z.string()), createdAt: z.string(), expiresAt: z.string().nullable(), lastUsedAt: z.string().nullable(), revokedAt: z.string().nullable() });
+/** The token endpoint's errors are RFC 6749 §5.2 JSON, not problem+json. */
+const oauth = (description: string) => ({ description, schema: OAuthError, contentType: 'application/json' });
 const IdParams = z.object({ id: z.uuid() });
-const NewUser = z.object({ username: Username, password: z.string().min(12).max(1024), role: Role }).strict();
-const AuditQuery = z.object({
-  action: z.string().max(64).optional(),
-  actorId: z.uuid().optional(),
-  outcome: z.enum(['success', 'failure', 'denied']).optional(),
-  since: z.iso.datetime().optional(),
-  until: z.iso.datetime().optional(),
-  before: z.coerce.number().int().positive().optional(),
-  limit: z.coerce.number().int().min(1).max(500).default(100),
-});
 
-export function authRoutes(deps: { auth: AuthService; db: Db }): Route[] {
-  const { auth, db } = deps;
+/** `onIssued` hears every successful grant (password: a login; refresh_token), for metrics. */
+export function authRoutes(deps: { auth: Auth; auditLog: AuditLog; onIssued?: (grant: 'password' | 'refresh_token') => void }): Route[] {
+  const { auth, auditLog } = deps;
   return [
     route({
-      method: 'post', path: '/v1/auth/token', tags: ['auth'], access: 'public', bodyType: 'form',
+      method: 'post', path: '/v1/auth/token', operationId: 'createToken', tags: ['auth'], access: 'public', bodyType: 'form',
       summary: 'OAuth2 token endpoint (RFC 6749): password grant (§4.3) and refresh_token grant with rotation.',
       body: TokenRequest,
-      responses: { 200: { description: 'Tokens (Cache-Control: no-store)', schema: TokenResponse }, 400: problem('invalid_request, invalid_grant or unsupported_grant_type'), 429: problem('Too many attempts') },
+      responses: {
+        200: { description: 'Tokens (Cache-Control: no-store)', schema: TokenResponse },
+        400: oauth('invalid_request, invalid_grant, invalid_scope or unsupported_grant_type'),
+        401: oauth('invalid_client: an unusable Authorization header was sent'),
+        429: oauth('slow_down: too many attempts from this address or for this username (Retry-After)'),
+      },
       async handle({ body, ip, userAgent }) {
         // RFC 6749 §3.2: parameters must not repeat (the form parser turns repeats into arrays).
         const repeated = Object.keys(body).filter((k) => Array.isArray(body[k]));
@@ -54,143 +42,153 @@ export function authRoutes(deps: { auth: AuthService; db: Db }): Route[] {
           const username = str('username');
           const password = str('password');
           if (!username || !password) throw oauthError('invalid_request', 'username and password are required');
-          tokens = await auth.passwordGrant({ username, password, scope: str('scope') }, meta);
+          tokens = await auth.grants.password({ username, password, scope: str('scope') }, meta);
         } else if (grant === 'refresh_token') {
           const token = str('refresh_token');
           if (!token) throw oauthError('invalid_request', 'refresh_token is required');
-          tokens = await auth.refreshGrant(token, meta);
+          tokens = await auth.grants.refresh(token, meta);
         } else if (!grant) {
           throw oauthError('invalid_request', 'grant_type is required');
         } else {
           throw oauthError('unsupported_grant_type', `grant_type ${grant.slice(0, 40)} is not supported`);
         }
+        deps.onIssued?.(grant === 'password' ? 'password' : 'refresh_token');
         return { status: 200, body: tokens, headers: { 'Cache-Control': 'no-store', Pragma: 'no-cache' } };
       },
     }),
     route({
-      method: 'get', path: '/v1/auth/me', tags: ['auth'], access: 'sessions:self',
+      method: 'get', path: '/v1/auth/me', operationId: 'getMe', tags: ['auth'], access: 'sessions:self',
       summary: 'The authenticated user.',
-      responses: { 200: { description: 'You', schema: User } },
+      responses: { 200: { description: 'You', schema: Me } },
       async handle({ actor }) {
-        const a = actor!;
+        const a = actor;
         return { status: 200, body: { id: a.userId, username: a.username, role: a.role, permissions: [...a.permissions], authenticatedWith: a.kind } };
       },
     }),
     route({
-      method: 'get', path: '/v1/auth/sessions', tags: ['auth'], access: 'sessions:self',
+      method: 'get', path: '/v1/auth/sessions', operationId: 'listSessions', tags: ['auth'], access: 'sessions:self',
       summary: 'Your active sessions.',
-      responses: { 200: { description: 'Sessions', schema: z.object({ items: z.array(Session) }) } },
+      responses: { 200: { description: 'Sessions', schema: SessionList } },
       async handle({ actor }) {
-        return { status: 200, body: { items: await auth.listSessions(actor!) } };
+        return { status: 200, body: { items: await auth.sessions.list(actor) } };
       },
     }),
     route({
-      method: 'delete', path: '/v1/auth/sessions', tags: ['auth'], access: 'sessions:self',
+      method: 'delete', path: '/v1/auth/sessions', operationId: 'revokeAllSessions', tags: ['auth'], access: 'sessions:self',
       summary: 'Revoke all your sessions (log out everywhere).',
       responses: { 200: { description: 'Revoked', schema: z.object({ revoked: z.number() }) } },
       async handle({ actor, ip, userAgent }) {
-        return { status: 200, body: { revoked: await auth.revokeSessions(actor!, undefined, { ip, userAgent }) } };
+        return { status: 200, body: { revoked: await auth.sessions.revokeOwn(actor, undefined, { ip, userAgent }) } };
       },
     }),
     route({
-      method: 'delete', path: '/v1/auth/sessions/:id', tags: ['auth'], access: 'sessions:self',
+      method: 'delete', path: '/v1/auth/sessions/:id', operationId: 'revokeSession', tags: ['auth'], access: 'sessions:self',
       summary: 'Revoke one of your sessions.',
       params: IdParams,
       responses: { 204: { description: 'Revoked' }, 404: problem('Not one of your sessions') },
       async handle({ actor, params, ip, userAgent }) {
-        await auth.revokeSessions(actor!, params.id, { ip, userAgent });
+        await auth.sessions.revokeOwn(actor, params.id, { ip, userAgent });
         return { status: 204 };
       },
     }),
     route({
-      method: 'post', path: '/v1/auth/logout', tags: ['auth'], access: 'sessions:self',
+      method: 'post', path: '/v1/auth/logout', operationId: 'logout', tags: ['auth'], access: 'sessions:self',
       summary: 'Revoke the current session; its access and refresh tokens stop working.',
       responses: { 204: { description: 'Logged out' } },
       async handle({ actor, ip, userAgent }) {
-        if (!actor!.sessionId) throw new AppError('INVALID_STATE', { detail: 'API keys have no session; revoke the key instead' });
-        await auth.revokeSessions(actor!, actor!.sessionId, { ip, userAgent }, 'auth.logout');
+        if (!actor.sessionId) throw new AppError('INVALID_STATE', { detail: 'API keys have no session; revoke the key instead' });
+        await auth.sessions.revokeOwn(actor, actor.sessionId, { ip, userAgent }, 'auth.logout');
         return { status: 204 };
       },
     }),
     route({
-      method: 'get', path: '/v1/auth/api-keys', tags: ['auth'], access: 'apikeys:self',
-      summary: 'Your API keys (never their secrets).',
-      responses: { 200: { description: 'Keys', schema: z.object({ items: z.array(ApiKey) }) } },
-      async handle({ actor }) {
-        return { status: 200, body: { items: await auth.listApiKeys(actor!) } };
-      },
-    }),
-    route({
-      method: 'post', path: '/v1/auth/api-keys', tags: ['auth'], access: 'apikeys:self',
-      summary: 'Create an API key scoped to permissions your role holds. The key is shown once.',
-      body: ApiKeyBody,
-      responses: { 201: { description: 'Created; `key` is shown only now', schema: ApiKey.pick({ id: true, name: true, scopes: true, expiresAt: true }).extend({ key: z.string() }) }, 403: problem('Scope beyond your role') },
+      method: 'post', path: '/v1/auth/password', operationId: 'changePassword', tags: ['auth'], access: 'sessions:self',
+      summary: 'Change your password, given the current one. Your other sessions are revoked; this one stays. Needs a session, not an API key. Wrong current passwords are limited per user.',
+      body: ChangePassword,
+      responses: { 200: { description: 'Changed', schema: PasswordChanged }, 400: problem('Wrong current password, or a new one of the wrong length'), 403: problem('Called with an API key'), 429: problem('Too many wrong current passwords') },
       async handle({ actor, body, ip, userAgent }) {
-        return { status: 201, body: await auth.createApiKey(actor!, body, { ip, userAgent }), headers: { 'Cache-Control': 'no-store' } };
+        return { status: 200, body: await auth.users.changePassword(actor, body, { ip, userAgent }), headers: { 'Cache-Control': 'no-store' } };
       },
     }),
     route({
-      method: 'delete', path: '/v1/auth/api-keys/:id', tags: ['auth'], access: 'apikeys:self',
+      method: 'get', path: '/v1/auth/api-keys', operationId: 'listApiKeys', tags: ['auth'], access: 'apikeys:self',
+      summary: 'Your API keys (never their secrets).',
+      responses: { 200: { description: 'Keys', schema: ApiKeyList } },
+      async handle({ actor }) {
+        return { status: 200, body: { items: await auth.apiKeys.list(actor) } };
+      },
+    }),
+    route({
+      method: 'post', path: '/v1/auth/api-keys', operationId: 'createApiKey', tags: ['auth'], access: 'apikeys:self',
+      summary: 'Create an API key within the calling credential: its scopes, and (when a key calls) no later expiry. At most PARLEY_MAX_API_KEYS_PER_USER live keys per user. The key is shown once.',
+      body: CreateApiKey,
+      responses: {
+        201: { description: 'Created; `key` is shown only now', schema: CreatedApiKey },
+        400: problem('Invalid name, scopes or expiry'),
+        403: problem('Scopes beyond the calling credential, or an expiry past the calling key'),
+        422: problem('You hold the most live API keys allowed'),
+      },
+      async handle({ actor, body, ip, userAgent }) {
+        return { status: 201, body: await auth.apiKeys.create(actor, body, { ip, userAgent }), headers: { 'Cache-Control': 'no-store' } };
+      },
+    }),
+    route({
+      method: 'delete', path: '/v1/auth/api-keys/:id', operationId: 'revokeApiKey', tags: ['auth'], access: 'apikeys:self',
       summary: 'Revoke an API key.',
       params: IdParams,
       responses: { 204: { description: 'Revoked' }, 404: problem('No such key of yours') },
       async handle({ actor, params, ip, userAgent }) {
-        await auth.revokeApiKey(actor!, params.id, { ip, userAgent });
+        await auth.apiKeys.revoke(actor, params.id, { ip, userAgent });
         return { status: 204 };
       },
     }),
     route({
-      method: 'post', path: '/v1/admin/users', tags: ['admin'], access: 'users:manage',
+      method: 'post', path: '/v1/admin/users', operationId: 'createUser', tags: ['admin'], access: 'users:manage',
       summary: 'Create a user.',
       body: NewUser,
-      responses: { 201: { description: 'Created', schema: z.object({ id: z.uuid(), username: z.string(), role: Role }) }, 409: problem('Username taken') },
+      responses: { 201: { description: 'Created', schema: CreatedUser }, 409: problem('Username taken') },
       async handle({ actor, body, ip, userAgent }) {
-        const u = await auth.createUser(body, { actor, meta: { ip, userAgent } });
+        const u = await auth.users.create(body, { actor, meta: { ip, userAgent } });
         return { status: 201, body: { id: u.id, username: u.username, role: u.role } };
       },
     }),
     route({
-      method: 'get', path: '/v1/admin/users', tags: ['admin'], access: 'users:manage',
+      method: 'get', path: '/v1/admin/users', operationId: 'listUsers', tags: ['admin'], access: 'users:manage',
       summary: 'List users.',
-      responses: { 200: { description: 'Users', schema: z.object({ items: z.array(z.object({ id: z.uuid(), username: z.string(), role: Role, disabled: z.boolean(), createdAt: z.string() })) }) } },
+      responses: { 200: { description: 'Users', schema: UserList } },
       async handle() {
-        const rows = await db('users').select('id', 'username', 'role', 'disabled', 'created_at').orderBy('created_at');
-        return { status: 200, body: { items: rows.map((r) => ({ id: r.id, username: r.username, role: r.role, disabled: r.disabled, createdAt: (r.created_at as Date).toISOString() })) } };
+        return { status: 200, body: await auth.users.list() };
       },
     }),
     route({
-      method: 'patch', path: '/v1/admin/users/:id', tags: ['admin'], access: 'users:manage',
+      method: 'patch', path: '/v1/admin/users/:id', operationId: 'updateUser', tags: ['admin'], access: 'users:manage',
       summary: "Change a user's role, or disable the account (which revokes its sessions at once).",
       params: IdParams,
-      body: z.object({ role: Role.optional(), disabled: z.boolean().optional() }).strict().refine((b) => b.role !== undefined || b.disabled !== undefined, { message: 'give role and/or disabled' }),
-      responses: { 200: { description: 'Updated', schema: z.object({ id: z.uuid(), username: z.string(), role: Role, disabled: z.boolean() }) }, 404: problem('No such user') },
+      body: UserPatch,
+      responses: { 200: { description: 'Updated', schema: UserView }, 404: problem('No such user') },
       async handle({ actor, params, body, ip, userAgent }) {
-        const u = await auth.updateUser(actor!, params.id, body, { ip, userAgent });
+        const u = await auth.users.update(actor, params.id, body, { ip, userAgent });
         return { status: 200, body: { id: u.id, username: u.username, role: u.role, disabled: u.disabled } };
       },
     }),
     route({
-      method: 'get', path: '/v1/admin/audit', tags: ['admin'], access: 'audit:read',
+      method: 'post', path: '/v1/admin/users/:id/password', operationId: 'resetUserPassword', tags: ['admin'], access: 'users:manage',
+      summary: "Set a user's password (a reset) and revoke every session of the account. API keys stay; disable the account to stop those too. Audited.",
+      params: IdParams,
+      body: ResetPassword,
+      responses: { 200: { description: 'Reset', schema: PasswordChanged }, 404: problem('No such user') },
+      async handle({ actor, params, body, ip, userAgent }) {
+        const { sessionsRevoked } = await auth.users.resetPassword({ id: params.id }, body.password, { actor, meta: { ip, userAgent } });
+        return { status: 200, body: { sessionsRevoked } };
+      },
+    }),
+    route({
+      method: 'get', path: '/v1/admin/audit', operationId: 'listAuditEvents', tags: ['admin'], access: 'audit:read',
       summary: 'The audit log, newest first; filter by action, actor, outcome and time; page with `before` (an event id).',
       query: AuditQuery,
-      responses: { 200: { description: 'Events', schema: z.object({ items: z.array(z.record(z.string(), z.unknown())), nextBefore: z.number().nullable() }) } },
+      responses: { 200: { description: 'Events', schema: AuditPage } },
       async handle({ query }) {
-        const q = db('audit_events').select('*').orderBy('id', 'desc').limit(query.limit + 1);
-        if (query.action) q.where('action', query.action);
-        if (query.actorId) q.where('actor_id', query.actorId);
-        if (query.outcome) q.where('outcome', query.outcome);
-        if (query.since) q.where('at', '>=', query.since);
-        if (query.until) q.where('at', '<', query.until);
-        if (query.before) q.where('id', '<', query.before);
-        const rows = await q;
-        const page = rows.slice(0, query.limit);
-        return {
-          status: 200,
-          body: {
-            items: page.map((r) => ({ id: r.id, at: (r.at as Date).toISOString(), action: r.action, outcome: r.outcome, actorId: r.actor_id, actorName: r.actor_name, ip: r.ip, userAgent: r.user_agent, targetType: r.target_type, targetId: r.target_id, details: r.details })),
-            nextBefore: rows.length > query.limit ? (page.at(-1)?.id as number) : null,
-          },
-        };
+        return { status: 200, body: await auditLog.page(query) };
       },
     }),
   ];

@@ -10,7 +10,7 @@ const notFound = problem('No such repository, or not visible to you');
 export function codeRoutes(deps: CodeDeps): Route[] {
   return [
     route({
-      method: 'post', path: '/v1/code/repositories', tags: ['code'], access: 'code:write',
+      method: 'post', path: '/v1/code/repositories', tags: ['code'], access: 'code:write', operationId: 'createRepository',
       summary: 'Register a repository: an archive you upload next, or (operators) a folder under PARLEY_CODE_ROOTS.',
       body: CreateRepository,
       responses: { 201: { description: 'Created', schema: Repository }, 400: problem('Invalid body or path'), 403: problem('Path sources need code:paths'), 409: problem('Name already used') },
@@ -20,7 +20,7 @@ export function codeRoutes(deps: CodeDeps): Route[] {
       },
     }),
     route({
-      method: 'get', path: '/v1/code/repositories', tags: ['code'], access: 'code:read',
+      method: 'get', path: '/v1/code/repositories', tags: ['code'], access: 'code:read', operationId: 'listRepositories',
       summary: 'Repositories you may read, with their index state and latest index job.',
       responses: { 200: { description: 'Repositories', schema: RepositoryList } },
       async handle({ actor }) {
@@ -28,7 +28,7 @@ export function codeRoutes(deps: CodeDeps): Route[] {
       },
     }),
     route({
-      method: 'get', path: '/v1/code/repositories/:id', tags: ['code'], access: 'code:read',
+      method: 'get', path: '/v1/code/repositories/:id', tags: ['code'], access: 'code:read', operationId: 'getRepository',
       summary: 'A repository: files, chunks, languages, skipped files, the index identity, when last indexed, the job in progress.',
       params: IdParams,
       responses: { 200: { description: 'The repository', schema: Repository }, 404: notFound },
@@ -37,7 +37,7 @@ export function codeRoutes(deps: CodeDeps): Route[] {
       },
     }),
     route({
-      method: 'delete', path: '/v1/code/repositories/:id', tags: ['code'], access: 'code:write',
+      method: 'delete', path: '/v1/code/repositories/:id', tags: ['code'], access: 'code:write', operationId: 'deleteRepository',
       summary: 'Delete a repository, its index rows and its uploaded tree.',
       params: IdParams,
       responses: { 204: { description: 'Deleted' }, 403: problem('Not the owner'), 404: notFound },
@@ -47,7 +47,7 @@ export function codeRoutes(deps: CodeDeps): Route[] {
       },
     }),
     route({
-      method: 'put', path: '/v1/code/repositories/:id/archive', tags: ['code'], access: 'code:write',
+      method: 'put', path: '/v1/code/repositories/:id/archive', operationId: 'uploadRepositoryArchive', tags: ['code'], access: 'code:write',
       summary: 'Upload the repository as a .tar.gz (Content-Type application/gzip); it replaces the previous upload once it passes every check.',
       params: IdParams,
       bodyType: 'binary',
@@ -61,7 +61,7 @@ export function codeRoutes(deps: CodeDeps): Route[] {
       },
     }),
     route({
-      method: 'post', path: '/v1/code/repositories/:id/index', tags: ['code'], access: 'code:write',
+      method: 'post', path: '/v1/code/repositories/:id/index', operationId: 'indexRepository', tags: ['code'], access: 'code:write',
       summary: 'Index (or re-index) the repository as a code.index job; only changed content is embedded again. Answers with the job already running, if any.',
       params: IdParams,
       responses: { 202: { description: 'Accepted', schema: SubmittedJob }, 403: problem('Not the owner'), 404: notFound, 409: problem('Nothing uploaded yet') },
@@ -71,7 +71,7 @@ export function codeRoutes(deps: CodeDeps): Route[] {
       },
     }),
     route({
-      method: 'get', path: '/v1/code/repositories/:id/symbols', tags: ['code'], access: 'code:read',
+      method: 'get', path: '/v1/code/repositories/:id/symbols', operationId: 'findSymbols', tags: ['code'], access: 'code:read',
       summary: 'Definitions by name (or qualified name; a trailing * matches a prefix): kind, signature, span, parent, docstring, imports.',
       params: IdParams,
       query: SymbolQuery,
@@ -81,7 +81,7 @@ export function codeRoutes(deps: CodeDeps): Route[] {
       },
     }),
     route({
-      method: 'get', path: '/v1/code/search', tags: ['code'], access: 'code:read',
+      method: 'get', path: '/v1/code/search', operationId: 'searchCode', tags: ['code'], access: 'code:read',
       summary: 'Search code by meaning and by name: hybrid (vector + full text, fused with RRF) by default; filters are prefilters.',
       query: CodeSearchQuery,
       responses: { 200: { description: 'Hits', schema: CodeSearchResults }, 400: problem('Invalid query'), 404: problem('A named repository is not visible to you') },

@@ -10,7 +10,7 @@ const notFound = problem('No such collection, or not yours');
 export function collectionRoutes(deps: CollectionDeps): Route[] {
   return [
     route({
-      method: 'post', path: '/v1/collections', tags: ['collections'], access: 'collections:write',
+      method: 'post', path: '/v1/collections', tags: ['collections'], access: 'collections:write', operationId: 'createCollection',
       summary: 'Create a vector collection: a name, declared metadata fields, an embedding model.',
       body: CreateCollection,
       responses: { 201: { description: 'Created', schema: Collection }, 400: problem('Invalid body or model'), 409: problem('Name already used'), 422: problem('Model not allowed for your role') },
@@ -20,7 +20,7 @@ export function collectionRoutes(deps: CollectionDeps): Route[] {
       },
     }),
     route({
-      method: 'get', path: '/v1/collections', tags: ['collections'], access: 'collections:read',
+      method: 'get', path: '/v1/collections', tags: ['collections'], access: 'collections:read', operationId: 'listCollections',
       summary: 'Your collections.',
       responses: { 200: { description: 'Collections', schema: CollectionList } },
       async handle({ actor }) {
@@ -28,7 +28,7 @@ export function collectionRoutes(deps: CollectionDeps): Route[] {
       },
     }),
     route({
-      method: 'get', path: '/v1/collections/:id', tags: ['collections'], access: 'collections:read',
+      method: 'get', path: '/v1/collections/:id', tags: ['collections'], access: 'collections:read', operationId: 'getCollection',
       summary: 'One collection, with its passage count and index identity.',
       params: IdParams,
       responses: { 200: { description: 'The collection', schema: Collection }, 404: notFound },
@@ -37,7 +37,7 @@ export function collectionRoutes(deps: CollectionDeps): Route[] {
       },
     }),
     route({
-      method: 'delete', path: '/v1/collections/:id', tags: ['collections'], access: 'collections:write',
+      method: 'delete', path: '/v1/collections/:id', tags: ['collections'], access: 'collections:write', operationId: 'deleteCollection',
       summary: 'Delete a collection and its vectors.',
       params: IdParams,
       responses: { 204: { description: 'Deleted' }, 404: notFound },
@@ -47,7 +47,7 @@ export function collectionRoutes(deps: CollectionDeps): Route[] {
       },
     }),
     route({
-      method: 'post', path: '/v1/collections/:id/documents', tags: ['collections'], access: 'collections:write',
+      method: 'post', path: '/v1/collections/:id/documents', operationId: 'upsertDocuments', tags: ['collections'], access: 'collections:write',
       summary: 'Upsert documents (by id) as a collection.upsert job: split into passages that fit the model, embedded, written in one commit.',
       params: IdParams,
       body: UpsertDocuments,
@@ -58,7 +58,7 @@ export function collectionRoutes(deps: CollectionDeps): Route[] {
       },
     }),
     route({
-      method: 'post', path: '/v1/collections/:id/query', tags: ['collections'], access: 'collections:read',
+      method: 'post', path: '/v1/collections/:id/query', operationId: 'queryCollection', tags: ['collections'], access: 'collections:read',
       summary: 'Query a collection by vector, full text or both (RRF); `where` conditions on declared fields are prefilters.',
       params: IdParams,
       body: CollectionQuery,

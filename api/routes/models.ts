@@ -7,100 +7,100 @@
  */
 import { z } from 'zod';
 import {
-  CopyModelBody, CreateModelBody, LoadModelBody, ModelDetails, ModelList, ModelLoadState, ModelName, Problem, PullModelAccepted, PullModelBody, RunningModels,
+  CopyModelBody, CreateModelBody, DeletedModel, LoadModelBody, ModelChange, ModelDetails, ModelList, ModelLoadState, ModelName, Problem, PullModelAccepted, PullModelBody, RunningModels,
 } from '../../shared/index.ts';
 import { copyModel, createModel, deleteModel, getModel, listModels, loadModel, pullModel, runningModels, unloadModel, type ModelDeps } from '../domain/models.ts';
 import { route, type Route } from '../http/route.ts';
 
 const NameParams = z.object({ name: ModelName });
 const problem = (description: string) => ({ description, schema: Problem, contentType: 'application/problem+json' });
-const upstream = problem('Ollama is unreachable or failed');
+const upstream = problem('No Ollama host could answer (a host that is down is reported per host when another one answered)');
+const invalid = problem('Invalid body or name (Ollama refused it)');
 
 export function modelRoutes(deps: ModelDeps): Route[] {
   return [
     route({
-      method: 'get', path: '/v1/models', tags: ['models'], access: 'models:read',
-      summary: 'Installed models: family, size, quantization, context length, capabilities, digest, and whether each is loaded.',
+      method: 'get', path: '/v1/models', operationId: 'listModels', tags: ['models'], access: 'models:read',
+      summary: 'Installed models on every Ollama host, once per model: family, size, quantization, context length, capabilities, digest, whether each is loaded, and which host has it. Hosts that did not answer are listed in `hosts`.',
       responses: { 200: { description: 'Installed models', schema: ModelList }, 503: upstream },
       async handle() {
         return { status: 200, body: await listModels(deps) };
       },
     }),
     route({
-      method: 'post', path: '/v1/models', tags: ['models'], access: 'models:manage',
-      summary: 'Create a model from an installed one with its own system prompt, template or parameters (a Modelfile as JSON).',
+      method: 'post', path: '/v1/models', operationId: 'createModel', tags: ['models'], access: 'models:manage',
+      summary: 'Create a model from an installed one with its own system prompt, template or parameters (a Modelfile as JSON), on every host that has the source; per-host results.',
       body: CreateModelBody,
-      responses: { 201: { description: 'Created', schema: ModelDetails }, 400: problem('Invalid body, or `from` is not installed'), 409: problem('The name exists'), 503: upstream },
+      responses: { 201: { description: 'Created on at least one host', schema: ModelChange }, 400: problem('Invalid body, or `from` is not installed on any host'), 409: problem('The name exists on some host'), 503: upstream },
       async handle({ body, actor, ip, userAgent }) {
-        const model = await createModel(deps, actor!, body, { ip, userAgent });
+        const model = await createModel(deps, actor, body, { ip, userAgent });
         return { status: 201, body: model, headers: { Location: `/v1/models/${encodeURIComponent(model.name)}` } };
       },
     }),
     route({
-      method: 'post', path: '/v1/models/pull', tags: ['models'], access: 'models:manage',
-      summary: 'Pull a model from its registry, as a model.pull job. A pull of the same model already queued or running is returned instead.',
+      method: 'post', path: '/v1/models/pull', operationId: 'pullModel', tags: ['models'], access: 'models:manage',
+      summary: 'Pull a model from its registry into every host, as a model.pull job. A pull of the same model already queued or running is returned instead. A registry host of its own, or `insecure`, needs the host on an admin-configured allow-list.',
       body: PullModelBody,
-      responses: { 202: { description: 'Accepted (or deduplicated)', schema: PullModelAccepted }, 503: problem('Not accepted') },
+      responses: { 202: { description: 'Accepted (or deduplicated)', schema: PullModelAccepted }, 400: problem('Invalid body, or not a model name Ollama can have'), 403: problem('The registry host, or an insecure pull from it, is not allowed'), 503: problem('Not accepted') },
       async handle({ body, actor, ip, userAgent }) {
-        const job = await pullModel(deps, actor!, body, { ip, userAgent });
+        const job = await pullModel(deps, actor, body, { ip, userAgent });
         return { status: 202, body: job, headers: { Location: job.links.self } };
       },
     }),
     route({
-      method: 'get', path: '/v1/models/running', tags: ['models'], access: 'models:read',
-      summary: 'Models loaded in memory now, with their memory and when they expire.',
+      method: 'get', path: '/v1/models/running', operationId: 'listRunningModels', tags: ['models'], access: 'models:read',
+      summary: 'Models loaded in memory now on every host (one item per host and model), with their memory and when they expire.',
       responses: { 200: { description: 'Loaded models', schema: RunningModels }, 503: upstream },
       async handle() {
         return { status: 200, body: await runningModels(deps) };
       },
     }),
     route({
-      method: 'get', path: '/v1/models/:name', tags: ['models'], access: 'models:read',
+      method: 'get', path: '/v1/models/:name', operationId: 'getModel', tags: ['models'], access: 'models:read',
       summary: 'One installed model, with its template, system prompt and default parameters.',
       params: NameParams,
-      responses: { 200: { description: 'The model', schema: ModelDetails }, 404: problem('Not installed'), 503: upstream },
+      responses: { 200: { description: 'The model', schema: ModelDetails }, 400: problem('Not a model name Ollama can have'), 404: problem('Not installed on any host that answered'), 503: upstream },
       async handle({ params }) {
         return { status: 200, body: await getModel(deps, params.name) };
       },
     }),
     route({
-      method: 'delete', path: '/v1/models/:name', tags: ['models'], access: 'models:admin',
-      summary: 'Delete a model (admin; audited). The configured chat and embedding models are refused.',
+      method: 'delete', path: '/v1/models/:name', operationId: 'deleteModel', tags: ['models'], access: 'models:admin',
+      summary: 'Delete a model from every host that has it (admin; audited); per-host results. The configured chat and embedding models are refused.',
       params: NameParams,
-      responses: { 204: { description: 'Deleted' }, 404: problem('Not installed'), 409: problem('A configured model'), 503: upstream },
+      responses: { 200: { description: 'Deleted from at least one host', schema: DeletedModel }, 400: invalid, 404: problem('Not installed on any host that answered'), 409: problem('A configured model'), 503: upstream },
       async handle({ params, actor, ip, userAgent }) {
-        await deleteModel(deps, actor!, params.name, { ip, userAgent });
-        return { status: 204 };
+        return { status: 200, body: await deleteModel(deps, actor, params.name, { ip, userAgent }) };
       },
     }),
     route({
-      method: 'post', path: '/v1/models/:name/copy', tags: ['models'], access: 'models:admin',
-      summary: 'Copy a model under a new name (admin; audited).',
+      method: 'post', path: '/v1/models/:name/copy', operationId: 'copyModel', tags: ['models'], access: 'models:admin',
+      summary: 'Copy a model under a new name on every host that has it (admin; audited); per-host results.',
       params: NameParams,
       body: CopyModelBody,
-      responses: { 201: { description: 'Copied', schema: ModelDetails }, 404: problem('Not installed'), 409: problem('The destination exists'), 503: upstream },
+      responses: { 201: { description: 'Copied on at least one host', schema: ModelChange }, 400: invalid, 404: problem('Not installed on any host that answered'), 409: problem('The destination exists on some host'), 503: upstream },
       async handle({ params, body, actor, ip, userAgent }) {
-        const model = await copyModel(deps, actor!, params.name, body, { ip, userAgent });
+        const model = await copyModel(deps, actor, params.name, body, { ip, userAgent });
         return { status: 201, body: model, headers: { Location: `/v1/models/${encodeURIComponent(model.name)}` } };
       },
     }),
     route({
-      method: 'post', path: '/v1/models/:name/load', tags: ['models'], access: 'models:manage',
-      summary: 'Load a model into memory for keep_alive (default 30m).',
+      method: 'post', path: '/v1/models/:name/load', operationId: 'loadModel', tags: ['models'], access: 'models:manage',
+      summary: "Load a model into memory for keep_alive (default 30m) on every host that has it; keep_alive is bounded by the role's maxKeepAliveS.",
       params: NameParams,
       body: LoadModelBody,
-      responses: { 200: { description: 'Loaded', schema: ModelLoadState }, 404: problem('Not installed'), 503: upstream },
+      responses: { 200: { description: 'Loaded on at least one host', schema: ModelLoadState }, 400: invalid, 404: problem('Not installed on any host that answered'), 422: problem('keep_alive above the role cap'), 503: upstream },
       async handle({ params, body, actor, ip, userAgent }) {
-        return { status: 200, body: await loadModel(deps, actor!, params.name, body, { ip, userAgent }) };
+        return { status: 200, body: await loadModel(deps, actor, params.name, body, { ip, userAgent }) };
       },
     }),
     route({
-      method: 'post', path: '/v1/models/:name/unload', tags: ['models'], access: 'models:manage',
-      summary: 'Unload a model from memory now (keep_alive 0).',
+      method: 'post', path: '/v1/models/:name/unload', operationId: 'unloadModel', tags: ['models'], access: 'models:manage',
+      summary: 'Unload a model from memory now (keep_alive 0) on every host where it is loaded.',
       params: NameParams,
-      responses: { 200: { description: 'Unloaded', schema: ModelLoadState }, 404: problem('Not installed'), 503: upstream },
+      responses: { 200: { description: 'Unloaded', schema: ModelLoadState }, 400: invalid, 404: problem('Not installed on any host that answered'), 503: upstream },
       async handle({ params, actor, ip, userAgent }) {
-        return { status: 200, body: await unloadModel(deps, actor!, params.name, { ip, userAgent }) };
+        return { status: 200, body: await unloadModel(deps, actor, params.name, { ip, userAgent }) };
       },
     }),
   ];

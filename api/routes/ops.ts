@@ -2,18 +2,17 @@
 import type { Redis } from 'ioredis';
 import { z } from 'zod';
 import type { Db } from '../../platform/connections/index.ts';
-import { scrape, type ApiMetrics } from '../../platform/observability/index.ts';
 import type { OllamaClient } from '../../platform/ollama/index.ts';
-import type { Queues } from '../../platform/jobs/index.ts';
+import type { MetricsDeps } from '../domain/metrics.ts';
+import { renderMetrics } from '../domain/metrics.ts';
 import { route, type Route, type RouteResult } from '../http/route.ts';
 
 export interface OpsDeps {
   redis: Redis;
   db: Db;
   ollama: OllamaClient;
-  queues: Queues;
-  metrics: ApiMetrics;
-  prefix: string;
+  /** What /metrics reports (api/domain/metrics.ts). */
+  scrape: MetricsDeps;
   /** Submits a system.ping and waits for it; the deep readiness check. */
   deepProbe?: () => Promise<{ ok: boolean; ms: number; detail?: string }>;
   /** Extra readiness detail (e.g. per-model availability). */
@@ -24,7 +23,7 @@ export interface OpsDeps {
 const Check = z.object({ ok: z.boolean(), ms: z.number(), detail: z.string().optional() });
 const Readiness = z.object({ status: z.enum(['ready', 'degraded']), checks: z.record(z.string(), Check) });
 
-async function timed(fn: () => Promise<unknown>, timeoutMs = 2000): Promise<z.infer<typeof Check>> {
+async function timed(fn: () => Promise<unknown>, timeoutMs = 1000): Promise<z.infer<typeof Check>> {
   const t0 = performance.now();
   try {
     await Promise.race([fn(), new Promise((_, rej) => setTimeout(() => rej(new Error(`timed out after ${timeoutMs} ms`)), timeoutMs))]);
@@ -37,7 +36,7 @@ async function timed(fn: () => Promise<unknown>, timeoutMs = 2000): Promise<z.in
 export function opsRoutes(deps: OpsDeps): Route[] {
   return [
     route({
-      method: 'get', path: '/healthz', tags: ['ops'], access: 'public',
+      method: 'get', path: '/healthz', operationId: 'getHealth', tags: ['ops'], access: 'public',
       summary: 'Liveness: the process answers.',
       responses: { 200: { description: 'Alive', schema: z.object({ status: z.literal('ok') }) } },
       async handle() {
@@ -45,7 +44,7 @@ export function opsRoutes(deps: OpsDeps): Route[] {
       },
     }),
     route({
-      method: 'get', path: '/readyz', tags: ['ops'], access: 'public',
+      method: 'get', path: '/readyz', operationId: 'getReadiness', tags: ['ops'], access: 'public',
       summary: 'Readiness: Redis, Postgres and Ollama each reported; `?deep=1` also runs a system.ping job end to end.',
       query: z.object({ deep: z.enum(['0', '1', 'true', 'false']).optional() }),
       responses: { 200: { description: 'Ready', schema: Readiness }, 503: { description: 'Not ready', schema: Readiness } },
@@ -63,19 +62,16 @@ export function opsRoutes(deps: OpsDeps): Route[] {
       },
     }),
     route({
-      method: 'get', path: '/metrics', tags: ['ops'], access: 'metrics:read',
-      summary: 'Prometheus metrics of the API and every live worker process.',
+      method: 'get', path: '/metrics', operationId: 'getMetrics', tags: ['ops'], access: 'metrics:read',
+      summary: 'Prometheus metrics of this API process (each worker process serves its own on PARLEY_WORKER_PORT). PARLEY_METRICS_TOKEN is accepted as a Bearer token here too.',
       responses: { 200: { description: 'Prometheus text format', contentType: 'text/plain' } },
       async handle() {
-        for (const [name, queue] of Object.entries(deps.queues)) {
-          const counts = await queue.getJobCounts('wait', 'prioritized', 'active', 'delayed', 'completed', 'failed');
-          for (const [state, n] of Object.entries(counts)) deps.metrics.queueDepth.set({ queue: name, state }, n);
-        }
-        return { status: 200, body: await scrape(deps.redis, deps.prefix, deps.metrics.registry), contentType: 'text/plain; version=0.0.4' };
+        const { text, contentType } = await renderMetrics(deps.scrape);
+        return { status: 200, body: text, contentType };
       },
     }),
     route({
-      method: 'get', path: '/openapi.json', tags: ['ops'], access: 'public',
+      method: 'get', path: '/openapi.json', operationId: 'getOpenApi', tags: ['ops'], access: 'public',
       summary: 'This API as OpenAPI 3.1, generated from the zod contracts.',
       responses: { 200: { description: 'OpenAPI document' } },
       async handle() {

@@ -44,9 +44,9 @@ export async function startBenchStack(name: string, extra: Record<string, string
   const api = await startApi(env);
   const workers = await startWorkers(env);
   const user = await createMember(api);
-  const opRow = await api.auth.createUser({ username: `bench-op-${prefix.slice(-8)}`, password: `pw-${prefix}`, role: 'operator' });
-  const opToken = await api.auth.passwordGrant({ username: `bench-op-${prefix.slice(-8)}`, password: `pw-${prefix}` }, { ip: '127.0.0.1' });
-  const operator: BenchUser = { id: opRow.id, username: opRow.username, token: opToken.access_token, actor: (await api.auth.authenticateToken(opToken.access_token)).actor };
+  const opRow = await api.auth.users.create({ username: `bench-op-${prefix.slice(-8)}`, password: `pw-${prefix}`, role: 'operator' });
+  const opToken = await api.auth.grants.password({ username: `bench-op-${prefix.slice(-8)}`, password: `pw-${prefix}` }, { ip: '127.0.0.1' });
+  const operator: BenchUser = { id: opRow.id, username: opRow.username, token: opToken.access_token, actor: (await api.auth.tokens.authenticate(opToken.access_token)).actor };
   const base = `http://127.0.0.1:${api.port}`;
   const request: BenchStack['request'] = async (method, path, opts = {}) => {
     const res = await fetch(`${base}${path}`, {
@@ -69,7 +69,7 @@ export async function startBenchStack(name: string, extra: Record<string, string
   const waitJob: BenchStack['waitJob'] = async (id, timeoutMs = 3_600_000) => {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
-      const row = await api.store.get(id);
+      const row = await api.jobs.get(id);
       if (row && ['completed', 'failed', 'cancelled'].includes(row.state)) return row;
       if (Date.now() > deadline) throw new Error(`job ${id} not finished after ${timeoutMs} ms`);
       await new Promise((r) => setTimeout(r, 50));

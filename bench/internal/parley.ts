@@ -37,6 +37,7 @@ export function parleyEnv(prefix: string, extra: Record<string, string> = {}): N
     ...process.env,
     PARLEY_KEY_PREFIX: prefix,
     PORT: '0',
+    PARLEY_WORKER_PORT: '0',
     LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn',
     PARLEY_RATE_JOBS_WRITE: 'member=100000000',
     PARLEY_RATE_JOBS_READ: 'member=100000000',
@@ -64,9 +65,9 @@ export interface BenchUser {
 export async function createMember(api: ParleyApi): Promise<BenchUser> {
   const username = `bench-${randomUUID().slice(0, 8)}`;
   const password = `pw-${randomUUID()}`;
-  const row = await api.auth.createUser({ username, password, role: 'member' });
-  const t = await api.auth.passwordGrant({ username, password }, { ip: '127.0.0.1' });
-  const { actor } = await api.auth.authenticateToken(t.access_token);
+  const row = await api.auth.users.create({ username, password, role: 'member' });
+  const t = await api.auth.grants.password({ username, password }, { ip: '127.0.0.1' });
+  const { actor } = await api.auth.tokens.authenticate(t.access_token);
   return { id: row.id, username, token: t.access_token, actor };
 }
 

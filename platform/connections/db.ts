@@ -6,12 +6,18 @@ pg.types.setTypeParser(pg.types.builtins.INT8, (v: string) => Number(v));
 
 export type Db = Knex;
 
-export function connectDb(url: string, opts: { pool?: number } = {}): Db {
+/**
+ * A knex pool over node-postgres. Every wait is bounded, so a dead or hung
+ * Postgres fails a request rather than holding it: acquiring a pooled
+ * connection (knex waits 60 s by default), opening one, and, with
+ * `queryTimeoutMs`, each query (the API's request path sets it; a timed-out
+ * query's connection finishes it when the server answers again).
+ */
+export function connectDb(url: string, opts: { pool?: number; acquireTimeoutMs?: number; connectTimeoutMs?: number; queryTimeoutMs?: number } = {}): Db {
   return knex({
     client: 'pg',
-    connection: url,
+    connection: { connectionString: url, connectionTimeoutMillis: opts.connectTimeoutMs ?? 5_000, ...(opts.queryTimeoutMs ? { query_timeout: opts.queryTimeoutMs } : {}) },
     pool: { min: 0, max: opts.pool ?? 10 },
-    // knex waits 60 s for a connection by default; fail fast instead, so a dead Postgres is a 503, not a hang.
-    acquireConnectionTimeout: 5_000,
+    acquireConnectionTimeout: opts.acquireTimeoutMs ?? 5_000,
   });
 }

@@ -6,7 +6,7 @@ export { announceStatus, commitTurn, finishBeforeTurn, pauseForFailure, pauseRoo
 export type { RoomDeps, Transition } from './lifecycle.ts';
 export { createRoomMemory } from './memory.ts';
 export type { MemoryTurn, RoomMemory } from './memory.ts';
-export { enqueueScheduled, insertSummaryJob } from './schedule.ts';
+export { recordSummaryJob } from './schedule.ts';
 export { createDiscussionStore } from './store.ts';
 export type { AgentRow, DiscussionRow, DiscussionStore, RoomMember, Roster, RosterRow } from './store.ts';
 export { createTranscripts, toMessage, toSummary, toTurn } from './transcripts.ts';

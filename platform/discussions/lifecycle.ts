@@ -20,9 +20,9 @@ import { isClosed, type RoomStatus } from '../../shared/index.ts';
 import type { Db } from '../connections/index.ts';
 import type { Keys } from '../keys.ts';
 import type { Logger } from '../observability/index.ts';
-import type { Queues } from '../jobs/index.ts';
+import type { JobLifecycle, ScheduledJob } from '../jobs/index.ts';
 import { appendRoomEvent, expireRoomStream } from '../streams/index.ts';
-import { enqueueScheduled, insertTurnJob, type ScheduledJob } from './schedule.ts';
+import { recordTurnJob } from './schedule.ts';
 import type { DiscussionRow, DiscussionStore } from './store.ts';
 
 export interface RoomDeps {
@@ -30,10 +30,11 @@ export interface RoomDeps {
   rooms: DiscussionStore;
   redis: Redis;
   keys: Keys;
-  queues: Queues;
+  /** The job lifecycle: turn jobs are recorded with the room's state and handed off after the commit. */
+  jobs: JobLifecycle;
   /** How long a closed room's live stream is kept. */
   streamTtlSeconds: number;
-  /** The deployment's Redis key prefix, recorded on the jobs it schedules. */
+  /** The deployment's Redis key prefix: the watchdog repairs only its own rooms' jobs. */
   keyPrefix: string;
   log: Logger;
 }
@@ -60,10 +61,10 @@ export async function announceStatus(deps: Pick<RoomDeps, 'redis' | 'keys' | 'st
 }
 
 /** Hands a scheduled job to BullMQ. A failure is logged, not thrown: the sweeper re-enqueues recorded jobs missing from their queue. */
-export async function release(deps: Pick<RoomDeps, 'queues' | 'log'>, job: ScheduledJob | undefined): Promise<void> {
+export async function release(deps: Pick<RoomDeps, 'jobs' | 'log'>, job: ScheduledJob | undefined): Promise<void> {
   if (!job) return;
   try {
-    await enqueueScheduled(deps.queues, job);
+    await deps.jobs.handOff(job);
   } catch (err) {
     deps.log.warn({ err, jobId: job.id, kind: job.def.kind }, 'enqueue failed; the sweeper will enqueue the recorded job');
   }
@@ -92,7 +93,7 @@ export function startRoom(deps: RoomDeps, id: string): Promise<Transition> {
     if (row.status !== 'draft') return { error: `The room is ${row.status}; only a draft can start${row.status === 'paused' ? ' (resume it instead)' : ''}` };
     const stop = stopCondition(row);
     if (stop) return { error: `Nothing to run: the room already ${stop}` };
-    const scheduled = await insertTurnJob(trx, deps.keyPrefix, row, row.current_turn + 1, row.run);
+    const scheduled = await recordTurnJob(deps.jobs, trx, row, row.current_turn + 1, row.run);
     return { update: { status: 'running', status_reason: null, turn_job_id: scheduled.id, started_at: trx.fn.now() }, scheduled, event: { status: 'running' } };
   });
 }
@@ -117,7 +118,7 @@ export function resumeRoom(deps: RoomDeps, id: string): Promise<Transition> {
     if (stop) return { update: { status: 'finished', status_reason: stop, finished_at: trx.fn.now() }, event: { status: 'finished', reason: stop } };
     const run = row.run + 1;
     if (row.speaking) return { update: { status: 'running', status_reason: null, run }, event: { status: 'running' } };
-    const scheduled = await insertTurnJob(trx, deps.keyPrefix, row, row.current_turn + 1, run);
+    const scheduled = await recordTurnJob(deps.jobs, trx, row, row.current_turn + 1, run);
     return { update: { status: 'running', status_reason: null, run, turn_job_id: scheduled.id }, scheduled, event: { status: 'running' } };
   });
 }
@@ -168,7 +169,7 @@ export async function commitTurn(deps: RoomDeps, c: { id: string; turn: number; 
       finished = c.consensus ?? stopCondition({ ...row, tokens_used: tokens });
       if (finished) Object.assign(update, { status: 'finished', status_reason: finished, finished_at: trx.fn.now() });
       else {
-        next = await insertTurnJob(trx, deps.keyPrefix, row, c.turn + 1, row.run);
+        next = await recordTurnJob(deps.jobs, trx, row, c.turn + 1, row.run);
         update.turn_job_id = next.id;
       }
     }
@@ -221,7 +222,7 @@ export function rescheduleRoom(deps: RoomDeps, id: string, expectedJobId: string
     const stop = stopCondition(row);
     if (stop) return { update: { status: 'finished', status_reason: stop, finished_at: trx.fn.now() }, event: { status: 'finished', reason: stop } };
     const run = row.run + 1;
-    const scheduled = await insertTurnJob(trx, deps.keyPrefix, row, row.current_turn + 1, run);
+    const scheduled = await recordTurnJob(deps.jobs, trx, row, row.current_turn + 1, run);
     return { update: { run, turn_job_id: scheduled.id }, scheduled };
   });
 }

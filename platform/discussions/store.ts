@@ -219,6 +219,12 @@ export function createDiscussionStore(db: Db) {
         .limit(limit);
     },
 
+    /** How many rooms are in each status. */
+    async countByStatus(): Promise<{ status: string; n: number }[]> {
+      const rows = (await rooms().select('status').count({ n: '*' }).groupBy('status')) as { status: string; n: string | number }[];
+      return rows.map((r) => ({ status: r.status, n: Number(r.n) }));
+    },
+
     /** The chain of ancestors, nearest first: [{ id, forkTurn }] where forkTurn is where the child branched off. */
     async lineage(id: string): Promise<{ id: string; parentId: string | null; forkTurn: number | null }[]> {
       const res = (await db.raw(

@@ -1,11 +1,13 @@
 /**
- * The job lifecycle: the record in Postgres, the hand-off to BullMQ, the
- * cancel bus and failures as data. The only module outside the worker runtime
- * that talks to BullMQ.
+ * The job lifecycle: the record in Postgres, the hand-off to BullMQ, terminal
+ * writes, the cancel bus and failures as data. The only module outside the
+ * worker runtime that talks to BullMQ.
  */
-export { clearCancel, isCancelRequested, onCancel, requestCancel } from './cancel-bus.ts';
+export { createJobLifecycle, JobRefused, namedUuid, streamSettings } from './lifecycle.ts';
+export type { AcceptSpec, BudgetSettlement, JobLifecycle, LifecycleDeps, Outcome, RefusalCode, ScheduledJob } from './lifecycle.ts';
+export { onCancel } from './cancel-bus.ts';
 export { JobFailure, toJobError } from './failure.ts';
-export { backoffDelay, bullPriority, closeQueues, createQueues, enqueue, jobOptions, promoted } from './queues.ts';
+export { backoffDelay, bullPrefix, jobOptions, promoted } from './queues.ts';
 export type { Queues } from './queues.ts';
-export { SYSTEM_USER_ID, createJobStore } from './store.ts';
-export type { FinishedJob, JobRow, JobStore } from './store.ts';
+export { SYSTEM_USER_ID } from './store.ts';
+export type { Fence, FinishedJob, JobRow, JobStore } from './store.ts';

@@ -29,16 +29,27 @@ export function promoted(priority: PriorityClass): PriorityClass | undefined {
 
 export type Queues = Record<QueueName, Queue>;
 
+/**
+ * BullMQ's key prefix for one queue: `<prefix>:bull:{<queue>}`, so its keys are
+ * `<prefix>:bull:{<queue>}:<queue>:<suffix>`. The hash tag puts every key of a
+ * queue in one Redis Cluster slot, as BullMQ's scripts need (they move jobs
+ * between the queue's lists and sets atomically); different queues land on
+ * different slots. On a single Redis the tag changes nothing.
+ */
+export function bullPrefix(prefix: string, queue: QueueName): string {
+  return `${prefix}:bull:{${queue}}`;
+}
+
 export function createQueues(connection: Redis, prefix: string): Queues {
   const out = {} as Queues;
   for (const name of QueueName.options) {
     out[name] = new Queue(name, {
       connection,
-      prefix: `${prefix}:bull`,
+      prefix: bullPrefix(prefix, name),
       defaultJobOptions: {
-        // Postgres is the record; Redis keeps finished jobs only for the dashboard.
-        removeOnComplete: { age: 3600, count: 5000 },
-        removeOnFail: { age: 24 * 3600, count: 5000 },
+        // Postgres is the record; Redis keeps finished jobs only for the dashboard, bounded by count and age.
+        removeOnComplete: { age: 3600, count: 1000 },
+        removeOnFail: { age: 24 * 3600, count: 1000 },
       },
     });
   }

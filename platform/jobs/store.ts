@@ -1,7 +1,14 @@
 /**
- * The job record in Postgres. Every write is conditional on the current
- * state, so at-least-once execution records one outcome: the first terminal
- * write wins and later ones change nothing.
+ * The job record in Postgres, the store behind the lifecycle (lifecycle.ts).
+ * Every write is conditional on the current state, so at-least-once
+ * execution records one outcome: the first terminal write wins and later
+ * ones change nothing.
+ *
+ * Fencing: `markActive` starts attempt n by raising `attempts` to n. Every
+ * later write made on behalf of an attempt (progress, requeue, usage, the
+ * terminal write) carries that n and applies only while `attempts` is still
+ * n, in the same statement. A worker stopped past its lock whose job another
+ * attempt took over therefore changes nothing: its writes match no row.
  */
 import type { JobError, JobState, PriorityClass, Usage } from '../../shared/index.ts';
 import type { Db } from '../connections/index.ts';
@@ -61,19 +68,13 @@ export interface FinishedJob {
   kind: string;
   ownerId: string;
   state: (typeof terminal)[number];
+  /** The job's usage over all its attempts, as recorded. */
   usage: Usage | null;
+  /** The attempt the record says finished (0 if it never started). */
+  attempt: number;
 }
 
-export interface JobStoreHooks {
-  /**
-   * Runs once per job, after the terminal write that made it terminal (never
-   * for a write that lost the race). Budgets settle here. Its errors are its
-   * own to log: the terminal write stands whatever it does.
-   */
-  onFinished?: (job: FinishedJob) => Promise<void>;
-}
-
-export interface JobStoreOptions extends JobStoreHooks {
+export interface JobStoreOptions {
   /**
    * The deployment's Redis key prefix, recorded on every job inserted and
    * used to scope the sweeper's queries to the jobs of its own queues.
@@ -84,6 +85,14 @@ export interface JobStoreOptions extends JobStoreHooks {
 
 /** Ollama's canonical model name in SQL, so "all-minilm" and "all-minilm:latest" add up in one usage row. */
 const canonicalModel = `case when model is null then '' when model ~ ':[^/]*$' then model else model || ':latest' end`;
+
+/** Which writes a terminal write must win against: an attempt's own (the attempt must still own the job), or any. */
+export interface Fence {
+  /** Applies only while `attempts` equals this (the writing attempt still owns the job). */
+  attempt?: number;
+  /** Applies only in this state (e.g. `queued`: nobody picked the job up meanwhile). */
+  state?: 'queued' | 'active';
+}
 
 export function createJobStore(db: Db, hooks: JobStoreOptions = {}) {
   const jobs = () => db<JobRow>('jobs');
@@ -106,6 +115,63 @@ export function createJobStore(db: Db, hooks: JobStoreOptions = {}) {
         .first();
       if (!existing) throw new Error('idempotency conflict row vanished');
       return { row: existing, created: false };
+    },
+
+    /**
+     * `insert` for many jobs in one statement (group commit). One answer per input, in order;
+     * a job whose idempotency key this owner already used (in an earlier statement or earlier in
+     * this one) answers the existing record with `created: false`.
+     */
+    async insertMany(batch: readonly NewJob[]): Promise<{ row: JobRow; created: boolean }[]> {
+      const col = <T>(f: (j: NewJob) => T) => batch.map(f);
+      const { rows } = (await db.raw(
+        `insert into jobs (id, kind, kind_version, queue, owner_id, priority, max_attempts, input, idempotency_key, request_hash, key_prefix)
+         select id, kind, v, queue, owner_id, priority, max_attempts, input, idempotency_key, request_hash, ?
+         from unnest(?::uuid[], ?::text[], ?::int[], ?::text[], ?::uuid[], ?::text[], ?::int[], ?::jsonb[], ?::text[], ?::text[])
+           as t(id, kind, v, queue, owner_id, priority, max_attempts, input, idempotency_key, request_hash)
+         on conflict (owner_id, idempotency_key) where idempotency_key is not null do nothing
+         returning *`,
+        [
+          keyPrefix,
+          col((j) => j.id), col((j) => j.kind), col((j) => j.v), col((j) => j.queue), col((j) => j.ownerId), col((j) => j.priority),
+          col((j) => j.maxAttempts), col((j) => JSON.stringify(j.input)), col((j) => j.idempotencyKey ?? null), col((j) => j.requestHash ?? null),
+        ] as never,
+      )) as { rows: JobRow[] };
+      const byId = new Map(rows.map((r) => [r.id, r]));
+      return Promise.all(
+        batch.map(async (j) => {
+          const created = byId.get(j.id);
+          if (created) return { row: created, created: true };
+          const existing = await jobs().where({ owner_id: j.ownerId, idempotency_key: j.idempotencyKey! }).first();
+          if (!existing) throw new Error('idempotency conflict row vanished');
+          return { row: existing, created: false };
+        }),
+      );
+    },
+
+    /** The owner's jobs of these kinds that are queued or running. */
+    async inFlight(ownerId: string, kinds: readonly string[]): Promise<number> {
+      const row = (await jobs().where({ owner_id: ownerId }).whereIn('state', ['queued', 'active']).whereIn('kind', kinds).count({ n: '*' }).first()) as { n: number | string } | undefined;
+      return Number(row?.n ?? 0);
+    },
+
+    /** The oldest queued or running job of a kind whose input has `field` = `value` (for deduplicated submits). */
+    activeByInput(kind: string, field: string, value: string): Promise<Pick<JobRow, 'id' | 'state'> | undefined> {
+      return jobs().where({ kind }).whereIn('state', ['queued', 'active']).whereRaw('input->>? = ?', [field, value]).orderBy('queued_at', 'asc').first('id', 'state');
+    },
+
+    /** Seconds the oldest queued (not yet started) job of each queue has waited, for this deployment's queues. */
+    oldestQueuedAges(): Promise<{ queue: string; age: number }[]> {
+      return jobs()
+        .select('queue')
+        .select(db.raw('extract(epoch from now() - min(queued_at))::float8 as age'))
+        .where({ state: 'queued', key_prefix: keyPrefix })
+        .groupBy('queue') as unknown as Promise<{ queue: string; age: number }[]>;
+    },
+
+    /** A job's owner and the owner's current role. */
+    ownerOf(id: string): Promise<{ id: string; role: string } | undefined> {
+      return db('jobs').join('users', 'users.id', 'jobs.owner_id').where('jobs.id', id).first('users.id as id', 'users.role as role') as Promise<{ id: string; role: string } | undefined>;
     },
 
     findByIdempotencyKey(ownerId: string, key: string): Promise<JobRow | undefined> {
@@ -132,24 +198,45 @@ export function createJobStore(db: Db, hooks: JobStoreOptions = {}) {
     },
 
     /**
+     * `markActive` for many jobs in one statement (group commit): one answer per id, in order
+     * (undefined for a job already terminal).
+     */
+    async markActiveMany(ids: readonly string[]): Promise<({ attempt: number; cancelRequested: boolean } | undefined)[]> {
+      const { rows } = (await db.raw(
+        `update jobs j set state = 'active', attempts = j.attempts + 1, started_at = now(), updated_at = now()
+         from unnest(?::uuid[]) with ordinality as u(id, n)
+         where j.id = u.id and j.state not in ('completed', 'failed', 'cancelled')
+         returning u.n, j.attempts, j.cancel_requested_at`,
+        [[...ids]] as never,
+      )) as { rows: { n: string | number; attempts: number; cancel_requested_at: Date | null }[] };
+      const out: ({ attempt: number; cancelRequested: boolean } | undefined)[] = ids.map(() => undefined);
+      for (const r of rows) out[Number(r.n) - 1] = { attempt: r.attempts, cancelRequested: r.cancel_requested_at !== null };
+      return out;
+    },
+
+    /**
      * Tokens a job's owner consumed outside the job's own metered call (a discussion turn's
      * moderator, for one): added to `usage_daily` for the owner, model and UTC day, with no job
      * counted. The job's own row keeps its own call's usage.
      */
-    async addUsage(ownerId: string, usage: Usage): Promise<void> {
-      await db.raw(
+    async addUsage(ownerId: string, usage: Usage, fence: { jobId: string; attempt: number }): Promise<boolean> {
+      const r = (await db.raw(
         `insert into usage_daily as u (user_id, model, day, prompt_tokens, completion_tokens, jobs, estimated_jobs)
          select ?, ${canonicalModel}, (now() at time zone 'UTC')::date, ?, ?, 0, 0
          from (select ?::text as model) m
+         where exists (select 1 from jobs where id = ? and attempts = ? and state = 'active')
          on conflict (user_id, model, day) do update set
            prompt_tokens = u.prompt_tokens + excluded.prompt_tokens,
            completion_tokens = u.completion_tokens + excluded.completion_tokens`,
-        [ownerId, usage.promptTokens, usage.completionTokens, usage.model || null],
-      );
+        [ownerId, usage.promptTokens, usage.completionTokens, usage.model || null, fence.jobId, fence.attempt],
+      )) as { rowCount: number | null };
+      return (r.rowCount ?? 0) > 0;
     },
 
-    async setProgress(id: string, progress: unknown): Promise<void> {
-      await jobs().where({ id, state: 'active' }).update({ progress: JSON.stringify(progress) as never, updated_at: db.fn.now() as never });
+    /** Progress of attempt `attempt`; false when another attempt owns the job (or it is no longer active). */
+    async setProgress(id: string, attempt: number, progress: unknown): Promise<boolean> {
+      const n = await jobs().where({ id, state: 'active', attempts: attempt }).update({ progress: JSON.stringify(progress) as never, updated_at: db.fn.now() as never });
+      return n > 0;
     },
 
     /**
@@ -158,31 +245,34 @@ export function createJobStore(db: Db, hooks: JobStoreOptions = {}) {
      * job's tokens and to `usage_daily` at once, so tokens spent by attempts that did not finish
      * are counted too; the job itself is counted in `jobs` when it ends.
      */
-    async requeue(id: string, error: JobError, usage?: Usage | null): Promise<void> {
+    async requeue(id: string, attempt: number, error: JobError, usage?: Usage | null): Promise<boolean> {
       if (!usage) {
-        await jobs()
-          .where({ id })
+        const n = await jobs()
+          .where({ id, attempts: attempt })
           .whereNotIn('state', terminal)
           .update({ state: 'queued', error_code: error.code, error_message: error.message, updated_at: db.fn.now() as never });
-        return;
+        return n > 0;
       }
-      await db.raw(
+      const r = (await db.raw(
         `with requeued as (
            update jobs set
              state = 'queued', error_code = ?, error_message = ?, updated_at = now(),
              model = coalesce(?, model), tokens_in = coalesce(tokens_in, 0) + ?, tokens_out = coalesce(tokens_out, 0) + ?,
              usage_estimated = usage_estimated or ?
-           where id = ? and state not in ('completed', 'failed', 'cancelled')
+           where id = ? and attempts = ? and state not in ('completed', 'failed', 'cancelled')
            returning owner_id, model
+         ), counted as (
+           insert into usage_daily as u (user_id, model, day, prompt_tokens, completion_tokens, jobs, estimated_jobs)
+           select owner_id, ${canonicalModel}, (now() at time zone 'UTC')::date, ?, ?, 0, 0
+           from requeued
+           on conflict (user_id, model, day) do update set
+             prompt_tokens = u.prompt_tokens + excluded.prompt_tokens,
+             completion_tokens = u.completion_tokens + excluded.completion_tokens
          )
-         insert into usage_daily as u (user_id, model, day, prompt_tokens, completion_tokens, jobs, estimated_jobs)
-         select owner_id, ${canonicalModel}, (now() at time zone 'UTC')::date, ?, ?, 0, 0
-         from requeued
-         on conflict (user_id, model, day) do update set
-           prompt_tokens = u.prompt_tokens + excluded.prompt_tokens,
-           completion_tokens = u.completion_tokens + excluded.completion_tokens`,
-        [error.code, error.message, usage.model || null, usage.promptTokens, usage.completionTokens, usage.estimated, id, usage.promptTokens, usage.completionTokens],
-      );
+         select count(*)::int as n from requeued`,
+        [error.code, error.message, usage.model || null, usage.promptTokens, usage.completionTokens, usage.estimated, id, attempt, usage.promptTokens, usage.completionTokens],
+      )) as { rows: { n: number }[] };
+      return (r.rows[0]?.n ?? 0) > 0;
     },
 
     /**
@@ -193,10 +283,10 @@ export function createJobStore(db: Db, hooks: JobStoreOptions = {}) {
      * this attempt's tokens added to the job's (earlier attempts' usage is
      * already there, from `requeue`) and to `usage_daily` for its owner, model
      * (canonical name: `x` is `x:latest`) and UTC day.
-     * A racing second terminal write updates nothing, so usage counts exactly once.
-     * The `onFinished` hook hears the job's usage over all its attempts.
+     * A racing second terminal write updates nothing, so usage counts exactly once; with a
+     * `fence`, neither does a write of an attempt that no longer owns the job.
      */
-    async finish(id: string, outcome: { state: (typeof terminal)[number]; result?: unknown; error?: JobError; usage?: Usage | null }): Promise<{ usage: Usage | null } | false> {
+    async finish(id: string, outcome: { state: (typeof terminal)[number]; result?: unknown; error?: JobError; usage?: Usage | null }, fence: Fence = {}): Promise<FinishedJob | false> {
       const usage = outcome.usage ?? null;
       const { rows } = (await db.raw(
         `with attempt as (
@@ -211,7 +301,8 @@ export function createJobStore(db: Db, hooks: JobStoreOptions = {}) {
              usage_estimated = usage_estimated or ?, finished_at = now(), updated_at = now()
            from attempt
            where id = ? and state not in ('completed', 'failed', 'cancelled')
-           returning id, kind, owner_id, model, tokens_in, tokens_out, usage_estimated, finished_at
+             and (?::int is null or attempts = ?::int) and (?::text is null or state = ?::text)
+           returning id, kind, owner_id, model, tokens_in, tokens_out, usage_estimated, finished_at, attempts
          ), counted as (
            insert into usage_daily as u (user_id, model, day, prompt_tokens, completion_tokens, jobs, estimated_jobs)
            select owner_id, ${canonicalModel},
@@ -225,7 +316,7 @@ export function createJobStore(db: Db, hooks: JobStoreOptions = {}) {
              jobs = u.jobs + 1,
              estimated_jobs = u.estimated_jobs + excluded.estimated_jobs
          )
-         select id, kind, owner_id, model, tokens_in, tokens_out, usage_estimated from done`,
+         select id, kind, owner_id, model, tokens_in, tokens_out, usage_estimated, attempts from done`,
         [
           usage?.promptTokens ?? null,
           usage?.completionTokens ?? null,
@@ -237,20 +328,82 @@ export function createJobStore(db: Db, hooks: JobStoreOptions = {}) {
           usage?.model || null,
           usage?.estimated ?? false,
           id,
+          fence.attempt ?? null,
+          fence.attempt ?? null,
+          fence.state ?? null,
+          fence.state ?? null,
         ],
-      )) as { rows: { id: string; kind: string; owner_id: string; model: string | null; tokens_in: number | null; tokens_out: number | null; usage_estimated: boolean }[] };
+      )) as { rows: { id: string; kind: string; owner_id: string; model: string | null; tokens_in: number | null; tokens_out: number | null; usage_estimated: boolean; attempts: number }[] };
       const row = rows[0];
       if (!row) return false;
       const total: Usage | null =
         row.tokens_in === null && row.tokens_out === null ? usage : { model: row.model ?? usage?.model ?? '', promptTokens: row.tokens_in ?? 0, completionTokens: row.tokens_out ?? 0, estimated: row.usage_estimated };
-      if (hooks.onFinished) {
-        try {
-          await hooks.onFinished({ id: row.id, kind: row.kind, ownerId: row.owner_id, state: outcome.state, usage: total });
-        } catch {
-          // The hook logs its own failures; the terminal write is done and stands.
-        }
+      return { id: row.id, kind: row.kind, ownerId: row.owner_id, state: outcome.state, usage: total, attempt: row.attempts };
+    },
+
+    /**
+     * `finish` for many jobs in one statement (group commit), with the same guarantees row by row:
+     * each applies only while its job is non-terminal (and its fence holds); usage_daily gets each
+     * applied row's tokens once (rows of one owner, model and day summed before the upsert). One
+     * answer per input, in order: the finished job, or false.
+     */
+    async finishMany(items: readonly { id: string; outcome: { state: (typeof terminal)[number]; result?: unknown; error?: JobError; usage?: Usage | null }; fence?: Fence }[]): Promise<(FinishedJob | false)[]> {
+      const col = <T>(f: (i: (typeof items)[number]) => T) => items.map(f);
+      const json = (v: unknown) => (v === undefined ? null : JSON.stringify(v));
+      const { rows } = (await db.raw(
+        `with input as (
+           select * from unnest(?::uuid[], ?::text[], ?::jsonb[], ?::text[], ?::text[], ?::jsonb[], ?::text[], ?::int[], ?::int[], ?::bool[], ?::int[], ?::text[])
+             with ordinality as t(id, state, result, error_code, error_message, error_details, model, p, c, est, fence_attempt, fence_state, n)
+         ), done as (
+           update jobs set
+             state = input.state, result = input.result, error_code = input.error_code, error_message = input.error_message, error_details = input.error_details,
+             model = coalesce(input.model, jobs.model),
+             tokens_in = case when input.p is null then jobs.tokens_in else coalesce(jobs.tokens_in, 0) + input.p end,
+             tokens_out = case when input.c is null then jobs.tokens_out else coalesce(jobs.tokens_out, 0) + input.c end,
+             usage_estimated = jobs.usage_estimated or coalesce(input.est, false), finished_at = now(), updated_at = now()
+           from input
+           where jobs.id = input.id and jobs.state not in ('completed', 'failed', 'cancelled')
+             and (input.fence_attempt is null or jobs.attempts = input.fence_attempt)
+             and (input.fence_state is null or jobs.state = input.fence_state)
+           returning input.n, input.p, input.c, jobs.id, jobs.kind, jobs.owner_id, jobs.model, jobs.tokens_in, jobs.tokens_out, jobs.usage_estimated, jobs.finished_at, jobs.attempts
+         ), counted as (
+           insert into usage_daily as u (user_id, model, day, prompt_tokens, completion_tokens, jobs, estimated_jobs)
+           select owner_id, ${canonicalModel}, (finished_at at time zone 'UTC')::date, sum(coalesce(p, 0)), sum(coalesce(c, 0)), count(*),
+                  sum(case when usage_estimated then 1 else 0 end)
+           from done
+           where tokens_in is not null or tokens_out is not null
+           group by 1, 2, 3
+           on conflict (user_id, model, day) do update set
+             prompt_tokens = u.prompt_tokens + excluded.prompt_tokens,
+             completion_tokens = u.completion_tokens + excluded.completion_tokens,
+             jobs = u.jobs + excluded.jobs,
+             estimated_jobs = u.estimated_jobs + excluded.estimated_jobs
+         )
+         select n, id, kind, owner_id, model, tokens_in, tokens_out, usage_estimated, attempts from done`,
+        [
+          col((i) => i.id),
+          col((i) => i.outcome.state),
+          col((i) => json(i.outcome.result)),
+          col((i) => i.outcome.error?.code ?? null),
+          col((i) => i.outcome.error?.message ?? null),
+          col((i) => json(i.outcome.error?.details)),
+          col((i) => i.outcome.usage?.model || null),
+          col((i) => i.outcome.usage?.promptTokens ?? null),
+          col((i) => i.outcome.usage?.completionTokens ?? null),
+          col((i) => i.outcome.usage?.estimated ?? false),
+          col((i) => i.fence?.attempt ?? null),
+          col((i) => i.fence?.state ?? null),
+        ] as never,
+      )) as { rows: { n: string | number; id: string; kind: string; owner_id: string; model: string | null; tokens_in: number | null; tokens_out: number | null; usage_estimated: boolean; attempts: number }[] };
+      const out: (FinishedJob | false)[] = items.map(() => false);
+      for (const row of rows) {
+        const i = Number(row.n) - 1;
+        const usage = items[i]!.outcome.usage ?? null;
+        const total: Usage | null =
+          row.tokens_in === null && row.tokens_out === null ? usage : { model: row.model ?? usage?.model ?? '', promptTokens: row.tokens_in ?? 0, completionTokens: row.tokens_out ?? 0, estimated: row.usage_estimated };
+        out[i] = { id: row.id, kind: row.kind, ownerId: row.owner_id, state: items[i]!.outcome.state, usage: total, attempt: row.attempts };
       }
-      return { usage: total };
+      return out;
     },
 
     async requestCancel(id: string): Promise<void> {

@@ -1,17 +1,26 @@
 /**
- * Prometheus metrics. Each process has its own registry; worker processes
- * publish theirs to Redis every few seconds (hash keys(prefix) "metrics",
- * field = worker id, value = prom-client's JSON form, stale after 30 s) and
- * the API's /metrics merges them with its own, so one scrape sees the whole
- * platform. Workers can also serve their own registry on a port.
+ * Prometheus metrics. Every process has its own registry and serves it
+ * itself: the API on its /metrics, each worker process on its ops port
+ * (workers/runtime/ops-server.ts). Prometheus scrapes every process and tells
+ * them apart by its `job` and `instance` labels; nothing is merged in Redis,
+ * so counters never jump when a process exits and gauges never add up across
+ * processes by accident.
+ *
+ * Naming: base units (`_seconds`, `_bytes`), `_total` on counters, and the
+ * default Node metrics under their standard names (`process_*`, `nodejs_*`)
+ * so stock dashboards work. Label values are bounded: hosts come from config,
+ * kinds and queues from the contracts, and a model name only labels a series
+ * when it is an installed model (`modelLabel` in the worker runtime).
  */
-import { AggregatorRegistry, Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import type { Redis } from 'ioredis';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+/** The states of an Ollama host's circuit breaker; each is its own series (1 for the current one). */
+export const breakerStates = ['closed', 'half_open', 'open'] as const;
 
 const latencyBuckets = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120];
 
 export function createWorkerMetrics(registry = new Registry()) {
-  collectDefaultMetrics({ register: registry, prefix: 'parley_worker_' });
+  collectDefaultMetrics({ register: registry });
   return {
     registry,
     jobDuration: new Histogram({ name: 'parley_job_duration_seconds', help: 'Handler run time per kind and outcome', labelNames: ['kind', 'outcome'], buckets: latencyBuckets, registers: [registry] }),
@@ -25,10 +34,12 @@ export function createWorkerMetrics(registry = new Registry()) {
     cacheRequests: new Counter({ name: 'parley_cache_requests_total', help: 'Response cache lookups, by kind and outcome', labelNames: ['kind', 'outcome'], registers: [registry] }),
     /** The adaptive (AIMD) concurrency limit this process applies to each Ollama host. */
     ollamaConcurrencyLimit: new Gauge({ name: 'parley_ollama_concurrency_limit', help: 'Current adaptive concurrency limit per Ollama host', labelNames: ['host'], registers: [registry] }),
-    ollamaInFlight: new Gauge({ name: 'parley_ollama_in_flight', help: 'Requests in flight per Ollama host', labelNames: ['host'], registers: [registry] }),
-    ollamaWaiting: new Gauge({ name: 'parley_ollama_waiting', help: 'Requests waiting inside this process for an Ollama slot', registers: [registry] }),
-    /** 0 closed, 1 half-open, 2 open. */
-    ollamaBreakerState: new Gauge({ name: 'parley_ollama_breaker_state', help: 'Circuit breaker per Ollama host: 0 closed, 1 half-open, 2 open', labelNames: ['host'], registers: [registry] }),
+    ollamaInFlight: new Gauge({ name: 'parley_ollama_requests_in_flight', help: 'Requests in flight per Ollama host', labelNames: ['host'], registers: [registry] }),
+    ollamaWaiting: new Gauge({ name: 'parley_ollama_requests_waiting', help: 'Requests waiting inside this process for an Ollama slot', registers: [registry] }),
+    /** One series per host and state (closed, half_open, open): 1 for the state the breaker is in, 0 for the others. */
+    ollamaBreakerState: new Gauge({ name: 'parley_ollama_breaker_state', help: 'Circuit breaker per Ollama host: 1 for its current state', labelNames: ['host', 'state'], registers: [registry] }),
+    /** BullMQ found a job whose lock expired (its worker died or hung); it goes back to wait, or fails after maxStalledCount. */
+    stalled: new Counter({ name: 'parley_jobs_stalled_total', help: 'Active jobs found stalled by this process, per queue', labelNames: ['queue'], registers: [registry] }),
     /** reason: the fault kind (refused, reset, connect-timeout, http, protocol) or overload (503/429). */
     ollamaRetries: new Counter({ name: 'parley_ollama_retries_total', help: 'Ollama requests retried before their first token, by host and reason', labelNames: ['host', 'reason'], registers: [registry] }),
     ollamaLimitChanges: new Counter({ name: 'parley_ollama_limit_changes_total', help: 'Adaptive concurrency changes, by host and reason (increase, overload, latency)', labelNames: ['host', 'reason'], registers: [registry] }),
@@ -37,7 +48,7 @@ export function createWorkerMetrics(registry = new Registry()) {
 export type WorkerMetrics = ReturnType<typeof createWorkerMetrics>;
 
 export function createApiMetrics(registry = new Registry()) {
-  collectDefaultMetrics({ register: registry, prefix: 'parley_api_' });
+  collectDefaultMetrics({ register: registry });
   return {
     registry,
     httpDuration: new Histogram({ name: 'parley_http_request_duration_seconds', help: 'HTTP request latency', labelNames: ['method', 'route', 'status'], buckets: latencyBuckets, registers: [registry] }),
@@ -47,6 +58,19 @@ export function createApiMetrics(registry = new Registry()) {
     /** kind: bearer (access token or API key refused), password (failed login), refresh (refused or reused refresh token). */
     authFailures: new Counter({ name: 'parley_auth_failures_total', help: 'Refused credentials, by kind and reason', labelNames: ['kind', 'reason'], registers: [registry] }),
     rateLimited: new Counter({ name: 'parley_rate_limited_total', help: 'Requests answered 429 by a rate limiter', labelNames: ['limiter'], registers: [registry] }),
+    /** status: 401, 403 or 429; family: token, auth, admin or board. Every denial, before the audit log aggregates them. */
+    /** Writes through the queue board (each also an audit event), by method and outcome. */
+    boardActions: new Counter({ name: 'parley_board_actions_total', help: 'Admin actions taken through the queue board, by method and outcome', labelNames: ['method', 'outcome'], registers: [registry] }),
+    authDenials: new Counter({ name: 'parley_auth_denials_total', help: 'Denied requests on auth and admin routes and the queue board, by status and family', labelNames: ['status', 'family'], registers: [registry] }),
+    /** Successful token grants, by grant (password is a login; refresh_token, client_credentials). */
+    tokensIssued: new Counter({ name: 'parley_auth_tokens_issued_total', help: 'Access tokens issued, by grant type', labelNames: ['grant'], registers: [registry] }),
+    /** Set at scrape time from BullMQ (parley_queue_jobs) and Postgres (the rest); every API process reports the same values. */
+    queueOldestAge: new Gauge({ name: 'parley_queue_oldest_job_age_seconds', help: 'Age of the oldest queued (not yet started) job per queue, from the record; 0 when none', labelNames: ['queue'], registers: [registry] }),
+    redisMemoryUsed: new Gauge({ name: 'parley_redis_memory_used_bytes', help: 'Memory Redis uses (INFO memory used_memory, summed over cluster masters)', registers: [registry] }),
+    redisMemoryMax: new Gauge({ name: 'parley_redis_memory_max_bytes', help: 'Redis maxmemory (0: no limit), summed over cluster masters', registers: [registry] }),
+    discussionRooms: new Gauge({ name: 'parley_discussion_rooms', help: 'Discussion rooms per status', labelNames: ['status'], registers: [registry] }),
+    /** The API process's stream hub: streams it relays now (job and room streams). */
+    watchedStreams: new Gauge({ name: 'parley_realtime_watched_streams', help: 'Live streams this API process relays', registers: [registry] }),
     /** From the status poller (platform/ollama/status.ts), updated every poll. */
     ollamaUp: new Gauge({ name: 'parley_ollama_up', help: 'Ollama host answering /api/version (1) or not (0)', labelNames: ['host'], registers: [registry] }),
     ollamaLoadedModels: new Gauge({ name: 'parley_ollama_loaded_models', help: 'Models loaded per Ollama host (/api/ps)', labelNames: ['host'], registers: [registry] }),
@@ -55,27 +79,3 @@ export function createApiMetrics(registry = new Registry()) {
   };
 }
 export type ApiMetrics = ReturnType<typeof createApiMetrics>;
-
-const hashKey = (prefix: string) => `${prefix}:metrics`;
-
-export async function publishMetrics(redis: Redis, prefix: string, workerId: string, registry: Registry): Promise<void> {
-  const json = await registry.getMetricsAsJSON();
-  await redis.hset(hashKey(prefix), workerId, JSON.stringify({ at: Date.now(), metrics: json }));
-}
-
-export async function removePublishedMetrics(redis: Redis, prefix: string, workerId: string): Promise<void> {
-  await redis.hdel(hashKey(prefix), workerId);
-}
-
-/** The API's own metrics followed by the merged metrics of live worker processes. */
-export async function scrape(redis: Redis, prefix: string, own: Registry): Promise<string> {
-  const all = await redis.hgetall(hashKey(prefix));
-  const fresh: unknown[][] = [];
-  for (const [field, value] of Object.entries(all)) {
-    const parsed = JSON.parse(value) as { at: number; metrics: unknown[] };
-    if (Date.now() - parsed.at < 30_000) fresh.push(parsed.metrics);
-    else await redis.hdel(hashKey(prefix), field);
-  }
-  const merged = fresh.length ? await AggregatorRegistry.aggregate(fresh as never).metrics() : '';
-  return `${await own.metrics()}\n${merged}`;
-}

@@ -2,12 +2,15 @@
  * Response caching in Redis for deterministic Ollama calls. See
  * docs/caching.md for the strategy; this header states the key layout.
  *
- * Redis keys (all under `<prefix>:cache:`; values are JSON):
+ * Redis keys (all under `<prefix>:cache:{<model>}:`; values are JSON). The
+ * model name is the hash tag: on a Redis Cluster every key of one model shares
+ * a slot, so the MULTI that writes an entry and its set, the MGET of a batch
+ * of embeddings and the invalidation script stay on one node.
  *   chat:<sha256>           a chat answer { model, text, doneReason, promptTokens, completionTokens, at }, TTL chatTtlS.
  *                           sha256 of canonical JSON { v, digest, messages, options, format }.
  *   emb:<digest>:<sha256>   one embedding vector (number[]) of one text under one model digest, TTL embedTtlS.
- *   digest:<model>          the digest this model name resolved to when an entry was last written for it.
- *   keys:<model>:<digest>   SET of the entry keys written for <model> while it had <digest>; expires with the longest entry.
+ *   digest                  the digest this model name resolved to when an entry was last written for it.
+ *   keys:<digest>           SET of the entry keys written for the model while it had <digest>; expires with the longest entry.
  *
  * Invalidation: the digest is part of every key, so a model rebuilt under the
  * same name (new digest) can never be answered from the old build's entries.
@@ -58,10 +61,11 @@ export interface ChatKeyInput {
 
 /**
  * Records a model name's current digest; deletes the entries of its previous one.
- * KEYS[1]  <prefix>:cache:digest:<model>
+ * KEYS[1]  <prefix>:cache:{<model>}:digest
  * ARGV[1]  the current digest
- * ARGV[2]  "<prefix>:cache:keys:<model>:" (the old set is ARGV[2] .. old digest; computed here,
- *          so this script needs a single Redis, not a cluster)
+ * ARGV[2]  "<prefix>:cache:{<model>}:keys:" (the old set is ARGV[2] .. old digest; computed here.
+ *          The set and its entries carry the same hash tag as KEYS[1], so on a cluster they are
+ *          in its slot, on the node that runs the script)
  * ARGV[3]  TTL in seconds of the digest record
  * Returns  the number of entries deleted (0 when unchanged or first seen).
  */
@@ -111,16 +115,16 @@ export class ResponseCache {
     readonly opts: CacheOptions,
   ) {}
 
-  private k(rest: string): string {
-    return `${this.opts.prefix}:cache:${rest}`;
+  private k(model: string, rest: string): string {
+    return `${this.opts.prefix}:cache:{${model}}:${rest}`;
   }
 
-  chatKey(digest: string, req: ChatKeyInput): string {
-    return this.k(`chat:${sha256(canonicalJson({ v: 1, digest, messages: req.messages, options: req.options ?? {}, format: req.format ?? null }))}`);
+  chatKey(model: string, digest: string, req: ChatKeyInput): string {
+    return this.k(model, `chat:${sha256(canonicalJson({ v: 1, digest, messages: req.messages, options: req.options ?? {}, format: req.format ?? null }))}`);
   }
 
-  embedKey(digest: string, text: string): string {
-    return this.k(`emb:${digest}:${sha256(text)}`);
+  embedKey(model: string, digest: string, text: string): string {
+    return this.k(model, `emb:${digest}:${sha256(text)}`);
   }
 
   async getChat(key: string): Promise<CachedChat | undefined> {
@@ -129,7 +133,7 @@ export class ResponseCache {
   }
 
   async putChat(model: string, digest: string, key: string, value: CachedChat): Promise<void> {
-    const set = this.k(`keys:${model}:${digest}`);
+    const set = this.k(model, `keys:${digest}`);
     await this.redis
       .multi()
       .set(key, JSON.stringify(value), 'EX', this.opts.chatTtlS)
@@ -139,17 +143,17 @@ export class ResponseCache {
   }
 
   /** One entry per text, `undefined` where there is none. */
-  async getEmbeddings(digest: string, texts: readonly string[]): Promise<(number[] | undefined)[]> {
+  async getEmbeddings(model: string, digest: string, texts: readonly string[]): Promise<(number[] | undefined)[]> {
     if (!texts.length) return [];
-    const raw = await this.redis.mget(...texts.map((t) => this.embedKey(digest, t)));
+    const raw = await this.redis.mget(...texts.map((t) => this.embedKey(model, digest, t)));
     return raw.map((r) => (r ? (JSON.parse(r) as number[]) : undefined));
   }
 
   async putEmbeddings(model: string, digest: string, texts: readonly string[], vectors: readonly number[][]): Promise<void> {
     if (!texts.length) return;
-    const set = this.k(`keys:${model}:${digest}`);
+    const set = this.k(model, `keys:${digest}`);
     const tx = this.redis.multi();
-    const keys = texts.map((t) => this.embedKey(digest, t));
+    const keys = texts.map((t) => this.embedKey(model, digest, t));
     keys.forEach((key, i) => tx.set(key, JSON.stringify(vectors[i]), 'EX', this.opts.embedTtlS));
     tx.sadd(set, ...keys).expire(set, Math.max(this.opts.chatTtlS, this.opts.embedTtlS));
     await tx.exec();
@@ -162,13 +166,13 @@ export class ResponseCache {
    */
   async noteDigest(model: string, digest: string): Promise<number> {
     if (this.noted.get(model) === digest) return 0;
-    const deleted = (await this.redis.eval(noteDigestScript, 1, this.k(`digest:${model}`), digest, this.k(`keys:${model}:`), Math.max(this.opts.chatTtlS, this.opts.embedTtlS))) as number;
+    const deleted = (await this.redis.eval(noteDigestScript, 1, this.k(model, 'digest'), digest, this.k(model, 'keys:'), Math.max(this.opts.chatTtlS, this.opts.embedTtlS))) as number;
     this.noted.set(model, digest);
     return deleted;
   }
 
   /** The set of entry keys recorded for a model under a digest (for tests and operators). */
   entriesOf(model: string, digest: string): Promise<string[]> {
-    return this.redis.smembers(this.k(`keys:${model}:${digest}`));
+    return this.redis.smembers(this.k(model, `keys:${digest}`));
   }
 }

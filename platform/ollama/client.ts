@@ -24,19 +24,24 @@
  * (connect/first-token/idle), UPSTREAM_REJECTED (4xx, e.g. unknown model).
  *
  * Background: `status` (status.ts) polls every host's version, tags and ps
- * once `status.start()` is called; routing and the API read it.
+ * once `status.start()` is called; routing, admission, cache digests and
+ * metric labels read it.
+ *
+ * Model management (`models`, models.ts) acts on every host, through the
+ * `ollama` package: it needs neither the limiter nor the separate clocks of
+ * this transport, only a deadline and an abort per call.
  */
 import type { IncomingMessage } from 'node:http';
-import type { ChatMessage, KeepAlive, OllamaFormat, OllamaOptions } from '../../shared/index.ts';
+import { canonicalModelName, type ChatMessage, type KeepAlive, type OllamaFormat, type OllamaOptions } from '../../shared/index.ts';
 import type { Config } from '../config.ts';
 import { JobFailure } from '../jobs/index.ts';
 import { CircuitBreaker, defaultBreakerOptions, type BreakerOptions, type BreakerState } from './breaker.ts';
 import { isDeterministic, type CachedChat, type CacheKind, type CacheMode, type CacheOutcome, type ResponseCache } from './cache.ts';
-import { DigestResolver } from './digests.ts';
 import { AimdLimiter, defaultAimdOptions, type AimdOptions, type LimitChange } from './limiter.ts';
 import { backoffMs, classify, defaultRetryOptions, sleep, toJobFailure, type RetryOptions } from './retry.ts';
+import { OllamaModels, type ManageOptions } from './models.ts';
 import { HostRouter, type Lease, type UpstreamHost } from './router.ts';
-import { OllamaStatus, defaultStatusOptions, normalizeModel, type StatusOptions } from './status.ts';
+import { OllamaStatus, defaultStatusOptions, type StatusOptions } from './status.ts';
 import { HostTransport, UpstreamFault, httpFault, readAll, type FaultKind, type TransportOptions } from './transport.ts';
 
 export interface ChatRequest {
@@ -105,8 +110,10 @@ export interface OllamaClientOptions {
   concurrency?: Partial<AimdOptions>;
   status?: Partial<StatusOptions>;
   cache?: ResponseCache;
-  /** How long a model digest (the cache key's model identity) is trusted. @defaultValue 10 000 ms */
+  /** How old the status poller's view may be when a model digest (the cache key's model identity) is read from it. @defaultValue 10 000 ms */
   digestTtlMs?: number;
+  /** Deadlines of model management calls (models.ts). */
+  manage?: Partial<ManageOptions>;
   hooks?: OllamaHooks;
 }
 
@@ -122,10 +129,11 @@ export interface HostSnapshot {
 
 export class OllamaClient {
   readonly status: OllamaStatus;
+  /** Model management on every host (list, show, ps, create, copy, delete, load, unload, pull). */
+  readonly models: OllamaModels;
   private readonly upstreams: UpstreamHost[];
   private readonly router: HostRouter;
   private readonly retry: RetryOptions;
-  private readonly digests: DigestResolver;
 
   constructor(readonly opts: OllamaClientOptions) {
     const urls = [...new Set((opts.hosts?.length ? opts.hosts : [opts.host]).map((h) => h.replace(/\/+$/, '')))];
@@ -149,11 +157,7 @@ export class OllamaClient {
     this.router = new HostRouter(this.upstreams);
     this.status = new OllamaStatus(this.upstreams, { ...defaultStatusOptions, connectTimeoutMs: opts.connectTimeoutMs, ...opts.status });
     this.router.useView(this.status);
-    this.digests = new DigestResolver(() => this.router.rank(undefined).map((h) => h.transport), {
-      ttlMs: opts.digestTtlMs ?? 10_000,
-      timeoutMs: Math.max(opts.connectTimeoutMs, 2_000),
-      connectTimeoutMs: opts.connectTimeoutMs,
-    });
+    this.models = new OllamaModels(urls, opts.manage);
   }
 
   /** The first configured host. */
@@ -228,15 +232,15 @@ export class OllamaClient {
     const n = req.input.length;
     let vectors: (number[] | undefined)[] = new Array<number[] | undefined>(n).fill(undefined);
     let digest: string | undefined;
-    const model = normalizeModel(req.model);
+    const model = canonicalModelName(req.model);
     if (cache && call.cache === 'bypass') hooks?.onCache?.('embed', 'bypass', n);
     else if (cache) {
       try {
-        digest = await this.digests.digest(model);
+        digest = await this.digest(model);
         if (!digest) hooks?.onCache?.('embed', 'skip', n);
         else {
           await cache.noteDigest(model, digest);
-          vectors = await cache.getEmbeddings(digest, req.input);
+          vectors = await cache.getEmbeddings(model, digest, req.input);
           const hits = vectors.filter(Boolean).length;
           if (hits) hooks?.onCache?.('embed', 'hit', hits);
           if (n - hits) hooks?.onCache?.('embed', 'miss', n - hits);
@@ -260,23 +264,19 @@ export class OllamaClient {
     return { model: req.model, embeddings: vectors as number[][], prompt_eval_count: promptTokens, cached: n - missing.length };
   }
 
-  /** Ollama's version from the best reachable host (no limiter, no retries). */
-  version(signal?: AbortSignal): Promise<{ version: string }> {
-    return this.json('GET', '/api/version', undefined, signal, this.opts.connectTimeoutMs);
-  }
-
   /**
-   * A plain JSON call to the best reachable host, for management endpoints
-   * (tags, show, copy, delete). Not limited, not retried; tries the next host
-   * only when one cannot be reached at all.
+   * Ollama's version from the best reachable host: not limited, not retried;
+   * tries the next host only when one cannot be reached at all.
    */
-  async json<T>(method: string, path: string, body: unknown, signal: AbortSignal | undefined, timeoutMs: number): Promise<T> {
+  async version(signal?: AbortSignal): Promise<{ version: string }> {
+    const path = '/api/version';
+    const timeoutMs = this.opts.connectTimeoutMs;
     const hosts = this.router.rank(undefined);
     if (!hosts.length) throw new JobFailure('UPSTREAM_UNAVAILABLE', 'ollama: circuit open for every host');
     let last: UpstreamFault | undefined;
     for (const h of hosts) {
       try {
-        return await h.transport.json<T>(method, path, body, { signal, timeoutMs, connectTimeoutMs: Math.min(this.opts.connectTimeoutMs, timeoutMs) });
+        return await h.transport.json<{ version: string }>('GET', path, undefined, { signal, timeoutMs, connectTimeoutMs: timeoutMs });
       } catch (err) {
         if (signal?.aborted) throw signal.reason;
         last = err instanceof UpstreamFault ? err : h.transport.fault(err, path);
@@ -290,6 +290,12 @@ export class OllamaClient {
   close(): void {
     this.status.stop();
     for (const h of this.upstreams) h.transport.close();
+  }
+
+  /** A model's digest, from a status view at most `digestTtlMs` old. */
+  private async digest(model: string): Promise<string | undefined> {
+    await this.status.fresh(this.opts.digestTtlMs ?? 10_000);
+    return this.status.digest(model);
   }
 
   private upstream(host: string): UpstreamHost {
@@ -306,14 +312,14 @@ export class OllamaClient {
       return undefined;
     }
     try {
-      const model = normalizeModel(req.model);
-      const digest = await this.digests.digest(model);
+      const model = canonicalModelName(req.model);
+      const digest = await this.digest(model);
       if (!digest) {
         hooks?.onCache?.('chat', 'skip', 1);
         return undefined;
       }
       await cache.noteDigest(model, digest);
-      const key = cache.chatKey(digest, req);
+      const key = cache.chatKey(model, digest, req);
       const hit = await cache.getChat(key);
       hooks?.onCache?.('chat', hit ? 'hit' : 'miss', 1);
       return hit ? { hit } : { model, digest, key };

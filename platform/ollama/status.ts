@@ -9,17 +9,21 @@
  * unref'd. These calls bypass the limiter and the breakers: they are cheap
  * and must keep working while generation traffic is shed.
  *
- * Consumers: the router (prefer hosts where a model is loaded), the API's
- * `/v1/models/status` and `/readyz`, Prometheus gauges, and transition
- * listeners (the API tells operators over Socket.IO when a host goes down
- * or comes back). A transition is a change between two observed states; the
- * first observation of a host is not one.
+ * Consumers: the router (prefer hosts where a model is loaded), admission
+ * (is a model installed anywhere: `isKnown`), the response cache (a model's
+ * digest), metric labels (`modelLabel`), the API's `/v1/models/status` and
+ * `/readyz`, Prometheus gauges, and transition listeners (the API tells
+ * operators over Socket.IO when a host goes down or comes back). A
+ * transition is a change between two observed states; the first
+ * observation of a host is not one. Model names are keyed in their
+ * canonical form (shared/model-name.ts).
  *
  * The report's shapes are zod schemas so the route's response schema and
  * this module's types are one definition.
  */
 import type { Gauge } from 'prom-client';
 import { z } from 'zod';
+import { canonicalModelName } from '../../shared/index.ts';
 import type { RoutingView } from './router.ts';
 import type { HostTransport } from './transport.ts';
 
@@ -51,7 +55,7 @@ export const HostModelStatus = z.object({
 export type HostModelStatus = z.infer<typeof HostModelStatus>;
 
 export const ModelAvailability = z.object({
-  /** Normalised name: `all-minilm` is reported as `all-minilm:latest`. */
+  /** The canonical name (shared/model-name.ts): `all-minilm` is reported as `all-minilm:latest`. */
   model: z.string(),
   /** Installed on at least one host that is not down. */
   installed: z.boolean(),
@@ -116,19 +120,15 @@ interface PsResponse {
   models?: { name?: string; model?: string; digest?: string; size?: number; size_vram?: number; expires_at?: string }[];
 }
 
-/** `/api/tags` and `/api/ps` name an untagged model `name:latest`. */
-export function normalizeModel(name: string): string {
-  const last = name.slice(name.lastIndexOf('/') + 1);
-  return last.includes(':') ? name : `${name}:latest`;
-}
-
 export class OllamaStatus implements RoutingView {
   private readonly hosts: HostState[];
   private readonly transitionListeners = new Set<(t: HostTransition) => void>();
   private readonly updateListeners = new Set<(hosts: OllamaHostStatus[]) => void>();
   private timer: NodeJS.Timeout | undefined;
   private running = false;
-  private inFlight: Promise<void> | undefined;
+  private inFlight: { started: number; done: Promise<void> } | undefined;
+  /** When the last finished poll started: what it saw is at least that recent. */
+  private lastStarted = -Infinity;
   private first: Promise<void> | undefined;
 
   constructor(
@@ -158,7 +158,82 @@ export class OllamaStatus implements RoutingView {
 
   /** Polls every host now (waits for a poll already in flight instead of starting another). */
   refresh(): Promise<void> {
-    return (this.inFlight ??= this.pollAll().finally(() => (this.inFlight = undefined)));
+    if (this.inFlight) return this.inFlight.done;
+    const started = Date.now();
+    const done = this.pollAll().finally(() => {
+      this.lastStarted = Math.max(this.lastStarted, started);
+      this.inFlight = undefined;
+    });
+    this.inFlight = { started, done };
+    return done;
+  }
+
+  /**
+   * Resolves once a poll that started at or after `t` has finished: what a
+   * host had at `t` is in the view then. A name the view does not know (a
+   * model created a moment ago outside Parley) is looked up this way; many
+   * callers at once share one poll.
+   */
+  async freshSince(t: number): Promise<void> {
+    while (this.lastStarted < t) {
+      const running = this.inFlight;
+      if (running && running.started >= t) return running.done;
+      if (running) await running.done.catch(() => {});
+      else await this.refresh();
+    }
+  }
+
+  /**
+   * Polls now unless the last finished poll started less than `maxAgeMs` ago
+   * (the cache reads model digests through it); concurrent calls share one
+   * poll.
+   */
+  async fresh(maxAgeMs: number): Promise<void> {
+    await this.freshSince(Date.now() - maxAgeMs);
+  }
+
+  /**
+   * Whether any host has the model installed, by canonical name, as of the
+   * last poll: a host that is down counts with what it last reported (its
+   * jobs wait for it or fail over; the name is not wrong). `undefined` when
+   * no host has ever answered /api/tags: nobody can say.
+   */
+  isKnown(model: string): boolean | undefined {
+    const key = canonicalModelName(model);
+    let answered = false;
+    for (const h of this.hosts) {
+      if (!h.tags) continue;
+      answered = true;
+      if (h.tags.has(key)) return true;
+    }
+    return answered ? false : undefined;
+  }
+
+  /**
+   * The one place a model name becomes a Prometheus label: its canonical
+   * name when some host has it installed, otherwise `other`. Labels are
+   * thereby bounded by what the hosts have, whatever names requests carry.
+   */
+  modelLabel(model: string): string {
+    return this.isKnown(model) ? canonicalModelName(model) : 'other';
+  }
+
+  /**
+   * The model's digest for cache keys, from hosts that are not down: if they
+   * disagree (a rebuilt model on one host), there is no single answer and it
+   * is `undefined`, as it is for a model no host has.
+   */
+  digest(model: string): string | undefined {
+    const key = canonicalModelName(model);
+    let found: string | undefined;
+    for (const h of this.hosts) {
+      if (h.up === false) continue;
+      const d = h.tags?.get(key)?.digest;
+      if (!d) continue;
+      if (found !== undefined && found !== d) return undefined;
+      found = d;
+    }
+    return found;
   }
 
   onTransition(fn: (t: HostTransition) => void): () => void {
@@ -177,13 +252,13 @@ export class OllamaStatus implements RoutingView {
 
   isInstalled(host: string, model: string): boolean | undefined {
     const tags = this.find(host)?.tags;
-    return tags ? tags.has(normalizeModel(model)) : undefined;
+    return tags ? tags.has(canonicalModelName(model)) : undefined;
   }
 
   isLoaded(host: string, model: string): boolean | undefined {
     const h = this.find(host);
     if (!h?.ps) return undefined;
-    return h.up !== false && h.ps.has(normalizeModel(model));
+    return h.up !== false && h.ps.has(canonicalModelName(model));
   }
 
   hostStatus(): OllamaHostStatus[] {
@@ -201,13 +276,13 @@ export class OllamaStatus implements RoutingView {
 
   /** Availability of `models` (always listed, even when installed nowhere) and of every model any host has. */
   availability(models: readonly string[] = []): ModelAvailability[] {
-    const names = new Set(models.map(normalizeModel));
+    const names = new Set(models.map(canonicalModelName));
     for (const h of this.hosts) for (const n of [...(h.tags?.keys() ?? []), ...(h.ps?.keys() ?? [])]) names.add(n);
     return [...names].sort().map((model) => this.model(model));
   }
 
   model(name: string): ModelAvailability {
-    const model = normalizeModel(name);
+    const model = canonicalModelName(name);
     const hosts = this.hosts.map((h): HostModelStatus => {
       const tag = h.tags?.get(model);
       const ps = h.up === false ? undefined : h.ps?.get(model);
@@ -271,13 +346,13 @@ export class OllamaStatus implements RoutingView {
     if (tags.status === 'fulfilled') {
       h.tags = new Map((tags.value.models ?? []).flatMap((m) => {
         const name = m.name ?? m.model;
-        return name ? [[normalizeModel(name), { digest: m.digest ?? '', size: m.size ?? 0 }] as const] : [];
+        return name ? [[canonicalModelName(name), { digest: m.digest ?? '', size: m.size ?? 0 }] as const] : [];
       }));
     }
     if (ps.status === 'fulfilled') {
       h.ps = new Map((ps.value.models ?? []).flatMap((m) => {
         const name = m.name ?? m.model;
-        return name ? [[normalizeModel(name), { size: m.size ?? 0, vram: m.size_vram ?? 0, expiresAt: m.expires_at ?? null, digest: m.digest ?? '' }] as const] : [];
+        return name ? [[canonicalModelName(name), { size: m.size ?? 0, vram: m.size_vram ?? 0, expiresAt: m.expires_at ?? null, digest: m.digest ?? '' }] as const] : [];
       }));
     } else if (h.up === false) {
       h.ps = new Map();
@@ -312,8 +387,9 @@ export function observeOllamaStatus(m: StatusGauges, status: OllamaStatus): void
   for (const a of status.availability()) {
     for (const h of a.hosts) {
       if (!h.loaded) continue;
-      m.ollamaModelMemory.set({ host: h.host, model: a.model, kind: 'total' }, h.memoryBytes ?? 0);
-      m.ollamaModelMemory.set({ host: h.host, model: a.model, kind: 'vram' }, h.vramBytes ?? 0);
+      const model = status.modelLabel(a.model);
+      m.ollamaModelMemory.set({ host: h.host, model, kind: 'total' }, h.memoryBytes ?? 0);
+      m.ollamaModelMemory.set({ host: h.host, model, kind: 'vram' }, h.vramBytes ?? 0);
     }
   }
 }

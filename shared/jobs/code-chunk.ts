@@ -47,7 +47,7 @@ export const codeChunk = defineJob({
   input: CodeChunkInput,
   result: CodeChunkResult,
   progress: CodeChunkProgress,
-  defaults: { priority: 'batch', attempts: 2, backoff: { baseMs: 1000, maxMs: 10_000 } },
+  defaults: { priority: 'batch', attempts: 2, streamRetentionS: 600, backoff: { baseMs: 1000, maxMs: 10_000 } },
   metered: false,
   summary: 'Source files to tree-sitter chunks (functions, classes, methods), on a piscina thread pool.',
 });

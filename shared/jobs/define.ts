@@ -16,6 +16,8 @@ export interface JobDefaults {
   attempts: number;
   /** Exponential backoff with full jitter: delay = random(0, min(max, base * 2^(n-1))). */
   backoff: { baseMs: number; maxMs: number };
+  /** How long the job's event stream is kept after it ends (PARLEY_STREAM_RETAIN_BY_KIND overrides). @defaultValue PARLEY_STREAM_RETAIN_S */
+  streamRetentionS?: number;
 }
 
 export interface JobDefinition<
@@ -44,7 +46,10 @@ export interface JobDefinition<
   summary: string;
 }
 
-export function defineJob<K extends string, I extends z.ZodType, R extends z.ZodType, P extends z.ZodType>(def: JobDefinition<K, I, R, P>): JobDefinition<K, I, R, P> {
+/** `internal` keeps its literal type, so clients can tell at compile time which kinds POST /v1/jobs takes (`PublicJobKind`). */
+export function defineJob<K extends string, I extends z.ZodType, R extends z.ZodType, P extends z.ZodType, const X extends boolean = false>(
+  def: JobDefinition<K, I, R, P> & { internal?: X },
+): JobDefinition<K, I, R, P> & { internal?: X } {
   return def;
 }
 

@@ -1,10 +1,11 @@
 import { z } from 'zod';
 import { Usage } from '../usage.ts';
+import { ModelName } from '../model-name.ts';
 import { defineJob } from './define.ts';
 
 export const EmbedBatchInput = z.object({
   /** Defaults to the configured embedding model. */
-  model: z.string().min(1).max(200).optional(),
+  model: ModelName.optional(),
   texts: z.array(z.string().min(1).max(32_000)).min(1).max(2048),
   /** Texts per upstream /api/embed call. */
   batchSize: z.number().int().min(1).max(256).default(32),
@@ -32,7 +33,7 @@ export const embedBatch = defineJob({
   input: EmbedBatchInput,
   result: EmbedBatchResult,
   progress: EmbedBatchProgress,
-  defaults: { priority: 'normal', attempts: 3, backoff: { baseMs: 500, maxMs: 15_000 } },
+  defaults: { priority: 'normal', attempts: 3, streamRetentionS: 600, backoff: { baseMs: 500, maxMs: 15_000 } },
   metered: true,
   summary: "Texts to vectors with Ollama's /api/embed, in batches.",
 });

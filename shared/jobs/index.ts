@@ -30,6 +30,10 @@ export type Jobs = typeof jobs;
 export type JobKind = keyof Jobs;
 export const jobKinds = Object.keys(jobs) as JobKind[];
 
+/** Kinds a client may submit with POST /v1/jobs: every kind not marked `internal`. */
+export type PublicJobKind = { [K in JobKind]: Jobs[K] extends { internal?: true } ? never : K }[JobKind];
+export const publicJobKinds = jobKinds.filter((k) => !jobs[k].internal) as PublicJobKind[];
+
 export function isJobKind(kind: string): kind is JobKind {
   return Object.hasOwn(jobs, kind);
 }

@@ -1,11 +1,12 @@
 import { z } from 'zod';
 import { ChatMessage, KeepAlive, OllamaFormat, OllamaOptions } from '../ollama-options.ts';
 import { Usage } from '../usage.ts';
+import { ModelName } from '../model-name.ts';
 import { defineJob } from './define.ts';
 
 export const LlmChatInput = z.object({
   /** Defaults to the configured chat model. */
-  model: z.string().min(1).max(200).optional(),
+  model: ModelName.optional(),
   messages: z.array(ChatMessage).min(1).max(500),
   options: OllamaOptions.optional(),
   format: OllamaFormat.optional(),

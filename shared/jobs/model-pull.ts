@@ -1,9 +1,9 @@
 import { z } from 'zod';
-import { ModelName } from '../model-api.ts';
+import { ModelName } from '../model-name.ts';
 import { defineJob } from './define.ts';
 
 export const ModelPullInput = z.object({
-  /** Normalised by the API (`name` → `name:latest`), so equal pulls deduplicate. */
+  /** In canonical form (shared/model-name.ts), so equal pulls deduplicate. */
   model: ModelName,
   insecure: z.boolean().default(false),
 });
@@ -21,8 +21,11 @@ export type ModelPullProgress = z.infer<typeof ModelPullProgress>;
 export const ModelPullResult = z.object({
   model: z.string(),
   status: z.string(),
+  /** Bytes over all layers and hosts. */
   totalBytes: z.number().int().nonnegative(),
   durationMs: z.number(),
+  /** Every Ollama host the model was pulled into, each with Ollama's last status there. */
+  hosts: z.array(z.object({ host: z.string(), status: z.string() })),
 });
 export type ModelPullResult = z.infer<typeof ModelPullResult>;
 
@@ -38,5 +41,5 @@ export const modelPull = defineJob({
   metered: false,
   // Only POST /v1/models/pull enqueues it (models:manage, deduplicated per model); POST /v1/jobs refuses it.
   internal: true,
-  summary: "Downloads a model into Ollama from its registry (/api/pull), reporting bytes as progress.",
+  summary: "Downloads a model into every Ollama host from its registry (/api/pull), reporting bytes as progress.",
 });

@@ -23,7 +23,7 @@ export const systemPing = defineJob({
   input: SystemPingInput,
   result: SystemPingResult,
   progress: z.object({ heldMs: z.number() }),
-  defaults: { priority: 'normal', attempts: 3, backoff: { baseMs: 200, maxMs: 5_000 } },
+  defaults: { priority: 'normal', attempts: 3, streamRetentionS: 300, backoff: { baseMs: 200, maxMs: 5_000 } },
   metered: false,
   summary: 'A trivial end-to-end probe through queue, worker and bookkeeping.',
 });

@@ -64,10 +64,97 @@ describe('creating a key', () => {
     expect((await createKey({ role: 'admin' })).status).toBe(403);
   });
 
+  // Issue 16: Postgres refuses NUL in text and unpaired surrogates in jsonb, which answered 500.
+  for (const [label, name] of [['a NUL', 'ci\u0000key'], ['a lone surrogate', 'ci \ud800 key']] as const) {
+    it(`refuses a name holding ${label} with 400 naming the field, and stores nothing`, async () => {
+      const before = await stack.api.db('api_keys').where({ user_id: user.id }).count({ n: '*' }).first();
+      const r = await createKey({ name });
+      expect(r.status).toBe(400);
+      expect(r.json.code).toBe('VALIDATION_FAILED');
+      expect(r.json.errors).toEqual([expect.objectContaining({ path: 'name' })]);
+      expect(await stack.api.db('api_keys').where({ user_id: user.id }).count({ n: '*' }).first()).toEqual(before);
+    });
+  }
+
   it('refuses an expiry in the past with 400', async () => {
     const r = await createKey({ expiresAt: new Date(Date.now() - 60_000).toISOString() });
     expect(r.status).toBe(400);
     expect(r.json.errors[0].path).toBe('expiresAt');
+  });
+});
+
+describe('the per-user cap on live keys (issue 16)', () => {
+  let capped: Stack;
+  const cap = 3;
+  beforeAll(async () => {
+    capped = await startStack({ workers: false, env: { PARLEY_MAX_API_KEYS_PER_USER: String(cap) } });
+  });
+  afterAll(() => capped?.stop());
+  const make = (u: TestUser, name: string) => capped.request('POST', '/v1/auth/api-keys', { user: u, body: { name } });
+
+  it('refuses one key beyond the cap with 422 LIMIT_EXCEEDED, and counts only live keys', async () => {
+    const u = await capped.user('member');
+    const made = [];
+    for (let i = 0; i < cap; i++) made.push(await make(u, `k${i}`));
+    expect(made.map((r) => r.status)).toEqual(Array(cap).fill(201));
+    const over = await make(u, 'one-too-many');
+    expect(over.status).toBe(422);
+    expect(over.json.code).toBe('LIMIT_EXCEEDED');
+    expect(await capped.api.db('api_keys').where({ user_id: u.id }).count({ n: '*' }).first()).toMatchObject({ n: cap });
+    expect((await capped.request('DELETE', `/v1/auth/api-keys/${made[0]!.json.id}`, { user: u })).status).toBe(204);
+    expect((await make(u, 'after-revoke')).status).toBe(201);
+  });
+
+  it('holds under concurrent creation: exactly the cap succeeds', async () => {
+    const u = await capped.user('member');
+    const answers = await Promise.all(Array.from({ length: cap + 3 }, (_, i) => make(u, `race-${i}`)));
+    expect(answers.filter((r) => r.status === 201)).toHaveLength(cap);
+    expect(answers.filter((r) => r.status === 422)).toHaveLength(3);
+  });
+
+  it('is per user: another user still gets keys', async () => {
+    const a = await capped.user('member');
+    const b = await capped.user('member');
+    for (let i = 0; i <= cap; i++) await make(a, `a${i}`);
+    expect((await make(b, 'b0')).status).toBe(201);
+  });
+});
+
+describe('a key minting keys (issue 16)', () => {
+  const narrow = async (body: Record<string, unknown> = {}) => (await createKey({ scopes: ['apikeys:self', 'jobs:read'], ...body })).json.key as string;
+  const mint = (key: string, body: Record<string, unknown>) => stack.request('POST', '/v1/auth/api-keys', { headers: bearer(key), body: { name: 'child', ...body } });
+
+  it('gives a child no more than its own scopes when none are asked', async () => {
+    const child = await mint(await narrow(), {});
+    expect(child.status).toBe(201);
+    expect([...child.json.scopes].sort()).toEqual(['apikeys:self', 'jobs:read']);
+    const me = await stack.request('GET', '/v1/auth/me', { headers: bearer(child.json.key) });
+    expect(me.status).toBe(403);
+    expect((await stack.request('POST', '/v1/jobs', { headers: bearer(child.json.key), body: pingJob })).status).toBe(403);
+  });
+
+  it('refuses scopes or a role beyond its own with 403', async () => {
+    const key = await narrow();
+    expect((await mint(key, { scopes: ['jobs:submit'] })).status).toBe(403);
+    expect((await mint(key, { role: 'member' })).status).toBe(403);
+    expect((await mint(key, { scopes: ['jobs:read'] })).status).toBe(201);
+  });
+
+  it('makes a child of an expiring key expire no later than its parent', async () => {
+    const expiresAt = new Date(Date.now() + 3_600_000).toISOString();
+    const key = await narrow({ expiresAt });
+    const inherited = await mint(key, {});
+    expect(inherited.status).toBe(201);
+    expect(Date.parse(inherited.json.expiresAt)).toBe(Date.parse(expiresAt));
+    expect((await mint(key, { expiresAt: new Date(Date.parse(expiresAt) + 60_000).toISOString() })).status).toBe(403);
+    const sooner = await mint(key, { expiresAt: new Date(Date.parse(expiresAt) - 60_000).toISOString() });
+    expect(sooner.status).toBe(201);
+  });
+
+  it('holds for a session narrowed by an OAuth scope too', async () => {
+    const t = await stack.api.auth.grants.password({ username: user.username, password: user.password, scope: 'apikeys:self jobs:read' }, {});
+    const child = await stack.request('POST', '/v1/auth/api-keys', { headers: bearer(t.access_token), body: { name: 'from-scoped-session' } });
+    expect([...child.json.scopes].sort()).toEqual(['apikeys:self', 'jobs:read']);
   });
 });
 
@@ -133,6 +220,14 @@ describe('revoking a key', () => {
     await stack.request('DELETE', `/v1/auth/api-keys/${r.json.id}`, { user });
     const row = await stack.api.db('audit_events').where({ action: 'apikey.revoked', target_id: r.json.id }).first();
     expect(row).toMatchObject({ outcome: 'success', actor_id: user.id, target_type: 'api_key' });
+  });
+
+  it("answers 404 to an admin's key without users:manage revoking another user's key, which keeps working", async () => {
+    const admin = await stack.user('admin');
+    const adminKey = (await createKey({ scopes: ['apikeys:self'] }, admin)).json.key as string;
+    const r = await createKey({});
+    expect((await stack.request('DELETE', `/v1/auth/api-keys/${r.json.id}`, { headers: bearer(adminKey) })).status).toBe(404);
+    expect((await stack.request('GET', '/v1/auth/me', { headers: bearer(r.json.key) })).status).toBe(200);
   });
 
   it("answers 404 for another member's key, which keeps working", async () => {

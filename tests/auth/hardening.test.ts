@@ -74,6 +74,16 @@ describe('bad bodies on POST /v1/jobs', () => {
     expect(written).toBe(0);
   });
 
+  // Issue 16: Postgres refuses both in jsonb, which answered 500; now the edge refuses them for every declared route.
+  for (const [label, content] of [['a NUL', 'hi\u0000there'], ['a lone surrogate', 'hi \udc00']] as const) {
+    it(`refuses text holding ${label} with 400 VALIDATION_FAILED naming the field, and writes nothing`, async () => {
+      const { res, written } = await submitRaw(JSON.stringify({ kind: 'llm.chat', input: { messages: [{ role: 'user', content }] } }));
+      expectProblem(res, 400, 'VALIDATION_FAILED');
+      expect(res.json.errors).toEqual([expect.objectContaining({ path: 'input.messages.0.content' })]);
+      expect(written).toBe(0);
+    });
+  }
+
   it('accepts the same route with a good body (the refusals above are about the body)', async () => {
     const { res, written } = await submitRaw(JSON.stringify({ kind: 'system.ping', input: {} }));
     expect(res.status).toBe(202);
@@ -91,7 +101,8 @@ describe('response headers', () => {
     const r = await rawRequest(stack, 'GET', '/healthz');
     expect(r.headers['content-security-policy']).toContain("default-src 'self'");
     expect(r.headers['x-content-type-options']).toBe('nosniff');
-    expect(r.headers['strict-transport-security']).toMatch(/max-age=\d+/);
+    // HSTS only over TLS (PARLEY_HSTS=auto): this request is plain HTTP. tests/spine/first-hour.test.ts covers TLS.
+    expect(r.headers['strict-transport-security']).toBeUndefined();
     expect(r.headers['x-frame-options']).toBe('SAMEORIGIN');
     expect(r.headers['referrer-policy']).toBe('no-referrer');
     expect(r.headers['cross-origin-opener-policy']).toBe('same-origin');

@@ -61,7 +61,7 @@ export const uniqueName = (label: string) => `${label}-${randomUUID().slice(0, 8
 
 /** A new session for an existing test user (straight through the auth service, so no rate limit applies). */
 export async function login(stack: Stack, user: TestUser): Promise<{ token: string; refreshToken: string; auth: { authorization: string } }> {
-  const t = await stack.api.auth.passwordGrant({ username: user.username, password: user.password }, { ip: '127.0.0.1' });
+  const t = await stack.api.auth.grants.password({ username: user.username, password: user.password }, { ip: '127.0.0.1' });
   return { token: t.access_token, refreshToken: t.refresh_token, auth: { authorization: `Bearer ${t.access_token}` } };
 }
 

@@ -25,11 +25,14 @@ function expectNoStore(res: HttpResult) {
   expect(res.headers.pragma).toBe('no-cache');
 }
 
-function expectOAuthError(res: HttpResult, error: string) {
-  expect(res.status).toBe(400);
-  expect(res.headers['content-type']).toMatch(/^application\/problem\+json/);
+/** RFC 6749 §5.2: application/json (not problem+json) with `error` and `error_description`; `code` and `requestId` are ours. */
+function expectOAuthError(res: HttpResult, error: string, status = 400) {
+  expect(res.status).toBe(status);
+  expect(res.headers['content-type']).toMatch(/^application\/json/);
   expect(res.json.error).toBe(error);
   expect(typeof res.json.error_description).toBe('string');
+  expect(typeof res.json.code).toBe('string');
+  expect(res.json).not.toHaveProperty('type');
   expectNoStore(res);
 }
 
@@ -95,10 +98,21 @@ describe('password grant', () => {
 
 describe('malformed token requests', () => {
   it('accepts only application/x-www-form-urlencoded: the same parameters as JSON are invalid_request', async () => {
-    const res = await stack.request('POST', '/v1/auth/token', { body: { grant_type: 'password', username: user.username, password: user.password } });
-    expect(res.status).toBe(400);
-    expect(res.json.error).toBe('invalid_request');
-    expect(res.headers.get('cache-control')).toBe('no-store');
+    const res = await rawRequest(stack, 'POST', '/v1/auth/token', { body: JSON.stringify({ grant_type: 'password', username: user.username, password: user.password }), headers: { 'content-type': 'application/json' } });
+    expectOAuthError(res, 'invalid_request');
+  });
+
+  it('answers a bad Authorization header in the §5.2 shape too: 401 invalid_client with WWW-Authenticate', async () => {
+    const res = await tokenRequest(stack, { grant_type: 'password', username: user.username, password: user.password }, { headers: { authorization: 'Bearer not.a.token' } });
+    expectOAuthError(res, 'invalid_client', 401);
+    expect(res.json.code).toBe('UNAUTHENTICATED');
+    expect(res.headers['www-authenticate']).toMatch(/^Bearer/);
+  });
+
+  it('names the field when a parameter holds text that cannot be stored', async () => {
+    const res = await tokenRequest(stack, { grant_type: 'password', username: 'nul\u0000name', password: 'whatever-it-is' });
+    expectOAuthError(res, 'invalid_request');
+    expect(res.json.error_description).toContain('username');
   });
 
   it('answers invalid_request when grant_type is missing', async () => {

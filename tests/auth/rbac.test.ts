@@ -34,12 +34,14 @@ const expected: Record<string, Expected> = {
   'DELETE /v1/auth/sessions': 'sessions:self',
   'DELETE /v1/auth/sessions/:id': 'sessions:self',
   'POST /v1/auth/logout': 'sessions:self',
+  'POST /v1/auth/password': 'sessions:self',
   'GET /v1/auth/api-keys': 'apikeys:self',
   'POST /v1/auth/api-keys': 'apikeys:self',
   'DELETE /v1/auth/api-keys/:id': 'apikeys:self',
   'POST /v1/admin/users': 'users:manage',
   'GET /v1/admin/users': 'users:manage',
   'PATCH /v1/admin/users/:id': 'users:manage',
+  'POST /v1/admin/users/:id/password': 'users:manage',
   'GET /v1/admin/audit': 'audit:read',
   'POST /v1/jobs': 'jobs:submit',
   'GET /v1/jobs': 'jobs:read',
@@ -73,8 +75,8 @@ const expected: Record<string, Expected> = {
   'POST /v1/discussions/:id/resume': 'discussions:write',
   'POST /v1/discussions/:id/stop': 'discussions:write',
   'POST /v1/discussions/:id/interrupt': 'discussions:write',
-  // Read, not write: people a discussion is shared with may interject (owner, shared users, admins).
-  'POST /v1/discussions/:id/messages': 'discussions:read',
+  // Its own write permission, which viewers hold: people a discussion is shared with may interject, a read-only credential may not.
+  'POST /v1/discussions/:id/messages': 'discussions:post',
   'POST /v1/discussions/:id/fork': 'discussions:write',
   'GET /v1/discussions/:id/transcript': 'discussions:read',
   'GET /v1/discussions/:id/compare/:otherId': 'discussions:read',
@@ -105,6 +107,9 @@ const bodies: Record<string, () => { json?: unknown; form?: Record<string, strin
   'POST /v1/auth/api-keys': () => ({ json: { name: 'matrix' } }),
   'POST /v1/admin/users': () => ({ json: { username: uniqueName('made'), password: `pw-${randomUUID()}`, role: 'viewer' } }),
   'PATCH /v1/admin/users/:id': () => ({ json: { role: 'viewer' } }),
+  // A wrong current password: the route runs (400) and nothing changes.
+  'POST /v1/auth/password': () => ({ json: { currentPassword: 'not-the-password', newPassword: `pw-${randomUUID()}` } }),
+  'POST /v1/admin/users/:id/password': () => ({ json: { password: `pw-${randomUUID()}` } }),
   'POST /v1/jobs': () => ({ json: { kind: 'system.ping', input: {} } }),
 };
 
@@ -173,4 +178,23 @@ describe('every route × every role and anonymous', () => {
       });
     }
   }
+});
+
+describe('posting into a room needs a write permission (issue 16)', () => {
+  it('refuses a credential holding discussions:read alone with 403, and lets discussions:post through', async () => {
+    // A fresh session: the matrix above logs the role users out everywhere (DELETE /v1/auth/sessions).
+    const owner = { ...users.member, ...(await login(stack, users.member)) };
+    const agents = [];
+    for (const name of ['rbac-a', 'rbac-b']) agents.push((await stack.request('POST', '/v1/agents', { user: owner, body: { name, persona: 'You are terse.' } })).json.id);
+    const room = await stack.request('POST', '/v1/discussions', { user: owner, body: { topic: 'Read or write?', agentIds: agents } });
+    expect(room.status).toBe(201);
+    const post = (authorization: string) => stack.request('POST', `/v1/discussions/${room.json.id}/messages`, { headers: { authorization }, body: { text: 'hello' } });
+    const key = async (scopes: Permission[]) => `Bearer ${(await stack.request('POST', '/v1/auth/api-keys', { user: owner, body: { name: 'rbac', scopes } })).json.key}`;
+    const readOnly = await post(await key(['discussions:read']));
+    expect(readOnly.status).toBe(403);
+    expect(readOnly.json.code).toBe('FORBIDDEN');
+    expect((await post(await key(['discussions:read', 'discussions:post']))).status).toBe(201);
+    const scoped = await stack.api.auth.grants.password({ username: owner.username, password: owner.password, scope: 'discussions:read sessions:self' }, {});
+    expect((await post(`Bearer ${scoped.access_token}`)).status).toBe(403);
+  });
 });

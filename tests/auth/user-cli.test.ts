@@ -44,7 +44,7 @@ describe('npm run user -- create', () => {
     const r = await runCli(['create', username, '--password', 'a-long-enough-password']);
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/refusing --password/);
-    expect(await stack.api.auth.findUser(username)).toBeUndefined();
+    expect(await stack.api.auth.users.find(username)).toBeUndefined();
   });
 
   it('refuses a short password with exit code 1', async () => {
@@ -69,7 +69,7 @@ describe('npm run user -- create', () => {
   it('audits the creation as user.created from the CLI', async () => {
     const username = uniqueName('cli');
     await runCli(['create', username], { password: `pw-${randomUUID()}` });
-    const user = await stack.api.auth.findUser(username);
+    const user = await stack.api.auth.users.find(username);
     const row = await stack.api.db('audit_events').where({ action: 'user.created', target_id: user!.id }).first();
     expect(row).toMatchObject({ user_agent: 'cli', outcome: 'success' });
   });

@@ -142,7 +142,8 @@ describe('turn orchestration', () => {
 
   it('a turn that cannot succeed pauses its room with the reason, keeping the failed turn', async () => {
     const good = await makeAgents(stack, user, 1, { num_predict: 8 });
-    const bad = (await stack.request('POST', '/v1/agents', { user, body: { name: 'Ghost', persona: 'You do not exist.', model: 'no-such-model:0.1b' } })).json;
+    // Installed, but an embedding model: every chat turn is refused upstream (400 "does not support chat").
+    const bad = (await stack.request('POST', '/v1/agents', { user, body: { name: 'Ghost', persona: 'You do not exist.', model: 'all-minilm' } })).json;
     const room = await makeRoom(stack, user, { agentIds: [bad.id, good[0].id], policy: { maxTurns: 3 } });
     const reader = roomEvents(stack, user, room.id, { stopAfter: (e) => e.event === 'status' && e.data.status === 'paused' });
     await act(stack, user, room.id, 'start');

@@ -37,7 +37,7 @@ describe('discussion watchdog', () => {
     expect(after).toMatchObject({ status: 'running', speaking: false, run: 1, current_turn: 0 });
     const job = await stack.api.db('jobs').where({ id: after.turn_job_id }).first();
     expect(job).toMatchObject({ kind: 'discussion.turn', state: 'queued', input: { discussionId: d.id, turn: 1, run: 1 } });
-    expect(await stack.api.queues.llm.getJob(after.turn_job_id)).toBeTruthy();
+    expect(await stack.api.jobs.queues.llm.getJob(after.turn_job_id)).toBeTruthy();
   });
 
   it('pauses a room, with the reason, when its speaking turn ended without a commit', async () => {
@@ -47,8 +47,8 @@ describe('discussion watchdog', () => {
     const r = await room(d.id);
     // As if a worker claimed turn 1 and then the job was failed by the sweeper (STALLED) mid-speech.
     await stack.api.db('discussions').where({ id: d.id }).update({ current_turn: 1, speaking: true });
-    await (await stack.api.queues.llm.getJob(r.turn_job_id))?.remove();
-    await stack.api.store.finish(r.turn_job_id, { state: 'failed', error: { code: 'STALLED', message: 'job vanished from its queue while active' } });
+    await (await stack.api.jobs.queues.llm.getJob(r.turn_job_id))?.remove();
+    await stack.api.jobs.store.finish(r.turn_job_id, { state: 'failed', error: { code: 'STALLED', message: 'job vanished from its queue while active' } });
 
     const paused = await waitForRoom(stack, user, d.id, (x) => x.status === 'paused', 60_000);
     expect(paused.statusReason).toBe('turn 1 ended without being committed (its job failed: job vanished from its queue while active)');

@@ -124,7 +124,7 @@ describe('invalidation on digest change', () => {
     const input = { model: alias, ...chatInput(`Name a fruit. (${nonce})`) };
     expect((await run('llm.chat', input, olivia)).result.cached).toBeUndefined();
     expect((await run('llm.chat', input, olivia)).result.cached).toBe(true);
-    const oldSet = `${stack.prefix}:cache:keys:${alias}:${oldDigest}`;
+    const oldSet = `${stack.prefix}:cache:{${alias}}:keys:${oldDigest}`;
     expect(await stack.api.redis.scard(oldSet)).toBe(1);
 
     // Same name, different build: a system prompt changes the manifest and so the digest.
@@ -139,6 +139,6 @@ describe('invalidation on digest change', () => {
     expect(after.result.cached).toBeUndefined();
     expect(after.usage.completionTokens).toBeGreaterThan(0);
     expect(await stack.api.redis.exists(oldSet)).toBe(0);
-    expect(await stack.api.redis.get(`${stack.prefix}:cache:digest:${alias}`)).toBe(newDigest);
+    expect(await stack.api.redis.get(`${stack.prefix}:cache:{${alias}}:digest`)).toBe(newDigest);
   });
 });

@@ -47,7 +47,7 @@ async function jobsOf(u: TestUser): Promise<number> {
 }
 
 async function queued(): Promise<number> {
-  const c = await stack.api.queues.llm.getJobCounts('wait', 'prioritized', 'delayed');
+  const c = await stack.api.jobs.queues.llm.getJobCounts('wait', 'prioritized', 'delayed');
   return Object.values(c).reduce((a, b) => a + b, 0);
 }
 
@@ -75,10 +75,51 @@ describe('role caps at submit', () => {
     expect((await stack.request('POST', '/v1/jobs', { user: u, body: { kind: 'embed.batch', input: { model: 'all-minilm:latest', texts: ['a'] } } })).status).toBe(202);
   });
 
-  it('leaves a model that is not installed to Ollama (the job fails UPSTREAM_REJECTED, not a cap)', async () => {
+  it('refuses a model no host has installed with 400, whoever names it (not a job that fails later)', async () => {
     const u = await member();
-    const r = await stack.request('POST', '/v1/jobs', { user: u, body: chat({ model: 'no-such-model:1b' }) });
-    expect(r.status).toBe(202);
+    const op = await stack.user('operator');
+    for (const who of [u, op]) {
+      const r = await stack.request('POST', '/v1/jobs', { user: who, body: chat({ model: 'no-such-model:1b' }) });
+      expect(r.status).toBe(400);
+      expect(r.json).toMatchObject({ code: 'VALIDATION_FAILED', errors: [{ path: 'input.model', message: 'not an installed model' }] });
+      expect(await jobsOf(who)).toBe(0);
+    }
+  });
+
+  // Issue 16: members got past the allow-list with aliases of an installed model.
+  it('compares names in canonical form: library/, the default registry host and another case are the same model', async () => {
+    const u = await member();
+    for (const alias of [`library/${extra}`, `registry.ollama.ai/library/${extra}`, extra.toUpperCase(), `Library/${extra}`]) {
+      await refused(u, chat({ model: alias }), 'models', `${chatModel}, all-minilm`);
+    }
+    // An alias of an allowed model is that model.
+    expect((await stack.request('POST', '/v1/jobs', { user: u, body: chat({ model: `registry.ollama.ai/library/${chatModel}` }) })).status).toBe(202);
+  });
+
+  // Issue 16: `model: "../../etc/passwd"` was accepted (202).
+  it('refuses names Ollama cannot have at the edge with 400, before anything is recorded', async () => {
+    const u = await member();
+    for (const model of ['../../etc/passwd', 'YZFk7:', 'n7-ReLG93/..f7uljl8tde2', 'a/b/c/d', 'https://evil.example/x/y:1']) {
+      const r = await stack.request('POST', '/v1/jobs', { user: u, body: chat({ model }) });
+      expect(r.status, model).toBe(400);
+      expect(r.json.code).toBe('VALIDATION_FAILED');
+      expect(r.json.errors[0].path).toBe('input.model');
+    }
+    expect(await jobsOf(u)).toBe(0);
+  });
+
+  // Issue 16: members could set keep_alive -1 (keep the model loaded forever).
+  it("bounds keep_alive by the role's maxKeepAliveS: forever and long durations are refused to members", async () => {
+    const u = await member();
+    for (const keepAlive of [-1, '-1s', '2h', 3600]) {
+      const p = await refused(u, chat({ keep_alive: keepAlive }), 'maxKeepAliveS', '1800');
+      expect(p.errors[0].path).toBe('input.keep_alive');
+    }
+    expect((await stack.request('POST', '/v1/jobs', { user: u, body: chat({ keep_alive: '10m' }) })).status).toBe(202);
+    // Operators (default cap -1) may keep a model loaded.
+    const op = await stack.user('operator');
+    users.push(op);
+    expect((await stack.request('POST', '/v1/jobs', { user: op, body: chat({ keep_alive: -1 }) })).status).toBe(202);
   });
 
   it('refuses num_predict above the cap', async () => {
@@ -120,7 +161,7 @@ describe('role caps at submit', () => {
     // Nothing of a refused submit is left: the rows are exactly the accepted jobs, and each is queued in BullMQ.
     const rows = await stack.api.db('jobs').where({ owner_id: u.id }).select('id');
     expect(rows.map((r) => r.id).sort()).toEqual(accepted.map((a) => a.json.id).sort());
-    const queue = stack.api.queues.llm;
+    const queue = stack.api.jobs.queues.llm;
     for (const a of accepted) expect(await queue.getJob(a.json.id)).toBeTruthy();
   });
 
@@ -128,7 +169,7 @@ describe('role caps at submit', () => {
     const u = await member();
     const r = await stack.request('POST', '/v1/jobs', { user: u, body: chat() });
     expect(r.status).toBe(202);
-    const row = await stack.api.store.get(r.json.id);
+    const row = await stack.api.jobs.store.get(r.json.id);
     // min(PARLEY_DEFAULT_NUM_PREDICT = 512, member maxNumPredict = 64)
     expect((row!.input as any).options).toEqual({ temperature: 0, num_predict: 64 });
   });
@@ -145,7 +186,7 @@ describe('role caps at submit', () => {
     expect(() => loadConfig({ PARLEY_ROLE_CAPS: '{"member":{"maxNumPredict":0}}' })).toThrow(/PARLEY_ROLE_CAPS member.maxNumPredict/);
     expect(() => loadConfig({ PARLEY_ROLE_CAPS: '{"guest":{}}' })).toThrow(/PARLEY_ROLE_CAPS/);
     const c = loadConfig({ PARLEY_ROLE_CAPS: '{"member":{"maxNumPredict":100}}', PARLEY_CHAT_MODEL: 'a:1', PARLEY_EMBED_MODEL: 'b' });
-    expect(c.roleCaps.member).toEqual({ models: ['a:1', 'b'], maxNumPredict: 100, maxNumCtx: 8192, maxPromptChars: 100_000, maxConcurrentJobs: 16 });
+    expect(c.roleCaps.member).toEqual({ models: ['a:1', 'b'], maxNumPredict: 100, maxNumCtx: 8192, maxPromptChars: 100_000, maxConcurrentJobs: 16, maxKeepAliveS: 1800 });
     expect(c.roleCaps.admin.models).toBe('*');
   });
 });

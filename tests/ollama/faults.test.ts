@@ -41,6 +41,7 @@ describe('no retry once output began', () => {
     const ctx = {
       jobId: 'j1', attempt: 1, signal: new AbortController().signal, log: createLogger('test', 'silent'),
       progress: () => {}, emitTokens: (t: string) => void emitted.push(t), meter: () => {},
+      abortReason: undefined, willRetry: () => false, addUsage: async () => true,
     };
     const err = await handler({ messages: [{ role: 'user', content: 'hi' }] }, ctx).catch((e: unknown) => e);
     expect(err).toMatchObject({ code: 'UPSTREAM_UNAVAILABLE' });

@@ -57,6 +57,9 @@ describe('reading models', () => {
     expect(embed.capabilities).toEqual(['embedding']);
     expect(embed.family).toBe('bert');
     expect(embed.contextLength).toBe(512);
+    // One host here: every model is on it, and the host answered.
+    expect(chat.hosts).toEqual([{ host, digest: chat.digest, loaded: chat.loaded }]);
+    expect(r.json.hosts).toEqual([{ host, up: true, error: null }]);
   });
 
   it('shows one model by its URL-encoded name, with template and default parameters', async () => {
@@ -81,7 +84,7 @@ describe('changing models', () => {
     const body = { name: alias, from: chatModel, system: 'You answer in one short sentence.', parameters: { temperature: 0.1, num_predict: 20 } };
     const r = await stack.request('POST', '/v1/models', { user: operator, body });
     expect(r.status).toBe(201);
-    expect(r.json).toMatchObject({ name: alias, system: body.system, parent: chatModel, family: 'llama' });
+    expect(r.json).toMatchObject({ name: alias, system: body.system, parent: chatModel, family: 'llama', results: [{ host, outcome: 'applied', detail: null }], complete: true });
     expect(r.json.parameters).toMatchObject({ temperature: 0.1, num_predict: 20, num_ctx: 2048 });
     expect(r.headers.get('location')).toBe(`/v1/models/${enc(alias)}`);
 
@@ -125,7 +128,8 @@ describe('changing models', () => {
     expect(clash.status).toBe(409);
 
     const d = await stack.request('DELETE', `/v1/models/${enc(copy)}`, { user: admin });
-    expect(d.status).toBe(204);
+    expect(d.status).toBe(200);
+    expect(d.json).toEqual({ name: copy, results: [{ host, outcome: 'applied', detail: null }], complete: true });
     expect((await stack.request('GET', `/v1/models/${enc(copy)}`, { user: admin })).status).toBe(404);
     expect((await stack.request('DELETE', `/v1/models/${enc(copy)}`, { user: admin })).status).toBe(404);
 
@@ -157,14 +161,14 @@ describe('changing models', () => {
     const ps = await stack.request('GET', '/v1/models/running', { user: member });
     expect(ps.status).toBe(200);
     const running = ps.json.items.find((m: any) => m.name === small);
-    expect(running).toMatchObject({ quantization: 'Q8_0', family: 'bert' });
+    expect(running).toMatchObject({ quantization: 'Q8_0', family: 'bert', host });
     expect(running.sizeBytes).toBeGreaterThan(0);
     expect(running.contextLength).toBeGreaterThan(0);
     expect((await stack.request('GET', `/v1/models/${enc(small)}`, { user: member })).json.loaded).toBe(true);
 
     const unload = await stack.request('POST', `/v1/models/${enc(small)}/unload`, { user: operator });
     expect(unload.status).toBe(200);
-    expect(unload.json).toEqual({ name: small, loaded: false, expiresAt: null });
+    expect(unload.json).toEqual({ name: small, loaded: false, expiresAt: null, hosts: [{ host, loaded: false, expiresAt: null }], results: [{ host, outcome: 'applied', detail: null }], complete: true });
     const after = await stack.request('GET', '/v1/models/running', { user: member });
     expect(after.json.items.map((m: any) => m.name)).not.toContain(small);
 

@@ -146,19 +146,19 @@ describe('exactly once', () => {
     const u = await stack.user('member');
     const model = `race-${randomUUID().slice(0, 8)}:t`;
     const id = randomUUID();
-    await stack.api.store.insert({ id, kind: 'llm.chat', v: 1, queue: 'llm', ownerId: u.id, priority: 'normal', maxAttempts: 1, input: {} });
+    await stack.api.jobs.store.insert({ id, kind: 'llm.chat', v: 1, queue: 'llm', ownerId: u.id, priority: 'normal', maxAttempts: 1, input: {} });
     const usage = { model, promptTokens: 11, completionTokens: 7, estimated: false };
     const won = await Promise.all([
-      ...Array.from({ length: 3 }, () => stack.api.store.finish(id, { state: 'completed', result: { text: 'x' }, usage })),
-      stack.api.store.finish(id, { state: 'failed', error: { code: 'STALLED', message: 'race' }, usage: { ...usage, estimated: true } }),
-      stack.api.store.finish(id, { state: 'cancelled', error: { code: 'CANCELLED', message: 'race' }, usage: { ...usage, estimated: true } }),
+      ...Array.from({ length: 3 }, () => stack.api.jobs.store.finish(id, { state: 'completed', result: { text: 'x' }, usage })),
+      stack.api.jobs.store.finish(id, { state: 'failed', error: { code: 'STALLED', message: 'race' }, usage: { ...usage, estimated: true } }),
+      stack.api.jobs.store.finish(id, { state: 'cancelled', error: { code: 'CANCELLED', message: 'race' }, usage: { ...usage, estimated: true } }),
     ]);
     expect(won.filter(Boolean)).toHaveLength(1);
     const row = await daily(u.id, model);
     expect(row).toMatchObject({ jobs: 1, prompt_tokens: 11, completion_tokens: 7 });
-    const recorded = (await stack.api.store.get(id))!;
+    const recorded = (await stack.api.jobs.store.get(id))!;
     expect(row!.estimated_jobs).toBe(recorded.usage_estimated ? 1 : 0);
-    expect(await stack.api.store.finish(id, { state: 'completed', usage })).toBe(false);
+    expect(await stack.api.jobs.store.finish(id, { state: 'completed', usage })).toBe(false);
     expect((await daily(u.id, model))!.jobs).toBe(1);
   });
 });

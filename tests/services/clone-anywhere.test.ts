@@ -23,7 +23,12 @@ const repoRoot = fileURLToPath(new URL('../..', import.meta.url));
 const isRoot = process.getuid?.() === 0;
 const made: string[] = [];
 
-function checkout(parent: string, name: string): string {
+/**
+ * A checkout of the working tree. `ownModules` gives it its own node_modules
+ * (hard links where the file system allows, else a copy) instead of a link to
+ * this one: another user may not be able to reach into this clone's folder.
+ */
+function checkout(parent: string, name: string, ownModules = false): string {
   const dir = join(parent, name);
   const files = spawnSync('git', ['ls-files', '-co', '--exclude-standard', '-z'], { cwd: repoRoot, encoding: 'utf8' }).stdout.split('\0').filter(Boolean);
   for (const f of files) {
@@ -31,7 +36,16 @@ function checkout(parent: string, name: string): string {
     mkdirSync(dirname(join(dir, f)), { recursive: true });
     copyFileSync(join(repoRoot, f), join(dir, f));
   }
-  symlinkSync(join(repoRoot, 'node_modules'), join(dir, 'node_modules'));
+  if (!ownModules) {
+    symlinkSync(join(repoRoot, 'node_modules'), join(dir, 'node_modules'));
+    return dir;
+  }
+  const linked = spawnSync('cp', ['-al', join(repoRoot, 'node_modules'), join(dir, 'node_modules')]);
+  if (linked.status !== 0) {
+    rmSync(join(dir, 'node_modules'), { recursive: true, force: true });
+    const copied = spawnSync('cp', ['-a', join(repoRoot, 'node_modules'), join(dir, 'node_modules')]);
+    if (copied.status !== 0) throw new Error(`could not copy node_modules: ${copied.stderr}`);
+  }
   return dir;
 }
 
@@ -122,12 +136,14 @@ describe('a clone in a private folder', () => {
     // `nobody` owns a 0700 folder of its own; the cache goes there too (its home does not exist).
     const parent = privateFolder();
     const home = join(parent, 'home');
-    const clone = checkout(parent, 'work tree');
+    // Its own node_modules: `nobody` cannot reach into this clone when it sits in a 0700 home folder.
+    const clone = checkout(parent, 'work tree', true);
     const owner = spawnSync('id', ['-u', 'nobody'], { encoding: 'utf8' });
     const uid = Number(owner.stdout.trim());
     const gid = Number(spawnSync('id', ['-g', 'nobody'], { encoding: 'utf8' }).stdout.trim());
     mkdirSync(home);
-    spawnSync('chown', ['-R', '-h', `${uid}:${gid}`, parent]);
+    // Everything but node_modules (hard links share their owner with this clone's files; reading them is enough).
+    spawnSync('find', [parent, '-path', '*/node_modules', '-prune', '-o', '-exec', 'chown', '-h', `${uid}:${gid}`, '{}', '+']);
     chownSync(parent, uid, gid);
     const port = await freePort();
     const env = { PARLEY_PG_PORT: String(port), PARLEY_CACHE_DIR: join(home, 'cache'), HOME: home };
@@ -140,6 +156,36 @@ describe('a clone in a private folder', () => {
       await manage(clone, ['purge', 'postgres'], env, 'nobody');
     }
     await expect(answers(port)).rejects.toThrow();
+  });
+});
+
+describe('a clone whose path has spaces', () => {
+  it('starts the API and the workers (regression: their entry check compared a URL with a raw path, and they exited at once, silently)', async () => {
+    const clone = checkout(privateFolder(), 'my parley');
+    const port = await freePort();
+    const env: NodeJS.ProcessEnv = { ...process.env, PORT: String(port), PARLEY_KEY_PREFIX: `clone${port}`, LOG_LEVEL: 'info' };
+    const api = spawn(process.execPath, ['--import', 'tsx', 'api/main.ts'], { cwd: clone, env, stdio: 'ignore' });
+    const workers = spawn(process.execPath, ['--import', 'tsx', 'workers/main.ts'], { cwd: clone, env, stdio: ['ignore', 'pipe', 'ignore'] });
+    try {
+      let out = '';
+      workers.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+      const ready = new Promise<string>((resolve) => {
+        workers.stdout!.on('data', () => out.includes('workers ready') && resolve('ready'));
+        workers.once('exit', (code) => resolve(`exited ${code}`));
+      });
+      expect(await ready).toBe('ready');
+      let healthy = 0;
+      for (let i = 0; i < 300 && healthy !== 200; i++) {
+        if (api.exitCode !== null) break;
+        healthy = await fetch(`http://127.0.0.1:${port}/healthz`).then((r) => r.status, () => 0);
+        if (healthy !== 200) await new Promise((r) => setTimeout(r, 100));
+      }
+      expect(api.exitCode).toBeNull();
+      expect(healthy).toBe(200);
+    } finally {
+      api.kill('SIGTERM');
+      workers.kill('SIGTERM');
+    }
   });
 });
 

@@ -23,14 +23,31 @@ describe('cancel', () => {
   it('removes a waiting job from its queue and records it cancelled', async () => {
     const u = await idle.user('member');
     const r = await idle.request('POST', '/v1/jobs', { user: u, body: { kind: 'system.ping', input: {} } });
-    expect(await idle.api.queues.system.getJob(r.json.id)).toBeTruthy();
+    expect(await idle.api.jobs.queues.system.getJob(r.json.id)).toBeTruthy();
     const c = await idle.request('DELETE', `/v1/jobs/${r.json.id}`, { user: u });
     expect(c.status).toBe(200);
     expect(c.json.state).toBe('cancelled');
     expect(c.json.error.code).toBe('CANCELLED');
-    expect(await idle.api.queues.system.getJob(r.json.id)).toBeUndefined();
+    expect(await idle.api.jobs.queues.system.getJob(r.json.id)).toBeUndefined();
     const sse = await readSse(`${idle.base}/v1/jobs/${r.json.id}/events`, u.auth, { timeoutMs: 5000 });
     expect(sse.events.at(-1)).toMatchObject({ event: 'finished', data: { state: 'cancelled' } });
+  });
+
+  it('a job retried after a cancel streams its new run to a new listener, ending with the new run\'s finished (regression: the old run\'s finished ended every stream)', async () => {
+    const r = await stack.request('POST', '/v1/jobs', { user, body: { kind: 'system.ping', input: { echo: 'again', holdMs: 1500 } } });
+    const c = await stack.request('DELETE', `/v1/jobs/${r.json.id}`, { user });
+    expect(c.json.state).toBe('cancelled');
+    const retried = await stack.request('POST', `/v1/jobs/${r.json.id}/retry`, { user });
+    expect(retried.status).toBe(202);
+    const sse = await readSse(`${stack.base}/v1/jobs/${r.json.id}/events`, user.auth, { timeoutMs: 30_000 });
+    const finished = sse.events.filter((e) => e.event === 'finished');
+    expect(finished).toHaveLength(1);
+    expect(finished[0]!.data.state).toBe('completed');
+    expect(finished[0]!.data.result.echo).toBe('again');
+    // And a reader already past the first run's end picks up the second run where it left off.
+    const first = (await stack.api.redis.xrange(stack.api.keys.jobStream(r.json.id), '-', '+')).findIndex(([, f]) => f[1] === 'finished');
+    const resumed = await readSse(`${stack.base}/v1/jobs/${r.json.id}/events`, { ...user.auth, 'last-event-id': String(first + 1) }, { timeoutMs: 30_000 });
+    expect(resumed.events.at(-1)).toMatchObject({ event: 'finished', data: { state: 'completed' } });
   });
 
   it('answers 409 when cancelling a finished job', async () => {

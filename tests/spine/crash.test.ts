@@ -79,7 +79,7 @@ describe('worker crashes and shutdowns', () => {
     expect(await exited(a)).toBe(0);
     const mid = (await stack.request('GET', `/v1/jobs/${r.json.id}`, { user })).json;
     expect(mid.state).toBe('queued');
-    expect(await stack.api.queues.system.getJobCounts('active', 'failed')).toEqual({ active: 0, failed: 0 });
+    expect(await stack.api.jobs.queues.system.getJobCounts('active', 'failed')).toEqual({ active: 0, failed: 0 });
     await workerProcess();
     const job = await stack.waitForJob(r.json.id, user, 60_000);
     expect(job.state).toBe('completed');

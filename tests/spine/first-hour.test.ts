@@ -43,6 +43,24 @@ describe('answers that say what to do next', () => {
     expect(r.status).toBe(400);
     expect(r.json.errors).toEqual([expect.objectContaining({ message: expect.stringContaining('did you mean "params"?') })]);
   });
+
+  it('a misspelt query parameter is refused with the one it meant, not ignored', async () => {
+    const r = await stack.request('GET', '/v1/jobs?kinds=llm.chat', { user: member });
+    expect(r.status).toBe(400);
+    expect(r.json.errors[0].message).toContain('did you mean "kind"?');
+  });
+
+  it('a required field sent under a near-miss name says which one it meant', async () => {
+    const r = await stack.request('POST', '/v1/jobs', { user: member, body: { kind: 'llm.chat', input: { mesages: [{ role: 'user', content: 'x' }] } } });
+    expect(r.status).toBe(400);
+    expect(r.json.errors).toEqual(expect.arrayContaining([expect.objectContaining({ path: 'input.messages', message: expect.stringContaining('"mesages" instead; did you mean "messages"?') })]));
+  });
+
+  it('an invalid path parameter says so in words', async () => {
+    const r = await stack.request('GET', '/v1/jobs/not-a-uuid', { user: member });
+    expect(r.status).toBe(400);
+    expect(r.json.detail).toBe('The path parameters are not valid');
+  });
 });
 
 describe('security headers over plain HTTP', () => {
@@ -56,7 +74,7 @@ describe('security headers over plain HTTP', () => {
   });
 
   it('sends both when a trusted proxy says the request came over TLS', async () => {
-    const tls = await startStack({ workers: false, env: { PARLEY_TRUST_PROXY: 'true' } });
+    const tls = await startStack({ workers: false, env: { PARLEY_TRUST_PROXY: '1' } });
     try {
       const r = await fetch(`${tls.base}/healthz`, { headers: { 'x-forwarded-proto': 'https' } });
       expect(r.headers.get('strict-transport-security')).toMatch(/max-age=\d+/);

@@ -8,7 +8,6 @@ import type { RoomDeps } from '../../platform/discussions/index.ts';
 import type { RoomMemory } from '../../platform/discussions/index.ts';
 import type { DiscussionRow, RoomMember } from '../../platform/discussions/index.ts';
 import type { Transcripts } from '../../platform/discussions/index.ts';
-import type { JobStore } from '../../platform/jobs/index.ts';
 import type { OllamaClient } from '../../platform/ollama/index.ts';
 
 /**
@@ -22,7 +21,6 @@ export interface DiscussionRuntime extends RoomDeps {
   transcripts: Transcripts;
   memory: RoomMemory;
   ollama: OllamaClient;
-  jobs: JobStore;
   defaults: {
     /** Context window assumed when an agent sets no num_ctx. @defaultValue 2048 (Ollama's default for small models) */
     numCtx: number;

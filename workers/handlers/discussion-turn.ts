@@ -22,16 +22,16 @@
  */
 import { announceStatus, commitTurn, finishBeforeTurn, pauseForFailure, release } from '../../platform/discussions/index.ts';
 import type { MemoryTurn } from '../../platform/discussions/index.ts';
-import { enqueueScheduled, insertSummaryJob } from '../../platform/discussions/index.ts';
+import { recordSummaryJob } from '../../platform/discussions/index.ts';
 import type { DiscussionRow, RoomMember } from '../../platform/discussions/index.ts';
 import { JobFailure, toJobError } from '../../platform/jobs/index.ts';
 import type { ChatChunk } from '../../platform/ollama/index.ts';
 import { readRoomMessages, RoomStreamWriter } from '../../platform/streams/index.ts';
-import { isRetryable, type ChatMessage, type discussionTurn, type DiscussionTurnResult, type JobError, type TurnStatus, type Usage } from '../../shared/index.ts';
+import { type ChatMessage, type discussionTurn, type DiscussionTurnResult, type JobError, type TurnStatus, type Usage } from '../../shared/index.ts';
 import { assembleContext, contextBudget, messageTokens, summaryCut, type TimelineEntry } from '../discussions/context.ts';
 import { askModerator, nextAfter, roundRobin, type Pick } from '../discussions/moderator.ts';
 import type { DiscussionRuntime } from '../discussions/runtime.ts';
-import { CANCELLED, SHUTDOWN, type Handler, type HandlerContext } from '../runtime/handler.ts';
+import { CANCELLED, SHUTDOWN, SUPERSEDED, type Handler, type HandlerContext } from '../runtime/handler.ts';
 import { newChatRun, streamChat } from './chat-stream.ts';
 import { estimateTokens } from './estimate.ts';
 
@@ -89,7 +89,7 @@ export function discussionTurnHandler(rt: DiscussionRuntime): Handler<typeof dis
       // The moderator's call is the owner's consumption too. A retry keeps the pick (above) and asks
       // again nothing, so this is counted once; the turn job's own usage stays the speaker's.
       if (pick.usage) {
-        await rt.jobs.addUsage(room.owner_id, pick.usage).catch((err: unknown) => ctx.log.warn({ err }, 'could not record the moderator usage'));
+        await ctx.addUsage(room.owner_id, pick.usage).catch((err: unknown) => ctx.log.warn({ err }, 'could not record the moderator usage'));
         await rt.redis.set(rt.keys.roomPickUsage(id, turn), JSON.stringify(pick.usage), 'EX', 86_400).catch(() => {});
       }
     }
@@ -149,15 +149,14 @@ export function discussionTurnHandler(rt: DiscussionRuntime): Handler<typeof dis
     } catch (err) {
       thrown = err;
       if (isCancel(ctx)) status = 'interrupted';
-      else if (ctx.signal.aborted && ctx.signal.reason === SHUTDOWN) {
-        // Handed back to the queue: the next attempt restarts the turn (a new turn_started tells viewers).
+      else if (ctx.abortReason === SHUTDOWN || ctx.abortReason === SUPERSEDED) {
+        // Handed back to the queue, or another attempt owns the turn: that attempt restarts it (a new turn_started tells viewers).
         await writer.flush();
         throw err;
       } else {
         failure = toJobError(err);
-        const row = await rt.jobs.get(ctx.jobId);
-        const final = !isRetryable(failure.code) || ctx.attempt >= (row?.max_attempts ?? 1);
-        if (!final) {
+        // The runtime decides whether this job runs again; only a final failure fails the turn and pauses the room.
+        if (ctx.willRetry(failure)) {
           await writer.flush();
           throw err;
         }
@@ -229,8 +228,8 @@ async function maybeSummarize(rt: DiscussionRuntime, ctx: HandlerContext<unknown
   const fixed = messageTokens(prompt[0]!) + messageTokens(prompt.at(-1)!);
   const upTo = summaryCut(timeline, speaker.id, budget, fixed);
   if (upTo === undefined) return;
-  const job = await insertSummaryJob(rt.db, rt.keyPrefix, room, upTo, Math.max(32, Math.floor(budget / 3)));
+  const job = await recordSummaryJob(rt.jobs, rt.db, room, upTo, Math.max(32, Math.floor(budget / 3)));
   if (!job.created) return;
-  await enqueueScheduled(rt.queues, job);
+  await rt.jobs.handOff(job);
   ctx.log.info({ discussionId: room.id, upToTurn: upTo, estimate: estimateTokens(timeline.map((e) => e.text).join('\n')), budget }, 'summary scheduled');
 }

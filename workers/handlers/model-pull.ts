@@ -1,62 +1,51 @@
 /**
- * model.pull: Ollama's /api/pull with `stream: true`. Ollama answers with
- * NDJSON lines `{ status, digest?, total?, completed? }` per layer, ending in
- * `{ status: "success" }`, or a line `{ error }` (HTTP 200 already sent).
+ * model.pull: the model into every Ollama host, in parallel, through the one
+ * client (`ollama.models.pull`, Ollama's /api/pull streamed). Progress is the
+ * bytes summed over every host's layers.
  *
- * Bounded twice: no line for `idleTimeoutMs`, or `timeoutMs` in all, ends the
- * job with UPSTREAM_TIMEOUT. A registry Ollama cannot reach is
- * UPSTREAM_UNAVAILABLE ("registry unreachable: ..."), an unknown model is
- * UPSTREAM_REJECTED; neither hangs.
+ * Bounded per host: no progress line for `idleTimeoutMs`, or `timeoutMs` in
+ * all, ends that host's pull. The job completes only when every host has the
+ * model; otherwise it fails naming each host's outcome (`details.hosts`),
+ * with the code of the most deterministic failure, since that decides the
+ * retry: a model the registry does not have (or a name it refuses) is
+ * UPSTREAM_REJECTED, any other failure Ollama reports HANDLER_FAILED, a
+ * timeout UPSTREAM_TIMEOUT, and a registry or host that cannot be reached
+ * UPSTREAM_UNAVAILABLE. A retry pulls again on every host; one that already
+ * has the model answers at once.
  */
 import { JobFailure } from '../../platform/jobs/index.ts';
-import type { modelPull, ModelPullProgress } from '../../shared/index.ts';
+import type { ManageFault, OllamaClient } from '../../platform/ollama/index.ts';
+import type { JobErrorCode, modelPull, ModelPullProgress } from '../../shared/index.ts';
 import type { Handler } from '../runtime/handler.ts';
 
 export interface ModelPullDeps {
-  host: string;
+  ollama: Pick<OllamaClient, 'models' | 'status'>;
   timeoutMs: number;
   idleTimeoutMs: number;
 }
 
-interface PullLine {
-  status?: string;
-  digest?: string;
-  total?: number;
-  completed?: number;
-  error?: string;
-}
+const label: Record<ManageFault, string> = {
+  'registry-unreachable': 'registry unreachable',
+  'not-found': 'model not found in the registry',
+  invalid: 'pull refused',
+  failed: 'pull failed',
+  timeout: 'pull timed out',
+  unreachable: 'Ollama host unreachable',
+};
 
-// Go's net errors as Ollama relays them: DNS, refused, unreachable, TLS and timeouts on the way to the registry.
-const unreachable = /dial tcp|no such host|lookup |connection refused|network is unreachable|i\/o timeout|tls: |certificate|context deadline exceeded|connection reset/i;
-const unknownModel = /file does not exist|manifest unknown|not found|pull access denied/i;
-
-function classify(message: string): JobFailure {
-  if (unreachable.test(message)) return new JobFailure('UPSTREAM_UNAVAILABLE', `registry unreachable: ${message}`);
-  if (unknownModel.test(message)) return new JobFailure('UPSTREAM_REJECTED', `model not found in the registry: ${message}`);
-  return new JobFailure('HANDLER_FAILED', `pull failed: ${message}`);
+/** The most deterministic failure decides the code (and so whether the job is retried). */
+function codeOf(faults: ManageFault[]): JobErrorCode {
+  if (faults.some((f) => f === 'not-found' || f === 'invalid')) return 'UPSTREAM_REJECTED';
+  if (faults.includes('failed')) return 'HANDLER_FAILED';
+  if (faults.includes('timeout')) return 'UPSTREAM_TIMEOUT';
+  return 'UPSTREAM_UNAVAILABLE';
 }
 
 export function modelPullHandler(deps: ModelPullDeps): Handler<typeof modelPull> {
   return async (input, ctx) => {
     const t0 = performance.now();
-    const idle = new AbortController();
-    const overall = AbortSignal.timeout(deps.timeoutMs);
-    // Aborted on the way out, whatever the outcome, so Ollama stops downloading when we stop listening.
-    const done = new AbortController();
-    const signal = AbortSignal.any([ctx.signal, overall, idle.signal, done.signal]);
-    let idleTimer = setTimeout(() => idle.abort(), deps.idleTimeoutMs);
-    const arm = () => {
-      clearTimeout(idleTimer);
-      idleTimer = setTimeout(() => idle.abort(), deps.idleTimeoutMs);
-    };
-    const timedOut = (cause: unknown): unknown => {
-      if (ctx.signal.aborted) return ctx.signal.reason;
-      if (overall.aborted) return new JobFailure('UPSTREAM_TIMEOUT', `pull of ${input.model} took longer than ${deps.timeoutMs} ms`, { cause });
-      if (idle.signal.aborted) return new JobFailure('UPSTREAM_TIMEOUT', `pull of ${input.model}: no progress from Ollama for ${deps.idleTimeoutMs} ms`, { cause });
-      return new JobFailure('UPSTREAM_UNAVAILABLE', `ollama /api/pull: ${cause instanceof Error ? cause.message : String(cause)}`, { cause });
-    };
-
-    // Per layer, so the totals stay right when Ollama reports layers in turn.
+    const { models } = deps.ollama;
+    // Per host and layer, so the totals stay right when Ollama reports layers in turn.
     const layers = new Map<string, { total: number; completed: number }>();
     let status = 'starting';
     let lastReport = 0;
@@ -76,63 +65,34 @@ export function modelPullHandler(deps: ModelPullDeps): Handler<typeof modelPull>
     };
 
     try {
-      let res: Response;
-      try {
-        res = await fetch(`${deps.host}/api/pull`, {
-          method: 'POST',
-          headers: { 'content-type': 'application/json' },
-          body: JSON.stringify({ model: input.model, insecure: input.insecure, stream: true }),
-          signal,
-        });
-      } catch (cause) {
-        throw timedOut(cause);
-      }
-      if (!res.ok || !res.body) {
-        const text = await res.text().catch(() => '');
-        let message = text;
-        try {
-          message = (JSON.parse(text) as { error?: string }).error ?? text;
-        } catch {
-          /* not JSON */
-        }
-        if (res.status >= 500) throw classify(message || `HTTP ${res.status}`);
-        throw new JobFailure('UPSTREAM_REJECTED', `ollama /api/pull: HTTP ${res.status} ${message}`.trim());
-      }
-      const reader = res.body.getReader();
-      const decoder = new TextDecoder();
-      let buf = '';
-      for (;;) {
-        let chunk: ReadableStreamReadResult<Uint8Array>;
-        try {
-          chunk = await reader.read();
-        } catch (cause) {
-          throw timedOut(cause);
-        }
-        if (chunk.done) break;
-        arm();
-        buf += decoder.decode(chunk.value, { stream: true });
-        let nl: number;
-        while ((nl = buf.indexOf('\n')) >= 0) {
-          const raw = buf.slice(0, nl).trim();
-          buf = buf.slice(nl + 1);
-          if (!raw) continue;
-          const line = JSON.parse(raw) as PullLine;
-          if (line.error) throw classify(line.error);
+      const outcomes = await Promise.all(models.hosts.map((host) => models.pull(host, input.model, {
+        insecure: input.insecure,
+        signal: ctx.signal,
+        timeoutMs: deps.timeoutMs,
+        idleTimeoutMs: deps.idleTimeoutMs,
+        onProgress: (h, line) => {
           const changed = line.status !== undefined && line.status !== status;
           if (line.status) status = line.status;
-          if (line.digest && typeof line.total === 'number') layers.set(line.digest, { total: line.total, completed: line.completed ?? 0 });
-          if (status === 'success') {
-            report(true);
-            const totalBytes = [...layers.values()].reduce((n, l) => n + l.total, 0);
-            return { model: input.model, status, totalBytes, durationMs: Math.round(performance.now() - t0) };
-          }
+          if (line.digest && typeof line.total === 'number') layers.set(`${h} ${line.digest}`, { total: line.total, completed: line.completed ?? 0 });
           report(changed);
-        }
+        },
+      })));
+      const failed = outcomes.flatMap((o) => (o.ok ? [] : [o]));
+      if (failed.length) {
+        const many = models.hosts.length > 1;
+        const parts = failed.map((f) => `${many ? `${f.host}: ` : ''}${label[f.fault]}: ${f.message}`);
+        const pulled = outcomes.filter((o) => o.ok).map((o) => o.host);
+        throw new JobFailure(codeOf(failed.map((f) => f.fault)), `${parts.join('; ')}${pulled.length ? ` (pulled on ${pulled.join(', ')})` : ''}`, {
+          details: { hosts: outcomes.map((o) => (o.ok ? { host: o.host, outcome: 'success' } : { host: o.host, outcome: o.fault, message: o.message })) },
+        });
       }
-      throw new JobFailure('UPSTREAM_UNAVAILABLE', `ollama /api/pull: stream ended before "success" (last status "${status}")`);
+      status = 'success';
+      report(true);
+      const totalBytes = [...layers.values()].reduce((n, l) => n + l.total, 0);
+      return { model: input.model, status, totalBytes, durationMs: Math.round(performance.now() - t0), hosts: outcomes.map((o) => ({ host: o.host, status: o.ok ? o.value.status : 'failed' })) };
     } finally {
-      clearTimeout(idleTimer);
-      done.abort();
+      // Whatever arrived is installed now: admission and routing should see it at once.
+      await deps.ollama.status.refresh().catch(() => {});
     }
   };
 }

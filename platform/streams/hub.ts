@@ -26,8 +26,8 @@
  * drained, so every subscriber sees each seq exactly once and in order.
  */
 import type { Redis } from 'ioredis';
-import { parseLiveMessage, parseStreamEntry, type StreamEvent } from '../../platform/streams/index.ts';
-import type { Logger } from '../../platform/observability/index.ts';
+import { parseLiveMessage, parseStreamEntry, type StreamEvent } from './job-stream.ts';
+import type { Logger } from '../observability/index.ts';
 import type { JobEvent } from '../../shared/index.ts';
 
 interface Sub {
@@ -120,6 +120,11 @@ export class StreamHub {
   /** Resolves once everything queued so far for `key` (its setup included) has run. */
   async settled(key: string): Promise<void> {
     await this.watched.get(key)?.chain;
+  }
+
+  /** How many subscribers `key` has now (SSE streams and socket rooms alike): what a client that left must no longer hold. */
+  subscriberCount(key: string): number {
+    return this.watched.get(key)?.subs.size ?? 0;
   }
 
   /**

@@ -1,0 +1,56 @@
+/**
+ * The `users` table. Usernames are unique case-insensitively (a unique index
+ * on lower(username)), so every lookup by name compares lowercased.
+ */
+import type { Role } from '../../shared/index.ts';
+import type { Db } from '../connections/index.ts';
+
+export interface UserRow {
+  id: string;
+  username: string;
+  /** argon2id PHC string; null for accounts that cannot log in (system). */
+  password_hash: string | null;
+  role: Role;
+  disabled: boolean;
+  created_at: Date;
+}
+
+/** Postgres' unique_violation: the username is taken. */
+export const UNIQUE_VIOLATION = '23505';
+
+export function createUserStore(db: Db) {
+  return {
+    byName(username: string): Promise<UserRow | undefined> {
+      return db<UserRow>('users').whereRaw('lower(username) = lower(?)', [username]).first();
+    },
+
+    byId(id: string): Promise<UserRow | undefined> {
+      return db<UserRow>('users').where({ id }).first();
+    },
+
+    /** Throws the driver's error with `code` UNIQUE_VIOLATION when the name is taken. */
+    async insert(row: { id: string; username: string; passwordHash: string; role: Role }): Promise<UserRow> {
+      const [created] = await db<UserRow>('users').insert({ id: row.id, username: row.username, password_hash: row.passwordHash, role: row.role }).returning('*');
+      return created!;
+    },
+
+    async update(id: string, change: { role?: Role; disabled?: boolean; passwordHash?: string }): Promise<UserRow | undefined> {
+      const { passwordHash, ...rest } = change;
+      const [row] = (await db('users')
+        .where({ id })
+        .update({ ...rest, ...(passwordHash !== undefined ? { password_hash: passwordHash } : {}), updated_at: db.fn.now() })
+        .returning('*')) as UserRow[];
+      return row;
+    },
+
+    async anyEnabledAdmin(): Promise<boolean> {
+      return (await db('users').where({ role: 'admin', disabled: false }).first('id')) !== undefined;
+    },
+
+    list(): Promise<Pick<UserRow, 'id' | 'username' | 'role' | 'disabled' | 'created_at'>[]> {
+      return db<UserRow>('users').select('id', 'username', 'role', 'disabled', 'created_at').orderBy('created_at');
+    },
+  };
+}
+
+export type UserStore = ReturnType<typeof createUserStore>;

@@ -1,0 +1,441 @@
+/**
+ * The job lifecycle, in one place: a job exists once its record is in
+ * Postgres; it reaches a worker through BullMQ; it ends with exactly one
+ * terminal write, after which its budget settles and its stream gets the one
+ * `finished` event. Every process builds one lifecycle in its composition
+ * root; the API's domain functions, the discussion scheduler, the worker
+ * runtime and the sweeper all go through it, and nothing else writes the
+ * `jobs` table or talks to BullMQ (the worker runtime's own BullMQ Worker
+ * aside).
+ *
+ *   accept ──▶ record (insert) ─▶ hand-off (BullMQ add) ──▶ worker: start (attempt n)
+ *     │ refused: record removed,                              │ fenced writes: progress,
+ *     │ reservation released                                  │ usage, requeue
+ *     ▼                                                       ▼
+ *   finish: one conditional terminal write ─▶ settle budget ─▶ `finished` on the stream
+ *
+ * Scheduled work (a discussion's next turn) is recorded inside the caller's
+ * transaction with `record` and handed off after the commit with `handOff`;
+ * if the process dies in between, the sweeper's reconciliation hands it off.
+ */
+import { createHash, randomUUID } from 'node:crypto';
+import type { Job } from 'bullmq';
+import type { Redis } from 'ioredis';
+import type { Knex } from 'knex';
+import { isJobKind, isTerminal, jobs, type JobDefinition, type JobEnvelope, type JobError, type JobState, type PriorityClass, type Usage } from '../../shared/index.ts';
+import type { Db } from '../connections/index.ts';
+import type { Keys } from '../keys.ts';
+import type { Logger } from '../observability/index.ts';
+import { finishedSeq, JobStreamWriter, reopenJobStream, type StreamHub } from '../streams/index.ts';
+import { clearCancel, requestCancel } from './cancel-bus.ts';
+import { bullPriority, closeQueues, createQueues, jobOptions, promoted, type Queues } from './queues.ts';
+import { GroupCommit } from './group-commit.ts';
+import { createJobStore, type FinishedJob, type Fence, type JobRow, type NewJob } from './store.ts';
+
+/** Why the lifecycle refused an operation; the API maps each to its HTTP answer. */
+export type RefusalCode = 'NOT_ACCEPTED' | 'INVALID_STATE' | 'UNKNOWN_KIND';
+
+export class JobRefused extends Error {
+  constructor(
+    readonly code: RefusalCode,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+    this.name = 'JobRefused';
+  }
+}
+
+/** Settles a metered job's token budget once it is terminal. */
+export interface BudgetSettlement {
+  settle(args: { jobId: string; ownerId: string; tokens: number }): Promise<void>;
+  release(jobId: string): Promise<void>;
+}
+
+export interface LifecycleDeps {
+  db: Db;
+  redis: Redis;
+  keys: Keys;
+  /** The deployment's Redis key prefix, recorded on every job. */
+  keyPrefix: string;
+  streams: {
+    maxLen: number;
+    /** Expiry of a running job's stream (refreshed by writes). */
+    ttlSeconds: number;
+    /** Retention of a job's stream after `finished`, per kind; the kind's default applies to kinds left out. */
+    retainAfterFinishS: (kind: string) => number;
+  };
+  /** Budget settlement at the terminal write of metered kinds; absent, budgets are not tracked. */
+  budgets?: BudgetSettlement;
+  /** The process's stream relay, to wait for a job's `finished` (cancel); absent, cancel does not wait. */
+  hub?: StreamHub;
+  log: Logger;
+  /** Chaos testing: called at named points (`accept.after-record`); the composition root decides what happens there. */
+  failpoint?: (name: string) => void;
+}
+
+export interface AcceptSpec {
+  def: JobDefinition;
+  input: unknown;
+  ownerId: string;
+  priority: PriorityClass;
+  /** @defaultValue a random UUID */
+  id?: string;
+  /** @defaultValue the kind's default attempts */
+  maxAttempts?: number;
+  idempotencyKey?: string;
+  requestHash?: string;
+  /** Runs after the insert and before the hand-off; throwing refuses the job (its record is removed). */
+  confirm?: () => Promise<void>;
+  /** The submitting request's id: it travels in the envelope into the worker's log lines for the job. */
+  requestId?: string;
+}
+
+export interface ScheduledJob {
+  id: string;
+  def: JobDefinition;
+  envelope: JobEnvelope;
+  /** False when the same job had been recorded before (nothing new was inserted). */
+  created: boolean;
+}
+
+export interface Outcome {
+  state: 'completed' | 'failed' | 'cancelled';
+  result?: unknown;
+  error?: JobError;
+  usage?: Usage | null;
+}
+
+/** Stream settings for the lifecycle from the config's `streams`: retention after the end by kind, then the kind's default, then the global one. */
+export function streamSettings(c: { maxLen: number; ttlSeconds: number; retainAfterFinishS: number; retainByKind: Record<string, number> }): LifecycleDeps['streams'] {
+  return {
+    maxLen: c.maxLen,
+    ttlSeconds: c.ttlSeconds,
+    retainAfterFinishS: (kind) => c.retainByKind[kind] ?? (isJobKind(kind) ? jobs[kind].defaults.streamRetentionS : undefined) ?? c.retainAfterFinishS,
+  };
+}
+
+/** A UUID (version 8, RFC 9562 custom) from a name: the same name, the same id. */
+export function namedUuid(name: string): string {
+  const b = createHash('sha256').update(name).digest();
+  b[6] = (b[6]! & 0x0f) | 0x80;
+  b[8] = (b[8]! & 0x3f) | 0x80;
+  const h = b.subarray(0, 16).toString('hex');
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20, 32)}`;
+}
+
+export function createJobLifecycle(deps: LifecycleDeps) {
+  const { db, redis, keys, keyPrefix, log } = deps;
+  const store = createJobStore(db, { keyPrefix });
+  const queues = createQueues(redis, keyPrefix);
+  // Group commit: under load many jobs' starts (and terminal writes) share one statement and one commit.
+  const inserts = new GroupCommit((batch: NewJob[]) => store.insertMany(batch));
+  const starts = new GroupCommit((ids: string[]) => store.markActiveMany(ids));
+  const finishes = new GroupCommit((items: { id: string; outcome: Outcome; fence: Fence }[]) => store.finishMany(items));
+
+  const envelopeOf = (def: JobDefinition, input: unknown, ownerId: string, priority: PriorityClass, requestId?: string): JobEnvelope => ({ kind: def.kind, v: def.v, input, ownerId, priority, ...(requestId ? { requestId } : {}) });
+
+  async function enqueue(def: JobDefinition, id: string, envelope: JobEnvelope, maxAttempts?: number): Promise<void> {
+    const opts = jobOptions(maxAttempts && maxAttempts !== def.defaults.attempts ? { ...def, defaults: { ...def.defaults, attempts: maxAttempts } } : def, id, envelope.priority);
+    await queues[def.queue].add(def.kind, envelope, opts);
+  }
+
+  /** A writer for one attempt of a job's stream, with the kind's retention. */
+  function stream(id: string, kind: string, attempt: number, onSuperseded?: () => void): JobStreamWriter {
+    return new JobStreamWriter(redis, keys.jobStream(id), attempt, {
+      maxLen: deps.streams.maxLen,
+      ttlSeconds: deps.streams.ttlSeconds,
+      retainAfterFinishS: deps.streams.retainAfterFinishS(kind),
+      onSuperseded,
+    });
+  }
+
+  /**
+   * The terminal write and what follows it. Only the write that made the job
+   * terminal (and, with a fence, only while its attempt still owns the job)
+   * settles the budget and writes `finished`; any other returns false and
+   * changes nothing.
+   */
+  async function finish(id: string, outcome: Outcome, fence: Fence & { writer?: JobStreamWriter } = {}): Promise<FinishedJob | false> {
+    const done = await finishes.run({ id, outcome, fence: { attempt: fence.attempt, state: fence.state } });
+    if (!done) return false;
+    // Settlement sits here, with the terminal write that guarantees it runs once per run of the job.
+    if (deps.budgets && isJobKind(done.kind) && jobs[done.kind].metered) {
+      const tokens = (done.usage?.promptTokens ?? 0) + (done.usage?.completionTokens ?? 0);
+      await deps.budgets.settle({ jobId: id, ownerId: done.ownerId, tokens }).catch((err: unknown) => log.error({ err, jobId: id, tokens }, 'budget settle failed; the reservation stays charged until the period ends'));
+    }
+    const writer = fence.writer ?? stream(id, done.kind, done.attempt);
+    if (!fence.writer) await writer.init();
+    const payload = { state: outcome.state, ...(outcome.result !== undefined && outcome.state !== 'failed' ? { result: outcome.result } : {}), ...(outcome.error ? { error: outcome.error } : {}), usage: done.usage };
+    if (!(await writer.finished(payload)) && !writer.superseded) log.warn({ jobId: id, err: writer.lastError }, 'the finished event could not be written; readers fall back to the record');
+    return done;
+  }
+
+  /** Waits until the job's stream holds `finished` (true), or `ms` passes (false). Without a hub it only looks once. */
+  async function waitFinished(id: string, ms: number): Promise<boolean> {
+    const key = keys.jobStream(id);
+    if ((await finishedSeq(redis, key)) !== undefined) return true;
+    if (!deps.hub || ms <= 0) return false;
+    const hub = deps.hub;
+    return new Promise<boolean>((resolve) => {
+      let unsubscribe: (() => void) | undefined;
+      const done = (ok: boolean) => {
+        clearTimeout(timer);
+        unsubscribe?.();
+        resolve(ok);
+      };
+      const timer = setTimeout(() => done(false), ms);
+      // From the start of the stream: the hub backfills what was written before it subscribed.
+      unsubscribe = hub.subscribe(key, 0, (e) => {
+        if (e.event === 'finished') done(true);
+      });
+    });
+  }
+
+  return {
+    store,
+    /** The BullMQ queues, for the queue dashboard and the worker runtime only. */
+    queues,
+
+    get: (id: string) => store.get(id),
+    inFlight: (ownerId: string, kinds: readonly string[]) => store.inFlight(ownerId, kinds),
+    activeByInput: (kind: string, field: string, value: string) => store.activeByInput(kind, field, value),
+    ownerOf: (id: string) => store.ownerOf(id),
+    oldestQueuedAges: () => store.oldestQueuedAges(),
+
+    /**
+     * Runs `fn` in one transaction under a per-owner advisory lock, with the
+     * owner's in-flight count and record removal bound to that transaction:
+     * racing submits of one owner see each other's records in turn.
+     */
+    async underOwnerLock<T>(ownerId: string, fn: (tx: { inFlight(kinds: readonly string[]): Promise<number>; remove(id: string): Promise<void> }) => Promise<T>): Promise<T> {
+      return db.transaction(async (trx) => {
+        await trx.raw('select pg_advisory_xact_lock(hashtext(?))', [`parley:jobs:owner:${ownerId}`]);
+        const s = createJobStore(trx, { keyPrefix });
+        return fn({ inFlight: (kinds) => s.inFlight(ownerId, kinds), remove: (id) => s.remove(id) });
+      });
+    },
+    list: store.list.bind(store),
+    findByIdempotencyKey: (ownerId: string, key: string) => store.findByIdempotencyKey(ownerId, key),
+
+    /**
+     * Records a job and hands it to its queue. With an idempotency key already
+     * used by this owner, returns the existing record (`created: false`) and
+     * hands nothing off. A job that could not be handed off is not accepted:
+     * its record is removed and NOT_ACCEPTED thrown.
+     */
+    async accept(spec: AcceptSpec): Promise<{ row: JobRow; created: boolean }> {
+      const id = spec.id ?? randomUUID();
+      const maxAttempts = spec.maxAttempts ?? spec.def.defaults.attempts;
+      const job: NewJob = { id, kind: spec.def.kind, v: spec.def.v, queue: spec.def.queue, ownerId: spec.ownerId, priority: spec.priority, maxAttempts, input: spec.input, idempotencyKey: spec.idempotencyKey, requestHash: spec.requestHash };
+      const inserted = await inserts.run(job);
+      if (!inserted.created) return inserted;
+      deps.failpoint?.('accept.after-record');
+      try {
+        await spec.confirm?.();
+      } catch (err) {
+        await store.remove(id).catch(() => {});
+        throw err;
+      }
+      try {
+        await enqueue(spec.def, id, envelopeOf(spec.def, spec.input, spec.ownerId, spec.priority, spec.requestId), maxAttempts);
+      } catch (cause) {
+        await store.remove(id).catch(() => {});
+        throw new JobRefused('NOT_ACCEPTED', 'the queue could not take the job; nothing was accepted', { cause });
+      }
+      return inserted;
+    },
+
+    /**
+     * Records a job inside the caller's transaction, under an id derived from
+     * `key` (the same key, the same job: scheduling twice records one). Hand it
+     * off with `handOff` after the commit.
+     */
+    async record(trx: Knex, spec: { def: JobDefinition; key: string; ownerId: string; input: unknown; priority?: PriorityClass }): Promise<ScheduledJob> {
+      const id = namedUuid(spec.key);
+      const priority = spec.priority ?? spec.def.defaults.priority;
+      const { row, created } = await createJobStore(trx, { keyPrefix }).insert({ id, kind: spec.def.kind, v: spec.def.v, queue: spec.def.queue, ownerId: spec.ownerId, priority, maxAttempts: spec.def.defaults.attempts, input: spec.input, idempotencyKey: spec.key });
+      return { id: row.id, def: spec.def, envelope: envelopeOf(spec.def, row.input, spec.ownerId, priority), created };
+    },
+
+    /** Hands a recorded job to BullMQ; handing off an id BullMQ already holds is a no-op there. */
+    async handOff(job: ScheduledJob): Promise<void> {
+      await enqueue(job.def, job.id, job.envelope);
+    },
+
+    finish,
+    stream,
+    waitFinished,
+
+    // ── the worker runtime's side ──────────────────────────────────────────
+
+    /**
+     * Starts attempt n (n = attempts + 1): undefined when the job is already terminal.
+     * `cancelRequested` is what the record says; the Redis flag is read when the
+     * attempt claims its stream (`claim`), in the same round trip.
+     */
+    async start(id: string): Promise<{ attempt: number; cancelRequested: boolean } | undefined> {
+      return starts.run(id);
+    },
+
+    /**
+     * Claims the job's stream for attempt n (older attempts' writes are refused from
+     * now on), and reads the cancel flag in the same step.
+     */
+    async claim(writer: JobStreamWriter, id: string): Promise<{ hadOutput: boolean; superseded: boolean; cancelRequested: boolean }> {
+      return writer.init(keys.cancelFlag(id));
+    },
+    setProgress: (id: string, attempt: number, progress: unknown) => store.setProgress(id, attempt, progress),
+    /** Back to queued for another attempt (retry or hand-back), with what this attempt consumed; false if superseded. */
+    requeue: (id: string, attempt: number, error: JobError, usage?: Usage | null) => store.requeue(id, attempt, error, usage),
+    /** Tokens the owner consumed for this attempt outside its own metered call (a moderator's pick); false if superseded. */
+    addUsage: (ownerId: string, usage: Usage, fence: { jobId: string; attempt: number }) => store.addUsage(ownerId, usage, fence),
+    clearCancel: (id: string) => clearCancel(redis, keys, id),
+
+    // ── the API's side ─────────────────────────────────────────────────────
+
+    /**
+     * Cancels a job. A waiting one is removed from its queue and recorded
+     * cancelled at once; an active one is signalled on every worker process
+     * (the one holding it aborts the handler and records `cancelled` with the
+     * partial output), and this waits up to `waitMs` for its `finished` event.
+     * Returns the record as it then stands.
+     */
+    async cancel(id: string, opts: { waitMs?: number } = {}): Promise<JobRow> {
+      const row = await store.get(id);
+      if (!row) throw new JobRefused('INVALID_STATE', 'no such job');
+      if (isTerminal(row.state)) throw new JobRefused('INVALID_STATE', `the job is already ${row.state}`);
+      const job = await queues[row.queue as keyof Queues]?.getJob(id);
+      let removed = false;
+      if (job) {
+        const state = await job.getState();
+        // remove() refuses a job that a worker locked meanwhile; then it is active and gets the signal below.
+        if (state === 'waiting' || state === 'prioritized' || state === 'delayed') removed = await job.remove().then(() => true, () => false);
+      } else if (row.state === 'queued') {
+        removed = true;
+      }
+      if (removed) {
+        await finish(id, { state: 'cancelled', error: { code: 'CANCELLED', message: 'cancelled before it started' } });
+      } else {
+        await store.requestCancel(id);
+        await requestCancel(redis, keys, id);
+        await waitFinished(id, opts.waitMs ?? 5000);
+      }
+      return (await store.get(id))!;
+    },
+
+    /**
+     * Signals every worker process to abort the job if it runs it (and one that
+     * picks it up later to skip it), without removing it from its queue or
+     * waiting: the handler decides what an abort means (a discussion turn
+     * commits its partial text).
+     */
+    async signalCancel(id: string): Promise<void> {
+      await store.requestCancel(id);
+      await requestCancel(redis, keys, id);
+    },
+
+    /** Runs a failed or cancelled job again under the same id; its stream reopens (listeners get a `reset`). */
+    async retry(id: string, opts: { requestId?: string } = {}): Promise<JobRow> {
+      const row = await store.get(id);
+      if (!row || (row.state !== 'failed' && row.state !== 'cancelled')) throw new JobRefused('INVALID_STATE', `only failed or cancelled jobs can be retried; this one is ${row?.state ?? 'missing'}`);
+      if (!isJobKind(row.kind)) throw new JobRefused('UNKNOWN_KIND', `job kind ${row.kind} is no longer served`);
+      const def = jobs[row.kind] as JobDefinition;
+      const old = await queues[def.queue].getJob(id);
+      if (old) await old.remove().catch(() => {});
+      const reopened = await store.reopen(id);
+      if (!reopened) throw new JobRefused('INVALID_STATE', 'the job changed state meanwhile');
+      await reopenJobStream(redis, keys.jobStream(id));
+      try {
+        await enqueue(def, id, envelopeOf(def, row.input, row.owner_id, row.priority, opts.requestId), row.max_attempts);
+      } catch (cause) {
+        await finish(id, { state: 'failed', error: { code: 'INTERNAL', message: 'could not re-enqueue for retry' } });
+        throw new JobRefused('NOT_ACCEPTED', 'the queue could not take the retry', { cause });
+      }
+      return reopened;
+    },
+
+    /** True when Postgres answers (the worker runtime resumes taking jobs once it does). */
+    async ping(): Promise<boolean> {
+      return db.raw('select 1').then(
+        () => true,
+        () => false,
+      );
+    },
+
+    /** Jobs per queue and BullMQ state, for the metrics endpoint. */
+    async queueCounts(): Promise<Record<string, Record<string, number>>> {
+      const out: Record<string, Record<string, number>> = {};
+      for (const [name, queue] of Object.entries(queues)) out[name] = await queue.getJobCounts('wait', 'prioritized', 'active', 'delayed', 'completed', 'failed');
+      return out;
+    },
+
+    // ── housekeeping (the sweeper) ─────────────────────────────────────────
+
+    /**
+     * Aging: a queued job that waited `agingMs` in its class moves up one
+     * (batch → normal → interactive), in BullMQ and in the record.
+     */
+    async age(agingMs: number, limit = 200): Promise<number> {
+      let moved = 0;
+      for (const from of ['normal', 'batch'] as PriorityClass[]) {
+        const to = promoted(from)!;
+        for (const row of await store.agingCandidates(from, agingMs, limit)) {
+          const job = await bullJob(row.queue, row.id);
+          if (!job) continue;
+          const state = await job.getState();
+          if (state !== 'prioritized' && state !== 'waiting' && state !== 'delayed') continue;
+          await job.changePriority({ priority: bullPriority(to) });
+          await store.setPriority(row.id, to);
+          moved++;
+        }
+      }
+      return moved;
+    },
+
+    /**
+     * Reconciliation: every accepted job ends in a recorded terminal state. A
+     * record left non-terminal for `staleAfterMs` is compared with its BullMQ
+     * job: missing while queued → handed off again (the process died between
+     * record and hand-off); failed in BullMQ (stalled too often) or missing
+     * while active → recorded failed as STALLED (fenced on the attempt it saw,
+     * so a worker that just picked the job up is not overruled).
+     */
+    async reconcile(staleAfterMs: number, limit = 200): Promise<{ handedOff: number; failed: number }> {
+      const out = { handedOff: 0, failed: 0 };
+      for (const row of await store.stale(staleAfterMs, limit)) {
+        if (!isJobKind(row.kind)) continue;
+        const job = await bullJob(row.queue, row.id);
+        const state = job ? await job.getState() : 'missing';
+        if (state === 'missing' && row.state === 'queued') {
+          const def = jobs[row.kind] as JobDefinition;
+          await enqueue(def, row.id, envelopeOf(def, row.input, row.owner_id, row.priority), row.max_attempts);
+          log.warn({ jobId: row.id }, 'reconciled: handed off a recorded job missing from its queue');
+          out.handedOff++;
+          continue;
+        }
+        let error: JobError | undefined;
+        if (state === 'failed') error = { code: 'STALLED', message: job?.failedReason || 'failed in the queue without a recorded outcome' };
+        else if (state === 'missing' && row.state === 'active') error = { code: 'STALLED', message: 'job vanished from its queue while active' };
+        else if (state === 'completed') error = { code: 'INTERNAL', message: 'queue reports completion without a recorded outcome' };
+        if (!error) continue;
+        if (await finish(row.id, { state: 'failed', error }, { attempt: row.attempts, state: row.state as 'queued' | 'active' })) {
+          log.warn({ jobId: row.id, error }, 'reconciled: recorded a terminal state');
+          out.failed++;
+        }
+      }
+      return out;
+    },
+
+    async close(): Promise<void> {
+      await closeQueues(queues);
+    },
+  };
+
+  async function bullJob(queue: string, id: string): Promise<Job | undefined> {
+    const q = queues[queue as keyof Queues];
+    return q ? q.getJob(id) : undefined;
+  }
+}
+
+export type JobLifecycle = ReturnType<typeof createJobLifecycle>;
