@@ -8,6 +8,17 @@ export default defineConfig({
     maxWorkers: 2,
     pool: 'forks',
     env: { LANCEDB_LOG: 'error' },
+    // With --coverage (CI: .ci/run): V8's own counters over the product code that runs in the test
+    // processes, every file counted whether a test loads it or not. Code that runs only in child
+    // processes (spawned workers and APIs) or in the browser (web/) is not seen.
+    coverage: {
+      provider: 'v8',
+      include: ['api/**/*.ts', 'platform/**/*.ts', 'workers/**/*.ts', 'shared/**/*.ts', 'sdk/**/*.{ts,tsx}'],
+      reporter: ['text-summary', 'json-summary', 'html'],
+      reportsDirectory: 'coverage',
+      // A failing test still leaves the figure behind: CI prints it either way.
+      reportOnFailure: true,
+    },
     projects: [
       { extends: true, test: { name: 'default', include: ['tests/**/*.test.{ts,tsx}'], exclude: ['tests/cluster/**'], globalSetup: ['tests/global-setup.ts'] } },
       {

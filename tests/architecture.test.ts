@@ -114,6 +114,23 @@ describe('architecture', () => {
     expect(bad).toEqual([]);
   });
 
+  it('keeps BullMQ inside the job lifecycle (platform/jobs) and the worker runtime', () => {
+    const bad: string[] = [];
+    for (const pkg of ['api', 'platform', 'workers', 'shared', 'sdk'] as const) {
+      for (const f of files(join(root, pkg))) {
+        const rel = relative(root, f);
+        if (rel.startsWith('platform/jobs/') || rel.startsWith('workers/runtime/')) continue;
+        if (imports(f).some((i) => i === 'bullmq' || i.startsWith('bullmq/'))) bad.push(rel);
+      }
+    }
+    expect(bad).toEqual([]);
+  });
+
+  it('keeps at most three single files at the top of platform/ (the rest are modules)', () => {
+    const top = readdirSync(join(root, 'platform')).filter((e) => statSync(join(root, 'platform', e)).isFile());
+    expect(top.length, top.join(', ')).toBeLessThanOrEqual(3);
+  });
+
   it('has no import cycles', () => {
     const cycles: string[] = [];
     const state = new Map<string, 'visiting' | 'done'>();

@@ -93,13 +93,17 @@ function testMongoUrl(url: string): string {
   return u.toString();
 }
 
-/** Reads an SSE stream into events until `finished` or the timeout. */
-export async function readSse(url: string, headers: Record<string, string>, opts: { timeoutMs?: number; stopAfter?: (e: { id: number; event: string; data: any }) => boolean } = {}) {
+/**
+ * Reads an SSE stream into events until `finished` or the timeout. `onOpen` runs when the answer's
+ * headers arrive: for a 200, the server is subscribed by then (it subscribes before the headers go out).
+ */
+export async function readSse(url: string, headers: Record<string, string>, opts: { timeoutMs?: number; stopAfter?: (e: { id: number; event: string; data: any }) => boolean; onOpen?: (status: number) => void } = {}) {
   const controller = new AbortController();
   const timer = setTimeout(() => controller.abort(), opts.timeoutMs ?? 90_000);
   const events: { id: number; event: string; data: any }[] = [];
   try {
     const res = await fetch(url, { headers, signal: controller.signal });
+    opts.onOpen?.(res.status);
     if (res.status !== 200 || !res.body) return { status: res.status, events, body: await res.text() };
     const decoder = new TextDecoder();
     let buf = '';

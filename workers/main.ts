@@ -96,7 +96,7 @@ export async function startWorkers(env: NodeJS.ProcessEnv = process.env, opts: {
     },
   });
 
-  const host = new WorkerHost({ config, bullConnection, subscriber, jobs, keys: k, log, metrics, modelLabel: (m) => ollama.status.modelLabel(m), handlers: handlers as never, queues: served });
+  const host = new WorkerHost({ config, bullConnection, subscriber, jobs, keys: k, log, metrics, modelLabel: (m) => ollama.status.modelLabel(m), handlers, queues: served });
   const observeOllama = () => {
     for (const h of ollama.hostSnapshots()) {
       metrics.ollamaConcurrencyLimit.set({ host: h.host }, h.limit);

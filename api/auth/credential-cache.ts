@@ -64,8 +64,18 @@ export class CredentialCache<U extends UserState> {
     private readonly redis: Redis,
     private readonly prefix: string,
     private readonly load: (sid: string, uid: string) => Promise<{ session?: SessionState; user?: U }>,
-    private readonly opts: { maxAgeMs: number; maxEntries?: number; revokedKey?: (prefix: string, id: string) => string },
+    private readonly opts: {
+      maxAgeMs: number;
+      maxEntries?: number;
+      revokedKey?: (prefix: string, id: string) => string;
+      /** The clock entries age by, in ms. @defaultValue Date.now */
+      now?: () => number;
+    },
   ) {}
+
+  private now(): number {
+    return (this.opts.now ?? Date.now)();
+  }
 
   /** The session `sid` as claimed for user `uid`: revocation from Redis, the rest from the memo or Postgres. */
   async resolve(sid: string, uid: string): Promise<Resolved<U>> {
@@ -78,9 +88,9 @@ export class CredentialCache<U extends UserState> {
       return { revoked: true };
     }
     const hit = this.entries.get(sid);
-    if (hit && hit.epoch === epoch && Date.now() - hit.at < this.opts.maxAgeMs && hit.session?.userId === uid) return { revoked: false, session: hit.session, user: hit.user };
+    if (hit && hit.epoch === epoch && this.now() - hit.at < this.opts.maxAgeMs && hit.session?.userId === uid) return { revoked: false, session: hit.session, user: hit.user };
     const fresh = await this.load(sid, uid);
-    if (this.opts.maxAgeMs > 0) this.remember(sid, { at: Date.now(), epoch, session: fresh.session, user: fresh.user });
+    if (this.opts.maxAgeMs > 0) this.remember(sid, { at: this.now(), epoch, session: fresh.session, user: fresh.user });
     return { revoked: false, ...fresh };
   }
 

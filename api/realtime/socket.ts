@@ -1,19 +1,20 @@
 /**
- * Socket.IO: the live channel for jobs (and, later, discussions).
+ * Socket.IO: the live channel for jobs and discussion rooms.
  *
  * Handshake: `auth: { token }` carries an access token or API key; no valid
  * credential, no connection. A connection whose token expires or whose
  * session is revoked is ended with `auth_error` { code, message } first.
  *
  * Client → server:
- *   subscribe { room: "job:<id>", lastSeq? }  ack { ok: true } | { ok: true, ended: true } (lastSeq is at or after
- *                                             `finished`: nothing more will come) | { ok: false, error }
+ *   subscribe { room: "job:<id>" | "discussion:<id>", lastSeq? }
+ *                                             ack { ok: true } | { ok: true, ended: true } (a job whose lastSeq is
+ *                                             at or after `finished`: nothing more will come) | { ok: false, error }
  *   unsubscribe { room }                      ack { ok: true }
- * Server → client: the job event catalog (shared/events.ts), each as
- *   `<event>` with { room, ...data }.
+ * Server → client: the job event catalog (shared/events.ts) or the room
+ *   event catalog (shared/discussions.ts), each as `<event>` with { room, ...data }.
  *
  * Rooms are authorised one by one: joining a job's room needs the right to
- * see that job. Resuming is ours (lastSeq), so Socket.IO's connection-state
+ * see that job, a discussion's the right to read that discussion. Resuming is ours (lastSeq), so Socket.IO's connection-state
  * recovery stays off and can never skip the auth middleware.
  *
  * Across API processes: live events reach a socket from its own process's

@@ -161,6 +161,9 @@ export async function cleanup(deps: { redis: Redis; db?: Db; prefixes: string[];
         where con.contype = 'f' and con.confrelid = 'users'::regclass and con.confdeltype <> 'c'`,
     )) as { rows: { t: string; c: string }[] };
     for (const { t, c } of refs.rows) await db(t).whereIn(c, deps.userIds).delete();
+    // Rooms first: their seats hold agents back (RESTRICT), and the cascade from
+    // users reaches agents before it reaches the rooms' seats.
+    await db('discussions').whereIn('owner_id', deps.userIds).delete();
     await db('users').whereIn('id', deps.userIds).delete();
   }
 }

@@ -69,7 +69,7 @@ export async function runSoak(opts: SoakOptions): Promise<SoakReport> {
   const gc = forceGc();
   const prefix = uniquePrefix('soak');
   // Streams of finished pings expire after 1 s here, so "back to baseline" can be checked within the run.
-  const env = parleyEnv(prefix, { PARLEY_STREAM_RETAIN_BY_KIND: 'system.ping=1', PARLEY_RATE_API_WRITE: 'member=100000000', PARLEY_RATE_API_READ: 'member=100000000' });
+  const env = parleyEnv(prefix, { PARLEY_STREAM_RETAIN_BY_KIND: 'system.ping=1,discussion.turn=1', PARLEY_RATE_API_WRITE: 'member=100000000', PARLEY_RATE_API_READ: 'member=100000000' });
   const api = await startApi(env);
   const workers = await startWorkers(env, { queues: ['system', 'llm'] });
   const user = await createMember(api);

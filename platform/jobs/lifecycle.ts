@@ -279,6 +279,25 @@ export function createJobLifecycle(deps: LifecycleDeps) {
     },
 
     /**
+     * A duplicate delivery of a job the record says is terminal: if its stream
+     * never got `finished` (the worker that wrote the record died before the
+     * stream append), writes it now from the record, as the attempt the record
+     * says finished. Listeners then end as they would have.
+     */
+    async repairFinished(id: string): Promise<boolean> {
+      if ((await finishedSeq(redis, keys.jobStream(id))) !== undefined) return false;
+      const row = await store.get(id);
+      if (!row || !isTerminal(row.state)) return false;
+      const writer = stream(id, row.kind, row.attempts);
+      await writer.init();
+      const error: JobError | undefined = row.error_code ? { code: row.error_code as JobError['code'], message: row.error_message ?? '', ...(row.error_details ? { details: row.error_details } : {}) } : undefined;
+      const usage: Usage | null = row.tokens_in === null && row.tokens_out === null ? null : { model: row.model ?? '', promptTokens: row.tokens_in ?? 0, completionTokens: row.tokens_out ?? 0, estimated: row.usage_estimated };
+      const landed = await writer.finished({ state: row.state, ...(row.result !== null && row.state !== 'failed' ? { result: row.result } : {}), ...(error ? { error } : {}), usage });
+      if (landed) log.warn({ jobId: id }, 'wrote the missing finished event of a job whose worker died after recording it');
+      return landed;
+    },
+
+    /**
      * Claims the job's stream for attempt n (older attempts' writes are refused from
      * now on), and reads the cancel flag in the same step.
      */

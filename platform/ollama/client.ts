@@ -115,6 +115,8 @@ export interface OllamaClientOptions {
   /** Deadlines of model management calls (models.ts). */
   manage?: Partial<ManageOptions>;
   hooks?: OllamaHooks;
+  /** The clock the breakers time their cool-down by, in ms. @defaultValue Date.now */
+  clock?: () => number;
 }
 
 /** One host's resilience state, for metrics and tests. */
@@ -145,10 +147,14 @@ export class OllamaClient {
     this.upstreams = urls.map((url) => ({
       url,
       transport: new HostTransport(url, transport),
-      breaker: new CircuitBreaker(breaker, (s) => {
-        hooks?.onBreaker?.(url, s);
-        queueMicrotask(() => this.router.pump());
-      }),
+      breaker: new CircuitBreaker(
+        breaker,
+        (s) => {
+          hooks?.onBreaker?.(url, s);
+          queueMicrotask(() => this.router.pump());
+        },
+        opts.clock,
+      ),
       limiter: new AimdLimiter(concurrency, (c) => {
         hooks?.onLimit?.(url, c);
         if (c.reason === 'increase') queueMicrotask(() => this.router.pump());

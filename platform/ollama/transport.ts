@@ -112,6 +112,15 @@ export class HostTransport {
         settled = true;
         reject(signal?.aborted ? signal.reason : this.fault(err, path));
       };
+      // Not `request({ signal })`: Node hands that signal on to the socket, and an abort once every
+      // byte of the answer had arrived (an attempt failed on its last line) destroyed a socket that was
+      // going back to the keep-alive pool at that very moment, with nothing listening for its error: an
+      // uncaught exception that ended the process. An answer that is all in is drained instead.
+      let answer: IncomingMessage | undefined;
+      const onAbort = () => {
+        if (answer?.complete) answer.resume();
+        else req.destroy(signal?.reason instanceof Error ? signal.reason : new Error('aborted', { cause: signal?.reason }));
+      };
       const req = mod.request({
         protocol: this.url.protocol,
         hostname: this.url.hostname,
@@ -120,9 +129,10 @@ export class HostTransport {
         path,
         agent: this.agent,
         lookup: this.lookup,
-        signal,
         headers: payload ? { 'content-type': 'application/json', 'content-length': payload.length } : undefined,
       });
+      signal?.addEventListener('abort', onAbort, { once: true });
+      req.once('close', () => signal?.removeEventListener('abort', onAbort));
       req.on('socket', (socket) => {
         // A reused keep-alive socket is already connected; only a fresh one is timed.
         if (!socket.connecting) return;
@@ -130,6 +140,7 @@ export class HostTransport {
         socket.once('connect', () => clearTimeout(connectTimer));
       });
       req.on('response', (res) => {
+        answer = res;
         clearTimeout(connectTimer);
         settled = true;
         resolve(res);

@@ -5,8 +5,8 @@
  * The Redis Stream is the record: every event has its seq there, and a
  * client that reconnects with its last seq is served from it. Live delivery
  * rides on pub/sub: writers PUBLISH each batch they append, on a channel
- * named like the stream key, in the same round trip as the XADDs (job
- * streams: a pipeline; room streams: inside the append script). So the live
+ * named like the stream key, inside the same append script as the XADDs
+ * (job-stream.ts, room-stream.ts). So the live
  * hop costs what a bare pub/sub relay costs, and nothing blocks in Redis.
  *
  * Per watched key the hub keeps the highest seq it has relayed (`cursor`)

@@ -13,7 +13,7 @@ import { startStack, type Stack } from '../harness.ts';
 const redis = new Redis(process.env.REDIS_URL!, { maxRetriesPerRequest: 1 });
 afterAll(() => redis.quit());
 
-function fixture(maxAgeMs: number) {
+function fixture(maxAgeMs: number, now?: () => number) {
   const prefix = `cc-${randomUUID().slice(0, 8)}`;
   const sid = randomUUID();
   const uid = randomUUID();
@@ -25,7 +25,7 @@ function fixture(maxAgeMs: number) {
     const user: UserState = { id: uid, username: 'u', ...state };
     return { session, user };
   };
-  const make = () => new CredentialCache(redis, prefix, load, { maxAgeMs });
+  const make = () => new CredentialCache(redis, prefix, load, { maxAgeMs, now });
   return { prefix, sid, uid, state, make, loads: () => loads };
 }
 
@@ -58,10 +58,15 @@ describe('CredentialCache', () => {
   });
 
   it('re-reads after maxAgeMs, and on every lookup when maxAgeMs is 0', async () => {
-    const aged = fixture(50);
+    // The cache's clock, moved by hand: an entry is served up to maxAgeMs after it was read, then read again.
+    let clock = 1_000_000;
+    const aged = fixture(50, () => clock);
     const cache = aged.make();
     await cache.resolve(aged.sid, aged.uid);
-    await new Promise((r) => setTimeout(r, 80));
+    clock += 49;
+    await cache.resolve(aged.sid, aged.uid);
+    expect(aged.loads()).toBe(1);
+    clock += 1;
     await cache.resolve(aged.sid, aged.uid);
     expect(aged.loads()).toBe(2);
 

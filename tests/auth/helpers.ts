@@ -113,8 +113,6 @@ export function stableProblem(body: Record<string, unknown>): Record<string, unk
 /** Everything a response body must never contain: stack frames, file paths, source locations. */
 export const leakPattern = /\n\s+at\s|\bat [\w.<>]+ \(|\/work\/|\/home\/|\/root\/|node_modules|\.ts:\d+|\.js:\d+|file:\/\//;
 
-export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
 const repoRoot = fileURLToPath(new URL('../..', import.meta.url));
 
 /** Runs a project script (e.g. `scripts/user.ts`) as a real child process with the stack's environment. */

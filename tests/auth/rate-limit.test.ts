@@ -5,11 +5,12 @@
  * Each test uses its own username and its own loopback source address
  * (127.0.x.y), so no two tests share a bucket.
  */
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { passwordHashCount } from '../../api/auth/passwords.ts';
 import { startStack, type Stack, type TestUser } from '../harness.ts';
-import { countJobs, freshLoopback, pingJob, rawRequest, sleep, tokenRequest, uniqueName, type HttpResult } from './helpers.ts';
+import { until } from '../support/until.ts';
+import { countJobs, freshLoopback, pingJob, rawRequest, tokenRequest, uniqueName, type HttpResult } from './helpers.ts';
 
 let stack: Stack;
 const jobWrite = { member: 3, operator: 6, viewer: 2 };
@@ -97,7 +98,9 @@ describe('brute force on POST /v1/auth/token', () => {
     const ip = freshLoopback();
     for (let i = 0; i < perUsername() - 1; i++) await tokenRequest(stack, { grant_type: 'password', username, password: 'wrong' }, { localAddress: ip });
     expect((await tokenRequest(stack, { grant_type: 'password', username, password }, { localAddress: ip })).status).toBe(200);
-    await sleep(100); // the success is given back once its response has finished
+    // The success is given back once its response has finished: wait for the bucket to drop back.
+    const bucket = `${stack.prefix}:rl:token-username:${createHash('sha256').update(username.toLowerCase()).digest('hex')}`;
+    await until('the successful login to be given back', async () => Number(await stack.api.redis.get(bucket)) === perUsername() - 1);
     expect((await tokenRequest(stack, { grant_type: 'password', username, password: 'wrong' }, { localAddress: ip })).status).toBe(400);
     expectLimited(await tokenRequest(stack, { grant_type: 'password', username, password: 'wrong' }, { localAddress: ip }), 'token-username');
   });

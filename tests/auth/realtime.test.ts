@@ -12,7 +12,7 @@ import { randomUUID } from 'node:crypto';
 import { io as connect, type Socket } from 'socket.io-client';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { readSse, startStack, type Stack, type TestUser } from '../harness.ts';
-import { activeKey, claimsOf, es256, login, pingJob, rawJwt, sleep } from './helpers.ts';
+import { activeKey, claimsOf, es256, login, pingJob, rawJwt } from './helpers.ts';
 
 let stack: Stack;
 let alice: TestUser;
@@ -70,6 +70,15 @@ function kickedOut(s: Socket, ms: number): Promise<{ error: { code: string; mess
   });
 }
 
+/** An SSE reader, and a promise that resolves once the server answered 200 (it subscribes before that). */
+function openSse(url: string, headers: Record<string, string>, timeoutMs: number) {
+  let markOpen!: () => void;
+  let fail!: (err: Error) => void;
+  const opened = new Promise<void>((resolve, reject) => ((markOpen = resolve), (fail = reject)));
+  const reading = readSse(url, headers, { timeoutMs, onOpen: (status) => (status === 200 ? markOpen() : fail(new Error(`SSE answered ${status}`))) });
+  return { opened, reading };
+}
+
 describe('Socket.IO handshake', () => {
   it('refuses a connection without a token', async () => {
     const err = await refused(open(undefined));
@@ -112,15 +121,22 @@ describe('job rooms', () => {
     const intruder = open(bob.token);
     const owner = open(alice.token);
     await Promise.all([connected(intruder), connected(owner)]);
-    const seenByIntruder: unknown[] = [];
+    const seenByIntruder: { event: string; data: { room?: string } }[] = [];
     intruder.onAny((event, data) => seenByIntruder.push({ event, data }));
     expect((await subscribe(intruder, `job:${id}`)).ok).toBe(false);
     expect((await subscribe(owner, `job:${id}`)).ok).toBe(true);
+    // A barrier: the intruder also watches a job of its own, which ends after Alice's. Events reach a
+    // socket in the order the server relays them, so once Bob's `finished` is in, Alice's would be too.
+    const bobs = (await stack.request('POST', '/v1/jobs', { user: bob, body: pingJob })).json.id as string;
+    expect((await subscribe(intruder, `job:${bobs}`)).ok).toBe(true);
     const finished = new Promise((resolve) => owner.on('finished', resolve));
     await stack.request('DELETE', `/v1/jobs/${id}`, { user: alice });
     expect(await finished).toMatchObject({ room: `job:${id}`, state: 'cancelled' });
-    await sleep(300);
-    expect(seenByIntruder).toEqual([]);
+    const barrier = new Promise((resolve) => intruder.on('finished', resolve));
+    await stack.request('DELETE', `/v1/jobs/${bobs}`, { user: bob });
+    expect(await barrier).toMatchObject({ room: `job:${bobs}`, state: 'cancelled' });
+    expect(seenByIntruder.length).toBeGreaterThan(0);
+    expect(seenByIntruder.filter((e) => e.data?.room !== `job:${bobs}`)).toEqual([]);
   });
 
   it('answers JOB_NOT_FOUND for a job that does not exist', async () => {
@@ -201,8 +217,8 @@ describe('SSE', () => {
   it('ends an open stream with auth_error when its session is revoked', async () => {
     const id = await alicesJob();
     const session = await login(stack, alice);
-    const reading = readSse(`${stack.base}/v1/jobs/${id}/events`, session.auth, { timeoutMs: 15_000 });
-    await sleep(300);
+    const { opened, reading } = openSse(`${stack.base}/v1/jobs/${id}/events`, session.auth, 15_000);
+    await opened;
     await stack.request('POST', '/v1/auth/logout', { headers: session.auth });
     const r = await reading;
     expect(r.status).toBe(200);
@@ -216,8 +232,8 @@ describe('SSE', () => {
     const admin = await stack.user('admin');
     const carol = await stack.user('member');
     const r0 = await stack.request('POST', '/v1/jobs', { user: carol, body: pingJob });
-    const reading = readSse(`${stack.base}/v1/jobs/${r0.json.id}/events`, carol.auth, { timeoutMs: 15_000 });
-    await sleep(300);
+    const { opened, reading } = openSse(`${stack.base}/v1/jobs/${r0.json.id}/events`, carol.auth, 15_000);
+    await opened;
     expect((await stack.request('PATCH', `/v1/admin/users/${carol.id}`, { user: admin, body: { role: 'viewer' } })).status).toBe(200);
     const r = await reading;
     expect(r.events.at(-1)).toMatchObject({ event: 'auth_error', data: { code: 'SESSION_REVOKED' } });
@@ -225,8 +241,8 @@ describe('SSE', () => {
 
   it('streams the owner its own job', async () => {
     const id = await alicesJob();
-    const reading = readSse(`${stack.base}/v1/jobs/${id}/events`, alice.auth, { timeoutMs: 5000 });
-    await sleep(200);
+    const { opened, reading } = openSse(`${stack.base}/v1/jobs/${id}/events`, alice.auth, 5000);
+    await opened;
     await stack.request('DELETE', `/v1/jobs/${id}`, { user: alice });
     const r = await reading;
     expect(r.status).toBe(200);

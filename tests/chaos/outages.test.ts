@@ -19,6 +19,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { migrateLatest } from '../../platform/connections/index.ts';
 import { startStack, type Stack, type TestUser } from '../harness.ts';
 import { startPrivatePostgres, startPrivateRedis, type PrivatePostgres, type PrivateRedis } from '../support/private-services.ts';
+import { until } from '../support/until.ts';
 
 /** The request-path bounds as shipped (the harness relaxes them for loaded test machines). */
 const productionBounds = { PARLEY_API_REDIS_TIMEOUT_MS: '1000', PARLEY_API_DB_QUERY_TIMEOUT_MS: '1500', PARLEY_API_DB_CONNECT_TIMEOUT_MS: '1000' };
@@ -52,12 +53,13 @@ async function call(stack: Stack, user: TestUser, method: string, path: string, 
   }
 }
 
-/** Requests spread over `ms`, half submits and half reads; resolves when every one is answered. */
-async function traffic(stack: Stack, user: TestUser, ms: number, everyMs = 100): Promise<Answer[]> {
+/** Requests spread over `ms`, half submits and half reads; resolves when every one is answered. `onAnswer` hears each answer as it comes. */
+async function traffic(stack: Stack, user: TestUser, ms: number, everyMs = 100, onAnswer?: (a: Answer) => void): Promise<Answer[]> {
   const out: Promise<Answer>[] = [];
   const t0 = Date.now();
   for (let i = 0; Date.now() - t0 < ms; i++) {
-    out.push(i % 2 ? call(stack, user, 'GET', '/v1/jobs?limit=5') : call(stack, user, 'POST', '/v1/jobs', { kind: 'system.ping', input: { echo: `o${i}` } }));
+    const answer = i % 2 ? call(stack, user, 'GET', '/v1/jobs?limit=5') : call(stack, user, 'POST', '/v1/jobs', { kind: 'system.ping', input: { echo: `o${i}` } });
+    out.push(onAnswer ? answer.then((a) => (onAnswer(a), a)) : answer);
     await new Promise((r) => setTimeout(r, everyMs));
   }
   return Promise.all(out);
@@ -96,8 +98,10 @@ describe('Redis outages', () => {
   afterAll(() => stack?.stop());
 
   it('Redis killed: only 202/200 or 503 REDIS_UNAVAILABLE with Retry-After, answered while it is down, and every accepted job completes', async () => {
-    const before = traffic(stack, user, 1500);
-    await new Promise((r) => setTimeout(r, 700));
+    // Redis dies while traffic flows: once a few submits were accepted, with more requests still coming.
+    let acceptedBefore = 0;
+    const before = traffic(stack, user, 1500, 100, (a) => void (a.status === 202 && acceptedBefore++));
+    await until('submits to be accepted before the outage', () => acceptedBefore >= 2);
     await redis.kill();
     const during = await traffic(stack, user, 2500);
     // Every request made while Redis is dead has its answer now, before Redis comes back.

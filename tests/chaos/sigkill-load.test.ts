@@ -53,7 +53,9 @@ describe('a worker SIGKILLed under load', () => {
       expect(job.result.attempt).toBe(job.attempts);
       const entries = await streamOf(id);
       const finished = entries.filter((e) => e.event === 'finished');
-      expect(finished, id).toHaveLength(1);
+      const state = await stack.api.redis.hgetall(`${stack.api.keys.jobStream(id)}:w`);
+      const ttl = await stack.api.redis.ttl(stack.api.keys.jobStream(id));
+      expect(finished, `${id} ${JSON.stringify(entries)} state ${JSON.stringify(state)} ttl ${ttl} record ${JSON.stringify({ attempts: job.attempts, result: job.result })}`).toHaveLength(1);
       expect(finished[0]!.attempt).toBe(job.attempts);
       expect(entries.at(-1)!.event).toBe('finished');
     }

@@ -8,6 +8,7 @@ import type { Socket } from 'socket.io-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readSse, startStack, type Stack, type TestUser } from '../harness.ts';
 import { act, closed, makeAgents, makeRoom, roomEvents, socketFor, subscribe, transcript, turnsFromEvents, waitForRoom } from './rooms.ts';
+import { until } from '../support/until.ts';
 
 let stack: Stack;
 let user: TestUser;
@@ -45,6 +46,7 @@ describe('live room streaming', () => {
     let lastSeq = 0;
     let drops = 0;
     let droppedInTurn: number | undefined;
+    let missedWhileAway = false;
     const events = collect(socket, name, (e, all) => {
       lastSeq = e.data.seq;
       const tokensSoFar = all.filter((x) => x.event === 'tokens').length;
@@ -52,8 +54,12 @@ describe('live room streaming', () => {
         drops += 1;
         droppedInTurn = e.data.turn;
         socket.disconnect();
-        // Stay away while tokens keep coming, then resume from the last seq seen.
-        setTimeout(() => socket.connect(), 1500);
+        // Stay away until the room has moved on without us, then resume from the last seq seen.
+        const away = lastSeq;
+        void until('the room to move on while the viewer is away', async () => Number(await stack.api.redis.get(stack.api.keys.roomSeq(room.id))) >= away + 5).then(() => {
+          missedWhileAway = true;
+          socket.connect();
+        });
       }
     });
     socket.on('connect', () => void subscribe(socket, name, lastSeq).then((ack) => expect(ack.ok).toBe(true)));
@@ -63,6 +69,7 @@ describe('live room streaming', () => {
     socket.close();
 
     expect(drops).toBe(1);
+    expect(missedWhileAway).toBe(true);
     expect(droppedInTurn).toBe(1);
     expect(all.map((e) => e.data.seq)).toEqual(all.map((_, i) => i + 1));
     const t = await transcript(stack, user, room.id);

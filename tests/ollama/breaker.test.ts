@@ -12,11 +12,15 @@ import { startOllamaStub, type OllamaStub } from '../support/ollama-stub.ts';
 let stub: OllamaStub;
 let client: OllamaClient;
 let transitions: BreakerState[];
+/** The breakers' clock, moved by hand: the cool-down is a setting (300 ms), never waited out. */
+let clock: number;
 
 beforeEach(async () => {
   stub = await startOllamaStub();
   transitions = [];
+  clock = 1_000_000;
   client = new OllamaClient({
+    clock: () => clock,
     host: stub.url, connectTimeoutMs: 300, firstTokenTimeoutMs: 1_000, idleTimeoutMs: 500,
     // One attempt per request, so each request is one failure the breaker counts.
     retry: { attempts: 1, baseMs: 20, maxMs: 50 },
@@ -54,7 +58,10 @@ describe('circuit breaker', () => {
     for (let i = 0; i < 3; i++) await chat();
     expect(client.breaker().state).toBe('open');
     stub.fallback = { kind: 'ok', firstTokenDelayMs: 100 };
-    await new Promise((r) => setTimeout(r, 320));
+    clock += 299;
+    expect(client.breaker().state).toBe('open');
+    expect((await chat()).error).toMatchObject({ code: 'UPSTREAM_UNAVAILABLE', details: { fault: 'breaker-open' } });
+    clock += 1;
     expect(client.breaker().state).toBe('half-open');
     // Two requests at once: the probe goes first, the other waits for its verdict instead of failing.
     const [a, b] = await Promise.all([chat(), chat()]);
@@ -67,7 +74,7 @@ describe('circuit breaker', () => {
   it('opens again for another cool-down when the probe fails', async () => {
     stub.fallback = { kind: 'status', status: 500 };
     for (let i = 0; i < 3; i++) await chat();
-    await new Promise((r) => setTimeout(r, 320));
+    clock += 300;
     expect((await chat()).error).toMatchObject({ code: 'UPSTREAM_UNAVAILABLE', details: { status: 500 } });
     expect(client.breaker().state).toBe('open');
     expect(stub.count('/api/chat')).toBe(4);

@@ -9,6 +9,7 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createBudgets, resolveLimits, type BudgetRule, type Budgets } from '../../platform/usage/index.ts';
+import { startWorkers } from '../../workers/main.ts';
 import { readSse, startStack, type Stack, type TestUser } from '../harness.ts';
 
 const SLOW = 300_000;
@@ -48,25 +49,43 @@ describe('reservation at submit', () => {
   });
 
   it('reserves prompt estimate + num_predict, then settles to the real count when the job ends', async () => {
-    const u = await stack.user('member');
-    await setBudget(u, 100);
-    const r = await stack.request('POST', '/v1/jobs', { user: u, body: chat('Say hi.', 16) });
-    expect(r.status).toBe(202);
-    const reserved = Math.ceil('Say hi.'.length / 4) + 16;
-    expect((await budgets.usage(u.id)).day.usedTokens).toBeGreaterThanOrEqual(0);
-    // While it runs, a second job that would not fit beside the first's reservation is refused.
-    const second = await stack.request('POST', '/v1/jobs', { user: u, body: chat('Say hi.', 100 - reserved) });
-    expect(second.status).toBe(429);
+    // No workers at first, so the job stays queued and the ledger holds exactly its reservation.
+    const idle = await startStack({ workers: false });
+    let workers: Awaited<ReturnType<typeof startWorkers>> | undefined;
+    try {
+      const ledger = createBudgets({ db: idle.api.db, redis: idle.api.redis, prefix: idle.prefix });
+      const idleAdmin = await idle.user('admin');
+      const u = await idle.user('member');
+      const set = await idle.request('PUT', '/v1/admin/budgets', { user: idleAdmin, body: { scope: 'user', subject: u.id, period: 'day', limitTokens: 100 } });
+      expect(set.status).toBe(200);
+      const r = await idle.request('POST', '/v1/jobs', { user: u, body: chat('Say hi.', 16) });
+      expect(r.status).toBe(202);
+      const reserved = Math.ceil('Say hi.'.length / 4) + 16;
+      expect((await ledger.usage(u.id)).day.usedTokens).toBe(reserved);
+      expect((await idle.request('GET', `/v1/jobs/${r.json.id}`, { user: u })).json.state).toBe('queued');
+      // A second job that would not fit beside the first's reservation is refused; one that fits exactly is not.
+      const second = await idle.request('POST', '/v1/jobs', { user: u, body: chat('Say hi.', 100 - reserved) });
+      expect(second.status).toBe(429);
+      expect(second.json).toMatchObject({ code: 'BUDGET_EXHAUSTED', used: String(reserved), requested: String(Math.ceil('Say hi.'.length / 4) + 100 - reserved) });
 
-    const job = await stack.waitForJob(r.json.id, u, SLOW - 30_000);
-    expect(job.state, JSON.stringify(job)).toBe('completed');
-    const actual = job.usage.promptTokens + job.usage.completionTokens;
-    expect((await budgets.usage(u.id)).day.usedTokens).toBe(actual);
-    const mine = await stack.request('GET', '/v1/usage', { user: u });
-    expect(mine.json.budgets).toEqual([
-      { period: 'day', source: 'user', limitTokens: 100, usedTokens: actual, remainingTokens: 100 - actual, resetsAt: expect.any(String) },
-    ]);
-    expect(mine.json.totals.totalTokens).toBe(actual);
+      // Workers take the job now: the reservation is settled to what the model really counted.
+      workers = await startWorkers(idle.env);
+      const job = await idle.waitForJob(r.json.id, u, SLOW - 30_000);
+      expect(job.state, JSON.stringify(job)).toBe('completed');
+      expect(job.usage.estimated).toBe(false);
+      const actual = job.usage.promptTokens + job.usage.completionTokens;
+      // The chat template alone makes the real prompt longer than the estimate, so settling moves the ledger.
+      expect(actual).not.toBe(reserved);
+      expect((await ledger.usage(u.id)).day.usedTokens).toBe(actual);
+      const mine = await idle.request('GET', '/v1/usage', { user: u });
+      expect(mine.json.budgets).toEqual([
+        { period: 'day', source: 'user', limitTokens: 100, usedTokens: actual, remainingTokens: 100 - actual, resetsAt: expect.any(String) },
+      ]);
+      expect(mine.json.totals.totalTokens).toBe(actual);
+    } finally {
+      await workers?.stop();
+      await idle.stop();
+    }
   }, SLOW);
 
   it('releases the reservation of a job cancelled before it ran', async () => {

@@ -9,6 +9,7 @@ import type { ChatChunk, OllamaClient } from '../../platform/ollama/index.ts';
 import { llmChatHandler } from '../../workers/handlers/llm-chat.ts';
 import { createLogger } from '../../platform/observability/index.ts';
 import { stubbedClients } from '../support/stub-clients.ts';
+import { until } from '../support/until.ts';
 
 const fx = stubbedClients({ connectTimeoutMs: 300, firstTokenTimeoutMs: 400, idleTimeoutMs: 300, retry: { baseMs: 20, maxMs: 100 } });
 const { client } = fx;
@@ -76,10 +77,41 @@ describe('timeouts', () => {
   it('cancelling during a hang stops at once with the caller’s reason', async () => {
     fx.stub.fallback = { kind: 'hang' };
     const ac = new AbortController();
-    setTimeout(() => ac.abort('cancelled'), 100);
-    const r = await drain(client({ firstTokenTimeoutMs: 10_000 }), ac.signal);
+    const draining = drain(client({ firstTokenTimeoutMs: 10_000 }), ac.signal);
+    await until('the request to hang at the stub', () => fx.stub.active('/api/chat') === 1);
+    ac.abort('cancelled');
+    const r = await draining;
     // Not UPSTREAM_TIMEOUT: the cancel, not the 10 s first-token timeout, ended it.
     expect(r.error).toBe('cancelled');
+  });
+});
+
+describe('answers that break the protocol', () => {
+  // A malformed answer is the host's fault (a crashed runner, a proxy's error page): retried before any
+  // output like a 5xx, then UPSTREAM_UNAVAILABLE with fault "protocol" and what was wrong.
+  // Regression (found by this test): the abort that ends a failed attempt destroyed a keep-alive socket
+  // whose answer had fully arrived, and its error went unheard: an uncaught exception in the process.
+  it('a chat answer that is not NDJSON is retried, then fails with UPSTREAM_UNAVAILABLE, and nothing is left uncaught', async () => {
+    fx.stub.fallback = { kind: 'raw', body: '<html>502 Bad Gateway</html>\n' };
+    const r = await drain(client({ retry: { attempts: 2, baseMs: 10, maxMs: 20 } }));
+    expect(r.chunks).toEqual([]);
+    expect(r.error).toMatchObject({ code: 'UPSTREAM_UNAVAILABLE', details: { fault: 'protocol' } });
+    expect(r.error.message).toMatch(/malformed NDJSON line/);
+    expect(fx.stub.count('/api/chat')).toBe(2);
+  });
+
+  it('an embed answer that is not JSON fails with UPSTREAM_UNAVAILABLE', async () => {
+    fx.stub.fallback = { kind: 'raw', body: 'not json' };
+    const err = await client({ retry: { attempts: 1 } }).embed({ model: 'm', input: ['a', 'b'] }).catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: 'UPSTREAM_UNAVAILABLE', details: { fault: 'protocol' } });
+    expect((err as Error).message).toMatch(/malformed JSON/);
+  });
+
+  it('an embed answer with fewer vectors than inputs fails instead of pairing texts with the wrong vectors', async () => {
+    fx.stub.fallback = { kind: 'raw', body: JSON.stringify({ model: 'm', embeddings: [[0.1, 0.2]], prompt_eval_count: 2 }) };
+    const err = await client({ retry: { attempts: 1 } }).embed({ model: 'm', input: ['a', 'b'] }).catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: 'UPSTREAM_UNAVAILABLE', details: { fault: 'protocol' } });
+    expect((err as Error).message).toMatch(/1 vectors for 2 inputs/);
   });
 });
 

@@ -38,7 +38,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  for (const name of [alias, copy, small]) await ollamaDelete(name);
+  for (const name of [alias, copy, small, `parley-test-${id}:badtemplate`]) await ollamaDelete(name);
   await stack?.stop();
   await idle?.stop();
 });
@@ -106,6 +106,18 @@ describe('changing models', () => {
       expect.objectContaining({ outcome: 'success', actor_id: operator.id }),
       expect.objectContaining({ outcome: 'failure', actor_id: operator.id }),
     ]);
+  });
+
+  it("answers 400 with Ollama's reason when every host refuses a create, and creates nothing", async () => {
+    const broken = `parley-test-${id}:badtemplate`;
+    // A template Ollama cannot parse: the request is valid here, and only Ollama can tell.
+    const r = await stack.request('POST', '/v1/models', { user: operator, body: { name: broken, from: chatModel, template: '{{ .Prompt' } });
+    expect(r.status).toBe(400);
+    expect(r.headers.get('content-type')).toContain('application/problem+json');
+    expect(r.json.code).toBe('VALIDATION_FAILED');
+    expect(r.json.detail).toMatch(new RegExp(`^create ${broken}: Ollama refused the request: .*unclosed action`));
+    expect((await stack.request('GET', `/v1/models/${enc(broken)}`, { user: member })).status).toBe(404);
+    expect(await auditRows('model.create', broken)).toEqual([expect.objectContaining({ outcome: 'failure', actor_id: operator.id })]);
   });
 
   it('refuses create to members (models:manage)', async () => {

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readSse, startStack, type Stack, type TestUser } from '../harness.ts';
+import { until } from '../support/until.ts';
 
 let stack: Stack;
 let idle: Stack;
@@ -69,9 +70,12 @@ describe('cancel', () => {
     const c = await stack.request('DELETE', `/v1/jobs/${id}`, { user });
     expect(c.status).toBe(200);
     expect(c.json.state).toBe('cancelled');
-    const lengthAtCancel = await streamLength(stack, id);
-    await new Promise((res) => setTimeout(res, 1500));
-    expect(await streamLength(stack, id)).toBe(lengthAtCancel);
+    // Once the attempt has ended on the worker, nothing of it can write any more: the stream stops at its `finished`.
+    await until('the cancelled attempt to end on the worker', () => stack.workers!.host.activeJobs === 0);
+    const lengthAtEnd = await streamLength(stack, id);
+    const [last] = (await stack.api.redis.xrevrange(stack.api.keys.jobStream(id), '+', '-', 'COUNT', 1)) as [string, string[]][];
+    const fields = last![1];
+    expect(fields[fields.indexOf('e') + 1]).toBe('finished');
 
     const job = (await stack.request('GET', `/v1/jobs/${id}`, { user })).json;
     expect(job.result.partial).toBe(true);
@@ -85,5 +89,6 @@ describe('cancel', () => {
     const text = all.events.filter((e) => e.event === 'tokens').map((e) => e.data.text).join('');
     expect(text).toBe(job.result.text);
     expect(all.events.filter((e) => e.event === 'finished')).toHaveLength(1);
+    expect(all.events).toHaveLength(lengthAtEnd);
   });
 });

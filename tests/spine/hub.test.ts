@@ -169,11 +169,20 @@ describe('StreamHub', () => {
     await hub.settled(k);
     c.stop();
     expect(hub.watchedStreams).toBe(0);
+    // A barrier: another stream's subscriber, written to after. The hub relays in publish order,
+    // so once the barrier's event is in, anything for the departed subscriber would be too.
+    const k2 = key();
+    const barrier = collect(hub, k2);
+    await hub.settled(k2);
     const w = writer(k);
     await w.init();
     w.tokens('unheard');
     await w.flush();
-    await new Promise((r) => setTimeout(r, 100));
+    const w2 = writer(k2);
+    await w2.init();
+    w2.tokens('barrier');
+    await w2.flush();
+    await until(() => barrier.got.length > 0);
     expect(c.got).toEqual([]);
   });
 });

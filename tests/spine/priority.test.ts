@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startStack, type Stack, type TestUser } from '../harness.ts';
+import { until } from '../support/until.ts';
 
 describe('priorities', () => {
   let stack: Stack;
@@ -21,8 +22,8 @@ describe('priorities', () => {
     const { startWorkers } = await import('../../workers/main.ts');
     const workers = await startWorkers(stack.env, { queues: ['system'] });
     try {
-      // Let the worker chew into the backlog, then submit the interactive job.
-      await new Promise((r) => setTimeout(r, 300));
+      // Once the worker is into the backlog (a few batch jobs done, most still waiting), submit the interactive job.
+      await until('the worker to be into the backlog', async () => Number((await stack.api.db('jobs').whereIn('id', batch).where('state', 'completed').count({ n: '*' }))[0]!.n) >= 5);
       const hot = await stack.request('POST', '/v1/jobs', { user, body: { kind: 'system.ping', input: { echo: 'hot' }, priority: 'interactive' } });
       const hotJob = await stack.waitForJob(hot.json.id, user);
       const hotStart = Date.parse(hotJob.timings.startedAt);

@@ -11,6 +11,20 @@ beforeAll(async () => {
 });
 afterAll(() => stack?.stop());
 
+/** Resolves once `check` holds, polling; fails after a generous deadline. */
+async function until(check: () => Promise<boolean>, timeoutMs = 60_000): Promise<void> {
+  for (const deadline = Date.now() + timeoutMs; !(await check()); ) {
+    if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms`);
+    await new Promise((res) => setTimeout(res, 20));
+  }
+}
+
+/** The seq of the last event in a job's stream (entry ids are `0-<seq>`), 0 when it is empty. */
+async function streamSeq(id: string): Promise<number> {
+  const [last] = (await stack.api.redis.xrevrange(stack.api.keys.jobStream(id), '+', '-', 'COUNT', 1)) as [string, string[]][];
+  return last ? Number(last[0].split('-')[1]) : 0;
+}
+
 const longChat = (n: number) => ({ kind: 'llm.chat', input: { messages: [{ role: 'user', content: 'Tell a long story about a fox and a crow.' }], options: { num_predict: n, temperature: 0.8 } } });
 
 describe('live tokens', () => {
@@ -21,6 +35,7 @@ describe('live tokens', () => {
     let text = '';
     let lastSeq = 0;
     let drops = 0;
+    let missedWhileAway = false;
     const seqs: number[] = [];
     const finished = new Promise<any>((resolve) => {
       socket.on('tokens', (e: { room: string; seq: number; text: string }) => {
@@ -31,8 +46,12 @@ describe('live tokens', () => {
         if (drops === 0 && seqs.length === 10) {
           drops += 1;
           socket.disconnect();
-          // Stay away while tokens keep coming, then resume from the last seq seen.
-          setTimeout(() => socket.connect(), 700);
+          // Stay away until the stream has moved on without us, then resume from the last seq seen.
+          const away = lastSeq;
+          void until(async () => (await streamSeq(id)) >= away + 5).then(() => {
+            missedWhileAway = true;
+            socket.connect();
+          });
         }
       });
       socket.on('progress', (e: { seq: number }) => (lastSeq = e.seq));
@@ -48,6 +67,7 @@ describe('live tokens', () => {
     const done = await finished;
     socket.close();
     expect(drops).toBe(1);
+    expect(missedWhileAway).toBe(true);
     expect(done.state).toBe('completed');
     expect(text).toBe(done.result.text);
     expect(new Set(seqs).size).toBe(seqs.length);
@@ -78,13 +98,36 @@ describe('live tokens', () => {
   });
 
   it('many late subscribers of one stream each get every event once, in order', async () => {
-    const r = await stack.request('POST', '/v1/jobs', { user, body: longChat(40) });
-    const url = `${stack.base}/v1/jobs/${r.json.id}/events`;
-    const readers = [readSse(url, user.auth)];
-    await new Promise((res) => setTimeout(res, 400));
-    readers.push(readSse(url, user.auth), readSse(url, { ...user.auth, 'last-event-id': '2' }));
-    const [a, b, c] = await Promise.all(readers);
-    expect(b!.events.map((e) => e.id)).toEqual(a!.events.map((e) => e.id));
-    expect(c!.events.map((e) => e.id)).toEqual(a!.events.map((e) => e.id).filter((id) => id > 2));
+    const r = await stack.request('POST', '/v1/jobs', { user, body: longChat(120) });
+    const id = r.json.id as string;
+    const url = `${stack.base}/v1/jobs/${id}/events`;
+    // The first reader is on from the start; the late ones join only once the stream holds events.
+    let seen = 0;
+    let streamHolds!: () => void;
+    const holds = new Promise<void>((res) => (streamHolds = res));
+    const early = readSse(url, user.auth, {
+      stopAfter: (e) => {
+        if (e.event === 'tokens' && ++seen === 5) streamHolds();
+        return false;
+      },
+    });
+    await holds;
+    const heldAtJoin = await streamSeq(id);
+    expect(heldAtJoin).toBeGreaterThanOrEqual(5);
+    const late = await Promise.all([
+      ...Array.from({ length: 6 }, () => readSse(url, user.auth)),
+      readSse(url, { ...user.auth, 'last-event-id': '2' }),
+    ]);
+    const first = await early;
+
+    const ids = first.events.map((e) => e.id);
+    // Every event once, in order, ending with `finished`; its text is the recorded result.
+    expect(ids).toEqual(Array.from({ length: ids.length }, (_, i) => i + 1));
+    expect(ids.length).toBeGreaterThan(heldAtJoin);
+    expect(first.events.at(-1)).toMatchObject({ event: 'finished', data: { state: 'completed' } });
+    const job = await stack.waitForJob(id, user);
+    expect(first.events.filter((e) => e.event === 'tokens').map((e) => e.data.text).join('')).toBe(job.result.text);
+    for (const reader of late.slice(0, -1)) expect(reader.events).toEqual(first.events);
+    expect(late.at(-1)!.events).toEqual(first.events.filter((e) => e.id > 2));
   });
 });

@@ -43,10 +43,30 @@ function serve(opts: { watch: (fn: (e: E) => void) => Promise<() => void>; valid
   const server = app.listen(0);
   servers.push(server);
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/events/${randomUUID()}`;
-  return { url, counts };
+  return { url, counts, server };
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/** Resolves once `check` holds, polling; fails after a generous deadline. */
+async function until(what: string, check: () => boolean, timeoutMs = 10_000): Promise<void> {
+  for (const deadline = Date.now() + timeoutMs; !check(); ) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
+/**
+ * Waits for `n` recheck periods, counted on a reference stream (its own server, same
+ * `revalidateMs`) rather than on the clock: a recheck timer left running by another stream,
+ * started earlier with the same period, would have fired in the meantime too.
+ */
+async function recheckPeriods(n: number): Promise<void> {
+  const ref = serve({ watch: async () => () => {} });
+  const controller = new AbortController();
+  const res = await fetch(ref.url, { signal: controller.signal });
+  expect(res.status).toBe(200);
+  await until(`${n} rechecks of the reference stream`, () => ref.counts.checks >= n);
+  controller.abort();
+}
 
 describe('eventStreamHandler', () => {
   it('ends at a last event delivered at subscribe time and keeps no recheck running', async () => {
@@ -54,7 +74,7 @@ describe('eventStreamHandler', () => {
     const r = await readSse(url, {}, { timeoutMs: 5000 });
     expect(r.events.map((e) => e.event)).toEqual(['finished']);
     const after = counts.checks;
-    await sleep(300);
+    await recheckPeriods(3);
     expect(counts.checks).toBe(after);
     expect(counts).toMatchObject({ open: 0, unsubscribed: 1 });
   });
@@ -63,12 +83,12 @@ describe('eventStreamHandler', () => {
     let valid = true;
     const { url, counts } = serve({ watch: async () => () => {}, valid: () => valid });
     const reading = readSse(url, {}, { timeoutMs: 5000 });
-    await sleep(150);
+    await until('the open stream to recheck its credential', () => counts.checks >= 1);
     valid = false;
     const r = await reading;
     expect(r.events.at(-1)).toMatchObject({ event: 'auth_error', data: { code: 'SESSION_REVOKED' } });
     const after = counts.checks;
-    await sleep(300);
+    await recheckPeriods(3);
     expect(counts.checks).toBe(after);
     expect(counts).toMatchObject({ open: 0, unsubscribed: 1 });
   });
@@ -76,15 +96,19 @@ describe('eventStreamHandler', () => {
   it('releases everything when the client leaves, even while the subscription is still being set up', async () => {
     let release!: () => void;
     const gate = new Promise<void>((r) => (release = r));
-    const { url, counts } = serve({ watch: async () => (await gate, () => {}) });
+    let settingUp = false;
+    const { url, counts, server } = serve({ watch: async () => ((settingUp = true), await gate, () => {}) });
+    let clientGone = false;
+    server.on('connection', (socket) => socket.on('close', () => (clientGone = true)));
     const controller = new AbortController();
     const leaving = fetch(url, { signal: controller.signal }).catch(() => undefined);
-    await sleep(100);
+    await until('the subscription to be in setup', () => settingUp);
     controller.abort();
     await leaving;
-    await sleep(50);
+    await until('the server to see the client leave', () => clientGone);
     release();
-    await sleep(300);
+    await until('the subscription to be released', () => counts.unsubscribed === 1);
+    await recheckPeriods(3);
     expect(counts).toMatchObject({ checks: 0, open: 0, unsubscribed: 1 });
   });
 });

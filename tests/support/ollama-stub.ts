@@ -1,7 +1,8 @@
 /**
  * A fault-injecting Ollama stand-in, for the failures the real server cannot
  * produce on demand: 503 storms, a hang before headers, a hang or a
- * connection reset after some tokens, a host that goes away and comes back.
+ * connection reset after some tokens, a host that goes away and comes back,
+ * an answer that breaks the protocol.
  * Tests only; everything else is tested against the real Ollama.
  *
  * It speaks just enough of the API:
@@ -28,7 +29,9 @@ export type StubAnswer =
   /** Stream `tokens` tokens, then stall forever. */
   | { kind: 'hang-after'; tokens: number }
   /** Stream `tokens` tokens, then reset the connection. */
-  | { kind: 'reset-after'; tokens: number };
+  | { kind: 'reset-after'; tokens: number }
+  /** 200 with this body as it is: an answer that breaks the protocol (malformed JSON, too few vectors). */
+  | { kind: 'raw'; body: string };
 
 export interface StubRequest {
   method: string;
@@ -139,6 +142,10 @@ export async function startOllamaStub(init: { models?: Partial<StubModels>; fall
     res.on('close', () => track(path, -1));
     if (answer.kind === 'status') return json(answer.status, { error: answer.error ?? `stub: HTTP ${answer.status}` });
     if (answer.kind === 'hang') return;
+    if (answer.kind === 'raw') {
+      res.writeHead(200, { 'content-type': path === '/api/chat' ? 'application/x-ndjson' : 'application/json' });
+      return void res.end(answer.body);
+    }
     if (path === '/api/embed') {
       const input: string[] = Array.isArray(body?.input) ? body.input : [String(body?.input ?? '')];
       return json(200, { model: body?.model, embeddings: input.map(vector), prompt_eval_count: input.length * 3 });

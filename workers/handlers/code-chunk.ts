@@ -1,3 +1,9 @@
+/**
+ * code.chunk: files go to the tree-sitter chunker on the piscina pool
+ * (workers/chunking/pool.ts) in slices of about `sliceBytes`, so progress
+ * moves and a cancel lands between slices; errors come back from the
+ * threads as data (JobFailure), never as thrown classes.
+ */
 import type { codeChunk, CodeChunkResult, SourceFile } from '../../shared/index.ts';
 import type { Handler } from '../runtime/handler.ts';
 

@@ -26,8 +26,8 @@ import type { Keys } from '../../platform/keys.ts';
 import type { Logger } from '../../platform/observability/index.ts';
 import type { WorkerMetrics } from '../../platform/observability/index.ts';
 import { backoffDelay, bullPrefix } from '../../platform/jobs/index.ts';
-import { isRetryable, isJobKind, jobs, JobEnvelope, QueueName, type JobDefinition, type JobError, type Usage } from '../../shared/index.ts';
-import { CANCELLED, SHUTDOWN, SUPERSEDED, type AbortReason, type Handler, type HandlerContext } from './handler.ts';
+import { isRetryable, isJobKind, jobs, JobEnvelope, QueueName, type JobDefinition, type JobError, type JobKind, type Jobs, type Usage } from '../../shared/index.ts';
+import { CANCELLED, SHUTDOWN, SUPERSEDED, type AbortReason, type Handler, type HandlerContext, type HandlerMap } from './handler.ts';
 
 export interface HostDeps {
   config: Config;
@@ -41,7 +41,7 @@ export interface HostDeps {
   metrics: WorkerMetrics;
   /** A model name as a metric label: bounded to installed models, `other` for the rest (OllamaStatus.modelLabel). */
   modelLabel: (model: string) => string;
-  handlers: Record<string, Handler<JobDefinition>>;
+  handlers: HandlerMap<Jobs>;
   /** Queues this process serves; default all. */
   queues?: QueueName[];
 }
@@ -168,10 +168,10 @@ export class WorkerHost {
 
     const envelope = JobEnvelope.safeParse(job.data);
     const kind = envelope.success ? envelope.data.kind : 'unknown';
-    const def = envelope.success && isJobKind(kind) ? (jobs[kind] as JobDefinition) : undefined;
-    if (!envelope.success || !def) {
+    if (!envelope.success || !isJobKind(kind)) {
       return this.reject(id, kind, { code: 'INVALID_PAYLOAD', message: envelope.success ? `unknown job kind "${kind}"` : 'malformed job envelope' });
     }
+    const def: JobDefinition = jobs[kind];
     if (envelope.data.v !== def.v && !def.accepts?.includes(envelope.data.v)) {
       return this.reject(id, kind, { code: 'INVALID_PAYLOAD', message: `${kind} payload version ${envelope.data.v} is not accepted (this worker runs v${def.v})` }, envelope.data.requestId);
     }
@@ -197,6 +197,8 @@ export class WorkerHost {
       throw new DelayedError();
     }
     if (!started) {
+      // Its worker may have died between the record and the stream's `finished`: listeners must still end.
+      await lifecycle.repairFinished(id).catch((err: unknown) => log.warn({ err, jobId: id }, 'could not repair the finished event'));
       log.info({ jobId: id, requestId }, 'job already terminal; skipping duplicate delivery');
       return { duplicate: true };
     }
@@ -258,7 +260,7 @@ export class WorkerHost {
     const model = typeof jobModel === 'string' ? jobModel : kind === 'llm.chat' ? config.ollama.chatModel : kind === 'embed.batch' ? config.ollama.embedModel : '';
     metrics.queueWait.observe({ kind, model: model && this.deps.modelLabel(model) }, Math.max(0, pickedAt - job.timestamp) / 1000);
     metrics.active.inc({ queue });
-    const handler = this.deps.handlers[kind]!;
+    const handler = this.handlerOf(kind);
     try {
       if (controller.signal.aborted) throw controller.signal.reason;
       const raw = await handler(input.data, ctx);
@@ -322,6 +324,15 @@ export class WorkerHost {
       this.running.delete(id);
       metrics.active.dec({ queue });
     }
+  }
+
+  /**
+   * The handler of a kind, called with input that kind's schema has just validated. TypeScript
+   * cannot follow the correlation between a kind, its schema and its handler through the union
+   * of kinds, so it is asserted here, once, where the validation that makes it true happens.
+   */
+  private handlerOf(kind: JobKind): Handler<JobDefinition> {
+    return this.deps.handlers[kind] as Handler<JobDefinition>;
   }
 
   /** An unrecoverable payload problem: recorded as failed (before any attempt started), never retried. */
