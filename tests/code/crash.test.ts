@@ -15,6 +15,8 @@ import { extractSource } from '../../workers/code/extract.ts';
 import type { TestUser } from '../harness.ts';
 import { createRepo, startCodeStack, treeArchive, upload, type CodeStack } from './support.ts';
 
+// Each test embeds up to two full runs of the tree against one shared Ollama; its job waits allow
+// 10 minutes, so the tests' own timeout (900 s) does too, instead of the suite's 120 s default.
 let stack: CodeStack;
 let user: TestUser;
 let db: Db;
@@ -123,7 +125,7 @@ describe('a killed worker', () => {
     });
     ollama.close();
     vectors.close();
-  });
+  }, 900_000);
 });
 
 describe('cancel', () => {
@@ -156,5 +158,5 @@ describe('cancel', () => {
     expect(job.state).toBe('completed');
     expect(job.result.filesChanged).toBe(Object.keys(files).length - recorded.length);
     expect(job.result.files).toBe(Object.keys(files).length);
-  });
+  }, 900_000);
 });
