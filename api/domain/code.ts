@@ -27,7 +27,7 @@ import {
 } from '../../shared/index.ts';
 import { can, type Actor } from '../auth/permissions.ts';
 import { AppError } from '../http/app-error.ts';
-import { links } from './jobs.ts';
+import { links, refusal } from './jobs.ts';
 import type { z } from 'zod';
 
 export interface CodeDeps {
@@ -170,8 +170,9 @@ export async function indexRepository(deps: CodeDeps, actor: Actor, id: string):
   let submitted;
   try {
     submitted = await submitJob(deps.submit, codeIndex, { repositoryId: row.id }, { ownerId: actor.userId });
-  } catch (cause) {
-    throw new AppError('SERVICE_UNAVAILABLE', { detail: 'The queue could not take the job; nothing was accepted. Retry later.', cause });
+  } catch (err) {
+    // The lifecycle's refusals as the API answers them everywhere (NOT_ACCEPTED: 503); anything else is a fault.
+    throw refusal(err, 'The queue could not take the job; nothing was accepted. Retry later.');
   }
   await deps.store.setIndexJob(row.id, submitted.id);
   return { job: { id: submitted.id, kind: submitted.kind, state: 'queued', links: links(submitted.id) }, existing: false };

@@ -16,7 +16,7 @@ import {
 } from '../../shared/index.ts';
 import { can, type Actor } from '../auth/permissions.ts';
 import { AppError } from '../http/app-error.ts';
-import { links } from './jobs.ts';
+import { links, refusal } from './jobs.ts';
 
 export interface CollectionDeps {
   config: Config;
@@ -108,8 +108,9 @@ export async function upsertDocuments(deps: CollectionDeps, actor: Actor, id: st
   let job;
   try {
     job = await submitJob(deps.submit, collectionUpsert, { collectionId: row.id, documents }, { ownerId: actor.userId });
-  } catch (cause) {
-    throw new AppError('SERVICE_UNAVAILABLE', { detail: 'The queue could not take the job; nothing was accepted. Retry later.', cause });
+  } catch (err) {
+    // The lifecycle's refusals as the API answers them everywhere (NOT_ACCEPTED: 503); anything else is a fault.
+    throw refusal(err, 'The queue could not take the job; nothing was accepted. Retry later.');
   }
   return { id: job.id, kind: job.kind, state: 'queued', links: links(job.id) };
 }
