@@ -68,7 +68,7 @@ export function createApp(deps: AppDeps): Express {
   if (config.http.dashboard) app.use('/admin/queues', bullBoardRouter({ queues: deps.queues, ...deps.board }));
   app.use('/docs', swaggerUi.serve, swaggerUi.setup(undefined, { swaggerOptions: { url: '/openapi.json' } }));
   for (const s of deps.streams) app.get(s.path, s.handler);
-  app.use(mountRoutes(deps.routes, deps.authenticate));
+  app.use(mountRoutes(deps.routes, deps.authenticate, deps.streams.map((s) => ({ method: 'get' as const, path: s.path }))));
   if (deps.webDir) app.use(webApp(deps.webDir));
   app.use(notFound);
   app.use(errorMiddleware(deps.log, { redis: portOf(config.redisUrl, 6379), postgres: portOf(config.databaseUrl, 5432), mongodb: portOf(config.mongoUrl, 27017) }));

@@ -20,7 +20,8 @@ import { createApiMetrics } from '../platform/observability/index.ts';
 import { connectMongo } from '../platform/connections/index.ts';
 import { createOllamaClient } from '../platform/ollama/index.ts';
 import { observeOllamaStatus } from '../platform/ollama/index.ts';
-import type { RoomEvent } from '../shared/index.ts';
+import { z } from 'zod';
+import { EventStreamQuery, jobEvents, LastEventId, Problem, sseFrame, type RoomEvent } from '../shared/index.ts';
 import { connectRedis, whenReady } from '../platform/connections/index.ts';
 import { createApp } from './app.ts';
 import { createAuditLog, purgeAuthRecords } from '../platform/auth/index.ts';
@@ -43,6 +44,8 @@ import { buildOpenApi } from './openapi.ts';
 import { discussionRoomKind, isLastRoomEvent, watchDiscussion, type RoomWatchDeps } from './realtime/discussion-watch.ts';
 import { StreamHub } from '../platform/streams/index.ts';
 import { attachSocketServer, endCredential } from './realtime/socket.ts';
+import { connectionRegistry } from './realtime/connections.ts';
+import { clientIpOf } from './http/client-ip.ts';
 import { eventStreamHandler, sseHandler, type StreamHooks } from './realtime/sse.ts';
 import { authRoutes } from './routes/auth.ts';
 import { agentRoutes, discussionEventsDoc, discussionRoutes } from './routes/discussions.ts';
@@ -108,6 +111,7 @@ export async function startApi(env: NodeJS.ProcessEnv = process.env) {
     db, redis, keys: k, keyPrefix: config.keyPrefix, log, jobs, streamTtlSeconds: config.streams.ttlSeconds, chatModel: config.ollama.chatModel,
     rooms: createDiscussionStore(db), transcripts: createTranscripts(mongo),
     checkAgent: agentCaps({ roleCaps: config.roleCaps, models: ollama.status }),
+    maxAgentsPerUser: config.rooms.maxAgentsPerUser, maxOpenRoomsPerUser: config.rooms.maxOpenPerUser, maxMessagesPerRoom: config.rooms.maxMessages, roomStreamMaxLen: config.rooms.streamMaxLen,
   };
   // The vector store: searches and collection queries read it here; deletes write it (under the same lock as the workers).
   const vectors = await openVectorStore({
@@ -122,11 +126,25 @@ export async function startApi(env: NodeJS.ProcessEnv = process.env) {
   const collectionDeps = { config, collections: createCollectionStore(db), catalog, vectors, embedder, submit: submitDeps };
   const roomWatch: RoomWatchDeps = { rooms: discussionDeps.rooms, transcripts: discussionDeps.transcripts, redis, keys: k, hub };
   const scrape: MetricsDeps = { metrics, jobs, rooms: discussionDeps.rooms, redis, watchedStreams: () => hub.watchedStreams };
-  const routes = [...opsRoutes({ redis, db, ollama, scrape, openapi: () => openapi, deepProbe: () => deepProbe({ jobs }), extraReadiness: modelReadiness }), ...authRoutes({ auth, auditLog: createAuditLog(db), onIssued: (grant) => metrics.tokensIssued.inc({ grant }) }), ...jobRoutes(jobDeps), ...modelStatusRoutes({ status: ollama.status, models: configuredModels }), ...agentRoutes(discussionDeps), ...discussionRoutes(discussionDeps), ...usageRoutes({ db, budgets, audit }), ...codeRoutes(codeDeps), ...collectionRoutes(collectionDeps),
+  const routes = [...opsRoutes({ redis, db, ollama, scrape, openapi: () => openapi, deepProbe: () => deepProbe({ jobs, redis, slotKey: k.readyzDeepSlot, intervalMs: config.readyzDeepIntervalMs }), extraReadiness: modelReadiness }), ...authRoutes({ auth, auditLog: createAuditLog(db), onIssued: (grant) => metrics.tokensIssued.inc({ grant }) }), ...jobRoutes(jobDeps), ...modelStatusRoutes({ status: ollama.status, models: configuredModels }), ...agentRoutes(discussionDeps), ...discussionRoutes(discussionDeps), ...usageRoutes({ db, budgets, audit }), ...codeRoutes(codeDeps), ...collectionRoutes(collectionDeps),
     // Last: GET /v1/models/:name would otherwise answer for fixed paths such as /v1/models/status.
     ...modelRoutes(modelDeps)];
-  const streamHooks: StreamHooks = { onOpen: () => metrics.sockets.inc({ transport: 'sse' }), onClose: () => metrics.sockets.dec({ transport: 'sse' }), stillValid: (a) => auth.tokens.stillValid(a) };
-  const sse = { path: '/v1/jobs/:id/events', method: 'get' as const, operationId: 'streamJobEvents', summary: 'Live events of a job as Server-Sent Events; resumable with Last-Event-ID.', tags: ['jobs'], access: 'jobs:read', requestHeaders: { 'Last-Event-ID': { description: 'Resume after this seq: exactly the events after it' } }, responses: { 200: { description: 'text/event-stream of tokens, progress, reset and finished', contentType: 'text/event-stream' } } };
+  // Live connections per user (SSE and Socket.IO together), over every API process.
+  const connections = connectionRegistry(redis, k.userConnections, { maxPerUser: config.realtime.maxConnectionsPerUser });
+  const streamHooks: StreamHooks = {
+    onOpen: () => metrics.sockets.inc({ transport: 'sse' }), onClose: () => metrics.sockets.dec({ transport: 'sse' }), stillValid: (a) => auth.tokens.stillValid(a),
+    connections, slowReaderMaxBytes: config.realtime.slowReaderMaxBytes,
+  };
+  const sse = {
+    path: '/v1/jobs/:id/events', method: 'get' as const, operationId: 'streamJobEvents', summary: 'Live events of a job as Server-Sent Events; resumable with Last-Event-ID.', tags: ['jobs'], access: 'jobs:read',
+    params: z.object({ id: z.uuid() }), query: EventStreamQuery,
+    requestHeaders: { 'Last-Event-ID': { description: 'Resume after this seq: exactly the events after it', schema: LastEventId } },
+    responses: {
+      200: { description: 'text/event-stream of tokens, progress, reset and finished', contentType: 'text/event-stream', schema: sseFrame(Object.keys(jobEvents)) },
+      204: { description: 'Resumed at or after the job\'s `finished`: nothing more will ever come (ends a browser EventSource\'s reconnecting)' },
+      429: { description: 'Too many live connections for this user (PARLEY_MAX_CONNECTIONS_PER_USER, SSE and sockets together), or rate limited (RATE_LIMITED)', schema: Problem, contentType: 'application/problem+json', headers: { 'Retry-After': { description: 'Seconds to wait' } } },
+    },
+  };
   const openapi = buildOpenApi(routes, [sse, discussionEventsDoc]);
   const app = createApp({
     config, log, metrics, queues: jobs.queues, routes, authenticate, openapi: () => openapi,
@@ -155,6 +173,8 @@ export async function startApi(env: NodeJS.ProcessEnv = process.env) {
     auth: { verify: (t) => auth.tokens.authenticate(t), stillValid: (a) => auth.tokens.stillValid(a) },
     onConnections: (n) => metrics.sockets.set({ transport: 'socket.io' }, n),
     rooms: { discussion: discussionRoomKind(roomWatch) },
+    connections, limits: { handshakesPerIp: config.realtime.handshakesPerIp, subscribesPerUser: config.realtime.subscribesPerUser, windowMs: config.realtime.windowMs, slowReaderMaxBytes: config.realtime.slowReaderMaxBytes },
+    rateKey: k.socketRate, clientIp: clientIpOf(config.http.trustProxy),
   });
   onRevoked = (t) => endCredential(io, t);
   // `ollama_status` { host, up, at } to operators and admins when a host goes down or comes back.

@@ -7,6 +7,7 @@ import { isIP } from 'node:net';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
+import { PriorityClass } from '../shared/index.ts';
 
 const bool = z
   .enum(['true', 'false', '1', '0', 'yes', 'no'])
@@ -305,6 +306,37 @@ const Env = z.object({
   PARLEY_VECTORS_MAINTAIN_INTERVAL_S: z.coerce.number().int().min(1).default(600),
   /** A retired index generation's table is dropped this long after the switch. @defaultValue 600 s */
   PARLEY_VECTORS_RETIRED_GRACE_S: z.coerce.number().int().min(0).default(600),
+  /**
+   * Per-kind bounds on a job's input (checked at submit and retry) and result (checked by the worker
+   * before the record is written), in bytes of JSON, as JSON merged over `jobLimitDefaults` kind by
+   * kind, e.g. `{"embed.batch":{"resultBytes":8388608}}`. A result over its bound is refused: the job
+   * fails RESULT_TOO_LARGE (there is no blob store). @defaultValue see `jobLimitDefaults`
+   */
+  PARLEY_JOB_LIMITS: z.string().default('{}'),
+  /** Live event connections (SSE streams and Socket.IO connections together) one user may hold, over every API process. @defaultValue 20 */
+  PARLEY_MAX_CONNECTIONS_PER_USER: z.coerce.number().int().min(1).max(10_000).default(20),
+  /** Socket.IO handshakes per client IP per rate window (PARLEY_RATE_WINDOW_S). @defaultValue 60 */
+  PARLEY_RATE_SOCKET_HANDSHAKES_PER_IP: z.coerce.number().int().min(1).default(60),
+  /** Socket.IO `subscribe` calls per user per rate window. @defaultValue 600 */
+  PARLEY_RATE_SOCKET_SUBSCRIBES: z.coerce.number().int().min(1).default(600),
+  /**
+   * A live reader (SSE or Socket.IO) whose unsent output passes this many bytes is a slow consumer: its
+   * connection is closed and it resumes from its last seq when it reconnects. @defaultValue 1 MiB
+   */
+  PARLEY_SLOW_READER_MAX_BYTES: z.coerce.number().int().min(1024).default(1_048_576),
+  /** Rooms one user may have open (draft, running or paused) at once; forks count. @defaultValue 20 */
+  PARLEY_MAX_OPEN_ROOMS_PER_USER: z.coerce.number().int().min(1).max(10_000).default(20),
+  /** Agents one user may own; a fork of someone else's room copies its agents to the forker. @defaultValue 100 */
+  PARLEY_MAX_AGENTS_PER_USER: z.coerce.number().int().min(1).max(100_000).default(100),
+  /** Human messages one room takes, in all. @defaultValue 200 */
+  PARLEY_ROOM_MAX_MESSAGES: z.coerce.number().int().min(1).max(100_000).default(200),
+  /**
+   * Entries a room's event stream keeps (approximately: XADD MAXLEN ~). A viewer who resumes from before
+   * the oldest kept entry gets a `snapshot` of the transcript first. @defaultValue 5000
+   */
+  PARLEY_ROOM_STREAM_MAXLEN: z.coerce.number().int().min(100).default(5_000),
+  /** Deep readiness (`/readyz?deep=1`) runs at most once per this many seconds over every API process; sooner is 429. @defaultValue 10 s */
+  PARLEY_READYZ_DEEP_INTERVAL_S: z.coerce.number().int().min(1).max(3600).default(10),
 });
 
 /**
@@ -439,6 +471,21 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env) {
     },
     roleCaps: parseRoleCaps(e.PARLEY_ROLE_CAPS, { chatModel: e.PARLEY_CHAT_MODEL, embedModel: e.PARLEY_EMBED_MODEL }),
     budgets: { checkEveryTokens: e.PARLEY_BUDGET_CHECK_TOKENS },
+    jobLimits: parseJobLimits(e.PARLEY_JOB_LIMITS),
+    realtime: {
+      maxConnectionsPerUser: e.PARLEY_MAX_CONNECTIONS_PER_USER,
+      handshakesPerIp: e.PARLEY_RATE_SOCKET_HANDSHAKES_PER_IP,
+      subscribesPerUser: e.PARLEY_RATE_SOCKET_SUBSCRIBES,
+      windowMs: e.PARLEY_RATE_WINDOW_S * 1000,
+      slowReaderMaxBytes: e.PARLEY_SLOW_READER_MAX_BYTES,
+    },
+    rooms: {
+      maxOpenPerUser: e.PARLEY_MAX_OPEN_ROOMS_PER_USER,
+      maxAgentsPerUser: e.PARLEY_MAX_AGENTS_PER_USER,
+      maxMessages: e.PARLEY_ROOM_MAX_MESSAGES,
+      streamMaxLen: e.PARLEY_ROOM_STREAM_MAXLEN,
+    },
+    readyzDeepIntervalMs: e.PARLEY_READYZ_DEEP_INTERVAL_S * 1000,
     modelOps: {
       pullTimeoutMs: e.PARLEY_MODEL_PULL_TIMEOUT_MS, pullIdleTimeoutMs: e.PARLEY_MODEL_PULL_IDLE_TIMEOUT_MS, loadKeepAlive: e.PARLEY_MODEL_LOAD_KEEP_ALIVE,
       pullRegistries: e.PARLEY_MODEL_PULL_REGISTRIES.map((h) => h.toLowerCase()), pullInsecureRegistries: e.PARLEY_MODEL_PULL_INSECURE_REGISTRIES.map((h) => h.toLowerCase()),
@@ -511,6 +558,13 @@ export interface RoleCap {
    * forever (-1) included. A loaded model holds memory every other user needs.
    */
   maxKeepAliveS: number;
+  /**
+   * Priority classes the role may ask for. A job that asks for none gets its kind's default, lowered
+   * to the best class the role has (members' chats run `normal`). `interactive` is for people waiting.
+   */
+  priorities: PriorityClass[];
+  /** Longest `holdMs` of a system.ping: a held ping occupies a worker slot. */
+  maxPingHoldMs: number;
 }
 
 /**
@@ -520,10 +574,10 @@ export interface RoleCap {
 export function roleCapDefaults(models: { chatModel: string; embedModel: string }): Record<CapRole, RoleCap> {
   const own = [models.chatModel, models.embedModel];
   return {
-    admin: { models: '*', maxNumPredict: 8192, maxNumCtx: 32_768, maxPromptChars: 400_000, maxConcurrentJobs: 32, maxKeepAliveS: -1 },
-    operator: { models: '*', maxNumPredict: 4096, maxNumCtx: 16_384, maxPromptChars: 200_000, maxConcurrentJobs: 16, maxKeepAliveS: -1 },
-    member: { models: own, maxNumPredict: 2048, maxNumCtx: 8192, maxPromptChars: 100_000, maxConcurrentJobs: 16, maxKeepAliveS: 1800 },
-    viewer: { models: own, maxNumPredict: 512, maxNumCtx: 2048, maxPromptChars: 8000, maxConcurrentJobs: 1, maxKeepAliveS: 300 },
+    admin: { models: '*', maxNumPredict: 8192, maxNumCtx: 32_768, maxPromptChars: 400_000, maxConcurrentJobs: 32, maxKeepAliveS: -1, priorities: ['interactive', 'normal', 'batch'], maxPingHoldMs: 120_000 },
+    operator: { models: '*', maxNumPredict: 4096, maxNumCtx: 16_384, maxPromptChars: 200_000, maxConcurrentJobs: 16, maxKeepAliveS: -1, priorities: ['interactive', 'normal', 'batch'], maxPingHoldMs: 120_000 },
+    member: { models: own, maxNumPredict: 2048, maxNumCtx: 8192, maxPromptChars: 100_000, maxConcurrentJobs: 16, maxKeepAliveS: 1800, priorities: ['normal', 'batch'], maxPingHoldMs: 10_000 },
+    viewer: { models: own, maxNumPredict: 512, maxNumCtx: 2048, maxPromptChars: 8000, maxConcurrentJobs: 1, maxKeepAliveS: 300, priorities: ['batch'], maxPingHoldMs: 0 },
   };
 }
 
@@ -535,6 +589,8 @@ const RoleCapSpec = z
     maxPromptChars: z.number().int().min(1),
     maxConcurrentJobs: z.number().int().min(1),
     maxKeepAliveS: z.number().int().min(-1),
+    priorities: z.array(PriorityClass).min(1),
+    maxPingHoldMs: z.number().int().min(0).max(120_000),
   })
   .partial()
   .strict();
@@ -554,4 +610,44 @@ function parseRoleCaps(spec: string, models: { chatModel: string; embedModel: st
   const out = roleCapDefaults(models);
   for (const role of capRoles) out[role] = { ...out[role], ...parsed.data[role] };
   return out;
+}
+
+/** Bounds on one job kind's payload and result, in bytes of JSON. */
+export interface JobLimit {
+  /** The input as submitted (and as retried). Over it: 422 LIMIT_EXCEEDED at submit. */
+  inputBytes: number;
+  /** The result the worker would record. Over it: the job fails RESULT_TOO_LARGE (not retried). */
+  resultBytes: number;
+}
+
+/**
+ * Defaults per kind. A result lives in Postgres for good and, until its stream expires, in the job's
+ * Redis stream: 4 MiB of embeddings is about 500 vectors of 384 dimensions, so an `embed.batch` of
+ * 2,048 texts (about 15 MB of vectors) is refused rather than kept. Kinds not listed get `fallback`.
+ */
+export const jobLimitDefaults: Record<string, JobLimit> & { fallback: JobLimit } = {
+  'llm.chat': { inputBytes: 512 * 1024, resultBytes: 256 * 1024 },
+  'embed.batch': { inputBytes: 256 * 1024, resultBytes: 4 * 1024 * 1024 },
+  'code.chunk': { inputBytes: 512 * 1024, resultBytes: 4 * 1024 * 1024 },
+  'system.ping': { inputBytes: 8 * 1024, resultBytes: 8 * 1024 },
+  'model.pull': { inputBytes: 4 * 1024, resultBytes: 64 * 1024 },
+  'discussion.turn': { inputBytes: 4 * 1024, resultBytes: 256 * 1024 },
+  'discussion.summarize': { inputBytes: 4 * 1024, resultBytes: 64 * 1024 },
+  fallback: { inputBytes: 256 * 1024, resultBytes: 1024 * 1024 },
+};
+
+const JobLimitSpec = z.object({ inputBytes: z.number().int().min(64), resultBytes: z.number().int().min(64) }).partial().strict();
+
+function parseJobLimits(spec: string): { of(kind: string): JobLimit } {
+  let json: unknown;
+  try {
+    json = JSON.parse(spec);
+  } catch (err) {
+    throw new Error(`invalid configuration: PARLEY_JOB_LIMITS is not JSON (${(err as Error).message})`);
+  }
+  const parsed = z.record(z.string(), JobLimitSpec).safeParse(json);
+  if (!parsed.success) throw new Error(`invalid configuration: PARLEY_JOB_LIMITS ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
+  const limits: Record<string, JobLimit> = { ...jobLimitDefaults };
+  for (const [kind, l] of Object.entries(parsed.data)) limits[kind] = { ...(limits[kind] ?? jobLimitDefaults.fallback), ...l };
+  return { of: (kind) => limits[kind] ?? limits.fallback ?? jobLimitDefaults.fallback };
 }

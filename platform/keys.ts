@@ -24,12 +24,20 @@ export function keys(prefix: string) {
     roomStream: (id: string) => `${prefix}:stream:discussion:{${id}}`,
     /** The room's last allocated event seq (INCRBY inside the append script, with the stream: same slot). */
     roomSeq: (id: string) => `${prefix}:discussion:{${id}}:seq`,
+    /** How many human messages the room took (bounded by PARLEY_ROOM_MAX_MESSAGES); expires with the stream. */
+    roomMessageCount: (id: string) => `${prefix}:discussion:{${id}}:messages`,
     /** Short-term memory: a capped list of the room's most recent turns, newest first. */
     roomMemory: (id: string) => `${prefix}:discussion:{${id}}:recent`,
     /** What the moderator's pick for a turn consumed (JSON Usage), kept for the turn's retries; expires after a day. */
     roomPickUsage: (id: string, turn: number) => `${prefix}:discussion:{${id}}:pick-usage:${turn}`,
     /** Lock held by the one worker process that runs the discussion watchdog. */
     roomWatchdogLock: `${prefix}:lock:discussions`,
+    /** Set (with a TTL of PARLEY_READYZ_DEEP_INTERVAL_S) while a deep readiness probe may not run again. */
+    readyzDeepSlot: `${prefix}:readyz:deep`,
+    /** Live event connections of one user (a sorted set of leases, api/realtime/connections.ts). */
+    userConnections: (userId: string) => `${prefix}:conn:{${userId}}`,
+    /** Fixed-window counters of the Socket.IO limiters (handshakes per IP, subscribes per user). */
+    socketRate: (limiter: string, subject: string) => `${prefix}:rl:${limiter}:${subject}`,
     /** Lock held by the one API process that purges ended sessions and old failed sign-ins. */
     authRetentionLock: `${prefix}:lock:auth-retention`,
     /** Write lock of one vector table (platform/vectors/lock.ts states its protocol). */

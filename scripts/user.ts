@@ -21,7 +21,7 @@ import { parseArgs } from 'node:util';
 import { createAudit } from '../api/auth/audit.ts';
 import { Role } from '../api/auth/permissions.ts';
 import { createAuth } from '../api/auth/index.ts';
-import { AppError } from '../api/http/app-error.ts';
+import { AppError } from '../api/domain/errors.ts';
 import { loadConfig } from '../platform/config.ts';
 import { connectDb } from '../platform/connections/index.ts';
 import { createLogger } from '../platform/observability/index.ts';

@@ -65,6 +65,14 @@ export const OAuthError = z.object({
 export type OAuthError = z.infer<typeof OAuthError>;
 
 export const TokenRequest = z.record(z.string(), z.unknown()).describe('grant_type=password with username, password and optional scope; or grant_type=refresh_token with refresh_token');
+/**
+ * What the token endpoint's form takes, for the OpenAPI document: the endpoint itself reads the raw
+ * form (TokenRequest), so that every mistake in it is answered as RFC 6749 §5.2 has it.
+ */
+export const TokenForm = z.discriminatedUnion('grant_type', [
+  z.object({ grant_type: z.literal('password'), username: z.string().min(1).max(256), password: z.string().min(1).max(1024), scope: z.string().max(2000).optional() }).strict(),
+  z.object({ grant_type: z.literal('refresh_token'), refresh_token: z.string().min(1).max(512) }).strict(),
+]);
 
 export const Me = z.object({ id: z.uuid(), username: z.string(), role: Role, permissions: z.array(z.string()), authenticatedWith: z.enum(['user', 'apiKey']) });
 export type Me = z.infer<typeof Me>;
@@ -73,7 +81,7 @@ export const Session = z.object({ id: z.uuid(), current: z.boolean(), createdAt:
 export type Session = z.infer<typeof Session>;
 export const SessionList = z.object({ items: z.array(Session) });
 
-export const CreateApiKey = z
+const CreateApiKeyFields = z
   .object({
     name: z.string().min(1).max(100),
     /** Permissions the key carries; each must be one the calling credential holds. */
@@ -84,7 +92,10 @@ export const CreateApiKey = z
     expiresAt: z.iso.datetime({ offset: true }).optional(),
   })
   .strict();
+export const CreateApiKey = CreateApiKeyFields.refine((b) => !(b.scopes && b.role), { message: 'give scopes or role, not both', path: ['role'] });
 export type CreateApiKey = z.infer<typeof CreateApiKey>;
+/** CreateApiKey as the OpenAPI document states it: `scopes` or `role`, never both. */
+export const CreateApiKeyDocumented = z.union([CreateApiKeyFields.omit({ role: true }), CreateApiKeyFields.omit({ scopes: true })]);
 
 export const ApiKey = z.object({ id: z.uuid(), name: z.string(), scopes: z.array(z.string()), createdAt: z.string(), expiresAt: z.string().nullable(), lastUsedAt: z.string().nullable(), revokedAt: z.string().nullable() });
 export type ApiKey = z.infer<typeof ApiKey>;
@@ -106,7 +117,8 @@ export const CreatedUser = z.object({ id: z.uuid(), username: z.string(), role: 
 export const UserPatch = z
   .object({ role: Role.optional(), disabled: z.boolean().optional() })
   .strict()
-  .refine((b) => b.role !== undefined || b.disabled !== undefined, { message: 'give role and/or disabled' });
+  .refine((b) => b.role !== undefined || b.disabled !== undefined, { message: 'give role and/or disabled' })
+  .meta({ minProperties: 1 });
 export type UserPatch = z.infer<typeof UserPatch>;
 export const UserView = z.object({ id: z.uuid(), username: z.string(), role: Role, disabled: z.boolean() });
 export const UserList = z.object({ items: z.array(UserView.extend({ createdAt: z.string() })) });
@@ -117,8 +129,8 @@ export const AuditQuery = z.object({
   action: z.string().max(64).optional(),
   actorId: z.uuid().optional(),
   outcome: AuditOutcome.optional(),
-  since: z.iso.datetime().optional(),
-  until: z.iso.datetime().optional(),
+  since: z.iso.datetime({ offset: true }).optional(),
+  until: z.iso.datetime({ offset: true }).optional(),
   before: z.coerce.number().int().positive().optional(),
   limit: z.coerce.number().int().min(1).max(500).default(100),
 });

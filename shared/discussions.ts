@@ -18,16 +18,29 @@ import { Usage } from './usage.ts';
 /** Shown in transcripts and used by the moderator to name the next speaker. */
 export const AgentName = z
   .string()
-  .trim()
-  .min(1)
   .max(40)
-  .regex(/^[\p{L}\p{N}][\p{L}\p{N} _.'-]*$/u, 'letters, digits, spaces and _ . \' - only');
+  .regex(/^[\p{L}\p{N}][\p{L}\p{N} _.'-]*$/u, 'letters, digits, spaces and _ . \' - only')
+  .trim();
+
+/**
+ * No NUL (Postgres cannot store it; unpaired surrogates are refused at the edge as well), and at least
+ * one character that is not whitespace. Kept to syntax every regex dialect reads alike, so the OpenAPI
+ * document's pattern means what this means.
+ */
+const nonBlankText = /^[^\u0000]*[^\s\uFEFF\u0000][^\u0000]*$/;
+
+/**
+ * Text that must say something: at most `max` characters as sent, not only whitespace, kept trimmed.
+ * The checks run on the text as sent, so the schema in the OpenAPI document (maxLength, a pattern for
+ * one non-blank character) says exactly what is accepted.
+ */
+const nonBlank = (max: number) => z.string().min(1).max(max).regex(nonBlankText, 'must not be blank').trim();
 
 export const AgentInput = z
   .object({
     name: AgentName,
     /** The system prompt: who the agent is and how it argues. */
-    persona: z.string().trim().min(1).max(8000),
+    persona: nonBlank(8000),
     /** Defaults to the configured chat model. */
     model: ModelName.optional(),
     /** Generation parameters, in Ollama's names; role caps apply on create and update. */
@@ -39,7 +52,7 @@ export type AgentInput = z.infer<typeof AgentInput>;
 export const AgentPatch = z
   .object({
     name: AgentName.optional(),
-    persona: z.string().trim().min(1).max(8000).optional(),
+    persona: nonBlank(8000).optional(),
     model: ModelName.optional(),
     params: OllamaOptions.optional(),
   })
@@ -82,7 +95,7 @@ export const DiscussionPolicy = z
     /** The room finishes once its turns used this many tokens (prompt + completion). */
     tokenBudget: z.number().int().min(1).max(100_000_000).optional(),
     /** The room finishes when a turn contains this text (case-insensitive). */
-    consensusMarker: z.string().trim().min(1).max(64).optional(),
+    consensusMarker: nonBlank(64).optional(),
     /**
      * Prompt budget per turn, in (estimated) tokens; also bounded by the
      * speaker's context window minus its num_predict. Older turns beyond it
@@ -105,9 +118,9 @@ export const isClosed = (s: RoomStatus): boolean => closedStatuses.includes(s);
 
 export const CreateDiscussion = z
   .object({
-    topic: z.string().trim().min(1).max(2000),
+    topic: nonBlank(2000),
     /** Speakers, in round-robin order. */
-    agentIds: z.array(z.uuid()).min(2).max(8).refine((ids) => new Set(ids).size === ids.length, 'must not repeat an agent'),
+    agentIds: z.array(z.uuid()).min(2).max(8).refine((ids) => new Set(ids).size === ids.length, 'must not repeat an agent').meta({ uniqueItems: true }),
     policy: DiscussionPolicy.default({ turns: { kind: 'round_robin' }, maxTurns: 6, contextTokens: 1536 }),
     visibility: Visibility.default('private'),
     /** User ids that may read and post when visibility is `shared`. */
@@ -121,7 +134,7 @@ export const AgentOverride = z
   .object({
     agentId: z.uuid(),
     model: ModelName.optional(),
-    persona: z.string().trim().min(1).max(8000).optional(),
+    persona: nonBlank(8000).optional(),
     params: OllamaOptions.optional(),
   })
   .strict();
@@ -129,8 +142,8 @@ export type AgentOverride = z.infer<typeof AgentOverride>;
 
 export const ForkRequest = z
   .object({
-    /** Turns 1..fromTurn are copied; the fork continues with fromTurn + 1. 0 copies nothing. */
-    fromTurn: z.number().int().min(0),
+    /** Turns 1..fromTurn are copied; the fork continues with fromTurn + 1. 0 copies nothing. At most a room's longest run (maxTurns ≤ 200). */
+    fromTurn: z.number().int().min(0).max(200),
     overrides: z.array(AgentOverride).max(8).default([]),
     maxTurns: z.number().int().min(1).max(200).optional(),
     visibility: Visibility.default('private'),
@@ -231,7 +244,7 @@ export const Turn = z.object({
 });
 export type Turn = z.infer<typeof Turn>;
 
-export const PostHumanMessage = z.object({ text: z.string().trim().min(1).max(4000) }).strict();
+export const PostHumanMessage = z.object({ text: nonBlank(4000) }).strict();
 export type PostHumanMessage = z.infer<typeof PostHumanMessage>;
 
 /** A person's message in a room; it joins the context of every turn that starts after it. */

@@ -19,6 +19,8 @@ export const ApiErrorCode = z.enum([
   'UNSUPPORTED_MEDIA_TYPE',
   /** No such route. */
   'ROUTE_NOT_FOUND',
+  /** The path exists, but not with this method; `Allow` lists the ones it takes. */
+  'METHOD_NOT_ALLOWED',
   /** The job does not exist, or the caller may not see it. */
   'JOB_NOT_FOUND',
   /** The resource does not exist, or the caller may not see it. */
@@ -78,6 +80,8 @@ export const JobErrorCode = z.enum([
   'STALLED',
   /** The handler reported a deterministic failure. Never retried. */
   'HANDLER_FAILED',
+  /** The result is larger than its kind's bound (PARLEY_JOB_LIMITS `resultBytes`): refused, not kept. Never retried. */
+  'RESULT_TOO_LARGE',
   /** An unexpected error; treated as transient. */
   'INTERNAL',
 ]);
@@ -104,6 +108,7 @@ export function isRetryable(code: JobErrorCode): boolean {
     case 'CANCELLED':
     case 'BUDGET_EXHAUSTED':
     case 'HANDLER_FAILED':
+    case 'RESULT_TOO_LARGE':
       return false;
   }
 }

@@ -43,3 +43,24 @@ export const SubscribeRequest = z.object({
   lastSeq: z.number().int().min(0).optional(),
 });
 export type SubscribeRequest = z.infer<typeof SubscribeRequest>;
+
+/** A seq as SSE takes it back, in Last-Event-ID or `?lastEventId=` (for clients that cannot set headers). */
+export const LastEventId = z.string().regex(/^\d{1,15}$/, 'a sequence number');
+
+/** The query of the SSE endpoints. */
+export const EventStreamQuery = z.object({ lastEventId: LastEventId.optional() });
+export type EventStreamQuery = z.infer<typeof EventStreamQuery>;
+
+/**
+ * One Server-Sent Events frame as a client parses it (the OpenAPI document's schema of an event
+ * stream, each frame checked on its own): `id` the seq, `event` one of `names` (or `auth_error` when a
+ * credential was withdrawn), `data` the payload as JSON text; a frame may carry only `retry`.
+ */
+export function sseFrame(names: readonly string[]) {
+  return z.object({
+    id: z.string().regex(/^\d+$/).optional(),
+    event: z.enum(['auth_error', ...names] as unknown as [string, ...string[]]).optional(),
+    data: z.string().optional(),
+    retry: z.union([z.string(), z.number()]).optional(),
+  });
+}

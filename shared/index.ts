@@ -21,8 +21,8 @@ export {
 } from './usage-api.ts';
 export { DiscussionTurnInput, DiscussionTurnResult, discussionTurn } from './jobs/discussion-turn.ts';
 export { DiscussionSummarizeInput, DiscussionSummarizeResult, discussionSummarize } from './jobs/discussion-summarize.ts';
-export { JobState, terminalStates, isTerminal, SubmitJobBody, SubmittedJob, JobView, ListJobsQuery, JobList, IdempotencyKey } from './job-api.ts';
-export { jobEvents, TokensEvent, ProgressEvent, ResetEvent, FinishedEvent, SubscribeRequest, type JobEvent, type JobEventName } from './events.ts';
+export { JobState, terminalStates, isTerminal, SubmitJobBody, SubmittedJob, JobView, JobSummary, ListJobsQuery, JobList, IdempotencyKey } from './job-api.ts';
+export { jobEvents, TokensEvent, ProgressEvent, ResetEvent, FinishedEvent, SubscribeRequest, EventStreamQuery, LastEventId, sseFrame, type JobEvent, type JobEventName } from './events.ts';
 export {
   AgentName, AgentInput, AgentPatch, Agent, AgentList, TurnPolicy, DiscussionPolicy, Visibility, RoomStatus, closedStatuses, isClosed,
   CreateDiscussion, AgentOverride, ForkRequest, RoomAgent, Lineage, Discussion, ListDiscussionsQuery, DiscussionList,
@@ -31,7 +31,7 @@ export {
   type RoomEvent, type RoomEventName, type RoomEventPayload,
 } from './discussions.ts';
 export {
-  Role, Permission, Username, Password, TokenResponse, OAuthError, TokenRequest, Me, Session, SessionList, CreateApiKey, ApiKey, ApiKeyList, CreatedApiKey,
+  Role, Permission, Username, Password, TokenResponse, OAuthError, TokenRequest, TokenForm, Me, Session, SessionList, CreateApiKey, CreateApiKeyDocumented, ApiKey, ApiKeyList, CreatedApiKey,
   ChangePassword, ResetPassword, PasswordChanged, NewUser, CreatedUser, UserPatch, UserView, UserList, AuditOutcome, AuditQuery, AuditEventView, AuditPage,
 } from './auth-api.ts';
 export { SubmitJobRequest } from './jobs/submit.ts';
@@ -46,3 +46,5 @@ export {
   FieldType, CollectionName, CreateCollection, Collection, CollectionList, UpsertDocuments, CollectionQuery, CollectionHit, CollectionResults,
   FilterCondition, FilterValue,
 } from './collections.ts';
+export { Liveness, ReadinessCheck, Readiness, ReadinessQuery } from './ops-api.ts';
+export { IdParams, CompareParams, ModelNameParams, Revoked } from './params.ts';

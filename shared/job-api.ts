@@ -57,13 +57,20 @@ export const ListJobsQuery = z.object({
   kind: z.string().max(100).optional(),
   state: JobState.optional(),
   /** ISO timestamps bounding `queuedAt`. */
-  since: z.iso.datetime().optional(),
-  until: z.iso.datetime().optional(),
+  since: z.iso.datetime({ offset: true }).optional(),
+  until: z.iso.datetime({ offset: true }).optional(),
   limit: z.coerce.number().int().min(1).max(200).default(50),
   /** Opaque cursor from the previous page's `nextCursor`. */
   cursor: z.string().max(200).optional(),
 });
 export type ListJobsQuery = z.infer<typeof ListJobsQuery>;
 
-export const JobList = z.object({ items: z.array(JobView), nextCursor: z.string().nullable() });
+/**
+ * A job as lists show it: the view without its `result` (GET /v1/jobs/:id has it), and `hasResult`
+ * saying whether there is one. A list never loads results, so a page costs the same whatever they hold.
+ */
+export const JobSummary = JobView.omit({ result: true }).extend({ hasResult: z.boolean() });
+export type JobSummary = z.infer<typeof JobSummary>;
+
+export const JobList = z.object({ items: z.array(JobSummary), nextCursor: z.string().nullable() });
 export type JobList = z.infer<typeof JobList>;

@@ -4,6 +4,7 @@
  * Days and months are UTC.
  */
 import { z } from 'zod';
+import { Role } from './auth-api.ts';
 
 /** A UTC calendar day, YYYY-MM-DD. */
 export const UsageDay = z.iso.date();
@@ -95,15 +96,12 @@ export const Budget = z.object({
 });
 export type Budget = z.infer<typeof Budget>;
 
-/** Sets a budget; `limitTokens: null` removes it. */
-export const PutBudgetBody = z
-  .object({
-    scope: BudgetScope,
-    subject: z.string().min(1).max(100),
-    period: BudgetPeriod,
-    limitTokens: z.number().int().min(1).max(1e12).nullable(),
-  })
-  .strict();
+/** Sets a budget; `limitTokens: null` removes it. The subject is a role for `scope: role`, a user id for `scope: user`. */
+const budgetFields = { period: BudgetPeriod, limitTokens: z.number().int().min(1).max(1e12).nullable() };
+export const PutBudgetBody = z.discriminatedUnion('scope', [
+  z.object({ scope: z.literal('role'), subject: Role, ...budgetFields }).strict(),
+  z.object({ scope: z.literal('user'), subject: z.uuid(), ...budgetFields }).strict(),
+]);
 export type PutBudgetBody = z.infer<typeof PutBudgetBody>;
 
 export const ListBudgetsQuery = z.object({ scope: BudgetScope.optional(), subject: z.string().max(100).optional() });

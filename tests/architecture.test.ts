@@ -98,18 +98,30 @@ describe('architecture', () => {
     expect(bad).toEqual([]);
   });
 
-  // Known exceptions, each with the reason it still stands.
-  const sqlInRoutesAllowed: Record<string, string> = {
-    'api/routes/ops.ts': "readiness pings Postgres with `select 1` (moves with issue 14's ops/BullMQ rework)",
-  };
   it('keeps SQL out of route files', () => {
     const bad: string[] = [];
     for (const f of files(join(root, 'api', 'routes'))) {
       const rel = relative(root, f);
-      if (sqlInRoutesAllowed[rel]) continue;
       const src = readFileSync(f, 'utf8');
       if (/platform\/connections\//.test(src)) bad.push(`${rel} imports platform/connections (the database)`);
       for (const m of src.matchAll(/\bdb\(|\bknex\b|\.(?:raw|whereRaw|joinRaw|orderByRaw)\(|['"`]\s*(?:select|insert into|update|delete from|with)\s/gi)) bad.push(`${rel}: ${m[0]}`);
+    }
+    expect(bad).toEqual([]);
+  });
+
+  it('keeps route files to declarations: no schema built inline (they live in shared/)', () => {
+    const bad: string[] = [];
+    for (const f of files(join(root, 'api', 'routes'))) {
+      const src = readFileSync(f, 'utf8');
+      if (/from 'zod'/.test(src)) bad.push(`${relative(root, f)} imports zod`);
+    }
+    expect(bad).toEqual([]);
+  });
+
+  it('keeps the domain free of the HTTP layer (no express, no api/http, no api/realtime)', () => {
+    const bad: string[] = [];
+    for (const f of files(join(root, 'api', 'domain'))) {
+      for (const i of imports(f)) if (i === 'express' || /\/(http|realtime|routes)\//.test(i)) bad.push(`${relative(root, f)} imports ${i}`);
     }
     expect(bad).toEqual([]);
   });

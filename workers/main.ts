@@ -62,7 +62,7 @@ export async function startWorkers(env: NodeJS.ProcessEnv = process.env, opts: {
   const chunkPool = createChunkPool({ threads: config.workers.chunkThreads ?? Math.max(1, availableParallelism()) });
   const mongo = connectMongo(config.mongoUrl, { appName: 'parley-worker' });
   const discussions: DiscussionRuntime = {
-    db, redis, keys: k, keyPrefix: config.keyPrefix, log, ollama, jobs, streamTtlSeconds: config.streams.ttlSeconds,
+    db, redis, keys: k, keyPrefix: config.keyPrefix, log, ollama, jobs, streamTtlSeconds: config.streams.ttlSeconds, roomStreamMaxLen: config.rooms.streamMaxLen,
     rooms: createDiscussionStore(db), transcripts: createTranscripts(mongo), memory: createRoomMemory(redis, k),
     defaults: { numCtx: 2048, numPredict: config.ollama.defaultNumPredict, summaryModel: config.ollama.chatModel },
     budget: budgets.guards((id) => jobs.ownerOf(id)),
@@ -79,7 +79,7 @@ export async function startWorkers(env: NodeJS.ProcessEnv = process.env, opts: {
   const collections = createCollectionStore(db);
   const submitDeps = { jobs };
   const handlers = createHandlers({ ollama, chatModel: config.ollama.chatModel, embedModel: config.ollama.embedModel, defaultNumPredict: config.ollama.defaultNumPredict, chunkPool,
-    budget: budgets.guards((id) => jobs.ownerOf(id)),
+    budget: budgets.guards((id) => jobs.ownerOf(id)), embedMaxResultBytes: config.jobLimits.of('embed.batch').resultBytes,
     discussions,
     modelPull: { ollama, timeoutMs: config.modelOps.pullTimeoutMs, idleTimeoutMs: config.modelOps.pullIdleTimeoutMs },
     vectors: {

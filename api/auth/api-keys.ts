@@ -12,7 +12,7 @@ import { createHash, randomBytes, randomUUID, timingSafeEqual } from 'node:crypt
 import type { Redis } from 'ioredis';
 import type { ApiKeyStore, UserRow, UserStore } from '../../platform/auth/index.ts';
 import type { ApiKey, CreateApiKey, CreatedApiKey, Permission } from '../../shared/index.ts';
-import { AppError } from '../http/app-error.ts';
+import { AppError } from '../domain/errors.ts';
 import { auditedBy, type Audit, type RequestMeta } from './audit.ts';
 import { CredentialCache, revokedApiKeyKey } from './credential-cache.ts';
 import type { OnRevoked } from './revocation.ts';

@@ -1,5 +1,5 @@
 import type { Request } from 'express';
-import { AppError } from '../http/app-error.ts';
+import { AppError } from '../domain/errors.ts';
 import type { Authenticate } from '../http/mount.ts';
 import type { Actor } from './permissions.ts';
 import type { TokenVerifier } from './tokens.ts';

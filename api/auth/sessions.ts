@@ -13,7 +13,7 @@ import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import type { SessionStore, UserRow, UserStore } from '../../platform/auth/index.ts';
 import type { Session } from '../../shared/index.ts';
-import { AppError } from '../http/app-error.ts';
+import { AppError } from '../domain/errors.ts';
 import { auditedBy, type Audit, type RequestMeta } from './audit.ts';
 import { CredentialCache, revokedSessionKey } from './credential-cache.ts';
 import type { OnRevoked } from './revocation.ts';

@@ -15,7 +15,7 @@
  */
 import type { RequestHandler } from 'express';
 import type { OAuthError } from '../../shared/index.ts';
-import { AppError } from '../http/app-error.ts';
+import { AppError } from '../domain/errors.ts';
 import { sendProblem } from '../http/errors.ts';
 
 type GrantError = Extract<OAuthError['error'], 'invalid_request' | 'invalid_grant' | 'unsupported_grant_type' | 'invalid_scope'>;

@@ -11,7 +11,7 @@
  * expired; the user exists and is enabled.
  */
 import jwt from 'jsonwebtoken';
-import { AppError } from '../http/app-error.ts';
+import { AppError } from '../domain/errors.ts';
 import type { ApiKeys } from './api-keys.ts';
 import { ALGORITHM, type KeyRingCache } from './keyring.ts';
 import { actorOf, type Actor, type Permission } from './permissions.ts';

@@ -1,4 +1,4 @@
-import { AppError } from '../http/app-error.ts';
+import { AppError } from '../domain/errors.ts';
 
 /** A refused credential: 401 with RFC 6750's `WWW-Authenticate: Bearer … error="invalid_token"`. */
 export function unauthenticated(description: string): AppError {

@@ -15,7 +15,7 @@
 import { randomUUID } from 'node:crypto';
 import { UNIQUE_VIOLATION, type UserRow, type UserStore } from '../../platform/auth/index.ts';
 import { Username, type ChangePassword, type Role, type UserList } from '../../shared/index.ts';
-import { AppError } from '../http/app-error.ts';
+import { AppError } from '../domain/errors.ts';
 import type { ApiKeys } from './api-keys.ts';
 import { auditedBy, type Audit, type RequestMeta } from './audit.ts';
 import { hashPassword, verifyPassword } from './passwords.ts';

@@ -1,8 +1,17 @@
 /**
- * Submit-time policy for metered jobs (llm.chat, embed.batch): the role's
- * caps, then the owner's token budget. Wired as `JobDeps.admit`, which
- * submitJob calls after validation and before anything is recorded, so a
+ * Submit-time policy, run again on every retry: for every kind, the
+ * priority class the role may use, the kind's input size bound
+ * (PARLEY_JOB_LIMITS) and, for system.ping, the role's longest hold; for
+ * metered jobs (llm.chat, embed.batch) the role's caps, then the owner's
+ * token budget. Wired as `JobDeps.admit`, which submitJob and retryJob call
+ * after validation and before anything is recorded or re-queued, so a
  * refusal leaves nothing behind.
+ *
+ * Priority: a job that asks for a class the role lacks is 422 LIMIT_EXCEEDED
+ * (`priorities`); one that asks for none gets its kind's default lowered to
+ * the best class the role has. A retry keeps the recorded class if the role
+ * still has it, else the best one below it (the sweeper's aging may have
+ * raised it).
  *
  * A model the client names must be installed on some Ollama host (400
  * VALIDATION_FAILED), compared in canonical form across aliases and hosts
@@ -25,13 +34,13 @@
 import { estimatePromptTokens, type Budgets } from '../../platform/usage/index.ts';
 import type { Config, RoleCap } from '../../platform/config.ts';
 import type { JobLifecycle } from '../../platform/jobs/index.ts';
-import { jobs, type EmbedBatchInput, type LlmChatInput } from '../../shared/index.ts';
-import type { Actor } from '../auth/permissions.ts';
-import { AppError } from '../http/app-error.ts';
+import { jobs, PriorityClass, type EmbedBatchInput, type LlmChatInput, type SystemPingInput } from '../../shared/index.ts';
+import type { Actor, Role } from '../auth/permissions.ts';
+import { AppError } from './errors.ts';
 import { capExceeded as exceeded, checkKeepAlive, checkModel, type ModelView } from './model-policy.ts';
 
 export interface AdmissionDeps {
-  config: Pick<Config, 'roleCaps' | 'ollama'>;
+  config: Pick<Config, 'roleCaps' | 'ollama' | 'jobLimits'>;
   /** In-flight counts and the per-owner lock come from the job lifecycle. */
   jobs: Pick<JobLifecycle, 'inFlight' | 'underOwnerLock'>;
   budgets: Budgets;
@@ -39,33 +48,62 @@ export interface AdmissionDeps {
   models: ModelView;
 }
 
+/** Whose caps and budget apply: the job's owner (on a retry by an operator, the owner, not the operator). */
+export type Subject = Pick<Actor, 'userId' | 'role'>;
+
+export interface AdmissionRequest {
+  subject: Subject;
+  kind: string;
+  input: unknown;
+  /** The id the job has or will have: a budget reservation is made under it. */
+  jobId: string;
+  /** The class asked for (submit) or recorded (retry); undefined: the kind's default. */
+  priority?: PriorityClass;
+  /** A retry re-runs a recorded job: its class is lowered, never refused, and its row already exists. */
+  retry?: boolean;
+}
+
+export interface Admitted {
+  /** The input to record (defaults pinned, e.g. the role's num_predict bound). */
+  input: unknown;
+  priority: PriorityClass;
+  /** After the job's row is recorded (submit only): refuses it if it took the owner past the concurrency cap. */
+  confirm?: () => Promise<void>;
+}
+
 const meteredKinds = Object.values(jobs).filter((d) => d.metered).map((d) => d.kind);
+const order = PriorityClass.options;
+
+/** The best class `allowed` holds at or below `wanted` (interactive > normal > batch); else the best it holds at all. */
+export function lowerTo(wanted: PriorityClass, allowed: readonly PriorityClass[]): PriorityClass {
+  return order.slice(order.indexOf(wanted)).find((p) => allowed.includes(p)) ?? order.find((p) => allowed.includes(p)) ?? 'batch';
+}
 
 export function createAdmission(deps: AdmissionDeps) {
   const { config } = deps;
 
-  async function checkConcurrency(actor: Actor, cap: RoleCap): Promise<void> {
-    const n = await deps.jobs.inFlight(actor.userId, meteredKinds);
+  async function checkConcurrency(subject: Subject, cap: RoleCap): Promise<void> {
+    const n = await deps.jobs.inFlight(subject.userId, meteredKinds);
     if (n >= cap.maxConcurrentJobs) {
-      throw exceeded('maxConcurrentJobs', cap.maxConcurrentJobs, actor.role, `${n} metered jobs are already queued or running`, 'kind');
+      throw exceeded('maxConcurrentJobs', cap.maxConcurrentJobs, subject.role, `${n} metered jobs are already queued or running`, 'kind');
     }
   }
 
   /** After the job's row is recorded: refuses it (and deletes the row) if it made the owner's in-flight metered jobs exceed the cap. */
-  function confirmer(actor: Actor, cap: RoleCap, jobId: string) {
+  function confirmer(subject: Subject, cap: RoleCap, jobId: string) {
     return async () => {
-      const over = await deps.jobs.underOwnerLock(actor.userId, async (tx) => {
+      const over = await deps.jobs.underOwnerLock(subject.userId, async (tx) => {
         const n = await tx.inFlight(meteredKinds);
         if (n <= cap.maxConcurrentJobs) return 0;
         await tx.remove(jobId);
         return n;
       });
-      if (over) throw exceeded('maxConcurrentJobs', cap.maxConcurrentJobs, actor.role, `${over - 1} metered jobs are already queued or running`, 'kind');
+      if (over) throw exceeded('maxConcurrentJobs', cap.maxConcurrentJobs, subject.role, `${over - 1} metered jobs are already queued or running`, 'kind');
     };
   }
 
-  async function reserve(actor: Actor, jobId: string, tokens: number): Promise<void> {
-    const r = await deps.budgets.reserve({ jobId, owner: { id: actor.userId, role: actor.role }, tokens });
+  async function reserve(subject: Subject, jobId: string, tokens: number): Promise<void> {
+    const r = await deps.budgets.reserve({ jobId, owner: { id: subject.userId, role: subject.role }, tokens });
     if (r.ok) return;
     const { refusal: f } = r;
     const retryAfter = Math.max(1, Math.ceil((f.resetsAt.getTime() - Date.now()) / 1000));
@@ -76,30 +114,64 @@ export function createAdmission(deps: AdmissionDeps) {
     });
   }
 
-  return async function admit(actor: Actor, kind: string, input: unknown, jobId: string): Promise<{ input: unknown; confirm?: () => Promise<void> } | void> {
-    if (kind !== 'llm.chat' && kind !== 'embed.batch') return;
-    const cap = config.roleCaps[actor.role];
+  function priorityOf(req: AdmissionRequest, cap: RoleCap): PriorityClass {
+    const def = jobs[req.kind as keyof typeof jobs];
+    const wanted = req.priority ?? def?.defaults.priority ?? 'normal';
+    if (cap.priorities.includes(wanted)) return wanted;
+    if (req.priority === undefined || req.retry) return lowerTo(wanted, cap.priorities);
+    throw exceeded('priorities', cap.priorities.join(', '), req.subject.role, `Priority "${wanted}" is not allowed`, 'priority');
+  }
+
+  function checkInputSize(req: AdmissionRequest): void {
+    const limit = config.jobLimits.of(req.kind).inputBytes;
+    const bytes = Buffer.byteLength(JSON.stringify(req.input ?? null));
+    if (bytes > limit) {
+      throw new AppError('LIMIT_EXCEEDED', {
+        detail: `The input of ${req.kind} is ${bytes} bytes of JSON: above the bound of ${limit} bytes for this kind`,
+        errors: [{ path: 'input', message: `at most ${limit} bytes of JSON` }],
+        extra: { cap: 'inputBytes', limit: String(limit) },
+      });
+    }
+  }
+
+  return async function admit(req: AdmissionRequest): Promise<Admitted> {
+    const { subject, kind, input, jobId } = req;
+    const cap = config.roleCaps[subject.role as Role];
+    // Jobs the platform owns (its system account has no role caps) are the platform's business.
+    if (!cap) return { input, priority: req.priority ?? jobs[kind as keyof typeof jobs]?.defaults.priority ?? 'normal' };
+    const priority = priorityOf(req, cap);
+    checkInputSize(req);
+    if (kind === 'system.ping') {
+      const hold = (input as SystemPingInput).holdMs ?? 0;
+      if (hold > cap.maxPingHoldMs) throw exceeded('maxPingHoldMs', cap.maxPingHoldMs, subject.role, `holdMs ${hold}`, 'input.holdMs');
+      return { input, priority };
+    }
+    if (kind !== 'llm.chat' && kind !== 'embed.batch') return { input, priority };
+    // A retry's row exists already and counts itself once re-queued: nothing to confirm after.
+    const confirm = req.retry ? undefined : confirmer(subject, cap, jobId);
     if (kind === 'llm.chat') {
       const chat = input as LlmChatInput;
-      await checkModel(deps.models, actor.role, cap, chat.model ?? config.ollama.chatModel, { named: chat.model !== undefined, path: 'input.model' });
-      checkKeepAlive(actor.role, cap, chat.keep_alive, 'input.keep_alive');
+      await checkModel(deps.models, subject.role, cap, chat.model ?? config.ollama.chatModel, { named: chat.model !== undefined, path: 'input.model' });
+      checkKeepAlive(subject.role, cap, chat.keep_alive, 'input.keep_alive');
       const asked = chat.options?.num_predict;
-      if (asked !== undefined && asked > cap.maxNumPredict) throw exceeded('maxNumPredict', cap.maxNumPredict, actor.role, `num_predict ${asked}`, 'input.options.num_predict');
+      if (asked !== undefined && asked > cap.maxNumPredict) throw exceeded('maxNumPredict', cap.maxNumPredict, subject.role, `num_predict ${asked}`, 'input.options.num_predict');
       const numCtx = chat.options?.num_ctx;
-      if (numCtx !== undefined && numCtx > cap.maxNumCtx) throw exceeded('maxNumCtx', cap.maxNumCtx, actor.role, `num_ctx ${numCtx}`, 'input.options.num_ctx');
+      if (numCtx !== undefined && numCtx > cap.maxNumCtx) throw exceeded('maxNumCtx', cap.maxNumCtx, subject.role, `num_ctx ${numCtx}`, 'input.options.num_ctx');
       const chars = chat.messages.reduce((n, m) => n + m.content.length, 0);
-      if (chars > cap.maxPromptChars) throw exceeded('maxPromptChars', cap.maxPromptChars, actor.role, `A prompt of ${chars} characters`, 'input.messages');
-      await checkConcurrency(actor, cap);
+      if (chars > cap.maxPromptChars) throw exceeded('maxPromptChars', cap.maxPromptChars, subject.role, `A prompt of ${chars} characters`, 'input.messages');
+      await checkConcurrency(subject, cap);
       const numPredict = asked ?? Math.min(config.ollama.defaultNumPredict, cap.maxNumPredict);
-      await reserve(actor, jobId, estimatePromptTokens(chars) + numPredict);
-      return { input: { ...chat, options: { ...chat.options, num_predict: numPredict } }, confirm: confirmer(actor, cap, jobId) };
+      await reserve(subject, jobId, estimatePromptTokens(chars) + numPredict);
+      return { input: { ...chat, options: { ...chat.options, num_predict: numPredict } }, priority, confirm };
     }
     const embed = input as EmbedBatchInput;
-    await checkModel(deps.models, actor.role, cap, embed.model ?? config.ollama.embedModel, { named: embed.model !== undefined, path: 'input.model' });
+    await checkModel(deps.models, subject.role, cap, embed.model ?? config.ollama.embedModel, { named: embed.model !== undefined, path: 'input.model' });
     const chars = embed.texts.reduce((n, t) => n + t.length, 0);
-    if (chars > cap.maxPromptChars) throw exceeded('maxPromptChars', cap.maxPromptChars, actor.role, `Texts of ${chars} characters`, 'input.texts');
-    await checkConcurrency(actor, cap);
-    await reserve(actor, jobId, estimatePromptTokens(chars));
-    return { input, confirm: confirmer(actor, cap, jobId) };
+    if (chars > cap.maxPromptChars) throw exceeded('maxPromptChars', cap.maxPromptChars, subject.role, `Texts of ${chars} characters`, 'input.texts');
+    await checkConcurrency(subject, cap);
+    await reserve(subject, jobId, estimatePromptTokens(chars));
+    return { input, priority, confirm };
   };
 }
+
+export type Admit = ReturnType<typeof createAdmission>;

@@ -9,7 +9,7 @@ import type { RoleCap } from '../../platform/config.ts';
 import type { AgentRow, DiscussionStore } from '../../platform/discussions/index.ts';
 import type { Agent, AgentInput, AgentList, AgentPatch, OllamaOptions } from '../../shared/index.ts';
 import { can, type Actor, type Role } from '../auth/permissions.ts';
-import { AppError } from '../http/app-error.ts';
+import { AppError } from './errors.ts';
 import { capExceeded, checkModel, type ModelView } from './model-policy.ts';
 
 export interface AgentDeps {
@@ -23,6 +23,22 @@ export interface AgentDeps {
    * so every turn an agent speaks is within its owner's caps.
    */
   checkAgent?: (actor: Actor, agent: { model: string; params: OllamaOptions; named?: boolean }) => Promise<void>;
+  /** Agents one user may own (PARLEY_MAX_AGENTS_PER_USER); one more is 422 LIMIT_EXCEEDED. @defaultValue unbounded */
+  maxAgentsPerUser?: number;
+}
+
+/** 422 unless the owner has room for `adding` more agents. */
+export async function ensureAgentRoom(deps: Pick<AgentDeps, 'rooms' | 'maxAgentsPerUser'>, ownerId: string, adding: number): Promise<void> {
+  const max = deps.maxAgentsPerUser;
+  if (max === undefined) return;
+  const n = await deps.rooms.countAgents(ownerId);
+  if (n + adding > max) {
+    throw new AppError('LIMIT_EXCEEDED', {
+      detail: `At most ${max} agents per user: you have ${n}${adding > 1 ? `, and this needs ${adding} more` : ''}. Delete one first.`,
+      errors: [{ path: '(root)', message: `at most ${max} agents per user` }],
+      extra: { cap: 'maxAgentsPerUser', limit: String(max) },
+    });
+  }
 }
 
 export function toAgentView(row: AgentRow): Agent {
@@ -48,6 +64,7 @@ export async function visibleAgent(deps: Pick<AgentDeps, 'rooms'>, actor: Actor,
 export async function createAgent(deps: AgentDeps, actor: Actor, body: AgentInput): Promise<Agent> {
   const model = body.model ?? deps.chatModel;
   await deps.checkAgent?.(actor, { model, params: body.params, named: body.model !== undefined });
+  await ensureAgentRoom(deps, actor.userId, 1);
   const row = await deps.rooms.insertAgent({ id: randomUUID(), owner_id: actor.userId, name: body.name, persona: body.persona, model, params: body.params });
   return toAgentView(row);
 }

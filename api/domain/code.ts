@@ -26,7 +26,7 @@ import {
   type ArchiveReceipt, type RepositoryIndexView, type CodeSearchQuery, type CodeSearchResults, type CodeSymbol, type CreateRepository, type Repository, type SubmittedJob, type SymbolQuery,
 } from '../../shared/index.ts';
 import { can, type Actor } from '../auth/permissions.ts';
-import { AppError } from '../http/app-error.ts';
+import { AppError } from './errors.ts';
 import { links, refusal } from './jobs.ts';
 import type { z } from 'zod';
 

@@ -15,7 +15,7 @@ import {
   type Collection, type CollectionQuery, type CollectionResults, type CreateCollection, type DocumentInput, type FieldType, type SubmittedJob,
 } from '../../shared/index.ts';
 import { can, type Actor } from '../auth/permissions.ts';
-import { AppError } from '../http/app-error.ts';
+import { AppError } from './errors.ts';
 import { links, refusal } from './jobs.ts';
 
 export interface CollectionDeps {

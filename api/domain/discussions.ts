@@ -20,8 +20,8 @@ import {
   type Comparison, type CreateDiscussion, type Discussion, type DiscussionList, type ForkRequest, type HumanMessage, type ListDiscussionsQuery, type PostHumanMessage, type RoomAgent, type Transcript,
 } from '../../shared/index.ts';
 import { can, type Actor } from '../auth/permissions.ts';
-import { AppError } from '../http/app-error.ts';
-import type { AgentDeps } from './agents.ts';
+import { AppError } from './errors.ts';
+import { ensureAgentRoom, type AgentDeps } from './agents.ts';
 
 export interface DiscussionDeps extends RoomDeps, AgentDeps {
   transcripts: Transcripts;
@@ -29,6 +29,24 @@ export interface DiscussionDeps extends RoomDeps, AgentDeps {
   maxRunningPerUser?: number;
   /** How long interrupt and stop wait for the speaker to commit its partial turn (then answer anyway). @defaultValue 10 000 ms */
   commitWaitMs?: number;
+  /** Rooms one owner may have open (draft, running, paused), forks included (PARLEY_MAX_OPEN_ROOMS_PER_USER). @defaultValue unbounded */
+  maxOpenRoomsPerUser?: number;
+  /** Human messages one room takes in all (PARLEY_ROOM_MAX_MESSAGES). @defaultValue unbounded */
+  maxMessagesPerRoom?: number;
+}
+
+/** 422 unless the owner may open one more room. */
+async function ensureOpenRoomSlot(deps: DiscussionDeps, ownerId: string): Promise<void> {
+  const max = deps.maxOpenRoomsPerUser;
+  if (max === undefined) return;
+  const n = await deps.rooms.countOpen(ownerId);
+  if (n >= max) {
+    throw new AppError('LIMIT_EXCEEDED', {
+      detail: `At most ${max} rooms of one owner may be open (draft, running or paused) at once; you have ${n}. Stop one first.`,
+      errors: [{ path: '(root)', message: `at most ${max} open rooms per user` }],
+      extra: { cap: 'maxOpenRoomsPerUser', limit: String(max) },
+    });
+  }
 }
 
 export function roomLinks(id: string) {
@@ -115,6 +133,7 @@ export async function createDiscussion(deps: DiscussionDeps, actor: Actor, body:
   if (errors.length) throw new AppError('VALIDATION_FAILED', { detail: 'The discussion refers to agents or users that do not exist', errors });
   const names = body.agentIds.map((aid) => found.get(aid)!.name.toLowerCase());
   if (new Set(names).size !== names.length) throw new AppError('VALIDATION_FAILED', { errors: [{ path: 'agentIds', message: 'speakers need distinct names (the moderator and transcripts refer to them by name)' }] });
+  await ensureOpenRoomSlot(deps, actor.userId);
 
   const id = randomUUID();
   const roster: Omit<RosterRow, 'discussion_id'>[] = [
@@ -222,8 +241,22 @@ export async function postMessage(deps: DiscussionDeps, actor: Actor, id: string
   const row = await readableRoom(deps, actor, id);
   if (!canPost(row, actor)) throw new AppError('FORBIDDEN', { detail: 'You may read this discussion but not post to it' });
   if (isClosed(row.status)) throw new AppError('INVALID_STATE', { detail: `The discussion is ${row.status}` });
+  const max = deps.maxMessagesPerRoom;
+  if (max !== undefined) {
+    // Counted in Redis before the append, and given back on a refusal, so racing posts cannot overshoot.
+    const countKey = deps.keys.roomMessageCount(id);
+    const n = await deps.redis.incr(countKey);
+    if (n > max) {
+      await deps.redis.decr(countKey);
+      throw new AppError('LIMIT_EXCEEDED', {
+        detail: `This room has taken its ${max} human messages`,
+        errors: [{ path: 'text', message: `at most ${max} human messages per room` }],
+        extra: { cap: 'maxMessagesPerRoom', limit: String(max) },
+      });
+    }
+  }
   const msg = { id: randomUUID(), authorId: actor.userId, authorName: actor.username, text: body.text };
-  const seq = await appendRoomEvent(deps.redis, deps.keys, id, 0, 'human_message', msg);
+  const seq = await appendRoomEvent(deps.redis, deps.keys, id, 0, 'human_message', msg, deps.roomStreamMaxLen);
   const createdAt = new Date();
   await deps.transcripts.addMessage({ ...msg, discussionId: id, seq, createdAt });
   return { ...msg, discussionId: id, seq, createdAt: createdAt.toISOString() };
@@ -250,6 +283,13 @@ export async function getTranscript(deps: DiscussionDeps, actor: Actor, id: stri
  * copied, and the overrides applied from turn fromTurn + 1 on. The copies
  * are replayed into the fork's own stream, so its viewers see the whole
  * history. Rolling summaries are not copied: the fork summarises its own.
+ *
+ * The fork runs under the forker: every speaker, as it will run there, must
+ * fit the forker's role caps (models, num_predict, num_ctx), and the fork
+ * counts against the forker's open rooms. Forking someone else's room copies
+ * its agents to the forker (new agents, counted against the forker's agent
+ * cap), so the fork never runs the owner's agents and the owner may still
+ * delete them; the copied turns name the copies.
  */
 export async function forkDiscussion(deps: DiscussionDeps, actor: Actor, id: string, body: ForkRequest): Promise<Discussion> {
   const src = await readableRoom(deps, actor, id);
@@ -260,45 +300,65 @@ export async function forkDiscussion(deps: DiscussionDeps, actor: Actor, id: str
   const errors: { path: string; message: string }[] = [];
   body.overrides.forEach((o, i) => roster.some((r) => r.agent_id === o.agentId) || errors.push({ path: `overrides.${i}.agentId`, message: 'not an agent of this discussion' }));
   if (errors.length) throw new AppError('VALIDATION_FAILED', { errors });
+  const foreign = src.owner_id !== actor.userId;
   const forkRoster = roster.map(({ discussion_id: _d, ...r }) => {
     const o = body.overrides.find((x) => x.agentId === r.agent_id);
     if (!o) return r;
     return { ...r, overrides: { ...r.overrides, ...(o.model ? { model: o.model } : {}), ...(o.persona ? { persona: o.persona } : {}), ...(o.params ? { params: { ...r.overrides.params, ...o.params } } : {}) } };
   });
+  // Every speaker as it will run in the fork, under the forker's caps (a model someone else may use is not thereby yours).
   for (const r of forkRoster) {
     const a = agents.get(r.agent_id);
-    if (a && body.overrides.some((o) => o.agentId === r.agent_id)) await deps.checkAgent?.(actor, { model: r.overrides.model ?? a.model, params: { ...a.params, ...r.overrides.params }, named: body.overrides.some((o) => o.agentId === r.agent_id && o.model !== undefined) });
+    if (!a) continue;
+    const overridden = body.overrides.some((o) => o.agentId === r.agent_id);
+    if (!foreign && !overridden) continue;
+    await deps.checkAgent?.(actor, { model: r.overrides.model ?? a.model, params: { ...a.params, ...r.overrides.params }, named: foreign || body.overrides.some((o) => o.agentId === r.agent_id && o.model !== undefined) });
   }
+  await ensureOpenRoomSlot(deps, actor.userId);
+  // Someone else's agents are copied to the forker; one's own are shared with the source room.
+  const copies = new Map<string, string>();
+  if (foreign) {
+    await ensureAgentRoom(deps, actor.userId, roster.length);
+    for (const r of roster) copies.set(r.agent_id, randomUUID());
+  }
+  const agentOf = (agentId: string) => copies.get(agentId) ?? agentId;
 
   const next = await deps.transcripts.getTurn(id, body.fromTurn + 1);
   const messages = await deps.transcripts.messages(id, next ? { beforeSeq: next.startedSeq } : {});
   const forkId = randomUUID();
   const tokens = turns.reduce((n, t) => n + (t.usage ? t.usage.promptTokens + t.usage.completionTokens : 0), 0);
-  const row = await deps.db.transaction((trx) =>
-    deps.rooms.insertRoom(
+  const row = await deps.db.transaction(async (trx) => {
+    for (const [from, to] of copies) {
+      const a = agents.get(from)!;
+      await deps.rooms.insertAgent({ id: to, owner_id: actor.userId, name: a.name, persona: a.persona, model: a.model, params: a.params }, trx);
+    }
+    return deps.rooms.insertRoom(
       trx,
       { id: forkId, owner_id: actor.userId, topic: src.topic, policy: { ...src.policy, ...(body.maxTurns ? { maxTurns: body.maxTurns } : {}) }, visibility: body.visibility, shared_with: [], current_turn: body.fromTurn, tokens_used: tokens, parent_id: id, fork_turn: body.fromTurn },
-      forkRoster,
-    ),
-  );
+      forkRoster.map((r) => ({ ...r, agent_id: agentOf(r.agent_id) })),
+    );
+  });
 
   // Replay the shared history, in timeline order, into the fork's stream and transcript.
   const timeline = [...turns.map((t) => ({ seq: t.startedSeq, turn: t })), ...messages.map((m) => ({ seq: m.seq, message: m }))].sort((a, b) => a.seq - b.seq);
   for (const item of timeline) {
     if ('message' in item && item.message) {
       const m = item.message;
-      const [seq] = await appendRoomEvents(deps.redis, deps.keys, forkId, 0, [{ e: 'human_message', d: { id: m.id, authorId: m.authorId, authorName: m.authorName, text: m.text } }]);
+      const [seq] = await appendRoomEvents(deps.redis, deps.keys, forkId, 0, [{ e: 'human_message', d: { id: m.id, authorId: m.authorId, authorName: m.authorName, text: m.text } }], deps.roomStreamMaxLen);
       await deps.transcripts.addMessage({ ...m, discussionId: forkId, seq: seq! });
       continue;
     }
     const t = (item as { turn: TurnDoc }).turn;
+    const agentId = agentOf(t.agentId);
     const [seq] = await appendRoomEvents(deps.redis, deps.keys, forkId, 0, [
-      { e: 'turn_started', d: { turn: t.turn, agentId: t.agentId, agentName: t.agentName, model: t.model, copied: true } },
-      ...(t.text ? [{ e: 'tokens', d: { turn: t.turn, agentId: t.agentId, text: t.text } }] : []),
-      { e: 'turn_finished', d: { turn: t.turn, agentId: t.agentId, status: t.status, usage: t.usage, ...(t.error ? { error: t.error } : {}) } },
-    ]);
-    await deps.transcripts.putTurn({ ...t, discussionId: forkId, startedSeq: seq!, jobId: null, copiedFrom: t.copiedFrom ?? { discussionId: id, turn: t.turn } });
+      { e: 'turn_started', d: { turn: t.turn, agentId, agentName: t.agentName, model: t.model, copied: true } },
+      ...(t.text ? [{ e: 'tokens', d: { turn: t.turn, agentId, text: t.text } }] : []),
+      { e: 'turn_finished', d: { turn: t.turn, agentId, status: t.status, usage: t.usage, ...(t.error ? { error: t.error } : {}) } },
+    ], deps.roomStreamMaxLen);
+    await deps.transcripts.putTurn({ ...t, agentId, discussionId: forkId, startedSeq: seq!, jobId: null, copiedFrom: t.copiedFrom ?? { discussionId: id, turn: t.turn } });
   }
+  // The copied messages count against the fork's own bound.
+  if (messages.length && deps.maxMessagesPerRoom !== undefined) await deps.redis.set(deps.keys.roomMessageCount(forkId), String(messages.length));
   return view(deps, row);
 }
 
@@ -334,7 +394,8 @@ export async function compareDiscussions(deps: DiscussionDeps, actor: Actor, id:
     rows: Array.from({ length: last }, (_, i) => {
       const l = lm.get(i + 1);
       const r = rm.get(i + 1);
-      return { turn: i + 1, left: cell(l), right: cell(r), same: !!l && !!r && l.agentId === r.agentId && l.text === r.text && l.status === r.status };
+      // By speaker name: a fork of someone else's room speaks through copies of its agents, under new ids.
+      return { turn: i + 1, left: cell(l), right: cell(r), same: !!l && !!r && l.agentName === r.agentName && l.text === r.text && l.status === r.status };
     }),
   };
 }

@@ -3,21 +3,22 @@
  * plain arguments; the routes in api/routes/jobs.ts call them.
  */
 import { createHash, randomUUID } from 'node:crypto';
-import { JobRefused, type JobLifecycle, type JobRow } from '../../platform/jobs/index.ts';
-import { isJobKind, isTerminal, jobs, type JobError, type JobList, type JobView, type ListJobsQuery, type PriorityClass, type SubmitJobBody, type SubmittedJob } from '../../shared/index.ts';
+import { JobRefused, type JobLifecycle, type JobRow, type JobSummaryRow } from '../../platform/jobs/index.ts';
+import { isJobKind, isTerminal, jobs, type JobError, type JobList, type JobSummary, type JobView, type ListJobsQuery, type PriorityClass, type SubmitJobBody, type SubmittedJob } from '../../shared/index.ts';
 import { can, type Actor } from '../auth/permissions.ts';
 import type { Audit } from '../auth/audit.ts';
-import { AppError } from '../http/app-error.ts';
-import { issuesToErrors } from '../http/validation.ts';
+import { AppError } from './errors.ts';
+import { issuesToErrors } from './field-errors.ts';
+import type { Admit } from './admission.ts';
 
 export interface JobDeps {
   jobs: JobLifecycle;
   /**
-   * Checks submit-time policy (caps, budgets) for a kind; throws AppError to refuse. `jobId` is the id the
-   * job will have (a budget reservation is made under it). May return the input to record instead (with
-   * defaults pinned, e.g. the role's num_predict bound).
+   * Checks submit-time policy (priority class, input size, caps, budgets) for a kind, at submit and again
+   * at retry; throws AppError to refuse (api/domain/admission.ts). Returns the input and priority to record
+   * (defaults pinned, e.g. the role's num_predict bound) and, at submit, a check to run once the row exists.
    */
-  admit?: (actor: Actor, kind: string, input: unknown, jobId: string) => Promise<{ input: unknown; confirm?: () => Promise<void> } | void>;
+  admit?: Admit;
   /** Undoes what `admit` reserved for a job that was not accepted after all. */
   release?: (jobId: string) => Promise<void>;
   onSubmitted?: (kind: string, priority: PriorityClass) => void;
@@ -30,6 +31,12 @@ export function links(id: string) {
 }
 
 export function toView(row: JobRow): JobView {
+  const { hasResult: _h, ...summary } = toSummary({ ...row, has_result: row.result !== null && row.result !== undefined });
+  return { ...summary, result: row.result ?? null };
+}
+
+/** What a list shows of a job: everything but the result. */
+export function toSummary(row: JobSummaryRow): JobSummary {
   const error: JobError | null = row.error_code ? { code: row.error_code as JobError['code'], message: row.error_message ?? '', ...(row.error_details ? { details: row.error_details } : {}) } : null;
   return {
     id: row.id,
@@ -38,7 +45,7 @@ export function toView(row: JobRow): JobView {
     priority: row.priority,
     owner: row.owner_id,
     progress: row.progress ?? null,
-    result: row.result ?? null,
+    hasResult: row.has_result,
     // A retry in progress keeps its last error for the record, but the view shows errors only once terminal.
     error: row.state === 'failed' || row.state === 'cancelled' ? error : null,
     attempts: row.attempts,
@@ -89,8 +96,8 @@ export async function submitJob(deps: JobDeps, args: { actor: Actor; body: Submi
     throw new AppError('VALIDATION_FAILED', { errors: [{ path: 'idempotencyKey', message: 'differs from the Idempotency-Key header' }] });
   }
   const key = body.idempotencyKey ?? args.idempotencyKey;
-  const priority = body.priority ?? def.defaults.priority;
-  const hash = key ? requestHash(body.kind, parsed.data, priority) : undefined;
+  // The hash covers the request as asked; the class recorded is what admission allows the role.
+  const hash = key ? requestHash(body.kind, parsed.data, body.priority ?? def.defaults.priority) : undefined;
 
   if (key) {
     // A replay must not be re-admitted (it would double-reserve budget); look it up first.
@@ -98,8 +105,9 @@ export async function submitJob(deps: JobDeps, args: { actor: Actor; body: Submi
     if (existing) return replay(existing, hash!);
   }
   const id = randomUUID();
-  const admitted = (await deps.admit?.(actor, body.kind, parsed.data, id)) ?? undefined;
+  const admitted = await deps.admit?.({ subject: actor, kind: body.kind, input: parsed.data, jobId: id, priority: body.priority });
   const input = admitted?.input ?? parsed.data;
+  const priority = admitted?.priority ?? body.priority ?? def.defaults.priority;
   let accepted: { row: JobRow; created: boolean };
   try {
     accepted = await deps.jobs.accept({ id, def, input, ownerId: actor.userId, priority, idempotencyKey: key, requestHash: hash, confirm: admitted?.confirm, requestId: args.requestId });
@@ -162,7 +170,7 @@ export async function listJobs(deps: JobDeps, actor: Actor, q: ListJobsQuery): P
   const page = rows.slice(0, q.limit);
   const last = page.at(-1);
   return {
-    items: page.map(toView),
+    items: page.map(toSummary),
     nextCursor: rows.length > q.limit && last ? Buffer.from(`${last.queued_at.toISOString()}|${last.id}`).toString('base64url') : null,
   };
 }
@@ -193,9 +201,13 @@ export async function retryJob(deps: JobDeps, actor: Actor, id: string, meta: { 
     await deps.audit?.({ action: 'job.retry_other', outcome: row.state === 'failed' || row.state === 'cancelled' ? 'success' : 'failure', actorId: actor.userId, actorName: actor.username, ip: meta.ip, userAgent: meta.userAgent, targetType: 'job', targetId: id, details: { owner: row.owner_id, state: row.state } });
   }
   if (row.state !== 'failed' && row.state !== 'cancelled') throw new AppError('INVALID_STATE', { detail: `Only failed or cancelled jobs can be retried; this one is ${row.state}` });
+  // Admission again, for the owner (whose caps and budget the job spends), as at submit: a retry is a new run.
+  const owner = deps.admit ? await deps.jobs.ownerOf(id) : undefined;
+  const admitted = owner ? await deps.admit!({ subject: { userId: owner.id, role: owner.role as Actor['role'] }, kind: row.kind, input: row.input, jobId: id, priority: row.priority, retry: true }) : undefined;
   try {
-    return toView(await deps.jobs.retry(id, { requestId: meta.requestId }));
+    return toView(await deps.jobs.retry(id, { requestId: meta.requestId, priority: admitted?.priority }));
   } catch (err) {
+    if (admitted) await deps.release?.(id).catch(() => {});
     throw refusal(err, 'The queue could not take the retry; retry later.');
   }
 }

@@ -9,7 +9,7 @@
  */
 import type { RoleCap } from '../../platform/config.ts';
 import { canonicalModelName, keepAliveSeconds, type KeepAlive } from '../../shared/index.ts';
-import { AppError } from '../http/app-error.ts';
+import { AppError } from './errors.ts';
 
 /** What the Ollama hosts have installed: the status poller's view (`OllamaStatus`). */
 export interface ModelView {

@@ -28,7 +28,7 @@ import {
 } from '../../shared/index.ts';
 import type { Audit, AuditAction } from '../auth/audit.ts';
 import type { Actor, Role } from '../auth/permissions.ts';
-import { AppError } from '../http/app-error.ts';
+import { AppError } from './errors.ts';
 import { links, refusal } from './jobs.ts';
 import { checkKeepAlive } from './model-policy.ts';
 

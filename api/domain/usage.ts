@@ -11,8 +11,8 @@ import {
   type UsageQuery, type UsageReport, type UsageTotals,
 } from '../../shared/index.ts';
 import type { Audit } from '../auth/audit.ts';
-import { Role, type Actor } from '../auth/permissions.ts';
-import { AppError } from '../http/app-error.ts';
+import type { Actor } from '../auth/permissions.ts';
+import { AppError } from './errors.ts';
 
 export interface UsageDeps {
   db: Db;
@@ -135,12 +135,10 @@ export async function listBudgets(deps: UsageDeps, q: ListBudgetsQuery): Promise
  * once everywhere: running streams see it at their next check. Audited.
  */
 export async function putBudget(deps: UsageDeps, actor: Actor, body: PutBudgetBody, meta: { ip?: string; userAgent?: string } = {}): Promise<Budget | null> {
-  if (body.scope === 'role' && !Role.safeParse(body.subject).success) {
-    throw new AppError('VALIDATION_FAILED', { errors: [{ path: 'subject', message: `a role: ${Role.options.join(', ')}` }] });
-  }
+  // The schema holds the subject's form (a role, or a user id); whether that user exists is 404.
   if (body.scope === 'user') {
-    const user = /^[0-9a-f-]{36}$/i.test(body.subject) ? await deps.db('users').where({ id: body.subject }).first('id') : undefined;
-    if (!user) throw new AppError('VALIDATION_FAILED', { errors: [{ path: 'subject', message: 'no user with this id' }] });
+    const user = await deps.db('users').where({ id: body.subject }).first('id');
+    if (!user) throw new AppError('NOT_FOUND', { detail: 'No user with this id', errors: [{ path: 'subject', message: 'no user with this id' }] });
   }
   const key = { scope: body.scope, subject: body.subject, period: body.period };
   let out: Budget | null = null;

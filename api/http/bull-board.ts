@@ -30,7 +30,7 @@ import { maskedPath } from '../auth/denials.ts';
 import { can, type Actor } from '../auth/permissions.ts';
 import type { TokenVerifier } from '../auth/tokens.ts';
 import { unauthenticated } from '../auth/unauthenticated.ts';
-import { AppError } from './app-error.ts';
+import { AppError } from '../domain/errors.ts';
 
 const basePath = '/admin/queues';
 const COOKIE = 'parley_token';

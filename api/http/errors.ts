@@ -11,7 +11,8 @@ import type { ErrorRequestHandler, RequestHandler } from 'express';
 import { dependencyDown, type Dependency } from '../../platform/connections/index.ts';
 import type { Logger } from '../../platform/observability/index.ts';
 import type { OAuthError, Problem } from '../../shared/index.ts';
-import { AppError, statusOf, titleOf } from './app-error.ts';
+import { AppError } from '../domain/errors.ts';
+import { statusOf, titleOf } from './status.ts';
 
 export function problemOf(err: AppError, requestId: string | undefined, instance?: string): Problem {
   return {

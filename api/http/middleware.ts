@@ -2,7 +2,7 @@
 import { randomUUID } from 'node:crypto';
 import type { RequestHandler } from 'express';
 import type { ApiMetrics } from '../../platform/observability/index.ts';
-import { AppError } from './app-error.ts';
+import { AppError } from '../domain/errors.ts';
 
 export const requestId: RequestHandler = (req, res, next) => {
   const incoming = req.get('x-request-id');

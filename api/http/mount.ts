@@ -6,9 +6,9 @@
 import { Router, type Request, type Response } from 'express';
 import { z } from 'zod';
 import { can, type Actor } from '../auth/permissions.ts';
-import { AppError } from './app-error.ts';
-import type { Route } from './route.ts';
-import { issuesToErrors, unstorableText } from './validation.ts';
+import { AppError } from '../domain/errors.ts';
+import type { Method, Route } from './route.ts';
+import { issuesToErrors, unstorableText } from '../domain/field-errors.ts';
 
 export type Authenticate = (req: Request, res: Response) => Promise<Actor | undefined>;
 
@@ -26,10 +26,19 @@ function parsePart<S extends z.ZodType>(declared: S | undefined, value: unknown,
   return r.data;
 }
 
-export function mountRoutes(routes: Route[], authenticate: Authenticate): Router {
+/**
+ * `endpoints`: the streams mounted elsewhere (SSE), so their paths answer 405 and OPTIONS too. The
+ * 405 and OPTIONS handlers sit in this router, after the routes: a router that ends an OPTIONS request
+ * unanswered would answer it itself, with an Allow of whatever routes its paths happened to match.
+ */
+export function mountRoutes(routes: Route[], authenticate: Authenticate, endpoints: { method: Method; path: string }[] = []): Router {
   const router = Router();
+  // A path that is a route of its own (/v1/models/pull) is never a parameter of another (/v1/models/:name):
+  // other methods on it are 405 (methodNotAllowed), not a lookup of a model called "pull".
+  const fixed = new Set(routes.filter((r) => !r.path.includes(':')).map((r) => r.path));
   for (const r of routes) {
-    router[r.method](r.path, async (req: Request, res: Response) => {
+    router[r.method](r.path, async (req: Request, res: Response, next: (route?: 'route') => void) => {
+      if (r.path.includes(':') && fixed.has(req.path)) return next('route');
       const actor = r.access === 'public' && !req.headers.authorization ? undefined : await authenticate(req, res);
       // Who asked, for the denial audit (api/auth/denials.ts) when the answer is 403.
       res.locals.actor = actor;
@@ -46,6 +55,13 @@ export function mountRoutes(routes: Route[], authenticate: Authenticate): Router
         if (hasBody && !req.is(type === 'json' ? 'application/json' : 'application/x-www-form-urlencoded')) {
           throw new AppError('UNSUPPORTED_MEDIA_TYPE', { detail: `Send ${type === 'json' ? 'application/json' : 'application/x-www-form-urlencoded'}` });
         }
+      }
+      // Declared request headers are validated like the rest of the request: a malformed one is a 400 naming it.
+      for (const [name, doc] of Object.entries(r.requestHeaders ?? {})) {
+        const value = req.get(name);
+        if (value === undefined || !doc.schema) continue;
+        const ok = doc.schema.safeParse(value);
+        if (!ok.success) throw new AppError('VALIDATION_FAILED', { detail: `The ${name} header is not valid`, errors: issuesToErrors(ok.error, `headers.${name.toLowerCase()}`) });
       }
       const result = await r.handle({
         params: parsePart(r.params, req.params, 'params'),
@@ -69,6 +85,36 @@ export function mountRoutes(routes: Route[], authenticate: Authenticate): Router
       if (result.body === undefined) res.end();
       else if (result.contentType) res.type(result.contentType).send(typeof result.body === 'string' ? result.body : JSON.stringify(result.body));
       else res.json(result.body);
+    });
+  }
+  router.use(methodNotAllowed([...routes, ...endpoints]));
+  return router;
+}
+
+/**
+ * The methods each known path takes, for what the route table does not: an undeclared method on a
+ * known path (TRACE and QUERY included) is 405 METHOD_NOT_ALLOWED with `Allow`, not 404; OPTIONS is
+ * 204 with `Allow` (a CORS preflight from an allowed origin is answered before, by cors()). HEAD is
+ * allowed wherever GET is (Express answers it). Register after the routes and streams it describes,
+ * before the 404.
+ */
+export function methodNotAllowed(endpoints: { method: Method; path: string }[]): Router {
+  const router = Router();
+  const byPath = new Map<string, Set<string>>();
+  for (const e of endpoints) {
+    const set = byPath.get(e.path) ?? new Set<string>();
+    set.add(e.method.toUpperCase());
+    if (e.method === 'get') set.add('HEAD');
+    byPath.set(e.path, set);
+  }
+  // Fixed segments before parameters, as the routes are ordered: /v1/models/pull before /v1/models/:name.
+  const specificity = (path: string) => path.split('/').map((seg) => (seg.startsWith(':') ? '1' : '0')).join('');
+  for (const [path, methods] of [...byPath].sort(([a], [b]) => specificity(a).localeCompare(specificity(b)))) {
+    const allow = [...methods, 'OPTIONS'].sort().join(', ');
+    router.all(path, (req, res) => {
+      res.set('Allow', allow);
+      if (req.method === 'OPTIONS') return void res.status(204).end();
+      throw new AppError('METHOD_NOT_ALLOWED', { detail: `${req.method} is not allowed here; this path takes ${allow}`, headers: { Allow: allow } });
     });
   }
   return router;

@@ -36,7 +36,7 @@ import { RedisStore, type RedisReply } from 'rate-limit-redis';
 import type { Config } from '../../platform/config.ts';
 import type { Logger } from '../../platform/observability/index.ts';
 import type { Actor } from '../auth/permissions.ts';
-import { AppError } from './app-error.ts';
+import { AppError } from '../domain/errors.ts';
 import { sendProblem } from './errors.ts';
 import type { Authenticate } from './mount.ts';
 

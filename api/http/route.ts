@@ -7,6 +7,7 @@
  */
 import type { Readable } from 'node:stream';
 import type { z } from 'zod';
+import { Problem } from '../../shared/index.ts';
 import type { Actor, Permission } from '../auth/permissions.ts';
 
 export type Method = 'get' | 'post' | 'put' | 'patch' | 'delete';
@@ -56,6 +57,8 @@ export interface Route<B extends z.ZodType = z.ZodType, Q extends z.ZodType = z.
   /** Unique, camelCase: the method name generated clients give this call (`submitJob`). */
   operationId: string;
   summary: string;
+  /** Longer prose for the OpenAPI document (semantics the schemas cannot say). */
+  description?: string;
   tags: string[];
   access: A;
   body?: B;
@@ -82,4 +85,9 @@ export interface Route<B extends z.ZodType = z.ZodType, Q extends z.ZodType = z.
  */
 export function route<B extends z.ZodType, Q extends z.ZodType, P extends z.ZodType, A extends Access>(r: Route<B, Q, P, A>): Route {
   return r as unknown as Route;
+}
+
+/** A problem+json response, for a route's `responses`: what it means and, when it sets them, its headers. */
+export function problem(description: string, headers?: Record<string, HeaderDoc>) {
+  return { description, schema: Problem, contentType: 'application/problem+json', ...(headers ? { headers } : {}) };
 }

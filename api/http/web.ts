@@ -8,7 +8,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import express, { type RequestHandler } from 'express';
-import { AppError } from './app-error.ts';
+import { AppError } from '../domain/errors.ts';
 
 export function webApp(dir: string): RequestHandler {
   const files = express.static(dir, {

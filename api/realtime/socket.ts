@@ -17,6 +17,20 @@
  * see that job, a discussion's the right to read that discussion. Resuming is ours (lastSeq), so Socket.IO's connection-state
  * recovery stays off and can never skip the auth middleware.
  *
+ * Bounds (api/realtime/connections.ts), checked in this order:
+ * - handshakes per client IP per window (PARLEY_RATE_SOCKET_HANDSHAKES_PER_IP):
+ *   over it, `connect_error` with data { code: RATE_LIMITED, retryAfter };
+ * - text the platform could not store (NUL, unpaired surrogates) in the
+ *   handshake's `auth` or in a `subscribe`: { code: VALIDATION_FAILED };
+ * - one connection lease per socket, shared with SSE
+ *   (PARLEY_MAX_CONNECTIONS_PER_USER): at the cap, `connect_error`
+ *   { code: RATE_LIMITED };
+ * - `subscribe` calls per user per window (PARLEY_RATE_SOCKET_SUBSCRIBES):
+ *   over it, the ack is { ok: false, error: { code: RATE_LIMITED } };
+ * - a socket whose unsent output passes PARLEY_SLOW_READER_MAX_BYTES is a
+ *   slow consumer: it is disconnected (it resumes with lastSeq on its next
+ *   connection) rather than buffered for without bound.
+ *
  * Across API processes: live events reach a socket from its own process's
  * stream hub (every process relays every stream it is asked for), so a client
  * may reconnect to any process and resume with lastSeq. What the Redis adapter
@@ -26,14 +40,16 @@
  * connected, at once, with `auth_error` { code: SESSION_REVOKED, message,
  * reason }. The once-a-second recheck stays as the fallback.
  */
-import type { Server as HttpServer } from 'node:http';
+import type { IncomingMessage, Server as HttpServer } from 'node:http';
 import { createAdapter } from '@socket.io/redis-adapter';
 import type { Redis } from 'ioredis';
-import { Server } from 'socket.io';
+import { Server, type Socket } from 'socket.io';
 import { SubscribeRequest } from '../../shared/index.ts';
 import type { Logger } from '../../platform/observability/index.ts';
 import { can, type Actor } from '../auth/permissions.ts';
-import { AppError } from '../http/app-error.ts';
+import { AppError } from '../domain/errors.ts';
+import { unstorableText } from '../domain/field-errors.ts';
+import { hitWindow, type ConnectionRegistry, type Lease } from './connections.ts';
 import { watchJob, type WatchDeps } from './watch.ts';
 
 export interface SocketAuth {
@@ -54,7 +70,25 @@ export interface SocketDeps extends WatchDeps {
   onConnections?: (n: number) => void;
   /** Extra room kinds (e.g. discussions) plug in here. */
   rooms?: Record<string, (actor: Actor, id: string, lastSeq: number, emit: (event: string, data: object) => void) => Promise<() => void>>;
+  /** Per-user leases on live connections, shared with SSE; without it, sockets are not counted. */
+  connections?: ConnectionRegistry;
+  /** Handshake and subscribe limits; without them, neither is limited. */
+  limits?: { handshakesPerIp: number; subscribesPerUser: number; windowMs: number; slowReaderMaxBytes: number };
+  /** The Redis key of a fixed-window counter (keys(prefix).socketRate). */
+  rateKey?: (limiter: string, subject: string) => string;
+  /** The client's address, honouring PARLEY_TRUST_PROXY as HTTP requests do. @defaultValue the socket peer */
+  clientIp?: (req: IncomingMessage) => string;
 }
+
+/** Bytes a socket has been handed but not yet sent: engine.io's queue plus the WebSocket's own buffer. */
+function unsentBytes(socket: Socket): number {
+  const conn = socket.conn as unknown as { writeBuffer?: { data?: unknown }[]; transport?: { socket?: { bufferedAmount?: number } } };
+  let n = conn.transport?.socket?.bufferedAmount ?? 0;
+  for (const p of conn.writeBuffer ?? []) n += typeof p.data === 'string' ? p.data.length : 0;
+  return n;
+}
+
+const refusal = (code: string, message: string, extra: Record<string, unknown> = {}) => Object.assign(new Error(code), { data: { code, message, ...extra } });
 
 export function attachSocketServer(http: HttpServer, deps: SocketDeps): Server {
   const io = new Server(http, {
@@ -65,13 +99,30 @@ export function attachSocketServer(http: HttpServer, deps: SocketDeps): Server {
   });
 
   io.use(async (socket, next) => {
-    const token = (socket.handshake.auth as { token?: unknown }).token;
-    if (typeof token !== 'string' || !token) return next(Object.assign(new Error('UNAUTHENTICATED'), { data: { code: 'UNAUTHENTICATED', message: 'auth.token is required' } }));
-    const verified = await deps.auth.verify(token).catch(() => undefined);
-    if (!verified) return next(Object.assign(new Error('UNAUTHENTICATED'), { data: { code: 'UNAUTHENTICATED', message: 'invalid, expired or revoked token' } }));
-    socket.data.actor = verified.actor;
-    socket.data.expiresAt = verified.expiresAt;
-    next();
+    try {
+      if (deps.limits && deps.rateKey) {
+        const ip = deps.clientIp?.(socket.request) ?? socket.handshake.address;
+        const hit = await hitWindow(deps.redis, deps.rateKey('socket-handshake', ip), deps.limits.handshakesPerIp, deps.limits.windowMs);
+        if (!hit.ok) return next(refusal('RATE_LIMITED', `too many handshakes from this address; retry in ${hit.retryAfterS} s`, { retryAfter: hit.retryAfterS }));
+      }
+      const unstorable = unstorableText(socket.handshake.auth, ['auth']);
+      if (unstorable.length) return next(refusal('VALIDATION_FAILED', unstorable.map((e) => `${e.path}: ${e.message}`).join('; ')));
+      const token = (socket.handshake.auth as { token?: unknown }).token;
+      if (typeof token !== 'string' || !token) return next(refusal('UNAUTHENTICATED', 'auth.token is required'));
+      const verified = await deps.auth.verify(token).catch(() => undefined);
+      if (!verified) return next(refusal('UNAUTHENTICATED', 'invalid, expired or revoked token'));
+      if (deps.connections) {
+        const lease = await deps.connections.acquire(verified.actor.userId);
+        if (!lease) return next(refusal('RATE_LIMITED', 'too many live connections (sockets and event streams) for this user: close one first', { retryAfter: 5 }));
+        socket.data.lease = lease;
+      }
+      socket.data.actor = verified.actor;
+      socket.data.expiresAt = verified.expiresAt;
+      next();
+    } catch (err) {
+      deps.log.warn({ err }, 'socket handshake refused: a backing service did not answer');
+      next(refusal('SERVICE_UNAVAILABLE', 'try again shortly', { retryAfter: 2 }));
+    }
   });
 
   io.on('connection', (socket) => {
@@ -96,13 +147,28 @@ export function attachSocketServer(http: HttpServer, deps: SocketDeps): Server {
 
     socket.on('subscribe', async (raw: unknown, ack?: (r: unknown) => void) => {
       const reply = typeof ack === 'function' ? ack : () => {};
+      const unstorable = unstorableText(raw);
+      if (unstorable.length) return reply({ ok: false, error: { code: 'VALIDATION_FAILED', message: unstorable.map((e) => `${e.path}: ${e.message}`).join('; ') } });
+      if (deps.limits && deps.rateKey) {
+        const hit = await hitWindow(deps.redis, deps.rateKey('socket-subscribe', actor.userId), deps.limits.subscribesPerUser, deps.limits.windowMs).catch(() => undefined);
+        if (!hit) return reply({ ok: false, error: { code: 'SERVICE_UNAVAILABLE', message: 'try again shortly' } });
+        if (!hit.ok) return reply({ ok: false, error: { code: 'RATE_LIMITED', message: `too many subscribes; retry in ${hit.retryAfterS} s`, retryAfter: hit.retryAfterS } });
+      }
       const req = SubscribeRequest.safeParse(raw);
       if (!req.success) return reply({ ok: false, error: { code: 'VALIDATION_FAILED', message: req.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ') } });
       const { room, lastSeq = 0 } = req.data;
       const [kind, id] = room.split(':') as [string, string];
       try {
         subs.get(room)?.();
-        const emit = (event: string, data: object) => socket.emit(event, { room, ...data });
+        const emit = (event: string, data: object) => {
+          if (!socket.connected) return;
+          socket.emit(event, { room, ...data });
+          // A slow consumer is cut off, not buffered for without bound; it resumes with lastSeq.
+          if (deps.limits && unsentBytes(socket) > deps.limits.slowReaderMaxBytes) {
+            deps.log.info({ userId: actor.userId, room }, 'slow socket consumer disconnected');
+            socket.disconnect(true);
+          }
+        };
         let unsubscribe: () => void;
         if (kind === 'job') {
           if (!can(actor, 'jobs:read')) throw new AppError('JOB_NOT_FOUND');
@@ -137,6 +203,7 @@ export function attachSocketServer(http: HttpServer, deps: SocketDeps): Server {
     });
 
     socket.on('disconnect', () => {
+      (socket.data.lease as Lease | undefined)?.release();
       clearTimeout(expiry);
       clearInterval(revalidate);
       for (const u of subs.values()) u();

@@ -6,16 +6,25 @@
  * While open, the stream re-checks its credential every second (as the
  * Socket.IO server does): a revoked session or key, a disabled account or a
  * changed role ends it with an `auth_error` event.
+ *
+ * Bounds: each open stream holds one of its user's connection leases
+ * (PARLEY_MAX_CONNECTIONS_PER_USER, shared with Socket.IO; one more is 429
+ * RATE_LIMITED with Retry-After), and a reader that leaves more than
+ * PARLEY_SLOW_READER_MAX_BYTES unread is cut off (it resumes with
+ * Last-Event-ID). Text in the path, query or Last-Event-ID that Postgres
+ * could not store (NUL, unpaired surrogates) is a 400 naming the field, as
+ * on every declared route.
  */
 import type { Request, Response } from 'express';
 import { z } from 'zod';
-import { AppError } from '../http/app-error.ts';
+import { AppError } from '../domain/errors.ts';
 import type { Authenticate } from '../http/mount.ts';
 import { can, type Actor, type Permission } from '../auth/permissions.ts';
-import type { JobEvent } from '../../shared/index.ts';
+import { EventStreamQuery, LastEventId, type JobEvent } from '../../shared/index.ts';
+import { unstorableText } from '../domain/field-errors.ts';
+import type { ConnectionRegistry } from './connections.ts';
 import { watchJob, type WatchDeps } from './watch.ts';
 
-const Seq = z.coerce.number().int().min(0);
 
 /** What every event stream hears: open/close for metrics, and how to re-check a credential. */
 export interface StreamHooks {
@@ -25,6 +34,10 @@ export interface StreamHooks {
   stillValid?: (actor: Actor) => Promise<boolean>;
   /** @defaultValue 1000 ms */
   revalidateMs?: number;
+  /** Per-user leases on live connections; without it, streams are not counted. */
+  connections?: ConnectionRegistry;
+  /** Unsent bytes after which a reader is cut off. @defaultValue 1 MiB */
+  slowReaderMaxBytes?: number;
 }
 
 export function sseHandler(deps: WatchDeps & StreamHooks, authenticate: Authenticate) {
@@ -51,12 +64,23 @@ export function eventStreamHandler<E extends { event: string; data: { seq: numbe
     const actor = await authenticate(req, res);
     if (!actor) throw new AppError('UNAUTHENTICATED', { detail: 'Send "Authorization: Bearer <access token>" (from POST /v1/auth/token) or an API key' });
     if (!can(actor, opts.permission)) throw new AppError('FORBIDDEN');
+    const lastHeader = req.get('last-event-id');
+    const unstorable = [...unstorableText(req.params, ['params']), ...unstorableText(req.query, ['query']), ...(lastHeader === undefined ? [] : unstorableText(lastHeader, ['headers', 'last-event-id']))];
+    if (unstorable.length) throw new AppError('VALIDATION_FAILED', { detail: 'The request holds text that cannot be stored', errors: unstorable });
     const id = z.uuid().safeParse(req.params.id);
     if (!id.success) throw new AppError('VALIDATION_FAILED', { errors: [{ path: 'params.id', message: 'must be a UUID' }] });
-    const rawLast = req.get('last-event-id') ?? (typeof req.query.lastEventId === 'string' ? req.query.lastEventId : undefined);
-    const last = rawLast === undefined ? { success: true as const, data: 0 } : Seq.safeParse(rawLast);
-    if (!last.success) throw new AppError('VALIDATION_FAILED', { errors: [{ path: 'headers.last-event-id', message: 'must be a sequence number' }] });
+    // The same rule the OpenAPI document states (shared/events.ts): digits only, at most 15.
+    const query = EventStreamQuery.safeParse({ lastEventId: req.query.lastEventId });
+    if (!query.success) throw new AppError('VALIDATION_FAILED', { errors: [{ path: 'query.lastEventId', message: 'must be a sequence number (digits)' }] });
+    const header = lastHeader === undefined ? undefined : LastEventId.safeParse(lastHeader);
+    if (header && !header.success) throw new AppError('VALIDATION_FAILED', { errors: [{ path: 'headers.last-event-id', message: 'must be a sequence number (digits)' }] });
+    const last = { data: Number(header?.data ?? query.data.lastEventId ?? 0) };
 
+    const lease = hooks.connections ? await hooks.connections.acquire(actor.userId) : undefined;
+    if (hooks.connections && !lease) {
+      throw new AppError('RATE_LIMITED', { detail: 'Too many live connections (event streams and sockets) for this user: close one first', headers: { 'Retry-After': '5' } });
+    }
+    const maxUnsent = hooks.slowReaderMaxBytes ?? 1_048_576;
     let closed = false;
     let opened = false;
     let unsubscribe: () => void = () => {};
@@ -67,6 +91,7 @@ export function eventStreamHandler<E extends { event: string; data: { seq: numbe
       clearInterval(heartbeat);
       clearInterval(revalidate);
       unsubscribe();
+      lease?.release();
       if (opened) {
         hooks.onClose?.();
         res.end();
@@ -75,7 +100,12 @@ export function eventStreamHandler<E extends { event: string; data: { seq: numbe
     const send = (e: E) => {
       if (closed) return;
       res.write(`id: ${e.data.seq}\nevent: ${e.event}\ndata: ${JSON.stringify(e.data)}\n\n`);
-      if (opts.isLast(e)) close();
+      if (opts.isLast(e)) return close();
+      // A reader that does not keep up is cut off, not buffered for without bound; it resumes with Last-Event-ID.
+      if (res.writableLength > maxUnsent) {
+        close();
+        res.destroy();
+      }
     };
     // Listening from the start: a client that leaves while the subscription is being set up is noticed.
     // (The response's close: it fires when the connection goes, whatever happened to the request body.)
@@ -89,6 +119,7 @@ export function eventStreamHandler<E extends { event: string; data: { seq: numbe
         // Resumed after the last event: nothing will ever follow. 204 ends EventSource's reconnect loop.
         clearInterval(heartbeat);
         closed = true;
+        lease?.release();
         res.status(204).end();
         return;
       }
@@ -118,6 +149,7 @@ export function eventStreamHandler<E extends { event: string; data: { seq: numbe
     } catch (err) {
       clearInterval(heartbeat);
       closed = true;
+      lease?.release();
       throw err;
     }
   };

@@ -3,18 +3,15 @@
  * /v1/admin/users and /v1/admin/audit. Declarations plus one call each; the
  * rules live in api/auth, the SQL in platform/auth.
  */
-import { z } from 'zod';
 import type { AuditLog } from '../../platform/auth/index.ts';
-import { ApiKeyList, AuditPage, ChangePassword, OAuthError, PasswordChanged, ResetPassword, AuditQuery, CreateApiKey, CreatedApiKey, CreatedUser, Me, NewUser, Problem, SessionList, TokenRequest, TokenResponse, UserList, UserPatch, UserView } from '../../shared/index.ts';
+import { ApiKeyList, AuditPage, ChangePassword, OAuthError, PasswordChanged, ResetPassword, AuditQuery, CreateApiKey, CreateApiKeyDocumented, CreatedApiKey, CreatedUser, Me, NewUser, SessionList, TokenForm, TokenRequest, TokenResponse, UserList, UserPatch, UserView, IdParams, Revoked } from '../../shared/index.ts';
 import type { Auth } from '../auth/index.ts';
 import { oauthError } from '../auth/token-endpoint.ts';
-import { AppError } from '../http/app-error.ts';
-import { route, type Route } from '../http/route.ts';
+import { AppError } from '../domain/errors.ts';
+import { problem, route, type Route } from '../http/route.ts';
 
-const problem = (description: string) => ({ description, schema: Problem, contentType: 'application/problem+json' });
 /** The token endpoint's errors are RFC 6749 §5.2 JSON, not problem+json. */
 const oauth = (description: string) => ({ description, schema: OAuthError, contentType: 'application/json' });
-const IdParams = z.object({ id: z.uuid() });
 
 /** `onIssued` hears every successful grant (password: a login; refresh_token), for metrics. */
 export function authRoutes(deps: { auth: Auth; auditLog: AuditLog; onIssued?: (grant: 'password' | 'refresh_token') => void }): Route[] {
@@ -24,6 +21,7 @@ export function authRoutes(deps: { auth: Auth; auditLog: AuditLog; onIssued?: (g
       method: 'post', path: '/v1/auth/token', operationId: 'createToken', tags: ['auth'], access: 'public', bodyType: 'form',
       summary: 'OAuth2 token endpoint (RFC 6749): password grant (§4.3) and refresh_token grant with rotation.',
       body: TokenRequest,
+      documentedBody: TokenForm,
       responses: {
         200: { description: 'Tokens (Cache-Control: no-store)', schema: TokenResponse },
         400: oauth('invalid_request, invalid_grant, invalid_scope or unsupported_grant_type'),
@@ -76,7 +74,7 @@ export function authRoutes(deps: { auth: Auth; auditLog: AuditLog; onIssued?: (g
     route({
       method: 'delete', path: '/v1/auth/sessions', operationId: 'revokeAllSessions', tags: ['auth'], access: 'sessions:self',
       summary: 'Revoke all your sessions (log out everywhere).',
-      responses: { 200: { description: 'Revoked', schema: z.object({ revoked: z.number() }) } },
+      responses: { 200: { description: 'Revoked', schema: Revoked } },
       async handle({ actor, ip, userAgent }) {
         return { status: 200, body: { revoked: await auth.sessions.revokeOwn(actor, undefined, { ip, userAgent }) } };
       },
@@ -122,6 +120,7 @@ export function authRoutes(deps: { auth: Auth; auditLog: AuditLog; onIssued?: (g
       method: 'post', path: '/v1/auth/api-keys', operationId: 'createApiKey', tags: ['auth'], access: 'apikeys:self',
       summary: 'Create an API key within the calling credential: its scopes, and (when a key calls) no later expiry. At most PARLEY_MAX_API_KEYS_PER_USER live keys per user. The key is shown once.',
       body: CreateApiKey,
+      documentedBody: CreateApiKeyDocumented,
       responses: {
         201: { description: 'Created; `key` is shown only now', schema: CreatedApiKey },
         400: problem('Invalid name, scopes or expiry'),

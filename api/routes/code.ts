@@ -1,10 +1,7 @@
-import { z } from 'zod';
-import { ArchiveReceipt, CodeSearchQuery, CodeSearchResults, CreateRepository, Problem, Repository, RepositoryList, SubmittedJob, SymbolList, SymbolQuery } from '../../shared/index.ts';
+import { ArchiveReceipt, CodeSearchQuery, CodeSearchResults, CreateRepository, Repository, RepositoryList, SubmittedJob, SymbolList, SymbolQuery, IdParams } from '../../shared/index.ts';
 import { createRepository, deleteRepository, findSymbols, getRepository, indexRepository, listRepositories, searchCode, uploadArchive, type CodeDeps } from '../domain/code.ts';
-import { route, type Route } from '../http/route.ts';
+import { problem, route, type Route } from '../http/route.ts';
 
-const IdParams = z.object({ id: z.uuid() });
-const problem = (description: string) => ({ description, schema: Problem, contentType: 'application/problem+json' });
 const notFound = problem('No such repository, or not visible to you');
 
 export function codeRoutes(deps: CodeDeps): Route[] {

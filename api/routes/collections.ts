@@ -1,10 +1,7 @@
-import { z } from 'zod';
-import { Collection, CollectionList, CollectionQuery, CollectionResults, CreateCollection, Problem, SubmittedJob, UpsertDocuments } from '../../shared/index.ts';
+import { Collection, CollectionList, CollectionQuery, CollectionResults, CreateCollection, SubmittedJob, UpsertDocuments, IdParams } from '../../shared/index.ts';
 import { createCollection, deleteCollection, getCollection, listCollections, queryCollection, upsertDocuments, type CollectionDeps } from '../domain/collections.ts';
-import { route, type Route } from '../http/route.ts';
+import { problem, route, type Route } from '../http/route.ts';
 
-const IdParams = z.object({ id: z.uuid() });
-const problem = (description: string) => ({ description, schema: Problem, contentType: 'application/problem+json' });
 const notFound = problem('No such collection, or not yours');
 
 export function collectionRoutes(deps: CollectionDeps): Route[] {

@@ -1,17 +1,13 @@
-import { z } from 'zod';
 import {
-  Agent, AgentInput, AgentList, AgentPatch, Comparison, CreateDiscussion, Discussion, DiscussionList, ForkRequest, HumanMessage, ListDiscussionsQuery, PostHumanMessage, Problem, Transcript, TranscriptQuery,
+  Agent, AgentInput, AgentList, AgentPatch, Comparison, CreateDiscussion, Discussion, DiscussionList, EventStreamQuery, ForkRequest, LastEventId, HumanMessage, ListDiscussionsQuery, PostHumanMessage, Problem, roomEvents, sseFrame, Transcript, TranscriptQuery, IdParams, CompareParams,
 } from '../../shared/index.ts';
 import { createAgent, deleteAgent, getAgent, listAgents, updateAgent, type AgentDeps } from '../domain/agents.ts';
 import {
   compareDiscussions, createDiscussion, forkDiscussion, getDiscussion, getTranscript, interruptDiscussion, listDiscussions, pauseDiscussion, postMessage, resumeDiscussion, startDiscussion, stopDiscussion,
   type DiscussionDeps,
 } from '../domain/discussions.ts';
-import { route, type Route } from '../http/route.ts';
+import { problem, route, type Route } from '../http/route.ts';
 
-const IdParams = z.object({ id: z.uuid() });
-const CompareParams = z.object({ id: z.uuid(), otherId: z.uuid() });
-const problem = (description: string) => ({ description, schema: Problem, contentType: 'application/problem+json' });
 const notFound = problem('No such discussion, or not visible to you');
 
 export function agentRoutes(deps: AgentDeps): Route[] {
@@ -20,7 +16,7 @@ export function agentRoutes(deps: AgentDeps): Route[] {
       method: 'post', path: '/v1/agents', operationId: 'createAgent', tags: ['agents'], access: 'discussions:write',
       summary: 'Create an agent: a name, a persona (system prompt), a model and its parameters, within your role caps.',
       body: AgentInput,
-      responses: { 201: { description: 'Created', schema: Agent }, 400: problem('Invalid agent'), 422: problem('Beyond your role caps') },
+      responses: { 201: { description: 'Created', schema: Agent }, 400: problem('Invalid agent, or its model is not installed'), 422: problem('Beyond your role caps, or past PARLEY_MAX_AGENTS_PER_USER (LIMIT_EXCEEDED, naming the cap)') },
       async handle({ body, actor }) {
         const agent = await createAgent(deps, actor, body);
         return { status: 201, body: agent, headers: { Location: `/v1/agents/${agent.id}` } };
@@ -82,7 +78,7 @@ export function discussionRoutes(deps: DiscussionDeps): Route[] {
       method: 'post', path: '/v1/discussions', operationId: 'createDiscussion', tags: ['discussions'], access: 'discussions:write',
       summary: 'Create a discussion room (draft): a topic, the speaking agents, the turn policy and stop conditions, the visibility.',
       body: CreateDiscussion,
-      responses: { 201: { description: 'Created', schema: Discussion }, 400: problem('Invalid body, unknown agents or users') },
+      responses: { 201: { description: 'Created', schema: Discussion }, 400: problem('Invalid body, unknown agents or users'), 422: problem('Past PARLEY_MAX_OPEN_ROOMS_PER_USER (LIMIT_EXCEEDED)') },
       async handle({ body, actor }) {
         const d = await createDiscussion(deps, actor, body);
         return { status: 201, body: d, headers: { Location: d.links.self } };
@@ -116,7 +112,7 @@ export function discussionRoutes(deps: DiscussionDeps): Route[] {
       summary: 'Post a human message; it joins the next speaker’s context. Owner, users it is shared with, and admins.',
       params: IdParams,
       body: PostHumanMessage,
-      responses: { 201: { description: 'Posted', schema: HumanMessage }, 403: problem('Read-only for you'), 404: notFound, 409: problem('The discussion is closed') },
+      responses: { 201: { description: 'Posted', schema: HumanMessage }, 403: problem('Read-only for you'), 404: notFound, 409: problem('The discussion is closed'), 422: problem('The room has taken PARLEY_ROOM_MAX_MESSAGES messages (LIMIT_EXCEEDED)') },
       async handle({ params, body, actor }) {
         return { status: 201, body: await postMessage(deps, actor, params.id, body) };
       },
@@ -126,7 +122,7 @@ export function discussionRoutes(deps: DiscussionDeps): Route[] {
       summary: 'Fork from turn N (a draft of your own) with overrides: another model, persona or parameters for some agents.',
       params: IdParams,
       body: ForkRequest,
-      responses: { 201: { description: 'The fork', schema: Discussion }, 400: problem('Invalid fork'), 404: notFound },
+      responses: { 201: { description: 'The fork', schema: Discussion }, 400: problem('Invalid fork: fromTurn past the committed turns, an override for an agent not in the room, a model not installed'), 404: notFound, 422: problem("A speaker beyond the forker's role caps, or past the forker's open rooms or agents (LIMIT_EXCEEDED, naming the cap)") },
       async handle({ params, body, actor }) {
         const d = await forkDiscussion(deps, actor, params.id, body);
         return { status: 201, body: d, headers: { Location: d.links.self } };
@@ -157,7 +153,12 @@ export function discussionRoutes(deps: DiscussionDeps): Route[] {
 /** The SSE endpoint, for the OpenAPI document (it is mounted as a stream, not a route). */
 export const discussionEventsDoc = {
   path: '/v1/discussions/:id/events', method: 'get' as const, operationId: 'streamDiscussionEvents', tags: ['discussions'], access: 'discussions:read',
-  requestHeaders: { 'Last-Event-ID': { description: 'Resume after this room seq: exactly the events after it' } },
-  summary: 'Live events of a discussion room as Server-Sent Events, from its first event (late joiners get the transcript so far and the turn in progress); resumable with Last-Event-ID.',
-  responses: { 200: { description: 'text/event-stream of turn_started, tokens, turn_finished, status, human_message (snapshot for an expired closed room)', contentType: 'text/event-stream' } },
+  params: IdParams,
+  query: EventStreamQuery,
+  requestHeaders: { 'Last-Event-ID': { description: 'Resume after this room seq: exactly the events after it', schema: LastEventId } },
+  summary: 'Live events of a discussion room as Server-Sent Events, from its first kept event (late joiners get the transcript so far and the turn in progress); resumable with Last-Event-ID.',
+  responses: {
+    200: { description: 'text/event-stream of turn_started, tokens, turn_finished, status, human_message; a `snapshot` of the transcript first when what was asked for is no longer kept (and alone for a closed room whose stream expired)', contentType: 'text/event-stream', schema: sseFrame(Object.keys(roomEvents)) },
+    429: { description: 'Too many live connections for this user (PARLEY_MAX_CONNECTIONS_PER_USER, SSE and sockets together), or rate limited (RATE_LIMITED)', schema: Problem, contentType: 'application/problem+json', headers: { 'Retry-After': { description: 'Seconds to wait' } } },
+  },
 };

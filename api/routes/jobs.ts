@@ -1,10 +1,23 @@
-import { z } from 'zod';
-import { IdempotencyKey, JobList, JobView, ListJobsQuery, Problem, SubmitJobBody, SubmitJobRequest, SubmittedJob } from '../../shared/index.ts';
+import { IdempotencyKey, JobList, JobView, ListJobsQuery, SubmitJobBody, SubmitJobRequest, SubmittedJob, IdParams } from '../../shared/index.ts';
 import { cancelJob, getJob, listJobs, retryJob, submitJob, type JobDeps } from '../domain/jobs.ts';
-import { route, type Route, type RouteResult } from '../http/route.ts';
+import { problem, route, type Route, type RouteResult } from '../http/route.ts';
 
-const IdParams = z.object({ id: z.uuid() });
-const problem = (description: string) => ({ description, schema: Problem, contentType: 'application/problem+json' });
+
+const cancelSemantics = [
+  'Cancelling stops the job; it never deletes it. A waiting job is taken off its queue and recorded `cancelled` at once (200).',
+  'An active one is signalled wherever it runs and aborted there; the answer waits up to 5 s for that and is 200 once the record says `cancelled`,',
+  'or 202 with the job as it stands while it is still stopping. Either way the record stays: `GET /v1/jobs/{id}` keeps answering, with state',
+  '`cancelled`, the `CANCELLED` error and any partial output, and `POST /v1/jobs/{id}/retry` can run it again. A job already finished is 409.',
+].join(' ');
+
+const cancelResponses = {
+  200: { description: 'Cancelled: the record, which stays readable', schema: JobView },
+  202: { description: 'Still stopping: the record as it stands (poll it, or follow its events)', schema: JobView },
+  404: problem('No such job'),
+  409: problem('Already finished (INVALID_STATE)'),
+};
+
+const cancelled = (view: JobView): RouteResult => ({ status: view.state === 'cancelled' ? 200 : 202, body: view });
 
 export function jobRoutes(deps: JobDeps): Route[] {
   return [
@@ -19,7 +32,9 @@ export function jobRoutes(deps: JobDeps): Route[] {
           description: 'Accepted', schema: SubmittedJob,
           headers: { Location: { description: 'The job: GET it, or follow links.events' }, 'Idempotent-Replayed': { description: '"true" when this answer replays an earlier submission with the same key' } },
         },
-        400: problem('Invalid body or input'), 409: problem('Idempotency key reused with another body'), 503: problem('Not accepted'),
+        400: problem('Invalid body or input, or a model that is not installed'), 409: problem('Idempotency key reused with another body'),
+        422: problem("Refused by policy (LIMIT_EXCEEDED, naming the cap and its limit): the role's caps (models, num_predict, num_ctx, prompt size, priority classes, ping holds, concurrent jobs) or the kind's input size"),
+        503: problem('Not accepted'),
       },
       async handle({ body, actor, headers, requestId }) {
         const { job, replayed } = await submitJob(deps, { actor, body, idempotencyKey: headers.idempotencyKey, requestId });
@@ -56,19 +71,30 @@ export function jobRoutes(deps: JobDeps): Route[] {
     }),
     route({
       method: 'delete', path: '/v1/jobs/:id', operationId: 'cancelJob', tags: ['jobs'], access: 'jobs:cancel',
-      summary: 'Cancel a job: a waiting one is removed; an active one is aborted wherever it runs.',
+      summary: 'Cancel a job (the same as POST /v1/jobs/{id}/cancel). It does not delete the record.',
+      description: cancelSemantics,
       params: IdParams,
-      responses: { 200: { description: 'Cancelled (or still stopping: see state)', schema: JobView }, 404: problem('No such job'), 409: problem('Already finished') },
+      responses: cancelResponses,
       async handle({ params, actor, ip, userAgent }) {
-        const view = await cancelJob(deps, actor, params.id, { meta: { ip, userAgent } });
-        return { status: view.state === 'cancelled' ? 200 : 202, body: view };
+        return cancelled(await cancelJob(deps, actor, params.id, { meta: { ip, userAgent } }));
+      },
+    }),
+    route({
+      method: 'post', path: '/v1/jobs/:id/cancel', operationId: 'cancelJobByPost', tags: ['jobs'], access: 'jobs:cancel',
+      summary: 'Cancel a job: a waiting one is removed from its queue, an active one is aborted wherever it runs. The record stays readable.',
+      description: cancelSemantics,
+      params: IdParams,
+      responses: cancelResponses,
+      async handle({ params, actor, ip, userAgent }) {
+        return cancelled(await cancelJob(deps, actor, params.id, { meta: { ip, userAgent } }));
       },
     }),
     route({
       method: 'post', path: '/v1/jobs/:id/retry', operationId: 'retryJob', tags: ['jobs'], access: 'jobs:retry',
       summary: 'Run a failed or cancelled job again under the same id.',
       params: IdParams,
-      responses: { 202: { description: 'Queued again', schema: JobView }, 404: problem('No such job'), 409: problem('Not failed or cancelled') },
+      responses: { 202: { description: 'Queued again', schema: JobView }, 404: problem('No such job'), 409: problem('Not failed or cancelled'), 422: problem("Refused by the owner's caps, as at submit (LIMIT_EXCEEDED)") },
+      description: 'A retry runs admission again, for the job\'s owner: their role\'s caps, priority classes and token budget (429 BUDGET_EXHAUSTED) apply as at submit.',
       async handle({ params, actor, ip, userAgent, requestId }) {
         return { status: 202, body: await retryJob(deps, actor, params.id, { ip, userAgent, requestId }) };
       },

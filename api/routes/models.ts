@@ -5,15 +5,12 @@
  * Mount these after any other fixed /v1/models/<word> path (e.g.
  * /v1/models/status): `GET /v1/models/:name` would otherwise answer for it.
  */
-import { z } from 'zod';
 import {
-  CopyModelBody, CreateModelBody, DeletedModel, LoadModelBody, ModelChange, ModelDetails, ModelList, ModelLoadState, ModelName, Problem, PullModelAccepted, PullModelBody, RunningModels,
+  CopyModelBody, CreateModelBody, DeletedModel, LoadModelBody, ModelChange, ModelDetails, ModelList, ModelLoadState, PullModelAccepted, PullModelBody, RunningModels, ModelNameParams,
 } from '../../shared/index.ts';
 import { copyModel, createModel, deleteModel, getModel, listModels, loadModel, pullModel, runningModels, unloadModel, type ModelDeps } from '../domain/models.ts';
-import { route, type Route } from '../http/route.ts';
+import { problem, route, type Route } from '../http/route.ts';
 
-const NameParams = z.object({ name: ModelName });
-const problem = (description: string) => ({ description, schema: Problem, contentType: 'application/problem+json' });
 const upstream = problem('No Ollama host could answer (a host that is down is reported per host when another one answered)');
 const invalid = problem('Invalid body or name (Ollama refused it)');
 
@@ -58,7 +55,7 @@ export function modelRoutes(deps: ModelDeps): Route[] {
     route({
       method: 'get', path: '/v1/models/:name', operationId: 'getModel', tags: ['models'], access: 'models:read',
       summary: 'One installed model, with its template, system prompt and default parameters.',
-      params: NameParams,
+      params: ModelNameParams,
       responses: { 200: { description: 'The model', schema: ModelDetails }, 400: problem('Not a model name Ollama can have'), 404: problem('Not installed on any host that answered'), 503: upstream },
       async handle({ params }) {
         return { status: 200, body: await getModel(deps, params.name) };
@@ -67,7 +64,7 @@ export function modelRoutes(deps: ModelDeps): Route[] {
     route({
       method: 'delete', path: '/v1/models/:name', operationId: 'deleteModel', tags: ['models'], access: 'models:admin',
       summary: 'Delete a model from every host that has it (admin; audited); per-host results. The configured chat and embedding models are refused.',
-      params: NameParams,
+      params: ModelNameParams,
       responses: { 200: { description: 'Deleted from at least one host', schema: DeletedModel }, 400: invalid, 404: problem('Not installed on any host that answered'), 409: problem('A configured model'), 503: upstream },
       async handle({ params, actor, ip, userAgent }) {
         return { status: 200, body: await deleteModel(deps, actor, params.name, { ip, userAgent }) };
@@ -76,7 +73,7 @@ export function modelRoutes(deps: ModelDeps): Route[] {
     route({
       method: 'post', path: '/v1/models/:name/copy', operationId: 'copyModel', tags: ['models'], access: 'models:admin',
       summary: 'Copy a model under a new name on every host that has it (admin; audited); per-host results.',
-      params: NameParams,
+      params: ModelNameParams,
       body: CopyModelBody,
       responses: { 201: { description: 'Copied on at least one host', schema: ModelChange }, 400: invalid, 404: problem('Not installed on any host that answered'), 409: problem('The destination exists on some host'), 503: upstream },
       async handle({ params, body, actor, ip, userAgent }) {
@@ -87,7 +84,7 @@ export function modelRoutes(deps: ModelDeps): Route[] {
     route({
       method: 'post', path: '/v1/models/:name/load', operationId: 'loadModel', tags: ['models'], access: 'models:manage',
       summary: "Load a model into memory for keep_alive (default 30m) on every host that has it; keep_alive is bounded by the role's maxKeepAliveS.",
-      params: NameParams,
+      params: ModelNameParams,
       body: LoadModelBody,
       responses: { 200: { description: 'Loaded on at least one host', schema: ModelLoadState }, 400: invalid, 404: problem('Not installed on any host that answered'), 422: problem('keep_alive above the role cap'), 503: upstream },
       async handle({ params, body, actor, ip, userAgent }) {
@@ -97,7 +94,7 @@ export function modelRoutes(deps: ModelDeps): Route[] {
     route({
       method: 'post', path: '/v1/models/:name/unload', operationId: 'unloadModel', tags: ['models'], access: 'models:manage',
       summary: 'Unload a model from memory now (keep_alive 0) on every host where it is loaded.',
-      params: NameParams,
+      params: ModelNameParams,
       responses: { 200: { description: 'Unloaded', schema: ModelLoadState }, 400: invalid, 404: problem('Not installed on any host that answered'), 503: upstream },
       async handle({ params, actor, ip, userAgent }) {
         return { status: 200, body: await unloadModel(deps, actor, params.name, { ip, userAgent }) };

@@ -1,36 +1,15 @@
 /** Liveness, readiness, metrics and the OpenAPI document. */
-import type { Redis } from 'ioredis';
-import { z } from 'zod';
-import type { Db } from '../../platform/connections/index.ts';
-import type { OllamaClient } from '../../platform/ollama/index.ts';
+import { Liveness, Readiness, ReadinessQuery } from '../../shared/index.ts';
 import type { MetricsDeps } from '../domain/metrics.ts';
 import { renderMetrics } from '../domain/metrics.ts';
-import { route, type Route, type RouteResult } from '../http/route.ts';
+import { checkReadiness, type ReadinessDeps } from '../domain/readiness.ts';
+import { problem, route, type Route, type RouteResult } from '../http/route.ts';
+import { can } from '../auth/permissions.ts';
 
-export interface OpsDeps {
-  redis: Redis;
-  db: Db;
-  ollama: OllamaClient;
+export interface OpsDeps extends ReadinessDeps {
   /** What /metrics reports (api/domain/metrics.ts). */
   scrape: MetricsDeps;
-  /** Submits a system.ping and waits for it; the deep readiness check. */
-  deepProbe?: () => Promise<{ ok: boolean; ms: number; detail?: string }>;
-  /** Extra readiness detail (e.g. per-model availability). */
-  extraReadiness?: () => Promise<Record<string, unknown>>;
   openapi: () => object;
-}
-
-const Check = z.object({ ok: z.boolean(), ms: z.number(), detail: z.string().optional() });
-const Readiness = z.object({ status: z.enum(['ready', 'degraded']), checks: z.record(z.string(), Check) });
-
-async function timed(fn: () => Promise<unknown>, timeoutMs = 1000): Promise<z.infer<typeof Check>> {
-  const t0 = performance.now();
-  try {
-    await Promise.race([fn(), new Promise((_, rej) => setTimeout(() => rej(new Error(`timed out after ${timeoutMs} ms`)), timeoutMs))]);
-    return { ok: true, ms: Math.round(performance.now() - t0) };
-  } catch (err) {
-    return { ok: false, ms: Math.round(performance.now() - t0), detail: err instanceof Error ? err.message : String(err) };
-  }
 }
 
 export function opsRoutes(deps: OpsDeps): Route[] {
@@ -38,27 +17,26 @@ export function opsRoutes(deps: OpsDeps): Route[] {
     route({
       method: 'get', path: '/healthz', operationId: 'getHealth', tags: ['ops'], access: 'public',
       summary: 'Liveness: the process answers.',
-      responses: { 200: { description: 'Alive', schema: z.object({ status: z.literal('ok') }) } },
+      responses: { 200: { description: 'Alive', schema: Liveness } },
       async handle() {
         return { status: 200, body: { status: 'ok' } };
       },
     }),
     route({
       method: 'get', path: '/readyz', operationId: 'getReadiness', tags: ['ops'], access: 'public',
-      summary: 'Readiness: Redis, Postgres and Ollama each reported; `?deep=1` also runs a system.ping job end to end.',
-      query: z.object({ deep: z.enum(['0', '1', 'true', 'false']).optional() }),
-      responses: { 200: { description: 'Ready', schema: Readiness }, 503: { description: 'Not ready', schema: Readiness } },
-      async handle({ query }): Promise<RouteResult> {
-        const [redis, postgres, ollama] = await Promise.all([
-          timed(() => deps.redis.ping()),
-          timed(() => deps.db.raw('select 1')),
-          timed(() => deps.ollama.version()),
-        ]);
-        const checks: Record<string, z.infer<typeof Check>> = { redis, postgres, ollama };
-        if ((query.deep === '1' || query.deep === 'true') && deps.deepProbe) checks.pipeline = await deps.deepProbe();
-        const extra = deps.extraReadiness ? await deps.extraReadiness().catch(() => ({})) : {};
-        const ok = Object.values(checks).every((c) => c.ok);
-        return { status: ok ? 200 : 503, body: { status: ok ? 'ready' : 'degraded', checks, ...extra } };
+      summary: 'Readiness: Redis, Postgres and Ollama each up or down. With `metrics:read` (operators), timings, errors, hosts and models too; `?deep=1` (operators only, at most once per PARLEY_READYZ_DEEP_INTERVAL_S) also runs a system.ping job end to end and leaves no record of it.',
+      query: ReadinessQuery,
+      responses: {
+        200: { description: 'Ready', schema: Readiness },
+        401: problem('`deep=1` without credentials (UNAUTHENTICATED)', { 'WWW-Authenticate': { description: 'Bearer' } }),
+        403: problem('`deep=1` without the `metrics:read` permission (FORBIDDEN)'),
+        429: problem('A deep probe ran less than PARLEY_READYZ_DEEP_INTERVAL_S ago (RATE_LIMITED)', { 'Retry-After': { description: 'Seconds until the next deep probe may run' } }),
+        503: { description: 'Not ready: some dependency is down', schema: Readiness, headers: { 'Retry-After': { description: 'Seconds to wait before asking again' } } },
+      },
+      async handle({ query, actor }): Promise<RouteResult> {
+        const deep = query.deep === '1' || query.deep === 'true';
+        const { ok, body } = await checkReadiness(deps, { deep, detailed: can(actor, 'metrics:read'), authenticated: actor !== undefined });
+        return { status: ok ? 200 : 503, body, headers: ok ? undefined : { 'Retry-After': '5' } };
       },
     }),
     route({

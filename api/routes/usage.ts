@@ -1,9 +1,8 @@
 /** Token usage and budget routes. */
-import { AdminUsageQuery, AdminUsageReport, Budget, BudgetList, ListBudgetsQuery, Problem, PutBudgetBody, UsageQuery, UsageReport } from '../../shared/index.ts';
+import { AdminUsageQuery, AdminUsageReport, Budget, BudgetList, ListBudgetsQuery, PutBudgetBody, UsageQuery, UsageReport } from '../../shared/index.ts';
 import { allUsage, listBudgets, ownUsage, putBudget, type UsageDeps } from '../domain/usage.ts';
-import { route, type Route } from '../http/route.ts';
+import { problem, route, type Route } from '../http/route.ts';
 
-const problem = (description: string) => ({ description, schema: Problem, contentType: 'application/problem+json' });
 
 export function usageRoutes(deps: UsageDeps): Route[] {
   return [
@@ -38,7 +37,7 @@ export function usageRoutes(deps: UsageDeps): Route[] {
       method: 'put', path: '/v1/admin/budgets', operationId: 'putBudget', tags: ['usage'], access: 'users:manage',
       summary: 'Set a token budget (limitTokens: null removes it). Applies at once, to running streams too. Audited.',
       body: PutBudgetBody,
-      responses: { 200: { description: 'The budget', schema: Budget }, 204: { description: 'Removed' }, 400: problem('Unknown user or role') },
+      responses: { 200: { description: 'The budget', schema: Budget }, 204: { description: 'Removed' }, 400: problem('Not a role (scope role) or not a user id (scope user)'), 404: problem('No user with this id (scope user)') },
       async handle({ body, actor, ip, userAgent }) {
         const budget = await putBudget(deps, actor, body, { ip, userAgent });
         return budget ? { status: 200, body: budget } : { status: 204 };

@@ -270,7 +270,7 @@ async function tenThousand(stack: BenchStack, log: (s: string) => void): Promise
   const handler = codeIndexHandler({ store: createCodeStore(stack.api.db), vectors: stack.workers.vectors, catalog: stack.workers.catalog, embedder: seedEmbedder, pool, config: stack.workers.config.code });
   const controller = new AbortController();
   const seeded = await handler({ repositoryId: repo }, {
-    jobId: randomUUID(), attempt: 1, signal: controller.signal, abortReason: undefined, willRetry: () => false, addUsage: async () => true, progress: () => {}, emitTokens: () => {}, meter: () => {},
+    jobId: randomUUID(), ownerId: stack.operator.id, attempt: 1, signal: controller.signal, abortReason: undefined, willRetry: () => false, addUsage: async () => true, progress: () => {}, emitTokens: () => {}, meter: () => {},
     log: { info() {}, warn() {}, error() {}, debug() {}, child() { return this; } } as never,
   });
   await pool.close();

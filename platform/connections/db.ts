@@ -21,3 +21,8 @@ export function connectDb(url: string, opts: { pool?: number; acquireTimeoutMs?:
     acquireConnectionTimeout: opts.acquireTimeoutMs ?? 5_000,
   });
 }
+
+/** One round trip to Postgres; rejects when it does not answer. */
+export async function pingPostgres(db: Db): Promise<void> {
+  await db.raw('select 1');
+}

@@ -4,7 +4,7 @@
  * the singleton loop that runs housekeeping in one process at a time), and
  * the MongoDB-wire server.
  */
-export { connectDb } from './db.ts';
+export { connectDb, pingPostgres } from './db.ts';
 export type { Db } from './db.ts';
 export { migrateLatest, migrationConfig, migrationsDir, withDb } from './migrate.ts';
 export { connectMongo } from './mongo.ts';

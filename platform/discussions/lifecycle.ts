@@ -34,6 +34,8 @@ export interface RoomDeps {
   jobs: JobLifecycle;
   /** How long a closed room's live stream is kept. */
   streamTtlSeconds: number;
+  /** Entries a room's stream keeps (PARLEY_ROOM_STREAM_MAXLEN). @defaultValue ROOM_STREAM_MAXLEN */
+  roomStreamMaxLen?: number;
   /** The deployment's Redis key prefix: the watchdog repairs only its own rooms' jobs. */
   keyPrefix: string;
   log: Logger;
@@ -54,8 +56,8 @@ export function stopCondition(row: Pick<DiscussionRow, 'policy' | 'current_turn'
 }
 
 /** Appends a `status` event; a closed room's stream then starts to expire. */
-export async function announceStatus(deps: Pick<RoomDeps, 'redis' | 'keys' | 'streamTtlSeconds'>, id: string, status: RoomStatus, reason?: string | null): Promise<number> {
-  const seq = await appendRoomEvent(deps.redis, deps.keys, id, 0, 'status', reason ? { status, reason } : { status });
+export async function announceStatus(deps: Pick<RoomDeps, 'redis' | 'keys' | 'streamTtlSeconds' | 'roomStreamMaxLen'>, id: string, status: RoomStatus, reason?: string | null): Promise<number> {
+  const seq = await appendRoomEvent(deps.redis, deps.keys, id, 0, 'status', reason ? { status, reason } : { status }, deps.roomStreamMaxLen);
   if (isClosed(status)) await expireRoomStream(deps.redis, deps.keys, id, deps.streamTtlSeconds);
   return seq;
 }

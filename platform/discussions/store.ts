@@ -96,9 +96,16 @@ export function createDiscussionStore(db: Db) {
     db,
 
     // ── agents ──
-    async insertAgent(a: Omit<AgentRow, 'created_at' | 'updated_at'>): Promise<AgentRow> {
-      const [row] = await agents().insert({ ...a, params: JSON.stringify(a.params) as never }).returning('*');
+    /** In `q` when given (a fork inserts its copied agents in its own transaction). */
+    async insertAgent(a: Omit<AgentRow, 'created_at' | 'updated_at'>, q: Knex = db): Promise<AgentRow> {
+      const [row] = await agents(q).insert({ ...a, params: JSON.stringify(a.params) as never }).returning('*');
       return row!;
+    },
+    countAgents(ownerId: string): Promise<number> {
+      return agents()
+        .where({ owner_id: ownerId })
+        .count<{ count: number }[]>('* as count')
+        .then((r) => Number(r[0]?.count ?? 0));
     },
     getAgent(id: string): Promise<AgentRow | undefined> {
       return agents().where({ id }).first();
@@ -168,6 +175,15 @@ export function createDiscussionStore(db: Db) {
       if (filter.status) q.where('status', filter.status);
       if (filter.cursor) q.whereRaw('(created_at, id) < (?::timestamptz, ?::uuid)', [filter.cursor.createdAt, filter.cursor.id]);
       return q.orderBy([{ column: 'created_at', order: 'desc' }, { column: 'id', order: 'desc' }]).limit(filter.limit);
+    },
+
+    /** Rooms of the owner that are not closed (draft, running, paused). */
+    countOpen(ownerId: string): Promise<number> {
+      return rooms()
+        .where({ owner_id: ownerId })
+        .whereIn('status', ['draft', 'running', 'paused'])
+        .count<{ count: number }[]>('* as count')
+        .then((r) => Number(r[0]?.count ?? 0));
     },
 
     countRunning(ownerId: string): Promise<number> {

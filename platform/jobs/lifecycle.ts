@@ -22,7 +22,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import type { Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Knex } from 'knex';
-import { isJobKind, isTerminal, jobs, type JobDefinition, type JobEnvelope, type JobError, type JobState, type PriorityClass, type Usage } from '../../shared/index.ts';
+import { isJobKind, isTerminal, jobs, type JobDefinition, type JobEnvelope, type JobError, type PriorityClass, type Usage } from '../../shared/index.ts';
 import type { Db } from '../connections/index.ts';
 import type { Keys } from '../keys.ts';
 import type { Logger } from '../observability/index.ts';
@@ -354,8 +354,11 @@ export function createJobLifecycle(deps: LifecycleDeps) {
       await requestCancel(redis, keys, id);
     },
 
-    /** Runs a failed or cancelled job again under the same id; its stream reopens (listeners get a `reset`). */
-    async retry(id: string, opts: { requestId?: string } = {}): Promise<JobRow> {
+    /**
+     * Runs a failed or cancelled job again under the same id; its stream reopens (listeners get a `reset`).
+     * `priority` replaces the recorded class (admission may lower it for the owner's role).
+     */
+    async retry(id: string, opts: { requestId?: string; priority?: PriorityClass } = {}): Promise<JobRow> {
       const row = await store.get(id);
       if (!row || (row.state !== 'failed' && row.state !== 'cancelled')) throw new JobRefused('INVALID_STATE', `only failed or cancelled jobs can be retried; this one is ${row?.state ?? 'missing'}`);
       if (!isJobKind(row.kind)) throw new JobRefused('UNKNOWN_KIND', `job kind ${row.kind} is no longer served`);
@@ -364,14 +367,30 @@ export function createJobLifecycle(deps: LifecycleDeps) {
       if (old) await old.remove().catch(() => {});
       const reopened = await store.reopen(id);
       if (!reopened) throw new JobRefused('INVALID_STATE', 'the job changed state meanwhile');
+      const priority = opts.priority ?? row.priority;
+      if (priority !== reopened.priority) {
+        await store.setPriority(id, priority);
+        reopened.priority = priority;
+      }
       await reopenJobStream(redis, keys.jobStream(id));
       try {
-        await enqueue(def, id, envelopeOf(def, row.input, row.owner_id, row.priority, opts.requestId), row.max_attempts);
+        await enqueue(def, id, envelopeOf(def, row.input, row.owner_id, priority, opts.requestId), row.max_attempts);
       } catch (cause) {
         await finish(id, { state: 'failed', error: { code: 'INTERNAL', message: 'could not re-enqueue for retry' } });
         throw new JobRefused('NOT_ACCEPTED', 'the queue could not take the retry', { cause });
       }
       return reopened;
+    },
+
+    /**
+     * Removes every trace of a readiness probe (store.discardProbes): its queue entry, its stream and its
+     * record, and the records of probes older than `staleMs` that a dead process left behind.
+     */
+    async discardProbe(id: string, staleMs = 60_000): Promise<void> {
+      const job = await queues.system.getJob(id);
+      if (job) await job.remove().catch(() => {});
+      await redis.del(keys.jobStream(id));
+      await store.discardProbes([id], staleMs);
     },
 
     /** True when Postgres answers (the worker runtime resumes taking jobs once it does). */

@@ -44,6 +44,14 @@ export interface JobRow {
   key_prefix: string;
 }
 
+/** A row as lists read it: no `input`, no `result`, only whether there is one. */
+export type JobSummaryRow = Omit<JobRow, 'input' | 'result'> & { has_result: boolean };
+
+const summaryColumns = [
+  'id', 'kind', 'kind_version', 'queue', 'owner_id', 'priority', 'state', 'attempts', 'max_attempts', 'progress', 'error_code', 'error_message', 'error_details',
+  'model', 'tokens_in', 'tokens_out', 'usage_estimated', 'idempotency_key', 'request_hash', 'queued_at', 'started_at', 'finished_at', 'cancel_requested_at', 'updated_at', 'key_prefix',
+] as const satisfies readonly (keyof JobRow)[];
+
 export interface NewJob {
   id: string;
   kind: string;
@@ -176,6 +184,22 @@ export function createJobStore(db: Db, hooks: JobStoreOptions = {}) {
 
     findByIdempotencyKey(ownerId: string, key: string): Promise<JobRow | undefined> {
       return jobs().where({ owner_id: ownerId, idempotency_key: key }).first();
+    },
+
+    /**
+     * Deletes readiness-probe records: the system account's system.ping jobs whose idempotency key starts
+     * `readyz-probe:` (api/domain/probe.ts). `ids` go whatever their state; other probes once they are
+     * older than `olderThanMs` (left by a process that died mid-probe). Nothing else can match.
+     */
+    async discardProbes(ids: string[], olderThanMs: number): Promise<number> {
+      return jobs()
+        .where({ owner_id: SYSTEM_USER_ID, kind: 'system.ping' })
+        .andWhere('idempotency_key', 'like', 'readyz-probe:%')
+        .andWhere((q) => {
+          if (ids.length) q.whereIn('id', ids);
+          q.orWhere('queued_at', '<', db.raw(`now() - (? * interval '1 millisecond')`, [olderThanMs]));
+        })
+        .delete();
     },
 
     /** Deletes a record whose job never reached the queue (the submit failed). */
@@ -448,15 +472,19 @@ export function createJobStore(db: Db, hooks: JobStoreOptions = {}) {
         .limit(limit);
     },
 
-    async list(filter: { ownerId?: string; kind?: string; state?: JobState; since?: string; until?: string; limit: number; cursor?: { queuedAt: string; id: string } }): Promise<JobRow[]> {
-      const q = jobs().select('*');
+    /**
+     * A page of summaries: every column but `input` and `result` (which may be megabytes each), with
+     * `has_result` in their place. Only `get` loads a result, one job at a time.
+     */
+    async list(filter: { ownerId?: string; kind?: string; state?: JobState; since?: string; until?: string; limit: number; cursor?: { queuedAt: string; id: string } }): Promise<JobSummaryRow[]> {
+      const q = db('jobs').select([...summaryColumns]).select(db.raw('(result is not null) as has_result'));
       if (filter.ownerId !== undefined) q.where('owner_id', filter.ownerId);
       if (filter.kind) q.where('kind', filter.kind);
       if (filter.state) q.where('state', filter.state);
       if (filter.since) q.where('queued_at', '>=', filter.since);
       if (filter.until) q.where('queued_at', '<', filter.until);
       if (filter.cursor) q.whereRaw('(queued_at, id) < (?::timestamptz, ?::uuid)', [filter.cursor.queuedAt, filter.cursor.id]);
-      return q.orderBy([{ column: 'queued_at', order: 'desc' }, { column: 'id', order: 'desc' }]).limit(filter.limit);
+      return q.orderBy([{ column: 'queued_at', order: 'desc' }, { column: 'id', order: 'desc' }]).limit(filter.limit) as unknown as Promise<JobSummaryRow[]>;
     },
   };
 }

@@ -6,9 +6,16 @@
  * model name is the hash tag: on a Redis Cluster every key of one model shares
  * a slot, so the MULTI that writes an entry and its set, the MGET of a batch
  * of embeddings and the invalidation script stay on one node.
- *   chat:<sha256>           a chat answer { model, text, doneReason, promptTokens, completionTokens, at }, TTL chatTtlS.
+ *   chat:<sha256>           a chat answer { model, text, doneReason, promptTokens, completionTokens, at, by }, TTL chatTtlS.
  *                           sha256 of canonical JSON { v, digest, messages, options, format }.
- *   emb:<digest>:<sha256>   one embedding vector (number[]) of one text under one model digest, TTL embedTtlS.
+ *   emb:<digest>:<sha256>   one embedding of one text under one model digest, TTL embedTtlS:
+ *                           { v: number[], t: prompt tokens it cost, by } (an older entry is the bare number[]).
+ *
+ * `by` is a scope tag (scopeTag: the first 16 hex digits of sha256 of the job owner's id) of whoever
+ * caused the entry to be written. Entries are shared by everyone, so the cache keeps its value across
+ * users; but only an entry of the caller's own scope is reported as a hit (`cached`, `cacheHits`, zero
+ * usage). An entry another user caused is served just the same and reported as if computed, with the
+ * tokens it cost then, so neither the flag nor the usage tells anyone what others asked.
  *   digest                  the digest this model name resolved to when an entry was last written for it.
  *   keys:<digest>           SET of the entry keys written for the model while it had <digest>; expires with the longest entry.
  *
@@ -51,6 +58,20 @@ export interface CachedChat {
   promptTokens: number;
   completionTokens: number;
   at: string;
+  /** scopeTag of the caller that caused it to be computed; absent on entries written without a scope. */
+  by?: string;
+}
+
+/** One cached embedding: the vector, the prompt tokens its text cost (apportioned within its batch), the writer's scope tag. */
+export interface CachedEmbedding {
+  v: number[];
+  t?: number;
+  by?: string;
+}
+
+/** The tag an entry carries for a scope (a job owner's id); undefined without a scope. */
+export function scopeTag(scope: string | undefined): string | undefined {
+  return scope === undefined ? undefined : createHash('sha256').update(scope).digest('hex').slice(0, 16);
 }
 
 export interface ChatKeyInput {
@@ -143,18 +164,23 @@ export class ResponseCache {
   }
 
   /** One entry per text, `undefined` where there is none. */
-  async getEmbeddings(model: string, digest: string, texts: readonly string[]): Promise<(number[] | undefined)[]> {
+  async getEmbeddings(model: string, digest: string, texts: readonly string[]): Promise<(CachedEmbedding | undefined)[]> {
     if (!texts.length) return [];
     const raw = await this.redis.mget(...texts.map((t) => this.embedKey(model, digest, t)));
-    return raw.map((r) => (r ? (JSON.parse(r) as number[]) : undefined));
+    return raw.map((r) => {
+      if (!r) return undefined;
+      const e = JSON.parse(r) as number[] | CachedEmbedding;
+      return Array.isArray(e) ? { v: e } : e;
+    });
   }
 
-  async putEmbeddings(model: string, digest: string, texts: readonly string[], vectors: readonly number[][]): Promise<void> {
+  /** `tokens[i]`: the prompt tokens text i cost; `by`: the writer's scope tag. */
+  async putEmbeddings(model: string, digest: string, texts: readonly string[], vectors: readonly number[][], tokens: readonly number[] = [], by?: string): Promise<void> {
     if (!texts.length) return;
     const set = this.k(model, `keys:${digest}`);
     const tx = this.redis.multi();
     const keys = texts.map((t) => this.embedKey(model, digest, t));
-    keys.forEach((key, i) => tx.set(key, JSON.stringify(vectors[i]), 'EX', this.opts.embedTtlS));
+    keys.forEach((key, i) => tx.set(key, JSON.stringify({ v: vectors[i]!, t: tokens[i], by } satisfies CachedEmbedding), 'EX', this.opts.embedTtlS));
     tx.sadd(set, ...keys).expire(set, Math.max(this.opts.chatTtlS, this.opts.embedTtlS));
     await tx.exec();
   }

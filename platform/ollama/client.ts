@@ -36,7 +36,7 @@ import { canonicalModelName, type ChatMessage, type KeepAlive, type OllamaFormat
 import type { Config } from '../config.ts';
 import { JobFailure } from '../jobs/index.ts';
 import { CircuitBreaker, defaultBreakerOptions, type BreakerOptions, type BreakerState } from './breaker.ts';
-import { isDeterministic, type CachedChat, type CacheKind, type CacheMode, type CacheOutcome, type ResponseCache } from './cache.ts';
+import { isDeterministic, scopeTag, type CachedChat, type CachedEmbedding, type CacheKind, type CacheMode, type CacheOutcome, type ResponseCache } from './cache.ts';
 import { AimdLimiter, defaultAimdOptions, type AimdOptions, type LimitChange } from './limiter.ts';
 import { backoffMs, classify, defaultRetryOptions, sleep, toJobFailure, type RetryOptions } from './retry.ts';
 import { OllamaModels, type ManageOptions } from './models.ts';
@@ -84,6 +84,11 @@ export interface EmbedResponse {
 export interface CallOptions {
   /** `bypass` skips the cache lookup and does not store the answer. @defaultValue 'default' */
   cache?: CacheMode;
+  /**
+   * Whose request this is (a job owner's id). A cache entry another scope caused is still served, but
+   * reported as computed (no `cached`, the tokens it cost then); see cache.ts. @defaultValue none: every hit is reported
+   */
+  cacheScope?: string;
 }
 
 export interface OllamaHooks {
@@ -209,12 +214,15 @@ export class OllamaClient {
   async *chat(req: ChatRequest, signal?: AbortSignal, call: CallOptions = {}): AsyncGenerator<ChatChunk> {
     const cache = this.opts.cache && isDeterministic(req.options) ? this.opts.cache : undefined;
     let store: { model: string; digest: string; key: string } | undefined;
+    const tag = scopeTag(call.cacheScope);
     if (cache) {
       const found = await this.lookupChat(cache, req, call.cache);
       if (found && 'hit' in found) {
         const hit = found.hit;
         yield { model: req.model, message: { role: 'assistant', content: hit.text }, done: false };
-        yield { model: req.model, done: true, done_reason: hit.doneReason, prompt_eval_count: 0, eval_count: 0, cached: true };
+        // Only the caller's own entry is reported as a hit; another user's is served as if computed.
+        if (tag === undefined || hit.by === tag) yield { model: req.model, done: true, done_reason: hit.doneReason, prompt_eval_count: 0, eval_count: 0, cached: true };
+        else yield { model: req.model, done: true, done_reason: hit.doneReason, prompt_eval_count: hit.promptTokens, eval_count: hit.completionTokens };
         return;
       }
       store = found;
@@ -224,7 +232,7 @@ export class OllamaClient {
     for await (const chunk of this.withRetries(req.model, signal, (lease) => this.streamOnce<ChatChunk>(lease, '/api/chat', body, req.model, signal))) {
       text += chunk.message?.content ?? '';
       if (chunk.done && store && cache) {
-        const value = { model: req.model, text, doneReason: chunk.done_reason, promptTokens: chunk.prompt_eval_count ?? 0, completionTokens: chunk.eval_count ?? 0, at: new Date().toISOString() };
+        const value = { model: req.model, text, doneReason: chunk.done_reason, promptTokens: chunk.prompt_eval_count ?? 0, completionTokens: chunk.eval_count ?? 0, at: new Date().toISOString(), by: tag };
         await cache.putChat(store.model, store.digest, store.key, value).catch(() => this.opts.hooks?.onCache?.('chat', 'error', 1));
       }
       yield chunk;
@@ -236,7 +244,8 @@ export class OllamaClient {
     const cache = this.opts.cache;
     const hooks = this.opts.hooks;
     const n = req.input.length;
-    let vectors: (number[] | undefined)[] = new Array<number[] | undefined>(n).fill(undefined);
+    const tag = scopeTag(call.cacheScope);
+    let entries: (CachedEmbedding | undefined)[] = new Array<CachedEmbedding | undefined>(n).fill(undefined);
     let digest: string | undefined;
     const model = canonicalModelName(req.model);
     if (cache && call.cache === 'bypass') hooks?.onCache?.('embed', 'bypass', n);
@@ -246,8 +255,8 @@ export class OllamaClient {
         if (!digest) hooks?.onCache?.('embed', 'skip', n);
         else {
           await cache.noteDigest(model, digest);
-          vectors = await cache.getEmbeddings(model, digest, req.input);
-          const hits = vectors.filter(Boolean).length;
+          entries = await cache.getEmbeddings(model, digest, req.input);
+          const hits = entries.filter(Boolean).length;
           if (hits) hooks?.onCache?.('embed', 'hit', hits);
           if (n - hits) hooks?.onCache?.('embed', 'miss', n - hits);
         }
@@ -256,18 +265,27 @@ export class OllamaClient {
         hooks?.onCache?.('embed', 'error', n);
       }
     }
+    const vectors: (number[] | undefined)[] = entries.map((e) => e?.v);
     const missing = vectors.flatMap((v, i) => (v ? [] : [i]));
+    // Hits on entries another user caused are reported as computed: their tokens count, they are not `cached`.
+    let own = 0;
     let promptTokens = 0;
+    for (const e of entries) {
+      if (!e) continue;
+      if (tag === undefined || e.by === tag) own++;
+      else promptTokens += e.t ?? 0;
+    }
     if (missing.length) {
       const input = missing.map((i) => req.input[i]!);
       const body = { ...req, input };
       let res: EmbedResponse | undefined;
       for await (const r of this.withRetries(req.model, signal, (lease) => this.embedOnce(lease, body, input.length, signal))) res = r;
       missing.forEach((i, j) => (vectors[i] = res!.embeddings[j]));
-      promptTokens = res!.prompt_eval_count ?? 0;
-      if (cache && digest) await cache.putEmbeddings(model, digest, input, res!.embeddings).catch(() => hooks?.onCache?.('embed', 'error', input.length));
+      const spent = res!.prompt_eval_count ?? 0;
+      promptTokens += spent;
+      if (cache && digest) await cache.putEmbeddings(model, digest, input, res!.embeddings, apportion(spent, input), tag).catch(() => hooks?.onCache?.('embed', 'error', input.length));
     }
-    return { model: req.model, embeddings: vectors as number[][], prompt_eval_count: promptTokens, cached: n - missing.length };
+    return { model: req.model, embeddings: vectors as number[][], prompt_eval_count: promptTokens, cached: own };
   }
 
   /**
@@ -558,6 +576,15 @@ class StreamClock {
 }
 
 /** Builds the client from the parsed configuration; `extras` are what the composition root adds. */
+/** `total` tokens shared over texts by length (Ollama reports one count per call), summing to `total`. */
+function apportion(total: number, texts: readonly string[]): number[] {
+  const chars = texts.reduce((n, t) => n + t.length, 0) || 1;
+  const out = texts.map((t) => Math.floor((total * t.length) / chars));
+  let rest = total - out.reduce((a, b) => a + b, 0);
+  for (let i = 0; rest > 0 && out.length; i = (i + 1) % out.length, rest--) out[i]! += 1;
+  return out;
+}
+
 export function createOllamaClient(config: Config['ollama'], extras: { cache?: ResponseCache; hooks?: OllamaHooks } = {}): OllamaClient {
   return new OllamaClient({
     host: config.host,

@@ -14,7 +14,8 @@
  *   KEYS[1]  the room stream
  *   KEYS[2]  the room's seq counter (keys(prefix).roomSeq(id))
  *   ARGV[1]  attempt, written as field `a` of every entry
- *   ARGV[2..] pairs: event name, JSON payload
+ *   ARGV[2]  the stream's length bound (XADD MAXLEN ~)
+ *   ARGV[3..] pairs: event name, JSON payload
  *   returns  the seq of the first entry appended
  * and, like a job stream writer, PUBLISHes the appended entries on the
  * stream key's channel for live relay (format: job-stream.ts `parseLiveMessage`).
@@ -24,10 +25,14 @@
  * Seqs are therefore strictly increasing and gap-free whoever writes, and
  * `XRANGE key (0-<lastSeq> +` resumes a client exactly.
  *
- * Retention: an open room's stream is not trimmed and does not expire (a
- * late joiner replays it from seq 0: it is the room's whole live history).
- * When the room closes (finished, stopped) stream and counter get the stream
- * TTL; after that a joiner gets a `snapshot` built from the transcript.
+ * Retention: a room's stream keeps about its last PARLEY_ROOM_STREAM_MAXLEN
+ * entries (XADD MAXLEN ~, trimmed as it grows, open or not), so no room can
+ * fill Redis; human messages per room are bounded too (api/domain/
+ * discussions.ts). A late joiner replays what is kept; one that asks for
+ * seqs already trimmed gets a `snapshot` built from the transcript first
+ * (api/realtime/discussion-watch.ts). When the room closes (finished,
+ * stopped) stream, counter and message count get the stream TTL; after that
+ * a joiner gets only the `snapshot`.
  */
 import type { Redis } from 'ioredis';
 import type { RoomEventName, RoomEventPayload } from '../../shared/index.ts';
@@ -35,8 +40,11 @@ import { BatchingStreamWriter, type PendingEntry } from './job-stream.ts';
 import type { Keys } from '../keys.ts';
 import { luaScript } from '../connections/index.ts';
 
+/** The default of PARLEY_ROOM_STREAM_MAXLEN. */
+export const ROOM_STREAM_MAXLEN = 5000;
+
 const appendScript = `
-local n = (#ARGV - 1) / 2
+local n = (#ARGV - 2) / 2
 if redis.call('EXISTS', KEYS[2]) == 0 then
   local last = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)
   if #last > 0 then
@@ -48,30 +56,30 @@ local top = redis.call('INCRBY', KEYS[2], n)
 local first = top - n + 1
 local live = {}
 for i = 0, n - 1 do
-  redis.call('XADD', KEYS[1], '0-' .. (first + i), 'e', ARGV[2 + 2 * i], 'a', ARGV[1], 'd', ARGV[3 + 2 * i])
-  live[i + 1] = { first + i, ARGV[2 + 2 * i], ARGV[1], ARGV[3 + 2 * i] }
+  redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[2], '0-' .. (first + i), 'e', ARGV[3 + 2 * i], 'a', ARGV[1], 'd', ARGV[4 + 2 * i])
+  live[i + 1] = { first + i, ARGV[3 + 2 * i], ARGV[1], ARGV[4 + 2 * i] }
 end
 redis.call('PUBLISH', KEYS[1], cjson.encode(live))
 return first
 `;
 const append = luaScript(appendScript);
 
-/** Appends events to a room stream in one atomic step; returns the seq of each, in order. */
-export async function appendRoomEvents(redis: Redis, k: Keys, roomId: string, attempt: number, events: PendingEntry[]): Promise<number[]> {
+/** Appends events to a room stream in one atomic step, trimming it to about `maxLen` entries; returns the seq of each, in order. */
+export async function appendRoomEvents(redis: Redis, k: Keys, roomId: string, attempt: number, events: PendingEntry[], maxLen = ROOM_STREAM_MAXLEN): Promise<number[]> {
   if (events.length === 0) return [];
-  const first = Number(await append.run(redis, [k.roomStream(roomId), k.roomSeq(roomId)], [String(attempt), ...events.flatMap((e) => [e.e, JSON.stringify(e.d)])]));
+  const first = Number(await append.run(redis, [k.roomStream(roomId), k.roomSeq(roomId)], [String(attempt), String(maxLen), ...events.flatMap((e) => [e.e, JSON.stringify(e.d)])]));
   return events.map((_, i) => first + i);
 }
 
 /** Appends one event and returns its seq. */
-export async function appendRoomEvent<K extends RoomEventName>(redis: Redis, k: Keys, roomId: string, attempt: number, event: K, payload: RoomEventPayload<K>): Promise<number> {
-  const [seq] = await appendRoomEvents(redis, k, roomId, attempt, [{ e: event, d: payload as Record<string, unknown> }]);
+export async function appendRoomEvent<K extends RoomEventName>(redis: Redis, k: Keys, roomId: string, attempt: number, event: K, payload: RoomEventPayload<K>, maxLen = ROOM_STREAM_MAXLEN): Promise<number> {
+  const [seq] = await appendRoomEvents(redis, k, roomId, attempt, [{ e: event, d: payload as Record<string, unknown> }], maxLen);
   return seq!;
 }
 
 /** A closed room's stream (and counter) expire after `ttlSeconds`; the transcript stays in MongoDB. */
 export async function expireRoomStream(redis: Redis, k: Keys, roomId: string, ttlSeconds: number): Promise<void> {
-  await redis.multi().expire(k.roomStream(roomId), ttlSeconds).expire(k.roomSeq(roomId), ttlSeconds).exec();
+  await redis.multi().expire(k.roomStream(roomId), ttlSeconds).expire(k.roomSeq(roomId), ttlSeconds).expire(k.roomMessageCount(roomId), ttlSeconds).exec();
 }
 
 /**
@@ -84,6 +92,7 @@ export class RoomStreamWriter extends BatchingStreamWriter {
     private readonly k: Keys,
     private readonly roomId: string,
     readonly attempt: number,
+    private readonly maxLen = ROOM_STREAM_MAXLEN,
   ) {
     super();
   }
@@ -95,11 +104,11 @@ export class RoomStreamWriter extends BatchingStreamWriter {
   /** Writes an event after everything queued before it and returns its seq. */
   async emit<K extends RoomEventName>(event: K, payload: RoomEventPayload<K>): Promise<number> {
     await this.flush();
-    return appendRoomEvent(this.redis, this.k, this.roomId, this.attempt, event, payload);
+    return appendRoomEvent(this.redis, this.k, this.roomId, this.attempt, event, payload, this.maxLen);
   }
 
   protected async write(batch: PendingEntry[]): Promise<void> {
-    await appendRoomEvents(this.redis, this.k, this.roomId, this.attempt, batch);
+    await appendRoomEvents(this.redis, this.k, this.roomId, this.attempt, batch, this.maxLen);
   }
 }
 

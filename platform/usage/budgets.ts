@@ -30,11 +30,10 @@
  *      exactly once per run): counters += actual - reserved.
  */
 import type { Redis } from 'ioredis';
-import { isJobKind, jobs, type BudgetPeriod, type BudgetScope } from '../../shared/index.ts';
+import type { BudgetPeriod, BudgetScope } from '../../shared/index.ts';
 import type { Db } from '../connections/index.ts';
 import { JobFailure } from '../jobs/index.ts';
 import { luaScript } from '../connections/index.ts';
-import type { FinishedJob } from '../jobs/index.ts';
 
 export interface BudgetRule {
   scope: BudgetScope;

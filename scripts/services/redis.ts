@@ -6,7 +6,7 @@
 import { mkdirSync, rmSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
-import { ensureDebianPackages, hostPort, log, readPid, alive, run, stopPid, waitUntil, which, ServiceProblem } from './proc.ts';
+import { ensureDebianPackages, hostPort, readPid, alive, run, stopPid, waitUntil, which, ServiceProblem } from './proc.ts';
 import { ensurePortFree } from './ports.ts';
 import { settings } from './settings.ts';
 import type { Service } from './service.ts';

@@ -11,7 +11,7 @@
  */
 import { ApiErrorCode, OAuthError, Problem, type TokenResponse } from '../../shared/index.ts';
 import { abortError, ParleyError } from '../errors.ts';
-import { backoffDelay, defaultRetry, parseRetryAfter, sleep, type RetryOptions } from './backoff.ts';
+import { backoffDelay, parseRetryAfter, sleep, type RetryOptions } from './backoff.ts';
 import type { Credentials } from './auth.ts';
 
 /** One HTTP attempt as interceptors see it. `headers` may be changed by `onRequest`. */

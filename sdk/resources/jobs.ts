@@ -1,5 +1,5 @@
 /** `client.jobs`: submit, read, list, cancel, retry, stream and run jobs. */
-import { jobEvents, type JobEvent, type JobList, type JobState, type JobView, type ListJobsQuery, type PriorityClass, type PublicJobKind, type SubmittedJob } from '../../shared/index.ts';
+import { jobEvents, type JobEvent, type JobList, type JobState, type JobSummary, type JobView, type ListJobsQuery, type PriorityClass, type PublicJobKind, type SubmittedJob } from '../../shared/index.ts';
 import { abortError, jobFailure } from '../errors.ts';
 import type { ResourceContext } from '../internal/context.ts';
 import type { EventStream, StreamOptions } from '../internal/event-stream.ts';
@@ -83,8 +83,8 @@ export function jobsResource(ctx: ResourceContext) {
       return (await http.request<JobView>({ method: 'GET', path: `/v1/jobs/${encodeURIComponent(id)}`, signal: opts.signal })).data;
     },
 
-    /** Your jobs, newest first; iterate for every job across pages, or use `.pages()` / `.first()`. */
-    list(query: ListJobs = {}, opts: CallOptions = {}): Paginated<JobView, JobList> {
+    /** Your jobs, newest first, without their results (`get` one for that); iterate for every job across pages, or use `.pages()` / `.first()`. */
+    list(query: ListJobs = {}, opts: CallOptions = {}): Paginated<JobSummary, JobList> {
       return paginate((cursor) => http.request<JobList>({ method: 'GET', path: '/v1/jobs', query: { ...query, cursor }, signal: opts.signal }).then((r) => r.data));
     },
 

@@ -4,11 +4,24 @@ import { defineJob } from './define.ts';
 export const CodeLanguage = z.enum(['typescript', 'tsx', 'javascript', 'python']);
 export type CodeLanguage = z.infer<typeof CodeLanguage>;
 
+/**
+ * A path segment: not empty, not `.` or `..`, without `/`, `\` or control characters. A file name is
+ * relative and normalised, segments joined by `/`: no leading `/`, no `./` or `../` anywhere. The name
+ * only labels chunks (nothing is read from disk), but it travels into indexes and tools that might.
+ */
+const segment = String.raw`(?:[^/\\\x00-\x1f.][^/\\\x00-\x1f]*|\.[^/\\\x00-\x1f.][^/\\\x00-\x1f]*|\.\.[^/\\\x00-\x1f]+)`;
+export const RelativePath = z
+  .string()
+  .min(1)
+  .max(1024)
+  .regex(new RegExp(`^${segment}(?:/${segment})*$`), 'a relative, normalised path: segments joined by "/", none empty, "." or "..", no leading "/", no "\\" or control characters');
+
 export const SourceFile = z.object({
-  path: z.string().min(1).max(1024),
+  path: RelativePath,
   /** Inferred from the extension when absent. */
   language: CodeLanguage.optional(),
-  content: z.string().max(2_000_000),
+  /** Bounded again by the whole input's PARLEY_JOB_LIMITS `inputBytes` (512 KiB by default). */
+  content: z.string().max(524_288),
 });
 export type SourceFile = z.infer<typeof SourceFile>;
 

@@ -47,6 +47,7 @@ const expected: Record<string, Expected> = {
   'GET /v1/jobs': 'jobs:read',
   'GET /v1/jobs/:id': 'jobs:read',
   'DELETE /v1/jobs/:id': 'jobs:cancel',
+  'POST /v1/jobs/:id/cancel': 'jobs:cancel',
   'POST /v1/jobs/:id/retry': 'jobs:retry',
   'GET /v1/models/status': 'models:read',
   'GET /v1/models': 'models:read',

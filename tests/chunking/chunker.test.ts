@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import type { CodeChunk } from '../../shared/index.ts';
-import { chunkFiles, chunkSource } from '../../workers/chunking/chunker.ts';
+import { chunkFiles, chunkSource, MAX_CLASS_DEPTH } from '../../workers/chunking/chunker.ts';
 
 const sha256 = (text: string): string => createHash('sha256').update(text).digest('hex');
 
@@ -296,5 +296,39 @@ describe('chunkSource: languages and errors', () => {
     expect(result.chunks).toHaveLength(count);
     const last = result.chunks[count - 1]!;
     expect(last).toEqual(expected('big.ts', 'typescript', 'function', `f${count - 1}`, 3 * count - 2, 3 * count, parts[count - 1]!.trimEnd()));
+  });
+});
+
+// Issue 16: every nested class's chunk repeated everything inside it, so the output grew with the square
+// of the input (160 nested classes: 83 times the input). Classes get chunks down to MAX_CLASS_DEPTH levels.
+describe('chunkSource: output bounded by the input, however deep classes nest', () => {
+  const nestedTs = (n: number) => {
+    let s = '';
+    for (let i = 0; i < n; i++) s += `class C${i} {\n  m${i}() { return ${i}; }\n  inner = `;
+    return s + 'null;\n' + '}\n'.repeat(n);
+  };
+  const nestedPy = (n: number) => Array.from({ length: n }, (_, i) => `${' '.repeat(i)}class C${i}:\n${' '.repeat(i)} def m${i}(self): return ${i}\n`).join('');
+  const ratio = (path: string, content: string) => chunkSource({ path, content }).chunks.reduce((n, c) => n + c.content.length, 0) / content.length;
+
+  for (const [language, path, make] of [['TypeScript', 'deep.ts', nestedTs], ['Python', 'deep.py', nestedPy]] as const) {
+    it(`keeps ${language} output within a constant multiple of the input at depth 20 and at depth 160`, () => {
+      const shallow = ratio(path, make(20));
+      const deep = ratio(path, make(160));
+      expect(deep).toBeLessThanOrEqual(MAX_CLASS_DEPTH + 1);
+      expect(deep).toBeLessThanOrEqual(shallow * 1.1);
+    });
+  }
+
+  it('chunks classes down to MAX_CLASS_DEPTH levels; deeper ones belong to the chunk that holds them', () => {
+    const symbols = chunkSource({ path: 'deep.ts', content: nestedTs(6) }).chunks.map((c) => `${c.kind} ${c.symbol}`);
+    expect(symbols).toEqual(['class C0', 'method C0.m0', 'class C0.inner', 'method C0.inner.m1', 'class C0.inner.inner', 'method C0.inner.inner.m2']);
+  });
+
+  it('chunks a file of 11 000 nested classes without running out of stack', () => {
+    let s = '';
+    for (let i = 0; i < 11_000; i++) s += `class C${i} { m() {} x = `;
+    const r = chunkSource({ path: 'deeper.ts', content: s + 'null;' + '}'.repeat(11_000) });
+    expect(r.error).toBeUndefined();
+    expect(r.chunks).toHaveLength(2 * MAX_CLASS_DEPTH);
   });
 });

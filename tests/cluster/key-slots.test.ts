@@ -81,7 +81,7 @@ describe('on a Redis Cluster', () => {
     await cache.putEmbeddings(model, 'd1', ['a', 'b', 'c'], [[1], [2], [3]]);
     const chatKey = cache.chatKey(model, 'd1', { messages: [{ role: 'user', content: 'hi' }] });
     await cache.putChat(model, 'd1', chatKey, { model, text: 'hello', promptTokens: 1, completionTokens: 1, at: new Date().toISOString() });
-    expect(await cache.getEmbeddings(model, 'd1', ['a', 'b', 'c', 'd'])).toEqual([[1], [2], [3], undefined]);
+    expect(await cache.getEmbeddings(model, 'd1', ['a', 'b', 'c', 'd'])).toEqual([{ v: [1] }, { v: [2] }, { v: [3] }, undefined]);
     const entries = await cache.entriesOf(model, 'd1');
     expect(entries).toHaveLength(4);
     expect((await slots([...entries, chatKey, cache.embedKey(model, 'd2', 'a')])).size).toBe(1);

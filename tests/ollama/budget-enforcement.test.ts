@@ -192,7 +192,9 @@ describe('the ledger', () => {
   it('validates budget rules and lists them for admins only', async () => {
     const u = await stack.user('member');
     expect((await stack.request('PUT', '/v1/admin/budgets', { user: admin, body: { scope: 'role', subject: 'wizard', period: 'day', limitTokens: 5 } })).status).toBe(400);
-    expect((await stack.request('PUT', '/v1/admin/budgets', { user: admin, body: { scope: 'user', subject: randomUUID(), period: 'day', limitTokens: 5 } })).status).toBe(400);
+    // A user id of the right form that names nobody: 404, as for any other object that does not exist.
+    expect((await stack.request('PUT', '/v1/admin/budgets', { user: admin, body: { scope: 'user', subject: randomUUID(), period: 'day', limitTokens: 5 } })).status).toBe(404);
+    expect((await stack.request('PUT', '/v1/admin/budgets', { user: admin, body: { scope: 'user', subject: 'not-a-uuid', period: 'day', limitTokens: 5 } })).status).toBe(400);
     expect((await stack.request('PUT', '/v1/admin/budgets', { user: admin, body: { scope: 'user', subject: u.id, period: 'week', limitTokens: 5 } })).status).toBe(400);
     const set = await setBudget(u, 1234, 'month');
     expect(set).toMatchObject({ scope: 'user', subject: u.id, period: 'month', limitTokens: 1234, updatedBy: admin.id });

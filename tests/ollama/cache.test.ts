@@ -142,3 +142,34 @@ describe('invalidation on digest change', () => {
     expect(await stack.api.redis.get(`${stack.prefix}:cache:{${alias}}:digest`)).toBe(newDigest);
   });
 });
+
+// Issue 16: the cache was shared across users and `cached: true` told one user what another had asked.
+// Entries are still shared (the compute is saved), but only one's own entries are reported as hits.
+describe('the cache does not tell one user what another asked', () => {
+  it("serves another user's chat entry as if computed: same text, no `cached`, the usage it cost", async () => {
+    const bob = await stack.user('member');
+    const prompt = `Name a colour. ${randomUUID()}`;
+    const first = await run('llm.chat', chatInput(prompt));
+    const theirs = await run('llm.chat', chatInput(prompt), bob);
+    expect(theirs.state).toBe('completed');
+    expect(theirs.result.text).toBe(first.result.text);
+    expect(theirs.result.cached).toBeUndefined();
+    expect(theirs.usage).toMatchObject({ promptTokens: first.usage.promptTokens, completionTokens: first.usage.completionTokens });
+    // The one who caused the entry still sees it as a hit.
+    expect((await run('llm.chat', chatInput(prompt))).result.cached).toBe(true);
+  });
+
+  it("counts another user's embeddings as computed, not as cache hits, with the tokens they cost", async () => {
+    const bob = await stack.user('member');
+    const texts = ['kiwi', 'lemon'].map((w) => `${w} ${randomUUID()}`);
+    const mine = await run('embed.batch', { texts });
+    const hitsBefore = await cacheCount('embed', 'hit');
+    const theirs = await run('embed.batch', { texts }, bob);
+    expect(theirs.result.embeddings).toEqual(mine.result.embeddings);
+    expect(theirs.result.cacheHits).toBe(0);
+    expect(theirs.usage.promptTokens).toBe(mine.usage.promptTokens);
+    // Served from the cache all the same: the operators' metrics count the hits.
+    expect(await cacheCount('embed', 'hit')).toBe(hitsBefore + 2);
+    expect((await run('embed.batch', { texts })).result.cacheHits).toBe(2);
+  });
+});

@@ -40,7 +40,7 @@ describe('no retry once output began', () => {
     const emitted: string[] = [];
     const handler = llmChatHandler({ ollama: client(), chatModel: 'm', defaultNumPredict: 16 });
     const ctx = {
-      jobId: 'j1', attempt: 1, signal: new AbortController().signal, log: createLogger('test', 'silent'),
+      jobId: 'j1', attempt: 1, ownerId: null, signal: new AbortController().signal, log: createLogger('test', 'silent'),
       progress: () => {}, emitTokens: (t: string) => void emitted.push(t), meter: () => {},
       abortReason: undefined, willRetry: () => false, addUsage: async () => true,
     };

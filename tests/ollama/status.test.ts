@@ -62,8 +62,8 @@ describe('model status', () => {
     expect(r.status).toBe(401);
   });
 
-  it('/readyz carries per-model availability', async () => {
-    const r = await stack.request('GET', '/readyz');
+  it('/readyz carries per-model availability for operators', async () => {
+    const r = await stack.request('GET', '/readyz', { user: operator });
     expect(r.json.checks.ollama.ok).toBe(true);
     expect(r.json.models).toEqual(expect.arrayContaining([
       expect.objectContaining({ model: tagged(chatModel), installed: true, loaded: true, loadedOn: [real] }),

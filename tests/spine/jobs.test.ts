@@ -56,12 +56,13 @@ describe('job kinds complete with real output', () => {
   });
 
   it('runs system.ping end to end and reports the worker and attempt', async () => {
-    const r = await submit({ kind: 'system.ping', input: { echo: 'marco' }, priority: 'interactive' });
+    // Members may ask for normal or batch (PARLEY_ROLE_CAPS `priorities`); interactive is for operators and the platform.
+    const r = await submit({ kind: 'system.ping', input: { echo: 'marco' }, priority: 'normal' });
     const job = await stack.waitForJob(r.json.id, alice);
     expect(job.state).toBe('completed');
     expect(job.result).toMatchObject({ echo: 'marco', attempt: 1 });
     expect(job.result.worker).toMatch(/:\d+$/);
-    expect(job.priority).toBe('interactive');
+    expect(job.priority).toBe('normal');
     expect(job.usage).toBeNull();
   });
 });

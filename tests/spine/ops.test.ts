@@ -22,7 +22,7 @@ describe('operations endpoints', () => {
     expect(r.status).toBe(200);
     expect(r.json.status).toBe('ready');
     for (const s of ['redis', 'postgres', 'ollama']) expect(r.json.checks[s].ok).toBe(true);
-    const deep = await stack.request('GET', '/readyz?deep=1');
+    const deep = await stack.request('GET', '/readyz?deep=1', { user: operator });
     expect(deep.status).toBe(200);
     expect(deep.json.checks.pipeline.ok).toBe(true);
   });
@@ -30,7 +30,7 @@ describe('operations endpoints', () => {
   it('reports not ready when the deep probe cannot complete', async () => {
     const idle = await startStack({ workers: false });
     try {
-      const r = await idle.request('GET', '/readyz?deep=1');
+      const r = await idle.request('GET', '/readyz?deep=1', { user: await idle.user('operator') });
       expect(r.status).toBe(503);
       expect(r.json.status).toBe('degraded');
       expect(r.json.checks.pipeline.ok).toBe(false);

@@ -8,6 +8,13 @@
  *   the chunk of the function that holds them;
  * - a class, and then each of its methods again, as `Class.method`, so a class
  *   chunk overlaps its method chunks;
+ * - classes nested in classes down to MAX_CLASS_DEPTH levels; a class deeper
+ *   than that belongs to the chunk of the class that holds it, methods and
+ *   all, as a nested helper belongs to its function. Each level's chunk
+ *   repeats everything inside it, so unbounded nesting made the output grow
+ *   with the square of the input (160 nested classes: 83 times the input);
+ *   with the bound the output stays within a few times the input, and the
+ *   walk's recursion is bounded too;
  * - its content is the definition's source text, from its first decorator (or
  *   `export`) to its end, with trailing whitespace dropped; the line range is
  *   exactly the lines of that text.
@@ -29,6 +36,9 @@ import TypeScript from 'tree-sitter-typescript';
 import type { CodeChunk, CodeChunkResult, CodeLanguage, SourceFile } from '../../shared/index.ts';
 
 export type ChunkKind = CodeChunk['kind'];
+
+/** How many levels of classes get chunks of their own: a top-level class is level 1. */
+export const MAX_CLASS_DEPTH = 3;
 
 /** The chunks of one file. `CodeChunkResult.files` holds the same without the chunks themselves. */
 export interface FileChunks {
@@ -291,12 +301,17 @@ const scriptOpaque = new Set([
   'property_signature',
 ]);
 
-/** `scope` is the qualified name of the class whose body is being walked, or null. */
-function collectScript(root: Parser.SyntaxNode, scope: string | null, out: ChunkCollector): void {
+/**
+ * `scope` is the qualified name of the class whose body is being walked, or null; `classDepth` how
+ * many classes enclose `root`.
+ */
+function collectScript(root: Parser.SyntaxNode, scope: string | null, out: ChunkCollector, classDepth = 0): void {
   const addClass = (symbol: string, classNode: Parser.SyntaxNode, start: number, end: number): void => {
+    // Deeper than the bound: part of the enclosing class's chunk, not a chunk (or a walk) of its own.
+    if (classDepth >= MAX_CLASS_DEPTH) return;
     out.add('class', symbol, start, end);
     const body = classNode.childForFieldName('body');
-    if (body) collectScript(body, symbol, out);
+    if (body) collectScript(body, symbol, out, classDepth + 1);
   };
   /**
    * `const f = () => {}` and `const C = class {}`, the cursor on the
@@ -406,7 +421,7 @@ function collectScript(root: Parser.SyntaxNode, scope: string | null, out: Chunk
           // An anonymous function inside a class body (a callback in a field
           // initialiser) leaves the class: what it declares is not a method.
           if (scope !== null) {
-            collectScript(cursor.currentNode, null, out);
+            collectScript(cursor.currentNode, null, out, classDepth);
             return false;
           }
         }
@@ -434,15 +449,16 @@ const pythonContainers = new Set([
   'case_clause',
 ]);
 
-function collectPython(root: Parser.SyntaxNode, scope: string | null, out: ChunkCollector): void {
+function collectPython(root: Parser.SyntaxNode, scope: string | null, out: ChunkCollector, classDepth = 0): void {
   // `start` is the decorated_definition's when there is one, so the chunk covers the decorators.
   const addClass = (cursor: Parser.TreeCursor, start: number, end: number): void => {
+    if (classDepth >= MAX_CLASS_DEPTH) return;
     const name = out.fieldText(cursor, 'name');
     if (name === null) return;
     const symbol = qualify(scope, name);
     out.add('class', symbol, start, end);
     const body = cursor.currentNode.childForFieldName('body');
-    if (body) collectPython(body, symbol, out);
+    if (body) collectPython(body, symbol, out, classDepth + 1);
   };
 
   const addFunction = (cursor: Parser.TreeCursor, start: number, end: number): void => {

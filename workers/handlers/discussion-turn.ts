@@ -96,7 +96,7 @@ export function discussionTurnHandler(rt: DiscussionRuntime): Handler<typeof dis
     const speaker = roster.speakers.find((s) => s.id === pick.agentId)!;
 
     // ── turn_started, then the context as of that point in the room's timeline ──
-    const writer = new RoomStreamWriter(rt.redis, rt.keys, id, ctx.attempt);
+    const writer = new RoomStreamWriter(rt.redis, rt.keys, id, ctx.attempt, rt.roomStreamMaxLen);
     const startedAt = new Date();
     const startedSeq = await writer.emit('turn_started', { turn, agentId: speaker.id, agentName: speaker.name, model: speaker.model });
     // Messages from the stream (where their seq is allocated) and from MongoDB (in case the stream lost

@@ -20,8 +20,10 @@ export interface HandlerDeps {
   embedModel: string;
   defaultNumPredict: number;
   chunkPool: ChunkRunner;
-  /** Token budgets checked while llm.chat streams; without it, only the reservation made at submit bounds a job. */
+  /** Token budgets checked while llm.chat streams and between embed.batch calls; without it, only the reservation made at submit bounds a job. */
   budget?: BudgetGuards;
+  /** embed.batch's result bound (PARLEY_JOB_LIMITS), checked early by projection. */
+  embedMaxResultBytes?: number;
   modelPull: ModelPullDeps;
   /** Rooms, transcripts, memory and scheduling for the discussion.* kinds. */
   discussions: DiscussionRuntime;
@@ -32,7 +34,7 @@ export interface HandlerDeps {
 export function createHandlers(deps: HandlerDeps) {
   return {
     'llm.chat': llmChatHandler(deps),
-    'embed.batch': embedBatchHandler(deps),
+    'embed.batch': embedBatchHandler({ ollama: deps.ollama, embedModel: deps.embedModel, budget: deps.budget, maxResultBytes: deps.embedMaxResultBytes }),
     'code.chunk': codeChunkHandler({ pool: deps.chunkPool }),
     'system.ping': systemPingHandler(),
     'model.pull': modelPullHandler(deps.modelPull),

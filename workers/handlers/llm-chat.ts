@@ -16,7 +16,7 @@ export function llmChatHandler(deps: { ollama: OllamaClient; chatModel: string; 
       budget: deps.budget,
       promptTokensEstimate: estimateTokens(input.messages.map((m) => m.content).join('\n')),
       exhausted: "token budget exhausted: no tokens left for this job in its owner's budget",
-      call: { cache: input.cache },
+      call: { cache: input.cache, cacheScope: ctx.ownerId ?? undefined },
       progressAt: (n) => n % 32 === 0,
     }, run);
     const { text, emitted, firstTokenMs, t0 } = run;

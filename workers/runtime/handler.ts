@@ -19,6 +19,8 @@ export interface HandlerContext<P = unknown> {
   jobId: string;
   /** The execution attempt (1, 2, ...), the same number the live events carry. */
   attempt: number;
+  /** The job's owner: whose budget it spends, and whose cache entries count as their own (cache.ts). */
+  ownerId: string | null;
   /** Aborted with an AbortReason as its reason. Pass it to every upstream call. */
   signal: AbortSignal;
   /** Why `signal` was aborted, once it is. */

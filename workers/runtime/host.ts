@@ -21,7 +21,7 @@ import { DelayedError, Worker, UnrecoverableError, WaitingError, type Job } from
 import type { Redis } from 'ioredis';
 import type { Config } from '../../platform/config.ts';
 import { dependencyDown } from '../../platform/connections/index.ts';
-import { onCancel, toJobError, type JobLifecycle } from '../../platform/jobs/index.ts';
+import { JobFailure, onCancel, toJobError, type JobLifecycle } from '../../platform/jobs/index.ts';
 import type { Keys } from '../../platform/keys.ts';
 import type { Logger } from '../../platform/observability/index.ts';
 import type { WorkerMetrics } from '../../platform/observability/index.ts';
@@ -223,6 +223,7 @@ export class WorkerHost {
     const ctx: HandlerContext = {
       jobId: id,
       attempt,
+      ownerId: envelope.data.ownerId,
       signal: controller.signal,
       get abortReason() {
         return controller.signal.aborted ? (controller.signal.reason as AbortReason) : undefined;
@@ -266,6 +267,12 @@ export class WorkerHost {
       const raw = await handler(input.data, ctx);
       if (controller.signal.reason === SUPERSEDED) throw SUPERSEDED;
       const result = def.result.parse(raw) as { usage?: Usage };
+      // Results live in Postgres for good and in the job's stream until it expires: bounded per kind, refused above.
+      const resultBytes = Buffer.byteLength(JSON.stringify(result));
+      const resultLimit = config.jobLimits.of(kind).resultBytes;
+      if (resultBytes > resultLimit) {
+        throw new JobFailure('RESULT_TOO_LARGE', `the result is ${resultBytes} bytes of JSON, above the bound of ${resultLimit} bytes for ${kind}; nothing was kept`, { details: { resultBytes, limitBytes: resultLimit } });
+      }
       const usage = def.metered ? (result.usage ?? partialUsage()) : null;
       const done = await this.durably('complete', () => lifecycle.finish(id, { state: 'completed', result, usage }, fence));
       if (!done) jobLog.warn('completed, but the record was already terminal or owned by a newer attempt; this outcome is dropped');

@@ -1,28 +1,5 @@
 import type { ApiErrorCode } from '../../shared/index.ts';
 
-/**
- * The API's one error class. Thrown by domain functions and middleware; the
- * error middleware turns it into problem+json. Never crosses a process.
- */
-export class AppError extends Error {
-  readonly code: ApiErrorCode;
-  readonly detail: string | undefined;
-  readonly errors: { path: string; message: string }[] | undefined;
-  readonly headers: Record<string, string> | undefined;
-  /** OAuth2's `error` and `error_description`, for the token endpoint's §5.2 answers (api/http/errors.ts). */
-  readonly extra: Record<string, string> | undefined;
-
-  constructor(code: ApiErrorCode, opts: { detail?: string; errors?: { path: string; message: string }[]; cause?: unknown; headers?: Record<string, string>; extra?: Record<string, string> } = {}) {
-    super(opts.detail ?? code, { cause: opts.cause });
-    this.name = 'AppError';
-    this.code = code;
-    this.detail = opts.detail;
-    this.errors = opts.errors;
-    this.headers = opts.headers;
-    this.extra = opts.extra;
-  }
-}
-
 /** The one map from error code to HTTP status. Exhaustive over the codes. */
 export function statusOf(code: ApiErrorCode): number {
   switch (code) {
@@ -40,6 +17,8 @@ export function statusOf(code: ApiErrorCode): number {
     case 'JOB_NOT_FOUND':
     case 'NOT_FOUND':
       return 404;
+    case 'METHOD_NOT_ALLOWED':
+      return 405;
     case 'IDEMPOTENCY_CONFLICT':
     case 'INVALID_STATE':
       return 409;
@@ -70,6 +49,7 @@ const titles: Record<ApiErrorCode, string> = {
   PAYLOAD_TOO_LARGE: 'The request body is too large',
   UNSUPPORTED_MEDIA_TYPE: 'Unsupported content type',
   ROUTE_NOT_FOUND: 'No such route',
+  METHOD_NOT_ALLOWED: 'Method not allowed',
   JOB_NOT_FOUND: 'Job not found',
   NOT_FOUND: 'Not found',
   IDEMPOTENCY_CONFLICT: 'Idempotency key reused with a different request',

@@ -1,0 +1,198 @@
+/**
+ * Issue 16 for the live channels: per-user caps on live connections (SSE
+ * and Socket.IO counted together, over every API process), Socket.IO
+ * handshakes and subscribes rate limited, slow readers cut off instead of
+ * buffered for without bound, and text Postgres could not store refused in
+ * the SSE and Socket.IO handlers as on every declared route.
+ */
+import { connect as tcpConnect, type Socket as TcpSocket } from 'node:net';
+import { randomUUID } from 'node:crypto';
+import { io as ioConnect, type Socket } from 'socket.io-client';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { appendRoomEvents } from '../../platform/streams/index.ts';
+import { startStack, type Stack, type TestUser } from '../harness.ts';
+import { makeAgents, makeRoom } from '../discussions/rooms.ts';
+
+let stack: Stack;
+let limited: Stack;
+
+beforeAll(async () => {
+  [stack, limited] = await Promise.all([
+    startStack({ workers: false, env: { PARLEY_MAX_CONNECTIONS_PER_USER: '2', PARLEY_SLOW_READER_MAX_BYTES: '65536' } }),
+    startStack({ workers: false, env: { PARLEY_RATE_SOCKET_HANDSHAKES_PER_IP: '4', PARLEY_RATE_SOCKET_SUBSCRIBES: '3', PARLEY_RATE_WINDOW_S: '600' } }),
+  ]);
+});
+afterAll(async () => {
+  await Promise.all([stack?.stop(), limited?.stop()]);
+});
+
+function socketOf(s: Stack, auth: Record<string, unknown>): Socket {
+  return ioConnect(s.base, { path: '/socket.io', auth, transports: ['websocket'], reconnection: false });
+}
+
+/** Resolves with the handshake's outcome: 'connected', or the connect_error's data. */
+function handshake(sock: Socket): Promise<'connected' | { code: string; message: string; retryAfter?: number }> {
+  return new Promise((resolve) => {
+    sock.once('connect', () => resolve('connected'));
+    sock.once('connect_error', (err: Error & { data?: any }) => resolve(err.data ?? { code: err.message, message: err.message }));
+  });
+}
+
+function subscribe(sock: Socket, payload: unknown): Promise<any> {
+  return sock.timeout(10_000).emitWithAck('subscribe', payload);
+}
+
+/** An SSE request whose answer we hold open (headers read, body never read). */
+async function openSse(s: Stack, u: TestUser, roomId: string) {
+  const controller = new AbortController();
+  const res = await fetch(`${s.base}/v1/discussions/${roomId}/events`, { headers: u.auth, signal: controller.signal });
+  return { res, close: () => controller.abort() };
+}
+
+async function until(what: string, cond: () => Promise<boolean>, timeoutMs = 20_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await cond())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for: ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+const leases = (s: Stack, u: TestUser) => s.api.redis.zcount(s.api.keys.userConnections(u.id), String(Date.now()), '+inf');
+
+async function draftRoom(s: Stack, u: TestUser) {
+  const agents = await makeAgents(s, u, 2);
+  return makeRoom(s, u, { agentIds: agents.map((a) => a.id) });
+}
+
+describe('live connections per user', () => {
+  it('refuses a third live connection, SSE or socket, with 429 / RATE_LIMITED, and takes one again when one closes', async () => {
+    const u = await stack.user('member');
+    const room = await draftRoom(stack, u);
+    const a = await openSse(stack, u, room.id);
+    const b = await openSse(stack, u, room.id);
+    expect([a.res.status, b.res.status]).toEqual([200, 200]);
+    expect(await leases(stack, u)).toBe(2);
+
+    const c = await stack.request('GET', `/v1/discussions/${room.id}/events`, { user: u });
+    expect(c.status).toBe(429);
+    expect(c.json.code).toBe('RATE_LIMITED');
+    expect(c.headers.get('retry-after')).toMatch(/^\d+$/);
+    const sock = socketOf(stack, { token: u.token });
+    expect(await handshake(sock)).toMatchObject({ code: 'RATE_LIMITED' });
+    sock.close();
+
+    a.close();
+    await until('the closed stream gives its lease back', async () => (await leases(stack, u)) === 1);
+    const again = socketOf(stack, { token: u.token });
+    expect(await handshake(again)).toBe('connected');
+    expect(await leases(stack, u)).toBe(2);
+    again.close();
+    b.close();
+    await until('every lease is back', async () => (await leases(stack, u)) === 0);
+  });
+
+  it("does not count one user's connections against another's", async () => {
+    const [u, v] = [await stack.user('member'), await stack.user('member')];
+    const room = await draftRoom(stack, u);
+    const open = [await openSse(stack, u, room.id), await openSse(stack, u, room.id)];
+    const sock = socketOf(stack, { token: v.token });
+    expect(await handshake(sock)).toBe('connected');
+    sock.close();
+    for (const o of open) o.close();
+  });
+});
+
+describe('slow readers', () => {
+  it('cuts off an SSE reader that leaves more than PARLEY_SLOW_READER_MAX_BYTES unread', async () => {
+    const u = await stack.user('member');
+    const room = await draftRoom(stack, u);
+    // A client that sends its request and then never reads a byte.
+    const raw: TcpSocket = tcpConnect(stack.api.port, '127.0.0.1');
+    await new Promise<void>((r) => raw.once('connect', () => r()));
+    raw.pause();
+    raw.write(`GET /v1/discussions/${room.id}/events HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: ${u.auth.authorization}\r\n\r\n`);
+    await until('the stream is open', async () => (await leases(stack, u)) === 1);
+    const chunk = 'x'.repeat(50_000);
+    for (let i = 0; i < 400 && (await leases(stack, u)) > 0; i++) {
+      await appendRoomEvents(stack.api.redis, stack.api.keys, room.id, 1, [{ e: 'tokens', d: { turn: 1, agentId: room.agents[0].id, text: chunk } }]);
+    }
+    await until('the slow reader is cut off and its lease given back', async () => (await leases(stack, u)) === 0);
+    raw.destroy();
+  });
+
+  it('disconnects a socket that stops reading, instead of buffering for it without bound', async () => {
+    const u = await stack.user('member');
+    const room = await draftRoom(stack, u);
+    const sock = socketOf(stack, { token: u.token });
+    expect(await handshake(sock)).toBe('connected');
+    expect(await subscribe(sock, { room: `discussion:${room.id}` })).toEqual({ ok: true });
+    // Stop reading at the TCP level, under the client library.
+    const tcp = (sock.io.engine.transport as unknown as { ws: { _socket: TcpSocket } }).ws._socket;
+    tcp.pause();
+    const chunk = 'y'.repeat(50_000);
+    for (let i = 0; i < 400 && (await leases(stack, u)) > 0; i++) {
+      await appendRoomEvents(stack.api.redis, stack.api.keys, room.id, 1, [{ e: 'tokens', d: { turn: 1, agentId: room.agents[0].id, text: chunk } }]);
+    }
+    await until('the slow socket is disconnected and its lease given back', async () => (await leases(stack, u)) === 0);
+    sock.close();
+  });
+});
+
+describe('text that cannot be stored, on the live channels', () => {
+  it('answers SSE with 400 VALIDATION_FAILED naming the query field that holds a NUL', async () => {
+    const u = await stack.user('member');
+    const r = await stack.request('GET', `/v1/jobs/${randomUUID()}/events?lastEventId=%00`, { user: u });
+    expect(r.status).toBe(400);
+    expect(r.json.code).toBe('VALIDATION_FAILED');
+    expect(r.json.errors).toEqual([{ path: 'query.lastEventId', message: expect.stringContaining('NUL') }]);
+  });
+
+  it('acks a subscribe holding a NUL or a lone surrogate with VALIDATION_FAILED saying why', async () => {
+    const u = await stack.user('member');
+    const sock = socketOf(stack, { token: u.token });
+    expect(await handshake(sock)).toBe('connected');
+    for (const room of [`job:${randomUUID()}\u0000`, `discussion:\ud800${randomUUID()}`]) {
+      const ack = await subscribe(sock, { room });
+      expect(ack).toMatchObject({ ok: false, error: { code: 'VALIDATION_FAILED', message: expect.stringContaining('room: must not contain NUL') } });
+    }
+    sock.close();
+  });
+
+  it('refuses a handshake whose auth holds a NUL with VALIDATION_FAILED', async () => {
+    const sock = socketOf(stack, { token: 'not\u0000a token' });
+    expect(await handshake(sock)).toMatchObject({ code: 'VALIDATION_FAILED', message: expect.stringContaining('auth.token') });
+    sock.close();
+  });
+});
+
+describe('Socket.IO rate limits', () => {
+  it('acks subscribes past PARLEY_RATE_SOCKET_SUBSCRIBES per window with RATE_LIMITED', async () => {
+    const u = await limited.user('member');
+    const sock = socketOf(limited, { token: u.token });
+    expect(await handshake(sock)).toBe('connected');
+    const acks = [];
+    for (let i = 0; i < 4; i++) acks.push(await subscribe(sock, { room: `job:${randomUUID()}` }));
+    expect(acks.slice(0, 3).map((a) => a.error?.code)).toEqual(['JOB_NOT_FOUND', 'JOB_NOT_FOUND', 'JOB_NOT_FOUND']);
+    expect(acks[3]).toMatchObject({ ok: false, error: { code: 'RATE_LIMITED', retryAfter: expect.any(Number) } });
+    sock.close();
+  });
+
+  it('refuses handshakes past PARLEY_RATE_SOCKET_HANDSHAKES_PER_IP per window with RATE_LIMITED, before any credential check', async () => {
+    const u = await limited.user('member');
+    let refused: any;
+    let accepted = 0;
+    for (let i = 0; i < 10 && !refused; i++) {
+      const sock = socketOf(limited, { token: u.token });
+      const out = await handshake(sock);
+      sock.close();
+      if (out === 'connected') accepted++;
+      else refused = out;
+    }
+    expect(refused).toMatchObject({ code: 'RATE_LIMITED', retryAfter: expect.any(Number) });
+    expect(accepted).toBeLessThanOrEqual(4);
+    // Even a bad credential is refused by the limiter first: the limit guards the verification work.
+    const bad = socketOf(limited, { token: 'garbage' });
+    expect(await handshake(bad)).toMatchObject({ code: 'RATE_LIMITED' });
+    bad.close();
+  });
+});

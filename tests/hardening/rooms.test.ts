@@ -1,0 +1,101 @@
+/**
+ * Issue 16, "every resource bounded", for the arena: open rooms and agents
+ * per user, human messages per room (draft rooms included), and room
+ * streams trimmed to a length, with a transcript snapshot standing in for
+ * what a late joiner can no longer replay. No workers: nothing here needs a
+ * turn to run.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { appendRoomEvents } from '../../platform/streams/index.ts';
+import { readSse, startStack, type Stack, type TestUser } from '../harness.ts';
+import { makeAgents, makeRoom } from '../discussions/rooms.ts';
+
+let stack: Stack;
+
+beforeAll(async () => {
+  stack = await startStack({
+    workers: false,
+    env: { PARLEY_MAX_OPEN_ROOMS_PER_USER: '2', PARLEY_MAX_AGENTS_PER_USER: '3', PARLEY_ROOM_MAX_MESSAGES: '3', PARLEY_ROOM_STREAM_MAXLEN: '100' },
+  });
+});
+afterAll(() => stack?.stop());
+
+const post = (u: TestUser, id: string, text: string) => stack.request('POST', `/v1/discussions/${id}/messages`, { user: u, body: { text } });
+
+describe('per-user caps on rooms and agents', () => {
+  it('refuses a third open room with 422 LIMIT_EXCEEDED, and takes one again once a room is stopped', async () => {
+    const u = await stack.user('member');
+    const agents = await makeAgents(stack, u, 2);
+    const body = { agentIds: agents.map((a) => a.id) };
+    const [a] = [await makeRoom(stack, u, body), await makeRoom(stack, u, body)];
+    const third = await stack.request('POST', '/v1/discussions', { user: u, body: { topic: 'One too many', ...body } });
+    expect(third.status).toBe(422);
+    expect(third.json).toMatchObject({ code: 'LIMIT_EXCEEDED', cap: 'maxOpenRoomsPerUser', limit: '2' });
+    expect((await stack.request('POST', `/v1/discussions/${a.id}/stop`, { user: u })).status).toBe(200);
+    expect((await stack.request('POST', '/v1/discussions', { user: u, body: { topic: 'Room again', ...body } })).status).toBe(201);
+  });
+
+  it('counts forks as open rooms', async () => {
+    const u = await stack.user('member');
+    const agents = await makeAgents(stack, u, 2);
+    const room = await makeRoom(stack, u, { agentIds: agents.map((a) => a.id) });
+    expect((await stack.request('POST', `/v1/discussions/${room.id}/fork`, { user: u, body: { fromTurn: 0 } })).status).toBe(201);
+    const r = await stack.request('POST', `/v1/discussions/${room.id}/fork`, { user: u, body: { fromTurn: 0 } });
+    expect(r.status).toBe(422);
+    expect(r.json.cap).toBe('maxOpenRoomsPerUser');
+  });
+
+  it('refuses a fourth agent with 422, and a fork that would copy more agents than the forker has room for', async () => {
+    const u = await stack.user('member');
+    await makeAgents(stack, u, 3);
+    const fourth = await stack.request('POST', '/v1/agents', { user: u, body: { name: 'Dee', persona: 'You are Dee.' } });
+    expect(fourth.status).toBe(422);
+    expect(fourth.json).toMatchObject({ code: 'LIMIT_EXCEEDED', cap: 'maxAgentsPerUser', limit: '3' });
+    const owner = await stack.user('member');
+    const theirs = await makeAgents(stack, owner, 2);
+    const room = await makeRoom(stack, owner, { agentIds: theirs.map((a) => a.id), visibility: 'public' });
+    const fork = await stack.request('POST', `/v1/discussions/${room.id}/fork`, { user: u, body: { fromTurn: 0 } });
+    expect(fork.status).toBe(422);
+    expect(fork.json.cap).toBe('maxAgentsPerUser');
+    expect(await stack.api.db('discussions').where({ owner_id: u.id })).toEqual([]);
+  });
+});
+
+describe('human messages per room', () => {
+  it('takes at most PARLEY_ROOM_MAX_MESSAGES into a draft room, then 422, and writes nothing more to its stream', async () => {
+    const u = await stack.user('member');
+    const agents = await makeAgents(stack, u, 2);
+    const room = await makeRoom(stack, u, { agentIds: agents.map((a) => a.id) });
+    for (let i = 0; i < 3; i++) expect((await post(u, room.id, `message ${i} ${'x'.repeat(3000)}`)).status).toBe(201);
+    const key = stack.api.keys.roomStream(room.id);
+    const len = await stack.api.redis.xlen(key);
+    const over = await post(u, room.id, 'one more');
+    expect(over.status).toBe(422);
+    expect(over.json).toMatchObject({ code: 'LIMIT_EXCEEDED', cap: 'maxMessagesPerRoom', limit: '3' });
+    expect(await stack.api.redis.xlen(key)).toBe(len);
+  });
+});
+
+describe('room streams are trimmed', () => {
+  it('keeps about PARLEY_ROOM_STREAM_MAXLEN entries of an open room; a late joiner gets a snapshot, then the live stream', async () => {
+    const u = await stack.user('member');
+    const agents = await makeAgents(stack, u, 2);
+    const room = await makeRoom(stack, u, { agentIds: agents.map((a) => a.id) });
+    expect((await post(u, room.id, 'before the flood')).status).toBe(201);
+    // What a long running room writes: many token entries (as a turn's writer appends them, with the bound).
+    for (let i = 0; i < 30; i++) {
+      await appendRoomEvents(stack.api.redis, stack.api.keys, room.id, 1, Array.from({ length: 20 }, (_, j) => ({ e: 'tokens', d: { turn: 1, agentId: agents[0].id, text: `t${i}-${j} ` } })), 100);
+    }
+    const key = stack.api.keys.roomStream(room.id);
+    // MAXLEN ~ trims whole stream nodes (100 entries each): at most one node over the bound.
+    expect(await stack.api.redis.xlen(key)).toBeLessThanOrEqual(200);
+    const [oldest] = (await stack.api.redis.xrange(key, '-', '+', 'COUNT', 1)) as [string, string[]][];
+    const firstSeq = Number(oldest![0].split('-')[1]);
+    expect(firstSeq).toBeGreaterThan(1);
+
+    const { events } = await readSse(`${stack.base}/v1/discussions/${room.id}/events`, u.auth, { timeoutMs: 10_000, stopAfter: (e) => e.event === 'tokens' });
+    expect(events[0]).toMatchObject({ event: 'snapshot', id: firstSeq - 1, data: { status: 'draft' } });
+    expect(events[0]!.data.messages.map((m: any) => m.text)).toEqual(['before the flood']);
+    expect(events[1]).toMatchObject({ event: 'tokens', id: firstSeq });
+  });
+});
