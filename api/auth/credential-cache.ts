@@ -80,9 +80,7 @@ export class CredentialCache<U extends UserState> {
   /** The session `sid` as claimed for user `uid`: revocation from Redis, the rest from the memo or Postgres. */
   async resolve(sid: string, uid: string): Promise<Resolved<U>> {
     const revokedKey = (this.opts.revokedKey ?? revokedSessionKey)(this.prefix, sid);
-    // Both in flight at once (one round trip's latency); not a pipeline, since on a Redis Cluster the
-    // two keys live in different slots.
-    const [revoked, epoch] = await Promise.all([this.redis.exists(revokedKey), this.redis.get(userEpochKey(this.prefix, uid))]);
+    const [revoked, epoch] = await this.markers(revokedKey, userEpochKey(this.prefix, uid));
     if (revoked) {
       this.entries.delete(sid);
       return { revoked: true };
@@ -92,6 +90,20 @@ export class CredentialCache<U extends UserState> {
     const fresh = await this.load(sid, uid);
     if (this.opts.maxAgeMs > 0) this.remember(sid, { at: this.now(), epoch, session: fresh.session, user: fresh.user });
     return { revoked: false, ...fresh };
+  }
+
+  /**
+   * Both markers in one round trip: a pipeline on a single Redis. On a Redis Cluster the two keys
+   * live in different slots (a pipeline there must stay in one), so the two are sent at once instead.
+   */
+  private async markers(revokedKey: string, epochKey: string): Promise<[number, string | null]> {
+    if (this.redis.isCluster) {
+      return Promise.all([this.redis.exists(revokedKey), this.redis.get(epochKey)]);
+    }
+    const res = await this.redis.pipeline().exists(revokedKey).get(epochKey).exec();
+    const failed = res?.find(([err]) => err);
+    if (!res || failed) throw failed?.[0] ?? new Error('Redis pipeline returned nothing');
+    return [res[0]![1] as number, res[1]![1] as string | null];
   }
 
   /** Call after changing a user's role or disabled flag (and after the Postgres commit). */

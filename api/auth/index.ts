@@ -45,7 +45,7 @@ export function createAuth(deps: AuthDeps) {
   const tokens = createTokenVerifier({ keyring, sessions, apiKeys, config: a, onFailure });
   const grants = createGrants({ users: userStore, sessionStore, sessions, keyring, audit, config: a, onFailure });
   const users = createUsers({ store: userStore, sessions, apiKeys, audit, config: a, onFailure, onRevoked });
-  return { users, grants, tokens, apiKeys, sessions };
+  return { users, grants, tokens, apiKeys, sessions, keyring };
 }
 
 export type Auth = ReturnType<typeof createAuth>;

@@ -31,10 +31,28 @@ export interface TokenDeps {
   apiKeys: ApiKeys;
   config: { issuer: string; audience: string };
   onFailure?: AuthFailureListener;
+  /** The clock remembered tokens' expiry is checked against, in ms. @defaultValue Date.now */
+  now?: () => number;
 }
+
+const CLOCK_TOLERANCE_S = 5;
+/** Verified access tokens remembered per process (an ES256 verification is most of an authenticated request's CPU). */
+const VERIFIED_MAX = 10_000;
 
 export function createTokenVerifier(deps: TokenDeps) {
   const { sessions, apiKeys, config } = deps;
+  /**
+   * Tokens whose signature verified, with the key it verified under and their claims. A token is
+   * immutable, so its signature, issuer and audience never need checking again while the same key is
+   * in the ring; expiry and not-before are checked at every use, and the session behind it (revocation,
+   * expiry, the account) is resolved on every request as before.
+   */
+  const verified = new Map<string, { key: Awaited<ReturnType<KeyRingCache['verifyingKey']>>; claims: jwt.JwtPayload }>();
+  const remember = (token: string, entry: { key: Awaited<ReturnType<KeyRingCache['verifyingKey']>>; claims: jwt.JwtPayload }) => {
+    verified.set(token, entry);
+    // Map keeps insertion order: drop the oldest.
+    while (verified.size > VERIFIED_MAX) verified.delete(verified.keys().next().value!);
+  };
 
   /** The actor of a live session, as claimed for user `uid`; throws UNAUTHENTICATED otherwise. */
   async function sessionActor(sid: string, uid: string): Promise<Actor> {
@@ -54,10 +72,23 @@ export function createTokenVerifier(deps: TokenDeps) {
     const key = await deps.keyring.verifyingKey(kid);
     if (!key) throw unauthenticated('unknown signing key');
     let claims: jwt.JwtPayload;
-    try {
-      claims = jwt.verify(token, key, { algorithms: [ALGORITHM], issuer: config.issuer, audience: config.audience, clockTolerance: 5 }) as jwt.JwtPayload;
-    } catch (err) {
-      throw unauthenticated(err instanceof jwt.TokenExpiredError ? 'token expired' : err instanceof jwt.NotBeforeError ? 'token not yet valid' : 'invalid token');
+    const seen = verified.get(token);
+    if (seen && seen.key === key) {
+      // The signature, issuer and audience were checked once under this very key; the times are checked at every use.
+      const now = (deps.now ?? Date.now)() / 1000;
+      if (typeof seen.claims.exp === 'number' && now > seen.claims.exp + CLOCK_TOLERANCE_S) {
+        verified.delete(token);
+        throw unauthenticated('token expired');
+      }
+      if (typeof seen.claims.nbf === 'number' && now < seen.claims.nbf - CLOCK_TOLERANCE_S) throw unauthenticated('token not yet valid');
+      claims = seen.claims;
+    } else {
+      try {
+        claims = jwt.verify(token, key, { algorithms: [ALGORITHM], issuer: config.issuer, audience: config.audience, clockTolerance: CLOCK_TOLERANCE_S }) as jwt.JwtPayload;
+      } catch (err) {
+        throw unauthenticated(err instanceof jwt.TokenExpiredError ? 'token expired' : err instanceof jwt.NotBeforeError ? 'token not yet valid' : 'invalid token');
+      }
+      remember(token, { key, claims });
     }
     if (typeof claims.exp !== 'number') throw unauthenticated('token has no expiry');
     if (typeof claims.sub !== 'string' || typeof claims.sid !== 'string') throw unauthenticated('invalid token');

@@ -96,13 +96,23 @@ export function sendProblem(res: Parameters<RequestHandler>[1], err: AppError, r
   res.status(body.status).type('application/problem+json').send(JSON.stringify(body));
 }
 
+/** An error's message and its causes', outermost first, so a refusal's log names what failed underneath. */
+function causeChain(err: unknown): string {
+  const out: string[] = [];
+  for (let e: unknown = err, depth = 0; e !== undefined && depth < 5; e = (e as { cause?: unknown }).cause, depth++) {
+    out.push(e instanceof Error ? e.message : String(e));
+    if (!(e instanceof Error)) break;
+  }
+  return out.join(' <- ');
+}
+
 /** `ports` attributes a bare connection error to the service listening there. */
 export function errorMiddleware(log: Logger, ports: Partial<Record<Dependency, number>> = {}): ErrorRequestHandler {
   return (err, req, res, _next) => {
     const appErr = normalise(err, ports);
     const requestId = res.locals.requestId as string | undefined;
     if (appErr.code === 'INTERNAL') log.error({ err, requestId, path: req.path }, 'request failed');
-    else if (statusOf(appErr.code) === 503) log.warn({ code: appErr.code, err: err instanceof Error ? err.message : String(err), requestId, path: req.path }, 'request refused: a backing service is unavailable');
+    else if (statusOf(appErr.code) === 503) log.warn({ code: appErr.code, err: causeChain(err), requestId, path: req.path }, 'request refused: a backing service is unavailable');
     if (res.headersSent) {
       res.end();
       return;

@@ -88,6 +88,29 @@ describe('access tokens that are accepted', () => {
   });
 });
 
+describe('verified tokens remembered by the process', () => {
+  it('checks a remembered token\'s expiry at every use: accepted once, refused once its exp has passed', async () => {
+    const { createTokenVerifier } = await import('../../api/auth/tokens.ts');
+    let clock = Date.now();
+    const a = stack.api.auth;
+    const verifier = createTokenVerifier({ keyring: a.keyring, sessions: a.sessions, apiKeys: a.apiKeys, config: stack.api.config.auth, now: () => clock });
+    const token = signed({ ...goodClaims(), exp: now() + 60 });
+    expect((await verifier.verify(token)).actor.userId).toBe(user.id);
+    expect((await verifier.verify(token)).actor.userId).toBe(user.id);
+    clock += 120_000;
+    await expect(verifier.verify(token)).rejects.toMatchObject({ code: 'UNAUTHENTICATED', detail: 'token expired' });
+  });
+
+  it('still refuses a remembered token once its session is revoked', async () => {
+    const login = await stack.api.auth.grants.password({ username: user.username, password: user.password }, {});
+    const ok = await stack.request('GET', '/v1/auth/me', { headers: { authorization: `Bearer ${login.access_token}` } });
+    expect(ok.status).toBe(200);
+    const out = await stack.request('POST', '/v1/auth/logout', { headers: { authorization: `Bearer ${login.access_token}` }, body: { refresh_token: login.refresh_token } });
+    expect(out.status).toBeLessThan(300);
+    expect((await stack.request('GET', '/v1/auth/me', { headers: { authorization: `Bearer ${login.access_token}` } })).status).toBe(401);
+  });
+});
+
 describe('access tokens that are refused with 401 before the handler runs', () => {
   it('refuses a request with no Authorization header', async () => {
     await expectRefused(undefined);
