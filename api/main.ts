@@ -57,6 +57,10 @@ import { modelStatusRoutes } from './routes/model-status.ts';
 import { modelRoutes } from './routes/models.ts';
 import { opsRoutes } from './routes/ops.ts';
 import { usageRoutes } from './routes/usage.ts';
+import { codeRoutes } from './routes/code.ts';
+import { collectionRoutes } from './routes/collections.ts';
+import { createCodeSearch, createCodeStore } from '../platform/code/index.ts';
+import { Embedder, createCollectionStore, createIndexCatalog, openVectorStore, redisLock } from '../platform/vectors/index.ts';
 
 export async function startApi(env: NodeJS.ProcessEnv = process.env) {
   const config = loadConfig(env);
@@ -112,9 +116,20 @@ export async function startApi(env: NodeJS.ProcessEnv = process.env) {
     checkAgent: agentCaps({ roleCaps: config.roleCaps, models: ollama.status }),
     maxAgentsPerUser: config.rooms.maxAgentsPerUser, maxOpenRoomsPerUser: config.rooms.maxOpenPerUser, maxMessagesPerRoom: config.rooms.maxMessages, roomStreamMaxLen: config.rooms.streamMaxLen,
   };
+  // The vector store: searches and collection queries read it here; deletes write it (under the same lock as the workers).
+  const vectors = await openVectorStore({
+    uri: config.vectors.uri,
+    lock: redisLock(redis, k.vectorTableLock),
+    maintenance: { vectorIndexMinRows: config.vectors.vectorIndexMinRows, vectorIndex: config.vectors.vectorIndex, versionRetentionMs: config.vectors.versionRetentionMs },
+  });
+  const catalog = createIndexCatalog(db, config.keyPrefix);
+  const embedder = new Embedder(ollama);
+  const submitDeps = { jobs };
+  const codeDeps = { config, store: createCodeStore(db), catalog, vectors, search: createCodeSearch({ vectors, catalog, embedder }), jobs, submit: submitDeps };
+  const collectionDeps = { config, collections: createCollectionStore(db), catalog, vectors, embedder, submit: submitDeps };
   const roomWatch: RoomWatchDeps = { rooms: discussionDeps.rooms, transcripts: discussionDeps.transcripts, redis, keys: k, hub };
   const scrape: MetricsDeps = { metrics, jobs, rooms: discussionDeps.rooms, redis, watchedStreams: () => hub.watchedStreams };
-  const routes = [...opsRoutes({ redis, db, ollama, scrape, openapi: () => openapi, deepProbe: () => deepProbe({ jobs, redis, slotKey: k.readyzDeepSlot, intervalMs: config.readyzDeepIntervalMs }), extraReadiness: modelReadiness }), ...authRoutes({ auth, auditLog: createAuditLog(db), onIssued: (grant) => metrics.tokensIssued.inc({ grant }) }), ...jobRoutes(jobDeps), ...modelStatusRoutes({ status: ollama.status, models: configuredModels }), ...agentRoutes(discussionDeps), ...discussionRoutes(discussionDeps), ...usageRoutes({ db, budgets, audit }),
+  const routes = [...opsRoutes({ redis, db, ollama, scrape, openapi: () => openapi, deepProbe: () => deepProbe({ jobs, redis, slotKey: k.readyzDeepSlot, intervalMs: config.readyzDeepIntervalMs }), extraReadiness: modelReadiness }), ...authRoutes({ auth, auditLog: createAuditLog(db), onIssued: (grant) => metrics.tokensIssued.inc({ grant }) }), ...jobRoutes(jobDeps), ...modelStatusRoutes({ status: ollama.status, models: configuredModels }), ...agentRoutes(discussionDeps), ...discussionRoutes(discussionDeps), ...usageRoutes({ db, budgets, audit }), ...codeRoutes(codeDeps), ...collectionRoutes(collectionDeps),
     // Last: GET /v1/models/:name would otherwise answer for fixed paths such as /v1/models/status.
     ...modelRoutes(modelDeps)];
   // Live connections per user (SSE and Socket.IO together), over every API process.
@@ -190,11 +205,12 @@ export async function startApi(env: NodeJS.ProcessEnv = process.env) {
       server.closeAllConnections();
       await jobs.close();
       await Promise.all([redis.quit(), hubSubscriber.quit(), pubClient.quit(), subClient.quit()]).catch(() => {});
+      vectors.close();
       await db.destroy();
       await mongo.close().catch(() => {});
       log.info('api stopped');
     })());
-  return { app, server, io, port, stop, config, auth, db, redis, jobs, keys: k, hub, routes, audit, ollama, discussions: discussionDeps, authRetention, denials };
+  return { app, server, io, port, stop, config, auth, db, redis, jobs, keys: k, hub, routes, audit, ollama, discussions: discussionDeps, authRetention, denials, code: codeDeps, collections: collectionDeps, vectors };
 }
 
 // Run directly (not imported by a test): compare as URLs, so a path with spaces or other escaped characters still matches.

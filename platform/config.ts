@@ -5,6 +5,7 @@
  */
 import { isIP } from 'node:net';
 import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 import { PriorityClass } from '../shared/index.ts';
 
@@ -268,6 +269,43 @@ const Env = z.object({
   PARLEY_MODEL_PULL_INSECURE_REGISTRIES: csv.default([]),
   /** keep_alive of POST /v1/models/:name/load when the body names none. @defaultValue 30m */
   PARLEY_MODEL_LOAD_KEEP_ALIVE: z.string().regex(/^(0|-?(\d+(\.\d+)?(ns|us|µs|ms|s|m|h))+)$/).default('30m'),
+  /** Where local data lives (the services manager uses the same variable). @defaultValue `.data` in the checkout */
+  PARLEY_DATA_DIR: z.string().optional(),
+  /** The vector store: a folder, or an object-store URI (s3://…, gs://…, az://…). @defaultValue `<data dir>/lancedb` */
+  PARLEY_LANCEDB_URI: z.string().min(1).optional(),
+  /** Uploaded repositories' trees, shared by API and workers. @defaultValue `<data dir>/code` */
+  PARLEY_CODE_DIR: z.string().min(1).optional(),
+  /** Folders under which `path` repositories may live (absolute, comma-separated). @defaultValue none: path sources are refused */
+  PARLEY_CODE_ROOTS: csv.default([]),
+  /** The code index's embedding model. @defaultValue PARLEY_EMBED_MODEL */
+  PARLEY_CODE_EMBED_MODEL: z.string().min(1).optional(),
+  /** The embedding model's window in tokens, [CLS] and [SEP] included: chunks are cut to fit it. @defaultValue 256 (all-MiniLM-L6-v2's) */
+  PARLEY_CODE_EMBED_WINDOW: z.coerce.number().int().min(32).max(32_768).default(256),
+  /** Texts per /api/embed call while indexing (bench/codebench measures the choice). @defaultValue 16 */
+  PARLEY_CODE_EMBED_BATCH: z.coerce.number().int().min(1).max(256).default(16),
+  /**
+   * Source bytes per indexing batch (at most 100 files): one LanceDB commit, one checkpoint, and at most
+   * what a crash makes the job redo. @defaultValue 64 KiB (about 100-150 chunks)
+   */
+  PARLEY_CODE_BATCH_BYTES: z.coerce.number().int().min(1024).default(64 * 1024),
+  /** Files larger than this are skipped as too large. @defaultValue 1 MiB */
+  PARLEY_CODE_MAX_FILE_BYTES: z.coerce.number().int().min(1).default(1024 * 1024),
+  /** Indexable files per repository. @defaultValue 100 000 */
+  PARLEY_CODE_MAX_FILES: z.coerce.number().int().min(1).default(100_000),
+  /** Uploaded archive caps: compressed bytes, unpacked bytes, file entries. @defaultValue 100 MiB, 1 GiB, 100 000 */
+  PARLEY_CODE_ARCHIVE_MAX_BYTES: z.coerce.number().int().min(1).default(100 * 1024 * 1024),
+  PARLEY_CODE_ARCHIVE_MAX_UNPACKED_BYTES: z.coerce.number().int().min(1).default(1024 * 1024 * 1024),
+  PARLEY_CODE_ARCHIVE_MAX_FILES: z.coerce.number().int().min(1).default(100_000),
+  /** Rows from which a vector table gets an ANN index (below, a flat scan is faster). @defaultValue 20 000 */
+  PARLEY_VECTOR_INDEX_MIN_ROWS: z.coerce.number().int().min(256).default(20_000),
+  /** The ANN index type. @defaultValue hnsw_sq */
+  PARLEY_VECTOR_INDEX: z.enum(['hnsw_sq', 'ivf_pq']).default('hnsw_sq'),
+  /** Table versions younger than this are kept for readers in flight; older ones are removed. @defaultValue 10 s */
+  PARLEY_LANCEDB_VERSION_RETENTION_S: z.coerce.number().min(0).default(10),
+  /** How often the vector maintenance job runs. @defaultValue 600 s */
+  PARLEY_VECTORS_MAINTAIN_INTERVAL_S: z.coerce.number().int().min(1).default(600),
+  /** A retired index generation's table is dropped this long after the switch. @defaultValue 600 s */
+  PARLEY_VECTORS_RETIRED_GRACE_S: z.coerce.number().int().min(0).default(600),
   /**
    * Per-kind bounds on a job's input (checked at submit and retry) and result (checked by the worker
    * before the record is written), in bytes of JSON, as JSON merged over `jobLimitDefaults` kind by
@@ -452,7 +490,31 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env) {
       pullTimeoutMs: e.PARLEY_MODEL_PULL_TIMEOUT_MS, pullIdleTimeoutMs: e.PARLEY_MODEL_PULL_IDLE_TIMEOUT_MS, loadKeepAlive: e.PARLEY_MODEL_LOAD_KEEP_ALIVE,
       pullRegistries: e.PARLEY_MODEL_PULL_REGISTRIES.map((h) => h.toLowerCase()), pullInsecureRegistries: e.PARLEY_MODEL_PULL_INSECURE_REGISTRIES.map((h) => h.toLowerCase()),
     },
+    vectors: {
+      uri: e.PARLEY_LANCEDB_URI ?? `${dataDir(e.PARLEY_DATA_DIR)}/lancedb`,
+      vectorIndexMinRows: e.PARLEY_VECTOR_INDEX_MIN_ROWS,
+      vectorIndex: e.PARLEY_VECTOR_INDEX,
+      versionRetentionMs: e.PARLEY_LANCEDB_VERSION_RETENTION_S * 1000,
+      maintainIntervalMs: e.PARLEY_VECTORS_MAINTAIN_INTERVAL_S * 1000,
+      retiredGraceMs: e.PARLEY_VECTORS_RETIRED_GRACE_S * 1000,
+    },
+    code: {
+      dir: e.PARLEY_CODE_DIR ?? `${dataDir(e.PARLEY_DATA_DIR)}/code`,
+      roots: e.PARLEY_CODE_ROOTS,
+      embedModel: e.PARLEY_CODE_EMBED_MODEL ?? e.PARLEY_EMBED_MODEL,
+      embedWindow: e.PARLEY_CODE_EMBED_WINDOW,
+      embedBatch: e.PARLEY_CODE_EMBED_BATCH,
+      batchBytes: e.PARLEY_CODE_BATCH_BYTES,
+      maxFileBytes: e.PARLEY_CODE_MAX_FILE_BYTES,
+      maxFiles: e.PARLEY_CODE_MAX_FILES,
+      archive: { maxBytes: e.PARLEY_CODE_ARCHIVE_MAX_BYTES, maxUnpackedBytes: e.PARLEY_CODE_ARCHIVE_MAX_UNPACKED_BYTES, maxFiles: e.PARLEY_CODE_ARCHIVE_MAX_FILES },
+    },
   };
+}
+
+/** The data folder: PARLEY_DATA_DIR, else `.data` at the root of this checkout. */
+function dataDir(configured: string | undefined): string {
+  return configured ?? fileURLToPath(new URL('../.data', import.meta.url));
 }
 
 const defaultConcurrency = { llm: 4, embed: 2, code: 2, system: 32, models: 1 } as const;

@@ -40,6 +40,10 @@ export function keys(prefix: string) {
     socketRate: (limiter: string, subject: string) => `${prefix}:rl:${limiter}:${subject}`,
     /** Lock held by the one API process that purges ended sessions and old failed sign-ins. */
     authRetentionLock: `${prefix}:lock:auth-retention`,
+    /** Write lock of one vector table (platform/vectors/lock.ts states its protocol). */
+    vectorTableLock: (table: string) => `${prefix}:lock:vectors:${table}`,
+    /** Lock held by the one worker process that schedules vector maintenance. */
+    vectorsMaintainLock: `${prefix}:lock:vectors-maintain`,
   };
 }
 export type Keys = ReturnType<typeof keys>;

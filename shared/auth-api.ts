@@ -30,6 +30,13 @@ export const Permission = z.enum([
   'discussions:post',
   'discussions:write',
   'discussions:any',
+  'code:read',
+  'code:write',
+  'code:any',
+  'code:paths',
+  'collections:read',
+  'collections:write',
+  'collections:any',
 ]);
 export type Permission = z.infer<typeof Permission>;
 

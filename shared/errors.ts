@@ -45,6 +45,8 @@ export const ApiErrorCode = z.enum([
   'RATE_LIMITED',
   /** A configured cap (model, num_predict, num_ctx, prompt size, concurrency) was exceeded. */
   'LIMIT_EXCEEDED',
+  /** An uploaded archive is not a .tar.gz, or holds an entry that would land outside its tree (absolute path, "..", a link out). */
+  'ARCHIVE_REJECTED',
   /** The token budget cannot cover the request. */
   'BUDGET_EXHAUSTED',
   /** The server could not answer within its request timeout (503 with Retry-After: try again later). */

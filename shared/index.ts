@@ -35,5 +35,16 @@ export {
   ChangePassword, ResetPassword, PasswordChanged, NewUser, CreatedUser, UserPatch, UserView, UserList, AuditOutcome, AuditQuery, AuditEventView, AuditPage,
 } from './auth-api.ts';
 export { SubmitJobRequest } from './jobs/submit.ts';
+export {
+  SymbolKind, ChunkKind, RepositoryName, RepositorySource, CreateRepository, IndexIdentityView, RepositoryIndexView, Repository, RepositoryList, ArchiveReceipt,
+  SearchMode, CodeSearchQuery, CodeSearchHit, CodeSearchResults, SymbolQuery, ImportRef, CodeSymbol, SymbolList,
+} from './code.ts';
+export { CodeIndexInput, CodeIndexProgress, CodeIndexResult, codeIndex } from './jobs/code-index.ts';
+export { DocumentInput, CollectionUpsertInput, CollectionUpsertResult, collectionUpsert } from './jobs/collection-upsert.ts';
+export { VectorsMaintainInput, VectorsMaintainResult, vectorsMaintain } from './jobs/vectors-maintain.ts';
+export {
+  FieldType, CollectionName, CreateCollection, Collection, CollectionList, UpsertDocuments, CollectionQuery, CollectionHit, CollectionResults,
+  FilterCondition, FilterValue,
+} from './collections.ts';
 export { Liveness, ReadinessCheck, Readiness, ReadinessQuery } from './ops-api.ts';
 export { IdParams, CompareParams, ModelNameParams, Revoked } from './params.ts';

@@ -20,7 +20,11 @@ import { breakerStates, createWorkerMetrics } from '../platform/observability/in
 import { ResponseCache } from '../platform/ollama/index.ts';
 import { createOllamaClient } from '../platform/ollama/index.ts';
 import { connectRedis } from '../platform/connections/index.ts';
-import { QueueName } from '../shared/index.ts';
+import { QueueName, vectorsMaintain, codeIndex } from '../shared/index.ts';
+import { createCodeStore, submitJob } from '../platform/code/index.ts';
+import { SYSTEM_USER_ID } from '../platform/jobs/index.ts';
+import { startSingletonLoop } from '../platform/connections/index.ts';
+import { Embedder, createCollectionStore, createIndexCatalog, openVectorStore, redisLock } from '../platform/vectors/index.ts';
 import { createChunkPool } from './chunking/pool.ts';
 import type { DiscussionRuntime } from './discussions/runtime.ts';
 import { startRoomWatchdog } from './discussions/watchdog.ts';
@@ -63,10 +67,33 @@ export async function startWorkers(env: NodeJS.ProcessEnv = process.env, opts: {
     defaults: { numCtx: 2048, numPredict: config.ollama.defaultNumPredict, summaryModel: config.ollama.chatModel },
     budget: budgets.guards((id) => jobs.ownerOf(id)),
   };
+  // The vector store (LanceDB) and code intelligence: writes to a table are serialised across processes by a Redis lock.
+  const vectors = await openVectorStore({
+    uri: config.vectors.uri,
+    lock: redisLock(redis, k.vectorTableLock),
+    maintenance: { vectorIndexMinRows: config.vectors.vectorIndexMinRows, vectorIndex: config.vectors.vectorIndex, versionRetentionMs: config.vectors.versionRetentionMs },
+  });
+  const catalog = createIndexCatalog(db, config.keyPrefix);
+  const embedder = new Embedder(ollama, { batchSize: config.code.embedBatch });
+  const codeStore = createCodeStore(db);
+  const collections = createCollectionStore(db);
+  const submitDeps = { jobs };
   const handlers = createHandlers({ ollama, chatModel: config.ollama.chatModel, embedModel: config.ollama.embedModel, defaultNumPredict: config.ollama.defaultNumPredict, chunkPool,
     budget: budgets.guards((id) => jobs.ownerOf(id)), embedMaxResultBytes: config.jobLimits.of('embed.batch').resultBytes,
     discussions,
     modelPull: { ollama, timeoutMs: config.modelOps.pullTimeoutMs, idleTimeoutMs: config.modelOps.pullIdleTimeoutMs },
+    vectors: {
+      codeIndex: { store: codeStore, vectors, catalog, embedder, pool: chunkPool, config: config.code },
+      collectionUpsert: { collections, vectors, catalog, embedder, window: config.code.embedWindow, embedBatch: config.code.embedBatch },
+      maintain: {
+        vectors, catalog, embedder, code: codeStore, collections,
+        config: { embedModel: config.code.embedModel, embedWindow: config.code.embedWindow, embedBatch: config.code.embedBatch, retiredGraceMs: config.vectors.retiredGraceMs },
+        submitIndex: async (repositoryId, generation, key) => {
+          const repo = await codeStore.getRepository(repositoryId);
+          if (repo) await submitJob(submitDeps, codeIndex, { repositoryId, generation }, { ownerId: repo.owner_id, key });
+        },
+      },
+    },
   });
 
   const host = new WorkerHost({ config, bullConnection, subscriber, jobs, keys: k, log, metrics, modelLabel: (m) => ollama.status.modelLabel(m), handlers, queues: served });
@@ -92,6 +119,17 @@ export async function startWorkers(env: NodeJS.ProcessEnv = process.env, opts: {
   await host.start();
   const sweeper = startSweeper({ config, redis, jobs, keys: k, log });
   const watchdog = startRoomWatchdog(discussions, { intervalMs: config.workers.sweepIntervalMs });
+  // Vector maintenance as a recorded job once per interval, submitted by whichever worker process holds the lock.
+  // The key names the period and this process's start, so a worker that starts (perhaps with a new embedding
+  // model) runs a round at once, and one holder submits one job per period.
+  const startedAt = Date.now();
+  const maintainScheduler = startSingletonLoop({
+    redis, lockKey: k.vectorsMaintainLock, intervalMs: config.vectors.maintainIntervalMs, log, name: 'vectors-maintain',
+    round: async () => {
+      const period = Math.floor(Date.now() / config.vectors.maintainIntervalMs);
+      await submitJob(submitDeps, vectorsMaintain, { period }, { ownerId: SYSTEM_USER_ID, key: `vectors.maintain:${period}:${workerId}:${startedAt}` });
+    },
+  });
   log.info({ workerId, queues: served, concurrency: config.workers.concurrency, opsPort: ops.port }, 'workers ready');
 
   const stop = () =>
@@ -99,8 +137,10 @@ export async function startWorkers(env: NodeJS.ProcessEnv = process.env, opts: {
       log.info('stopping workers');
       await sweeper.stop();
       await watchdog.stop();
+      await maintainScheduler.stop();
       await host.stop();
       await chunkPool.close();
+      vectors.close();
       ollama.close();
       await jobs.close();
       await Promise.all([redis.quit(), bullConnection.quit(), subscriber.quit()]).catch(() => {});
@@ -109,7 +149,7 @@ export async function startWorkers(env: NodeJS.ProcessEnv = process.env, opts: {
       await ops.close();
       log.info('workers stopped');
     })());
-  return { stop, host, sweeper, config, metrics, ollama, opsPort: ops.port };
+  return { stop, host, sweeper, config, metrics, ollama, opsPort: ops.port, vectors, catalog };
 }
 
 // Run directly (not imported by a test): compare as URLs, so a path with spaces or other escaped characters still matches.

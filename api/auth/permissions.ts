@@ -35,6 +35,18 @@ export const permissions = {
   'discussions:post': ['viewer', 'member', 'operator', 'admin'],
   'discussions:write': ['member', 'operator', 'admin'],
   'discussions:any': ['admin'],
+  /** Search and read code repositories one may see (own, shared, public). */
+  'code:read': ['viewer', 'member', 'operator', 'admin'],
+  /** Create, upload, index and delete one's own repositories. */
+  'code:write': ['member', 'operator', 'admin'],
+  /** Read and manage every repository. */
+  'code:any': ['operator', 'admin'],
+  /** Repositories from a folder on the worker machines (under PARLEY_CODE_ROOTS). */
+  'code:paths': ['operator', 'admin'],
+  'collections:read': ['viewer', 'member', 'operator', 'admin'],
+  'collections:write': ['member', 'operator', 'admin'],
+  /** Read and manage every collection. */
+  'collections:any': ['admin'],
 } as const satisfies Record<Permission, readonly Role[]>;
 
 export const allPermissions: Permission[] = Permission.options;

@@ -46,7 +46,10 @@ export function mountRoutes(routes: Route[], authenticate: Authenticate, endpoin
         if (!actor) throw new AppError('UNAUTHENTICATED', { detail: 'Send "Authorization: Bearer <access token>" (from POST /v1/auth/token) or an API key' });
         if (!can(actor, r.access)) throw new AppError('FORBIDDEN', { detail: `This needs the ${r.access} permission` });
       }
-      if (r.body && req.method !== 'GET') {
+      if (r.bodyType === 'binary') {
+        const types = r.binaryTypes ?? ['application/octet-stream'];
+        if (!req.is(types)) throw new AppError('UNSUPPORTED_MEDIA_TYPE', { detail: `Send the body as ${types.join(' or ')}` });
+      } else if (r.body && req.method !== 'GET') {
         const type = r.bodyType ?? 'json';
         const hasBody = Number(req.headers['content-length'] ?? 0) > 0 || req.headers['transfer-encoding'] !== undefined;
         if (hasBody && !req.is(type === 'json' ? 'application/json' : 'application/x-www-form-urlencoded')) {
@@ -73,7 +76,9 @@ export function mountRoutes(routes: Route[], authenticate: Authenticate, endpoin
           ifNoneMatch: req.get('if-none-match') ?? undefined,
           cacheControl: req.get('cache-control') ?? undefined,
           authorization: req.get('authorization') ?? undefined,
+          contentType: req.get('content-type') ?? undefined,
         },
+        stream: req,
       });
       if (result.headers) res.set(result.headers);
       res.status(result.status);

@@ -5,6 +5,7 @@
  *
  * The same declarations feed the OpenAPI document and the RBAC matrix test.
  */
+import type { Readable } from 'node:stream';
 import type { z } from 'zod';
 import { Problem } from '../../shared/index.ts';
 import type { Actor, Permission } from '../auth/permissions.ts';
@@ -30,7 +31,9 @@ export interface RouteInput<B, Q, P, A extends Access = Access> {
   ip: string;
   userAgent: string | undefined;
   /** Selected request headers routes may use. */
-  headers: { idempotencyKey?: string; ifNoneMatch?: string; cacheControl?: string; authorization?: string };
+  headers: { idempotencyKey?: string; ifNoneMatch?: string; cacheControl?: string; authorization?: string; contentType?: string };
+  /** The raw request body, for `bodyType: 'binary'` routes (nothing has read it). */
+  stream?: Readable;
 }
 
 export interface RouteResult {
@@ -59,8 +62,9 @@ export interface Route<B extends z.ZodType = z.ZodType, Q extends z.ZodType = z.
   tags: string[];
   access: A;
   body?: B;
-  /** Body encoding. @defaultValue 'json' */
-  bodyType?: 'json' | 'form';
+  /** Body encoding. @defaultValue 'json'. `binary`: the route reads `stream` itself; `binaryTypes` lists the media types it takes. */
+  bodyType?: 'json' | 'form' | 'binary';
+  binaryTypes?: string[];
   query?: Q;
   params?: P;
   /**

@@ -27,6 +27,7 @@ export function statusOf(code: ApiErrorCode): number {
     case 'UNSUPPORTED_MEDIA_TYPE':
       return 415;
     case 'LIMIT_EXCEEDED':
+    case 'ARCHIVE_REJECTED':
       return 422;
     case 'HEADERS_TOO_LARGE':
       return 431;
@@ -63,6 +64,7 @@ const titles: Record<ApiErrorCode, string> = {
   FORBIDDEN: 'Not permitted',
   RATE_LIMITED: 'Too many requests',
   LIMIT_EXCEEDED: 'A configured limit was exceeded',
+  ARCHIVE_REJECTED: 'The archive was rejected',
   BUDGET_EXHAUSTED: 'Token budget exhausted',
   REQUEST_TIMEOUT: 'The request took too long',
   SERVICE_UNAVAILABLE: 'A backing service is unavailable',

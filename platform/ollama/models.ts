@@ -206,8 +206,9 @@ export class OllamaModels {
     return this.on(host, this.opts.timeoutMs, signal, async (api) => ((await api.ps()) as unknown as { models?: PsModel[] }).models ?? []);
   }
 
-  show(host: string, name: string, signal?: AbortSignal): Promise<OnHost<ShowModel>> {
-    return this.on(host, this.opts.timeoutMs, signal, async (api) => (await api.show({ model: name })) as unknown as ShowModel);
+  /** `verbose` adds the full tokenizer arrays to `model_info` (the vector store reads a model's vocabulary from them). */
+  show(host: string, name: string, signal?: AbortSignal, opts: { verbose?: boolean } = {}): Promise<OnHost<ShowModel>> {
+    return this.on(host, this.opts.timeoutMs, signal, async (api) => (await api.show({ model: name, ...(opts.verbose ? { verbose: true } : {}) })) as unknown as ShowModel);
   }
 
   create(host: string, req: CreateRequest, signal?: AbortSignal): Promise<OnHost<void>> {

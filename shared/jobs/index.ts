@@ -3,12 +3,15 @@
  * workers/handlers is a type error there.
  */
 import { codeChunk } from './code-chunk.ts';
+import { codeIndex } from './code-index.ts';
+import { collectionUpsert } from './collection-upsert.ts';
 import { discussionSummarize } from './discussion-summarize.ts';
 import { discussionTurn } from './discussion-turn.ts';
 import { embedBatch } from './embed-batch.ts';
 import { llmChat } from './llm-chat.ts';
 import { modelPull } from './model-pull.ts';
 import { systemPing } from './system-ping.ts';
+import { vectorsMaintain } from './vectors-maintain.ts';
 
 export const jobs = {
   [llmChat.kind]: llmChat,
@@ -18,6 +21,9 @@ export const jobs = {
   [modelPull.kind]: modelPull,
   [discussionTurn.kind]: discussionTurn,
   [discussionSummarize.kind]: discussionSummarize,
+  [codeIndex.kind]: codeIndex,
+  [collectionUpsert.kind]: collectionUpsert,
+  [vectorsMaintain.kind]: vectorsMaintain,
 } as const;
 
 export type Jobs = typeof jobs;

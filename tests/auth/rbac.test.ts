@@ -81,6 +81,20 @@ const expected: Record<string, Expected> = {
   'POST /v1/discussions/:id/fork': 'discussions:write',
   'GET /v1/discussions/:id/transcript': 'discussions:read',
   'GET /v1/discussions/:id/compare/:otherId': 'discussions:read',
+  'POST /v1/code/repositories': 'code:write',
+  'GET /v1/code/repositories': 'code:read',
+  'GET /v1/code/repositories/:id': 'code:read',
+  'DELETE /v1/code/repositories/:id': 'code:write',
+  'PUT /v1/code/repositories/:id/archive': 'code:write',
+  'POST /v1/code/repositories/:id/index': 'code:write',
+  'GET /v1/code/repositories/:id/symbols': 'code:read',
+  'GET /v1/code/search': 'code:read',
+  'POST /v1/collections': 'collections:write',
+  'GET /v1/collections': 'collections:read',
+  'GET /v1/collections/:id': 'collections:read',
+  'DELETE /v1/collections/:id': 'collections:write',
+  'POST /v1/collections/:id/documents': 'collections:write',
+  'POST /v1/collections/:id/query': 'collections:read',
 };
 
 /** Raw handlers that are not declared routes (so not in stack.api.routes) but sit in the same matrix. */

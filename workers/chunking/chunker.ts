@@ -84,7 +84,7 @@ const grammars: Readonly<Record<CodeLanguage, Parser.Language>> = {
 // threads, and creating one per file would redo the language setup each time.
 const parsers = new Map<CodeLanguage, Parser>();
 
-function parserFor(language: CodeLanguage): Parser {
+export function parserFor(language: CodeLanguage): Parser {
   let parser = parsers.get(language);
   if (!parser) {
     parser = new Parser();

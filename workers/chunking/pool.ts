@@ -26,7 +26,8 @@ import { pathToFileURL } from 'node:url';
 import { Piscina } from 'piscina';
 import { JobFailure } from '../../platform/jobs/index.ts';
 import type { CodeChunkResult, SourceFile } from '../../shared/index.ts';
-import type { ChunkReply, ChunkTask } from './thread.ts';
+import type { ExtractedFile, ExtractOptions } from '../code/extract.ts';
+import type { ChunkReply, ChunkTask, ExtractReply, ExtractTask } from './thread.ts';
 
 export interface ChunkPoolOptions {
   /** Threads, all started at once and kept: a thread needs about half a second to load tsx, zod and the grammars. */
@@ -41,6 +42,11 @@ export interface ChunkPoolOptions {
 export interface ChunkPool {
   /** Chunks `files` (already validated as CodeChunkInput). Rejects with a `JobFailure`. */
   run(files: readonly SourceFile[], signal?: AbortSignal): Promise<CodeChunkResult>;
+  /**
+   * The code index's extraction (workers/code/extract.ts: symbols, imports,
+   * window-sized chunks), sharded the same way; results in input order.
+   */
+  extract(files: readonly SourceFile[], options: ExtractOptions, signal?: AbortSignal): Promise<ExtractedFile[]>;
   /**
    * Waits for every shard still queued or on a thread, including those of
    * runs already rejected, then stops the threads. Abort the runs first to
@@ -74,7 +80,7 @@ const cancelled = (signal: AbortSignal): JobFailure => new JobFailure('CANCELLED
  */
 export function createChunkPool(opts: ChunkPoolOptions, threadFile: URL = defaultThreadFile): ChunkPool {
   const { threads } = opts;
-  const piscina = new Piscina<ChunkTask, ChunkReply>({
+  const piscina = new Piscina<ChunkTask | ExtractTask, ChunkReply | ExtractReply>({
     filename: threadFile.href,
     minThreads: threads,
     maxThreads: threads,
@@ -91,7 +97,7 @@ export function createChunkPool(opts: ChunkPoolOptions, threadFile: URL = defaul
   // (cancelled, or a sibling shard failed): close() must outwait them.
   const onThreads = new Set<Promise<void>>();
 
-  async function runShard(task: ChunkTask): Promise<CodeChunkResult> {
+  async function runOnThread(task: ChunkTask | ExtractTask): Promise<ChunkReply | ExtractReply> {
     // No `signal` for piscina on purpose: it would terminate a running thread.
     const pending = piscina.run(task);
     const settled = pending.then(
@@ -100,14 +106,44 @@ export function createChunkPool(opts: ChunkPoolOptions, threadFile: URL = defaul
     );
     onThreads.add(settled);
     void settled.then(() => onThreads.delete(settled));
-    let reply: ChunkReply;
+    let reply: ChunkReply | ExtractReply;
     try {
       reply = await pending;
     } catch (cause) {
       throw new JobFailure('INTERNAL', `chunk thread failed: ${cause instanceof Error ? cause.message : String(cause)}`, { cause });
     }
     if (!reply.ok) throw new JobFailure(reply.error.code, reply.error.message);
-    return reply.result;
+    return reply;
+  }
+
+  async function runShard(task: ChunkTask): Promise<CodeChunkResult> {
+    return ((await runOnThread(task)) as { result: CodeChunkResult }).result;
+  }
+
+  /** Runs one task per shard, all at once; the first failure stops the rest (cancel flag) and is reported. */
+  async function runShards<T>(shards: number[][], signal: AbortSignal | undefined, runOne: (indices: number[], cancelFlag: Int32Array) => Promise<T>): Promise<T[]> {
+    const cancelFlag = new Int32Array(new SharedArrayBuffer(Int32Array.BYTES_PER_ELEMENT));
+    const settled = Promise.allSettled(
+      shards.map((indices) =>
+        runOne(indices, cancelFlag).catch((err: unknown) => {
+          // The run has failed: the other shards can stop too.
+          Atomics.store(cancelFlag, 0, 1);
+          throw err;
+        }),
+      ),
+    );
+    const aborted = signal ? whenAborted(signal, cancelFlag) : undefined;
+    let outcomes: PromiseSettledResult<T>[];
+    try {
+      outcomes = await (aborted ? Promise.race([settled, aborted.promise]) : settled);
+    } finally {
+      aborted?.dispose();
+    }
+    const failures = outcomes.flatMap((o) => (o.status === 'rejected' ? [o.reason as JobFailure] : []));
+    // Report the failure that stopped the run, not the siblings it cancelled.
+    const failure = failures.find((f) => f.code !== 'CANCELLED') ?? failures[0];
+    if (failure) throw failure;
+    return outcomes.map((o) => (o as PromiseFulfilledResult<T>).value);
   }
 
   return {
@@ -117,29 +153,21 @@ export function createChunkPool(opts: ChunkPoolOptions, threadFile: URL = defaul
       if (signal?.aborted) throw cancelled(signal);
       if (files.length === 0) return { chunks: [], files: [] };
       const shards = shardBySize(files, threads * shardsPerThread);
-      const cancelFlag = new Int32Array(new SharedArrayBuffer(Int32Array.BYTES_PER_ELEMENT));
-      const settled = Promise.allSettled(
-        shards.map((indices) =>
-          runShard({ files: indices.map((i) => files[i]!), cancelFlag }).catch((err: unknown) => {
-            // The run has failed: the other shards can stop too.
-            Atomics.store(cancelFlag, 0, 1);
-            throw err;
-          }),
-        ),
-      );
-      const aborted = signal ? whenAborted(signal, cancelFlag) : undefined;
-      let outcomes: PromiseSettledResult<CodeChunkResult>[];
-      try {
-        outcomes = await (aborted ? Promise.race([settled, aborted.promise]) : settled);
-      } finally {
-        aborted?.dispose();
-      }
-      const failures = outcomes.flatMap((o) => (o.status === 'rejected' ? [o.reason as JobFailure] : []));
-      // Report the failure that stopped the run, not the siblings it cancelled.
-      const failure = failures.find((f) => f.code !== 'CANCELLED') ?? failures[0];
-      if (failure) throw failure;
-      const results = outcomes.map((o) => (o as PromiseFulfilledResult<CodeChunkResult>).value);
+      const results = await runShards(shards, signal, (indices, cancelFlag) => runShard({ files: indices.map((i) => files[i]!), cancelFlag }));
       return mergeShards(files.length, shards, results);
+    },
+    async extract(files, options, signal) {
+      if (closed) throw new JobFailure('INTERNAL', 'the chunk pool is closed');
+      if (signal?.aborted) throw cancelled(signal);
+      if (files.length === 0) return [];
+      const shards = shardBySize(files, threads * shardsPerThread);
+      const results = await runShards(shards, signal, async (indices, cancelFlag) => {
+        const reply = await runOnThread({ mode: 'extract', files: indices.map((i) => files[i]!), options, cancelFlag });
+        return (reply as { extracted: ExtractedFile[] }).extracted;
+      });
+      const out = new Array<ExtractedFile>(files.length);
+      shards.forEach((indices, s) => indices.forEach((fileIndex, j) => (out[fileIndex] = results[s]![j]!)));
+      return out;
     },
     async close() {
       closed = true;

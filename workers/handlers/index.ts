@@ -1,7 +1,10 @@
 import type { BudgetGuards } from '../../platform/usage/index.ts';
 import type { OllamaClient } from '../../platform/ollama/index.ts';
 import type { Jobs } from '../../shared/index.ts';
+import { codeIndexHandler, type CodeIndexDeps } from '../code/index-job.ts';
 import type { DiscussionRuntime } from '../discussions/runtime.ts';
+import { collectionUpsertHandler, type CollectionUpsertDeps } from '../vectors/collection-upsert.ts';
+import { vectorsMaintainHandler, type MaintainDeps } from '../vectors/maintain.ts';
 import type { HandlerMap } from '../runtime/handler.ts';
 import { codeChunkHandler, type ChunkRunner } from './code-chunk.ts';
 import { discussionSummarizeHandler } from './discussion-summarize.ts';
@@ -24,6 +27,8 @@ export interface HandlerDeps {
   modelPull: ModelPullDeps;
   /** Rooms, transcripts, memory and scheduling for the discussion.* kinds. */
   discussions: DiscussionRuntime;
+  /** The vector store and code intelligence: code.index, collection.upsert, vectors.maintain. */
+  vectors: { codeIndex: CodeIndexDeps; collectionUpsert: CollectionUpsertDeps; maintain: MaintainDeps };
 }
 
 export function createHandlers(deps: HandlerDeps) {
@@ -35,5 +40,8 @@ export function createHandlers(deps: HandlerDeps) {
     'model.pull': modelPullHandler(deps.modelPull),
     'discussion.turn': discussionTurnHandler(deps.discussions),
     'discussion.summarize': discussionSummarizeHandler(deps.discussions),
+    'code.index': codeIndexHandler(deps.vectors.codeIndex),
+    'collection.upsert': collectionUpsertHandler(deps.vectors.collectionUpsert),
+    'vectors.maintain': vectorsMaintainHandler(deps.vectors.maintain),
   } satisfies HandlerMap<Jobs>;
 }

@@ -1,0 +1,57 @@
+/**
+ * A small ustar writer (gzipped): the benchmark uploads trees with it, and
+ * the tests craft with it the archives a careful client would never send.
+ */
+import { gzipSync } from 'node:zlib';
+
+export interface TarEntry {
+  name: string;
+  content?: string | Buffer;
+  /** '0' file (default), '5' directory, '2' symlink, '1' hard link, '3' character device. */
+  type?: '0' | '1' | '2' | '3' | '5';
+  linkname?: string;
+  /** Declared size, when it must differ from the content's (a lying header). */
+  size?: number;
+}
+
+function header(name: string, size: number, type: string, linkname = ''): Buffer {
+  const h = Buffer.alloc(512);
+  h.write(name.slice(0, 100), 0, 'utf8');
+  h.write('0000644\0', 100, 'ascii');
+  h.write('0000000\0', 108, 'ascii');
+  h.write('0000000\0', 116, 'ascii');
+  h.write(`${size.toString(8).padStart(11, '0')}\0`, 124, 'ascii');
+  h.write(`${Math.floor(Date.now() / 1000).toString(8).padStart(11, '0')}\0`, 136, 'ascii');
+  h.write('        ', 148, 'ascii');
+  h.write(type, 156, 'ascii');
+  h.write(linkname.slice(0, 100), 157, 'utf8');
+  h.write('ustar\0', 257, 'ascii');
+  h.write('00', 263, 'ascii');
+  let sum = 0;
+  for (const b of h) sum += b;
+  h.write(`${sum.toString(8).padStart(6, '0')}\0 `, 148, 'ascii');
+  return h;
+}
+
+/** A ustar archive of `entries`, gzipped. Long names (over 100 bytes) get a pax header. */
+export function tarGz(entries: TarEntry[]): Buffer {
+  const parts: Buffer[] = [];
+  for (const e of entries) {
+    const data = e.content === undefined ? Buffer.alloc(0) : Buffer.isBuffer(e.content) ? e.content : Buffer.from(e.content);
+    if (Buffer.byteLength(e.name) > 100) {
+      const rec = ` path=${e.name}\n`;
+      let len = rec.length + 2;
+      while (`${len}${rec}`.length !== len) len = `${len}${rec}`.length;
+      const pax = Buffer.from(`${len}${rec}`);
+      parts.push(header('PaxHeader', pax.length, 'x'), pax, Buffer.alloc((512 - (pax.length % 512)) % 512));
+    }
+    parts.push(header(e.name, e.size ?? data.length, e.type ?? '0', e.linkname));
+    parts.push(data, Buffer.alloc((512 - (data.length % 512)) % 512));
+  }
+  parts.push(Buffer.alloc(1024));
+  return gzipSync(Buffer.concat(parts));
+}
+
+export function treeArchive(files: Record<string, string>): Buffer {
+  return tarGz(Object.entries(files).map(([name, content]) => ({ name, content })));
+}

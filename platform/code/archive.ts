@@ -1,0 +1,375 @@
+/**
+ * Unpacking an uploaded `.tar.gz` into a repository's folder, safely.
+ *
+ * The body streams through gunzip into a small tar reader (ustar, pax `x`
+ * headers and GNU long names) that writes regular files into a fresh
+ * staging folder; only when the whole archive has passed does the staging
+ * folder replace the repository's tree (two renames). Whatever fails, the
+ * old tree stays as it was and the staging folder is removed.
+ *
+ * Refused, with the reason (ArchiveError):
+ * - `too_large`: more compressed bytes than allowed, or more unpacked bytes
+ *   (a gzip bomb stops at the cap, not at the end of the stream);
+ * - `too_many_files`: more file entries than allowed;
+ * - `unsafe_path`: an absolute path, a `..` component, a backslash or a NUL
+ *   (zip-slip), or a path below something that is a file;
+ * - `unsafe_link`: a symbolic or hard link that points outside the tree;
+ * - `malformed`: not gzip, or not tar.
+ *
+ * Links that stay inside the tree are not created (the index never follows
+ * links) and are counted as skipped, as are devices and FIFOs. Nothing is
+ * ever written outside the staging folder: every target path is resolved
+ * and checked against it, and no link exists there to redirect a write.
+ */
+import { createHash, randomUUID } from 'node:crypto';
+import { mkdir, open, rename, rm, stat, type FileHandle } from 'node:fs/promises';
+import { dirname, join, resolve, sep } from 'node:path';
+import { Transform, Writable, type Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { createGunzip } from 'node:zlib';
+
+export type ArchiveErrorCode = 'too_large' | 'too_many_files' | 'unsafe_path' | 'unsafe_link' | 'malformed';
+
+export class ArchiveError extends Error {
+  constructor(
+    readonly code: ArchiveErrorCode,
+    message: string,
+    readonly entry?: string,
+  ) {
+    super(message);
+    this.name = 'ArchiveError';
+  }
+}
+
+export interface ArchiveLimits {
+  /** Compressed bytes. */
+  maxBytes: number;
+  /** Bytes once unpacked, over all files. */
+  maxUnpackedBytes: number;
+  /** File entries. */
+  maxFiles: number;
+}
+
+export interface UnpackResult {
+  /** Compressed bytes received. */
+  bytes: number;
+  files: number;
+  unpackedBytes: number;
+  /** sha256 of the compressed body. */
+  sha256: string;
+  skipped: Record<string, number>;
+}
+
+/** Checks an entry name and returns it normalised (no leading `./`, no trailing `/`). */
+export function safeEntryPath(name: string): string {
+  if (name.includes('\0')) throw new ArchiveError('unsafe_path', 'an entry name contains a NUL byte', name);
+  if (name.includes('\\')) throw new ArchiveError('unsafe_path', `entry "${name}" contains a backslash`, name);
+  if (name.startsWith('/')) throw new ArchiveError('unsafe_path', `entry "${name}" is an absolute path`, name);
+  const parts = name.split('/').filter((p) => p !== '' && p !== '.');
+  if (parts.some((p) => p === '..')) throw new ArchiveError('unsafe_path', `entry "${name}" climbs out of the tree with ".."`, name);
+  return parts.join('/');
+}
+
+/** Whether a link at `entry` pointing to `target` stays inside the tree. */
+export function linkStaysInside(entry: string, target: string, hard: boolean): boolean {
+  if (target.startsWith('/') || target.includes('\0')) return false;
+  // A hard link's target is a path from the archive root; a symbolic link's is relative to its own directory.
+  const base = hard ? [] : entry.split('/').slice(0, -1);
+  const parts = [...base];
+  for (const p of target.split('/')) {
+    if (p === '' || p === '.') continue;
+    if (p === '..') {
+      if (parts.length === 0) return false;
+      parts.pop();
+    } else parts.push(p);
+  }
+  return true;
+}
+
+const block = 512;
+
+function octal(buf: Buffer, start: number, len: number): number {
+  // GNU base-256 for large sizes: high bit of the first byte set.
+  if (buf[start]! & 0x80) {
+    let v = 0;
+    for (let i = start + 1; i < start + len; i++) v = v * 256 + buf[i]!;
+    return v;
+  }
+  const s = buf.toString('ascii', start, start + len).replace(/\0.*$/, '').trim();
+  if (!s) return 0;
+  if (!/^[0-7]+$/.test(s)) throw new ArchiveError('malformed', 'not a tar archive (bad number field)');
+  return parseInt(s, 8);
+}
+
+function cstring(buf: Buffer, start: number, len: number): string {
+  const end = buf.indexOf(0, start);
+  return buf.toString('utf8', start, end >= 0 && end < start + len ? end : start + len);
+}
+
+function checksumOk(header: Buffer): boolean {
+  const stored = octal(header, 148, 8);
+  let sum = 0;
+  for (let i = 0; i < block; i++) sum += i >= 148 && i < 156 ? 32 : header[i]!;
+  return sum === stored;
+}
+
+/** pax extended header records: "<len> <key>=<value>\n". */
+function paxRecords(data: Buffer): Record<string, string> {
+  const out: Record<string, string> = {};
+  let i = 0;
+  while (i < data.length) {
+    const space = data.indexOf(0x20, i);
+    if (space < 0) break;
+    const len = parseInt(data.toString('ascii', i, space), 10);
+    if (!Number.isFinite(len) || len <= 0) break;
+    const record = data.toString('utf8', space + 1, i + len - 1);
+    const eq = record.indexOf('=');
+    if (eq > 0) out[record.slice(0, eq)] = record.slice(eq + 1);
+    i += len;
+  }
+  return out;
+}
+
+/**
+ * The tar reader: a Writable fed decompressed bytes. Entries are handled in
+ * order; file data goes straight to disk under `stagingDir`.
+ */
+class TarSink extends Writable {
+  private buf: Buffer = Buffer.alloc(0);
+  private state: { kind: 'header' } | { kind: 'data'; remaining: number; padding: number; onData: (b: Buffer) => Promise<void>; onEnd: () => Promise<void> } = { kind: 'header' };
+  private pax: Record<string, string> = {};
+  private longName: string | undefined;
+  private longLink: string | undefined;
+  private ended = false;
+  private zeroBlocks = 0;
+  readonly result = { files: 0, unpackedBytes: 0, skipped: {} as Record<string, number> };
+  private readonly dirs = new Set<string>(['']);
+  private readonly filesWritten = new Set<string>();
+
+  constructor(
+    private readonly stagingDir: string,
+    private readonly limits: ArchiveLimits,
+  ) {
+    super();
+  }
+
+  private skip(reason: string): void {
+    this.result.skipped[reason] = (this.result.skipped[reason] ?? 0) + 1;
+  }
+
+  override _write(chunk: Buffer, _enc: BufferEncoding, cb: (err?: Error | null) => void): void {
+    this.buf = this.buf.length ? Buffer.concat([this.buf, chunk]) : chunk;
+    this.drain().then(() => cb(), cb);
+  }
+
+  override _final(cb: (err?: Error | null) => void): void {
+    if (this.state.kind === 'data' || (!this.ended && this.buf.length > 0)) cb(new ArchiveError('malformed', 'the tar archive ends in the middle of an entry'));
+    else if (!this.ended && this.result.files === 0 && this.zeroBlocks === 0) cb(new ArchiveError('malformed', 'not a tar archive (empty)'));
+    else cb();
+  }
+
+  private async drain(): Promise<void> {
+    for (;;) {
+      if (this.ended) {
+        this.buf = Buffer.alloc(0);
+        return;
+      }
+      const st = this.state;
+      if (st.kind === 'data') {
+        if (st.remaining > 0) {
+          if (!this.buf.length) return;
+          const take = Math.min(st.remaining, this.buf.length);
+          await st.onData(this.buf.subarray(0, take));
+          this.buf = this.buf.subarray(take);
+          st.remaining -= take;
+          if (st.remaining > 0) return;
+        }
+        if (this.buf.length < st.padding) return;
+        this.buf = this.buf.subarray(st.padding);
+        this.state = { kind: 'header' };
+        await st.onEnd();
+        continue;
+      }
+      if (this.buf.length < block) return;
+      const header = this.buf.subarray(0, block);
+      this.buf = this.buf.subarray(block);
+      if (header.every((b) => b === 0)) {
+        // Two zero blocks end the archive.
+        if (++this.zeroBlocks >= 2) this.ended = true;
+        continue;
+      }
+      this.zeroBlocks = 0;
+      if (!checksumOk(header)) throw new ArchiveError('malformed', 'not a tar archive (header checksum mismatch)');
+      await this.entry(header);
+    }
+  }
+
+  /** Reads an entry's data fully into memory (for pax and GNU long-name entries, which are small). */
+  private collect(size: number, done: (data: Buffer) => void): void {
+    if (size > 1024 * 1024) throw new ArchiveError('malformed', 'an extended header is larger than 1 MB');
+    const parts: Buffer[] = [];
+    this.state = {
+      kind: 'data',
+      remaining: size,
+      padding: (block - (size % block)) % block,
+      onData: async (b) => void parts.push(Buffer.from(b)),
+      onEnd: async () => done(Buffer.concat(parts)),
+    };
+  }
+
+  private skipData(size: number): void {
+    this.state = { kind: 'data', remaining: size, padding: (block - (size % block)) % block, onData: async () => {}, onEnd: async () => {} };
+  }
+
+  private async entry(header: Buffer): Promise<void> {
+    const type = String.fromCharCode(header[156]!);
+    let size = octal(header, 124, 12);
+    const prefix = header.toString('ascii', 257, 262) === 'ustar' ? cstring(header, 345, 155) : '';
+    let name = this.longName ?? this.pax.path ?? (prefix ? `${prefix}/${cstring(header, 0, 100)}` : cstring(header, 0, 100));
+    let linkname = this.longLink ?? this.pax.linkpath ?? cstring(header, 157, 100);
+    if (this.pax.size !== undefined) size = Number(this.pax.size);
+    if (type !== 'x' && type !== 'g' && type !== 'L' && type !== 'K') {
+      this.pax = {};
+      this.longName = undefined;
+      this.longLink = undefined;
+    }
+    switch (type) {
+      case 'x':
+        this.collect(size, (d) => (this.pax = paxRecords(d)));
+        return;
+      case 'g':
+        this.skipData(size);
+        return;
+      case 'L':
+        this.collect(size, (d) => (this.longName = d.toString('utf8').replace(/\0+$/, '')));
+        return;
+      case 'K':
+        this.collect(size, (d) => (this.longLink = d.toString('utf8').replace(/\0+$/, '')));
+        return;
+    }
+    const path = safeEntryPath(name);
+    name = path;
+    switch (type) {
+      case '5': {
+        if (path) await this.mkdirs(path);
+        this.skipData(size);
+        return;
+      }
+      case '1':
+      case '2': {
+        if (!linkStaysInside(path, linkname, type === '1')) {
+          throw new ArchiveError('unsafe_link', `entry "${path}" links to "${linkname}", outside the tree`, path);
+        }
+        this.skip(type === '2' ? 'symlink' : 'hardlink');
+        this.skipData(size);
+        return;
+      }
+      case '0':
+      case '\0':
+      case '7': {
+        if (!path) throw new ArchiveError('unsafe_path', 'a file entry has an empty name');
+        if (++this.result.files > this.limits.maxFiles) throw new ArchiveError('too_many_files', `the archive has more than ${this.limits.maxFiles} files`);
+        if (this.result.unpackedBytes + size > this.limits.maxUnpackedBytes) {
+          throw new ArchiveError('too_large', `the archive unpacks to more than ${this.limits.maxUnpackedBytes} bytes`, path);
+        }
+        this.result.unpackedBytes += size;
+        const target = this.target(path);
+        await this.mkdirs(path.includes('/') ? path.slice(0, path.lastIndexOf('/')) : '');
+        if (this.dirs.has(path)) throw new ArchiveError('unsafe_path', `entry "${path}" is both a directory and a file`, path);
+        let fh: FileHandle | undefined = await open(target, 'w', 0o644);
+        this.filesWritten.add(path);
+        this.state = {
+          kind: 'data',
+          remaining: size,
+          padding: (block - (size % block)) % block,
+          onData: async (b) => void (await fh!.write(b)),
+          onEnd: async () => {
+            await fh?.close();
+            fh = undefined;
+          },
+        };
+        if (size === 0) {
+          // No data blocks follow: close now.
+          await fh.close();
+          fh = undefined;
+          this.state = { kind: 'header' };
+        }
+        return;
+      }
+      default:
+        // Devices, FIFOs, contiguous files of other kinds: never created.
+        this.skip('special');
+        this.skipData(size);
+    }
+  }
+
+  private target(path: string): string {
+    const root = resolve(this.stagingDir);
+    const t = resolve(root, path);
+    if (!t.startsWith(root + sep)) throw new ArchiveError('unsafe_path', `entry "${path}" resolves outside the tree`, path);
+    return t;
+  }
+
+  private async mkdirs(dir: string): Promise<void> {
+    if (this.dirs.has(dir)) return;
+    const parts = dir.split('/');
+    for (let i = 1; i <= parts.length; i++) {
+      const d = parts.slice(0, i).join('/');
+      if (this.dirs.has(d)) continue;
+      if (this.filesWritten.has(d)) throw new ArchiveError('unsafe_path', `entry "${dir}" lies below "${d}", which is a file`, dir);
+      await mkdir(this.target(d), { recursive: true });
+      this.dirs.add(d);
+    }
+  }
+}
+
+/** Counts and hashes the compressed bytes, refusing more than `max`. */
+function meter(max: number, sink: { bytes: number; hash: ReturnType<typeof createHash> }): Transform {
+  return new Transform({
+    transform(chunk: Buffer, _enc, cb) {
+      sink.bytes += chunk.length;
+      if (sink.bytes > max) return cb(new ArchiveError('too_large', `the archive is larger than ${max} bytes`));
+      sink.hash.update(chunk);
+      cb(null, chunk);
+    },
+  });
+}
+
+/**
+ * Unpacks `body` (a .tar.gz stream) and makes it the tree at `treeDir`,
+ * replacing what was there only once the archive has passed every check.
+ */
+export async function unpackArchive(body: Readable, treeDir: string, limits: ArchiveLimits): Promise<UnpackResult> {
+  const parent = dirname(treeDir);
+  await mkdir(parent, { recursive: true });
+  const staging = join(parent, `.staging-${randomUUID()}`);
+  await mkdir(staging);
+  const counted = { bytes: 0, hash: createHash('sha256') };
+  const tar = new TarSink(staging, limits);
+  try {
+    const gunzip = createGunzip();
+    let unpacked = 0;
+    // A gzip bomb is stopped here, at the cap, before its bytes reach the tar reader.
+    const cap = new Transform({
+      transform(chunk: Buffer, _enc, cb) {
+        unpacked += chunk.length;
+        if (unpacked > limits.maxUnpackedBytes + 64 * 1024) return cb(new ArchiveError('too_large', `the archive unpacks to more than ${limits.maxUnpackedBytes} bytes`));
+        cb(null, chunk);
+      },
+    });
+    await pipeline(body, meter(limits.maxBytes, counted), gunzip, cap, tar);
+  } catch (err) {
+    await rm(staging, { recursive: true, force: true });
+    if (err instanceof ArchiveError) throw err;
+    const code = (err as { code?: string }).code;
+    if (code === 'Z_DATA_ERROR' || code === 'Z_BUF_ERROR' || code === 'ERR_STREAM_PREMATURE_CLOSE') throw new ArchiveError('malformed', 'the body is not a complete gzip stream');
+    throw err;
+  }
+  // Swap: the old tree moves aside, the staging folder takes its name, the old tree goes.
+  const old = join(parent, `.old-${randomUUID()}`);
+  const hadTree = await stat(treeDir).then(() => true, () => false);
+  if (hadTree) await rename(treeDir, old);
+  await rename(staging, treeDir);
+  if (hadTree) await rm(old, { recursive: true, force: true });
+  return { bytes: counted.bytes, files: tar.result.files, unpackedBytes: tar.result.unpackedBytes, sha256: counted.hash.digest('hex'), skipped: tar.result.skipped };
+}

@@ -1,0 +1,43 @@
+import { z } from 'zod';
+import { defineJob } from './define.ts';
+
+export const DocumentInput = z
+  .object({
+    /** The document's id within its collection; an upsert with an existing id replaces the document. */
+    id: z.string().min(1).max(256),
+    text: z.string().min(1).max(200_000),
+    /** Values of the collection's declared fields. */
+    metadata: z.record(z.string(), z.union([z.string().max(4096), z.number(), z.boolean(), z.array(z.string().max(1024)).max(100), z.null()])).optional(),
+  })
+  .strict();
+export type DocumentInput = z.infer<typeof DocumentInput>;
+
+/** An `embed.batch`-style job: documents to passages to vectors, written to the collection in one commit. */
+export const CollectionUpsertInput = z.object({
+  collectionId: z.uuid(),
+  documents: z.array(DocumentInput).min(1).max(1000),
+});
+export type CollectionUpsertInput = z.infer<typeof CollectionUpsertInput>;
+
+export const CollectionUpsertResult = z.object({
+  collectionId: z.uuid(),
+  generation: z.uuid(),
+  documents: z.number().int(),
+  passages: z.number().int(),
+  embedded: z.number().int(),
+  reused: z.number().int(),
+});
+export type CollectionUpsertResult = z.infer<typeof CollectionUpsertResult>;
+
+export const collectionUpsert = defineJob({
+  kind: 'collection.upsert',
+  v: 1,
+  queue: 'embed',
+  input: CollectionUpsertInput,
+  result: CollectionUpsertResult,
+  progress: z.object({ done: z.number().int(), total: z.number().int() }),
+  defaults: { priority: 'normal', attempts: 3, backoff: { baseMs: 500, maxMs: 15_000 } },
+  metered: false,
+  internal: true,
+  summary: 'Upserts documents into a vector collection: passages that fit the model, embedded, written in one commit.',
+});

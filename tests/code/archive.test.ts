@@ -1,0 +1,170 @@
+/**
+ * Uploads that try to escape or exhaust: zip-slip paths, links out of the
+ * tree, size and file-count bombs, bodies that are not archives. Each gets a
+ * clear 4xx, nothing lands outside the repository's folder, and the tree
+ * uploaded before stays as it was. Path sources are for operators, and only
+ * under the configured roots.
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdir, readdir, readFile, stat, symlink } from 'node:fs/promises';
+import { join } from 'node:path';
+import { gzipSync } from 'node:zlib';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { archiveTree } from '../../platform/code/index.ts';
+import type { TestUser } from '../harness.ts';
+import { createRepo, indexRepo, startCodeStack, tarGz, treeArchive, upload, writeTree, type CodeStack } from './support.ts';
+
+let stack: CodeStack;
+let alice: TestUser;
+let repo: string;
+
+beforeAll(async () => {
+  stack = await startCodeStack({
+    env: { PARLEY_CODE_ARCHIVE_MAX_BYTES: String(200 * 1024), PARLEY_CODE_ARCHIVE_MAX_UNPACKED_BYTES: String(1024 * 1024), PARLEY_CODE_ARCHIVE_MAX_FILES: '100' },
+  });
+  alice = await stack.user('member');
+  repo = await createRepo(stack, alice, 'target');
+  expect((await upload(stack, alice, repo, treeArchive({ 'src/good.ts': 'export const good = 1;\n' }))).status).toBe(200);
+});
+afterAll(() => stack?.cleanup());
+
+/** Every file under the stack's temporary root, so a stray write anywhere in it shows. */
+async function allFiles(dir: string): Promise<string[]> {
+  const out: string[] = [];
+  for (const e of await readdir(dir, { withFileTypes: true })) {
+    const p = join(dir, e.name);
+    if (e.isDirectory()) out.push(...(await allFiles(p)));
+    else out.push(p);
+  }
+  return out;
+}
+
+async function expectRefused(body: Buffer, status: number, code: string, reason?: string) {
+  const before = await allFiles(stack.dirs.code);
+  const r = await upload(stack, alice, repo, body);
+  expect(r.status, r.text).toBe(status);
+  expect(r.json.code).toBe(code);
+  if (reason) expect(r.json.reason).toBe(reason);
+  expect(r.json.detail).toBeTruthy();
+  // Nothing new anywhere, and the previous upload is intact.
+  expect(await allFiles(stack.dirs.code)).toEqual(before);
+  expect(await readFile(join(archiveTree(stack.dirs.code, repo), 'src/good.ts'), 'utf8')).toBe('export const good = 1;\n');
+  return r.json;
+}
+
+describe('unsafe entries', () => {
+  it('refuses a path that climbs out with ".." (zip-slip)', async () => {
+    const p = await expectRefused(tarGz([{ name: 'ok.ts', content: 'x' }, { name: '../../evil.ts', content: 'pwned' }]), 422, 'ARCHIVE_REJECTED', 'unsafe_path');
+    expect(p.errors[0].path).toBe('archive:../../evil.ts');
+    expect(await stat(join(stack.dirs.root, 'evil.ts')).catch(() => null)).toBeNull();
+    expect(await stat(join(stack.dirs.code, 'evil.ts')).catch(() => null)).toBeNull();
+  });
+
+  it('refuses an absolute path', async () => {
+    await expectRefused(tarGz([{ name: '/tmp/parley-absolute.ts', content: 'x' }]), 422, 'ARCHIVE_REJECTED', 'unsafe_path');
+    expect(await stat('/tmp/parley-absolute.ts').catch(() => null)).toBeNull();
+  });
+
+  it('refuses a long (pax) name that climbs out', async () => {
+    await expectRefused(tarGz([{ name: `${'d/'.repeat(60)}${'../'.repeat(70)}escape.ts`, content: 'x' }]), 422, 'ARCHIVE_REJECTED', 'unsafe_path');
+  });
+
+  it('refuses symbolic and hard links that point outside the tree', async () => {
+    await expectRefused(tarGz([{ name: 'passwd.ts', type: '2', linkname: '/etc/passwd' }]), 422, 'ARCHIVE_REJECTED', 'unsafe_link');
+    await expectRefused(tarGz([{ name: 'a/up.ts', type: '2', linkname: '../../outside.ts' }]), 422, 'ARCHIVE_REJECTED', 'unsafe_link');
+    await expectRefused(tarGz([{ name: 'hard.ts', type: '1', linkname: '../secret' }]), 422, 'ARCHIVE_REJECTED', 'unsafe_link');
+  });
+
+  it('accepts links inside the tree but never creates them', async () => {
+    const r = await upload(stack, alice, repo, tarGz([{ name: 'src/good.ts', content: 'export const good = 1;\n' }, { name: 'src/alias.ts', type: '2', linkname: 'good.ts' }, { name: 'dev', type: '3' }]));
+    expect(r.status, r.text).toBe(200);
+    expect(r.json).toMatchObject({ files: 1, skipped: { symlink: 1, special: 1 } });
+    expect(await readdir(join(archiveTree(stack.dirs.code, repo), 'src'))).toEqual(['good.ts']);
+  });
+
+  it('refuses a file entry below another file', async () => {
+    await expectRefused(tarGz([{ name: 'x.ts', content: 'a' }, { name: 'x.ts/y.ts', content: 'b' }]), 422, 'ARCHIVE_REJECTED', 'unsafe_path');
+  });
+});
+
+describe('bombs and caps', () => {
+  it('stops a gzip bomb at the unpacked-size cap', async () => {
+    // 64 MB of zeros in one entry compresses to about 64 KB: under the compressed cap, far over the unpacked one.
+    const bomb = tarGz([{ name: 'zeros.ts', content: Buffer.alloc(64 * 1024 * 1024) }]);
+    expect(bomb.length).toBeLessThan(200 * 1024);
+    const p = await expectRefused(bomb, 413, 'PAYLOAD_TOO_LARGE');
+    expect(p.detail).toMatch(/unpacks to more than 1048576 bytes/);
+  });
+
+  it('refuses more files than allowed', async () => {
+    const many = tarGz(Array.from({ length: 101 }, (_, i) => ({ name: `f${i}.ts`, content: `export const v${i} = ${i};\n` })));
+    const p = await expectRefused(many, 413, 'PAYLOAD_TOO_LARGE');
+    expect(p.detail).toMatch(/more than 100 files/);
+  });
+
+  it('refuses a body over the compressed-size cap', async () => {
+    const noise = tarGz([{ name: 'noise.ts', content: randomBytes(300 * 1024) }]);
+    const p = await expectRefused(noise, 413, 'PAYLOAD_TOO_LARGE');
+    expect(p.detail).toMatch(/larger than 204800 bytes/);
+  });
+});
+
+describe('bodies that are not archives', () => {
+  it('refuses a body that is not gzip', async () => {
+    await expectRefused(Buffer.from('plain text, not gzip'), 422, 'ARCHIVE_REJECTED', 'malformed');
+  });
+
+  it('refuses gzip that is not tar', async () => {
+    await expectRefused(gzipSync(Buffer.from('x'.repeat(2000))), 422, 'ARCHIVE_REJECTED', 'malformed');
+  });
+
+  it('refuses a truncated archive', async () => {
+    const whole = tarGz([{ name: 'cut.ts', content: 'x'.repeat(4000) }]);
+    const raw = gzipSync(Buffer.from(whole)); // gzip of gzip: decompresses to a gzip stream, not tar
+    await expectRefused(raw, 422, 'ARCHIVE_REJECTED', 'malformed');
+    const lying = tarGz([{ name: 'liar.ts', content: 'short', size: 10_000 }]);
+    await expectRefused(lying, 422, 'ARCHIVE_REJECTED', 'malformed');
+  });
+
+  it('answers 415 to another content type', async () => {
+    const r = await upload(stack, alice, repo, treeArchive({ 'a.ts': 'x' }), 'text/plain');
+    expect(r.status).toBe(415);
+    expect(r.json.code).toBe('UNSUPPORTED_MEDIA_TYPE');
+  });
+
+  it('refuses an upload to a repository the caller does not own', async () => {
+    const bob = await stack.user('member');
+    const r = await upload(stack, bob, repo, treeArchive({ 'a.ts': 'x' }));
+    expect(r.status).toBe(404);
+  });
+});
+
+describe('path sources', () => {
+  it('are for operators, and only under PARLEY_CODE_ROOTS', async () => {
+    const op = await stack.user('operator');
+    const inside = join(stack.dirs.roots, 'project');
+    await writeTree(inside, { 'main.py': 'def main():\n    """Entry point."""\n    return 0\n' });
+    const member = await stack.request('POST', '/v1/code/repositories', { user: alice, body: { name: 'local', source: { type: 'path', path: inside } } });
+    expect(member.status).toBe(403);
+    const outside = await stack.request('POST', '/v1/code/repositories', { user: op, body: { name: 'etc', source: { type: 'path', path: '/etc' } } });
+    expect(outside.status).toBe(400);
+    expect(outside.json.errors[0]).toMatchObject({ path: 'source.path' });
+    // A link inside a root that leads out of it is followed to its real place, and refused.
+    await mkdir(join(stack.dirs.roots, 'links'), { recursive: true });
+    await symlink('/etc', join(stack.dirs.roots, 'links', 'etc'));
+    const viaLink = await stack.request('POST', '/v1/code/repositories', { user: op, body: { name: 'via-link', source: { type: 'path', path: join(stack.dirs.roots, 'links', 'etc') } } });
+    expect(viaLink.status).toBe(400);
+    const ok = await stack.request('POST', '/v1/code/repositories', { user: op, body: { name: 'local', source: { type: 'path', path: inside } } });
+    expect(ok.status, ok.text).toBe(201);
+    const job = await indexRepo(stack, op, ok.json.id);
+    expect(job.state, JSON.stringify(job.error)).toBe('completed');
+    expect(job.result).toMatchObject({ files: 1 });
+  });
+
+  it('fails the index job with a reason when an archive repository has no upload yet', async () => {
+    const empty = await createRepo(stack, alice, 'empty');
+    const r = await stack.request('POST', `/v1/code/repositories/${empty}/index`, { user: alice });
+    expect(r.status).toBe(409);
+    expect(r.json.detail).toMatch(/Upload the repository first/);
+  });
+});

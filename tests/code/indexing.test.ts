@@ -1,0 +1,120 @@
+/**
+ * Indexing a repository end to end on the real services: the job, the
+ * record, the search that follows, and the incremental re-index that embeds
+ * only what changed, across files, branches and repositories.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { codeCollection, codeTableSpec } from '../../platform/code/index.ts';
+import { readSse, type TestUser } from '../harness.ts';
+import { createRepo, indexRepo, sampleProject, startCodeStack, treeArchive, upload, type CodeStack } from './support.ts';
+
+let stack: CodeStack;
+let alice: TestUser;
+let repo: string;
+let first: any;
+/** The tree as last uploaded to `repo`. */
+let current: Record<string, string>;
+
+beforeAll(async () => {
+  stack = await startCodeStack();
+  alice = await stack.user('member');
+  repo = await createRepo(stack, alice, 'sample');
+  current = sampleProject();
+  expect((await upload(stack, alice, repo, treeArchive(current))).status).toBe(200);
+  first = await indexRepo(stack, alice, repo);
+});
+afterAll(() => stack?.cleanup());
+
+async function servingTable() {
+  const gen = await stack.workers!.catalog.serving(codeCollection);
+  return stack.workers!.vectors.table(codeTableSpec(gen!));
+}
+
+describe('a first index', () => {
+  it('completes and records files, chunks, languages and what it skipped', async () => {
+    expect(first.state, JSON.stringify(first.error)).toBe('completed');
+    expect(first.result).toMatchObject({ files: 4, filesChanged: 4, filesRemoved: 0 });
+    expect(first.result.chunksEmbedded).toBeGreaterThan(5);
+    expect(first.result.skipped).toMatchObject({ ignored: 2, unsupported: 1 });
+    const r = await stack.request('GET', `/v1/code/repositories/${repo}`, { user: alice });
+    expect(r.status).toBe(200);
+    expect(r.json.index).toMatchObject({ state: 'serving', files: 4, chunks: first.result.chunks, languages: { typescript: 2, javascript: 1, python: 1 } });
+    expect(r.json.index.identity).toMatchObject({ model: 'all-minilm:latest', dimensions: 384 });
+    expect(r.json.index.indexedAt).not.toBeNull();
+    expect(r.json.job).toMatchObject({ id: first.id, state: 'completed' });
+  });
+
+  it('leaves no row outside an index once the job has ended', async () => {
+    const indexes = await (await servingTable()).indexes();
+    expect(indexes.map((i) => i.name).sort()).toEqual(['content_hash_idx', 'name_text_idx', 'scope_idx', 'search_text_idx']);
+    for (const ix of indexes) expect(ix.unindexedRows, ix.name).toBe(0);
+  });
+
+  it('finds a function by meaning, by name words, and both', async () => {
+    for (const mode of ['vector', 'text', 'hybrid']) {
+      const r = await stack.request('GET', `/v1/code/search?q=${encodeURIComponent('split a line of comma separated values')}&mode=${mode}&limit=3`, { user: alice });
+      expect(r.status, r.text).toBe(200);
+      expect(r.json.mode).toBe(mode);
+      expect(r.json.items[0], mode).toMatchObject({ repository: repo, path: 'tools/inventory.py', symbol: 'parse_csv_line', kind: 'function', language: 'python' });
+      expect(r.json.items[0].snippet).toContain('def parse_csv_line(line):');
+    }
+    const byName = await stack.request('GET', `/v1/code/search?q=parseHttpResponse&mode=text`, { user: alice });
+    expect(byName.json.items[0]).toMatchObject({ symbol: 'RetryingClient.parseHttpResponse', kind: 'method', startLine: 8, endLine: 10 });
+  });
+
+  it('reports progress with files, chunks and an ETA over SSE', async () => {
+    const events = await readSse(`${stack.base}/v1/jobs/${first.id}/events`, alice.auth, { timeoutMs: 10_000 });
+    const progress = events.events.filter((e) => e.event === 'progress').map((e) => e.data.progress ?? e.data);
+    expect(progress.length).toBeGreaterThan(0);
+    const last = progress.at(-1);
+    expect(last).toMatchObject({ filesTotal: 4 });
+    expect(progress.some((p: any) => p.phase === 'indexing' && typeof p.filesDone === 'number')).toBe(true);
+  });
+});
+
+describe('re-indexing', () => {
+  it('embeds nothing when the tree has not changed', async () => {
+    const again = await indexRepo(stack, alice, repo);
+    expect(again.state).toBe('completed');
+    expect(again.result).toMatchObject({ filesChanged: 0, chunksEmbedded: 0, files: 4, chunks: first.result.chunks });
+  });
+
+  it('embeds only the chunks of a changed file whose content changed', async () => {
+    current = { ...current, 'lib/strings.js': current['lib/strings.js']!.replace('title.toLowerCase().trim()', "title.normalize('NFKD').toLowerCase().trim()") };
+    expect((await upload(stack, alice, repo, treeArchive(current))).status).toBe(200);
+    const job = await indexRepo(stack, alice, repo);
+    expect(job.state).toBe('completed');
+    // slugify changed; reverseString and the module code did not.
+    expect(job.result).toMatchObject({ filesChanged: 1, chunksEmbedded: 1 });
+    expect(job.result.chunksReused).toBeGreaterThanOrEqual(2);
+    const r = await stack.request('GET', `/v1/code/search?q=slugify&mode=text&limit=1`, { user: alice });
+    expect(r.json.items[0].snippet).toContain("normalize('NFKD')");
+  });
+
+  it('removes a deleted file from the index and from search', async () => {
+    const { 'tools/inventory.py': _gone, ...rest } = current;
+    current = rest;
+    expect((await upload(stack, alice, repo, treeArchive(current))).status).toBe(200);
+    const job = await indexRepo(stack, alice, repo);
+    expect(job.result).toMatchObject({ filesRemoved: 1, chunksEmbedded: 0, files: 3 });
+    const r = await stack.request('GET', `/v1/code/search?q=${encodeURIComponent('inventory items warehouse')}&mode=text&repository=${repo}`, { user: alice });
+    expect(r.json.items.filter((h: any) => h.path === 'tools/inventory.py')).toEqual([]);
+    const symbols = await stack.request('GET', `/v1/code/repositories/${repo}/symbols?name=Inventory`, { user: alice });
+    expect(symbols.json.items).toEqual([]);
+  });
+
+  it('reuses vectors across repositories with the same content, as for a branch', async () => {
+    const branch = await createRepo(stack, alice, 'sample-branch');
+    const files = { ...current };
+    files['src/math/vector.ts'] += '\n/** Scales a vector by a factor. */\nexport const scale = (a: Point, k: number): Point => ({ x: a.x * k, y: a.y * k });\n';
+    expect((await upload(stack, alice, branch, treeArchive(files))).status).toBe(200);
+    const job = await indexRepo(stack, alice, branch);
+    expect(job.state).toBe('completed');
+    // Only the new function is new content; everything else was embedded for `sample`.
+    expect(job.result.chunksEmbedded).toBeLessThanOrEqual(2);
+    expect(job.result.chunksReused).toBeGreaterThan(5);
+    const scoped = await stack.request('GET', `/v1/code/search?q=${encodeURIComponent('scale a vector')}&repository=${branch}&limit=5`, { user: alice });
+    expect(scoped.json.items.every((h: any) => h.repository === branch)).toBe(true);
+    expect(scoped.json.items[0].symbol).toBe('scale');
+  });
+});

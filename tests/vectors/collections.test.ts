@@ -1,0 +1,115 @@
+/**
+ * The collections API on the real stack: create, upsert documents as a job
+ * (passages that fit the model), query in each mode with prefilters on
+ * declared fields, replace and delete documents, ownership, delete.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { TestUser } from '../harness.ts';
+import { startCodeStack, type CodeStack } from '../code/support.ts';
+
+let stack: CodeStack;
+let alice: TestUser;
+let bob: TestUser;
+let coll: string;
+
+const docs = [
+  { id: 'tea', text: 'Green tea is brewed at about eighty degrees for two minutes.', metadata: { topic: 'drinks', year: 2021, tags: ['hot', 'leaf'] } },
+  { id: 'coffee', text: 'Espresso is pressed hot water through finely ground coffee beans.', metadata: { topic: 'drinks', year: 2023, tags: ['hot'] } },
+  { id: 'bread', text: 'Sourdough bread rises slowly with a wild yeast starter.', metadata: { topic: 'baking', year: 2022, tags: ['oven'] } },
+  { id: 'long', text: Array.from({ length: 40 }, (_, i) => `Paragraph ${i} talks about the history of the printing press and movable type in Europe.`).join('\n\n'), metadata: { topic: 'history', year: 1450 } },
+];
+
+async function upsert(documents: unknown[]) {
+  const r = await stack.request('POST', `/v1/collections/${coll}/documents`, { user: alice, body: { documents } });
+  expect(r.status, r.text).toBe(202);
+  const job = await stack.waitForJob(r.json.id, alice, 300_000);
+  expect(job.state, JSON.stringify(job.error)).toBe('completed');
+  return job;
+}
+
+const query = (body: unknown, user = alice) => stack.request('POST', `/v1/collections/${coll}/query`, { user, body });
+
+beforeAll(async () => {
+  stack = await startCodeStack();
+  [alice, bob] = await Promise.all([stack.user('member'), stack.user('member')]);
+  const r = await stack.request('POST', '/v1/collections', { user: alice, body: { name: 'notes', fields: { topic: 'string', year: 'int', tags: 'string[]' } } });
+  expect(r.status, r.text).toBe(201);
+  coll = r.json.id;
+});
+afterAll(() => stack?.cleanup());
+
+describe('collections', () => {
+  it('starts empty, and answers queries with nothing', async () => {
+    const r = await query({ text: 'tea' });
+    expect(r.status).toBe(200);
+    expect(r.json).toMatchObject({ items: [], index: null });
+  });
+
+  it('upserts documents as a job, splitting long ones into passages that fit', async () => {
+    const job = await upsert(docs);
+    expect(job.result).toMatchObject({ documents: 4 });
+    expect(job.result.passages).toBeGreaterThan(5);
+    expect(job.result.embedded).toBe(job.result.passages);
+    const view = (await stack.request('GET', `/v1/collections/${coll}`, { user: alice })).json;
+    expect(view).toMatchObject({ name: 'notes', passages: job.result.passages, index: { identity: { model: 'all-minilm:latest', dimensions: 384 } } });
+  });
+
+  it('queries by vector, text and hybrid', async () => {
+    for (const mode of ['vector', 'text', 'hybrid']) {
+      const r = await query({ text: 'how to brew green tea', mode, limit: 3 });
+      expect(r.json.mode).toBe(mode);
+      expect(r.json.items[0], mode).toMatchObject({ id: 'tea', passage: 0, metadata: { topic: 'drinks', year: 2021, tags: ['hot', 'leaf'] } });
+    }
+  });
+
+  it('prefilters on declared fields', async () => {
+    const drinks = await query({ text: 'printing press history', where: { topic: 'drinks' }, limit: 10 });
+    expect(drinks.json.items.map((h: any) => h.id).sort()).toEqual(['coffee', 'tea']);
+    const recent = await query({ text: 'anything', where: { year: { gte: 2022 } }, limit: 10 });
+    expect(recent.json.items.map((h: any) => h.id).sort()).toEqual(['bread', 'coffee']);
+    const tagged = await query({ text: 'anything', where: { tags: { has: 'oven' } } });
+    expect(tagged.json.items.map((h: any) => h.id)).toEqual(['bread']);
+    const bad = await query({ text: 'x', where: { colour: 'red' } });
+    expect(bad.status).toBe(400);
+    expect(bad.json.errors[0].path).toBe('where.colour');
+  });
+
+  it('replaces a document and all of its passages', async () => {
+    const job = await upsert([{ id: 'long', text: 'A short replacement about printing.', metadata: { topic: 'history', year: 1450 } }]);
+    expect(job.result).toMatchObject({ passages: 1 });
+    const r = await query({ text: 'printing', where: { topic: 'history' }, limit: 50 });
+    expect(r.json.items).toHaveLength(1);
+    expect(r.json.items[0]).toMatchObject({ id: 'long', passage: 0, text: 'A short replacement about printing.' });
+  });
+
+  it('embeds nothing again for passages already stored', async () => {
+    const job = await upsert([docs[0]]);
+    expect(job.result).toMatchObject({ embedded: 0, reused: 1 });
+  });
+
+  it('refuses metadata that does not match the fields', async () => {
+    const r = await stack.request('POST', `/v1/collections/${coll}/documents`, { user: alice, body: { documents: [{ id: 'x', text: 'y', metadata: { year: 'soon' } }] } });
+    expect(r.status).toBe(400);
+    expect(r.json.errors[0].path).toBe('documents.0.metadata.year');
+  });
+
+  it('is private to its owner', async () => {
+    expect((await query({ text: 'tea' }, bob)).status).toBe(404);
+    expect((await stack.request('GET', `/v1/collections/${coll}`, { user: bob })).status).toBe(404);
+    const mine = (await stack.request('GET', '/v1/collections', { user: bob })).json.items;
+    expect(mine.map((c: any) => c.id)).not.toContain(coll);
+  });
+
+  it('refuses a model the role may not use', async () => {
+    const r = await stack.request('POST', '/v1/collections', { user: alice, body: { name: 'big', model: 'llama3:70b' } });
+    expect(r.status).toBe(422);
+  });
+
+  it('deletes the collection and its vectors', async () => {
+    const tables = () => stack.workers!.vectors.tableNames();
+    expect((await tables()).some((t) => t.startsWith(`col_${coll.replaceAll('-', '')}`))).toBe(true);
+    expect((await stack.request('DELETE', `/v1/collections/${coll}`, { user: alice })).status).toBe(204);
+    expect((await stack.request('GET', `/v1/collections/${coll}`, { user: alice })).status).toBe(404);
+    expect((await tables()).some((t) => t.startsWith(`col_${coll.replaceAll('-', '')}`))).toBe(false);
+  });
+});
