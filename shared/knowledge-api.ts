@@ -165,7 +165,10 @@ export const ExtractionOutcome = z.object({
   /** The message id; null for a document. */
   messageId: z.string().nullable(),
   outcome: z.enum(['ok', 'empty', 'failed']),
+  /** New items from it. */
   items: z.number().int().min(0),
+  /** Statements that repeated an earlier item of the same speaker: its provenance gained this message id. */
+  merged: z.number().int().min(0),
   reason: z.string().optional(),
 });
 export type ExtractionOutcome = z.infer<typeof ExtractionOutcome>;
