@@ -99,7 +99,7 @@ const supportCues = [
 ];
 const rebutCues = [
   /^(?:no|nope|nah|wrong|not really|not quite|hardly)\b/i,
-  /\b(?:i (?:strongly |completely |totally |respectfully |entirely )?disagree|that'?s (?:not (?:true|right|correct|the case|how)|wrong|false|incorrect|misleading|nonsense|a stretch)|on the contrary|i don'?t (?:think so|buy|agree|see it)|quite the opposite|that ignores|you'?re (?:wrong|mistaken|missing|ignoring|overlooking)|not (?:so fast|necessarily|convinced)|i doubt|that doesn'?t (?:hold|follow|work)|i'?m not (?:sure|convinced) (?:that|about)|counterpoint|the problem with that|that overlooks|but that)\b/i,
+  /\b(?:i (?:strongly |completely |totally |respectfully |entirely )?disagree|that'?s (?:not (?:true|right|correct|the case|how)|wrong|false|incorrect|misleading|nonsense|a stretch)|on the contrary|i don'?t (?:think so|buy|agree|see it)|quite the opposite|that ignores|you'?re (?:wrong|mistaken|missing|ignoring|overlooking)|not (?:so fast|necessarily|convinced)|i doubt|that doesn'?t (?:hold|follow|work)|i'?m not (?:sure|convinced) (?:that|about)|counterpoint|the problem with that|that overlooks|but that|agree,? but|point,? but|true,? but)\b/i,
   /^(?:but|however|yet|except|actually|well, actually)\b/i,
 ];
 

@@ -72,7 +72,9 @@ export function normalise(text: string): string {
 
 export function fingerprint(text: string, entities: readonly Entity[] = extractEntities(text)): Fingerprint {
   const ws = words(text);
-  const contentSeq = ws.filter((w) => !stopwords.has(w) && !negations.has(w) && !fillers.has(w)).map(canonical);
+  // A date's words are compared as the date (its instant), not as content: "8 May 2023" and "2023-05-08" say the same.
+  const dateWords = new Set(entities.filter((e) => e.kind === 'date').flatMap((e) => words(e.text)));
+  const contentSeq = ws.filter((w) => !stopwords.has(w) && !negations.has(w) && !fillers.has(w) && !dateWords.has(w)).map(canonical);
   return {
     text,
     hash: contentHash(text),
@@ -162,6 +164,8 @@ export function compareFingerprints(a: Fingerprint, b: Fingerprint, options: Ded
   if (valuesDiffer) return frame >= o.minFrameOverlap ? { verdict: 'update', reason: 'value-changed', overlap } : { verdict: 'distinct', reason: 'different-value', overlap };
   if (a.negated !== b.negated) return frame >= o.minFrameOverlap ? { verdict: 'update', reason: 'negation', overlap } : { verdict: 'distinct', reason: 'different-value', overlap };
   if (onlyA.length > 0 && onlyB.length > 0) {
+    // A replaced head ("Ada leads…" → "Grace leads…") is another subject; a replaced tail is a new value.
+    if (inHead(onlyA, a) && inHead(onlyB, b)) return { verdict: 'distinct', reason: 'different-entity', overlap };
     return frame >= o.minFrameOverlap ? { verdict: 'update', reason: 'value-changed', overlap } : { verdict: 'distinct', reason: 'different-value', overlap };
   }
   if (onlyA.length + onlyB.length > 1) return { verdict: 'distinct', reason: 'added-detail', overlap };
@@ -174,6 +178,15 @@ export function compareFingerprints(a: Fingerprint, b: Fingerprint, options: Ded
 function nearName(x: string, y: string): boolean {
   const [a, b] = [x.toLowerCase(), y.toLowerCase()];
   return a !== b && editDistance(a, b) <= Math.max(1, Math.floor(Math.min(a.length, b.length) / 4));
+}
+
+/** Whether every word sits in the first half of the statement's content words. */
+function inHead(ws: readonly string[], f: Fingerprint): boolean {
+  const half = f.contentSeq.length / 2;
+  return ws.every((w) => {
+    const i = f.contentSeq.indexOf(w);
+    return i >= 0 && i < half;
+  });
 }
 
 function inSecondHalf(e: Entity, f: Fingerprint): boolean {

@@ -39,10 +39,10 @@ export interface Extraction {
   supersedes: number;
 }
 
-/** A statement worth keeping: two content words, or one and an entity ("Thanks!" and "Hi all" are not). */
+/** A statement worth keeping: two content words, or one and an entity or a question mark ("Thanks!" and "Hi all" are not). */
 function substantive(text: string, entityCount: number): boolean {
   const n = contentWords(text).length;
-  return n >= 2 || (n >= 1 && entityCount > 0);
+  return n >= 2 || (n >= 1 && (entityCount > 0 || text.trimEnd().endsWith('?')));
 }
 
 export class SourceExtractor {
