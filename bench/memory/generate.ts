@@ -197,6 +197,8 @@ export interface Pair {
   b: string;
   duplicate: boolean;
   kind: PairKind;
+  /** From a statement frame only the test split uses. */
+  heldOut: boolean;
 }
 
 interface Frame {
@@ -240,7 +242,20 @@ const frames: Frame[] = [
     subject: (f, r) => pick(r, f.project),
     value: (_f, r) => `${1 + Math.floor(r() * 28)} ${pick(r, months)} 2024`,
   },
+  // Held out: only the test split states these.
+  {
+    say: [(s, v) => `${s} works at ${v}.`, (s, v) => `${s} is employed by ${v}.`, (s, v) => `${v} employs ${s}.`, (s, v) => `${s} has a job at ${v}.`],
+    subject: (f, r) => pick(r, f.person),
+    value: (f, r) => `${pick(r, f.project)} Labs`,
+    negate: (s, v) => `${s} no longer works at ${v}.`,
+  },
+  {
+    say: [(s, v) => `The ${s} standup starts at ${v}.`, (s, v) => `${s}'s standup begins at ${v}.`, (s, v) => `We hold the ${s} standup at ${v}.`],
+    subject: (f, r) => pick(r, f.project),
+    value: (_f, r) => `${8 + Math.floor(r() * 3)}:${pick(r, ['00', '15', '30', '45'])}`,
+  },
 ];
+const heldOutFrames = 2;
 
 function nearName(r: () => number, s: string): string {
   if (/\d/.test(s)) {
@@ -291,47 +306,48 @@ export function pairs(split: Split, n = 600, seed = 1): Pair[] {
       }
       x -= w;
     }
-    const frame = pick(r, frames);
+    const frame = pick(r, split === 'test' ? frames : frames.slice(0, frames.length - heldOutFrames));
     const s = frame.subject(f, r);
     const v = frame.value(f, r);
     const say = pick(r, frame.say);
+    const heldOut = frames.indexOf(frame) >= frames.length - heldOutFrames;
     const a = say(s, v);
     switch (kind) {
       case 'copy':
-        out.push({ a, b: a, duplicate: true, kind });
+        out.push({ a, b: a, duplicate: true, kind, heldOut });
         break;
       case 'noise':
-        out.push({ a, b: pairNoise(r, a), duplicate: true, kind });
+        out.push({ a, b: pairNoise(r, a), duplicate: true, kind, heldOut });
         break;
       case 'paraphrase': {
         const other = pick(r, frame.say.filter((x) => x !== say));
-        out.push({ a, b: r() < 0.3 ? pairNoise(r, other(s, v)) : other(s, v), duplicate: true, kind });
+        out.push({ a, b: r() < 0.3 ? pairNoise(r, other(s, v)) : other(s, v), duplicate: true, kind, heldOut });
         break;
       }
       case 'date-format': {
         if (frame !== frames[5]) continue;
-        out.push({ a, b: say(s, isoDay(v)), duplicate: true, kind });
+        out.push({ a, b: say(s, isoDay(v)), duplicate: true, kind, heldOut });
         break;
       }
       case 'value-change': {
         let v2 = frame.value(f, r);
         for (let i = 0; v2 === v && i < 10; i++) v2 = frame.value(f, r);
         if (v2 === v) continue;
-        out.push({ a, b: r() < 0.5 ? say(s, v2) : pick(r, frame.say)(s, v2), duplicate: false, kind });
+        out.push({ a, b: r() < 0.5 ? say(s, v2) : pick(r, frame.say)(s, v2), duplicate: false, kind, heldOut });
         break;
       }
       case 'near-name':
-        out.push({ a, b: say(nearName(r, s), v), duplicate: false, kind });
+        out.push({ a, b: say(nearName(r, s), v), duplicate: false, kind, heldOut });
         break;
       case 'negation':
         if (!frame.negate) continue;
-        out.push({ a, b: frame.negate(s, v), duplicate: false, kind });
+        out.push({ a, b: frame.negate(s, v), duplicate: false, kind, heldOut });
         break;
       case 'other-subject': {
         let s2 = frame.subject(f, r);
         for (let i = 0; s2 === s && i < 10; i++) s2 = frame.subject(f, r);
         if (s2 === s) continue;
-        out.push({ a, b: say(s2, v), duplicate: false, kind });
+        out.push({ a, b: say(s2, v), duplicate: false, kind, heldOut });
         break;
       }
     }

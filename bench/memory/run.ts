@@ -14,6 +14,7 @@ const split = (process.env.BENCH_SPLIT ?? 'test') as Split;
 const seed = Number(process.env.BENCH_SEED ?? 1);
 const verbose = process.env.BENCH_VERBOSE === '1';
 console.log(`bench/memory: split=${split} seed=${seed}`);
+process.stdout.on('error', () => process.exit(0));
 
 // ── Dedup ──
 const ps = pairs(split, 600, seed);
@@ -43,6 +44,14 @@ const precision = tp / Math.max(1, tp + fp);
 const recall = tp / Math.max(1, tp + fn);
 console.log(`dedup: ${ps.length} pairs (${ps.filter((p) => p.duplicate).length} duplicates); precision ${precision.toFixed(3)} (target ≥ 0.98), recall ${recall.toFixed(3)} (target ≥ 0.90)`);
 console.log(`  by kind: ${[...byKind].map(([k, { n, right }]) => `${k} ${right}/${n}`).join(', ')}`);
+const heldPairs = ps.filter((p) => p.heldOut);
+if (heldPairs.length > 0) {
+  const hv = heldPairs.map((p) => ({ p, dup: compareStatements(p.a, p.b).verdict === 'duplicate' }));
+  const htp = hv.filter((x) => x.dup && x.p.duplicate).length;
+  const hfp = hv.filter((x) => x.dup && !x.p.duplicate).length;
+  const hfn = hv.filter((x) => !x.dup && x.p.duplicate).length;
+  console.log(`  held-out statement frames only (${heldPairs.length} pairs): precision ${(htp / Math.max(1, htp + hfp)).toFixed(3)}, recall ${(htp / Math.max(1, htp + hfn)).toFixed(3)}`);
+}
 console.log(`  value changes flagged as supersede candidates: ${flaggedUpdates}/${valueChanges}`);
 
 // ── Classification ──

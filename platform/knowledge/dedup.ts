@@ -22,13 +22,13 @@
 import { createHash } from 'node:crypto';
 import type { Entity } from '../../shared/index.ts';
 import { extractEntities } from './entities.ts';
-import { canonical, jaccard, negations, stopwords, words } from './text.ts';
+import { canonical, jaccard, negations, relationWords, stopwords, words } from './text.ts';
 
 /** Similarity of two texts in [0, 1]; storage injects an embedding cosine. */
 export type Similarity = (a: string, b: string) => number;
 
 export interface DedupOptions {
-  /** @defaultValue trigramSimilarity */
+  /** @defaultValue lexicalSimilarity */
   similarity?: Similarity;
   /** The gate's similarity threshold. @defaultValue 0.6 */
   minSimilarity?: number;
@@ -53,6 +53,8 @@ export interface Fingerprint {
   /** Content words in order (positions for the value slot). */
   contentSeq: readonly string[];
   negated: boolean;
+  /** Words written capitalised (lowercased here): names a sentence may open with, which stemming must not blur. */
+  capitalised: ReadonlySet<string>;
   identities: readonly Entity[];
   values: readonly Entity[];
 }
@@ -83,9 +85,41 @@ export function fingerprint(text: string, entities: readonly Entity[] = extractE
     content: new Set(contentSeq),
     contentSeq,
     negated: ws.filter((w) => negations.has(w)).length % 2 === 1,
+    capitalised: new Set([...text.matchAll(/(?<![\p{L}\p{N}])\p{Lu}[\p{Ll}\p{N}]+/gu)].map((m) => m[0].toLowerCase())),
     identities: entities.filter((e) => e.kind === 'name' || e.kind === 'code'),
     values: entities.filter((e) => e.kind === 'number' || e.kind === 'date'),
   };
+}
+
+/**
+ * The default similarity: the better of the cosine of canonical content words
+ * (order-free, synonyms folded, relation words left out) and the cosine of character trigrams. A
+ * stand-in for the embedding cosine storage injects.
+ */
+export function lexicalSimilarity(a: string, b: string): number {
+  return Math.max(wordCosine(a, b), trigramSimilarity(a, b));
+}
+
+function wordCosine(a: string, b: string): number {
+  const count = (t: string) => {
+    const m = new Map<string, number>();
+    for (const w of words(t)) {
+      if (stopwords.has(w) || fillers.has(w)) continue;
+      const c = canonical(w);
+      if (!relationWords.has(c)) m.set(c, (m.get(c) ?? 0) + 1);
+    }
+    return m;
+  };
+  const [ca, cb] = [count(a), count(b)];
+  let dot = 0;
+  let na = 0;
+  let nb = 0;
+  for (const [w, n] of ca) {
+    na += n * n;
+    dot += n * (cb.get(w) ?? 0);
+  }
+  for (const n of cb.values()) nb += n * n;
+  return na === 0 || nb === 0 ? 0 : dot / Math.sqrt(na * nb);
 }
 
 /** Cosine of character-trigram counts over the normalised texts: a stand-in for an embedding cosine. */
@@ -160,18 +194,26 @@ export function compareFingerprints(a: Fingerprint, b: Fingerprint, options: Ded
     if (replaced && inValueSlot && frame >= o.minFrameOverlap && a.negated === b.negated) return { verdict: 'update', reason: 'value-changed', overlap };
     return { verdict: 'distinct', reason: 'different-entity', overlap };
   }
+  // Capitalised words that differ by a letter or two ("Atlas" and "Atlae") are near-names even when stemming makes them one.
+  const capsA = [...a.capitalised].filter((w) => !b.tokens.has(w));
+  const capsB = [...b.capitalised].filter((w) => !a.tokens.has(w));
+  if (capsA.some((x) => capsB.some((y) => nearName(x, y)))) return { verdict: 'distinct', reason: 'near-name', overlap };
   const valuesDiffer = a.values.some((e) => !present(e, b)) || b.values.some((e) => !present(e, a));
   if (valuesDiffer) return frame >= o.minFrameOverlap ? { verdict: 'update', reason: 'value-changed', overlap } : { verdict: 'distinct', reason: 'different-value', overlap };
   if (a.negated !== b.negated) return frame >= o.minFrameOverlap ? { verdict: 'update', reason: 'negation', overlap } : { verdict: 'distinct', reason: 'different-value', overlap };
-  if (onlyA.length > 0 && onlyB.length > 0) {
+  // Relation words may be reworded ("lives in" ↔ "is based in"); the other content words are the statement's keys.
+  const keyOnlyA = onlyA.filter((w) => !relationWords.has(w));
+  const keyOnlyB = onlyB.filter((w) => !relationWords.has(w));
+  if (keyOnlyA.length > 0 && keyOnlyB.length > 0) {
     // A replaced head ("Ada leads…" → "Grace leads…") is another subject; a replaced tail is a new value.
-    if (inHead(onlyA, a) && inHead(onlyB, b)) return { verdict: 'distinct', reason: 'different-entity', overlap };
+    if (inHead(keyOnlyA, a) && inHead(keyOnlyB, b)) return { verdict: 'distinct', reason: 'different-entity', overlap };
     return frame >= o.minFrameOverlap ? { verdict: 'update', reason: 'value-changed', overlap } : { verdict: 'distinct', reason: 'different-value', overlap };
   }
-  if (onlyA.length + onlyB.length > 1) return { verdict: 'distinct', reason: 'added-detail', overlap };
-  const similarity = (o.similarity ?? trigramSimilarity)(a.text, b.text);
-  if (similarity >= o.minSimilarity && overlap >= o.minOverlap) return { verdict: 'duplicate', stage: 'gate', similarity, overlap };
-  return { verdict: 'distinct', reason: 'gate', similarity, overlap };
+  if (keyOnlyA.length + keyOnlyB.length > 1) return { verdict: 'distinct', reason: 'added-detail', overlap };
+  const keyOverlap = jaccard(new Set([...a.content].filter((w) => !relationWords.has(w))), new Set([...b.content].filter((w) => !relationWords.has(w))));
+  const similarity = (o.similarity ?? lexicalSimilarity)(a.text, b.text);
+  if (similarity >= o.minSimilarity && keyOverlap >= o.minOverlap) return { verdict: 'duplicate', stage: 'gate', similarity, overlap: keyOverlap };
+  return { verdict: 'distinct', reason: 'gate', similarity, overlap: keyOverlap };
 }
 
 /** Names or codes a character or two apart (ASR1603 and ASR1605, Jon and John): never the same thing by assumption. */

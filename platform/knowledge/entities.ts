@@ -15,7 +15,7 @@ import { findTimes } from './dates.ts';
 
 const codePattern = /(?<![\w-])(?=[A-Z0-9-]*\d)(?=[A-Z0-9-]*[A-Z]{2})[A-Z][A-Z0-9]*(?:-[A-Z0-9]+)*(?![\w-])/g;
 const numberPattern =
-  /(?<![\w.,:])(?:[$€£]\s?)?[-+]?\d{1,3}(?:,\d{3})+(?:\.\d+)?(?:\s?(?:%|percent\b|k\b|m\b|bn\b|million\b|billion\b))?|(?<![\w.,:])(?:[$€£]\s?)?[-+]?\d+(?:\.\d+)?(?:\s?(?:%|percent\b|k\b|bn\b|million\b|billion\b|ms\b|kg\b|km\b|mb\b|gb\b|tb\b|hours?\b|minutes?\b|days?\b|weeks?\b|months?\b|years?\b|x\b))?/gi;
+  /(?<![\w.,:])\d{1,2}(?::\d{2}){1,2}(?:\s?[ap]\.?m\.?)?(?![\w:])|(?<![\w.,:])(?:[$€£]\s?)?[-+]?\d{1,3}(?:,\d{3})+(?:\.\d+)?(?:\s?(?:%|percent\b|k\b|m\b|bn\b|million\b|billion\b))?|(?<![\w.,:])(?:[$€£]\s?)?[-+]?\d+(?:\.\d+)?(?:\s?(?:%|percent\b|k\b|bn\b|million\b|billion\b|ms\b|kg\b|km\b|mb\b|gb\b|tb\b|hours?\b|minutes?\b|days?\b|weeks?\b|months?\b|years?\b|x\b))?/gi;
 const namePattern = /(?<![\w'’])(?:\p{Lu}[\p{L}'’]*(?:[ -](?:(?:de|da|del|van|von|der|di|le|la|of)[ -])?\p{Lu}[\p{L}'’]*)*)(?![\w])/gu;
 
 /** Capitalised words that are not names on their own. */
@@ -51,6 +51,9 @@ export function extractEntities(sentence: string, knownNames: ReadonlySet<string
     const value = Number(m[0].replace(/[^\d.+-]/g, ''));
     add({ kind: 'number', text: m[0], key: `number:${m[0].toLowerCase().replace(/\s+/g, '')}`, span: [s, e], ...(Number.isFinite(value) ? { value } : {}) });
   }
+  // A sentence in capitals (or nearly) says nothing about which words are names.
+  const letters = sentence.replace(/[^\p{L}]/gu, '');
+  if (letters.length > 0 && letters.replace(/[^\p{Lu}]/gu, '').length / letters.length > 0.6) return out.sort((a, b) => a.span[0] - b.span[0]);
   const opening = /^[\s"'“‘(\[]*/.exec(sentence)![0].length;
   for (const m of sentence.matchAll(namePattern)) {
     let [s, e] = [m.index, m.index + m[0].length];

@@ -8,7 +8,7 @@ export { classify, stanceOf } from './classify.ts';
 export type { Classification } from './classify.ts';
 export { findTimes, parseTime } from './dates.ts';
 export type { FoundTime } from './dates.ts';
-export { DedupIndex, compareFingerprints, compareStatements, contentHash, fingerprint, normalise, trigramSimilarity } from './dedup.ts';
+export { DedupIndex, compareFingerprints, compareStatements, contentHash, fingerprint, lexicalSimilarity, normalise, trigramSimilarity } from './dedup.ts';
 export type { DedupOptions, DedupVerdict, Fingerprint, Similarity } from './dedup.ts';
 export { extractEntities, namesUsedMidSentence } from './entities.ts';
 export { SourceExtractor, extractSource, extractorName, extractorVersion } from './extract.ts';

@@ -49,14 +49,15 @@ export const negations = new Set(['not', 'no', 'never', 'none', 'nobody', 'nothi
 /** Light stemming: enough to equate plurals and common verb forms, never so much that values collide. */
 export function stem(w: string): string {
   if (w.length <= 3 || /\d/.test(w)) return w;
-  if (w.endsWith('ies') && w.length > 4) return `${w.slice(0, -3)}y`;
-  if (w.endsWith('sses')) return w.slice(0, -2);
-  if (w.endsWith('ing') && w.length > 5) return undouble(w.slice(0, -3));
-  if (w.endsWith('ed') && w.length > 4) return undouble(w.slice(0, -2));
-  if (w.endsWith('es') && /(?:ch|sh|x|z|ss)es$/.test(w)) return w.slice(0, -2);
-  if (w.endsWith('s') && !w.endsWith('ss') && !w.endsWith('us') && !w.endsWith('is')) return w.slice(0, -1);
-  if (w.endsWith('e') && w.length > 4) return w.slice(0, -1);
-  return w;
+  let s = w;
+  if (s.endsWith('ies') && s.length > 4) return `${s.slice(0, -3)}y`;
+  if (s.endsWith('sses')) s = s.slice(0, -2);
+  else if (s.endsWith('ing') && s.length > 5) s = undouble(s.slice(0, -3));
+  else if (s.endsWith('ed') && s.length > 4) s = undouble(s.slice(0, -2));
+  else if (/(?:ch|sh|x|z|ss)es$/.test(s)) s = s.slice(0, -2);
+  else if (s.endsWith('s') && !s.endsWith('ss') && !s.endsWith('us') && !s.endsWith('is')) s = s.slice(0, -1);
+  if (s.endsWith('e') && s.length > 3) s = s.slice(0, -1);
+  return s;
 }
 
 function undouble(w: string): string {
@@ -104,6 +105,25 @@ export function canonical(w: string): string {
   const s = stem(w);
   return synonym.get(s) ?? s;
 }
+
+/**
+ * Words that state how a subject relates to a value (lives in, is based in,
+ * departs at, goes through, uses for): rewording them paraphrases a
+ * statement, so dedup lets them differ. Values (drinks, places, tools, names)
+ * are never in this list. Tuned on bench/memory's dev split.
+ */
+export const relationWords = new Set(
+  (
+    'live reside base home stay located location residence dwell settle ' +
+    'leave depart departure arrive arrival time schedule scheduled set due ' +
+    'use run go through via deploy deployment ship rely employ operate ' +
+    'drink order have take usual usually normally typically generally mostly day days these lately currently nowadays ' +
+    'review meet hold happen take place ' +
+    'come total amount sum'
+  )
+    .split(' ')
+    .map((w) => canonical(w)),
+);
 
 /** Content words of a text, canonical: no stopwords, no negations (compared separately). */
 export function contentWords(text: string): string[] {
