@@ -16,6 +16,10 @@ describe('dedup: duplicates that merge', () => {
     expect(verdict('I usually drink a cortado in the morning.', 'In the morning I normally have a cortado.')).toMatchObject({ verdict: 'duplicate', stage: 'gate' });
   });
 
+  it('merges a reworded relation ("lives in" and "is based in") with the same subject and value', () => {
+    expect(verdict('Hana lives in Riga.', 'Hana is based in Riga these days.')).toMatchObject({ verdict: 'duplicate', stage: 'gate' });
+  });
+
   it('merges the same date written two ways', () => {
     expect(verdict('The review is on 8 May 2023.', 'The review is on 2023-05-08.')).toMatchObject({ verdict: 'duplicate' });
   });
@@ -24,6 +28,10 @@ describe('dedup: duplicates that merge', () => {
 describe('dedup: what never merges', () => {
   it('keeps near-names apart (ASR1603 and ASR1605)', () => {
     expect(verdict('Flight ASR1603 is delayed by two hours.', 'Flight ASR1605 is delayed by two hours.')).toEqual({ verdict: 'distinct', reason: 'near-name', overlap: expect.any(Number) });
+  });
+
+  it('keeps capitalised near-names apart when stemming would make them one word (Atlas and Atlae)', () => {
+    expect(verdict('Atlas uses Postgres for deployments.', 'Atlae uses Postgres for deployments.')).toMatchObject({ verdict: 'distinct', reason: 'near-name' });
   });
 
   it('keeps near-names apart even when the injected similarity says they are the same', () => {
