@@ -48,3 +48,8 @@ export {
 } from './collections.ts';
 export { Liveness, ReadinessCheck, Readiness, ReadinessQuery } from './ops-api.ts';
 export { IdParams, CompareParams, ModelNameParams, Revoked } from './params.ts';
+export {
+  SourceTime, SourceMessage, DocumentSource, ConversationSource, Source, KnowledgeScope, ScopeRef, ParsedTime,
+  KnowledgeClass, Stance, EntityKind, Entity, Provenance, KnowledgeItem, LinkType, NodeRef, Link, ExtractionOutcome,
+} from './knowledge-api.ts';
+export { KnowledgeExtractInput, KnowledgeExtractResult, KnowledgeExtractProgress, knowledgeExtract } from './jobs/knowledge-extract.ts';

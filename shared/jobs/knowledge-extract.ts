@@ -1,0 +1,57 @@
+/**
+ * `knowledge.extract`: a source's text to knowledge items, links and one
+ * outcome per message. Defined here, not yet registered in ./index.ts: its
+ * handler writes items through the LanceDB-backed knowledge index, which does
+ * not exist yet (docs/knowledge.md). Registering the kind without that
+ * handler would be a type error in workers/handlers (HandlerMap), and a
+ * result-only handler would publish a contract that changes once items are
+ * stored.
+ */
+import { z } from 'zod';
+import { ExtractionOutcome, ScopeRef, Source } from '../knowledge-api.ts';
+import { defineJob } from './define.ts';
+
+export const KnowledgeExtractInput = z.object({
+  sourceId: z.string().min(1).max(200),
+  source: Source,
+  /** Where the items go: owner and scope are ANDed into every read and write of them. */
+  scope: ScopeRef,
+  /**
+   * The optional second pass with the chat model (one call per turn at most,
+   * constrained by a JSON schema and validated; the deterministic result is the fallback).
+   * @defaultValue false
+   */
+  llmPass: z.boolean().default(false),
+});
+export type KnowledgeExtractInput = z.infer<typeof KnowledgeExtractInput>;
+
+export const KnowledgeExtractResult = z.object({
+  sourceId: z.string(),
+  extractor: z.string(),
+  extractorVersion: z.string(),
+  /** Items written, after dedup. */
+  items: z.number().int().min(0),
+  /** Items that matched one already stored (exact, normalised or the double gate) and were merged into it. */
+  duplicates: z.number().int().min(0),
+  /** Items that supersede an older one (a value changed). */
+  supersedes: z.number().int().min(0),
+  links: z.number().int().min(0),
+  /** One per message (or one for a document), in source order. */
+  outcomes: z.array(ExtractionOutcome),
+});
+export type KnowledgeExtractResult = z.infer<typeof KnowledgeExtractResult>;
+
+export const KnowledgeExtractProgress = z.object({ done: z.number().int(), total: z.number().int() });
+
+export const knowledgeExtract = defineJob({
+  kind: 'knowledge.extract',
+  v: 1,
+  // Extraction is cheap; what the job waits on is embedding the items.
+  queue: 'embed',
+  input: KnowledgeExtractInput,
+  result: KnowledgeExtractResult,
+  progress: KnowledgeExtractProgress,
+  defaults: { priority: 'batch', attempts: 3, streamRetentionS: 600, backoff: { baseMs: 1000, maxMs: 15_000 } },
+  metered: true,
+  summary: 'A source (document or conversation) to knowledge items with provenance, links and one outcome per message.',
+});

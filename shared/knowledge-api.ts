@@ -1,0 +1,174 @@
+/**
+ * Knowledge contracts (issue 11): sources, the items extracted from them, and
+ * the typed links between items, entities and sources. The extractor in
+ * platform/knowledge produces these shapes; the API, the `knowledge.extract`
+ * job and the SDK take their types from here.
+ *
+ * Time is bi-temporal: `validFrom`/`validTo` say when a statement holds in the
+ * world (as the source tells it), `recordedAt`/`supersededAt` when Parley
+ * learnt it and when a newer item replaced it. An update supersedes; it never
+ * deletes.
+ */
+import { z } from 'zod';
+
+// ── Sources ─────────────────────────────────────────────────────────────────
+
+/** Text that says something: not empty, no NUL (Postgres cannot store it). */
+const text = (max: number) => z.string().min(1).max(max).regex(/^[^\u0000]*$/, 'must not contain NUL');
+
+/** A message's time as the source gave it: ISO 8601 or free text ("1:56 pm on 8 May, 2023"). Kept verbatim; parsed when possible. */
+export const SourceTime = z.string().min(1).max(200);
+
+export const SourceMessage = z.object({
+  /** The caller's own id, unique within the source; provenance points at it. */
+  id: z.string().min(1).max(200),
+  speaker: z.string().min(1).max(200),
+  text: text(32_000),
+  at: SourceTime.optional(),
+  /** The id of the message this one answers (the arena's reply structure); absent: the previous message. */
+  replyTo: z.string().min(1).max(200).optional(),
+});
+export type SourceMessage = z.infer<typeof SourceMessage>;
+
+export const DocumentSource = z.object({
+  kind: z.literal('document'),
+  title: text(500),
+  /** Plain text or Markdown. */
+  text: text(1_000_000),
+});
+export type DocumentSource = z.infer<typeof DocumentSource>;
+
+export const ConversationSource = z
+  .object({
+    kind: z.literal('conversation'),
+    title: text(500),
+    messages: z.array(SourceMessage).min(1).max(10_000),
+  })
+  .refine((c) => new Set(c.messages.map((m) => m.id)).size === c.messages.length, { message: 'message ids must be unique', path: ['messages'] });
+export type ConversationSource = z.infer<typeof ConversationSource>;
+
+export const Source = z.discriminatedUnion('kind', [DocumentSource, ConversationSource]);
+export type Source = z.infer<typeof Source>;
+
+/**
+ * Who may read an item. `private`: its owner only (an agent's own memory);
+ * `room`: members of the room; `shared`: everyone in the owner's tenant.
+ * Storage turns this into a hard prefilter (platform/knowledge `scopeKey`),
+ * never a soft tag.
+ */
+export const KnowledgeScope = z.enum(['private', 'room', 'shared']);
+export type KnowledgeScope = z.infer<typeof KnowledgeScope>;
+
+export const ScopeRef = z
+  .object({
+    scope: KnowledgeScope,
+    /** A user id or an agent id. */
+    owner: z.string().min(1).max(200),
+    /** Required for `room` scope: the discussion's id. */
+    room: z.string().min(1).max(200).nullable().default(null),
+  })
+  .refine((s) => s.scope !== 'room' || s.room !== null, { message: 'room scope needs a room', path: ['room'] });
+export type ScopeRef = z.infer<typeof ScopeRef>;
+
+/** A parsed time: the source's own string and, when it could be read, the instant in ISO 8601 (UTC). */
+export const ParsedTime = z.object({
+  verbatim: z.string(),
+  iso: z.string().datetime({ offset: true }).nullable(),
+  /** What the verbatim string pins down: a day without a time of day is a day. */
+  precision: z.enum(['day', 'minute', 'second']).nullable(),
+});
+export type ParsedTime = z.infer<typeof ParsedTime>;
+
+// ── Items ───────────────────────────────────────────────────────────────────
+
+export const KnowledgeClass = z.enum(['fact', 'claim', 'definition', 'decision', 'question', 'preference']);
+export type KnowledgeClass = z.infer<typeof KnowledgeClass>;
+
+/** A stance towards the message it answers. */
+export const Stance = z.enum(['supports', 'rebuts', 'neutral']);
+export type Stance = z.infer<typeof Stance>;
+
+export const EntityKind = z.enum(['name', 'code', 'number', 'date']);
+export type EntityKind = z.infer<typeof EntityKind>;
+
+export const Entity = z.object({
+  kind: EntityKind,
+  /** As written. */
+  text: z.string(),
+  /** The canonical key links use: `code:asr1603`, `name:ada lovelace`, `number:42%`, `date:2023-05-08`. */
+  key: z.string(),
+  /** Character span in the item's text, [start, end). */
+  span: z.tuple([z.number().int().min(0), z.number().int().min(0)]),
+  /** Numbers: the value; dates: the parsed time. */
+  value: z.union([z.number(), ParsedTime]).optional(),
+});
+export type Entity = z.infer<typeof Entity>;
+
+export const Provenance = z.object({
+  sourceId: z.string(),
+  /** The messages (or turns) the item came from; empty for a document. */
+  messageIds: z.array(z.string()),
+  /** Character span, [start, end), in the message's text (conversations) or the document's text. */
+  span: z.tuple([z.number().int().min(0), z.number().int().min(0)]),
+  extractor: z.string(),
+  extractorVersion: z.string(),
+  recordedAt: z.string().datetime({ offset: true }),
+});
+export type Provenance = z.infer<typeof Provenance>;
+
+export const KnowledgeItem = z.object({
+  id: z.string(),
+  text: z.string(),
+  /** sha256 of the text, hex: the first dedup stage. */
+  hash: z.string(),
+  class: KnowledgeClass,
+  topic: z.string(),
+  entities: z.array(Entity),
+  stance: Stance,
+  /** Who said it (a conversation's speaker; null for a document). */
+  speaker: z.string().nullable(),
+  provenance: Provenance,
+  validFrom: z.string().datetime({ offset: true }).nullable(),
+  validTo: z.string().datetime({ offset: true }).nullable(),
+  recordedAt: z.string().datetime({ offset: true }),
+  supersededAt: z.string().datetime({ offset: true }).nullable(),
+  scope: KnowledgeScope,
+  owner: z.string(),
+  room: z.string().nullable(),
+});
+export type KnowledgeItem = z.infer<typeof KnowledgeItem>;
+
+// ── Links ───────────────────────────────────────────────────────────────────
+
+export const LinkType = z.enum(['supports', 'rebuts', 'supersedes', 'mentions', 'derived_from']);
+export type LinkType = z.infer<typeof LinkType>;
+
+export const NodeRef = z.object({ kind: z.enum(['item', 'entity', 'source']), id: z.string() });
+export type NodeRef = z.infer<typeof NodeRef>;
+
+/**
+ * A typed edge. `supports`/`rebuts`: item → item (from the answering item to
+ * the one it answers); `supersedes`: newer item → older item; `mentions`:
+ * item → entity (the entity's key); `derived_from`: item → source.
+ */
+export const Link = z.object({
+  type: LinkType,
+  from: NodeRef,
+  to: NodeRef,
+  /** Why the link exists: `reply-to`, `turn-order`, `entity`, `source`, `dedup-update`. */
+  basis: z.string(),
+});
+export type Link = z.infer<typeof Link>;
+
+/** Every message (or the document) ends with a recorded outcome: nothing is dropped silently. */
+export const ExtractionOutcome = z.object({
+  /** The message id; null for a document. */
+  messageId: z.string().nullable(),
+  outcome: z.enum(['ok', 'empty', 'failed']),
+  /** New items from it. */
+  items: z.number().int().min(0),
+  /** Statements that repeated an earlier item of the same speaker: its provenance gained this message id. */
+  merged: z.number().int().min(0),
+  reason: z.string().optional(),
+});
+export type ExtractionOutcome = z.infer<typeof ExtractionOutcome>;
