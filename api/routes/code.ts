@@ -12,7 +12,7 @@ export function codeRoutes(deps: CodeDeps): Route[] {
       body: CreateRepository,
       responses: { 201: { description: 'Created', schema: Repository }, 400: problem('Invalid body or path'), 403: problem('Path sources need code:paths'), 409: problem('Name already used') },
       async handle({ body, actor }) {
-        const repo = await createRepository(deps, actor!, body);
+        const repo = await createRepository(deps, actor, body);
         return { status: 201, body: repo, headers: { Location: `/v1/code/repositories/${repo.id}` } };
       },
     }),
@@ -21,7 +21,7 @@ export function codeRoutes(deps: CodeDeps): Route[] {
       summary: 'Repositories you may read, with their index state and latest index job.',
       responses: { 200: { description: 'Repositories', schema: RepositoryList } },
       async handle({ actor }) {
-        return { status: 200, body: await listRepositories(deps, actor!) };
+        return { status: 200, body: await listRepositories(deps, actor) };
       },
     }),
     route({
@@ -30,7 +30,7 @@ export function codeRoutes(deps: CodeDeps): Route[] {
       params: IdParams,
       responses: { 200: { description: 'The repository', schema: Repository }, 404: notFound },
       async handle({ params, actor }) {
-        return { status: 200, body: await getRepository(deps, actor!, params.id) };
+        return { status: 200, body: await getRepository(deps, actor, params.id) };
       },
     }),
     route({
@@ -39,7 +39,7 @@ export function codeRoutes(deps: CodeDeps): Route[] {
       params: IdParams,
       responses: { 204: { description: 'Deleted' }, 403: problem('Not the owner'), 404: notFound },
       async handle({ params, actor }) {
-        await deleteRepository(deps, actor!, params.id);
+        await deleteRepository(deps, actor, params.id);
         return { status: 204 };
       },
     }),
@@ -54,7 +54,7 @@ export function codeRoutes(deps: CodeDeps): Route[] {
         413: problem('Too large, or too many files'), 415: problem('Not a gzip body'), 422: problem('Unsafe entries (zip-slip, links out of the tree) or not a .tar.gz'),
       },
       async handle({ params, actor, stream }) {
-        return { status: 200, body: await uploadArchive(deps, actor!, params.id, stream) };
+        return { status: 200, body: await uploadArchive(deps, actor, params.id, stream) };
       },
     }),
     route({
@@ -63,7 +63,7 @@ export function codeRoutes(deps: CodeDeps): Route[] {
       params: IdParams,
       responses: { 202: { description: 'Accepted', schema: SubmittedJob }, 403: problem('Not the owner'), 404: notFound, 409: problem('Nothing uploaded yet') },
       async handle({ params, actor }) {
-        const { job, existing } = await indexRepository(deps, actor!, params.id);
+        const { job, existing } = await indexRepository(deps, actor, params.id);
         return { status: 202, body: job, headers: { Location: job.links.self, ...(existing ? { 'Idempotent-Replayed': 'true' } : {}) } };
       },
     }),
@@ -74,7 +74,7 @@ export function codeRoutes(deps: CodeDeps): Route[] {
       query: SymbolQuery,
       responses: { 200: { description: 'Symbols', schema: SymbolList }, 404: notFound },
       async handle({ params, query, actor }) {
-        return { status: 200, body: await findSymbols(deps, actor!, params.id, query) };
+        return { status: 200, body: await findSymbols(deps, actor, params.id, query) };
       },
     }),
     route({
@@ -83,7 +83,7 @@ export function codeRoutes(deps: CodeDeps): Route[] {
       query: CodeSearchQuery,
       responses: { 200: { description: 'Hits', schema: CodeSearchResults }, 400: problem('Invalid query'), 404: problem('A named repository is not visible to you') },
       async handle({ query, actor }) {
-        return { status: 200, body: await searchCode(deps, actor!, query) };
+        return { status: 200, body: await searchCode(deps, actor, query) };
       },
     }),
   ];

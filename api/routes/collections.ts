@@ -12,7 +12,7 @@ export function collectionRoutes(deps: CollectionDeps): Route[] {
       body: CreateCollection,
       responses: { 201: { description: 'Created', schema: Collection }, 400: problem('Invalid body or model'), 409: problem('Name already used'), 422: problem('Model not allowed for your role') },
       async handle({ body, actor }) {
-        const c = await createCollection(deps, actor!, body);
+        const c = await createCollection(deps, actor, body);
         return { status: 201, body: c, headers: { Location: `/v1/collections/${c.id}` } };
       },
     }),
@@ -21,7 +21,7 @@ export function collectionRoutes(deps: CollectionDeps): Route[] {
       summary: 'Your collections.',
       responses: { 200: { description: 'Collections', schema: CollectionList } },
       async handle({ actor }) {
-        return { status: 200, body: await listCollections(deps, actor!) };
+        return { status: 200, body: await listCollections(deps, actor) };
       },
     }),
     route({
@@ -30,7 +30,7 @@ export function collectionRoutes(deps: CollectionDeps): Route[] {
       params: IdParams,
       responses: { 200: { description: 'The collection', schema: Collection }, 404: notFound },
       async handle({ params, actor }) {
-        return { status: 200, body: await getCollection(deps, actor!, params.id) };
+        return { status: 200, body: await getCollection(deps, actor, params.id) };
       },
     }),
     route({
@@ -39,7 +39,7 @@ export function collectionRoutes(deps: CollectionDeps): Route[] {
       params: IdParams,
       responses: { 204: { description: 'Deleted' }, 404: notFound },
       async handle({ params, actor }) {
-        await deleteCollection(deps, actor!, params.id);
+        await deleteCollection(deps, actor, params.id);
         return { status: 204 };
       },
     }),
@@ -50,7 +50,7 @@ export function collectionRoutes(deps: CollectionDeps): Route[] {
       body: UpsertDocuments,
       responses: { 202: { description: 'Accepted', schema: SubmittedJob }, 400: problem('Invalid documents or metadata'), 404: notFound },
       async handle({ params, body, actor }) {
-        const job = await upsertDocuments(deps, actor!, params.id, body.documents);
+        const job = await upsertDocuments(deps, actor, params.id, body.documents);
         return { status: 202, body: job, headers: { Location: job.links.self } };
       },
     }),
@@ -61,7 +61,7 @@ export function collectionRoutes(deps: CollectionDeps): Route[] {
       body: CollectionQuery,
       responses: { 200: { description: 'Hits', schema: CollectionResults }, 400: problem('Invalid query'), 404: notFound },
       async handle({ params, body, actor }) {
-        return { status: 200, body: await queryCollection(deps, actor!, params.id, body) };
+        return { status: 200, body: await queryCollection(deps, actor, params.id, body) };
       },
     }),
   ];

@@ -16,6 +16,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startStack, type Stack, type TestUser } from '../harness.ts';
 import { responseValidator, type OpenApiDoc } from '../support/openapi-fuzz.ts';
+import { tarGz } from '../code/support.ts';
 
 let stack: Stack;
 let doc: OpenApiDoc;
@@ -36,13 +37,28 @@ afterAll(async () => {
   await stack?.stop();
 });
 
+/** A request with a binary body (an archive upload), answered in the shape stack.request gives. */
+async function rawRequest(method: string, path: string, user: TestUser | undefined, raw: { body: Buffer; type: string }) {
+  const res = await fetch(`${stack.base}${path}`, { method, headers: { ...(user ? user.auth : {}), 'content-type': raw.type }, body: new Uint8Array(raw.body) });
+  const text = await res.text();
+  let json: any;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    json = undefined;
+  }
+  return { status: res.status, headers: res.headers, text, json };
+}
+
 /** Calls `method template` with the path filled in, checks the answer against the document, and returns it. */
-async function call(method: string, template: string, opts: { user?: TestUser; params?: Record<string, string>; query?: string; body?: unknown; form?: Record<string, string>; expect?: number } = {}) {
+async function call(method: string, template: string, opts: { user?: TestUser; params?: Record<string, string>; query?: string; body?: unknown; form?: Record<string, string>; raw?: { body: Buffer; type: string }; expect?: number } = {}) {
   let path = template;
   for (const [k, v] of Object.entries(opts.params ?? {})) path = path.replace(`{${k}}`, encodeURIComponent(v));
-  const r = opts.form
-    ? await stack.request(method, path + (opts.query ?? ''), { user: opts.user, body: new URLSearchParams(opts.form).toString(), headers: { 'content-type': 'application/x-www-form-urlencoded' } })
-    : await stack.request(method, path + (opts.query ?? ''), { user: opts.user, body: opts.body });
+  const r = opts.raw
+    ? await rawRequest(method, path + (opts.query ?? ''), opts.user, opts.raw)
+    : opts.form
+      ? await stack.request(method, path + (opts.query ?? ''), { user: opts.user, body: new URLSearchParams(opts.form).toString(), headers: { 'content-type': 'application/x-www-form-urlencoded' } })
+      : await stack.request(method, path + (opts.query ?? ''), { user: opts.user, body: opts.body });
   const op = doc.paths[template]![method.toLowerCase()]!;
   called.add(op.operationId);
   const where = `${method} ${path} → ${r.status} ${r.text.slice(0, 300)}`;
@@ -124,6 +140,25 @@ describe('every answer as the OpenAPI document declares it', () => {
     await call('GET', '/v1/discussions/{id}/transcript', { user: member, params: { id: room.id } });
     const fork = (await call('POST', '/v1/discussions/{id}/fork', { user: member, params: { id: room.id }, body: { fromTurn: 0 }, expect: 201 })).json;
     await call('GET', '/v1/discussions/{id}/compare/{otherId}', { user: member, params: { id: room.id, otherId: fork.id } });
+  });
+
+  it('code and collections', async () => {
+    // No workers here: the index and upsert jobs stay queued; what is checked is each answer's shape.
+    const repo = (await call('POST', '/v1/code/repositories', { user: member, body: { name: `schema-${crypto.randomUUID().slice(0, 8)}`, source: { type: 'archive' } }, expect: 201 })).json;
+    await call('GET', '/v1/code/repositories', { user: member });
+    await call('GET', '/v1/code/repositories/{id}', { user: member, params: { id: repo.id } });
+    const archive = tarGz([{ name: 'src/app.ts', content: 'export function parseConfig(text: string) {\n  return JSON.parse(text);\n}\n' }]);
+    await call('PUT', '/v1/code/repositories/{id}/archive', { user: member, params: { id: repo.id }, raw: { body: archive, type: 'application/gzip' } });
+    await call('POST', '/v1/code/repositories/{id}/index', { user: member, params: { id: repo.id }, expect: 202 });
+    await call('GET', '/v1/code/repositories/{id}/symbols', { user: member, params: { id: repo.id }, query: '?name=parseConfig' });
+    await call('GET', '/v1/code/search', { user: member, query: `?q=${encodeURIComponent('parse the config')}&repository=${repo.id}` });
+    await call('DELETE', '/v1/code/repositories/{id}', { user: member, params: { id: repo.id }, expect: 204 });
+    const collection = (await call('POST', '/v1/collections', { user: member, body: { name: `schema-${crypto.randomUUID().slice(0, 8)}`, fields: { lang: 'string' } }, expect: 201 })).json;
+    await call('GET', '/v1/collections', { user: member });
+    await call('GET', '/v1/collections/{id}', { user: member, params: { id: collection.id } });
+    await call('POST', '/v1/collections/{id}/documents', { user: member, params: { id: collection.id }, body: { documents: [{ id: 'd1', text: 'Tabs or spaces, the old question.', metadata: { lang: 'en' } }] }, expect: 202 });
+    await call('POST', '/v1/collections/{id}/query', { user: member, params: { id: collection.id }, body: { text: 'tabs', where: { lang: 'en' } } });
+    await call('DELETE', '/v1/collections/{id}', { user: member, params: { id: collection.id }, expect: 204 });
   });
 
   it('called every operation but the ones the header names', () => {
