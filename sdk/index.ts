@@ -5,7 +5,7 @@
 export { createClient, type ClientOptions, type ParleyClient } from './client.ts';
 export {
   ParleyError, isParleyError, isUnauthenticated, isForbidden, isNotFound, isValidationError, isRateLimited, isAborted, isCancelled,
-  type ParleyErrorCode, type ClientErrorCode,
+  type ParleyErrorCode, type ClientErrorCode, type ProblemBody,
 } from './errors.ts';
 export type { AuthOption, Session } from './internal/auth.ts';
 export type { RetryOptions } from './internal/backoff.ts';

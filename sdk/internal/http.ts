@@ -187,7 +187,8 @@ export async function toError(response: Response, signal?: AbortSignal): Promise
   }
   const parsed = Problem.safeParse(json);
   if (parsed.success) {
-    const p = parsed.data;
+    // The schema's members, validated, over the body as sent: extension members (`reason`, `limit`, …) stay.
+    const p = { ...(json as object), ...parsed.data };
     return new ParleyError({
       code: p.code, status: response.status, title: p.title, requestId: p.requestId ?? requestId, problem: p, retryAfterSeconds,
       ...(p.detail ? { detail: p.detail } : {}), ...(p.errors ? { errors: p.errors } : {}),

@@ -102,7 +102,8 @@ describe('client.code', () => {
 
     const empty = await client.code.repositories.create({ name: 'sdk-empty', source: { type: 'archive' } });
     const unsafe = await caught(client.code.repositories.upload(empty.id, tarGz([{ name: '../escape.ts', content: 'x' }])));
-    expect(unsafe).toMatchObject({ status: 422, code: 'ARCHIVE_REJECTED' });
+    expect(unsafe).toMatchObject({ status: 422, code: 'ARCHIVE_REJECTED', problem: { reason: 'unsafe_path' } });
+    expect(unsafe.errors?.[0]?.path).toContain('escape.ts');
     expect(await caught(client.code.repositories.index(empty.id))).toMatchObject({ status: 409, code: 'INVALID_STATE' });
 
     await client.code.repositories.delete(empty.id);
