@@ -9,6 +9,8 @@ import type { ResourceContext } from './internal/context.ts';
 import { EventStream, sseConnection, type SeqEvent } from './internal/event-stream.ts';
 import { Http, type Interceptors } from './internal/http.ts';
 import { SocketLink } from './internal/socket.ts';
+import { codeResource } from './resources/code.ts';
+import { collectionsResource } from './resources/collections.ts';
 import { agentsResource, discussionsResource } from './resources/discussions.ts';
 import { jobsResource } from './resources/jobs.ts';
 import { authResource, modelsResource, usageResource } from './resources/models.ts';
@@ -59,6 +61,8 @@ export function createClient(options: ClientOptions) {
     agents: agentsResource(ctx),
     models: modelsResource(ctx),
     usage: usageResource(ctx),
+    code: codeResource(ctx),
+    collections: collectionsResource(ctx),
     auth: authResource(ctx),
     /** Adds interceptors; returns a function that removes them. */
     use(i: Interceptors): () => void {

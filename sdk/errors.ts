@@ -17,6 +17,9 @@ export type ClientErrorCode = 'NETWORK_ERROR' | 'ABORTED' | 'UNEXPECTED_RESPONSE
 /** Every code a ParleyError can carry: the API's, a job's (when a run or stream ends badly) and the client's own. */
 export type ParleyErrorCode = ApiErrorCode | JobErrorCode | ClientErrorCode;
 
+/** A problem+json body: the members every problem has, and whatever extension members the route added. */
+export type ProblemBody = Problem & { [member: string]: unknown };
+
 export interface ParleyErrorInit {
   code: ParleyErrorCode;
   /** The HTTP status; 0 when no response came back. */
@@ -25,8 +28,8 @@ export interface ParleyErrorInit {
   detail?: string;
   requestId?: string;
   errors?: { path: string; message: string }[];
-  /** The problem+json body as received, when there was one. */
-  problem?: Problem;
+  /** The problem+json body as received, when there was one, extension members included (an archive's `reason`, a cap's `limit`). */
+  problem?: ProblemBody;
   /** Set when a job ended failed or cancelled: its id, final state and error. */
   job?: { id: string; state: 'failed' | 'cancelled'; error?: JobError };
   /** Seconds to wait before trying again (from Retry-After), when the server said so. */
@@ -41,7 +44,7 @@ export class ParleyError<C extends ParleyErrorCode = ParleyErrorCode> extends Er
   readonly detail: string | undefined;
   readonly requestId: string | undefined;
   readonly errors: { path: string; message: string }[] | undefined;
-  readonly problem: Problem | undefined;
+  readonly problem: ProblemBody | undefined;
   readonly job: ParleyErrorInit['job'];
   readonly retryAfterSeconds: number | undefined;
 

@@ -19,7 +19,8 @@ export interface RequestContext {
   method: string;
   url: string;
   headers: Headers;
-  body: string | URLSearchParams | undefined;
+  /** JSON text, a form, or the bytes of an upload. */
+  body: string | URLSearchParams | Blob | undefined;
   /** 1 for the first try, 2 for the first retry, … */
   attempt: number;
 }
@@ -58,6 +59,8 @@ export interface RequestOptions {
   body?: unknown;
   /** Sent as application/x-www-form-urlencoded (the token endpoint). */
   form?: Record<string, string>;
+  /** Sent as bytes with this content type (an archive upload). */
+  binary?: { data: Blob; contentType: string };
   headers?: Record<string, string>;
   signal?: AbortSignal | undefined;
   /** Safe to send again after a network failure (e.g. it carries an Idempotency-Key). */
@@ -98,8 +101,11 @@ export class Http {
     for (let attempt = 1; ; attempt++) {
       if (o.signal?.aborted) throw abortError(o.signal);
       const headers = new Headers({ accept: 'application/json, application/problem+json', ...o.headers });
-      let body: string | URLSearchParams | undefined;
-      if (o.form) body = new URLSearchParams(o.form);
+      let body: RequestContext['body'];
+      if (o.binary) {
+        headers.set('content-type', o.binary.contentType);
+        body = o.binary.data;
+      } else if (o.form) body = new URLSearchParams(o.form);
       else if (o.body !== undefined) {
         headers.set('content-type', 'application/json');
         body = JSON.stringify(o.body);
@@ -181,7 +187,8 @@ export async function toError(response: Response, signal?: AbortSignal): Promise
   }
   const parsed = Problem.safeParse(json);
   if (parsed.success) {
-    const p = parsed.data;
+    // The schema's members, validated, over the body as sent: extension members (`reason`, `limit`, …) stay.
+    const p = { ...(json as object), ...parsed.data };
     return new ParleyError({
       code: p.code, status: response.status, title: p.title, requestId: p.requestId ?? requestId, problem: p, retryAfterSeconds,
       ...(p.detail ? { detail: p.detail } : {}), ...(p.errors ? { errors: p.errors } : {}),

@@ -41,12 +41,46 @@ export interface RunOptions extends SubmitOptions {
 
 export type ListJobs = Partial<Omit<ListJobsQuery, 'cursor'>>;
 
+async function cancelJob({ http }: ResourceContext, id: string, opts: CallOptions = {}): Promise<JobView> {
+  return (await http.request<JobView>({ method: 'DELETE', path: `/v1/jobs/${encodeURIComponent(id)}`, signal: opts.signal })).data;
+}
+
+/** A job's events; with `cancelJob`, closing the stream early cancels the job. Shared by every resource whose calls start jobs. */
+export function streamJob(ctx: ResourceContext, id: string, opts: JobStreamOptions = {}): EventStream<JobEvent> {
+  return ctx.stream<JobEvent>(
+    { path: `/v1/jobs/${encodeURIComponent(id)}/events`, room: `job:${id}`, events: Object.keys(jobEvents), isLast: (e) => e.event === 'finished' },
+    opts,
+    opts.cancelJob
+      ? () => {
+          // Fire and forget: a job that finished meanwhile answers 409, and there is nothing left to stop.
+          void cancelJob(ctx, id).catch(() => {});
+        }
+      : undefined,
+  );
+}
+
+/** What following a job to its end takes: the handlers of `run`, the signal, the transport. */
+export type FollowOptions = Pick<RunOptions, 'onToken' | 'onReset' | 'onProgress' | 'signal' | 'cancelJob' | 'transport'>;
+
+/** Streams a submitted job to its end: resolves with its result, rejects with a ParleyError if it fails, is cancelled, or `signal` aborts. */
+export async function followJob(ctx: ResourceContext, id: string, opts: FollowOptions = {}): Promise<unknown> {
+  const events = streamJob(ctx, id, { signal: opts.signal, cancelJob: opts.cancelJob ?? false, ...(opts.transport ? { transport: opts.transport } : {}) });
+  for await (const e of events) {
+    if (e.event === 'tokens') opts.onToken?.(e.data.text);
+    else if (e.event === 'reset') opts.onReset?.();
+    else if (e.event === 'progress') opts.onProgress?.(e.data.progress);
+    else if (e.event === 'finished') {
+      if (e.data.state === 'completed') return e.data.result;
+      throw jobFailure(id, e.data.state as Extract<JobState, 'failed' | 'cancelled'>, e.data.error);
+    }
+  }
+  throw abortError(opts.signal);
+}
+
 export function jobsResource(ctx: ResourceContext) {
   const { http } = ctx;
 
-  async function cancel(id: string, opts: CallOptions = {}): Promise<JobView> {
-    return (await http.request<JobView>({ method: 'DELETE', path: `/v1/jobs/${encodeURIComponent(id)}`, signal: opts.signal })).data;
-  }
+  const cancel = (id: string, opts: CallOptions = {}): Promise<JobView> => cancelJob(ctx, id, opts);
 
   /**
    * Submits a job of a public kind. `input` is typed by the kind. An Idempotency-Key goes with every
@@ -62,18 +96,7 @@ export function jobsResource(ctx: ResourceContext) {
     return { ...data, replayed: response.headers.get('idempotent-replayed') === 'true' };
   }
 
-  function stream(id: string, opts: JobStreamOptions = {}): EventStream<JobEvent> {
-    return ctx.stream<JobEvent>(
-      { path: `/v1/jobs/${encodeURIComponent(id)}/events`, room: `job:${id}`, events: Object.keys(jobEvents), isLast: (e) => e.event === 'finished' },
-      opts,
-      opts.cancelJob
-        ? () => {
-            // Fire and forget: a job that finished meanwhile answers 409, and there is nothing left to stop.
-            void cancel(id).catch(() => {});
-          }
-        : undefined,
-    );
-  }
+  const stream = (id: string, opts: JobStreamOptions = {}): EventStream<JobEvent> => streamJob(ctx, id, opts);
 
   return {
     submit,
@@ -106,17 +129,7 @@ export function jobsResource(ctx: ResourceContext) {
     async run<K extends PublicJobKind>(kind: K, input: JobInput<K>, opts: RunOptions = {}): Promise<JobResult<K>> {
       const job = await submit(kind, input, opts);
       opts.onSubmitted?.(job);
-      const events = stream(job.id, { signal: opts.signal, cancelJob: opts.cancelJob ?? false, ...(opts.transport ? { transport: opts.transport } : {}) });
-      for await (const e of events) {
-        if (e.event === 'tokens') opts.onToken?.(e.data.text);
-        else if (e.event === 'reset') opts.onReset?.();
-        else if (e.event === 'progress') opts.onProgress?.(e.data.progress);
-        else if (e.event === 'finished') {
-          if (e.data.state === 'completed') return e.data.result as JobResult<K>;
-          throw jobFailure(job.id, e.data.state as Extract<JobState, 'failed' | 'cancelled'>, e.data.error);
-        }
-      }
-      throw abortError(opts.signal);
+      return (await followJob(ctx, job.id, opts)) as JobResult<K>;
     },
   };
 }

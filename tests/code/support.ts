@@ -7,6 +7,7 @@
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
+import type { QueueName } from '../../shared/index.ts';
 import { startStack, type Stack, type TestUser } from '../harness.ts';
 
 export { tarGz, treeArchive, type TarEntry } from '../../bench/codebench/tar.ts';
@@ -16,7 +17,7 @@ export interface CodeStack extends Stack {
   cleanup(): Promise<void>;
 }
 
-export async function startCodeStack(opts: { workers?: boolean; env?: Record<string, string> } = {}): Promise<CodeStack> {
+export async function startCodeStack(opts: { workers?: boolean | QueueName[]; env?: Record<string, string> } = {}): Promise<CodeStack> {
   const root = await mkdtemp(join(tmpdir(), 'parley-code-'));
   const dirs = { root, lancedb: join(root, 'lancedb'), code: join(root, 'code'), roots: join(root, 'roots') };
   await mkdir(dirs.roots, { recursive: true });
