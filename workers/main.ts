@@ -25,6 +25,7 @@ import { createCodeStore, submitJob } from '../platform/code/index.ts';
 import { SYSTEM_USER_ID } from '../platform/jobs/index.ts';
 import { startSingletonLoop } from '../platform/connections/index.ts';
 import { Embedder, createCollectionStore, createIndexCatalog, openVectorStore, redisLock } from '../platform/vectors/index.ts';
+import { KnowledgeStore, createKnowledgeRecords } from '../platform/knowledge/index.ts';
 import { createChunkPool } from './chunking/pool.ts';
 import type { DiscussionRuntime } from './discussions/runtime.ts';
 import { startRoomWatchdog } from './discussions/watchdog.ts';
@@ -81,6 +82,7 @@ export async function startWorkers(env: NodeJS.ProcessEnv = process.env, opts: {
   const handlers = createHandlers({ ollama, chatModel: config.ollama.chatModel, embedModel: config.ollama.embedModel, defaultNumPredict: config.ollama.defaultNumPredict, chunkPool,
     budget: budgets.guards((id) => jobs.ownerOf(id)), embedMaxResultBytes: config.jobLimits.of('embed.batch').resultBytes,
     discussions,
+    knowledge: { records: createKnowledgeRecords(db), knowledge: new KnowledgeStore({ vectors, embedder, model: config.ollama.embedModel }) },
     modelPull: { ollama, timeoutMs: config.modelOps.pullTimeoutMs, idleTimeoutMs: config.modelOps.pullIdleTimeoutMs },
     vectors: {
       codeIndex: { store: codeStore, vectors, catalog, embedder, pool: chunkPool, config: config.code },
