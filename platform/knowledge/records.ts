@@ -52,6 +52,11 @@ export function createKnowledgeRecords(db: Db) {
     listSources(owner: string, limit: number): Promise<SourceRow[]> {
       return sources().where({ owner_id: owner }).whereNot({ status: 'forgetting' }).orderBy('created_at', 'desc').limit(limit);
     },
+    /** The room scope keys this owner has sources in. */
+    async roomScopes(owner: string): Promise<string[]> {
+      const rows = await sources().where({ owner_id: owner, scope: 'room' }).distinct('scope_key');
+      return rows.map((r) => r.scope_key);
+    },
     outcomes(sourceId: string): Promise<OutcomeRow[]> {
       return db<OutcomeRow & { source_id: string; seq: number }>('knowledge_outcomes').where({ source_id: sourceId }).orderBy('seq').select('message_id', 'outcome', 'items', 'merged', 'reason');
     },
@@ -103,6 +108,14 @@ export function createKnowledgeRecords(db: Db) {
         }
         await trx('knowledge_sources').where({ id, owner_id: owner }).delete();
       });
+    },
+    /** The sources each item stands on (its refs), of this owner. */
+    async sourcesOf(owner: string, itemIds: readonly string[]): Promise<Map<string, string[]>> {
+      const out = new Map<string, string[]>();
+      if (!itemIds.length) return out;
+      const rows = await db('knowledge_item_refs').where({ owner_id: owner }).whereIn('item_id', itemIds).orderBy(['item_id', 'source_id']).select('item_id', 'source_id');
+      for (const r of rows as { item_id: string; source_id: string }[]) out.set(r.item_id, [...(out.get(r.item_id) ?? []), r.source_id]);
+      return out;
     },
     /** Links from or to an item, of this owner. */
     async linksOf(owner: string, itemId: string): Promise<Link[]> {
