@@ -48,6 +48,8 @@ export interface FusionWeights {
 export const defaultFusionWeights: FusionWeights = { vector: 1, text: 1, entity: 1, recency: 0.5 };
 
 const fields = {
+  /** The row id again: core columns are not filterable, declared fields are. */
+  item_id: 'string',
   tenant: 'string',
   owner: 'string',
   room: 'string',
@@ -129,7 +131,7 @@ export class KnowledgeRepository implements KnowledgeIndex {
     if (!items.length) return 0;
     const { table } = await this.store.open();
     const byId = new Map(items.map((i) => [i.id, i]));
-    const stored = await table.rows([...new Set(items.map(scopeKey))], this.where({ id: { in: [...byId.keys()] } } as Where), { withVectors: true });
+    const stored = await table.rows([...new Set(items.map(scopeKey))], this.where({ item_id: { in: [...byId.keys()] } }), { withVectors: true });
     const rows = stored.filter((s) => byId.has(s.id)).map((s) => this.toRow(byId.get(s.id)!, s.vector!));
     if (rows.length) await table.upsert(rows);
     return rows.length;
@@ -140,7 +142,7 @@ export class KnowledgeRepository implements KnowledgeIndex {
     const { table } = await this.store.open();
     const out: KnowledgeItem[] = [];
     for (let i = 0; i < ids.length; i += 500) {
-      const rows = await table.rows(scopes, this.where({ id: { in: ids.slice(i, i + 500) } } as Where), { limit: 500 });
+      const rows = await table.rows(scopes, this.where({ item_id: { in: ids.slice(i, i + 500) } }), { limit: 500 });
       out.push(...rows.map((r) => parseItem(r.fields.item)));
     }
     return out;
@@ -150,7 +152,7 @@ export class KnowledgeRepository implements KnowledgeIndex {
     if (!ids.length || !scopes.length) return 0;
     const { table } = await this.store.open();
     let n = 0;
-    for (let i = 0; i < ids.length; i += 500) n += await table.delete(scopes, this.where({ id: { in: ids.slice(i, i + 500) } } as Where));
+    for (let i = 0; i < ids.length; i += 500) n += await table.delete(scopes, this.where({ item_id: { in: ids.slice(i, i + 500) } }));
     return n;
   }
 
@@ -219,6 +221,7 @@ export class KnowledgeRepository implements KnowledgeIndex {
       contentHash: hashText(item.text),
       vector,
       fields: {
+        item_id: item.id,
         tenant: this.tenant,
         owner: item.owner,
         room: item.room,
