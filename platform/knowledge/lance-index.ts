@@ -113,7 +113,12 @@ export class KnowledgeRepository implements KnowledgeIndex {
     return texts.map((t) => known.get(hashText(t))!);
   }
 
-  async upsert(items: readonly KnowledgeItem[], opts: { vectors?: ReadonlyMap<string, ArrayLike<number>>; signal?: AbortSignal } = {}): Promise<{ written: number }> {
+  /**
+   * Writes items (by id) in one commit, then brings the indexes up to date
+   * (full text included: a row is searchable by text once maintained).
+   * `maintain: false` leaves that to a later write or `vectors.maintain`, for a batch of writes.
+   */
+  async upsert(items: readonly KnowledgeItem[], opts: { vectors?: ReadonlyMap<string, ArrayLike<number>>; signal?: AbortSignal; maintain?: boolean } = {}): Promise<{ written: number }> {
     if (!items.length) return { written: 0 };
     const { table } = await this.store.open(opts.signal);
     const need = items.filter((i) => !opts.vectors?.has(i.text)).map((i) => i.text);
@@ -122,7 +127,7 @@ export class KnowledgeRepository implements KnowledgeIndex {
     need.forEach((t, i) => vectors.set(t, embedded[i]!));
     const rows: VectorRow[] = items.map((item) => this.toRow(item, vectors.get(item.text)!));
     const r = await table.upsert(rows);
-    await table.maintain();
+    if (opts.maintain !== false) await table.maintain();
     return { written: r.inserted + r.updated };
   }
 
