@@ -126,6 +126,16 @@ describe('every answer as the OpenAPI document declares it', () => {
     await call('GET', '/v1/discussions/{id}/compare/{otherId}', { user: member, params: { id: room.id, otherId: fork.id } });
   });
 
+  it('knowledge', async () => {
+    // No workers run here: the source stays pending, and search finds nothing yet.
+    const added = await call('POST', '/v1/knowledge/sources', { user: member, body: { source: { kind: 'conversation', title: 'Schema', messages: [{ id: 'm1', speaker: 'Ada', text: 'The payroll service runs on ASR1603.' }] } }, expect: 202 });
+    await call('GET', '/v1/knowledge/sources', { user: member });
+    await call('GET', '/v1/knowledge/sources/{id}', { user: member, params: { id: added.json.source.id } });
+    await call('GET', '/v1/knowledge/search', { user: member, query: '?q=payroll&limit=5' });
+    await call('GET', '/v1/knowledge/items/{id}/links', { user: member, params: { id: `${added.json.source.id}:m1:0` }, expect: 404 });
+    await call('DELETE', '/v1/knowledge/sources/{id}', { user: member, params: { id: added.json.source.id } });
+  });
+
   it('called every operation but the ones the header names', () => {
     const skipped = new Set(['createModel', 'pullModel', 'copyModel', 'deleteModel', 'loadModel', 'unloadModel', 'streamJobEvents', 'streamDiscussionEvents']);
     const all = Object.values(doc.paths).flatMap((methods) => Object.values(methods).map((op) => op.operationId));
