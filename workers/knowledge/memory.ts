@@ -1,0 +1,47 @@
+/**
+ * Agents remember: the discussion runtime's `longTermMemory` hook over the
+ * knowledge index. For the agent about to speak, it searches the room
+ * owner's knowledge (the tenant) with the room's topic, in the scopes the
+ * agent may read — its own private memory, this room's, and shared — and
+ * keeps the best hits while they fit the memory budget (estimated tokens).
+ * Another agent's private memory is never among the scopes.
+ *
+ * Memory is an aid to a turn, not a condition of it: if the index cannot be
+ * read, the turn goes on without memories and the failure is logged.
+ */
+import { readableScopes, type KnowledgeStore } from '../../platform/knowledge/index.ts';
+import type { Logger } from '../../platform/observability/index.ts';
+import type { LongTermMemory } from '../discussions/runtime.ts';
+import { estimateTokens } from '../handlers/estimate.ts';
+
+export interface MemoryOptions {
+  knowledge: KnowledgeStore;
+  log: Logger;
+  /** Memory tokens per turn at most. @defaultValue 1024 (issue 11) */
+  budgetTokens?: number;
+  /** Hits considered before the budget cuts. @defaultValue 20 */
+  candidates?: number;
+}
+
+export function knowledgeMemory(opts: MemoryOptions): LongTermMemory {
+  const budget = opts.budgetTokens ?? 1024;
+  const candidates = opts.candidates ?? 20;
+  return async (room, agent) => {
+    try {
+      const scopes = readableScopes({ id: agent.id, rooms: [room.id] });
+      const hits = await opts.knowledge.forTenant(room.owner_id).search({ scopes, text: room.topic, limit: candidates });
+      const notes: string[] = [];
+      let used = 0;
+      for (const h of hits) {
+        const cost = estimateTokens(h.item.text) + 1;
+        if (used + cost > budget) continue;
+        notes.push(h.item.text);
+        used += cost;
+      }
+      return notes;
+    } catch (err) {
+      opts.log.warn({ err, room: room.id, agent: agent.id }, 'long-term memory unavailable for this turn');
+      return [];
+    }
+  };
+}
