@@ -8,6 +8,10 @@
  * item; forgetting is a reference-counted cascade.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createKnowledgeRecords } from '../../platform/knowledge/index.ts';
+import { createLogger } from '../../platform/observability/index.ts';
+import type { DiscussionRow } from '../../platform/discussions/index.ts';
+import { transcriptFeed } from '../../workers/knowledge/transcripts.ts';
 import type { TestUser } from '../harness.ts';
 import { startCodeStack, type CodeStack } from '../code/support.ts';
 
@@ -143,6 +147,20 @@ describe('knowledge sources, storage and search', () => {
     expect((await stack.request('DELETE', `/v1/knowledge/sources/${week2.id}`, { user: alice })).status).toBe(204);
     const now = await search('What is my usual coffee?', '&limit=5');
     expect(now.items[0].item).toMatchObject({ text: 'My usual coffee is a cortado.', supersededAt: null, validTo: null });
+  });
+
+  it('feeds a committed room turn in as a room-scoped source, once', async () => {
+    const feed = transcriptFeed({ records: createKnowledgeRecords(stack.api.db), jobs: stack.api.jobs, log: createLogger('test', 'warn') });
+    const room = { id: crypto.randomUUID(), owner_id: alice.id, topic: 'Tabs or spaces?' } as DiscussionRow;
+    const turn = { turn: 3, agentId: 'agent-ada', agentName: 'Ada', text: 'Spaces keep the diff of the parser readable.' };
+    await feed(room, turn);
+    await feed(room, turn);
+    const sources = (await stack.request('GET', '/v1/knowledge/sources', { user: alice })).json.items.filter((s: any) => s.room === room.id);
+    expect(sources).toHaveLength(1);
+    expect(sources[0]).toMatchObject({ scope: 'room', messages: 1 });
+    expect((await stack.waitForJob(sources[0].job, alice, 120_000)).state).toBe('completed');
+    const r = await search('spaces parser diff', `&scope=room&room=${room.id}`);
+    expect(r.items.map((h: any) => [h.item.text, h.item.speaker, h.provenance.messageIds])).toEqual([['Spaces keep the diff of the parser readable.', 'Ada', ['turn-3']]]);
   });
 
   it('refuses an invalid source or query', async () => {

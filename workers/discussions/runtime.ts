@@ -17,6 +17,17 @@ import type { OllamaClient } from '../../platform/ollama/index.ts';
  */
 export type LongTermMemory = (room: DiscussionRow, agent: RoomMember) => Promise<string[]>;
 
+/** A turn as committed, for whoever keeps the transcript beyond the room (knowledge). */
+export interface CommittedTurn {
+  turn: number;
+  agentId: string;
+  agentName: string;
+  text: string;
+}
+
+/** Called after a turn commits; must not throw (the turn is already committed). */
+export type TranscriptFeed = (room: DiscussionRow, turn: CommittedTurn) => Promise<void>;
+
 export interface DiscussionRuntime extends RoomDeps {
   transcripts: Transcripts;
   memory: RoomMemory;
@@ -30,6 +41,8 @@ export interface DiscussionRuntime extends RoomDeps {
     summaryModel: string;
   };
   longTermMemory?: LongTermMemory;
+  /** Committed turns to knowledge (workers/knowledge/transcripts.ts); none → transcripts stay in the room only. */
+  feedTranscript?: TranscriptFeed;
   /** The owners' token budgets, checked while a turn streams (as for llm.chat); none → unbounded. */
   budget?: BudgetGuards;
 }
