@@ -14,10 +14,12 @@
  * JSON Schema (tests/spine and tests/discussions read them).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startStack, type Stack, type TestUser } from '../harness.ts';
+import type { TestUser } from '../harness.ts';
+import { startCodeStack, type CodeStack } from '../code/support.ts';
 import { responseValidator, type OpenApiDoc } from '../support/openapi-fuzz.ts';
+import { treeArchive } from '../../bench/codebench/tar.ts';
 
-let stack: Stack;
+let stack: CodeStack;
 let doc: OpenApiDoc;
 let validate: ReturnType<typeof responseValidator>;
 let member: TestUser;
@@ -26,14 +28,15 @@ const called = new Set<string>();
 const chatModel = process.env.PARLEY_CHAT_MODEL ?? 'smollm2:135m';
 
 beforeAll(async () => {
-  stack = await startStack({ workers: false });
+  // Private folders for LanceDB and uploaded trees (the code, collection and knowledge operations write them).
+  stack = await startCodeStack({ workers: false });
   doc = (await stack.request('GET', '/openapi.json')).json;
   validate = responseValidator(doc);
   member = await stack.user('member');
   admin = await stack.user('admin');
 });
 afterAll(async () => {
-  await stack?.stop();
+  await stack?.cleanup();
 });
 
 /** Calls `method template` with the path filled in, checks the answer against the document, and returns it. */
@@ -124,6 +127,30 @@ describe('every answer as the OpenAPI document declares it', () => {
     await call('GET', '/v1/discussions/{id}/transcript', { user: member, params: { id: room.id } });
     const fork = (await call('POST', '/v1/discussions/{id}/fork', { user: member, params: { id: room.id }, body: { fromTurn: 0 }, expect: 201 })).json;
     await call('GET', '/v1/discussions/{id}/compare/{otherId}', { user: member, params: { id: room.id, otherId: fork.id } });
+  });
+
+  it('code and collections', async () => {
+    const repo = await call('POST', '/v1/code/repositories', { user: member, body: { name: `schema-${crypto.randomUUID().slice(0, 8)}`, source: { type: 'archive' } }, expect: 201 });
+    await call('GET', '/v1/code/repositories', { user: member });
+    await call('GET', '/v1/code/repositories/{id}', { user: member, params: { id: repo.json.id } });
+    // The archive upload is binary, which `call` does not send: sent here, checked the same way.
+    const template = '/v1/code/repositories/{id}/archive';
+    const res = await fetch(`${stack.base}/v1/code/repositories/${repo.json.id}/archive`, { method: 'PUT', headers: { ...member.auth, 'content-type': 'application/gzip' }, body: new Uint8Array(treeArchive({ 'src/a.ts': 'export function add(a: number, b: number) { return a + b; }\n' })) });
+    const text = await res.text();
+    called.add(doc.paths[template]!.put!.operationId);
+    expect(validate('PUT', template, res.status, res.headers.get('content-type'), text), text).toEqual([]);
+    expect(res.status, text).toBe(200);
+    await call('POST', '/v1/code/repositories/{id}/index', { user: member, params: { id: repo.json.id }, expect: 202 });
+    await call('GET', '/v1/code/repositories/{id}/symbols', { user: member, params: { id: repo.json.id }, query: '?name=add' });
+    await call('GET', '/v1/code/search', { user: member, query: '?q=add%20numbers' });
+    await call('DELETE', '/v1/code/repositories/{id}', { user: member, params: { id: repo.json.id } });
+
+    const coll = await call('POST', '/v1/collections', { user: member, body: { name: `schema-${crypto.randomUUID().slice(0, 8)}`, fields: { topic: 'string' } }, expect: 201 });
+    await call('GET', '/v1/collections', { user: member });
+    await call('GET', '/v1/collections/{id}', { user: member, params: { id: coll.json.id } });
+    await call('POST', '/v1/collections/{id}/documents', { user: member, params: { id: coll.json.id }, body: { documents: [{ id: 'd1', text: 'Green tea is brewed cooler than black tea.', metadata: { topic: 'tea' } }] }, expect: 202 });
+    await call('POST', '/v1/collections/{id}/query', { user: member, params: { id: coll.json.id }, body: { text: 'tea' } });
+    await call('DELETE', '/v1/collections/{id}', { user: member, params: { id: coll.json.id } });
   });
 
   it('knowledge', async () => {
