@@ -50,6 +50,10 @@ export const knowledgeExtract = defineJob({
   result: KnowledgeExtractResult,
   progress: KnowledgeExtractProgress,
   defaults: { priority: 'batch', attempts: 3, streamRetentionS: 600, backoff: { baseMs: 1000, maxMs: 15_000 } },
-  metered: true,
+  // Embedding tokens are not recorded as usage, as for collection.upsert.
+  metered: false,
+  // Submitted by POST /v1/knowledge/sources and the room transcript feed, which record the source first;
+  // through POST /v1/jobs a caller could name someone else's source id.
+  internal: true,
   summary: 'A source (document or conversation) to knowledge items with provenance, links and one outcome per message.',
 });
