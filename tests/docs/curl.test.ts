@@ -93,7 +93,7 @@ describe('the documented curl commands', () => {
   });
 
   for (const doc of documents) {
-    it(`${doc.path}: each of its ${doc.commands.length} curl commands answers as documented`, async () => {
+    it(`${doc.path}: each of its ${doc.commands.length} curl commands answers as documented`, { timeout: 600_000 }, async () => {
       const cwd = mkdtempSync(join(tmpdir(), 'parley-docs-'));
       dirs.push(cwd);
       const headers = join(cwd, 'headers');

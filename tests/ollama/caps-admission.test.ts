@@ -186,7 +186,7 @@ describe('role caps at submit', () => {
     expect(() => loadConfig({ PARLEY_ROLE_CAPS: '{"member":{"maxNumPredict":0}}' })).toThrow(/PARLEY_ROLE_CAPS member.maxNumPredict/);
     expect(() => loadConfig({ PARLEY_ROLE_CAPS: '{"guest":{}}' })).toThrow(/PARLEY_ROLE_CAPS/);
     const c = loadConfig({ PARLEY_ROLE_CAPS: '{"member":{"maxNumPredict":100}}', PARLEY_CHAT_MODEL: 'a:1', PARLEY_EMBED_MODEL: 'b' });
-    expect(c.roleCaps.member).toEqual({ models: ['a:1', 'b'], maxNumPredict: 100, maxNumCtx: 8192, maxPromptChars: 100_000, maxConcurrentJobs: 16, maxKeepAliveS: 1800 });
+    expect(c.roleCaps.member).toEqual({ models: ['a:1', 'b'], maxNumPredict: 100, maxNumCtx: 8192, maxPromptChars: 100_000, maxConcurrentJobs: 16, maxKeepAliveS: 1800, priorities: ['normal', 'batch'], maxPingHoldMs: 10_000 });
     expect(c.roleCaps.admin.models).toBe('*');
   });
 });

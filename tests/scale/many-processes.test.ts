@@ -157,7 +157,7 @@ describe('2 API processes and 3 worker processes', () => {
 
   it('a cancel sent to either API process reaches the job on its worker', async () => {
     for (const [submitTo, cancelAt] of [[api1, api2], [api2, api1]] as const) {
-      const r = await post(submitTo, '/v1/jobs', { kind: 'system.ping', input: { holdMs: 30_000 } });
+      const r = await post(submitTo, '/v1/jobs', { kind: 'system.ping', input: { holdMs: 10_000 } });
       const id = r.json.id as string;
       await waitState(submitTo, id, ['active']);
       const c = await fetch(`${cancelAt.base}/v1/jobs/${id}`, { method: 'DELETE', headers: user.auth });

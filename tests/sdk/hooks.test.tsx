@@ -99,7 +99,7 @@ describe('useDiscussion', () => {
 describe('cleanup on unmount', () => {
   for (const transport of ['sse', 'socket.io'] as const) {
     it(`leaves no connection behind (${transport})`, async () => {
-      const job = await client.jobs.submit('system.ping', { holdMs: 20_000 });
+      const job = await client.jobs.submit('system.ping', { holdMs: 10_000 });
       const key = stack.api.keys.jobStream(job.id);
       const { result, unmount } = renderHook(() => useJobStream(job.id, { transport }), { wrapper });
       await waitFor(() => expect(result.current.status).toBe('streaming'), { timeout: 30_000 });

@@ -47,7 +47,7 @@ describe('jobs.run', () => {
 
   it('rejects with CANCELLED when the job is cancelled meanwhile', async () => {
     const err = await client.jobs
-      .run('system.ping', { holdMs: 60_000 }, { onProgress: () => {}, onSubmitted: (job) => void setTimeout(() => void client.jobs.cancel(job.id), 500) })
+      .run('system.ping', { holdMs: 10_000 }, { onProgress: () => {}, onSubmitted: (job) => void setTimeout(() => void client.jobs.cancel(job.id), 500) })
       .then(() => undefined, (e: unknown) => e);
     expect(isCancelled(err)).toBe(true);
     expect((err as ParleyError).job?.state).toBe('cancelled');

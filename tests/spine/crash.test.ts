@@ -99,7 +99,7 @@ describe('worker crashes and shutdowns', () => {
 
   it('delivers a cancel to the worker process that holds the job', async () => {
     await workerProcess();
-    const r = await stack.request('POST', '/v1/jobs', { user, body: { kind: 'system.ping', input: { holdMs: 30_000 } } });
+    const r = await stack.request('POST', '/v1/jobs', { user, body: { kind: 'system.ping', input: { holdMs: 10_000 } } });
     await waitActive(r.json.id);
     const c = await stack.request('DELETE', `/v1/jobs/${r.json.id}`, { user });
     expect(c.json.state).toBe('cancelled');
