@@ -18,7 +18,7 @@
  * conditions a prefilter can take: recorded_ms ≤ t < superseded_ms.
  */
 import { createHash } from 'node:crypto';
-import { reciprocalRankFusion, type Embedder, type VectorRow, type VectorStore, type VectorTable, type Where } from '../vectors/index.ts';
+import { fittingPrefix, reciprocalRankFusion, tokenCounter, type Embedder, type TokenCounter, type VectorRow, type VectorStore, type VectorTable, type Where } from '../vectors/index.ts';
 import { KnowledgeItem } from '../../shared/index.ts';
 import { extractEntities } from './entities.ts';
 import { scopeKey, type KnowledgeHit, type KnowledgeIndex, type KnowledgeQuery } from './knowledge-index.ts';
@@ -65,18 +65,26 @@ const fields = {
   item: 'string',
 } as const;
 
+interface Opened {
+  table: VectorTable;
+  model: string;
+  counter: TokenCounter;
+  maxTokens: number;
+}
+
 /** The tables of all tenants, per embedding identity; hands out one tenant's repository. */
 export class KnowledgeStore {
-  private table?: Promise<{ table: VectorTable; model: string }>;
+  private table?: Promise<Opened>;
 
   constructor(private readonly opts: KnowledgeStoreOptions) {}
 
   /** The table for the model's current identity, created on first use. */
-  open(signal?: AbortSignal): Promise<{ table: VectorTable; model: string }> {
+  open(signal?: AbortSignal): Promise<Opened> {
     const opening = (this.table ??= (async () => {
       const m = await this.opts.embedder.describe(this.opts.model, signal);
       const name = `knowledge_${createHash('sha256').update(`${m.model}\0${m.digest}\0${m.dimensions}`).digest('hex').slice(0, 16)}`;
-      return { table: await this.opts.vectors.table({ name, dimensions: m.dimensions, fields }), model: m.model };
+      // [CLS] and [SEP] count against the window too.
+      return { table: await this.opts.vectors.table({ name, dimensions: m.dimensions, fields }), model: m.model, counter: tokenCounter(m.tokenizer), maxTokens: m.contextLength - 2 };
     })());
     opening.catch(() => (this.table = undefined));
     return opening;
@@ -101,14 +109,20 @@ export class KnowledgeRepository implements KnowledgeIndex {
     return { ...extra, tenant: this.tenant };
   }
 
-  /** Vectors for texts, through the one Ollama client. */
+  /**
+   * Vectors for texts, through the one Ollama client; a text already stored
+   * reuses its vector. A statement longer than the model's window (a run-on
+   * sentence) is embedded by the prefix that fits, rather than failing its
+   * whole source; its full text is still what the full-text index reads.
+   */
   async embed(texts: readonly string[], signal?: AbortSignal): Promise<Float32Array[]> {
     if (!texts.length) return [];
-    const { table, model } = await this.store.open(signal);
+    const { table, model, counter, maxTokens } = await this.store.open(signal);
     const unique = [...new Set(texts)];
     const known = await table.vectorsByHash(unique.map(hashText));
     const missing = unique.filter((t) => !known.has(hashText(t)));
-    const { vectors } = await this.embedder.embed(model, missing, signal ? { signal } : {});
+    const fit = (t: string) => (counter.count(t) <= maxTokens ? t : fittingPrefix(t, counter, maxTokens));
+    const { vectors } = await this.embedder.embed(model, missing.map(fit), signal ? { signal } : {});
     missing.forEach((t, i) => known.set(hashText(t), vectors[i]!));
     return texts.map((t) => known.get(hashText(t))!);
   }

@@ -163,6 +163,14 @@ describe('knowledge sources, storage and search', () => {
     expect(r.items.map((h: any) => [h.item.text, h.item.speaker, h.provenance.messageIds])).toEqual([['Spaces keep the diff of the parser readable.', 'Ada', ['turn-3']]]);
   });
 
+  it('stores a statement longer than the embedding window instead of failing the source', async () => {
+    const runOn = `The quarterly report lists ${Array.from({ length: 120 }, (_, i) => `line item ${i} for the warehouse in Leeds`).join(' and ')}`;
+    const { job } = await addSource({ source: { kind: 'document', title: 'Run-on', text: `${runOn}.` } });
+    expect(job.result.outcomes).toEqual([{ messageId: null, outcome: 'ok', items: 1, merged: 0 }]);
+    const r = await search('quarterly report line items warehouse', '&limit=5');
+    expect(r.items.map((h: any) => h.item.text)).toContain(`${runOn}.`);
+  });
+
   it('refuses an invalid source or query', async () => {
     const dup = await stack.request('POST', '/v1/knowledge/sources', { user: alice, body: { source: { kind: 'conversation', title: 't', messages: [{ id: 'a', speaker: 's', text: 'x' }, { id: 'a', speaker: 's', text: 'y' }] } } });
     expect(dup.status).toBe(400);
