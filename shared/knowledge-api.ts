@@ -255,8 +255,19 @@ export const KnowledgeSearchHit = z.object({
 });
 export type KnowledgeSearchHit = z.infer<typeof KnowledgeSearchHit>;
 
+/** An item one link away from a hit (supports, rebuts, supersedes, either direction), believed at the same time. */
+export const KnowledgeRelated = z.object({
+  item: KnowledgeItem,
+  /** The link, and the hit it leads from. */
+  via: z.object({ type: LinkType, hit: z.string(), direction: z.enum(['out', 'in']) }),
+  provenance: Provenance,
+});
+export type KnowledgeRelated = z.infer<typeof KnowledgeRelated>;
+
 export const KnowledgeSearchResults = z.object({
   items: z.array(KnowledgeSearchHit),
+  /** The one-hop expansion: items linked to the hits that are not hits themselves, at most `limit`. */
+  related: z.array(KnowledgeRelated),
   asOf: z.iso.datetime({ offset: true }),
 });
 export type KnowledgeSearchResults = z.infer<typeof KnowledgeSearchResults>;

@@ -8,10 +8,10 @@
  */
 import { randomUUID } from 'node:crypto';
 import { submitJob, type SubmitDeps } from '../../platform/code/index.ts';
-import { scopeKey, type KnowledgeRecords, type KnowledgeStore, type SourceRow } from '../../platform/knowledge/index.ts';
+import { believedAt, scopeKey, type KnowledgeRecords, type KnowledgeStore, type SourceRow } from '../../platform/knowledge/index.ts';
 import {
   knowledgeExtract,
-  type CreateKnowledgeSource, type KnowledgeLinks, type KnowledgeSearchQuery, type KnowledgeSearchResults, type KnowledgeSourceAccepted, type KnowledgeSourceList, type KnowledgeSourceView, type ScopeRef,
+  type CreateKnowledgeSource, type KnowledgeLinks, type KnowledgeRelated, type KnowledgeSearchQuery, type KnowledgeSearchResults, type KnowledgeSourceAccepted, type KnowledgeSourceList, type KnowledgeSourceView, type ScopeRef,
 } from '../../shared/index.ts';
 import type { Actor } from '../auth/permissions.ts';
 import { AppError } from './errors.ts';
@@ -110,7 +110,23 @@ export async function itemLinks(deps: KnowledgeDeps, actor: Actor, id: string): 
 export async function searchKnowledge(deps: KnowledgeDeps, actor: Actor, q: KnowledgeSearchQuery): Promise<KnowledgeSearchResults> {
   const asOf = q.asOf ?? new Date().toISOString();
   const scopes = await scopesOf(deps, actor, { ...(q.scope ? { scope: q.scope } : {}), ...(q.room ? { room: q.room } : {}) });
-  const hits = await deps.knowledge.forTenant(actor.userId).search({ scopes, text: q.q, asOf, limit: q.limit });
-  const sources = await deps.records.sourcesOf(actor.userId, hits.map((h) => h.item.id));
-  return { asOf, items: hits.map((h) => ({ item: h.item, score: h.score, ranks: h.ranks, provenance: h.item.provenance, sources: sources.get(h.item.id) ?? [] })) };
+  const repo = deps.knowledge.forTenant(actor.userId);
+  const hits = await repo.search({ scopes, text: q.q, asOf, limit: q.limit });
+  const ids = hits.map((h) => h.item.id);
+  const sources = await deps.records.sourcesOf(actor.userId, ids);
+  // One hop: items a hit supports, rebuts or supersedes, and those that do so to a hit; read through the same
+  // scoped repository (so only what the caller may see), and only those believed at `asOf`.
+  const hitIds = new Set(ids);
+  const links = await deps.records.itemLinksOf(actor.userId, ids, ['supports', 'rebuts', 'supersedes']);
+  const via = new Map<string, KnowledgeRelated['via']>();
+  for (const l of links) {
+    if (hitIds.has(l.from.id) && !hitIds.has(l.to.id) && !via.has(l.to.id)) via.set(l.to.id, { type: l.type, hit: l.from.id, direction: 'out' });
+    if (hitIds.has(l.to.id) && !hitIds.has(l.from.id) && !via.has(l.from.id)) via.set(l.from.id, { type: l.type, hit: l.to.id, direction: 'in' });
+  }
+  const rank = new Map(ids.map((id, i) => [id, i]));
+  const neighbours = (await repo.get(scopes, [...via.keys()]))
+    .filter((i) => believedAt(i, asOf))
+    .sort((a, b) => rank.get(via.get(a.id)!.hit)! - rank.get(via.get(b.id)!.hit)! || a.id.localeCompare(b.id));
+  const related = neighbours.slice(0, q.limit).map((item) => ({ item, via: via.get(item.id)!, provenance: item.provenance }));
+  return { asOf, items: hits.map((h) => ({ item: h.item, score: h.score, ranks: h.ranks, provenance: h.item.provenance, sources: sources.get(h.item.id) ?? [] })), related };
 }

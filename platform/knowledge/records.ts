@@ -117,6 +117,17 @@ export function createKnowledgeRecords(db: Db) {
       for (const r of rows as { item_id: string; source_id: string }[]) out.set(r.item_id, [...(out.get(r.item_id) ?? []), r.source_id]);
       return out;
     },
+    /** Item-to-item links (of these types) touching any of the items, of this owner: one hop of the graph. */
+    async itemLinksOf(owner: string, itemIds: readonly string[], types: readonly Link['type'][]): Promise<Link[]> {
+      if (!itemIds.length || !types.length) return [];
+      const rows = await db('knowledge_links')
+        .where({ owner_id: owner, from_kind: 'item', to_kind: 'item' })
+        .whereIn('type', types)
+        .andWhere((q) => q.whereIn('from_id', itemIds).orWhereIn('to_id', itemIds))
+        .orderBy('id')
+        .limit(1000);
+      return rows.map((r: { type: Link['type']; from_id: string; to_id: string; basis: string }) => ({ type: r.type, from: { kind: 'item' as const, id: r.from_id }, to: { kind: 'item' as const, id: r.to_id }, basis: r.basis }));
+    },
     /** Links from or to an item, of this owner. */
     async linksOf(owner: string, itemId: string): Promise<Link[]> {
       const rows = await db('knowledge_links').where({ owner_id: owner }).andWhere((q) => q.where({ from_id: itemId }).orWhere({ to_id: itemId })).orderBy('id').limit(1000);

@@ -91,6 +91,10 @@ describe('knowledge sources, storage and search', () => {
     const types = links.json.links.map((l: any) => `${l.type}:${l.to.kind}`);
     expect(types).toContain('derived_from:source');
     expect(types).toContain('rebuts:item');
+    // Search expands one hop: the rebuttal comes with the claim it answers.
+    const one = await search('Which server runs payroll?', '&limit=1');
+    expect(one.items.map((h: any) => h.item.text)).toEqual(['The payroll service runs on server ASR1603.']);
+    expect(one.related.map((r: any) => [r.item.text, r.via, r.provenance.messageIds])).toContainEqual(['I disagree, the migration should wait for the audit.', { type: 'rebuts', hit: one.items[0].item.id, direction: 'in' }, ['m2']]);
     const missing = await stack.request('GET', `/v1/knowledge/items/${encodeURIComponent('no-such-item')}/links`, { user: alice });
     expect(missing.status).toBe(404);
   });
