@@ -35,6 +35,9 @@ const memories: [ScopeRef, string][] = [
   [{ scope: 'room', owner: 'agent-ada', room: 'room-2' }, 'The payroll migration in the other room was cancelled.'],
 ];
 
+// A parent room's turns (as the transcript feed writes them): turn 1 before the fork point, turn 4 after it.
+const parentTurns: [string, string][] = [['turn-1', 'Ada said the payroll migration needs two weekends.'], ['turn-4', 'Ada later said the payroll migration needs one weekend.']];
+
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'parley-knowledge-memory-'));
   vectors = await openVectorStore({ uri: dir, maintenance: { versionRetentionMs: 0 } });
@@ -43,6 +46,9 @@ beforeAll(async () => {
   store = new KnowledgeStore({ vectors, embedder: new Embedder(ollama), model: config.ollama.embedModel });
   const recordedAt = new Date().toISOString();
   const batches = memories.map(([scope, text], n) => extractSource({ kind: 'document', title: 'm', text }, { sourceId: `src-${n}`, scope, recordedAt }).items);
+  for (const [id, text] of parentTurns) {
+    batches.push(extractSource({ kind: 'conversation', title: 'p', messages: [{ id, speaker: 'Ada', text }] }, { sourceId: `parent-${id}`, scope: { scope: 'room', owner: 'agent-ada', room: 'room-p' }, recordedAt }).items);
+  }
   const texts = batches.flat().map((i) => i.text);
   const embedded = await store.forTenant(tenant).embed(texts);
   const byText = new Map(texts.map((t, i) => [t, embedded[i]!]));
@@ -68,6 +74,17 @@ describe('agents remember', () => {
     expect(notes.length).toBeGreaterThan(0);
     expect(notes.reduce((n, t) => n + estimateTokens(t) + 1, 0)).toBeLessThanOrEqual(budget);
     expect(notes.length).toBeLessThan(3);
+  });
+
+  it('inherits a parent room’s memory up to the fork point only', async () => {
+    const fork = { id: 'room-fork', owner_id: tenant, topic: room.topic, parent_id: 'room-p', fork_turn: 2, created_at: new Date() } as DiscussionRow;
+    const notes = await knowledgeMemory({ knowledge: store, log })(fork, ada);
+    expect(notes).toContain(parentTurns[0]![1]);
+    expect(notes).not.toContain(parentTurns[1]![1]);
+    expect(notes).toContain(memories[0]![1]);
+    // Forked before the parent's items were recorded: none of them.
+    const early = await knowledgeMemory({ knowledge: store, log })({ ...fork, created_at: new Date(0) }, ada);
+    expect(early.filter((n) => parentTurns.some(([, t]) => t === n))).toEqual([]);
   });
 
   it('remembers nothing of another tenant', async () => {
