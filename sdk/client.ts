@@ -11,6 +11,7 @@ import { Http, type Interceptors } from './internal/http.ts';
 import { SocketLink } from './internal/socket.ts';
 import { agentsResource, discussionsResource } from './resources/discussions.ts';
 import { jobsResource } from './resources/jobs.ts';
+import { knowledgeResource } from './resources/knowledge.ts';
 import { authResource, modelsResource, usageResource } from './resources/models.ts';
 import type { StreamTransport } from './types.ts';
 
@@ -58,6 +59,7 @@ export function createClient(options: ClientOptions) {
     discussions: discussionsResource(ctx),
     agents: agentsResource(ctx),
     models: modelsResource(ctx),
+    knowledge: knowledgeResource(ctx),
     usage: usageResource(ctx),
     auth: authResource(ctx),
     /** Adds interceptors; returns a function that removes them. */

@@ -14,8 +14,10 @@ export { EventStream, type StreamOptions } from './internal/event-stream.ts';
 export type { Paginated } from './internal/pages.ts';
 export type { Submitted, SubmitOptions, RunOptions, JobStreamOptions, ListJobs, JobsResource } from './resources/jobs.ts';
 export { isLastRoomEvent, type NewAgent, type AgentChanges, type NewDiscussion, type NewFork, type RoomStreamOptions, type DiscussionsResource, type AgentsResource } from './resources/discussions.ts';
+export type { KnowledgeResource, KnowledgeSearch } from './resources/knowledge.ts';
 export type { JobInput, JobResult, JobProgress, EventOf, CallOptions, StreamTransport } from './types.ts';
 export type {
   JobEvent, RoomEvent, PublicJobKind, JobKind, JobView, JobState, SubmittedJob, Discussion, Agent, Turn, HumanMessage, Transcript, RoomStatus,
   ModelSummary, UsageReport, Usage, Me, Problem, ApiErrorCode, JobErrorCode,
+  Source, KnowledgeItem, KnowledgeSourceView, KnowledgeSearchResults, KnowledgeLinks,
 } from '../shared/index.ts';

@@ -12,6 +12,7 @@ import { createKnowledgeRecords } from '../../platform/knowledge/index.ts';
 import { createLogger } from '../../platform/observability/index.ts';
 import type { DiscussionRow } from '../../platform/discussions/index.ts';
 import { transcriptFeed } from '../../workers/knowledge/transcripts.ts';
+import { createClient } from '../../sdk/index.ts';
 import type { TestUser } from '../harness.ts';
 import { startCodeStack, type CodeStack } from '../code/support.ts';
 
@@ -173,6 +174,18 @@ describe('knowledge sources, storage and search', () => {
     expect(job.result.outcomes).toEqual([{ messageId: null, outcome: 'ok', items: 1, merged: 0 }]);
     const r = await search('quarterly report line items warehouse', '&limit=5');
     expect(r.items.map((h: any) => h.item.text)).toContain(`${runOn}.`);
+  });
+
+  it('is there in the SDK: add, follow the job, search, links, forget', async () => {
+    const client = createClient({ baseUrl: stack.base, auth: alice.token });
+    const { source, job } = await client.knowledge.addSource({ kind: 'document', title: 'SDK', text: 'The staging cluster lives in Frankfurt.' });
+    expect((await stack.waitForJob(job.id, alice, 120_000)).state).toBe('completed');
+    expect((await client.knowledge.getSource(source.id)).outcomes).toEqual([{ messageId: null, outcome: 'ok', items: 1, merged: 0 }]);
+    const found = await client.knowledge.search({ q: 'where is the staging cluster', limit: 1 });
+    expect(found.items[0]!.item.text).toBe('The staging cluster lives in Frankfurt.');
+    expect((await client.knowledge.links(found.items[0]!.item.id)).links.map((l) => l.type)).toContain('derived_from');
+    await client.knowledge.forget(source.id);
+    expect((await client.knowledge.listSources()).map((s) => s.id)).not.toContain(source.id);
   });
 
   it('refuses an invalid source or query', async () => {
