@@ -76,6 +76,12 @@ describe('agents remember', () => {
     expect(notes.length).toBeLessThan(3);
   });
 
+  it('lets the latest turn steer which memories come first', async () => {
+    const memory = knowledgeMemory({ knowledge: store, log });
+    expect((await memory(room, ada))[0]).not.toBe(memories[2]![1]);
+    expect((await memory(room, ada, 'Grace: what if it breaks, do we have a rollback plan?'))[0]).toBe(memories[2]![1]);
+  });
+
   it('inherits a parent room’s memory up to the fork point only', async () => {
     const fork = { id: 'room-fork', owner_id: tenant, topic: room.topic, parent_id: 'room-p', fork_turn: 2, created_at: new Date() } as DiscussionRow;
     const notes = await knowledgeMemory({ knowledge: store, log })(fork, ada);

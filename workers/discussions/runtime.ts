@@ -15,7 +15,8 @@ import type { OllamaClient } from '../../platform/ollama/index.ts';
  * puts in the system prompt under "Things you remember" (within a quarter
  * of the remaining budget). Unset today; the knowledge work plugs in here.
  */
-export type LongTermMemory = (room: DiscussionRow, agent: RoomMember) => Promise<string[]>;
+/** The speaker's long-term memories for a turn; `recent` is the latest text in the room (the last turn or message), empty at the start. */
+export type LongTermMemory = (room: DiscussionRow, agent: RoomMember, recent?: string) => Promise<string[]>;
 
 /** A turn as committed, for whoever keeps the transcript beyond the room (knowledge). */
 export interface CommittedTurn {

@@ -119,7 +119,7 @@ export function discussionTurnHandler(rt: DiscussionRuntime): Handler<typeof dis
       turn,
       summary: summary ? { upToTurn: summary.upToTurn, text: summary.text } : null,
       timeline,
-      longTermMemory: rt.longTermMemory ? await rt.longTermMemory(room, speaker) : [],
+      longTermMemory: rt.longTermMemory ? await rt.longTermMemory(room, speaker, timeline.at(-1)?.text ?? '') : [],
       budget,
     });
 

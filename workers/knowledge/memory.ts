@@ -1,7 +1,9 @@
 /**
  * Agents remember: the discussion runtime's `longTermMemory` hook over the
  * knowledge index. For the agent about to speak, it searches the room
- * owner's knowledge (the tenant) with the room's topic, in the scopes the
+ * owner's knowledge (the tenant) with the latest text in the room (what the
+ * turn answers; the topic is already in the prompt) or, at the start, the
+ * room's topic, in the scopes the
  * agent may read — its own private memory, this room's, and shared — and
  * keeps the best hits while they fit the memory budget (estimated tokens).
  * Another agent's private memory is never among the scopes.
@@ -33,10 +35,10 @@ export interface MemoryOptions {
 export function knowledgeMemory(opts: MemoryOptions): LongTermMemory {
   const budget = opts.budgetTokens ?? 1024;
   const candidates = opts.candidates ?? 20;
-  return async (room, agent) => {
+  return async (room, agent, recent = '') => {
     try {
       const scopes = readableScopes({ id: agent.id, rooms: room.parent_id ? [room.id, room.parent_id] : [room.id] });
-      const hits = await opts.knowledge.forTenant(room.owner_id).search({ scopes, text: room.topic, limit: candidates });
+      const hits = await opts.knowledge.forTenant(room.owner_id).search({ scopes, text: recent.trim() ? recent.slice(-1000) : room.topic, limit: candidates });
       const notes: string[] = [];
       let used = 0;
       for (const h of hits) {
