@@ -59,6 +59,8 @@ import { opsRoutes } from './routes/ops.ts';
 import { usageRoutes } from './routes/usage.ts';
 import { codeRoutes } from './routes/code.ts';
 import { collectionRoutes } from './routes/collections.ts';
+import { knowledgeRoutes } from './routes/knowledge.ts';
+import { KnowledgeStore, createKnowledgeRecords } from '../platform/knowledge/index.ts';
 import { createCodeSearch, createCodeStore } from '../platform/code/index.ts';
 import { Embedder, createCollectionStore, createIndexCatalog, openVectorStore, redisLock } from '../platform/vectors/index.ts';
 
@@ -128,9 +130,10 @@ export async function startApi(env: NodeJS.ProcessEnv = process.env) {
   const submitDeps = { jobs };
   const codeDeps = { config, store: createCodeStore(db), catalog, vectors, search: createCodeSearch({ vectors, catalog, embedder }), jobs, submit: submitDeps };
   const collectionDeps = { config, collections: createCollectionStore(db), catalog, vectors, embedder, submit: submitDeps };
+  const knowledgeDeps = { records: createKnowledgeRecords(db), knowledge: new KnowledgeStore({ vectors, embedder, model: config.ollama.embedModel }), submit: submitDeps };
   const roomWatch: RoomWatchDeps = { rooms: discussionDeps.rooms, transcripts: discussionDeps.transcripts, redis, keys: k, hub };
   const scrape: MetricsDeps = { metrics, jobs, rooms: discussionDeps.rooms, redis, watchedStreams: () => hub.watchedStreams };
-  const routes = [...opsRoutes({ redis, db, ollama, scrape, openapi: () => openapi, deepProbe: () => deepProbe({ jobs, redis, slotKey: k.readyzDeepSlot, intervalMs: config.readyzDeepIntervalMs }), extraReadiness: modelReadiness }), ...authRoutes({ auth, auditLog: createAuditLog(db), onIssued: (grant) => metrics.tokensIssued.inc({ grant }) }), ...jobRoutes(jobDeps), ...modelStatusRoutes({ status: ollama.status, models: configuredModels }), ...agentRoutes(discussionDeps), ...discussionRoutes(discussionDeps), ...usageRoutes({ db, budgets, audit }), ...codeRoutes(codeDeps), ...collectionRoutes(collectionDeps),
+  const routes = [...opsRoutes({ redis, db, ollama, scrape, openapi: () => openapi, deepProbe: () => deepProbe({ jobs, redis, slotKey: k.readyzDeepSlot, intervalMs: config.readyzDeepIntervalMs }), extraReadiness: modelReadiness }), ...authRoutes({ auth, auditLog: createAuditLog(db), onIssued: (grant) => metrics.tokensIssued.inc({ grant }) }), ...jobRoutes(jobDeps), ...modelStatusRoutes({ status: ollama.status, models: configuredModels }), ...agentRoutes(discussionDeps), ...discussionRoutes(discussionDeps), ...usageRoutes({ db, budgets, audit }), ...codeRoutes(codeDeps), ...collectionRoutes(collectionDeps), ...knowledgeRoutes(knowledgeDeps),
     // Last: GET /v1/models/:name would otherwise answer for fixed paths such as /v1/models/status.
     ...modelRoutes(modelDeps)];
   // Live connections per user (SSE and Socket.IO together), over every API process.
@@ -211,7 +214,7 @@ export async function startApi(env: NodeJS.ProcessEnv = process.env) {
       await mongo.close().catch(() => {});
       log.info('api stopped');
     })());
-  return { app, server, io, port, stop, config, auth, db, redis, jobs, keys: k, hub, routes, audit, ollama, discussions: discussionDeps, authRetention, denials, code: codeDeps, collections: collectionDeps, vectors };
+  return { app, server, io, port, stop, config, auth, db, redis, jobs, keys: k, hub, routes, audit, ollama, discussions: discussionDeps, authRetention, denials, code: codeDeps, collections: collectionDeps, knowledge: knowledgeDeps, vectors };
 }
 
 // Run directly (not imported by a test): compare as URLs, so a path with spaces or other escaped characters still matches.

@@ -13,6 +13,7 @@ import { codeResource } from './resources/code.ts';
 import { collectionsResource } from './resources/collections.ts';
 import { agentsResource, discussionsResource } from './resources/discussions.ts';
 import { jobsResource } from './resources/jobs.ts';
+import { knowledgeResource } from './resources/knowledge.ts';
 import { authResource, modelsResource, usageResource } from './resources/models.ts';
 import type { StreamTransport } from './types.ts';
 
@@ -60,6 +61,7 @@ export function createClient(options: ClientOptions) {
     discussions: discussionsResource(ctx),
     agents: agentsResource(ctx),
     models: modelsResource(ctx),
+    knowledge: knowledgeResource(ctx),
     usage: usageResource(ctx),
     code: codeResource(ctx),
     collections: collectionsResource(ctx),

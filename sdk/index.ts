@@ -16,9 +16,11 @@ export type { Submitted, SubmitOptions, RunOptions, JobStreamOptions, FollowOpti
 export type { NewRepository, ArchiveReceipt, ArchiveBody, CodeSearchOptions, SymbolSearchOptions, IndexWaitOptions, CodeResource } from './resources/code.ts';
 export type { NewCollection, NewDocument, CollectionQueryOptions, CollectionHit, UpsertWaitOptions, CollectionsResource } from './resources/collections.ts';
 export { isLastRoomEvent, type NewAgent, type AgentChanges, type NewDiscussion, type NewFork, type RoomStreamOptions, type DiscussionsResource, type AgentsResource } from './resources/discussions.ts';
+export type { KnowledgeResource, KnowledgeSearch } from './resources/knowledge.ts';
 export type { JobInput, JobResult, JobProgress, EventOf, CallOptions, StreamTransport } from './types.ts';
 export type {
   JobEvent, RoomEvent, PublicJobKind, JobKind, JobView, JobState, SubmittedJob, Discussion, Agent, Turn, HumanMessage, Transcript, RoomStatus,
   ModelSummary, UsageReport, Usage, Me, Problem, ApiErrorCode, JobErrorCode,
   Repository, RepositorySource, CodeSearchResults, CodeSearchHit, CodeSymbol, SymbolKind, ChunkKind, Collection, CollectionResults, FieldType,
+  Source, KnowledgeItem, KnowledgeSourceView, KnowledgeSearchResults, KnowledgeLinks,
 } from '../shared/index.ts';

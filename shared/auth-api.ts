@@ -37,6 +37,8 @@ export const Permission = z.enum([
   'collections:read',
   'collections:write',
   'collections:any',
+  'knowledge:read',
+  'knowledge:write',
 ]);
 export type Permission = z.infer<typeof Permission>;
 

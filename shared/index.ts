@@ -51,5 +51,7 @@ export { IdParams, CompareParams, ModelNameParams, Revoked } from './params.ts';
 export {
   SourceTime, SourceMessage, DocumentSource, ConversationSource, Source, KnowledgeScope, ScopeRef, ParsedTime,
   KnowledgeClass, Stance, EntityKind, Entity, Provenance, KnowledgeItem, LinkType, NodeRef, Link, ExtractionOutcome,
+  CreateKnowledgeSource, KnowledgeSourceStatus, KnowledgeSourceView, KnowledgeSourceList, KnowledgeSourceAccepted, KnowledgeItemParams, KnowledgeLinks,
+  KnowledgeSearchQuery, KnowledgeSearchHit, KnowledgeRelated, KnowledgeSearchResults,
 } from './knowledge-api.ts';
 export { KnowledgeExtractInput, KnowledgeExtractResult, KnowledgeExtractProgress, knowledgeExtract } from './jobs/knowledge-extract.ts';

@@ -10,6 +10,7 @@
  * deletes.
  */
 import { z } from 'zod';
+import { SubmittedJob } from './job-api.ts';
 
 // ── Sources ─────────────────────────────────────────────────────────────────
 
@@ -172,3 +173,101 @@ export const ExtractionOutcome = z.object({
   reason: z.string().optional(),
 });
 export type ExtractionOutcome = z.infer<typeof ExtractionOutcome>;
+
+// ── Over HTTP (/v1/knowledge) ───────────────────────────────────────────────
+
+export const CreateKnowledgeSource = z
+  .object({
+    source: Source,
+    /** Where its items go. The owner is always the caller. @defaultValue private */
+    scope: z
+      .object({ scope: KnowledgeScope.default('private'), room: z.string().min(1).max(200).optional() })
+      .strict()
+      .refine((s) => (s.scope === 'room') === (s.room !== undefined), { message: 'a room is given exactly when the scope is room', path: ['room'] })
+      .default({ scope: 'private' }),
+  })
+  .strict();
+export type CreateKnowledgeSource = z.infer<typeof CreateKnowledgeSource>;
+
+export const KnowledgeSourceStatus = z.enum(['pending', 'ready', 'failed']);
+
+export const KnowledgeSourceView = z.object({
+  id: z.uuid(),
+  kind: z.enum(['document', 'conversation']),
+  title: z.string(),
+  scope: KnowledgeScope,
+  room: z.string().nullable(),
+  /** Messages in a conversation; 1 for a document. */
+  messages: z.number().int(),
+  /** pending until its `knowledge.extract` job ends. */
+  status: KnowledgeSourceStatus,
+  /** Items written from it (after dedup). */
+  items: z.number().int(),
+  error: z.string().nullable(),
+  job: z.uuid().nullable(),
+  createdAt: z.iso.datetime(),
+  /** One per message (one for a document), in source order; present on GET of one source once extracted. */
+  outcomes: z.array(ExtractionOutcome).optional(),
+});
+export type KnowledgeSourceView = z.infer<typeof KnowledgeSourceView>;
+
+export const KnowledgeSourceList = z.object({ items: z.array(KnowledgeSourceView) });
+export type KnowledgeSourceList = z.infer<typeof KnowledgeSourceList>;
+
+export const KnowledgeSourceAccepted = z.object({
+  source: KnowledgeSourceView,
+  job: SubmittedJob,
+});
+export type KnowledgeSourceAccepted = z.infer<typeof KnowledgeSourceAccepted>;
+
+export const KnowledgeItemParams = z.object({ id: z.string().min(1).max(1000) });
+
+export const KnowledgeLinks = z.object({
+  item: KnowledgeItem,
+  links: z.array(Link),
+});
+export type KnowledgeLinks = z.infer<typeof KnowledgeLinks>;
+
+export const KnowledgeSearchQuery = z
+  .object({
+    q: z.string().trim().min(1).max(1000),
+    /** Narrow to one scope; all the caller's scopes when absent. */
+    scope: KnowledgeScope.optional(),
+    /** With scope=room: which room. */
+    room: z.string().min(1).max(200).optional(),
+    /** Only items believed at this instant (recorded by then, not yet superseded). @defaultValue now */
+    asOf: z.iso.datetime({ offset: true }).optional(),
+    limit: z.coerce.number().int().min(1).max(50).default(10),
+  })
+  .strict()
+  .refine((q) => q.room === undefined || q.scope === 'room', { message: 'room needs scope=room', path: ['room'] });
+export type KnowledgeSearchQuery = z.infer<typeof KnowledgeSearchQuery>;
+
+export const KnowledgeSearchHit = z.object({
+  item: KnowledgeItem,
+  /** Weighted reciprocal rank fusion of the signals, higher is better. */
+  score: z.number(),
+  /** The item's 1-based rank in each signal's list, null where absent. */
+  ranks: z.object({ vector: z.number().int().nullable(), text: z.number().int().nullable(), entity: z.number().int().nullable(), recency: z.number().int().nullable() }),
+  /** Why it is believed: where it was extracted (down to the message ids), and every source it stands on. */
+  provenance: Provenance,
+  sources: z.array(z.string()),
+});
+export type KnowledgeSearchHit = z.infer<typeof KnowledgeSearchHit>;
+
+/** An item one link away from a hit (supports, rebuts, supersedes, either direction), believed at the same time. */
+export const KnowledgeRelated = z.object({
+  item: KnowledgeItem,
+  /** The link, and the hit it leads from. */
+  via: z.object({ type: LinkType, hit: z.string(), direction: z.enum(['out', 'in']) }),
+  provenance: Provenance,
+});
+export type KnowledgeRelated = z.infer<typeof KnowledgeRelated>;
+
+export const KnowledgeSearchResults = z.object({
+  items: z.array(KnowledgeSearchHit),
+  /** The one-hop expansion: items linked to the hits that are not hits themselves, at most `limit`. */
+  related: z.array(KnowledgeRelated),
+  asOf: z.iso.datetime({ offset: true }),
+});
+export type KnowledgeSearchResults = z.infer<typeof KnowledgeSearchResults>;

@@ -25,6 +25,9 @@ import { createCodeStore, submitJob } from '../platform/code/index.ts';
 import { SYSTEM_USER_ID } from '../platform/jobs/index.ts';
 import { startSingletonLoop } from '../platform/connections/index.ts';
 import { Embedder, createCollectionStore, createIndexCatalog, openVectorStore, redisLock } from '../platform/vectors/index.ts';
+import { KnowledgeStore, createKnowledgeRecords } from '../platform/knowledge/index.ts';
+import { knowledgeMemory } from './knowledge/memory.ts';
+import { transcriptFeed } from './knowledge/transcripts.ts';
 import { createChunkPool } from './chunking/pool.ts';
 import type { DiscussionRuntime } from './discussions/runtime.ts';
 import { startRoomWatchdog } from './discussions/watchdog.ts';
@@ -78,10 +81,16 @@ export async function startWorkers(env: NodeJS.ProcessEnv = process.env, opts: {
   const embedder = new Embedder(ollama, { batchSize: config.code.embedBatch });
   const codeStore = createCodeStore(db);
   const collections = createCollectionStore(db);
+  // Knowledge: items in LanceDB, their record in Postgres; agents remember through the discussion runtime's hook.
+  const knowledgeStore = new KnowledgeStore({ vectors, embedder, model: config.ollama.embedModel });
+  const knowledgeRecords = createKnowledgeRecords(db);
+  discussions.longTermMemory = knowledgeMemory({ knowledge: knowledgeStore, log });
+  discussions.feedTranscript = transcriptFeed({ records: knowledgeRecords, jobs, log });
   const submitDeps = { jobs };
   const handlers = createHandlers({ ollama, chatModel: config.ollama.chatModel, embedModel: config.ollama.embedModel, defaultNumPredict: config.ollama.defaultNumPredict, chunkPool,
     budget: budgets.guards((id) => jobs.ownerOf(id)), embedMaxResultBytes: config.jobLimits.of('embed.batch').resultBytes,
     discussions,
+    knowledge: { records: knowledgeRecords, knowledge: knowledgeStore },
     modelPull: { ollama, timeoutMs: config.modelOps.pullTimeoutMs, idleTimeoutMs: config.modelOps.pullIdleTimeoutMs },
     vectors: {
       codeIndex: { store: codeStore, vectors, catalog, embedder, pool: chunkPool, config: config.code },

@@ -47,6 +47,10 @@ export const permissions = {
   'collections:write': ['member', 'operator', 'admin'],
   /** Read and manage every collection. */
   'collections:any': ['admin'],
+  /** Search and read one's own knowledge: sources, items, links. */
+  'knowledge:read': ['viewer', 'member', 'operator', 'admin'],
+  /** Add and forget one's own sources (adding one spends compute: a knowledge.extract job). */
+  'knowledge:write': ['member', 'operator', 'admin'],
 } as const satisfies Record<Permission, readonly Role[]>;
 
 export const allPermissions: Permission[] = Permission.options;

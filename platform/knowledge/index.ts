@@ -13,6 +13,10 @@ export type { DedupOptions, DedupVerdict, Fingerprint, Similarity } from './dedu
 export { extractEntities, namesUsedMidSentence } from './entities.ts';
 export { SourceExtractor, extractSource, extractorName, extractorVersion } from './extract.ts';
 export type { ExtractRequest, Extraction } from './extract.ts';
+export { KnowledgeRepository, KnowledgeStore, NOT_SUPERSEDED, defaultFusionWeights } from './lance-index.ts';
+export type { FusionWeights, KnowledgeStoreOptions } from './lance-index.ts';
+export { createKnowledgeRecords } from './records.ts';
+export type { KnowledgeRecords, OutcomeRow, SourceRow } from './records.ts';
 export { believedAt, readableScopes, scopeKey } from './knowledge-index.ts';
 export type { KnowledgeHit, KnowledgeIndex, KnowledgeQuery } from './knowledge-index.ts';
 export { answeredMessage, headItem } from './links.ts';

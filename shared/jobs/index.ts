@@ -8,6 +8,7 @@ import { collectionUpsert } from './collection-upsert.ts';
 import { discussionSummarize } from './discussion-summarize.ts';
 import { discussionTurn } from './discussion-turn.ts';
 import { embedBatch } from './embed-batch.ts';
+import { knowledgeExtract } from './knowledge-extract.ts';
 import { llmChat } from './llm-chat.ts';
 import { modelPull } from './model-pull.ts';
 import { systemPing } from './system-ping.ts';
@@ -24,6 +25,7 @@ export const jobs = {
   [codeIndex.kind]: codeIndex,
   [collectionUpsert.kind]: collectionUpsert,
   [vectorsMaintain.kind]: vectorsMaintain,
+  [knowledgeExtract.kind]: knowledgeExtract,
 } as const;
 
 export type Jobs = typeof jobs;

@@ -1,11 +1,9 @@
 /**
  * `knowledge.extract`: a source's text to knowledge items, links and one
- * outcome per message. Defined here, not yet registered in ./index.ts: its
- * handler writes items through the LanceDB-backed knowledge index, which does
- * not exist yet (docs/knowledge.md). Registering the kind without that
- * handler would be a type error in workers/handlers (HandlerMap), and a
- * result-only handler would publish a contract that changes once items are
- * stored.
+ * outcome per message. The handler (workers/knowledge/extract-job.ts)
+ * extracts deterministically, dedups against the tenant's stored items,
+ * embeds, and writes through the LanceDB-backed knowledge index
+ * (docs/knowledge.md). `POST /v1/knowledge/sources` submits it.
  */
 import { z } from 'zod';
 import { ExtractionOutcome, ScopeRef, Source } from '../knowledge-api.ts';
@@ -52,6 +50,10 @@ export const knowledgeExtract = defineJob({
   result: KnowledgeExtractResult,
   progress: KnowledgeExtractProgress,
   defaults: { priority: 'batch', attempts: 3, streamRetentionS: 600, backoff: { baseMs: 1000, maxMs: 15_000 } },
-  metered: true,
+  // Embedding tokens are not recorded as usage, as for collection.upsert.
+  metered: false,
+  // Submitted by POST /v1/knowledge/sources and the room transcript feed, which record the source first;
+  // through POST /v1/jobs a caller could name someone else's source id.
+  internal: true,
   summary: 'A source (document or conversation) to knowledge items with provenance, links and one outcome per message.',
 });

@@ -95,6 +95,12 @@ const expected: Record<string, Expected> = {
   'DELETE /v1/collections/:id': 'collections:write',
   'POST /v1/collections/:id/documents': 'collections:write',
   'POST /v1/collections/:id/query': 'collections:read',
+  'POST /v1/knowledge/sources': 'knowledge:write',
+  'GET /v1/knowledge/sources': 'knowledge:read',
+  'GET /v1/knowledge/sources/:id': 'knowledge:read',
+  'DELETE /v1/knowledge/sources/:id': 'knowledge:write',
+  'GET /v1/knowledge/items/:id/links': 'knowledge:read',
+  'GET /v1/knowledge/search': 'knowledge:read',
 };
 
 /** Raw handlers that are not declared routes (so not in stack.api.routes) but sit in the same matrix. */

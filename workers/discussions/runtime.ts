@@ -15,7 +15,19 @@ import type { OllamaClient } from '../../platform/ollama/index.ts';
  * puts in the system prompt under "Things you remember" (within a quarter
  * of the remaining budget). Unset today; the knowledge work plugs in here.
  */
-export type LongTermMemory = (room: DiscussionRow, agent: RoomMember) => Promise<string[]>;
+/** The speaker's long-term memories for a turn; `recent` is the latest text in the room (the last turn or message), empty at the start. */
+export type LongTermMemory = (room: DiscussionRow, agent: RoomMember, recent?: string) => Promise<string[]>;
+
+/** A turn as committed, for whoever keeps the transcript beyond the room (knowledge). */
+export interface CommittedTurn {
+  turn: number;
+  agentId: string;
+  agentName: string;
+  text: string;
+}
+
+/** Called after a turn commits; must not throw (the turn is already committed). */
+export type TranscriptFeed = (room: DiscussionRow, turn: CommittedTurn) => Promise<void>;
 
 export interface DiscussionRuntime extends RoomDeps {
   transcripts: Transcripts;
@@ -30,6 +42,8 @@ export interface DiscussionRuntime extends RoomDeps {
     summaryModel: string;
   };
   longTermMemory?: LongTermMemory;
+  /** Committed turns to knowledge (workers/knowledge/transcripts.ts); none → transcripts stay in the room only. */
+  feedTranscript?: TranscriptFeed;
   /** The owners' token budgets, checked while a turn streams (as for llm.chat); none → unbounded. */
   budget?: BudgetGuards;
 }

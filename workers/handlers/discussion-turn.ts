@@ -119,7 +119,7 @@ export function discussionTurnHandler(rt: DiscussionRuntime): Handler<typeof dis
       turn,
       summary: summary ? { upToTurn: summary.upToTurn, text: summary.text } : null,
       timeline,
-      longTermMemory: rt.longTermMemory ? await rt.longTermMemory(room, speaker) : [],
+      longTermMemory: rt.longTermMemory ? await rt.longTermMemory(room, speaker, timeline.at(-1)?.text ?? '') : [],
       budget,
     });
 
@@ -190,6 +190,7 @@ export function discussionTurnHandler(rt: DiscussionRuntime): Handler<typeof dis
     await writer.emit('turn_finished', { turn, agentId: speaker.id, status, usage });
     if (outcome.finished) await announceStatus(rt, id, 'finished', outcome.finished);
     await release(rt, outcome.next);
+    if (outcome.committed && rt.feedTranscript) await rt.feedTranscript(room, { turn, agentId: speaker.id, agentName: speaker.name, text });
     if (outcome.committed && !outcome.finished) {
       const self: TimelineEntry = { kind: 'turn', seq: startedSeq, turn, agentId: speaker.id, agentName: speaker.name, text, status };
       await maybeSummarize(rt, ctx, room, speaker, [...timeline, self], budget, context.messages).catch((err: unknown) => ctx.log.warn({ err }, 'could not schedule a summary'));

@@ -2,6 +2,7 @@ import type { BudgetGuards } from '../../platform/usage/index.ts';
 import type { OllamaClient } from '../../platform/ollama/index.ts';
 import type { Jobs } from '../../shared/index.ts';
 import { codeIndexHandler, type CodeIndexDeps } from '../code/index-job.ts';
+import { knowledgeExtractHandler, type KnowledgeExtractDeps } from '../knowledge/extract-job.ts';
 import type { DiscussionRuntime } from '../discussions/runtime.ts';
 import { collectionUpsertHandler, type CollectionUpsertDeps } from '../vectors/collection-upsert.ts';
 import { vectorsMaintainHandler, type MaintainDeps } from '../vectors/maintain.ts';
@@ -29,6 +30,8 @@ export interface HandlerDeps {
   discussions: DiscussionRuntime;
   /** The vector store and code intelligence: code.index, collection.upsert, vectors.maintain. */
   vectors: { codeIndex: CodeIndexDeps; collectionUpsert: CollectionUpsertDeps; maintain: MaintainDeps };
+  /** Knowledge extraction: sources' record (Postgres) and the items' store (LanceDB). */
+  knowledge: KnowledgeExtractDeps;
 }
 
 export function createHandlers(deps: HandlerDeps) {
@@ -43,5 +46,6 @@ export function createHandlers(deps: HandlerDeps) {
     'code.index': codeIndexHandler(deps.vectors.codeIndex),
     'collection.upsert': collectionUpsertHandler(deps.vectors.collectionUpsert),
     'vectors.maintain': vectorsMaintainHandler(deps.vectors.maintain),
+    'knowledge.extract': knowledgeExtractHandler(deps.knowledge),
   } satisfies HandlerMap<Jobs>;
 }

@@ -1,0 +1,139 @@
+/**
+ * Postgres's part of knowledge (migration 20261206120001_knowledge): sources,
+ * one outcome per message, the refs that say which sources each item stands
+ * on, and links. Items themselves live in LanceDB (lance-index.ts).
+ * Every query here names the owner (the tenant) it is confined to.
+ */
+import type { Db } from '../connections/index.ts';
+import type { ExtractionOutcome, Link } from '../../shared/index.ts';
+
+export interface SourceRow {
+  id: string;
+  owner_id: string;
+  kind: 'document' | 'conversation';
+  title: string;
+  scope: 'private' | 'room' | 'shared';
+  scope_owner: string;
+  room: string | null;
+  scope_key: string;
+  messages: number;
+  job_id: string | null;
+  status: 'pending' | 'ready' | 'failed' | 'forgetting';
+  items: number;
+  error: string | null;
+  created_at: Date;
+  updated_at: Date;
+}
+
+export interface OutcomeRow {
+  message_id: string | null;
+  outcome: ExtractionOutcome['outcome'];
+  items: number;
+  merged: number;
+  reason: string | null;
+}
+
+export function createKnowledgeRecords(db: Db) {
+  const sources = () => db<SourceRow>('knowledge_sources');
+  return {
+    async insertSource(row: Pick<SourceRow, 'id' | 'owner_id' | 'kind' | 'title' | 'scope' | 'scope_owner' | 'room' | 'scope_key' | 'messages'>): Promise<SourceRow> {
+      const [r] = await sources().insert(row).returning('*');
+      return r!;
+    },
+    async setJob(id: string, jobId: string): Promise<void> {
+      await sources().where({ id }).update({ job_id: jobId });
+    },
+    /** A source of this owner; without `owner`, any (the worker, which reads the owner from it). */
+    getSource(id: string, owner?: string): Promise<SourceRow | undefined> {
+      const q = sources().where({ id });
+      if (owner !== undefined) q.andWhere({ owner_id: owner });
+      return q.first();
+    },
+    listSources(owner: string, limit: number): Promise<SourceRow[]> {
+      return sources().where({ owner_id: owner }).whereNot({ status: 'forgetting' }).orderBy('created_at', 'desc').limit(limit);
+    },
+    /** The room scope keys this owner has sources in. */
+    async roomScopes(owner: string): Promise<string[]> {
+      const rows = await sources().where({ owner_id: owner, scope: 'room' }).distinct('scope_key');
+      return rows.map((r) => r.scope_key);
+    },
+    outcomes(sourceId: string): Promise<OutcomeRow[]> {
+      return db<OutcomeRow & { source_id: string; seq: number }>('knowledge_outcomes').where({ source_id: sourceId }).orderBy('seq').select('message_id', 'outcome', 'items', 'merged', 'reason');
+    },
+    /**
+     * The end of an extraction, in one transaction: outcomes (replacing an
+     * earlier attempt's), the refs of items written or merged into, the
+     * links, and the source's status. Idempotent, so a retried job lands the same.
+     */
+    async finishExtraction(sourceId: string, owner: string, scopeKey: string, r: { outcomes: readonly ExtractionOutcome[]; refs: readonly string[]; links: readonly Link[]; items: number; status: 'ready' | 'failed'; error?: string }): Promise<boolean> {
+      return db.transaction(async (trx) => {
+        const live = await trx<SourceRow>('knowledge_sources').where({ id: sourceId }).whereNot({ status: 'forgetting' }).forUpdate().first();
+        if (!live) return false;
+        await trx('knowledge_outcomes').where({ source_id: sourceId }).delete();
+        const outcomes = r.outcomes.map((o, seq) => ({ source_id: sourceId, seq, message_id: o.messageId, outcome: o.outcome, items: o.items, merged: o.merged, reason: o.reason ?? null }));
+        for (let i = 0; i < outcomes.length; i += 1000) await trx('knowledge_outcomes').insert(outcomes.slice(i, i + 1000));
+        const refs = [...new Set(r.refs)].map((item_id) => ({ item_id, source_id: sourceId, owner_id: owner, scope_key: scopeKey }));
+        for (let i = 0; i < refs.length; i += 1000) await trx('knowledge_item_refs').insert(refs.slice(i, i + 1000)).onConflict(['item_id', 'source_id']).ignore();
+        await trx('knowledge_links').where({ source_id: sourceId }).delete();
+        const links = r.links.map((l) => ({ source_id: sourceId, owner_id: owner, type: l.type, from_kind: l.from.kind, from_id: l.from.id, to_kind: l.to.kind, to_id: l.to.id, basis: l.basis }));
+        for (let i = 0; i < links.length; i += 1000) await trx('knowledge_links').insert(links.slice(i, i + 1000));
+        await trx('knowledge_sources').where({ id: sourceId }).update({ status: r.status, items: r.items, error: r.error ?? null, updated_at: trx.fn.now() });
+        return true;
+      });
+    },
+    /** Marks a source as being forgotten: from now on it is not listed and its extraction cannot finish. */
+    async markForgetting(id: string, owner: string): Promise<SourceRow | undefined> {
+      const [r] = await sources().where({ id, owner_id: owner }).update({ status: 'forgetting', updated_at: db.fn.now() }).returning('*');
+      return r;
+    },
+    /** Items whose only refs are this source's: what forgetting it deletes. */
+    async itemsOnlyFrom(sourceId: string): Promise<{ item_id: string; scope_key: string }[]> {
+      return db('knowledge_item_refs as r')
+        .where('r.source_id', sourceId)
+        .whereNotExists(db('knowledge_item_refs as o').whereRaw('o.item_id = r.item_id').andWhereRaw('o.source_id <> r.source_id'))
+        .select('r.item_id', 'r.scope_key');
+    },
+    /** Older items that a set of items superseded (to restore when those go). */
+    async supersededBy(owner: string, itemIds: readonly string[]): Promise<string[]> {
+      if (!itemIds.length) return [];
+      const rows = await db('knowledge_links').where({ owner_id: owner, type: 'supersedes' }).whereIn('from_id', itemIds).select('to_id');
+      return [...new Set(rows.map((r: { to_id: string }) => r.to_id))];
+    },
+    /** Deletes the source (refs, outcomes and its links cascade) and every link touching the deleted items. */
+    async removeSource(id: string, owner: string, deletedItems: readonly string[]): Promise<void> {
+      await db.transaction(async (trx) => {
+        for (let i = 0; i < deletedItems.length; i += 1000) {
+          const slice = deletedItems.slice(i, i + 1000);
+          await trx('knowledge_links').where({ owner_id: owner }).andWhere((q) => q.whereIn('from_id', slice).orWhereIn('to_id', slice)).delete();
+        }
+        await trx('knowledge_sources').where({ id, owner_id: owner }).delete();
+      });
+    },
+    /** The sources each item stands on (its refs), of this owner. */
+    async sourcesOf(owner: string, itemIds: readonly string[]): Promise<Map<string, string[]>> {
+      const out = new Map<string, string[]>();
+      if (!itemIds.length) return out;
+      const rows = await db('knowledge_item_refs').where({ owner_id: owner }).whereIn('item_id', itemIds).orderBy(['item_id', 'source_id']).select('item_id', 'source_id');
+      for (const r of rows as { item_id: string; source_id: string }[]) out.set(r.item_id, [...(out.get(r.item_id) ?? []), r.source_id]);
+      return out;
+    },
+    /** Item-to-item links (of these types) touching any of the items, of this owner: one hop of the graph. */
+    async itemLinksOf(owner: string, itemIds: readonly string[], types: readonly Link['type'][]): Promise<Link[]> {
+      if (!itemIds.length || !types.length) return [];
+      const rows = await db('knowledge_links')
+        .where({ owner_id: owner, from_kind: 'item', to_kind: 'item' })
+        .whereIn('type', types)
+        .andWhere((q) => q.whereIn('from_id', itemIds).orWhereIn('to_id', itemIds))
+        .orderBy('id')
+        .limit(1000);
+      return rows.map((r: { type: Link['type']; from_id: string; to_id: string; basis: string }) => ({ type: r.type, from: { kind: 'item' as const, id: r.from_id }, to: { kind: 'item' as const, id: r.to_id }, basis: r.basis }));
+    },
+    /** Links from or to an item, of this owner. */
+    async linksOf(owner: string, itemId: string): Promise<Link[]> {
+      const rows = await db('knowledge_links').where({ owner_id: owner }).andWhere((q) => q.where({ from_id: itemId }).orWhere({ to_id: itemId })).orderBy('id').limit(1000);
+      return rows.map((r: { type: Link['type']; from_kind: Link['from']['kind']; from_id: string; to_kind: Link['to']['kind']; to_id: string; basis: string }) => ({ type: r.type, from: { kind: r.from_kind, id: r.from_id }, to: { kind: r.to_kind, id: r.to_id }, basis: r.basis }));
+    },
+  };
+}
+
+export type KnowledgeRecords = ReturnType<typeof createKnowledgeRecords>;

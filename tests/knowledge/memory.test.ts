@@ -1,0 +1,99 @@
+/**
+ * Agents remember (the discussion runtime's `longTermMemory` hook over the
+ * knowledge index): the speaker gets its own private memories, the room's
+ * and shared ones, never another agent's or another room's, within the
+ * memory token budget. Real LanceDB (a temporary folder) and Ollama.
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadConfig } from '../../platform/config.ts';
+import type { DiscussionRow, RoomMember } from '../../platform/discussions/index.ts';
+import { KnowledgeStore, extractSource } from '../../platform/knowledge/index.ts';
+import { createLogger } from '../../platform/observability/index.ts';
+import { createOllamaClient, type OllamaClient } from '../../platform/ollama/index.ts';
+import { Embedder, openVectorStore, type VectorStore } from '../../platform/vectors/index.ts';
+import type { ScopeRef } from '../../shared/index.ts';
+import { estimateTokens } from '../../workers/handlers/estimate.ts';
+import { knowledgeMemory } from '../../workers/knowledge/memory.ts';
+
+let dir: string;
+let vectors: VectorStore;
+let ollama: OllamaClient;
+let store: KnowledgeStore;
+
+const tenant = 'owner-1';
+const room = { id: 'room-1', owner_id: tenant, topic: 'Should the payroll migration wait for the audit?' } as DiscussionRow;
+const ada = { id: 'agent-ada', name: 'Ada' } as RoomMember;
+
+const memories: [ScopeRef, string][] = [
+  [{ scope: 'private', owner: 'agent-ada', room: null }, 'I argued that the payroll migration can start before the audit.'],
+  [{ scope: 'room', owner: 'agent-ada', room: 'room-1' }, 'The audit of the payroll service ends on Friday.'],
+  [{ scope: 'shared', owner: tenant, room: null }, 'Payroll migrations need a rollback plan.'],
+  [{ scope: 'private', owner: 'agent-grace', room: null }, 'I will insist the payroll migration waits for the audit.'],
+  [{ scope: 'room', owner: 'agent-ada', room: 'room-2' }, 'The payroll migration in the other room was cancelled.'],
+];
+
+// A parent room's turns (as the transcript feed writes them): turn 1 before the fork point, turn 4 after it.
+const parentTurns: [string, string][] = [['turn-1', 'Ada said the payroll migration needs two weekends.'], ['turn-4', 'Ada later said the payroll migration needs one weekend.']];
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'parley-knowledge-memory-'));
+  vectors = await openVectorStore({ uri: dir, maintenance: { versionRetentionMs: 0 } });
+  const config = loadConfig(process.env);
+  ollama = createOllamaClient(config.ollama);
+  store = new KnowledgeStore({ vectors, embedder: new Embedder(ollama), model: config.ollama.embedModel });
+  const recordedAt = new Date().toISOString();
+  const batches = memories.map(([scope, text], n) => extractSource({ kind: 'document', title: 'm', text }, { sourceId: `src-${n}`, scope, recordedAt }).items);
+  for (const [id, text] of parentTurns) {
+    batches.push(extractSource({ kind: 'conversation', title: 'p', messages: [{ id, speaker: 'Ada', text }] }, { sourceId: `parent-${id}`, scope: { scope: 'room', owner: 'agent-ada', room: 'room-p' }, recordedAt }).items);
+  }
+  const texts = batches.flat().map((i) => i.text);
+  const embedded = await store.forTenant(tenant).embed(texts);
+  const byText = new Map(texts.map((t, i) => [t, embedded[i]!]));
+  for (const [n, items] of batches.entries()) await store.forTenant(tenant).upsert(items, { vectors: byText, maintain: n === batches.length - 1 });
+}, 120_000);
+afterAll(async () => {
+  vectors?.close();
+  ollama?.close();
+  if (dir) await rm(dir, { recursive: true, force: true });
+});
+
+describe('agents remember', () => {
+  const log = createLogger('test', 'warn');
+
+  it('gives the speaker its own, the room’s and shared memories, and no one else’s', async () => {
+    const notes = await knowledgeMemory({ knowledge: store, log })(room, ada);
+    expect(notes.sort()).toEqual([memories[0]![1], memories[1]![1], memories[2]![1]].sort());
+  });
+
+  it('stays within the memory token budget', async () => {
+    const budget = estimateTokens(memories[0]![1]) + 2;
+    const notes = await knowledgeMemory({ knowledge: store, log, budgetTokens: budget })(room, ada);
+    expect(notes.length).toBeGreaterThan(0);
+    expect(notes.reduce((n, t) => n + estimateTokens(t) + 1, 0)).toBeLessThanOrEqual(budget);
+    expect(notes.length).toBeLessThan(3);
+  });
+
+  it('lets the latest turn steer which memories come first', async () => {
+    const memory = knowledgeMemory({ knowledge: store, log });
+    expect((await memory(room, ada))[0]).not.toBe(memories[2]![1]);
+    expect((await memory(room, ada, 'Grace: what if it breaks, do we have a rollback plan?'))[0]).toBe(memories[2]![1]);
+  });
+
+  it('inherits a parent room’s memory up to the fork point only', async () => {
+    const fork = { id: 'room-fork', owner_id: tenant, topic: room.topic, parent_id: 'room-p', fork_turn: 2, created_at: new Date() } as DiscussionRow;
+    const notes = await knowledgeMemory({ knowledge: store, log })(fork, ada);
+    expect(notes).toContain(parentTurns[0]![1]);
+    expect(notes).not.toContain(parentTurns[1]![1]);
+    expect(notes).toContain(memories[0]![1]);
+    // Forked before the parent's items were recorded: none of them.
+    const early = await knowledgeMemory({ knowledge: store, log })({ ...fork, created_at: new Date(0) }, ada);
+    expect(early.filter((n) => parentTurns.some(([, t]) => t === n))).toEqual([]);
+  });
+
+  it('remembers nothing of another tenant', async () => {
+    expect(await knowledgeMemory({ knowledge: store, log })({ ...room, owner_id: 'owner-2' }, ada)).toEqual([]);
+  });
+});

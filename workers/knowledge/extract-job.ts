@@ -1,0 +1,112 @@
+/**
+ * The `knowledge.extract` handler: a source → deterministic extraction
+ * (platform/knowledge, pure) → vectors through the one Ollama client →
+ * dedup against what the tenant already holds in the same scope (exact,
+ * normalised, then the double gate with the embedding cosine as similarity;
+ * value changes supersede, near-names stay apart) → one LanceDB upsert →
+ * one Postgres transaction with one outcome per message, the refs and the
+ * links.
+ *
+ * Retries land the same: item ids derive from the source, message and span,
+ * stored items from this same source are never dedup candidates, and the
+ * record replaces an earlier attempt's. A final failure records every
+ * message as `failed` with the reason: nothing ends without an outcome.
+ */
+import { JobFailure, toJobError } from '../../platform/jobs/index.ts';
+import { DedupIndex, extractSource, extractorName, extractorVersion, fingerprint, scopeKey, type KnowledgeRecords, type KnowledgeStore } from '../../platform/knowledge/index.ts';
+import type { ExtractionOutcome, KnowledgeItem, Link, knowledgeExtract } from '../../shared/index.ts';
+import type { Handler } from '../runtime/handler.ts';
+
+export interface KnowledgeExtractDeps {
+  records: KnowledgeRecords;
+  knowledge: KnowledgeStore;
+}
+
+/** Stored items compared with each new one: the nearest by vector, same speaker. */
+const dedupCandidates = 8;
+
+function cosine(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  let dot = 0;
+  let na = 0;
+  let nb = 0;
+  for (let i = 0; i < a.length; i++) {
+    dot += a[i]! * b[i]!;
+    na += a[i]! * a[i]!;
+    nb += b[i]! * b[i]!;
+  }
+  return na && nb ? dot / Math.sqrt(na * nb) : 0;
+}
+
+export function knowledgeExtractHandler(deps: KnowledgeExtractDeps): Handler<typeof knowledgeExtract> {
+  return async (input, ctx) => {
+    const src = await deps.records.getSource(input.sourceId);
+    if (!src || src.status === 'forgetting') throw new JobFailure('HANDLER_FAILED', `source ${input.sourceId} does not exist (forgotten?)`);
+    const key = scopeKey(input.scope);
+    if (key !== src.scope_key) throw new JobFailure('HANDLER_FAILED', `source ${input.sourceId} is recorded in scope ${src.scope_key}, the job names ${key}`);
+    const x = extractSource(input.source, { sourceId: src.id, scope: input.scope, recordedAt: src.created_at.toISOString() });
+    try {
+      const repo = deps.knowledge.forTenant(src.owner_id);
+      ctx.progress({ done: 0, total: x.items.length });
+      const texts = x.items.map((i) => i.text);
+      const vectors = new Map<string, ArrayLike<number>>();
+      (await repo.embed(texts, ctx.signal)).forEach((v, i) => vectors.set(texts[i]!, v));
+
+      // Against what is stored: a repeat merges into the stored item (this source gains a ref to it), an update supersedes it.
+      const mergedInto = new Map<string, string>();
+      const superseded: KnowledgeItem[] = [];
+      const extraLinks: Link[] = [];
+      let supersedes = x.supersedes;
+      if (x.items.length && (await repo.count([key])) > 0) {
+        for (const [n, item] of x.items.entries()) {
+          const near = (await repo.nearest([key], vectors.get(item.text)!, { limit: dedupCandidates, excludeSource: src.id })).filter((s) => s.speaker === item.speaker);
+          if (near.length) {
+            (await repo.embed(near.map((s) => s.text), ctx.signal)).forEach((v, i) => vectors.set(near[i]!.text, v));
+            const index = new DedupIndex<KnowledgeItem>({ similarity: (a, b) => (vectors.has(a) && vectors.has(b) ? cosine(vectors.get(a)!, vectors.get(b)!) : 0) });
+            for (const s of near) index.add(fingerprint(s.text, s.entities), s);
+            const seen = index.check(fingerprint(item.text, item.entities));
+            if (seen?.verdict.verdict === 'duplicate') mergedInto.set(item.id, seen.match.id);
+            else if (seen?.verdict.verdict === 'update' && item.supersededAt === null && !superseded.some((s) => s.id === seen.match.id)) {
+              superseded.push({ ...seen.match, supersededAt: item.recordedAt, validTo: item.validFrom ?? seen.match.validTo });
+              extraLinks.push({ type: 'supersedes', from: { kind: 'item', id: item.id }, to: { kind: 'item', id: seen.match.id }, basis: 'dedup-update' });
+              supersedes++;
+            }
+          }
+          ctx.progress({ done: n + 1, total: x.items.length });
+        }
+      }
+      if (ctx.signal.aborted) throw ctx.signal.reason;
+
+      const written = x.items.filter((i) => !mergedInto.has(i.id));
+      await repo.upsert(written, { vectors, signal: ctx.signal });
+      await repo.rewrite(superseded);
+
+      const outcomes: ExtractionOutcome[] = x.outcomes.map((o) => ({ ...o }));
+      for (const item of x.items) {
+        if (!mergedInto.has(item.id)) continue;
+        const o = outcomes.find((o) => o.messageId === (item.provenance.messageIds[0] ?? null));
+        if (o) (o.items--, o.merged++);
+      }
+      // Links that named a merged item now name the stored one it repeats.
+      const repoint = (ref: Link['from']) => (ref.kind === 'item' && mergedInto.has(ref.id) ? { kind: 'item' as const, id: mergedInto.get(ref.id)! } : ref);
+      const links = [...x.links, ...extraLinks].map((l) => ({ ...l, from: repoint(l.from), to: repoint(l.to) }));
+      const refs = [...written.map((i) => i.id), ...mergedInto.values()];
+      const finished = await deps.records.finishExtraction(src.id, src.owner_id, key, { outcomes, refs, links, items: written.length, status: 'ready' });
+      if (!finished) {
+        // Forgotten while extracting: what was just written must not outlive it.
+        await repo.delete([key], written.map((i) => i.id));
+        throw new JobFailure('HANDLER_FAILED', `source ${src.id} was forgotten during extraction`);
+      }
+      return {
+        sourceId: src.id, extractor: extractorName, extractorVersion, items: written.length,
+        duplicates: x.duplicates + mergedInto.size, supersedes, links: links.length, outcomes,
+      };
+    } catch (err) {
+      if (ctx.abortReason === undefined && !ctx.willRetry(toJobError(err))) {
+        const reason = err instanceof Error ? err.message : String(err);
+        const outcomes = x.outcomes.map((o) => ({ messageId: o.messageId, outcome: 'failed' as const, items: 0, merged: 0, reason: o.outcome === 'failed' ? (o.reason ?? reason) : `not stored: ${reason}` }));
+        await deps.records.finishExtraction(src.id, src.owner_id, key, { outcomes, refs: [], links: [], items: 0, status: 'failed', error: reason }).catch((e: unknown) => ctx.log.error({ err: e }, 'recording failed outcomes'));
+      }
+      throw err;
+    }
+  };
+}
