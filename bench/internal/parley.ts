@@ -41,6 +41,11 @@ export function parleyEnv(prefix: string, extra: Record<string, string> = {}): N
     LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn',
     PARLEY_RATE_JOBS_WRITE: 'member=100000000',
     PARLEY_RATE_JOBS_READ: 'member=100000000',
+    // One bench user plays every client: its connection and Socket.IO caps are raised like its rate limits
+    // (still counted, never refused).
+    PARLEY_MAX_CONNECTIONS_PER_USER: '10000',
+    PARLEY_RATE_SOCKET_HANDSHAKES_PER_IP: '100000000',
+    PARLEY_RATE_SOCKET_SUBSCRIBES: '100000000',
     ...extra,
   };
   delete env.PARLEY_BOOTSTRAP_ADMIN_USER;
