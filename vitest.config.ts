@@ -20,7 +20,10 @@ export default defineConfig({
       reportOnFailure: true,
     },
     projects: [
-      { extends: true, test: { name: 'default', include: ['tests/**/*.test.{ts,tsx}'], exclude: ['tests/cluster/**'], globalSetup: ['tests/global-setup.ts'] } },
+      {
+        extends: true,
+        test: { name: 'default', include: ['tests/**/*.test.{ts,tsx}'], exclude: ['tests/cluster/**'], globalSetup: ['tests/global-setup.ts'] },
+      },
       {
         // The spine and realtime suites again, on a 3-node Redis Cluster started for the run
         // (docs/deployment.md, "Redis Cluster"). Migrations touch no Redis: they run once, above.

@@ -49,7 +49,7 @@ export interface AppDeps {
 function securityHeaders(mode: 'auto' | 'always' | 'never', directives: Record<string, string[]> = {}): express.RequestHandler {
   const secure = helmet({ contentSecurityPolicy: { directives } });
   const plain = helmet({ strictTransportSecurity: false, contentSecurityPolicy: { directives: { ...directives, 'upgrade-insecure-requests': null } } });
-  return (req, res, next) => ((mode === 'always' || (mode === 'auto' && req.secure)) ? secure : plain)(req, res, next);
+  return (req, res, next) => (mode === 'always' || (mode === 'auto' && req.secure) ? secure : plain)(req, res, next);
 }
 
 export function createApp(deps: AppDeps): Express {
@@ -62,7 +62,14 @@ export function createApp(deps: AppDeps): Express {
   app.use(accessLog(deps.log));
   app.use(httpMetrics(deps.metrics));
   // Swagger UI needs inline scripts and styles on /docs only; everything else gets helmet's strict defaults.
-  app.use('/docs', securityHeaders(config.http.hsts, { 'script-src': ["'self'", "'unsafe-inline'"], 'style-src': ["'self'", "'unsafe-inline'"], 'img-src': ["'self'", 'data:'] }));
+  app.use(
+    '/docs',
+    securityHeaders(config.http.hsts, {
+      'script-src': ["'self'", "'unsafe-inline'"],
+      'style-src': ["'self'", "'unsafe-inline'"],
+      'img-src': ["'self'", 'data:'],
+    }),
+  );
   app.use(/^\/(?!docs).*/, securityHeaders(config.http.hsts));
   app.use(cors(config.http.corsOrigins));
   app.use(requestTimeout(config.http.requestTimeoutMs));
@@ -74,9 +81,17 @@ export function createApp(deps: AppDeps): Express {
   if (config.http.dashboard) app.use('/admin/queues', bullBoardRouter({ queues: deps.queues, ...deps.board }));
   app.use('/docs', swaggerUi.serve, swaggerUi.setup(undefined, { swaggerOptions: { url: '/openapi.json' } }));
   for (const s of deps.streams) app.get(s.path, s.handler);
-  app.use(mountRoutes(deps.routes, deps.authenticate, deps.streams.map((s) => ({ method: 'get' as const, path: s.path }))));
+  app.use(
+    mountRoutes(
+      deps.routes,
+      deps.authenticate,
+      deps.streams.map((s) => ({ method: 'get' as const, path: s.path })),
+    ),
+  );
   if (deps.webDir) app.use(webApp(deps.webDir));
   app.use(notFound);
-  app.use(errorMiddleware(deps.log, { redis: portOf(config.redisUrl, 6379), postgres: portOf(config.databaseUrl, 5432), mongodb: portOf(config.mongoUrl, 27017) }));
+  app.use(
+    errorMiddleware(deps.log, { redis: portOf(config.redisUrl, 6379), postgres: portOf(config.databaseUrl, 5432), mongodb: portOf(config.mongoUrl, 27017) }),
+  );
   return app;
 }

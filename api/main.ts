@@ -72,13 +72,26 @@ export async function startApi(env: NodeJS.ProcessEnv = process.env) {
   const pubClient = connectRedis(config.redisUrl, { name: 'parley-api-io-pub' });
   const subClient = connectRedis(config.redisUrl, { blocking: true, name: 'parley-api-io-sub' });
   await Promise.all([hubSubscriber, pubClient, subClient].map(whenReady));
-  const db = connectDb(config.databaseUrl, { pool: 20, queryTimeoutMs: config.http.dbQueryTimeoutMs, connectTimeoutMs: config.http.dbConnectTimeoutMs, acquireTimeoutMs: config.http.dbConnectTimeoutMs });
+  const db = connectDb(config.databaseUrl, {
+    pool: 20,
+    queryTimeoutMs: config.http.dbQueryTimeoutMs,
+    connectTimeoutMs: config.http.dbConnectTimeoutMs,
+    acquireTimeoutMs: config.http.dbConnectTimeoutMs,
+  });
   const budgets = createBudgets({ db, redis, prefix: config.keyPrefix, checkEveryTokens: config.budgets.checkEveryTokens, log });
   const k = keys(config.keyPrefix);
   const metrics = createApiMetrics();
   const hub = new StreamHub(hubSubscriber, redis, log);
   // The one job lifecycle of this process. A job cancelled while waiting is made terminal here, which settles (releases) its budget.
-  const jobs = createJobLifecycle({ db, redis, keys: k, keyPrefix: config.keyPrefix, streams: streamSettings(config.streams), budgets, hub, log,
+  const jobs = createJobLifecycle({
+    db,
+    redis,
+    keys: k,
+    keyPrefix: config.keyPrefix,
+    streams: streamSettings(config.streams),
+    budgets,
+    hub,
+    log,
     failpoint: (name) => {
       if (!config.failpoints.has(name)) return;
       log.fatal({ failpoint: name }, 'failpoint reached: killing this process');
@@ -92,86 +105,205 @@ export async function startApi(env: NodeJS.ProcessEnv = process.env) {
   void ollama.status.start();
   const modelReadiness = async () => ({
     ollamaHosts: ollama.status.hostStatus().map((h) => ({ host: h.host, up: h.up })),
-    models: ollama.status.availability(configuredModels).map((m) => ({ model: m.model, installed: m.installed, loaded: m.loaded, loadedOn: m.hosts.filter((h) => h.loaded).map((h) => h.host) })),
+    models: ollama.status
+      .availability(configuredModels)
+      .map((m) => ({ model: m.model, installed: m.installed, loaded: m.loaded, loadedOn: m.hosts.filter((h) => h.loaded).map((h) => h.host) })),
   });
   const audit = createAudit(db, log);
   // Set once Socket.IO exists: a revocation ends the credential's sockets in every API process (Redis adapter).
   let onRevoked: (t: RevokedCredential) => void = () => {};
-  const auth = createAuth({ db, redis, config, audit, keyPrefix: config.keyPrefix, onFailure: (kind, reason) => metrics.authFailures.inc({ kind, reason }), onRevoked: (t) => onRevoked(t) });
+  const auth = createAuth({
+    db,
+    redis,
+    config,
+    audit,
+    keyPrefix: config.keyPrefix,
+    onFailure: (kind, reason) => metrics.authFailures.inc({ kind, reason }),
+    onRevoked: (t) => onRevoked(t),
+  });
   const authenticate = bearerAuthenticator(auth.tokens, (reason) => metrics.authFailures.inc({ kind: 'bearer', reason }));
   // 401/403/429 on the auth and admin surfaces: counted each, audited aggregated.
-  const denials = createDenialAudit({ audit, ...config.auth.denials, onDenial: (d) => metrics.authDenials.inc({ status: String(d.status), family: d.family }) });
+  const denials = createDenialAudit({
+    audit,
+    ...config.auth.denials,
+    onDenial: (d) => metrics.authDenials.inc({ status: String(d.status), family: d.family }),
+  });
   await hub.start();
 
   const modelDeps: ModelDeps = {
-    ollama, chatModel: config.ollama.chatModel, embedModel: config.ollama.embedModel, loadKeepAlive: config.modelOps.loadKeepAlive, roleCaps: config.roleCaps,
-    pullRegistries: config.modelOps.pullRegistries, pullInsecureRegistries: config.modelOps.pullInsecureRegistries,
-    redis, prefix: config.keyPrefix, jobs, audit,
+    ollama,
+    chatModel: config.ollama.chatModel,
+    embedModel: config.ollama.embedModel,
+    loadKeepAlive: config.modelOps.loadKeepAlive,
+    roleCaps: config.roleCaps,
+    pullRegistries: config.modelOps.pullRegistries,
+    pullInsecureRegistries: config.modelOps.pullInsecureRegistries,
+    redis,
+    prefix: config.keyPrefix,
+    jobs,
+    audit,
   };
   // Caps and budgets for llm.chat and embed.batch, checked at submit (api/domain/admission.ts); installed models from the status poller.
   const admit = createAdmission({ config, jobs, budgets, models: ollama.status });
-  const jobDeps: JobDeps = { jobs, audit, admit, release: (id) => budgets.release(id), onSubmitted: (kind, priority) => metrics.submitted.inc({ kind, priority }) };
+  const jobDeps: JobDeps = {
+    jobs,
+    audit,
+    admit,
+    release: (id) => budgets.release(id),
+    onSubmitted: (kind, priority) => metrics.submitted.inc({ kind, priority }),
+  };
   const mongo = connectMongo(config.mongoUrl, { appName: 'parley-api' });
   const discussionDeps: DiscussionDeps = {
-    db, redis, keys: k, keyPrefix: config.keyPrefix, log, jobs, streamTtlSeconds: config.streams.ttlSeconds, chatModel: config.ollama.chatModel,
-    rooms: createDiscussionStore(db), transcripts: createTranscripts(mongo),
+    db,
+    redis,
+    keys: k,
+    keyPrefix: config.keyPrefix,
+    log,
+    jobs,
+    streamTtlSeconds: config.streams.ttlSeconds,
+    chatModel: config.ollama.chatModel,
+    rooms: createDiscussionStore(db),
+    transcripts: createTranscripts(mongo),
     checkAgent: agentCaps({ roleCaps: config.roleCaps, models: ollama.status }),
-    maxAgentsPerUser: config.rooms.maxAgentsPerUser, maxOpenRoomsPerUser: config.rooms.maxOpenPerUser, maxMessagesPerRoom: config.rooms.maxMessages, roomStreamMaxLen: config.rooms.streamMaxLen,
+    maxAgentsPerUser: config.rooms.maxAgentsPerUser,
+    maxOpenRoomsPerUser: config.rooms.maxOpenPerUser,
+    maxMessagesPerRoom: config.rooms.maxMessages,
+    roomStreamMaxLen: config.rooms.streamMaxLen,
   };
   // The vector store: searches and collection queries read it here; deletes write it (under the same lock as the workers).
   const vectors = await openVectorStore({
     uri: config.vectors.uri,
     storageOptions: config.vectors.storageOptions,
     lock: redisLock(redis, k.vectorTableLock),
-    maintenance: { vectorIndexMinRows: config.vectors.vectorIndexMinRows, vectorIndex: config.vectors.vectorIndex, versionRetentionMs: config.vectors.versionRetentionMs },
+    maintenance: {
+      vectorIndexMinRows: config.vectors.vectorIndexMinRows,
+      vectorIndex: config.vectors.vectorIndex,
+      versionRetentionMs: config.vectors.versionRetentionMs,
+    },
   });
   const catalog = createIndexCatalog(db, config.keyPrefix);
   const embedder = new Embedder(ollama);
   const submitDeps = { jobs };
   const codeDeps = { config, store: createCodeStore(db), catalog, vectors, search: createCodeSearch({ vectors, catalog, embedder }), jobs, submit: submitDeps };
   const collectionDeps = { config, collections: createCollectionStore(db), catalog, vectors, embedder, submit: submitDeps };
-  const knowledgeDeps = { records: createKnowledgeRecords(db), knowledge: new KnowledgeStore({ vectors, embedder, model: config.ollama.embedModel }), submit: submitDeps };
+  const knowledgeDeps = {
+    records: createKnowledgeRecords(db),
+    knowledge: new KnowledgeStore({ vectors, embedder, model: config.ollama.embedModel }),
+    submit: submitDeps,
+  };
   const roomWatch: RoomWatchDeps = { rooms: discussionDeps.rooms, transcripts: discussionDeps.transcripts, redis, keys: k, hub };
   const scrape: MetricsDeps = { metrics, jobs, rooms: discussionDeps.rooms, redis, watchedStreams: () => hub.watchedStreams };
-  const routes = [...opsRoutes({ redis, db, ollama, scrape, openapi: () => openapi, deepProbe: () => deepProbe({ jobs, redis, slotKey: k.readyzDeepSlot, intervalMs: config.readyzDeepIntervalMs }), extraReadiness: modelReadiness }), ...authRoutes({ auth, auditLog: createAuditLog(db), onIssued: (grant) => metrics.tokensIssued.inc({ grant }) }), ...jobRoutes(jobDeps), ...modelStatusRoutes({ status: ollama.status, models: configuredModels }), ...agentRoutes(discussionDeps), ...discussionRoutes(discussionDeps), ...usageRoutes({ db, budgets, audit }), ...codeRoutes(codeDeps), ...collectionRoutes(collectionDeps), ...knowledgeRoutes(knowledgeDeps),
+  const routes = [
+    ...opsRoutes({
+      redis,
+      db,
+      ollama,
+      scrape,
+      openapi: () => openapi,
+      deepProbe: () => deepProbe({ jobs, redis, slotKey: k.readyzDeepSlot, intervalMs: config.readyzDeepIntervalMs }),
+      extraReadiness: modelReadiness,
+    }),
+    ...authRoutes({ auth, auditLog: createAuditLog(db), onIssued: (grant) => metrics.tokensIssued.inc({ grant }) }),
+    ...jobRoutes(jobDeps),
+    ...modelStatusRoutes({ status: ollama.status, models: configuredModels }),
+    ...agentRoutes(discussionDeps),
+    ...discussionRoutes(discussionDeps),
+    ...usageRoutes({ db, budgets, audit }),
+    ...codeRoutes(codeDeps),
+    ...collectionRoutes(collectionDeps),
+    ...knowledgeRoutes(knowledgeDeps),
     // Last: GET /v1/models/:name would otherwise answer for fixed paths such as /v1/models/status.
-    ...modelRoutes(modelDeps)];
+    ...modelRoutes(modelDeps),
+  ];
   // Live connections per user (SSE and Socket.IO together), over every API process.
   const connections = connectionRegistry(redis, k.userConnections, { maxPerUser: config.realtime.maxConnectionsPerUser });
   const streamHooks: StreamHooks = {
-    onOpen: () => metrics.sockets.inc({ transport: 'sse' }), onClose: () => metrics.sockets.dec({ transport: 'sse' }), stillValid: (a) => auth.tokens.stillValid(a),
-    connections, slowReaderMaxBytes: config.realtime.slowReaderMaxBytes,
+    onOpen: () => metrics.sockets.inc({ transport: 'sse' }),
+    onClose: () => metrics.sockets.dec({ transport: 'sse' }),
+    stillValid: (a) => auth.tokens.stillValid(a),
+    connections,
+    slowReaderMaxBytes: config.realtime.slowReaderMaxBytes,
   };
   const sse = {
-    path: '/v1/jobs/:id/events', method: 'get' as const, operationId: 'streamJobEvents', summary: 'Live events of a job as Server-Sent Events; resumable with Last-Event-ID.', tags: ['jobs'], access: 'jobs:read',
-    params: z.object({ id: z.uuid() }), query: EventStreamQuery,
+    path: '/v1/jobs/:id/events',
+    method: 'get' as const,
+    operationId: 'streamJobEvents',
+    summary: 'Live events of a job as Server-Sent Events; resumable with Last-Event-ID.',
+    tags: ['jobs'],
+    access: 'jobs:read',
+    params: z.object({ id: z.uuid() }),
+    query: EventStreamQuery,
     requestHeaders: { 'Last-Event-ID': { description: 'Resume after this seq: exactly the events after it', schema: LastEventId } },
     responses: {
-      200: { description: 'text/event-stream of tokens, progress, reset and finished', contentType: 'text/event-stream', schema: sseFrame(Object.keys(jobEvents)) },
-      204: { description: 'Resumed at or after the job\'s `finished`: nothing more will ever come (ends a browser EventSource\'s reconnecting)' },
-      429: { description: 'Too many live connections for this user (PARLEY_MAX_CONNECTIONS_PER_USER, SSE and sockets together), or rate limited (RATE_LIMITED)', schema: Problem, contentType: 'application/problem+json', headers: { 'Retry-After': { description: 'Seconds to wait' } } },
+      200: {
+        description: 'text/event-stream of tokens, progress, reset and finished',
+        contentType: 'text/event-stream',
+        schema: sseFrame(Object.keys(jobEvents)),
+      },
+      204: { description: "Resumed at or after the job's `finished`: nothing more will ever come (ends a browser EventSource's reconnecting)" },
+      429: {
+        description: 'Too many live connections for this user (PARLEY_MAX_CONNECTIONS_PER_USER, SSE and sockets together), or rate limited (RATE_LIMITED)',
+        schema: Problem,
+        contentType: 'application/problem+json',
+        headers: { 'Retry-After': { description: 'Seconds to wait' } },
+      },
     },
   };
   const openapi = buildOpenApi(routes, [sse, discussionEventsDoc]);
   const app = createApp({
-    config, log, metrics, queues: jobs.queues, routes, authenticate, openapi: () => openapi,
+    config,
+    log,
+    metrics,
+    queues: jobs.queues,
+    routes,
+    authenticate,
+    openapi: () => openapi,
     // The arena page, built by `npm run web:build` (npm start runs it).
     webDir: join(dirname(fileURLToPath(import.meta.url)), '..', 'web', 'dist'),
     board: {
-      tokens: auth.tokens, audit, alwaysSecure: config.http.hsts === 'always', onAction: (method, outcome) => metrics.boardActions.inc({ method, outcome }),
+      tokens: auth.tokens,
+      audit,
+      alwaysSecure: config.http.hsts === 'always',
+      onAction: (method, outcome) => metrics.boardActions.inc({ method, outcome }),
       sessions: createBoardSessions({ redis, keyPrefix: config.keyPrefix, ttlSeconds: config.http.boardSessionTtlSeconds }),
     },
     // The token endpoint's rules before the body parsers: a body they refuse is an RFC 6749 error too.
     beforeBody: [{ path: '/v1/auth/token', handler: tokenEndpointGuard }],
     // The scrape token first: it answers /metrics before any limiter or authenticator sees the request.
-    before: [{ path: '/metrics', handler: scrapeTokenEndpoint(config.metricsToken, scrape) }, ...auditedSurfaces.map((path) => ({ path, handler: denialRecorder(denials) })), ...rateLimiters({ redis, prefix: config.keyPrefix, limits: config.rateLimits, authenticate, log, onLimited: (limiter) => metrics.rateLimited.inc({ limiter }) })],
-    streams: [{ path: sse.path, handler: sseHandler({ jobs, redis, keys: k, hub, ...streamHooks }, authenticate) },
-      { path: discussionEventsDoc.path, handler: eventStreamHandler<RoomEvent>(streamHooks, authenticate, { permission: 'discussions:read', watch: (actor, id, afterSeq, fn) => watchDiscussion(roomWatch, actor, id, afterSeq, fn), isLast: isLastRoomEvent }) },
+    before: [
+      { path: '/metrics', handler: scrapeTokenEndpoint(config.metricsToken, scrape) },
+      ...auditedSurfaces.map((path) => ({ path, handler: denialRecorder(denials) })),
+      ...rateLimiters({
+        redis,
+        prefix: config.keyPrefix,
+        limits: config.rateLimits,
+        authenticate,
+        log,
+        onLimited: (limiter) => metrics.rateLimited.inc({ limiter }),
+      }),
+    ],
+    streams: [
+      { path: sse.path, handler: sseHandler({ jobs, redis, keys: k, hub, ...streamHooks }, authenticate) },
+      {
+        path: discussionEventsDoc.path,
+        handler: eventStreamHandler<RoomEvent>(streamHooks, authenticate, {
+          permission: 'discussions:read',
+          watch: (actor, id, afterSeq, fn) => watchDiscussion(roomWatch, actor, id, afterSeq, fn),
+          isLast: isLastRoomEvent,
+        }),
+      },
     ],
   });
 
   // Ended sessions and old failed sign-ins, purged by one API process at a time (platform/auth/retention.ts).
-  const authRetention = startSingletonLoop({ redis, lockKey: k.authRetentionLock, intervalMs: config.auth.retention.intervalMs, log, name: 'auth retention', round: () => purgeAuthRecords(db, config.auth.retention) });
+  const authRetention = startSingletonLoop({
+    redis,
+    lockKey: k.authRetentionLock,
+    intervalMs: config.auth.retention.intervalMs,
+    log,
+    name: 'auth retention',
+    round: () => purgeAuthRecords(db, config.auth.retention),
+  });
   const bootstrap = await auth.users.bootstrapAdmin();
   if (bootstrap === 'created' || bootstrap === 'promoted') log.info({ user: config.auth.bootstrapAdmin?.username }, `bootstrap admin ${bootstrap}`);
 
@@ -179,12 +311,27 @@ export async function startApi(env: NodeJS.ProcessEnv = process.env) {
   server.requestTimeout = config.http.requestTimeoutMs * 2;
   server.on('clientError', answerClientError);
   const io = attachSocketServer(server, {
-    jobs, redis, keys: k, hub, log, prefix: config.keyPrefix, pubClient, subClient, corsOrigins: config.http.corsOrigins,
+    jobs,
+    redis,
+    keys: k,
+    hub,
+    log,
+    prefix: config.keyPrefix,
+    pubClient,
+    subClient,
+    corsOrigins: config.http.corsOrigins,
     auth: { verify: (t) => auth.tokens.authenticate(t), stillValid: (a) => auth.tokens.stillValid(a) },
     onConnections: (n) => metrics.sockets.set({ transport: 'socket.io' }, n),
     rooms: { discussion: discussionRoomKind(roomWatch) },
-    connections, limits: { handshakesPerIp: config.realtime.handshakesPerIp, subscribesPerUser: config.realtime.subscribesPerUser, windowMs: config.realtime.windowMs, slowReaderMaxBytes: config.realtime.slowReaderMaxBytes },
-    rateKey: k.socketRate, clientIp: clientIpOf(config.http.trustProxy),
+    connections,
+    limits: {
+      handshakesPerIp: config.realtime.handshakesPerIp,
+      subscribesPerUser: config.realtime.subscribesPerUser,
+      windowMs: config.realtime.windowMs,
+      slowReaderMaxBytes: config.realtime.slowReaderMaxBytes,
+    },
+    rateKey: k.socketRate,
+    clientIp: clientIpOf(config.http.trustProxy),
   });
   onRevoked = (t) => endCredential(io, t);
   // `ollama_status` { host, up, at } to operators and admins when a host goes down or comes back.
@@ -214,7 +361,30 @@ export async function startApi(env: NodeJS.ProcessEnv = process.env) {
       await mongo.close().catch(() => {});
       log.info('api stopped');
     })());
-  return { app, server, io, port, stop, config, auth, db, redis, jobs, keys: k, hub, routes, audit, ollama, discussions: discussionDeps, authRetention, denials, code: codeDeps, collections: collectionDeps, knowledge: knowledgeDeps, vectors };
+  return {
+    app,
+    server,
+    io,
+    port,
+    stop,
+    config,
+    auth,
+    db,
+    redis,
+    jobs,
+    keys: k,
+    hub,
+    routes,
+    audit,
+    ollama,
+    discussions: discussionDeps,
+    authRetention,
+    denials,
+    code: codeDeps,
+    collections: collectionDeps,
+    knowledge: knowledgeDeps,
+    vectors,
+  };
 }
 
 // Run directly (not imported by a test): compare as URLs, so a path with spaces or other escaped characters still matches.
@@ -239,8 +409,16 @@ if (process.argv[1] && import.meta.url === pathToFileURL(resolve(process.argv[1]
 function answerClientError(err: NodeJS.ErrnoException, socket: Duplex): void {
   if (!socket.writable) return void socket.destroy();
   if (err.code === 'HPE_HEADER_OVERFLOW') {
-    const body = JSON.stringify(problemOf(new AppError('HEADERS_TOO_LARGE', { detail: 'The request line and headers together are larger than this server takes (16 KiB)' }), undefined));
-    return void socket.end(`HTTP/1.1 431 Request Header Fields Too Large\r\nContent-Type: application/problem+json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+    const body = JSON.stringify(
+      problemOf(new AppError('HEADERS_TOO_LARGE', { detail: 'The request line and headers together are larger than this server takes (16 KiB)' }), undefined),
+    );
+    return void socket.end(
+      `HTTP/1.1 431 Request Header Fields Too Large\r\nContent-Type: application/problem+json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+    );
   }
-  socket.end(err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 'HTTP/1.1 408 Request Timeout\r\nConnection: close\r\n\r\n' : 'HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');
+  socket.end(
+    err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+      ? 'HTTP/1.1 408 Request Timeout\r\nConnection: close\r\n\r\n'
+      : 'HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n',
+  );
 }

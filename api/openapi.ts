@@ -27,11 +27,17 @@ import { jobs, Problem } from '../shared/index.ts';
 import type { HeaderDoc, Route } from './http/route.ts';
 
 /** A streaming endpoint mounted outside the route table (SSE), described for the document. */
-export type DocumentedEndpoint = Pick<Route, 'path' | 'method' | 'operationId' | 'summary' | 'tags' | 'responses' | 'requestHeaders' | 'params' | 'query' | 'description'> & { access: string };
+export type DocumentedEndpoint = Pick<
+  Route,
+  'path' | 'method' | 'operationId' | 'summary' | 'tags' | 'responses' | 'requestHeaders' | 'params' | 'query' | 'description'
+> & { access: string };
 
 const headerSchemas = {
   requestId: { description: 'The request id: also in the problem body and the server log line.', schema: z.string() },
-  rateLimit: { description: 'Remaining quota per limiter: `"<limiter>"; r=<remaining>; t=<seconds to reset>` (draft-ietf-httpapi-ratelimit-headers-08).', schema: z.string() },
+  rateLimit: {
+    description: 'Remaining quota per limiter: `"<limiter>"; r=<remaining>; t=<seconds to reset>` (draft-ietf-httpapi-ratelimit-headers-08).',
+    schema: z.string(),
+  },
   rateLimitPolicy: { description: 'The limiters that apply: `"<limiter>"; q=<quota>; w=<window seconds>`.', schema: z.string() },
   retryAfter: { description: 'Seconds to wait before trying again.', schema: z.number().int() },
 } satisfies Record<string, HeaderDoc>;
@@ -40,7 +46,10 @@ export function buildOpenApi(routes: Route[], extra: DocumentedEndpoint[] = []):
   const registry = new OpenAPIRegistry();
   registry.registerComponent('securitySchemes', 'bearer', { type: 'http', scheme: 'bearer', bearerFormat: 'JWT or API key' });
   // The same bearer tokens, as the OAuth2 password flow of POST /v1/auth/token issues and refreshes them.
-  registry.registerComponent('securitySchemes', 'oauth2', { type: 'oauth2', flows: { password: { tokenUrl: '/v1/auth/token', refreshUrl: '/v1/auth/token', scopes: {} } } });
+  registry.registerComponent('securitySchemes', 'oauth2', {
+    type: 'oauth2',
+    flows: { password: { tokenUrl: '/v1/auth/token', refreshUrl: '/v1/auth/token', scopes: {} } },
+  });
   const seen = new Set<string>();
   for (const r of [...routes, ...extra]) {
     if (seen.has(r.operationId)) throw new Error(`operationId ${r.operationId} is used twice`);
@@ -50,10 +59,17 @@ export function buildOpenApi(routes: Route[], extra: DocumentedEndpoint[] = []):
     const body = full.documentedBody ?? full.body;
     const isPublic = r.access === 'public';
     const limited = r.path.startsWith('/v1/');
-    const common = { 'X-Request-Id': headerSchemas.requestId, ...(limited ? { RateLimit: headerSchemas.rateLimit, 'RateLimit-Policy': headerSchemas.rateLimitPolicy } : {}) };
+    const common = {
+      'X-Request-Id': headerSchemas.requestId,
+      ...(limited ? { RateLimit: headerSchemas.rateLimit, 'RateLimit-Policy': headerSchemas.rateLimitPolicy } : {}),
+    };
     const responses: Record<string, object> = {};
     for (const [status, res] of Object.entries(r.responses)) {
-      const content: Record<string, object> = res.schema ? { [res.contentType ?? 'application/json']: { schema: res.schema } } : res.contentType ? { [res.contentType]: { schema: { type: 'string' } } } : {};
+      const content: Record<string, object> = res.schema
+        ? { [res.contentType ?? 'application/json']: { schema: res.schema } }
+        : res.contentType
+          ? { [res.contentType]: { schema: { type: 'string' } } }
+          : {};
       // A 503 the route answers with a body of its own (readiness) can also come from the error middleware, as a problem.
       if (status === '503' && res.contentType !== 'application/problem+json') content['application/problem+json'] = { schema: Problem };
       responses[status] = {
@@ -68,12 +84,18 @@ export function buildOpenApi(routes: Route[], extra: DocumentedEndpoint[] = []):
       content: { 'application/problem+json': { schema: Problem } },
     });
     const inputs = body || full.query || full.params;
-    responses[400] ??= problem(inputs ? 'The body, query or path is not valid (VALIDATION_FAILED, naming each field), or the body is not JSON (MALFORMED_BODY)' : 'A body was sent and is not valid JSON (MALFORMED_BODY)');
+    responses[400] ??= problem(
+      inputs
+        ? 'The body, query or path is not valid (VALIDATION_FAILED, naming each field), or the body is not JSON (MALFORMED_BODY)'
+        : 'A body was sent and is not valid JSON (MALFORMED_BODY)',
+    );
     responses[413] ??= problem('The body is larger than PARLEY_BODY_LIMIT (PAYLOAD_TOO_LARGE)');
     // Any route's body parser refuses a charset other than UTF-8 or a Content-Encoding it does not take, body declared or not.
-    responses[415] ??= problem(body
-      ? `The body is not ${full.bodyType === 'form' ? 'application/x-www-form-urlencoded' : 'application/json'}, or is in a charset other than UTF-8 or an encoding not taken (UNSUPPORTED_MEDIA_TYPE)`
-      : 'A body was sent in a charset other than UTF-8 or an encoding not taken (UNSUPPORTED_MEDIA_TYPE)');
+    responses[415] ??= problem(
+      body
+        ? `The body is not ${full.bodyType === 'form' ? 'application/x-www-form-urlencoded' : 'application/json'}, or is in a charset other than UTF-8 or an encoding not taken (UNSUPPORTED_MEDIA_TYPE)`
+        : 'A body was sent in a charset other than UTF-8 or an encoding not taken (UNSUPPORTED_MEDIA_TYPE)',
+    );
     // Node's HTTP parser refuses these before any route (api/main.ts answerClientError): a problem all the same.
     responses[431] ??= problem('The request line and headers together are larger than 16 KiB (HEADERS_TOO_LARGE); answered before any route');
     const wwwAuthenticate = { 'WWW-Authenticate': { description: 'Bearer, with the reason as error_description', schema: z.string() } };
@@ -81,11 +103,18 @@ export function buildOpenApi(routes: Route[], extra: DocumentedEndpoint[] = []):
       responses[401] ??= problem('No valid credentials (UNAUTHENTICATED)', wwwAuthenticate);
       responses[403] ??= problem(`The credential lacks the \`${r.access}\` permission (FORBIDDEN)`);
     } else {
-      responses[401] ??= problem('An Authorization header was sent and is not valid (UNAUTHENTICATED); without one, no credentials are needed', wwwAuthenticate);
+      responses[401] ??= problem(
+        'An Authorization header was sent and is not valid (UNAUTHENTICATED); without one, no credentials are needed',
+        wwwAuthenticate,
+      );
     }
     if (/:\w+/.test(r.path)) responses[404] ??= problem('No such resource, or not visible to you');
-    if (limited) responses[429] ??= problem('Rate limited (RATE_LIMITED), or a token budget is spent (BUDGET_EXHAUSTED)', { 'Retry-After': headerSchemas.retryAfter });
-    responses[503] ??= problem('A backing service (Redis, Postgres, the queue) is unavailable, or the request took longer than PARLEY_REQUEST_TIMEOUT_MS; nothing was done (SERVICE_UNAVAILABLE and its kin, REQUEST_TIMEOUT)', { 'Retry-After': headerSchemas.retryAfter });
+    if (limited)
+      responses[429] ??= problem('Rate limited (RATE_LIMITED), or a token budget is spent (BUDGET_EXHAUSTED)', { 'Retry-After': headerSchemas.retryAfter });
+    responses[503] ??= problem(
+      'A backing service (Redis, Postgres, the queue) is unavailable, or the request took longer than PARLEY_REQUEST_TIMEOUT_MS; nothing was done (SERVICE_UNAVAILABLE and its kin, REQUEST_TIMEOUT)',
+      { 'Retry-After': headerSchemas.retryAfter },
+    );
     registry.registerPath({
       method: r.method,
       path,
@@ -97,9 +126,22 @@ export function buildOpenApi(routes: Route[], extra: DocumentedEndpoint[] = []):
       request: {
         ...(full.params ? { params: full.params as z.ZodObject } : {}),
         ...(full.query ? { query: full.query as z.ZodObject } : {}),
-        ...(r.requestHeaders ? { headers: z.object(Object.fromEntries(Object.entries(r.requestHeaders).map(([name, h]) => [name, (h.schema ?? z.string()).optional().describe(h.description)]))) } : {}),
+        ...(r.requestHeaders
+          ? {
+              headers: z.object(
+                Object.fromEntries(Object.entries(r.requestHeaders).map(([name, h]) => [name, (h.schema ?? z.string()).optional().describe(h.description)])),
+              ),
+            }
+          : {}),
         // Required only where an absent body (read as {}) is refused: a PATCH of optional fields takes none.
-        ...(body ? { body: { required: !(full.body ?? body).safeParse({}).success, content: { [full.bodyType === 'form' ? 'application/x-www-form-urlencoded' : 'application/json']: { schema: body } } } } : {}),
+        ...(body
+          ? {
+              body: {
+                required: !(full.body ?? body).safeParse({}).success,
+                content: { [full.bodyType === 'form' ? 'application/x-www-form-urlencoded' : 'application/json']: { schema: body } },
+              },
+            }
+          : {}),
       },
       responses: responses as never,
     });
@@ -113,10 +155,17 @@ export function buildOpenApi(routes: Route[], extra: DocumentedEndpoint[] = []):
   }
   const doc = new OpenApiGeneratorV31(registry.definitions).generateDocument({
     openapi: '3.1.0',
-    info: { title: 'Parley API', version: '1', description: 'Job orchestration for LLM work. Errors are RFC 9457 problem+json with a stable `code`. No text a request carries may hold a NUL or an unpaired UTF-16 surrogate (Postgres cannot store them; 400 VALIDATION_FAILED naming the field): every string and object key of a request says so for NUL with a pattern.' },
+    info: {
+      title: 'Parley API',
+      version: '1',
+      description:
+        'Job orchestration for LLM work. Errors are RFC 9457 problem+json with a stable `code`. No text a request carries may hold a NUL or an unpaired UTF-16 surrogate (Postgres cannot store them; 400 VALIDATION_FAILED naming the field): every string and object key of a request says so for NUL with a pattern.',
+    },
   });
   for (const methods of Object.values(doc.paths ?? {})) {
-    for (const op of Object.values(methods as Record<string, { parameters?: { schema?: unknown }[]; requestBody?: { content?: Record<string, { schema?: unknown }> } }>)) {
+    for (const op of Object.values(
+      methods as Record<string, { parameters?: { schema?: unknown }[]; requestBody?: { content?: Record<string, { schema?: unknown }> } }>,
+    )) {
       if (!op || typeof op !== 'object') continue;
       for (const p of op.parameters ?? []) storableStrings(p.schema);
       for (const c of Object.values(op.requestBody?.content ?? {})) storableStrings(c.schema);
@@ -144,19 +193,24 @@ function storableStrings(schema: unknown): void {
   if (Array.isArray(schema)) return schema.forEach(storableStrings);
   const s = schema as Record<string, unknown>;
   const types = Array.isArray(s.type) ? s.type : [s.type];
-  if (types.includes('string') && s.pattern === undefined && s.enum === undefined && s.const === undefined && s.format === undefined) s.pattern = STORABLE_PATTERN;
+  if (types.includes('string') && s.pattern === undefined && s.enum === undefined && s.const === undefined && s.format === undefined)
+    s.pattern = STORABLE_PATTERN;
   // zod's int() takes safe integers only: the document says so where the schema names no tighter bound.
   if (types.includes('integer')) {
     s.maximum ??= Number.MAX_SAFE_INTEGER;
     if (s.minimum === undefined && s.exclusiveMinimum === undefined) s.minimum = Number.MIN_SAFE_INTEGER;
   }
-  if ((types.includes('object') || s.additionalProperties !== undefined) && s.additionalProperties !== false && s.propertyNames === undefined) s.propertyNames = { pattern: STORABLE_PATTERN };
+  if ((types.includes('object') || s.additionalProperties !== undefined) && s.additionalProperties !== false && s.propertyNames === undefined)
+    s.propertyNames = { pattern: STORABLE_PATTERN };
   for (const key of ['properties', 'patternProperties', '$defs']) for (const v of Object.values((s[key] as Record<string, unknown>) ?? {})) storableStrings(v);
-  for (const key of ['items', 'additionalProperties', 'not', 'contains', 'prefixItems', 'anyOf', 'oneOf', 'allOf', 'if', 'then', 'else']) storableStrings(s[key]);
+  for (const key of ['items', 'additionalProperties', 'not', 'contains', 'prefixItems', 'anyOf', 'oneOf', 'allOf', 'if', 'then', 'else'])
+    storableStrings(s[key]);
 }
 
 function headersObject(headers: Record<string, HeaderDoc>): Record<string, object> {
-  return Object.fromEntries(Object.entries(headers).map(([name, h]) => [name, { description: h.description, schema: h.schema ? jsonSchema(h.schema, 'output') : { type: 'string' } }]));
+  return Object.fromEntries(
+    Object.entries(headers).map(([name, h]) => [name, { description: h.description, schema: h.schema ? jsonSchema(h.schema, 'output') : { type: 'string' } }]),
+  );
 }
 
 function jsonSchema(schema: z.ZodType, io: 'input' | 'output'): never {
@@ -165,5 +219,8 @@ function jsonSchema(schema: z.ZodType, io: 'input' | 'output'): never {
 }
 
 function pascal(kind: string): string {
-  return kind.split(/[.\-_]/).map((p) => p[0]!.toUpperCase() + p.slice(1)).join('');
+  return kind
+    .split(/[.\-_]/)
+    .map((p) => p[0]!.toUpperCase() + p.slice(1))
+    .join('');
 }

@@ -67,7 +67,8 @@ function corpusGenerator(random: () => number) {
   const repeat = (n: number, f: (i: number) => string): string => Array.from({ length: n }, (_, i) => f(i)).join('');
 
   const ts = [
-    () => `export interface ${type()}Options {\n${repeat(int(2, 6), () => `  ${pick(fields)}${random() < 0.3 ? '?' : ''}: ${pick(['string', 'number', 'boolean', 'Date'])};\n`)}}\n\n`,
+    () =>
+      `export interface ${type()}Options {\n${repeat(int(2, 6), () => `  ${pick(fields)}${random() < 0.3 ? '?' : ''}: ${pick(['string', 'number', 'boolean', 'Date'])};\n`)}}\n\n`,
     () =>
       `/** ${pick(verbs)}s the ${pick(nouns).toLowerCase()} and keeps a running ${pick(fields)}. */\nexport function ${ident()}(items: readonly { ${pick(fields)}: number }[], limit = ${int(1, 999)}): number {\n  let total = 0;\n  for (const item of items) {\n    const v = Object.values(item)[0] ?? 0;\n    if (v > limit) total += v * ${int(2, 9)};\n    else total -= Math.min(v, ${int(1, 50)});\n  }\n  return total;\n}\n\n`,
     () =>
@@ -84,18 +85,23 @@ function corpusGenerator(random: () => number) {
   ];
 
   const js = [
-    () => `function ${ident()}(list, by) {\n  return list.reduce((acc, x) => {\n    const k = x[by] ?? '${pick(fields)}';\n    (acc[k] ||= []).push(x);\n    return acc;\n  }, {});\n}\n\n`,
-    () => `const ${ident()} = function (req, res) {\n  if (!req.${pick(fields)}) return res.status(${pick([400, 404, 409])}).json({ error: '${pick(verbs)} failed' });\n  res.json({ ok: true, n: ${int(1, 1000)} });\n};\n\n`,
+    () =>
+      `function ${ident()}(list, by) {\n  return list.reduce((acc, x) => {\n    const k = x[by] ?? '${pick(fields)}';\n    (acc[k] ||= []).push(x);\n    return acc;\n  }, {});\n}\n\n`,
+    () =>
+      `const ${ident()} = function (req, res) {\n  if (!req.${pick(fields)}) return res.status(${pick([400, 404, 409])}).json({ error: '${pick(verbs)} failed' });\n  res.json({ ok: true, n: ${int(1, 1000)} });\n};\n\n`,
     () => {
       const name = type();
       return `class ${name} {\n  #items = [];\n${repeat(int(2, 6), () => `  ${ident()}(x) {\n    this.#items.push(x * ${int(2, 9)});\n    return this.#items.length > ${int(1, 64)} ? this.#items.shift() : null;\n  }\n`)}  handle = (e) => this.#items.push(e);\n}\nmodule.exports.${name} = ${name};\n\n`;
     },
-    () => `// ${pick(verbs)} ${pick(nouns).toLowerCase()}s in batches\nconst ${pick(fields)}${serial++} = [${repeat(int(4, 16), () => `${int(0, 9999)}, `)}];\n\n`,
+    () =>
+      `// ${pick(verbs)} ${pick(nouns).toLowerCase()}s in batches\nconst ${pick(fields)}${serial++} = [${repeat(int(4, 16), () => `${int(0, 9999)}, `)}];\n\n`,
   ];
 
   const py = [
-    () => `def ${ident()}(items, limit=${int(1, 999)}):\n    """${pick(verbs).replace(/^./, (c) => c.toUpperCase())} items above the limit."""\n    total = 0\n    for item in items:\n        if item.${pick(fields)} > limit:\n            total += item.${pick(fields)} * ${int(2, 9)}\n    return total\n\n\n`,
-    () => `@${pick(['functools.cache', 'staticmethod', 'retry(times=3)', 'traced'])}\ndef ${ident()}(key, *args, **kwargs):\n    parts = [str(a).strip() for a in args if a]\n    return {"key": key, "parts": parts, "n": len(kwargs) + ${int(1, 50)}}\n\n\n`,
+    () =>
+      `def ${ident()}(items, limit=${int(1, 999)}):\n    """${pick(verbs).replace(/^./, (c) => c.toUpperCase())} items above the limit."""\n    total = 0\n    for item in items:\n        if item.${pick(fields)} > limit:\n            total += item.${pick(fields)} * ${int(2, 9)}\n    return total\n\n\n`,
+    () =>
+      `@${pick(['functools.cache', 'staticmethod', 'retry(times=3)', 'traced'])}\ndef ${ident()}(key, *args, **kwargs):\n    parts = [str(a).strip() for a in args if a]\n    return {"key": key, "parts": parts, "n": len(kwargs) + ${int(1, 50)}}\n\n\n`,
     () => {
       const name = type();
       return `class ${name}(Base${int(1, 9)}):\n    """Keeps ${pick(nouns).toLowerCase()}s."""\n\n    def __init__(self, ${pick(fields)}=None):\n        self.cache = {}\n${repeat(int(2, 6), () => `\n    ${random() < 0.3 ? '@property\n    ' : ''}def ${ident()}(self, key=None):\n        if key in self.cache:\n            return self.cache[key]\n        self.cache[key] = len(self.cache) * ${int(1, 9)}\n        return self.cache[key]\n`)}\n\n`;
@@ -144,8 +150,12 @@ function baselineThread(files: SourceFile[]): void {
   parentPort!.on('message', () => {
     let nodes = 0;
     for (const f of files) {
-      const cursor = parserFor(f.path.slice(f.path.lastIndexOf('.') + 1)).parse(f.content).walk();
-      if (cursor.gotoFirstChild()) do if (cursor.nodeIsNamed && cursor.endIndex > cursor.startIndex) nodes++; while (cursor.gotoNextSibling());
+      const cursor = parserFor(f.path.slice(f.path.lastIndexOf('.') + 1))
+        .parse(f.content)
+        .walk();
+      if (cursor.gotoFirstChild())
+        do if (cursor.nodeIsNamed && cursor.endIndex > cursor.startIndex) nodes++;
+        while (cursor.gotoNextSibling());
     }
     parentPort!.postMessage({ nodes } satisfies BaselineReply);
   });
@@ -188,7 +198,10 @@ async function time<T>(f: () => Promise<T>): Promise<{ ms: number; cpuMs: number
   return { ms, cpuMs: (cpu.user + cpu.system) / 1000, value };
 }
 
-const load = (): string => loadavg().map((x) => x.toFixed(2)).join(' ');
+const load = (): string =>
+  loadavg()
+    .map((x) => x.toFixed(2))
+    .join(' ');
 
 async function main(): Promise<void> {
   const env = Env.parse(process.env);
@@ -211,7 +224,9 @@ async function main(): Promise<void> {
   try {
     const warmA = await time(() => baseline.pass());
     const warmB = await time(() => pool.run(files));
-    console.log(`warm-up: A ${warmA.ms.toFixed(0)} ms (${warmA.value.nodes} top-level nodes), B ${warmB.ms.toFixed(0)} ms (${warmB.value.chunks.length} chunks)`);
+    console.log(
+      `warm-up: A ${warmA.ms.toFixed(0)} ms (${warmA.value.nodes} top-level nodes), B ${warmB.ms.toFixed(0)} ms (${warmB.value.chunks.length} chunks)`,
+    );
 
     const a: number[] = [];
     const b: number[] = [];
@@ -234,11 +249,15 @@ async function main(): Promise<void> {
     console.log(`load average (1/5/15 min): before ${loadBefore}, after ${load()} on ${availableParallelism()} cores`);
     console.log(`median A (bare tree-sitter, 1 thread): ${median(a).toFixed(2)} MB/s`);
     console.log(`median B (chunk pool, ${threads} threads): ${median(b).toFixed(2)} MB/s`);
-    console.log(`median of per-pair B/A: ${ratio.toFixed(2)}   target: B >= 0.8 x ${threads} x A, i.e. B/A >= ${target.toFixed(2)}   ${ratio >= target ? 'MET' : 'NOT MET'}`);
+    console.log(
+      `median of per-pair B/A: ${ratio.toFixed(2)}   target: B >= 0.8 x ${threads} x A, i.e. B/A >= ${target.toFixed(2)}   ${ratio >= target ? 'MET' : 'NOT MET'}`,
+    );
     // Wall-clock ratios mean little on a machine other work is using. CPU
     // time says what the pool costs per MB against the bare parser: at
     // efficiency e, N idle cores give B/A of at most e x N.
-    console.log(`CPU efficiency (A cpu / B cpu, per-pair median): ${median(cpuRatios).toFixed(2)}   B/A bound with ${threads} idle cores: ${(median(cpuRatios) * threads).toFixed(2)}`);
+    console.log(
+      `CPU efficiency (A cpu / B cpu, per-pair median): ${median(cpuRatios).toFixed(2)}   B/A bound with ${threads} idle cores: ${(median(cpuRatios) * threads).toFixed(2)}`,
+    );
   } finally {
     await pool.close();
     await baseline.stop();

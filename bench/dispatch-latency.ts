@@ -37,7 +37,18 @@ import { startApi } from '../api/main.ts';
 import { connectRedis } from '../platform/connections/index.ts';
 import { cpuBetween, type CpuCost, cpuSnapshot, describeCpu, describeMachine } from './internal/cost.ts';
 import { openLoop } from './internal/load.ts';
-import { bullWorkersOf, cleanup, configOf, createMember, drained, parleyEnv, startParleyWorkers, submitterOf, teardownOnExit, uniquePrefix } from './internal/parley.ts';
+import {
+  bullWorkersOf,
+  cleanup,
+  configOf,
+  createMember,
+  drained,
+  parleyEnv,
+  startParleyWorkers,
+  submitterOf,
+  teardownOnExit,
+  uniquePrefix,
+} from './internal/parley.ts';
 import { fmt, printVerdicts, summarize, type LatencySummary } from './internal/stats.ts';
 
 const Env = z.object({
@@ -97,7 +108,9 @@ async function main(): Promise<void> {
   const concurrency = config.workers.concurrency.system;
   const admin = connectRedis(config.redisUrl, { name: 'bench-admin' });
   const jobsPerRun = Math.round(opts.BENCH_RATE * opts.BENCH_SECONDS);
-  console.log(`dispatch-latency: ${opts.BENCH_RATE} jobs/s for ${opts.BENCH_SECONDS} s (${jobsPerRun} jobs/run) concurrency=${concurrency} pairs=${opts.BENCH_PAIRS} prefix=${prefix}`);
+  console.log(
+    `dispatch-latency: ${opts.BENCH_RATE} jobs/s for ${opts.BENCH_SECONDS} s (${jobsPerRun} jobs/run) concurrency=${concurrency} pairs=${opts.BENCH_PAIRS} prefix=${prefix}`,
+  );
   console.log(await describeMachine());
 
   let marks = new Marks();
@@ -105,12 +118,20 @@ async function main(): Promise<void> {
   const user = await createMember(api);
   const submitParley = submitterOf(api, user);
   const parley = await startParleyWorkers(env, { onHandlerStart: (_id, echo) => echo && marks.start(echo) });
-  for (const w of bullWorkersOf(parley.host)) w.on('active', (job) => marks.picked.set(((job.data as { input?: { echo?: string } }).input?.echo) ?? '', performance.now()));
+  for (const w of bullWorkersOf(parley.host))
+    w.on('active', (job) => marks.picked.set((job.data as { input?: { echo?: string } }).input?.echo ?? '', performance.now()));
 
   const barePrefix = `${prefix}:bare`;
-  const bareConnections = [connectRedis(config.redisUrl, { name: 'bench-bare' }), connectRedis(config.redisUrl, { blocking: true, name: 'bench-bare-worker' })] as const;
+  const bareConnections = [
+    connectRedis(config.redisUrl, { name: 'bench-bare' }),
+    connectRedis(config.redisUrl, { blocking: true, name: 'bench-bare-worker' }),
+  ] as const;
   const bareQueue = new Queue('system', { connection: bareConnections[0], prefix: barePrefix });
-  const bareWorker = new Worker('system', async (job) => marks.start((job.data as { k: string }).k), { connection: bareConnections[1], prefix: barePrefix, concurrency });
+  const bareWorker = new Worker('system', async (job) => marks.start((job.data as { k: string }).k), {
+    connection: bareConnections[1],
+    prefix: barePrefix,
+    concurrency,
+  });
   await Promise.all([bareQueue.waitUntilReady(), bareWorker.waitUntilReady()]);
 
   let run = 0;
@@ -118,10 +139,7 @@ async function main(): Promise<void> {
     run += 1;
     marks = new Marks();
     const before = await cpuSnapshot(admin);
-    const submit =
-      side === 'bare'
-        ? (k: string) => bareQueue.add('ping', { k })
-        : (k: string) => submitParley({ kind: 'system.ping', input: { echo: k } });
+    const submit = side === 'bare' ? (k: string) => bareQueue.add('ping', { k }) : (k: string) => submitParley({ kind: 'system.ping', input: { echo: k } });
     const { late, errors, firstError } = await openLoop(n, opts.BENCH_RATE, async (i) => {
       const k = `${run}:${i}`;
       marks.submitted.set(k, performance.now());
@@ -134,7 +152,10 @@ async function main(): Promise<void> {
     const cpu = cpuBetween(before, await cpuSnapshot(admin));
     return {
       latency: summarize(marks.between(marks.submitted, marks.started)),
-      steps: side === 'parley' ? { returned: summarize(marks.between(marks.submitted, marks.returned)), picked: summarize(marks.between(marks.submitted, marks.picked)) } : undefined,
+      steps:
+        side === 'parley'
+          ? { returned: summarize(marks.between(marks.submitted, marks.returned)), picked: summarize(marks.between(marks.submitted, marks.picked)) }
+          : undefined,
       late,
       errors,
       cpu,
@@ -145,7 +166,8 @@ async function main(): Promise<void> {
   const line = (label: string, r: RunResult) => {
     const l = r.latency;
     let s = `${label} p50 ${fmt(l.p50)} ms  p90 ${fmt(l.p90)} ms  p99 ${fmt(l.p99)} ms  max ${fmt(l.max)} ms  (n=${l.n}${r.errors ? `, ${r.errors} submit errors` : ''}, schedule slip max ${fmt(r.late, 1)} ms, load ${loadavg()[0]!.toFixed(2)})`;
-    if (r.steps) s += `\n          steps from submit, p50/p99: submit returned ${fmt(r.steps.returned.p50)}/${fmt(r.steps.returned.p99)} ms · picked by BullMQ ${fmt(r.steps.picked.p50)}/${fmt(r.steps.picked.p99)} ms · handler entered ${fmt(l.p50)}/${fmt(l.p99)} ms`;
+    if (r.steps)
+      s += `\n          steps from submit, p50/p99: submit returned ${fmt(r.steps.returned.p50)}/${fmt(r.steps.returned.p99)} ms · picked by BullMQ ${fmt(r.steps.picked.p50)}/${fmt(r.steps.picked.p99)} ms · handler entered ${fmt(l.p50)}/${fmt(l.p99)} ms`;
     return `${s}\n          ${describeCpu(r.cpu, r.jobs)}`;
   };
 
@@ -175,8 +197,25 @@ async function main(): Promise<void> {
     }
 
     printVerdicts('dispatch-latency', [
-      { name: 'p50 submit → handler start', unit: 'ms', better: 'lower', baseline: a.map((r) => r.latency.p50), parley: b.map((r) => r.latency.p50), target: '(reported)', met: () => true, informational: true },
-      { name: 'p99 submit → handler start', unit: 'ms', better: 'lower', baseline: a.map((r) => r.latency.p99), parley: b.map((r) => r.latency.p99), target: 'Parley p99 <= bare p99 + 5 ms', met: (m) => m.parley <= m.baseline + 5 },
+      {
+        name: 'p50 submit → handler start',
+        unit: 'ms',
+        better: 'lower',
+        baseline: a.map((r) => r.latency.p50),
+        parley: b.map((r) => r.latency.p50),
+        target: '(reported)',
+        met: () => true,
+        informational: true,
+      },
+      {
+        name: 'p99 submit → handler start',
+        unit: 'ms',
+        better: 'lower',
+        baseline: a.map((r) => r.latency.p99),
+        parley: b.map((r) => r.latency.p99),
+        target: 'Parley p99 <= bare p99 + 5 ms',
+        met: (m) => m.parley <= m.baseline + 5,
+      },
     ]);
   } finally {
     await teardown();

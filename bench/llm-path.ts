@@ -41,7 +41,9 @@ const env = z
     BENCH_CONCURRENCY_LEVELS: z.string().default('1,2,4'),
   })
   .parse(process.env);
-const levels = env.BENCH_CONCURRENCY_LEVELS.split(',').map(Number).filter((n) => n > 0);
+const levels = env.BENCH_CONCURRENCY_LEVELS.split(',')
+  .map(Number)
+  .filter((n) => n > 0);
 
 const prefix = uniquePrefix('llm');
 const pEnv = parleyEnv(prefix, { PARLEY_CACHE: 'false', PARLEY_RATE_JOBS_WRITE: 'member=100000000', PARLEY_ROLE_CAPS: '{"member":{"maxConcurrentJobs":64}}' });
@@ -96,7 +98,10 @@ async function viaParley(numPredict: number): Promise<{ ttftMs: number; tokens: 
   const sub = await fetch(`${base}/v1/jobs`, {
     method: 'POST',
     headers: { ...auth, 'content-type': 'application/json' },
-    body: JSON.stringify({ kind: 'llm.chat', input: { messages: [{ role: 'user', content: prompt() }], options: { num_predict: numPredict, temperature: 0.7 }, cache: 'bypass' } }),
+    body: JSON.stringify({
+      kind: 'llm.chat',
+      input: { messages: [{ role: 'user', content: prompt() }], options: { num_predict: numPredict, temperature: 0.7 }, cache: 'bypass' },
+    }),
   });
   if (sub.status !== 202) throw new Error(`submit ${sub.status}: ${await sub.text()}`);
   const { id } = (await sub.json()) as { id: string };
@@ -141,25 +146,57 @@ try {
   const d = summarize(ttft.direct);
   const p = summarize(ttft.parley);
   const p95 = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.ceil(0.95 * xs.length) - 1)]!;
-  console.log(`TTFT over ${env.BENCH_TTFT_SAMPLES} requests each: direct p50 ${fmt(d.p50)} ms p95 ${fmt(p95(ttft.direct))} ms; Parley p50 ${fmt(p.p50)} ms p95 ${fmt(p95(ttft.parley))} ms`);
+  console.log(
+    `TTFT over ${env.BENCH_TTFT_SAMPLES} requests each: direct p50 ${fmt(d.p50)} ms p95 ${fmt(p95(ttft.direct))} ms; Parley p50 ${fmt(p.p50)} ms p95 ${fmt(p95(ttft.parley))} ms`,
+  );
 
   // 2. Throughput at each concurrency level, direct then Parley, twice.
   const figures: Figure[] = [
-    { name: 'time to first token, p50', unit: 'ms', better: 'lower', baseline: [d.p50], parley: [p.p50], target: 'Parley <= direct + 5 ms', met: (m) => m.parley <= m.baseline + 5 },
-    { name: 'time to first token, p95', unit: 'ms', better: 'lower', baseline: [p95(ttft.direct)], parley: [p95(ttft.parley)], target: 'Parley <= direct + 15 ms', met: (m) => m.parley <= m.baseline + 15 },
+    {
+      name: 'time to first token, p50',
+      unit: 'ms',
+      better: 'lower',
+      baseline: [d.p50],
+      parley: [p.p50],
+      target: 'Parley <= direct + 5 ms',
+      met: (m) => m.parley <= m.baseline + 5,
+    },
+    {
+      name: 'time to first token, p95',
+      unit: 'ms',
+      better: 'lower',
+      baseline: [p95(ttft.direct)],
+      parley: [p95(ttft.parley)],
+      target: 'Parley <= direct + 15 ms',
+      met: (m) => m.parley <= m.baseline + 15,
+    },
   ];
   for (const k of levels) {
     const rate = { direct: [] as number[], parley: [] as number[] };
     for (let round = 0; round < 2; round++) {
-      for (const [side, fn] of [['direct', direct], ['parley', viaParley]] as const) {
+      for (const [side, fn] of [
+        ['direct', direct],
+        ['parley', viaParley],
+      ] as const) {
         const t0 = performance.now();
         const outs = await Promise.all(Array.from({ length: k }, () => fn(env.BENCH_TOKENS)));
         const seconds = (performance.now() - t0) / 1000;
         rate[side].push(outs.reduce((n, o) => n + o.tokens, 0) / seconds);
       }
     }
-    console.log(`${k} concurrent: direct ${rate.direct.map((x) => x.toFixed(1)).join(', ')} tok/s; Parley ${rate.parley.map((x) => x.toFixed(1)).join(', ')} tok/s`);
-    figures.push({ name: `tokens/s at ${k} concurrent chats`, unit: 'tok/s', better: 'higher', baseline: rate.direct, parley: rate.parley, target: 'Parley >= 0.95 x direct', met: (m) => m.ratio >= 0.95, digits: 1 });
+    console.log(
+      `${k} concurrent: direct ${rate.direct.map((x) => x.toFixed(1)).join(', ')} tok/s; Parley ${rate.parley.map((x) => x.toFixed(1)).join(', ')} tok/s`,
+    );
+    figures.push({
+      name: `tokens/s at ${k} concurrent chats`,
+      unit: 'tok/s',
+      better: 'higher',
+      baseline: rate.direct,
+      parley: rate.parley,
+      target: 'Parley >= 0.95 x direct',
+      met: (m) => m.ratio >= 0.95,
+      digits: 1,
+    });
   }
 
   // 3. 2x overload: twice the parallel slots Ollama was started with (4 for the managed one).
@@ -169,7 +206,16 @@ try {
   const failed = outs.filter((o) => o.status === 'rejected').length;
   const retried = (await overloadRetries()) - before;
   console.log(`2x overload: ${2 * slots} concurrent chats, ${failed} failed, ${retried} upstream 503s (overload answers retried by the client)`);
-  figures.push({ name: 'upstream 503s at 2x overload', unit: '', better: 'lower', baseline: [0], parley: [retried + failed], target: '0 (and every job completes)', met: (m) => m.parley === 0, digits: 0 });
+  figures.push({
+    name: 'upstream 503s at 2x overload',
+    unit: '',
+    better: 'lower',
+    baseline: [0],
+    parley: [retried + failed],
+    target: '0 (and every job completes)',
+    met: (m) => m.parley === 0,
+    digits: 0,
+  });
   printVerdicts('LLM path: Parley against Ollama directly', figures);
 } finally {
   await teardown();

@@ -36,7 +36,11 @@ const done = teardownOnExit(async () => {
 
 async function login(name: string): Promise<number> {
   const t0 = performance.now();
-  const res = await fetch(`${base}/v1/auth/token`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ grant_type: 'password', username: name, password: 'not-the-password' }) });
+  const res = await fetch(`${base}/v1/auth/token`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams({ grant_type: 'password', username: name, password: 'not-the-password' }),
+  });
   await res.text();
   const ms = performance.now() - t0;
   if (res.status !== 400) throw new Error(`expected 400 invalid_grant, got ${res.status}`);
@@ -50,9 +54,11 @@ async function bare(): Promise<number> {
   return performance.now() - t0;
 }
 
-console.log(`login-timing: ${N} logins of each kind per pair, pairs=${PAIRS}, argon2id m=${argonParams.memoryCost} KiB t=${argonParams.timeCost} p=${argonParams.parallelism}`);
+console.log(
+  `login-timing: ${N} logins of each kind per pair, pairs=${PAIRS}, argon2id m=${argonParams.memoryCost} KiB t=${argonParams.timeCost} p=${argonParams.parallelism}`,
+);
 // Warm-up: JIT, connections, the timing equaliser's dummy hash.
-for (let i = 0; i < 5; i++) await login(username), await login(`nobody-${randomUUID().slice(0, 8)}`), await bare();
+for (let i = 0; i < 5; i++) (await login(username), await login(`nobody-${randomUUID().slice(0, 8)}`), await bare());
 
 const ratios: number[] = [];
 const all = { bare: [] as number[], wrong: [] as number[], unknown: [] as number[] };
@@ -71,7 +77,9 @@ for (let p = 1; p <= PAIRS; p++) {
   all.bare.push(...bareMs);
   all.wrong.push(...wrong);
   all.unknown.push(...unknown);
-  console.log(`pair ${p}: A bare argon2 verify p50 ${fmt(a.p50)} ms   B wrong password p50 ${fmt(w.p50)} p90 ${fmt(w.p90)} ms   unknown user p50 ${fmt(u.p50)} p90 ${fmt(u.p90)} ms   unknown/wrong ${fmt(ratio, 3)}`);
+  console.log(
+    `pair ${p}: A bare argon2 verify p50 ${fmt(a.p50)} ms   B wrong password p50 ${fmt(w.p50)} p90 ${fmt(w.p90)} ms   unknown user p50 ${fmt(u.p50)} p90 ${fmt(u.p90)} ms   unknown/wrong ${fmt(ratio, 3)}`,
+  );
 }
 const r = median(ratios);
 const [a, w, u] = [summarize(all.bare), summarize(all.wrong), summarize(all.unknown)];

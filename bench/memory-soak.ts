@@ -27,9 +27,38 @@ const env = z
 
 const r = await runSoak({ jobs: env.BENCH_SOAK_JOBS, sseStreams: env.BENCH_SOAK_SSE, rooms: env.BENCH_SOAK_ROOMS, log: (l) => console.log(l) });
 const streamsLeft = r.redisAfter['job streams'] ?? 0;
-console.log(`${r.jobs.submitted} jobs in ${r.seconds.toFixed(0)} s, ${r.jobs.notCompleted} not completed; job streams left ${streamsLeft}; pg connections ${r.pgConnectionsBefore} → ${r.pgConnectionsAfter}`);
+console.log(
+  `${r.jobs.submitted} jobs in ${r.seconds.toFixed(0)} s, ${r.jobs.notCompleted} not completed; job streams left ${streamsLeft}; pg connections ${r.pgConnectionsBefore} → ${r.pgConnectionsAfter}`,
+);
 printVerdicts('memory soak (after − warm-up)', [
-  { name: 'heap after a forced GC', unit: 'MB', better: 'lower', baseline: [r.heapBeforeMb], parley: [r.heapAfterMb], target: 'growth < 10 MB', met: (m) => m.parley - m.baseline < 10, digits: 1 },
-  { name: 'job stream keys left', unit: 'keys', better: 'lower', baseline: [r.redisBefore['job streams'] ?? 0], parley: [streamsLeft], target: 'none beyond the warm-up\'s', met: (m) => m.parley <= m.baseline, digits: 0 },
-  { name: 'Postgres connections', unit: 'conns', better: 'lower', baseline: [r.pgConnectionsBefore], parley: [r.pgConnectionsAfter], target: `within the pools (<= ${r.pgPoolMax})`, met: (m) => m.parley <= r.pgPoolMax, digits: 0 },
+  {
+    name: 'heap after a forced GC',
+    unit: 'MB',
+    better: 'lower',
+    baseline: [r.heapBeforeMb],
+    parley: [r.heapAfterMb],
+    target: 'growth < 10 MB',
+    met: (m) => m.parley - m.baseline < 10,
+    digits: 1,
+  },
+  {
+    name: 'job stream keys left',
+    unit: 'keys',
+    better: 'lower',
+    baseline: [r.redisBefore['job streams'] ?? 0],
+    parley: [streamsLeft],
+    target: "none beyond the warm-up's",
+    met: (m) => m.parley <= m.baseline,
+    digits: 0,
+  },
+  {
+    name: 'Postgres connections',
+    unit: 'conns',
+    better: 'lower',
+    baseline: [r.pgConnectionsBefore],
+    parley: [r.pgConnectionsAfter],
+    target: `within the pools (<= ${r.pgPoolMax})`,
+    met: (m) => m.parley <= r.pgPoolMax,
+    digits: 0,
+  },
 ]);

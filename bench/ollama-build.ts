@@ -49,12 +49,26 @@ async function startServer(bin: string, label: string): Promise<{ url: string; c
   const models = join(settings.dataDir, 'ollama', 'models');
   if (!existsSync(models)) throw new Error(`no model store at ${models}: run \`npm run services -- up\` first`);
   const child = spawn(bin, ['serve'], {
-    env: { ...process.env, OLLAMA_HOST: `127.0.0.1:${port}`, OLLAMA_MODELS: models, OLLAMA_NOPRUNE: '1', OLLAMA_NUM_PARALLEL: '1', OLLAMA_MAX_LOADED_MODELS: '2', OLLAMA_KEEP_ALIVE: '30m' },
+    env: {
+      ...process.env,
+      OLLAMA_HOST: `127.0.0.1:${port}`,
+      OLLAMA_MODELS: models,
+      OLLAMA_NOPRUNE: '1',
+      OLLAMA_NUM_PARALLEL: '1',
+      OLLAMA_MAX_LOADED_MODELS: '2',
+      OLLAMA_KEEP_ALIVE: '30m',
+    },
     stdio: 'ignore',
   });
   const url = `http://127.0.0.1:${port}`;
   for (let i = 0; i < 100; i++) {
-    if (await fetch(`${url}/api/version`).then((r) => r.ok, () => false)) return { url, child };
+    if (
+      await fetch(`${url}/api/version`).then(
+        (r) => r.ok,
+        () => false,
+      )
+    )
+      return { url, child };
     await new Promise((r) => setTimeout(r, 100));
   }
   child.kill('SIGKILL');
@@ -63,7 +77,28 @@ async function startServer(bin: string, label: string): Promise<{ url: string; c
 
 let seed = 0x5eed;
 function words(n: number): string {
-  const vocab = ['river', 'engine', 'market', 'theory', 'garden', 'signal', 'harbor', 'lantern', 'budget', 'canyon', 'pixel', 'orbit', 'meadow', 'ledger', 'violin', 'quartz', 'summit', 'thread', 'beacon', 'glacier'];
+  const vocab = [
+    'river',
+    'engine',
+    'market',
+    'theory',
+    'garden',
+    'signal',
+    'harbor',
+    'lantern',
+    'budget',
+    'canyon',
+    'pixel',
+    'orbit',
+    'meadow',
+    'ledger',
+    'violin',
+    'quartz',
+    'summit',
+    'thread',
+    'beacon',
+    'glacier',
+  ];
   const out: string[] = [];
   for (let i = 0; i < n; i++) {
     seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
@@ -86,12 +121,22 @@ interface Timings {
 }
 
 async function promptRate(url: string): Promise<number> {
-  const r = await post<Timings>(url, '/api/generate', { model: chatModel, prompt: `Summarise: ${words(400)}`, stream: false, options: { num_predict: 1, temperature: 0 } });
+  const r = await post<Timings>(url, '/api/generate', {
+    model: chatModel,
+    prompt: `Summarise: ${words(400)}`,
+    stream: false,
+    options: { num_predict: 1, temperature: 0 },
+  });
   return r.prompt_eval_count / (r.prompt_eval_duration / 1e9);
 }
 
 async function genRate(url: string): Promise<number> {
-  const r = await post<Timings>(url, '/api/generate', { model: chatModel, prompt: `Write a long story about ${words(3)}.`, stream: false, options: { num_predict: 128, temperature: 0 } });
+  const r = await post<Timings>(url, '/api/generate', {
+    model: chatModel,
+    prompt: `Write a long story about ${words(3)}.`,
+    stream: false,
+    options: { num_predict: 128, temperature: 0 },
+  });
   return r.eval_count / (r.eval_duration / 1e9);
 }
 
@@ -118,7 +163,11 @@ try {
     await genRate(s.url);
     await embedRate(s.url);
   }
-  const figs = { prompt: { baseline: [] as number[], parley: [] as number[] }, gen: { baseline: [] as number[], parley: [] as number[] }, embed: { baseline: [] as number[], parley: [] as number[] } };
+  const figs = {
+    prompt: { baseline: [] as number[], parley: [] as number[] },
+    gen: { baseline: [] as number[], parley: [] as number[] },
+    embed: { baseline: [] as number[], parley: [] as number[] },
+  };
   for (let i = 0; i < env.BENCH_PAIRS; i++) {
     figs.prompt.baseline.push(await promptRate(servers.portable.url));
     figs.prompt.parley.push(await promptRate(servers.native.url));
@@ -126,12 +175,30 @@ try {
     figs.gen.parley.push(await genRate(servers.native.url));
     figs.embed.baseline.push(await embedRate(servers.portable.url));
     figs.embed.parley.push(await embedRate(servers.native.url));
-    console.log(`pair ${i + 1}: prompt ${figs.prompt.baseline.at(-1)!.toFixed(0)} → ${figs.prompt.parley.at(-1)!.toFixed(0)} tok/s, generation ${figs.gen.baseline.at(-1)!.toFixed(1)} → ${figs.gen.parley.at(-1)!.toFixed(1)} tok/s, embeddings ${figs.embed.baseline.at(-1)!.toFixed(2)} → ${figs.embed.parley.at(-1)!.toFixed(2)} chunks/s`);
+    console.log(
+      `pair ${i + 1}: prompt ${figs.prompt.baseline.at(-1)!.toFixed(0)} → ${figs.prompt.parley.at(-1)!.toFixed(0)} tok/s, generation ${figs.gen.baseline.at(-1)!.toFixed(1)} → ${figs.gen.parley.at(-1)!.toFixed(1)} tok/s, embeddings ${figs.embed.baseline.at(-1)!.toFixed(2)} → ${figs.embed.parley.at(-1)!.toFixed(2)} chunks/s`,
+    );
   }
   const figures: Figure[] = [
-    { name: `${chatModel} prompt processing`, unit: 'tok/s', better: 'higher', ...figs.prompt, target: 'native >= 218 tok/s', met: (m) => m.parley >= 218, digits: 0 },
+    {
+      name: `${chatModel} prompt processing`,
+      unit: 'tok/s',
+      better: 'higher',
+      ...figs.prompt,
+      target: 'native >= 218 tok/s',
+      met: (m) => m.parley >= 218,
+      digits: 0,
+    },
     { name: `${chatModel} generation`, unit: 'tok/s', better: 'higher', ...figs.gen, target: 'native >= 67 tok/s', met: (m) => m.parley >= 67, digits: 1 },
-    { name: `${embedModel} 1000-char chunks`, unit: 'ch/s', better: 'higher', ...figs.embed, target: 'native >= 7.3 chunks/s', met: (m) => m.parley >= 7.3, digits: 2 },
+    {
+      name: `${embedModel} 1000-char chunks`,
+      unit: 'ch/s',
+      better: 'higher',
+      ...figs.embed,
+      target: 'native >= 7.3 chunks/s',
+      met: (m) => m.parley >= 7.3,
+      digits: 2,
+    },
   ];
   printVerdicts(`Ollama v0.11.4, native (${native.key}) vs portable build`, figures);
 } finally {

@@ -39,10 +39,35 @@ import { Queue, Worker } from 'bullmq';
 import { z } from 'zod';
 import { startApi } from '../api/main.ts';
 import { connectRedis } from '../platform/connections/index.ts';
-import { commandStats, commitLatency, countQueries, countRedisCommands, cpuBetween, type CpuCost, cpuSnapshot, describeCommandStats, describeCpu, describeMachine, describeQueries, describeRedisCounts, otherRedisClients } from './internal/cost.ts';
+import {
+  commandStats,
+  commitLatency,
+  countQueries,
+  countRedisCommands,
+  cpuBetween,
+  type CpuCost,
+  cpuSnapshot,
+  describeCommandStats,
+  describeCpu,
+  describeMachine,
+  describeQueries,
+  describeRedisCounts,
+  otherRedisClients,
+} from './internal/cost.ts';
 import { closedLoop } from './internal/load.ts';
 import { describeProfile, profileCpu } from './internal/profile.ts';
-import { bullWorkersOf, cleanup, configOf, createMember, drained, parleyEnv, startParleyWorkers, submitterOf, teardownOnExit, uniquePrefix } from './internal/parley.ts';
+import {
+  bullWorkersOf,
+  cleanup,
+  configOf,
+  createMember,
+  drained,
+  parleyEnv,
+  startParleyWorkers,
+  submitterOf,
+  teardownOnExit,
+  uniquePrefix,
+} from './internal/parley.ts';
 import { fmt, printVerdicts, summarize } from './internal/stats.ts';
 
 const Env = z.object({
@@ -74,7 +99,9 @@ async function main(): Promise<void> {
   const submit = submitterOf(api, user);
   const asyncCommit = opts.BENCH_WHATIF_ASYNC_COMMIT === '1';
   if (asyncCommit) console.log('WHAT-IF (not the product as shipped): the workers commit with synchronous_commit=off');
-  const workerEnv = asyncCommit ? { ...env, DATABASE_URL: `${config.databaseUrl}${config.databaseUrl.includes('?') ? '&' : '?'}options=-c%20synchronous_commit%3Doff` } : env;
+  const workerEnv = asyncCommit
+    ? { ...env, DATABASE_URL: `${config.databaseUrl}${config.databaseUrl.includes('?') ? '&' : '?'}options=-c%20synchronous_commit%3Doff` }
+    : env;
   // Per-job stage times, recorded only during the cost diagnostic.
   let trace: { picked: Map<string, number>; handler: Map<string, number>; completed: Map<string, number> } | undefined;
   const parley = await startParleyWorkers(workerEnv, { onHandlerStart: (id) => trace?.handler.set(id, performance.now()) });
@@ -85,7 +112,10 @@ async function main(): Promise<void> {
   const parleyQueue = api.jobs.queues.system;
 
   const barePrefix = `${prefix}:bare`;
-  const bareConnections = [connectRedis(config.redisUrl, { name: 'bench-bare' }), connectRedis(config.redisUrl, { blocking: true, name: 'bench-bare-worker' })] as const;
+  const bareConnections = [
+    connectRedis(config.redisUrl, { name: 'bench-bare' }),
+    connectRedis(config.redisUrl, { blocking: true, name: 'bench-bare-worker' }),
+  ] as const;
   const bareQueue = new Queue('system', { connection: bareConnections[0], prefix: barePrefix });
   const bareWorker = new Worker('system', async () => {}, { connection: bareConnections[1], prefix: barePrefix, concurrency });
   await Promise.all([bareQueue.waitUntilReady(), bareWorker.waitUntilReady()]);
@@ -121,7 +151,8 @@ async function main(): Promise<void> {
     return r;
   };
 
-  const line = (side: string, r: { rate: number; cpu: CpuCost }, n: number) => `${side} ${fmt(r.rate, 0).padStart(6)} jobs/s  (load ${loadavg()[0]!.toFixed(2)})  ${describeCpu(r.cpu, n)}`;
+  const line = (side: string, r: { rate: number; cpu: CpuCost }, n: number) =>
+    `${side} ${fmt(r.rate, 0).padStart(6)} jobs/s  (load ${loadavg()[0]!.toFixed(2)})  ${describeCpu(r.cpu, n)}`;
 
   const userIds = [user.id];
   const teardown = teardownOnExit(async () => {
@@ -152,17 +183,31 @@ async function main(): Promise<void> {
     }
 
     // Every Parley job must have ended completed in the record.
-    const states = (await api.db('jobs').where({ owner_id: user.id }).select('state').count('* as n').groupBy('state')) as { state: string; n: number | string }[];
+    const states = (await api.db('jobs').where({ owner_id: user.id }).select('state').count('* as n').groupBy('state')) as {
+      state: string;
+      n: number | string;
+    }[];
     const byState = Object.fromEntries(states.map((s) => [s.state, Number(s.n)]));
     console.log(`Parley records: ${JSON.stringify(byState)} (expected ${parleyJobs} completed)`);
 
     printVerdicts('queue-throughput', [
-      { name: 'jobs/s (queue → handler → done)', unit: 'jobs/s', better: 'higher', baseline: a, parley: b, digits: 0, target: 'Parley >= 0.8 x bare', met: (m) => m.ratio >= 0.8 },
+      {
+        name: 'jobs/s (queue → handler → done)',
+        unit: 'jobs/s',
+        better: 'higher',
+        baseline: a,
+        parley: b,
+        digits: 0,
+        target: 'Parley >= 0.8 x bare',
+        met: (m) => m.ratio >= 0.8,
+      },
     ]);
 
     // ---- where the time goes ----
     const n = opts.BENCH_SAMPLE;
-    console.log(`\n-- cost per job (one more run of ${n} jobs per side, counters and the CPU profiler on, so slower; Redis server shared with ${await otherRedisClients(admin)} other client(s)) --`);
+    console.log(
+      `\n-- cost per job (one more run of ${n} jobs per side, counters and the CPU profiler on, so slower; Redis server shared with ${await otherRedisClients(admin)} other client(s)) --`,
+    );
     for (const side of ['A bare', 'B Parley'] as const) {
       const isParley = side === 'B Parley';
       if (isParley) await fillParley(n);
@@ -192,8 +237,12 @@ async function main(): Promise<void> {
           const span = (from: Map<string, number>, to: Map<string, number>) => summarize([...from].flatMap(([id, t]) => (to.has(id) ? [to.get(id)! - t] : [])));
           const pre = span(stages.picked, stages.handler);
           const post = span(stages.handler, stages.completed);
-          console.log(`  one job inside the runtime at concurrency ${concurrency}, p50/p99: picked → handler entered ${fmt(pre.p50)}/${fmt(pre.p99)} ms (envelope + input validation, markActive, cancel check, stream init)`);
-          console.log(`                                            handler entered → completed ${fmt(post.p50)}/${fmt(post.p99)} ms (handler, result validation, terminal write, finished event, BullMQ moveToFinished)`);
+          console.log(
+            `  one job inside the runtime at concurrency ${concurrency}, p50/p99: picked → handler entered ${fmt(pre.p50)}/${fmt(pre.p99)} ms (envelope + input validation, markActive, cancel check, stream init)`,
+          );
+          console.log(
+            `                                            handler entered → completed ${fmt(post.p50)}/${fmt(post.p99)} ms (handler, result validation, terminal write, finished event, BullMQ moveToFinished)`,
+          );
           console.log(`    (Little's law: ${concurrency} in flight / ${fmt(r.rate, 0)} jobs/s = ${fmt((concurrency / r.rate) * 1000, 1)} ms per job)`);
         }
       }

@@ -58,7 +58,8 @@ async function bare(redis: Redis, n: number): Promise<Record<string, { keys: num
       if (++done === n) void worker.close().then(() => resolve());
     });
   });
-  for (let i = 0; i < n; i += 100) await queue.addBulk(Array.from({ length: Math.min(100, n - i) }, (_, k) => ({ name: 'system.ping', data: { echo: `b${i + k}` } })));
+  for (let i = 0; i < n; i += 100)
+    await queue.addBulk(Array.from({ length: Math.min(100, n - i) }, (_, k) => ({ name: 'system.ping', data: { echo: `b${i + k}` } })));
   await finished;
   const f = await bytesByFamily(redis, prefix);
   await queue.obliterate({ force: true }).catch(() => {});
@@ -91,12 +92,15 @@ try {
   const baseline = await bare(api.redis, env.BENCH_JOBS);
   const per1000 = (b: number) => ((b / env.BENCH_JOBS) * 1000) / 1024;
   console.log(`\n== Redis footprint of ${env.BENCH_JOBS} finished system.ping jobs (KiB per 1000 jobs) ==`);
-  for (const [family, f] of Object.entries(parley).sort((a, b) => b[1].bytes - a[1].bytes)) console.log(`${family.padEnd(28)} ${String(f.keys).padStart(6)} keys  ${per1000(f.bytes).toFixed(1).padStart(9)} KiB`);
+  for (const [family, f] of Object.entries(parley).sort((a, b) => b[1].bytes - a[1].bytes))
+    console.log(`${family.padEnd(28)} ${String(f.keys).padStart(6)} keys  ${per1000(f.bytes).toFixed(1).padStart(9)} KiB`);
   console.log(`${'Parley total'.padEnd(28)} ${''.padStart(6)}       ${per1000(total(parley)).toFixed(1).padStart(9)} KiB`);
   console.log(`${'bare BullMQ total'.padEnd(28)} ${''.padStart(6)}       ${per1000(total(baseline)).toFixed(1).padStart(9)} KiB`);
   const streams = (parley['job stream']?.bytes ?? 0) + (parley['job stream fence hash']?.bytes ?? 0);
   const ttl = await api.redis.ttl(api.keys.jobStream(ids[0]!));
-  console.log(`job streams are ${((streams / total(parley)) * 100).toFixed(0)}% of it and expire ${ttl} s after the job ends (system.ping's retention); BullMQ keeps at most removeOnComplete.count finished jobs per queue   info`);
+  console.log(
+    `job streams are ${((streams / total(parley)) * 100).toFixed(0)}% of it and expire ${ttl} s after the job ends (system.ping's retention); BullMQ keeps at most removeOnComplete.count finished jobs per queue   info`,
+  );
 } finally {
   await teardown();
 }

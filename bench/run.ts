@@ -18,7 +18,18 @@ import { existsSync, readFileSync } from 'node:fs';
 import { availableParallelism, loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
 
-const all = ['ollama-build', 'llm-path', 'memory-soak', 'redis-footprint', 'submit-http', 'queue-throughput', 'dispatch-latency', 'token-relay', 'chunking', 'login-timing'];
+const all = [
+  'ollama-build',
+  'llm-path',
+  'memory-soak',
+  'redis-footprint',
+  'submit-http',
+  'queue-throughput',
+  'dispatch-latency',
+  'token-relay',
+  'chunking',
+  'login-timing',
+];
 const TIMEOUT_MS = 8 * 60_000;
 
 function runOne(name: string): Promise<{ code: number | null; lines: string[]; ms: number }> {
@@ -68,7 +79,9 @@ async function waitQuiet(maxS: number): Promise<number> {
 }
 
 const quietWait = Number(process.env.BENCH_QUIET_WAIT_S ?? 0);
-const only = process.env.BENCH_ONLY?.split(',').map((s) => s.trim()).filter(Boolean);
+const only = process.env.BENCH_ONLY?.split(',')
+  .map((s) => s.trim())
+  .filter(Boolean);
 const names = all.filter((n) => (!only || only.includes(n)) && existsSync(fileURLToPath(new URL(`./${n}.ts`, import.meta.url))));
 const summary: string[] = [];
 let failed = false;

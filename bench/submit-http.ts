@@ -36,7 +36,20 @@ import { z } from 'zod';
 import { startApi } from '../api/main.ts';
 import { connectRedis } from '../platform/connections/index.ts';
 import { startHelper } from './internal/child.ts';
-import { commandStats, countQueries, countRedisCommands, cpuBetween, type CpuCost, cpuSnapshot, describeCommandStats, describeCpu, describeMachine, describeQueries, describeRedisCounts, otherRedisClients } from './internal/cost.ts';
+import {
+  commandStats,
+  countQueries,
+  countRedisCommands,
+  cpuBetween,
+  type CpuCost,
+  cpuSnapshot,
+  describeCommandStats,
+  describeCpu,
+  describeMachine,
+  describeQueries,
+  describeRedisCounts,
+  otherRedisClients,
+} from './internal/cost.ts';
 import type { LoadRequest, LoadResult } from './internal/http-load.ts';
 import { cleanup, configOf, createMember, parleyEnv, teardownOnExit, uniquePrefix } from './internal/parley.ts';
 import { describeProfile, profileCpu } from './internal/profile.ts';
@@ -88,7 +101,8 @@ async function main(): Promise<void> {
     const r = await loader.call({ url: urls[side], method: 'POST', headers, body: BODY, count, concurrency: opts.BENCH_CONNECTIONS });
     const cpu = cpuBetween(before, await cpuSnapshot(admin));
     const accepted = r.statuses['202'] ?? 0;
-    if (accepted !== count) throw new Error(`${side}: ${count - accepted} of ${count} submits not accepted: ${JSON.stringify(r.statuses)}; first: ${r.firstFailure}`);
+    if (accepted !== count)
+      throw new Error(`${side}: ${count - accepted} of ${count} submits not accepted: ${JSON.stringify(r.statuses)}; first: ${r.firstFailure}`);
     return { ...r, cpu };
   };
   const line = (label: string, r: LoadResult & { cpu: CpuCost }) =>
@@ -111,7 +125,11 @@ async function main(): Promise<void> {
     const wp = await run('parley', warm);
     console.log(`  ${line('B Parley ', wp)}`);
     const limited = Object.keys(wp.sampleHeaders).some((h) => h.toLowerCase().startsWith('ratelimit'));
-    console.log(limited ? `  the API's rate limiter is mounted (RateLimit-Policy: ${String(wp.sampleHeaders['ratelimit-policy'])}); limits raised via PARLEY_RATE_JOBS_WRITE, so it counts but never refuses` : `  no RateLimit headers on Parley's answers: the rate limiter is not mounted in this build`);
+    console.log(
+      limited
+        ? `  the API's rate limiter is mounted (RateLimit-Policy: ${String(wp.sampleHeaders['ratelimit-policy'])}); limits raised via PARLEY_RATE_JOBS_WRITE, so it counts but never refuses`
+        : `  no RateLimit headers on Parley's answers: the rate limiter is not mounted in this build`,
+    );
 
     const a: LoadResult[] = [];
     const b: LoadResult[] = [];
@@ -125,14 +143,43 @@ async function main(): Promise<void> {
     }
 
     printVerdicts('submit-http', [
-      { name: 'submits/s (50 connections)', unit: '/s', better: 'higher', baseline: a.map((r) => r.perSecond), parley: b.map((r) => r.perSecond), digits: 0, target: 'Parley >= 0.7 x minimal', met: (m) => m.ratio >= 0.7 },
-      { name: 'p50 latency', unit: 'ms', better: 'lower', baseline: a.map((r) => r.latency.p50), parley: b.map((r) => r.latency.p50), target: '(reported)', met: () => true, informational: true },
-      { name: 'p99 latency', unit: 'ms', better: 'lower', baseline: a.map((r) => r.latency.p99), parley: b.map((r) => r.latency.p99), target: '(reported)', met: () => true, informational: true },
+      {
+        name: 'submits/s (50 connections)',
+        unit: '/s',
+        better: 'higher',
+        baseline: a.map((r) => r.perSecond),
+        parley: b.map((r) => r.perSecond),
+        digits: 0,
+        target: 'Parley >= 0.7 x minimal',
+        met: (m) => m.ratio >= 0.7,
+      },
+      {
+        name: 'p50 latency',
+        unit: 'ms',
+        better: 'lower',
+        baseline: a.map((r) => r.latency.p50),
+        parley: b.map((r) => r.latency.p50),
+        target: '(reported)',
+        met: () => true,
+        informational: true,
+      },
+      {
+        name: 'p99 latency',
+        unit: 'ms',
+        better: 'lower',
+        baseline: a.map((r) => r.latency.p99),
+        parley: b.map((r) => r.latency.p99),
+        target: '(reported)',
+        met: () => true,
+        informational: true,
+      },
     ]);
 
     // ---- where the time goes ----
     const n = opts.BENCH_SAMPLE;
-    console.log(`\n-- cost per submit (one more run of ${n} requests per side, counters and the CPU profiler on in this (server) process, so slower; Redis shared with ${await otherRedisClients(admin)} other client(s)) --`);
+    console.log(
+      `\n-- cost per submit (one more run of ${n} requests per side, counters and the CPU profiler on in this (server) process, so slower; Redis shared with ${await otherRedisClients(admin)} other client(s)) --`,
+    );
     for (const side of ['bare', 'parley'] as const) {
       const stats0 = await commandStats(admin);
       const redisCount = countRedisCommands();

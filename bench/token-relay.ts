@@ -87,7 +87,9 @@ async function main(): Promise<void> {
   const config = configOf(env);
   const admin = connectRedis(config.redisUrl, { name: 'bench-admin' });
   const rate = opts.BENCH_STREAMS * opts.BENCH_TOKENS_PER_S;
-  console.log(`token-relay: ${opts.BENCH_STREAMS} streams x ${opts.BENCH_TOKENS_PER_S} tok/s = ${rate} tok/s for ${opts.BENCH_SECONDS} s per run, pairs=${opts.BENCH_PAIRS} prefix=${prefix}`);
+  console.log(
+    `token-relay: ${opts.BENCH_STREAMS} streams x ${opts.BENCH_TOKENS_PER_S} tok/s = ${rate} tok/s for ${opts.BENCH_SECONDS} s per run, pairs=${opts.BENCH_PAIRS} prefix=${prefix}`,
+  );
   console.log(await describeMachine());
 
   const api = await startApi(env);
@@ -174,15 +176,52 @@ async function main(): Promise<void> {
     }
 
     printVerdicts('token-relay', [
-      { name: 'p50 token latency', unit: 'ms', better: 'lower', baseline: a.map((r) => r.latency.p50), parley: b.map((r) => r.latency.p50), target: '(reported)', met: () => true, informational: true },
-      { name: 'p99 token latency', unit: 'ms', better: 'lower', baseline: a.map((r) => r.latency.p99), parley: b.map((r) => r.latency.p99), target: 'Parley p99 <= 5 ms', met: (m) => m.parley <= 5 },
-      { name: 'tokens lost', unit: 'tok', better: 'lower', baseline: a.map((r) => r.lost), parley: b.map((r) => r.lost), digits: 0, target: '0 in every run', met: (m) => m.parleyRuns.every((x) => x === 0) },
-      { name: 'tokens out of order', unit: 'tok', better: 'lower', baseline: a.map((r) => r.outOfOrder), parley: b.map((r) => r.outOfOrder), digits: 0, target: '0 in every run', met: (m) => m.parleyRuns.every((x) => x === 0) },
+      {
+        name: 'p50 token latency',
+        unit: 'ms',
+        better: 'lower',
+        baseline: a.map((r) => r.latency.p50),
+        parley: b.map((r) => r.latency.p50),
+        target: '(reported)',
+        met: () => true,
+        informational: true,
+      },
+      {
+        name: 'p99 token latency',
+        unit: 'ms',
+        better: 'lower',
+        baseline: a.map((r) => r.latency.p99),
+        parley: b.map((r) => r.latency.p99),
+        target: 'Parley p99 <= 5 ms',
+        met: (m) => m.parley <= 5,
+      },
+      {
+        name: 'tokens lost',
+        unit: 'tok',
+        better: 'lower',
+        baseline: a.map((r) => r.lost),
+        parley: b.map((r) => r.lost),
+        digits: 0,
+        target: '0 in every run',
+        met: (m) => m.parleyRuns.every((x) => x === 0),
+      },
+      {
+        name: 'tokens out of order',
+        unit: 'tok',
+        better: 'lower',
+        baseline: a.map((r) => r.outOfOrder),
+        parley: b.map((r) => r.outOfOrder),
+        digits: 0,
+        target: '0 in every run',
+        met: (m) => m.parleyRuns.every((x) => x === 0),
+      },
     ]);
 
     // ---- where the time goes ----
     const offset = await clockOffset();
-    console.log(`\n-- where the time goes (one more ${Math.min(4, opts.BENCH_SECONDS)} s run per side, the relay tapped where each token reaches it; helper clock placed on this one to ±${fmt(offset.error, 3)} ms) --`);
+    console.log(
+      `\n-- where the time goes (one more ${Math.min(4, opts.BENCH_SECONDS)} s run per side, the relay tapped where each token reaches it; helper clock placed on this one to ±${fmt(offset.error, 3)} ms) --`,
+    );
     for (const side of ['bare', 'parley'] as const) {
       tap = [];
       const r = await run(side, Math.min(4, opts.BENCH_SECONDS));

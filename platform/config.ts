@@ -9,10 +9,13 @@ import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 import { PriorityClass } from '../shared/index.ts';
 
-const bool = z
-  .enum(['true', 'false', '1', '0', 'yes', 'no'])
-  .transform((v) => v === 'true' || v === '1' || v === 'yes');
-const csv = z.string().transform((s) => s.split(',').map((x) => x.trim()).filter(Boolean));
+const bool = z.enum(['true', 'false', '1', '0', 'yes', 'no']).transform((v) => v === 'true' || v === '1' || v === 'yes');
+const csv = z.string().transform((s) =>
+  s
+    .split(',')
+    .map((x) => x.trim())
+    .filter(Boolean),
+);
 const limitClasses = ['admin', 'operator', 'member', 'viewer', 'anonymous'] as const;
 /** Requests per window per role, as "member=120,operator=1200"; roles left out keep their default. */
 const roleLimits = (defaults: Record<(typeof limitClasses)[number], number>) =>
@@ -21,7 +24,10 @@ const roleLimits = (defaults: Record<(typeof limitClasses)[number], number>) =>
     .default('')
     .transform((spec, ctx) => {
       const out = { ...defaults };
-      for (const part of spec.split(',').map((x) => x.trim()).filter(Boolean)) {
+      for (const part of spec
+        .split(',')
+        .map((x) => x.trim())
+        .filter(Boolean)) {
         const [name, value] = part.split('=');
         const n = Number(value);
         if (!(limitClasses as readonly string[]).includes(name ?? '') || !Number.isInteger(n) || n < 1) {
@@ -68,7 +74,10 @@ const Env = z.object({
   PARLEY_CHAT_MODEL: z.string().default('smollm2:135m'),
   PARLEY_EMBED_MODEL: z.string().default('all-minilm'),
   /** Prefix of every Redis key and BullMQ queue; tests give each suite its own. */
-  PARLEY_KEY_PREFIX: z.string().regex(/^[a-zA-Z0-9_.:-]+$/).default('parley'),
+  PARLEY_KEY_PREFIX: z
+    .string()
+    .regex(/^[a-zA-Z0-9_.:-]+$/)
+    .default('parley'),
   /** Worker concurrency per queue, e.g. "llm=4,embed=2,code=2,system=16". */
   PARLEY_CONCURRENCY: z.string().default(''),
   /**
@@ -112,7 +121,10 @@ const Env = z.object({
     .default('')
     .transform((spec, ctx) => {
       const out: Record<string, number> = {};
-      for (const part of spec.split(',').map((x) => x.trim()).filter(Boolean)) {
+      for (const part of spec
+        .split(',')
+        .map((x) => x.trim())
+        .filter(Boolean)) {
         const [kind, value] = part.split('=');
         const n = Number(value);
         if (!kind || !Number.isInteger(n) || n < 1) {
@@ -157,11 +169,17 @@ const Env = z.object({
       const v = spec.trim();
       if (['', 'false', 'no', '0'].includes(v)) return false;
       if (['true', 'yes'].includes(v)) {
-        ctx.addIssue({ code: 'custom', message: '"true" trusts every hop, so any client could choose its own IP: give a hop count (e.g. 1) or the proxies\' addresses or subnets' });
+        ctx.addIssue({
+          code: 'custom',
+          message: '"true" trusts every hop, so any client could choose its own IP: give a hop count (e.g. 1) or the proxies\' addresses or subnets',
+        });
         return z.NEVER;
       }
       if (/^\d+$/.test(v)) return Number(v);
-      const entries = v.split(',').map((x) => x.trim()).filter(Boolean);
+      const entries = v
+        .split(',')
+        .map((x) => x.trim())
+        .filter(Boolean);
       const bad = entries.filter((x) => !isProxySpec(x));
       if (bad.length) {
         ctx.addIssue({ code: 'custom', message: `not an address, subnet (a.b.c.d/n, x::/n) or one of loopback, linklocal, uniquelocal: ${bad.join(', ')}` });
@@ -171,7 +189,11 @@ const Env = z.object({
     }),
   /** Access-token lifetime. @defaultValue 900 s (15 min): short, because a stolen one cannot be recalled. */
   PARLEY_ACCESS_TOKEN_TTL_S: z.coerce.number().int().min(10).max(86_400).default(900),
-  PARLEY_REFRESH_TOKEN_TTL_S: z.coerce.number().int().min(60).default(30 * 86_400),
+  PARLEY_REFRESH_TOKEN_TTL_S: z.coerce
+    .number()
+    .int()
+    .min(60)
+    .default(30 * 86_400),
   PARLEY_JWT_ISSUER: z.string().default('parley'),
   PARLEY_JWT_AUDIENCE: z.string().default('parley-api'),
   /**
@@ -256,7 +278,11 @@ const Env = z.object({
   /** The llm.chat handler checks the owner's token budget every this many streamed tokens. @defaultValue 16 */
   PARLEY_BUDGET_CHECK_TOKENS: z.coerce.number().int().min(1).max(4096).default(16),
   /** model.pull gives up after this long in all. @defaultValue 2 h: a multi-GB model on a slow link. */
-  PARLEY_MODEL_PULL_TIMEOUT_MS: z.coerce.number().int().min(1000).default(2 * 3_600_000),
+  PARLEY_MODEL_PULL_TIMEOUT_MS: z.coerce
+    .number()
+    .int()
+    .min(1000)
+    .default(2 * 3_600_000),
   /** model.pull gives up when Ollama reports nothing for this long. @defaultValue 60 s */
   PARLEY_MODEL_PULL_IDLE_TIMEOUT_MS: z.coerce.number().int().min(100).default(60_000),
   /**
@@ -268,7 +294,10 @@ const Env = z.object({
   /** Registry hosts for which a pull may ask for `insecure` (plain HTTP, unverified TLS). @defaultValue none */
   PARLEY_MODEL_PULL_INSECURE_REGISTRIES: csv.default([]),
   /** keep_alive of POST /v1/models/:name/load when the body names none. @defaultValue 30m */
-  PARLEY_MODEL_LOAD_KEEP_ALIVE: z.string().regex(/^(0|-?(\d+(\.\d+)?(ns|us|µs|ms|s|m|h))+)$/).default('30m'),
+  PARLEY_MODEL_LOAD_KEEP_ALIVE: z
+    .string()
+    .regex(/^(0|-?(\d+(\.\d+)?(ns|us|µs|ms|s|m|h))+)$/)
+    .default('30m'),
   /** Where local data lives (the services manager uses the same variable). @defaultValue `.data` in the checkout */
   PARLEY_DATA_DIR: z.string().optional(),
   /** The vector store: a folder, or an object-store URI (s3://…, gs://…, az://…). @defaultValue `<data dir>/lancedb` */
@@ -297,14 +326,30 @@ const Env = z.object({
    * Source bytes per indexing batch (at most 100 files): one LanceDB commit, one checkpoint, and at most
    * what a crash makes the job redo. @defaultValue 64 KiB (about 100-150 chunks)
    */
-  PARLEY_CODE_BATCH_BYTES: z.coerce.number().int().min(1024).default(64 * 1024),
+  PARLEY_CODE_BATCH_BYTES: z.coerce
+    .number()
+    .int()
+    .min(1024)
+    .default(64 * 1024),
   /** Files larger than this are skipped as too large. @defaultValue 1 MiB */
-  PARLEY_CODE_MAX_FILE_BYTES: z.coerce.number().int().min(1).default(1024 * 1024),
+  PARLEY_CODE_MAX_FILE_BYTES: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .default(1024 * 1024),
   /** Indexable files per repository. @defaultValue 100 000 */
   PARLEY_CODE_MAX_FILES: z.coerce.number().int().min(1).default(100_000),
   /** Uploaded archive caps: compressed bytes, unpacked bytes, file entries. @defaultValue 100 MiB, 1 GiB, 100 000 */
-  PARLEY_CODE_ARCHIVE_MAX_BYTES: z.coerce.number().int().min(1).default(100 * 1024 * 1024),
-  PARLEY_CODE_ARCHIVE_MAX_UNPACKED_BYTES: z.coerce.number().int().min(1).default(1024 * 1024 * 1024),
+  PARLEY_CODE_ARCHIVE_MAX_BYTES: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .default(100 * 1024 * 1024),
+  PARLEY_CODE_ARCHIVE_MAX_UNPACKED_BYTES: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .default(1024 * 1024 * 1024),
   PARLEY_CODE_ARCHIVE_MAX_FILES: z.coerce.number().int().min(1).default(100_000),
   /** Rows from which a vector table gets an ANN index (below, a flat scan is faster). @defaultValue 20 000 */
   PARLEY_VECTOR_INDEX_MIN_ROWS: z.coerce.number().int().min(256).default(20_000),
@@ -367,7 +412,15 @@ function lanceStorageOptions(e: z.infer<typeof Env>): Record<string, string> | u
  * Secrets may come from files instead (Docker and Kubernetes secrets): `<NAME>_FILE` names a file
  * whose content, without the trailing newline, is the value. Setting both is an error.
  */
-export const secretVars = ['REDIS_URL', 'DATABASE_URL', 'DATABASE_PASSWORD', 'MONGODB_URL', 'PARLEY_BOOTSTRAP_ADMIN_PASSWORD', 'PARLEY_METRICS_TOKEN', 'PARLEY_LANCEDB_S3_SECRET_ACCESS_KEY'] as const;
+export const secretVars = [
+  'REDIS_URL',
+  'DATABASE_URL',
+  'DATABASE_PASSWORD',
+  'MONGODB_URL',
+  'PARLEY_BOOTSTRAP_ADMIN_PASSWORD',
+  'PARLEY_METRICS_TOKEN',
+  'PARLEY_LANCEDB_S3_SECRET_ACCESS_KEY',
+] as const;
 
 /** Every environment variable the platform reads: the schema's names and the `_FILE` form of each secret. */
 export function knownEnvVars(): string[] {
@@ -383,7 +436,9 @@ function withSecretFiles(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
     try {
       out[name] = readFileSync(file, 'utf8').replace(/\r?\n$/, '');
     } catch (err) {
-      throw new Error(`invalid configuration: ${name}_FILE: cannot read ${file} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`, { cause: err });
+      throw new Error(`invalid configuration: ${name}_FILE: cannot read ${file} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`, {
+        cause: err,
+      });
     }
   }
   return out;
@@ -441,12 +496,27 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env) {
       connectTimeoutMs: e.OLLAMA_CONNECT_TIMEOUT_MS,
       firstTokenTimeoutMs: e.OLLAMA_FIRST_TOKEN_TIMEOUT_MS,
       idleTimeoutMs: e.OLLAMA_IDLE_TIMEOUT_MS,
-      hosts: (e.OLLAMA_HOSTS ? e.OLLAMA_HOSTS.split(',').map((h) => h.trim()).filter(Boolean) : [ollamaHost]).map((h) => (h.includes('://') ? h : `http://${h}`).replace(/\/+$/, '')),
+      hosts: (e.OLLAMA_HOSTS
+        ? e.OLLAMA_HOSTS.split(',')
+            .map((h) => h.trim())
+            .filter(Boolean)
+        : [ollamaHost]
+      ).map((h) => (h.includes('://') ? h : `http://${h}`).replace(/\/+$/, '')),
       keepAliveMs: e.OLLAMA_KEEPALIVE_MS,
       maxSockets: e.OLLAMA_MAX_SOCKETS,
-      retry: { attempts: e.OLLAMA_RETRY_ATTEMPTS, baseMs: e.OLLAMA_RETRY_BASE_MS, maxMs: e.OLLAMA_RETRY_MAX_MS, overloadMaxWaitMs: e.OLLAMA_OVERLOAD_MAX_WAIT_MS },
+      retry: {
+        attempts: e.OLLAMA_RETRY_ATTEMPTS,
+        baseMs: e.OLLAMA_RETRY_BASE_MS,
+        maxMs: e.OLLAMA_RETRY_MAX_MS,
+        overloadMaxWaitMs: e.OLLAMA_OVERLOAD_MAX_WAIT_MS,
+      },
       breaker: { failureThreshold: e.OLLAMA_BREAKER_FAILURES, cooldownMs: e.OLLAMA_BREAKER_COOLDOWN_MS },
-      concurrency: { initial: e.OLLAMA_CONCURRENCY_INITIAL, min: e.OLLAMA_CONCURRENCY_MIN, max: Math.max(e.OLLAMA_CONCURRENCY_MIN, e.OLLAMA_CONCURRENCY_MAX), latencyRatio: e.OLLAMA_TTFT_CONGESTION_RATIO },
+      concurrency: {
+        initial: e.OLLAMA_CONCURRENCY_INITIAL,
+        min: e.OLLAMA_CONCURRENCY_MIN,
+        max: Math.max(e.OLLAMA_CONCURRENCY_MIN, e.OLLAMA_CONCURRENCY_MAX),
+        latencyRatio: e.OLLAMA_TTFT_CONGESTION_RATIO,
+      },
       status: { intervalMs: e.OLLAMA_STATUS_INTERVAL_MS, timeoutMs: e.OLLAMA_STATUS_TIMEOUT_MS },
       digestTtlMs: e.PARLEY_CACHE_DIGEST_TTL_MS,
     },
@@ -461,7 +531,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env) {
       shutdownGraceMs: e.PARLEY_SHUTDOWN_GRACE_MS,
       outageWaitMs: e.PARLEY_OUTAGE_WAIT_MS,
     },
-    streams: { ttlSeconds: e.PARLEY_STREAM_TTL_S, maxLen: e.PARLEY_STREAM_MAXLEN, retainAfterFinishS: e.PARLEY_STREAM_RETAIN_S, retainByKind: e.PARLEY_STREAM_RETAIN_BY_KIND },
+    streams: {
+      ttlSeconds: e.PARLEY_STREAM_TTL_S,
+      maxLen: e.PARLEY_STREAM_MAXLEN,
+      retainAfterFinishS: e.PARLEY_STREAM_RETAIN_S,
+      retainByKind: e.PARLEY_STREAM_RETAIN_BY_KIND,
+    },
     cache: { enabled: e.PARLEY_CACHE, chatTtlS: e.PARLEY_CACHE_CHAT_TTL_S, embedTtlS: e.PARLEY_CACHE_EMBED_TTL_S },
     auth: {
       accessTtlSeconds: e.PARLEY_ACCESS_TOKEN_TTL_S,
@@ -471,8 +546,15 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env) {
       credentialCacheMs: e.PARLEY_AUTH_CACHE_MS,
       maxApiKeysPerUser: e.PARLEY_MAX_API_KEYS_PER_USER,
       denials: { windowMs: e.PARLEY_AUDIT_DENIAL_WINDOW_S * 1000, maxKeys: e.PARLEY_AUDIT_DENIAL_MAX_KEYS },
-      retention: { sessionDays: e.PARLEY_SESSION_RETENTION_DAYS, failedLoginDays: e.PARLEY_FAILED_LOGIN_RETENTION_DAYS, intervalMs: e.PARLEY_AUTH_PURGE_INTERVAL_S * 1000 },
-      bootstrapAdmin: e.PARLEY_BOOTSTRAP_ADMIN_USER && e.PARLEY_BOOTSTRAP_ADMIN_PASSWORD ? { username: e.PARLEY_BOOTSTRAP_ADMIN_USER, password: e.PARLEY_BOOTSTRAP_ADMIN_PASSWORD } : undefined,
+      retention: {
+        sessionDays: e.PARLEY_SESSION_RETENTION_DAYS,
+        failedLoginDays: e.PARLEY_FAILED_LOGIN_RETENTION_DAYS,
+        intervalMs: e.PARLEY_AUTH_PURGE_INTERVAL_S * 1000,
+      },
+      bootstrapAdmin:
+        e.PARLEY_BOOTSTRAP_ADMIN_USER && e.PARLEY_BOOTSTRAP_ADMIN_PASSWORD
+          ? { username: e.PARLEY_BOOTSTRAP_ADMIN_USER, password: e.PARLEY_BOOTSTRAP_ADMIN_PASSWORD }
+          : undefined,
     },
     http: {
       bodyLimit: e.PARLEY_BODY_LIMIT,
@@ -511,8 +593,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env) {
     },
     readyzDeepIntervalMs: e.PARLEY_READYZ_DEEP_INTERVAL_S * 1000,
     modelOps: {
-      pullTimeoutMs: e.PARLEY_MODEL_PULL_TIMEOUT_MS, pullIdleTimeoutMs: e.PARLEY_MODEL_PULL_IDLE_TIMEOUT_MS, loadKeepAlive: e.PARLEY_MODEL_LOAD_KEEP_ALIVE,
-      pullRegistries: e.PARLEY_MODEL_PULL_REGISTRIES.map((h) => h.toLowerCase()), pullInsecureRegistries: e.PARLEY_MODEL_PULL_INSECURE_REGISTRIES.map((h) => h.toLowerCase()),
+      pullTimeoutMs: e.PARLEY_MODEL_PULL_TIMEOUT_MS,
+      pullIdleTimeoutMs: e.PARLEY_MODEL_PULL_IDLE_TIMEOUT_MS,
+      loadKeepAlive: e.PARLEY_MODEL_LOAD_KEEP_ALIVE,
+      pullRegistries: e.PARLEY_MODEL_PULL_REGISTRIES.map((h) => h.toLowerCase()),
+      pullInsecureRegistries: e.PARLEY_MODEL_PULL_INSECURE_REGISTRIES.map((h) => h.toLowerCase()),
     },
     vectors: {
       uri: e.PARLEY_LANCEDB_URI ?? `${dataDir(e.PARLEY_DATA_DIR)}/lancedb`,
@@ -532,7 +617,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env) {
       batchBytes: e.PARLEY_CODE_BATCH_BYTES,
       maxFileBytes: e.PARLEY_CODE_MAX_FILE_BYTES,
       maxFiles: e.PARLEY_CODE_MAX_FILES,
-      archive: { maxBytes: e.PARLEY_CODE_ARCHIVE_MAX_BYTES, maxUnpackedBytes: e.PARLEY_CODE_ARCHIVE_MAX_UNPACKED_BYTES, maxFiles: e.PARLEY_CODE_ARCHIVE_MAX_FILES },
+      archive: {
+        maxBytes: e.PARLEY_CODE_ARCHIVE_MAX_BYTES,
+        maxUnpackedBytes: e.PARLEY_CODE_ARCHIVE_MAX_UNPACKED_BYTES,
+        maxFiles: e.PARLEY_CODE_ARCHIVE_MAX_FILES,
+      },
     },
   };
 }
@@ -548,13 +637,17 @@ type WorkerQueue = keyof typeof defaultConcurrency;
 function parseQueues(names: string[] | undefined): WorkerQueue[] | undefined {
   if (!names) return undefined;
   const bad = names.filter((n) => !(n in defaultConcurrency));
-  if (bad.length || names.length === 0) throw new Error(`invalid configuration: PARLEY_WORKER_QUEUES "${names.join(',')}": expected some of ${Object.keys(defaultConcurrency).join(', ')}`);
+  if (bad.length || names.length === 0)
+    throw new Error(`invalid configuration: PARLEY_WORKER_QUEUES "${names.join(',')}": expected some of ${Object.keys(defaultConcurrency).join(', ')}`);
   return [...new Set(names)] as WorkerQueue[];
 }
 
 function parseConcurrency(spec: string): Record<keyof typeof defaultConcurrency, number> {
   const out: Record<string, number> = { ...defaultConcurrency };
-  for (const part of spec.split(',').map((s) => s.trim()).filter(Boolean)) {
+  for (const part of spec
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean)) {
     const [name, value] = part.split('=');
     const n = Number(value);
     if (!name || !(name in defaultConcurrency) || !Number.isInteger(n) || n < 1) throw new Error(`invalid configuration: PARLEY_CONCURRENCY entry "${part}"`);
@@ -599,10 +692,46 @@ export interface RoleCap {
 export function roleCapDefaults(models: { chatModel: string; embedModel: string }): Record<CapRole, RoleCap> {
   const own = [models.chatModel, models.embedModel];
   return {
-    admin: { models: '*', maxNumPredict: 8192, maxNumCtx: 32_768, maxPromptChars: 400_000, maxConcurrentJobs: 32, maxKeepAliveS: -1, priorities: ['interactive', 'normal', 'batch'], maxPingHoldMs: 120_000 },
-    operator: { models: '*', maxNumPredict: 4096, maxNumCtx: 16_384, maxPromptChars: 200_000, maxConcurrentJobs: 16, maxKeepAliveS: -1, priorities: ['interactive', 'normal', 'batch'], maxPingHoldMs: 120_000 },
-    member: { models: own, maxNumPredict: 2048, maxNumCtx: 8192, maxPromptChars: 100_000, maxConcurrentJobs: 16, maxKeepAliveS: 1800, priorities: ['normal', 'batch'], maxPingHoldMs: 10_000 },
-    viewer: { models: own, maxNumPredict: 512, maxNumCtx: 2048, maxPromptChars: 8000, maxConcurrentJobs: 1, maxKeepAliveS: 300, priorities: ['batch'], maxPingHoldMs: 0 },
+    admin: {
+      models: '*',
+      maxNumPredict: 8192,
+      maxNumCtx: 32_768,
+      maxPromptChars: 400_000,
+      maxConcurrentJobs: 32,
+      maxKeepAliveS: -1,
+      priorities: ['interactive', 'normal', 'batch'],
+      maxPingHoldMs: 120_000,
+    },
+    operator: {
+      models: '*',
+      maxNumPredict: 4096,
+      maxNumCtx: 16_384,
+      maxPromptChars: 200_000,
+      maxConcurrentJobs: 16,
+      maxKeepAliveS: -1,
+      priorities: ['interactive', 'normal', 'batch'],
+      maxPingHoldMs: 120_000,
+    },
+    member: {
+      models: own,
+      maxNumPredict: 2048,
+      maxNumCtx: 8192,
+      maxPromptChars: 100_000,
+      maxConcurrentJobs: 16,
+      maxKeepAliveS: 1800,
+      priorities: ['normal', 'batch'],
+      maxPingHoldMs: 10_000,
+    },
+    viewer: {
+      models: own,
+      maxNumPredict: 512,
+      maxNumCtx: 2048,
+      maxPromptChars: 8000,
+      maxConcurrentJobs: 1,
+      maxKeepAliveS: 300,
+      priorities: ['batch'],
+      maxPingHoldMs: 0,
+    },
   };
 }
 
@@ -619,7 +748,9 @@ const RoleCapSpec = z
   })
   .partial()
   .strict();
-const RoleCapsSpec = z.object(Object.fromEntries(capRoles.map((r) => [r, RoleCapSpec.optional()])) as Record<CapRole, z.ZodOptional<typeof RoleCapSpec>>).strict();
+const RoleCapsSpec = z
+  .object(Object.fromEntries(capRoles.map((r) => [r, RoleCapSpec.optional()])) as Record<CapRole, z.ZodOptional<typeof RoleCapSpec>>)
+  .strict();
 
 function parseRoleCaps(spec: string, models: { chatModel: string; embedModel: string }): Record<CapRole, RoleCap> {
   let json: unknown;
@@ -661,7 +792,10 @@ export const jobLimitDefaults: Record<string, JobLimit> & { fallback: JobLimit }
   fallback: { inputBytes: 256 * 1024, resultBytes: 1024 * 1024 },
 };
 
-const JobLimitSpec = z.object({ inputBytes: z.number().int().min(64), resultBytes: z.number().int().min(64) }).partial().strict();
+const JobLimitSpec = z
+  .object({ inputBytes: z.number().int().min(64), resultBytes: z.number().int().min(64) })
+  .partial()
+  .strict();
 
 function parseJobLimits(spec: string): { of(kind: string): JobLimit } {
   let json: unknown;
@@ -671,7 +805,8 @@ function parseJobLimits(spec: string): { of(kind: string): JobLimit } {
     throw new Error(`invalid configuration: PARLEY_JOB_LIMITS is not JSON (${(err as Error).message})`);
   }
   const parsed = z.record(z.string(), JobLimitSpec).safeParse(json);
-  if (!parsed.success) throw new Error(`invalid configuration: PARLEY_JOB_LIMITS ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
+  if (!parsed.success)
+    throw new Error(`invalid configuration: PARLEY_JOB_LIMITS ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
   const limits: Record<string, JobLimit> = { ...jobLimitDefaults };
   for (const [kind, l] of Object.entries(parsed.data)) limits[kind] = { ...(limits[kind] ?? jobLimitDefaults.fallback), ...l };
   return { of: (kind) => limits[kind] ?? limits.fallback ?? jobLimitDefaults.fallback };

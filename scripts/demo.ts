@@ -34,12 +34,17 @@ async function call<T = any>(method: string, path: string, token?: string, body?
   try {
     res = await fetch(`${base}${path}`, {
       method,
-      headers: { ...(token ? { authorization: `Bearer ${token}` } : {}), ...(body ? { 'content-type': form ? 'application/x-www-form-urlencoded' : 'application/json' } : {}) },
+      headers: {
+        ...(token ? { authorization: `Bearer ${token}` } : {}),
+        ...(body ? { 'content-type': form ? 'application/x-www-form-urlencoded' : 'application/json' } : {}),
+      },
       body: body ? (form ? new URLSearchParams(body as Record<string, string>).toString() : JSON.stringify(body)) : undefined,
       signal: AbortSignal.timeout(30_000),
     });
   } catch (err) {
-    fail(`the API at ${base} is not reachable (${(err as Error).cause instanceof Error ? ((err as Error).cause as Error).message : (err as Error).message}).\n       Start it with \`npm start\` (or \`npm run api\` and \`npm run workers\`), or set PARLEY_API_URL.`);
+    fail(
+      `the API at ${base} is not reachable (${(err as Error).cause instanceof Error ? ((err as Error).cause as Error).message : (err as Error).message}).\n       Start it with \`npm start\` (or \`npm run api\` and \`npm run workers\`), or set PARLEY_API_URL.`,
+    );
   }
   const text = await res.text();
   const json = text ? (JSON.parse(text) as T & { detail?: string; title?: string }) : ({} as T & { detail?: string; title?: string });
@@ -53,12 +58,16 @@ if (!Number.isInteger(turns) || turns < 1 || turns > 50) fail('PARLEY_DEMO_TURNS
 const { access_token: token } = await call<{ access_token: string }>('POST', '/v1/auth/token', undefined, { grant_type: 'password', username, password }, true);
 
 const cast = [
-  { name: 'Captain Marlow', persona: 'You are Captain Marlow, a weathered sea captain. You are sure pirates would win, and you speak in short, salty sentences.' },
+  {
+    name: 'Captain Marlow',
+    persona: 'You are Captain Marlow, a weathered sea captain. You are sure pirates would win, and you speak in short, salty sentences.',
+  },
   { name: 'Professor Quill', persona: 'You are Professor Quill, a fussy historian. You insist ninjas would win, and you cite made-up historical facts.' },
   { name: 'Pixel', persona: 'You are Pixel, a cheerful robot who tries to find a compromise and loves puns.' },
 ];
 const agents = [];
-for (const c of cast) agents.push(await call<{ id: string; name: string }>('POST', '/v1/agents', token, { ...c, params: { num_predict: numPredict, temperature: 0.8 } }));
+for (const c of cast)
+  agents.push(await call<{ id: string; name: string }>('POST', '/v1/agents', token, { ...c, params: { num_predict: numPredict, temperature: 0.8 } }));
 const room = await call<{ id: string; topic: string; links: { events: string; socketRoom: string } }>('POST', '/v1/discussions', token, {
   topic: 'Who would win a friendly sports day: pirates or ninjas?',
   agentIds: agents.map((a) => a.id),
@@ -67,14 +76,26 @@ const room = await call<{ id: string; topic: string; links: { events: string; so
 });
 const colourOf = new Map(agents.map((a, i) => [a.id, colours[i % colours.length]!]));
 
-out(`\n${paint('1', `Live discussion ${room.id}`)}\n${paint('2', `Topic: ${room.topic}  ·  ${agents.map((a) => a.name).join(', ')}  ·  ${turns} turns of up to ${numPredict} tokens`)}\n\n`);
+out(
+  `\n${paint('1', `Live discussion ${room.id}`)}\n${paint('2', `Topic: ${room.topic}  ·  ${agents.map((a) => a.name).join(', ')}  ·  ${turns} turns of up to ${numPredict} tokens`)}\n\n`,
+);
 out(`${paint('2', 'Watch the same room from elsewhere (the room is public: any signed-in user may watch):')}\n`);
 out(paint('2', `  In a browser, the arena page:  ${base}/#/rooms/${room.id}\n`));
 out(paint('2', `  Socket.IO  room "${room.links.socketRoom}":\n`));
-out(paint('2', `    node -e "const s=require('socket.io-client').io('${base}',{auth:{token:process.env.TOKEN}});s.on('connect',()=>s.emit('subscribe',{room:'${room.links.socketRoom}',lastSeq:0},console.log));['turn_started','tokens','turn_finished','status','human_message'].forEach(e=>s.on(e,d=>console.log(e,d)))"\n`));
+out(
+  paint(
+    '2',
+    `    node -e "const s=require('socket.io-client').io('${base}',{auth:{token:process.env.TOKEN}});s.on('connect',()=>s.emit('subscribe',{room:'${room.links.socketRoom}',lastSeq:0},console.log));['turn_started','tokens','turn_finished','status','human_message'].forEach(e=>s.on(e,d=>console.log(e,d)))"\n`,
+  ),
+);
 out(paint('2', `  SSE:\n    curl -N ${base}${room.links.events} -H "authorization: Bearer $TOKEN"\n`));
 out(paint('2', `  (TOKEN: curl -s ${base}/v1/auth/token -d grant_type=password -d username=... -d password=... | jq -r .access_token)\n`));
-out(paint('2', `  Join in:  curl ${base}/v1/discussions/${room.id}/messages -H "authorization: Bearer $TOKEN" -H 'content-type: application/json' -d '{"text":"..."}'\n\n`));
+out(
+  paint(
+    '2',
+    `  Join in:  curl ${base}/v1/discussions/${room.id}/messages -H "authorization: Bearer $TOKEN" -H 'content-type: application/json' -d '{"text":"..."}'\n\n`,
+  ),
+);
 
 const socket: Socket = io(base, { path: '/socket.io', auth: { token }, transports: ['websocket'], reconnectionDelay: 500 });
 let lastSeq = 0;
@@ -86,7 +107,9 @@ const finished = new Promise<{ status: string; reason?: string }>((resolve) => {
       if (!ack.ok) fail(`could not join the room: ${ack.error?.message}`);
     });
   });
-  socket.on('connect_error', (err: Error & { data?: { message?: string } }) => out(paint('31', `\n[demo] socket: ${err.data?.message ?? err.message}; retrying\n`)));
+  socket.on('connect_error', (err: Error & { data?: { message?: string } }) =>
+    out(paint('31', `\n[demo] socket: ${err.data?.message ?? err.message}; retrying\n`)),
+  );
   const seen = (d: { seq: number }) => {
     if (d.seq <= lastSeq) return false;
     lastSeq = d.seq;
@@ -94,7 +117,9 @@ const finished = new Promise<{ status: string; reason?: string }>((resolve) => {
   };
   socket.on('turn_started', (d: { seq: number; turn: number; agentId: string; agentName: string; model: string; attempt: number }) => {
     if (!seen(d)) return;
-    out(`${atLineStart ? '' : '\n'}\n${paint(`1;${colourOf.get(d.agentId) ?? '37'}`, `── Turn ${d.turn} · ${d.agentName}`)} ${paint('2', `(${d.model}${d.attempt > 1 ? `, attempt ${d.attempt}` : ''})`)}\n`);
+    out(
+      `${atLineStart ? '' : '\n'}\n${paint(`1;${colourOf.get(d.agentId) ?? '37'}`, `── Turn ${d.turn} · ${d.agentName}`)} ${paint('2', `(${d.model}${d.attempt > 1 ? `, attempt ${d.attempt}` : ''})`)}\n`,
+    );
     atLineStart = true;
   });
   socket.on('tokens', (d: { seq: number; agentId: string; text: string }) => {
@@ -102,12 +127,15 @@ const finished = new Promise<{ status: string; reason?: string }>((resolve) => {
     out(paint(colourOf.get(d.agentId) ?? '37', d.text));
     atLineStart = d.text.endsWith('\n');
   });
-  socket.on('turn_finished', (d: { seq: number; status: string; usage: { promptTokens: number; completionTokens: number } | null; error?: { message: string } }) => {
-    if (!seen(d)) return;
-    const usage = d.usage ? `${d.usage.promptTokens} prompt + ${d.usage.completionTokens} completion tokens` : 'no usage';
-    out(`${atLineStart ? '' : '\n'}${paint('2', `   [${d.status}; ${usage}${d.error ? `; ${d.error.message}` : ''}]`)}\n`);
-    atLineStart = true;
-  });
+  socket.on(
+    'turn_finished',
+    (d: { seq: number; status: string; usage: { promptTokens: number; completionTokens: number } | null; error?: { message: string } }) => {
+      if (!seen(d)) return;
+      const usage = d.usage ? `${d.usage.promptTokens} prompt + ${d.usage.completionTokens} completion tokens` : 'no usage';
+      out(`${atLineStart ? '' : '\n'}${paint('2', `   [${d.status}; ${usage}${d.error ? `; ${d.error.message}` : ''}]`)}\n`);
+      atLineStart = true;
+    },
+  );
   socket.on('human_message', (d: { seq: number; authorName: string; text: string }) => {
     if (!seen(d)) return;
     out(`${atLineStart ? '' : '\n'}${paint('1;32', `   ${d.authorName} (audience): ${d.text}`)}\n`);
@@ -131,5 +159,7 @@ await call('POST', `/v1/discussions/${room.id}/start`, token);
 const end = await finished;
 socket.close();
 const summary = await call<{ tokensUsed: number; turn: number }>('GET', `/v1/discussions/${room.id}`, token);
-out(`\n${paint('1', `Room ${end.status}`)} after ${summary.turn} turns, ${summary.tokensUsed} tokens. Transcript: ${base}/v1/discussions/${room.id}/transcript\n`);
+out(
+  `\n${paint('1', `Room ${end.status}`)} after ${summary.turn} turns, ${summary.tokensUsed} tokens. Transcript: ${base}/v1/discussions/${room.id}/transcript\n`,
+);
 process.exit(end.status === 'finished' ? 0 : 1);

@@ -44,13 +44,25 @@ const db = connectDb(config.databaseUrl, { pool: 2 });
 try {
   if (command === 'rotate') {
     const { kid, retired } = await rotateSigningKey(db);
-    await createAudit(db, log)({ action: 'keys.rotated', outcome: 'success', actorId: null, userAgent: 'cli', targetType: 'signing_key', targetId: kid, details: { retired } });
+    await createAudit(
+      db,
+      log,
+    )({ action: 'keys.rotated', outcome: 'success', actorId: null, userAgent: 'cli', targetType: 'signing_key', targetId: kid, details: { retired } });
     console.log(JSON.stringify({ kid, retired }));
   } else {
     const grace = keyVerificationGraceMs(config.auth.accessTtlSeconds);
     for (const r of await signingKeys(db)) {
       const retiredAt = r.retired_at;
-      console.log(JSON.stringify({ kid: r.kid, alg: r.alg, createdAt: r.created_at.toISOString(), retiredAt: retiredAt?.toISOString() ?? null, signing: retiredAt === null, verifying: retiredAt === null || retiredAt.getTime() > Date.now() - grace }));
+      console.log(
+        JSON.stringify({
+          kid: r.kid,
+          alg: r.alg,
+          createdAt: r.created_at.toISOString(),
+          retiredAt: retiredAt?.toISOString() ?? null,
+          signing: retiredAt === null,
+          verifying: retiredAt === null || retiredAt.getTime() > Date.now() - grace,
+        }),
+      );
     }
   }
 } finally {

@@ -25,8 +25,14 @@ function adminCredentials(): { user: string; password: string } {
   }
   const file = join(dataDir, 'admin.env');
   if (existsSync(file)) {
-    const vars = Object.fromEntries(readFileSync(file, 'utf8').split('\n').filter(Boolean).map((l) => l.split('=', 2) as [string, string]));
-    if (vars.PARLEY_BOOTSTRAP_ADMIN_USER && vars.PARLEY_BOOTSTRAP_ADMIN_PASSWORD) return { user: vars.PARLEY_BOOTSTRAP_ADMIN_USER, password: vars.PARLEY_BOOTSTRAP_ADMIN_PASSWORD };
+    const vars = Object.fromEntries(
+      readFileSync(file, 'utf8')
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => l.split('=', 2) as [string, string]),
+    );
+    if (vars.PARLEY_BOOTSTRAP_ADMIN_USER && vars.PARLEY_BOOTSTRAP_ADMIN_PASSWORD)
+      return { user: vars.PARLEY_BOOTSTRAP_ADMIN_USER, password: vars.PARLEY_BOOTSTRAP_ADMIN_PASSWORD };
   }
   const password = randomBytes(18).toString('base64url');
   mkdirSync(dataDir, { recursive: true });
@@ -35,7 +41,13 @@ function adminCredentials(): { user: string; password: string } {
 }
 
 const admin = adminCredentials();
-const env = { ...process.env, PORT: port, PARLEY_BOOTSTRAP_ADMIN_USER: admin.user, PARLEY_BOOTSTRAP_ADMIN_PASSWORD: admin.password, LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn' };
+const env = {
+  ...process.env,
+  PORT: port,
+  PARLEY_BOOTSTRAP_ADMIN_USER: admin.user,
+  PARLEY_BOOTSTRAP_ADMIN_PASSWORD: admin.password,
+  LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn',
+};
 const children: ChildProcess[] = [];
 
 function run(name: string, script: string): ChildProcess {
@@ -91,7 +103,9 @@ process.stdout.write(
     ...(process.env.PARLEY_BOOTSTRAP_ADMIN_PASSWORD ? [] : [`    set -a; . '${join(dataDir, 'admin.env')}'; set +a`]),
     `    TOKEN=$(curl -s ${base}/v1/auth/token -d grant_type=password -d username="$PARLEY_BOOTSTRAP_ADMIN_USER" -d password="$PARLEY_BOOTSTRAP_ADMIN_PASSWORD" | jq -r .access_token)`,
     `  the demo again: PARLEY_API_URL=${base} PARLEY_BOOTSTRAP_ADMIN_USER=... PARLEY_BOOTSTRAP_ADMIN_PASSWORD=... npm run demo`,
-    ...(process.env.PARLEY_BOOTSTRAP_ADMIN_PASSWORD ? [] : [`    (or: set -a; . '${join(dataDir, 'admin.env')}'; set +a; PARLEY_API_URL=${base} npm run demo)`]),
+    ...(process.env.PARLEY_BOOTSTRAP_ADMIN_PASSWORD
+      ? []
+      : [`    (or: set -a; . '${join(dataDir, 'admin.env')}'; set +a; PARLEY_API_URL=${base} npm run demo)`]),
     '',
     '',
   ].join('\n'),
@@ -102,7 +116,9 @@ if (!skipDemo) {
   const code = await new Promise<number>((r) => demo.on('exit', (c) => r(c ?? 1)));
   if (code !== 0) {
     process.stderr.write(`[start] the demo exited with ${code}\n`);
-    process.stderr.write(`[start] if an admin account existed before, the bootstrap admin was not created: set PARLEY_BOOTSTRAP_ADMIN_USER and PARLEY_BOOTSTRAP_ADMIN_PASSWORD to an admin's credentials\n`);
+    process.stderr.write(
+      `[start] if an admin account existed before, the bootstrap admin was not created: set PARLEY_BOOTSTRAP_ADMIN_USER and PARLEY_BOOTSTRAP_ADMIN_PASSWORD to an admin's credentials\n`,
+    );
   }
   if (exitAfterDemo) await shutdown(code);
 }

@@ -27,7 +27,8 @@ import { connectDb } from '../platform/connections/index.ts';
 import { createLogger } from '../platform/observability/index.ts';
 import { connectRedis } from '../platform/connections/index.ts';
 
-const usage = 'usage: npm run user -- create <username> --role <admin|operator|member|viewer>\n       npm run user -- reset-password <username>\n       password from PARLEY_NEW_USER_PASSWORD or stdin, never from arguments';
+const usage =
+  'usage: npm run user -- create <username> --role <admin|operator|member|viewer>\n       npm run user -- reset-password <username>\n       password from PARLEY_NEW_USER_PASSWORD or stdin, never from arguments';
 
 function fail(message: string, code: number): never {
   console.error(message);
@@ -82,7 +83,8 @@ const { positionals, values } = (() => {
   }
 })();
 if (values.help) fail(usage, 0);
-if (values.password !== undefined) fail('refusing --password: arguments leak into shell history and the process list; use PARLEY_NEW_USER_PASSWORD or stdin', 2);
+if (values.password !== undefined)
+  fail('refusing --password: arguments leak into shell history and the process list; use PARLEY_NEW_USER_PASSWORD or stdin', 2);
 const [command, username, ...rest] = positionals;
 if ((command !== 'create' && command !== 'reset-password') || !username || rest.length) fail(usage, 2);
 if (command === 'reset-password' && values.role !== undefined) fail(`reset-password keeps the role; change it with PATCH /v1/admin/users/:id\n${usage}`, 2);

@@ -26,7 +26,8 @@ function* sources(dir: string): Generator<string> {
 
 export function sourceHash(): string {
   const h = createHash('sha256');
-  for (const dir of ['web', 'sdk', 'shared']) for (const f of sources(join(root, dir))) h.update(relative(root, f)).update('\0').update(readFileSync(f)).update('\0');
+  for (const dir of ['web', 'sdk', 'shared'])
+    for (const f of sources(join(root, dir))) h.update(relative(root, f)).update('\0').update(readFileSync(f)).update('\0');
   h.update(readFileSync(join(root, 'package-lock.json')));
   return h.digest('hex');
 }

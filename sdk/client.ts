@@ -49,9 +49,16 @@ export function createClient(options: ClientOptions) {
 
   const ctx: ResourceContext = {
     http,
-    stream<E extends SeqEvent>(target: { path: string; room: string; events: readonly string[]; isLast: (e: E) => boolean }, opts: ConstructorParameters<typeof EventStream<E>>[2] & { transport?: StreamTransport | undefined }, onEarlyClose?: () => void) {
+    stream<E extends SeqEvent>(
+      target: { path: string; room: string; events: readonly string[]; isLast: (e: E) => boolean },
+      opts: ConstructorParameters<typeof EventStream<E>>[2] & { transport?: StreamTransport | undefined },
+      onEarlyClose?: () => void,
+    ) {
       const transport = opts.transport ?? options.transport ?? 'sse';
-      const open = transport === 'socket.io' ? (socket ??= new SocketLink(options.baseUrl, credentials)).connection<E>(target.room, target.events) : sseConnection<E>(http, target.path);
+      const open =
+        transport === 'socket.io'
+          ? (socket ??= new SocketLink(options.baseUrl, credentials)).connection<E>(target.room, target.events)
+          : sseConnection<E>(http, target.path);
       return new EventStream<E>(open, target.isLast, opts, onEarlyClose);
     },
   };

@@ -4,8 +4,18 @@
  */
 export { createClient, type ClientOptions, type ParleyClient } from './client.ts';
 export {
-  ParleyError, isParleyError, isUnauthenticated, isForbidden, isNotFound, isValidationError, isRateLimited, isAborted, isCancelled,
-  type ParleyErrorCode, type ClientErrorCode, type ProblemBody,
+  ParleyError,
+  isParleyError,
+  isUnauthenticated,
+  isForbidden,
+  isNotFound,
+  isValidationError,
+  isRateLimited,
+  isAborted,
+  isCancelled,
+  type ParleyErrorCode,
+  type ClientErrorCode,
+  type ProblemBody,
 } from './errors.ts';
 export type { AuthOption, Session } from './internal/auth.ts';
 export type { RetryOptions } from './internal/backoff.ts';
@@ -15,12 +25,52 @@ export type { Paginated } from './internal/pages.ts';
 export type { Submitted, SubmitOptions, RunOptions, JobStreamOptions, FollowOptions, ListJobs, JobsResource } from './resources/jobs.ts';
 export type { NewRepository, ArchiveReceipt, ArchiveBody, CodeSearchOptions, SymbolSearchOptions, IndexWaitOptions, CodeResource } from './resources/code.ts';
 export type { NewCollection, NewDocument, CollectionQueryOptions, CollectionHit, UpsertWaitOptions, CollectionsResource } from './resources/collections.ts';
-export { isLastRoomEvent, type NewAgent, type AgentChanges, type NewDiscussion, type NewFork, type RoomStreamOptions, type DiscussionsResource, type AgentsResource } from './resources/discussions.ts';
+export {
+  isLastRoomEvent,
+  type NewAgent,
+  type AgentChanges,
+  type NewDiscussion,
+  type NewFork,
+  type RoomStreamOptions,
+  type DiscussionsResource,
+  type AgentsResource,
+} from './resources/discussions.ts';
 export type { KnowledgeResource, KnowledgeSearch } from './resources/knowledge.ts';
 export type { JobInput, JobResult, JobProgress, EventOf, CallOptions, StreamTransport } from './types.ts';
 export type {
-  JobEvent, RoomEvent, PublicJobKind, JobKind, JobView, JobState, SubmittedJob, Discussion, Agent, Turn, HumanMessage, Transcript, RoomStatus,
-  ModelSummary, UsageReport, Usage, Me, Problem, ApiErrorCode, JobErrorCode,
-  Repository, RepositorySource, CodeSearchResults, CodeSearchHit, CodeSymbol, SymbolKind, ChunkKind, Collection, CollectionResults, FieldType,
-  Source, KnowledgeItem, KnowledgeSourceView, KnowledgeSearchResults, KnowledgeLinks,
+  JobEvent,
+  RoomEvent,
+  PublicJobKind,
+  JobKind,
+  JobView,
+  JobState,
+  SubmittedJob,
+  Discussion,
+  Agent,
+  Turn,
+  HumanMessage,
+  Transcript,
+  RoomStatus,
+  ModelSummary,
+  UsageReport,
+  Usage,
+  Me,
+  Problem,
+  ApiErrorCode,
+  JobErrorCode,
+  Repository,
+  RepositorySource,
+  CodeSearchResults,
+  CodeSearchHit,
+  CodeSymbol,
+  SymbolKind,
+  ChunkKind,
+  Collection,
+  CollectionResults,
+  FieldType,
+  Source,
+  KnowledgeItem,
+  KnowledgeSourceView,
+  KnowledgeSearchResults,
+  KnowledgeLinks,
 } from '../shared/index.ts';

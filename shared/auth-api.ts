@@ -43,14 +43,24 @@ export const Permission = z.enum([
 export type Permission = z.infer<typeof Permission>;
 
 /** Login names: what users type, so a plain, case-insensitively unique set of characters. */
-export const Username = z.string().min(3).max(64).regex(/^[A-Za-z0-9_.@-]+$/);
+export const Username = z
+  .string()
+  .min(3)
+  .max(64)
+  .regex(/^[A-Za-z0-9_.@-]+$/);
 export type Username = z.infer<typeof Username>;
 
 /** @defaultValue bounds 12..1024: long enough for a passphrase, short enough that hashing stays cheap. */
 export const Password = z.string().min(12, 'must be at least 12 characters').max(1024, 'must be at most 1024 characters');
 
 /** RFC 6749 §5.1. */
-export const TokenResponse = z.object({ access_token: z.string(), token_type: z.literal('Bearer'), expires_in: z.number(), refresh_token: z.string(), scope: z.string() });
+export const TokenResponse = z.object({
+  access_token: z.string(),
+  token_type: z.literal('Bearer'),
+  expires_in: z.number(),
+  refresh_token: z.string(),
+  scope: z.string(),
+});
 export type TokenResponse = z.infer<typeof TokenResponse>;
 
 /**
@@ -58,7 +68,16 @@ export type TokenResponse = z.infer<typeof TokenResponse>;
  * `error_description`; `code`, `status` and `requestId` are ours, as on every other error.
  */
 export const OAuthError = z.object({
-  error: z.enum(['invalid_request', 'invalid_client', 'invalid_grant', 'unsupported_grant_type', 'invalid_scope', 'slow_down', 'temporarily_unavailable', 'server_error']),
+  error: z.enum([
+    'invalid_request',
+    'invalid_client',
+    'invalid_grant',
+    'unsupported_grant_type',
+    'invalid_scope',
+    'slow_down',
+    'temporarily_unavailable',
+    'server_error',
+  ]),
   error_description: z.string(),
   status: z.number().int(),
   code: z.string(),
@@ -66,20 +85,37 @@ export const OAuthError = z.object({
 });
 export type OAuthError = z.infer<typeof OAuthError>;
 
-export const TokenRequest = z.record(z.string(), z.unknown()).describe('grant_type=password with username, password and optional scope; or grant_type=refresh_token with refresh_token');
+export const TokenRequest = z
+  .record(z.string(), z.unknown())
+  .describe('grant_type=password with username, password and optional scope; or grant_type=refresh_token with refresh_token');
 /**
  * What the token endpoint's form takes, for the OpenAPI document: the endpoint itself reads the raw
  * form (TokenRequest), so that every mistake in it is answered as RFC 6749 §5.2 has it.
  */
 export const TokenForm = z.discriminatedUnion('grant_type', [
-  z.object({ grant_type: z.literal('password'), username: z.string().min(1).max(256), password: z.string().min(1).max(1024), scope: z.string().max(2000).optional() }).strict(),
+  z
+    .object({
+      grant_type: z.literal('password'),
+      username: z.string().min(1).max(256),
+      password: z.string().min(1).max(1024),
+      scope: z.string().max(2000).optional(),
+    })
+    .strict(),
   z.object({ grant_type: z.literal('refresh_token'), refresh_token: z.string().min(1).max(512) }).strict(),
 ]);
 
 export const Me = z.object({ id: z.uuid(), username: z.string(), role: Role, permissions: z.array(z.string()), authenticatedWith: z.enum(['user', 'apiKey']) });
 export type Me = z.infer<typeof Me>;
 
-export const Session = z.object({ id: z.uuid(), current: z.boolean(), createdAt: z.string(), lastUsedAt: z.string(), expiresAt: z.string(), ip: z.string().nullable(), userAgent: z.string().nullable() });
+export const Session = z.object({
+  id: z.uuid(),
+  current: z.boolean(),
+  createdAt: z.string(),
+  lastUsedAt: z.string(),
+  expiresAt: z.string(),
+  ip: z.string().nullable(),
+  userAgent: z.string().nullable(),
+});
 export type Session = z.infer<typeof Session>;
 export const SessionList = z.object({ items: z.array(Session) });
 
@@ -99,7 +135,15 @@ export type CreateApiKey = z.infer<typeof CreateApiKey>;
 /** CreateApiKey as the OpenAPI document states it: `scopes` or `role`, never both. */
 export const CreateApiKeyDocumented = z.union([CreateApiKeyFields.omit({ role: true }), CreateApiKeyFields.omit({ scopes: true })]);
 
-export const ApiKey = z.object({ id: z.uuid(), name: z.string(), scopes: z.array(z.string()), createdAt: z.string(), expiresAt: z.string().nullable(), lastUsedAt: z.string().nullable(), revokedAt: z.string().nullable() });
+export const ApiKey = z.object({
+  id: z.uuid(),
+  name: z.string(),
+  scopes: z.array(z.string()),
+  createdAt: z.string(),
+  expiresAt: z.string().nullable(),
+  lastUsedAt: z.string().nullable(),
+  revokedAt: z.string().nullable(),
+});
 export type ApiKey = z.infer<typeof ApiKey>;
 export const ApiKeyList = z.object({ items: z.array(ApiKey) });
 export const CreatedApiKey = ApiKey.pick({ id: true, name: true, scopes: true, expiresAt: true }).extend({ key: z.string() });

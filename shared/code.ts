@@ -15,7 +15,11 @@ export type SymbolKind = z.infer<typeof SymbolKind>;
 export const ChunkKind = z.enum(['function', 'class', 'method', 'module']);
 export type ChunkKind = z.infer<typeof ChunkKind>;
 
-export const RepositoryName = z.string().min(1).max(100).regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, 'letters, digits, ".", "_" and "-", starting with a letter or digit');
+export const RepositoryName = z
+  .string()
+  .min(1)
+  .max(100)
+  .regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, 'letters, digits, ".", "_" and "-", starting with a letter or digit');
 
 export const RepositorySource = z.discriminatedUnion('type', [
   /** A folder on the worker machines, under one of PARLEY_CODE_ROOTS; operators and admins only. */

@@ -8,7 +8,11 @@ import { DocumentInput } from './jobs/collection-upsert.ts';
 export const FieldType = z.enum(['string', 'int', 'float', 'bool', 'string[]']);
 export type FieldType = z.infer<typeof FieldType>;
 
-export const CollectionName = z.string().min(1).max(100).regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, 'letters, digits, ".", "_" and "-", starting with a letter or digit');
+export const CollectionName = z
+  .string()
+  .min(1)
+  .max(100)
+  .regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, 'letters, digits, ".", "_" and "-", starting with a letter or digit');
 
 const FieldName = z.string().regex(/^[a-z][a-z0-9_]{0,40}$/, 'lower snake case, up to 41 characters');
 
@@ -17,7 +21,10 @@ export const CreateCollection = z
     name: CollectionName,
     description: z.string().max(2000).optional(),
     /** Metadata fields documents may carry and queries may filter on. */
-    fields: z.record(FieldName, FieldType).default({}).refine((f) => Object.keys(f).length <= 32, 'at most 32 fields'),
+    fields: z
+      .record(FieldName, FieldType)
+      .default({})
+      .refine((f) => Object.keys(f).length <= 32, 'at most 32 fields'),
     /** The embedding model. @defaultValue the configured embedding model */
     model: z.string().min(1).max(200).optional(),
   })
@@ -33,7 +40,9 @@ export const Collection = z.object({
   model: z.string(),
   /** Passages stored (a long document is several). */
   passages: z.number().int(),
-  index: z.object({ generation: z.uuid(), identity: z.object({ model: z.string(), digest: z.string(), dimensions: z.number().int(), chunker: z.string() }) }).nullable(),
+  index: z
+    .object({ generation: z.uuid(), identity: z.object({ model: z.string(), digest: z.string(), dimensions: z.number().int(), chunker: z.string() }) })
+    .nullable(),
   createdAt: z.iso.datetime(),
 });
 export type Collection = z.infer<typeof Collection>;
@@ -76,7 +85,9 @@ export const CollectionHit = z.object({
 export const CollectionResults = z.object({
   items: z.array(CollectionHit),
   mode: z.enum(['vector', 'text', 'hybrid']),
-  index: z.object({ generation: z.uuid(), identity: z.object({ model: z.string(), digest: z.string(), dimensions: z.number().int(), chunker: z.string() }) }).nullable(),
+  index: z
+    .object({ generation: z.uuid(), identity: z.object({ model: z.string(), digest: z.string(), dimensions: z.number().int(), chunker: z.string() }) })
+    .nullable(),
   degraded: z.string().optional(),
 });
 export type CollectionResults = z.infer<typeof CollectionResults>;

@@ -19,7 +19,7 @@ import { Usage } from './usage.ts';
 export const AgentName = z
   .string()
   .max(40)
-  .regex(/^[\p{L}\p{N}][\p{L}\p{N} _.'-]*$/u, 'letters, digits, spaces and _ . \' - only')
+  .regex(/^[\p{L}\p{N}][\p{L}\p{N} _.'-]*$/u, "letters, digits, spaces and _ . ' - only")
   .trim();
 
 /**
@@ -120,7 +120,12 @@ export const CreateDiscussion = z
   .object({
     topic: nonBlank(2000),
     /** Speakers, in round-robin order. */
-    agentIds: z.array(z.uuid()).min(2).max(8).refine((ids) => new Set(ids).size === ids.length, 'must not repeat an agent').meta({ uniqueItems: true }),
+    agentIds: z
+      .array(z.uuid())
+      .min(2)
+      .max(8)
+      .refine((ids) => new Set(ids).size === ids.length, 'must not repeat an agent')
+      .meta({ uniqueItems: true }),
     policy: DiscussionPolicy.default({ turns: { kind: 'round_robin' }, maxTurns: 6, contextTokens: 1536 }),
     visibility: Visibility.default('private'),
     /** User ids that may read and post when visibility is `shared`. */
@@ -272,7 +277,12 @@ export const Summary = z.object({
 });
 export type Summary = z.infer<typeof Summary>;
 
-export const TranscriptQuery = z.object({ prompts: z.enum(['true', 'false']).default('false').transform((v) => v === 'true') });
+export const TranscriptQuery = z.object({
+  prompts: z
+    .enum(['true', 'false'])
+    .default('false')
+    .transform((v) => v === 'true'),
+});
 
 export const Transcript = z.object({
   discussionId: z.uuid(),

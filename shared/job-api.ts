@@ -9,7 +9,11 @@ export type JobState = z.infer<typeof JobState>;
 export const terminalStates: readonly JobState[] = ['completed', 'failed', 'cancelled'];
 export const isTerminal = (s: JobState): boolean => terminalStates.includes(s);
 
-export const IdempotencyKey = z.string().min(1).max(200).regex(/^[\x21-\x7e]+$/, 'printable ASCII without spaces');
+export const IdempotencyKey = z
+  .string()
+  .min(1)
+  .max(200)
+  .regex(/^[\x21-\x7e]+$/, 'printable ASCII without spaces');
 
 /** `input` is checked against the kind's own schema after this envelope passes. */
 export const SubmitJobBody = z

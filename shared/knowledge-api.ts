@@ -15,7 +15,12 @@ import { SubmittedJob } from './job-api.ts';
 // ── Sources ─────────────────────────────────────────────────────────────────
 
 /** Text that says something: not empty, no NUL (Postgres cannot store it). */
-const text = (max: number) => z.string().min(1).max(max).regex(/^[^\u0000]*$/, 'must not contain NUL');
+const text = (max: number) =>
+  z
+    .string()
+    .min(1)
+    .max(max)
+    .regex(/^[^\u0000]*$/, 'must not contain NUL');
 
 /** A message's time as the source gave it: ISO 8601 or free text ("1:56 pm on 8 May, 2023"). Kept verbatim; parsed when possible. */
 export const SourceTime = z.string().min(1).max(200);
@@ -248,7 +253,12 @@ export const KnowledgeSearchHit = z.object({
   /** Weighted reciprocal rank fusion of the signals, higher is better. */
   score: z.number(),
   /** The item's 1-based rank in each signal's list, null where absent. */
-  ranks: z.object({ vector: z.number().int().nullable(), text: z.number().int().nullable(), entity: z.number().int().nullable(), recency: z.number().int().nullable() }),
+  ranks: z.object({
+    vector: z.number().int().nullable(),
+    text: z.number().int().nullable(),
+    entity: z.number().int().nullable(),
+    recency: z.number().int().nullable(),
+  }),
   /** Why it is believed: where it was extracted (down to the message ids), and every source it stands on. */
   provenance: Provenance,
   sources: z.array(z.string()),

@@ -33,7 +33,10 @@ export const ModelName = z
   .string()
   .min(1)
   .max(200)
-  .regex(namePattern, 'an Ollama model name: [[host/]namespace/]model[:tag], each part starting with a letter, digit or _ (model and tag may hold . - _, a host also : for its port)');
+  .regex(
+    namePattern,
+    'an Ollama model name: [[host/]namespace/]model[:tag], each part starting with a letter, digit or _ (model and tag may hold . - _, a host also : for its port)',
+  );
 export type ModelName = z.infer<typeof ModelName>;
 
 export interface ParsedModelName {

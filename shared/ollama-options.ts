@@ -18,7 +18,11 @@ export const OllamaOptions = z
      */
     num_predict: z.number().int().min(1).max(32_768),
     num_ctx: z.number().int().min(128).max(131_072),
-    seed: z.number().int().min(0).max(2 ** 31 - 1),
+    seed: z
+      .number()
+      .int()
+      .min(0)
+      .max(2 ** 31 - 1),
     stop: z.array(z.string().min(1).max(64)).max(8),
     /** llama.cpp divides positive logits by it: 0 would divide by zero, so it must be positive. 1 disables it. */
     repeat_penalty: z.number().positive().max(4),

@@ -54,7 +54,12 @@ function imports(file: string): string[] {
 const graph = new Map<string, string[]>();
 for (const pkg of packages) {
   for (const f of files(join(root, pkg))) {
-    graph.set(f, imports(f).filter((i) => i.startsWith('.')).map((i) => resolve(dirname(f), i)));
+    graph.set(
+      f,
+      imports(f)
+        .filter((i) => i.startsWith('.'))
+        .map((i) => resolve(dirname(f), i)),
+    );
   }
 }
 const pkgOf = (f: string) => relative(root, f).split('/')[0] as Pkg;
@@ -104,7 +109,8 @@ describe('architecture', () => {
       const rel = relative(root, f);
       const src = readFileSync(f, 'utf8');
       if (/platform\/connections\//.test(src)) bad.push(`${rel} imports platform/connections (the database)`);
-      for (const m of src.matchAll(/\bdb\(|\bknex\b|\.(?:raw|whereRaw|joinRaw|orderByRaw)\(|['"`]\s*(?:select|insert into|update|delete from|with)\s/gi)) bad.push(`${rel}: ${m[0]}`);
+      for (const m of src.matchAll(/\bdb\(|\bknex\b|\.(?:raw|whereRaw|joinRaw|orderByRaw)\(|['"`]\s*(?:select|insert into|update|delete from|with)\s/gi))
+        bad.push(`${rel}: ${m[0]}`);
     }
     expect(bad).toEqual([]);
   });

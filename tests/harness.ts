@@ -30,7 +30,12 @@ export async function startStack(opts: { workers?: boolean | QueueName[]; env?: 
     PARLEY_API_REDIS_TIMEOUT_MS: '5000',
     PARLEY_API_DB_QUERY_TIMEOUT_MS: '15000',
     PARLEY_API_DB_CONNECT_TIMEOUT_MS: '5000',
-    PARLEY_KEY_PREFIX: prefix, PORT: '0', PARLEY_WORKER_PORT: '0', LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn', ...opts.env };
+    PARLEY_KEY_PREFIX: prefix,
+    PORT: '0',
+    PARLEY_WORKER_PORT: '0',
+    LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn',
+    ...opts.env,
+  };
   delete env.PARLEY_BOOTSTRAP_ADMIN_USER;
   delete env.PARLEY_BOOTSTRAP_ADMIN_PASSWORD;
   // Transcripts go to a test database next to the configured one (parley → parley_test), never the development data.
@@ -97,7 +102,11 @@ function testMongoUrl(url: string): string {
  * Reads an SSE stream into events until `finished` or the timeout. `onOpen` runs when the answer's
  * headers arrive: for a 200, the server is subscribed by then (it subscribes before the headers go out).
  */
-export async function readSse(url: string, headers: Record<string, string>, opts: { timeoutMs?: number; stopAfter?: (e: { id: number; event: string; data: any }) => boolean; onOpen?: (status: number) => void } = {}) {
+export async function readSse(
+  url: string,
+  headers: Record<string, string>,
+  opts: { timeoutMs?: number; stopAfter?: (e: { id: number; event: string; data: any }) => boolean; onOpen?: (status: number) => void } = {},
+) {
   const controller = new AbortController();
   const timer = setTimeout(() => controller.abort(), opts.timeoutMs ?? 90_000);
   const events: { id: number; event: string; data: any }[] = [];

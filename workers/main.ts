@@ -51,7 +51,9 @@ export async function startWorkers(env: NodeJS.ProcessEnv = process.env, opts: {
   // The one job lifecycle of this process: records, hand-offs, terminal writes (which settle budgets), streams.
   const jobs = createJobLifecycle({ db, redis, keys: k, keyPrefix: config.keyPrefix, streams: streamSettings(config.streams), budgets, log });
   const metrics = createWorkerMetrics();
-  const cache = config.cache.enabled ? new ResponseCache(redis, { prefix: config.keyPrefix, chatTtlS: config.cache.chatTtlS, embedTtlS: config.cache.embedTtlS }) : undefined;
+  const cache = config.cache.enabled
+    ? new ResponseCache(redis, { prefix: config.keyPrefix, chatTtlS: config.cache.chatTtlS, embedTtlS: config.cache.embedTtlS })
+    : undefined;
   const ollama = createOllamaClient(config.ollama, {
     cache,
     hooks: {
@@ -65,8 +67,18 @@ export async function startWorkers(env: NodeJS.ProcessEnv = process.env, opts: {
   const chunkPool = createChunkPool({ threads: config.workers.chunkThreads ?? Math.max(1, availableParallelism()) });
   const mongo = connectMongo(config.mongoUrl, { appName: 'parley-worker' });
   const discussions: DiscussionRuntime = {
-    db, redis, keys: k, keyPrefix: config.keyPrefix, log, ollama, jobs, streamTtlSeconds: config.streams.ttlSeconds, roomStreamMaxLen: config.rooms.streamMaxLen,
-    rooms: createDiscussionStore(db), transcripts: createTranscripts(mongo), memory: createRoomMemory(redis, k),
+    db,
+    redis,
+    keys: k,
+    keyPrefix: config.keyPrefix,
+    log,
+    ollama,
+    jobs,
+    streamTtlSeconds: config.streams.ttlSeconds,
+    roomStreamMaxLen: config.rooms.streamMaxLen,
+    rooms: createDiscussionStore(db),
+    transcripts: createTranscripts(mongo),
+    memory: createRoomMemory(redis, k),
     defaults: { numCtx: 2048, numPredict: config.ollama.defaultNumPredict, summaryModel: config.ollama.chatModel },
     budget: budgets.guards((id) => jobs.ownerOf(id)),
   };
@@ -75,7 +87,11 @@ export async function startWorkers(env: NodeJS.ProcessEnv = process.env, opts: {
     uri: config.vectors.uri,
     storageOptions: config.vectors.storageOptions,
     lock: redisLock(redis, k.vectorTableLock),
-    maintenance: { vectorIndexMinRows: config.vectors.vectorIndexMinRows, vectorIndex: config.vectors.vectorIndex, versionRetentionMs: config.vectors.versionRetentionMs },
+    maintenance: {
+      vectorIndexMinRows: config.vectors.vectorIndexMinRows,
+      vectorIndex: config.vectors.vectorIndex,
+      versionRetentionMs: config.vectors.versionRetentionMs,
+    },
   });
   const catalog = createIndexCatalog(db, config.keyPrefix);
   const embedder = new Embedder(ollama, { batchSize: config.code.embedBatch });
@@ -87,8 +103,14 @@ export async function startWorkers(env: NodeJS.ProcessEnv = process.env, opts: {
   discussions.longTermMemory = knowledgeMemory({ knowledge: knowledgeStore, log });
   discussions.feedTranscript = transcriptFeed({ records: knowledgeRecords, jobs, log });
   const submitDeps = { jobs };
-  const handlers = createHandlers({ ollama, chatModel: config.ollama.chatModel, embedModel: config.ollama.embedModel, defaultNumPredict: config.ollama.defaultNumPredict, chunkPool,
-    budget: budgets.guards((id) => jobs.ownerOf(id)), embedMaxResultBytes: config.jobLimits.of('embed.batch').resultBytes,
+  const handlers = createHandlers({
+    ollama,
+    chatModel: config.ollama.chatModel,
+    embedModel: config.ollama.embedModel,
+    defaultNumPredict: config.ollama.defaultNumPredict,
+    chunkPool,
+    budget: budgets.guards((id) => jobs.ownerOf(id)),
+    embedMaxResultBytes: config.jobLimits.of('embed.batch').resultBytes,
     discussions,
     knowledge: { records: knowledgeRecords, knowledge: knowledgeStore },
     modelPull: { ollama, timeoutMs: config.modelOps.pullTimeoutMs, idleTimeoutMs: config.modelOps.pullIdleTimeoutMs },
@@ -96,8 +118,17 @@ export async function startWorkers(env: NodeJS.ProcessEnv = process.env, opts: {
       codeIndex: { store: codeStore, vectors, catalog, embedder, pool: chunkPool, config: config.code },
       collectionUpsert: { collections, vectors, catalog, embedder, window: config.code.embedWindow, embedBatch: config.code.embedBatch },
       maintain: {
-        vectors, catalog, embedder, code: codeStore, collections,
-        config: { embedModel: config.code.embedModel, embedWindow: config.code.embedWindow, embedBatch: config.code.embedBatch, retiredGraceMs: config.vectors.retiredGraceMs },
+        vectors,
+        catalog,
+        embedder,
+        code: codeStore,
+        collections,
+        config: {
+          embedModel: config.code.embedModel,
+          embedWindow: config.code.embedWindow,
+          embedBatch: config.code.embedBatch,
+          retiredGraceMs: config.vectors.retiredGraceMs,
+        },
         submitIndex: async (repositoryId, generation, key) => {
           const repo = await codeStore.getRepository(repositoryId);
           if (repo) await submitJob(submitDeps, codeIndex, { repositoryId, generation }, { ownerId: repo.owner_id, key });
@@ -106,7 +137,18 @@ export async function startWorkers(env: NodeJS.ProcessEnv = process.env, opts: {
     },
   });
 
-  const host = new WorkerHost({ config, bullConnection, subscriber, jobs, keys: k, log, metrics, modelLabel: (m) => ollama.status.modelLabel(m), handlers, queues: served });
+  const host = new WorkerHost({
+    config,
+    bullConnection,
+    subscriber,
+    jobs,
+    keys: k,
+    log,
+    metrics,
+    modelLabel: (m) => ollama.status.modelLabel(m),
+    handlers,
+    queues: served,
+  });
   const observeOllama = () => {
     for (const h of ollama.hostSnapshots()) {
       metrics.ollamaConcurrencyLimit.set({ host: h.host }, h.limit);
@@ -121,7 +163,11 @@ export async function startWorkers(env: NodeJS.ProcessEnv = process.env, opts: {
   // before the queues start, so /readyz says "not taking jobs" until they do.
   let stopping: Promise<void> | undefined;
   const ops = await startOpsServer({
-    host: config.workerOps.host, port: config.workerOps.port, registry: metrics.registry, token: config.metricsToken, log,
+    host: config.workerOps.host,
+    port: config.workerOps.port,
+    registry: metrics.registry,
+    token: config.metricsToken,
+    log,
     checks: { redis: () => redis.ping(), postgres: () => db.raw('select 1') },
     accepting: () => stopping === undefined && host.accepting,
     beforeScrape: observeOllama,
@@ -134,7 +180,11 @@ export async function startWorkers(env: NodeJS.ProcessEnv = process.env, opts: {
   // model) runs a round at once, and one holder submits one job per period.
   const startedAt = Date.now();
   const maintainScheduler = startSingletonLoop({
-    redis, lockKey: k.vectorsMaintainLock, intervalMs: config.vectors.maintainIntervalMs, log, name: 'vectors-maintain',
+    redis,
+    lockKey: k.vectorsMaintainLock,
+    intervalMs: config.vectors.maintainIntervalMs,
+    log,
+    name: 'vectors-maintain',
     round: async () => {
       const period = Math.floor(Date.now() / config.vectors.maintainIntervalMs);
       await submitJob(submitDeps, vectorsMaintain, { period }, { ownerId: SYSTEM_USER_ID, key: `vectors.maintain:${period}:${workerId}:${startedAt}` });

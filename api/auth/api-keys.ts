@@ -61,7 +61,8 @@ export function createApiKeys(deps: ApiKeyDeps) {
     const parent = (await store.byId(actor.apiKeyId))?.expires_at;
     if (!parent) return asked ?? null;
     if (!asked) return parent.toISOString();
-    if (Date.parse(asked) > parent.getTime()) throw new AppError('FORBIDDEN', { detail: `This API key expires at ${parent.toISOString()}; a key it creates cannot outlive it` });
+    if (Date.parse(asked) > parent.getTime())
+      throw new AppError('FORBIDDEN', { detail: `This API key expires at ${parent.toISOString()}; a key it creates cannot outlive it` });
     return asked;
   }
 
@@ -69,7 +70,8 @@ export function createApiKeys(deps: ApiKeyDeps) {
     /** Scoped to `scopes`, or to the permissions of `role`, or (neither) to everything the calling credential holds now. */
     async create(actor: Actor, input: CreateApiKey, meta: RequestMeta): Promise<CreatedApiKey> {
       if (input.scopes && input.role) throw new AppError('VALIDATION_FAILED', { errors: [{ path: 'role', message: 'give scopes or role, not both' }] });
-      if (input.expiresAt && Date.parse(input.expiresAt) <= Date.now()) throw new AppError('VALIDATION_FAILED', { errors: [{ path: 'expiresAt', message: 'must be in the future' }] });
+      if (input.expiresAt && Date.parse(input.expiresAt) <= Date.now())
+        throw new AppError('VALIDATION_FAILED', { errors: [{ path: 'expiresAt', message: 'must be in the future' }] });
       // The calling credential's effective permissions: its role's, narrowed by a session's or key's scopes.
       const available = [...actor.permissions];
       const scopes = [...new Set(input.scopes ?? (input.role ? permissionsOf(input.role) : available))];
@@ -78,15 +80,34 @@ export function createApiKeys(deps: ApiKeyDeps) {
       const expiresAt = await expiryFor(actor, input.expiresAt);
       const id = randomUUID();
       const secret = randomBytes(32).toString('base64url');
-      const inserted = await store.insertCapped({ id, userId: actor.userId, name: input.name, secretHash: sha256(secret), scopes, expiresAt }, deps.config.maxPerUser);
-      if (!inserted) throw new AppError('LIMIT_EXCEEDED', { detail: `You have ${deps.config.maxPerUser} live API keys, the most allowed per user; revoke one first` });
-      await audit({ action: 'apikey.created', outcome: 'success', ...auditedBy(actor, meta), targetType: 'api_key', targetId: id, details: { name: input.name, scopes, expiresAt, ...(actor.apiKeyId ? { parentKey: actor.apiKeyId } : {}) } });
+      const inserted = await store.insertCapped(
+        { id, userId: actor.userId, name: input.name, secretHash: sha256(secret), scopes, expiresAt },
+        deps.config.maxPerUser,
+      );
+      if (!inserted)
+        throw new AppError('LIMIT_EXCEEDED', { detail: `You have ${deps.config.maxPerUser} live API keys, the most allowed per user; revoke one first` });
+      await audit({
+        action: 'apikey.created',
+        outcome: 'success',
+        ...auditedBy(actor, meta),
+        targetType: 'api_key',
+        targetId: id,
+        details: { name: input.name, scopes, expiresAt, ...(actor.apiKeyId ? { parentKey: actor.apiKeyId } : {}) },
+      });
       return { id, name: input.name, scopes, expiresAt, key: `pk_${id.replace(/-/g, '')}_${secret}` };
     },
 
     async list(actor: Actor): Promise<ApiKey[]> {
       const rows = await store.listOf(actor.userId);
-      return rows.map((r) => ({ id: r.id, name: r.name, scopes: r.scopes, createdAt: r.created_at.toISOString(), expiresAt: r.expires_at?.toISOString() ?? null, lastUsedAt: r.last_used_at?.toISOString() ?? null, revokedAt: r.revoked_at?.toISOString() ?? null }));
+      return rows.map((r) => ({
+        id: r.id,
+        name: r.name,
+        scopes: r.scopes,
+        createdAt: r.created_at.toISOString(),
+        expiresAt: r.expires_at?.toISOString() ?? null,
+        lastUsedAt: r.last_used_at?.toISOString() ?? null,
+        revokedAt: r.revoked_at?.toISOString() ?? null,
+      }));
     },
 
     /** Revokes a key of the actor's (anyone's, for a credential holding users:manage); otherwise NOT_FOUND. */
@@ -125,7 +146,9 @@ export function createApiKeys(deps: ApiKeyDeps) {
     async stillValid(actor: Actor): Promise<boolean> {
       if (!actor.apiKeyId) return false;
       const { revoked, session: key, user } = await credentials.resolve(actor.apiKeyId, actor.userId);
-      return Boolean(!revoked && key && !key.revoked && key.userId === actor.userId && key.expiresAt > new Date() && user && !user.disabled && user.role === actor.role);
+      return Boolean(
+        !revoked && key && !key.revoked && key.userId === actor.userId && key.expiresAt > new Date() && user && !user.disabled && user.role === actor.role,
+      );
     },
   };
 }

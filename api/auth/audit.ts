@@ -82,6 +82,9 @@ export interface RequestMeta {
 }
 
 /** The actor and origin members of an audit event. */
-export function auditedBy(actor: { userId: string; username: string } | undefined, meta: RequestMeta = {}): Pick<AuditEvent, 'actorId' | 'actorName' | 'ip' | 'userAgent'> {
+export function auditedBy(
+  actor: { userId: string; username: string } | undefined,
+  meta: RequestMeta = {},
+): Pick<AuditEvent, 'actorId' | 'actorName' | 'ip' | 'userAgent'> {
   return { actorId: actor?.userId ?? null, actorName: actor?.username ?? null, ip: meta.ip, userAgent: meta.userAgent };
 }

@@ -22,7 +22,10 @@ export function bearerAuthenticator(tokens: TokenVerifier, onFailure?: (reason: 
     const m = /^Bearer\s+([^\s]+)$/i.exec(header);
     if (!m) {
       onFailure?.('malformed_header');
-      throw new AppError('UNAUTHENTICATED', { detail: 'Use "Authorization: Bearer <token>"', headers: { 'WWW-Authenticate': 'Bearer realm="parley", error="invalid_request"' } });
+      throw new AppError('UNAUTHENTICATED', {
+        detail: 'Use "Authorization: Bearer <token>"',
+        headers: { 'WWW-Authenticate': 'Bearer realm="parley", error="invalid_request"' },
+      });
     }
     return (await tokens.authenticate(m[1]!)).actor;
   };

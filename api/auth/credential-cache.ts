@@ -86,7 +86,8 @@ export class CredentialCache<U extends UserState> {
       return { revoked: true };
     }
     const hit = this.entries.get(sid);
-    if (hit && hit.epoch === epoch && this.now() - hit.at < this.opts.maxAgeMs && hit.session?.userId === uid) return { revoked: false, session: hit.session, user: hit.user };
+    if (hit && hit.epoch === epoch && this.now() - hit.at < this.opts.maxAgeMs && hit.session?.userId === uid)
+      return { revoked: false, session: hit.session, user: hit.user };
     const fresh = await this.load(sid, uid);
     if (this.opts.maxAgeMs > 0) this.remember(sid, { at: this.now(), epoch, session: fresh.session, user: fresh.user });
     return { revoked: false, ...fresh };

@@ -55,7 +55,17 @@ export function createDenialAudit(deps: { audit: Audit; windowMs: number; maxKey
     void p.finally(() => pending.delete(p));
   };
   const row = (d: Denial, details: Record<string, unknown>) =>
-    deps.audit({ action: 'auth.denied', outcome: 'denied', actorId: d.actorId ?? null, actorName: d.actorName ?? null, ip: d.ip, userAgent: d.userAgent, targetType: 'route', targetId: `${d.method} ${d.path}`, details: { status: d.status, code: d.code, family: d.family, method: d.method, path: d.path, ...details } });
+    deps.audit({
+      action: 'auth.denied',
+      outcome: 'denied',
+      actorId: d.actorId ?? null,
+      actorName: d.actorName ?? null,
+      ip: d.ip,
+      userAgent: d.userAgent,
+      targetType: 'route',
+      targetId: `${d.method} ${d.path}`,
+      details: { status: d.status, code: d.code, family: d.family, method: d.method, path: d.path, ...details },
+    });
 
   async function flush(): Promise<void> {
     const closing = tallies;
@@ -67,7 +77,15 @@ export function createDenialAudit(deps: { audit: Audit; windowMs: number; maxKey
     const window = { from: from.toISOString(), to: windowStart.toISOString() };
     for (const t of closing.values()) if (t.count > 1) write(row(t.first, { count: t.count - 1, aggregated: true, window }));
     if (spilled.count > 0) {
-      write(deps.audit({ action: 'auth.denied', outcome: 'denied', targetType: 'route', targetId: '*', details: { path: '*', count: spilled.count, byStatus: spilled.byStatus, aggregated: true, overflow: true, window } }));
+      write(
+        deps.audit({
+          action: 'auth.denied',
+          outcome: 'denied',
+          targetType: 'route',
+          targetId: '*',
+          details: { path: '*', count: spilled.count, byStatus: spilled.byStatus, aggregated: true, overflow: true, window },
+        }),
+      );
     }
     await Promise.all([...pending]);
   }
@@ -122,8 +140,15 @@ export function denialRecorder(denials: DenialAudit): RequestHandler {
       const actor = res.locals.actor as Actor | undefined;
       const path = maskedPath(req.originalUrl);
       denials.record({
-        status: res.statusCode, family: familyOf(path), code: res.locals.errorCode as string | undefined, method: req.method, path,
-        ip: req.ip ?? req.socket.remoteAddress, userAgent: req.get('user-agent'), actorId: actor?.userId, actorName: actor?.username,
+        status: res.statusCode,
+        family: familyOf(path),
+        code: res.locals.errorCode as string | undefined,
+        method: req.method,
+        path,
+        ip: req.ip ?? req.socket.remoteAddress,
+        userAgent: req.get('user-agent'),
+        actorId: actor?.userId,
+        actorName: actor?.username,
       });
     });
     next();

@@ -62,7 +62,13 @@ export function createGrants(deps: GrantDeps) {
   /** `sessionScope` '' means "whatever the user's role holds now", so role changes apply to live sessions. */
   async function tokenResponse(user: UserRow, sessionId: string, sessionScope: string): Promise<TokenResponse> {
     const scope = sessionScope || permissionsOf(user.role).join(' ');
-    return { access_token: await issueAccess(user, sessionId), token_type: 'Bearer', expires_in: config.accessTtlSeconds, refresh_token: await issueRefresh(sessionId), scope };
+    return {
+      access_token: await issueAccess(user, sessionId),
+      token_type: 'Bearer',
+      expires_in: config.accessTtlSeconds,
+      refresh_token: await issueRefresh(sessionId),
+      scope,
+    };
   }
 
   /** The session scope for a requested OAuth2 scope: permissions the role holds. No scope asked → ''. */
@@ -81,12 +87,28 @@ export function createGrants(deps: GrantDeps) {
       const ok = await verifyPassword(user && !user.disabled ? user.password_hash : undefined, input.password);
       if (!ok || !user) {
         deps.onFailure?.('password', 'invalid_grant');
-        await audit({ action: 'auth.login', outcome: 'failure', actorId: user?.id ?? null, actorName: input.username.slice(0, 200), ip: meta.ip, userAgent: meta.userAgent });
+        await audit({
+          action: 'auth.login',
+          outcome: 'failure',
+          actorId: user?.id ?? null,
+          actorName: input.username.slice(0, 200),
+          ip: meta.ip,
+          userAgent: meta.userAgent,
+        });
         throw oauthError('invalid_grant', 'The username or password is incorrect');
       }
       const scope = grantScope(user, input.scope);
       const sessionId = await sessions.open(user, scope, meta);
-      await audit({ action: 'auth.login', outcome: 'success', actorId: user.id, actorName: user.username, ip: meta.ip, userAgent: meta.userAgent, targetType: 'session', targetId: sessionId });
+      await audit({
+        action: 'auth.login',
+        outcome: 'success',
+        actorId: user.id,
+        actorName: user.username,
+        ip: meta.ip,
+        userAgent: meta.userAgent,
+        targetType: 'session',
+        targetId: sessionId,
+      });
       return tokenResponse(user, sessionId, scope);
     },
 
@@ -96,7 +118,16 @@ export function createGrants(deps: GrantDeps) {
       const hash = sha256(token);
       const refused = async (reason: string, session?: SessionRow) => {
         deps.onFailure?.('refresh', reason);
-        await audit({ action: 'auth.refresh', outcome: 'failure', actorId: session?.user_id ?? null, ip: meta.ip, userAgent: meta.userAgent, targetType: session ? 'session' : undefined, targetId: session?.id, details: { reason } });
+        await audit({
+          action: 'auth.refresh',
+          outcome: 'failure',
+          actorId: session?.user_id ?? null,
+          ip: meta.ip,
+          userAgent: meta.userAgent,
+          targetType: session ? 'session' : undefined,
+          targetId: session?.id,
+          details: { reason },
+        });
         return invalidRefresh();
       };
       const usedFor = await sessionStore.consumeRefreshToken(hash);
@@ -107,7 +138,15 @@ export function createGrants(deps: GrantDeps) {
         await sessions.revoke(known, 'refresh token reuse');
         const s = await sessionStore.byId(known);
         deps.onFailure?.('refresh', 'reuse');
-        await audit({ action: 'auth.refresh_reuse', outcome: 'denied', actorId: s?.user_id ?? null, ip: meta.ip, userAgent: meta.userAgent, targetType: 'session', targetId: known });
+        await audit({
+          action: 'auth.refresh_reuse',
+          outcome: 'denied',
+          actorId: s?.user_id ?? null,
+          ip: meta.ip,
+          userAgent: meta.userAgent,
+          targetType: 'session',
+          targetId: known,
+        });
         throw invalidRefresh();
       }
       const session = await sessionStore.byId(usedFor);
@@ -116,7 +155,16 @@ export function createGrants(deps: GrantDeps) {
         throw await refused(session?.revoked_at ? 'revoked' : 'expired', session);
       }
       await sessionStore.touch(session.id, meta.ip ?? null);
-      await audit({ action: 'auth.refresh', outcome: 'success', actorId: user.id, actorName: user.username, ip: meta.ip, userAgent: meta.userAgent, targetType: 'session', targetId: session.id });
+      await audit({
+        action: 'auth.refresh',
+        outcome: 'success',
+        actorId: user.id,
+        actorName: user.username,
+        ip: meta.ip,
+        userAgent: meta.userAgent,
+        targetType: 'session',
+        targetId: session.id,
+      });
       return tokenResponse(user, session.id, session.scope);
     },
   };

@@ -41,7 +41,15 @@ export function createAuth(deps: AuthDeps) {
   const sessionStore = createSessionStore(db);
   const keyring = createKeyRingCache(db, a.accessTtlSeconds);
   const sessions = createSessions({ store: sessionStore, users: userStore, redis, keyPrefix, audit, config: a, onRevoked });
-  const apiKeys = createApiKeys({ store: createApiKeyStore(db), users: userStore, redis, keyPrefix, audit, config: { credentialCacheMs: a.credentialCacheMs, maxPerUser: a.maxApiKeysPerUser }, onRevoked });
+  const apiKeys = createApiKeys({
+    store: createApiKeyStore(db),
+    users: userStore,
+    redis,
+    keyPrefix,
+    audit,
+    config: { credentialCacheMs: a.credentialCacheMs, maxPerUser: a.maxApiKeysPerUser },
+    onRevoked,
+  });
   const tokens = createTokenVerifier({ keyring, sessions, apiKeys, config: a, onFailure });
   const grants = createGrants({ users: userStore, sessionStore, sessions, keyring, audit, config: a, onFailure });
   const users = createUsers({ store: userStore, sessions, apiKeys, audit, config: a, onFailure, onRevoked });

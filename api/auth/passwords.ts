@@ -6,8 +6,13 @@
  */
 import { hash, verify } from '@node-rs/argon2';
 
-export const argonParams = { // 2 = Algorithm.Argon2id (a const enum, which verbatimModuleSyntax cannot import).
-  algorithm: 2, memoryCost: 19_456, timeCost: 2, parallelism: 1 } as const;
+export const argonParams = {
+  // 2 = Algorithm.Argon2id (a const enum, which verbatimModuleSyntax cannot import).
+  algorithm: 2,
+  memoryCost: 19_456,
+  timeCost: 2,
+  parallelism: 1,
+} as const;
 
 let hashCount = 0;
 /** Password hash computations (hash + verify) since start; tests use it to prove rate limits run before hashing. */

@@ -80,8 +80,19 @@ export function can(actor: Actor | undefined, permission: Permission): boolean {
 }
 
 /** The actor a verified credential stands for: the user's role's permissions, narrowed by a session's or key's scopes. */
-export function actorOf(user: { id: string; username: string; role: Role }, via: { sessionId?: string; apiKeyId?: string; scopes?: readonly Permission[] }): Actor {
+export function actorOf(
+  user: { id: string; username: string; role: Role },
+  via: { sessionId?: string; apiKeyId?: string; scopes?: readonly Permission[] },
+): Actor {
   const rolePerms = permissionsOf(user.role);
   const perms = via.scopes ? rolePerms.filter((p) => via.scopes!.includes(p)) : rolePerms;
-  return { kind: via.apiKeyId ? 'apiKey' : 'user', userId: user.id, username: user.username, role: user.role, permissions: new Set(perms), sessionId: via.sessionId, apiKeyId: via.apiKeyId };
+  return {
+    kind: via.apiKeyId ? 'apiKey' : 'user',
+    userId: user.id,
+    username: user.username,
+    role: user.role,
+    permissions: new Set(perms),
+    sessionId: via.sessionId,
+    apiKeyId: via.apiKeyId,
+  };
 }

@@ -56,7 +56,14 @@ export function createSessions(deps: SessionDeps) {
     /** A new session for `user`, narrowed to `scope` ('' = the role's permissions at each request). */
     async open(user: UserRow, scope: string, meta: RequestMeta): Promise<string> {
       const id = randomUUID();
-      await store.insert({ id, userId: user.id, scope, ip: meta.ip ?? null, userAgent: meta.userAgent?.slice(0, 512) ?? null, expiresAt: new Date(Date.now() + config.refreshTtlSeconds * 1000) });
+      await store.insert({
+        id,
+        userId: user.id,
+        scope,
+        ip: meta.ip ?? null,
+        userAgent: meta.userAgent?.slice(0, 512) ?? null,
+        expiresAt: new Date(Date.now() + config.refreshTtlSeconds * 1000),
+      });
       return id;
     },
 
@@ -77,11 +84,24 @@ export function createSessions(deps: SessionDeps) {
 
     async list(actor: Actor): Promise<Session[]> {
       const rows = await store.live(actor.userId);
-      return rows.map((r) => ({ id: r.id, current: r.id === actor.sessionId, createdAt: r.created_at.toISOString(), lastUsedAt: r.last_used_at.toISOString(), expiresAt: r.expires_at.toISOString(), ip: r.ip, userAgent: r.user_agent }));
+      return rows.map((r) => ({
+        id: r.id,
+        current: r.id === actor.sessionId,
+        createdAt: r.created_at.toISOString(),
+        lastUsedAt: r.last_used_at.toISOString(),
+        expiresAt: r.expires_at.toISOString(),
+        ip: r.ip,
+        userAgent: r.user_agent,
+      }));
     },
 
     /** Revokes one of the actor's sessions (or all, with id undefined). Others' sessions are NOT_FOUND. */
-    async revokeOwn(actor: Actor, id: string | undefined, meta: RequestMeta, action: 'auth.logout' | 'auth.session_revoked' = 'auth.session_revoked'): Promise<number> {
+    async revokeOwn(
+      actor: Actor,
+      id: string | undefined,
+      meta: RequestMeta,
+      action: 'auth.logout' | 'auth.session_revoked' = 'auth.session_revoked',
+    ): Promise<number> {
       const ids = await store.unrevokedIds(actor.userId, { only: id });
       if (id && ids.length === 0) throw new AppError('NOT_FOUND');
       for (const sid of ids) {

@@ -31,7 +31,12 @@ export const tokenEndpointGuard: RequestHandler = (req, res, next) => {
   res.set({ 'Cache-Control': 'no-store', Pragma: 'no-cache' });
   res.locals.errorStyle = 'oauth2';
   if (req.method === 'POST' && !req.is('application/x-www-form-urlencoded')) {
-    return sendProblem(res, oauthError('invalid_request', 'The token request must be application/x-www-form-urlencoded'), res.locals.requestId as string | undefined, req.originalUrl.split('?')[0]);
+    return sendProblem(
+      res,
+      oauthError('invalid_request', 'The token request must be application/x-www-form-urlencoded'),
+      res.locals.requestId as string | undefined,
+      req.originalUrl.split('?')[0],
+    );
   }
   next();
 };

@@ -84,9 +84,16 @@ export function createTokenVerifier(deps: TokenDeps) {
       claims = seen.claims;
     } else {
       try {
-        claims = jwt.verify(token, key, { algorithms: [ALGORITHM], issuer: config.issuer, audience: config.audience, clockTolerance: CLOCK_TOLERANCE_S }) as jwt.JwtPayload;
+        claims = jwt.verify(token, key, {
+          algorithms: [ALGORITHM],
+          issuer: config.issuer,
+          audience: config.audience,
+          clockTolerance: CLOCK_TOLERANCE_S,
+        }) as jwt.JwtPayload;
       } catch (err) {
-        throw unauthenticated(err instanceof jwt.TokenExpiredError ? 'token expired' : err instanceof jwt.NotBeforeError ? 'token not yet valid' : 'invalid token');
+        throw unauthenticated(
+          err instanceof jwt.TokenExpiredError ? 'token expired' : err instanceof jwt.NotBeforeError ? 'token not yet valid' : 'invalid token',
+        );
       }
       remember(token, { key, claims });
     }
@@ -124,7 +131,16 @@ export function createTokenVerifier(deps: TokenDeps) {
     async stillValid(actor: Actor): Promise<boolean> {
       if (actor.sessionId) {
         const { revoked, session, user } = await sessions.resolve(actor.sessionId, actor.userId);
-        return Boolean(!revoked && session && !session.revoked && session.userId === actor.userId && session.expiresAt > new Date() && user && !user.disabled && user.role === actor.role);
+        return Boolean(
+          !revoked &&
+          session &&
+          !session.revoked &&
+          session.userId === actor.userId &&
+          session.expiresAt > new Date() &&
+          user &&
+          !user.disabled &&
+          user.role === actor.role,
+        );
       }
       if (actor.apiKeyId) return apiKeys.stillValid(actor);
       return false;

@@ -44,12 +44,20 @@ export function createUsers(deps: UserDeps) {
   const { store, sessions, audit } = deps;
 
   async function create(input: { username: string; password: string; role: Role }, by?: { actor?: Actor; meta?: RequestMeta }): Promise<UserRow> {
-    if (!Username.safeParse(input.username).success) throw new AppError('VALIDATION_FAILED', { errors: [{ path: 'username', message: '3 to 64 of A-Z a-z 0-9 _ . @ -' }] });
+    if (!Username.safeParse(input.username).success)
+      throw new AppError('VALIDATION_FAILED', { errors: [{ path: 'username', message: '3 to 64 of A-Z a-z 0-9 _ . @ -' }] });
     checkPassword(input.password, 'password');
     const id = randomUUID();
     try {
       const row = await store.insert({ id, username: input.username, passwordHash: await hashPassword(input.password), role: input.role });
-      await audit({ action: 'user.created', outcome: 'success', ...auditedBy(by?.actor, by?.meta), targetType: 'user', targetId: id, details: { username: input.username, role: input.role } });
+      await audit({
+        action: 'user.created',
+        outcome: 'success',
+        ...auditedBy(by?.actor, by?.meta),
+        targetType: 'user',
+        targetId: id,
+        details: { username: input.username, role: input.role },
+      });
       return row;
     } catch (err) {
       if ((err as { code?: string }).code === UNIQUE_VIOLATION) throw new AppError('INVALID_STATE', { detail: 'That username is taken' });
@@ -81,10 +89,12 @@ export function createUsers(deps: UserDeps) {
       // failure here does not undo the change, it only leaves memos to expire by age.
       if (change.role !== undefined || change.disabled !== undefined) {
         await sessions.userChanged(userId).catch(() => {});
-        if (change.role !== before.role || change.disabled === true) deps.onRevoked?.({ userId, reason: change.disabled ? 'account disabled' : 'role changed' });
+        if (change.role !== before.role || change.disabled === true)
+          deps.onRevoked?.({ userId, reason: change.disabled ? 'account disabled' : 'role changed' });
       }
       const by = { ...auditedBy(actor, meta), targetType: 'user', targetId: userId };
-      if (change.role !== undefined && change.role !== before.role) await audit({ action: 'user.role_changed', outcome: 'success', ...by, details: { from: before.role, to: change.role } });
+      if (change.role !== undefined && change.role !== before.role)
+        await audit({ action: 'user.role_changed', outcome: 'success', ...by, details: { from: before.role, to: change.role } });
       if (change.disabled !== undefined && change.disabled !== before.disabled) {
         await audit({ action: 'user.disabled', outcome: 'success', ...by, details: { disabled: change.disabled } });
         if (change.disabled) await sessions.revokeAllOf(userId, 'account disabled');
@@ -104,7 +114,10 @@ export function createUsers(deps: UserDeps) {
       if (!(await verifyPassword(user.password_hash, input.currentPassword))) {
         deps.onFailure?.('password', 'wrong_current_password');
         await audit({ action: 'user.password_changed', outcome: 'failure', ...target, details: { reason: 'wrong current password' } });
-        throw new AppError('VALIDATION_FAILED', { detail: 'The current password is not correct', errors: [{ path: 'currentPassword', message: 'is not correct' }] });
+        throw new AppError('VALIDATION_FAILED', {
+          detail: 'The current password is not correct',
+          errors: [{ path: 'currentPassword', message: 'is not correct' }],
+        });
       }
       checkPassword(input.newPassword, 'newPassword');
       await store.update(user.id, { passwordHash: await hashPassword(input.newPassword) });
@@ -114,13 +127,24 @@ export function createUsers(deps: UserDeps) {
     },
 
     /** Sets a user's password (an admin, or the CLI) and revokes every session of the account. */
-    async resetPassword(target: { id: string } | { username: string }, password: string, by: { actor?: Actor; meta?: RequestMeta } = {}): Promise<{ user: UserRow; sessionsRevoked: number }> {
+    async resetPassword(
+      target: { id: string } | { username: string },
+      password: string,
+      by: { actor?: Actor; meta?: RequestMeta } = {},
+    ): Promise<{ user: UserRow; sessionsRevoked: number }> {
       checkPassword(password, 'password');
       const user = 'id' in target ? await store.byId(target.id) : await store.byName(target.username);
       if (!user) throw new AppError('NOT_FOUND', { detail: 'No such user' });
       await store.update(user.id, { passwordHash: await hashPassword(password) });
       const sessionsRevoked = await sessions.revokeAllOf(user.id, 'password reset');
-      await audit({ action: 'user.password_reset', outcome: 'success', ...auditedBy(by.actor, by.meta), targetType: 'user', targetId: user.id, details: { username: user.username, sessionsRevoked } });
+      await audit({
+        action: 'user.password_reset',
+        outcome: 'success',
+        ...auditedBy(by.actor, by.meta),
+        targetType: 'user',
+        targetId: user.id,
+        details: { username: user.username, sessionsRevoked },
+      });
       return { user, sessionsRevoked };
     },
 
@@ -148,7 +172,14 @@ export function createUsers(deps: UserDeps) {
       await sessions.userChanged(existing.id);
       const sessionsRevoked = await sessions.revokeAllOf(existing.id, 'bootstrap admin promotion');
       const keysRevoked = await deps.apiKeys.revokeAllOf(existing.id);
-      await audit({ action: 'user.bootstrap_promoted', outcome: 'success', userAgent: 'bootstrap', targetType: 'user', targetId: existing.id, details: { from: existing.role, wasDisabled: existing.disabled, sessionsRevoked, keysRevoked } });
+      await audit({
+        action: 'user.bootstrap_promoted',
+        outcome: 'success',
+        userAgent: 'bootstrap',
+        targetType: 'user',
+        targetId: existing.id,
+        details: { from: existing.role, wasDisabled: existing.disabled, sessionsRevoked, keysRevoked },
+      });
       return 'promoted';
     },
   };

@@ -71,7 +71,9 @@ export interface Admitted {
   confirm?: () => Promise<void>;
 }
 
-const meteredKinds = Object.values(jobs).filter((d) => d.metered).map((d) => d.kind);
+const meteredKinds = Object.values(jobs)
+  .filter((d) => d.metered)
+  .map((d) => d.kind);
 const order = PriorityClass.options;
 
 /** The best class `allowed` holds at or below `wanted` (interactive > normal > batch); else the best it holds at all. */
@@ -110,7 +112,14 @@ export function createAdmission(deps: AdmissionDeps) {
     throw new AppError('BUDGET_EXHAUSTED', {
       detail: `The ${f.source} budget of ${f.limitTokens} tokens per ${f.period} cannot hold this job: ${f.usedTokens} used or reserved, this job needs up to ${f.requestedTokens} (prompt estimate + num_predict). It resets at ${f.resetsAt.toISOString()}.`,
       headers: { 'Retry-After': String(retryAfter) },
-      extra: { period: f.period, source: f.source, limit: String(f.limitTokens), used: String(f.usedTokens), requested: String(f.requestedTokens), resetsAt: f.resetsAt.toISOString() },
+      extra: {
+        period: f.period,
+        source: f.source,
+        limit: String(f.limitTokens),
+        used: String(f.usedTokens),
+        requested: String(f.requestedTokens),
+        resetsAt: f.resetsAt.toISOString(),
+      },
     });
   }
 
@@ -154,9 +163,11 @@ export function createAdmission(deps: AdmissionDeps) {
       await checkModel(deps.models, subject.role, cap, chat.model ?? config.ollama.chatModel, { named: chat.model !== undefined, path: 'input.model' });
       checkKeepAlive(subject.role, cap, chat.keep_alive, 'input.keep_alive');
       const asked = chat.options?.num_predict;
-      if (asked !== undefined && asked > cap.maxNumPredict) throw exceeded('maxNumPredict', cap.maxNumPredict, subject.role, `num_predict ${asked}`, 'input.options.num_predict');
+      if (asked !== undefined && asked > cap.maxNumPredict)
+        throw exceeded('maxNumPredict', cap.maxNumPredict, subject.role, `num_predict ${asked}`, 'input.options.num_predict');
       const numCtx = chat.options?.num_ctx;
-      if (numCtx !== undefined && numCtx > cap.maxNumCtx) throw exceeded('maxNumCtx', cap.maxNumCtx, subject.role, `num_ctx ${numCtx}`, 'input.options.num_ctx');
+      if (numCtx !== undefined && numCtx > cap.maxNumCtx)
+        throw exceeded('maxNumCtx', cap.maxNumCtx, subject.role, `num_ctx ${numCtx}`, 'input.options.num_ctx');
       const chars = chat.messages.reduce((n, m) => n + m.content.length, 0);
       if (chars > cap.maxPromptChars) throw exceeded('maxPromptChars', cap.maxPromptChars, subject.role, `A prompt of ${chars} characters`, 'input.messages');
       await checkConcurrency(subject, cap);

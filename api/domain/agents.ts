@@ -107,7 +107,8 @@ export function agentCaps(deps: { roleCaps: Record<Role, RoleCap>; models: Model
     const cap = deps.roleCaps[actor.role];
     await checkModel(deps.models, actor.role, cap, agent.model, { named: agent.named ?? true, path: 'model' });
     const { num_predict: numPredict, num_ctx: numCtx } = agent.params;
-    if (numPredict !== undefined && numPredict > cap.maxNumPredict) throw capExceeded('maxNumPredict', cap.maxNumPredict, actor.role, `num_predict ${numPredict}`, 'params.num_predict');
+    if (numPredict !== undefined && numPredict > cap.maxNumPredict)
+      throw capExceeded('maxNumPredict', cap.maxNumPredict, actor.role, `num_predict ${numPredict}`, 'params.num_predict');
     if (numCtx !== undefined && numCtx > cap.maxNumCtx) throw capExceeded('maxNumCtx', cap.maxNumCtx, actor.role, `num_ctx ${numCtx}`, 'params.num_ctx');
   };
 }

@@ -16,14 +16,34 @@ import { dirname } from 'node:path';
 import type { Readable } from 'node:stream';
 import type { Config } from '../../platform/config.ts';
 import {
-  ArchiveError, SourcePathError, archiveTree, codeCollection, identityView, resolveSourcePath, submitJob, unpackArchive,
-  type CodeSearch, type CodeStore, type IndexStateRow, type RepositoryRow, type SubmitDeps,
+  ArchiveError,
+  SourcePathError,
+  archiveTree,
+  codeCollection,
+  identityView,
+  resolveSourcePath,
+  submitJob,
+  unpackArchive,
+  type CodeSearch,
+  type CodeStore,
+  type IndexStateRow,
+  type RepositoryRow,
+  type SubmitDeps,
 } from '../../platform/code/index.ts';
 import type { JobLifecycle } from '../../platform/jobs/index.ts';
 import type { Generation, IndexCatalog, VectorStore } from '../../platform/vectors/index.ts';
 import {
-  codeIndex, isTerminal,
-  type ArchiveReceipt, type RepositoryIndexView, type CodeSearchQuery, type CodeSearchResults, type CodeSymbol, type CreateRepository, type Repository, type SubmittedJob, type SymbolQuery,
+  codeIndex,
+  isTerminal,
+  type ArchiveReceipt,
+  type RepositoryIndexView,
+  type CodeSearchQuery,
+  type CodeSearchResults,
+  type CodeSymbol,
+  type CreateRepository,
+  type Repository,
+  type SubmittedJob,
+  type SymbolQuery,
 } from '../../shared/index.ts';
 import { can, type Actor } from '../auth/permissions.ts';
 import { AppError } from './errors.ts';
@@ -41,7 +61,12 @@ export interface CodeDeps {
 }
 
 function canRead(actor: Actor, row: RepositoryRow): boolean {
-  return row.owner_id === actor.userId || can(actor, 'code:any') || row.visibility === 'public' || (row.visibility === 'shared' && row.shared_with.includes(actor.userId));
+  return (
+    row.owner_id === actor.userId ||
+    can(actor, 'code:any') ||
+    row.visibility === 'public' ||
+    (row.visibility === 'shared' && row.shared_with.includes(actor.userId))
+  );
 }
 
 /** The repository if the actor may read it; otherwise NOT_FOUND. */
@@ -54,7 +79,8 @@ async function readable(deps: CodeDeps, actor: Actor, id: string): Promise<Repos
 /** The repository if the actor may change it: FORBIDDEN when they may only read it. */
 async function writable(deps: CodeDeps, actor: Actor, id: string): Promise<RepositoryRow> {
   const row = await readable(deps, actor, id);
-  if (row.owner_id !== actor.userId && !can(actor, 'code:any')) throw new AppError('FORBIDDEN', { detail: 'Only the owner (or an operator) may change this repository' });
+  if (row.owner_id !== actor.userId && !can(actor, 'code:any'))
+    throw new AppError('FORBIDDEN', { detail: 'Only the owner (or an operator) may change this repository' });
   return row;
 }
 
@@ -100,18 +126,29 @@ async function toViews(deps: CodeDeps, rows: RepositoryRow[]): Promise<Repositor
 
 export async function createRepository(deps: CodeDeps, actor: Actor, body: CreateRepository): Promise<Repository> {
   if (body.source.type === 'path') {
-    if (!can(actor, 'code:paths')) throw new AppError('FORBIDDEN', { detail: 'Repositories from a folder on the workers are for operators; upload an archive instead ({ "type": "archive" })' });
+    if (!can(actor, 'code:paths'))
+      throw new AppError('FORBIDDEN', {
+        detail: 'Repositories from a folder on the workers are for operators; upload an archive instead ({ "type": "archive" })',
+      });
     try {
       await resolveSourcePath(body.source.path, deps.config.code.roots);
     } catch (err) {
-      if (err instanceof SourcePathError) throw new AppError('VALIDATION_FAILED', { detail: err.message, errors: [{ path: 'source.path', message: err.message }] });
+      if (err instanceof SourcePathError)
+        throw new AppError('VALIDATION_FAILED', { detail: err.message, errors: [{ path: 'source.path', message: err.message }] });
       throw err;
     }
   }
   if (body.sharedWith.length && body.visibility !== 'shared') {
     throw new AppError('VALIDATION_FAILED', { errors: [{ path: 'sharedWith', message: 'applies only when visibility is "shared"' }] });
   }
-  const row = await deps.store.insertRepository({ id: randomUUID(), owner_id: actor.userId, name: body.name, visibility: body.visibility, shared_with: body.sharedWith, source: body.source });
+  const row = await deps.store.insertRepository({
+    id: randomUUID(),
+    owner_id: actor.userId,
+    name: body.name,
+    visibility: body.visibility,
+    shared_with: body.sharedWith,
+    source: body.source,
+  });
   if (!row) throw new AppError('INVALID_STATE', { detail: `You already have a repository named "${body.name}"` });
   return (await toViews(deps, [row]))[0]!;
 }
@@ -137,7 +174,10 @@ export async function deleteRepository(deps: CodeDeps, actor: Actor, id: string)
 
 export async function uploadArchive(deps: CodeDeps, actor: Actor, id: string, body: Readable | undefined): Promise<z.infer<typeof ArchiveReceipt>> {
   const row = await writable(deps, actor, id);
-  if (row.source.type !== 'archive') throw new AppError('INVALID_STATE', { detail: 'This repository reads a folder on the workers; archives are for repositories created with { "type": "archive" }' });
+  if (row.source.type !== 'archive')
+    throw new AppError('INVALID_STATE', {
+      detail: 'This repository reads a folder on the workers; archives are for repositories created with { "type": "archive" }',
+    });
   if (!body) throw new AppError('MALFORMED_BODY', { detail: 'Send the .tar.gz as the request body' });
   let result;
   try {
@@ -162,10 +202,12 @@ export async function uploadArchive(deps: CodeDeps, actor: Actor, id: string, bo
  */
 export async function indexRepository(deps: CodeDeps, actor: Actor, id: string): Promise<{ job: SubmittedJob; existing: boolean }> {
   const row = await writable(deps, actor, id);
-  if (row.source.type === 'archive' && !row.snapshot) throw new AppError('INVALID_STATE', { detail: 'Upload the repository first: PUT /v1/code/repositories/:id/archive with a .tar.gz' });
+  if (row.source.type === 'archive' && !row.snapshot)
+    throw new AppError('INVALID_STATE', { detail: 'Upload the repository first: PUT /v1/code/repositories/:id/archive with a .tar.gz' });
   if (row.index_job_id) {
     const current = await deps.jobs.get(row.index_job_id);
-    if (current && !isTerminal(current.state)) return { job: { id: current.id, kind: current.kind, state: current.state, links: links(current.id) }, existing: true };
+    if (current && !isTerminal(current.state))
+      return { job: { id: current.id, kind: current.kind, state: current.state, links: links(current.id) }, existing: true };
   }
   let submitted;
   try {
@@ -204,9 +246,19 @@ const uuid = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 export async function searchCode(deps: CodeDeps, actor: Actor, q: CodeSearchQuery): Promise<CodeSearchResults> {
   let ids: string[] | undefined;
   if (q.repository) {
-    ids = [...new Set(q.repository.split(',').map((s) => s.trim()).filter(Boolean))];
+    ids = [
+      ...new Set(
+        q.repository
+          .split(',')
+          .map((s) => s.trim())
+          .filter(Boolean),
+      ),
+    ];
     const bad = ids.find((i) => !uuid.test(i));
-    if (bad !== undefined || ids.length > 100) throw new AppError('VALIDATION_FAILED', { errors: [{ path: 'query.repository', message: bad !== undefined ? `"${bad}" is not a repository id` : 'at most 100 repositories' }] });
+    if (bad !== undefined || ids.length > 100)
+      throw new AppError('VALIDATION_FAILED', {
+        errors: [{ path: 'query.repository', message: bad !== undefined ? `"${bad}" is not a repository id` : 'at most 100 repositories' }],
+      });
   }
   const visible = await deps.store.visibleRepositories(actor.userId, can(actor, 'code:any'), ids);
   if (ids && visible.length !== ids.length) throw new AppError('NOT_FOUND', { detail: 'No such repository (or not visible to you)' });

@@ -7,12 +7,27 @@ import { randomUUID } from 'node:crypto';
 import type { Config } from '../../platform/config.ts';
 import { servingGeneration, submitJob, type SubmitDeps } from '../../platform/code/index.ts';
 import {
-  canonicalModel, collectionTableSpec, metadataColumn,
-  type CollectionRow, type CollectionStore, type Embedder, type Generation, type IndexCatalog, type VectorStore, type Where,
+  canonicalModel,
+  collectionTableSpec,
+  metadataColumn,
+  type CollectionRow,
+  type CollectionStore,
+  type Embedder,
+  type Generation,
+  type IndexCatalog,
+  type VectorStore,
+  type Where,
 } from '../../platform/vectors/index.ts';
 import {
-  collectionUpsert, canonicalModelName,
-  type Collection, type CollectionQuery, type CollectionResults, type CreateCollection, type DocumentInput, type FieldType, type SubmittedJob,
+  collectionUpsert,
+  canonicalModelName,
+  type Collection,
+  type CollectionQuery,
+  type CollectionResults,
+  type CreateCollection,
+  type DocumentInput,
+  type FieldType,
+  type SubmittedJob,
 } from '../../shared/index.ts';
 import { can, type Actor } from '../auth/permissions.ts';
 import { AppError } from './errors.ts';
@@ -33,7 +48,10 @@ async function owned(deps: CollectionDeps, actor: Actor, id: string): Promise<Co
   return row;
 }
 
-const identity = (gen: Generation) => ({ generation: gen.id, identity: { model: gen.identity.model, digest: gen.identity.digest, dimensions: gen.identity.dimensions, chunker: gen.identity.chunker } });
+const identity = (gen: Generation) => ({
+  generation: gen.id,
+  identity: { model: gen.identity.model, digest: gen.identity.digest, dimensions: gen.identity.dimensions, chunker: gen.identity.chunker },
+});
 
 async function toView(deps: CollectionDeps, row: CollectionRow): Promise<Collection> {
   const gen = await deps.catalog.serving(row.id);
@@ -55,14 +73,25 @@ export async function createCollection(deps: CollectionDeps, actor: Actor, body:
   const model = canonicalModel(body.model ?? deps.config.ollama.embedModel);
   const cap = deps.config.roleCaps[actor.role];
   if (cap.models !== '*' && !cap.models.some((m) => canonicalModelName(m) === canonicalModelName(model))) {
-    throw new AppError('LIMIT_EXCEEDED', { detail: `Model "${model}" is not allowed for the ${actor.role} role`, errors: [{ path: 'model', message: `allowed: ${cap.models.join(', ')}` }], extra: { cap: 'models', limit: cap.models.join(', ') } });
+    throw new AppError('LIMIT_EXCEEDED', {
+      detail: `Model "${model}" is not allowed for the ${actor.role} role`,
+      errors: [{ path: 'model', message: `allowed: ${cap.models.join(', ')}` }],
+      extra: { cap: 'models', limit: cap.models.join(', ') },
+    });
   }
   try {
     await deps.embedder.describe(model);
   } catch {
     throw new AppError('VALIDATION_FAILED', { detail: `Model "${model}" is not installed in Ollama`, errors: [{ path: 'model', message: 'not installed' }] });
   }
-  const row = await deps.collections.insert({ id: randomUUID(), owner_id: actor.userId, name: body.name, description: body.description ?? null, fields: body.fields, embed_model: model });
+  const row = await deps.collections.insert({
+    id: randomUUID(),
+    owner_id: actor.userId,
+    name: body.name,
+    description: body.description ?? null,
+    fields: body.fields,
+    embed_model: model,
+  });
   if (!row) throw new AppError('INVALID_STATE', { detail: `You already have a collection named "${body.name}"` });
   return toView(deps, row);
 }
@@ -94,11 +123,20 @@ function checkMetadata(fields: Record<string, FieldType>, docs: readonly Documen
         continue;
       }
       if (v === null) continue;
-      const ok = type === 'string[]' ? Array.isArray(v) : type === 'int' ? Number.isInteger(v) : type === 'float' ? typeof v === 'number' : type === 'bool' ? typeof v === 'boolean' : typeof v === 'string';
+      const ok =
+        type === 'string[]'
+          ? Array.isArray(v)
+          : type === 'int'
+            ? Number.isInteger(v)
+            : type === 'float'
+              ? typeof v === 'number'
+              : type === 'bool'
+                ? typeof v === 'boolean'
+                : typeof v === 'string';
       if (!ok) errors.push({ path: `documents.${i}.metadata.${k}`, message: `expected ${type}` });
     }
   });
-  if (errors.length) throw new AppError('VALIDATION_FAILED', { detail: 'Some metadata does not match the collection\'s fields', errors: errors.slice(0, 50) });
+  if (errors.length) throw new AppError('VALIDATION_FAILED', { detail: "Some metadata does not match the collection's fields", errors: errors.slice(0, 50) });
 }
 
 /** Accepts the documents as a `collection.upsert` job (202). */
@@ -125,7 +163,10 @@ export async function queryCollection(deps: CollectionDeps, actor: Actor, id: st
   if (!gen) return { items: [], mode: q.mode, index: null };
   const where: Record<string, Where[string]> = {};
   for (const [k, cond] of Object.entries(q.where ?? {})) {
-    if (!row.fields[k]) throw new AppError('VALIDATION_FAILED', { errors: [{ path: `where.${k}`, message: `not a field of this collection; fields: ${Object.keys(row.fields).join(', ') || '(none)'}` }] });
+    if (!row.fields[k])
+      throw new AppError('VALIDATION_FAILED', {
+        errors: [{ path: `where.${k}`, message: `not a field of this collection; fields: ${Object.keys(row.fields).join(', ') || '(none)'}` }],
+      });
     where[metadataColumn(k)] = cond as Where[string];
   }
   const table = await deps.vectors.table(collectionTableSpec(gen, row.fields));
@@ -143,7 +184,8 @@ export async function queryCollection(deps: CollectionDeps, actor: Actor, id: st
   try {
     hits = await table.search({ scopes: [row.id], where, mode, text: q.text, limit: q.limit, ...(vector ? { vector } : {}) });
   } catch (err) {
-    if ((err as Error).name === 'FilterError') throw new AppError('VALIDATION_FAILED', { detail: (err as Error).message, errors: [{ path: 'where', message: (err as Error).message }] });
+    if ((err as Error).name === 'FilterError')
+      throw new AppError('VALIDATION_FAILED', { detail: (err as Error).message, errors: [{ path: 'where', message: (err as Error).message }] });
     throw err;
   }
   return {

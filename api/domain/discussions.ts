@@ -16,8 +16,18 @@ import type { DiscussionRow, Roster, RosterRow } from '../../platform/discussion
 import { toMessage, toSummary, toTurn, type TurnDoc, type Transcripts } from '../../platform/discussions/index.ts';
 import { appendRoomEvent, appendRoomEvents } from '../../platform/streams/index.ts';
 import {
-  isClosed, isTerminal,
-  type Comparison, type CreateDiscussion, type Discussion, type DiscussionList, type ForkRequest, type HumanMessage, type ListDiscussionsQuery, type PostHumanMessage, type RoomAgent, type Transcript,
+  isClosed,
+  isTerminal,
+  type Comparison,
+  type CreateDiscussion,
+  type Discussion,
+  type DiscussionList,
+  type ForkRequest,
+  type HumanMessage,
+  type ListDiscussionsQuery,
+  type PostHumanMessage,
+  type RoomAgent,
+  type Transcript,
 } from '../../shared/index.ts';
 import { can, type Actor } from '../auth/permissions.ts';
 import { AppError } from './errors.ts';
@@ -50,7 +60,12 @@ async function ensureOpenRoomSlot(deps: DiscussionDeps, ownerId: string): Promis
 }
 
 export function roomLinks(id: string) {
-  return { self: `/v1/discussions/${id}`, events: `/v1/discussions/${id}/events`, transcript: `/v1/discussions/${id}/transcript`, socketRoom: `discussion:${id}` };
+  return {
+    self: `/v1/discussions/${id}`,
+    events: `/v1/discussions/${id}/events`,
+    transcript: `/v1/discussions/${id}/transcript`,
+    socketRoom: `discussion:${id}`,
+  };
 }
 
 const publicAgent = ({ role: _r, position: _p, ...a }: RoomAgent & { role?: unknown; position?: unknown }): RoomAgent => a;
@@ -132,7 +147,10 @@ export async function createDiscussion(deps: DiscussionDeps, actor: Actor, body:
   }
   if (errors.length) throw new AppError('VALIDATION_FAILED', { detail: 'The discussion refers to agents or users that do not exist', errors });
   const names = body.agentIds.map((aid) => found.get(aid)!.name.toLowerCase());
-  if (new Set(names).size !== names.length) throw new AppError('VALIDATION_FAILED', { errors: [{ path: 'agentIds', message: 'speakers need distinct names (the moderator and transcripts refer to them by name)' }] });
+  if (new Set(names).size !== names.length)
+    throw new AppError('VALIDATION_FAILED', {
+      errors: [{ path: 'agentIds', message: 'speakers need distinct names (the moderator and transcripts refer to them by name)' }],
+    });
   await ensureOpenRoomSlot(deps, actor.userId);
 
   const id = randomUUID();
@@ -141,7 +159,11 @@ export async function createDiscussion(deps: DiscussionDeps, actor: Actor, body:
     ...(moderatorId ? [{ agent_id: moderatorId, role: 'moderator' as const, position: 0, overrides: {} }] : []),
   ];
   const row = await deps.db.transaction((trx) =>
-    deps.rooms.insertRoom(trx, { id, owner_id: actor.userId, topic: body.topic, policy: body.policy, visibility: body.visibility, shared_with: body.sharedWith }, roster),
+    deps.rooms.insertRoom(
+      trx,
+      { id, owner_id: actor.userId, topic: body.topic, policy: body.policy, visibility: body.visibility, shared_with: body.sharedWith },
+      roster,
+    ),
   );
   return view(deps, row);
 }
@@ -294,17 +316,30 @@ export async function getTranscript(deps: DiscussionDeps, actor: Actor, id: stri
 export async function forkDiscussion(deps: DiscussionDeps, actor: Actor, id: string, body: ForkRequest): Promise<Discussion> {
   const src = await readableRoom(deps, actor, id);
   const turns = await deps.transcripts.turns(id, { upToTurn: body.fromTurn });
-  if (turns.length !== body.fromTurn) throw new AppError('VALIDATION_FAILED', { errors: [{ path: 'fromTurn', message: `the transcript has ${turns.length} turns up to ${body.fromTurn}; fork from a committed turn` }] });
+  if (turns.length !== body.fromTurn)
+    throw new AppError('VALIDATION_FAILED', {
+      errors: [{ path: 'fromTurn', message: `the transcript has ${turns.length} turns up to ${body.fromTurn}; fork from a committed turn` }],
+    });
   const roster = await deps.rooms.rosterRows(id);
   const agents = new Map((await deps.rooms.getAgents(roster.map((r) => r.agent_id))).map((a) => [a.id, a]));
   const errors: { path: string; message: string }[] = [];
-  body.overrides.forEach((o, i) => roster.some((r) => r.agent_id === o.agentId) || errors.push({ path: `overrides.${i}.agentId`, message: 'not an agent of this discussion' }));
+  body.overrides.forEach(
+    (o, i) => roster.some((r) => r.agent_id === o.agentId) || errors.push({ path: `overrides.${i}.agentId`, message: 'not an agent of this discussion' }),
+  );
   if (errors.length) throw new AppError('VALIDATION_FAILED', { errors });
   const foreign = src.owner_id !== actor.userId;
   const forkRoster = roster.map(({ discussion_id: _d, ...r }) => {
     const o = body.overrides.find((x) => x.agentId === r.agent_id);
     if (!o) return r;
-    return { ...r, overrides: { ...r.overrides, ...(o.model ? { model: o.model } : {}), ...(o.persona ? { persona: o.persona } : {}), ...(o.params ? { params: { ...r.overrides.params, ...o.params } } : {}) } };
+    return {
+      ...r,
+      overrides: {
+        ...r.overrides,
+        ...(o.model ? { model: o.model } : {}),
+        ...(o.persona ? { persona: o.persona } : {}),
+        ...(o.params ? { params: { ...r.overrides.params, ...o.params } } : {}),
+      },
+    };
   });
   // Every speaker as it will run in the fork, under the forker's caps (a model someone else may use is not thereby yours).
   for (const r of forkRoster) {
@@ -312,7 +347,11 @@ export async function forkDiscussion(deps: DiscussionDeps, actor: Actor, id: str
     if (!a) continue;
     const overridden = body.overrides.some((o) => o.agentId === r.agent_id);
     if (!foreign && !overridden) continue;
-    await deps.checkAgent?.(actor, { model: r.overrides.model ?? a.model, params: { ...a.params, ...r.overrides.params }, named: foreign || body.overrides.some((o) => o.agentId === r.agent_id && o.model !== undefined) });
+    await deps.checkAgent?.(actor, {
+      model: r.overrides.model ?? a.model,
+      params: { ...a.params, ...r.overrides.params },
+      named: foreign || body.overrides.some((o) => o.agentId === r.agent_id && o.model !== undefined),
+    });
   }
   await ensureOpenRoomSlot(deps, actor.userId);
   // Someone else's agents are copied to the forker; one's own are shared with the source room.
@@ -334,7 +373,18 @@ export async function forkDiscussion(deps: DiscussionDeps, actor: Actor, id: str
     }
     return deps.rooms.insertRoom(
       trx,
-      { id: forkId, owner_id: actor.userId, topic: src.topic, policy: { ...src.policy, ...(body.maxTurns ? { maxTurns: body.maxTurns } : {}) }, visibility: body.visibility, shared_with: [], current_turn: body.fromTurn, tokens_used: tokens, parent_id: id, fork_turn: body.fromTurn },
+      {
+        id: forkId,
+        owner_id: actor.userId,
+        topic: src.topic,
+        policy: { ...src.policy, ...(body.maxTurns ? { maxTurns: body.maxTurns } : {}) },
+        visibility: body.visibility,
+        shared_with: [],
+        current_turn: body.fromTurn,
+        tokens_used: tokens,
+        parent_id: id,
+        fork_turn: body.fromTurn,
+      },
       forkRoster.map((r) => ({ ...r, agent_id: agentOf(r.agent_id) })),
     );
   });
@@ -344,18 +394,39 @@ export async function forkDiscussion(deps: DiscussionDeps, actor: Actor, id: str
   for (const item of timeline) {
     if ('message' in item && item.message) {
       const m = item.message;
-      const [seq] = await appendRoomEvents(deps.redis, deps.keys, forkId, 0, [{ e: 'human_message', d: { id: m.id, authorId: m.authorId, authorName: m.authorName, text: m.text } }], deps.roomStreamMaxLen);
+      const [seq] = await appendRoomEvents(
+        deps.redis,
+        deps.keys,
+        forkId,
+        0,
+        [{ e: 'human_message', d: { id: m.id, authorId: m.authorId, authorName: m.authorName, text: m.text } }],
+        deps.roomStreamMaxLen,
+      );
       await deps.transcripts.addMessage({ ...m, discussionId: forkId, seq: seq! });
       continue;
     }
     const t = (item as { turn: TurnDoc }).turn;
     const agentId = agentOf(t.agentId);
-    const [seq] = await appendRoomEvents(deps.redis, deps.keys, forkId, 0, [
-      { e: 'turn_started', d: { turn: t.turn, agentId, agentName: t.agentName, model: t.model, copied: true } },
-      ...(t.text ? [{ e: 'tokens', d: { turn: t.turn, agentId, text: t.text } }] : []),
-      { e: 'turn_finished', d: { turn: t.turn, agentId, status: t.status, usage: t.usage, ...(t.error ? { error: t.error } : {}) } },
-    ], deps.roomStreamMaxLen);
-    await deps.transcripts.putTurn({ ...t, agentId, discussionId: forkId, startedSeq: seq!, jobId: null, copiedFrom: t.copiedFrom ?? { discussionId: id, turn: t.turn } });
+    const [seq] = await appendRoomEvents(
+      deps.redis,
+      deps.keys,
+      forkId,
+      0,
+      [
+        { e: 'turn_started', d: { turn: t.turn, agentId, agentName: t.agentName, model: t.model, copied: true } },
+        ...(t.text ? [{ e: 'tokens', d: { turn: t.turn, agentId, text: t.text } }] : []),
+        { e: 'turn_finished', d: { turn: t.turn, agentId, status: t.status, usage: t.usage, ...(t.error ? { error: t.error } : {}) } },
+      ],
+      deps.roomStreamMaxLen,
+    );
+    await deps.transcripts.putTurn({
+      ...t,
+      agentId,
+      discussionId: forkId,
+      startedSeq: seq!,
+      jobId: null,
+      copiedFrom: t.copiedFrom ?? { discussionId: id, turn: t.turn },
+    });
   }
   // The copied messages count against the fork's own bound.
   if (messages.length && deps.maxMessagesPerRoom !== undefined) await deps.redis.set(deps.keys.roomMessageCount(forkId), String(messages.length));
@@ -384,7 +455,10 @@ export async function compareDiscussions(deps: DiscussionDeps, actor: Actor, id:
   const lm = new Map(lt.map((t) => [t.turn, t]));
   const rm = new Map(rt.map((t) => [t.turn, t]));
   const last = Math.max(0, ...lm.keys(), ...rm.keys());
-  const cell = (t: TurnDoc | undefined) => (t ? { agentId: t.agentId, agentName: t.agentName, model: t.model, text: t.text, status: t.status, usage: t.usage ?? null, copiedFrom: t.copiedFrom ?? null } : null);
+  const cell = (t: TurnDoc | undefined) =>
+    t
+      ? { agentId: t.agentId, agentName: t.agentName, model: t.model, text: t.text, status: t.status, usage: t.usage ?? null, copiedFrom: t.copiedFrom ?? null }
+      : null;
   const lineage = (r: DiscussionRow) => (r.parent_id ? { parentId: r.parent_id, forkTurn: r.fork_turn ?? 0 } : null);
   return {
     left: { id, topic: left.topic, status: left.status, lineage: lineage(left) },

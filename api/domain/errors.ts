@@ -14,7 +14,16 @@ export class AppError extends Error {
   /** OAuth2's `error` and `error_description`, for the token endpoint's §5.2 answers (written by api/http/errors.ts). */
   readonly extra: Record<string, string> | undefined;
 
-  constructor(code: ApiErrorCode, opts: { detail?: string; errors?: { path: string; message: string }[]; cause?: unknown; headers?: Record<string, string>; extra?: Record<string, string> } = {}) {
+  constructor(
+    code: ApiErrorCode,
+    opts: {
+      detail?: string;
+      errors?: { path: string; message: string }[];
+      cause?: unknown;
+      headers?: Record<string, string>;
+      extra?: Record<string, string>;
+    } = {},
+  ) {
     super(opts.detail ?? code, { cause: opts.cause });
     this.name = 'AppError';
     this.code = code;

@@ -4,7 +4,19 @@
  */
 import { createHash, randomUUID } from 'node:crypto';
 import { JobRefused, type JobLifecycle, type JobRow, type JobSummaryRow } from '../../platform/jobs/index.ts';
-import { isJobKind, isTerminal, jobs, type JobError, type JobList, type JobSummary, type JobView, type ListJobsQuery, type PriorityClass, type SubmitJobBody, type SubmittedJob } from '../../shared/index.ts';
+import {
+  isJobKind,
+  isTerminal,
+  jobs,
+  type JobError,
+  type JobList,
+  type JobSummary,
+  type JobView,
+  type ListJobsQuery,
+  type PriorityClass,
+  type SubmitJobBody,
+  type SubmittedJob,
+} from '../../shared/index.ts';
 import { can, type Actor } from '../auth/permissions.ts';
 import type { Audit } from '../auth/audit.ts';
 import { AppError } from './errors.ts';
@@ -37,7 +49,9 @@ export function toView(row: JobRow): JobView {
 
 /** What a list shows of a job: everything but the result. */
 export function toSummary(row: JobSummaryRow): JobSummary {
-  const error: JobError | null = row.error_code ? { code: row.error_code as JobError['code'], message: row.error_message ?? '', ...(row.error_details ? { details: row.error_details } : {}) } : null;
+  const error: JobError | null = row.error_code
+    ? { code: row.error_code as JobError['code'], message: row.error_message ?? '', ...(row.error_details ? { details: row.error_details } : {}) }
+    : null;
   return {
     id: row.id,
     kind: row.kind,
@@ -55,7 +69,10 @@ export function toSummary(row: JobSummaryRow): JobSummary {
       startedAt: row.started_at?.toISOString() ?? null,
       finishedAt: row.finished_at?.toISOString() ?? null,
     },
-    usage: row.tokens_in === null && row.tokens_out === null ? null : { model: row.model ?? undefined, promptTokens: row.tokens_in ?? 0, completionTokens: row.tokens_out ?? 0, estimated: row.usage_estimated },
+    usage:
+      row.tokens_in === null && row.tokens_out === null
+        ? null
+        : { model: row.model ?? undefined, promptTokens: row.tokens_in ?? 0, completionTokens: row.tokens_out ?? 0, estimated: row.usage_estimated },
     links: links(row.id),
   };
 }
@@ -77,11 +94,19 @@ export function canonicalJson(value: unknown): string {
   return JSON.stringify(value);
 }
 
-export async function submitJob(deps: JobDeps, args: { actor: Actor; body: SubmitJobBody; idempotencyKey?: string; requestId?: string }): Promise<{ job: SubmittedJob; replayed: boolean }> {
+export async function submitJob(
+  deps: JobDeps,
+  args: { actor: Actor; body: SubmitJobBody; idempotencyKey?: string; requestId?: string },
+): Promise<{ job: SubmittedJob; replayed: boolean }> {
   const { body, actor } = args;
-  const submittable = Object.values(jobs).filter((d) => !(d as { internal?: boolean }).internal).map((d) => d.kind);
+  const submittable = Object.values(jobs)
+    .filter((d) => !(d as { internal?: boolean }).internal)
+    .map((d) => d.kind);
   if (!isJobKind(body.kind)) {
-    throw new AppError('VALIDATION_FAILED', { detail: `Unknown job kind "${body.kind}"`, errors: [{ path: 'kind', message: `must be one of ${submittable.join(', ')}` }] });
+    throw new AppError('VALIDATION_FAILED', {
+      detail: `Unknown job kind "${body.kind}"`,
+      errors: [{ path: 'kind', message: `must be one of ${submittable.join(', ')}` }],
+    });
   }
   if ((jobs[body.kind] as { internal?: boolean }).internal) {
     throw new AppError('VALIDATION_FAILED', {
@@ -91,7 +116,11 @@ export async function submitJob(deps: JobDeps, args: { actor: Actor; body: Submi
   }
   const def = jobs[body.kind];
   const parsed = def.input.safeParse(body.input);
-  if (!parsed.success) throw new AppError('VALIDATION_FAILED', { detail: `The input of ${body.kind} is not valid`, errors: issuesToErrors(parsed.error, 'input', def.input, body.input) });
+  if (!parsed.success)
+    throw new AppError('VALIDATION_FAILED', {
+      detail: `The input of ${body.kind} is not valid`,
+      errors: issuesToErrors(parsed.error, 'input', def.input, body.input),
+    });
   if (args.idempotencyKey && body.idempotencyKey && args.idempotencyKey !== body.idempotencyKey) {
     throw new AppError('VALIDATION_FAILED', { errors: [{ path: 'idempotencyKey', message: 'differs from the Idempotency-Key header' }] });
   }
@@ -110,7 +139,17 @@ export async function submitJob(deps: JobDeps, args: { actor: Actor; body: Submi
   const priority = admitted?.priority ?? body.priority ?? def.defaults.priority;
   let accepted: { row: JobRow; created: boolean };
   try {
-    accepted = await deps.jobs.accept({ id, def, input, ownerId: actor.userId, priority, idempotencyKey: key, requestHash: hash, confirm: admitted?.confirm, requestId: args.requestId });
+    accepted = await deps.jobs.accept({
+      id,
+      def,
+      input,
+      ownerId: actor.userId,
+      priority,
+      idempotencyKey: key,
+      requestHash: hash,
+      confirm: admitted?.confirm,
+      requestId: args.requestId,
+    });
   } catch (err) {
     // Not accepted (the insert, the admission's confirmation or the hand-off failed): undo the reservation.
     await deps.release?.(id).catch(() => {});
@@ -159,13 +198,21 @@ export async function listJobs(deps: JobDeps, actor: Actor, q: ListJobsQuery): P
   if (q.cursor) {
     const [queuedAt, id] = Buffer.from(q.cursor, 'base64url').toString().split('|');
     if (!queuedAt || !id || Number.isNaN(Date.parse(queuedAt)) || !/^[0-9a-f-]{36}$/.test(id)) {
-      throw new AppError('VALIDATION_FAILED', { detail: 'The cursor is not one this API gave out: pass `nextCursor` from the previous page as it is', errors: [{ path: 'query.cursor', message: 'not a cursor from this API' }] });
+      throw new AppError('VALIDATION_FAILED', {
+        detail: 'The cursor is not one this API gave out: pass `nextCursor` from the previous page as it is',
+        errors: [{ path: 'query.cursor', message: 'not a cursor from this API' }],
+      });
     }
     cursor = { queuedAt, id };
   }
   const rows = await deps.jobs.list({
     ownerId: can(actor, 'jobs:any') ? undefined : actor.userId,
-    kind: q.kind, state: q.state, since: q.since, until: q.until, limit: q.limit + 1, cursor,
+    kind: q.kind,
+    state: q.state,
+    since: q.since,
+    until: q.until,
+    limit: q.limit + 1,
+    cursor,
   });
   const page = rows.slice(0, q.limit);
   const last = page.at(-1);
@@ -181,10 +228,25 @@ export async function listJobs(deps: JobDeps, actor: Actor, q: ListJobsQuery): P
  * waits for its `finished` event (up to `waitMs`) so the answer usually
  * carries the final state and the partial output.
  */
-export async function cancelJob(deps: JobDeps, actor: Actor, id: string, opts: { waitMs?: number; meta?: { ip?: string; userAgent?: string } } = {}): Promise<JobView> {
+export async function cancelJob(
+  deps: JobDeps,
+  actor: Actor,
+  id: string,
+  opts: { waitMs?: number; meta?: { ip?: string; userAgent?: string } } = {},
+): Promise<JobView> {
   const row = await visibleJob(deps, actor, id);
   if (row.owner_id !== actor.userId) {
-    await deps.audit?.({ action: 'job.cancel_other', outcome: isTerminal(row.state) ? 'failure' : 'success', actorId: actor.userId, actorName: actor.username, ip: opts.meta?.ip, userAgent: opts.meta?.userAgent, targetType: 'job', targetId: id, details: { owner: row.owner_id, state: row.state } });
+    await deps.audit?.({
+      action: 'job.cancel_other',
+      outcome: isTerminal(row.state) ? 'failure' : 'success',
+      actorId: actor.userId,
+      actorName: actor.username,
+      ip: opts.meta?.ip,
+      userAgent: opts.meta?.userAgent,
+      targetType: 'job',
+      targetId: id,
+      details: { owner: row.owner_id, state: row.state },
+    });
   }
   if (isTerminal(row.state)) throw new AppError('INVALID_STATE', { detail: `The job is already ${row.state}` });
   try {
@@ -198,12 +260,32 @@ export async function cancelJob(deps: JobDeps, actor: Actor, id: string, opts: {
 export async function retryJob(deps: JobDeps, actor: Actor, id: string, meta: { ip?: string; userAgent?: string; requestId?: string } = {}): Promise<JobView> {
   const row = await visibleJob(deps, actor, id);
   if (row.owner_id !== actor.userId) {
-    await deps.audit?.({ action: 'job.retry_other', outcome: row.state === 'failed' || row.state === 'cancelled' ? 'success' : 'failure', actorId: actor.userId, actorName: actor.username, ip: meta.ip, userAgent: meta.userAgent, targetType: 'job', targetId: id, details: { owner: row.owner_id, state: row.state } });
+    await deps.audit?.({
+      action: 'job.retry_other',
+      outcome: row.state === 'failed' || row.state === 'cancelled' ? 'success' : 'failure',
+      actorId: actor.userId,
+      actorName: actor.username,
+      ip: meta.ip,
+      userAgent: meta.userAgent,
+      targetType: 'job',
+      targetId: id,
+      details: { owner: row.owner_id, state: row.state },
+    });
   }
-  if (row.state !== 'failed' && row.state !== 'cancelled') throw new AppError('INVALID_STATE', { detail: `Only failed or cancelled jobs can be retried; this one is ${row.state}` });
+  if (row.state !== 'failed' && row.state !== 'cancelled')
+    throw new AppError('INVALID_STATE', { detail: `Only failed or cancelled jobs can be retried; this one is ${row.state}` });
   // Admission again, for the owner (whose caps and budget the job spends), as at submit: a retry is a new run.
   const owner = deps.admit ? await deps.jobs.ownerOf(id) : undefined;
-  const admitted = owner ? await deps.admit!({ subject: { userId: owner.id, role: owner.role as Actor['role'] }, kind: row.kind, input: row.input, jobId: id, priority: row.priority, retry: true }) : undefined;
+  const admitted = owner
+    ? await deps.admit!({
+        subject: { userId: owner.id, role: owner.role as Actor['role'] },
+        kind: row.kind,
+        input: row.input,
+        jobId: id,
+        priority: row.priority,
+        retry: true,
+      })
+    : undefined;
   try {
     return toView(await deps.jobs.retry(id, { requestId: meta.requestId, priority: admitted?.priority }));
   } catch (err) {

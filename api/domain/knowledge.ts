@@ -11,7 +11,15 @@ import { submitJob, type SubmitDeps } from '../../platform/code/index.ts';
 import { believedAt, scopeKey, type KnowledgeRecords, type KnowledgeStore, type SourceRow } from '../../platform/knowledge/index.ts';
 import {
   knowledgeExtract,
-  type CreateKnowledgeSource, type KnowledgeLinks, type KnowledgeRelated, type KnowledgeSearchQuery, type KnowledgeSearchResults, type KnowledgeSourceAccepted, type KnowledgeSourceList, type KnowledgeSourceView, type ScopeRef,
+  type CreateKnowledgeSource,
+  type KnowledgeLinks,
+  type KnowledgeRelated,
+  type KnowledgeSearchQuery,
+  type KnowledgeSearchResults,
+  type KnowledgeSourceAccepted,
+  type KnowledgeSourceList,
+  type KnowledgeSourceView,
+  type ScopeRef,
 } from '../../shared/index.ts';
 import type { Actor } from '../auth/permissions.ts';
 import { AppError } from './errors.ts';
@@ -25,8 +33,17 @@ export interface KnowledgeDeps {
 
 function toView(row: SourceRow): KnowledgeSourceView {
   return {
-    id: row.id, kind: row.kind, title: row.title, scope: row.scope, room: row.room, messages: row.messages,
-    status: row.status === 'forgetting' ? 'failed' : row.status, items: row.items, error: row.error, job: row.job_id, createdAt: row.created_at.toISOString(),
+    id: row.id,
+    kind: row.kind,
+    title: row.title,
+    scope: row.scope,
+    room: row.room,
+    messages: row.messages,
+    status: row.status === 'forgetting' ? 'failed' : row.status,
+    items: row.items,
+    error: row.error,
+    job: row.job_id,
+    createdAt: row.created_at.toISOString(),
   };
 }
 
@@ -47,8 +64,15 @@ export async function addSource(deps: KnowledgeDeps, actor: Actor, body: CreateK
   const scope: ScopeRef = { scope: body.scope.scope, owner: actor.userId, room: body.scope.room ?? null };
   const id = randomUUID();
   const row = await deps.records.insertSource({
-    id, owner_id: actor.userId, kind: body.source.kind, title: body.source.title, scope: scope.scope, scope_owner: scope.owner, room: scope.room,
-    scope_key: scopeKey(scope), messages: body.source.kind === 'conversation' ? body.source.messages.length : 1,
+    id,
+    owner_id: actor.userId,
+    kind: body.source.kind,
+    title: body.source.title,
+    scope: scope.scope,
+    scope_owner: scope.owner,
+    room: scope.room,
+    scope_key: scopeKey(scope),
+    messages: body.source.kind === 'conversation' ? body.source.messages.length : 1,
   });
   let job;
   try {
@@ -74,7 +98,16 @@ async function ownSource(deps: KnowledgeDeps, actor: Actor, id: string): Promise
 export async function getSource(deps: KnowledgeDeps, actor: Actor, id: string): Promise<KnowledgeSourceView> {
   const row = await ownSource(deps, actor, id);
   const outcomes = await deps.records.outcomes(row.id);
-  return { ...toView(row), outcomes: outcomes.map((o) => ({ messageId: o.message_id, outcome: o.outcome, items: o.items, merged: o.merged, ...(o.reason === null ? {} : { reason: o.reason }) })) };
+  return {
+    ...toView(row),
+    outcomes: outcomes.map((o) => ({
+      messageId: o.message_id,
+      outcome: o.outcome,
+      items: o.items,
+      merged: o.merged,
+      ...(o.reason === null ? {} : { reason: o.reason }),
+    })),
+  };
 }
 
 /**
@@ -128,5 +161,9 @@ export async function searchKnowledge(deps: KnowledgeDeps, actor: Actor, q: Know
     .filter((i) => believedAt(i, asOf))
     .sort((a, b) => rank.get(via.get(a.id)!.hit)! - rank.get(via.get(b.id)!.hit)! || a.id.localeCompare(b.id));
   const related = neighbours.slice(0, q.limit).map((item) => ({ item, via: via.get(item.id)!, provenance: item.provenance }));
-  return { asOf, items: hits.map((h) => ({ item: h.item, score: h.score, ranks: h.ranks, provenance: h.item.provenance, sources: sources.get(h.item.id) ?? [] })), related };
+  return {
+    asOf,
+    items: hits.map((h) => ({ item: h.item, score: h.score, ranks: h.ranks, provenance: h.item.provenance, sources: sources.get(h.item.id) ?? [] })),
+    related,
+  };
 }

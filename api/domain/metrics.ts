@@ -34,7 +34,12 @@ async function redisMemory(redis: Redis | Cluster): Promise<{ used: number; max:
 
 export async function renderMetrics(deps: MetricsDeps): Promise<{ text: string; contentType: string }> {
   const { metrics } = deps;
-  const [counts, oldest, memory, rooms] = await Promise.all([deps.jobs.queueCounts(), deps.jobs.oldestQueuedAges(), redisMemory(deps.redis), deps.rooms.countByStatus()]);
+  const [counts, oldest, memory, rooms] = await Promise.all([
+    deps.jobs.queueCounts(),
+    deps.jobs.oldestQueuedAges(),
+    redisMemory(deps.redis),
+    deps.rooms.countByStatus(),
+  ]);
   for (const [queue, byState] of Object.entries(counts)) for (const [state, n] of Object.entries(byState)) metrics.queueDepth.set({ queue, state }, n);
   const ages = new Map(oldest.map((r) => [r.queue, Math.max(0, Number(r.age))]));
   for (const queue of QueueName.options) metrics.queueOldestAge.set({ queue }, ages.get(queue) ?? 0);

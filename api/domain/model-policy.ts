@@ -62,5 +62,6 @@ export async function checkModel(view: ModelView, role: string, cap: RoleCap, mo
 /** `keep_alive` within the role's `maxKeepAliveS` (-1: any, forever included). */
 export function checkKeepAlive(role: string, cap: RoleCap, keepAlive: KeepAlive | undefined, path: string): void {
   if (keepAlive === undefined || cap.maxKeepAliveS < 0) return;
-  if (keepAliveSeconds(keepAlive) > cap.maxKeepAliveS) throw capExceeded('maxKeepAliveS', cap.maxKeepAliveS, role, `keep_alive ${JSON.stringify(keepAlive)}`, path);
+  if (keepAliveSeconds(keepAlive) > cap.maxKeepAliveS)
+    throw capExceeded('maxKeepAliveS', cap.maxKeepAliveS, role, `keep_alive ${JSON.stringify(keepAlive)}`, path);
 }

@@ -22,9 +22,24 @@ import type { RoleCap } from '../../platform/config.ts';
 import type { JobLifecycle } from '../../platform/jobs/index.ts';
 import type { HostFault, Inventory, ModelPlacement, OllamaClient, OnHost, ShowModel, TagModel } from '../../platform/ollama/index.ts';
 import {
-  canonicalModelName, modelPull, parseModelName,
-  type CopyModelBody, type CreateModelBody, type DeletedModel, type HostReach, type HostResult, type KeepAlive, type LoadModelBody, type ModelChange,
-  type ModelDetails, type ModelList, type ModelLoadState, type ModelSummary, type PullModelAccepted, type PullModelBody, type RunningModels,
+  canonicalModelName,
+  modelPull,
+  parseModelName,
+  type CopyModelBody,
+  type CreateModelBody,
+  type DeletedModel,
+  type HostReach,
+  type HostResult,
+  type KeepAlive,
+  type LoadModelBody,
+  type ModelChange,
+  type ModelDetails,
+  type ModelList,
+  type ModelLoadState,
+  type ModelSummary,
+  type PullModelAccepted,
+  type PullModelBody,
+  type RunningModels,
 } from '../../shared/index.ts';
 import type { Audit, AuditAction } from '../auth/audit.ts';
 import type { Actor, Role } from '../auth/permissions.ts';
@@ -181,24 +196,44 @@ export async function getModel(deps: ModelDeps, name: string): Promise<ModelDeta
 
 export async function runningModels(deps: ModelDeps): Promise<RunningModels> {
   const inv = await inventory(deps);
-  const items = inv.hosts.flatMap((h) => h.ps.map((m) => ({
-    name: m.name,
-    host: h.host,
-    digest: m.digest,
-    sizeBytes: m.size,
-    vramBytes: m.size_vram ?? 0,
-    contextLength: m.context_length ?? null,
-    expiresAt: m.expires_at ?? null,
-    family: m.details?.family || null,
-    parameterSize: m.details?.parameter_size || null,
-    quantization: m.details?.quantization_level || null,
-  })));
+  const items = inv.hosts.flatMap((h) =>
+    h.ps.map((m) => ({
+      name: m.name,
+      host: h.host,
+      digest: m.digest,
+      sizeBytes: m.size,
+      vramBytes: m.size_vram ?? 0,
+      contextLength: m.context_length ?? null,
+      expiresAt: m.expires_at ?? null,
+      family: m.details?.family || null,
+      parameterSize: m.details?.parameter_size || null,
+      quantization: m.details?.quantization_level || null,
+    })),
+  );
   return { items, hosts: reach(inv) };
 }
 
-async function audited<T>(deps: ModelDeps, actor: Actor, meta: RequestMeta, action: AuditAction, target: string, details: Record<string, unknown>, fn: () => Promise<T>): Promise<T> {
+async function audited<T>(
+  deps: ModelDeps,
+  actor: Actor,
+  meta: RequestMeta,
+  action: AuditAction,
+  target: string,
+  details: Record<string, unknown>,
+  fn: () => Promise<T>,
+): Promise<T> {
   const record = (outcome: 'success' | 'failure', extra: Record<string, unknown> = {}) =>
-    deps.audit?.({ action, outcome, actorId: actor.userId, actorName: actor.username, ip: meta.ip, userAgent: meta.userAgent, targetType: 'model', targetId: target, details: { ...details, ...extra } });
+    deps.audit?.({
+      action,
+      outcome,
+      actorId: actor.userId,
+      actorName: actor.username,
+      ip: meta.ip,
+      userAgent: meta.userAgent,
+      targetType: 'model',
+      targetId: target,
+      details: { ...details, ...extra },
+    });
   try {
     const out = await fn();
     // Changes record what happened on each host.
@@ -214,7 +249,10 @@ async function audited<T>(deps: ModelDeps, actor: Actor, meta: RequestMeta, acti
 function results(inv: Inventory, done: OnHost<unknown>[], why: string): { results: HostResult[]; complete: boolean } {
   const out = inv.hosts.map((h): HostResult => {
     const r = done.find((d) => d.host === h.host);
-    if (r) return r.ok ? { host: h.host, outcome: 'applied', detail: null } : { host: h.host, outcome: r.fault === 'unreachable' || r.fault === 'timeout' ? 'unreachable' : 'failed', detail: r.message };
+    if (r)
+      return r.ok
+        ? { host: h.host, outcome: 'applied', detail: null }
+        : { host: h.host, outcome: r.fault === 'unreachable' || r.fault === 'timeout' ? 'unreachable' : 'failed', detail: r.message };
     return h.up ? { host: h.host, outcome: 'skipped', detail: why } : { host: h.host, outcome: 'unreachable', detail: h.error };
   });
   return { results: out, complete: out.every((r) => r.outcome === 'applied' || r.outcome === 'skipped') };
@@ -246,15 +284,30 @@ export async function createModel(deps: ModelDeps, actor: Actor, body: CreateMod
     const inv = await inventory(deps);
     const source = inv.models.get(canonicalModelName(body.from));
     if (!source) {
-      throw new AppError('VALIDATION_FAILED', { detail: `"${body.from}" is not an installed model on any Ollama host (create never pulls; pull it first)`, errors: [{ path: 'from', message: 'not an installed model' }] });
+      throw new AppError('VALIDATION_FAILED', {
+        detail: `"${body.from}" is not an installed model on any Ollama host (create never pulls; pull it first)`,
+        errors: [{ path: 'from', message: 'not an installed model' }],
+      });
     }
     mustNotExist(inv, body.name, 'A model', 'name');
-    const done = await Promise.all(source.on.map((o) => deps.ollama.models.create(o.host, {
-      model: body.name, from: o.tag.name, system: body.system, template: body.template, parameters: body.parameters, quantize: body.quantize,
-    })));
+    const done = await Promise.all(
+      source.on.map((o) =>
+        deps.ollama.models.create(o.host, {
+          model: body.name,
+          from: o.tag.name,
+          system: body.system,
+          template: body.template,
+          parameters: body.parameters,
+          quantize: body.quantize,
+        }),
+      ),
+    );
     if (!done.some((r) => r.ok)) throw upstreamError(faultsOf(done), `create ${body.name}`);
     await refreshStatus(deps);
-    return { ...(await modelDetails(deps, await inventory(deps), body.name)), ...results(inv, done, `the source "${body.from}" is not installed on this host`) };
+    return {
+      ...(await modelDetails(deps, await inventory(deps), body.name)),
+      ...results(inv, done, `the source "${body.from}" is not installed on this host`),
+    };
   });
 }
 
@@ -276,7 +329,9 @@ export async function deleteModel(deps: ModelDeps, actor: Actor, name: string, m
   return audited(deps, actor, meta, 'model.delete', name, {}, async () => {
     const n = canonicalModelName(name);
     if (n === canonicalModelName(deps.chatModel) || n === canonicalModelName(deps.embedModel)) {
-      throw new AppError('INVALID_STATE', { detail: `"${name}" is a configured model (PARLEY_CHAT_MODEL / PARLEY_EMBED_MODEL); change the configuration first` });
+      throw new AppError('INVALID_STATE', {
+        detail: `"${name}" is a configured model (PARLEY_CHAT_MODEL / PARLEY_EMBED_MODEL); change the configuration first`,
+      });
     }
     const inv = await inventory(deps);
     const p = placed(inv, name);
@@ -383,7 +438,17 @@ const RELEASE_LOCK = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis
 export async function pullModel(deps: ModelDeps, actor: Actor, body: PullModelBody, meta: RequestMeta = {}): Promise<PullModelAccepted> {
   const model = canonicalModelName(body.model);
   const record = (outcome: 'success' | 'failure', details: Record<string, unknown>) =>
-    deps.audit?.({ action: 'model.pull', outcome, actorId: actor.userId, actorName: actor.username, ip: meta.ip, userAgent: meta.userAgent, targetType: 'model', targetId: model, details });
+    deps.audit?.({
+      action: 'model.pull',
+      outcome,
+      actorId: actor.userId,
+      actorName: actor.username,
+      ip: meta.ip,
+      userAgent: meta.userAgent,
+      targetType: 'model',
+      targetId: model,
+      details,
+    });
   try {
     checkPullPolicy(deps, body);
   } catch (err) {

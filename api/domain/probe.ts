@@ -36,7 +36,14 @@ export async function deepProbe(deps: ProbeDeps): Promise<ProbeOutcome> {
   const timeoutMs = deps.timeoutMs ?? 5000;
   const t0 = performance.now();
   const input = systemPing.input.parse({ echo: 'readyz' });
-  const { row } = await deps.jobs.accept({ def: systemPing, input, ownerId: SYSTEM_USER_ID, priority: 'interactive', maxAttempts: 1, idempotencyKey: `readyz-probe:${randomUUID()}` });
+  const { row } = await deps.jobs.accept({
+    def: systemPing,
+    input,
+    ownerId: SYSTEM_USER_ID,
+    priority: 'interactive',
+    maxAttempts: 1,
+    idempotencyKey: `readyz-probe:${randomUUID()}`,
+  });
   try {
     const finished = await deps.jobs.waitFinished(row.id, timeoutMs);
     const now = await deps.jobs.get(row.id);

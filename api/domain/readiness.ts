@@ -39,14 +39,21 @@ async function timed(fn: () => Promise<unknown>, timeoutMs = 1000): Promise<Read
  * without `metrics:read`, RATE_LIMITED within the probe's interval); `detailed`
  * says whether the caller may see timings, errors, hosts and models.
  */
-export async function checkReadiness(deps: ReadinessDeps, opts: { deep: boolean; detailed: boolean; authenticated: boolean }): Promise<{ ok: boolean; body: Readiness }> {
+export async function checkReadiness(
+  deps: ReadinessDeps,
+  opts: { deep: boolean; detailed: boolean; authenticated: boolean },
+): Promise<{ ok: boolean; body: Readiness }> {
   if (opts.deep && !opts.authenticated) throw new AppError('UNAUTHENTICATED', { detail: 'Deep readiness is for operators: send their credentials' });
   if (opts.deep && !opts.detailed) throw new AppError('FORBIDDEN', { detail: 'Deep readiness needs the metrics:read permission' });
   const [redis, postgres, ollama] = await Promise.all([timed(() => deps.redis.ping()), timed(() => pingPostgres(deps.db)), timed(() => deps.ollama.version())]);
   const checks: Record<string, ReadinessCheck> = { redis, postgres, ollama };
   if (opts.deep && deps.deepProbe) {
     const probe = await deps.deepProbe();
-    if ('retryAfterS' in probe) throw new AppError('RATE_LIMITED', { detail: `A deep probe ran moments ago; the next may run in ${probe.retryAfterS} s`, headers: { 'Retry-After': String(probe.retryAfterS) } });
+    if ('retryAfterS' in probe)
+      throw new AppError('RATE_LIMITED', {
+        detail: `A deep probe ran moments ago; the next may run in ${probe.retryAfterS} s`,
+        headers: { 'Retry-After': String(probe.retryAfterS) },
+      });
     checks.pipeline = probe;
   }
   const ok = Object.values(checks).every((c) => c.ok);

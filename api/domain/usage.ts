@@ -7,8 +7,16 @@ import type { Budgets } from '../../platform/usage/index.ts';
 import type { Db } from '../../platform/connections/index.ts';
 import {
   canonicalModelName,
-  type AdminUsageQuery, type AdminUsageReport, type Budget, type BudgetList, type BudgetStatus, type ListBudgetsQuery, type PutBudgetBody,
-  type UsageQuery, type UsageReport, type UsageTotals,
+  type AdminUsageQuery,
+  type AdminUsageReport,
+  type Budget,
+  type BudgetList,
+  type BudgetStatus,
+  type ListBudgetsQuery,
+  type PutBudgetBody,
+  type UsageQuery,
+  type UsageReport,
+  type UsageTotals,
 } from '../../shared/index.ts';
 import type { Audit } from '../auth/audit.ts';
 import type { Actor } from '../auth/permissions.ts';
@@ -29,7 +37,8 @@ function range(q: { from?: string; to?: string }): { from: string; to: string } 
   const from = q.from ?? new Date(Date.parse(`${to}T00:00:00Z`) - 29 * 86_400_000).toISOString().slice(0, 10);
   const days = (Date.parse(to) - Date.parse(from)) / 86_400_000;
   if (days < 0) throw new AppError('VALIDATION_FAILED', { errors: [{ path: 'query.from', message: 'must not be after `to`' }] });
-  if (days >= MAX_RANGE_DAYS) throw new AppError('VALIDATION_FAILED', { errors: [{ path: 'query.from', message: `the range may span at most ${MAX_RANGE_DAYS} days` }] });
+  if (days >= MAX_RANGE_DAYS)
+    throw new AppError('VALIDATION_FAILED', { errors: [{ path: 'query.from', message: `the range may span at most ${MAX_RANGE_DAYS} days` }] });
   return { from, to };
 }
 
@@ -46,7 +55,13 @@ const sums = `coalesce(sum(prompt_tokens), 0) as prompt_tokens, coalesce(sum(com
 function totalsOf(r: SumRow | undefined): UsageTotals {
   const promptTokens = Number(r?.prompt_tokens ?? 0);
   const completionTokens = Number(r?.completion_tokens ?? 0);
-  return { promptTokens, completionTokens, totalTokens: promptTokens + completionTokens, jobs: Number(r?.jobs ?? 0), estimatedJobs: Number(r?.estimated_jobs ?? 0) };
+  return {
+    promptTokens,
+    completionTokens,
+    totalTokens: promptTokens + completionTokens,
+    jobs: Number(r?.jobs ?? 0),
+    estimatedJobs: Number(r?.estimated_jobs ?? 0),
+  };
 }
 
 /** Where the actor stands against each budget period that limits them now. */
@@ -57,7 +72,14 @@ export async function budgetStatus(deps: UsageDeps, actor: Pick<Actor, 'userId' 
     const limit = limits[period];
     if (!limit) continue;
     const u = used[period];
-    out.push({ period, source: limit.source, limitTokens: limit.limitTokens, usedTokens: u.usedTokens, remainingTokens: Math.max(0, limit.limitTokens - u.usedTokens), resetsAt: u.resetsAt.toISOString() });
+    out.push({
+      period,
+      source: limit.source,
+      limitTokens: limit.limitTokens,
+      usedTokens: u.usedTokens,
+      remainingTokens: Math.max(0, limit.limitTokens - u.usedTokens),
+      resetsAt: u.resetsAt.toISOString(),
+    });
   }
   return out;
 }
@@ -71,12 +93,15 @@ export async function ownUsage(deps: UsageDeps, actor: Actor, q: UsageQuery): Pr
     return b;
   };
   const [rows, total, budgets] = await Promise.all([
-    base().select(deps.db.raw(`to_char(day, 'YYYY-MM-DD') as day`), 'model', 'prompt_tokens', 'completion_tokens', 'jobs', 'estimated_jobs').orderBy([{ column: 'day', order: 'desc' }, { column: 'model' }]),
+    base()
+      .select(deps.db.raw(`to_char(day, 'YYYY-MM-DD') as day`), 'model', 'prompt_tokens', 'completion_tokens', 'jobs', 'estimated_jobs')
+      .orderBy([{ column: 'day', order: 'desc' }, { column: 'model' }]),
     base().select(deps.db.raw(sums)).first(),
     budgetStatus(deps, actor),
   ]);
   return {
-    from, to,
+    from,
+    to,
     items: (rows as (SumRow & { day: string; model: string })[]).map((r) => ({ day: r.day, model: r.model, ...totalsOf(r) })),
     totals: totalsOf(total as SumRow | undefined),
     budgets,
@@ -94,7 +119,11 @@ export async function allUsage(deps: UsageDeps, q: AdminUsageQuery): Promise<Adm
   };
   const grouped = base().select(deps.db.raw(sums)).limit(q.limit);
   if (q.groupBy === 'user') {
-    grouped.leftJoin('users', 'users.id', 'u.user_id').select('u.user_id as key', 'users.username').groupBy('u.user_id', 'users.username').orderByRaw('sum(u.prompt_tokens + u.completion_tokens) desc, u.user_id');
+    grouped
+      .leftJoin('users', 'users.id', 'u.user_id')
+      .select('u.user_id as key', 'users.username')
+      .groupBy('u.user_id', 'users.username')
+      .orderByRaw('sum(u.prompt_tokens + u.completion_tokens) desc, u.user_id');
   } else if (q.groupBy === 'model') {
     grouped.select('u.model as key').groupBy('u.model').orderByRaw('sum(u.prompt_tokens + u.completion_tokens) desc, u.model');
   } else {
@@ -102,7 +131,9 @@ export async function allUsage(deps: UsageDeps, q: AdminUsageQuery): Promise<Adm
   }
   const [rows, total] = await Promise.all([grouped, base().select(deps.db.raw(sums)).first()]);
   return {
-    from, to, groupBy: q.groupBy,
+    from,
+    to,
+    groupBy: q.groupBy,
     items: (rows as (SumRow & { key: string; username?: string | null })[]).map((r) => ({
       key: String(r.key),
       ...(q.groupBy === 'user' ? { user: { id: String(r.key), username: r.username ?? '(deleted)' } } : {}),
@@ -121,7 +152,14 @@ interface BudgetRow {
   updated_by: string | null;
 }
 
-const toBudget = (r: BudgetRow): Budget => ({ scope: r.scope, subject: r.subject, period: r.period, limitTokens: Number(r.limit_tokens), updatedAt: r.updated_at.toISOString(), updatedBy: r.updated_by });
+const toBudget = (r: BudgetRow): Budget => ({
+  scope: r.scope,
+  subject: r.subject,
+  period: r.period,
+  limitTokens: Number(r.limit_tokens),
+  updatedAt: r.updated_at.toISOString(),
+  updatedBy: r.updated_by,
+});
 
 export async function listBudgets(deps: UsageDeps, q: ListBudgetsQuery): Promise<BudgetList> {
   const b = deps.db('budgets').select('*').orderBy(['scope', 'subject', 'period']);
@@ -145,7 +183,8 @@ export async function putBudget(deps: UsageDeps, actor: Actor, body: PutBudgetBo
   if (body.limitTokens === null) {
     await deps.db('budgets').where(key).delete();
   } else {
-    const [row] = (await deps.db('budgets')
+    const [row] = (await deps
+      .db('budgets')
       .insert({ ...key, limit_tokens: body.limitTokens, updated_by: actor.userId, updated_at: deps.db.fn.now() })
       .onConflict(['scope', 'subject', 'period'])
       .merge(['limit_tokens', 'updated_by', 'updated_at'])
@@ -153,6 +192,16 @@ export async function putBudget(deps: UsageDeps, actor: Actor, body: PutBudgetBo
     out = toBudget(row!);
   }
   await deps.budgets.rulesChanged();
-  await deps.audit?.({ action: 'admin.action', outcome: 'success', actorId: actor.userId, actorName: actor.username, ip: meta.ip, userAgent: meta.userAgent, targetType: 'budget', targetId: `${body.scope}:${body.subject}:${body.period}`, details: { op: 'budget.set', limitTokens: body.limitTokens } });
+  await deps.audit?.({
+    action: 'admin.action',
+    outcome: 'success',
+    actorId: actor.userId,
+    actorName: actor.username,
+    ip: meta.ip,
+    userAgent: meta.userAgent,
+    targetType: 'budget',
+    targetId: `${body.scope}:${body.subject}:${body.period}`,
+    details: { op: 'budget.set', limitTokens: body.limitTokens },
+  });
   return out;
 }

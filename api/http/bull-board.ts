@@ -97,8 +97,15 @@ export function bullBoardRouter(deps: BoardDeps): Router {
       const outcome = res.statusCode < 400 ? 'success' : 'failure';
       deps.onAction?.(req.method, outcome);
       void deps.audit({
-        action: 'queues.board_action', outcome, actorId: actor.userId, actorName: actor.username, ip: req.ip, userAgent: req.get('user-agent'),
-        targetType: 'queue', targetId: queue ? decodeURIComponent(queue) : '*', details: { method: req.method, path, status: res.statusCode },
+        action: 'queues.board_action',
+        outcome,
+        actorId: actor.userId,
+        actorName: actor.username,
+        ip: req.ip,
+        userAgent: req.get('user-agent'),
+        targetType: 'queue',
+        targetId: queue ? decodeURIComponent(queue) : '*',
+        details: { method: req.method, path, status: res.statusCode },
       });
     });
   }
@@ -117,7 +124,10 @@ export function bullBoardRouter(deps: BoardDeps): Router {
       }
       const actor = await actorOf(req);
       res.locals.actor = actor;
-      if (!actor) throw new AppError('UNAUTHENTICATED', { detail: `Open ${basePath}/?token=<access token> in a browser (it sets a cookie), or send "Authorization: Bearer <access token>"` });
+      if (!actor)
+        throw new AppError('UNAUTHENTICATED', {
+          detail: `Open ${basePath}/?token=<access token> in a browser (it sets a cookie), or send "Authorization: Bearer <access token>"`,
+        });
       if (can(actor, 'queues:write')) {
         if (isWrite(req)) auditWrite(req, res, actor);
         return full(req, res, next);

@@ -36,7 +36,11 @@ export const RETRY_AFTER_S = 2;
 
 /** A backing service's outage as the API's answer: 503, Retry-After, and the code that names the service. */
 export function outage(dep: Dependency, cause?: unknown): AppError {
-  return new AppError(outageCodes[dep], { detail: `${dep === 'mongodb' ? 'The document store' : dep === 'redis' ? 'Redis' : 'Postgres'} is not answering; nothing was changed. Retry in a few seconds.`, cause, headers: { 'Retry-After': String(RETRY_AFTER_S) } });
+  return new AppError(outageCodes[dep], {
+    detail: `${dep === 'mongodb' ? 'The document store' : dep === 'redis' ? 'Redis' : 'Postgres'} is not answering; nothing was changed. Retry in a few seconds.`,
+    cause,
+    headers: { 'Retry-After': String(RETRY_AFTER_S) },
+  });
 }
 
 /** Maps body-parser's and other libraries' errors onto our codes. */
@@ -112,7 +116,8 @@ export function errorMiddleware(log: Logger, ports: Partial<Record<Dependency, n
     const appErr = normalise(err, ports);
     const requestId = res.locals.requestId as string | undefined;
     if (appErr.code === 'INTERNAL') log.error({ err, requestId, path: req.path }, 'request failed');
-    else if (statusOf(appErr.code) === 503) log.warn({ code: appErr.code, err: causeChain(err), requestId, path: req.path }, 'request refused: a backing service is unavailable');
+    else if (statusOf(appErr.code) === 503)
+      log.warn({ code: appErr.code, err: causeChain(err), requestId, path: req.path }, 'request refused: a backing service is unavailable');
     if (res.headersSent) {
       res.end();
       return;

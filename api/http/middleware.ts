@@ -54,7 +54,12 @@ export function cors(origins: string[]): RequestHandler {
     const origin = req.get('origin');
     if (origin && allowed.has(origin)) {
       // Exposed so a browser client (the SDK) can read them: request ids for errors, retry timing, caching, idempotent replays.
-      res.set({ 'Access-Control-Allow-Origin': origin, 'Access-Control-Allow-Credentials': 'true', 'Access-Control-Expose-Headers': exposedHeaders, Vary: 'Origin' });
+      res.set({
+        'Access-Control-Allow-Origin': origin,
+        'Access-Control-Allow-Credentials': 'true',
+        'Access-Control-Expose-Headers': exposedHeaders,
+        Vary: 'Origin',
+      });
       if (req.method === 'OPTIONS') {
         res.set({
           'Access-Control-Allow-Methods': 'GET,POST,PUT,PATCH,DELETE,OPTIONS',

@@ -12,7 +12,6 @@ import { issuesToErrors, unstorableText } from '../domain/field-errors.ts';
 
 export type Authenticate = (req: Request, res: Response) => Promise<Actor | undefined>;
 
-
 const partNames: Record<string, string> = { params: 'path parameters', query: 'query string', body: 'body' };
 
 function parsePart<S extends z.ZodType>(declared: S | undefined, value: unknown, part: string): z.infer<S> {
@@ -20,9 +19,17 @@ function parsePart<S extends z.ZodType>(declared: S | undefined, value: unknown,
   // A misspelt query parameter is an error, not silently ignored (`?kinds=` would otherwise list everything).
   const schema = part === 'query' && declared instanceof z.ZodObject ? (declared.strict() as unknown as S) : declared;
   const r = schema.safeParse(value);
-  if (!r.success) throw new AppError('VALIDATION_FAILED', { detail: `The ${partNames[part] ?? part} ${part === 'params' ? 'are' : 'is'} not valid`, errors: issuesToErrors(r.error, part === 'body' ? undefined : part, schema, value) });
+  if (!r.success)
+    throw new AppError('VALIDATION_FAILED', {
+      detail: `The ${partNames[part] ?? part} ${part === 'params' ? 'are' : 'is'} not valid`,
+      errors: issuesToErrors(r.error, part === 'body' ? undefined : part, schema, value),
+    });
   const unstorable = unstorableText(r.data, part === 'body' ? [] : [part]);
-  if (unstorable.length) throw new AppError('VALIDATION_FAILED', { detail: `The ${partNames[part] ?? part} ${part === 'params' ? 'hold' : 'holds'} text that cannot be stored`, errors: unstorable });
+  if (unstorable.length)
+    throw new AppError('VALIDATION_FAILED', {
+      detail: `The ${partNames[part] ?? part} ${part === 'params' ? 'hold' : 'holds'} text that cannot be stored`,
+      errors: unstorable,
+    });
   return r.data;
 }
 
@@ -61,7 +68,11 @@ export function mountRoutes(routes: Route[], authenticate: Authenticate, endpoin
         const value = req.get(name);
         if (value === undefined || !doc.schema) continue;
         const ok = doc.schema.safeParse(value);
-        if (!ok.success) throw new AppError('VALIDATION_FAILED', { detail: `The ${name} header is not valid`, errors: issuesToErrors(ok.error, `headers.${name.toLowerCase()}`) });
+        if (!ok.success)
+          throw new AppError('VALIDATION_FAILED', {
+            detail: `The ${name} header is not valid`,
+            errors: issuesToErrors(ok.error, `headers.${name.toLowerCase()}`),
+          });
       }
       const result = await r.handle({
         params: parsePart(r.params, req.params, 'params'),
@@ -108,7 +119,11 @@ export function methodNotAllowed(endpoints: { method: Method; path: string }[]):
     byPath.set(e.path, set);
   }
   // Fixed segments before parameters, as the routes are ordered: /v1/models/pull before /v1/models/:name.
-  const specificity = (path: string) => path.split('/').map((seg) => (seg.startsWith(':') ? '1' : '0')).join('');
+  const specificity = (path: string) =>
+    path
+      .split('/')
+      .map((seg) => (seg.startsWith(':') ? '1' : '0'))
+      .join('');
   for (const [path, methods] of [...byPath].sort(([a], [b]) => specificity(a).localeCompare(specificity(b)))) {
     const allow = [...methods, 'OPTIONS'].sort().join(', ');
     router.all(path, (req, res) => {

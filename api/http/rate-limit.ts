@@ -76,18 +76,30 @@ export function rateLimiters(deps: RateLimitDeps): { path: string; handler: Requ
   const { limits } = deps;
   const windowS = Math.ceil(limits.windowMs / 1000);
 
-  function limiter(name: string, opts: Pick<Partial<Options>, 'limit' | 'keyGenerator' | 'skip' | 'skipSuccessfulRequests' | 'identifier'>, detail: string): RequestHandler {
+  function limiter(
+    name: string,
+    opts: Pick<Partial<Options>, 'limit' | 'keyGenerator' | 'skip' | 'skipSuccessfulRequests' | 'identifier'>,
+    detail: string,
+  ): RequestHandler {
     const handler = rateLimit({
       windowMs: limits.windowMs,
       standardHeaders: 'draft-8',
       legacyHeaders: false,
       identifier: name,
       store: new RedisStore({ prefix: `${deps.prefix}:rl:${name}:`, sendCommandCluster: ({ command }) => sendCommand(deps.redis, command) }),
-      logger: { error: (err, msg) => deps.log.error({ err, limiter: name }, msg ?? 'rate limiter error'), warn: (err, msg) => deps.log.warn({ err, limiter: name }, msg ?? 'rate limiter warning') },
+      logger: {
+        error: (err, msg) => deps.log.error({ err, limiter: name }, msg ?? 'rate limiter error'),
+        warn: (err, msg) => deps.log.warn({ err, limiter: name }, msg ?? 'rate limiter warning'),
+      },
       handler: (req: Request, res: Response) => {
         deps.onLimited?.(name);
         const retryAfter = res.get('Retry-After');
-        sendProblem(res, new AppError('RATE_LIMITED', { detail: `${detail}; retry in ${retryAfter ?? windowS} s` }), res.locals.requestId as string | undefined, req.originalUrl.split('?')[0]);
+        sendProblem(
+          res,
+          new AppError('RATE_LIMITED', { detail: `${detail}; retry in ${retryAfter ?? windowS} s` }),
+          res.locals.requestId as string | undefined,
+          req.originalUrl.split('?')[0],
+        );
       },
       ...opts,
     });

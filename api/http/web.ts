@@ -20,7 +20,8 @@ export function webApp(dir: string): RequestHandler {
   return (req, res, next) => {
     if (req.method !== 'GET' && req.method !== 'HEAD') return next();
     if (!existsSync(join(dir, 'index.html'))) {
-      if (req.path === '/') return next(new AppError('ROUTE_NOT_FOUND', { detail: 'The arena page is not built: run `npm run web:build` (npm start does it)' }));
+      if (req.path === '/')
+        return next(new AppError('ROUTE_NOT_FOUND', { detail: 'The arena page is not built: run `npm run web:build` (npm start does it)' }));
       return next();
     }
     files(req, res, next);

@@ -65,9 +65,12 @@ export function connectionRegistry(redis: Redis, keyOf: (userId: string) => stri
       const id = randomUUID();
       const taken = Number(await ACQUIRE.run(redis, [key], [String(Date.now()), String(leaseMs), id, String(limits.maxPerUser)]));
       if (taken !== 1) return undefined;
-      const renew = setInterval(() => {
-        RENEW.run(redis, [key], [String(Date.now()), String(leaseMs), id]).catch(() => {});
-      }, Math.max(1000, Math.floor(leaseMs / 3)));
+      const renew = setInterval(
+        () => {
+          RENEW.run(redis, [key], [String(Date.now()), String(leaseMs), id]).catch(() => {});
+        },
+        Math.max(1000, Math.floor(leaseMs / 3)),
+      );
       renew.unref();
       let released = false;
       return {

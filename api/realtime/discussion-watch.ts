@@ -43,13 +43,25 @@ export async function watchDiscussion(deps: RoomWatchDeps, actor: Actor, id: str
   if (isClosed(row.status) && (firstSeq === undefined || trimmed)) {
     // Expired, or trimmed past what the viewer has: the transcript is the whole story, and the last word.
     const [turns, messages] = await Promise.all([deps.transcripts.turns(id), deps.transcripts.messages(id)]);
-    fn({ event: 'snapshot', data: { seq: Math.max(afterSeq + 1, 1), attempt: 0, status: row.status, turns: turns.map((t) => toTurn(t)), messages: messages.map(toMessage) } });
+    fn({
+      event: 'snapshot',
+      data: { seq: Math.max(afterSeq + 1, 1), attempt: 0, status: row.status, turns: turns.map((t) => toTurn(t)), messages: messages.map(toMessage) },
+    });
     return () => {};
   }
   if (trimmed) {
     // An open room trimmed away: the transcript stands in for what is gone, up to the oldest entry still kept.
     const [turns, messages] = await Promise.all([deps.transcripts.turns(id), deps.transcripts.messages(id, { beforeSeq: firstSeq })]);
-    fn({ event: 'snapshot', data: { seq: firstSeq - 1, attempt: 0, status: row.status, turns: turns.filter((t) => t.startedSeq < firstSeq).map((t) => toTurn(t)), messages: messages.map(toMessage) } });
+    fn({
+      event: 'snapshot',
+      data: {
+        seq: firstSeq - 1,
+        attempt: 0,
+        status: row.status,
+        turns: turns.filter((t) => t.startedSeq < firstSeq).map((t) => toTurn(t)),
+        messages: messages.map(toMessage),
+      },
+    });
     return deps.hub.subscribe<RoomEvent>(key, firstSeq - 1, fn);
   }
   return deps.hub.subscribe<RoomEvent>(key, afterSeq, fn);
@@ -57,7 +69,8 @@ export async function watchDiscussion(deps: RoomWatchDeps, actor: Actor, id: str
 
 /** The `discussion` room kind for attachSocketServer's `rooms` hook: `subscribe { room: "discussion:<id>", lastSeq? }`. */
 export function discussionRoomKind(deps: RoomWatchDeps) {
-  return (actor: Actor, id: string, lastSeq: number, emit: (event: string, data: object) => void) => watchDiscussion(deps, actor, id, lastSeq, (e) => emit(e.event, e.data));
+  return (actor: Actor, id: string, lastSeq: number, emit: (event: string, data: object) => void) =>
+    watchDiscussion(deps, actor, id, lastSeq, (e) => emit(e.event, e.data));
 }
 
 /** SSE ends with the room: a `status` event that closes it, or a snapshot of a closed room. */

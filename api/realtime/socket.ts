@@ -103,7 +103,8 @@ export function attachSocketServer(http: HttpServer, deps: SocketDeps): Server {
       if (deps.limits && deps.rateKey) {
         const ip = deps.clientIp?.(socket.request) ?? socket.handshake.address;
         const hit = await hitWindow(deps.redis, deps.rateKey('socket-handshake', ip), deps.limits.handshakesPerIp, deps.limits.windowMs);
-        if (!hit.ok) return next(refusal('RATE_LIMITED', `too many handshakes from this address; retry in ${hit.retryAfterS} s`, { retryAfter: hit.retryAfterS }));
+        if (!hit.ok)
+          return next(refusal('RATE_LIMITED', `too many handshakes from this address; retry in ${hit.retryAfterS} s`, { retryAfter: hit.retryAfterS }));
       }
       const unstorable = unstorableText(socket.handshake.auth, ['auth']);
       if (unstorable.length) return next(refusal('VALIDATION_FAILED', unstorable.map((e) => `${e.path}: ${e.message}`).join('; ')));
@@ -113,7 +114,8 @@ export function attachSocketServer(http: HttpServer, deps: SocketDeps): Server {
       if (!verified) return next(refusal('UNAUTHENTICATED', 'invalid, expired or revoked token'));
       if (deps.connections) {
         const lease = await deps.connections.acquire(verified.actor.userId);
-        if (!lease) return next(refusal('RATE_LIMITED', 'too many live connections (sockets and event streams) for this user: close one first', { retryAfter: 5 }));
+        if (!lease)
+          return next(refusal('RATE_LIMITED', 'too many live connections (sockets and event streams) for this user: close one first', { retryAfter: 5 }));
         socket.data.lease = lease;
       }
       socket.data.actor = verified.actor;
@@ -137,7 +139,9 @@ export function attachSocketServer(http: HttpServer, deps: SocketDeps): Server {
       socket.disconnect(true);
     };
     const expiresAt = socket.data.expiresAt as number | undefined;
-    const expiry = expiresAt ? setTimeout(() => end('TOKEN_EXPIRED', 'the access token expired; reconnect with a fresh one'), Math.max(0, expiresAt - Date.now())) : undefined;
+    const expiry = expiresAt
+      ? setTimeout(() => end('TOKEN_EXPIRED', 'the access token expired; reconnect with a fresh one'), Math.max(0, expiresAt - Date.now()))
+      : undefined;
     const revalidate = setInterval(() => {
       deps.auth.stillValid(actor).then(
         (ok) => ok || end('SESSION_REVOKED', 'the session or key was revoked'),
@@ -148,14 +152,22 @@ export function attachSocketServer(http: HttpServer, deps: SocketDeps): Server {
     socket.on('subscribe', async (raw: unknown, ack?: (r: unknown) => void) => {
       const reply = typeof ack === 'function' ? ack : () => {};
       const unstorable = unstorableText(raw);
-      if (unstorable.length) return reply({ ok: false, error: { code: 'VALIDATION_FAILED', message: unstorable.map((e) => `${e.path}: ${e.message}`).join('; ') } });
+      if (unstorable.length)
+        return reply({ ok: false, error: { code: 'VALIDATION_FAILED', message: unstorable.map((e) => `${e.path}: ${e.message}`).join('; ') } });
       if (deps.limits && deps.rateKey) {
-        const hit = await hitWindow(deps.redis, deps.rateKey('socket-subscribe', actor.userId), deps.limits.subscribesPerUser, deps.limits.windowMs).catch(() => undefined);
+        const hit = await hitWindow(deps.redis, deps.rateKey('socket-subscribe', actor.userId), deps.limits.subscribesPerUser, deps.limits.windowMs).catch(
+          () => undefined,
+        );
         if (!hit) return reply({ ok: false, error: { code: 'SERVICE_UNAVAILABLE', message: 'try again shortly' } });
-        if (!hit.ok) return reply({ ok: false, error: { code: 'RATE_LIMITED', message: `too many subscribes; retry in ${hit.retryAfterS} s`, retryAfter: hit.retryAfterS } });
+        if (!hit.ok)
+          return reply({
+            ok: false,
+            error: { code: 'RATE_LIMITED', message: `too many subscribes; retry in ${hit.retryAfterS} s`, retryAfter: hit.retryAfterS },
+          });
       }
       const req = SubscribeRequest.safeParse(raw);
-      if (!req.success) return reply({ ok: false, error: { code: 'VALIDATION_FAILED', message: req.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ') } });
+      if (!req.success)
+        return reply({ ok: false, error: { code: 'VALIDATION_FAILED', message: req.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ') } });
       const { room, lastSeq = 0 } = req.data;
       const [kind, id] = room.split(':') as [string, string];
       try {
@@ -224,7 +236,8 @@ export function credentialRooms(actor: Actor): string[] {
  * (through the Redis adapter): `auth_error` first, then the disconnect.
  */
 export function endCredential(io: Server, target: { reason: string } & ({ sessionId: string } | { apiKeyId: string } | { userId: string })): void {
-  const room = 'sessionId' in target ? `auth:session:${target.sessionId}` : 'apiKeyId' in target ? `auth:apikey:${target.apiKeyId}` : `auth:user:${target.userId}`;
+  const room =
+    'sessionId' in target ? `auth:session:${target.sessionId}` : 'apiKeyId' in target ? `auth:apikey:${target.apiKeyId}` : `auth:user:${target.userId}`;
   io.in(room).emit('auth_error', { code: 'SESSION_REVOKED', message: 'the session or key was revoked', reason: target.reason });
   io.in(room).disconnectSockets(true);
 }

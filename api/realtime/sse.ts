@@ -25,7 +25,6 @@ import { unstorableText } from '../domain/field-errors.ts';
 import type { ConnectionRegistry } from './connections.ts';
 import { watchJob, type WatchDeps } from './watch.ts';
 
-
 /** What every event stream hears: open/close for metrics, and how to re-check a credential. */
 export interface StreamHooks {
   onOpen?: () => void;
@@ -58,14 +57,22 @@ export function eventStreamHandler<E extends { event: string; data: { seq: numbe
   hooks: StreamHooks,
   authenticate: Authenticate,
   /** `watch` resolves to null when the stream already ended at or before `afterSeq`: the answer is then 204 No Content. */
-  opts: { permission: Permission; watch: (actor: Actor, id: string, afterSeq: number, fn: (e: E) => void) => Promise<(() => void) | null>; isLast: (e: E) => boolean },
+  opts: {
+    permission: Permission;
+    watch: (actor: Actor, id: string, afterSeq: number, fn: (e: E) => void) => Promise<(() => void) | null>;
+    isLast: (e: E) => boolean;
+  },
 ) {
   return async (req: Request, res: Response) => {
     const actor = await authenticate(req, res);
     if (!actor) throw new AppError('UNAUTHENTICATED', { detail: 'Send "Authorization: Bearer <access token>" (from POST /v1/auth/token) or an API key' });
     if (!can(actor, opts.permission)) throw new AppError('FORBIDDEN');
     const lastHeader = req.get('last-event-id');
-    const unstorable = [...unstorableText(req.params, ['params']), ...unstorableText(req.query, ['query']), ...(lastHeader === undefined ? [] : unstorableText(lastHeader, ['headers', 'last-event-id']))];
+    const unstorable = [
+      ...unstorableText(req.params, ['params']),
+      ...unstorableText(req.query, ['query']),
+      ...(lastHeader === undefined ? [] : unstorableText(lastHeader, ['headers', 'last-event-id'])),
+    ];
     if (unstorable.length) throw new AppError('VALIDATION_FAILED', { detail: 'The request holds text that cannot be stored', errors: unstorable });
     const id = z.uuid().safeParse(req.params.id);
     if (!id.success) throw new AppError('VALIDATION_FAILED', { errors: [{ path: 'params.id', message: 'must be a UUID' }] });
@@ -73,12 +80,16 @@ export function eventStreamHandler<E extends { event: string; data: { seq: numbe
     const query = EventStreamQuery.safeParse({ lastEventId: req.query.lastEventId });
     if (!query.success) throw new AppError('VALIDATION_FAILED', { errors: [{ path: 'query.lastEventId', message: 'must be a sequence number (digits)' }] });
     const header = lastHeader === undefined ? undefined : LastEventId.safeParse(lastHeader);
-    if (header && !header.success) throw new AppError('VALIDATION_FAILED', { errors: [{ path: 'headers.last-event-id', message: 'must be a sequence number (digits)' }] });
+    if (header && !header.success)
+      throw new AppError('VALIDATION_FAILED', { errors: [{ path: 'headers.last-event-id', message: 'must be a sequence number (digits)' }] });
     const last = { data: Number(header?.data ?? query.data.lastEventId ?? 0) };
 
     const lease = hooks.connections ? await hooks.connections.acquire(actor.userId) : undefined;
     if (hooks.connections && !lease) {
-      throw new AppError('RATE_LIMITED', { detail: 'Too many live connections (event streams and sockets) for this user: close one first', headers: { 'Retry-After': '5' } });
+      throw new AppError('RATE_LIMITED', {
+        detail: 'Too many live connections (event streams and sockets) for this user: close one first',
+        headers: { 'Retry-After': '5' },
+      });
     }
     const maxUnsent = hooks.slowReaderMaxBytes ?? 1_048_576;
     let closed = false;
@@ -125,7 +136,12 @@ export function eventStreamHandler<E extends { event: string; data: { seq: numbe
       }
       if (closed) return stop();
       unsubscribe = stop;
-      res.status(200).set({ 'Content-Type': 'text/event-stream; charset=utf-8', 'Cache-Control': 'no-cache, no-transform', Connection: 'keep-alive', 'X-Accel-Buffering': 'no' });
+      res.status(200).set({
+        'Content-Type': 'text/event-stream; charset=utf-8',
+        'Cache-Control': 'no-cache, no-transform',
+        Connection: 'keep-alive',
+        'X-Accel-Buffering': 'no',
+      });
       res.flushHeaders();
       res.write('retry: 1000\n\n');
       headersSent = true;
@@ -138,7 +154,9 @@ export function eventStreamHandler<E extends { event: string; data: { seq: numbe
           check(actor).then(
             (ok) => {
               if (ok || closed) return;
-              res.write(`event: auth_error\ndata: ${JSON.stringify({ code: 'SESSION_REVOKED', message: 'the session or key was revoked, or the account changed' })}\n\n`);
+              res.write(
+                `event: auth_error\ndata: ${JSON.stringify({ code: 'SESSION_REVOKED', message: 'the session or key was revoked, or the account changed' })}\n\n`,
+              );
               close();
             },
             () => {},

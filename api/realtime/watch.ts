@@ -33,7 +33,17 @@ export async function watchJob(deps: WatchDeps, actor: Actor, id: string, from: 
   }
   if (isTerminal(row.state) && (await deps.redis.exists(key)) === 0) {
     const view = toView(row);
-    fn({ event: 'finished', data: { seq: Math.max(afterSeq + 1, 1), attempt: row.attempts, state: row.state, result: view.result ?? undefined, error: view.error ?? undefined, usage: view.usage } });
+    fn({
+      event: 'finished',
+      data: {
+        seq: Math.max(afterSeq + 1, 1),
+        attempt: row.attempts,
+        state: row.state,
+        result: view.result ?? undefined,
+        error: view.error ?? undefined,
+        usage: view.usage,
+      },
+    });
     return () => {};
   }
   return deps.hub.subscribe(key, afterSeq, fn);

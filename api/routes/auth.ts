@@ -4,7 +4,30 @@
  * rules live in api/auth, the SQL in platform/auth.
  */
 import type { AuditLog } from '../../platform/auth/index.ts';
-import { ApiKeyList, AuditPage, ChangePassword, OAuthError, PasswordChanged, ResetPassword, AuditQuery, CreateApiKey, CreateApiKeyDocumented, CreatedApiKey, CreatedUser, Me, NewUser, SessionList, TokenForm, TokenRequest, TokenResponse, UserList, UserPatch, UserView, IdParams, Revoked } from '../../shared/index.ts';
+import {
+  ApiKeyList,
+  AuditPage,
+  ChangePassword,
+  OAuthError,
+  PasswordChanged,
+  ResetPassword,
+  AuditQuery,
+  CreateApiKey,
+  CreateApiKeyDocumented,
+  CreatedApiKey,
+  CreatedUser,
+  Me,
+  NewUser,
+  SessionList,
+  TokenForm,
+  TokenRequest,
+  TokenResponse,
+  UserList,
+  UserPatch,
+  UserView,
+  IdParams,
+  Revoked,
+} from '../../shared/index.ts';
 import type { Auth } from '../auth/index.ts';
 import { oauthError } from '../auth/token-endpoint.ts';
 import { AppError } from '../domain/errors.ts';
@@ -18,7 +41,12 @@ export function authRoutes(deps: { auth: Auth; auditLog: AuditLog; onIssued?: (g
   const { auth, auditLog } = deps;
   return [
     route({
-      method: 'post', path: '/v1/auth/token', operationId: 'createToken', tags: ['auth'], access: 'public', bodyType: 'form',
+      method: 'post',
+      path: '/v1/auth/token',
+      operationId: 'createToken',
+      tags: ['auth'],
+      access: 'public',
+      bodyType: 'form',
       summary: 'OAuth2 token endpoint (RFC 6749): password grant (§4.3) and refresh_token grant with rotation.',
       body: TokenRequest,
       documentedBody: TokenForm,
@@ -57,7 +85,11 @@ export function authRoutes(deps: { auth: Auth; auditLog: AuditLog; onIssued?: (g
       },
     }),
     route({
-      method: 'get', path: '/v1/auth/me', operationId: 'getMe', tags: ['auth'], access: 'sessions:self',
+      method: 'get',
+      path: '/v1/auth/me',
+      operationId: 'getMe',
+      tags: ['auth'],
+      access: 'sessions:self',
       summary: 'The authenticated user.',
       responses: { 200: { description: 'You', schema: Me } },
       async handle({ actor }) {
@@ -66,7 +98,11 @@ export function authRoutes(deps: { auth: Auth; auditLog: AuditLog; onIssued?: (g
       },
     }),
     route({
-      method: 'get', path: '/v1/auth/sessions', operationId: 'listSessions', tags: ['auth'], access: 'sessions:self',
+      method: 'get',
+      path: '/v1/auth/sessions',
+      operationId: 'listSessions',
+      tags: ['auth'],
+      access: 'sessions:self',
       summary: 'Your active sessions.',
       responses: { 200: { description: 'Sessions', schema: SessionList } },
       async handle({ actor }) {
@@ -74,7 +110,11 @@ export function authRoutes(deps: { auth: Auth; auditLog: AuditLog; onIssued?: (g
       },
     }),
     route({
-      method: 'delete', path: '/v1/auth/sessions', operationId: 'revokeAllSessions', tags: ['auth'], access: 'sessions:self',
+      method: 'delete',
+      path: '/v1/auth/sessions',
+      operationId: 'revokeAllSessions',
+      tags: ['auth'],
+      access: 'sessions:self',
       summary: 'Revoke all your sessions (log out everywhere).',
       responses: { 200: { description: 'Revoked', schema: Revoked } },
       async handle({ actor, ip, userAgent }) {
@@ -82,7 +122,11 @@ export function authRoutes(deps: { auth: Auth; auditLog: AuditLog; onIssued?: (g
       },
     }),
     route({
-      method: 'delete', path: '/v1/auth/sessions/:id', operationId: 'revokeSession', tags: ['auth'], access: 'sessions:self',
+      method: 'delete',
+      path: '/v1/auth/sessions/:id',
+      operationId: 'revokeSession',
+      tags: ['auth'],
+      access: 'sessions:self',
       summary: 'Revoke one of your sessions.',
       params: IdParams,
       responses: { 204: { description: 'Revoked' }, 404: problem('Not one of your sessions') },
@@ -92,7 +136,11 @@ export function authRoutes(deps: { auth: Auth; auditLog: AuditLog; onIssued?: (g
       },
     }),
     route({
-      method: 'post', path: '/v1/auth/logout', operationId: 'logout', tags: ['auth'], access: 'sessions:self',
+      method: 'post',
+      path: '/v1/auth/logout',
+      operationId: 'logout',
+      tags: ['auth'],
+      access: 'sessions:self',
       summary: 'Revoke the current session; its access and refresh tokens stop working.',
       responses: { 204: { description: 'Logged out' } },
       async handle({ actor, ip, userAgent }) {
@@ -102,16 +150,30 @@ export function authRoutes(deps: { auth: Auth; auditLog: AuditLog; onIssued?: (g
       },
     }),
     route({
-      method: 'post', path: '/v1/auth/password', operationId: 'changePassword', tags: ['auth'], access: 'sessions:self',
-      summary: 'Change your password, given the current one. Your other sessions are revoked; this one stays. Needs a session, not an API key. Wrong current passwords are limited per user.',
+      method: 'post',
+      path: '/v1/auth/password',
+      operationId: 'changePassword',
+      tags: ['auth'],
+      access: 'sessions:self',
+      summary:
+        'Change your password, given the current one. Your other sessions are revoked; this one stays. Needs a session, not an API key. Wrong current passwords are limited per user.',
       body: ChangePassword,
-      responses: { 200: { description: 'Changed', schema: PasswordChanged }, 400: problem('Wrong current password, or a new one of the wrong length'), 403: problem('Called with an API key'), 429: problem('Too many wrong current passwords') },
+      responses: {
+        200: { description: 'Changed', schema: PasswordChanged },
+        400: problem('Wrong current password, or a new one of the wrong length'),
+        403: problem('Called with an API key'),
+        429: problem('Too many wrong current passwords'),
+      },
       async handle({ actor, body, ip, userAgent }) {
         return { status: 200, body: await auth.users.changePassword(actor, body, { ip, userAgent }), headers: { 'Cache-Control': 'no-store' } };
       },
     }),
     route({
-      method: 'get', path: '/v1/auth/api-keys', operationId: 'listApiKeys', tags: ['auth'], access: 'apikeys:self',
+      method: 'get',
+      path: '/v1/auth/api-keys',
+      operationId: 'listApiKeys',
+      tags: ['auth'],
+      access: 'apikeys:self',
       summary: 'Your API keys (never their secrets).',
       responses: { 200: { description: 'Keys', schema: ApiKeyList } },
       async handle({ actor }) {
@@ -119,8 +181,13 @@ export function authRoutes(deps: { auth: Auth; auditLog: AuditLog; onIssued?: (g
       },
     }),
     route({
-      method: 'post', path: '/v1/auth/api-keys', operationId: 'createApiKey', tags: ['auth'], access: 'apikeys:self',
-      summary: 'Create an API key within the calling credential: its scopes, and (when a key calls) no later expiry. At most PARLEY_MAX_API_KEYS_PER_USER live keys per user. The key is shown once.',
+      method: 'post',
+      path: '/v1/auth/api-keys',
+      operationId: 'createApiKey',
+      tags: ['auth'],
+      access: 'apikeys:self',
+      summary:
+        'Create an API key within the calling credential: its scopes, and (when a key calls) no later expiry. At most PARLEY_MAX_API_KEYS_PER_USER live keys per user. The key is shown once.',
       body: CreateApiKey,
       documentedBody: CreateApiKeyDocumented,
       responses: {
@@ -134,7 +201,11 @@ export function authRoutes(deps: { auth: Auth; auditLog: AuditLog; onIssued?: (g
       },
     }),
     route({
-      method: 'delete', path: '/v1/auth/api-keys/:id', operationId: 'revokeApiKey', tags: ['auth'], access: 'apikeys:self',
+      method: 'delete',
+      path: '/v1/auth/api-keys/:id',
+      operationId: 'revokeApiKey',
+      tags: ['auth'],
+      access: 'apikeys:self',
       summary: 'Revoke an API key.',
       params: IdParams,
       responses: { 204: { description: 'Revoked' }, 404: problem('No such key of yours') },
@@ -144,7 +215,11 @@ export function authRoutes(deps: { auth: Auth; auditLog: AuditLog; onIssued?: (g
       },
     }),
     route({
-      method: 'post', path: '/v1/admin/users', operationId: 'createUser', tags: ['admin'], access: 'users:manage',
+      method: 'post',
+      path: '/v1/admin/users',
+      operationId: 'createUser',
+      tags: ['admin'],
+      access: 'users:manage',
       summary: 'Create a user.',
       body: NewUser,
       responses: { 201: { description: 'Created', schema: CreatedUser }, 409: problem('Username taken') },
@@ -154,7 +229,11 @@ export function authRoutes(deps: { auth: Auth; auditLog: AuditLog; onIssued?: (g
       },
     }),
     route({
-      method: 'get', path: '/v1/admin/users', operationId: 'listUsers', tags: ['admin'], access: 'users:manage',
+      method: 'get',
+      path: '/v1/admin/users',
+      operationId: 'listUsers',
+      tags: ['admin'],
+      access: 'users:manage',
       summary: 'List users.',
       responses: { 200: { description: 'Users', schema: UserList } },
       async handle() {
@@ -162,7 +241,11 @@ export function authRoutes(deps: { auth: Auth; auditLog: AuditLog; onIssued?: (g
       },
     }),
     route({
-      method: 'patch', path: '/v1/admin/users/:id', operationId: 'updateUser', tags: ['admin'], access: 'users:manage',
+      method: 'patch',
+      path: '/v1/admin/users/:id',
+      operationId: 'updateUser',
+      tags: ['admin'],
+      access: 'users:manage',
       summary: "Change a user's role, or disable the account (which revokes its sessions at once).",
       params: IdParams,
       body: UserPatch,
@@ -173,7 +256,11 @@ export function authRoutes(deps: { auth: Auth; auditLog: AuditLog; onIssued?: (g
       },
     }),
     route({
-      method: 'post', path: '/v1/admin/users/:id/password', operationId: 'resetUserPassword', tags: ['admin'], access: 'users:manage',
+      method: 'post',
+      path: '/v1/admin/users/:id/password',
+      operationId: 'resetUserPassword',
+      tags: ['admin'],
+      access: 'users:manage',
       summary: "Set a user's password (a reset) and revoke every session of the account. API keys stay; disable the account to stop those too. Audited.",
       params: IdParams,
       body: ResetPassword,
@@ -184,7 +271,11 @@ export function authRoutes(deps: { auth: Auth; auditLog: AuditLog; onIssued?: (g
       },
     }),
     route({
-      method: 'get', path: '/v1/admin/audit', operationId: 'listAuditEvents', tags: ['admin'], access: 'audit:read',
+      method: 'get',
+      path: '/v1/admin/audit',
+      operationId: 'listAuditEvents',
+      tags: ['admin'],
+      access: 'audit:read',
       summary: 'The audit log, newest first; filter by action, actor, outcome and time; page with `before` (an event id).',
       query: AuditQuery,
       responses: { 200: { description: 'Events', schema: AuditPage } },

@@ -1,5 +1,22 @@
-import { Collection, CollectionList, CollectionQuery, CollectionResults, CreateCollection, SubmittedJob, UpsertDocuments, IdParams } from '../../shared/index.ts';
-import { createCollection, deleteCollection, getCollection, listCollections, queryCollection, upsertDocuments, type CollectionDeps } from '../domain/collections.ts';
+import {
+  Collection,
+  CollectionList,
+  CollectionQuery,
+  CollectionResults,
+  CreateCollection,
+  SubmittedJob,
+  UpsertDocuments,
+  IdParams,
+} from '../../shared/index.ts';
+import {
+  createCollection,
+  deleteCollection,
+  getCollection,
+  listCollections,
+  queryCollection,
+  upsertDocuments,
+  type CollectionDeps,
+} from '../domain/collections.ts';
 import { problem, route, type Route } from '../http/route.ts';
 
 const notFound = problem('No such collection, or not yours');
@@ -7,17 +24,30 @@ const notFound = problem('No such collection, or not yours');
 export function collectionRoutes(deps: CollectionDeps): Route[] {
   return [
     route({
-      method: 'post', path: '/v1/collections', tags: ['collections'], access: 'collections:write', operationId: 'createCollection',
+      method: 'post',
+      path: '/v1/collections',
+      tags: ['collections'],
+      access: 'collections:write',
+      operationId: 'createCollection',
       summary: 'Create a vector collection: a name, declared metadata fields, an embedding model.',
       body: CreateCollection,
-      responses: { 201: { description: 'Created', schema: Collection }, 400: problem('Invalid body or model'), 409: problem('Name already used'), 422: problem('Model not allowed for your role') },
+      responses: {
+        201: { description: 'Created', schema: Collection },
+        400: problem('Invalid body or model'),
+        409: problem('Name already used'),
+        422: problem('Model not allowed for your role'),
+      },
       async handle({ body, actor }) {
         const c = await createCollection(deps, actor, body);
         return { status: 201, body: c, headers: { Location: `/v1/collections/${c.id}` } };
       },
     }),
     route({
-      method: 'get', path: '/v1/collections', tags: ['collections'], access: 'collections:read', operationId: 'listCollections',
+      method: 'get',
+      path: '/v1/collections',
+      tags: ['collections'],
+      access: 'collections:read',
+      operationId: 'listCollections',
       summary: 'Your collections.',
       responses: { 200: { description: 'Collections', schema: CollectionList } },
       async handle({ actor }) {
@@ -25,7 +55,11 @@ export function collectionRoutes(deps: CollectionDeps): Route[] {
       },
     }),
     route({
-      method: 'get', path: '/v1/collections/:id', tags: ['collections'], access: 'collections:read', operationId: 'getCollection',
+      method: 'get',
+      path: '/v1/collections/:id',
+      tags: ['collections'],
+      access: 'collections:read',
+      operationId: 'getCollection',
       summary: 'One collection, with its passage count and index identity.',
       params: IdParams,
       responses: { 200: { description: 'The collection', schema: Collection }, 404: notFound },
@@ -34,7 +68,11 @@ export function collectionRoutes(deps: CollectionDeps): Route[] {
       },
     }),
     route({
-      method: 'delete', path: '/v1/collections/:id', tags: ['collections'], access: 'collections:write', operationId: 'deleteCollection',
+      method: 'delete',
+      path: '/v1/collections/:id',
+      tags: ['collections'],
+      access: 'collections:write',
+      operationId: 'deleteCollection',
       summary: 'Delete a collection and its vectors.',
       params: IdParams,
       responses: { 204: { description: 'Deleted' }, 404: notFound },
@@ -44,7 +82,11 @@ export function collectionRoutes(deps: CollectionDeps): Route[] {
       },
     }),
     route({
-      method: 'post', path: '/v1/collections/:id/documents', operationId: 'upsertDocuments', tags: ['collections'], access: 'collections:write',
+      method: 'post',
+      path: '/v1/collections/:id/documents',
+      operationId: 'upsertDocuments',
+      tags: ['collections'],
+      access: 'collections:write',
       summary: 'Upsert documents (by id) as a collection.upsert job: split into passages that fit the model, embedded, written in one commit.',
       params: IdParams,
       body: UpsertDocuments,
@@ -55,7 +97,11 @@ export function collectionRoutes(deps: CollectionDeps): Route[] {
       },
     }),
     route({
-      method: 'post', path: '/v1/collections/:id/query', operationId: 'queryCollection', tags: ['collections'], access: 'collections:read',
+      method: 'post',
+      path: '/v1/collections/:id/query',
+      operationId: 'queryCollection',
+      tags: ['collections'],
+      access: 'collections:read',
       summary: 'Query a collection by vector, full text or both (RRF); `where` conditions on declared fields are prefilters.',
       params: IdParams,
       body: CollectionQuery,

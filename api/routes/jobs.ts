@@ -2,7 +2,6 @@ import { IdempotencyKey, JobList, JobView, ListJobsQuery, SubmitJobBody, SubmitJ
 import { cancelJob, getJob, listJobs, retryJob, submitJob, type JobDeps } from '../domain/jobs.ts';
 import { problem, route, type Route, type RouteResult } from '../http/route.ts';
 
-
 const cancelSemantics = [
   'Cancelling stops the job; it never deletes it. A waiting job is taken off its queue and recorded `cancelled` at once (200).',
   'An active one is signalled wherever it runs and aborted there; the answer waits up to 5 s for that and is 200 once the record says `cancelled`,',
@@ -22,18 +21,35 @@ const cancelled = (view: JobView): RouteResult => ({ status: view.state === 'can
 export function jobRoutes(deps: JobDeps): Route[] {
   return [
     route({
-      method: 'post', path: '/v1/jobs', operationId: 'submitJob', tags: ['jobs'], access: 'jobs:submit',
+      method: 'post',
+      path: '/v1/jobs',
+      operationId: 'submitJob',
+      tags: ['jobs'],
+      access: 'jobs:submit',
       summary: 'Submit a job. The Idempotency-Key header (or body field) deduplicates retries.',
       body: SubmitJobBody,
       documentedBody: SubmitJobRequest,
-      requestHeaders: { 'Idempotency-Key': { description: 'Deduplicates retries: the same key and body return the first job (with Idempotent-Replayed: true); the same key with another body is 409. Also accepted as the body field idempotencyKey.', schema: IdempotencyKey } },
+      requestHeaders: {
+        'Idempotency-Key': {
+          description:
+            'Deduplicates retries: the same key and body return the first job (with Idempotent-Replayed: true); the same key with another body is 409. Also accepted as the body field idempotencyKey.',
+          schema: IdempotencyKey,
+        },
+      },
       responses: {
         202: {
-          description: 'Accepted', schema: SubmittedJob,
-          headers: { Location: { description: 'The job: GET it, or follow links.events' }, 'Idempotent-Replayed': { description: '"true" when this answer replays an earlier submission with the same key' } },
+          description: 'Accepted',
+          schema: SubmittedJob,
+          headers: {
+            Location: { description: 'The job: GET it, or follow links.events' },
+            'Idempotent-Replayed': { description: '"true" when this answer replays an earlier submission with the same key' },
+          },
         },
-        400: problem('Invalid body or input, or a model that is not installed'), 409: problem('Idempotency key reused with another body'),
-        422: problem("Refused by policy (LIMIT_EXCEEDED, naming the cap and its limit): the role's caps (models, num_predict, num_ctx, prompt size, priority classes, ping holds, concurrent jobs) or the kind's input size"),
+        400: problem('Invalid body or input, or a model that is not installed'),
+        409: problem('Idempotency key reused with another body'),
+        422: problem(
+          "Refused by policy (LIMIT_EXCEEDED, naming the cap and its limit): the role's caps (models, num_predict, num_ctx, prompt size, priority classes, ping holds, concurrent jobs) or the kind's input size",
+        ),
         503: problem('Not accepted'),
       },
       async handle({ body, actor, headers, requestId }) {
@@ -42,7 +58,11 @@ export function jobRoutes(deps: JobDeps): Route[] {
       },
     }),
     route({
-      method: 'get', path: '/v1/jobs', operationId: 'listJobs', tags: ['jobs'], access: 'jobs:read',
+      method: 'get',
+      path: '/v1/jobs',
+      operationId: 'listJobs',
+      tags: ['jobs'],
+      access: 'jobs:read',
       summary: 'List jobs from the record, newest first, filtered by kind, state and time.',
       query: ListJobsQuery,
       responses: { 200: { description: 'A page of jobs', schema: JobList } },
@@ -51,12 +71,23 @@ export function jobRoutes(deps: JobDeps): Route[] {
       },
     }),
     route({
-      method: 'get', path: '/v1/jobs/:id', operationId: 'getJob', tags: ['jobs'], access: 'jobs:read',
+      method: 'get',
+      path: '/v1/jobs/:id',
+      operationId: 'getJob',
+      tags: ['jobs'],
+      access: 'jobs:read',
       summary: 'A job: state, progress, result or error, attempts, timings and usage.',
       params: IdParams,
       requestHeaders: { 'If-None-Match': { description: 'An ETag from an earlier answer: 304 while the job has not changed' } },
       responses: {
-        200: { description: 'The job', schema: JobView, headers: { ETag: { description: 'A weak validator of the job\'s state, attempts and timings' }, 'Cache-Control': { description: 'private, max-age=60 once terminal; no-cache before' } } },
+        200: {
+          description: 'The job',
+          schema: JobView,
+          headers: {
+            ETag: { description: "A weak validator of the job's state, attempts and timings" },
+            'Cache-Control': { description: 'private, max-age=60 once terminal; no-cache before' },
+          },
+        },
         304: { description: 'Not modified since the ETag sent in If-None-Match', headers: { ETag: { description: 'The same validator' } } },
         404: problem('No such job, or not yours'),
       },
@@ -70,7 +101,11 @@ export function jobRoutes(deps: JobDeps): Route[] {
       },
     }),
     route({
-      method: 'delete', path: '/v1/jobs/:id', operationId: 'cancelJob', tags: ['jobs'], access: 'jobs:cancel',
+      method: 'delete',
+      path: '/v1/jobs/:id',
+      operationId: 'cancelJob',
+      tags: ['jobs'],
+      access: 'jobs:cancel',
       summary: 'Cancel a job (the same as POST /v1/jobs/{id}/cancel). It does not delete the record.',
       description: cancelSemantics,
       params: IdParams,
@@ -80,7 +115,11 @@ export function jobRoutes(deps: JobDeps): Route[] {
       },
     }),
     route({
-      method: 'post', path: '/v1/jobs/:id/cancel', operationId: 'cancelJobByPost', tags: ['jobs'], access: 'jobs:cancel',
+      method: 'post',
+      path: '/v1/jobs/:id/cancel',
+      operationId: 'cancelJobByPost',
+      tags: ['jobs'],
+      access: 'jobs:cancel',
       summary: 'Cancel a job: a waiting one is removed from its queue, an active one is aborted wherever it runs. The record stays readable.',
       description: cancelSemantics,
       params: IdParams,
@@ -90,11 +129,21 @@ export function jobRoutes(deps: JobDeps): Route[] {
       },
     }),
     route({
-      method: 'post', path: '/v1/jobs/:id/retry', operationId: 'retryJob', tags: ['jobs'], access: 'jobs:retry',
+      method: 'post',
+      path: '/v1/jobs/:id/retry',
+      operationId: 'retryJob',
+      tags: ['jobs'],
+      access: 'jobs:retry',
       summary: 'Run a failed or cancelled job again under the same id.',
       params: IdParams,
-      responses: { 202: { description: 'Queued again', schema: JobView }, 404: problem('No such job'), 409: problem('Not failed or cancelled'), 422: problem("Refused by the owner's caps, as at submit (LIMIT_EXCEEDED)") },
-      description: 'A retry runs admission again, for the job\'s owner: their role\'s caps, priority classes and token budget (429 BUDGET_EXHAUSTED) apply as at submit.',
+      responses: {
+        202: { description: 'Queued again', schema: JobView },
+        404: problem('No such job'),
+        409: problem('Not failed or cancelled'),
+        422: problem("Refused by the owner's caps, as at submit (LIMIT_EXCEEDED)"),
+      },
+      description:
+        "A retry runs admission again, for the job's owner: their role's caps, priority classes and token budget (429 BUDGET_EXHAUSTED) apply as at submit.",
       async handle({ params, actor, ip, userAgent, requestId }) {
         return { status: 202, body: await retryJob(deps, actor, params.id, { ip, userAgent, requestId }) };
       },

@@ -1,4 +1,14 @@
-import { CreateKnowledgeSource, IdParams, KnowledgeItemParams, KnowledgeLinks, KnowledgeSearchQuery, KnowledgeSearchResults, KnowledgeSourceAccepted, KnowledgeSourceList, KnowledgeSourceView } from '../../shared/index.ts';
+import {
+  CreateKnowledgeSource,
+  IdParams,
+  KnowledgeItemParams,
+  KnowledgeLinks,
+  KnowledgeSearchQuery,
+  KnowledgeSearchResults,
+  KnowledgeSourceAccepted,
+  KnowledgeSourceList,
+  KnowledgeSourceView,
+} from '../../shared/index.ts';
 import { addSource, forgetSource, getSource, itemLinks, listSources, searchKnowledge, type KnowledgeDeps } from '../domain/knowledge.ts';
 import { problem, route, type Route } from '../http/route.ts';
 
@@ -7,17 +17,29 @@ const noSource = problem('No such source, or not yours');
 export function knowledgeRoutes(deps: KnowledgeDeps): Route[] {
   return [
     route({
-      method: 'post', path: '/v1/knowledge/sources', tags: ['knowledge'], access: 'knowledge:write', operationId: 'addKnowledgeSource',
+      method: 'post',
+      path: '/v1/knowledge/sources',
+      tags: ['knowledge'],
+      access: 'knowledge:write',
+      operationId: 'addKnowledgeSource',
       summary: 'Add a source (a document or a conversation) to your knowledge; its knowledge.extract job extracts, dedups, embeds and stores its items.',
       body: CreateKnowledgeSource,
-      responses: { 202: { description: 'Accepted: the source and its extraction job', schema: KnowledgeSourceAccepted }, 400: problem('Invalid source or scope'), 503: problem('The queue could not take the job') },
+      responses: {
+        202: { description: 'Accepted: the source and its extraction job', schema: KnowledgeSourceAccepted },
+        400: problem('Invalid source or scope'),
+        503: problem('The queue could not take the job'),
+      },
       async handle({ body, actor }) {
         const r = await addSource(deps, actor!, body);
         return { status: 202, body: r, headers: { Location: `/v1/knowledge/sources/${r.source.id}` } };
       },
     }),
     route({
-      method: 'get', path: '/v1/knowledge/sources', tags: ['knowledge'], access: 'knowledge:read', operationId: 'listKnowledgeSources',
+      method: 'get',
+      path: '/v1/knowledge/sources',
+      tags: ['knowledge'],
+      access: 'knowledge:read',
+      operationId: 'listKnowledgeSources',
       summary: 'Your sources, newest first.',
       responses: { 200: { description: 'Sources', schema: KnowledgeSourceList } },
       async handle({ actor }) {
@@ -25,7 +47,11 @@ export function knowledgeRoutes(deps: KnowledgeDeps): Route[] {
       },
     }),
     route({
-      method: 'get', path: '/v1/knowledge/sources/:id', tags: ['knowledge'], access: 'knowledge:read', operationId: 'getKnowledgeSource',
+      method: 'get',
+      path: '/v1/knowledge/sources/:id',
+      tags: ['knowledge'],
+      access: 'knowledge:read',
+      operationId: 'getKnowledgeSource',
       summary: 'One source: its status, items written, and one extraction outcome per message.',
       params: IdParams,
       responses: { 200: { description: 'The source', schema: KnowledgeSourceView }, 404: noSource },
@@ -34,7 +60,11 @@ export function knowledgeRoutes(deps: KnowledgeDeps): Route[] {
       },
     }),
     route({
-      method: 'delete', path: '/v1/knowledge/sources/:id', tags: ['knowledge'], access: 'knowledge:write', operationId: 'forgetKnowledgeSource',
+      method: 'delete',
+      path: '/v1/knowledge/sources/:id',
+      tags: ['knowledge'],
+      access: 'knowledge:write',
+      operationId: 'forgetKnowledgeSource',
       summary: 'Forget a source and everything derived only from it (items other sources also stand on stay).',
       params: IdParams,
       responses: { 204: { description: 'Forgotten' }, 404: noSource },
@@ -44,7 +74,11 @@ export function knowledgeRoutes(deps: KnowledgeDeps): Route[] {
       },
     }),
     route({
-      method: 'get', path: '/v1/knowledge/items/:id/links', tags: ['knowledge'], access: 'knowledge:read', operationId: 'getKnowledgeItemLinks',
+      method: 'get',
+      path: '/v1/knowledge/items/:id/links',
+      tags: ['knowledge'],
+      access: 'knowledge:read',
+      operationId: 'getKnowledgeItemLinks',
       summary: 'An item and its typed links (supports, rebuts, supersedes, mentions, derived_from), both directions.',
       params: KnowledgeItemParams,
       responses: { 200: { description: 'The item and its links', schema: KnowledgeLinks }, 404: problem('No such item, or not yours') },
@@ -53,7 +87,11 @@ export function knowledgeRoutes(deps: KnowledgeDeps): Route[] {
       },
     }),
     route({
-      method: 'get', path: '/v1/knowledge/search', tags: ['knowledge'], access: 'knowledge:read', operationId: 'searchKnowledge',
+      method: 'get',
+      path: '/v1/knowledge/search',
+      tags: ['knowledge'],
+      access: 'knowledge:read',
+      operationId: 'searchKnowledge',
       summary: 'Search your knowledge: vector, full-text, entity and recency signals fused, as of a time; each hit with its provenance down to message ids.',
       query: KnowledgeSearchQuery,
       responses: { 200: { description: 'Hits', schema: KnowledgeSearchResults }, 400: problem('Invalid query') },

@@ -12,7 +12,11 @@ export interface ModelStatusDeps {
 export function modelStatusRoutes(deps: ModelStatusDeps): Route[] {
   return [
     route({
-      method: 'get', path: '/v1/models/status', operationId: 'getModelStatus', tags: ['models'], access: 'models:read',
+      method: 'get',
+      path: '/v1/models/status',
+      operationId: 'getModelStatus',
+      tags: ['models'],
+      access: 'models:read',
       summary: 'Per-host and per-model availability: installed (/api/tags), loaded with memory and expiry (/api/ps), host up or down. As of the last poll.',
       responses: { 200: { description: 'The status report', schema: ModelStatusReport } },
       async handle() {

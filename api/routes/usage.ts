@@ -3,11 +3,14 @@ import { AdminUsageQuery, AdminUsageReport, Budget, BudgetList, ListBudgetsQuery
 import { allUsage, listBudgets, ownUsage, putBudget, type UsageDeps } from '../domain/usage.ts';
 import { problem, route, type Route } from '../http/route.ts';
 
-
 export function usageRoutes(deps: UsageDeps): Route[] {
   return [
     route({
-      method: 'get', path: '/v1/usage', operationId: 'getUsage', tags: ['usage'], access: 'usage:self',
+      method: 'get',
+      path: '/v1/usage',
+      operationId: 'getUsage',
+      tags: ['usage'],
+      access: 'usage:self',
       summary: 'Your token usage per UTC day and model (default: the last 30 days), with totals and where you stand against your budgets.',
       query: UsageQuery,
       responses: { 200: { description: 'Usage', schema: UsageReport }, 400: problem('Bad range') },
@@ -16,7 +19,11 @@ export function usageRoutes(deps: UsageDeps): Route[] {
       },
     }),
     route({
-      method: 'get', path: '/v1/admin/usage', operationId: 'getAllUsage', tags: ['usage'], access: 'usage:any',
+      method: 'get',
+      path: '/v1/admin/usage',
+      operationId: 'getAllUsage',
+      tags: ['usage'],
+      access: 'usage:any',
       summary: "Everyone's token usage, grouped by user, model or day, filtered by range, user and model.",
       query: AdminUsageQuery,
       responses: { 200: { description: 'Usage', schema: AdminUsageReport }, 400: problem('Bad range') },
@@ -25,7 +32,11 @@ export function usageRoutes(deps: UsageDeps): Route[] {
       },
     }),
     route({
-      method: 'get', path: '/v1/admin/budgets', operationId: 'listBudgets', tags: ['usage'], access: 'users:manage',
+      method: 'get',
+      path: '/v1/admin/budgets',
+      operationId: 'listBudgets',
+      tags: ['usage'],
+      access: 'users:manage',
       summary: 'Token budgets, per user or per role, per day or month.',
       query: ListBudgetsQuery,
       responses: { 200: { description: 'Budgets', schema: BudgetList } },
@@ -34,10 +45,19 @@ export function usageRoutes(deps: UsageDeps): Route[] {
       },
     }),
     route({
-      method: 'put', path: '/v1/admin/budgets', operationId: 'putBudget', tags: ['usage'], access: 'users:manage',
+      method: 'put',
+      path: '/v1/admin/budgets',
+      operationId: 'putBudget',
+      tags: ['usage'],
+      access: 'users:manage',
       summary: 'Set a token budget (limitTokens: null removes it). Applies at once, to running streams too. Audited.',
       body: PutBudgetBody,
-      responses: { 200: { description: 'The budget', schema: Budget }, 204: { description: 'Removed' }, 400: problem('Not a role (scope role) or not a user id (scope user)'), 404: problem('No user with this id (scope user)') },
+      responses: {
+        200: { description: 'The budget', schema: Budget },
+        204: { description: 'Removed' },
+        400: problem('Not a role (scope role) or not a user id (scope user)'),
+        404: problem('No user with this id (scope user)'),
+      },
       async handle({ body, actor, ip, userAgent }) {
         const budget = await putBudget(deps, actor, body, { ip, userAgent });
         return budget ? { status: 200, body: budget } : { status: 204 };

@@ -62,7 +62,13 @@ export function stripDocs(path: string, content: string): string {
       blank(chars, node.startIndex, node.endIndex);
       return;
     }
-    if (language === 'python' && firstInBody && node.type === 'expression_statement' && node.namedChildCount === 1 && node.namedChildren[0]!.type === 'string') {
+    if (
+      language === 'python' &&
+      firstInBody &&
+      node.type === 'expression_statement' &&
+      node.namedChildCount === 1 &&
+      node.namedChildren[0]!.type === 'string'
+    ) {
       blank(chars, node.startIndex, node.endIndex, '...');
       return;
     }
@@ -109,7 +115,13 @@ export function buildCorpus(library: Library): Corpus {
       }
       const name = s.name.toLowerCase();
       candidates.push({
-        library: library.name, text, path: src.path, symbol: s.qualifiedName, kind: s.kind, startLine: s.startLine, endLine: s.endLine,
+        library: library.name,
+        text,
+        path: src.path,
+        symbol: s.qualifiedName,
+        kind: s.kind,
+        startLine: s.startLine,
+        endLine: s.endLine,
         containsName: name.length > 2 && new RegExp(`\\b${name.replace(/[$]/g, '\\$')}\\b`).test(text.toLowerCase()),
       });
     }

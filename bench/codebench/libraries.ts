@@ -63,10 +63,15 @@ export function fetchLibrary(lib: Library): string {
   rmSync(staging, { recursive: true, force: true });
   mkdirSync(staging, { recursive: true });
   if (lib.registry === 'npm') {
-    const file = execFileSync('npm', ['pack', `${lib.name}@${lib.version}`, '--pack-destination', cache, '--silent'], { encoding: 'utf8' }).trim().split('\n').pop()!;
+    const file = execFileSync('npm', ['pack', `${lib.name}@${lib.version}`, '--pack-destination', cache, '--silent'], { encoding: 'utf8' })
+      .trim()
+      .split('\n')
+      .pop()!;
     execFileSync('tar', ['xzf', join(cache, file), '-C', staging]);
   } else {
-    execFileSync('python3', ['-m', 'pip', 'download', `${lib.name}==${lib.version}`, '--no-deps', '--only-binary=:all:', '-d', cache, '-q'], { stdio: 'inherit' });
+    execFileSync('python3', ['-m', 'pip', 'download', `${lib.name}==${lib.version}`, '--no-deps', '--only-binary=:all:', '-d', cache, '-q'], {
+      stdio: 'inherit',
+    });
     const wheel = readdirSync(cache).find((f) => f.startsWith(`${lib.name.replace(/-/g, '_')}-${lib.version}-`) && f.endsWith('.whl'));
     if (!wheel) throw new Error(`pip did not leave a wheel for ${lib.name} ${lib.version} in ${cache}`);
     execFileSync('python3', ['-m', 'zipfile', '-e', join(cache, wheel), staging]);

@@ -46,7 +46,14 @@ export async function indexCorpus(stack: BenchStack, corpus: Corpus, name: strin
   return { corpus, repo, job: { durationMs: job.finished_at.getTime() - job.started_at.getTime(), chunks: r.chunks, embedded: r.chunksEmbedded } };
 }
 
-async function rankOf(stack: BenchStack, q: Query, repo: string, mode: 'vector' | 'text' | 'hybrid', vector: Float32Array, fusion?: Partial<Fusion>): Promise<PerQuery> {
+async function rankOf(
+  stack: BenchStack,
+  q: Query,
+  repo: string,
+  mode: 'vector' | 'text' | 'hybrid',
+  vector: Float32Array,
+  fusion?: Partial<Fusion>,
+): Promise<PerQuery> {
   const res = await stack.api.code.search({ q: q.text, mode, repositoryIds: [repo], limit: 10, vector, ...(fusion ? { fusion } : {}) });
   const i = res.items.findIndex((h) => relevant(q, h));
   return { rank: i < 0 ? null : i + 1 };
@@ -66,14 +73,18 @@ export async function runQuality(stack: BenchStack, seed: number, log: (s: strin
   const corpora = [buildCorpus(libraries.lodash), buildCorpus(libraries.moreItertools)];
   for (const c of corpora) {
     const q = c.queries;
-    out(`corpus ${c.library.name} ${c.library.version} (${c.library.language}): ${Object.keys(c.files).length} files; ${q.length} queries (${q.filter((x) => x.split === 'test').length} test, ${q.filter((x) => x.split === 'dev').length} dev; ${q.filter((x) => x.containsName).length} contain their function's name); dropped ${c.dropped.short} under 4 words, ${c.dropped.duplicate} shared by several definitions`);
+    out(
+      `corpus ${c.library.name} ${c.library.version} (${c.library.language}): ${Object.keys(c.files).length} files; ${q.length} queries (${q.filter((x) => x.split === 'test').length} test, ${q.filter((x) => x.split === 'dev').length} dev; ${q.filter((x) => x.containsName).length} contain their function's name); dropped ${c.dropped.short} under 4 words, ${c.dropped.duplicate} shared by several definitions`,
+    );
   }
   const indexed: IndexedCorpus[] = [];
   for (const c of corpora) {
     log(`indexing ${c.library.name} through POST /v1/code/repositories/:id/index …`);
     const ix = await indexCorpus(stack, c, `${c.library.name}-stripped`);
     indexed.push(ix);
-    out(`indexed ${c.library.name}: ${ix.job.chunks} chunks, ${ix.job.embedded} embedded, ${(ix.job.durationMs / 1000).toFixed(1)} s (${(ix.job.embedded / (ix.job.durationMs / 1000)).toFixed(1)} chunks/s)`);
+    out(
+      `indexed ${c.library.name}: ${ix.job.chunks} chunks, ${ix.job.embedded} embedded, ${(ix.job.durationMs / 1000).toFixed(1)} s (${(ix.job.embedded / (ix.job.durationMs / 1000)).toFixed(1)} chunks/s)`,
+    );
   }
   const repoOf = new Map(indexed.map((i) => [i.corpus.library.name, i.repo]));
   const queries = indexed.flatMap((i) => i.corpus.queries);
@@ -125,7 +136,9 @@ export async function runQuality(stack: BenchStack, seed: number, log: (s: strin
   }
   out(`dev MRR@10 of hybrid search: ${grid.join('; ')}`);
   const b = best!.fusion;
-  out(`chosen on dev: k=${b.k}, name/chunk vector weights ${b.vectors.name}/${b.vectors.chunk}, text list weight ${b.weights.text}, name boost ${b.nameBoost} (dev MRR@10 ${f3(best!.mrr)}); platform/code/search.ts ships: ${JSON.stringify(defaultFusion)}`);
+  out(
+    `chosen on dev: k=${b.k}, name/chunk vector weights ${b.vectors.name}/${b.vectors.chunk}, text list weight ${b.weights.text}, name boost ${b.nameBoost} (dev MRR@10 ${f3(best!.mrr)}); platform/code/search.ts ships: ${JSON.stringify(defaultFusion)}`,
+  );
 
   // The test split, each mode.
   log('scoring the test split …');
@@ -141,10 +154,20 @@ export async function runQuality(stack: BenchStack, seed: number, log: (s: strin
   const ms: Record<string, MetricSet> = {};
   for (const [name, r] of Object.entries(results)) {
     ms[name] = metrics(r);
-    const label = { text: 'text (shipped)', vector: 'vector (shipped)', hybridDefault: 'hybrid (shipped)', hybrid: 'hybrid (tuned on dev)', textTuned: 'text (tuned on dev)', vectorTuned: 'vector (tuned on dev)' }[name]!;
+    const label = {
+      text: 'text (shipped)',
+      vector: 'vector (shipped)',
+      hybridDefault: 'hybrid (shipped)',
+      hybrid: 'hybrid (tuned on dev)',
+      textTuned: 'text (tuned on dev)',
+      vectorTuned: 'vector (tuned on dev)',
+    }[name]!;
     out(row(label, ms[name]!, bootstrap(r, seed)));
   }
-  for (const [label, pick] of [['without their name', (q: Query) => !q.containsName], ['containing their name', (q: Query) => q.containsName]] as const) {
+  for (const [label, pick] of [
+    ['without their name', (q: Query) => !q.containsName],
+    ['containing their name', (q: Query) => q.containsName],
+  ] as const) {
     out(`  queries ${label}:`);
     for (const [name, r] of Object.entries(results)) {
       const sub = r.filter((_, i) => pick(test[i]!));
@@ -153,13 +176,19 @@ export async function runQuality(stack: BenchStack, seed: number, log: (s: strin
   }
   for (const c of corpora) {
     const pick = (q: Query) => q.library === c.library.name;
-    out(`  ${c.library.name} only: ${Object.entries(results).map(([name, r]) => `${name} MRR@10 ${f3(metrics(r.filter((_, i) => pick(test[i]!))).mrr10)}`).join(', ')}`);
+    out(
+      `  ${c.library.name} only: ${Object.entries(results)
+        .map(([name, r]) => `${name} MRR@10 ${f3(metrics(r.filter((_, i) => pick(test[i]!))).mrr10)}`)
+        .join(', ')}`,
+    );
   }
 
   const hybridMrr = ms.hybridDefault!.mrr10;
   const bestSingle = Math.max(ms.text!.mrr10, ms.vector!.mrr10);
   const vsBest = pairedDifference(results.hybridDefault, ms.text!.mrr10 >= ms.vector!.mrr10 ? results.text : results.vector, seed);
-  verdicts.push(`hybrid MRR@10 ${f3(hybridMrr)} vs max(text ${f3(ms.text!.mrr10)}, vector ${f3(ms.vector!.mrr10)}) + 0.05 = ${f3(bestSingle + 0.05)}: ${hybridMrr >= bestSingle + 0.05 ? 'PASS' : 'MISS'} (paired difference ${f3(vsBest.mean)}, 95% ${ci(vsBest.ci)})`);
+  verdicts.push(
+    `hybrid MRR@10 ${f3(hybridMrr)} vs max(text ${f3(ms.text!.mrr10)}, vector ${f3(ms.vector!.mrr10)}) + 0.05 = ${f3(bestSingle + 0.05)}: ${hybridMrr >= bestSingle + 0.05 ? 'PASS' : 'MISS'} (paired difference ${f3(vsBest.mean)}, 95% ${ci(vsBest.ci)})`,
+  );
   verdicts.push(`hybrid MRR@10 ${f3(hybridMrr)} ≥ 0.60: ${hybridMrr >= 0.6 ? 'PASS' : 'MISS'}`);
 
   // The full-text analyzer against a plain tokenizer, on the same rows.
@@ -175,7 +204,13 @@ export async function runQuality(stack: BenchStack, seed: number, log: (s: strin
  * tokenizer alone), each with and without stemming. Dev picks the stemming;
  * test compares the analyzers at that setting.
  */
-async function compareTokenizers(stack: BenchStack, indexed: IndexedCorpus[], dev: Query[], test: Query[], seed: number): Promise<{ lines: string[]; verdict: string }> {
+async function compareTokenizers(
+  stack: BenchStack,
+  indexed: IndexedCorpus[],
+  dev: Query[],
+  test: Query[],
+  seed: number,
+): Promise<{ lines: string[]; verdict: string }> {
   const gen = await stack.api.code.catalog.serving('code');
   const source = await stack.api.vectors.table(codeTableSpec(gen!));
   const repos = indexed.map((i) => i.repo);
@@ -203,10 +238,22 @@ async function compareTokenizers(stack: BenchStack, indexed: IndexedCorpus[], de
     const t = await stack.api.vectors.table({ ...codeTableSpec({ tableName: name, identity: gen!.identity }) });
     const copies: VectorRow[] = rows.map((r) => {
       const raw = `${headers.get(r.contentHash) ?? ''}\n${r.text}`;
-      return { id: r.id, scope: r.scope, text: r.text, contentHash: r.contentHash, vector: r.vector!, vectors: r.vectors, texts: { name_text: '' }, searchText: v.analyze ? analyzeText(raw) : raw, fields: r.fields as VectorRow['fields'] };
+      return {
+        id: r.id,
+        scope: r.scope,
+        text: r.text,
+        contentHash: r.contentHash,
+        vector: r.vector!,
+        vectors: r.vectors,
+        texts: { name_text: '' },
+        searchText: v.analyze ? analyzeText(raw) : raw,
+        fields: r.fields as VectorRow['fields'],
+      };
     });
     for (let i = 0; i < copies.length; i += 2000) await t.upsert(copies.slice(i, i + 2000));
-    await t.raw.createIndex('search_text', { config: lancedb.Index.fts({ baseTokenizer: 'simple', lowercase: true, stem: v.stem, removeStopWords: false, asciiFolding: true, withPosition: false }) });
+    await t.raw.createIndex('search_text', {
+      config: lancedb.Index.fts({ baseTokenizer: 'simple', lowercase: true, stem: v.stem, removeStopWords: false, asciiFolding: true, withPosition: false }),
+    });
     const rank = async (q: Query): Promise<PerQuery> => {
       const text = v.analyze ? analyzeText(q.text) : q.text;
       const hits = await t.raw
@@ -216,7 +263,9 @@ async function compareTokenizers(stack: BenchStack, indexed: IndexedCorpus[], de
         .select(['path', 'kind', 'start_line', 'end_line'])
         .limit(10)
         .toArray();
-      const i = hits.findIndex((h: Record<string, unknown>) => relevant(q, { path: h.path as string, kind: h.kind as string, startLine: h.start_line as number, endLine: h.end_line as number }));
+      const i = hits.findIndex((h: Record<string, unknown>) =>
+        relevant(q, { path: h.path as string, kind: h.kind as string, startLine: h.start_line as number, endLine: h.end_line as number }),
+      );
       return { rank: i < 0 ? null : i + 1 };
     };
     const d: PerQuery[] = [];

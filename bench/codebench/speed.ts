@@ -37,7 +37,13 @@ export async function runSpeed(stack: BenchStack, log: (s: string) => void): Pro
   const lib = libraries.moreItertools;
   const files = Object.fromEntries(librarySources(lib).map((f) => [f.path, f.content]));
   const model = await new Embedder(stack.api.ollama).describe('all-minilm');
-  const texts = [...new Map(Object.entries(files).flatMap(([path, content]) => extractSource({ path, content }, { maxTokens: 254, tokenizer: model.tokenizer }).chunks.map((c) => [c.contentHash, c.text] as const))).values()];
+  const texts = [
+    ...new Map(
+      Object.entries(files).flatMap(([path, content]) =>
+        extractSource({ path, content }, { maxTokens: 254, tokenizer: model.tokenizer }).chunks.map((c) => [c.contentHash, c.text] as const),
+      ),
+    ).values(),
+  ];
   log(`speed: ${lib.name} ${lib.version} as shipped, ${texts.length} distinct chunks`);
 
   // Batch size, on a sample.
@@ -49,9 +55,13 @@ export async function runSpeed(stack: BenchStack, log: (s: string) => void): Pro
       sweep.push({ batch, inFlight, perSecond: sample.length / (ms / 1000) });
     }
   }
-  log(`  /api/embed chunks/s by texts per call (1 in flight | 2 in flight): ${[1, 4, 8, 16, 32, 64].map((b) => `${b}: ${sweep.find((s) => s.batch === b && s.inFlight === 1)!.perSecond.toFixed(1)} | ${sweep.find((s) => s.batch === b && s.inFlight === 2)!.perSecond.toFixed(1)}`).join('; ')}`);
+  log(
+    `  /api/embed chunks/s by texts per call (1 in flight | 2 in flight): ${[1, 4, 8, 16, 32, 64].map((b) => `${b}: ${sweep.find((s) => s.batch === b && s.inFlight === 1)!.perSecond.toFixed(1)} | ${sweep.find((s) => s.batch === b && s.inFlight === 2)!.perSecond.toFixed(1)}`).join('; ')}`,
+  );
   const best = [...sweep].sort((a, b) => b.perSecond - a.perSecond)[0]!;
-  log(`  fastest: ${best.batch} texts per call, ${best.inFlight} in flight (${best.perSecond.toFixed(1)} chunks/s); the product embeds ${stack.api.config.code.embedBatch} per call, 2 in flight`);
+  log(
+    `  fastest: ${best.batch} texts per call, ${best.inFlight} in flight (${best.perSecond.toFixed(1)} chunks/s); the product embeds ${stack.api.config.code.embedBatch} per call, 2 in flight`,
+  );
 
   // A/B pairs. A uses the fastest setting found, so the baseline is the best the bare embedder did here.
   const a: number[] = [];
@@ -64,11 +74,15 @@ export async function runSpeed(stack: BenchStack, log: (s: string) => void): Pro
       const ix = await indexCorpus(fresh, { library: lib, files, queries: [], dropped: { short: 0, duplicate: 0 } }, `${lib.name}-speed`);
       if (ix.job.embedded !== texts.length) log(`  note: the index embedded ${ix.job.embedded} chunks, the baseline ${texts.length}`);
       b.push(ix.job.durationMs);
-      log(`  pair ${pair}: A /api/embed ${(msA / 1000).toFixed(1)} s (${(texts.length / (msA / 1000)).toFixed(1)} chunks/s) | B full index ${(ix.job.durationMs / 1000).toFixed(1)} s (${(ix.job.embedded / (ix.job.durationMs / 1000)).toFixed(1)} chunks/s), B/A speed ${(msA / ix.job.durationMs).toFixed(2)}`);
+      log(
+        `  pair ${pair}: A /api/embed ${(msA / 1000).toFixed(1)} s (${(texts.length / (msA / 1000)).toFixed(1)} chunks/s) | B full index ${(ix.job.durationMs / 1000).toFixed(1)} s (${(ix.job.embedded / (ix.job.durationMs / 1000)).toFixed(1)} chunks/s), B/A speed ${(msA / ix.job.durationMs).toFixed(2)}`,
+      );
     } finally {
       await fresh.stop();
     }
   }
   const ratio = median(a) / median(b);
-  return [`full index speed ${ratio.toFixed(2)}× the bare /api/embed on the same ${texts.length} chunks (medians: ${(median(b) / 1000).toFixed(1)} s vs ${(median(a) / 1000).toFixed(1)} s) ≥ 0.8: ${ratio >= 0.8 ? 'PASS' : 'MISS'}`];
+  return [
+    `full index speed ${ratio.toFixed(2)}× the bare /api/embed on the same ${texts.length} chunks (medians: ${(median(b) / 1000).toFixed(1)} s vs ${(median(a) / 1000).toFixed(1)} s) ≥ 0.8: ${ratio >= 0.8 ? 'PASS' : 'MISS'}`,
+  ];
 }

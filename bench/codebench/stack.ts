@@ -21,7 +21,11 @@ export interface BenchStack {
   user: BenchUser;
   operator: BenchUser;
   base: string;
-  request(method: string, path: string, opts?: { body?: unknown; raw?: Buffer; contentType?: string; as?: BenchUser }): Promise<{ status: number; json: any; text: string }>;
+  request(
+    method: string,
+    path: string,
+    opts?: { body?: unknown; raw?: Buffer; contentType?: string; as?: BenchUser },
+  ): Promise<{ status: number; json: any; text: string }>;
   waitJob(id: string, timeoutMs?: number): Promise<any>;
   stop(): Promise<void>;
 }
@@ -46,7 +50,12 @@ export async function startBenchStack(name: string, extra: Record<string, string
   const user = await createMember(api);
   const opRow = await api.auth.users.create({ username: `bench-op-${prefix.slice(-8)}`, password: `pw-${prefix}`, role: 'operator' });
   const opToken = await api.auth.grants.password({ username: `bench-op-${prefix.slice(-8)}`, password: `pw-${prefix}` }, { ip: '127.0.0.1' });
-  const operator: BenchUser = { id: opRow.id, username: opRow.username, token: opToken.access_token, actor: (await api.auth.tokens.authenticate(opToken.access_token)).actor };
+  const operator: BenchUser = {
+    id: opRow.id,
+    username: opRow.username,
+    token: opToken.access_token,
+    actor: (await api.auth.tokens.authenticate(opToken.access_token)).actor,
+  };
   const base = `http://127.0.0.1:${api.port}`;
   const request: BenchStack['request'] = async (method, path, opts = {}) => {
     const res = await fetch(`${base}${path}`, {

@@ -201,7 +201,10 @@ export function describeCommandStats(a: CommandStats, b: CommandStats, ops: numb
   const usec = rows.reduce((s, r) => s + r[2], 0);
   return [
     `Redis, server side (INFO commandstats, Lua-internal calls included): ${(usec / ops).toFixed(1)} us of command time per ${unit}`,
-    ...rows.filter(([, calls]) => calls / ops >= 0.05).slice(0, 14).map(([n, calls, us]) => `    ${(calls / ops).toFixed(2).padStart(6)} x ${n.padEnd(16)} ${(us / ops).toFixed(1).padStart(6)} us`),
+    ...rows
+      .filter(([, calls]) => calls / ops >= 0.05)
+      .slice(0, 14)
+      .map(([n, calls, us]) => `    ${(calls / ops).toFixed(2).padStart(6)} x ${n.padEnd(16)} ${(us / ops).toFixed(1).padStart(6)} us`),
   ];
 }
 

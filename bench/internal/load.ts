@@ -20,7 +20,11 @@ export async function closedLoop(count: number, inFlight: number, fn: (i: number
  * earlier calls. Resolves when every call has settled; `late` is how far
  * behind schedule the worst start was (a loaded event loop shows up here).
  */
-export async function openLoop(count: number, perSecond: number, fn: (i: number) => Promise<unknown>): Promise<{ late: number; errors: number; firstError?: unknown }> {
+export async function openLoop(
+  count: number,
+  perSecond: number,
+  fn: (i: number) => Promise<unknown>,
+): Promise<{ late: number; errors: number; firstError?: unknown }> {
   const start = performance.now();
   const pending: Promise<unknown>[] = [];
   let started = 0;

@@ -88,7 +88,16 @@ export function submitterOf(api: ParleyApi, user: BenchUser): (body: { kind: str
   if (!route) throw new Error('POST /v1/jobs is not among the API routes');
   return async (raw) => {
     const body = route.body ? route.body.parse(raw) : raw;
-    const res = await route.handle({ body, query: undefined, params: undefined, actor: user.actor, requestId: randomUUID(), ip: '127.0.0.1', userAgent: 'parley-bench', headers: {} });
+    const res = await route.handle({
+      body,
+      query: undefined,
+      params: undefined,
+      actor: user.actor,
+      requestId: randomUUID(),
+      ip: '127.0.0.1',
+      userAgent: 'parley-bench',
+      headers: {},
+    });
     if (res.status !== 202) throw new Error(`submit answered ${res.status}: ${JSON.stringify(res.body)}`);
     return (res.body as { id: string }).id;
   };
@@ -100,7 +109,10 @@ export type ParleyWorkers = Awaited<ReturnType<typeof startWorkers>>;
  * workers/main.ts for the `system` queue only. `onHandlerStart` runs as the
  * system.ping handler is entered, before the real one.
  */
-export async function startParleyWorkers(env: NodeJS.ProcessEnv, opts: { onHandlerStart?: (jobId: string, echo: string | undefined) => void } = {}): Promise<ParleyWorkers> {
+export async function startParleyWorkers(
+  env: NodeJS.ProcessEnv,
+  opts: { onHandlerStart?: (jobId: string, echo: string | undefined) => void } = {},
+): Promise<ParleyWorkers> {
   const workers = await startWorkers(env, { queues: ['system'] });
   const onStart = opts.onHandlerStart;
   if (onStart) {

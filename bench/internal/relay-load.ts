@@ -62,8 +62,6 @@ export interface RelayResult {
   epoch: number;
 }
 
-
-
 let epoch = performance.now();
 
 /** The send time as token text; `after` keeps a stream's stamps strictly increasing (two tokens sent within one microsecond stay distinct). */
@@ -111,7 +109,9 @@ async function relay(run: RelayRun): Promise<RelayResult> {
               else lastSeen[i] = sentUs;
             }
           });
-          s.emit('subscribe', { room: run.rooms[i], lastSeq: 0 }, (ack: { ok: boolean; error?: unknown }) => (ack?.ok ? resolve() : reject(new Error(`subscribe ${run.rooms[i]}: ${JSON.stringify(ack)}`))));
+          s.emit('subscribe', { room: run.rooms[i], lastSeq: 0 }, (ack: { ok: boolean; error?: unknown }) =>
+            ack?.ok ? resolve() : reject(new Error(`subscribe ${run.rooms[i]}: ${JSON.stringify(ack)}`)),
+          );
         }),
     ),
   );

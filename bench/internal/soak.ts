@@ -69,7 +69,11 @@ export async function runSoak(opts: SoakOptions): Promise<SoakReport> {
   const gc = forceGc();
   const prefix = uniquePrefix('soak');
   // Streams of finished pings expire after 1 s here, so "back to baseline" can be checked within the run.
-  const env = parleyEnv(prefix, { PARLEY_STREAM_RETAIN_BY_KIND: 'system.ping=1,discussion.turn=1', PARLEY_RATE_API_WRITE: 'member=100000000', PARLEY_RATE_API_READ: 'member=100000000' });
+  const env = parleyEnv(prefix, {
+    PARLEY_STREAM_RETAIN_BY_KIND: 'system.ping=1,discussion.turn=1',
+    PARLEY_RATE_API_WRITE: 'member=100000000',
+    PARLEY_RATE_API_READ: 'member=100000000',
+  });
   const api = await startApi(env);
   const workers = await startWorkers(env, { queues: ['system', 'llm'] });
   const user = await createMember(api);
@@ -80,7 +84,11 @@ export async function runSoak(opts: SoakOptions): Promise<SoakReport> {
   let submitted = 0;
   const ids: string[] = [];
   const submit = async (input: unknown) => {
-    const r = await fetch(`${base}/v1/jobs`, { method: 'POST', headers: { ...auth, 'content-type': 'application/json' }, body: JSON.stringify({ kind: 'system.ping', input }) });
+    const r = await fetch(`${base}/v1/jobs`, {
+      method: 'POST',
+      headers: { ...auth, 'content-type': 'application/json' },
+      body: JSON.stringify({ kind: 'system.ping', input }),
+    });
     if (r.status !== 202) throw new Error(`submit ${r.status}: ${await r.text()}`);
     submitted++;
     ids.push(((await r.json()) as { id: string }).id);
@@ -123,7 +131,11 @@ export async function runSoak(opts: SoakOptions): Promise<SoakReport> {
     // SSE streams opened on jobs in flight, then dropped by the client before the job ends.
     const sse = async () => {
       for (let i = 0; i < opts.sseStreams; i++) {
-        const r = await fetch(`${base}/v1/jobs`, { method: 'POST', headers: { ...auth, 'content-type': 'application/json' }, body: JSON.stringify({ kind: 'system.ping', input: { holdMs: 300 } }) });
+        const r = await fetch(`${base}/v1/jobs`, {
+          method: 'POST',
+          headers: { ...auth, 'content-type': 'application/json' },
+          body: JSON.stringify({ kind: 'system.ping', input: { holdMs: 300 } }),
+        });
         submitted++;
         const { id } = (await r.json()) as { id: string };
         ids.push(id);
@@ -138,11 +150,25 @@ export async function runSoak(opts: SoakOptions): Promise<SoakReport> {
     const rooms = async () => {
       if (opts.rooms === 0) return;
       const agent = async (name: string) =>
-        ((await (await fetch(`${base}/v1/agents`, { method: 'POST', headers: { ...auth, 'content-type': 'application/json' }, body: JSON.stringify({ name, persona: 'Be brief.', params: { num_predict: 4 } }) })).json()) as { id: string }).id;
+        (
+          (await (
+            await fetch(`${base}/v1/agents`, {
+              method: 'POST',
+              headers: { ...auth, 'content-type': 'application/json' },
+              body: JSON.stringify({ name, persona: 'Be brief.', params: { num_predict: 4 } }),
+            })
+          ).json()) as { id: string }
+        ).id;
       const a = await agent(`Soak A ${randomUUID().slice(0, 4)}`);
       const b = await agent(`Soak B ${randomUUID().slice(0, 4)}`);
       for (let i = 0; i < opts.rooms; i++) {
-        const room = (await (await fetch(`${base}/v1/discussions`, { method: 'POST', headers: { ...auth, 'content-type': 'application/json' }, body: JSON.stringify({ topic: `soak ${i}`, agentIds: [a, b], policy: { maxTurns: 1 } }) })).json()) as { id: string };
+        const room = (await (
+          await fetch(`${base}/v1/discussions`, {
+            method: 'POST',
+            headers: { ...auth, 'content-type': 'application/json' },
+            body: JSON.stringify({ topic: `soak ${i}`, agentIds: [a, b], policy: { maxTurns: 1 } }),
+          })
+        ).json()) as { id: string };
         await fetch(`${base}/v1/discussions/${room.id}/start`, { method: 'POST', headers: auth });
         await fetch(`${base}/v1/discussions/${room.id}/stop`, { method: 'POST', headers: auth });
       }
@@ -156,10 +182,20 @@ export async function runSoak(opts: SoakOptions): Promise<SoakReport> {
     const pgConnectionsAfter = await pgConnections();
     const completed = Number((await api.db('jobs').whereIn('id', ids).andWhere({ state: 'completed' }).count({ n: '*' }).first())?.n ?? 0);
     const report: SoakReport = {
-      heapBeforeMb, heapAfterMb, heapGrowthMb: heapAfterMb - heapBeforeMb, redisBefore, redisAfter, pgConnectionsBefore, pgConnectionsAfter,
-      pgPoolMax: 20 + 64, jobs: { submitted, completed, notCompleted: submitted - completed }, seconds: (performance.now() - t0) / 1000,
+      heapBeforeMb,
+      heapAfterMb,
+      heapGrowthMb: heapAfterMb - heapBeforeMb,
+      redisBefore,
+      redisAfter,
+      pgConnectionsBefore,
+      pgConnectionsAfter,
+      pgPoolMax: 20 + 64,
+      jobs: { submitted, completed, notCompleted: submitted - completed },
+      seconds: (performance.now() - t0) / 1000,
     };
-    log(`after: heap ${heapAfterMb.toFixed(1)} MB (${report.heapGrowthMb >= 0 ? '+' : ''}${report.heapGrowthMb.toFixed(1)} MB), redis ${JSON.stringify(redisAfter)}, pg connections ${pgConnectionsAfter}`);
+    log(
+      `after: heap ${heapAfterMb.toFixed(1)} MB (${report.heapGrowthMb >= 0 ? '+' : ''}${report.heapGrowthMb.toFixed(1)} MB), redis ${JSON.stringify(redisAfter)}, pg connections ${pgConnectionsAfter}`,
+    );
     return report;
   } finally {
     await workers.stop();

@@ -37,7 +37,12 @@ const fillers = {
     city: ['Lisbon', 'Oslo', 'Porto', 'Quito', 'Riga', 'Seoul'],
     tool: ['Postgres', 'Redis', 'Terraform', 'Grafana', 'Kafka', 'Vite'],
     project: ['Atlas', 'Beacon', 'Cobalt', 'Delta'],
-    term: [['a cortado', 'espresso cut with a little warm milk'], ['a monorepo', 'repository holding many projects'], ['latency', 'time a request waits before an answer'], ['a quorum', 'minimum number of members needed to decide']],
+    term: [
+      ['a cortado', 'espresso cut with a little warm milk'],
+      ['a monorepo', 'repository holding many projects'],
+      ['latency', 'time a request waits before an answer'],
+      ['a quorum', 'minimum number of members needed to decide'],
+    ],
     code: ['ASR1603', 'KLM2210', 'TX-4410', 'BR7781', 'ZQ3302'],
   },
   test: {
@@ -47,7 +52,12 @@ const fillers = {
     city: ['Nairobi', 'Kyoto', 'Bergen', 'Tallinn', 'Recife', 'Lyon'],
     tool: ['Kubernetes', 'Sentry', 'Ansible', 'Prometheus', 'Nginx', 'Jenkins'],
     project: ['Ember', 'Fjord', 'Granite', 'Harbor'],
-    term: [['a macchiato', 'espresso marked with a dash of foam'], ['a canary release', 'rollout to a small group of users first'], ['throughput', 'amount of work done per unit of time'], ['a retro', 'meeting where a team reviews how the last cycle went']],
+    term: [
+      ['a macchiato', 'espresso marked with a dash of foam'],
+      ['a canary release', 'rollout to a small group of users first'],
+      ['throughput', 'amount of work done per unit of time'],
+      ['a retro', 'meeting where a team reviews how the last cycle went'],
+    ],
     code: ['ASR1605', 'LH4471', 'QF-0092', 'UA9310', 'DL2288'],
   },
 };
@@ -96,14 +106,35 @@ const templates: Record<Cls, Tpl[]> = {
     (f, r) => `Frankly ${T(f, r)} must be regulated more tightly.`,
   ],
   definition: [
-    (f, r) => { const [t, d] = pick(r, f.term); return `${cap(t!)} is a ${d}.`; },
-    (f, r) => { const [t, d] = pick(r, f.term); return `By ${t!.replace(/^an? /, '')} we mean a ${d}.`; },
-    (f, r) => { const [t, d] = pick(r, f.term); return `The term ${t!.replace(/^an? /, '')} refers to a ${d}.`; },
-    (f, r) => { const [t, d] = pick(r, f.term); return `${cap(t!.replace(/^an? /, ''))} is defined as the ${d}.`; },
+    (f, r) => {
+      const [t, d] = pick(r, f.term);
+      return `${cap(t!)} is a ${d}.`;
+    },
+    (f, r) => {
+      const [t, d] = pick(r, f.term);
+      return `By ${t!.replace(/^an? /, '')} we mean a ${d}.`;
+    },
+    (f, r) => {
+      const [t, d] = pick(r, f.term);
+      return `The term ${t!.replace(/^an? /, '')} refers to a ${d}.`;
+    },
+    (f, r) => {
+      const [t, d] = pick(r, f.term);
+      return `${cap(t!.replace(/^an? /, ''))} is defined as the ${d}.`;
+    },
     (f, r) => `${pick(r, f.code).replace(/\d.*/, '')} stands for the internal code of the ${pick(r, f.project)} project.`,
-    (f, r) => { const [t, d] = pick(r, f.term); return `${cap(t!)}, in other words, is a ${d}.`; },
-    (f, r) => { const [t, d] = pick(r, f.term); return `When people say ${t!.replace(/^an? /, '')}, they mean a ${d}.`; },
-    (f, r) => { const [t, d] = pick(r, f.term); return `${cap(t!.replace(/^an? /, ''))} means a ${d}.`; },
+    (f, r) => {
+      const [t, d] = pick(r, f.term);
+      return `${cap(t!)}, in other words, is a ${d}.`;
+    },
+    (f, r) => {
+      const [t, d] = pick(r, f.term);
+      return `When people say ${t!.replace(/^an? /, '')}, they mean a ${d}.`;
+    },
+    (f, r) => {
+      const [t, d] = pick(r, f.term);
+      return `${cap(t!.replace(/^an? /, ''))} means a ${d}.`;
+    },
   ],
   decision: [
     (f, r) => `We decided to move ${pick(r, f.project)} to ${pick(r, f.tool)}.`,
@@ -210,7 +241,12 @@ interface Frame {
 }
 const frames: Frame[] = [
   {
-    say: [(s, v) => `${s}'s usual coffee is a ${v}.`, (s, v) => `${s} usually orders a ${v}.`, (s, v) => `A ${v} is what ${s} normally drinks.`, (s, v) => `${s} typically has a ${v} in the morning.`],
+    say: [
+      (s, v) => `${s}'s usual coffee is a ${v}.`,
+      (s, v) => `${s} usually orders a ${v}.`,
+      (s, v) => `A ${v} is what ${s} normally drinks.`,
+      (s, v) => `${s} typically has a ${v} in the morning.`,
+    ],
     subject: (f, r) => pick(r, f.person),
     value: (f, r) => pick(r, f.drink),
     negate: (s, v) => `${s} no longer drinks ${v}.`,
@@ -221,7 +257,12 @@ const frames: Frame[] = [
     value: (_f, r) => `${6 + Math.floor(r() * 14)}:${pick(r, ['05', '15', '30', '40', '55'])}`,
   },
   {
-    say: [(s, v) => `${s} lives in ${v}.`, (s, v) => `${s} is based in ${v}.`, (s, v) => `${s} resides in ${v} these days.`, (s, v) => `${s}'s home is in ${v}.`],
+    say: [
+      (s, v) => `${s} lives in ${v}.`,
+      (s, v) => `${s} is based in ${v}.`,
+      (s, v) => `${s} resides in ${v} these days.`,
+      (s, v) => `${s}'s home is in ${v}.`,
+    ],
     subject: (f, r) => pick(r, f.person),
     value: (f, r) => pick(r, f.city),
     negate: (s, v) => `${s} does not live in ${v}.`,
@@ -293,8 +334,14 @@ export function pairs(split: Split, n = 600, seed = 1): Pair[] {
   const f = fillers[split];
   const out: Pair[] = [];
   const kinds: Array<[PairKind, number]> = [
-    ['copy', 0.04], ['noise', 0.16], ['paraphrase', 0.25], ['date-format', 0.05],
-    ['value-change', 0.25], ['near-name', 0.12], ['negation', 0.06], ['other-subject', 0.07],
+    ['copy', 0.04],
+    ['noise', 0.16],
+    ['paraphrase', 0.25],
+    ['date-format', 0.05],
+    ['value-change', 0.25],
+    ['near-name', 0.12],
+    ['negation', 0.06],
+    ['other-subject', 0.07],
   ];
   while (out.length < n) {
     let x = r();
@@ -320,7 +367,10 @@ export function pairs(split: Split, n = 600, seed = 1): Pair[] {
         out.push({ a, b: pairNoise(r, a), duplicate: true, kind, heldOut });
         break;
       case 'paraphrase': {
-        const other = pick(r, frame.say.filter((x) => x !== say));
+        const other = pick(
+          r,
+          frame.say.filter((x) => x !== say),
+        );
         out.push({ a, b: r() < 0.3 ? pairNoise(r, other(s, v)) : other(s, v), duplicate: true, kind, heldOut });
         break;
       }
@@ -414,12 +464,21 @@ export function debates(split: Split, count = 20, seed = 1): Debate[] {
       const what = fact.kind === 'drink' ? `usual coffee` : `home city`;
       if (later.length === 0) {
         const earlier = facts.filter((x) => x.speaker === fact.speaker && x.kind === fact.kind && x.session < fact.session);
-        questions.push({ kind: earlier.length ? 'knowledge-update' : 'single-hop', question: `What is ${fact.speaker}'s ${what}?`, evidence: [fact.turn, ...earlier.map((e) => e.turn).reverse()] });
+        questions.push({
+          kind: earlier.length ? 'knowledge-update' : 'single-hop',
+          question: `What is ${fact.speaker}'s ${what}?`,
+          evidence: [fact.turn, ...earlier.map((e) => e.turn).reverse()],
+        });
         questions.push({ kind: 'temporal', question: `When did ${fact.speaker} last mention their ${what}?`, evidence: [fact.turn] });
       }
     }
     const drinkers = facts.filter((x) => x.kind === 'drink');
-    if (drinkers.length >= 2) questions.push({ kind: 'multi-hop', question: `Do ${drinkers[0]!.speaker} and ${drinkers[1]!.speaker} drink the same coffee?`, evidence: [drinkers[0]!.turn, drinkers[1]!.turn] });
+    if (drinkers.length >= 2)
+      questions.push({
+        kind: 'multi-hop',
+        question: `Do ${drinkers[0]!.speaker} and ${drinkers[1]!.speaker} drink the same coffee?`,
+        evidence: [drinkers[0]!.turn, drinkers[1]!.turn],
+      });
     questions.push({ kind: 'abstention', question: `What is ${speakers[0]}'s favourite airline?`, evidence: [] });
     out.push({ id: `d${d}`, turns, questions });
   }

@@ -42,7 +42,9 @@ for (const p of ps) {
 }
 const precision = tp / Math.max(1, tp + fp);
 const recall = tp / Math.max(1, tp + fn);
-console.log(`dedup: ${ps.length} pairs (${ps.filter((p) => p.duplicate).length} duplicates); precision ${precision.toFixed(3)} (target ≥ 0.98), recall ${recall.toFixed(3)} (target ≥ 0.90)`);
+console.log(
+  `dedup: ${ps.length} pairs (${ps.filter((p) => p.duplicate).length} duplicates); precision ${precision.toFixed(3)} (target ≥ 0.98), recall ${recall.toFixed(3)} (target ≥ 0.90)`,
+);
 console.log(`  by kind: ${[...byKind].map(([k, { n, right }]) => `${k} ${right}/${n}`).join(', ')}`);
 const heldPairs = ps.filter((p) => p.heldOut);
 if (heldPairs.length > 0) {
@@ -50,7 +52,9 @@ if (heldPairs.length > 0) {
   const htp = hv.filter((x) => x.dup && x.p.duplicate).length;
   const hfp = hv.filter((x) => x.dup && !x.p.duplicate).length;
   const hfn = hv.filter((x) => !x.dup && x.p.duplicate).length;
-  console.log(`  held-out statement frames only (${heldPairs.length} pairs): precision ${(htp / Math.max(1, htp + hfp)).toFixed(3)}, recall ${(htp / Math.max(1, htp + hfn)).toFixed(3)}`);
+  console.log(
+    `  held-out statement frames only (${heldPairs.length} pairs): precision ${(htp / Math.max(1, htp + hfp)).toFixed(3)}, recall ${(htp / Math.max(1, htp + hfn)).toFixed(3)}`,
+  );
 }
 console.log(`  value changes flagged as supersede candidates: ${flaggedUpdates}/${valueChanges}`);
 
@@ -78,7 +82,9 @@ console.log(`  per class: ${classes.map((c) => `${c} ${all.per[c]!.toFixed(2)}`)
 const held = rows.filter((x) => x.heldOut);
 if (held.length > 0) {
   const seen = macroF1(rows.filter((x) => !x.heldOut));
-  console.log(`  phrasings seen in dev: macro-F1 ${seen.f1.toFixed(3)} (${rows.length - held.length}); held-out phrasings only: accuracy ${(held.filter((x) => x.got === x.label).length / held.length).toFixed(3)} (${held.length})`);
+  console.log(
+    `  phrasings seen in dev: macro-F1 ${seen.f1.toFixed(3)} (${rows.length - held.length}); held-out phrasings only: accuracy ${(held.filter((x) => x.got === x.label).length / held.length).toFixed(3)} (${held.length})`,
+  );
 }
 
 // ── Extraction over debates ──
@@ -123,7 +129,9 @@ for (const d of ds) {
 }
 times.sort((a, b) => a - b);
 const q = (p: number) => times[Math.min(times.length - 1, Math.floor(p * times.length))]!;
-console.log(`extraction: ${ds.length} debates, ${turns} turns; per turn p50 ${q(0.5).toFixed(3)} ms, p95 ${q(0.95).toFixed(3)} ms (target ≤ 50), max ${times.at(-1)!.toFixed(3)} ms`);
+console.log(
+  `extraction: ${ds.length} debates, ${turns} turns; per turn p50 ${q(0.5).toFixed(3)} ms, p95 ${q(0.95).toFixed(3)} ms (target ≤ 50), max ${times.at(-1)!.toFixed(3)} ms`,
+);
 console.log(`  outcomes: ${outcomes}/${turns} turns recorded, ${failed} failed, ${turns - outcomes} lost`);
 console.log(`  gold evidence turns with at least one item: ${evidenceWithItems}/${evidence}`);
 console.log(`  knowledge updates linked newest → previous by supersedes: ${updatesFound}/${updates}`);

@@ -26,7 +26,10 @@ export function createApiKeyStore(db: Db) {
     },
 
     /** Inserts the key unless the user already has `maxLive` live keys; false when the cap is reached. */
-    async insertCapped(row: { id: string; userId: string; name: string; secretHash: string; scopes: Permission[]; expiresAt: string | null }, maxLive: number): Promise<boolean> {
+    async insertCapped(
+      row: { id: string; userId: string; name: string; secretHash: string; scopes: Permission[]; expiresAt: string | null },
+      maxLive: number,
+    ): Promise<boolean> {
       return db.transaction(async (tx) => {
         await tx('users').where({ id: row.userId }).forUpdate().first('id');
         const [live] = await tx('api_keys')
@@ -35,7 +38,14 @@ export function createApiKeyStore(db: Db) {
           .andWhere((q) => q.whereNull('expires_at').orWhere('expires_at', '>', tx.fn.now()))
           .count({ n: '*' });
         if (Number((live as { n: number | string }).n) >= maxLive) return false;
-        await tx('api_keys').insert({ id: row.id, user_id: row.userId, name: row.name, secret_hash: row.secretHash, scopes: JSON.stringify(row.scopes), expires_at: row.expiresAt });
+        await tx('api_keys').insert({
+          id: row.id,
+          user_id: row.userId,
+          name: row.name,
+          secret_hash: row.secretHash,
+          scopes: JSON.stringify(row.scopes),
+          expires_at: row.expiresAt,
+        });
         return true;
       });
     },
@@ -53,7 +63,9 @@ export function createApiKeyStore(db: Db) {
 
     /** Revokes every live key of a user; the ids revoked. */
     async revokeAllOf(userId: string): Promise<string[]> {
-      const rows = (await db('api_keys').where({ user_id: userId }).whereNull('revoked_at').update({ revoked_at: db.fn.now() }).returning('id')) as { id: string }[];
+      const rows = (await db('api_keys').where({ user_id: userId }).whereNull('revoked_at').update({ revoked_at: db.fn.now() }).returning('id')) as {
+        id: string;
+      }[];
       return rows.map((r) => r.id);
     },
 

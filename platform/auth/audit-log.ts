@@ -35,7 +35,10 @@ export function createAuditLog(db: Db) {
 
     /** Newest first; `nextBefore` pages on (null at the end). */
     async page(query: AuditQuery): Promise<{ items: AuditEventView[]; nextBefore: number | null }> {
-      const q = db('audit_events').select('*').orderBy('id', 'desc').limit(query.limit + 1);
+      const q = db('audit_events')
+        .select('*')
+        .orderBy('id', 'desc')
+        .limit(query.limit + 1);
       if (query.action) q.where('action', query.action);
       if (query.actorId) q.where('actor_id', query.actorId);
       if (query.outcome) q.where('outcome', query.outcome);
@@ -46,8 +49,17 @@ export function createAuditLog(db: Db) {
       const page = rows.slice(0, query.limit);
       return {
         items: page.map((r) => ({
-          id: r.id, at: (r.at as Date).toISOString(), action: r.action, outcome: r.outcome, actorId: r.actor_id, actorName: r.actor_name,
-          ip: r.ip, userAgent: r.user_agent, targetType: r.target_type, targetId: r.target_id, details: r.details,
+          id: r.id,
+          at: (r.at as Date).toISOString(),
+          action: r.action,
+          outcome: r.outcome,
+          actorId: r.actor_id,
+          actorName: r.actor_name,
+          ip: r.ip,
+          userAgent: r.user_agent,
+          targetType: r.target_type,
+          targetId: r.target_id,
+          details: r.details,
         })),
         nextBefore: rows.length > query.limit ? (page.at(-1)?.id as number) : null,
       };

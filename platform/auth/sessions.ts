@@ -34,12 +34,18 @@ export function createSessionStore(db: Db) {
     },
 
     async touch(id: string, ip: string | null): Promise<void> {
-      await db('sessions').where({ id }).update({ last_used_at: db.fn.now(), ...(ip ? { ip } : {}) });
+      await db('sessions')
+        .where({ id })
+        .update({ last_used_at: db.fn.now(), ...(ip ? { ip } : {}) });
     },
 
     /** Live sessions of a user, most recently used first. */
     live(userId: string): Promise<SessionRow[]> {
-      return db<SessionRow>('sessions').where({ user_id: userId }).whereNull('revoked_at').andWhere('expires_at', '>', db.fn.now()).orderBy('last_used_at', 'desc');
+      return db<SessionRow>('sessions')
+        .where({ user_id: userId })
+        .whereNull('revoked_at')
+        .andWhere('expires_at', '>', db.fn.now())
+        .orderBy('last_used_at', 'desc');
     },
 
     /** Ids of a user's unrevoked sessions (expired ones included: revoking them is harmless), optionally one only, optionally all but one. */
@@ -61,7 +67,11 @@ export function createSessionStore(db: Db) {
 
     /** Marks an unused refresh token used and returns its session id; undefined if unknown or already used. */
     async consumeRefreshToken(tokenHash: string): Promise<string | undefined> {
-      const rows = (await db('refresh_tokens').where({ token_hash: tokenHash }).whereNull('used_at').update({ used_at: db.fn.now() }).returning('session_id')) as { session_id: string }[];
+      const rows = (await db('refresh_tokens')
+        .where({ token_hash: tokenHash })
+        .whereNull('used_at')
+        .update({ used_at: db.fn.now() })
+        .returning('session_id')) as { session_id: string }[];
       return rows[0]?.session_id;
     },
 

@@ -30,7 +30,9 @@ export function createUserStore(db: Db) {
 
     /** Throws the driver's error with `code` UNIQUE_VIOLATION when the name is taken. */
     async insert(row: { id: string; username: string; passwordHash: string; role: Role }): Promise<UserRow> {
-      const [created] = await db<UserRow>('users').insert({ id: row.id, username: row.username, password_hash: row.passwordHash, role: row.role }).returning('*');
+      const [created] = await db<UserRow>('users')
+        .insert({ id: row.id, username: row.username, password_hash: row.passwordHash, role: row.role })
+        .returning('*');
       return created!;
     },
 

@@ -95,7 +95,10 @@ function octal(buf: Buffer, start: number, len: number): number {
     for (let i = start + 1; i < start + len; i++) v = v * 256 + buf[i]!;
     return v;
   }
-  const s = buf.toString('ascii', start, start + len).replace(/\0.*$/, '').trim();
+  const s = buf
+    .toString('ascii', start, start + len)
+    .replace(/\0.*$/, '')
+    .trim();
   if (!s) return 0;
   if (!/^[0-7]+$/.test(s)) throw new ArchiveError('malformed', 'not a tar archive (bad number field)');
   return parseInt(s, 8);
@@ -136,7 +139,9 @@ function paxRecords(data: Buffer): Record<string, string> {
  */
 class TarSink extends Writable {
   private buf: Buffer = Buffer.alloc(0);
-  private state: { kind: 'header' } | { kind: 'data'; remaining: number; padding: number; onData: (b: Buffer) => Promise<void>; onEnd: () => Promise<void> } = { kind: 'header' };
+  private state: { kind: 'header' } | { kind: 'data'; remaining: number; padding: number; onData: (b: Buffer) => Promise<void>; onEnd: () => Promise<void> } = {
+    kind: 'header',
+  };
   private pax: Record<string, string> = {};
   private longName: string | undefined;
   private longLink: string | undefined;
@@ -353,7 +358,8 @@ export async function unpackArchive(body: Readable, treeDir: string, limits: Arc
     const cap = new Transform({
       transform(chunk: Buffer, _enc, cb) {
         unpacked += chunk.length;
-        if (unpacked > limits.maxUnpackedBytes + 64 * 1024) return cb(new ArchiveError('too_large', `the archive unpacks to more than ${limits.maxUnpackedBytes} bytes`));
+        if (unpacked > limits.maxUnpackedBytes + 64 * 1024)
+          return cb(new ArchiveError('too_large', `the archive unpacks to more than ${limits.maxUnpackedBytes} bytes`));
         cb(null, chunk);
       },
     });
@@ -362,14 +368,24 @@ export async function unpackArchive(body: Readable, treeDir: string, limits: Arc
     await rm(staging, { recursive: true, force: true });
     if (err instanceof ArchiveError) throw err;
     const code = (err as { code?: string }).code;
-    if (code === 'Z_DATA_ERROR' || code === 'Z_BUF_ERROR' || code === 'ERR_STREAM_PREMATURE_CLOSE') throw new ArchiveError('malformed', 'the body is not a complete gzip stream');
+    if (code === 'Z_DATA_ERROR' || code === 'Z_BUF_ERROR' || code === 'ERR_STREAM_PREMATURE_CLOSE')
+      throw new ArchiveError('malformed', 'the body is not a complete gzip stream');
     throw err;
   }
   // Swap: the old tree moves aside, the staging folder takes its name, the old tree goes.
   const old = join(parent, `.old-${randomUUID()}`);
-  const hadTree = await stat(treeDir).then(() => true, () => false);
+  const hadTree = await stat(treeDir).then(
+    () => true,
+    () => false,
+  );
   if (hadTree) await rename(treeDir, old);
   await rename(staging, treeDir);
   if (hadTree) await rm(old, { recursive: true, force: true });
-  return { bytes: counted.bytes, files: tar.result.files, unpackedBytes: tar.result.unpackedBytes, sha256: counted.hash.digest('hex'), skipped: tar.result.skipped };
+  return {
+    bytes: counted.bytes,
+    files: tar.result.files,
+    unpackedBytes: tar.result.unpackedBytes,
+    sha256: counted.hash.digest('hex'),
+    skipped: tar.result.skipped,
+  };
 }

@@ -9,7 +9,7 @@
  * a name at any depth below it; `*` and `?` never match `/`; `[...]` is a
  * bracket expression (`!` or `^` negates, ranges, `[:alpha:]` classes);
  * `**` as a whole path component matches any number of directories (leading
- * `**/`, inner `/**​/`, trailing `/**`), and elsewhere acts as `*`.
+ * `**/ `, inner `; /**​/`, trailing `/**`), and elsewhere acts as `*`.
  *
  * Precedence: the rules of every `.gitignore` from the root down to the
  * path's directory, in that order (deeper files win), then likewise every

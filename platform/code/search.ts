@@ -103,8 +103,14 @@ export function createCodeSearch(deps: CodeSearchDeps, fusionDefaults: Fusion = 
     if (req.path) where.path = { prefix: req.path };
     const fusion = { ...fusionDefaults, ...req.fusion };
     const hits = await table.search({
-      scopes: req.repositoryIds, where, mode, text: req.q, limit: req.limit,
-      rrfK: fusion.k, weights: fusion.weights, candidates: Math.max(50, req.limit * fusion.depth),
+      scopes: req.repositoryIds,
+      where,
+      mode,
+      text: req.q,
+      limit: req.limit,
+      rrfK: fusion.k,
+      weights: fusion.weights,
+      candidates: Math.max(50, req.limit * fusion.depth),
       vectorColumns: { name_vector: fusion.vectors.name, vector: fusion.vectors.chunk },
       textColumns: { search_text: 1, name_text: fusion.nameBoost },
       ...(vector ? { vector } : {}),

@@ -98,7 +98,13 @@ export function createCodeStore(db: Db) {
     /** Repositories `userId` may read: own, shared with them, public; every one with `all`. */
     visibleRepositories(userId: string, all: boolean, ids?: readonly string[]): Promise<RepositoryRow[]> {
       const q = db<RepositoryRow>('code_repositories').select('*').orderBy('created_at', 'desc');
-      if (!all) q.where((w) => w.where('owner_id', userId).orWhere('visibility', 'public').orWhere((s) => s.where('visibility', 'shared').whereRaw('? = any(shared_with)', [userId])));
+      if (!all)
+        q.where((w) =>
+          w
+            .where('owner_id', userId)
+            .orWhere('visibility', 'public')
+            .orWhere((s) => s.where('visibility', 'shared').whereRaw('? = any(shared_with)', [userId])),
+        );
       if (ids) q.whereIn('id', ids as string[]);
       return q;
     },
@@ -108,7 +114,9 @@ export function createCodeStore(db: Db) {
     },
 
     async setSnapshot(id: string, snapshot: RepositoryRow['snapshot']): Promise<void> {
-      await db('code_repositories').where({ id }).update({ snapshot: JSON.stringify(snapshot), updated_at: db.fn.now() });
+      await db('code_repositories')
+        .where({ id })
+        .update({ snapshot: JSON.stringify(snapshot), updated_at: db.fn.now() });
     },
 
     async setIndexJob(id: string, jobId: string): Promise<void> {
@@ -135,12 +143,19 @@ export function createCodeStore(db: Db) {
 
     /** Repositories fully indexed in `indexId`. */
     async indexedIn(indexId: string): Promise<string[]> {
-      return (await db('code_index_state').where({ index_id: indexId }).whereNotNull('indexed_at').select('repository_id')).map((r: { repository_id: string }) => r.repository_id);
+      return (await db('code_index_state').where({ index_id: indexId }).whereNotNull('indexed_at').select('repository_id')).map(
+        (r: { repository_id: string }) => r.repository_id,
+      );
     },
 
     async files(repositoryId: string, indexId: string): Promise<Map<string, IndexedFile>> {
       const rows = await db('code_files').where({ repository_id: repositoryId, index_id: indexId }).select('path', 'file_hash', 'language', 'bytes', 'chunks');
-      return new Map(rows.map((r: { path: string; file_hash: string; language: string; bytes: number; chunks: number }) => [r.path, { path: r.path, fileHash: r.file_hash, language: r.language, bytes: r.bytes, chunks: r.chunks }]));
+      return new Map(
+        rows.map((r: { path: string; file_hash: string; language: string; bytes: number; chunks: number }) => [
+          r.path,
+          { path: r.path, fileHash: r.file_hash, language: r.language, bytes: r.bytes, chunks: r.chunks },
+        ]),
+      );
     },
 
     /**
@@ -153,7 +168,17 @@ export function createCodeStore(db: Db) {
       await db.transaction(async (trx) => {
         if (files.length) {
           await trx('code_files')
-            .insert(files.map((f) => ({ repository_id: repositoryId, index_id: indexId, path: f.path, file_hash: f.fileHash, language: f.language, bytes: f.bytes, chunks: f.chunks })))
+            .insert(
+              files.map((f) => ({
+                repository_id: repositoryId,
+                index_id: indexId,
+                path: f.path,
+                file_hash: f.fileHash,
+                language: f.language,
+                bytes: f.bytes,
+                chunks: f.chunks,
+              })),
+            )
             .onConflict(['repository_id', 'index_id', 'path'])
             .merge();
         }
@@ -161,13 +186,32 @@ export function createCodeStore(db: Db) {
           const paths = metadata.map((m) => m.path);
           await trx('code_symbols').where({ repository_id: repositoryId }).whereIn('path', paths).delete();
           await trx('code_modules')
-            .insert(metadata.map((m) => ({ repository_id: repositoryId, path: m.path, language: m.language, file_hash: m.fileHash, imports: JSON.stringify(m.imports) })))
+            .insert(
+              metadata.map((m) => ({
+                repository_id: repositoryId,
+                path: m.path,
+                language: m.language,
+                file_hash: m.fileHash,
+                imports: JSON.stringify(m.imports),
+              })),
+            )
             .onConflict(['repository_id', 'path'])
             .merge();
           const symbols = metadata.flatMap((m) =>
             m.symbols.map((s) => ({
-              repository_id: repositoryId, path: m.path, language: m.language, name: s.name, qualified_name: s.qualifiedName, kind: s.kind, signature: s.signature,
-              start_line: s.startLine, start_column: s.startColumn, end_line: s.endLine, end_column: s.endColumn, parent: s.parent, docstring: s.docstring,
+              repository_id: repositoryId,
+              path: m.path,
+              language: m.language,
+              name: s.name,
+              qualified_name: s.qualifiedName,
+              kind: s.kind,
+              signature: s.signature,
+              start_line: s.startLine,
+              start_column: s.startColumn,
+              end_line: s.endLine,
+              end_column: s.endColumn,
+              parent: s.parent,
+              docstring: s.docstring,
             })),
           );
           for (let i = 0; i < symbols.length; i += 1000) await trx('code_symbols').insert(symbols.slice(i, i + 1000));

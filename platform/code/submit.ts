@@ -32,7 +32,10 @@ export async function submitJob<D extends JobDefinition>(
 ): Promise<SubmittedInternalJob> {
   const parsed = def.input.parse(input);
   const { row, created } = await deps.jobs.accept({
-    def, input: parsed, ownerId: opts.ownerId, priority: opts.priority ?? def.defaults.priority,
+    def,
+    input: parsed,
+    ownerId: opts.ownerId,
+    priority: opts.priority ?? def.defaults.priority,
     ...(opts.key ? { id: namedUuid(opts.key), idempotencyKey: opts.key } : {}),
     ...(opts.requestId ? { requestId: opts.requestId } : {}),
   });

@@ -16,7 +16,11 @@ export type Db = Knex;
 export function connectDb(url: string, opts: { pool?: number; acquireTimeoutMs?: number; connectTimeoutMs?: number; queryTimeoutMs?: number } = {}): Db {
   return knex({
     client: 'pg',
-    connection: { connectionString: url, connectionTimeoutMillis: opts.connectTimeoutMs ?? 5_000, ...(opts.queryTimeoutMs ? { query_timeout: opts.queryTimeoutMs } : {}) },
+    connection: {
+      connectionString: url,
+      connectionTimeoutMillis: opts.connectTimeoutMs ?? 5_000,
+      ...(opts.queryTimeoutMs ? { query_timeout: opts.queryTimeoutMs } : {}),
+    },
     pool: { min: 0, max: opts.pool ?? 10 },
     acquireConnectionTimeout: opts.acquireTimeoutMs ?? 5_000,
   });

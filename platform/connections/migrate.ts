@@ -15,7 +15,9 @@ type Migration = { up(knex: Knex): Promise<void>; down(knex: Knex): Promise<void
 
 const source: Knex.MigrationSource<string> = {
   async getMigrations() {
-    return readdirSync(migrationsDir).filter((f) => /^\d+_.+\.ts$/.test(f)).sort();
+    return readdirSync(migrationsDir)
+      .filter((f) => /^\d+_.+\.ts$/.test(f))
+      .sort();
   },
   getMigrationName(name) {
     return name;

@@ -15,7 +15,8 @@ function one(e: Record<string, unknown>): Dependency | undefined {
   const message = String(e.message ?? '');
   const code = String(e.code ?? '');
   if (name === 'KnexTimeoutError' || /Knex: Timeout acquiring a connection/.test(message)) return 'postgres';
-  if (pgOutage.test(code) || /^(Connection terminated|Query read timeout|timeout expired|Client has encountered a connection error)/.test(message)) return 'postgres';
+  if (pgOutage.test(code) || /^(Connection terminated|Query read timeout|timeout expired|Client has encountered a connection error)/.test(message))
+    return 'postgres';
   if (name === 'MaxRetriesPerRequestError' || /^(Command timed out|Connection is closed\.|Stream isn't writeable)/.test(message)) return 'redis';
   if (/^Mongo(ServerSelection|Network|NetworkTimeout|NotConnected)Error$/.test(name)) return 'mongodb';
   return undefined;

@@ -22,7 +22,14 @@ export interface SingletonLoop<T> {
   stop(): Promise<void>;
 }
 
-export function startSingletonLoop<T>(opts: { redis: Redis; lockKey: string; intervalMs: number; log: Logger; name: string; round: () => Promise<T> }): SingletonLoop<T> {
+export function startSingletonLoop<T>(opts: {
+  redis: Redis;
+  lockKey: string;
+  intervalMs: number;
+  log: Logger;
+  name: string;
+  round: () => Promise<T>;
+}): SingletonLoop<T> {
   const { redis, lockKey, intervalMs, log } = opts;
   const holder = randomUUID();
   let timer: NodeJS.Timeout | undefined;

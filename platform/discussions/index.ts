@@ -2,7 +2,18 @@
  * The discussion arena's data and transitions: rooms and agents (Postgres),
  * transcripts (MongoDB), short-term memory (Redis), turn scheduling.
  */
-export { announceStatus, commitTurn, finishBeforeTurn, pauseForFailure, pauseRoom, release, rescheduleRoom, resumeRoom, startRoom, stopRoom } from './lifecycle.ts';
+export {
+  announceStatus,
+  commitTurn,
+  finishBeforeTurn,
+  pauseForFailure,
+  pauseRoom,
+  release,
+  rescheduleRoom,
+  resumeRoom,
+  startRoom,
+  stopRoom,
+} from './lifecycle.ts';
 export type { RoomDeps, Transition } from './lifecycle.ts';
 export { createRoomMemory } from './memory.ts';
 export type { MemoryTurn, RoomMemory } from './memory.ts';

@@ -46,17 +46,24 @@ export type Transition =
   | { ok: false; reason: 'not_found' }
   | { ok: false; reason: 'invalid_state'; message: string; row: DiscussionRow };
 
-type Decision = { error: string } | { update: Partial<Record<keyof DiscussionRow, unknown>>; scheduled?: ScheduledJob; event?: { status: RoomStatus; reason?: string } };
+type Decision =
+  { error: string } | { update: Partial<Record<keyof DiscussionRow, unknown>>; scheduled?: ScheduledJob; event?: { status: RoomStatus; reason?: string } };
 
 /** Why the room must finish now, if it must: its turn limit or token budget is reached. */
 export function stopCondition(row: Pick<DiscussionRow, 'policy' | 'current_turn' | 'tokens_used'>): string | undefined {
   if (row.current_turn >= row.policy.maxTurns) return `reached the limit of ${row.policy.maxTurns} turns`;
-  if (row.policy.tokenBudget !== undefined && row.tokens_used >= row.policy.tokenBudget) return `spent its token budget (${row.tokens_used} of ${row.policy.tokenBudget} tokens)`;
+  if (row.policy.tokenBudget !== undefined && row.tokens_used >= row.policy.tokenBudget)
+    return `spent its token budget (${row.tokens_used} of ${row.policy.tokenBudget} tokens)`;
   return undefined;
 }
 
 /** Appends a `status` event; a closed room's stream then starts to expire. */
-export async function announceStatus(deps: Pick<RoomDeps, 'redis' | 'keys' | 'streamTtlSeconds' | 'roomStreamMaxLen'>, id: string, status: RoomStatus, reason?: string | null): Promise<number> {
+export async function announceStatus(
+  deps: Pick<RoomDeps, 'redis' | 'keys' | 'streamTtlSeconds' | 'roomStreamMaxLen'>,
+  id: string,
+  status: RoomStatus,
+  reason?: string | null,
+): Promise<number> {
   const seq = await appendRoomEvent(deps.redis, deps.keys, id, 0, 'status', reason ? { status, reason } : { status }, deps.roomStreamMaxLen);
   if (isClosed(status)) await expireRoomStream(deps.redis, deps.keys, id, deps.streamTtlSeconds);
   return seq;
@@ -72,14 +79,22 @@ export async function release(deps: Pick<RoomDeps, 'jobs' | 'log'>, job: Schedul
   }
 }
 
-async function transition(deps: RoomDeps, id: string, decide: (trx: Knex, row: DiscussionRow) => Promise<Decision>, opts: { announce?: boolean } = {}): Promise<Transition> {
+async function transition(
+  deps: RoomDeps,
+  id: string,
+  decide: (trx: Knex, row: DiscussionRow) => Promise<Decision>,
+  opts: { announce?: boolean } = {},
+): Promise<Transition> {
   let after: { scheduled?: ScheduledJob; event?: { status: RoomStatus; reason?: string } } = {};
   const result = await deps.db.transaction(async (trx): Promise<Transition> => {
     const row = await deps.rooms.lock(trx, id);
     if (!row) return { ok: false, reason: 'not_found' };
     const d = await decide(trx, row);
     if ('error' in d) return { ok: false, reason: 'invalid_state', message: d.error, row };
-    const [updated] = (await trx('discussions').where({ id }).update({ ...d.update, updated_at: trx.fn.now() }).returning('*')) as DiscussionRow[];
+    const [updated] = (await trx('discussions')
+      .where({ id })
+      .update({ ...d.update, updated_at: trx.fn.now() })
+      .returning('*')) as DiscussionRow[];
     after = { scheduled: d.scheduled, event: d.event };
     return { ok: true, row: updated!, before: row };
   });
@@ -190,7 +205,9 @@ export async function pauseForFailure(deps: RoomDeps, c: { id: string; turn: num
     const row = await deps.rooms.lock(trx, c.id);
     if (!row || row.turn_job_id !== c.jobId || row.current_turn !== c.turn) return undefined;
     const status: RoomStatus = row.status === 'running' ? 'paused' : row.status;
-    await trx('discussions').where({ id: c.id }).update({ speaking: false, status, status_reason: isClosed(row.status) ? row.status_reason : c.reason, updated_at: trx.fn.now() });
+    await trx('discussions')
+      .where({ id: c.id })
+      .update({ speaking: false, status, status_reason: isClosed(row.status) ? row.status_reason : c.reason, updated_at: trx.fn.now() });
     return status;
   });
   if (res === 'paused') await announceStatus(deps, c.id, 'paused', c.reason);
@@ -205,7 +222,12 @@ export async function finishBeforeTurn(deps: RoomDeps, c: { id: string; turn: nu
     const finish = row.status === 'running';
     await trx('discussions')
       .where({ id: c.id })
-      .update({ current_turn: c.turn - 1, speaking: false, ...(finish ? { status: 'finished', status_reason: c.reason, finished_at: trx.fn.now() } : {}), updated_at: trx.fn.now() });
+      .update({
+        current_turn: c.turn - 1,
+        speaking: false,
+        ...(finish ? { status: 'finished', status_reason: c.reason, finished_at: trx.fn.now() } : {}),
+        updated_at: trx.fn.now(),
+      });
     return finish;
   });
   if (done) await announceStatus(deps, c.id, 'finished', c.reason);

@@ -37,7 +37,12 @@ export function createRoomMemory(redis: Redis, k: Keys, opts: RoomMemoryOptions 
     size,
     async push(roomId: string, t: MemoryTurn): Promise<void> {
       const key = k.roomMemory(roomId);
-      await redis.multi().lpush(key, JSON.stringify(t)).ltrim(key, 0, size - 1).expire(key, ttl).exec();
+      await redis
+        .multi()
+        .lpush(key, JSON.stringify(t))
+        .ltrim(key, 0, size - 1)
+        .expire(key, ttl)
+        .exec();
     },
     /** The remembered turns, oldest first, one per turn number. */
     async recent(roomId: string): Promise<MemoryTurn[]> {

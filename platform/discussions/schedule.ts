@@ -18,7 +18,13 @@ export function recordTurnJob(jobs: JobLifecycle, trx: Knex, room: { id: string;
 }
 
 /** Records the summary job folding turns 1..upToTurn (outside a transaction, `trx` is the plain connection). */
-export function recordSummaryJob(jobs: JobLifecycle, trx: Knex, room: { id: string; owner_id: string }, upToTurn: number, maxTokens: number): Promise<ScheduledJob> {
+export function recordSummaryJob(
+  jobs: JobLifecycle,
+  trx: Knex,
+  room: { id: string; owner_id: string },
+  upToTurn: number,
+  maxTokens: number,
+): Promise<ScheduledJob> {
   const input: DiscussionSummarizeInput = { discussionId: room.id, upToTurn, maxTokens };
   return jobs.record(trx, { def: discussionSummarize, key: `discussion:${room.id}:summary:${upToTurn}`, ownerId: room.owner_id, input });
 }

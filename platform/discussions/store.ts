@@ -98,7 +98,9 @@ export function createDiscussionStore(db: Db) {
     // ── agents ──
     /** In `q` when given (a fork inserts its copied agents in its own transaction). */
     async insertAgent(a: Omit<AgentRow, 'created_at' | 'updated_at'>, q: Knex = db): Promise<AgentRow> {
-      const [row] = await agents(q).insert({ ...a, params: JSON.stringify(a.params) as never }).returning('*');
+      const [row] = await agents(q)
+        .insert({ ...a, params: JSON.stringify(a.params) as never })
+        .returning('*');
       return row!;
     },
     countAgents(ownerId: string): Promise<number> {
@@ -116,12 +118,20 @@ export function createDiscussionStore(db: Db) {
     listAgents(ownerId: string | undefined, limit = 500): Promise<AgentRow[]> {
       const q = agents().select('*');
       if (ownerId !== undefined) q.where({ owner_id: ownerId });
-      return q.orderBy([{ column: 'created_at', order: 'desc' }, { column: 'id', order: 'desc' }]).limit(limit);
+      return q
+        .orderBy([
+          { column: 'created_at', order: 'desc' },
+          { column: 'id', order: 'desc' },
+        ])
+        .limit(limit);
     },
     async updateAgent(id: string, change: Partial<Pick<AgentRow, 'name' | 'persona' | 'model' | 'params'>>): Promise<AgentRow | undefined> {
       const patch: Record<string, unknown> = { ...change, updated_at: db.fn.now() };
       if (change.params !== undefined) patch.params = JSON.stringify(change.params);
-      const [row] = await agents().where({ id }).update(patch as never).returning('*');
+      const [row] = await agents()
+        .where({ id })
+        .update(patch as never)
+        .returning('*');
       return row;
     },
     /** False when a room still uses the agent (the foreign key refuses). */
@@ -136,8 +146,15 @@ export function createDiscussionStore(db: Db) {
     },
 
     // ── rooms ──
-    async insertRoom(trx: Knex, r: Pick<DiscussionRow, 'id' | 'owner_id' | 'topic' | 'policy' | 'visibility' | 'shared_with'> & Partial<Pick<DiscussionRow, 'current_turn' | 'tokens_used' | 'parent_id' | 'fork_turn'>>, roster: Omit<RosterRow, 'discussion_id'>[]): Promise<DiscussionRow> {
-      const [row] = await rooms(trx).insert({ ...r, policy: JSON.stringify(r.policy) as never }).returning('*');
+    async insertRoom(
+      trx: Knex,
+      r: Pick<DiscussionRow, 'id' | 'owner_id' | 'topic' | 'policy' | 'visibility' | 'shared_with'> &
+        Partial<Pick<DiscussionRow, 'current_turn' | 'tokens_used' | 'parent_id' | 'fork_turn'>>,
+      roster: Omit<RosterRow, 'discussion_id'>[],
+    ): Promise<DiscussionRow> {
+      const [row] = await rooms(trx)
+        .insert({ ...r, policy: JSON.stringify(r.policy) as never })
+        .returning('*');
       await trx('discussion_agents').insert(roster.map((m) => ({ ...m, discussion_id: r.id, overrides: JSON.stringify(m.overrides ?? {}) })));
       return row!;
     },
@@ -158,7 +175,9 @@ export function createDiscussionStore(db: Db) {
       return { speakers: members.filter((m) => m.role === 'speaker'), moderator: members.find((m) => m.role === 'moderator') ?? null };
     },
     rosterRows(id: string): Promise<RosterRow[]> {
-      return db<RosterRow>('discussion_agents').where({ discussion_id: id }).orderBy([{ column: 'role' }, { column: 'position' }]);
+      return db<RosterRow>('discussion_agents')
+        .where({ discussion_id: id })
+        .orderBy([{ column: 'role' }, { column: 'position' }]);
     },
 
     /**
@@ -170,11 +189,21 @@ export function createDiscussionStore(db: Db) {
       const q = rooms().select('*');
       if (filter.readerId !== undefined) {
         const uid = filter.readerId;
-        q.where((w) => w.where('owner_id', uid).orWhere('visibility', 'public').orWhere((s) => s.where('visibility', 'shared').whereRaw('? = any(shared_with)', [uid])));
+        q.where((w) =>
+          w
+            .where('owner_id', uid)
+            .orWhere('visibility', 'public')
+            .orWhere((s) => s.where('visibility', 'shared').whereRaw('? = any(shared_with)', [uid])),
+        );
       }
       if (filter.status) q.where('status', filter.status);
       if (filter.cursor) q.whereRaw('(created_at, id) < (?::timestamptz, ?::uuid)', [filter.cursor.createdAt, filter.cursor.id]);
-      return q.orderBy([{ column: 'created_at', order: 'desc' }, { column: 'id', order: 'desc' }]).limit(filter.limit);
+      return q
+        .orderBy([
+          { column: 'created_at', order: 'desc' },
+          { column: 'id', order: 'desc' },
+        ])
+        .limit(filter.limit);
     },
 
     /** Rooms of the owner that are not closed (draft, running, paused). */
@@ -216,7 +245,9 @@ export function createDiscussionStore(db: Db) {
     },
 
     async setSpeaker(id: string, turn: number, jobId: string, agentId: string): Promise<boolean> {
-      const n = await rooms().where({ id, current_turn: turn, turn_job_id: jobId, speaking: true }).update({ speaker_id: agentId, updated_at: db.fn.now() as never });
+      const n = await rooms()
+        .where({ id, current_turn: turn, turn_job_id: jobId, speaking: true })
+        .update({ speaker_id: agentId, updated_at: db.fn.now() as never });
       return n > 0;
     },
 

@@ -81,11 +81,27 @@ export function toTurn(d: TurnDoc, opts: { prompt?: boolean } = {}): Turn {
 }
 
 export function toMessage(d: MessageDoc): HumanMessage {
-  return { id: d.id, discussionId: d.discussionId, seq: d.seq, authorId: d.authorId, authorName: d.authorName, text: d.text, createdAt: d.createdAt.toISOString() };
+  return {
+    id: d.id,
+    discussionId: d.discussionId,
+    seq: d.seq,
+    authorId: d.authorId,
+    authorName: d.authorName,
+    text: d.text,
+    createdAt: d.createdAt.toISOString(),
+  };
 }
 
 export function toSummary(d: SummaryDoc): Summary {
-  return { discussionId: d.discussionId, upToTurn: d.upToTurn, coversSeq: d.coversSeq, text: d.text, model: d.model, usage: d.usage ?? null, createdAt: d.createdAt.toISOString() };
+  return {
+    discussionId: d.discussionId,
+    upToTurn: d.upToTurn,
+    coversSeq: d.coversSeq,
+    text: d.text,
+    model: d.model,
+    usage: d.usage ?? null,
+    createdAt: d.createdAt.toISOString(),
+  };
 }
 
 const noId = { projection: { _id: 0 } } as const;

@@ -47,13 +47,15 @@ export class GroupCommit<I, O> {
     while (this.inFlight < this.maxInFlight && this.queue.length > 0) {
       const batch = this.queue.splice(0, this.maxBatch);
       this.inFlight++;
-      this.flush(batch.map((w) => w.item)).then(
-        (out) => batch.forEach((w, i) => w.resolve(out[i]!)),
-        (err: unknown) => batch.forEach((w) => w.reject(err)),
-      ).finally(() => {
-        this.inFlight--;
-        this.pump();
-      });
+      this.flush(batch.map((w) => w.item))
+        .then(
+          (out) => batch.forEach((w, i) => w.resolve(out[i]!)),
+          (err: unknown) => batch.forEach((w) => w.reject(err)),
+        )
+        .finally(() => {
+          this.inFlight--;
+          this.pump();
+        });
     }
   }
 }

@@ -107,7 +107,12 @@ export interface Outcome {
 }
 
 /** Stream settings for the lifecycle from the config's `streams`: retention after the end by kind, then the kind's default, then the global one. */
-export function streamSettings(c: { maxLen: number; ttlSeconds: number; retainAfterFinishS: number; retainByKind: Record<string, number> }): LifecycleDeps['streams'] {
+export function streamSettings(c: {
+  maxLen: number;
+  ttlSeconds: number;
+  retainAfterFinishS: number;
+  retainByKind: Record<string, number>;
+}): LifecycleDeps['streams'] {
   return {
     maxLen: c.maxLen,
     ttlSeconds: c.ttlSeconds,
@@ -133,10 +138,21 @@ export function createJobLifecycle(deps: LifecycleDeps) {
   const starts = new GroupCommit((ids: string[]) => store.markActiveMany(ids));
   const finishes = new GroupCommit((items: { id: string; outcome: Outcome; fence: Fence }[]) => store.finishMany(items));
 
-  const envelopeOf = (def: JobDefinition, input: unknown, ownerId: string, priority: PriorityClass, requestId?: string): JobEnvelope => ({ kind: def.kind, v: def.v, input, ownerId, priority, ...(requestId ? { requestId } : {}) });
+  const envelopeOf = (def: JobDefinition, input: unknown, ownerId: string, priority: PriorityClass, requestId?: string): JobEnvelope => ({
+    kind: def.kind,
+    v: def.v,
+    input,
+    ownerId,
+    priority,
+    ...(requestId ? { requestId } : {}),
+  });
 
   async function enqueue(def: JobDefinition, id: string, envelope: JobEnvelope, maxAttempts?: number): Promise<void> {
-    const opts = jobOptions(maxAttempts && maxAttempts !== def.defaults.attempts ? { ...def, defaults: { ...def.defaults, attempts: maxAttempts } } : def, id, envelope.priority);
+    const opts = jobOptions(
+      maxAttempts && maxAttempts !== def.defaults.attempts ? { ...def, defaults: { ...def.defaults, attempts: maxAttempts } } : def,
+      id,
+      envelope.priority,
+    );
     await queues[def.queue].add(def.kind, envelope, opts);
   }
 
@@ -162,12 +178,20 @@ export function createJobLifecycle(deps: LifecycleDeps) {
     // Settlement sits here, with the terminal write that guarantees it runs once per run of the job.
     if (deps.budgets && isJobKind(done.kind) && jobs[done.kind].metered) {
       const tokens = (done.usage?.promptTokens ?? 0) + (done.usage?.completionTokens ?? 0);
-      await deps.budgets.settle({ jobId: id, ownerId: done.ownerId, tokens }).catch((err: unknown) => log.error({ err, jobId: id, tokens }, 'budget settle failed; the reservation stays charged until the period ends'));
+      await deps.budgets
+        .settle({ jobId: id, ownerId: done.ownerId, tokens })
+        .catch((err: unknown) => log.error({ err, jobId: id, tokens }, 'budget settle failed; the reservation stays charged until the period ends'));
     }
     const writer = fence.writer ?? stream(id, done.kind, done.attempt);
     if (!fence.writer) await writer.init();
-    const payload = { state: outcome.state, ...(outcome.result !== undefined && outcome.state !== 'failed' ? { result: outcome.result } : {}), ...(outcome.error ? { error: outcome.error } : {}), usage: done.usage };
-    if (!(await writer.finished(payload)) && !writer.superseded) log.warn({ jobId: id, err: writer.lastError }, 'the finished event could not be written; readers fall back to the record');
+    const payload = {
+      state: outcome.state,
+      ...(outcome.result !== undefined && outcome.state !== 'failed' ? { result: outcome.result } : {}),
+      ...(outcome.error ? { error: outcome.error } : {}),
+      usage: done.usage,
+    };
+    if (!(await writer.finished(payload)) && !writer.superseded)
+      log.warn({ jobId: id, err: writer.lastError }, 'the finished event could not be written; readers fall back to the record');
     return done;
   }
 
@@ -208,7 +232,10 @@ export function createJobLifecycle(deps: LifecycleDeps) {
      * owner's in-flight count and record removal bound to that transaction:
      * racing submits of one owner see each other's records in turn.
      */
-    async underOwnerLock<T>(ownerId: string, fn: (tx: { inFlight(kinds: readonly string[]): Promise<number>; remove(id: string): Promise<void> }) => Promise<T>): Promise<T> {
+    async underOwnerLock<T>(
+      ownerId: string,
+      fn: (tx: { inFlight(kinds: readonly string[]): Promise<number>; remove(id: string): Promise<void> }) => Promise<T>,
+    ): Promise<T> {
       return db.transaction(async (trx) => {
         await trx.raw('select pg_advisory_xact_lock(hashtext(?))', [`parley:jobs:owner:${ownerId}`]);
         const s = createJobStore(trx, { keyPrefix });
@@ -227,7 +254,18 @@ export function createJobLifecycle(deps: LifecycleDeps) {
     async accept(spec: AcceptSpec): Promise<{ row: JobRow; created: boolean }> {
       const id = spec.id ?? randomUUID();
       const maxAttempts = spec.maxAttempts ?? spec.def.defaults.attempts;
-      const job: NewJob = { id, kind: spec.def.kind, v: spec.def.v, queue: spec.def.queue, ownerId: spec.ownerId, priority: spec.priority, maxAttempts, input: spec.input, idempotencyKey: spec.idempotencyKey, requestHash: spec.requestHash };
+      const job: NewJob = {
+        id,
+        kind: spec.def.kind,
+        v: spec.def.v,
+        queue: spec.def.queue,
+        ownerId: spec.ownerId,
+        priority: spec.priority,
+        maxAttempts,
+        input: spec.input,
+        idempotencyKey: spec.idempotencyKey,
+        requestHash: spec.requestHash,
+      };
       const inserted = await inserts.run(job);
       if (!inserted.created) return inserted;
       deps.failpoint?.('accept.after-record');
@@ -254,7 +292,17 @@ export function createJobLifecycle(deps: LifecycleDeps) {
     async record(trx: Knex, spec: { def: JobDefinition; key: string; ownerId: string; input: unknown; priority?: PriorityClass }): Promise<ScheduledJob> {
       const id = namedUuid(spec.key);
       const priority = spec.priority ?? spec.def.defaults.priority;
-      const { row, created } = await createJobStore(trx, { keyPrefix }).insert({ id, kind: spec.def.kind, v: spec.def.v, queue: spec.def.queue, ownerId: spec.ownerId, priority, maxAttempts: spec.def.defaults.attempts, input: spec.input, idempotencyKey: spec.key });
+      const { row, created } = await createJobStore(trx, { keyPrefix }).insert({
+        id,
+        kind: spec.def.kind,
+        v: spec.def.v,
+        queue: spec.def.queue,
+        ownerId: spec.ownerId,
+        priority,
+        maxAttempts: spec.def.defaults.attempts,
+        input: spec.input,
+        idempotencyKey: spec.key,
+      });
       return { id: row.id, def: spec.def, envelope: envelopeOf(spec.def, row.input, spec.ownerId, priority), created };
     },
 
@@ -290,9 +338,19 @@ export function createJobLifecycle(deps: LifecycleDeps) {
       if (!row || !isTerminal(row.state)) return false;
       const writer = stream(id, row.kind, row.attempts);
       await writer.init();
-      const error: JobError | undefined = row.error_code ? { code: row.error_code as JobError['code'], message: row.error_message ?? '', ...(row.error_details ? { details: row.error_details } : {}) } : undefined;
-      const usage: Usage | null = row.tokens_in === null && row.tokens_out === null ? null : { model: row.model ?? '', promptTokens: row.tokens_in ?? 0, completionTokens: row.tokens_out ?? 0, estimated: row.usage_estimated };
-      const landed = await writer.finished({ state: row.state, ...(row.result !== null && row.state !== 'failed' ? { result: row.result } : {}), ...(error ? { error } : {}), usage });
+      const error: JobError | undefined = row.error_code
+        ? { code: row.error_code as JobError['code'], message: row.error_message ?? '', ...(row.error_details ? { details: row.error_details } : {}) }
+        : undefined;
+      const usage: Usage | null =
+        row.tokens_in === null && row.tokens_out === null
+          ? null
+          : { model: row.model ?? '', promptTokens: row.tokens_in ?? 0, completionTokens: row.tokens_out ?? 0, estimated: row.usage_estimated };
+      const landed = await writer.finished({
+        state: row.state,
+        ...(row.result !== null && row.state !== 'failed' ? { result: row.result } : {}),
+        ...(error ? { error } : {}),
+        usage,
+      });
       if (landed) log.warn({ jobId: id }, 'wrote the missing finished event of a job whose worker died after recording it');
       return landed;
     },
@@ -329,7 +387,11 @@ export function createJobLifecycle(deps: LifecycleDeps) {
       if (job) {
         const state = await job.getState();
         // remove() refuses a job that a worker locked meanwhile; then it is active and gets the signal below.
-        if (state === 'waiting' || state === 'prioritized' || state === 'delayed') removed = await job.remove().then(() => true, () => false);
+        if (state === 'waiting' || state === 'prioritized' || state === 'delayed')
+          removed = await job.remove().then(
+            () => true,
+            () => false,
+          );
       } else if (row.state === 'queued') {
         removed = true;
       }
@@ -360,7 +422,8 @@ export function createJobLifecycle(deps: LifecycleDeps) {
      */
     async retry(id: string, opts: { requestId?: string; priority?: PriorityClass } = {}): Promise<JobRow> {
       const row = await store.get(id);
-      if (!row || (row.state !== 'failed' && row.state !== 'cancelled')) throw new JobRefused('INVALID_STATE', `only failed or cancelled jobs can be retried; this one is ${row?.state ?? 'missing'}`);
+      if (!row || (row.state !== 'failed' && row.state !== 'cancelled'))
+        throw new JobRefused('INVALID_STATE', `only failed or cancelled jobs can be retried; this one is ${row?.state ?? 'missing'}`);
       if (!isJobKind(row.kind)) throw new JobRefused('UNKNOWN_KIND', `job kind ${row.kind} is no longer served`);
       const def = jobs[row.kind] as JobDefinition;
       const old = await queues[def.queue].getJob(id);
@@ -404,7 +467,8 @@ export function createJobLifecycle(deps: LifecycleDeps) {
     /** Jobs per queue and BullMQ state, for the metrics endpoint. */
     async queueCounts(): Promise<Record<string, Record<string, number>>> {
       const out: Record<string, Record<string, number>> = {};
-      for (const [name, queue] of Object.entries(queues)) out[name] = await queue.getJobCounts('wait', 'prioritized', 'active', 'delayed', 'completed', 'failed');
+      for (const [name, queue] of Object.entries(queues))
+        out[name] = await queue.getJobCounts('wait', 'prioritized', 'active', 'delayed', 'completed', 'failed');
       return out;
     },
 

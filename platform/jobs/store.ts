@@ -48,8 +48,31 @@ export interface JobRow {
 export type JobSummaryRow = Omit<JobRow, 'input' | 'result'> & { has_result: boolean };
 
 const summaryColumns = [
-  'id', 'kind', 'kind_version', 'queue', 'owner_id', 'priority', 'state', 'attempts', 'max_attempts', 'progress', 'error_code', 'error_message', 'error_details',
-  'model', 'tokens_in', 'tokens_out', 'usage_estimated', 'idempotency_key', 'request_hash', 'queued_at', 'started_at', 'finished_at', 'cancel_requested_at', 'updated_at', 'key_prefix',
+  'id',
+  'kind',
+  'kind_version',
+  'queue',
+  'owner_id',
+  'priority',
+  'state',
+  'attempts',
+  'max_attempts',
+  'progress',
+  'error_code',
+  'error_message',
+  'error_details',
+  'model',
+  'tokens_in',
+  'tokens_out',
+  'usage_estimated',
+  'idempotency_key',
+  'request_hash',
+  'queued_at',
+  'started_at',
+  'finished_at',
+  'cancel_requested_at',
+  'updated_at',
+  'key_prefix',
 ] as const satisfies readonly (keyof JobRow)[];
 
 export interface NewJob {
@@ -114,13 +137,23 @@ export function createJobStore(db: Db, hooks: JobStoreOptions = {}) {
          values (?, ?, ?, ?, ?, ?, ?, ?::jsonb, ?, ?, ?)
          on conflict (owner_id, idempotency_key) where idempotency_key is not null do nothing
          returning *`,
-        [job.id, job.kind, job.v, job.queue, job.ownerId, job.priority, job.maxAttempts, JSON.stringify(job.input), job.idempotencyKey ?? null, job.requestHash ?? null, keyPrefix],
+        [
+          job.id,
+          job.kind,
+          job.v,
+          job.queue,
+          job.ownerId,
+          job.priority,
+          job.maxAttempts,
+          JSON.stringify(job.input),
+          job.idempotencyKey ?? null,
+          job.requestHash ?? null,
+          keyPrefix,
+        ],
       )) as { rows: JobRow[] };
       const created = rows.rows[0];
       if (created) return { row: created, created: true };
-      const existing = await jobs()
-        .where({ owner_id: job.ownerId, idempotency_key: job.idempotencyKey! })
-        .first();
+      const existing = await jobs().where({ owner_id: job.ownerId, idempotency_key: job.idempotencyKey! }).first();
       if (!existing) throw new Error('idempotency conflict row vanished');
       return { row: existing, created: false };
     },
@@ -141,8 +174,16 @@ export function createJobStore(db: Db, hooks: JobStoreOptions = {}) {
          returning *`,
         [
           keyPrefix,
-          col((j) => j.id), col((j) => j.kind), col((j) => j.v), col((j) => j.queue), col((j) => j.ownerId), col((j) => j.priority),
-          col((j) => j.maxAttempts), col((j) => JSON.stringify(j.input)), col((j) => j.idempotencyKey ?? null), col((j) => j.requestHash ?? null),
+          col((j) => j.id),
+          col((j) => j.kind),
+          col((j) => j.v),
+          col((j) => j.queue),
+          col((j) => j.ownerId),
+          col((j) => j.priority),
+          col((j) => j.maxAttempts),
+          col((j) => JSON.stringify(j.input)),
+          col((j) => j.idempotencyKey ?? null),
+          col((j) => j.requestHash ?? null),
         ] as never,
       )) as { rows: JobRow[] };
       const byId = new Map(rows.map((r) => [r.id, r]));
@@ -159,13 +200,19 @@ export function createJobStore(db: Db, hooks: JobStoreOptions = {}) {
 
     /** The owner's jobs of these kinds that are queued or running. */
     async inFlight(ownerId: string, kinds: readonly string[]): Promise<number> {
-      const row = (await jobs().where({ owner_id: ownerId }).whereIn('state', ['queued', 'active']).whereIn('kind', kinds).count({ n: '*' }).first()) as { n: number | string } | undefined;
+      const row = (await jobs().where({ owner_id: ownerId }).whereIn('state', ['queued', 'active']).whereIn('kind', kinds).count({ n: '*' }).first()) as
+        { n: number | string } | undefined;
       return Number(row?.n ?? 0);
     },
 
     /** The oldest queued or running job of a kind whose input has `field` = `value` (for deduplicated submits). */
     activeByInput(kind: string, field: string, value: string): Promise<Pick<JobRow, 'id' | 'state'> | undefined> {
-      return jobs().where({ kind }).whereIn('state', ['queued', 'active']).whereRaw('input->>? = ?', [field, value]).orderBy('queued_at', 'asc').first('id', 'state');
+      return jobs()
+        .where({ kind })
+        .whereIn('state', ['queued', 'active'])
+        .whereRaw('input->>? = ?', [field, value])
+        .orderBy('queued_at', 'asc')
+        .first('id', 'state');
     },
 
     /** Seconds the oldest queued (not yet started) job of each queue has waited, for this deployment's queues. */
@@ -179,7 +226,9 @@ export function createJobStore(db: Db, hooks: JobStoreOptions = {}) {
 
     /** A job's owner and the owner's current role. */
     ownerOf(id: string): Promise<{ id: string; role: string } | undefined> {
-      return db('jobs').join('users', 'users.id', 'jobs.owner_id').where('jobs.id', id).first('users.id as id', 'users.role as role') as Promise<{ id: string; role: string } | undefined>;
+      return db('jobs').join('users', 'users.id', 'jobs.owner_id').where('jobs.id', id).first('users.id as id', 'users.role as role') as Promise<
+        { id: string; role: string } | undefined
+      >;
     },
 
     findByIdempotencyKey(ownerId: string, key: string): Promise<JobRow | undefined> {
@@ -259,7 +308,9 @@ export function createJobStore(db: Db, hooks: JobStoreOptions = {}) {
 
     /** Progress of attempt `attempt`; false when another attempt owns the job (or it is no longer active). */
     async setProgress(id: string, attempt: number, progress: unknown): Promise<boolean> {
-      const n = await jobs().where({ id, state: 'active', attempts: attempt }).update({ progress: JSON.stringify(progress) as never, updated_at: db.fn.now() as never });
+      const n = await jobs()
+        .where({ id, state: 'active', attempts: attempt })
+        .update({ progress: JSON.stringify(progress) as never, updated_at: db.fn.now() as never });
       return n > 0;
     },
 
@@ -294,7 +345,18 @@ export function createJobStore(db: Db, hooks: JobStoreOptions = {}) {
              completion_tokens = u.completion_tokens + excluded.completion_tokens
          )
          select count(*)::int as n from requeued`,
-        [error.code, error.message, usage.model || null, usage.promptTokens, usage.completionTokens, usage.estimated, id, attempt, usage.promptTokens, usage.completionTokens],
+        [
+          error.code,
+          error.message,
+          usage.model || null,
+          usage.promptTokens,
+          usage.completionTokens,
+          usage.estimated,
+          id,
+          attempt,
+          usage.promptTokens,
+          usage.completionTokens,
+        ],
       )) as { rows: { n: number }[] };
       return (r.rows[0]?.n ?? 0) > 0;
     },
@@ -310,7 +372,11 @@ export function createJobStore(db: Db, hooks: JobStoreOptions = {}) {
      * A racing second terminal write updates nothing, so usage counts exactly once; with a
      * `fence`, neither does a write of an attempt that no longer owns the job.
      */
-    async finish(id: string, outcome: { state: (typeof terminal)[number]; result?: unknown; error?: JobError; usage?: Usage | null }, fence: Fence = {}): Promise<FinishedJob | false> {
+    async finish(
+      id: string,
+      outcome: { state: (typeof terminal)[number]; result?: unknown; error?: JobError; usage?: Usage | null },
+      fence: Fence = {},
+    ): Promise<FinishedJob | false> {
       const usage = outcome.usage ?? null;
       const { rows } = (await db.raw(
         `with attempt as (
@@ -357,11 +423,24 @@ export function createJobStore(db: Db, hooks: JobStoreOptions = {}) {
           fence.state ?? null,
           fence.state ?? null,
         ],
-      )) as { rows: { id: string; kind: string; owner_id: string; model: string | null; tokens_in: number | null; tokens_out: number | null; usage_estimated: boolean; attempts: number }[] };
+      )) as {
+        rows: {
+          id: string;
+          kind: string;
+          owner_id: string;
+          model: string | null;
+          tokens_in: number | null;
+          tokens_out: number | null;
+          usage_estimated: boolean;
+          attempts: number;
+        }[];
+      };
       const row = rows[0];
       if (!row) return false;
       const total: Usage | null =
-        row.tokens_in === null && row.tokens_out === null ? usage : { model: row.model ?? usage?.model ?? '', promptTokens: row.tokens_in ?? 0, completionTokens: row.tokens_out ?? 0, estimated: row.usage_estimated };
+        row.tokens_in === null && row.tokens_out === null
+          ? usage
+          : { model: row.model ?? usage?.model ?? '', promptTokens: row.tokens_in ?? 0, completionTokens: row.tokens_out ?? 0, estimated: row.usage_estimated };
       return { id: row.id, kind: row.kind, ownerId: row.owner_id, state: outcome.state, usage: total, attempt: row.attempts };
     },
 
@@ -371,7 +450,9 @@ export function createJobStore(db: Db, hooks: JobStoreOptions = {}) {
      * applied row's tokens once (rows of one owner, model and day summed before the upsert). One
      * answer per input, in order: the finished job, or false.
      */
-    async finishMany(items: readonly { id: string; outcome: { state: (typeof terminal)[number]; result?: unknown; error?: JobError; usage?: Usage | null }; fence?: Fence }[]): Promise<(FinishedJob | false)[]> {
+    async finishMany(
+      items: readonly { id: string; outcome: { state: (typeof terminal)[number]; result?: unknown; error?: JobError; usage?: Usage | null }; fence?: Fence }[],
+    ): Promise<(FinishedJob | false)[]> {
       const col = <T>(f: (i: (typeof items)[number]) => T) => items.map(f);
       const json = (v: unknown) => (v === undefined ? null : JSON.stringify(v));
       const { rows } = (await db.raw(
@@ -418,20 +499,42 @@ export function createJobStore(db: Db, hooks: JobStoreOptions = {}) {
           col((i) => i.fence?.attempt ?? null),
           col((i) => i.fence?.state ?? null),
         ] as never,
-      )) as { rows: { n: string | number; id: string; kind: string; owner_id: string; model: string | null; tokens_in: number | null; tokens_out: number | null; usage_estimated: boolean; attempts: number }[] };
+      )) as {
+        rows: {
+          n: string | number;
+          id: string;
+          kind: string;
+          owner_id: string;
+          model: string | null;
+          tokens_in: number | null;
+          tokens_out: number | null;
+          usage_estimated: boolean;
+          attempts: number;
+        }[];
+      };
       const out: (FinishedJob | false)[] = items.map(() => false);
       for (const row of rows) {
         const i = Number(row.n) - 1;
         const usage = items[i]!.outcome.usage ?? null;
         const total: Usage | null =
-          row.tokens_in === null && row.tokens_out === null ? usage : { model: row.model ?? usage?.model ?? '', promptTokens: row.tokens_in ?? 0, completionTokens: row.tokens_out ?? 0, estimated: row.usage_estimated };
+          row.tokens_in === null && row.tokens_out === null
+            ? usage
+            : {
+                model: row.model ?? usage?.model ?? '',
+                promptTokens: row.tokens_in ?? 0,
+                completionTokens: row.tokens_out ?? 0,
+                estimated: row.usage_estimated,
+              };
         out[i] = { id: row.id, kind: row.kind, ownerId: row.owner_id, state: items[i]!.outcome.state, usage: total, attempt: row.attempts };
       }
       return out;
     },
 
     async requestCancel(id: string): Promise<void> {
-      await jobs().where({ id }).whereNotIn('state', terminal).update({ cancel_requested_at: db.fn.now() as never, updated_at: db.fn.now() as never });
+      await jobs()
+        .where({ id })
+        .whereNotIn('state', terminal)
+        .update({ cancel_requested_at: db.fn.now() as never, updated_at: db.fn.now() as never });
     },
 
     /** Failed or cancelled → queued again for a manual retry. Returns the row, or undefined if the state did not allow it. */
@@ -440,16 +543,30 @@ export function createJobStore(db: Db, hooks: JobStoreOptions = {}) {
         .where({ id })
         .whereIn('state', ['failed', 'cancelled'])
         .update({
-          state: 'queued', result: null, error_code: null, error_message: null, error_details: null, progress: null,
-          tokens_in: null, tokens_out: null, usage_estimated: false, model: null,
-          queued_at: db.fn.now() as never, started_at: null, finished_at: null, cancel_requested_at: null, updated_at: db.fn.now() as never,
+          state: 'queued',
+          result: null,
+          error_code: null,
+          error_message: null,
+          error_details: null,
+          progress: null,
+          tokens_in: null,
+          tokens_out: null,
+          usage_estimated: false,
+          model: null,
+          queued_at: db.fn.now() as never,
+          started_at: null,
+          finished_at: null,
+          cancel_requested_at: null,
+          updated_at: db.fn.now() as never,
         })
         .returning('*');
       return row;
     },
 
     async setPriority(id: string, priority: PriorityClass): Promise<void> {
-      await jobs().where({ id, state: 'queued' }).update({ priority, updated_at: db.fn.now() as never });
+      await jobs()
+        .where({ id, state: 'queued' })
+        .update({ priority, updated_at: db.fn.now() as never });
     },
 
     /** Queued jobs of one class that waited longer than `olderThanMs`, oldest first. */
@@ -476,15 +593,30 @@ export function createJobStore(db: Db, hooks: JobStoreOptions = {}) {
      * A page of summaries: every column but `input` and `result` (which may be megabytes each), with
      * `has_result` in their place. Only `get` loads a result, one job at a time.
      */
-    async list(filter: { ownerId?: string; kind?: string; state?: JobState; since?: string; until?: string; limit: number; cursor?: { queuedAt: string; id: string } }): Promise<JobSummaryRow[]> {
-      const q = db('jobs').select([...summaryColumns]).select(db.raw('(result is not null) as has_result'));
+    async list(filter: {
+      ownerId?: string;
+      kind?: string;
+      state?: JobState;
+      since?: string;
+      until?: string;
+      limit: number;
+      cursor?: { queuedAt: string; id: string };
+    }): Promise<JobSummaryRow[]> {
+      const q = db('jobs')
+        .select([...summaryColumns])
+        .select(db.raw('(result is not null) as has_result'));
       if (filter.ownerId !== undefined) q.where('owner_id', filter.ownerId);
       if (filter.kind) q.where('kind', filter.kind);
       if (filter.state) q.where('state', filter.state);
       if (filter.since) q.where('queued_at', '>=', filter.since);
       if (filter.until) q.where('queued_at', '<', filter.until);
       if (filter.cursor) q.whereRaw('(queued_at, id) < (?::timestamptz, ?::uuid)', [filter.cursor.queuedAt, filter.cursor.id]);
-      return q.orderBy([{ column: 'queued_at', order: 'desc' }, { column: 'id', order: 'desc' }]).limit(filter.limit) as unknown as Promise<JobSummaryRow[]>;
+      return q
+        .orderBy([
+          { column: 'queued_at', order: 'desc' },
+          { column: 'id', order: 'desc' },
+        ])
+        .limit(filter.limit) as unknown as Promise<JobSummaryRow[]>;
     },
   };
 }

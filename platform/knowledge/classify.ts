@@ -24,7 +24,10 @@ const cues: Record<Exclude<KnowledgeClass, 'fact'>, Cue[]> = {
     cue(4, /\?\s*["'”’)]*$/),
     cue(2.5, interrogative),
     cue(2.5, inverted),
-    cue(3, /\b(?:i (?:wonder|am wondering|'m wondering|was wondering)|any (?:idea|thoughts)|does anyone know|do you know|can (?:someone|anyone|you) (?:tell|explain|confirm)|i(?:'d| would) like to know|curious (?:whether|if|what|how|why)|not sure (?:whether|if)|is it true that|wondering (?:whether|if|what|how|why))\b/i),
+    cue(
+      3,
+      /\b(?:i (?:wonder|am wondering|'m wondering|was wondering)|any (?:idea|thoughts)|does anyone know|do you know|can (?:someone|anyone|you) (?:tell|explain|confirm)|i(?:'d| would) like to know|curious (?:whether|if|what|how|why)|not sure (?:whether|if)|is it true that|wondering (?:whether|if|what|how|why))\b/i,
+    ),
   ],
   definition: [
     cue(4, /\b(?:is|are) (?:defined as|the (?:term|name|word) for|what we call|called)\b/i),
@@ -32,26 +35,44 @@ const cues: Record<Exclude<KnowledgeClass, 'fact'>, Cue[]> = {
     cue(3.5, /\b(?:by|with) ["'“‘]?[\w -]{1,40}["'”’]?,? (?:we|i|they|people) (?:mean|refer to)\b/i),
     cue(3.5, /\b(?:the (?:term|word|phrase|notion|concept)|definition of|is known as|are known as)\b/i),
     cue(3, /\bmeans?\b(?! (?:that|we|you|i|it|they)\b)/i),
-    cue(2.5, /^["'“]?(?:an? |the )?[\w"'”-]+(?: [\w"'”-]+){0,3},? (?:is|are) (?:an?|the) (?:[\w-]+ ){0,4}(?:kind|type|form|sort|class|category|method|technique|process|practice|measure|unit|way|set|style|pattern|tool|protocol|document|mechanism|approach)s? (?:of|that|which|for|where|in which|used|to)\b/i),
+    cue(
+      2.5,
+      /^["'“]?(?:an? |the )?[\w"'”-]+(?: [\w"'”-]+){0,3},? (?:is|are) (?:an?|the) (?:[\w-]+ ){0,4}(?:kind|type|form|sort|class|category|method|technique|process|practice|measure|unit|way|set|style|pattern|tool|protocol|document|mechanism|approach)s? (?:of|that|which|for|where|in which|used|to)\b/i,
+    ),
     cue(1.5, /^["'“]?(?:an? |the )?[\w"'”-]+(?: [\w"'”-]+){0,2},? (?:is|are) (?:an?|the) [\w -]{3,60} (?:that|which|who|whose|where|used to|in which)\b/i),
     cue(2, /\bi\.e\.|\bin other words\b/i),
   ],
   decision: [
-    cue(4, /\b(?:we|i|they|the (?:team|group|board|committee|panel|room))(?:'ve| have| has)? (?:(?:all|finally|now|just|unanimously) )?(?:decided|agreed|chose|chosen|settled|resolved|opted|committed|voted|concluded)\b/i),
+    cue(
+      4,
+      /\b(?:we|i|they|the (?:team|group|board|committee|panel|room))(?:'ve| have| has)? (?:(?:all|finally|now|just|unanimously) )?(?:decided|agreed|chose|chosen|settled|resolved|opted|committed|voted|concluded)\b/i,
+    ),
     cue(3.5, /\b(?:decided|agreed|resolved|voted|opted) (?:to|on|that|for)\b/i),
     cue(3.5, /\bthe (?:final )?(?:decision|plan|verdict|resolution|consensus|call|choice) (?:is|was|will be)\b/i),
     cue(3.5, /^(?:decision|resolved|agreed|verdict|outcome|action item)\s*[:\-–]/i),
     cue(3, /\blet(?:'s| us) (?:go with|use|move|adopt|ship|pick|stick|switch|settle|lock|keep|drop|start|schedule|book|make)\b/i),
-    cue(3, /\bwe(?:'ll| will| are going to|'re going to| shall) (?:go with|use|adopt|ship|switch|move|proceed|launch|drop|keep|stick|book|hold|postpone|schedule|start|migrate|cancel)\b/i),
-    cue(3, /\b(?:going (?:forward|ahead) with|go ahead with|we'?re going with|it'?s decided|final call|signed off|sign-off|approved|greenlit|green-lit|locked in|is settled|it is settled)\b/i),
+    cue(
+      3,
+      /\bwe(?:'ll| will| are going to|'re going to| shall) (?:go with|use|adopt|ship|switch|move|proceed|launch|drop|keep|stick|book|hold|postpone|schedule|start|migrate|cancel)\b/i,
+    ),
+    cue(
+      3,
+      /\b(?:going (?:forward|ahead) with|go ahead with|we'?re going with|it'?s decided|final call|signed off|sign-off|approved|greenlit|green-lit|locked in|is settled|it is settled)\b/i,
+    ),
     cue(2.5, /\b(?:from now on|effective (?:immediately|today|monday)|starting (?:next|tomorrow|monday)),? we\b/i),
   ],
   preference: [
-    cue(4, /\bi (?:really |much |strongly |definitely |honestly |actually |genuinely |kind of |sort of )?(?:prefer|like|love|enjoy|adore|hate|dislike|detest|loathe|fancy|can'?t stand|cannot stand)\b/i),
+    cue(
+      4,
+      /\bi (?:really |much |strongly |definitely |honestly |actually |genuinely |kind of |sort of )?(?:prefer|like|love|enjoy|adore|hate|dislike|detest|loathe|fancy|can'?t stand|cannot stand)\b/i,
+    ),
     cue(4, /\b(?:i'?m|i am) (?:a (?:big |huge )?fan of|not a fan of|into|partial to|fond of|keen on|not keen on|a sucker for)\b/i),
     cue(4, /\bi(?:'d| would) (?:much )?(?:rather|sooner)\b/i),
     cue(4, /\bmy (?:favou?rite|preferred|go-to|usual|pick|choice)\b/i),
-    cue(3, /\bi (?:usually|always|normally|typically|tend to|generally|mostly|often) (?:drink|eat|order|take|have|use|go|wear|listen|watch|read|pick|choose|get|start|spend|buy|book|fly|travel|work)\b/i),
+    cue(
+      3,
+      /\bi (?:usually|always|normally|typically|tend to|generally|mostly|often) (?:drink|eat|order|take|have|use|go|wear|listen|watch|read|pick|choose|get|start|spend|buy|book|fly|travel|work)\b/i,
+    ),
     cue(3, /\b(?:is|are)(?:n't| not) (?:really )?my (?:thing|cup of tea|style|taste)\b|\bworks (?:best )?for me\b|\bsuits me\b/i),
     cue(2.5, /\bfor me,? (?:nothing beats|[\w ]{1,30} (?:beats|wins|is best))\b/i),
   ],
@@ -61,8 +82,14 @@ const cues: Record<Exclude<KnowledgeClass, 'fact'>, Cue[]> = {
     cue(2, /\b(?:in my (?:view|opinion|experience)|to me|it seems|it appears|i'?d say|if you ask me|my (?:view|take|position|sense) is|the way i see it)\b/i),
     cue(1.5, /\b(?:arguably|clearly|obviously|certainly|undoubtedly|surely|probably|likely|unlikely|perhaps|presumably|evidently|definitely|inevitably)\b/i),
     cue(1.5, /\b(?:should|must|ought to|needs? to|has to|have to|cannot be|can't be)\b/i),
-    cue(1.5, /\b(?:better|worse|best|worst|overrated|underrated|harmful|beneficial|dangerous|essential|crucial|pointless|useless|effective|ineffective|wrong|unfair|superior|inferior|vital|misguided|flawed|reckless|outdated|unsustainable|inevitable|healthier|safer|riskier|cheaper in the long run|a mistake|a bad idea|a good idea|the answer|the future|the problem|overblown|exaggerated|irresponsible|unrealistic|naive)\b/i),
-    cue(2, /\b(?:i (?:fully |completely |totally |strongly )?(?:agree|disagree)|that'?s (?:not (?:true|right|correct|the case)|wrong|false|misleading|nonsense)|on the contrary|you'?re (?:wrong|mistaken|right)|good point|fair point|i don'?t buy)\b/i),
+    cue(
+      1.5,
+      /\b(?:better|worse|best|worst|overrated|underrated|harmful|beneficial|dangerous|essential|crucial|pointless|useless|effective|ineffective|wrong|unfair|superior|inferior|vital|misguided|flawed|reckless|outdated|unsustainable|inevitable|healthier|safer|riskier|cheaper in the long run|a mistake|a bad idea|a good idea|the answer|the future|the problem|overblown|exaggerated|irresponsible|unrealistic|naive)\b/i,
+    ),
+    cue(
+      2,
+      /\b(?:i (?:fully |completely |totally |strongly )?(?:agree|disagree)|that'?s (?:not (?:true|right|correct|the case)|wrong|false|misleading|nonsense)|on the contrary|you'?re (?:wrong|mistaken|right)|good point|fair point|i don'?t buy)\b/i,
+    ),
     cue(1, /\b(?:will|would) (?:never|always|inevitably|eventually|certainly|surely|probably)\b/i),
     cue(1, /\b(?:the (?:evidence|data|research|studies) (?:shows?|suggests?|proves?)|there is no (?:way|evidence|reason))\b/i),
   ],
@@ -72,7 +99,12 @@ const cues: Record<Exclude<KnowledgeClass, 'fact'>, Cue[]> = {
 function factScore(sentence: string, entities: readonly Entity[]): number {
   let s = 1;
   if (entities.some((e) => e.kind === 'number' || e.kind === 'date' || e.kind === 'code')) s += 1;
-  if (/\b(?:was|were|had|did|happened|took place|reported|released|launched|founded|measured|recorded|costs?|weighs?|lasts?|departs?|arrives?|opened|closed|moved|started|ended|grew|fell|rose)\b/i.test(sentence)) s += 0.5;
+  if (
+    /\b(?:was|were|had|did|happened|took place|reported|released|launched|founded|measured|recorded|costs?|weighs?|lasts?|departs?|arrives?|opened|closed|moved|started|ended|grew|fell|rose)\b/i.test(
+      sentence,
+    )
+  )
+    s += 0.5;
   return s;
 }
 

@@ -199,8 +199,10 @@ export function compareFingerprints(a: Fingerprint, b: Fingerprint, options: Ded
   const capsB = [...b.capitalised].filter((w) => !a.tokens.has(w));
   if (capsA.some((x) => capsB.some((y) => nearName(x, y)))) return { verdict: 'distinct', reason: 'near-name', overlap };
   const valuesDiffer = a.values.some((e) => !present(e, b)) || b.values.some((e) => !present(e, a));
-  if (valuesDiffer) return frame >= o.minFrameOverlap ? { verdict: 'update', reason: 'value-changed', overlap } : { verdict: 'distinct', reason: 'different-value', overlap };
-  if (a.negated !== b.negated) return frame >= o.minFrameOverlap ? { verdict: 'update', reason: 'negation', overlap } : { verdict: 'distinct', reason: 'different-value', overlap };
+  if (valuesDiffer)
+    return frame >= o.minFrameOverlap ? { verdict: 'update', reason: 'value-changed', overlap } : { verdict: 'distinct', reason: 'different-value', overlap };
+  if (a.negated !== b.negated)
+    return frame >= o.minFrameOverlap ? { verdict: 'update', reason: 'negation', overlap } : { verdict: 'distinct', reason: 'different-value', overlap };
   // Relation words may be reworded ("lives in" ↔ "is based in"); the other content words are the statement's keys.
   const keyOnlyA = onlyA.filter((w) => !relationWords.has(w));
   const keyOnlyB = onlyB.filter((w) => !relationWords.has(w));

@@ -39,7 +39,13 @@ export function extractEntities(sentence: string, knownNames: ReadonlySet<string
     out.push(entity);
   };
   for (const t of findTimes(sentence)) {
-    add({ kind: 'date', text: sentence.slice(t.start, t.end), key: `date:${t.time.iso ? t.time.iso.slice(0, t.time.precision === 'day' ? 10 : 16) : t.time.verbatim.toLowerCase()}`, span: [t.start, t.end], value: t.time });
+    add({
+      kind: 'date',
+      text: sentence.slice(t.start, t.end),
+      key: `date:${t.time.iso ? t.time.iso.slice(0, t.time.precision === 'day' ? 10 : 16) : t.time.verbatim.toLowerCase()}`,
+      span: [t.start, t.end],
+      value: t.time,
+    });
   }
   for (const m of sentence.matchAll(codePattern)) {
     const [s, e] = [m.index, m.index + m[0].length];

@@ -26,7 +26,11 @@ export function scopeKey(ref: Pick<ScopeRef, 'scope' | 'owner' | 'room'>): strin
 
 /** The keys a reader may see: its own private memory, the rooms it is a member of (checked by the caller), and shared. */
 export function readableScopes(reader: { id: string; rooms: readonly string[] }): string[] {
-  return [scopeKey({ scope: 'private', owner: reader.id, room: null }), ...reader.rooms.map((room) => scopeKey({ scope: 'room', owner: reader.id, room })), 'shared'];
+  return [
+    scopeKey({ scope: 'private', owner: reader.id, room: null }),
+    ...reader.rooms.map((room) => scopeKey({ scope: 'room', owner: reader.id, room })),
+    'shared',
+  ];
 }
 
 /** Whether an item was believed at `asOf` (transaction time): recorded by then and not yet superseded. */

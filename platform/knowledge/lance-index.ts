@@ -18,7 +18,17 @@
  * conditions a prefilter can take: recorded_ms ≤ t < superseded_ms.
  */
 import { createHash } from 'node:crypto';
-import { fittingPrefix, reciprocalRankFusion, tokenCounter, type Embedder, type TokenCounter, type VectorRow, type VectorStore, type VectorTable, type Where } from '../vectors/index.ts';
+import {
+  fittingPrefix,
+  reciprocalRankFusion,
+  tokenCounter,
+  type Embedder,
+  type TokenCounter,
+  type VectorRow,
+  type VectorStore,
+  type VectorTable,
+  type Where,
+} from '../vectors/index.ts';
 import { KnowledgeItem } from '../../shared/index.ts';
 import { extractEntities } from './entities.ts';
 import { scopeKey, type KnowledgeHit, type KnowledgeIndex, type KnowledgeQuery } from './knowledge-index.ts';
@@ -84,7 +94,12 @@ export class KnowledgeStore {
       const m = await this.opts.embedder.describe(this.opts.model, signal);
       const name = `knowledge_${createHash('sha256').update(`${m.model}\0${m.digest}\0${m.dimensions}`).digest('hex').slice(0, 16)}`;
       // [CLS] and [SEP] count against the window too.
-      return { table: await this.opts.vectors.table({ name, dimensions: m.dimensions, fields }), model: m.model, counter: tokenCounter(m.tokenizer), maxTokens: m.contextLength - 2 };
+      return {
+        table: await this.opts.vectors.table({ name, dimensions: m.dimensions, fields }),
+        model: m.model,
+        counter: tokenCounter(m.tokenizer),
+        maxTokens: m.contextLength - 2,
+      };
     })());
     opening.catch(() => (this.table = undefined));
     return opening;
@@ -132,7 +147,10 @@ export class KnowledgeRepository implements KnowledgeIndex {
    * (full text included: a row is searchable by text once maintained).
    * `maintain: false` leaves that to a later write or `vectors.maintain`, for a batch of writes.
    */
-  async upsert(items: readonly KnowledgeItem[], opts: { vectors?: ReadonlyMap<string, ArrayLike<number>>; signal?: AbortSignal; maintain?: boolean } = {}): Promise<{ written: number }> {
+  async upsert(
+    items: readonly KnowledgeItem[],
+    opts: { vectors?: ReadonlyMap<string, ArrayLike<number>>; signal?: AbortSignal; maintain?: boolean } = {},
+  ): Promise<{ written: number }> {
     if (!items.length) return { written: 0 };
     const { table } = await this.store.open(opts.signal);
     const need = items.filter((i) => !opts.vectors?.has(i.text)).map((i) => i.text);
@@ -176,13 +194,20 @@ export class KnowledgeRepository implements KnowledgeIndex {
   }
 
   /** Current items nearest to a vector in the scopes (dedup against what is stored). */
-  async nearest(scopes: readonly string[], vector: ArrayLike<number>, opts: { limit: number; speaker?: string | null; excludeSource?: string }): Promise<KnowledgeItem[]> {
+  async nearest(
+    scopes: readonly string[],
+    vector: ArrayLike<number>,
+    opts: { limit: number; speaker?: string | null; excludeSource?: string },
+  ): Promise<KnowledgeItem[]> {
     if (!scopes.length) return [];
     const { table } = await this.store.open();
     if ((await table.count(scopes, this.where())) === 0) return [];
     const where: Where = this.where({ superseded_ms: { gte: NOT_SUPERSEDED }, ...(opts.speaker != null ? { speaker: opts.speaker } : {}) });
     const hits = await table.search({ scopes, where, mode: 'vector', vector, limit: opts.limit + 20, fields: ['item', 'source_id'] });
-    return hits.filter((h) => h.fields.source_id !== opts.excludeSource).slice(0, opts.limit).map((h) => parseItem(h.fields.item));
+    return hits
+      .filter((h) => h.fields.source_id !== opts.excludeSource)
+      .slice(0, opts.limit)
+      .map((h) => parseItem(h.fields.item));
   }
 
   /**

@@ -14,7 +14,10 @@ export function headItem(items: readonly KnowledgeItem[]): KnowledgeItem | undef
 }
 
 /** The message `message` answers, and why: its `replyTo`, or the latest earlier message by someone else. */
-export function answeredMessage(message: SourceMessage, earlier: readonly SourceMessage[]): { message: SourceMessage; basis: 'reply-to' | 'turn-order' } | null {
+export function answeredMessage(
+  message: SourceMessage,
+  earlier: readonly SourceMessage[],
+): { message: SourceMessage; basis: 'reply-to' | 'turn-order' } | null {
   if (message.replyTo !== undefined) {
     const target = earlier.find((m) => m.id === message.replyTo);
     return target ? { message: target, basis: 'reply-to' } : null;

@@ -36,7 +36,9 @@ export interface OutcomeRow {
 export function createKnowledgeRecords(db: Db) {
   const sources = () => db<SourceRow>('knowledge_sources');
   return {
-    async insertSource(row: Pick<SourceRow, 'id' | 'owner_id' | 'kind' | 'title' | 'scope' | 'scope_owner' | 'room' | 'scope_key' | 'messages'>): Promise<SourceRow> {
+    async insertSource(
+      row: Pick<SourceRow, 'id' | 'owner_id' | 'kind' | 'title' | 'scope' | 'scope_owner' | 'room' | 'scope_key' | 'messages'>,
+    ): Promise<SourceRow> {
       const [r] = await sources().insert(row).returning('*');
       return r!;
     },
@@ -58,26 +60,57 @@ export function createKnowledgeRecords(db: Db) {
       return rows.map((r) => r.scope_key);
     },
     outcomes(sourceId: string): Promise<OutcomeRow[]> {
-      return db<OutcomeRow & { source_id: string; seq: number }>('knowledge_outcomes').where({ source_id: sourceId }).orderBy('seq').select('message_id', 'outcome', 'items', 'merged', 'reason');
+      return db<OutcomeRow & { source_id: string; seq: number }>('knowledge_outcomes')
+        .where({ source_id: sourceId })
+        .orderBy('seq')
+        .select('message_id', 'outcome', 'items', 'merged', 'reason');
     },
     /**
      * The end of an extraction, in one transaction: outcomes (replacing an
      * earlier attempt's), the refs of items written or merged into, the
      * links, and the source's status. Idempotent, so a retried job lands the same.
      */
-    async finishExtraction(sourceId: string, owner: string, scopeKey: string, r: { outcomes: readonly ExtractionOutcome[]; refs: readonly string[]; links: readonly Link[]; items: number; status: 'ready' | 'failed'; error?: string }): Promise<boolean> {
+    async finishExtraction(
+      sourceId: string,
+      owner: string,
+      scopeKey: string,
+      r: { outcomes: readonly ExtractionOutcome[]; refs: readonly string[]; links: readonly Link[]; items: number; status: 'ready' | 'failed'; error?: string },
+    ): Promise<boolean> {
       return db.transaction(async (trx) => {
         const live = await trx<SourceRow>('knowledge_sources').where({ id: sourceId }).whereNot({ status: 'forgetting' }).forUpdate().first();
         if (!live) return false;
         await trx('knowledge_outcomes').where({ source_id: sourceId }).delete();
-        const outcomes = r.outcomes.map((o, seq) => ({ source_id: sourceId, seq, message_id: o.messageId, outcome: o.outcome, items: o.items, merged: o.merged, reason: o.reason ?? null }));
+        const outcomes = r.outcomes.map((o, seq) => ({
+          source_id: sourceId,
+          seq,
+          message_id: o.messageId,
+          outcome: o.outcome,
+          items: o.items,
+          merged: o.merged,
+          reason: o.reason ?? null,
+        }));
         for (let i = 0; i < outcomes.length; i += 1000) await trx('knowledge_outcomes').insert(outcomes.slice(i, i + 1000));
         const refs = [...new Set(r.refs)].map((item_id) => ({ item_id, source_id: sourceId, owner_id: owner, scope_key: scopeKey }));
-        for (let i = 0; i < refs.length; i += 1000) await trx('knowledge_item_refs').insert(refs.slice(i, i + 1000)).onConflict(['item_id', 'source_id']).ignore();
+        for (let i = 0; i < refs.length; i += 1000)
+          await trx('knowledge_item_refs')
+            .insert(refs.slice(i, i + 1000))
+            .onConflict(['item_id', 'source_id'])
+            .ignore();
         await trx('knowledge_links').where({ source_id: sourceId }).delete();
-        const links = r.links.map((l) => ({ source_id: sourceId, owner_id: owner, type: l.type, from_kind: l.from.kind, from_id: l.from.id, to_kind: l.to.kind, to_id: l.to.id, basis: l.basis }));
+        const links = r.links.map((l) => ({
+          source_id: sourceId,
+          owner_id: owner,
+          type: l.type,
+          from_kind: l.from.kind,
+          from_id: l.from.id,
+          to_kind: l.to.kind,
+          to_id: l.to.id,
+          basis: l.basis,
+        }));
         for (let i = 0; i < links.length; i += 1000) await trx('knowledge_links').insert(links.slice(i, i + 1000));
-        await trx('knowledge_sources').where({ id: sourceId }).update({ status: r.status, items: r.items, error: r.error ?? null, updated_at: trx.fn.now() });
+        await trx('knowledge_sources')
+          .where({ id: sourceId })
+          .update({ status: r.status, items: r.items, error: r.error ?? null, updated_at: trx.fn.now() });
         return true;
       });
     },
@@ -104,7 +137,10 @@ export function createKnowledgeRecords(db: Db) {
       await db.transaction(async (trx) => {
         for (let i = 0; i < deletedItems.length; i += 1000) {
           const slice = deletedItems.slice(i, i + 1000);
-          await trx('knowledge_links').where({ owner_id: owner }).andWhere((q) => q.whereIn('from_id', slice).orWhereIn('to_id', slice)).delete();
+          await trx('knowledge_links')
+            .where({ owner_id: owner })
+            .andWhere((q) => q.whereIn('from_id', slice).orWhereIn('to_id', slice))
+            .delete();
         }
         await trx('knowledge_sources').where({ id, owner_id: owner }).delete();
       });
@@ -113,7 +149,11 @@ export function createKnowledgeRecords(db: Db) {
     async sourcesOf(owner: string, itemIds: readonly string[]): Promise<Map<string, string[]>> {
       const out = new Map<string, string[]>();
       if (!itemIds.length) return out;
-      const rows = await db('knowledge_item_refs').where({ owner_id: owner }).whereIn('item_id', itemIds).orderBy(['item_id', 'source_id']).select('item_id', 'source_id');
+      const rows = await db('knowledge_item_refs')
+        .where({ owner_id: owner })
+        .whereIn('item_id', itemIds)
+        .orderBy(['item_id', 'source_id'])
+        .select('item_id', 'source_id');
       for (const r of rows as { item_id: string; source_id: string }[]) out.set(r.item_id, [...(out.get(r.item_id) ?? []), r.source_id]);
       return out;
     },
@@ -126,12 +166,28 @@ export function createKnowledgeRecords(db: Db) {
         .andWhere((q) => q.whereIn('from_id', itemIds).orWhereIn('to_id', itemIds))
         .orderBy('id')
         .limit(1000);
-      return rows.map((r: { type: Link['type']; from_id: string; to_id: string; basis: string }) => ({ type: r.type, from: { kind: 'item' as const, id: r.from_id }, to: { kind: 'item' as const, id: r.to_id }, basis: r.basis }));
+      return rows.map((r: { type: Link['type']; from_id: string; to_id: string; basis: string }) => ({
+        type: r.type,
+        from: { kind: 'item' as const, id: r.from_id },
+        to: { kind: 'item' as const, id: r.to_id },
+        basis: r.basis,
+      }));
     },
     /** Links from or to an item, of this owner. */
     async linksOf(owner: string, itemId: string): Promise<Link[]> {
-      const rows = await db('knowledge_links').where({ owner_id: owner }).andWhere((q) => q.where({ from_id: itemId }).orWhere({ to_id: itemId })).orderBy('id').limit(1000);
-      return rows.map((r: { type: Link['type']; from_kind: Link['from']['kind']; from_id: string; to_kind: Link['to']['kind']; to_id: string; basis: string }) => ({ type: r.type, from: { kind: r.from_kind, id: r.from_id }, to: { kind: r.to_kind, id: r.to_id }, basis: r.basis }));
+      const rows = await db('knowledge_links')
+        .where({ owner_id: owner })
+        .andWhere((q) => q.where({ from_id: itemId }).orWhere({ to_id: itemId }))
+        .orderBy('id')
+        .limit(1000);
+      return rows.map(
+        (r: { type: Link['type']; from_kind: Link['from']['kind']; from_id: string; to_kind: Link['to']['kind']; to_id: string; basis: string }) => ({
+          type: r.type,
+          from: { kind: r.from_kind, id: r.from_id },
+          to: { kind: r.to_kind, id: r.to_id },
+          basis: r.basis,
+        }),
+      );
     },
   };
 }

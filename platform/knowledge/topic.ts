@@ -9,10 +9,19 @@ import type { Entity } from '../../shared/index.ts';
 import { stem, stopwords, words } from './text.ts';
 
 const lexicon: Array<[string, string]> = [
-  ['food-drink', 'coffee tea espresso latte cortado cappuccino flat white mocha americano drink beer wine juice water food eat lunch dinner breakfast restaurant cook recipe meal snack vegan vegetarian pizza pasta sushi cake chocolate'],
+  [
+    'food-drink',
+    'coffee tea espresso latte cortado cappuccino flat white mocha americano drink beer wine juice water food eat lunch dinner breakfast restaurant cook recipe meal snack vegan vegetarian pizza pasta sushi cake chocolate',
+  ],
   ['travel', 'flight fly airport plane train trip travel hotel booking gate depart arrive airline luggage visa passport holiday vacation journey'],
-  ['work', 'project deadline meeting team manager client release sprint roadmap budget hire hiring office colleague task milestone launch deliverable stakeholder job role'],
-  ['technology', 'database server api code software deploy cloud postgres redis kubernetes docker model cache query index latency bug test framework library language python typescript rust javascript llm vector'],
+  [
+    'work',
+    'project deadline meeting team manager client release sprint roadmap budget hire hiring office colleague task milestone launch deliverable stakeholder job role',
+  ],
+  [
+    'technology',
+    'database server api code software deploy cloud postgres redis kubernetes docker model cache query index latency bug test framework library language python typescript rust javascript llm vector',
+  ],
   ['health', 'health doctor sleep exercise run running gym diet medicine hospital symptom vaccine fitness walk yoga stress'],
   ['finance', 'price cost money pay salary invest investment stock market tax inflation rent loan bank revenue profit dollar euro pound spend'],
   ['policy', 'policy law regulation government vote election tax ban public rule council minister parliament subsidy'],
@@ -20,7 +29,10 @@ const lexicon: Array<[string, string]> = [
   ['education', 'school university course student teacher exam study learn lesson class degree research paper'],
   ['sport', 'football soccer tennis basketball match game team score league player race cycling marathon'],
   ['family', 'family kid child children parent mother father sister brother wife husband partner dog cat pet home house'],
-  ['schedule', 'monday tuesday wednesday thursday friday saturday sunday tomorrow today tonight week weekend morning afternoon evening schedule calendar appointment'],
+  [
+    'schedule',
+    'monday tuesday wednesday thursday friday saturday sunday tomorrow today tonight week weekend morning afternoon evening schedule calendar appointment',
+  ],
 ];
 const topicOf = new Map<string, string>();
 for (const [topic, list] of lexicon) for (const w of list.split(' ')) if (!topicOf.has(stem(w))) topicOf.set(stem(w), topic);

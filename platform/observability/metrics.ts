@@ -23,26 +23,94 @@ export function createWorkerMetrics(registry = new Registry()) {
   collectDefaultMetrics({ register: registry });
   return {
     registry,
-    jobDuration: new Histogram({ name: 'parley_job_duration_seconds', help: 'Handler run time per kind and outcome', labelNames: ['kind', 'outcome'], buckets: latencyBuckets, registers: [registry] }),
-    queueWait: new Histogram({ name: 'parley_job_queue_wait_seconds', help: 'Time from enqueue to handler start, per kind and model', labelNames: ['kind', 'model'], buckets: latencyBuckets, registers: [registry] }),
-    ttft: new Histogram({ name: 'parley_llm_time_to_first_token_seconds', help: 'Time from request to first streamed token', labelNames: ['model'], buckets: latencyBuckets, registers: [registry] }),
-    tokensPerSecond: new Histogram({ name: 'parley_llm_tokens_per_second', help: 'Generation speed of completed streams', labelNames: ['model'], buckets: [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000], registers: [registry] }),
+    jobDuration: new Histogram({
+      name: 'parley_job_duration_seconds',
+      help: 'Handler run time per kind and outcome',
+      labelNames: ['kind', 'outcome'],
+      buckets: latencyBuckets,
+      registers: [registry],
+    }),
+    queueWait: new Histogram({
+      name: 'parley_job_queue_wait_seconds',
+      help: 'Time from enqueue to handler start, per kind and model',
+      labelNames: ['kind', 'model'],
+      buckets: latencyBuckets,
+      registers: [registry],
+    }),
+    ttft: new Histogram({
+      name: 'parley_llm_time_to_first_token_seconds',
+      help: 'Time from request to first streamed token',
+      labelNames: ['model'],
+      buckets: latencyBuckets,
+      registers: [registry],
+    }),
+    tokensPerSecond: new Histogram({
+      name: 'parley_llm_tokens_per_second',
+      help: 'Generation speed of completed streams',
+      labelNames: ['model'],
+      buckets: [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000],
+      registers: [registry],
+    }),
     tokens: new Counter({ name: 'parley_llm_tokens_total', help: 'Tokens consumed', labelNames: ['model', 'direction'], registers: [registry] }),
     active: new Gauge({ name: 'parley_jobs_active', help: 'Jobs running now, per queue', labelNames: ['queue'], registers: [registry] }),
-    outcomes: new Counter({ name: 'parley_jobs_finished_total', help: 'Jobs reaching a terminal state or a retry', labelNames: ['kind', 'outcome'], registers: [registry] }),
+    outcomes: new Counter({
+      name: 'parley_jobs_finished_total',
+      help: 'Jobs reaching a terminal state or a retry',
+      labelNames: ['kind', 'outcome'],
+      registers: [registry],
+    }),
     /** kind: chat | embed (embed counts texts); outcome: hit | miss | bypass | skip (digest unknown) | error (Redis). See docs/caching.md. */
-    cacheRequests: new Counter({ name: 'parley_cache_requests_total', help: 'Response cache lookups, by kind and outcome', labelNames: ['kind', 'outcome'], registers: [registry] }),
+    cacheRequests: new Counter({
+      name: 'parley_cache_requests_total',
+      help: 'Response cache lookups, by kind and outcome',
+      labelNames: ['kind', 'outcome'],
+      registers: [registry],
+    }),
     /** The adaptive (AIMD) concurrency limit this process applies to each Ollama host. */
-    ollamaConcurrencyLimit: new Gauge({ name: 'parley_ollama_concurrency_limit', help: 'Current adaptive concurrency limit per Ollama host', labelNames: ['host'], registers: [registry] }),
-    ollamaInFlight: new Gauge({ name: 'parley_ollama_requests_in_flight', help: 'Requests in flight per Ollama host', labelNames: ['host'], registers: [registry] }),
-    ollamaWaiting: new Gauge({ name: 'parley_ollama_requests_waiting', help: 'Requests waiting inside this process for an Ollama slot', registers: [registry] }),
+    ollamaConcurrencyLimit: new Gauge({
+      name: 'parley_ollama_concurrency_limit',
+      help: 'Current adaptive concurrency limit per Ollama host',
+      labelNames: ['host'],
+      registers: [registry],
+    }),
+    ollamaInFlight: new Gauge({
+      name: 'parley_ollama_requests_in_flight',
+      help: 'Requests in flight per Ollama host',
+      labelNames: ['host'],
+      registers: [registry],
+    }),
+    ollamaWaiting: new Gauge({
+      name: 'parley_ollama_requests_waiting',
+      help: 'Requests waiting inside this process for an Ollama slot',
+      registers: [registry],
+    }),
     /** One series per host and state (closed, half_open, open): 1 for the state the breaker is in, 0 for the others. */
-    ollamaBreakerState: new Gauge({ name: 'parley_ollama_breaker_state', help: 'Circuit breaker per Ollama host: 1 for its current state', labelNames: ['host', 'state'], registers: [registry] }),
+    ollamaBreakerState: new Gauge({
+      name: 'parley_ollama_breaker_state',
+      help: 'Circuit breaker per Ollama host: 1 for its current state',
+      labelNames: ['host', 'state'],
+      registers: [registry],
+    }),
     /** BullMQ found a job whose lock expired (its worker died or hung); it goes back to wait, or fails after maxStalledCount. */
-    stalled: new Counter({ name: 'parley_jobs_stalled_total', help: 'Active jobs found stalled by this process, per queue', labelNames: ['queue'], registers: [registry] }),
+    stalled: new Counter({
+      name: 'parley_jobs_stalled_total',
+      help: 'Active jobs found stalled by this process, per queue',
+      labelNames: ['queue'],
+      registers: [registry],
+    }),
     /** reason: the fault kind (refused, reset, connect-timeout, http, protocol) or overload (503/429). */
-    ollamaRetries: new Counter({ name: 'parley_ollama_retries_total', help: 'Ollama requests retried before their first token, by host and reason', labelNames: ['host', 'reason'], registers: [registry] }),
-    ollamaLimitChanges: new Counter({ name: 'parley_ollama_limit_changes_total', help: 'Adaptive concurrency changes, by host and reason (increase, overload, latency)', labelNames: ['host', 'reason'], registers: [registry] }),
+    ollamaRetries: new Counter({
+      name: 'parley_ollama_retries_total',
+      help: 'Ollama requests retried before their first token, by host and reason',
+      labelNames: ['host', 'reason'],
+      registers: [registry],
+    }),
+    ollamaLimitChanges: new Counter({
+      name: 'parley_ollama_limit_changes_total',
+      help: 'Adaptive concurrency changes, by host and reason (increase, overload, latency)',
+      labelNames: ['host', 'reason'],
+      registers: [registry],
+    }),
   };
 }
 export type WorkerMetrics = ReturnType<typeof createWorkerMetrics>;
@@ -51,31 +119,90 @@ export function createApiMetrics(registry = new Registry()) {
   collectDefaultMetrics({ register: registry });
   return {
     registry,
-    httpDuration: new Histogram({ name: 'parley_http_request_duration_seconds', help: 'HTTP request latency', labelNames: ['method', 'route', 'status'], buckets: latencyBuckets, registers: [registry] }),
+    httpDuration: new Histogram({
+      name: 'parley_http_request_duration_seconds',
+      help: 'HTTP request latency',
+      labelNames: ['method', 'route', 'status'],
+      buckets: latencyBuckets,
+      registers: [registry],
+    }),
     queueDepth: new Gauge({ name: 'parley_queue_jobs', help: 'Jobs per queue and BullMQ state', labelNames: ['queue', 'state'], registers: [registry] }),
     submitted: new Counter({ name: 'parley_jobs_submitted_total', help: 'Jobs accepted by the API', labelNames: ['kind', 'priority'], registers: [registry] }),
-    sockets: new Gauge({ name: 'parley_realtime_connections', help: 'Open Socket.IO connections and SSE streams', labelNames: ['transport'], registers: [registry] }),
+    sockets: new Gauge({
+      name: 'parley_realtime_connections',
+      help: 'Open Socket.IO connections and SSE streams',
+      labelNames: ['transport'],
+      registers: [registry],
+    }),
     /** kind: bearer (access token or API key refused), password (failed login), refresh (refused or reused refresh token). */
-    authFailures: new Counter({ name: 'parley_auth_failures_total', help: 'Refused credentials, by kind and reason', labelNames: ['kind', 'reason'], registers: [registry] }),
-    rateLimited: new Counter({ name: 'parley_rate_limited_total', help: 'Requests answered 429 by a rate limiter', labelNames: ['limiter'], registers: [registry] }),
+    authFailures: new Counter({
+      name: 'parley_auth_failures_total',
+      help: 'Refused credentials, by kind and reason',
+      labelNames: ['kind', 'reason'],
+      registers: [registry],
+    }),
+    rateLimited: new Counter({
+      name: 'parley_rate_limited_total',
+      help: 'Requests answered 429 by a rate limiter',
+      labelNames: ['limiter'],
+      registers: [registry],
+    }),
     /** status: 401, 403 or 429; family: token, auth, admin or board. Every denial, before the audit log aggregates them. */
     /** Writes through the queue board (each also an audit event), by method and outcome. */
-    boardActions: new Counter({ name: 'parley_board_actions_total', help: 'Admin actions taken through the queue board, by method and outcome', labelNames: ['method', 'outcome'], registers: [registry] }),
-    authDenials: new Counter({ name: 'parley_auth_denials_total', help: 'Denied requests on auth and admin routes and the queue board, by status and family', labelNames: ['status', 'family'], registers: [registry] }),
+    boardActions: new Counter({
+      name: 'parley_board_actions_total',
+      help: 'Admin actions taken through the queue board, by method and outcome',
+      labelNames: ['method', 'outcome'],
+      registers: [registry],
+    }),
+    authDenials: new Counter({
+      name: 'parley_auth_denials_total',
+      help: 'Denied requests on auth and admin routes and the queue board, by status and family',
+      labelNames: ['status', 'family'],
+      registers: [registry],
+    }),
     /** Successful token grants, by grant (password is a login; refresh_token, client_credentials). */
-    tokensIssued: new Counter({ name: 'parley_auth_tokens_issued_total', help: 'Access tokens issued, by grant type', labelNames: ['grant'], registers: [registry] }),
+    tokensIssued: new Counter({
+      name: 'parley_auth_tokens_issued_total',
+      help: 'Access tokens issued, by grant type',
+      labelNames: ['grant'],
+      registers: [registry],
+    }),
     /** Set at scrape time from BullMQ (parley_queue_jobs) and Postgres (the rest); every API process reports the same values. */
-    queueOldestAge: new Gauge({ name: 'parley_queue_oldest_job_age_seconds', help: 'Age of the oldest queued (not yet started) job per queue, from the record; 0 when none', labelNames: ['queue'], registers: [registry] }),
-    redisMemoryUsed: new Gauge({ name: 'parley_redis_memory_used_bytes', help: 'Memory Redis uses (INFO memory used_memory, summed over cluster masters)', registers: [registry] }),
-    redisMemoryMax: new Gauge({ name: 'parley_redis_memory_max_bytes', help: 'Redis maxmemory (0: no limit), summed over cluster masters', registers: [registry] }),
+    queueOldestAge: new Gauge({
+      name: 'parley_queue_oldest_job_age_seconds',
+      help: 'Age of the oldest queued (not yet started) job per queue, from the record; 0 when none',
+      labelNames: ['queue'],
+      registers: [registry],
+    }),
+    redisMemoryUsed: new Gauge({
+      name: 'parley_redis_memory_used_bytes',
+      help: 'Memory Redis uses (INFO memory used_memory, summed over cluster masters)',
+      registers: [registry],
+    }),
+    redisMemoryMax: new Gauge({
+      name: 'parley_redis_memory_max_bytes',
+      help: 'Redis maxmemory (0: no limit), summed over cluster masters',
+      registers: [registry],
+    }),
     discussionRooms: new Gauge({ name: 'parley_discussion_rooms', help: 'Discussion rooms per status', labelNames: ['status'], registers: [registry] }),
     /** The API process's stream hub: streams it relays now (job and room streams). */
     watchedStreams: new Gauge({ name: 'parley_realtime_watched_streams', help: 'Live streams this API process relays', registers: [registry] }),
     /** From the status poller (platform/ollama/status.ts), updated every poll. */
     ollamaUp: new Gauge({ name: 'parley_ollama_up', help: 'Ollama host answering /api/version (1) or not (0)', labelNames: ['host'], registers: [registry] }),
-    ollamaLoadedModels: new Gauge({ name: 'parley_ollama_loaded_models', help: 'Models loaded per Ollama host (/api/ps)', labelNames: ['host'], registers: [registry] }),
+    ollamaLoadedModels: new Gauge({
+      name: 'parley_ollama_loaded_models',
+      help: 'Models loaded per Ollama host (/api/ps)',
+      labelNames: ['host'],
+      registers: [registry],
+    }),
     /** kind: total (size in /api/ps) or vram (size_vram). */
-    ollamaModelMemory: new Gauge({ name: 'parley_ollama_model_memory_bytes', help: 'Memory of each loaded model per Ollama host', labelNames: ['host', 'model', 'kind'], registers: [registry] }),
+    ollamaModelMemory: new Gauge({
+      name: 'parley_ollama_model_memory_bytes',
+      help: 'Memory of each loaded model per Ollama host',
+      labelNames: ['host', 'model', 'kind'],
+      registers: [registry],
+    }),
   };
 }
 export type ApiMetrics = ReturnType<typeof createApiMetrics>;

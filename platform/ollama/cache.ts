@@ -175,7 +175,14 @@ export class ResponseCache {
   }
 
   /** `tokens[i]`: the prompt tokens text i cost; `by`: the writer's scope tag. */
-  async putEmbeddings(model: string, digest: string, texts: readonly string[], vectors: readonly number[][], tokens: readonly number[] = [], by?: string): Promise<void> {
+  async putEmbeddings(
+    model: string,
+    digest: string,
+    texts: readonly string[],
+    vectors: readonly number[][],
+    tokens: readonly number[] = [],
+    by?: string,
+  ): Promise<void> {
     if (!texts.length) return;
     const set = this.k(model, `keys:${digest}`);
     const tx = this.redis.multi();
@@ -192,7 +199,14 @@ export class ResponseCache {
    */
   async noteDigest(model: string, digest: string): Promise<number> {
     if (this.noted.get(model) === digest) return 0;
-    const deleted = (await this.redis.eval(noteDigestScript, 1, this.k(model, 'digest'), digest, this.k(model, 'keys:'), Math.max(this.opts.chatTtlS, this.opts.embedTtlS))) as number;
+    const deleted = (await this.redis.eval(
+      noteDigestScript,
+      1,
+      this.k(model, 'digest'),
+      digest,
+      this.k(model, 'keys:'),
+      Math.max(this.opts.chatTtlS, this.opts.embedTtlS),
+    )) as number;
     this.noted.set(model, digest);
     return deleted;
   }

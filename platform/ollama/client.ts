@@ -36,7 +36,16 @@ import { canonicalModelName, type ChatMessage, type KeepAlive, type OllamaFormat
 import type { Config } from '../config.ts';
 import { JobFailure } from '../jobs/index.ts';
 import { CircuitBreaker, defaultBreakerOptions, type BreakerOptions, type BreakerState } from './breaker.ts';
-import { isDeterministic, scopeTag, type CachedChat, type CachedEmbedding, type CacheKind, type CacheMode, type CacheOutcome, type ResponseCache } from './cache.ts';
+import {
+  isDeterministic,
+  scopeTag,
+  type CachedChat,
+  type CachedEmbedding,
+  type CacheKind,
+  type CacheMode,
+  type CacheOutcome,
+  type ResponseCache,
+} from './cache.ts';
 import { AimdLimiter, defaultAimdOptions, type AimdOptions, type LimitChange } from './limiter.ts';
 import { backoffMs, classify, defaultRetryOptions, sleep, toJobFailure, type RetryOptions } from './retry.ts';
 import { OllamaModels, type ManageOptions } from './models.ts';
@@ -221,7 +230,8 @@ export class OllamaClient {
         const hit = found.hit;
         yield { model: req.model, message: { role: 'assistant', content: hit.text }, done: false };
         // Only the caller's own entry is reported as a hit; another user's is served as if computed.
-        if (tag === undefined || hit.by === tag) yield { model: req.model, done: true, done_reason: hit.doneReason, prompt_eval_count: 0, eval_count: 0, cached: true };
+        if (tag === undefined || hit.by === tag)
+          yield { model: req.model, done: true, done_reason: hit.doneReason, prompt_eval_count: 0, eval_count: 0, cached: true };
         else yield { model: req.model, done: true, done_reason: hit.doneReason, prompt_eval_count: hit.promptTokens, eval_count: hit.completionTokens };
         return;
       }
@@ -232,7 +242,15 @@ export class OllamaClient {
     for await (const chunk of this.withRetries(req.model, signal, (lease) => this.streamOnce<ChatChunk>(lease, '/api/chat', body, req.model, signal))) {
       text += chunk.message?.content ?? '';
       if (chunk.done && store && cache) {
-        const value = { model: req.model, text, doneReason: chunk.done_reason, promptTokens: chunk.prompt_eval_count ?? 0, completionTokens: chunk.eval_count ?? 0, at: new Date().toISOString(), by: tag };
+        const value = {
+          model: req.model,
+          text,
+          doneReason: chunk.done_reason,
+          promptTokens: chunk.prompt_eval_count ?? 0,
+          completionTokens: chunk.eval_count ?? 0,
+          at: new Date().toISOString(),
+          by: tag,
+        };
         await cache.putChat(store.model, store.digest, store.key, value).catch(() => this.opts.hooks?.onCache?.('chat', 'error', 1));
       }
       yield chunk;
@@ -283,7 +301,10 @@ export class OllamaClient {
       missing.forEach((i, j) => (vectors[i] = res!.embeddings[j]));
       const spent = res!.prompt_eval_count ?? 0;
       promptTokens += spent;
-      if (cache && digest) await cache.putEmbeddings(model, digest, input, res!.embeddings, apportion(spent, input), tag).catch(() => hooks?.onCache?.('embed', 'error', input.length));
+      if (cache && digest)
+        await cache
+          .putEmbeddings(model, digest, input, res!.embeddings, apportion(spent, input), tag)
+          .catch(() => hooks?.onCache?.('embed', 'error', input.length));
     }
     return { model: req.model, embeddings: vectors as number[][], prompt_eval_count: promptTokens, cached: own };
   }
@@ -329,7 +350,11 @@ export class OllamaClient {
   }
 
   /** A cache hit, or where to store the answer (`undefined`: do not store). */
-  private async lookupChat(cache: ResponseCache, req: ChatRequest, mode: CacheMode | undefined): Promise<{ hit: CachedChat } | { model: string; digest: string; key: string } | undefined> {
+  private async lookupChat(
+    cache: ResponseCache,
+    req: ChatRequest,
+    mode: CacheMode | undefined,
+  ): Promise<{ hit: CachedChat } | { model: string; digest: string; key: string } | undefined> {
     const hooks = this.opts.hooks;
     if (mode === 'bypass') {
       hooks?.onCache?.('chat', 'bypass', 1);
@@ -440,13 +465,23 @@ export class OllamaClient {
    * One NDJSON streaming attempt on a leased host. Throws UpstreamFault for
    * every failure (or the caller's abort reason).
    */
-  private async *streamOnce<T extends { done?: boolean }>(lease: Lease, path: string, body: unknown, model: string, signal: AbortSignal | undefined): AsyncGenerator<T> {
+  private async *streamOnce<T extends { done?: boolean }>(
+    lease: Lease,
+    path: string,
+    body: unknown,
+    model: string,
+    signal: AbortSignal | undefined,
+  ): AsyncGenerator<T> {
     const host = lease.host;
     const clock = new StreamClock(host.url, path, this.opts.firstTokenTimeoutMs, this.opts.idleTimeoutMs, signal);
     const t0 = performance.now();
     let completed = false;
     try {
-      const res = await clock.guard(() => host.transport.send('POST', path, body, { signal: clock.signal, connectTimeoutMs: this.opts.connectTimeoutMs }), host.transport, path);
+      const res = await clock.guard(
+        () => host.transport.send('POST', path, body, { signal: clock.signal, connectTimeoutMs: this.opts.connectTimeoutMs }),
+        host.transport,
+        path,
+      );
       if (res.statusCode !== 200) throw httpFault(host.url, path, res.statusCode ?? 0, await clock.guard(() => readAll(res), host.transport, path));
       const decoder = new TextDecoder();
       let buf = '';
@@ -497,7 +532,11 @@ export class OllamaClient {
     const clock = new StreamClock(host.url, path, this.opts.firstTokenTimeoutMs, this.opts.idleTimeoutMs, signal);
     let completed = false;
     try {
-      const res: IncomingMessage = await clock.guard(() => host.transport.send('POST', path, body, { signal: clock.signal, connectTimeoutMs: this.opts.connectTimeoutMs }), host.transport, path);
+      const res: IncomingMessage = await clock.guard(
+        () => host.transport.send('POST', path, body, { signal: clock.signal, connectTimeoutMs: this.opts.connectTimeoutMs }),
+        host.transport,
+        path,
+      );
       const text = await clock.guard(() => readAll(res), host.transport, path);
       if (res.statusCode !== 200) throw httpFault(host.url, path, res.statusCode ?? 0, text);
       let parsed: EmbedResponse;
@@ -506,7 +545,8 @@ export class OllamaClient {
       } catch (cause) {
         throw new UpstreamFault('protocol', host.url, `ollama ${host.url}${path}: malformed JSON`, { cause });
       }
-      if (parsed.embeddings?.length !== expected) throw new UpstreamFault('protocol', host.url, `ollama ${host.url}${path}: ${parsed.embeddings?.length ?? 0} vectors for ${expected} inputs`);
+      if (parsed.embeddings?.length !== expected)
+        throw new UpstreamFault('protocol', host.url, `ollama ${host.url}${path}: ${parsed.embeddings?.length ?? 0} vectors for ${expected} inputs`);
       completed = true;
       this.firstChunk(lease, body.model, 0, false);
       yield parsed;

@@ -10,6 +10,18 @@ export { OllamaClient, createOllamaClient } from './client.ts';
 export type { CallOptions, ChatChunk, ChatRequest, OllamaClientOptions } from './client.ts';
 export { AimdLimiter, defaultAimdOptions } from './limiter.ts';
 export { OllamaModels, faultOf, pullFaultOf } from './models.ts';
-export type { CreateRequest, HostFault, HostInventory, Inventory, ManageFault, ModelPlacement, OnHost, PsModel, PullOptions, ShowModel, TagModel } from './models.ts';
+export type {
+  CreateRequest,
+  HostFault,
+  HostInventory,
+  Inventory,
+  ManageFault,
+  ModelPlacement,
+  OnHost,
+  PsModel,
+  PullOptions,
+  ShowModel,
+  TagModel,
+} from './models.ts';
 export { ModelStatusReport, observeOllamaStatus } from './status.ts';
 export type { OllamaStatus } from './status.ts';

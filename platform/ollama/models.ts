@@ -140,7 +140,8 @@ export const defaultManageOptions: ManageOptions = { timeoutMs: 10_000, slowTime
 // Ollama answers 500 for some names it cannot parse; those are the caller's mistake, not an outage.
 const invalidName = /invalid model path|invalid model name|invalid name|is invalid/i;
 // Go's net errors as Ollama relays them from its registry client.
-const registryUnreachable = /dial tcp|no such host|lookup |connection refused|network is unreachable|i\/o timeout|tls: |certificate|context deadline exceeded|connection reset/i;
+const registryUnreachable =
+  /dial tcp|no such host|lookup |connection refused|network is unreachable|i\/o timeout|tls: |certificate|context deadline exceeded|connection reset/i;
 const notInRegistry = /file does not exist|manifest unknown|not found|pull access denied/i;
 
 /** What an Ollama answer means, from its status and message. Exported for the unit test of the mapping. */
@@ -179,11 +180,13 @@ export class OllamaModels {
 
   /** /api/tags and /api/ps of every host, merged by canonical name. */
   async inventory(signal?: AbortSignal): Promise<Inventory> {
-    const hosts = await Promise.all(this.hosts.map(async (host): Promise<HostInventory> => {
-      const [tags, ps] = await Promise.all([this.list(host, signal), this.ps(host, signal)]);
-      if (!tags.ok) return { host, up: false, error: tags.message, tags: [], ps: [] };
-      return { host, up: true, error: ps.ok ? null : ps.message, tags: tags.value, ps: ps.ok ? ps.value : [] };
-    }));
+    const hosts = await Promise.all(
+      this.hosts.map(async (host): Promise<HostInventory> => {
+        const [tags, ps] = await Promise.all([this.list(host, signal), this.ps(host, signal)]);
+        if (!tags.ok) return { host, up: false, error: tags.message, tags: [], ps: [] };
+        return { host, up: true, error: ps.ok ? null : ps.message, tags: tags.value, ps: ps.ok ? ps.value : [] };
+      }),
+    );
     const models = new Map<string, ModelPlacement>();
     for (const h of hosts) {
       for (const tag of h.tags) {
@@ -208,7 +211,12 @@ export class OllamaModels {
 
   /** `verbose` adds the full tokenizer arrays to `model_info` (the vector store reads a model's vocabulary from them). */
   show(host: string, name: string, signal?: AbortSignal, opts: { verbose?: boolean } = {}): Promise<OnHost<ShowModel>> {
-    return this.on(host, this.opts.timeoutMs, signal, async (api) => (await api.show({ model: name, ...(opts.verbose ? { verbose: true } : {}) })) as unknown as ShowModel);
+    return this.on(
+      host,
+      this.opts.timeoutMs,
+      signal,
+      async (api) => (await api.show({ model: name, ...(opts.verbose ? { verbose: true } : {}) })) as unknown as ShowModel,
+    );
   }
 
   create(host: string, req: CreateRequest, signal?: AbortSignal): Promise<OnHost<void>> {

@@ -103,7 +103,11 @@ export class HostRouter {
     while (this.queue.length) {
       if (!this.hosts.some((h) => h.breaker.mayRecover())) {
         const next = Math.min(...this.hosts.map((h) => h.breaker.retryAt ?? Infinity));
-        const fault = new UpstreamFault('breaker-open', this.hosts.map((h) => h.url).join(','), `ollama: circuit open for every host; next probe in ${Math.max(0, next - Date.now())} ms`);
+        const fault = new UpstreamFault(
+          'breaker-open',
+          this.hosts.map((h) => h.url).join(','),
+          `ollama: circuit open for every host; next probe in ${Math.max(0, next - Date.now())} ms`,
+        );
         for (const w of this.queue.splice(0)) this.settle(w).reject(fault);
         return;
       }
@@ -122,10 +126,13 @@ export class HostRouter {
   private wakeAtCooldown(): void {
     const at = Math.min(...this.hosts.map((h) => h.breaker.retryAt ?? Infinity));
     if (at === Infinity || this.wakeTimer) return;
-    this.wakeTimer = setTimeout(() => {
-      this.wakeTimer = undefined;
-      this.pump();
-    }, Math.max(0, at - Date.now()) + 1);
+    this.wakeTimer = setTimeout(
+      () => {
+        this.wakeTimer = undefined;
+        this.pump();
+      },
+      Math.max(0, at - Date.now()) + 1,
+    );
     this.wakeTimer.unref();
   }
 

@@ -135,7 +135,18 @@ export class OllamaStatus implements RoutingView {
     hosts: readonly { url: string; transport: HostTransport }[],
     readonly opts: StatusOptions = defaultStatusOptions,
   ) {
-    this.hosts = hosts.map((h) => ({ url: h.url, transport: h.transport, up: null, version: null, checkedAt: null, since: null, error: null, failures: 0, tags: undefined, ps: undefined }));
+    this.hosts = hosts.map((h) => ({
+      url: h.url,
+      transport: h.transport,
+      up: null,
+      version: null,
+      checkedAt: null,
+      since: null,
+      error: null,
+      failures: 0,
+      tags: undefined,
+      ps: undefined,
+    }));
   }
 
   /** Starts polling; resolves after the first poll. Idempotent. */
@@ -318,18 +329,25 @@ export class OllamaStatus implements RoutingView {
 
   private async pollAll(): Promise<void> {
     const transitions: HostTransition[] = [];
-    await Promise.all(this.hosts.map(async (h) => {
-      const t = await this.poll(h);
-      if (t) transitions.push(t);
-    }));
+    await Promise.all(
+      this.hosts.map(async (h) => {
+        const t = await this.poll(h);
+        if (t) transitions.push(t);
+      }),
+    );
     const snapshot = this.hostStatus();
     for (const fn of this.updateListeners) safely(() => fn(snapshot));
     for (const t of transitions) for (const fn of this.transitionListeners) safely(() => fn(t));
   }
 
   private async poll(h: HostState): Promise<HostTransition | undefined> {
-    const call = <T>(path: string) => h.transport.json<T>('GET', path, undefined, { timeoutMs: this.opts.timeoutMs, connectTimeoutMs: this.opts.connectTimeoutMs });
-    const [version, tags, ps] = await Promise.allSettled([call<{ version: string }>('/api/version'), call<TagsResponse>('/api/tags'), call<PsResponse>('/api/ps')]);
+    const call = <T>(path: string) =>
+      h.transport.json<T>('GET', path, undefined, { timeoutMs: this.opts.timeoutMs, connectTimeoutMs: this.opts.connectTimeoutMs });
+    const [version, tags, ps] = await Promise.allSettled([
+      call<{ version: string }>('/api/version'),
+      call<TagsResponse>('/api/tags'),
+      call<PsResponse>('/api/ps'),
+    ]);
     const now = new Date().toISOString();
     h.checkedAt = now;
     const before = h.up;
@@ -344,16 +362,22 @@ export class OllamaStatus implements RoutingView {
       if (h.failures >= this.opts.downAfter || h.up === null) h.up = false;
     }
     if (tags.status === 'fulfilled') {
-      h.tags = new Map((tags.value.models ?? []).flatMap((m) => {
-        const name = m.name ?? m.model;
-        return name ? [[canonicalModelName(name), { digest: m.digest ?? '', size: m.size ?? 0 }] as const] : [];
-      }));
+      h.tags = new Map(
+        (tags.value.models ?? []).flatMap((m) => {
+          const name = m.name ?? m.model;
+          return name ? [[canonicalModelName(name), { digest: m.digest ?? '', size: m.size ?? 0 }] as const] : [];
+        }),
+      );
     }
     if (ps.status === 'fulfilled') {
-      h.ps = new Map((ps.value.models ?? []).flatMap((m) => {
-        const name = m.name ?? m.model;
-        return name ? [[canonicalModelName(name), { size: m.size ?? 0, vram: m.size_vram ?? 0, expiresAt: m.expires_at ?? null, digest: m.digest ?? '' }] as const] : [];
-      }));
+      h.ps = new Map(
+        (ps.value.models ?? []).flatMap((m) => {
+          const name = m.name ?? m.model;
+          return name
+            ? [[canonicalModelName(name), { size: m.size ?? 0, vram: m.size_vram ?? 0, expiresAt: m.expires_at ?? null, digest: m.digest ?? '' }] as const]
+            : [];
+        }),
+      );
     } else if (h.up === false) {
       h.ps = new Map();
     }

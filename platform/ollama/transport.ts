@@ -91,7 +91,14 @@ export class HostTransport {
     this.url = new URL(host);
     this.lookup = opts.lookup;
     const Agent = this.url.protocol === 'https:' ? https.Agent : http.Agent;
-    this.agent = new Agent({ keepAlive: true, keepAliveMsecs: 1000, timeout: opts.keepAliveMs, maxSockets: opts.maxSockets, maxFreeSockets: Math.min(16, opts.maxSockets), scheduling: 'lifo' });
+    this.agent = new Agent({
+      keepAlive: true,
+      keepAliveMsecs: 1000,
+      timeout: opts.keepAliveMs,
+      maxSockets: opts.maxSockets,
+      maxFreeSockets: Math.min(16, opts.maxSockets),
+      scheduling: 'lifo',
+    });
   }
 
   /**
@@ -136,7 +143,10 @@ export class HostTransport {
       req.on('socket', (socket) => {
         // A reused keep-alive socket is already connected; only a fresh one is timed.
         if (!socket.connecting) return;
-        connectTimer = setTimeout(() => req.destroy(new UpstreamFault('connect-timeout', this.host, `ollama ${this.host}${path}: no connection within ${opts.connectTimeoutMs} ms`)), opts.connectTimeoutMs);
+        connectTimer = setTimeout(
+          () => req.destroy(new UpstreamFault('connect-timeout', this.host, `ollama ${this.host}${path}: no connection within ${opts.connectTimeoutMs} ms`)),
+          opts.connectTimeoutMs,
+        );
         socket.once('connect', () => clearTimeout(connectTimer));
       });
       req.on('response', (res) => {

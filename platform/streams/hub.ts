@@ -214,10 +214,14 @@ export class StreamHub {
 
   private async fill(key: string, w: Watch): Promise<boolean> {
     let found = false;
-    await this.readAfter(key, () => w.cursor, (e) => {
-      this.relay(w, e);
-      found = true;
-    });
+    await this.readAfter(
+      key,
+      () => w.cursor,
+      (e) => {
+        this.relay(w, e);
+        found = true;
+      },
+    );
     return found;
   }
 
@@ -248,7 +252,11 @@ export class StreamHub {
 
   private async backfill(key: string, sub: Sub): Promise<void> {
     try {
-      await this.readAfter(key, () => sub.cursor, (e) => deliver(sub, e));
+      await this.readAfter(
+        key,
+        () => sub.cursor,
+        (e) => deliver(sub, e),
+      );
     } catch (err) {
       this.log.warn({ err, key }, 'backfill failed');
     }

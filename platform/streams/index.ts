@@ -2,7 +2,18 @@
  * Live event streams in Redis: one stream per job and one per discussion
  * room, each with a strictly increasing seq, announced over pub/sub.
  */
-export { CLOSED, finishedSeq, JobStreamWriter, jobStreamStateKey, parseLiveMessage, parseStreamEntry, readEvents, reopenJobStream, runStartSeq, SUPERSEDED } from './job-stream.ts';
+export {
+  CLOSED,
+  finishedSeq,
+  JobStreamWriter,
+  jobStreamStateKey,
+  parseLiveMessage,
+  parseStreamEntry,
+  readEvents,
+  reopenJobStream,
+  runStartSeq,
+  SUPERSEDED,
+} from './job-stream.ts';
 export type { JobStreamOptions } from './job-stream.ts';
 export type { StreamEvent } from './job-stream.ts';
 export { RoomStreamWriter, appendRoomEvent, appendRoomEvents, expireRoomStream, readRoomMessages } from './room-stream.ts';

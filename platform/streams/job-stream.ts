@@ -191,7 +191,8 @@ export abstract class BatchingStreamWriter {
     if (!text) return;
     this.textChars += text.length;
     const last = this.pending.at(-1);
-    if (last && last.e === e && sameFields(last.d, fields) && (last.d.text as string).length + text.length <= this.maxChunkChars) last.d.text = (last.d.text as string) + text;
+    if (last && last.e === e && sameFields(last.d, fields) && (last.d.text as string).length + text.length <= this.maxChunkChars)
+      last.d.text = (last.d.text as string) + text;
     else this.pending.push({ e, d: { ...fields, text } });
     this.kick();
   }
@@ -260,7 +261,11 @@ export class JobStreamWriter extends BatchingStreamWriter {
    * cancel flag, in the stream's slot) also whether a cancel is pending, in the same round trip.
    */
   async init(cancelFlagKey?: string): Promise<{ hadOutput: boolean; superseded: boolean; cancelRequested: boolean }> {
-    const [r, cancelled] = (await claimScript.run(this.redis, [this.key, jobStreamStateKey(this.key), cancelFlagKey ?? `${jobStreamStateKey(this.key)}:no-cancel-flag`], [String(this.attempt), this.opts.ttlSeconds])) as [number, number];
+    const [r, cancelled] = (await claimScript.run(
+      this.redis,
+      [this.key, jobStreamStateKey(this.key), cancelFlagKey ?? `${jobStreamStateKey(this.key)}:no-cancel-flag`],
+      [String(this.attempt), this.opts.ttlSeconds],
+    )) as [number, number];
     if (Number(r) === SUPERSEDED) this.markSuperseded();
     else this.lastSeq = Number(r);
     return { hadOutput: Number(r) > 0, superseded: this.superseded, cancelRequested: Number(cancelled) === 1 };

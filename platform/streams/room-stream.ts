@@ -65,14 +65,31 @@ return first
 const append = luaScript(appendScript);
 
 /** Appends events to a room stream in one atomic step, trimming it to about `maxLen` entries; returns the seq of each, in order. */
-export async function appendRoomEvents(redis: Redis, k: Keys, roomId: string, attempt: number, events: PendingEntry[], maxLen = ROOM_STREAM_MAXLEN): Promise<number[]> {
+export async function appendRoomEvents(
+  redis: Redis,
+  k: Keys,
+  roomId: string,
+  attempt: number,
+  events: PendingEntry[],
+  maxLen = ROOM_STREAM_MAXLEN,
+): Promise<number[]> {
   if (events.length === 0) return [];
-  const first = Number(await append.run(redis, [k.roomStream(roomId), k.roomSeq(roomId)], [String(attempt), String(maxLen), ...events.flatMap((e) => [e.e, JSON.stringify(e.d)])]));
+  const first = Number(
+    await append.run(redis, [k.roomStream(roomId), k.roomSeq(roomId)], [String(attempt), String(maxLen), ...events.flatMap((e) => [e.e, JSON.stringify(e.d)])]),
+  );
   return events.map((_, i) => first + i);
 }
 
 /** Appends one event and returns its seq. */
-export async function appendRoomEvent<K extends RoomEventName>(redis: Redis, k: Keys, roomId: string, attempt: number, event: K, payload: RoomEventPayload<K>, maxLen = ROOM_STREAM_MAXLEN): Promise<number> {
+export async function appendRoomEvent<K extends RoomEventName>(
+  redis: Redis,
+  k: Keys,
+  roomId: string,
+  attempt: number,
+  event: K,
+  payload: RoomEventPayload<K>,
+  maxLen = ROOM_STREAM_MAXLEN,
+): Promise<number> {
   const [seq] = await appendRoomEvents(redis, k, roomId, attempt, [{ e: event, d: payload as Record<string, unknown> }], maxLen);
   return seq!;
 }
@@ -118,7 +135,13 @@ export class RoomStreamWriter extends BatchingStreamWriter {
  * step as its entry, so this view has no window in which a message holds a
  * seq but is not yet visible (its MongoDB document is written just after).
  */
-export async function readRoomMessages(redis: Redis, k: Keys, roomId: string, fromSeq: number, beforeSeq: number): Promise<{ id: string; seq: number; authorId: string; authorName: string; text: string }[]> {
+export async function readRoomMessages(
+  redis: Redis,
+  k: Keys,
+  roomId: string,
+  fromSeq: number,
+  beforeSeq: number,
+): Promise<{ id: string; seq: number; authorId: string; authorName: string; text: string }[]> {
   if (beforeSeq <= fromSeq) return [];
   const entries = (await redis.xrange(k.roomStream(roomId), `0-${fromSeq}`, `(0-${beforeSeq}`)) as [string, string[]][];
   const out: { id: string; seq: number; authorId: string; authorName: string; text: string }[] = [];

@@ -225,9 +225,21 @@ export function createBudgets(deps: BudgetDeps) {
     const version = await redis.get(versionKey);
     if (cache && cache.version === version && Date.now() - cache.loadedAt < maxAge) return cache.rules;
     const rows = (await db('budgets').select('scope', 'subject', 'period', 'limit_tokens', 'updated_at', 'updated_by')) as {
-      scope: BudgetScope; subject: string; period: BudgetPeriod; limit_tokens: number; updated_at: Date; updated_by: string | null;
+      scope: BudgetScope;
+      subject: string;
+      period: BudgetPeriod;
+      limit_tokens: number;
+      updated_at: Date;
+      updated_by: string | null;
     }[];
-    const loaded = rows.map((r) => ({ scope: r.scope, subject: r.subject, period: r.period, limitTokens: Number(r.limit_tokens), updatedAt: r.updated_at, updatedBy: r.updated_by }));
+    const loaded = rows.map((r) => ({
+      scope: r.scope,
+      subject: r.subject,
+      period: r.period,
+      limitTokens: Number(r.limit_tokens),
+      updatedAt: r.updated_at,
+      updatedBy: r.updated_by,
+    }));
     cache = { rules: loaded, version, loadedAt: Date.now() };
     return loaded;
   }
@@ -252,9 +264,13 @@ export function createBudgets(deps: BudgetDeps) {
   function exhausted(limits: BudgetLimits, res: number[]): JobFailure {
     const period: BudgetPeriod = res[1] === 1 ? 'day' : 'month';
     const limit = limits[period] ?? { limitTokens: 0, source: 'user' as const };
-    return new JobFailure('BUDGET_EXHAUSTED', `token budget exhausted: the ${limit.source} budget of ${limit.limitTokens} tokens per ${period} is used up (${res[2]} consumed)`, {
-      details: { period, source: limit.source, limitTokens: limit.limitTokens, consumedTokens: Number(res[2]) },
-    });
+    return new JobFailure(
+      'BUDGET_EXHAUSTED',
+      `token budget exhausted: the ${limit.source} budget of ${limit.limitTokens} tokens per ${period} is used up (${res[2]} consumed)`,
+      {
+        details: { period, source: limit.source, limitTokens: limit.limitTokens, consumedTokens: Number(res[2]) },
+      },
+    );
   }
 
   /**
@@ -281,9 +297,11 @@ export function createBudgets(deps: BudgetDeps) {
     const check = async (consumed: number): Promise<number | undefined> => {
       const limits = await limitsFor(owner);
       const w = windows(owner.id, now());
-      const res = (await scripts.check.run(redis, [...(fixedKeys ?? w.keys), key], [
-        consumed, ...limitArgs(limits), ...w.expiries, jobExpiry(), owner.id, owner.role,
-      ])) as number[];
+      const res = (await scripts.check.run(
+        redis,
+        [...(fixedKeys ?? w.keys), key],
+        [consumed, ...limitArgs(limits), ...w.expiries, jobExpiry(), owner.id, owner.role],
+      )) as number[];
       if (res[0] !== 1) throw exhausted(limits, res);
       return res[1]! < 0 ? undefined : res[1]!;
     };
@@ -321,7 +339,10 @@ export function createBudgets(deps: BudgetDeps) {
     async usage(userId: string): Promise<Record<BudgetPeriod, { usedTokens: number; resetsAt: Date }>> {
       const w = windows(userId, now());
       const [day, month] = await redis.mget(w.keys[0]!, w.keys[1]!);
-      return { day: { usedTokens: Number(day ?? 0), resetsAt: w.periods.day.resetsAt }, month: { usedTokens: Number(month ?? 0), resetsAt: w.periods.month.resetsAt } };
+      return {
+        day: { usedTokens: Number(day ?? 0), resetsAt: w.periods.day.resetsAt },
+        month: { usedTokens: Number(month ?? 0), resetsAt: w.periods.month.resetsAt },
+      };
     },
 
     /**
@@ -329,16 +350,33 @@ export function createBudgets(deps: BudgetDeps) {
      * counters; refused (nothing charged) if a limited period cannot hold it.
      * `limits` may be given instead of the rules table (tools, tests).
      */
-    async reserve(args: { jobId: string; owner: BudgetOwner; tokens: number; limits?: BudgetLimits }): Promise<{ ok: true } | { ok: false; refusal: BudgetRefusal }> {
+    async reserve(args: {
+      jobId: string;
+      owner: BudgetOwner;
+      tokens: number;
+      limits?: BudgetLimits;
+    }): Promise<{ ok: true } | { ok: false; refusal: BudgetRefusal }> {
       const limits = args.limits ?? (await limitsFor(args.owner));
       const w = windows(args.owner.id, now());
-      const res = (await scripts.reserve.run(redis, [...w.keys, jobKey(args.jobId)], [
-        args.tokens, ...limitArgs(limits), ...w.expiries, jobExpiry(), args.owner.id, args.owner.role,
-      ])) as number[];
+      const res = (await scripts.reserve.run(
+        redis,
+        [...w.keys, jobKey(args.jobId)],
+        [args.tokens, ...limitArgs(limits), ...w.expiries, jobExpiry(), args.owner.id, args.owner.role],
+      )) as number[];
       if (res[0] === 1) return { ok: true };
       const period: BudgetPeriod = res[1] === 1 ? 'day' : 'month';
       const limit = limits[period]!;
-      return { ok: false, refusal: { period, source: limit.source, limitTokens: limit.limitTokens, usedTokens: Number(res[2]), requestedTokens: args.tokens, resetsAt: w.periods[period].resetsAt } };
+      return {
+        ok: false,
+        refusal: {
+          period,
+          source: limit.source,
+          limitTokens: limit.limitTokens,
+          usedTokens: Number(res[2]),
+          requestedTokens: args.tokens,
+          resetsAt: w.periods[period].resetsAt,
+        },
+      };
     },
 
     /**
@@ -372,5 +410,3 @@ export function createBudgets(deps: BudgetDeps) {
 }
 
 export type Budgets = ReturnType<typeof createBudgets>;
-
-

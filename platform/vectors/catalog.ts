@@ -113,8 +113,14 @@ export function createIndexCatalog(db: Db, namespace: string) {
         const name = existing ? `${tablePrefix}_${hash}_${Date.now().toString(36)}` : `${tablePrefix}_${hash}`;
         const [r] = await trx<Row>('vector_indexes')
           .insert({
-            id: randomUUID(), namespace, collection, identity: JSON.stringify(identity) as never, identity_hash: hash,
-            table_name: name, state, serving_at: state === 'serving' ? (db.fn.now() as never) : null,
+            id: randomUUID(),
+            namespace,
+            collection,
+            identity: JSON.stringify(identity) as never,
+            identity_hash: hash,
+            table_name: name,
+            state,
+            serving_at: state === 'serving' ? (db.fn.now() as never) : null,
           })
           .returning('*');
         return toGeneration(r!);
@@ -131,7 +137,10 @@ export function createIndexCatalog(db: Db, namespace: string) {
           .where({ namespace, collection: target.collection, state: 'serving' })
           .update({ state: 'retired', retired_at: db.fn.now() as never })
           .returning('*');
-        const [promoted] = await trx<Row>('vector_indexes').where({ id }).update({ state: 'serving', serving_at: db.fn.now() as never }).returning('*');
+        const [promoted] = await trx<Row>('vector_indexes')
+          .where({ id })
+          .update({ state: 'serving', serving_at: db.fn.now() as never })
+          .returning('*');
         return { promoted: toGeneration(promoted!), ...(retired ? { retired: toGeneration(retired) } : {}) };
       });
     },

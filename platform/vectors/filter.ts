@@ -22,12 +22,7 @@ export type Scalar = string | number | boolean;
  * - `{ prefix }`: a string column starting with the prefix (paths: `src/`);
  * - `{ has }`: a `string[]` column containing the value.
  */
-export type Condition =
-  | Scalar
-  | { in: readonly Scalar[] }
-  | { gt?: number; gte?: number; lt?: number; lte?: number }
-  | { prefix: string }
-  | { has: string };
+export type Condition = Scalar | { in: readonly Scalar[] } | { gt?: number; gte?: number; lt?: number; lte?: number } | { prefix: string } | { has: string };
 
 /** Conditions on several columns, all of which must hold. */
 export type Where = Readonly<Record<string, Condition>>;

@@ -23,6 +23,18 @@ export type { FusedItem } from './rrf.ts';
 export { specFromSchema } from './schema.ts';
 export type { FieldType, TableSpec } from './schema.ts';
 export { VectorStore, VectorTable, defaultMaintenancePolicy, openVectorStore } from './store.ts';
-export type { FieldValue, Hit, IndexState, MaintenancePolicy, MaintenanceReport, SearchMode, SearchRequest, TableStats, VectorRow, VectorStoreOptions, WriteResult } from './store.ts';
+export type {
+  FieldValue,
+  Hit,
+  IndexState,
+  MaintenancePolicy,
+  MaintenanceReport,
+  SearchMode,
+  SearchRequest,
+  TableStats,
+  VectorRow,
+  VectorStoreOptions,
+  WriteResult,
+} from './store.ts';
 export { EstimateCounter, WordPieceCounter, tokenCounter } from './tokens.ts';
 export type { TokenCounter, TokenizerSpec } from './tokens.ts';

@@ -61,9 +61,12 @@ export function redisLock(redis: Redis, keyOf: (table: string) => string, opts: 
         await new Promise((r) => setTimeout(r, delay));
         delay = Math.min(delay * 2, 200);
       }
-      const renew = setInterval(() => {
-        redis.eval(renewIfHolder, 1, key, holder, ttlMs).catch(() => {});
-      }, Math.max(100, Math.floor(ttlMs / 3)));
+      const renew = setInterval(
+        () => {
+          redis.eval(renewIfHolder, 1, key, holder, ttlMs).catch(() => {});
+        },
+        Math.max(100, Math.floor(ttlMs / 3)),
+      );
       try {
         return await fn();
       } finally {

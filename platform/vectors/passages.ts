@@ -16,9 +16,15 @@ export interface Passage {
 function pieces(text: string, level: 'paragraph' | 'sentence' | 'word'): string[] {
   switch (level) {
     case 'paragraph':
-      return text.split(/\n\s*\n/).map((p) => p.trim()).filter(Boolean);
+      return text
+        .split(/\n\s*\n/)
+        .map((p) => p.trim())
+        .filter(Boolean);
     case 'sentence':
-      return text.split(/(?<=[.!?。！？])\s+/).map((p) => p.trim()).filter(Boolean);
+      return text
+        .split(/(?<=[.!?。！？])\s+/)
+        .map((p) => p.trim())
+        .filter(Boolean);
     case 'word':
       return text.split(/\s+/).filter(Boolean);
   }

@@ -267,7 +267,10 @@ export class VectorTable {
    * Vectors already stored for these content hashes, from any scope: equal
    * content embeds to an equal vector, so none of these needs the model.
    */
-  async vectorsByHash(hashes: readonly string[], columns: { vector: string; hash: string } = { vector: vectorColumn, hash: 'content_hash' }): Promise<Map<string, Float32Array>> {
+  async vectorsByHash(
+    hashes: readonly string[],
+    columns: { vector: string; hash: string } = { vector: vectorColumn, hash: 'content_hash' },
+  ): Promise<Map<string, Float32Array>> {
     const out = new Map<string, Float32Array>();
     const unique = [...new Set(hashes)];
     for (let i = 0; i < unique.length; i += 500) {
@@ -287,7 +290,11 @@ export class VectorTable {
   }
 
   /** Rows of the given scopes matching `where`, without ranking (for exports and consistency checks). */
-  async rows(scopes: readonly string[], where?: Where, opts: { limit?: number; withVectors?: boolean } = {}): Promise<(Omit<Hit, 'score'> & { vector?: Float32Array; vectors?: Record<string, Float32Array> })[]> {
+  async rows(
+    scopes: readonly string[],
+    where?: Where,
+    opts: { limit?: number; withVectors?: boolean } = {},
+  ): Promise<(Omit<Hit, 'score'> & { vector?: Float32Array; vectors?: Record<string, Float32Array> })[]> {
     const extra = this.spec.vectors ?? [];
     const cols = ['id', 'scope', 'text', 'content_hash', ...this.columns.keys(), ...(opts.withVectors ? [vectorColumn, ...extra] : [])];
     const rows = await this.table
@@ -302,7 +309,9 @@ export class VectorTable {
       text: r.text as string,
       contentHash: r.content_hash as string,
       fields: this.pickFields(r, undefined),
-      ...(opts.withVectors ? { vector: toFloat32(r.vector as Float32Array), vectors: Object.fromEntries(extra.map((c) => [c, toFloat32(r[c] as Float32Array)])) } : {}),
+      ...(opts.withVectors
+        ? { vector: toFloat32(r.vector as Float32Array), vectors: Object.fromEntries(extra.map((c) => [c, toFloat32(r[c] as Float32Array)])) }
+        : {}),
     }));
   }
 
@@ -313,7 +322,8 @@ export class VectorTable {
     const select = ['id', 'scope', 'text', 'content_hash', ...fields];
     const limit = Math.max(1, req.limit);
     const vectorColumns = Object.entries(req.vectorColumns ?? { [vectorColumn]: 1 }).filter(([, w]) => w > 0);
-    for (const [c] of vectorColumns) if (c !== vectorColumn && !(this.spec.vectors ?? []).includes(c)) throw new Error(`unknown vector column "${c}" of ${this.name}`);
+    for (const [c] of vectorColumns)
+      if (c !== vectorColumn && !(this.spec.vectors ?? []).includes(c)) throw new Error(`unknown vector column "${c}" of ${this.name}`);
     const candidates = req.candidates ?? Math.max(50, limit * 4);
     const k = req.rrfK ?? 60;
     const fuse = (lists: { items: Record<string, unknown>[]; weight: number }[], n: number) =>
@@ -323,7 +333,9 @@ export class VectorTable {
         if (vectorColumns.length === 1) {
           return (await this.vectorQuery(req, vectorColumns[0]![0], predicate, select, limit)).map((r) => this.toHit(r, 1 - (r._distance as number), fields));
         }
-        const lists = await Promise.all(vectorColumns.map(async ([c, w]) => ({ items: await this.vectorQuery(req, c, predicate, select, candidates), weight: w })));
+        const lists = await Promise.all(
+          vectorColumns.map(async ([c, w]) => ({ items: await this.vectorQuery(req, c, predicate, select, candidates), weight: w })),
+        );
         return fuse(lists, limit).map((f) => this.toHit(f.item, f.score, fields));
       }
       case 'text':
@@ -346,7 +358,8 @@ export class VectorTable {
 
   private async vectorQuery(req: SearchRequest, column: string, predicate: string, select: string[], limit: number): Promise<Record<string, unknown>[]> {
     if (!req.vector) throw new Error('a vector search needs a query vector');
-    if (req.vector.length !== this.spec.dimensions) throw new Error(`query vector of ${req.vector.length} dimensions for table ${this.name} (${this.spec.dimensions})`);
+    if (req.vector.length !== this.spec.dimensions)
+      throw new Error(`query vector of ${req.vector.length} dimensions for table ${this.name} (${this.spec.dimensions})`);
     let q = this.table.query().nearestTo(Array.from(req.vector)).column(column).distanceType('cosine').where(predicate).select(select).limit(limit);
     if (req.exact) q = q.bypassVectorIndex();
     else q = q.ef(Math.max(this.policy.hnswEf, limit)).refineFactor(this.policy.refineFactor);
@@ -362,7 +375,11 @@ export class VectorTable {
     const query =
       columns.length === 1 && columns[0]![1] === 1
         ? analyzed
-        : new lancedb.MultiMatchQuery(analyzed, columns.map(([c]) => c), { boosts: columns.map(([, b]) => b) });
+        : new lancedb.MultiMatchQuery(
+            analyzed,
+            columns.map(([c]) => c),
+            { boosts: columns.map(([, b]) => b) },
+          );
     const q = typeof query === 'string' ? this.table.query().fullTextSearch(query, { columns: columns[0]![0] }) : this.table.query().fullTextSearch(query);
     return q.where(predicate).select(select).limit(limit).toArray();
   }
@@ -377,7 +394,14 @@ export class VectorTable {
   }
 
   private toHit(r: Record<string, unknown>, score: number, fields: readonly string[]): Hit {
-    return { id: r.id as string, scope: r.scope as string, text: r.text as string, contentHash: r.content_hash as string, score, fields: this.pickFields(r, fields) };
+    return {
+      id: r.id as string,
+      scope: r.scope as string,
+      text: r.text as string,
+      contentHash: r.content_hash as string,
+      score,
+      fields: this.pickFields(r, fields),
+    };
   }
 
   private toArrow(rows: readonly VectorRow[]) {
@@ -423,7 +447,14 @@ export class VectorTable {
           if (existing.has(`${col}_idx`)) continue;
           await this.table.createIndex(col, {
             name: `${col}_idx`,
-            config: lancedb.Index.fts({ baseTokenizer: 'simple', lowercase: true, stem: this.policy.fts.stem, removeStopWords: this.policy.fts.removeStopWords, asciiFolding: true, withPosition: false }),
+            config: lancedb.Index.fts({
+              baseTokenizer: 'simple',
+              lowercase: true,
+              stem: this.policy.fts.stem,
+              removeStopWords: this.policy.fts.removeStopWords,
+              asciiFolding: true,
+              withPosition: false,
+            }),
           });
           created.push(`${col}_idx`);
         }
@@ -528,7 +559,8 @@ export class VectorStore {
       t.catch(() => this.tables.delete(spec.name));
     }
     return t.then((table) => {
-      if (table.spec.dimensions !== spec.dimensions) throw new Error(`vector table ${spec.name} has ${table.spec.dimensions} dimensions, not ${spec.dimensions}`);
+      if (table.spec.dimensions !== spec.dimensions)
+        throw new Error(`vector table ${spec.name} has ${table.spec.dimensions} dimensions, not ${spec.dimensions}`);
       return table;
     });
   }
@@ -567,7 +599,11 @@ export class VectorStore {
   }
 
   close(): void {
-    for (const t of this.tables.values()) void t.then((x) => x.raw.close(), () => {});
+    for (const t of this.tables.values())
+      void t.then(
+        (x) => x.raw.close(),
+        () => {},
+      );
     this.tables.clear();
     this.db.close();
   }

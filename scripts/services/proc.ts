@@ -92,7 +92,8 @@ export function ensureDebianPackages(service: string, packages: string[], presen
     aptUpdated = true;
   }
   run('apt-get', ['install', '-y', '-qq', '--no-install-recommends', ...packages], { env });
-  if (!present()) throw new ServiceProblem(service, `apt-get installed ${packages.join(', ')} but the binaries are still missing`, 'check the apt output above');
+  if (!present())
+    throw new ServiceProblem(service, `apt-get installed ${packages.join(', ')} but the binaries are still missing`, 'check the apt output above');
 }
 
 /** Starts a long-running daemon detached from us, logging to a file, and records its pid. */
@@ -159,7 +160,11 @@ export async function waitUntil(service: string, probe: () => Promise<boolean>, 
     await sleep(150);
   }
   const tail = logFile && existsSync(logFile) ? readFileSync(logFile, 'utf8').trim().split('\n').slice(-15).join('\n') : '';
-  throw new ServiceProblem(service, `did not become ready within ${timeoutMs / 1000}s${tail ? `; last log lines:\n${tail}` : ''}`, logFile ? `read ${logFile}` : 'check the service');
+  throw new ServiceProblem(
+    service,
+    `did not become ready within ${timeoutMs / 1000}s${tail ? `; last log lines:\n${tail}` : ''}`,
+    logFile ? `read ${logFile}` : 'check the service',
+  );
 }
 
 export function hostPort(url: string, defaultPort: number): { host: string; port: number } {

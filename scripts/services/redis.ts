@@ -22,7 +22,9 @@ function url(): string {
 /** Sends one inline PING and expects +PONG (or -NOAUTH, which still proves a live Redis). */
 function ping(): Promise<boolean> {
   // A Redis Cluster URL (redis+cluster://a:1,b:2, see platform/redis.ts) is checked at its first seed node.
-  const seed = url().replace(/^(rediss?)\+cluster:\/\//, '$1://').split(',')[0]!;
+  const seed = url()
+    .replace(/^(rediss?)\+cluster:\/\//, '$1://')
+    .split(',')[0]!;
   const { host, port } = hostPort(seed, 6379);
   return new Promise((resolveP) => {
     const s = connect({ host, port });
@@ -50,7 +52,8 @@ export const redis: Service = {
   },
   async up() {
     if (settings.external.redis) {
-      if (!(await ping())) throw new ServiceProblem('redis', `REDIS_URL=${url()} is not reachable`, 'start that Redis, or unset REDIS_URL to let Parley start its own');
+      if (!(await ping()))
+        throw new ServiceProblem('redis', `REDIS_URL=${url()} is not reachable`, 'start that Redis, or unset REDIS_URL to let Parley start its own');
       return 'external, reachable';
     }
     if (alive(readPid(pidFile)) && (await ping())) return 'already running';
@@ -58,13 +61,32 @@ export const redis: Service = {
     ensureDebianPackages('redis', ['redis-server'], () => which('redis-server') !== undefined);
     mkdirSync(dir, { recursive: true });
     run('redis-server', [
-      '--bind', '127.0.0.1', '--port', String(settings.ports.redis), '--protected-mode', 'yes',
-      '--dir', dir, '--pidfile', pidFile, '--logfile', logFile, '--daemonize', 'yes',
-      '--appendonly', 'yes', '--appendfsync', 'everysec', '--save', '',
-      '--maxmemory-policy', 'noeviction',
+      '--bind',
+      '127.0.0.1',
+      '--port',
+      String(settings.ports.redis),
+      '--protected-mode',
+      'yes',
+      '--dir',
+      dir,
+      '--pidfile',
+      pidFile,
+      '--logfile',
+      logFile,
+      '--daemonize',
+      'yes',
+      '--appendonly',
+      'yes',
+      '--appendfsync',
+      'everysec',
+      '--save',
+      '',
+      '--maxmemory-policy',
+      'noeviction',
       // Redis 7 preallocates each stream node at this size: 4 KB by default, for a job stream that
       // often holds a few hundred bytes. 1 KB cuts a finished job's footprint by more than half.
-      '--stream-node-max-bytes', '1024',
+      '--stream-node-max-bytes',
+      '1024',
     ]);
     await waitUntil('redis', ping, 15_000, logFile);
     return 'started';

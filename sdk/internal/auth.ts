@@ -60,7 +60,9 @@ function staticCredentials(token: string | undefined): Credentials {
 function sessionCredentials(auth: Extract<AuthOption, { onSession?: unknown }>, grant: Grant): Credentials {
   const password = 'password' in auth ? { username: auth.username, password: auth.password, scope: auth.scope } : undefined;
   let current: Session | undefined =
-    'refreshToken' in auth ? { refreshToken: auth.refreshToken, accessToken: auth.accessToken ?? '', expiresAt: auth.accessToken ? (auth.expiresAt ?? Date.now() + 60_000) : 0 } : undefined;
+    'refreshToken' in auth
+      ? { refreshToken: auth.refreshToken, accessToken: auth.accessToken ?? '', expiresAt: auth.accessToken ? (auth.expiresAt ?? Date.now() + 60_000) : 0 }
+      : undefined;
   let lifetimeMs = 15 * 60_000;
   let inFlight: Promise<Session> | undefined;
 
@@ -80,11 +82,22 @@ function sessionCredentials(auth: Extract<AuthOption, { onSession?: unknown }>, 
         if (!(err instanceof ParleyError && (err.code === 'INVALID_GRANT' || err.code === 'INVALID_REQUEST'))) throw err;
         current = undefined;
         auth.onSession?.(null);
-        if (!password) throw new ParleyError({ code: 'UNAUTHENTICATED', status: 401, detail: 'the session ended (its refresh token was refused): sign in again', cause: err });
+        if (!password)
+          throw new ParleyError({
+            code: 'UNAUTHENTICATED',
+            status: 401,
+            detail: 'the session ended (its refresh token was refused): sign in again',
+            cause: err,
+          });
       }
     }
     if (!password) throw new ParleyError({ code: 'UNAUTHENTICATED', status: 401, detail: 'no session: sign in again' });
-    return adopt(await grant({ grant_type: 'password', username: password.username, password: password.password, ...(password.scope ? { scope: password.scope } : {}) }, signal));
+    return adopt(
+      await grant(
+        { grant_type: 'password', username: password.username, password: password.password, ...(password.scope ? { scope: password.scope } : {}) },
+        signal,
+      ),
+    );
   }
 
   // Single flight: concurrent callers share one renewal, so a refresh token is never presented twice.

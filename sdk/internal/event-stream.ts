@@ -37,14 +37,28 @@ export interface StreamOptions {
 }
 
 /** Failures worth reconnecting for; anything else (404, 403, a bad request) ends the stream with the error. */
-const transient: ParleyErrorCode[] = ['NETWORK_ERROR', 'SERVICE_UNAVAILABLE', 'REDIS_UNAVAILABLE', 'POSTGRES_UNAVAILABLE', 'MONGODB_UNAVAILABLE', 'RATE_LIMITED', 'REQUEST_TIMEOUT', 'INTERNAL', 'UNEXPECTED_RESPONSE'];
+const transient: ParleyErrorCode[] = [
+  'NETWORK_ERROR',
+  'SERVICE_UNAVAILABLE',
+  'REDIS_UNAVAILABLE',
+  'POSTGRES_UNAVAILABLE',
+  'MONGODB_UNAVAILABLE',
+  'RATE_LIMITED',
+  'REQUEST_TIMEOUT',
+  'INTERNAL',
+  'UNEXPECTED_RESPONSE',
+];
 
 /**
  * In a browser: the window, whose `offline` and `online` events say when the network went and came back.
  * A connection that dies with the network may not error for minutes (no TCP keepalive), so the stream
  * drops it on `offline` and reconnects on `online`. Undefined in Node.
  */
-type Network = { addEventListener: (t: string, f: () => void) => void; removeEventListener: (t: string, f: () => void) => void; navigator: { onLine: boolean } };
+type Network = {
+  addEventListener: (t: string, f: () => void) => void;
+  removeEventListener: (t: string, f: () => void) => void;
+  navigator: { onLine: boolean };
+};
 const network: Network | undefined = (() => {
   const g = globalThis as unknown as Partial<Network>;
   return typeof g.addEventListener === 'function' && typeof g.navigator?.onLine === 'boolean' ? (g as Network) : undefined;
@@ -143,7 +157,8 @@ export class EventStream<E extends SeqEvent> implements AsyncIterable<E> {
         }
         if (signal.aborted) return;
         failures++;
-        if (failures > max) throw error ?? new ParleyError({ code: 'NETWORK_ERROR', status: 0, detail: `the stream ended ${failures} times in a row without its last event` });
+        if (failures > max)
+          throw error ?? new ParleyError({ code: 'NETWORK_ERROR', status: 0, detail: `the stream ended ${failures} times in a row without its last event` });
         this.#reconnects++;
         this.#opts.onReconnect?.({ attempt: failures, afterSeq: this.#lastSeq, error });
         try {
@@ -206,7 +221,12 @@ export function sseConnection<E extends SeqEvent>(http: Http, path: string): Ope
         }
       } catch (err) {
         if (signal.aborted || err instanceof ParleyError || err instanceof SyntaxError) throw err;
-        throw new ParleyError({ code: 'NETWORK_ERROR', status: 0, detail: `GET ${path}: the stream broke: ${(err as Error)?.message ?? String(err)}`, cause: err });
+        throw new ParleyError({
+          code: 'NETWORK_ERROR',
+          status: 0,
+          detail: `GET ${path}: the stream broke: ${(err as Error)?.message ?? String(err)}`,
+          cause: err,
+        });
       }
       return;
     }

@@ -121,7 +121,12 @@ export class Http {
         response = await this.opts.fetch(req.url, { method: req.method, headers: req.headers, body: req.body, signal: o.signal ?? null });
       } catch (err) {
         if (o.signal?.aborted) throw abortError(o.signal);
-        const failure = new ParleyError({ code: 'NETWORK_ERROR', status: 0, detail: `${o.method} ${o.path}: ${(err as Error)?.message ?? String(err)}`, cause: err });
+        const failure = new ParleyError({
+          code: 'NETWORK_ERROR',
+          status: 0,
+          detail: `${o.method} ${o.path}: ${(err as Error)?.message ?? String(err)}`,
+          cause: err,
+        });
         if (!safe || attempt > retry.retries) throw failure;
         await this.wait(req, attempt + 1, 'network', failure, backoffDelay(attempt, retry), o.signal);
         continue;
@@ -190,17 +195,36 @@ export async function toError(response: Response, signal?: AbortSignal): Promise
     // The schema's members, validated, over the body as sent: extension members (`reason`, `limit`, …) stay.
     const p = { ...(json as object), ...parsed.data };
     return new ParleyError({
-      code: p.code, status: response.status, title: p.title, requestId: p.requestId ?? requestId, problem: p, retryAfterSeconds,
-      ...(p.detail ? { detail: p.detail } : {}), ...(p.errors ? { errors: p.errors } : {}),
+      code: p.code,
+      status: response.status,
+      title: p.title,
+      requestId: p.requestId ?? requestId,
+      problem: p,
+      retryAfterSeconds,
+      ...(p.detail ? { detail: p.detail } : {}),
+      ...(p.errors ? { errors: p.errors } : {}),
     });
   }
   // The token endpoint answers RFC 6749 §5.2 JSON (`error`, `error_description`), with our `code` beside it.
   const oauth = OAuthError.safeParse(json);
   if (oauth.success && ApiErrorCode.safeParse(oauth.data.code).success) {
     const o = oauth.data;
-    return new ParleyError({ code: o.code as ApiErrorCode, status: response.status, title: o.error, detail: o.error_description, requestId: o.requestId ?? requestId, retryAfterSeconds });
+    return new ParleyError({
+      code: o.code as ApiErrorCode,
+      status: response.status,
+      title: o.error,
+      detail: o.error_description,
+      requestId: o.requestId ?? requestId,
+      retryAfterSeconds,
+    });
   }
   // Not our problem shape: a proxy's error page, or a gateway. 503s stay SERVICE_UNAVAILABLE so they are retried.
   const code = response.status === 503 ? 'SERVICE_UNAVAILABLE' : response.status === 429 ? 'RATE_LIMITED' : 'UNEXPECTED_RESPONSE';
-  return new ParleyError({ code, status: response.status, detail: `HTTP ${response.status}${text ? `: ${text.slice(0, 200)}` : ''}`, requestId, retryAfterSeconds });
+  return new ParleyError({
+    code,
+    status: response.status,
+    detail: `HTTP ${response.status}${text ? `: ${text.slice(0, 200)}` : ''}`,
+    requestId,
+    retryAfterSeconds,
+  });
 }

@@ -45,7 +45,17 @@ export function applyRoomEvent(s: RoomState, e: RoomEvent): RoomState {
   switch (e.event) {
     case 'turn_started': {
       const d = e.data;
-      const turn: TurnView = { turn: d.turn, agentId: d.agentId, agentName: d.agentName, model: d.model, text: '', status: 'speaking', usage: null, copied: d.copied ?? false, seq: d.seq };
+      const turn: TurnView = {
+        turn: d.turn,
+        agentId: d.agentId,
+        agentName: d.agentName,
+        model: d.model,
+        text: '',
+        status: 'speaking',
+        usage: null,
+        copied: d.copied ?? false,
+        seq: d.seq,
+      };
       // The same turn again is a retry after a failed attempt: its text restarts.
       return { ...next, turns: [...s.turns.filter((t) => t.turn !== d.turn), turn].sort((a, b) => a.turn - b.turn) };
     }
@@ -61,7 +71,17 @@ export function applyRoomEvent(s: RoomState, e: RoomEvent): RoomState {
       return {
         ...next,
         status: e.data.status,
-        turns: e.data.turns.map((t) => ({ turn: t.turn, agentId: t.agentId, agentName: t.agentName, model: t.model, text: t.text, status: t.status, usage: t.usage, copied: t.copiedFrom !== null, seq: t.startedSeq })),
+        turns: e.data.turns.map((t) => ({
+          turn: t.turn,
+          agentId: t.agentId,
+          agentName: t.agentName,
+          model: t.model,
+          text: t.text,
+          status: t.status,
+          usage: t.usage,
+          copied: t.copiedFrom !== null,
+          seq: t.startedSeq,
+        })),
         messages: e.data.messages.map((m) => ({ id: m.id, authorName: m.authorName, text: m.text, seq: m.seq })),
       };
   }
@@ -79,7 +99,11 @@ export function useDiscussion(id: string | null, opts: { transport?: StreamTrans
   const client = useParleyClient();
   const [room, dispatch] = useReducer(reducer, emptyRoom);
   const [discussion, setDiscussion] = useState<Discussion | undefined>(undefined);
-  const [conn, setConn] = useState<{ connected: boolean; reconnects: number; error: ParleyError | undefined }>({ connected: false, reconnects: 0, error: undefined });
+  const [conn, setConn] = useState<{ connected: boolean; reconnects: number; error: ParleyError | undefined }>({
+    connected: false,
+    reconnects: 0,
+    error: undefined,
+  });
   const { transport } = opts;
   const refreshRef = useRef<() => void>(() => {});
 
@@ -111,7 +135,11 @@ export function useDiscussion(id: string | null, opts: { transport?: StreamTrans
     };
     refreshRef.current = () => void load();
     void load();
-    const stream = client.discussions.stream(id, { signal: controller.signal, ...(transport ? { transport } : {}), onReconnect: () => setConn((c) => ({ ...c, connected: false, reconnects: c.reconnects + 1 })) });
+    const stream = client.discussions.stream(id, {
+      signal: controller.signal,
+      ...(transport ? { transport } : {}),
+      onReconnect: () => setConn((c) => ({ ...c, connected: false, reconnects: c.reconnects + 1 })),
+    });
     void (async () => {
       try {
         for await (const event of stream) {
@@ -123,7 +151,12 @@ export function useDiscussion(id: string | null, opts: { transport?: StreamTrans
         }
         setConn((c) => ({ ...c, connected: false }));
       } catch (err) {
-        if (!controller.signal.aborted) setConn((c) => ({ ...c, connected: false, error: isParleyError(err) ? err : new ParleyError({ code: 'NETWORK_ERROR', status: 0, detail: String(err), cause: err }) }));
+        if (!controller.signal.aborted)
+          setConn((c) => ({
+            ...c,
+            connected: false,
+            error: isParleyError(err) ? err : new ParleyError({ code: 'NETWORK_ERROR', status: 0, detail: String(err), cause: err }),
+          }));
       }
     })();
     return () => controller.abort();
@@ -131,7 +164,10 @@ export function useDiscussion(id: string | null, opts: { transport?: StreamTrans
 
   const speaking = room.turns.find((t) => t.status === 'speaking');
   const timeline = useMemo<TimelineEntry[]>(
-    () => [...room.turns.map((t) => ({ kind: 'turn' as const, ...t })), ...room.messages.map((m) => ({ kind: 'message' as const, ...m }))].sort((a, b) => a.seq - b.seq),
+    () =>
+      [...room.turns.map((t) => ({ kind: 'turn' as const, ...t })), ...room.messages.map((m) => ({ kind: 'message' as const, ...m }))].sort(
+        (a, b) => a.seq - b.seq,
+      ),
     [room.turns, room.messages],
   );
   const act = useCallback(

@@ -31,7 +31,17 @@ export interface JobStreamState<R = unknown> {
   reconnects: number;
 }
 
-const idle: JobStreamState<never> = { text: '', status: 'idle', state: undefined, usage: undefined, result: undefined, error: undefined, progress: undefined, lastSeq: 0, reconnects: 0 };
+const idle: JobStreamState<never> = {
+  text: '',
+  status: 'idle',
+  state: undefined,
+  usage: undefined,
+  result: undefined,
+  error: undefined,
+  progress: undefined,
+  lastSeq: 0,
+  reconnects: 0,
+};
 
 /**
  * A job's live output: accumulated text, state, usage and result. Resumes across dropped connections;
@@ -48,7 +58,11 @@ export function useJobStream<K extends JobKind = JobKind>(id: string | null, opt
     }
     const controller = new AbortController();
     set({ ...idle, status: 'connecting' });
-    const stream = client.jobs.stream(id, { signal: controller.signal, ...(transport ? { transport } : {}), onReconnect: () => set((p) => ({ ...p, reconnects: p.reconnects + 1 })) });
+    const stream = client.jobs.stream(id, {
+      signal: controller.signal,
+      ...(transport ? { transport } : {}),
+      onReconnect: () => set((p) => ({ ...p, reconnects: p.reconnects + 1 })),
+    });
     void (async () => {
       try {
         for await (const e of stream) {
@@ -62,12 +76,24 @@ export function useJobStream<K extends JobKind = JobKind>(id: string | null, opt
               case 'progress':
                 return { ...n, progress: e.data.progress };
               case 'finished':
-                return { ...n, status: 'done', state: e.data.state, usage: e.data.usage, result: e.data.result as JobResult<K> | undefined, error: e.data.error };
+                return {
+                  ...n,
+                  status: 'done',
+                  state: e.data.state,
+                  usage: e.data.usage,
+                  result: e.data.result as JobResult<K> | undefined,
+                  error: e.data.error,
+                };
             }
           });
         }
       } catch (err) {
-        if (!controller.signal.aborted) set((p) => ({ ...p, status: 'error', error: isParleyError(err) ? err : new ParleyError({ code: 'NETWORK_ERROR', status: 0, detail: String(err), cause: err }) }));
+        if (!controller.signal.aborted)
+          set((p) => ({
+            ...p,
+            status: 'error',
+            error: isParleyError(err) ? err : new ParleyError({ code: 'NETWORK_ERROR', status: 0, detail: String(err), cause: err }),
+          }));
       }
     })();
     return () => controller.abort();
@@ -78,7 +104,11 @@ export function useJobStream<K extends JobKind = JobKind>(id: string | null, opt
 /** Submits jobs from a component: `submit(kind, input)` resolves to the job; `pending`, `job` and `error` follow the last call. */
 export function useSubmitJob() {
   const client = useParleyClient();
-  const [s, set] = useState<{ job: Submitted | undefined; error: ParleyError | undefined; pending: boolean }>({ job: undefined, error: undefined, pending: false });
+  const [s, set] = useState<{ job: Submitted | undefined; error: ParleyError | undefined; pending: boolean }>({
+    job: undefined,
+    error: undefined,
+    pending: false,
+  });
   const inFlight = useRef(new Set<AbortController>());
   useEffect(() => {
     const pending = inFlight.current;

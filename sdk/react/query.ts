@@ -10,8 +10,16 @@ export interface QueryState<T> {
   refresh: () => void;
 }
 
-export function useQuery<T>(key: string | null, run: (signal: AbortSignal) => Promise<T>, opts: { pollMs?: number; keepPolling?: (data: T) => boolean } = {}): QueryState<T> {
-  const [state, setState] = useState<{ data: T | undefined; error: ParleyError | undefined; loading: boolean }>({ data: undefined, error: undefined, loading: key !== null });
+export function useQuery<T>(
+  key: string | null,
+  run: (signal: AbortSignal) => Promise<T>,
+  opts: { pollMs?: number; keepPolling?: (data: T) => boolean } = {},
+): QueryState<T> {
+  const [state, setState] = useState<{ data: T | undefined; error: ParleyError | undefined; loading: boolean }>({
+    data: undefined,
+    error: undefined,
+    loading: key !== null,
+  });
   const [tick, setTick] = useState(0);
   const runRef = useRef(run);
   runRef.current = run;

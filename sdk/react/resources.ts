@@ -12,6 +12,10 @@ export function useModels() {
 /** Your token usage and budgets; `pollMs` refreshes it on a timer. */
 export function useUsage(query: UsageQuery = {}, opts: { pollMs?: number } = {}) {
   const client = useParleyClient();
-  const q = useQuery(`usage:${JSON.stringify(query)}`, (signal) => client.usage.get(query, { signal }), opts.pollMs === undefined ? {} : { pollMs: opts.pollMs });
+  const q = useQuery(
+    `usage:${JSON.stringify(query)}`,
+    (signal) => client.usage.get(query, { signal }),
+    opts.pollMs === undefined ? {} : { pollMs: opts.pollMs },
+  );
   return { usage: q.data, error: q.error, loading: q.loading, refresh: q.refresh };
 }

@@ -4,7 +4,16 @@
  */
 import type { z } from 'zod';
 import type {
-  ArchiveReceipt as ArchiveReceiptSchema, CodeSearchQuery, CodeSearchResults, CodeSymbol, CreateRepository, Repository, RepositoryList, SubmittedJob, SymbolList, SymbolQuery,
+  ArchiveReceipt as ArchiveReceiptSchema,
+  CodeSearchQuery,
+  CodeSearchResults,
+  CodeSymbol,
+  CreateRepository,
+  Repository,
+  RepositoryList,
+  SubmittedJob,
+  SymbolList,
+  SymbolQuery,
 } from '../../shared/index.ts';
 import type { ResourceContext } from '../internal/context.ts';
 import type { CallOptions, JobProgress, JobResult } from '../types.ts';
@@ -63,7 +72,14 @@ export function codeResource(ctx: ResourceContext) {
     },
     /** Uploads the tree as a `.tar.gz`; it replaces the previous upload once it passes every check (else `ARCHIVE_REJECTED` or `PAYLOAD_TOO_LARGE`). */
     async upload(id: string, archive: ArchiveBody, opts: CallOptions = {}): Promise<ArchiveReceipt> {
-      return (await http.request<ArchiveReceipt>({ method: 'PUT', path: at(id, '/archive'), binary: { data: toBlob(archive), contentType: 'application/gzip' }, signal: opts.signal })).data;
+      return (
+        await http.request<ArchiveReceipt>({
+          method: 'PUT',
+          path: at(id, '/archive'),
+          binary: { data: toBlob(archive), contentType: 'application/gzip' },
+          signal: opts.signal,
+        })
+      ).data;
     },
     index,
     /** `index`, then follows the job to its end: resolves with its result (files, chunks embedded and reused, skipped); rejects with a ParleyError if it fails or is cancelled. */
@@ -71,11 +87,15 @@ export function codeResource(ctx: ResourceContext) {
       const job = await index(id, opts);
       opts.onSubmitted?.(job);
       const { onProgress, onSubmitted: _, ...follow } = opts;
-      return (await followJob(ctx, job.id, { ...follow, ...(onProgress ? { onProgress: (p: unknown) => onProgress(p as JobProgress<'code.index'>) } : {}) })) as JobResult<'code.index'>;
+      return (await followJob(ctx, job.id, {
+        ...follow,
+        ...(onProgress ? { onProgress: (p: unknown) => onProgress(p as JobProgress<'code.index'>) } : {}),
+      })) as JobResult<'code.index'>;
     },
     /** Definitions by name or qualified name (`Session.send`), case-insensitive; a trailing `*` matches a prefix. */
     async symbols(id: string, name: string, query: SymbolSearchOptions = {}, opts: CallOptions = {}): Promise<CodeSymbol[]> {
-      return (await http.request<z.output<typeof SymbolList>>({ method: 'GET', path: at(id, '/symbols'), query: { ...query, name }, signal: opts.signal })).data.items;
+      return (await http.request<z.output<typeof SymbolList>>({ method: 'GET', path: at(id, '/symbols'), query: { ...query, name }, signal: opts.signal })).data
+        .items;
     },
   };
 
@@ -88,7 +108,8 @@ export function codeResource(ctx: ResourceContext) {
     async search(q: string, query: CodeSearchOptions = {}, opts: CallOptions = {}): Promise<CodeSearchResults> {
       const { repository, ...rest } = query;
       const repo = typeof repository === 'string' ? repository : repository?.join(',');
-      return (await http.request<CodeSearchResults>({ method: 'GET', path: '/v1/code/search', query: { ...rest, q, repository: repo }, signal: opts.signal })).data;
+      return (await http.request<CodeSearchResults>({ method: 'GET', path: '/v1/code/search', query: { ...rest, q, repository: repo }, signal: opts.signal }))
+        .data;
     },
   };
 }

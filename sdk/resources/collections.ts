@@ -3,7 +3,16 @@
  * documents (a `collection.upsert` job), query by meaning, full text or both. The routes: docs/vectors.md.
  */
 import type { z } from 'zod';
-import type { Collection, CollectionHit as CollectionHitSchema, CollectionList, CollectionQuery, CollectionResults, CreateCollection, DocumentInput, SubmittedJob } from '../../shared/index.ts';
+import type {
+  Collection,
+  CollectionHit as CollectionHitSchema,
+  CollectionList,
+  CollectionQuery,
+  CollectionResults,
+  CreateCollection,
+  DocumentInput,
+  SubmittedJob,
+} from '../../shared/index.ts';
 import type { ResourceContext } from '../internal/context.ts';
 import type { CallOptions, JobResult } from '../types.ts';
 import { followJob, type FollowOptions, type Submitted } from './jobs.ts';

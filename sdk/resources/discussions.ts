@@ -1,7 +1,20 @@
 /** `client.discussions` and `client.agents`: the arena's rooms and speakers. */
 import {
-  isClosed, roomEvents, type Agent, type AgentList, type Comparison, type Discussion, type DiscussionList, type HumanMessage, type ListDiscussionsQuery, type RoomEvent, type Transcript,
-  type AgentInput, type AgentPatch, type CreateDiscussion, type ForkRequest,
+  isClosed,
+  roomEvents,
+  type Agent,
+  type AgentList,
+  type Comparison,
+  type Discussion,
+  type DiscussionList,
+  type HumanMessage,
+  type ListDiscussionsQuery,
+  type RoomEvent,
+  type Transcript,
+  type AgentInput,
+  type AgentPatch,
+  type CreateDiscussion,
+  type ForkRequest,
 } from '../../shared/index.ts';
 import type { z } from 'zod';
 import type { ResourceContext } from '../internal/context.ts';
@@ -25,8 +38,10 @@ export const isLastRoomEvent = (e: RoomEvent): boolean => e.event === 'snapshot'
 export function discussionsResource(ctx: ResourceContext) {
   const { http } = ctx;
   const at = (id: string, rest = '') => `/v1/discussions/${encodeURIComponent(id)}${rest}`;
-  const action = (name: 'start' | 'pause' | 'resume' | 'stop' | 'interrupt') => async (id: string, opts: CallOptions = {}): Promise<Discussion> =>
-    (await http.request<Discussion>({ method: 'POST', path: at(id, `/${name}`), signal: opts.signal })).data;
+  const action =
+    (name: 'start' | 'pause' | 'resume' | 'stop' | 'interrupt') =>
+    async (id: string, opts: CallOptions = {}): Promise<Discussion> =>
+      (await http.request<Discussion>({ method: 'POST', path: at(id, `/${name}`), signal: opts.signal })).data;
 
   return {
     /** A draft room: topic, speaking agents (in order), policy, visibility. */
@@ -38,7 +53,9 @@ export function discussionsResource(ctx: ResourceContext) {
     },
     /** Rooms you may read, newest first, across pages. */
     list(query: Partial<Omit<ListDiscussionsQuery, 'cursor'>> = {}, opts: CallOptions = {}): Paginated<Discussion, DiscussionList> {
-      return paginate((cursor) => http.request<DiscussionList>({ method: 'GET', path: '/v1/discussions', query: { ...query, cursor }, signal: opts.signal }).then((r) => r.data));
+      return paginate((cursor) =>
+        http.request<DiscussionList>({ method: 'GET', path: '/v1/discussions', query: { ...query, cursor }, signal: opts.signal }).then((r) => r.data),
+      );
     },
     start: action('start'),
     pause: action('pause'),
@@ -55,7 +72,14 @@ export function discussionsResource(ctx: ResourceContext) {
       return (await http.request<Discussion>({ method: 'POST', path: at(id, '/fork'), body, signal: opts.signal })).data;
     },
     async transcript(id: string, opts: CallOptions & { prompts?: boolean } = {}): Promise<Transcript> {
-      return (await http.request<Transcript>({ method: 'GET', path: at(id, '/transcript'), query: { prompts: opts.prompts ? 'true' : undefined }, signal: opts.signal })).data;
+      return (
+        await http.request<Transcript>({
+          method: 'GET',
+          path: at(id, '/transcript'),
+          query: { prompts: opts.prompts ? 'true' : undefined },
+          signal: opts.signal,
+        })
+      ).data;
     },
     async compare(id: string, otherId: string, opts: CallOptions = {}): Promise<Comparison> {
       return (await http.request<Comparison>({ method: 'GET', path: at(id, `/compare/${encodeURIComponent(otherId)}`), signal: opts.signal })).data;

@@ -1,5 +1,16 @@
 /** `client.jobs`: submit, read, list, cancel, retry, stream and run jobs. */
-import { jobEvents, type JobEvent, type JobList, type JobState, type JobSummary, type JobView, type ListJobsQuery, type PriorityClass, type PublicJobKind, type SubmittedJob } from '../../shared/index.ts';
+import {
+  jobEvents,
+  type JobEvent,
+  type JobList,
+  type JobState,
+  type JobSummary,
+  type JobView,
+  type ListJobsQuery,
+  type PriorityClass,
+  type PublicJobKind,
+  type SubmittedJob,
+} from '../../shared/index.ts';
 import { abortError, jobFailure } from '../errors.ts';
 import type { ResourceContext } from '../internal/context.ts';
 import type { EventStream, StreamOptions } from '../internal/event-stream.ts';
@@ -89,7 +100,10 @@ export function jobsResource(ctx: ResourceContext) {
   async function submit<K extends PublicJobKind>(kind: K, input: JobInput<K>, opts: SubmitOptions = {}): Promise<Submitted> {
     const key = opts.idempotencyKey ?? randomId();
     const { data, response } = await http.request<SubmittedJob>({
-      method: 'POST', path: '/v1/jobs', idempotent: true, signal: opts.signal,
+      method: 'POST',
+      path: '/v1/jobs',
+      idempotent: true,
+      signal: opts.signal,
       headers: { 'idempotency-key': key },
       body: { kind, input, ...(opts.priority ? { priority: opts.priority } : {}) },
     });
@@ -108,7 +122,9 @@ export function jobsResource(ctx: ResourceContext) {
 
     /** Your jobs, newest first, without their results (`get` one for that); iterate for every job across pages, or use `.pages()` / `.first()`. */
     list(query: ListJobs = {}, opts: CallOptions = {}): Paginated<JobSummary, JobList> {
-      return paginate((cursor) => http.request<JobList>({ method: 'GET', path: '/v1/jobs', query: { ...query, cursor }, signal: opts.signal }).then((r) => r.data));
+      return paginate((cursor) =>
+        http.request<JobList>({ method: 'GET', path: '/v1/jobs', query: { ...query, cursor }, signal: opts.signal }).then((r) => r.data),
+      );
     },
 
     /** Cancels: a waiting job is removed, an active one is aborted where it runs (the model stops). */

@@ -1,6 +1,13 @@
 /** `client.knowledge`: sources in, their extraction as jobs, search with provenance, links, forgetting (docs/knowledge.md). */
 import type {
-  CreateKnowledgeSource, KnowledgeLinks, KnowledgeSearchQuery, KnowledgeSearchResults, KnowledgeSourceAccepted, KnowledgeSourceList, KnowledgeSourceView, Source,
+  CreateKnowledgeSource,
+  KnowledgeLinks,
+  KnowledgeSearchQuery,
+  KnowledgeSearchResults,
+  KnowledgeSourceAccepted,
+  KnowledgeSourceList,
+  KnowledgeSourceView,
+  Source,
 } from '../../shared/index.ts';
 import type { ResourceContext } from '../internal/context.ts';
 import type { CallOptions } from '../types.ts';
@@ -11,7 +18,14 @@ export function knowledgeResource({ http }: ResourceContext) {
   return {
     /** Adds a source; its `knowledge.extract` job is `job` (follow it with `client.jobs.get(job.id)` or `client.jobs.stream(job.id)`). */
     async addSource(source: Source, opts: CallOptions & { scope?: CreateKnowledgeSource['scope'] } = {}): Promise<KnowledgeSourceAccepted> {
-      return (await http.request<KnowledgeSourceAccepted>({ method: 'POST', path: '/v1/knowledge/sources', body: { source, ...(opts.scope ? { scope: opts.scope } : {}) }, signal: opts.signal })).data;
+      return (
+        await http.request<KnowledgeSourceAccepted>({
+          method: 'POST',
+          path: '/v1/knowledge/sources',
+          body: { source, ...(opts.scope ? { scope: opts.scope } : {}) },
+          signal: opts.signal,
+        })
+      ).data;
     },
     async listSources(opts: CallOptions = {}): Promise<KnowledgeSourceView[]> {
       return (await http.request<KnowledgeSourceList>({ method: 'GET', path: '/v1/knowledge/sources', signal: opts.signal })).data.items;

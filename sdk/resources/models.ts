@@ -1,5 +1,17 @@
 /** `client.models`, `client.usage` and `client.auth`: what is installed, what you used, who you are. */
-import type { KeepAlive, Me, ModelDetails, ModelList, ModelLoadState, ModelSummary, PullModelAccepted, RunningModel, RunningModels, UsageQuery, UsageReport } from '../../shared/index.ts';
+import type {
+  KeepAlive,
+  Me,
+  ModelDetails,
+  ModelList,
+  ModelLoadState,
+  ModelSummary,
+  PullModelAccepted,
+  RunningModel,
+  RunningModels,
+  UsageQuery,
+  UsageReport,
+} from '../../shared/index.ts';
 import type { Session } from '../internal/auth.ts';
 import type { ResourceContext } from '../internal/context.ts';
 import type { CallOptions } from '../types.ts';
@@ -22,11 +34,25 @@ export function modelsResource({ http }: ResourceContext) {
     },
     /** Operators: pull a model, as a job (follow it with `client.jobs.stream(job.id)`). */
     async pull(model: string, opts: CallOptions & { insecure?: boolean } = {}): Promise<PullModelAccepted> {
-      return (await http.request<PullModelAccepted>({ method: 'POST', path: '/v1/models/pull', body: { model, ...(opts.insecure ? { insecure: true } : {}) }, signal: opts.signal })).data;
+      return (
+        await http.request<PullModelAccepted>({
+          method: 'POST',
+          path: '/v1/models/pull',
+          body: { model, ...(opts.insecure ? { insecure: true } : {}) },
+          signal: opts.signal,
+        })
+      ).data;
     },
     /** Operators: load a model into memory for `keep_alive`. */
     async load(name: string, opts: CallOptions & { keepAlive?: KeepAlive } = {}): Promise<ModelLoadState> {
-      return (await http.request<ModelLoadState>({ method: 'POST', path: modelPath(name, '/load'), body: opts.keepAlive === undefined ? {} : { keep_alive: opts.keepAlive }, signal: opts.signal })).data;
+      return (
+        await http.request<ModelLoadState>({
+          method: 'POST',
+          path: modelPath(name, '/load'),
+          body: opts.keepAlive === undefined ? {} : { keep_alive: opts.keepAlive },
+          signal: opts.signal,
+        })
+      ).data;
     },
     async unload(name: string, opts: CallOptions = {}): Promise<ModelLoadState> {
       return (await http.request<ModelLoadState>({ method: 'POST', path: modelPath(name, '/unload'), signal: opts.signal })).data;

@@ -14,7 +14,10 @@ export const RelativePath = z
   .string()
   .min(1)
   .max(1024)
-  .regex(new RegExp(`^${segment}(?:/${segment})*$`), 'a relative, normalised path: segments joined by "/", none empty, "." or "..", no leading "/", no "\\" or control characters');
+  .regex(
+    new RegExp(`^${segment}(?:/${segment})*$`),
+    'a relative, normalised path: segments joined by "/", none empty, "." or "..", no leading "/", no "\\" or control characters',
+  );
 
 export const SourceFile = z.object({
   path: RelativePath,

@@ -20,12 +20,7 @@ export interface JobDefaults {
   streamRetentionS?: number;
 }
 
-export interface JobDefinition<
-  K extends string = string,
-  I extends z.ZodType = z.ZodType,
-  R extends z.ZodType = z.ZodType,
-  P extends z.ZodType = z.ZodType,
-> {
+export interface JobDefinition<K extends string = string, I extends z.ZodType = z.ZodType, R extends z.ZodType = z.ZodType, P extends z.ZodType = z.ZodType> {
   kind: K;
   /**
    * Payload version. A payload can sit in Redis across a deploy: the worker

@@ -41,5 +41,5 @@ export const modelPull = defineJob({
   metered: false,
   // Only POST /v1/models/pull enqueues it (models:manage, deduplicated per model); POST /v1/jobs refuses it.
   internal: true,
-  summary: "Downloads a model into every Ollama host from its registry (/api/pull), reporting bytes as progress.",
+  summary: 'Downloads a model into every Ollama host from its registry (/api/pull), reporting bytes as progress.',
 });

@@ -15,7 +15,16 @@ export const VectorsMaintainInput = z.object({
 });
 
 export const VectorsMaintainResult = z.object({
-  tables: z.array(z.object({ name: z.string(), rows: z.number().int(), versionsRemoved: z.number().int(), bytesRemoved: z.number(), created: z.array(z.string()), durationMs: z.number() })),
+  tables: z.array(
+    z.object({
+      name: z.string(),
+      rows: z.number().int(),
+      versionsRemoved: z.number().int(),
+      bytesRemoved: z.number(),
+      created: z.array(z.string()),
+      durationMs: z.number(),
+    }),
+  ),
   rebuild: z.object({ generation: z.uuid(), scheduled: z.number().int(), promoted: z.boolean() }).nullable(),
   dropped: z.array(z.string()),
 });

@@ -65,7 +65,10 @@ describe('creating a key', () => {
   });
 
   // Issue 16: Postgres refuses NUL in text and unpaired surrogates in jsonb, which answered 500.
-  for (const [label, name] of [['a NUL', 'ci\u0000key'], ['a lone surrogate', 'ci \ud800 key']] as const) {
+  for (const [label, name] of [
+    ['a NUL', 'ci\u0000key'],
+    ['a lone surrogate', 'ci \ud800 key'],
+  ] as const) {
     it(`refuses a name holding ${label} with 400 naming the field, and stores nothing`, async () => {
       const before = await stack.api.db('api_keys').where({ user_id: user.id }).count({ n: '*' }).first();
       const r = await createKey({ name });
@@ -122,7 +125,8 @@ describe('the per-user cap on live keys (issue 16)', () => {
 
 describe('a key minting keys (issue 16)', () => {
   const narrow = async (body: Record<string, unknown> = {}) => (await createKey({ scopes: ['apikeys:self', 'jobs:read'], ...body })).json.key as string;
-  const mint = (key: string, body: Record<string, unknown>) => stack.request('POST', '/v1/auth/api-keys', { headers: bearer(key), body: { name: 'child', ...body } });
+  const mint = (key: string, body: Record<string, unknown>) =>
+    stack.request('POST', '/v1/auth/api-keys', { headers: bearer(key), body: { name: 'child', ...body } });
 
   it('gives a child no more than its own scopes when none are asked', async () => {
     const child = await mint(await narrow(), {});
@@ -185,7 +189,10 @@ describe('using a key', () => {
     const r = await createKey({ expiresAt: new Date(Date.now() + 3_600_000).toISOString() });
     expect((await stack.request('GET', '/v1/auth/me', { headers: bearer(r.json.key) })).status).toBe(200);
     // Its expiry, moved into the past where it is kept (every request reads the key's row).
-    await stack.api.db('api_keys').where({ id: r.json.id }).update({ expires_at: stack.api.db.raw("now() - interval '1 second'") });
+    await stack.api
+      .db('api_keys')
+      .where({ id: r.json.id })
+      .update({ expires_at: stack.api.db.raw("now() - interval '1 second'") });
     const after = await stack.request('GET', '/v1/auth/me', { headers: bearer(r.json.key) });
     expect(after.status).toBe(401);
     expect(after.json.detail).toBe('API key expired');

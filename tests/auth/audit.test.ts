@@ -13,7 +13,10 @@ const maxKeys = 4;
 
 beforeAll(async () => {
   // Denials aggregate in windows closed by hand here (flush), at most `maxKeys` keys each.
-  stack = await startStack({ workers: false, env: { PARLEY_RATE_TOKEN_PER_IP: '100000', PARLEY_AUDIT_DENIAL_WINDOW_S: '3600', PARLEY_AUDIT_DENIAL_MAX_KEYS: String(maxKeys) } });
+  stack = await startStack({
+    workers: false,
+    env: { PARLEY_RATE_TOKEN_PER_IP: '100000', PARLEY_AUDIT_DENIAL_WINDOW_S: '3600', PARLEY_AUDIT_DENIAL_MAX_KEYS: String(maxKeys) },
+  });
   admin = await stack.user('admin');
 });
 afterAll(() => stack?.stop());
@@ -48,7 +51,10 @@ describe('what is recorded', () => {
   });
 
   it('records user creation by an admin', async () => {
-    const r = await stack.request('POST', '/v1/admin/users', { user: admin, body: { username: uniqueName('made'), password: 'a-long-enough-password', role: 'viewer' } });
+    const r = await stack.request('POST', '/v1/admin/users', {
+      user: admin,
+      body: { username: uniqueName('made'), password: 'a-long-enough-password', role: 'viewer' },
+    });
     const row = await stack.api.db('audit_events').where({ action: 'user.created', target_id: r.json.id }).first();
     expect(row).toMatchObject({ actor_id: admin.id, outcome: 'success', target_type: 'user' });
   });
@@ -94,7 +100,19 @@ describe('GET /v1/admin/audit', () => {
 
   it('returns each event with actor, IP, user agent, target and outcome', async () => {
     const r = await audit('action=auth.login&outcome=success&limit=1');
-    expect(Object.keys(r.json.items[0]).sort()).toEqual(['action', 'actorId', 'actorName', 'at', 'details', 'id', 'ip', 'outcome', 'targetId', 'targetType', 'userAgent']);
+    expect(Object.keys(r.json.items[0]).sort()).toEqual([
+      'action',
+      'actorId',
+      'actorName',
+      'at',
+      'details',
+      'id',
+      'ip',
+      'outcome',
+      'targetId',
+      'targetType',
+      'userAgent',
+    ]);
   });
 
   it('rejects an invalid filter with 400', async () => {
@@ -144,11 +162,19 @@ describe('denials as audit events (issue 16)', () => {
     const ip = freshLoopback();
     const ua = agent();
     const before = await metric('status="401",family="auth"');
-    for (let i = 0; i < 30; i++) expect((await rawRequest(stack, 'GET', '/v1/auth/me', { headers: { authorization: 'Bearer not.a.token', 'user-agent': ua }, localAddress: ip })).status).toBe(401);
+    for (let i = 0; i < 30; i++)
+      expect(
+        (await rawRequest(stack, 'GET', '/v1/auth/me', { headers: { authorization: 'Bearer not.a.token', 'user-agent': ua }, localAddress: ip })).status,
+      ).toBe(401);
     await stack.api.denials.flush();
     const rows = await denied(ua);
     expect(rows).toHaveLength(2);
-    expect(rows[0]).toMatchObject({ outcome: 'denied', target_type: 'route', target_id: 'GET /v1/auth/me', details: { status: 401, code: 'UNAUTHENTICATED', family: 'auth', count: 1 } });
+    expect(rows[0]).toMatchObject({
+      outcome: 'denied',
+      target_type: 'route',
+      target_id: 'GET /v1/auth/me',
+      details: { status: 401, code: 'UNAUTHENTICATED', family: 'auth', count: 1 },
+    });
     expect(rows[1].details).toMatchObject({ status: 401, count: 29, aggregated: true });
     expect(await metric('status="401",family="auth"')).toBe(before + 30);
   });
@@ -157,9 +183,17 @@ describe('denials as audit events (issue 16)', () => {
     await stack.api.denials.flush();
     const member = await stack.user('member');
     const ua = agent();
-    expect((await rawRequest(stack, 'GET', '/v1/admin/users', { headers: { ...member.auth, 'user-agent': ua }, localAddress: freshLoopback() })).status).toBe(403);
+    expect((await rawRequest(stack, 'GET', '/v1/admin/users', { headers: { ...member.auth, 'user-agent': ua }, localAddress: freshLoopback() })).status).toBe(
+      403,
+    );
     await stack.api.denials.flush();
-    expect(await denied(ua)).toEqual([expect.objectContaining({ actor_id: member.id, actor_name: member.username, details: expect.objectContaining({ status: 403, code: 'FORBIDDEN', family: 'admin' }) })]);
+    expect(await denied(ua)).toEqual([
+      expect.objectContaining({
+        actor_id: member.id,
+        actor_name: member.username,
+        details: expect.objectContaining({ status: 403, code: 'FORBIDDEN', family: 'admin' }),
+      }),
+    ]);
   });
 
   it("records the token endpoint's 429s", async () => {
@@ -167,9 +201,12 @@ describe('denials as audit events (issue 16)', () => {
     const ua = agent();
     const username = uniqueName('flood');
     const limit = stack.api.config.rateLimits.token.perUsername;
-    for (let i = 0; i <= limit; i++) await tokenRequest(stack, { grant_type: 'password', username, password: 'wrong' }, { localAddress: freshLoopback(), headers: { 'user-agent': ua } });
+    for (let i = 0; i <= limit; i++)
+      await tokenRequest(stack, { grant_type: 'password', username, password: 'wrong' }, { localAddress: freshLoopback(), headers: { 'user-agent': ua } });
     await stack.api.denials.flush();
-    expect(await denied(ua)).toEqual([expect.objectContaining({ target_id: 'POST /v1/auth/token', details: expect.objectContaining({ status: 429, code: 'RATE_LIMITED', family: 'token' }) })]);
+    expect(await denied(ua)).toEqual([
+      expect.objectContaining({ target_id: 'POST /v1/auth/token', details: expect.objectContaining({ status: 429, code: 'RATE_LIMITED', family: 'token' }) }),
+    ]);
   });
 
   it('writes at most maxKeys rows at once in a window, and one overflow row for the rest, losing no count', async () => {
@@ -177,14 +214,17 @@ describe('denials as audit events (issue 16)', () => {
     const ips = Array.from({ length: maxKeys + 6 }, () => freshLoopback());
     const ua = agent();
     const firstId = ((await stack.api.db('audit_events').max({ id: 'id' }).first()) as { id: number }).id;
-    for (const ip of ips) await rawRequest(stack, 'GET', '/v1/auth/sessions', { headers: { authorization: 'Bearer nope', 'user-agent': ua }, localAddress: ip });
+    for (const ip of ips)
+      await rawRequest(stack, 'GET', '/v1/auth/sessions', { headers: { authorization: 'Bearer nope', 'user-agent': ua }, localAddress: ip });
     await stack.api.denials.flush();
     // Written as they happened: the first denial of each of the first maxKeys keys; the rest only counted.
     const rows = await denied(ua);
     expect(rows).toHaveLength(maxKeys);
     expect(rows.every((r) => !r.details.aggregated)).toBe(true);
     // The overflow row has no single caller: it is the one written since the burst (other suites' stacks allow 50 keys a window).
-    const overflow = (await stack.api.db('audit_events').where({ action: 'auth.denied', target_id: '*' }).andWhere('id', '>', firstId)).filter((r) => r.details.overflow);
+    const overflow = (await stack.api.db('audit_events').where({ action: 'auth.denied', target_id: '*' }).andWhere('id', '>', firstId)).filter(
+      (r) => r.details.overflow,
+    );
     expect(overflow).toHaveLength(1);
     expect(overflow[0].details).toMatchObject({ count: 6, byStatus: { 401: 6 } });
     expect(counted(rows) + overflow[0].details.count).toBe(ips.length);

@@ -79,7 +79,9 @@ describe('bootstrap admin', () => {
 
   it('does nothing once an enabled admin exists', async () => {
     const before = await api.db('users').where({ role: 'admin', disabled: false }).count({ n: '*' }).first();
-    const second = await startApi(env({ PARLEY_BOOTSTRAP_ADMIN_USER: `other-${randomUUID().slice(0, 6)}`, PARLEY_BOOTSTRAP_ADMIN_PASSWORD: `pw-${randomUUID()}` }));
+    const second = await startApi(
+      env({ PARLEY_BOOTSTRAP_ADMIN_USER: `other-${randomUUID().slice(0, 6)}`, PARLEY_BOOTSTRAP_ADMIN_PASSWORD: `pw-${randomUUID()}` }),
+    );
     await second.stop();
     expect(await api.db('users').where({ role: 'admin', disabled: false }).count({ n: '*' }).first()).toEqual(before);
   });

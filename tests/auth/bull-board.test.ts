@@ -21,7 +21,8 @@ beforeAll(async () => {
 });
 afterAll(() => stack?.stop());
 
-const board = (method: string, path: string, user?: TestUser, headers: Record<string, string> = {}) => stack.request(method, `/admin/queues${path}`, { user, headers });
+const board = (method: string, path: string, user?: TestUser, headers: Record<string, string> = {}) =>
+  stack.request(method, `/admin/queues${path}`, { user, headers });
 
 describe('anonymous', () => {
   it('gets 401 problem+json on the board page', async () => {
@@ -130,7 +131,8 @@ describe('admins (full)', () => {
 });
 
 describe('the board cookie (issue 16)', () => {
-  const open = (token: string, headers: Record<string, string> = {}) => fetch(`${stack.base}/admin/queues/?token=${encodeURIComponent(token)}`, { redirect: 'manual', headers });
+  const open = (token: string, headers: Record<string, string> = {}) =>
+    fetch(`${stack.base}/admin/queues/?token=${encodeURIComponent(token)}`, { redirect: 'manual', headers });
   const cookieOf = (res: Response) => res.headers.get('set-cookie') ?? '';
 
   it('exchanges ?token= at once for an opaque, short-lived, path-scoped, HttpOnly, SameSite=Strict cookie', async () => {
@@ -193,7 +195,11 @@ describe('API keys on the board (issue 16)', () => {
 describe('admin actions through the board (issue 16)', () => {
   it('are audited with the admin, the queue and the outcome, and counted', async () => {
     const s = await login(stack, users.admin);
-    const metric = async () => Number(/^parley_board_actions_total\{method="PUT",outcome="success"\} (\d+)/m.exec((await stack.request('GET', '/metrics', { headers: s.auth })).text)?.[1] ?? 0);
+    const metric = async () =>
+      Number(
+        /^parley_board_actions_total\{method="PUT",outcome="success"\} (\d+)/m.exec((await stack.request('GET', '/metrics', { headers: s.auth })).text)?.[1] ??
+          0,
+      );
     const before = await metric();
     const since = ((await stack.api.db('audit_events').max({ id: 'id' }).first()) as { id: number }).id;
     try {
@@ -203,7 +209,13 @@ describe('admin actions through the board (issue 16)', () => {
     }
     await expect.poll(async () => (await stack.api.db('audit_events').where({ action: 'queues.board_action' }).andWhere('id', '>', since)).length).toBe(2);
     const rows = await stack.api.db('audit_events').where({ action: 'queues.board_action' }).andWhere('id', '>', since).orderBy('id');
-    expect(rows[0]).toMatchObject({ actor_id: users.admin.id, outcome: 'success', target_type: 'queue', target_id: queue, details: { method: 'PUT', path: `/admin/queues/api/queues/${queue}/pause`, status: 200 } });
+    expect(rows[0]).toMatchObject({
+      actor_id: users.admin.id,
+      outcome: 'success',
+      target_type: 'queue',
+      target_id: queue,
+      details: { method: 'PUT', path: `/admin/queues/api/queues/${queue}/pause`, status: 200 },
+    });
     expect(rows[1].details.path).toMatch(/resume$/);
     expect(await metric()).toBe(before + 2);
   });

@@ -90,7 +90,8 @@ describe('CredentialCache', () => {
 describe('two API processes sharing Redis and Postgres', () => {
   let stack: Stack;
   let second: Awaited<ReturnType<typeof startApi>>;
-  const on = (base: string, path: string, token: string, init: RequestInit = {}) => fetch(`${base}${path}`, { ...init, headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', ...(init.headers ?? {}) } });
+  const on = (base: string, path: string, token: string, init: RequestInit = {}) =>
+    fetch(`${base}${path}`, { ...init, headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', ...(init.headers ?? {}) } });
 
   beforeAll(async () => {
     stack = await startStack({ workers: false });

@@ -14,7 +14,10 @@ let stack: Stack;
 let user: TestUser;
 
 beforeAll(async () => {
-  stack = await startStack({ workers: false, env: { PARLEY_BODY_LIMIT: '16kb', PARLEY_JSON_MAX_DEPTH: '8', PARLEY_CORS_ORIGINS: `${allowedOrigin},https://admin.parley.test` } });
+  stack = await startStack({
+    workers: false,
+    env: { PARLEY_BODY_LIMIT: '16kb', PARLEY_JSON_MAX_DEPTH: '8', PARLEY_CORS_ORIGINS: `${allowedOrigin},https://admin.parley.test` },
+  });
   user = await stack.user('member');
 });
 afterAll(() => stack?.stop());
@@ -75,7 +78,10 @@ describe('bad bodies on POST /v1/jobs', () => {
   });
 
   // Issue 16: Postgres refuses both in jsonb, which answered 500; now the edge refuses them for every declared route.
-  for (const [label, content] of [['a NUL', 'hi\u0000there'], ['a lone surrogate', 'hi \udc00']] as const) {
+  for (const [label, content] of [
+    ['a NUL', 'hi\u0000there'],
+    ['a lone surrogate', 'hi \udc00'],
+  ] as const) {
     it(`refuses text holding ${label} with 400 VALIDATION_FAILED naming the field, and writes nothing`, async () => {
       const { res, written } = await submitRaw(JSON.stringify({ kind: 'llm.chat', input: { messages: [{ role: 'user', content }] } }));
       expectProblem(res, 400, 'VALIDATION_FAILED');
@@ -124,7 +130,9 @@ describe('CORS', () => {
   });
 
   it('answers a preflight from an allowed origin with the allowed methods and headers', async () => {
-    const r = await rawRequest(stack, 'OPTIONS', '/v1/jobs', { headers: { origin: allowedOrigin, 'access-control-request-method': 'POST', 'access-control-request-headers': 'authorization,content-type' } });
+    const r = await rawRequest(stack, 'OPTIONS', '/v1/jobs', {
+      headers: { origin: allowedOrigin, 'access-control-request-method': 'POST', 'access-control-request-headers': 'authorization,content-type' },
+    });
     expect(r.status).toBe(204);
     expect(r.headers['access-control-allow-origin']).toBe(allowedOrigin);
     expect(r.headers['access-control-allow-headers']).toMatch(/Authorization/i);
@@ -145,12 +153,25 @@ describe('CORS', () => {
 describe('error bodies', () => {
   const cases: [string, () => Promise<{ status: number; text: string }>][] = [
     ['malformed JSON', () => rawRequest(stack, 'POST', '/v1/jobs', { body: '{"a":', headers: { ...user.auth, 'content-type': 'application/json' } })],
-    ['invalid charset', () => rawRequest(stack, 'POST', '/v1/jobs', { body: '{}', headers: { ...user.auth, 'content-type': 'application/json; charset=klingon' } })],
+    [
+      'invalid charset',
+      () => rawRequest(stack, 'POST', '/v1/jobs', { body: '{}', headers: { ...user.auth, 'content-type': 'application/json; charset=klingon' } }),
+    ],
     ['an unknown route', () => rawRequest(stack, 'GET', '/v1/nothing/here')],
     ['a bad token', () => rawRequest(stack, 'GET', '/v1/auth/me', { headers: { authorization: 'Bearer a.b.c' } })],
     ['a bad path parameter', () => rawRequest(stack, 'GET', '/v1/jobs/not-a-uuid', { headers: user.auth })],
-    ['an unknown job kind', () => rawRequest(stack, 'POST', '/v1/jobs', { body: JSON.stringify({ kind: '../../etc/passwd', input: {} }), headers: { ...user.auth, 'content-type': 'application/json' } })],
-    ['a malformed token request', () => rawRequest(stack, 'POST', '/v1/auth/token', { body: 'grant_type=password', headers: { 'content-type': 'application/x-www-form-urlencoded' } })],
+    [
+      'an unknown job kind',
+      () =>
+        rawRequest(stack, 'POST', '/v1/jobs', {
+          body: JSON.stringify({ kind: '../../etc/passwd', input: {} }),
+          headers: { ...user.auth, 'content-type': 'application/json' },
+        }),
+    ],
+    [
+      'a malformed token request',
+      () => rawRequest(stack, 'POST', '/v1/auth/token', { body: 'grant_type=password', headers: { 'content-type': 'application/x-www-form-urlencoded' } }),
+    ],
   ];
   for (const [name, send] of cases) {
     it(`carry no stack trace or file path for ${name}`, async () => {

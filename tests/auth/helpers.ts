@@ -19,11 +19,24 @@ export interface HttpResult {
 }
 
 /** One HTTP request with node:http, which (unlike fetch) can pick the source address. */
-export function rawRequest(stack: Stack, method: string, path: string, opts: { headers?: Record<string, string>; body?: string; localAddress?: string } = {}): Promise<HttpResult> {
+export function rawRequest(
+  stack: Stack,
+  method: string,
+  path: string,
+  opts: { headers?: Record<string, string>; body?: string; localAddress?: string } = {},
+): Promise<HttpResult> {
   const url = new URL(path, stack.base);
   return new Promise((resolve, reject) => {
     const req = httpRequest(
-      { host: url.hostname, port: url.port, path: url.pathname + url.search, method, headers: { ...(opts.body !== undefined ? { 'content-length': String(Buffer.byteLength(opts.body)) } : {}), ...opts.headers }, localAddress: opts.localAddress, agent: false },
+      {
+        host: url.hostname,
+        port: url.port,
+        path: url.pathname + url.search,
+        method,
+        headers: { ...(opts.body !== undefined ? { 'content-length': String(Buffer.byteLength(opts.body)) } : {}), ...opts.headers },
+        localAddress: opts.localAddress,
+        agent: false,
+      },
       (res) => {
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));
@@ -46,8 +59,16 @@ export function rawRequest(stack: Stack, method: string, path: string, opts: { h
 }
 
 /** POST /v1/auth/token, form-encoded. */
-export function tokenRequest(stack: Stack, form: Record<string, string>, opts: { localAddress?: string; headers?: Record<string, string> } = {}): Promise<HttpResult> {
-  return rawRequest(stack, 'POST', '/v1/auth/token', { body: new URLSearchParams(form).toString(), headers: { 'content-type': 'application/x-www-form-urlencoded', ...opts.headers }, localAddress: opts.localAddress });
+export function tokenRequest(
+  stack: Stack,
+  form: Record<string, string>,
+  opts: { localAddress?: string; headers?: Record<string, string> } = {},
+): Promise<HttpResult> {
+  return rawRequest(stack, 'POST', '/v1/auth/token', {
+    body: new URLSearchParams(form).toString(),
+    headers: { 'content-type': 'application/x-www-form-urlencoded', ...opts.headers },
+    localAddress: opts.localAddress,
+  });
 }
 
 let loopback = 10 + Math.floor(Math.random() * 200);
@@ -87,7 +108,8 @@ export function rawJwt(header: object, payload: object, signer?: (input: string)
 export const hs256 = (secret: string) => (input: string) => createHmac('sha256', secret).update(input).digest('base64url');
 
 /** ES256 in JOSE form (r||s), as JWS requires. */
-export const es256 = (privatePem: string) => (input: string) => cryptoSign('sha256', Buffer.from(input), { key: privatePem, dsaEncoding: 'ieee-p1363' }).toString('base64url');
+export const es256 = (privatePem: string) => (input: string) =>
+  cryptoSign('sha256', Buffer.from(input), { key: privatePem, dsaEncoding: 'ieee-p1363' }).toString('base64url');
 
 export function strangerKey(): string {
   return generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
@@ -116,7 +138,12 @@ export const leakPattern = /\n\s+at\s|\bat [\w.<>]+ \(|\/work\/|\/home\/|\/root\
 const repoRoot = fileURLToPath(new URL('../..', import.meta.url));
 
 /** Runs a project script (e.g. `scripts/user.ts`) as a real child process with the stack's environment. */
-export function runScript(stack: Stack, script: string, args: string[], opts: { env?: Record<string, string | undefined>; stdin?: string } = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
+export function runScript(
+  stack: Stack,
+  script: string,
+  args: string[],
+  opts: { env?: Record<string, string | undefined>; stdin?: string } = {},
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
   const env: NodeJS.ProcessEnv = { ...stack.env, LOG_LEVEL: 'warn', ...opts.env };
   for (const [k, v] of Object.entries(opts.env ?? {})) if (v === undefined) delete env[k];
   return new Promise((resolve, reject) => {

@@ -29,7 +29,17 @@ const now = () => Math.floor(Date.now() / 1000);
 
 /** Claims of a good token for `user`, to be spoiled one at a time. */
 function goodClaims(): Record<string, unknown> {
-  return { sub: user.id, sid, role: user.role, iss: stack.api.config.auth.issuer, aud: stack.api.config.auth.audience, iat: now(), nbf: now(), exp: now() + 300, jti: randomUUID() };
+  return {
+    sub: user.id,
+    sid,
+    role: user.role,
+    iss: stack.api.config.auth.issuer,
+    aud: stack.api.config.auth.audience,
+    iat: now(),
+    nbf: now(),
+    exp: now() + 300,
+    jti: randomUUID(),
+  };
 }
 
 function signed(claims: Record<string, unknown>, header: Record<string, unknown> = {}): string {
@@ -39,7 +49,10 @@ function signed(claims: Record<string, unknown>, header: Record<string, unknown>
 /** Submits a job with `authorization`; returns the response and how many rows the request created. */
 async function submitWith(authorization: string | undefined) {
   const idem = randomUUID();
-  const res = await stack.request('POST', '/v1/jobs', { body: pingJob, headers: { 'idempotency-key': idem, ...(authorization === undefined ? {} : { authorization }) } });
+  const res = await stack.request('POST', '/v1/jobs', {
+    body: pingJob,
+    headers: { 'idempotency-key': idem, ...(authorization === undefined ? {} : { authorization }) },
+  });
   return { res, rows: await countJobs(stack, { idempotencyKey: idem }) };
 }
 
@@ -57,7 +70,7 @@ describe('key rotation', () => {
   it('keeps accepting tokens of a rotated-out key while issuing new ones under the new kid', async () => {
     const { rotateSigningKey } = await import('../../api/auth/keyring.ts');
     const before = await stack.api.auth.grants.password({ username: user.username, password: user.password }, {});
-    const oldKid = (jwt.decode(before.access_token, { complete: true })!.header.kid)!;
+    const oldKid = jwt.decode(before.access_token, { complete: true })!.header.kid!;
     // Another process rotates; this one learns of it on the first token with a kid it cannot place.
     // (First in the file: a reread after an unknown kid is throttled, and later tests send forged kids.)
     const { kid: newKid } = await rotateSigningKey(stack.api.db);
@@ -89,7 +102,7 @@ describe('access tokens that are accepted', () => {
 });
 
 describe('verified tokens remembered by the process', () => {
-  it('checks a remembered token\'s expiry at every use: accepted once, refused once its exp has passed', async () => {
+  it("checks a remembered token's expiry at every use: accepted once, refused once its exp has passed", async () => {
     const { createTokenVerifier } = await import('../../api/auth/tokens.ts');
     let clock = Date.now();
     const a = stack.api.auth;
@@ -105,7 +118,10 @@ describe('verified tokens remembered by the process', () => {
     const login = await stack.api.auth.grants.password({ username: user.username, password: user.password }, {});
     const ok = await stack.request('GET', '/v1/auth/me', { headers: { authorization: `Bearer ${login.access_token}` } });
     expect(ok.status).toBe(200);
-    const out = await stack.request('POST', '/v1/auth/logout', { headers: { authorization: `Bearer ${login.access_token}` }, body: { refresh_token: login.refresh_token } });
+    const out = await stack.request('POST', '/v1/auth/logout', {
+      headers: { authorization: `Bearer ${login.access_token}` },
+      body: { refresh_token: login.refresh_token },
+    });
     expect(out.status).toBeLessThan(300);
     expect((await stack.request('GET', '/v1/auth/me', { headers: { authorization: `Bearer ${login.access_token}` } })).status).toBe(401);
   });
@@ -177,7 +193,7 @@ describe('access tokens that are refused with 401 before the handler runs', () =
     await expectRefused(`Bearer ${rawJwt({ alg: 'ES256', typ: 'JWT', kid: key.kid }, goodClaims(), es256(strangerKey()))}`);
   });
 
-  it("refuses a token of a revoked session", async () => {
+  it('refuses a token of a revoked session', async () => {
     const t = await stack.api.auth.grants.password({ username: user.username, password: user.password }, {});
     const out = await stack.request('POST', '/v1/auth/logout', { headers: { authorization: `Bearer ${t.access_token}` } });
     expect(out.status).toBe(204);

@@ -52,7 +52,10 @@ describe('npm run keys', () => {
     const r = await runCli(['list']);
     expect(r.code).toBe(0);
     expect(r.stdout).not.toMatch(/PRIVATE KEY/);
-    const keys = r.stdout.trim().split('\n').map((l) => JSON.parse(l));
+    const keys = r.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     expect(keys.filter((k) => k.signing)).toHaveLength(1);
     expect(keys[0]).toMatchObject({ signing: true, verifying: true, retiredAt: null, alg: 'ES256' });
     expect(keys.every((k) => Object.keys(k).sort().join() === 'alg,createdAt,kid,retiredAt,signing,verifying')).toBe(true);

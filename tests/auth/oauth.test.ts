@@ -59,12 +59,18 @@ describe('password grant', () => {
     expect(res.status).toBe(200);
     expect(res.json.scope).toBe('jobs:read sessions:self');
     expect((await me(res.json.access_token)).json.permissions.sort()).toEqual(['jobs:read', 'sessions:self']);
-    const submit = await stack.request('POST', '/v1/jobs', { headers: { authorization: `Bearer ${res.json.access_token}` }, body: { kind: 'system.ping', input: {} } });
+    const submit = await stack.request('POST', '/v1/jobs', {
+      headers: { authorization: `Bearer ${res.json.access_token}` },
+      body: { kind: 'system.ping', input: {} },
+    });
     expect(submit.status).toBe(403);
   });
 
   it('refuses a scope beyond the role with invalid_scope', async () => {
-    expectOAuthError(await tokenRequest(stack, { grant_type: 'password', username: user.username, password: user.password, scope: 'users:manage' }), 'invalid_scope');
+    expectOAuthError(
+      await tokenRequest(stack, { grant_type: 'password', username: user.username, password: user.password, scope: 'users:manage' }),
+      'invalid_scope',
+    );
   });
 
   it('gives a wrong password and an unknown user byte-identical bodies apart from the request id', async () => {
@@ -98,12 +104,19 @@ describe('password grant', () => {
 
 describe('malformed token requests', () => {
   it('accepts only application/x-www-form-urlencoded: the same parameters as JSON are invalid_request', async () => {
-    const res = await rawRequest(stack, 'POST', '/v1/auth/token', { body: JSON.stringify({ grant_type: 'password', username: user.username, password: user.password }), headers: { 'content-type': 'application/json' } });
+    const res = await rawRequest(stack, 'POST', '/v1/auth/token', {
+      body: JSON.stringify({ grant_type: 'password', username: user.username, password: user.password }),
+      headers: { 'content-type': 'application/json' },
+    });
     expectOAuthError(res, 'invalid_request');
   });
 
   it('answers a bad Authorization header in the §5.2 shape too: 401 invalid_client with WWW-Authenticate', async () => {
-    const res = await tokenRequest(stack, { grant_type: 'password', username: user.username, password: user.password }, { headers: { authorization: 'Bearer not.a.token' } });
+    const res = await tokenRequest(
+      stack,
+      { grant_type: 'password', username: user.username, password: user.password },
+      { headers: { authorization: 'Bearer not.a.token' } },
+    );
     expectOAuthError(res, 'invalid_client', 401);
     expect(res.json.code).toBe('UNAUTHENTICATED');
     expect(res.headers['www-authenticate']).toMatch(/^Bearer/);

@@ -100,7 +100,13 @@ describe('operators', () => {
     await stack.request('DELETE', `/v1/jobs/${id}`, { user: operator, headers: { 'user-agent': 'ops-console/1.0' } });
     const rows = await stack.api.db('audit_events').where({ action: 'job.cancel_other', target_id: id });
     expect(rows).toHaveLength(1);
-    expect(rows[0]).toMatchObject({ outcome: 'success', actor_id: operator.id, actor_name: operator.username, target_type: 'job', user_agent: 'ops-console/1.0' });
+    expect(rows[0]).toMatchObject({
+      outcome: 'success',
+      actor_id: operator.id,
+      actor_name: operator.username,
+      target_type: 'job',
+      user_agent: 'ops-console/1.0',
+    });
     expect(rows[0].ip).toBeTruthy();
     expect(rows[0].details).toMatchObject({ owner: alice.id });
   });

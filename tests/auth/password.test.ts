@@ -21,7 +21,8 @@ afterAll(() => stack?.stop());
 
 const me = (authorization: string) => stack.request('GET', '/v1/auth/me', { headers: { authorization } });
 const change = (u: { auth: { authorization: string } }, body: Record<string, unknown>) => stack.request('POST', '/v1/auth/password', { headers: u.auth, body });
-const canLogIn = async (u: TestUser, password: string) => (await tokenRequest(stack, { grant_type: 'password', username: u.username, password })).status === 200;
+const canLogIn = async (u: TestUser, password: string) =>
+  (await tokenRequest(stack, { grant_type: 'password', username: u.username, password })).status === 200;
 
 describe('POST /v1/auth/password', () => {
   it('changes the password; this session keeps working, the others are revoked; audited', async () => {
@@ -113,7 +114,9 @@ describe('npm run user -- reset-password', () => {
   });
 
   it('refuses an unknown user with exit code 1', async () => {
-    const r = await runScript(stack, 'scripts/user.ts', ['reset-password', `nobody-${randomUUID().slice(0, 8)}`], { env: { PARLEY_NEW_USER_PASSWORD: `pw-${randomUUID()}` } });
+    const r = await runScript(stack, 'scripts/user.ts', ['reset-password', `nobody-${randomUUID().slice(0, 8)}`], {
+      env: { PARLEY_NEW_USER_PASSWORD: `pw-${randomUUID()}` },
+    });
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/No such user/);
   });

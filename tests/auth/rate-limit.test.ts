@@ -65,7 +65,8 @@ describe('brute force on POST /v1/auth/token', () => {
     const ip = freshLoopback();
     const hashesBefore = passwordHashCount();
     const answers: HttpResult[] = [];
-    for (let i = 0; i < perUsername() + 3; i++) answers.push(await tokenRequest(stack, { grant_type: 'password', username, password: `guess-${i}` }, { localAddress: ip }));
+    for (let i = 0; i < perUsername() + 3; i++)
+      answers.push(await tokenRequest(stack, { grant_type: 'password', username, password: `guess-${i}` }, { localAddress: ip }));
     expect(answers.slice(0, perUsername()).map((a) => a.status)).toEqual(Array(perUsername()).fill(400));
     for (const limited of answers.slice(perUsername())) {
       expectLimited(limited, 'token-username');
@@ -89,7 +90,8 @@ describe('brute force on POST /v1/auth/token', () => {
   it('shares one bucket between spellings of a username that differ only in case', async () => {
     const { username } = await newUser();
     const ip = freshLoopback();
-    for (let i = 0; i < perUsername(); i++) await tokenRequest(stack, { grant_type: 'password', username: username.toUpperCase(), password: 'x' }, { localAddress: ip });
+    for (let i = 0; i < perUsername(); i++)
+      await tokenRequest(stack, { grant_type: 'password', username: username.toUpperCase(), password: 'x' }, { localAddress: ip });
     expectLimited(await tokenRequest(stack, { grant_type: 'password', username, password: 'x' }, { localAddress: ip }), 'token-username');
   });
 
@@ -125,7 +127,8 @@ describe('brute force on POST /v1/auth/token', () => {
 
   it('leaves other addresses alone when one is limited', async () => {
     const ip = freshLoopback();
-    for (let i = 0; i <= perIp(); i++) await tokenRequest(stack, { grant_type: 'password', username: uniqueName('spray'), password: 'x' }, { localAddress: ip });
+    for (let i = 0; i <= perIp(); i++)
+      await tokenRequest(stack, { grant_type: 'password', username: uniqueName('spray'), password: 'x' }, { localAddress: ip });
     const { username, password } = await newUser();
     expect((await tokenRequest(stack, { grant_type: 'password', username, password }, { localAddress: freshLoopback() })).status).toBe(200);
   });
@@ -201,7 +204,11 @@ describe('job routes, per user or API key, by role', () => {
       const bases = [stack.base, `http://127.0.0.1:${second.port}`];
       const statuses: number[] = [];
       for (let i = 0; i <= jobWrite.member; i++) {
-        const res = await fetch(`${bases[i % 2]}/v1/jobs`, { method: 'POST', headers: { ...u.auth, 'content-type': 'application/json' }, body: JSON.stringify(pingJob) });
+        const res = await fetch(`${bases[i % 2]}/v1/jobs`, {
+          method: 'POST',
+          headers: { ...u.auth, 'content-type': 'application/json' },
+          body: JSON.stringify(pingJob),
+        });
         statuses.push(res.status);
       }
       expect(statuses).toEqual([...Array(jobWrite.member).fill(202), 429]);
@@ -238,7 +245,8 @@ describe('the rest of the API, per user or API key, by role', () => {
   it('does not count the token endpoint, which has limiters of its own', async () => {
     const { username, password } = await newUser();
     const ip = freshLoopback();
-    for (let i = 0; i < apiWrite.member + 1; i++) expect((await tokenRequest(stack, { grant_type: 'password', username, password }, { localAddress: ip })).status).toBe(200);
+    for (let i = 0; i < apiWrite.member + 1; i++)
+      expect((await tokenRequest(stack, { grant_type: 'password', username, password }, { localAddress: ip })).status).toBe(200);
   });
 });
 

@@ -128,7 +128,14 @@ const users = {} as Record<Role, TestUser>;
 
 beforeAll(async () => {
   // Limits out of the way: a 429 would hide the 401/403 this suite is about.
-  stack = await startStack({ workers: false, env: { PARLEY_RATE_TOKEN_PER_IP: '100000', PARLEY_RATE_JOBS_WRITE: 'admin=100000,operator=100000,member=100000,viewer=100000,anonymous=100000', PARLEY_RATE_JOBS_READ: 'admin=100000,operator=100000,member=100000,viewer=100000,anonymous=100000' } });
+  stack = await startStack({
+    workers: false,
+    env: {
+      PARLEY_RATE_TOKEN_PER_IP: '100000',
+      PARLEY_RATE_JOBS_WRITE: 'admin=100000,operator=100000,member=100000,viewer=100000,anonymous=100000',
+      PARLEY_RATE_JOBS_READ: 'admin=100000,operator=100000,member=100000,viewer=100000,anonymous=100000',
+    },
+  });
   for (const role of roles) users[role] = await stack.user(role);
 });
 afterAll(() => stack?.stop());
@@ -192,11 +199,14 @@ describe('posting into a room needs a write permission (issue 16)', () => {
     // A fresh session: the matrix above logs the role users out everywhere (DELETE /v1/auth/sessions).
     const owner = { ...users.member, ...(await login(stack, users.member)) };
     const agents = [];
-    for (const name of ['rbac-a', 'rbac-b']) agents.push((await stack.request('POST', '/v1/agents', { user: owner, body: { name, persona: 'You are terse.' } })).json.id);
+    for (const name of ['rbac-a', 'rbac-b'])
+      agents.push((await stack.request('POST', '/v1/agents', { user: owner, body: { name, persona: 'You are terse.' } })).json.id);
     const room = await stack.request('POST', '/v1/discussions', { user: owner, body: { topic: 'Read or write?', agentIds: agents } });
     expect(room.status).toBe(201);
-    const post = (authorization: string) => stack.request('POST', `/v1/discussions/${room.json.id}/messages`, { headers: { authorization }, body: { text: 'hello' } });
-    const key = async (scopes: Permission[]) => `Bearer ${(await stack.request('POST', '/v1/auth/api-keys', { user: owner, body: { name: 'rbac', scopes } })).json.key}`;
+    const post = (authorization: string) =>
+      stack.request('POST', `/v1/discussions/${room.json.id}/messages`, { headers: { authorization }, body: { text: 'hello' } });
+    const key = async (scopes: Permission[]) =>
+      `Bearer ${(await stack.request('POST', '/v1/auth/api-keys', { user: owner, body: { name: 'rbac', scopes } })).json.key}`;
     const readOnly = await post(await key(['discussions:read']));
     expect(readOnly.status).toBe(403);
     expect(readOnly.json.code).toBe('FORBIDDEN');

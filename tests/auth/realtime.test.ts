@@ -30,7 +30,13 @@ afterEach(() => {
 afterAll(() => stack?.stop());
 
 function open(token: string | undefined): Socket {
-  const s = connect(stack.base, { path: '/socket.io', auth: token === undefined ? {} : { token }, transports: ['websocket'], reconnection: false, forceNew: true });
+  const s = connect(stack.base, {
+    path: '/socket.io',
+    auth: token === undefined ? {} : { token },
+    transports: ['websocket'],
+    reconnection: false,
+    forceNew: true,
+  });
   sockets.push(s);
   return s;
 }
@@ -182,7 +188,20 @@ describe('ending connections', () => {
     const key = await activeKey(stack);
     const now = Math.floor(Date.now() / 1000);
     const claims = claimsOf(alice.token);
-    const shortLived = rawJwt({ alg: 'ES256', typ: 'JWT', kid: key.kid }, { sub: alice.id, sid: claims.sid, role: 'member', iss: stack.api.config.auth.issuer, aud: stack.api.config.auth.audience, iat: now, nbf: now, exp: now + 2 }, es256(key.privatePem));
+    const shortLived = rawJwt(
+      { alg: 'ES256', typ: 'JWT', kid: key.kid },
+      {
+        sub: alice.id,
+        sid: claims.sid,
+        role: 'member',
+        iss: stack.api.config.auth.issuer,
+        aud: stack.api.config.auth.audience,
+        iat: now,
+        nbf: now,
+        exp: now + 2,
+      },
+      es256(key.privatePem),
+    );
     const s = open(shortLived);
     await connected(s);
     const { error } = await kickedOut(s, 15_000);

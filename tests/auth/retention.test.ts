@@ -22,13 +22,24 @@ afterAll(() => stack?.stop());
 
 async function session(fields: { expiresAt: Date; revokedAt?: Date }): Promise<string> {
   const id = randomUUID();
-  await stack.api.db('sessions').insert({ id, user_id: user.id, scope: '', expires_at: fields.expiresAt, revoked_at: fields.revokedAt ?? null, created_at: ago(60), last_used_at: ago(60) });
+  await stack.api.db('sessions').insert({
+    id,
+    user_id: user.id,
+    scope: '',
+    expires_at: fields.expiresAt,
+    revoked_at: fields.revokedAt ?? null,
+    created_at: ago(60),
+    last_used_at: ago(60),
+  });
   await stack.api.db('refresh_tokens').insert({ token_hash: `retention-${id}`, session_id: id });
   return id;
 }
 
 async function auditRow(action: string, outcome: string, at: Date): Promise<number> {
-  const [row] = await stack.api.db('audit_events').insert({ action, outcome, at, actor_name: `retention-${randomUUID().slice(0, 8)}` }).returning('id');
+  const [row] = await stack.api
+    .db('audit_events')
+    .insert({ action, outcome, at, actor_name: `retention-${randomUUID().slice(0, 8)}` })
+    .returning('id');
   return (row as { id: number }).id;
 }
 

@@ -26,7 +26,12 @@ describe('PARLEY_TRUST_PROXY forms', () => {
     expect(loadConfig({ PARLEY_TRUST_PROXY: 'false' }).http.trustProxy).toBe(false);
     expect(loadConfig({ PARLEY_TRUST_PROXY: '0' }).http.trustProxy).toBe(false);
     expect(loadConfig({ PARLEY_TRUST_PROXY: '2' }).http.trustProxy).toBe(2);
-    expect(loadConfig({ PARLEY_TRUST_PROXY: 'loopback, 10.0.0.0/8,fd00::/8, 192.168.1.7' }).http.trustProxy).toEqual(['loopback', '10.0.0.0/8', 'fd00::/8', '192.168.1.7']);
+    expect(loadConfig({ PARLEY_TRUST_PROXY: 'loopback, 10.0.0.0/8,fd00::/8, 192.168.1.7' }).http.trustProxy).toEqual([
+      'loopback',
+      '10.0.0.0/8',
+      'fd00::/8',
+      '192.168.1.7',
+    ]);
   });
 
   it('refuses a list entry that is neither an address, a subnet nor a named range', () => {
@@ -35,7 +40,10 @@ describe('PARLEY_TRUST_PROXY forms', () => {
   });
 });
 
-for (const [label, value] of [['a hop count', '1'], ['the proxy subnet', '127.0.0.0/8']] as const) {
+for (const [label, value] of [
+  ['a hop count', '1'],
+  ['the proxy subnet', '127.0.0.0/8'],
+] as const) {
   describe(`trusting ${label}`, () => {
     let stack: Stack;
     beforeAll(async () => {

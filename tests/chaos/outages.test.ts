@@ -47,7 +47,13 @@ async function call(stack: Stack, user: TestUser, method: string, path: string, 
   const t0 = performance.now();
   try {
     const r = await stack.request(method, path, { user, body });
-    return { status: r.status, code: r.json?.code, retryAfter: r.headers.get('retry-after'), ms: performance.now() - t0, id: r.status === 202 ? r.json?.id : undefined };
+    return {
+      status: r.status,
+      code: r.json?.code,
+      retryAfter: r.headers.get('retry-after'),
+      ms: performance.now() - t0,
+      id: r.status === 202 ? r.json?.id : undefined,
+    };
   } catch {
     return { status: 0, retryAfter: null, ms: performance.now() - t0 };
   }
@@ -61,7 +67,8 @@ async function traffic(stack: Stack, user: TestUser, ms: number, everyMs = 100, 
   const out: Promise<Answer>[] = [];
   const t0 = Date.now();
   for (let i = 0; Date.now() - t0 < ms || (stopWhen !== undefined && !stopWhen()); i++) {
-    const answer = i % 2 ? call(stack, user, 'GET', '/v1/jobs?limit=5') : call(stack, user, 'POST', '/v1/jobs', { kind: 'system.ping', input: { echo: `o${i}` } });
+    const answer =
+      i % 2 ? call(stack, user, 'GET', '/v1/jobs?limit=5') : call(stack, user, 'POST', '/v1/jobs', { kind: 'system.ping', input: { echo: `o${i}` } });
     out.push(onAnswer ? answer.then((a) => (onAnswer(a), a)) : answer);
     await new Promise((r) => setTimeout(r, everyMs));
   }
@@ -81,7 +88,9 @@ function expectOnlySuccessOr503(answers: Answer[], service: 'REDIS_UNAVAILABLE' 
 
 const report = (label: string, answers: Answer[]) => {
   const ms = answers.map((a) => a.ms).sort((a, b) => a - b);
-  console.log(`${label}: ${answers.length} requests, ${answers.filter((a) => a.status === 503).length} refused with 503; latency p50 ${ms[ms.length >> 1]?.toFixed(0)} ms, max ${ms.at(-1)?.toFixed(0)} ms`);
+  console.log(
+    `${label}: ${answers.length} requests, ${answers.filter((a) => a.status === 503).length} refused with 503; latency p50 ${ms[ms.length >> 1]?.toFixed(0)} ms, max ${ms.at(-1)?.toFixed(0)} ms`,
+  );
 };
 
 async function allComplete(stack: Stack, user: TestUser, ids: string[]): Promise<void> {
@@ -95,7 +104,9 @@ describe('Redis outages', () => {
   let stack: Stack;
   let user: TestUser;
   beforeAll(async () => {
-    stack = await startStack({ env: { REDIS_URL: redis.url, DATABASE_URL: postgres.url, PARLEY_SWEEP_INTERVAL_MS: '500', PARLEY_LOCK_MS: '3000', ...productionBounds } });
+    stack = await startStack({
+      env: { REDIS_URL: redis.url, DATABASE_URL: postgres.url, PARLEY_SWEEP_INTERVAL_MS: '500', PARLEY_LOCK_MS: '3000', ...productionBounds },
+    });
     user = await stack.user('member');
   });
   afterAll(() => stack?.stop());
@@ -105,7 +116,14 @@ describe('Redis outages', () => {
     // On a busy machine the first submits may wait; the traffic goes on until 1.5 s after the kill however long that takes.
     let acceptedBefore = 0;
     let killedAt = 0;
-    const before = traffic(stack, user, 1500, 100, (a) => void (a.status === 202 && acceptedBefore++), () => killedAt > 0 && Date.now() - killedAt > 1500);
+    const before = traffic(
+      stack,
+      user,
+      1500,
+      100,
+      (a) => void (a.status === 202 && acceptedBefore++),
+      () => killedAt > 0 && Date.now() - killedAt > 1500,
+    );
     await until('submits to be accepted before the outage', () => acceptedBefore >= 2);
     await redis.kill();
     killedAt = Date.now();
@@ -118,7 +136,11 @@ describe('Redis outages', () => {
     const early = await before;
     expectOnlySuccessOr503(early, 'REDIS_UNAVAILABLE');
     report('redis killed', during);
-    await allComplete(stack, user, [...early, ...during].flatMap((a) => (a.id ? [a.id] : [])));
+    await allComplete(
+      stack,
+      user,
+      [...early, ...during].flatMap((a) => (a.id ? [a.id] : [])),
+    );
   });
 
   it('Redis hung (SIGSTOP): every request is answered while it is still hung, with 503 REDIS_UNAVAILABLE and Retry-After', async () => {
@@ -132,7 +154,11 @@ describe('Redis outages', () => {
     expect(during.length).toBeGreaterThan(10);
     expect(expectOnlySuccessOr503(during, 'REDIS_UNAVAILABLE')).toBeGreaterThan(0);
     report('redis hung', during);
-    await allComplete(stack, user, during.flatMap((a) => (a.id ? [a.id] : [])));
+    await allComplete(
+      stack,
+      user,
+      during.flatMap((a) => (a.id ? [a.id] : [])),
+    );
   });
 });
 
@@ -140,7 +166,9 @@ describe('Postgres stopped', () => {
   let stack: Stack;
   let user: TestUser;
   beforeAll(async () => {
-    stack = await startStack({ env: { REDIS_URL: redis.url, DATABASE_URL: postgres.url, PARLEY_SWEEP_INTERVAL_MS: '500', PARLEY_LOCK_MS: '3000', ...productionBounds } });
+    stack = await startStack({
+      env: { REDIS_URL: redis.url, DATABASE_URL: postgres.url, PARLEY_SWEEP_INTERVAL_MS: '500', PARLEY_LOCK_MS: '3000', ...productionBounds },
+    });
     user = await stack.user('member');
   });
   afterAll(() => stack?.stop());
@@ -162,7 +190,11 @@ describe('Postgres stopped', () => {
     expect(ready.json.checks.redis.ok).toBe(true);
     report('postgres stopped', during);
     // Jobs accepted before and during the outage all complete once Postgres is back: nothing was lost or failed.
-    await allComplete(stack, user, [...accepted, ...during].flatMap((a) => (a.id ? [a.id] : [])));
+    await allComplete(
+      stack,
+      user,
+      [...accepted, ...during].flatMap((a) => (a.id ? [a.id] : [])),
+    );
     // As a client would: a 503 after the outage is retried after its Retry-After, a few times.
     let after = await call(stack, user, 'POST', '/v1/jobs', { kind: 'system.ping', input: { echo: 'after' } });
     for (let i = 0; i < 5 && after.status === 503; i++) {
@@ -176,21 +208,46 @@ describe('Postgres stopped', () => {
 
 describe('the API killed between recording a job and handing it to the queue', () => {
   it('the recorded job is handed off by the sweeper and completes', async () => {
-    const stack = await startStack({ env: { REDIS_URL: redis.url, DATABASE_URL: postgres.url, PARLEY_SWEEP_INTERVAL_MS: '500', PARLEY_LOCK_MS: '2000', ...productionBounds } });
+    const stack = await startStack({
+      env: { REDIS_URL: redis.url, DATABASE_URL: postgres.url, PARLEY_SWEEP_INTERVAL_MS: '500', PARLEY_LOCK_MS: '2000', ...productionBounds },
+    });
     let api: ChildProcess | undefined;
     try {
       const user = await stack.user('member');
       // A second API process that dies at the failpoint, on the same Redis and Postgres.
       const port = 20_000 + Math.floor(Math.random() * 20_000);
-      api = spawn(process.execPath, ['--import', 'tsx', 'api/main.ts'], { env: { ...stack.env, PORT: String(port), PARLEY_FAILPOINTS: 'accept.after-record' }, stdio: 'ignore' });
+      api = spawn(process.execPath, ['--import', 'tsx', 'api/main.ts'], {
+        env: { ...stack.env, PORT: String(port), PARLEY_FAILPOINTS: 'accept.after-record' },
+        stdio: 'ignore',
+      });
       const base = `http://127.0.0.1:${port}`;
-      for (let i = 0; i < 200 && !(await fetch(`${base}/healthz`).then((r) => r.ok, () => false)); i++) await new Promise((r) => setTimeout(r, 100));
+      for (
+        let i = 0;
+        i < 200 &&
+        !(await fetch(`${base}/healthz`).then(
+          (r) => r.ok,
+          () => false,
+        ));
+        i++
+      )
+        await new Promise((r) => setTimeout(r, 100));
       const died = new Promise<void>((r) => api!.once('exit', () => r()));
-      const sent = await fetch(`${base}/v1/jobs`, { method: 'POST', headers: { ...user.auth, 'content-type': 'application/json', 'idempotency-key': 'killed-mid-submit' }, body: JSON.stringify({ kind: 'system.ping', input: { echo: 'orphan' } }) }).then((r) => r.status, () => 0);
+      const sent = await fetch(`${base}/v1/jobs`, {
+        method: 'POST',
+        headers: { ...user.auth, 'content-type': 'application/json', 'idempotency-key': 'killed-mid-submit' },
+        body: JSON.stringify({ kind: 'system.ping', input: { echo: 'orphan' } }),
+      }).then(
+        (r) => r.status,
+        () => 0,
+      );
       expect(sent).toBe(0);
       await died;
       // The client retries with its idempotency key on a live API: the same job, recorded once.
-      const retried = await stack.request('POST', '/v1/jobs', { user, headers: { 'idempotency-key': 'killed-mid-submit' }, body: { kind: 'system.ping', input: { echo: 'orphan' } } });
+      const retried = await stack.request('POST', '/v1/jobs', {
+        user,
+        headers: { 'idempotency-key': 'killed-mid-submit' },
+        body: { kind: 'system.ping', input: { echo: 'orphan' } },
+      });
       expect(retried.status).toBe(202);
       const job = await stack.waitForJob(retried.json.id, user, 60_000);
       expect(job.state).toBe('completed');

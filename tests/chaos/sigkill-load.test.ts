@@ -41,7 +41,15 @@ describe('a worker SIGKILLed under load', () => {
     const readers = ids.slice(0, 12).map((id) => readSse(`${stack.base}/v1/jobs/${id}/events`, user.auth, { timeoutMs: 200_000 }));
     // Kill one worker while both hold jobs.
     const deadline = Date.now() + 60_000;
-    while (!(await stack.api.db('jobs').whereIn('id', ids).andWhere({ state: 'active' }).count({ n: '*' }).first().then((r) => Number(r?.n) >= 4))) {
+    while (
+      !(await stack.api
+        .db('jobs')
+        .whereIn('id', ids)
+        .andWhere({ state: 'active' })
+        .count({ n: '*' })
+        .first()
+        .then((r) => Number(r?.n) >= 4))
+    ) {
       if (Date.now() > deadline) throw new Error('jobs never became active');
       await new Promise((r) => setTimeout(r, 50));
     }
@@ -55,7 +63,10 @@ describe('a worker SIGKILLed under load', () => {
       const finished = entries.filter((e) => e.event === 'finished');
       const state = await stack.api.redis.hgetall(`${stack.api.keys.jobStream(id)}:w`);
       const ttl = await stack.api.redis.ttl(stack.api.keys.jobStream(id));
-      expect(finished, `${id} ${JSON.stringify(entries)} state ${JSON.stringify(state)} ttl ${ttl} record ${JSON.stringify({ attempts: job.attempts, result: job.result })}`).toHaveLength(1);
+      expect(
+        finished,
+        `${id} ${JSON.stringify(entries)} state ${JSON.stringify(state)} ttl ${ttl} record ${JSON.stringify({ attempts: job.attempts, result: job.result })}`,
+      ).toHaveLength(1);
       expect(finished[0]!.attempt).toBe(job.attempts);
       expect(entries.at(-1)!.event).toBe('finished');
     }

@@ -85,10 +85,14 @@ describe('a zombie attempt (SIGSTOP past its lock, SIGCONT after the takeover)',
       return j.state === 'active' && j.attempts === 2;
     });
     a.child.kill('SIGCONT');
-    const done = await until('a terminal record', async () => {
-      const j = await job(id);
-      return ['completed', 'failed', 'cancelled'].includes(j.state) && j;
-    }, 90_000);
+    const done = await until(
+      'a terminal record',
+      async () => {
+        const j = await job(id);
+        return ['completed', 'failed', 'cancelled'].includes(j.state) && j;
+      },
+      90_000,
+    );
     expect(done.state).toBe('completed');
     expect(done.attempts).toBe(2);
     expect(done.result.attempt).toBe(2);
@@ -111,42 +115,73 @@ describe('a zombie attempt (SIGSTOP past its lock, SIGCONT after the takeover)',
     expect(before.events.map((e) => e.event)).toEqual(['finished']);
   });
 
-  it('on llm.chat: the winner\'s text is the record\'s, usage is what Ollama counted for it, and the zombie\'s generation stops', { timeout: 420_000 }, async () => {
-    const a = await worker();
-    const body = { kind: 'llm.chat', input: { messages: [{ role: 'user', content: 'Write a long story about a lighthouse keeper and the sea.' }], options: { num_predict: 200, temperature: 0.8 }, cache: 'bypass' } };
-    const r = await stack.request('POST', '/v1/jobs', { user, body });
-    const id: string = r.json.id;
-    const live = readSse(`${stack.base}/v1/jobs/${id}/events`, user.auth, { timeoutMs: 400_000 });
-    await until('attempt 1 streaming', async () => (await rawStream(id)).some((e) => e.event === 'tokens' && e.attempt === 1));
-    a.child.kill('SIGSTOP');
-    const b = await worker();
-    await until('attempt 2 streaming', async () => (await rawStream(id)).some((e) => e.event === 'tokens' && e.attempt === 2), 60_000).catch(async (err: Error) => {
-      throw new Error(`${err.message}\nrecord: ${JSON.stringify(await job(id))}\nstream: ${JSON.stringify((await rawStream(id)).map((e) => [e.seq, e.event, e.attempt]))}\nworker b:\n${b.output().slice(-3000)}`);
-    });
-    a.child.kill('SIGCONT');
-    const done = await until('a terminal record', async () => {
-      const j = await job(id);
-      return ['completed', 'failed', 'cancelled'].includes(j.state) && j;
-    }, 240_000).catch(async (err: Error) => {
-      throw new Error(`${err.message}\nrecord: ${JSON.stringify(await job(id))}\nstream: ${JSON.stringify((await rawStream(id)).map((e) => [e.seq, e.event, e.attempt]))}\nworker a:\n${a.output().slice(-3000)}\nworker b:\n${b.output().slice(-3000)}`);
-    });
-    expect(done.state).toBe('completed');
-    expect(done.attempts).toBe(2);
-    await until('the zombie to stand down', async () => /attempt superseded/.test(a.output()), 15_000);
-    const entries = await rawStream(id);
-    expectOneFinishedFromTheWinner(entries, 2);
-    // The text of attempt 2's events (after its reset) is the recorded result.
-    const sinceReset = entries.slice(entries.findIndex((e) => e.event === 'reset' && e.attempt === 2));
-    const streamed = sinceReset.filter((e) => e.event === 'tokens').map((e) => e.data.text).join('');
-    expect(streamed, `entries ${entries.length}: ${JSON.stringify(entries.map((e) => [e.seq, e.event, e.attempt, e.event === 'tokens' ? e.data.text.length : 0]))}`).toBe(done.result.text);
-    // Usage: exactly what Ollama counted for the winning attempt (the stalled one billed nothing).
-    expect(done.usage).toMatchObject({ promptTokens: done.result.usage.promptTokens, completionTokens: done.result.usage.completionTokens });
-    const day = (await stack.request('GET', '/v1/usage', { user })).json;
-    expect(day.totals.completionTokens).toBe(done.result.usage.completionTokens);
-    expect(day.totals.promptTokens).toBe(done.result.usage.promptTokens);
-    const { events } = await live;
-    const liveText = events.slice(events.findLastIndex((e) => e.event === 'reset') + 1).filter((e) => e.event === 'tokens').map((e) => e.data.text).join('');
-    expect(liveText).toBe(done.result.text);
-    expect(events.filter((e) => e.event === 'finished')).toHaveLength(1);
-  });
+  it(
+    "on llm.chat: the winner's text is the record's, usage is what Ollama counted for it, and the zombie's generation stops",
+    { timeout: 420_000 },
+    async () => {
+      const a = await worker();
+      const body = {
+        kind: 'llm.chat',
+        input: {
+          messages: [{ role: 'user', content: 'Write a long story about a lighthouse keeper and the sea.' }],
+          options: { num_predict: 200, temperature: 0.8 },
+          cache: 'bypass',
+        },
+      };
+      const r = await stack.request('POST', '/v1/jobs', { user, body });
+      const id: string = r.json.id;
+      const live = readSse(`${stack.base}/v1/jobs/${id}/events`, user.auth, { timeoutMs: 400_000 });
+      await until('attempt 1 streaming', async () => (await rawStream(id)).some((e) => e.event === 'tokens' && e.attempt === 1));
+      a.child.kill('SIGSTOP');
+      const b = await worker();
+      await until('attempt 2 streaming', async () => (await rawStream(id)).some((e) => e.event === 'tokens' && e.attempt === 2), 60_000).catch(
+        async (err: Error) => {
+          throw new Error(
+            `${err.message}\nrecord: ${JSON.stringify(await job(id))}\nstream: ${JSON.stringify((await rawStream(id)).map((e) => [e.seq, e.event, e.attempt]))}\nworker b:\n${b.output().slice(-3000)}`,
+          );
+        },
+      );
+      a.child.kill('SIGCONT');
+      const done = await until(
+        'a terminal record',
+        async () => {
+          const j = await job(id);
+          return ['completed', 'failed', 'cancelled'].includes(j.state) && j;
+        },
+        240_000,
+      ).catch(async (err: Error) => {
+        throw new Error(
+          `${err.message}\nrecord: ${JSON.stringify(await job(id))}\nstream: ${JSON.stringify((await rawStream(id)).map((e) => [e.seq, e.event, e.attempt]))}\nworker a:\n${a.output().slice(-3000)}\nworker b:\n${b.output().slice(-3000)}`,
+        );
+      });
+      expect(done.state).toBe('completed');
+      expect(done.attempts).toBe(2);
+      await until('the zombie to stand down', async () => /attempt superseded/.test(a.output()), 15_000);
+      const entries = await rawStream(id);
+      expectOneFinishedFromTheWinner(entries, 2);
+      // The text of attempt 2's events (after its reset) is the recorded result.
+      const sinceReset = entries.slice(entries.findIndex((e) => e.event === 'reset' && e.attempt === 2));
+      const streamed = sinceReset
+        .filter((e) => e.event === 'tokens')
+        .map((e) => e.data.text)
+        .join('');
+      expect(
+        streamed,
+        `entries ${entries.length}: ${JSON.stringify(entries.map((e) => [e.seq, e.event, e.attempt, e.event === 'tokens' ? e.data.text.length : 0]))}`,
+      ).toBe(done.result.text);
+      // Usage: exactly what Ollama counted for the winning attempt (the stalled one billed nothing).
+      expect(done.usage).toMatchObject({ promptTokens: done.result.usage.promptTokens, completionTokens: done.result.usage.completionTokens });
+      const day = (await stack.request('GET', '/v1/usage', { user })).json;
+      expect(day.totals.completionTokens).toBe(done.result.usage.completionTokens);
+      expect(day.totals.promptTokens).toBe(done.result.usage.promptTokens);
+      const { events } = await live;
+      const liveText = events
+        .slice(events.findLastIndex((e) => e.event === 'reset') + 1)
+        .filter((e) => e.event === 'tokens')
+        .map((e) => e.data.text)
+        .join('');
+      expect(liveText).toBe(done.result.text);
+      expect(events.filter((e) => e.event === 'finished')).toHaveLength(1);
+    },
+  );
 });

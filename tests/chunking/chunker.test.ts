@@ -9,7 +9,15 @@ const sha256 = (text: string): string => createHash('sha256').update(text).diges
 const lines = (...l: string[]): string => l.join('\n') + '\n';
 
 /** The chunk as it must come out, with the hash computed here over the expected content. */
-function expected(path: string, language: CodeChunk['language'], kind: CodeChunk['kind'], symbol: string, startLine: number, endLine: number, content: string): CodeChunk {
+function expected(
+  path: string,
+  language: CodeChunk['language'],
+  kind: CodeChunk['kind'],
+  symbol: string,
+  startLine: number,
+  endLine: number,
+  content: string,
+): CodeChunk {
   return { path, language, kind, symbol, startLine, endLine, contentHash: sha256(content), content };
 }
 
@@ -43,12 +51,22 @@ describe('chunkSource: TypeScript', () => {
   const chunks = chunkSource({ path: 'src/math.ts', content: source }).chunks;
 
   it('emits an exported function declaration with its export keyword, lines and hash', () => {
-    expect(chunks[0]).toEqual(expected('src/math.ts', 'typescript', 'function', 'add', 3, 5, 'export function add(a: number, b: number): number {\n  return a + b;\n}'));
+    expect(chunks[0]).toEqual(
+      expected('src/math.ts', 'typescript', 'function', 'add', 3, 5, 'export function add(a: number, b: number): number {\n  return a + b;\n}'),
+    );
   });
 
   it('emits an arrow function assigned to a const as a function covering the whole statement', () => {
     expect(chunks[1]).toEqual(
-      expected('src/math.ts', 'typescript', 'function', 'double', 7, 10, 'export const double = (n: number): number => {\n  const twice = (x: number) => x * 2;\n  return twice(n);\n};'),
+      expected(
+        'src/math.ts',
+        'typescript',
+        'function',
+        'double',
+        7,
+        10,
+        'export const double = (n: number): number => {\n  const twice = (x: number) => x * 2;\n  return twice(n);\n};',
+      ),
     );
   });
 
@@ -89,7 +107,10 @@ describe('chunkSource: TypeScript', () => {
   });
 
   it('skips overload signatures and emits only the implementation', () => {
-    const result = chunkSource({ path: 'o.ts', content: lines('function f(a: string): string;', 'function f(a: number): number;', 'function f(a: any) {', '  return a;', '}') });
+    const result = chunkSource({
+      path: 'o.ts',
+      content: lines('function f(a: string): string;', 'function f(a: number): number;', 'function f(a: any) {', '  return a;', '}'),
+    });
     expect(result.chunks.map((c) => [c.symbol, c.startLine, c.endLine])).toEqual([['f', 3, 5]]);
   });
 
@@ -114,7 +135,15 @@ describe('chunkSource: TSX', () => {
     const result = chunkSource({ path: 'ui/Toggle.tsx', content: source });
     expect(result.language).toBe('tsx');
     expect(result.chunks).toEqual([
-      expected('ui/Toggle.tsx', 'tsx', 'function', 'Badge', 3, 3, 'export const Badge = ({ label }: { label: string }) => <span className="badge">{label}</span>;'),
+      expected(
+        'ui/Toggle.tsx',
+        'tsx',
+        'function',
+        'Badge',
+        3,
+        3,
+        'export const Badge = ({ label }: { label: string }) => <span className="badge">{label}</span>;',
+      ),
       expected(
         'ui/Toggle.tsx',
         'tsx',
@@ -174,7 +203,10 @@ describe('chunkSource: JavaScript', () => {
   });
 
   it('qualifies private and computed method names with their class', () => {
-    const result = chunkSource({ path: 'p.mjs', content: lines('class Bag {', '  #secret() {}', '  [Symbol.iterator]() {}', '  get size() { return 0; }', '}') });
+    const result = chunkSource({
+      path: 'p.mjs',
+      content: lines('class Bag {', '  #secret() {}', '  [Symbol.iterator]() {}', '  get size() { return 0; }', '}'),
+    });
     expect(result.chunks.map((c) => c.symbol)).toEqual(['Bag', 'Bag.#secret', 'Bag.[Symbol.iterator]', 'Bag.size']);
   });
 
@@ -310,7 +342,10 @@ describe('chunkSource: output bounded by the input, however deep classes nest', 
   const nestedPy = (n: number) => Array.from({ length: n }, (_, i) => `${' '.repeat(i)}class C${i}:\n${' '.repeat(i)} def m${i}(self): return ${i}\n`).join('');
   const ratio = (path: string, content: string) => chunkSource({ path, content }).chunks.reduce((n, c) => n + c.content.length, 0) / content.length;
 
-  for (const [language, path, make] of [['TypeScript', 'deep.ts', nestedTs], ['Python', 'deep.py', nestedPy]] as const) {
+  for (const [language, path, make] of [
+    ['TypeScript', 'deep.ts', nestedTs],
+    ['Python', 'deep.py', nestedPy],
+  ] as const) {
     it(`keeps ${language} output within a constant multiple of the input at depth 20 and at depth 160`, () => {
       const shallow = ratio(path, make(20));
       const deep = ratio(path, make(160));

@@ -127,7 +127,9 @@ describe('closing the chunk pool', () => {
     // that one was still parsing, which aborted the whole process.
     const pool = createChunkPool({ threads: 2 });
     await pool.run([{ path: 'warm.ts', content: '' }]);
-    const long = pool.run([{ path: 'long.ts', content: Array.from({ length: 8_000 }, (_, i) => `export function f${i}(a: number) { return a + ${i}; }\n`).join('') }]);
+    const long = pool.run([
+      { path: 'long.ts', content: Array.from({ length: 8_000 }, (_, i) => `export function f${i}(a: number) { return a + ${i}; }\n`).join('') },
+    ]);
     const short = Array.from({ length: 6 }, (_, i) => pool.run([{ path: `short${i}.js`, content: `function s${i}() {}\n` }]));
     await pool.close();
     expect((await long).chunks).toHaveLength(8_000);

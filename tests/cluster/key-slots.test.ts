@@ -40,7 +40,11 @@ describe('on a Redis Cluster', () => {
     const perQueue = await Promise.all(
       QueueName.options.map(async (q) => {
         const base = `${bullPrefix(prefix, q)}:${q}`;
-        const s = await slots(['wait', 'paused', 'prioritized', 'active', 'delayed', 'completed', 'failed', 'stalled', 'meta', 'id', 'events', 'marker', 'pc', randomUUID()].map((x) => `${base}:${x}`));
+        const s = await slots(
+          ['wait', 'paused', 'prioritized', 'active', 'delayed', 'completed', 'failed', 'stalled', 'meta', 'id', 'events', 'marker', 'pc', randomUUID()].map(
+            (x) => `${base}:${x}`,
+          ),
+        );
         expect(s.size, q).toBe(1);
         return [...s][0]!;
       }),

@@ -46,23 +46,49 @@ async function until(what: string, fn: () => boolean, timeoutMs = 30_000): Promi
 }
 
 export async function startRedisCluster(): Promise<RedisCluster> {
-  if (spawnSync('redis-server', ['--version']).status !== 0) throw new Error('redis-server is not installed (npm run services -- up installs it as root, or apt-get install redis-server)');
+  if (spawnSync('redis-server', ['--version']).status !== 0)
+    throw new Error('redis-server is not installed (npm run services -- up installs it as root, or apt-get install redis-server)');
   const dir = mkdtempSync(join(tmpdir(), 'parley-redis-cluster-'));
   const ports = await freePorts(3);
   const children: ChildProcess[] = ports.map((port) =>
-    spawn('redis-server', [
-      '--port', String(port), '--bind', '127.0.0.1', '--dir', dir,
-      '--cluster-enabled', 'yes', '--cluster-config-file', `nodes-${port}.conf`, '--cluster-node-timeout', '5000',
-      '--save', '', '--appendonly', 'no', '--maxmemory-policy', 'noeviction', '--logfile', `redis-${port}.log`,
-    ], { stdio: 'ignore' }),
+    spawn(
+      'redis-server',
+      [
+        '--port',
+        String(port),
+        '--bind',
+        '127.0.0.1',
+        '--dir',
+        dir,
+        '--cluster-enabled',
+        'yes',
+        '--cluster-config-file',
+        `nodes-${port}.conf`,
+        '--cluster-node-timeout',
+        '5000',
+        '--save',
+        '',
+        '--appendonly',
+        'no',
+        '--maxmemory-policy',
+        'noeviction',
+        '--logfile',
+        `redis-${port}.log`,
+      ],
+      { stdio: 'ignore' },
+    ),
   );
   const stop = async () => {
-    await Promise.all(children.map((c) => new Promise<void>((r) => (c.exitCode !== null || c.signalCode ? r() : (c.once('exit', () => r()), c.kill('SIGKILL'))))));
+    await Promise.all(
+      children.map((c) => new Promise<void>((r) => (c.exitCode !== null || c.signalCode ? r() : (c.once('exit', () => r()), c.kill('SIGKILL'))))),
+    );
     rmSync(dir, { recursive: true, force: true });
   };
   try {
     await until('every node answering PING', () => ports.every((p) => cli(p, 'ping').stdout.trim() === 'PONG'));
-    const create = spawnSync('redis-cli', ['--cluster', 'create', ...ports.map((p) => `127.0.0.1:${p}`), '--cluster-replicas', '0', '--cluster-yes'], { encoding: 'utf8' });
+    const create = spawnSync('redis-cli', ['--cluster', 'create', ...ports.map((p) => `127.0.0.1:${p}`), '--cluster-replicas', '0', '--cluster-yes'], {
+      encoding: 'utf8',
+    });
     if (create.status !== 0) throw new Error(`redis-cli --cluster create failed:\n${create.stdout}\n${create.stderr}`);
     await until('cluster_state:ok on every node', () => ports.every((p) => cli(p, 'cluster', 'info').stdout.includes('cluster_state:ok')));
   } catch (err) {

@@ -20,7 +20,11 @@ let repo: string;
 
 beforeAll(async () => {
   stack = await startCodeStack({
-    env: { PARLEY_CODE_ARCHIVE_MAX_BYTES: String(200 * 1024), PARLEY_CODE_ARCHIVE_MAX_UNPACKED_BYTES: String(1024 * 1024), PARLEY_CODE_ARCHIVE_MAX_FILES: '100' },
+    env: {
+      PARLEY_CODE_ARCHIVE_MAX_BYTES: String(200 * 1024),
+      PARLEY_CODE_ARCHIVE_MAX_UNPACKED_BYTES: String(1024 * 1024),
+      PARLEY_CODE_ARCHIVE_MAX_FILES: '100',
+    },
   });
   alice = await stack.user('member');
   repo = await createRepo(stack, alice, 'target');
@@ -54,7 +58,15 @@ async function expectRefused(body: Buffer, status: number, code: string, reason?
 
 describe('unsafe entries', () => {
   it('refuses a path that climbs out with ".." (zip-slip)', async () => {
-    const p = await expectRefused(tarGz([{ name: 'ok.ts', content: 'x' }, { name: '../../evil.ts', content: 'pwned' }]), 422, 'ARCHIVE_REJECTED', 'unsafe_path');
+    const p = await expectRefused(
+      tarGz([
+        { name: 'ok.ts', content: 'x' },
+        { name: '../../evil.ts', content: 'pwned' },
+      ]),
+      422,
+      'ARCHIVE_REJECTED',
+      'unsafe_path',
+    );
     expect(p.errors[0].path).toBe('archive:../../evil.ts');
     expect(await stat(join(stack.dirs.root, 'evil.ts')).catch(() => null)).toBeNull();
     expect(await stat(join(stack.dirs.code, 'evil.ts')).catch(() => null)).toBeNull();
@@ -76,14 +88,31 @@ describe('unsafe entries', () => {
   });
 
   it('accepts links inside the tree but never creates them', async () => {
-    const r = await upload(stack, alice, repo, tarGz([{ name: 'src/good.ts', content: 'export const good = 1;\n' }, { name: 'src/alias.ts', type: '2', linkname: 'good.ts' }, { name: 'dev', type: '3' }]));
+    const r = await upload(
+      stack,
+      alice,
+      repo,
+      tarGz([
+        { name: 'src/good.ts', content: 'export const good = 1;\n' },
+        { name: 'src/alias.ts', type: '2', linkname: 'good.ts' },
+        { name: 'dev', type: '3' },
+      ]),
+    );
     expect(r.status, r.text).toBe(200);
     expect(r.json).toMatchObject({ files: 1, skipped: { symlink: 1, special: 1 } });
     expect(await readdir(join(archiveTree(stack.dirs.code, repo), 'src'))).toEqual(['good.ts']);
   });
 
   it('refuses a file entry below another file', async () => {
-    await expectRefused(tarGz([{ name: 'x.ts', content: 'a' }, { name: 'x.ts/y.ts', content: 'b' }]), 422, 'ARCHIVE_REJECTED', 'unsafe_path');
+    await expectRefused(
+      tarGz([
+        { name: 'x.ts', content: 'a' },
+        { name: 'x.ts/y.ts', content: 'b' },
+      ]),
+      422,
+      'ARCHIVE_REJECTED',
+      'unsafe_path',
+    );
   });
 });
 
@@ -152,7 +181,10 @@ describe('path sources', () => {
     // A link inside a root that leads out of it is followed to its real place, and refused.
     await mkdir(join(stack.dirs.roots, 'links'), { recursive: true });
     await symlink('/etc', join(stack.dirs.roots, 'links', 'etc'));
-    const viaLink = await stack.request('POST', '/v1/code/repositories', { user: op, body: { name: 'via-link', source: { type: 'path', path: join(stack.dirs.roots, 'links', 'etc') } } });
+    const viaLink = await stack.request('POST', '/v1/code/repositories', {
+      user: op,
+      body: { name: 'via-link', source: { type: 'path', path: join(stack.dirs.roots, 'links', 'etc') } },
+    });
     expect(viaLink.status).toBe(400);
     const ok = await stack.request('POST', '/v1/code/repositories', { user: op, body: { name: 'local', source: { type: 'path', path: inside } } });
     expect(ok.status, ok.text).toBe(201);

@@ -27,7 +27,10 @@ function tree(tag: string): Record<string, string> {
   const files: Record<string, string> = {};
   for (let f = 0; f < 48; f++) {
     files[`src/mod${f}.ts`] = [0, 1, 2]
-      .map((i) => `/** ${tag} helper ${f}.${i}: adds ${f} and ${i} to a counter. */\nexport function ${tag}Add${f}x${i}(n: number): number {\n  return n + ${f * 10 + i};\n}\n`)
+      .map(
+        (i) =>
+          `/** ${tag} helper ${f}.${i}: adds ${f} and ${i} to a counter. */\nexport function ${tag}Add${f}x${i}(n: number): number {\n  return n + ${f * 10 + i};\n}\n`,
+      )
       .join('\n');
   }
   return files;
@@ -35,7 +38,14 @@ function tree(tag: string): Record<string, string> {
 
 function workerProcess(): Promise<ChildProcess> {
   const child = spawn(process.execPath, ['--import', 'tsx', 'workers/main.ts'], {
-    env: { ...stack.env, PARLEY_LOCK_MS: '2000', PARLEY_STALLED_INTERVAL_MS: '1000', PARLEY_SWEEP_INTERVAL_MS: '500', PARLEY_CODE_BATCH_BYTES: '1500', LOG_LEVEL: 'info' },
+    env: {
+      ...stack.env,
+      PARLEY_LOCK_MS: '2000',
+      PARLEY_STALLED_INTERVAL_MS: '1000',
+      PARLEY_SWEEP_INTERVAL_MS: '500',
+      PARLEY_CODE_BATCH_BYTES: '1500',
+      LOG_LEVEL: 'info',
+    },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   children.push(child);
@@ -105,7 +115,11 @@ describe('a killed worker', () => {
     // The index equals a clean build: exactly the chunks the extractor makes of this tree, once each.
     const model = await new Embedder(createOllamaClient(loadConfig(stack.env).ollama)).describe('all-minilm');
     const expected = Object.entries(files)
-      .flatMap(([path, content]) => extractSource({ path, content }, { maxTokens: 254, tokenizer: model.tokenizer }).chunks.map((c) => `${path}|${c.symbol}|${c.startLine}-${c.endLine}|${c.contentHash}`))
+      .flatMap(([path, content]) =>
+        extractSource({ path, content }, { maxTokens: 254, tokenizer: model.tokenizer }).chunks.map(
+          (c) => `${path}|${c.symbol}|${c.startLine}-${c.endLine}|${c.contentHash}`,
+        ),
+      )
       .sort();
     const { vectors, table } = await tableOf();
     const rows = await table.rows([repo], undefined, { withVectors: true });
@@ -114,7 +128,10 @@ describe('a killed worker', () => {
     const ollama = createOllamaClient(loadConfig(stack.env).ollama);
     const probe = rows.slice(0, 5);
     const texts = probe.map((row) => {
-      const chunk = extractSource({ path: row.fields.path as string, content: files[row.fields.path as string]! }, { maxTokens: 254, tokenizer: model.tokenizer }).chunks.find((c) => c.contentHash === row.contentHash)!;
+      const chunk = extractSource(
+        { path: row.fields.path as string, content: files[row.fields.path as string]! },
+        { maxTokens: 254, tokenizer: model.tokenizer },
+      ).chunks.find((c) => c.contentHash === row.contentHash)!;
       return chunk.text;
     });
     const fresh = await ollama.embed({ model: 'all-minilm', input: texts }, undefined, { cache: 'bypass' });

@@ -44,15 +44,67 @@ const gitignores: Record<string, string> = {
 
 /** Every file of the fixture (directories follow from their paths). */
 const files = [
-  'app.log', 'important.log', 'src/app.log', 'src/deeper/debug.log', 'root-only.txt', 'src/root-only.txt',
-  'build/out.js', 'src/build/out.js', 'build.js', 'docs/readme.md', 'docs/keep.md', 'docs/sub/guide.md', 'docs/notes.txt',
-  'secret1.txt', 'secret12.txt', 'secret.txt', 'tmp3.txt', 'tmpx.txt', 'dataa.csv', 'datab.csv',
-  'cache/x.js', 'src/cache/y.js', 'src/cache/deep/z.js', 'cachefile.js', 'deep/gen', 'deep/a/b/gen', 'deep/gen2',
-  '#hash.txt', '!bang.txt', 'trailing.txt', 'vendor/lib.js', 'src/vendor/lib.js', 'vendor.js',
-  'x.tmp/file.js', 'y.tmp', 'a/b/c.txt', 'x/a/b/c.txt', 'Caps.txt', 'caps.txt', 'CAPS.txt',
-  'only-dir/file.js', 'src/only-dir', 'nested/a.js', 'nested/keep/b.js', 'xa/y', 'xa/z/y', 'x/y',
-  'src/a.gen.ts', 'src/keep.gen.ts', 'src/deeper/b.gen.ts', 'src/local.ts', 'src/deeper/local.ts', 'src/sub/s.ts', 'src/deeper/sub/t.ts',
-  'src/deeper/override.ts', 'src/override.ts', 'pkg/mod.py', 'pkg/readme.txt', 'pkg/sub/inner.py', 'pkg/sub/inner.txt', 'pkg/other/x.py',
+  'app.log',
+  'important.log',
+  'src/app.log',
+  'src/deeper/debug.log',
+  'root-only.txt',
+  'src/root-only.txt',
+  'build/out.js',
+  'src/build/out.js',
+  'build.js',
+  'docs/readme.md',
+  'docs/keep.md',
+  'docs/sub/guide.md',
+  'docs/notes.txt',
+  'secret1.txt',
+  'secret12.txt',
+  'secret.txt',
+  'tmp3.txt',
+  'tmpx.txt',
+  'dataa.csv',
+  'datab.csv',
+  'cache/x.js',
+  'src/cache/y.js',
+  'src/cache/deep/z.js',
+  'cachefile.js',
+  'deep/gen',
+  'deep/a/b/gen',
+  'deep/gen2',
+  '#hash.txt',
+  '!bang.txt',
+  'trailing.txt',
+  'vendor/lib.js',
+  'src/vendor/lib.js',
+  'vendor.js',
+  'x.tmp/file.js',
+  'y.tmp',
+  'a/b/c.txt',
+  'x/a/b/c.txt',
+  'Caps.txt',
+  'caps.txt',
+  'CAPS.txt',
+  'only-dir/file.js',
+  'src/only-dir',
+  'nested/a.js',
+  'nested/keep/b.js',
+  'xa/y',
+  'xa/z/y',
+  'x/y',
+  'src/a.gen.ts',
+  'src/keep.gen.ts',
+  'src/deeper/b.gen.ts',
+  'src/local.ts',
+  'src/deeper/local.ts',
+  'src/sub/s.ts',
+  'src/deeper/sub/t.ts',
+  'src/deeper/override.ts',
+  'src/override.ts',
+  'pkg/mod.py',
+  'pkg/readme.txt',
+  'pkg/sub/inner.py',
+  'pkg/sub/inner.txt',
+  'pkg/other/x.py',
   'plain.ts',
 ];
 
@@ -117,7 +169,9 @@ describe('.gitignore semantics, checked against git check-ignore', () => {
     }
     const git = new Set(out.split('\n').filter(Boolean));
     const ours = await oursFor(dir, files);
-    const disagreements = files.filter((f) => git.has(f) !== ours.has(f)).map((f) => `${f}: git ${git.has(f) ? 'ignores' : 'keeps'}, we ${ours.has(f) ? 'ignore' : 'keep'}`);
+    const disagreements = files
+      .filter((f) => git.has(f) !== ours.has(f))
+      .map((f) => `${f}: git ${git.has(f) ? 'ignores' : 'keeps'}, we ${ours.has(f) ? 'ignore' : 'keep'}`);
     expect(disagreements).toEqual([]);
     // The fixture exercises both outcomes, many times.
     expect(git.size).toBeGreaterThan(20);

@@ -52,10 +52,18 @@ describe('a first index', () => {
 
   it('finds a function by meaning, by name words, and both', async () => {
     for (const mode of ['vector', 'text', 'hybrid']) {
-      const r = await stack.request('GET', `/v1/code/search?q=${encodeURIComponent('split a line of comma separated values')}&mode=${mode}&limit=3`, { user: alice });
+      const r = await stack.request('GET', `/v1/code/search?q=${encodeURIComponent('split a line of comma separated values')}&mode=${mode}&limit=3`, {
+        user: alice,
+      });
       expect(r.status, r.text).toBe(200);
       expect(r.json.mode).toBe(mode);
-      expect(r.json.items[0], mode).toMatchObject({ repository: repo, path: 'tools/inventory.py', symbol: 'parse_csv_line', kind: 'function', language: 'python' });
+      expect(r.json.items[0], mode).toMatchObject({
+        repository: repo,
+        path: 'tools/inventory.py',
+        symbol: 'parse_csv_line',
+        kind: 'function',
+        language: 'python',
+      });
       expect(r.json.items[0].snippet).toContain('def parse_csv_line(line):');
     }
     const byName = await stack.request('GET', `/v1/code/search?q=parseHttpResponse&mode=text`, { user: alice });
@@ -80,7 +88,10 @@ describe('re-indexing', () => {
   });
 
   it('embeds only the chunks of a changed file whose content changed', async () => {
-    current = { ...current, 'lib/strings.js': current['lib/strings.js']!.replace('title.toLowerCase().trim()', "title.normalize('NFKD').toLowerCase().trim()") };
+    current = {
+      ...current,
+      'lib/strings.js': current['lib/strings.js']!.replace('title.toLowerCase().trim()', "title.normalize('NFKD').toLowerCase().trim()"),
+    };
     expect((await upload(stack, alice, repo, treeArchive(current))).status).toBe(200);
     const job = await indexRepo(stack, alice, repo);
     expect(job.state).toBe('completed');
@@ -106,7 +117,8 @@ describe('re-indexing', () => {
   it('reuses vectors across repositories with the same content, as for a branch', async () => {
     const branch = await createRepo(stack, alice, 'sample-branch');
     const files = { ...current };
-    files['src/math/vector.ts'] += '\n/** Scales a vector by a factor. */\nexport const scale = (a: Point, k: number): Point => ({ x: a.x * k, y: a.y * k });\n';
+    files['src/math/vector.ts'] +=
+      '\n/** Scales a vector by a factor. */\nexport const scale = (a: Point, k: number): Point => ({ x: a.x * k, y: a.y * k });\n';
     expect((await upload(stack, alice, branch, treeArchive(files))).status).toBe(200);
     const job = await indexRepo(stack, alice, branch);
     expect(job.state).toBe('completed');

@@ -41,10 +41,17 @@ function score(ours: Def[], truth: Def[]) {
   const o = new Set(keys(ours));
   const t = new Set(keys(truth));
   const both = [...o].filter((k) => t.has(k)).length;
-  return { precision: both / o.size, recall: both / t.size, n: t.size, missing: [...t].filter((k) => !o.has(k)).slice(0, 10), extra: [...o].filter((k) => !t.has(k)).slice(0, 10) };
+  return {
+    precision: both / o.size,
+    recall: both / t.size,
+    n: t.size,
+    missing: [...t].filter((k) => !o.has(k)).slice(0, 10),
+    extra: [...o].filter((k) => !t.has(k)).slice(0, 10),
+  };
 }
 
-const oursOf = (extracted: ExtractedFile[]): Def[] => extracted.flatMap((f) => f.symbols.map((s) => ({ path: f.path, name: s.qualifiedName, kind: s.kind, line: s.startLine })));
+const oursOf = (extracted: ExtractedFile[]): Def[] =>
+  extracted.flatMap((f) => f.symbols.map((s) => ({ path: f.path, name: s.qualifiedName, kind: s.kind, line: s.startLine })));
 
 describe('Python, against ast (more-itertools 10.5.0)', () => {
   let dir: string;
@@ -153,8 +160,10 @@ function tsTruth(path: string, content: string): Def[] {
   const add = (name: string, kind: string, l: number) => out.push({ path, name, kind, line: l });
   const classBody = (c: ts.ClassLikeDeclaration, scope: string) => {
     for (const m of c.members) {
-      if ((ts.isMethodDeclaration(m) || ts.isGetAccessor(m) || ts.isSetAccessor(m)) && m.body && m.name) add(q(scope, m.name.getText(sf)), 'method', nameLine(m));
-      else if (ts.isConstructorDeclaration(m) && m.body) add(q(scope, 'constructor'), 'method', line(m.getChildren(sf).find((c) => c.kind === ts.SyntaxKind.ConstructorKeyword) ?? m));
+      if ((ts.isMethodDeclaration(m) || ts.isGetAccessor(m) || ts.isSetAccessor(m)) && m.body && m.name)
+        add(q(scope, m.name.getText(sf)), 'method', nameLine(m));
+      else if (ts.isConstructorDeclaration(m) && m.body)
+        add(q(scope, 'constructor'), 'method', line(m.getChildren(sf).find((c) => c.kind === ts.SyntaxKind.ConstructorKeyword) ?? m));
       else if (ts.isPropertyDeclaration(m) && m.name && m.initializer && isFn(m.initializer)) add(q(scope, m.name.getText(sf)), 'method', nameLine(m));
       else if (ts.isPropertyDeclaration(m) && m.name && m.initializer && ts.isClassExpression(m.initializer)) {
         add(q(scope, m.name.getText(sf)), 'class', nameLine(m));
@@ -221,21 +230,42 @@ describe('TypeScript and JavaScript, against the TypeScript compiler API', () =>
   }
 
   it('records imports, parents, signatures and JSDoc', () => {
-    const [file] = extract([{ path: 'src/x.ts', content: [
-      "import { a, b as c } from './mod';",
-      "import * as ns from 'lib';",
-      "const fs = require('fs');",
-      '/** Greets people. */',
-      'export class Greeter<T> extends Base implements Named {',
-      '  /** Says hello to `name`. */',
-      '  async greet(name: string): Promise<string> {',
-      '    return name;',
-      '  }',
-      '}',
-    ].join('\n') }]);
-    expect(file!.imports).toEqual([{ module: './mod', names: ['a', 'b as c'] }, { module: 'lib', names: ['* as ns'] }, { module: 'fs', names: ['fs'] }]);
+    const [file] = extract([
+      {
+        path: 'src/x.ts',
+        content: [
+          "import { a, b as c } from './mod';",
+          "import * as ns from 'lib';",
+          "const fs = require('fs');",
+          '/** Greets people. */',
+          'export class Greeter<T> extends Base implements Named {',
+          '  /** Says hello to `name`. */',
+          '  async greet(name: string): Promise<string> {',
+          '    return name;',
+          '  }',
+          '}',
+        ].join('\n'),
+      },
+    ]);
+    expect(file!.imports).toEqual([
+      { module: './mod', names: ['a', 'b as c'] },
+      { module: 'lib', names: ['* as ns'] },
+      { module: 'fs', names: ['fs'] },
+    ]);
     const greet = file!.symbols.find((s) => s.name === 'greet')!;
-    expect(greet).toMatchObject({ qualifiedName: 'Greeter.greet', parent: 'Greeter', kind: 'method', signature: 'async greet(name: string): Promise<string>', docstring: 'Says hello to `name`.', startLine: 7, endLine: 9 });
-    expect(file!.symbols.find((s) => s.name === 'Greeter')).toMatchObject({ signature: 'export class Greeter<T> extends Base implements Named', docstring: 'Greets people.', startLine: 5 });
+    expect(greet).toMatchObject({
+      qualifiedName: 'Greeter.greet',
+      parent: 'Greeter',
+      kind: 'method',
+      signature: 'async greet(name: string): Promise<string>',
+      docstring: 'Says hello to `name`.',
+      startLine: 7,
+      endLine: 9,
+    });
+    expect(file!.symbols.find((s) => s.name === 'Greeter')).toMatchObject({
+      signature: 'export class Greeter<T> extends Base implements Named',
+      docstring: 'Greets people.',
+      startLine: 5,
+    });
   });
 });

@@ -19,8 +19,15 @@ let open: string;
 
 /** Many small functions that all talk about the same thing, in two languages, plus a Python one at the end. */
 function manyFunctions(): Record<string, string> {
-  const ts = Array.from({ length: 30 }, (_, i) => `/** Formats the currency amount number ${i}. */\nexport function formatAmount${i}(value: number): string {\n  return value.toFixed(${i % 4});\n}\n`).join('\n');
-  const py = Array.from({ length: 12 }, (_, i) => `def format_amount_${i}(value):\n    """Format the currency amount number ${i}."""\n    return f"{value:.${i % 4}f}"\n`).join('\n\n');
+  const ts = Array.from(
+    { length: 30 },
+    (_, i) =>
+      `/** Formats the currency amount number ${i}. */\nexport function formatAmount${i}(value: number): string {\n  return value.toFixed(${i % 4});\n}\n`,
+  ).join('\n');
+  const py = Array.from(
+    { length: 12 },
+    (_, i) => `def format_amount_${i}(value):\n    """Format the currency amount number ${i}."""\n    return f"{value:.${i % 4}f}"\n`,
+  ).join('\n\n');
   return { 'src/format.ts': ts, 'py/format.py': py };
 }
 
@@ -30,7 +37,11 @@ beforeAll(async () => {
   mine = await createRepo(stack, alice, 'mine');
   shared = await createRepo(stack, alice, 'shared', { visibility: 'shared', sharedWith: [bob.id] });
   open = await createRepo(stack, carol, 'open', { visibility: 'public' });
-  for (const [id, user, files] of [[mine, alice, manyFunctions()], [shared, alice, sampleProject()], [open, carol, sampleProject()]] as const) {
+  for (const [id, user, files] of [
+    [mine, alice, manyFunctions()],
+    [shared, alice, sampleProject()],
+    [open, carol, sampleProject()],
+  ] as const) {
     expect((await upload(stack, user, id, treeArchive(files))).status).toBe(200);
     expect((await indexRepo(stack, user, id)).state).toBe('completed');
   }
@@ -117,7 +128,13 @@ describe('who may read what', () => {
   it('lists only readable repositories', async () => {
     // Public repositories of other suites sharing the database are listed too: look at this suite's only.
     const ours = new Set([mine, shared, open]);
-    const names = (u: TestUser) => stack.request('GET', '/v1/code/repositories', { user: u }).then((r) => r.json.items.filter((x: any) => ours.has(x.id)).map((x: any) => x.name).sort());
+    const names = (u: TestUser) =>
+      stack.request('GET', '/v1/code/repositories', { user: u }).then((r) =>
+        r.json.items
+          .filter((x: any) => ours.has(x.id))
+          .map((x: any) => x.name)
+          .sort(),
+      );
     expect(await names(bob)).toEqual(['open', 'shared']);
     expect(await names(alice)).toEqual(['mine', 'open', 'shared']);
   });
@@ -128,9 +145,18 @@ describe('symbols', () => {
     const exact = await stack.request('GET', `/v1/code/repositories/${shared}/symbols?name=add_item`, { user: alice });
     expect(exact.json.items).toHaveLength(1);
     expect(exact.json.items[0]).toMatchObject({
-      path: 'tools/inventory.py', name: 'add_item', qualifiedName: 'Inventory.add_item', kind: 'method', parent: 'Inventory',
-      signature: 'def add_item(self, name, quantity=1)', docstring: 'Add a quantity of an item to the stock.',
-      span: { startLine: 11, endLine: 13 }, imports: [{ module: 'json', names: [] }, { module: 'collections', names: ['Counter'] }],
+      path: 'tools/inventory.py',
+      name: 'add_item',
+      qualifiedName: 'Inventory.add_item',
+      kind: 'method',
+      parent: 'Inventory',
+      signature: 'def add_item(self, name, quantity=1)',
+      docstring: 'Add a quantity of an item to the stock.',
+      span: { startLine: 11, endLine: 13 },
+      imports: [
+        { module: 'json', names: [] },
+        { module: 'collections', names: ['Counter'] },
+      ],
     });
     const qualified = await stack.request('GET', `/v1/code/repositories/${shared}/symbols?name=RetryingClient.parseHttpResponse`, { user: alice });
     expect(qualified.json.items.map((s: any) => s.kind)).toEqual(['method']);

@@ -55,7 +55,11 @@ export async function createRepo(stack: Stack, user: TestUser, name: string, ext
 }
 
 export async function upload(stack: Stack, user: TestUser, id: string, body: Buffer, contentType = 'application/gzip') {
-  const res = await fetch(`${stack.base}/v1/code/repositories/${id}/archive`, { method: 'PUT', headers: { ...user.auth, 'content-type': contentType }, body: new Uint8Array(body) });
+  const res = await fetch(`${stack.base}/v1/code/repositories/${id}/archive`, {
+    method: 'PUT',
+    headers: { ...user.auth, 'content-type': contentType },
+    body: new Uint8Array(body),
+  });
   const text = await res.text();
   return { status: res.status, json: text ? JSON.parse(text) : undefined, text };
 }

@@ -25,15 +25,18 @@ const schemaPath = join(dirname(require.resolve('dclint/package.json')), 'schema
  */
 function interpolate(value: unknown, env: Record<string, string | undefined>): unknown {
   if (typeof value === 'string') {
-    return value.replace(/\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?[-?])([^}]*))?\}|\$([A-Za-z_][A-Za-z0-9_]*)/g, (whole, name?: string, op?: string, arg?: string, bare?: string) => {
-      if (whole === '$$') return '$';
-      if (bare) return env[bare] ?? '';
-      const v = env[name!];
-      const unset = op?.startsWith(':') ? !v : v === undefined;
-      if (op?.endsWith('-')) return unset ? (arg ?? '') : v!;
-      if (op?.endsWith('?') && unset) throw new Error(`compose: ${name} is required: ${arg}`);
-      return v ?? '';
-    });
+    return value.replace(
+      /\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?[-?])([^}]*))?\}|\$([A-Za-z_][A-Za-z0-9_]*)/g,
+      (whole, name?: string, op?: string, arg?: string, bare?: string) => {
+        if (whole === '$$') return '$';
+        if (bare) return env[bare] ?? '';
+        const v = env[name!];
+        const unset = op?.startsWith(':') ? !v : v === undefined;
+        if (op?.endsWith('-')) return unset ? (arg ?? '') : v!;
+        if (op?.endsWith('?') && unset) throw new Error(`compose: ${name} is required: ${arg}`);
+        return v ?? '';
+      },
+    );
   }
   if (Array.isArray(value)) return value.map((v) => interpolate(v, env));
   if (value && typeof value === 'object') return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, interpolate(v, env)]));
@@ -88,7 +91,10 @@ describe('docker-compose.yml', () => {
     for (const [name, service] of parleyServices) {
       const env = envOf(service);
       expect(Object.keys(env).length, name).toBeGreaterThan(5);
-      expect(Object.keys(env).filter((k) => !known.has(k)), `unknown variables on ${name}`).toEqual([]);
+      expect(
+        Object.keys(env).filter((k) => !known.has(k)),
+        `unknown variables on ${name}`,
+      ).toEqual([]);
       // The values parse: only the *_FILE secrets (absent here) are left out.
       const plain = Object.fromEntries(Object.entries(env).filter(([k]) => !k.endsWith('_FILE')));
       const config = loadConfig(plain);
@@ -154,7 +160,10 @@ describe('docker-compose.yml', () => {
   it('provisions every dashboard and the alert rules it mounts', () => {
     const dashboards = readdirSync(join(root, 'dashboards')).filter((f) => f.endsWith('.json'));
     expect(dashboards.length).toBeGreaterThanOrEqual(1);
-    const prometheus = parse(readFileSync(join(root, 'deploy/prometheus/prometheus.yml'), 'utf8')) as { scrape_configs: { job_name: string; dns_sd_configs: { names: string[]; port: number }[] }[]; rule_files: string[] };
+    const prometheus = parse(readFileSync(join(root, 'deploy/prometheus/prometheus.yml'), 'utf8')) as {
+      scrape_configs: { job_name: string; dns_sd_configs: { names: string[]; port: number }[] }[];
+      rule_files: string[];
+    };
     const targets = prometheus.scrape_configs.map((c) => `${c.dns_sd_configs[0]!.names[0]}:${c.dns_sd_configs[0]!.port}`);
     expect(targets.sort()).toEqual([`api:${envOf(compose.services.api!).PORT}`, `workers:${envOf(compose.services.workers!).PARLEY_WORKER_PORT}`]);
   });

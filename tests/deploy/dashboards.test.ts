@@ -28,7 +28,9 @@ interface Dashboard {
 const dashboards = readdirSync(dir)
   .filter((f) => f.endsWith('.json'))
   .map((f) => ({ file: f, d: JSON.parse(readFileSync(join(dir, f), 'utf8')) as Dashboard }));
-const rules = (parse(readFileSync(join(dir, 'parley.rules.yml'), 'utf8')) as { groups: { name: string; rules: { alert: string; expr: string }[] }[] }).groups.flatMap((g) => g.rules);
+const rules = (
+  parse(readFileSync(join(dir, 'parley.rules.yml'), 'utf8')) as { groups: { name: string; rules: { alert: string; expr: string }[] }[] }
+).groups.flatMap((g) => g.rules);
 
 const keywords = new Set(['and', 'or', 'unless', 'bool', 'offset', 'inf', 'nan']);
 
@@ -72,10 +74,27 @@ afterAll(() => stack?.stop());
 
 describe('dashboards', () => {
   it('covers queues and jobs, Ollama per model, caches, auth, discussions and the realtime hub', () => {
-    expect(dashboards.map((x) => x.d.uid).sort()).toEqual(['parley-auth', 'parley-caches', 'parley-discussions', 'parley-ollama', 'parley-overview', 'parley-queues-jobs', 'parley-realtime']);
+    expect(dashboards.map((x) => x.d.uid).sort()).toEqual([
+      'parley-auth',
+      'parley-caches',
+      'parley-discussions',
+      'parley-ollama',
+      'parley-overview',
+      'parley-queues-jobs',
+      'parley-realtime',
+    ]);
     const ollama = dashboards.find((x) => x.d.uid === 'parley-ollama')!.d;
-    const exprs = ollama.panels.flatMap((p) => p.targets ?? []).map((t) => t.expr).join('\n');
-    for (const m of ['parley_llm_time_to_first_token_seconds_bucket', 'parley_llm_tokens_per_second_bucket', 'parley_job_queue_wait_seconds_bucket', 'parley_ollama_breaker_state']) expect(exprs).toContain(m);
+    const exprs = ollama.panels
+      .flatMap((p) => p.targets ?? [])
+      .map((t) => t.expr)
+      .join('\n');
+    for (const m of [
+      'parley_llm_time_to_first_token_seconds_bucket',
+      'parley_llm_tokens_per_second_bucket',
+      'parley_job_queue_wait_seconds_bucket',
+      'parley_ollama_breaker_state',
+    ])
+      expect(exprs).toContain(m);
     expect(ollama.templating.list.map((v) => v.name)).toContain('model');
   });
 
@@ -96,8 +115,11 @@ describe('dashboards', () => {
   it('name only metrics the live processes export', () => {
     const missing: string[] = [];
     for (const { file, d } of dashboards) {
-      for (const p of d.panels) for (const t of p.targets ?? []) for (const m of metricNames(t.expr)) if (!available.has(m)) missing.push(`${file} "${p.title}": ${m}`);
-      for (const v of d.templating.list) for (const m of v.query?.startsWith('label_values(') ? [v.query.slice(13).split(/[,)]/)[0]!.trim()] : []) if (!available.has(m)) missing.push(`${file} variable ${v.name}: ${m}`);
+      for (const p of d.panels)
+        for (const t of p.targets ?? []) for (const m of metricNames(t.expr)) if (!available.has(m)) missing.push(`${file} "${p.title}": ${m}`);
+      for (const v of d.templating.list)
+        for (const m of v.query?.startsWith('label_values(') ? [v.query.slice(13).split(/[,)]/)[0]!.trim()] : [])
+          if (!available.has(m)) missing.push(`${file} variable ${v.name}: ${m}`);
     }
     expect(missing).toEqual([]);
   });
@@ -114,18 +136,28 @@ describe('alert rules', () => {
   });
 
   it('name only metrics the live processes export', () => {
-    const missing = rules.flatMap((r) => metricNames(r.expr).filter((m) => !available.has(m)).map((m) => `${r.alert}: ${m}`));
+    const missing = rules.flatMap((r) =>
+      metricNames(r.expr)
+        .filter((m) => !available.has(m))
+        .map((m) => `${r.alert}: ${m}`),
+    );
     expect(missing).toEqual([]);
   });
 });
 
 describe('the check itself', () => {
   it('reads metric names out of PromQL and would catch a renamed metric', () => {
-    expect(metricNames('histogram_quantile(0.99, sum by (le, model) (rate(parley_llm_time_to_first_token_seconds_bucket{model=~"$model"}[5m])))')).toEqual(['parley_llm_time_to_first_token_seconds_bucket']);
-    expect(metricNames('max(parley_redis_memory_used_bytes) / max(parley_redis_memory_max_bytes > 0) > 0.8').sort()).toEqual(['parley_redis_memory_max_bytes', 'parley_redis_memory_used_bytes']);
+    expect(metricNames('histogram_quantile(0.99, sum by (le, model) (rate(parley_llm_time_to_first_token_seconds_bucket{model=~"$model"}[5m])))')).toEqual([
+      'parley_llm_time_to_first_token_seconds_bucket',
+    ]);
+    expect(metricNames('max(parley_redis_memory_used_bytes) / max(parley_redis_memory_max_bytes > 0) > 0.8').sort()).toEqual([
+      'parley_redis_memory_max_bytes',
+      'parley_redis_memory_used_bytes',
+    ]);
     expect(metricNames('sum(rate(x_total{a="b"}[1m])) and on (job) up')).toEqual(['x_total', 'up']);
     // The old names, before this deploy work, are gone from the live processes.
-    for (const old of ['parley_ollama_in_flight', 'parley_worker_process_cpu_seconds_total', 'parley_api_nodejs_heap_size_used_bytes']) expect(available.has(old), old).toBe(false);
+    for (const old of ['parley_ollama_in_flight', 'parley_worker_process_cpu_seconds_total', 'parley_api_nodejs_heap_size_used_bytes'])
+      expect(available.has(old), old).toBe(false);
     expect(available.has('parley_ollama_requests_in_flight')).toBe(true);
   });
 });

@@ -52,7 +52,8 @@ describe('worker ops endpoints', () => {
     expect(ok.headers.get('content-type')).toMatch(/^text\/plain/);
     const text = await ok.text();
     // Default Node metrics under their standard names, so stock dashboards work.
-    for (const name of ['process_cpu_user_seconds_total', 'process_resident_memory_bytes', 'nodejs_eventloop_lag_seconds', 'nodejs_heap_size_used_bytes']) expect(text).toContain(`\n${name}`);
+    for (const name of ['process_cpu_user_seconds_total', 'process_resident_memory_bytes', 'nodejs_eventloop_lag_seconds', 'nodejs_heap_size_used_bytes'])
+      expect(text).toContain(`\n${name}`);
     expect(text).not.toMatch(/parley_worker_|parley_api_/);
   });
 
@@ -78,7 +79,8 @@ describe('worker ops endpoints', () => {
     try {
       const u = await other.user('member');
       const r = await other.request('POST', '/v1/jobs', { user: u, body: { kind: 'system.ping', input: { holdMs: 2500 } } });
-      for (let i = 0; i < 200 && (await other.request('GET', `/v1/jobs/${r.json.id}`, { user: u })).json.state !== 'active'; i++) await new Promise((res) => setTimeout(res, 25));
+      for (let i = 0; i < 200 && (await other.request('GET', `/v1/jobs/${r.json.id}`, { user: u })).json.state !== 'active'; i++)
+        await new Promise((res) => setTimeout(res, 25));
       const stopping = other.workers!.stop();
       const ready = await fetch(`http://127.0.0.1:${other.workers!.opsPort}/readyz`);
       expect(ready.status).toBe(503);
@@ -112,10 +114,14 @@ describe('API /metrics', () => {
   });
 
   it('counts a login as an issued password grant', async () => {
-    const count = async () => Number(/^parley_auth_tokens_issued_total\{grant="password"\} (\d+)/m.exec((await stack.request('GET', '/metrics', { user: operator })).text)?.[1] ?? 0);
+    const count = async () =>
+      Number(/^parley_auth_tokens_issued_total\{grant="password"\} (\d+)/m.exec((await stack.request('GET', '/metrics', { user: operator })).text)?.[1] ?? 0);
     const before = await count();
     const u = await stack.user('member');
-    const r = await fetch(`${stack.base}/v1/auth/token`, { method: 'POST', body: new URLSearchParams({ grant_type: 'password', username: u.username, password: u.password }) });
+    const r = await fetch(`${stack.base}/v1/auth/token`, {
+      method: 'POST',
+      body: new URLSearchParams({ grant_type: 'password', username: u.username, password: u.password }),
+    });
     expect(r.status).toBe(200);
     expect(await count()).toBe(before + 1);
   });
@@ -174,7 +180,11 @@ describe('secrets from files', () => {
   };
 
   it('reads <NAME>_FILE, puts DATABASE_PASSWORD into a URL without one, and refuses both forms at once', () => {
-    const c = loadConfig({ DATABASE_URL: 'postgres://parley@db:5432/parley', DATABASE_PASSWORD_FILE: file('pg', 's3cret/with:chars\n'), PARLEY_METRICS_TOKEN_FILE: file('tok', `${token}\n`) });
+    const c = loadConfig({
+      DATABASE_URL: 'postgres://parley@db:5432/parley',
+      DATABASE_PASSWORD_FILE: file('pg', 's3cret/with:chars\n'),
+      PARLEY_METRICS_TOKEN_FILE: file('tok', `${token}\n`),
+    });
     expect(new URL(c.databaseUrl).password).toBe(encodeURIComponent('s3cret/with:chars'));
     expect(c.metricsToken).toBe(token);
     expect(loadConfig({ DATABASE_URL: 'postgres://u:own@db/x', DATABASE_PASSWORD: 'other' }).databaseUrl).toBe('postgres://u:own@db/x');

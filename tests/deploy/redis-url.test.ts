@@ -19,7 +19,10 @@ describe('REDIS_URL', () => {
     };
     try {
       expect(c.isCluster).toBe(true);
-      expect(c.startupNodes).toEqual([{ host: '127.0.0.1', port: 1 }, { host: '127.0.0.1', port: 2 }]);
+      expect(c.startupNodes).toEqual([
+        { host: '127.0.0.1', port: 1 },
+        { host: '127.0.0.1', port: 2 },
+      ]);
       expect(c.options.redisOptions).toMatchObject({ username: 'alice', password: 'p@ss' });
     } finally {
       c.disconnect();

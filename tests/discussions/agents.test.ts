@@ -23,7 +23,12 @@ describe('agents', () => {
     const admin = await stack.user('admin');
     const created = await stack.request('POST', '/v1/agents', { user: member, body: agent({ params: { temperature: 0.3, num_predict: 64 } }) });
     expect(created.status).toBe(201);
-    expect(created.json).toMatchObject({ name: 'Ada', owner: member.id, model: stack.api.config.ollama.chatModel, params: { temperature: 0.3, num_predict: 64 } });
+    expect(created.json).toMatchObject({
+      name: 'Ada',
+      owner: member.id,
+      model: stack.api.config.ollama.chatModel,
+      params: { temperature: 0.3, num_predict: 64 },
+    });
     const id = created.json.id;
     expect((await stack.request('GET', '/v1/agents', { user: member })).json.items.map((a: any) => a.id)).toContain(id);
     expect((await stack.request('GET', '/v1/agents', { user: other })).json.items.map((a: any) => a.id)).not.toContain(id);

@@ -14,7 +14,15 @@ const bo = { id: '00000000-0000-4000-8000-00000000000b', name: 'Bo', persona: 'Y
 function timeline(turns: number, words = 30): TimelineEntry[] {
   return Array.from({ length: turns }, (_, i) => {
     const who = i % 2 === 0 ? ada : bo;
-    return { kind: 'turn' as const, seq: i * 10 + 1, turn: i + 1, agentId: who.id, agentName: who.name, text: `turn ${i + 1}: ${'word '.repeat(words)}`, status: 'completed' as const };
+    return {
+      kind: 'turn' as const,
+      seq: i * 10 + 1,
+      turn: i + 1,
+      agentId: who.id,
+      agentName: who.name,
+      text: `turn ${i + 1}: ${'word '.repeat(words)}`,
+      status: 'completed' as const,
+    };
   });
 }
 
@@ -24,7 +32,7 @@ describe('context assembly', () => {
   it('stays within the budget whatever the transcript, keeping the newest turns verbatim', () => {
     // Seeded sweep over budgets and transcript lengths (seed printed for reruns).
     let seed = 42;
-    const rnd = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+    const rnd = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
     console.log('context sweep seed 42');
     for (let i = 0; i < 200; i++) {
       const budget = MIN_BUDGET + Math.floor(rnd() * 2000);
@@ -39,7 +47,9 @@ describe('context assembly', () => {
       expect(c.stats.verbatimTurns + c.stats.droppedTurns).toBe(tl.length);
       // What is kept is the newest contiguous part, in order, and the cue comes last.
       const kept = c.messages.slice(1, -1).map((m) => m.content);
-      const expected = tl.slice(tl.length - c.stats.verbatimTurns).map((e) => (e.kind === 'turn' && e.agentId === ada.id ? e.text : `${(e as { agentName: string }).agentName}: ${e.text}`));
+      const expected = tl
+        .slice(tl.length - c.stats.verbatimTurns)
+        .map((e) => (e.kind === 'turn' && e.agentId === ada.id ? e.text : `${(e as { agentName: string }).agentName}: ${e.text}`));
       expect(kept).toEqual(expected);
       expect(c.messages.at(-1)!.content).toMatch(/Ada/);
     }
@@ -51,7 +61,13 @@ describe('context assembly', () => {
       { kind: 'human', seq: 15, authorName: 'carol', text: 'What about pineapples?' },
       { ...(timeline(3, 3)[2] as Extract<TimelineEntry, { kind: 'turn' }>), status: 'interrupted' },
     ];
-    const c = assembleContext({ ...base, turn: 4, timeline: tl, summary: { upToTurn: 0, text: 'They argued about pets.' }, longTermMemory: ['Ada owns a cat.'] });
+    const c = assembleContext({
+      ...base,
+      turn: 4,
+      timeline: tl,
+      summary: { upToTurn: 0, text: 'They argued about pets.' },
+      longTermMemory: ['Ada owns a cat.'],
+    });
     const [system, ...rest] = c.messages;
     expect(system!.role).toBe('system');
     expect(system!.content.startsWith(ada.persona)).toBe(true);
@@ -87,7 +103,9 @@ describe('context assembly', () => {
     expect(cut).toBeGreaterThanOrEqual(1);
     expect(cut).toBeLessThan(10);
     const rest = tl.filter((e) => e.kind === 'turn' && e.turn > cut);
-    expect(rest.reduce((n, e) => n + messageTokens({ role: 'user', content: `${(e as { agentName: string }).agentName}: ${e.text}` }), 0)).toBeLessThanOrEqual(300);
+    expect(rest.reduce((n, e) => n + messageTokens({ role: 'user', content: `${(e as { agentName: string }).agentName}: ${e.text}` }), 0)).toBeLessThanOrEqual(
+      300,
+    );
   });
 });
 

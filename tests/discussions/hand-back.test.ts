@@ -88,14 +88,18 @@ describe('a discussion turn handed back at shutdown', () => {
     expect((await transcript(stack, user, roomId)).turns).toEqual([]);
 
     // Short turns from here on (agents are read at each turn), so the rest of the room is quick on a busy Ollama.
-    for (const id of agentIds) expect((await stack.request('PATCH', `/v1/agents/${id}`, { user, body: { params: { num_predict: 24, temperature: 0.7 } } })).status).toBe(200);
+    for (const id of agentIds)
+      expect((await stack.request('PATCH', `/v1/agents/${id}`, { user, body: { params: { num_predict: 24, temperature: 0.7 } } })).status).toBe(200);
     await worker();
     const done = await waitForRoom(stack, user, roomId, closed);
     expect(done).toMatchObject({ status: 'finished', turn: 2, speaking: false });
 
     // Turn 1 was committed once, by the second attempt, and its job completed.
     const turns = (await transcript(stack, user, roomId)).turns;
-    expect(turns.map((t: any) => [t.turn, t.status])).toEqual([[1, 'completed'], [2, 'completed']]);
+    expect(turns.map((t: any) => [t.turn, t.status])).toEqual([
+      [1, 'completed'],
+      [2, 'completed'],
+    ]);
     expect(turns[0]).toMatchObject({ jobId: turnJobId, attempt: 2 });
     expect(turns[0].text.length).toBeGreaterThan(0);
     expect(await jobRow(turnJobId)).toMatchObject({ state: 'completed', attempts: 2 });
@@ -103,7 +107,10 @@ describe('a discussion turn handed back at shutdown', () => {
     // Viewers saw turn 1 start twice (the restart) and finish once; the room never paused.
     const { events } = await roomEvents(stack, user, roomId, { timeoutMs: 10_000 });
     expect(events.filter((e) => e.event === 'turn_started' && e.data.turn === 1)).toHaveLength(2);
-    expect(events.filter((e) => e.event === 'turn_finished').map((e) => [e.data.turn, e.data.status])).toEqual([[1, 'completed'], [2, 'completed']]);
+    expect(events.filter((e) => e.event === 'turn_finished').map((e) => [e.data.turn, e.data.status])).toEqual([
+      [1, 'completed'],
+      [2, 'completed'],
+    ]);
     expect(events.filter((e) => e.event === 'status').map((e) => e.data.status)).not.toContain('paused');
   }, 300_000);
 
@@ -128,7 +135,9 @@ describe('a discussion turn handed back at shutdown', () => {
     const turns = (await transcript(stack, user, roomId)).turns;
     expect(turns.map((t: any) => [t.turn, t.status, t.attempt])).toEqual([[1, 'failed', 4]]);
     const { events } = await roomEvents(stack, user, roomId, { stopAfter: (e) => e.event === 'status' && e.data.status === 'paused', timeoutMs: 10_000 });
-    const story = events.filter((e) => e.event === 'turn_started' || e.event === 'turn_finished' || e.event === 'status').map((e) => (e.event === 'status' ? `status:${e.data.status}` : `${e.event}:${e.data.status ?? e.data.turn}`));
+    const story = events
+      .filter((e) => e.event === 'turn_started' || e.event === 'turn_finished' || e.event === 'status')
+      .map((e) => (e.event === 'status' ? `status:${e.data.status}` : `${e.event}:${e.data.status ?? e.data.turn}`));
     expect(story).toEqual(['status:running', 'turn_started:1', 'turn_started:1', 'turn_started:1', 'turn_started:1', 'turn_finished:failed', 'status:paused']);
   }, 300_000);
 });

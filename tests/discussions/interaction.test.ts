@@ -112,7 +112,9 @@ describe('fork', () => {
     expect((await stack.request('GET', `/v1/agents/${agents[1].id}`, { user })).json.persona).toBe(agents[1].persona);
 
     const copied = await transcript(stack, user, fork.id);
-    expect(copied.turns.map((x: any) => [x.turn, x.text, x.copiedFrom])).toEqual(source.turns.slice(0, 2).map((x: any) => [x.turn, x.text, { discussionId: room.id, turn: x.turn }]));
+    expect(copied.turns.map((x: any) => [x.turn, x.text, x.copiedFrom])).toEqual(
+      source.turns.slice(0, 2).map((x: any) => [x.turn, x.text, { discussionId: room.id, turn: x.turn }]),
+    );
 
     await act(stack, user, fork.id, 'start');
     await waitForRoom(stack, user, fork.id, closed);
@@ -127,12 +129,22 @@ describe('fork', () => {
 
     // A viewer of the fork replays the whole history, copied turns marked as such.
     const replay = await roomEvents(stack, user, fork.id, { timeoutMs: 10_000 });
-    expect(replay.events.filter((e) => e.event === 'turn_started').map((e) => [e.data.turn, e.data.copied ?? false])).toEqual([[1, true], [2, true], [3, false], [4, false]]);
+    expect(replay.events.filter((e) => e.event === 'turn_started').map((e) => [e.data.turn, e.data.copied ?? false])).toEqual([
+      [1, true],
+      [2, true],
+      [3, false],
+      [4, false],
+    ]);
     expect([...turnsFromEvents(replay.events).values()].map((x) => x.text)).toEqual(forked.turns.map((x: any) => x.text));
 
     const cmp = await stack.request('GET', `/v1/discussions/${room.id}/compare/${fork.id}`, { user });
     expect(cmp.status).toBe(200);
-    expect(cmp.json).toMatchObject({ commonAncestor: room.id, divergesAfterTurn: 2, left: { id: room.id, lineage: null }, right: { id: fork.id, lineage: { parentId: room.id, forkTurn: 2 } } });
+    expect(cmp.json).toMatchObject({
+      commonAncestor: room.id,
+      divergesAfterTurn: 2,
+      left: { id: room.id, lineage: null },
+      right: { id: fork.id, lineage: { parentId: room.id, forkTurn: 2 } },
+    });
     expect(cmp.json.rows.map((r: any) => r.turn)).toEqual([1, 2, 3, 4]);
     expect(cmp.json.rows.slice(0, 2).every((r: any) => r.same)).toBe(true);
     expect(cmp.json.rows[3]).toMatchObject({ left: null, same: false, right: { agentId: agents[1].id } });

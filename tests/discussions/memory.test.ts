@@ -74,8 +74,12 @@ describe('memory and context', () => {
     for (const turn of after) {
       expect(turn.context.summaryUpToTurn).toBeGreaterThanOrEqual(job.input.upToTurn);
       expect(turn.prompt[0].content).toContain('Summary of the discussion so far:');
-      const verbatim = turn.prompt.slice(1, -1).map((m: any) => m.content).join('\n');
-      for (const covered of t.turns.filter((x: any) => x.turn <= turn.context.summaryUpToTurn && x.text.trim().length > 20)) expect(verbatim).not.toContain(covered.text.trim());
+      const verbatim = turn.prompt
+        .slice(1, -1)
+        .map((m: any) => m.content)
+        .join('\n');
+      for (const covered of t.turns.filter((x: any) => x.turn <= turn.context.summaryUpToTurn && x.text.trim().length > 20))
+        expect(verbatim).not.toContain(covered.text.trim());
     }
 
     // Short-term memory holds the recent turns in Redis, newest first, as committed.

@@ -17,7 +17,9 @@ beforeAll(async () => {
 afterAll(() => stack?.stop());
 
 /** The turn jobs of a room from the record, oldest first. */
-async function turnJobs(roomId: string): Promise<{ id: string; state: string; turn: number; started_at: Date | null; finished_at: Date | null; result: any }[]> {
+async function turnJobs(
+  roomId: string,
+): Promise<{ id: string; state: string; turn: number; started_at: Date | null; finished_at: Date | null; result: any }[]> {
   const rows = await stack.api.db('jobs').where({ kind: 'discussion.turn' }).whereRaw(`input->>'discussionId' = ?`, [roomId]).orderBy('queued_at', 'asc');
   return rows.map((r: any) => ({ ...r, turn: r.input.turn }));
 }
@@ -107,7 +109,9 @@ describe('turn orchestration', () => {
     // Turn 1 finished after the pause and before the resume.
     const seqOf = (pred: (e: any) => boolean) => events.find(pred)!.id;
     expect(seqOf((e) => e.event === 'turn_finished' && e.data.turn === 1)).toBeGreaterThan(seqOf((e) => e.data.status === 'paused'));
-    expect(seqOf((e) => e.event === 'turn_started' && e.data.turn === 2)).toBeGreaterThan(seqOf((e) => e.event === 'status' && e.data.status === 'running' && e.id > 2));
+    expect(seqOf((e) => e.event === 'turn_started' && e.data.turn === 2)).toBeGreaterThan(
+      seqOf((e) => e.event === 'status' && e.data.status === 'running' && e.id > 2),
+    );
     expect((await transcript(stack, user, room.id)).turns.map((t: any) => t.turn)).toEqual([1, 2, 3]);
   }, 300_000);
 
@@ -115,8 +119,16 @@ describe('turn orchestration', () => {
     // A user of its own, so its usage rows hold this room alone.
     const owner = await stack.user('member');
     const agents = await makeAgents(stack, owner, 3, { num_predict: 12 });
-    const mod = (await stack.request('POST', '/v1/agents', { user: owner, body: { name: 'Moderator', persona: 'You are a fair moderator who gives everyone a say.', params: { num_predict: 32 } } })).json;
-    const room = await makeRoom(stack, owner, { agentIds: agents.map((a) => a.id), policy: { turns: { kind: 'moderator', moderatorId: mod.id }, maxTurns: 4 } });
+    const mod = (
+      await stack.request('POST', '/v1/agents', {
+        user: owner,
+        body: { name: 'Moderator', persona: 'You are a fair moderator who gives everyone a say.', params: { num_predict: 32 } },
+      })
+    ).json;
+    const room = await makeRoom(stack, owner, {
+      agentIds: agents.map((a) => a.id),
+      policy: { turns: { kind: 'moderator', moderatorId: mod.id }, maxTurns: 4 },
+    });
     expect(room.moderator).toMatchObject({ id: mod.id, name: 'Moderator' });
     await act(stack, owner, room.id, 'start');
     const done = await waitForRoom(stack, owner, room.id, closed);
@@ -154,7 +166,9 @@ describe('turn orchestration', () => {
     expect(events.find((e) => e.event === 'turn_finished')).toMatchObject({ data: { turn: 1, status: 'failed', error: { code: 'UPSTREAM_REJECTED' } } });
     expect(events.at(-1)).toMatchObject({ event: 'status', data: { status: 'paused', reason: paused.statusReason } });
     const t = await transcript(stack, user, room.id);
-    expect(t.turns).toEqual([expect.objectContaining({ turn: 1, agentName: 'Ghost', status: 'failed', error: expect.objectContaining({ code: 'UPSTREAM_REJECTED' }) })]);
+    expect(t.turns).toEqual([
+      expect.objectContaining({ turn: 1, agentName: 'Ghost', status: 'failed', error: expect.objectContaining({ code: 'UPSTREAM_REJECTED' }) }),
+    ]);
 
     // Resume moves on to the next speaker; the room does not stall.
     await act(stack, user, room.id, 'resume');

@@ -12,7 +12,12 @@ export const personas = [
   { name: 'Cy', persona: 'You are Cy, a calm mediator who likes both.' },
 ];
 
-export async function makeAgents(stack: Stack, user: TestUser, n: number, params: Record<string, unknown> = { num_predict: 24, temperature: 0.7 }): Promise<any[]> {
+export async function makeAgents(
+  stack: Stack,
+  user: TestUser,
+  n: number,
+  params: Record<string, unknown> = { num_predict: 24, temperature: 0.7 },
+): Promise<any[]> {
   const out = [];
   for (const p of personas.slice(0, n)) {
     const r = await stack.request('POST', '/v1/agents', { user, body: { ...p, params } });
@@ -53,7 +58,14 @@ export async function transcript(stack: Stack, user: TestUser, id: string, promp
 }
 
 export function roomEvents(stack: Stack, user: TestUser, id: string, opts: { lastEventId?: number; stopAfter?: (e: any) => boolean; timeoutMs?: number } = {}) {
-  return readSse(`${stack.base}/v1/discussions/${id}/events`, { ...user.auth, ...(opts.lastEventId !== undefined ? { 'last-event-id': String(opts.lastEventId) } : {}) }, { timeoutMs: opts.timeoutMs ?? 240_000, stopAfter: (e) => (e.event === 'status' && (e.data.status === 'finished' || e.data.status === 'stopped')) || (opts.stopAfter?.(e) ?? false) });
+  return readSse(
+    `${stack.base}/v1/discussions/${id}/events`,
+    { ...user.auth, ...(opts.lastEventId !== undefined ? { 'last-event-id': String(opts.lastEventId) } : {}) },
+    {
+      timeoutMs: opts.timeoutMs ?? 240_000,
+      stopAfter: (e) => (e.event === 'status' && (e.data.status === 'finished' || e.data.status === 'stopped')) || (opts.stopAfter?.(e) ?? false),
+    },
+  );
 }
 
 /** Rebuilds each turn's text from room events, honouring restarts (a repeated turn_started drops what came before). */

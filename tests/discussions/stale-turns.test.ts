@@ -51,9 +51,19 @@ describe('stale turn jobs', () => {
 
     workers = await startWorkers(stack.env, { queues: ['llm'] });
     const job = await stack.waitForJob(turnJobId, user);
-    expect(job).toMatchObject({ state: 'completed', result: { discussionId: id, turn: 1, outcome: 'skipped', agentId: null, reason: 'a newer turn job superseded this one', usage: null } });
+    expect(job).toMatchObject({
+      state: 'completed',
+      result: { discussionId: id, turn: 1, outcome: 'skipped', agentId: null, reason: 'a newer turn job superseded this one', usage: null },
+    });
 
-    expect(await roomRow(id)).toMatchObject({ status: 'running', current_turn: 0, speaking: false, speaker_id: null, turn_job_id: newer, updated_at: before.row.updated_at });
+    expect(await roomRow(id)).toMatchObject({
+      status: 'running',
+      current_turn: 0,
+      speaking: false,
+      speaker_id: null,
+      turn_job_id: newer,
+      updated_at: before.row.updated_at,
+    });
     expect(await roomStreamLength(id)).toBe(before.events);
     expect((await transcript(stack, user, id)).turns).toEqual([]);
   });

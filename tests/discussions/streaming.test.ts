@@ -56,7 +56,10 @@ describe('live room streaming', () => {
         socket.disconnect();
         // Stay away until the room has moved on without us, then resume from the last seq seen.
         const away = lastSeq;
-        void until('the room to move on while the viewer is away', async () => Number(await stack.api.redis.get(stack.api.keys.roomSeq(room.id))) >= away + 5).then(() => {
+        void until(
+          'the room to move on while the viewer is away',
+          async () => Number(await stack.api.redis.get(stack.api.keys.roomSeq(room.id))) >= away + 5,
+        ).then(() => {
           missedWhileAway = true;
           socket.connect();
         });
@@ -148,11 +151,15 @@ describe('access', () => {
     };
 
     // Private: a stranger sees nothing at all — not the room, its transcript, its stream or its socket room.
-    for (const path of [`/v1/discussions/${priv.id}`, `/v1/discussions/${priv.id}/transcript`, `/v1/discussions/${priv.id}/compare/${pub.id}`]) expect((await get(stranger, path)).status).toBe(404);
+    for (const path of [`/v1/discussions/${priv.id}`, `/v1/discussions/${priv.id}/transcript`, `/v1/discussions/${priv.id}/compare/${pub.id}`])
+      expect((await get(stranger, path)).status).toBe(404);
     expect(await sse(stranger, priv.id)).toBe(404);
     expect(await join(stranger, priv.id)).toMatchObject({ ok: false, error: { code: 'NOT_FOUND' } });
     for (const action of ['start', 'pause', 'interrupt', 'messages', 'fork']) {
-      expect((await post(stranger, `/v1/discussions/${priv.id}/${action}`, action === 'messages' ? { text: 'hi' } : action === 'fork' ? { fromTurn: 0 } : undefined)).status).toBe(404);
+      expect(
+        (await post(stranger, `/v1/discussions/${priv.id}/${action}`, action === 'messages' ? { text: 'hi' } : action === 'fork' ? { fromTurn: 0 } : undefined))
+          .status,
+      ).toBe(404);
     }
     const listed = (await get(stranger, '/v1/discussions?limit=100')).json.items.map((d: any) => d.id);
     expect(listed).not.toContain(priv.id);

@@ -40,7 +40,12 @@ function extract(markdown: string): { script: string; commands: Command[] } {
   return { script: blocks.join('\n'), commands };
 }
 
-const documents = ['README.md', ...readdirSync(join(repoRoot, 'docs')).filter((f) => f.endsWith('.md')).map((f) => `docs/${f}`)]
+const documents = [
+  'README.md',
+  ...readdirSync(join(repoRoot, 'docs'))
+    .filter((f) => f.endsWith('.md'))
+    .map((f) => `docs/${f}`),
+]
   .map((path) => ({ path, ...extract(readFileSync(join(repoRoot, path), 'utf8')) }))
   .filter((d) => d.commands.length > 0);
 
@@ -52,7 +57,10 @@ const dirs: string[] = [];
 beforeAll(async () => {
   stack = await startStack();
   admin = await stack.user('admin');
-  const submitted = await stack.request('POST', '/v1/jobs', { user: admin, body: { kind: 'llm.chat', input: { messages: [{ role: 'user', content: 'Say hi.' }], options: { num_predict: 8 } } } });
+  const submitted = await stack.request('POST', '/v1/jobs', {
+    user: admin,
+    body: { kind: 'llm.chat', input: { messages: [{ role: 'user', content: 'Say hi.' }], options: { num_predict: 8 } } },
+  });
   jobId = submitted.json.id;
   await stack.waitForJob(jobId, admin);
 });
@@ -102,21 +110,23 @@ describe('the documented curl commands', () => {
       writeFileSync(join(cwd, '.data', 'admin.env'), `PARLEY_BOOTSTRAP_ADMIN_USER=${admin.username}\nPARLEY_BOOTSTRAP_ADMIN_PASSWORD=${admin.password}\n`);
       // Asynchronously: the API under test runs in this process and must keep answering.
       const run = await bash(`${prelude}\n${doc.script}`, cwd, {
-          PATH: process.env.PATH,
-          HOME: cwd,
-          PARLEY_DOCS_BASE: stack.base.replace(/^http:\/\//, ''),
-          PARLEY_DOCS_HEADERS: headers,
-          // For pages that start from docs/api.md's variables.
-          TOKEN: admin.token,
-          ID: jobId,
-          // As after `set -a; . .data/admin.env; set +a`, for pages that assume it.
-          PARLEY_BOOTSTRAP_ADMIN_USER: admin.username,
-          PARLEY_BOOTSTRAP_ADMIN_PASSWORD: admin.password,
+        PATH: process.env.PATH,
+        HOME: cwd,
+        PARLEY_DOCS_BASE: stack.base.replace(/^http:\/\//, ''),
+        PARLEY_DOCS_HEADERS: headers,
+        // For pages that start from docs/api.md's variables.
+        TOKEN: admin.token,
+        ID: jobId,
+        // As after `set -a; . .data/admin.env; set +a`, for pages that assume it.
+        PARLEY_BOOTSTRAP_ADMIN_USER: admin.username,
+        PARLEY_BOOTSTRAP_ADMIN_PASSWORD: admin.password,
       });
       const statuses = readdirSync(headers)
         .sort()
         .map((f) => {
-          const lines = readFileSync(join(headers, f), 'utf8').split(/\r?\n/).filter((l) => /^HTTP\/\S+ \d{3}/.test(l));
+          const lines = readFileSync(join(headers, f), 'utf8')
+            .split(/\r?\n/)
+            .filter((l) => /^HTTP\/\S+ \d{3}/.test(l));
           return Number(/^HTTP\/\S+ (\d{3})/.exec(lines.at(-1) ?? '')?.[1] ?? 0);
         });
       const report = `${doc.path}\nstdout:\n${run.stdout.slice(-3000)}\nstderr:\n${run.stderr.slice(-2000)}\nstatuses: ${statuses.join(' ')}`;

@@ -23,7 +23,9 @@ let client: ParleyClient;
 let roomId: string;
 
 const turnsOnScreen = () =>
-  page.$$eval('[data-testid=turn]', (els) => els.map((el) => ({ turn: Number(el.getAttribute('data-turn')), text: el.querySelector('[data-testid=turn-text]')?.textContent ?? '' })));
+  page.$$eval('[data-testid=turn]', (els) =>
+    els.map((el) => ({ turn: Number(el.getAttribute('data-turn')), text: el.querySelector('[data-testid=turn-text]')?.textContent ?? '' })),
+  );
 
 beforeAll(async () => {
   await ensureWebBuild();

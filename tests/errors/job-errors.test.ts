@@ -22,7 +22,11 @@ async function closedPort(): Promise<number> {
   return port;
 }
 
-const caught = (p: Promise<unknown>) => p.then(() => expect.unreachable('it should have failed'), (e: unknown) => e);
+const caught = (p: Promise<unknown>) =>
+  p.then(
+    () => expect.unreachable('it should have failed'),
+    (e: unknown) => e,
+  );
 
 describe('toJobError', () => {
   it('keeps a JobFailure as it is, details included', () => {

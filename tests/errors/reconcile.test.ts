@@ -67,7 +67,11 @@ describe('reconciliation records a terminal state the queue will never produce',
     const out = await stack.api.jobs.reconcile(0);
     expect(out).toEqual({ handedOff: 0, failed: 1 });
     expect(await row(id)).toMatchObject({ state: 'failed', error_code: 'STALLED', error_message: 'job vanished from its queue while active', attempts: 1 });
-    expect(await finishedEvents(id)).toEqual([expect.objectContaining({ data: expect.objectContaining({ state: 'failed', error: { code: 'STALLED', message: 'job vanished from its queue while active' } }) })]);
+    expect(await finishedEvents(id)).toEqual([
+      expect.objectContaining({
+        data: expect.objectContaining({ state: 'failed', error: { code: 'STALLED', message: 'job vanished from its queue while active' } }),
+      }),
+    ]);
     // Terminal now: a second pass finds nothing to do.
     expect(await stack.api.jobs.reconcile(0)).toEqual({ handedOff: 0, failed: 0 });
   });
@@ -92,7 +96,12 @@ describe('reconciliation records a terminal state the queue will never produce',
     expect(await row(id)).toMatchObject({ state: 'queued', result: null });
 
     expect(await stack.api.jobs.reconcile(0)).toEqual({ handedOff: 0, failed: 1 });
-    expect(await row(id)).toMatchObject({ state: 'failed', error_code: 'INTERNAL', error_message: 'queue reports completion without a recorded outcome', result: null });
+    expect(await row(id)).toMatchObject({
+      state: 'failed',
+      error_code: 'INTERNAL',
+      error_message: 'queue reports completion without a recorded outcome',
+      result: null,
+    });
     expect(await finishedEvents(id)).toHaveLength(1);
   });
 

@@ -41,7 +41,11 @@ describe('job state transitions the lifecycle refuses', () => {
 
   it('refuses to retry a job that has not ended, and leaves it queued', async () => {
     const id = (await stack.request('POST', '/v1/jobs', { user, body: ping })).json.id as string;
-    await expect(stack.api.jobs.retry(id)).rejects.toMatchObject({ name: 'JobRefused', code: 'INVALID_STATE', message: 'only failed or cancelled jobs can be retried; this one is queued' });
+    await expect(stack.api.jobs.retry(id)).rejects.toMatchObject({
+      name: 'JobRefused',
+      code: 'INVALID_STATE',
+      message: 'only failed or cancelled jobs can be retried; this one is queued',
+    });
     const r = await stack.request('POST', `/v1/jobs/${id}/retry`, { user });
     expectProblem(r, 409, 'INVALID_STATE');
     expect(await row(id)).toMatchObject({ state: 'queued', attempts: 0 });

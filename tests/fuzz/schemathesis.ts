@@ -71,7 +71,8 @@ function figures(role: string, jsonPath: string, ndjsonPath: string): string {
   if (existsSync(ndjsonPath)) {
     for (const line of readFileSync(ndjsonPath, 'utf8').split('\n')) {
       if (!line.includes('"ScenarioFinished"')) continue;
-      const recorded = (JSON.parse(line) as { ScenarioFinished: { recorder?: { checks?: Record<string, { status: string }[]> } } }).ScenarioFinished.recorder?.checks ?? {};
+      const recorded =
+        (JSON.parse(line) as { ScenarioFinished: { recorder?: { checks?: Record<string, { status: string }[]> } } }).ScenarioFinished.recorder?.checks ?? {};
       for (const list of Object.values(recorded)) {
         checks += list.length;
         failedChecks += list.filter((c) => c.status === 'failure').length;
@@ -96,15 +97,27 @@ async function main(): Promise<number> {
   const generous = 'admin=1000000,operator=1000000,member=1000000,viewer=1000000,anonymous=1000000';
   const env: NodeJS.ProcessEnv = {
     ...process.env,
-    PORT: '0', PARLEY_ENV: 'test', LOG_LEVEL: process.env.LOG_LEVEL ?? 'fatal',
+    PORT: '0',
+    PARLEY_ENV: 'test',
+    LOG_LEVEL: process.env.LOG_LEVEL ?? 'fatal',
     PARLEY_KEY_PREFIX: `fuzz${randomUUID().slice(0, 8)}`,
-    OLLAMA_HOST: ollama.url, OLLAMA_HOSTS: ollama.url,
-    PARLEY_RATE_JOBS_WRITE: generous, PARLEY_RATE_JOBS_READ: generous, PARLEY_RATE_API_WRITE: generous, PARLEY_RATE_API_READ: generous,
-    PARLEY_RATE_TOKEN_PER_IP: '1000000', PARLEY_RATE_TOKEN_PER_USERNAME: '1000000',
-    PARLEY_RATE_SOCKET_HANDSHAKES_PER_IP: '1000000', PARLEY_RATE_SOCKET_SUBSCRIBES: '1000000',
-    PARLEY_ACCESS_TOKEN_TTL_S: '7200', PARLEY_MAX_CONNECTIONS_PER_USER: '1000', PARLEY_READYZ_DEEP_INTERVAL_S: '1',
+    OLLAMA_HOST: ollama.url,
+    OLLAMA_HOSTS: ollama.url,
+    PARLEY_RATE_JOBS_WRITE: generous,
+    PARLEY_RATE_JOBS_READ: generous,
+    PARLEY_RATE_API_WRITE: generous,
+    PARLEY_RATE_API_READ: generous,
+    PARLEY_RATE_TOKEN_PER_IP: '1000000',
+    PARLEY_RATE_TOKEN_PER_USERNAME: '1000000',
+    PARLEY_RATE_SOCKET_HANDSHAKES_PER_IP: '1000000',
+    PARLEY_RATE_SOCKET_SUBSCRIBES: '1000000',
+    PARLEY_ACCESS_TOKEN_TTL_S: '7200',
+    PARLEY_MAX_CONNECTIONS_PER_USER: '1000',
+    PARLEY_READYZ_DEEP_INTERVAL_S: '1',
     // As the test harness has them: on a busy CI machine a slow Redis round trip must not read as an outage.
-    PARLEY_API_REDIS_TIMEOUT_MS: '5000', PARLEY_API_DB_QUERY_TIMEOUT_MS: '15000', PARLEY_API_DB_CONNECT_TIMEOUT_MS: '5000',
+    PARLEY_API_REDIS_TIMEOUT_MS: '5000',
+    PARLEY_API_DB_QUERY_TIMEOUT_MS: '15000',
+    PARLEY_API_DB_CONNECT_TIMEOUT_MS: '5000',
     PARLEY_WORKER_PORT: '0',
   };
   const api = await startApi(env);
@@ -122,17 +135,32 @@ async function main(): Promise<number> {
       const token = (await api.auth.grants.password({ username, password }, { ip: '127.0.0.1' })).access_token;
       console.log(`\n── as ${role} (${username}) ──`);
       const code = await run([
-        '--config-file', configPath,
-        'run', `${base}/openapi.json`,
-        '--checks', 'all',
-        '--max-time', String(seconds),
-        '--seed', String(seed),
-        '--workers', '2',
-        '--request-timeout', '20',
-        '--suppress-health-check', 'all',
-        '--header', `Authorization: Bearer ${token}`,
-        '--baseline', baselinePath,
-        '--report', 'json,ndjson', '--report-json-path', join(reports, `${role}.json`), '--report-ndjson-path', join(reports, `${role}.ndjson`),
+        '--config-file',
+        configPath,
+        'run',
+        `${base}/openapi.json`,
+        '--checks',
+        'all',
+        '--max-time',
+        String(seconds),
+        '--seed',
+        String(seed),
+        '--workers',
+        '2',
+        '--request-timeout',
+        '20',
+        '--suppress-health-check',
+        'all',
+        '--header',
+        `Authorization: Bearer ${token}`,
+        '--baseline',
+        baselinePath,
+        '--report',
+        'json,ndjson',
+        '--report-json-path',
+        join(reports, `${role}.json`),
+        '--report-ndjson-path',
+        join(reports, `${role}.ndjson`),
         ...excluded.flatMap((id) => ['--exclude-operation-id', id]),
       ]);
       if (code !== 0) failed++;

@@ -20,7 +20,11 @@ beforeAll(async () => {
 afterAll(() => stack?.stop());
 
 const probeRows = () =>
-  stack.api.db('jobs').where({ owner_id: SYSTEM_USER_ID, kind: 'system.ping', key_prefix: stack.prefix }).count<{ n: string }[]>('* as n').then((r) => Number(r[0]!.n));
+  stack.api
+    .db('jobs')
+    .where({ owner_id: SYSTEM_USER_ID, kind: 'system.ping', key_prefix: stack.prefix })
+    .count<{ n: string }[]>('* as n')
+    .then((r) => Number(r[0]!.n));
 
 describe('/readyz', () => {
   it('tells anyone only whether each dependency is up: no timings, errors, hosts or models', async () => {
@@ -62,7 +66,7 @@ describe('/readyz', () => {
   });
 });
 
-describe('forking someone else\'s room', () => {
+describe("forking someone else's room", () => {
   it("refuses a fork whose speakers exceed the forker's caps with 422, creating nothing", async () => {
     // The operator's agents ask for more tokens than a member may.
     const agents = await makeAgents(stack, operator, 2, { num_predict: 4000 });
@@ -89,7 +93,13 @@ describe('forking someone else\'s room', () => {
     expect(mine.json.items.map((a: any) => a.id).sort()).toEqual([...forkAgents].sort());
     expect(mine.json.items.map((a: any) => a.name).sort()).toEqual(agents.map((a) => a.name).sort());
     // Nothing of the fork refers to the owner's agents: only the owner's own room holds them.
-    const holders = await stack.api.db('discussion_agents').whereIn('agent_id', agents.map((a) => a.id)).distinct('discussion_id');
+    const holders = await stack.api
+      .db('discussion_agents')
+      .whereIn(
+        'agent_id',
+        agents.map((a) => a.id),
+      )
+      .distinct('discussion_id');
     expect(holders).toEqual([{ discussion_id: room.id }]);
   });
 });

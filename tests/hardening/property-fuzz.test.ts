@@ -46,18 +46,27 @@ const users = {} as Record<Role, TestUser>;
 const stack: Stack = await startStack({
   workers: false,
   env: {
-    PARLEY_RATE_JOBS_WRITE: generous, PARLEY_RATE_JOBS_READ: generous, PARLEY_RATE_API_WRITE: generous, PARLEY_RATE_API_READ: generous,
-    PARLEY_RATE_TOKEN_PER_IP: '1000000', PARLEY_RATE_TOKEN_PER_USERNAME: '1000000', PARLEY_ACCESS_TOKEN_TTL_S: '3600',
+    PARLEY_RATE_JOBS_WRITE: generous,
+    PARLEY_RATE_JOBS_READ: generous,
+    PARLEY_RATE_API_WRITE: generous,
+    PARLEY_RATE_API_READ: generous,
+    PARLEY_RATE_TOKEN_PER_IP: '1000000',
+    PARLEY_RATE_TOKEN_PER_USERNAME: '1000000',
+    PARLEY_ACCESS_TOKEN_TTL_S: '3600',
   },
 });
 const doc = (await stack.request('GET', '/openapi.json')).json as OpenApiDoc;
 const validate = responseValidator(doc);
 const operations = Object.entries(doc.paths)
-  .flatMap(([path, methods]) => Object.entries(methods).map(([method, op]) => ({
-    path, method, operationId: op.operationId,
-    // The permission, as the document says it ("Needs the `jobs:read` permission."); public otherwise.
-    access: /Needs the `([^`]+)` permission/.exec((op as { description?: string }).description ?? '')?.[1] ?? 'public',
-  })))
+  .flatMap(([path, methods]) =>
+    Object.entries(methods).map(([method, op]) => ({
+      path,
+      method,
+      operationId: op.operationId,
+      // The permission, as the document says it ("Needs the `jobs:read` permission."); public otherwise.
+      access: /Needs the `([^`]+)` permission/.exec((op as { description?: string }).description ?? '')?.[1] ?? 'public',
+    })),
+  )
   .filter((o) => !excluded.has(o.operationId));
 const runsPerOperation = Math.max(10, Math.floor(TOTAL_RUNS / operations.length));
 
@@ -71,8 +80,9 @@ afterAll(async () => {
 /** What a 4xx must leave as it was: the fuzzing users' rows and the queues of this stack. */
 async function fingerprint(): Promise<string> {
   const ids = Object.values(users).map((u) => u.id);
-  const row = (await stack.api.db.raw(
-    `select
+  const row = (
+    await stack.api.db.raw(
+      `select
       (select count(*) || ':' || coalesce(max(updated_at)::text, '') from jobs where key_prefix = ?) as jobs,
       (select count(*) || ':' || coalesce(max(updated_at)::text, '') from agents where owner_id = any(?)) as agents,
       (select count(*) || ':' || coalesce(max(updated_at)::text, '') from discussions where owner_id = any(?)) as discussions,
@@ -80,8 +90,9 @@ async function fingerprint(): Promise<string> {
       (select count(*) || ':' || count(revoked_at) from sessions where user_id = any(?)) as sessions,
       (select count(*) || ':' || coalesce(max(updated_at)::text, '') from budgets where updated_by = any(?)) as budgets,
       (select string_agg(role || disabled::text || updated_at::text || password_hash, ',' order by id) from users where id = any(?)) as users`,
-    [stack.prefix, ids, ids, ids, ids, ids, ids],
-  )).rows[0] as Record<string, string>;
+      [stack.prefix, ids, ids, ids, ids, ids, ids],
+    )
+  ).rows[0] as Record<string, string>;
   const queues = await stack.api.redis.mget(...QueueName.options.map((q) => `${stack.prefix}:bull:{${q}}:${q}:id`));
   return JSON.stringify({ ...row, queues });
 }
@@ -103,7 +114,11 @@ describe(`property fuzz of the request schemas (${runsPerOperation} runs per ope
   it.each(operations)('$method $path ($operationId)', async ({ method, path, operationId, access }) => {
     const op = doc.paths[path]![method]!;
     const role = callerFor(access);
-    const credentials = fc.oneof({ weight: 18, arbitrary: fc.constant('valid' as const) }, { weight: 1, arbitrary: fc.constant('none' as const) }, { weight: 1, arbitrary: fc.constant('bad' as const) });
+    const credentials = fc.oneof(
+      { weight: 18, arbitrary: fc.constant('valid' as const) },
+      { weight: 1, arbitrary: fc.constant('none' as const) },
+      { weight: 1, arbitrary: fc.constant('bad' as const) },
+    );
     let before = await fingerprint();
     const statuses = new Map<number, number>();
     await fc.assert(
@@ -125,6 +140,9 @@ describe(`property fuzz of the request schemas (${runsPerOperation} runs per ope
       { numRuns: runsPerOperation, endOnFailure: true, ...(SEED !== undefined ? { seed: SEED } : {}) },
     );
     // The fuzz reached past the front door: not every answer was a refusal of credentials.
-    expect([...statuses.keys()].some((s) => s !== 401 && s !== 403), `statuses: ${JSON.stringify([...statuses])}`).toBe(true);
+    expect(
+      [...statuses.keys()].some((s) => s !== 401 && s !== 403),
+      `statuses: ${JSON.stringify([...statuses])}`,
+    ).toBe(true);
   });
 });

@@ -17,13 +17,24 @@ let admin: TestUser;
 
 beforeAll(async () => {
   stack = await startStack({
-    env: { PARLEY_JOB_LIMITS: JSON.stringify({ 'system.ping': { resultBytes: 300 }, 'embed.batch': { resultBytes: 200_000 }, 'code.chunk': { inputBytes: 64 * 1024 } }) },
+    env: {
+      PARLEY_JOB_LIMITS: JSON.stringify({
+        'system.ping': { resultBytes: 300 },
+        'embed.batch': { resultBytes: 200_000 },
+        'code.chunk': { inputBytes: 64 * 1024 },
+      }),
+    },
   });
   [member, operator, admin] = await Promise.all([stack.user('member'), stack.user('operator'), stack.user('admin')]);
 });
 afterAll(() => stack?.stop());
 
-const jobsOf = (u: TestUser) => stack.api.db('jobs').where({ owner_id: u.id }).count<{ n: string }[]>('* as n').then((r) => Number(r[0]!.n));
+const jobsOf = (u: TestUser) =>
+  stack.api
+    .db('jobs')
+    .where({ owner_id: u.id })
+    .count<{ n: string }[]>('* as n')
+    .then((r) => Number(r[0]!.n));
 const submit = (u: TestUser, body: unknown) => stack.request('POST', '/v1/jobs', { user: u, body });
 
 async function setBudget(u: TestUser, limitTokens: number) {
@@ -32,7 +43,7 @@ async function setBudget(u: TestUser, limitTokens: number) {
 }
 
 describe('payload and result sizes per kind', () => {
-  it('refuses an input over its kind\'s bound with 422 LIMIT_EXCEEDED naming `input`, and records nothing', async () => {
+  it("refuses an input over its kind's bound with 422 LIMIT_EXCEEDED naming `input`, and records nothing", async () => {
     const before = await jobsOf(member);
     const r = await submit(member, { kind: 'code.chunk', input: { files: [{ path: 'big.ts', content: `// ${'x'.repeat(70 * 1024)}\n` }] } });
     expect(r.status).toBe(422);
@@ -41,7 +52,7 @@ describe('payload and result sizes per kind', () => {
     expect(await jobsOf(member)).toBe(before);
   });
 
-  it('fails a job whose result is over its kind\'s bound RESULT_TOO_LARGE, not retried, and keeps no result', async () => {
+  it("fails a job whose result is over its kind's bound RESULT_TOO_LARGE, not retried, and keeps no result", async () => {
     const r = await submit(member, { kind: 'system.ping', input: { echo: 'e'.repeat(400) } });
     expect(r.status).toBe(202);
     const job = await stack.waitForJob(r.json.id, member);
@@ -165,7 +176,15 @@ describe('code.chunk file names', () => {
   for (const path of ['../../etc/passwd', '/etc/shadow', 'src/../../x.ts', './a.ts', 'a//b.ts', 'a\\b.ts']) {
     it(`refuses ${JSON.stringify(path)} with 400 naming the field: names are relative, normalised paths`, async () => {
       const before = await jobsOf(member);
-      const r = await submit(member, { kind: 'code.chunk', input: { files: [{ path: 'ok/fine.ts', content: 'let a = 1;' }, { path, content: 'let b = 2;' }] } });
+      const r = await submit(member, {
+        kind: 'code.chunk',
+        input: {
+          files: [
+            { path: 'ok/fine.ts', content: 'let a = 1;' },
+            { path, content: 'let b = 2;' },
+          ],
+        },
+      });
       expect(r.status).toBe(400);
       expect(r.json.code).toBe('VALIDATION_FAILED');
       expect(r.json.errors).toEqual([{ path: 'input.files.1.path', message: expect.stringContaining('relative') }]);

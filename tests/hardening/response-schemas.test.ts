@@ -40,11 +40,19 @@ afterAll(async () => {
 });
 
 /** Calls `method template` with the path filled in, checks the answer against the document, and returns it. */
-async function call(method: string, template: string, opts: { user?: TestUser; params?: Record<string, string>; query?: string; body?: unknown; form?: Record<string, string>; expect?: number } = {}) {
+async function call(
+  method: string,
+  template: string,
+  opts: { user?: TestUser; params?: Record<string, string>; query?: string; body?: unknown; form?: Record<string, string>; expect?: number } = {},
+) {
   let path = template;
   for (const [k, v] of Object.entries(opts.params ?? {})) path = path.replace(`{${k}}`, encodeURIComponent(v));
   const r = opts.form
-    ? await stack.request(method, path + (opts.query ?? ''), { user: opts.user, body: new URLSearchParams(opts.form).toString(), headers: { 'content-type': 'application/x-www-form-urlencoded' } })
+    ? await stack.request(method, path + (opts.query ?? ''), {
+        user: opts.user,
+        body: new URLSearchParams(opts.form).toString(),
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      })
     : await stack.request(method, path + (opts.query ?? ''), { user: opts.user, body: opts.body });
   const op = doc.paths[template]![method.toLowerCase()]!;
   called.add(op.operationId);
@@ -81,7 +89,11 @@ describe('every answer as the OpenAPI document declares it', () => {
     const fourth = await stack.user('member');
     await call('POST', '/v1/auth/logout', { user: fourth });
 
-    const created = await call('POST', '/v1/admin/users', { user: admin, body: { username: `schema-${crypto.randomUUID().slice(0, 8)}`, password: `pw-${crypto.randomUUID()}`, role: 'viewer' }, expect: 201 });
+    const created = await call('POST', '/v1/admin/users', {
+      user: admin,
+      body: { username: `schema-${crypto.randomUUID().slice(0, 8)}`, password: `pw-${crypto.randomUUID()}`, role: 'viewer' },
+      expect: 201,
+    });
     await call('GET', '/v1/admin/users', { user: admin });
     await call('PATCH', '/v1/admin/users/{id}', { user: admin, params: { id: created.json.id }, body: { role: 'member' } });
     await call('POST', '/v1/admin/users/{id}/password', { user: admin, params: { id: created.json.id }, body: { password: `pw-${crypto.randomUUID()}` } });
@@ -109,12 +121,15 @@ describe('every answer as the OpenAPI document declares it', () => {
 
   it('agents and discussions', async () => {
     const agents = [];
-    for (const name of ['Ada', 'Brook', 'Cy']) agents.push((await call('POST', '/v1/agents', { user: member, body: { name, persona: `You are ${name}.`, model: chatModel }, expect: 201 })).json);
+    for (const name of ['Ada', 'Brook', 'Cy'])
+      agents.push((await call('POST', '/v1/agents', { user: member, body: { name, persona: `You are ${name}.`, model: chatModel }, expect: 201 })).json);
     await call('GET', '/v1/agents', { user: member });
     await call('GET', '/v1/agents/{id}', { user: member, params: { id: agents[0].id } });
     await call('PATCH', '/v1/agents/{id}', { user: member, params: { id: agents[0].id }, body: { persona: 'You are Ada, briefly.' } });
     await call('DELETE', '/v1/agents/{id}', { user: member, params: { id: agents[2].id } });
-    const room = (await call('POST', '/v1/discussions', { user: member, body: { topic: 'Tabs or spaces?', agentIds: [agents[0].id, agents[1].id] }, expect: 201 })).json;
+    const room = (
+      await call('POST', '/v1/discussions', { user: member, body: { topic: 'Tabs or spaces?', agentIds: [agents[0].id, agents[1].id] }, expect: 201 })
+    ).json;
     await call('GET', '/v1/discussions', { user: member });
     await call('GET', '/v1/discussions/{id}', { user: member, params: { id: room.id } });
     await call('POST', '/v1/discussions/{id}/start', { user: member, params: { id: room.id } });
@@ -130,12 +145,20 @@ describe('every answer as the OpenAPI document declares it', () => {
   });
 
   it('code and collections', async () => {
-    const repo = await call('POST', '/v1/code/repositories', { user: member, body: { name: `schema-${crypto.randomUUID().slice(0, 8)}`, source: { type: 'archive' } }, expect: 201 });
+    const repo = await call('POST', '/v1/code/repositories', {
+      user: member,
+      body: { name: `schema-${crypto.randomUUID().slice(0, 8)}`, source: { type: 'archive' } },
+      expect: 201,
+    });
     await call('GET', '/v1/code/repositories', { user: member });
     await call('GET', '/v1/code/repositories/{id}', { user: member, params: { id: repo.json.id } });
     // The archive upload is binary, which `call` does not send: sent here, checked the same way.
     const template = '/v1/code/repositories/{id}/archive';
-    const res = await fetch(`${stack.base}/v1/code/repositories/${repo.json.id}/archive`, { method: 'PUT', headers: { ...member.auth, 'content-type': 'application/gzip' }, body: new Uint8Array(treeArchive({ 'src/a.ts': 'export function add(a: number, b: number) { return a + b; }\n' })) });
+    const res = await fetch(`${stack.base}/v1/code/repositories/${repo.json.id}/archive`, {
+      method: 'PUT',
+      headers: { ...member.auth, 'content-type': 'application/gzip' },
+      body: new Uint8Array(treeArchive({ 'src/a.ts': 'export function add(a: number, b: number) { return a + b; }\n' })),
+    });
     const text = await res.text();
     called.add(doc.paths[template]!.put!.operationId);
     expect(validate('PUT', template, res.status, res.headers.get('content-type'), text), text).toEqual([]);
@@ -145,17 +168,30 @@ describe('every answer as the OpenAPI document declares it', () => {
     await call('GET', '/v1/code/search', { user: member, query: '?q=add%20numbers' });
     await call('DELETE', '/v1/code/repositories/{id}', { user: member, params: { id: repo.json.id } });
 
-    const coll = await call('POST', '/v1/collections', { user: member, body: { name: `schema-${crypto.randomUUID().slice(0, 8)}`, fields: { topic: 'string' } }, expect: 201 });
+    const coll = await call('POST', '/v1/collections', {
+      user: member,
+      body: { name: `schema-${crypto.randomUUID().slice(0, 8)}`, fields: { topic: 'string' } },
+      expect: 201,
+    });
     await call('GET', '/v1/collections', { user: member });
     await call('GET', '/v1/collections/{id}', { user: member, params: { id: coll.json.id } });
-    await call('POST', '/v1/collections/{id}/documents', { user: member, params: { id: coll.json.id }, body: { documents: [{ id: 'd1', text: 'Green tea is brewed cooler than black tea.', metadata: { topic: 'tea' } }] }, expect: 202 });
+    await call('POST', '/v1/collections/{id}/documents', {
+      user: member,
+      params: { id: coll.json.id },
+      body: { documents: [{ id: 'd1', text: 'Green tea is brewed cooler than black tea.', metadata: { topic: 'tea' } }] },
+      expect: 202,
+    });
     await call('POST', '/v1/collections/{id}/query', { user: member, params: { id: coll.json.id }, body: { text: 'tea' } });
     await call('DELETE', '/v1/collections/{id}', { user: member, params: { id: coll.json.id } });
   });
 
   it('knowledge', async () => {
     // No workers run here: the source stays pending, and search finds nothing yet.
-    const added = await call('POST', '/v1/knowledge/sources', { user: member, body: { source: { kind: 'conversation', title: 'Schema', messages: [{ id: 'm1', speaker: 'Ada', text: 'The payroll service runs on ASR1603.' }] } }, expect: 202 });
+    const added = await call('POST', '/v1/knowledge/sources', {
+      user: member,
+      body: { source: { kind: 'conversation', title: 'Schema', messages: [{ id: 'm1', speaker: 'Ada', text: 'The payroll service runs on ASR1603.' }] } },
+      expect: 202,
+    });
     await call('GET', '/v1/knowledge/sources', { user: member });
     await call('GET', '/v1/knowledge/sources/{id}', { user: member, params: { id: added.json.source.id } });
     await call('GET', '/v1/knowledge/search', { user: member, query: '?q=payroll&limit=5' });

@@ -84,7 +84,14 @@ describe('room streams are trimmed', () => {
     expect((await post(u, room.id, 'before the flood')).status).toBe(201);
     // What a long running room writes: many token entries (as a turn's writer appends them, with the bound).
     for (let i = 0; i < 30; i++) {
-      await appendRoomEvents(stack.api.redis, stack.api.keys, room.id, 1, Array.from({ length: 20 }, (_, j) => ({ e: 'tokens', d: { turn: 1, agentId: agents[0].id, text: `t${i}-${j} ` } })), 100);
+      await appendRoomEvents(
+        stack.api.redis,
+        stack.api.keys,
+        room.id,
+        1,
+        Array.from({ length: 20 }, (_, j) => ({ e: 'tokens', d: { turn: 1, agentId: agents[0].id, text: `t${i}-${j} ` } })),
+        100,
+      );
     }
     const key = stack.api.keys.roomStream(room.id);
     // MAXLEN ~ trims whole stream nodes (100 entries each): at most one node over the bound.

@@ -13,7 +13,10 @@ describe('dedup: duplicates that merge', () => {
   });
 
   it('merges a reordered paraphrase through the double gate', () => {
-    expect(verdict('I usually drink a cortado in the morning.', 'In the morning I normally have a cortado.')).toMatchObject({ verdict: 'duplicate', stage: 'gate' });
+    expect(verdict('I usually drink a cortado in the morning.', 'In the morning I normally have a cortado.')).toMatchObject({
+      verdict: 'duplicate',
+      stage: 'gate',
+    });
   });
 
   it('merges a reworded relation ("lives in" and "is based in") with the same subject and value', () => {
@@ -27,7 +30,11 @@ describe('dedup: duplicates that merge', () => {
 
 describe('dedup: what never merges', () => {
   it('keeps near-names apart (ASR1603 and ASR1605)', () => {
-    expect(verdict('Flight ASR1603 is delayed by two hours.', 'Flight ASR1605 is delayed by two hours.')).toEqual({ verdict: 'distinct', reason: 'near-name', overlap: expect.any(Number) });
+    expect(verdict('Flight ASR1603 is delayed by two hours.', 'Flight ASR1605 is delayed by two hours.')).toEqual({
+      verdict: 'distinct',
+      reason: 'near-name',
+      overlap: expect.any(Number),
+    });
   });
 
   it('keeps capitalised near-names apart when stemming would make them one word (Atlas and Atlae)', () => {
@@ -61,7 +68,10 @@ describe('dedup: what never merges', () => {
   });
 
   it('lets the gate refuse when the injected similarity is low', () => {
-    expect(verdict('I usually drink a cortado in the morning.', 'In the morning I normally have a cortado.', () => 0.1)).toMatchObject({ verdict: 'distinct', reason: 'gate' });
+    expect(verdict('I usually drink a cortado in the morning.', 'In the morning I normally have a cortado.', () => 0.1)).toMatchObject({
+      verdict: 'distinct',
+      reason: 'gate',
+    });
   });
 });
 

@@ -9,7 +9,12 @@ describe('sentences', () => {
   it('splits on sentence ends and keeps spans that slice back to the sentence', () => {
     const text = 'Dr. Smith landed at 1:56 p.m. on Monday. It was 3.5 hours late!  Was it worth it? Yes, e.g. for the view.';
     const got = splitSentences(text);
-    expect(got.map((s) => s.text)).toEqual(['Dr. Smith landed at 1:56 p.m. on Monday.', 'It was 3.5 hours late!', 'Was it worth it?', 'Yes, e.g. for the view.']);
+    expect(got.map((s) => s.text)).toEqual([
+      'Dr. Smith landed at 1:56 p.m. on Monday.',
+      'It was 3.5 hours late!',
+      'Was it worth it?',
+      'Yes, e.g. for the view.',
+    ]);
     for (const s of got) expect(text.slice(s.start, s.end)).toBe(s.text);
   });
 
@@ -52,11 +57,17 @@ describe('times', () => {
 
 describe('extraction from a document', () => {
   it('gives every item provenance whose span slices the document back to the item', () => {
-    const text = '# Incident review\n\nFlight ASR1603 departed at 10:40 on 8 May, 2023. The delay cost $1,200 in fees.\n\n- We decided to rebook through Lisbon.\n- Thanks!';
+    const text =
+      '# Incident review\n\nFlight ASR1603 departed at 10:40 on 8 May, 2023. The delay cost $1,200 in fees.\n\n- We decided to rebook through Lisbon.\n- Thanks!';
     const source = Source.parse({ kind: 'document', title: 'review', text });
     const x = extractSource(source, { sourceId: 'doc-1', scope, recordedAt });
     expect(x.outcomes).toEqual([{ messageId: null, outcome: 'ok', items: x.items.length, merged: 0 }]);
-    expect(x.items.map((i) => i.text)).toEqual(['Incident review', 'Flight ASR1603 departed at 10:40 on 8 May, 2023.', 'The delay cost $1,200 in fees.', 'We decided to rebook through Lisbon.']);
+    expect(x.items.map((i) => i.text)).toEqual([
+      'Incident review',
+      'Flight ASR1603 departed at 10:40 on 8 May, 2023.',
+      'The delay cost $1,200 in fees.',
+      'We decided to rebook through Lisbon.',
+    ]);
     for (const item of x.items) {
       expect(KnowledgeItem.safeParse(item).success).toBe(true);
       expect(text.slice(...item.provenance.span)).toBe(item.text);
@@ -80,7 +91,7 @@ describe('extraction from a conversation', () => {
     title: 'remote work',
     messages: [
       { id: 'a1', speaker: 'Ada', text: 'Remote teams ship faster. Our 2023 survey of 40 teams showed it.', at: '1:56 pm on 8 May, 2023' },
-      { id: 'b1', speaker: 'Bob', text: "I disagree. Juniors learn less when nobody sits next to them.", at: '2023-05-08T14:03:00Z' },
+      { id: 'b1', speaker: 'Bob', text: 'I disagree. Juniors learn less when nobody sits next to them.', at: '2023-05-08T14:03:00Z' },
       { id: 'c1', speaker: 'Cy', text: 'Good point, Bob. Mentoring needs presence.', replyTo: 'b1' },
       { id: 'a2', speaker: 'Ada', text: 'ok' },
       { id: 'a3', speaker: 'Ada', text: 'remote teams ship faster', at: 'sometime in May' },
@@ -122,7 +133,14 @@ describe('extraction from a conversation', () => {
 
   it('never merges the same words from two speakers', () => {
     const y = extractSource(
-      { kind: 'conversation', title: 't', messages: [{ id: '1', speaker: 'Ada', text: 'I prefer green tea.' }, { id: '2', speaker: 'Bob', text: 'I prefer green tea.' }] },
+      {
+        kind: 'conversation',
+        title: 't',
+        messages: [
+          { id: '1', speaker: 'Ada', text: 'I prefer green tea.' },
+          { id: '2', speaker: 'Bob', text: 'I prefer green tea.' },
+        ],
+      },
       { sourceId: 's', scope, recordedAt },
     );
     expect(y.items.map((i) => i.speaker)).toEqual(['Ada', 'Bob']);

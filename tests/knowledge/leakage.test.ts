@@ -66,7 +66,14 @@ beforeAll(async () => {
   store = new KnowledgeStore({ vectors, embedder: new Embedder(ollama), model: config.ollama.embedModel });
   const recordedAt = new Date().toISOString();
   const batches = tenants.flatMap((tenant) =>
-    scopesOfTenant(tenant).map((scope, n) => ({ tenant, scope, items: extractSource({ kind: 'document', title: 't', text: Array.from({ length: 6 }, statement).join(' ') }, { sourceId: `${tenant}/${n}`, scope, recordedAt }).items })),
+    scopesOfTenant(tenant).map((scope, n) => ({
+      tenant,
+      scope,
+      items: extractSource(
+        { kind: 'document', title: 't', text: Array.from({ length: 6 }, statement).join(' ') },
+        { sourceId: `${tenant}/${n}`, scope, recordedAt },
+      ).items,
+    })),
   );
   // One embedding call for every text (Ollama is shared), then one write per tenant and scope.
   const texts = batches.flatMap((b) => b.items.map((i) => i.text));
@@ -96,7 +103,8 @@ describe('knowledge isolation in the repository', () => {
       for (const h of await store.forTenant(reader.tenant).search({ scopes: reader.scopes, text, limit: 20 })) {
         hits++;
         const w = written.get(h.item.id);
-        if (!w || w.tenant !== reader.tenant || !reader.scopes.includes(w.key)) foreign.push(`${reader.tenant}/${reader.agent} got ${h.item.id} (${w?.tenant} ${w?.key}) for "${text}"`);
+        if (!w || w.tenant !== reader.tenant || !reader.scopes.includes(w.key))
+          foreign.push(`${reader.tenant}/${reader.agent} got ${h.item.id} (${w?.tenant} ${w?.key}) for "${text}"`);
       }
     }
     expect(foreign).toEqual([]);
@@ -139,7 +147,10 @@ describe('knowledge isolation over HTTP', () => {
   beforeAll(async () => {
     stack = await startCodeStack();
     [alice, bob] = await Promise.all([stack.user('member'), stack.user('member')]);
-    const r = await stack.request('POST', '/v1/knowledge/sources', { user: alice, body: { source: { kind: 'document', title: 'secret', text: 'The vault code of the finance group is ASR1603.' }, scope: { scope: 'shared' } } });
+    const r = await stack.request('POST', '/v1/knowledge/sources', {
+      user: alice,
+      body: { source: { kind: 'document', title: 'secret', text: 'The vault code of the finance group is ASR1603.' }, scope: { scope: 'shared' } },
+    });
     expect(r.status, r.text).toBe(202);
     source = r.json.source.id;
     expect((await stack.waitForJob(r.json.job.id, alice, 120_000)).state).toBe('completed');
@@ -165,6 +176,8 @@ describe('knowledge isolation over HTTP', () => {
   it('lets a viewer read but not add sources', async () => {
     const viewer = await stack.user('viewer');
     expect((await stack.request('GET', '/v1/knowledge/search?q=anything', { user: viewer })).status).toBe(200);
-    expect((await stack.request('POST', '/v1/knowledge/sources', { user: viewer, body: { source: { kind: 'document', title: 't', text: 'x' } } })).status).toBe(403);
+    expect((await stack.request('POST', '/v1/knowledge/sources', { user: viewer, body: { source: { kind: 'document', title: 't', text: 'x' } } })).status).toBe(
+      403,
+    );
   });
 });

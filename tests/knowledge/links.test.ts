@@ -8,7 +8,7 @@ const x = extractSource(
     title: 'offices',
     messages: [
       { id: 't1', speaker: 'Ada', text: 'Remote teams ship faster than office teams.' },
-      { id: 't2', speaker: 'Bob', text: "I disagree. Office teams catch integration bugs earlier." },
+      { id: 't2', speaker: 'Bob', text: 'I disagree. Office teams catch integration bugs earlier.' },
       { id: 't3', speaker: 'Cy', text: 'Exactly. Remote teams at ACME shipped 20% more in 2023.', replyTo: 't1' },
       { id: 't4', speaker: 'Bob', text: 'What about onboarding?' },
     ],
@@ -21,13 +21,23 @@ const ofType = (t: Link['type']) => x.links.filter((l) => l.type === t);
 describe('links from the arena structure', () => {
   it('links a rebuttal to the head item of the previous speaker by turn order', () => {
     expect(ofType('rebuts')).toEqual([
-      { type: 'rebuts', from: { kind: 'item', id: id('Office teams catch integration bugs earlier.') }, to: { kind: 'item', id: id('Remote teams ship faster than office teams.') }, basis: 'turn-order' },
+      {
+        type: 'rebuts',
+        from: { kind: 'item', id: id('Office teams catch integration bugs earlier.') },
+        to: { kind: 'item', id: id('Remote teams ship faster than office teams.') },
+        basis: 'turn-order',
+      },
     ]);
   });
 
   it('links support through an explicit reply-to, not the previous turn', () => {
     expect(ofType('supports')).toEqual([
-      { type: 'supports', from: { kind: 'item', id: id('Remote teams at ACME shipped 20% more in 2023.') }, to: { kind: 'item', id: id('Remote teams ship faster than office teams.') }, basis: 'reply-to' },
+      {
+        type: 'supports',
+        from: { kind: 'item', id: id('Remote teams at ACME shipped 20% more in 2023.') },
+        to: { kind: 'item', id: id('Remote teams ship faster than office teams.') },
+        basis: 'reply-to',
+      },
     ]);
   });
 
@@ -40,7 +50,12 @@ describe('links from the arena structure', () => {
     expect(ofType('derived_from')).toHaveLength(x.items.length);
     for (const l of ofType('derived_from')) expect(l.to).toEqual({ kind: 'source', id: 'src' });
     const acme = id('Remote teams at ACME shipped 20% more in 2023.');
-    expect(ofType('mentions').filter((l) => l.from.id === acme).map((l) => l.to.id).sort()).toEqual(['name:acme', 'number:20%', 'number:2023']);
+    expect(
+      ofType('mentions')
+        .filter((l) => l.from.id === acme)
+        .map((l) => l.to.id)
+        .sort(),
+    ).toEqual(['name:acme', 'number:20%', 'number:2023']);
   });
 });
 

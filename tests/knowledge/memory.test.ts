@@ -36,7 +36,10 @@ const memories: [ScopeRef, string][] = [
 ];
 
 // A parent room's turns (as the transcript feed writes them): turn 1 before the fork point, turn 4 after it.
-const parentTurns: [string, string][] = [['turn-1', 'Ada said the payroll migration needs two weekends.'], ['turn-4', 'Ada later said the payroll migration needs one weekend.']];
+const parentTurns: [string, string][] = [
+  ['turn-1', 'Ada said the payroll migration needs two weekends.'],
+  ['turn-4', 'Ada later said the payroll migration needs one weekend.'],
+];
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'parley-knowledge-memory-'));
@@ -47,7 +50,12 @@ beforeAll(async () => {
   const recordedAt = new Date().toISOString();
   const batches = memories.map(([scope, text], n) => extractSource({ kind: 'document', title: 'm', text }, { sourceId: `src-${n}`, scope, recordedAt }).items);
   for (const [id, text] of parentTurns) {
-    batches.push(extractSource({ kind: 'conversation', title: 'p', messages: [{ id, speaker: 'Ada', text }] }, { sourceId: `parent-${id}`, scope: { scope: 'room', owner: 'agent-ada', room: 'room-p' }, recordedAt }).items);
+    batches.push(
+      extractSource(
+        { kind: 'conversation', title: 'p', messages: [{ id, speaker: 'Ada', text }] },
+        { sourceId: `parent-${id}`, scope: { scope: 'room', owner: 'agent-ada', room: 'room-p' }, recordedAt },
+      ).items,
+    );
   }
   const texts = batches.flat().map((i) => i.text);
   const embedded = await store.forTenant(tenant).embed(texts);

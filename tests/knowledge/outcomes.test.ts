@@ -32,7 +32,11 @@ describe('extraction outcomes on failure', () => {
     const view = (await stack.request('GET', `/v1/knowledge/sources/${r.json.source.id}`, { user: alice })).json;
     expect(view).toMatchObject({ status: 'failed', items: 0 });
     expect(view.error).toContain('parley-absent-embedder');
-    expect(view.outcomes.map((o: any) => [o.messageId, o.outcome])).toEqual([['a1', 'failed'], ['a2', 'failed'], ['a3', 'failed']]);
+    expect(view.outcomes.map((o: any) => [o.messageId, o.outcome])).toEqual([
+      ['a1', 'failed'],
+      ['a2', 'failed'],
+      ['a3', 'failed'],
+    ]);
     for (const o of view.outcomes) expect(o.reason).toContain('parley-absent-embedder');
   });
 });

@@ -57,7 +57,12 @@ describe('knowledge sources, storage and search', () => {
     const { source, job } = await addSource({ source: chat });
     chatSource = source.id;
     expect(source).toMatchObject({ kind: 'conversation', title: 'Standup, 8 May', scope: 'private', messages: 4, status: 'pending' });
-    expect(job.result.outcomes.map((o: any) => [o.messageId, o.outcome])).toEqual([['m1', 'ok'], ['m2', 'ok'], ['m3', 'empty'], ['m4', 'ok']]);
+    expect(job.result.outcomes.map((o: any) => [o.messageId, o.outcome])).toEqual([
+      ['m1', 'ok'],
+      ['m2', 'ok'],
+      ['m3', 'empty'],
+      ['m4', 'ok'],
+    ]);
     // m4 repeats m1's first sentence: merged, not stored twice.
     expect(job.result.outcomes[3]).toMatchObject({ items: 0, merged: 1 });
     const view = await stack.request('GET', `/v1/knowledge/sources/${source.id}`, { user: alice });
@@ -95,16 +100,24 @@ describe('knowledge sources, storage and search', () => {
     // Search expands one hop: the rebuttal comes with the claim it answers.
     const one = await search('Which server runs payroll?', '&limit=1');
     expect(one.items.map((h: any) => h.item.text)).toEqual(['The payroll service runs on server ASR1603.']);
-    expect(one.related.map((r: any) => [r.item.text, r.via, r.provenance.messageIds])).toContainEqual(['I disagree, the migration should wait for the audit.', { type: 'rebuts', hit: one.items[0].item.id, direction: 'in' }, ['m2']]);
+    expect(one.related.map((r: any) => [r.item.text, r.via, r.provenance.messageIds])).toContainEqual([
+      'I disagree, the migration should wait for the audit.',
+      { type: 'rebuts', hit: one.items[0].item.id, direction: 'in' },
+      ['m2'],
+    ]);
     const missing = await stack.request('GET', `/v1/knowledge/items/${encodeURIComponent('no-such-item')}/links`, { user: alice });
     expect(missing.status).toBe(404);
   });
 
   it('supersedes on an update from a later source, and asOf still sees the older belief', async () => {
-    const first = await addSource({ source: { kind: 'conversation', title: 'Coffee, week 1', messages: [{ id: 'c1', speaker: 'Ada', text: 'My usual coffee is a cortado.' }] } });
+    const first = await addSource({
+      source: { kind: 'conversation', title: 'Coffee, week 1', messages: [{ id: 'c1', speaker: 'Ada', text: 'My usual coffee is a cortado.' }] },
+    });
     const between = new Date(Date.parse(first.source.createdAt) + 1).toISOString();
     // createdAt is the record's time; the second source is recorded after the first one's job completed, so later than `between`.
-    const second = await addSource({ source: { kind: 'conversation', title: 'Coffee, week 2', messages: [{ id: 'c2', speaker: 'Ada', text: 'My usual coffee is a flat white.' }] } });
+    const second = await addSource({
+      source: { kind: 'conversation', title: 'Coffee, week 2', messages: [{ id: 'c2', speaker: 'Ada', text: 'My usual coffee is a flat white.' }] },
+    });
     expect(second.job.result.supersedes).toBe(1);
     const now = await search('What is my usual coffee?', '&limit=5');
     const texts = now.items.map((h: any) => h.item.text);
@@ -120,13 +133,24 @@ describe('knowledge sources, storage and search', () => {
   });
 
   it('keeps near-names apart across sources', async () => {
-    const { job } = await addSource({ source: { kind: 'conversation', title: 'Servers', messages: [{ id: 's1', speaker: 'Ada', text: 'The payroll service runs on server ASR1605.' }] } });
+    const { job } = await addSource({
+      source: { kind: 'conversation', title: 'Servers', messages: [{ id: 's1', speaker: 'Ada', text: 'The payroll service runs on server ASR1605.' }] },
+    });
     expect(job.result).toMatchObject({ items: 1, duplicates: 0, supersedes: 0 });
   });
 
   it('forgets a source with a reference-counted cascade', async () => {
     // A second source repeats an item of the first: the item then stands on both.
-    const repeat = await addSource({ source: { kind: 'conversation', title: 'Repeat', messages: [{ id: 'r1', speaker: 'Ada', text: 'The payroll service runs on server ASR1603.' }, { id: 'r2', speaker: 'Ada', text: 'Lunch is at noon in the atrium.' }] } });
+    const repeat = await addSource({
+      source: {
+        kind: 'conversation',
+        title: 'Repeat',
+        messages: [
+          { id: 'r1', speaker: 'Ada', text: 'The payroll service runs on server ASR1603.' },
+          { id: 'r2', speaker: 'Ada', text: 'Lunch is at noon in the atrium.' },
+        ],
+      },
+    });
     expect(repeat.job.result.outcomes[0]).toMatchObject({ outcome: 'ok', items: 0, merged: 1 });
     const shared = (await search('Which server runs payroll?')).items.find((h: any) => h.item.text === 'The payroll service runs on server ASR1603.');
     expect(shared.sources.sort()).toEqual([chatSource, repeat.source.id].sort());
@@ -138,7 +162,9 @@ describe('knowledge sources, storage and search', () => {
     // Still said by the repeat; the rebuttal came only from the forgotten source.
     expect(after.items.find((h: any) => h.item.text === 'The payroll service runs on server ASR1603.').sources).toEqual([repeat.source.id]);
     expect(texts).not.toContain('I disagree, the migration should wait for the audit.');
-    expect((await search('migration should wait for the audit', '&limit=20')).items.every((h: any) => h.provenance.sourceId !== chatSource || h.sources.length > 0)).toBe(true);
+    expect(
+      (await search('migration should wait for the audit', '&limit=20')).items.every((h: any) => h.provenance.sourceId !== chatSource || h.sources.length > 0),
+    ).toBe(true);
 
     expect((await stack.request('DELETE', `/v1/knowledge/sources/${repeat.source.id}`, { user: alice })).status).toBe(204);
     const gone = await search('Which server runs payroll?', '&limit=50');
@@ -165,7 +191,9 @@ describe('knowledge sources, storage and search', () => {
     expect(sources[0]).toMatchObject({ scope: 'room', messages: 1 });
     expect((await stack.waitForJob(sources[0].job, alice, 120_000)).state).toBe('completed');
     const r = await search('spaces parser diff', `&scope=room&room=${room.id}`);
-    expect(r.items.map((h: any) => [h.item.text, h.item.speaker, h.provenance.messageIds])).toEqual([['Spaces keep the diff of the parser readable.', 'Ada', ['turn-3']]]);
+    expect(r.items.map((h: any) => [h.item.text, h.item.speaker, h.provenance.messageIds])).toEqual([
+      ['Spaces keep the diff of the parser readable.', 'Ada', ['turn-3']],
+    ]);
   });
 
   it('stores a statement longer than the embedding window instead of failing the source', async () => {
@@ -189,9 +217,24 @@ describe('knowledge sources, storage and search', () => {
   });
 
   it('refuses an invalid source or query', async () => {
-    const dup = await stack.request('POST', '/v1/knowledge/sources', { user: alice, body: { source: { kind: 'conversation', title: 't', messages: [{ id: 'a', speaker: 's', text: 'x' }, { id: 'a', speaker: 's', text: 'y' }] } } });
+    const dup = await stack.request('POST', '/v1/knowledge/sources', {
+      user: alice,
+      body: {
+        source: {
+          kind: 'conversation',
+          title: 't',
+          messages: [
+            { id: 'a', speaker: 's', text: 'x' },
+            { id: 'a', speaker: 's', text: 'y' },
+          ],
+        },
+      },
+    });
     expect(dup.status).toBe(400);
-    const room = await stack.request('POST', '/v1/knowledge/sources', { user: alice, body: { source: { kind: 'document', title: 't', text: 'x' }, scope: { scope: 'room' } } });
+    const room = await stack.request('POST', '/v1/knowledge/sources', {
+      user: alice,
+      body: { source: { kind: 'document', title: 't', text: 'x' }, scope: { scope: 'room' } },
+    });
     expect(room.status).toBe(400);
     expect((await stack.request('GET', '/v1/knowledge/search?q=x&asOf=yesterday', { user: alice })).status).toBe(400);
   });

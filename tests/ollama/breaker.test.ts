@@ -21,7 +21,10 @@ beforeEach(async () => {
   clock = 1_000_000;
   client = new OllamaClient({
     clock: () => clock,
-    host: stub.url, connectTimeoutMs: 300, firstTokenTimeoutMs: 1_000, idleTimeoutMs: 500,
+    host: stub.url,
+    connectTimeoutMs: 300,
+    firstTokenTimeoutMs: 1_000,
+    idleTimeoutMs: 500,
     // One attempt per request, so each request is one failure the breaker counts.
     retry: { attempts: 1, baseMs: 20, maxMs: 50 },
     breaker: { failureThreshold: 3, cooldownMs: 300 },

@@ -31,7 +31,10 @@ async function setBudget(u: TestUser, limitTokens: number | null, period: 'day' 
   return r.json;
 }
 
-const chat = (content: string, num_predict: number, temperature = 0) => ({ kind: 'llm.chat', input: { messages: [{ role: 'user', content }], options: { num_predict, temperature } } });
+const chat = (content: string, num_predict: number, temperature = 0) => ({
+  kind: 'llm.chat',
+  input: { messages: [{ role: 'user', content }], options: { num_predict, temperature } },
+});
 
 describe('reservation at submit', () => {
   it('refuses a job whose reservation does not fit with 429 BUDGET_EXHAUSTED and Retry-After, and queues nothing', async () => {
@@ -40,7 +43,15 @@ describe('reservation at submit', () => {
     const r = await stack.request('POST', '/v1/jobs', { user: u, body: chat('Tell me a story.', 200) });
     expect(r.status).toBe(429);
     expect(r.headers.get('content-type')).toContain('application/problem+json');
-    expect(r.json).toMatchObject({ code: 'BUDGET_EXHAUSTED', status: 429, period: 'day', source: 'user', limit: '100', used: '0', requested: String(Math.ceil('Tell me a story.'.length / 4) + 200) });
+    expect(r.json).toMatchObject({
+      code: 'BUDGET_EXHAUSTED',
+      status: 429,
+      period: 'day',
+      source: 'user',
+      limit: '100',
+      used: '0',
+      requested: String(Math.ceil('Tell me a story.'.length / 4) + 200),
+    });
     const retryAfter = Number(r.headers.get('retry-after'));
     expect(retryAfter).toBeGreaterThan(0);
     expect(retryAfter).toBeLessThanOrEqual(86_400);
@@ -48,45 +59,56 @@ describe('reservation at submit', () => {
     expect((await budgets.usage(u.id)).day.usedTokens).toBe(0);
   });
 
-  it('reserves prompt estimate + num_predict, then settles to the real count when the job ends', async () => {
-    // No workers at first, so the job stays queued and the ledger holds exactly its reservation.
-    const idle = await startStack({ workers: false });
-    let workers: Awaited<ReturnType<typeof startWorkers>> | undefined;
-    try {
-      const ledger = createBudgets({ db: idle.api.db, redis: idle.api.redis, prefix: idle.prefix });
-      const idleAdmin = await idle.user('admin');
-      const u = await idle.user('member');
-      const set = await idle.request('PUT', '/v1/admin/budgets', { user: idleAdmin, body: { scope: 'user', subject: u.id, period: 'day', limitTokens: 100 } });
-      expect(set.status).toBe(200);
-      const r = await idle.request('POST', '/v1/jobs', { user: u, body: chat('Say hi.', 16) });
-      expect(r.status).toBe(202);
-      const reserved = Math.ceil('Say hi.'.length / 4) + 16;
-      expect((await ledger.usage(u.id)).day.usedTokens).toBe(reserved);
-      expect((await idle.request('GET', `/v1/jobs/${r.json.id}`, { user: u })).json.state).toBe('queued');
-      // A second job that would not fit beside the first's reservation is refused; one that fits exactly is not.
-      const second = await idle.request('POST', '/v1/jobs', { user: u, body: chat('Say hi.', 100 - reserved) });
-      expect(second.status).toBe(429);
-      expect(second.json).toMatchObject({ code: 'BUDGET_EXHAUSTED', used: String(reserved), requested: String(Math.ceil('Say hi.'.length / 4) + 100 - reserved) });
+  it(
+    'reserves prompt estimate + num_predict, then settles to the real count when the job ends',
+    async () => {
+      // No workers at first, so the job stays queued and the ledger holds exactly its reservation.
+      const idle = await startStack({ workers: false });
+      let workers: Awaited<ReturnType<typeof startWorkers>> | undefined;
+      try {
+        const ledger = createBudgets({ db: idle.api.db, redis: idle.api.redis, prefix: idle.prefix });
+        const idleAdmin = await idle.user('admin');
+        const u = await idle.user('member');
+        const set = await idle.request('PUT', '/v1/admin/budgets', {
+          user: idleAdmin,
+          body: { scope: 'user', subject: u.id, period: 'day', limitTokens: 100 },
+        });
+        expect(set.status).toBe(200);
+        const r = await idle.request('POST', '/v1/jobs', { user: u, body: chat('Say hi.', 16) });
+        expect(r.status).toBe(202);
+        const reserved = Math.ceil('Say hi.'.length / 4) + 16;
+        expect((await ledger.usage(u.id)).day.usedTokens).toBe(reserved);
+        expect((await idle.request('GET', `/v1/jobs/${r.json.id}`, { user: u })).json.state).toBe('queued');
+        // A second job that would not fit beside the first's reservation is refused; one that fits exactly is not.
+        const second = await idle.request('POST', '/v1/jobs', { user: u, body: chat('Say hi.', 100 - reserved) });
+        expect(second.status).toBe(429);
+        expect(second.json).toMatchObject({
+          code: 'BUDGET_EXHAUSTED',
+          used: String(reserved),
+          requested: String(Math.ceil('Say hi.'.length / 4) + 100 - reserved),
+        });
 
-      // Workers take the job now: the reservation is settled to what the model really counted.
-      workers = await startWorkers(idle.env);
-      const job = await idle.waitForJob(r.json.id, u, SLOW - 30_000);
-      expect(job.state, JSON.stringify(job)).toBe('completed');
-      expect(job.usage.estimated).toBe(false);
-      const actual = job.usage.promptTokens + job.usage.completionTokens;
-      // The chat template alone makes the real prompt longer than the estimate, so settling moves the ledger.
-      expect(actual).not.toBe(reserved);
-      expect((await ledger.usage(u.id)).day.usedTokens).toBe(actual);
-      const mine = await idle.request('GET', '/v1/usage', { user: u });
-      expect(mine.json.budgets).toEqual([
-        { period: 'day', source: 'user', limitTokens: 100, usedTokens: actual, remainingTokens: 100 - actual, resetsAt: expect.any(String) },
-      ]);
-      expect(mine.json.totals.totalTokens).toBe(actual);
-    } finally {
-      await workers?.stop();
-      await idle.stop();
-    }
-  }, SLOW);
+        // Workers take the job now: the reservation is settled to what the model really counted.
+        workers = await startWorkers(idle.env);
+        const job = await idle.waitForJob(r.json.id, u, SLOW - 30_000);
+        expect(job.state, JSON.stringify(job)).toBe('completed');
+        expect(job.usage.estimated).toBe(false);
+        const actual = job.usage.promptTokens + job.usage.completionTokens;
+        // The chat template alone makes the real prompt longer than the estimate, so settling moves the ledger.
+        expect(actual).not.toBe(reserved);
+        expect((await ledger.usage(u.id)).day.usedTokens).toBe(actual);
+        const mine = await idle.request('GET', '/v1/usage', { user: u });
+        expect(mine.json.budgets).toEqual([
+          { period: 'day', source: 'user', limitTokens: 100, usedTokens: actual, remainingTokens: 100 - actual, resetsAt: expect.any(String) },
+        ]);
+        expect(mine.json.totals.totalTokens).toBe(actual);
+      } finally {
+        await workers?.stop();
+        await idle.stop();
+      }
+    },
+    SLOW,
+  );
 
   it('releases the reservation of a job cancelled before it ran', async () => {
     const idle = await startStack({ workers: false });
@@ -105,42 +127,59 @@ describe('reservation at submit', () => {
 });
 
 describe('enforcement while streaming', () => {
-  it('stops a stream once its consumption passes a budget lowered below it; the job fails BUDGET_EXHAUSTED with partial usage', async () => {
-    const u = await stack.user('member');
-    await setBudget(u, 5000);
-    const r = await stack.request('POST', '/v1/jobs', { user: u, body: chat('Write a very long story about a lighthouse keeper and the sea, with many chapters.', 1500, 0.7) });
-    expect(r.status).toBe(202);
-    await readSse(`${stack.base}/v1/jobs/${r.json.id}/events`, u.auth, { timeoutMs: SLOW - 60_000, stopAfter: (e) => e.event === 'tokens' && e.data.seq >= 4 });
-    const limit = 80;
-    await setBudget(u, limit);
+  it(
+    'stops a stream once its consumption passes a budget lowered below it; the job fails BUDGET_EXHAUSTED with partial usage',
+    async () => {
+      const u = await stack.user('member');
+      await setBudget(u, 5000);
+      const r = await stack.request('POST', '/v1/jobs', {
+        user: u,
+        body: chat('Write a very long story about a lighthouse keeper and the sea, with many chapters.', 1500, 0.7),
+      });
+      expect(r.status).toBe(202);
+      await readSse(`${stack.base}/v1/jobs/${r.json.id}/events`, u.auth, {
+        timeoutMs: SLOW - 60_000,
+        stopAfter: (e) => e.event === 'tokens' && e.data.seq >= 4,
+      });
+      const limit = 80;
+      await setBudget(u, limit);
 
-    const job = await stack.waitForJob(r.json.id, u, SLOW - 60_000);
-    expect(job.state, JSON.stringify(job)).toBe('failed');
-    expect(job.error.code).toBe('BUDGET_EXHAUSTED');
-    expect(job.error.message).toMatch(/user budget of 80 tokens per day/);
-    expect(job.result).toMatchObject({ partial: true });
-    expect(job.usage.estimated).toBe(true);
-    const consumed = job.usage.promptTokens + job.usage.completionTokens;
-    // Stopped at the first check past the limit: at most one check interval (16 tokens) beyond it.
-    expect(consumed).toBeGreaterThan(limit);
-    expect(consumed).toBeLessThanOrEqual(limit + 16);
-    // The stream ended with the failure, and the budget holds exactly what was recorded.
-    const all = await readSse(`${stack.base}/v1/jobs/${r.json.id}/events`, u.auth, { timeoutMs: 10_000 });
-    expect(all.events.at(-1)).toMatchObject({ event: 'finished', data: { state: 'failed', error: { code: 'BUDGET_EXHAUSTED' } } });
-    expect((await budgets.usage(u.id)).day.usedTokens).toBe(consumed);
-    const row = await stack.api.db('usage_daily').where({ user_id: u.id }).first();
-    expect(row).toMatchObject({ prompt_tokens: job.usage.promptTokens, completion_tokens: job.usage.completionTokens, jobs: 1, estimated_jobs: 1 });
+      const job = await stack.waitForJob(r.json.id, u, SLOW - 60_000);
+      expect(job.state, JSON.stringify(job)).toBe('failed');
+      expect(job.error.code).toBe('BUDGET_EXHAUSTED');
+      expect(job.error.message).toMatch(/user budget of 80 tokens per day/);
+      expect(job.result).toMatchObject({ partial: true });
+      expect(job.usage.estimated).toBe(true);
+      const consumed = job.usage.promptTokens + job.usage.completionTokens;
+      // Stopped at the first check past the limit: at most one check interval (16 tokens) beyond it.
+      expect(consumed).toBeGreaterThan(limit);
+      expect(consumed).toBeLessThanOrEqual(limit + 16);
+      // The stream ended with the failure, and the budget holds exactly what was recorded.
+      const all = await readSse(`${stack.base}/v1/jobs/${r.json.id}/events`, u.auth, { timeoutMs: 10_000 });
+      expect(all.events.at(-1)).toMatchObject({ event: 'finished', data: { state: 'failed', error: { code: 'BUDGET_EXHAUSTED' } } });
+      expect((await budgets.usage(u.id)).day.usedTokens).toBe(consumed);
+      const row = await stack.api.db('usage_daily').where({ user_id: u.id }).first();
+      expect(row).toMatchObject({ prompt_tokens: job.usage.promptTokens, completion_tokens: job.usage.completionTokens, jobs: 1, estimated_jobs: 1 });
 
-    // Exhausted: the next submit cannot reserve.
-    expect((await stack.request('POST', '/v1/jobs', { user: u, body: chat('hi', 8) })).status).toBe(429);
-    // Removing the budget lifts it at once.
-    await setBudget(u, null);
-    expect((await stack.request('POST', '/v1/jobs', { user: u, body: chat('hi', 1) })).status).toBe(202);
-  }, SLOW);
+      // Exhausted: the next submit cannot reserve.
+      expect((await stack.request('POST', '/v1/jobs', { user: u, body: chat('hi', 8) })).status).toBe(429);
+      // Removing the budget lifts it at once.
+      await setBudget(u, null);
+      expect((await stack.request('POST', '/v1/jobs', { user: u, body: chat('hi', 1) })).status).toBe(202);
+    },
+    SLOW,
+  );
 });
 
 describe('the ledger', () => {
-  const rule = (scope: 'user' | 'role', subject: string, period: 'day' | 'month', limitTokens: number): BudgetRule => ({ scope, subject, period, limitTokens, updatedAt: new Date(), updatedBy: null });
+  const rule = (scope: 'user' | 'role', subject: string, period: 'day' | 'month', limitTokens: number): BudgetRule => ({
+    scope,
+    subject,
+    period,
+    limitTokens,
+    updatedAt: new Date(),
+    updatedBy: null,
+  });
 
   it('applies a role budget to each user of the role separately, and lets a user budget replace it', async () => {
     const [a, b, c] = [randomUUID(), randomUUID(), randomUUID()];
@@ -152,10 +191,16 @@ describe('the ledger', () => {
 
     // a and b each get their own 100 a day.
     expect((await budgets.reserve({ jobId: randomUUID(), owner: { id: a, role: 'member' }, tokens: 80, limits: la })).ok).toBe(true);
-    expect((await budgets.reserve({ jobId: randomUUID(), owner: { id: b, role: 'member' }, tokens: 80, limits: resolveLimits(rules, { id: b, role: 'member' }) })).ok).toBe(true);
+    expect(
+      (await budgets.reserve({ jobId: randomUUID(), owner: { id: b, role: 'member' }, tokens: 80, limits: resolveLimits(rules, { id: b, role: 'member' }) }))
+        .ok,
+    ).toBe(true);
     const refused = await budgets.reserve({ jobId: randomUUID(), owner: { id: a, role: 'member' }, tokens: 21, limits: la });
     expect(refused).toMatchObject({ ok: false, refusal: { period: 'day', source: 'role', limitTokens: 100, usedTokens: 80, requestedTokens: 21 } });
-    expect((await budgets.reserve({ jobId: randomUUID(), owner: { id: c, role: 'member' }, tokens: 250, limits: resolveLimits(rules, { id: c, role: 'member' }) })).ok).toBe(true);
+    expect(
+      (await budgets.reserve({ jobId: randomUUID(), owner: { id: c, role: 'member' }, tokens: 250, limits: resolveLimits(rules, { id: c, role: 'member' }) }))
+        .ok,
+    ).toBe(true);
   });
 
   it('refuses on the month limit when the day has room', async () => {
@@ -191,17 +236,27 @@ describe('the ledger', () => {
 
   it('validates budget rules and lists them for admins only', async () => {
     const u = await stack.user('member');
-    expect((await stack.request('PUT', '/v1/admin/budgets', { user: admin, body: { scope: 'role', subject: 'wizard', period: 'day', limitTokens: 5 } })).status).toBe(400);
+    expect(
+      (await stack.request('PUT', '/v1/admin/budgets', { user: admin, body: { scope: 'role', subject: 'wizard', period: 'day', limitTokens: 5 } })).status,
+    ).toBe(400);
     // A user id of the right form that names nobody: 404, as for any other object that does not exist.
-    expect((await stack.request('PUT', '/v1/admin/budgets', { user: admin, body: { scope: 'user', subject: randomUUID(), period: 'day', limitTokens: 5 } })).status).toBe(404);
-    expect((await stack.request('PUT', '/v1/admin/budgets', { user: admin, body: { scope: 'user', subject: 'not-a-uuid', period: 'day', limitTokens: 5 } })).status).toBe(400);
-    expect((await stack.request('PUT', '/v1/admin/budgets', { user: admin, body: { scope: 'user', subject: u.id, period: 'week', limitTokens: 5 } })).status).toBe(400);
+    expect(
+      (await stack.request('PUT', '/v1/admin/budgets', { user: admin, body: { scope: 'user', subject: randomUUID(), period: 'day', limitTokens: 5 } })).status,
+    ).toBe(404);
+    expect(
+      (await stack.request('PUT', '/v1/admin/budgets', { user: admin, body: { scope: 'user', subject: 'not-a-uuid', period: 'day', limitTokens: 5 } })).status,
+    ).toBe(400);
+    expect(
+      (await stack.request('PUT', '/v1/admin/budgets', { user: admin, body: { scope: 'user', subject: u.id, period: 'week', limitTokens: 5 } })).status,
+    ).toBe(400);
     const set = await setBudget(u, 1234, 'month');
     expect(set).toMatchObject({ scope: 'user', subject: u.id, period: 'month', limitTokens: 1234, updatedBy: admin.id });
     const list = await stack.request('GET', `/v1/admin/budgets?scope=user&subject=${u.id}`, { user: admin });
     expect(list.json.items).toEqual([set]);
     expect((await stack.request('GET', '/v1/admin/budgets', { user: await stack.user('operator') })).status).toBe(403);
-    expect((await stack.request('PUT', '/v1/admin/budgets', { user: u, body: { scope: 'user', subject: u.id, period: 'day', limitTokens: 1e9 } })).status).toBe(403);
+    expect((await stack.request('PUT', '/v1/admin/budgets', { user: u, body: { scope: 'user', subject: u.id, period: 'day', limitTokens: 1e9 } })).status).toBe(
+      403,
+    );
     const audit = await stack.api.db('audit_events').where({ action: 'admin.action', target_id: `user:${u.id}:month` });
     expect(audit).toEqual([expect.objectContaining({ outcome: 'success', actor_id: admin.id })]);
     await setBudget(u, null, 'month');

@@ -42,7 +42,11 @@ async function tagsDigest(name: string): Promise<string | undefined> {
   return tags.models.find((m) => m.name === name)?.digest;
 }
 
-const chatInput = (content: string, extra: Record<string, unknown> = {}) => ({ messages: [{ role: 'user', content }], options: { num_predict: 4, temperature: 0 }, ...extra });
+const chatInput = (content: string, extra: Record<string, unknown> = {}) => ({
+  messages: [{ role: 'user', content }],
+  options: { num_predict: 4, temperature: 0 },
+  ...extra,
+});
 
 describe('deterministic chat cache', () => {
   const prompt = `Reply with one word. (${nonce})`;
@@ -128,7 +132,10 @@ describe('invalidation on digest change', () => {
     expect(await stack.api.redis.scard(oldSet)).toBe(1);
 
     // Same name, different build: a system prompt changes the manifest and so the digest.
-    const created = await fetch(`${ollama}/api/create`, { method: 'POST', body: JSON.stringify({ model: alias, from: chatModel, system: 'You answer in exactly one word.', stream: false }) });
+    const created = await fetch(`${ollama}/api/create`, {
+      method: 'POST',
+      body: JSON.stringify({ model: alias, from: chatModel, system: 'You answer in exactly one word.', stream: false }),
+    });
     expect(created.status).toBe(200);
     const newDigest = await tagsDigest(alias);
     expect(newDigest).toBeDefined();

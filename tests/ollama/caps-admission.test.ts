@@ -30,7 +30,8 @@ beforeAll(async () => {
 afterAll(async () => {
   // No worker ran them: cancel what this suite left queued, so no other suite's sweeper adopts it.
   for (const u of users) {
-    for (const row of await stack.api.db('jobs').where({ owner_id: u.id, state: 'queued' }).select('id')) await stack.request('DELETE', `/v1/jobs/${row.id}`, { user: u });
+    for (const row of await stack.api.db('jobs').where({ owner_id: u.id, state: 'queued' }).select('id'))
+      await stack.request('DELETE', `/v1/jobs/${row.id}`, { user: u });
   }
   await fetch(`${host}/api/delete`, { method: 'DELETE', body: JSON.stringify({ model: extra }) }).catch(() => {});
   await stack?.stop();
@@ -72,7 +73,9 @@ describe('role caps at submit', () => {
     expect(p.errors[0].path).toBe('input.model');
     await refused(u, { kind: 'embed.batch', input: { model: extra, texts: ['a'] } }, 'models', `${chatModel}, all-minilm`);
     // Names match in Ollama's canonical form: all-minilm is all-minilm:latest.
-    expect((await stack.request('POST', '/v1/jobs', { user: u, body: { kind: 'embed.batch', input: { model: 'all-minilm:latest', texts: ['a'] } } })).status).toBe(202);
+    expect(
+      (await stack.request('POST', '/v1/jobs', { user: u, body: { kind: 'embed.batch', input: { model: 'all-minilm:latest', texts: ['a'] } } })).status,
+    ).toBe(202);
   });
 
   it('refuses a model no host has installed with 400, whoever names it (not a job that fails later)', async () => {
@@ -133,7 +136,17 @@ describe('role caps at submit', () => {
 
   it('refuses a prompt longer than the cap, for chats and embedding batches', async () => {
     const u = await member();
-    await refused(u, chat({ messages: [{ role: 'system', content: 'x'.repeat(100) }, { role: 'user', content: 'y'.repeat(101) }] }), 'maxPromptChars', '200');
+    await refused(
+      u,
+      chat({
+        messages: [
+          { role: 'system', content: 'x'.repeat(100) },
+          { role: 'user', content: 'y'.repeat(101) },
+        ],
+      }),
+      'maxPromptChars',
+      '200',
+    );
     await refused(u, { kind: 'embed.batch', input: { texts: ['a'.repeat(150), 'b'.repeat(51)] } }, 'maxPromptChars', '200');
     expect((await stack.request('POST', '/v1/jobs', { user: u, body: chat({ messages: [{ role: 'user', content: 'z'.repeat(200) }] }) })).status).toBe(202);
   });
@@ -177,7 +190,10 @@ describe('role caps at submit', () => {
   it('does not bind operators by the member caps', async () => {
     const op = await stack.user('operator');
     users.push(op);
-    const r = await stack.request('POST', '/v1/jobs', { user: op, body: chat({ model: extra, messages: [{ role: 'user', content: 'q'.repeat(5000) }] }, { num_predict: 1000, num_ctx: 4096 }) });
+    const r = await stack.request('POST', '/v1/jobs', {
+      user: op,
+      body: chat({ model: extra, messages: [{ role: 'user', content: 'q'.repeat(5000) }] }, { num_predict: 1000, num_ctx: 4096 }),
+    });
     expect(r.status).toBe(202);
   });
 
@@ -186,7 +202,16 @@ describe('role caps at submit', () => {
     expect(() => loadConfig({ PARLEY_ROLE_CAPS: '{"member":{"maxNumPredict":0}}' })).toThrow(/PARLEY_ROLE_CAPS member.maxNumPredict/);
     expect(() => loadConfig({ PARLEY_ROLE_CAPS: '{"guest":{}}' })).toThrow(/PARLEY_ROLE_CAPS/);
     const c = loadConfig({ PARLEY_ROLE_CAPS: '{"member":{"maxNumPredict":100}}', PARLEY_CHAT_MODEL: 'a:1', PARLEY_EMBED_MODEL: 'b' });
-    expect(c.roleCaps.member).toEqual({ models: ['a:1', 'b'], maxNumPredict: 100, maxNumCtx: 8192, maxPromptChars: 100_000, maxConcurrentJobs: 16, maxKeepAliveS: 1800, priorities: ['normal', 'batch'], maxPingHoldMs: 10_000 });
+    expect(c.roleCaps.member).toEqual({
+      models: ['a:1', 'b'],
+      maxNumPredict: 100,
+      maxNumCtx: 8192,
+      maxPromptChars: 100_000,
+      maxConcurrentJobs: 16,
+      maxKeepAliveS: 1800,
+      priorities: ['normal', 'batch'],
+      maxPingHoldMs: 10_000,
+    });
     expect(c.roleCaps.admin.models).toBe('*');
   });
 });

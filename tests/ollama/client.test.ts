@@ -27,7 +27,12 @@ afterAll(async () => {
 describe('resilient client against the real Ollama', () => {
   it('streams a chat as several token chunks and ends with usage counts', async () => {
     const chunks: ChatChunk[] = [];
-    for await (const c of client.chat({ model: chatModel, messages: [{ role: 'user', content: 'Name two colours.' }], options: { num_predict: 8, temperature: 0 } })) chunks.push(c);
+    for await (const c of client.chat({
+      model: chatModel,
+      messages: [{ role: 'user', content: 'Name two colours.' }],
+      options: { num_predict: 8, temperature: 0 },
+    }))
+      chunks.push(c);
     const tokens = chunks.filter((c) => !c.done && c.message?.content);
     const final = chunks.at(-1)!;
     expect(tokens.length).toBeGreaterThanOrEqual(2);

@@ -40,9 +40,17 @@ describe('no retry once output began', () => {
     const emitted: string[] = [];
     const handler = llmChatHandler({ ollama: client(), chatModel: 'm', defaultNumPredict: 16 });
     const ctx = {
-      jobId: 'j1', attempt: 1, ownerId: null, signal: new AbortController().signal, log: createLogger('test', 'silent'),
-      progress: () => {}, emitTokens: (t: string) => void emitted.push(t), meter: () => {},
-      abortReason: undefined, willRetry: () => false, addUsage: async () => true,
+      jobId: 'j1',
+      attempt: 1,
+      ownerId: null,
+      signal: new AbortController().signal,
+      log: createLogger('test', 'silent'),
+      progress: () => {},
+      emitTokens: (t: string) => void emitted.push(t),
+      meter: () => {},
+      abortReason: undefined,
+      willRetry: () => false,
+      addUsage: async () => true,
     };
     const err = await handler({ messages: [{ role: 'user', content: 'hi' }] }, ctx).catch((e: unknown) => e);
     expect(err).toMatchObject({ code: 'UPSTREAM_UNAVAILABLE' });
@@ -69,7 +77,12 @@ describe('timeouts', () => {
 
   it('a connection that cannot be established fails with UPSTREAM_TIMEOUT as a connect timeout', async () => {
     // A name lookup that never answers keeps the socket in its connecting phase, as a blackholed host does.
-    const c = client({ host: 'http://ollama.invalid:11434', connectTimeoutMs: 250, retry: { attempts: 2, baseMs: 10, maxMs: 20 }, transport: { lookup: () => {} } });
+    const c = client({
+      host: 'http://ollama.invalid:11434',
+      connectTimeoutMs: 250,
+      retry: { attempts: 2, baseMs: 10, maxMs: 20 },
+      transport: { lookup: () => {} },
+    });
     const r = await drain(c);
     expect(r.error).toMatchObject({ code: 'UPSTREAM_TIMEOUT', details: { fault: 'connect-timeout' } });
   });
@@ -102,14 +115,18 @@ describe('answers that break the protocol', () => {
 
   it('an embed answer that is not JSON fails with UPSTREAM_UNAVAILABLE', async () => {
     fx.stub.fallback = { kind: 'raw', body: 'not json' };
-    const err = await client({ retry: { attempts: 1 } }).embed({ model: 'm', input: ['a', 'b'] }).catch((e: unknown) => e);
+    const err = await client({ retry: { attempts: 1 } })
+      .embed({ model: 'm', input: ['a', 'b'] })
+      .catch((e: unknown) => e);
     expect(err).toMatchObject({ code: 'UPSTREAM_UNAVAILABLE', details: { fault: 'protocol' } });
     expect((err as Error).message).toMatch(/malformed JSON/);
   });
 
   it('an embed answer with fewer vectors than inputs fails instead of pairing texts with the wrong vectors', async () => {
     fx.stub.fallback = { kind: 'raw', body: JSON.stringify({ model: 'm', embeddings: [[0.1, 0.2]], prompt_eval_count: 2 }) };
-    const err = await client({ retry: { attempts: 1 } }).embed({ model: 'm', input: ['a', 'b'] }).catch((e: unknown) => e);
+    const err = await client({ retry: { attempts: 1 } })
+      .embed({ model: 'm', input: ['a', 'b'] })
+      .catch((e: unknown) => e);
     expect(err).toMatchObject({ code: 'UPSTREAM_UNAVAILABLE', details: { fault: 'protocol' } });
     expect((err as Error).message).toMatch(/1 vectors for 2 inputs/);
   });

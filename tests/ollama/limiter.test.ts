@@ -21,11 +21,21 @@ describe('adaptive concurrency under a 503 storm', () => {
   it('lowers the limit and still completes every request', async () => {
     const N = 12;
     const K = 20;
-    fx.stub.script('/api/chat', ...Array.from({ length: K }, () => ({ kind: 'status' as const, status: 503, error: 'server busy, please try again.  maximum pending requests exceeded' })));
+    fx.stub.script(
+      '/api/chat',
+      ...Array.from({ length: K }, () => ({
+        kind: 'status' as const,
+        status: 503,
+        error: 'server busy, please try again.  maximum pending requests exceeded',
+      })),
+    );
     fx.stub.fallback = { kind: 'ok', tokenDelayMs: 5 };
     const limits: { at: number; limit: number; reason: string }[] = [];
     const t0 = performance.now();
-    const c = client({ concurrency: { initial: 8, max: 8 }, hooks: { onLimit: (_h, ch) => limits.push({ at: Math.round(performance.now() - t0), limit: ch.limit, reason: ch.reason }) } });
+    const c = client({
+      concurrency: { initial: 8, max: 8 },
+      hooks: { onLimit: (_h, ch) => limits.push({ at: Math.round(performance.now() - t0), limit: ch.limit, reason: ch.reason }) },
+    });
 
     const results = await Promise.allSettled(Array.from({ length: N }, (_, i) => chat(c, i)));
 
@@ -36,7 +46,9 @@ describe('adaptive concurrency under a 503 storm', () => {
     expect(lowest).toBeLessThanOrEqual(2);
     expect(limits.filter((l) => l.reason === 'overload').length).toBeGreaterThanOrEqual(2);
     // While shrunk, our process, not Ollama, held the waiting requests.
-    console.log(`503 storm: N=${N} K=${K}; limit 8 → ${lowest} by t=${limits.find((l) => l.limit === lowest)?.at} ms; back to ${c.limiter().limit.toFixed(2)} when all ${N} done at ${Math.round(performance.now() - t0)} ms; changes: ${JSON.stringify(limits.slice(0, 6))}`);
+    console.log(
+      `503 storm: N=${N} K=${K}; limit 8 → ${lowest} by t=${limits.find((l) => l.limit === lowest)?.at} ms; back to ${c.limiter().limit.toFixed(2)} when all ${N} done at ${Math.round(performance.now() - t0)} ms; changes: ${JSON.stringify(limits.slice(0, 6))}`,
+    );
   });
 
   it('decreases once per congestion episode, not once per rejected request', () => {

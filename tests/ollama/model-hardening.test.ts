@@ -66,7 +66,8 @@ describe('names Ollama cannot parse', () => {
   });
 
   it('canonicalises every alias of a name to one form', () => {
-    for (const n of ['x', 'x:latest', 'library/x', 'LIBRARY/X:Latest', 'registry.ollama.ai/library/x:latest']) expect(canonicalModelName(n), n).toBe('x:latest');
+    for (const n of ['x', 'x:latest', 'library/x', 'LIBRARY/X:Latest', 'registry.ollama.ai/library/x:latest'])
+      expect(canonicalModelName(n), n).toBe('x:latest');
     expect(canonicalModelName('team/x:1')).toBe('team/x:1');
     expect(canonicalModelName('models.internal:5000/team/x:1')).toBe('models.internal:5000/team/x:1');
   });
@@ -127,11 +128,16 @@ describe('model names as metric labels', () => {
   it('labels every alias of an installed model with its canonical name', async () => {
     const aliases = [`library/${chatModel}`, chatModel.toUpperCase(), `registry.ollama.ai/library/${chatModel}`];
     // At once: the shared Ollama can be slow, and the order does not matter here.
-    await Promise.all(aliases.map(async (model) => {
-      const r = await stack.request('POST', '/v1/jobs', { user: admin, body: { kind: 'llm.chat', input: { model, messages: [{ role: 'user', content: 'Hi' }], options: { num_predict: 1 }, cache: 'bypass' } } });
-      expect(r.status, r.text).toBe(202);
-      expect((await stack.waitForJob(r.json.id, admin, 240_000)).state).toBe('completed');
-    }));
+    await Promise.all(
+      aliases.map(async (model) => {
+        const r = await stack.request('POST', '/v1/jobs', {
+          user: admin,
+          body: { kind: 'llm.chat', input: { model, messages: [{ role: 'user', content: 'Hi' }], options: { num_predict: 1 }, cache: 'bypass' } },
+        });
+        expect(r.status, r.text).toBe(202);
+        expect((await stack.waitForJob(r.json.id, admin, 240_000)).state).toBe('completed');
+      }),
+    );
     expect([...(await labels('tokens'))]).toEqual([chatModel]);
     expect(await labels('queueWait')).not.toContain(`library/${chatModel}`);
   }, 300_000);
@@ -141,14 +147,23 @@ describe('model names as metric labels', () => {
     expect(made.status).toBe(200);
     // The worker labels by its status view: let it see the new model before the first run.
     await stack.workers!.ollama.status.refresh();
-    const r = await stack.request('POST', '/v1/jobs', { user: admin, body: { kind: 'llm.chat', input: { model: fleeting, messages: [{ role: 'user', content: 'Tell a long story.' }], options: { num_predict: 400 }, cache: 'bypass' } } });
+    const r = await stack.request('POST', '/v1/jobs', {
+      user: admin,
+      body: {
+        kind: 'llm.chat',
+        input: { model: fleeting, messages: [{ role: 'user', content: 'Tell a long story.' }], options: { num_predict: 400 }, cache: 'bypass' },
+      },
+    });
     expect(r.status, r.text).toBe(202);
     // Cancelled (queued or running), so it can be retried below.
     expect((await stack.request('DELETE', `/v1/jobs/${r.json.id}`, { user: admin })).json.state).toBe('cancelled');
     // Gone from Ollama; a manual retry skips submit checks, so the worker sees a name no host has.
     await fetch(`${host}/api/delete`, { method: 'DELETE', body: JSON.stringify({ model: fleeting }) });
     await stack.workers!.ollama.status.refresh();
-    const waits = async (model: string) => (await stack.workers!.metrics.queueWait.get()).values.find((v) => v.labels.kind === 'llm.chat' && v.labels.model === model && v.metricName?.endsWith('_count'))?.value ?? 0;
+    const waits = async (model: string) =>
+      (await stack.workers!.metrics.queueWait.get()).values.find(
+        (v) => v.labels.kind === 'llm.chat' && v.labels.model === model && v.metricName?.endsWith('_count'),
+      )?.value ?? 0;
     const [other, named] = [await waits('other'), await waits(fleeting)];
     expect((await stack.request('POST', `/v1/jobs/${r.json.id}/retry`, { user: admin })).status).toBe(202);
     expect((await stack.waitForJob(r.json.id, admin)).error.code).toBe('UPSTREAM_REJECTED');

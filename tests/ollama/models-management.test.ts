@@ -84,7 +84,14 @@ describe('changing models', () => {
     const body = { name: alias, from: chatModel, system: 'You answer in one short sentence.', parameters: { temperature: 0.1, num_predict: 20 } };
     const r = await stack.request('POST', '/v1/models', { user: operator, body });
     expect(r.status).toBe(201);
-    expect(r.json).toMatchObject({ name: alias, system: body.system, parent: chatModel, family: 'llama', results: [{ host, outcome: 'applied', detail: null }], complete: true });
+    expect(r.json).toMatchObject({
+      name: alias,
+      system: body.system,
+      parent: chatModel,
+      family: 'llama',
+      results: [{ host, outcome: 'applied', detail: null }],
+      complete: true,
+    });
     expect(r.json.parameters).toMatchObject({ temperature: 0.1, num_predict: 20, num_ctx: 2048 });
     expect(r.headers.get('location')).toBe(`/v1/models/${enc(alias)}`);
 
@@ -99,7 +106,10 @@ describe('changing models', () => {
     expect(noBase.status).toBe(400);
     expect(noBase.json.errors[0].path).toBe('from');
 
-    const badParams = await stack.request('POST', '/v1/models', { user: operator, body: { ...body, name: `parley-test-${id}:bad`, parameters: { repeat_penalty: 0 } } });
+    const badParams = await stack.request('POST', '/v1/models', {
+      user: operator,
+      body: { ...body, name: `parley-test-${id}:bad`, parameters: { repeat_penalty: 0 } },
+    });
     expect(badParams.status).toBe(400);
 
     expect(await auditRows('model.create', alias)).toEqual([
@@ -180,7 +190,14 @@ describe('changing models', () => {
 
     const unload = await stack.request('POST', `/v1/models/${enc(small)}/unload`, { user: operator });
     expect(unload.status).toBe(200);
-    expect(unload.json).toEqual({ name: small, loaded: false, expiresAt: null, hosts: [{ host, loaded: false, expiresAt: null }], results: [{ host, outcome: 'applied', detail: null }], complete: true });
+    expect(unload.json).toEqual({
+      name: small,
+      loaded: false,
+      expiresAt: null,
+      hosts: [{ host, loaded: false, expiresAt: null }],
+      results: [{ host, outcome: 'applied', detail: null }],
+      complete: true,
+    });
     const after = await stack.request('GET', '/v1/models/running', { user: member });
     expect(after.json.items.map((m: any) => m.name)).not.toContain(small);
 
@@ -222,7 +239,8 @@ describe('pulling models', () => {
     expect((await idle.request('POST', '/v1/jobs', { user: op, body: { kind: 'model.pull', input: { model: name } } })).status).toBe(400);
 
     // Once the first is terminal, a new pull gets a new job.
-    for (const jobId of [a.json.id, otherModel.json.id]) expect((await idle.request('DELETE', `/v1/jobs/${jobId}`, { user: other })).json.state).toBe('cancelled');
+    for (const jobId of [a.json.id, otherModel.json.id])
+      expect((await idle.request('DELETE', `/v1/jobs/${jobId}`, { user: other })).json.state).toBe('cancelled');
     const fresh = await idle.request('POST', '/v1/models/pull', { user: op, body: { model: name } });
     expect(fresh.json).toMatchObject({ deduplicated: false });
     expect(fresh.json.id).not.toBe(a.json.id);

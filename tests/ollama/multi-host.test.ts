@@ -62,7 +62,10 @@ describe('reading every host', () => {
   it('lists each model once with the hosts that have it, and every host as up', async () => {
     const r = await stack.request('GET', '/v1/models', { user: member });
     expect(r.status).toBe(200);
-    expect(r.json.hosts).toEqual([{ host: h1, up: true, error: null }, { host: h2.url, up: true, error: null }]);
+    expect(r.json.hosts).toEqual([
+      { host: h1, up: true, error: null },
+      { host: h2.url, up: true, error: null },
+    ]);
     const byName = new Map<string, any>(r.json.items.map((m: any) => [m.name, m]));
     expect(byName.get(chatModel).hosts.map((h: any) => h.host)).toEqual([h1, h2.url]);
     expect(byName.get('all-minilm:latest').hosts.map((h: any) => h.host)).toEqual([h1]);
@@ -83,7 +86,10 @@ describe('changing every host', () => {
   it('creates on every host that has the source, and says which hosts it skipped', async () => {
     const both = await stack.request('POST', '/v1/models', { user: operator, body: { name: made, from: chatModel, system: 'Made on both.' } });
     expect(both.status, both.text).toBe(201);
-    expect(both.json.results).toEqual([{ host: h1, outcome: 'applied', detail: null }, { host: h2.url, outcome: 'applied', detail: null }]);
+    expect(both.json.results).toEqual([
+      { host: h1, outcome: 'applied', detail: null },
+      { host: h2.url, outcome: 'applied', detail: null },
+    ]);
     expect(both.json.complete).toBe(true);
     expect(both.json.hosts.map((h: any) => h.host)).toEqual([h1, h2.url]);
     expect(await tags(h1)).toContain(made);
@@ -108,19 +114,32 @@ describe('changing every host', () => {
     expect(c.json.results.map((r: any) => r.outcome)).toEqual(['applied', 'applied']);
     const d = await stack.request('DELETE', `/v1/models/${enc(copied)}`, { user: admin });
     expect(d.status).toBe(200);
-    expect(d.json).toEqual({ name: copied, results: [{ host: h1, outcome: 'applied', detail: null }, { host: h2.url, outcome: 'applied', detail: null }], complete: true });
+    expect(d.json).toEqual({
+      name: copied,
+      results: [
+        { host: h1, outcome: 'applied', detail: null },
+        { host: h2.url, outcome: 'applied', detail: null },
+      ],
+      complete: true,
+    });
     expect(await tags(h1)).not.toContain(copied);
     expect(await tags(h2.url)).not.toContain(copied);
     // Deleting what only the second host has skips the first.
     const d2 = await stack.request('DELETE', `/v1/models/${enc(fromH2)}`, { user: admin });
-    expect(d2.json.results).toEqual([{ host: h1, outcome: 'skipped', detail: 'not installed on this host' }, { host: h2.url, outcome: 'applied', detail: null }]);
+    expect(d2.json.results).toEqual([
+      { host: h1, outcome: 'skipped', detail: 'not installed on this host' },
+      { host: h2.url, outcome: 'applied', detail: null },
+    ]);
   });
 
   it('loads where the model is installed, lists what runs where, and unloads it', async () => {
     const load = await stack.request('POST', `/v1/models/${enc(onlyH2)}/load`, { user: operator, body: { keep_alive: '5m' } });
     expect(load.status, load.text).toBe(200);
     expect(load.json).toMatchObject({ name: onlyH2, loaded: true, hosts: [{ host: h2.url, loaded: true }], complete: true });
-    expect(load.json.results).toEqual([{ host: h1, outcome: 'skipped', detail: 'not installed on this host' }, { host: h2.url, outcome: 'applied', detail: null }]);
+    expect(load.json.results).toEqual([
+      { host: h1, outcome: 'skipped', detail: 'not installed on this host' },
+      { host: h2.url, outcome: 'applied', detail: null },
+    ]);
 
     const running = await stack.request('GET', '/v1/models/running', { user: member });
     expect(running.json.hosts.map((h: any) => h.up)).toEqual([true, true]);
@@ -147,7 +166,10 @@ describe('model checks across hosts', () => {
   // Issue 16: admission asked only the first host, so a model there was "not installed" and let through.
   it('refuses members a model installed only on the second host, by any alias', async () => {
     for (const model of [onlyH2, `library/${onlyH2}`, `registry.ollama.ai/library/${onlyH2}`]) {
-      const r = await stack.request('POST', '/v1/jobs', { user: member, body: { kind: 'llm.chat', input: { model, messages: [{ role: 'user', content: 'hi' }] } } });
+      const r = await stack.request('POST', '/v1/jobs', {
+        user: member,
+        body: { kind: 'llm.chat', input: { model, messages: [{ role: 'user', content: 'hi' }] } },
+      });
       expect(r.status, model).toBe(422);
       expect(r.json).toMatchObject({ code: 'LIMIT_EXCEEDED', cap: 'models' });
     }
@@ -156,7 +178,10 @@ describe('model checks across hosts', () => {
   });
 
   it('accepts a model installed only on the second host for roles that may use every model', async () => {
-    const r = await stack.request('POST', '/v1/jobs', { user: operator, body: { kind: 'llm.chat', input: { model: onlyH2, messages: [{ role: 'user', content: 'hi' }], options: { num_predict: 1 } } } });
+    const r = await stack.request('POST', '/v1/jobs', {
+      user: operator,
+      body: { kind: 'llm.chat', input: { model: onlyH2, messages: [{ role: 'user', content: 'hi' }], options: { num_predict: 1 } } },
+    });
     expect(r.status, r.text).toBe(202);
     // No llm worker in this stack: cancel it so no other suite's sweeper adopts it.
     expect((await stack.request('DELETE', `/v1/jobs/${r.json.id}`, { user: operator })).json.state).toBe('cancelled');
@@ -167,7 +192,11 @@ describe('a host that is down', () => {
   it('is listed as down while the others answer', async () => {
     const r = await degraded.request('GET', '/v1/models', { user: await degraded.user('member') });
     expect(r.status).toBe(200);
-    expect(r.json.hosts.map((h: any) => [h.host, h.up])).toEqual([[h1, true], [h2.url, true], [dead, false]]);
+    expect(r.json.hosts.map((h: any) => [h.host, h.up])).toEqual([
+      [h1, true],
+      [h2.url, true],
+      [dead, false],
+    ]);
     expect(r.json.hosts[2].error).toBeTruthy();
     expect(r.json.items.map((m: any) => m.name)).toContain(onlyH2);
     const ps = await degraded.request('GET', '/v1/models/running', { user: await degraded.user('member') });
@@ -178,7 +207,11 @@ describe('a host that is down', () => {
     const op = await degraded.user('operator');
     const made = await degraded.request('POST', '/v1/models', { user: op, body: { name: viaDead, from: chatModel } });
     expect(made.status, made.text).toBe(201);
-    expect(made.json.results.map((r: any) => [r.host, r.outcome])).toEqual([[h1, 'applied'], [h2.url, 'applied'], [dead, 'unreachable']]);
+    expect(made.json.results.map((r: any) => [r.host, r.outcome])).toEqual([
+      [h1, 'applied'],
+      [h2.url, 'applied'],
+      [dead, 'unreachable'],
+    ]);
     expect(made.json.complete).toBe(false);
     const del = await degraded.request('DELETE', `/v1/models/${enc(viaDead)}`, { user: await degraded.user('admin') });
     expect(del.status).toBe(200);

@@ -17,7 +17,14 @@ beforeAll(async () => {
   stub = await startOllamaStub();
   stack = await startStack({
     workers: ['llm'],
-    env: { OLLAMA_HOSTS: stub.url, PARLEY_CONCURRENCY: 'llm=6', OLLAMA_CONCURRENCY_INITIAL: '6', OLLAMA_RETRY_BASE_MS: '20', OLLAMA_RETRY_MAX_MS: '200', OLLAMA_STATUS_INTERVAL_MS: '60000' },
+    env: {
+      OLLAMA_HOSTS: stub.url,
+      PARLEY_CONCURRENCY: 'llm=6',
+      OLLAMA_CONCURRENCY_INITIAL: '6',
+      OLLAMA_RETRY_BASE_MS: '20',
+      OLLAMA_RETRY_MAX_MS: '200',
+      OLLAMA_STATUS_INTERVAL_MS: '60000',
+    },
   });
   alice = await stack.user('member');
 });
@@ -66,9 +73,18 @@ describe('faults through the platform', () => {
 
   it('a 503 storm lowers the worker’s concurrency and every job still completes', async () => {
     const K = 15;
-    stub.script('/api/chat', ...Array.from({ length: K }, () => ({ kind: 'status' as const, status: 503, error: 'server busy, please try again.  maximum pending requests exceeded' })));
+    stub.script(
+      '/api/chat',
+      ...Array.from({ length: K }, () => ({
+        kind: 'status' as const,
+        status: 503,
+        error: 'server busy, please try again.  maximum pending requests exceeded',
+      })),
+    );
     stub.fallback = { kind: 'ok', firstTokenDelayMs: 20, tokenDelayMs: 5 };
-    const ids = await Promise.all(Array.from({ length: 6 }, async (_, i) => (await stack.request('POST', '/v1/jobs', { user: alice, body: chat(`storm ${i}`) })).json.id as string));
+    const ids = await Promise.all(
+      Array.from({ length: 6 }, async (_, i) => (await stack.request('POST', '/v1/jobs', { user: alice, body: chat(`storm ${i}`) })).json.id as string),
+    );
     const jobs = await Promise.all(ids.map((id) => stack.waitForJob(id, alice, 60_000)));
     expect(jobs.map((j) => j.state)).toEqual(Array(6).fill('completed'));
     expect(jobs.every((j) => j.attempts === 1)).toBe(true);

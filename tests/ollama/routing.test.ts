@@ -17,13 +17,24 @@ afterEach(async () => {
 });
 
 async function stubWith(models: { installed: string[]; loaded: string[] }): Promise<OllamaStub> {
-  const s = await startOllamaStub({ models: { installed: models.installed.map((name) => ({ name, digest })), loaded: models.loaded.map((name) => ({ name, digest })) } });
+  const s = await startOllamaStub({
+    models: { installed: models.installed.map((name) => ({ name, digest })), loaded: models.loaded.map((name) => ({ name, digest })) },
+  });
   cleanup.push(() => s.close());
   return s;
 }
 
 function client(hosts: string[], opts: Partial<OllamaClientOptions> = {}): OllamaClient {
-  const c = new OllamaClient({ host: hosts[0]!, hosts, connectTimeoutMs: 1_000, firstTokenTimeoutMs: 60_000, idleTimeoutMs: 30_000, retry: { baseMs: 10, maxMs: 50 }, status: { intervalMs: 60_000 }, ...opts });
+  const c = new OllamaClient({
+    host: hosts[0]!,
+    hosts,
+    connectTimeoutMs: 1_000,
+    firstTokenTimeoutMs: 60_000,
+    idleTimeoutMs: 30_000,
+    retry: { baseMs: 10, maxMs: 50 },
+    status: { intervalMs: 60_000 },
+    ...opts,
+  });
   cleanup.push(() => c.close());
   return c;
 }

@@ -20,7 +20,9 @@ let member: TestUser;
 let operator: TestUser;
 
 beforeAll(async () => {
-  stub = await startOllamaStub({ models: { installed: [{ name: 'stub-only:1b', digest: 'b'.repeat(64) }], loaded: [{ name: 'stub-only:1b', size: 1234, size_vram: 1000 }] } });
+  stub = await startOllamaStub({
+    models: { installed: [{ name: 'stub-only:1b', digest: 'b'.repeat(64) }], loaded: [{ name: 'stub-only:1b', size: 1234, size_vram: 1000 }] },
+  });
   // The chat model in memory on the real host, so "loaded" has something to show.
   await fetch(`${real}/api/generate`, { method: 'POST', body: JSON.stringify({ model: chatModel, keep_alive: '30m' }) }).then((r) => r.text());
   stack = await startStack({ workers: false, env: { OLLAMA_HOSTS: `${real},${stub.url}`, OLLAMA_STATUS_INTERVAL_MS: '150', OLLAMA_STATUS_TIMEOUT_MS: '500' } });
@@ -53,8 +55,14 @@ describe('model status', () => {
     expect(chat.loaded).toBe(true);
     expect(chat.memoryBytes).toBeGreaterThan(0);
     expect(Date.parse(chat.expiresAt)).toBeGreaterThan(Date.now());
-    expect(byName.get('stub-only:1b')).toMatchObject({ installed: true, loaded: true, hosts: expect.arrayContaining([expect.objectContaining({ host: stub.url, memoryBytes: 1234, vramBytes: 1000 })]) });
-    expect(r.json.hosts).toEqual(expect.arrayContaining([expect.objectContaining({ host: real, up: true, version: '0.11.4' }), expect.objectContaining({ host: stub.url, up: true })]));
+    expect(byName.get('stub-only:1b')).toMatchObject({
+      installed: true,
+      loaded: true,
+      hosts: expect.arrayContaining([expect.objectContaining({ host: stub.url, memoryBytes: 1234, vramBytes: 1000 })]),
+    });
+    expect(r.json.hosts).toEqual(
+      expect.arrayContaining([expect.objectContaining({ host: real, up: true, version: '0.11.4' }), expect.objectContaining({ host: stub.url, up: true })]),
+    );
   });
 
   it('needs credentials', async () => {
@@ -65,11 +73,18 @@ describe('model status', () => {
   it('/readyz carries per-model availability for operators', async () => {
     const r = await stack.request('GET', '/readyz', { user: operator });
     expect(r.json.checks.ollama.ok).toBe(true);
-    expect(r.json.models).toEqual(expect.arrayContaining([
-      expect.objectContaining({ model: tagged(chatModel), installed: true, loaded: true, loadedOn: [real] }),
-      expect.objectContaining({ model: tagged(embedModel), installed: true }),
-    ]));
-    expect(r.json.ollamaHosts).toEqual(expect.arrayContaining([{ host: real, up: true }, { host: stub.url, up: true }]));
+    expect(r.json.models).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({ model: tagged(chatModel), installed: true, loaded: true, loadedOn: [real] }),
+        expect.objectContaining({ model: tagged(embedModel), installed: true }),
+      ]),
+    );
+    expect(r.json.ollamaHosts).toEqual(
+      expect.arrayContaining([
+        { host: real, up: true },
+        { host: stub.url, up: true },
+      ]),
+    );
   });
 
   it('exports Ollama up, loaded models and their memory to Prometheus', async () => {

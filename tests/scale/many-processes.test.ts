@@ -68,7 +68,10 @@ async function waitState(api: ParleyProcess, id: string, states: string[], timeo
     await new Promise((r) => setTimeout(r, 50));
   }
 }
-const chat = (n: number) => ({ kind: 'llm.chat', input: { messages: [{ role: 'user', content: 'Tell a long story about a fox and a crow.' }], options: { num_predict: n, temperature: 0.8 } } });
+const chat = (n: number) => ({
+  kind: 'llm.chat',
+  input: { messages: [{ role: 'user', content: 'Tell a long story about a fox and a crow.' }], options: { num_predict: n, temperature: 0.8 } },
+});
 const ranOn = (id: string) => [worker1, worker2, worker3].filter((w) => w.lines.some((l) => l.msg === 'job started' && l.jobId === id)).map((w) => w.name);
 
 describe('2 API processes and 3 worker processes', () => {
@@ -107,7 +110,11 @@ describe('2 API processes and 3 worker processes', () => {
     };
     const subscribe = (socket: Socket) =>
       new Promise<void>((resolve, reject) => {
-        socket.on('connect', () => socket.emit('subscribe', { room, lastSeq }, (ack: { ok: boolean; error?: unknown }) => (ack.ok ? resolve() : reject(new Error(JSON.stringify(ack.error))))));
+        socket.on('connect', () =>
+          socket.emit('subscribe', { room, lastSeq }, (ack: { ok: boolean; error?: unknown }) =>
+            ack.ok ? resolve() : reject(new Error(JSON.stringify(ack.error))),
+          ),
+        );
         socket.on('connect_error', reject);
       });
     const first = connect(api1.base, { path: '/socket.io', auth: { token: user.token }, transports: ['websocket'], reconnection: false });
@@ -156,7 +163,10 @@ describe('2 API processes and 3 worker processes', () => {
   });
 
   it('a cancel sent to either API process reaches the job on its worker', async () => {
-    for (const [submitTo, cancelAt] of [[api1, api2], [api2, api1]] as const) {
+    for (const [submitTo, cancelAt] of [
+      [api1, api2],
+      [api2, api1],
+    ] as const) {
       const r = await post(submitTo, '/v1/jobs', { kind: 'system.ping', input: { holdMs: 10_000 } });
       const id = r.json.id as string;
       await waitState(submitTo, id, ['active']);
@@ -184,7 +194,10 @@ describe('2 API processes and 3 worker processes', () => {
 
   it('a session revoked on API 1 is refused on API 2 at once, and its socket there is ended through the adapter', async () => {
     const member = await stack.user('member');
-    const login = await fetch(`${api1.base}/v1/auth/token`, { method: 'POST', body: new URLSearchParams({ grant_type: 'password', username: member.username, password: member.password }) });
+    const login = await fetch(`${api1.base}/v1/auth/token`, {
+      method: 'POST',
+      body: new URLSearchParams({ grant_type: 'password', username: member.username, password: member.password }),
+    });
     const { access_token: token } = (await login.json()) as { access_token: string };
     const auth = { authorization: `Bearer ${token}` };
     expect((await fetch(`${api2.base}/v1/auth/me`, { headers: auth })).status).toBe(200);

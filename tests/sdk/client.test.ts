@@ -32,7 +32,11 @@ const caught = async (p: Promise<unknown>): Promise<ParleyError> => {
 describe('ParleyError', () => {
   it('carries the problem: status, code, detail and the request id of the answer', async () => {
     const ids: string[] = [];
-    const client = createClient({ baseUrl: stack.base, auth: member.token, interceptors: [{ onResponse: ({ response }) => void ids.push(response.headers.get('x-request-id')!) }] });
+    const client = createClient({
+      baseUrl: stack.base,
+      auth: member.token,
+      interceptors: [{ onResponse: ({ response }) => void ids.push(response.headers.get('x-request-id')!) }],
+    });
     const err = await caught(client.jobs.get(randomUUID()));
     expect(err).toMatchObject({ name: 'ParleyError', status: 404, code: 'JOB_NOT_FOUND', title: 'Job not found' });
     expect(err.requestId).toBe(ids[0]);
@@ -83,12 +87,23 @@ describe('interceptors', () => {
 
 describe('CORS for a browser client on another origin', () => {
   it('lets it send what the SDK sends and read the headers it reads', async () => {
-    const preflight = await fetch(`${stack.base}/v1/jobs`, { method: 'OPTIONS', headers: { origin: 'http://arena.test', 'access-control-request-method': 'POST', 'access-control-request-headers': 'authorization,content-type,idempotency-key' } });
+    const preflight = await fetch(`${stack.base}/v1/jobs`, {
+      method: 'OPTIONS',
+      headers: {
+        origin: 'http://arena.test',
+        'access-control-request-method': 'POST',
+        'access-control-request-headers': 'authorization,content-type,idempotency-key',
+      },
+    });
     expect(preflight.status).toBe(204);
-    expect(preflight.headers.get('access-control-allow-headers')?.toLowerCase().split(',')).toEqual(expect.arrayContaining(['authorization', 'idempotency-key', 'last-event-id']));
+    expect(preflight.headers.get('access-control-allow-headers')?.toLowerCase().split(',')).toEqual(
+      expect.arrayContaining(['authorization', 'idempotency-key', 'last-event-id']),
+    );
     const res = await fetch(`${stack.base}/v1/auth/me`, { headers: { origin: 'http://arena.test', ...member.auth } });
     expect(res.headers.get('access-control-allow-origin')).toBe('http://arena.test');
-    expect(res.headers.get('access-control-expose-headers')?.split(',')).toEqual(expect.arrayContaining(['X-Request-Id', 'Retry-After', 'RateLimit', 'ETag', 'Idempotent-Replayed']));
+    expect(res.headers.get('access-control-expose-headers')?.split(',')).toEqual(
+      expect.arrayContaining(['X-Request-Id', 'Retry-After', 'RateLimit', 'ETag', 'Idempotent-Replayed']),
+    );
   });
 });
 
@@ -109,14 +124,20 @@ describe('paging', () => {
 
 describe('credentials', () => {
   it('sends an API key', async () => {
-    const created = await stack.request('POST', '/v1/auth/api-keys', { user: member, body: { name: `sdk-${randomUUID().slice(0, 6)}`, scopes: ['jobs:read', 'sessions:self'] } });
+    const created = await stack.request('POST', '/v1/auth/api-keys', {
+      user: member,
+      body: { name: `sdk-${randomUUID().slice(0, 6)}`, scopes: ['jobs:read', 'sessions:self'] },
+    });
     const client = createClient({ baseUrl: stack.base, auth: { apiKey: created.json.key } });
     expect(await client.auth.me()).toMatchObject({ id: member.id, authenticatedWith: 'apiKey' });
   });
 
   it('signs in with a password and keeps the session', async () => {
     const sessions: (Session | null)[] = [];
-    const client = createClient({ baseUrl: stack.base, auth: { username: member.username, password: member.password, onSession: (s) => void sessions.push(s) } });
+    const client = createClient({
+      baseUrl: stack.base,
+      auth: { username: member.username, password: member.password, onSession: (s) => void sessions.push(s) },
+    });
     expect((await client.auth.me()).username).toBe(member.username);
     expect(sessions).toHaveLength(1);
     expect(client.auth.session()?.refreshToken).toBe(sessions[0]!.refreshToken);
@@ -125,10 +146,16 @@ describe('credentials', () => {
   });
 
   it('renews a rejected access token from a saved refresh token, rotating it, once for concurrent callers', async () => {
-    const login = await stack.request('POST', '/v1/auth/token', { body: `grant_type=password&username=${member.username}&password=${encodeURIComponent(member.password)}`, headers: { 'content-type': 'application/x-www-form-urlencoded' } });
+    const login = await stack.request('POST', '/v1/auth/token', {
+      body: `grant_type=password&username=${member.username}&password=${encodeURIComponent(member.password)}`,
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    });
     const saved = login.json.refresh_token as string;
     const sessions: (Session | null)[] = [];
-    const client = createClient({ baseUrl: stack.base, auth: { refreshToken: saved, accessToken: 'expired-or-forged', onSession: (s) => void sessions.push(s) } });
+    const client = createClient({
+      baseUrl: stack.base,
+      auth: { refreshToken: saved, accessToken: 'expired-or-forged', onSession: (s) => void sessions.push(s) },
+    });
     const answers = await Promise.all([client.auth.me(), client.auth.me(), client.auth.me()]);
     expect(answers.map((a) => a.id)).toEqual([member.id, member.id, member.id]);
     // One refresh for the three callers: a second use of the same refresh token would revoke the session.
@@ -158,7 +185,10 @@ describe('token refresh before expiry', () => {
   it('refreshes an access token close to its expiry, rotating the refresh token, once for concurrent callers', async () => {
     const user = await short.user('member');
     const sessions: Session[] = [];
-    const client = createClient({ baseUrl: short.base, auth: { username: user.username, password: user.password, onSession: (s) => void (s && sessions.push(s)) } });
+    const client = createClient({
+      baseUrl: short.base,
+      auth: { username: user.username, password: user.password, onSession: (s) => void (s && sessions.push(s)) },
+    });
     await client.auth.me();
     const first = sessions[0]!;
     expect(first.expiresAt - Date.now()).toBeLessThanOrEqual(10_000);

@@ -52,11 +52,20 @@ describe('coverage', () => {
   it('has a call for every code and collections route of the API', () => {
     const c = createClient({ baseUrl: 'http://127.0.0.1:1' });
     const calls: Record<string, unknown> = {
-      createRepository: c.code.repositories.create, listRepositories: c.code.repositories.list, getRepository: c.code.repositories.get,
-      deleteRepository: c.code.repositories.delete, uploadRepositoryArchive: c.code.repositories.upload, indexRepository: c.code.repositories.index,
-      findSymbols: c.code.repositories.symbols, searchCode: c.code.search,
-      createCollection: c.collections.create, listCollections: c.collections.list, getCollection: c.collections.get,
-      deleteCollection: c.collections.delete, upsertDocuments: c.collections.upsert, queryCollection: c.collections.query,
+      createRepository: c.code.repositories.create,
+      listRepositories: c.code.repositories.list,
+      getRepository: c.code.repositories.get,
+      deleteRepository: c.code.repositories.delete,
+      uploadRepositoryArchive: c.code.repositories.upload,
+      indexRepository: c.code.repositories.index,
+      findSymbols: c.code.repositories.symbols,
+      searchCode: c.code.search,
+      createCollection: c.collections.create,
+      listCollections: c.collections.list,
+      getCollection: c.collections.get,
+      deleteCollection: c.collections.delete,
+      upsertDocuments: c.collections.upsert,
+      queryCollection: c.collections.query,
     };
     // The route tables only close over their dependencies: none is called to list them.
     const operations = [...codeRoutes({} as never), ...collectionRoutes({} as never)].map((r) => r.operationId);
@@ -77,7 +86,10 @@ describe('client.code', () => {
 
     const progress: { filesTotal: number }[] = [];
     let submitted: string | undefined;
-    const result = await client.code.repositories.indexAndWait(repo.id, { onSubmitted: (job) => void (submitted = job.id), onProgress: (p) => void progress.push(p) });
+    const result = await client.code.repositories.indexAndWait(repo.id, {
+      onSubmitted: (job) => void (submitted = job.id),
+      onProgress: (p) => void progress.push(p),
+    });
     expect(result).toMatchObject({ files: 2, filesChanged: 2, filesRemoved: 0 });
     expect(result.chunksEmbedded).toBeGreaterThan(0);
     expect(progress.length).toBeGreaterThan(0);

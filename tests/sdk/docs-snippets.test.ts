@@ -22,7 +22,10 @@ it('compiles every snippet of docs/sdk.md', () => {
   for (const s of snippets) writeFileSync(s.file, s.code.includes('import ') || s.code.includes('export ') ? s.code : `${s.code}\nexport {};\n`);
 
   const config = ts.getParsedCommandLineOfConfigFile(join(root, 'tsconfig.json'), {}, { ...ts.sys, onUnRecoverableConfigFileDiagnostic: () => {} })!;
-  const program = ts.createProgram(snippets.map((s) => s.file), { ...config.options, noEmit: true });
+  const program = ts.createProgram(
+    snippets.map((s) => s.file),
+    { ...config.options, noEmit: true },
+  );
   const problems = ts.getPreEmitDiagnostics(program).map((d) => {
     const where = d.file && d.start !== undefined ? `${d.file.fileName.replace(`${dir}/`, '')}:${d.file.getLineAndCharacterOfPosition(d.start).line + 1}` : '';
     return `${where} ${ts.flattenDiagnosticMessageText(d.messageText, '\n')}`;

@@ -32,7 +32,11 @@ afterAll(async () => {
 
 describe('job hooks', () => {
   it('useJobStream accumulates the text and ends with the state, usage and result', async () => {
-    const job = await client.jobs.submit('llm.chat', { messages: [{ role: 'user', content: 'Say hello.' }], options: { num_predict: 12, temperature: 0 }, cache: 'bypass' });
+    const job = await client.jobs.submit('llm.chat', {
+      messages: [{ role: 'user', content: 'Say hello.' }],
+      options: { num_predict: 12, temperature: 0 },
+      cache: 'bypass',
+    });
     const { result } = renderHook(() => useJobStream<'llm.chat'>(job.id), { wrapper });
     await waitFor(() => expect(result.current.status).toBe('done'), { timeout: 280_000 });
     expect(result.current.state).toBe('completed');
@@ -72,7 +76,8 @@ describe('models and usage', () => {
 describe('useDiscussion', () => {
   it('shows the room live: speaker, tokens, status, and the transcript at the end', async () => {
     const agents = [];
-    for (const name of ['Kai', 'Lea']) agents.push(await client.agents.create({ name, persona: `${name}, brief.`, params: { num_predict: 12, temperature: 0 } }));
+    for (const name of ['Kai', 'Lea'])
+      agents.push(await client.agents.create({ name, persona: `${name}, brief.`, params: { num_predict: 12, temperature: 0 } }));
     const room = await client.discussions.create({ topic: 'Rain or sun?', agentIds: agents.map((a) => a.id), policy: { maxTurns: 2 } });
     const { result } = renderHook(() => useDiscussion(room.id), { wrapper });
     await waitFor(() => expect(result.current.status).toBe('draft'));

@@ -13,7 +13,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { publicJobKinds } from '../../shared/index.ts';
 import { startStack, type Stack } from '../harness.ts';
 
-type Operation = { operationId?: string; responses: Record<string, { headers?: Record<string, unknown>; content?: Record<string, unknown> }>; parameters?: { in: string; name: string }[]; requestBody?: { content: Record<string, { schema: any }> } };
+type Operation = {
+  operationId?: string;
+  responses: Record<string, { headers?: Record<string, unknown>; content?: Record<string, unknown> }>;
+  parameters?: { in: string; name: string }[];
+  requestBody?: { content: Record<string, { schema: any }> };
+};
 let stack: Stack;
 let doc: { paths: Record<string, Record<string, Operation>> };
 const operations = () => Object.entries(doc.paths).flatMap(([path, methods]) => Object.entries(methods).map(([method, op]) => ({ path, method, op })));
@@ -60,7 +65,9 @@ describe('the OpenAPI document', () => {
   it('documents Idempotency-Key, ETag, RateLimit and Retry-After', () => {
     const submit = doc.paths['/v1/jobs']!.post!;
     expect(submit.parameters).toContainEqual(expect.objectContaining({ in: 'header', name: 'Idempotency-Key' }));
-    expect(Object.keys(submit.responses['202']!.headers!)).toEqual(expect.arrayContaining(['RateLimit', 'RateLimit-Policy', 'Idempotent-Replayed', 'X-Request-Id']));
+    expect(Object.keys(submit.responses['202']!.headers!)).toEqual(
+      expect.arrayContaining(['RateLimit', 'RateLimit-Policy', 'Idempotent-Replayed', 'X-Request-Id']),
+    );
     expect(Object.keys(submit.responses['429']!.headers!)).toContain('Retry-After');
     const get = doc.paths['/v1/jobs/{id}']!.get!;
     expect(Object.keys(get.responses['200']!.headers!)).toContain('ETag');
@@ -98,8 +105,14 @@ export const headers: NonNullable<operations['submitJob']['parameters']['header'
 `,
     );
     const program = ts.createProgram([join(dir, 'usage.ts')], {
-      strict: true, noEmit: true, target: ts.ScriptTarget.ES2022, module: ts.ModuleKind.NodeNext, moduleResolution: ts.ModuleResolutionKind.NodeNext,
-      allowImportingTsExtensions: true, skipLibCheck: true, types: [],
+      strict: true,
+      noEmit: true,
+      target: ts.ScriptTarget.ES2022,
+      module: ts.ModuleKind.NodeNext,
+      moduleResolution: ts.ModuleResolutionKind.NodeNext,
+      allowImportingTsExtensions: true,
+      skipLibCheck: true,
+      types: [],
     });
     const diagnostics = ts.getPreEmitDiagnostics(program).map((d) => `${d.file?.fileName ?? ''}: ${ts.flattenDiagnosticMessageText(d.messageText, '\n')}`);
     expect(diagnostics).toEqual([]);

@@ -27,7 +27,11 @@ const problem = (status: number, code: string) => ({ type: 'about:blank', title:
 const on = (method: string, path: string) => (m: string, p: string) => m === method && p === path;
 const client = (retries: RetryContext[], opts: { retries?: number; maxRetryAfterMs?: number } = {}) =>
   createClient({ baseUrl: proxy.url, auth: user.token, retry: { baseDelayMs: 20, ...opts }, interceptors: [{ onRetry: (r) => void retries.push(r) }] });
-const caught = (p: Promise<unknown>) => p.then(() => Promise.reject(new Error('expected a failure')), (e: unknown) => e as ParleyError);
+const caught = (p: Promise<unknown>) =>
+  p.then(
+    () => Promise.reject(new Error('expected a failure')),
+    (e: unknown) => e as ParleyError,
+  );
 
 describe('retries', () => {
   it('retries 503s, waiting at least what Retry-After says', async () => {
@@ -36,7 +40,10 @@ describe('retries', () => {
     const before = proxy.log.length;
     expect((await client(retries).auth.me()).id).toBe(user.id);
     expect(proxy.log.length - before).toBe(3);
-    expect(retries.map((r) => [r.attempt, r.reason])).toEqual([[2, 503], [3, 503]]);
+    expect(retries.map((r) => [r.attempt, r.reason])).toEqual([
+      [2, 503],
+      [3, 503],
+    ]);
     for (const r of retries) expect(r.delayMs).toBeGreaterThanOrEqual(1000);
   });
 

@@ -18,7 +18,11 @@ let stack: Stack;
 let proxy: FaultProxy;
 let user: TestUser;
 let client: ParleyClient;
-const chat = (content: string, num_predict: number) => ({ messages: [{ role: 'user' as const, content }], options: { num_predict, temperature: 0 }, cache: 'bypass' as const });
+const chat = (content: string, num_predict: number) => ({
+  messages: [{ role: 'user' as const, content }],
+  options: { num_predict, temperature: 0 },
+  cache: 'bypass' as const,
+});
 
 beforeAll(async () => {
   stack = await startStack();
@@ -48,7 +52,10 @@ describe('jobs.run', () => {
   it('rejects with CANCELLED when the job is cancelled meanwhile', async () => {
     const err = await client.jobs
       .run('system.ping', { holdMs: 10_000 }, { onProgress: () => {}, onSubmitted: (job) => void setTimeout(() => void client.jobs.cancel(job.id), 500) })
-      .then(() => undefined, (e: unknown) => e);
+      .then(
+        () => undefined,
+        (e: unknown) => e,
+      );
     expect(isCancelled(err)).toBe(true);
     expect((err as ParleyError).job?.state).toBe('cancelled');
   });
@@ -130,7 +137,8 @@ describe('cancellation', () => {
 describe('discussions.stream', () => {
   it("replays a room from its first event and ends when it closes; the turns' tokens equal the transcript", async () => {
     const agents = [];
-    for (const name of ['Ivy', 'Jon']) agents.push(await client.agents.create({ name, persona: `${name}, brief.`, params: { num_predict: 16, temperature: 0 } }));
+    for (const name of ['Ivy', 'Jon'])
+      agents.push(await client.agents.create({ name, persona: `${name}, brief.`, params: { num_predict: 16, temperature: 0 } }));
     const room = await client.discussions.create({ topic: 'Tea or coffee?', agentIds: agents.map((a) => a.id), policy: { maxTurns: 2 } });
     await client.discussions.start(room.id);
     const texts = new Map<number, string>();

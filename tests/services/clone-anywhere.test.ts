@@ -177,7 +177,10 @@ describe('a clone whose path has spaces', () => {
       let healthy = 0;
       for (let i = 0; i < 300 && healthy !== 200; i++) {
         if (api.exitCode !== null) break;
-        healthy = await fetch(`http://127.0.0.1:${port}/healthz`).then((r) => r.status, () => 0);
+        healthy = await fetch(`http://127.0.0.1:${port}/healthz`).then(
+          (r) => r.status,
+          () => 0,
+        );
         if (healthy !== 200) await new Promise((r) => setTimeout(r, 100));
       }
       expect(api.exitCode).toBeNull();

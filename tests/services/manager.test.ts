@@ -46,7 +46,10 @@ describe('service manager', () => {
   it('env prints an export line for each of the seven variables', async () => {
     const { code, stdout, stderr } = await manage('env');
     expect(code, stderr).toBe(0);
-    const exported = stdout.trim().split('\n').map((line) => /^export ([A-Z_]+)=(.+)$/.exec(line)?.slice(1));
+    const exported = stdout
+      .trim()
+      .split('\n')
+      .map((line) => /^export ([A-Z_]+)=(.+)$/.exec(line)?.slice(1));
     expect(exported.every((e) => e !== undefined)).toBe(true);
     expect(exported.map((e) => e![0]).sort()).toEqual(
       ['REDIS_URL', 'DATABASE_URL', 'PARLEY_TEST_DATABASE_URL', 'OLLAMA_HOST', 'PARLEY_CHAT_MODEL', 'PARLEY_EMBED_MODEL', 'MONGODB_URL'].sort(),
@@ -56,14 +59,22 @@ describe('service manager', () => {
   it('status exits 0 and lists the four services', async () => {
     const { code, stdout, stderr } = await manage('status');
     expect(code, stderr).toBe(0);
-    const listed = stdout.trim().split('\n').map((line) => /^(\S+)\s+(?:managed|external)\s+\S/.exec(line)?.[1]);
+    const listed = stdout
+      .trim()
+      .split('\n')
+      .map((line) => /^(\S+)\s+(?:managed|external)\s+\S/.exec(line)?.[1]);
     expect(listed.sort()).toEqual([...serviceNames].sort());
   });
 
   it('after eval of its own env lines it still manages its own services (regression: it treated them as external)', async () => {
     // `npm test` runs with the URLs `services env` printed, as a user who followed the README has them.
     const { stdout: printed } = await manage('env');
-    const exported = Object.fromEntries(printed.trim().split('\n').map((l) => /^export ([A-Z_]+)=(.+)$/.exec(l)!.slice(1) as [string, string]));
+    const exported = Object.fromEntries(
+      printed
+        .trim()
+        .split('\n')
+        .map((l) => /^export ([A-Z_]+)=(.+)$/.exec(l)!.slice(1) as [string, string]),
+    );
     const saved = { ...process.env };
     Object.assign(process.env, exported);
     try {

@@ -21,7 +21,11 @@ beforeAll(async () => {
 });
 
 afterEach(async () => {
-  for (const name of created.splice(0)) await client.db().dropCollection(name).catch(() => false);
+  for (const name of created.splice(0))
+    await client
+      .db()
+      .dropCollection(name)
+      .catch(() => false);
 });
 
 afterAll(async () => {
@@ -49,7 +53,10 @@ describe('MongoDB wire protocol (FerretDB)', () => {
     const accounts = freshCollection<{ email: string }>();
     await accounts.createIndex({ email: 1 }, { unique: true });
     await accounts.insertOne({ email: 'dup@example.test' });
-    const error = await accounts.insertOne({ email: 'dup@example.test' }).then(() => undefined, (e: unknown) => e);
+    const error = await accounts.insertOne({ email: 'dup@example.test' }).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     expect(error).toBeInstanceOf(MongoServerError);
     expect((error as MongoServerError).code).toBe(11000);
     expect(await accounts.countDocuments({ email: 'dup@example.test' })).toBe(1);

@@ -60,7 +60,12 @@ describe('Ollama', () => {
     const chunks = await streamChat('Name three colours of the rainbow.');
     const tokens = chunks.filter((c) => !c.done && c.message.content.length > 0);
     expect(tokens.length).toBeGreaterThanOrEqual(3);
-    expect(tokens.map((c) => c.message.content).join('').trim()).not.toBe('');
+    expect(
+      tokens
+        .map((c) => c.message.content)
+        .join('')
+        .trim(),
+    ).not.toBe('');
   });
 
   it('ends a chat stream with one done chunk that counts prompt and generated tokens', async () => {

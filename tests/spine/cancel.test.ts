@@ -34,7 +34,7 @@ describe('cancel', () => {
     expect(sse.events.at(-1)).toMatchObject({ event: 'finished', data: { state: 'cancelled' } });
   });
 
-  it('a job retried after a cancel streams its new run to a new listener, ending with the new run\'s finished (regression: the old run\'s finished ended every stream)', async () => {
+  it("a job retried after a cancel streams its new run to a new listener, ending with the new run's finished (regression: the old run's finished ended every stream)", async () => {
     const r = await stack.request('POST', '/v1/jobs', { user, body: { kind: 'system.ping', input: { echo: 'again', holdMs: 1500 } } });
     const c = await stack.request('DELETE', `/v1/jobs/${r.json.id}`, { user });
     expect(c.json.state).toBe('cancelled');
@@ -61,7 +61,13 @@ describe('cancel', () => {
   it('aborts an active chat on whichever worker holds it; tokens stop and partial output and usage are recorded', async () => {
     const r = await stack.request('POST', '/v1/jobs', {
       user,
-      body: { kind: 'llm.chat', input: { messages: [{ role: 'user', content: 'Write a very long story about a lighthouse keeper and the sea, with many chapters.' }], options: { num_predict: 1500, temperature: 0.7 } } },
+      body: {
+        kind: 'llm.chat',
+        input: {
+          messages: [{ role: 'user', content: 'Write a very long story about a lighthouse keeper and the sea, with many chapters.' }],
+          options: { num_predict: 1500, temperature: 0.7 },
+        },
+      },
     });
     const id = r.json.id;
     // Wait until some tokens have streamed.
@@ -86,7 +92,10 @@ describe('cancel', () => {
     expect(job.usage.promptTokens).toBeGreaterThan(0);
     // The stream holds exactly the partial text, then one finished event.
     const all = await readSse(`${stack.base}/v1/jobs/${id}/events`, user.auth, { timeoutMs: 5000 });
-    const text = all.events.filter((e) => e.event === 'tokens').map((e) => e.data.text).join('');
+    const text = all.events
+      .filter((e) => e.event === 'tokens')
+      .map((e) => e.data.text)
+      .join('');
     expect(text).toBe(job.result.text);
     expect(all.events.filter((e) => e.event === 'finished')).toHaveLength(1);
     expect(all.events).toHaveLength(lengthAtEnd);

@@ -53,7 +53,11 @@ describe('answers that say what to do next', () => {
   it('a required field sent under a near-miss name says which one it meant', async () => {
     const r = await stack.request('POST', '/v1/jobs', { user: member, body: { kind: 'llm.chat', input: { mesages: [{ role: 'user', content: 'x' }] } } });
     expect(r.status).toBe(400);
-    expect(r.json.errors).toEqual(expect.arrayContaining([expect.objectContaining({ path: 'input.messages', message: expect.stringContaining('"mesages" instead; did you mean "messages"?') })]));
+    expect(r.json.errors).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({ path: 'input.messages', message: expect.stringContaining('"mesages" instead; did you mean "messages"?') }),
+      ]),
+    );
   });
 
   it('an invalid path parameter says so in words', async () => {

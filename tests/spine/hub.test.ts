@@ -68,7 +68,12 @@ describe('StreamHub', () => {
     await w.finished({ state: 'completed' });
     await until(() => c.got.at(-1)?.event === 'finished');
     expect(c.seqs()).toEqual(Array.from({ length: c.got.length }, (_, i) => i + 1));
-    expect(c.got.filter((e) => e.event === 'tokens').map((e) => e.data.text).join('')).toBe(Array.from({ length: 20 }, (_, i) => `t${i} `).join(''));
+    expect(
+      c.got
+        .filter((e) => e.event === 'tokens')
+        .map((e) => e.data.text)
+        .join(''),
+    ).toBe(Array.from({ length: 20 }, (_, i) => `t${i} `).join(''));
   });
 
   it('fills a gap from the stream when a live message arrives after a lost one', async () => {

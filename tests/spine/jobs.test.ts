@@ -45,12 +45,33 @@ describe('job kinds complete with real output', () => {
   });
 
   it('runs code.chunk on the thread pool and returns symbols with line ranges', async () => {
-    const content = ['export class Greeter {', '  greet(name: string) {', '    return `hi ${name}`;', '  }', '}', '', 'export function add(a: number, b: number) {', '  return a + b;', '}', ''].join('\n');
+    const content = [
+      'export class Greeter {',
+      '  greet(name: string) {',
+      '    return `hi ${name}`;',
+      '  }',
+      '}',
+      '',
+      'export function add(a: number, b: number) {',
+      '  return a + b;',
+      '}',
+      '',
+    ].join('\n');
     const py = 'def hello():\n    return 1\n';
-    const r = await submit({ kind: 'code.chunk', input: { files: [{ path: 'src/greeter.ts', content }, { path: 'x.py', content: py }] } });
+    const r = await submit({
+      kind: 'code.chunk',
+      input: {
+        files: [
+          { path: 'src/greeter.ts', content },
+          { path: 'x.py', content: py },
+        ],
+      },
+    });
     const job = await stack.waitForJob(r.json.id, alice);
     expect(job.state).toBe('completed');
-    const symbols = job.result.chunks.map((c: { symbol: string; kind: string; startLine: number; endLine: number }) => `${c.kind}:${c.symbol}:${c.startLine}-${c.endLine}`);
+    const symbols = job.result.chunks.map(
+      (c: { symbol: string; kind: string; startLine: number; endLine: number }) => `${c.kind}:${c.symbol}:${c.startLine}-${c.endLine}`,
+    );
     expect(symbols).toEqual(expect.arrayContaining(['class:Greeter:1-5', 'method:Greeter.greet:2-4', 'function:add:7-9', 'function:hello:1-2']));
     expect(job.result.chunks.every((c: { contentHash: string }) => /^[0-9a-f]{64}$/.test(c.contentHash))).toBe(true);
   });
@@ -85,7 +106,11 @@ describe('bad input is refused and nothing is enqueued', () => {
     ['an unknown kind', { kind: 'llm.nope', input: {} }, 'kind'],
     ['a missing input field', { kind: 'llm.chat', input: {} }, 'input.messages'],
     ['a wrong role', { kind: 'llm.chat', input: { messages: [{ role: 'wizard', content: 'x' }] } }, 'input.messages.0.role'],
-    ['an out-of-range option', { kind: 'llm.chat', input: { messages: [{ role: 'user', content: 'x' }], options: { temperature: 9 } } }, 'input.options.temperature'],
+    [
+      'an out-of-range option',
+      { kind: 'llm.chat', input: { messages: [{ role: 'user', content: 'x' }], options: { temperature: 9 } } },
+      'input.options.temperature',
+    ],
     ['an unknown option', { kind: 'llm.chat', input: { messages: [{ role: 'user', content: 'x' }], options: { tempreature: 0.5 } } }, 'input.options'],
     ['an unknown priority', { kind: 'system.ping', input: {}, priority: 'urgent' }, 'priority'],
     ['an extra envelope field', { kind: 'system.ping', input: {}, hack: true }, '(root)'],

@@ -26,13 +26,17 @@ beforeAll(() => adminQuery(`create database ${name}`));
 afterAll(() => adminQuery(`drop database if exists ${name} with (force)`));
 
 async function tables(): Promise<string[]> {
-  return withDb(url, async (db) => (await db('pg_tables').where({ schemaname: 'public' }).pluck('tablename')).filter((t: string) => !t.startsWith('knex_')).sort());
+  return withDb(url, async (db) =>
+    (await db('pg_tables').where({ schemaname: 'public' }).pluck('tablename')).filter((t: string) => !t.startsWith('knex_')).sort(),
+  );
 }
 
 describe('migrations', () => {
   it('go up, down and up again, and keep job rows across the auth migration', async () => {
     await withDb(url, (db) => db.migrate.up(migrationConfig()));
-    await withDb(url, (db) => db('jobs').insert({ id: randomUUID(), kind: 'system.ping', kind_version: 1, queue: 'system', priority: 'normal', max_attempts: 1, input: '{}' }));
+    await withDb(url, (db) =>
+      db('jobs').insert({ id: randomUUID(), kind: 'system.ping', kind_version: 1, queue: 'system', priority: 'normal', max_attempts: 1, input: '{}' }),
+    );
     await withDb(url, (db) => db.migrate.latest(migrationConfig()));
     const afterUp = await tables();
     expect(afterUp).toEqual(expect.arrayContaining(['jobs', 'users', 'sessions', 'refresh_tokens', 'api_keys', 'signing_keys', 'audit_events']));

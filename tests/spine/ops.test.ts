@@ -41,11 +41,20 @@ describe('operations endpoints', () => {
   });
 
   it('exposes the API metrics on its /metrics and the worker metrics on the worker port, after jobs ran', async () => {
-    const chat = await stack.request('POST', '/v1/jobs', { user: operator, body: { kind: 'llm.chat', input: { messages: [{ role: 'user', content: 'hi' }], options: { num_predict: 8 } } } });
+    const chat = await stack.request('POST', '/v1/jobs', {
+      user: operator,
+      body: { kind: 'llm.chat', input: { messages: [{ role: 'user', content: 'hi' }], options: { num_predict: 8 } } },
+    });
     await stack.waitForJob(chat.json.id, operator);
     const api = await stack.request('GET', '/metrics', { user: operator });
     expect(api.status).toBe(200);
-    for (const series of ['parley_http_request_duration_seconds_bucket', 'parley_queue_jobs{queue="llm",state="completed"}', 'parley_jobs_submitted_total', 'process_cpu_user_seconds_total']) expect(api.text).toContain(series);
+    for (const series of [
+      'parley_http_request_duration_seconds_bucket',
+      'parley_queue_jobs{queue="llm",state="completed"}',
+      'parley_jobs_submitted_total',
+      'process_cpu_user_seconds_total',
+    ])
+      expect(api.text).toContain(series);
     // The API's /metrics covers the API alone: job execution is the workers' to report.
     expect(api.text).not.toContain('parley_job_duration_seconds');
     const worker = await fetch(`http://127.0.0.1:${stack.workers!.opsPort}/metrics`);
@@ -58,7 +67,8 @@ describe('operations endpoints', () => {
       'parley_llm_tokens_per_second_count',
       'parley_jobs_active',
       'nodejs_heap_size_used_bytes',
-    ]) expect(text).toContain(series);
+    ])
+      expect(text).toContain(series);
     expect(text).not.toContain('parley_http_request_duration_seconds');
   });
 
@@ -72,7 +82,8 @@ describe('operations endpoints', () => {
     const r = await stack.request('GET', '/openapi.json');
     expect(r.status).toBe(200);
     expect(r.json.openapi).toBe('3.1.0');
-    for (const p of ['/v1/jobs', '/v1/jobs/{id}', '/v1/jobs/{id}/retry', '/v1/jobs/{id}/events', '/v1/auth/token', '/readyz']) expect(Object.keys(r.json.paths)).toContain(p);
+    for (const p of ['/v1/jobs', '/v1/jobs/{id}', '/v1/jobs/{id}/retry', '/v1/jobs/{id}/events', '/v1/auth/token', '/readyz'])
+      expect(Object.keys(r.json.paths)).toContain(p);
     expect(r.json.components.schemas.LlmChatInput.properties.messages).toBeTruthy();
     const post = r.json.paths['/v1/jobs'].post;
     expect(post.requestBody.content['application/json'].schema).toBeTruthy();

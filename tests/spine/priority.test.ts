@@ -23,7 +23,10 @@ describe('priorities', () => {
     const workers = await startWorkers(stack.env, { queues: ['system'] });
     try {
       // Once the worker is into the backlog (a few batch jobs done, most still waiting), submit the interactive job.
-      await until('the worker to be into the backlog', async () => Number((await stack.api.db('jobs').whereIn('id', batch).where('state', 'completed').count({ n: '*' }))[0]!.n) >= 5);
+      await until(
+        'the worker to be into the backlog',
+        async () => Number((await stack.api.db('jobs').whereIn('id', batch).where('state', 'completed').count({ n: '*' }))[0]!.n) >= 5,
+      );
       const hot = await stack.request('POST', '/v1/jobs', { user, body: { kind: 'system.ping', input: { echo: 'hot' }, priority: 'interactive' } });
       const hotJob = await stack.waitForJob(hot.json.id, user);
       const hotStart = Date.parse(hotJob.timings.startedAt);
@@ -55,7 +58,10 @@ describe('aging', () => {
       // Keep more interactive work queued than the single slot can drain.
       const flood: string[] = [];
       const submitMany = async (n: number) => {
-        for (let i = 0; i < n; i++) flood.push((await stack.request('POST', '/v1/jobs', { user, body: { kind: 'system.ping', input: { holdMs: 40 }, priority: 'interactive' } })).json.id);
+        for (let i = 0; i < n; i++)
+          flood.push(
+            (await stack.request('POST', '/v1/jobs', { user, body: { kind: 'system.ping', input: { holdMs: 40 }, priority: 'interactive' } })).json.id,
+          );
       };
       await submitMany(20);
       const batch = (await stack.request('POST', '/v1/jobs', { user, body: { kind: 'system.ping', input: { echo: 'starving?' }, priority: 'batch' } })).json.id;

@@ -13,7 +13,7 @@ afterAll(() => stack?.stop());
 
 /** Resolves once `check` holds, polling; fails after a generous deadline. */
 async function until(check: () => Promise<boolean>, timeoutMs = 60_000): Promise<void> {
-  for (const deadline = Date.now() + timeoutMs; !(await check()); ) {
+  for (const deadline = Date.now() + timeoutMs; !(await check());) {
     if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms`);
     await new Promise((res) => setTimeout(res, 20));
   }
@@ -25,7 +25,10 @@ async function streamSeq(id: string): Promise<number> {
   return last ? Number(last[0].split('-')[1]) : 0;
 }
 
-const longChat = (n: number) => ({ kind: 'llm.chat', input: { messages: [{ role: 'user', content: 'Tell a long story about a fox and a crow.' }], options: { num_predict: n, temperature: 0.8 } } });
+const longChat = (n: number) => ({
+  kind: 'llm.chat',
+  input: { messages: [{ role: 'user', content: 'Tell a long story about a fox and a crow.' }], options: { num_predict: n, temperature: 0.8 } },
+});
 
 describe('live tokens', () => {
   it('a Socket.IO client that drops mid-stream and reconnects ends with exactly the full text', async () => {
@@ -84,7 +87,12 @@ describe('live tokens', () => {
     const ids = all.map((e) => e.id);
     expect(ids).toEqual(Array.from({ length: ids.length }, (_, i) => i + 1));
     const job = await stack.waitForJob(r.json.id, user);
-    expect(all.filter((e) => e.event === 'tokens').map((e) => e.data.text).join('')).toBe(job.result.text);
+    expect(
+      all
+        .filter((e) => e.event === 'tokens')
+        .map((e) => e.data.text)
+        .join(''),
+    ).toBe(job.result.text);
     expect(all.at(-1)).toMatchObject({ event: 'finished', data: { state: 'completed' } });
   });
 
@@ -114,10 +122,7 @@ describe('live tokens', () => {
     await holds;
     const heldAtJoin = await streamSeq(id);
     expect(heldAtJoin).toBeGreaterThanOrEqual(5);
-    const late = await Promise.all([
-      ...Array.from({ length: 6 }, () => readSse(url, user.auth)),
-      readSse(url, { ...user.auth, 'last-event-id': '2' }),
-    ]);
+    const late = await Promise.all([...Array.from({ length: 6 }, () => readSse(url, user.auth)), readSse(url, { ...user.auth, 'last-event-id': '2' })]);
     const first = await early;
 
     const ids = first.events.map((e) => e.id);
@@ -126,7 +131,12 @@ describe('live tokens', () => {
     expect(ids.length).toBeGreaterThan(heldAtJoin);
     expect(first.events.at(-1)).toMatchObject({ event: 'finished', data: { state: 'completed' } });
     const job = await stack.waitForJob(id, user);
-    expect(first.events.filter((e) => e.event === 'tokens').map((e) => e.data.text).join('')).toBe(job.result.text);
+    expect(
+      first.events
+        .filter((e) => e.event === 'tokens')
+        .map((e) => e.data.text)
+        .join(''),
+    ).toBe(job.result.text);
     for (const reader of late.slice(0, -1)) expect(reader.events).toEqual(first.events);
     expect(late.at(-1)!.events).toEqual(first.events.filter((e) => e.id > 2));
   });

@@ -27,7 +27,13 @@ describe('a record written terminal whose stream never got finished', () => {
     await stack.api.jobs.claim(writer, row.id);
     writer.progress({ heldMs: 0 });
     await writer.flush();
-    expect(await stack.api.jobs.store.finish(row.id, { state: 'completed', result: { echo: 'orphaned', worker: 'gone', attempt: 1, at: new Date().toISOString() } }, { attempt: 1 })).not.toBe(false);
+    expect(
+      await stack.api.jobs.store.finish(
+        row.id,
+        { state: 'completed', result: { echo: 'orphaned', worker: 'gone', attempt: 1, at: new Date().toISOString() } },
+        { attempt: 1 },
+      ),
+    ).not.toBe(false);
     const before = await readSse(`${stack.base}/v1/jobs/${row.id}/events`, user.auth, { timeoutMs: 1500 });
     expect(before.events.filter((e) => e.event === 'finished')).toEqual([]);
     // Its queue entry is still there: a worker picks it up, finds it terminal, and repairs the stream.

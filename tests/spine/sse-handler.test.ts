@@ -13,7 +13,14 @@ import { eventStreamHandler } from '../../api/realtime/sse.ts';
 import { readSse } from '../harness.ts';
 
 type E = { event: string; data: { seq: number } & Record<string, unknown> };
-const actor: Actor = { kind: 'user', userId: randomUUID(), username: 'u', role: 'member', permissions: new Set(permissionsOf('member')), sessionId: randomUUID() };
+const actor: Actor = {
+  kind: 'user',
+  userId: randomUUID(),
+  username: 'u',
+  role: 'member',
+  permissions: new Set(permissionsOf('member')),
+  sessionId: randomUUID(),
+};
 const servers: { close(): void }[] = [];
 afterEach(() => {
   for (const s of servers.splice(0)) s.close();
@@ -48,7 +55,7 @@ function serve(opts: { watch: (fn: (e: E) => void) => Promise<() => void>; valid
 
 /** Resolves once `check` holds, polling; fails after a generous deadline. */
 async function until(what: string, check: () => boolean, timeoutMs = 10_000): Promise<void> {
-  for (const deadline = Date.now() + timeoutMs; !check(); ) {
+  for (const deadline = Date.now() + timeoutMs; !check();) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 5));
   }

@@ -16,7 +16,16 @@ afterAll(() => stack?.stop());
 /** Puts a job straight into the queue, as an old or foreign producer could, bypassing the API's validation. */
 async function inject(def: typeof llmChat | typeof systemPing, data: unknown): Promise<string> {
   const id = randomUUID();
-  await stack.api.jobs.store.insert({ id, kind: def.kind, v: def.v, queue: def.queue, ownerId: user.id, priority: 'normal', maxAttempts: def.defaults.attempts, input: {} });
+  await stack.api.jobs.store.insert({
+    id,
+    kind: def.kind,
+    v: def.v,
+    queue: def.queue,
+    ownerId: user.id,
+    priority: 'normal',
+    maxAttempts: def.defaults.attempts,
+    input: {},
+  });
   await stack.api.jobs.queues[def.queue].add(def.kind, data, jobOptions(def, id, 'normal'));
   return id;
 }

@@ -56,30 +56,27 @@ export async function startFaultProxy(target: string): Promise<FaultProxy> {
       res.end(body);
       return;
     }
-    const up = httpRequest(
-      { host: upstream.hostname, port: upstream.port, method, path, headers: { ...req.headers, host: upstream.host } },
-      (upRes) => {
-        if (fault?.kind === 'lose-response') {
-          upRes.resume();
-          upRes.on('end', () => req.socket.destroy());
+    const up = httpRequest({ host: upstream.hostname, port: upstream.port, method, path, headers: { ...req.headers, host: upstream.host } }, (upRes) => {
+      if (fault?.kind === 'lose-response') {
+        upRes.resume();
+        upRes.on('end', () => req.socket.destroy());
+        return;
+      }
+      res.writeHead(upRes.statusCode ?? 502, upRes.headers);
+      let sent = 0;
+      upRes.on('data', (chunk: Buffer) => {
+        if (fault?.kind === 'cut-after' && sent + chunk.length > fault.bytes) {
+          res.write(chunk.subarray(0, Math.max(0, fault.bytes - sent)));
+          upRes.destroy();
+          req.socket.destroy();
           return;
         }
-        res.writeHead(upRes.statusCode ?? 502, upRes.headers);
-        let sent = 0;
-        upRes.on('data', (chunk: Buffer) => {
-          if (fault?.kind === 'cut-after' && sent + chunk.length > fault.bytes) {
-            res.write(chunk.subarray(0, Math.max(0, fault.bytes - sent)));
-            upRes.destroy();
-            req.socket.destroy();
-            return;
-          }
-          sent += chunk.length;
-          res.write(chunk);
-        });
-        upRes.on('end', () => res.end());
-        upRes.on('error', () => req.socket.destroy());
-      },
-    );
+        sent += chunk.length;
+        res.write(chunk);
+      });
+      upRes.on('end', () => res.end());
+      upRes.on('error', () => req.socket.destroy());
+    });
     up.on('error', () => req.socket.destroy());
     req.pipe(up);
     // The client left (it aborted, or we cut it): stop the upstream request too.

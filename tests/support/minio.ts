@@ -43,11 +43,24 @@ const hmac = (key: Buffer | string, data: string) => createHmac('sha256', key).u
 
 /** The Authorization header of an S3 request with an empty body, signed with AWS Signature V4. */
 function signV4(opts: { method: string; host: string; path: string; accessKey: string; secretKey: string; region: string; now: Date }): Record<string, string> {
-  const amzDate = opts.now.toISOString().replace(/[-:]/g, '').replace(/\.\d{3}/, '');
+  const amzDate = opts.now
+    .toISOString()
+    .replace(/[-:]/g, '')
+    .replace(/\.\d{3}/, '');
   const day = amzDate.slice(0, 8);
   const payloadHash = sha256('');
   const signedHeaders = 'host;x-amz-content-sha256;x-amz-date';
-  const canonical = [opts.method, opts.path, '', `host:${opts.host}`, `x-amz-content-sha256:${payloadHash}`, `x-amz-date:${amzDate}`, '', signedHeaders, payloadHash].join('\n');
+  const canonical = [
+    opts.method,
+    opts.path,
+    '',
+    `host:${opts.host}`,
+    `x-amz-content-sha256:${payloadHash}`,
+    `x-amz-date:${amzDate}`,
+    '',
+    signedHeaders,
+    payloadHash,
+  ].join('\n');
   const scope = `${day}/${opts.region}/s3/aws4_request`;
   const toSign = ['AWS4-HMAC-SHA256', amzDate, scope, sha256(canonical)].join('\n');
   const key = hmac(hmac(hmac(hmac(`AWS4${opts.secretKey}`, day), opts.region), 's3'), 'aws4_request');
@@ -94,7 +107,10 @@ export async function startMinio(): Promise<Minio> {
       await stop();
       throw new Error(`minio exited with ${child.exitCode}: ${output}`);
     }
-    const ok = await fetch(`${endpoint}/minio/health/ready`).then((r) => r.status === 200, () => false);
+    const ok = await fetch(`${endpoint}/minio/health/ready`).then(
+      (r) => r.status === 200,
+      () => false,
+    );
     if (ok) break;
     if (Date.now() > deadline) {
       await stop();
@@ -110,10 +126,18 @@ export async function startMinio(): Promise<Minio> {
     region,
     async bucket(name: string) {
       const path = `/${name}`;
-      const res = await fetch(`${endpoint}${path}`, { method: 'PUT', headers: signV4({ method: 'PUT', host, path, accessKey, secretKey, region, now: new Date() }) });
+      const res = await fetch(`${endpoint}${path}`, {
+        method: 'PUT',
+        headers: signV4({ method: 'PUT', host, path, accessKey, secretKey, region, now: new Date() }),
+      });
       if (res.status !== 200) throw new Error(`minio: creating bucket ${name} answered ${res.status}: ${await res.text()}`);
     },
-    env: () => ({ PARLEY_LANCEDB_S3_ENDPOINT: endpoint, PARLEY_LANCEDB_S3_ACCESS_KEY_ID: accessKey, PARLEY_LANCEDB_S3_SECRET_ACCESS_KEY: secretKey, PARLEY_LANCEDB_S3_REGION: region }),
+    env: () => ({
+      PARLEY_LANCEDB_S3_ENDPOINT: endpoint,
+      PARLEY_LANCEDB_S3_ACCESS_KEY_ID: accessKey,
+      PARLEY_LANCEDB_S3_SECRET_ACCESS_KEY: secretKey,
+      PARLEY_LANCEDB_S3_REGION: region,
+    }),
     stop,
   };
 }

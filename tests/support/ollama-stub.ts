@@ -129,7 +129,14 @@ export async function startOllamaStub(init: { models?: Partial<StubModels>; fall
         return json(200, { models: stub.models.installed.map((m) => ({ name: m.name, model: m.name, digest: m.digest, size: m.size ?? 1000 })) });
       case '/api/ps':
         return json(200, {
-          models: stub.models.loaded.map((m) => ({ name: m.name, model: m.name, digest: m.digest ?? '', size: m.size ?? 2000, size_vram: m.size_vram ?? 0, expires_at: m.expires_at ?? new Date(Date.now() + 600_000).toISOString() })),
+          models: stub.models.loaded.map((m) => ({
+            name: m.name,
+            model: m.name,
+            digest: m.digest ?? '',
+            size: m.size ?? 2000,
+            size_vram: m.size_vram ?? 0,
+            expires_at: m.expires_at ?? new Date(Date.now() + 600_000).toISOString(),
+          })),
         });
       case '/api/chat':
       case '/api/embed':
@@ -167,7 +174,17 @@ export async function startOllamaStub(init: { models?: Partial<StubModels>; fall
       tokenLine(t);
       if (answer.tokenDelayMs) await sleep(answer.tokenDelayMs);
     }
-    line({ model, created_at: new Date().toISOString(), message: { role: 'assistant', content: '' }, done: true, done_reason: 'stop', prompt_eval_count: 7, eval_count: tokens.length, total_duration: 1, eval_duration: 1 });
+    line({
+      model,
+      created_at: new Date().toISOString(),
+      message: { role: 'assistant', content: '' },
+      done: true,
+      done_reason: 'stop',
+      prompt_eval_count: 7,
+      eval_count: tokens.length,
+      total_duration: 1,
+      eval_duration: 1,
+    });
     res.end();
   }
 

@@ -16,14 +16,22 @@ import { Ajv2020 } from 'ajv/dist/2020.js';
 import fc from 'fast-check';
 
 export type Schema = Record<string, unknown>;
-interface Parameter { name: string; in: 'path' | 'query' | 'header' | 'cookie'; required?: boolean; schema?: Schema }
+interface Parameter {
+  name: string;
+  in: 'path' | 'query' | 'header' | 'cookie';
+  required?: boolean;
+  schema?: Schema;
+}
 export interface Operation {
   operationId: string;
   parameters?: Parameter[];
   requestBody?: { required?: boolean; content: Record<string, { schema: Schema }> };
   responses: Record<string, { headers?: Record<string, { schema?: Schema }>; content?: Record<string, { schema?: Schema }> }>;
 }
-export interface OpenApiDoc { paths: Record<string, Record<string, Operation>>; components?: { schemas?: Record<string, Schema> } }
+export interface OpenApiDoc {
+  paths: Record<string, Record<string, Operation>>;
+  components?: { schemas?: Record<string, Schema> };
+}
 
 export interface FuzzRequest {
   method: string;
@@ -37,9 +45,35 @@ export interface FuzzRequest {
 
 /** Values that have broken servers before: NUL, lone surrogates, paths, sizes, numbers at the edges. */
 const hostile: unknown[] = [
-  '\u0000', 'a\u0000b', '\ud800', 'x\udfffy', '../../etc/passwd', '/etc/shadow', '', ' ', '%00', '\u202e', 'NaN',
-  'x'.repeat(20_000), -1, 0, 1e308, -1e308, 2 ** 53, -(2 ** 63), 1.5, null, true, [], {}, [null], { '\u0000': 1 },
-  '2026-13-45T99:99:99Z', 'ffffffff-ffff-ffff-ffff-ffffffffffff', '{}', "'; drop table jobs; --",
+  '\u0000',
+  'a\u0000b',
+  '\ud800',
+  'x\udfffy',
+  '../../etc/passwd',
+  '/etc/shadow',
+  '',
+  ' ',
+  '%00',
+  '\u202e',
+  'NaN',
+  'x'.repeat(20_000),
+  -1,
+  0,
+  1e308,
+  -1e308,
+  2 ** 53,
+  -(2 ** 63),
+  1.5,
+  null,
+  true,
+  [],
+  {},
+  [null],
+  { '\u0000': 1 },
+  '2026-13-45T99:99:99Z',
+  'ffffffff-ffff-ffff-ffff-ffffffffffff',
+  '{}',
+  "'; drop table jobs; --",
 ];
 
 const MAX_DEPTH = 6;
@@ -90,7 +124,11 @@ function typed(type: string, s: Schema, doc: OpenApiDoc, depth: number): fc.Arbi
       const base = fc.record(record, { requiredKeys: [...required].filter((k) => k in props) });
       const extra = s.additionalProperties;
       if (extra && typeof extra === 'object' && !Object.keys(props).length) {
-        return fc.dictionary(fc.string({ minLength: 1, maxLength: 12 }).filter((k) => !k.includes('\u0000')), arbitraryFor(extra as Schema, doc, depth + 1), { maxKeys: 3 });
+        return fc.dictionary(
+          fc.string({ minLength: 1, maxLength: 12 }).filter((k) => !k.includes('\u0000')),
+          arbitraryFor(extra as Schema, doc, depth + 1),
+          { maxKeys: 3 },
+        );
       }
       return base;
     }
@@ -102,7 +140,8 @@ function stringFor(s: Schema): fc.Arbitrary<string> {
   const maxLength = Math.min(Number(s.maxLength ?? minLength + 24), minLength + 64);
   if (s.format === 'uuid') return fc.uuid();
   if (s.format === 'date-time') return fc.date({ min: new Date('2000-01-01'), max: new Date('2100-01-01'), noInvalidDate: true }).map((d) => d.toISOString());
-  if (s.format === 'date') return fc.date({ min: new Date('2000-01-01'), max: new Date('2100-01-01'), noInvalidDate: true }).map((d) => d.toISOString().slice(0, 10));
+  if (s.format === 'date')
+    return fc.date({ min: new Date('2000-01-01'), max: new Date('2100-01-01'), noInvalidDate: true }).map((d) => d.toISOString().slice(0, 10));
   if (typeof s.pattern === 'string' && s.pattern !== String.raw`^[^\u0000]*$`) {
     try {
       return fc.stringMatching(new RegExp(s.pattern, 'u')).filter((v) => v.length >= minLength && v.length <= Number(s.maxLength ?? Infinity));
@@ -117,7 +156,9 @@ type Part = { kind: 'path' | 'query' | 'header'; name: string; schema?: Schema; 
 
 /** The parameters and body of one operation, as schema-valid values. */
 function validParts(op: Operation, doc: OpenApiDoc) {
-  const params: Part[] = (op.parameters ?? []).filter((p) => p.in !== 'cookie').map((p) => ({ kind: p.in as Part['kind'], name: p.name, schema: p.schema, required: p.in === 'path' || !!p.required }));
+  const params: Part[] = (op.parameters ?? [])
+    .filter((p) => p.in !== 'cookie')
+    .map((p) => ({ kind: p.in as Part['kind'], name: p.name, schema: p.schema, required: p.in === 'path' || !!p.required }));
   const paramArbs: Record<string, fc.Arbitrary<unknown>> = {};
   for (const p of params) paramArbs[`${p.kind}:${p.name}`] = arbitraryFor(p.schema, doc);
   const requiredKeys = params.filter((p) => p.required).map((p) => `${p.kind}:${p.name}`);
@@ -131,16 +172,31 @@ const mutation = fc.oneof(
   { weight: 3, arbitrary: fc.record({ kind: fc.constant('replace' as const), at: fc.nat(), value: fc.constantFrom(...hostile) }) },
   { weight: 2, arbitrary: fc.record({ kind: fc.constant('replace' as const), at: fc.nat(), value: fc.jsonValue({ maxDepth: 2 }) }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('drop' as const), at: fc.nat() }) },
-  { weight: 1, arbitrary: fc.record({ kind: fc.constant('extra' as const), at: fc.nat(), key: fc.constantFrom('__proto__', 'constructor', 'zzz', '\u0000', '$where'), value: fc.constantFrom(...hostile) }) },
+  {
+    weight: 1,
+    arbitrary: fc.record({
+      kind: fc.constant('extra' as const),
+      at: fc.nat(),
+      key: fc.constantFrom('__proto__', 'constructor', 'zzz', '\u0000', '$where'),
+      value: fc.constantFrom(...hostile),
+    }),
+  },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('param' as const), at: fc.nat(), value: fc.constantFrom(...hostile) }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('body' as const), value: fc.jsonValue({ maxDepth: 3 }) }) },
-  { weight: 1, arbitrary: fc.record({ kind: fc.constant('text' as const), value: fc.constantFrom('{', '{"a":', '[1,2', 'null', '"x"', '\u0000', '{"a":1}{"b":2}', 'a=1&b=2') , type: fc.constantFrom('application/json', 'text/plain', 'application/x-www-form-urlencoded', 'application/json; charset=latin1') }) },
+  {
+    weight: 1,
+    arbitrary: fc.record({
+      kind: fc.constant('text' as const),
+      value: fc.constantFrom('{', '{"a":', '[1,2', 'null', '"x"', '\u0000', '{"a":1}{"b":2}', 'a=1&b=2'),
+      type: fc.constantFrom('application/json', 'text/plain', 'application/x-www-form-urlencoded', 'application/json; charset=latin1'),
+    }),
+  },
 );
 
 /** Every [container, key] in a JSON value, depth first: the places a mutation can break. */
 function slots(value: unknown, out: [Record<string, unknown> | unknown[], string | number][] = []): typeof out {
   if (Array.isArray(value)) value.forEach((v, i) => (out.push([value, i]), slots(v, out)));
-  else if (value && typeof value === 'object') for (const [k, v] of Object.entries(value)) out.push([value as Record<string, unknown>, k]), slots(v, out);
+  else if (value && typeof value === 'object') for (const [k, v] of Object.entries(value)) (out.push([value as Record<string, unknown>, k]), slots(v, out));
   return out;
 }
 
@@ -163,7 +219,9 @@ function encodeSegment(text: string): string {
 
 function headerSafe(v: unknown): string {
   // fetch refuses header values with control characters or non-Latin-1 text: send what a header can carry.
-  return String(typeof v === 'object' ? JSON.stringify(v) : v).replace(/[^\x20-\x7e]/g, '?').slice(0, 200);
+  return String(typeof v === 'object' ? JSON.stringify(v) : v)
+    .replace(/[^\x20-\x7e]/g, '?')
+    .slice(0, 200);
 }
 
 function encodeForm(body: unknown): string {
@@ -187,7 +245,9 @@ export function requestsFor(method: string, template: string, op: Operation, doc
         body = undefined;
         note = 'drop the body';
       } else if (m.kind !== 'drop' && (m.kind === 'extra' || !places.length)) {
-        const containers = [body, ...places.map(([c, k]) => (c as Record<string, unknown>)[k as string])].filter((c) => c && typeof c === 'object' && !Array.isArray(c)) as Record<string, unknown>[];
+        const containers = [body, ...places.map(([c, k]) => (c as Record<string, unknown>)[k as string])].filter(
+          (c) => c && typeof c === 'object' && !Array.isArray(c),
+        ) as Record<string, unknown>[];
         const target = containers[m.at % Math.max(containers.length, 1)];
         if (target) {
           const key = 'key' in m ? m.key : 'zzz';
@@ -229,7 +289,7 @@ export function requestsFor(method: string, template: string, op: Operation, doc
       }
       const v = values[key];
       // '.' and '..' are dot segments to a URL parser, even encoded: they would name another path.
-      const text = typeof v === 'string' ? v : JSON.stringify(v) ?? 'x';
+      const text = typeof v === 'string' ? v : (JSON.stringify(v) ?? 'x');
       if (p.kind === 'path') path = path.replace(`{${p.name}}`, /^\.{1,2}$/.test(text) ? `x${text}` : encodeSegment(text) || '%20');
       else if (p.kind === 'query') {
         if (Array.isArray(v)) v.forEach((x) => query.append(p.name, typeof x === 'string' ? x : JSON.stringify(x)));
@@ -258,12 +318,19 @@ export function responseValidator(doc: OpenApiDoc) {
   return (method: string, template: string, status: number, contentType: string | null, body: string): string[] => {
     const op = doc.paths[template]?.[method.toLowerCase()];
     if (!op) return [`${method} ${template} is not in the document`];
-    const declared = op.responses[String(status)] ? String(status) : op.responses[`${String(status)[0]}XX`] ? `${String(status)[0]}XX` : op.responses.default ? 'default' : undefined;
+    const declared = op.responses[String(status)]
+      ? String(status)
+      : op.responses[`${String(status)[0]}XX`]
+        ? `${String(status)[0]}XX`
+        : op.responses.default
+          ? 'default'
+          : undefined;
     if (!declared) return [`${status} is not declared for ${op.operationId} (declared: ${Object.keys(op.responses).join(', ')})`];
     const content = op.responses[declared]!.content;
     if (!content || !body) return [];
     const media = (contentType ?? '').split(';')[0]!.trim();
-    if (!content[media]) return [`${op.operationId} ${status}: content type ${media || '(none)'} is not declared (declared: ${Object.keys(content).join(', ')})`];
+    if (!content[media])
+      return [`${op.operationId} ${status}: content type ${media || '(none)'} is not declared (declared: ${Object.keys(content).join(', ')})`];
     if (!media.endsWith('json')) return [];
     const ref = `openapi#/${pointer('paths', template, method.toLowerCase(), 'responses', declared, 'content', media, 'schema')}`;
     if (!cache.has(ref)) cache.set(ref, ajv.getSchema(ref));

@@ -36,7 +36,13 @@ const running = new Set<ParleyProcess>();
 export async function startProcess(kind: 'api' | 'workers', env: NodeJS.ProcessEnv, name: string = kind): Promise<ParleyProcess> {
   const child = spawn(process.execPath, ['--import', 'tsx', kind === 'api' ? 'api/main.ts' : 'workers/main.ts'], {
     cwd: root,
-    env: { ...env, PORT: '0', PARLEY_WORKER_PORT: '0', PARLEY_API_LOG_LEVEL: env.PARLEY_API_LOG_LEVEL ?? 'info', PARLEY_WORKER_LOG_LEVEL: env.PARLEY_WORKER_LOG_LEVEL ?? 'info' },
+    env: {
+      ...env,
+      PORT: '0',
+      PARLEY_WORKER_PORT: '0',
+      PARLEY_API_LOG_LEVEL: env.PARLEY_API_LOG_LEVEL ?? 'info',
+      PARLEY_WORKER_LOG_LEVEL: env.PARLEY_WORKER_LOG_LEVEL ?? 'info',
+    },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const lines: LogLine[] = [];
@@ -69,7 +75,14 @@ export async function startProcess(kind: 'api' | 'workers', env: NodeJS.ProcessE
       const w = { match, resolve: (l: LogLine) => (clearTimeout(timer), resolve(l)) };
       const timer = setTimeout(() => {
         waiters.delete(w);
-        reject(new Error(`${name}: no matching log line in ${timeoutMs} ms; last lines:\n${lines.slice(-10).map((l) => JSON.stringify(l)).join('\n')}\n${stderr}`));
+        reject(
+          new Error(
+            `${name}: no matching log line in ${timeoutMs} ms; last lines:\n${lines
+              .slice(-10)
+              .map((l) => JSON.stringify(l))
+              .join('\n')}\n${stderr}`,
+          ),
+        );
       }, timeoutMs);
       waiters.add(w);
     });
@@ -83,7 +96,14 @@ export async function startProcess(kind: 'api' | 'workers', env: NodeJS.ProcessE
   ]);
   const port = Number(kind === 'api' ? line.port : line.opsPort);
   const proc: ParleyProcess = {
-    kind, name, child, port, base: `http://127.0.0.1:${port}`, lines, waitForLog, exited,
+    kind,
+    name,
+    child,
+    port,
+    base: `http://127.0.0.1:${port}`,
+    lines,
+    waitForLog,
+    exited,
     async kill(signal = 'SIGTERM') {
       if (child.exitCode === null && child.signalCode === null) child.kill(signal);
       return exited;

@@ -46,7 +46,15 @@ export async function startSecondOllama(opts: { chatModel: string }): Promise<Se
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
   const child: ChildProcess = spawn(bin, ['serve'], {
-    env: { ...process.env, OLLAMA_HOST: `127.0.0.1:${port}`, OLLAMA_MODELS: join(dir, 'models'), OLLAMA_NOPRUNE: '1', OLLAMA_NUM_PARALLEL: '2', OLLAMA_MAX_LOADED_MODELS: '2', OLLAMA_KEEP_ALIVE: '5m' },
+    env: {
+      ...process.env,
+      OLLAMA_HOST: `127.0.0.1:${port}`,
+      OLLAMA_MODELS: join(dir, 'models'),
+      OLLAMA_NOPRUNE: '1',
+      OLLAMA_NUM_PARALLEL: '2',
+      OLLAMA_MAX_LOADED_MODELS: '2',
+      OLLAMA_KEEP_ALIVE: '5m',
+    },
     stdio: 'ignore',
   });
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
@@ -63,7 +71,11 @@ export async function startSecondOllama(opts: { chatModel: string }): Promise<Se
   }
 
   async function create(body: Record<string, unknown>): Promise<void> {
-    const res = await fetch(`${url}/api/create`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ stream: false, ...body }) });
+    const res = await fetch(`${url}/api/create`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ stream: false, ...body }),
+    });
     const text = await res.text();
     if (!res.ok || text.includes('"error"')) throw new Error(`create on ${url}: HTTP ${res.status} ${text}`);
   }
@@ -71,7 +83,10 @@ export async function startSecondOllama(opts: { chatModel: string }): Promise<Se
   try {
     let up = false;
     for (let i = 0; i < 300 && !up; i++) {
-      up = await fetch(`${url}/api/version`).then((r) => r.ok, () => false);
+      up = await fetch(`${url}/api/version`).then(
+        (r) => r.ok,
+        () => false,
+      );
       if (!up) await new Promise((r) => setTimeout(r, 100));
     }
     if (!up) throw new Error(`the second Ollama (${bin}) did not answer on ${url}`);

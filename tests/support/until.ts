@@ -4,7 +4,11 @@
  * generous deadline passes. The poll interval is not a guess at how long
  * something takes; the deadline only bounds a test that would otherwise hang.
  */
-export async function until<T>(what: string, check: () => T | undefined | null | false | Promise<T | undefined | null | false>, opts: { timeoutMs?: number; everyMs?: number } = {}): Promise<T> {
+export async function until<T>(
+  what: string,
+  check: () => T | undefined | null | false | Promise<T | undefined | null | false>,
+  opts: { timeoutMs?: number; everyMs?: number } = {},
+): Promise<T> {
   const deadline = Date.now() + (opts.timeoutMs ?? 60_000);
   for (;;) {
     const v = await check();

@@ -16,7 +16,11 @@ const docs = [
   { id: 'tea', text: 'Green tea is brewed at about eighty degrees for two minutes.', metadata: { topic: 'drinks', year: 2021, tags: ['hot', 'leaf'] } },
   { id: 'coffee', text: 'Espresso is pressed hot water through finely ground coffee beans.', metadata: { topic: 'drinks', year: 2023, tags: ['hot'] } },
   { id: 'bread', text: 'Sourdough bread rises slowly with a wild yeast starter.', metadata: { topic: 'baking', year: 2022, tags: ['oven'] } },
-  { id: 'long', text: Array.from({ length: 40 }, (_, i) => `Paragraph ${i} talks about the history of the printing press and movable type in Europe.`).join('\n\n'), metadata: { topic: 'history', year: 1450 } },
+  {
+    id: 'long',
+    text: Array.from({ length: 40 }, (_, i) => `Paragraph ${i} talks about the history of the printing press and movable type in Europe.`).join('\n\n'),
+    metadata: { topic: 'history', year: 1450 },
+  },
 ];
 
 async function upsert(documents: unknown[]) {
@@ -32,7 +36,10 @@ const query = (body: unknown, user = alice) => stack.request('POST', `/v1/collec
 beforeAll(async () => {
   stack = await startCodeStack();
   [alice, bob] = await Promise.all([stack.user('member'), stack.user('member')]);
-  const r = await stack.request('POST', '/v1/collections', { user: alice, body: { name: 'notes', fields: { topic: 'string', year: 'int', tags: 'string[]' } } });
+  const r = await stack.request('POST', '/v1/collections', {
+    user: alice,
+    body: { name: 'notes', fields: { topic: 'string', year: 'int', tags: 'string[]' } },
+  });
   expect(r.status, r.text).toBe(201);
   coll = r.json.id;
 });
@@ -88,7 +95,10 @@ describe('collections', () => {
   });
 
   it('refuses metadata that does not match the fields', async () => {
-    const r = await stack.request('POST', `/v1/collections/${coll}/documents`, { user: alice, body: { documents: [{ id: 'x', text: 'y', metadata: { year: 'soon' } }] } });
+    const r = await stack.request('POST', `/v1/collections/${coll}/documents`, {
+      user: alice,
+      body: { documents: [{ id: 'x', text: 'y', metadata: { year: 'soon' } }] },
+    });
     expect(r.status).toBe(400);
     expect(r.json.errors[0].path).toBe('documents.0.metadata.year');
   });

@@ -34,8 +34,17 @@ describe('configuration', () => {
   it('turns PARLEY_LANCEDB_S3_* into the object store options, http allowed only for an http endpoint', () => {
     const c = vectorsConfig('x');
     expect(c.uri).toBe(`s3://${bucket}/x`);
-    expect(c.storageOptions).toEqual({ aws_endpoint: minio.endpoint, allow_http: 'true', aws_access_key_id: minio.accessKey, aws_secret_access_key: minio.secretKey, aws_region: 'us-east-1' });
-    expect(loadConfig({ PARLEY_LANCEDB_S3_ENDPOINT: 'https://s3.example.test' }).vectors.storageOptions).toEqual({ aws_endpoint: 'https://s3.example.test', aws_region: 'us-east-1' });
+    expect(c.storageOptions).toEqual({
+      aws_endpoint: minio.endpoint,
+      allow_http: 'true',
+      aws_access_key_id: minio.accessKey,
+      aws_secret_access_key: minio.secretKey,
+      aws_region: 'us-east-1',
+    });
+    expect(loadConfig({ PARLEY_LANCEDB_S3_ENDPOINT: 'https://s3.example.test' }).vectors.storageOptions).toEqual({
+      aws_endpoint: 'https://s3.example.test',
+      aws_region: 'us-east-1',
+    });
     expect(loadConfig({}).vectors.storageOptions).toBeUndefined();
     expect(() => loadConfig({ PARLEY_LANCEDB_S3_ENDPOINT: 'ftp://x' })).toThrow(/PARLEY_LANCEDB_S3_ENDPOINT/);
   });
@@ -48,7 +57,7 @@ vectorTableSuite('MinIO', async () => {
 });
 
 describe('many workers, one index', () => {
-  it('lets a second store on the same URI read what the first wrote, and the first see the second\'s replacement', async () => {
+  it("lets a second store on the same URI read what the first wrote, and the first see the second's replacement", async () => {
     const c = vectorsConfig(`shared-${randomUUID().slice(0, 8)}`);
     const a = await openVectorStore({ uri: c.uri, storageOptions: c.storageOptions });
     const b = await openVectorStore({ uri: c.uri, storageOptions: c.storageOptions });
@@ -59,7 +68,9 @@ describe('many workers, one index', () => {
       const tb = await b.table(spec);
       const seen = await tb.search({ scopes: ['s'], mode: 'hybrid', vector: [1, 0, 0, 0], text: 'parse config', limit: 5 });
       expect(seen.map((h) => h.id)).toEqual(['1']);
-      await tb.upsert([{ id: '2', scope: 's', text: 'render the page', contentHash: 'h2', vector: [0, 1, 0, 0], fields: { path: 'a.ts' } }], { replace: { scope: 's', field: 'path', values: ['a.ts'] } });
+      await tb.upsert([{ id: '2', scope: 's', text: 'render the page', contentHash: 'h2', vector: [0, 1, 0, 0], fields: { path: 'a.ts' } }], {
+        replace: { scope: 's', field: 'path', values: ['a.ts'] },
+      });
       const after = await ta.search({ scopes: ['s'], mode: 'hybrid', vector: [0, 1, 0, 0], text: 'render page', limit: 5 });
       expect(after.map((h) => h.id)).toEqual(['2']);
     } finally {

@@ -46,4 +46,3 @@ describe('reciprocal rank fusion', () => {
     expect(fused.map((f) => f.item).sort()).toEqual(['a', 'b', 'c', 'd', 'e']);
   });
 });
-

@@ -35,110 +35,115 @@ export function vectorTableSuite(label: string, open: () => Promise<{ store: Vec
     await close?.();
   });
 
-describe(`vector table (${label})`, () => {
-  it('replaces one slice of a scope in one commit and leaves the rest alone', async () => {
-    const t = await store.table(spec('replace_slice'));
-    await t.upsert([row('r1', '1', 'alpha', 0, { path: 'a.ts' }), row('r1', '2', 'beta', 1, { path: 'a.ts' }), row('r1', '3', 'gamma', 2, { path: 'b.ts' }), row('r2', '4', 'delta', 3, { path: 'a.ts' })]);
-    const before = await t.raw.version();
-    const r = await t.upsert([row('r1', '1', 'alpha two', 0, { path: 'a.ts' })], { replace: { scope: 'r1', field: 'path', values: ['a.ts'] } });
-    expect(r).toMatchObject({ updated: 1, deleted: 1, inserted: 0 });
-    expect(await t.raw.version()).toBe(before + 1);
-    const rows = (await t.rows(['r1', 'r2'])).map((x) => `${x.scope}:${x.id}:${x.text}`).sort();
-    expect(rows).toEqual(['r1:1:alpha two', 'r1:3:gamma', 'r2:4:delta']);
-  });
+  describe(`vector table (${label})`, () => {
+    it('replaces one slice of a scope in one commit and leaves the rest alone', async () => {
+      const t = await store.table(spec('replace_slice'));
+      await t.upsert([
+        row('r1', '1', 'alpha', 0, { path: 'a.ts' }),
+        row('r1', '2', 'beta', 1, { path: 'a.ts' }),
+        row('r1', '3', 'gamma', 2, { path: 'b.ts' }),
+        row('r2', '4', 'delta', 3, { path: 'a.ts' }),
+      ]);
+      const before = await t.raw.version();
+      const r = await t.upsert([row('r1', '1', 'alpha two', 0, { path: 'a.ts' })], { replace: { scope: 'r1', field: 'path', values: ['a.ts'] } });
+      expect(r).toMatchObject({ updated: 1, deleted: 1, inserted: 0 });
+      expect(await t.raw.version()).toBe(before + 1);
+      const rows = (await t.rows(['r1', 'r2'])).map((x) => `${x.scope}:${x.id}:${x.text}`).sort();
+      expect(rows).toEqual(['r1:1:alpha two', 'r1:3:gamma', 'r2:4:delta']);
+    });
 
-  it('deletes every row of a slice when its replacement is empty', async () => {
-    const t = await store.table(spec('replace_empty'));
-    await t.upsert([row('r1', '1', 'alpha', 0, { path: 'a.ts' }), row('r1', '2', 'beta', 1, { path: 'b.ts' })]);
-    const r = await t.upsert([], { replace: { scope: 'r1', field: 'path', values: ['a.ts'] } });
-    expect(r.deleted).toBe(1);
-    expect((await t.rows(['r1'])).map((x) => x.id)).toEqual(['2']);
-  });
+    it('deletes every row of a slice when its replacement is empty', async () => {
+      const t = await store.table(spec('replace_empty'));
+      await t.upsert([row('r1', '1', 'alpha', 0, { path: 'a.ts' }), row('r1', '2', 'beta', 1, { path: 'b.ts' })]);
+      const r = await t.upsert([], { replace: { scope: 'r1', field: 'path', values: ['a.ts'] } });
+      expect(r.deleted).toBe(1);
+      expect((await t.rows(['r1'])).map((x) => x.id)).toEqual(['2']);
+    });
 
-  it('searches only the scopes it is given, and nothing for no scope', async () => {
-    const t = await store.table(spec('scoped'));
-    await t.upsert([row('mine', '1', 'parse the config file', 0), row('theirs', '2', 'parse the config file', 0)]);
-    await t.maintain();
-    for (const mode of ['vector', 'text', 'hybrid'] as const) {
-      const hits = await t.search({ scopes: ['mine'], mode, vector: vec(0), text: 'config', limit: 10 });
-      expect(hits.map((h) => h.scope)).toEqual(['mine']);
-      expect(await t.search({ scopes: [], mode, vector: vec(0), text: 'config', limit: 10 })).toEqual([]);
-    }
-  });
+    it('searches only the scopes it is given, and nothing for no scope', async () => {
+      const t = await store.table(spec('scoped'));
+      await t.upsert([row('mine', '1', 'parse the config file', 0), row('theirs', '2', 'parse the config file', 0)]);
+      await t.maintain();
+      for (const mode of ['vector', 'text', 'hybrid'] as const) {
+        const hits = await t.search({ scopes: ['mine'], mode, vector: vec(0), text: 'config', limit: 10 });
+        expect(hits.map((h) => h.scope)).toEqual(['mine']);
+        expect(await t.search({ scopes: [], mode, vector: vec(0), text: 'config', limit: 10 })).toEqual([]);
+      }
+    });
 
-  it('applies filters before taking the top k, so a filter never empties the results', async () => {
-    const t = await store.table(spec('prefilter'));
-    const rows: VectorRow[] = [];
-    // 30 near rows of kind "class", 3 far rows of kind "function": the top 10 by distance are all classes.
-    for (let i = 0; i < 30; i++) rows.push(row('s', `c${i}`, `render widget ${i}`, 0, { kind: 'class', line: i }));
-    for (let i = 0; i < 3; i++) rows.push(row('s', `f${i}`, `render widget far ${i}`, 5, { kind: 'function', line: 100 + i }));
-    await t.upsert(rows);
-    await t.maintain();
-    for (const mode of ['vector', 'text', 'hybrid'] as const) {
-      const hits = await t.search({ scopes: ['s'], mode, vector: vec(0), text: 'render widget', where: { kind: 'function' }, limit: 10 });
-      expect(hits.map((h) => h.id).sort()).toEqual(['f0', 'f1', 'f2']);
-    }
-    const ranged = await t.search({ scopes: ['s'], mode: 'vector', vector: vec(0), where: { line: { gte: 100 }, path: { prefix: 'a.' } }, limit: 10 });
-    expect(ranged).toHaveLength(3);
-  });
+    it('applies filters before taking the top k, so a filter never empties the results', async () => {
+      const t = await store.table(spec('prefilter'));
+      const rows: VectorRow[] = [];
+      // 30 near rows of kind "class", 3 far rows of kind "function": the top 10 by distance are all classes.
+      for (let i = 0; i < 30; i++) rows.push(row('s', `c${i}`, `render widget ${i}`, 0, { kind: 'class', line: i }));
+      for (let i = 0; i < 3; i++) rows.push(row('s', `f${i}`, `render widget far ${i}`, 5, { kind: 'function', line: 100 + i }));
+      await t.upsert(rows);
+      await t.maintain();
+      for (const mode of ['vector', 'text', 'hybrid'] as const) {
+        const hits = await t.search({ scopes: ['s'], mode, vector: vec(0), text: 'render widget', where: { kind: 'function' }, limit: 10 });
+        expect(hits.map((h) => h.id).sort()).toEqual(['f0', 'f1', 'f2']);
+      }
+      const ranged = await t.search({ scopes: ['s'], mode: 'vector', vector: vec(0), where: { line: { gte: 100 }, path: { prefix: 'a.' } }, limit: 10 });
+      expect(ranged).toHaveLength(3);
+    });
 
-  it('finds identifiers by their words in text mode', async () => {
-    const t = await store.table(spec('identifiers'));
-    await t.upsert([row('s', '1', 'function parseHTTPResponse(raw) { return raw }', 0), row('s', '2', 'function renderWidget() {}', 1)]);
-    await t.maintain();
-    const hits = await t.search({ scopes: ['s'], mode: 'text', text: 'http response', limit: 5 });
-    expect(hits[0]?.id).toBe('1');
-  });
+    it('finds identifiers by their words in text mode', async () => {
+      const t = await store.table(spec('identifiers'));
+      await t.upsert([row('s', '1', 'function parseHTTPResponse(raw) { return raw }', 0), row('s', '2', 'function renderWidget() {}', 1)]);
+      await t.maintain();
+      const hits = await t.search({ scopes: ['s'], mode: 'text', text: 'http response', limit: 5 });
+      expect(hits[0]?.id).toBe('1');
+    });
 
-  it('quotes filter values, so a value cannot change the predicate', async () => {
-    const t = await store.table(spec('quoting'));
-    await t.upsert([row('s', '1', 'x', 0, { path: "it's.ts" }), row('s', '2', 'y', 1, { path: 'other.ts' })]);
-    const hits = await t.search({ scopes: ['s'], mode: 'vector', vector: vec(0), where: { path: "it's.ts" }, limit: 10 });
-    expect(hits.map((h) => h.id)).toEqual(['1']);
-    const injected = await t.search({ scopes: ['s'], mode: 'vector', vector: vec(0), where: { path: "x' OR '1'='1" }, limit: 10 });
-    expect(injected).toEqual([]);
-    await expect(t.search({ scopes: ["s') OR (1=1"], mode: 'vector', vector: vec(0), limit: 10 })).resolves.toEqual([]);
-  });
+    it('quotes filter values, so a value cannot change the predicate', async () => {
+      const t = await store.table(spec('quoting'));
+      await t.upsert([row('s', '1', 'x', 0, { path: "it's.ts" }), row('s', '2', 'y', 1, { path: 'other.ts' })]);
+      const hits = await t.search({ scopes: ['s'], mode: 'vector', vector: vec(0), where: { path: "it's.ts" }, limit: 10 });
+      expect(hits.map((h) => h.id)).toEqual(['1']);
+      const injected = await t.search({ scopes: ['s'], mode: 'vector', vector: vec(0), where: { path: "x' OR '1'='1" }, limit: 10 });
+      expect(injected).toEqual([]);
+      await expect(t.search({ scopes: ["s') OR (1=1"], mode: 'vector', vector: vec(0), limit: 10 })).resolves.toEqual([]);
+    });
 
-  it('refuses a query vector of another dimensionality', async () => {
-    const t = await store.table(spec('dims'));
-    await t.upsert([row('s', '1', 'x', 0)]);
-    await expect(t.search({ scopes: ['s'], mode: 'vector', vector: [1, 0, 0], limit: 3 })).rejects.toThrow(/dimensions/);
-  });
+    it('refuses a query vector of another dimensionality', async () => {
+      const t = await store.table(spec('dims'));
+      await t.upsert([row('s', '1', 'x', 0)]);
+      await expect(t.search({ scopes: ['s'], mode: 'vector', vector: [1, 0, 0], limit: 3 })).rejects.toThrow(/dimensions/);
+    });
 
-  it('never builds a full-text index on an empty table, and leaves no rows unindexed after maintenance', async () => {
-    const t = await store.table(spec('maintenance'));
-    const empty = await t.maintain();
-    expect(empty.created).toEqual([]);
-    expect(empty.indexes).toEqual([]);
-    await t.upsert([row('s', '1', 'first', 0)]);
-    const first = await t.maintain();
-    expect(first.created).toContain('search_text_idx');
-    await t.upsert([row('s', '2', 'second', 1), row('s', '3', 'third', 2)]);
-    const before = await t.indexes();
-    expect(before.find((i) => i.name === 'search_text_idx')!.unindexedRows).toBe(2);
-    const after = await t.maintain();
-    for (const ix of after.indexes) expect(ix.unindexedRows, ix.name).toBe(0);
-    expect(after.indexes.find((i) => i.name === 'search_text_idx')!.indexedRows).toBe(3);
-  });
+    it('never builds a full-text index on an empty table, and leaves no rows unindexed after maintenance', async () => {
+      const t = await store.table(spec('maintenance'));
+      const empty = await t.maintain();
+      expect(empty.created).toEqual([]);
+      expect(empty.indexes).toEqual([]);
+      await t.upsert([row('s', '1', 'first', 0)]);
+      const first = await t.maintain();
+      expect(first.created).toContain('search_text_idx');
+      await t.upsert([row('s', '2', 'second', 1), row('s', '3', 'third', 2)]);
+      const before = await t.indexes();
+      expect(before.find((i) => i.name === 'search_text_idx')!.unindexedRows).toBe(2);
+      const after = await t.maintain();
+      for (const ix of after.indexes) expect(ix.unindexedRows, ix.name).toBe(0);
+      expect(after.indexes.find((i) => i.name === 'search_text_idx')!.indexedRows).toBe(3);
+    });
 
-  it('finds vectors by content hash across scopes', async () => {
-    const t = await store.table(spec('by_hash'));
-    await t.upsert([row('a', '1', 'same', 0), row('b', '2', 'same', 0), row('b', '3', 'other', 1)]);
-    const found = await t.vectorsByHash(['h:same', 'h:missing']);
-    expect([...found.keys()]).toEqual(['h:same']);
-    expect(found.get('h:same')!.length).toBe(dims);
-  });
+    it('finds vectors by content hash across scopes', async () => {
+      const t = await store.table(spec('by_hash'));
+      await t.upsert([row('a', '1', 'same', 0), row('b', '2', 'same', 0), row('b', '3', 'other', 1)]);
+      const found = await t.vectorsByHash(['h:same', 'h:missing']);
+      expect([...found.keys()]).toEqual(['h:same']);
+      expect(found.get('h:same')!.length).toBe(dims);
+    });
 
-  it('keeps table versions bounded by removing those older than the retention', async () => {
-    const t = await store.table(spec('versions'));
-    for (let i = 0; i < 20; i++) await t.upsert([row('s', String(i % 3), `v${i}`, i % dims)], { replace: { scope: 's', field: 'path', values: ['a.ts'] } });
-    const before = await t.stats();
-    expect(before.versions).toBeGreaterThan(20);
-    await t.maintain();
-    const after = await t.stats();
-    expect(after.versions).toBeLessThanOrEqual(3);
-    expect(after.rows).toBe(1);
+    it('keeps table versions bounded by removing those older than the retention', async () => {
+      const t = await store.table(spec('versions'));
+      for (let i = 0; i < 20; i++) await t.upsert([row('s', String(i % 3), `v${i}`, i % dims)], { replace: { scope: 's', field: 'path', values: ['a.ts'] } });
+      const before = await t.stats();
+      expect(before.versions).toBeGreaterThan(20);
+      await t.maintain();
+      const after = await t.stats();
+      expect(after.versions).toBeLessThanOrEqual(3);
+      expect(after.rows).toBe(1);
+    });
   });
-});
 }

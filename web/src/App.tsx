@@ -81,7 +81,11 @@ function SignIn({ onSignedIn }: { onSignedIn: (c: ParleyClient, me: Me) => void 
         Password <input name="password" type="password" autoComplete="current-password" required />
       </label>
       <button disabled={busy}>{busy ? 'Signing in…' : 'Sign in'}</button>
-      {error && <p className="error" role="alert">{error}</p>}
+      {error && (
+        <p className="error" role="alert">
+          {error}
+        </p>
+      )}
     </form>
   );
 }

@@ -13,7 +13,10 @@ export function Chat() {
   async function send(e: FormEvent<HTMLFormElement>) {
     e.preventDefault();
     const form = new FormData(e.currentTarget);
-    const job = await submit('llm.chat', { messages: [{ role: 'user', content: String(form.get('prompt')) }], options: { num_predict: Number(form.get('numPredict')) } }).catch(() => undefined);
+    const job = await submit('llm.chat', {
+      messages: [{ role: 'user', content: String(form.get('prompt')) }],
+      options: { num_predict: Number(form.get('numPredict')) },
+    }).catch(() => undefined);
     if (job) setJobId(job.id);
   }
   const running = jobId !== null && stream.status !== 'done' && stream.status !== 'error';
@@ -41,9 +44,13 @@ export function Chat() {
         <div className="answer">
           <div className="muted" data-testid="chat-state">
             {stream.state ?? stream.status}
-            {stream.usage ? ` · ${stream.usage.completionTokens} token${stream.usage.completionTokens === 1 ? '' : 's'}${stream.usage.estimated ? ' (estimated)' : ''}` : ''}
+            {stream.usage
+              ? ` · ${stream.usage.completionTokens} token${stream.usage.completionTokens === 1 ? '' : 's'}${stream.usage.estimated ? ' (estimated)' : ''}`
+              : ''}
           </div>
-          <div className="text" data-testid="chat-text">{stream.text}</div>
+          <div className="text" data-testid="chat-text">
+            {stream.text}
+          </div>
         </div>
       )}
       {(error || cancelError) && <p className="error">{error?.detail ?? error?.code ?? cancelError}</p>}

@@ -50,13 +50,31 @@ export function Room({ id, onOpen }: { id: string; onOpen: (id: string) => void 
       <ol className="timeline" data-testid="timeline">
         {room.timeline.map((e) =>
           e.kind === 'turn' ? (
-            <li key={`t${e.turn}`} className={`turn ${e.status}`} style={{ borderColor: colour(e.agentId) }} data-testid="turn" data-turn={e.turn} data-status={e.status}>
+            <li
+              key={`t${e.turn}`}
+              className={`turn ${e.status}`}
+              style={{ borderColor: colour(e.agentId) }}
+              data-testid="turn"
+              data-turn={e.turn}
+              data-status={e.status}
+            >
               <div className="who" style={{ color: colour(e.agentId) }}>
-                {e.agentName} <span className="muted">turn {e.turn} · {e.model}{e.copied ? ' · copied from the parent room' : ''}</span>
-                {e.status === 'speaking' && <span className="speaking" data-testid="speaking"> speaking…</span>}
+                {e.agentName}{' '}
+                <span className="muted">
+                  turn {e.turn} · {e.model}
+                  {e.copied ? ' · copied from the parent room' : ''}
+                </span>
+                {e.status === 'speaking' && (
+                  <span className="speaking" data-testid="speaking">
+                    {' '}
+                    speaking…
+                  </span>
+                )}
                 {e.status !== 'speaking' && e.status !== 'completed' && <span className="muted"> · {e.status}</span>}
               </div>
-              <div className="text" data-testid="turn-text">{e.text}</div>
+              <div className="text" data-testid="turn-text">
+                {e.text}
+              </div>
             </li>
           ) : (
             <li key={`m${e.id}`} className="message" data-testid="message">

@@ -12,7 +12,13 @@ export function Rooms({ current, onOpen }: { current: string | null; onOpen: (id
   useEffect(() => {
     const controller = new AbortController();
     const load = () => {
-      client.discussions.list({ limit: 30 }, { signal: controller.signal }).first().then((p) => setRooms(p.items), () => {});
+      client.discussions
+        .list({ limit: 30 }, { signal: controller.signal })
+        .first()
+        .then(
+          (p) => setRooms(p.items),
+          () => {},
+        );
       client.agents.list({ signal: controller.signal }).then(setAgents, () => {});
     };
     load();
@@ -97,7 +103,11 @@ function NewAgent({ onCreated }: { onCreated: () => void }) {
     const form = new FormData(el);
     setError(undefined);
     try {
-      await client.agents.create({ name: String(form.get('name')), persona: String(form.get('persona')), params: { num_predict: Number(form.get('numPredict')) } });
+      await client.agents.create({
+        name: String(form.get('name')),
+        persona: String(form.get('persona')),
+        params: { num_predict: Number(form.get('numPredict')) },
+      });
       el.reset();
       onCreated();
     } catch (err) {

@@ -17,7 +17,10 @@ export function savedClient(): ParleyClient | undefined {
   if (!raw) return undefined;
   try {
     const s = JSON.parse(raw) as Session;
-    return createClient({ baseUrl: location.origin, auth: { refreshToken: s.refreshToken, accessToken: s.accessToken, expiresAt: s.expiresAt, onSession: save } });
+    return createClient({
+      baseUrl: location.origin,
+      auth: { refreshToken: s.refreshToken, accessToken: s.accessToken, expiresAt: s.expiresAt, onSession: save },
+    });
   } catch {
     save(null);
     return undefined;

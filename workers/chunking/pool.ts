@@ -121,7 +121,11 @@ export function createChunkPool(opts: ChunkPoolOptions, threadFile: URL = defaul
   }
 
   /** Runs one task per shard, all at once; the first failure stops the rest (cancel flag) and is reported. */
-  async function runShards<T>(shards: number[][], signal: AbortSignal | undefined, runOne: (indices: number[], cancelFlag: Int32Array) => Promise<T>): Promise<T[]> {
+  async function runShards<T>(
+    shards: number[][],
+    signal: AbortSignal | undefined,
+    runOne: (indices: number[], cancelFlag: Int32Array) => Promise<T>,
+  ): Promise<T[]> {
     const cancelFlag = new Int32Array(new SharedArrayBuffer(Int32Array.BYTES_PER_ELEMENT));
     const settled = Promise.allSettled(
       shards.map((indices) =>

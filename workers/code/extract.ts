@@ -172,7 +172,15 @@ function collapse(s: string): string {
   return one.length > maxSignature ? `${one.slice(0, maxSignature - 1)}…` : one;
 }
 
-function symbolOf(node: Node, kind: SymbolKind, name: string, scope: string | null, signature: string, docstring: string | null, startNode: Node = node): ExtractedSymbol {
+function symbolOf(
+  node: Node,
+  kind: SymbolKind,
+  name: string,
+  scope: string | null,
+  signature: string,
+  docstring: string | null,
+  startNode: Node = node,
+): ExtractedSymbol {
   return {
     name,
     qualifiedName: qualify(scope, name),
@@ -192,14 +200,31 @@ function symbolOf(node: Node, kind: SymbolKind, name: string, scope: string | nu
 const functionValues = new Set(['arrow_function', 'function_expression', 'function', 'generator_function']);
 const anonymousScopes = new Set([...functionValues, 'class']);
 const scriptOpaque = new Set([
-  'comment', 'string', 'template_string', 'regex', 'number', 'identifier', 'property_identifier', 'import_statement', 'formal_parameters',
-  'type_annotation', 'type_arguments', 'type_parameters', 'function_signature', 'method_signature', 'abstract_method_signature', 'property_signature',
+  'comment',
+  'string',
+  'template_string',
+  'regex',
+  'number',
+  'identifier',
+  'property_identifier',
+  'import_statement',
+  'formal_parameters',
+  'type_annotation',
+  'type_arguments',
+  'type_parameters',
+  'function_signature',
+  'method_signature',
+  'abstract_method_signature',
+  'property_signature',
 ]);
 
 /** The JSDoc block right before `node` (or before the export statement holding it), cleaned of its `*` margins. */
 function jsDoc(node: Node, src: Source): string | null {
   let target: Node = node;
-  while (target.parent && (target.parent.type === 'export_statement' || target.parent.type === 'lexical_declaration' || target.parent.type === 'variable_declaration')) {
+  while (
+    target.parent &&
+    (target.parent.type === 'export_statement' || target.parent.type === 'lexical_declaration' || target.parent.type === 'variable_declaration')
+  ) {
     if (target.parent.type !== 'export_statement' && target.parent.namedChildCount > 1) break;
     target = target.parent;
   }
@@ -264,7 +289,15 @@ function walkScript(root: Node, scope: string | null, src: Source, out: Definiti
         const name = node.childForFieldName('name');
         const body = node.childForFieldName('body');
         if (name) {
-          const sym = symbolOf(node, 'function', src.of(name), scope, headText(src, node.startIndex, node, body), jsDoc(node, src), exportStart >= 0 ? node.parent! : node);
+          const sym = symbolOf(
+            node,
+            'function',
+            src.of(name),
+            scope,
+            headText(src, node.startIndex, node, body),
+            jsDoc(node, src),
+            exportStart >= 0 ? node.parent! : node,
+          );
           out.push({ symbol: { ...sym, parent: scope }, node, start: memberStart, end: node.endIndex, body, chunked: true });
         }
         continue;
@@ -287,7 +320,14 @@ function walkScript(root: Node, scope: string | null, src: Source, out: Definiti
           const kind: SymbolKind = type === 'interface_declaration' ? 'interface' : type === 'enum_declaration' ? 'enum' : 'type';
           const body = node.childForFieldName('body');
           const sig = type === 'type_alias_declaration' ? src.of(node) : headText(src, node.startIndex, node, body);
-          out.push({ symbol: symbolOf(node, kind, src.of(name), scope, sig, jsDoc(node, src), exportStart >= 0 ? node.parent! : node), node, start: memberStart, end: node.endIndex, body: null, chunked: false });
+          out.push({
+            symbol: symbolOf(node, kind, src.of(name), scope, sig, jsDoc(node, src), exportStart >= 0 ? node.parent! : node),
+            node,
+            start: memberStart,
+            end: node.endIndex,
+            body: null,
+            chunked: false,
+          });
         }
         continue;
       }
@@ -307,7 +347,15 @@ function walkScript(root: Node, scope: string | null, src: Source, out: Definiti
           const startNode = single ? (exportStart >= 0 ? node.parent! : node) : d;
           if (functionValues.has(value.type)) {
             const body = value.childForFieldName('body');
-            const sym = symbolOf(single ? node : d, 'function', src.of(name), scope, src.slice(startNode.startIndex, body ? body.startIndex : value.endIndex), jsDoc(single ? node : d, src), startNode);
+            const sym = symbolOf(
+              single ? node : d,
+              'function',
+              src.of(name),
+              scope,
+              src.slice(startNode.startIndex, body ? body.startIndex : value.endIndex),
+              jsDoc(single ? node : d, src),
+              startNode,
+            );
             out.push({ symbol: sym, node: single ? node : d, start, end, body: body?.type === 'statement_block' ? body : null, chunked: true });
           } else if (value.type === 'class') {
             addClass(value, src.of(name), start, startNode, end, single ? node : d);
@@ -325,7 +373,15 @@ function walkScript(root: Node, scope: string | null, src: Source, out: Definiti
         const name = node.childForFieldName('name');
         const body = node.childForFieldName('body');
         if (name && body) {
-          const sym = symbolOf(node, 'method', src.of(name), scope, headText(src, startWithoutDecorators(node).startIndex, node, body), jsDoc(node, src), startWithoutDecorators(node));
+          const sym = symbolOf(
+            node,
+            'method',
+            src.of(name),
+            scope,
+            headText(src, startWithoutDecorators(node).startIndex, node, body),
+            jsDoc(node, src),
+            startWithoutDecorators(node),
+          );
           out.push({ symbol: sym, node, start: memberStart, end: node.endIndex, body, chunked: true });
         }
         continue;
@@ -340,7 +396,15 @@ function walkScript(root: Node, scope: string | null, src: Source, out: Definiti
         const value = node.childForFieldName('value');
         if (name && value && functionValues.has(value.type)) {
           const body = value.childForFieldName('body');
-          const sym = symbolOf(node, 'method', src.of(name), scope, src.slice(startWithoutDecorators(node).startIndex, body ? body.startIndex : value.endIndex), jsDoc(node, src), startWithoutDecorators(node));
+          const sym = symbolOf(
+            node,
+            'method',
+            src.of(name),
+            scope,
+            src.slice(startWithoutDecorators(node).startIndex, body ? body.startIndex : value.endIndex),
+            jsDoc(node, src),
+            startWithoutDecorators(node),
+          );
           out.push({ symbol: sym, node, start: memberStart, end: node.endIndex, body: body?.type === 'statement_block' ? body : null, chunked: true });
         } else if (name && value && value.type === 'class') {
           addClass(value, src.of(name), memberStart, startWithoutDecorators(node), node.endIndex, node);
@@ -359,7 +423,15 @@ function walkScript(root: Node, scope: string | null, src: Source, out: Definiti
             if (type === 'class') addClass(node, symbolName, exportStart, node.parent);
             else {
               const body = node.childForFieldName('body');
-              const sym = symbolOf(node, 'function', symbolName, scope, src.slice(exportStart, body ? body.startIndex : node.endIndex), jsDoc(node, src), node.parent);
+              const sym = symbolOf(
+                node,
+                'function',
+                symbolName,
+                scope,
+                src.slice(exportStart, body ? body.startIndex : node.endIndex),
+                jsDoc(node, src),
+                node.parent,
+              );
               out.push({ symbol: sym, node, start: exportStart, end: node.endIndex, body: body?.type === 'statement_block' ? body : null, chunked: true });
             }
             continue;
@@ -381,7 +453,15 @@ function walkScript(root: Node, scope: string | null, src: Source, out: Definiti
   function addClass(classNode: Node, name: string, start: number, startNode: Node, end = classNode.endIndex, symbolNode: Node = classNode): void {
     const body = classNode.childForFieldName('body');
     const qualified = qualify(scope, name);
-    const sym = symbolOf(symbolNode, 'class', name, scope, src.slice(startWithoutDecorators(startNode).startIndex, body ? body.startIndex : classNode.endIndex), jsDoc(symbolNode, src), startWithoutDecorators(startNode));
+    const sym = symbolOf(
+      symbolNode,
+      'class',
+      name,
+      scope,
+      src.slice(startWithoutDecorators(startNode).startIndex, body ? body.startIndex : classNode.endIndex),
+      jsDoc(symbolNode, src),
+      startWithoutDecorators(startNode),
+    );
     out.push({ symbol: sym, node: symbolNode, start, end, body, chunked: true, classNode });
     if (body) walkScript(body, qualified, src, out, imports, insideFunction);
   }
@@ -438,8 +518,19 @@ function requireCall(node: Node, src: Source): ImportRef | null {
 // ---- Python ----------------------------------------------------------------------
 
 const pythonContainers = new Set([
-  'block', 'if_statement', 'elif_clause', 'else_clause', 'for_statement', 'while_statement', 'try_statement', 'except_clause',
-  'except_group_clause', 'finally_clause', 'with_statement', 'match_statement', 'case_clause',
+  'block',
+  'if_statement',
+  'elif_clause',
+  'else_clause',
+  'for_statement',
+  'while_statement',
+  'try_statement',
+  'except_clause',
+  'except_group_clause',
+  'finally_clause',
+  'with_statement',
+  'match_statement',
+  'case_clause',
 ]);
 
 /** The docstring of a module, class or function body: its first statement, when that is a string. */
@@ -448,7 +539,10 @@ function pythonDocstring(body: Node | null, src: Source): string | null {
   if (!first || first.type !== 'expression_statement') return null;
   const str = first.namedChildren[0];
   if (!str || str.type !== 'string' || first.namedChildCount !== 1) return null;
-  const content = str.namedChildren.filter((c) => c.type === 'string_content').map((c) => src.of(c)).join('');
+  const content = str.namedChildren
+    .filter((c) => c.type === 'string_content')
+    .map((c) => src.of(c))
+    .join('');
   return cleanDoc(content) || null;
 }
 
@@ -525,7 +619,18 @@ function walkPython(root: Node, scope: string | null, src: Source, out: Definiti
 
 /** Nodes whose named children are statements: cut points for splitting. */
 const statementParents = new Set(['block', 'statement_block', 'class_body', 'switch_body', 'program', 'module', 'enum_body', 'interface_body']);
-const clauseTypes = new Set(['elif_clause', 'else_clause', 'except_clause', 'except_group_clause', 'finally_clause', 'case_clause', 'switch_case', 'switch_default', 'catch_clause', 'finally_clause']);
+const clauseTypes = new Set([
+  'elif_clause',
+  'else_clause',
+  'except_clause',
+  'except_group_clause',
+  'finally_clause',
+  'case_clause',
+  'switch_case',
+  'switch_default',
+  'catch_clause',
+  'finally_clause',
+]);
 
 /** Line (0-based) → the shallowest statement depth starting on it, inside `node`. */
 function cutDepths(node: Node, src: Source, baseDepth: number, into: Map<number, number>): void {
@@ -625,7 +730,11 @@ function fittingPrefix(text: string, counter: TokenCounter, max: number): string
 
 function firstLine(doc: string | null): string | null {
   if (!doc) return null;
-  const line = doc.split('\n').find((l) => l.trim())?.trim() ?? '';
+  const line =
+    doc
+      .split('\n')
+      .find((l) => l.trim())
+      ?.trim() ?? '';
   return line ? (line.length > 160 ? `${line.slice(0, 159)}…` : line) : null;
 }
 
@@ -643,21 +752,54 @@ function classSkeleton(def: Definition, members: Definition[], src: Source, lang
   return out.replace(/\n\s*\n(\s*\n)+/g, '\n\n');
 }
 
-function buildChunks(path: string, src: Source, root: Node, defs: Definition[], counter: TokenCounter, maxTokens: number, language: CodeLanguage): ExtractedChunk[] {
+function buildChunks(
+  path: string,
+  src: Source,
+  root: Node,
+  defs: Definition[],
+  counter: TokenCounter,
+  maxTokens: number,
+  language: CodeLanguage,
+): ExtractedChunk[] {
   const chunks: ExtractedChunk[] = [];
   const covered: [number, number][] = [];
-  const emit = (kind: ChunkKind, symbol: string | null, headerBase: string, doc: string | null, pieces: { code: string; startLine: number; endLine: number }[], nameText: string | null = null) => {
+  const emit = (
+    kind: ChunkKind,
+    symbol: string | null,
+    headerBase: string,
+    doc: string | null,
+    pieces: { code: string; startLine: number; endLine: number }[],
+    nameText: string | null = null,
+  ) => {
     const n = pieces.length;
     pieces.forEach((p, i) => {
       const header = `${headerBase}${n > 1 ? ` (part ${i + 1}/${n})` : ''}${doc ? `\n${doc}` : ''}`;
       const text = `${header}\n${p.code}`;
-      chunks.push({ kind, symbol, startLine: p.startLine, endLine: p.endLine, header, code: p.code, text, tokens: counter.count(text), contentHash: hash('sha256', text, 'hex'), part: i + 1, parts: n, nameText });
+      chunks.push({
+        kind,
+        symbol,
+        startLine: p.startLine,
+        endLine: p.endLine,
+        header,
+        code: p.code,
+        text,
+        tokens: counter.count(text),
+        contentHash: hash('sha256', text, 'hex'),
+        part: i + 1,
+        parts: n,
+        nameText,
+      });
     });
   };
   /** `add item (inventory): def add_item(self, name)`, cut to the window. */
   const nameTextOf = (sym: ExtractedSymbol): string => {
     const words = splitIdentifier(sym.name).join(' ') || sym.name;
-    const parent = sym.parent ? sym.parent.split('.').map((p) => splitIdentifier(p).join(' ')).join(' ') : '';
+    const parent = sym.parent
+      ? sym.parent
+          .split('.')
+          .map((p) => splitIdentifier(p).join(' '))
+          .join(' ')
+      : '';
     const text = `${words}${parent ? ` (${parent})` : ''}: ${sym.signature}`;
     return counter.count(text) <= maxTokens ? text : fittingPrefix(text, counter, maxTokens);
   };
@@ -683,14 +825,17 @@ function buildChunks(path: string, src: Source, root: Node, defs: Definition[], 
     const endRow = src.line(Math.max(def.start, def.end - 1));
     const code = src.slice(def.start, def.end).trimEnd();
     /** Rows [a, b] of the definition; the first row from where the definition starts. */
-    const rows = (a: number, b: number) => src.slice(a === startRow ? def.start : src.lineStarts[a]!, b === endRow ? def.end : src.lineStarts[b + 1]! - 1).trimEnd();
+    const rows = (a: number, b: number) =>
+      src.slice(a === startRow ? def.start : src.lineStarts[a]!, b === endRow ? def.end : src.lineStarts[b + 1]! - 1).trimEnd();
     if (sym.parent === null) covered.push([startRow, endRow]);
     if (counter.count(code) <= budget) {
       emit(sym.kind as ChunkKind, sym.qualifiedName, h.base, h.doc, [{ code, startLine: startRow + 1, endLine: endRow + 1 }], nameTextOf(sym));
       continue;
     }
     if (sym.kind === 'class') {
-      const members = chunkedDefs.filter((m) => m.symbol.parent === sym.qualifiedName && m.start >= def.start && m.end <= def.end).sort((a, b) => a.start - b.start);
+      const members = chunkedDefs
+        .filter((m) => m.symbol.parent === sym.qualifiedName && m.start >= def.start && m.end <= def.end)
+        .sort((a, b) => a.start - b.start);
       const skeleton = classSkeleton(def, members, src, language).trimEnd();
       if (counter.count(skeleton) <= budget) {
         emit('class', sym.qualifiedName, h.base, h.doc, [{ code: skeleton, startLine: startRow + 1, endLine: endRow + 1 }], nameTextOf(sym));

@@ -27,8 +27,16 @@ import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
-  chunkerVersion, codeCollection, codeTableSpec, hashContent, repositoryTree, scanTree,
-  type CodeStore, type FileMetadata, type IndexedFile, type TreeFile,
+  chunkerVersion,
+  codeCollection,
+  codeTableSpec,
+  hashContent,
+  repositoryTree,
+  scanTree,
+  type CodeStore,
+  type FileMetadata,
+  type IndexedFile,
+  type TreeFile,
 } from '../../platform/code/index.ts';
 import { JobFailure } from '../../platform/jobs/index.ts';
 import type { Embedder, Generation, IndexCatalog, VectorRow, VectorStore, VectorTable } from '../../platform/vectors/index.ts';
@@ -103,7 +111,11 @@ async function targetGeneration(deps: CodeIndexDeps, input: { generation?: strin
   if (input.generation) {
     gen = await deps.catalog.get(input.generation);
     if (!gen || gen.state === 'retired') throw new JobFailure('HANDLER_FAILED', `index generation ${input.generation} is gone or retired`);
-    if (!sameIdentity(gen.identity, identity)) throw new JobFailure('HANDLER_FAILED', `index generation ${input.generation} no longer matches the configured model (${identity.model} at ${identity.digest.slice(0, 12)})`);
+    if (!sameIdentity(gen.identity, identity))
+      throw new JobFailure(
+        'HANDLER_FAILED',
+        `index generation ${input.generation} no longer matches the configured model (${identity.model} at ${identity.digest.slice(0, 12)})`,
+      );
   } else {
     gen = await deps.catalog.ensure(codeCollection, identity, 'code');
   }
@@ -115,7 +127,8 @@ export function codeIndexHandler(deps: CodeIndexDeps): Handler<typeof codeIndex>
     const started = Date.now();
     const repo = await deps.store.getRepository(input.repositoryId);
     if (!repo) throw new JobFailure('HANDLER_FAILED', `repository ${input.repositoryId} does not exist (deleted?)`);
-    if (repo.source.type === 'archive' && !repo.snapshot) throw new JobFailure('HANDLER_FAILED', 'no archive was uploaded for this repository yet: PUT /v1/code/repositories/:id/archive first');
+    if (repo.source.type === 'archive' && !repo.snapshot)
+      throw new JobFailure('HANDLER_FAILED', 'no archive was uploaded for this repository yet: PUT /v1/code/repositories/:id/archive first');
     let root: string;
     try {
       root = await repositoryTree(repo.source, repo.id, { codeDir: deps.config.dir, roots: deps.config.roots });
@@ -144,10 +157,12 @@ export function codeIndexHandler(deps: CodeIndexDeps): Handler<typeof codeIndex>
     const ticker = setInterval(report, 1000);
     try {
       report();
-      const scan = await scanTree(root, { maxFileBytes: deps.config.maxFileBytes, maxFiles: deps.config.maxFiles, signal: ctx.signal }).catch((err: unknown) => {
-        if (ctx.signal.aborted) throw err;
-        throw new JobFailure('HANDLER_FAILED', `could not scan the repository: ${err instanceof Error ? err.message : String(err)}`);
-      });
+      const scan = await scanTree(root, { maxFileBytes: deps.config.maxFileBytes, maxFiles: deps.config.maxFiles, signal: ctx.signal }).catch(
+        (err: unknown) => {
+          if (ctx.signal.aborted) throw err;
+          throw new JobFailure('HANDLER_FAILED', `could not scan the repository: ${err instanceof Error ? err.message : String(err)}`);
+        },
+      );
       const recorded = await deps.store.files(repo.id, gen.id);
       const changed = scan.files.filter((f) => recorded.get(f.path)?.fileHash !== f.hash);
       const present = new Set(scan.files.map((f) => f.path));
@@ -159,8 +174,14 @@ export function codeIndexHandler(deps: CodeIndexDeps): Handler<typeof codeIndex>
       const baseline = sameJob ? previous.job_baseline! : unchanged;
       const filesResumed = Math.max(0, unchanged - baseline);
       await deps.store.saveIndexState({
-        repository_id: repo.id, index_id: gen.id, files: previous?.files ?? 0, chunks: previous?.chunks ?? 0,
-        languages: previous?.languages ?? {}, skipped: scan.skipped as Record<string, number>, job_id: ctx.jobId, job_baseline: baseline,
+        repository_id: repo.id,
+        index_id: gen.id,
+        files: previous?.files ?? 0,
+        chunks: previous?.chunks ?? 0,
+        languages: previous?.languages ?? {},
+        skipped: scan.skipped as Record<string, number>,
+        job_id: ctx.jobId,
+        job_baseline: baseline,
         indexed: previous?.indexed_at != null,
       });
 
@@ -213,9 +234,18 @@ export function codeIndexHandler(deps: CodeIndexDeps): Handler<typeof codeIndex>
         chunksEmbedded += result.embedded;
         chunksReused += result.reused;
         namesEmbedded += result.names;
-        const files: IndexedFile[] = batch.files.map((f, i) => ({ path: f.path, fileHash: f.hash, language: f.language, bytes: f.bytes, chunks: batch.extracted[i]?.chunks.length ?? 0 }));
+        const files: IndexedFile[] = batch.files.map((f, i) => ({
+          path: f.path,
+          fileHash: f.hash,
+          language: f.language,
+          bytes: f.bytes,
+          chunks: batch.extracted[i]?.chunks.length ?? 0,
+        }));
         const metadata: FileMetadata[] = batch.extracted.map((e, i) => ({
-          path: e.path, language: e.language ?? batch.files[i]!.language, fileHash: batch.files[i]!.hash, imports: e.imports,
+          path: e.path,
+          language: e.language ?? batch.files[i]!.language,
+          fileHash: batch.files[i]!.hash,
+          imports: e.imports,
           symbols: e.symbols.map((s) => ({ ...s })),
         }));
         await deps.store.recordBatch(repo.id, gen.id, files, metadata);
@@ -246,11 +276,33 @@ export function codeIndexHandler(deps: CodeIndexDeps): Handler<typeof codeIndex>
         languages[f.language] = (languages[f.language] ?? 0) + 1;
         chunks += f.chunks;
       }
-      await deps.store.saveIndexState({ repository_id: repo.id, index_id: gen.id, files: finalFiles.size, chunks, languages, skipped: scan.skipped as Record<string, number>, job_id: ctx.jobId, job_baseline: baseline, indexed: true });
+      await deps.store.saveIndexState({
+        repository_id: repo.id,
+        index_id: gen.id,
+        files: finalFiles.size,
+        chunks,
+        languages,
+        skipped: scan.skipped as Record<string, number>,
+        job_id: ctx.jobId,
+        job_baseline: baseline,
+        indexed: true,
+      });
       const promoted = gen.state === 'building' ? await promoteIfComplete(deps, gen) : false;
       const result: CodeIndexResult = {
-        repositoryId: repo.id, generation: gen.id, files: finalFiles.size, filesChanged: changed.length, filesRemoved: removed.length, filesResumed,
-        chunks, chunksEmbedded, chunksReused, namesEmbedded, batches: plan.length, skipped: scan.skipped as Record<string, number>, promoted, durationMs: Date.now() - started,
+        repositoryId: repo.id,
+        generation: gen.id,
+        files: finalFiles.size,
+        filesChanged: changed.length,
+        filesRemoved: removed.length,
+        filesResumed,
+        chunks,
+        chunksEmbedded,
+        chunksReused,
+        namesEmbedded,
+        batches: plan.length,
+        skipped: scan.skipped as Record<string, number>,
+        promoted,
+        durationMs: Date.now() - started,
       };
       return result;
     } finally {
@@ -289,7 +341,11 @@ async function embedAndWrite(
   const vectors = new Map(batch.known);
   const nameVectors = new Map(batch.knownNames);
   if (texts.length) {
-    const { vectors: embedded } = await deps.embedder.embed(model, texts, { signal: ctx.signal, batchSize: deps.config.embedBatch, onProgress: (n) => onEmbedded(Math.min(n, missing.size), texts.length) });
+    const { vectors: embedded } = await deps.embedder.embed(model, texts, {
+      signal: ctx.signal,
+      batchSize: deps.config.embedBatch,
+      onProgress: (n) => onEmbedded(Math.min(n, missing.size), texts.length),
+    });
     [...missing.keys()].forEach((h, i) => vectors.set(h, embedded[i]!));
     [...missingNames.keys()].forEach((h, i) => nameVectors.set(h, embedded[missing.size + i]!));
   }
@@ -314,8 +370,15 @@ async function embedAndWrite(
         vectors: { name_vector: nh ? nameVectors.get(nh)! : vector },
         texts: { name_text: c.nameText ?? '' },
         fields: {
-          path: e.path, language: e.language ?? file.language, kind: c.kind, symbol: c.symbol, start_line: c.startLine, end_line: c.endLine,
-          file_hash: file.hash, part: c.part, name_hash: nh,
+          path: e.path,
+          language: e.language ?? file.language,
+          kind: c.kind,
+          symbol: c.symbol,
+          start_line: c.startLine,
+          end_line: c.endLine,
+          file_hash: file.hash,
+          part: c.part,
+          name_hash: nh,
         },
       });
     }

@@ -83,7 +83,10 @@ export function assembleContext(input: ContextInput): AssembledContext {
     'Stay in character, answer the last point made, and keep it to two or three sentences. Do not speak for anyone else.';
   const cue: ChatMessage = {
     role: 'user',
-    content: input.timeline.length === 0 && !input.summary ? `The topic is: ${topic}. ${speaker.name}, please open the discussion.` : `${speaker.name}, it is your turn.`,
+    content:
+      input.timeline.length === 0 && !input.summary
+        ? `The topic is: ${topic}. ${speaker.name}, please open the discussion.`
+        : `${speaker.name}, it is your turn.`,
   };
 
   // 1 + 2: persona, framing and cue are always present; the persona is cut only if it alone would break the budget.
@@ -123,7 +126,10 @@ export function assembleContext(input: ContextInput): AssembledContext {
     used += cost;
   }
 
-  const system: ChatMessage = { role: 'system', content: [persona, framing, notes.length ? `Things you remember:\n${notes.join('\n')}` : '', summaryText].filter(Boolean).join('\n\n') };
+  const system: ChatMessage = {
+    role: 'system',
+    content: [persona, framing, notes.length ? `Things you remember:\n${notes.join('\n')}` : '', summaryText].filter(Boolean).join('\n\n'),
+  };
   // The per-part estimates above round up; this guards the invariant against rounding at the joins.
   let estimated = messageTokens(system) + messageTokens(cue) + kept.reduce((n, m) => n + messageTokens(m), 0);
   while (estimated > budget && kept.length > 0) {
@@ -152,7 +158,11 @@ export function assembleContext(input: ContextInput): AssembledContext {
  * The prompt budget of one speaker: the room's `contextTokens`, bounded by
  * the model's context window less the tokens it may generate.
  */
-export function contextBudget(roomTokens: number, params: { num_ctx?: number; num_predict?: number }, defaults: { numCtx: number; numPredict: number }): number {
+export function contextBudget(
+  roomTokens: number,
+  params: { num_ctx?: number; num_predict?: number },
+  defaults: { numCtx: number; numPredict: number },
+): number {
   const window = (params.num_ctx ?? defaults.numCtx) - (params.num_predict ?? defaults.numPredict);
   return Math.max(MIN_BUDGET, Math.min(roomTokens, window));
 }

@@ -76,17 +76,32 @@ export async function askModerator(c: ModeratorCall): Promise<Pick> {
   const names = c.speakers.map((s) => s.name);
   const lines = c.recent.map((e) => (e.kind === 'human' ? `[audience] ${e.authorName}: ${e.text}` : `${e.agentName}: ${e.text}`));
   const messages: ChatMessage[] = [
-    { role: 'system', content: `${c.moderator.persona}\n\nYou moderate a debate on "${c.topic}" between ${names.join(', ')}. Choose who speaks next, and say whether they have reached consensus.` },
-    { role: 'user', content: `${lines.length ? `Recent turns:\n${lines.join('\n')}\n\n` : ''}Who should speak next? Answer as JSON: {"next": one of ${JSON.stringify(names)}, "consensus": true or false}.` },
+    {
+      role: 'system',
+      content: `${c.moderator.persona}\n\nYou moderate a debate on "${c.topic}" between ${names.join(', ')}. Choose who speaks next, and say whether they have reached consensus.`,
+    },
+    {
+      role: 'user',
+      content: `${lines.length ? `Recent turns:\n${lines.join('\n')}\n\n` : ''}Who should speak next? Answer as JSON: {"next": one of ${JSON.stringify(names)}, "consensus": true or false}.`,
+    },
   ];
   const format = { type: 'object', properties: { next: { type: 'string', enum: names }, consensus: { type: 'boolean' } }, required: ['next', 'consensus'] };
   const fallback = (): Pick => ({ agentId: nextAfter(c.speakers, c.lastSpeakerId, c.turn).id, pickedBy: 'fallback', consensus: false, usage: null });
   let text = '';
   let usage: Usage | null = null;
   try {
-    for await (const chunk of c.ollama.chat({ model: c.moderator.model, messages, format, options: { ...c.moderator.params, num_predict: 48, temperature: 0 } }, c.signal)) {
+    for await (const chunk of c.ollama.chat(
+      { model: c.moderator.model, messages, format, options: { ...c.moderator.params, num_predict: 48, temperature: 0 } },
+      c.signal,
+    )) {
       text += chunk.message?.content ?? '';
-      if (chunk.done) usage = { model: c.moderator.model, promptTokens: chunk.prompt_eval_count ?? estimateTokens(messages.map((m) => m.content).join('\n')), completionTokens: chunk.eval_count ?? 0, estimated: chunk.eval_count === undefined };
+      if (chunk.done)
+        usage = {
+          model: c.moderator.model,
+          promptTokens: chunk.prompt_eval_count ?? estimateTokens(messages.map((m) => m.content).join('\n')),
+          completionTokens: chunk.eval_count ?? 0,
+          estimated: chunk.eval_count === undefined,
+        };
     }
   } catch (err) {
     if (c.signal.aborted) throw err;

@@ -52,5 +52,12 @@ export function startRoomWatchdog(rt: DiscussionRuntime, opts: WatchdogOptions):
     return repaired;
   };
 
-  return startSingletonLoop({ redis: rt.redis, lockKey: rt.keys.roomWatchdogLock, intervalMs: opts.intervalMs, log: rt.log, name: 'discussion watchdog', round });
+  return startSingletonLoop({
+    redis: rt.redis,
+    lockKey: rt.keys.roomWatchdogLock,
+    intervalMs: opts.intervalMs,
+    log: rt.log,
+    name: 'discussion watchdog',
+    round,
+  });
 }

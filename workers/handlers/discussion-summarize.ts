@@ -34,7 +34,10 @@ export function discussionSummarizeHandler(rt: DiscussionRuntime): Handler<typeo
     const coversSeq = next?.startedSeq ?? lastSeq + 1;
     const messages = await rt.transcripts.messages(id, { fromSeq: previous?.coversSeq ?? 0, beforeSeq: coversSeq });
     const lines = [
-      ...turns.map((t) => ({ seq: t.startedSeq, line: `${t.agentName}: ${t.text.slice(0, MAX_LINE_CHARS)}${t.status === 'interrupted' ? ' [interrupted]' : ''}` })),
+      ...turns.map((t) => ({
+        seq: t.startedSeq,
+        line: `${t.agentName}: ${t.text.slice(0, MAX_LINE_CHARS)}${t.status === 'interrupted' ? ' [interrupted]' : ''}`,
+      })),
       ...messages.map((m) => ({ seq: m.seq, line: `[audience] ${m.authorName}: ${m.text.slice(0, MAX_LINE_CHARS)}` })),
     ]
       .sort((a, b) => a.seq - b.seq)
@@ -49,8 +52,14 @@ export function discussionSummarizeHandler(rt: DiscussionRuntime): Handler<typeo
 
     const words = Math.max(20, Math.floor(maxTokens * 0.7));
     const prompt: ChatMessage[] = [
-      { role: 'system', content: `You keep the minutes of a debate. Write one short summary, at most ${words} words, of what each participant argued. Plain prose, no lists, no preamble.` },
-      { role: 'user', content: `Topic: ${room.topic}\n\n${previous ? `Summary so far:\n${previous.text}\n\n` : ''}New turns:\n${kept.join('\n')}\n\nWrite the updated summary.` },
+      {
+        role: 'system',
+        content: `You keep the minutes of a debate. Write one short summary, at most ${words} words, of what each participant argued. Plain prose, no lists, no preamble.`,
+      },
+      {
+        role: 'user',
+        content: `Topic: ${room.topic}\n\n${previous ? `Summary so far:\n${previous.text}\n\n` : ''}New turns:\n${kept.join('\n')}\n\nWrite the updated summary.`,
+      },
     ];
     const model = rt.defaults.summaryModel;
     ctx.meter({ model, promptTokensEstimate: prompt.reduce((n, m) => n + estimateTokens(m.content), 0) });
@@ -69,7 +78,12 @@ export function discussionSummarizeHandler(rt: DiscussionRuntime): Handler<typeo
     text = text.trim();
     if (text.length < 20) text = [previous?.text, ...kept.map((l) => l.slice(0, 160))].filter(Boolean).join(' ');
     text = text.slice(0, maxTokens * 4);
-    const usage: Usage = { model, promptTokens: last?.prompt_eval_count ?? 0, completionTokens: last?.eval_count ?? emitted, estimated: last?.eval_count === undefined };
+    const usage: Usage = {
+      model,
+      promptTokens: last?.prompt_eval_count ?? 0,
+      completionTokens: last?.eval_count ?? emitted,
+      estimated: last?.eval_count === undefined,
+    };
     await rt.transcripts.putSummary({ discussionId: id, upToTurn, coversSeq, text, model, usage, createdAt: new Date() });
     ctx.log.info({ discussionId: id, upToTurn, chars: text.length }, 'summary written');
     return { discussionId: id, upToTurn, written: true, chars: text.length, usage };

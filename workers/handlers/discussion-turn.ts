@@ -55,7 +55,11 @@ export function discussionTurnHandler(rt: DiscussionRuntime): Handler<typeof dis
     const room = await rt.rooms.claimTurn(id, turn, ctx.jobId);
     if (!room) {
       const row = await rt.rooms.get(id);
-      const reason = !row ? 'the room no longer exists' : row.turn_job_id !== ctx.jobId ? 'a newer turn job superseded this one' : `the room is ${row.status} at turn ${row.current_turn}`;
+      const reason = !row
+        ? 'the room no longer exists'
+        : row.turn_job_id !== ctx.jobId
+          ? 'a newer turn job superseded this one'
+          : `the room is ${row.status} at turn ${row.current_turn}`;
       ctx.log.info({ discussionId: id, turn, reason }, 'turn skipped');
       return { discussionId: id, turn, outcome: 'skipped', agentId: null, reason, usage: null } satisfies DiscussionTurnResult;
     }
@@ -70,7 +74,12 @@ export function discussionTurnHandler(rt: DiscussionRuntime): Handler<typeof dis
     if (room.speaker_id && roster.speakers.some((s) => s.id === room.speaker_id)) {
       // A retry keeps the pick, and the pick's cost as recorded when it was made (counted then, not again).
       const kept = await rt.redis.get(rt.keys.roomPickUsage(id, turn)).catch(() => null);
-      pick = { agentId: room.speaker_id, pickedBy: room.policy.turns.kind === 'moderator' ? 'moderator' : 'round_robin', consensus: false, usage: kept ? (JSON.parse(kept) as Usage) : null };
+      pick = {
+        agentId: room.speaker_id,
+        pickedBy: room.policy.turns.kind === 'moderator' ? 'moderator' : 'round_robin',
+        consensus: false,
+        usage: kept ? (JSON.parse(kept) as Usage) : null,
+      };
     } else {
       try {
         pick = await chooseSpeaker(rt, ctx, room, roster.speakers, roster.moderator, turn, earlier);
@@ -108,7 +117,9 @@ export function discussionTurnHandler(rt: DiscussionRuntime): Handler<typeof dis
     for (const m of await readRoomMessages(rt.redis, rt.keys, id, fromSeq, startedSeq)) byId.set(m.id, m);
     const messages = [...byId.values()].sort((a, b) => a.seq - b.seq);
     const timeline: TimelineEntry[] = [
-      ...earlier.filter((t) => t.status !== 'failed').map((t) => ({ kind: 'turn' as const, seq: t.seq, turn: t.turn, agentId: t.agentId, agentName: t.agentName, text: t.text, status: t.status })),
+      ...earlier
+        .filter((t) => t.status !== 'failed')
+        .map((t) => ({ kind: 'turn' as const, seq: t.seq, turn: t.turn, agentId: t.agentId, agentName: t.agentName, text: t.text, status: t.status })),
       ...messages.map((m) => ({ kind: 'human' as const, seq: m.seq, authorName: m.authorName, text: m.text })),
     ].sort((a, b) => a.seq - b.seq);
     const budget = contextBudget(room.policy.contextTokens, speaker.params, rt.defaults);
@@ -137,15 +148,21 @@ export function discussionTurnHandler(rt: DiscussionRuntime): Handler<typeof dis
       // The room owner's token budget, as for any chat job; a refusal (BUDGET_EXHAUSTED, not retryable)
       // fails the turn and pauses the room with the reason. A turn is a live performance: never replayed
       // from the response cache, even when its sampling is deterministic.
-      last = await streamChat(rt.ollama, ctx, { model: speaker.model, messages: context.messages, options }, {
-        budget: rt.budget,
-        promptTokensEstimate: context.stats.estimatedTokens,
-        exhausted: "token budget exhausted: the room owner's budget has no tokens left for this turn",
-        call: { cache: 'bypass' },
-        onPiece: (piece) => writer.tokens(turn, speaker.id, piece),
-        // Progress doubles as a heartbeat on the job record (the runtime writes it at most once a second).
-        progressAt: (n) => n === 1 || n % 8 === 0,
-      }, run);
+      last = await streamChat(
+        rt.ollama,
+        ctx,
+        { model: speaker.model, messages: context.messages, options },
+        {
+          budget: rt.budget,
+          promptTokensEstimate: context.stats.estimatedTokens,
+          exhausted: "token budget exhausted: the room owner's budget has no tokens left for this turn",
+          call: { cache: 'bypass' },
+          onPiece: (piece) => writer.tokens(turn, speaker.id, piece),
+          // Progress doubles as a heartbeat on the job record (the runtime writes it at most once a second).
+          progressAt: (n) => n === 1 || n % 8 === 0,
+        },
+        run,
+      );
     } catch (err) {
       thrown = err;
       if (isCancel(ctx)) status = 'interrupted';
@@ -167,14 +184,35 @@ export function discussionTurnHandler(rt: DiscussionRuntime): Handler<typeof dis
     }
     const { text, emitted, firstTokenMs, t0 } = run;
     const usage: Usage = last
-      ? { model: speaker.model, promptTokens: last.prompt_eval_count ?? context.stats.estimatedTokens, completionTokens: last.eval_count ?? emitted, estimated: last.eval_count === undefined }
+      ? {
+          model: speaker.model,
+          promptTokens: last.prompt_eval_count ?? context.stats.estimatedTokens,
+          completionTokens: last.eval_count ?? emitted,
+          estimated: last.eval_count === undefined,
+        }
       : { model: speaker.model, promptTokens: context.stats.estimatedTokens, completionTokens: emitted, estimated: true };
 
     // ── commit ──
     await rt.transcripts.putTurn({
-      discussionId: id, turn, agentId: speaker.id, agentName: speaker.name, model: speaker.model, text, status,
-      usage, timings: { startedAt, firstTokenMs, totalMs: performance.now() - t0 }, startedSeq, attempt: ctx.attempt, jobId: ctx.jobId,
-      context: context.stats, prompt: context.messages, copiedFrom: null, pickedBy: pick.pickedBy, moderatorUsage: pick.usage, error: failure ?? null, createdAt: new Date(),
+      discussionId: id,
+      turn,
+      agentId: speaker.id,
+      agentName: speaker.name,
+      model: speaker.model,
+      text,
+      status,
+      usage,
+      timings: { startedAt, firstTokenMs, totalMs: performance.now() - t0 },
+      startedSeq,
+      attempt: ctx.attempt,
+      jobId: ctx.jobId,
+      context: context.stats,
+      prompt: context.messages,
+      copiedFrom: null,
+      pickedBy: pick.pickedBy,
+      moderatorUsage: pick.usage,
+      error: failure ?? null,
+      createdAt: new Date(),
     });
     await rt.memory.push(id, { turn, seq: startedSeq, agentId: speaker.id, agentName: speaker.name, text, status });
 
@@ -184,7 +222,8 @@ export function discussionTurnHandler(rt: DiscussionRuntime): Handler<typeof dis
       throw thrown;
     }
     const marker = room.policy.consensusMarker;
-    const consensus = status === 'completed' && marker && text.toLowerCase().includes(marker.toLowerCase()) ? `${speaker.name} signalled consensus ("${marker}")` : undefined;
+    const consensus =
+      status === 'completed' && marker && text.toLowerCase().includes(marker.toLowerCase()) ? `${speaker.name} signalled consensus ("${marker}")` : undefined;
     const spent = usage.promptTokens + usage.completionTokens + (pick.usage ? pick.usage.promptTokens + pick.usage.completionTokens : 0);
     const outcome = await commitTurn(rt, { id, turn, jobId: ctx.jobId, tokens: spent, consensus });
     await writer.emit('turn_finished', { turn, agentId: speaker.id, status, usage });
@@ -193,15 +232,26 @@ export function discussionTurnHandler(rt: DiscussionRuntime): Handler<typeof dis
     if (outcome.committed && rt.feedTranscript) await rt.feedTranscript(room, { turn, agentId: speaker.id, agentName: speaker.name, text });
     if (outcome.committed && !outcome.finished) {
       const self: TimelineEntry = { kind: 'turn', seq: startedSeq, turn, agentId: speaker.id, agentName: speaker.name, text, status };
-      await maybeSummarize(rt, ctx, room, speaker, [...timeline, self], budget, context.messages).catch((err: unknown) => ctx.log.warn({ err }, 'could not schedule a summary'));
+      await maybeSummarize(rt, ctx, room, speaker, [...timeline, self], budget, context.messages).catch((err: unknown) =>
+        ctx.log.warn({ err }, 'could not schedule a summary'),
+      );
     }
     if (status === 'interrupted') throw thrown;
     return { discussionId: id, turn, outcome: 'spoke', agentId: speaker.id, text, usage } satisfies DiscussionTurnResult;
   };
 }
 
-async function chooseSpeaker(rt: DiscussionRuntime, ctx: HandlerContext<unknown>, room: DiscussionRow, speakers: RoomMember[], moderator: RoomMember | null, turn: number, earlier: MemoryTurn[]): Promise<Pick> {
-  if (room.policy.turns.kind !== 'moderator' || !moderator) return { agentId: roundRobin(speakers, turn).id, pickedBy: 'round_robin', consensus: false, usage: null };
+async function chooseSpeaker(
+  rt: DiscussionRuntime,
+  ctx: HandlerContext<unknown>,
+  room: DiscussionRow,
+  speakers: RoomMember[],
+  moderator: RoomMember | null,
+  turn: number,
+  earlier: MemoryTurn[],
+): Promise<Pick> {
+  if (room.policy.turns.kind !== 'moderator' || !moderator)
+    return { agentId: roundRobin(speakers, turn).id, pickedBy: 'round_robin', consensus: false, usage: null };
   const recent: TimelineEntry[] = earlier
     .filter((t) => t.status !== 'failed')
     .slice(-6)
@@ -224,7 +274,15 @@ async function chooseSpeaker(rt: DiscussionRuntime, ctx: HandlerContext<unknown>
  * longer fit the budget, fold its older part into the rolling summary. The
  * job id is derived from (room, upToTurn), so asking twice is harmless.
  */
-async function maybeSummarize(rt: DiscussionRuntime, ctx: HandlerContext<unknown>, room: DiscussionRow, speaker: RoomMember, timeline: TimelineEntry[], budget: number, prompt: ChatMessage[]): Promise<void> {
+async function maybeSummarize(
+  rt: DiscussionRuntime,
+  ctx: HandlerContext<unknown>,
+  room: DiscussionRow,
+  speaker: RoomMember,
+  timeline: TimelineEntry[],
+  budget: number,
+  prompt: ChatMessage[],
+): Promise<void> {
   // What every prompt carries besides the timeline: the system message (persona, framing, summary) and the cue.
   const fixed = messageTokens(prompt[0]!) + messageTokens(prompt.at(-1)!);
   const upTo = summaryCut(timeline, speaker.id, budget, fixed);

@@ -52,9 +52,13 @@ export function embedBatchHandler(deps: EmbedBatchDeps): Handler<typeof embedBat
         vectorBytes += Buffer.byteLength(JSON.stringify(res.embeddings));
         const projected = Math.round((vectorBytes / embeddings.length) * input.texts.length);
         if (projected > deps.maxResultBytes) {
-          throw new JobFailure('RESULT_TOO_LARGE', `${input.texts.length} vectors would be about ${projected} bytes of JSON, above the bound of ${deps.maxResultBytes} bytes for embed.batch; submit fewer texts per job`, {
-            details: { projectedBytes: projected, limitBytes: deps.maxResultBytes, embedded: embeddings.length },
-          });
+          throw new JobFailure(
+            'RESULT_TOO_LARGE',
+            `${input.texts.length} vectors would be about ${projected} bytes of JSON, above the bound of ${deps.maxResultBytes} bytes for embed.batch; submit fewer texts per job`,
+            {
+              details: { projectedBytes: projected, limitBytes: deps.maxResultBytes, embedded: embeddings.length },
+            },
+          );
         }
       }
       if (guard) await guard.check(promptTokens);

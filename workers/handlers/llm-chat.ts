@@ -12,13 +12,19 @@ export function llmChatHandler(deps: { ollama: OllamaClient; chatModel: string; 
     const options = { ...input.options, num_predict: input.options?.num_predict ?? deps.defaultNumPredict };
     // A cache hit (deterministic request seen before) arrives as one chunk with the whole text and a final chunk with `cached`.
     const run = newChatRun();
-    const last = await streamChat(deps.ollama, ctx, { model, messages: input.messages, options, format: input.format, keep_alive: input.keep_alive }, {
-      budget: deps.budget,
-      promptTokensEstimate: estimateTokens(input.messages.map((m) => m.content).join('\n')),
-      exhausted: "token budget exhausted: no tokens left for this job in its owner's budget",
-      call: { cache: input.cache, cacheScope: ctx.ownerId ?? undefined },
-      progressAt: (n) => n % 32 === 0,
-    }, run);
+    const last = await streamChat(
+      deps.ollama,
+      ctx,
+      { model, messages: input.messages, options, format: input.format, keep_alive: input.keep_alive },
+      {
+        budget: deps.budget,
+        promptTokensEstimate: estimateTokens(input.messages.map((m) => m.content).join('\n')),
+        exhausted: "token budget exhausted: no tokens left for this job in its owner's budget",
+        call: { cache: input.cache, cacheScope: ctx.ownerId ?? undefined },
+        progressAt: (n) => n % 32 === 0,
+      },
+      run,
+    );
     const { text, emitted, firstTokenMs, t0 } = run;
     return {
       model,

@@ -65,18 +65,22 @@ export function modelPullHandler(deps: ModelPullDeps): Handler<typeof modelPull>
     };
 
     try {
-      const outcomes = await Promise.all(models.hosts.map((host) => models.pull(host, input.model, {
-        insecure: input.insecure,
-        signal: ctx.signal,
-        timeoutMs: deps.timeoutMs,
-        idleTimeoutMs: deps.idleTimeoutMs,
-        onProgress: (h, line) => {
-          const changed = line.status !== undefined && line.status !== status;
-          if (line.status) status = line.status;
-          if (line.digest && typeof line.total === 'number') layers.set(`${h} ${line.digest}`, { total: line.total, completed: line.completed ?? 0 });
-          report(changed);
-        },
-      })));
+      const outcomes = await Promise.all(
+        models.hosts.map((host) =>
+          models.pull(host, input.model, {
+            insecure: input.insecure,
+            signal: ctx.signal,
+            timeoutMs: deps.timeoutMs,
+            idleTimeoutMs: deps.idleTimeoutMs,
+            onProgress: (h, line) => {
+              const changed = line.status !== undefined && line.status !== status;
+              if (line.status) status = line.status;
+              if (line.digest && typeof line.total === 'number') layers.set(`${h} ${line.digest}`, { total: line.total, completed: line.completed ?? 0 });
+              report(changed);
+            },
+          }),
+        ),
+      );
       const failed = outcomes.flatMap((o) => (o.ok ? [] : [o]));
       if (failed.length) {
         const many = models.hosts.length > 1;
@@ -89,7 +93,13 @@ export function modelPullHandler(deps: ModelPullDeps): Handler<typeof modelPull>
       status = 'success';
       report(true);
       const totalBytes = [...layers.values()].reduce((n, l) => n + l.total, 0);
-      return { model: input.model, status, totalBytes, durationMs: Math.round(performance.now() - t0), hosts: outcomes.map((o) => ({ host: o.host, status: o.ok ? o.value.status : 'failed' })) };
+      return {
+        model: input.model,
+        status,
+        totalBytes,
+        durationMs: Math.round(performance.now() - t0),
+        hosts: outcomes.map((o) => ({ host: o.host, status: o.ok ? o.value.status : 'failed' })),
+      };
     } finally {
       // Whatever arrived is installed now: admission and routing should see it at once.
       await deps.ollama.status.refresh().catch(() => {});

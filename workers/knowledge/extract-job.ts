@@ -13,7 +13,16 @@
  * message as `failed` with the reason: nothing ends without an outcome.
  */
 import { JobFailure, toJobError } from '../../platform/jobs/index.ts';
-import { DedupIndex, extractSource, extractorName, extractorVersion, fingerprint, scopeKey, type KnowledgeRecords, type KnowledgeStore } from '../../platform/knowledge/index.ts';
+import {
+  DedupIndex,
+  extractSource,
+  extractorName,
+  extractorVersion,
+  fingerprint,
+  scopeKey,
+  type KnowledgeRecords,
+  type KnowledgeStore,
+} from '../../platform/knowledge/index.ts';
 import type { ExtractionOutcome, KnowledgeItem, Link, knowledgeExtract } from '../../shared/index.ts';
 import type { Handler } from '../runtime/handler.ts';
 
@@ -58,10 +67,19 @@ export function knowledgeExtractHandler(deps: KnowledgeExtractDeps): Handler<typ
       let supersedes = x.supersedes;
       if (x.items.length && (await repo.count([key])) > 0) {
         for (const [n, item] of x.items.entries()) {
-          const near = (await repo.nearest([key], vectors.get(item.text)!, { limit: dedupCandidates, excludeSource: src.id })).filter((s) => s.speaker === item.speaker);
+          const near = (await repo.nearest([key], vectors.get(item.text)!, { limit: dedupCandidates, excludeSource: src.id })).filter(
+            (s) => s.speaker === item.speaker,
+          );
           if (near.length) {
-            (await repo.embed(near.map((s) => s.text), ctx.signal)).forEach((v, i) => vectors.set(near[i]!.text, v));
-            const index = new DedupIndex<KnowledgeItem>({ similarity: (a, b) => (vectors.has(a) && vectors.has(b) ? cosine(vectors.get(a)!, vectors.get(b)!) : 0) });
+            (
+              await repo.embed(
+                near.map((s) => s.text),
+                ctx.signal,
+              )
+            ).forEach((v, i) => vectors.set(near[i]!.text, v));
+            const index = new DedupIndex<KnowledgeItem>({
+              similarity: (a, b) => (vectors.has(a) && vectors.has(b) ? cosine(vectors.get(a)!, vectors.get(b)!) : 0),
+            });
             for (const s of near) index.add(fingerprint(s.text, s.entities), s);
             const seen = index.check(fingerprint(item.text, item.entities));
             if (seen?.verdict.verdict === 'duplicate') mergedInto.set(item.id, seen.match.id);
@@ -93,18 +111,35 @@ export function knowledgeExtractHandler(deps: KnowledgeExtractDeps): Handler<typ
       const finished = await deps.records.finishExtraction(src.id, src.owner_id, key, { outcomes, refs, links, items: written.length, status: 'ready' });
       if (!finished) {
         // Forgotten while extracting: what was just written must not outlive it.
-        await repo.delete([key], written.map((i) => i.id));
+        await repo.delete(
+          [key],
+          written.map((i) => i.id),
+        );
         throw new JobFailure('HANDLER_FAILED', `source ${src.id} was forgotten during extraction`);
       }
       return {
-        sourceId: src.id, extractor: extractorName, extractorVersion, items: written.length,
-        duplicates: x.duplicates + mergedInto.size, supersedes, links: links.length, outcomes,
+        sourceId: src.id,
+        extractor: extractorName,
+        extractorVersion,
+        items: written.length,
+        duplicates: x.duplicates + mergedInto.size,
+        supersedes,
+        links: links.length,
+        outcomes,
       };
     } catch (err) {
       if (ctx.abortReason === undefined && !ctx.willRetry(toJobError(err))) {
         const reason = err instanceof Error ? err.message : String(err);
-        const outcomes = x.outcomes.map((o) => ({ messageId: o.messageId, outcome: 'failed' as const, items: 0, merged: 0, reason: o.outcome === 'failed' ? (o.reason ?? reason) : `not stored: ${reason}` }));
-        await deps.records.finishExtraction(src.id, src.owner_id, key, { outcomes, refs: [], links: [], items: 0, status: 'failed', error: reason }).catch((e: unknown) => ctx.log.error({ err: e }, 'recording failed outcomes'));
+        const outcomes = x.outcomes.map((o) => ({
+          messageId: o.messageId,
+          outcome: 'failed' as const,
+          items: 0,
+          merged: 0,
+          reason: o.outcome === 'failed' ? (o.reason ?? reason) : `not stored: ${reason}`,
+        }));
+        await deps.records
+          .finishExtraction(src.id, src.owner_id, key, { outcomes, refs: [], links: [], items: 0, status: 'failed', error: reason })
+          .catch((e: unknown) => ctx.log.error({ err: e }, 'recording failed outcomes'));
       }
       throw err;
     }

@@ -60,6 +60,9 @@ export function knowledgeMemory(opts: MemoryOptions): LongTermMemory {
 function inherited(room: Pick<DiscussionRow, 'parent_id' | 'fork_turn' | 'created_at'>, item: KnowledgeItem): boolean {
   if (room.parent_id === null || item.scope !== 'room' || item.room !== room.parent_id) return true;
   if (Date.parse(item.recordedAt) > room.created_at.getTime()) return false;
-  const turns = item.provenance.messageIds.map((id) => /^turn-(\d+)$/.exec(id)).filter((m) => m !== null).map((m) => Number(m[1]));
+  const turns = item.provenance.messageIds
+    .map((id) => /^turn-(\d+)$/.exec(id))
+    .filter((m) => m !== null)
+    .map((m) => Number(m[1]));
   return room.fork_turn === null || turns.every((n) => n <= room.fork_turn!);
 }

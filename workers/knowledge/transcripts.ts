@@ -25,10 +25,24 @@ export function transcriptFeed(deps: TranscriptFeedDeps): TranscriptFeed {
     try {
       const scope: ScopeRef = { scope: 'room', owner: t.agentId, room: room.id };
       const key = `knowledge.extract:room:${room.id}:turn:${t.turn}`;
-      const source = { kind: 'conversation' as const, title: `${room.topic.slice(0, 400)} (turn ${t.turn})`, messages: [{ id: `turn-${t.turn}`, speaker: t.agentName, text: t.text.slice(0, 32_000) }] };
+      const source = {
+        kind: 'conversation' as const,
+        title: `${room.topic.slice(0, 400)} (turn ${t.turn})`,
+        messages: [{ id: `turn-${t.turn}`, speaker: t.agentName, text: t.text.slice(0, 32_000) }],
+      };
       const sourceId = namedUuid(`${key}:source`);
       if (await deps.records.getSource(sourceId)) return;
-      await deps.records.insertSource({ id: sourceId, owner_id: room.owner_id, kind: 'conversation', title: source.title, scope: 'room', scope_owner: t.agentId, room: room.id, scope_key: scopeKey(scope), messages: 1 });
+      await deps.records.insertSource({
+        id: sourceId,
+        owner_id: room.owner_id,
+        kind: 'conversation',
+        title: source.title,
+        scope: 'room',
+        scope_owner: t.agentId,
+        room: room.id,
+        scope_key: scopeKey(scope),
+        messages: 1,
+      });
       const job = await submitJob({ jobs: deps.jobs }, knowledgeExtract, { sourceId, source, scope, llmPass: false }, { ownerId: room.owner_id, key });
       await deps.records.setJob(sourceId, job.id);
     } catch (err) {

@@ -26,7 +26,18 @@ import type { Keys } from '../../platform/keys.ts';
 import type { Logger } from '../../platform/observability/index.ts';
 import type { WorkerMetrics } from '../../platform/observability/index.ts';
 import { backoffDelay, bullPrefix } from '../../platform/jobs/index.ts';
-import { isRetryable, isJobKind, jobs, JobEnvelope, QueueName, type JobDefinition, type JobError, type JobKind, type Jobs, type Usage } from '../../shared/index.ts';
+import {
+  isRetryable,
+  isJobKind,
+  jobs,
+  JobEnvelope,
+  QueueName,
+  type JobDefinition,
+  type JobError,
+  type JobKind,
+  type Jobs,
+  type Usage,
+} from '../../shared/index.ts';
 import { CANCELLED, SHUTDOWN, SUPERSEDED, type AbortReason, type Handler, type HandlerContext, type HandlerMap } from './handler.ts';
 
 export interface HostDeps {
@@ -139,7 +150,8 @@ export class WorkerHost {
   private abort(id: string, reason: AbortReason): void {
     const r = this.running.get(id);
     if (r && !r.controller.signal.aborted) {
-      if (reason === SUPERSEDED) this.deps.log.warn({ jobId: id, attempt: r.attempt }, 'attempt superseded: its lock was lost or a newer attempt owns the job; stopping it');
+      if (reason === SUPERSEDED)
+        this.deps.log.warn({ jobId: id, attempt: r.attempt }, 'attempt superseded: its lock was lost or a newer attempt owns the job; stopping it');
       r.controller.abort(reason);
     }
   }
@@ -173,15 +185,25 @@ export class WorkerHost {
     }
     const def: JobDefinition = jobs[kind];
     if (envelope.data.v !== def.v && !def.accepts?.includes(envelope.data.v)) {
-      return this.reject(id, kind, { code: 'INVALID_PAYLOAD', message: `${kind} payload version ${envelope.data.v} is not accepted (this worker runs v${def.v})` }, envelope.data.requestId);
+      return this.reject(
+        id,
+        kind,
+        { code: 'INVALID_PAYLOAD', message: `${kind} payload version ${envelope.data.v} is not accepted (this worker runs v${def.v})` },
+        envelope.data.requestId,
+      );
     }
     const input = def.input.safeParse(envelope.data.input);
     if (!input.success) {
-      return this.reject(id, kind, {
-        code: 'INVALID_PAYLOAD',
-        message: `${kind} input failed validation at pick-up`,
-        details: input.error.issues.map((i) => ({ path: i.path.join('.'), message: i.message })),
-      }, envelope.data.requestId);
+      return this.reject(
+        id,
+        kind,
+        {
+          code: 'INVALID_PAYLOAD',
+          message: `${kind} input failed validation at pick-up`,
+          details: input.error.issues.map((i) => ({ path: i.path.join('.'), message: i.message })),
+        },
+        envelope.data.requestId,
+      );
     }
 
     // The request id of the API call that submitted the job travels in the envelope, so one grep finds both ends.
@@ -258,7 +280,8 @@ export class WorkerHost {
 
     // The model the job will use: its own, or the configured default of its kind ('' for kinds without a model).
     const jobModel = (input.data as { model?: unknown }).model;
-    const model = typeof jobModel === 'string' ? jobModel : kind === 'llm.chat' ? config.ollama.chatModel : kind === 'embed.batch' ? config.ollama.embedModel : '';
+    const model =
+      typeof jobModel === 'string' ? jobModel : kind === 'llm.chat' ? config.ollama.chatModel : kind === 'embed.batch' ? config.ollama.embedModel : '';
     metrics.queueWait.observe({ kind, model: model && this.deps.modelLabel(model) }, Math.max(0, pickedAt - job.timestamp) / 1000);
     metrics.active.inc({ queue });
     const handler = this.handlerOf(kind);
@@ -271,7 +294,11 @@ export class WorkerHost {
       const resultBytes = Buffer.byteLength(JSON.stringify(result));
       const resultLimit = config.jobLimits.of(kind).resultBytes;
       if (resultBytes > resultLimit) {
-        throw new JobFailure('RESULT_TOO_LARGE', `the result is ${resultBytes} bytes of JSON, above the bound of ${resultLimit} bytes for ${kind}; nothing was kept`, { details: { resultBytes, limitBytes: resultLimit } });
+        throw new JobFailure(
+          'RESULT_TOO_LARGE',
+          `the result is ${resultBytes} bytes of JSON, above the bound of ${resultLimit} bytes for ${kind}; nothing was kept`,
+          { details: { resultBytes, limitBytes: resultLimit } },
+        );
       }
       const usage = def.metered ? (result.usage ?? partialUsage()) : null;
       const done = await this.durably('complete', () => lifecycle.finish(id, { state: 'completed', result, usage }, fence));

@@ -7,8 +7,18 @@
 import { hash } from 'node:crypto';
 import { JobFailure } from '../../platform/jobs/index.ts';
 import {
-  collectionTablePrefix, collectionTableSpec, metadataColumn, passageRowId, passagesVersion, splitPassages, tokenCounter,
-  type CollectionStore, type Embedder, type IndexCatalog, type VectorRow, type VectorStore,
+  collectionTablePrefix,
+  collectionTableSpec,
+  metadataColumn,
+  passageRowId,
+  passagesVersion,
+  splitPassages,
+  tokenCounter,
+  type CollectionStore,
+  type Embedder,
+  type IndexCatalog,
+  type VectorRow,
+  type VectorStore,
 } from '../../platform/vectors/index.ts';
 import type { collectionUpsert } from '../../shared/index.ts';
 import type { Handler } from '../runtime/handler.ts';
@@ -41,12 +51,29 @@ export function collectionUpsertHandler(deps: CollectionUpsertDeps): Handler<typ
       const fields: Record<string, unknown> = {};
       for (const [name, type] of Object.entries(coll.fields)) {
         const v = doc.metadata?.[name];
-        const ok = v === undefined || v === null || (type === 'string[]' ? Array.isArray(v) : type === 'int' ? Number.isInteger(v) : type === 'float' ? typeof v === 'number' : type === 'bool' ? typeof v === 'boolean' : typeof v === 'string');
+        const ok =
+          v === undefined ||
+          v === null ||
+          (type === 'string[]'
+            ? Array.isArray(v)
+            : type === 'int'
+              ? Number.isInteger(v)
+              : type === 'float'
+                ? typeof v === 'number'
+                : type === 'bool'
+                  ? typeof v === 'boolean'
+                  : typeof v === 'string');
         if (!ok) throw new JobFailure('HANDLER_FAILED', `document "${doc.id}": metadata.${name} is not a ${type}`);
         fields[metadataColumn(name)] = v ?? null;
       }
       for (const p of splitPassages(doc.text, counter, budget)) {
-        rows.push({ id: passageRowId(doc.id, p.index), scope: coll.id, text: p.text, contentHash: hash('sha256', p.text, 'hex'), fields: { doc_id: doc.id, passage: p.index, ...fields } as VectorRow['fields'] });
+        rows.push({
+          id: passageRowId(doc.id, p.index),
+          scope: coll.id,
+          text: p.text,
+          contentHash: hash('sha256', p.text, 'hex'),
+          fields: { doc_id: doc.id, passage: p.index, ...fields } as VectorRow['fields'],
+        });
       }
     }
     const known = await table.vectorsByHash(rows.map((r) => r.contentHash));
@@ -54,11 +81,15 @@ export function collectionUpsertHandler(deps: CollectionUpsertDeps): Handler<typ
     ctx.progress({ done: 0, total: missing.length });
     const vectors = new Map(known);
     if (missing.length) {
-      const { vectors: embedded } = await deps.embedder.embed(model.model, missing.map(([, t]) => t), {
-        signal: ctx.signal,
-        batchSize: deps.embedBatch,
-        onProgress: (done) => ctx.progress({ done, total: missing.length }),
-      });
+      const { vectors: embedded } = await deps.embedder.embed(
+        model.model,
+        missing.map(([, t]) => t),
+        {
+          signal: ctx.signal,
+          batchSize: deps.embedBatch,
+          onProgress: (done) => ctx.progress({ done, total: missing.length }),
+        },
+      );
       missing.forEach(([h], i) => vectors.set(h, embedded[i]!));
     }
     if (ctx.signal.aborted) throw ctx.signal.reason;
@@ -67,6 +98,13 @@ export function collectionUpsertHandler(deps: CollectionUpsertDeps): Handler<typ
       { replace: { scope: coll.id, field: 'doc_id', values: docs.map((d) => d.id) } },
     );
     await table.maintain();
-    return { collectionId: coll.id, generation: gen.id, documents: docs.length, passages: rows.length, embedded: missing.length, reused: rows.length - rows.filter((r) => !known.has(r.contentHash)).length };
+    return {
+      collectionId: coll.id,
+      generation: gen.id,
+      documents: docs.length,
+      passages: rows.length,
+      embedded: missing.length,
+      reused: rows.length - rows.filter((r) => !known.has(r.contentHash)).length,
+    };
   };
 }

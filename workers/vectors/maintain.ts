@@ -6,8 +6,17 @@
  */
 import { chunkerVersion, codeCollection, codeTableSpec, type CodeStore } from '../../platform/code/index.ts';
 import {
-  collectionTablePrefix, collectionTableSpec, passagesVersion, sameIdentity,
-  type CollectionStore, type Embedder, type Generation, type IndexCatalog, type IndexIdentity, type MaintenanceReport, type VectorStore,
+  collectionTablePrefix,
+  collectionTableSpec,
+  passagesVersion,
+  sameIdentity,
+  type CollectionStore,
+  type Embedder,
+  type Generation,
+  type IndexCatalog,
+  type IndexIdentity,
+  type MaintenanceReport,
+  type VectorStore,
 } from '../../platform/vectors/index.ts';
 import type { vectorsMaintain } from '../../shared/index.ts';
 import type { Handler } from '../runtime/handler.ts';
@@ -43,7 +52,14 @@ export function vectorsMaintainHandler(deps: MaintainDeps): Handler<typeof vecto
       const table = await deps.vectors.existing(gen.tableName);
       if (!table) continue;
       const r: MaintenanceReport = await table.maintain();
-      tables.push({ name: gen.tableName, rows: r.rows, versionsRemoved: r.versionsRemoved, bytesRemoved: r.bytesRemoved, created: r.created, durationMs: r.durationMs });
+      tables.push({
+        name: gen.tableName,
+        rows: r.rows,
+        versionsRemoved: r.versionsRemoved,
+        bytesRemoved: r.bytesRemoved,
+        created: r.created,
+        durationMs: r.durationMs,
+      });
     }
 
     const dropped: string[] = [];
@@ -104,7 +120,12 @@ async function rebuildCollections(deps: MaintainDeps, signal: AbortSignal): Prom
     if (!serving) continue;
     const model = await deps.embedder.describe(coll.embed_model).catch(() => undefined);
     if (!model) continue;
-    const identity: IndexIdentity = { model: model.model, digest: model.digest, dimensions: model.dimensions, chunker: passagesVersion(deps.config.embedWindow) };
+    const identity: IndexIdentity = {
+      model: model.model,
+      digest: model.digest,
+      dimensions: model.dimensions,
+      chunker: passagesVersion(deps.config.embedWindow),
+    };
     if (sameIdentity(serving.identity, identity)) continue;
     const gen: Generation = await deps.catalog.ensure(coll.id, identity, collectionTablePrefix(coll.id));
     const from = await deps.vectors.table(collectionTableSpec(serving, coll.fields));
@@ -113,8 +134,14 @@ async function rebuildCollections(deps: MaintainDeps, signal: AbortSignal): Prom
     const rows = (await from.rows([coll.id])).filter((r) => !done.has(r.fields.doc_id as string));
     for (let i = 0; i < rows.length; i += 256) {
       const slice = rows.slice(i, i + 256);
-      const { vectors } = await deps.embedder.embed(model.model, slice.map((r) => r.text), { signal, batchSize: deps.config.embedBatch });
-      await to.upsert(slice.map((r, j) => ({ id: r.id, scope: r.scope, text: r.text, contentHash: r.contentHash, vector: vectors[j]!, fields: r.fields as never })));
+      const { vectors } = await deps.embedder.embed(
+        model.model,
+        slice.map((r) => r.text),
+        { signal, batchSize: deps.config.embedBatch },
+      );
+      await to.upsert(
+        slice.map((r, j) => ({ id: r.id, scope: r.scope, text: r.text, contentHash: r.contentHash, vector: vectors[j]!, fields: r.fields as never })),
+      );
     }
     await to.maintain();
     await deps.catalog.promote(gen.id);
