@@ -28,6 +28,10 @@ export {
   ModelLoadState,
   PullModelBody,
   PullModelAccepted,
+  HostModelStatus,
+  ModelAvailability,
+  OllamaHostStatus,
+  ModelStatusReport,
 } from './model-api.ts';
 export {
   UsageDay,

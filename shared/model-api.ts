@@ -176,3 +176,47 @@ export const PullModelAccepted = SubmittedJob.extend({
   deduplicated: z.boolean(),
 });
 export type PullModelAccepted = z.infer<typeof PullModelAccepted>;
+
+/** GET /v1/models/status: what the status poller knows of every Ollama host and each model on it. */
+export const HostModelStatus = z.object({
+  host: z.string(),
+  installed: z.boolean(),
+  loaded: z.boolean(),
+  digest: z.string().nullable(),
+  /** Size on disk (from /api/tags). */
+  diskBytes: z.number().nullable(),
+  /** Memory while loaded, and the part of it in VRAM (from /api/ps). */
+  memoryBytes: z.number().nullable(),
+  vramBytes: z.number().nullable(),
+  /** When Ollama will unload it (keep_alive), if loaded. */
+  expiresAt: z.string().nullable(),
+});
+export type HostModelStatus = z.infer<typeof HostModelStatus>;
+
+export const ModelAvailability = z.object({
+  /** The canonical name (shared/model-name.ts): `all-minilm` is reported as `all-minilm:latest`. */
+  model: z.string(),
+  /** Installed on at least one host that is not down. */
+  installed: z.boolean(),
+  /** Loaded on at least one host that is not down. */
+  loaded: z.boolean(),
+  hosts: z.array(HostModelStatus),
+});
+export type ModelAvailability = z.infer<typeof ModelAvailability>;
+
+export const OllamaHostStatus = z.object({
+  host: z.string(),
+  /** null until the first poll answered or failed. */
+  up: z.boolean().nullable(),
+  version: z.string().nullable(),
+  checkedAt: z.string().nullable(),
+  /** When `up` last changed (or was first observed). */
+  since: z.string().nullable(),
+  error: z.string().nullable(),
+  installed: z.array(z.string()),
+  loaded: z.array(z.string()),
+});
+export type OllamaHostStatus = z.infer<typeof OllamaHostStatus>;
+
+export const ModelStatusReport = z.object({ hosts: z.array(OllamaHostStatus), models: z.array(ModelAvailability) });
+export type ModelStatusReport = z.infer<typeof ModelStatusReport>;

@@ -124,6 +124,15 @@ describe('architecture', () => {
     expect(bad).toEqual([]);
   });
 
+  it('keeps contracts in shared/: no zod schema is exported from platform/ (config.ts reads the environment and exports none)', () => {
+    const bad: string[] = [];
+    for (const f of files(join(root, 'platform'))) {
+      const src = readFileSync(f, 'utf8');
+      for (const m of src.matchAll(/^export const (\w+)\s*=\s*z\./gm)) bad.push(`${relative(root, f)}: ${m[1]}`);
+    }
+    expect(bad).toEqual([]);
+  });
+
   it('keeps the domain free of the HTTP layer (no express, no api/http, no api/realtime)', () => {
     const bad: string[] = [];
     for (const f of files(join(root, 'api', 'domain'))) {

@@ -1,6 +1,6 @@
 /** Model status: what every Ollama host has installed and loaded, from the status poller. */
+import { ModelStatusReport } from '../../shared/index.ts';
 import type { OllamaStatus } from '../../platform/ollama/index.ts';
-import { ModelStatusReport } from '../../platform/ollama/index.ts';
 import { route, type Route } from '../http/route.ts';
 
 export interface ModelStatusDeps {

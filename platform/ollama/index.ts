@@ -23,5 +23,5 @@ export type {
   ShowModel,
   TagModel,
 } from './models.ts';
-export { ModelStatusReport, observeOllamaStatus } from './status.ts';
+export { observeOllamaStatus } from './status.ts';
 export type { OllamaStatus } from './status.ts';
