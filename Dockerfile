@@ -25,7 +25,18 @@ ENV SCARF_ANALYTICS=false
 RUN npm ci --omit=dev --no-audit --no-fund \
  && npm cache clean --force
 
-# Stage 2: the runtime. Source runs through tsx (a production dependency), the
+# Stage 2: the arena page (web/, built by Vite on the SDK) into web/dist; its
+# build tools are dev dependencies and stay in this stage.
+FROM deps AS web
+RUN npm ci --no-audit --no-fund
+COPY tsconfig.json ./
+COPY shared ./shared
+COPY sdk ./sdk
+COPY web ./web
+COPY scripts/web-build.ts ./scripts/
+RUN node --import tsx scripts/web-build.ts
+
+# Stage 3: the runtime. Source runs through tsx (a production dependency), the
 # same way `npm run api` runs it, so there is no separate build output to drift.
 FROM node:${NODE_VERSION}-bookworm-slim AS runtime
 ENV NODE_ENV=production \
@@ -42,7 +53,11 @@ COPY --chown=root:root api ./api
 COPY --chown=root:root workers ./workers
 COPY --chown=root:root migrations ./migrations
 COPY --chown=root:root scripts/migrate.ts scripts/user.ts scripts/keys.ts ./scripts/
+COPY --from=web --chown=root:root /app/web/dist ./web/dist
 # The code is owned by root and read-only to the process; it runs as `node` (uid 1000).
+# Uploaded repositories (PARLEY_CODE_DIR in docker-compose.yml) go to a folder node owns, so a fresh
+# volume mounted there inherits that owner.
+RUN mkdir -p /var/lib/parley/code && chown node:node /var/lib/parley/code
 USER node
 EXPOSE 3000 9464
 # Liveness of the API process. The workers' service overrides it with their

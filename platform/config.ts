@@ -307,8 +307,8 @@ const Env = z.object({
    * unset, AWS S3 itself. Plain `http://` endpoints are allowed for stores on a private network.
    */
   PARLEY_LANCEDB_S3_ENDPOINT: z.url({ protocol: /^https?$/ }).optional(),
-  /** @defaultValue us-east-1 (what MinIO answers to unless configured otherwise) */
-  PARLEY_LANCEDB_S3_REGION: z.string().min(1).default('us-east-1'),
+  /** The bucket's region. @defaultValue unset: the AWS default chain (AWS_REGION…); us-east-1 with an endpoint (what MinIO answers to unless configured otherwise) */
+  PARLEY_LANCEDB_S3_REGION: z.string().min(1).optional(),
   /** Credentials for the object store; unset, the usual AWS sources (instance role, AWS_* variables) apply. */
   PARLEY_LANCEDB_S3_ACCESS_KEY_ID: z.string().min(1).optional(),
   PARLEY_LANCEDB_S3_SECRET_ACCESS_KEY: z.string().min(1).optional(),
@@ -403,9 +403,9 @@ function lanceStorageOptions(e: z.infer<typeof Env>): Record<string, string> | u
   }
   if (e.PARLEY_LANCEDB_S3_ACCESS_KEY_ID) o.aws_access_key_id = e.PARLEY_LANCEDB_S3_ACCESS_KEY_ID;
   if (e.PARLEY_LANCEDB_S3_SECRET_ACCESS_KEY) o.aws_secret_access_key = e.PARLEY_LANCEDB_S3_SECRET_ACCESS_KEY;
-  if (Object.keys(o).length === 0) return undefined;
-  o.aws_region = e.PARLEY_LANCEDB_S3_REGION;
-  return o;
+  if (e.PARLEY_LANCEDB_S3_REGION) o.aws_region = e.PARLEY_LANCEDB_S3_REGION;
+  else if (e.PARLEY_LANCEDB_S3_ENDPOINT) o.aws_region = 'us-east-1';
+  return Object.keys(o).length === 0 ? undefined : o;
 }
 
 /**
@@ -419,6 +419,7 @@ export const secretVars = [
   'MONGODB_URL',
   'PARLEY_BOOTSTRAP_ADMIN_PASSWORD',
   'PARLEY_METRICS_TOKEN',
+  'PARLEY_LANCEDB_S3_ACCESS_KEY_ID',
   'PARLEY_LANCEDB_S3_SECRET_ACCESS_KEY',
 ] as const;
 

@@ -46,6 +46,8 @@ describe('configuration', () => {
       aws_region: 'us-east-1',
     });
     expect(loadConfig({}).vectors.storageOptions).toBeUndefined();
+    // On AWS itself with an instance role: the region alone is passed on.
+    expect(loadConfig({ PARLEY_LANCEDB_S3_REGION: 'eu-west-1' }).vectors.storageOptions).toEqual({ aws_region: 'eu-west-1' });
     expect(() => loadConfig({ PARLEY_LANCEDB_S3_ENDPOINT: 'ftp://x' })).toThrow(/PARLEY_LANCEDB_S3_ENDPOINT/);
   });
 });
