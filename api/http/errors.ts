@@ -9,6 +9,7 @@
  */
 import type { ErrorRequestHandler, RequestHandler } from 'express';
 import { dependencyDown, type Dependency } from '../../platform/connections/index.ts';
+import { JobFailure } from '../../platform/jobs/index.ts';
 import type { Logger } from '../../platform/observability/index.ts';
 import type { OAuthError, Problem } from '../../shared/index.ts';
 import { AppError } from '../domain/errors.ts';
@@ -55,6 +56,15 @@ function normalise(err: unknown, ports: Partial<Record<Dependency, number>>): Ap
   }
   const dep = dependencyDown(err, ports);
   if (dep) return outage(dep, err);
+  // An upstream failure met on the request path (a query embedding when the embedding model is missing or
+  // Ollama is down): the service cannot answer now; never the client's fault and never a 500.
+  if (err instanceof JobFailure && err.code.startsWith('UPSTREAM_')) {
+    return new AppError('SERVICE_UNAVAILABLE', {
+      detail: `Ollama could not answer: ${err.message}`,
+      cause: err,
+      headers: { 'Retry-After': String(RETRY_AFTER_S) },
+    });
+  }
   const e = err as { type?: string; status?: number; message?: string };
   if (e?.type === 'entity.too.large') return new AppError('PAYLOAD_TOO_LARGE', { cause: err });
   if (e?.type === 'entity.parse.failed') return new AppError('MALFORMED_BODY', { detail: 'The body is not valid JSON', cause: err });

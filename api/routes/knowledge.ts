@@ -30,7 +30,7 @@ export function knowledgeRoutes(deps: KnowledgeDeps): Route[] {
         503: problem('The queue could not take the job'),
       },
       async handle({ body, actor }) {
-        const r = await addSource(deps, actor!, body);
+        const r = await addSource(deps, actor, body);
         return { status: 202, body: r, headers: { Location: `/v1/knowledge/sources/${r.source.id}` } };
       },
     }),
@@ -43,7 +43,7 @@ export function knowledgeRoutes(deps: KnowledgeDeps): Route[] {
       summary: 'Your sources, newest first.',
       responses: { 200: { description: 'Sources', schema: KnowledgeSourceList } },
       async handle({ actor }) {
-        return { status: 200, body: await listSources(deps, actor!) };
+        return { status: 200, body: await listSources(deps, actor) };
       },
     }),
     route({
@@ -56,7 +56,7 @@ export function knowledgeRoutes(deps: KnowledgeDeps): Route[] {
       params: IdParams,
       responses: { 200: { description: 'The source', schema: KnowledgeSourceView }, 404: noSource },
       async handle({ params, actor }) {
-        return { status: 200, body: await getSource(deps, actor!, params.id) };
+        return { status: 200, body: await getSource(deps, actor, params.id) };
       },
     }),
     route({
@@ -69,7 +69,7 @@ export function knowledgeRoutes(deps: KnowledgeDeps): Route[] {
       params: IdParams,
       responses: { 204: { description: 'Forgotten' }, 404: noSource },
       async handle({ params, actor }) {
-        await forgetSource(deps, actor!, params.id);
+        await forgetSource(deps, actor, params.id);
         return { status: 204 };
       },
     }),
@@ -83,7 +83,7 @@ export function knowledgeRoutes(deps: KnowledgeDeps): Route[] {
       params: KnowledgeItemParams,
       responses: { 200: { description: 'The item and its links', schema: KnowledgeLinks }, 404: problem('No such item, or not yours') },
       async handle({ params, actor }) {
-        return { status: 200, body: await itemLinks(deps, actor!, params.id) };
+        return { status: 200, body: await itemLinks(deps, actor, params.id) };
       },
     }),
     route({
@@ -96,7 +96,7 @@ export function knowledgeRoutes(deps: KnowledgeDeps): Route[] {
       query: KnowledgeSearchQuery,
       responses: { 200: { description: 'Hits', schema: KnowledgeSearchResults }, 400: problem('Invalid query') },
       async handle({ query, actor }) {
-        return { status: 200, body: await searchKnowledge(deps, actor!, query) };
+        return { status: 200, body: await searchKnowledge(deps, actor, query) };
       },
     }),
   ];

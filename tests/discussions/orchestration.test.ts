@@ -5,6 +5,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startStack, type Stack, type TestUser } from '../harness.ts';
+import { until } from '../support/until.ts';
 import { act, closed, makeAgents, makeRoom, roomEvents, transcript, turnsFromEvents, waitForRoom } from './rooms.ts';
 
 let stack: Stack;
@@ -73,7 +74,12 @@ describe('turn orchestration', () => {
       }
 
       // The record agrees: one turn job per turn, none overlapping another of the same room.
-      const jobs = (await turnJobs(room.id)).filter((j) => j.result?.outcome === 'spoke');
+      // The room's `finished` comes from the last turn's commit; that turn job's own terminal record follows it
+      // (the worker writes it after the commit, in a group commit), so wait for the record, not for time.
+      const jobs = await until('every turn job of the room to have its terminal record', async () => {
+        const spoke = (await turnJobs(room.id)).filter((j) => j.result?.outcome === 'spoke');
+        return spoke.length >= 4 && spoke;
+      });
       expect(jobs.map((j) => j.turn)).toEqual([1, 2, 3, 4]);
       for (let k = 1; k < jobs.length; k++) expect(jobs[k]!.started_at!.getTime()).toBeGreaterThanOrEqual(jobs[k - 1]!.finished_at!.getTime() - 1000);
     }
