@@ -5,14 +5,11 @@
  * and everything it was logged in with before is revoked (issue 16).
  */
 import { randomUUID } from 'node:crypto';
-import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startApi } from '../../api/main.ts';
-import { migrateLatest } from '../../platform/connections/index.ts';
+import { createPrivateDatabase, type PrivateDatabase } from '../support/private-database.ts';
 
-const name = `parley_boot_${randomUUID().slice(0, 8)}`;
-const adminUrl = process.env.DATABASE_URL!;
-const url = Object.assign(new URL(adminUrl), { pathname: `/${name}` }).toString();
+let database: PrivateDatabase;
 const prefix = `t${randomUUID().slice(0, 8)}`;
 const mongo = (() => {
   const u = new URL(process.env.MONGODB_URL!);
@@ -20,7 +17,15 @@ const mongo = (() => {
   return u.toString();
 })();
 const env = (extra: Record<string, string> = {}): NodeJS.ProcessEnv => {
-  const e: NodeJS.ProcessEnv = { ...process.env, DATABASE_URL: url, MONGODB_URL: mongo, PARLEY_KEY_PREFIX: prefix, PORT: '0', LOG_LEVEL: 'warn', ...extra };
+  const e: NodeJS.ProcessEnv = {
+    ...process.env,
+    DATABASE_URL: database.url,
+    MONGODB_URL: mongo,
+    PARLEY_KEY_PREFIX: prefix,
+    PORT: '0',
+    LOG_LEVEL: 'warn',
+    ...extra,
+  };
   if (!extra.PARLEY_BOOTSTRAP_ADMIN_USER) {
     delete e.PARLEY_BOOTSTRAP_ADMIN_USER;
     delete e.PARLEY_BOOTSTRAP_ADMIN_PASSWORD;
@@ -28,25 +33,14 @@ const env = (extra: Record<string, string> = {}): NodeJS.ProcessEnv => {
   return e;
 };
 
-async function adminQuery(sql: string): Promise<void> {
-  const c = new pg.Client({ connectionString: adminUrl });
-  await c.connect();
-  try {
-    await c.query(sql);
-  } finally {
-    await c.end();
-  }
-}
-
 let api: Awaited<ReturnType<typeof startApi>>;
 beforeAll(async () => {
-  await adminQuery(`create database ${name}`);
-  await migrateLatest(url);
+  database = await createPrivateDatabase('boot');
   api = await startApi(env());
 });
 afterAll(async () => {
   await api?.stop();
-  await adminQuery(`drop database if exists ${name} with (force)`);
+  await database?.drop();
 });
 
 const get = (path: string, bearer: string) => fetch(`http://127.0.0.1:${api.port}${path}`, { headers: { authorization: `Bearer ${bearer}` } });

@@ -31,22 +31,25 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { roleHas, type Permission, type Role } from '../../api/auth/permissions.ts';
 import { ApiErrorCode } from '../../shared/errors.ts';
 import { QueueName } from '../../shared/index.ts';
+import { createPrivateDatabase } from '../support/private-database.ts';
 import { startStack, type Stack, type TestUser } from '../harness.ts';
 import { requestsFor, responseValidator, type FuzzRequest, type OpenApiDoc } from '../support/openapi-fuzz.ts';
 
 const TOTAL_RUNS = Number(process.env.PARLEY_PROPERTY_RUNS ?? 2500);
 const SEED = process.env.PARLEY_PROPERTY_SEED ? Number(process.env.PARLEY_PROPERTY_SEED) : undefined;
-// putBudget is left out too: a valid global or role budget it sets would refuse other suites' submits in the shared database (tests/ollama/budget-*.test.ts cover it).
-const excluded = new Set(['logout', 'revokeAllSessions', 'putBudget']);
+const excluded = new Set(['logout', 'revokeAllSessions']);
 const generous = 'admin=1000000,operator=1000000,member=1000000,viewer=1000000,anonymous=1000000';
 
 const codes = new Set<string>(ApiErrorCode.options);
 const users = {} as Record<Role, TestUser>;
 
-// Up front, to name one test per operation: the stack and its document.
+// Its own database: what the valid requests write (a global or role budget, say) must not reach the suites
+// sharing the test database. Up front, to name one test per operation: the stack and its document.
+const database = await createPrivateDatabase('fuzz');
 const stack: Stack = await startStack({
   workers: false,
   env: {
+    DATABASE_URL: database.url,
     PARLEY_RATE_JOBS_WRITE: generous,
     PARLEY_RATE_JOBS_READ: generous,
     PARLEY_RATE_API_WRITE: generous,
@@ -76,6 +79,7 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await stack.stop();
+  await database.drop();
 });
 
 /** What a 4xx must leave as it was: the fuzzing users' rows and the queues of this stack. */

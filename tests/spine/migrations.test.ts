@@ -1,29 +1,16 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import pg from 'pg';
 import { migrationConfig, withDb } from '../../platform/connections/index.ts';
+import { createPrivateDatabase, type PrivateDatabase } from '../support/private-database.ts';
 
 // A throwaway database, so rolling back cannot disturb the suites sharing the test database.
-const name = `parley_mig_${randomUUID().slice(0, 8)}`;
-const admin = process.env.DATABASE_URL!;
-const url = (() => {
-  const u = new URL(admin);
-  u.pathname = `/${name}`;
-  return u.toString();
-})();
-
-async function adminQuery(sql: string): Promise<void> {
-  const c = new pg.Client({ connectionString: admin });
-  await c.connect();
-  try {
-    await c.query(sql);
-  } finally {
-    await c.end();
-  }
-}
-
-beforeAll(() => adminQuery(`create database ${name}`));
-afterAll(() => adminQuery(`drop database if exists ${name} with (force)`));
+let database: PrivateDatabase;
+let url: string;
+beforeAll(async () => {
+  database = await createPrivateDatabase('mig', { migrate: false });
+  url = database.url;
+});
+afterAll(() => database?.drop());
 
 async function tables(): Promise<string[]> {
   return withDb(url, async (db) =>
