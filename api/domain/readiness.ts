@@ -8,6 +8,7 @@ import type { Redis } from 'ioredis';
 import type { Readiness, ReadinessCheck } from '../../shared/index.ts';
 import { pingPostgres, type Db } from '../../platform/connections/index.ts';
 import type { OllamaClient } from '../../platform/ollama/index.ts';
+import { timedCheck } from '../../platform/observability/index.ts';
 import type { ProbeOutcome } from './probe.ts';
 import { AppError } from './errors.ts';
 
@@ -21,19 +22,6 @@ export interface ReadinessDeps {
   extraReadiness?: () => Promise<Record<string, unknown>>;
 }
 
-async function timed(fn: () => Promise<unknown>, timeoutMs = 1000): Promise<ReadinessCheck> {
-  const t0 = performance.now();
-  let timer: NodeJS.Timeout | undefined;
-  try {
-    await Promise.race([fn(), new Promise((_, rej) => (timer = setTimeout(() => rej(new Error(`timed out after ${timeoutMs} ms`)), timeoutMs)))]);
-    return { ok: true, ms: Math.round(performance.now() - t0) };
-  } catch (err) {
-    return { ok: false, ms: Math.round(performance.now() - t0), detail: err instanceof Error ? err.message : String(err) };
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
 /**
  * `deep` runs the pipeline check (UNAUTHENTICATED without an actor, FORBIDDEN
  * without `metrics:read`, RATE_LIMITED within the probe's interval); `detailed`
@@ -45,7 +33,11 @@ export async function checkReadiness(
 ): Promise<{ ok: boolean; body: Readiness }> {
   if (opts.deep && !opts.authenticated) throw new AppError('UNAUTHENTICATED', { detail: 'Deep readiness is for operators: send their credentials' });
   if (opts.deep && !opts.detailed) throw new AppError('FORBIDDEN', { detail: 'Deep readiness needs the metrics:read permission' });
-  const [redis, postgres, ollama] = await Promise.all([timed(() => deps.redis.ping()), timed(() => pingPostgres(deps.db)), timed(() => deps.ollama.version())]);
+  const [redis, postgres, ollama] = await Promise.all([
+    timedCheck(() => deps.redis.ping(), 1000),
+    timedCheck(() => pingPostgres(deps.db), 1000),
+    timedCheck(() => deps.ollama.version(), 1000),
+  ]);
   const checks: Record<string, ReadinessCheck> = { redis, postgres, ollama };
   if (opts.deep && deps.deepProbe) {
     const probe = await deps.deepProbe();

@@ -4,3 +4,5 @@ export type { Logger } from './log.ts';
 export { breakerStates, createApiMetrics, createWorkerMetrics } from './metrics.ts';
 export { isScrapeToken } from './scrape-token.ts';
 export type { ApiMetrics, WorkerMetrics } from './metrics.ts';
+export { timedCheck } from './check.ts';
+export type { CheckResult } from './check.ts';

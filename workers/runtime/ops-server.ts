@@ -14,13 +14,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo } from 'node:net';
 import type { Registry } from 'prom-client';
 import type { Logger } from '../../platform/observability/index.ts';
-import { isScrapeToken } from '../../platform/observability/index.ts';
-
-export interface Check {
-  ok: boolean;
-  ms: number;
-  detail?: string;
-}
+import { isScrapeToken, timedCheck, type CheckResult } from '../../platform/observability/index.ts';
 
 export interface OpsServerDeps {
   host: string;
@@ -42,19 +36,6 @@ export interface OpsServer {
   close(): Promise<void>;
 }
 
-async function timed(fn: () => Promise<unknown>, timeoutMs = 2000): Promise<Check> {
-  const t0 = performance.now();
-  let timer: NodeJS.Timeout | undefined;
-  try {
-    await Promise.race([fn(), new Promise((_, rej) => (timer = setTimeout(() => rej(new Error(`timed out after ${timeoutMs} ms`)), timeoutMs)))]);
-    return { ok: true, ms: Math.round(performance.now() - t0) };
-  } catch (err) {
-    return { ok: false, ms: Math.round(performance.now() - t0), detail: err instanceof Error ? err.message : String(err) };
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
 function send(res: ServerResponse, status: number, body: unknown, type = 'application/json'): void {
   const text = typeof body === 'string' ? body : JSON.stringify(body);
   res.writeHead(status, { 'content-type': type, 'cache-control': 'no-store', 'content-length': Buffer.byteLength(text) });
@@ -74,8 +55,8 @@ export async function startOpsServer(deps: OpsServerDeps): Promise<OpsServer> {
     if (path === '/healthz') return send(res, 200, { status: 'ok' });
     if (path === '/readyz') {
       const names = Object.keys(deps.checks);
-      const results = await Promise.all(names.map((n) => timed(deps.checks[n]!)));
-      const checks: Record<string, Check> = Object.fromEntries(names.map((n, i) => [n, results[i]!]));
+      const results = await Promise.all(names.map((n) => timedCheck(deps.checks[n]!, 2000)));
+      const checks: Record<string, CheckResult> = Object.fromEntries(names.map((n, i) => [n, results[i]!]));
       const accepting = deps.accepting();
       checks.workers = { ok: accepting, ms: 0, ...(accepting ? {} : { detail: 'not taking jobs (stopping, or BullMQ workers not running)' }) };
       const ok = Object.values(checks).every((c) => c.ok);
