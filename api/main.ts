@@ -171,16 +171,7 @@ export async function startApi(env: NodeJS.ProcessEnv = process.env) {
     roomStreamMaxLen: config.rooms.streamMaxLen,
   };
   // The vector store: searches and collection queries read it here; deletes write it (under the same lock as the workers).
-  const vectors = await openVectorStore({
-    uri: config.vectors.uri,
-    storageOptions: config.vectors.storageOptions,
-    lock: redisLock(redis, k.vectorTableLock),
-    maintenance: {
-      vectorIndexMinRows: config.vectors.vectorIndexMinRows,
-      vectorIndex: config.vectors.vectorIndex,
-      versionRetentionMs: config.vectors.versionRetentionMs,
-    },
-  });
+  const vectors = await openVectorStore({ ...config.vectors, lock: redisLock(redis, k.vectorTableLock) });
   const catalog = createIndexCatalog(db, config.keyPrefix);
   const embedder = new Embedder(ollama);
   const submitDeps = { jobs };

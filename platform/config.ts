@@ -603,9 +603,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env) {
     vectors: {
       uri: e.PARLEY_LANCEDB_URI ?? `${dataDir(e.PARLEY_DATA_DIR)}/lancedb`,
       storageOptions: lanceStorageOptions(e),
-      vectorIndexMinRows: e.PARLEY_VECTOR_INDEX_MIN_ROWS,
-      vectorIndex: e.PARLEY_VECTOR_INDEX,
-      versionRetentionMs: e.PARLEY_LANCEDB_VERSION_RETENTION_S * 1000,
+      /** What openVectorStore takes as `maintenance` (platform/vectors MaintenancePolicy). */
+      maintenance: {
+        vectorIndexMinRows: e.PARLEY_VECTOR_INDEX_MIN_ROWS,
+        vectorIndex: e.PARLEY_VECTOR_INDEX,
+        versionRetentionMs: e.PARLEY_LANCEDB_VERSION_RETENTION_S * 1000,
+      },
       maintainIntervalMs: e.PARLEY_VECTORS_MAINTAIN_INTERVAL_S * 1000,
       retiredGraceMs: e.PARLEY_VECTORS_RETIRED_GRACE_S * 1000,
     },

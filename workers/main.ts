@@ -83,16 +83,7 @@ export async function startWorkers(env: NodeJS.ProcessEnv = process.env, opts: {
     budget: budgets.guards((id) => jobs.ownerOf(id)),
   };
   // The vector store (LanceDB) and code intelligence: writes to a table are serialised across processes by a Redis lock.
-  const vectors = await openVectorStore({
-    uri: config.vectors.uri,
-    storageOptions: config.vectors.storageOptions,
-    lock: redisLock(redis, k.vectorTableLock),
-    maintenance: {
-      vectorIndexMinRows: config.vectors.vectorIndexMinRows,
-      vectorIndex: config.vectors.vectorIndex,
-      versionRetentionMs: config.vectors.versionRetentionMs,
-    },
-  });
+  const vectors = await openVectorStore({ ...config.vectors, lock: redisLock(redis, k.vectorTableLock) });
   const catalog = createIndexCatalog(db, config.keyPrefix);
   const embedder = new Embedder(ollama, { batchSize: config.code.embedBatch });
   const codeStore = createCodeStore(db);
