@@ -16,7 +16,24 @@ const cancelResponses = {
   409: problem('Already finished (INVALID_STATE)'),
 };
 
-const cancelled = (view: JobView): RouteResult => ({ status: view.state === 'cancelled' ? 200 : 202, body: view });
+/** Cancel is offered as DELETE (what clients expect of a job resource) and as POST …/cancel (what it does); one route each. */
+function cancelRoute(deps: JobDeps, method: 'delete' | 'post', path: string, operationId: string, summary: string): Route {
+  return route({
+    method,
+    path,
+    operationId,
+    tags: ['jobs'],
+    access: 'jobs:cancel',
+    summary,
+    description: cancelSemantics,
+    params: IdParams,
+    responses: cancelResponses,
+    async handle({ params, actor, ip, userAgent }): Promise<RouteResult> {
+      const view = await cancelJob(deps, actor, params.id, { meta: { ip, userAgent } });
+      return { status: view.state === 'cancelled' ? 200 : 202, body: view };
+    },
+  });
+}
 
 export function jobRoutes(deps: JobDeps): Route[] {
   return [
@@ -100,34 +117,14 @@ export function jobRoutes(deps: JobDeps): Route[] {
         return { status: 200, body: view, headers: { ETag: etag, 'Cache-Control': terminal ? 'private, max-age=60' : 'no-cache' } };
       },
     }),
-    route({
-      method: 'delete',
-      path: '/v1/jobs/:id',
-      operationId: 'cancelJob',
-      tags: ['jobs'],
-      access: 'jobs:cancel',
-      summary: 'Cancel a job (the same as POST /v1/jobs/{id}/cancel). It does not delete the record.',
-      description: cancelSemantics,
-      params: IdParams,
-      responses: cancelResponses,
-      async handle({ params, actor, ip, userAgent }) {
-        return cancelled(await cancelJob(deps, actor, params.id, { meta: { ip, userAgent } }));
-      },
-    }),
-    route({
-      method: 'post',
-      path: '/v1/jobs/:id/cancel',
-      operationId: 'cancelJobByPost',
-      tags: ['jobs'],
-      access: 'jobs:cancel',
-      summary: 'Cancel a job: a waiting one is removed from its queue, an active one is aborted wherever it runs. The record stays readable.',
-      description: cancelSemantics,
-      params: IdParams,
-      responses: cancelResponses,
-      async handle({ params, actor, ip, userAgent }) {
-        return cancelled(await cancelJob(deps, actor, params.id, { meta: { ip, userAgent } }));
-      },
-    }),
+    cancelRoute(deps, 'delete', '/v1/jobs/:id', 'cancelJob', 'Cancel a job (the same as POST /v1/jobs/{id}/cancel). It does not delete the record.'),
+    cancelRoute(
+      deps,
+      'post',
+      '/v1/jobs/:id/cancel',
+      'cancelJobByPost',
+      'Cancel a job: a waiting one is removed from its queue, an active one is aborted wherever it runs. The record stays readable.',
+    ),
     route({
       method: 'post',
       path: '/v1/jobs/:id/retry',
