@@ -7,7 +7,7 @@ export { JobEnvelope } from './jobs/envelope.ts';
 export { jobs, jobKinds, publicJobKinds, isJobKind, type JobKind, type Jobs, type PublicJobKind } from './jobs/index.ts';
 export { LlmChatInput, LlmChatResult, llmChat } from './jobs/llm-chat.ts';
 export { EmbedBatchInput, EmbedBatchResult, embedBatch } from './jobs/embed-batch.ts';
-export { CodeChunkInput, CodeChunkResult, CodeChunk, CodeLanguage, SourceFile, codeChunk } from './jobs/code-chunk.ts';
+export { CodeChunkInput, CodeChunkResult, CodeChunk, CodeLanguage, languageOf, SourceFile, codeChunk } from './jobs/code-chunk.ts';
 export { SystemPingInput, SystemPingResult, systemPing } from './jobs/system-ping.ts';
 export { ModelPullInput, ModelPullResult, ModelPullProgress, modelPull } from './jobs/model-pull.ts';
 export { ModelName, parseModelName, canonicalModelName, defaultRegistryHost, type ParsedModelName } from './model-name.ts';

@@ -19,7 +19,8 @@
  */
 import { createHash } from 'node:crypto';
 import type Parser from 'tree-sitter';
-import { languageOf, parserFor } from '../../workers/chunking/chunker.ts';
+import { languageOf } from '../../shared/index.ts';
+import { parserFor } from '../../workers/chunking/chunker.ts';
 import { extractSource } from '../../workers/code/extract.ts';
 import type { Library } from './libraries.ts';
 import { librarySources } from './libraries.ts';

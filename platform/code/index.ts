@@ -16,5 +16,5 @@ export type { CodeStore, FileMetadata, IndexStateRow, IndexedFile, RepositoryRow
 export { submitJob } from './submit.ts';
 export type { SubmitDeps, SubmittedInternalJob } from './submit.ts';
 export { chunkerVersion, codeCollection, codeTableSpec, identityView } from './tables.ts';
-export { contentVerdict, hashContent, languageByPath, scanTree } from './walk.ts';
+export { contentVerdict, hashContent, scanTree } from './walk.ts';
 export type { SkipReason, TreeFile, TreeScan, WalkOptions } from './walk.ts';

@@ -19,7 +19,7 @@
 import { createHash } from 'node:crypto';
 import { lstat, readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { CodeLanguage } from '../../shared/index.ts';
+import { languageOf, type CodeLanguage } from '../../shared/index.ts';
 import { IgnoreMatcher, parseIgnoreFile } from './ignore.ts';
 
 export type SkipReason = 'ignored' | 'symlink' | 'unsupported' | 'too_large' | 'binary' | 'generated' | 'unreadable';
@@ -43,24 +43,6 @@ export interface WalkOptions {
   /** Stop with an error past this many kept files. */
   maxFiles: number;
   signal?: AbortSignal;
-}
-
-const languages: Readonly<Record<string, CodeLanguage>> = {
-  '.ts': 'typescript',
-  '.mts': 'typescript',
-  '.cts': 'typescript',
-  '.tsx': 'tsx',
-  '.js': 'javascript',
-  '.mjs': 'javascript',
-  '.cjs': 'javascript',
-  '.jsx': 'javascript',
-  '.py': 'python',
-};
-
-export function languageByPath(path: string): CodeLanguage | null {
-  const name = path.slice(path.lastIndexOf('/') + 1);
-  const dot = name.lastIndexOf('.');
-  return dot > 0 ? (languages[name.slice(dot).toLowerCase()] ?? null) : null;
 }
 
 const generatedName = /\.(min|bundle|pack)\.[cm]?js$|[-.]min\.js$/i;
@@ -130,7 +112,7 @@ export async function scanTree(root: string, opts: WalkOptions): Promise<TreeSca
         continue;
       }
       if (!st.isFile()) continue;
-      const language = languageByPath(path);
+      const language = languageOf(path);
       if (!language) {
         if (name !== '.gitignore' && name !== '.parleyignore') skip('unsupported');
         continue;

@@ -4,6 +4,25 @@ import { defineJob } from './define.ts';
 export const CodeLanguage = z.enum(['typescript', 'tsx', 'javascript', 'python']);
 export type CodeLanguage = z.infer<typeof CodeLanguage>;
 
+const languageByExtension: Readonly<Record<string, CodeLanguage>> = {
+  '.ts': 'typescript',
+  '.mts': 'typescript',
+  '.cts': 'typescript',
+  '.tsx': 'tsx',
+  '.js': 'javascript',
+  '.mjs': 'javascript',
+  '.cjs': 'javascript',
+  '.jsx': 'javascript',
+  '.py': 'python',
+};
+
+/** The language a file's extension names (the last path segment's, `/` or `\\` separated), or null. */
+export function languageOf(path: string): CodeLanguage | null {
+  const name = path.slice(Math.max(path.lastIndexOf('/'), path.lastIndexOf('\\')) + 1);
+  const dot = name.lastIndexOf('.');
+  return dot > 0 ? (languageByExtension[name.slice(dot).toLowerCase()] ?? null) : null;
+}
+
 /**
  * A path segment: not empty, not `.` or `..`, without `/`, `\` or control characters. A file name is
  * relative and normalised, segments joined by `/`: no leading `/`, no `./` or `../` anywhere. The name

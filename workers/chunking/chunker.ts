@@ -33,7 +33,7 @@ import Parser from 'tree-sitter';
 import JavaScript from 'tree-sitter-javascript';
 import Python from 'tree-sitter-python';
 import TypeScript from 'tree-sitter-typescript';
-import type { CodeChunk, CodeChunkResult, CodeLanguage, SourceFile } from '../../shared/index.ts';
+import { languageOf, type CodeChunk, type CodeChunkResult, type CodeLanguage, type SourceFile } from '../../shared/index.ts';
 
 export type ChunkKind = CodeChunk['kind'];
 
@@ -50,27 +50,11 @@ export interface FileChunks {
   error?: string;
 }
 
-const languageByExtension: Readonly<Record<string, CodeLanguage>> = {
-  '.ts': 'typescript',
-  '.mts': 'typescript',
-  '.cts': 'typescript',
-  '.tsx': 'tsx',
-  '.js': 'javascript',
-  '.mjs': 'javascript',
-  '.cjs': 'javascript',
-  '.jsx': 'javascript',
-  '.py': 'python',
-};
-
-/** The extension of the last path segment, lower-cased, with its dot; '' when there is none. */
+/** The extension of the last path segment, lower-cased, with its dot; '' when there is none (for the refusal's message). */
 function extensionOf(path: string): string {
   const name = path.slice(Math.max(path.lastIndexOf('/'), path.lastIndexOf('\\')) + 1);
   const dot = name.lastIndexOf('.');
   return dot > 0 ? name.slice(dot).toLowerCase() : '';
-}
-
-export function languageOf(path: string): CodeLanguage | null {
-  return languageByExtension[extensionOf(path)] ?? null;
 }
 
 const grammars: Readonly<Record<CodeLanguage, Parser.Language>> = {
@@ -271,15 +255,15 @@ function gotoOnlyNamedChild(cursor: Parser.TreeCursor): boolean {
 // ---- TypeScript, TSX, JavaScript -------------------------------------------
 
 /** Values that make `const name = <value>` a function. */
-const functionValues = new Set(['arrow_function', 'function_expression', 'function', 'generator_function']);
+export const functionValues = new Set(['arrow_function', 'function_expression', 'function', 'generator_function']);
 /** Nodes that open a function scope without naming a chunk themselves. */
-const anonymousScopes = new Set([...functionValues, 'class']);
+export const anonymousScopes = new Set([...functionValues, 'class']);
 /**
  * Nodes the walk does not enter: no definition can sit inside them (or only
  * inside a function in a default value or a template literal, which is not
  * worth the walk through every import and type).
  */
-const scriptOpaque = new Set([
+export const scriptOpaque = new Set([
   'comment',
   'string',
   'template_string',
@@ -292,14 +276,14 @@ const scriptOpaque = new Set([
   'type_annotation',
   'type_arguments',
   'type_parameters',
-  'interface_declaration',
-  'type_alias_declaration',
-  'enum_declaration',
   'function_signature',
   'method_signature',
   'abstract_method_signature',
   'property_signature',
 ]);
+/** Declarations that hold types only: no chunk comes from inside them (the code extractor enters them for symbols). */
+const typeOnlyDeclarations = ['interface_declaration', 'type_alias_declaration', 'enum_declaration'];
+const scriptOpaqueForChunks = new Set([...scriptOpaque, ...typeOnlyDeclarations]);
 
 /**
  * `scope` is the qualified name of the class whose body is being walked, or null; `classDepth` how
@@ -425,7 +409,7 @@ function collectScript(root: Parser.SyntaxNode, scope: string | null, out: Chunk
             return false;
           }
         }
-        return !scriptOpaque.has(type);
+        return !scriptOpaqueForChunks.has(type);
     }
   });
 }
@@ -433,7 +417,7 @@ function collectScript(root: Parser.SyntaxNode, scope: string | null, out: Chunk
 // ---- Python ------------------------------------------------------------------
 
 /** The only nodes a `def` or `class` can sit in, below the module: statements that hold blocks. */
-const pythonContainers = new Set([
+export const pythonContainers = new Set([
   'block',
   'if_statement',
   'elif_clause',

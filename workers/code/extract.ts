@@ -27,8 +27,9 @@
 import { hash } from 'node:crypto';
 import type Parser from 'tree-sitter';
 import { splitIdentifier, tokenCounter, type TokenCounter, type TokenizerSpec } from '../../platform/vectors/index.ts';
-import type { ChunkKind, CodeLanguage, ImportRef, SymbolKind } from '../../shared/index.ts';
-import { languageOf, parserFor } from '../chunking/chunker.ts';
+import { languageOf, type ChunkKind, type CodeLanguage, type ImportRef, type SymbolKind } from '../../shared/index.ts';
+// The node types that decide the walk are the chunker's: one grammar reading for chunks and for symbols.
+import { anonymousScopes, functionValues, parserFor, pythonContainers, scriptOpaque } from '../chunking/chunker.ts';
 
 export interface ExtractOptions {
   /** Tokens per chunk, header included. */
@@ -196,27 +197,6 @@ function symbolOf(
 }
 
 // ---- TypeScript, TSX, JavaScript ------------------------------------------------
-
-const functionValues = new Set(['arrow_function', 'function_expression', 'function', 'generator_function']);
-const anonymousScopes = new Set([...functionValues, 'class']);
-const scriptOpaque = new Set([
-  'comment',
-  'string',
-  'template_string',
-  'regex',
-  'number',
-  'identifier',
-  'property_identifier',
-  'import_statement',
-  'formal_parameters',
-  'type_annotation',
-  'type_arguments',
-  'type_parameters',
-  'function_signature',
-  'method_signature',
-  'abstract_method_signature',
-  'property_signature',
-]);
 
 /** The JSDoc block right before `node` (or before the export statement holding it), cleaned of its `*` margins. */
 function jsDoc(node: Node, src: Source): string | null {
@@ -516,22 +496,6 @@ function requireCall(node: Node, src: Source): ImportRef | null {
 }
 
 // ---- Python ----------------------------------------------------------------------
-
-const pythonContainers = new Set([
-  'block',
-  'if_statement',
-  'elif_clause',
-  'else_clause',
-  'for_statement',
-  'while_statement',
-  'try_statement',
-  'except_clause',
-  'except_group_clause',
-  'finally_clause',
-  'with_statement',
-  'match_statement',
-  'case_clause',
-]);
 
 /** The docstring of a module, class or function body: its first statement, when that is a string. */
 function pythonDocstring(body: Node | null, src: Source): string | null {
