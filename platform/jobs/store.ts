@@ -262,12 +262,7 @@ export function createJobStore(db: Db, hooks: JobStoreOptions = {}) {
 
     /** Starts an attempt. Returns the attempt number, or undefined when the job is already terminal. */
     async markActive(id: string): Promise<{ attempt: number; cancelRequested: boolean } | undefined> {
-      const [row] = await jobs()
-        .where({ id })
-        .whereNotIn('state', terminal)
-        .update({ state: 'active', attempts: db.raw('attempts + 1'), started_at: db.fn.now(), updated_at: db.fn.now() } as never)
-        .returning(['attempts', 'cancel_requested_at']);
-      return row ? { attempt: row.attempts, cancelRequested: row.cancel_requested_at !== null } : undefined;
+      return (await this.markActiveMany([id]))[0];
     },
 
     /**
@@ -377,71 +372,8 @@ export function createJobStore(db: Db, hooks: JobStoreOptions = {}) {
       outcome: { state: (typeof terminal)[number]; result?: unknown; error?: JobError; usage?: Usage | null },
       fence: Fence = {},
     ): Promise<FinishedJob | false> {
-      const usage = outcome.usage ?? null;
-      const { rows } = (await db.raw(
-        `with attempt as (
-           -- This attempt's tokens (null: it has no usage to add).
-           select ?::int as p, ?::int as c
-         ), done as (
-           update jobs set
-             state = ?, result = ?::jsonb, error_code = ?, error_message = ?, error_details = ?::jsonb,
-             model = coalesce(?, model),
-             tokens_in = case when attempt.p is null then tokens_in else coalesce(tokens_in, 0) + attempt.p end,
-             tokens_out = case when attempt.c is null then tokens_out else coalesce(tokens_out, 0) + attempt.c end,
-             usage_estimated = usage_estimated or ?, finished_at = now(), updated_at = now()
-           from attempt
-           where id = ? and state not in ('completed', 'failed', 'cancelled')
-             and (?::int is null or attempts = ?::int) and (?::text is null or state = ?::text)
-           returning id, kind, owner_id, model, tokens_in, tokens_out, usage_estimated, finished_at, attempts
-         ), counted as (
-           insert into usage_daily as u (user_id, model, day, prompt_tokens, completion_tokens, jobs, estimated_jobs)
-           select owner_id, ${canonicalModel},
-                  (finished_at at time zone 'UTC')::date, coalesce(attempt.p, 0), coalesce(attempt.c, 0), 1,
-                  case when usage_estimated then 1 else 0 end
-           from done, attempt
-           where tokens_in is not null or tokens_out is not null
-           on conflict (user_id, model, day) do update set
-             prompt_tokens = u.prompt_tokens + excluded.prompt_tokens,
-             completion_tokens = u.completion_tokens + excluded.completion_tokens,
-             jobs = u.jobs + 1,
-             estimated_jobs = u.estimated_jobs + excluded.estimated_jobs
-         )
-         select id, kind, owner_id, model, tokens_in, tokens_out, usage_estimated, attempts from done`,
-        [
-          usage?.promptTokens ?? null,
-          usage?.completionTokens ?? null,
-          outcome.state,
-          outcome.result === undefined ? null : JSON.stringify(outcome.result),
-          outcome.error?.code ?? null,
-          outcome.error?.message ?? null,
-          outcome.error?.details === undefined ? null : JSON.stringify(outcome.error.details),
-          usage?.model || null,
-          usage?.estimated ?? false,
-          id,
-          fence.attempt ?? null,
-          fence.attempt ?? null,
-          fence.state ?? null,
-          fence.state ?? null,
-        ],
-      )) as {
-        rows: {
-          id: string;
-          kind: string;
-          owner_id: string;
-          model: string | null;
-          tokens_in: number | null;
-          tokens_out: number | null;
-          usage_estimated: boolean;
-          attempts: number;
-        }[];
-      };
-      const row = rows[0];
-      if (!row) return false;
-      const total: Usage | null =
-        row.tokens_in === null && row.tokens_out === null
-          ? usage
-          : { model: row.model ?? usage?.model ?? '', promptTokens: row.tokens_in ?? 0, completionTokens: row.tokens_out ?? 0, estimated: row.usage_estimated };
-      return { id: row.id, kind: row.kind, ownerId: row.owner_id, state: outcome.state, usage: total, attempt: row.attempts };
+      // One statement whichever way it comes: alone here, or grouped by the lifecycle's group commit.
+      return (await this.finishMany([{ id, outcome, fence }]))[0]!;
     },
 
     /**

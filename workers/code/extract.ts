@@ -27,6 +27,7 @@
 import { hash } from 'node:crypto';
 import type Parser from 'tree-sitter';
 import { splitIdentifier, tokenCounter, type TokenCounter, type TokenizerSpec } from '../../platform/vectors/index.ts';
+import type { SymbolRecord } from '../../platform/code/index.ts';
 import { languageOf, type ChunkKind, type CodeLanguage, type ImportRef, type SymbolKind } from '../../shared/index.ts';
 // The node types that decide the walk are the chunker's: one grammar reading for chunks and for symbols.
 import { anonymousScopes, functionValues, parserFor, pythonContainers, scriptOpaque } from '../chunking/chunker.ts';
@@ -35,19 +36,6 @@ export interface ExtractOptions {
   /** Tokens per chunk, header included. */
   maxTokens: number;
   tokenizer: TokenizerSpec;
-}
-
-export interface ExtractedSymbol {
-  name: string;
-  qualifiedName: string;
-  kind: SymbolKind;
-  signature: string;
-  startLine: number;
-  startColumn: number;
-  endLine: number;
-  endColumn: number;
-  parent: string | null;
-  docstring: string | null;
 }
 
 export interface ExtractedChunk {
@@ -80,7 +68,7 @@ export interface ExtractedFile {
   language: CodeLanguage | null;
   error?: string;
   imports: ImportRef[];
-  symbols: ExtractedSymbol[];
+  symbols: SymbolRecord[];
   chunks: ExtractedChunk[];
 }
 
@@ -97,7 +85,7 @@ const maxDocstring = 4000;
 
 /** A definition found by the walk: its symbol, and whether it becomes chunks. */
 interface Definition {
-  symbol: ExtractedSymbol;
+  symbol: SymbolRecord;
   node: Node;
   /** Where its source starts: its decorators, or `export`. */
   start: number;
@@ -181,7 +169,7 @@ function symbolOf(
   signature: string,
   docstring: string | null,
   startNode: Node = node,
-): ExtractedSymbol {
+): SymbolRecord {
   return {
     name,
     qualifiedName: qualify(scope, name),
@@ -756,7 +744,7 @@ function buildChunks(
     });
   };
   /** `add item (inventory): def add_item(self, name)`, cut to the window. */
-  const nameTextOf = (sym: ExtractedSymbol): string => {
+  const nameTextOf = (sym: SymbolRecord): string => {
     const words = splitIdentifier(sym.name).join(' ') || sym.name;
     const parent = sym.parent
       ? sym.parent
