@@ -132,30 +132,7 @@ export function createJobStore(db: Db, hooks: JobStoreOptions = {}) {
   return {
     /** Inserts the record; with an idempotency key already used by this owner, returns the existing row instead. */
     async insert(job: NewJob): Promise<{ row: JobRow; created: boolean }> {
-      const rows = (await db.raw(
-        `insert into jobs (id, kind, kind_version, queue, owner_id, priority, max_attempts, input, idempotency_key, request_hash, key_prefix)
-         values (?, ?, ?, ?, ?, ?, ?, ?::jsonb, ?, ?, ?)
-         on conflict (owner_id, idempotency_key) where idempotency_key is not null do nothing
-         returning *`,
-        [
-          job.id,
-          job.kind,
-          job.v,
-          job.queue,
-          job.ownerId,
-          job.priority,
-          job.maxAttempts,
-          JSON.stringify(job.input),
-          job.idempotencyKey ?? null,
-          job.requestHash ?? null,
-          keyPrefix,
-        ],
-      )) as { rows: JobRow[] };
-      const created = rows.rows[0];
-      if (created) return { row: created, created: true };
-      const existing = await jobs().where({ owner_id: job.ownerId, idempotency_key: job.idempotencyKey! }).first();
-      if (!existing) throw new Error('idempotency conflict row vanished');
-      return { row: existing, created: false };
+      return (await this.insertMany([job]))[0]!;
     },
 
     /**
