@@ -9,6 +9,7 @@ import { servingGeneration, submitJob, type SubmitDeps } from '../../platform/co
 import {
   canonicalModel,
   collectionTableSpec,
+  fitsFieldType,
   metadataColumn,
   type CollectionRow,
   type CollectionStore,
@@ -122,18 +123,7 @@ function checkMetadata(fields: Record<string, FieldType>, docs: readonly Documen
         errors.push({ path: `documents.${i}.metadata.${k}`, message: `not a field of this collection; fields: ${Object.keys(fields).join(', ') || '(none)'}` });
         continue;
       }
-      if (v === null) continue;
-      const ok =
-        type === 'string[]'
-          ? Array.isArray(v)
-          : type === 'int'
-            ? Number.isInteger(v)
-            : type === 'float'
-              ? typeof v === 'number'
-              : type === 'bool'
-                ? typeof v === 'boolean'
-                : typeof v === 'string';
-      if (!ok) errors.push({ path: `documents.${i}.metadata.${k}`, message: `expected ${type}` });
+      if (!fitsFieldType(type, v)) errors.push({ path: `documents.${i}.metadata.${k}`, message: `expected ${type}` });
     }
   });
   if (errors.length) throw new AppError('VALIDATION_FAILED', { detail: "Some metadata does not match the collection's fields", errors: errors.slice(0, 50) });

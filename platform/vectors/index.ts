@@ -20,7 +20,7 @@ export { fittingPrefix, splitPassages } from './passages.ts';
 export type { Passage } from './passages.ts';
 export { reciprocalRankFusion } from './rrf.ts';
 export type { FusedItem } from './rrf.ts';
-export { specFromSchema } from './schema.ts';
+export { fitsFieldType, specFromSchema } from './schema.ts';
 export type { FieldType, TableSpec } from './schema.ts';
 export { VectorStore, VectorTable, defaultMaintenancePolicy, openVectorStore } from './store.ts';
 export type {

@@ -24,6 +24,23 @@ import { Bool, DataType, Field, FixedSizeList, Float32, Float64, Int32, List, Sc
 
 export type FieldType = 'string' | 'int' | 'float' | 'bool' | 'string[]';
 
+/** Whether a metadata value fits a declared field (null fits any: the field is then empty). */
+export function fitsFieldType(type: FieldType, v: unknown): boolean {
+  if (v === null) return true;
+  switch (type) {
+    case 'string[]':
+      return Array.isArray(v);
+    case 'int':
+      return Number.isInteger(v);
+    case 'float':
+      return typeof v === 'number';
+    case 'bool':
+      return typeof v === 'boolean';
+    case 'string':
+      return typeof v === 'string';
+  }
+}
+
 export interface TableSpec {
   /** The LanceDB table name: letters, digits and underscores. */
   name: string;

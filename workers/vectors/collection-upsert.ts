@@ -9,6 +9,7 @@ import { JobFailure } from '../../platform/jobs/index.ts';
 import {
   collectionTablePrefix,
   collectionTableSpec,
+  fitsFieldType,
   metadataColumn,
   passageRowId,
   passagesVersion,
@@ -51,19 +52,7 @@ export function collectionUpsertHandler(deps: CollectionUpsertDeps): Handler<typ
       const fields: Record<string, unknown> = {};
       for (const [name, type] of Object.entries(coll.fields)) {
         const v = doc.metadata?.[name];
-        const ok =
-          v === undefined ||
-          v === null ||
-          (type === 'string[]'
-            ? Array.isArray(v)
-            : type === 'int'
-              ? Number.isInteger(v)
-              : type === 'float'
-                ? typeof v === 'number'
-                : type === 'bool'
-                  ? typeof v === 'boolean'
-                  : typeof v === 'string');
-        if (!ok) throw new JobFailure('HANDLER_FAILED', `document "${doc.id}": metadata.${name} is not a ${type}`);
+        if (v !== undefined && !fitsFieldType(type, v)) throw new JobFailure('HANDLER_FAILED', `document "${doc.id}": metadata.${name} is not a ${type}`);
         fields[metadataColumn(name)] = v ?? null;
       }
       for (const p of splitPassages(doc.text, counter, budget)) {
