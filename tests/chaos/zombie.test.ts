@@ -14,6 +14,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { readSse, startStack, type Stack, type TestUser } from '../harness.ts';
 import { startWorkerProcess, type WorkerChild } from '../support/worker-process.ts';
+import { until } from '../support/until.ts';
 
 let stack: Stack;
 let user: TestUser;
@@ -37,16 +38,6 @@ async function worker(extra: Record<string, string> = {}): Promise<WorkerChild> 
   const w = await startWorkerProcess(stack.env, extra);
   children.push(w);
   return w;
-}
-
-async function until<T>(what: string, fn: () => Promise<T | undefined | false>, timeoutMs = 60_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
 }
 
 const job = async (id: string) => (await stack.request('GET', `/v1/jobs/${id}`, { user })).json;
@@ -91,14 +82,14 @@ describe('a zombie attempt (SIGSTOP past its lock, SIGCONT after the takeover)',
         const j = await job(id);
         return ['completed', 'failed', 'cancelled'].includes(j.state) && j;
       },
-      90_000,
+      { timeoutMs: 90_000 },
     );
     expect(done.state).toBe('completed');
     expect(done.attempts).toBe(2);
     expect(done.result.attempt).toBe(2);
     expect(done.result.worker).toMatch(new RegExp(`:${b.child.pid}$`));
     // The zombie notices (lost lock or refused write) and stops; give it the time a lock renewal takes.
-    await until('the zombie to stand down', async () => /attempt superseded/.test(a.output()), 15_000);
+    await until('the zombie to stand down', async () => /attempt superseded/.test(a.output()), { timeoutMs: 15_000 });
     const entries = await rawStream(id);
     expectOneFinishedFromTheWinner(entries, 2);
     const { events } = await live;
@@ -134,7 +125,7 @@ describe('a zombie attempt (SIGSTOP past its lock, SIGCONT after the takeover)',
       await until('attempt 1 streaming', async () => (await rawStream(id)).some((e) => e.event === 'tokens' && e.attempt === 1));
       a.child.kill('SIGSTOP');
       const b = await worker();
-      await until('attempt 2 streaming', async () => (await rawStream(id)).some((e) => e.event === 'tokens' && e.attempt === 2), 60_000).catch(
+      await until('attempt 2 streaming', async () => (await rawStream(id)).some((e) => e.event === 'tokens' && e.attempt === 2), { timeoutMs: 60_000 }).catch(
         async (err: Error) => {
           throw new Error(
             `${err.message}\nrecord: ${JSON.stringify(await job(id))}\nstream: ${JSON.stringify((await rawStream(id)).map((e) => [e.seq, e.event, e.attempt]))}\nworker b:\n${b.output().slice(-3000)}`,
@@ -148,7 +139,7 @@ describe('a zombie attempt (SIGSTOP past its lock, SIGCONT after the takeover)',
           const j = await job(id);
           return ['completed', 'failed', 'cancelled'].includes(j.state) && j;
         },
-        240_000,
+        { timeoutMs: 240_000 },
       ).catch(async (err: Error) => {
         throw new Error(
           `${err.message}\nrecord: ${JSON.stringify(await job(id))}\nstream: ${JSON.stringify((await rawStream(id)).map((e) => [e.seq, e.event, e.attempt]))}\nworker a:\n${a.output().slice(-3000)}\nworker b:\n${b.output().slice(-3000)}`,
@@ -156,7 +147,7 @@ describe('a zombie attempt (SIGSTOP past its lock, SIGCONT after the takeover)',
       });
       expect(done.state).toBe('completed');
       expect(done.attempts).toBe(2);
-      await until('the zombie to stand down', async () => /attempt superseded/.test(a.output()), 15_000);
+      await until('the zombie to stand down', async () => /attempt superseded/.test(a.output()), { timeoutMs: 15_000 });
       const entries = await rawStream(id);
       expectOneFinishedFromTheWinner(entries, 2);
       // The text of attempt 2's events (after its reset) is the recorded result.

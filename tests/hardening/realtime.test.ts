@@ -12,6 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { appendRoomEvents } from '../../platform/streams/index.ts';
 import { startStack, type Stack, type TestUser } from '../harness.ts';
 import { makeAgents, makeRoom } from '../discussions/rooms.ts';
+import { until } from '../support/until.ts';
 
 let stack: Stack;
 let limited: Stack;
@@ -47,14 +48,6 @@ async function openSse(s: Stack, u: TestUser, roomId: string) {
   const controller = new AbortController();
   const res = await fetch(`${s.base}/v1/discussions/${roomId}/events`, { headers: u.auth, signal: controller.signal });
   return { res, close: () => controller.abort() };
-}
-
-async function until(what: string, cond: () => Promise<boolean>, timeoutMs = 20_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await cond())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for: ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
 }
 
 const leases = (s: Stack, u: TestUser) => s.api.redis.zcount(s.api.keys.userConnections(u.id), String(Date.now()), '+inf');

@@ -11,6 +11,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { permissionsOf, type Actor } from '../../api/auth/permissions.ts';
 import { eventStreamHandler } from '../../api/realtime/sse.ts';
 import { readSse } from '../harness.ts';
+import { until } from '../support/until.ts';
 
 type E = { event: string; data: { seq: number } & Record<string, unknown> };
 const actor: Actor = {
@@ -54,13 +55,6 @@ function serve(opts: { watch: (fn: (e: E) => void) => Promise<() => void>; valid
 }
 
 /** Resolves once `check` holds, polling; fails after a generous deadline. */
-async function until(what: string, check: () => boolean, timeoutMs = 10_000): Promise<void> {
-  for (const deadline = Date.now() + timeoutMs; !check();) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
-
 /**
  * Waits for `n` recheck periods, counted on a reference stream (its own server, same
  * `revalidateMs`) rather than on the clock: a recheck timer left running by another stream,

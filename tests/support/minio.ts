@@ -9,10 +9,10 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash, createHmac } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildMinio } from '../../scripts/services/build.ts';
+import { freePort } from './private-services.ts';
 
 export interface Minio {
   /** http://127.0.0.1:<port> */
@@ -25,17 +25,6 @@ export interface Minio {
   /** The PARLEY_LANCEDB_S3_* variables that point Parley at this server. */
   env(): Record<string, string>;
   stop(): Promise<void>;
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-    s.once('error', reject);
-  });
 }
 
 const sha256 = (data: string) => createHash('sha256').update(data).digest('hex');

@@ -12,24 +12,20 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
+import { until } from './until.ts';
 
 const repoRoot = fileURLToPath(new URL('../..', import.meta.url));
 
+/** A loopback port nothing listens on right now (the kernel's pick). */
 export function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
       const { port } = s.address() as { port: number };
       s.close(() => resolve(port));
     });
   });
-}
-
-async function until(what: string, fn: () => Promise<boolean>, timeoutMs = 30_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await fn().catch(() => false))) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
 }
 
 export interface PrivateRedis {
@@ -74,7 +70,7 @@ export async function startPrivateRedis(): Promise<PrivateRedis> {
       ],
       { stdio: 'ignore' },
     );
-    await until('private redis', ping);
+    await until('private redis', () => ping().catch(() => false), { everyMs: 100 });
   };
   await start();
   const exited = (c: ChildProcess) => new Promise<void>((r) => (c.exitCode !== null || c.signalCode !== null ? r() : c.once('exit', () => r())));
@@ -143,7 +139,7 @@ export async function startPrivatePostgres(): Promise<PrivatePostgres> {
     stop: () => manage(['down', 'postgres'], env),
     async start() {
       await manage(['up', 'postgres'], env);
-      await until('private postgres', answers);
+      await until('private postgres', () => answers().catch(() => false), { everyMs: 100 });
     },
     async close() {
       await manage(['purge', 'postgres'], env).catch(() => {});

@@ -9,28 +9,17 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, openAsBlob, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildOllama } from '../../scripts/services/build.ts';
 import { cachedChatWheel, chatGguf, chatModelSettings, sha256File } from '../../scripts/services/ollama.ts';
+import { freePort } from './private-services.ts';
 
 export interface SecondOllama {
   url: string;
   /** POST /api/create on this host; throws unless Ollama says success. */
   create(body: Record<string, unknown>): Promise<void>;
   stop(): Promise<void>;
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-    s.once('error', reject);
-  });
 }
 
 /** A loopback port nothing listens on (a host that is down). */
