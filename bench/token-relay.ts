@@ -40,7 +40,7 @@ import { cpuBetween, type CpuCost, cpuSnapshot, describeCpu, describeMachine } f
 import { cleanup, configOf, createMember, parleyEnv, submitterOf, teardownOnExit, uniquePrefix } from './internal/parley.ts';
 import type { RelayRequest, RelayResult } from './internal/relay-load.ts';
 import { stampsIn } from './internal/token-stamp.ts';
-import { fmt, printVerdicts, summarize, type LatencySummary } from './internal/stats.ts';
+import { fmt, printVerdicts, reported, summarize, type LatencySummary } from './internal/stats.ts';
 
 const Env = z.object({
   BENCH_PAIRS: z.coerce.number().int().min(1).max(20).default(3),
@@ -176,16 +176,12 @@ async function main(): Promise<void> {
     }
 
     printVerdicts('token-relay', [
-      {
-        name: 'p50 token latency',
-        unit: 'ms',
-        better: 'lower',
-        baseline: a.map((r) => r.latency.p50),
-        parley: b.map((r) => r.latency.p50),
-        target: '(reported)',
-        met: () => true,
-        informational: true,
-      },
+      reported(
+        'p50 token latency',
+        'ms',
+        a.map((r) => r.latency.p50),
+        b.map((r) => r.latency.p50),
+      ),
       {
         name: 'p99 token latency',
         unit: 'ms',

@@ -53,6 +53,11 @@ export interface Figure {
   informational?: boolean;
 }
 
+/** A figure printed beside the targets but not judged: its verdict is always `info`. */
+export function reported(name: string, unit: string, baseline: number[], parley: number[], better: Figure['better'] = 'lower'): Figure {
+  return { name, unit, better, baseline, parley, target: '(reported)', met: () => true, informational: true };
+}
+
 export interface Verdict {
   name: string;
   unit: string;
