@@ -209,12 +209,22 @@ export async function indexRepository(deps: CodeDeps, actor: Actor, id: string):
     if (current && !isTerminal(current.state))
       return { job: { id: current.id, kind: current.kind, state: current.state, links: links(current.id) }, existing: true };
   }
+  // Requests that read the same record race to the same key: the run after the job they saw (or the first
+  // ever), so one caller's requests at once submit one job, and the next run after it ends gets a new key.
+  // (Keys are per owner: the owner and an operator at the same instant may each start one; runs of one
+  // repository converge, since each replaces whole files' rows.)
+  const key = `code.index:${row.id}:after:${row.index_job_id ?? 'none'}:by:${actor.userId}`;
   let submitted;
   try {
-    submitted = await submitJob(deps.submit, codeIndex, { repositoryId: row.id }, { ownerId: actor.userId });
+    submitted = await submitJob(deps.submit, codeIndex, { repositoryId: row.id }, { ownerId: actor.userId, key });
   } catch (err) {
     // The lifecycle's refusals as the API answers them everywhere (NOT_ACCEPTED: 503); anything else is a fault.
     throw refusal(err, 'The queue could not take the job; nothing was accepted. Retry later.');
+  }
+  if (!submitted.created) {
+    const current = await deps.jobs.get(submitted.id);
+    const state = current?.state ?? 'queued';
+    return { job: { id: submitted.id, kind: submitted.kind, state, links: links(submitted.id) }, existing: true };
   }
   await deps.store.setIndexJob(row.id, submitted.id);
   return { job: { id: submitted.id, kind: submitted.kind, state: 'queued', links: links(submitted.id) }, existing: false };

@@ -87,6 +87,22 @@ describe('re-indexing', () => {
     expect(again.result).toMatchObject({ filesChanged: 0, chunksEmbedded: 0, files: 4, chunks: first.result.chunks });
   });
 
+  it('submits one job for index requests made at the same instant, and a new one once it has ended', async () => {
+    const before = (await stack.api.db('jobs').where({ kind: 'code.index' }).whereRaw("input->>'repositoryId' = ?", [repo]).count({ n: '*' }))[0]!.n;
+    const answers = await Promise.all(Array.from({ length: 6 }, () => stack.request('POST', `/v1/code/repositories/${repo}/index`, { user: alice })));
+    expect(answers.map((a) => a.status)).toEqual(Array(6).fill(202));
+    const ids = new Set(answers.map((a) => a.json.id as string));
+    expect(ids.size).toBe(1);
+    const after = (await stack.api.db('jobs').where({ kind: 'code.index' }).whereRaw("input->>'repositoryId' = ?", [repo]).count({ n: '*' }))[0]!.n;
+    expect(Number(after) - Number(before)).toBe(1);
+    const done = await stack.waitForJob([...ids][0]!, alice, 600_000);
+    expect(done.state).toBe('completed');
+    const next = await stack.request('POST', `/v1/code/repositories/${repo}/index`, { user: alice });
+    expect(next.status).toBe(202);
+    expect(ids.has(next.json.id as string)).toBe(false);
+    expect((await stack.waitForJob(next.json.id, alice, 600_000)).state).toBe('completed');
+  });
+
   it('embeds only the chunks of a changed file whose content changed', async () => {
     current = {
       ...current,
