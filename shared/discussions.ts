@@ -217,6 +217,8 @@ export const ContextStats = z.object({
   droppedTurns: z.number().int(),
   humanMessages: z.number().int(),
   longTermMemory: z.number().int(),
+  /** The knowledge items those memories are (`GET /v1/knowledge/items/:id/links`); absent in turns recorded before it was kept. */
+  memoryItems: z.array(z.string()).default([]),
 });
 export type ContextStats = z.infer<typeof ContextStats>;
 

@@ -26,6 +26,7 @@ function timeline(turns: number, words = 30): TimelineEntry[] {
   });
 }
 
+const note = (id: string, text: string) => ({ id, text });
 const base = { topic: 'Cats or dogs?', speaker: ada, participants: ['Ada', 'Bo'], turn: 1, summary: null, timeline: [], longTermMemory: [], budget: 1536 };
 
 describe('context assembly', () => {
@@ -38,7 +39,7 @@ describe('context assembly', () => {
       const budget = MIN_BUDGET + Math.floor(rnd() * 2000);
       const tl = timeline(Math.floor(rnd() * 40), 5 + Math.floor(rnd() * 80));
       const summary = rnd() < 0.5 ? { upToTurn: 3, text: 'summary '.repeat(Math.floor(rnd() * 400)) } : null;
-      const notes = rnd() < 0.5 ? ['Ada once owned a cat named Pixel.', 'Bo was bitten by a cat.'] : [];
+      const notes = rnd() < 0.5 ? [note('m1', 'Ada once owned a cat named Pixel.'), note('m2', 'Bo was bitten by a cat.')] : [];
       const persona = rnd() < 0.1 ? 'very long persona '.repeat(200) : ada.persona;
       const c = assembleContext({ ...base, speaker: { ...ada, persona }, budget, timeline: tl, summary, longTermMemory: notes });
       const total = c.messages.reduce((n, m) => n + messageTokens(m), 0);
@@ -52,6 +53,8 @@ describe('context assembly', () => {
         .map((e) => (e.kind === 'turn' && e.agentId === ada.id ? e.text : `${(e as { agentName: string }).agentName}: ${e.text}`));
       expect(kept).toEqual(expected);
       expect(c.messages.at(-1)!.content).toMatch(/Ada/);
+      // The memories the prompt carries are the ones the stats name, best first.
+      expect(c.stats.memoryItems).toEqual(notes.slice(0, c.stats.longTermMemory).map((n) => n.id));
     }
   });
 
@@ -66,7 +69,7 @@ describe('context assembly', () => {
       turn: 4,
       timeline: tl,
       summary: { upToTurn: 0, text: 'They argued about pets.' },
-      longTermMemory: ['Ada owns a cat.'],
+      longTermMemory: [note('item-1', 'Ada owns a cat.')],
     });
     const [system, ...rest] = c.messages;
     expect(system!.role).toBe('system');
@@ -81,7 +84,7 @@ describe('context assembly', () => {
       ['user', 'Ada, it is y'],
     ]);
     expect(rest[3]!.content.endsWith('[interrupted]')).toBe(true);
-    expect(c.stats).toMatchObject({ humanMessages: 1, verbatimTurns: 3, droppedTurns: 0, longTermMemory: 1 });
+    expect(c.stats).toMatchObject({ humanMessages: 1, verbatimTurns: 3, droppedTurns: 0, longTermMemory: 1, memoryItems: ['item-1'] });
   });
 
   it('opens the discussion when there is nothing yet', () => {

@@ -70,15 +70,16 @@ afterAll(async () => {
 
 describe('agents remember', () => {
   const log = createLogger('test', 'warn');
+  const texts = (notes: { text: string }[]) => notes.map((n) => n.text);
 
   it('gives the speaker its own, the room’s and shared memories, and no one else’s', async () => {
     const notes = await knowledgeMemory({ knowledge: store, log })(room, ada);
-    expect(notes.sort()).toEqual([memories[0]![1], memories[1]![1], memories[2]![1]].sort());
+    expect(texts(notes).sort()).toEqual([memories[0]![1], memories[1]![1], memories[2]![1]].sort());
   });
 
   it('stays within the memory token budget', async () => {
     const budget = estimateTokens(memories[0]![1]) + 2;
-    const notes = await knowledgeMemory({ knowledge: store, log, budgetTokens: budget })(room, ada);
+    const notes = texts(await knowledgeMemory({ knowledge: store, log, budgetTokens: budget })(room, ada));
     expect(notes.length).toBeGreaterThan(0);
     expect(notes.reduce((n, t) => n + estimateTokens(t) + 1, 0)).toBeLessThanOrEqual(budget);
     expect(notes.length).toBeLessThan(3);
@@ -86,18 +87,18 @@ describe('agents remember', () => {
 
   it('lets the latest turn steer which memories come first', async () => {
     const memory = knowledgeMemory({ knowledge: store, log });
-    expect((await memory(room, ada))[0]).not.toBe(memories[2]![1]);
-    expect((await memory(room, ada, 'Grace: what if it breaks, do we have a rollback plan?'))[0]).toBe(memories[2]![1]);
+    expect((await memory(room, ada))[0]!.text).not.toBe(memories[2]![1]);
+    expect((await memory(room, ada, 'Grace: what if it breaks, do we have a rollback plan?'))[0]!.text).toBe(memories[2]![1]);
   });
 
   it('inherits a parent room’s memory up to the fork point only', async () => {
     const fork = { id: 'room-fork', owner_id: tenant, topic: room.topic, parent_id: 'room-p', fork_turn: 2, created_at: new Date() } as DiscussionRow;
-    const notes = await knowledgeMemory({ knowledge: store, log })(fork, ada);
+    const notes = texts(await knowledgeMemory({ knowledge: store, log })(fork, ada));
     expect(notes).toContain(parentTurns[0]![1]);
     expect(notes).not.toContain(parentTurns[1]![1]);
     expect(notes).toContain(memories[0]![1]);
     // Forked before the parent's items were recorded: none of them.
-    const early = await knowledgeMemory({ knowledge: store, log })({ ...fork, created_at: new Date(0) }, ada);
+    const early = texts(await knowledgeMemory({ knowledge: store, log })({ ...fork, created_at: new Date(0) }, ada));
     expect(early.filter((n) => parentTurns.some(([, t]) => t === n))).toEqual([]);
   });
 

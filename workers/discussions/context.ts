@@ -30,6 +30,12 @@ export type TimelineEntry =
   | { kind: 'turn'; seq: number; turn: number; agentId: string; agentName: string; text: string; status: TurnStatus }
   | { kind: 'human'; seq: number; authorName: string; text: string };
 
+/** One long-term memory: the knowledge item's id and its text. */
+export interface MemoryNote {
+  id: string;
+  text: string;
+}
+
 export interface ContextInput {
   topic: string;
   speaker: { id: string; name: string; persona: string };
@@ -39,7 +45,8 @@ export interface ContextInput {
   summary: { upToTurn: number; text: string } | null;
   /** Everything after the summary, in seq order. Failed turns are left out by the caller. */
   timeline: TimelineEntry[];
-  longTermMemory: string[];
+  /** Best first; as many as fit a quarter of what the fixed parts leave. */
+  longTermMemory: readonly MemoryNote[];
   budget: number;
 }
 
@@ -106,11 +113,13 @@ export function assembleContext(input: ContextInput): AssembledContext {
     }
   }
   const notes: string[] = [];
+  const memoryItems: string[] = [];
   let notesUsed = 0;
   for (const note of input.longTermMemory) {
-    const cost = estimateTokens(`- ${note}`) + 1 + (notes.length === 0 ? 8 : 0);
+    const cost = estimateTokens(`- ${note.text}`) + 1 + (notes.length === 0 ? 8 : 0);
     if (notesUsed + cost > Math.floor(rest / 4)) break;
-    notes.push(`- ${note}`);
+    notes.push(`- ${note.text}`);
+    memoryItems.push(note.id);
     notesUsed += cost;
   }
   used += notesUsed;
@@ -149,6 +158,7 @@ export function assembleContext(input: ContextInput): AssembledContext {
       droppedTurns: dropped.filter((e) => e.kind === 'turn').length,
       humanMessages: keptEntries.filter((e) => e.kind === 'human').length,
       longTermMemory: notes.length,
+      memoryItems,
     },
     overflowTokens: dropped.reduce((n, e) => n + messageTokens(entryMessage(e, speaker.id)), 0),
   };

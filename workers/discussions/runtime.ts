@@ -9,14 +9,15 @@ import type { RoomMemory } from '../../platform/discussions/index.ts';
 import type { DiscussionRow, RoomMember } from '../../platform/discussions/index.ts';
 import type { Transcripts } from '../../platform/discussions/index.ts';
 import type { OllamaClient } from '../../platform/ollama/index.ts';
+import type { MemoryNote } from './context.ts';
 
 /**
  * Long-term memory for one agent in one room: notes the context assembler
  * puts in the system prompt under "Things you remember" (within a quarter
  * of the remaining budget). Unset today; the knowledge work plugs in here.
  */
-/** The speaker's long-term memories for a turn; `recent` is the latest text in the room (the last turn or message), empty at the start. */
-export type LongTermMemory = (room: DiscussionRow, agent: RoomMember, recent?: string) => Promise<string[]>;
+/** The speaker's long-term memories for a turn, best first; `recent` is the latest text in the room (the last turn or message), empty at the start. */
+export type LongTermMemory = (room: DiscussionRow, agent: RoomMember, recent?: string) => Promise<MemoryNote[]>;
 
 /** A turn as committed, for whoever keeps the transcript beyond the room (knowledge). */
 export interface CommittedTurn {

@@ -20,6 +20,7 @@ import { readableScopes, type KnowledgeStore } from '../../platform/knowledge/in
 import type { DiscussionRow } from '../../platform/discussions/index.ts';
 import type { KnowledgeItem } from '../../shared/index.ts';
 import type { Logger } from '../../platform/observability/index.ts';
+import type { MemoryNote } from '../discussions/context.ts';
 import type { LongTermMemory } from '../discussions/runtime.ts';
 import { estimateTokens } from '../handlers/estimate.ts';
 
@@ -39,13 +40,13 @@ export function knowledgeMemory(opts: MemoryOptions): LongTermMemory {
     try {
       const scopes = readableScopes({ id: agent.id, rooms: room.parent_id ? [room.id, room.parent_id] : [room.id] });
       const hits = await opts.knowledge.forTenant(room.owner_id).search({ scopes, text: recent.trim() ? recent.slice(-1000) : room.topic, limit: candidates });
-      const notes: string[] = [];
+      const notes: MemoryNote[] = [];
       let used = 0;
       for (const h of hits) {
         if (!inherited(room, h.item)) continue;
         const cost = estimateTokens(h.item.text) + 1;
         if (used + cost > budget) continue;
-        notes.push(h.item.text);
+        notes.push({ id: h.item.id, text: h.item.text });
         used += cost;
       }
       return notes;

@@ -1,0 +1,55 @@
+/**
+ * A live room remembers: the room owner's shared knowledge reaches a turn's
+ * prompt through the workers' long-term memory, and the transcript names the
+ * knowledge items the turn used, so "why did the agent say that" has an
+ * answer. Real API, workers, Ollama, LanceDB and FerretDB.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { TestUser } from '../harness.ts';
+import { startCodeStack, type CodeStack } from '../code/support.ts';
+import { act, closed, makeAgents, makeRoom, transcript, waitForRoom } from '../discussions/rooms.ts';
+
+let stack: CodeStack;
+let owner: TestUser;
+
+beforeAll(async () => {
+  stack = await startCodeStack();
+  owner = await stack.user('member');
+}, 120_000);
+afterAll(() => stack?.cleanup());
+
+describe('a live room remembers', () => {
+  it('puts the owner’s shared knowledge into a turn’s prompt and names the items in the transcript', async () => {
+    const text = 'The payroll migration is scheduled for the weekend after the audit. The audit of the payroll service ends on Friday.';
+    const r = await stack.request('POST', '/v1/knowledge/sources', {
+      user: owner,
+      body: { source: { kind: 'document', title: 'Payroll plan', text }, scope: { scope: 'shared' } },
+    });
+    expect(r.status, r.text).toBe(202);
+    expect((await stack.waitForJob(r.json.job.id, owner, 120_000)).state).toBe('completed');
+
+    const agents = await makeAgents(stack, owner, 2, { num_predict: 16, temperature: 0 });
+    const room = await makeRoom(stack, owner, {
+      topic: 'Should the payroll migration wait for the audit?',
+      agentIds: agents.map((a) => a.id),
+      policy: { maxTurns: 1 },
+    });
+    await act(stack, owner, room.id, 'start');
+    await waitForRoom(stack, owner, room.id, closed);
+
+    const [turn] = (await transcript(stack, owner, room.id, true)).turns;
+    expect(turn.status).toBe('completed');
+    expect(turn.context.longTermMemory).toBeGreaterThan(0);
+    expect(turn.context.memoryItems).toHaveLength(turn.context.longTermMemory);
+    // Each named item is one of the owner's, and its text is what the prompt carried.
+    for (const id of turn.context.memoryItems as string[]) {
+      const links = await stack.request('GET', `/v1/knowledge/items/${encodeURIComponent(id)}/links`, { user: owner });
+      expect(links.status, links.text).toBe(200);
+      expect(turn.prompt[0].content).toContain(`- ${links.json.item.text}`);
+    }
+    // Another user cannot read them.
+    const stranger = await stack.user('member');
+    const foreign = await stack.request('GET', `/v1/knowledge/items/${encodeURIComponent(turn.context.memoryItems[0])}/links`, { user: stranger });
+    expect(foreign.status).toBe(404);
+  });
+});
