@@ -42,9 +42,9 @@ export interface MaintenancePolicy {
   vectorIndexMinRows: number;
   /** The ANN index: HNSW over scalar-quantised vectors (IVF_HNSW_SQ), or IVF-PQ. @defaultValue 'hnsw_sq' */
   vectorIndex: 'hnsw_sq' | 'ivf_pq';
-  /** HNSW candidate list size at query time: recall against speed. @defaultValue 64 */
+  /** HNSW candidate list size at query time (at least limit × refineFactor): recall against speed. @defaultValue 64 */
   hnswEf: number;
-  /** IVF-PQ: how many candidates per result are re-ranked with exact distances. @defaultValue 10 */
+  /** How many candidates per result the ANN index yields to be re-ranked with exact distances. @defaultValue 10 */
   refineFactor: number;
   /**
    * Table versions younger than this survive `maintain()`, for queries still
@@ -362,7 +362,9 @@ export class VectorTable {
       throw new Error(`query vector of ${req.vector.length} dimensions for table ${this.name} (${this.spec.dimensions})`);
     let q = this.table.query().nearestTo(Array.from(req.vector)).column(column).distanceType('cosine').where(predicate).select(select).limit(limit);
     if (req.exact) q = q.bypassVectorIndex();
-    else q = q.ef(Math.max(this.policy.hnswEf, limit)).refineFactor(this.policy.refineFactor);
+    // The index is asked for limit × refineFactor candidates (re-ranked with exact distances), and an HNSW
+    // search must keep at least as many in its list: ef below that is an error, not a smaller answer.
+    else q = q.ef(Math.max(this.policy.hnswEf, limit * this.policy.refineFactor)).refineFactor(this.policy.refineFactor);
     return q.toArray();
   }
 

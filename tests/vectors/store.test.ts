@@ -46,3 +46,56 @@ describe('reciprocal rank fusion', () => {
     expect(fused.map((f) => f.item).sort()).toEqual(['a', 'b', 'c', 'd', 'e']);
   });
 });
+
+describe('the ANN index', () => {
+  // Seeded, so a failure reruns the same data.
+  let seed = 7;
+  const rnd = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
+  const unit = (d: number) => {
+    const v = Array.from({ length: d }, () => rnd() - 0.5);
+    const n = Math.hypot(...v);
+    return v.map((x) => x / n);
+  };
+
+  it.each(['hnsw_sq', 'ivf_pq'] as const)('is built past the row threshold and answers any limit, close to an exact search (%s)', async (kind) => {
+    const dir = await mkdtemp(join(tmpdir(), 'parley-vectors-ann-'));
+    const store = await openVectorStore({ uri: dir, maintenance: { versionRetentionMs: 0, vectorIndexMinRows: 500, vectorIndex: kind } });
+    try {
+      const t = await store.table({ name: `ann_${kind}`, dimensions: 16, fields: { path: 'string' } });
+      const rows = Array.from({ length: 1000 }, (_, i) => ({
+        id: `r${i}`,
+        scope: i % 2 ? 'a' : 'b',
+        text: `row ${i}`,
+        contentHash: `h${i}`,
+        vector: unit(16),
+        fields: { path: `p${i}` },
+      }));
+      await t.upsert(rows);
+      const report = await t.maintain();
+      expect(report.created).toContain('vector_idx');
+      for (const ix of report.indexes) expect(ix.unindexedRows, ix.name).toBe(0);
+      let found = 0;
+      let wanted = 0;
+      for (let q = 0; q < 10; q++) {
+        const vector = unit(16);
+        // Limits whose candidate lists (limit × the refine factor) pass the HNSW query's default ef.
+        for (const limit of [1, 10, 50]) {
+          const ann = await t.search({ scopes: ['a', 'b'], mode: 'vector', vector, limit });
+          const exact = await t.search({ scopes: ['a', 'b'], mode: 'vector', vector, limit, exact: true });
+          expect(ann).toHaveLength(limit);
+          const truth = new Set(exact.map((h) => h.id));
+          found += ann.filter((h) => truth.has(h.id)).length;
+          wanted += limit;
+        }
+        // A prefilter still fills the page from the filtered rows.
+        const scoped = await t.search({ scopes: ['a'], mode: 'vector', vector, limit: 10 });
+        expect(scoped.map((h) => h.scope)).toEqual(Array(10).fill('a'));
+      }
+      console.log(`ANN (${kind}) recall against exact on 1,000 random 16-d rows: ${(found / wanted).toFixed(3)}`);
+      expect(found / wanted).toBeGreaterThan(0.8);
+    } finally {
+      store.close();
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
