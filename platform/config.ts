@@ -355,12 +355,20 @@ const Env = z.object({
   PARLEY_VECTOR_INDEX_MIN_ROWS: z.coerce.number().int().min(256).default(20_000),
   /** The ANN index type. @defaultValue hnsw_sq */
   PARLEY_VECTOR_INDEX: z.enum(['hnsw_sq', 'ivf_pq']).default('hnsw_sq'),
+  /** HNSW's candidate list at query time (at least limit × 10 is used): recall against latency. @defaultValue 64 */
+  PARLEY_VECTOR_HNSW_EF: z.coerce.number().int().min(10).max(10_000).default(64),
   /** Table versions younger than this are kept for readers in flight; older ones are removed. @defaultValue 10 s */
   PARLEY_LANCEDB_VERSION_RETENTION_S: z.coerce.number().min(0).default(10),
   /** How often the vector maintenance job runs. @defaultValue 600 s */
   PARLEY_VECTORS_MAINTAIN_INTERVAL_S: z.coerce.number().int().min(1).default(600),
   /** A retired index generation's table is dropped this long after the switch. @defaultValue 600 s */
   PARLEY_VECTORS_RETIRED_GRACE_S: z.coerce.number().int().min(0).default(600),
+  /** A soft-expired knowledge item is purged by vector maintenance this long after it expired (until then a pin brings it back). @defaultValue 7 days */
+  PARLEY_KNOWLEDGE_PURGE_GRACE_S: z.coerce
+    .number()
+    .int()
+    .min(0)
+    .default(7 * 86_400),
   /**
    * Per-kind bounds on a job's input (checked at submit and retry) and result (checked by the worker
    * before the record is written), in bytes of JSON, as JSON merged over `jobLimitDefaults` kind by
@@ -607,10 +615,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env) {
       maintenance: {
         vectorIndexMinRows: e.PARLEY_VECTOR_INDEX_MIN_ROWS,
         vectorIndex: e.PARLEY_VECTOR_INDEX,
+        hnswEf: e.PARLEY_VECTOR_HNSW_EF,
         versionRetentionMs: e.PARLEY_LANCEDB_VERSION_RETENTION_S * 1000,
       },
       maintainIntervalMs: e.PARLEY_VECTORS_MAINTAIN_INTERVAL_S * 1000,
       retiredGraceMs: e.PARLEY_VECTORS_RETIRED_GRACE_S * 1000,
+      knowledgePurgeGraceMs: e.PARLEY_KNOWLEDGE_PURGE_GRACE_S * 1000,
     },
     code: {
       dir: e.PARLEY_CODE_DIR ?? `${dataDir(e.PARLEY_DATA_DIR)}/code`,

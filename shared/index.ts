@@ -205,5 +205,9 @@ export {
   KnowledgeSearchHit,
   KnowledgeRelated,
   KnowledgeSearchResults,
+  RetentionSettings,
+  PutRetention,
+  RetentionView,
+  RetentionList,
 } from './knowledge-api.ts';
 export { KnowledgeExtractInput, KnowledgeExtractResult, KnowledgeExtractProgress, knowledgeExtract } from './jobs/knowledge-extract.ts';

@@ -141,6 +141,17 @@ export const KnowledgeItem = z.object({
   scope: KnowledgeScope,
   owner: z.string(),
   room: z.string().nullable(),
+  /**
+   * Retention (docs/knowledge.md, Forgetting). `expiresAt`: from then on the item is soft-expired, never
+   * returned, and purged after the grace; null: never (no TTL or decay in its scope, or pinned).
+   */
+  expiresAt: z.string().datetime({ offset: true }).nullable().default(null),
+  /** Pinned: never expires and does not decay. */
+  pinned: z.boolean().default(false),
+  /** Its scope's decay half-life when it was written; null: no decay. */
+  halfLifeSeconds: z.number().int().positive().nullable().default(null),
+  /** When a source last said it again (a repeat merged into it); decay counts from here. null: recordedAt. */
+  confirmedAt: z.string().datetime({ offset: true }).nullable().default(null),
 });
 export type KnowledgeItem = z.infer<typeof KnowledgeItem>;
 
@@ -250,8 +261,10 @@ export type KnowledgeSearchQuery = z.infer<typeof KnowledgeSearchQuery>;
 
 export const KnowledgeSearchHit = z.object({
   item: KnowledgeItem,
-  /** Weighted reciprocal rank fusion of the signals, higher is better. */
+  /** Weighted reciprocal rank fusion of the signals times `decay`, higher is better. */
   score: z.number(),
+  /** 0.5^(age / half-life) since it was last said, 1 when pinned or without decay. */
+  decay: z.number(),
   /** The item's 1-based rank in each signal's list, null where absent. */
   ranks: z.object({
     vector: z.number().int().nullable(),
@@ -281,3 +294,47 @@ export const KnowledgeSearchResults = z.object({
   asOf: z.iso.datetime({ offset: true }),
 });
 export type KnowledgeSearchResults = z.infer<typeof KnowledgeSearchResults>;
+
+// ── Retention: per-scope TTL and decay, pinning ─────────────────────────────
+
+/** How long a scope's items live. Both null: forever (the default). */
+export const RetentionSettings = z
+  .object({
+    /** Items expire this long after they were recorded. null: no TTL. */
+    ttlSeconds: z
+      .number()
+      .int()
+      .min(1)
+      .max(100 * 365 * 86_400)
+      .nullable(),
+    /** Their decay score halves every this long since they were last said; below 0.05 they expire. null: no decay. */
+    halfLifeSeconds: z
+      .number()
+      .int()
+      .min(1)
+      .max(100 * 365 * 86_400)
+      .nullable(),
+  })
+  .strict();
+export type RetentionSettings = z.infer<typeof RetentionSettings>;
+
+export const PutRetention = RetentionSettings.extend({
+  scope: KnowledgeScope,
+  /** With scope room: which room. */
+  room: z.string().min(1).max(200).optional(),
+})
+  .strict()
+  .refine((s) => (s.scope === 'room') === (s.room !== undefined), { message: 'a room is given exactly when the scope is room', path: ['room'] });
+export type PutRetention = z.infer<typeof PutRetention>;
+
+export const RetentionView = RetentionSettings.extend({
+  scope: KnowledgeScope,
+  room: z.string().nullable(),
+  updatedAt: z.iso.datetime(),
+  /** PUT only: stored items of the scope whose expiry was recomputed. */
+  itemsUpdated: z.number().int().optional(),
+});
+export type RetentionView = z.infer<typeof RetentionView>;
+
+export const RetentionList = z.object({ items: z.array(RetentionView) });
+export type RetentionList = z.infer<typeof RetentionList>;

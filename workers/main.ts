@@ -25,7 +25,7 @@ import { createCodeStore, submitJob } from '../platform/code/index.ts';
 import { SYSTEM_USER_ID } from '../platform/jobs/index.ts';
 import { startSingletonLoop } from '../platform/connections/index.ts';
 import { Embedder, createCollectionStore, createIndexCatalog, openVectorStore, redisLock } from '../platform/vectors/index.ts';
-import { KnowledgeStore, createKnowledgeRecords } from '../platform/knowledge/index.ts';
+import { KnowledgeStore, createKnowledgeRecords, purgeExpiredKnowledge } from '../platform/knowledge/index.ts';
 import { knowledgeMemory } from './knowledge/memory.ts';
 import { transcriptFeed } from './knowledge/transcripts.ts';
 import { createChunkPool } from './chunking/pool.ts';
@@ -119,7 +119,9 @@ export async function startWorkers(env: NodeJS.ProcessEnv = process.env, opts: {
           embedWindow: config.code.embedWindow,
           embedBatch: config.code.embedBatch,
           retiredGraceMs: config.vectors.retiredGraceMs,
+          knowledgePurgeGraceMs: config.vectors.knowledgePurgeGraceMs,
         },
+        purgeKnowledge: (before, signal) => purgeExpiredKnowledge({ knowledge: knowledgeStore, records: knowledgeRecords }, before, signal),
         submitIndex: async (repositoryId, generation, key) => {
           const repo = await codeStore.getRepository(repositoryId);
           if (repo) await submitJob(submitDeps, codeIndex, { repositoryId, generation }, { ownerId: repo.owner_id, key });

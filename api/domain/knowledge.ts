@@ -8,7 +8,15 @@
  */
 import { randomUUID } from 'node:crypto';
 import { submitJob, type SubmitDeps } from '../../platform/code/index.ts';
-import { believedAt, scopeKey, type KnowledgeRecords, type KnowledgeStore, type SourceRow } from '../../platform/knowledge/index.ts';
+import {
+  believedAt,
+  scopeKey,
+  withRetention,
+  type KnowledgeRecords,
+  type KnowledgeStore,
+  type RetentionRow,
+  type SourceRow,
+} from '../../platform/knowledge/index.ts';
 import {
   knowledgeExtract,
   type CreateKnowledgeSource,
@@ -19,6 +27,10 @@ import {
   type KnowledgeSourceAccepted,
   type KnowledgeSourceList,
   type KnowledgeSourceView,
+  type KnowledgeItem,
+  type PutRetention,
+  type RetentionList,
+  type RetentionView,
   type ScopeRef,
 } from '../../shared/index.ts';
 import type { Actor } from '../auth/permissions.ts';
@@ -163,7 +175,69 @@ export async function searchKnowledge(deps: KnowledgeDeps, actor: Actor, q: Know
   const related = neighbours.slice(0, q.limit).map((item) => ({ item, via: via.get(item.id)!, provenance: item.provenance }));
   return {
     asOf,
-    items: hits.map((h) => ({ item: h.item, score: h.score, ranks: h.ranks, provenance: h.item.provenance, sources: sources.get(h.item.id) ?? [] })),
+    items: hits.map((h) => ({
+      item: h.item,
+      score: h.score,
+      decay: h.decay,
+      ranks: h.ranks,
+      provenance: h.item.provenance,
+      sources: sources.get(h.item.id) ?? [],
+    })),
     related,
   };
+}
+
+function retentionView(row: RetentionRow, itemsUpdated?: number): RetentionView {
+  return {
+    scope: row.scope,
+    room: row.room,
+    ttlSeconds: row.ttl_seconds,
+    halfLifeSeconds: row.half_life_seconds,
+    updatedAt: row.updated_at.toISOString(),
+    ...(itemsUpdated === undefined ? {} : { itemsUpdated }),
+  };
+}
+
+export async function listRetention(deps: KnowledgeDeps, actor: Actor): Promise<RetentionList> {
+  return { items: (await deps.records.listRetention(actor.userId)).map((r) => retentionView(r)) };
+}
+
+/**
+ * Sets a scope's TTL and decay, for the items it will get and for those it
+ * has: their expiry is recomputed from when each was recorded (TTL) and last
+ * said (decay), so a shorter TTL can soft-expire items at once, and a longer
+ * one (or null) brings back soft-expired items not yet purged.
+ */
+export async function putRetention(deps: KnowledgeDeps, actor: Actor, body: PutRetention): Promise<RetentionView> {
+  const ref: ScopeRef = { scope: body.scope, owner: actor.userId, room: body.room ?? null };
+  const key = scopeKey(ref);
+  const row = await deps.records.putRetention({
+    owner_id: actor.userId,
+    scope_key: key,
+    scope: body.scope,
+    room: ref.room,
+    ttl_seconds: body.ttlSeconds,
+    half_life_seconds: body.halfLifeSeconds,
+  });
+  const repo = deps.knowledge.forTenant(actor.userId);
+  const settings = { ttlSeconds: row.ttl_seconds, halfLifeSeconds: row.half_life_seconds };
+  const items = await repo.all([key]);
+  const changed = items
+    .map((i) => withRetention(i, settings))
+    .filter((i, n) => i.expiresAt !== items[n]!.expiresAt || i.halfLifeSeconds !== items[n]!.halfLifeSeconds);
+  await repo.rewrite(changed);
+  return retentionView(row, changed.length);
+}
+
+/** Pins or unpins an item of the caller's: pinned, it never expires and does not decay; a soft-expired item not yet purged comes back. */
+export async function pinItem(deps: KnowledgeDeps, actor: Actor, id: string, pinned: boolean): Promise<KnowledgeItem> {
+  const scopes = await scopesOf(deps, actor, {});
+  const repo = deps.knowledge.forTenant(actor.userId);
+  const [item] = await repo.get(scopes, [id], { includeExpired: pinned });
+  if (!item) throw new AppError('NOT_FOUND', { detail: 'No such item' });
+  const policy = await deps.records.retentionOf(actor.userId, scopeKey(item));
+  const settings = policy ? { ttlSeconds: policy.ttl_seconds, halfLifeSeconds: policy.half_life_seconds } : undefined;
+  const next = withRetention({ ...item, pinned }, settings);
+  await repo.rewrite([next]);
+  return next;
 }

@@ -8,8 +8,23 @@ import {
   KnowledgeSourceAccepted,
   KnowledgeSourceList,
   KnowledgeSourceView,
+  KnowledgeItem,
+  PutRetention,
+  RetentionList,
+  RetentionView,
 } from '../../shared/index.ts';
-import { addSource, forgetSource, getSource, itemLinks, listSources, searchKnowledge, type KnowledgeDeps } from '../domain/knowledge.ts';
+import {
+  addSource,
+  forgetSource,
+  getSource,
+  itemLinks,
+  listRetention,
+  listSources,
+  pinItem,
+  putRetention,
+  searchKnowledge,
+  type KnowledgeDeps,
+} from '../domain/knowledge.ts';
 import { problem, route, type Route } from '../http/route.ts';
 
 const noSource = problem('No such source, or not yours');
@@ -84,6 +99,49 @@ export function knowledgeRoutes(deps: KnowledgeDeps): Route[] {
       responses: { 200: { description: 'The item and its links', schema: KnowledgeLinks }, 404: problem('No such item, or not yours') },
       async handle({ params, actor }) {
         return { status: 200, body: await itemLinks(deps, actor, params.id) };
+      },
+    }),
+    ...(['put', 'delete'] as const).map((method) =>
+      route({
+        method,
+        path: '/v1/knowledge/items/:id/pin',
+        tags: ['knowledge'],
+        access: 'knowledge:write',
+        operationId: method === 'put' ? 'pinKnowledgeItem' : 'unpinKnowledgeItem',
+        summary:
+          method === 'put'
+            ? 'Pin an item: it never expires and does not decay (a soft-expired item not yet purged comes back).'
+            : "Unpin an item: its scope's TTL and decay apply to it again.",
+        params: KnowledgeItemParams,
+        responses: { 200: { description: 'The item as stored now', schema: KnowledgeItem }, 404: problem('No such item, or not yours') },
+        async handle({ params, actor }) {
+          return { status: 200, body: await pinItem(deps, actor, params.id, method === 'put') };
+        },
+      }),
+    ),
+    route({
+      method: 'get',
+      path: '/v1/knowledge/retention',
+      tags: ['knowledge'],
+      access: 'knowledge:read',
+      operationId: 'listKnowledgeRetention',
+      summary: 'Your scopes’ retention settings (scopes without one keep their items).',
+      responses: { 200: { description: 'Settings per scope', schema: RetentionList } },
+      async handle({ actor }) {
+        return { status: 200, body: await listRetention(deps, actor) };
+      },
+    }),
+    route({
+      method: 'put',
+      path: '/v1/knowledge/retention',
+      tags: ['knowledge'],
+      access: 'knowledge:write',
+      operationId: 'putKnowledgeRetention',
+      summary: "Set a scope's TTL and decay half-life; the expiry of the items it holds is recomputed at once.",
+      body: PutRetention,
+      responses: { 200: { description: 'The settings, and how many stored items changed', schema: RetentionView }, 400: problem('Invalid settings') },
+      async handle({ body, actor }) {
+        return { status: 200, body: await putRetention(deps, actor, body) };
       },
     }),
     route({

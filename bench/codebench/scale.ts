@@ -195,6 +195,43 @@ export async function runScale(stack: BenchStack, quality: QualityOutcome, seed:
       .join(', ')} ≥ 0.95: ${recall >= 0.95 ? 'PASS' : 'MISS'}`,
   );
 
+  // Recall and latency against the HNSW query's candidate list (ef), to choose PARLEY_VECTOR_HNSW_EF:
+  // the same table and index, opened with each ef.
+  const exactTop = new Map<string, Set<string>>();
+  for (const column of ['vector', 'name_vector'])
+    for (const q of queries) {
+      const exact = await t50.search({
+        scopes: scopes50k,
+        mode: 'vector',
+        vector: quality.vectors.get(q.text)!,
+        limit: 10,
+        exact: true,
+        fields: ['path'],
+        vectorColumns: { [column]: 1 },
+      });
+      exactTop.set(`${column}:${q.id}`, new Set(exact.map((h) => h.id)));
+    }
+  for (const ef of [100, 200, 400, 800]) {
+    const s = await openVectorStore({ uri: scaleDir, maintenance: { ...stack.workers.vectors.policy, hnswEf: ef } });
+    const t = await s.table(t50.spec);
+    const parts: string[] = [];
+    for (const column of ['vector', 'name_vector']) {
+      let found = 0;
+      const took: number[] = [];
+      for (const q of queries) {
+        const [hits, d] = await timed(() =>
+          t.search({ scopes: scopes50k, mode: 'vector', vector: quality.vectors.get(q.text)!, limit: 10, fields: ['path'], vectorColumns: { [column]: 1 } }),
+        );
+        took.push(d);
+        const exact = exactTop.get(`${column}:${q.id}`)!;
+        found += hits.filter((h) => exact.has(h.id)).length / Math.max(1, exact.size);
+      }
+      parts.push(`${column} recall@10 ${(found / queries.length).toFixed(3)}, p50 ${ms(median(took))}`);
+    }
+    log(`  HNSW ef ${ef}${ef === Math.max(stack.workers.vectors.policy.hnswEf, 100) ? ' (as configured, limit 10)' : ''}: ${parts.join('; ')}`);
+    s.close();
+  }
+
   // Overhead of the search path over LanceDB called directly.
   const overhead = await measureOverhead(
     t50,
@@ -247,7 +284,7 @@ async function measureOverhead(
           .where(pred)
           .select(cols)
           .limit(10)
-          .ef(Math.max(policy.hnswEf, 10))
+          .ef(Math.max(policy.hnswEf, 10 * policy.refineFactor))
           .refineFactor(policy.refineFactor)
           .toArray(),
       );

@@ -135,6 +135,10 @@ export class SourceExtractor {
         scope: req.scope.scope,
         owner: req.scope.owner,
         room: req.scope.room,
+        expiresAt: null,
+        pinned: false,
+        halfLifeSeconds: null,
+        confirmedAt: null,
       };
       const speakerKey = origin.speaker ?? '';
       let index = this.dedup.get(speakerKey);

@@ -52,8 +52,10 @@ export interface KnowledgeQuery {
 
 export interface KnowledgeHit {
   item: KnowledgeItem;
-  /** The fused score, higher is better. */
+  /** The fused score times the decay, higher is better. */
   score: number;
+  /** The item's decay score now (retention.ts). */
+  decay: number;
   /** Each signal's rank (1-based) in its own list, null when absent. */
   ranks: { vector: number | null; text: number | null; entity: number | null; recency: number | null };
 }

@@ -31,6 +31,7 @@ import {
 } from '../vectors/index.ts';
 import { KnowledgeItem } from '../../shared/index.ts';
 import { extractEntities } from './entities.ts';
+import { decayOf } from './retention.ts';
 import { scopeKey, type KnowledgeHit, type KnowledgeIndex, type KnowledgeQuery } from './knowledge-index.ts';
 
 /** Epoch ms standing for "not superseded" (year 275760, the largest Date). */
@@ -72,6 +73,8 @@ const fields = {
   valid_from_ms: 'float',
   recorded_ms: 'float',
   superseded_ms: 'float',
+  /** retention.ts: when the item soft-expires; null (and in rows written before it existed): never. */
+  expires_ms: 'float',
   item: 'string',
 } as const;
 
@@ -124,6 +127,11 @@ export class KnowledgeRepository implements KnowledgeIndex {
     return { ...extra, tenant: this.tenant };
   }
 
+  /** What every read adds: not soft-expired at `now` (an expired item is never returned). */
+  private live(extra: Where = {}, now = Date.now()): Where {
+    return this.where({ ...extra, expires_ms: { gt: now, orNull: true } });
+  }
+
   /**
    * Vectors for texts, through the one Ollama client; a text already stored
    * reuses its vector. A statement longer than the model's window (a run-on
@@ -174,12 +182,14 @@ export class KnowledgeRepository implements KnowledgeIndex {
     return rows.length;
   }
 
-  async get(scopes: readonly string[], ids: readonly string[]): Promise<KnowledgeItem[]> {
+  /** Items by id; soft-expired ones only with `includeExpired` (pinning can bring one back before its purge). */
+  async get(scopes: readonly string[], ids: readonly string[], opts: { includeExpired?: boolean } = {}): Promise<KnowledgeItem[]> {
     if (!ids.length || !scopes.length) return [];
     const { table } = await this.store.open();
     const out: KnowledgeItem[] = [];
+    const where = (slice: string[]) => (opts.includeExpired ? this.where({ item_id: { in: slice } }) : this.live({ item_id: { in: slice } }));
     for (let i = 0; i < ids.length; i += 500) {
-      const rows = await table.rows(scopes, this.where({ item_id: { in: ids.slice(i, i + 500) } }), { limit: 500 });
+      const rows = await table.rows(scopes, where(ids.slice(i, i + 500)), { limit: 500 });
       out.push(...rows.map((r) => parseItem(r.fields.item)));
     }
     return out;
@@ -202,7 +212,7 @@ export class KnowledgeRepository implements KnowledgeIndex {
     if (!scopes.length) return [];
     const { table } = await this.store.open();
     if ((await table.count(scopes, this.where())) === 0) return [];
-    const where: Where = this.where({ superseded_ms: { gte: NOT_SUPERSEDED }, ...(opts.speaker != null ? { speaker: opts.speaker } : {}) });
+    const where: Where = this.live({ superseded_ms: { gte: NOT_SUPERSEDED }, ...(opts.speaker != null ? { speaker: opts.speaker } : {}) });
     const hits = await table.search({ scopes, where, mode: 'vector', vector, limit: opts.limit + 20, fields: ['item', 'source_id'] });
     return hits
       .filter((h) => h.fields.source_id !== opts.excludeSource)
@@ -219,7 +229,9 @@ export class KnowledgeRepository implements KnowledgeIndex {
     if (!q.scopes.length || q.limit < 1) return [];
     const { table, model } = await this.store.open(q.signal);
     const t = q.asOf === undefined ? Date.now() : Date.parse(q.asOf);
-    const where = this.where({ recorded_ms: { lte: t }, superseded_ms: { gt: t } });
+    // Believed at t, and not expired now (an expired item is gone for every question, "as of" ones too).
+    const now = Date.now();
+    const where = this.live({ recorded_ms: { lte: t }, superseded_ms: { gt: t } }, now);
     if ((await table.count(q.scopes, where)) === 0) return [];
     const w = { ...defaultFusionWeights, ...q.weights };
     const candidates = Math.max(50, q.limit * 4);
@@ -244,11 +256,34 @@ export class KnowledgeRepository implements KnowledgeIndex {
       ],
       (id) => id,
     );
-    return fused.slice(0, q.limit).map((f) => ({
-      item: items.get(f.item)!,
-      score: f.score,
-      ranks: { vector: f.ranks[0] ?? null, text: f.ranks[1] ?? null, entity: f.ranks[2] ?? null, recency: f.ranks[3] ?? null },
-    }));
+    // Decay scales the fused score: of two equally relevant items, the one said more recently (or pinned) leads.
+    return fused
+      .map((f) => {
+        const item = items.get(f.item)!;
+        const decay = decayOf(item, now);
+        return {
+          item,
+          score: f.score * decay,
+          decay,
+          ranks: { vector: f.ranks[0] ?? null, text: f.ranks[1] ?? null, entity: f.ranks[2] ?? null, recency: f.ranks[3] ?? null },
+        };
+      })
+      .sort((a, b) => b.score - a.score)
+      .slice(0, q.limit);
+  }
+
+  /** Every stored item in the scopes, soft-expired ones included (retention changes recompute them). */
+  async all(scopes: readonly string[]): Promise<KnowledgeItem[]> {
+    if (!scopes.length) return [];
+    const { table } = await this.store.open();
+    return (await table.rows(scopes, this.where())).map((r) => parseItem(r.fields.item));
+  }
+
+  /** Ids of items in the scopes that expired before `t` (purge). */
+  async expiredBefore(scopes: readonly string[], t: number): Promise<string[]> {
+    if (!scopes.length) return [];
+    const { table } = await this.store.open();
+    return (await table.rows(scopes, this.where({ expires_ms: { lt: t } }))).map((r) => r.id);
   }
 
   /** How many items the scopes hold (current and superseded). */
@@ -278,6 +313,7 @@ export class KnowledgeRepository implements KnowledgeIndex {
         valid_from_ms: item.validFrom === null ? null : Date.parse(item.validFrom),
         recorded_ms: Date.parse(item.recordedAt),
         superseded_ms: item.supersededAt === null ? NOT_SUPERSEDED : Date.parse(item.supersededAt),
+        expires_ms: item.expiresAt === null ? null : Date.parse(item.expiresAt),
         item: JSON.stringify(item),
       },
     };

@@ -33,6 +33,16 @@ export interface OutcomeRow {
   reason: string | null;
 }
 
+export interface RetentionRow {
+  owner_id: string;
+  scope_key: string;
+  scope: 'private' | 'room' | 'shared';
+  room: string | null;
+  ttl_seconds: number | null;
+  half_life_seconds: number | null;
+  updated_at: Date;
+}
+
 export function createKnowledgeRecords(db: Db) {
   const sources = () => db<SourceRow>('knowledge_sources');
   return {
@@ -172,6 +182,56 @@ export function createKnowledgeRecords(db: Db) {
         to: { kind: 'item' as const, id: r.to_id },
         basis: r.basis,
       }));
+    },
+    /** This owner's retention settings, one per scope that has any. */
+    listRetention(owner: string): Promise<RetentionRow[]> {
+      return db<RetentionRow>('knowledge_retention').where({ owner_id: owner }).orderBy('scope_key');
+    },
+    /** The settings of one scope of this owner; none: keep forever. */
+    retentionOf(owner: string, scopeKey: string): Promise<RetentionRow | undefined> {
+      return db<RetentionRow>('knowledge_retention').where({ owner_id: owner, scope_key: scopeKey }).first();
+    },
+    async putRetention(row: Omit<RetentionRow, 'updated_at'>): Promise<RetentionRow> {
+      const [r] = await db<RetentionRow>('knowledge_retention')
+        .insert({ ...row, updated_at: db.fn.now() as unknown as Date })
+        .onConflict(['owner_id', 'scope_key'])
+        .merge(['ttl_seconds', 'half_life_seconds', 'updated_at'])
+        .returning('*');
+      return r!;
+    },
+    /** Every (owner, scope key) that has sources: where purging looks. */
+    allScopes(): Promise<{ owner_id: string; scope_key: string }[]> {
+      return sources().distinct('owner_id', 'scope_key');
+    },
+    /**
+     * Items purged after their expiry: their refs, every link touching them, and the sources' item counts.
+     * A source left with no items stays (its outcomes are its record).
+     */
+    async removeItems(owner: string, itemIds: readonly string[]): Promise<void> {
+      if (!itemIds.length) return;
+      await db.transaction(async (trx) => {
+        for (let i = 0; i < itemIds.length; i += 1000) {
+          const slice = itemIds.slice(i, i + 1000);
+          const counts = (await trx('knowledge_item_refs')
+            .where({ owner_id: owner })
+            .whereIn('item_id', slice)
+            .groupBy('source_id')
+            .select('source_id')
+            .count({ n: '*' })) as {
+            source_id: string;
+            n: string | number;
+          }[];
+          for (const c of counts)
+            await trx('knowledge_sources')
+              .where({ id: c.source_id })
+              .update({ items: trx.raw('greatest(0, items - ?)', [Number(c.n)]) });
+          await trx('knowledge_item_refs').where({ owner_id: owner }).whereIn('item_id', slice).delete();
+          await trx('knowledge_links')
+            .where({ owner_id: owner })
+            .andWhere((q) => q.whereIn('from_id', slice).orWhereIn('to_id', slice))
+            .delete();
+        }
+      });
     },
     /** Links from or to an item, of this owner. */
     async linksOf(owner: string, itemId: string): Promise<Link[]> {

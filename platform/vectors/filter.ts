@@ -18,11 +18,13 @@ export type Scalar = string | number | boolean;
  * One column's condition:
  * - a scalar: equality;
  * - `{ in: [...] }`: membership (an empty list matches nothing);
- * - `{ gt, gte, lt, lte }`: a numeric range (any subset);
+ * - `{ gt, gte, lt, lte }`: a numeric range (any subset); with `orNull`, a row without a value passes too
+ *   (an expiry instant that is absent: never expires);
  * - `{ prefix }`: a string column starting with the prefix (paths: `src/`);
  * - `{ has }`: a `string[]` column containing the value.
  */
-export type Condition = Scalar | { in: readonly Scalar[] } | { gt?: number; gte?: number; lt?: number; lte?: number } | { prefix: string } | { has: string };
+export type Condition =
+  Scalar | { in: readonly Scalar[] } | { gt?: number; gte?: number; lt?: number; lte?: number; orNull?: boolean } | { prefix: string } | { has: string };
 
 /** Conditions on several columns, all of which must hold. */
 export type Where = Readonly<Record<string, Condition>>;
@@ -98,7 +100,7 @@ function compileCondition(column: string, type: FieldType, cond: Condition): str
     if (v !== undefined) parts.push(`${column} ${op} ${sqlNumber(v, column)}`);
   }
   if (!parts.length) throw new FilterError(`${column}: empty condition`, column);
-  return parts.join(' AND ');
+  return cond.orNull ? `${column} IS NULL OR (${parts.join(' AND ')})` : parts.join(' AND ');
 }
 
 /**

@@ -573,6 +573,20 @@ export class VectorStore {
     const table = names.includes(spec.name)
       ? await this.db.openTable(spec.name)
       : await this.db.createEmptyTable(spec.name, arrowSchema(spec), { existOk: true });
+    // A table created before its spec declared a field gains it (null in the rows it has): schema evolution
+    // without a rewrite. Only declared fields are added (nullable by construction); vectors and full-text
+    // columns are part of an index's identity and never change in place.
+    const missing = async () => {
+      const have = new Set((await table.schema()).fields.map((f) => f.name));
+      return Object.entries(spec.fields).filter(([name]) => !have.has(name));
+    };
+    if ((await missing()).length)
+      await this.lock(spec.name, async () => {
+        // Another process may have added them while this one waited for the lock.
+        await table.checkoutLatest();
+        const fields = await missing();
+        if (fields.length) await table.addColumns(fields.map(([name, type]) => ({ name, valueSql: `CAST(NULL AS ${sqlTypeOf(type, spec.name, name)})` })));
+      });
     return new VectorTable(table, spec, this.lock, this.policy, folder);
   }
 
@@ -635,4 +649,20 @@ async function folderBytes(dir: string): Promise<number> {
     total += s.isDirectory() ? await folderBytes(p) : s.size;
   }
   return total;
+}
+
+/** The SQL type a declared field is added as (schema evolution); lists cannot be added to a table in place. */
+function sqlTypeOf(type: FieldType, table: string, field: string): string {
+  switch (type) {
+    case 'string':
+      return 'VARCHAR';
+    case 'int':
+      return 'INT';
+    case 'float':
+      return 'DOUBLE';
+    case 'bool':
+      return 'BOOLEAN';
+    case 'string[]':
+      throw new Error(`vector table ${table}: a list field (${field}) cannot be added to an existing table; declare it in a new one`);
+  }
 }

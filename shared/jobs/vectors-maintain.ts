@@ -7,7 +7,8 @@ import { defineJob } from './define.ts';
  * (compaction, index updates, old versions removed), start rebuilding the
  * code index when the configured identity (model, digest, chunker) changed
  * and promote the new generation once complete, drop retired generations'
- * tables after their grace period and tables nothing references.
+ * tables after their grace period and tables nothing references, and purge
+ * knowledge items soft-expired for longer than PARLEY_KNOWLEDGE_PURGE_GRACE_S.
  */
 export const VectorsMaintainInput = z.object({
   /** The scheduling period it belongs to (one job per period). */
@@ -27,6 +28,8 @@ export const VectorsMaintainResult = z.object({
   ),
   rebuild: z.object({ generation: z.uuid(), scheduled: z.number().int(), promoted: z.boolean() }).nullable(),
   dropped: z.array(z.string()),
+  /** Knowledge items purged after their expiry and grace; the knowledge table is maintained with the others. */
+  knowledge: z.object({ purged: z.number().int(), table: z.string().nullable() }).nullable().default(null),
 });
 
 export const vectorsMaintain = defineJob({

@@ -100,6 +100,10 @@ const expected: Record<string, Expected> = {
   'GET /v1/knowledge/sources/:id': 'knowledge:read',
   'DELETE /v1/knowledge/sources/:id': 'knowledge:write',
   'GET /v1/knowledge/items/:id/links': 'knowledge:read',
+  'PUT /v1/knowledge/items/:id/pin': 'knowledge:write',
+  'DELETE /v1/knowledge/items/:id/pin': 'knowledge:write',
+  'GET /v1/knowledge/retention': 'knowledge:read',
+  'PUT /v1/knowledge/retention': 'knowledge:write',
   'GET /v1/knowledge/search': 'knowledge:read',
 };
 

@@ -196,6 +196,10 @@ describe('every answer as the OpenAPI document declares it', () => {
     await call('GET', '/v1/knowledge/sources/{id}', { user: member, params: { id: added.json.source.id } });
     await call('GET', '/v1/knowledge/search', { user: member, query: '?q=payroll&limit=5' });
     await call('GET', '/v1/knowledge/items/{id}/links', { user: member, params: { id: `${added.json.source.id}:m1:0` }, expect: 404 });
+    await call('PUT', '/v1/knowledge/items/{id}/pin', { user: member, params: { id: `${added.json.source.id}:m1:0` }, expect: 404 });
+    await call('DELETE', '/v1/knowledge/items/{id}/pin', { user: member, params: { id: `${added.json.source.id}:m1:0` }, expect: 404 });
+    await call('PUT', '/v1/knowledge/retention', { user: member, body: { scope: 'room', room: 'r1', ttlSeconds: 3600, halfLifeSeconds: 600 } });
+    await call('GET', '/v1/knowledge/retention', { user: member });
     await call('DELETE', '/v1/knowledge/sources/{id}', { user: member, params: { id: added.json.source.id } });
   });
 

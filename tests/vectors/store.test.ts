@@ -99,3 +99,28 @@ describe('the ANN index', () => {
     }
   });
 });
+
+describe('schema evolution', () => {
+  it('gives a table created before its spec declared a field that field, null in the rows it had', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'parley-vectors-evolve-'));
+    const spec = { name: 'evolving', dimensions: 4, fields: { path: 'string' } } as const;
+    const row = (id: string, fields: Record<string, string | number | null>) => ({ id, scope: 's', text: id, contentHash: id, vector: [1, 0, 0, 0], fields });
+    try {
+      const first = await openVectorStore({ uri: dir, maintenance: { versionRetentionMs: 0 } });
+      await (await first.table(spec)).upsert([row('old', { path: 'a.ts' })]);
+      first.close();
+
+      const second = await openVectorStore({ uri: dir, maintenance: { versionRetentionMs: 0 } });
+      const t = await second.table({ ...spec, fields: { ...spec.fields, expires: 'float' } });
+      await t.upsert([row('new', { path: 'b.ts', expires: 5 })]);
+      const rows = await t.rows(['s']);
+      expect(Object.fromEntries(rows.map((r) => [r.id, r.fields.expires]))).toEqual({ old: null, new: 5 });
+      // The new field filters, with rows that lack a value passing where asked to.
+      expect((await t.rows(['s'], { expires: { gt: 1 } })).map((r) => r.id)).toEqual(['new']);
+      expect((await t.rows(['s'], { expires: { gt: 10, orNull: true } })).map((r) => r.id)).toEqual(['old']);
+      second.close();
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});

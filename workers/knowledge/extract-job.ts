@@ -20,6 +20,7 @@ import {
   extractorVersion,
   fingerprint,
   scopeKey,
+  withRetention,
   type KnowledgeRecords,
   type KnowledgeStore,
 } from '../../platform/knowledge/index.ts';
@@ -94,9 +95,16 @@ export function knowledgeExtractHandler(deps: KnowledgeExtractDeps): Handler<typ
       }
       if (ctx.signal.aborted) throw ctx.signal.reason;
 
-      const written = x.items.filter((i) => !mergedInto.has(i.id));
+      // The scope's retention: new items get their expiry; an item said again is confirmed now, which
+      // restarts its decay (and moves its expiry when decay sets it).
+      const policy = await deps.records.retentionOf(src.owner_id, key);
+      const settings = policy ? { ttlSeconds: policy.ttl_seconds, halfLifeSeconds: policy.half_life_seconds } : undefined;
+      const written = x.items.filter((i) => !mergedInto.has(i.id)).map((i) => withRetention(i, settings));
+      const confirmed = (await repo.get([key], [...new Set(mergedInto.values())])).map((s) =>
+        withRetention({ ...s, confirmedAt: src.created_at.toISOString() }, settings),
+      );
       await repo.upsert(written, { vectors, signal: ctx.signal });
-      await repo.rewrite(superseded);
+      await repo.rewrite([...superseded, ...confirmed]);
 
       const outcomes: ExtractionOutcome[] = x.outcomes.map((o) => ({ ...o }));
       for (const item of x.items) {

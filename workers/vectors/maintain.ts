@@ -28,9 +28,11 @@ export interface MaintainDeps {
   embedder: Embedder;
   code: CodeStore;
   collections: CollectionStore;
+  /** Purges soft-expired knowledge past `before` and maintains its table (platform/knowledge purgeExpiredKnowledge). */
+  purgeKnowledge?: (before: number, signal: AbortSignal) => Promise<{ purged: number; table: string | null }>;
   /** Submits a code.index job into `generation` (deduplicated by `key`). */
   submitIndex(repositoryId: string, generation: string, key: string): Promise<void>;
-  config: { embedModel: string; embedWindow: number; embedBatch: number; retiredGraceMs: number };
+  config: { embedModel: string; embedWindow: number; embedBatch: number; retiredGraceMs: number; knowledgePurgeGraceMs?: number };
 }
 
 const ourTable = /^(code|col)_[0-9a-f]/;
@@ -76,7 +78,13 @@ export function vectorsMaintainHandler(deps: MaintainDeps): Handler<typeof vecto
         dropped.push(name);
       }
     }
-    return { tables, rebuild, dropped };
+    const knowledge = deps.purgeKnowledge
+      ? await deps.purgeKnowledge(Date.now() - (deps.config.knowledgePurgeGraceMs ?? 0), ctx.signal).catch((err: unknown) => {
+          ctx.log.warn({ err }, 'knowledge purge failed');
+          return null;
+        })
+      : null;
+    return { tables, rebuild, dropped, knowledge };
   };
 }
 
