@@ -305,14 +305,14 @@ export const RetentionSettings = z
       .number()
       .int()
       .min(1)
-      .max(100 * 365 * 86_400)
+      .max(10 * 365 * 86_400)
       .nullable(),
     /** Their decay score halves every this long since they were last said; below 0.05 they expire. null: no decay. */
     halfLifeSeconds: z
       .number()
       .int()
       .min(1)
-      .max(100 * 365 * 86_400)
+      .max(10 * 365 * 86_400)
       .nullable(),
   })
   .strict();
