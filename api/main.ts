@@ -60,7 +60,7 @@ import { usageRoutes } from './routes/usage.ts';
 import { codeRoutes } from './routes/code.ts';
 import { collectionRoutes } from './routes/collections.ts';
 import { knowledgeRoutes } from './routes/knowledge.ts';
-import { KnowledgeStore, createKnowledgeRecords } from '../platform/knowledge/index.ts';
+import { KnowledgeStore, createKnowledgeRecords, feedRoomStatement } from '../platform/knowledge/index.ts';
 import { createCodeSearch, createCodeStore } from '../platform/code/index.ts';
 import { Embedder, createCollectionStore, createIndexCatalog, openVectorStore, redisLock } from '../platform/vectors/index.ts';
 
@@ -153,6 +153,7 @@ export async function startApi(env: NodeJS.ProcessEnv = process.env) {
     onSubmitted: (kind, priority) => metrics.submitted.inc({ kind, priority }),
   };
   const mongo = connectMongo(config.mongoUrl, { appName: 'parley-api' });
+  const knowledgeRecords = createKnowledgeRecords(db);
   const discussionDeps: DiscussionDeps = {
     db,
     redis,
@@ -169,6 +170,17 @@ export async function startApi(env: NodeJS.ProcessEnv = process.env) {
     maxOpenRoomsPerUser: config.rooms.maxOpenPerUser,
     maxMessagesPerRoom: config.rooms.maxMessages,
     roomStreamMaxLen: config.rooms.streamMaxLen,
+    // Human messages become room knowledge as committed turns do (the workers feed those).
+    feedMessage: async (room, msg) => {
+      await feedRoomStatement({ records: knowledgeRecords, jobs }, room, {
+        key: `knowledge.extract:room:${room.id}:message:${msg.id}`,
+        messageId: `msg-${msg.id}`,
+        author: msg.authorId,
+        speaker: msg.authorName,
+        text: msg.text,
+        label: `message from ${msg.authorName}`,
+      }).catch((err: unknown) => log.warn({ err, room: room.id }, 'could not feed the message to knowledge'));
+    },
   };
   // The vector store: searches and collection queries read it here; deletes write it (under the same lock as the workers).
   const vectors = await openVectorStore({ ...config.vectors, lock: redisLock(redis, k.vectorTableLock) });
@@ -178,7 +190,7 @@ export async function startApi(env: NodeJS.ProcessEnv = process.env) {
   const codeDeps = { config, store: createCodeStore(db), catalog, vectors, search: createCodeSearch({ vectors, catalog, embedder }), jobs, submit: submitDeps };
   const collectionDeps = { config, collections: createCollectionStore(db), catalog, vectors, embedder, submit: submitDeps };
   const knowledgeDeps = {
-    records: createKnowledgeRecords(db),
+    records: knowledgeRecords,
     knowledge: new KnowledgeStore({ vectors, embedder, model: config.ollama.embedModel }),
     submit: submitDeps,
   };

@@ -357,12 +357,25 @@ const Env = z.object({
   PARLEY_VECTOR_INDEX: z.enum(['hnsw_sq', 'ivf_pq']).default('hnsw_sq'),
   /** HNSW's candidate list at query time (at least limit × 10 is used): recall against latency. @defaultValue 64 */
   PARLEY_VECTOR_HNSW_EF: z.coerce.number().int().min(10).max(10_000).default(64),
+  /** HNSW graph build settings, `m,efConstruction` (neighbours per node, build candidate list). @defaultValue 20,300 */
+  PARLEY_VECTOR_HNSW_BUILD: z
+    .string()
+    .regex(/^\d{1,3},\d{1,4}$/, 'two whole numbers: m,efConstruction')
+    .default('20,300')
+    .transform((s) => {
+      const [m, efConstruction] = s.split(',').map(Number) as [number, number];
+      return { m, efConstruction };
+    }),
   /** Table versions younger than this are kept for readers in flight; older ones are removed. @defaultValue 10 s */
   PARLEY_LANCEDB_VERSION_RETENTION_S: z.coerce.number().min(0).default(10),
   /** How often the vector maintenance job runs. @defaultValue 600 s */
   PARLEY_VECTORS_MAINTAIN_INTERVAL_S: z.coerce.number().int().min(1).default(600),
   /** A retired index generation's table is dropped this long after the switch. @defaultValue 600 s */
   PARLEY_VECTORS_RETIRED_GRACE_S: z.coerce.number().int().min(0).default(600),
+  /** The chat model of knowledge extraction's optional LLM pass. @defaultValue PARLEY_CHAT_MODEL */
+  PARLEY_KNOWLEDGE_LLM_MODEL: z.string().min(1).optional(),
+  /** The most tokens one LLM-pass answer may take (an answer cut off is refused and the deterministic result kept). @defaultValue 256 */
+  PARLEY_KNOWLEDGE_LLM_MAX_TOKENS: z.coerce.number().int().min(1).max(4096).default(256),
   /** A soft-expired knowledge item is purged by vector maintenance this long after it expired (until then a pin brings it back). @defaultValue 7 days */
   PARLEY_KNOWLEDGE_PURGE_GRACE_S: z.coerce
     .number()
@@ -616,11 +629,17 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env) {
         vectorIndexMinRows: e.PARLEY_VECTOR_INDEX_MIN_ROWS,
         vectorIndex: e.PARLEY_VECTOR_INDEX,
         hnswEf: e.PARLEY_VECTOR_HNSW_EF,
+        hnswBuild: e.PARLEY_VECTOR_HNSW_BUILD,
         versionRetentionMs: e.PARLEY_LANCEDB_VERSION_RETENTION_S * 1000,
       },
       maintainIntervalMs: e.PARLEY_VECTORS_MAINTAIN_INTERVAL_S * 1000,
       retiredGraceMs: e.PARLEY_VECTORS_RETIRED_GRACE_S * 1000,
       knowledgePurgeGraceMs: e.PARLEY_KNOWLEDGE_PURGE_GRACE_S * 1000,
+    },
+    knowledge: {
+      /** The optional LLM pass of knowledge.extract. */
+      llmModel: e.PARLEY_KNOWLEDGE_LLM_MODEL ?? e.PARLEY_CHAT_MODEL,
+      llmMaxTokens: e.PARLEY_KNOWLEDGE_LLM_MAX_TOKENS,
     },
     code: {
       dir: e.PARLEY_CODE_DIR ?? `${dataDir(e.PARLEY_DATA_DIR)}/code`,

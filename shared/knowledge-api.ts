@@ -201,6 +201,12 @@ export const CreateKnowledgeSource = z
       .strict()
       .refine((s) => (s.scope === 'room') === (s.room !== undefined), { message: 'a room is given exactly when the scope is room', path: ['room'] })
       .default({ scope: 'private' }),
+    /**
+     * A second pass with the chat model that re-labels the items' classes: one call per message at most,
+     * its answer constrained by a JSON schema and validated; refused answers keep the deterministic classes
+     * (the job's result says which and why). @defaultValue false
+     */
+    llmPass: z.boolean().default(false),
   })
   .strict();
 export type CreateKnowledgeSource = z.infer<typeof CreateKnowledgeSource>;

@@ -103,7 +103,11 @@ export async function startWorkers(env: NodeJS.ProcessEnv = process.env, opts: {
     budget: budgets.guards((id) => jobs.ownerOf(id)),
     embedMaxResultBytes: config.jobLimits.of('embed.batch').resultBytes,
     discussions,
-    knowledge: { records: knowledgeRecords, knowledge: knowledgeStore },
+    knowledge: {
+      records: knowledgeRecords,
+      knowledge: knowledgeStore,
+      llm: { ollama, model: config.knowledge.llmModel, maxTokens: config.knowledge.llmMaxTokens },
+    },
     modelPull: { ollama, timeoutMs: config.modelOps.pullTimeoutMs, idleTimeoutMs: config.modelOps.pullIdleTimeoutMs },
     vectors: {
       codeIndex: { store: codeStore, vectors, catalog, embedder, pool: chunkPool, config: config.code },

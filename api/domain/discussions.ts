@@ -43,6 +43,8 @@ export interface DiscussionDeps extends RoomDeps, AgentDeps {
   maxOpenRoomsPerUser?: number;
   /** Human messages one room takes in all (PARLEY_ROOM_MAX_MESSAGES). @defaultValue unbounded */
   maxMessagesPerRoom?: number;
+  /** Feeds a posted human message to the room's knowledge (platform/knowledge feedRoomStatement); none → not fed. */
+  feedMessage?: (room: DiscussionRow, msg: { id: string; authorId: string; authorName: string; text: string }) => Promise<void>;
 }
 
 /** 422 unless the owner may open one more room. */
@@ -281,6 +283,8 @@ export async function postMessage(deps: DiscussionDeps, actor: Actor, id: string
   const seq = await appendRoomEvent(deps.redis, deps.keys, id, 0, 'human_message', msg, deps.roomStreamMaxLen);
   const createdAt = new Date();
   await deps.transcripts.addMessage({ ...msg, discussionId: id, seq, createdAt });
+  // An aid, as for committed turns: the message is posted whether or not knowledge takes it.
+  await deps.feedMessage?.(row, msg);
   return { ...msg, discussionId: id, seq, createdAt: createdAt.toISOString() };
 }
 

@@ -88,7 +88,7 @@ export async function addSource(deps: KnowledgeDeps, actor: Actor, body: CreateK
   });
   let job;
   try {
-    job = await submitJob(deps.submit, knowledgeExtract, { sourceId: id, source: body.source, scope, llmPass: false }, { ownerId: actor.userId });
+    job = await submitJob(deps.submit, knowledgeExtract, { sourceId: id, source: body.source, scope, llmPass: body.llmPass }, { ownerId: actor.userId });
   } catch (err) {
     await deps.records.removeSource(id, actor.userId, []);
     throw refusal(err, 'The queue could not take the extraction; nothing was accepted. Retry later.');

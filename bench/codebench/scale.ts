@@ -232,6 +232,41 @@ export async function runScale(stack: BenchStack, quality: QualityOutcome, seed:
     s.close();
   }
 
+  // The graph's build settings (neighbours per node m, build candidate list efConstruction), to choose
+  // PARLEY_VECTOR_HNSW_BUILD: the 'vector' column's index rebuilt with each, recall at the configured ef and at 400.
+  for (const [m, efConstruction] of [
+    [20, 300],
+    [32, 300],
+    [32, 600],
+    [48, 600],
+  ] as const) {
+    const [, built] = await timed(() =>
+      t50.raw.createIndex('vector', {
+        name: 'vector_idx',
+        config: lancedb.Index.hnswSq({ distanceType: 'cosine', numPartitions: 1, m, efConstruction }),
+        replace: true,
+      }),
+    );
+    const parts: string[] = [];
+    for (const ef of [Math.max(stack.workers.vectors.policy.hnswEf, 100), 400]) {
+      const s = await openVectorStore({ uri: scaleDir, maintenance: { ...stack.workers.vectors.policy, hnswEf: ef } });
+      const t = await s.table(t50.spec);
+      let found = 0;
+      const took: number[] = [];
+      for (const q of queries) {
+        const [hits, d] = await timed(() =>
+          t.search({ scopes: scopes50k, mode: 'vector', vector: quality.vectors.get(q.text)!, limit: 10, fields: ['path'], vectorColumns: { vector: 1 } }),
+        );
+        took.push(d);
+        const exact = exactTop.get(`vector:${q.id}`)!;
+        found += hits.filter((h) => exact.has(h.id)).length / Math.max(1, exact.size);
+      }
+      parts.push(`ef ${ef}: recall@10 ${(found / queries.length).toFixed(3)}, p50 ${ms(median(took))}`);
+      s.close();
+    }
+    log(`  HNSW build m ${m}, efConstruction ${efConstruction} (built in ${(built / 1000).toFixed(1)} s): ${parts.join('; ')}`);
+  }
+
   // Overhead of the search path over LanceDB called directly.
   const overhead = await measureOverhead(
     t50,

@@ -43,6 +43,8 @@ export async function startBenchStack(name: string, extra: Record<string, string
     PARLEY_RATE_API_READ: 'member=100000000,operator=100000000',
     // Maintenance runs when the benchmark says so, not on a timer in the middle of a measurement.
     PARLEY_VECTORS_MAINTAIN_INTERVAL_S: '86400',
+    // The phases together outlast the default 15-minute access token; the benchmark's users are its own.
+    PARLEY_ACCESS_TOKEN_TTL_S: '86400',
     ...extra,
   });
   const api = await startApi(env);

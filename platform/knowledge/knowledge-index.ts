@@ -48,6 +48,8 @@ export interface KnowledgeQuery {
   limit: number;
   /** Entity keys to boost (the query's own entities). */
   entities?: readonly string[];
+  /** The query's vector computed elsewhere (benchmarks measure search apart from embedding); skips embedding. */
+  vector?: ArrayLike<number>;
 }
 
 export interface KnowledgeHit {

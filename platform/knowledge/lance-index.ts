@@ -236,7 +236,7 @@ export class KnowledgeRepository implements KnowledgeIndex {
     const w = { ...defaultFusionWeights, ...q.weights };
     const candidates = Math.max(50, q.limit * 4);
     const entities = [...new Set(q.entities ?? extractEntities(q.text).map((e) => e.key))];
-    const vector = await this.embedder.embedQuery(model, q.text, q.signal);
+    const vector = q.vector ?? (await this.embedder.embedQuery(model, q.text, q.signal));
     const base = { scopes: q.scopes, limit: candidates, fields: ['item'] as const };
     const [byVector, byText, byEntity] = await Promise.all([
       table.search({ ...base, where, mode: 'vector', vector }),

@@ -44,6 +44,8 @@ export interface MaintenancePolicy {
   vectorIndex: 'hnsw_sq' | 'ivf_pq';
   /** HNSW candidate list size at query time (at least limit × refineFactor): recall against speed. @defaultValue 64 */
   hnswEf: number;
+  /** HNSW graph: neighbours per node, and the candidate list while building (recall against build time and size). @defaultValue 20 and 300 */
+  hnswBuild: { m: number; efConstruction: number };
   /** How many candidates per result the ANN index yields to be re-ranked with exact distances. @defaultValue 10 */
   refineFactor: number;
   /**
@@ -67,6 +69,7 @@ export const defaultMaintenancePolicy: MaintenancePolicy = {
   vectorIndexMinRows: 20_000,
   vectorIndex: 'hnsw_sq',
   hnswEf: 64,
+  hnswBuild: { m: 20, efConstruction: 300 },
   refineFactor: 10,
   versionRetentionMs: 10_000,
   maxVersions: 20,
@@ -511,7 +514,12 @@ export class VectorTable {
       });
     }
     // One HNSW graph per IVF partition; few partitions keep recall high at our sizes.
-    return lancedb.Index.hnswSq({ distanceType: 'cosine', numPartitions: Math.max(1, Math.round(rows / 100_000)) });
+    return lancedb.Index.hnswSq({
+      distanceType: 'cosine',
+      numPartitions: Math.max(1, Math.round(rows / 100_000)),
+      m: this.policy.hnswBuild.m,
+      efConstruction: this.policy.hnswBuild.efConstruction,
+    });
   }
 
   async stats(): Promise<TableStats> {

@@ -36,6 +36,16 @@ export const KnowledgeExtractResult = z.object({
   links: z.number().int().min(0),
   /** One per message (or one for a document), in source order. */
   outcomes: z.array(ExtractionOutcome),
+  /** The optional LLM pass: model calls (one per message with items, at most), answers applied, classes changed, and each refusal with its reason. null: not asked for. */
+  llm: z
+    .object({
+      calls: z.number().int().min(0),
+      applied: z.number().int().min(0),
+      changed: z.number().int().min(0),
+      fallbacks: z.array(z.object({ messageId: z.string().nullable(), reason: z.string() })),
+    })
+    .nullable()
+    .default(null),
 });
 export type KnowledgeExtractResult = z.infer<typeof KnowledgeExtractResult>;
 

@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TestUser } from '../harness.ts';
 import { startCodeStack, type CodeStack } from '../code/support.ts';
 import { act, closed, makeAgents, makeRoom, transcript, waitForRoom } from '../discussions/rooms.ts';
+import { until } from '../support/until.ts';
 
 let stack: CodeStack;
 let owner: TestUser;
@@ -51,5 +52,26 @@ describe('a live room remembers', () => {
     const stranger = await stack.user('member');
     const foreign = await stack.request('GET', `/v1/knowledge/items/${encodeURIComponent(turn.context.memoryItems[0])}/links`, { user: stranger });
     expect(foreign.status).toBe(404);
+  });
+
+  it('takes a human message posted into the room as room knowledge, with its author and message id', async () => {
+    const agents = await makeAgents(stack, owner, 2, { num_predict: 8, temperature: 0 });
+    const room = await makeRoom(stack, owner, { topic: 'Where should the offsite be?', agentIds: agents.map((a) => a.id) });
+    const posted = await stack.request('POST', `/v1/discussions/${room.id}/messages`, {
+      user: owner,
+      body: { text: 'The offsite venue in Lisbon holds forty people.' },
+    });
+    expect(posted.status, posted.text).toBe(201);
+    const source = await until('the message as a knowledge source', async () => {
+      const list = (await stack.request('GET', '/v1/knowledge/sources', { user: owner })).json.items;
+      return list.find((s: any) => s.room === room.id);
+    });
+    expect(source).toMatchObject({ scope: 'room', messages: 1 });
+    expect(source.title).toContain(`message from ${owner.username}`);
+    expect((await stack.waitForJob(source.job, owner, 120_000)).state).toBe('completed');
+    const r = await stack.request('GET', `/v1/knowledge/search?q=${encodeURIComponent('offsite venue Lisbon')}&scope=room&room=${room.id}`, { user: owner });
+    expect(r.json.items.map((h: any) => [h.item.text, h.item.speaker, h.provenance.messageIds])).toEqual([
+      ['The offsite venue in Lisbon holds forty people.', owner.username, [`msg-${posted.json.id}`]],
+    ]);
   });
 });

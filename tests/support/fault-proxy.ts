@@ -12,7 +12,7 @@ import { createServer, request as httpRequest, type IncomingHttpHeaders, type Se
 import type { AddressInfo } from 'node:net';
 
 export type Fault =
-  /** Answer without forwarding. */
+  /** Answer without forwarding: `body` as JSON, or as it is when a string. */
   | { kind: 'respond'; status: number; headers?: Record<string, string>; body?: unknown }
   /** Reset the connection before forwarding: the API never sees the request. */
   | { kind: 'reset' }
@@ -51,7 +51,8 @@ export async function startFaultProxy(target: string): Promise<FaultProxy> {
       return;
     }
     if (fault?.kind === 'respond') {
-      const body = fault.body === undefined ? '' : JSON.stringify(fault.body);
+      // A string is sent as it is (an NDJSON stream, say); anything else as JSON.
+      const body = fault.body === undefined ? '' : typeof fault.body === 'string' ? fault.body : JSON.stringify(fault.body);
       res.writeHead(fault.status, { 'content-type': 'application/problem+json', ...fault.headers });
       res.end(body);
       return;

@@ -20,16 +20,22 @@ import {
   extractorVersion,
   fingerprint,
   scopeKey,
+  applyLlmAnswer,
+  llmPassMaxItems,
+  llmPassRequest,
   withRetention,
   type KnowledgeRecords,
   type KnowledgeStore,
 } from '../../platform/knowledge/index.ts';
-import type { ExtractionOutcome, KnowledgeItem, Link, knowledgeExtract } from '../../shared/index.ts';
-import type { Handler } from '../runtime/handler.ts';
+import type { ExtractionOutcome, KnowledgeExtractInput, KnowledgeItem, Link, knowledgeExtract } from '../../shared/index.ts';
+import type { OllamaClient } from '../../platform/ollama/index.ts';
+import type { Handler, HandlerContext } from '../runtime/handler.ts';
 
 export interface KnowledgeExtractDeps {
   records: KnowledgeRecords;
   knowledge: KnowledgeStore;
+  /** The optional LLM pass: the chat model, and the most tokens its answer may take. */
+  llm?: { ollama: OllamaClient; model: string; maxTokens: number };
 }
 
 /** Stored items compared with each new one: the nearest by vector, same speaker. */
@@ -55,6 +61,8 @@ export function knowledgeExtractHandler(deps: KnowledgeExtractDeps): Handler<typ
     if (key !== src.scope_key) throw new JobFailure('HANDLER_FAILED', `source ${input.sourceId} is recorded in scope ${src.scope_key}, the job names ${key}`);
     const x = extractSource(input.source, { sourceId: src.id, scope: input.scope, recordedAt: src.created_at.toISOString() });
     try {
+      const llm = input.llmPass && deps.llm ? await llmPass(deps.llm, input.source, x.items, ctx) : null;
+      if (llm) x.items = llm.items;
       const repo = deps.knowledge.forTenant(src.owner_id);
       ctx.progress({ done: 0, total: x.items.length });
       const texts = x.items.map((i) => i.text);
@@ -134,6 +142,7 @@ export function knowledgeExtractHandler(deps: KnowledgeExtractDeps): Handler<typ
         supersedes,
         links: links.length,
         outcomes,
+        llm: llm ? { calls: llm.calls, applied: llm.applied, changed: llm.changed, fallbacks: llm.fallbacks } : null,
       };
     } catch (err) {
       if (ctx.abortReason === undefined && !ctx.willRetry(toJobError(err))) {
@@ -152,4 +161,55 @@ export function knowledgeExtractHandler(deps: KnowledgeExtractDeps): Handler<typ
       throw err;
     }
   };
+}
+
+/**
+ * The optional second pass (platform/knowledge/llm-pass.ts): per message with items, one call to the chat
+ * model with a JSON-schema `format`; an answer that does not validate, or a call that fails, keeps the
+ * deterministic classes and says why. Never fails the job: the deterministic result is always there.
+ */
+async function llmPass(
+  llm: NonNullable<KnowledgeExtractDeps['llm']>,
+  source: KnowledgeExtractInput['source'],
+  items: KnowledgeItem[],
+  ctx: HandlerContext,
+): Promise<{ items: KnowledgeItem[]; calls: number; applied: number; changed: number; fallbacks: { messageId: string | null; reason: string }[] }> {
+  const texts = new Map<string | null, string>(source.kind === 'document' ? [[null, source.text]] : source.messages.map((m) => [m.id, m.text]));
+  const byMessage = new Map<string | null, KnowledgeItem[]>();
+  for (const it of items) {
+    const id = it.provenance.messageIds[0] ?? null;
+    byMessage.set(id, [...(byMessage.get(id) ?? []), it]);
+  }
+  const refined = new Map<string, KnowledgeItem>();
+  const out = { calls: 0, applied: 0, changed: 0, fallbacks: [] as { messageId: string | null; reason: string }[] };
+  for (const [messageId, mine] of byMessage) {
+    if (ctx.signal.aborted) throw ctx.signal.reason;
+    const req = llmPassRequest(texts.get(messageId) ?? mine.map((i) => i.text).join(' '), mine);
+    if (!req) {
+      out.fallbacks.push({ messageId, reason: `${mine.length} statements, more than the ${llmPassMaxItems} one call labels` });
+      continue;
+    }
+    out.calls++;
+    let answer = '';
+    try {
+      for await (const chunk of llm.ollama.chat(
+        { model: llm.model, messages: req.messages, format: req.format, options: { temperature: 0, num_predict: llm.maxTokens } },
+        ctx.signal,
+      ))
+        answer += chunk.message?.content ?? '';
+    } catch (err) {
+      if (ctx.signal.aborted) throw err;
+      out.fallbacks.push({ messageId, reason: `the model call failed: ${err instanceof Error ? err.message : String(err)}` });
+      continue;
+    }
+    const r = applyLlmAnswer(mine, answer);
+    if (!r.applied) {
+      out.fallbacks.push({ messageId, reason: r.reason });
+      continue;
+    }
+    out.applied++;
+    out.changed += r.changed;
+    for (const it of r.items) refined.set(it.id, it);
+  }
+  return { ...out, items: items.map((i) => refined.get(i.id) ?? i) };
 }

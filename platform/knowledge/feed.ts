@@ -1,0 +1,58 @@
+/**
+ * A room's statements as knowledge: each committed agent turn (the workers)
+ * and each human message posted into the room (the API) becomes a
+ * one-message conversation source in the room's scope (tenant: the room's
+ * owner; author: whoever said it), extracted by its own `knowledge.extract`
+ * job. The source and job ids derive from `key`, so feeding the same
+ * statement twice (a retried turn, a repeated call) submits nothing new.
+ */
+import { submitJob } from '../code/index.ts';
+import { namedUuid, type JobLifecycle } from '../jobs/index.ts';
+import { knowledgeExtract, type ScopeRef } from '../../shared/index.ts';
+import { scopeKey } from './knowledge-index.ts';
+import type { KnowledgeRecords } from './records.ts';
+
+export interface RoomFeedDeps {
+  records: KnowledgeRecords;
+  jobs: Pick<JobLifecycle, 'accept'>;
+}
+
+export interface RoomStatement {
+  /** Unique per statement: `knowledge.extract:room:<room>:turn:<n>` or `…:message:<id>`. */
+  key: string;
+  /** The message id provenance names (`turn-<n>`, `msg-<id>`). */
+  messageId: string;
+  /** Who said it: an agent's id, or a user's. */
+  author: string;
+  speaker: string;
+  text: string;
+  /** What the source's title adds to the room's topic: `turn 3`, `message from ada`. */
+  label: string;
+}
+
+/** Records the statement as a source and submits its extraction; false when it had been fed before. */
+export async function feedRoomStatement(deps: RoomFeedDeps, room: { id: string; owner_id: string; topic: string }, s: RoomStatement): Promise<boolean> {
+  if (!s.text.trim()) return false;
+  const scope: ScopeRef = { scope: 'room', owner: s.author, room: room.id };
+  const source = {
+    kind: 'conversation' as const,
+    title: `${room.topic.slice(0, 400)} (${s.label})`,
+    messages: [{ id: s.messageId, speaker: s.speaker, text: s.text.slice(0, 32_000) }],
+  };
+  const sourceId = namedUuid(`${s.key}:source`);
+  if (await deps.records.getSource(sourceId)) return false;
+  await deps.records.insertSource({
+    id: sourceId,
+    owner_id: room.owner_id,
+    kind: 'conversation',
+    title: source.title,
+    scope: 'room',
+    scope_owner: s.author,
+    room: room.id,
+    scope_key: scopeKey(scope),
+    messages: 1,
+  });
+  const job = await submitJob({ jobs: deps.jobs }, knowledgeExtract, { sourceId, source, scope, llmPass: false }, { ownerId: room.owner_id, key: s.key });
+  await deps.records.setJob(sourceId, job.id);
+  return true;
+}
