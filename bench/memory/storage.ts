@@ -156,6 +156,7 @@ try {
   // ── 3. Search latency at scale ──
   const roomScopes = ds.map((d) => scopeKey({ scope: 'room', owner: stack.user.id, room: d.id }));
   const stored: KnowledgeItem[] = await repo.all(roomScopes);
+  if (!stored.length) throw new Error('no items were stored: the scale phase has nothing to copy');
   const baseVectors = await repo.embed(stored.map((i) => i.text)); // stored already: read back by hash, not embedded again
   const tenant = stack.operator.id;
   const big = knowledge.forTenant(tenant);

@@ -78,7 +78,8 @@ export function extractEntities(sentence: string, knownNames: ReadonlySet<string
     if (words.length === 0 || !free(s, e)) continue;
     const text = sentence.slice(s, e);
     if (text.length < 2) continue;
-    add({ kind: 'name', text, key: `name:${text.toLowerCase()}`, span: [s, e] });
+    // A possessive is the same entity: "Ada's" is Ada.
+    add({ kind: 'name', text, key: nameKey(text), span: [s, e] });
   }
   return out.sort((a, b) => a.span[0] - b.span[0]);
 }
@@ -90,4 +91,9 @@ export function namesUsedMidSentence(sentences: readonly string[]): Set<string> 
     for (const m of s.matchAll(/(?<=\S\s+)\p{Lu}[\p{L}'’]*/gu)) if (!notNames.has(m[0])) out.add(m[0]);
   }
   return out;
+}
+
+/** The key of a name entity, or of a speaker: lower case, a possessive ending dropped. */
+export function nameKey(name: string): string {
+  return `name:${name.toLowerCase().replace(/['’]s$/u, '')}`;
 }

@@ -10,7 +10,7 @@ export { findTimes, parseTime } from './dates.ts';
 export type { FoundTime } from './dates.ts';
 export { DedupIndex, compareFingerprints, compareStatements, contentHash, fingerprint, lexicalSimilarity, normalise, trigramSimilarity } from './dedup.ts';
 export type { DedupOptions, DedupVerdict, Fingerprint, Similarity } from './dedup.ts';
-export { extractEntities, namesUsedMidSentence } from './entities.ts';
+export { extractEntities, nameKey, namesUsedMidSentence } from './entities.ts';
 export { SourceExtractor, extractSource, extractorName, extractorVersion } from './extract.ts';
 export type { ExtractRequest, Extraction } from './extract.ts';
 export { KnowledgeRepository, KnowledgeStore, NOT_SUPERSEDED, defaultFusionWeights } from './lance-index.ts';

@@ -19,6 +19,7 @@
  */
 import { createHash } from 'node:crypto';
 import {
+  analyzeText,
   fittingPrefix,
   reciprocalRankFusion,
   tokenCounter,
@@ -30,7 +31,7 @@ import {
   type Where,
 } from '../vectors/index.ts';
 import { KnowledgeItem } from '../../shared/index.ts';
-import { extractEntities } from './entities.ts';
+import { extractEntities, nameKey } from './entities.ts';
 import { decayOf } from './retention.ts';
 import { scopeKey, type KnowledgeHit, type KnowledgeIndex, type KnowledgeQuery } from './knowledge-index.ts';
 
@@ -297,6 +298,8 @@ export class KnowledgeRepository implements KnowledgeIndex {
       id: item.id,
       scope: scopeKey(item),
       text: item.text,
+      // The full-text entry names the speaker too; the vector is the statement's own (dedup compares statements).
+      ...(item.speaker ? { searchText: analyzeText(`${item.speaker} ${item.text}`) } : {}),
       contentHash: hashText(item.text),
       vector,
       fields: {
@@ -306,7 +309,8 @@ export class KnowledgeRepository implements KnowledgeIndex {
         room: item.room,
         class: item.class,
         topic: item.topic,
-        entities: item.entities.map((e) => e.key),
+        // Who said it is part of what it is about: "What is Ada's usual coffee?" finds what Ada said.
+        entities: [...new Set([...item.entities.map((e) => e.key), ...(item.speaker ? [nameKey(item.speaker)] : [])])],
         speaker: item.speaker,
         source_id: item.provenance.sourceId,
         message_ids: item.provenance.messageIds,

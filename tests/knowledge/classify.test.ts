@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { assignTopic, classify, extractEntities, stanceOf } from '../../platform/knowledge/index.ts';
+import { assignTopic, classify, extractEntities, nameKey, stanceOf } from '../../platform/knowledge/index.ts';
 
 describe('classification', () => {
   it.each([
@@ -52,6 +52,15 @@ describe('entities', () => {
   it('does not take a capitalised sentence opener for a name unless the source uses it mid-sentence', () => {
     expect(extractEntities('Coffee keeps me awake.')).toEqual([]);
     expect(extractEntities('Postgres keeps the record.', new Set(['Postgres'])).map((e) => e.key)).toEqual(['name:postgres']);
+  });
+
+  it('keys a possessive as the name itself, as a speaker is keyed', () => {
+    const s = "What is Ada's usual coffee, and is it Grace’s too?";
+    expect(extractEntities(s).map((e) => [s.slice(...e.span), e.key])).toEqual([
+      ["Ada's", 'name:ada'],
+      ['Grace’s', 'name:grace'],
+    ]);
+    expect(nameKey('Ada')).toBe('name:ada');
   });
 });
 
