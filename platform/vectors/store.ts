@@ -437,8 +437,31 @@ export class VectorTable {
     );
   }
 
-  /** See the file comment. Runs under the table's write lock. */
-  async maintain(opts: { cleanup?: boolean } = {}): Promise<MaintenanceReport> {
+  /**
+   * See the file comment. Runs under the table's write lock. With `settle` (the scheduled maintenance),
+   * it then waits out the version retention outside the lock and cleans up once more, so that the
+   * versions its own optimize() made (compaction, index updates), and the files only they held, go too.
+   */
+  async maintain(opts: { cleanup?: boolean; settle?: boolean } = {}): Promise<MaintenanceReport> {
+    const report = await this.maintainOnce(opts);
+    if (!opts.settle || opts.cleanup === false || report.rows === 0) return report;
+    await new Promise((r) => setTimeout(r, this.settleAfterMs));
+    const again = await this.settle();
+    return { ...report, versionsRemoved: report.versionsRemoved + again.versionsRemoved, bytesRemoved: report.bytesRemoved + again.bytesRemoved };
+  }
+
+  /** How long after a maintain() its own versions are past the retention (and the floor). */
+  get settleAfterMs(): number {
+    return Math.max(this.policy.versionRetentionMs, this.policy.versionFloorMs) + 50;
+  }
+
+  /** Removes versions older than the retention, nothing else (maintain's second cleanup, `settle`). */
+  async settle(): Promise<{ versionsRemoved: number; bytesRemoved: number }> {
+    const r = await this.lock(this.name, async () => this.table.optimize({ cleanupOlderThan: await this.cleanupCutoff() }));
+    return { versionsRemoved: r.prune.oldVersionsRemoved, bytesRemoved: r.prune.bytesRemoved };
+  }
+
+  private async maintainOnce(opts: { cleanup?: boolean }): Promise<MaintenanceReport> {
     return this.lock(this.name, async () => {
       const started = Date.now();
       const rows = await this.table.countRows();

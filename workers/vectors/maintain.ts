@@ -17,6 +17,7 @@ import {
   type IndexIdentity,
   type MaintenanceReport,
   type VectorStore,
+  type VectorTable,
 } from '../../platform/vectors/index.ts';
 import type { vectorsMaintain } from '../../shared/index.ts';
 import type { Handler } from '../runtime/handler.ts';
@@ -47,6 +48,7 @@ export function vectorsMaintainHandler(deps: MaintainDeps): Handler<typeof vecto
     await rebuildCollections(deps, ctx.signal).catch((err: unknown) => ctx.log.warn({ err }, 'collection rebuild failed'));
 
     const tables: { name: string; rows: number; versionsRemoved: number; bytesRemoved: number; created: string[]; durationMs: number }[] = [];
+    const maintained: VectorTable[] = [];
     for (const gen of await deps.catalog.list()) {
       if (gen.state === 'retired') continue;
       if (ctx.signal.aborted) throw ctx.signal.reason;
@@ -54,6 +56,7 @@ export function vectorsMaintainHandler(deps: MaintainDeps): Handler<typeof vecto
       const table = await deps.vectors.existing(gen.tableName);
       if (!table) continue;
       const r: MaintenanceReport = await table.maintain();
+      if (r.rows > 0) maintained.push(table);
       tables.push({
         name: gen.tableName,
         rows: r.rows,
@@ -62,6 +65,18 @@ export function vectorsMaintainHandler(deps: MaintainDeps): Handler<typeof vecto
         created: r.created,
         durationMs: r.durationMs,
       });
+    }
+
+    // Once the retention has passed, the versions maintain() itself made go too (and the files only they held).
+    if (maintained.length) {
+      await new Promise((r) => setTimeout(r, Math.max(...maintained.map((t) => t.settleAfterMs))));
+      for (const t of maintained) {
+        if (ctx.signal.aborted) throw ctx.signal.reason;
+        const s = await t.settle();
+        const entry = tables.find((x) => x.name === t.name)!;
+        entry.versionsRemoved += s.versionsRemoved;
+        entry.bytesRemoved += s.bytesRemoved;
+      }
     }
 
     const dropped: string[] = [];
