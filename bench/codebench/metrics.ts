@@ -94,3 +94,18 @@ export function pairedDifference(a: readonly PerQuery[], b: readonly PerQuery[],
   const mean = da.reduce((s, x, i) => s + x - db[i]!, 0) / da.length;
   return { mean, ci: [diffs[Math.floor(0.025 * n)]!, diffs[Math.ceil(0.975 * n) - 1]!] };
 }
+
+/** `v` plus Gaussian noise of `sigma` per dimension (Box-Muller from `rnd`), normalised to unit length: a neighbour, not a duplicate. */
+export function perturb(v: Float32Array, rnd: () => number, sigma: number): Float32Array {
+  const out = new Float32Array(v.length);
+  let n = 0;
+  for (let i = 0; i < v.length; i++) {
+    // Box-Muller.
+    const g = Math.sqrt(-2 * Math.log(rnd() + 1e-12)) * Math.cos(2 * Math.PI * rnd());
+    out[i] = v[i]! + g * sigma;
+    n += out[i]! * out[i]!;
+  }
+  n = Math.sqrt(n);
+  for (let i = 0; i < out.length; i++) out[i] = out[i]! / n;
+  return out;
+}

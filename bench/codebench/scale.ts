@@ -31,25 +31,11 @@ import { createChunkPool } from '../../workers/chunking/pool.ts';
 import { codeIndexHandler } from '../../workers/code/index-job.ts';
 import { median, percentile } from '../internal/stats.ts';
 import { fetchLibrary, libraries } from './libraries.ts';
-import { prng } from './metrics.ts';
+import { perturb, prng } from './metrics.ts';
 import type { QualityOutcome } from './quality.ts';
 import type { BenchStack } from './stack.ts';
 
 const ms = (x: number) => `${x.toFixed(1)} ms`;
-
-function perturb(v: Float32Array, rnd: () => number, sigma: number): Float32Array {
-  const out = new Float32Array(v.length);
-  let n = 0;
-  for (let i = 0; i < v.length; i++) {
-    // Box-Muller.
-    const g = Math.sqrt(-2 * Math.log(rnd() + 1e-12)) * Math.cos(2 * Math.PI * rnd());
-    out[i] = v[i]! + g * sigma;
-    n += out[i]! * out[i]!;
-  }
-  n = Math.sqrt(n);
-  for (let i = 0; i < out.length; i++) out[i] = out[i]! / n;
-  return out;
-}
 
 async function timed<T>(fn: () => Promise<T>): Promise<[T, number]> {
   const t0 = performance.now();

@@ -27,7 +27,7 @@ import { submitJob } from '../../platform/code/index.ts';
 import { scopeKey, type FusionWeights } from '../../platform/knowledge/index.ts';
 import { Embedder } from '../../platform/vectors/index.ts';
 import { vectorsMaintain, type KnowledgeItem } from '../../shared/index.ts';
-import { prng } from '../codebench/metrics.ts';
+import { perturb, prng } from '../codebench/metrics.ts';
 import { startBenchStack } from '../codebench/stack.ts';
 import { describeMachine } from '../internal/cost.ts';
 import { teardownOnExit } from '../internal/parley.ts';
@@ -170,7 +170,8 @@ try {
       const copy = Math.floor(k / stored.length);
       const text = copy === 0 ? src.text : `${src.text} (${copy})`;
       batch.push({ ...src, id: `scale:${k}`, text, scope: 'shared', owner: tenant, room: null, supersededAt: null });
-      vectors.set(text, perturb(baseVectors[k % stored.length]!, copy === 0 ? 0 : 0.5, noise));
+      const v = baseVectors[k % stored.length]!;
+      vectors.set(text, copy === 0 ? v : perturb(v, noise, 0.5 / Math.sqrt(v.length)));
     }
     await big.upsert(batch, { vectors, maintain: false });
   }
@@ -205,19 +206,4 @@ try {
   console.log('\n== bench/memory storage verdicts ==');
   for (const v of verdicts) console.log(v);
   await teardown();
-}
-
-function perturb(v: Float32Array, norm: number, rnd: () => number): Float32Array {
-  if (norm === 0) return v;
-  const sigma = norm / Math.sqrt(v.length);
-  const out = new Float32Array(v.length);
-  let n = 0;
-  for (let i = 0; i < v.length; i++) {
-    const g = Math.sqrt(-2 * Math.log(rnd() + 1e-12)) * Math.cos(2 * Math.PI * rnd());
-    out[i] = v[i]! + g * sigma;
-    n += out[i]! * out[i]!;
-  }
-  n = Math.sqrt(n);
-  for (let i = 0; i < out.length; i++) out[i] = out[i]! / n;
-  return out;
 }
