@@ -235,9 +235,7 @@ export async function pinItem(deps: KnowledgeDeps, actor: Actor, id: string, pin
   const repo = deps.knowledge.forTenant(actor.userId);
   const [item] = await repo.get(scopes, [id], { includeExpired: pinned });
   if (!item) throw new AppError('NOT_FOUND', { detail: 'No such item' });
-  const policy = await deps.records.retentionOf(actor.userId, scopeKey(item));
-  const settings = policy ? { ttlSeconds: policy.ttl_seconds, halfLifeSeconds: policy.half_life_seconds } : undefined;
-  const next = withRetention({ ...item, pinned }, settings);
+  const next = withRetention({ ...item, pinned }, await deps.records.retentionOf(actor.userId, scopeKey(item)));
   await repo.rewrite([next]);
   return next;
 }

@@ -5,7 +5,7 @@
  * Every query here names the owner (the tenant) it is confined to.
  */
 import type { Db } from '../connections/index.ts';
-import type { ExtractionOutcome, Link } from '../../shared/index.ts';
+import type { ExtractionOutcome, Link, RetentionSettings } from '../../shared/index.ts';
 
 export interface SourceRow {
   id: string;
@@ -187,9 +187,10 @@ export function createKnowledgeRecords(db: Db) {
     listRetention(owner: string): Promise<RetentionRow[]> {
       return db<RetentionRow>('knowledge_retention').where({ owner_id: owner }).orderBy('scope_key');
     },
-    /** The settings of one scope of this owner; none: keep forever. */
-    retentionOf(owner: string, scopeKey: string): Promise<RetentionRow | undefined> {
-      return db<RetentionRow>('knowledge_retention').where({ owner_id: owner, scope_key: scopeKey }).first();
+    /** The settings of one scope of this owner; undefined: none, keep forever. */
+    async retentionOf(owner: string, scopeKey: string): Promise<RetentionSettings | undefined> {
+      const row = await db<RetentionRow>('knowledge_retention').where({ owner_id: owner, scope_key: scopeKey }).first();
+      return row && { ttlSeconds: row.ttl_seconds, halfLifeSeconds: row.half_life_seconds };
     },
     async putRetention(row: Omit<RetentionRow, 'updated_at'>): Promise<RetentionRow> {
       const [r] = await db<RetentionRow>('knowledge_retention')

@@ -105,8 +105,7 @@ export function knowledgeExtractHandler(deps: KnowledgeExtractDeps): Handler<typ
 
       // The scope's retention: new items get their expiry; an item said again is confirmed now, which
       // restarts its decay (and moves its expiry when decay sets it).
-      const policy = await deps.records.retentionOf(src.owner_id, key);
-      const settings = policy ? { ttlSeconds: policy.ttl_seconds, halfLifeSeconds: policy.half_life_seconds } : undefined;
+      const settings = await deps.records.retentionOf(src.owner_id, key);
       const written = x.items.filter((i) => !mergedInto.has(i.id)).map((i) => withRetention(i, settings));
       const confirmed = (await repo.get([key], [...new Set(mergedInto.values())])).map((s) =>
         withRetention({ ...s, confirmedAt: src.created_at.toISOString() }, settings),
