@@ -23,16 +23,16 @@ const text = (max: number) =>
     .regex(/^[^\u0000]*$/, 'must not contain NUL');
 
 /** A message's time as the source gave it: ISO 8601 or free text ("1:56 pm on 8 May, 2023"). Kept verbatim; parsed when possible. */
-export const SourceTime = z.string().min(1).max(200);
+export const SourceTime = text(200);
 
 export const SourceMessage = z.object({
   /** The caller's own id, unique within the source; provenance points at it. */
-  id: z.string().min(1).max(200),
-  speaker: z.string().min(1).max(200),
+  id: text(200),
+  speaker: text(200),
   text: text(32_000),
   at: SourceTime.optional(),
   /** The id of the message this one answers (the arena's reply structure); absent: the previous message. */
-  replyTo: z.string().min(1).max(200).optional(),
+  replyTo: text(200).optional(),
 });
 export type SourceMessage = z.infer<typeof SourceMessage>;
 
@@ -197,7 +197,7 @@ export const CreateKnowledgeSource = z
     source: Source,
     /** Where its items go. The owner is always the caller. @defaultValue private */
     scope: z
-      .object({ scope: KnowledgeScope.default('private'), room: z.string().min(1).max(200).optional() })
+      .object({ scope: KnowledgeScope.default('private'), room: text(200).optional() })
       .strict()
       .refine((s) => (s.scope === 'room') === (s.room !== undefined), { message: 'a room is given exactly when the scope is room', path: ['room'] })
       .default({ scope: 'private' }),
@@ -256,7 +256,7 @@ export const KnowledgeSearchQuery = z
     /** Narrow to one scope; all the caller's scopes when absent. */
     scope: KnowledgeScope.optional(),
     /** With scope=room: which room. */
-    room: z.string().min(1).max(200).optional(),
+    room: text(200).optional(),
     /** Only items believed at this instant (recorded by then, not yet superseded). @defaultValue now */
     asOf: z.iso.datetime({ offset: true }).optional(),
     limit: z.coerce.number().int().min(1).max(50).default(10),
@@ -327,7 +327,7 @@ export type RetentionSettings = z.infer<typeof RetentionSettings>;
 export const PutRetention = RetentionSettings.extend({
   scope: KnowledgeScope,
   /** With scope room: which room. */
-  room: z.string().min(1).max(200).optional(),
+  room: text(200).optional(),
 })
   .strict()
   .refine((s) => (s.scope === 'room') === (s.room !== undefined), { message: 'a room is given exactly when the scope is room', path: ['room'] });

@@ -151,6 +151,8 @@ describe('forgetting on the real stack', () => {
       { scope: 'shared', room: 'r1', ttlSeconds: 60, halfLifeSeconds: null },
       { scope: 'shared', ttlSeconds: 60 },
       { scope: 'shared', ttlSeconds: 1.5, halfLifeSeconds: null },
+      // A NUL cannot be stored in the record: refused at the edge, not a 500.
+      { scope: 'room', room: 'r\u0000', ttlSeconds: 60, halfLifeSeconds: null },
       // Past what the record holds (ten years at most).
       { scope: 'shared', ttlSeconds: 100 * 365 * 86_400, halfLifeSeconds: null },
     ]) {

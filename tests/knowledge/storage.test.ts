@@ -237,5 +237,16 @@ describe('knowledge sources, storage and search', () => {
     });
     expect(room.status).toBe(400);
     expect((await stack.request('GET', '/v1/knowledge/search?q=x&asOf=yesterday', { user: alice })).status).toBe(400);
+    // A NUL anywhere the record keeps a string (room, message id, speaker, time) is refused, never a 500 from Postgres.
+    for (const body of [
+      { source: { kind: 'document', title: 't', text: 'x' }, scope: { scope: 'room', room: 'r\u0000' } },
+      { source: { kind: 'conversation', title: 't', messages: [{ id: 'm\u0000', speaker: 's', text: 'x' }] } },
+      { source: { kind: 'conversation', title: 't', messages: [{ id: 'm', speaker: 's\u0000', text: 'x' }] } },
+      { source: { kind: 'conversation', title: 't', messages: [{ id: 'm', speaker: 's', text: 'x', at: '\u0000' }] } },
+    ]) {
+      const r = await stack.request('POST', '/v1/knowledge/sources', { user: alice, body });
+      expect(r.status, JSON.stringify(body)).toBe(400);
+      expect(r.json.code).toBe('VALIDATION_FAILED');
+    }
   });
 });
