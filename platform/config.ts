@@ -357,11 +357,11 @@ const Env = z.object({
   PARLEY_VECTOR_INDEX: z.enum(['hnsw_sq', 'ivf_pq']).default('hnsw_sq'),
   /** HNSW's candidate list at query time (at least limit × 10 is used): recall against latency. @defaultValue 64 */
   PARLEY_VECTOR_HNSW_EF: z.coerce.number().int().min(10).max(10_000).default(64),
-  /** HNSW graph build settings, `m,efConstruction` (neighbours per node, build candidate list). @defaultValue 20,300 */
+  /** HNSW graph build settings, `m,efConstruction` (neighbours per node, build candidate list). @defaultValue 48,600 */
   PARLEY_VECTOR_HNSW_BUILD: z
     .string()
     .regex(/^\d{1,3},\d{1,4}$/, 'two whole numbers: m,efConstruction')
-    .default('20,300')
+    .default('48,600')
     .transform((s) => {
       const [m, efConstruction] = s.split(',').map(Number) as [number, number];
       return { m, efConstruction };
