@@ -146,3 +146,23 @@ describe('re-indexing', () => {
     expect(scoped.json.items[0].symbol).toBe('scale');
   });
 });
+
+describe('large files', () => {
+  it('indexes a file above the 512 KiB a code.chunk job takes, as long as it is under PARLEY_CODE_MAX_FILE_BYTES', async () => {
+    // 400 identical functions of 40 short lines: about 640 KB of ordinary code (not minified), few distinct chunk texts.
+    const fn = ['function padded(x) {', ...Array.from({ length: 40 }, () => '  x = x + 1; // keeps the line short and plain'), '  return x;', '}', ''].join(
+      '\n',
+    );
+    const big = fn.repeat(400);
+    expect(big.length).toBeGreaterThan(524_288);
+    expect(Buffer.byteLength(big)).toBeLessThan(1024 * 1024);
+    const id = await createRepo(stack, alice, 'large-file');
+    expect((await upload(stack, alice, id, treeArchive({ 'src/big.js': big, 'src/small.js': 'export const one = () => 1;\n' }))).status).toBe(200);
+    const job = await indexRepo(stack, alice, id);
+    expect(job.state, JSON.stringify(job.error)).toBe('completed');
+    expect(job.result).toMatchObject({ files: 2 });
+    expect(job.result.skipped ?? {}).not.toHaveProperty('too_large');
+    const symbols = await stack.request('GET', `/v1/code/repositories/${id}/symbols?name=padded`, { user: alice });
+    expect(symbols.json.items.length).toBeGreaterThanOrEqual(50);
+  });
+});

@@ -52,7 +52,9 @@ const CancelFlag = z.custom<Int32Array>((v) => v instanceof Int32Array && v.leng
 const ChunkTask = CodeChunkInput.extend({ cancelFlag: CancelFlag.optional() });
 const ExtractTask = z.object({
   mode: z.literal('extract'),
-  files: z.array(SourceFile).min(1),
+  // The code index's files: bounded by PARLEY_CODE_MAX_FILE_BYTES at the scan (1 MiB by default, above a
+  // code.chunk job's 512 KiB per file), so only a sanity bound here.
+  files: z.array(SourceFile.extend({ content: z.string().max(64 * 1024 * 1024) })).min(1),
   cancelFlag: CancelFlag.optional(),
   options: z.object({
     maxTokens: z.number().int().min(16).max(100_000),
