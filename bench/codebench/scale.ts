@@ -107,7 +107,12 @@ export async function runScale(stack: BenchStack, quality: QualityOutcome, seed:
     const [, build] = await timed(() =>
       t.raw.createIndex('vector', {
         name: 'vector_idx',
-        config: lancedb.Index.hnswSq({ distanceType: 'cosine', numPartitions: Math.max(1, Math.round(size / 100_000)) }),
+        // As maintain() builds it (the product's graph settings), so the 50k table's recall below is the product's.
+        config: lancedb.Index.hnswSq({
+          distanceType: 'cosine',
+          numPartitions: Math.max(1, Math.round(size / 100_000)),
+          ...stack.workers.vectors.policy.hnswBuild,
+        }),
         replace: true,
       }),
     );
