@@ -324,13 +324,11 @@ export const RetentionSettings = z
   .strict();
 export type RetentionSettings = z.infer<typeof RetentionSettings>;
 
-export const PutRetention = RetentionSettings.extend({
-  scope: KnowledgeScope,
-  /** With scope room: which room. */
-  room: text(200).optional(),
-})
-  .strict()
-  .refine((s) => (s.scope === 'room') === (s.room !== undefined), { message: 'a room is given exactly when the scope is room', path: ['room'] });
+/** A room's scope names the room; the others name none (one of two shapes, so the schema states the rule). */
+export const PutRetention = z.union([
+  RetentionSettings.extend({ scope: z.literal('room'), /** Which room. */ room: text(200) }).strict(),
+  RetentionSettings.extend({ scope: z.enum(['private', 'shared']) }).strict(),
+]);
 export type PutRetention = z.infer<typeof PutRetention>;
 
 export const RetentionView = RetentionSettings.extend({

@@ -209,7 +209,7 @@ export async function listRetention(deps: KnowledgeDeps, actor: Actor): Promise<
  * one (or null) brings back soft-expired items not yet purged.
  */
 export async function putRetention(deps: KnowledgeDeps, actor: Actor, body: PutRetention): Promise<RetentionView> {
-  const ref: ScopeRef = { scope: body.scope, owner: actor.userId, room: body.room ?? null };
+  const ref: ScopeRef = { scope: body.scope, owner: actor.userId, room: body.scope === 'room' ? body.room : null };
   const key = scopeKey(ref);
   const row = await deps.records.putRetention({
     owner_id: actor.userId,

@@ -8,6 +8,9 @@
  * connections of this database.
  */
 import { randomUUID } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { Redis } from 'ioredis';
 import { runInNewContext } from 'node:vm';
 import { setFlagsFromString } from 'node:v8';
@@ -68,9 +71,13 @@ export async function runSoak(opts: SoakOptions): Promise<SoakReport> {
   const log = opts.log ?? (() => {});
   const gc = forceGc();
   const prefix = uniquePrefix('soak');
-  // Streams of finished pings expire after 1 s here, so "back to baseline" can be checked within the run.
+  // Streams of finished pings expire after 1 s here, so "back to baseline" can be checked within the run;
+  // so do the streams of the jobs the platform runs by itself (vector maintenance at start, a stopped
+  // room's transcript feed), whose timing is not the soak's. The vector store is the soak's own, empty.
+  const lancedb = mkdtempSync(join(tmpdir(), 'parley-soak-lancedb-'));
   const env = parleyEnv(prefix, {
-    PARLEY_STREAM_RETAIN_BY_KIND: 'system.ping=1,discussion.turn=1',
+    PARLEY_STREAM_RETAIN_BY_KIND: 'system.ping=1,discussion.turn=1,vectors.maintain=1,knowledge.extract=1',
+    PARLEY_LANCEDB_URI: lancedb,
     PARLEY_RATE_API_WRITE: 'member=100000000',
     PARLEY_RATE_API_READ: 'member=100000000',
   });
@@ -201,5 +208,6 @@ export async function runSoak(opts: SoakOptions): Promise<SoakReport> {
     await workers.stop();
     await cleanup({ redis: api.redis, db: api.db, prefixes: [prefix], userIds: [user.id] });
     await api.stop();
+    rmSync(lancedb, { recursive: true, force: true });
   }
 }
