@@ -90,7 +90,11 @@ describe('a zombie attempt (SIGSTOP past its lock, SIGCONT after the takeover)',
     expect(done.result.worker).toMatch(new RegExp(`:${b.child.pid}$`));
     // The zombie notices (lost lock or refused write) and stops; give it the time a lock renewal takes.
     await until('the zombie to stand down', async () => /attempt superseded/.test(a.output()), { timeoutMs: 15_000 });
-    const entries = await rawStream(id);
+    // The record is written before the stream's `finished` (platform/jobs lifecycle): wait for that event, not a time.
+    const entries = await until('the finished event in the stream', async () => {
+      const e = await rawStream(id);
+      return e.some((x) => x.event === 'finished') && e;
+    });
     expectOneFinishedFromTheWinner(entries, 2);
     const { events } = await live;
     expect(events.filter((e) => e.event === 'finished')).toHaveLength(1);
@@ -148,7 +152,11 @@ describe('a zombie attempt (SIGSTOP past its lock, SIGCONT after the takeover)',
       expect(done.state).toBe('completed');
       expect(done.attempts).toBe(2);
       await until('the zombie to stand down', async () => /attempt superseded/.test(a.output()), { timeoutMs: 15_000 });
-      const entries = await rawStream(id);
+      // The record is written before the stream's `finished` (platform/jobs lifecycle): wait for that event, not a time.
+      const entries = await until('the finished event in the stream', async () => {
+        const e = await rawStream(id);
+        return e.some((x) => x.event === 'finished') && e;
+      });
       expectOneFinishedFromTheWinner(entries, 2);
       // The text of attempt 2's events (after its reset) is the recorded result.
       const sinceReset = entries.slice(entries.findIndex((e) => e.event === 'reset' && e.attempt === 2));
