@@ -30,6 +30,6 @@ export async function purgeExpiredKnowledge(
   }
   if (!byOwner.size) return { purged, table: null };
   const { table } = await deps.knowledge.open(signal);
-  await table.maintain({ settle: true });
+  await table.maintain({ settle: true, ...(signal ? { signal } : {}) });
   return { purged, table: table.name };
 }

@@ -446,10 +446,10 @@ export class VectorTable {
    * it then waits out the version retention outside the lock and cleans up once more, so that the
    * versions its own optimize() made (compaction, index updates), and the files only they held, go too.
    */
-  async maintain(opts: { cleanup?: boolean; settle?: boolean } = {}): Promise<MaintenanceReport> {
+  async maintain(opts: { cleanup?: boolean; settle?: boolean; signal?: AbortSignal } = {}): Promise<MaintenanceReport> {
     const report = await this.maintainOnce(opts);
     if (!opts.settle || opts.cleanup === false || report.rows === 0) return report;
-    await new Promise((r) => setTimeout(r, this.settleAfterMs));
+    await waitFor(this.settleAfterMs, opts.signal);
     const again = await this.settle();
     return { ...report, versionsRemoved: report.versionsRemoved + again.versionsRemoved, bytesRemoved: report.bytesRemoved + again.bytesRemoved };
   }
@@ -700,4 +700,20 @@ function sqlTypeOf(type: FieldType, table: string, field: string): string {
     case 'string[]':
       throw new Error(`vector table ${table}: a list field (${field}) cannot be added to an existing table; declare it in a new one`);
   }
+}
+
+/** Waits `ms`, or rejects with the signal's reason as soon as it aborts (a worker shutting down does not wait it out). */
+export function waitFor(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    if (signal?.aborted) return reject(signal.reason);
+    const timer = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    const onAbort = () => {
+      clearTimeout(timer);
+      reject(signal!.reason);
+    };
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
 }

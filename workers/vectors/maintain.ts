@@ -18,6 +18,7 @@ import {
   type MaintenanceReport,
   type VectorStore,
   type VectorTable,
+  waitFor,
 } from '../../platform/vectors/index.ts';
 import type { vectorsMaintain } from '../../shared/index.ts';
 import type { Handler } from '../runtime/handler.ts';
@@ -69,7 +70,7 @@ export function vectorsMaintainHandler(deps: MaintainDeps): Handler<typeof vecto
 
     // Once the retention has passed, the versions maintain() itself made go too (and the files only they held).
     if (maintained.length) {
-      await new Promise((r) => setTimeout(r, Math.max(...maintained.map((t) => t.settleAfterMs))));
+      await waitFor(Math.max(...maintained.map((t) => t.settleAfterMs)), ctx.signal);
       for (const t of maintained) {
         if (ctx.signal.aborted) throw ctx.signal.reason;
         const s = await t.settle();
