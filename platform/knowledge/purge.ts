@@ -2,20 +2,21 @@
  * The purge of soft-expired knowledge (retention.ts says what expiry is), run
  * by `vectors.maintain`.
  */
+import type { VectorTable } from '../vectors/index.ts';
 import type { KnowledgeStore } from './lance-index.ts';
 import type { KnowledgeRecords } from './records.ts';
 
 /**
  * Purges items that expired before `before` (now less the grace), tenant by
  * tenant through each one's scoped repository: their rows, refs and every
- * link touching them; then maintains the knowledge table (compaction,
- * indexes, old versions). Run by `vectors.maintain`.
+ * link touching them. Answers the knowledge table, for the maintenance that
+ * follows (compaction, indexes, old versions), or null while no source exists.
  */
 export async function purgeExpiredKnowledge(
   deps: { knowledge: KnowledgeStore; records: KnowledgeRecords },
   before: number,
   signal?: AbortSignal,
-): Promise<{ purged: number; table: string | null }> {
+): Promise<{ purged: number; table: VectorTable | null }> {
   const byOwner = new Map<string, string[]>();
   for (const r of await deps.records.allScopes()) byOwner.set(r.owner_id, [...(byOwner.get(r.owner_id) ?? []), r.scope_key]);
   let purged = 0;
@@ -29,7 +30,5 @@ export async function purgeExpiredKnowledge(
     purged += ids.length;
   }
   if (!byOwner.size) return { purged, table: null };
-  const { table } = await deps.knowledge.open(signal);
-  await table.maintain({ settle: true, ...(signal ? { signal } : {}) });
-  return { purged, table: table.name };
+  return { purged, table: (await deps.knowledge.open(signal)).table };
 }

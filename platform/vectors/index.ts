@@ -22,7 +22,7 @@ export { reciprocalRankFusion } from './rrf.ts';
 export type { FusedItem } from './rrf.ts';
 export { fitsFieldType, specFromSchema } from './schema.ts';
 export type { FieldType, TableSpec } from './schema.ts';
-export { VectorStore, VectorTable, defaultMaintenancePolicy, openVectorStore, waitFor } from './store.ts';
+export { VectorStore, VectorTable, defaultMaintenancePolicy, openVectorStore } from './store.ts';
 export type {
   FieldValue,
   Hit,

@@ -441,31 +441,8 @@ export class VectorTable {
     );
   }
 
-  /**
-   * See the file comment. Runs under the table's write lock. With `settle` (the scheduled maintenance),
-   * it then waits out the version retention outside the lock and cleans up once more, so that the
-   * versions its own optimize() made (compaction, index updates), and the files only they held, go too.
-   */
-  async maintain(opts: { cleanup?: boolean; settle?: boolean; signal?: AbortSignal } = {}): Promise<MaintenanceReport> {
-    const report = await this.maintainOnce(opts);
-    if (!opts.settle || opts.cleanup === false || report.rows === 0) return report;
-    await waitFor(this.settleAfterMs, opts.signal);
-    const again = await this.settle();
-    return { ...report, versionsRemoved: report.versionsRemoved + again.versionsRemoved, bytesRemoved: report.bytesRemoved + again.bytesRemoved };
-  }
-
-  /** How long after a maintain() its own versions are past the retention (and the floor). */
-  get settleAfterMs(): number {
-    return Math.max(this.policy.versionRetentionMs, this.policy.versionFloorMs) + 50;
-  }
-
-  /** Removes versions older than the retention, nothing else (maintain's second cleanup, `settle`). */
-  async settle(): Promise<{ versionsRemoved: number; bytesRemoved: number }> {
-    const r = await this.lock(this.name, async () => this.table.optimize({ cleanupOlderThan: await this.cleanupCutoff() }));
-    return { versionsRemoved: r.prune.oldVersionsRemoved, bytesRemoved: r.prune.bytesRemoved };
-  }
-
-  private async maintainOnce(opts: { cleanup?: boolean }): Promise<MaintenanceReport> {
+  /** See the file comment. Runs under the table's write lock. */
+  async maintain(opts: { cleanup?: boolean } = {}): Promise<MaintenanceReport> {
     return this.lock(this.name, async () => {
       const started = Date.now();
       const rows = await this.table.countRows();
@@ -605,9 +582,11 @@ export class VectorStore {
   private async openOrCreate(spec: TableSpec): Promise<VectorTable> {
     const folder = this.local ? join(this.uri.replace(/^file:\/\//, ''), `${spec.name}.lance`) : null;
     const names = await this.db.tableNames();
-    const table = names.includes(spec.name)
-      ? await this.db.openTable(spec.name)
-      : await this.db.createEmptyTable(spec.name, arrowSchema(spec), { existOk: true });
+    if (!names.includes(spec.name)) {
+      const created = await this.db.createEmptyTable(spec.name, arrowSchema(spec), { existOk: true });
+      return new VectorTable(created, spec, this.lock, this.policy, folder);
+    }
+    const table = await this.db.openTable(spec.name);
     // A table created before its spec declared a field gains it (null in the rows it has): schema evolution
     // without a rewrite. Only declared fields are added (nullable by construction); vectors and full-text
     // columns are part of an index's identity and never change in place.
@@ -700,20 +679,4 @@ function sqlTypeOf(type: FieldType, table: string, field: string): string {
     case 'string[]':
       throw new Error(`vector table ${table}: a list field (${field}) cannot be added to an existing table; declare it in a new one`);
   }
-}
-
-/** Waits `ms`, or rejects with the signal's reason as soon as it aborts (a worker shutting down does not wait it out). */
-export function waitFor(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise<void>((resolve, reject) => {
-    if (signal?.aborted) return reject(signal.reason);
-    const timer = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    const onAbort = () => {
-      clearTimeout(timer);
-      reject(signal!.reason);
-    };
-    signal?.addEventListener('abort', onAbort, { once: true });
-  });
 }

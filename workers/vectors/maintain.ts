@@ -18,7 +18,6 @@ import {
   type MaintenanceReport,
   type VectorStore,
   type VectorTable,
-  waitFor,
 } from '../../platform/vectors/index.ts';
 import type { vectorsMaintain } from '../../shared/index.ts';
 import type { Handler } from '../runtime/handler.ts';
@@ -30,11 +29,11 @@ export interface MaintainDeps {
   embedder: Embedder;
   code: CodeStore;
   collections: CollectionStore;
-  /** Purges soft-expired knowledge past `before` and maintains its table (platform/knowledge purgeExpiredKnowledge). */
-  purgeKnowledge?: (before: number, signal: AbortSignal) => Promise<{ purged: number; table: string | null }>;
+  /** Purges soft-expired knowledge past `before` (platform/knowledge purgeExpiredKnowledge); answers its table, maintained here with the others. */
+  purgeKnowledge: (before: number, signal: AbortSignal) => Promise<{ purged: number; table: VectorTable | null }>;
   /** Submits a code.index job into `generation` (deduplicated by `key`). */
   submitIndex(repositoryId: string, generation: string, key: string): Promise<void>;
-  config: { embedModel: string; embedWindow: number; embedBatch: number; retiredGraceMs: number; knowledgePurgeGraceMs?: number };
+  config: { embedModel: string; embedWindow: number; embedBatch: number; retiredGraceMs: number; knowledgePurgeGraceMs: number };
 }
 
 const ourTable = /^(code|col)_[0-9a-f]/;
@@ -48,36 +47,35 @@ export function vectorsMaintainHandler(deps: MaintainDeps): Handler<typeof vecto
     });
     await rebuildCollections(deps, ctx.signal).catch((err: unknown) => ctx.log.warn({ err }, 'collection rebuild failed'));
 
-    const tables: { name: string; rows: number; versionsRemoved: number; bytesRemoved: number; created: string[]; durationMs: number }[] = [];
-    const maintained: VectorTable[] = [];
+    // Knowledge first: what the purge deletes is compacted away by the maintenance below.
+    const purge = await deps.purgeKnowledge(Date.now() - deps.config.knowledgePurgeGraceMs, ctx.signal).catch((err: unknown) => {
+      ctx.log.warn({ err }, 'knowledge purge failed');
+      return null;
+    });
+
+    const live: VectorTable[] = [];
     for (const gen of await deps.catalog.list()) {
       if (gen.state === 'retired') continue;
-      if (ctx.signal.aborted) throw ctx.signal.reason;
-      ctx.progress({ table: gen.tableName });
       const table = await deps.vectors.existing(gen.tableName);
-      if (!table) continue;
+      if (table) live.push(table);
+    }
+    if (purge?.table) live.push(purge.table);
+
+    // Each round also removes the versions the previous round's optimize() made (they are past the retention by
+    // now), so a table left alone ends with one version after two rounds.
+    const tables: { name: string; rows: number; versionsRemoved: number; bytesRemoved: number; created: string[]; durationMs: number }[] = [];
+    for (const table of live) {
+      if (ctx.signal.aborted) throw ctx.signal.reason;
+      ctx.progress({ table: table.name });
       const r: MaintenanceReport = await table.maintain();
-      if (r.rows > 0) maintained.push(table);
       tables.push({
-        name: gen.tableName,
+        name: table.name,
         rows: r.rows,
         versionsRemoved: r.versionsRemoved,
         bytesRemoved: r.bytesRemoved,
         created: r.created,
         durationMs: r.durationMs,
       });
-    }
-
-    // Once the retention has passed, the versions maintain() itself made go too (and the files only they held).
-    if (maintained.length) {
-      await waitFor(Math.max(...maintained.map((t) => t.settleAfterMs)), ctx.signal);
-      for (const t of maintained) {
-        if (ctx.signal.aborted) throw ctx.signal.reason;
-        const s = await t.settle();
-        const entry = tables.find((x) => x.name === t.name)!;
-        entry.versionsRemoved += s.versionsRemoved;
-        entry.bytesRemoved += s.bytesRemoved;
-      }
     }
 
     const dropped: string[] = [];
@@ -94,13 +92,7 @@ export function vectorsMaintainHandler(deps: MaintainDeps): Handler<typeof vecto
         dropped.push(name);
       }
     }
-    const knowledge = deps.purgeKnowledge
-      ? await deps.purgeKnowledge(Date.now() - (deps.config.knowledgePurgeGraceMs ?? 0), ctx.signal).catch((err: unknown) => {
-          ctx.log.warn({ err }, 'knowledge purge failed');
-          return null;
-        })
-      : null;
-    return { tables, rebuild, dropped, knowledge };
+    return { tables, rebuild, dropped, knowledge: purge && { purged: purge.purged, table: purge.table?.name ?? null } };
   };
 }
 
