@@ -17,7 +17,7 @@ export { KnowledgeRepository, KnowledgeStore, NOT_SUPERSEDED, defaultFusionWeigh
 export type { FusionWeights, KnowledgeStoreOptions } from './lance-index.ts';
 export { createKnowledgeRecords } from './records.ts';
 export type { KnowledgeRecords, OutcomeRow, RetentionRow, SourceRow } from './records.ts';
-export { DECAY_FLOOR, decayOf, expired, expiryOf, withRetention } from './retention.ts';
+export { decayOf, expiryOf, withRetention } from './retention.ts';
 export { purgeExpiredKnowledge } from './purge.ts';
 export { feedRoomStatement } from './feed.ts';
 export type { RoomFeedDeps, RoomStatement } from './feed.ts';

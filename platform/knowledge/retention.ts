@@ -40,8 +40,3 @@ export function decayOf(item: Pick<KnowledgeItem, 'recordedAt' | 'confirmedAt' |
   const age = Math.max(0, now - Date.parse(item.confirmedAt ?? item.recordedAt)) / 1000;
   return 0.5 ** (age / item.halfLifeSeconds);
 }
-
-/** Whether the item is soft-expired at `now`. */
-export function expired(item: Pick<KnowledgeItem, 'expiresAt'>, now = Date.now()): boolean {
-  return item.expiresAt !== null && Date.parse(item.expiresAt) <= now;
-}
