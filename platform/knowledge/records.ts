@@ -213,19 +213,13 @@ export function createKnowledgeRecords(db: Db) {
       await db.transaction(async (trx) => {
         for (let i = 0; i < itemIds.length; i += 1000) {
           const slice = itemIds.slice(i, i + 1000);
-          const counts = (await trx('knowledge_item_refs')
-            .where({ owner_id: owner })
-            .whereIn('item_id', slice)
-            .groupBy('source_id')
-            .select('source_id')
-            .count({ n: '*' })) as {
-            source_id: string;
-            n: string | number;
-          }[];
-          for (const c of counts)
-            await trx('knowledge_sources')
-              .where({ id: c.source_id })
-              .update({ items: trx.raw('greatest(0, items - ?)', [Number(c.n)]) });
+          // One statement for every source the slice's items stood on: its count drops by how many of them it had.
+          await trx.raw(
+            `update knowledge_sources s set items = greatest(0, s.items - c.n)
+             from (select source_id, count(*)::int as n from knowledge_item_refs where owner_id = ? and item_id = any(?) group by source_id) c
+             where s.id = c.source_id`,
+            [owner, slice],
+          );
           await trx('knowledge_item_refs').where({ owner_id: owner }).whereIn('item_id', slice).delete();
           await trx('knowledge_links')
             .where({ owner_id: owner })
