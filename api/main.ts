@@ -60,7 +60,7 @@ import { usageRoutes } from './routes/usage.ts';
 import { codeRoutes } from './routes/code.ts';
 import { collectionRoutes } from './routes/collections.ts';
 import { knowledgeRoutes } from './routes/knowledge.ts';
-import { KnowledgeStore, createKnowledgeRecords, feedRoomStatement } from '../platform/knowledge/index.ts';
+import { KnowledgeStore, createKnowledgeRecords, feedMessage } from '../platform/knowledge/index.ts';
 import { createCodeSearch, createCodeStore } from '../platform/code/index.ts';
 import { Embedder, createCollectionStore, createIndexCatalog, openVectorStore, redisLock } from '../platform/vectors/index.ts';
 
@@ -172,14 +172,9 @@ export async function startApi(env: NodeJS.ProcessEnv = process.env) {
     roomStreamMaxLen: config.rooms.streamMaxLen,
     // Human messages become room knowledge as committed turns do (the workers feed those).
     feedMessage: async (room, msg) => {
-      await feedRoomStatement({ records: knowledgeRecords, jobs }, room, {
-        key: `knowledge.extract:room:${room.id}:message:${msg.id}`,
-        messageId: `msg-${msg.id}`,
-        author: msg.authorId,
-        speaker: msg.authorName,
-        text: msg.text,
-        label: `message from ${msg.authorName}`,
-      }).catch((err: unknown) => log.warn({ err, room: room.id }, 'could not feed the message to knowledge'));
+      await feedMessage({ records: knowledgeRecords, jobs }, room, msg).catch((err: unknown) =>
+        log.warn({ err, room: room.id }, 'could not feed the message to knowledge'),
+      );
     },
   };
   // The vector store: searches and collection queries read it here; deletes write it (under the same lock as the workers).

@@ -17,7 +17,9 @@ export interface RoomFeedDeps {
   jobs: Pick<JobLifecycle, 'accept'>;
 }
 
-export interface RoomStatement {
+type Room = { id: string; owner_id: string; topic: string };
+
+interface RoomStatement {
   /** Unique per statement: `knowledge.extract:room:<room>:turn:<n>` or `…:message:<id>`. */
   key: string;
   /** The message id provenance names (`turn-<n>`, `msg-<id>`). */
@@ -30,8 +32,38 @@ export interface RoomStatement {
   label: string;
 }
 
+/** A committed agent turn as room knowledge (provenance `turn-<n>`). */
+export function feedTurn(deps: RoomFeedDeps, room: Room, t: { turn: number; agentId: string; agentName: string; text: string }): Promise<boolean> {
+  return feedRoomStatement(deps, room, {
+    key: `knowledge.extract:room:${room.id}:turn:${t.turn}`,
+    messageId: `turn-${t.turn}`,
+    author: t.agentId,
+    speaker: t.agentName,
+    text: t.text,
+    label: `turn ${t.turn}`,
+  });
+}
+
+/** A human message posted into the room as room knowledge (provenance `msg-<id>`). */
+export function feedMessage(deps: RoomFeedDeps, room: Room, m: { id: string; authorId: string; authorName: string; text: string }): Promise<boolean> {
+  return feedRoomStatement(deps, room, {
+    key: `knowledge.extract:room:${room.id}:message:${m.id}`,
+    messageId: `msg-${m.id}`,
+    author: m.authorId,
+    speaker: m.authorName,
+    text: m.text,
+    label: `message from ${m.authorName}`,
+  });
+}
+
+/** The turn a provenance message id names (`turn-<n>`), or null for anything else. */
+export function turnOf(messageId: string): number | null {
+  const m = /^turn-(\d+)$/.exec(messageId);
+  return m ? Number(m[1]) : null;
+}
+
 /** Records the statement as a source and submits its extraction; false when it had been fed before. */
-export async function feedRoomStatement(deps: RoomFeedDeps, room: { id: string; owner_id: string; topic: string }, s: RoomStatement): Promise<boolean> {
+async function feedRoomStatement(deps: RoomFeedDeps, room: Room, s: RoomStatement): Promise<boolean> {
   if (!s.text.trim()) return false;
   const scope: ScopeRef = { scope: 'room', owner: s.author, room: room.id };
   const source = {

@@ -10,13 +10,13 @@
  *
  * A forked room inherits its parent room's memory up to the fork point only:
  * parent-room items recorded before the fork, and of the parent's turns
- * (message ids `turn-<n>`, workers/knowledge/transcripts.ts) only those at or
+ * (message ids `turn-<n>`, platform/knowledge feed.ts) only those at or
  * before the fork turn.
  *
  * Memory is an aid to a turn, not a condition of it: if the index cannot be
  * read, the turn goes on without memories and the failure is logged.
  */
-import { readableScopes, type KnowledgeStore } from '../../platform/knowledge/index.ts';
+import { readableScopes, turnOf, type KnowledgeStore } from '../../platform/knowledge/index.ts';
 import type { DiscussionRow } from '../../platform/discussions/index.ts';
 import type { KnowledgeItem } from '../../shared/index.ts';
 import type { Logger } from '../../platform/observability/index.ts';
@@ -61,9 +61,6 @@ export function knowledgeMemory(opts: MemoryOptions): LongTermMemory {
 function inherited(room: Pick<DiscussionRow, 'parent_id' | 'fork_turn' | 'created_at'>, item: KnowledgeItem): boolean {
   if (room.parent_id === null || item.scope !== 'room' || item.room !== room.parent_id) return true;
   if (Date.parse(item.recordedAt) > room.created_at.getTime()) return false;
-  const turns = item.provenance.messageIds
-    .map((id) => /^turn-(\d+)$/.exec(id))
-    .filter((m) => m !== null)
-    .map((m) => Number(m[1]));
+  const turns = item.provenance.messageIds.map(turnOf).filter((n) => n !== null);
   return room.fork_turn === null || turns.every((n) => n <= room.fork_turn!);
 }

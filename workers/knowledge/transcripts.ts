@@ -6,7 +6,7 @@
  * failure is logged and the room goes on.
  */
 import type { JobLifecycle } from '../../platform/jobs/index.ts';
-import { feedRoomStatement, type KnowledgeRecords } from '../../platform/knowledge/index.ts';
+import { feedTurn, type KnowledgeRecords } from '../../platform/knowledge/index.ts';
 import type { Logger } from '../../platform/observability/index.ts';
 import type { CommittedTurn, TranscriptFeed } from '../discussions/runtime.ts';
 
@@ -19,14 +19,7 @@ export interface TranscriptFeedDeps {
 export function transcriptFeed(deps: TranscriptFeedDeps): TranscriptFeed {
   return async (room, t: CommittedTurn) => {
     try {
-      await feedRoomStatement(deps, room, {
-        key: `knowledge.extract:room:${room.id}:turn:${t.turn}`,
-        messageId: `turn-${t.turn}`,
-        author: t.agentId,
-        speaker: t.agentName,
-        text: t.text,
-        label: `turn ${t.turn}`,
-      });
+      await feedTurn(deps, room, t);
     } catch (err) {
       deps.log.warn({ err, room: room.id, turn: t.turn }, 'could not feed the turn to knowledge');
     }
