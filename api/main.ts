@@ -144,7 +144,7 @@ export async function startApi(env: NodeJS.ProcessEnv = process.env) {
     audit,
   };
   // Caps and budgets for llm.chat and embed.batch, checked at submit (api/domain/admission.ts); installed models from the status poller.
-  const admit = createAdmission({ config, jobs, budgets, models: ollama.status });
+  const admit = createAdmission({ config, budgets, models: ollama.status });
   const jobDeps: JobDeps = {
     jobs,
     audit,

@@ -17,23 +17,24 @@
  * VALIDATION_FAILED), compared in canonical form across aliases and hosts
  * (model-policy.ts). Caps answer 422 LIMIT_EXCEEDED naming the cap and its
  * limit, checked in this order: model, keep_alive, num_predict, num_ctx,
- * prompt size, concurrent jobs.
- * A budget that cannot hold the reservation answers 429 BUDGET_EXHAUSTED
- * with Retry-After (seconds until the period resets).
+ * prompt size; then a budget that cannot hold the reservation answers 429
+ * BUDGET_EXHAUSTED with Retry-After (seconds until the period resets); then
+ * the insert checks the concurrent jobs (below).
  *
  * An admitted llm.chat gets its num_predict pinned in its input (the role's
  * bound on the platform default when it named none), so the record shows
  * the bound the job ran with and the reservation matches it.
  *
- * The concurrency cap is checked twice: before the job is recorded (a cheap
- * refusal), and by `confirm` after its row exists, counting it. Confirmations
- * of one user's jobs take turns under a Postgres advisory lock, and a refused
- * job's row is deleted before the lock is let go, so of any number of racing
- * submits exactly as many are accepted as there are free slots.
+ * The concurrency cap is checked by the job's insert itself (`cap`), which
+ * counts under the owner's Postgres advisory lock in the same statement and
+ * records nothing over the cap, so of any number of racing submits exactly as
+ * many are accepted as there are free slots, with one Postgres statement per
+ * metered submit. It is the last check: a job over it had its budget reserved,
+ * and the submit releases that reservation as it answers the 422.
  */
-import { estimatePromptTokens, type Budgets } from '../../platform/usage/index.ts';
+import { estimatePromptTokens, type BudgetRefusal, type Budgets } from '../../platform/usage/index.ts';
 import type { Config, RoleCap } from '../../platform/config.ts';
-import type { JobLifecycle } from '../../platform/jobs/index.ts';
+import type { AcceptSpec } from '../../platform/jobs/index.ts';
 import { jobs, PriorityClass, type EmbedBatchInput, type LlmChatInput, type SystemPingInput } from '../../shared/index.ts';
 import type { Actor, Role } from '../auth/permissions.ts';
 import { AppError } from './errors.ts';
@@ -41,8 +42,6 @@ import { capExceeded as exceeded, checkKeepAlive, checkModel, type ModelView } f
 
 export interface AdmissionDeps {
   config: Pick<Config, 'roleCaps' | 'ollama' | 'jobLimits'>;
-  /** In-flight counts and the per-owner lock come from the job lifecycle. */
-  jobs: Pick<JobLifecycle, 'inFlight' | 'underOwnerLock'>;
   budgets: Budgets;
   /** What the Ollama hosts have installed: the status poller, which sees every host. */
   models: ModelView;
@@ -67,8 +66,8 @@ export interface Admitted {
   /** The input to record (defaults pinned, e.g. the role's num_predict bound). */
   input: unknown;
   priority: PriorityClass;
-  /** After the job's row is recorded (submit only): refuses it if it took the owner past the concurrency cap. */
-  confirm?: () => Promise<void>;
+  /** The owner's concurrency cap for the job's insert to enforce (submit only; see JobLifecycle accept). */
+  cap?: AcceptSpec['cap'];
 }
 
 const meteredKinds = Object.values(jobs)
@@ -84,32 +83,17 @@ export function lowerTo(wanted: PriorityClass, allowed: readonly PriorityClass[]
 export function createAdmission(deps: AdmissionDeps) {
   const { config } = deps;
 
-  async function checkConcurrency(subject: Subject, cap: RoleCap): Promise<void> {
-    const n = await deps.jobs.inFlight(subject.userId, meteredKinds);
-    if (n >= cap.maxConcurrentJobs) {
-      throw exceeded('maxConcurrentJobs', cap.maxConcurrentJobs, subject.role, `${n} metered jobs are already queued or running`, 'kind');
-    }
-  }
-
-  /** After the job's row is recorded: refuses it (and deletes the row) if it made the owner's in-flight metered jobs exceed the cap. */
-  function confirmer(subject: Subject, cap: RoleCap, jobId: string) {
-    return async () => {
-      const over = await deps.jobs.underOwnerLock(subject.userId, async (tx) => {
-        const n = await tx.inFlight(meteredKinds);
-        if (n <= cap.maxConcurrentJobs) return 0;
-        await tx.remove(jobId);
-        return n;
-      });
-      if (over) throw exceeded('maxConcurrentJobs', cap.maxConcurrentJobs, subject.role, `${over - 1} metered jobs are already queued or running`, 'kind');
-    };
-  }
+  const overCap = (subject: Subject, cap: RoleCap, n: number) =>
+    exceeded('maxConcurrentJobs', cap.maxConcurrentJobs, subject.role, `${n} metered jobs are already queued or running`, 'kind');
 
   async function reserve(subject: Subject, jobId: string, tokens: number): Promise<void> {
     const r = await deps.budgets.reserve({ jobId, owner: { id: subject.userId, role: subject.role }, tokens });
-    if (r.ok) return;
-    const { refusal: f } = r;
+    if (!r.ok) throw budgetExhausted(r.refusal);
+  }
+
+  function budgetExhausted(f: BudgetRefusal): AppError {
     const retryAfter = Math.max(1, Math.ceil((f.resetsAt.getTime() - Date.now()) / 1000));
-    throw new AppError('BUDGET_EXHAUSTED', {
+    return new AppError('BUDGET_EXHAUSTED', {
       detail: `The ${f.source} budget of ${f.limitTokens} tokens per ${f.period} cannot hold this job: ${f.usedTokens} used or reserved, this job needs up to ${f.requestedTokens} (prompt estimate + num_predict). It resets at ${f.resetsAt.toISOString()}.`,
       headers: { 'Retry-After': String(retryAfter) },
       extra: {
@@ -156,8 +140,8 @@ export function createAdmission(deps: AdmissionDeps) {
       return { input, priority };
     }
     if (kind !== 'llm.chat' && kind !== 'embed.batch') return { input, priority };
-    // A retry's row exists already and counts itself once re-queued: nothing to confirm after.
-    const confirm = req.retry ? undefined : confirmer(subject, cap, jobId);
+    // A retry's row exists already and counts itself once re-queued: its insert is not capped again.
+    const capped: Admitted['cap'] = req.retry ? undefined : { kinds: meteredKinds, limit: cap.maxConcurrentJobs, refuse: (n) => overCap(subject, cap, n) };
     if (kind === 'llm.chat') {
       const chat = input as LlmChatInput;
       await checkModel(deps.models, subject.role, cap, chat.model ?? config.ollama.chatModel, { named: chat.model !== undefined, path: 'input.model' });
@@ -170,18 +154,16 @@ export function createAdmission(deps: AdmissionDeps) {
         throw exceeded('maxNumCtx', cap.maxNumCtx, subject.role, `num_ctx ${numCtx}`, 'input.options.num_ctx');
       const chars = chat.messages.reduce((n, m) => n + m.content.length, 0);
       if (chars > cap.maxPromptChars) throw exceeded('maxPromptChars', cap.maxPromptChars, subject.role, `A prompt of ${chars} characters`, 'input.messages');
-      await checkConcurrency(subject, cap);
       const numPredict = asked ?? Math.min(config.ollama.defaultNumPredict, cap.maxNumPredict);
       await reserve(subject, jobId, estimatePromptTokens(chars) + numPredict);
-      return { input: { ...chat, options: { ...chat.options, num_predict: numPredict } }, priority, confirm };
+      return { input: { ...chat, options: { ...chat.options, num_predict: numPredict } }, priority, cap: capped };
     }
     const embed = input as EmbedBatchInput;
     await checkModel(deps.models, subject.role, cap, embed.model ?? config.ollama.embedModel, { named: embed.model !== undefined, path: 'input.model' });
     const chars = embed.texts.reduce((n, t) => n + t.length, 0);
     if (chars > cap.maxPromptChars) throw exceeded('maxPromptChars', cap.maxPromptChars, subject.role, `Texts of ${chars} characters`, 'input.texts');
-    await checkConcurrency(subject, cap);
     await reserve(subject, jobId, estimatePromptTokens(chars));
-    return { input, priority, confirm };
+    return { input, priority, cap: capped };
   };
 }
 

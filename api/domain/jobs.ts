@@ -28,7 +28,7 @@ export interface JobDeps {
   /**
    * Checks submit-time policy (priority class, input size, caps, budgets) for a kind, at submit and again
    * at retry; throws AppError to refuse (api/domain/admission.ts). Returns the input and priority to record
-   * (defaults pinned, e.g. the role's num_predict bound) and, at submit, a check to run once the row exists.
+   * (defaults pinned, e.g. the role's num_predict bound) and, at submit, the concurrency cap the job's insert enforces.
    */
   admit?: Admit;
   /** Undoes what `admit` reserved for a job that was not accepted after all. */
@@ -147,11 +147,11 @@ export async function submitJob(
       priority,
       idempotencyKey: key,
       requestHash: hash,
-      confirm: admitted?.confirm,
+      cap: admitted?.cap,
       requestId: args.requestId,
     });
   } catch (err) {
-    // Not accepted (the insert, the admission's confirmation or the hand-off failed): undo the reservation.
+    // Not accepted (the insert failed or found the owner at the cap, or the hand-off failed): undo the reservation.
     await deps.release?.(id).catch(() => {});
     throw refusal(err, 'The queue could not take the job; nothing was accepted. Retry later.');
   }

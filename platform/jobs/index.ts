@@ -10,4 +10,4 @@ export { JobFailure, toJobError } from './failure.ts';
 export { backoffDelay, bullPrefix, jobOptions, promoted } from './queues.ts';
 export type { Queues } from './queues.ts';
 export { SYSTEM_USER_ID } from './store.ts';
-export type { Fence, FinishedJob, JobRow, JobStore, JobSummaryRow } from './store.ts';
+export type { Fence, FinishedJob, JobRow, JobStore, JobSummaryRow, OwnerCap } from './store.ts';

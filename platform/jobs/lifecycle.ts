@@ -30,7 +30,7 @@ import { finishedSeq, JobStreamWriter, reopenJobStream, type StreamHub } from '.
 import { clearCancel, requestCancel } from './cancel-bus.ts';
 import { bullPriority, closeQueues, createQueues, jobOptions, promoted, type Queues } from './queues.ts';
 import { GroupCommit } from './group-commit.ts';
-import { createJobStore, type FinishedJob, type Fence, type JobRow, type NewJob } from './store.ts';
+import { createJobStore, type FinishedJob, type Fence, type JobRow, type NewJob, type OwnerCap } from './store.ts';
 
 /** Why the lifecycle refused an operation; the API maps each to its HTTP answer. */
 export type RefusalCode = 'NOT_ACCEPTED' | 'INVALID_STATE' | 'UNKNOWN_KIND';
@@ -85,8 +85,12 @@ export interface AcceptSpec {
   maxAttempts?: number;
   idempotencyKey?: string;
   requestHash?: string;
-  /** Runs after the insert and before the hand-off; throwing refuses the job (its record is removed). */
-  confirm?: () => Promise<void>;
+  /**
+   * The owner's concurrent-jobs cap, checked in the insert's own statement
+   * (store.insertCapped); over it, nothing is recorded and `refuse(inFlight)`
+   * is thrown.
+   */
+  cap?: OwnerCap & { refuse: (inFlight: number) => Error };
   /** The submitting request's id: it travels in the envelope into the worker's log lines for the job. */
   requestId?: string;
 }
@@ -222,26 +226,10 @@ export function createJobLifecycle(deps: LifecycleDeps) {
     queues,
 
     get: (id: string) => store.get(id),
-    inFlight: (ownerId: string, kinds: readonly string[]) => store.inFlight(ownerId, kinds),
     activeByInput: (kind: string, field: string, value: string) => store.activeByInput(kind, field, value),
     ownerOf: (id: string) => store.ownerOf(id),
     oldestQueuedAges: () => store.oldestQueuedAges(),
 
-    /**
-     * Runs `fn` in one transaction under a per-owner advisory lock, with the
-     * owner's in-flight count and record removal bound to that transaction:
-     * racing submits of one owner see each other's records in turn.
-     */
-    async underOwnerLock<T>(
-      ownerId: string,
-      fn: (tx: { inFlight(kinds: readonly string[]): Promise<number>; remove(id: string): Promise<void> }) => Promise<T>,
-    ): Promise<T> {
-      return db.transaction(async (trx) => {
-        await trx.raw('select pg_advisory_xact_lock(hashtext(?))', [`parley:jobs:owner:${ownerId}`]);
-        const s = createJobStore(trx, { keyPrefix });
-        return fn({ inFlight: (kinds) => s.inFlight(ownerId, kinds), remove: (id) => s.remove(id) });
-      });
-    },
     list: store.list.bind(store),
     findByIdempotencyKey: (ownerId: string, key: string) => store.findByIdempotencyKey(ownerId, key),
 
@@ -266,15 +254,11 @@ export function createJobLifecycle(deps: LifecycleDeps) {
         idempotencyKey: spec.idempotencyKey,
         requestHash: spec.requestHash,
       };
-      const inserted = await inserts.run(job);
+      // Capped jobs take their owner's lock in their own statement; the others share statements (group commit).
+      const inserted = spec.cap ? await store.insertCapped(job, spec.cap) : await inserts.run(job);
+      if ('refused' in inserted) throw spec.cap!.refuse(inserted.refused);
       if (!inserted.created) return inserted;
       deps.failpoint?.('accept.after-record');
-      try {
-        await spec.confirm?.();
-      } catch (err) {
-        await store.remove(id).catch(() => {});
-        throw err;
-      }
       try {
         await enqueue(spec.def, id, envelopeOf(spec.def, spec.input, spec.ownerId, spec.priority, spec.requestId), maxAttempts);
       } catch (cause) {

@@ -125,9 +125,49 @@ export interface Fence {
   state?: 'queued' | 'active';
 }
 
+/** At most `limit` of an owner's jobs of these kinds queued or running at once. */
+export interface OwnerCap {
+  kinds: readonly string[];
+  limit: number;
+}
+
+/**
+ * The insert every job record goes through: the batch as columns (unnest), a row skipped when its
+ * owner used its idempotency key before. `also` joins one more FROM item and a condition every row
+ * must meet (the capped insert's count).
+ */
+function insertStatement(batch: readonly NewJob[], keyPrefix: string, also?: { from: string; where: string; bindings: unknown[] }) {
+  const col = <T>(f: (j: NewJob) => T) => batch.map(f);
+  return {
+    sql: `insert into jobs (id, kind, kind_version, queue, owner_id, priority, max_attempts, input, idempotency_key, request_hash, key_prefix)
+          select id, kind, v, queue, owner_id, priority, max_attempts, input, idempotency_key, request_hash, ?
+          from unnest(?::uuid[], ?::text[], ?::int[], ?::text[], ?::uuid[], ?::text[], ?::int[], ?::jsonb[], ?::text[], ?::text[])
+            as t(id, kind, v, queue, owner_id, priority, max_attempts, input, idempotency_key, request_hash)${also ? `, ${also.from} where ${also.where}` : ''}
+          on conflict (owner_id, idempotency_key) where idempotency_key is not null do nothing
+          returning *`,
+    bindings: [
+      keyPrefix,
+      col((j) => j.id),
+      col((j) => j.kind),
+      col((j) => j.v),
+      col((j) => j.queue),
+      col((j) => j.ownerId),
+      col((j) => j.priority),
+      col((j) => j.maxAttempts),
+      col((j) => JSON.stringify(j.input)),
+      col((j) => j.idempotencyKey ?? null),
+      col((j) => j.requestHash ?? null),
+      ...(also?.bindings ?? []),
+    ],
+  };
+}
+
 export function createJobStore(db: Db, hooks: JobStoreOptions = {}) {
   const jobs = () => db<JobRow>('jobs');
   const keyPrefix = hooks.keyPrefix ?? 'parley';
+  /** The record this owner made earlier under the job's idempotency key, if any. */
+  const twin = async (j: NewJob): Promise<JobRow | undefined> =>
+    j.idempotencyKey ? jobs().where({ owner_id: j.ownerId, idempotency_key: j.idempotencyKey }).first() : undefined;
 
   return {
     /** Inserts the record; with an idempotency key already used by this owner, returns the existing row instead. */
@@ -141,45 +181,43 @@ export function createJobStore(db: Db, hooks: JobStoreOptions = {}) {
      * this one) answers the existing record with `created: false`.
      */
     async insertMany(batch: readonly NewJob[]): Promise<{ row: JobRow; created: boolean }[]> {
-      const col = <T>(f: (j: NewJob) => T) => batch.map(f);
-      const { rows } = (await db.raw(
-        `insert into jobs (id, kind, kind_version, queue, owner_id, priority, max_attempts, input, idempotency_key, request_hash, key_prefix)
-         select id, kind, v, queue, owner_id, priority, max_attempts, input, idempotency_key, request_hash, ?
-         from unnest(?::uuid[], ?::text[], ?::int[], ?::text[], ?::uuid[], ?::text[], ?::int[], ?::jsonb[], ?::text[], ?::text[])
-           as t(id, kind, v, queue, owner_id, priority, max_attempts, input, idempotency_key, request_hash)
-         on conflict (owner_id, idempotency_key) where idempotency_key is not null do nothing
-         returning *`,
-        [
-          keyPrefix,
-          col((j) => j.id),
-          col((j) => j.kind),
-          col((j) => j.v),
-          col((j) => j.queue),
-          col((j) => j.ownerId),
-          col((j) => j.priority),
-          col((j) => j.maxAttempts),
-          col((j) => JSON.stringify(j.input)),
-          col((j) => j.idempotencyKey ?? null),
-          col((j) => j.requestHash ?? null),
-        ] as never,
-      )) as { rows: JobRow[] };
+      const ins = insertStatement(batch, keyPrefix);
+      const { rows } = (await db.raw(ins.sql, ins.bindings as never)) as { rows: JobRow[] };
       const byId = new Map(rows.map((r) => [r.id, r]));
       return Promise.all(
         batch.map(async (j) => {
           const created = byId.get(j.id);
           if (created) return { row: created, created: true };
-          const existing = await jobs().where({ owner_id: j.ownerId, idempotency_key: j.idempotencyKey! }).first();
+          const existing = await twin(j);
           if (!existing) throw new Error('idempotency conflict row vanished');
           return { row: existing, created: false };
         }),
       );
     },
 
-    /** The owner's jobs of these kinds that are queued or running. */
-    async inFlight(ownerId: string, kinds: readonly string[]): Promise<number> {
-      const row = (await jobs().where({ owner_id: ownerId }).whereIn('state', ['queued', 'active']).whereIn('kind', kinds).count({ n: '*' }).first()) as
-        { n: number | string } | undefined;
-      return Number(row?.n ?? 0);
+    /**
+     * `insert` under the owner's concurrent-jobs cap, in one statement: the
+     * owner's advisory lock, the count of their jobs of `cap.kinds` in flight
+     * (on a snapshot taken after the lock; see the jobs_owner_in_flight
+     * migration), and the insert only if that count is below `cap.limit`.
+     * Refused: `{ refused: inFlight }`, and nothing was written.
+     */
+    async insertCapped(job: NewJob, cap: OwnerCap): Promise<{ row: JobRow; created: boolean } | { refused: number }> {
+      const ins = insertStatement([job], keyPrefix, { from: 'n', where: 'n.parley_in_flight < ?', bindings: [cap.limit] });
+      const { rows } = (await db.raw(
+        `with n as materialized (select parley_owner_in_flight(?::uuid, ?::text[]) as parley_in_flight),
+         ins as (${ins.sql})
+         select n.parley_in_flight, ins.* from n left join ins on true`,
+        [job.ownerId, cap.kinds, ...ins.bindings] as never,
+      )) as { rows: (JobRow & { parley_in_flight: string })[] };
+      const { parley_in_flight: n, ...row } = rows[0]!;
+      if (row.id) return { row: row as JobRow, created: true };
+      // Not inserted. A request with the same idempotency key that won (maybe taking the last slot) is
+      // this one's replay, whatever the count says; without one, the cap refused it.
+      const existing = await twin(job);
+      if (existing) return { row: existing, created: false };
+      if (Number(n) >= cap.limit) return { refused: Number(n) };
+      throw new Error('a capped insert below the cap inserted nothing and found no idempotent twin');
     },
 
     /** The oldest queued or running job of a kind whose input has `field` = `value` (for deduplicated submits). */

@@ -6,6 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../platform/config.ts';
+import { createBudgets, estimatePromptTokens } from '../../platform/usage/index.ts';
 import { startStack, type Stack, type TestUser } from '../harness.ts';
 
 const chatModel = process.env.PARLEY_CHAT_MODEL ?? 'smollm2:135m';
@@ -176,6 +177,30 @@ describe('role caps at submit', () => {
     expect(rows.map((r) => r.id).sort()).toEqual(accepted.map((a) => a.json.id).sort());
     const queue = stack.api.jobs.queues.llm;
     for (const a of accepted) expect(await queue.getJob(a.json.id)).toBeTruthy();
+    // The budget is reserved before the insert refuses; a refused submit releases it: the user's counter holds
+    // the accepted jobs' reservations only (prompt estimate + the pinned num_predict each).
+    const budgets = createBudgets({ db: stack.api.db, redis: stack.api.redis, prefix: stack.prefix });
+    const perJob = estimatePromptTokens('Say hello.'.length) + caps.member.maxNumPredict;
+    expect((await budgets.usage(u.id)).day.usedTokens).toBe(accepted.length * perJob);
+  });
+
+  it('answers racing submits that share an idempotency key as one job, even when that job takes the last slot', async () => {
+    const u = await member();
+    expect((await stack.request('POST', '/v1/jobs', { user: u, body: chat() })).status).toBe(202);
+    const body = { ...chat(), idempotencyKey: `last-slot-${randomUUID()}` };
+    const answers = await Promise.all(Array.from({ length: 8 }, () => stack.request('POST', '/v1/jobs', { user: u, body })));
+    // The key's first request takes the last slot; every other one is its replay, not a refusal at the cap.
+    expect(answers.map((a) => a.status).filter((s) => s >= 300)).toEqual([]);
+    expect(new Set(answers.map((a) => a.json.id)).size).toBe(1);
+    expect(await jobsOf(u)).toBe(2);
+  });
+
+  it('refuses to count against the cap above READ COMMITTED, where the count could miss a racing submit', async () => {
+    const count = stack.api.db.transaction(async (trx) => {
+      await trx.raw('set transaction isolation level repeatable read');
+      await trx.raw('select parley_owner_in_flight(?::uuid, ?::text[])', [randomUUID(), ['llm.chat']]);
+    });
+    await expect(count).rejects.toThrow(/needs READ COMMITTED/);
   });
 
   it("pins the role's num_predict bound into a chat that names none", async () => {
