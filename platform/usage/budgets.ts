@@ -283,8 +283,14 @@ export function createBudgets(deps: BudgetDeps) {
     let d: string | null | undefined;
     let m: string | null | undefined;
     let owner: BudgetOwner | undefined;
+    // The rules are read beside the reservation's fields (their version check goes out with the HMGET:
+    // two commands, not a pipeline, as the keys live in different Cluster slots), for the first check.
+    // Without them that check reads them itself.
+    let first: BudgetRule[] | undefined;
     try {
-      const [hd, hm, u, role] = await redis.hmget(key, 'd', 'm', 'u', 'role');
+      const [fields, loaded] = await Promise.all([redis.hmget(key, 'd', 'm', 'u', 'role'), rules().catch(() => undefined)]);
+      const [hd, hm, u, role] = fields;
+      first = loaded;
       [d, m] = [hd, hm];
       owner = u && typeof role === 'string' ? { id: u, role } : await ownerOf(jobId);
     } catch (err) {
@@ -295,7 +301,8 @@ export function createBudgets(deps: BudgetDeps) {
     const fixedKeys = d && m ? [d, m] : undefined;
     /** Headroom in tokens, undefined when unlimited; throws BUDGET_EXHAUSTED. */
     const check = async (consumed: number): Promise<number | undefined> => {
-      const limits = await limitsFor(owner);
+      const limits = resolveLimits(first ?? (await rules()), owner);
+      first = undefined;
       const w = windows(owner.id, now());
       const res = (await scripts.check.run(
         redis,

@@ -3,4 +3,4 @@
  * streams, settlement when it ends.
  */
 export { createBudgets, estimatePromptTokens, resolveLimits } from './budgets.ts';
-export type { BudgetGuards, BudgetRule, Budgets } from './budgets.ts';
+export type { BudgetGuards, BudgetRefusal, BudgetRule, Budgets } from './budgets.ts';
