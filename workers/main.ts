@@ -5,9 +5,10 @@
  */
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { availableParallelism, hostname } from 'node:os';
+import { hostname } from 'node:os';
 import { createBudgets } from '../platform/usage/index.ts';
 import { loadConfig } from '../platform/config.ts';
+import { usableCpus } from '../platform/host.ts';
 import { connectDb } from '../platform/connections/index.ts';
 import { createJobLifecycle, streamSettings } from '../platform/jobs/index.ts';
 import { createRoomMemory } from '../platform/discussions/index.ts';
@@ -64,7 +65,7 @@ export async function startWorkers(env: NodeJS.ProcessEnv = process.env, opts: {
   });
   // Routing prefers hosts where the model is loaded; the poller keeps that view fresh.
   void ollama.status.start();
-  const chunkPool = createChunkPool({ threads: config.workers.chunkThreads ?? Math.max(1, availableParallelism()) });
+  const chunkPool = createChunkPool({ threads: config.workers.chunkThreads ?? usableCpus() });
   const mongo = connectMongo(config.mongoUrl, { appName: 'parley-worker' });
   const discussions: DiscussionRuntime = {
     db,
