@@ -64,14 +64,22 @@ const servingTtlMs = 2000;
  * The serving generation, cached briefly: a switch is seen within
  * `servingTtlMs`, and until then the old generation, whose table outlives
  * the switch by the retirement grace, keeps answering in its own space.
+ * "No generation yet" is never cached: the first index job ends when its
+ * generation serves, and a query right after it must find it (a collection
+ * queried empty, filled, and queried again within the TTL answered nothing).
  */
 export function servingGeneration(catalog: IndexCatalog, collection = codeCollection): () => Promise<Generation | undefined> {
   let cached: { at: number; gen: Promise<Generation | undefined> } | undefined;
   return () => {
     if (!cached || Date.now() - cached.at > servingTtlMs) {
       const gen = catalog.serving(collection);
-      cached = { at: Date.now(), gen };
-      gen.catch(() => (cached = undefined));
+      const entry = { at: Date.now(), gen };
+      cached = entry;
+      // Forget a failure or an empty answer, unless a newer lookup has replaced this one already.
+      const forget = () => {
+        if (cached === entry) cached = undefined;
+      };
+      gen.then((g) => g === undefined && forget(), forget);
     }
     return cached.gen;
   };

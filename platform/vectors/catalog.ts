@@ -57,6 +57,15 @@ export function identityHash(identity: IndexIdentity): string {
   return createHash('sha256').update(canonical).digest('hex').slice(0, 16);
 }
 
+/**
+ * The mark a namespace's table names carry. Deployments with different key prefixes may share one
+ * vector store (a folder or a bucket); without it two of them built the same `code_<identity>` table,
+ * and each one's orphan sweep dropped the other's tables as unreferenced.
+ */
+export function namespaceTag(namespace: string): string {
+  return `n${createHash('sha256').update(namespace).digest('hex').slice(0, 10)}`;
+}
+
 export function sameIdentity(a: IndexIdentity, b: IndexIdentity): boolean {
   return identityHash(a) === identityHash(b);
 }
@@ -75,7 +84,16 @@ const toGeneration = (r: Row): Generation => ({
 
 export function createIndexCatalog(db: Db, namespace: string) {
   const table = () => db<Row>('vector_indexes').where({ namespace });
+  const tag = namespaceTag(namespace);
   return {
+    /**
+     * Whether this catalog named the table (for this namespace, in ensure()): the one test of what
+     * maintenance may sweep. Tables named before the tag existed are nobody's, and are left alone.
+     */
+    owns(name: string): boolean {
+      return name.includes(`_${tag}_`);
+    },
+
     async serving(collection: string): Promise<Generation | undefined> {
       const r = await table().where({ collection, state: 'serving' }).first();
       return r && toGeneration(r);
@@ -110,7 +128,7 @@ export function createIndexCatalog(db: Db, namespace: string) {
         // A retired generation of the same identity starts over under a new id (its files' records go
         // with the old row) and a new table name (its old table may be half dropped).
         if (existing) await trx<Row>('vector_indexes').where({ id: existing.id }).delete();
-        const name = existing ? `${tablePrefix}_${hash}_${Date.now().toString(36)}` : `${tablePrefix}_${hash}`;
+        const name = existing ? `${tablePrefix}_${tag}_${hash}_${Date.now().toString(36)}` : `${tablePrefix}_${tag}_${hash}`;
         const [r] = await trx<Row>('vector_indexes')
           .insert({
             id: randomUUID(),

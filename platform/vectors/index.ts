@@ -6,7 +6,7 @@
  * identity recorded in Postgres. docs/vectors.md is the guide.
  */
 export { analyzeText, splitIdentifier } from './analyzer.ts';
-export { createIndexCatalog, identityHash, sameIdentity } from './catalog.ts';
+export { createIndexCatalog, identityHash, namespaceTag, sameIdentity } from './catalog.ts';
 export type { Generation, GenerationState, IndexCatalog, IndexIdentity } from './catalog.ts';
 export { collectionTablePrefix, collectionTableSpec, createCollectionStore, metadataColumn, passageRowId, passagesVersion } from './collections.ts';
 export type { CollectionRow, CollectionStore } from './collections.ts';

@@ -367,7 +367,14 @@ export class VectorTable {
     if (!req.vector) throw new Error('a vector search needs a query vector');
     if (req.vector.length !== this.spec.dimensions)
       throw new Error(`query vector of ${req.vector.length} dimensions for table ${this.name} (${this.spec.dimensions})`);
-    let q = this.table.query().nearestTo(Array.from(req.vector)).column(column).distanceType('cosine').where(predicate).select(select).limit(limit);
+    let q = this.table
+      .query()
+      .nearestTo(Array.from(req.vector))
+      .column(column)
+      .distanceType('cosine')
+      .where(predicate)
+      .select(withColumn(select, '_distance'))
+      .limit(limit);
     if (req.exact) q = q.bypassVectorIndex();
     // The index is asked for limit × refineFactor candidates (re-ranked with exact distances), and an HNSW
     // search must keep at least as many in its list: ef below that is an error, not a smaller answer.
@@ -390,7 +397,7 @@ export class VectorTable {
             { boosts: columns.map(([, b]) => b) },
           );
     const q = typeof query === 'string' ? this.table.query().fullTextSearch(query, { columns: columns[0]![0] }) : this.table.query().fullTextSearch(query);
-    return q.where(predicate).select(select).limit(limit).toArray();
+    return q.where(predicate).select(withColumn(select, '_score')).limit(limit).toArray();
   }
 
   private pickFields(r: Record<string, unknown>, fields: readonly string[] | undefined): Record<string, unknown> {
@@ -579,7 +586,24 @@ export class VectorStore {
     });
   }
 
+  /**
+   * Another process (a worker starting a generation while the API answers a query) may be creating
+   * the table right now: its folder is listed before its first version is written, and opening it in
+   * that moment fails with "not found". That is waited out, up to about 5 s, instead of failing the
+   * caller (it answered a query 500 in CI).
+   */
   private async openOrCreate(spec: TableSpec): Promise<VectorTable> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.openOrCreateOnce(spec);
+      } catch (err) {
+        if (attempt >= 50 || !/not found/i.test((err as Error).message)) throw err;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    }
+  }
+
+  private async openOrCreateOnce(spec: TableSpec): Promise<VectorTable> {
     const folder = this.local ? join(this.uri.replace(/^file:\/\//, ''), `${spec.name}.lance`) : null;
     const names = await this.db.tableNames();
     if (!names.includes(spec.name)) {
@@ -641,6 +665,14 @@ export class VectorStore {
 
 export function openVectorStore(opts: VectorStoreOptions): Promise<VectorStore> {
   return VectorStore.open(opts);
+}
+
+/**
+ * A search's select with the column lance computes for it (`_distance`, `_score`) named: lance adds it
+ * to a narrowed select by itself today, logging a deprecation warning per search, and will stop.
+ */
+function withColumn(select: string[], computed: '_distance' | '_score'): string[] {
+  return select.includes(computed) ? select : [...select, computed];
 }
 
 function toFloat32(v: { toArray(): Float32Array } | Float32Array | number[]): Float32Array {

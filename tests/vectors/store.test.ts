@@ -2,7 +2,8 @@
  * The vector store on a real LanceDB folder: the analyzer, rank fusion, and
  * the vector table's contract (tests/vectors/table-suite.ts).
  */
-import { mkdtemp, rm } from 'node:fs/promises';
+import { spawnSync } from 'node:child_process';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -100,6 +101,30 @@ describe('the ANN index', () => {
   });
 });
 
+describe('a table another process is creating', () => {
+  it('is waited for, not reported missing, when its folder is listed before its first version', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'parley-vectors-creating-'));
+    const spec = { name: 'creating', dimensions: 4, fields: {} } as const;
+    const store = await openVectorStore({ uri: dir, maintenance: { versionRetentionMs: 0 } });
+    try {
+      // The state of a table mid-creation: its folder, with no version written yet.
+      await mkdir(join(dir, 'creating.lance', '_versions'), { recursive: true });
+      const opening = store.table(spec);
+      await new Promise((r) => setTimeout(r, 300));
+      // The creation ends (here: the folder goes and the table is made by another connection).
+      await rm(join(dir, 'creating.lance'), { recursive: true, force: true });
+      const other = await openVectorStore({ uri: dir, maintenance: { versionRetentionMs: 0 } });
+      await other.table(spec);
+      other.close();
+      const t = await opening;
+      expect(await t.count(['s'])).toBe(0);
+    } finally {
+      store.close();
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
+
 describe('schema evolution', () => {
   it('gives a table created before its spec declared a field that field, null in the rows it had', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'parley-vectors-evolve-'));
@@ -122,5 +147,16 @@ describe('schema evolution', () => {
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe('searches', () => {
+  it('log no LanceDB warning in any mode: the distance and the score are selected by name', () => {
+    // Before, every vector and text search logged lance's deprecation warning ("did not include
+    // `_distance`" / "`_score`"), and `npm start` showed it among the streamed turns.
+    const r = spawnSync('npx', ['tsx', 'tests/support/quiet-search.ts'], { encoding: 'utf8', env: { ...process.env, LANCEDB_LOG: 'warn' } });
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout.trim().split('\n')).toEqual(['vector 3', 'text 3', 'hybrid 3']);
+    expect(r.stderr).not.toMatch(/WARN|Deprecation/);
   });
 });

@@ -36,8 +36,6 @@ export interface MaintainDeps {
   config: { embedModel: string; embedWindow: number; embedBatch: number; retiredGraceMs: number; knowledgePurgeGraceMs: number };
 }
 
-const ourTable = /^(code|col)_[0-9a-f]/;
-
 export function vectorsMaintainHandler(deps: MaintainDeps): Handler<typeof vectorsMaintain> {
   return async (input, ctx) => {
     const period = input.period ?? Math.floor(Date.now() / 60_000);
@@ -84,10 +82,11 @@ export function vectorsMaintainHandler(deps: MaintainDeps): Handler<typeof vecto
       await deps.catalog.remove(gen.id);
       dropped.push(gen.tableName);
     }
-    // Tables no generation references: left behind by a generation removed mid-build, or by a deleted collection.
+    // Tables no generation references: left behind by a generation removed mid-build, or by a deleted
+    // collection. Only those the catalog named for this namespace: another deployment may share the store.
     const referenced = await deps.catalog.tableNames();
     for (const name of await deps.vectors.tableNames()) {
-      if (ourTable.test(name) && !referenced.has(name)) {
+      if (deps.catalog.owns(name) && !referenced.has(name)) {
         await deps.vectors.dropTable(name);
         dropped.push(name);
       }
