@@ -48,7 +48,11 @@ export const ConversationSource = z
   .object({
     kind: z.literal('conversation'),
     title: text(500),
-    messages: z.array(SourceMessage).min(1).max(10_000),
+    messages: z
+      .array(SourceMessage)
+      .min(1)
+      .max(10_000)
+      .describe('The conversation in order. Each message id must be unique within it (400 VALIDATION_FAILED otherwise).'),
   })
   .refine((c) => new Set(c.messages.map((m) => m.id)).size === c.messages.length, { message: 'message ids must be unique', path: ['messages'] });
 export type ConversationSource = z.infer<typeof ConversationSource>;

@@ -36,13 +36,18 @@ export const KnowledgeExtractResult = z.object({
   links: z.number().int().min(0),
   /** One per message (or one for a document), in source order. */
   outcomes: z.array(ExtractionOutcome),
-  /** The optional LLM pass: model calls (one per message with items, at most), answers applied, classes changed, and each refusal with its reason. null: not asked for. */
+  /**
+   * The optional LLM pass: model calls (one per message with items, at most), answers applied, classes
+   * changed, each refusal with its reason, and the tokens the calls cost (Ollama's counts; also added to
+   * the source owner's usage). null: not asked for. `usage` is absent in results recorded before it existed.
+   */
   llm: z
     .object({
       calls: z.number().int().min(0),
       applied: z.number().int().min(0),
       changed: z.number().int().min(0),
       fallbacks: z.array(z.object({ messageId: z.string().nullable(), reason: z.string() })),
+      usage: z.object({ model: z.string(), promptTokens: z.number().int().min(0), completionTokens: z.number().int().min(0) }).optional(),
     })
     .nullable()
     .default(null),

@@ -106,6 +106,12 @@ describe('the LLM pass in knowledge.extract', () => {
     { id: 'm3', speaker: 'Grace', text: 'I prefer to wait for the audit. What does the audit cover?' },
   ];
 
+  /** Alice's tokens in usage_daily, every model and day. */
+  async function spent(): Promise<{ prompt: number; completion: number }> {
+    const [row] = await stack.api.db('usage_daily').where({ user_id: alice.id }).sum({ prompt: 'prompt_tokens', completion: 'completion_tokens' });
+    return { prompt: Number(row?.prompt ?? 0), completion: Number(row?.completion ?? 0) };
+  }
+
   async function extract(llmPass: boolean, title: string) {
     const r = await stack.request('POST', '/v1/knowledge/sources', { user: alice, body: { source: { kind: 'conversation', title, messages }, llmPass } });
     expect(r.status, r.text).toBe(202);
@@ -129,6 +135,7 @@ describe('the LLM pass in knowledge.extract', () => {
       body: `${JSON.stringify(invalid)}\n`,
     });
     const before = chatCalls();
+    const spentBefore = await spent();
     const job = await extract(true, 'With the LLM pass');
     const calls = chatCalls() - before;
     // Two messages have items (m2 has none): two calls, as the job reports.
@@ -137,6 +144,11 @@ describe('the LLM pass in knowledge.extract', () => {
     expect(job.result.llm.applied + job.result.llm.fallbacks.length).toBe(2);
     const refused = job.result.llm.fallbacks.find((f: any) => f.messageId === 'm1');
     expect(refused.reason).toMatch(/schema|statement/);
+    // Metered: the injected answer counted 1 token and the real call its own; the owner's usage grew by the same.
+    const usage = job.result.llm.usage;
+    expect(usage.completionTokens).toBeGreaterThan(1);
+    expect(usage.promptTokens).toBeGreaterThan(0);
+    expect(await spent()).toEqual({ prompt: spentBefore.prompt + usage.promptTokens, completion: spentBefore.completion + usage.completionTokens });
 
     // m1's items kept the extractor's classes; every stored class is a known one.
     const deterministic = extractSource({ kind: 'conversation', title: 't', messages }, { sourceId: 'x', scope, recordedAt: '2026-01-01T00:00:00.000Z' }).items;
@@ -151,8 +163,10 @@ describe('the LLM pass in knowledge.extract', () => {
 
   it('makes no model call without it', async () => {
     const before = chatCalls();
+    const spentBefore = await spent();
     const job = await extract(false, 'Without the LLM pass');
     expect(chatCalls() - before).toBe(0);
     expect(job.result.llm).toBeNull();
+    expect(await spent()).toEqual(spentBefore);
   });
 });

@@ -7,6 +7,7 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Ajv2020 } from 'ajv/dist/2020.js';
 import openapiTS, { astToString } from 'openapi-typescript';
 import ts from 'typescript';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -73,6 +74,28 @@ describe('the OpenAPI document', () => {
     expect(Object.keys(get.responses['200']!.headers!)).toContain('ETag');
     expect(get.parameters).toContainEqual(expect.objectContaining({ in: 'header', name: 'If-None-Match' }));
     expect(Object.keys(doc.paths['/v1/jobs/{id}']!.delete!.responses['401']!.headers!)).toContain('WWW-Authenticate');
+  });
+
+  it('holds only JSON Schema 2020-12 schemas, which a 3.1 validator loads (a tuple is prefixItems, not an items array)', () => {
+    const ajv = new Ajv2020({ strict: false });
+    const invalid: string[] = [];
+    const check = (where: string, schema: unknown) => {
+      if (schema && !ajv.validateSchema(schema as object)) invalid.push(`${where}: ${ajv.errorsText(ajv.errors)}`);
+    };
+    const components = (doc as { components?: { schemas?: Record<string, unknown> } }).components?.schemas ?? {};
+    for (const [name, schema] of Object.entries(components)) check(`#/components/schemas/${name}`, schema);
+    for (const { path, method, op } of operations()) {
+      for (const p of op.parameters ?? []) check(`${method} ${path} parameter ${p.name}`, (p as { schema?: unknown }).schema);
+      for (const [type, c] of Object.entries(op.requestBody?.content ?? {})) check(`${method} ${path} request ${type}`, c.schema);
+      for (const [status, r] of Object.entries(op.responses)) {
+        for (const [type, c] of Object.entries(r.content ?? {})) check(`${method} ${path} ${status} ${type}`, (c as { schema?: unknown }).schema);
+        for (const [name, h] of Object.entries(r.headers ?? {})) check(`${method} ${path} ${status} header ${name}`, (h as { schema?: unknown }).schema);
+      }
+    }
+    expect(invalid).toEqual([]);
+    // The knowledge search's entity span, a [start, end) pair, as the 2020-12 tuple form.
+    const hit = JSON.stringify(doc.paths['/v1/knowledge/search']!.get!.responses['200']);
+    expect(hit).toContain('"prefixItems":[{"type":"integer","minimum":0');
   });
 });
 

@@ -27,7 +27,7 @@ import {
   type KnowledgeRecords,
   type KnowledgeStore,
 } from '../../platform/knowledge/index.ts';
-import type { ExtractionOutcome, KnowledgeExtractInput, KnowledgeItem, Link, knowledgeExtract } from '../../shared/index.ts';
+import type { ExtractionOutcome, KnowledgeExtractInput, KnowledgeExtractResult, KnowledgeItem, Link, knowledgeExtract } from '../../shared/index.ts';
 import type { OllamaClient } from '../../platform/ollama/index.ts';
 import type { Handler, HandlerContext } from '../runtime/handler.ts';
 
@@ -63,6 +63,10 @@ export function knowledgeExtractHandler(deps: KnowledgeExtractDeps): Handler<typ
     try {
       const llm = input.llmPass && deps.llm ? await llmPass(deps.llm, input.source, x.items, ctx) : null;
       if (llm) x.items = llm.items;
+      // The pass's tokens are the source owner's consumption (usage_daily), like a room moderator's calls.
+      const spent = llm?.summary.usage;
+      if (spent && spent.promptTokens + spent.completionTokens > 0)
+        await ctx.addUsage(src.owner_id, { ...spent, estimated: false }).catch((err: unknown) => ctx.log.warn({ err }, 'could not record the LLM pass usage'));
       const repo = deps.knowledge.forTenant(src.owner_id);
       ctx.progress({ done: 0, total: x.items.length });
       const texts = x.items.map((i) => i.text);
@@ -141,7 +145,7 @@ export function knowledgeExtractHandler(deps: KnowledgeExtractDeps): Handler<typ
         supersedes,
         links: links.length,
         outcomes,
-        llm: llm ? { calls: llm.calls, applied: llm.applied, changed: llm.changed, fallbacks: llm.fallbacks } : null,
+        llm: llm?.summary ?? null,
       };
     } catch (err) {
       if (ctx.abortReason === undefined && !ctx.willRetry(toJobError(err))) {
@@ -172,7 +176,7 @@ async function llmPass(
   source: KnowledgeExtractInput['source'],
   items: KnowledgeItem[],
   ctx: HandlerContext,
-): Promise<{ items: KnowledgeItem[]; calls: number; applied: number; changed: number; fallbacks: { messageId: string | null; reason: string }[] }> {
+): Promise<{ items: KnowledgeItem[]; summary: NonNullable<KnowledgeExtractResult['llm']> }> {
   const texts = new Map<string | null, string>(source.kind === 'document' ? [[null, source.text]] : source.messages.map((m) => [m.id, m.text]));
   const byMessage = new Map<string | null, KnowledgeItem[]>();
   for (const it of items) {
@@ -180,7 +184,9 @@ async function llmPass(
     byMessage.set(id, [...(byMessage.get(id) ?? []), it]);
   }
   const refined = new Map<string, KnowledgeItem>();
-  const out = { calls: 0, applied: 0, changed: 0, fallbacks: [] as { messageId: string | null; reason: string }[] };
+  // usage: Ollama's counts from each call's final chunk (a failed call reports none; a cache hit is free).
+  const usage = { model: llm.model, promptTokens: 0, completionTokens: 0 };
+  const out = { calls: 0, applied: 0, changed: 0, fallbacks: [] as { messageId: string | null; reason: string }[], usage };
   for (const [messageId, mine] of byMessage) {
     if (ctx.signal.aborted) throw ctx.signal.reason;
     const req = llmPassRequest(texts.get(messageId) ?? mine.map((i) => i.text).join(' '), mine);
@@ -194,8 +200,13 @@ async function llmPass(
       for await (const chunk of llm.ollama.chat(
         { model: llm.model, messages: req.messages, format: req.format, options: { temperature: 0, num_predict: llm.maxTokens } },
         ctx.signal,
-      ))
+      )) {
         answer += chunk.message?.content ?? '';
+        if (chunk.done) {
+          usage.promptTokens += chunk.prompt_eval_count ?? 0;
+          usage.completionTokens += chunk.eval_count ?? 0;
+        }
+      }
     } catch (err) {
       if (ctx.signal.aborted) throw err;
       out.fallbacks.push({ messageId, reason: `the model call failed: ${err instanceof Error ? err.message : String(err)}` });
@@ -210,5 +221,5 @@ async function llmPass(
     out.changed += r.changed;
     for (const it of r.items) refined.set(it.id, it);
   }
-  return { ...out, items: items.map((i) => refined.get(i.id) ?? i) };
+  return { summary: out, items: items.map((i) => refined.get(i.id) ?? i) };
 }
