@@ -147,7 +147,9 @@ async function embedRate(url: string): Promise<number> {
   return chunks.length / ((performance.now() - t0) / 1000);
 }
 
-const [native, portable] = ollamaFlavours();
+const flavours = ollamaFlavours();
+const native = flavours.find((f) => f.name === 'native');
+const portable = flavours.find((f) => f.name === 'portable');
 if (!native || !portable) throw new Error('PARLEY_OLLAMA_BUILD=portable leaves nothing to compare');
 for (const f of [native, portable]) {
   if (!existsSync(ollamaBinary(f))) {

@@ -43,29 +43,37 @@ function requireGo(service: string): void {
   }
 }
 
-/** What a build targets: `native` (this CPU's features) or `portable` (cgo defaults). */
+/**
+ * What a build targets: `native` (this CPU's features), `x86-64-v3` (AVX2 and FMA, the fallback on a
+ * CPU that has them) or `portable` (cgo defaults).
+ */
 export interface OllamaFlavour {
-  name: 'native' | 'portable';
-  /** Cache key: `native-<hash of enabled target features>` or `portable`. */
+  name: 'native' | 'x86-64-v3' | 'portable';
+  /** Cache key: `native-<hash of enabled target features>`, `x86-64-v3` or `portable`. */
   key: string;
   cflags: string;
 }
 
+/** The target features `gcc -march=<march>` enables (`-m<feature>`, plus its `-march=` and `-mtune=`), sorted. */
+export function gccTargetFeatures(march: string): string[] {
+  const out = run('gcc', [`-march=${march}`, '-Q', '--help=target']);
+  const enabled = out
+    .split('\n')
+    .map((l) => l.trim().split(/\s+/))
+    .filter((p) => p.length >= 2 && p[0]!.startsWith('-m') && (p[1] === '[enabled]' || p[0] === '-march=' || p[0] === '-mtune='))
+    .map((p) => (p[1] === '[enabled]' ? p[0]! : `${p[0]}${p[1]}`));
+  return [...new Set(enabled)].sort();
+}
+
 /**
- * The target features `gcc -march=native` enables on this CPU, as a stable
- * sorted list. This is what decides which instructions the binary may use,
- * so it is the cache key; /proc/cpuinfo's flags are the fallback when gcc
- * cannot answer.
+ * The target features `gcc -march=native` enables on this CPU. This is what
+ * decides which instructions the binary may use, so it is the cache key;
+ * /proc/cpuinfo's flags are the fallback when gcc cannot answer.
  */
 export function nativeFeatures(): string[] {
   try {
-    const out = run('gcc', ['-march=native', '-Q', '--help=target']);
-    const enabled = out
-      .split('\n')
-      .map((l) => l.trim().split(/\s+/))
-      .filter((p) => p.length >= 2 && p[0]!.startsWith('-m') && (p[1] === '[enabled]' || p[0] === '-march=' || p[0] === '-mtune='))
-      .map((p) => (p[1] === '[enabled]' ? p[0]! : `${p[0]}${p[1]}`));
-    if (enabled.length > 0) return [...new Set(enabled)].sort();
+    const enabled = gccTargetFeatures('native');
+    if (enabled.length > 0) return enabled;
   } catch {
     /* fall through to cpuinfo */
   }
@@ -74,38 +82,92 @@ export function nativeFeatures(): string[] {
   return [...new Set(flags.split(/\s+/).filter(Boolean))].sort();
 }
 
-export function ollamaFlavours(): OllamaFlavour[] {
-  const hash = createHash('sha256').update(nativeFeatures().join(' ')).digest('hex').slice(0, 12);
-  const native: OllamaFlavour = { name: 'native', key: `native-${hash}`, cflags: '-O3 -march=native' };
+/**
+ * The compiler flags of the native build for these target features. AMX is switched off: with
+ * `__AMX_INT8__` defined, v0.11.4's ggml-cpu.cpp calls ggml_backend_amx_buffer_type(), whose source
+ * the cgo build does not compile, so on an Intel CPU with AMX (Sapphire Rapids and later) the link
+ * fails ("undefined reference to ggml_backend_amx_buffer_type"), and the portable fallback, 4-9x
+ * slower, used to take over.
+ */
+export function nativeCflags(features: readonly string[]): string {
+  const off = features.filter((f) => f.startsWith('-mamx-')).map((f) => f.replace(/^-m/, '-mno-'));
+  return ['-O3', '-march=native', ...off].join(' ');
+}
+
+export function ollamaFlavours(features: readonly string[] = nativeFeatures()): OllamaFlavour[] {
+  const hash = createHash('sha256').update(features.join(' ')).digest('hex').slice(0, 12);
+  const native: OllamaFlavour = { name: 'native', key: `native-${hash}`, cflags: nativeCflags(features) };
+  const v3: OllamaFlavour = { name: 'x86-64-v3', key: 'x86-64-v3', cflags: '-O3 -march=x86-64-v3' };
   const portable: OllamaFlavour = { name: 'portable', key: 'portable', cflags: '-O2 -g' };
-  return settings.ollamaBuild === 'portable' ? [portable] : [native, portable];
+  if (settings.ollamaBuild === 'portable') return [portable];
+  const hasV3 = ['-mavx2', '-mfma', '-mf16c', '-mbmi2', '-mlzcnt', '-mmovbe'].every((f) => features.includes(f));
+  return hasV3 ? [native, v3, portable] : [native, portable];
 }
 
 export function ollamaBinary(flavour: OllamaFlavour): string {
   return join(settings.cacheDir, 'ollama', `v${versions.ollama}`, flavour.key, 'bin', 'ollama');
 }
 
-/** Returns the first flavour's binary that exists or builds, native first. */
+/** Where a flavour's failed build is recorded, with the flags it failed with. */
+export function failureRecord(f: OllamaFlavour): string {
+  return join(settings.cacheDir, 'ollama', `v${versions.ollama}`, `${f.key}.failed.json`);
+}
+
+/** A failure older than this is tried again: it may have been the network, a full disk or memory. */
+const failureMemoryMs = 24 * 3600_000;
+
+/**
+ * The recorded failure of this flavour with these very flags, within the last day, if any: not
+ * worth minutes of building again on every `up`.
+ */
+export function failedBefore(f: OllamaFlavour, now = Date.now()): string | undefined {
+  try {
+    const r = JSON.parse(readFileSync(failureRecord(f), 'utf8')) as { cflags?: string; at?: string; error?: string };
+    const age = now - Date.parse(r.at ?? '');
+    return r.cflags === f.cflags && age >= 0 && age < failureMemoryMs ? (r.error ?? 'failed') : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The first flavour, in order of speed, whose binary is cached or builds. A flavour that failed in
+ * the last day with the same flags is passed over (the last, portable, is always tried); one whose
+ * flags changed since is tried again, even when a slower fallback is cached. Without Go or a C
+ * compiler, the fastest cached flavour is used.
+ */
 export async function buildOllama(): Promise<{ bin: string; flavour: OllamaFlavour }> {
   const flavours = ollamaFlavours();
+  const toolchain = Boolean(which('go') && which('gcc') && which('g++'));
+  if (!toolchain) {
+    const cached = flavours.find((f) => existsSync(ollamaBinary(f)));
+    if (cached) return { bin: ollamaBinary(cached), flavour: cached };
+    requireGo('ollama');
+    throw new ServiceProblem('ollama', 'a C/C++ compiler is needed for its cgo backend', 'apt-get install -y build-essential');
+  }
+  const failures: string[] = [];
   for (const f of flavours) {
     const bin = ollamaBinary(f);
     if (existsSync(bin)) return { bin, flavour: f };
-  }
-  requireGo('ollama');
-  if (!which('gcc') || !which('g++'))
-    throw new ServiceProblem('ollama', 'a C/C++ compiler is needed for its cgo backend', 'apt-get install -y build-essential');
-  const failures: string[] = [];
-  for (const f of flavours) {
+    const last = f === flavours[flavours.length - 1];
+    if (!last && failedBefore(f)) {
+      failures.push(`${f.name}: failed in the last day with the same flags (${failureRecord(f)}; delete it to try again)`);
+      log('ollama', `skipping the ${f.name} build, which failed in the last day with the same flags: ${failureRecord(f)}`);
+      continue;
+    }
     try {
-      return { bin: await buildOllamaFlavour(f), flavour: f };
+      const built = await buildOllamaFlavour(f);
+      rmSync(failureRecord(f), { force: true });
+      return { bin: built, flavour: f };
     } catch (err) {
-      const msg = err instanceof Error ? err.message : String(err);
-      failures.push(`${f.name}: ${msg}`);
-      if (f !== flavours[flavours.length - 1]) log('ollama', `the ${f.name} build failed; falling back to a portable build`);
+      const error = err instanceof Error ? err.message : String(err);
+      failures.push(`${f.name}: ${error}`);
+      mkdirSync(join(failureRecord(f), '..'), { recursive: true });
+      writeFileSync(failureRecord(f), `${JSON.stringify({ cflags: f.cflags, at: new Date().toISOString(), error }, null, 2)}\n`);
+      if (!last) log('ollama', `the ${f.name} build failed; falling back to a slower build`);
     }
   }
-  throw new ServiceProblem('ollama', `could not build v${versions.ollama}:\n${failures.join('\n')}`, 'read the build log named above');
+  throw new ServiceProblem('ollama', `could not build v${versions.ollama}:\n${failures.join('\n')}`, 'read the build logs named above');
 }
 
 export async function buildOllamaFlavour(f: OllamaFlavour): Promise<string> {

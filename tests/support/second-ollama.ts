@@ -83,7 +83,7 @@ export async function startSecondOllama(opts: { chatModel: string }): Promise<Se
     const digest = await sha256File(path);
     const blob = await fetch(`${url}/api/blobs/${digest}`, { method: 'POST', body: await openAsBlob(path) });
     if (!blob.ok) throw new Error(`blob upload to ${url}: HTTP ${blob.status} ${await blob.text()}`);
-    await create({ model: opts.chatModel, files: { [chatGguf]: digest }, ...chatModelSettings });
+    await create({ model: opts.chatModel, files: { [chatGguf]: digest }, ...chatModelSettings() });
     return { url, create, stop };
   } catch (err) {
     await stop();
