@@ -64,7 +64,7 @@ function onlyToolErrors(jsonPath: string): boolean {
   if (!existsSync(jsonPath)) return false;
   const r = JSON.parse(readFileSync(jsonPath, 'utf8')) as { baseline?: { new?: number }; test_cases?: { unique_failures?: number } };
   if (r.baseline?.new !== 0) return false;
-  console.log('schemathesis: no failure outside the baseline; its non-zero exit came from errors in the tool itself (listed above)');
+  console.log('schemathesis: no failure outside the baseline; its non-zero exit came from errors in the tool itself (listed in its output)');
   return true;
 }
 
