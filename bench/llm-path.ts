@@ -6,7 +6,7 @@
  *
  * Env: BENCH_TTFT_SAMPLES (default 20 per side), BENCH_TOKENS (default 96,
  * num_predict of the throughput runs), BENCH_CONCURRENCY_LEVELS (default
- * "1,2,4").
+ * "1,2,4"), BENCH_ROUNDS (default 3).
  *
  * 1. Time to first token. Direct: POST /api/chat (stream) to Ollama, clock
  *    stopped at the first chunk with text. Parley: POST /v1/jobs over HTTP,
@@ -16,9 +16,13 @@
  *    alternate (direct, Parley, ...), each prompt new (no KV-cache reuse),
  *    num_predict 4. Target: Parley p50 <= direct + 5 ms, p95 <= direct + 15 ms.
  * 2. Aggregate tokens/s at 1, 2 and 4 concurrent chats (num_predict
- *    BENCH_TOKENS, temperature 0.7): the tokens Ollama reports generated over
- *    the wall time of the whole round, direct and through Parley (submit and
- *    SSE as above). Target: Parley >= 0.95 x direct at each level.
+ *    BENCH_TOKENS, temperature 0.7, BENCH_ROUNDS rounds per side, default 3):
+ *    the tokens Ollama reports generated over the wall time of the whole
+ *    round, direct and through Parley (submit and SSE as above). The prompt
+ *    asks for more than num_predict, so every chat runs to the limit (the
+ *    count of chats that did is printed): rounds differ by the path, not by
+ *    where sampling happened to stop. Target: Parley >= 0.95 x direct at
+ *    each level.
  * 3. 2x overload: twice Ollama's parallel slots of concurrent chats through
  *    Parley. Target: 0 upstream 503s (Parley's Ollama client counts every
  *    overload answer it retried: parley_ollama_retries_total{reason="overload"}),
@@ -39,6 +43,7 @@ const env = z
     BENCH_TTFT_SAMPLES: z.coerce.number().int().min(3).max(500).default(20),
     BENCH_TOKENS: z.coerce.number().int().min(8).max(2048).default(96),
     BENCH_CONCURRENCY_LEVELS: z.string().default('1,2,4'),
+    BENCH_ROUNDS: z.coerce.number().int().min(1).max(20).default(3),
   })
   .parse(process.env);
 const levels = env.BENCH_CONCURRENCY_LEVELS.split(',')
@@ -61,19 +66,27 @@ const teardown = teardownOnExit(async () => {
 });
 
 const words = ['harbor', 'lantern', 'meadow', 'quartz', 'signal', 'violin', 'canyon', 'orbit', 'ledger', 'beacon'];
-const prompt = () => `In one sentence, what do ${words[Math.floor(Math.random() * words.length)]} and ${randomUUID().slice(0, 6)} have in common?`;
+const word = () => words[Math.floor(Math.random() * words.length)];
+const prompt = () => `In one sentence, what do ${word()} and ${randomUUID().slice(0, 6)} have in common?`;
+/**
+ * The throughput runs ask for more text than num_predict allows, so every chat of a round generates
+ * exactly num_predict tokens on both sides: a round's wall time is not decided by which chat happened
+ * to sample an early end (each chat's done_reason is counted and printed).
+ */
+const longPrompt = () => `Write a long story, at least 400 words, about a ${word()} named ${randomUUID().slice(0, 6)}.`;
 
 /** Direct: streams /api/chat; resolves at the end with the first-text time and Ollama's counts. */
-async function direct(numPredict: number): Promise<{ ttftMs: number; tokens: number }> {
+async function direct(numPredict: number, ask = prompt): Promise<{ ttftMs: number; tokens: number; full: boolean }> {
   const t0 = performance.now();
   const res = await fetch(`${ollamaUrl}/api/chat`, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ model, messages: [{ role: 'user', content: prompt() }], stream: true, options: { num_predict: numPredict, temperature: 0.7 } }),
+    body: JSON.stringify({ model, messages: [{ role: 'user', content: ask() }], stream: true, options: { num_predict: numPredict, temperature: 0.7 } }),
   });
   if (!res.ok || !res.body) throw new Error(`ollama ${res.status}`);
   let ttft = Number.NaN;
   let tokens = 0;
+  let full = false;
   let buf = '';
   const decoder = new TextDecoder();
   for await (const chunk of res.body) {
@@ -83,16 +96,16 @@ async function direct(numPredict: number): Promise<{ ttftMs: number; tokens: num
       const line = buf.slice(0, i);
       buf = buf.slice(i + 1);
       if (!line.trim()) continue;
-      const j = JSON.parse(line) as { message?: { content?: string }; done?: boolean; eval_count?: number };
+      const j = JSON.parse(line) as { message?: { content?: string }; done?: boolean; done_reason?: string; eval_count?: number };
       if (j.message?.content && Number.isNaN(ttft)) ttft = performance.now() - t0;
-      if (j.done) tokens = j.eval_count ?? 0;
+      if (j.done) [tokens, full] = [j.eval_count ?? 0, j.done_reason === 'length'];
     }
   }
-  return { ttftMs: ttft, tokens };
+  return { ttftMs: ttft, tokens, full };
 }
 
 /** Through Parley: submit over HTTP, stream the job over SSE; first `tokens` event and the recorded usage. */
-async function viaParley(numPredict: number): Promise<{ ttftMs: number; tokens: number }> {
+async function viaParley(numPredict: number, ask = prompt): Promise<{ ttftMs: number; tokens: number; full: boolean }> {
   const t0 = performance.now();
   const auth = { authorization: `Bearer ${user.token}` };
   const sub = await fetch(`${base}/v1/jobs`, {
@@ -100,7 +113,7 @@ async function viaParley(numPredict: number): Promise<{ ttftMs: number; tokens: 
     headers: { ...auth, 'content-type': 'application/json' },
     body: JSON.stringify({
       kind: 'llm.chat',
-      input: { messages: [{ role: 'user', content: prompt() }], options: { num_predict: numPredict, temperature: 0.7 }, cache: 'bypass' },
+      input: { messages: [{ role: 'user', content: ask() }], options: { num_predict: numPredict, temperature: 0.7 }, cache: 'bypass' },
     }),
   });
   if (sub.status !== 202) throw new Error(`submit ${sub.status}: ${await sub.text()}`);
@@ -109,6 +122,7 @@ async function viaParley(numPredict: number): Promise<{ ttftMs: number; tokens: 
   if (!res.ok || !res.body) throw new Error(`sse ${res.status}`);
   let ttft = Number.NaN;
   let tokens = 0;
+  let full = false;
   let buf = '';
   const decoder = new TextDecoder();
   outer: for await (const chunk of res.body) {
@@ -120,14 +134,15 @@ async function viaParley(numPredict: number): Promise<{ ttftMs: number; tokens: 
       const event = /^event: (.*)$/m.exec(frame)?.[1];
       if (event === 'tokens' && Number.isNaN(ttft)) ttft = performance.now() - t0;
       if (event === 'finished') {
-        const data = JSON.parse(/^data: (.*)$/m.exec(frame)![1]!) as { state: string; usage?: { completionTokens: number } };
+        const data = JSON.parse(/^data: (.*)$/m.exec(frame)![1]!) as { state: string; usage?: { completionTokens: number }; result?: { doneReason?: string } };
         if (data.state !== 'completed') throw new Error(`job ${id} ${data.state}`);
         tokens = data.usage?.completionTokens ?? 0;
+        full = data.result?.doneReason === 'length';
         break outer;
       }
     }
   }
-  return { ttftMs: ttft, tokens };
+  return { ttftMs: ttft, tokens, full };
 }
 
 try {
@@ -173,19 +188,23 @@ try {
   ];
   for (const k of levels) {
     const rate = { direct: [] as number[], parley: [] as number[] };
-    for (let round = 0; round < 2; round++) {
+    const full = { direct: 0, parley: 0 };
+    for (let round = 0; round < env.BENCH_ROUNDS; round++) {
       for (const [side, fn] of [
         ['direct', direct],
         ['parley', viaParley],
       ] as const) {
         const t0 = performance.now();
-        const outs = await Promise.all(Array.from({ length: k }, () => fn(env.BENCH_TOKENS)));
+        const outs = await Promise.all(Array.from({ length: k }, () => fn(env.BENCH_TOKENS, longPrompt)));
         const seconds = (performance.now() - t0) / 1000;
         rate[side].push(outs.reduce((n, o) => n + o.tokens, 0) / seconds);
+        full[side] += outs.filter((o) => o.full).length;
       }
     }
+    const chats = k * env.BENCH_ROUNDS;
     console.log(
-      `${k} concurrent: direct ${rate.direct.map((x) => x.toFixed(1)).join(', ')} tok/s; Parley ${rate.parley.map((x) => x.toFixed(1)).join(', ')} tok/s`,
+      `${k} concurrent: direct ${rate.direct.map((x) => x.toFixed(1)).join(', ')} tok/s; Parley ${rate.parley.map((x) => x.toFixed(1)).join(', ')} tok/s ` +
+        `(chats that ran to num_predict: direct ${full.direct}/${chats}, Parley ${full.parley}/${chats})`,
     );
     figures.push({
       name: `tokens/s at ${k} concurrent chats`,

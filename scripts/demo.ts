@@ -160,6 +160,6 @@ const end = await finished;
 socket.close();
 const summary = await call<{ tokensUsed: number; turn: number }>('GET', `/v1/discussions/${room.id}`, token);
 out(
-  `\n${paint('1', `Room ${end.status}`)} after ${summary.turn} turns, ${summary.tokensUsed} tokens. Transcript: ${base}/v1/discussions/${room.id}/transcript\n`,
+  `\n${paint('1', `Room ${end.status}`)} after ${summary.turn} turns, ${summary.tokensUsed} tokens. Transcript (with a bearer token): curl -H "authorization: Bearer $TOKEN" ${base}/v1/discussions/${room.id}/transcript\n`,
 );
 process.exit(end.status === 'finished' ? 0 : 1);

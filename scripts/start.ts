@@ -97,7 +97,7 @@ process.stdout.write(
     '',
     `Parley is up at ${base}`,
     `  arena      ${base}/            sign in as the admin below (or any user), watch rooms live, chat`,
-    `  API docs   ${base}/docs        queues  ${base}/admin/queues?token=<access token>        metrics  ${base}/metrics`,
+    `  API docs   ${base}/docs        queues  ${base}/admin/queues?token=<access token>        metrics  ${base}/metrics (with the token below)`,
     `  admin      ${admin.user}, password in ${passwordSource}`,
     '  a token    (15-minute access token; the token endpoint allows 5 tries per username a minute)',
     ...(process.env.PARLEY_BOOTSTRAP_ADMIN_PASSWORD ? [] : [`    set -a; . '${join(dataDir, 'admin.env')}'; set +a`]),
