@@ -9,7 +9,10 @@
  * cluster goes to a folder `postgres` owns, outside the clone and keyed by
  * the data folder's path (`~postgres/parley/<name>-<hash>`), and the data
  * folder keeps a pointer to it (`.data/postgres/cluster`). Nothing of the
- * user's own folders is loosened. No Unix socket is made (TCP only), so long
+ * user's own folders is loosened. The data folder owns that cluster: a keyed
+ * folder that no pointer names was left by an earlier clone at the same path
+ * (deleted without `purge`), and `up` stops and removes it rather than hand
+ * the new clone the old one's users, budgets and jobs. No Unix socket is made (TCP only), so long
  * paths and spaces never reach a socket name.
  */
 import { createHash } from 'node:crypto';
@@ -118,6 +121,32 @@ function runningPort(pgdata: string): number | undefined {
   return Number.isInteger(port) ? port : undefined;
 }
 
+/**
+ * As root, a keyed cluster folder that the data folder's pointer does not name: left by an earlier
+ * clone at the same path, or by this one before its data folder was deleted. Its server is stopped
+ * if it still runs, and the folder removed, so a fresh data folder means fresh databases.
+ */
+export function retireOrphanCluster(bin: string | undefined): string | undefined {
+  if (!settings.isRoot || existsSync(pointerFile) || existsSync(join(localDir, 'data', 'PG_VERSION'))) return undefined;
+  const dir = clusterDir();
+  if (!existsSync(dir)) return undefined;
+  const pgdata = join(dir, 'data');
+  if (bin && runningPort(pgdata) !== undefined) {
+    try {
+      asOwner(join(bin, 'pg_ctl'), ['-D', pgdata, '-m', 'fast', '-w', '-t', '60', 'stop']);
+    } catch (err) {
+      throw new ServiceProblem(
+        'postgres',
+        `a cluster left by an earlier clone at this path (${dir}) is running and would not stop: ${String(err)}`,
+        `stop it (pg_ctl -D ${pgdata} stop) and remove ${dir}`,
+      );
+    }
+  }
+  rmSync(dir, { recursive: true, force: true });
+  log('postgres', `removed ${dir}: a cluster an earlier clone at this path left behind (no data folder names it)`);
+  return dir;
+}
+
 function prepareCluster(bin: string, dir: string, pgdata: string): void {
   if (settings.isRoot) {
     try {
@@ -151,6 +180,7 @@ export const postgres: Service = {
   env: () => ({ DATABASE_URL: appUrl(), PARLEY_TEST_DATABASE_URL: testUrl() }),
   external: () => settings.external.postgres !== undefined,
   async preflight() {
+    // Our own cluster already listening is fine; an orphan on the port is stopped by up (retireOrphanCluster).
     if (settings.external.postgres || runningPort(join(clusterDir(), 'data')) === settings.ports.postgres) return;
     await ensurePortFree('postgres', settings.ports.postgres, 'PARLEY_PG_PORT');
   },
@@ -168,6 +198,7 @@ export const postgres: Service = {
       return 'external, reachable';
     }
     const adminUrl = `postgres://${role}@127.0.0.1:${settings.ports.postgres}/postgres`;
+    retireOrphanCluster(binDir());
     const dir = clusterDir();
     const pgdata = join(dir, 'data');
     let state = 'already running';

@@ -6,8 +6,10 @@
  *
  *   npx tsx tests/fuzz/schemathesis.ts        (with the services' env, as npm test has it)
  *
- * What it stands up: the real API in this process, on the real Redis and
- * Postgres (the test database, under its own key prefix), against a private
+ * What it stands up: the real API in this process, on the real Redis (under
+ * its own key prefix) and Postgres (a database of its own, made for the run
+ * and dropped after it: what the admin run writes, a role's token budget of
+ * one token say, must not outlive it in the shared test database), against a private
  * Ollama with its own model folder (tests/support/second-ollama.ts), so the
  * admin run may create, copy, pull and delete models without touching the
  * shared one. No workers: accepted jobs stay queued (the run checks the
@@ -38,6 +40,7 @@ import { startApi } from '../../api/main.ts';
 import { startWorkers } from '../../workers/main.ts';
 import { startSecondOllama } from '../support/second-ollama.ts';
 import { createEmbedModel } from '../../scripts/services/ollama.ts';
+import { createPrivateDatabase } from '../support/private-database.ts';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const baselinePath = join(root, '.ci', 'schemathesis-baseline.json');
@@ -111,8 +114,10 @@ async function main(): Promise<number> {
   // The embedding model too, as a real deployment has it: code search, collections and knowledge embed their queries.
   await createEmbedModel(process.env.PARLEY_EMBED_MODEL ?? 'all-minilm', ollama.url);
   const generous = 'admin=1000000,operator=1000000,member=1000000,viewer=1000000,anonymous=1000000';
+  const database = await createPrivateDatabase('schemathesis');
   const env: NodeJS.ProcessEnv = {
     ...process.env,
+    DATABASE_URL: database.url,
     PORT: '0',
     PARLEY_ENV: 'test',
     LOG_LEVEL: process.env.LOG_LEVEL ?? 'fatal',
@@ -186,6 +191,7 @@ async function main(): Promise<number> {
     await workers.stop();
     await api.stop();
     await ollama.stop();
+    await database.drop();
     rmSync(reports, { recursive: true, force: true });
   }
   console.log(`\nschemathesis: ${failed ? `${failed} of 2 runs failed` : 'both runs passed'}`);

@@ -124,6 +124,44 @@ describe('a clone in a private folder', () => {
     await expect(answers(port)).rejects.toThrow();
   });
 
+  it.runIf(isRoot)('a clone made where a deleted one stood starts from empty databases, not the old cluster (which is stopped and removed)', async () => {
+    // CI clones to the same path on a machine that keeps ~postgres: the old clone's test database, with what
+    // its fuzzer wrote (a role's token budget of 1, say), would otherwise be the new clone's.
+    const parent = privateFolder();
+    const port = await freePort();
+    const env = { PARLEY_PG_PORT: String(port) };
+    const first = checkout(parent, 'repo');
+    let cluster = '';
+    try {
+      expect((await manage(first, ['up', 'postgres'], env)).code).toBe(0);
+      cluster = readFileSync(join(first, '.data', 'postgres', 'cluster'), 'utf8').trim();
+      const c = new pg.Client({ connectionString: `postgres://parley@127.0.0.1:${port}/parley_test` });
+      await c.connect();
+      await c.query('create table left_behind (x int)');
+      await c.end();
+      // Deleted without purge, its server still running; a new clone at the same path.
+      rmSync(first, { recursive: true, force: true });
+      const second = checkout(parent, 'repo');
+      const up = await manage(second, ['up', 'postgres'], env);
+      expect(up.code, up.stderr).toBe(0);
+      expect(up.stderr).toContain(`removed ${cluster}`);
+      expect(up.stderr).toMatch(/postgres\s+started/);
+      const d = new pg.Client({ connectionString: `postgres://parley@127.0.0.1:${port}/parley_test` });
+      await d.connect();
+      const { rows } = await d.query(`select count(*)::int as n from pg_tables where tablename = 'left_behind'`);
+      await d.end();
+      expect(rows[0].n).toBe(0);
+      expect(readFileSync(join(second, '.data', 'postgres', 'cluster'), 'utf8').trim()).toBe(cluster);
+      // The clone that owns it now keeps it: a second up is not a fresh start.
+      const again = await manage(second, ['up', 'postgres'], env);
+      expect(again.stderr).toMatch(/postgres\s+already running/);
+      expect(again.stderr).not.toContain('removed');
+    } finally {
+      await manage(join(parent, 'repo'), ['purge', 'postgres'], env);
+    }
+    await expect(answers(port)).rejects.toThrow();
+  });
+
   it.runIf(isRoot)('works for an ordinary user too, with the cluster inside their own clone', async () => {
     // `nobody` owns a 0700 folder of its own; the cache goes there too (its home does not exist).
     const parent = privateFolder();
