@@ -188,6 +188,7 @@ export async function startApi(env: NodeJS.ProcessEnv = process.env) {
     records: knowledgeRecords,
     knowledge: new KnowledgeStore({ vectors, embedder, model: config.ollama.embedModel }),
     submit: submitDeps,
+    llmPass: { budgets, maxTokens: config.knowledge.llmMaxTokens },
   };
   const roomWatch: RoomWatchDeps = { rooms: discussionDeps.rooms, transcripts: discussionDeps.transcripts, redis, keys: k, hub };
   const scrape: MetricsDeps = { metrics, jobs, rooms: discussionDeps.rooms, redis, watchedStreams: () => hub.watchedStreams };

@@ -35,13 +35,14 @@
 import { estimatePromptTokens, type BudgetRefusal, type Budgets } from '../../platform/usage/index.ts';
 import type { Config, RoleCap } from '../../platform/config.ts';
 import type { AcceptSpec } from '../../platform/jobs/index.ts';
-import { jobs, PriorityClass, type EmbedBatchInput, type LlmChatInput, type SystemPingInput } from '../../shared/index.ts';
+import { jobs, PriorityClass, type EmbedBatchInput, type KnowledgeExtractInput, type LlmChatInput, type SystemPingInput } from '../../shared/index.ts';
+import { llmPassReservation } from '../../platform/knowledge/index.ts';
 import type { Actor, Role } from '../auth/permissions.ts';
 import { AppError } from './errors.ts';
 import { capExceeded as exceeded, checkKeepAlive, checkModel, type ModelView } from './model-policy.ts';
 
 export interface AdmissionDeps {
-  config: Pick<Config, 'roleCaps' | 'ollama' | 'jobLimits'>;
+  config: Pick<Config, 'roleCaps' | 'ollama' | 'jobLimits' | 'knowledge'>;
   budgets: Budgets;
   /** What the Ollama hosts have installed: the status poller, which sees every host. */
   models: ModelView;
@@ -80,31 +81,38 @@ export function lowerTo(wanted: PriorityClass, allowed: readonly PriorityClass[]
   return order.slice(order.indexOf(wanted)).find((p) => allowed.includes(p)) ?? order.find((p) => allowed.includes(p)) ?? 'batch';
 }
 
+/**
+ * 429 BUDGET_EXHAUSTED for a refused reservation, with Retry-After (seconds until the period
+ * resets). `needs` says what the reservation was made of.
+ */
+export function budgetExhausted(f: BudgetRefusal, needs = 'prompt estimate + num_predict'): AppError {
+  const retryAfter = Math.max(1, Math.ceil((f.resetsAt.getTime() - Date.now()) / 1000));
+  return new AppError('BUDGET_EXHAUSTED', {
+    detail: `The ${f.source} budget of ${f.limitTokens} tokens per ${f.period} cannot hold this job: ${f.usedTokens} used or reserved, this job needs up to ${f.requestedTokens} (${needs}). It resets at ${f.resetsAt.toISOString()}.`,
+    headers: { 'Retry-After': String(retryAfter) },
+    extra: {
+      period: f.period,
+      source: f.source,
+      limit: String(f.limitTokens),
+      used: String(f.usedTokens),
+      requested: String(f.requestedTokens),
+      resetsAt: f.resetsAt.toISOString(),
+    },
+  });
+}
+
+/** What a knowledge source's LLM pass reserves, in the words of a refusal. */
+export const llmPassNeeds = "the LLM pass's estimate: per message, its prompt and the longest answer allowed";
+
 export function createAdmission(deps: AdmissionDeps) {
   const { config } = deps;
 
   const overCap = (subject: Subject, cap: RoleCap, n: number) =>
     exceeded('maxConcurrentJobs', cap.maxConcurrentJobs, subject.role, `${n} metered jobs are already queued or running`, 'kind');
 
-  async function reserve(subject: Subject, jobId: string, tokens: number): Promise<void> {
+  async function reserve(subject: Subject, jobId: string, tokens: number, needs?: string): Promise<void> {
     const r = await deps.budgets.reserve({ jobId, owner: { id: subject.userId, role: subject.role }, tokens });
-    if (!r.ok) throw budgetExhausted(r.refusal);
-  }
-
-  function budgetExhausted(f: BudgetRefusal): AppError {
-    const retryAfter = Math.max(1, Math.ceil((f.resetsAt.getTime() - Date.now()) / 1000));
-    return new AppError('BUDGET_EXHAUSTED', {
-      detail: `The ${f.source} budget of ${f.limitTokens} tokens per ${f.period} cannot hold this job: ${f.usedTokens} used or reserved, this job needs up to ${f.requestedTokens} (prompt estimate + num_predict). It resets at ${f.resetsAt.toISOString()}.`,
-      headers: { 'Retry-After': String(retryAfter) },
-      extra: {
-        period: f.period,
-        source: f.source,
-        limit: String(f.limitTokens),
-        used: String(f.usedTokens),
-        requested: String(f.requestedTokens),
-        resetsAt: f.resetsAt.toISOString(),
-      },
-    });
+    if (!r.ok) throw budgetExhausted(r.refusal, needs);
   }
 
   function priorityOf(req: AdmissionRequest, cap: RoleCap): PriorityClass {
@@ -137,6 +145,12 @@ export function createAdmission(deps: AdmissionDeps) {
     if (kind === 'system.ping') {
       const hold = (input as SystemPingInput).holdMs ?? 0;
       if (hold > cap.maxPingHoldMs) throw exceeded('maxPingHoldMs', cap.maxPingHoldMs, subject.role, `holdMs ${hold}`, 'input.holdMs');
+      return { input, priority };
+    }
+    if (kind === 'knowledge.extract') {
+      // Only a retry comes through here (POST /v1/knowledge/sources reserves itself): its LLM pass runs again.
+      const x = input as KnowledgeExtractInput;
+      if (x.llmPass) await reserve(subject, jobId, llmPassReservation(x.source, config.knowledge.llmMaxTokens), llmPassNeeds);
       return { input, priority };
     }
     if (kind !== 'llm.chat' && kind !== 'embed.batch') return { input, priority };

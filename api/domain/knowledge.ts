@@ -10,6 +10,7 @@ import { randomUUID } from 'node:crypto';
 import { submitJob, type SubmitDeps } from '../../platform/code/index.ts';
 import {
   believedAt,
+  llmPassReservation,
   scopeKey,
   withRetention,
   type KnowledgeRecords,
@@ -33,7 +34,9 @@ import {
   type RetentionView,
   type ScopeRef,
 } from '../../shared/index.ts';
+import type { Budgets } from '../../platform/usage/index.ts';
 import type { Actor } from '../auth/permissions.ts';
+import { budgetExhausted, llmPassNeeds } from './admission.ts';
 import { AppError } from './errors.ts';
 import { links, refusal } from './jobs.ts';
 
@@ -41,6 +44,12 @@ export interface KnowledgeDeps {
   records: KnowledgeRecords;
   knowledge: KnowledgeStore;
   submit: SubmitDeps;
+  /**
+   * The optional LLM pass spends the source owner's token budget: its estimate is reserved when the
+   * source is added (429 BUDGET_EXHAUSTED when the budget cannot hold it), and the job's terminal write
+   * settles it against what the pass spent. `maxTokens`: the longest answer a call may take.
+   */
+  llmPass?: { budgets: Pick<Budgets, 'reserve' | 'release'>; maxTokens: number };
 }
 
 function toView(row: SourceRow): KnowledgeSourceView {
@@ -75,22 +84,42 @@ async function scopesOf(deps: KnowledgeDeps, actor: Actor, q: { scope?: ScopeRef
 export async function addSource(deps: KnowledgeDeps, actor: Actor, body: CreateKnowledgeSource): Promise<KnowledgeSourceAccepted> {
   const scope: ScopeRef = { scope: body.scope.scope, owner: actor.userId, room: body.scope.room ?? null };
   const id = randomUUID();
-  const row = await deps.records.insertSource({
-    id,
-    owner_id: actor.userId,
-    kind: body.source.kind,
-    title: body.source.title,
-    scope: scope.scope,
-    scope_owner: scope.owner,
-    room: scope.room,
-    scope_key: scopeKey(scope),
-    messages: body.source.kind === 'conversation' ? body.source.messages.length : 1,
-  });
+  const jobId = randomUUID();
+  // The pass's tokens are reserved before anything is recorded: a refusal leaves nothing behind.
+  const reserved = body.llmPass && deps.llmPass ? deps.llmPass : undefined;
+  if (reserved) {
+    const tokens = llmPassReservation(body.source, reserved.maxTokens);
+    const r = await reserved.budgets.reserve({ jobId, owner: { id: actor.userId, role: actor.role }, tokens });
+    if (!r.ok) throw budgetExhausted(r.refusal, llmPassNeeds);
+  }
+  let row: SourceRow;
+  try {
+    row = await deps.records.insertSource({
+      id,
+      owner_id: actor.userId,
+      kind: body.source.kind,
+      title: body.source.title,
+      scope: scope.scope,
+      scope_owner: scope.owner,
+      room: scope.room,
+      scope_key: scopeKey(scope),
+      messages: body.source.kind === 'conversation' ? body.source.messages.length : 1,
+    });
+  } catch (err) {
+    await reserved?.budgets.release(jobId).catch(() => {});
+    throw err;
+  }
   let job;
   try {
-    job = await submitJob(deps.submit, knowledgeExtract, { sourceId: id, source: body.source, scope, llmPass: body.llmPass }, { ownerId: actor.userId });
+    job = await submitJob(
+      deps.submit,
+      knowledgeExtract,
+      { sourceId: id, source: body.source, scope, llmPass: body.llmPass },
+      { ownerId: actor.userId, id: jobId },
+    );
   } catch (err) {
     await deps.records.removeSource(id, actor.userId, []);
+    await reserved?.budgets.release(jobId).catch(() => {});
     throw refusal(err, 'The queue could not take the extraction; nothing was accepted. Retry later.');
   }
   await deps.records.setJob(id, job.id);

@@ -22,13 +22,14 @@ export interface SubmittedInternalJob {
 /**
  * Records and hands off a job of `def` for `ownerId`. With `key`, the job's
  * id derives from it and the record carries it as idempotency key, so
- * submitting the same key twice yields the one job.
+ * submitting the same key twice yields the one job. Without one, `id` names
+ * the job (one a budget reservation was made for, say).
  */
 export async function submitJob<D extends JobDefinition>(
   deps: SubmitDeps,
   def: D,
   input: InputOf<D>,
-  opts: { ownerId: string; key?: string; priority?: PriorityClass; requestId?: string },
+  opts: { ownerId: string; key?: string; id?: string; priority?: PriorityClass; requestId?: string },
 ): Promise<SubmittedInternalJob> {
   const parsed = def.input.parse(input);
   const { row, created } = await deps.jobs.accept({
@@ -36,7 +37,7 @@ export async function submitJob<D extends JobDefinition>(
     input: parsed,
     ownerId: opts.ownerId,
     priority: opts.priority ?? def.defaults.priority,
-    ...(opts.key ? { id: namedUuid(opts.key), idempotencyKey: opts.key } : {}),
+    ...(opts.key ? { id: namedUuid(opts.key), idempotencyKey: opts.key } : opts.id ? { id: opts.id } : {}),
     ...(opts.requestId ? { requestId: opts.requestId } : {}),
   });
   return { id: row.id, kind: row.kind, created };

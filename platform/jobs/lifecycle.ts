@@ -46,10 +46,11 @@ export class JobRefused extends Error {
   }
 }
 
-/** Settles a metered job's token budget once it is terminal. */
+/** Settles a metered (or reserving) job's token budget once it is terminal, and counts what it consumed on the side. */
 export interface BudgetSettlement {
   settle(args: { jobId: string; ownerId: string; tokens: number }): Promise<void>;
   release(jobId: string): Promise<void>;
+  consume(args: { jobId: string; ownerId: string; tokens: number }): Promise<void>;
 }
 
 export interface LifecycleDeps {
@@ -180,7 +181,7 @@ export function createJobLifecycle(deps: LifecycleDeps) {
     const done = await finishes.run({ id, outcome, fence: { attempt: fence.attempt, state: fence.state } });
     if (!done) return false;
     // Settlement sits here, with the terminal write that guarantees it runs once per run of the job.
-    if (deps.budgets && isJobKind(done.kind) && jobs[done.kind].metered) {
+    if (deps.budgets && isJobKind(done.kind) && (jobs[done.kind].metered || jobs[done.kind].reserves)) {
       const tokens = (done.usage?.promptTokens ?? 0) + (done.usage?.completionTokens ?? 0);
       await deps.budgets
         .settle({ jobId: id, ownerId: done.ownerId, tokens })
@@ -349,8 +350,18 @@ export function createJobLifecycle(deps: LifecycleDeps) {
     setProgress: (id: string, attempt: number, progress: unknown) => store.setProgress(id, attempt, progress),
     /** Back to queued for another attempt (retry or hand-back), with what this attempt consumed; false if superseded. */
     requeue: (id: string, attempt: number, error: JobError, usage?: Usage | null) => store.requeue(id, attempt, error, usage),
-    /** Tokens the owner consumed for this attempt outside its own metered call (a moderator's pick); false if superseded. */
-    addUsage: (ownerId: string, usage: Usage, fence: { jobId: string; attempt: number }) => store.addUsage(ownerId, usage, fence),
+    /**
+     * Tokens the owner consumed for this attempt outside its own metered call (a moderator's pick, a
+     * knowledge extraction's LLM pass): recorded in usage_daily, then counted against the owner's token
+     * budget (drawing on the job's reservation, if it holds one). False if superseded: nothing counted.
+     */
+    async addUsage(ownerId: string, usage: Usage, fence: { jobId: string; attempt: number }): Promise<boolean> {
+      if (!(await store.addUsage(ownerId, usage, fence))) return false;
+      await deps.budgets
+        ?.consume({ jobId: fence.jobId, ownerId, tokens: usage.promptTokens + usage.completionTokens })
+        .catch((err: unknown) => log.error({ err, jobId: fence.jobId }, 'could not count tokens against the budget; usage_daily has them'));
+      return true;
+    },
     clearCancel: (id: string) => clearCancel(redis, keys, id),
 
     // ── the API's side ─────────────────────────────────────────────────────

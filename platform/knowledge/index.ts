@@ -21,7 +21,7 @@ export { decayOf, expiryOf, withRetention } from './retention.ts';
 export { purgeExpiredKnowledge } from './purge.ts';
 export { feedMessage, feedTurn, turnOf } from './feed.ts';
 export type { RoomFeedDeps } from './feed.ts';
-export { applyLlmAnswer, llmPassMaxItems, llmPassRequest } from './llm-pass.ts';
+export { applyLlmAnswer, llmPassMaxItems, llmPassRequest, llmPassReservation } from './llm-pass.ts';
 export type { LlmPassOutcome, LlmPassRequest } from './llm-pass.ts';
 export { believedAt, readableScopes, scopeKey } from './knowledge-index.ts';
 export type { KnowledgeHit, KnowledgeIndex, KnowledgeQuery } from './knowledge-index.ts';

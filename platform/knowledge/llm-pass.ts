@@ -11,7 +11,7 @@
  * Pure: the caller makes the call (workers/knowledge/extract-job.ts).
  */
 import { z } from 'zod';
-import { KnowledgeClass, type KnowledgeItem } from '../../shared/index.ts';
+import { KnowledgeClass, type KnowledgeItem, type Source } from '../../shared/index.ts';
 
 /** Items per call at most; a message with more keeps its deterministic classes. */
 export const llmPassMaxItems = 40;
@@ -26,20 +26,32 @@ export type LlmPassOutcome = { applied: true; items: KnowledgeItem[]; changed: n
 
 const classes = KnowledgeClass.options;
 
+const instructions =
+  `Label each numbered statement with one class: ${classes.join(', ')}. ` +
+  'fact: a checkable statement; claim: an opinion or argument; definition: says what something is; ' +
+  'decision: something agreed or chosen; question: asks something; preference: what someone likes or wants. ' +
+  'Answer with JSON only: {"items":[{"index":0,"class":"fact"}, ...]}, one entry per statement.';
+
+/**
+ * The most tokens the pass may spend on a source, reserved against its owner's budget when the
+ * source is submitted: per message (the whole text, for a document), one call whose prompt holds
+ * the instructions, the message and its statements (each a span of the message, numbered), at
+ * about 4 characters a token plus the chat template, and an answer of at most `maxTokens`. A
+ * message without statements makes no call; settlement gives back what was not spent.
+ */
+export function llmPassReservation(source: Source, maxTokens: number): number {
+  const texts = source.kind === 'document' ? [source.text] : source.messages.map((m) => m.text);
+  const framing = instructions.length + 64 + llmPassMaxItems * 6;
+  return texts.reduce((sum, t) => sum + Math.ceil((framing + 2 * t.length) / 4) + 32 + maxTokens, 0);
+}
+
 /** The call for one message's items, or null when there is nothing to ask (no items, or too many). */
 export function llmPassRequest(text: string, items: readonly KnowledgeItem[]): LlmPassRequest | null {
   if (!items.length || items.length > llmPassMaxItems) return null;
   const listed = items.map((it, i) => `${i}. ${it.text}`).join('\n');
   return {
     messages: [
-      {
-        role: 'system',
-        content:
-          `Label each numbered statement with one class: ${classes.join(', ')}. ` +
-          'fact: a checkable statement; claim: an opinion or argument; definition: says what something is; ' +
-          'decision: something agreed or chosen; question: asks something; preference: what someone likes or wants. ' +
-          'Answer with JSON only: {"items":[{"index":0,"class":"fact"}, ...]}, one entry per statement.',
-      },
+      { role: 'system', content: instructions },
       { role: 'user', content: `Message: ${text}\n\nStatements:\n${listed}` },
     ],
     format: {

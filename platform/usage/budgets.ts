@@ -15,6 +15,8 @@
  *   d, m    the two counter keys the job charges (fixed when first charged)
  *   u, role the owner, and the role the limits were resolved for
  *   r       tokens currently charged for the job (its reservation; grows if it consumes more)
+ *   c       tokens the job consumed outside its own metered call (a knowledge extraction's LLM pass, a
+ *           discussion turn's moderator), added by `consume` and counted at settlement
  * deleted when the job settles (so a manual retry of the same job starts a fresh charge), else
  * expiring 7 days after it was last charged.
  * {prefix}:budget:rules-version is INCR'd on every rule change, so every
@@ -27,7 +29,11 @@
  *      reservation, and stops the job when consumption (not reservations) passes
  *      a limit, e.g. after an admin lowered it.
  *   3. settle (any process, from the job store's terminal write, which runs it
- *      exactly once per run): counters += actual - reserved.
+ *      exactly once per run): counters += actual + c - reserved.
+ * Tokens a job consumes outside its own call (`consume`, from the job store's fenced
+ * usage record) go into its hash's `c` while it holds one, so they draw on its
+ * reservation and count when it settles; a job that holds none charges them to its
+ * owner's counters at once.
  */
 import type { Redis } from 'ioredis';
 import type { BudgetPeriod, BudgetScope } from '../../shared/index.ts';
@@ -154,11 +160,12 @@ return {1, headroom}
 
 /**
  * ARGV[1] tokens actually used, ARGV[2] day counter expiry, ARGV[3] month counter expiry.
- * counters += used − reserved, and the job hash is deleted. Returns the difference.
+ * counters += used + consumed outside the call (c) − reserved, and the job hash is deleted.
+ * Returns the difference.
  */
 const SETTLE = `
 local r = tonumber(redis.call('HGET', KEYS[3], 'r') or '0')
-local delta = tonumber(ARGV[1]) - r
+local delta = tonumber(ARGV[1]) + tonumber(redis.call('HGET', KEYS[3], 'c') or '0') - r
 for i = 1, 2 do
   if delta ~= 0 then
     redis.call('INCRBY', KEYS[i], delta)
@@ -169,7 +176,24 @@ redis.call('DEL', KEYS[3])
 return delta
 `;
 
-const scripts = { reserve: luaScript(RESERVE), check: luaScript(CHECK), settle: luaScript(SETTLE) };
+/**
+ * ARGV[1] tokens a job consumed outside its own call, ARGV[2..3] counter expiries. While the job
+ * holds a hash (KEYS[3]) they go into its `c`, for settlement; otherwise straight onto the counters.
+ */
+const CONSUME = `
+local n = tonumber(ARGV[1])
+if redis.call('EXISTS', KEYS[3]) == 1 then
+  redis.call('HINCRBY', KEYS[3], 'c', n)
+  return 0
+end
+for i = 1, 2 do
+  redis.call('INCRBY', KEYS[i], n)
+  if redis.call('TTL', KEYS[i]) == -1 then redis.call('EXPIREAT', KEYS[i], ARGV[i + 1]) end
+end
+return 1
+`;
+
+const scripts = { reserve: luaScript(RESERVE), check: luaScript(CHECK), settle: luaScript(SETTLE), consume: luaScript(CONSUME) };
 
 /** Refusal of a reservation, with what a client needs to decide when to come back. */
 export interface BudgetRefusal {
@@ -398,6 +422,16 @@ export function createBudgets(deps: BudgetDeps) {
       if (!(d && m) && args.tokens === 0) return;
       const w = windows(args.ownerId, now());
       await scripts.settle.run(redis, [...(d && m ? [d, m] : w.keys), key], [args.tokens, ...w.expiries]);
+    },
+
+    /**
+     * Tokens `jobId` consumed outside its own metered call, for its owner: counted when the job
+     * settles if it holds a reservation (so they draw on it), else charged to the owner's counters now.
+     */
+    async consume(args: { jobId: string; ownerId: string; tokens: number }): Promise<void> {
+      if (args.tokens <= 0) return;
+      const w = windows(args.ownerId, now());
+      await scripts.consume.run(redis, [...w.keys, jobKey(args.jobId)], [args.tokens, ...w.expiries]);
     },
 
     /** Releases the reservation of a job that was not accepted after all (the insert or the enqueue failed). */

@@ -36,6 +36,11 @@ export interface JobDefinition<K extends string = string, I extends z.ZodType = 
   defaults: JobDefaults;
   /** True for kinds that consume LLM tokens and record usage. */
   metered: boolean;
+  /**
+   * True for an unmetered kind whose submit may reserve token budget (knowledge.extract with its LLM
+   * pass): its terminal write settles the reservation against what it consumed on the side.
+   */
+  reserves?: boolean;
   /** Kinds only the platform itself enqueues (e.g. discussion turns); not accepted by POST /v1/jobs. */
   internal?: boolean;
   summary: string;

@@ -65,8 +65,10 @@ export const knowledgeExtract = defineJob({
   result: KnowledgeExtractResult,
   progress: KnowledgeExtractProgress,
   defaults: { priority: 'batch', attempts: 3, streamRetentionS: 600, backoff: { baseMs: 1000, maxMs: 15_000 } },
-  // Embedding tokens are not recorded as usage, as for collection.upsert.
+  // Embedding tokens are not recorded as usage, as for collection.upsert. The optional LLM pass's tokens are
+  // (usage_daily, through the job's fenced addUsage), against a reservation POST /v1/knowledge/sources makes.
   metered: false,
+  reserves: true,
   // Submitted by POST /v1/knowledge/sources and the room transcript feed, which record the source first;
   // through POST /v1/jobs a caller could name someone else's source id.
   internal: true,

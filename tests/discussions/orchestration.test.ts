@@ -6,6 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startStack, type Stack, type TestUser } from '../harness.ts';
 import { until } from '../support/until.ts';
+import { createBudgets } from '../../platform/usage/index.ts';
 import { act, closed, makeAgents, makeRoom, roomEvents, transcript, turnsFromEvents, waitForRoom } from './rooms.ts';
 
 let stack: Stack;
@@ -149,6 +150,11 @@ describe('turn orchestration', () => {
     const jobs = await stack.api.db('jobs').where({ owner_id: owner.id }).sum({ p: 'tokens_in', c: 'tokens_out' }).first();
     const daily = await stack.api.db('usage_daily').where({ user_id: owner.id }).sum({ p: 'prompt_tokens', c: 'completion_tokens' }).first();
     expect(Number(daily?.p) + Number(daily?.c)).toBe(Number(jobs?.p) + Number(jobs?.c) + moderatorTokens);
+    // The owner's budget counter holds the same: the moderator's calls count against the budget too, once
+    // every turn job has settled (settlement follows each terminal write).
+    const budgets = createBudgets({ db: stack.api.db, redis: stack.api.redis, prefix: stack.prefix });
+    const total = Number(daily?.p) + Number(daily?.c);
+    await until('the budget counter to hold usage_daily', async () => (await budgets.usage(owner.id)).day.usedTokens === total, { timeoutMs: 30_000 });
     expect(t.turns.length).toBeGreaterThanOrEqual(1);
     const ids = new Set(agents.map((a) => a.id));
     for (const [k, turn] of t.turns.entries()) {

@@ -7,7 +7,7 @@
  * schema-invalid label set in Ollama's own wire format.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { applyLlmAnswer, extractSource, llmPassRequest } from '../../platform/knowledge/index.ts';
+import { applyLlmAnswer, extractSource, llmPassRequest, llmPassReservation } from '../../platform/knowledge/index.ts';
 import type { KnowledgeItem } from '../../shared/index.ts';
 import type { TestUser } from '../harness.ts';
 import { startFaultProxy, type FaultProxy } from '../support/fault-proxy.ts';
@@ -168,5 +168,62 @@ describe('the LLM pass in knowledge.extract', () => {
     expect(chatCalls() - before).toBe(0);
     expect(job.result.llm).toBeNull();
     expect(await spent()).toEqual(spentBefore);
+  });
+
+  describe('against the owner’s token budget', () => {
+    async function withDailyBudget(limitTokens: number): Promise<TestUser> {
+      const u = await stack.user('member');
+      const admin = await stack.user('admin');
+      const r = await stack.request('PUT', '/v1/admin/budgets', { user: admin, body: { scope: 'user', subject: u.id, period: 'day', limitTokens } });
+      expect(r.status, r.text).toBe(200);
+      return u;
+    }
+    const usedToday = async (u: TestUser): Promise<number> => {
+      const r = await stack.request('GET', '/v1/usage', { user: u });
+      expect(r.status, r.text).toBe(200);
+      return r.json.budgets.find((b: any) => b.period === 'day').usedTokens;
+    };
+    // Texts of its own per test: an answer the response cache already holds costs nothing, so nothing to settle.
+    const sourceOf = () => {
+      const tag = Math.random().toString(36).slice(2, 8);
+      return { kind: 'conversation', title: 'Budgeted', messages: messages.map((m) => ({ ...m, text: `${m.text} (ticket ${tag})` })) };
+    };
+
+    it('refuses a source whose LLM pass the budget cannot hold with 429 BUDGET_EXHAUSTED, recording nothing; without the pass it is accepted', async () => {
+      const source = sourceOf();
+      const need = llmPassReservation(source as any, 256);
+      const u = await withDailyBudget(need - 1);
+      const r = await stack.request('POST', '/v1/knowledge/sources', { user: u, body: { source, llmPass: true } });
+      expect(r.status, r.text).toBe(429);
+      expect(r.headers.get('content-type')).toMatch(/^application\/problem\+json/);
+      expect(r.json).toMatchObject({ code: 'BUDGET_EXHAUSTED', requested: String(need), limit: String(need - 1) });
+      expect(r.json.detail).toMatch(/LLM pass/);
+      expect(Number(r.headers.get('retry-after'))).toBeGreaterThan(0);
+      expect((await stack.request('GET', '/v1/knowledge/sources', { user: u })).json.items).toEqual([]);
+      const counted = (await stack.api.db('jobs').where({ owner_id: u.id }).count({ n: '*' })) as { n: string | number }[];
+      expect(Number(counted[0]?.n)).toBe(0);
+      expect(await usedToday(u)).toBe(0);
+
+      const plain = await stack.request('POST', '/v1/knowledge/sources', { user: u, body: { source, llmPass: false } });
+      expect(plain.status, plain.text).toBe(202);
+      expect((await stack.waitForJob(plain.json.job.id, u, 240_000)).state).toBe('completed');
+      expect(await usedToday(u)).toBe(0);
+    });
+
+    it('holds the estimate while the job runs and settles to exactly what the pass spent', async () => {
+      const u = await withDailyBudget(1_000_000);
+      const source = sourceOf();
+      const r = await stack.request('POST', '/v1/knowledge/sources', { user: u, body: { source, llmPass: true } });
+      expect(r.status, r.text).toBe(202);
+      // Reserved at submit, before any worker ran it (the estimate, or the settled figure if it was that fast).
+      const early = await usedToday(u);
+      const job = await stack.waitForJob(r.json.job.id, u, 240_000);
+      expect(job.state, JSON.stringify(job.error)).toBe('completed');
+      const spentTokens = job.result.llm.usage.promptTokens + job.result.llm.usage.completionTokens;
+      expect(spentTokens).toBeGreaterThan(0);
+      expect([llmPassReservation(source as any, 256), spentTokens]).toContain(early);
+      expect(spentTokens).toBeLessThan(llmPassReservation(source as any, 256));
+      expect(await usedToday(u)).toBe(spentTokens);
+    });
   });
 });
