@@ -450,8 +450,11 @@ export function debates(split: Split, count = 20, seed = 1): Debate[] {
         const id = `d${d}s${session}t${k}`;
         const at = `${1 + (k % 11)}:${String(10 + k * 3).padStart(2, '0')} pm on ${day} May, 2023`;
         let text: string;
-        if (k === 2 || k === 5) {
-          const kind = k === 2 ? 'drink' : 'city';
+        // Turns 2 and 5 of every session state a fact (the same speakers each session, so values change and
+        // supersede); turn 7 of the first session gives another speaker a coffee, for the multi-hop question.
+        const secondDrinker = session === 1 && k === 7 && speaker !== speakers[(2 - 1) % speakers.length];
+        if (k === 2 || k === 5 || secondDrinker) {
+          const kind = k === 5 ? 'city' : 'drink';
           const value = kind === 'drink' ? pick(r, f.drink) : pick(r, f.city);
           text = kind === 'drink' ? `Side note: my usual coffee is a ${value}.` : `For context, I live in ${value} now.`;
           facts.push({ speaker, kind, value, turn: id, session });
@@ -472,7 +475,11 @@ export function debates(split: Split, count = 20, seed = 1): Debate[] {
         questions.push({ kind: 'temporal', question: `When did ${fact.speaker} last mention their ${what}?`, evidence: [fact.turn] });
       }
     }
-    const drinkers = facts.filter((x) => x.kind === 'drink');
+    // Two different people's current coffees (each one's latest drink fact). Before, this took the first two
+    // drink facts, which were always one speaker's, the first of them superseded.
+    const drinkers = [...new Set(facts.filter((x) => x.kind === 'drink').map((x) => x.speaker))].map((who) =>
+      facts.filter((x) => x.kind === 'drink' && x.speaker === who).at(-1)!,
+    );
     if (drinkers.length >= 2)
       questions.push({
         kind: 'multi-hop',
