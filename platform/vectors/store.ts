@@ -33,6 +33,10 @@ import { processLock, type TableLock } from './lock.ts';
 import { reciprocalRankFusion } from './rrf.ts';
 import { arrowSchema, specFromSchema, validateSpec, type FieldType, type TableSpec } from './schema.ts';
 
+// Index statistics without the IVF centroids: nothing here reads them, and lance warns on every
+// indexStats call (each maintenance round) until a choice is made. An operator's own setting stands.
+process.env.LANCE_INCLUDE_VECTOR_CENTROIDS ??= 'false';
+
 export interface MaintenancePolicy {
   /**
    * Rows from which a table gets an ANN vector index. Below it a flat scan is

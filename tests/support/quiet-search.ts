@@ -1,6 +1,6 @@
 /**
- * Child-process half of "searches log no LanceDB warning" (tests/vectors/store.test.ts): one table,
- * one search in each mode, with lance's log level at warn (the parent sets LANCEDB_LOG). Whatever
+ * Child-process half of "searches log no LanceDB warning" (tests/vectors/store.test.ts): one table
+ * with its ANN index, maintained (index statistics read), one search in each mode, with lance's log level at warn (the parent sets LANCEDB_LOG). Whatever
  * lance says goes to this process's stderr, which the parent reads.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -9,7 +9,8 @@ import { join } from 'node:path';
 import { openVectorStore } from '../../platform/vectors/index.ts';
 
 const dir = await mkdtemp(join(tmpdir(), 'parley-quiet-'));
-const store = await openVectorStore({ uri: dir, maintenance: { versionRetentionMs: 0 } });
+// An ANN index from the first rows, so maintenance reads its statistics (lance warned there too).
+const store = await openVectorStore({ uri: dir, maintenance: { versionRetentionMs: 0, vectorIndexMinRows: 1 } });
 try {
   const t = await store.table({ name: 'quiet', dimensions: 4, fields: { path: 'string' } as const });
   await t.upsert(
