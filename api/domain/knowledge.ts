@@ -118,8 +118,8 @@ export async function addSource(deps: KnowledgeDeps, actor: Actor, body: CreateK
       { ownerId: actor.userId, id: jobId },
     );
   } catch (err) {
-    await deps.records.removeSource(id, actor.userId, []);
     await reserved?.budgets.release(jobId).catch(() => {});
+    await deps.records.removeSource(id, actor.userId, []).catch(() => {});
     throw refusal(err, 'The queue could not take the extraction; nothing was accepted. Retry later.');
   }
   await deps.records.setJob(id, job.id);

@@ -10,14 +10,16 @@
  * the data folder's path (`~postgres/parley/<name>-<hash>`), and the data
  * folder keeps a pointer to it (`.data/postgres/cluster`). Nothing of the
  * user's own folders is loosened. The data folder owns that cluster: a keyed
- * folder that no pointer names was left by an earlier clone at the same path
- * (deleted without `purge`), and `up` stops and removes it rather than hand
- * the new clone the old one's users, budgets and jobs. No Unix socket is made (TCP only), so long
+ * folder that this data folder's pointer does not name was left by an earlier
+ * clone at the same path (deleted without `purge`, or moved away), and `up`
+ * stops it and moves it aside (`<folder>.orphaned-<time>`, never deleted)
+ * rather than hand the new clone the old one's users, budgets and jobs. A
+ * clone whose cluster was moved aside that way is told where it went. No Unix socket is made (TCP only), so long
  * paths and spaces never reach a socket name.
  */
-import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { basename, join } from 'node:path';
+import { createHash, randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
 import pg from 'pg';
 import { ensureDebianPackages, log, run, waitUntil, ServiceProblem } from './proc.ts';
 import { ensurePortFree } from './ports.ts';
@@ -45,9 +47,23 @@ function postgresHome(): string {
   return home;
 }
 
+/** `~postgres/parley/<clone name>-<hash of the data folder's path>`: the stem of this data folder's cluster folders. */
+function keyedStem(): string {
+  const key = createHash('sha256').update(settings.dataDir).digest('hex').slice(0, 12);
+  const name =
+    basename(settings.repoRoot)
+      .replace(/[^\w.-]+/g, '_')
+      .slice(0, 40) || 'parley';
+  return join(postgresHome(), 'parley', `${name}-${key}`);
+}
+
+let fresh: string | undefined;
+
 /**
  * The folder that holds `data/` and `postgres.log`. Root: the pointer's target
- * if present, else a new folder under ~postgres keyed by the data folder's path.
+ * if present, else a new folder under ~postgres: the keyed stem plus a random
+ * suffix, so two clones that stood at the same path (one moved away, one new)
+ * never share a cluster.
  */
 export function clusterDir(): string {
   if (!settings.isRoot) return localDir;
@@ -57,12 +73,8 @@ export function clusterDir(): string {
   }
   // A cluster made inside the clone by an earlier version stays where it is.
   if (existsSync(join(localDir, 'data', 'PG_VERSION'))) return localDir;
-  const key = createHash('sha256').update(settings.dataDir).digest('hex').slice(0, 12);
-  const name =
-    basename(settings.repoRoot)
-      .replace(/[^\w.-]+/g, '_')
-      .slice(0, 40) || 'parley';
-  return join(postgresHome(), 'parley', `${name}-${key}`);
+  fresh ??= `${keyedStem()}-${randomBytes(4).toString('hex')}`;
+  return fresh;
 }
 
 function appUrl(): string {
@@ -123,28 +135,52 @@ function runningPort(pgdata: string): number | undefined {
 
 /**
  * As root, a keyed cluster folder that the data folder's pointer does not name: left by an earlier
- * clone at the same path, or by this one before its data folder was deleted. Its server is stopped
- * if it still runs, and the folder removed, so a fresh data folder means fresh databases.
+ * clone at the same path (deleted without `purge`), or by a clone moved elsewhere, or by this one
+ * before its data folder was deleted. Its server is stopped (a clean `pg_ctl stop -m fast`) if it
+ * still runs, and the folder is moved aside, not deleted, so a fresh data folder means fresh
+ * databases and nothing is lost: a moved clone, or a user who wants the old data back, finds it
+ * under the name logged here. Returns the new name.
  */
-export function retireOrphanCluster(bin: string | undefined): string | undefined {
-  if (!settings.isRoot || existsSync(pointerFile) || existsSync(join(localDir, 'data', 'PG_VERSION'))) return undefined;
-  const dir = clusterDir();
-  if (!existsSync(dir)) return undefined;
-  const pgdata = join(dir, 'data');
-  if (bin && runningPort(pgdata) !== undefined) {
-    try {
-      asOwner(join(bin, 'pg_ctl'), ['-D', pgdata, '-m', 'fast', '-w', '-t', '60', 'stop']);
-    } catch (err) {
-      throw new ServiceProblem(
-        'postgres',
-        `a cluster left by an earlier clone at this path (${dir}) is running and would not stop: ${String(err)}`,
-        `stop it (pg_ctl -D ${pgdata} stop) and remove ${dir}`,
-      );
+export function retireOrphanCluster(bin: string | undefined): string[] {
+  if (!settings.isRoot || existsSync(pointerFile) || existsSync(join(localDir, 'data', 'PG_VERSION'))) return [];
+  const stem = keyedStem();
+  const parent = dirname(stem);
+  if (!existsSync(parent)) return [];
+  // The stem itself (made before clusters had a random suffix) and the stem with one.
+  const mine = new RegExp(`^${basename(stem).replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}(-[0-9a-f]{8})?$`);
+  const moved: string[] = [];
+  for (const name of readdirSync(parent).filter((n) => mine.test(n))) {
+    const dir = join(parent, name);
+    const pgdata = join(dir, 'data');
+    if (bin && runningPort(pgdata) !== undefined) {
+      try {
+        asOwner(join(bin, 'pg_ctl'), ['-D', pgdata, '-m', 'fast', '-w', '-t', '60', 'stop']);
+      } catch (err) {
+        throw new ServiceProblem(
+          'postgres',
+          `a cluster no data folder of this clone names (${dir}) is running and would not stop: ${String(err)}`,
+          `stop it (pg_ctl -D ${pgdata} stop), or set PARLEY_PG_PORT`,
+        );
+      }
     }
+    const aside = `${dir}.orphaned-${new Date().toISOString().replace(/[:.]/g, '-')}`;
+    renameSync(dir, aside);
+    log(
+      'postgres',
+      `moved ${dir} aside to ${aside}: a cluster an earlier clone at this path left (no pointer in this data folder names it); this clone starts a new one. Remove the old one with rm -rf when you do not need it, or move it back to keep using it`,
+    );
+    moved.push(aside);
   }
-  rmSync(dir, { recursive: true, force: true });
-  log('postgres', `removed ${dir}: a cluster an earlier clone at this path left behind (no data folder names it)`);
-  return dir;
+  return moved;
+}
+
+/** As root, with a pointer whose cluster folder is gone: one a clone at our old path moved aside. */
+function movedAside(target: string): string[] {
+  const parent = dirname(target);
+  if (!existsSync(parent)) return [];
+  return readdirSync(parent)
+    .filter((n) => n.startsWith(`${basename(target)}.orphaned-`))
+    .map((n) => join(parent, n));
 }
 
 function prepareCluster(bin: string, dir: string, pgdata: string): void {
@@ -180,8 +216,11 @@ export const postgres: Service = {
   env: () => ({ DATABASE_URL: appUrl(), PARLEY_TEST_DATABASE_URL: testUrl() }),
   external: () => settings.external.postgres !== undefined,
   async preflight() {
-    // Our own cluster already listening is fine; an orphan on the port is stopped by up (retireOrphanCluster).
-    if (settings.external.postgres || runningPort(join(clusterDir(), 'data')) === settings.ports.postgres) return;
+    if (settings.external.postgres) return;
+    // A cluster an earlier clone at this path left is stopped and moved aside first (it may hold our port).
+    retireOrphanCluster(binDir());
+    // Our own cluster already listening is fine.
+    if (runningPort(join(clusterDir(), 'data')) === settings.ports.postgres) return;
     await ensurePortFree('postgres', settings.ports.postgres, 'PARLEY_PG_PORT');
   },
   async up() {
@@ -201,6 +240,15 @@ export const postgres: Service = {
     retireOrphanCluster(binDir());
     const dir = clusterDir();
     const pgdata = join(dir, 'data');
+    if (settings.isRoot && existsSync(pointerFile) && !existsSync(join(pgdata, 'PG_VERSION'))) {
+      const aside = movedAside(dir);
+      if (aside.length)
+        throw new ServiceProblem(
+          'postgres',
+          `this clone's cluster ${dir} was moved aside (to ${aside.join(', ')}) by a newer clone at this clone's old path`,
+          `mv '${aside.at(-1)}' '${dir}' to use it again, or rm ${pointerFile} to start a new one`,
+        );
+    }
     let state = 'already running';
     if (runningPort(pgdata) !== settings.ports.postgres || !(await reachable(adminUrl))) {
       await ensurePortFree('postgres', settings.ports.postgres, 'PARLEY_PG_PORT');

@@ -10,7 +10,7 @@
  * clone of this commit holds), with node_modules linked from this one.
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, chownSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, statSync, symlinkSync, chownSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -124,43 +124,56 @@ describe('a clone in a private folder', () => {
     await expect(answers(port)).rejects.toThrow();
   });
 
-  it.runIf(isRoot)('a clone made where a deleted one stood starts from empty databases, not the old cluster (which is stopped and removed)', async () => {
-    // CI clones to the same path on a machine that keeps ~postgres: the old clone's test database, with what
-    // its fuzzer wrote (a role's token budget of 1, say), would otherwise be the new clone's.
-    const parent = privateFolder();
-    const port = await freePort();
-    const env = { PARLEY_PG_PORT: String(port) };
-    const first = checkout(parent, 'repo');
-    let cluster = '';
-    try {
-      expect((await manage(first, ['up', 'postgres'], env)).code).toBe(0);
-      cluster = readFileSync(join(first, '.data', 'postgres', 'cluster'), 'utf8').trim();
-      const c = new pg.Client({ connectionString: `postgres://parley@127.0.0.1:${port}/parley_test` });
-      await c.connect();
-      await c.query('create table left_behind (x int)');
-      await c.end();
-      // Deleted without purge, its server still running; a new clone at the same path.
-      rmSync(first, { recursive: true, force: true });
-      const second = checkout(parent, 'repo');
-      const up = await manage(second, ['up', 'postgres'], env);
-      expect(up.code, up.stderr).toBe(0);
-      expect(up.stderr).toContain(`removed ${cluster}`);
-      expect(up.stderr).toMatch(/postgres\s+started/);
-      const d = new pg.Client({ connectionString: `postgres://parley@127.0.0.1:${port}/parley_test` });
-      await d.connect();
-      const { rows } = await d.query(`select count(*)::int as n from pg_tables where tablename = 'left_behind'`);
-      await d.end();
-      expect(rows[0].n).toBe(0);
-      expect(readFileSync(join(second, '.data', 'postgres', 'cluster'), 'utf8').trim()).toBe(cluster);
-      // The clone that owns it now keeps it: a second up is not a fresh start.
-      const again = await manage(second, ['up', 'postgres'], env);
-      expect(again.stderr).toMatch(/postgres\s+already running/);
-      expect(again.stderr).not.toContain('removed');
-    } finally {
-      await manage(join(parent, 'repo'), ['purge', 'postgres'], env);
-    }
-    await expect(answers(port)).rejects.toThrow();
-  });
+  it.runIf(isRoot)(
+    'a clone made where another stood starts from empty databases; the old cluster is stopped and moved aside, and the moved clone is told where',
+    async () => {
+      // CI clones to the same path on a machine that keeps ~postgres: the old clone's test database, with what
+      // its fuzzer wrote (a role's token budget of 1, say), would otherwise be the new clone's.
+      const parent = privateFolder();
+      const port = await freePort();
+      const env = { PARLEY_PG_PORT: String(port) };
+      const first = checkout(parent, 'repo');
+      const moved = join(parent, 'repo-moved');
+      const asides: string[] = [];
+      try {
+        expect((await manage(first, ['up', 'postgres'], env)).code).toBe(0);
+        const cluster = readFileSync(join(first, '.data', 'postgres', 'cluster'), 'utf8').trim();
+        const c = new pg.Client({ connectionString: `postgres://parley@127.0.0.1:${port}/parley_test` });
+        await c.connect();
+        await c.query('create table left_behind (x int)');
+        await c.end();
+        // Moved away with its server still running; a new clone at the old path.
+        renameSync(first, moved);
+        const second = checkout(parent, 'repo');
+        const up = await manage(second, ['up', 'postgres'], env);
+        expect(up.code, up.stderr).toBe(0);
+        const aside = new RegExp(`moved ${cluster.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} aside to (\\S+\\.orphaned-[^:]+):`).exec(up.stderr)?.[1];
+        expect(aside, up.stderr).toBeDefined();
+        asides.push(aside!);
+        expect(up.stderr).toMatch(/postgres\s+started/);
+        const d = new pg.Client({ connectionString: `postgres://parley@127.0.0.1:${port}/parley_test` });
+        await d.connect();
+        const { rows } = await d.query(`select count(*)::int as n from pg_tables where tablename = 'left_behind'`);
+        await d.end();
+        expect(rows[0].n).toBe(0);
+        // Nothing was deleted: the old cluster's files are where the log says; the new clone has its own.
+        expect(existsSync(join(aside!, 'data', 'PG_VERSION'))).toBe(true);
+        expect(readFileSync(join(second, '.data', 'postgres', 'cluster'), 'utf8').trim()).not.toBe(cluster);
+        // The clone that owns the new one keeps it: a second up is not a fresh start.
+        const again = await manage(second, ['up', 'postgres'], env);
+        expect(again.stderr).toMatch(/postgres\s+already running/);
+        expect(again.stderr).not.toContain('aside');
+        // The moved clone is told where its cluster went, and starts nothing.
+        const lost = await manage(moved, ['up', 'postgres'], { PARLEY_PG_PORT: String(await freePort()) });
+        expect(lost.code).not.toBe(0);
+        expect(lost.stderr).toContain(`was moved aside (to ${aside})`);
+      } finally {
+        await manage(join(parent, 'repo'), ['purge', 'postgres'], env);
+        for (const a of asides) rmSync(a, { recursive: true, force: true });
+      }
+      await expect(answers(port)).rejects.toThrow();
+    },
+  );
 
   it.runIf(isRoot)('works for an ordinary user too, with the cluster inside their own clone', async () => {
     // `nobody` owns a 0700 folder of its own; the cache goes there too (its home does not exist).

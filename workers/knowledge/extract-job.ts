@@ -61,12 +61,8 @@ export function knowledgeExtractHandler(deps: KnowledgeExtractDeps): Handler<typ
     if (key !== src.scope_key) throw new JobFailure('HANDLER_FAILED', `source ${input.sourceId} is recorded in scope ${src.scope_key}, the job names ${key}`);
     const x = extractSource(input.source, { sourceId: src.id, scope: input.scope, recordedAt: src.created_at.toISOString() });
     try {
-      const llm = input.llmPass && deps.llm ? await llmPass(deps.llm, input.source, x.items, ctx) : null;
+      const llm = input.llmPass && deps.llm ? await llmPass(deps.llm, input.source, x.items, src.owner_id, ctx) : null;
       if (llm) x.items = llm.items;
-      // The pass's tokens are the source owner's consumption (usage_daily), like a room moderator's calls.
-      const spent = llm?.summary.usage;
-      if (spent && spent.promptTokens + spent.completionTokens > 0)
-        await ctx.addUsage(src.owner_id, { ...spent, estimated: false }).catch((err: unknown) => ctx.log.warn({ err }, 'could not record the LLM pass usage'));
       const repo = deps.knowledge.forTenant(src.owner_id);
       ctx.progress({ done: 0, total: x.items.length });
       const texts = x.items.map((i) => i.text);
@@ -175,6 +171,7 @@ async function llmPass(
   llm: NonNullable<KnowledgeExtractDeps['llm']>,
   source: KnowledgeExtractInput['source'],
   items: KnowledgeItem[],
+  ownerId: string,
   ctx: HandlerContext,
 ): Promise<{ items: KnowledgeItem[]; summary: NonNullable<KnowledgeExtractResult['llm']> }> {
   const texts = new Map<string | null, string>(source.kind === 'document' ? [[null, source.text]] : source.messages.map((m) => [m.id, m.text]));
@@ -203,8 +200,13 @@ async function llmPass(
       )) {
         answer += chunk.message?.content ?? '';
         if (chunk.done) {
-          usage.promptTokens += chunk.prompt_eval_count ?? 0;
-          usage.completionTokens += chunk.eval_count ?? 0;
+          const call = { model: llm.model, promptTokens: chunk.prompt_eval_count ?? 0, completionTokens: chunk.eval_count ?? 0, estimated: false };
+          usage.promptTokens += call.promptTokens;
+          usage.completionTokens += call.completionTokens;
+          // Each call's tokens are the source owner's consumption (usage_daily and the budget, through the job's
+          // fenced addUsage) as soon as it ends: a pass cut short by a cancel or a shutdown has its calls counted.
+          if (call.promptTokens + call.completionTokens > 0)
+            await ctx.addUsage(ownerId, call).catch((err: unknown) => ctx.log.warn({ err }, 'could not record the LLM pass usage'));
         }
       }
     } catch (err) {

@@ -1,0 +1,10 @@
+import * as lancedb from '@lancedb/lancedb';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+if (process.argv[2] === 'off') process.env.LANCE_INCLUDE_VECTOR_CENTROIDS = 'false';
+const db = await lancedb.connect(mkdtempSync(join(tmpdir(), 'lc-')));
+const rows = Array.from({ length: 600 }, (_, i) => ({ id: i, vector: Array.from({ length: 16 }, () => Math.random()) }));
+const t = await db.createTable('t', rows);
+await t.createIndex('vector', { config: lancedb.Index.ivfPq({ numPartitions: 2, numSubVectors: 2 }) });
+console.log('stats', (await t.indexStats('vector_idx'))?.numIndexedRows);
