@@ -269,7 +269,12 @@ async function timedGeneration(threads: number): Promise<SpeedSample> {
  * the CPUs it runs on). Ties keep the larger count, which serves parallel streams better.
  */
 export function chooseThreads(samples: readonly SpeedSample[]): number {
-  const timed = samples.filter((s): s is SpeedSample & { tokensPerSecond: number } => s.tokensPerSecond !== undefined);
+  // A count that stalled once (no answer in time, an error) is not trusted, however fast its other sample:
+  // a stall is the collapse this check is for. Only when every count stalled do the timed samples decide.
+  const stalled = new Set(samples.filter((s) => s.tokensPerSecond === undefined).map((s) => s.threads));
+  const all = samples.filter((s): s is SpeedSample & { tokensPerSecond: number } => s.tokensPerSecond !== undefined);
+  const steady = all.filter((s) => !stalled.has(s.threads));
+  const timed = steady.length ? steady : all;
   if (!timed.length) return 1;
   return timed.reduce((best, s) =>
     s.tokensPerSecond > best.tokensPerSecond || (s.tokensPerSecond === best.tokensPerSecond && s.threads > best.threads) ? s : best,
