@@ -10,6 +10,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { createBudgets } from '../platform/usage/index.ts';
+import { exitOnStartFailure, listen } from '../platform/host.ts';
 import { loadConfig } from '../platform/config.ts';
 import { connectDb, startSingletonLoop } from '../platform/connections/index.ts';
 import { createJobLifecycle, streamSettings } from '../platform/jobs/index.ts';
@@ -336,7 +337,7 @@ export async function startApi(env: NodeJS.ProcessEnv = process.env) {
   // `ollama_status` { host, up, at } to operators and admins when a host goes down or comes back.
   // Local emit: every API node polls on its own, so each node tells its own sockets once.
   ollama.status.onTransition((t) => io.local.to('operators').emit('ollama_status', t));
-  await new Promise<void>((resolve) => server.listen(config.port, '0.0.0.0', resolve));
+  await listen(server, config.port, '0.0.0.0', 'the API', 'PORT');
   const port = (server.address() as AddressInfo).port;
   log.info({ port }, 'api listening');
 
@@ -388,7 +389,7 @@ export async function startApi(env: NodeJS.ProcessEnv = process.env) {
 
 // Run directly (not imported by a test): compare as URLs, so a path with spaces or other escaped characters still matches.
 if (process.argv[1] && import.meta.url === pathToFileURL(resolve(process.argv[1])).href) {
-  const api = await startApi();
+  const api = await startApi().catch((err: unknown) => exitOnStartFailure('api', err));
   for (const sig of ['SIGTERM', 'SIGINT'] as const) {
     process.once(sig, () => {
       api.stop().then(

@@ -1,9 +1,11 @@
 /**
  * What the machine really gives this process, as opposed to what it lists. In a container /proc and
  * os.cpus() show the host's CPUs while a quota (docker --cpus, a Kubernetes limit) or a cpuset holds
- * the process to fewer; sizing thread pools from the listed count oversubscribes them.
+ * the process to fewer; sizing thread pools from the listed count oversubscribes them. And the ports
+ * it listens on: a taken one is one clear line for the operator (PortInUse, exitOnStartFailure).
  */
 import { existsSync, readFileSync } from 'node:fs';
+import type { Server } from 'node:http';
 import { availableParallelism } from 'node:os';
 import { dirname, join } from 'node:path';
 
@@ -62,4 +64,43 @@ function upFrom(root: string, path: string): string[] {
     dir = dirname(dir);
   }
   return dirs;
+}
+
+// ── Ports: the API's and the workers' ops server's ──────────────────────────
+// A port another process holds (a second worker on the same machine, another clone's API) is one clear
+// line naming the variable that moves it, not an unhandled 'error' event and a stack trace.
+
+/** The configured port is taken. */
+export class PortInUse extends Error {
+  constructor(
+    readonly what: string,
+    readonly address: string,
+    readonly portVar: string,
+  ) {
+    super(`${what}: ${address} is already in use (another process on this machine?); set ${portVar} to a free port, or 0 for any free one`);
+    this.name = 'PortInUse';
+  }
+}
+
+/** Resolves once `server` listens on host:port; rejects with PortInUse when the port is taken, else with the listen error. */
+export function listen(server: Server, port: number, host: string, what: string, portVar: string): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    const failed = (err: NodeJS.ErrnoException) => reject(err.code === 'EADDRINUSE' ? new PortInUse(what, `${host}:${port}`, portVar) : err);
+    server.once('error', failed);
+    server.listen(port, host, () => {
+      server.off('error', failed);
+      resolve();
+    });
+  });
+}
+
+/**
+ * For a process's entry point when its start fails: one line for a known configuration problem
+ * (PortInUse), the stack for anything else; then exit 1.
+ */
+export function exitOnStartFailure(proc: string, err: unknown): never {
+  process.stderr.write(
+    err instanceof PortInUse ? `${proc}: ${err.message}\n` : `${proc}: could not start: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`,
+  );
+  process.exit(1);
 }

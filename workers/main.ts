@@ -8,7 +8,7 @@ import { pathToFileURL } from 'node:url';
 import { hostname } from 'node:os';
 import { createBudgets } from '../platform/usage/index.ts';
 import { loadConfig } from '../platform/config.ts';
-import { usableCpus } from '../platform/host.ts';
+import { exitOnStartFailure, usableCpus } from '../platform/host.ts';
 import { connectDb } from '../platform/connections/index.ts';
 import { createJobLifecycle, streamSettings } from '../platform/jobs/index.ts';
 import { createRoomMemory } from '../platform/discussions/index.ts';
@@ -212,7 +212,7 @@ export async function startWorkers(env: NodeJS.ProcessEnv = process.env, opts: {
 
 // Run directly (not imported by a test): compare as URLs, so a path with spaces or other escaped characters still matches.
 if (process.argv[1] && import.meta.url === pathToFileURL(resolve(process.argv[1])).href) {
-  const workers = await startWorkers();
+  const workers = await startWorkers().catch((err: unknown) => exitOnStartFailure('workers', err));
   for (const sig of ['SIGTERM', 'SIGINT'] as const) {
     process.once(sig, () => {
       workers.stop().then(

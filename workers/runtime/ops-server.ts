@@ -15,6 +15,7 @@ import type { AddressInfo } from 'node:net';
 import type { Registry } from 'prom-client';
 import type { Logger } from '../../platform/observability/index.ts';
 import { isScrapeToken, timedCheck, type CheckResult } from '../../platform/observability/index.ts';
+import { listen } from '../../platform/host.ts';
 
 export interface OpsServerDeps {
   host: string;
@@ -77,13 +78,7 @@ export async function startOpsServer(deps: OpsServerDeps): Promise<OpsServer> {
     });
   });
   server.keepAliveTimeout = 5000;
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(deps.port, deps.host, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
+  await listen(server, deps.port, deps.host, "the workers' ops server", 'PARLEY_WORKER_PORT');
   const port = (server.address() as AddressInfo).port;
   return {
     port,
