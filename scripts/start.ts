@@ -101,7 +101,7 @@ process.stdout.write(
     `  admin      ${admin.user}, password in ${passwordSource}`,
     '  a token    (15-minute access token; the token endpoint allows 5 tries per username a minute)',
     ...(process.env.PARLEY_BOOTSTRAP_ADMIN_PASSWORD ? [] : [`    set -a; . '${join(dataDir, 'admin.env')}'; set +a`]),
-    `    TOKEN=$(curl -s ${base}/v1/auth/token -d grant_type=password -d username="$PARLEY_BOOTSTRAP_ADMIN_USER" -d password="$PARLEY_BOOTSTRAP_ADMIN_PASSWORD" | jq -r .access_token)`,
+    `    TOKEN=$(curl -s ${base}/v1/auth/token -d grant_type=password --data-urlencode username="$PARLEY_BOOTSTRAP_ADMIN_USER" --data-urlencode password="$PARLEY_BOOTSTRAP_ADMIN_PASSWORD" | jq -r .access_token)`,
     `  the demo again: PARLEY_API_URL=${base} PARLEY_BOOTSTRAP_ADMIN_USER=... PARLEY_BOOTSTRAP_ADMIN_PASSWORD=... npm run demo`,
     ...(process.env.PARLEY_BOOTSTRAP_ADMIN_PASSWORD
       ? []

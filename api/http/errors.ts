@@ -67,7 +67,7 @@ function normalise(err: unknown, ports: Partial<Record<Dependency, number>>): Ap
   }
   const e = err as { type?: string; status?: number; message?: string };
   if (e?.type === 'entity.too.large') return new AppError('PAYLOAD_TOO_LARGE', { cause: err });
-  if (e?.type === 'entity.parse.failed') return new AppError('MALFORMED_BODY', { detail: 'The body is not valid JSON', cause: err });
+  if (e?.type === 'entity.parse.failed') return new AppError('MALFORMED_BODY', { detail: parseFailure((err as { body?: unknown }).body), cause: err });
   if (e?.type === 'encoding.unsupported' || e?.type === 'charset.unsupported') return new AppError('UNSUPPORTED_MEDIA_TYPE', { cause: err });
   if (e?.type === 'request.aborted') return new AppError('MALFORMED_BODY', { detail: 'The request was aborted', cause: err });
   if (typeof e?.status === 'number' && e.status >= 400 && e.status < 500) return new AppError('MALFORMED_BODY', { cause: err });
@@ -137,3 +137,17 @@ export function errorMiddleware(log: Logger, ports: Partial<Record<Dependency, n
 }
 
 export const notFound: RequestHandler = (req, _res, next) => next(new AppError('ROUTE_NOT_FOUND', { detail: `${req.method} ${req.path}` }));
+
+/**
+ * Why a JSON body was refused by the parser, which takes only an object or an array at the top: text
+ * that is not JSON at all, or JSON of another kind (null, a number, a string, a boolean), said as such.
+ */
+function parseFailure(raw: unknown): string {
+  if (typeof raw !== 'string') return 'The body is not valid JSON';
+  try {
+    const v: unknown = JSON.parse(raw);
+    return `The body must be a JSON object; this one is JSON, but ${v === null ? 'null' : `a ${typeof v}`}`;
+  } catch {
+    return 'The body is not valid JSON';
+  }
+}

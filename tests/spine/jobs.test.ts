@@ -138,7 +138,22 @@ describe('bad input is refused and nothing is enqueued', () => {
     const r = await stack.request('POST', '/v1/jobs', { user: alice, body: '{"kind": "system.ping", ', headers: { 'content-type': 'application/json' } });
     expect(r.status).toBe(400);
     expect(r.json.code).toBe('MALFORMED_BODY');
+    expect(r.json.detail).toBe('The body is not valid JSON');
     expect(r.text).not.toMatch(/at .*\.(ts|js):\d+/);
+  });
+
+  it.each([
+    ['null', 'null'],
+    ['42', 'a number'],
+    ['"hi"', 'a string'],
+    ['true', 'a boolean'],
+  ])('refuses a body of valid JSON that is not an object (%s) with 400 MALFORMED_BODY saying so', async (body, what) => {
+    const before = await ownedRows(alice);
+    const r = await stack.request('POST', '/v1/jobs', { user: alice, body, headers: { 'content-type': 'application/json' } });
+    expect(r.status).toBe(400);
+    expect(r.json.code).toBe('MALFORMED_BODY');
+    expect(r.json.detail).toBe(`The body must be a JSON object; this one is JSON, but ${what}`);
+    expect(await ownedRows(alice)).toBe(before);
   });
 });
 
