@@ -25,23 +25,27 @@ const text = (max: number) =>
 /** A message's time as the source gave it: ISO 8601 or free text ("1:56 pm on 8 May, 2023"). Kept verbatim; parsed when possible. */
 export const SourceTime = text(200);
 
-export const SourceMessage = z.object({
-  /** The caller's own id, unique within the source; provenance points at it. */
-  id: text(200),
-  speaker: text(200),
-  text: text(32_000),
-  at: SourceTime.optional(),
-  /** The id of the message this one answers (the arena's reply structure); absent: the previous message. */
-  replyTo: text(200).optional(),
-});
+export const SourceMessage = z
+  .object({
+    /** The caller's own id, unique within the source; provenance points at it. */
+    id: text(200),
+    speaker: text(200),
+    text: text(32_000),
+    at: SourceTime.optional(),
+    /** The id of the message this one answers (the arena's reply structure); absent: the previous message. */
+    replyTo: text(200).optional(),
+  })
+  .strict();
 export type SourceMessage = z.infer<typeof SourceMessage>;
 
-export const DocumentSource = z.object({
-  kind: z.literal('document'),
-  title: text(500),
-  /** Plain text or Markdown. */
-  text: text(1_000_000),
-});
+export const DocumentSource = z
+  .object({
+    kind: z.literal('document'),
+    title: text(500),
+    /** Plain text or Markdown. */
+    text: text(1_000_000),
+  })
+  .strict();
 export type DocumentSource = z.infer<typeof DocumentSource>;
 
 export const ConversationSource = z
@@ -54,6 +58,7 @@ export const ConversationSource = z
       .max(10_000)
       .describe('The conversation in order. Each message id must be unique within it (400 VALIDATION_FAILED otherwise).'),
   })
+  .strict()
   .refine((c) => new Set(c.messages.map((m) => m.id)).size === c.messages.length, { message: 'message ids must be unique', path: ['messages'] });
 export type ConversationSource = z.infer<typeof ConversationSource>;
 

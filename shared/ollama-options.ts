@@ -64,8 +64,10 @@ export function keepAliveSeconds(k: KeepAlive): number {
   return total;
 }
 
-export const ChatMessage = z.object({
-  role: z.enum(['system', 'user', 'assistant']),
-  content: z.string().max(200_000),
-});
+export const ChatMessage = z
+  .object({
+    role: z.enum(['system', 'user', 'assistant']),
+    content: z.string().max(200_000),
+  })
+  .strict();
 export type ChatMessage = z.infer<typeof ChatMessage>;

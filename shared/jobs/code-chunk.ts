@@ -38,18 +38,22 @@ export const RelativePath = z
     'a relative, normalised path: segments joined by "/", none empty, "." or "..", no leading "/", no "\\" or control characters',
   );
 
-export const SourceFile = z.object({
-  path: RelativePath,
-  /** Inferred from the extension when absent. */
-  language: CodeLanguage.optional(),
-  /** Bounded again by the whole input's PARLEY_JOB_LIMITS `inputBytes` (512 KiB by default). */
-  content: z.string().max(524_288),
-});
+export const SourceFile = z
+  .object({
+    path: RelativePath,
+    /** Inferred from the extension when absent. */
+    language: CodeLanguage.optional(),
+    /** Bounded again by the whole input's PARLEY_JOB_LIMITS `inputBytes` (512 KiB by default). */
+    content: z.string().max(524_288),
+  })
+  .strict();
 export type SourceFile = z.infer<typeof SourceFile>;
 
-export const CodeChunkInput = z.object({
-  files: z.array(SourceFile).min(1).max(500),
-});
+export const CodeChunkInput = z
+  .object({
+    files: z.array(SourceFile).min(1).max(500),
+  })
+  .strict();
 export type CodeChunkInput = z.infer<typeof CodeChunkInput>;
 
 export const CodeChunk = z.object({

@@ -3,15 +3,17 @@ import { Usage } from '../usage.ts';
 import { ModelName } from '../model-name.ts';
 import { defineJob } from './define.ts';
 
-export const EmbedBatchInput = z.object({
-  /** Defaults to the configured embedding model. */
-  model: ModelName.optional(),
-  texts: z.array(z.string().min(1).max(32_000)).min(1).max(2048),
-  /** Texts per upstream /api/embed call. */
-  batchSize: z.number().int().min(1).max(256).default(32),
-  /** Response cache (docs/caching.md): `bypass` embeds every text upstream and stores nothing. @defaultValue 'default' */
-  cache: z.enum(['default', 'bypass']).optional(),
-});
+export const EmbedBatchInput = z
+  .object({
+    /** Defaults to the configured embedding model. */
+    model: ModelName.optional(),
+    texts: z.array(z.string().min(1).max(32_000)).min(1).max(2048),
+    /** Texts per upstream /api/embed call. */
+    batchSize: z.number().int().min(1).max(256).default(32),
+    /** Response cache (docs/caching.md): `bypass` embeds every text upstream and stores nothing. @defaultValue 'default' */
+    cache: z.enum(['default', 'bypass']).optional(),
+  })
+  .strict();
 export type EmbedBatchInput = z.infer<typeof EmbedBatchInput>;
 
 export const EmbedBatchResult = z.object({

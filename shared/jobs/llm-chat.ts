@@ -4,19 +4,21 @@ import { Usage } from '../usage.ts';
 import { ModelName } from '../model-name.ts';
 import { defineJob } from './define.ts';
 
-export const LlmChatInput = z.object({
-  /** Defaults to the configured chat model. */
-  model: ModelName.optional(),
-  messages: z.array(ChatMessage).min(1).max(500),
-  options: OllamaOptions.optional(),
-  format: OllamaFormat.optional(),
-  keep_alive: KeepAlive.optional(),
-  /**
-   * Response cache (docs/caching.md). Deterministic requests (temperature 0 or a seed) are answered
-   * from the cache when possible; `bypass` always asks the model and does not store. @defaultValue 'default'
-   */
-  cache: z.enum(['default', 'bypass']).optional(),
-});
+export const LlmChatInput = z
+  .object({
+    /** Defaults to the configured chat model. */
+    model: ModelName.optional(),
+    messages: z.array(ChatMessage).min(1).max(500),
+    options: OllamaOptions.optional(),
+    format: OllamaFormat.optional(),
+    keep_alive: KeepAlive.optional(),
+    /**
+     * Response cache (docs/caching.md). Deterministic requests (temperature 0 or a seed) are answered
+     * from the cache when possible; `bypass` always asks the model and does not store. @defaultValue 'default'
+     */
+    cache: z.enum(['default', 'bypass']).optional(),
+  })
+  .strict();
 export type LlmChatInput = z.infer<typeof LlmChatInput>;
 
 export const LlmChatResult = z.object({

@@ -1,11 +1,13 @@
 import { z } from 'zod';
 import { defineJob } from './define.ts';
 
-export const SystemPingInput = z.object({
-  echo: z.string().max(1024).optional(),
-  /** Holds the job active this long; used by probes that need a job in flight. */
-  holdMs: z.number().int().min(0).max(120_000).default(0),
-});
+export const SystemPingInput = z
+  .object({
+    echo: z.string().max(1024).optional(),
+    /** Holds the job active this long; used by probes that need a job in flight. */
+    holdMs: z.number().int().min(0).max(120_000).default(0),
+  })
+  .strict();
 export type SystemPingInput = z.infer<typeof SystemPingInput>;
 
 export const SystemPingResult = z.object({

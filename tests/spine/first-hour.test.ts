@@ -60,6 +60,35 @@ describe('answers that say what to do next', () => {
     );
   });
 
+  it('a misspelt key inside a job input is refused naming the one it meant, not dropped (it ran with no num_predict bound)', async () => {
+    const r = await stack.request('POST', '/v1/jobs', {
+      user: member,
+      body: { kind: 'llm.chat', input: { messages: [{ role: 'user', content: 'x' }], option: { num_predict: 2 } } },
+    });
+    expect(r.status, r.text).toBe(400);
+    expect(r.json.code).toBe('VALIDATION_FAILED');
+    expect(r.json.errors).toEqual([expect.objectContaining({ path: 'input', message: expect.stringContaining('"option" (did you mean "options"?)') })]);
+  });
+
+  it('a misspelt key inside a chat message is refused too', async () => {
+    const r = await stack.request('POST', '/v1/jobs', { user: member, body: { kind: 'llm.chat', input: { messages: [{ role: 'user', contnet: 'x' }] } } });
+    expect(r.status, r.text).toBe(400);
+    expect(r.json.errors).toEqual(
+      expect.arrayContaining([expect.objectContaining({ path: 'input.messages.0', message: expect.stringContaining('"contnet" (did you mean "content"?)') })]),
+    );
+  });
+
+  it('a misspelt key inside a knowledge source is refused, not dropped', async () => {
+    const r = await stack.request('POST', '/v1/knowledge/sources', {
+      user: member,
+      body: { source: { kind: 'conversation', title: 't', messages: [{ id: 'm1', speaker: 'Ada', text: 'Hi.', replyto: 'm0' }] } },
+    });
+    expect(r.status, r.text).toBe(400);
+    expect(r.json.errors).toEqual(
+      expect.arrayContaining([expect.objectContaining({ message: expect.stringContaining('"replyto" (did you mean "replyTo"?)') })]),
+    );
+  });
+
   it('an invalid path parameter says so in words', async () => {
     const r = await stack.request('GET', '/v1/jobs/not-a-uuid', { user: member });
     expect(r.status).toBe(400);
