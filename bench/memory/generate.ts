@@ -455,7 +455,11 @@ export function debates(split: Split, count = 20, seed = 1): Debate[] {
         const secondDrinker = session === 1 && k === 7 && speaker !== speakers[(2 - 1) % speakers.length];
         if (k === 2 || k === 5 || secondDrinker) {
           const kind = k === 5 ? 'city' : 'drink';
-          const value = kind === 'drink' ? pick(r, f.drink) : pick(r, f.city);
+          // A later fact of the same person and kind is a change (the question calls it a knowledge update):
+          // never the value they last stated. Before, a repeat of the same value was asked as an update.
+          const last = facts.filter((x) => x.speaker === speaker && x.kind === kind).at(-1)?.value;
+          const choices = (kind === 'drink' ? f.drink : f.city).filter((v) => v !== last);
+          const value = pick(r, choices);
           text = kind === 'drink' ? `Side note: my usual coffee is a ${value}.` : `For context, I live in ${value} now.`;
           facts.push({ speaker, kind, value, turn: id, session });
         } else text = pick(r, opinions)(topic);

@@ -11,7 +11,7 @@
 import type { ExtractionOutcome, KnowledgeItem, Link, ScopeRef, Source, SourceMessage, Stance } from '../../shared/index.ts';
 import { classify, stanceOf } from './classify.ts';
 import { parseTime } from './dates.ts';
-import { DedupIndex, fingerprint, type DedupOptions } from './dedup.ts';
+import { DedupIndex, fingerprint, normalise, type DedupOptions } from './dedup.ts';
 import { extractEntities, namesUsedMidSentence } from './entities.ts';
 import { answeredMessage, headItem, stanceLinks, structuralLinks } from './links.ts';
 import { splitSentences } from './sentences.ts';
@@ -54,6 +54,8 @@ export class SourceExtractor {
   private readonly messages: SourceMessage[] = [];
   private readonly itemsByMessage = new Map<string, KnowledgeItem[]>();
   private readonly dedup = new Map<string, DedupIndex<KnowledgeItem>>();
+  /** Within this source: which item superseded an item (for a value said again after it changed). */
+  private readonly supersededBy = new Map<string, KnowledgeItem>();
   private readonly knownNames = new Set<string>();
 
   constructor(private readonly req: ExtractRequest) {}
@@ -144,16 +146,24 @@ export class SourceExtractor {
       let index = this.dedup.get(speakerKey);
       if (!index) this.dedup.set(speakerKey, (index = new DedupIndex(req.dedup)));
       const seen = index.check(fp);
+      // What a repeat repeats: the item itself while it is believed; once it was superseded (A, then B,
+      // then A again), what is believed now in its place, the head of its chain.
+      let target: KnowledgeItem | undefined = seen?.match;
       if (seen?.verdict.verdict === 'duplicate') {
-        const ids = seen.match.provenance.messageIds;
-        if (origin.messageId !== null && !ids.includes(origin.messageId)) ids.push(origin.messageId);
-        this.duplicates++;
-        continue;
-      }
-      if (seen?.verdict.verdict === 'update' && seen.match.supersededAt === null) {
-        seen.match.supersededAt = item.recordedAt;
-        if (item.validFrom !== null) seen.match.validTo = item.validFrom;
-        this.links.push({ type: 'supersedes', from: { kind: 'item', id: item.id }, to: { kind: 'item', id: seen.match.id }, basis: 'dedup-update' });
+        while (target && target.supersededAt !== null) target = this.supersededBy.get(target.id);
+        if (target && (target === seen.match || target.hash === fp.hash || normalise(target.text) === fp.normalised)) {
+          const ids = target.provenance.messageIds;
+          if (origin.messageId !== null && !ids.includes(origin.messageId)) ids.push(origin.messageId);
+          this.duplicates++;
+          continue;
+        }
+        // A value said again after it changed is believed again: a new item, superseding the one in its place.
+      } else if (seen?.verdict.verdict !== 'update' || seen.match.supersededAt !== null) target = undefined;
+      if (target) {
+        target.supersededAt = item.recordedAt;
+        if (item.validFrom !== null) target.validTo = item.validFrom;
+        this.supersededBy.set(target.id, item);
+        this.links.push({ type: 'supersedes', from: { kind: 'item', id: item.id }, to: { kind: 'item', id: target.id }, basis: 'dedup-update' });
         this.supersedes++;
       }
       index.add(fp, item);

@@ -105,4 +105,31 @@ describe('supersede through extraction', () => {
     expect(x.links).toContainEqual({ type: 'supersedes', from: { kind: 'item', id: now!.id }, to: { kind: 'item', id: old!.id }, basis: 'dedup-update' });
     expect(x.supersedes).toBe(1);
   });
+
+  it('believes a value said again after it changed (A, B, A): a new item supersedes B, not a merge into the superseded A', () => {
+    const said = (id: string, drink: string, month: number) => ({
+      id,
+      speaker: 'Ada',
+      text: `My usual coffee is a ${drink}.`,
+      at: `2023-0${month}-01T08:00:00Z`,
+    });
+    const x = extractSource(
+      {
+        kind: 'conversation',
+        title: 'coffee',
+        messages: [said('m1', 'cortado', 5), said('m2', 'flat white', 6), said('m3', 'cortado', 7), said('m4', 'cortado', 8)],
+      },
+      { sourceId: 's', scope: { scope: 'private', owner: 'agent-ada', room: null }, recordedAt: '2024-01-01T00:00:00.000Z' },
+    );
+    const believed = x.items.filter((i) => i.supersededAt === null);
+    expect(believed.map((i) => [i.text, i.provenance.messageIds])).toEqual([['My usual coffee is a cortado.', ['m3', 'm4']]]);
+    const [first, second, third] = x.items;
+    expect(x.items).toHaveLength(3);
+    expect(first).toMatchObject({ provenance: { messageIds: ['m1'] }, supersededAt: '2024-01-01T00:00:00.000Z' });
+    expect(second).toMatchObject({ text: 'My usual coffee is a flat white.', supersededAt: '2024-01-01T00:00:00.000Z', validTo: '2023-07-01T08:00:00.000Z' });
+    expect(x.links.filter((l) => l.type === 'supersedes').map((l) => [l.from.id, l.to.id])).toEqual([
+      [second!.id, first!.id],
+      [third!.id, second!.id],
+    ]);
+  });
 });
