@@ -290,6 +290,11 @@ export const KnowledgeSearchHit = z.object({
   /** Why it is believed: where it was extracted (down to the message ids), and every source it stands on. */
   provenance: Provenance,
   sources: z.array(z.string()),
+  /**
+   * What it replaced: the values it superseded, newest first (up to 3 steps back, through `supersedes`
+   * links), each with its own provenance and its end of validity. Empty when it replaced nothing.
+   */
+  history: z.array(KnowledgeItem),
 });
 export type KnowledgeSearchHit = z.infer<typeof KnowledgeSearchHit>;
 

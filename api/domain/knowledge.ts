@@ -12,6 +12,7 @@ import {
   believedAt,
   llmPassReservation,
   scopeKey,
+  supersededChains,
   withRetention,
   type KnowledgeRecords,
   type KnowledgeStore,
@@ -187,7 +188,10 @@ export async function searchKnowledge(deps: KnowledgeDeps, actor: Actor, q: Know
   const repo = deps.knowledge.forTenant(actor.userId);
   const hits = await repo.search({ scopes, text: q.q, asOf, limit: q.limit });
   const ids = hits.map((h) => h.item.id);
-  const sources = await deps.records.sourcesOf(actor.userId, ids);
+  const [sources, history] = await Promise.all([
+    deps.records.sourcesOf(actor.userId, ids),
+    supersededChains({ records: deps.records, repo }, actor.userId, scopes, ids),
+  ]);
   // One hop: items a hit supports, rebuts or supersedes, and those that do so to a hit; read through the same
   // scoped repository (so only what the caller may see), and only those believed at `asOf`.
   const hitIds = new Set(ids);
@@ -211,6 +215,7 @@ export async function searchKnowledge(deps: KnowledgeDeps, actor: Actor, q: Know
       ranks: h.ranks,
       provenance: h.item.provenance,
       sources: sources.get(h.item.id) ?? [],
+      history: history.get(h.item.id) ?? [],
     })),
     related,
   };

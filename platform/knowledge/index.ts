@@ -26,6 +26,7 @@ export type { LlmPassOutcome, LlmPassRequest } from './llm-pass.ts';
 export { believedAt, readableScopes, scopeKey } from './knowledge-index.ts';
 export type { KnowledgeHit, KnowledgeIndex, KnowledgeQuery } from './knowledge-index.ts';
 export { answeredMessage, headItem } from './links.ts';
+export { historyDepth, supersededChains } from './history.ts';
 export { splitSentences } from './sentences.ts';
 export type { Sentence } from './sentences.ts';
 export { assignTopic } from './topic.ts';

@@ -130,6 +130,28 @@ describe('knowledge sources, storage and search', () => {
     const newer = now.items[0].item.id;
     const links = await stack.request('GET', `/v1/knowledge/items/${encodeURIComponent(newer)}/links`, { user: alice });
     expect(links.json.links.filter((l: any) => l.type === 'supersedes').map((l: any) => l.to.id)).toEqual([then.items[0].item.id]);
+    // The hit carries what it replaced, with its provenance and end of belief; the older value has none before it.
+    expect(now.items[0].history.map((h: any) => [h.text, h.provenance.messageIds, h.supersededAt !== null])).toEqual([
+      ['My usual coffee is a cortado.', ['c1'], true],
+    ]);
+    expect(then.items[0].history).toEqual([]);
+  });
+
+  it('carries a chain of earlier values, newest first, on the current one', async () => {
+    const said = (id: string, drink: string) => ({ id, speaker: 'Bo', text: `My favourite tea is ${drink}.` });
+    await addSource({
+      source: {
+        kind: 'conversation',
+        title: 'Tea over time',
+        messages: [said('t1', 'sencha'), said('t2', 'assam'), said('t3', 'rooibos'), said('t4', 'oolong')],
+      },
+    });
+    const hits = (await search("What is Bo's favourite tea?", '&limit=5')).items;
+    const current = hits.find((h: any) => h.item.text === 'My favourite tea is oolong.');
+    expect(current, JSON.stringify(hits.map((h: any) => h.item.text))).toBeDefined();
+    // Three steps back at most: rooibos, assam, sencha.
+    expect(current.history.map((h: any) => h.provenance.messageIds[0])).toEqual(['t3', 't2', 't1']);
+    expect(hits.map((h: any) => h.item.text)).not.toContain('My favourite tea is rooibos.');
   });
 
   it('keeps near-names apart across sources', async () => {
