@@ -2,6 +2,7 @@
  * The Express application: middleware in order, then the declared routes,
  * then problem+json for everything that goes wrong.
  */
+import { isUtf8 } from 'node:buffer';
 import express, { type Express } from 'express';
 import helmet from 'helmet';
 import swaggerUi from 'swagger-ui-express';
@@ -74,7 +75,8 @@ export function createApp(deps: AppDeps): Express {
   app.use(cors(config.http.corsOrigins));
   app.use(requestTimeout(config.http.requestTimeoutMs));
   for (const b of deps.beforeBody ?? []) app.use(b.path, b.handler);
-  app.use(express.json({ limit: config.http.bodyLimit, strict: true, type: ['application/json', 'application/*+json'] }));
+  // JSON is UTF-8 (RFC 8259 §8.1): bytes that are not are refused, not decoded into replacement characters.
+  app.use(express.json({ limit: config.http.bodyLimit, strict: true, type: ['application/json', 'application/*+json'], verify: refuseInvalidUtf8 }));
   app.use(express.urlencoded({ limit: '16kb', extended: false, parameterLimit: 20 }));
   app.use(jsonDepthLimit(config.http.jsonMaxDepth));
   for (const b of deps.before ?? []) app.use(b.path, b.handler);
@@ -94,4 +96,8 @@ export function createApp(deps: AppDeps): Express {
     errorMiddleware(deps.log, { redis: portOf(config.redisUrl, 6379), postgres: portOf(config.databaseUrl, 5432), mongodb: portOf(config.mongoUrl, 27017) }),
   );
   return app;
+}
+
+function refuseInvalidUtf8(_req: unknown, _res: unknown, buf: Buffer): void {
+  if (!isUtf8(buf)) throw Object.assign(new Error('The body is not valid UTF-8'), { status: 400, type: 'entity.encoding.invalid' });
 }

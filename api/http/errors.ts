@@ -69,6 +69,7 @@ function normalise(err: unknown, ports: Partial<Record<Dependency, number>>): Ap
   if (e?.type === 'entity.too.large') return new AppError('PAYLOAD_TOO_LARGE', { cause: err });
   if (e?.type === 'entity.parse.failed') return new AppError('MALFORMED_BODY', { detail: parseFailure((err as { body?: unknown }).body), cause: err });
   if (e?.type === 'encoding.unsupported' || e?.type === 'charset.unsupported') return new AppError('UNSUPPORTED_MEDIA_TYPE', { cause: err });
+  if (e?.type === 'entity.encoding.invalid') return new AppError('MALFORMED_BODY', { detail: 'The body is not valid UTF-8', cause: err });
   if (e?.type === 'request.aborted') return new AppError('MALFORMED_BODY', { detail: 'The request was aborted', cause: err });
   if (typeof e?.status === 'number' && e.status >= 400 && e.status < 500) return new AppError('MALFORMED_BODY', { cause: err });
   return new AppError('INTERNAL', { cause: err });

@@ -142,6 +142,20 @@ describe('bad input is refused and nothing is enqueued', () => {
     expect(r.text).not.toMatch(/at .*\.(ts|js):\d+/);
   });
 
+  it('refuses a body whose bytes are not valid UTF-8 with 400 MALFORMED_BODY, recording nothing', async () => {
+    const before = await ownedRows(alice);
+    const body = Buffer.concat([Buffer.from('{"kind":"system.ping","input":{"echo":"'), Buffer.from([0xc3, 0x28, 0xff]), Buffer.from('"}}')]);
+    const r = await fetch(`${stack.base}/v1/jobs`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${alice.token}` },
+      body,
+    });
+    const json = (await r.json()) as { code: string; detail: string };
+    expect(r.status).toBe(400);
+    expect(json).toMatchObject({ code: 'MALFORMED_BODY', detail: 'The body is not valid UTF-8' });
+    expect(await ownedRows(alice)).toBe(before);
+  });
+
   it.each([
     ['null', 'null'],
     ['42', 'a number'],
