@@ -4,6 +4,7 @@
  * is server policy (api/auth/permissions.ts); the names are the contract.
  */
 import { z } from 'zod';
+import { Instant } from './params.ts';
 
 export const Role = z.enum(['admin', 'operator', 'member', 'viewer']);
 export type Role = z.infer<typeof Role>;
@@ -127,7 +128,7 @@ const CreateApiKeyFields = z
     /** Shorthand for the permissions of a role (at most those of the calling credential). */
     role: Role.optional(),
     /** Required (and at most the caller's own expiry) when the caller is itself an expiring API key. */
-    expiresAt: z.iso.datetime({ offset: true }).optional(),
+    expiresAt: Instant.optional(),
   })
   .strict();
 export const CreateApiKey = CreateApiKeyFields.refine((b) => !(b.scopes && b.role), { message: 'give scopes or role, not both', path: ['role'] });
@@ -175,8 +176,8 @@ export const AuditQuery = z.object({
   action: z.string().max(64).optional(),
   actorId: z.uuid().optional(),
   outcome: AuditOutcome.optional(),
-  since: z.iso.datetime({ offset: true }).optional(),
-  until: z.iso.datetime({ offset: true }).optional(),
+  since: Instant.optional(),
+  until: Instant.optional(),
   before: z.coerce.number().int().positive().optional(),
   limit: z.coerce.number().int().min(1).max(500).default(100),
 });

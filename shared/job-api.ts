@@ -1,5 +1,6 @@
 /** The HTTP shapes of the jobs API, shared by the API, its OpenAPI document and the SDK. */
 import { z } from 'zod';
+import { Instant } from './params.ts';
 import { JobError } from './errors.ts';
 import { PriorityClass } from './priority.ts';
 import { Usage } from './usage.ts';
@@ -61,8 +62,8 @@ export const ListJobsQuery = z.object({
   kind: z.string().max(100).optional(),
   state: JobState.optional(),
   /** ISO timestamps bounding `queuedAt`. */
-  since: z.iso.datetime({ offset: true }).optional(),
-  until: z.iso.datetime({ offset: true }).optional(),
+  since: Instant.optional(),
+  until: Instant.optional(),
   limit: z.coerce.number().int().min(1).max(200).default(50),
   /** Opaque cursor from the previous page's `nextCursor`. */
   cursor: z.string().max(200).optional(),

@@ -10,6 +10,7 @@
  * deletes.
  */
 import { z } from 'zod';
+import { Instant } from './params.ts';
 import { SubmittedJob } from './job-api.ts';
 
 // ── Sources ─────────────────────────────────────────────────────────────────
@@ -267,7 +268,7 @@ export const KnowledgeSearchQuery = z
     /** With scope=room: which room. */
     room: text(200).optional(),
     /** Only items believed at this instant (recorded by then, not yet superseded). @defaultValue now */
-    asOf: z.iso.datetime({ offset: true }).optional(),
+    asOf: Instant.optional(),
     limit: z.coerce.number().int().min(1).max(50).default(10),
   })
   .strict()

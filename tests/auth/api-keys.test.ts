@@ -84,6 +84,15 @@ describe('creating a key', () => {
     expect(r.status).toBe(400);
     expect(r.json.errors[0].path).toBe('expiresAt');
   });
+
+  it('takes an expiry with any RFC 3339 offset, +22:22 included, as the same instant in UTC (Postgres refused it: 500)', async () => {
+    const r = await createKey({ expiresAt: '3186-08-31T16:10:31+22:22' });
+    expect(r.status, r.text).toBe(201);
+    expect(r.json.expiresAt).toBe('3186-08-30T17:48:31.000Z');
+    const bad = await createKey({ expiresAt: '2031-02-30T00:00:00Z' });
+    expect(bad.status, bad.text).toBe(400);
+    expect(bad.json.errors[0].path).toBe('expiresAt');
+  });
 });
 
 describe('the per-user cap on live keys (issue 16)', () => {

@@ -142,6 +142,14 @@ describe('bad input is refused and nothing is enqueued', () => {
     expect(r.text).not.toMatch(/at .*\.(ts|js):\d+/);
   });
 
+  it('lists jobs since a moment given with any RFC 3339 offset (+22:22 reached Postgres as is: 500)', async () => {
+    const r = await stack.request('GET', `/v1/jobs?since=${encodeURIComponent('2001-01-01T00:00:00+22:22')}&limit=1`, { user: alice });
+    expect(r.status, r.text).toBe(200);
+    const late = await stack.request('GET', `/v1/jobs?since=${encodeURIComponent('9999-01-01T00:00:00+22:22')}`, { user: alice });
+    expect(late.status, late.text).toBe(200);
+    expect(late.json.items).toEqual([]);
+  });
+
   it('refuses a body whose bytes are not valid UTF-8 with 400 MALFORMED_BODY, recording nothing', async () => {
     const before = await ownedRows(alice);
     const body = Buffer.concat([Buffer.from('{"kind":"system.ping","input":{"echo":"'), Buffer.from([0xc3, 0x28, 0xff]), Buffer.from('"}}')]);
