@@ -3,6 +3,7 @@
  * search. docs/code-search.md walks through them.
  */
 import { z } from 'zod';
+import { nonBlank } from './params.ts';
 import { Visibility } from './discussions.ts';
 import { CodeLanguage } from './jobs/code-chunk.ts';
 import { JobState } from './job-api.ts';
@@ -95,7 +96,7 @@ export const SearchMode = z.enum(['hybrid', 'vector', 'text']);
 
 export const CodeSearchQuery = z
   .object({
-    q: z.string().trim().min(1).max(1000),
+    q: nonBlank(1000),
     /** Repository ids, comma-separated; all the caller may read when absent. */
     repository: z.string().max(3800).optional(),
     mode: SearchMode.default('hybrid'),
@@ -135,7 +136,7 @@ export type CodeSearchResults = z.infer<typeof CodeSearchResults>;
 export const SymbolQuery = z
   .object({
     /** Case-insensitive; matches the name (`send`) or the qualified name (`Session.send`). A trailing `*` matches a prefix. */
-    name: z.string().trim().min(1).max(300),
+    name: nonBlank(300),
     kind: SymbolKind.optional(),
     path: z.string().min(1).max(1024).optional(),
     limit: z.coerce.number().int().min(1).max(500).default(50),

@@ -3,6 +3,7 @@
  * searched on the same vector store (docs/vectors.md).
  */
 import { z } from 'zod';
+import { nonBlank } from './params.ts';
 import { DocumentInput } from './jobs/collection-upsert.ts';
 
 export const FieldType = z.enum(['string', 'int', 'float', 'bool', 'string[]']);
@@ -63,7 +64,7 @@ export const FilterCondition = z.union([
 
 export const CollectionQuery = z
   .object({
-    text: z.string().trim().min(1).max(4000),
+    text: nonBlank(4000),
     mode: z.enum(['vector', 'text', 'hybrid']).default('hybrid'),
     /** Conditions on declared fields, all of which must hold; applied before ranking. */
     where: z.record(z.string(), FilterCondition).optional(),

@@ -8,6 +8,7 @@
  * and status changes, workers for turns): see platform/streams/room-stream.ts.
  */
 import { z } from 'zod';
+import { nonBlank } from './params.ts';
 import { JobError } from './errors.ts';
 import { ModelName } from './model-name.ts';
 import { ChatMessage, OllamaOptions } from './ollama-options.ts';
@@ -21,20 +22,6 @@ export const AgentName = z
   .max(40)
   .regex(/^[\p{L}\p{N}][\p{L}\p{N} _.'-]*$/u, "letters, digits, spaces and _ . ' - only")
   .trim();
-
-/**
- * No NUL (Postgres cannot store it; unpaired surrogates are refused at the edge as well), and at least
- * one character that is not whitespace. Kept to syntax every regex dialect reads alike, so the OpenAPI
- * document's pattern means what this means.
- */
-const nonBlankText = /^[^\u0000]*[^\s\uFEFF\u0000][^\u0000]*$/;
-
-/**
- * Text that must say something: at most `max` characters as sent, not only whitespace, kept trimmed.
- * The checks run on the text as sent, so the schema in the OpenAPI document (maxLength, a pattern for
- * one non-blank character) says exactly what is accepted.
- */
-const nonBlank = (max: number) => z.string().min(1).max(max).regex(nonBlankText, 'must not be blank').trim();
 
 export const AgentInput = z
   .object({

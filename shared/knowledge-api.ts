@@ -10,7 +10,7 @@
  * deletes.
  */
 import { z } from 'zod';
-import { Instant } from './params.ts';
+import { Instant, nonBlank } from './params.ts';
 import { SubmittedJob } from './job-api.ts';
 
 // ── Sources ─────────────────────────────────────────────────────────────────
@@ -262,7 +262,7 @@ export type KnowledgeLinks = z.infer<typeof KnowledgeLinks>;
 
 export const KnowledgeSearchQuery = z
   .object({
-    q: z.string().trim().min(1).max(1000),
+    q: nonBlank(1000),
     /** Narrow to one scope; all the caller's scopes when absent. */
     scope: KnowledgeScope.optional(),
     /** With scope=room: which room. */

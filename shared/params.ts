@@ -20,3 +20,17 @@ export const Instant = z.iso
   .datetime({ offset: true })
   .refine((s) => !Number.isNaN(Date.parse(s)), 'not a date that exists')
   .transform((s) => new Date(s).toISOString());
+
+/**
+ * No NUL (Postgres cannot store it; unpaired surrogates are refused at the edge as well), and at least
+ * one character that is not whitespace. Kept to syntax every regex dialect reads alike, so the OpenAPI
+ * document's pattern means what this means.
+ */
+const nonBlankText = /^[^\u0000]*[^\s\uFEFF\u0000][^\u0000]*$/;
+
+/**
+ * Text that must say something: at most `max` characters as sent, not only whitespace, kept trimmed.
+ * The checks run on the text as sent, so the schema in the OpenAPI document (maxLength, a pattern for
+ * one non-blank character) says exactly what is accepted.
+ */
+export const nonBlank = (max: number) => z.string().min(1).max(max).regex(nonBlankText, 'must not be blank').trim();
