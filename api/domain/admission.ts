@@ -101,8 +101,21 @@ export function budgetExhausted(f: BudgetRefusal, needs = 'prompt estimate + num
   });
 }
 
-/** What a knowledge source's LLM pass reserves, in the words of a refusal. */
-export const llmPassNeeds = "the LLM pass's estimate: per message, its prompt and the longest answer allowed";
+/**
+ * Reserves what a knowledge source's LLM pass may spend (platform/knowledge llmPassReservation)
+ * against its owner's budget, for the job `jobId`; 429 BUDGET_EXHAUSTED when the budget cannot hold
+ * it. Used where a source is added and again at a retry of its job.
+ */
+export async function reserveLlmPass(
+  budgets: Pick<Budgets, 'reserve'>,
+  owner: { id: string; role: string },
+  jobId: string,
+  source: KnowledgeExtractInput['source'],
+  maxTokens: number,
+): Promise<void> {
+  const r = await budgets.reserve({ jobId, owner, tokens: llmPassReservation(source, maxTokens) });
+  if (!r.ok) throw budgetExhausted(r.refusal, "the LLM pass's estimate: per message, its prompt and the longest answer allowed");
+}
 
 export function createAdmission(deps: AdmissionDeps) {
   const { config } = deps;
@@ -110,9 +123,9 @@ export function createAdmission(deps: AdmissionDeps) {
   const overCap = (subject: Subject, cap: RoleCap, n: number) =>
     exceeded('maxConcurrentJobs', cap.maxConcurrentJobs, subject.role, `${n} metered jobs are already queued or running`, 'kind');
 
-  async function reserve(subject: Subject, jobId: string, tokens: number, needs?: string): Promise<void> {
+  async function reserve(subject: Subject, jobId: string, tokens: number): Promise<void> {
     const r = await deps.budgets.reserve({ jobId, owner: { id: subject.userId, role: subject.role }, tokens });
-    if (!r.ok) throw budgetExhausted(r.refusal, needs);
+    if (!r.ok) throw budgetExhausted(r.refusal);
   }
 
   function priorityOf(req: AdmissionRequest, cap: RoleCap): PriorityClass {
@@ -150,7 +163,7 @@ export function createAdmission(deps: AdmissionDeps) {
     if (kind === 'knowledge.extract') {
       // Only a retry comes through here (POST /v1/knowledge/sources reserves itself): its LLM pass runs again.
       const x = input as KnowledgeExtractInput;
-      if (x.llmPass) await reserve(subject, jobId, llmPassReservation(x.source, config.knowledge.llmMaxTokens), llmPassNeeds);
+      if (x.llmPass) await reserveLlmPass(deps.budgets, { id: subject.userId, role: subject.role }, jobId, x.source, config.knowledge.llmMaxTokens);
       return { input, priority };
     }
     if (kind !== 'llm.chat' && kind !== 'embed.batch') return { input, priority };

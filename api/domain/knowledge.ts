@@ -10,7 +10,6 @@ import { randomUUID } from 'node:crypto';
 import { submitJob, type SubmitDeps } from '../../platform/code/index.ts';
 import {
   believedAt,
-  llmPassReservation,
   scopeKey,
   supersededChains,
   withRetention,
@@ -37,7 +36,7 @@ import {
 } from '../../shared/index.ts';
 import type { Budgets } from '../../platform/usage/index.ts';
 import type { Actor } from '../auth/permissions.ts';
-import { budgetExhausted, llmPassNeeds } from './admission.ts';
+import { reserveLlmPass } from './admission.ts';
 import { AppError } from './errors.ts';
 import { links, refusal } from './jobs.ts';
 
@@ -88,11 +87,7 @@ export async function addSource(deps: KnowledgeDeps, actor: Actor, body: CreateK
   const jobId = randomUUID();
   // The pass's tokens are reserved before anything is recorded: a refusal leaves nothing behind.
   const reserved = body.llmPass && deps.llmPass ? deps.llmPass : undefined;
-  if (reserved) {
-    const tokens = llmPassReservation(body.source, reserved.maxTokens);
-    const r = await reserved.budgets.reserve({ jobId, owner: { id: actor.userId, role: actor.role }, tokens });
-    if (!r.ok) throw budgetExhausted(r.refusal, llmPassNeeds);
-  }
+  if (reserved) await reserveLlmPass(reserved.budgets, { id: actor.userId, role: actor.role }, jobId, body.source, reserved.maxTokens);
   let row: SourceRow;
   try {
     row = await deps.records.insertSource({

@@ -237,7 +237,7 @@ export const postgres: Service = {
       return 'external, reachable';
     }
     const adminUrl = `postgres://${role}@127.0.0.1:${settings.ports.postgres}/postgres`;
-    retireOrphanCluster(binDir());
+    // A left-behind cluster was already stopped and moved aside by preflight, which every up runs first.
     const dir = clusterDir();
     const pgdata = join(dir, 'data');
     if (settings.isRoot && existsSync(pointerFile) && !existsSync(join(pgdata, 'PG_VERSION'))) {
