@@ -78,7 +78,11 @@ const Env = z.object({
     .string()
     .regex(/^[a-zA-Z0-9_.:-]+$/)
     .default('parley'),
-  /** Worker concurrency per queue, e.g. "llm=4,embed=2,code=2,system=16". */
+  /**
+   * Worker concurrency per queue, e.g. "llm=4,embed=2,code=2,code-batch=1,system=16". `code-batch` is
+   * per worker process: one batch at a time embeds fastest against one Ollama (docs/code-search.md), and it
+   * bounds what a killed worker's index job redoes. @defaultValue llm=4,embed=2,code=2,code-batch=1,system=32,models=1
+   */
   PARLEY_CONCURRENCY: z.string().default(''),
   /**
    * The queues a worker process serves, comma-separated (e.g. "llm" for a pool of LLM workers scaled on
@@ -664,7 +668,7 @@ function dataDir(configured: string | undefined): string {
   return configured ?? fileURLToPath(new URL('../.data', import.meta.url));
 }
 
-const defaultConcurrency = { llm: 4, embed: 2, code: 2, system: 32, models: 1 } as const;
+const defaultConcurrency = { llm: 4, embed: 2, code: 2, 'code-batch': 1, system: 32, models: 1 } as const;
 type WorkerQueue = keyof typeof defaultConcurrency;
 
 function parseQueues(names: string[] | undefined): WorkerQueue[] | undefined {

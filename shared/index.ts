@@ -158,6 +158,7 @@ export {
   SymbolList,
 } from './code.ts';
 export { CodeIndexInput, CodeIndexProgress, CodeIndexResult, codeIndex } from './jobs/code-index.ts';
+export { BatchFile, CodeBatchInput, CodeBatchProgress, CodeBatchResult, codeBatch } from './jobs/code-batch.ts';
 export { DocumentInput, CollectionUpsertInput, CollectionUpsertResult, collectionUpsert } from './jobs/collection-upsert.ts';
 export { VectorsMaintainInput, VectorsMaintainResult, vectorsMaintain } from './jobs/vectors-maintain.ts';
 export {

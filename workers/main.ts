@@ -10,7 +10,7 @@ import { createBudgets } from '../platform/usage/index.ts';
 import { loadConfig } from '../platform/config.ts';
 import { exitOnStartFailure, usableCpus } from '../platform/host.ts';
 import { connectDb } from '../platform/connections/index.ts';
-import { createJobLifecycle, streamSettings } from '../platform/jobs/index.ts';
+import { createChildJobs, createJobLifecycle, streamSettings } from '../platform/jobs/index.ts';
 import { createRoomMemory } from '../platform/discussions/index.ts';
 import { createDiscussionStore } from '../platform/discussions/index.ts';
 import { createTranscripts } from '../platform/discussions/index.ts';
@@ -111,7 +111,7 @@ export async function startWorkers(env: NodeJS.ProcessEnv = process.env, opts: {
     },
     modelPull: { ollama, timeoutMs: config.modelOps.pullTimeoutMs, idleTimeoutMs: config.modelOps.pullIdleTimeoutMs },
     vectors: {
-      codeIndex: { store: codeStore, vectors, catalog, embedder, pool: chunkPool, config: config.code },
+      codeIndex: { store: codeStore, vectors, catalog, embedder, pool: chunkPool, children: createChildJobs(jobs), config: config.code },
       collectionUpsert: { collections, vectors, catalog, embedder, window: config.code.embedWindow, embedBatch: config.code.embedBatch },
       maintain: {
         vectors,

@@ -28,7 +28,9 @@ import * as lancedb from '@lancedb/lancedb';
 import { codeCollection, codeTableSpec, createCodeSearch, createCodeStore } from '../../platform/code/index.ts';
 import { Embedder, createIndexCatalog, openVectorStore, sqlString, type VectorRow, type VectorStore, type VectorTable } from '../../platform/vectors/index.ts';
 import { createChunkPool } from '../../workers/chunking/pool.ts';
-import { codeIndexHandler } from '../../workers/code/index-job.ts';
+import { codeBatchHandler, codeIndexHandler, type CodeIndexDeps } from '../../workers/code/index-job.ts';
+import type { ChildJobs, JobRow } from '../../platform/jobs/index.ts';
+import type { CodeBatchInput } from '../../shared/index.ts';
 import { median, percentile } from '../internal/stats.ts';
 import { fetchLibrary, libraries } from './libraries.ts';
 import { perturb, prng } from './metrics.ts';
@@ -417,39 +419,51 @@ async function tenThousand(stack: BenchStack, log: (s: string) => void): Promise
   const seedEmbedder = Object.create(real) as Embedder;
   seedEmbedder.embed = async (_model, texts) => ({ vectors: texts.map((t) => hashVector(t, 384)), promptTokens: 0 });
   const pool = createChunkPool({ threads: 2 });
-  const handler = codeIndexHandler({
+  // The seed runs its batches inline, in this process (no queue): the stand-in embedder lives here.
+  const ctx = {
+    jobId: randomUUID(),
+    ownerId: stack.operator.id,
+    attempt: 1,
+    signal: new AbortController().signal,
+    abortReason: undefined,
+    willRetry: () => false,
+    addUsage: async () => true,
+    progress: () => {},
+    emitTokens: () => {},
+    meter: () => {},
+    log: {
+      info() {},
+      warn() {},
+      error() {},
+      debug() {},
+      child() {
+        return this;
+      },
+    } as never,
+  };
+  const rows = new Map<string, JobRow>();
+  const inline: ChildJobs = {
+    parent: async (id, queue) => ({ id, queue, ownerId: stack.operator.id, priority: 'batch' }),
+    earlier: async () => [],
+    submit: async (parent, n, _def, input) => {
+      const id = `${parent.id}:${n}`;
+      const result = await codeBatchHandler(deps)(input as CodeBatchInput, ctx);
+      rows.set(id, { id, state: 'completed', result } as JobRow);
+      return id;
+    },
+    states: async (ids) => ids.map((id) => rows.get(id)!),
+    cancel: async () => {},
+  };
+  const deps: CodeIndexDeps = {
     store: createCodeStore(stack.api.db),
     vectors: stack.workers.vectors,
     catalog: stack.workers.catalog,
     embedder: seedEmbedder,
     pool,
+    children: inline,
     config: stack.workers.config.code,
-  });
-  const controller = new AbortController();
-  const seeded = await handler(
-    { repositoryId: repo },
-    {
-      jobId: randomUUID(),
-      ownerId: stack.operator.id,
-      attempt: 1,
-      signal: controller.signal,
-      abortReason: undefined,
-      willRetry: () => false,
-      addUsage: async () => true,
-      progress: () => {},
-      emitTokens: () => {},
-      meter: () => {},
-      log: {
-        info() {},
-        warn() {},
-        error() {},
-        debug() {},
-        child() {
-          return this;
-        },
-      } as never,
-    },
-  );
+  };
+  const seeded = await codeIndexHandler(deps)({ repositoryId: repo }, ctx);
   await pool.close();
   log(`  seeded: ${seeded.files} files, ${seeded.chunks} chunks in ${(seeded.durationMs / 1000).toFixed(1)} s`);
 

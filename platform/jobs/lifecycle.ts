@@ -22,7 +22,17 @@ import { createHash, randomUUID } from 'node:crypto';
 import type { Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Knex } from 'knex';
-import { isJobKind, isTerminal, jobs, type JobDefinition, type JobEnvelope, type JobError, type PriorityClass, type Usage } from '../../shared/index.ts';
+import {
+  isJobKind,
+  isTerminal,
+  jobs,
+  type JobDefinition,
+  type JobEnvelope,
+  type JobError,
+  type PriorityClass,
+  type QueueName,
+  type Usage,
+} from '../../shared/index.ts';
 import type { Db } from '../connections/index.ts';
 import type { Keys } from '../keys.ts';
 import type { Logger } from '../observability/index.ts';
@@ -94,6 +104,11 @@ export interface AcceptSpec {
   cap?: OwnerCap & { refuse: (inFlight: number) => Error };
   /** The submitting request's id: it travels in the envelope into the worker's log lines for the job. */
   requestId?: string;
+  /**
+   * The job this one is a child of (platform/jobs/children.ts): BullMQ records it as the parent's
+   * dependency, so the queue dashboard shows the tree. The parent's queue must share its slot tag.
+   */
+  parent?: { id: string; queue: QueueName };
 }
 
 export interface ScheduledJob {
@@ -152,12 +167,17 @@ export function createJobLifecycle(deps: LifecycleDeps) {
     ...(requestId ? { requestId } : {}),
   });
 
-  async function enqueue(def: JobDefinition, id: string, envelope: JobEnvelope, maxAttempts?: number): Promise<void> {
+  async function enqueue(def: JobDefinition, id: string, envelope: JobEnvelope, maxAttempts?: number, parent?: AcceptSpec['parent']): Promise<void> {
     const opts = jobOptions(
       maxAttempts && maxAttempts !== def.defaults.attempts ? { ...def, defaults: { ...def.defaults, attempts: maxAttempts } } : def,
       id,
       envelope.priority,
     );
+    if (parent) {
+      opts.parent = { id: parent.id, queue: queues[parent.queue].qualifiedName };
+      // The parent decides what a failed child means (from the records): BullMQ must not hold the parent for it.
+      opts.ignoreDependencyOnFailure = true;
+    }
     await queues[def.queue].add(def.kind, envelope, opts);
   }
 
@@ -227,6 +247,7 @@ export function createJobLifecycle(deps: LifecycleDeps) {
     queues,
 
     get: (id: string) => store.get(id),
+    getMany: (ids: readonly string[]) => store.getMany(ids),
     activeByInput: (kind: string, field: string, value: string) => store.activeByInput(kind, field, value),
     ownerOf: (id: string) => store.ownerOf(id),
     oldestQueuedAges: () => store.oldestQueuedAges(),
@@ -261,7 +282,7 @@ export function createJobLifecycle(deps: LifecycleDeps) {
       if (!inserted.created) return inserted;
       deps.failpoint?.('accept.after-record');
       try {
-        await enqueue(spec.def, id, envelopeOf(spec.def, spec.input, spec.ownerId, spec.priority, spec.requestId), maxAttempts);
+        await enqueue(spec.def, id, envelopeOf(spec.def, spec.input, spec.ownerId, spec.priority, spec.requestId), maxAttempts, spec.parent);
       } catch (cause) {
         await store.remove(id).catch(() => {});
         throw new JobRefused('NOT_ACCEPTED', 'the queue could not take the job; nothing was accepted', { cause });

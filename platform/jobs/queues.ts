@@ -37,7 +37,16 @@ export type Queues = Record<QueueName, Queue>;
  * different slots. On a single Redis the tag changes nothing.
  */
 export function bullPrefix(prefix: string, queue: QueueName): string {
-  return `${prefix}:bull:{${queue}}`;
+  return `${prefix}:bull:{${slotTag(queue)}}`;
+}
+
+/**
+ * A queue's hash tag. A job and its children must share a slot (BullMQ moves
+ * a parent when its last child ends, in the child's script), so a queue of
+ * child jobs takes its parent queue's tag: `code-batch` hashes with `code`.
+ */
+export function slotTag(queue: QueueName): string {
+  return queue === 'code-batch' ? 'code' : queue;
 }
 
 export function createQueues(connection: Redis, prefix: string): Queues {

@@ -275,6 +275,11 @@ export function createJobStore(db: Db, hooks: JobStoreOptions = {}) {
       return jobs().where({ id }).first();
     },
 
+    /** The records of these ids that exist, in no particular order. */
+    async getMany(ids: readonly string[]): Promise<JobRow[]> {
+      return ids.length ? jobs().whereIn('id', [...ids]) : [];
+    },
+
     /** Starts an attempt. Returns the attempt number, or undefined when the job is already terminal. */
     async markActive(id: string): Promise<{ attempt: number; cancelRequested: boolean } | undefined> {
       return (await this.markActiveMany([id]))[0];

@@ -6,8 +6,12 @@
 import { z } from 'zod';
 import type { PriorityClass } from '../priority.ts';
 
-/** BullMQ queues, one per job family. */
-export const QueueName = z.enum(['llm', 'embed', 'code', 'system', 'models']);
+/**
+ * BullMQ queues, one per job family. `code-batch` holds the batches a
+ * `code.index` job fans out into: a queue of its own, so an index job waiting
+ * for its batches never holds the slot a batch needs.
+ */
+export const QueueName = z.enum(['llm', 'embed', 'code', 'code-batch', 'system', 'models']);
 export type QueueName = z.infer<typeof QueueName>;
 
 export interface JobDefaults {

@@ -2,6 +2,7 @@
  * The registry of job kinds. Adding a kind here without a handler in
  * workers/handlers is a type error there.
  */
+import { codeBatch } from './code-batch.ts';
 import { codeChunk } from './code-chunk.ts';
 import { codeIndex } from './code-index.ts';
 import { collectionUpsert } from './collection-upsert.ts';
@@ -23,6 +24,7 @@ export const jobs = {
   [discussionTurn.kind]: discussionTurn,
   [discussionSummarize.kind]: discussionSummarize,
   [codeIndex.kind]: codeIndex,
+  [codeBatch.kind]: codeBatch,
   [collectionUpsert.kind]: collectionUpsert,
   [vectorsMaintain.kind]: vectorsMaintain,
   [knowledgeExtract.kind]: knowledgeExtract,

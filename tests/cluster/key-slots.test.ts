@@ -4,6 +4,7 @@
  * and the platform's multi-key operations run there without CROSSSLOT errors.
  */
 import { randomUUID } from 'node:crypto';
+import { Queue, Worker } from 'bullmq';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createBudgets } from '../../platform/usage/index.ts';
 import { connectDb } from '../../platform/connections/index.ts';
@@ -50,6 +51,27 @@ describe('on a Redis Cluster', () => {
       }),
     );
     expect(new Set(perQueue).size).toBeGreaterThan(1);
+  });
+
+  it("keeps a queue of child jobs in its parent queue's slot, and runs a parent and child across them", async () => {
+    expect(await slot(`${bullPrefix(prefix, 'code-batch')}:code-batch:wait`)).toBe(await slot(`${bullPrefix(prefix, 'code')}:code:wait`));
+    const parents = new Queue('code', { connection: redis, prefix: bullPrefix(prefix, 'code') });
+    const batches = new Queue('code-batch', { connection: redis, prefix: bullPrefix(prefix, 'code-batch') });
+    const worker = new Worker('code-batch', async () => 'done', {
+      connection: connectRedis(url, { blocking: true }),
+      prefix: bullPrefix(prefix, 'code-batch'),
+    });
+    try {
+      const parent = await parents.add('code.index', {}, { jobId: randomUUID() });
+      // Adding a child and ending it both write the parent's keys, in the child's script: a CROSSSLOT error if the slots differed.
+      await batches.add('code.batch', {}, { jobId: randomUUID(), parent: { id: parent.id!, queue: parents.qualifiedName }, ignoreDependencyOnFailure: true });
+      for (let i = 0; i < 100 && (await parent.getDependenciesCount()).processed !== 1; i++) await new Promise((r) => setTimeout(r, 100));
+      expect(await parent.getDependenciesCount()).toMatchObject({ processed: 1, unprocessed: 0 });
+    } finally {
+      await worker.close();
+      await Promise.all([parents.obliterate({ force: true }), batches.obliterate({ force: true })]);
+      await Promise.all([parents.close(), batches.close()]);
+    }
   });
 
   it("keeps a room's stream, seq counter, memory and pick usage in one slot, and runs its append script and expiry", async () => {

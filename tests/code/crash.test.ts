@@ -1,8 +1,9 @@
 /**
  * An index job that is cancelled, and one whose worker is killed with
- * SIGKILL mid-run. The killed one resumes on another worker process, redoes
- * only the batch that was in flight, and ends with the index a clean build
- * of the same tree would have.
+ * SIGKILL mid-run. The killed one resumes on another worker process: its
+ * parent job waits for the batches the first attempt submitted, the batch
+ * that was in flight runs again (and no other), and the index ends as a
+ * clean build of the same tree would.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -111,6 +112,14 @@ describe('a killed worker', () => {
     expect(job.result.filesResumed).toBeGreaterThanOrEqual(atKill.filesDone);
     expect(job.result.filesChanged).toBe(total - job.result.filesResumed);
     expect(job.result.files).toBe(total);
+    // Its batches: the one the killed worker was running ran again (one batch at a time per worker), no other.
+    const batches = (await db('jobs').where({ kind: 'code.batch' }).whereRaw(`input->>'parentId' = ?`, [r.json.id]).select('state', 'attempts')) as {
+      state: string;
+      attempts: number;
+    }[];
+    expect(batches.length).toBeGreaterThan(1);
+    expect(batches.every((b) => b.state === 'completed')).toBe(true);
+    expect(batches.filter((b) => b.attempts > 1).length).toBeLessThanOrEqual(1);
 
     // The index equals a clean build: exactly the chunks the extractor makes of this tree, once each.
     const model = await new Embedder(createOllamaClient(loadConfig(stack.env).ollama)).describe('all-minilm');

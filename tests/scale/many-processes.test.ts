@@ -38,7 +38,7 @@ beforeAll(async () => {
     PARLEY_SWEEP_INTERVAL_MS: '500',
     PARLEY_RATE_JOBS_WRITE: 'member=40',
   };
-  const others = { ...env, PARLEY_WORKER_QUEUES: 'system,code,embed,models' };
+  const others = { ...env, PARLEY_WORKER_QUEUES: 'system,code,code-batch,embed,models' };
   [api1, api2] = await Promise.all([startProcess('api', env, 'api-1'), startProcess('api', env, 'api-2')]);
   [worker1, worker2, worker3] = await Promise.all([
     startProcess('workers', others, 'worker-1'),
@@ -157,7 +157,7 @@ describe('2 API processes and 3 worker processes', () => {
     const survivor = holder === worker1 ? worker2 : worker1;
     expect(survivor.lines.find((l) => l.msg === 'job finished' && l.jobId === id)).toMatchObject({ state: 'completed', attempt: 2 });
     // Bring the fleet back to three workers for the tests after this one.
-    const replacement = await startProcess('workers', { ...env, PARLEY_WORKER_QUEUES: 'system,code,embed,models' }, holder!.name);
+    const replacement = await startProcess('workers', { ...env, PARLEY_WORKER_QUEUES: 'system,code,code-batch,embed,models' }, holder!.name);
     if (holder === worker1) worker1 = replacement;
     else worker2 = replacement;
   });

@@ -32,7 +32,7 @@ const tree: Record<string, string> = {
 };
 
 beforeAll(async () => {
-  stack = await startCodeStack({ workers: ['code', 'embed'] });
+  stack = await startCodeStack({ workers: ['code', 'code-batch', 'embed'] });
   alice = await stack.user('member');
   client = createClient({ baseUrl: stack.base, auth: alice.token });
 });

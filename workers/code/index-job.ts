@@ -1,27 +1,32 @@
 /**
- * The `code.index` handler: one repository into one index generation.
+ * The `code.index` and `code.batch` handlers: one repository into one index
+ * generation, as a job tree.
  *
- *   scan ─▶ diff against the generation's record ─▶ batches of changed files:
- *     extract (chunk pool) ─▶ reuse stored vectors by content hash ─▶ embed
- *     the rest (Ollama) ─▶ one LanceDB commit replacing those files' rows ─▶
- *     record the files and their symbols (Postgres)
- *   ─▶ remove deleted files ─▶ maintain the table's indexes ─▶ record the
- *   repository's state ─▶ promote a building generation once complete.
+ *   code.index: scan ─▶ diff against the generation's record ─▶ one
+ *   code.batch child per batch of changed files ─▶ wait for them ─▶ remove
+ *   deleted files ─▶ maintain the table's indexes ─▶ record the repository's
+ *   state ─▶ promote a building generation once complete.
+ *
+ *   code.batch: extract (chunk pool) ─▶ reuse stored vectors by content hash
+ *   ─▶ embed the rest (Ollama) ─▶ one LanceDB commit replacing those files'
+ *   rows ─▶ record the files and their symbols (Postgres).
+ *
+ * The batches are ordinary jobs in the `code-batch` queue (platform/jobs
+ * children.ts): every worker process takes one at a time, so a repository
+ * indexes on every machine at once, and the queue dashboard shows the tree.
  *
  * Incremental by content: a file whose hash matches the record is not read
  * again, and a chunk whose text hash any row of the generation already has
  * (in any repository) is not embedded again.
  *
  * Crash-safe by construction: a batch is recorded in Postgres only after its
- * LanceDB commit, and a run always starts from the diff. A run killed mid
- * batch redoes that batch only, and when the kill fell between the commit and
- * the record, the batch's vectors are found by hash and not embedded again.
- * The result equals a clean build's because both converge on the same rows
- * for the same tree.
- *
- * The next batch is extracted while the current one embeds; the commit of a
- * batch happens before the next batch embeds, so at most one batch's work is
- * ever uncommitted.
+ * LanceDB commit, and the parent plans from the diff. A killed worker's batch
+ * runs again (it redoes that batch only); when the kill fell between the
+ * commit and the record, its vectors are found by hash and not embedded
+ * again. A parent that takes over after a crash first waits for the batches
+ * its earlier attempt left running, then plans what is still changed. The
+ * result equals a clean build's because both converge on the same rows for
+ * the same tree.
  */
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
@@ -36,12 +41,14 @@ import {
   type CodeStore,
   type FileMetadata,
   type IndexedFile,
+  type RepositoryRow,
   type TreeFile,
 } from '../../platform/code/index.ts';
-import { JobFailure } from '../../platform/jobs/index.ts';
+import { JobFailure, type ChildJobs, type JobRow } from '../../platform/jobs/index.ts';
 import type { Embedder, Generation, IndexCatalog, VectorRow, VectorStore, VectorTable } from '../../platform/vectors/index.ts';
 import { analyzeText, sameIdentity } from '../../platform/vectors/index.ts';
-import type { CodeIndexProgress, CodeIndexResult, SourceFile, codeIndex } from '../../shared/index.ts';
+import { codeBatch, isTerminal } from '../../shared/index.ts';
+import type { CodeBatchProgress, CodeBatchResult, CodeIndexProgress, CodeIndexResult, SourceFile, codeIndex } from '../../shared/index.ts';
 import type { Handler, HandlerContext } from '../runtime/handler.ts';
 import type { ExtractedFile, ExtractOptions } from './extract.ts';
 
@@ -54,6 +61,8 @@ export interface CodeIndexConfig {
   batchBytes: number;
   maxFileBytes: number;
   maxFiles: number;
+  /** How often a code.index job reads its batches' records (progress, ends). @defaultValue 500 */
+  batchPollMs?: number;
 }
 
 export interface Extractor {
@@ -66,6 +75,8 @@ export interface CodeIndexDeps {
   catalog: IndexCatalog;
   embedder: Embedder;
   pool: Extractor;
+  /** Submits and reads the code.batch children (platform/jobs children.ts). */
+  children: ChildJobs;
   config: CodeIndexConfig;
 }
 
@@ -122,6 +133,15 @@ async function targetGeneration(deps: CodeIndexDeps, input: { generation?: strin
   return { gen, model };
 }
 
+/** What the parent keeps of each batch it waits for. */
+interface BatchState {
+  id: string;
+  n: number;
+  files: number;
+  bytes: number;
+  row?: JobRow;
+}
+
 export function codeIndexHandler(deps: CodeIndexDeps): Handler<typeof codeIndex> {
   return async (input, ctx) => {
     const started = Date.now();
@@ -129,27 +149,40 @@ export function codeIndexHandler(deps: CodeIndexDeps): Handler<typeof codeIndex>
     if (!repo) throw new JobFailure('HANDLER_FAILED', `repository ${input.repositoryId} does not exist (deleted?)`);
     if (repo.source.type === 'archive' && !repo.snapshot)
       throw new JobFailure('HANDLER_FAILED', 'no archive was uploaded for this repository yet: PUT /v1/code/repositories/:id/archive first');
-    let root: string;
-    try {
-      root = await repositoryTree(repo.source, repo.id, { codeDir: deps.config.dir, roots: deps.config.roots });
-    } catch (err) {
-      throw new JobFailure('HANDLER_FAILED', err instanceof Error ? err.message : String(err));
-    }
-    const { gen, model } = await targetGeneration(deps, input, ctx.signal);
+    const root = await treeOf(deps, repo);
+    const { gen } = await targetGeneration(deps, input, ctx.signal);
     const table = await deps.vectors.table(codeTableSpec(gen));
-    const extractOptions: ExtractOptions = { maxTokens: Math.min(deps.config.embedWindow, model.contextLength) - 2, tokenizer: model.tokenizer };
+    const parent = await deps.children.parent(ctx.jobId, codeIndexQueue);
 
     const progress: CodeIndexProgress = { phase: 'scanning', filesDone: 0, filesTotal: 0, chunksEmbedded: 0, chunksReused: 0, etaSeconds: null };
     let bytesTotal = 0;
-    let bytesDone = 0;
     let indexingSince = 0;
-    // The batch being embedded: its bytes, and the share of its chunks embedded so far, so the ETA moves within a batch.
-    let inFlight = { bytes: 0, share: 0 };
+    // The batches of this run, updated from their records as they run.
+    let running: BatchState[] = [];
     const report = () => {
-      const done = bytesDone + inFlight.bytes * inFlight.share;
-      if (progress.phase === 'indexing' && done > 0) {
-        const rate = done / Math.max(1, Date.now() - indexingSince);
-        progress.etaSeconds = Math.round((bytesTotal - done) / rate / 1000);
+      if (progress.phase === 'indexing') {
+        let files = 0;
+        let embedded = 0;
+        let reused = 0;
+        let bytes = 0;
+        for (const b of running) {
+          const result = b.row?.state === 'completed' ? (b.row.result as CodeBatchResult) : undefined;
+          if (result) {
+            files += b.files;
+            embedded += result.chunksEmbedded;
+            reused += result.chunksReused;
+            bytes += b.bytes;
+          } else if (b.row?.state === 'active' && b.row.progress) {
+            // The share of its texts embedded so far moves the ETA within a batch.
+            const p = b.row.progress as CodeBatchProgress;
+            embedded += p.chunksEmbedded;
+            bytes += p.of ? (b.bytes * Math.min(p.embedded, p.of)) / p.of : 0;
+          }
+        }
+        progress.filesDone = files;
+        progress.chunksEmbedded = embedded;
+        progress.chunksReused = reused;
+        if (bytes > 0) progress.etaSeconds = Math.round((bytesTotal - bytes) / (bytes / Math.max(1, Date.now() - indexingSince)) / 1000);
       }
       ctx.progress({ ...progress });
     };
@@ -157,6 +190,15 @@ export function codeIndexHandler(deps: CodeIndexDeps): Handler<typeof codeIndex>
     const ticker = setInterval(report, 1000);
     try {
       report();
+      // Batches an earlier attempt of this job submitted and that still run: wait for them, so no file is
+      // planned twice. What they committed shows in the diff below; what they failed is planned again.
+      const earlier = await deps.children.earlier(ctx.jobId);
+      const unfinished = earlier.filter((r) => !isTerminal(r.state)).map((r) => ({ id: r.id, n: -1, files: 0, bytes: 0 }));
+      if (unfinished.length) {
+        ctx.log.info({ batches: unfinished.length }, 'waiting for the batches an earlier attempt left running');
+        await awaitBatches(deps, ctx, unfinished, report);
+      }
+
       const scan = await scanTree(root, { maxFileBytes: deps.config.maxFileBytes, maxFiles: deps.config.maxFiles, signal: ctx.signal }).catch(
         (err: unknown) => {
           if (ctx.signal.aborted) throw err;
@@ -185,76 +227,38 @@ export function codeIndexHandler(deps: CodeIndexDeps): Handler<typeof codeIndex>
         indexed: previous?.indexed_at != null,
       });
 
+      // Fan out: one code.batch child per batch, numbered after the earlier attempts' ones. Every worker
+      // serving code-batch takes them, one at a time each; this job waits, holding its own lock.
       progress.phase = 'indexing';
       progress.filesTotal = changed.length;
       bytesTotal = changed.reduce((n, f) => n + f.bytes, 0);
       indexingSince = Date.now();
       const plan = batches(changed, deps.config.batchBytes);
-      let chunksEmbedded = 0;
-      let chunksReused = 0;
-      let namesEmbedded = 0;
-
-      const prepare = async (files: TreeFile[]): Promise<PreparedBatch> => {
-        const sources: SourceFile[] = [];
-        const kept: TreeFile[] = [];
-        for (const f of files) {
-          let content: Buffer;
-          try {
-            content = await readFile(join(root, f.path));
-          } catch {
-            continue; // Gone since the scan: the next run removes it.
-          }
-          kept.push({ ...f, hash: hashContent(content), bytes: content.length });
-          sources.push({ path: f.path, language: f.language, content: content.toString('utf8') });
-        }
-        const extracted = sources.length ? await deps.pool.extract(sources, extractOptions, ctx.signal) : [];
-        const known = await table.vectorsByHash(extracted.flatMap((e) => e.chunks.map((c) => c.contentHash)));
-        const knownNames = await table.vectorsByHash(
-          extracted.flatMap((e) => e.chunks.flatMap((c) => (c.nameText ? [nameHash(c.nameText)] : []))),
-          { vector: 'name_vector', hash: 'name_hash' },
-        );
-        return { files: kept, extracted, known, knownNames };
-      };
-
-      let next = plan.length ? prepare(plan[0]!) : undefined;
-      for (let b = 0; b < plan.length; b++) {
-        if (ctx.signal.aborted) throw ctx.signal.reason;
-        const batch = await next!;
-        // Extract the next batch while this one embeds.
-        next = b + 1 < plan.length ? prepare(plan[b + 1]!) : undefined;
-        next?.catch(() => {});
-        const batchBytes = plan[b]!.reduce((n, f) => n + f.bytes, 0);
-        inFlight = { bytes: batchBytes, share: 0 };
-        const result = await embedAndWrite(deps, ctx, table, repo.id, batch, model.model, (n, of) => {
-          progress.chunksEmbedded = chunksEmbedded + n;
-          inFlight.share = of ? n / of : 0;
-          report();
+      running = [];
+      for (const [i, files] of plan.entries()) {
+        if (ctx.signal.aborted) break;
+        const n = earlier.length + i;
+        const id = await deps.children.submit(parent, n, codeBatch, {
+          repositoryId: repo.id,
+          generation: gen.id,
+          parentId: ctx.jobId,
+          n,
+          files: files.map((f) => ({ path: f.path, language: f.language, bytes: f.bytes, hash: f.hash })),
         });
-        inFlight = { bytes: 0, share: 0 };
-        chunksEmbedded += result.embedded;
-        chunksReused += result.reused;
-        namesEmbedded += result.names;
-        const files: IndexedFile[] = batch.files.map((f, i) => ({
-          path: f.path,
-          fileHash: f.hash,
-          language: f.language,
-          bytes: f.bytes,
-          chunks: batch.extracted[i]?.chunks.length ?? 0,
-        }));
-        const metadata: FileMetadata[] = batch.extracted.map((e, i) => ({
-          path: e.path,
-          language: e.language ?? batch.files[i]!.language,
-          fileHash: batch.files[i]!.hash,
-          imports: e.imports,
-          symbols: e.symbols.map((s) => ({ ...s })),
-        }));
-        await deps.store.recordBatch(repo.id, gen.id, files, metadata);
-        progress.filesDone += plan[b]!.length;
-        progress.chunksEmbedded = chunksEmbedded;
-        progress.chunksReused = chunksReused;
-        bytesDone += batchBytes;
-        report();
+        running.push({ id, n, files: files.length, bytes: files.reduce((s, f) => s + f.bytes, 0) });
       }
+      await awaitBatches(deps, ctx, running, report);
+      const failed = running.filter((b) => b.row!.state !== 'completed');
+      if (failed.length) {
+        const first = failed[0]!.row!;
+        throw new JobFailure(
+          'HANDLER_FAILED',
+          `${failed.length} of ${plan.length} batches did not complete; batch ${failed[0]!.n} (job ${first.id}) ended ${first.state}: ${first.error_code ?? ''} ${first.error_message ?? ''}`.trim(),
+          { details: { batches: failed.map((b) => ({ n: b.n, job: b.id, state: b.row!.state, code: b.row!.error_code })) } },
+        );
+      }
+      report();
+      const done = running.map((b) => b.row!.result as CodeBatchResult);
 
       if (removed.length) {
         progress.phase = 'removing';
@@ -296,9 +300,9 @@ export function codeIndexHandler(deps: CodeIndexDeps): Handler<typeof codeIndex>
         filesRemoved: removed.length,
         filesResumed,
         chunks,
-        chunksEmbedded,
-        chunksReused,
-        namesEmbedded,
+        chunksEmbedded: done.reduce((n, r) => n + r.chunksEmbedded, 0),
+        chunksReused: done.reduce((n, r) => n + r.chunksReused, 0),
+        namesEmbedded: done.reduce((n, r) => n + r.namesEmbedded, 0),
         batches: plan.length,
         skipped: scan.skipped as Record<string, number>,
         promoted,
@@ -311,18 +315,156 @@ export function codeIndexHandler(deps: CodeIndexDeps): Handler<typeof codeIndex>
   };
 }
 
+const codeIndexQueue = 'code' as const;
+
+/**
+ * Waits until every batch's record is terminal, reading them every
+ * `pollMs` and calling `onTick` after each read. Cancelled, it cancels the
+ * batches still running and waits for them to end (a batch never stops
+ * between its LanceDB commit and its record, so what ends up committed is
+ * consistent), then throws. Shut down or superseded, it throws at once: the
+ * batches go on, and the attempt that takes over waits for them.
+ */
+async function awaitBatches(deps: CodeIndexDeps, ctx: HandlerContext, batches: BatchState[], onTick: () => void): Promise<void> {
+  const pollMs = deps.config.batchPollMs ?? 500;
+  const read = async () => {
+    const pending = batches.filter((b) => !b.row || !isTerminal(b.row.state));
+    const rows = new Map((await deps.children.states(pending.map((b) => b.id))).map((r) => [r.id, r]));
+    for (const b of pending) b.row = rows.get(b.id) ?? b.row;
+    return batches.every((b) => b.row && isTerminal(b.row.state));
+  };
+  const since = Date.now();
+  let warned = false;
+  while (!(await read())) {
+    onTick();
+    if (ctx.signal.aborted) break;
+    if (!warned && Date.now() - since > 60_000 && batches.every((b) => b.row?.state === 'queued')) {
+      warned = true;
+      ctx.log.warn(
+        { batches: batches.length },
+        'no worker has taken a code.batch job for a minute: is some worker serving the code-batch queue (PARLEY_WORKER_QUEUES)?',
+      );
+    }
+    await sleep(pollMs, ctx.signal);
+  }
+  onTick();
+  if (!ctx.signal.aborted) return;
+  if (ctx.abortReason === 'cancelled') {
+    const open = batches.filter((b) => !b.row || !isTerminal(b.row.state)).map((b) => b.id);
+    await deps.children.cancel(open);
+    const deadline = Date.now() + 60_000;
+    while (!(await read()) && Date.now() < deadline) await sleep(100);
+  }
+  throw ctx.signal.reason;
+}
+
+function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal?.addEventListener('abort', done, { once: true });
+  });
+}
+
+/** The folder a repository's files are read from. */
+async function treeOf(deps: CodeIndexDeps, repo: RepositoryRow): Promise<string> {
+  try {
+    return await repositoryTree(repo.source, repo.id, { codeDir: deps.config.dir, roots: deps.config.roots });
+  } catch (err) {
+    throw new JobFailure('HANDLER_FAILED', err instanceof Error ? err.message : String(err));
+  }
+}
+
+/**
+ * The `code.batch` handler: one batch of a `code.index` job. Reads and
+ * extracts its files, embeds the texts no row of the generation has, commits
+ * them in one LanceDB write, then records the files and their symbols. The
+ * record follows the commit whatever happens meanwhile (a cancel lands after
+ * it): a batch is either wholly recorded or not at all, and when it is not,
+ * its rows are found by hash and not embedded again.
+ */
+export function codeBatchHandler(deps: CodeIndexDeps): Handler<typeof codeBatch> {
+  return async (input, ctx) => {
+    const repo = await deps.store.getRepository(input.repositoryId);
+    if (!repo) throw new JobFailure('HANDLER_FAILED', `repository ${input.repositoryId} does not exist (deleted?)`);
+    const root = await treeOf(deps, repo);
+    const { gen, model } = await targetGeneration(deps, { generation: input.generation }, ctx.signal);
+    const table = await deps.vectors.table(codeTableSpec(gen));
+    const extractOptions: ExtractOptions = { maxTokens: Math.min(deps.config.embedWindow, model.contextLength) - 2, tokenizer: model.tokenizer };
+    const batch = await prepare(deps, table, root, input.files, extractOptions, ctx.signal);
+    if (ctx.signal.aborted) throw ctx.signal.reason;
+    const result = await embedAndWrite(deps, ctx, table, repo.id, batch, model.model, (p) => ctx.progress(p));
+    const files: IndexedFile[] = batch.files.map((f, i) => ({
+      path: f.path,
+      fileHash: f.hash,
+      language: f.language,
+      bytes: f.bytes,
+      chunks: batch.extracted[i]?.chunks.length ?? 0,
+    }));
+    const metadata: FileMetadata[] = batch.extracted.map((e, i) => ({
+      path: e.path,
+      language: e.language ?? batch.files[i]!.language,
+      fileHash: batch.files[i]!.hash,
+      imports: e.imports,
+      symbols: e.symbols.map((s) => ({ ...s })),
+    }));
+    await deps.store.recordBatch(repo.id, gen.id, files, metadata);
+    return {
+      files: files.length,
+      chunks: files.reduce((n, f) => n + f.chunks, 0),
+      chunksEmbedded: result.embedded,
+      chunksReused: result.reused,
+      namesEmbedded: result.names,
+    };
+  };
+}
+
+/** Reads and extracts a batch's files, and finds the vectors already stored for its texts. */
+async function prepare(
+  deps: CodeIndexDeps,
+  table: VectorTable,
+  root: string,
+  files: readonly TreeFile[],
+  extractOptions: ExtractOptions,
+  signal: AbortSignal,
+): Promise<PreparedBatch> {
+  const sources: SourceFile[] = [];
+  const kept: TreeFile[] = [];
+  for (const f of files) {
+    let content: Buffer;
+    try {
+      content = await readFile(join(root, f.path));
+    } catch {
+      continue; // Gone since the scan: the next run removes it.
+    }
+    kept.push({ ...f, hash: hashContent(content), bytes: content.length });
+    sources.push({ path: f.path, language: f.language, content: content.toString('utf8') });
+  }
+  const extracted = sources.length ? await deps.pool.extract(sources, extractOptions, signal) : [];
+  const known = await table.vectorsByHash(extracted.flatMap((e) => e.chunks.map((c) => c.contentHash)));
+  const knownNames = await table.vectorsByHash(
+    extracted.flatMap((e) => e.chunks.flatMap((c) => (c.nameText ? [nameHash(c.nameText)] : []))),
+    { vector: 'name_vector', hash: 'name_hash' },
+  );
+  return { files: kept, extracted, known, knownNames };
+}
+
 /**
  * Embeds the batch's texts that no stored row has (chunk texts by content
  * hash, name texts by name hash), then commits the batch's files in one write.
  */
 async function embedAndWrite(
   deps: CodeIndexDeps,
-  ctx: HandlerContext<CodeIndexProgress>,
+  ctx: HandlerContext<CodeBatchProgress>,
   table: VectorTable,
   repositoryId: string,
   batch: PreparedBatch,
   model: string,
-  onEmbedded: (n: number, of: number) => void,
+  onEmbedded: (p: CodeBatchProgress) => void,
 ): Promise<{ embedded: number; reused: number; names: number }> {
   const missing = new Map<string, string>();
   const missingNames = new Map<string, string>();
@@ -344,7 +486,7 @@ async function embedAndWrite(
     const { vectors: embedded } = await deps.embedder.embed(model, texts, {
       signal: ctx.signal,
       batchSize: deps.config.embedBatch,
-      onProgress: (n) => onEmbedded(Math.min(n, missing.size), texts.length),
+      onProgress: (n) => onEmbedded({ embedded: n, of: texts.length, chunksEmbedded: Math.min(n, missing.size) }),
     });
     [...missing.keys()].forEach((h, i) => vectors.set(h, embedded[i]!));
     [...missingNames.keys()].forEach((h, i) => nameVectors.set(h, embedded[missing.size + i]!));
@@ -384,7 +526,6 @@ async function embedAndWrite(
     }
   }
   await table.upsert(rows, { replace: { scope: repositoryId, field: 'path', values: batch.files.map((f) => f.path) } });
-  if (ctx.signal.aborted) throw ctx.signal.reason;
   return { embedded: missing.size, reused, names: missingNames.size };
 }
 

@@ -1,7 +1,7 @@
 import type { BudgetGuards } from '../../platform/usage/index.ts';
 import type { OllamaClient } from '../../platform/ollama/index.ts';
 import type { Jobs } from '../../shared/index.ts';
-import { codeIndexHandler, type CodeIndexDeps } from '../code/index-job.ts';
+import { codeBatchHandler, codeIndexHandler, type CodeIndexDeps } from '../code/index-job.ts';
 import { knowledgeExtractHandler, type KnowledgeExtractDeps } from '../knowledge/extract-job.ts';
 import type { DiscussionRuntime } from '../discussions/runtime.ts';
 import { collectionUpsertHandler, type CollectionUpsertDeps } from '../vectors/collection-upsert.ts';
@@ -28,7 +28,7 @@ export interface HandlerDeps {
   modelPull: ModelPullDeps;
   /** Rooms, transcripts, memory and scheduling for the discussion.* kinds. */
   discussions: DiscussionRuntime;
-  /** The vector store and code intelligence: code.index, collection.upsert, vectors.maintain. */
+  /** The vector store and code intelligence: code.index and its code.batch children, collection.upsert, vectors.maintain. */
   vectors: { codeIndex: CodeIndexDeps; collectionUpsert: CollectionUpsertDeps; maintain: MaintainDeps };
   /** Knowledge extraction: sources' record (Postgres) and the items' store (LanceDB). */
   knowledge: KnowledgeExtractDeps;
@@ -44,6 +44,7 @@ export function createHandlers(deps: HandlerDeps) {
     'discussion.turn': discussionTurnHandler(deps.discussions),
     'discussion.summarize': discussionSummarizeHandler(deps.discussions),
     'code.index': codeIndexHandler(deps.vectors.codeIndex),
+    'code.batch': codeBatchHandler(deps.vectors.codeIndex),
     'collection.upsert': collectionUpsertHandler(deps.vectors.collectionUpsert),
     'vectors.maintain': vectorsMaintainHandler(deps.vectors.maintain),
     'knowledge.extract': knowledgeExtractHandler(deps.knowledge),

@@ -1,0 +1,184 @@
+/**
+ * A code.index job as a job tree on the real services: it fans out into one
+ * code.batch child per batch, which the queue dashboard shows as its
+ * children; a batch that does not complete fails the parent with the batch
+ * named, and a retry does only that batch's files; cancelling the parent
+ * cancels the batches it was waiting for.
+ *
+ * The in-process workers here serve every queue but `code-batch`, so the
+ * batches wait until the test starts a worker process that serves it.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { QueueName } from '../../shared/index.ts';
+import type { TestUser } from '../harness.ts';
+import { createRepo, startCodeStack, treeArchive, upload, type CodeStack } from './support.ts';
+
+let stack: CodeStack;
+let user: TestUser;
+let operator: TestUser;
+const processes: ChildProcess[] = [];
+
+/** 12 files of two small functions each: with 1,500-byte batches, several batches of a few files. */
+function tree(tag: string): Record<string, string> {
+  const files: Record<string, string> = {};
+  for (let f = 0; f < 12; f++) {
+    files[`src/${tag}${f}.ts`] = [0, 1]
+      .map(
+        (i) =>
+          `/** ${tag} ${f}.${i}: scales a number by ${f + i}. */\nexport function ${tag}Scale${f}x${i}(n: number): number {\n  return n * ${f + i + 2};\n}\n`,
+      )
+      .join('\n');
+  }
+  return files;
+}
+
+/** A worker process that serves only the code-batch queue. */
+function batchWorker(): Promise<ChildProcess> {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'workers/main.ts'], {
+    env: { ...stack.env, PARLEY_WORKER_QUEUES: 'code-batch', PARLEY_WORKER_PORT: '0', LOG_LEVEL: 'info' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  processes.push(child);
+  return new Promise((resolve, reject) => {
+    let out = '';
+    child.stdout!.on('data', (d: Buffer) => {
+      out += d.toString();
+      if (out.includes('workers ready')) resolve(child);
+    });
+    child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
+    child.on('exit', (code) => reject(new Error(`worker exited early (${code}):\n${out}`)));
+  });
+}
+
+/** The parent's code.batch children as recorded, in order. */
+async function batchesOf(parentId: string): Promise<any[]> {
+  const rows = await stack.api.db('jobs').where({ kind: 'code.batch' }).whereRaw(`input->>'parentId' = ?`, [parentId]).select('*');
+  return rows.sort((a: any, b: any) => a.input.n - b.input.n);
+}
+
+/** The node of the flow tree with this id, wherever the response puts it. */
+function findNode(value: any, id: string): any {
+  if (!value || typeof value !== 'object') return undefined;
+  if (value.id === id && Array.isArray(value.children)) return value;
+  for (const v of Object.values(value)) {
+    const found = findNode(v, id);
+    if (found) return found;
+  }
+  return undefined;
+}
+
+async function until<T>(what: string, probe: () => Promise<T | undefined>, ms = 60_000): Promise<T> {
+  const deadline = Date.now() + ms;
+  while (Date.now() < deadline) {
+    const v = await probe();
+    if (v !== undefined) return v;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+async function startIndex(tag: string): Promise<{ repo: string; files: Record<string, string>; id: string }> {
+  const files = tree(tag);
+  const repo = await createRepo(stack, user, tag);
+  expect((await upload(stack, user, repo, treeArchive(files))).status).toBe(200);
+  const r = await stack.request('POST', `/v1/code/repositories/${repo}/index`, { user });
+  expect(r.status).toBe(202);
+  return { repo, files, id: r.json.id };
+}
+
+beforeAll(async () => {
+  stack = await startCodeStack({
+    workers: QueueName.options.filter((q) => q !== 'code-batch'),
+    env: { PARLEY_CODE_BATCH_BYTES: '1500' },
+  });
+  user = await stack.user('member');
+  operator = await stack.user('operator');
+});
+afterEach(() => {
+  for (const p of processes.splice(0)) if (p.exitCode === null) p.kill('SIGKILL');
+});
+afterAll(() => stack?.cleanup());
+
+describe('a code.index job', () => {
+  it('fans out into code.batch children that the queue dashboard shows as its tree', async () => {
+    const { id, files } = await startIndex('tree');
+    const waiting = await until('the batches', async () => {
+      const b = await batchesOf(id);
+      return b.length > 1 && b.every((x) => x.state === 'queued') ? b : undefined;
+    });
+    // The batches wait for a worker that serves their queue; the parent waits for them.
+    expect((await stack.request('GET', `/v1/jobs/${id}`, { user })).json.state).toBe('active');
+    await batchWorker();
+    const job = await stack.waitForJob(id, user, 600_000);
+    expect(job.state, JSON.stringify(job.error)).toBe('completed');
+    const batches = await batchesOf(id);
+    expect(batches.map((b) => b.id)).toEqual(waiting.map((b) => b.id));
+    expect(job.result.batches).toBe(batches.length);
+    expect(job.result.files).toBe(Object.keys(files).length);
+    // Each batch: the parent's owner and priority class, its place in the plan, its share of the files, completed.
+    expect(batches.map((b) => b.input.n)).toEqual(batches.map((_, i) => i));
+    expect(batches.reduce((n, b) => n + b.input.files.length, 0)).toBe(Object.keys(files).length);
+    for (const b of batches) {
+      expect(b).toMatchObject({ owner_id: user.id, priority: 'batch', state: 'completed', queue: 'code-batch' });
+      expect(b.result.files).toBe(b.input.files.length);
+    }
+    expect(batches.reduce((n, b) => n + b.result.chunksEmbedded, 0)).toBe(job.result.chunksEmbedded);
+
+    // The dashboard's flow view: the parent, with the batches as its children.
+    const flow = await stack.request('GET', `/admin/queues/api/queues/code/${id}/flow`, { user: operator });
+    expect(flow.status, flow.text).toBe(200);
+    const root = findNode(flow.json, id);
+    expect(root, flow.text).toBeDefined();
+    expect(root.children.map((c: any) => c.id).sort()).toEqual(batches.map((b) => b.id).sort());
+    for (const c of root.children) expect(c).toMatchObject({ name: 'code.batch', state: 'completed' });
+    expect(root.dependencies).toMatchObject({ processed: batches.length, unprocessed: 0 });
+  });
+
+  it('fails when a batch does not complete, names it, and a retry indexes only that batch', async () => {
+    const { id, files } = await startIndex('retry');
+    const waiting = await until('the batches', async () => {
+      const b = await batchesOf(id);
+      return b.length > 1 ? b : undefined;
+    });
+    const skipped = waiting[0]!;
+    const cancelled = await stack.request('DELETE', `/v1/jobs/${skipped.id}`, { user });
+    expect(cancelled.json.state).toBe('cancelled');
+    await batchWorker();
+    const failed = await stack.waitForJob(id, user, 600_000);
+    expect(failed.state).toBe('failed');
+    expect(failed.error.code).toBe('HANDLER_FAILED');
+    expect(failed.error.message).toContain(`batch 0 (job ${skipped.id}) ended cancelled`);
+    expect(failed.error.details.batches).toEqual([{ n: 0, job: skipped.id, state: 'cancelled', code: 'CANCELLED' }]);
+
+    expect((await stack.request('POST', `/v1/jobs/${id}/retry`, { user })).status).toBe(202);
+    const job = await stack.waitForJob(id, user, 600_000);
+    expect(job.state, JSON.stringify(job.error)).toBe('completed');
+    // Only the cancelled batch's files were left to do, in one new batch numbered after the first attempt's.
+    expect(job.result.filesChanged).toBe(skipped.input.files.length);
+    expect(job.result.files).toBe(Object.keys(files).length);
+    const all = await batchesOf(id);
+    expect(all).toHaveLength(waiting.length + 1);
+    expect(all.at(-1)!.input.n).toBe(waiting.length);
+    expect(all.at(-1)!.input.files.map((f: any) => f.path)).toEqual(skipped.input.files.map((f: any) => f.path));
+  });
+
+  it('cancels the batches it waits for when it is cancelled', async () => {
+    const { id } = await startIndex('stop');
+    await until('the batches', async () => {
+      const b = await batchesOf(id);
+      return b.length > 1 ? b : undefined;
+    });
+    const r = await stack.request('DELETE', `/v1/jobs/${id}`, { user });
+    expect(r.status).toBe(200);
+    expect(r.json.state).toBe('cancelled');
+    const batches = await until('every batch ended', async () => {
+      const b = await batchesOf(id);
+      return b.every((x) => x.state === 'cancelled') ? b : undefined;
+    });
+    expect(batches.length).toBeGreaterThan(1);
+    // Nothing of them is left in their queue for a worker to pick up.
+    const queue = stack.api.jobs.queues['code-batch'];
+    expect(await queue.getJobCounts('wait', 'prioritized', 'delayed', 'active')).toEqual({ wait: 0, prioritized: 0, delayed: 0, active: 0 });
+  });
+});
