@@ -187,7 +187,7 @@ export async function startApi(env: NodeJS.ProcessEnv = process.env) {
   const collectionDeps = { config, collections: createCollectionStore(db), catalog, vectors, embedder, submit: submitDeps };
   const knowledgeDeps = {
     records: knowledgeRecords,
-    knowledge: new KnowledgeStore({ vectors, embedder, model: config.ollama.embedModel }),
+    knowledge: new KnowledgeStore({ vectors, embedder, catalog, model: config.ollama.embedModel }),
     submit: submitDeps,
     llmPass: { budgets, maxTokens: config.knowledge.llmMaxTokens },
   };

@@ -90,7 +90,7 @@ export async function startWorkers(env: NodeJS.ProcessEnv = process.env, opts: {
   const codeStore = createCodeStore(db);
   const collections = createCollectionStore(db);
   // Knowledge: items in LanceDB, their record in Postgres; agents remember through the discussion runtime's hook.
-  const knowledgeStore = new KnowledgeStore({ vectors, embedder, model: config.ollama.embedModel });
+  const knowledgeStore = new KnowledgeStore({ vectors, embedder, catalog, model: config.ollama.embedModel });
   const knowledgeRecords = createKnowledgeRecords(db);
   discussions.longTermMemory = knowledgeMemory({ knowledge: knowledgeStore, log });
   discussions.feedTranscript = transcriptFeed({ records: knowledgeRecords, jobs, log });
@@ -126,6 +126,7 @@ export async function startWorkers(env: NodeJS.ProcessEnv = process.env, opts: {
           retiredGraceMs: config.vectors.retiredGraceMs,
           knowledgePurgeGraceMs: config.vectors.knowledgePurgeGraceMs,
         },
+        knowledge: knowledgeStore,
         purgeKnowledge: (before, signal) => purgeExpiredKnowledge({ knowledge: knowledgeStore, records: knowledgeRecords }, before, signal),
         submitIndex: async (repositoryId, generation, key) => {
           const repo = await codeStore.getRepository(repositoryId);

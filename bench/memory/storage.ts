@@ -89,7 +89,7 @@ try {
   // ── 2. Retrieval ──
   const knowledge = stack.api.knowledge.knowledge;
   const repo = knowledge.forTenant(stack.user.id);
-  const { model } = await knowledge.open();
+  const { model } = (await knowledge.open()).serving;
   const embedder = new Embedder(stack.api.ollama);
   const signals: Record<string, Partial<FusionWeights>> = {
     fused: {},
@@ -191,7 +191,7 @@ try {
     }
     await big.upsert(batch, { vectors, maintain: false });
   }
-  const { table } = await knowledge.open();
+  const { table } = (await knowledge.open()).serving;
   await table.maintain();
   const loadS = (performance.now() - t1) / 1000;
   const scaleCount = await big.count(['shared']);

@@ -13,8 +13,17 @@ export type { DedupOptions, DedupVerdict, Fingerprint, Similarity } from './dedu
 export { extractEntities, nameKey, namesUsedMidSentence } from './entities.ts';
 export { SourceExtractor, extractSource, extractorName, extractorVersion } from './extract.ts';
 export type { ExtractRequest, Extraction } from './extract.ts';
-export { KnowledgeRepository, KnowledgeStore, NOT_SUPERSEDED, defaultFusionWeights } from './lance-index.ts';
-export type { FusionWeights, KnowledgeStoreOptions } from './lance-index.ts';
+export {
+  KnowledgeRepository,
+  KnowledgeStore,
+  NOT_SUPERSEDED,
+  copyKnowledge,
+  defaultFusionWeights,
+  itemRow,
+  knowledgeCollection,
+  knowledgeShaping,
+} from './lance-index.ts';
+export type { FusionWeights, KnowledgeSpace, KnowledgeStoreOptions, OpenedKnowledge } from './lance-index.ts';
 export { createKnowledgeRecords } from './records.ts';
 export type { KnowledgeRecords, OutcomeRow, RetentionRow, SourceRow } from './records.ts';
 export { decayOf, expiryOf, withRetention } from './retention.ts';

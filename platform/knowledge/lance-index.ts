@@ -1,6 +1,17 @@
 /**
- * The LanceDB-backed knowledge index: one table per embedding identity
- * (`knowledge_<hash of model and digest>`), every tenant's items in it.
+ * The LanceDB-backed knowledge index: one table per index generation (the
+ * vector catalog's collection `knowledge`, one generation per embedding
+ * identity: model, digest, dimensions), every tenant's items in it.
+ *
+ * A model change builds a new generation while the old one keeps serving:
+ * from then on every write goes to both (each embedded in its own space),
+ * `vectors.maintain` copies what the new one lacks (copyKnowledge below) and
+ * then switches. Reads only ever use the serving generation, with its own
+ * model: no answer mixes two embedding spaces. When the serving model cannot
+ * embed in its space any more (removed, or pulled again with another
+ * digest), the new generation serves at once and the old one's items are
+ * copied in behind it; deletes and rewrites reach every generation table
+ * still on disk, so a copy never brings back what was forgotten.
  *
  * Isolation is one rule, held in one place: `KnowledgeRepository` is built
  * for one tenant (the user a source belongs to) and every read, write and
@@ -31,6 +42,8 @@ import {
   type Where,
 } from '../vectors/index.ts';
 import { KnowledgeItem } from '../../shared/index.ts';
+import { JobFailure } from '../jobs/index.ts';
+import type { EmbeddingModel, Generation, IndexCatalog, IndexIdentity } from '../vectors/index.ts';
 import { extractEntities, nameKey } from './entities.ts';
 import { decayOf } from './retention.ts';
 import { scopeKey, type KnowledgeHit, type KnowledgeIndex, type KnowledgeQuery } from './knowledge-index.ts';
@@ -43,7 +56,16 @@ export interface KnowledgeStoreOptions {
   embedder: Embedder;
   /** The embedding model (Ollama's name). */
   model: string;
+  /** The vector catalog: knowledge's generations are its collection `knowledge`. */
+  catalog: IndexCatalog;
+  /** How long a process trusts the generations it read; a new build starts copying only after twice this. @defaultValue 5000 */
+  refreshMs?: number;
 }
+
+/** The catalog collection of knowledge's generations. */
+export const knowledgeCollection = 'knowledge';
+/** The identity's text-shaping part: an item's text, fitted to the model's window. */
+export const knowledgeShaping = 'knowledge-1';
 
 export interface FusionWeights {
   vector: number;
@@ -79,34 +101,107 @@ const fields = {
   item: 'string',
 } as const;
 
-interface Opened {
+/** One generation's table, with the model that embeds in its space. */
+export interface KnowledgeSpace {
+  gen: Generation;
   table: VectorTable;
   model: string;
   counter: TokenCounter;
   maxTokens: number;
 }
 
-/** The tables of all tenants, per embedding identity; hands out one tenant's repository. */
+export interface OpenedKnowledge {
+  /** Every read uses it, and its model embeds every query. */
+  serving: KnowledgeSpace;
+  /** Generations being built: every write goes to them too. */
+  building: KnowledgeSpace[];
+  /** Tables of retired generations still on disk (a copy may still read them): deletes and rewrites reach them. */
+  retired: VectorTable[];
+}
+
+/** The tables of all tenants, per index generation; hands out one tenant's repository. */
 export class KnowledgeStore {
-  private table?: Promise<Opened>;
+  private cached?: { at: number; opened: Promise<OpenedKnowledge> };
 
   constructor(private readonly opts: KnowledgeStoreOptions) {}
 
-  /** The table for the model's current identity, created on first use. */
-  open(signal?: AbortSignal): Promise<Opened> {
-    const opening = (this.table ??= (async () => {
-      const m = await this.opts.embedder.describe(this.opts.model, signal);
-      const name = `knowledge_${createHash('sha256').update(`${m.model}\0${m.digest}\0${m.dimensions}`).digest('hex').slice(0, 16)}`;
-      // [CLS] and [SEP] count against the window too.
-      return {
-        table: await this.opts.vectors.table({ name, dimensions: m.dimensions, fields }),
-        model: m.model,
-        counter: tokenCounter(m.tokenizer),
-        maxTokens: m.contextLength - 2,
-      };
-    })());
-    opening.catch(() => (this.table = undefined));
-    return opening;
+  get refreshMs(): number {
+    return this.opts.refreshMs ?? 5000;
+  }
+
+  /** The generations as this process uses them now (re-read every `refreshMs`). */
+  open(signal?: AbortSignal): Promise<OpenedKnowledge> {
+    if (this.cached && Date.now() - this.cached.at < this.refreshMs) return this.cached.opened;
+    const opened = this.resolve(signal, true);
+    const entry = { at: Date.now(), opened };
+    this.cached = entry;
+    opened.catch(() => {
+      if (this.cached === entry) this.cached = undefined;
+    });
+    return opened;
+  }
+
+  /** Forgets the generations read (the next use reads them again): after a promotion, say. */
+  invalidate(): void {
+    this.cached = undefined;
+  }
+
+  /** The configured model's identity. */
+  async identity(signal?: AbortSignal): Promise<{ identity: IndexIdentity; model: EmbeddingModel }> {
+    const m = await this.opts.embedder.describe(this.opts.model, signal);
+    return { identity: { model: m.model, digest: m.digest, dimensions: m.dimensions, chunker: knowledgeShaping }, model: m };
+  }
+
+  /** A generation's table (created on first use). */
+  table(gen: Generation): Promise<VectorTable> {
+    return this.opts.vectors.table({ name: gen.tableName, dimensions: gen.identity.dimensions, fields });
+  }
+
+  /** Its model, when it still embeds in the generation's space (same digest and dimensions); undefined when not installed. */
+  async embedsIn(gen: Generation, signal?: AbortSignal): Promise<EmbeddingModel | undefined> {
+    try {
+      const m = await this.opts.embedder.describe(gen.identity.model, signal);
+      return m.digest === gen.identity.digest && m.dimensions === gen.identity.dimensions ? m : undefined;
+    } catch (err) {
+      if (err instanceof JobFailure && err.code === 'UPSTREAM_REJECTED') return undefined;
+      throw err;
+    }
+  }
+
+  async space(gen: Generation, m: EmbeddingModel): Promise<KnowledgeSpace> {
+    // [CLS] and [SEP] count against the window too.
+    return { gen, table: await this.table(gen), model: gen.identity.model, counter: tokenCounter(m.tokenizer), maxTokens: m.contextLength - 2 };
+  }
+
+  private async resolve(signal: AbortSignal | undefined, mayPromote: boolean): Promise<OpenedKnowledge> {
+    const { catalog } = this.opts;
+    const { identity, model } = await this.identity(signal);
+    // The configured identity's generation: serving when knowledge has none yet, building otherwise.
+    const current = await catalog.ensure(knowledgeCollection, identity, 'knowledge');
+    const gens = await catalog.list(knowledgeCollection);
+    const serving = gens.find((g) => g.state === 'serving');
+    if (!serving) throw new Error('the knowledge index has no serving generation');
+    const servingModel = serving.id === current.id ? model : await this.embedsIn(serving, signal);
+    if (!servingModel) {
+      // Nothing can be asked of the serving generation any more: the configured one serves at once, and
+      // vectors.maintain copies the old one's items in behind it.
+      if (mayPromote && current.state === 'building') {
+        await catalog.promote(current.id);
+        return this.resolve(signal, false);
+      }
+      throw new Error(`the knowledge index's model ${serving.identity.model} no longer embeds in its space, and no other generation can serve`);
+    }
+    const building: KnowledgeSpace[] = [];
+    for (const g of gens.filter((x) => x.state === 'building')) {
+      const m = g.id === current.id ? model : await this.embedsIn(g, signal);
+      if (m) building.push(await this.space(g, m));
+    }
+    const retired: VectorTable[] = [];
+    for (const g of gens.filter((x) => x.state === 'retired')) {
+      const t = await this.opts.vectors.existing(g.tableName);
+      if (t) retired.push(t);
+    }
+    return { serving: await this.space(serving, servingModel), building, retired };
   }
 
   /** The one way to items: a repository confined to `tenant`. */
@@ -140,53 +235,58 @@ export class KnowledgeRepository implements KnowledgeIndex {
    * whole source; its full text is still what the full-text index reads.
    */
   async embed(texts: readonly string[], signal?: AbortSignal): Promise<Float32Array[]> {
-    if (!texts.length) return [];
-    const { table, model, counter, maxTokens } = await this.store.open(signal);
-    const unique = [...new Set(texts)];
-    const known = await table.vectorsByHash(unique.map(hashText));
-    const missing = unique.filter((t) => !known.has(hashText(t)));
-    const fit = (t: string) => (counter.count(t) <= maxTokens ? t : fittingPrefix(t, counter, maxTokens));
-    const { vectors } = await this.embedder.embed(model, missing.map(fit), signal ? { signal } : {});
-    missing.forEach((t, i) => known.set(hashText(t), vectors[i]!));
-    return texts.map((t) => known.get(hashText(t))!);
+    return embedIn((await this.store.open(signal)).serving, this.embedder, texts, signal);
   }
 
   /**
-   * Writes items (by id) in one commit, then brings the indexes up to date
-   * (full text included: a row is searchable by text once maintained).
-   * `maintain: false` leaves that to a later write or `vectors.maintain`, for a batch of writes.
+   * Writes items (by id) in one commit per generation, then brings the
+   * indexes up to date (full text included: a row is searchable by text once
+   * maintained). A generation being built gets them too, embedded in its own
+   * space. `maintain: false` leaves that to a later write or
+   * `vectors.maintain`, for a batch of writes. `vectors` are the serving
+   * space's.
    */
   async upsert(
     items: readonly KnowledgeItem[],
     opts: { vectors?: ReadonlyMap<string, ArrayLike<number>>; signal?: AbortSignal; maintain?: boolean } = {},
   ): Promise<{ written: number }> {
     if (!items.length) return { written: 0 };
-    const { table } = await this.store.open(opts.signal);
+    const { serving, building } = await this.store.open(opts.signal);
     const need = items.filter((i) => !opts.vectors?.has(i.text)).map((i) => i.text);
-    const embedded = await this.embed(need, opts.signal);
+    const embedded = await embedIn(serving, this.embedder, need, opts.signal);
     const vectors = new Map<string, ArrayLike<number>>(opts.vectors ?? []);
     need.forEach((t, i) => vectors.set(t, embedded[i]!));
-    const rows: VectorRow[] = items.map((item) => this.toRow(item, vectors.get(item.text)!));
-    const r = await table.upsert(rows);
-    if (opts.maintain !== false) await table.maintain();
+    const r = await serving.table.upsert(items.map((item) => itemRow(this.tenant, item, vectors.get(item.text)!)));
+    if (opts.maintain !== false) await serving.table.maintain();
+    for (const b of building) {
+      const theirs = await embedIn(
+        b,
+        this.embedder,
+        items.map((i) => i.text),
+        opts.signal,
+      );
+      await b.table.upsert(items.map((item, i) => itemRow(this.tenant, item, theirs[i]!)));
+      if (opts.maintain !== false) await b.table.maintain();
+    }
     return { written: r.inserted + r.updated };
   }
 
-  /** Rewrites stored items (supersede, restore) with their stored vectors. */
+  /** Rewrites stored items (supersede, restore) with their stored vectors, in every generation that holds them. */
   async rewrite(items: readonly KnowledgeItem[]): Promise<number> {
     if (!items.length) return 0;
-    const { table } = await this.store.open();
-    const byId = new Map(items.map((i) => [i.id, i]));
-    const stored = await table.rows([...new Set(items.map(scopeKey))], this.where({ item_id: { in: [...byId.keys()] } }), { withVectors: true });
-    const rows = stored.filter((s) => byId.has(s.id)).map((s) => this.toRow(byId.get(s.id)!, s.vector!));
-    if (rows.length) await table.upsert(rows);
-    return rows.length;
+    const { serving, building, retired } = await this.store.open();
+    let n = 0;
+    for (const table of [serving.table, ...building.map((b) => b.table), ...retired]) {
+      const written = await rewriteIn(table, this.tenant, items);
+      if (table === serving.table) n = written;
+    }
+    return n;
   }
 
   /** Items by id; soft-expired ones only with `includeExpired` (pinning can bring one back before its purge). */
   async get(scopes: readonly string[], ids: readonly string[], opts: { includeExpired?: boolean } = {}): Promise<KnowledgeItem[]> {
     if (!ids.length || !scopes.length) return [];
-    const { table } = await this.store.open();
+    const { table } = (await this.store.open()).serving;
     const out: KnowledgeItem[] = [];
     const where = (slice: string[]) => (opts.includeExpired ? this.where({ item_id: { in: slice } }) : this.live({ item_id: { in: slice } }));
     for (let i = 0; i < ids.length; i += 500) {
@@ -196,11 +296,16 @@ export class KnowledgeRepository implements KnowledgeIndex {
     return out;
   }
 
+  /** Deletes items from every generation table still on disk (a copy into a new generation never brings them back). */
   async delete(scopes: readonly string[], ids: readonly string[]): Promise<number> {
     if (!ids.length || !scopes.length) return 0;
-    const { table } = await this.store.open();
+    const { serving, building, retired } = await this.store.open();
     let n = 0;
-    for (let i = 0; i < ids.length; i += 500) n += await table.delete(scopes, this.where({ item_id: { in: ids.slice(i, i + 500) } }));
+    for (const table of [serving.table, ...building.map((b) => b.table), ...retired]) {
+      let deleted = 0;
+      for (let i = 0; i < ids.length; i += 500) deleted += await table.delete(scopes, this.where({ item_id: { in: ids.slice(i, i + 500) } }));
+      if (table === serving.table) n = deleted;
+    }
     return n;
   }
 
@@ -211,7 +316,7 @@ export class KnowledgeRepository implements KnowledgeIndex {
     opts: { limit: number; speaker?: string | null; excludeSource?: string },
   ): Promise<KnowledgeItem[]> {
     if (!scopes.length) return [];
-    const { table } = await this.store.open();
+    const { table } = (await this.store.open()).serving;
     if ((await table.count(scopes, this.where())) === 0) return [];
     const where: Where = this.live({ superseded_ms: { gte: NOT_SUPERSEDED }, ...(opts.speaker != null ? { speaker: opts.speaker } : {}) });
     const hits = await table.search({ scopes, where, mode: 'vector', vector, limit: opts.limit + 20, fields: ['item', 'source_id'] });
@@ -228,7 +333,7 @@ export class KnowledgeRepository implements KnowledgeIndex {
    */
   async search(q: KnowledgeQuery & { weights?: Partial<FusionWeights>; signal?: AbortSignal }): Promise<KnowledgeHit[]> {
     if (!q.scopes.length || q.limit < 1) return [];
-    const { table, model } = await this.store.open(q.signal);
+    const { table, model } = (await this.store.open(q.signal)).serving;
     const t = q.asOf === undefined ? Date.now() : Date.parse(q.asOf);
     // Believed at t, and not expired now (an expired item is gone for every question, "as of" ones too).
     const now = Date.now();
@@ -276,51 +381,21 @@ export class KnowledgeRepository implements KnowledgeIndex {
   /** Every stored item in the scopes, soft-expired ones included (retention changes recompute them). */
   async all(scopes: readonly string[]): Promise<KnowledgeItem[]> {
     if (!scopes.length) return [];
-    const { table } = await this.store.open();
+    const { table } = (await this.store.open()).serving;
     return (await table.rows(scopes, this.where())).map((r) => parseItem(r.fields.item));
   }
 
   /** Ids of items in the scopes that expired before `t` (purge). */
   async expiredBefore(scopes: readonly string[], t: number): Promise<string[]> {
     if (!scopes.length) return [];
-    const { table } = await this.store.open();
+    const { table } = (await this.store.open()).serving;
     return (await table.rows(scopes, this.where({ expires_ms: { lt: t } }))).map((r) => r.id);
   }
 
   /** How many items the scopes hold (current and superseded). */
   async count(scopes: readonly string[]): Promise<number> {
-    const { table } = await this.store.open();
+    const { table } = (await this.store.open()).serving;
     return table.count(scopes, this.where());
-  }
-
-  private toRow(item: KnowledgeItem, vector: ArrayLike<number>): VectorRow {
-    return {
-      id: item.id,
-      scope: scopeKey(item),
-      text: item.text,
-      // The full-text entry names the speaker too; the vector is the statement's own (dedup compares statements).
-      ...(item.speaker ? { searchText: analyzeText(`${item.speaker} ${item.text}`) } : {}),
-      contentHash: hashText(item.text),
-      vector,
-      fields: {
-        item_id: item.id,
-        tenant: this.tenant,
-        owner: item.owner,
-        room: item.room,
-        class: item.class,
-        topic: item.topic,
-        // Who said it is part of what it is about: "What is Ada's usual coffee?" finds what Ada said.
-        entities: [...new Set([...item.entities.map((e) => e.key), ...(item.speaker ? [nameKey(item.speaker)] : [])])],
-        speaker: item.speaker,
-        source_id: item.provenance.sourceId,
-        message_ids: item.provenance.messageIds,
-        valid_from_ms: item.validFrom === null ? null : Date.parse(item.validFrom),
-        recorded_ms: Date.parse(item.recordedAt),
-        superseded_ms: item.supersededAt === null ? NOT_SUPERSEDED : Date.parse(item.supersededAt),
-        expires_ms: item.expiresAt === null ? null : Date.parse(item.expiresAt),
-        item: JSON.stringify(item),
-      },
-    };
   }
 }
 
@@ -331,4 +406,113 @@ function hashText(text: string): string {
 
 function parseItem(json: unknown): KnowledgeItem {
   return KnowledgeItem.parse(JSON.parse(String(json)));
+}
+
+/** An item as a row of a knowledge table. */
+export function itemRow(tenant: string, item: KnowledgeItem, vector: ArrayLike<number>): VectorRow {
+  return {
+    id: item.id,
+    scope: scopeKey(item),
+    text: item.text,
+    // The full-text entry names the speaker too; the vector is the statement's own (dedup compares statements).
+    ...(item.speaker ? { searchText: analyzeText(`${item.speaker} ${item.text}`) } : {}),
+    contentHash: hashText(item.text),
+    vector,
+    fields: {
+      item_id: item.id,
+      tenant,
+      owner: item.owner,
+      room: item.room,
+      class: item.class,
+      topic: item.topic,
+      // Who said it is part of what it is about: "What is Ada's usual coffee?" finds what Ada said.
+      entities: [...new Set([...item.entities.map((e) => e.key), ...(item.speaker ? [nameKey(item.speaker)] : [])])],
+      speaker: item.speaker,
+      source_id: item.provenance.sourceId,
+      message_ids: item.provenance.messageIds,
+      valid_from_ms: item.validFrom === null ? null : Date.parse(item.validFrom),
+      recorded_ms: Date.parse(item.recordedAt),
+      superseded_ms: item.supersededAt === null ? NOT_SUPERSEDED : Date.parse(item.supersededAt),
+      expires_ms: item.expiresAt === null ? null : Date.parse(item.expiresAt),
+      item: JSON.stringify(item),
+    },
+  };
+}
+
+/**
+ * Vectors for texts in one generation's space, through the one Ollama
+ * client; a text already stored there reuses its vector. A statement longer
+ * than the model's window (a run-on sentence) is embedded by the prefix that
+ * fits, rather than failing its whole source; its full text is still what the
+ * full-text index reads.
+ */
+async function embedIn(space: KnowledgeSpace, embedder: Embedder, texts: readonly string[], signal?: AbortSignal): Promise<Float32Array[]> {
+  if (!texts.length) return [];
+  const unique = [...new Set(texts)];
+  const known = await space.table.vectorsByHash(unique.map(hashText));
+  const missing = unique.filter((t) => !known.has(hashText(t)));
+  const fit = (t: string) => (space.counter.count(t) <= space.maxTokens ? t : fittingPrefix(t, space.counter, space.maxTokens));
+  const { vectors } = await embedder.embed(space.model, missing.map(fit), signal ? { signal } : {});
+  missing.forEach((t, i) => known.set(hashText(t), vectors[i]!));
+  return texts.map((t) => known.get(hashText(t))!);
+}
+
+/** Rewrites the stored rows of these items in one table, keeping each row's vector; answers how many it held. */
+async function rewriteIn(table: VectorTable, tenant: string, items: readonly KnowledgeItem[]): Promise<number> {
+  const byId = new Map(items.map((i) => [i.id, i]));
+  const stored = await table.rows([...new Set(items.map(scopeKey))], { tenant, item_id: { in: [...byId.keys()] } }, { withVectors: true });
+  const rows = stored.filter((s) => byId.has(s.id)).map((s) => itemRow(tenant, byId.get(s.id)!, s.vector!));
+  if (rows.length) await table.upsert(rows);
+  return rows.length;
+}
+
+/**
+ * Copies into a generation what it lacks of another table (knowledge's
+ * rebuild into a new embedding space, and the backfill behind a generation
+ * that had to serve at once): each missing item re-embedded in the target's
+ * space and inserted only if still absent (a write made meanwhile went to
+ * both and is newer). Then it reads those items again from the source: one
+ * forgotten meanwhile is deleted from the target, one rewritten meanwhile is
+ * rewritten there. Writers reach both tables from before the copy starts
+ * (`refreshMs`), so after this pass the target holds what the source holds.
+ */
+export async function copyKnowledge(
+  from: VectorTable,
+  to: KnowledgeSpace,
+  embedder: Embedder,
+  signal?: AbortSignal,
+): Promise<{ copied: number; deleted: number; rewritten: number }> {
+  const have = new Set((await to.table.ids()).map((r) => r.id));
+  const missing = (await from.ids()).filter((r) => !have.has(r.id)).map((r) => r.id);
+  let copied = 0;
+  let deleted = 0;
+  let rewritten = 0;
+  for (let i = 0; i < missing.length; i += 256) {
+    if (signal?.aborted) throw signal.reason;
+    const rows = await from.rowsById(missing.slice(i, i + 256));
+    const items = rows.map((r) => ({ tenant: r.fields.tenant as string, item: parseItem(r.fields.item) }));
+    const vectors = await embedIn(
+      to,
+      embedder,
+      items.map((x) => x.item.text),
+      signal,
+    );
+    const r = await to.table.upsert(
+      items.map((x, j) => itemRow(x.tenant, x.item, vectors[j]!)),
+      { onlyNew: true },
+    );
+    copied += r.inserted;
+    // What changed in the source while this batch was read and embedded.
+    const now = new Map((await from.rowsById(rows.map((x) => x.id))).map((x) => [x.id, x]));
+    for (const [j, row] of rows.entries()) {
+      const current = now.get(row.id);
+      if (!current) {
+        deleted += await to.table.delete([row.scope], { item_id: { in: [row.id] } });
+      } else if (current.fields.item !== row.fields.item) {
+        rewritten += await rewriteIn(to.table, items[j]!.tenant, [parseItem(current.fields.item)]);
+      }
+    }
+  }
+  if (missing.length) await to.table.maintain();
+  return { copied, deleted, rewritten };
 }

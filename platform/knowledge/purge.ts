@@ -30,5 +30,5 @@ export async function purgeExpiredKnowledge(
     purged += ids.length;
   }
   if (!byOwner.size) return { purged, table: null };
-  return { purged, table: (await deps.knowledge.open(signal)).table };
+  return { purged, table: (await deps.knowledge.open(signal)).serving.table };
 }

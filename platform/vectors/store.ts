@@ -111,6 +111,9 @@ export interface VectorRow {
   texts?: Record<string, string>;
 }
 
+/** A stored row as `rows()` reads it. */
+export type StoredRow = Omit<Hit, 'score'> & { vector?: Float32Array; vectors?: Record<string, Float32Array> };
+
 export type SearchMode = 'vector' | 'text' | 'hybrid';
 
 export interface SearchRequest {
@@ -225,7 +228,14 @@ export class VectorTable {
    * that scope (and, with `field`, whose field is one of `values`) that are
    * not in `rows` are deleted in the same commit.
    */
-  async upsert(rows: readonly VectorRow[], opts: { replace?: { scope: string; field?: string; values?: readonly string[] } } = {}): Promise<WriteResult> {
+  async upsert(
+    rows: readonly VectorRow[],
+    opts: {
+      replace?: { scope: string; field?: string; values?: readonly string[] };
+      /** Insert only the rows whose id the table lacks; leave the others as stored (a copy into a new generation). */
+      onlyNew?: boolean;
+    } = {},
+  ): Promise<WriteResult> {
     for (const r of rows) {
       if (r.vector.length !== this.spec.dimensions) throw new Error(`vector of ${r.vector.length} dimensions for table ${this.name} (${this.spec.dimensions})`);
       for (const col of this.spec.vectors ?? []) {
@@ -253,7 +263,9 @@ export class VectorTable {
         await this.table.delete(replaceWhere);
         return { inserted: 0, updated: 0, deleted: before, version: await this.table.version() };
       }
-      let builder = this.table.mergeInsert('id').whenMatchedUpdateAll().whenNotMatchedInsertAll();
+      let builder = opts.onlyNew
+        ? this.table.mergeInsert('id').whenNotMatchedInsertAll()
+        : this.table.mergeInsert('id').whenMatchedUpdateAll().whenNotMatchedInsertAll();
       if (replaceWhere) builder = builder.whenNotMatchedBySourceDelete({ where: replaceWhere });
       const r = await builder.execute(this.toArrow(rows));
       return { inserted: r.numInsertedRows, updated: r.numUpdatedRows, deleted: r.numDeletedRows, version: r.version };
@@ -300,17 +312,33 @@ export class VectorTable {
     return out;
   }
 
+  /** Every row's id and scope, across scopes (maintenance: what a new generation still lacks). */
+  async ids(): Promise<{ id: string; scope: string }[]> {
+    const rows = await this.table.query().select(['id', 'scope']).limit(100_000_000).toArray();
+    return rows.map((r: Record<string, unknown>) => ({ id: r.id as string, scope: r.scope as string }));
+  }
+
+  /** Rows by id, whatever their scope (maintenance only: copying between generations). */
+  async rowsById(ids: readonly string[], opts: { withVectors?: boolean } = {}): Promise<StoredRow[]> {
+    const out: StoredRow[] = [];
+    for (let i = 0; i < ids.length; i += 500) {
+      const slice = ids.slice(i, i + 500);
+      out.push(...(await this.select(`id IN (${slice.map(sqlString).join(', ')})`, { ...opts, limit: slice.length })));
+    }
+    return out;
+  }
+
   /** Rows of the given scopes matching `where`, without ranking (for exports and consistency checks). */
-  async rows(
-    scopes: readonly string[],
-    where?: Where,
-    opts: { limit?: number; withVectors?: boolean } = {},
-  ): Promise<(Omit<Hit, 'score'> & { vector?: Float32Array; vectors?: Record<string, Float32Array> })[]> {
+  async rows(scopes: readonly string[], where?: Where, opts: { limit?: number; withVectors?: boolean } = {}): Promise<StoredRow[]> {
+    return this.select(compileWhere(scopes, where, this.columns), opts);
+  }
+
+  private async select(predicate: string, opts: { limit?: number; withVectors?: boolean }): Promise<StoredRow[]> {
     const extra = this.spec.vectors ?? [];
     const cols = ['id', 'scope', 'text', 'content_hash', ...this.columns.keys(), ...(opts.withVectors ? [vectorColumn, ...extra] : [])];
     const rows = await this.table
       .query()
-      .where(compileWhere(scopes, where, this.columns))
+      .where(predicate)
       .select(cols)
       .limit(opts.limit ?? 1_000_000)
       .toArray();

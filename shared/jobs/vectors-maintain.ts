@@ -30,6 +30,20 @@ export const VectorsMaintainResult = z.object({
   dropped: z.array(z.string()),
   /** Knowledge items purged after their expiry and grace; the knowledge table is maintained with the others. */
   knowledge: z.object({ purged: z.number().int(), table: z.string().nullable() }).nullable().default(null),
+  /**
+   * Knowledge's generations: items copied into a generation being built (then promoted) or into a
+   * serving one from a retired one still on disk, and removed or rewritten there because the source
+   * changed during the copy.
+   */
+  knowledgeRebuild: z
+    .object({
+      copied: z.number().int(),
+      deleted: z.number().int(),
+      rewritten: z.number().int(),
+      promoted: z.uuid().nullable(),
+    })
+    .nullable()
+    .default(null),
 });
 
 export const vectorsMaintain = defineJob({

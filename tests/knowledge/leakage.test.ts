@@ -10,14 +10,16 @@
  *
  * Real LanceDB (a temporary folder) and Ollama's all-minilm; the seed is printed.
  */
+import { randomUUID } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../platform/config.ts';
+import { connectDb, type Db } from '../../platform/connections/index.ts';
 import { KnowledgeStore, extractSource, readableScopes, scopeKey } from '../../platform/knowledge/index.ts';
 import { createOllamaClient, type OllamaClient } from '../../platform/ollama/index.ts';
-import { Embedder, openVectorStore, type VectorStore } from '../../platform/vectors/index.ts';
+import { Embedder, createIndexCatalog, openVectorStore, type VectorStore } from '../../platform/vectors/index.ts';
 import type { ScopeRef } from '../../shared/index.ts';
 import type { TestUser } from '../harness.ts';
 import { startCodeStack, type CodeStack } from '../code/support.ts';
@@ -55,6 +57,7 @@ let dir: string;
 let vectors: VectorStore;
 let ollama: OllamaClient;
 let store: KnowledgeStore;
+let db: Db;
 /** Item id → where it was written. */
 const written = new Map<string, { tenant: string; key: string }>();
 
@@ -63,7 +66,10 @@ beforeAll(async () => {
   vectors = await openVectorStore({ uri: dir, maintenance: { versionRetentionMs: 0 } });
   const config = loadConfig(process.env);
   ollama = createOllamaClient(config.ollama);
-  store = new KnowledgeStore({ vectors, embedder: new Embedder(ollama), model: config.ollama.embedModel });
+  db = connectDb(config.databaseUrl, { pool: 2 });
+  // A catalog namespace of its own: this file's generations are nobody else's.
+  const catalog = createIndexCatalog(db, `t${randomUUID().slice(0, 8)}`);
+  store = new KnowledgeStore({ vectors, embedder: new Embedder(ollama), catalog, model: config.ollama.embedModel });
   const recordedAt = new Date().toISOString();
   const batches = tenants.flatMap((tenant) =>
     scopesOfTenant(tenant).map((scope, n) => ({
@@ -88,6 +94,7 @@ beforeAll(async () => {
 afterAll(async () => {
   vectors?.close();
   ollama?.close();
+  await db?.destroy();
   if (dir) await rm(dir, { recursive: true, force: true });
 });
 

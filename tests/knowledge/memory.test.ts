@@ -4,16 +4,18 @@
  * and shared ones, never another agent's or another room's, within the
  * memory token budget. Real LanceDB (a temporary folder) and Ollama.
  */
+import { randomUUID } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../platform/config.ts';
+import { connectDb, type Db } from '../../platform/connections/index.ts';
 import type { DiscussionRow, RoomMember } from '../../platform/discussions/index.ts';
 import { KnowledgeStore, extractSource } from '../../platform/knowledge/index.ts';
 import { createLogger } from '../../platform/observability/index.ts';
 import { createOllamaClient, type OllamaClient } from '../../platform/ollama/index.ts';
-import { Embedder, openVectorStore, type VectorStore } from '../../platform/vectors/index.ts';
+import { Embedder, createIndexCatalog, openVectorStore, type VectorStore } from '../../platform/vectors/index.ts';
 import type { ScopeRef } from '../../shared/index.ts';
 import { estimateTokens } from '../../workers/handlers/estimate.ts';
 import { knowledgeMemory } from '../../workers/knowledge/memory.ts';
@@ -22,6 +24,7 @@ let dir: string;
 let vectors: VectorStore;
 let ollama: OllamaClient;
 let store: KnowledgeStore;
+let db: Db;
 
 const tenant = 'owner-1';
 const room = { id: 'room-1', owner_id: tenant, topic: 'Should the payroll migration wait for the audit?' } as DiscussionRow;
@@ -46,7 +49,10 @@ beforeAll(async () => {
   vectors = await openVectorStore({ uri: dir, maintenance: { versionRetentionMs: 0 } });
   const config = loadConfig(process.env);
   ollama = createOllamaClient(config.ollama);
-  store = new KnowledgeStore({ vectors, embedder: new Embedder(ollama), model: config.ollama.embedModel });
+  db = connectDb(config.databaseUrl, { pool: 2 });
+  // A catalog namespace of its own: this file's generations are nobody else's.
+  const catalog = createIndexCatalog(db, `t${randomUUID().slice(0, 8)}`);
+  store = new KnowledgeStore({ vectors, embedder: new Embedder(ollama), catalog, model: config.ollama.embedModel });
   const recordedAt = new Date().toISOString();
   const batches = memories.map(([scope, text], n) => extractSource({ kind: 'document', title: 'm', text }, { sourceId: `src-${n}`, scope, recordedAt }).items);
   for (const [id, text] of parentTurns) {
@@ -65,6 +71,7 @@ beforeAll(async () => {
 afterAll(async () => {
   vectors?.close();
   ollama?.close();
+  await db?.destroy();
   if (dir) await rm(dir, { recursive: true, force: true });
 });
 

@@ -8,6 +8,7 @@ import { chunkerVersion, codeCollection, codeTableSpec, type CodeStore } from '.
 import {
   collectionTablePrefix,
   collectionTableSpec,
+  identityHash,
   passagesVersion,
   sameIdentity,
   type CollectionStore,
@@ -19,6 +20,7 @@ import {
   type VectorStore,
   type VectorTable,
 } from '../../platform/vectors/index.ts';
+import { copyKnowledge, knowledgeCollection, type KnowledgeStore } from '../../platform/knowledge/index.ts';
 import type { vectorsMaintain } from '../../shared/index.ts';
 import type { Handler } from '../runtime/handler.ts';
 import { promoteIfComplete } from '../code/index-job.ts';
@@ -29,6 +31,8 @@ export interface MaintainDeps {
   embedder: Embedder;
   code: CodeStore;
   collections: CollectionStore;
+  /** Knowledge's items: their generations are rebuilt here (rebuildKnowledge). */
+  knowledge: KnowledgeStore;
   /** Purges soft-expired knowledge past `before` (platform/knowledge purgeExpiredKnowledge); answers its table, maintained here with the others. */
   purgeKnowledge: (before: number, signal: AbortSignal) => Promise<{ purged: number; table: VectorTable | null }>;
   /** Submits a code.index job into `generation` (deduplicated by `key`). */
@@ -45,6 +49,11 @@ export function vectorsMaintainHandler(deps: MaintainDeps): Handler<typeof vecto
     });
     await rebuildCollections(deps, ctx.signal).catch((err: unknown) => ctx.log.warn({ err }, 'collection rebuild failed'));
 
+    const knowledgeRebuild = await rebuildKnowledge(deps, ctx.signal).catch((err: unknown) => {
+      ctx.log.warn({ err }, 'knowledge rebuild failed');
+      return null;
+    });
+
     // Knowledge first: what the purge deletes is compacted away by the maintenance below.
     const purge = await deps.purgeKnowledge(Date.now() - deps.config.knowledgePurgeGraceMs, ctx.signal).catch((err: unknown) => {
       ctx.log.warn({ err }, 'knowledge purge failed');
@@ -57,7 +66,7 @@ export function vectorsMaintainHandler(deps: MaintainDeps): Handler<typeof vecto
       const table = await deps.vectors.existing(gen.tableName);
       if (table) live.push(table);
     }
-    if (purge?.table) live.push(purge.table);
+    if (purge?.table && !live.some((t) => t.name === purge.table!.name)) live.push(purge.table);
 
     // Each round also removes the versions the previous round's optimize() made (they are past the retention by
     // now), so a table left alone ends with one version after two rounds.
@@ -78,6 +87,8 @@ export function vectorsMaintainHandler(deps: MaintainDeps): Handler<typeof vecto
 
     const dropped: string[] = [];
     for (const gen of await deps.catalog.retiredBefore(new Date(Date.now() - deps.config.retiredGraceMs))) {
+      // A retired knowledge generation stays until a copy has found nothing of it missing from the serving one.
+      if (gen.collection === knowledgeCollection && !knowledgeRebuild?.drained.has(gen.id)) continue;
       await deps.vectors.dropTable(gen.tableName);
       await deps.catalog.remove(gen.id);
       dropped.push(gen.tableName);
@@ -91,8 +102,56 @@ export function vectorsMaintainHandler(deps: MaintainDeps): Handler<typeof vecto
         dropped.push(name);
       }
     }
-    return { tables, rebuild, dropped, knowledge: purge && { purged: purge.purged, table: purge.table?.name ?? null } };
+    return {
+      tables,
+      rebuild,
+      dropped,
+      knowledge: purge && { purged: purge.purged, table: purge.table?.name ?? null },
+      knowledgeRebuild: knowledgeRebuild && {
+        copied: knowledgeRebuild.copied,
+        deleted: knowledgeRebuild.deleted,
+        rewritten: knowledgeRebuild.rewritten,
+        promoted: knowledgeRebuild.promoted,
+      },
+    };
   };
+}
+
+/**
+ * Knowledge's generations (platform/knowledge lance-index.ts). A generation
+ * being built for the configured model gets what it lacks copied from the
+ * serving one, then serves; it waits until it is older than twice the
+ * store's refresh, so that every process writes to it before the copy
+ * starts. A serving generation gets copied in what it lacks of each retired
+ * one still on disk (one that had to serve before a copy, its predecessor's
+ * model gone); `drained` names the retired ones found to lack nothing, the
+ * only ones maintenance may drop.
+ */
+export async function rebuildKnowledge(deps: Pick<MaintainDeps, 'knowledge' | 'catalog' | 'vectors' | 'embedder'>, signal: AbortSignal) {
+  const store = deps.knowledge;
+  const out = { copied: 0, deleted: 0, rewritten: 0, promoted: null as string | null, drained: new Set<string>() };
+  const add = (r: { copied: number; deleted: number; rewritten: number }) => {
+    out.copied += r.copied;
+    out.deleted += r.deleted;
+    out.rewritten += r.rewritten;
+  };
+  store.invalidate();
+  let opened = await store.open(signal);
+  const wanted = identityHash((await store.identity(signal)).identity);
+  for (const b of opened.building) {
+    if (b.gen.identityHash !== wanted || Date.now() - b.gen.createdAt.getTime() < 2 * store.refreshMs) continue;
+    add(await copyKnowledge(opened.serving.table, b, deps.embedder, signal));
+    if (await deps.catalog.promote(b.gen.id)) out.promoted = b.gen.id;
+    store.invalidate();
+    opened = await store.open(signal);
+  }
+  for (const g of await deps.catalog.list(knowledgeCollection)) {
+    if (g.state !== 'retired') continue;
+    const table = await deps.vectors.existing(g.tableName);
+    if (table) add(await copyKnowledge(table, opened.serving, deps.embedder, signal));
+    out.drained.add(g.id);
+  }
+  return out;
 }
 
 /**
