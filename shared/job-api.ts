@@ -43,6 +43,8 @@ export const JobView = z.object({
   state: JobState,
   priority: PriorityClass,
   owner: z.string().nullable(),
+  /** The job that fanned out into this one (a code.index job's batches), or null. */
+  parentId: z.uuid().nullable(),
   progress: z.unknown().nullable(),
   result: z.unknown().nullable(),
   error: JobError.nullable(),

@@ -58,6 +58,7 @@ export function toSummary(row: JobSummaryRow): JobSummary {
     state: row.state,
     priority: row.priority,
     owner: row.owner_id,
+    parentId: row.parent_id ?? null,
     progress: row.progress ?? null,
     hasResult: row.has_result,
     // A retry in progress keeps its last error for the record, but the view shows errors only once terminal.
@@ -228,6 +229,15 @@ export async function listJobs(deps: JobDeps, actor: Actor, q: ListJobsQuery): P
  * waits for its `finished` event (up to `waitMs`) so the answer usually
  * carries the final state and the partial output.
  */
+/** A child job (a code.index job's batch) is its parent's: it is cancelled and retried through the parent only. */
+function refuseChild(row: JobRow, verb: 'cancelled' | 'retried'): void {
+  if (row.parent_id && isJobKind(row.kind) && jobs[row.kind].childOf)
+    throw new AppError('INVALID_STATE', {
+      detail: `A ${row.kind} job is part of its parent job ${row.parent_id} and is ${verb} with it: ${verb === 'cancelled' ? `DELETE /v1/jobs/${row.parent_id}` : `POST /v1/jobs/${row.parent_id}/retry`}`,
+      extra: { parentId: row.parent_id },
+    });
+}
+
 export async function cancelJob(
   deps: JobDeps,
   actor: Actor,
@@ -249,6 +259,7 @@ export async function cancelJob(
     });
   }
   if (isTerminal(row.state)) throw new AppError('INVALID_STATE', { detail: `The job is already ${row.state}` });
+  refuseChild(row, 'cancelled');
   try {
     return toView(await deps.jobs.cancel(id, { waitMs: opts.waitMs }));
   } catch (err) {
@@ -274,6 +285,7 @@ export async function retryJob(deps: JobDeps, actor: Actor, id: string, meta: { 
   }
   if (row.state !== 'failed' && row.state !== 'cancelled')
     throw new AppError('INVALID_STATE', { detail: `Only failed or cancelled jobs can be retried; this one is ${row.state}` });
+  refuseChild(row, 'retried');
   // Admission again, for the owner (whose caps and budget the job spends), as at submit: a retry is a new run.
   const owner = deps.admit ? await deps.jobs.ownerOf(id) : undefined;
   const admitted = owner

@@ -445,8 +445,8 @@ async function tenThousand(stack: BenchStack, log: (s: string) => void): Promise
   const inline: ChildJobs = {
     parent: async (id, queue) => ({ id, queue, ownerId: stack.operator.id, priority: 'batch' }),
     earlier: async () => [],
-    submit: async (parent, n, _def, input) => {
-      const id = `${parent.id}:${n}`;
+    submit: async (parent, _def, input) => {
+      const id = `${parent.id}:${(input as CodeBatchInput).n}`;
       const result = await codeBatchHandler(deps)(input as CodeBatchInput, ctx);
       rows.set(id, { id, state: 'completed', result } as JobRow);
       return id;

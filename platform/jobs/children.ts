@@ -7,15 +7,16 @@
  * stays active while its children run, holding its lock: the fencing, stall
  * and cancel rules of one job apply to it unchanged.
  *
- * Child n of a parent always has the same id, whichever attempt of the
- * parent submits it, so an attempt that takes over after a crash finds what
- * the earlier ones submitted (`earlier`), waits for those still running, and
- * numbers its own from there. A child's queue runs in its own worker slots:
- * a parent never holds the slot its child needs.
+ * A child's record names its parent (`jobs.parent_id`), so an attempt that
+ * takes over after a crash finds what the earlier ones submitted (`earlier`)
+ * and waits for those still running; a cancel or a failure of the parent
+ * cancels them (the lifecycle's `finish` and `cancel`). A child kind is
+ * cancelled and retried through its parent only. A child's queue runs in its
+ * own worker slots: a parent never holds the slot its child needs.
  */
 import type { InputOf, JobDefinition, PriorityClass, QueueName } from '../../shared/index.ts';
 import { isTerminal } from '../../shared/index.ts';
-import { JobRefused, namedUuid, type JobLifecycle } from './lifecycle.ts';
+import { JobRefused, type JobLifecycle } from './lifecycle.ts';
 import type { JobRow } from './store.ts';
 
 export interface ParentRef {
@@ -25,25 +26,20 @@ export interface ParentRef {
   priority: PriorityClass;
 }
 
-/** Child n of a parent: the same id from every attempt. */
-export function childId(parentId: string, n: number): string {
-  return namedUuid(`child:${parentId}:${n}`);
-}
-
 export interface ChildJobs {
   /** The parent's record as the child jobs need it (owner and priority class). */
   parent(id: string, queue: QueueName): Promise<ParentRef>;
-  /** The children earlier attempts of the parent submitted, in order (child 0, 1, … up to the first gap). */
+  /** The children the parent's earlier attempts submitted, in the order they were recorded. */
   earlier(parentId: string): Promise<JobRow[]>;
-  /** Submits child n (idempotent: submitting n again answers the same job). */
-  submit<D extends JobDefinition>(parent: ParentRef, n: number, def: D, input: InputOf<D>): Promise<string>;
+  /** Submits a child of the parent. */
+  submit<D extends JobDefinition>(parent: ParentRef, def: D, input: InputOf<D>): Promise<string>;
   /** The records of these children as they stand. */
   states(ids: readonly string[]): Promise<JobRow[]>;
   /** Cancels the children not yet ended (a waiting one leaves its queue; a running one is signalled). */
   cancel(ids: readonly string[]): Promise<void>;
 }
 
-export function createChildJobs(lifecycle: Pick<JobLifecycle, 'accept' | 'get' | 'getMany' | 'cancel'>): ChildJobs {
+export function createChildJobs(lifecycle: Pick<JobLifecycle, 'accept' | 'get' | 'getMany' | 'cancel' | 'children'>): ChildJobs {
   return {
     async parent(id: string, queue: QueueName): Promise<ParentRef> {
       const row = await lifecycle.get(id);
@@ -51,28 +47,14 @@ export function createChildJobs(lifecycle: Pick<JobLifecycle, 'accept' | 'get' |
       return { id, queue, ownerId: row.owner_id, priority: row.priority };
     },
 
-    async earlier(parentId: string): Promise<JobRow[]> {
-      const out: JobRow[] = [];
-      for (let from = 0; ; from += 64) {
-        const ids = Array.from({ length: 64 }, (_, i) => childId(parentId, from + i));
-        const byId = new Map((await lifecycle.getMany(ids)).map((r) => [r.id, r]));
-        for (const id of ids) {
-          const row = byId.get(id);
-          if (!row) return out;
-          out.push(row);
-        }
-      }
-    },
+    earlier: (parentId) => lifecycle.children(parentId),
 
-    async submit<D extends JobDefinition>(parent: ParentRef, n: number, def: D, input: InputOf<D>): Promise<string> {
-      const id = childId(parent.id, n);
+    async submit(parent, def, input) {
       const { row } = await lifecycle.accept({
         def,
         input: def.input.parse(input),
         ownerId: parent.ownerId,
         priority: parent.priority,
-        id,
-        idempotencyKey: `child:${parent.id}:${n}`,
         parent: { id: parent.id, queue: parent.queue },
       });
       return row.id;

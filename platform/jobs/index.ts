@@ -11,5 +11,5 @@ export { backoffDelay, bullPrefix, jobOptions, promoted } from './queues.ts';
 export type { Queues } from './queues.ts';
 export { SYSTEM_USER_ID } from './store.ts';
 export type { Fence, FinishedJob, JobRow, JobStore, JobSummaryRow, OwnerCap } from './store.ts';
-export { childId, createChildJobs } from './children.ts';
+export { createChildJobs } from './children.ts';
 export type { ChildJobs, ParentRef } from './children.ts';

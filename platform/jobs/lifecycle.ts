@@ -217,7 +217,57 @@ export function createJobLifecycle(deps: LifecycleDeps) {
     };
     if (!(await writer.finished(payload)) && !writer.superseded)
       log.warn({ jobId: id, err: writer.lastError }, 'the finished event could not be written; readers fall back to the record');
+    // A parent that ends without completing takes its children with it, however it ended (cancelled
+    // before its handler ran, failed, recorded by reconciliation): none runs on for nothing.
+    if (outcome.state !== 'completed' && isJobKind(done.kind) && jobs[done.kind].fansOut)
+      await cancelChildren(id).catch((err: unknown) => log.warn({ err, jobId: id }, 'could not cancel the children of an ended job'));
     return done;
+  }
+
+  /** Cancels a job's children not yet ended: a waiting one leaves its queue, a running one is signalled. */
+  async function cancelChildren(parentId: string): Promise<void> {
+    for (const child of await store.childrenOf(parentId)) {
+      if (isTerminal(child.state)) continue;
+      await cancel(child.id, { waitMs: 0 }).catch((err: unknown) => {
+        if (!(err instanceof JobRefused && err.code === 'INVALID_STATE')) throw err;
+      });
+    }
+  }
+
+  /**
+   * Cancels a job. A waiting one is removed from its queue and recorded
+   * cancelled at once; an active one is signalled on every worker process
+   * (the one holding it aborts the handler and records `cancelled` with the
+   * partial output), and this waits up to `waitMs` for its `finished` event.
+   * A job with children cancels them first. Returns the record as it then stands.
+   */
+  async function cancel(id: string, opts: { waitMs?: number } = {}): Promise<JobRow> {
+    const row = await store.get(id);
+    if (!row) throw new JobRefused('INVALID_STATE', 'no such job');
+    if (isTerminal(row.state)) throw new JobRefused('INVALID_STATE', `the job is already ${row.state}`);
+    if (isJobKind(row.kind) && jobs[row.kind].fansOut) await cancelChildren(id);
+    const job = await queues[row.queue as keyof Queues]?.getJob(id);
+    let removed = false;
+    if (job) {
+      const state = await job.getState();
+      // remove() refuses a job that a worker locked meanwhile; then it is active and gets the signal below.
+      // Its children are this record's to cancel (above), not BullMQ's to delete with it.
+      if (state === 'waiting' || state === 'prioritized' || state === 'delayed' || state === 'waiting-children')
+        removed = await job.remove({ removeChildren: false }).then(
+          () => true,
+          () => false,
+        );
+    } else if (row.state === 'queued') {
+      removed = true;
+    }
+    if (removed) {
+      await finish(id, { state: 'cancelled', error: { code: 'CANCELLED', message: 'cancelled before it started' } });
+    } else {
+      await store.requestCancel(id);
+      await requestCancel(redis, keys, id);
+      await waitFinished(id, opts.waitMs ?? 5000);
+    }
+    return (await store.get(id))!;
   }
 
   /** Waits until the job's stream holds `finished` (true), or `ms` passes (false). Without a hub it only looks once. */
@@ -275,6 +325,7 @@ export function createJobLifecycle(deps: LifecycleDeps) {
         input: spec.input,
         idempotencyKey: spec.idempotencyKey,
         requestHash: spec.requestHash,
+        ...(spec.parent ? { parentId: spec.parent.id } : {}),
       };
       // Capped jobs take their owner's lock in their own statement; the others share statements (group commit).
       const inserted = spec.cap ? await store.insertCapped(job, spec.cap) : await inserts.run(job);
@@ -387,39 +438,10 @@ export function createJobLifecycle(deps: LifecycleDeps) {
 
     // ── the API's side ─────────────────────────────────────────────────────
 
-    /**
-     * Cancels a job. A waiting one is removed from its queue and recorded
-     * cancelled at once; an active one is signalled on every worker process
-     * (the one holding it aborts the handler and records `cancelled` with the
-     * partial output), and this waits up to `waitMs` for its `finished` event.
-     * Returns the record as it then stands.
-     */
-    async cancel(id: string, opts: { waitMs?: number } = {}): Promise<JobRow> {
-      const row = await store.get(id);
-      if (!row) throw new JobRefused('INVALID_STATE', 'no such job');
-      if (isTerminal(row.state)) throw new JobRefused('INVALID_STATE', `the job is already ${row.state}`);
-      const job = await queues[row.queue as keyof Queues]?.getJob(id);
-      let removed = false;
-      if (job) {
-        const state = await job.getState();
-        // remove() refuses a job that a worker locked meanwhile; then it is active and gets the signal below.
-        if (state === 'waiting' || state === 'prioritized' || state === 'delayed')
-          removed = await job.remove().then(
-            () => true,
-            () => false,
-          );
-      } else if (row.state === 'queued') {
-        removed = true;
-      }
-      if (removed) {
-        await finish(id, { state: 'cancelled', error: { code: 'CANCELLED', message: 'cancelled before it started' } });
-      } else {
-        await store.requestCancel(id);
-        await requestCancel(redis, keys, id);
-        await waitFinished(id, opts.waitMs ?? 5000);
-      }
-      return (await store.get(id))!;
-    },
+    cancel,
+
+    /** A job's children, in the order they were recorded (platform/jobs/children.ts). */
+    children: (parentId: string) => store.childrenOf(parentId),
 
     /**
      * Signals every worker process to abort the job if it runs it (and one that
@@ -443,7 +465,8 @@ export function createJobLifecycle(deps: LifecycleDeps) {
       if (!isJobKind(row.kind)) throw new JobRefused('UNKNOWN_KIND', `job kind ${row.kind} is no longer served`);
       const def = jobs[row.kind] as JobDefinition;
       const old = await queues[def.queue].getJob(id);
-      if (old) await old.remove().catch(() => {});
+      // Its children stay: they are recorded, and the new run finds them (a parent's retry waits for any still running).
+      if (old) await old.remove({ removeChildren: false }).catch(() => {});
       const reopened = await store.reopen(id);
       if (!reopened) throw new JobRefused('INVALID_STATE', 'the job changed state meanwhile');
       const priority = opts.priority ?? row.priority;
@@ -527,7 +550,18 @@ export function createJobLifecycle(deps: LifecycleDeps) {
         const state = job ? await job.getState() : 'missing';
         if (state === 'missing' && row.state === 'queued') {
           const def = jobs[row.kind] as JobDefinition;
-          await enqueue(def, row.id, envelopeOf(def, row.input, row.owner_id, row.priority), row.max_attempts);
+          const parent = row.parent_id ? await store.get(row.parent_id) : undefined;
+          if (parent && isTerminal(parent.state)) {
+            // Its parent ended meanwhile: nothing waits for it any more.
+            if (await finish(row.id, { state: 'cancelled', error: { code: 'CANCELLED', message: `its parent job ${parent.id} ended ${parent.state}` } }))
+              out.failed++;
+            continue;
+          }
+          const link = parent && def.childOf ? { id: parent.id, queue: def.childOf } : undefined;
+          // Under its parent again, so the dashboard keeps the tree; alone if BullMQ no longer holds the parent.
+          await enqueue(def, row.id, envelopeOf(def, row.input, row.owner_id, row.priority), row.max_attempts, link).catch((err: unknown) =>
+            link ? enqueue(def, row.id, envelopeOf(def, row.input, row.owner_id, row.priority), row.max_attempts) : Promise.reject(err),
+          );
           log.warn({ jobId: row.id }, 'reconciled: handed off a recorded job missing from its queue');
           out.handedOff++;
           continue;

@@ -42,6 +42,8 @@ export interface JobRow {
   updated_at: Date;
   /** The Redis key prefix of the deployment whose queue holds the job. */
   key_prefix: string;
+  /** The job that fanned out into this one (platform/jobs/children.ts). */
+  parent_id: string | null;
 }
 
 /** A row as lists read it: no `input`, no `result`, only whether there is one. */
@@ -73,6 +75,7 @@ const summaryColumns = [
   'cancel_requested_at',
   'updated_at',
   'key_prefix',
+  'parent_id',
 ] as const satisfies readonly (keyof JobRow)[];
 
 export interface NewJob {
@@ -86,6 +89,7 @@ export interface NewJob {
   input: unknown;
   idempotencyKey?: string;
   requestHash?: string;
+  parentId?: string;
 }
 
 const terminal = ['completed', 'failed', 'cancelled'] as const;
@@ -139,10 +143,10 @@ export interface OwnerCap {
 function insertStatement(batch: readonly NewJob[], keyPrefix: string, also?: { from: string; where: string; bindings: unknown[] }) {
   const col = <T>(f: (j: NewJob) => T) => batch.map(f);
   return {
-    sql: `insert into jobs (id, kind, kind_version, queue, owner_id, priority, max_attempts, input, idempotency_key, request_hash, key_prefix)
-          select id, kind, v, queue, owner_id, priority, max_attempts, input, idempotency_key, request_hash, ?
-          from unnest(?::uuid[], ?::text[], ?::int[], ?::text[], ?::uuid[], ?::text[], ?::int[], ?::jsonb[], ?::text[], ?::text[])
-            as t(id, kind, v, queue, owner_id, priority, max_attempts, input, idempotency_key, request_hash)${also ? `, ${also.from} where ${also.where}` : ''}
+    sql: `insert into jobs (id, kind, kind_version, queue, owner_id, priority, max_attempts, input, idempotency_key, request_hash, parent_id, key_prefix)
+          select id, kind, v, queue, owner_id, priority, max_attempts, input, idempotency_key, request_hash, parent_id, ?
+          from unnest(?::uuid[], ?::text[], ?::int[], ?::text[], ?::uuid[], ?::text[], ?::int[], ?::jsonb[], ?::text[], ?::text[], ?::uuid[])
+            as t(id, kind, v, queue, owner_id, priority, max_attempts, input, idempotency_key, request_hash, parent_id)${also ? `, ${also.from} where ${also.where}` : ''}
           on conflict (owner_id, idempotency_key) where idempotency_key is not null do nothing
           returning *`,
     bindings: [
@@ -157,6 +161,7 @@ function insertStatement(batch: readonly NewJob[], keyPrefix: string, also?: { f
       col((j) => JSON.stringify(j.input)),
       col((j) => j.idempotencyKey ?? null),
       col((j) => j.requestHash ?? null),
+      col((j) => j.parentId ?? null),
       ...(also?.bindings ?? []),
     ],
   };
@@ -273,6 +278,13 @@ export function createJobStore(db: Db, hooks: JobStoreOptions = {}) {
 
     get(id: string): Promise<JobRow | undefined> {
       return jobs().where({ id }).first();
+    },
+
+    /** A job's children (platform/jobs/children.ts), in the order they were recorded. */
+    childrenOf(parentId: string): Promise<JobRow[]> {
+      return jobs()
+        .where({ parent_id: parentId })
+        .orderBy([{ column: 'queued_at' }, { column: 'id' }]);
     },
 
     /** The records of these ids that exist, in no particular order. */

@@ -28,7 +28,7 @@ export const CodeBatchInput = z
     generation: z.uuid(),
     /** The `code.index` job this batch belongs to. */
     parentId: z.uuid(),
-    /** The batch's place in its parent's plan, from 0 across the parent's attempts. */
+    /** The batch's place in its parent's plan, counted across the parent's attempts. */
     n: z.number().int().nonnegative(),
     files: z.array(BatchFile).min(1).max(100),
   })
@@ -64,5 +64,6 @@ export const codeBatch = defineJob({
   defaults: { priority: 'batch', attempts: 3, backoff: { baseMs: 2000, maxMs: 60_000 } },
   metered: false,
   internal: true,
+  childOf: 'code',
   summary: 'One batch of a code.index job: extract, embed what no stored row has, write one LanceDB commit, record the files.',
 });

@@ -59,5 +59,6 @@ export const codeIndex = defineJob({
   defaults: { priority: 'batch', attempts: 3, backoff: { baseMs: 2000, maxMs: 60_000 } },
   metered: false,
   internal: true,
+  fansOut: true,
   summary: 'Indexes a code repository incrementally: chunk, embed what changed, write LanceDB, keep its indexes whole.',
 });

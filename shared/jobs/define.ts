@@ -47,6 +47,13 @@ export interface JobDefinition<K extends string = string, I extends z.ZodType = 
   reserves?: boolean;
   /** Kinds only the platform itself enqueues (e.g. discussion turns); not accepted by POST /v1/jobs. */
   internal?: boolean;
+  /**
+   * A kind that fans out into child jobs and waits for them (platform/jobs/children.ts): a cancel or a
+   * failure of it cancels its children, and it ends only once BullMQ counts none of them pending.
+   */
+  fansOut?: boolean;
+  /** A child kind: the queue its parent lives in. Its jobs are cancelled and retried through their parent only. */
+  childOf?: QueueName;
   summary: string;
 }
 

@@ -90,7 +90,7 @@ async function startIndex(tag: string): Promise<{ repo: string; files: Record<st
 beforeAll(async () => {
   stack = await startCodeStack({
     workers: QueueName.options.filter((q) => q !== 'code-batch'),
-    env: { PARLEY_CODE_BATCH_BYTES: '1500' },
+    env: { PARLEY_CODE_BATCH_BYTES: '1500', PARLEY_SHUTDOWN_GRACE_MS: '500' },
   });
   user = await stack.user('member');
   operator = await stack.user('operator');
@@ -142,8 +142,15 @@ describe('a code.index job', () => {
       return b.length > 1 ? b : undefined;
     });
     const skipped = waiting[0]!;
-    const cancelled = await stack.request('DELETE', `/v1/jobs/${skipped.id}`, { user });
-    expect(cancelled.json.state).toBe('cancelled');
+    // A batch is its parent's: the API cancels and retries it only through the parent.
+    const refused = await stack.request('DELETE', `/v1/jobs/${skipped.id}`, { user });
+    expect(refused.status).toBe(409);
+    expect(refused.json).toMatchObject({ code: 'INVALID_STATE', parentId: id });
+    expect(refused.json.detail).toContain(`DELETE /v1/jobs/${id}`);
+    // The platform can still end one (as a failure would): this batch ends cancelled before it starts.
+    expect((await stack.api.jobs.cancel(skipped.id)).state).toBe('cancelled');
+    expect((await stack.request('POST', `/v1/jobs/${skipped.id}/retry`, { user })).status).toBe(409);
+    expect((await stack.request('GET', `/v1/jobs/${skipped.id}`, { user })).json.parentId).toBe(id);
     await batchWorker();
     const failed = await stack.waitForJob(id, user, 600_000);
     expect(failed.state).toBe('failed');
@@ -160,6 +167,7 @@ describe('a code.index job', () => {
     const all = await batchesOf(id);
     expect(all).toHaveLength(waiting.length + 1);
     expect(all.at(-1)!.input.n).toBe(waiting.length);
+    expect(all.at(-1)!.parent_id).toBe(id);
     expect(all.at(-1)!.input.files.map((f: any) => f.path)).toEqual(skipped.input.files.map((f: any) => f.path));
   });
 
@@ -180,5 +188,33 @@ describe('a code.index job', () => {
     // Nothing of them is left in their queue for a worker to pick up.
     const queue = stack.api.jobs.queues['code-batch'];
     expect(await queue.getJobCounts('wait', 'prioritized', 'delayed', 'active')).toEqual({ wait: 0, prioritized: 0, delayed: 0, active: 0 });
+  });
+
+  it('cancels its batches when it is cancelled while not running (handed back at a shutdown)', async () => {
+    const { id } = await startIndex('handed');
+    const batches = await until('the batches', async () => {
+      const b = await batchesOf(id);
+      return b.length > 1 ? b : undefined;
+    });
+    // The workers stop: the parent, waiting for its batches, is handed back to its queue; the batches stay queued.
+    await stack.workers!.stop();
+    await until('the parent handed back', async () => {
+      const j = (await stack.request('GET', `/v1/jobs/${id}`, { user })).json;
+      return j.state === 'queued' ? j : undefined;
+    });
+    const r = await stack.request('DELETE', `/v1/jobs/${id}`, { user });
+    expect(r.status).toBe(200);
+    expect(r.json.state).toBe('cancelled');
+    const after = await batchesOf(id);
+    expect(after.map((b) => b.id).sort()).toEqual(batches.map((b) => b.id).sort());
+    for (const b of after) expect(b.state, b.id).toBe('cancelled');
+    // Nothing is left in either queue for a worker to pick up later.
+    for (const q of ['code', 'code-batch'] as const)
+      expect(await stack.api.jobs.queues[q].getJobCounts('wait', 'prioritized', 'delayed', 'active'), q).toEqual({
+        wait: 0,
+        prioritized: 0,
+        delayed: 0,
+        active: 0,
+      });
   });
 });

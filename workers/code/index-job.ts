@@ -191,7 +191,9 @@ export function codeIndexHandler(deps: CodeIndexDeps): Handler<typeof codeIndex>
     try {
       report();
       // Batches an earlier attempt of this job submitted and that still run: wait for them, so no file is
-      // planned twice. What they committed shows in the diff below; what they failed is planned again.
+      // planned twice. What they committed shows in the diff below; what they failed is planned again. (An
+      // attempt that lost its lock stops at its next batch; one it was submitting as it stopped may cover
+      // files planned here again: the same rows twice, wasted work that converges.)
       const earlier = await deps.children.earlier(ctx.jobId);
       const unfinished = earlier.filter((r) => !isTerminal(r.state)).map((r) => ({ id: r.id, n: -1, files: 0, bytes: 0 }));
       if (unfinished.length) {
@@ -238,7 +240,7 @@ export function codeIndexHandler(deps: CodeIndexDeps): Handler<typeof codeIndex>
       for (const [i, files] of plan.entries()) {
         if (ctx.signal.aborted) break;
         const n = earlier.length + i;
-        const id = await deps.children.submit(parent, n, codeBatch, {
+        const id = await deps.children.submit(parent, codeBatch, {
           repositoryId: repo.id,
           generation: gen.id,
           parentId: ctx.jobId,

@@ -301,6 +301,7 @@ export class WorkerHost {
         );
       }
       const usage = def.metered ? (result.usage ?? partialUsage()) : null;
+      if (def.fansOut) await this.childrenSettled(job, jobLog);
       const done = await this.durably('complete', () => lifecycle.finish(id, { state: 'completed', result, usage }, fence));
       if (!done) jobLog.warn('completed, but the record was already terminal or owned by a newer attempt; this outcome is dropped');
       else jobLog.info({ state: 'completed', ms: Date.now() - pickedAt, tokens }, 'job finished');
@@ -357,6 +358,26 @@ export class WorkerHost {
     } finally {
       this.running.delete(id);
       metrics.active.dec({ queue });
+    }
+  }
+
+  /**
+   * A parent completes only once BullMQ counts none of its children pending:
+   * a child's record ends a moment before its queue moves it, and BullMQ
+   * refuses to complete a parent with pending children. Waits up to three
+   * lock durations (a child whose worker died in that moment is picked up
+   * again by then), then goes on with a warning.
+   */
+  private async childrenSettled(job: Job, log: Logger): Promise<void> {
+    const deadline = Date.now() + 3 * this.deps.config.workers.lockMs;
+    for (;;) {
+      const { unprocessed = 0 } = await job.getDependenciesCount({ unprocessed: true });
+      if (unprocessed === 0) return;
+      if (Date.now() > deadline) {
+        log.warn({ unprocessed }, 'children still pending in the queue after their records ended; completing anyway');
+        return;
+      }
+      await new Promise((r) => setTimeout(r, 200));
     }
   }
 
