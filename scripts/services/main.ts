@@ -12,7 +12,9 @@
  * - env: prints `export NAME=value` lines for processes and tests.
  * Names (redis, postgres, mongo, ollama) limit a command to those services.
  */
+import { join } from 'node:path';
 import { ferretdb } from './ferretdb.ts';
+import { withLock } from './lock.ts';
 import { ollama } from './ollama.ts';
 import { PortTaken } from './ports.ts';
 import { postgres } from './postgres.ts';
@@ -45,6 +47,15 @@ async function main(cmd: string | undefined, names: string[]): Promise<number> {
     return 2;
   }
   const services = names.length ? all.filter((s) => names.includes(s.name)) : all;
+  if (cmd === 'up' || cmd === 'down' || cmd === 'purge')
+    // One at a time per data folder: a second `up` waits for the first, then finds everything up.
+    return withLock(join(settings.dataDir, 'services.lock'), () => run(cmd, services), {
+      onWait: (pid) => process.stderr.write(`[services] another services command (pid ${pid}) is running on ${settings.dataDir}; waiting for it to finish\n`),
+    });
+  return run(cmd, services);
+}
+
+async function run(cmd: string | undefined, services: Service[]): Promise<number> {
   switch (cmd) {
     case 'env':
       process.stdout.write(`${envLines(services).join('\n')}\n`);
