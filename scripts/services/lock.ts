@@ -6,7 +6,7 @@
  * created exclusively; a second command waits for it, and one whose owner has
  * died (a killed `up`) is taken over.
  */
-import { mkdirSync, openSync, readFileSync, rmSync, writeSync, closeSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, readFileSync, rmdirSync, rmSync, writeSync } from 'node:fs';
 import { dirname } from 'node:path';
 
 function alive(pid: number): boolean {
@@ -35,7 +35,8 @@ function holder(path: string): number | undefined {
  * whose holder is gone is removed and taken.
  */
 export async function withLock<T>(path: string, fn: () => Promise<T>, opts: { onWait?: (pid: number) => void; pollMs?: number } = {}): Promise<T> {
-  mkdirSync(dirname(path), { recursive: true });
+  // The folders made for the lock go with it when nothing else was put in them (a refused `up` leaves no `.data`).
+  let made = mkdirSync(dirname(path), { recursive: true });
   let told = false;
   for (;;) {
     try {
@@ -44,7 +45,13 @@ export async function withLock<T>(path: string, fn: () => Promise<T>, opts: { on
       closeSync(fd);
       break;
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT') {
+        // The previous holder removed the folder it had made: make it again.
+        made = mkdirSync(dirname(path), { recursive: true }) ?? made;
+        continue;
+      }
+      if (code !== 'EEXIST') throw err;
     }
     const pid = holder(path);
     if (pid === undefined || (pid !== process.pid && !alive(pid))) {
@@ -59,7 +66,17 @@ export async function withLock<T>(path: string, fn: () => Promise<T>, opts: { on
     await new Promise((r) => setTimeout(r, opts.pollMs ?? 500));
   }
   const release = () => {
-    if (holder(path) === process.pid) rmSync(path, { force: true });
+    if (holder(path) !== process.pid) return;
+    rmSync(path, { force: true });
+    if (!made) return;
+    try {
+      for (let dir = dirname(path); ; dir = dirname(dir)) {
+        rmdirSync(dir); // only when empty
+        if (dir === made) break;
+      }
+    } catch {
+      // Not empty: the command put something there.
+    }
   };
   process.once('exit', release);
   try {

@@ -4,7 +4,7 @@
  * lock left by a dead process is taken over at once.
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -33,6 +33,15 @@ describe('the services lock', () => {
     expect(events).toEqual(['first in', 'first out', 'second in', 'second out']);
     expect(waited).toEqual([process.pid]);
     expect(existsSync(path)).toBe(false);
+    // The folder made for the lock went with it, as nothing else was put there.
+    expect(existsSync(join(dir, 'a'))).toBe(false);
+  });
+
+  it('keeps the folder it made when the command put something in it', async () => {
+    const path = join(dir, 'k', 'services.lock');
+    await withLock(path, async () => writeFileSync(join(dir, 'k', 'data'), 'x'));
+    expect(existsSync(path)).toBe(false);
+    expect(readFileSync(join(dir, 'k', 'data'), 'utf8')).toBe('x');
   });
 
   it('waits for a holder in another process, naming its pid', async () => {
@@ -55,11 +64,13 @@ describe('the services lock', () => {
   it('takes over a lock whose holder died', async () => {
     const path = join(dir, 'c', 'services.lock');
     const dead = spawnSync(process.execPath, ['-e', '0']).pid!;
-    await withLock(join(dir, 'c', 'x.lock'), async () => {}); // creates the folder
+    mkdirSync(join(dir, 'c'), { recursive: true });
     writeFileSync(path, String(dead));
     const waited: number[] = [];
     expect(await withLock(path, async () => 'ran', { pollMs: 20, onWait: (pid) => waited.push(pid) })).toBe('ran');
     expect(waited).toEqual([]);
     expect(existsSync(path)).toBe(false);
+    // A folder it did not make stays.
+    expect(existsSync(join(dir, 'c'))).toBe(true);
   });
 });
