@@ -425,8 +425,38 @@ export interface Debate {
   questions: Question[];
 }
 
-export function debates(split: Split, count = 20, seed = 1): Debate[] {
-  const r = rng(seed * 15485863 + (split === 'dev' ? 3 : 7));
+/**
+ * The harder set's options (all off: the standard set, unchanged). More
+ * sessions make larger room scopes; distractors are turns that share a
+ * fact's words (a city, a drink) without stating the speaker's own fact;
+ * paraphrased questions do not echo the fact's wording, with phrasings per
+ * split (the test split's never appear in dev).
+ */
+export interface DebateOptions {
+  sessions?: number;
+  distractors?: boolean;
+  paraphrase?: boolean;
+}
+
+const askDrink: Record<Split, ((p: string) => string)[]> = {
+  dev: [(p) => `What coffee does ${p} usually get?`, (p) => `Which coffee does ${p} drink these days?`, (p) => `What does ${p} like to drink in the morning?`],
+  test: [(p) => `What's ${p}'s go-to coffee order?`, (p) => `What does ${p} order at the café?`, (p) => `Which drink does ${p} pick when we grab coffee?`],
+};
+const askCity: Record<Split, ((p: string) => string)[]> = {
+  dev: [(p) => `Which city is ${p} based in?`, (p) => `Where does ${p} live?`],
+  test: [(p) => `What city does ${p} call home?`, (p) => `Where is ${p} living at the moment?`],
+};
+const distractorsOf = (city: string, drink: string): string[] => [
+  `I read that ${city} is building a new tram line.`,
+  `Our offsite might be in ${city} next spring.`,
+  `My brother moved to ${city} last year.`,
+  `The ${drink} at the conference venue was awful.`,
+  `Someone left a cold ${drink} in the meeting room again.`,
+  `The café downstairs started selling ${drink} in paper cups.`,
+];
+
+export function debates(split: Split, count = 20, seed = 1, opts: DebateOptions = {}): Debate[] {
+  const r = rng(seed * 15485863 + (split === 'dev' ? 3 : 7) + (opts.distractors || opts.paraphrase || opts.sessions ? 101 : 0));
   const f = fillers[split];
   const out: Debate[] = [];
   const opinions = [
@@ -443,7 +473,7 @@ export function debates(split: Split, count = 20, seed = 1): Debate[] {
     const turns: Turn[] = [];
     const questions: Question[] = [];
     const facts: Array<{ speaker: string; kind: 'drink' | 'city'; value: string; turn: string; session: number }> = [];
-    for (let session = 1; session <= 3; session++) {
+    for (let session = 1; session <= (opts.sessions ?? 3); session++) {
       const day = 1 + session * 3;
       for (let k = 1; k <= 8; k++) {
         const speaker = speakers[(k - 1) % speakers.length]!;
@@ -462,6 +492,8 @@ export function debates(split: Split, count = 20, seed = 1): Debate[] {
           const value = pick(r, choices);
           text = kind === 'drink' ? `Side note: my usual coffee is a ${value}.` : `For context, I live in ${value} now.`;
           facts.push({ speaker, kind, value, turn: id, session });
+        } else if (opts.distractors && (k === 3 || k === 6 || k === 8) && r() < 0.7) {
+          text = pick(r, distractorsOf(pick(r, f.city), pick(r, f.drink)));
         } else text = pick(r, opinions)(topic);
         turns.push({ id, speaker, text, at });
       }
@@ -471,9 +503,10 @@ export function debates(split: Split, count = 20, seed = 1): Debate[] {
       const what = fact.kind === 'drink' ? `usual coffee` : `home city`;
       if (later.length === 0) {
         const earlier = facts.filter((x) => x.speaker === fact.speaker && x.kind === fact.kind && x.session < fact.session);
+        const ask = opts.paraphrase ? pick(r, (fact.kind === 'drink' ? askDrink : askCity)[split])(fact.speaker) : `What is ${fact.speaker}'s ${what}?`;
         questions.push({
           kind: earlier.length ? 'knowledge-update' : 'single-hop',
-          question: `What is ${fact.speaker}'s ${what}?`,
+          question: ask,
           evidence: [fact.turn, ...earlier.map((e) => e.turn).reverse()],
         });
         questions.push({ kind: 'temporal', question: `When did ${fact.speaker} last mention their ${what}?`, evidence: [fact.turn] });

@@ -135,3 +135,50 @@ console.log(
 console.log(`  outcomes: ${outcomes}/${turns} turns recorded, ${failed} failed, ${turns - outcomes} lost`);
 console.log(`  gold evidence turns with at least one item: ${evidenceWithItems}/${evidence}`);
 console.log(`  knowledge updates linked newest → previous by supersedes: ${updatesFound}/${updates}`);
+
+// ── Supersedes on the harder debates (distractor turns that share a fact's words) ──
+// Every knowledge-update question's evidence is one speaker's chain of values, newest first: each value
+// should supersede the one before it (linked), and no link should join a fact turn to a turn outside its
+// chain (a false supersede, e.g. "I live in Lisbon now" replacing "I read that Lisbon is building a tram line").
+{
+  const hard = debates(split, 40, seed, { sessions: 5, distractors: true, paraphrase: true });
+  let chained = 0;
+  let linked = 0;
+  let touching = 0;
+  let wrong = 0;
+  for (const d of hard) {
+    const x = new SourceExtractor({ sourceId: d.id, scope: { scope: 'room', owner: 'bench', room: d.id }, recordedAt: '2024-01-01T00:00:00.000Z' });
+    for (const t of d.turns) x.add(t);
+    const r = x.result();
+    const turnOf = new Map(r.items.map((i) => [i.id, i.provenance.messageIds[0]]));
+    const chains = d.questions.filter((q) => q.kind === 'knowledge-update').map((q) => q.evidence);
+    const chainOf = new Map(chains.flatMap((c) => c.map((t) => [t, c] as const)));
+    const links = r.links.filter((l) => l.type === 'supersedes').map((l) => [turnOf.get(l.from.id)!, turnOf.get(l.to.id)!] as const);
+    for (const c of chains)
+      for (let i = 0; i + 1 < c.length; i++) {
+        chained++;
+        if (links.some(([from, to]) => from === c[i] && to === c[i + 1])) linked++;
+        else if (verbose) {
+          const text = (id: string) => d.turns.find((t) => t.id === id)?.text;
+          const got = links.filter(([from]) => from === c[i]).map(([, to]) => `${to} ${JSON.stringify(text(to))}`);
+          console.log(
+            `  unlinked: ${c[i]} ${JSON.stringify(text(c[i]!))} → ${c[i + 1]} ${JSON.stringify(text(c[i + 1]!))}; links from it: ${got.join('; ') || 'none'}`,
+          );
+        }
+      }
+    for (const [from, to] of links) {
+      if (!chainOf.has(from) && !chainOf.has(to)) continue;
+      touching++;
+      if (chainOf.get(from) !== chainOf.get(to)) {
+        wrong++;
+        if (verbose) {
+          const text = (id: string) => d.turns.find((t) => t.id === id)?.text;
+          console.log(`  false: ${from} ${JSON.stringify(text(from))} supersedes ${to} ${JSON.stringify(text(to))}`);
+        }
+      }
+    }
+  }
+  console.log(
+    `supersedes on the harder debates (${hard.length}, 5 sessions, distractors): chain steps linked ${linked}/${chained}; links touching a fact turn ${touching}, of them joining it to a turn outside its chain ${wrong}`,
+  );
+}

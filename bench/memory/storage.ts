@@ -22,7 +22,8 @@
  *    before, passed in).
  * 4. Table versions after the `vectors.maintain` job.
  *
- * Env: BENCH_SPLIT (test), BENCH_SEED (1), MEMORY_BENCH_DEBATES (42),
+ * Env: BENCH_SPLIT (test), BENCH_SEED (1), MEMORY_BENCH_SET (standard; `hard`: five sessions per
+ * debate, distractor turns that share a fact's words, paraphrased questions), MEMORY_BENCH_DEBATES (42),
  * MEMORY_BENCH_ITEMS (100000), PARLEY_BENCH_CACHE (where state goes).
  */
 import { submitJob } from '../../platform/code/index.ts';
@@ -40,17 +41,19 @@ const split = (process.env.BENCH_SPLIT ?? 'test') as Split;
 const seed = Number(process.env.BENCH_SEED ?? 1);
 const debateCount = Number(process.env.MEMORY_BENCH_DEBATES ?? 42);
 const scaleItems = Number(process.env.MEMORY_BENCH_ITEMS ?? 100_000);
+// `hard`: five sessions per debate, distractor turns, paraphrased questions (generate.ts DebateOptions).
+const set = process.env.MEMORY_BENCH_SET === 'hard' ? 'hard' : 'standard';
 const verdicts: string[] = [];
 const f3 = (x: number) => x.toFixed(3);
 const ms = (x: number) => `${x.toFixed(1)} ms`;
 
-console.log(`bench/memory storage: split=${split} seed=${seed} debates=${debateCount} items at scale=${scaleItems}`);
+console.log(`bench/memory storage: split=${split} seed=${seed} set=${set} debates=${debateCount} items at scale=${scaleItems}`);
 console.log(await describeMachine());
 const stack = await startBenchStack('memory');
 const teardown = teardownOnExit(() => stack.stop());
 try {
   // ── 1. Ingest through the job ──
-  const ds = debates(split, debateCount, seed);
+  const ds = debates(split, debateCount, seed, set === 'hard' ? { sessions: 5, distractors: true, paraphrase: true } : {});
   const turns = ds.reduce((n, d) => n + d.turns.length, 0);
   const t0 = performance.now();
   const submitted: { debate: string; source: string; job: string; messages: number }[] = [];
@@ -131,6 +134,13 @@ try {
           if (q.kind === 'knowledge-update') {
             updates++;
             if (hits[0]?.item.provenance.messageIds.includes(q.evidence[0]!)) newestFirst++;
+            else if (process.env.BENCH_VERBOSE === '1')
+              console.log(
+                `  not first: ${q.question} (newest ${q.evidence[0]} ${JSON.stringify(d.turns.find((t) => t.id === q.evidence[0])?.text)}); got ${hits
+                  .slice(0, 3)
+                  .map((h) => `${h.item.provenance.messageIds.join('+')} ${JSON.stringify(h.item.text)}${h.item.supersededAt ? ' (superseded)' : ''}`)
+                  .join(' | ')}`,
+              );
           }
         }
       }

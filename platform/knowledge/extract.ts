@@ -145,7 +145,7 @@ export class SourceExtractor {
       const speakerKey = origin.speaker ?? '';
       let index = this.dedup.get(speakerKey);
       if (!index) this.dedup.set(speakerKey, (index = new DedupIndex(req.dedup)));
-      const seen = index.check(fp);
+      const seen = index.check(fp, (stored) => stored.supersededAt === null);
       // What a repeat repeats: the item itself while it is believed; once it was superseded (A, then B,
       // then A again), what is believed now in its place, the head of its chain.
       let target: KnowledgeItem | undefined = seen?.match;

@@ -132,4 +132,42 @@ describe('supersede through extraction', () => {
       [third!.id, second!.id],
     ]);
   });
+
+  const conversation = (texts: string[]) =>
+    extractSource(
+      { kind: 'conversation', title: 't', messages: texts.map((text, n) => ({ id: `m${n + 1}`, speaker: 'Hana', text, at: `2023-05-0${n + 1}T08:00:00Z` })) },
+      { sourceId: 's', scope: { scope: 'room', owner: 'agent-hana', room: 'r' }, recordedAt: '2024-01-01T00:00:00.000Z' },
+    );
+  const links = (x: ReturnType<typeof conversation>) => {
+    const turn = new Map(x.items.map((i) => [i.id, i.provenance.messageIds[0]]));
+    return x.links.filter((l) => l.type === 'supersedes').map((l) => [turn.get(l.from.id), turn.get(l.to.id)]);
+  };
+
+  it('never supersedes a statement it shares only its value with (a place, a drink), whatever the order', () => {
+    for (const [a, b] of [
+      ['For context, I live in Lisbon now.', 'Our offsite might be in Lisbon next spring.'],
+      ['For context, I live in Porto now.', 'My brother moved to Porto last year.'],
+      ['Side note: my usual coffee is a green tea.', 'The café downstairs started selling green tea in paper cups.'],
+      ['Side note: my usual coffee is a green tea.', 'Someone left a cold green tea in the meeting room again.'],
+    ]) {
+      expect(links(conversation([a!, b!])), `${a} / ${b}`).toEqual([]);
+      expect(links(conversation([b!, a!])), `${b} / ${a}`).toEqual([]);
+    }
+  });
+
+  it('updates the standing statement whose frame it shares most, never one its chain already replaced', () => {
+    // A distractor sharing the new value sits between; the update still replaces the previous home.
+    const home = conversation(['For context, I live in Riga now.', 'I read that Lisbon is building a new tram line.', 'For context, I live in Lisbon now.']);
+    expect(links(home)).toEqual([['m3', 'm1']]);
+    // A chain of changes: each value replaces the one before it, not an older one with a shorter value.
+    const coffee = conversation([
+      'Side note: my usual coffee is a chai.',
+      'Side note: my usual coffee is a flat white.',
+      'Side note: my usual coffee is a oat latte.',
+    ]);
+    expect(links(coffee)).toEqual([
+      ['m2', 'm1'],
+      ['m3', 'm2'],
+    ]);
+  });
 });
