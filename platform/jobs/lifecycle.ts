@@ -202,7 +202,9 @@ export function createJobLifecycle(deps: LifecycleDeps) {
     if (!done) return false;
     // Settlement sits here, with the terminal write that guarantees it runs once per run of the job.
     if (deps.budgets && isJobKind(done.kind) && (jobs[done.kind].metered || jobs[done.kind].reserves)) {
-      const tokens = (done.usage?.promptTokens ?? 0) + (done.usage?.completionTokens ?? 0);
+      // A kind with no metered call of its own (knowledge.extract) has only tokens consumed beside it, which
+      // its row shows but which the reservation already counts (`c`): its own call used none.
+      const tokens = jobs[done.kind].metered ? (done.usage?.promptTokens ?? 0) + (done.usage?.completionTokens ?? 0) : 0;
       await deps.budgets
         .settle({ jobId: id, ownerId: done.ownerId, tokens })
         .catch((err: unknown) => log.error({ err, jobId: id, tokens }, 'budget settle failed; the reservation stays charged until the period ends'));
@@ -427,7 +429,7 @@ export function createJobLifecycle(deps: LifecycleDeps) {
      * knowledge extraction's LLM pass): recorded in usage_daily, then counted against the owner's token
      * budget (drawing on the job's reservation, if it holds one). False if superseded: nothing counted.
      */
-    async addUsage(ownerId: string, usage: Usage, fence: { jobId: string; attempt: number }): Promise<boolean> {
+    async addUsage(ownerId: string, usage: Usage, fence: { jobId: string; attempt: number; onJob?: boolean }): Promise<boolean> {
       if (!(await store.addUsage(ownerId, usage, fence))) return false;
       await deps.budgets
         ?.consume({ jobId: fence.jobId, ownerId, tokens: usage.promptTokens + usage.completionTokens })

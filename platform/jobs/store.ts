@@ -317,18 +317,38 @@ export function createJobStore(db: Db, hooks: JobStoreOptions = {}) {
     /**
      * Tokens a job's owner consumed outside the job's own metered call (a discussion turn's
      * moderator, for one): added to `usage_daily` for the owner, model and UTC day, with no job
-     * counted. The job's own row keeps its own call's usage.
+     * counted. The job's own row keeps its own call's usage; with `onJob` (a kind with no metered
+     * call of its own, whose only model calls are these: knowledge extraction's LLM pass), the
+     * row gets them too, so the job shows what it consumed.
      */
-    async addUsage(ownerId: string, usage: Usage, fence: { jobId: string; attempt: number }): Promise<boolean> {
+    async addUsage(ownerId: string, usage: Usage, fence: { jobId: string; attempt: number; onJob?: boolean }): Promise<boolean> {
       const r = (await db.raw(
-        `insert into usage_daily as u (user_id, model, day, prompt_tokens, completion_tokens, jobs, estimated_jobs)
+        `with owned as (
+           select id from jobs where id = ? and attempts = ? and state = 'active'
+         ), stamped as (
+           update jobs set model = coalesce(jobs.model, ?), tokens_in = coalesce(jobs.tokens_in, 0) + ?, tokens_out = coalesce(jobs.tokens_out, 0) + ?
+           from owned where jobs.id = owned.id and ?::bool
+           returning jobs.id
+         )
+         insert into usage_daily as u (user_id, model, day, prompt_tokens, completion_tokens, jobs, estimated_jobs)
          select ?, ${canonicalModel}, (now() at time zone 'UTC')::date, ?, ?, 0, 0
          from (select ?::text as model) m
-         where exists (select 1 from jobs where id = ? and attempts = ? and state = 'active')
+         where exists (select 1 from owned)
          on conflict (user_id, model, day) do update set
            prompt_tokens = u.prompt_tokens + excluded.prompt_tokens,
            completion_tokens = u.completion_tokens + excluded.completion_tokens`,
-        [ownerId, usage.promptTokens, usage.completionTokens, usage.model || null, fence.jobId, fence.attempt],
+        [
+          fence.jobId,
+          fence.attempt,
+          usage.model || null,
+          usage.promptTokens,
+          usage.completionTokens,
+          fence.onJob === true,
+          ownerId,
+          usage.promptTokens,
+          usage.completionTokens,
+          usage.model || null,
+        ],
       )) as { rowCount: number | null };
       return (r.rowCount ?? 0) > 0;
     },

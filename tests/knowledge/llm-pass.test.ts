@@ -149,6 +149,8 @@ describe('the LLM pass in knowledge.extract', () => {
     expect(usage.completionTokens).toBeGreaterThan(1);
     expect(usage.promptTokens).toBeGreaterThan(0);
     expect(await spent()).toEqual({ prompt: spentBefore.prompt + usage.promptTokens, completion: spentBefore.completion + usage.completionTokens });
+    // The job shows what it consumed, as a metered job does (its only model calls are the pass's).
+    expect(job.usage).toMatchObject({ promptTokens: usage.promptTokens, completionTokens: usage.completionTokens });
 
     // m1's items kept the extractor's classes; every stored class is a known one.
     const deterministic = extractSource({ kind: 'conversation', title: 't', messages }, { sourceId: 'x', scope, recordedAt: '2026-01-01T00:00:00.000Z' }).items;

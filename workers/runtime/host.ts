@@ -269,7 +269,8 @@ export class WorkerHost {
       meter: (m) => {
         meter = m;
       },
-      addUsage: (ownerId, usage) => lifecycle.addUsage(ownerId, usage, { jobId: id, attempt }),
+      // A kind with no metered call of its own shows these tokens as its usage.
+      addUsage: (ownerId, usage) => lifecycle.addUsage(ownerId, usage, { jobId: id, attempt, onJob: !def.metered }),
     };
     const partialUsage = (): Usage | null =>
       meter ? { model: meter.model, promptTokens: meter.promptTokensEstimate, completionTokens: tokens, estimated: true } : null;
