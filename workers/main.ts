@@ -48,6 +48,7 @@ export async function startWorkers(env: NodeJS.ProcessEnv = process.env, opts: {
   const served = opts.queues ?? config.workers.queues ?? QueueName.options;
   const db = connectDb(config.databaseUrl, { pool: Math.min(64, served.reduce((n, q) => n + config.workers.concurrency[q], 0) + 4) });
   const budgets = createBudgets({ db, redis, prefix: config.keyPrefix, checkEveryTokens: config.budgets.checkEveryTokens, log });
+  const budgetGuards = budgets.guards((id) => jobs.ownerOf(id));
   const k = keys(config.keyPrefix);
   // The one job lifecycle of this process: records, hand-offs, terminal writes (which settle budgets), streams.
   const jobs = createJobLifecycle({ db, redis, keys: k, keyPrefix: config.keyPrefix, streams: streamSettings(config.streams), budgets, log });
@@ -81,7 +82,7 @@ export async function startWorkers(env: NodeJS.ProcessEnv = process.env, opts: {
     transcripts: createTranscripts(mongo),
     memory: createRoomMemory(redis, k),
     defaults: { numCtx: 2048, numPredict: config.ollama.defaultNumPredict, summaryModel: config.ollama.chatModel },
-    budget: budgets.guards((id) => jobs.ownerOf(id)),
+    budget: budgetGuards,
   };
   // The vector store (LanceDB) and code intelligence: writes to a table are serialised across processes by a Redis lock.
   const vectors = await openVectorStore({ ...config.vectors, lock: redisLock(redis, k.vectorTableLock) });
@@ -101,13 +102,14 @@ export async function startWorkers(env: NodeJS.ProcessEnv = process.env, opts: {
     embedModel: config.ollama.embedModel,
     defaultNumPredict: config.ollama.defaultNumPredict,
     chunkPool,
-    budget: budgets.guards((id) => jobs.ownerOf(id)),
+    budget: budgetGuards,
     embedMaxResultBytes: config.jobLimits.of('embed.batch').resultBytes,
     discussions,
     knowledge: {
       records: knowledgeRecords,
       knowledge: knowledgeStore,
       llm: { ollama, model: config.knowledge.llmModel, maxTokens: config.knowledge.llmMaxTokens },
+      budget: budgetGuards,
     },
     modelPull: { ollama, timeoutMs: config.modelOps.pullTimeoutMs, idleTimeoutMs: config.modelOps.pullIdleTimeoutMs },
     vectors: {

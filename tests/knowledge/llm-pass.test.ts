@@ -212,6 +212,30 @@ describe('the LLM pass in knowledge.extract', () => {
       expect(await usedToday(u)).toBe(0);
     });
 
+    it('stops the pass once the budget runs out mid-way: the calls after it are not made, their messages keep the deterministic result', async () => {
+      const u = await withDailyBudget(1_000_000);
+      const source = sourceOf();
+      // The first model call is held a moment, long enough to lower the budget while the pass runs.
+      proxy.inject((m, p) => m === 'POST' && p === '/api/chat', { kind: 'delay', ms: 1500 });
+      const before = chatCalls();
+      const r = await stack.request('POST', '/v1/knowledge/sources', { user: u, body: { source, llmPass: true } });
+      expect(r.status, r.text).toBe(202);
+      for (let i = 0; i < 200 && chatCalls() === before; i++) await new Promise((res) => setTimeout(res, 25));
+      expect(chatCalls() - before).toBe(1);
+      const admin = await stack.user('admin');
+      const lowered = await stack.request('PUT', '/v1/admin/budgets', { user: admin, body: { scope: 'user', subject: u.id, period: 'day', limitTokens: 1 } });
+      expect(lowered.status, lowered.text).toBe(200);
+      const job = await stack.waitForJob(r.json.job.id, u, 240_000);
+      expect(job.state, JSON.stringify(job.error)).toBe('completed');
+      // One call made (without the guard, one per message with items: three); the messages after it fell back, saying why.
+      expect(chatCalls() - before).toBe(1);
+      expect(job.result.llm.calls).toBe(1);
+      expect(job.result.llm.fallbacks.map((f: any) => f.reason)).toContainEqual(expect.stringMatching(/token budget ran out during the pass/));
+      const spentTokens = job.result.llm.usage.promptTokens + job.result.llm.usage.completionTokens;
+      expect(spentTokens).toBeGreaterThan(1);
+      expect(await usedToday(u)).toBe(spentTokens);
+    });
+
     it('holds the estimate while the job runs and settles to exactly what the pass spent', async () => {
       const u = await withDailyBudget(1_000_000);
       const source = sourceOf();

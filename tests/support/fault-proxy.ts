@@ -8,7 +8,7 @@
  * to the next request `match` accepts (once; `times` for more). Every request
  * is logged with its method, path and headers.
  */
-import { createServer, request as httpRequest, type IncomingHttpHeaders, type Server } from 'node:http';
+import { createServer, request as httpRequest, type IncomingHttpHeaders, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
 export type Fault =
@@ -19,7 +19,9 @@ export type Fault =
   /** Forward, let the API answer in full, then reset the connection: the client never sees the answer. */
   | { kind: 'lose-response' }
   /** Forward and relay the response, but reset the connection after this many body bytes. */
-  | { kind: 'cut-after'; bytes: number };
+  | { kind: 'cut-after'; bytes: number }
+  /** Forward after this many milliseconds (a slow upstream). */
+  | { kind: 'delay'; ms: number };
 
 export interface Logged {
   method: string;
@@ -57,6 +59,17 @@ export async function startFaultProxy(target: string): Promise<FaultProxy> {
       res.end(body);
       return;
     }
+    if (fault?.kind === 'delay') {
+      // The request's body waits in the socket meanwhile.
+      req.pause();
+      setTimeout(() => forward(req, res, undefined), fault.ms);
+      return;
+    }
+    forward(req, res, fault);
+  });
+  const forward = (req: IncomingMessage, res: ServerResponse, fault: Fault | undefined) => {
+    const method = req.method ?? 'GET';
+    const path = req.url ?? '/';
     const up = httpRequest({ host: upstream.hostname, port: upstream.port, method, path, headers: { ...req.headers, host: upstream.host } }, (upRes) => {
       if (fault?.kind === 'lose-response') {
         upRes.resume();
@@ -82,7 +95,7 @@ export async function startFaultProxy(target: string): Promise<FaultProxy> {
     req.pipe(up);
     // The client left (it aborted, or we cut it): stop the upstream request too.
     res.on('close', () => up.destroy());
-  });
+  };
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   return {
     url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,

@@ -29,6 +29,7 @@ import {
 } from '../../platform/knowledge/index.ts';
 import type { ExtractionOutcome, KnowledgeExtractInput, KnowledgeExtractResult, KnowledgeItem, Link, knowledgeExtract } from '../../shared/index.ts';
 import type { OllamaClient } from '../../platform/ollama/index.ts';
+import type { BudgetGuards } from '../../platform/usage/index.ts';
 import type { Handler, HandlerContext } from '../runtime/handler.ts';
 
 export interface KnowledgeExtractDeps {
@@ -36,6 +37,12 @@ export interface KnowledgeExtractDeps {
   knowledge: KnowledgeStore;
   /** The optional LLM pass: the chat model, and the most tokens its answer may take. */
   llm?: { ollama: OllamaClient; model: string; maxTokens: number };
+  /**
+   * The owner's token budget, checked after each call of the LLM pass: once it is passed, the pass
+   * stops and the remaining messages keep the deterministic result. Without it, the reservation made
+   * at submit bounds the pass.
+   */
+  budget?: BudgetGuards;
 }
 
 /** Stored items compared with each new one: the nearest by vector, same speaker. */
@@ -61,7 +68,7 @@ export function knowledgeExtractHandler(deps: KnowledgeExtractDeps): Handler<typ
     if (key !== src.scope_key) throw new JobFailure('HANDLER_FAILED', `source ${input.sourceId} is recorded in scope ${src.scope_key}, the job names ${key}`);
     const x = extractSource(input.source, { sourceId: src.id, scope: input.scope, recordedAt: src.created_at.toISOString() });
     try {
-      const llm = input.llmPass && deps.llm ? await llmPass(deps.llm, input.source, x.items, src.owner_id, ctx) : null;
+      const llm = input.llmPass && deps.llm ? await llmPass(deps.llm, input.source, x.items, src.owner_id, ctx, deps.budget) : null;
       if (llm) x.items = llm.items;
       const repo = deps.knowledge.forTenant(src.owner_id);
       ctx.progress({ done: 0, total: x.items.length });
@@ -173,6 +180,7 @@ async function llmPass(
   items: KnowledgeItem[],
   ownerId: string,
   ctx: HandlerContext,
+  budget?: BudgetGuards,
 ): Promise<{ items: KnowledgeItem[]; summary: NonNullable<KnowledgeExtractResult['llm']> }> {
   const texts = new Map<string | null, string>(source.kind === 'document' ? [[null, source.text]] : source.messages.map((m) => [m.id, m.text]));
   const byMessage = new Map<string | null, KnowledgeItem[]>();
@@ -184,8 +192,18 @@ async function llmPass(
   // usage: Ollama's counts from each call's final chunk (a failed call reports none; a cache hit is free).
   const usage = { model: llm.model, promptTokens: 0, completionTokens: 0 };
   const out = { calls: 0, applied: 0, changed: 0, fallbacks: [] as { messageId: string | null; reason: string }[], usage };
+  // The pass's calls are the job's own consumption as far as the budget goes (they reach the counters through
+  // addUsage, and CHECK charges only what passes the reservation): the guard stops the pass once the owner's
+  // limit is passed, so a low estimate (text of many tokens per character) or a retry cannot run on past it.
+  const guard = await budget?.open(ctx.jobId, 0);
+  let exhausted: string | undefined =
+    guard?.maxCompletionTokens !== undefined && guard.maxCompletionTokens < 1 ? 'the token budget was already spent' : undefined;
   for (const [messageId, mine] of byMessage) {
     if (ctx.signal.aborted) throw ctx.signal.reason;
+    if (exhausted) {
+      out.fallbacks.push({ messageId, reason: `${exhausted}; the deterministic result stands` });
+      continue;
+    }
     const req = llmPassRequest(texts.get(messageId) ?? mine.map((i) => i.text).join(' '), mine);
     if (!req) {
       out.fallbacks.push({ messageId, reason: `${mine.length} statements, more than the ${llmPassMaxItems} one call labels` });
@@ -213,6 +231,15 @@ async function llmPass(
       if (ctx.signal.aborted) throw err;
       out.fallbacks.push({ messageId, reason: `the model call failed: ${err instanceof Error ? err.message : String(err)}` });
       continue;
+    }
+    if (guard) {
+      try {
+        await guard.check(usage.promptTokens + usage.completionTokens);
+      } catch (err) {
+        if (!(err instanceof JobFailure && err.code === 'BUDGET_EXHAUSTED')) throw err;
+        // This call's answer is still used (its tokens are spent); the calls after it are not made.
+        exhausted = `the token budget ran out during the pass (${err.message})`;
+      }
     }
     const r = applyLlmAnswer(mine, answer);
     if (!r.applied) {
