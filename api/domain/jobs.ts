@@ -258,8 +258,8 @@ export async function cancelJob(
       details: { owner: row.owner_id, state: row.state },
     });
   }
-  if (isTerminal(row.state)) throw new AppError('INVALID_STATE', { detail: `The job is already ${row.state}` });
   refuseChild(row, 'cancelled');
+  if (isTerminal(row.state)) throw new AppError('INVALID_STATE', { detail: `The job is already ${row.state}` });
   try {
     return toView(await deps.jobs.cancel(id, { waitMs: opts.waitMs }));
   } catch (err) {
@@ -283,9 +283,9 @@ export async function retryJob(deps: JobDeps, actor: Actor, id: string, meta: { 
       details: { owner: row.owner_id, state: row.state },
     });
   }
+  refuseChild(row, 'retried');
   if (row.state !== 'failed' && row.state !== 'cancelled')
     throw new AppError('INVALID_STATE', { detail: `Only failed or cancelled jobs can be retried; this one is ${row.state}` });
-  refuseChild(row, 'retried');
   // Admission again, for the owner (whose caps and budget the job spends), as at submit: a retry is a new run.
   const owner = deps.admit ? await deps.jobs.ownerOf(id) : undefined;
   const admitted = owner

@@ -42,8 +42,7 @@ import {
   type Where,
 } from '../vectors/index.ts';
 import { KnowledgeItem } from '../../shared/index.ts';
-import { JobFailure } from '../jobs/index.ts';
-import type { EmbeddingModel, Generation, IndexCatalog, IndexIdentity } from '../vectors/index.ts';
+import { identityHash, type EmbeddingModel, type Generation, type IndexCatalog, type IndexIdentity } from '../vectors/index.ts';
 import { extractEntities, nameKey } from './entities.ts';
 import { decayOf } from './retention.ts';
 import { scopeKey, type KnowledgeHit, type KnowledgeIndex, type KnowledgeQuery } from './knowledge-index.ts';
@@ -113,8 +112,10 @@ export interface KnowledgeSpace {
 export interface OpenedKnowledge {
   /** Every read uses it, and its model embeds every query. */
   serving: KnowledgeSpace;
-  /** Generations being built: every write goes to them too. */
+  /** Generations being built whose model embeds in their space now: new items go to them too. */
   building: KnowledgeSpace[];
+  /** Every building generation's table: deletes and rewrites reach them all. */
+  buildingTables: VectorTable[];
   /** Tables of retired generations still on disk (a copy may still read them): deletes and rewrites reach them. */
   retired: VectorTable[];
 }
@@ -157,15 +158,13 @@ export class KnowledgeStore {
     return this.opts.vectors.table({ name: gen.tableName, dimensions: gen.identity.dimensions, fields });
   }
 
-  /** Its model, when it still embeds in the generation's space (same digest and dimensions); undefined when not installed. */
+  /**
+   * Its model, when it still embeds in the generation's space (same digest and dimensions); undefined
+   * when Ollama answered with another build of it; an error (not installed, unreachable) propagates.
+   */
   async embedsIn(gen: Generation, signal?: AbortSignal): Promise<EmbeddingModel | undefined> {
-    try {
-      const m = await this.opts.embedder.describe(gen.identity.model, signal);
-      return m.digest === gen.identity.digest && m.dimensions === gen.identity.dimensions ? m : undefined;
-    } catch (err) {
-      if (err instanceof JobFailure && err.code === 'UPSTREAM_REJECTED') return undefined;
-      throw err;
-    }
+    const m = await this.opts.embedder.describe(gen.identity.model, signal);
+    return m.digest === gen.identity.digest && m.dimensions === gen.identity.dimensions ? m : undefined;
   }
 
   async space(gen: Generation, m: EmbeddingModel): Promise<KnowledgeSpace> {
@@ -173,27 +172,43 @@ export class KnowledgeStore {
     return { gen, table: await this.table(gen), model: gen.identity.model, counter: tokenCounter(m.tokenizer), maxTokens: m.contextLength - 2 };
   }
 
+  /**
+   * The configured identity's generation, made if missing (serving when knowledge has none, building
+   * beside the serving one), unless knowledge retired that identity: a process still configured with a
+   * model that was replaced (an old process in a rolling deploy) never brings it back.
+   */
+  async current(identity: IndexIdentity): Promise<Generation | undefined> {
+    const hash = identityHash(identity);
+    const mine = (await this.opts.catalog.list(knowledgeCollection)).find((g) => g.identityHash === hash);
+    if (mine?.state === 'retired') return undefined;
+    return mine ?? this.opts.catalog.ensure(knowledgeCollection, identity, 'knowledge');
+  }
+
   private async resolve(signal: AbortSignal | undefined, mayPromote: boolean): Promise<OpenedKnowledge> {
     const { catalog } = this.opts;
     const { identity, model } = await this.identity(signal);
-    // The configured identity's generation: serving when knowledge has none yet, building otherwise.
-    const current = await catalog.ensure(knowledgeCollection, identity, 'knowledge');
+    const current = await this.current(identity);
     const gens = await catalog.list(knowledgeCollection);
     const serving = gens.find((g) => g.state === 'serving');
     if (!serving) throw new Error('the knowledge index has no serving generation');
-    const servingModel = serving.id === current.id ? model : await this.embedsIn(serving, signal);
+    // An outage or a model not installed says nothing about the space: it propagates (the read fails), and
+    // maintenance, which needs only the new model, copies and switches. Only another build of the same model
+    // (a digest that differs) proves the serving space can no longer be asked anything.
+    const servingModel = serving.id === current?.id ? model : await this.embedsIn(serving, signal);
     if (!servingModel) {
-      // Nothing can be asked of the serving generation any more: the configured one serves at once, and
-      // vectors.maintain copies the old one's items in behind it.
-      if (mayPromote && current.state === 'building') {
+      // The configured generation serves at once, and vectors.maintain copies the old one's items in behind it.
+      if (mayPromote && current?.state === 'building') {
         await catalog.promote(current.id);
         return this.resolve(signal, false);
       }
       throw new Error(`the knowledge index's model ${serving.identity.model} no longer embeds in its space, and no other generation can serve`);
     }
     const building: KnowledgeSpace[] = [];
+    const buildingTables: VectorTable[] = [];
     for (const g of gens.filter((x) => x.state === 'building')) {
-      const m = g.id === current.id ? model : await this.embedsIn(g, signal);
+      buildingTables.push(await this.table(g));
+      // New items go where their model can embed them now; the copy brings the rest.
+      const m = g.id === current?.id ? model : await this.embedsIn(g, signal).catch(() => undefined);
       if (m) building.push(await this.space(g, m));
     }
     const retired: VectorTable[] = [];
@@ -201,22 +216,45 @@ export class KnowledgeStore {
       const t = await this.opts.vectors.existing(g.tableName);
       if (t) retired.push(t);
     }
-    return { serving: await this.space(serving, servingModel), building, retired };
+    return { serving: await this.space(serving, servingModel), building, buildingTables, retired };
   }
 
-  /** The one way to items: a repository confined to `tenant`. */
-  forTenant(tenant: string): KnowledgeRepository {
-    return new KnowledgeRepository(this, this.opts.embedder, tenant);
+  /**
+   * The one way to items: a repository confined to `tenant`. `pinned`: it reads the generations once and
+   * keeps that view for its life (a job that embeds, compares and writes must stay in one space).
+   */
+  forTenant(tenant: string, opts: { pinned?: boolean } = {}): KnowledgeRepository {
+    return new KnowledgeRepository(this, this.opts.embedder, tenant, opts.pinned ?? false);
   }
 }
 
 /** One tenant's items. Every method ANDs the tenant and the given scope keys into the prefilter. */
 export class KnowledgeRepository implements KnowledgeIndex {
+  private pinnedView?: Promise<OpenedKnowledge>;
+
   constructor(
     private readonly store: KnowledgeStore,
     private readonly embedder: Embedder,
     readonly tenant: string,
+    private readonly pinned = false,
   ) {}
+
+  /** The generations this repository uses: the store's current view, or the one it pinned. */
+  private view(signal?: AbortSignal): Promise<OpenedKnowledge> {
+    if (!this.pinned) return this.store.open(signal);
+    const v = (this.pinnedView ??= this.store.open(signal));
+    v.catch(() => (this.pinnedView = undefined));
+    return v;
+  }
+
+  /**
+   * Deletes and rewrites go to every table that holds items, sources of a copy first (retired, then
+   * serving, then building): a copy that has read an item finds it changed or gone when it reads again.
+   */
+  private async everyTable(signal?: AbortSignal): Promise<{ serving: VectorTable; tables: VectorTable[] }> {
+    const v = await this.view(signal);
+    return { serving: v.serving.table, tables: [...v.retired, v.serving.table, ...v.buildingTables] };
+  }
 
   /** The prefilter's non-scope part: the tenant, always, and the caller's conditions. */
   private where(extra: Where = {}): Where {
@@ -235,7 +273,7 @@ export class KnowledgeRepository implements KnowledgeIndex {
    * whole source; its full text is still what the full-text index reads.
    */
   async embed(texts: readonly string[], signal?: AbortSignal): Promise<Float32Array[]> {
-    return embedIn((await this.store.open(signal)).serving, this.embedder, texts, signal);
+    return embedIn((await this.view(signal)).serving, this.embedder, texts, signal);
   }
 
   /**
@@ -251,7 +289,7 @@ export class KnowledgeRepository implements KnowledgeIndex {
     opts: { vectors?: ReadonlyMap<string, ArrayLike<number>>; signal?: AbortSignal; maintain?: boolean } = {},
   ): Promise<{ written: number }> {
     if (!items.length) return { written: 0 };
-    const { serving, building } = await this.store.open(opts.signal);
+    const { serving, building } = await this.view(opts.signal);
     const need = items.filter((i) => !opts.vectors?.has(i.text)).map((i) => i.text);
     const embedded = await embedIn(serving, this.embedder, need, opts.signal);
     const vectors = new Map<string, ArrayLike<number>>(opts.vectors ?? []);
@@ -274,11 +312,11 @@ export class KnowledgeRepository implements KnowledgeIndex {
   /** Rewrites stored items (supersede, restore) with their stored vectors, in every generation that holds them. */
   async rewrite(items: readonly KnowledgeItem[]): Promise<number> {
     if (!items.length) return 0;
-    const { serving, building, retired } = await this.store.open();
+    const { serving, tables } = await this.everyTable();
     let n = 0;
-    for (const table of [serving.table, ...building.map((b) => b.table), ...retired]) {
+    for (const table of tables) {
       const written = await rewriteIn(table, this.tenant, items);
-      if (table === serving.table) n = written;
+      if (table === serving) n = written;
     }
     return n;
   }
@@ -286,7 +324,7 @@ export class KnowledgeRepository implements KnowledgeIndex {
   /** Items by id; soft-expired ones only with `includeExpired` (pinning can bring one back before its purge). */
   async get(scopes: readonly string[], ids: readonly string[], opts: { includeExpired?: boolean } = {}): Promise<KnowledgeItem[]> {
     if (!ids.length || !scopes.length) return [];
-    const { table } = (await this.store.open()).serving;
+    const { table } = (await this.view()).serving;
     const out: KnowledgeItem[] = [];
     const where = (slice: string[]) => (opts.includeExpired ? this.where({ item_id: { in: slice } }) : this.live({ item_id: { in: slice } }));
     for (let i = 0; i < ids.length; i += 500) {
@@ -299,12 +337,12 @@ export class KnowledgeRepository implements KnowledgeIndex {
   /** Deletes items from every generation table still on disk (a copy into a new generation never brings them back). */
   async delete(scopes: readonly string[], ids: readonly string[]): Promise<number> {
     if (!ids.length || !scopes.length) return 0;
-    const { serving, building, retired } = await this.store.open();
+    const { serving, tables } = await this.everyTable();
     let n = 0;
-    for (const table of [serving.table, ...building.map((b) => b.table), ...retired]) {
+    for (const table of tables) {
       let deleted = 0;
       for (let i = 0; i < ids.length; i += 500) deleted += await table.delete(scopes, this.where({ item_id: { in: ids.slice(i, i + 500) } }));
-      if (table === serving.table) n = deleted;
+      if (table === serving) n = deleted;
     }
     return n;
   }
@@ -316,7 +354,7 @@ export class KnowledgeRepository implements KnowledgeIndex {
     opts: { limit: number; speaker?: string | null; excludeSource?: string },
   ): Promise<KnowledgeItem[]> {
     if (!scopes.length) return [];
-    const { table } = (await this.store.open()).serving;
+    const { table } = (await this.view()).serving;
     if ((await table.count(scopes, this.where())) === 0) return [];
     const where: Where = this.live({ superseded_ms: { gte: NOT_SUPERSEDED }, ...(opts.speaker != null ? { speaker: opts.speaker } : {}) });
     const hits = await table.search({ scopes, where, mode: 'vector', vector, limit: opts.limit + 20, fields: ['item', 'source_id'] });
@@ -333,7 +371,7 @@ export class KnowledgeRepository implements KnowledgeIndex {
    */
   async search(q: KnowledgeQuery & { weights?: Partial<FusionWeights>; signal?: AbortSignal }): Promise<KnowledgeHit[]> {
     if (!q.scopes.length || q.limit < 1) return [];
-    const { table, model } = (await this.store.open(q.signal)).serving;
+    const { table, model } = (await this.view(q.signal)).serving;
     const t = q.asOf === undefined ? Date.now() : Date.parse(q.asOf);
     // Believed at t, and not expired now (an expired item is gone for every question, "as of" ones too).
     const now = Date.now();
@@ -381,20 +419,20 @@ export class KnowledgeRepository implements KnowledgeIndex {
   /** Every stored item in the scopes, soft-expired ones included (retention changes recompute them). */
   async all(scopes: readonly string[]): Promise<KnowledgeItem[]> {
     if (!scopes.length) return [];
-    const { table } = (await this.store.open()).serving;
+    const { table } = (await this.view()).serving;
     return (await table.rows(scopes, this.where())).map((r) => parseItem(r.fields.item));
   }
 
   /** Ids of items in the scopes that expired before `t` (purge). */
   async expiredBefore(scopes: readonly string[], t: number): Promise<string[]> {
     if (!scopes.length) return [];
-    const { table } = (await this.store.open()).serving;
+    const { table } = (await this.view()).serving;
     return (await table.rows(scopes, this.where({ expires_ms: { lt: t } }))).map((r) => r.id);
   }
 
   /** How many items the scopes hold (current and superseded). */
   async count(scopes: readonly string[]): Promise<number> {
-    const { table } = (await this.store.open()).serving;
+    const { table } = (await this.view()).serving;
     return table.count(scopes, this.where());
   }
 }

@@ -121,15 +121,17 @@ return {1, c[1] + n, c[2] + n}
 `;
 
 /**
- * ARGV[1] tokens the job has consumed so far, ARGV[2..8] as RESERVE.
- * Charges consumption beyond the reservation (creating the hash for a job
- * never reserved), then measures consumption: counter − reservation + consumed.
+ * ARGV[1] tokens the job's own call has consumed so far, ARGV[2..8] as RESERVE.
+ * The job's consumption is that plus what it consumed beside its call (`c`,
+ * from CONSUME: a moderator's pick, an LLM pass), every attempt's. Charges
+ * consumption beyond the reservation (creating the hash for a job never
+ * reserved), then measures consumption: counter − reservation + consumed.
  * Returns {1, headroom} (tokens the job may still consume; -1 = unlimited) or
  * {0, period, consumption} when a limit is passed or the extra charge does not fit.
  */
 const CHECK = `
 local r = tonumber(redis.call('HGET', KEYS[3], 'r') or '0')
-local u = tonumber(ARGV[1])
+local u = tonumber(ARGV[1]) + tonumber(redis.call('HGET', KEYS[3], 'c') or '0')
 local c = { tonumber(redis.call('GET', KEYS[1]) or '0'), tonumber(redis.call('GET', KEYS[2]) or '0') }
 if u > r or redis.call('EXISTS', KEYS[3]) == 0 then
   local delta = math.max(u - r, 0)

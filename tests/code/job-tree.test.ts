@@ -124,6 +124,8 @@ describe('a code.index job', () => {
       expect(b.result.files).toBe(b.input.files.length);
     }
     expect(batches.reduce((n, b) => n + b.result.chunksEmbedded, 0)).toBe(job.result.chunksEmbedded);
+    // The record keeps the progress the job ended with.
+    expect(job.progress).toMatchObject({ filesDone: job.result.filesChanged, filesTotal: job.result.filesChanged, chunksEmbedded: job.result.chunksEmbedded });
 
     // The dashboard's flow view: the parent, with the batches as its children.
     const flow = await stack.request('GET', `/admin/queues/api/queues/code/${id}/flow`, { user: operator });
@@ -149,7 +151,13 @@ describe('a code.index job', () => {
     expect(refused.json.detail).toContain(`DELETE /v1/jobs/${id}`);
     // The platform can still end one (as a failure would): this batch ends cancelled before it starts.
     expect((await stack.api.jobs.cancel(skipped.id)).state).toBe('cancelled');
-    expect((await stack.request('POST', `/v1/jobs/${skipped.id}/retry`, { user })).status).toBe(409);
+    // Whatever its state, the refusal names the parent.
+    for (const r of [
+      await stack.request('POST', `/v1/jobs/${skipped.id}/retry`, { user }),
+      await stack.request('DELETE', `/v1/jobs/${skipped.id}`, { user }),
+      await stack.request('POST', `/v1/jobs/${waiting[1]!.id}/retry`, { user }),
+    ])
+      expect(r.json, JSON.stringify(r.json)).toMatchObject({ status: 409, code: 'INVALID_STATE', parentId: id });
     expect((await stack.request('GET', `/v1/jobs/${skipped.id}`, { user })).json.parentId).toBe(id);
     await batchWorker();
     const failed = await stack.waitForJob(id, user, 600_000);

@@ -101,6 +101,10 @@ describe('a model change', () => {
     const superseded = { ...first[2]!, supersededAt: new Date().toISOString() };
     await old.forTenant(tenant).rewrite([superseded]);
 
+    // A job holds one view for its life: this one pinned the old generation before the switch.
+    const pinned = old.forTenant(tenant, { pinned: true });
+    const pinnedBefore = await pinned.search({ text: 'when does the payroll migration start', scopes: [scopeKey(first[0]!)], limit: 3 });
+
     // Maintenance copies what the new generation lacks, then switches.
     await pause(2 * REFRESH_MS);
     const r = await rebuildKnowledge({ knowledge: next, catalog, vectors, embedder }, new AbortController().signal);
@@ -120,11 +124,21 @@ describe('a model change', () => {
     const now = await next.forTenant(tenant).search({ text: 'when does the payroll migration start', scopes: [scopeKey(first[0]!)], limit: 3 });
     expect(now.map((h) => h.item.id)).toContain(first[0]!.id);
     expect(now.map((h) => h.item.id)).not.toContain(forgotten.id);
-    // The old generation is retired and, drained, may go.
+    // The old generation is retired and, drained (a pass behind the switch found nothing to copy), may go.
     const gens = await catalog.list('knowledge');
     const retired = gens.find((g) => g.state === 'retired')!;
     expect(retired.identity.model).toBe('all-minilm:latest');
     expect(r.drained.has(retired.id)).toBe(true);
+    // The pinned view still answers from the old space, exactly as before the switch.
+    const pinnedAfter = await pinned.search({ text: 'when does the payroll migration start', scopes: [scopeKey(first[0]!)], limit: 3 });
+    expect(pinnedAfter.map((h) => [h.item.id, h.score])).toEqual(pinnedBefore.map((h) => [h.item.id, h.score]));
+    // A process still configured with the old model (a rolling deploy) does not bring it back: it uses what serves.
+    old.invalidate();
+    const stale = await old.open();
+    expect(stale.serving.gen.id).toBe(r.promoted);
+    expect(stale.building).toEqual([]);
+    expect((await catalog.list('knowledge')).map((g) => g.state).sort()).toEqual(['retired', 'serving']);
+    expect(await rebuildKnowledge({ knowledge: old, catalog, vectors, embedder }, new AbortController().signal)).toMatchObject({ copied: 0, promoted: null });
   });
 
   it('copies what changes in the source during the copy: nothing forgotten comes back, nothing rewritten goes stale', { timeout: 300_000 }, async () => {
@@ -179,7 +193,11 @@ describe('a model that no longer embeds in its space', () => {
 
     const r = await rebuildKnowledge({ knowledge: next, catalog, vectors, embedder }, new AbortController().signal);
     expect(r.copied).toBe(first.length - 1);
-    expect(r.drained.has(gen!.id)).toBe(true);
+    // Not drained while a pass still copies; the next one finds nothing left, and then it may go.
+    expect(r.drained.has(gen!.id)).toBe(false);
+    const again = await rebuildKnowledge({ knowledge: next, catalog, vectors, embedder }, new AbortController().signal);
+    expect(again).toMatchObject({ copied: 0, deleted: 0, rewritten: 0 });
+    expect(again.drained.has(gen!.id)).toBe(true);
     const hits = await next.forTenant(tenant).search({ text: 'when does the payroll migration start', scopes: [scopeKey(first[0]!)], limit: 3 });
     expect(hits.map((h) => h.item.id)).toContain(first[0]!.id);
     expect(hits.map((h) => h.item.id)).not.toContain(first[1]!.id);

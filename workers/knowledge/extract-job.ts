@@ -70,7 +70,8 @@ export function knowledgeExtractHandler(deps: KnowledgeExtractDeps): Handler<typ
     try {
       const llm = input.llmPass && deps.llm ? await llmPass(deps.llm, input.source, x.items, src.owner_id, ctx, deps.budget) : null;
       if (llm) x.items = llm.items;
-      const repo = deps.knowledge.forTenant(src.owner_id);
+      // Pinned: the job embeds, compares and writes in one generation's space, whatever switches meanwhile.
+      const repo = deps.knowledge.forTenant(src.owner_id, { pinned: true });
       ctx.progress({ done: 0, total: x.items.length });
       const texts = x.items.map((i) => i.text);
       const vectors = new Map<string, ArrayLike<number>>();
@@ -192,9 +193,9 @@ async function llmPass(
   // usage: Ollama's counts from each call's final chunk (a failed call reports none; a cache hit is free).
   const usage = { model: llm.model, promptTokens: 0, completionTokens: 0 };
   const out = { calls: 0, applied: 0, changed: 0, fallbacks: [] as { messageId: string | null; reason: string }[], usage };
-  // The pass's calls are the job's own consumption as far as the budget goes (they reach the counters through
-  // addUsage, and CHECK charges only what passes the reservation): the guard stops the pass once the owner's
-  // limit is passed, so a low estimate (text of many tokens per character) or a retry cannot run on past it.
+  // The guard stops the pass once the owner's limit is passed, counting the calls of every attempt (they reach
+  // the job's reservation through addUsage), so a low estimate (text of many tokens per character) or a
+  // retry cannot run on past it by more than one call.
   const guard = await budget?.open(ctx.jobId, 0);
   let exhausted: string | undefined =
     guard?.maxCompletionTokens !== undefined && guard.maxCompletionTokens < 1 ? 'the token budget was already spent' : undefined;
@@ -234,7 +235,9 @@ async function llmPass(
     }
     if (guard) {
       try {
-        await guard.check(usage.promptTokens + usage.completionTokens);
+        // The pass's tokens are all consumed beside the job's own call (addUsage), which the check counts for
+        // every attempt: its own call consumed none.
+        await guard.check(0);
       } catch (err) {
         if (!(err instanceof JobFailure && err.code === 'BUDGET_EXHAUSTED')) throw err;
         // This call's answer is still used (its tokens are spent); the calls after it are not made.

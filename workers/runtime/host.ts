@@ -241,6 +241,8 @@ export class WorkerHost {
     let tokens = 0;
     let firstTokenAt: number | undefined;
     let lastProgressWrite = 0;
+    /** The last progress when its record write was skipped (at most one a second): written before the job ends. */
+    let unwritten: { p: unknown } | undefined;
     const attemptsLeft = () => (job.opts.attempts ?? 1) - (job.attemptsMade + 1);
     const ctx: HandlerContext = {
       jobId: id,
@@ -257,8 +259,9 @@ export class WorkerHost {
         const now = Date.now();
         if (now - lastProgressWrite > 1000) {
           lastProgressWrite = now;
+          unwritten = undefined;
           lifecycle.setProgress(id, attempt, p).catch((err: unknown) => log.warn({ err, jobId: id }, 'progress write failed'));
-        }
+        } else unwritten = { p };
       },
       emitTokens: (t, n = 1) => {
         firstTokenAt ??= Date.now();
@@ -303,6 +306,8 @@ export class WorkerHost {
       }
       const usage = def.metered ? (result.usage ?? partialUsage()) : null;
       if (def.fansOut) await this.childrenSettled(job, jobLog);
+      // The record keeps the progress the job ended with, not one from up to a second before.
+      if (unwritten) await lifecycle.setProgress(id, attempt, unwritten.p).catch((err: unknown) => log.warn({ err, jobId: id }, 'progress write failed'));
       const done = await this.durably('complete', () => lifecycle.finish(id, { state: 'completed', result, usage }, fence));
       if (!done) jobLog.warn('completed, but the record was already terminal or owned by a newer attempt; this outcome is dropped');
       else jobLog.info({ state: 'completed', ms: Date.now() - pickedAt, tokens }, 'job finished');

@@ -8,7 +8,6 @@ import { chunkerVersion, codeCollection, codeTableSpec, type CodeStore } from '.
 import {
   collectionTablePrefix,
   collectionTableSpec,
-  identityHash,
   passagesVersion,
   sameIdentity,
   type CollectionStore,
@@ -135,21 +134,29 @@ export async function rebuildKnowledge(deps: Pick<MaintainDeps, 'knowledge' | 'c
     out.deleted += r.deleted;
     out.rewritten += r.rewritten;
   };
-  store.invalidate();
-  let opened = await store.open(signal);
-  const wanted = identityHash((await store.identity(signal)).identity);
-  for (const b of opened.building) {
-    if (b.gen.identityHash !== wanted || Date.now() - b.gen.createdAt.getTime() < 2 * store.refreshMs) continue;
-    add(await copyKnowledge(opened.serving.table, b, deps.embedder, signal));
-    if (await deps.catalog.promote(b.gen.id)) out.promoted = b.gen.id;
+  // Only the configured model is needed here (the copy re-embeds every text with it): a serving model that is
+  // gone or unreachable does not hold the switch up.
+  const { identity, model } = await store.identity(signal);
+  const wanted = await store.current(identity);
+  if (!wanted) return out; // this process's model was replaced: a process configured with the new one does the work
+  let gens = await deps.catalog.list(knowledgeCollection);
+  if (wanted.state === 'building' && Date.now() - wanted.createdAt.getTime() >= 2 * store.refreshMs) {
+    const serving = gens.find((g) => g.state === 'serving');
+    const from = serving && (await deps.vectors.existing(serving.tableName));
+    if (from) add(await copyKnowledge(from, await store.space(wanted, model), deps.embedder, signal));
+    if (await deps.catalog.promote(wanted.id)) out.promoted = wanted.id;
     store.invalidate();
-    opened = await store.open(signal);
+    gens = await deps.catalog.list(knowledgeCollection);
   }
-  for (const g of await deps.catalog.list(knowledgeCollection)) {
-    if (g.state !== 'retired') continue;
+  const serving = gens.find((g) => g.state === 'serving');
+  if (serving?.id !== wanted.id) return out;
+  const target = await store.space(serving, model);
+  for (const g of gens.filter((x) => x.state === 'retired')) {
     const table = await deps.vectors.existing(g.tableName);
-    if (table) add(await copyKnowledge(table, opened.serving, deps.embedder, signal));
-    out.drained.add(g.id);
+    const r = table ? await copyKnowledge(table, target, deps.embedder, signal) : { copied: 0, deleted: 0, rewritten: 0 };
+    add(r);
+    // Drained: a pass that found nothing to do. Only then may the retired table go.
+    if (r.copied + r.deleted + r.rewritten === 0) out.drained.add(g.id);
   }
   return out;
 }
