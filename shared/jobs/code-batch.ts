@@ -26,8 +26,9 @@ export const CodeBatchInput = z
   .object({
     repositoryId: z.uuid(),
     generation: z.uuid(),
-    /** The `code.index` job this batch belongs to. */
+    /** The `code.index` job this batch belongs to, and its attempt that planned the batch (runs of one job). */
     parentId: z.uuid(),
+    parentAttempt: z.number().int().positive(),
     /** The batch's place in its parent's plan, counted across the parent's attempts. */
     n: z.number().int().nonnegative(),
     files: z.array(BatchFile).min(1).max(100),

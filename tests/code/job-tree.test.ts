@@ -176,6 +176,8 @@ describe('a code.index job', () => {
     expect(all).toHaveLength(waiting.length + 1);
     expect(all.at(-1)!.input.n).toBe(waiting.length);
     expect(all.at(-1)!.parent_id).toBe(id);
+    // Which run planned each batch: the first attempt's, then the retry's.
+    expect(all.map((b) => b.input.parentAttempt)).toEqual([...waiting.map(() => 1), 2]);
     expect(all.at(-1)!.input.files.map((f: any) => f.path)).toEqual(skipped.input.files.map((f: any) => f.path));
   });
 

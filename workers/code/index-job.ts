@@ -244,6 +244,7 @@ export function codeIndexHandler(deps: CodeIndexDeps): Handler<typeof codeIndex>
           repositoryId: repo.id,
           generation: gen.id,
           parentId: ctx.jobId,
+          parentAttempt: ctx.attempt,
           n,
           files: files.map((f) => ({ path: f.path, language: f.language, bytes: f.bytes, hash: f.hash })),
         });
