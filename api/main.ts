@@ -184,7 +184,7 @@ export async function startApi(env: NodeJS.ProcessEnv = process.env) {
   const embedder = new Embedder(ollama);
   const submitDeps = { jobs };
   const codeDeps = { config, store: createCodeStore(db), catalog, vectors, search: createCodeSearch({ vectors, catalog, embedder }), jobs, submit: submitDeps };
-  const collectionDeps = { config, collections: createCollectionStore(db), catalog, vectors, embedder, submit: submitDeps };
+  const collectionDeps = { config, collections: createCollectionStore(db), catalog, vectors, embedder, submit: submitDeps, jobs };
   const knowledgeDeps = {
     records: knowledgeRecords,
     knowledge: new KnowledgeStore({ vectors, embedder, catalog, model: config.ollama.embedModel }),

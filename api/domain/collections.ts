@@ -21,6 +21,7 @@ import {
 } from '../../platform/vectors/index.ts';
 import {
   collectionUpsert,
+  vectorsMaintain,
   canonicalModelName,
   type Collection,
   type CollectionQuery,
@@ -30,6 +31,7 @@ import {
   type FieldType,
   type SubmittedJob,
 } from '../../shared/index.ts';
+import type { JobLifecycle } from '../../platform/jobs/index.ts';
 import { can, type Actor } from '../auth/permissions.ts';
 import { AppError } from './errors.ts';
 import { links, refusal } from './jobs.ts';
@@ -41,6 +43,8 @@ export interface CollectionDeps {
   vectors: VectorStore;
   embedder: Embedder;
   submit: SubmitDeps;
+  /** Job records: the state of a maintenance job a repeated request answers with. */
+  jobs?: Pick<JobLifecycle, 'get'>;
 }
 
 async function owned(deps: CollectionDeps, actor: Actor, id: string): Promise<CollectionRow> {
@@ -190,4 +194,22 @@ export async function queryCollection(deps: CollectionDeps, actor: Actor, id: st
     index: identity(gen),
     ...(degraded ? { degraded } : {}),
   };
+}
+
+/**
+ * Runs vector maintenance now (what `vectors.maintain` does every
+ * PARLEY_VECTORS_MAINTAIN_INTERVAL_S): after an embedding model change, say,
+ * rather than waiting for the next round. Requests of one caller within a
+ * minute answer with the same job.
+ */
+export async function maintainVectorsNow(deps: CollectionDeps, actor: Actor): Promise<{ job: SubmittedJob; existing: boolean }> {
+  const period = Math.floor(Date.now() / 60_000);
+  let submitted;
+  try {
+    submitted = await submitJob(deps.submit, vectorsMaintain, { period }, { ownerId: actor.userId, key: `vectors.maintain:now:${period}:by:${actor.userId}` });
+  } catch (err) {
+    throw refusal(err, 'The queue could not take the job; nothing was accepted. Retry later.');
+  }
+  const state = submitted.created ? 'queued' : ((await deps.jobs?.get(submitted.id))?.state ?? 'queued');
+  return { job: { id: submitted.id, kind: submitted.kind, state, links: links(submitted.id) }, existing: !submitted.created };
 }

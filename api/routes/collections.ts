@@ -13,6 +13,7 @@ import {
   deleteCollection,
   getCollection,
   listCollections,
+  maintainVectorsNow,
   queryCollection,
   upsertDocuments,
   type CollectionDeps,
@@ -23,6 +24,20 @@ const notFound = problem('No such collection, or not yours');
 
 export function collectionRoutes(deps: CollectionDeps): Route[] {
   return [
+    route({
+      method: 'post',
+      path: '/v1/admin/vectors/maintain',
+      tags: ['collections'],
+      access: 'models:manage',
+      operationId: 'maintainVectorsNow',
+      summary:
+        'Run vector maintenance now as a vectors.maintain job (indexes, compaction, old versions; rebuilds after an embedding model change, and their switch). Operators. Requests within a minute answer with the same job.',
+      responses: { 202: { description: 'Accepted', schema: SubmittedJob }, 403: problem('Not an operator') },
+      async handle({ actor }) {
+        const { job, existing } = await maintainVectorsNow(deps, actor);
+        return { status: 202, body: job, headers: { Location: job.links.self, ...(existing ? { 'Idempotent-Replayed': 'true' } : {}) } };
+      },
+    }),
     route({
       method: 'post',
       path: '/v1/collections',

@@ -55,6 +55,7 @@ const expected: Record<string, Expected> = {
   'GET /v1/models/:name': 'models:read',
   'POST /v1/models': 'models:manage',
   'POST /v1/models/pull': 'models:manage',
+  'POST /v1/admin/vectors/maintain': 'models:manage',
   'POST /v1/models/:name/load': 'models:manage',
   'POST /v1/models/:name/unload': 'models:manage',
   'POST /v1/models/:name/copy': 'models:admin',

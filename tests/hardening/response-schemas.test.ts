@@ -102,6 +102,7 @@ describe('every answer as the OpenAPI document declares it', () => {
     await call('GET', '/v1/admin/usage', { user: admin });
     await call('PUT', '/v1/admin/budgets', { user: admin, body: { scope: 'user', subject: created.json.id, period: 'day', limitTokens: 1000 } });
     await call('GET', '/v1/admin/budgets', { user: admin });
+    await call('POST', '/v1/admin/vectors/maintain', { user: admin, expect: 202 });
     await call('GET', '/v1/models', { user: member });
     await call('GET', '/v1/models/status', { user: member });
     await call('GET', '/v1/models/running', { user: member });

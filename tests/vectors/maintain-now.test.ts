@@ -1,0 +1,48 @@
+/**
+ * POST /v1/admin/vectors/maintain: an operator runs vector maintenance now
+ * (after an embedding model change, say) rather than waiting for the next
+ * round. Real API, workers, Ollama and LanceDB.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { TestUser } from '../harness.ts';
+import { startCodeStack, type CodeStack } from '../code/support.ts';
+
+let stack: CodeStack;
+let member: TestUser;
+let operator: TestUser;
+
+beforeAll(async () => {
+  stack = await startCodeStack();
+  member = await stack.user('member');
+  operator = await stack.user('operator');
+});
+afterAll(() => stack?.cleanup());
+
+describe('running vector maintenance now', () => {
+  it('is refused to a member', async () => {
+    const r = await stack.request('POST', '/v1/admin/vectors/maintain', { user: member });
+    expect(r.status).toBe(403);
+    expect(r.json.code).toBe('FORBIDDEN');
+  });
+
+  it('runs a vectors.maintain job for an operator, and answers a repeat within the minute with the same job', async () => {
+    const r = await stack.request('POST', '/v1/admin/vectors/maintain', { user: operator });
+    expect(r.status, r.text).toBe(202);
+    expect(r.json).toMatchObject({ kind: 'vectors.maintain', state: 'queued' });
+    expect(r.headers.get('location')).toBe(`/v1/jobs/${r.json.id}`);
+    const job = await stack.waitForJob(r.json.id, operator, 120_000);
+    expect(job.state, JSON.stringify(job.error)).toBe('completed');
+    expect(Array.isArray(job.result.tables)).toBe(true);
+    expect(job.result).toHaveProperty('knowledgeRebuild');
+    // Its owner is the operator who asked: it shows in their jobs.
+    expect(job.owner).toBe(operator.id);
+    const again = await stack.request('POST', '/v1/admin/vectors/maintain', { user: operator });
+    expect(again.status).toBe(202);
+    // The same minute: the same job (unless the clock turned the minute in between, when it is a new one).
+    if (Math.floor(Date.parse(job.timings.queuedAt) / 60_000) === Math.floor(Date.now() / 60_000)) {
+      expect(again.json.id).toBe(r.json.id);
+      expect(again.json.state).toBe('completed');
+      expect(again.headers.get('idempotent-replayed')).toBe('true');
+    } else expect(again.json.id).not.toBe(r.json.id);
+  });
+});
