@@ -66,6 +66,14 @@ export function collectionsResource(ctx: ResourceContext) {
     async query(id: string, text: string, query: CollectionQueryOptions = {}, opts: CallOptions = {}): Promise<CollectionResults> {
       return (await http.request<CollectionResults>({ method: 'POST', path: at(id, '/query'), body: { ...query, text }, signal: opts.signal })).data;
     },
+    /**
+     * Operators: runs vector maintenance now as a `vectors.maintain` job (indexes, compaction, and the rebuild
+     * and switch after an embedding model change) rather than at the next scheduled round. Calls within a
+     * minute answer with the same job; follow it with `client.jobs`.
+     */
+    async maintainNow(opts: CallOptions = {}): Promise<SubmittedJob> {
+      return (await http.request<SubmittedJob>({ method: 'POST', path: '/v1/admin/vectors/maintain', signal: opts.signal })).data;
+    },
   };
 }
 

@@ -66,6 +66,7 @@ describe('coverage', () => {
       deleteCollection: c.collections.delete,
       upsertDocuments: c.collections.upsert,
       queryCollection: c.collections.query,
+      maintainVectorsNow: c.collections.maintainNow,
     };
     // The route tables only close over their dependencies: none is called to list them.
     const operations = [...codeRoutes({} as never), ...collectionRoutes({} as never)].map((r) => r.operationId);
@@ -168,5 +169,15 @@ describe('client.collections', () => {
     expect(isValidationError(badField)).toBe(true);
     await client.collections.delete(notes.id);
     expect(isNotFound(await caught(client.collections.get(notes.id)))).toBe(true);
+  });
+
+  it('runs vector maintenance now for an operator, and refuses a member with a ParleyError', async () => {
+    const operator = await stack.user('operator');
+    const ops = createClient({ baseUrl: stack.base, auth: operator.token });
+    const job = await ops.collections.maintainNow();
+    expect(job).toMatchObject({ kind: 'vectors.maintain', links: { self: `/v1/jobs/${job.id}` } });
+    const refused = await caught(client.collections.maintainNow());
+    expect(refused).toBeInstanceOf(ParleyError);
+    expect((refused as ParleyError).status).toBe(403);
   });
 });
