@@ -78,8 +78,11 @@ describe('memory and context', () => {
         .slice(1, -1)
         .map((m: any) => m.content)
         .join('\n');
+      // A later turn may repeat an earlier one word for word (a small model repeats itself): such a text is
+      // verbatim as the later turn's, and proves nothing about the covered one.
+      const later = t.turns.filter((x: any) => x.turn > turn.context.summaryUpToTurn).map((x: any) => x.text.trim());
       for (const covered of t.turns.filter((x: any) => x.turn <= turn.context.summaryUpToTurn && x.text.trim().length > 20))
-        expect(verbatim).not.toContain(covered.text.trim());
+        if (!later.some((text: string) => text.includes(covered.text.trim()))) expect(verbatim).not.toContain(covered.text.trim());
     }
 
     // Short-term memory holds the recent turns in Redis, newest first, as committed.
