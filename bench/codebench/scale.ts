@@ -443,7 +443,7 @@ async function tenThousand(stack: BenchStack, log: (s: string) => void): Promise
   };
   const rows = new Map<string, JobRow>();
   const inline: ChildJobs = {
-    parent: async (id, queue) => ({ id, queue, ownerId: stack.operator.id, priority: 'batch' }),
+    parent: async (id) => ({ id, queue: 'code', ownerId: stack.operator.id, priority: 'batch' }),
     earlier: async () => [],
     submit: async (parent, _def, input) => {
       const id = `${parent.id}:${(input as CodeBatchInput).n}`;

@@ -14,9 +14,8 @@
  * cancelled and retried through its parent only. A child's queue runs in its
  * own worker slots: a parent never holds the slot its child needs.
  */
-import type { InputOf, JobDefinition, PriorityClass, QueueName } from '../../shared/index.ts';
-import { isTerminal } from '../../shared/index.ts';
-import { JobRefused, type JobLifecycle } from './lifecycle.ts';
+import { QueueName, type InputOf, type JobDefinition, type PriorityClass } from '../../shared/index.ts';
+import type { JobLifecycle } from './lifecycle.ts';
 import type { JobRow } from './store.ts';
 
 export interface ParentRef {
@@ -27,24 +26,24 @@ export interface ParentRef {
 }
 
 export interface ChildJobs {
-  /** The parent's record as the child jobs need it (owner and priority class). */
-  parent(id: string, queue: QueueName): Promise<ParentRef>;
+  /** The parent's record as the child jobs need it (queue, owner and priority class). */
+  parent(id: string): Promise<ParentRef>;
   /** The children the parent's earlier attempts submitted, in the order they were recorded. */
   earlier(parentId: string): Promise<JobRow[]>;
   /** Submits a child of the parent. */
   submit<D extends JobDefinition>(parent: ParentRef, def: D, input: InputOf<D>): Promise<string>;
   /** The records of these children as they stand. */
   states(ids: readonly string[]): Promise<JobRow[]>;
-  /** Cancels the children not yet ended (a waiting one leaves its queue; a running one is signalled). */
-  cancel(ids: readonly string[]): Promise<void>;
+  /** Cancels the parent's children not yet ended (a waiting one leaves its queue; a running one is signalled). */
+  cancel(parentId: string): Promise<void>;
 }
 
-export function createChildJobs(lifecycle: Pick<JobLifecycle, 'accept' | 'get' | 'getMany' | 'cancel' | 'children'>): ChildJobs {
+export function createChildJobs(lifecycle: Pick<JobLifecycle, 'accept' | 'get' | 'getMany' | 'cancelChildren' | 'children'>): ChildJobs {
   return {
-    async parent(id: string, queue: QueueName): Promise<ParentRef> {
+    async parent(id) {
       const row = await lifecycle.get(id);
       if (!row) throw new Error(`job ${id} has no record`);
-      return { id, queue, ownerId: row.owner_id, priority: row.priority };
+      return { id, queue: QueueName.parse(row.queue), ownerId: row.owner_id, priority: row.priority };
     },
 
     earlier: (parentId) => lifecycle.children(parentId),
@@ -62,18 +61,6 @@ export function createChildJobs(lifecycle: Pick<JobLifecycle, 'accept' | 'get' |
 
     states: (ids) => lifecycle.getMany(ids),
 
-    async cancel(ids: readonly string[]): Promise<void> {
-      const rows = await lifecycle.getMany(ids);
-      await Promise.all(
-        rows
-          .filter((r) => !isTerminal(r.state))
-          .map((r) =>
-            lifecycle.cancel(r.id, { waitMs: 0 }).catch((err: unknown) => {
-              // Ended meanwhile: nothing to cancel.
-              if (!(err instanceof JobRefused && err.code === 'INVALID_STATE')) throw err;
-            }),
-          ),
-      );
-    },
+    cancel: (parentId) => lifecycle.cancelChildren(parentId),
   };
 }

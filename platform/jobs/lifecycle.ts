@@ -124,6 +124,8 @@ export interface Outcome {
   result?: unknown;
   error?: JobError;
   usage?: Usage | null;
+  /** The last progress, when the record's throttled progress writes skipped it: stored with the terminal write. */
+  progress?: unknown;
 }
 
 /** Stream settings for the lifecycle from the config's `streams`: retention after the end by kind, then the kind's default, then the global one. */
@@ -241,20 +243,20 @@ export function createJobLifecycle(deps: LifecycleDeps) {
    * cancelled at once; an active one is signalled on every worker process
    * (the one holding it aborts the handler and records `cancelled` with the
    * partial output), and this waits up to `waitMs` for its `finished` event.
-   * A job with children cancels them first. Returns the record as it then stands.
+   * A job with children takes them with it (`finish`, wherever it ends).
+   * Returns the record as it then stands.
    */
   async function cancel(id: string, opts: { waitMs?: number } = {}): Promise<JobRow> {
     const row = await store.get(id);
     if (!row) throw new JobRefused('INVALID_STATE', 'no such job');
     if (isTerminal(row.state)) throw new JobRefused('INVALID_STATE', `the job is already ${row.state}`);
-    if (isJobKind(row.kind) && jobs[row.kind].fansOut) await cancelChildren(id);
     const job = await queues[row.queue as keyof Queues]?.getJob(id);
     let removed = false;
     if (job) {
       const state = await job.getState();
       // remove() refuses a job that a worker locked meanwhile; then it is active and gets the signal below.
-      // Its children are this record's to cancel (above), not BullMQ's to delete with it.
-      if (state === 'waiting' || state === 'prioritized' || state === 'delayed' || state === 'waiting-children')
+      // Its children are the terminal write's to cancel (they have records), not BullMQ's to delete with it.
+      if (state === 'waiting' || state === 'prioritized' || state === 'delayed')
         removed = await job.remove({ removeChildren: false }).then(
           () => true,
           () => false,
@@ -444,6 +446,7 @@ export function createJobLifecycle(deps: LifecycleDeps) {
 
     /** A job's children, in the order they were recorded (platform/jobs/children.ts). */
     children: (parentId: string) => store.childrenOf(parentId),
+    cancelChildren,
 
     /**
      * Signals every worker process to abort the job if it runs it (and one that

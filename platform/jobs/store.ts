@@ -94,6 +94,15 @@ export interface NewJob {
 
 const terminal = ['completed', 'failed', 'cancelled'] as const;
 
+/** A terminal write: the state, what it produced, and the last progress when the record does not have it yet. */
+export interface TerminalOutcome {
+  state: (typeof terminal)[number];
+  result?: unknown;
+  error?: JobError;
+  usage?: Usage | null;
+  progress?: unknown;
+}
+
 /** The built-in account that owns platform-internal jobs (created by the auth migration, which repeats the literal). */
 export const SYSTEM_USER_ID = '00000000-0000-4000-8000-000000000000';
 
@@ -419,11 +428,7 @@ export function createJobStore(db: Db, hooks: JobStoreOptions = {}) {
      * A racing second terminal write updates nothing, so usage counts exactly once; with a
      * `fence`, neither does a write of an attempt that no longer owns the job.
      */
-    async finish(
-      id: string,
-      outcome: { state: (typeof terminal)[number]; result?: unknown; error?: JobError; usage?: Usage | null },
-      fence: Fence = {},
-    ): Promise<FinishedJob | false> {
+    async finish(id: string, outcome: TerminalOutcome, fence: Fence = {}): Promise<FinishedJob | false> {
       // One statement whichever way it comes: alone here, or grouped by the lifecycle's group commit.
       return (await this.finishMany([{ id, outcome, fence }]))[0]!;
     },
@@ -434,18 +439,17 @@ export function createJobStore(db: Db, hooks: JobStoreOptions = {}) {
      * applied row's tokens once (rows of one owner, model and day summed before the upsert). One
      * answer per input, in order: the finished job, or false.
      */
-    async finishMany(
-      items: readonly { id: string; outcome: { state: (typeof terminal)[number]; result?: unknown; error?: JobError; usage?: Usage | null }; fence?: Fence }[],
-    ): Promise<(FinishedJob | false)[]> {
+    async finishMany(items: readonly { id: string; outcome: TerminalOutcome; fence?: Fence }[]): Promise<(FinishedJob | false)[]> {
       const col = <T>(f: (i: (typeof items)[number]) => T) => items.map(f);
       const json = (v: unknown) => (v === undefined ? null : JSON.stringify(v));
       const { rows } = (await db.raw(
         `with input as (
-           select * from unnest(?::uuid[], ?::text[], ?::jsonb[], ?::text[], ?::text[], ?::jsonb[], ?::text[], ?::int[], ?::int[], ?::bool[], ?::int[], ?::text[])
-             with ordinality as t(id, state, result, error_code, error_message, error_details, model, p, c, est, fence_attempt, fence_state, n)
+           select * from unnest(?::uuid[], ?::text[], ?::jsonb[], ?::text[], ?::text[], ?::jsonb[], ?::text[], ?::int[], ?::int[], ?::bool[], ?::int[], ?::text[], ?::jsonb[])
+             with ordinality as t(id, state, result, error_code, error_message, error_details, model, p, c, est, fence_attempt, fence_state, progress, n)
          ), done as (
            update jobs set
              state = input.state, result = input.result, error_code = input.error_code, error_message = input.error_message, error_details = input.error_details,
+             progress = coalesce(input.progress, jobs.progress),
              model = coalesce(input.model, jobs.model),
              tokens_in = case when input.p is null then jobs.tokens_in else coalesce(jobs.tokens_in, 0) + input.p end,
              tokens_out = case when input.c is null then jobs.tokens_out else coalesce(jobs.tokens_out, 0) + input.c end,
@@ -482,6 +486,7 @@ export function createJobStore(db: Db, hooks: JobStoreOptions = {}) {
           col((i) => i.outcome.usage?.estimated ?? false),
           col((i) => i.fence?.attempt ?? null),
           col((i) => i.fence?.state ?? null),
+          col((i) => json(i.outcome.progress)),
         ] as never,
       )) as {
         rows: {

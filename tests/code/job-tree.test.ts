@@ -8,10 +8,11 @@
  * The in-process workers here serve every queue but `code-batch`, so the
  * batches wait until the test starts a worker process that serves it.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { QueueName } from '../../shared/index.ts';
 import type { TestUser } from '../harness.ts';
+import { startWorkerProcess } from '../support/worker-process.ts';
 import { createRepo, startCodeStack, treeArchive, upload, type CodeStack } from './support.ts';
 
 let stack: CodeStack;
@@ -34,21 +35,9 @@ function tree(tag: string): Record<string, string> {
 }
 
 /** A worker process that serves only the code-batch queue. */
-function batchWorker(): Promise<ChildProcess> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'workers/main.ts'], {
-    env: { ...stack.env, PARLEY_WORKER_QUEUES: 'code-batch', PARLEY_WORKER_PORT: '0', LOG_LEVEL: 'info' },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  processes.push(child);
-  return new Promise((resolve, reject) => {
-    let out = '';
-    child.stdout!.on('data', (d: Buffer) => {
-      out += d.toString();
-      if (out.includes('workers ready')) resolve(child);
-    });
-    child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
-    child.on('exit', (code) => reject(new Error(`worker exited early (${code}):\n${out}`)));
-  });
+async function batchWorker(): Promise<void> {
+  const w = await startWorkerProcess(stack.env, { PARLEY_WORKER_QUEUES: 'code-batch', PARLEY_WORKER_PORT: '0' });
+  processes.push(w.child);
 }
 
 /** The parent's code.batch children as recorded, in order. */

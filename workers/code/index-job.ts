@@ -30,6 +30,7 @@
  */
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { join } from 'node:path';
 import {
   chunkerVersion,
@@ -152,7 +153,7 @@ export function codeIndexHandler(deps: CodeIndexDeps): Handler<typeof codeIndex>
     const root = await treeOf(deps, repo);
     const { gen } = await targetGeneration(deps, input, ctx.signal);
     const table = await deps.vectors.table(codeTableSpec(gen));
-    const parent = await deps.children.parent(ctx.jobId, codeIndexQueue);
+    const parent = await deps.children.parent(ctx.jobId);
 
     const progress: CodeIndexProgress = { phase: 'scanning', filesDone: 0, filesTotal: 0, chunksEmbedded: 0, chunksReused: 0, etaSeconds: null };
     let bytesTotal = 0;
@@ -195,10 +196,10 @@ export function codeIndexHandler(deps: CodeIndexDeps): Handler<typeof codeIndex>
       // attempt that lost its lock stops at its next batch; one it was submitting as it stopped may cover
       // files planned here again: the same rows twice, wasted work that converges.)
       const earlier = await deps.children.earlier(ctx.jobId);
-      const unfinished = earlier.filter((r) => !isTerminal(r.state)).map((r) => ({ id: r.id, n: -1, files: 0, bytes: 0 }));
+      const unfinished = earlier.filter((r) => !isTerminal(r.state)).map((row) => ({ id: row.id, row }));
       if (unfinished.length) {
         ctx.log.info({ batches: unfinished.length }, 'waiting for the batches an earlier attempt left running');
-        await awaitBatches(deps, ctx, unfinished, report);
+        await awaitBatches(deps, ctx, unfinished);
       }
 
       const scan = await scanTree(root, { maxFileBytes: deps.config.maxFileBytes, maxFiles: deps.config.maxFiles, signal: ctx.signal }).catch(
@@ -250,7 +251,7 @@ export function codeIndexHandler(deps: CodeIndexDeps): Handler<typeof codeIndex>
         });
         running.push({ id, n, files: files.length, bytes: files.reduce((s, f) => s + f.bytes, 0) });
       }
-      await awaitBatches(deps, ctx, running, report);
+      await awaitBatches(deps, ctx, running);
       const failed = running.filter((b) => b.row!.state !== 'completed');
       if (failed.length) {
         const first = failed[0]!.row!;
@@ -318,17 +319,15 @@ export function codeIndexHandler(deps: CodeIndexDeps): Handler<typeof codeIndex>
   };
 }
 
-const codeIndexQueue = 'code' as const;
-
 /**
- * Waits until every batch's record is terminal, reading them every
- * `pollMs` and calling `onTick` after each read. Cancelled, it cancels the
- * batches still running and waits for them to end (a batch never stops
- * between its LanceDB commit and its record, so what ends up committed is
- * consistent), then throws. Shut down or superseded, it throws at once: the
- * batches go on, and the attempt that takes over waits for them.
+ * Waits until every batch's record is terminal, reading them every `pollMs`
+ * (the job's progress ticker reports from what it read). Cancelled, it
+ * cancels the batches still running and waits for them to end (a batch
+ * never stops between its LanceDB commit and its record, so what ends up
+ * committed is consistent), then throws. Shut down or superseded, it throws
+ * at once: the batches go on, and the attempt that takes over waits for them.
  */
-async function awaitBatches(deps: CodeIndexDeps, ctx: HandlerContext, batches: BatchState[], onTick: () => void): Promise<void> {
+async function awaitBatches(deps: CodeIndexDeps, ctx: HandlerContext, batches: { id: string; row?: JobRow }[]): Promise<void> {
   const pollMs = deps.config.batchPollMs ?? 500;
   const read = async () => {
     const pending = batches.filter((b) => !b.row || !isTerminal(b.row.state));
@@ -338,9 +337,7 @@ async function awaitBatches(deps: CodeIndexDeps, ctx: HandlerContext, batches: B
   };
   const since = Date.now();
   let warned = false;
-  while (!(await read())) {
-    onTick();
-    if (ctx.signal.aborted) break;
+  while (!(await read()) && !ctx.signal.aborted) {
     if (!warned && Date.now() - since > 60_000 && batches.every((b) => b.row?.state === 'queued')) {
       warned = true;
       ctx.log.warn(
@@ -348,29 +345,15 @@ async function awaitBatches(deps: CodeIndexDeps, ctx: HandlerContext, batches: B
         'no worker has taken a code.batch job for a minute: is some worker serving the code-batch queue (PARLEY_WORKER_QUEUES)?',
       );
     }
-    await sleep(pollMs, ctx.signal);
+    await sleep(pollMs, undefined, { signal: ctx.signal }).catch(() => {});
   }
-  onTick();
   if (!ctx.signal.aborted) return;
   if (ctx.abortReason === 'cancelled') {
-    const open = batches.filter((b) => !b.row || !isTerminal(b.row.state)).map((b) => b.id);
-    await deps.children.cancel(open);
+    await deps.children.cancel(ctx.jobId);
     const deadline = Date.now() + 60_000;
     while (!(await read()) && Date.now() < deadline) await sleep(100);
   }
   throw ctx.signal.reason;
-}
-
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const done = () => {
-      clearTimeout(timer);
-      signal?.removeEventListener('abort', done);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    signal?.addEventListener('abort', done, { once: true });
-  });
 }
 
 /** The folder a repository's files are read from. */

@@ -241,7 +241,7 @@ export class WorkerHost {
     let tokens = 0;
     let firstTokenAt: number | undefined;
     let lastProgressWrite = 0;
-    /** The last progress when its record write was skipped (at most one a second): written before the job ends. */
+    /** The last progress when its record write was skipped (at most one a second): the terminal write stores it. */
     let unwritten: { p: unknown } | undefined;
     const attemptsLeft = () => (job.opts.attempts ?? 1) - (job.attemptsMade + 1);
     const ctx: HandlerContext = {
@@ -306,9 +306,8 @@ export class WorkerHost {
       }
       const usage = def.metered ? (result.usage ?? partialUsage()) : null;
       if (def.fansOut) await this.childrenSettled(job, jobLog);
-      // The record keeps the progress the job ended with, not one from up to a second before.
-      if (unwritten) await lifecycle.setProgress(id, attempt, unwritten.p).catch((err: unknown) => log.warn({ err, jobId: id }, 'progress write failed'));
-      const done = await this.durably('complete', () => lifecycle.finish(id, { state: 'completed', result, usage }, fence));
+      // The record keeps the progress the job ended with (in the terminal write), not one from up to a second before.
+      const done = await this.durably('complete', () => lifecycle.finish(id, { state: 'completed', result, usage, progress: unwritten?.p }, fence));
       if (!done) jobLog.warn('completed, but the record was already terminal or owned by a newer attempt; this outcome is dropped');
       else jobLog.info({ state: 'completed', ms: Date.now() - pickedAt, tokens }, 'job finished');
       // A cache hit replays its text at once: no Ollama latency or speed to observe.
