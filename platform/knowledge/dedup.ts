@@ -268,7 +268,7 @@ export class DedupIndex<T> {
     const exact = this.byHash.get(fp.hash) ?? this.byHash.get(`n:${fp.normalised}`);
     if (exact !== undefined) return { verdict: compareFingerprints(fp, this.entries[exact]!.fp, this.options), match: this.entries[exact]!.value };
     const seen = new Set<number>();
-    let update: { verdict: Extract<DedupVerdict, { verdict: 'update' }>; match: T } | null = null;
+    let update: { verdict: Extract<DedupVerdict, { verdict: 'update' }>; match: T; at: number } | null = null;
     for (const w of fp.content) {
       for (const i of this.byWord.get(w) ?? []) {
         if (seen.has(i)) continue;
@@ -280,12 +280,12 @@ export class DedupIndex<T> {
         if (
           verdict.verdict === 'update' &&
           current(this.entries[i]!.value) &&
-          (!update || verdict.overlap > update.verdict.overlap || (verdict.overlap === update.verdict.overlap && i > this.indexOf(update.match)))
+          (!update || verdict.overlap > update.verdict.overlap || (verdict.overlap === update.verdict.overlap && i > update.at))
         )
-          update = { verdict, match: this.entries[i]!.value };
+          update = { verdict, match: this.entries[i]!.value, at: i };
       }
     }
-    return update;
+    return update && { verdict: update.verdict, match: update.match };
   }
 
   add(fp: Fingerprint, value: T): void {
@@ -297,9 +297,5 @@ export class DedupIndex<T> {
       if (list) list.push(i);
       else this.byWord.set(w, [i]);
     }
-  }
-
-  private indexOf(value: T): number {
-    return this.entries.findIndex((e) => e.value === value);
   }
 }

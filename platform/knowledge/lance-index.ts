@@ -40,9 +40,13 @@ import {
   type VectorStore,
   type VectorTable,
   type Where,
+  identityHash,
+  type EmbeddingModel,
+  type Generation,
+  type IndexCatalog,
+  type IndexIdentity,
 } from '../vectors/index.ts';
 import { KnowledgeItem } from '../../shared/index.ts';
-import { identityHash, type EmbeddingModel, type Generation, type IndexCatalog, type IndexIdentity } from '../vectors/index.ts';
 import { extractEntities, nameKey } from './entities.ts';
 import { decayOf } from './retention.ts';
 import { scopeKey, type KnowledgeHit, type KnowledgeIndex, type KnowledgeQuery } from './knowledge-index.ts';
@@ -177,18 +181,19 @@ export class KnowledgeStore {
    * beside the serving one), unless knowledge retired that identity: a process still configured with a
    * model that was replaced (an old process in a rolling deploy) never brings it back.
    */
-  async current(identity: IndexIdentity): Promise<Generation | undefined> {
+  async current(identity: IndexIdentity): Promise<{ current: Generation | undefined; gens: Generation[] }> {
     const hash = identityHash(identity);
-    const mine = (await this.opts.catalog.list(knowledgeCollection)).find((g) => g.identityHash === hash);
-    if (mine?.state === 'retired') return undefined;
-    return mine ?? this.opts.catalog.ensure(knowledgeCollection, identity, 'knowledge');
+    const gens = await this.opts.catalog.list(knowledgeCollection);
+    const mine = gens.find((g) => g.identityHash === hash);
+    if (mine) return { current: mine.state === 'retired' ? undefined : mine, gens };
+    const made = await this.opts.catalog.ensure(knowledgeCollection, identity, 'knowledge');
+    return { current: made, gens: await this.opts.catalog.list(knowledgeCollection) };
   }
 
   private async resolve(signal: AbortSignal | undefined, mayPromote: boolean): Promise<OpenedKnowledge> {
     const { catalog } = this.opts;
     const { identity, model } = await this.identity(signal);
-    const current = await this.current(identity);
-    const gens = await catalog.list(knowledgeCollection);
+    const { current, gens } = await this.current(identity);
     const serving = gens.find((g) => g.state === 'serving');
     if (!serving) throw new Error('the knowledge index has no serving generation');
     // An outage or a model not installed says nothing about the space: it propagates (the read fails), and
@@ -520,8 +525,8 @@ export async function copyKnowledge(
   embedder: Embedder,
   signal?: AbortSignal,
 ): Promise<{ copied: number; deleted: number; rewritten: number }> {
-  const have = new Set((await to.table.ids()).map((r) => r.id));
-  const missing = (await from.ids()).filter((r) => !have.has(r.id)).map((r) => r.id);
+  const have = new Set(await to.table.ids());
+  const missing = (await from.ids()).filter((id) => !have.has(id));
   let copied = 0;
   let deleted = 0;
   let rewritten = 0;
@@ -540,16 +545,18 @@ export async function copyKnowledge(
       { onlyNew: true },
     );
     copied += r.inserted;
-    // What changed in the source while this batch was read and embedded.
+    // What changed in the source while this batch was read and embedded: one delete and one rewrite per
+    // tenant for the whole batch.
     const now = new Map((await from.rowsById(rows.map((x) => x.id))).map((x) => [x.id, x]));
+    const gone = rows.filter((row) => !now.has(row.id));
+    if (gone.length) deleted += await to.table.delete([...new Set(gone.map((g) => g.scope))], { item_id: { in: gone.map((g) => g.id) } });
+    const changed = new Map<string, KnowledgeItem[]>();
     for (const [j, row] of rows.entries()) {
       const current = now.get(row.id);
-      if (!current) {
-        deleted += await to.table.delete([row.scope], { item_id: { in: [row.id] } });
-      } else if (current.fields.item !== row.fields.item) {
-        rewritten += await rewriteIn(to.table, items[j]!.tenant, [parseItem(current.fields.item)]);
-      }
+      if (current && current.fields.item !== row.fields.item)
+        changed.set(items[j]!.tenant, [...(changed.get(items[j]!.tenant) ?? []), parseItem(current.fields.item)]);
     }
+    for (const [tenant, list] of changed) rewritten += await rewriteIn(to.table, tenant, list);
   }
   if (missing.length) await to.table.maintain();
   return { copied, deleted, rewritten };

@@ -312,10 +312,10 @@ export class VectorTable {
     return out;
   }
 
-  /** Every row's id and scope, across scopes (maintenance: what a new generation still lacks). */
-  async ids(): Promise<{ id: string; scope: string }[]> {
-    const rows = await this.table.query().select(['id', 'scope']).limit(100_000_000).toArray();
-    return rows.map((r: Record<string, unknown>) => ({ id: r.id as string, scope: r.scope as string }));
+  /** Every row's id, across scopes (maintenance: what a new generation still lacks). */
+  async ids(): Promise<string[]> {
+    const rows = await this.table.query().select(['id']).limit(100_000_000).toArray();
+    return rows.map((r: Record<string, unknown>) => r.id as string);
   }
 
   /** Rows by id, whatever their scope (maintenance only: copying between generations). */

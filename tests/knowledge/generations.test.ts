@@ -56,7 +56,7 @@ const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const idsOf = async (store: KnowledgeStore, which: 'serving' | 'building') => {
   const o = await store.open();
   const t = which === 'serving' ? o.serving.table : o.building[0]!.table;
-  return new Set((await t.ids()).map((r) => r.id));
+  return new Set(await t.ids());
 };
 
 beforeAll(async () => {
@@ -162,7 +162,7 @@ describe('a model change', () => {
     const serving = (await old.open()).serving;
     await Promise.all([copyKnowledge(serving.table, building, embedder), churn]);
     const src = new Map((await serving.table.rowsById([...(await idsOf(old, 'serving'))])).map((r) => [r.id, r.fields.item]));
-    const dst = new Map((await building.table.rowsById([...(await building.table.ids()).map((r) => r.id)])).map((r) => [r.id, r.fields.item]));
+    const dst = new Map((await building.table.rowsById(await building.table.ids())).map((r) => [r.id, r.fields.item]));
     expect([...dst.keys()].sort()).toEqual([...src.keys()].sort());
     for (const [id, item] of src) expect(dst.get(id), id).toBe(item);
     expect(src.size).toBe(many.length - 12);

@@ -32,7 +32,7 @@ export interface MaintainDeps {
   collections: CollectionStore;
   /** Knowledge's items: their generations are rebuilt here (rebuildKnowledge). */
   knowledge: KnowledgeStore;
-  /** Purges soft-expired knowledge past `before` (platform/knowledge purgeExpiredKnowledge); answers its table, maintained here with the others. */
+  /** Purges soft-expired knowledge past `before` (platform/knowledge purgeExpiredKnowledge); answers its table (a catalog generation's, maintained with the others), for the result. */
   purgeKnowledge: (before: number, signal: AbortSignal) => Promise<{ purged: number; table: VectorTable | null }>;
   /** Submits a code.index job into `generation` (deduplicated by `key`). */
   submitIndex(repositoryId: string, generation: string, key: string): Promise<void>;
@@ -65,7 +65,6 @@ export function vectorsMaintainHandler(deps: MaintainDeps): Handler<typeof vecto
       const table = await deps.vectors.existing(gen.tableName);
       if (table) live.push(table);
     }
-    if (purge?.table && !live.some((t) => t.name === purge.table!.name)) live.push(purge.table);
 
     // Each round also removes the versions the previous round's optimize() made (they are past the retention by
     // now), so a table left alone ends with one version after two rounds.
@@ -137,9 +136,10 @@ export async function rebuildKnowledge(deps: Pick<MaintainDeps, 'knowledge' | 'c
   // Only the configured model is needed here (the copy re-embeds every text with it): a serving model that is
   // gone or unreachable does not hold the switch up.
   const { identity, model } = await store.identity(signal);
-  const wanted = await store.current(identity);
+  const found = await store.current(identity);
+  const wanted = found.current;
   if (!wanted) return out; // this process's model was replaced: a process configured with the new one does the work
-  let gens = await deps.catalog.list(knowledgeCollection);
+  let gens = found.gens;
   if (wanted.state === 'building' && Date.now() - wanted.createdAt.getTime() >= 2 * store.refreshMs) {
     const serving = gens.find((g) => g.state === 'serving');
     const from = serving && (await deps.vectors.existing(serving.tableName));
