@@ -44,7 +44,7 @@ export interface CollectionDeps {
   embedder: Embedder;
   submit: SubmitDeps;
   /** Job records: the state of a maintenance job a repeated request answers with. */
-  jobs?: Pick<JobLifecycle, 'get'>;
+  jobs: Pick<JobLifecycle, 'get'>;
 }
 
 async function owned(deps: CollectionDeps, actor: Actor, id: string): Promise<CollectionRow> {
@@ -210,6 +210,6 @@ export async function maintainVectorsNow(deps: CollectionDeps, actor: Actor): Pr
   } catch (err) {
     throw refusal(err, 'The queue could not take the job; nothing was accepted. Retry later.');
   }
-  const state = submitted.created ? 'queued' : ((await deps.jobs?.get(submitted.id))?.state ?? 'queued');
+  const state = submitted.created ? 'queued' : ((await deps.jobs.get(submitted.id))?.state ?? 'queued');
   return { job: { id: submitted.id, kind: submitted.kind, state, links: links(submitted.id) }, existing: !submitted.created };
 }

@@ -88,6 +88,9 @@ if (held.length > 0) {
 }
 
 // ── Extraction over debates ──
+/** A debate as one conversation source in its room. */
+const extractorFor = (d: { id: string }) =>
+  new SourceExtractor({ sourceId: d.id, scope: { scope: 'room', owner: 'bench', room: d.id }, recordedAt: '2024-01-01T00:00:00.000Z' });
 const ds = debates(split, 40, seed);
 for (const d of debates(split === 'test' ? 'dev' : 'test', 5, seed + 1)) {
   const warm = new SourceExtractor({ sourceId: 'warm', scope: { scope: 'room', owner: 'bench', room: 'warm' }, recordedAt: new Date(0).toISOString() });
@@ -102,7 +105,7 @@ let updatesFound = 0;
 let evidence = 0;
 let evidenceWithItems = 0;
 for (const d of ds) {
-  const x = new SourceExtractor({ sourceId: d.id, scope: { scope: 'room', owner: 'bench', room: d.id }, recordedAt: '2024-01-01T00:00:00.000Z' });
+  const x = extractorFor(d);
   for (const t of d.turns) {
     const t0 = performance.now();
     x.add(t);
@@ -147,7 +150,7 @@ console.log(`  knowledge updates linked newest → previous by supersedes: ${upd
   let touching = 0;
   let wrong = 0;
   for (const d of hard) {
-    const x = new SourceExtractor({ sourceId: d.id, scope: { scope: 'room', owner: 'bench', room: d.id }, recordedAt: '2024-01-01T00:00:00.000Z' });
+    const x = extractorFor(d);
     for (const t of d.turns) x.add(t);
     const r = x.result();
     const turnOf = new Map(r.items.map((i) => [i.id, i.provenance.messageIds[0]]));
