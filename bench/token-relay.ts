@@ -26,6 +26,12 @@
  *   per-room authorisation, `tokens` { room, seq, attempt, text }).
  *   Fresh jobs every run, so no run replays another's stream.
  * Targets (Parley): p99 <= 5 ms, 0 tokens lost, 0 out of order, in every run.
+ *
+ * Capacity (reported, after the pairs): each side alone, at the same
+ * tokens/s per stream, with more and more streams (BENCH_CAPACITY_STREAMS,
+ * default 50,100,150,200,300,400; "" skips it), one BENCH_CAPACITY_SECONDS
+ * run per step (default 4), until its p99 passes 5 ms or it loses a token.
+ * The capacity is the last step that held, as streams × tokens/s.
  */
 import { randomUUID } from 'node:crypto';
 import { createServer } from 'node:http';
@@ -47,6 +53,12 @@ const Env = z.object({
   BENCH_STREAMS: z.coerce.number().int().min(1).max(1000).default(50),
   BENCH_TOKENS_PER_S: z.coerce.number().min(1).max(10_000).default(100),
   BENCH_SECONDS: z.coerce.number().min(1).max(60).default(8),
+  BENCH_CAPACITY_STREAMS: z
+    .string()
+    .default('50,100,150,200,300,400')
+    .transform((s) => s.split(',').filter(Boolean).map(Number))
+    .pipe(z.array(z.number().int().min(1).max(2000))),
+  BENCH_CAPACITY_SECONDS: z.coerce.number().min(1).max(60).default(4),
 });
 
 /**
@@ -121,15 +133,15 @@ async function main(): Promise<void> {
     return best;
   };
 
-  const run = async (side: 'bare' | 'parley', seconds: number): Promise<RelayResult & { cpu: CpuCost }> => {
+  const run = async (side: 'bare' | 'parley', seconds: number, streams = opts.BENCH_STREAMS): Promise<RelayResult & { cpu: CpuCost }> => {
     let rooms: string[];
     let targets: string[];
     if (side === 'parley') {
-      const ids = await Promise.all(Array.from({ length: opts.BENCH_STREAMS }, () => submit({ kind: 'system.ping', input: {} })));
+      const ids = await Promise.all(Array.from({ length: streams }, () => submit({ kind: 'system.ping', input: {} })));
       rooms = ids.map((id) => `job:${id}`);
       targets = ids.map((id) => api.keys.jobStream(id));
     } else {
-      const ids = Array.from({ length: opts.BENCH_STREAMS }, () => randomUUID());
+      const ids = Array.from({ length: streams }, () => randomUUID());
       rooms = ids.map((id) => `job:${id}`);
       targets = ids.map((id) => `${channelPrefix}${id}`);
     }
@@ -229,6 +241,31 @@ async function main(): Promise<void> {
       const where = side === 'bare' ? 'PUBLISH → relay pmessage' : 'JobStreamWriter → XADD + PUBLISH → hub relays';
       console.log(`${side === 'bare' ? 'A bare  ' : 'B Parley'}: producer → relay (${where}): ${hop(summarize(atRelay))}`);
       console.log(`          producer → client, end to end:                 ${hop(r.latency)}`);
+    }
+
+    // ---- capacity ----
+    if (opts.BENCH_CAPACITY_STREAMS.length) {
+      console.log(
+        `\n-- capacity: streams × ${opts.BENCH_TOKENS_PER_S} tok/s while p99 <= 5 ms and nothing is lost (${opts.BENCH_CAPACITY_SECONDS} s per step, the sides alternating) --`,
+      );
+      const held: Record<'bare' | 'parley', number> = { bare: 0, parley: 0 };
+      const open = { bare: true, parley: true };
+      for (const streams of opts.BENCH_CAPACITY_STREAMS) {
+        for (const side of ['bare', 'parley'] as const) {
+          if (!open[side]) continue;
+          const r = await run(side, opts.BENCH_CAPACITY_SECONDS, streams);
+          const ok = r.latency.p99 <= 5 && r.lost === 0 && r.outOfOrder === 0;
+          console.log(`  ${streams} streams ${line(side === 'bare' ? 'A bare  ' : 'B Parley', r)}  ${ok ? 'held' : 'passed the limit'}`);
+          if (ok) held[side] = streams;
+          else open[side] = false;
+        }
+        if (!open.bare && !open.parley) break;
+      }
+      const cap = (side: 'bare' | 'parley') =>
+        held[side] === 0
+          ? `below ${opts.BENCH_CAPACITY_STREAMS[0]} streams`
+          : `${held[side]} streams × ${opts.BENCH_TOKENS_PER_S} = ${held[side] * opts.BENCH_TOKENS_PER_S} tok/s${open[side] ? ' (the sweep ended before the limit)' : ''}`;
+      console.log(`relay capacity (p99 <= 5 ms, 0 lost): bare ${cap('bare')}; Parley ${cap('parley')}`);
     }
   } finally {
     await teardown();

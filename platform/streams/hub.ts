@@ -11,7 +11,8 @@
  *
  * Per watched key the hub keeps the highest seq it has relayed (`cursor`)
  * and runs everything for that key through one serial chain:
- * - a message whose first seq follows the cursor is relayed at once;
+ * - a message whose first seq follows the cursor is relayed at once (with
+ *   nothing queued for the key it skips the chain: no promise per token);
  * - older seqs are dropped (duplicates);
  * - a gap (a message lost, or published before the SUBSCRIBE took effect)
  *   is filled from the stream with XRANGE before anything after it.
@@ -45,6 +46,8 @@ interface Watch {
   subs: Set<Sub>;
   /** The key's serial chain: setup, live messages and catch-ups run one after another. */
   chain: Promise<void>;
+  /** Steps queued on the chain and not yet finished: at 0 a live message in order is relayed at once, without the chain. */
+  queued: number;
   /** When the key last heard anything (a live message or a catch-up that found entries). */
   heardAt: number;
   /** Its SUBSCRIBE took effect; until then (or if it failed) the periodic catch-up serves the key and retries it. */
@@ -136,7 +139,7 @@ export class StreamHub {
     const sub: Sub = { cursor: afterSeq, ready: false, gone: false, buffer: [], fn: fn as (e: StreamEvent) => void };
     let w = this.watched.get(key);
     if (!w) {
-      const fresh: Watch = { cursor: 0, subs: new Set(), chain: Promise.resolve(), heardAt: Date.now(), live: false, closed: false };
+      const fresh: Watch = { cursor: 0, subs: new Set(), chain: Promise.resolve(), queued: 0, heardAt: Date.now(), live: false, closed: false };
       this.watched.set(key, fresh);
       // SUBSCRIBE first, then read where the stream ends: whatever is appended after that arrives as a message.
       this.enqueue(key, fresh, async () => {
@@ -179,9 +182,13 @@ export class StreamHub {
 
   /** Runs `step` after everything already queued for the key; failures are logged and do not break the chain. */
   private enqueue(key: string, w: Watch, step: () => Promise<void>): void {
-    w.chain = w.chain.then(step).catch((err: unknown) => {
-      if (!this.closed) this.log.warn({ err, key }, 'stream relay step failed');
-    });
+    w.queued++;
+    w.chain = w.chain
+      .then(step)
+      .catch((err: unknown) => {
+        if (!this.closed) this.log.warn({ err, key }, 'stream relay step failed');
+      })
+      .finally(() => void w.queued--);
   }
 
   private onMessage(key: string, message: string): void {
@@ -195,9 +202,16 @@ export class StreamHub {
       this.catchUp(key);
       return;
     }
+    const first = events[0];
+    // The common case, a message that follows the cursor while nothing is queued for the key: relayed now,
+    // in order by construction, without a trip through the chain (two promises and a microtask per token).
+    if (w.queued === 0 && (!first || first.data.seq <= w.cursor + 1)) {
+      w.heardAt = Date.now();
+      for (const e of events) this.relay(w, e);
+      return;
+    }
     this.enqueue(key, w, async () => {
       w.heardAt = Date.now();
-      const first = events[0];
       if (first && first.data.seq > w.cursor + 1) await this.fill(key, w);
       for (const e of events) this.relay(w, e);
     });
