@@ -9,7 +9,8 @@
  * re-index, search latency and ANN recall at 50k rows, the flat-scan
  * crossover, the search path's overhead, versions after 1,000 updates).
  * docs/code-search.md explains each figure. Env: CODEBENCH_SEED (bootstrap
- * seed, printed), PARLEY_BENCH_CACHE (where libraries and state go).
+ * seed, printed), PARLEY_BENCH_CACHE (where libraries and state go),
+ * CODEBENCH_SCALE_STEPS=updates (the scale phase runs only its 1,000 updates).
  */
 import { describeMachine } from '../internal/cost.ts';
 import { teardownOnExit } from '../internal/parley.ts';

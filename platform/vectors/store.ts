@@ -18,7 +18,10 @@
  *   scalar indexes on `scope` and `content_hash`, a vector index once the
  *   table is large enough for it to beat a flat scan, then `optimize()`:
  *   compaction, index updates for new rows (so `numUnindexedRows` is 0) and
- *   removal of versions older than the retention.
+ *   removal of versions older than the retention. The versions a write
+ *   leaves behind are removed by follow-up passes once they pass the
+ *   retention, so a table that goes quiet returns to about its live size
+ *   without waiting for the scheduled maintenance.
  *
  * Connections use `readConsistencyInterval: 0`: the API reads what worker
  * processes write the moment it is committed, and never a version that
@@ -69,6 +72,14 @@ export interface MaintenancePolicy {
   maxVersions: number;
   /** No version younger than this is ever removed: a query reads one version for milliseconds. @defaultValue 2 000 ms */
   versionFloorMs: number;
+  /**
+   * After a write's `maintain()`, the versions it left are removed once they
+   * pass the retention, by up to this many follow-up passes on a quiet table
+   * (a pass is `optimize()` with the cleanup; the first may compact and leave
+   * versions of its own for the next). 0 leaves them to the next write or the
+   * scheduled maintenance. @defaultValue 3
+   */
+  followUpPrunes: number;
   /** Full-text index options (docs/code-search.md says what was measured). */
   fts: { stem: boolean; removeStopWords: boolean };
 }
@@ -82,6 +93,7 @@ export const defaultMaintenancePolicy: MaintenancePolicy = {
   versionRetentionMs: 10_000,
   maxVersions: 20,
   versionFloorMs: 2_000,
+  followUpPrunes: 3,
   fts: { stem: true, removeStopWords: false },
 };
 
@@ -202,6 +214,9 @@ const ftsColumn = 'search_text';
 export class VectorTable {
   private readonly columns: ReadonlyMap<string, { column: string; type: FieldType }>;
   private readonly schema;
+  /** The follow-up prune armed by the last maintain() (see the file comment), and the passes left. */
+  private prune: { timer: NodeJS.Timeout; passesLeft: number } | undefined;
+  private closed = false;
 
   constructor(
     private readonly table: lancedb.Table,
@@ -526,8 +541,46 @@ export class VectorTable {
         versionsRemoved = stats.prune.oldVersionsRemoved;
         bytesRemoved = stats.prune.bytesRemoved;
       }
+      if (opts.cleanup !== false) this.armPrune(this.policy.followUpPrunes);
       return { rows, created, compaction, versionsRemoved, bytesRemoved, indexes: await this.indexes(), durationMs: Date.now() - started };
     });
+  }
+
+  /** Arms (or re-arms, with `passes` left) the follow-up prune one retention from now. */
+  private armPrune(passes: number): void {
+    if (this.prune) clearTimeout(this.prune.timer);
+    this.prune = undefined;
+    if (passes <= 0 || this.closed) return;
+    const timer = setTimeout(() => void this.prunePass(passes), this.policy.versionRetentionMs + 500);
+    timer.unref();
+    this.prune = { timer, passesLeft: passes };
+  }
+
+  /**
+   * One follow-up pass: optimize() with the cleanup, under the write lock. On a quiet, compacted table it
+   * commits nothing and only removes versions; another pass is armed while the table still has more than one.
+   * Best effort: a failure leaves the versions to the next write or the scheduled maintenance.
+   */
+  private async prunePass(passes: number): Promise<void> {
+    this.prune = undefined;
+    if (this.closed) return;
+    try {
+      await this.lock(this.name, async () => {
+        if (this.closed || this.prune) return; // a maintain() ran meanwhile and armed its own
+        await this.table.optimize({ cleanupOlderThan: await this.cleanupCutoff() });
+        if ((await this.table.listVersions()).length > 1) this.armPrune(passes - 1);
+      });
+    } catch {
+      // The next write's maintenance, or the scheduled one, removes them.
+    }
+  }
+
+  /** Stops the follow-up prune; the store calls it when the table is closed or dropped. */
+  close(): void {
+    this.closed = true;
+    if (this.prune) clearTimeout(this.prune.timer);
+    this.prune = undefined;
+    this.table.close();
   }
 
   /**
@@ -679,7 +732,7 @@ export class VectorStore {
     const t = this.tables.get(name);
     this.tables.delete(name);
     await this.lock(name, async () => {
-      (await t?.catch(() => undefined))?.raw.close();
+      (await t?.catch(() => undefined))?.close();
       if ((await this.db.tableNames()).includes(name)) await this.db.dropTable(name);
     });
   }
@@ -687,7 +740,7 @@ export class VectorStore {
   close(): void {
     for (const t of this.tables.values())
       void t.then(
-        (x) => x.raw.close(),
+        (x) => x.close(),
         () => {},
       );
     this.tables.clear();

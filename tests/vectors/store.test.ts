@@ -160,3 +160,34 @@ describe('searches', () => {
     expect(r.stderr).not.toMatch(/WARN|Deprecation/);
   });
 });
+
+describe('versions a burst of writes leaves', () => {
+  it('are removed by the follow-up prunes once they pass the retention, with no further call', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'parley-vectors-followup-'));
+    const spec = { name: 'burst', dimensions: 4, fields: { path: 'string' } } as const;
+    const row = (id: string, text: string) => ({ id, scope: 's', text, contentHash: text, vector: [1, 0, 0, Number(id)], fields: { path: `${id}.ts` } });
+    // The same writes into two stores, one with the follow-ups off: the control shows what the prunes remove.
+    const armed = await openVectorStore({ uri: join(dir, 'armed'), maintenance: { versionRetentionMs: 1000 } });
+    const control = await openVectorStore({ uri: join(dir, 'control'), maintenance: { versionRetentionMs: 1000, followUpPrunes: 0 } });
+    try {
+      const tables = await Promise.all([armed.table(spec), control.table(spec)]);
+      for (let i = 0; i < 8; i++)
+        for (const t of tables) {
+          await t.upsert([row(String(i % 3), `rev ${i}`)], { replace: { scope: 's', field: 'path', values: [`${i % 3}.ts`] } });
+          await t.maintain();
+        }
+      const [a, c] = tables;
+      // Right after the burst both keep the versions younger than the retention, for reads in flight.
+      expect((await a!.stats()).versions).toBeGreaterThan(1);
+      expect((await c!.stats()).versions).toBeGreaterThan(1);
+      await expect.poll(async () => (await a!.stats()).versions, { timeout: 15_000, interval: 250 }).toBe(1);
+      expect((await c!.stats()).versions).toBeGreaterThan(1);
+      expect(await a!.count(['s'])).toBe(3);
+      expect((await a!.search({ scopes: ['s'], mode: 'text', text: 'rev', limit: 5 })).length).toBe(3);
+    } finally {
+      armed.close();
+      control.close();
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
