@@ -27,7 +27,7 @@
  * processes write the moment it is committed, and never a version that
  * `maintain()` has since removed.
  */
-import { lstat, readdir } from 'node:fs/promises';
+import { lstat, readdir, rmdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import * as lancedb from '@lancedb/lancedb';
 import { compileWhere, sqlString, type Scalar, type Where } from './filter.ts';
@@ -541,7 +541,10 @@ export class VectorTable {
         versionsRemoved = stats.prune.oldVersionsRemoved;
         bytesRemoved = stats.prune.bytesRemoved;
       }
-      if (opts.cleanup !== false) this.armPrune(this.policy.followUpPrunes);
+      if (opts.cleanup !== false) {
+        if (this.folder) await removeEmptyIndexDirs(this.folder);
+        this.armPrune(this.policy.followUpPrunes);
+      }
       return { rows, created, compaction, versionsRemoved, bytesRemoved, indexes: await this.indexes(), durationMs: Date.now() - started };
     });
   }
@@ -568,6 +571,7 @@ export class VectorTable {
       await this.lock(this.name, async () => {
         if (this.closed || this.prune) return; // a maintain() ran meanwhile and armed its own
         await this.table.optimize({ cleanupOlderThan: await this.cleanupCutoff() });
+        if (this.folder) await removeEmptyIndexDirs(this.folder);
         if ((await this.table.listVersions()).length > 1) this.armPrune(passes - 1);
       });
     } catch {
@@ -764,6 +768,34 @@ function toFloat32(v: { toArray(): Float32Array } | Float32Array | number[]): Fl
   if (v instanceof Float32Array) return v;
   if (Array.isArray(v)) return Float32Array.from(v);
   return Float32Array.from(v.toArray());
+}
+
+/**
+ * On a local folder Lance's cleanup deletes an old index's files but leaves its directory under
+ * `_indices`: every update's optimize() leaves a few, and each later cleanup lists them all, so
+ * maintenance grew slower with the table's history (bench/codebench: 166 ms per update after 100
+ * updates, over 1 s after 1,000; 2,400 empty directories after 400). Called under the table's write
+ * lock, so no index is being written; `rmdir` removes a directory only if it is empty. Answers how
+ * many went.
+ */
+async function removeEmptyIndexDirs(folder: string): Promise<number> {
+  let entries;
+  try {
+    entries = await readdir(join(folder, '_indices'), { withFileTypes: true });
+  } catch {
+    return 0;
+  }
+  let removed = 0;
+  for (const e of entries) {
+    if (!e.isDirectory()) continue;
+    try {
+      await rmdir(join(folder, '_indices', e.name));
+      removed++;
+    } catch {
+      // Not empty: a live index.
+    }
+  }
+  return removed;
 }
 
 async function folderBytes(dir: string): Promise<number> {
