@@ -29,7 +29,7 @@
  *
  * Capacity (reported, after the pairs): each side alone, at the same
  * tokens/s per stream, with more and more streams (BENCH_CAPACITY_STREAMS,
- * default 50,100,150,200,300,400; "" skips it), one BENCH_CAPACITY_SECONDS
+ * default 25,50,75,100,150,200,300; "" skips it), one BENCH_CAPACITY_SECONDS
  * run per step (default 4), until its p99 passes 5 ms or it loses a token.
  * The capacity is the last step that held, as streams × tokens/s.
  */
@@ -55,7 +55,7 @@ const Env = z.object({
   BENCH_SECONDS: z.coerce.number().min(1).max(60).default(8),
   BENCH_CAPACITY_STREAMS: z
     .string()
-    .default('50,100,150,200,300,400')
+    .default('25,50,75,100,150,200,300')
     .transform((s) => s.split(',').filter(Boolean).map(Number))
     .pipe(z.array(z.number().int().min(1).max(2000))),
   BENCH_CAPACITY_SECONDS: z.coerce.number().min(1).max(60).default(4),
