@@ -549,12 +549,12 @@ export class VectorTable {
     });
   }
 
-  /** Arms (or re-arms, with `passes` left) the follow-up prune one retention from now. */
+  /** Arms (or re-arms, with `passes` left) the follow-up prune one retention (at least the floor) from now. */
   private armPrune(passes: number): void {
     if (this.prune) clearTimeout(this.prune.timer);
     this.prune = undefined;
     if (passes <= 0 || this.closed) return;
-    const timer = setTimeout(() => void this.prunePass(passes), this.policy.versionRetentionMs + 500);
+    const timer = setTimeout(() => void this.prunePass(passes), Math.max(this.policy.versionRetentionMs, this.policy.versionFloorMs) + 500);
     timer.unref();
     this.prune = { timer, passesLeft: passes };
   }
@@ -570,7 +570,10 @@ export class VectorTable {
     try {
       await this.lock(this.name, async () => {
         if (this.closed || this.prune) return; // a maintain() ran meanwhile and armed its own
-        await this.table.optimize({ cleanupOlderThan: await this.cleanupCutoff() });
+        // A pass runs at no moment its caller chose, so it never removes a version younger than the floor, even
+        // with a retention below it (tests use 0): a read in flight may still be on it.
+        const cutoff = Math.min((await this.cleanupCutoff()).getTime(), Date.now() - this.policy.versionFloorMs);
+        await this.table.optimize({ cleanupOlderThan: new Date(cutoff) });
         if (this.folder) await removeEmptyIndexDirs(this.folder);
         if ((await this.table.listVersions()).length > 1) this.armPrune(passes - 1);
       });
