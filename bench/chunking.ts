@@ -18,6 +18,12 @@
  * Target: B >= 0.8 x N x A, i.e. the pool keeps 80% of linear scaling over
  * the bare parser.
  *
+ * After the pairs, "where B's CPU goes": each step of B's work timed on its
+ * own in this thread, on the same corpus (median of 3): A's parse and walk,
+ * the chunker (parse, chunks, headers, hashes), the thread's validation of
+ * its task, and the structured clones of the files in and the chunks out. The
+ * steps' sum against A's is the CPU efficiency the pool can reach at best.
+ *
  * The baseline thread is this same file, loaded through tsx's require hook:
  * on Node 20 a worker's .ts entry does not load through `--import tsx`.
  */
@@ -30,7 +36,8 @@ import JavaScript from 'tree-sitter-javascript';
 import Python from 'tree-sitter-python';
 import TypeScript from 'tree-sitter-typescript';
 import { z } from 'zod';
-import type { SourceFile } from '../shared/index.ts';
+import { SourceFile, type CodeChunkResult } from '../shared/index.ts';
+import { appendFileChunks, chunkSource } from '../workers/chunking/chunker.ts';
 import { createChunkPool } from '../workers/chunking/pool.ts';
 
 const Env = z.object({
@@ -135,7 +142,8 @@ function generateCorpus(seed: number, megabytes: number): SourceFile[] {
 /** Baseline thread protocol: in `'parse'`, out `{ nodes }` (top-level named nodes seen, so the walk is not optimised away). */
 type BaselineReply = { nodes: number };
 
-function baselineThread(files: SourceFile[]): void {
+/** A's work: parse every file and walk the top level of its tree; answers the named nodes seen. */
+function parseAndWalk(): (files: readonly SourceFile[]) => number {
   const grammars = { ts: TypeScript.typescript, js: JavaScript, py: Python } as Record<string, Parser.Language>;
   const parsers = new Map<string, Parser>();
   const parserFor = (ext: string): Parser => {
@@ -147,7 +155,7 @@ function baselineThread(files: SourceFile[]): void {
     }
     return p;
   };
-  parentPort!.on('message', () => {
+  return (files) => {
     let nodes = 0;
     for (const f of files) {
       const cursor = parserFor(f.path.slice(f.path.lastIndexOf('.') + 1))
@@ -157,8 +165,50 @@ function baselineThread(files: SourceFile[]): void {
         do if (cursor.nodeIsNamed && cursor.endIndex > cursor.startIndex) nodes++;
         while (cursor.gotoNextSibling());
     }
-    parentPort!.postMessage({ nodes } satisfies BaselineReply);
+    return nodes;
+  };
+}
+
+function baselineThread(files: SourceFile[]): void {
+  const pass = parseAndWalk();
+  parentPort!.on('message', () => parentPort!.postMessage({ nodes: pass(files) } satisfies BaselineReply));
+}
+
+/** CPU milliseconds of `f` in this thread, median of three runs. */
+function cpuOf(f: () => unknown): number {
+  const runs: number[] = [];
+  for (let i = 0; i < 3; i++) {
+    const t0 = process.cpuUsage();
+    f();
+    const d = process.cpuUsage(t0);
+    runs.push((d.user + d.system) / 1000);
+  }
+  return median(runs);
+}
+
+/** B's work one step at a time in this thread (see the file comment), against A's. */
+function breakdown(files: readonly SourceFile[], mb: number): void {
+  const walk = parseAndWalk();
+  walk(files); // warm the parsers
+  const a = cpuOf(() => walk(files));
+  let result: CodeChunkResult = { chunks: [], files: [] };
+  const chunk = cpuOf(() => {
+    result = { chunks: [], files: [] };
+    for (const f of files) appendFileChunks(result, chunkSource(f));
   });
+  const Files = z.array(SourceFile);
+  const validate = cpuOf(() => Files.parse(files));
+  const cloneIn = cpuOf(() => structuredClone({ files }));
+  const cloneOut = cpuOf(() => structuredClone({ ok: true, result }));
+  const b = chunk + validate + cloneIn + cloneOut;
+  const perMb = (ms: number) => `${(ms / mb).toFixed(0)} ms/MB`;
+  console.log(`where B's CPU goes (one thread, one step at a time, median of 3; ${result.chunks.length} chunks):`);
+  console.log(`  A, parse and walk:                         ${perMb(a)}`);
+  console.log(`  B, the chunker (parse, chunks, headers):   ${perMb(chunk)}  (${(chunk / a).toFixed(2)}× A)`);
+  console.log(`  B, the thread's validation of its task:    ${perMb(validate)}`);
+  console.log(`  B, structured clone in (the files):        ${perMb(cloneIn)}`);
+  console.log(`  B, structured clone out (the chunks):      ${perMb(cloneOut)}`);
+  console.log(`  efficiency from the steps (A / B's sum): ${(a / b).toFixed(2)}; without clones and validation: ${(a / chunk).toFixed(2)}`);
 }
 
 function startBaseline(files: SourceFile[]): { pass(): Promise<BaselineReply>; stop(): Promise<number> } {
@@ -258,6 +308,7 @@ async function main(): Promise<void> {
     console.log(
       `CPU efficiency (A cpu / B cpu, per-pair median): ${median(cpuRatios).toFixed(2)}   B/A bound with ${threads} idle cores: ${(median(cpuRatios) * threads).toFixed(2)}`,
     );
+    breakdown(files, mb);
   } finally {
     await pool.close();
     await baseline.stop();
