@@ -48,6 +48,46 @@ describe('CredentialCache', () => {
     expect(f.loads()).toBe(2);
   });
 
+  it('reads the markers of concurrent lookups in shared round trips, each lookup getting its own answer', async () => {
+    const prefix = `cc-${randomUUID().slice(0, 8)}`;
+    const uid = randomUUID();
+    const sids = Array.from({ length: 40 }, () => randomUUID());
+    const revoked = new Set(sids.filter((_, i) => i % 7 === 3));
+    for (const sid of revoked) await redis.set(revokedSessionKey(prefix, sid), 'test', 'EX', 60);
+    // The same real Redis, its pipelines counted.
+    const counted = new Redis(process.env.REDIS_URL!, { maxRetriesPerRequest: 1 });
+    let pipelines = 0;
+    const pipeline = counted.pipeline.bind(counted);
+    counted.pipeline = ((...args: Parameters<typeof pipeline>) => {
+      pipelines++;
+      return pipeline(...args);
+    }) as typeof counted.pipeline;
+    try {
+      const cache = new CredentialCache(
+        counted,
+        prefix,
+        async (sid) => ({
+          session: { userId: uid, scope: null, expiresAt: new Date(Date.now() + 60_000), revoked: false },
+          user: { id: uid, username: sid, role: 'member', disabled: false },
+        }),
+        { maxAgeMs: 60_000 },
+      );
+      const answers = await Promise.all(sids.map((sid) => cache.resolve(sid, uid)));
+      answers.forEach((a, i) => {
+        expect(a.revoked).toBe(revoked.has(sids[i]!));
+        if (!a.revoked) expect(a.user?.username).toBe(sids[i]);
+      });
+      expect(pipelines).toBeGreaterThan(0);
+      expect(pipelines).toBeLessThan(sids.length / 4);
+      // One at a time, nothing waits for company: one pipeline per lookup.
+      const before = pipelines;
+      for (const sid of sids.slice(0, 3)) await cache.resolve(sid, uid);
+      expect(pipelines - before).toBe(3);
+    } finally {
+      counted.disconnect();
+    }
+  });
+
   it('reports a revoked session from Redis without reading Postgres', async () => {
     const f = fixture(60_000);
     const cache = f.make();
