@@ -175,6 +175,18 @@ describe('job routes, per user or API key, by role', () => {
     expect((await stack.request('GET', '/v1/jobs', { user: u })).status).toBe(200);
   });
 
+  it('counts requests that arrive together exactly, each against its own bucket (their counts share pipelines)', async () => {
+    const [a, b] = [await stack.user('member'), await stack.user('member')];
+    const statuses = await Promise.all(Array.from({ length: 4 * jobWrite.member }, (_, i) => submit(i % 2 ? a : b).then((r) => [i % 2, r.status] as const)));
+    for (const who of [0, 1]) {
+      const mine = statuses.filter(([w]) => w === who).map(([, status]) => status);
+      expect(mine.filter((x) => x === 202)).toHaveLength(jobWrite.member);
+      expect(mine.filter((x) => x === 429)).toHaveLength(mine.length - jobWrite.member);
+    }
+    expect(await countJobs(stack, { ownerId: a.id })).toBe(jobWrite.member);
+    expect(await countJobs(stack, { ownerId: b.id })).toBe(jobWrite.member);
+  });
+
   it('counts per user: one member at the limit does not limit another', async () => {
     const a = await stack.user('member');
     const b = await stack.user('member');
