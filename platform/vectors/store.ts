@@ -214,8 +214,8 @@ const ftsColumn = 'search_text';
 export class VectorTable {
   private readonly columns: ReadonlyMap<string, { column: string; type: FieldType }>;
   private readonly schema;
-  /** The follow-up prune armed by the last maintain() (see the file comment), and the passes left. */
-  private prune: { timer: NodeJS.Timeout; passesLeft: number } | undefined;
+  /** The follow-up prune armed by the last maintain() (see the file comment). */
+  private prune: NodeJS.Timeout | undefined;
   private closed = false;
 
   constructor(
@@ -551,12 +551,10 @@ export class VectorTable {
 
   /** Arms (or re-arms, with `passes` left) the follow-up prune one retention (at least the floor) from now. */
   private armPrune(passes: number): void {
-    if (this.prune) clearTimeout(this.prune.timer);
+    clearTimeout(this.prune);
     this.prune = undefined;
     if (passes <= 0 || this.closed) return;
-    const timer = setTimeout(() => void this.prunePass(passes), Math.max(this.policy.versionRetentionMs, this.policy.versionFloorMs) + 500);
-    timer.unref();
-    this.prune = { timer, passesLeft: passes };
+    this.prune = setTimeout(() => void this.prunePass(passes), Math.max(this.policy.versionRetentionMs, this.policy.versionFloorMs) + 500).unref();
   }
 
   /**
@@ -585,7 +583,7 @@ export class VectorTable {
   /** Stops the follow-up prune; the store calls it when the table is closed or dropped. */
   close(): void {
     this.closed = true;
-    if (this.prune) clearTimeout(this.prune.timer);
+    clearTimeout(this.prune);
     this.prune = undefined;
     this.table.close();
   }
@@ -778,27 +776,15 @@ function toFloat32(v: { toArray(): Float32Array } | Float32Array | number[]): Fl
  * `_indices`: every update's optimize() leaves a few, and each later cleanup lists them all, so
  * maintenance grew slower with the table's history (bench/codebench: 166 ms per update after 100
  * updates, over 1 s after 1,000; 2,400 empty directories after 400). Called under the table's write
- * lock, so no index is being written; `rmdir` removes a directory only if it is empty. Answers how
- * many went.
+ * lock, so no index is being written; `rmdir` removes a directory only if it is empty.
  */
-async function removeEmptyIndexDirs(folder: string): Promise<number> {
-  let entries;
-  try {
-    entries = await readdir(join(folder, '_indices'), { withFileTypes: true });
-  } catch {
-    return 0;
-  }
-  let removed = 0;
-  for (const e of entries) {
-    if (!e.isDirectory()) continue;
-    try {
-      await rmdir(join(folder, '_indices', e.name));
-      removed++;
-    } catch {
-      // Not empty: a live index.
-    }
-  }
-  return removed;
+async function removeEmptyIndexDirs(folder: string): Promise<void> {
+  const entries = await readdir(join(folder, '_indices'), { withFileTypes: true }).catch(() => []);
+  for (const e of entries)
+    if (e.isDirectory())
+      await rmdir(join(folder, '_indices', e.name)).catch(() => {
+        // Not empty: a live index.
+      });
 }
 
 async function folderBytes(dir: string): Promise<number> {
