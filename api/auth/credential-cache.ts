@@ -21,14 +21,14 @@
  * API keys use the same memo for the once-a-second recheck of long-lived
  * connections, keyed by key id, with `revoked:apikey:<id>` as their marker.
  *
- * The markers of concurrent lookups share round trips (platform/jobs
- * GroupCommit): the first goes out at once, and those that arrive while two
+ * The markers of concurrent lookups share round trips (platform/connections
+ * sharedPipeline): the first goes out at once, and those that arrive while two
  * are in flight go out together in the next pipeline. Under load (many
  * submits, or thousands of sockets rechecking every second) that is one
  * round trip for many requests; an idle lookup waits for nothing.
  */
 import type { Redis } from 'ioredis';
-import { GroupCommit } from '../../platform/jobs/index.ts';
+import { sharedPipeline } from '../../platform/connections/index.ts';
 
 export interface SessionState {
   userId: string;
@@ -64,12 +64,8 @@ export const userEpochKey = (prefix: string, uid: string) => `${prefix}:user-epo
 /** Epoch keys outlive any cache entry by far; an expired epoch reads as null, which also invalidates. */
 const EPOCH_TTL_S = 86_400;
 
-/** One lookup's two markers, read in a shared pipeline: each answer, or the error Redis gave for that lookup. */
-type MarkerAnswer = { ok: true; value: [number, string | null] } | { ok: false; error: unknown };
-
 export class CredentialCache<U extends UserState> {
   private readonly entries = new Map<string, Entry<U>>();
-  private readonly markerReads = new GroupCommit<[string, string], MarkerAnswer>((batch) => this.readMarkers(batch));
 
   constructor(
     private readonly redis: Redis,
@@ -113,23 +109,12 @@ export class CredentialCache<U extends UserState> {
     if (this.redis.isCluster) {
       return Promise.all([this.redis.exists(revokedKey), this.redis.get(epochKey)]);
     }
-    const answer = await this.markerReads.run([revokedKey, epochKey]);
-    if (!answer.ok) throw answer.error;
-    return answer.value;
-  }
-
-  /** One pipeline for a batch of lookups; a command's error fails only its own lookup. */
-  private async readMarkers(batch: [string, string][]): Promise<MarkerAnswer[]> {
-    const pipeline = this.redis.pipeline();
-    for (const [revokedKey, epochKey] of batch) pipeline.exists(revokedKey).get(epochKey);
-    const res = await pipeline.exec();
-    if (!res) throw new Error('Redis pipeline returned nothing');
-    return batch.map((_, i) => {
-      const [existsErr, exists] = res[2 * i]!;
-      const [epochErr, epoch] = res[2 * i + 1]!;
-      if (existsErr || epochErr) return { ok: false, error: existsErr ?? epochErr };
-      return { ok: true, value: [exists as number, epoch as string | null] };
-    });
+    const [[existsErr, exists], [epochErr, epoch]] = (await sharedPipeline(this.redis)([
+      ['exists', revokedKey],
+      ['get', epochKey],
+    ])) as [[Error | null, number], [Error | null, string | null]];
+    if (existsErr || epochErr) throw existsErr ?? epochErr;
+    return [exists, epoch];
   }
 
   /** Call after changing a user's role or disabled flag (and after the Postgres commit). */

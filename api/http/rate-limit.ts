@@ -2,7 +2,7 @@
  * Rate limits, counted in Redis so every API process shares one budget
  * (express-rate-limit over rate-limit-redis: a fixed window per key, INCR +
  * PEXPIRE in one Lua script). On a single Redis, the counts of concurrent
- * requests share pipelines (see `sharedCalls`).
+ * requests share pipelines (platform/connections sharedPipeline).
  *
  * Limiters and their Redis keys (`<prefix>` is PARLEY_KEY_PREFIX, so test
  * stacks and deployments sharing a Redis never share buckets):
@@ -35,7 +35,7 @@ import { rateLimit, ipKeyGenerator, type Options } from 'express-rate-limit';
 import type { Redis } from 'ioredis';
 import { RedisStore, type RedisReply } from 'rate-limit-redis';
 import type { Config } from '../../platform/config.ts';
-import { GroupCommit } from '../../platform/jobs/index.ts';
+import { sharedPipeline } from '../../platform/connections/index.ts';
 import type { Logger } from '../../platform/observability/index.ts';
 import type { Actor } from '../auth/permissions.ts';
 import { AppError } from '../domain/errors.ts';
@@ -70,35 +70,11 @@ async function sendCommand(redis: Redis, [command, ...args]: string[]): Promise<
     return createHash('sha1').update(args[1]!).digest('hex');
   }
   if (masters) return redis.call(command!, ...args) as Promise<RedisReply>;
-  return sharedCalls(redis)
-    .run([command!, ...args])
-    .then((r) => {
-      if (!r.ok) throw r.error;
-      return r.value;
-    });
-}
-
-type CallAnswer = { ok: true; value: RedisReply } | { ok: false; error: unknown };
-const batchers = new WeakMap<Redis, GroupCommit<string[], CallAnswer>>();
-
-/**
- * On a single Redis the counts of concurrent requests share round trips, as the credential markers do
- * (platform/jobs GroupCommit): the first goes out at once, those arriving while two pipelines are in flight
- * go out together. Each command keeps its own reply or error (a NOSCRIPT reloads that limiter's script).
- */
-function sharedCalls(redis: Redis): GroupCommit<string[], CallAnswer> {
-  let batcher = batchers.get(redis);
-  if (!batcher) {
-    batcher = new GroupCommit<string[], CallAnswer>(async (batch) => {
-      const pipeline = redis.pipeline();
-      for (const [command, ...args] of batch) pipeline.call(command!, ...args);
-      const res = await pipeline.exec();
-      if (!res) throw new Error('Redis pipeline returned nothing');
-      return res.map(([error, value]) => (error ? { ok: false, error } : { ok: true, value: value as RedisReply }));
-    });
-    batchers.set(redis, batcher);
-  }
-  return batcher;
+  // On a single Redis the counts of concurrent requests share pipelines; each keeps its own reply or error
+  // (a NOSCRIPT reloads that limiter's script).
+  const [err, reply] = (await sharedPipeline(redis)([[command!, ...args]]))[0]!;
+  if (err) throw err;
+  return reply as RedisReply;
 }
 
 const clientIp = (req: Request) => ipKeyGenerator(req.ip ?? req.socket.remoteAddress ?? 'unknown');

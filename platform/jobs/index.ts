@@ -12,6 +12,4 @@ export type { Queues } from './queues.ts';
 export { SYSTEM_USER_ID } from './store.ts';
 export type { Fence, FinishedJob, JobRow, JobStore, JobSummaryRow, OwnerCap } from './store.ts';
 export { createChildJobs } from './children.ts';
-export { GroupCommit } from './group-commit.ts';
-export type { GroupCommitOptions } from './group-commit.ts';
 export type { ChildJobs, ParentRef } from './children.ts';

@@ -33,13 +33,12 @@ import {
   type QueueName,
   type Usage,
 } from '../../shared/index.ts';
-import type { Db } from '../connections/index.ts';
+import { GroupCommit, type Db } from '../connections/index.ts';
 import type { Keys } from '../keys.ts';
 import type { Logger } from '../observability/index.ts';
 import { finishedSeq, JobStreamWriter, reopenJobStream, type StreamHub } from '../streams/index.ts';
 import { clearCancel, requestCancel } from './cancel-bus.ts';
 import { bullPriority, closeQueues, createQueues, jobOptions, promoted, type Queues } from './queues.ts';
-import { GroupCommit } from './group-commit.ts';
 import { createJobStore, type FinishedJob, type Fence, type JobRow, type NewJob, type OwnerCap } from './store.ts';
 
 /** Why the lifecycle refused an operation; the API maps each to its HTTP answer. */

@@ -1,3 +1,5 @@
+import type { Redis } from 'ioredis';
+
 /**
  * Group commit: many callers' writes of one kind go out as one statement.
  *
@@ -58,4 +60,35 @@ export class GroupCommit<I, O> {
         });
     }
   }
+}
+
+/** One command's outcome in a shared pipeline: its reply, or the error Redis gave for it alone. */
+export type PipelineReply = [error: Error | null, value: unknown];
+
+/** What `sharedPipeline` gives: run some commands in the next shared pipeline, each with its own reply. */
+export type SharedPipeline = (commands: readonly (readonly string[])[]) => Promise<PipelineReply[]>;
+
+const sharedPipelines = new WeakMap<Redis, SharedPipeline>();
+
+/**
+ * Commands of concurrent callers on one Redis, in shared pipelines (a group commit of round trips): the
+ * first caller's commands go out at once; callers arriving while two pipelines are in flight go out
+ * together in the next. A caller's commands stay together and in order, and each keeps its own reply
+ * or error. Single Redis only: on a Cluster a pipeline must stay in one slot. One per connection.
+ */
+export function sharedPipeline(redis: Redis): SharedPipeline {
+  let shared = sharedPipelines.get(redis);
+  if (!shared) {
+    const batches = new GroupCommit<readonly (readonly string[])[], PipelineReply[]>(async (callers) => {
+      const pipeline = redis.pipeline();
+      for (const commands of callers) for (const [command, ...args] of commands) pipeline.call(command!, ...args);
+      const replies = await pipeline.exec();
+      if (!replies) throw new Error('Redis pipeline returned nothing');
+      let next = 0;
+      return callers.map((commands) => replies.slice(next, (next += commands.length)) as PipelineReply[]);
+    });
+    shared = (commands) => batches.run(commands);
+    sharedPipelines.set(redis, shared);
+  }
+  return shared;
 }
