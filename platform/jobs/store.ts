@@ -201,6 +201,9 @@ export function createJobStore(db: Db, hooks: JobStoreOptions = {}) {
       return Promise.all(
         batch.map(async (j) => {
           const created = byId.get(j.id);
+          // Two callers with one key in the same statement (same id): the row is the first one's; the other
+          // is its replay, as it would be in a later statement.
+          byId.delete(j.id);
           if (created) return { row: created, created: true };
           const existing = await twin(j);
           if (!existing) throw new Error('idempotency conflict row vanished');

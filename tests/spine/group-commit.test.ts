@@ -4,6 +4,7 @@
  * attempt number each, one winning terminal write each, usage counted once.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { namedUuid } from '../../platform/jobs/index.ts';
 import { llmChat, systemPing, type JobDefinition } from '../../shared/index.ts';
 import { startStack, type Stack, type TestUser } from '../harness.ts';
 
@@ -23,6 +24,18 @@ async function accepted(n: number, def: JobDefinition = systemPing, input: unkno
 }
 
 describe('group commit', () => {
+  it('accepts a job once when callers with one idempotency key land in the same statement', async () => {
+    const key = `same-${Date.now()}`;
+    const id = namedUuid(key);
+    const answers = await Promise.all(
+      Array.from({ length: 8 }, () =>
+        stack.api.jobs.accept({ def: systemPing, input: { echo: 'g' }, ownerId: user.id, priority: 'normal', id, idempotencyKey: key }),
+      ),
+    );
+    expect(answers.every((a) => a.row.id === id)).toBe(true);
+    expect(answers.filter((a) => a.created)).toHaveLength(1);
+  });
+
   it('starts 60 jobs at once, each with attempt 1, and a second start of each with attempt 2', async () => {
     const ids = await accepted(60);
     const first = await Promise.all(ids.map((id) => stack.api.jobs.start(id)));
