@@ -149,6 +149,14 @@ export interface OwnerCap {
  * owner used its idempotency key before. `also` joins one more FROM item and a condition every row
  * must meet (the capped insert's count).
  */
+/**
+ * The multi-row insert. `on conflict do nothing` names no target on purpose: every unique index
+ * arbitrates, the primary key included. A job submitted under a key has the id derived from it
+ * (namedUuid), so two statements racing with one key collide on both indexes, and Postgres may
+ * find the primary key's first; with only the key's index as arbiter that collision was an
+ * error (a 500 for one of several index requests made at once) instead of a replay. A row that
+ * was not inserted is resolved by `twin` (same owner and key) or reported.
+ */
 function insertStatement(batch: readonly NewJob[], keyPrefix: string, also?: { from: string; where: string; bindings: unknown[] }) {
   const col = <T>(f: (j: NewJob) => T) => batch.map(f);
   return {
@@ -156,7 +164,7 @@ function insertStatement(batch: readonly NewJob[], keyPrefix: string, also?: { f
           select id, kind, v, queue, owner_id, priority, max_attempts, input, idempotency_key, request_hash, parent_id, ?
           from unnest(?::uuid[], ?::text[], ?::int[], ?::text[], ?::uuid[], ?::text[], ?::int[], ?::jsonb[], ?::text[], ?::text[], ?::uuid[])
             as t(id, kind, v, queue, owner_id, priority, max_attempts, input, idempotency_key, request_hash, parent_id)${also ? `, ${also.from} where ${also.where}` : ''}
-          on conflict (owner_id, idempotency_key) where idempotency_key is not null do nothing
+          on conflict do nothing
           returning *`,
     bindings: [
       keyPrefix,
@@ -206,7 +214,7 @@ export function createJobStore(db: Db, hooks: JobStoreOptions = {}) {
           byId.delete(j.id);
           if (created) return { row: created, created: true };
           const existing = await twin(j);
-          if (!existing) throw new Error('idempotency conflict row vanished');
+          if (!existing) throw new Error(`job ${j.id} was not recorded: its id is taken by a record without this owner's idempotency key`);
           return { row: existing, created: false };
         }),
       );

@@ -5,6 +5,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { namedUuid } from '../../platform/jobs/index.ts';
+import { createJobStore } from '../../platform/jobs/store.ts';
 import { llmChat, systemPing, type JobDefinition } from '../../shared/index.ts';
 import { startStack, type Stack, type TestUser } from '../harness.ts';
 
@@ -34,6 +35,40 @@ describe('group commit', () => {
     );
     expect(answers.every((a) => a.row.id === id)).toBe(true);
     expect(answers.filter((a) => a.created)).toHaveLength(1);
+  });
+
+  it('replays, never fails, when callers with one idempotency key race in separate statements', async () => {
+    // Each insert its own statement on its own connection, so they race inside Postgres: the id derived from
+    // the key collides on the primary key as well as on the key's index. 200 rounds: the race lost about one
+    // round in ten with only the key's index arbitrating (a unique-violation error, a 500 at the API).
+    const store = createJobStore(stack.api.db);
+    const failures: string[] = [];
+    let created = 0;
+    for (let round = 0; round < 200; round++) {
+      const key = `race-${Date.now()}-${round}`;
+      const id = namedUuid(key);
+      const job = {
+        id,
+        kind: systemPing.kind,
+        v: systemPing.v,
+        queue: systemPing.queue,
+        ownerId: user.id,
+        priority: 'normal' as const,
+        maxAttempts: 1,
+        input: { echo: 'r' },
+        idempotencyKey: key,
+      };
+      const answers = await Promise.allSettled(Array.from({ length: 4 }, () => store.insert(job)));
+      for (const a of answers) {
+        if (a.status === 'rejected') failures.push(String((a.reason as Error).message).slice(-120));
+        else {
+          expect(a.value.row.id).toBe(id);
+          if (a.value.created) created++;
+        }
+      }
+    }
+    expect(failures).toEqual([]);
+    expect(created).toBe(200);
   });
 
   it('starts 60 jobs at once, each with attempt 1, and a second start of each with attempt 2', async () => {
