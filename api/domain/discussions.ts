@@ -11,7 +11,16 @@
  *   control  (start/pause/resume/stop/interrupt) owner · admins.
  */
 import { randomUUID } from 'node:crypto';
-import { announceStatus, pauseRoom, resumeRoom, startRoom, stopRoom, type RoomDeps, type Transition } from '../../platform/discussions/index.ts';
+import {
+  announceStatus,
+  pauseRoom,
+  resumeRoom,
+  RosterAgentGone,
+  startRoom,
+  stopRoom,
+  type RoomDeps,
+  type Transition,
+} from '../../platform/discussions/index.ts';
 import type { DiscussionRow, Roster, RosterRow } from '../../platform/discussions/index.ts';
 import { toMessage, toSummary, toTurn, type TurnDoc, type Transcripts } from '../../platform/discussions/index.ts';
 import { appendRoomEvent, appendRoomEvents } from '../../platform/streams/index.ts';
@@ -160,13 +169,22 @@ export async function createDiscussion(deps: DiscussionDeps, actor: Actor, body:
     ...body.agentIds.map((agent_id, position) => ({ agent_id, role: 'speaker' as const, position, overrides: {} })),
     ...(moderatorId ? [{ agent_id: moderatorId, role: 'moderator' as const, position: 0, overrides: {} }] : []),
   ];
-  const row = await deps.db.transaction((trx) =>
-    deps.rooms.insertRoom(
-      trx,
-      { id, owner_id: actor.userId, topic: body.topic, policy: body.policy, visibility: body.visibility, shared_with: body.sharedWith },
-      roster,
-    ),
-  );
+  const row = await deps.db
+    .transaction((trx) =>
+      deps.rooms.insertRoom(
+        trx,
+        { id, owner_id: actor.userId, topic: body.topic, policy: body.policy, visibility: body.visibility, shared_with: body.sharedWith },
+        roster,
+      ),
+    )
+    .catch((err: unknown) => {
+      if (err instanceof RosterAgentGone)
+        throw new AppError('VALIDATION_FAILED', {
+          detail: 'An agent of the discussion was deleted while it was being created',
+          errors: [{ path: 'agentIds', message: 'no such agent' }],
+        });
+      throw err;
+    });
   return view(deps, row);
 }
 

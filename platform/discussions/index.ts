@@ -18,7 +18,7 @@ export type { RoomDeps, Transition } from './lifecycle.ts';
 export { createRoomMemory } from './memory.ts';
 export type { MemoryTurn, RoomMemory } from './memory.ts';
 export { recordSummaryJob } from './schedule.ts';
-export { createDiscussionStore } from './store.ts';
+export { createDiscussionStore, RosterAgentGone } from './store.ts';
 export type { AgentRow, DiscussionRow, DiscussionStore, RoomMember, Roster, RosterRow } from './store.ts';
 export { createTranscripts, toMessage, toSummary, toTurn } from './transcripts.ts';
 export type { Transcripts, TurnDoc } from './transcripts.ts';

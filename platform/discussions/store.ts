@@ -14,6 +14,14 @@ import type { Knex } from 'knex';
 import type { DiscussionPolicy, OllamaOptions, RoomAgent, RoomStatus, Visibility } from '../../shared/index.ts';
 import type { Db } from '../connections/index.ts';
 
+/** `insertRoom`: an agent of the roster no longer exists (deleted since the caller read it); nothing was written. */
+export class RosterAgentGone extends Error {
+  constructor() {
+    super('an agent of the roster was deleted');
+    this.name = 'RosterAgentGone';
+  }
+}
+
 export interface AgentRow {
   id: string;
   owner_id: string;
@@ -155,7 +163,17 @@ export function createDiscussionStore(db: Db) {
       const [row] = await rooms(trx)
         .insert({ ...r, policy: JSON.stringify(r.policy) as never })
         .returning('*');
-      await trx('discussion_agents').insert(roster.map((m) => ({ ...m, discussion_id: r.id, overrides: JSON.stringify(m.overrides ?? {}) })));
+      try {
+        await trx('discussion_agents').insert(roster.map((m) => ({ ...m, discussion_id: r.id, overrides: JSON.stringify(m.overrides ?? {}) })));
+      } catch (err) {
+        // An agent deleted after the caller checked the roster (the foreign key refuses): as if the delete came first.
+        if (
+          (err as { code?: string; constraint?: string }).code === '23503' &&
+          (err as { constraint?: string }).constraint === 'discussion_agents_agent_id_foreign'
+        )
+          throw new RosterAgentGone();
+        throw err;
+      }
       return row!;
     },
     get(id: string, q: Knex = db): Promise<DiscussionRow | undefined> {

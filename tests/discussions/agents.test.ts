@@ -62,4 +62,31 @@ describe('agents', () => {
     const twin = (await stack.request('POST', '/v1/agents', { user: member, body: agent() })).json;
     expect((await stack.request('POST', '/v1/discussions', { user: member, body: { topic: 't', agentIds: [a.id, twin.id] } })).status).toBe(400);
   });
+
+  it('answer a room created while one of its agents is deleted as if the delete came first, or refuse the delete', async () => {
+    // The create checks the roster, then inserts it; a delete landing between the two met the foreign key
+    // as an unmapped error (a 500 in about four rounds of ten). Delays of 0-7 ms move the delete across the window.
+    const user = await stack.user('member');
+    const seen = new Set<string>();
+    for (let round = 0; round < 24; round++) {
+      const a = (await stack.request('POST', '/v1/agents', { user, body: agent({ name: `A${round}` }) })).json;
+      const b = (await stack.request('POST', '/v1/agents', { user, body: agent({ name: `B${round}` }) })).json;
+      const [created, deleted] = await Promise.all([
+        stack.request('POST', '/v1/discussions', { user, body: { topic: 't', agentIds: [a.id, b.id] } }),
+        new Promise((r) => setTimeout(r, round % 8)).then(() => stack.request('DELETE', `/v1/agents/${a.id}`, { user })),
+      ]);
+      seen.add(`${created.status}/${deleted.status}`);
+      if (created.status === 201) {
+        // The room holds the agent, so the delete was refused (or ran first and the create saw no agent).
+        expect(deleted.status).toBe(409);
+        await stack.request('POST', `/v1/discussions/${created.json.id}/stop`, { user });
+      } else {
+        expect(created.status).toBe(400);
+        expect(created.json.errors).toContainEqual(expect.objectContaining({ path: expect.stringMatching(/^agentIds/), message: 'no such agent' }));
+        expect(deleted.status).toBe(204);
+        expect((await stack.request('GET', `/v1/agents/${a.id}`, { user })).status).toBe(404);
+      }
+    }
+    expect([...seen].every((s) => s === '201/409' || s === '400/204')).toBe(true);
+  });
 });
