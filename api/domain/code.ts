@@ -11,19 +11,20 @@
  * - `path` sources: `code:paths` (operators), and only under PARLEY_CODE_ROOTS.
  */
 import { randomUUID } from 'node:crypto';
-import { rm } from 'node:fs/promises';
-import { dirname } from 'node:path';
+import { mkdir, rename, rm } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
 import type { Config } from '../../platform/config.ts';
 import {
   ArchiveError,
   SourcePathError,
+  archiveStaging,
   archiveTree,
   codeCollection,
   identityView,
   resolveSourcePath,
+  stageArchive,
   submitJob,
-  unpackArchive,
   type CodeSearch,
   type CodeStore,
   type IndexStateRow,
@@ -168,8 +169,22 @@ export async function deleteRepository(deps: CodeDeps, actor: Actor, id: string)
     const table = await deps.vectors.existing(gen.tableName);
     if (table) await table.delete([row.id]);
   }
-  await deps.store.deleteRepository(row.id);
-  if (row.source.type === 'archive') await rm(dirname(archiveTree(deps.config.code.dir, row.id)), { recursive: true, force: true });
+  // Under the tree lock, so no upload is swapping a tree into the folder being removed; the folder moves
+  // aside there and is removed after.
+  const gone = join(archiveStaging(deps.config.code.dir), `gone-${randomUUID()}`);
+  const moved = await deps.store.withTreeLock(row.id, async (trx) => {
+    if (!(await deps.store.deleteRepository(row.id, trx))) throw new AppError('NOT_FOUND', { detail: 'No such repository' });
+    if (row.source.type !== 'archive') return false;
+    await mkdir(dirname(gone), { recursive: true });
+    return rename(dirname(archiveTree(deps.config.code.dir, row.id)), gone).then(
+      () => true,
+      (err: NodeJS.ErrnoException) => {
+        if (err.code === 'ENOENT') return false;
+        throw err;
+      },
+    );
+  });
+  if (moved) await rm(gone, { recursive: true, force: true });
 }
 
 export async function uploadArchive(deps: CodeDeps, actor: Actor, id: string, body: Readable | undefined): Promise<z.infer<typeof ArchiveReceipt>> {
@@ -179,9 +194,9 @@ export async function uploadArchive(deps: CodeDeps, actor: Actor, id: string, bo
       detail: 'This repository reads a folder on the workers; archives are for repositories created with { "type": "archive" }',
     });
   if (!body) throw new AppError('MALFORMED_BODY', { detail: 'Send the .tar.gz as the request body' });
-  let result;
+  let staged;
   try {
-    result = await unpackArchive(body, archiveTree(deps.config.code.dir, row.id), deps.config.code.archive);
+    staged = await stageArchive(body, archiveStaging(deps.config.code.dir), deps.config.code.archive);
   } catch (err) {
     if (!(err instanceof ArchiveError)) throw err;
     // Stop reading what is left of a refused body.
@@ -190,8 +205,18 @@ export async function uploadArchive(deps: CodeDeps, actor: Actor, id: string, bo
     if (err.code === 'too_large' || err.code === 'too_many_files') throw new AppError('PAYLOAD_TOO_LARGE', { detail: err.message, errors, cause: err });
     throw new AppError('ARCHIVE_REJECTED', { detail: err.message, errors, cause: err, extra: { reason: err.code } });
   }
+  const { result } = staged;
   const snapshot = { bytes: result.bytes, files: result.files, sha256: result.sha256, uploadedAt: new Date().toISOString() };
-  await deps.store.setSnapshot(row.id, snapshot);
+  try {
+    // Uploads of one repository at once each unpack on their own; the swaps and the snapshots they record
+    // take turns, so the last to swap is the tree and the snapshot, and a delete in between wins.
+    await deps.store.withTreeLock(row.id, async (trx) => {
+      if (!(await deps.store.setSnapshot(row.id, snapshot, trx))) throw new AppError('NOT_FOUND', { detail: 'The repository was deleted during the upload' });
+      await staged.swapInto(archiveTree(deps.config.code.dir, row.id));
+    });
+  } finally {
+    await staged.discard();
+  }
   return { repository: row.id, bytes: result.bytes, files: result.files, sha256: result.sha256, skipped: result.skipped };
 }
 

@@ -22,7 +22,7 @@
  * and checked against it, and no link exists there to redirect a write.
  */
 import { createHash, randomUUID } from 'node:crypto';
-import { mkdir, open, rename, rm, stat, type FileHandle } from 'node:fs/promises';
+import { mkdir, open, rename, rm, type FileHandle } from 'node:fs/promises';
 import { dirname, join, resolve, sep } from 'node:path';
 import { Transform, Writable, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -340,14 +340,27 @@ function meter(max: number, sink: { bytes: number; hash: ReturnType<typeof creat
   });
 }
 
+/** An archive unpacked and checked, waiting in a staging folder to become a repository's tree. */
+export interface StagedArchive {
+  result: UnpackResult;
+  /**
+   * Makes the staged files the tree at `treeDir`: the old tree moves aside and
+   * goes. Callers serialise swaps (and deletes) of one tree; see uploadArchive.
+   */
+  swapInto(treeDir: string): Promise<void>;
+  /** Removes the staging folder if it was not swapped in (always safe to call). */
+  discard(): Promise<void>;
+}
+
 /**
- * Unpacks `body` (a .tar.gz stream) and makes it the tree at `treeDir`,
- * replacing what was there only once the archive has passed every check.
+ * Unpacks `body` (a .tar.gz stream) into a fresh staging folder under
+ * `stagingRoot` (on the same filesystem as the trees, so the swap is a
+ * rename), refusing it on any check. Nothing of a repository's tree is
+ * touched until `swapInto`.
  */
-export async function unpackArchive(body: Readable, treeDir: string, limits: ArchiveLimits): Promise<UnpackResult> {
-  const parent = dirname(treeDir);
-  await mkdir(parent, { recursive: true });
-  const staging = join(parent, `.staging-${randomUUID()}`);
+export async function stageArchive(body: Readable, stagingRoot: string, limits: ArchiveLimits): Promise<StagedArchive> {
+  await mkdir(stagingRoot, { recursive: true });
+  const staging = join(stagingRoot, `staging-${randomUUID()}`);
   await mkdir(staging);
   const counted = { bytes: 0, hash: createHash('sha256') };
   const tar = new TarSink(staging, limits);
@@ -372,20 +385,31 @@ export async function unpackArchive(body: Readable, treeDir: string, limits: Arc
       throw new ArchiveError('malformed', 'the body is not a complete gzip stream');
     throw err;
   }
-  // Swap: the old tree moves aside, the staging folder takes its name, the old tree goes.
-  const old = join(parent, `.old-${randomUUID()}`);
-  const hadTree = await stat(treeDir).then(
-    () => true,
-    () => false,
-  );
-  if (hadTree) await rename(treeDir, old);
-  await rename(staging, treeDir);
-  if (hadTree) await rm(old, { recursive: true, force: true });
+  let swapped = false;
   return {
-    bytes: counted.bytes,
-    files: tar.result.files,
-    unpackedBytes: tar.result.unpackedBytes,
-    sha256: counted.hash.digest('hex'),
-    skipped: tar.result.skipped,
+    result: {
+      bytes: counted.bytes,
+      files: tar.result.files,
+      unpackedBytes: tar.result.unpackedBytes,
+      sha256: counted.hash.digest('hex'),
+      skipped: tar.result.skipped,
+    },
+    async swapInto(treeDir) {
+      await mkdir(dirname(treeDir), { recursive: true });
+      const old = join(stagingRoot, `old-${randomUUID()}`);
+      const hadTree = await rename(treeDir, old).then(
+        () => true,
+        (err: NodeJS.ErrnoException) => {
+          if (err.code === 'ENOENT') return false;
+          throw err;
+        },
+      );
+      await rename(staging, treeDir);
+      swapped = true;
+      if (hadTree) await rm(old, { recursive: true, force: true });
+    },
+    async discard() {
+      if (!swapped) await rm(staging, { recursive: true, force: true });
+    },
   };
 }

@@ -4,11 +4,11 @@
  * tables and search, and the one adapter through which these features
  * submit jobs. docs/code-search.md is the guide.
  */
-export { ArchiveError, linkStaysInside, safeEntryPath, unpackArchive } from './archive.ts';
-export type { ArchiveErrorCode, ArchiveLimits, UnpackResult } from './archive.ts';
+export { ArchiveError, linkStaysInside, safeEntryPath, stageArchive } from './archive.ts';
+export type { ArchiveErrorCode, ArchiveLimits, StagedArchive, UnpackResult } from './archive.ts';
 export { IgnoreMatcher, matchRules, parseIgnoreFile } from './ignore.ts';
 export type { IgnoreRule } from './ignore.ts';
-export { SourcePathError, archiveTree, repositoryTree, resolveSourcePath } from './roots.ts';
+export { SourcePathError, archiveStaging, archiveTree, repositoryTree, resolveSourcePath } from './roots.ts';
 export { createCodeSearch, defaultFusion, servingGeneration } from './search.ts';
 export type { CodeSearch, CodeSearchDeps, CodeSearchRequest, Fusion } from './search.ts';
 export { createCodeStore } from './store.ts';

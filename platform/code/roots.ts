@@ -12,6 +12,11 @@ export function archiveTree(codeDir: string, repositoryId: string): string {
   return join(codeDir, 'repos', repositoryId, 'tree');
 }
 
+/** Where uploads unpack before they become a tree, and old trees wait to be removed: beside `repos`, on the same filesystem. */
+export function archiveStaging(codeDir: string): string {
+  return join(codeDir, '.staging');
+}
+
 export class SourcePathError extends Error {
   constructor(
     message: string,

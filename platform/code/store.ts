@@ -6,6 +6,7 @@
  * committed there, so a crash between the two makes the next run redo that
  * file, never skip it.
  */
+import type { Knex } from 'knex';
 import type { ImportRef, RepositorySource, SymbolKind, Visibility } from '../../shared/index.ts';
 import type { Db } from '../connections/index.ts';
 
@@ -109,14 +110,28 @@ export function createCodeStore(db: Db) {
       return q;
     },
 
-    async deleteRepository(id: string): Promise<boolean> {
-      return (await db('code_repositories').where({ id }).delete()) > 0;
+    async deleteRepository(id: string, q: Knex = db): Promise<boolean> {
+      return (await q('code_repositories').where({ id }).delete()) > 0;
     },
 
-    async setSnapshot(id: string, snapshot: RepositoryRow['snapshot']): Promise<void> {
-      await db('code_repositories')
+    /** Writes the snapshot; false when the repository no longer exists. */
+    async setSnapshot(id: string, snapshot: RepositoryRow['snapshot'], q: Knex = db): Promise<boolean> {
+      const n = await q('code_repositories')
         .where({ id })
         .update({ snapshot: JSON.stringify(snapshot), updated_at: db.fn.now() });
+      return n > 0;
+    },
+
+    /**
+     * Runs `fn` in a transaction holding the repository's tree lock (a Postgres advisory lock, so it
+     * holds across API processes sharing the code directory): uploads swap a tree in, and deletes
+     * remove it, one at a time, each with its row change in the same transaction.
+     */
+    withTreeLock<T>(id: string, fn: (trx: Knex.Transaction) => Promise<T>): Promise<T> {
+      return db.transaction(async (trx) => {
+        await trx.raw('select pg_advisory_xact_lock(hashtextextended(?, 0))', [`parley.code.tree:${id}`]);
+        return fn(trx);
+      });
     },
 
     async setIndexJob(id: string, jobId: string): Promise<void> {

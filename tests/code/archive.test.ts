@@ -200,3 +200,41 @@ describe('path sources', () => {
     expect(r.json.detail).toMatch(/Upload the repository first/);
   });
 });
+
+describe('uploads and deletes at once', () => {
+  const tree = (n: number) => ({ [`src/v${n}.ts`]: `export const v = ${n};\n`, 'README.md': `version ${n}\n` });
+
+  it('uploads to one repository at once each answer 200; the tree is exactly one of them, and the snapshot names that one', async () => {
+    // The swap of the old tree for the new one raced (ENOENT and ENOTEMPTY, a 500 in most rounds of four at once).
+    const r = await createRepo(stack, alice, 'concurrent-uploads');
+    for (let round = 0; round < 8; round++) {
+      const bodies = [0, 1, 2, 3].map((i) => treeArchive(tree(round * 4 + i)));
+      const answers = await Promise.all(bodies.map((b) => upload(stack, alice, r, b)));
+      expect(answers.map((a) => a.status)).toEqual([200, 200, 200, 200]);
+      const files = (await allFiles(archiveTree(stack.dirs.code, r))).map((f) => f.slice(archiveTree(stack.dirs.code, r).length + 1)).sort();
+      const winner = [0, 1, 2, 3].find((i) => files.includes(`src/v${round * 4 + i}.ts`)) ?? -1;
+      expect(winner).toBeGreaterThanOrEqual(0);
+      expect(files).toEqual(['README.md', `src/v${round * 4 + winner}.ts`]);
+      const view = await stack.request('GET', `/v1/code/repositories/${r}`, { user: alice });
+      expect(view.json.snapshot.sha256).toBe(answers[winner]!.json.sha256);
+    }
+    // Nothing is left staged or set aside.
+    expect(await allFiles(join(stack.dirs.code, '.staging'))).toEqual([]);
+  });
+
+  it('a delete racing an upload removes the repository and its folder; neither answers 5xx', async () => {
+    for (let round = 0; round < 10; round++) {
+      const r = await createRepo(stack, alice, `deleted-${round}`);
+      expect((await upload(stack, alice, r, treeArchive(tree(round)))).status).toBe(200);
+      const [up, ...deletes] = await Promise.all([
+        upload(stack, alice, r, treeArchive(tree(100 + round))),
+        ...[0, 1].map(() => stack.request('DELETE', `/v1/code/repositories/${r}`, { user: alice })),
+      ]);
+      expect([200, 404]).toContain(up.status);
+      expect(deletes.map((d) => d.status).sort()).toEqual([204, 404]);
+      expect((await stack.request('GET', `/v1/code/repositories/${r}`, { user: alice })).status).toBe(404);
+      await expect(stat(join(stack.dirs.code, 'repos', r))).rejects.toMatchObject({ code: 'ENOENT' });
+    }
+    expect(await allFiles(join(stack.dirs.code, '.staging'))).toEqual([]);
+  });
+});
