@@ -8,7 +8,7 @@ import type { Config } from '../../platform/config.ts';
 import { servingGeneration, submitJob, type SubmitDeps } from '../../platform/code/index.ts';
 import {
   canonicalModel,
-  collectionTableSpec,
+  collectionTablePrefix,
   fitsFieldType,
   metadataColumn,
   type CollectionRow,
@@ -58,7 +58,25 @@ const identity = (gen: Generation) => ({
   identity: { model: gen.identity.model, digest: gen.identity.digest, dimensions: gen.identity.dimensions, chunker: gen.identity.chunker },
 });
 
+/**
+ * Runs a read of `row`'s tables; when it fails because a delete removed them meanwhile (a closed
+ * table, files gone), answers NOT_FOUND, as if the delete had come first. Any other failure stands.
+ */
+async function whileItExists<T>(deps: CollectionDeps, row: CollectionRow, read: () => Promise<T>): Promise<T> {
+  try {
+    return await read();
+  } catch (err) {
+    if (err instanceof AppError) throw err;
+    if (!(await deps.collections.get(row.id))) throw new AppError('NOT_FOUND', { detail: 'No such collection (it was deleted)' });
+    throw err;
+  }
+}
+
 async function toView(deps: CollectionDeps, row: CollectionRow): Promise<Collection> {
+  return whileItExists(deps, row, () => view(deps, row));
+}
+
+async function view(deps: CollectionDeps, row: CollectionRow): Promise<Collection> {
   const gen = await deps.catalog.serving(row.id);
   const table = gen ? await deps.vectors.existing(gen.tableName) : undefined;
   return {
@@ -103,19 +121,41 @@ export async function createCollection(deps: CollectionDeps, actor: Actor, body:
 
 export async function listCollections(deps: CollectionDeps, actor: Actor): Promise<{ items: Collection[] }> {
   const rows = await deps.collections.list(can(actor, 'collections:any') ? undefined : actor.userId);
-  return { items: await Promise.all(rows.map((r) => toView(deps, r))) };
+  // A collection deleted while the list is read is left out, as it would be a moment later.
+  const views = await Promise.all(
+    rows.map((r) =>
+      toView(deps, r).catch((err: unknown) => {
+        if (err instanceof AppError && err.code === 'NOT_FOUND') return undefined;
+        throw err;
+      }),
+    ),
+  );
+  return { items: views.filter((v): v is Collection => v !== undefined) };
 }
 
 export async function getCollection(deps: CollectionDeps, actor: Actor, id: string): Promise<Collection> {
   return toView(deps, await owned(deps, actor, id));
 }
 
-/** Removes the collection and every generation's table. */
+/**
+ * Removes the collection and every generation's table. The record goes first, so a read from then
+ * on answers NOT_FOUND, also one that fails on a table being dropped under it (whileItExists). An
+ * upsert job running meanwhile checks the record after its write and drops what it wrote; what a
+ * delete stopped part-way leaves, `vectors.maintain` removes (a generation whose collection is gone).
+ */
 export async function deleteCollection(deps: CollectionDeps, actor: Actor, id: string): Promise<void> {
   const row = await owned(deps, actor, id);
-  const gens = await deps.catalog.removeCollection(row.id);
-  for (const g of gens) await deps.vectors.dropTable(g.tableName);
-  await deps.collections.remove(row.id);
+  if (!(await deps.collections.remove(row.id))) throw new AppError('NOT_FOUND', { detail: 'No such collection' });
+  servingByCollection.delete(row.id);
+  await dropCollectionTables(deps, row.id);
+}
+
+/** The collection's generations out of the catalog, and every table named with its prefix dropped. */
+export async function dropCollectionTables(deps: Pick<CollectionDeps, 'catalog' | 'vectors'>, collectionId: string): Promise<void> {
+  const names = new Set((await deps.catalog.removeCollection(collectionId)).map((g) => g.tableName));
+  const prefix = collectionTablePrefix(collectionId);
+  for (const name of await deps.vectors.tableNames()) if (name.startsWith(prefix)) names.add(name);
+  for (const name of names) await deps.vectors.dropTable(name);
 }
 
 function checkMetadata(fields: Record<string, FieldType>, docs: readonly DocumentInput[]): void {
@@ -163,7 +203,22 @@ export async function queryCollection(deps: CollectionDeps, actor: Actor, id: st
       });
     where[metadataColumn(k)] = cond as Where[string];
   }
-  const table = await deps.vectors.table(collectionTableSpec(gen, row.fields));
+  return whileItExists(deps, row, () => search(deps, row, gen, where, q));
+}
+
+async function search(
+  deps: CollectionDeps,
+  row: CollectionRow,
+  gen: Generation,
+  where: Record<string, Where[string]>,
+  q: CollectionQuery,
+): Promise<CollectionResults> {
+  // Opened, never created: a query racing the collection's delete must not leave a table behind.
+  const table = await deps.vectors.existing(gen.tableName);
+  if (!table) {
+    if (!(await deps.collections.get(row.id))) throw new AppError('NOT_FOUND', { detail: 'No such collection (it was deleted)' });
+    return { items: [], mode: q.mode, index: identity(gen) };
+  }
   let mode = q.mode;
   let degraded: string | undefined;
   let vector: Float32Array | undefined;

@@ -122,4 +122,33 @@ describe('collections', () => {
     expect((await stack.request('GET', `/v1/collections/${coll}`, { user: alice })).status).toBe(404);
     expect((await tables()).some((t) => t.startsWith(`col_${coll.replaceAll('-', '')}`))).toBe(false);
   });
+
+  it('answers reads racing its delete with 200 or 404, never 5xx, and leaves no table behind', async () => {
+    // Reads that passed the ownership check met a table closed or dropped under them (a 500 in most rounds),
+    // and a query could open the dropped table again, leaving its folder on disk.
+    const tables = () => stack.workers!.vectors.tableNames();
+    const ids: string[] = [];
+    for (let round = 0; round < 8; round++) {
+      const c = await stack.request('POST', '/v1/collections', { user: alice, body: { name: `racing-${round}`, fields: { topic: 'string' } } });
+      const id = c.json.id as string;
+      ids.push(id);
+      const job = await stack.request('POST', `/v1/collections/${id}/documents`, {
+        user: alice,
+        body: { documents: [{ id: 'tea', text: `Green tea ${round} steeps for two minutes.`, metadata: { topic: 'drinks' } }] },
+      });
+      expect((await stack.waitForJob(job.json.id, alice, 120_000)).state).toBe('completed');
+      // The API holds the table open, as after any query.
+      expect((await stack.request('POST', `/v1/collections/${id}/query`, { user: alice, body: { text: 'tea', mode: 'hybrid' } })).status).toBe(200);
+      const reads = [
+        ...[0, 1, 2].map(() => stack.request('POST', `/v1/collections/${id}/query`, { user: alice, body: { text: 'green tea', mode: 'hybrid' } })),
+        ...[0, 1, 2].map(() => stack.request('GET', `/v1/collections/${id}`, { user: alice })),
+        stack.request('GET', '/v1/collections', { user: alice }),
+      ];
+      const [deleted, ...answers] = await Promise.all([stack.request('DELETE', `/v1/collections/${id}`, { user: alice }), ...reads]);
+      expect(deleted.status).toBe(204);
+      for (const a of answers) expect([200, 404], a.text).toContain(a.status);
+    }
+    const left = await tables();
+    for (const id of ids) expect(left.filter((t) => t.startsWith(`col_${id.replaceAll('-', '')}`))).toEqual([]);
+  });
 });

@@ -4,6 +4,8 @@
  * round. Real API, workers, Ollama and LanceDB.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { submitJob } from '../../platform/code/index.ts';
+import { vectorsMaintain } from '../../shared/index.ts';
 import type { TestUser } from '../harness.ts';
 import { startCodeStack, type CodeStack } from '../code/support.ts';
 
@@ -44,5 +46,26 @@ describe('running vector maintenance now', () => {
       expect(again.json.state).toBe('completed');
       expect(again.headers.get('idempotent-replayed')).toBe('true');
     } else expect(again.json.id).not.toBe(r.json.id);
+  });
+
+  it('removes the generations and tables of a collection whose record is gone (a delete that stopped part-way)', async () => {
+    const c = await stack.request('POST', '/v1/collections', { user: member, body: { name: 'half-deleted' } });
+    const id = c.json.id as string;
+    const up = await stack.request('POST', `/v1/collections/${id}/documents`, {
+      user: member,
+      body: { documents: [{ id: 'a', text: 'Rye bread keeps for a week.' }] },
+    });
+    expect((await stack.waitForJob(up.json.id, member, 120_000)).state).toBe('completed');
+    const prefix = `col_${id.replaceAll('-', '')}`;
+    const tables = async () => (await stack.workers!.vectors.tableNames()).filter((t) => t.startsWith(prefix));
+    expect(await tables()).toHaveLength(1);
+    // The delete removes the record first; here it stops there.
+    await stack.api.db('vector_collections').where({ id }).delete();
+    const job = await submitJob({ jobs: stack.api.jobs }, vectorsMaintain, {}, { ownerId: operator.id });
+    const done = await stack.waitForJob(job.id, operator, 240_000);
+    expect(done.state, JSON.stringify(done.error)).toBe('completed');
+    // This job dropped it, or the workers' scheduled round did just before.
+    expect(await tables()).toEqual([]);
+    expect(await stack.api.db('vector_indexes').where({ collection: id })).toEqual([]);
   });
 });

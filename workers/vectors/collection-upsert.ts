@@ -86,6 +86,13 @@ export function collectionUpsertHandler(deps: CollectionUpsertDeps): Handler<typ
       rows.map((r) => ({ ...r, vector: vectors.get(r.contentHash)! })),
       { replace: { scope: coll.id, field: 'doc_id', values: docs.map((d) => d.id) } },
     );
+    // A delete of the collection that ran meanwhile dropped its tables, maybe before this job opened one
+    // again: leave nothing of it behind.
+    if (!(await deps.collections.get(coll.id))) {
+      const names = new Set([gen.tableName, ...(await deps.catalog.removeCollection(coll.id)).map((g) => g.tableName)]);
+      for (const name of names) await deps.vectors.dropTable(name);
+      throw new JobFailure('HANDLER_FAILED', `collection ${coll.id} was deleted during the upsert`);
+    }
     await table.maintain();
     return {
       collectionId: coll.id,

@@ -91,6 +91,13 @@ export function vectorsMaintainHandler(deps: MaintainDeps): Handler<typeof vecto
       await deps.catalog.remove(gen.id);
       dropped.push(gen.tableName);
     }
+    // Generations of collections whose record is gone (a delete that stopped after removing it) leave the
+    // catalog, so the sweep below drops their tables. The generations are read first: one made for a
+    // collection created after that read is not among them.
+    const generations = await deps.catalog.list();
+    const collectionIds = new Set((await deps.collections.list()).map((c) => c.id));
+    for (const gen of generations)
+      if (gen.tableName.startsWith(collectionTablePrefix(gen.collection)) && !collectionIds.has(gen.collection)) await deps.catalog.remove(gen.id);
     // Tables no generation references: left behind by a generation removed mid-build, or by a deleted
     // collection. Only those the catalog named for this namespace: another deployment may share the store.
     const referenced = await deps.catalog.tableNames();
