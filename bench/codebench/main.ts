@@ -3,6 +3,7 @@
  *
  *   npx tsx bench/codebench/main.ts                      # every phase
  *   CODEBENCH_ONLY=quality npx tsx bench/codebench/main.ts
+ *   CODEBENCH_ONLY=fusion npx tsx bench/codebench/main.ts  # quality, then RRF against score fusion (fusion.ts)
  *
  * Phases: quality (retrieval on lodash and more-itertools), speed (a full
  * index against Ollama's /api/embed on the same chunks), scale (the 10k-chunk
@@ -27,9 +28,13 @@ const stack = await startBenchStack('codebench');
 const teardown = teardownOnExit(() => stack.stop());
 const verdicts: string[] = [];
 try {
-  if (only.has('quality') || only.has('scale')) {
+  if (only.has('quality') || only.has('scale') || only.has('fusion')) {
     const q = await runQuality(stack, seed, log);
     verdicts.push(...q.verdicts);
+    if (only.has('fusion')) {
+      const { runFusion } = await import('./fusion.ts');
+      await runFusion(stack, q, seed, log);
+    }
     if (only.has('scale')) {
       const { runScale } = await import('./scale.ts');
       verdicts.push(...(await runScale(stack, q, seed, log)));

@@ -29,12 +29,16 @@ export interface CodeSearchDeps {
  * full-text side. bench/codebench chose the defaults on its dev split.
  */
 export interface Fusion {
-  /** The RRF constant. */
+  /** Vector search: the RRF constant fusing the name-vector and the chunk-vector rankings. */
   k: number;
-  /** Hybrid: weights of the vector side and the text list. */
-  weights: { vector: number; text: number };
-  /** Vector side: weights of the name-vector and the chunk-vector rankings (RRF). */
+  /** Vector search: the weights of the name-vector and the chunk-vector rankings. */
   vectors: { name: number; chunk: number };
+  /**
+   * Hybrid search: the three lists (name vectors, chunk vectors, full text) fused by rank (`rrf`,
+   * with its constant `k`) or by their min-max normalised scores (`minmax`, platform/vectors/rrf.ts),
+   * each list with its weight.
+   */
+  hybrid: { method: 'rrf' | 'minmax'; k: number; vectors: { name: number; chunk: number }; text: number };
   /** Text side: boost of the name-and-signature column over the chunk's text. */
   nameBoost: number;
   /** Candidates taken from each list before fusion, as a multiple of the limit (at least 50). */
@@ -46,7 +50,13 @@ export interface Fusion {
  * weight of at least 0.25 by rule: the benchmark asks docstring questions, which names answer best, but
  * a question about what code does must still reach its body.
  */
-export const defaultFusion: Fusion = { k: 5, weights: { vector: 1, text: 0.75 }, vectors: { name: 1, chunk: 0.25 }, nameBoost: 4, depth: 4 };
+export const defaultFusion: Fusion = {
+  k: 5,
+  vectors: { name: 1, chunk: 0.25 },
+  hybrid: { method: 'minmax', k: 5, vectors: { name: 1, chunk: 0.5 }, text: 1 },
+  nameBoost: 4,
+  depth: 4,
+};
 
 export interface CodeSearchRequest extends Omit<CodeSearchQuery, 'repository'> {
   repositoryIds: readonly string[];
@@ -116,10 +126,15 @@ export function createCodeSearch(deps: CodeSearchDeps, fusionDefaults: Fusion = 
       mode,
       text: req.q,
       limit: req.limit,
-      rrfK: fusion.k,
-      weights: fusion.weights,
+      ...(mode === 'hybrid'
+        ? {
+            rrfK: fusion.hybrid.k,
+            fuse: fusion.hybrid.method,
+            weights: { vector: 1, text: fusion.hybrid.text },
+            vectorColumns: { name_vector: fusion.hybrid.vectors.name, vector: fusion.hybrid.vectors.chunk },
+          }
+        : { rrfK: fusion.k, vectorColumns: { name_vector: fusion.vectors.name, vector: fusion.vectors.chunk } }),
       candidates: Math.max(50, req.limit * fusion.depth),
-      vectorColumns: { name_vector: fusion.vectors.name, vector: fusion.vectors.chunk },
       textColumns: { search_text: 1, name_text: fusion.nameBoost },
       ...(vector ? { vector } : {}),
       fields: ['path', 'language', 'kind', 'symbol', 'start_line', 'end_line'],

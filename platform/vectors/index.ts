@@ -18,7 +18,7 @@ export { processLock, redisLock } from './lock.ts';
 export type { TableLock } from './lock.ts';
 export { fittingPrefix, splitPassages } from './passages.ts';
 export type { Passage } from './passages.ts';
-export { reciprocalRankFusion } from './rrf.ts';
+export { minMaxFusion, reciprocalRankFusion } from './rrf.ts';
 export type { FusedItem } from './rrf.ts';
 export { fitsFieldType, specFromSchema } from './schema.ts';
 export type { FieldType, TableSpec } from './schema.ts';

@@ -38,3 +38,44 @@ export function reciprocalRankFusion<T>(lists: readonly { items: readonly T[]; w
     .sort((a, b) => b.score - a.score || a.best - b.best || a.first - b.first)
     .map(({ item, score, ranks }) => ({ item, score, ranks }));
 }
+
+/**
+ * Convex combination of min-max normalised scores (the fusion Bruch, Gai and
+ * Ingber compare with RRF in "An Analysis of Fusion Functions for Hybrid
+ * Retrieval", TOIS 2023): each list's scores are mapped to [0, 1] over its own
+ * candidates (all equal: 1), an item absent from a list counts 0 there, and
+ * items are ordered by the weighted sum. Unlike RRF it keeps how far apart
+ * two candidates were, not only their order, so a list that is sure of its
+ * first hit can carry it; the price is that each list's scores must grow
+ * with relevance (a similarity, BM25), which `score` must return.
+ *
+ * Ties as in `reciprocalRankFusion`; `ranks` the same.
+ */
+export function minMaxFusion<T>(
+  lists: readonly { items: readonly T[]; weight?: number }[],
+  key: (item: T) => string,
+  score: (item: T, list: number) => number,
+): FusedItem<T>[] {
+  const fused = new Map<string, FusedItem<T> & { best: number; first: number }>();
+  lists.forEach((list, li) => {
+    const weight = list.weight ?? 1;
+    const scores = list.items.map((item) => score(item, li));
+    const hi = Math.max(...scores);
+    const lo = Math.min(...scores);
+    list.items.forEach((item, i) => {
+      const id = key(item);
+      let f = fused.get(id);
+      if (!f) {
+        f = { item, score: 0, ranks: lists.map(() => null), best: Infinity, first: li * 1e9 + i };
+        fused.set(id, f);
+      }
+      if (f.ranks[li] !== null) return;
+      f.ranks[li] = i + 1;
+      f.score += weight * (hi > lo ? (scores[i]! - lo) / (hi - lo) : 1);
+      f.best = Math.min(f.best, i + 1);
+    });
+  });
+  return [...fused.values()]
+    .sort((a, b) => b.score - a.score || a.best - b.best || a.first - b.first)
+    .map(({ item, score, ranks }) => ({ item, score, ranks }));
+}

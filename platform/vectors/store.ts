@@ -33,7 +33,7 @@ import * as lancedb from '@lancedb/lancedb';
 import { compileWhere, sqlString, type Scalar, type Where } from './filter.ts';
 import { analyzeText } from './analyzer.ts';
 import { processLock, type TableLock } from './lock.ts';
-import { reciprocalRankFusion } from './rrf.ts';
+import { minMaxFusion, reciprocalRankFusion } from './rrf.ts';
 import { arrowSchema, specFromSchema, validateSpec, type FieldType, type TableSpec } from './schema.ts';
 
 // Index statistics without the IVF centroids: nothing here reads them, and lance warns on every
@@ -142,6 +142,12 @@ export interface SearchRequest {
   candidates?: number;
   /** Hybrid: the RRF constant. @defaultValue 60 */
   rrfK?: number;
+  /**
+   * Hybrid: how the vector lists and the text list are fused: `rrf` by rank
+   * (rrfK), `minmax` by each list's min-max normalised scores (rrf.ts). Several
+   * vector columns in vector mode are always fused by rank. @defaultValue rrf
+   */
+  fuse?: 'rrf' | 'minmax';
   /** Hybrid: weights of the vector side and the text list. @defaultValue 1 and 1 */
   weights?: { vector: number; text: number };
   /**
@@ -163,7 +169,7 @@ export interface Hit {
   scope: string;
   text: string;
   contentHash: string;
-  /** Higher is better: 1 − cosine distance (vector), BM25 (text), the RRF sum (hybrid). */
+  /** Higher is better: 1 − cosine distance (vector), BM25 (text), the fused sum (hybrid: RRF votes or normalised scores). */
   score: number;
   /** Hybrid: the hit's rank in the vector and the text list (1-based, null when absent). */
   ranks?: { vector: number | null; text: number | null };
@@ -400,7 +406,15 @@ export class VectorTable {
           Promise.all(vectorColumns.map(async ([c, w]) => ({ items: await this.vectorQuery(req, c, predicate, select, candidates), weight: w * wv }))),
           this.textQuery(req, predicate, select, candidates),
         ]);
-        const fused = fuse([...vecLists, { items: txt, weight: req.weights?.text ?? 1 }], limit);
+        const lists = [...vecLists, { items: txt, weight: req.weights?.text ?? 1 }];
+        const fused =
+          req.fuse === 'minmax'
+            ? minMaxFusion(
+                lists,
+                (r) => r.id as string,
+                (r, li) => (li < vecLists.length ? 1 - (r._distance as number) : (r._score as number)),
+              ).slice(0, limit)
+            : fuse(lists, limit);
         const textIndex = vecLists.length;
         return fused.map((f) => {
           const vranks = f.ranks.slice(0, textIndex).filter((r): r is number => r !== null);

@@ -7,7 +7,7 @@ import { mkdir, mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { analyzeText, openVectorStore, reciprocalRankFusion, splitIdentifier } from '../../platform/vectors/index.ts';
+import { analyzeText, minMaxFusion, openVectorStore, reciprocalRankFusion, splitIdentifier } from '../../platform/vectors/index.ts';
 import { vectorTableSuite } from './table-suite.ts';
 
 vectorTableSuite('a local folder', async () => {
@@ -45,6 +45,51 @@ describe('reciprocal rank fusion', () => {
     expect(fused[0]!.item).toBe('c');
     expect(fused[0]!.ranks).toEqual([3, 2]);
     expect(fused.map((f) => f.item).sort()).toEqual(['a', 'b', 'c', 'd', 'e']);
+  });
+});
+
+describe('min-max score fusion', () => {
+  // A vector list sure of its first hit, and a text list whose top three are close; d is text-only and far behind.
+  const vector = [
+    { id: 'a', s: 0.9 },
+    { id: 'b', s: 0.3 },
+    { id: 'c', s: 0.29 },
+  ];
+  const text = [
+    { id: 'b', s: 5 },
+    { id: 'c', s: 4.95 },
+    { id: 'a', s: 4.9 },
+    { id: 'd', s: 1 },
+  ];
+  const key = (x: { id: string }) => x.id;
+
+  it('keeps how far apart the scores were, where rank fusion sees only the order', () => {
+    const byRank = reciprocalRankFusion([{ items: vector }, { items: text }], key);
+    expect(byRank[0]!.item.id).toBe('b');
+    const byScore = minMaxFusion([{ items: vector }, { items: text }], key, (x) => x.s);
+    expect(byScore.map((f) => f.item.id)).toEqual(['a', 'b', 'c', 'd']);
+    expect(byScore[0]!.score).toBeCloseTo(1 + 3.9 / 4, 9);
+    expect(byScore[0]!.ranks).toEqual([1, 3]);
+    expect(byScore[3]!.ranks).toEqual([null, 4]);
+  });
+
+  it('weighs each list, counts an absent item 0 and a list of equal scores 1', () => {
+    const fused = minMaxFusion([{ items: vector, weight: 0.02 }, { items: text }], key, (x) => x.s);
+    expect(fused.map((f) => f.item.id)).toEqual(['b', 'a', 'c', 'd']);
+    expect(fused[3]!.score).toBe(0);
+    const flat = minMaxFusion(
+      [
+        {
+          items: [
+            { id: 'x', s: 2 },
+            { id: 'y', s: 2 },
+          ],
+        },
+      ],
+      key,
+      (x) => x.s,
+    );
+    expect(flat.map((f) => f.score)).toEqual([1, 1]);
   });
 });
 

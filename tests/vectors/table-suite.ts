@@ -64,10 +64,10 @@ export function vectorTableSuite(label: string, open: () => Promise<{ store: Vec
       const t = await store.table(spec('scoped'));
       await t.upsert([row('mine', '1', 'parse the config file', 0), row('theirs', '2', 'parse the config file', 0)]);
       await t.maintain();
-      for (const mode of ['vector', 'text', 'hybrid'] as const) {
-        const hits = await t.search({ scopes: ['mine'], mode, vector: vec(0), text: 'config', limit: 10 });
+      for (const [mode, fuse] of [['vector'], ['text'], ['hybrid'], ['hybrid', 'minmax']] as const) {
+        const hits = await t.search({ scopes: ['mine'], mode, fuse, vector: vec(0), text: 'config', limit: 10 });
         expect(hits.map((h) => h.scope)).toEqual(['mine']);
-        expect(await t.search({ scopes: [], mode, vector: vec(0), text: 'config', limit: 10 })).toEqual([]);
+        expect(await t.search({ scopes: [], mode, fuse, vector: vec(0), text: 'config', limit: 10 })).toEqual([]);
       }
     });
 
@@ -79,12 +79,26 @@ export function vectorTableSuite(label: string, open: () => Promise<{ store: Vec
       for (let i = 0; i < 3; i++) rows.push(row('s', `f${i}`, `render widget far ${i}`, 5, { kind: 'function', line: 100 + i }));
       await t.upsert(rows);
       await t.maintain();
-      for (const mode of ['vector', 'text', 'hybrid'] as const) {
-        const hits = await t.search({ scopes: ['s'], mode, vector: vec(0), text: 'render widget', where: { kind: 'function' }, limit: 10 });
+      for (const [mode, fuse] of [['vector'], ['text'], ['hybrid'], ['hybrid', 'minmax']] as const) {
+        const hits = await t.search({ scopes: ['s'], mode, fuse, vector: vec(0), text: 'render widget', where: { kind: 'function' }, limit: 10 });
         expect(hits.map((h) => h.id).sort()).toEqual(['f0', 'f1', 'f2']);
       }
       const ranged = await t.search({ scopes: ['s'], mode: 'vector', vector: vec(0), where: { line: { gte: 100 }, path: { prefix: 'a.' } }, limit: 10 });
       expect(ranged).toHaveLength(3);
+    });
+
+    it('fuses hybrid lists by their normalised scores on request, each hit with its ranks', async () => {
+      const t = await store.table(spec('minmax'));
+      // Row 1 is the nearest vector and a fair text match; row 2 the best text match, far away; row 3 neither.
+      await t.upsert([row('s', '1', 'open the config file', 0), row('s', '2', 'config config config', 6), row('s', '3', 'render a widget', 3)]);
+      await t.maintain();
+      const hits = await t.search({ scopes: ['s'], mode: 'hybrid', fuse: 'minmax', vector: vec(0), text: 'config', limit: 10 });
+      expect(hits[0]!.id).toBe('1');
+      expect(hits.map((h) => h.id).sort()).toEqual(['1', '2', '3']);
+      for (const h of hits) expect(h.score).toBeGreaterThanOrEqual(0);
+      expect(hits[0]!.score).toBeLessThanOrEqual(2);
+      expect(hits.find((h) => h.id === '3')!.ranks).toEqual({ vector: expect.any(Number), text: null });
+      expect(hits[0]!.ranks).toEqual({ vector: 1, text: expect.any(Number) });
     });
 
     it('finds identifiers by their words in text mode', async () => {
