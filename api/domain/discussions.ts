@@ -134,6 +134,7 @@ async function controlledRoom(deps: DiscussionDeps, actor: Actor, id: string): P
 async function outcome(deps: DiscussionDeps, t: Transition): Promise<Discussion> {
   if (t.ok) return view(deps, t.row);
   if (t.reason === 'not_found') throw new AppError('NOT_FOUND', { detail: 'No such discussion' });
+  if (t.reason === 'limit') throw new AppError('LIMIT_EXCEEDED', { detail: t.message });
   throw new AppError('INVALID_STATE', { detail: t.message });
 }
 
@@ -212,17 +213,12 @@ export async function getDiscussion(deps: DiscussionDeps, actor: Actor, id: stri
 
 // ── lifecycle ──────────────────────────────────────────────────────────────
 
-/** A room about to run (start from draft, resume from paused) must fit the owner's cap on running rooms. */
-async function ensureRunSlot(deps: DiscussionDeps, row: DiscussionRow, from: DiscussionRow['status']): Promise<void> {
-  const max = deps.maxRunningPerUser ?? 5;
-  if (row.status === from && (await deps.rooms.countRunning(row.owner_id)) >= max) {
-    throw new AppError('LIMIT_EXCEEDED', { detail: `At most ${max} discussions of one owner run at once; pause or stop one first` });
-  }
-}
+/** A room about to run (start from draft, resume from paused) must fit the owner's cap on running rooms, checked in its transition. */
+const runCap = (deps: DiscussionDeps) => ({ maxRunning: deps.maxRunningPerUser ?? 5 });
 
 export async function startDiscussion(deps: DiscussionDeps, actor: Actor, id: string): Promise<Discussion> {
-  await ensureRunSlot(deps, await controlledRoom(deps, actor, id), 'draft');
-  return outcome(deps, await startRoom(deps, id));
+  await controlledRoom(deps, actor, id);
+  return outcome(deps, await startRoom(deps, id, runCap(deps)));
 }
 
 export async function pauseDiscussion(deps: DiscussionDeps, actor: Actor, id: string): Promise<Discussion> {
@@ -231,8 +227,8 @@ export async function pauseDiscussion(deps: DiscussionDeps, actor: Actor, id: st
 }
 
 export async function resumeDiscussion(deps: DiscussionDeps, actor: Actor, id: string): Promise<Discussion> {
-  await ensureRunSlot(deps, await controlledRoom(deps, actor, id), 'paused');
-  return outcome(deps, await resumeRoom(deps, id));
+  await controlledRoom(deps, actor, id);
+  return outcome(deps, await resumeRoom(deps, id, runCap(deps)));
 }
 
 /** Signals the turn job to stop (the worker commits the partial turn as interrupted), then waits briefly for that commit. */

@@ -44,10 +44,30 @@ export interface RoomDeps {
 export type Transition =
   | { ok: true; row: DiscussionRow; before: DiscussionRow }
   | { ok: false; reason: 'not_found' }
-  | { ok: false; reason: 'invalid_state'; message: string; row: DiscussionRow };
+  | { ok: false; reason: 'invalid_state' | 'limit'; message: string; row: DiscussionRow };
 
 type Decision =
-  { error: string } | { update: Partial<Record<keyof DiscussionRow, unknown>>; scheduled?: ScheduledJob; event?: { status: RoomStatus; reason?: string } };
+  | { error: string; limit?: true }
+  | { update: Partial<Record<keyof DiscussionRow, unknown>>; scheduled?: ScheduledJob; event?: { status: RoomStatus; reason?: string } };
+
+/** The cap on an owner's running rooms, checked where a room starts or resumes. */
+export interface RunCap {
+  maxRunning: number;
+}
+
+/**
+ * The owner's cap, inside the transition: the owner's advisory lock, then the count of their running
+ * rooms, so starts and resumes of one owner's rooms at once are counted one after another (each
+ * transaction's count sees the rooms the ones before it committed).
+ */
+async function overRunCap(trx: Knex, row: DiscussionRow, cap: RunCap | undefined): Promise<Decision | undefined> {
+  if (!cap) return undefined;
+  await trx.raw('select pg_advisory_xact_lock(hashtextextended(?, 0))', [`parley.rooms.running:${row.owner_id}`]);
+  const counted = (await trx('discussions').where({ owner_id: row.owner_id, status: 'running' }).count({ n: '*' })) as { n: string }[];
+  if (Number(counted[0]?.n ?? 0) >= cap.maxRunning)
+    return { error: `At most ${cap.maxRunning} discussions of one owner run at once; pause or stop one first`, limit: true };
+  return undefined;
+}
 
 /** Why the room must finish now, if it must: its turn limit or token budget is reached. */
 export function stopCondition(row: Pick<DiscussionRow, 'policy' | 'current_turn' | 'tokens_used'>): string | undefined {
@@ -90,7 +110,7 @@ async function transition(
     const row = await deps.rooms.lock(trx, id);
     if (!row) return { ok: false, reason: 'not_found' };
     const d = await decide(trx, row);
-    if ('error' in d) return { ok: false, reason: 'invalid_state', message: d.error, row };
+    if ('error' in d) return { ok: false, reason: d.limit ? 'limit' : 'invalid_state', message: d.error, row };
     const [updated] = (await trx('discussions')
       .where({ id })
       .update({ ...d.update, updated_at: trx.fn.now() })
@@ -105,11 +125,13 @@ async function transition(
   return result;
 }
 
-export function startRoom(deps: RoomDeps, id: string): Promise<Transition> {
+export function startRoom(deps: RoomDeps, id: string, cap?: RunCap): Promise<Transition> {
   return transition(deps, id, async (trx, row) => {
     if (row.status !== 'draft') return { error: `The room is ${row.status}; only a draft can start${row.status === 'paused' ? ' (resume it instead)' : ''}` };
     const stop = stopCondition(row);
     if (stop) return { error: `Nothing to run: the room already ${stop}` };
+    const over = await overRunCap(trx, row, cap);
+    if (over) return over;
     const scheduled = await recordTurnJob(deps.jobs, trx, row, row.current_turn + 1, row.run);
     return { update: { status: 'running', status_reason: null, turn_job_id: scheduled.id, started_at: trx.fn.now() }, scheduled, event: { status: 'running' } };
   });
@@ -128,11 +150,13 @@ export function pauseRoom(deps: RoomDeps, id: string, reason = 'paused'): Promis
  * is scheduled here; if one is, its commit schedules the next (it sees
  * `running` because it commits after this transaction).
  */
-export function resumeRoom(deps: RoomDeps, id: string): Promise<Transition> {
+export function resumeRoom(deps: RoomDeps, id: string, cap?: RunCap): Promise<Transition> {
   return transition(deps, id, async (trx, row) => {
     if (row.status !== 'paused') return { error: `Only a paused room can resume; this one is ${row.status}` };
     const stop = row.speaking ? undefined : stopCondition(row);
     if (stop) return { update: { status: 'finished', status_reason: stop, finished_at: trx.fn.now() }, event: { status: 'finished', reason: stop } };
+    const over = await overRunCap(trx, row, cap);
+    if (over) return over;
     const run = row.run + 1;
     if (row.speaking) return { update: { status: 'running', status_reason: null, run }, event: { status: 'running' } };
     const scheduled = await recordTurnJob(deps.jobs, trx, row, row.current_turn + 1, run);

@@ -233,13 +233,6 @@ export function createDiscussionStore(db: Db) {
         .then((r) => Number(r[0]?.count ?? 0));
     },
 
-    countRunning(ownerId: string): Promise<number> {
-      return rooms()
-        .where({ owner_id: ownerId, status: 'running' })
-        .count<{ count: number }[]>('* as count')
-        .then((r) => Number(r[0]?.count ?? 0));
-    },
-
     /**
      * Claims turn `turn` for job `jobId`: only the room's current turn job,
      * and only from "turn-1 committed, room running" (first delivery) or

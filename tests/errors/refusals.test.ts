@@ -126,4 +126,26 @@ describe('running rooms per owner', () => {
     const theirs = await makeRoom(stack, other, { agentIds: (await makeAgents(stack, other, 2)).map((a) => a.id) });
     await act(stack, other, theirs.id, 'start');
   });
+
+  it('holds the cap when an owner starts and resumes rooms at the same instant', async () => {
+    // The cap was a count before the transition: eight starts at once each counted the same running rooms
+    // and all ran. Now each start counts under the owner's lock, inside its own transition.
+    for (let round = 0; round < 3; round++) {
+      const owner = await stack.user('member');
+      const agents = await makeAgents(stack, owner, 2);
+      const rooms = [];
+      for (let i = 0; i < 9; i++) rooms.push(await makeRoom(stack, owner, { agentIds: agents.map((a) => a.id) }));
+      // One paused room to resume among the starts.
+      await act(stack, owner, rooms[8].id, 'start');
+      await act(stack, owner, rooms[8].id, 'pause');
+      const answers = await Promise.all([
+        ...rooms.slice(0, 8).map((r) => stack.request('POST', `/v1/discussions/${r.id}/start`, { user: owner })),
+        stack.request('POST', `/v1/discussions/${rooms[8].id}/resume`, { user: owner }),
+      ]);
+      const ok = answers.filter((a) => a.status === 200);
+      expect(ok).toHaveLength(5);
+      for (const a of answers.filter((x) => x.status !== 200)) expectProblem(a, 422, 'LIMIT_EXCEEDED');
+      expect(Number((await stack.api.db('discussions').where({ owner_id: owner.id, status: 'running' }).count({ n: '*' }))[0]!.n)).toBe(5);
+    }
+  });
 });
