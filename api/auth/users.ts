@@ -120,7 +120,14 @@ export function createUsers(deps: UserDeps) {
         });
       }
       checkPassword(input.newPassword, 'newPassword');
-      await store.update(user.id, { passwordHash: await hashPassword(input.newPassword) });
+      // Only over the password just verified: of several changes at once, the first wins and the others
+      // learn that the password they gave is no longer the current one.
+      if (!(await store.update(user.id, { passwordHash: await hashPassword(input.newPassword) }, { ifPasswordHash: user.password_hash }))) {
+        await audit({ action: 'user.password_changed', outcome: 'failure', ...target, details: { reason: 'changed meanwhile' } });
+        throw new AppError('INVALID_STATE', {
+          detail: 'The password was changed by another request meanwhile; the current password given is no longer the current one',
+        });
+      }
       const sessionsRevoked = await sessions.revokeAllOf(user.id, 'password changed', { except: actor.sessionId });
       await audit({ action: 'user.password_changed', outcome: 'success', ...target, details: { sessionsRevoked } });
       return { sessionsRevoked };

@@ -36,10 +36,20 @@ export function createUserStore(db: Db) {
       return created!;
     },
 
-    async update(id: string, change: { role?: Role; disabled?: boolean; passwordHash?: string }): Promise<UserRow | undefined> {
+    /**
+     * Changes the row; with `ifPasswordHash`, only while the password hash is still that one (a compare-and-set:
+     * undefined when another change came first).
+     */
+    async update(
+      id: string,
+      change: { role?: Role; disabled?: boolean; passwordHash?: string },
+      opts: { ifPasswordHash?: string | null } = {},
+    ): Promise<UserRow | undefined> {
       const { passwordHash, ...rest } = change;
-      const [row] = (await db('users')
-        .where({ id })
+      const q = db('users').where({ id });
+      if (opts.ifPasswordHash === null) q.whereNull('password_hash');
+      else if (opts.ifPasswordHash !== undefined) q.where({ password_hash: opts.ifPasswordHash });
+      const [row] = (await q
         .update({ ...rest, ...(passwordHash !== undefined ? { password_hash: passwordHash } : {}), updated_at: db.fn.now() })
         .returning('*')) as UserRow[];
       return row;

@@ -49,6 +49,24 @@ describe('POST /v1/auth/password', () => {
     expect(await stack.api.db('audit_events').where({ action: 'user.password_changed', target_id: u.id, outcome: 'failure' })).toHaveLength(1);
   });
 
+  it('lets one of several changes made at once with the same current password win; the others are refused', async () => {
+    // Each change verified the current password, then wrote its own: all four answered 200 and only the last
+    // one's password held. Now the write is a compare-and-set on the password verified.
+    const u = await stack.user('member');
+    const fresh = [0, 1, 2, 3].map(() => `new-${randomUUID()}`);
+    const answers = await Promise.all(fresh.map((newPassword) => change(u, { currentPassword: u.password, newPassword })));
+    const won = answers.flatMap((a, i) => (a.status === 200 ? [i] : []));
+    expect(won).toHaveLength(1);
+    for (const a of answers.filter((x) => x.status !== 200)) {
+      // Refused at the write (409), at the check when the winner had committed before it read (400), or by the
+      // per-user limit on password attempts, which this file sets low (429).
+      expect([400, 409, 429]).toContain(a.status);
+      expect(a.headers.get('content-type')).toMatch(/^application\/problem\+json/);
+    }
+    expect(await canLogIn(u, fresh[won[0]!]!)).toBe(true);
+    expect(await canLogIn(u, fresh[(won[0]! + 1) % 4]!)).toBe(false);
+  });
+
   it('refuses a short new password with 400 naming newPassword', async () => {
     const u = await stack.user('member');
     const r = await change(u, { currentPassword: u.password, newPassword: 'short' });
