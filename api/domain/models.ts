@@ -280,48 +280,54 @@ function mustNotExist(inv: Inventory, name: string, what: string, path: string):
  * `from` must be installed.
  */
 export async function createModel(deps: ModelDeps, actor: Actor, body: CreateModelBody, meta: RequestMeta = {}): Promise<ModelChange> {
-  return audited(deps, actor, meta, 'model.create', body.name, { from: body.from }, async () => {
-    const inv = await inventory(deps);
-    const source = inv.models.get(canonicalModelName(body.from));
-    if (!source) {
-      throw new AppError('VALIDATION_FAILED', {
-        detail: `"${body.from}" is not an installed model on any Ollama host (create never pulls; pull it first)`,
-        errors: [{ path: 'from', message: 'not an installed model' }],
-      });
-    }
-    mustNotExist(inv, body.name, 'A model', 'name');
-    const done = await Promise.all(
-      source.on.map((o) =>
-        deps.ollama.models.create(o.host, {
-          model: body.name,
-          from: o.tag.name,
-          system: body.system,
-          template: body.template,
-          parameters: body.parameters,
-          quantize: body.quantize,
-        }),
-      ),
-    );
-    if (!done.some((r) => r.ok)) throw upstreamError(faultsOf(done), `create ${body.name}`);
-    await refreshStatus(deps);
-    return {
-      ...(await modelDetails(deps, await inventory(deps), body.name)),
-      ...results(inv, done, `the source "${body.from}" is not installed on this host`),
-    };
-  });
+  return audited(deps, actor, meta, 'model.create', body.name, { from: body.from }, () =>
+    withLock(deps, newNameLock(deps, body.name), `Another create or copy of "${body.name}" is in progress; retry`, () => createUnderLock(deps, body), 120_000),
+  );
+}
+
+async function createUnderLock(deps: ModelDeps, body: CreateModelBody): Promise<ModelChange> {
+  const inv = await inventory(deps);
+  const source = inv.models.get(canonicalModelName(body.from));
+  if (!source) {
+    throw new AppError('VALIDATION_FAILED', {
+      detail: `"${body.from}" is not an installed model on any Ollama host (create never pulls; pull it first)`,
+      errors: [{ path: 'from', message: 'not an installed model' }],
+    });
+  }
+  mustNotExist(inv, body.name, 'A model', 'name');
+  const done = await Promise.all(
+    source.on.map((o) =>
+      deps.ollama.models.create(o.host, {
+        model: body.name,
+        from: o.tag.name,
+        system: body.system,
+        template: body.template,
+        parameters: body.parameters,
+        quantize: body.quantize,
+      }),
+    ),
+  );
+  if (!done.some((r) => r.ok)) throw upstreamError(faultsOf(done), `create ${body.name}`);
+  await refreshStatus(deps);
+  return {
+    ...(await modelDetails(deps, await inventory(deps), body.name)),
+    ...results(inv, done, `the source "${body.from}" is not installed on this host`),
+  };
 }
 
 /** Copies a model under a new name (admin) on every host that has it. The destination must not exist, for the same reason as create. */
 export async function copyModel(deps: ModelDeps, actor: Actor, name: string, body: CopyModelBody, meta: RequestMeta = {}): Promise<ModelChange> {
-  return audited(deps, actor, meta, 'model.copy', name, { destination: body.destination }, async () => {
-    const inv = await inventory(deps);
-    const source = placed(inv, name);
-    mustNotExist(inv, body.destination, 'The destination', 'destination');
-    const done = await Promise.all(source.on.map((o) => deps.ollama.models.copy(o.host, o.tag.name, body.destination)));
-    if (!done.some((r) => r.ok)) throw upstreamError(faultsOf(done), `copy ${name}`);
-    await refreshStatus(deps);
-    return { ...(await modelDetails(deps, await inventory(deps), body.destination)), ...results(inv, done, `"${name}" is not installed on this host`) };
-  });
+  return audited(deps, actor, meta, 'model.copy', name, { destination: body.destination }, () =>
+    withLock(deps, newNameLock(deps, body.destination), `Another create or copy of "${body.destination}" is in progress; retry`, async () => {
+      const inv = await inventory(deps);
+      const source = placed(inv, name);
+      mustNotExist(inv, body.destination, 'The destination', 'destination');
+      const done = await Promise.all(source.on.map((o) => deps.ollama.models.copy(o.host, o.tag.name, body.destination)));
+      if (!done.some((r) => r.ok)) throw upstreamError(faultsOf(done), `copy ${name}`);
+      await refreshStatus(deps);
+      return { ...(await modelDetails(deps, await inventory(deps), body.destination)), ...results(inv, done, `"${name}" is not installed on this host`) };
+    }),
+  );
 }
 
 /** Deletes a model (admin) from every host that has it. The configured chat and embedding models are refused: every job depends on them. */
@@ -428,6 +434,28 @@ function checkPullPolicy(deps: ModelDeps, body: PullModelBody): void {
 const RELEASE_LOCK = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`;
 
 /**
+ * Runs `fn` holding a short Redis lock (`key`, across API processes), waiting up to 5 s for it; answers
+ * 503 `busy` when another holder keeps it longer. The lock expires by itself after `ttlMs`, should its
+ * holder die.
+ */
+async function withLock<T>(deps: Pick<ModelDeps, 'redis'>, key: string, busy: string, fn: () => Promise<T>, ttlMs = 10_000): Promise<T> {
+  const token = randomUUID();
+  const deadline = Date.now() + 5000;
+  while ((await deps.redis.set(key, token, 'PX', ttlMs, 'NX')) !== 'OK') {
+    if (Date.now() > deadline) throw new AppError('SERVICE_UNAVAILABLE', { detail: busy });
+    await new Promise((r) => setTimeout(r, 25));
+  }
+  try {
+    return await fn();
+  } finally {
+    await deps.redis.eval(RELEASE_LOCK, 1, key, token).catch(() => {});
+  }
+}
+
+/** Creates and copies of one new name take turns, so "must not exist" holds for each of them (not only for the first to check). */
+const newNameLock = (deps: Pick<ModelDeps, 'prefix'>, name: string) => `${deps.prefix}:models:name-lock:${canonicalModelName(name)}`;
+
+/**
  * Enqueues a model.pull job (which pulls into every host), or returns the
  * one already queued or running for the same model. Submitters for one
  * model are serialised by a short Redis lock ({prefix}:models:pull-lock:{model},
@@ -455,14 +483,7 @@ export async function pullModel(deps: ModelDeps, actor: Actor, body: PullModelBo
     await record('failure', { error: (err as Error).message, insecure: body.insecure ?? false });
     throw err;
   }
-  const lockKey = `${deps.prefix}:models:pull-lock:${model}`;
-  const token = randomUUID();
-  const deadline = Date.now() + 5000;
-  while ((await deps.redis.set(lockKey, token, 'PX', 10_000, 'NX')) !== 'OK') {
-    if (Date.now() > deadline) throw new AppError('SERVICE_UNAVAILABLE', { detail: `Another pull request for ${model} is being recorded; retry` });
-    await new Promise((r) => setTimeout(r, 25));
-  }
-  try {
+  return withLock(deps, `${deps.prefix}:models:pull-lock:${model}`, `Another pull request for ${model} is being recorded; retry`, async () => {
     const existing = (await deps.jobs.activeByInput(modelPull.kind, 'model', model)) as { id: string; state: 'queued' | 'active' } | undefined;
     if (existing) {
       await record('success', { jobId: existing.id, deduplicated: true });
@@ -477,7 +498,5 @@ export async function pullModel(deps: ModelDeps, actor: Actor, body: PullModelBo
     }
     await record('success', { jobId: id, deduplicated: false });
     return { id, kind: modelPull.kind, state: 'queued', links: links(id), model, deduplicated: false };
-  } finally {
-    await deps.redis.eval(RELEASE_LOCK, 1, lockKey, token).catch(() => {});
-  }
+  });
 }

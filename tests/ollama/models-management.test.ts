@@ -38,7 +38,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  for (const name of [alias, copy, small, `parley-test-${id}:badtemplate`]) await ollamaDelete(name);
+  for (const name of [alias, copy, `${copy}-race`, small, `parley-test-${id}:badtemplate`]) await ollamaDelete(name);
   await stack?.stop();
   await idle?.stop();
 });
@@ -164,6 +164,16 @@ describe('changing models', () => {
     ]);
     expect((await auditRows('model.delete', copy)).map((r) => r.outcome)).toEqual(['success', 'failure']);
     expect(await auditRows('model.delete', chatModel)).toEqual(expect.arrayContaining([expect.objectContaining({ outcome: 'failure', actor_id: admin.id })]));
+  });
+
+  it('creates one copy when copies to one new name are asked at once; the others answer 409', async () => {
+    // Each copy checked that the destination did not exist, then copied: three or four of four answered 201.
+    const destination = `${copy}-race`;
+    for (let round = 0; round < 5; round++) {
+      const answers = await Promise.all([0, 1, 2, 3].map(() => stack.request('POST', `/v1/models/${enc(alias)}/copy`, { user: admin, body: { destination } })));
+      expect(answers.map((a) => a.status).sort()).toEqual([201, 409, 409, 409]);
+      expect((await stack.request('DELETE', `/v1/models/${enc(destination)}`, { user: admin })).status).toBe(200);
+    }
   });
 
   it('loads a model with keep_alive, lists it as running with memory and expiry, and unloads it', async () => {
