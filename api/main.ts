@@ -62,7 +62,7 @@ import { codeRoutes } from './routes/code.ts';
 import { collectionRoutes } from './routes/collections.ts';
 import { knowledgeRoutes } from './routes/knowledge.ts';
 import { KnowledgeStore, createKnowledgeRecords, feedMessage } from '../platform/knowledge/index.ts';
-import { createCodeSearch, createCodeStore } from '../platform/code/index.ts';
+import { archiveStaging, createCodeSearch, createCodeStore, sweepArchiveStaging } from '../platform/code/index.ts';
 import { Embedder, createCollectionStore, createIndexCatalog, openVectorStore, redisLock } from '../platform/vectors/index.ts';
 
 export async function startApi(env: NodeJS.ProcessEnv = process.env) {
@@ -184,6 +184,11 @@ export async function startApi(env: NodeJS.ProcessEnv = process.env) {
   const embedder = new Embedder(ollama);
   const submitDeps = { jobs };
   const codeDeps = { config, store: createCodeStore(db), catalog, vectors, search: createCodeSearch({ vectors, catalog, embedder }), jobs, submit: submitDeps };
+  // What an upload left when its process died (uploads are capped far below an hour's transfer).
+  void sweepArchiveStaging(archiveStaging(config.code.dir), 3_600_000).then(
+    (n) => n && log.info({ removed: n }, 'removed stale archive staging folders'),
+    (err: unknown) => log.warn({ err }, 'could not sweep the archive staging folder'),
+  );
   const collectionDeps = { config, collections: createCollectionStore(db), catalog, vectors, embedder, submit: submitDeps, jobs };
   const knowledgeDeps = {
     records: knowledgeRecords,

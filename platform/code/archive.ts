@@ -22,7 +22,7 @@
  * and checked against it, and no link exists there to redirect a write.
  */
 import { createHash, randomUUID } from 'node:crypto';
-import { mkdir, open, rename, rm, type FileHandle } from 'node:fs/promises';
+import { mkdir, open, readdir, rename, rm, stat, type FileHandle } from 'node:fs/promises';
 import { dirname, join, resolve, sep } from 'node:path';
 import { Transform, Writable, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -412,4 +412,21 @@ export async function stageArchive(body: Readable, stagingRoot: string, limits: 
       if (!swapped) await rm(staging, { recursive: true, force: true });
     },
   };
+}
+
+/**
+ * Removes what uploads left in the staging folder longer than `olderThanMs` ago: an upload's files when
+ * its process died mid-upload, an old tree a swap had set aside. Younger entries may be an upload under
+ * way (on this or another process sharing the folder) and stay. Answers how many went.
+ */
+export async function sweepArchiveStaging(stagingRoot: string, olderThanMs: number, now = Date.now()): Promise<number> {
+  let removed = 0;
+  for (const name of await readdir(stagingRoot).catch(() => [] as string[])) {
+    const path = join(stagingRoot, name);
+    const info = await stat(path).catch(() => undefined);
+    if (!info || now - info.mtimeMs < olderThanMs) continue;
+    await rm(path, { recursive: true, force: true });
+    removed++;
+  }
+  return removed;
 }

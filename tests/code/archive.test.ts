@@ -6,11 +6,11 @@
  * under the configured roots.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdir, readdir, readFile, stat, symlink } from 'node:fs/promises';
+import { mkdir, readdir, readFile, stat, symlink, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { archiveTree } from '../../platform/code/index.ts';
+import { archiveStaging, archiveTree, sweepArchiveStaging } from '../../platform/code/index.ts';
 import type { TestUser } from '../harness.ts';
 import { createRepo, indexRepo, startCodeStack, tarGz, treeArchive, upload, writeTree, type CodeStack } from './support.ts';
 
@@ -236,5 +236,19 @@ describe('uploads and deletes at once', () => {
       await expect(stat(join(stack.dirs.code, 'repos', r))).rejects.toMatchObject({ code: 'ENOENT' });
     }
     expect(await allFiles(join(stack.dirs.code, '.staging'))).toEqual([]);
+  });
+});
+
+describe('the staging folder', () => {
+  it('loses what an upload left more than the age given ago, and keeps younger entries', async () => {
+    const root = join(archiveStaging(stack.dirs.code), '..', 'sweep-test');
+    await mkdir(join(root, 'staging-old', 'src'), { recursive: true });
+    await writeFile(join(root, 'staging-old', 'src', 'a.ts'), 'x');
+    await mkdir(join(root, 'staging-new'), { recursive: true });
+    const twoHoursAgo = new Date(Date.now() - 2 * 3_600_000);
+    await utimes(join(root, 'staging-old'), twoHoursAgo, twoHoursAgo);
+    expect(await sweepArchiveStaging(root, 3_600_000)).toBe(1);
+    expect(await readdir(root)).toEqual(['staging-new']);
+    expect(await sweepArchiveStaging(join(root, 'missing'), 0)).toBe(0);
   });
 });
