@@ -236,7 +236,7 @@ export async function startApi(env: NodeJS.ProcessEnv = process.env) {
     summary: 'Live events of a job as Server-Sent Events; resumable with Last-Event-ID.',
     tags: ['jobs'],
     access: 'jobs:read',
-    params: z.object({ id: z.uuid() }),
+    params: z.object({ id: z.uuid().toLowerCase() }),
     query: EventStreamQuery,
     requestHeaders: { 'Last-Event-ID': { description: 'Resume after this seq: exactly the events after it', schema: LastEventId } },
     responses: {

@@ -105,11 +105,17 @@ export const TokenForm = z.discriminatedUnion('grant_type', [
   z.object({ grant_type: z.literal('refresh_token'), refresh_token: z.string().min(1).max(512) }).strict(),
 ]);
 
-export const Me = z.object({ id: z.uuid(), username: z.string(), role: Role, permissions: z.array(z.string()), authenticatedWith: z.enum(['user', 'apiKey']) });
+export const Me = z.object({
+  id: z.uuid().toLowerCase(),
+  username: z.string(),
+  role: Role,
+  permissions: z.array(z.string()),
+  authenticatedWith: z.enum(['user', 'apiKey']),
+});
 export type Me = z.infer<typeof Me>;
 
 export const Session = z.object({
-  id: z.uuid(),
+  id: z.uuid().toLowerCase(),
   current: z.boolean(),
   createdAt: z.string(),
   lastUsedAt: z.string(),
@@ -137,7 +143,7 @@ export type CreateApiKey = z.infer<typeof CreateApiKey>;
 export const CreateApiKeyDocumented = z.union([CreateApiKeyFields.omit({ role: true }), CreateApiKeyFields.omit({ scopes: true })]);
 
 export const ApiKey = z.object({
-  id: z.uuid(),
+  id: z.uuid().toLowerCase(),
   name: z.string(),
   scopes: z.array(z.string()),
   createdAt: z.string(),
@@ -160,21 +166,21 @@ export type PasswordChanged = z.infer<typeof PasswordChanged>;
 
 export const NewUser = z.object({ username: Username, password: Password, role: Role }).strict();
 export type NewUser = z.infer<typeof NewUser>;
-export const CreatedUser = z.object({ id: z.uuid(), username: z.string(), role: Role });
+export const CreatedUser = z.object({ id: z.uuid().toLowerCase(), username: z.string(), role: Role });
 export const UserPatch = z
   .object({ role: Role.optional(), disabled: z.boolean().optional() })
   .strict()
   .refine((b) => b.role !== undefined || b.disabled !== undefined, { message: 'give role and/or disabled' })
   .meta({ minProperties: 1 });
 export type UserPatch = z.infer<typeof UserPatch>;
-export const UserView = z.object({ id: z.uuid(), username: z.string(), role: Role, disabled: z.boolean() });
+export const UserView = z.object({ id: z.uuid().toLowerCase(), username: z.string(), role: Role, disabled: z.boolean() });
 export const UserList = z.object({ items: z.array(UserView.extend({ createdAt: z.string() })) });
 export type UserList = z.infer<typeof UserList>;
 
 export const AuditOutcome = z.enum(['success', 'failure', 'denied']);
 export const AuditQuery = z.object({
   action: z.string().max(64).optional(),
-  actorId: z.uuid().optional(),
+  actorId: z.uuid().toLowerCase().optional(),
   outcome: AuditOutcome.optional(),
   since: Instant.optional(),
   until: Instant.optional(),

@@ -36,7 +36,7 @@ export const CreateRepository = z
     source: RepositorySource,
     visibility: Visibility.default('private'),
     /** User ids that may read (search) the repository when visibility is `shared`. */
-    sharedWith: z.array(z.uuid()).max(100).default([]),
+    sharedWith: z.array(z.uuid().toLowerCase()).max(100).default([]),
   })
   .strict();
 export type CreateRepository = z.infer<typeof CreateRepository>;
@@ -50,7 +50,7 @@ export const IndexIdentityView = z.object({
 });
 
 export const RepositoryIndexView = z.object({
-  generation: z.uuid(),
+  generation: z.uuid().toLowerCase(),
   /** `serving`: searches read it; `building`: a new identity is being built beside the serving one. */
   state: z.enum(['serving', 'building', 'retired']),
   identity: IndexIdentityView,
@@ -63,11 +63,11 @@ export const RepositoryIndexView = z.object({
 });
 
 export const Repository = z.object({
-  id: z.uuid(),
-  owner: z.uuid(),
+  id: z.uuid().toLowerCase(),
+  owner: z.uuid().toLowerCase(),
   name: z.string(),
   visibility: Visibility,
-  sharedWith: z.array(z.uuid()),
+  sharedWith: z.array(z.uuid().toLowerCase()),
   source: RepositorySource,
   /** The uploaded archive, for archive sources. */
   snapshot: z.object({ bytes: z.number().int(), files: z.number().int(), sha256: z.string(), uploadedAt: z.iso.datetime() }).nullable(),
@@ -75,7 +75,9 @@ export const Repository = z.object({
   index: RepositoryIndexView.nullable(),
   building: RepositoryIndexView.nullable(),
   /** The latest index job, with its live progress. */
-  job: z.object({ id: z.uuid(), state: JobState, progress: z.unknown().nullable(), links: z.object({ self: z.string(), events: z.string() }) }).nullable(),
+  job: z
+    .object({ id: z.uuid().toLowerCase(), state: JobState, progress: z.unknown().nullable(), links: z.object({ self: z.string(), events: z.string() }) })
+    .nullable(),
   createdAt: z.iso.datetime(),
   updatedAt: z.iso.datetime(),
 });
@@ -84,7 +86,7 @@ export type Repository = z.infer<typeof Repository>;
 export const RepositoryList = z.object({ items: z.array(Repository) });
 
 export const ArchiveReceipt = z.object({
-  repository: z.uuid(),
+  repository: z.uuid().toLowerCase(),
   bytes: z.number().int(),
   files: z.number().int(),
   sha256: z.string(),
@@ -110,7 +112,7 @@ export const CodeSearchQuery = z
 export type CodeSearchQuery = z.infer<typeof CodeSearchQuery>;
 
 export const CodeSearchHit = z.object({
-  repository: z.uuid(),
+  repository: z.uuid().toLowerCase(),
   path: z.string(),
   language: CodeLanguage,
   symbol: z.string().nullable(),
@@ -127,7 +129,7 @@ export const CodeSearchResults = z.object({
   /** The mode that ran: hybrid falls back to text when the serving index's model cannot embed the query. */
   mode: SearchMode,
   /** The one index every hit came from. */
-  index: z.object({ generation: z.uuid(), identity: IndexIdentityView }).nullable(),
+  index: z.object({ generation: z.uuid().toLowerCase(), identity: IndexIdentityView }).nullable(),
   /** Why the requested mode could not run in full. */
   degraded: z.string().optional(),
 });
@@ -148,7 +150,7 @@ export const ImportRef = z.object({ module: z.string(), names: z.array(z.string(
 export type ImportRef = z.infer<typeof ImportRef>;
 
 export const CodeSymbol = z.object({
-  repository: z.uuid(),
+  repository: z.uuid().toLowerCase(),
   path: z.string(),
   language: CodeLanguage,
   name: z.string(),

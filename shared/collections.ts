@@ -33,8 +33,8 @@ export const CreateCollection = z
 export type CreateCollection = z.infer<typeof CreateCollection>;
 
 export const Collection = z.object({
-  id: z.uuid(),
-  owner: z.uuid(),
+  id: z.uuid().toLowerCase(),
+  owner: z.uuid().toLowerCase(),
   name: z.string(),
   description: z.string().nullable(),
   fields: z.record(z.string(), FieldType),
@@ -42,7 +42,10 @@ export const Collection = z.object({
   /** Passages stored (a long document is several). */
   passages: z.number().int(),
   index: z
-    .object({ generation: z.uuid(), identity: z.object({ model: z.string(), digest: z.string(), dimensions: z.number().int(), chunker: z.string() }) })
+    .object({
+      generation: z.uuid().toLowerCase(),
+      identity: z.object({ model: z.string(), digest: z.string(), dimensions: z.number().int(), chunker: z.string() }),
+    })
     .nullable(),
   createdAt: z.iso.datetime(),
 });
@@ -87,7 +90,10 @@ export const CollectionResults = z.object({
   items: z.array(CollectionHit),
   mode: z.enum(['vector', 'text', 'hybrid']),
   index: z
-    .object({ generation: z.uuid(), identity: z.object({ model: z.string(), digest: z.string(), dimensions: z.number().int(), chunker: z.string() }) })
+    .object({
+      generation: z.uuid().toLowerCase(),
+      identity: z.object({ model: z.string(), digest: z.string(), dimensions: z.number().int(), chunker: z.string() }),
+    })
     .nullable(),
   degraded: z.string().optional(),
 });

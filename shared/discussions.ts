@@ -47,8 +47,8 @@ export const AgentPatch = z
 export type AgentPatch = z.infer<typeof AgentPatch>;
 
 export const Agent = z.object({
-  id: z.uuid(),
-  owner: z.uuid(),
+  id: z.uuid().toLowerCase(),
+  owner: z.uuid().toLowerCase(),
   name: z.string(),
   persona: z.string(),
   model: z.string(),
@@ -70,7 +70,7 @@ export type AgentList = z.infer<typeof AgentList>;
  */
 export const TurnPolicy = z.discriminatedUnion('kind', [
   z.object({ kind: z.literal('round_robin') }).strict(),
-  z.object({ kind: z.literal('moderator'), moderatorId: z.uuid() }).strict(),
+  z.object({ kind: z.literal('moderator'), moderatorId: z.uuid().toLowerCase() }).strict(),
 ]);
 export type TurnPolicy = z.infer<typeof TurnPolicy>;
 
@@ -108,7 +108,7 @@ export const CreateDiscussion = z
     topic: nonBlank(2000),
     /** Speakers, in round-robin order. */
     agentIds: z
-      .array(z.uuid())
+      .array(z.uuid().toLowerCase())
       .min(2)
       .max(8)
       .refine((ids) => new Set(ids).size === ids.length, 'must not repeat an agent')
@@ -116,7 +116,7 @@ export const CreateDiscussion = z
     policy: DiscussionPolicy.default({ turns: { kind: 'round_robin' }, maxTurns: 6, contextTokens: 1536 }),
     visibility: Visibility.default('private'),
     /** User ids that may read and post when visibility is `shared`. */
-    sharedWith: z.array(z.uuid()).max(100).default([]),
+    sharedWith: z.array(z.uuid().toLowerCase()).max(100).default([]),
   })
   .strict();
 export type CreateDiscussion = z.infer<typeof CreateDiscussion>;
@@ -124,7 +124,7 @@ export type CreateDiscussion = z.infer<typeof CreateDiscussion>;
 /** Replaces parts of an agent inside one room (a fork's divergence); the agent itself is untouched. */
 export const AgentOverride = z
   .object({
-    agentId: z.uuid(),
+    agentId: z.uuid().toLowerCase(),
     model: ModelName.optional(),
     persona: nonBlank(8000).optional(),
     params: OllamaOptions.optional(),
@@ -145,7 +145,7 @@ export type ForkRequest = z.infer<typeof ForkRequest>;
 
 /** An agent as it acts in one room: the agent with the room's overrides applied. */
 export const RoomAgent = z.object({
-  id: z.uuid(),
+  id: z.uuid().toLowerCase(),
   name: z.string(),
   model: z.string(),
   persona: z.string(),
@@ -154,18 +154,18 @@ export const RoomAgent = z.object({
 });
 export type RoomAgent = z.infer<typeof RoomAgent>;
 
-export const Lineage = z.object({ parentId: z.uuid(), forkTurn: z.number().int() });
+export const Lineage = z.object({ parentId: z.uuid().toLowerCase(), forkTurn: z.number().int() });
 export type Lineage = z.infer<typeof Lineage>;
 
 export const Discussion = z.object({
-  id: z.uuid(),
-  owner: z.uuid(),
+  id: z.uuid().toLowerCase(),
+  owner: z.uuid().toLowerCase(),
   topic: z.string(),
   agents: z.array(RoomAgent),
   moderator: RoomAgent.nullable(),
   policy: DiscussionPolicy,
   visibility: Visibility,
-  sharedWith: z.array(z.uuid()),
+  sharedWith: z.array(z.uuid().toLowerCase()),
   status: RoomStatus,
   /** Why the room paused, stopped or finished (e.g. "turn 3 failed: ..."). */
   statusReason: z.string().nullable(),
@@ -211,9 +211,9 @@ export type ContextStats = z.infer<typeof ContextStats>;
 
 /** One document per turn, unique on (discussionId, turn). */
 export const Turn = z.object({
-  discussionId: z.uuid(),
+  discussionId: z.uuid().toLowerCase(),
   turn: z.number().int().min(1),
-  agentId: z.uuid(),
+  agentId: z.uuid().toLowerCase(),
   agentName: z.string(),
   model: z.string(),
   text: z.string(),
@@ -223,12 +223,12 @@ export const Turn = z.object({
   /** The room seq of this turn's `turn_started`: orders turns and human messages in one timeline. */
   startedSeq: z.number().int(),
   attempt: z.number().int(),
-  jobId: z.uuid().nullable(),
+  jobId: z.uuid().toLowerCase().nullable(),
   context: ContextStats.nullable(),
   /** The exact messages sent to the model; in transcripts only with `?prompts=true`. */
   prompt: z.array(ChatMessage).optional(),
   /** Set on turns a fork copied from its parent. */
-  copiedFrom: z.object({ discussionId: z.uuid(), turn: z.number().int() }).nullable(),
+  copiedFrom: z.object({ discussionId: z.uuid().toLowerCase(), turn: z.number().int() }).nullable(),
   /** The moderator's choice, under the moderator policy. */
   pickedBy: z.enum(['round_robin', 'moderator', 'fallback']),
   /** What asking the moderator for this turn's speaker consumed (null without a moderator call). */
@@ -243,10 +243,10 @@ export type PostHumanMessage = z.infer<typeof PostHumanMessage>;
 
 /** A person's message in a room; it joins the context of every turn that starts after it. */
 export const HumanMessage = z.object({
-  id: z.uuid(),
-  discussionId: z.uuid(),
+  id: z.uuid().toLowerCase(),
+  discussionId: z.uuid().toLowerCase(),
   seq: z.number().int(),
-  authorId: z.uuid(),
+  authorId: z.uuid().toLowerCase(),
   authorName: z.string(),
   text: z.string(),
   createdAt: z.iso.datetime(),
@@ -254,7 +254,7 @@ export const HumanMessage = z.object({
 export type HumanMessage = z.infer<typeof HumanMessage>;
 
 export const Summary = z.object({
-  discussionId: z.uuid(),
+  discussionId: z.uuid().toLowerCase(),
   /** Turns 1..upToTurn (and the human messages before turn upToTurn + 1) are condensed here. */
   upToTurn: z.number().int(),
   /** Timeline entries with seq below this are covered. */
@@ -274,7 +274,7 @@ export const TranscriptQuery = z.object({
 });
 
 export const Transcript = z.object({
-  discussionId: z.uuid(),
+  discussionId: z.uuid().toLowerCase(),
   status: RoomStatus,
   lineage: Lineage.nullable(),
   turns: z.array(Turn),
@@ -287,10 +287,10 @@ const CompareCell = Turn.pick({ agentId: true, agentName: true, model: true, tex
 
 /** Two transcripts side by side, aligned on turn numbers. */
 export const Comparison = z.object({
-  left: z.object({ id: z.uuid(), topic: z.string(), status: RoomStatus, lineage: Lineage.nullable() }),
-  right: z.object({ id: z.uuid(), topic: z.string(), status: RoomStatus, lineage: Lineage.nullable() }),
+  left: z.object({ id: z.uuid().toLowerCase(), topic: z.string(), status: RoomStatus, lineage: Lineage.nullable() }),
+  right: z.object({ id: z.uuid().toLowerCase(), topic: z.string(), status: RoomStatus, lineage: Lineage.nullable() }),
   /** The nearest room both descend from (one of the two, when one is the other's fork). */
-  commonAncestor: z.uuid().nullable(),
+  commonAncestor: z.uuid().toLowerCase().nullable(),
   /** Turns up to this one are shared history; null when the rooms are unrelated. */
   divergesAfterTurn: z.number().int().nullable(),
   rows: z.array(z.object({ turn: z.number().int(), left: CompareCell.nullable(), right: CompareCell.nullable(), same: z.boolean() })),
@@ -311,23 +311,29 @@ const RoomEventBase = { seq: z.number().int(), attempt: z.number().int() };
 export const TurnStartedEvent = z.object({
   ...RoomEventBase,
   turn: z.number().int(),
-  agentId: z.uuid(),
+  agentId: z.uuid().toLowerCase(),
   agentName: z.string(),
   model: z.string(),
   /** True for turns a fork replays from its parent's transcript. */
   copied: z.boolean().optional(),
 });
-export const RoomTokensEvent = z.object({ ...RoomEventBase, turn: z.number().int(), agentId: z.uuid(), text: z.string() });
+export const RoomTokensEvent = z.object({ ...RoomEventBase, turn: z.number().int(), agentId: z.uuid().toLowerCase(), text: z.string() });
 export const TurnFinishedEvent = z.object({
   ...RoomEventBase,
   turn: z.number().int(),
-  agentId: z.uuid(),
+  agentId: z.uuid().toLowerCase(),
   status: TurnStatus,
   usage: Usage.nullable(),
   error: JobError.optional(),
 });
 export const RoomStatusEvent = z.object({ ...RoomEventBase, status: RoomStatus, reason: z.string().optional() });
-export const HumanMessageEvent = z.object({ ...RoomEventBase, id: z.uuid(), authorId: z.uuid(), authorName: z.string(), text: z.string() });
+export const HumanMessageEvent = z.object({
+  ...RoomEventBase,
+  id: z.uuid().toLowerCase(),
+  authorId: z.uuid().toLowerCase(),
+  authorName: z.string(),
+  text: z.string(),
+});
 /** Only for a closed room whose live stream has expired: the whole transcript at once. */
 export const RoomSnapshotEvent = z.object({ ...RoomEventBase, status: RoomStatus, turns: z.array(Turn), messages: z.array(HumanMessage) });
 

@@ -39,7 +39,10 @@ export type JobEvent = { [K in JobEventName]: { event: K; data: z.infer<(typeof 
 
 /** Client → server over Socket.IO. The ack answers `{ ok: true }` or `{ ok: false, error: { code, message } }`. */
 export const SubscribeRequest = z.object({
-  room: z.string().regex(/^(job|discussion):[0-9a-f-]{36}$/),
+  room: z
+    .string()
+    .regex(/^(job|discussion):[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/)
+    .toLowerCase(),
   lastSeq: z.number().int().min(0).optional(),
 });
 export type SubscribeRequest = z.infer<typeof SubscribeRequest>;

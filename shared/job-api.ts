@@ -30,7 +30,7 @@ export type SubmitJobBody = z.infer<typeof SubmitJobBody>;
 export const JobLinks = z.object({ self: z.string(), events: z.string(), cancel: z.string() });
 
 export const SubmittedJob = z.object({
-  id: z.uuid(),
+  id: z.uuid().toLowerCase(),
   kind: z.string(),
   state: JobState,
   links: JobLinks,
@@ -38,13 +38,13 @@ export const SubmittedJob = z.object({
 export type SubmittedJob = z.infer<typeof SubmittedJob>;
 
 export const JobView = z.object({
-  id: z.uuid(),
+  id: z.uuid().toLowerCase(),
   kind: z.string(),
   state: JobState,
   priority: PriorityClass,
   owner: z.string().nullable(),
   /** The job that fanned out into this one (a code.index job's batches), or null. */
-  parentId: z.uuid().nullable(),
+  parentId: z.uuid().toLowerCase().nullable(),
   progress: z.unknown().nullable(),
   result: z.unknown().nullable(),
   error: JobError.nullable(),

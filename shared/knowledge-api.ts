@@ -224,7 +224,7 @@ export type CreateKnowledgeSource = z.infer<typeof CreateKnowledgeSource>;
 export const KnowledgeSourceStatus = z.enum(['pending', 'ready', 'failed']);
 
 export const KnowledgeSourceView = z.object({
-  id: z.uuid(),
+  id: z.uuid().toLowerCase(),
   kind: z.enum(['document', 'conversation']),
   title: z.string(),
   scope: KnowledgeScope,
@@ -236,7 +236,7 @@ export const KnowledgeSourceView = z.object({
   /** Items written from it (after dedup). */
   items: z.number().int(),
   error: z.string().nullable(),
-  job: z.uuid().nullable(),
+  job: z.uuid().toLowerCase().nullable(),
   createdAt: z.iso.datetime(),
   /** One per message (one for a document), in source order; present on GET of one source once extracted. */
   outcomes: z.array(ExtractionOutcome).optional(),

@@ -3,9 +3,9 @@ import { z } from 'zod';
 import { ModelName } from './model-name.ts';
 
 /** `/…/:id` of a job, room, agent, session, key or user. */
-export const IdParams = z.object({ id: z.uuid() });
+export const IdParams = z.object({ id: z.uuid().toLowerCase() });
 /** `/v1/discussions/:id/compare/:otherId`. */
-export const CompareParams = z.object({ id: z.uuid(), otherId: z.uuid() });
+export const CompareParams = z.object({ id: z.uuid().toLowerCase(), otherId: z.uuid().toLowerCase() });
 /** `/v1/models/:name`. */
 export const ModelNameParams = z.object({ name: ModelName });
 /** How many sessions a revoke-all ended. */

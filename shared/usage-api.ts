@@ -60,7 +60,7 @@ export type UsageReport = z.infer<typeof UsageReport>;
 
 export const AdminUsageQuery = UsageQuery.extend({
   groupBy: z.enum(['user', 'model', 'day']).default('user'),
-  userId: z.uuid().optional(),
+  userId: z.uuid().toLowerCase().optional(),
   limit: z.coerce.number().int().min(1).max(1000).default(200),
 });
 export type AdminUsageQuery = z.infer<typeof AdminUsageQuery>;
@@ -100,7 +100,7 @@ export type Budget = z.infer<typeof Budget>;
 const budgetFields = { period: BudgetPeriod, limitTokens: z.number().int().min(1).max(1e12).nullable() };
 export const PutBudgetBody = z.discriminatedUnion('scope', [
   z.object({ scope: z.literal('role'), subject: Role, ...budgetFields }).strict(),
-  z.object({ scope: z.literal('user'), subject: z.uuid(), ...budgetFields }).strict(),
+  z.object({ scope: z.literal('user'), subject: z.uuid().toLowerCase(), ...budgetFields }).strict(),
 ]);
 export type PutBudgetBody = z.infer<typeof PutBudgetBody>;
 

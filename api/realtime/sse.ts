@@ -74,7 +74,7 @@ export function eventStreamHandler<E extends { event: string; data: { seq: numbe
       ...(lastHeader === undefined ? [] : unstorableText(lastHeader, ['headers', 'last-event-id'])),
     ];
     if (unstorable.length) throw new AppError('VALIDATION_FAILED', { detail: 'The request holds text that cannot be stored', errors: unstorable });
-    const id = z.uuid().safeParse(req.params.id);
+    const id = z.uuid().toLowerCase().safeParse(req.params.id);
     if (!id.success) throw new AppError('VALIDATION_FAILED', { errors: [{ path: 'params.id', message: 'must be a UUID' }] });
     // The same rule the OpenAPI document states (shared/events.ts): digits only, at most 15.
     const query = EventStreamQuery.safeParse({ lastEventId: req.query.lastEventId });

@@ -24,10 +24,10 @@ export type BatchFile = z.infer<typeof BatchFile>;
 
 export const CodeBatchInput = z
   .object({
-    repositoryId: z.uuid(),
-    generation: z.uuid(),
+    repositoryId: z.uuid().toLowerCase(),
+    generation: z.uuid().toLowerCase(),
     /** The `code.index` job this batch belongs to, and its attempt that planned the batch (runs of one job). */
-    parentId: z.uuid(),
+    parentId: z.uuid().toLowerCase(),
     parentAttempt: z.number().int().positive(),
     /** The batch's place in its parent's plan, counted across the parent's attempts. */
     n: z.number().int().nonnegative(),

@@ -10,9 +10,9 @@ import { defineJob } from './define.ts';
  * identity change rebuilds every repository into a new generation.
  */
 export const CodeIndexInput = z.object({
-  repositoryId: z.uuid(),
+  repositoryId: z.uuid().toLowerCase(),
   /** The generation to build; absent: the one of the configured model's current identity. */
-  generation: z.uuid().optional(),
+  generation: z.uuid().toLowerCase().optional(),
 });
 export type CodeIndexInput = z.infer<typeof CodeIndexInput>;
 
@@ -29,8 +29,8 @@ export const CodeIndexProgress = z.object({
 export type CodeIndexProgress = z.infer<typeof CodeIndexProgress>;
 
 export const CodeIndexResult = z.object({
-  repositoryId: z.uuid(),
-  generation: z.uuid(),
+  repositoryId: z.uuid().toLowerCase(),
+  generation: z.uuid().toLowerCase(),
   /** Files in the index after this run, and how many of them this run (re)processed. */
   files: z.number().int(),
   filesChanged: z.number().int(),

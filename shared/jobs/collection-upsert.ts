@@ -14,14 +14,14 @@ export type DocumentInput = z.infer<typeof DocumentInput>;
 
 /** An `embed.batch`-style job: documents to passages to vectors, written to the collection in one commit. */
 export const CollectionUpsertInput = z.object({
-  collectionId: z.uuid(),
+  collectionId: z.uuid().toLowerCase(),
   documents: z.array(DocumentInput).min(1).max(1000),
 });
 export type CollectionUpsertInput = z.infer<typeof CollectionUpsertInput>;
 
 export const CollectionUpsertResult = z.object({
-  collectionId: z.uuid(),
-  generation: z.uuid(),
+  collectionId: z.uuid().toLowerCase(),
+  generation: z.uuid().toLowerCase(),
   documents: z.number().int(),
   passages: z.number().int(),
   embedded: z.number().int(),

@@ -4,7 +4,7 @@ import { defineJob } from './define.ts';
 
 /** Condenses a room's turns 1..upToTurn into its rolling summary (kept in MongoDB). */
 export const DiscussionSummarizeInput = z.object({
-  discussionId: z.uuid(),
+  discussionId: z.uuid().toLowerCase(),
   upToTurn: z.number().int().min(1),
   /** Target length of the summary, in estimated tokens. */
   maxTokens: z.number().int().min(16).max(4096),
@@ -12,7 +12,7 @@ export const DiscussionSummarizeInput = z.object({
 export type DiscussionSummarizeInput = z.infer<typeof DiscussionSummarizeInput>;
 
 export const DiscussionSummarizeResult = z.object({
-  discussionId: z.uuid(),
+  discussionId: z.uuid().toLowerCase(),
   upToTurn: z.number().int(),
   /** False when a summary at or beyond upToTurn already existed. */
   written: z.boolean(),

@@ -9,18 +9,18 @@ import { defineJob } from './define.ts';
  * a job of an older run finds the room moved on and skips.
  */
 export const DiscussionTurnInput = z.object({
-  discussionId: z.uuid(),
+  discussionId: z.uuid().toLowerCase(),
   turn: z.number().int().min(1),
   run: z.number().int().min(0),
 });
 export type DiscussionTurnInput = z.infer<typeof DiscussionTurnInput>;
 
 export const DiscussionTurnResult = z.object({
-  discussionId: z.uuid(),
+  discussionId: z.uuid().toLowerCase(),
   turn: z.number().int(),
   /** spoke: a turn was committed; finished: the moderator ended the room instead; skipped: the room had moved on. */
   outcome: z.enum(['spoke', 'finished', 'skipped']),
-  agentId: z.uuid().nullable(),
+  agentId: z.uuid().toLowerCase().nullable(),
   text: z.string().optional(),
   reason: z.string().optional(),
   usage: Usage.nullable(),

@@ -26,7 +26,7 @@ export const VectorsMaintainResult = z.object({
       durationMs: z.number(),
     }),
   ),
-  rebuild: z.object({ generation: z.uuid(), scheduled: z.number().int(), promoted: z.boolean() }).nullable(),
+  rebuild: z.object({ generation: z.uuid().toLowerCase(), scheduled: z.number().int(), promoted: z.boolean() }).nullable(),
   dropped: z.array(z.string()),
   /** Knowledge items purged after their expiry and grace; the knowledge table is maintained with the others. */
   knowledge: z.object({ purged: z.number().int(), table: z.string().nullable() }).nullable().default(null),
@@ -40,7 +40,7 @@ export const VectorsMaintainResult = z.object({
       copied: z.number().int(),
       deleted: z.number().int(),
       rewritten: z.number().int(),
-      promoted: z.uuid().nullable(),
+      promoted: z.uuid().toLowerCase().nullable(),
     })
     .nullable()
     .default(null),

@@ -151,6 +151,19 @@ describe('text that cannot be stored, on the live channels', () => {
     sock.close();
   });
 
+  it('acks a room id of 36 characters that is not a UUID with VALIDATION_FAILED, and takes one in upper case as the same room', async () => {
+    // The pattern let any 36 of [0-9a-f-] through to Postgres, which refused it: an INTERNAL ack.
+    const u = await stack.user('member');
+    const sock = socketOf(stack, { token: u.token });
+    expect(await handshake(sock)).toBe('connected');
+    for (const room of [`job:${'-'.repeat(36)}`, `job:${'a'.repeat(36)}`, `discussion:0000000-00000-0000-0000-000000000000`]) {
+      expect(await subscribe(sock, { room })).toMatchObject({ ok: false, error: { code: 'VALIDATION_FAILED' } });
+    }
+    const job = await stack.request('POST', '/v1/jobs', { user: u, body: { kind: 'system.ping', input: {} } });
+    expect(await subscribe(sock, { room: `job:${(job.json.id as string).toUpperCase()}` })).toEqual({ ok: true });
+    sock.close();
+  });
+
   it('refuses a handshake whose auth holds a NUL with VALIDATION_FAILED', async () => {
     const sock = socketOf(stack, { token: 'not\u0000a token' });
     expect(await handshake(sock)).toMatchObject({ code: 'VALIDATION_FAILED', message: expect.stringContaining('auth.token') });
