@@ -19,7 +19,16 @@ export const Revoked = z.object({ revoked: z.number() });
 export const Instant = z.iso
   .datetime({ offset: true })
   .refine((s) => !Number.isNaN(Date.parse(s)), 'not a date that exists')
+  // Postgres has no year 0, and an offset can carry 9999-12-31 into year 10000 in UTC: both reached it as 500s.
+  .refine((s) => inStorableYears(Date.parse(s)), 'must fall between the years 0001 and 9999 in UTC')
   .transform((s) => new Date(s).toISOString());
+
+/** Whether an instant (ms since the epoch) lies in the years 0001-9999 UTC, which every store and ISO 8601's basic form hold. */
+export function inStorableYears(ms: number): boolean {
+  if (!Number.isFinite(ms)) return false;
+  const y = new Date(ms).getUTCFullYear();
+  return y >= 1 && y <= 9999;
+}
 
 /**
  * No NUL (Postgres cannot store it; unpaired surrogates are refused at the edge as well), and at least

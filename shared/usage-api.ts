@@ -7,7 +7,7 @@ import { z } from 'zod';
 import { Role } from './auth-api.ts';
 
 /** A UTC calendar day, YYYY-MM-DD. */
-export const UsageDay = z.iso.date();
+export const UsageDay = z.iso.date().refine((d) => d >= '0001-01-01', 'must fall between the years 0001 and 9999');
 
 export const UsageTotals = z.object({
   promptTokens: z.number().int(),

@@ -40,6 +40,7 @@ import {
 } from '../../shared/index.ts';
 import { can, type Actor } from '../auth/permissions.ts';
 import { AppError } from './errors.ts';
+import { decodeCursor, encodeCursor } from './cursor.ts';
 import { ensureAgentRoom, type AgentDeps } from './agents.ts';
 
 export interface DiscussionDeps extends RoomDeps, AgentDeps {
@@ -192,18 +193,15 @@ export async function createDiscussion(deps: DiscussionDeps, actor: Actor, body:
 export async function listDiscussions(deps: DiscussionDeps, actor: Actor, q: ListDiscussionsQuery): Promise<DiscussionList> {
   let cursor: { createdAt: string; id: string } | undefined;
   if (q.cursor) {
-    const [createdAt, id] = Buffer.from(q.cursor, 'base64url').toString().split('|');
-    if (!createdAt || !id || Number.isNaN(Date.parse(createdAt)) || !/^[0-9a-f-]{36}$/.test(id)) {
-      throw new AppError('VALIDATION_FAILED', { errors: [{ path: 'query.cursor', message: 'not a cursor from this API' }] });
-    }
-    cursor = { createdAt, id };
+    const c = decodeCursor(q.cursor);
+    cursor = { createdAt: c.at, id: c.id };
   }
   const rows = await deps.rooms.list({ readerId: can(actor, 'discussions:any') ? undefined : actor.userId, status: q.status, limit: q.limit + 1, cursor });
   const page = rows.slice(0, q.limit);
   const last = page.at(-1);
   return {
     items: await Promise.all(page.map((r) => view(deps, r))),
-    nextCursor: rows.length > q.limit && last ? Buffer.from(`${last.created_at.toISOString()}|${last.id}`).toString('base64url') : null,
+    nextCursor: rows.length > q.limit && last ? encodeCursor(last.created_at, last.id) : null,
   };
 }
 

@@ -20,6 +20,7 @@ import {
 import { can, type Actor } from '../auth/permissions.ts';
 import type { Audit } from '../auth/audit.ts';
 import { AppError } from './errors.ts';
+import { decodeCursor, encodeCursor } from './cursor.ts';
 import { issuesToErrors } from './field-errors.ts';
 import type { Admit } from './admission.ts';
 
@@ -197,14 +198,8 @@ export async function getJob(deps: JobDeps, actor: Actor, id: string): Promise<J
 export async function listJobs(deps: JobDeps, actor: Actor, q: ListJobsQuery): Promise<JobList> {
   let cursor: { queuedAt: string; id: string } | undefined;
   if (q.cursor) {
-    const [queuedAt, id] = Buffer.from(q.cursor, 'base64url').toString().split('|');
-    if (!queuedAt || !id || Number.isNaN(Date.parse(queuedAt)) || !/^[0-9a-f-]{36}$/.test(id)) {
-      throw new AppError('VALIDATION_FAILED', {
-        detail: 'The cursor is not one this API gave out: pass `nextCursor` from the previous page as it is',
-        errors: [{ path: 'query.cursor', message: 'not a cursor from this API' }],
-      });
-    }
-    cursor = { queuedAt, id };
+    const c = decodeCursor(q.cursor);
+    cursor = { queuedAt: c.at, id: c.id };
   }
   const rows = await deps.jobs.list({
     ownerId: can(actor, 'jobs:any') ? undefined : actor.userId,
@@ -219,7 +214,7 @@ export async function listJobs(deps: JobDeps, actor: Actor, q: ListJobsQuery): P
   const last = page.at(-1);
   return {
     items: page.map(toSummary),
-    nextCursor: rows.length > q.limit && last ? Buffer.from(`${last.queued_at.toISOString()}|${last.id}`).toString('base64url') : null,
+    nextCursor: rows.length > q.limit && last ? encodeCursor(last.queued_at, last.id) : null,
   };
 }
 

@@ -34,7 +34,8 @@ const MAX_RANGE_DAYS = 366;
 function range(q: { from?: string; to?: string }): { from: string; to: string } {
   const today = new Date().toISOString().slice(0, 10);
   const to = q.to ?? today;
-  const from = q.from ?? new Date(Date.parse(`${to}T00:00:00Z`) - 29 * 86_400_000).toISOString().slice(0, 10);
+  // The default start is 29 days before `to`, never before the first day there is (0001-01-01).
+  const from = q.from ?? new Date(Math.max(Date.parse(`${to}T00:00:00Z`) - 29 * 86_400_000, Date.parse('0001-01-01T00:00:00Z'))).toISOString().slice(0, 10);
   const days = (Date.parse(to) - Date.parse(from)) / 86_400_000;
   if (days < 0) throw new AppError('VALIDATION_FAILED', { errors: [{ path: 'query.from', message: 'must not be after `to`' }] });
   if (days >= MAX_RANGE_DAYS)

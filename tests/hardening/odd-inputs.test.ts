@@ -1,0 +1,69 @@
+/**
+ * Inputs a real client can send that once reached a store it could not take:
+ * a year Postgres lacks (0000), an offset that carries 9999-12-31 into year
+ * 10000, list cursors whose parts only looked right. Each is a 400 naming the
+ * field, never a 500.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startStack, type Stack, type TestUser } from '../harness.ts';
+
+let stack: Stack;
+let member: TestUser;
+let admin: TestUser;
+
+beforeAll(async () => {
+  stack = await startStack({ workers: false });
+  [member, admin] = await Promise.all([stack.user('member'), stack.user('admin')]);
+});
+afterAll(() => stack?.stop());
+
+const b64 = (s: string) => Buffer.from(s).toString('base64url');
+
+function expect400(r: { status: number; json: any; text: string }, path: string) {
+  expect(r.status, r.text).toBe(400);
+  expect(r.json.code).toBe('VALIDATION_FAILED');
+  expect(r.json.errors.map((e: { path: string }) => e.path)).toContain(path);
+}
+
+describe('instants outside the years 0001-9999', () => {
+  it('are refused wherever an instant is taken', async () => {
+    const early = '0000-01-01T00:00:00Z';
+    const late = '9999-12-31T23:59:59-23:59';
+    expect400(await stack.request('GET', `/v1/jobs?since=${early}`, { user: member }), 'query.since');
+    expect400(await stack.request('GET', `/v1/jobs?until=${encodeURIComponent(late)}`, { user: member }), 'query.until');
+    expect400(await stack.request('GET', `/v1/admin/audit?since=${early}`, { user: admin }), 'query.since');
+    expect400(await stack.request('POST', '/v1/auth/api-keys', { user: member, body: { name: 'k', expiresAt: late } }), 'expiresAt');
+    expect400(await stack.request('GET', '/v1/usage?to=0000-01-01', { user: member }), 'query.to');
+    // The last instants that exist still work.
+    expect((await stack.request('GET', `/v1/jobs?until=${encodeURIComponent('9999-12-31T23:59:59Z')}`, { user: member })).status).toBe(200);
+    expect((await stack.request('GET', `/v1/jobs?since=${encodeURIComponent('0001-01-01T00:00:00Z')}`, { user: member })).status).toBe(200);
+  });
+
+  it('never make the default usage range start before the first day there is', async () => {
+    const r = await stack.request('GET', '/v1/usage?to=0001-01-05', { user: member });
+    expect(r.status, r.text).toBe(200);
+  });
+});
+
+describe('list cursors', () => {
+  it('are read back only as this API writes them', async () => {
+    for (const raw of [
+      '1|00000000-0000-0000-0000-000000000000',
+      '2024-01-01T00:00:00Z|------------------------------------',
+      '+275760-09-13T00:00:00.000Z|6f1c0e0e-8a2b-4c1d-9e3f-0a1b2c3d4e5f',
+      '0000-01-01T00:00:00.000Z|6f1c0e0e-8a2b-4c1d-9e3f-0a1b2c3d4e5f',
+    ]) {
+      expect400(await stack.request('GET', `/v1/jobs?cursor=${b64(raw)}`, { user: member }), 'query.cursor');
+      expect400(await stack.request('GET', `/v1/discussions?cursor=${b64(raw)}`, { user: member }), 'query.cursor');
+    }
+  });
+
+  it('page through a list as given out', async () => {
+    for (let i = 0; i < 3; i++) await stack.request('POST', '/v1/jobs', { user: member, body: { kind: 'system.ping', input: { echo: `p${i}` } } });
+    const first = await stack.request('GET', '/v1/jobs?limit=2', { user: member });
+    expect(first.json.nextCursor).toBeTruthy();
+    const second = await stack.request('GET', `/v1/jobs?limit=2&cursor=${first.json.nextCursor}`, { user: member });
+    expect(second.status).toBe(200);
+    expect(second.json.items.length).toBeGreaterThan(0);
+  });
+});
