@@ -63,8 +63,29 @@ export function parseTime(verbatim: string): ParsedTime {
     if (h > 23 || min > 59 || sec > 59) return none;
     precision = parts[3] ? 'second' : 'minute';
   }
-  const ms = Date.UTC(ymd.y, ymd.m, ymd.d, h, min, sec);
-  return { verbatim, iso: new Date(ms).toISOString(), precision };
+  const instant = isoOf(utc(ymd.y, ymd.m, ymd.d, h, min, sec));
+  return instant ? { verbatim, iso: instant, precision } : none;
+}
+
+/**
+ * Milliseconds of a UTC moment, for any year: `Date.UTC` reads years 0-99 as 1900-1999, so
+ * "8 May 0023" would have become 1923.
+ */
+function utc(y: number, mo: number, d: number, h = 0, min = 0, sec = 0, ms = 0): number {
+  const t = new Date(Date.UTC(2000, mo, d, h, min, sec, ms));
+  t.setUTCFullYear(y, mo, d);
+  return t.getTime();
+}
+
+/**
+ * The instant in ISO form, or null outside the years 0001-9999 in UTC: items carry it as a date-time of
+ * four-digit years, and one offset past 9999-12-31 ("+010000-…") made every later read of the owner's
+ * knowledge fail. The verbatim text is kept either way.
+ */
+function isoOf(ms: number): string | null {
+  if (!Number.isFinite(ms)) return null;
+  const y = new Date(ms).getUTCFullYear();
+  return y >= 1 && y <= 9999 ? new Date(ms).toISOString() : null;
 }
 
 function calendarParts(text: string): { y: number; m: number; d: number } | null {
@@ -78,21 +99,25 @@ function calendarParts(text: string): { y: number; m: number; d: number } | null
 
 function validDay(y: number, m: number, d: number): boolean {
   if (m < 0 || d < 1) return false;
-  return d <= new Date(Date.UTC(y, m + 1, 0)).getUTCDate();
+  return d <= new Date(utc(y, m + 1, 0)).getUTCDate();
 }
 
 function parseIso(s: string): ParsedTime | null {
   const m = /^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?)?$/.exec(s)!;
   const [y, mo, d] = [Number(m[1]), Number(m[2]) - 1, Number(m[3])];
   if (!validDay(y, mo, d)) return null;
-  if (m[4] === undefined) return { verbatim: s, iso: new Date(Date.UTC(y, mo, d)).toISOString(), precision: 'day' };
+  if (m[4] === undefined) {
+    const day = isoOf(utc(y, mo, d));
+    return day ? { verbatim: s, iso: day, precision: 'day' } : null;
+  }
   const [h, min, sec] = [Number(m[4]), Number(m[5]), Number(m[6] ?? 0)];
   if (h > 23 || min > 59 || sec > 59) return null;
-  let ms = Date.UTC(y, mo, d, h, min, sec, m[7] ? Math.round(Number(m[7]) * 1000) : 0);
+  let ms = utc(y, mo, d, h, min, sec, m[7] ? Math.round(Number(m[7]) * 1000) : 0);
   const zone = m[8];
   if (zone && zone !== 'Z') {
     const z = /^([+-])(\d{2}):?(\d{2})$/.exec(zone)!;
     ms -= (z[1] === '-' ? -1 : 1) * (Number(z[2]) * 60 + Number(z[3])) * 60_000;
   }
-  return { verbatim: s, iso: new Date(ms).toISOString(), precision: m[6] ? 'second' : 'minute' };
+  const instant = isoOf(ms);
+  return instant ? { verbatim: s, iso: instant, precision: m[6] ? 'second' : 'minute' } : null;
 }

@@ -46,6 +46,17 @@ describe('times', () => {
     expect(parseTime('13:75 on 8 May 2023').iso).toBeNull();
   });
 
+  it('gives no instant outside the years 0001-9999 in UTC, and reads years below 100 as written', () => {
+    // An offset carried 9999-12-31 into year 10000 ("+010000-…"); stored, it broke every later read of the owner's knowledge.
+    expect(parseTime('9999-12-31T23:00-02:00')).toEqual({ verbatim: '9999-12-31T23:00-02:00', iso: null, precision: null });
+    expect(parseTime('0000-01-01').iso).toBeNull();
+    expect(parseTime('0001-01-01T00:30+01:00').iso).toBeNull();
+    expect(parseTime('9999-12-31T23:59Z').iso).toBe('9999-12-31T23:59:00.000Z');
+    // Date.UTC reads 0-99 as 1900-1999.
+    expect(parseTime('0023-05-08').iso).toBe('0023-05-08T00:00:00.000Z');
+    expect(parseTime('8 May 0023').iso).toBe('0023-05-08T00:00:00.000Z');
+  });
+
   it('finds times inside running text with their spans', () => {
     const text = 'We met at 1:56 pm on 8 May, 2023 and again on 2023-06-01.';
     expect(findTimes(text).map((t) => [text.slice(t.start, t.end), t.time.iso])).toEqual([
