@@ -10,7 +10,7 @@
  * Every query carries a scope: `scope IN (...)` is ANDed in front of the
  * caller's filter, and an empty scope matches nothing rather than everything.
  */
-import type { FieldType } from './schema.ts';
+import { isInt32, type FieldType } from './schema.ts';
 
 export type Scalar = string | number | boolean;
 
@@ -57,7 +57,7 @@ function literal(value: Scalar, type: FieldType, field: string): string {
       if (typeof value !== 'string') throw new FilterError(`${field}: expected a string`, field);
       return sqlString(value);
     case 'int':
-      if (typeof value !== 'number' || !Number.isInteger(value)) throw new FilterError(`${field}: expected an integer`, field);
+      if (!isInt32(value)) throw new FilterError(`${field}: expected a 32-bit integer (-2147483648 to 2147483647)`, field);
       return sqlNumber(value, field);
     case 'float':
       if (typeof value !== 'number') throw new FilterError(`${field}: expected a number`, field);
@@ -95,12 +95,44 @@ function compileCondition(column: string, type: FieldType, cond: Condition): str
   if (type !== 'int' && type !== 'float') throw new FilterError(`${column}: ranges apply to numeric fields only`, column);
   const parts: string[] = [];
   const ops = { gt: '>', gte: '>=', lt: '<', lte: '<=' } as const;
+  let given = 0;
   for (const [key, op] of Object.entries(ops) as [keyof typeof ops, string][]) {
     const v = cond[key];
-    if (v !== undefined) parts.push(`${column} ${op} ${sqlNumber(v, column)}`);
+    if (v === undefined) continue;
+    given++;
+    sqlNumber(v, column);
+    const part = type === 'int' ? intBound(column, key, v) : `${column} ${op} ${sqlNumber(v, column)}`;
+    if (part) parts.push(part);
   }
-  if (!parts.length) throw new FilterError(`${column}: empty condition`, column);
+  if (!given) throw new FilterError(`${column}: empty condition`, column);
+  // Every bound held for every integer: any value passes.
+  if (!parts.length) parts.push(`${column} IS NOT NULL`);
   return cond.orNull ? `${column} IS NULL OR (${parts.join(' AND ')})` : parts.join(' AND ');
+}
+
+const INT32_MIN = -2_147_483_648;
+const INT32_MAX = 2_147_483_647;
+
+/**
+ * One bound of a range on a 32-bit integer column, as the same set of integers with an integer
+ * literal the column's type takes (LanceDB refused `n > 1.5` and `n <= 2147483648` on an Int32
+ * column). `n > 1.5` is `n > 1`; a bound every integer meets gives no predicate (undefined); one
+ * none meets gives `false`.
+ */
+function intBound(column: string, key: 'gt' | 'gte' | 'lt' | 'lte', v: number): string | undefined {
+  // As a bound on integers: n > v ⇔ n > floor(v); n ≥ v ⇔ n ≥ ceil(v); n < v ⇔ n < ceil(v); n ≤ v ⇔ n ≤ floor(v).
+  const b = key === 'gt' || key === 'lte' ? Math.floor(v) : Math.ceil(v);
+  const lower = key === 'gt' || key === 'gte';
+  // The least or greatest integer allowed, inclusive.
+  const edge = key === 'gt' ? b + 1 : key === 'lt' ? b - 1 : b;
+  if (lower) {
+    if (edge > INT32_MAX) return 'false';
+    if (edge <= INT32_MIN) return undefined;
+    return `${column} >= ${edge}`;
+  }
+  if (edge < INT32_MIN) return 'false';
+  if (edge >= INT32_MAX) return undefined;
+  return `${column} <= ${edge}`;
 }
 
 /**

@@ -25,13 +25,18 @@ import { Bool, DataType, Field, FixedSizeList, Float32, Float64, Int32, List, Sc
 export type FieldType = 'string' | 'int' | 'float' | 'bool' | 'string[]';
 
 /** Whether a metadata value fits a declared field (null fits any: the field is then empty). */
+/** `int` fields are 32-bit in LanceDB (Int32): a larger integer came back wrapped (3000000000 as -1294967296). */
+export function isInt32(v: unknown): v is number {
+  return Number.isInteger(v) && (v as number) >= -2_147_483_648 && (v as number) <= 2_147_483_647;
+}
+
 export function fitsFieldType(type: FieldType, v: unknown): boolean {
   if (v === null) return true;
   switch (type) {
     case 'string[]':
       return Array.isArray(v);
     case 'int':
-      return Number.isInteger(v);
+      return isInt32(v);
     case 'float':
       return typeof v === 'number';
     case 'bool':

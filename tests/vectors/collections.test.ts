@@ -103,6 +103,31 @@ describe('collections', () => {
     expect(r.json.errors[0].path).toBe('documents.0.metadata.year');
   });
 
+  it('holds int fields to 32 bits, in documents and in filters', async () => {
+    // LanceDB stores them as Int32: 3000000000 came back as -1294967296, and filters past the range or with
+    // a fraction were a 500.
+    const big = await stack.request('POST', `/v1/collections/${coll}/documents`, {
+      user: alice,
+      body: { documents: [{ id: 'x', text: 'y', metadata: { year: 3_000_000_000 } }] },
+    });
+    expect(big.status).toBe(400);
+    expect(big.json.errors[0].path).toBe('documents.0.metadata.year');
+    for (const cond of [3_000_000_000, { in: [1e21] }, 1.5]) {
+      const r = await query({ text: 'tea', mode: 'hybrid', where: { year: cond } });
+      expect(r.status, JSON.stringify(cond)).toBe(400);
+      expect(r.json.errors[0].path).toBe('where');
+    }
+    // A range is a set of integers, whatever its bounds: 2021.5 < year < 1e12 is 2022 ≤ year, past the type's top included.
+    const years = async (cond: unknown) =>
+      ((await query({ text: 'bread tea coffee', mode: 'vector', limit: 20, where: { year: cond } })).json.items as { metadata: { year: number } }[])
+        .map((h) => h.metadata.year)
+        .sort();
+    expect(new Set(await years({ gt: 2021.5, lt: 1e12 }))).toEqual(new Set([2022, 2023]));
+    expect(new Set(await years({ lte: 2021.9 }))).toEqual(new Set([1450, 2021]));
+    expect(await years({ gt: 2_147_483_647 })).toEqual([]);
+    expect(new Set(await years({ gte: -1e15 }))).toEqual(new Set([1450, 2021, 2022, 2023]));
+  });
+
   it('is private to its owner', async () => {
     expect((await query({ text: 'tea' }, bob)).status).toBe(404);
     expect((await stack.request('GET', `/v1/collections/${coll}`, { user: bob })).status).toBe(404);
