@@ -45,9 +45,11 @@ export function tarGz(entries: TarEntry[]): Buffer {
   for (const e of entries) {
     const data = e.content === undefined ? Buffer.alloc(0) : Buffer.isBuffer(e.content) ? e.content : Buffer.from(e.content);
     if (Buffer.byteLength(e.name) > 100) {
+      // A pax record's length counts bytes, its own digits included.
       const rec = ` path=${e.name}\n`;
-      let len = rec.length + 2;
-      while (`${len}${rec}`.length !== len) len = `${len}${rec}`.length;
+      const bytes = (s: string) => Buffer.byteLength(s);
+      let len = bytes(rec) + 2;
+      while (bytes(`${len}${rec}`) !== len) len = bytes(`${len}${rec}`);
       const pax = Buffer.from(`${len}${rec}`);
       parts.push(header('PaxHeader', pax.length, 'x'), pax, Buffer.alloc((512 - (pax.length % 512)) % 512));
     }

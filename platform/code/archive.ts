@@ -67,7 +67,13 @@ export function safeEntryPath(name: string): string {
   if (name.startsWith('/')) throw new ArchiveError('unsafe_path', `entry "${name}" is an absolute path`, name);
   const parts = name.split('/').filter((p) => p !== '' && p !== '.');
   if (parts.some((p) => p === '..')) throw new ArchiveError('unsafe_path', `entry "${name}" climbs out of the tree with ".."`, name);
-  return parts.join('/');
+  // What the index's jobs take as a file name (shared/jobs/code-chunk.ts RelativePath), and what a file system holds:
+  // one such name once failed the whole index, and a long one the upload (ENAMETOOLONG, a 500).
+  if (/[\x00-\x1f]/.test(name)) throw new ArchiveError('unsafe_path', `entry ${JSON.stringify(name)} contains a control character`, name);
+  if (parts.some((p) => Buffer.byteLength(p) > 255)) throw new ArchiveError('unsafe_path', `entry "${name}" has a name longer than 255 bytes`, name);
+  const normalised = parts.join('/');
+  if (normalised.length > 1024) throw new ArchiveError('unsafe_path', `entry "${name.slice(0, 64)}…" is longer than 1024 characters`, name);
+  return normalised;
 }
 
 /** Whether a link at `entry` pointing to `target` stays inside the tree. */

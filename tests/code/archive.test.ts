@@ -81,6 +81,17 @@ describe('unsafe entries', () => {
     await expectRefused(tarGz([{ name: `${'d/'.repeat(60)}${'../'.repeat(70)}escape.ts`, content: 'x' }]), 422, 'ARCHIVE_REJECTED', 'unsafe_path');
   });
 
+  it('refuses a name with a control character, a name over 255 bytes, and a path over 1024 characters', async () => {
+    // A tab passed the upload and then failed every index job of the repository; a long name failed the upload with a 500.
+    for (const name of ['src/tab\tname.ts', 'src/a\nb.ts', 'src/c\rd.py']) {
+      const p = await expectRefused(tarGz([{ name, content: 'x' }]), 422, 'ARCHIVE_REJECTED', 'unsafe_path');
+      expect(p.errors[0].path).toBe(`archive:${name}`);
+    }
+    await expectRefused(tarGz([{ name: `src/${'a'.repeat(300)}.ts`, content: 'x' }]), 422, 'ARCHIVE_REJECTED', 'unsafe_path');
+    await expectRefused(tarGz([{ name: `src/${'é'.repeat(130)}.ts`, content: 'x' }]), 422, 'ARCHIVE_REJECTED', 'unsafe_path');
+    await expectRefused(tarGz([{ name: `${'dir/'.repeat(300)}x.ts`, content: 'x' }]), 422, 'ARCHIVE_REJECTED', 'unsafe_path');
+  });
+
   it('refuses symbolic and hard links that point outside the tree', async () => {
     await expectRefused(tarGz([{ name: 'passwd.ts', type: '2', linkname: '/etc/passwd' }]), 422, 'ARCHIVE_REJECTED', 'unsafe_link');
     await expectRefused(tarGz([{ name: 'a/up.ts', type: '2', linkname: '../../outside.ts' }]), 422, 'ARCHIVE_REJECTED', 'unsafe_link');
