@@ -295,6 +295,15 @@ async function createUnderLock(deps: ModelDeps, body: CreateModelBody): Promise<
     });
   }
   mustNotExist(inv, body.name, 'A model', 'name');
+  // Ollama quantizes only from F16 or F32 weights, and says so with a 500 (which would read as our 503).
+  if (body.quantize) {
+    const levels = [...new Set(source.on.map((o) => (o.tag.details?.quantization_level ?? '').toUpperCase()).filter(Boolean))];
+    if (levels.length && !levels.some((l) => l === 'F16' || l === 'F32'))
+      throw new AppError('VALIDATION_FAILED', {
+        detail: `"${body.from}" is ${levels.join(', ')}; quantize applies only to F16 or F32 weights`,
+        errors: [{ path: 'quantize', message: `the source is ${levels.join(', ')}, not F16 or F32` }],
+      });
+  }
   const done = await Promise.all(
     source.on.map((o) =>
       deps.ollama.models.create(o.host, {

@@ -181,6 +181,10 @@ describe('changing models', () => {
     // cannot evict the runner other suites are using: Ollama keys runners by weights file.
     const made = await stack.request('POST', '/v1/models', { user: operator, body: { name: small, from: 'all-minilm', quantize: 'q8_0' } });
     expect(made.status).toBe(201);
+    // Quantizing needs F16 or F32 weights: from the quantized one just made it is the client's mistake, a 400 (Ollama's own answer is a 500).
+    const again = await stack.request('POST', '/v1/models', { user: operator, body: { name: `${small}-twice`, from: small, quantize: 'q4_K_M' } });
+    expect(again.status, again.text).toBe(400);
+    expect(again.json.errors).toEqual([expect.objectContaining({ path: 'quantize' })]);
     expect(made.json).toMatchObject({ quantization: 'Q8_0', capabilities: ['embedding'], loaded: false });
 
     const load = await stack.request('POST', `/v1/models/${enc(small)}/load`, { user: operator, body: { keep_alive: '10m' } });
