@@ -71,6 +71,13 @@ function normalise(err: unknown, ports: Partial<Record<Dependency, number>>): Ap
   if (e?.type === 'encoding.unsupported' || e?.type === 'charset.unsupported') return new AppError('UNSUPPORTED_MEDIA_TYPE', { cause: err });
   if (e?.type === 'entity.encoding.invalid') return new AppError('MALFORMED_BODY', { detail: 'The body is not valid UTF-8', cause: err });
   if (e?.type === 'request.aborted') return new AppError('MALFORMED_BODY', { detail: 'The request was aborted', cause: err });
+  // The router could not decode a path parameter (`/v1/jobs/%zz`): the URL is at fault, not a body.
+  if (err instanceof URIError)
+    return new AppError('VALIDATION_FAILED', {
+      detail: 'The URL holds a malformed percent-escape',
+      errors: [{ path: 'params', message: 'not valid percent-encoding' }],
+      cause: err,
+    });
   if (typeof e?.status === 'number' && e.status >= 400 && e.status < 500) return new AppError('MALFORMED_BODY', { cause: err });
   return new AppError('INTERNAL', { cause: err });
 }

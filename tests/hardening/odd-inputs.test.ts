@@ -67,3 +67,14 @@ describe('list cursors', () => {
     expect(second.json.items.length).toBeGreaterThan(0);
   });
 });
+
+describe('URLs', () => {
+  it('answer a malformed percent-escape in a path with a 400 about the URL, not the body', async () => {
+    for (const path of ['/v1/jobs/%zz', '/v1/models/a%']) {
+      const r = await stack.request('GET', path, { user: admin });
+      expect(r.status, r.text).toBe(400);
+      expect(r.json.code).toBe('VALIDATION_FAILED');
+      expect(r.json.errors).toEqual([{ path: 'params', message: 'not valid percent-encoding' }]);
+    }
+  });
+});
