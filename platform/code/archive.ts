@@ -131,6 +131,9 @@ function paxRecords(data: Buffer): Record<string, string> {
     if (space < 0) break;
     const len = parseInt(data.toString('ascii', i, space), 10);
     if (!Number.isFinite(len) || len <= 0) break;
+    // The length counts the record's bytes, its own digits and the newline included: a record that does not
+    // end where it says (a writer that counted characters) would otherwise name a truncated path.
+    if (i + len > data.length || data[i + len - 1] !== 0x0a) throw new ArchiveError('malformed', 'a pax header record does not end where its length says');
     const record = data.toString('utf8', space + 1, i + len - 1);
     const eq = record.indexOf('=');
     if (eq > 0) out[record.slice(0, eq)] = record.slice(eq + 1);

@@ -92,6 +92,17 @@ describe('unsafe entries', () => {
     await expectRefused(tarGz([{ name: `${'dir/'.repeat(300)}x.ts`, content: 'x' }]), 422, 'ARCHIVE_REJECTED', 'unsafe_path');
   });
 
+  it('refuses a pax record whose length does not match its bytes', async () => {
+    // 17 characters but 18 bytes ("é" is two): read by its length, it named a truncated path.
+    const record = '17 path=src/é.ts\n';
+    expect([record.length, Buffer.byteLength(record)]).toEqual([17, 18]);
+    const body = tarGz([
+      { name: 'PaxHeader', type: 'x' as never, content: record },
+      { name: 'src/x.ts', content: 'x' },
+    ]);
+    await expectRefused(body, 422, 'ARCHIVE_REJECTED', 'malformed');
+  });
+
   it('refuses symbolic and hard links that point outside the tree', async () => {
     await expectRefused(tarGz([{ name: 'passwd.ts', type: '2', linkname: '/etc/passwd' }]), 422, 'ARCHIVE_REJECTED', 'unsafe_link');
     await expectRefused(tarGz([{ name: 'a/up.ts', type: '2', linkname: '../../outside.ts' }]), 422, 'ARCHIVE_REJECTED', 'unsafe_link');
