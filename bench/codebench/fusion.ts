@@ -36,26 +36,22 @@ type Fuse = (l: Lists, w: Weights) => Candidate[];
 const depth = 50;
 const f3 = (x: number) => x.toFixed(3);
 
+/** The three lists of a query, each with its weight (the name vectors weigh 1), leaving out those weighted 0. */
+const weighted = (l: Lists, w: Weights) =>
+  [
+    { items: l.name, weight: 1 },
+    { items: l.chunk, weight: w.chunk },
+    { items: l.text, weight: w.text },
+  ].filter((x) => x.weight > 0);
+
 const rrf =
   (k: number): Fuse =>
   (l, w) =>
-    reciprocalRankFusion(
-      [
-        { items: l.name, weight: 1 },
-        { items: l.chunk, weight: w.chunk },
-        { items: l.text, weight: w.text },
-      ].filter((x) => x.weight > 0),
-      (c) => c.key,
-      k,
-    ).map((f) => f.item);
+    reciprocalRankFusion(weighted(l, w), (c) => c.key, k).map((f) => f.item);
 
 const convex: Fuse = (l, w) =>
   minMaxFusion(
-    [
-      { items: l.name, weight: 1 },
-      { items: l.chunk, weight: w.chunk },
-      { items: l.text, weight: w.text },
-    ].filter((x) => x.weight > 0),
+    weighted(l, w),
     (c) => c.key,
     (c) => c.score,
   ).map((f) => f.item);

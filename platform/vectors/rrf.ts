@@ -16,10 +16,17 @@ export interface FusedItem<T> {
   ranks: (number | null)[];
 }
 
-export function reciprocalRankFusion<T>(lists: readonly { items: readonly T[]; weight?: number }[], key: (item: T) => string, k = 60): FusedItem<T>[] {
+type Lists<T> = readonly { items: readonly T[]; weight?: number }[];
+
+/**
+ * The fusion both methods share: each list adds `weight × vote(list, position)` for each of its items
+ * (a list that repeats an item votes once, at its first position); items are ordered by their sums.
+ */
+function weightedFusion<T>(lists: Lists<T>, key: (item: T) => string, voteOf: (list: number) => (position: number) => number): FusedItem<T>[] {
   const fused = new Map<string, FusedItem<T> & { best: number; first: number }>();
   lists.forEach((list, li) => {
     const weight = list.weight ?? 1;
+    const vote = voteOf(li);
     list.items.forEach((item, i) => {
       const id = key(item);
       let f = fused.get(id);
@@ -27,16 +34,19 @@ export function reciprocalRankFusion<T>(lists: readonly { items: readonly T[]; w
         f = { item, score: 0, ranks: lists.map(() => null), best: Infinity, first: li * 1e9 + i };
         fused.set(id, f);
       }
-      // A list that repeats an item votes once, with its best rank.
       if (f.ranks[li] !== null) return;
       f.ranks[li] = i + 1;
-      f.score += weight / (k + i + 1);
+      f.score += weight * vote(i);
       f.best = Math.min(f.best, i + 1);
     });
   });
   return [...fused.values()]
     .sort((a, b) => b.score - a.score || a.best - b.best || a.first - b.first)
     .map(({ item, score, ranks }) => ({ item, score, ranks }));
+}
+
+export function reciprocalRankFusion<T>(lists: Lists<T>, key: (item: T) => string, k = 60): FusedItem<T>[] {
+  return weightedFusion(lists, key, () => (i) => 1 / (k + i + 1));
 }
 
 /**
@@ -51,31 +61,11 @@ export function reciprocalRankFusion<T>(lists: readonly { items: readonly T[]; w
  *
  * Ties as in `reciprocalRankFusion`; `ranks` the same.
  */
-export function minMaxFusion<T>(
-  lists: readonly { items: readonly T[]; weight?: number }[],
-  key: (item: T) => string,
-  score: (item: T, list: number) => number,
-): FusedItem<T>[] {
-  const fused = new Map<string, FusedItem<T> & { best: number; first: number }>();
-  lists.forEach((list, li) => {
-    const weight = list.weight ?? 1;
-    const scores = list.items.map((item) => score(item, li));
+export function minMaxFusion<T>(lists: Lists<T>, key: (item: T) => string, score: (item: T, list: number) => number): FusedItem<T>[] {
+  return weightedFusion(lists, key, (li) => {
+    const scores = lists[li]!.items.map((item) => score(item, li));
     const hi = Math.max(...scores);
     const lo = Math.min(...scores);
-    list.items.forEach((item, i) => {
-      const id = key(item);
-      let f = fused.get(id);
-      if (!f) {
-        f = { item, score: 0, ranks: lists.map(() => null), best: Infinity, first: li * 1e9 + i };
-        fused.set(id, f);
-      }
-      if (f.ranks[li] !== null) return;
-      f.ranks[li] = i + 1;
-      f.score += weight * (hi > lo ? (scores[i]! - lo) / (hi - lo) : 1);
-      f.best = Math.min(f.best, i + 1);
-    });
+    return (i) => (hi > lo ? (scores[i]! - lo) / (hi - lo) : 1);
   });
-  return [...fused.values()]
-    .sort((a, b) => b.score - a.score || a.best - b.best || a.first - b.first)
-    .map(({ item, score, ranks }) => ({ item, score, ranks }));
 }
