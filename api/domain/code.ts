@@ -11,7 +11,7 @@
  * - `path` sources: `code:paths` (operators), and only under PARLEY_CODE_ROOTS.
  */
 import { randomUUID } from 'node:crypto';
-import { mkdir, rename, rm } from 'node:fs/promises';
+import { mkdir, rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
 import type { Config } from '../../platform/config.ts';
@@ -22,6 +22,7 @@ import {
   archiveTree,
   codeCollection,
   identityView,
+  moveAside,
   resolveSourcePath,
   stageArchive,
   submitJob,
@@ -176,13 +177,7 @@ export async function deleteRepository(deps: CodeDeps, actor: Actor, id: string)
     if (!(await deps.store.deleteRepository(row.id, trx))) throw new AppError('NOT_FOUND', { detail: 'No such repository' });
     if (row.source.type !== 'archive') return false;
     await mkdir(dirname(gone), { recursive: true });
-    return rename(dirname(archiveTree(deps.config.code.dir, row.id)), gone).then(
-      () => true,
-      (err: NodeJS.ErrnoException) => {
-        if (err.code === 'ENOENT') return false;
-        throw err;
-      },
-    );
+    return moveAside(dirname(archiveTree(deps.config.code.dir, row.id)), gone);
   });
   if (moved) await rm(gone, { recursive: true, force: true });
 }

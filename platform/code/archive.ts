@@ -406,13 +406,7 @@ export async function stageArchive(body: Readable, stagingRoot: string, limits: 
     async swapInto(treeDir) {
       await mkdir(dirname(treeDir), { recursive: true });
       const old = join(stagingRoot, `old-${randomUUID()}`);
-      const hadTree = await rename(treeDir, old).then(
-        () => true,
-        (err: NodeJS.ErrnoException) => {
-          if (err.code === 'ENOENT') return false;
-          throw err;
-        },
-      );
+      const hadTree = await moveAside(treeDir, old);
       await rename(staging, treeDir);
       swapped = true;
       if (hadTree) await rm(old, { recursive: true, force: true });
@@ -421,6 +415,17 @@ export async function stageArchive(body: Readable, stagingRoot: string, limits: 
       if (!swapped) await rm(staging, { recursive: true, force: true });
     },
   };
+}
+
+/** Renames `from` to `to`; false when there was nothing at `from`. */
+export async function moveAside(from: string, to: string): Promise<boolean> {
+  return rename(from, to).then(
+    () => true,
+    (err: NodeJS.ErrnoException) => {
+      if (err.code === 'ENOENT') return false;
+      throw err;
+    },
+  );
 }
 
 /**

@@ -4,7 +4,7 @@
  * tables and search, and the one adapter through which these features
  * submit jobs. docs/code-search.md is the guide.
  */
-export { ArchiveError, linkStaysInside, safeEntryPath, stageArchive, sweepArchiveStaging } from './archive.ts';
+export { ArchiveError, linkStaysInside, moveAside, safeEntryPath, stageArchive, sweepArchiveStaging } from './archive.ts';
 export type { ArchiveErrorCode, ArchiveLimits, StagedArchive, UnpackResult } from './archive.ts';
 export { IgnoreMatcher, matchRules, parseIgnoreFile } from './ignore.ts';
 export type { IgnoreRule } from './ignore.ts';
