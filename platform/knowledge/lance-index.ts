@@ -47,6 +47,7 @@ import {
   type IndexIdentity,
 } from '../vectors/index.ts';
 import { KnowledgeItem } from '../../shared/index.ts';
+import { isAbout } from './about.ts';
 import { extractEntities, nameKey } from './entities.ts';
 import { decayOf } from './retention.ts';
 import { scopeKey, type KnowledgeHit, type KnowledgeIndex, type KnowledgeQuery } from './knowledge-index.ts';
@@ -394,13 +395,20 @@ export class KnowledgeRepository implements KnowledgeIndex {
     ]);
     const items = new Map<string, KnowledgeItem>();
     for (const h of [...byVector, ...byText, ...byEntity]) if (!items.has(h.id)) items.set(h.id, parseItem(h.fields.item));
+    // The entity signal votes for the items about a queried entity (about.ts), not for everything its speaker said.
+    const about = (id: string) => {
+      const i = items.get(id)!;
+      const speakerKey = i.speaker ? nameKey(i.speaker) : null;
+      return entities.some((key) => isAbout({ text: i.text, entities: i.entities, speakerKey }, key));
+    };
+    const aboutEntity = byEntity.filter((h) => about(h.id));
     const when = (i: KnowledgeItem) => Date.parse(i.validFrom ?? i.recordedAt);
     const byRecency = [...items.values()].sort((a, b) => when(b) - when(a) || a.id.localeCompare(b.id));
     const fused = reciprocalRankFusion<string>(
       [
         { items: byVector.map((h) => h.id), weight: w.vector },
         { items: byText.map((h) => h.id), weight: w.text },
-        { items: byEntity.map((h) => h.id), weight: w.entity },
+        { items: aboutEntity.map((h) => h.id), weight: w.entity },
         { items: byRecency.map((i) => i.id), weight: w.recency },
       ],
       (id) => id,

@@ -89,6 +89,25 @@ describe('knowledge sources, storage and search', () => {
     expect(rebuttal.item.stance).toBe('rebuts');
   });
 
+  it("ranks by a person's own statements for a question about them, not by everything they said", async () => {
+    const hana = await stack.user('member');
+    const said = [
+      'Side note: my usual coffee is a cortado.',
+      'The café downstairs started selling espresso in paper cups.',
+      'My brother moved to Porto last year.',
+      'I read that Lisbon is building a new tram line.',
+      'For context, I live in Lisbon now.',
+    ];
+    await addSource({ source: { kind: 'conversation', title: 'Hana', messages: said.map((text, i) => ({ id: `h${i}`, speaker: 'Hana', text })) } }, hana);
+    const r = await search('Which city does Hana live in?', '&limit=10', hana);
+    // Every statement is Hana's, so each is a candidate; the entity signal votes only for those about her.
+    expect(r.items.map((h: any) => h.item.text).sort()).toEqual([...said].sort());
+    const byEntity = Object.fromEntries(r.items.map((h: any) => [h.item.text, h.ranks.entity]));
+    expect(byEntity[said[0]!]).not.toBeNull();
+    expect(byEntity[said[4]!]).not.toBeNull();
+    for (const other of [said[1]!, said[2]!, said[3]!]) expect(byEntity[other], other).toBeNull();
+  });
+
   it('links an item to its source, its entities and the message it answers', async () => {
     const r = await search('migration should wait for the audit');
     const id = r.items[0].item.id;
