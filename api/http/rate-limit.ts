@@ -12,7 +12,8 @@
  *   jobs-read       `<prefix>:rl:jobs-read:<subject>`      GET on /v1/jobs*, SSE included
  *   jobs-write      `<prefix>:rl:jobs-write:<subject>`     every other method on /v1/jobs*
  *   api-read        `<prefix>:rl:api-read:<subject>`       GET on the rest of /v1 (agents, discussions and
- *                                                           their SSE, models, usage, auth, admin)
+ *                                                           their SSE, models, usage, auth, admin, code,
+ *                                                           collections, knowledge)
  *   api-write       `<prefix>:rl:api-write:<subject>`      every other method there, but POST /v1/auth/token
  * where <subject> is `user:<id>`, `key:<api key id>` or, without credentials,
  * `ip:<ip>`. A job or api limit is the one configured for the caller's role;
@@ -158,7 +159,9 @@ export function rateLimiters(deps: RateLimitDeps): { path: string; handler: Requ
     'Too many wrong current passwords for this account',
   );
 
-  const isRead = (req: Request) => req.method === 'GET' || req.method === 'HEAD';
+  // A collection query is a POST (its vector and filter do not fit a URL) but reads: it counts as one.
+  const isQuery = (req: Request) => req.method === 'POST' && /^\/v1\/collections\/[^/]+\/query\/?$/.test(req.originalUrl.split('?')[0]!);
+  const isRead = (req: Request) => req.method === 'GET' || req.method === 'HEAD' || isQuery(req);
   const perSubject = (family: 'jobs' | 'api', kind: 'read' | 'write', detail: string, skip: (req: Request) => boolean = () => false) =>
     limiter(
       `${family}-${kind}`,
@@ -174,7 +177,7 @@ export function rateLimiters(deps: RateLimitDeps): { path: string; handler: Requ
   const isTokenEndpoint = (req: Request) => req.originalUrl.split('?')[0] === '/v1/auth/token';
   const apiRead = perSubject('api', 'read', 'Too many API reads');
   const apiWrite = perSubject('api', 'write', 'Too many API requests', isTokenEndpoint);
-  const apiPaths = ['/v1/agents', '/v1/discussions', '/v1/models', '/v1/usage', '/v1/auth', '/v1/admin'];
+  const apiPaths = ['/v1/agents', '/v1/discussions', '/v1/models', '/v1/usage', '/v1/auth', '/v1/admin', '/v1/code', '/v1/collections', '/v1/knowledge'];
 
   return [
     { path: '/v1/auth/token', handler: tokenIp },

@@ -16,6 +16,7 @@ let stack: Stack;
 const jobWrite = { member: 3, operator: 6, viewer: 2 };
 const jobRead = { member: 5, viewer: 4 };
 const apiWrite = { member: 4 };
+const apiRead = { member: 6 };
 
 beforeAll(async () => {
   stack = await startStack({
@@ -24,6 +25,7 @@ beforeAll(async () => {
       PARLEY_RATE_JOBS_WRITE: `member=${jobWrite.member},operator=${jobWrite.operator},viewer=${jobWrite.viewer}`,
       PARLEY_RATE_JOBS_READ: `member=${jobRead.member},viewer=${jobRead.viewer}`,
       PARLEY_RATE_API_WRITE: `member=${apiWrite.member}`,
+      PARLEY_RATE_API_READ: `member=${apiRead.member}`,
     },
   });
 });
@@ -252,6 +254,19 @@ describe('the rest of the API, per user or API key, by role', () => {
     // Reads and job submissions have budgets of their own.
     expect((await stack.request('GET', '/v1/agents', { user: u })).status).toBe(200);
     expect((await stack.request('POST', '/v1/jobs', { user: u, body: pingJob })).status).toBe(202);
+  });
+
+  it('counts code, collections and knowledge in the same budget', async () => {
+    const u = await stack.user('member');
+    const writes = ['/v1/code/repositories', '/v1/collections', '/v1/knowledge/sources'];
+    // Refused bodies count too: a caller cannot probe for free.
+    for (let i = 0; i < apiWrite.member; i++) expect((await stack.request('POST', writes[i % writes.length]!, { user: u, body: {} })).status).toBe(400);
+    for (const path of writes) expectLimited(await stack.request('POST', path, { user: u, body: {} }), 'api-write-member');
+    const reads = ['/v1/code/repositories', '/v1/collections', '/v1/knowledge/sources'];
+    for (let i = 0; i < apiRead.member; i++) expect((await stack.request('GET', reads[i % reads.length]!, { user: u })).status).toBe(200);
+    expectLimited(await stack.request('GET', '/v1/knowledge/search?q=anything', { user: u }), 'api-read-member');
+    // A collection query is a POST that reads: it is in the read budget.
+    expectLimited(await stack.request('POST', '/v1/collections/00000000-0000-4000-8000-000000000000/query', { user: u, body: {} }), 'api-read-member');
   });
 
   it('does not count the token endpoint, which has limiters of its own', async () => {
