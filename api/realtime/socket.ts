@@ -130,6 +130,13 @@ export function attachSocketServer(http: HttpServer, deps: SocketDeps): Server {
   io.on('connection', (socket) => {
     const actor = socket.data.actor as Actor;
     const subs = new Map<string, () => void>();
+    /**
+     * The latest subscribe or unsubscribe per room: a subscribe that finds a newer request when its
+     * watch resolves stops that watch and emits nothing (two subscribes at once deliver each event once,
+     * and an unsubscribe sent meanwhile holds).
+     */
+    const latest = new Map<string, number>();
+    let requests = 0;
     deps.onConnections?.(io.engine.clientsCount);
     if (actor.role === 'operator' || actor.role === 'admin') void socket.join('operators');
     void socket.join(credentialRooms(actor));
@@ -170,10 +177,14 @@ export function attachSocketServer(http: HttpServer, deps: SocketDeps): Server {
         return reply({ ok: false, error: { code: 'VALIDATION_FAILED', message: req.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ') } });
       const { room, lastSeq = 0 } = req.data;
       const [kind, id] = room.split(':') as [string, string];
+      const request = ++requests;
+      latest.set(room, request);
+      const current = () => latest.get(room) === request;
       try {
         subs.get(room)?.();
+        subs.delete(room);
         const emit = (event: string, data: object) => {
-          if (!socket.connected) return;
+          if (!socket.connected || !current()) return;
           socket.emit(event, { room, ...data });
           // A slow consumer is cut off, not buffered for without bound; it resumes with lastSeq.
           if (deps.limits && unsentBytes(socket) > deps.limits.slowReaderMaxBytes) {
@@ -194,6 +205,11 @@ export function attachSocketServer(http: HttpServer, deps: SocketDeps): Server {
           throw new AppError('NOT_FOUND');
         }
         if (!socket.connected) return unsubscribe();
+        if (!current()) {
+          // A newer subscribe (which replays from its own lastSeq) or an unsubscribe came meanwhile.
+          unsubscribe();
+          return reply({ ok: true });
+        }
         subs.set(room, unsubscribe);
         await socket.join(room);
         reply({ ok: true });
@@ -205,8 +221,11 @@ export function attachSocketServer(http: HttpServer, deps: SocketDeps): Server {
     });
 
     socket.on('unsubscribe', (raw: unknown, ack?: (r: unknown) => void) => {
-      const room = (raw as { room?: unknown })?.room;
-      if (typeof room === 'string') {
+      // Only the rooms a client can subscribe to: the credential rooms it was put in stay (they carry revocation).
+      const parsed = SubscribeRequest.shape.room.safeParse((raw as { room?: unknown } | null)?.room);
+      if (parsed.success) {
+        const room = parsed.data;
+        latest.set(room, ++requests);
         subs.get(room)?.();
         subs.delete(room);
         void socket.leave(room);

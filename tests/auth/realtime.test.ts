@@ -172,6 +172,19 @@ describe('ending connections', () => {
     expect(reason).toBe('io server disconnect');
   });
 
+  it('keeps a socket in its credential rooms when it asks to leave them, so revocation still reaches it at once', async () => {
+    const session = await login(stack, alice);
+    const claims = JSON.parse(Buffer.from(session.token.split('.')[1]!, 'base64url').toString()) as { sid: string; sub: string };
+    const s = open(session.token);
+    await connected(s);
+    for (const room of [`auth:session:${claims.sid}`, `auth:user:${claims.sub}`, 'operators'])
+      expect(await new Promise((r) => s.emit('unsubscribe', { room }, r))).toEqual({ ok: true });
+    const kicked = kickedOut(s, 15_000);
+    await stack.request('POST', '/v1/auth/logout', { headers: session.auth });
+    // Only the broadcast to the credential's room carries the reason; the once-a-second recheck does not.
+    expect((await kicked).error).toMatchObject({ code: 'SESSION_REVOKED', reason: expect.any(String) });
+  });
+
   it('does not let a revoked session back in by reconnecting', async () => {
     const session = await login(stack, alice);
     const s = open(session.token);

@@ -77,6 +77,32 @@ describe('live tokens', () => {
     expect(seqs).toEqual([...seqs].sort((a, b) => a - b));
   });
 
+  it('two subscribes to one room at once deliver each event once, and an unsubscribe then stops it', async () => {
+    const r = await stack.request('POST', '/v1/jobs', { user, body: longChat(160) });
+    const id = r.json.id as string;
+    const socket: Socket = connect(stack.base, { path: '/socket.io', auth: { token: user.token }, transports: ['websocket'], reconnection: false });
+    await new Promise<void>((res) => socket.on('connect', () => res()));
+    const seqs: number[] = [];
+    let unsubscribedAt: number | undefined;
+    let afterUnsubscribe = 0;
+    socket.on('tokens', (e: { seq: number }) => {
+      if (unsubscribedAt !== undefined) afterUnsubscribe++;
+      else seqs.push(e.seq);
+    });
+    const subscribe = () => new Promise<{ ok: boolean }>((res) => socket.emit('subscribe', { room: `job:${id}` }, res));
+    expect(await Promise.all([subscribe(), subscribe()])).toEqual([{ ok: true }, { ok: true }]);
+    await until(async () => seqs.length >= 20);
+    await new Promise((res) => socket.emit('unsubscribe', { room: `job:${id}` }, res));
+    unsubscribedAt = seqs.length;
+    const job = await stack.waitForJob(id, user);
+    socket.close();
+    expect(job.state).toBe('completed');
+    // The job went on streaming after the unsubscribe (its last seq is past what was received).
+    expect(await streamSeq(id)).toBeGreaterThan(Math.max(...seqs) + 5);
+    expect(new Set(seqs).size).toBe(seqs.length);
+    expect(afterUnsubscribe).toBe(0);
+  });
+
   it('SSE resumes after Last-Event-ID with no gap and no duplicate', async () => {
     const r = await stack.request('POST', '/v1/jobs', { user, body: longChat(60) });
     const url = `${stack.base}/v1/jobs/${r.json.id}/events`;
