@@ -12,6 +12,20 @@ export const requestId: RequestHandler = (req, res, next) => {
   next();
 };
 
+/**
+ * Bodies are UTF-8 (RFC 8259 §8.1 for JSON; the form bodies of the token endpoint too): a Content-Type
+ * naming another charset is 415 before any parser runs. The parsers would otherwise decode UTF-16 or
+ * UTF-7 into the same strings, which a proxy or firewall reading the bytes never saw (`+ADw-` is `<`).
+ */
+export const utf8Bodies: RequestHandler = (req, _res, next) => {
+  const type = req.headers['content-type'];
+  if (!type) return next();
+  const charset = /;\s*charset\s*=\s*(?:"([^"]*)"|([^;\s]*))/i.exec(type);
+  const name = (charset?.[1] ?? charset?.[2])?.toLowerCase();
+  if (name === undefined || name === 'utf-8' || name === 'utf8') return next();
+  next(new AppError('UNSUPPORTED_MEDIA_TYPE', { detail: `Bodies are UTF-8; this one says charset=${name.slice(0, 40)}` }));
+};
+
 /** Rejects parsed bodies nested deeper than `max` (a cheap guard against pathological JSON). */
 export function jsonDepthLimit(max: number): RequestHandler {
   return (req, _res, next) => {

@@ -23,7 +23,7 @@ export function rawRequest(
   stack: Stack,
   method: string,
   path: string,
-  opts: { headers?: Record<string, string>; body?: string; localAddress?: string } = {},
+  opts: { headers?: Record<string, string>; body?: string | Buffer; localAddress?: string } = {},
 ): Promise<HttpResult> {
   const url = new URL(path, stack.base);
   return new Promise((resolve, reject) => {

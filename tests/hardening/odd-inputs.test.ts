@@ -6,6 +6,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startStack, type Stack, type TestUser } from '../harness.ts';
+import { rawRequest } from '../auth/helpers.ts';
 
 let stack: Stack;
 let member: TestUser;
@@ -76,5 +77,40 @@ describe('URLs', () => {
       expect(r.json.code).toBe('VALIDATION_FAILED');
       expect(r.json.errors).toEqual([{ path: 'params', message: 'not valid percent-encoding' }]);
     }
+  });
+});
+
+describe('body charsets', () => {
+  const agent = (contentType: string, body: string | Buffer) =>
+    rawRequest(stack, 'POST', '/v1/agents', { body, headers: { ...member.auth, 'content-type': contentType } });
+
+  it('refuse every charset but UTF-8 with a 415 before parsing, so no encoding can smuggle markup past a proxy', async () => {
+    // UTF-7 would decode `+ADw-` to `<`: a persona a proxy saw as plain text.
+    const utf7 = '{"name":"u7","persona":"+ADw-script+AD4-alert(1)+ADw-/script+AD4-"}';
+    for (const [type, body] of [
+      ['application/json; charset=utf-7', utf7],
+      ['application/json; charset="UTF-16LE"', Buffer.from('{"name":"u16","persona":"p"}', 'utf16le')],
+      ['application/json;charset=utf-32', '{"name":"u32","persona":"p"}'],
+      ['application/json; charset=iso-8859-1', '{"name":"l1","persona":"p"}'],
+    ] as const) {
+      const r = await agent(type, body);
+      expect(r.status, `${type}: ${r.text}`).toBe(415);
+      expect(r.headers['content-type']).toMatch(/^application\/problem\+json/);
+      expect(JSON.parse(r.text).code).toBe('UNSUPPORTED_MEDIA_TYPE');
+    }
+    const names = (await stack.request('GET', '/v1/agents', { user: member })).json.items.map((a: { name: string }) => a.name);
+    expect(names).not.toContain('u7');
+    // UTF-8, named or not, is taken.
+    expect((await agent('application/json; charset=UTF-8', '{"name":"u8","persona":"p"}')).status).toBe(201);
+    expect((await agent('application/json', '{"name":"plain","persona":"p"}')).status).toBe(201);
+  });
+
+  it('refuse another charset at the token endpoint too, in its OAuth shape', async () => {
+    const r = await rawRequest(stack, 'POST', '/v1/auth/token', {
+      body: `grant_type=password&username=${member.username}&password=x`,
+      headers: { 'content-type': 'application/x-www-form-urlencoded; charset=ISO-8859-1' },
+    });
+    expect(r.status).toBe(415);
+    expect(JSON.parse(r.text)).toMatchObject({ code: 'UNSUPPORTED_MEDIA_TYPE' });
   });
 });
