@@ -53,6 +53,13 @@ export function sseHandler(deps: WatchDeps & StreamHooks, authenticate: Authenti
  * Last-Event-ID, subscribe before the headers go out (so a 404 is still a
  * problem+json answer), then relay until `isLast` or the client leaves.
  */
+const streamHeaders = {
+  'Content-Type': 'text/event-stream; charset=utf-8',
+  'Cache-Control': 'no-cache, no-transform',
+  Connection: 'keep-alive',
+  'X-Accel-Buffering': 'no',
+};
+
 export function eventStreamHandler<E extends { event: string; data: { seq: number } }>(
   hooks: StreamHooks,
   authenticate: Authenticate,
@@ -67,7 +74,8 @@ export function eventStreamHandler<E extends { event: string; data: { seq: numbe
     const actor = await authenticate(req, res);
     if (!actor) throw new AppError('UNAUTHENTICATED', { detail: 'Send "Authorization: Bearer <access token>" (from POST /v1/auth/token) or an API key' });
     if (!can(actor, opts.permission)) throw new AppError('FORBIDDEN');
-    const lastHeader = req.get('last-event-id');
+    // An empty Last-Event-ID is no id at all (the EventSource spec: start from the beginning).
+    const lastHeader = req.get('last-event-id')?.trim() || undefined;
     const unstorable = [
       ...unstorableText(req.params, ['params']),
       ...unstorableText(req.query, ['query']),
@@ -83,6 +91,15 @@ export function eventStreamHandler<E extends { event: string; data: { seq: numbe
     if (header && !header.success)
       throw new AppError('VALIDATION_FAILED', { errors: [{ path: 'headers.last-event-id', message: 'must be a sequence number (digits)' }] });
     const last = { data: Number(header?.data ?? query.data.lastEventId ?? 0) };
+
+    if (req.method === 'HEAD') {
+      // What a GET would start with, and no stream: a HEAD must end (RFC 9110 §9.3.2) and hold no connection slot.
+      const stop = await opts.watch(actor, id.data, last.data, () => {});
+      if (stop === null) return void res.status(204).end();
+      stop();
+      res.status(200).set(streamHeaders).end();
+      return;
+    }
 
     const lease = hooks.connections ? await hooks.connections.acquire(actor.userId) : undefined;
     if (hooks.connections && !lease) {
@@ -136,12 +153,7 @@ export function eventStreamHandler<E extends { event: string; data: { seq: numbe
       }
       if (closed) return stop();
       unsubscribe = stop;
-      res.status(200).set({
-        'Content-Type': 'text/event-stream; charset=utf-8',
-        'Cache-Control': 'no-cache, no-transform',
-        Connection: 'keep-alive',
-        'X-Accel-Buffering': 'no',
-      });
+      res.status(200).set(streamHeaders);
       res.flushHeaders();
       res.write('retry: 1000\n\n');
       headersSent = true;

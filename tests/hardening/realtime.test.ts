@@ -12,6 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { appendRoomEvents } from '../../platform/streams/index.ts';
 import { startStack, type Stack, type TestUser } from '../harness.ts';
 import { makeAgents, makeRoom } from '../discussions/rooms.ts';
+import { rawRequest } from '../auth/helpers.ts';
 import { until } from '../support/until.ts';
 
 let stack: Stack;
@@ -44,11 +45,12 @@ function subscribe(sock: Socket, payload: unknown): Promise<any> {
 }
 
 /** An SSE request whose answer we hold open (headers read, body never read). */
-async function openSse(s: Stack, u: TestUser, roomId: string) {
+async function openSseWith(s: Stack, u: TestUser, roomId: string, headers: Record<string, string>) {
   const controller = new AbortController();
-  const res = await fetch(`${s.base}/v1/discussions/${roomId}/events`, { headers: u.auth, signal: controller.signal });
+  const res = await fetch(`${s.base}/v1/discussions/${roomId}/events`, { headers: { ...u.auth, ...headers }, signal: controller.signal });
   return { res, close: () => controller.abort() };
 }
+const openSse = (s: Stack, u: TestUser, roomId: string) => openSseWith(s, u, roomId, {});
 
 const leases = (s: Stack, u: TestUser) => s.api.redis.zcount(s.api.keys.userConnections(u.id), String(Date.now()), '+inf');
 
@@ -82,6 +84,26 @@ describe('live connections per user', () => {
     again.close();
     b.close();
     await until('every lease is back', async () => (await leases(stack, u)) === 0);
+  });
+
+  it('answers HEAD on an event stream with the headers and ends it, holding no connection', async () => {
+    const u = await stack.user('member');
+    const room = await draftRoom(stack, u);
+    for (let i = 0; i < 4; i++) {
+      // A fresh connection each time: a HEAD left open would keep its connection and its lease.
+      const head = await rawRequest(stack, 'HEAD', `/v1/discussions/${room.id}/events`, { headers: u.auth });
+      expect(head.status).toBe(200);
+      expect(head.headers['content-type']).toMatch(/^text\/event-stream/);
+    }
+    expect(await leases(stack, u)).toBe(0);
+    const a = await openSse(stack, u, room.id);
+    expect(a.res.status).toBe(200);
+    a.close();
+    // An empty Last-Event-ID is no id: the stream starts from the beginning (the EventSource spec), not a 400.
+    const empty = await openSseWith(stack, u, room.id, { 'last-event-id': '' });
+    expect(empty.res.status).toBe(200);
+    empty.close();
+    expect((await rawRequest(stack, 'HEAD', `/v1/discussions/${randomUUID()}/events`, { headers: u.auth })).status).toBe(404);
   });
 
   it("does not count one user's connections against another's", async () => {
