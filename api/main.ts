@@ -43,6 +43,7 @@ import { AppError } from './domain/errors.ts';
 import { problemOf } from './http/errors.ts';
 import { deepProbe } from './domain/probe.ts';
 import { scrapeTokenEndpoint } from './http/scrape-token.ts';
+import { answerUpgradesAsHttp, byteSize } from './http/upgrade.ts';
 import type { MetricsDeps } from './domain/metrics.ts';
 import { buildOpenApi } from './openapi.ts';
 import { discussionRoomKind, isLastRoomEvent, watchDiscussion, type RoomWatchDeps } from './realtime/discussion-watch.ts';
@@ -315,6 +316,7 @@ export async function startApi(env: NodeJS.ProcessEnv = process.env) {
   const server: HttpServer = createServer(app);
   server.requestTimeout = config.http.requestTimeoutMs * 2;
   server.on('clientError', answerClientError);
+  server.on('upgrade', answerUpgradesAsHttp(app, { upgradePath: '/socket.io/', maxBodyBytes: byteSize(config.http.bodyLimit) }));
   const io = attachSocketServer(server, {
     jobs,
     redis,

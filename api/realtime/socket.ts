@@ -94,6 +94,8 @@ export function attachSocketServer(http: HttpServer, deps: SocketDeps): Server {
   const io = new Server(http, {
     path: '/socket.io',
     serveClient: false,
+    // Upgrades on other paths are answered as plain HTTP (api/http/upgrade.ts), not dropped.
+    destroyUpgrade: false,
     cors: deps.corsOrigins.length ? { origin: deps.corsOrigins, credentials: true } : undefined,
     adapter: createAdapter(deps.pubClient, deps.subClient, { key: `${deps.prefix}:socket.io` }),
   });
