@@ -46,7 +46,8 @@ export function mountRoutes(routes: Route[], authenticate: Authenticate, endpoin
   for (const r of routes) {
     router[r.method](r.path, async (req: Request, res: Response, next: (route?: 'route') => void) => {
       if (r.path.includes(':') && fixed.has(req.path)) return next('route');
-      const actor = r.access === 'public' && !req.headers.authorization ? undefined : await authenticate(req, res);
+      const clientCredentials = r.clientAuth && /^basic(?:\s|$)/i.test(req.headers.authorization ?? '');
+      const actor = r.access === 'public' && (!req.headers.authorization || clientCredentials) ? undefined : await authenticate(req, res);
       // Who asked, for the denial audit (api/auth/denials.ts) when the answer is 403.
       res.locals.actor = actor;
       if (r.access !== 'public') {

@@ -74,6 +74,11 @@ export interface Route<B extends z.ZodType = z.ZodType, Q extends z.ZodType = z.
   documentedBody?: z.ZodType;
   /** Request headers the route reads, for the OpenAPI document. */
   requestHeaders?: Record<string, HeaderDoc>;
+  /**
+   * The token endpoint's Authorization header may carry OAuth2 client credentials (RFC 6749 §2.3.1,
+   * HTTP Basic): a Basic header is the route's to read, never a user's credential.
+   */
+  clientAuth?: boolean;
   /** Responses by status. 401, 403, 404, 429 and 503 are added to the document where they apply (api/openapi.ts). */
   responses: Record<number, { description: string; schema?: z.ZodType; contentType?: string; headers?: Record<string, HeaderDoc> }>;
   handle(input: RouteInput<z.infer<B>, z.infer<Q>, z.infer<P>, A>): Promise<RouteResult>;

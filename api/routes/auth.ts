@@ -33,6 +33,32 @@ import { oauthError } from '../auth/token-endpoint.ts';
 import { AppError } from '../domain/errors.ts';
 import { problem, route, type Route } from '../http/route.ts';
 
+/**
+ * HTTP Basic client credentials (RFC 6749 §2.3.1: `client_id:client_secret`, each form-urlencoded, in
+ * base64): the client id, undefined without a Basic header, or 'malformed'.
+ */
+function basicClient(authorization: string | undefined): string | undefined | 'malformed' {
+  const m = /^basic(?:\s+(\S*))?\s*$/i.exec(authorization ?? '');
+  if (!m) return undefined;
+  const encoded = m[1] ?? '';
+  if (!/^[A-Za-z0-9+/]+={0,2}$/.test(encoded)) return 'malformed';
+  const decoded = Buffer.from(encoded, 'base64').toString('utf8');
+  const colon = decoded.indexOf(':');
+  if (colon < 1) return 'malformed';
+  try {
+    return decodeURIComponent(decoded.slice(0, colon).replace(/\+/g, ' '));
+  } catch {
+    return 'malformed';
+  }
+}
+
+/** §5.2: a client that authenticated through the Authorization header is answered in that header's scheme. */
+const invalidClient = (description: string) =>
+  new AppError('UNAUTHENTICATED', {
+    detail: description,
+    headers: { 'WWW-Authenticate': 'Basic realm="parley", charset="UTF-8"' },
+  });
+
 /** The token endpoint's errors are RFC 6749 §5.2 JSON, not problem+json. */
 const oauth = (description: string) => ({ description, schema: OAuthError, contentType: 'application/json' });
 
@@ -47,21 +73,29 @@ export function authRoutes(deps: { auth: Auth; auditLog: AuditLog; onIssued?: (g
       tags: ['auth'],
       access: 'public',
       bodyType: 'form',
+      clientAuth: true,
       summary: 'OAuth2 token endpoint (RFC 6749): password grant (§4.3) and refresh_token grant with rotation.',
+      description:
+        "Parley's clients are public (§2.1): a client may identify itself with `client_id` in the form or with HTTP Basic (§2.3.1, `client_id:` with an empty or any secret, as OAuth2 libraries send it); neither is verified or needed.",
       body: TokenRequest,
       documentedBody: TokenForm,
       responses: {
         200: { description: 'Tokens (Cache-Control: no-store)', schema: TokenResponse },
         400: oauth('invalid_request, invalid_grant, invalid_scope or unsupported_grant_type'),
-        401: oauth('invalid_client: an unusable Authorization header was sent'),
+        401: oauth('invalid_client: an unusable Authorization header was sent (a malformed Basic header: WWW-Authenticate: Basic)'),
         413: oauth('invalid_request: the form is larger than 16 KB (PAYLOAD_TOO_LARGE)'),
         415: oauth('invalid_request: the form is in a charset other than UTF-8 or an encoding not taken (UNSUPPORTED_MEDIA_TYPE)'),
         429: oauth('slow_down: too many attempts from this address or for this username (Retry-After)'),
       },
-      async handle({ body, ip, userAgent }) {
+      async handle({ body, ip, userAgent, headers }) {
         // RFC 6749 §3.2: parameters must not repeat (the form parser turns repeats into arrays).
         const repeated = Object.keys(body).filter((k) => Array.isArray(body[k]));
         if (repeated.length) throw oauthError('invalid_request', `repeated parameter: ${repeated.join(', ').slice(0, 100)}`);
+        const client = basicClient(headers.authorization);
+        if (client === 'malformed') throw invalidClient('The Basic credentials are not base64 of "client_id:client_secret"');
+        // §2.3: one way to authenticate a client per request.
+        if (client && (body.client_id !== undefined || body.client_secret !== undefined))
+          throw oauthError('invalid_request', 'client credentials in both the Authorization header and the form; use one');
         const str = (k: string) => (typeof body[k] === 'string' && body[k] !== '' ? (body[k] as string) : undefined);
         const grant = str('grant_type');
         const meta = { ip, userAgent };

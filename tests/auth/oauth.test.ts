@@ -122,6 +122,28 @@ describe('malformed token requests', () => {
     expect(res.headers['www-authenticate']).toMatch(/^Bearer/);
   });
 
+  it('takes HTTP Basic client credentials (§2.3.1), as OAuth2 libraries send them by default', async () => {
+    const basic = (idAndSecret: string) => ({ authorization: `Basic ${Buffer.from(idAndSecret).toString('base64')}` });
+    const form = { grant_type: 'password', username: user.username, password: user.password };
+    for (const credentials of ['parley-cli:', 'parley-cli:anything', 'my%20app:s%3Ecret'])
+      expect((await tokenRequest(stack, form, { headers: basic(credentials) })).status, credentials).toBe(200);
+    const refreshed = await tokenRequest(
+      stack,
+      { grant_type: 'refresh_token', refresh_token: (await tokenRequest(stack, form)).json.refresh_token },
+      { headers: basic('parley-cli:') },
+    );
+    expect(refreshed.status).toBe(200);
+    // A malformed Basic header: invalid_client, answered in the scheme the client used (§5.2).
+    for (const authorization of ['Basic', 'Basic !!!', `Basic ${Buffer.from('no-colon').toString('base64')}`]) {
+      const res = await tokenRequest(stack, form, { headers: { authorization } });
+      expectOAuthError(res, 'invalid_client', 401);
+      expect(res.headers['www-authenticate']).toMatch(/^Basic realm="parley"/);
+    }
+    // §2.3: one method per request.
+    const both = await tokenRequest(stack, { ...form, client_id: 'parley-cli' }, { headers: basic('parley-cli:') });
+    expectOAuthError(both, 'invalid_request');
+  });
+
   it('names the field when a parameter holds text that cannot be stored', async () => {
     const res = await tokenRequest(stack, { grant_type: 'password', username: 'nul\u0000name', password: 'whatever-it-is' });
     expectOAuthError(res, 'invalid_request');
