@@ -14,7 +14,7 @@ import type { Queues } from '../platform/jobs/index.ts';
 import { accessLog } from './http/access-log.ts';
 import { errorMiddleware, notFound } from './http/errors.ts';
 import { bullBoardRouter, type BoardDeps } from './http/bull-board.ts';
-import { cors, httpMetrics, jsonDepthLimit, requestId, requestTimeout, utf8Bodies } from './http/middleware.ts';
+import { cors, httpMetrics, jsonDepthLimit, requestId, requestTimeout, singleHeaders, utf8Bodies } from './http/middleware.ts';
 import { mountRoutes, type Authenticate } from './http/mount.ts';
 import type { Route } from './http/route.ts';
 import { webApp } from './http/web.ts';
@@ -76,6 +76,7 @@ export function createApp(deps: AppDeps): Express {
   app.use(requestTimeout(config.http.requestTimeoutMs));
   for (const b of deps.beforeBody ?? []) app.use(b.path, b.handler);
   // JSON is UTF-8 (RFC 8259 §8.1): another charset is 415, bytes that are not UTF-8 are refused, not decoded into replacement characters.
+  app.use(singleHeaders);
   app.use(utf8Bodies);
   app.use(express.json({ limit: config.http.bodyLimit, strict: true, type: ['application/json', 'application/*+json'], verify: refuseInvalidUtf8 }));
   app.use(express.urlencoded({ limit: '16kb', extended: false, parameterLimit: 20 }));

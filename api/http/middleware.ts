@@ -26,6 +26,28 @@ export const utf8Bodies: RequestHandler = (req, _res, next) => {
   next(new AppError('UNSUPPORTED_MEDIA_TYPE', { detail: `Bodies are UTF-8; this one says charset=${name.slice(0, 40)}` }));
 };
 
+/** Fields that may appear once (RFC 9110 §5.3): Node keeps the first of two and drops the rest, where a proxy may read the last. */
+const singletonHeaders = new Set(['authorization', 'content-type', 'host', 'idempotency-key', 'last-event-id']);
+
+/** A singleton field sent twice is a 400 naming it, rather than the first copy winning. */
+export const singleHeaders: RequestHandler = (req, _res, next) => {
+  const seen = new Set<string>();
+  const twice = new Set<string>();
+  for (let i = 0; i < req.rawHeaders.length; i += 2) {
+    const name = req.rawHeaders[i]!.toLowerCase();
+    if (!singletonHeaders.has(name)) continue;
+    if (seen.has(name)) twice.add(name);
+    seen.add(name);
+  }
+  if (!twice.size) return next();
+  next(
+    new AppError('VALIDATION_FAILED', {
+      detail: 'A header that may appear once was sent more than once',
+      errors: [...twice].map((name) => ({ path: `headers.${name}`, message: 'sent more than once' })),
+    }),
+  );
+};
+
 /** Rejects parsed bodies nested deeper than `max` (a cheap guard against pathological JSON). */
 export function jsonDepthLimit(max: number): RequestHandler {
   return (req, _res, next) => {

@@ -52,7 +52,12 @@ export function mountRoutes(routes: Route[], authenticate: Authenticate, endpoin
       res.locals.actor = actor;
       if (r.access !== 'public') {
         if (!actor) throw new AppError('UNAUTHENTICATED', { detail: 'Send "Authorization: Bearer <access token>" (from POST /v1/auth/token) or an API key' });
-        if (!can(actor, r.access)) throw new AppError('FORBIDDEN', { detail: `This needs the ${r.access} permission` });
+        // RFC 6750 §3.1: a bearer token without the scope a resource needs is insufficient_scope, naming it.
+        if (!can(actor, r.access))
+          throw new AppError('FORBIDDEN', {
+            detail: `This needs the ${r.access} permission`,
+            headers: { 'WWW-Authenticate': `Bearer realm="parley", error="insufficient_scope", scope="${r.access}"` },
+          });
       }
       if (r.bodyType === 'binary') {
         const types = r.binaryTypes ?? ['application/octet-stream'];

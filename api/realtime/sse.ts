@@ -73,7 +73,11 @@ export function eventStreamHandler<E extends { event: string; data: { seq: numbe
   return async (req: Request, res: Response) => {
     const actor = await authenticate(req, res);
     if (!actor) throw new AppError('UNAUTHENTICATED', { detail: 'Send "Authorization: Bearer <access token>" (from POST /v1/auth/token) or an API key' });
-    if (!can(actor, opts.permission)) throw new AppError('FORBIDDEN');
+    if (!can(actor, opts.permission))
+      throw new AppError('FORBIDDEN', {
+        detail: `This needs the ${opts.permission} permission`,
+        headers: { 'WWW-Authenticate': `Bearer realm="parley", error="insufficient_scope", scope="${opts.permission}"` },
+      });
     // An empty Last-Event-ID is no id at all (the EventSource spec: start from the beginning).
     const lastHeader = req.get('last-event-id')?.trim() || undefined;
     const unstorable = [

@@ -193,6 +193,8 @@ describe('every route × every role and anonymous', () => {
           expect(res.headers['content-type']).toMatch(/^application\/problem\+json/);
           expect(res.json.code).toBe(want === 401 ? 'UNAUTHENTICATED' : 'FORBIDDEN');
           if (want === 401) expect(res.headers['www-authenticate']).toMatch(/^Bearer\b/);
+          // RFC 6750 §3.1: the token lacks a scope; the challenge names it.
+          else expect(res.headers['www-authenticate']).toMatch(/^Bearer realm="parley", error="insufficient_scope", scope="[a-z:]+"$/);
         }
       });
     }

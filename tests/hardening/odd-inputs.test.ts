@@ -4,6 +4,7 @@
  * 10000, list cursors whose parts only looked right. Each is a 400 naming the
  * field, never a 500.
  */
+import { connect as netConnect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startStack, type Stack, type TestUser } from '../harness.ts';
 import { rawRequest } from '../auth/helpers.ts';
@@ -114,3 +115,43 @@ describe('body charsets', () => {
     expect(JSON.parse(r.text)).toMatchObject({ code: 'UNSUPPORTED_MEDIA_TYPE' });
   });
 });
+
+describe('headers that may appear once', () => {
+  it('are a 400 naming them when sent twice, not the first copy winning', async () => {
+    const other = await stack.user('member');
+    const twice = await rawRequestWithRawHeaders('GET', '/v1/auth/me', ['Authorization', member.auth.authorization, 'Authorization', other.auth.authorization]);
+    expect(twice.status).toBe(400);
+    expect(JSON.parse(twice.text).errors).toEqual([{ path: 'headers.authorization', message: 'sent more than once' }]);
+    const types = await rawRequestWithRawHeaders(
+      'POST',
+      '/v1/agents',
+      ['Authorization', member.auth.authorization, 'Content-Type', 'application/json', 'content-type', 'text/plain'],
+      '{"name":"twice","persona":"p"}',
+    );
+    expect(types.status).toBe(400);
+    expect(JSON.parse(types.text).errors[0].path).toBe('headers.content-type');
+    // Once each is fine.
+    expect((await rawRequestWithRawHeaders('GET', '/v1/auth/me', ['Authorization', member.auth.authorization])).status).toBe(200);
+  });
+});
+
+/** A request whose header lines are sent exactly as given (node:http joins or drops repeats). */
+function rawRequestWithRawHeaders(method: string, path: string, headers: string[], body = ''): Promise<{ status: number; text: string }> {
+  const url = new URL(stack.base);
+  const lines = [`${method} ${path} HTTP/1.1`, `Host: ${url.host}`, 'Connection: close', `Content-Length: ${Buffer.byteLength(body)}`];
+  for (let i = 0; i < headers.length; i += 2) lines.push(`${headers[i]}: ${headers[i + 1]}`);
+  return new Promise((resolve, reject) => {
+    const socket = netConnect(Number(url.port), url.hostname, () => socket.write(`${lines.join('\r\n')}\r\n\r\n${body}`));
+    const chunks: Buffer[] = [];
+    socket.on('data', (c) => chunks.push(c));
+    socket.on('error', reject);
+    socket.on('close', () => {
+      const text = Buffer.concat(chunks).toString();
+      const status = Number(/^HTTP\/1\.1 (\d{3})/.exec(text)?.[1] ?? 0);
+      // The body: after the head; chunked framing stripped for JSON bodies.
+      const rest = text.slice(text.indexOf('\r\n\r\n') + 4);
+      const json = rest.slice(rest.indexOf('{'), rest.lastIndexOf('}') + 1);
+      resolve({ status, text: json });
+    });
+  });
+}
