@@ -408,24 +408,28 @@ if (process.argv[1] && import.meta.url === pathToFileURL(resolve(process.argv[1]
 }
 
 /**
- * What Node's HTTP parser refuses before any route sees it, answered as Node would (408 for a request
- * that took too long, 400 for one that cannot be parsed), except a request line and headers over the
- * max header size: 431 as a problem with its code, like every other refusal (the OpenAPI document
- * declares it on every operation).
+ * What Node's HTTP parser refuses before any route sees it, as a problem with its code like every
+ * other refusal: 431 for a request line and headers over the max header size, 408 for a request that
+ * took too long to arrive, 400 for one that is not HTTP/1.1 (the OpenAPI document declares each).
  */
 function answerClientError(err: NodeJS.ErrnoException, socket: Duplex): void {
   if (!socket.writable) return void socket.destroy();
-  if (err.code === 'HPE_HEADER_OVERFLOW') {
-    const body = JSON.stringify(
-      problemOf(new AppError('HEADERS_TOO_LARGE', { detail: 'The request line and headers together are larger than this server takes (16 KiB)' }), undefined),
-    );
-    return void socket.end(
-      `HTTP/1.1 431 Request Header Fields Too Large\r\nContent-Type: application/problem+json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
-    );
-  }
+  const [status, reason, error] =
+    err.code === 'HPE_HEADER_OVERFLOW'
+      ? ([
+          431,
+          'Request Header Fields Too Large',
+          new AppError('HEADERS_TOO_LARGE', { detail: 'The request line and headers together are larger than this server takes (16 KiB)' }),
+        ] as const)
+      : err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+        ? ([408, 'Request Timeout', new AppError('CLIENT_TIMEOUT', { detail: 'The request did not arrive in time' })] as const)
+        : ([
+            400,
+            'Bad Request',
+            new AppError('MALFORMED_REQUEST', { detail: `The request is not valid HTTP/1.1 (${String(err.code ?? 'parse error').slice(0, 40)})` }),
+          ] as const);
+  const body = JSON.stringify(problemOf(error, undefined));
   socket.end(
-    err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
-      ? 'HTTP/1.1 408 Request Timeout\r\nConnection: close\r\n\r\n'
-      : 'HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n',
+    `HTTP/1.1 ${status} ${reason}\r\nContent-Type: application/problem+json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
   );
 }

@@ -8,10 +8,11 @@
  * - every operation answers 400 (a body that is not JSON reaches any route's parser first), 413
  *   (a body over PARLEY_BODY_LIMIT) and 415 (a body in a charset other than UTF-8 or an encoding
  *   the parser does not take; for one that takes a body, also another content type);
- * - every operation answers 431 (a request line and headers over Node's 16 KiB, refused before routing);
+ * - every operation answers 431 (a request line and headers over Node's 16 KiB) and 408 (a request
+ *   that did not arrive in time), both refused before routing;
  * - every operation answers 401 (with WWW-Authenticate): one that needs credentials when they are
  *   missing or bad, a public one when an Authorization header was sent and is bad; one that needs
- *   credentials answers 403 as well;
+ *   credentials answers 403 as well (with RFC 6750's insufficient_scope challenge);
  * - a route with path parameters answers 404;
  * - every /v1 route is rate limited: 429 with Retry-After, and RateLimit / RateLimit-Policy
  *   (draft-ietf-httpapi-ratelimit-headers) on its answers;
@@ -98,10 +99,13 @@ export function buildOpenApi(routes: Route[], extra: DocumentedEndpoint[] = []):
     );
     // Node's HTTP parser refuses these before any route (api/main.ts answerClientError): a problem all the same.
     responses[431] ??= problem('The request line and headers together are larger than 16 KiB (HEADERS_TOO_LARGE); answered before any route');
+    responses[408] ??= problem('The request line, headers or body did not arrive in time (CLIENT_TIMEOUT); answered before any route');
     const wwwAuthenticate = { 'WWW-Authenticate': { description: 'Bearer, with the reason as error_description', schema: z.string() } };
     if (!isPublic) {
       responses[401] ??= problem('No valid credentials (UNAUTHENTICATED)', wwwAuthenticate);
-      responses[403] ??= problem(`The credential lacks the \`${r.access}\` permission (FORBIDDEN)`);
+      responses[403] ??= problem(`The credential lacks the \`${r.access}\` permission (FORBIDDEN)`, {
+        'WWW-Authenticate': { description: `Bearer, error="insufficient_scope", scope="${r.access}" (RFC 6750 §3.1)`, schema: z.string() },
+      });
     } else {
       responses[401] ??= problem(
         'An Authorization header was sent and is not valid (UNAUTHENTICATED); without one, no credentials are needed',

@@ -19,6 +19,10 @@ export const ApiErrorCode = z.enum([
   'UNSUPPORTED_MEDIA_TYPE',
   /** The request line and headers together are larger than the server takes (Node's max header size, 16 KiB by default). */
   'HEADERS_TOO_LARGE',
+  /** The request itself could not be parsed as HTTP/1.1 (a bad request line, a header without a colon, Content-Length with Transfer-Encoding); answered before any route. */
+  'MALFORMED_REQUEST',
+  /** The request line, headers or body did not arrive within the server's time (408); answered before any route. */
+  'CLIENT_TIMEOUT',
   /** No such route. */
   'ROUTE_NOT_FOUND',
   /** The path exists, but not with this method; `Allow` lists the ones it takes. */

@@ -31,6 +31,10 @@ export function statusOf(code: ApiErrorCode): number {
       return 422;
     case 'HEADERS_TOO_LARGE':
       return 431;
+    case 'MALFORMED_REQUEST':
+      return 400;
+    case 'CLIENT_TIMEOUT':
+      return 408;
     case 'BUDGET_EXHAUSTED':
     case 'RATE_LIMITED':
       return 429;
@@ -51,6 +55,8 @@ const titles: Record<ApiErrorCode, string> = {
   PAYLOAD_TOO_LARGE: 'The request body is too large',
   UNSUPPORTED_MEDIA_TYPE: 'Unsupported content type',
   HEADERS_TOO_LARGE: 'The request line and headers are too large',
+  MALFORMED_REQUEST: 'The request is not valid HTTP/1.1',
+  CLIENT_TIMEOUT: 'The request did not arrive in time',
   ROUTE_NOT_FOUND: 'No such route',
   METHOD_NOT_ALLOWED: 'Method not allowed',
   JOB_NOT_FOUND: 'Job not found',

@@ -155,3 +155,40 @@ function rawRequestWithRawHeaders(method: string, path: string, headers: string[
     });
   });
 }
+
+describe('requests Node cannot parse', () => {
+  /** Raw bytes in, the status line and body out. */
+  const send = (bytes: string) =>
+    new Promise<{ status: number; type: string; body: any }>((resolve, reject) => {
+      const url = new URL(stack.base);
+      const socket = netConnect(Number(url.port), url.hostname, () => socket.write(bytes));
+      const chunks: Buffer[] = [];
+      socket.on('data', (c) => chunks.push(c));
+      socket.on('error', reject);
+      socket.on('close', () => {
+        const text = Buffer.concat(chunks).toString();
+        const [head = '', body = ''] = text.split('\r\n\r\n');
+        resolve({
+          status: Number(/^HTTP\/1\.1 (\d{3})/.exec(head)?.[1] ?? 0),
+          type: /content-type: ([^\r\n]*)/i.exec(head)?.[1] ?? '',
+          body: body ? JSON.parse(body) : null,
+        });
+      });
+    });
+
+  it('answer with a problem and its code, like every other refusal', async () => {
+    for (const bytes of [
+      'GARBAGE\r\n\r\n',
+      'GET /healthz HTTP/1.1\r\nHost: x\r\nNo colon here\r\n\r\n',
+      'POST /v1/agents HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n',
+    ]) {
+      const r = await send(bytes);
+      expect(r.status, bytes).toBe(400);
+      expect(r.type).toBe('application/problem+json');
+      expect(r.body).toMatchObject({ status: 400, code: 'MALFORMED_REQUEST' });
+    }
+    const big = await send(`GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`);
+    expect(big.status).toBe(431);
+    expect(big.body).toMatchObject({ status: 431, code: 'HEADERS_TOO_LARGE' });
+  });
+});
