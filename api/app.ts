@@ -83,7 +83,11 @@ export function createApp(deps: AppDeps): Express {
   app.use(jsonDepthLimit(config.http.jsonMaxDepth));
   for (const b of deps.before ?? []) app.use(b.path, b.handler);
   if (config.http.dashboard) app.use('/admin/queues', bullBoardRouter({ queues: deps.queues, ...deps.board }));
-  app.use('/docs', swaggerUi.serve, swaggerUi.setup(undefined, { swaggerOptions: { url: '/openapi.json' } }));
+  // The page at /docs/ (and index.html), its assets beside it; any other path under /docs is a 404, not the page again.
+  const docsPage = swaggerUi.setup(undefined, { swaggerOptions: { url: '/openapi.json' } });
+  app.use('/docs', swaggerUi.serve, (req: express.Request, res: express.Response, next: express.NextFunction) =>
+    req.path === '/' || req.path === '/index.html' ? docsPage(req, res, next) : next(),
+  );
   for (const s of deps.streams) app.get(s.path, s.handler);
   app.use(
     mountRoutes(

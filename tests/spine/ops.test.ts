@@ -90,6 +90,11 @@ describe('operations endpoints', () => {
     const docs = await fetch(`${stack.base}/docs/`);
     expect(docs.status).toBe(200);
     expect(await docs.text()).toContain('swagger-ui');
+    expect((await fetch(`${stack.base}/docs/swagger-ui.css`)).status).toBe(200);
+    // Only the page and its assets: another path under /docs is not the page again.
+    const stray = await stack.request('GET', '/docs/no/such/page');
+    expect(stray.status).toBe(404);
+    expect(stray.json.code).toBe('ROUTE_NOT_FOUND');
   });
 
   it('answers unknown routes with 404 problem+json and no framework fingerprints', async () => {
