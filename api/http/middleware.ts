@@ -19,7 +19,9 @@ export const requestId: RequestHandler = (req, res, next) => {
  */
 export const utf8Bodies: RequestHandler = (req, _res, next) => {
   const type = req.headers['content-type'];
-  if (!type) return next();
+  // Only a body has a charset to worry about: a GET that names one with nothing to decode is let through.
+  const hasBody = Number(req.headers['content-length'] ?? 0) > 0 || req.headers['transfer-encoding'] !== undefined;
+  if (!type || !hasBody) return next();
   const charset = /;\s*charset\s*=\s*(?:"([^"]*)"|([^;\s]*))/i.exec(type);
   const name = (charset?.[1] ?? charset?.[2])?.toLowerCase();
   if (name === undefined || name === 'utf-8' || name === 'utf8') return next();
