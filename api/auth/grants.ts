@@ -112,10 +112,25 @@ export function createGrants(deps: GrantDeps) {
       return tokenResponse(user, sessionId, scope);
     },
 
-    /** RFC 6749 §6, rotating. A second use of any refresh token revokes its whole session. */
-    async refresh(token: string, meta: RequestMeta): Promise<TokenResponse> {
+    /**
+     * RFC 6749 §6, rotating. A second use of any refresh token revokes its whole session. A `scope`
+     * must stay within what the session was granted (else invalid_scope, and the token is not spent);
+     * the session keeps its scope, which the answer's `scope` states (§3.3 lets the server issue
+     * another scope than asked, saying so).
+     */
+    async refresh(token: string, meta: RequestMeta, requestedScope?: string): Promise<TokenResponse> {
       const claimedSession = token.split('.')[0] ?? '';
       const hash = sha256(token);
+      if (requestedScope?.trim()) {
+        const sid = await sessionStore.refreshTokenSession(hash);
+        const session = sid === claimedSession ? await sessionStore.byId(sid) : undefined;
+        const user = session ? await users.byId(session.user_id) : undefined;
+        if (session && user) {
+          const granted = new Set((session.scope || permissionsOf(user.role).join(' ')).split(' '));
+          const beyond = [...new Set(requestedScope.split(' ').filter(Boolean))].filter((s) => !granted.has(s));
+          if (beyond.length) throw oauthError('invalid_scope', `scope beyond what this session was granted: ${beyond.join(' ').slice(0, 200)}`);
+        }
+      }
       const refused = async (reason: string, session?: SessionRow) => {
         deps.onFailure?.('refresh', reason);
         await audit({

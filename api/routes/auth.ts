@@ -108,7 +108,7 @@ export function authRoutes(deps: { auth: Auth; auditLog: AuditLog; onIssued?: (g
         } else if (grant === 'refresh_token') {
           const token = str('refresh_token');
           if (!token) throw oauthError('invalid_request', 'refresh_token is required');
-          tokens = await auth.grants.refresh(token, meta);
+          tokens = await auth.grants.refresh(token, meta, str('scope'));
         } else if (!grant) {
           throw oauthError('invalid_request', 'grant_type is required');
         } else {

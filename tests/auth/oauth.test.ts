@@ -196,6 +196,18 @@ describe('refresh rotation', () => {
     expect(second.status).toBe(200);
   });
 
+  it('refuses a refresh scope beyond the grant with invalid_scope and leaves the token unspent (§6)', async () => {
+    const narrow = await tokenRequest(stack, { grant_type: 'password', username: user.username, password: user.password, scope: 'jobs:read sessions:self' });
+    expect(narrow.status).toBe(200);
+    const wider = await tokenRequest(stack, { grant_type: 'refresh_token', refresh_token: narrow.json.refresh_token, scope: 'jobs:read jobs:submit' });
+    expectOAuthError(wider, 'invalid_scope');
+    expect(wider.json.error_description).toContain('jobs:submit');
+    // The same token still works; a scope within the grant is taken, and the answer states the session's scope.
+    const within = await tokenRequest(stack, { grant_type: 'refresh_token', refresh_token: narrow.json.refresh_token, scope: 'jobs:read' });
+    expect(within.status).toBe(200);
+    expect(within.json.scope).toBe('jobs:read sessions:self');
+  });
+
   it('a rotated-out refresh token no longer works', async () => {
     const s = await login(stack, user);
     expect((await tokenRequest(stack, { grant_type: 'refresh_token', refresh_token: s.refreshToken })).status).toBe(200);
