@@ -18,7 +18,7 @@ import { createDiscussionStore } from '../platform/discussions/index.ts';
 import { createTranscripts } from '../platform/discussions/index.ts';
 import { keys } from '../platform/keys.ts';
 import { createLogger } from '../platform/observability/index.ts';
-import { createApiMetrics } from '../platform/observability/index.ts';
+import { createApiMetrics, primeApiCounters } from '../platform/observability/index.ts';
 import { connectMongo } from '../platform/connections/index.ts';
 import { createOllamaClient } from '../platform/ollama/index.ts';
 import { observeOllamaStatus } from '../platform/ollama/index.ts';
@@ -38,7 +38,7 @@ import { agentCaps } from './domain/agents.ts';
 import type { DiscussionDeps } from './domain/discussions.ts';
 import type { JobDeps } from './domain/jobs.ts';
 import type { ModelDeps } from './domain/models.ts';
-import { rateLimiters } from './http/rate-limit.ts';
+import { limiterNames, rateLimiters } from './http/rate-limit.ts';
 import { AppError } from './domain/errors.ts';
 import { problemOf } from './http/errors.ts';
 import { deepProbe } from './domain/probe.ts';
@@ -83,6 +83,7 @@ export async function startApi(env: NodeJS.ProcessEnv = process.env) {
   const budgets = createBudgets({ db, redis, prefix: config.keyPrefix, checkEveryTokens: config.budgets.checkEveryTokens, log });
   const k = keys(config.keyPrefix);
   const metrics = createApiMetrics();
+  primeApiCounters(metrics, limiterNames);
   const hub = new StreamHub(hubSubscriber, redis, log);
   // The one job lifecycle of this process. A job cancelled while waiting is made terminal here, which settles (releases) its budget.
   const jobs = createJobLifecycle({

@@ -159,6 +159,8 @@ export function buildOpenApi(routes: Route[], extra: DocumentedEndpoint[] = []):
   }
   const doc = new OpenApiGeneratorV31(registry.definitions).generateDocument({
     openapi: '3.1.0',
+    // Paths are relative to wherever the document was fetched from (OpenAPI's default, said out loud for linters).
+    servers: [{ url: '/' }],
     info: {
       title: 'Parley API',
       version: '1',

@@ -527,7 +527,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env) {
             .map((h) => h.trim())
             .filter(Boolean)
         : [ollamaHost]
-      ).map((h) => (h.includes('://') ? h : `http://${h}`).replace(/\/+$/, '')),
+      ).map(ollamaHostUrl),
       keepAliveMs: e.OLLAMA_KEEPALIVE_MS,
       maxSockets: e.OLLAMA_MAX_SOCKETS,
       retry: {
@@ -847,4 +847,24 @@ function parseJobLimits(spec: string): { of(kind: string): JobLimit } {
   const limits: Record<string, JobLimit> = { ...jobLimitDefaults };
   for (const [kind, l] of Object.entries(parsed.data)) limits[kind] = { ...(limits[kind] ?? jobLimitDefaults.fallback), ...l };
   return { of: (kind) => limits[kind] ?? limits.fallback ?? jobLimitDefaults.fallback };
+}
+
+/**
+ * An Ollama host as the client, metrics and messages name it: a scheme, no trailing slash. Credentials
+ * in it are refused: the client would not send them, and the URL is a metric label, a /readyz field and
+ * part of upstream error messages that reach job records.
+ */
+function ollamaHostUrl(raw: string): string {
+  const url = (raw.includes('://') ? raw : `http://${raw}`).replace(/\/+$/, '');
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    throw new Error(`invalid configuration: Ollama host "${raw.replace(/\/\/[^@/]*@/, '//…@')}" is not a URL`);
+  }
+  if (parsed.username || parsed.password)
+    throw new Error(
+      'invalid configuration: an Ollama host URL carries credentials (user:password@), which Parley neither sends nor hides; put an authenticating proxy in front or drop them',
+    );
+  return url;
 }

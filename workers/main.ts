@@ -17,11 +17,11 @@ import { createTranscripts } from '../platform/discussions/index.ts';
 import { keys } from '../platform/keys.ts';
 import { createLogger } from '../platform/observability/index.ts';
 import { connectMongo } from '../platform/connections/index.ts';
-import { breakerStates, createWorkerMetrics } from '../platform/observability/index.ts';
+import { breakerStates, createWorkerMetrics, primeWorkerCounters } from '../platform/observability/index.ts';
 import { ResponseCache } from '../platform/ollama/index.ts';
 import { createOllamaClient } from '../platform/ollama/index.ts';
 import { connectRedis } from '../platform/connections/index.ts';
-import { QueueName, vectorsMaintain, codeIndex } from '../shared/index.ts';
+import { QueueName, vectorsMaintain, codeIndex, jobs as jobDefinitions } from '../shared/index.ts';
 import { createCodeStore, submitJob } from '../platform/code/index.ts';
 import { SYSTEM_USER_ID } from '../platform/jobs/index.ts';
 import { startSingletonLoop } from '../platform/connections/index.ts';
@@ -53,6 +53,13 @@ export async function startWorkers(env: NodeJS.ProcessEnv = process.env, opts: {
   // The one job lifecycle of this process: records, hand-offs, terminal writes (which settle budgets), streams.
   const jobs = createJobLifecycle({ db, redis, keys: k, keyPrefix: config.keyPrefix, streams: streamSettings(config.streams), budgets, log });
   const metrics = createWorkerMetrics();
+  primeWorkerCounters(metrics, {
+    queues: served,
+    kinds: Object.values(jobDefinitions)
+      .filter((d) => served.includes(d.queue))
+      .map((d) => d.kind),
+    hosts: config.ollama.hosts,
+  });
   const cache = config.cache.enabled
     ? new ResponseCache(redis, { prefix: config.keyPrefix, chatTtlS: config.cache.chatTtlS, embedTtlS: config.cache.embedTtlS })
     : undefined;

@@ -114,11 +114,22 @@ export function cors(origins: string[]): RequestHandler {
 export function httpMetrics(metrics: ApiMetrics): RequestHandler {
   return (req, res, next) => {
     const end = metrics.httpDuration.startTimer({ method: req.method });
-    res.on('finish', () => {
-      // The matched route pattern, never the raw path: ids would explode the label set.
-      const route = (req.route?.path as string | undefined) ? `${req.baseUrl}${req.route.path as string}` : 'unmatched';
-      end({ route, status: String(res.statusCode) });
-    });
+    let observed = false;
+    // 'finish' when the answer was sent; 'close' alone when the client left first (an event stream's usual end).
+    const observe = () => {
+      if (observed) return;
+      observed = true;
+      end({ route: routeLabel(req), status: String(res.statusCode) });
+    };
+    res.on('finish', observe);
+    res.on('close', observe);
     next();
   };
+}
+
+/** The matched route pattern, never the raw path (ids would explode the label set); one pattern where a router matched several. */
+function routeLabel(req: Parameters<RequestHandler>[0]): string {
+  const path = req.route?.path as unknown;
+  const pattern = Array.isArray(path) ? path[0] : path;
+  return typeof pattern === 'string' ? `${req.baseUrl}${pattern}` : pattern instanceof RegExp ? `${req.baseUrl}${String(pattern)}` : 'unmatched';
 }

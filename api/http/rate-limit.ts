@@ -80,6 +80,9 @@ async function sendCommand(redis: Redis, [command, ...args]: string[]): Promise<
 
 const clientIp = (req: Request) => ipKeyGenerator(req.ip ?? req.socket.remoteAddress ?? 'unknown');
 
+/** Every limiter's name, as `parley_rate_limited_total{limiter}` and the RateLimit-Policy headers give it. */
+export const limiterNames = ['token-ip', 'token-username', 'password-change', 'jobs-read', 'jobs-write', 'api-read', 'api-write'] as const;
+
 export function rateLimiters(deps: RateLimitDeps): { path: string; handler: RequestHandler }[] {
   const { limits } = deps;
   const windowS = Math.ceil(limits.windowMs / 1000);

@@ -1,7 +1,7 @@
 /** Logs and metrics for every process. */
 export { createLogger } from './log.ts';
 export type { Logger } from './log.ts';
-export { breakerStates, createApiMetrics, createWorkerMetrics } from './metrics.ts';
+export { breakerStates, createApiMetrics, createWorkerMetrics, primeApiCounters, primeWorkerCounters } from './metrics.ts';
 export { isScrapeToken } from './scrape-token.ts';
 export type { ApiMetrics, WorkerMetrics } from './metrics.ts';
 export { timedCheck } from './check.ts';

@@ -215,3 +215,24 @@ export function createApiMetrics(registry = new Registry()) {
   };
 }
 export type ApiMetrics = ReturnType<typeof createApiMetrics>;
+
+/**
+ * Counters from 0 for the label values a process knows when it starts. A series that first appears
+ * at 1 reads as no increase to `increase()` and `rate()`: an alert on the first stall after a restart
+ * never fired, and panels said "No data" where the answer is 0.
+ */
+export function primeWorkerCounters(m: WorkerMetrics, known: { queues: readonly string[]; kinds: readonly string[]; hosts: readonly string[] }): void {
+  for (const queue of known.queues) m.stalled.inc({ queue }, 0);
+  for (const kind of known.kinds) for (const outcome of jobOutcomes) m.outcomes.inc({ kind, outcome }, 0);
+  for (const host of known.hosts) for (const reason of retryReasons) m.ollamaRetries.inc({ host, reason }, 0);
+}
+
+/** The API's counterpart: the rate limiters by name. */
+export function primeApiCounters(m: ApiMetrics, limiters: readonly string[]): void {
+  for (const limiter of limiters) m.rateLimited.inc({ limiter }, 0);
+}
+
+/** `parley_jobs_finished_total`'s outcomes (workers/runtime/host.ts). */
+const jobOutcomes = ['completed', 'failed', 'cancelled', 'retried', 'rejected', 'superseded'] as const;
+/** `parley_ollama_retries_total`'s reasons: the fault kinds retried as transient (platform/ollama/retry.ts), or overload. */
+const retryReasons = ['refused', 'reset', 'connect-timeout', 'protocol', 'breaker-open', 'http', 'overload'] as const;

@@ -14,6 +14,7 @@ import { loadConfig } from '../../platform/config.ts';
 import { llmChat } from '../../shared/index.ts';
 import { startStack, type Stack, type TestUser } from '../harness.ts';
 import { killAll, startProcess } from '../support/processes.ts';
+import { makeAgents, makeRoom } from '../discussions/rooms.ts';
 
 const token = `scrape-${randomUUID()}`;
 let stack: Stack;
@@ -124,6 +125,50 @@ describe('API /metrics', () => {
     });
     expect(r.status).toBe(200);
     expect(await count()).toBe(before + 1);
+  });
+});
+
+describe('counters from zero', () => {
+  it('are exported at 0 before their first event, so increase() sees the first one', async () => {
+    const worker = await (await ops('/metrics', { authorization: `Bearer ${token}` })).text();
+    const host = loadConfig(stack.env).ollama.hosts[0]!;
+    for (const queue of ['llm', 'embed', 'code', 'system']) expect(worker).toMatch(new RegExp(`^parley_jobs_stalled_total\\{queue="${queue}"\\} \\d+`, 'm'));
+    expect(worker).toMatch(new RegExp(`^parley_ollama_retries_total\\{host="${host}",reason="refused"\\} \\d+`, 'm'));
+    expect(worker).toMatch(/^parley_jobs_finished_total\{kind="llm\.chat",outcome="failed"\} \d+/m);
+    const api = (await stack.request('GET', '/metrics', { user: operator })).text;
+    for (const limiter of ['token-ip', 'jobs-write', 'api-read'])
+      expect(api).toMatch(new RegExp(`^parley_rate_limited_total\\{limiter="${limiter}"\\} \\d+`, 'm'));
+  });
+});
+
+describe('HTTP metrics', () => {
+  it('count an event stream the client closed, under its route', async () => {
+    const u = await stack.user('member');
+    const agents = await makeAgents(stack, u, 2);
+    const room = await makeRoom(stack, u, { agentIds: agents.map((a: { id: string }) => a.id) });
+    const route = 'route="/v1/discussions/:id/events",status="200"';
+    const count = async () =>
+      Number(
+        new RegExp(`^parley_http_request_duration_seconds_count\\{method="GET",${route.replace(/[/:]/g, (c) => c)}\\} (\\d+)`, 'm').exec(
+          (await stack.request('GET', '/metrics', { user: operator })).text,
+        )?.[1] ?? 0,
+      );
+    const before = await count();
+    const controller = new AbortController();
+    const res = await fetch(`${stack.base}/v1/discussions/${room.id}/events`, { headers: u.auth, signal: controller.signal });
+    expect(res.status).toBe(200);
+    controller.abort();
+    // The server hears the close a moment later.
+    for (let i = 0; i < 100 && (await count()) === before; i++) await new Promise((r) => setTimeout(r, 50));
+    expect(await count()).toBe(before + 1);
+  });
+});
+
+describe('Ollama hosts', () => {
+  it('refuse a URL with credentials at start: it would be a metric label and part of error messages', () => {
+    expect(() => loadConfig({ OLLAMA_HOST: 'http://user:s3cret@ollama:11434' })).toThrow(/carries credentials/);
+    expect(() => loadConfig({ OLLAMA_HOSTS: 'http://a:11434, http://u:p@b:11434' })).toThrow(/carries credentials/);
+    expect(loadConfig({ OLLAMA_HOSTS: 'a:11434, https://b/' }).ollama.hosts).toEqual(['http://a:11434', 'https://b']);
   });
 });
 
