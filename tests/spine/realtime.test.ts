@@ -91,7 +91,7 @@ describe('live tokens', () => {
     });
     const subscribe = () => new Promise<{ ok: boolean }>((res) => socket.emit('subscribe', { room: `job:${id}` }, res));
     expect(await Promise.all([subscribe(), subscribe()])).toEqual([{ ok: true }, { ok: true }]);
-    await until(async () => seqs.length >= 20);
+    await until(async () => seqs.length >= 10);
     await new Promise((res) => socket.emit('unsubscribe', { room: `job:${id}` }, res));
     unsubscribedAt = seqs.length;
     const job = await stack.waitForJob(id, user);
