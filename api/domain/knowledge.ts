@@ -123,10 +123,13 @@ export async function addSource(deps: KnowledgeDeps, actor: Actor, body: CreateK
 }
 
 export async function listSources(deps: KnowledgeDeps, actor: Actor): Promise<KnowledgeSourceList> {
+  // A source whose job ended without finishing it is recorded failed before anyone sees it pending for good.
+  await deps.records.settleEnded(actor.userId);
   return { items: (await deps.records.listSources(actor.userId, 500)).map(toView) };
 }
 
 async function ownSource(deps: KnowledgeDeps, actor: Actor, id: string): Promise<SourceRow> {
+  await deps.records.settleEnded(actor.userId, [id]);
   const row = await deps.records.getSource(id, actor.userId);
   if (!row || row.status === 'forgetting') throw new AppError('NOT_FOUND', { detail: 'No such source' });
   return row;

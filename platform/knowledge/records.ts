@@ -124,6 +124,45 @@ export function createKnowledgeRecords(db: Db) {
         return true;
       });
     },
+    /**
+     * Sources still `pending` whose extraction job ended without finishing them (cancelled, or failed
+     * where no handler ran: cancelled while waiting, stalled past its limit, refused at pick-up): each
+     * message is recorded `failed` with the job's reason and the source `failed`, as a failed run
+     * would have. Returns how many it settled. Idempotent; a job still queued or running is left alone.
+     */
+    async settleEnded(owner: string, ids?: readonly string[]): Promise<number> {
+      const q = db<SourceRow>('knowledge_sources as s')
+        .join('jobs as j', 'j.id', 's.job_id')
+        .where('s.owner_id', owner)
+        .andWhere('s.status', 'pending')
+        .whereIn('j.state', ['failed', 'cancelled'])
+        .select('s.id', 's.scope_key', 'j.state', 'j.error_code', 'j.error_message', db.raw(`j.input -> 'source' as source`));
+      if (ids) q.whereIn('s.id', ids);
+      const ended = (await q) as { id: string; scope_key: string; state: string; error_code: string | null; error_message: string | null; source: unknown }[];
+      let settled = 0;
+      for (const e of ended) {
+        const reason = `the extraction job was ${e.state}${e.error_code ? ` (${e.error_code}${e.error_message ? `: ${e.error_message.slice(0, 200)}` : ''})` : ''}`;
+        const source = e.source as { kind?: string; messages?: { id?: unknown }[] } | null;
+        const messageIds = source?.kind === 'conversation' && Array.isArray(source.messages) ? source.messages.map((m) => String(m.id)) : [null];
+        const outcomes = messageIds.map((messageId) => ({ messageId, outcome: 'failed' as const, items: 0, merged: 0, reason }));
+        const done = await db.transaction(async (trx) => {
+          // Still pending under the lock: a run that finished meanwhile keeps its own outcomes.
+          const live = await trx<SourceRow>('knowledge_sources').where({ id: e.id, status: 'pending' }).forUpdate().first();
+          if (!live) return false;
+          await trx('knowledge_outcomes').where({ source_id: e.id }).delete();
+          for (let i = 0; i < outcomes.length; i += 1000)
+            await trx('knowledge_outcomes').insert(
+              outcomes
+                .slice(i, i + 1000)
+                .map((o, k) => ({ source_id: e.id, seq: i + k, message_id: o.messageId, outcome: o.outcome, items: 0, merged: 0, reason })),
+            );
+          await trx('knowledge_sources').where({ id: e.id }).update({ status: 'failed', items: 0, error: reason, updated_at: trx.fn.now() });
+          return true;
+        });
+        if (done) settled++;
+      }
+      return settled;
+    },
     /** Marks a source as being forgotten: from now on it is not listed and its extraction cannot finish. */
     async markForgetting(id: string, owner: string): Promise<SourceRow | undefined> {
       const [r] = await sources().where({ id, owner_id: owner }).update({ status: 'forgetting', updated_at: db.fn.now() }).returning('*');

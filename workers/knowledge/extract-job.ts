@@ -152,8 +152,9 @@ export function knowledgeExtractHandler(deps: KnowledgeExtractDeps): Handler<typ
         llm: llm?.summary ?? null,
       };
     } catch (err) {
-      if (ctx.abortReason === undefined && !ctx.willRetry(toJobError(err))) {
-        const reason = err instanceof Error ? err.message : String(err);
+      // Final: a failure that will not be retried, or a cancel (a shutdown or a newer attempt runs it again).
+      if ((ctx.abortReason === undefined && !ctx.willRetry(toJobError(err))) || ctx.abortReason === 'cancelled') {
+        const reason = ctx.abortReason === 'cancelled' ? 'the extraction job was cancelled' : err instanceof Error ? err.message : String(err);
         const outcomes = x.outcomes.map((o) => ({
           messageId: o.messageId,
           outcome: 'failed' as const,
