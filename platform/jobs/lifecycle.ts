@@ -268,6 +268,9 @@ export function createJobLifecycle(deps: LifecycleDeps) {
     } else {
       await store.requestCancel(id);
       await requestCancel(redis, keys, id);
+      // Its children go now, not when its worker hears the signal: a parent whose worker died would
+      // otherwise let them run on until it is handed back (its lock's time) and cancelled there.
+      await cancelChildren(id).catch((err: unknown) => log.warn({ err, jobId: id }, 'could not cancel the children of a cancelled job'));
       await waitFinished(id, opts.waitMs ?? 5000);
     }
     return (await store.get(id))!;

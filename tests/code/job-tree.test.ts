@@ -216,4 +216,31 @@ describe('a code.index job', () => {
         active: 0,
       });
   });
+
+  it('cancels its batches at once when cancelled while its worker is dead, before the parent is handed back', async () => {
+    // The in-process workers were stopped above; the parent runs on a worker process of its own, which dies.
+    const w = await startWorkerProcess(stack.env, { PARLEY_WORKER_QUEUES: 'code', PARLEY_WORKER_PORT: '0' });
+    processes.push(w.child);
+    const { id } = await startIndex('orphan');
+    const batches = await until('the batches', async () => {
+      const b = await batchesOf(id);
+      return b.length > 1 ? b : undefined;
+    });
+    w.child.kill('SIGKILL');
+    await new Promise((r) => w.child.once('exit', r));
+    // The parent's lock outlives its worker: it still reads active, and the cancel can only be signalled.
+    const r = await stack.request('DELETE', `/v1/jobs/${id}`, { user });
+    expect(r.status).toBe(202);
+    expect(r.json.state).toBe('active');
+    // Its batches did not wait for that: each is cancelled already, and none is left for a worker to take.
+    const after = await batchesOf(id);
+    expect(after.map((b) => b.id).sort()).toEqual(batches.map((b) => b.id).sort());
+    for (const b of after) expect(b.state, b.id).toBe('cancelled');
+    expect(await stack.api.jobs.queues['code-batch'].getJobCounts('wait', 'prioritized', 'delayed', 'active')).toEqual({
+      wait: 0,
+      prioritized: 0,
+      delayed: 0,
+      active: 0,
+    });
+  });
 });
