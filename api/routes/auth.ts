@@ -76,7 +76,7 @@ export function authRoutes(deps: { auth: Auth; auditLog: AuditLog; onIssued?: (g
       clientAuth: true,
       summary: 'OAuth2 token endpoint (RFC 6749): password grant (§4.3) and refresh_token grant with rotation.',
       description:
-        "Parley's clients are public (§2.1): a client may identify itself with `client_id` in the form or with HTTP Basic (§2.3.1, `client_id:` with an empty or any secret, as OAuth2 libraries send it); neither is verified or needed.",
+        "Parley's clients are public (§2.1): a client may identify itself with `client_id` in the form or with HTTP Basic (§2.3.1: the id, a colon and an empty or any secret, as OAuth2 libraries send it); neither is verified or needed.",
       body: TokenRequest,
       documentedBody: TokenForm,
       responses: {
