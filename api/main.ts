@@ -23,7 +23,7 @@ import { connectMongo } from '../platform/connections/index.ts';
 import { createOllamaClient } from '../platform/ollama/index.ts';
 import { observeOllamaStatus } from '../platform/ollama/index.ts';
 import { z } from 'zod';
-import { EventStreamQuery, jobEvents, LastEventId, Problem, sseFrame, type RoomEvent } from '../shared/index.ts';
+import { EventStreamQuery, jobEvents, LastEventIdHeader, Problem, sseFrame, type RoomEvent } from '../shared/index.ts';
 import { connectRedis, whenReady } from '../platform/connections/index.ts';
 import { createApp } from './app.ts';
 import { createAuditLog, purgeAuthRecords } from '../platform/auth/index.ts';
@@ -240,7 +240,7 @@ export async function startApi(env: NodeJS.ProcessEnv = process.env) {
     access: 'jobs:read',
     params: z.object({ id: z.uuid().toLowerCase() }),
     query: EventStreamQuery,
-    requestHeaders: { 'Last-Event-ID': { description: 'Resume after this seq: exactly the events after it', schema: LastEventId } },
+    requestHeaders: { 'Last-Event-ID': { description: 'Resume after this seq: exactly the events after it', schema: LastEventIdHeader } },
     responses: {
       200: {
         description: 'text/event-stream of tokens, progress, reset and finished',

@@ -49,6 +49,8 @@ export type SubscribeRequest = z.infer<typeof SubscribeRequest>;
 
 /** A seq as SSE takes it back, in Last-Event-ID or `?lastEventId=` (for clients that cannot set headers). */
 export const LastEventId = z.string().regex(/^\d{1,15}$/, 'a sequence number');
+/** The Last-Event-ID header: a seq, or empty (the EventSource spec's "no id": start from the beginning). */
+export const LastEventIdHeader = z.string().regex(/^(?:\d{1,15})?$/, 'a sequence number, or empty');
 
 /** The query of the SSE endpoints. */
 export const EventStreamQuery = z.object({ lastEventId: LastEventId.optional() });

@@ -62,6 +62,7 @@ export {
   SubscribeRequest,
   EventStreamQuery,
   LastEventId,
+  LastEventIdHeader,
   sseFrame,
   type JobEvent,
   type JobEventName,

@@ -79,7 +79,8 @@ export function eventStreamHandler<E extends { event: string; data: { seq: numbe
         headers: { 'WWW-Authenticate': `Bearer realm="parley", error="insufficient_scope", scope="${opts.permission}"` },
       });
     // An empty Last-Event-ID is no id at all (the EventSource spec: start from the beginning).
-    const lastHeader = req.get('last-event-id')?.trim() || undefined;
+    const rawHeader = req.get('last-event-id');
+    const lastHeader = rawHeader === '' ? undefined : rawHeader;
     const unstorable = [
       ...unstorableText(req.params, ['params']),
       ...unstorableText(req.query, ['query']),

@@ -9,7 +9,7 @@ import {
   DiscussionList,
   EventStreamQuery,
   ForkRequest,
-  LastEventId,
+  LastEventIdHeader,
   HumanMessage,
   ListDiscussionsQuery,
   PostHumanMessage,
@@ -268,7 +268,7 @@ export const discussionEventsDoc = {
   access: 'discussions:read',
   params: IdParams,
   query: EventStreamQuery,
-  requestHeaders: { 'Last-Event-ID': { description: 'Resume after this room seq: exactly the events after it', schema: LastEventId } },
+  requestHeaders: { 'Last-Event-ID': { description: 'Resume after this room seq: exactly the events after it', schema: LastEventIdHeader } },
   summary:
     'Live events of a discussion room as Server-Sent Events, from its first kept event (late joiners get the transcript so far and the turn in progress); resumable with Last-Event-ID.',
   responses: {
