@@ -5,7 +5,7 @@
  */
 import { Router, type Request, type Response } from 'express';
 import { z } from 'zod';
-import { can, type Actor } from '../auth/permissions.ts';
+import { can, type Actor, type Permission } from '../auth/permissions.ts';
 import { AppError } from '../domain/errors.ts';
 import type { Method, Route } from './route.ts';
 import { issuesToErrors, unstorableText } from '../domain/field-errors.ts';
@@ -38,6 +38,20 @@ function parsePart<S extends z.ZodType>(declared: S | undefined, value: unknown,
  * 405 and OPTIONS handlers sit in this router, after the routes: a router that ends an OPTIONS request
  * unanswered would answer it itself, with an Allow of whatever routes its paths happened to match.
  */
+/**
+ * The actor, if it may use a resource needing `permission`: no credential is 401; one without the
+ * permission is 403 with RFC 6750 §3.1's insufficient_scope challenge naming it. Routes and event streams.
+ */
+export function authorize(actor: Actor | undefined, permission: Permission): Actor {
+  if (!actor) throw new AppError('UNAUTHENTICATED', { detail: 'Send "Authorization: Bearer <access token>" (from POST /v1/auth/token) or an API key' });
+  if (!can(actor, permission))
+    throw new AppError('FORBIDDEN', {
+      detail: `This needs the ${permission} permission`,
+      headers: { 'WWW-Authenticate': `Bearer realm="parley", error="insufficient_scope", scope="${permission}"` },
+    });
+  return actor;
+}
+
 export function mountRoutes(routes: Route[], authenticate: Authenticate, endpoints: { method: Method; path: string }[] = []): Router {
   const router = Router();
   // A path that is a route of its own (/v1/models/pull) is never a parameter of another (/v1/models/:name):
@@ -50,15 +64,7 @@ export function mountRoutes(routes: Route[], authenticate: Authenticate, endpoin
       const actor = r.access === 'public' && (!req.headers.authorization || clientCredentials) ? undefined : await authenticate(req, res);
       // Who asked, for the denial audit (api/auth/denials.ts) when the answer is 403.
       res.locals.actor = actor;
-      if (r.access !== 'public') {
-        if (!actor) throw new AppError('UNAUTHENTICATED', { detail: 'Send "Authorization: Bearer <access token>" (from POST /v1/auth/token) or an API key' });
-        // RFC 6750 §3.1: a bearer token without the scope a resource needs is insufficient_scope, naming it.
-        if (!can(actor, r.access))
-          throw new AppError('FORBIDDEN', {
-            detail: `This needs the ${r.access} permission`,
-            headers: { 'WWW-Authenticate': `Bearer realm="parley", error="insufficient_scope", scope="${r.access}"` },
-          });
-      }
+      if (r.access !== 'public') authorize(actor, r.access);
       if (r.bodyType === 'binary') {
         const types = r.binaryTypes ?? ['application/octet-stream'];
         if (!req.is(types)) throw new AppError('UNSUPPORTED_MEDIA_TYPE', { detail: `Send the body as ${types.join(' or ')}` });

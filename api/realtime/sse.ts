@@ -18,8 +18,8 @@
 import type { Request, Response } from 'express';
 import { z } from 'zod';
 import { AppError } from '../domain/errors.ts';
-import type { Authenticate } from '../http/mount.ts';
-import { can, type Actor, type Permission } from '../auth/permissions.ts';
+import { authorize, type Authenticate } from '../http/mount.ts';
+import { type Actor, type Permission } from '../auth/permissions.ts';
 import { EventStreamQuery, LastEventId, type JobEvent } from '../../shared/index.ts';
 import { unstorableText } from '../domain/field-errors.ts';
 import type { ConnectionRegistry } from './connections.ts';
@@ -71,13 +71,7 @@ export function eventStreamHandler<E extends { event: string; data: { seq: numbe
   },
 ) {
   return async (req: Request, res: Response) => {
-    const actor = await authenticate(req, res);
-    if (!actor) throw new AppError('UNAUTHENTICATED', { detail: 'Send "Authorization: Bearer <access token>" (from POST /v1/auth/token) or an API key' });
-    if (!can(actor, opts.permission))
-      throw new AppError('FORBIDDEN', {
-        detail: `This needs the ${opts.permission} permission`,
-        headers: { 'WWW-Authenticate': `Bearer realm="parley", error="insufficient_scope", scope="${opts.permission}"` },
-      });
+    const actor = authorize(await authenticate(req, res), opts.permission);
     // An empty Last-Event-ID is no id at all (the EventSource spec: start from the beginning).
     const rawHeader = req.get('last-event-id');
     const lastHeader = rawHeader === '' ? undefined : rawHeader;
