@@ -40,7 +40,7 @@ import type { JobDeps } from './domain/jobs.ts';
 import type { ModelDeps } from './domain/models.ts';
 import { limiterNames, rateLimiters } from './http/rate-limit.ts';
 import { AppError } from './domain/errors.ts';
-import { problemOf } from './http/errors.ts';
+import { endWithProblem } from './http/errors.ts';
 import { deepProbe } from './domain/probe.ts';
 import { scrapeTokenEndpoint } from './http/scrape-token.ts';
 import { answerUpgradesAsHttp, byteSize } from './http/upgrade.ts';
@@ -415,22 +415,12 @@ if (process.argv[1] && import.meta.url === pathToFileURL(resolve(process.argv[1]
  */
 function answerClientError(err: NodeJS.ErrnoException, socket: Duplex): void {
   if (!socket.writable) return void socket.destroy();
-  const [status, reason, error] =
+  endWithProblem(
+    socket,
     err.code === 'HPE_HEADER_OVERFLOW'
-      ? ([
-          431,
-          'Request Header Fields Too Large',
-          new AppError('HEADERS_TOO_LARGE', { detail: 'The request line and headers together are larger than this server takes (16 KiB)' }),
-        ] as const)
+      ? new AppError('HEADERS_TOO_LARGE', { detail: 'The request line and headers together are larger than this server takes (16 KiB)' })
       : err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
-        ? ([408, 'Request Timeout', new AppError('CLIENT_TIMEOUT', { detail: 'The request did not arrive in time' })] as const)
-        : ([
-            400,
-            'Bad Request',
-            new AppError('MALFORMED_REQUEST', { detail: `The request is not valid HTTP/1.1 (${String(err.code ?? 'parse error').slice(0, 40)})` }),
-          ] as const);
-  const body = JSON.stringify(problemOf(error, undefined));
-  socket.end(
-    `HTTP/1.1 ${status} ${reason}\r\nContent-Type: application/problem+json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+        ? new AppError('CLIENT_TIMEOUT', { detail: 'The request did not arrive in time' })
+        : new AppError('MALFORMED_REQUEST', { detail: `The request is not valid HTTP/1.1 (${String(err.code ?? 'parse error').slice(0, 40)})` }),
   );
 }

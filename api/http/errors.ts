@@ -7,6 +7,8 @@
  * §5.2 has them, `application/json` with `error` and `error_description`,
  * plus our `code`, `status` and `requestId`.
  */
+import { STATUS_CODES } from 'node:http';
+import type { Duplex } from 'node:stream';
 import type { ErrorRequestHandler, RequestHandler } from 'express';
 import { dependencyDown, type Dependency } from '../../platform/connections/index.ts';
 import { JobFailure } from '../../platform/jobs/index.ts';
@@ -102,6 +104,17 @@ export function oauthErrorOf(err: AppError, requestId: string | undefined): OAut
   const fields = err.errors?.map((e) => `${e.path}: ${e.message}`).join('; ');
   const description = [err.detail ?? titleOf(err.code), fields].filter(Boolean).join(' — ');
   return { error: oauthCodeOf(err), error_description: description, status: statusOf(err.code), code: err.code, ...(requestId ? { requestId } : {}) };
+}
+
+/**
+ * A problem written straight to a connection no response object owns (what Node's parser refused, an
+ * upgrade request answered by hand), then closed. `status` defaults to the code's; the body states the same.
+ */
+export function endWithProblem(socket: Duplex, err: AppError, status = statusOf(err.code)): void {
+  const body = JSON.stringify({ ...problemOf(err, undefined), status });
+  socket.end(
+    `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\nContent-Type: application/problem+json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+  );
 }
 
 export function sendProblem(res: Parameters<RequestHandler>[1], err: AppError, requestId: string | undefined, instance?: string): void {

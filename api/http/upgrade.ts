@@ -12,24 +12,19 @@ import { IncomingMessage, ServerResponse, type RequestListener } from 'node:http
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { AppError } from '../domain/errors.ts';
-import { problemOf } from './errors.ts';
+import { endWithProblem } from './errors.ts';
 
 export function answerUpgradesAsHttp(app: RequestListener, opts: { upgradePath: string; maxBodyBytes: number }) {
   return (req: IncomingMessage, duplex: Duplex, head: Buffer): void => {
     if ((req.url ?? '').startsWith(opts.upgradePath)) return;
     const socket = duplex as Socket;
     socket.on('error', () => socket.destroy());
-    const refuse = (status: number, err: AppError) => {
-      const body = JSON.stringify(problemOf(err, undefined));
-      socket.end(
-        `HTTP/1.1 ${status} ${status === 413 ? 'Content Too Large' : 'Length Required'}\r\nContent-Type: application/problem+json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
-      );
-    };
     if (req.headers['transfer-encoding'] !== undefined)
-      return refuse(411, new AppError('MALFORMED_BODY', { detail: 'A request that asks to upgrade must give its body a Content-Length' }));
+      return endWithProblem(socket, new AppError('MALFORMED_BODY', { detail: 'A request that asks to upgrade must give its body a Content-Length' }), 411);
     const length = Number(req.headers['content-length'] ?? 0);
-    if (!Number.isSafeInteger(length) || length < 0) return refuse(411, new AppError('MALFORMED_BODY', { detail: 'Content-Length is not a length' }));
-    if (length > opts.maxBodyBytes) return refuse(413, new AppError('PAYLOAD_TOO_LARGE'));
+    if (!Number.isSafeInteger(length) || length < 0)
+      return endWithProblem(socket, new AppError('MALFORMED_BODY', { detail: 'Content-Length is not a length' }), 411);
+    if (length > opts.maxBodyBytes) return endWithProblem(socket, new AppError('PAYLOAD_TOO_LARGE'));
 
     const chunks: Buffer[] = head.length ? [head] : [];
     let received = head.length;
