@@ -45,7 +45,7 @@ export interface RetentionRow {
 
 export function createKnowledgeRecords(db: Db) {
   const sources = () => db<SourceRow>('knowledge_sources');
-  return {
+  const records = {
     async insertSource(
       row: Pick<SourceRow, 'id' | 'owner_id' | 'kind' | 'title' | 'scope' | 'scope_owner' | 'room' | 'scope_key' | 'messages'>,
     ): Promise<SourceRow> {
@@ -85,9 +85,13 @@ export function createKnowledgeRecords(db: Db) {
       owner: string,
       scopeKey: string,
       r: { outcomes: readonly ExtractionOutcome[]; refs: readonly string[]; links: readonly Link[]; items: number; status: 'ready' | 'failed'; error?: string },
+      /** Only while the source is still `pending` (a run that finished meanwhile keeps its own outcomes). */
+      opts: { whilePending?: boolean } = {},
     ): Promise<boolean> {
       return db.transaction(async (trx) => {
-        const live = await trx<SourceRow>('knowledge_sources').where({ id: sourceId }).whereNot({ status: 'forgetting' }).forUpdate().first();
+        const q = trx<SourceRow>('knowledge_sources').where({ id: sourceId }).whereNot({ status: 'forgetting' });
+        if (opts.whilePending) q.andWhere({ status: 'pending' });
+        const live = await q.forUpdate().first();
         if (!live) return false;
         await trx('knowledge_outcomes').where({ source_id: sourceId }).delete();
         const outcomes = r.outcomes.map((o, seq) => ({
@@ -145,20 +149,13 @@ export function createKnowledgeRecords(db: Db) {
         const source = e.source as { kind?: string; messages?: { id?: unknown }[] } | null;
         const messageIds = source?.kind === 'conversation' && Array.isArray(source.messages) ? source.messages.map((m) => String(m.id)) : [null];
         const outcomes = messageIds.map((messageId) => ({ messageId, outcome: 'failed' as const, items: 0, merged: 0, reason }));
-        const done = await db.transaction(async (trx) => {
-          // Still pending under the lock: a run that finished meanwhile keeps its own outcomes.
-          const live = await trx<SourceRow>('knowledge_sources').where({ id: e.id, status: 'pending' }).forUpdate().first();
-          if (!live) return false;
-          await trx('knowledge_outcomes').where({ source_id: e.id }).delete();
-          for (let i = 0; i < outcomes.length; i += 1000)
-            await trx('knowledge_outcomes').insert(
-              outcomes
-                .slice(i, i + 1000)
-                .map((o, k) => ({ source_id: e.id, seq: i + k, message_id: o.messageId, outcome: o.outcome, items: 0, merged: 0, reason })),
-            );
-          await trx('knowledge_sources').where({ id: e.id }).update({ status: 'failed', items: 0, error: reason, updated_at: trx.fn.now() });
-          return true;
-        });
+        const done = await records.finishExtraction(
+          e.id,
+          owner,
+          e.scope_key,
+          { outcomes, refs: [], links: [], items: 0, status: 'failed', error: reason },
+          { whilePending: true },
+        );
         if (done) settled++;
       }
       return settled;
@@ -284,6 +281,7 @@ export function createKnowledgeRecords(db: Db) {
       );
     },
   };
+  return records;
 }
 
 export type KnowledgeRecords = ReturnType<typeof createKnowledgeRecords>;
