@@ -15,6 +15,7 @@
 import { createServer } from 'node:net';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startStack, type Stack, type TestUser } from '../harness.ts';
+import { until } from '../support/until.ts';
 import { startWorkerProcess, type WorkerChild } from '../support/worker-process.ts';
 import { act, closed, makeAgents, makeRoom, roomEvents, transcript, waitForRoom } from './rooms.ts';
 
@@ -126,8 +127,14 @@ describe('a discussion turn handed back at shutdown', () => {
     // Final on BullMQ's third attempt, although Postgres counts four (the hand-back was one).
     const failed = await stack.waitForJob(turnJobId, user, 60_000);
     expect(failed).toMatchObject({ state: 'failed', attempts: 4, error: { code: 'UPSTREAM_UNAVAILABLE' } });
+    // The record is written before the worker hands its failure to BullMQ, so BullMQ may still show
+    // the job active for a moment; once it leaves `active` it must be failed, not queued for a retry.
+    const bullState = await until('BullMQ to settle the turn job', async () => {
+      const state = await stack.api.jobs.queues.llm.getJobState(turnJobId);
+      return state !== 'active' && state;
+    });
+    expect(bullState).toBe('failed');
     const bull = await stack.api.jobs.queues.llm.getJob(turnJobId);
-    expect(await bull!.getState()).toBe('failed');
     expect(bull!.attemptsMade).toBe(3);
     expect(paused.statusReason).toMatch(/^turn 1 \(Ada\) failed: UPSTREAM_UNAVAILABLE: /);
 
