@@ -23,7 +23,7 @@ import { connectMongo } from '../platform/connections/index.ts';
 import { createOllamaClient } from '../platform/ollama/index.ts';
 import { observeOllamaStatus } from '../platform/ollama/index.ts';
 import { z } from 'zod';
-import { EventStreamQuery, jobEvents, LastEventIdHeader, Problem, sseFrame, type RoomEvent } from '../shared/index.ts';
+import { EventStreamQuery, jobEvents, LastEventIdHeader, sseFrame, type RoomEvent } from '../shared/index.ts';
 import { connectRedis, whenReady } from '../platform/connections/index.ts';
 import { createApp } from './app.ts';
 import { createAuditLog, purgeAuthRecords } from '../platform/auth/index.ts';
@@ -41,6 +41,7 @@ import type { ModelDeps } from './domain/models.ts';
 import { limiterNames, rateLimiters } from './http/rate-limit.ts';
 import { AppError } from './domain/errors.ts';
 import { endWithProblem } from './http/errors.ts';
+import { eventStreamRefusals } from './http/route.ts';
 import { deepProbe } from './domain/probe.ts';
 import { scrapeTokenEndpoint } from './http/scrape-token.ts';
 import { answerUpgradesAsHttp, byteSize } from './http/upgrade.ts';
@@ -248,12 +249,7 @@ export async function startApi(env: NodeJS.ProcessEnv = process.env) {
         schema: sseFrame(Object.keys(jobEvents)),
       },
       204: { description: "Resumed at or after the job's `finished`: nothing more will ever come (ends a browser EventSource's reconnecting)" },
-      429: {
-        description: 'Too many live connections for this user (PARLEY_MAX_CONNECTIONS_PER_USER, SSE and sockets together), or rate limited (RATE_LIMITED)',
-        schema: Problem,
-        contentType: 'application/problem+json',
-        headers: { 'Retry-After': { description: 'Seconds to wait' } },
-      },
+      ...eventStreamRefusals,
     },
   };
   const openapi = buildOpenApi(routes, [sse, discussionEventsDoc]);

@@ -17,6 +17,8 @@ export const ApiErrorCode = z.enum([
   'PAYLOAD_TOO_LARGE',
   /** The Content-Type is not one the route accepts. */
   'UNSUPPORTED_MEDIA_TYPE',
+  /** The request's Accept header rules out the only media type the route answers with (an event stream asked for as JSON). */
+  'NOT_ACCEPTABLE',
   /** The request line and headers together are larger than the server takes (Node's max header size, 16 KiB by default). */
   'HEADERS_TOO_LARGE',
   /** The request itself could not be parsed as HTTP/1.1 (a bad request line, a header without a colon, Content-Length with Transfer-Encoding); answered before any route. */

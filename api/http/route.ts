@@ -96,3 +96,11 @@ export function route<B extends z.ZodType, Q extends z.ZodType, P extends z.ZodT
 export function problem(description: string, headers?: Record<string, HeaderDoc>) {
   return { description, schema: Problem, contentType: 'application/problem+json', ...(headers ? { headers } : {}) };
 }
+
+/** The refusals every Server-Sent Events route shares (api/realtime/sse.ts). */
+export const eventStreamRefusals = {
+  406: problem('The Accept header rules out text/event-stream, the only representation (NOT_ACCEPTABLE)'),
+  429: problem('Too many live connections for this user (PARLEY_MAX_CONNECTIONS_PER_USER, SSE and sockets together), or rate limited (RATE_LIMITED)', {
+    'Retry-After': { description: 'Seconds to wait' },
+  }),
+};

@@ -26,6 +26,8 @@ export function statusOf(code: ApiErrorCode): number {
       return 413;
     case 'UNSUPPORTED_MEDIA_TYPE':
       return 415;
+    case 'NOT_ACCEPTABLE':
+      return 406;
     case 'LIMIT_EXCEEDED':
     case 'ARCHIVE_REJECTED':
       return 422;
@@ -54,6 +56,7 @@ const titles: Record<ApiErrorCode, string> = {
   MALFORMED_BODY: 'The request body could not be parsed',
   PAYLOAD_TOO_LARGE: 'The request body is too large',
   UNSUPPORTED_MEDIA_TYPE: 'Unsupported content type',
+  NOT_ACCEPTABLE: 'No acceptable representation',
   HEADERS_TOO_LARGE: 'The request line and headers are too large',
   MALFORMED_REQUEST: 'The request is not valid HTTP/1.1',
   CLIENT_TIMEOUT: 'The request did not arrive in time',

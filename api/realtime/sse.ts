@@ -72,6 +72,9 @@ export function eventStreamHandler<E extends { event: string; data: { seq: numbe
 ) {
   return async (req: Request, res: Response) => {
     const actor = authorize(await authenticate(req, res), opts.permission);
+    // The only representation is the stream: a client that rules it out (Accept: application/json) is told so, not streamed at.
+    if (req.get('accept') !== undefined && !req.accepts('text/event-stream'))
+      throw new AppError('NOT_ACCEPTABLE', { detail: 'This route answers only with text/event-stream; send Accept: text/event-stream (or leave Accept out)' });
     // An empty Last-Event-ID is no id at all (the EventSource spec: start from the beginning).
     const rawHeader = req.get('last-event-id');
     const lastHeader = rawHeader === '' ? undefined : rawHeader;

@@ -13,7 +13,6 @@ import {
   HumanMessage,
   ListDiscussionsQuery,
   PostHumanMessage,
-  Problem,
   roomEvents,
   sseFrame,
   Transcript,
@@ -37,7 +36,7 @@ import {
   stopDiscussion,
   type DiscussionDeps,
 } from '../domain/discussions.ts';
-import { problem, route, type Route } from '../http/route.ts';
+import { eventStreamRefusals, problem, route, type Route } from '../http/route.ts';
 
 const notFound = problem('No such discussion, or not visible to you');
 
@@ -278,11 +277,6 @@ export const discussionEventsDoc = {
       contentType: 'text/event-stream',
       schema: sseFrame(Object.keys(roomEvents)),
     },
-    429: {
-      description: 'Too many live connections for this user (PARLEY_MAX_CONNECTIONS_PER_USER, SSE and sockets together), or rate limited (RATE_LIMITED)',
-      schema: Problem,
-      contentType: 'application/problem+json',
-      headers: { 'Retry-After': { description: 'Seconds to wait' } },
-    },
+    ...eventStreamRefusals,
   },
 };

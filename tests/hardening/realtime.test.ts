@@ -106,6 +106,31 @@ describe('live connections per user', () => {
     expect((await rawRequest(stack, 'HEAD', `/v1/discussions/${randomUUID()}/events`, { headers: u.auth })).status).toBe(404);
   });
 
+  it('answers an Accept that rules the stream out with 406 / NOT_ACCEPTABLE, holding no connection; wildcards and no Accept get the stream', async () => {
+    const u = await stack.user('member');
+    const room = await draftRoom(stack, u);
+    const job = await stack.request('POST', '/v1/jobs', { user: u, body: { kind: 'system.ping', input: { echo: 'accept' } } });
+    expect(job.status).toBe(202);
+    for (const path of [`/v1/discussions/${room.id}/events`, `/v1/jobs/${job.json.id}/events`]) {
+      for (const accept of ['application/json', 'text/html, application/xml;q=0.9', 'text/event-stream;q=0, */*']) {
+        const r = await stack.request('GET', path, { user: u, headers: { accept } });
+        expect(r.status, `${path} with Accept: ${accept}`).toBe(406);
+        expect(r.headers.get('content-type')).toMatch(/^application\/problem\+json/);
+        expect(r.json.code).toBe('NOT_ACCEPTABLE');
+      }
+      expect(await leases(stack, u)).toBe(0);
+    }
+    for (const accept of ['text/event-stream', '*/*', 'text/*', 'application/json;q=0.5, text/event-stream']) {
+      const ok = await openSseWith(stack, u, room.id, { accept });
+      expect(ok.res.status, `Accept: ${accept}`).toBe(200);
+      expect(ok.res.headers.get('content-type')).toMatch(/^text\/event-stream/);
+      ok.close();
+    }
+    await until('every lease is back', async () => (await leases(stack, u)) === 0);
+    // Credentials first: without them it is still a 401, whatever the Accept.
+    expect((await stack.request('GET', `/v1/discussions/${room.id}/events`, { headers: { accept: 'application/json' } })).status).toBe(401);
+  });
+
   it("does not count one user's connections against another's", async () => {
     const [u, v] = [await stack.user('member'), await stack.user('member')];
     const room = await draftRoom(stack, u);
