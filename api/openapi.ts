@@ -168,6 +168,7 @@ export function buildOpenApi(routes: Route[], extra: DocumentedEndpoint[] = []):
         'Job orchestration for LLM work. Errors are RFC 9457 problem+json with a stable `code`. No text a request carries may hold a NUL or an unpaired UTF-16 surrogate (Postgres cannot store them; 400 VALIDATION_FAILED naming the field): every string and object key of a request says so for NUL with a pattern.',
     },
   });
+  sameTypeTuples(doc);
   for (const methods of Object.values(doc.paths ?? {})) {
     for (const op of Object.values(
       methods as Record<string, { parameters?: { schema?: unknown }[]; requestBody?: { content?: Record<string, { schema?: unknown }> } }>,
@@ -211,6 +212,29 @@ function storableStrings(schema: unknown): void {
   for (const key of ['properties', 'patternProperties', '$defs']) for (const v of Object.values((s[key] as Record<string, unknown>) ?? {})) storableStrings(v);
   for (const key of ['items', 'additionalProperties', 'not', 'contains', 'prefixItems', 'anyOf', 'oneOf', 'allOf', 'if', 'then', 'else'])
     storableStrings(s[key]);
+}
+
+/**
+ * Rewrites, in place, every tuple whose members share one schema (a `[start, end]` span) as an array of
+ * that schema with a fixed length. Both say the same in JSON Schema 2020-12, but `prefixItems` alone
+ * leaves the length open, and tools that still read tuples the OpenAPI 3.0 way (an `items` list,
+ * which Schemathesis then rejects as an invalid schema) stumble on it.
+ */
+function sameTypeTuples(node: unknown): void {
+  if (!node || typeof node !== 'object') return;
+  if (Array.isArray(node)) return node.forEach(sameTypeTuples);
+  const s = node as Record<string, unknown>;
+  const members = s.prefixItems;
+  if (Array.isArray(members) && members.length > 0 && (s.items === undefined || s.items === false)) {
+    const first = JSON.stringify(members[0]);
+    if (members.every((m) => JSON.stringify(m) === first)) {
+      delete s.prefixItems;
+      s.items = members[0];
+      s.minItems = members.length;
+      s.maxItems = members.length;
+    }
+  }
+  for (const v of Object.values(s)) sameTypeTuples(v);
 }
 
 function headersObject(headers: Record<string, HeaderDoc>): Record<string, object> {

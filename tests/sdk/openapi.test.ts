@@ -76,7 +76,7 @@ describe('the OpenAPI document', () => {
     expect(Object.keys(doc.paths['/v1/jobs/{id}']!.delete!.responses['401']!.headers!)).toContain('WWW-Authenticate');
   });
 
-  it('holds only JSON Schema 2020-12 schemas, which a 3.1 validator loads (a tuple is prefixItems, not an items array)', () => {
+  it('holds only JSON Schema 2020-12 schemas, which a 3.1 validator loads (no tuple as an items array)', () => {
     const ajv = new Ajv2020({ strict: false });
     const invalid: string[] = [];
     const check = (where: string, schema: unknown) => {
@@ -93,9 +93,27 @@ describe('the OpenAPI document', () => {
       }
     }
     expect(invalid).toEqual([]);
-    // The knowledge search's entity span, a [start, end) pair, as the 2020-12 tuple form.
+    // No tuple in the OpenAPI 3.0 form (an items list), which 2020-12 validators refuse.
+    expect(JSON.stringify(doc)).not.toContain('"items":[');
+  });
+
+  it('states a same-typed tuple (the entity span) as a fixed-length array, which tools reading tuples the 3.0 way load too (Schemathesis)', () => {
+    const ajv = new Ajv2020({ strict: false });
     const hit = JSON.stringify(doc.paths['/v1/knowledge/search']!.get!.responses['200']);
-    expect(hit).toContain('"prefixItems":[{"type":"integer","minimum":0');
+    expect(hit).not.toContain('prefixItems');
+    const at = hit.indexOf('"span":');
+    expect(at).toBeGreaterThan(0);
+    // The span's schema: the balanced object after "span":.
+    let depth = 0;
+    let end = at + 7;
+    for (; end < hit.length; end++) {
+      if (hit[end] === '{') depth++;
+      else if (hit[end] === '}' && --depth === 0) break;
+    }
+    const span = JSON.parse(hit.slice(at + 7, end + 1));
+    expect(span).toMatchObject({ type: 'array', minItems: 2, maxItems: 2, items: { type: 'integer', minimum: 0 } });
+    const valid = ajv.compile(span);
+    expect([valid([3, 7]), valid([3]), valid([3, 7, 9]), valid([-1, 2]), valid(['3', '7'])]).toEqual([true, false, false, false, false]);
   });
 
   it('documents that search text must not be blank, as the API refuses it (a tab alone was schema-valid and refused: Schemathesis)', async () => {
