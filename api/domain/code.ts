@@ -166,12 +166,9 @@ export async function getRepository(deps: CodeDeps, actor: Actor, id: string): P
 /** Removes the repository, its rows in every generation of the code index, its record and its uploaded tree. */
 export async function deleteRepository(deps: CodeDeps, actor: Actor, id: string): Promise<void> {
   const row = await writable(deps, actor, id);
-  for (const gen of await deps.catalog.list(codeCollection)) {
-    const table = await deps.vectors.existing(gen.tableName);
-    if (table) await table.delete([row.id]);
-  }
-  // Under the tree lock, so no upload is swapping a tree into the folder being removed; the folder moves
-  // aside there and is removed after.
+  // The record goes first: from then on no index batch can record files for it, and a batch that commits
+  // rows after the sweep below removes them itself (workers/code/index-job.ts). Under the tree lock, so no
+  // upload is swapping a tree into the folder being removed; the folder moves aside there and is removed after.
   const gone = join(archiveStaging(deps.config.code.dir), `gone-${randomUUID()}`);
   const moved = await deps.store.withTreeLock(row.id, async (trx) => {
     if (!(await deps.store.deleteRepository(row.id, trx))) throw new AppError('NOT_FOUND', { detail: 'No such repository' });
@@ -180,6 +177,12 @@ export async function deleteRepository(deps: CodeDeps, actor: Actor, id: string)
     return moveAside(dirname(archiveTree(deps.config.code.dir, row.id)), gone);
   });
   if (moved) await rm(gone, { recursive: true, force: true });
+  // Its rows in every generation. What a failure here leaves, vectors.maintain sweeps (rows of repositories
+  // that no longer exist).
+  for (const gen of await deps.catalog.list(codeCollection)) {
+    const table = await deps.vectors.existing(gen.tableName);
+    if (table) await table.delete([row.id]);
+  }
 }
 
 export async function uploadArchive(deps: CodeDeps, actor: Actor, id: string, body: Readable | undefined): Promise<z.infer<typeof ArchiveReceipt>> {

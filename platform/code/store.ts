@@ -96,6 +96,18 @@ export function createCodeStore(db: Db) {
       return db<RepositoryRow>('code_repositories').where({ id }).first();
     },
 
+    /** Which of these repository ids still exist. */
+    async existingRepositories(ids: readonly string[]): Promise<string[]> {
+      const out: string[] = [];
+      for (let i = 0; i < ids.length; i += 1000) {
+        const rows = await db('code_repositories')
+          .whereIn('id', ids.slice(i, i + 1000) as string[])
+          .select('id');
+        out.push(...rows.map((r: { id: string }) => r.id));
+      }
+      return out;
+    },
+
     /** Repositories `userId` may read: own, shared with them, public; every one with `all`. */
     visibleRepositories(userId: string, all: boolean, ids?: readonly string[]): Promise<RepositoryRow[]> {
       const q = db<RepositoryRow>('code_repositories').select('*').orderBy('created_at', 'desc');

@@ -333,6 +333,12 @@ export class VectorTable {
     return out;
   }
 
+  /** The scopes that have rows (maintenance: rows left by a scope whose owner record is gone). */
+  async scopes(): Promise<string[]> {
+    const rows = await this.table.query().select(['scope']).limit(100_000_000).toArray();
+    return [...new Set(rows.map((r: Record<string, unknown>) => r.scope as string))];
+  }
+
   /** Every row's id, across scopes (maintenance: what a new generation still lacks). */
   async ids(): Promise<string[]> {
     const rows = await this.table.query().select(['id']).limit(100_000_000).toArray();

@@ -28,6 +28,8 @@ export const VectorsMaintainResult = z.object({
   ),
   rebuild: z.object({ generation: z.uuid().toLowerCase(), scheduled: z.number().int(), promoted: z.boolean() }).nullable(),
   dropped: z.array(z.string()),
+  /** Rows of code repositories deleted since they were written (a batch that committed while its repository was deleted, then died), removed. */
+  orphanRows: z.number().int().default(0),
   /** Knowledge items purged after their expiry and grace; the knowledge table is maintained with the others. */
   knowledge: z.object({ purged: z.number().int(), table: z.string().nullable() }).nullable().default(null),
   /**

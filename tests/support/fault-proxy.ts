@@ -2,7 +2,9 @@
  * A fault-injecting HTTP proxy in front of the real API, for failures the
  * real server does not produce on demand: a 503 or 429 with Retry-After, a
  * connection reset before the request reaches the API, a response lost after
- * the API acted on the request, an event stream cut mid-way.
+ * the API acted on the request, an event stream cut mid-way. It fronts any
+ * HTTP server (Ollama too): a request held in flight until the test lets it
+ * go puts a job mid-call at a moment of the test's choosing.
  *
  * Faults are queued per request: `proxy.inject(match, fault)` applies `fault`
  * to the next request `match` accepts (once; `times` for more). Every request
@@ -21,7 +23,9 @@ export type Fault =
   /** Forward and relay the response, but reset the connection after this many body bytes. */
   | { kind: 'cut-after'; bytes: number }
   /** Forward after this many milliseconds (a slow upstream). */
-  | { kind: 'delay'; ms: number };
+  | { kind: 'delay'; ms: number }
+  /** Forward once `until` settles: the request waits, in flight, for as long as the test needs. */
+  | { kind: 'hold'; until: Promise<unknown> };
 
 export interface Logged {
   method: string;
@@ -59,10 +63,12 @@ export async function startFaultProxy(target: string): Promise<FaultProxy> {
       res.end(body);
       return;
     }
-    if (fault?.kind === 'delay') {
+    if (fault?.kind === 'delay' || fault?.kind === 'hold') {
       // The request's body waits in the socket meanwhile.
       req.pause();
-      setTimeout(() => forward(req, res, undefined), fault.ms);
+      const go = () => forward(req, res, undefined);
+      if (fault.kind === 'delay') setTimeout(go, fault.ms);
+      else fault.until.then(go, go);
       return;
     }
     forward(req, res, fault);

@@ -4,10 +4,10 @@
  * round. Real API, workers, Ollama and LanceDB.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { submitJob } from '../../platform/code/index.ts';
+import { codeCollection, codeTableSpec, submitJob } from '../../platform/code/index.ts';
 import { vectorsMaintain } from '../../shared/index.ts';
 import type { TestUser } from '../harness.ts';
-import { startCodeStack, type CodeStack } from '../code/support.ts';
+import { createRepo, indexRepo, startCodeStack, tarGz, upload, type CodeStack } from '../code/support.ts';
 
 let stack: CodeStack;
 let member: TestUser;
@@ -67,5 +67,30 @@ describe('running vector maintenance now', () => {
     // This job dropped it, or the workers' scheduled round did just before.
     expect(await tables()).toEqual([]);
     expect(await stack.api.db('vector_indexes').where({ collection: id })).toEqual([]);
+  });
+
+  it('removes the code rows of a repository whose record is gone (a batch that committed around its delete), and only those', async () => {
+    const [gone, kept] = [await createRepo(stack, member, 'deleted-mid-index'), await createRepo(stack, member, 'kept')];
+    for (const [id, word] of [
+      [gone, 'sourdough'],
+      [kept, 'baguette'],
+    ] as const) {
+      const files = [{ name: `${word}.py`, content: `def ${word}_rise(hours):\n    return hours * 2\n` }];
+      expect((await upload(stack, member, id, tarGz(files))).status).toBe(200);
+      expect((await indexRepo(stack, member, id)).state).toBe('completed');
+    }
+    const table = await stack.workers!.vectors.table(codeTableSpec((await stack.workers!.catalog.serving(codeCollection))!));
+    const keptRows = await table.count([kept]);
+    expect(await table.count([gone])).toBeGreaterThan(0);
+    expect(keptRows).toBeGreaterThan(0);
+    // What a batch that wrote after the delete's own sweep, and died before withdrawing, leaves: rows without a record.
+    await stack.api.db('code_repositories').where({ id: gone }).delete();
+    const job = await submitJob({ jobs: stack.api.jobs }, vectorsMaintain, {}, { ownerId: operator.id });
+    const done = await stack.waitForJob(job.id, operator, 240_000);
+    expect(done.state, JSON.stringify(done.error)).toBe('completed');
+    // This job removed them, or the workers' scheduled round did just before.
+    expect(done.result.orphanRows).toBeGreaterThanOrEqual(0);
+    expect(await table.count([gone])).toBe(0);
+    expect(await table.count([kept])).toBe(keptRows);
   });
 });

@@ -398,7 +398,12 @@ export function codeBatchHandler(deps: CodeIndexDeps): Handler<typeof codeBatch>
       imports: e.imports,
       symbols: e.symbols.map((s) => ({ ...s })),
     }));
-    await deps.store.recordBatch(repo.id, gen.id, files, metadata);
+    await deps.store.recordBatch(repo.id, gen.id, files, metadata).catch(async (err: unknown) => {
+      throw (await withdrawIfDeleted(deps, table, repo.id)) ?? err;
+    });
+    // A delete that ran while this batch embedded removed the rows before this batch wrote its own: take them out.
+    const deleted = await withdrawIfDeleted(deps, table, repo.id);
+    if (deleted) throw deleted;
     return {
       files: files.length,
       chunks: files.reduce((n, f) => n + f.chunks, 0),
@@ -407,6 +412,17 @@ export function codeBatchHandler(deps: CodeIndexDeps): Handler<typeof codeBatch>
       namesEmbedded: result.names,
     };
   };
+}
+
+/**
+ * When the repository was deleted while a batch ran, the rows the batch committed outlived the delete's
+ * own sweep of them: removes every row of the repository from the batch's table and answers the failure
+ * to end the batch with; undefined while the repository still exists.
+ */
+async function withdrawIfDeleted(deps: CodeIndexDeps, table: VectorTable, repositoryId: string): Promise<JobFailure | undefined> {
+  if (await deps.store.getRepository(repositoryId)) return undefined;
+  await table.delete([repositoryId]);
+  return new JobFailure('HANDLER_FAILED', `repository ${repositoryId} was deleted during the batch; its rows were removed`);
 }
 
 /** Reads and extracts a batch's files, and finds the vectors already stored for its texts. */

@@ -60,10 +60,13 @@ export function vectorsMaintainHandler(deps: MaintainDeps): Handler<typeof vecto
     });
 
     const live: VectorTable[] = [];
+    let orphanRows = 0;
     for (const gen of await deps.catalog.list()) {
       if (gen.state === 'retired') continue;
       const table = await deps.vectors.existing(gen.tableName);
-      if (table) live.push(table);
+      if (!table) continue;
+      live.push(table);
+      if (gen.collection === codeCollection) orphanRows += await sweepDeletedRepositories(deps.code, table);
     }
 
     // Each round also removes the versions the previous round's optimize() made (they are past the retention by
@@ -111,6 +114,7 @@ export function vectorsMaintainHandler(deps: MaintainDeps): Handler<typeof vecto
       tables,
       rebuild,
       dropped,
+      orphanRows,
       knowledge: purge && { purged: purge.purged, table: purge.table?.name ?? null },
       knowledgeRebuild: knowledgeRebuild && {
         copied: knowledgeRebuild.copied,
@@ -120,6 +124,19 @@ export function vectorsMaintainHandler(deps: MaintainDeps): Handler<typeof vecto
       },
     };
   };
+}
+
+/**
+ * Removes the rows of repositories that no longer exist. A scope read from the table had a repository
+ * record when its rows were written, and ids are never reused, so one whose record is gone now was deleted:
+ * its rows are what a batch committed around the delete and did not live to withdraw.
+ */
+async function sweepDeletedRepositories(code: CodeStore, table: VectorTable): Promise<number> {
+  const scopes = await table.scopes();
+  if (!scopes.length) return 0;
+  const alive = new Set(await code.existingRepositories(scopes));
+  const gone = scopes.filter((s) => !alive.has(s));
+  return gone.length ? table.delete(gone) : 0;
 }
 
 /**
