@@ -44,5 +44,17 @@ export function toJobError(err: unknown): JobError {
   if (code && JobErrorCode.safeParse(code).success) return { code: code as JobErrorCode, message };
   if (code && networkCodes.has(code)) return { code: 'UPSTREAM_UNAVAILABLE', message: `${message} (${code})` };
   if (err instanceof TypeError && message === 'fetch failed') return { code: 'UPSTREAM_UNAVAILABLE', message };
-  return { code: 'INTERNAL', message };
+  return { code: 'INTERNAL', message: withoutPaths(message) };
+}
+
+/**
+ * An absolute file path (two segments or more, with any `:line:column`), not part of a URL: a library's
+ * failure text can carry the machine's paths (a Rust panic's source location, a file Node could not open),
+ * and a job's error is shown to its owner, who never sees file paths (docs/errors.md). The log keeps the
+ * error whole.
+ */
+const filePath = /(?<![\w:/.~-])(?:\/[^\s/:'"()[\]]+){2,}(?::\d+)*/g;
+
+function withoutPaths(message: string): string {
+  return message.replace(filePath, '<path>');
 }

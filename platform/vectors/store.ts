@@ -30,6 +30,7 @@
 import { lstat, readdir, rmdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import * as lancedb from '@lancedb/lancedb';
+import './arrow-bool.ts';
 import { compileWhere, sqlString, type Scalar, type Where } from './filter.ts';
 import { analyzeText } from './analyzer.ts';
 import { processLock, type TableLock } from './lock.ts';

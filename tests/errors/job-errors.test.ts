@@ -29,6 +29,21 @@ const caught = (p: Promise<unknown>) =>
   );
 
 describe('toJobError', () => {
+  it('keeps file paths out of an unexpected failure (a path Node could not open, a Rust source location), not URLs', async () => {
+    const missing = `/tmp/parley-no-such-dir-${process.pid}/sub/file.txt`;
+    const err = await caught(import('node:fs/promises').then((fs) => fs.readFile(missing)));
+    const mapped = toJobError(err);
+    expect(mapped.code).toBe('INTERNAL');
+    expect(mapped.message).toMatch(/^ENOENT: no such file or directory, open '<path>'$/);
+    // LanceDB's text for a batch its Rust side could not read (the path and position are the library's build's).
+    const rust = toJobError(
+      new Error('lance error: Execution error: Spill has sent an error, /rustc/59807616e1fa/library/core/src/task/poll.rs:291:44 Caused by: x'),
+    );
+    expect(rust.message).toBe('lance error: Execution error: Spill has sent an error, <path> Caused by: x');
+    const url = toJobError(new Error('request to http://127.0.0.1:11500/api/embed failed; see https://example.test/docs/a/b'));
+    expect(url.message).toBe('request to http://127.0.0.1:11500/api/embed failed; see https://example.test/docs/a/b');
+  });
+
   it('keeps a JobFailure as it is, details included', () => {
     const e = new JobFailure('UPSTREAM_REJECTED', 'model "x" not found', { details: { host: 'h', status: 404 } });
     expect(toJobError(e)).toEqual({ code: 'UPSTREAM_REJECTED', message: 'model "x" not found', details: { host: 'h', status: 404 } });

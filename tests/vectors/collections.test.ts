@@ -89,6 +89,22 @@ describe('collections', () => {
     expect(r.json.items[0]).toMatchObject({ id: 'long', passage: 0, text: 'A short replacement about printing.' });
   });
 
+  it('stores documents that leave a bool field out, every one of a batch (an all-null column), and filters on it', async () => {
+    const c = await stack.request('POST', '/v1/collections', { user: alice, body: { name: 'flags', fields: { reviewed: 'bool' } } });
+    expect(c.status).toBe(201);
+    const put = async (documents: unknown[]) => {
+      const r = await stack.request('POST', `/v1/collections/${c.json.id}/documents`, { user: alice, body: { documents } });
+      expect(r.status).toBe(202);
+      return stack.waitForJob(r.json.id, alice, 300_000);
+    };
+    const first = await put([{ id: 'a', text: 'Green tea is brewed at eighty degrees.' }]);
+    expect(first.state, JSON.stringify(first.error)).toBe('completed');
+    expect((await put([{ id: 'b', text: 'Black tea takes boiling water.', metadata: { reviewed: true } }])).state).toBe('completed');
+    const q = (where: unknown) => stack.request('POST', `/v1/collections/${c.json.id}/query`, { user: alice, body: { text: 'tea', mode: 'text', where } });
+    expect((await q({ reviewed: true })).json.items.map((h: any) => h.id)).toEqual(['b']);
+    expect((await q(undefined)).json.items.map((h: any) => h.id).sort()).toEqual(['a', 'b']);
+  });
+
   it('embeds nothing again for passages already stored', async () => {
     const job = await upsert([docs[0]]);
     expect(job.result).toMatchObject({ embedded: 0, reused: 1 });

@@ -52,6 +52,28 @@ export function vectorTableSuite(label: string, open: () => Promise<{ store: Vec
       expect(rows).toEqual(['r1:1:alpha two', 'r1:3:gamma', 'r2:4:delta']);
     });
 
+    it('stores a batch in which a nullable bool field is null in every row, and reads it back null (not false)', async () => {
+      const t = await store.table({ name: 'all_null_bool', dimensions: dims, fields: { ok: 'bool', line: 'int' } });
+      const r = (id: string, ok: boolean | null, axis: number): VectorRow => ({
+        id,
+        scope: 's',
+        text: `t${id}`,
+        contentHash: `h${id}`,
+        vector: vec(axis),
+        fields: { ok, line: null },
+      });
+      await t.upsert([r('1', true, 0)]);
+      // An update of that row and an insert, both without a value: the batch's bool column is all null.
+      await t.upsert([r('1', null, 0), r('2', null, 1)]);
+      await t.upsert([r('3', false, 2)]);
+      const got = (await t.rows(['s'])).map((x) => [x.id, x.fields.ok]).sort();
+      expect(got).toEqual([
+        ['1', null],
+        ['2', null],
+        ['3', false],
+      ]);
+    });
+
     it('deletes every row of a slice when its replacement is empty', async () => {
       const t = await store.table(spec('replace_empty'));
       await t.upsert([row('r1', '1', 'alpha', 0, { path: 'a.ts' }), row('r1', '2', 'beta', 1, { path: 'b.ts' })]);
