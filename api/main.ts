@@ -351,7 +351,10 @@ export async function startApi(env: NodeJS.ProcessEnv = process.env) {
       log.info('stopping api');
       const closed = new Promise<void>((r) => server.close(() => r()));
       server.closeIdleConnections();
-      await new Promise<void>((r) => io.close(() => r()));
+      // Not awaited: its callback is the HTTP server's close, which waits for every connection, and an
+      // event stream never ends by itself. The sockets are disconnected now; the streams end below, at
+      // the latest when the grace is over.
+      io.close();
       await hub.close();
       await authRetention.stop().catch(() => {});
       await denials.stop();
