@@ -5,6 +5,7 @@
  * leak.
  */
 import { randomUUID } from 'node:crypto';
+import type { Knex } from 'knex';
 import type { RoleCap } from '../../platform/config.ts';
 import type { AgentRow, DiscussionStore } from '../../platform/discussions/index.ts';
 import type { Agent, AgentInput, AgentList, AgentPatch, OllamaOptions } from '../../shared/index.ts';
@@ -27,11 +28,16 @@ export interface AgentDeps {
   maxAgentsPerUser?: number;
 }
 
-/** 422 unless the owner has room for `adding` more agents. */
-export async function ensureAgentRoom(deps: Pick<AgentDeps, 'rooms' | 'maxAgentsPerUser'>, ownerId: string, adding: number): Promise<void> {
+/**
+ * 422 unless the owner has room for `adding` more agents. In `trx`, under the owner's agents lock,
+ * which the transaction holds until it commits the agents it inserts: concurrent creates are counted
+ * one after another, so the cap holds exactly.
+ */
+export async function ensureAgentRoom(deps: Pick<AgentDeps, 'rooms' | 'maxAgentsPerUser'>, trx: Knex, ownerId: string, adding: number): Promise<void> {
   const max = deps.maxAgentsPerUser;
   if (max === undefined) return;
-  const n = await deps.rooms.countAgents(ownerId);
+  await deps.rooms.lockOwnerCap(trx, 'agents', ownerId);
+  const n = await deps.rooms.countAgents(ownerId, trx);
   if (n + adding > max) {
     throw new AppError('LIMIT_EXCEEDED', {
       detail: `At most ${max} agents per user: you have ${n}${adding > 1 ? `, and this needs ${adding} more` : ''}. Delete one first.`,
@@ -64,8 +70,10 @@ export async function visibleAgent(deps: Pick<AgentDeps, 'rooms'>, actor: Actor,
 export async function createAgent(deps: AgentDeps, actor: Actor, body: AgentInput): Promise<Agent> {
   const model = body.model ?? deps.chatModel;
   await deps.checkAgent?.(actor, { model, params: body.params, named: body.model !== undefined });
-  await ensureAgentRoom(deps, actor.userId, 1);
-  const row = await deps.rooms.insertAgent({ id: randomUUID(), owner_id: actor.userId, name: body.name, persona: body.persona, model, params: body.params });
+  const row = await deps.rooms.db.transaction(async (trx) => {
+    await ensureAgentRoom(deps, trx, actor.userId, 1);
+    return deps.rooms.insertAgent({ id: randomUUID(), owner_id: actor.userId, name: body.name, persona: body.persona, model, params: body.params }, trx);
+  });
   return toAgentView(row);
 }
 

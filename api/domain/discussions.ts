@@ -11,6 +11,7 @@
  *   control  (start/pause/resume/stop/interrupt) owner · admins.
  */
 import { randomUUID } from 'node:crypto';
+import type { Knex } from 'knex';
 import {
   announceStatus,
   pauseRoom,
@@ -57,11 +58,16 @@ export interface DiscussionDeps extends RoomDeps, AgentDeps {
   feedMessage?: (room: DiscussionRow, msg: { id: string; authorId: string; authorName: string; text: string }) => Promise<void>;
 }
 
-/** 422 unless the owner may open one more room. */
-async function ensureOpenRoomSlot(deps: DiscussionDeps, ownerId: string): Promise<void> {
+/**
+ * 422 unless the owner may open one more room. In `trx`, under the owner's open-rooms lock, which the
+ * transaction holds until it commits the room it inserts: concurrent creates and forks are counted one
+ * after another (as starts are against the running-rooms cap), so the cap holds exactly.
+ */
+async function ensureOpenRoomSlot(deps: DiscussionDeps, trx: Knex, ownerId: string): Promise<void> {
   const max = deps.maxOpenRoomsPerUser;
   if (max === undefined) return;
-  const n = await deps.rooms.countOpen(ownerId);
+  await deps.rooms.lockOwnerCap(trx, 'open', ownerId);
+  const n = await deps.rooms.countOpen(ownerId, trx);
   if (n >= max) {
     throw new AppError('LIMIT_EXCEEDED', {
       detail: `At most ${max} rooms of one owner may be open (draft, running or paused) at once; you have ${n}. Stop one first.`,
@@ -164,7 +170,6 @@ export async function createDiscussion(deps: DiscussionDeps, actor: Actor, body:
     throw new AppError('VALIDATION_FAILED', {
       errors: [{ path: 'agentIds', message: 'speakers need distinct names (the moderator and transcripts refer to them by name)' }],
     });
-  await ensureOpenRoomSlot(deps, actor.userId);
 
   const id = randomUUID();
   const roster: Omit<RosterRow, 'discussion_id'>[] = [
@@ -172,13 +177,14 @@ export async function createDiscussion(deps: DiscussionDeps, actor: Actor, body:
     ...(moderatorId ? [{ agent_id: moderatorId, role: 'moderator' as const, position: 0, overrides: {} }] : []),
   ];
   const row = await deps.db
-    .transaction((trx) =>
-      deps.rooms.insertRoom(
+    .transaction(async (trx) => {
+      await ensureOpenRoomSlot(deps, trx, actor.userId);
+      return deps.rooms.insertRoom(
         trx,
         { id, owner_id: actor.userId, topic: body.topic, policy: body.policy, visibility: body.visibility, shared_with: body.sharedWith },
         roster,
-      ),
-    )
+      );
+    })
     .catch((err: unknown) => {
       if (err instanceof RosterAgentGone)
         throw new AppError('VALIDATION_FAILED', {
@@ -369,13 +375,9 @@ export async function forkDiscussion(deps: DiscussionDeps, actor: Actor, id: str
       named: foreign || body.overrides.some((o) => o.agentId === r.agent_id && o.model !== undefined),
     });
   }
-  await ensureOpenRoomSlot(deps, actor.userId);
   // Someone else's agents are copied to the forker; one's own are shared with the source room.
   const copies = new Map<string, string>();
-  if (foreign) {
-    await ensureAgentRoom(deps, actor.userId, roster.length);
-    for (const r of roster) copies.set(r.agent_id, randomUUID());
-  }
+  if (foreign) for (const r of roster) copies.set(r.agent_id, randomUUID());
   const agentOf = (agentId: string) => copies.get(agentId) ?? agentId;
 
   const next = await deps.transcripts.getTurn(id, body.fromTurn + 1);
@@ -383,6 +385,9 @@ export async function forkDiscussion(deps: DiscussionDeps, actor: Actor, id: str
   const forkId = randomUUID();
   const tokens = turns.reduce((n, t) => n + (t.usage ? t.usage.promptTokens + t.usage.completionTokens : 0), 0);
   const row = await deps.db.transaction(async (trx) => {
+    // Both caps in the transaction that inserts, under the owner's locks (agents first, as everywhere).
+    if (foreign) await ensureAgentRoom(deps, trx, actor.userId, roster.length);
+    await ensureOpenRoomSlot(deps, trx, actor.userId);
     for (const [from, to] of copies) {
       const a = agents.get(from)!;
       await deps.rooms.insertAgent({ id: to, owner_id: actor.userId, name: a.name, persona: a.persona, model: a.model, params: a.params }, trx);

@@ -111,8 +111,9 @@ export function createDiscussionStore(db: Db) {
         .returning('*');
       return row!;
     },
-    countAgents(ownerId: string): Promise<number> {
-      return agents()
+    /** In `q` when given: under `lockOwnerCap(trx, 'agents', …)`, so racing creates count one after another. */
+    countAgents(ownerId: string, q: Knex = db): Promise<number> {
+      return agents(q)
         .where({ owner_id: ownerId })
         .count<{ count: number }[]>('* as count')
         .then((r) => Number(r[0]?.count ?? 0));
@@ -224,9 +225,19 @@ export function createDiscussionStore(db: Db) {
         .limit(filter.limit);
     },
 
-    /** Rooms of the owner that are not closed (draft, running, paused). */
-    countOpen(ownerId: string): Promise<number> {
-      return rooms()
+    /**
+     * Takes the owner's lock on one per-user cap (agents owned, rooms open) for the rest of the
+     * transaction, as the running-rooms cap does in lifecycle.ts: the cap's count and the insert it
+     * allows then run one transaction after another, and each count sees what the ones before committed.
+     * Whoever takes both takes `agents` first (a fork of someone else's room).
+     */
+    async lockOwnerCap(trx: Knex, cap: 'agents' | 'open', ownerId: string): Promise<void> {
+      await trx.raw('select pg_advisory_xact_lock(hashtextextended(?, 0))', [`parley.${cap === 'agents' ? 'agents' : 'rooms.open'}:${ownerId}`]);
+    },
+
+    /** Rooms of the owner that are not closed (draft, running, paused); in `q` when given (under `lockOwnerCap(trx, 'open', …)`). */
+    countOpen(ownerId: string, q: Knex = db): Promise<number> {
+      return rooms(q)
         .where({ owner_id: ownerId })
         .whereIn('status', ['draft', 'running', 'paused'])
         .count<{ count: number }[]>('* as count')

@@ -59,6 +59,29 @@ describe('per-user caps on rooms and agents', () => {
     expect(fork.json.cap).toBe('maxAgentsPerUser');
     expect(await stack.api.db('discussions').where({ owner_id: u.id })).toEqual([]);
   });
+  it('hold exactly under concurrent creates: 24 agents at once leave 3, 16 rooms and forks at once leave 2 open', async () => {
+    // The count and the insert were separate statements: 130 concurrent creates made 102 agents under a cap of 100.
+    const u = await stack.user('member');
+    const made = await Promise.all(
+      Array.from({ length: 24 }, (_, i) => stack.request('POST', '/v1/agents', { user: u, body: { name: `Racer${i}`, persona: 'You race.' } })),
+    );
+    expect(made.filter((r) => r.status === 201)).toHaveLength(3);
+    for (const r of made.filter((r) => r.status !== 201)) expect(r.json).toMatchObject({ code: 'LIMIT_EXCEEDED', cap: 'maxAgentsPerUser' });
+    expect(await stack.api.db('agents').where({ owner_id: u.id })).toHaveLength(3);
+
+    const agentIds = made.filter((r) => r.status === 201).map((r) => r.json.id as string);
+    const first = await makeRoom(stack, u, { agentIds: agentIds.slice(0, 2) });
+    const rooms = await Promise.all(
+      Array.from({ length: 16 }, (_, i) =>
+        i % 2
+          ? stack.request('POST', `/v1/discussions/${first.id}/fork`, { user: u, body: { fromTurn: 0 } })
+          : stack.request('POST', '/v1/discussions', { user: u, body: { topic: `Race ${i}`, agentIds: agentIds.slice(0, 2) } }),
+      ),
+    );
+    expect(rooms.filter((r) => r.status === 201)).toHaveLength(1);
+    for (const r of rooms.filter((r) => r.status !== 201)) expect(r.json).toMatchObject({ code: 'LIMIT_EXCEEDED', cap: 'maxOpenRoomsPerUser' });
+    expect(await stack.api.db('discussions').where({ owner_id: u.id }).whereIn('status', ['draft', 'running', 'paused'])).toHaveLength(2);
+  });
 });
 
 describe('human messages per room', () => {
