@@ -86,10 +86,25 @@ export async function getAgent(deps: AgentDeps, actor: Actor, id: string): Promi
   return toAgentView(await visibleAgent(deps, actor, id));
 }
 
-/** Changes apply to every room the agent is in from its next turn on; a room's own overrides still win. */
+/**
+ * Changes apply to every room the agent is in from its next turn on; a room's own overrides still win.
+ * A new name must keep the speakers of every open room the agent speaks in distinct (case-insensitively,
+ * as creating a room requires): otherwise 409 INVALID_STATE naming the room, as a delete of an agent a
+ * room uses is refused. Closed rooms keep their transcripts' names and do not object.
+ */
 export async function updateAgent(deps: AgentDeps, actor: Actor, id: string, patch: AgentPatch): Promise<Agent> {
   const row = await visibleAgent(deps, actor, id);
   await deps.checkAgent?.(actor, { model: patch.model ?? row.model, params: patch.params ?? row.params, named: patch.model !== undefined });
+  if (patch.name !== undefined && patch.name !== row.name) {
+    const wanted = patch.name.toLowerCase();
+    const clash = (await deps.rooms.fellowSpeakersInOpenRooms(id)).find((o) => o.name.toLowerCase() === wanted);
+    if (clash)
+      throw new AppError('INVALID_STATE', {
+        detail: `Discussion ${clash.discussion_id} is open with this agent and another speaker named "${clash.name}"; speakers need distinct names (the moderator and transcripts refer to them by name)`,
+        errors: [{ path: 'name', message: `another speaker of discussion ${clash.discussion_id} is named "${clash.name}"` }],
+        extra: { discussionId: clash.discussion_id },
+      });
+  }
   const updated = await deps.rooms.updateAgent(id, patch);
   if (!updated) throw new AppError('NOT_FOUND', { detail: 'No such agent' });
   return toAgentView(updated);

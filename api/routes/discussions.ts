@@ -94,7 +94,12 @@ export function agentRoutes(deps: AgentDeps): Route[] {
       summary: 'Change an agent; rooms use the change from their next turn.',
       params: IdParams,
       body: AgentPatch,
-      responses: { 200: { description: 'The agent', schema: Agent }, 404: problem('No such agent'), 422: problem('Beyond your role caps') },
+      responses: {
+        200: { description: 'The agent', schema: Agent },
+        404: problem('No such agent'),
+        409: problem('The new name equals (in any letter case) another speaker’s in an open room the agent speaks in (INVALID_STATE, naming the room)'),
+        422: problem('Beyond your role caps'),
+      },
       async handle({ params, body, actor }) {
         return { status: 200, body: await updateAgent(deps, actor, params.id, body) };
       },

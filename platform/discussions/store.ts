@@ -143,6 +143,22 @@ export function createDiscussionStore(db: Db) {
         .returning('*');
       return row;
     },
+    /**
+     * The other speakers of the open rooms (draft, running, paused) in which the agent speaks: a rename
+     * must keep every such room's speaker names distinct, as creating it did.
+     */
+    fellowSpeakersInOpenRooms(agentId: string): Promise<{ discussion_id: string; agent_id: string; name: string }[]> {
+      return db('discussion_agents as me')
+        .join('discussions as d', 'd.id', 'me.discussion_id')
+        .join('discussion_agents as o', function () {
+          this.on('o.discussion_id', '=', 'me.discussion_id').andOn('o.agent_id', '<>', 'me.agent_id');
+        })
+        .join('agents as a', 'a.id', 'o.agent_id')
+        .where({ 'me.agent_id': agentId, 'me.role': 'speaker', 'o.role': 'speaker' })
+        .whereIn('d.status', ['draft', 'running', 'paused'])
+        .orderBy([{ column: 'd.created_at' }, { column: 'd.id' }])
+        .select('d.id as discussion_id', 'a.id as agent_id', 'a.name as name');
+    },
     /** False when a room still uses the agent (the foreign key refuses). */
     async deleteAgent(id: string): Promise<'deleted' | 'missing' | 'in_use'> {
       try {

@@ -89,4 +89,25 @@ describe('agents', () => {
     }
     expect([...seen].every((s) => s === '201/409' || s === '400/204')).toBe(true);
   });
+
+  it('cannot be renamed to another speaker’s name (in any letter case) in an open room they share; closed rooms do not object', async () => {
+    const user = await stack.user('member');
+    const make = async (name: string) => (await stack.request('POST', '/v1/agents', { user, body: agent({ name }) })).json;
+    const [a, b, judge] = [await make('Rn1'), await make('Rn2'), await make('Rjudge')];
+    const room = await makeRoom(stack, user, { agentIds: [a.id, b.id], policy: { maxTurns: 2, turns: { kind: 'moderator', moderatorId: judge.id } } });
+    const clash = await stack.request('PATCH', `/v1/agents/${b.id}`, { user, body: { name: 'rn1' } });
+    expect(clash.status).toBe(409);
+    expect(clash.json).toMatchObject({ code: 'INVALID_STATE', discussionId: room.id, errors: [{ path: 'name' }] });
+    expect(clash.json.detail).toContain(room.id);
+    expect((await stack.request('GET', `/v1/agents/${b.id}`, { user })).json.name).toBe('Rn2');
+    expect((await stack.request('GET', `/v1/discussions/${room.id}`, { user })).json.agents.map((x: any) => x.name)).toEqual(['Rn1', 'Rn2']);
+    // The moderator is not a speaker: it may share a speaker's name, as at create; a change of case of one's own name is fine.
+    expect((await stack.request('PATCH', `/v1/agents/${judge.id}`, { user, body: { name: 'RN1' } })).status).toBe(200);
+    expect((await stack.request('PATCH', `/v1/agents/${a.id}`, { user, body: { name: 'RN1' } })).status).toBe(200);
+    // Once the room is closed, its names no longer have to stay apart.
+    expect((await stack.request('POST', `/v1/discussions/${room.id}/stop`, { user })).status).toBe(200);
+    const renamed = await stack.request('PATCH', `/v1/agents/${b.id}`, { user, body: { name: 'rn1' } });
+    expect(renamed.status).toBe(200);
+    expect(renamed.json.name).toBe('rn1');
+  });
 });
