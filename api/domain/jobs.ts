@@ -279,6 +279,11 @@ export async function retryJob(deps: JobDeps, actor: Actor, id: string, meta: { 
     });
   }
   refuseChild(row, 'retried');
+  if (isJobKind(row.kind) && (jobs[row.kind] as { clientRetry?: false }).clientRetry === false)
+    throw new AppError('INVALID_STATE', {
+      detail: `A ${row.kind} job is internal and run only when its discussion schedules it: it cannot be retried (resume or fork the discussion instead)`,
+      extra: { kind: row.kind },
+    });
   if (row.state !== 'failed' && row.state !== 'cancelled')
     throw new AppError('INVALID_STATE', { detail: `Only failed or cancelled jobs can be retried; this one is ${row.state}` });
   // Admission again, for the owner (whose caps and budget the job spends), as at submit: a retry is a new run.

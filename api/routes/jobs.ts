@@ -136,7 +136,9 @@ export function jobRoutes(deps: JobDeps): Route[] {
       responses: {
         202: { description: 'Queued again', schema: JobView },
         404: problem('No such job'),
-        409: problem('Not failed or cancelled'),
+        409: problem(
+          'Not failed or cancelled; a child job (retried through its parent); or a kind only its discussion runs (discussion.turn, discussion.summarize)',
+        ),
         422: problem("Refused by the owner's caps, as at submit (LIMIT_EXCEEDED)"),
       },
       description:

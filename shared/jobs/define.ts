@@ -48,6 +48,13 @@ export interface JobDefinition<K extends string = string, I extends z.ZodType = 
   /** Kinds only the platform itself enqueues (e.g. discussion turns); not accepted by POST /v1/jobs. */
   internal?: boolean;
   /**
+   * False for an internal kind whose runs only its scheduler decides (a room's turns and summaries: the
+   * room's turn bookkeeping says which job runs next). POST /v1/jobs/:id/retry refuses such a job with 409
+   * INVALID_STATE and leaves its record as it ended. Other internal kinds a client started through their own
+   * route (code.index, model.pull, …) are retried like submitted ones. @defaultValue true
+   */
+  clientRetry?: false;
+  /**
    * A kind that fans out into child jobs and waits for them (platform/jobs/children.ts): a cancel or a
    * failure of it cancels its children, and it ends only once BullMQ counts none of them pending.
    */

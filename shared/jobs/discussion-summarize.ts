@@ -31,5 +31,6 @@ export const discussionSummarize = defineJob({
   defaults: { priority: 'normal', attempts: 3, backoff: { baseMs: 1000, maxMs: 15_000 } },
   metered: true,
   internal: true,
+  clientRetry: false,
   summary: "Condenses a discussion's older turns into its rolling summary.",
 });

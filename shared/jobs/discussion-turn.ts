@@ -37,5 +37,6 @@ export const discussionTurn = defineJob({
   defaults: { priority: 'interactive', attempts: 3, backoff: { baseMs: 500, maxMs: 10_000 } },
   metered: true,
   internal: true,
+  clientRetry: false,
   summary: 'One speaker turn of a discussion room: context assembly, streamed generation, commit, next turn.',
 });
