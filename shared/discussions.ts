@@ -136,7 +136,17 @@ export const ForkRequest = z
   .object({
     /** Turns 1..fromTurn are copied; the fork continues with fromTurn + 1. 0 copies nothing. At most a room's longest run (maxTurns ≤ 200). */
     fromTurn: z.number().int().min(0).max(200),
-    overrides: z.array(AgentOverride).max(8).default([]),
+    /** One per agent at most: a repeated agentId is refused at its second mention, as create refuses a repeated agent. */
+    overrides: z
+      .array(AgentOverride)
+      .max(8)
+      .superRefine((os, ctx) => {
+        os.forEach((o, i) => {
+          if (os.findIndex((x) => x.agentId === o.agentId) < i)
+            ctx.addIssue({ code: 'custom', path: [i, 'agentId'], message: 'must not repeat an agent: one override per agent', input: o.agentId });
+        });
+      })
+      .default([]),
     maxTurns: z.number().int().min(1).max(200).optional(),
     visibility: Visibility.default('private'),
   })

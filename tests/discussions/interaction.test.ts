@@ -152,4 +152,18 @@ describe('fork', () => {
     // Forking beyond the transcript is refused.
     expect((await stack.request('POST', `/v1/discussions/${room.id}/fork`, { user, body: { fromTurn: 9 } })).status).toBe(400);
   }, 400_000);
+
+  it('refuses two overrides for one agent, naming the second, as create refuses a repeated agent', async () => {
+    const agents = await makeAgents(stack, user, 2, { num_predict: 8 });
+    const room = await makeRoom(stack, user, { agentIds: agents.map((a) => a.id), policy: { maxTurns: 2 } });
+    const overrides = [
+      { agentId: agents[0].id, persona: 'You are the first override.' },
+      { agentId: agents[0].id.toUpperCase(), persona: 'You are the second override.', params: { num_predict: 7 } },
+    ];
+    const r = await stack.request('POST', `/v1/discussions/${room.id}/fork`, { user, body: { fromTurn: 0, overrides } });
+    expect(r.status).toBe(400);
+    expect(r.json).toMatchObject({ code: 'VALIDATION_FAILED', errors: [{ path: 'overrides.1.agentId' }] });
+    expect(await stack.api.db('discussions').where({ parent_id: room.id })).toEqual([]);
+    await act(stack, user, room.id, 'stop');
+  });
 });
