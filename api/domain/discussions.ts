@@ -24,6 +24,7 @@ import {
 } from '../../platform/discussions/index.ts';
 import type { DiscussionRow, Roster, RosterRow } from '../../platform/discussions/index.ts';
 import { toMessage, toSummary, toTurn, type TurnDoc, type Transcripts } from '../../platform/discussions/index.ts';
+import { SYSTEM_USER_ID } from '../../platform/jobs/index.ts';
 import { appendRoomEvent, appendRoomEvents } from '../../platform/streams/index.ts';
 import {
   isClosed,
@@ -161,7 +162,8 @@ export async function createDiscussion(deps: DiscussionDeps, actor: Actor, body:
     if (!m || (m.owner_id !== actor.userId && !can(actor, 'discussions:any'))) errors.push({ path: 'policy.turns.moderatorId', message: 'no such agent' });
   }
   if (body.sharedWith.length) {
-    const known = new Set((await deps.db('users').whereIn('id', body.sharedWith).pluck('id')) as string[]);
+    // The platform's own system user (owner of its probes) is no one to share with: as unknown as a made-up id.
+    const known = new Set((await deps.db('users').whereIn('id', body.sharedWith).whereNot('id', SYSTEM_USER_ID).pluck('id')) as string[]);
     body.sharedWith.forEach((u, i) => known.has(u) || errors.push({ path: `sharedWith.${i}`, message: 'no such user' }));
   }
   if (errors.length) throw new AppError('VALIDATION_FAILED', { detail: 'The discussion refers to agents or users that do not exist', errors });
