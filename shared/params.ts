@@ -32,10 +32,11 @@ export function inStorableYears(ms: number): boolean {
 
 /**
  * No NUL (Postgres cannot store it; unpaired surrogates are refused at the edge as well), and at least
- * one character that is not whitespace. Kept to syntax every regex dialect reads alike, so the OpenAPI
- * document's pattern means what this means.
+ * one character that is neither whitespace nor zero-width (U+200B-U+200D zero-width space and
+ * (non-)joiner, U+2060 word joiner, U+FEFF): text made only of those shows nothing, so it is blank too.
+ * Kept to syntax every regex dialect reads alike, so the OpenAPI document's pattern means what this means.
  */
-const nonBlankText = /^[^\u0000]*[^\s\uFEFF\u0000][^\u0000]*$/;
+const nonBlankText = /^[^\u0000]*[^\s\u200B-\u200D\u2060\uFEFF\u0000][^\u0000]*$/;
 
 /**
  * Text that must say something: at most `max` characters as sent, not only whitespace, kept trimmed.
