@@ -9,9 +9,8 @@
  * The writer's bool visitor is wrapped so that an all-null column gets a
  * zeroed bitmap of the right length; the validity bitmap, which the writer
  * emits separately, still says every value is null. LanceDB loads the
- * library through `require`, so the CommonJS build is the one patched; the
- * ES module build (a separate copy of the class) is patched too, for any
- * serialisation of our own. Idempotent.
+ * library through `require`, so the CommonJS build (its own copy of the
+ * class) is the one patched. Idempotent.
  */
 import { createRequire } from 'node:module';
 
@@ -36,7 +35,12 @@ function patch(proto: { visitBool: Visit; [patched]?: true }): void {
   proto[patched] = true;
 }
 
-const require = createRequire(import.meta.url);
-patch((require('apache-arrow/visitor/vectorassembler') as { VectorAssembler: { prototype: { visitBool: Visit } } }).VectorAssembler.prototype);
-const esm = (await import('apache-arrow/visitor/vectorassembler')) as unknown as { VectorAssembler: { prototype: { visitBool: Visit } } };
-patch(esm.VectorAssembler.prototype);
+let done = false;
+
+/** Patches the writer LanceDB uses, once; called before the first write (not at import, so a module that only reads the store's helpers loads nothing more). */
+export function fixAllNullBoolColumns(): void {
+  if (done) return;
+  done = true;
+  const require = createRequire(import.meta.url);
+  patch((require('apache-arrow/visitor/vectorassembler') as { VectorAssembler: { prototype: { visitBool: Visit } } }).VectorAssembler.prototype);
+}

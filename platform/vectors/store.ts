@@ -30,7 +30,7 @@
 import { lstat, readdir, rmdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import * as lancedb from '@lancedb/lancedb';
-import './arrow-bool.ts';
+import { fixAllNullBoolColumns } from './arrow-bool.ts';
 import { compileWhere, sqlString, type Scalar, type Where } from './filter.ts';
 import { analyzeText } from './analyzer.ts';
 import { processLock, type TableLock } from './lock.ts';
@@ -489,6 +489,7 @@ export class VectorTable {
   }
 
   private toArrow(rows: readonly VectorRow[]) {
+    fixAllNullBoolColumns();
     const records = rows.map((r) => {
       const rec: Record<string, unknown> = {
         id: r.id,
