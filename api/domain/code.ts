@@ -283,14 +283,25 @@ export async function searchCode(deps: CodeDeps, actor: Actor, q: CodeSearchQuer
       ...new Set(
         q.repository
           .split(',')
-          .map((s) => s.trim())
+          // Ids in any letter case are one id (as everywhere ids enter), so a list naming one twice names it once.
+          .map((s) => s.trim().toLowerCase())
           .filter(Boolean),
       ),
     ];
     const bad = ids.find((i) => !uuid.test(i));
-    if (bad !== undefined || ids.length > 100)
+    if (bad !== undefined || ids.length > 100 || ids.length === 0)
       throw new AppError('VALIDATION_FAILED', {
-        errors: [{ path: 'query.repository', message: bad !== undefined ? `"${bad}" is not a repository id` : 'at most 100 repositories' }],
+        errors: [
+          {
+            path: 'query.repository',
+            message:
+              bad !== undefined
+                ? `"${bad}" is not a repository id`
+                : ids.length
+                  ? 'at most 100 repositories'
+                  : 'names no repository id (leave it out to search all you may read)',
+          },
+        ],
       });
   }
   const visible = await deps.store.visibleRepositories(actor.userId, can(actor, 'code:any'), ids);

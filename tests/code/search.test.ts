@@ -109,6 +109,16 @@ describe('who may read what', () => {
     expect(all.json.items.every((h: any) => h.repository === mine)).toBe(true);
   });
 
+  it('takes a repository id in any letter case, once however often it is named, and refuses a list that names none', async () => {
+    const twice = await search(alice, { q: 'format a currency amount', mode: 'text', repository: `${mine},${mine.toUpperCase()}`, limit: 5 });
+    expect(twice.status, twice.text).toBe(200);
+    expect(twice.json.items.length).toBeGreaterThan(0);
+    expect(twice.json.items.every((h: any) => h.repository === mine)).toBe(true);
+    const none = await search(alice, { q: 'x', repository: ', ,' });
+    expect(none.status).toBe(400);
+    expect(none.json.errors[0].path).toBe('query.repository');
+  });
+
   it('answers 404 for a repository the caller may not read, when named or fetched', async () => {
     expect((await search(bob, { q: 'x', repository: mine })).status).toBe(404);
     expect((await search(bob, { q: 'x', repository: `${shared},${mine}` })).status).toBe(404);
