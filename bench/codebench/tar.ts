@@ -5,18 +5,29 @@
 import { gzipSync } from 'node:zlib';
 
 export interface TarEntry {
-  name: string;
+  /** A Buffer is written as it is: names that are not UTF-8, as an old Latin-1 tar would carry. */
+  name: string | Buffer;
   content?: string | Buffer;
   /** '0' file (default), '5' directory, '2' symlink, '1' hard link, '3' character device. */
   type?: '0' | '1' | '2' | '3' | '5';
   linkname?: string;
   /** Declared size, when it must differ from the content's (a lying header). */
   size?: number;
+  /** pax records for a header of their own before the entry (`{ size: '1e1' }`), beside any long-name `path`. */
+  pax?: Record<string, string | Buffer>;
 }
 
-function header(name: string, size: number, type: string, linkname = ''): Buffer {
+/** One pax record, "<len> <key>=<value>\n": its length counts bytes, its own digits included. */
+function paxRecord(key: string, value: string | Buffer): Buffer {
+  const rec = Buffer.concat([Buffer.from(` ${key}=`), Buffer.from(value), Buffer.from('\n')]);
+  let len = rec.length + 2;
+  while (String(len).length + rec.length !== len) len = String(len).length + rec.length;
+  return Buffer.concat([Buffer.from(String(len)), rec]);
+}
+
+function header(name: string | Buffer, size: number, type: string, linkname = ''): Buffer {
   const h = Buffer.alloc(512);
-  h.write(name.slice(0, 100), 0, 'utf8');
+  Buffer.from(name).copy(h, 0, 0, 100);
   h.write('0000644\0', 100, 'ascii');
   h.write('0000000\0', 108, 'ascii');
   h.write('0000000\0', 116, 'ascii');
@@ -44,13 +55,9 @@ export function tarGz(entries: TarEntry[]): Buffer {
   const parts: Buffer[] = [];
   for (const e of entries) {
     const data = e.content === undefined ? Buffer.alloc(0) : Buffer.isBuffer(e.content) ? e.content : Buffer.from(e.content);
-    if (Buffer.byteLength(e.name) > 100) {
-      // A pax record's length counts bytes, its own digits included.
-      const rec = ` path=${e.name}\n`;
-      const bytes = (s: string) => Buffer.byteLength(s);
-      let len = bytes(rec) + 2;
-      while (bytes(`${len}${rec}`) !== len) len = bytes(`${len}${rec}`);
-      const pax = Buffer.from(`${len}${rec}`);
+    const records = { ...(Buffer.byteLength(e.name) > 100 ? { path: e.name } : {}), ...e.pax };
+    if (Object.keys(records).length) {
+      const pax = Buffer.concat(Object.entries(records).map(([k, v]) => paxRecord(k, v)));
       parts.push(header('PaxHeader', pax.length, 'x'), pax, Buffer.alloc((512 - (pax.length % 512)) % 512));
     }
     parts.push(header(e.name, e.size ?? data.length, e.type ?? '0', e.linkname));

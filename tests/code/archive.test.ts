@@ -43,9 +43,15 @@ async function allFiles(dir: string): Promise<string[]> {
   return out;
 }
 
-async function expectRefused(body: Buffer, status: number, code: string, reason?: string) {
+async function expectRefused(
+  body: Buffer,
+  status: number,
+  code: string,
+  reason?: string,
+  as: { contentType?: string | null; headers?: Record<string, string> } = {},
+) {
   const before = await allFiles(stack.dirs.code);
-  const r = await upload(stack, alice, repo, body);
+  const r = await upload(stack, alice, repo, body, as.contentType === undefined ? 'application/gzip' : as.contentType, as.headers);
   expect(r.status, r.text).toBe(status);
   expect(r.json.code).toBe(code);
   if (reason) expect(r.json.reason).toBe(reason);

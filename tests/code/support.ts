@@ -54,10 +54,18 @@ export async function createRepo(stack: Stack, user: TestUser, name: string, ext
   return r.json.id as string;
 }
 
-export async function upload(stack: Stack, user: TestUser, id: string, body: Buffer, contentType = 'application/gzip') {
+/** `contentType` null sends none; `headers` adds others (Content-Encoding). */
+export async function upload(
+  stack: Stack,
+  user: TestUser,
+  id: string,
+  body: Buffer,
+  contentType: string | null = 'application/gzip',
+  headers: Record<string, string> = {},
+) {
   const res = await fetch(`${stack.base}/v1/code/repositories/${id}/archive`, {
     method: 'PUT',
-    headers: { ...user.auth, 'content-type': contentType },
+    headers: { ...user.auth, ...(contentType === null ? {} : { 'content-type': contentType }), ...headers },
     body: new Uint8Array(body),
   });
   const text = await res.text();
