@@ -102,7 +102,7 @@ export function codeRoutes(deps: CodeDeps): Route[] {
         409: problem('Not an archive repository'),
         413: problem('Too large, or too many files'),
         415: problem('Not a gzip body'),
-        422: problem('Unsafe entries (zip-slip, links out of the tree) or not a .tar.gz'),
+        422: problem('Unsafe entries (zip-slip, links out of the tree, names that are not UTF-8) or not a .tar.gz'),
       },
       async handle({ params, actor, stream }) {
         return { status: 200, body: await uploadArchive(deps, actor, params.id, stream) };

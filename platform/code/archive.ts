@@ -12,7 +12,8 @@
  *   (a gzip bomb stops at the cap, not at the end of the stream);
  * - `too_many_files`: more file entries than allowed;
  * - `unsafe_path`: an absolute path, a `..` component, a backslash or a NUL
- *   (zip-slip), or a path below something that is a file;
+ *   (zip-slip), a path below something that is a file, or a name that is
+ *   not UTF-8 (decoded, two such names could become one);
  * - `unsafe_link`: a symbolic or hard link that points outside the tree;
  * - `malformed`: not gzip, or not tar.
  *
@@ -21,6 +22,7 @@
  * ever written outside the staging folder: every target path is resolved
  * and checked against it, and no link exists there to redirect a write.
  */
+import { isUtf8 } from 'node:buffer';
 import { createHash, randomUUID } from 'node:crypto';
 import { mkdir, open, readdir, rename, rm, stat, type FileHandle } from 'node:fs/promises';
 import { dirname, join, resolve, sep } from 'node:path';
@@ -94,6 +96,19 @@ export function linkStaysInside(entry: string, target: string, hard: boolean): b
 
 const block = 512;
 
+/** A ustar header's name: the prefix field (ustar only), a slash, the name field. */
+function ustarName(header: Buffer): Buffer {
+  const name = cbytes(header, 0, 100);
+  const prefix = header.toString('ascii', 257, 262) === 'ustar' ? cbytes(header, 345, 155) : Buffer.alloc(0);
+  return prefix.length ? Buffer.concat([prefix, Buffer.from('/'), name]) : name;
+}
+
+function withoutTrailingNuls(data: Buffer): Buffer {
+  let end = data.length;
+  while (end > 0 && data[end - 1] === 0) end--;
+  return data.subarray(0, end);
+}
+
 function octal(buf: Buffer, start: number, len: number): number {
   // GNU base-256 for large sizes: high bit of the first byte set.
   if (buf[start]! & 0x80) {
@@ -110,9 +125,41 @@ function octal(buf: Buffer, start: number, len: number): number {
   return parseInt(s, 8);
 }
 
-function cstring(buf: Buffer, start: number, len: number): string {
+/** A NUL-terminated header field's bytes. */
+function cbytes(buf: Buffer, start: number, len: number): Buffer {
   const end = buf.indexOf(0, start);
-  return buf.toString('utf8', start, end >= 0 && end < start + len ? end : start + len);
+  return buf.subarray(start, end >= 0 && end < start + len ? end : start + len);
+}
+
+/**
+ * `bytes` as text with what is not UTF-8 written as `\xNN` (and a backslash as `\\`), so that
+ * different names never read the same. Each character is the shortest prefix that is UTF-8 on its own.
+ */
+export function escapeNonUtf8(bytes: Buffer): string {
+  let out = '';
+  for (let i = 0; i < bytes.length;) {
+    const n = [1, 2, 3, 4].find((k) => i + k <= bytes.length && isUtf8(bytes.subarray(i, i + k)));
+    if (n === undefined) {
+      out += `\\x${bytes[i]!.toString(16).padStart(2, '0')}`;
+      i++;
+      continue;
+    }
+    const ch = bytes.toString('utf8', i, i + n);
+    out += ch === '\\' ? '\\\\' : ch;
+    i += n;
+  }
+  return out;
+}
+
+/**
+ * An entry name's bytes as text. A name that is not UTF-8 is refused rather than decoded: the
+ * replacement character would make `caf\xe9.py` and `caf\xe8.py` one file, the second silently
+ * replacing the first. The refusal names it losslessly (escapeNonUtf8).
+ */
+function entryName(bytes: Buffer): string {
+  if (isUtf8(bytes)) return bytes.toString('utf8');
+  const shown = escapeNonUtf8(bytes);
+  throw new ArchiveError('unsafe_path', `entry "${shown}" has a name that is not UTF-8`, shown);
 }
 
 function checksumOk(header: Buffer): boolean {
@@ -122,9 +169,12 @@ function checksumOk(header: Buffer): boolean {
   return sum === stored;
 }
 
+/** pax records by key, their values as bytes: a `path` is checked as a name (entryName), not decoded blindly. */
+type PaxRecords = Record<string, Buffer>;
+
 /** pax extended header records: "<len> <key>=<value>\n". */
-function paxRecords(data: Buffer): Record<string, string> {
-  const out: Record<string, string> = {};
+function paxRecords(data: Buffer): PaxRecords {
+  const out: PaxRecords = {};
   let i = 0;
   while (i < data.length) {
     const space = data.indexOf(0x20, i);
@@ -134,9 +184,9 @@ function paxRecords(data: Buffer): Record<string, string> {
     // The length counts the record's bytes, its own digits and the newline included: a record that does not
     // end where it says (a writer that counted characters) would otherwise name a truncated path.
     if (i + len > data.length || data[i + len - 1] !== 0x0a) throw new ArchiveError('malformed', 'a pax header record does not end where its length says');
-    const record = data.toString('utf8', space + 1, i + len - 1);
-    const eq = record.indexOf('=');
-    if (eq > 0) out[record.slice(0, eq)] = record.slice(eq + 1);
+    const record = data.subarray(space + 1, i + len - 1);
+    const eq = record.indexOf(0x3d);
+    if (eq > 0) out[record.toString('utf8', 0, eq)] = record.subarray(eq + 1);
     i += len;
   }
   return out;
@@ -151,9 +201,9 @@ class TarSink extends Writable {
   private state: { kind: 'header' } | { kind: 'data'; remaining: number; padding: number; onData: (b: Buffer) => Promise<void>; onEnd: () => Promise<void> } = {
     kind: 'header',
   };
-  private pax: Record<string, string> = {};
-  private longName: string | undefined;
-  private longLink: string | undefined;
+  private pax: PaxRecords = {};
+  private longName: Buffer | undefined;
+  private longLink: Buffer | undefined;
   private ended = false;
   private zeroBlocks = 0;
   readonly result = { files: 0, unpackedBytes: 0, skipped: {} as Record<string, number> };
@@ -238,15 +288,8 @@ class TarSink extends Writable {
   private async entry(header: Buffer): Promise<void> {
     const type = String.fromCharCode(header[156]!);
     let size = octal(header, 124, 12);
-    const prefix = header.toString('ascii', 257, 262) === 'ustar' ? cstring(header, 345, 155) : '';
-    let name = this.longName ?? this.pax.path ?? (prefix ? `${prefix}/${cstring(header, 0, 100)}` : cstring(header, 0, 100));
-    let linkname = this.longLink ?? this.pax.linkpath ?? cstring(header, 157, 100);
-    if (this.pax.size !== undefined) size = Number(this.pax.size);
-    if (type !== 'x' && type !== 'g' && type !== 'L' && type !== 'K') {
-      this.pax = {};
-      this.longName = undefined;
-      this.longLink = undefined;
-    }
+    // Extended headers and long names describe the next entry; their own ustar names are never used
+    // (and may be cut inside a character), so only the name an entry ends up with is decoded.
     switch (type) {
       case 'x':
         this.collect(size, (d) => (this.pax = paxRecords(d)));
@@ -255,14 +298,20 @@ class TarSink extends Writable {
         this.skipData(size);
         return;
       case 'L':
-        this.collect(size, (d) => (this.longName = d.toString('utf8').replace(/\0+$/, '')));
+        this.collect(size, (d) => (this.longName = withoutTrailingNuls(d)));
         return;
       case 'K':
-        this.collect(size, (d) => (this.longLink = d.toString('utf8').replace(/\0+$/, '')));
+        this.collect(size, (d) => (this.longLink = withoutTrailingNuls(d)));
         return;
     }
+    const { pax, longName, longLink } = this;
+    this.pax = {};
+    this.longName = undefined;
+    this.longLink = undefined;
+    const name = entryName(longName ?? pax.path ?? ustarName(header));
+    const linkname = (longLink ?? pax.linkpath ?? cbytes(header, 157, 100)).toString('utf8');
+    if (pax.size !== undefined) size = Number(pax.size.toString('utf8'));
     const path = safeEntryPath(name);
-    name = path;
     switch (type) {
       case '5': {
         if (path) await this.mkdirs(path);

@@ -144,6 +144,42 @@ describe('unsafe entries', () => {
   });
 });
 
+describe('entry names and pax numbers', () => {
+  const latin1 = (s: string) => Buffer.from(s, 'latin1');
+
+  it('refuses an entry name that is not UTF-8, naming it with those bytes escaped as \\xNN', async () => {
+    // café.py and cafè.py written by a Latin-1 tar: both were decoded to "caf\uFFFD.py", and one silently replaced the other.
+    const twins = tarGz([
+      { name: latin1('src/café.py'), content: 'a = 1\n' },
+      { name: latin1('src/cafè.py'), content: 'b = 2\n' },
+    ]);
+    const p = await expectRefused(twins, 422, 'ARCHIVE_REJECTED', 'unsafe_path');
+    expect(p.errors[0].path).toBe('archive:src/caf\\xe9.py');
+    expect(p.detail).toContain('src/caf\\xe9.py');
+    // The same bytes as a pax path or a GNU long name.
+    const viaPax = await expectRefused(tarGz([{ name: 'x.py', pax: { path: latin1('src/ü.py') }, content: 'x' }]), 422, 'ARCHIVE_REJECTED', 'unsafe_path');
+    expect(viaPax.errors[0].path).toBe('archive:src/\\xfc.py');
+    const longLink = latin1(`src/${'ß'.repeat(120)}.py`);
+    const viaGnu = await expectRefused(
+      tarGz([
+        { name: '././@LongLink', type: 'L' as never, content: longLink },
+        { name: 'cut.py', content: 'x' },
+      ]),
+      422,
+      'ARCHIVE_REJECTED',
+      'unsafe_path',
+    );
+    expect(viaGnu.errors[0].path).toBe(`archive:src/${'\\xdf'.repeat(120)}.py`);
+    // A UTF-8 name over 100 bytes whose ustar field (replaced by its pax path) ends inside a character is taken.
+    const other = await createRepo(stack, alice, 'utf8-names');
+    const long = `ab/${'é'.repeat(60)}.py`;
+    expect(Buffer.from(long)[99]).toBe(0xc3);
+    const ok = await upload(stack, alice, other, tarGz([{ name: long, content: 'x = 1\n' }]));
+    expect(ok.status, ok.text).toBe(200);
+    expect(await readFile(join(archiveTree(stack.dirs.code, other), long), 'utf8')).toBe('x = 1\n');
+  });
+});
+
 describe('bombs and caps', () => {
   it('stops a gzip bomb at the unpacked-size cap', async () => {
     // 64 MB of zeros in one entry compresses to about 64 KB: under the compressed cap, far over the unpacked one.
