@@ -15,7 +15,8 @@
  *   (zip-slip), a path below something that is a file, or a name that is
  *   not UTF-8 (decoded, two such names could become one);
  * - `unsafe_link`: a symbolic or hard link that points outside the tree;
- * - `malformed`: not gzip, or not tar.
+ * - `malformed`: not gzip, or not tar (a pax `size` that is not a plain
+ *   decimal number included).
  *
  * Links that stay inside the tree are not created (the index never follows
  * links) and are counted as skipped, as are devices and FIFOs. Nothing is
@@ -160,6 +161,18 @@ function entryName(bytes: Buffer): string {
   if (isUtf8(bytes)) return bytes.toString('utf8');
   const shown = escapeNonUtf8(bytes);
   throw new ArchiveError('unsafe_path', `entry "${shown}" has a name that is not UTF-8`, shown);
+}
+
+/**
+ * A pax numeric field: a plain decimal integer, as POSIX writes it. `Number()` would also take `1e1`
+ * (a file cut to 10 bytes), `0x16` or ` 22`, and read `22.5` or `abc` into a size that desynchronised
+ * the reader (refused as a checksum mismatch, far from the cause).
+ */
+function paxInteger(pax: PaxRecords, key: string, entry: string): number {
+  const raw = pax[key]!.toString('utf8');
+  if (!/^\d+$/.test(raw))
+    throw new ArchiveError('malformed', `entry "${entry}": the pax header's "${key}" is ${JSON.stringify(raw.slice(0, 40))}, not a decimal integer`, entry);
+  return Number(raw);
 }
 
 function checksumOk(header: Buffer): boolean {
@@ -310,7 +323,7 @@ class TarSink extends Writable {
     this.longLink = undefined;
     const name = entryName(longName ?? pax.path ?? ustarName(header));
     const linkname = (longLink ?? pax.linkpath ?? cbytes(header, 157, 100)).toString('utf8');
-    if (pax.size !== undefined) size = Number(pax.size.toString('utf8'));
+    if (pax.size !== undefined) size = paxInteger(pax, 'size', name);
     const path = safeEntryPath(name);
     switch (type) {
       case '5': {

@@ -178,6 +178,21 @@ describe('entry names and pax numbers', () => {
     expect(ok.status, ok.text).toBe(200);
     expect(await readFile(join(archiveTree(stack.dirs.code, other), long), 'utf8')).toBe('x = 1\n');
   });
+
+  it('refuses a pax size that is not a plain decimal integer, naming the entry and the key', async () => {
+    // 1e1 cut the file to 10 bytes and 0x16 was read as 22; 22.5 and abc were refused as a "header checksum mismatch".
+    const content = 'print("twenty-two")\n#\n';
+    expect(content.length).toBe(22);
+    for (const size of ['1e1', '0x16', '22.5', 'abc', '+22', ' 22', '-1', '']) {
+      const p = await expectRefused(tarGz([{ name: 'src/a.py', content, pax: { size } }]), 422, 'ARCHIVE_REJECTED', 'malformed');
+      expect(p.errors[0].path, size).toBe('archive:src/a.py');
+      expect(p.detail, size).toMatch(/src\/a\.py.*pax.*"size"/);
+    }
+    const other = await createRepo(stack, alice, 'pax-size');
+    const ok = await upload(stack, alice, other, tarGz([{ name: 'src/a.py', content, pax: { size: '22' } }]));
+    expect(ok.status, ok.text).toBe(200);
+    expect(await readFile(join(archiveTree(stack.dirs.code, other), 'src/a.py'), 'utf8')).toBe(content);
+  });
 });
 
 describe('bombs and caps', () => {
