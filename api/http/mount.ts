@@ -52,6 +52,30 @@ export function authorize(actor: Actor | undefined, permission: Permission): Act
   return actor;
 }
 
+function hasBody(req: Request): boolean {
+  return Number(req.headers['content-length'] ?? 0) > 0 || req.headers['transfer-encoding'] !== undefined;
+}
+
+/** Why a binary route (`bodyType: 'binary'`) refuses this request's body, if it does: a media type it does not list. */
+function binaryBodyRefusal(req: Request, r: Route): AppError | undefined {
+  const types = r.binaryTypes ?? ['application/octet-stream'];
+  if (!req.is(types)) return new AppError('UNSUPPORTED_MEDIA_TYPE', { detail: `Send the body as ${types.join(' or ')}` });
+  return undefined;
+}
+
+/**
+ * The binary routes' refusals of a body, before the body parsers (register it ahead of them): sent as
+ * application/json, an archive was read by the JSON parser and refused as a 400 about its bytes. A
+ * request without a body is left to the route, which answers it after authentication like any other.
+ */
+export function binaryBodies(routes: Route[]): Router {
+  const router = Router();
+  for (const r of routes.filter((x) => x.bodyType === 'binary')) {
+    router[r.method](r.path, (req: Request, _res: Response, next: (err?: unknown) => void) => next(hasBody(req) ? binaryBodyRefusal(req, r) : undefined));
+  }
+  return router;
+}
+
 export function mountRoutes(routes: Route[], authenticate: Authenticate, endpoints: { method: Method; path: string }[] = []): Router {
   const router = Router();
   // A path that is a route of its own (/v1/models/pull) is never a parameter of another (/v1/models/:name):
@@ -66,12 +90,11 @@ export function mountRoutes(routes: Route[], authenticate: Authenticate, endpoin
       res.locals.actor = actor;
       if (r.access !== 'public') authorize(actor, r.access);
       if (r.bodyType === 'binary') {
-        const types = r.binaryTypes ?? ['application/octet-stream'];
-        if (!req.is(types)) throw new AppError('UNSUPPORTED_MEDIA_TYPE', { detail: `Send the body as ${types.join(' or ')}` });
+        const refused = binaryBodyRefusal(req, r);
+        if (refused) throw refused;
       } else if (r.body && req.method !== 'GET') {
         const type = r.bodyType ?? 'json';
-        const hasBody = Number(req.headers['content-length'] ?? 0) > 0 || req.headers['transfer-encoding'] !== undefined;
-        if (hasBody && !req.is(type === 'json' ? 'application/json' : 'application/x-www-form-urlencoded')) {
+        if (hasBody(req) && !req.is(type === 'json' ? 'application/json' : 'application/x-www-form-urlencoded')) {
           throw new AppError('UNSUPPORTED_MEDIA_TYPE', { detail: `Send ${type === 'json' ? 'application/json' : 'application/x-www-form-urlencoded'}` });
         }
       }

@@ -240,6 +240,22 @@ describe('bodies that are not archives', () => {
     expect(r.json.code).toBe('UNSUPPORTED_MEDIA_TYPE');
   });
 
+  it('answers 415 to a content type a body parser takes, before that parser reads the body', async () => {
+    // application/json was read by the JSON parser first: 400 MALFORMED_BODY "not valid UTF-8".
+    for (const contentType of ['application/json', 'application/vnd.parley+json', 'application/x-www-form-urlencoded', null]) {
+      const p = await expectRefused(treeArchive({ 'a.ts': 'x' }), 415, 'UNSUPPORTED_MEDIA_TYPE', undefined, { contentType });
+      expect(p.detail, String(contentType)).toMatch(/application\/gzip/);
+    }
+    // Other routes still parse JSON as before.
+    const r = await fetch(`${stack.base}/v1/code/repositories`, {
+      method: 'POST',
+      headers: { ...alice.auth, 'content-type': 'application/json' },
+      body: '{"name":',
+    });
+    expect(r.status).toBe(400);
+    expect(((await r.json()) as { code: string }).code).toBe('MALFORMED_BODY');
+  });
+
   it('refuses an upload to a repository the caller does not own', async () => {
     const bob = await stack.user('member');
     const r = await upload(stack, bob, repo, treeArchive({ 'a.ts': 'x' }));
