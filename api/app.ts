@@ -78,7 +78,7 @@ export function createApp(deps: AppDeps): Express {
   // JSON is UTF-8 (RFC 8259 §8.1): another charset is 415, bytes that are not UTF-8 are refused, not decoded into replacement characters.
   app.use(singleHeaders);
   app.use(utf8Bodies);
-  // Before the parsers: a binary route's body in a type it does not take is 415, never parsed as JSON or a form.
+  // Before the parsers: a binary route's body in a type or coding it does not take is 415, never parsed as JSON or a form.
   app.use(binaryBodies(deps.routes));
   app.use(express.json({ limit: config.http.bodyLimit, strict: true, type: ['application/json', 'application/*+json'], verify: refuseInvalidUtf8 }));
   app.use(express.urlencoded({ limit: '16kb', extended: false, parameterLimit: 20 }));

@@ -56,10 +56,20 @@ function hasBody(req: Request): boolean {
   return Number(req.headers['content-length'] ?? 0) > 0 || req.headers['transfer-encoding'] !== undefined;
 }
 
-/** Why a binary route (`bodyType: 'binary'`) refuses this request's body, if it does: a media type it does not list. */
+/**
+ * Why a binary route (`bodyType: 'binary'`) refuses this request's body, if it does: a media type it
+ * does not list, or any Content-Encoding but identity. The route reads the bytes as they came (a
+ * .tar.gz is compressed already), so a coding would go undecoded; the JSON routes' parser decodes
+ * gzip, deflate and br and answers 415 to others, and this answers 415 to all.
+ */
 function binaryBodyRefusal(req: Request, r: Route): AppError | undefined {
   const types = r.binaryTypes ?? ['application/octet-stream'];
   if (!req.is(types)) return new AppError('UNSUPPORTED_MEDIA_TYPE', { detail: `Send the body as ${types.join(' or ')}` });
+  const coding = (req.headers['content-encoding'] ?? '').trim().toLowerCase();
+  if (coding !== '' && coding !== 'identity')
+    return new AppError('UNSUPPORTED_MEDIA_TYPE', {
+      detail: `Send the body as it is, with no Content-Encoding (a .tar.gz is compressed already); this one has Content-Encoding: ${coding.slice(0, 40)}`,
+    });
   return undefined;
 }
 

@@ -101,7 +101,7 @@ export function codeRoutes(deps: CodeDeps): Route[] {
         404: notFound,
         409: problem('Not an archive repository'),
         413: problem('Too large, or too many files'),
-        415: problem('Not one of the gzip types above'),
+        415: problem('Not one of the gzip types above, or a Content-Encoding other than identity (the .tar.gz is sent as it is)'),
         422: problem('Unsafe entries (zip-slip, links out of the tree, names that are not UTF-8) or not a .tar.gz'),
       },
       async handle({ params, actor, stream }) {

@@ -256,6 +256,24 @@ describe('bodies that are not archives', () => {
     expect(((await r.json()) as { code: string }).code).toBe('MALFORMED_BODY');
   });
 
+  it('answers 415 to any Content-Encoding but identity: a .tar.gz is sent as it is', async () => {
+    // "bogus" was ignored (200), and gzip was not decoded (422, not a tar archive).
+    const archive = treeArchive({ 'a.ts': 'x' });
+    for (const [encoding, body] of [
+      ['bogus', archive],
+      ['gzip', gzipSync(archive)],
+      ['GZIP', gzipSync(archive)],
+      ['br', archive],
+      ['identity, gzip', gzipSync(archive)],
+    ] as const) {
+      const p = await expectRefused(body, 415, 'UNSUPPORTED_MEDIA_TYPE', undefined, { headers: { 'content-encoding': encoding } });
+      expect(p.detail, encoding).toMatch(/as it is/);
+    }
+    const other = await createRepo(stack, alice, 'identity');
+    const ok = await upload(stack, alice, other, archive, 'application/gzip', { 'content-encoding': 'identity' });
+    expect(ok.status, ok.text).toBe(200);
+  });
+
   it('refuses an upload to a repository the caller does not own', async () => {
     const bob = await stack.user('member');
     const r = await upload(stack, bob, repo, treeArchive({ 'a.ts': 'x' }));
