@@ -88,6 +88,7 @@ export const RepositoryList = z.object({ items: z.array(Repository) });
 export const ArchiveReceipt = z.object({
   repository: z.uuid().toLowerCase(),
   bytes: z.number().int(),
+  /** Files in the tree: distinct paths (a path the archive holds twice counts once; its last entry is the file). */
   files: z.number().int(),
   sha256: z.string(),
   /** Entries not written: directories, and links to places inside the tree (which are never followed). */

@@ -56,6 +56,7 @@ export interface ArchiveLimits {
 export interface UnpackResult {
   /** Compressed bytes received. */
   bytes: number;
+  /** Distinct file paths (an entry repeated for one path counts once). */
   files: number;
   unpackedBytes: number;
   /** sha256 of the compressed body. */
@@ -219,9 +220,16 @@ class TarSink extends Writable {
   private longLink: Buffer | undefined;
   private ended = false;
   private zeroBlocks = 0;
-  readonly result = { files: 0, unpackedBytes: 0, skipped: {} as Record<string, number> };
+  readonly result = { unpackedBytes: 0, skipped: {} as Record<string, number> };
+  /** File entries read, for the cap: a path the archive holds twice is written twice. */
+  private fileEntries = 0;
   private readonly dirs = new Set<string>(['']);
   private readonly filesWritten = new Set<string>();
+
+  /** Files in the tree: distinct paths, the last entry of a path being the one on disk. */
+  get files(): number {
+    return this.filesWritten.size;
+  }
 
   constructor(
     private readonly stagingDir: string,
@@ -241,7 +249,7 @@ class TarSink extends Writable {
 
   override _final(cb: (err?: Error | null) => void): void {
     if (this.state.kind === 'data' || (!this.ended && this.buf.length > 0)) cb(new ArchiveError('malformed', 'the tar archive ends in the middle of an entry'));
-    else if (!this.ended && this.result.files === 0 && this.zeroBlocks === 0) cb(new ArchiveError('malformed', 'not a tar archive (empty)'));
+    else if (!this.ended && this.fileEntries === 0 && this.zeroBlocks === 0) cb(new ArchiveError('malformed', 'not a tar archive (empty)'));
     else cb();
   }
 
@@ -344,7 +352,7 @@ class TarSink extends Writable {
       case '\0':
       case '7': {
         if (!path) throw new ArchiveError('unsafe_path', 'a file entry has an empty name');
-        if (++this.result.files > this.limits.maxFiles) throw new ArchiveError('too_many_files', `the archive has more than ${this.limits.maxFiles} files`);
+        if (++this.fileEntries > this.limits.maxFiles) throw new ArchiveError('too_many_files', `the archive has more than ${this.limits.maxFiles} files`);
         if (this.result.unpackedBytes + size > this.limits.maxUnpackedBytes) {
           throw new ArchiveError('too_large', `the archive unpacks to more than ${this.limits.maxUnpackedBytes} bytes`, path);
         }
@@ -460,7 +468,7 @@ export async function stageArchive(body: Readable, stagingRoot: string, limits: 
   return {
     result: {
       bytes: counted.bytes,
-      files: tar.result.files,
+      files: tar.files,
       unpackedBytes: tar.result.unpackedBytes,
       sha256: counted.hash.digest('hex'),
       skipped: tar.result.skipped,

@@ -193,6 +193,25 @@ describe('entry names and pax numbers', () => {
     expect(ok.status, ok.text).toBe(200);
     expect(await readFile(join(archiveTree(stack.dirs.code, other), 'src/a.py'), 'utf8')).toBe(content);
   });
+
+  it('counts a path the archive holds twice once in the receipt; the last entry is the file', async () => {
+    const other = await createRepo(stack, alice, 'duplicates');
+    const r = await upload(
+      stack,
+      alice,
+      other,
+      tarGz([
+        { name: 'src/dup.py', content: 'first = 1\n' },
+        { name: 'src/other.py', content: 'other = 1\n' },
+        { name: 'src/dup.py', content: 'second = 2\n' },
+      ]),
+    );
+    expect(r.status, r.text).toBe(200);
+    expect(r.json.files).toBe(2);
+    expect(await readFile(join(archiveTree(stack.dirs.code, other), 'src/dup.py'), 'utf8')).toBe('second = 2\n');
+    const view = await stack.request('GET', `/v1/code/repositories/${other}`, { user: alice });
+    expect(view.json.snapshot.files).toBe(2);
+  });
 });
 
 describe('bombs and caps', () => {
