@@ -9,7 +9,8 @@
  *   subscribe { room: "job:<id>" | "discussion:<id>", lastSeq? }
  *                                             ack { ok: true } | { ok: true, ended: true } (a job whose lastSeq is
  *                                             at or after `finished`: nothing more will come) | { ok: false, error }
- *   unsubscribe { room }                      ack { ok: true }
+ *   unsubscribe { room }                      ack { ok: true } | { ok: false, error } (VALIDATION_FAILED for what
+ *                                             `subscribe` would refuse as such: not a job: or discussion: room)
  * Server → client: the job event catalog (shared/events.ts) or the room
  *   event catalog (shared/discussions.ts), each as `<event>` with { room, ...data }.
  *
@@ -45,6 +46,9 @@ import { createAdapter } from '@socket.io/redis-adapter';
 import type { Redis } from 'ioredis';
 import { Server, type Socket } from 'socket.io';
 import { SubscribeRequest } from '../../shared/index.ts';
+
+/** `unsubscribe { room }`: the room as `subscribe` takes it (job: and discussion: rooms only). */
+const UnsubscribeRequest = SubscribeRequest.pick({ room: true });
 import type { Logger } from '../../platform/observability/index.ts';
 import { can, type Actor } from '../auth/permissions.ts';
 import { AppError } from '../domain/errors.ts';
@@ -223,16 +227,23 @@ export function attachSocketServer(http: HttpServer, deps: SocketDeps): Server {
     });
 
     socket.on('unsubscribe', (raw: unknown, ack?: (r: unknown) => void) => {
-      // Only the rooms a client can subscribe to: the credential rooms it was put in stay (they carry revocation).
-      const parsed = SubscribeRequest.shape.room.safeParse((raw as { room?: unknown } | null)?.room);
-      if (parsed.success) {
-        const room = parsed.data;
-        latest.set(room, ++requests);
-        subs.get(room)?.();
-        subs.delete(room);
-        void socket.leave(room);
-      }
-      if (typeof ack === 'function') ack({ ok: true });
+      const reply = typeof ack === 'function' ? ack : () => {};
+      // Validated as a subscribe is: only the rooms a client can subscribe to (the credential rooms it was put in stay: they carry revocation).
+      const unstorable = unstorableText(raw);
+      if (unstorable.length)
+        return reply({ ok: false, error: { code: 'VALIDATION_FAILED', message: unstorable.map((e) => `${e.path}: ${e.message}`).join('; ') } });
+      const parsed = UnsubscribeRequest.safeParse(raw);
+      if (!parsed.success)
+        return reply({
+          ok: false,
+          error: { code: 'VALIDATION_FAILED', message: parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ') },
+        });
+      const { room } = parsed.data;
+      latest.set(room, ++requests);
+      subs.get(room)?.();
+      subs.delete(room);
+      void socket.leave(room);
+      reply({ ok: true });
     });
 
     socket.on('disconnect', () => {

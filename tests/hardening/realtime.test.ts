@@ -211,6 +211,21 @@ describe('text that cannot be stored, on the live channels', () => {
     sock.close();
   });
 
+  it('acks an unsubscribe from anything but a job: or discussion: room with VALIDATION_FAILED, as subscribe does', async () => {
+    const u = await stack.user('member');
+    const sock = socketOf(stack, { token: u.token });
+    expect(await handshake(sock)).toBe('connected');
+    const unsubscribe = (payload: unknown): Promise<any> => sock.timeout(10_000).emitWithAck('unsubscribe', payload);
+    for (const payload of [{ room: 'operators' }, 12, {}, { room: `discussion:xyz` }, { room: `job:${randomUUID()}\u0000` }]) {
+      const [sub, unsub] = [await subscribe(sock, payload), await unsubscribe(payload)];
+      expect(sub).toMatchObject({ ok: false, error: { code: 'VALIDATION_FAILED', message: expect.any(String) } });
+      expect(unsub).toEqual(sub);
+    }
+    // A room it may leave, subscribed or not, is still { ok: true }.
+    expect(await unsubscribe({ room: `discussion:${randomUUID()}` })).toEqual({ ok: true });
+    sock.close();
+  });
+
   it('refuses a handshake whose auth holds a NUL with VALIDATION_FAILED', async () => {
     const sock = socketOf(stack, { token: 'not\u0000a token' });
     expect(await handshake(sock)).toMatchObject({ code: 'VALIDATION_FAILED', message: expect.stringContaining('auth.token') });
