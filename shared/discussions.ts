@@ -344,7 +344,7 @@ export const HumanMessageEvent = z.object({
   authorName: z.string(),
   text: z.string(),
 });
-/** Only for a closed room whose live stream has expired: the whole transcript at once. */
+/** For a viewer asking for seqs the stream no longer keeps (trimmed, or a closed room's expired stream): the transcript standing in for them (docs/discussions.md). */
 export const RoomSnapshotEvent = z.object({ ...RoomEventBase, status: RoomStatus, turns: z.array(Turn), messages: z.array(HumanMessage) });
 
 export const roomEvents = {

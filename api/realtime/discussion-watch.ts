@@ -8,17 +8,28 @@
  * token, then live events; one ordered sequence. A reconnecting viewer passes
  * the last seq it saw and gets exactly what follows.
  *
+ * The end: a closed room's last word is the `status` that closed it; its seq
+ * is kept on the room row (`closed_seq`). A viewer at or after it gets `null`
+ * (SSE 204, Socket.IO `{ ok: true, ended: true }`), as a job's does after
+ * `finished`: nothing more will ever come. On an open room, a seq beyond the
+ * room's last is answered as a job's is — the stream stays open — and relays
+ * what the room says next (a seq never issued cannot have been seen; skipping
+ * up to it could swallow the `status` that closes the room).
+ *
  * The stream keeps only its last PARLEY_ROOM_STREAM_MAXLEN entries or so. A
  * viewer asking for seqs already trimmed gets one `snapshot` first (seq: the
  * one before the oldest kept entry) with the committed turns and messages
  * that began before that entry, then the stream from there. A closed room
- * whose stream has expired is answered with the `snapshot` alone, which ends
- * an SSE stream; a snapshot of an open room does not.
+ * trimmed past the viewer, or whose stream has expired, is answered with the
+ * `snapshot` alone, whole, at the seq of its closing `status`: that ends an
+ * SSE stream, and resuming from it is 204. A snapshot of an open room does
+ * not end the stream.
  */
 import type { Redis } from 'ioredis';
 import type { DiscussionStore } from '../../platform/discussions/index.ts';
 import { toMessage, toTurn, type Transcripts } from '../../platform/discussions/index.ts';
 import type { Keys } from '../../platform/keys.ts';
+import { closingStatusSeq } from '../../platform/streams/index.ts';
 import { isClosed, type RoomEvent } from '../../shared/index.ts';
 import { can, type Actor } from '../auth/permissions.ts';
 import { readableRoom } from '../domain/discussions.ts';
@@ -33,21 +44,36 @@ export interface RoomWatchDeps {
   hub: StreamHub;
 }
 
-export async function watchDiscussion(deps: RoomWatchDeps, actor: Actor, id: string, afterSeq: number, fn: (e: RoomEvent) => void): Promise<() => void> {
+/** Relays the room's events after `afterSeq` to `fn`; null when the room is closed and nothing after `afterSeq` remains. */
+export async function watchDiscussion(
+  deps: RoomWatchDeps,
+  actor: Actor,
+  id: string,
+  afterSeq: number,
+  fn: (e: RoomEvent) => void,
+): Promise<(() => void) | null> {
   if (!can(actor, 'discussions:read')) throw new AppError('NOT_FOUND', { detail: 'No such discussion' });
   const row = await readableRoom(deps, actor, id);
   const key = deps.keys.roomStream(id);
   const [oldest] = (await deps.redis.xrange(key, '-', '+', 'COUNT', 1)) as [string, string[]][];
   const firstSeq = oldest ? Number(oldest[0].split('-')[1]) : undefined;
   const trimmed = firstSeq !== undefined && firstSeq > afterSeq + 1;
-  if (isClosed(row.status) && (firstSeq === undefined || trimmed)) {
-    // Expired, or trimmed past what the viewer has: the transcript is the whole story, and the last word.
-    const [turns, messages] = await Promise.all([deps.transcripts.turns(id), deps.transcripts.messages(id)]);
-    fn({
-      event: 'snapshot',
-      data: { seq: Math.max(afterSeq + 1, 1), attempt: 0, status: row.status, turns: turns.map((t) => toTurn(t)), messages: messages.map(toMessage) },
-    });
-    return () => {};
+  if (isClosed(row.status)) {
+    // Rooms closed before the row kept it: the stream's last entry, while it is kept.
+    const closedSeq = row.closed_seq ?? (await closingStatusSeq(deps.redis, deps.keys, id));
+    if (closedSeq !== undefined && afterSeq >= closedSeq) return null;
+    if (firstSeq === undefined || trimmed) {
+      // Expired, or trimmed past what the viewer has: the transcript is the whole story, and the last word.
+      // (A room closed before its closing seq was kept, whose stream expired: a viewer that saw any seq is done.)
+      if (closedSeq === undefined && afterSeq > 0) return null;
+      const [turns, messages] = await Promise.all([deps.transcripts.turns(id), deps.transcripts.messages(id)]);
+      fn({
+        event: 'snapshot',
+        data: { seq: closedSeq ?? 1, attempt: 0, status: row.status, turns: turns.map((t) => toTurn(t)), messages: messages.map(toMessage) },
+      });
+      return () => {};
+    }
+    return deps.hub.subscribe<RoomEvent>(key, afterSeq, fn);
   }
   if (trimmed) {
     // An open room trimmed away: the transcript stands in for what is gone, up to the oldest entry still kept.
@@ -64,12 +90,14 @@ export async function watchDiscussion(deps: RoomWatchDeps, actor: Actor, id: str
     });
     return deps.hub.subscribe<RoomEvent>(key, firstSeq - 1, fn);
   }
-  return deps.hub.subscribe<RoomEvent>(key, afterSeq, fn);
+  // A seq the room has not reached yet: relay from its last one (what comes next).
+  const lastSeq = Number((await deps.redis.get(deps.keys.roomSeq(id))) ?? 0);
+  return deps.hub.subscribe<RoomEvent>(key, Math.min(afterSeq, lastSeq), fn);
 }
 
 /** The `discussion` room kind for attachSocketServer's `rooms` hook: `subscribe { room: "discussion:<id>", lastSeq? }`. */
 export function discussionRoomKind(deps: RoomWatchDeps) {
-  return (actor: Actor, id: string, lastSeq: number, emit: (event: string, data: object) => void) =>
+  return (actor: Actor, id: string, lastSeq: number, emit: (event: string, data: object) => void): Promise<(() => void) | null> =>
     watchDiscussion(deps, actor, id, lastSeq, (e) => emit(e.event, e.data));
 }
 

@@ -8,7 +8,8 @@
  * Client → server:
  *   subscribe { room: "job:<id>" | "discussion:<id>", lastSeq? }
  *                                             ack { ok: true } | { ok: true, ended: true } (a job whose lastSeq is
- *                                             at or after `finished`: nothing more will come) | { ok: false, error }
+ *                                             at or after `finished`, a closed room whose lastSeq is at or after
+ *                                             its closing `status`: nothing more will come) | { ok: false, error }
  *   unsubscribe { room }                      ack { ok: true } | { ok: false, error } (VALIDATION_FAILED for what
  *                                             `subscribe` would refuse as such: not a job: or discussion: room)
  * Server → client: the job event catalog (shared/events.ts) or the room
@@ -73,7 +74,8 @@ export interface SocketDeps extends WatchDeps {
   revalidateMs?: number;
   onConnections?: (n: number) => void;
   /** Extra room kinds (e.g. discussions) plug in here. */
-  rooms?: Record<string, (actor: Actor, id: string, lastSeq: number, emit: (event: string, data: object) => void) => Promise<() => void>>;
+  /** A kind's watch resolves to null when the room's stream already ended at or before lastSeq: the ack is then `{ ok: true, ended: true }`. */
+  rooms?: Record<string, (actor: Actor, id: string, lastSeq: number, emit: (event: string, data: object) => void) => Promise<(() => void) | null>>;
   /** Per-user leases on live connections, shared with SSE; without it, sockets are not counted. */
   connections?: ConnectionRegistry;
   /** Handshake and subscribe limits; without them, neither is limited. */
@@ -206,7 +208,10 @@ export function attachSocketServer(http: HttpServer, deps: SocketDeps): Server {
           if (watching === null) return reply({ ok: true, ended: true });
           unsubscribe = watching;
         } else if (deps.rooms?.[kind]) {
-          unsubscribe = await deps.rooms[kind](actor, id, lastSeq, emit);
+          const watching = await deps.rooms[kind](actor, id, lastSeq, emit);
+          // A closed room whose closing `status` is at or before lastSeq: nothing will follow.
+          if (watching === null) return reply({ ok: true, ended: true });
+          unsubscribe = watching;
         } else {
           throw new AppError('NOT_FOUND');
         }

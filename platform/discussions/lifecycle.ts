@@ -77,15 +77,22 @@ export function stopCondition(row: Pick<DiscussionRow, 'policy' | 'current_turn'
   return undefined;
 }
 
-/** Appends a `status` event; a closed room's stream then starts to expire. */
+/**
+ * Appends a `status` event; a closed room's stream then starts to expire, and
+ * the room row keeps the closing event's seq (`closed_seq`): viewers resuming
+ * after it are told the stream has ended, even once the stream is gone.
+ */
 export async function announceStatus(
-  deps: Pick<RoomDeps, 'redis' | 'keys' | 'streamTtlSeconds' | 'roomStreamMaxLen'>,
+  deps: Pick<RoomDeps, 'redis' | 'keys' | 'streamTtlSeconds' | 'roomStreamMaxLen' | 'rooms'>,
   id: string,
   status: RoomStatus,
   reason?: string | null,
 ): Promise<number> {
   const seq = await appendRoomEvent(deps.redis, deps.keys, id, 0, 'status', reason ? { status, reason } : { status }, deps.roomStreamMaxLen);
-  if (isClosed(status)) await expireRoomStream(deps.redis, deps.keys, id, deps.streamTtlSeconds);
+  if (isClosed(status)) {
+    await deps.rooms.setClosedSeq(id, seq);
+    await expireRoomStream(deps.redis, deps.keys, id, deps.streamTtlSeconds);
+  }
   return seq;
 }
 

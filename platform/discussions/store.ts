@@ -54,6 +54,8 @@ export interface DiscussionRow {
   updated_at: Date;
   started_at: Date | null;
   finished_at: Date | null;
+  /** The seq of the `status` event that closed the room; null while open (or closed before it was kept). */
+  closed_seq: number | null;
 }
 
 /** Per-room replacements for an agent's model, persona or parameters (forks). */
@@ -302,6 +304,11 @@ export function createDiscussionStore(db: Db) {
         .andWhere('discussions.updated_at', '<', db.raw(`now() - (? * interval '1 millisecond')`, [olderThanMs]))
         .orderBy('discussions.updated_at', 'asc')
         .limit(limit);
+    },
+
+    /** Keeps the seq of the `status` event that closed the room (its stream's last word, for after the stream expires). */
+    async setClosedSeq(id: string, seq: number): Promise<void> {
+      await rooms().where({ id }).whereIn('status', ['finished', 'stopped']).update({ closed_seq: seq });
     },
 
     /** How many rooms are in each status. */

@@ -154,3 +154,18 @@ export async function readRoomMessages(
   }
   return out;
 }
+
+/** An entry as the room stream holds it: seq, event name, payload. */
+function roomEntry([id, fields]: [string, string[]]): { seq: number; e: string; d: Record<string, unknown> } {
+  const f: Record<string, string> = {};
+  for (let i = 0; i + 1 < fields.length; i += 2) f[fields[i]!] = fields[i + 1]!;
+  return { seq: Number(id.split('-')[1]), e: f.e ?? '', d: f.d ? (JSON.parse(f.d) as Record<string, unknown>) : {} };
+}
+
+/** The seq of the `status` event that closed the room, when it is the stream's last entry. */
+export async function closingStatusSeq(redis: Redis, k: Keys, roomId: string): Promise<number | undefined> {
+  const [last] = (await redis.xrevrange(k.roomStream(roomId), '+', '-', 'COUNT', 1)) as [string, string[]][];
+  if (!last) return undefined;
+  const entry = roomEntry(last);
+  return entry.e === 'status' && (entry.d.status === 'finished' || entry.d.status === 'stopped') ? entry.seq : undefined;
+}

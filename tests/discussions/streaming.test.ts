@@ -129,6 +129,85 @@ describe('live room streaming', () => {
   }, 300_000);
 });
 
+describe("the end of a room's stream", () => {
+  const events = (id: string, lastEventId: number, method = 'GET') =>
+    stack.request(method, `/v1/discussions/${id}/events`, { user, headers: { 'last-event-id': String(lastEventId) } });
+  const leases = () => stack.api.redis.zcount(stack.api.keys.userConnections(user.id), String(Date.now()), '+inf');
+
+  it('resuming a closed room at or after its closing status is 204 (HEAD too), and a Socket.IO subscribe acks ended', async () => {
+    const agents = await makeAgents(stack, user, 2, { num_predict: 8 });
+    const room = await makeRoom(stack, user, { agentIds: agents.map((a) => a.id), policy: { maxTurns: 1 } });
+    await act(stack, user, room.id, 'start');
+    const all = await roomEvents(stack, user, room.id);
+    const last = all.events.at(-1)!;
+    expect(last).toMatchObject({ event: 'status', data: { status: 'finished' } });
+
+    for (const after of [last.id, last.id + 1, 1_000_000]) expect((await events(room.id, after)).status).toBe(204);
+    expect((await events(room.id, last.id, 'HEAD')).status).toBe(204);
+    // Before it, the stream still ends with the closing status.
+    const tail = await roomEvents(stack, user, room.id, { lastEventId: last.id - 1 });
+    expect(tail.events.map((e) => e.id)).toEqual([last.id]);
+    await until('no stream holds a connection lease', async () => (await leases()) === 0);
+
+    const socket = socketFor(stack, user);
+    await new Promise<void>((r) => socket.once('connect', () => r()));
+    expect(await subscribe(socket, `discussion:${room.id}`, last.id)).toEqual({ ok: true, ended: true });
+    expect(await subscribe(socket, `discussion:${room.id}`, last.id + 5)).toEqual({ ok: true, ended: true });
+    expect(await subscribe(socket, `discussion:${room.id}`, last.id - 1)).toEqual({ ok: true });
+    socket.close();
+  }, 300_000);
+
+  it('a closed room whose stream expired snapshots at its closing seq, and resuming from there is 204', async () => {
+    const room = await makeRoom(stack, user, { agentIds: (await makeAgents(stack, user, 2)).map((a) => a.id) });
+    expect((await stack.request('POST', `/v1/discussions/${room.id}/messages`, { user, body: { text: 'hello' } })).status).toBe(201);
+    await act(stack, user, room.id, 'stop');
+    const all = await roomEvents(stack, user, room.id);
+    const closing = all.events.at(-1)!;
+    expect(closing).toMatchObject({ event: 'status', data: { status: 'stopped' } });
+    await stack.api.redis.del(stack.api.keys.roomStream(room.id), stack.api.keys.roomSeq(room.id));
+
+    for (const after of [undefined, 0, 1]) {
+      const sse = await roomEvents(stack, user, room.id, { lastEventId: after, stopAfter: (e) => e.event === 'snapshot' });
+      expect(sse.events).toEqual([
+        expect.objectContaining({ event: 'snapshot', id: closing.id, data: expect.objectContaining({ seq: closing.id, status: 'stopped' }) }),
+      ]);
+      expect(sse.events[0]!.data.messages.map((m: any) => m.text)).toEqual(['hello']);
+    }
+    // An EventSource reconnects with the snapshot's id: it is told the stream has ended, however far ahead it claims to be.
+    for (const after of [closing.id, 1_000_000]) expect((await events(room.id, after)).status).toBe(204);
+    const socket = socketFor(stack, user);
+    await new Promise<void>((r) => socket.once('connect', () => r()));
+    expect(await subscribe(socket, `discussion:${room.id}`, closing.id)).toEqual({ ok: true, ended: true });
+    socket.close();
+  });
+
+  it('an open room resumed beyond its last seq stays open and relays what the room says next', async () => {
+    const room = await makeRoom(stack, user, { agentIds: (await makeAgents(stack, user, 2)).map((a) => a.id) });
+    const head = await events(room.id, 1000, 'HEAD');
+    expect(head.status).toBe(200);
+    let opened!: () => void;
+    const open = new Promise<void>((r) => (opened = r));
+    const reading = readSse(
+      `${stack.base}/v1/discussions/${room.id}/events`,
+      { ...user.auth, 'last-event-id': '1000' },
+      {
+        timeoutMs: 60_000,
+        onOpen: () => opened(),
+        stopAfter: (e) => e.event === 'status',
+      },
+    );
+    await open;
+    expect((await stack.request('POST', `/v1/discussions/${room.id}/messages`, { user, body: { text: 'still here' } })).status).toBe(201);
+    await act(stack, user, room.id, 'stop');
+    const { status, events: got } = await reading;
+    expect(status).toBe(200);
+    expect(got.map((e) => [e.event, e.id])).toEqual([
+      ['human_message', 1],
+      ['status', 2],
+    ]);
+  });
+});
+
 describe('access', () => {
   it('nobody without access can join or read; shared users read and post; public rooms are read-only', async () => {
     const owner = await stack.user('member');
