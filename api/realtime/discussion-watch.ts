@@ -17,20 +17,25 @@
  * up to it could swallow the `status` that closes the room).
  *
  * The stream keeps only its last PARLEY_ROOM_STREAM_MAXLEN entries or so. A
- * viewer asking for seqs already trimmed gets one `snapshot` first (seq: the
- * one before the oldest kept entry) with the committed turns and messages
- * that began before that entry, then the stream from there. A closed room
- * trimmed past the viewer, or whose stream has expired, is answered with the
- * `snapshot` alone, whole, at the seq of its closing `status`: that ends an
- * SSE stream, and resuming from it is 204. A snapshot of an open room does
- * not end the stream.
+ * viewer asking for seqs already trimmed gets one `snapshot` first, then the
+ * stream after the snapshot's seq, which repeats nothing the snapshot holds:
+ * the snapshot holds the committed turns that began before the oldest kept
+ * entry — whole, even when the end of one of them is still kept — and the
+ * messages up to its seq; its seq is the one before the oldest kept entry or,
+ * when the kept entries begin inside a committed turn, that turn's last kept
+ * entry. (A turn still being spoken whose start was trimmed is not in the
+ * transcript yet: its kept tokens follow the snapshot, without their
+ * `turn_started`.) A closed room trimmed past the viewer, or whose stream has
+ * expired, is answered with the `snapshot` alone, whole, at the seq of its
+ * closing `status`: that ends an SSE stream, and resuming from it is 204. A
+ * snapshot of an open room does not end the stream.
  */
 import type { Redis } from 'ioredis';
 import type { DiscussionStore } from '../../platform/discussions/index.ts';
 import { toMessage, toTurn, type Transcripts } from '../../platform/discussions/index.ts';
 import type { Keys } from '../../platform/keys.ts';
-import { closingStatusSeq } from '../../platform/streams/index.ts';
-import { isClosed, type RoomEvent } from '../../shared/index.ts';
+import { closingStatusSeq, lastKeptSeqOfTurn, readRoomMessages } from '../../platform/streams/index.ts';
+import { isClosed, type HumanMessage, type RoomEvent, type RoomStatus } from '../../shared/index.ts';
 import { can, type Actor } from '../auth/permissions.ts';
 import { readableRoom } from '../domain/discussions.ts';
 import { AppError } from '../domain/errors.ts';
@@ -75,24 +80,35 @@ export async function watchDiscussion(
     }
     return deps.hub.subscribe<RoomEvent>(key, afterSeq, fn);
   }
-  if (trimmed) {
-    // An open room trimmed away: the transcript stands in for what is gone, up to the oldest entry still kept.
-    const [turns, messages] = await Promise.all([deps.transcripts.turns(id), deps.transcripts.messages(id, { beforeSeq: firstSeq })]);
-    fn({
-      event: 'snapshot',
-      data: {
-        seq: firstSeq - 1,
-        attempt: 0,
-        status: row.status,
-        turns: turns.filter((t) => t.startedSeq < firstSeq).map((t) => toTurn(t)),
-        messages: messages.map(toMessage),
-      },
-    });
-    return deps.hub.subscribe<RoomEvent>(key, firstSeq - 1, fn);
-  }
+  if (trimmed) return snapshotThenStream(deps, id, row.status, firstSeq, fn);
   // A seq the room has not reached yet: relay from its last one (what comes next).
   const lastSeq = Number((await deps.redis.get(deps.keys.roomSeq(id))) ?? 0);
   return deps.hub.subscribe<RoomEvent>(key, Math.min(afterSeq, lastSeq), fn);
+}
+
+/** An open room trimmed away: the transcript stands in for what is gone, and the stream resumes after what the snapshot holds. */
+async function snapshotThenStream(deps: RoomWatchDeps, id: string, status: RoomStatus, firstSeq: number, fn: (e: RoomEvent) => void): Promise<() => void> {
+  const allTurns = await deps.transcripts.turns(id);
+  const turns = allTurns.filter((t) => t.startedSeq < firstSeq);
+  // The kept entries may begin inside the last of those turns: its tail is in the snapshot already, so the stream resumes after it.
+  const straddling = turns.reduce<(typeof turns)[number] | undefined>((a, t) => (a && a.startedSeq > t.startedSeq ? a : t), undefined);
+  const tailEnd = straddling ? await lastKeptSeqOfTurn(deps.redis, deps.keys, id, straddling.turn, firstSeq) : undefined;
+  const seq = tailEnd ?? firstSeq - 1;
+  const stored = (await deps.transcripts.messages(id, { beforeSeq: seq + 1 })).map(toMessage);
+  // A message posted during that tail whose document is not written yet (it follows its stream entry): from the stream itself.
+  const known = new Set(stored.map((m) => m.id));
+  const pending: HumanMessage[] =
+    tailEnd === undefined
+      ? []
+      : (await readRoomMessages(deps.redis, deps.keys, id, firstSeq, seq + 1))
+          .filter((m) => !known.has(m.id))
+          .map((m) => ({ ...m, discussionId: id, createdAt: new Date().toISOString() }));
+  const messages = [...stored, ...pending].sort((a, b) => a.seq - b.seq);
+  fn({
+    event: 'snapshot',
+    data: { seq, attempt: 0, status, turns: turns.map((t) => toTurn(t)), messages },
+  });
+  return deps.hub.subscribe<RoomEvent>(deps.keys.roomStream(id), seq, fn);
 }
 
 /** The `discussion` room kind for attachSocketServer's `rooms` hook: `subscribe { room: "discussion:<id>", lastSeq? }`. */

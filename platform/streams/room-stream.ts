@@ -169,3 +169,26 @@ export async function closingStatusSeq(redis: Redis, k: Keys, roomId: string): P
   const entry = roomEntry(last);
   return entry.e === 'status' && (entry.d.status === 'finished' || entry.d.status === 'stopped') ? entry.seq : undefined;
 }
+
+/**
+ * The seq of the last kept entry of turn `turn` (its tokens, its
+ * `turn_finished`) from `fromSeq` on, until another turn starts; undefined
+ * when none is kept. A snapshot that holds the turn whole resumes the stream
+ * after it, so none of the turn's text comes twice.
+ */
+export async function lastKeptSeqOfTurn(redis: Redis, k: Keys, roomId: string, turn: number, fromSeq: number): Promise<number | undefined> {
+  const key = k.roomStream(roomId);
+  let from = `0-${fromSeq}`;
+  let last: number | undefined;
+  for (;;) {
+    const page = (await redis.xrange(key, from, '+', 'COUNT', 256)) as [string, string[]][];
+    for (const raw of page) {
+      const entry = roomEntry(raw);
+      if (entry.e === 'turn_started' && entry.d.turn !== turn) return last;
+      if (entry.d.turn === turn && (entry.e === 'tokens' || entry.e === 'turn_finished')) last = entry.seq;
+      if (entry.e === 'turn_finished' && entry.d.turn === turn) return last;
+    }
+    if (page.length < 256) return last;
+    from = `(${page.at(-1)![0]}`;
+  }
+}

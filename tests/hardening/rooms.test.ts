@@ -128,4 +128,66 @@ describe('room streams are trimmed', () => {
     expect(events[0]!.data.messages.map((m: any) => m.text)).toEqual(['before the flood']);
     expect(events[1]).toMatchObject({ event: 'tokens', id: firstSeq });
   });
+  it('a late joiner whose kept entries begin inside a committed turn gets that turn once, whole, from the snapshot', async () => {
+    const u = await stack.user('member');
+    const agents = await makeAgents(stack, u, 2);
+    const room = await makeRoom(stack, u, { agentIds: agents.map((a) => a.id) });
+    const { redis, keys } = stack.api;
+    const write = (events: { e: string; d: Record<string, unknown> }[]) => appendRoomEvents(redis, keys, room.id, 1, events, 100);
+    const speaker = { agentId: agents[0].id };
+    // Turn 1 as a worker writes it: turn_started, many token entries (a message posted while it is spoken), turn_finished.
+    const [startedSeq] = await write([{ e: 'turn_started', d: { turn: 1, ...speaker, agentName: agents[0].name, model: agents[0].model } }]);
+    let text = '';
+    for (let i = 0; i < 20; i++) {
+      if (i === 18) expect((await post(u, room.id, 'during turn 1')).status).toBe(201);
+      const chunk = Array.from({ length: 20 }, (_, j) => `w${i}-${j} `);
+      text += chunk.join('');
+      await write(chunk.map((t) => ({ e: 'tokens', d: { turn: 1, ...speaker, text: t } })));
+    }
+    await stack.api.discussions.transcripts.putTurn({
+      discussionId: room.id,
+      turn: 1,
+      agentId: agents[0].id,
+      agentName: agents[0].name,
+      model: agents[0].model,
+      text,
+      status: 'completed',
+      usage: null,
+      timings: { startedAt: new Date(), firstTokenMs: null, totalMs: 0 },
+      startedSeq: startedSeq!,
+      attempt: 1,
+      jobId: null,
+      context: null,
+      prompt: [],
+      copiedFrom: null,
+      pickedBy: 'round_robin',
+      error: null,
+      createdAt: new Date(),
+    });
+    const [finishedSeq] = await write([{ e: 'turn_finished', d: { turn: 1, ...speaker, status: 'completed', usage: null } }]);
+    await write([
+      { e: 'turn_started', d: { turn: 2, agentId: agents[1].id, agentName: agents[1].name, model: agents[1].model } },
+      { e: 'tokens', d: { turn: 2, agentId: agents[1].id, text: 'turn two' } },
+    ]);
+    const [oldest] = (await redis.xrange(keys.roomStream(room.id), '-', '+', 'COUNT', 1)) as [string, string[]][];
+    const firstSeq = Number(oldest![0].split('-')[1]);
+    // The kept entries begin inside turn 1, with its tail (and the message) still kept.
+    expect(firstSeq).toBeGreaterThan(startedSeq!);
+    expect(firstSeq).toBeLessThan(finishedSeq! - 40);
+
+    const { events } = await readSse(`${stack.base}/v1/discussions/${room.id}/events`, u.auth, {
+      timeoutMs: 10_000,
+      stopAfter: (e) => e.event === 'tokens' && e.data.turn === 2,
+    });
+    const [snapshot, ...rest] = events;
+    expect(snapshot).toMatchObject({ event: 'snapshot', id: finishedSeq, data: { status: 'draft' } });
+    expect(snapshot!.data.turns.map((t: any) => [t.turn, t.text])).toEqual([[1, text]]);
+    expect(snapshot!.data.messages.map((m: any) => m.text)).toEqual(['during turn 1']);
+    // Nothing the snapshot holds comes again: the stream resumes with turn 2.
+    expect(rest.map((e) => [e.event, e.data.turn])).toEqual([
+      ['turn_started', 2],
+      ['tokens', 2],
+    ]);
+    expect(rest.map((e) => e.id)).toEqual([finishedSeq! + 1, finishedSeq! + 2]);
+  });
 });
