@@ -4,7 +4,7 @@
  */
 import { z } from 'zod';
 import { nonBlank } from './params.ts';
-import { DocumentInput } from './jobs/collection-upsert.ts';
+import { DocumentInput, FieldName } from './jobs/collection-upsert.ts';
 
 export const FieldType = z.enum(['string', 'int', 'float', 'bool', 'string[]']);
 export type FieldType = z.infer<typeof FieldType>;
@@ -14,8 +14,6 @@ export const CollectionName = z
   .min(1)
   .max(100)
   .regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, 'letters, digits, ".", "_" and "-", starting with a letter or digit');
-
-const FieldName = z.string().regex(/^[a-z][a-z0-9_]{0,40}$/, 'lower snake case, up to 41 characters');
 
 export const CreateCollection = z
   .object({
@@ -70,7 +68,7 @@ export const CollectionQuery = z
     text: nonBlank(4000),
     mode: z.enum(['vector', 'text', 'hybrid']).default('hybrid'),
     /** Conditions on declared fields, all of which must hold; applied before ranking. */
-    where: z.record(z.string(), FilterCondition).optional(),
+    where: z.record(FieldName, FilterCondition).optional(),
     limit: z.number().int().min(1).max(100).default(10),
   })
   .strict();

@@ -162,7 +162,8 @@ function checkMetadata(fields: Record<string, FieldType>, docs: readonly Documen
   const errors: { path: string; message: string }[] = [];
   docs.forEach((d, i) => {
     for (const [k, v] of Object.entries(d.metadata ?? {})) {
-      const type = fields[k];
+      // Own fields only: `__proto__` or `constructor` must not find Object.prototype's.
+      const type = Object.hasOwn(fields, k) ? fields[k] : undefined;
       if (!type) {
         errors.push({ path: `documents.${i}.metadata.${k}`, message: `not a field of this collection; fields: ${Object.keys(fields).join(', ') || '(none)'}` });
         continue;
@@ -197,7 +198,7 @@ export async function queryCollection(deps: CollectionDeps, actor: Actor, id: st
   if (!gen) return { items: [], mode: q.mode, index: null };
   const where: Record<string, Where[string]> = {};
   for (const [k, cond] of Object.entries(q.where ?? {})) {
-    if (!row.fields[k])
+    if (!Object.hasOwn(row.fields, k))
       throw new AppError('VALIDATION_FAILED', {
         errors: [{ path: `where.${k}`, message: `not a field of this collection; fields: ${Object.keys(row.fields).join(', ') || '(none)'}` }],
       });

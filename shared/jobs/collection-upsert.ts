@@ -1,13 +1,20 @@
 import { z } from 'zod';
 import { defineJob } from './define.ts';
 
+/**
+ * A collection's field name: lower snake case. Metadata keys and filter keys follow it too, so a name no
+ * field can have is refused by its shape (and `__proto__`, which an object would swallow, never reaches
+ * the checks against the declared fields).
+ */
+export const FieldName = z.string().regex(/^[a-z][a-z0-9_]{0,40}$/, 'lower snake case, up to 41 characters');
+
 export const DocumentInput = z
   .object({
     /** The document's id within its collection; an upsert with an existing id replaces the document. */
     id: z.string().min(1).max(256),
     text: z.string().min(1).max(200_000),
     /** Values of the collection's declared fields. */
-    metadata: z.record(z.string(), z.union([z.string().max(4096), z.number(), z.boolean(), z.array(z.string().max(1024)).max(100), z.null()])).optional(),
+    metadata: z.record(FieldName, z.union([z.string().max(4096), z.number(), z.boolean(), z.array(z.string().max(1024)).max(100), z.null()])).optional(),
   })
   .strict();
 export type DocumentInput = z.infer<typeof DocumentInput>;

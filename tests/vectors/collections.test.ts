@@ -119,6 +119,37 @@ describe('collections', () => {
     expect(r.json.errors[0].path).toBe('documents.0.metadata.year');
   });
 
+  it("refuses Object.prototype's names as fields, in metadata and in filters, as any other unknown name", async () => {
+    for (const name of ['__proto__', 'constructor', 'toString', 'hasOwnProperty']) {
+      // Raw JSON: an object literal's __proto__ would set the prototype, not send a key.
+      const up = await stack.request('POST', `/v1/collections/${coll}/documents`, {
+        user: alice,
+        body: `{"documents":[{"id":"p","text":"y","metadata":{"${name}":"x"}}]}`,
+        headers: { 'content-type': 'application/json' },
+      });
+      expect(up.status, `metadata ${name}`).toBe(400);
+      // `__proto__` is refused wherever it is (the parser would drop it); the others as names no field has.
+      if (name === '__proto__') expect(up.json.code).toBe('MALFORMED_BODY');
+      else expect(up.json.errors[0].path).toBe(`documents.0.metadata.${name}`);
+      const q = await stack.request('POST', `/v1/collections/${coll}/query`, {
+        user: alice,
+        body: `{"text":"printing","where":{"${name}":"x"}}`,
+        headers: { 'content-type': 'application/json' },
+      });
+      expect(q.status, `where ${name}`).toBe(400);
+      if (name === '__proto__') expect(q.json.code).toBe('MALFORMED_BODY');
+      else expect(q.json.errors[0].path).toBe(`where.${name}`);
+    }
+    // Spelled with escapes, it is the same key.
+    const escaped = await stack.request('POST', `/v1/collections/${coll}/query`, {
+      user: alice,
+      body: String.raw`{"text":"printing","where":{"\u005f_proto__":"x"}}`,
+      headers: { 'content-type': 'application/json' },
+    });
+    expect(escaped.status).toBe(400);
+    expect(escaped.json.code).toBe('MALFORMED_BODY');
+  });
+
   it('holds int fields to 32 bits, in documents and in filters', async () => {
     // LanceDB stores them as Int32: 3000000000 came back as -1294967296, and filters past the range or with
     // a fraction were a 500.
