@@ -344,23 +344,6 @@ export async function forkDiscussion(deps: DiscussionDeps, actor: Actor, id: str
     throw new AppError('VALIDATION_FAILED', {
       errors: [{ path: 'fromTurn', message: `the transcript has ${turns.length} turns up to ${body.fromTurn}; fork from a committed turn` }],
     });
-  // A fork continues with turn fromTurn + 1 when started, and only then: one that could never start would be a dead draft holding an open-room slot.
-  const maxTurns = body.maxTurns ?? src.policy.maxTurns;
-  if (maxTurns <= body.fromTurn)
-    throw new AppError('VALIDATION_FAILED', {
-      detail: `A fork from turn ${body.fromTurn} continues with turn ${body.fromTurn + 1}, which its maxTurns of ${maxTurns} does not allow`,
-      errors: [
-        body.maxTurns !== undefined
-          ? { path: 'maxTurns', message: `must exceed fromTurn (${body.fromTurn})` }
-          : { path: 'fromTurn', message: `must be below the room's maxTurns (${maxTurns}), or give a larger maxTurns` },
-      ],
-    });
-  const tokens = turns.reduce((n, t) => n + (t.usage ? t.usage.promptTokens + t.usage.completionTokens : 0), 0);
-  if (src.policy.tokenBudget !== undefined && tokens >= src.policy.tokenBudget)
-    throw new AppError('VALIDATION_FAILED', {
-      detail: `Turns 1..${body.fromTurn} spent ${tokens} tokens, the room's whole tokenBudget of ${src.policy.tokenBudget}: the fork could not run a turn`,
-      errors: [{ path: 'fromTurn', message: `the turns up to it spend the room's tokenBudget (${src.policy.tokenBudget}); fork from an earlier turn` }],
-    });
   const roster = await deps.rooms.rosterRows(id);
   const agents = new Map((await deps.rooms.getAgents(roster.map((r) => r.agent_id))).map((a) => [a.id, a]));
   const errors: { path: string; message: string }[] = [];
@@ -402,6 +385,7 @@ export async function forkDiscussion(deps: DiscussionDeps, actor: Actor, id: str
   const next = await deps.transcripts.getTurn(id, body.fromTurn + 1);
   const messages = await deps.transcripts.messages(id, next ? { beforeSeq: next.startedSeq } : {});
   const forkId = randomUUID();
+  const tokens = turns.reduce((n, t) => n + (t.usage ? t.usage.promptTokens + t.usage.completionTokens : 0), 0);
   const row = await deps.db.transaction(async (trx) => {
     // Both caps in the transaction that inserts, under the owner's locks (agents first, as everywhere).
     if (foreign) await ensureAgentRoom(deps, trx, actor.userId, roster.length);
