@@ -34,11 +34,6 @@ function parsePart<S extends z.ZodType>(declared: S | undefined, value: unknown,
 }
 
 /**
- * `endpoints`: the streams mounted elsewhere (SSE), so their paths answer 405 and OPTIONS too. The
- * 405 and OPTIONS handlers sit in this router, after the routes: a router that ends an OPTIONS request
- * unanswered would answer it itself, with an Allow of whatever routes its paths happened to match.
- */
-/**
  * The actor, if it may use a resource needing `permission`: no credential is 401; one without the
  * permission is 403 with RFC 6750 §3.1's insufficient_scope challenge naming it. Routes and event streams.
  */
@@ -86,6 +81,11 @@ export function binaryBodies(routes: Route[]): Router {
   return router;
 }
 
+/**
+ * `endpoints`: the streams mounted elsewhere (SSE), so their paths answer 405 and OPTIONS too. The
+ * 405 and OPTIONS handlers sit in this router, after the routes: a router that ends an OPTIONS request
+ * unanswered would answer it itself, with an Allow of whatever routes its paths happened to match.
+ */
 export function mountRoutes(routes: Route[], authenticate: Authenticate, endpoints: { method: Method; path: string }[] = []): Router {
   const router = Router();
   // A path that is a route of its own (/v1/models/pull) is never a parameter of another (/v1/models/:name):
