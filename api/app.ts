@@ -108,26 +108,4 @@ export function createApp(deps: AppDeps): Express {
 
 function refuseInvalidUtf8(_req: unknown, _res: unknown, buf: Buffer): void {
   if (!isUtf8(buf)) throw Object.assign(new Error('The body is not valid UTF-8'), { status: 400, type: 'entity.encoding.invalid' });
-  refuseProtoKeys(buf);
-}
-
-/**
- * A `__proto__` key is refused anywhere in a JSON body (400 MALFORMED_BODY). JSON.parse keeps it as an
- * own key, but the validation that follows drops it (setting it on an object sets the prototype), so a
- * field sent under that name would vanish without a word. Only a body that could spell the name (plainly
- * or with escapes) is parsed a second time, with a reviver that sees every key; a malformed one is left
- * to the parser proper, which reports it.
- */
-function refuseProtoKeys(buf: Buffer): void {
-  if (!buf.includes('proto') && !buf.includes('\\u')) return;
-  let found = false;
-  try {
-    JSON.parse(buf.toString('utf8'), (key, value: unknown) => {
-      if (key === '__proto__') found = true;
-      return value;
-    });
-  } catch {
-    return;
-  }
-  if (found) throw Object.assign(new Error('A "__proto__" key is not taken'), { status: 400, type: 'entity.proto.key' });
 }

@@ -72,11 +72,6 @@ function normalise(err: unknown, ports: Partial<Record<Dependency, number>>): Ap
   if (e?.type === 'entity.parse.failed') return new AppError('MALFORMED_BODY', { detail: parseFailure((err as { body?: unknown }).body), cause: err });
   if (e?.type === 'encoding.unsupported' || e?.type === 'charset.unsupported') return new AppError('UNSUPPORTED_MEDIA_TYPE', { cause: err });
   if (e?.type === 'entity.encoding.invalid') return new AppError('MALFORMED_BODY', { detail: 'The body is not valid UTF-8', cause: err });
-  if (e?.type === 'entity.proto.key')
-    return new AppError('MALFORMED_BODY', {
-      detail: 'The body holds a "__proto__" key, which no field of this API has and parsing would not keep',
-      cause: err,
-    });
   if (e?.type === 'request.aborted') return new AppError('MALFORMED_BODY', { detail: 'The request was aborted', cause: err });
   // The router could not decode a path parameter (`/v1/jobs/%zz`): the URL is at fault, not a body.
   if (err instanceof URIError)

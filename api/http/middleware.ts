@@ -50,24 +50,31 @@ export const singleHeaders: RequestHandler = (req, _res, next) => {
   );
 };
 
-/** Rejects parsed bodies nested deeper than `max` (a cheap guard against pathological JSON). */
+/**
+ * Rejects parsed bodies nested deeper than `max` (a cheap guard against pathological JSON), and bodies
+ * with a `__proto__` key anywhere: the parser keeps it as an own key, but validation drops it (setting it
+ * on an object sets the prototype), so a field sent under that name would vanish without a word. One walk
+ * over the parsed body checks both.
+ */
 export function jsonDepthLimit(max: number): RequestHandler {
   return (req, _res, next) => {
-    if (req.body && typeof req.body === 'object' && depthExceeds(req.body, max)) {
-      return next(new AppError('MALFORMED_BODY', { detail: `The JSON body is nested deeper than ${max} levels` }));
-    }
+    const problem = req.body && typeof req.body === 'object' ? shapeProblem(req.body, max) : undefined;
+    if (problem === 'depth') return next(new AppError('MALFORMED_BODY', { detail: `The JSON body is nested deeper than ${max} levels` }));
+    if (problem === 'proto')
+      return next(new AppError('MALFORMED_BODY', { detail: 'The body holds a "__proto__" key, which no field of this API has and parsing would not keep' }));
     next();
   };
 }
 
-function depthExceeds(value: unknown, max: number): boolean {
-  const stack: [unknown, number][] = [[value, 1]];
+function shapeProblem(value: object, max: number): 'depth' | 'proto' | undefined {
+  const stack: [object, number][] = [[value, 1]];
   while (stack.length) {
     const [v, d] = stack.pop()!;
-    if (d > max) return true;
-    if (v && typeof v === 'object') for (const child of Object.values(v as object)) if (child && typeof child === 'object') stack.push([child, d + 1]);
+    if (d > max) return 'depth';
+    if (Object.hasOwn(v, '__proto__')) return 'proto';
+    for (const child of Object.values(v)) if (child && typeof child === 'object') stack.push([child, d + 1]);
   }
-  return false;
+  return undefined;
 }
 
 /** Answers 503 REQUEST_TIMEOUT (with Retry-After) if a (non-streaming) request is still unanswered after `ms`: the server is overloaded or a dependency is slow, so the client should come back later. */
