@@ -36,7 +36,7 @@
  */
 import type { Redis } from 'ioredis';
 import type { RoomEventName, RoomEventPayload } from '../../shared/index.ts';
-import { BatchingStreamWriter, type PendingEntry } from './job-stream.ts';
+import { BatchingStreamWriter, parseStreamEntry, type PendingEntry } from './job-stream.ts';
 import type { Keys } from '../keys.ts';
 import { luaScript } from '../connections/index.ts';
 
@@ -155,19 +155,12 @@ export async function readRoomMessages(
   return out;
 }
 
-/** An entry as the room stream holds it: seq, event name, payload. */
-function roomEntry([id, fields]: [string, string[]]): { seq: number; e: string; d: Record<string, unknown> } {
-  const f: Record<string, string> = {};
-  for (let i = 0; i + 1 < fields.length; i += 2) f[fields[i]!] = fields[i + 1]!;
-  return { seq: Number(id.split('-')[1]), e: f.e ?? '', d: f.d ? (JSON.parse(f.d) as Record<string, unknown>) : {} };
-}
-
 /** The seq of the `status` event that closed the room, when it is the stream's last entry. */
 export async function closingStatusSeq(redis: Redis, k: Keys, roomId: string): Promise<number | undefined> {
   const [last] = (await redis.xrevrange(k.roomStream(roomId), '+', '-', 'COUNT', 1)) as [string, string[]][];
   if (!last) return undefined;
-  const entry = roomEntry(last);
-  return entry.e === 'status' && (entry.d.status === 'finished' || entry.d.status === 'stopped') ? entry.seq : undefined;
+  const entry = parseStreamEntry(...last);
+  return entry?.event === 'status' && (entry.data.status === 'finished' || entry.data.status === 'stopped') ? entry.data.seq : undefined;
 }
 
 /**
@@ -183,10 +176,12 @@ export async function lastKeptSeqOfTurn(redis: Redis, k: Keys, roomId: string, t
   for (;;) {
     const page = (await redis.xrange(key, from, '+', 'COUNT', 256)) as [string, string[]][];
     for (const raw of page) {
-      const entry = roomEntry(raw);
-      if (entry.e === 'turn_started' && entry.d.turn !== turn) return last;
-      if (entry.d.turn === turn && (entry.e === 'tokens' || entry.e === 'turn_finished')) last = entry.seq;
-      if (entry.e === 'turn_finished' && entry.d.turn === turn) return last;
+      const entry = parseStreamEntry(...raw);
+      if (!entry) continue;
+      const { event, data } = entry;
+      if (event === 'turn_started' && data.turn !== turn) return last;
+      if (data.turn === turn && (event === 'tokens' || event === 'turn_finished')) last = data.seq;
+      if (event === 'turn_finished' && data.turn === turn) return last;
     }
     if (page.length < 256) return last;
     from = `(${page.at(-1)![0]}`;
