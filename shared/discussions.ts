@@ -17,11 +17,16 @@ import { Usage } from './usage.ts';
 // ── Agents ──────────────────────────────────────────────────────────────────
 
 /** Shown in transcripts and used by the moderator to name the next speaker. */
+/**
+ * Stored in Unicode NFC, so "José" typed precomposed or decomposed is one name. Combining marks may follow
+ * the first character: scripts such as Devanagari cannot write a name without them (दीपा).
+ */
 export const AgentName = z
   .string()
+  .trim()
+  .normalize('NFC')
   .max(40)
-  .regex(/^[\p{L}\p{N}][\p{L}\p{N} _.'-]*$/u, "letters, digits, spaces and _ . ' - only")
-  .trim();
+  .regex(/^[\p{L}\p{N}][\p{L}\p{M}\p{N} _.'-]*$/u, "letters (with their accents and marks), digits, spaces and _ . ' - only");
 
 export const AgentInput = z
   .object({

@@ -110,4 +110,26 @@ describe('agents', () => {
     expect(renamed.status).toBe(200);
     expect(renamed.json.name).toBe('rn1');
   });
+  it('take names in any script, marks included, stored in NFC so that a decomposed spelling is the same name', async () => {
+    const user = await stack.user('member');
+    const create = (name: string) => stack.request('POST', '/v1/agents', { user, body: agent({ name }) });
+    const devanagari = await create('दीपा');
+    expect(devanagari.status).toBe(201);
+    expect(devanagari.json.name).toBe('दीपा');
+    const decomposed = await create('Jose\u0301');
+    expect(decomposed.status).toBe(201);
+    expect(decomposed.json.name).toBe('Jos\u00e9');
+    expect(decomposed.json.name.length).toBe(4);
+    // Two speakers whose names differ only in how é is encoded are one name to the moderator: refused.
+    const precomposed = (await create('Jos\u00e9')).json;
+    const twin = await stack.request('POST', '/v1/discussions', { user, body: { topic: 'Is NFC enough?', agentIds: [decomposed.json.id, precomposed.id] } });
+    expect(twin.status).toBe(400);
+    expect(twin.json.errors).toEqual([expect.objectContaining({ path: 'agentIds' })]);
+    // A mark cannot open a name, and invisible characters stay refused.
+    for (const bad of ['\u0301x', 'a\u200bb']) {
+      const r = await create(bad);
+      expect(r.status).toBe(400);
+      expect(r.json).toMatchObject({ code: 'VALIDATION_FAILED', errors: [{ path: 'name' }] });
+    }
+  });
 });
