@@ -14,7 +14,7 @@ import type { Queues } from '../platform/jobs/index.ts';
 import { accessLog } from './http/access-log.ts';
 import { errorMiddleware, notFound } from './http/errors.ts';
 import { bullBoardRouter, type BoardDeps } from './http/bull-board.ts';
-import { cors, httpMetrics, jsonDepthLimit, requestId, requestTimeout, singleHeaders, utf8Bodies } from './http/middleware.ts';
+import { cors, httpMetrics, jsonDepthLimit, pathMethods, requestId, requestTimeout, singleHeaders, utf8Bodies } from './http/middleware.ts';
 import { binaryBodies, mountRoutes, type Authenticate } from './http/mount.ts';
 import type { Route } from './http/route.ts';
 import { webApp } from './http/web.ts';
@@ -72,7 +72,7 @@ export function createApp(deps: AppDeps): Express {
     }),
   );
   app.use(/^\/(?!docs).*/, securityHeaders(config.http.hsts));
-  app.use(cors(config.http.corsOrigins));
+  app.use(cors(config.http.corsOrigins, pathMethods([...deps.routes, ...deps.streams.map((s) => ({ method: 'get', path: s.path }))])));
   app.use(requestTimeout(config.http.requestTimeoutMs));
   for (const b of deps.beforeBody ?? []) app.use(b.path, b.handler);
   // JSON is UTF-8 (RFC 8259 §8.1): another charset is 415, bytes that are not UTF-8 are refused, not decoded into replacement characters.

@@ -92,8 +92,40 @@ export function requestTimeout(ms: number): RequestHandler {
 
 const exposedHeaders = 'X-Request-Id,Retry-After,RateLimit,RateLimit-Policy,ETag,Location,Idempotent-Replayed,WWW-Authenticate';
 
-/** CORS for an allow-list of origins; other origins get no CORS headers (the browser then blocks). */
-export function cors(origins: string[]): RequestHandler {
+/**
+ * The methods each path of a route table takes (HEAD wherever GET is, OPTIONS everywhere), or undefined
+ * for a path it does not have. Paths use Express's `:name` segments; a parameter matches one segment.
+ */
+export function pathMethods(endpoints: { method: string; path: string }[]): (path: string) => string[] | undefined {
+  const byPattern = new Map<string, { re: RegExp; methods: Set<string> }>();
+  for (const e of endpoints) {
+    let entry = byPattern.get(e.path);
+    if (!entry) {
+      const source = e.path
+        .split('/')
+        .map((seg) => (seg.startsWith(':') ? '[^/]+' : seg.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')))
+        .join('/');
+      entry = { re: new RegExp(`^${source}/?$`, 'i'), methods: new Set(['OPTIONS']) };
+      byPattern.set(e.path, entry);
+    }
+    entry.methods.add(e.method.toUpperCase());
+    if (e.method.toLowerCase() === 'get') entry.methods.add('HEAD');
+  }
+  const entries = [...byPattern.values()];
+  return (path) => {
+    const methods = new Set<string>();
+    for (const e of entries) if (e.re.test(path)) for (const m of e.methods) methods.add(m);
+    return methods.size ? [...methods].sort() : undefined;
+  };
+}
+
+/**
+ * CORS for an allow-list of origins; other origins get no CORS headers (the browser then blocks). A
+ * preflight from an allowed origin is answered here, before the limiters and authentication (it carries
+ * no credentials), but only for a path the API has, naming that path's methods; a preflight for any
+ * other path goes on to the 404.
+ */
+export function cors(origins: string[], methodsOf: (path: string) => string[] | undefined): RequestHandler {
   const allowed = new Set(origins);
   return (req, res, next) => {
     const origin = req.get('origin');
@@ -105,9 +137,11 @@ export function cors(origins: string[]): RequestHandler {
         'Access-Control-Expose-Headers': exposedHeaders,
         Vary: 'Origin',
       });
-      if (req.method === 'OPTIONS') {
+      const methods = req.method === 'OPTIONS' ? methodsOf(req.path) : undefined;
+      if (methods) {
         res.set({
-          'Access-Control-Allow-Methods': 'GET,POST,PUT,PATCH,DELETE,OPTIONS',
+          Allow: methods.join(', '),
+          'Access-Control-Allow-Methods': methods.join(','),
           'Access-Control-Allow-Headers': 'Authorization,Content-Type,Idempotency-Key,Last-Event-ID,If-None-Match,X-Request-Id,Cache-Control',
           'Access-Control-Max-Age': '600',
         });

@@ -136,6 +136,23 @@ describe('CORS', () => {
     expect(r.status).toBe(204);
     expect(r.headers['access-control-allow-origin']).toBe(allowedOrigin);
     expect(r.headers['access-control-allow-headers']).toMatch(/Authorization/i);
+    expect(String(r.headers['access-control-allow-methods']).split(',').sort()).toEqual(['GET', 'HEAD', 'OPTIONS', 'POST']);
+    // A path with a parameter, in another letter case and with a trailing slash, as the router matches it.
+    const job = await rawRequest(stack, 'OPTIONS', '/V1/jobs/4f6c3a52-6f2e-4b8e-9d3a-0c5b8f1e2a77/', {
+      headers: { origin: allowedOrigin, 'access-control-request-method': 'DELETE' },
+    });
+    expect(job.status).toBe(204);
+    expect(job.headers['access-control-allow-methods']).toMatch(/DELETE/);
+  });
+
+  it('does not answer a preflight for a path the API does not have: it is the 404 any method gets', async () => {
+    for (const path of ['/v1/nothing/here', '/v1/jobs/a/b/c/d', '/v1']) {
+      const r = await rawRequest(stack, 'OPTIONS', path, { headers: { origin: allowedOrigin, 'access-control-request-method': 'POST' } });
+      expect(r.status, path).toBe(404);
+      expect(r.headers['content-type']).toMatch(/^application\/problem\+json/);
+      expect(JSON.parse(r.text).code).toBe('ROUTE_NOT_FOUND');
+      expect(r.headers['access-control-allow-methods']).toBeUndefined();
+    }
   });
 
   it('gives another origin no CORS headers', async () => {
