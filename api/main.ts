@@ -36,7 +36,7 @@ import { tokenEndpointGuard } from './auth/token-endpoint.ts';
 import { createAdmission } from './domain/admission.ts';
 import { agentCaps } from './domain/agents.ts';
 import type { DiscussionDeps } from './domain/discussions.ts';
-import type { JobDeps } from './domain/jobs.ts';
+import { retryJob, type JobDeps } from './domain/jobs.ts';
 import type { ModelDeps } from './domain/models.ts';
 import { limiterNames, rateLimiters } from './http/rate-limit.ts';
 import { AppError } from './domain/errors.ts';
@@ -268,6 +268,7 @@ export async function startApi(env: NodeJS.ProcessEnv = process.env) {
       audit,
       alwaysSecure: config.http.hsts === 'always',
       onAction: (method, outcome) => metrics.boardActions.inc({ method, outcome }),
+      retry: (actor, jobId, meta) => retryJob(jobDeps, actor, jobId, meta),
       sessions: createBoardSessions({ redis, keyPrefix: config.keyPrefix, ttlSeconds: config.http.boardSessionTtlSeconds }),
     },
     // The token endpoint's rules before the body parsers: a body they refuse is an RFC 6749 error too.

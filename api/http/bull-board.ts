@@ -44,7 +44,18 @@ export interface BoardDeps {
   alwaysSecure: boolean;
   /** Hears each write through the board (metrics). */
   onAction?: (method: string, outcome: 'success' | 'failure') => void;
+  /**
+   * The product's retry (POST /v1/jobs/:id/retry): the board's retry buttons go through it, so a retry
+   * resets the job's record, passes admission and the per-kind refusals, instead of moving BullMQ's
+   * copy alone (which the worker, finding the record terminal, would finish again without running it).
+   */
+  retry: (actor: Actor, jobId: string, meta: { ip?: string; userAgent?: string; requestId?: string }) => Promise<unknown>;
 }
+
+/** Board actions that would put a job in a queue, or change one's payload, without the job's record. */
+const unrecordedWrites = [/^\/api\/queues\/[^/]+\/add\/?$/, /^\/api\/queues\/[^/]+\/[^/]+\/update-data\/?$/];
+const jobRetry = /^\/api\/queues\/([^/]+)\/([^/]+)\/retry\/?$/;
+const queueRetry = /^\/api\/queues\/([^/]+)\/retry\/([^/]+)\/?$/;
 
 function board(queues: Queues, readOnly: boolean): RequestHandler {
   const adapter = new ExpressAdapter();
@@ -110,6 +121,44 @@ export function bullBoardRouter(deps: BoardDeps): Router {
     });
   }
 
+  /** The board writes that go through the product instead of BullMQ alone; false for the others. */
+  async function productWrite(req: Request, res: Response, actor: Actor): Promise<boolean> {
+    const meta = { ip: req.ip, userAgent: req.get('user-agent'), requestId: res.locals.requestId as string | undefined };
+    if (unrecordedWrites.some((re) => re.test(req.path)))
+      throw new AppError('FORBIDDEN', {
+        detail: 'Jobs are submitted through POST /v1/jobs, which records them; the board cannot add a job or change its payload',
+      });
+    const one = req.method === 'PUT' ? jobRetry.exec(req.path) : null;
+    if (one) {
+      await deps.retry(actor, decodeURIComponent(one[2]!), meta);
+      res.status(204).end();
+      return true;
+    }
+    const all = req.method === 'PUT' ? queueRetry.exec(req.path) : null;
+    if (all) {
+      const status = decodeURIComponent(all[2]!);
+      if (status !== 'failed') throw new AppError('INVALID_STATE', { detail: `Only failed jobs can be retried, not ${status} ones` });
+      const queue = Object.values(deps.queues).find((q) => q.name === decodeURIComponent(all[1]!));
+      if (!queue) throw new AppError('NOT_FOUND', { detail: 'No such queue' });
+      // Each through the product's retry; a job it refuses (a child, an internal kind, one retried meanwhile) stays as it is.
+      let retried = 0;
+      const refused: { jobId: string; code: string }[] = [];
+      for (const job of await queue.getJobs(['failed'])) {
+        if (!job?.id) continue;
+        try {
+          await deps.retry(actor, job.id, meta);
+          retried += 1;
+        } catch (err) {
+          if (!(err instanceof AppError)) throw err;
+          refused.push({ jobId: job.id, code: err.code });
+        }
+      }
+      res.status(200).json({ retried, refused });
+      return true;
+    }
+    return false;
+  }
+
   const router = Router();
   router.use(async (req, res, next) => {
     try {
@@ -130,6 +179,10 @@ export function bullBoardRouter(deps: BoardDeps): Router {
         });
       if (can(actor, 'queues:write')) {
         if (isWrite(req)) auditWrite(req, res, actor);
+        if (req.method === 'PUT' || req.method === 'POST' || req.method === 'PATCH') {
+          const handled = await productWrite(req, res, actor);
+          if (handled) return;
+        }
         return full(req, res, next);
       }
       if (can(actor, 'queues:read')) {
