@@ -95,17 +95,23 @@ export async function getAgent(deps: AgentDeps, actor: Actor, id: string): Promi
 export async function updateAgent(deps: AgentDeps, actor: Actor, id: string, patch: AgentPatch): Promise<Agent> {
   const row = await visibleAgent(deps, actor, id);
   await deps.checkAgent?.(actor, { model: patch.model ?? row.model, params: patch.params ?? row.params, named: patch.model !== undefined });
-  if (patch.name !== undefined && patch.name !== row.name) {
-    const wanted = patch.name.toLowerCase();
-    const clash = (await deps.rooms.fellowSpeakersInOpenRooms(id)).find((o) => o.name.toLowerCase() === wanted);
-    if (clash)
-      throw new AppError('INVALID_STATE', {
-        detail: `Discussion ${clash.discussion_id} is open with this agent and another speaker named "${clash.name}"; speakers need distinct names (the moderator and transcripts refer to them by name)`,
-        errors: [{ path: 'name', message: `another speaker of discussion ${clash.discussion_id} is named "${clash.name}"` }],
-        extra: { discussionId: clash.discussion_id },
-      });
-  }
-  const updated = await deps.rooms.updateAgent(id, patch);
+  const rename = patch.name !== undefined && patch.name !== row.name;
+  const apply = async (q: Knex) => {
+    if (rename) {
+      // Under the speaker-names lock: a room created meanwhile is either seen here or sees the new name.
+      await deps.rooms.lockSpeakerNames(q);
+      const wanted = patch.name!.toLowerCase();
+      const clash = (await deps.rooms.fellowSpeakersInOpenRooms(id, q)).find((o) => o.name.toLowerCase() === wanted);
+      if (clash)
+        throw new AppError('INVALID_STATE', {
+          detail: `Discussion ${clash.discussion_id} is open with this agent and another speaker named "${clash.name}"; speakers need distinct names (the moderator and transcripts refer to them by name)`,
+          errors: [{ path: 'name', message: `another speaker of discussion ${clash.discussion_id} is named "${clash.name}"` }],
+          extra: { discussionId: clash.discussion_id },
+        });
+    }
+    return deps.rooms.updateAgent(id, patch, q);
+  };
+  const updated = rename ? await deps.rooms.db.transaction(apply) : await apply(deps.rooms.db);
   if (!updated) throw new AppError('NOT_FOUND', { detail: 'No such agent' });
   return toAgentView(updated);
 }

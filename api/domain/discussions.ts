@@ -148,6 +148,11 @@ async function outcome(deps: DiscussionDeps, t: Transition): Promise<Discussion>
 
 // ── create, list, get ──────────────────────────────────────────────────────
 
+const distinctNames = () =>
+  new AppError('VALIDATION_FAILED', {
+    errors: [{ path: 'agentIds', message: 'speakers need distinct names (the moderator and transcripts refer to them by name)' }],
+  });
+
 export async function createDiscussion(deps: DiscussionDeps, actor: Actor, body: CreateDiscussion): Promise<Discussion> {
   const moderatorId = body.policy.turns.kind === 'moderator' ? body.policy.turns.moderatorId : undefined;
   const wanted = [...new Set([...body.agentIds, ...(moderatorId ? [moderatorId] : [])])];
@@ -168,10 +173,7 @@ export async function createDiscussion(deps: DiscussionDeps, actor: Actor, body:
   }
   if (errors.length) throw new AppError('VALIDATION_FAILED', { detail: 'The discussion refers to agents or users that do not exist', errors });
   const names = body.agentIds.map((aid) => found.get(aid)!.name.toLowerCase());
-  if (new Set(names).size !== names.length)
-    throw new AppError('VALIDATION_FAILED', {
-      errors: [{ path: 'agentIds', message: 'speakers need distinct names (the moderator and transcripts refer to them by name)' }],
-    });
+  if (new Set(names).size !== names.length) throw distinctNames();
 
   const id = randomUUID();
   const roster: Omit<RosterRow, 'discussion_id'>[] = [
@@ -181,6 +183,11 @@ export async function createDiscussion(deps: DiscussionDeps, actor: Actor, body:
   const row = await deps.db
     .transaction(async (trx) => {
       await ensureOpenRoomSlot(deps, trx, actor.userId);
+      // The names again, under the lock a rename takes: one renamed since the check above is seen here.
+      await deps.rooms.lockSpeakerNames(trx);
+      const current = new Map((await deps.rooms.getAgents(body.agentIds, trx)).map((a) => [a.id, a.name.toLowerCase()]));
+      const now = body.agentIds.map((aid) => current.get(aid)).filter((n) => n !== undefined);
+      if (new Set(now).size !== now.length) throw distinctNames();
       return deps.rooms.insertRoom(
         trx,
         { id, owner_id: actor.userId, topic: body.topic, policy: body.policy, visibility: body.visibility, shared_with: body.sharedWith },

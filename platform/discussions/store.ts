@@ -123,8 +123,18 @@ export function createDiscussionStore(db: Db) {
     getAgent(id: string): Promise<AgentRow | undefined> {
       return agents().where({ id }).first();
     },
-    getAgents(ids: string[]): Promise<AgentRow[]> {
-      return ids.length ? agents().whereIn('id', ids) : Promise.resolve([]);
+    /** In `q` when given (a room's create re-reads its speakers' names under `lockSpeakerNames`). */
+    getAgents(ids: string[], q: Knex = db): Promise<AgentRow[]> {
+      return ids.length ? agents(q).whereIn('id', ids) : Promise.resolve([]);
+    },
+    /**
+     * Serialises what must keep an open room's speaker names distinct: a room's create (which checks
+     * its speakers' names) and an agent's rename (which checks the other speakers of its open rooms).
+     * Without it, a rename could read the rooms before a create committed one while the create read
+     * the old name: two speakers of one room with one name. Both are rare; one lock for all is enough.
+     */
+    async lockSpeakerNames(trx: Knex): Promise<void> {
+      await trx.raw('select pg_advisory_xact_lock(hashtextextended(?, 0))', ['parley.speaker-names']);
     },
     listAgents(ownerId: string | undefined, limit = 500): Promise<AgentRow[]> {
       const q = agents().select('*');
@@ -136,10 +146,10 @@ export function createDiscussionStore(db: Db) {
         ])
         .limit(limit);
     },
-    async updateAgent(id: string, change: Partial<Pick<AgentRow, 'name' | 'persona' | 'model' | 'params'>>): Promise<AgentRow | undefined> {
+    async updateAgent(id: string, change: Partial<Pick<AgentRow, 'name' | 'persona' | 'model' | 'params'>>, q: Knex = db): Promise<AgentRow | undefined> {
       const patch: Record<string, unknown> = { ...change, updated_at: db.fn.now() };
       if (change.params !== undefined) patch.params = JSON.stringify(change.params);
-      const [row] = await agents()
+      const [row] = await agents(q)
         .where({ id })
         .update(patch as never)
         .returning('*');
@@ -149,8 +159,8 @@ export function createDiscussionStore(db: Db) {
      * The other speakers of the open rooms (draft, running, paused) in which the agent speaks: a rename
      * must keep every such room's speaker names distinct, as creating it did.
      */
-    fellowSpeakersInOpenRooms(agentId: string): Promise<{ discussion_id: string; agent_id: string; name: string }[]> {
-      return db('discussion_agents as me')
+    fellowSpeakersInOpenRooms(agentId: string, q: Knex = db): Promise<{ discussion_id: string; agent_id: string; name: string }[]> {
+      return q('discussion_agents as me')
         .join('discussions as d', 'd.id', 'me.discussion_id')
         .join('discussion_agents as o', function () {
           this.on('o.discussion_id', '=', 'me.discussion_id').andOn('o.agent_id', '<>', 'me.agent_id');

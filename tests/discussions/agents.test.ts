@@ -132,4 +132,23 @@ describe('agents', () => {
       expect(r.json).toMatchObject({ code: 'VALIDATION_FAILED', errors: [{ path: 'name' }] });
     }
   });
+  it('never end up as two speakers of one open room with one name, when a rename races the room’s create', async () => {
+    const user = await stack.user('member');
+    const make = async (name: string) => (await stack.request('POST', '/v1/agents', { user, body: agent({ name }) })).json;
+    for (let round = 0; round < 25; round++) {
+      const [a, b] = [await make(`Race${round}a`), await make(`Race${round}b`)];
+      const [room, rename] = await Promise.all([
+        stack.request('POST', '/v1/discussions', { user, body: { topic: `Race ${round}`, agentIds: [a.id, b.id] } }),
+        stack.request('PATCH', `/v1/agents/${b.id}`, { user, body: { name: `race${round}A` } }),
+      ]);
+      // One of the two may win, never both.
+      expect([room.status, rename.status], `round ${round}`).not.toEqual([201, 200]);
+      expect([201, 400], `round ${round}`).toContain(room.status);
+      if (room.status === 201) {
+        const names = (await stack.request('GET', `/v1/discussions/${room.json.id}`, { user })).json.agents.map((x: any) => x.name.toLowerCase());
+        expect(new Set(names).size).toBe(names.length);
+        await stack.request('POST', `/v1/discussions/${room.json.id}/stop`, { user });
+      }
+    }
+  });
 });
