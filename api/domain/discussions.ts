@@ -344,6 +344,9 @@ export async function getTranscript(deps: DiscussionDeps, actor: Actor, id: stri
  * cap), so the fork never runs the owner's agents and the owner may still
  * delete them; the copied turns name the copies.
  */
+/** The longest run a room's policy allows (DiscussionPolicy's maxTurns). */
+const MAX_TURNS = 200;
+
 export async function forkDiscussion(deps: DiscussionDeps, actor: Actor, id: string, body: ForkRequest): Promise<Discussion> {
   const src = await readableRoom(deps, actor, id);
   const turns = await deps.transcripts.turns(id, { upToTurn: body.fromTurn });
@@ -357,6 +360,11 @@ export async function forkDiscussion(deps: DiscussionDeps, actor: Actor, id: str
   body.overrides.forEach(
     (o, i) => roster.some((r) => r.agent_id === o.agentId) || errors.push({ path: `overrides.${i}.agentId`, message: 'not an agent of this discussion' }),
   );
+  // A fork of a room that had no turns left at the fork point (a finished room forked at its end, as the
+  // arena's "Fork from turn N" does) gets another run of the parent's length, not a draft that can never start.
+  const maxTurns = body.maxTurns ?? (body.fromTurn < src.policy.maxTurns ? src.policy.maxTurns : Math.min(MAX_TURNS, body.fromTurn + src.policy.maxTurns));
+  if (maxTurns <= body.fromTurn)
+    errors.push({ path: 'maxTurns', message: `must be greater than fromTurn (${body.fromTurn}): the fork would have no turn left to run` });
   if (errors.length) throw new AppError('VALIDATION_FAILED', { errors });
   const foreign = src.owner_id !== actor.userId;
   const forkRoster = roster.map(({ discussion_id: _d, ...r }) => {
@@ -407,7 +415,7 @@ export async function forkDiscussion(deps: DiscussionDeps, actor: Actor, id: str
         id: forkId,
         owner_id: actor.userId,
         topic: src.topic,
-        policy: { ...src.policy, ...(body.maxTurns ? { maxTurns: body.maxTurns } : {}) },
+        policy: { ...src.policy, maxTurns },
         visibility: body.visibility,
         shared_with: [],
         current_turn: body.fromTurn,

@@ -149,6 +149,20 @@ describe('fork', () => {
     expect(cmp.json.rows.slice(0, 2).every((r: any) => r.same)).toBe(true);
     expect(cmp.json.rows[3]).toMatchObject({ left: null, same: false, right: { agentId: agents[1].id } });
 
+    // Forked at the end of the finished room with no maxTurns: another run of the parent's length, not a dead draft;
+    // forked before its end: the parent's limit. A maxTurns that leaves no turn to run is refused.
+    const atEnd = await stack.request('POST', `/v1/discussions/${room.id}/fork`, { user, body: { fromTurn: 3 } });
+    expect(atEnd.status).toBe(201);
+    expect(atEnd.json.policy.maxTurns).toBe(6);
+    const midway = await stack.request('POST', `/v1/discussions/${room.id}/fork`, { user, body: { fromTurn: 1 } });
+    expect(midway.json.policy.maxTurns).toBe(3);
+    const dead = await stack.request('POST', `/v1/discussions/${room.id}/fork`, { user, body: { fromTurn: 3, maxTurns: 3 } });
+    expect(dead.status).toBe(400);
+    expect(dead.json.errors).toEqual([expect.objectContaining({ path: 'maxTurns' })]);
+    expect((await act(stack, user, atEnd.json.id, 'start')).status).toBe('running');
+    await act(stack, user, atEnd.json.id, 'stop');
+    await act(stack, user, midway.json.id, 'stop');
+
     // Forking beyond the transcript is refused.
     expect((await stack.request('POST', `/v1/discussions/${room.id}/fork`, { user, body: { fromTurn: 9 } })).status).toBe(400);
   }, 400_000);
