@@ -100,7 +100,7 @@ export async function startWorkers(env: NodeJS.ProcessEnv = process.env, opts: {
   // Knowledge: items in LanceDB, their record in Postgres; agents remember through the discussion runtime's hook.
   const knowledgeStore = new KnowledgeStore({ vectors, embedder, catalog, model: config.ollama.embedModel });
   const knowledgeRecords = createKnowledgeRecords(db);
-  discussions.longTermMemory = knowledgeMemory({ knowledge: knowledgeStore, log });
+  discussions.longTermMemory = knowledgeMemory({ knowledge: knowledgeStore, records: knowledgeRecords, log });
   discussions.feedTranscript = transcriptFeed({ records: knowledgeRecords, jobs, log });
   const submitDeps = { jobs };
   const handlers = createHandlers({

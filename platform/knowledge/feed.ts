@@ -8,7 +8,7 @@
  */
 import { submitJob } from '../code/index.ts';
 import { namedUuid, type JobLifecycle } from '../jobs/index.ts';
-import { knowledgeExtract, type ScopeRef } from '../../shared/index.ts';
+import { knowledgeExtract, type KnowledgeItem, type ScopeRef } from '../../shared/index.ts';
 import { scopeKey } from './knowledge-index.ts';
 import type { KnowledgeRecords } from './records.ts';
 
@@ -60,6 +60,24 @@ export function feedMessage(deps: RoomFeedDeps, room: Room, m: { id: string; aut
 export function turnOf(messageId: string): number | null {
   const m = /^turn-(\d+)$/.exec(messageId);
   return m ? Number(m[1]) : null;
+}
+
+/**
+ * Which room statement an item came from, when its source is the room feed's own: the source id
+ * derives from the statement's key, so an imported conversation with a message id `turn-3` or
+ * `msg-x` cannot pass for an agent's turn or an audience message. Null for anything else.
+ */
+export function roomStatementOf(
+  item: Pick<KnowledgeItem, 'room' | 'provenance'>,
+): { room: string; kind: 'turn'; turn: number } | { room: string; kind: 'message' } | null {
+  const { room } = item;
+  const [messageId] = item.provenance.messageIds;
+  if (room === null || messageId === undefined) return null;
+  const turn = turnOf(messageId);
+  if (turn !== null) return item.provenance.sourceId === namedUuid(`knowledge.extract:room:${room}:turn:${turn}:source`) ? { room, kind: 'turn', turn } : null;
+  const m = /^msg-(.+)$/.exec(messageId);
+  if (m && item.provenance.sourceId === namedUuid(`knowledge.extract:room:${room}:message:${m[1]}:source`)) return { room, kind: 'message' };
+  return null;
 }
 
 /** Records the statement as a source and submits its extraction; false when it had been fed before. */

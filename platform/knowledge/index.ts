@@ -28,7 +28,7 @@ export { createKnowledgeRecords } from './records.ts';
 export type { KnowledgeRecords, OutcomeRow, RetentionRow, SourceRow } from './records.ts';
 export { decayOf, expiryOf, withRetention } from './retention.ts';
 export { purgeExpiredKnowledge } from './purge.ts';
-export { feedMessage, feedTurn, turnOf } from './feed.ts';
+export { feedMessage, feedTurn, roomStatementOf, turnOf } from './feed.ts';
 export type { RoomFeedDeps } from './feed.ts';
 export { applyLlmAnswer, llmPassMaxItems, llmPassRequest, llmPassReservation } from './llm-pass.ts';
 export type { LlmPassOutcome, LlmPassRequest } from './llm-pass.ts';

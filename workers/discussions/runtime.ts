@@ -12,11 +12,14 @@ import type { OllamaClient } from '../../platform/ollama/index.ts';
 import type { MemoryNote } from './context.ts';
 
 /**
- * Long-term memory for one agent in one room: notes the context assembler
- * puts in the system prompt under "Things you remember" (within a quarter
- * of the remaining budget). Unset today; the knowledge work plugs in here.
+ * Long-term memory for one agent in one room: notes, each with who said it
+ * and where, that the context assembler quotes in a user message of their
+ * own before the timeline (within a quarter of the remaining budget), never
+ * in the system prompt. workers/knowledge/memory.ts implements it over the
+ * knowledge index; unset → no memories.
+ *
+ * The speaker's long-term memories for a turn, best first; `recent` is the latest text in the room (the last turn or message), empty at the start.
  */
-/** The speaker's long-term memories for a turn, best first; `recent` is the latest text in the room (the last turn or message), empty at the start. */
 export type LongTermMemory = (room: DiscussionRow, agent: RoomMember, recent?: string) => Promise<MemoryNote[]>;
 
 /** A turn as committed, for whoever keeps the transcript beyond the room (knowledge). */
