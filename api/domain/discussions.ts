@@ -25,7 +25,7 @@ import {
 import type { DiscussionRow, Roster, RosterRow } from '../../platform/discussions/index.ts';
 import { toMessage, toSummary, toTurn, type TurnDoc, type Transcripts } from '../../platform/discussions/index.ts';
 import { SYSTEM_USER_ID } from '../../platform/jobs/index.ts';
-import { appendRoomEvent, appendRoomEvents } from '../../platform/streams/index.ts';
+import { appendRoomEvent, appendRoomEvents, turnStartedSeq } from '../../platform/streams/index.ts';
 import {
   isClosed,
   isTerminal,
@@ -397,8 +397,12 @@ export async function forkDiscussion(deps: DiscussionDeps, actor: Actor, id: str
   if (foreign) for (const r of roster) copies.set(r.agent_id, randomUUID());
   const agentOf = (agentId: string) => copies.get(agentId) ?? agentId;
 
-  const next = await deps.transcripts.getTurn(id, body.fromTurn + 1);
-  const messages = await deps.transcripts.messages(id, next ? { beforeSeq: next.startedSeq } : {});
+  // The room as it was at the end of turn fromTurn: the messages posted before turn fromTurn + 1 began. That turn
+  // may still be speaking (no transcript document yet): its `turn_started` in the room stream says where it began.
+  const nextStart =
+    (await turnStartedSeq(deps.redis, deps.keys, id, body.fromTurn + 1, turns.at(-1)?.startedSeq ?? 0)) ??
+    (await deps.transcripts.getTurn(id, body.fromTurn + 1))?.startedSeq;
+  const messages = await deps.transcripts.messages(id, nextStart !== undefined ? { beforeSeq: nextStart } : {});
   const forkId = randomUUID();
   const tokens = turns.reduce((n, t) => n + (t.usage ? t.usage.promptTokens + t.usage.completionTokens : 0), 0);
   const row = await deps.db.transaction(async (trx) => {

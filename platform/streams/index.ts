@@ -16,6 +16,15 @@ export {
 } from './job-stream.ts';
 export type { JobStreamOptions } from './job-stream.ts';
 export type { StreamEvent } from './job-stream.ts';
-export { RoomStreamWriter, appendRoomEvent, appendRoomEvents, closingStatusSeq, expireRoomStream, lastKeptSeqOfTurn, readRoomMessages } from './room-stream.ts';
+export {
+  RoomStreamWriter,
+  appendRoomEvent,
+  appendRoomEvents,
+  closingStatusSeq,
+  expireRoomStream,
+  lastKeptSeqOfTurn,
+  readRoomMessages,
+  turnStartedSeq,
+} from './room-stream.ts';
 export { StreamHub } from './hub.ts';
 export type { StreamHubOptions } from './hub.ts';

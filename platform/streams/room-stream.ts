@@ -164,6 +164,26 @@ export async function closingStatusSeq(redis: Redis, k: Keys, roomId: string): P
 }
 
 /**
+ * The seq of turn `turn`'s first `turn_started` from `fromSeq` on; undefined
+ * when none is kept. This is where the turn began even while it is still
+ * speaking: its transcript document (and its `startedSeq`) is written only
+ * when it commits.
+ */
+export async function turnStartedSeq(redis: Redis, k: Keys, roomId: string, turn: number, fromSeq: number): Promise<number | undefined> {
+  const key = k.roomStream(roomId);
+  let from = `0-${fromSeq}`;
+  for (;;) {
+    const page = (await redis.xrange(key, from, '+', 'COUNT', 256)) as [string, string[]][];
+    for (const raw of page) {
+      const entry = parseStreamEntry(...raw);
+      if (entry?.event === 'turn_started' && entry.data.turn === turn) return entry.data.seq;
+    }
+    if (page.length < 256) return undefined;
+    from = `(${page.at(-1)![0]}`;
+  }
+}
+
+/**
  * The seq of the last kept entry of turn `turn` (its tokens, its
  * `turn_finished`) from `fromSeq` on, until another turn starts; undefined
  * when none is kept. A snapshot that holds the turn whole resumes the stream

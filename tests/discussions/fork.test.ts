@@ -1,0 +1,74 @@
+/**
+ * What a fork inherits: the room exactly as it was at the end of turn N (its
+ * turns 1..N and the human messages posted before turn N + 1 began), even
+ * while turn N + 1 is still speaking.
+ *
+ * Real API, workers and Ollama; the only fault is a proxy in front of Ollama
+ * that holds a turn's chat request, so a turn is mid-speech when the test
+ * forks.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startStack, type Stack, type TestUser } from '../harness.ts';
+import { startFaultProxy, type FaultProxy } from '../support/fault-proxy.ts';
+import { until } from '../support/until.ts';
+import { act, closed, makeAgents, makeRoom, transcript, waitForRoom } from './rooms.ts';
+
+let proxy: FaultProxy;
+let stack: Stack;
+let user: TestUser;
+
+beforeAll(async () => {
+  proxy = await startFaultProxy(process.env.OLLAMA_HOST ?? 'http://127.0.0.1:11500');
+  stack = await startStack({ env: { OLLAMA_HOST: proxy.url, OLLAMA_HOSTS: proxy.url } });
+  user = await stack.user('member');
+});
+afterAll(async () => {
+  await stack?.stop();
+  await proxy?.close();
+});
+
+const chats = () => proxy.log.filter((l) => l.method === 'POST' && l.path === '/api/chat').length;
+
+/** Holds the next chat request no earlier hold takes, until the returned function is called. */
+function holdChat(): () => void {
+  let release!: () => void;
+  const held = new Promise<void>((r) => (release = r));
+  proxy.inject((m, p) => m === 'POST' && p === '/api/chat', { kind: 'hold', until: held });
+  return release;
+}
+
+describe('fork', () => {
+  it('from turn N while turn N+1 is speaking copies only the messages posted before turn N+1 began', async () => {
+    const agents = await makeAgents(stack, user, 2, { num_predict: 8, temperature: 0 });
+    const room = await makeRoom(stack, user, { agentIds: agents.map((a) => a.id), policy: { maxTurns: 2 } });
+    const post = async (text: string) => {
+      const r = await stack.request('POST', `/v1/discussions/${room.id}/messages`, { user, body: { text } });
+      expect(r.status, r.text).toBe(201);
+      return r.json;
+    };
+    const before = chats();
+    const releaseFirst = holdChat();
+    const releaseSecond = holdChat();
+    await act(stack, user, room.id, 'start');
+    // Turn 1 is speaking (its turn_started is written before its chat request): a message now is before turn 2.
+    await until('turn 1 to be speaking', () => chats() === before + 1, { timeoutMs: 60_000 });
+    const heard = await post('Posted while turn 1 was speaking.');
+    releaseFirst();
+    // Turn 2 is speaking, its transcript document not yet written: a message now is after turn 2 began.
+    await until('turn 2 to be speaking', () => chats() === before + 2, { timeoutMs: 120_000 });
+    const late = await post('Posted while turn 2 was speaking.');
+
+    const f = await stack.request('POST', `/v1/discussions/${room.id}/fork`, { user, body: { fromTurn: 1 } });
+    expect(f.status, f.text).toBe(201);
+    releaseSecond();
+    const copied = await transcript(stack, user, f.json.id);
+    expect(copied.turns.map((t: any) => t.turn)).toEqual([1]);
+    expect(copied.messages.map((m: any) => m.text)).toEqual([heard.text]);
+
+    await waitForRoom(stack, user, room.id, closed);
+    const source = await transcript(stack, user, room.id);
+    // The source room agrees on the timeline: the late message came after turn 2 began.
+    expect(heard.seq).toBeLessThan(source.turns[1].startedSeq);
+    expect(late.seq).toBeGreaterThan(source.turns[1].startedSeq);
+  }, 300_000);
+});
