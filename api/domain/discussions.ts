@@ -16,6 +16,7 @@ import {
   announceStatus,
   pauseRoom,
   resumeRoom,
+  roomTokens,
   RosterAgentGone,
   startRoom,
   stopRoom,
@@ -404,7 +405,8 @@ export async function forkDiscussion(deps: DiscussionDeps, actor: Actor, id: str
     (await deps.transcripts.getTurn(id, body.fromTurn + 1))?.startedSeq;
   const messages = await deps.transcripts.messages(id, nextStart !== undefined ? { beforeSeq: nextStart } : {});
   const forkId = randomUUID();
-  const tokens = turns.reduce((n, t) => n + (t.usage ? t.usage.promptTokens + t.usage.completionTokens : 0), 0);
+  // What the source room had counted by the fork point: its speakers' and its moderator's usage, as commitTurn adds it.
+  const tokens = roomTokens(turns);
   const row = await deps.db.transaction(async (trx) => {
     // Both caps in the transaction that inserts, under the owner's locks (agents first, as everywhere).
     if (foreign) await ensureAgentRoom(deps, trx, actor.userId, roster.length);

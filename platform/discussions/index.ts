@@ -11,8 +11,10 @@ export {
   release,
   rescheduleRoom,
   resumeRoom,
+  roomTokens,
   startRoom,
   stopRoom,
+  turnTokens,
 } from './lifecycle.ts';
 export type { RoomDeps, Transition } from './lifecycle.ts';
 export { createRoomMemory } from './memory.ts';

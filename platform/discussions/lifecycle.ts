@@ -16,7 +16,7 @@
  */
 import type { Knex } from 'knex';
 import type { Redis } from 'ioredis';
-import { isClosed, type RoomStatus } from '../../shared/index.ts';
+import { isClosed, type RoomStatus, type TurnStatus, type Usage } from '../../shared/index.ts';
 import type { Db } from '../connections/index.ts';
 import type { Keys } from '../keys.ts';
 import type { Logger } from '../observability/index.ts';
@@ -200,7 +200,26 @@ export interface CommitOutcome {
 }
 
 /**
- * Commits turn `turn`: the speaker is released, its tokens are added to the
+ * What one committed turn adds to its room's `tokens_used`: the speaker's
+ * usage and that of the moderator call that picked it. Summaries are not a
+ * room's usage (they are the owner's, as any job's).
+ */
+export function turnTokens(t: { usage: Usage | null; moderatorUsage?: Usage | null }): number {
+  const n = (u: Usage | null | undefined) => (u ? u.promptTokens + u.completionTokens : 0);
+  return n(t.usage) + n(t.moderatorUsage);
+}
+
+/**
+ * A room's `tokens_used` after these turns, as the commits added it up: a
+ * failed turn pauses the room without a commit (pauseForFailure), so it adds
+ * nothing. A fork starts from this figure over the turns it copies.
+ */
+export function roomTokens(turns: readonly { status: TurnStatus; usage: Usage | null; moderatorUsage?: Usage | null }[]): number {
+  return turns.reduce((n, t) => n + (t.status === 'failed' ? 0 : turnTokens(t)), 0);
+}
+
+/**
+ * Commits turn `turn`: the speaker is released, its tokens (`turnTokens`) are added to the
  * room's total, and either the room finishes (a stop condition or
  * `consensus`) or, while running, turn + 1 is recorded. A paused or stopped
  * room keeps the turn and schedules nothing.

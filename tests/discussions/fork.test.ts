@@ -1,7 +1,8 @@
 /**
  * What a fork inherits: the room exactly as it was at the end of turn N (its
  * turns 1..N and the human messages posted before turn N + 1 began), even
- * while turn N + 1 is still speaking.
+ * while turn N + 1 is still speaking; and the source room's token count up to
+ * the fork point, moderator calls included, as the source room counts them.
  *
  * Real API, workers and Ollama; the only fault is a proxy in front of Ollama
  * that holds a turn's chat request, so a turn is mid-speech when the test
@@ -70,5 +71,35 @@ describe('fork', () => {
     // The source room agrees on the timeline: the late message came after turn 2 began.
     expect(heard.seq).toBeLessThan(source.turns[1].startedSeq);
     expect(late.seq).toBeGreaterThan(source.turns[1].startedSeq);
+  }, 300_000);
+
+  it('counts the moderator’s usage up to the fork point in the fork’s tokensUsed, as the source room counts it', async () => {
+    const agents = await makeAgents(stack, user, 2, { num_predict: 8, temperature: 0 });
+    const mod = await stack.request('POST', '/v1/agents', {
+      user,
+      body: { name: 'Moderator', persona: 'You are a fair moderator who gives everyone a say.', params: { num_predict: 24, temperature: 0 } },
+    });
+    expect(mod.status, mod.text).toBe(201);
+    const room = await makeRoom(stack, user, {
+      agentIds: agents.map((a) => a.id),
+      policy: { turns: { kind: 'moderator', moderatorId: mod.json.id }, maxTurns: 2 },
+    });
+    await act(stack, user, room.id, 'start');
+    const done = await waitForRoom(stack, user, room.id, closed);
+    const source = await transcript(stack, user, room.id);
+    expect(source.turns.length).toBeGreaterThanOrEqual(1);
+    const moderated = source.turns.filter((t: any) => t.moderatorUsage);
+    expect(moderated.length).toBeGreaterThanOrEqual(1);
+    const tokens = (u: any) => (u ? u.promptTokens + u.completionTokens : 0);
+
+    // Forked at the end: the fork starts from the source room's own count.
+    const whole = await stack.request('POST', `/v1/discussions/${room.id}/fork`, { user, body: { fromTurn: source.turns.length } });
+    expect(whole.status, whole.text).toBe(201);
+    expect(whole.json.tokensUsed).toBe(done.tokensUsed);
+
+    // Forked at turn 1: turn 1's speaker and the moderator call that picked it.
+    const first = await stack.request('POST', `/v1/discussions/${room.id}/fork`, { user, body: { fromTurn: 1 } });
+    expect(first.status, first.text).toBe(201);
+    expect(first.json.tokensUsed).toBe(tokens(source.turns[0].usage) + tokens(source.turns[0].moderatorUsage));
   }, 300_000);
 });

@@ -20,7 +20,7 @@
  * non-retryable error) the turn is committed `failed` and the room pauses
  * with the reason.
  */
-import { announceStatus, commitTurn, finishBeforeTurn, pauseForFailure, release } from '../../platform/discussions/index.ts';
+import { announceStatus, commitTurn, finishBeforeTurn, pauseForFailure, release, turnTokens } from '../../platform/discussions/index.ts';
 import type { MemoryTurn } from '../../platform/discussions/index.ts';
 import { recordSummaryJob } from '../../platform/discussions/index.ts';
 import type { DiscussionRow, RoomMember } from '../../platform/discussions/index.ts';
@@ -224,7 +224,7 @@ export function discussionTurnHandler(rt: DiscussionRuntime): Handler<typeof dis
     const marker = room.policy.consensusMarker;
     const consensus =
       status === 'completed' && marker && text.toLowerCase().includes(marker.toLowerCase()) ? `${speaker.name} signalled consensus ("${marker}")` : undefined;
-    const spent = usage.promptTokens + usage.completionTokens + (pick.usage ? pick.usage.promptTokens + pick.usage.completionTokens : 0);
+    const spent = turnTokens({ usage, moderatorUsage: pick.usage });
     const outcome = await commitTurn(rt, { id, turn, jobId: ctx.jobId, tokens: spent, consensus });
     await writer.emit('turn_finished', { turn, agentId: speaker.id, status, usage });
     if (outcome.finished) await announceStatus(rt, id, 'finished', outcome.finished);
