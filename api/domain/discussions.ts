@@ -217,7 +217,7 @@ export async function listDiscussions(deps: DiscussionDeps, actor: Actor, q: Lis
   const last = page.at(-1);
   return {
     items: await Promise.all(page.map((r) => view(deps, r))),
-    nextCursor: rows.length > q.limit && last ? encodeCursor(last.created_at, last.id) : null,
+    nextCursor: rows.length > q.limit && last ? encodeCursor(last.cursor_at, last.id) : null,
   };
 }
 

@@ -214,7 +214,7 @@ export async function listJobs(deps: JobDeps, actor: Actor, q: ListJobsQuery): P
   const last = page.at(-1);
   return {
     items: page.map(toSummary),
-    nextCursor: rows.length > q.limit && last ? encodeCursor(last.queued_at, last.id) : null,
+    nextCursor: rows.length > q.limit && last ? encodeCursor(last.cursor_at, last.id) : null,
   };
 }
 

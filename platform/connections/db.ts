@@ -30,3 +30,6 @@ export function connectDb(url: string, opts: { pool?: number; acquireTimeoutMs?:
 export async function pingPostgres(db: Db): Promise<void> {
   await db.raw('select 1');
 }
+
+/** SQL for a timestamptz column as ISO 8601 UTC to the microsecond (a JS Date stops at the millisecond): page cursors hold it, so rows of one millisecond are not skipped. */
+export const microsecondInstant = (column: string) => `to_char(${column} at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`;

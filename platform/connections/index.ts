@@ -5,7 +5,7 @@
  * group commit: many callers' statements or commands in one round trip), and
  * the MongoDB-wire server.
  */
-export { connectDb, pingPostgres } from './db.ts';
+export { connectDb, microsecondInstant, pingPostgres } from './db.ts';
 export type { Db } from './db.ts';
 export { migrateLatest, migrationConfig, migrationsDir, withDb } from './migrate.ts';
 export { connectMongo } from './mongo.ts';

@@ -12,7 +12,7 @@
  */
 import type { Knex } from 'knex';
 import type { DiscussionPolicy, OllamaOptions, RoomAgent, RoomStatus, Visibility } from '../../shared/index.ts';
-import type { Db } from '../connections/index.ts';
+import { microsecondInstant, type Db } from '../connections/index.ts';
 
 /** `insertRoom`: an agent of the roster no longer exists (deleted since the caller read it); nothing was written. */
 export class RosterAgentGone extends Error {
@@ -232,8 +232,16 @@ export function createDiscussionStore(db: Db) {
      * undefined, admins), or the actor's own, those shared with them and
      * public ones.
      */
-    list(filter: { readerId?: string; status?: RoomStatus; limit: number; cursor?: { createdAt: string; id: string } }): Promise<DiscussionRow[]> {
-      const q = rooms().select('*');
+    /** Each row with `cursor_at`: `created_at` to the microsecond, for the page cursor. */
+    list(filter: {
+      readerId?: string;
+      status?: RoomStatus;
+      limit: number;
+      cursor?: { createdAt: string; id: string };
+    }): Promise<(DiscussionRow & { cursor_at: string })[]> {
+      const q = rooms()
+        .select('*')
+        .select(db.raw(`${microsecondInstant('created_at')} as cursor_at`));
       if (filter.readerId !== undefined) {
         const uid = filter.readerId;
         q.where((w) =>

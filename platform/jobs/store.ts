@@ -11,7 +11,7 @@
  * attempt took over therefore changes nothing: its writes match no row.
  */
 import type { JobError, JobState, PriorityClass, Usage } from '../../shared/index.ts';
-import type { Db } from '../connections/index.ts';
+import { microsecondInstant, type Db } from '../connections/index.ts';
 
 export interface JobRow {
   id: string;
@@ -48,6 +48,8 @@ export interface JobRow {
 
 /** A row as lists read it: no `input`, no `result`, only whether there is one. */
 export type JobSummaryRow = Omit<JobRow, 'input' | 'result'> & { has_result: boolean };
+/** `cursor_at`: `queued_at` to the microsecond, as Postgres keeps it (a JS Date stops at the millisecond). */
+export type JobListRow = JobSummaryRow & { cursor_at: string };
 
 const summaryColumns = [
   'id',
@@ -601,10 +603,11 @@ export function createJobStore(db: Db, hooks: JobStoreOptions = {}) {
       until?: string;
       limit: number;
       cursor?: { queuedAt: string; id: string };
-    }): Promise<JobSummaryRow[]> {
+    }): Promise<JobListRow[]> {
       const q = db('jobs')
         .select([...summaryColumns])
-        .select(db.raw('(result is not null) as has_result'));
+        .select(db.raw('(result is not null) as has_result'))
+        .select(db.raw(`${microsecondInstant('queued_at')} as cursor_at`));
       if (filter.ownerId !== undefined) q.where('owner_id', filter.ownerId);
       if (filter.kind) q.where('kind', filter.kind);
       if (filter.state) q.where('state', filter.state);
@@ -616,7 +619,7 @@ export function createJobStore(db: Db, hooks: JobStoreOptions = {}) {
           { column: 'queued_at', order: 'desc' },
           { column: 'id', order: 'desc' },
         ])
-        .limit(filter.limit) as unknown as Promise<JobSummaryRow[]>;
+        .limit(filter.limit) as unknown as Promise<JobListRow[]>;
     },
   };
 }

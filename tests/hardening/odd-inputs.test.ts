@@ -70,6 +70,52 @@ describe('list cursors', () => {
   });
 });
 
+describe('paging through rows of one millisecond', () => {
+  // Postgres keeps microseconds, and rows written together share an instant; a cursor cut to the millisecond skipped them.
+  const sameMillisecond = (i: number) => `2026-06-01T12:00:00.123${String(100 + (i % 4)).slice(1)}Z`;
+  const pageAll = async (path: string, user: TestUser) => {
+    const seen: string[] = [];
+    let cursor: string | null = null;
+    do {
+      const r = await stack.request('GET', `${path}${path.includes('?') ? '&' : '?'}limit=2${cursor ? `&cursor=${cursor}` : ''}`, { user });
+      expect(r.status, r.text).toBe(200);
+      seen.push(...r.json.items.map((x: { id: string }) => x.id));
+      cursor = r.json.nextCursor;
+    } while (cursor);
+    return seen;
+  };
+
+  it('gives every job once', async () => {
+    const user = await stack.user('member');
+    const ids: string[] = [];
+    for (let i = 0; i < 9; i++) ids.push((await stack.request('POST', '/v1/jobs', { user, body: { kind: 'system.ping', input: {} } })).json.id);
+    for (const [i, id] of ids.entries())
+      await stack.api
+        .db('jobs')
+        .where({ id })
+        .update({ queued_at: sameMillisecond(i) });
+    const seen = await pageAll('/v1/jobs', user);
+    expect(seen.sort()).toEqual([...ids].sort());
+  });
+
+  it('gives every room once', async () => {
+    const user = await stack.user('member');
+    const agents = [];
+    for (const name of ['Pa', 'Pb']) agents.push((await stack.request('POST', '/v1/agents', { user, body: { name, persona: 'You page.' } })).json.id);
+    const ids: string[] = [];
+    for (let i = 0; i < 7; i++) ids.push((await stack.request('POST', '/v1/discussions', { user, body: { topic: `Page ${i}`, agentIds: agents } })).json.id);
+    for (const [i, id] of ids.entries())
+      await stack.api
+        .db('discussions')
+        .where({ id })
+        .update({ created_at: sameMillisecond(i) });
+    // The list also holds other users' public rooms: each of these exactly once among them.
+    const seen = await pageAll('/v1/discussions', user);
+    expect(new Set(seen).size).toBe(seen.length);
+    expect(seen.filter((id) => ids.includes(id)).sort()).toEqual([...ids].sort());
+  });
+});
+
 describe('URLs', () => {
   it('answer a malformed percent-escape in a path with a 400 about the URL, not the body', async () => {
     for (const path of ['/v1/jobs/%zz', '/v1/models/a%']) {
