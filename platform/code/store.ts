@@ -81,6 +81,15 @@ export interface SymbolRow {
   imports: ImportRef[] | null;
 }
 
+/** The rows `userId` may read as a user: own, shared with them, public (the API's `code:read` rule without `code:any`). */
+function readableBy(userId: string) {
+  return (w: Knex.QueryBuilder) =>
+    w
+      .where('owner_id', userId)
+      .orWhere('visibility', 'public')
+      .orWhere((s) => s.where('visibility', 'shared').whereRaw('? = any(shared_with)', [userId]));
+}
+
 export function createCodeStore(db: Db) {
   return {
     async insertRepository(row: Pick<RepositoryRow, 'id' | 'owner_id' | 'name' | 'visibility' | 'shared_with' | 'source'>): Promise<RepositoryRow | undefined> {
@@ -111,15 +120,18 @@ export function createCodeStore(db: Db) {
     /** Repositories `userId` may read: own, shared with them, public; every one with `all`. */
     visibleRepositories(userId: string, all: boolean, ids?: readonly string[]): Promise<RepositoryRow[]> {
       const q = db<RepositoryRow>('code_repositories').select('*').orderBy('created_at', 'desc');
-      if (!all)
-        q.where((w) =>
-          w
-            .where('owner_id', userId)
-            .orWhere('visibility', 'public')
-            .orWhere((s) => s.where('visibility', 'shared').whereRaw('? = any(shared_with)', [userId])),
-        );
+      if (!all) q.where(readableBy(userId));
       if (ids) q.whereIn('id', ids as string[]);
       return q;
+    },
+
+    /**
+     * The ids of the repositories `userId` may read (own, shared with them, public), whatever their
+     * role: an index batch reuses stored vectors only from these, so its counts say nothing of others.
+     */
+    async readableRepositoryIds(userId: string): Promise<string[]> {
+      const rows = await db('code_repositories').where(readableBy(userId)).select('id');
+      return rows.map((r: { id: string }) => r.id);
     },
 
     async deleteRepository(id: string, q: Knex = db): Promise<boolean> {

@@ -4,7 +4,9 @@
  * Each row has two representations: the chunk (header and code) and the
  * definition's name and signature in words; search fuses both.
  * Equal content in two repositories (a fork, a branch uploaded as another
- * repository) is embedded once: the second reuses the first's vector.
+ * repository) is embedded once when the second's owner may read the first
+ * (their own, shared with them, public): the second reuses the first's
+ * vector. Other owners' rows are never reused (workers/code/index-job.ts).
  */
 import type { Generation, IndexIdentity, TableSpec } from '../vectors/index.ts';
 

@@ -309,20 +309,25 @@ export class VectorTable {
   }
 
   /**
-   * Vectors already stored for these content hashes, from any scope: equal
-   * content embeds to an equal vector, so none of these needs the model.
+   * Vectors already stored for these content hashes: equal content embeds to
+   * an equal vector, so none of these needs the model. From any scope, or
+   * only from `scopes` when given: what a caller may learn from which texts
+   * were found (counts, time saved) is then limited to rows it may read.
    */
   async vectorsByHash(
     hashes: readonly string[],
-    columns: { vector: string; hash: string } = { vector: vectorColumn, hash: 'content_hash' },
+    opts: { columns?: { vector: string; hash: string }; scopes?: readonly string[] } = {},
   ): Promise<Map<string, Float32Array>> {
+    const columns = opts.columns ?? { vector: vectorColumn, hash: 'content_hash' };
     const out = new Map<string, Float32Array>();
+    if (opts.scopes && opts.scopes.length === 0) return out;
+    const inScopes = opts.scopes ? ` AND scope IN (${[...new Set(opts.scopes)].map(sqlString).join(', ')})` : '';
     const unique = [...new Set(hashes)];
     for (let i = 0; i < unique.length; i += 500) {
       const slice = unique.slice(i, i + 500);
       const rows = await this.table
         .query()
-        .where(`${columns.hash} IN (${slice.map(sqlString).join(', ')})`)
+        .where(`${columns.hash} IN (${slice.map(sqlString).join(', ')})${inScopes}`)
         .select([columns.hash, columns.vector])
         .limit(Math.max(1000, slice.length * 50))
         .toArray();

@@ -7,7 +7,8 @@ import { defineJob } from './define.ts';
  * one per batch of changed files, so the work spreads over every worker
  * serving the `code-batch` queue and shows in the queue dashboard as the
  * parent's job tree. A batch reads and extracts its files on the chunk pool,
- * embeds the chunks whose content hash no row of the generation has, writes
+ * embeds the chunks whose content hash no row of the generation has in a
+ * repository the owner may read (own, shared with them, public), writes
  * them to LanceDB in one commit, and records the files and their symbols.
  * Only `code.index` submits it.
  */
@@ -50,6 +51,7 @@ export const CodeBatchResult = z.object({
   files: z.number().int(),
   chunks: z.number().int(),
   chunksEmbedded: z.number().int(),
+  /** Chunks whose vector a repository the owner may read already had. */
   chunksReused: z.number().int(),
   namesEmbedded: z.number().int(),
 });

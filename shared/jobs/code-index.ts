@@ -4,7 +4,7 @@ import { defineJob } from './define.ts';
 /**
  * Indexes one repository: scan the tree (ignore rules), extract and chunk
  * the changed files on the chunk pool, embed the chunks whose content hash
- * no index row has yet, write them to LanceDB one batch per commit, then
+ * no index row of a repository the owner may read has yet, write them to LanceDB one batch per commit, then
  * bring the indexes up to date. Submitted by POST
  * /v1/code/repositories/:id/index, and by the vector maintenance job when an
  * identity change rebuilds every repository into a new generation.
@@ -21,7 +21,11 @@ export const CodeIndexProgress = z.object({
   filesDone: z.number().int(),
   filesTotal: z.number().int(),
   chunksEmbedded: z.number().int(),
-  /** Chunks whose vector was already stored (same content elsewhere): not embedded again. */
+  /**
+   * Chunks whose vector was already stored (the same content in this repository or another the owner may
+   * read: own, shared with them, public): not embedded again. Other owners' rows are never reused, so
+   * this count says nothing about code the owner cannot read.
+   */
   chunksReused: z.number().int(),
   /** Seconds left at the current pace; null until there is a pace. */
   etaSeconds: z.number().nullable(),
@@ -40,7 +44,7 @@ export const CodeIndexResult = z.object({
   chunks: z.number().int(),
   chunksEmbedded: z.number().int(),
   chunksReused: z.number().int(),
-  /** Name-and-signature texts embedded (their second representation); reused likewise by hash. */
+  /** Name-and-signature texts embedded (their second representation); reused likewise by hash, from the same repositories. */
   namesEmbedded: z.number().int(),
   batches: z.number().int(),
   skipped: z.record(z.string(), z.number().int()),

@@ -166,3 +166,62 @@ describe('large files', () => {
     expect(symbols.json.items.length).toBeGreaterThanOrEqual(50);
   });
 });
+
+describe('reuse across owners', () => {
+  /** Code no other test uploads: nothing but these repositories can hold its chunks. */
+  const secretTree = (tag: string) => ({
+    'src/pricing.py': [
+      `def discount_${tag}(total, code):`,
+      `    """Applies the partner discount ${tag} to an order total."""`,
+      `    return round(total * 0.${tag.length}7, 2) if code == "${tag}" else total`,
+      '',
+      '',
+      `class Ledger${tag}:`,
+      '    """Books each order against its partner account."""',
+      '',
+      '    def book(self, order, account):',
+      `        return {"order": order, "account": account, "tag": "${tag}"}`,
+      '',
+    ].join('\n'),
+  });
+
+  it("regression: chunksReused does not tell a member whether another user's private repository holds the code they upload", async () => {
+    const bob = await stack.user('member');
+    const carol = await stack.user('member');
+    const tag = `x${Math.random().toString(36).slice(2, 10)}`;
+    // Bob's private repository holds the code.
+    const secret = await createRepo(stack, bob, `secret-${tag}`);
+    expect((await upload(stack, bob, secret, treeArchive(secretTree(tag)))).status).toBe(200);
+    const own = await indexRepo(stack, bob, secret);
+    expect(own.state, JSON.stringify(own.error)).toBe('completed');
+    expect(own.result.chunksEmbedded).toBeGreaterThan(0);
+    // Carol uploads the same code as a guess: nothing of Bob's is reused, so the counts read as for new code.
+    const guess = await createRepo(stack, carol, `guess-${tag}`);
+    expect((await upload(stack, carol, guess, treeArchive(secretTree(tag)))).status).toBe(200);
+    const probe = await indexRepo(stack, carol, guess);
+    expect(probe.state, JSON.stringify(probe.error)).toBe('completed');
+    expect(probe.result).toMatchObject({ chunksReused: 0, chunksEmbedded: own.result.chunksEmbedded, namesEmbedded: own.result.namesEmbedded });
+    const events = await readSse(`${stack.base}/v1/jobs/${probe.id}/events`, carol.auth, { timeoutMs: 10_000 });
+    const progress = events.events.filter((e) => e.event === 'progress').map((e) => e.data.progress ?? e.data);
+    expect(progress.every((p: any) => p.chunksReused === 0)).toBe(true);
+    // Her search still finds her own copy only.
+    const found = await stack.request('GET', `/v1/code/search?q=${encodeURIComponent(`discount_${tag}`)}&mode=text`, { user: carol });
+    expect(found.json.items.length).toBeGreaterThan(0);
+    expect(found.json.items.every((h: any) => h.repository === guess)).toBe(true);
+  });
+
+  it('reuses vectors of a repository shared with the owner, and of their own', async () => {
+    const bob = await stack.user('member');
+    const carol = await stack.user('member');
+    const tag = `y${Math.random().toString(36).slice(2, 10)}`;
+    const shared = await createRepo(stack, bob, `shared-${tag}`, { visibility: 'shared', sharedWith: [carol.id] });
+    expect((await upload(stack, bob, shared, treeArchive(secretTree(tag)))).status).toBe(200);
+    const first = await indexRepo(stack, bob, shared);
+    expect(first.state, JSON.stringify(first.error)).toBe('completed');
+    const copy = await createRepo(stack, carol, `copy-${tag}`);
+    expect((await upload(stack, carol, copy, treeArchive(secretTree(tag)))).status).toBe(200);
+    const job = await indexRepo(stack, carol, copy);
+    expect(job.state, JSON.stringify(job.error)).toBe('completed');
+    expect(job.result).toMatchObject({ chunksEmbedded: 0, chunksReused: first.result.chunks, namesEmbedded: 0 });
+  });
+});

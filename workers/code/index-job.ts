@@ -8,7 +8,7 @@
  *   state ─▶ promote a building generation once complete.
  *
  *   code.batch: extract (chunk pool) ─▶ reuse stored vectors by content hash
- *   ─▶ embed the rest (Ollama) ─▶ one LanceDB commit replacing those files'
+ *   (from repositories the owner may read) ─▶ embed the rest (Ollama) ─▶ one LanceDB commit replacing those files'
  *   rows ─▶ record the files and their symbols (Postgres).
  *
  * The batches are ordinary jobs in the `code-batch` queue (platform/jobs
@@ -16,8 +16,11 @@
  * indexes on every machine at once, and the queue dashboard shows the tree.
  *
  * Incremental by content: a file whose hash matches the record is not read
- * again, and a chunk whose text hash any row of the generation already has
- * (in any repository) is not embedded again.
+ * again, and a chunk whose text hash a row of the generation already has, in
+ * a repository the owner may read (their own, shared with them, public), is
+ * not embedded again. Never from others: the counts (and the time saved)
+ * would tell the owner whether someone's private code holds a text they
+ * uploaded.
  *
  * Crash-safe by construction: a batch is recorded in Postgres only after its
  * LanceDB commit, and the parent plans from the diff. A killed worker's batch
@@ -381,7 +384,10 @@ export function codeBatchHandler(deps: CodeIndexDeps): Handler<typeof codeBatch>
     const { gen, model } = await targetGeneration(deps, { generation: input.generation }, ctx.signal);
     const table = await deps.vectors.table(codeTableSpec(gen));
     const extractOptions: ExtractOptions = { maxTokens: Math.min(deps.config.embedWindow, model.contextLength) - 2, tokenizer: model.tokenizer };
-    const batch = await prepare(deps, table, root, input.files, extractOptions, ctx.signal);
+    // Reuse only what the repository's owner may read (whoever submitted the job: readers of the repository
+    // see its progress), so chunksReused, namesEmbedded and the time taken leak nothing of other owners' code.
+    const scopes = await deps.store.readableRepositoryIds(repo.owner_id);
+    const batch = await prepare(deps, table, root, input.files, extractOptions, scopes, ctx.signal);
     if (ctx.signal.aborted) throw ctx.signal.reason;
     const result = await embedAndWrite(deps, ctx, table, repo.id, batch, model.model, (p) => ctx.progress(p));
     const files: IndexedFile[] = batch.files.map((f, i) => ({
@@ -425,13 +431,14 @@ async function withdrawIfDeleted(deps: CodeIndexDeps, table: VectorTable, reposi
   return new JobFailure('HANDLER_FAILED', `repository ${repositoryId} was deleted during the batch; its rows were removed`);
 }
 
-/** Reads and extracts a batch's files, and finds the vectors already stored for its texts. */
+/** Reads and extracts a batch's files, and finds the vectors already stored for its texts in the rows of `scopes`. */
 async function prepare(
   deps: CodeIndexDeps,
   table: VectorTable,
   root: string,
   files: readonly TreeFile[],
   extractOptions: ExtractOptions,
+  scopes: readonly string[],
   signal: AbortSignal,
 ): Promise<PreparedBatch> {
   const sources: SourceFile[] = [];
@@ -447,10 +454,13 @@ async function prepare(
     sources.push({ path: f.path, language: f.language, content: content.toString('utf8') });
   }
   const extracted = sources.length ? await deps.pool.extract(sources, extractOptions, signal) : [];
-  const known = await table.vectorsByHash(extracted.flatMap((e) => e.chunks.map((c) => c.contentHash)));
+  const known = await table.vectorsByHash(
+    extracted.flatMap((e) => e.chunks.map((c) => c.contentHash)),
+    { scopes },
+  );
   const knownNames = await table.vectorsByHash(
     extracted.flatMap((e) => e.chunks.flatMap((c) => (c.nameText ? [nameHash(c.nameText)] : []))),
-    { vector: 'name_vector', hash: 'name_hash' },
+    { columns: { vector: 'name_vector', hash: 'name_hash' }, scopes },
   );
   return { files: kept, extracted, known, knownNames };
 }
