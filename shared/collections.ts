@@ -3,6 +3,7 @@
  * searched on the same vector store (docs/vectors.md).
  */
 import { z } from 'zod';
+import { ModelName } from './model-name.ts';
 import { nonBlank } from './params.ts';
 import { DocumentInput, FieldName } from './jobs/collection-upsert.ts';
 
@@ -24,8 +25,11 @@ export const CreateCollection = z
       .record(FieldName, FieldType)
       .default({})
       .refine((f) => Object.keys(f).length <= 32, 'at most 32 fields'),
-    /** The embedding model. @defaultValue the configured embedding model */
-    model: z.string().min(1).max(200).optional(),
+    /**
+     * The embedding model: an Ollama model name (shared/model-name.ts, as llm.chat's and embed.batch's
+     * `model`), so a malformed one is 400 at the edge like theirs. @defaultValue the configured embedding model
+     */
+    model: ModelName.optional(),
   })
   .strict();
 export type CreateCollection = z.infer<typeof CreateCollection>;

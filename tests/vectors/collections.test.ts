@@ -187,6 +187,17 @@ describe('collections', () => {
     expect(r.status).toBe(422);
   });
 
+  it('regression: refuses a malformed model name with 400 VALIDATION_FAILED, as llm.chat does, not 422 as a model the role may not use', async () => {
+    for (const model of ['../../etc/passwd', 'YZFk7:', 'a/b/c/d', 'https://evil.example/x/y:1', 'bad model']) {
+      const r = await stack.request('POST', '/v1/collections', { user: alice, body: { name: 'malformed', model } });
+      expect(r.status, model).toBe(400);
+      expect(r.json.code).toBe('VALIDATION_FAILED');
+      expect(r.json.errors[0].path).toBe('model');
+    }
+    const mine = (await stack.request('GET', '/v1/collections', { user: alice })).json.items;
+    expect(mine.map((c: any) => c.name)).not.toContain('malformed');
+  });
+
   it('deletes the collection and its vectors', async () => {
     const tables = () => stack.workers!.vectors.tableNames();
     expect((await tables()).some((t) => t.startsWith(`col_${coll.replaceAll('-', '')}`))).toBe(true);
