@@ -36,7 +36,8 @@ import { tokenEndpointGuard } from './auth/token-endpoint.ts';
 import { createAdmission } from './domain/admission.ts';
 import { agentCaps } from './domain/agents.ts';
 import type { DiscussionDeps } from './domain/discussions.ts';
-import { retryJob, type JobDeps } from './domain/jobs.ts';
+import { retryJob, type JobDeps, type JobReaders } from './domain/jobs.ts';
+import { mayReadIndexJob } from './domain/code.ts';
 import type { ModelDeps } from './domain/models.ts';
 import { limiterNames, rateLimiters } from './http/rate-limit.ts';
 import { AppError } from './domain/errors.ts';
@@ -149,9 +150,13 @@ export async function startApi(env: NodeJS.ProcessEnv = process.env) {
   };
   // Caps and budgets for llm.chat and embed.batch, checked at submit (api/domain/admission.ts); installed models from the status poller.
   const admit = createAdmission({ config, budgets, models: ollama.status });
+  const codeStore = createCodeStore(db);
+  // A code.index job is readable by its repository's readers too (the repository view links it to them).
+  const jobReaders: JobReaders = (actor, row) => mayReadIndexJob({ store: codeStore }, actor, row);
   const jobDeps: JobDeps = {
     jobs,
     audit,
+    readers: jobReaders,
     admit,
     release: (id) => budgets.release(id),
     onSubmitted: (kind, priority) => metrics.submitted.inc({ kind, priority }),
@@ -186,7 +191,7 @@ export async function startApi(env: NodeJS.ProcessEnv = process.env) {
   const catalog = createIndexCatalog(db, config.keyPrefix);
   const embedder = new Embedder(ollama);
   const submitDeps = { jobs };
-  const codeDeps = { config, store: createCodeStore(db), catalog, vectors, search: createCodeSearch({ vectors, catalog, embedder }), jobs, submit: submitDeps };
+  const codeDeps = { config, store: codeStore, catalog, vectors, search: createCodeSearch({ vectors, catalog, embedder }), jobs, submit: submitDeps };
   // What an upload left when its process died (uploads are capped far below an hour's transfer).
   void sweepArchiveStaging(archiveStaging(config.code.dir), 3_600_000).then(
     (n) => n && log.info({ removed: n }, 'removed stale archive staging folders'),
@@ -287,7 +292,7 @@ export async function startApi(env: NodeJS.ProcessEnv = process.env) {
       }),
     ],
     streams: [
-      { path: sse.path, handler: sseHandler({ jobs, redis, keys: k, hub, ...streamHooks }, authenticate) },
+      { path: sse.path, handler: sseHandler({ jobs, redis, keys: k, hub, readers: jobReaders, ...streamHooks }, authenticate) },
       {
         path: discussionEventsDoc.path,
         handler: eventStreamHandler<RoomEvent>(streamHooks, authenticate, {
@@ -317,6 +322,7 @@ export async function startApi(env: NodeJS.ProcessEnv = process.env) {
   server.on('upgrade', answerUpgradesAsHttp(app, { upgradePath: '/socket.io/', maxBodyBytes: byteSize(config.http.bodyLimit) }));
   const io = attachSocketServer(server, {
     jobs,
+    readers: jobReaders,
     redis,
     keys: k,
     hub,

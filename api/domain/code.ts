@@ -32,7 +32,7 @@ import {
   type RepositoryRow,
   type SubmitDeps,
 } from '../../platform/code/index.ts';
-import type { JobLifecycle } from '../../platform/jobs/index.ts';
+import type { JobLifecycle, JobRow } from '../../platform/jobs/index.ts';
 import type { Generation, IndexCatalog, VectorStore } from '../../platform/vectors/index.ts';
 import {
   codeIndex,
@@ -69,6 +69,20 @@ function canRead(actor: Actor, row: RepositoryRow): boolean {
     row.visibility === 'public' ||
     (row.visibility === 'shared' && row.shared_with.includes(actor.userId))
   );
+}
+
+/**
+ * Whether the actor may read this job as a reader of its repository: a
+ * `code.index` job belongs to the repository it indexes, whose view links
+ * it (`job.links`) to everyone who may read the repository. Reading only:
+ * cancel and retry stay with the job's owner (api/domain/jobs.ts JobReaders).
+ */
+export async function mayReadIndexJob(deps: Pick<CodeDeps, 'store'>, actor: Actor, job: Pick<JobRow, 'kind' | 'input'>): Promise<boolean> {
+  if (job.kind !== codeIndex.kind) return false;
+  const id = (job.input as { repositoryId?: unknown } | null)?.repositoryId;
+  if (typeof id !== 'string') return false;
+  const row = await deps.store.getRepository(id);
+  return row !== undefined && canRead(actor, row);
 }
 
 /** The repository if the actor may read it; otherwise NOT_FOUND. */

@@ -37,7 +37,18 @@ export interface JobDeps {
   onSubmitted?: (kind: string, priority: PriorityClass) => void;
   /** Records cancels and retries of other users' jobs. */
   audit?: Audit;
+  /** Who else may read (never cancel or retry) a job: see JobReaders. */
+  readers?: JobReaders;
 }
+
+/**
+ * Whether `actor`, who neither owns the job nor holds `jobs:any`, may still
+ * read it because they may read what the job works on: a `code.index` job
+ * is its repository's, and the repository view links it to every reader
+ * (api/domain/code.ts `mayReadIndexJob`). Read only: cancel and retry stay
+ * the owner's and `jobs:any`'s. Wired in api/main.ts.
+ */
+export type JobReaders = (actor: Actor, row: JobRow) => Promise<boolean>;
 
 export function links(id: string) {
   return { self: `/v1/jobs/${id}`, events: `/v1/jobs/${id}/events`, cancel: `/v1/jobs/${id}` };
@@ -184,10 +195,23 @@ function replay(row: JobRow, hash: string): { job: SubmittedJob; replayed: boole
   return { job: { id: row.id, kind: row.kind, state: row.state, links: links(row.id) }, replayed: true };
 }
 
-/** The job if the actor may see it; otherwise JOB_NOT_FOUND, so existence does not leak. */
-export async function visibleJob(deps: Pick<JobDeps, 'jobs'>, actor: Actor, id: string): Promise<JobRow> {
+/** Whether the actor may change (cancel, retry) the job: its owner, or `jobs:any`. */
+const mayChange = (actor: Actor, row: JobRow) => row.owner_id === actor.userId || can(actor, 'jobs:any');
+
+/**
+ * The job if the actor may read it (its owner, `jobs:any`, or one of `deps.readers`); otherwise
+ * JOB_NOT_FOUND, so existence does not leak.
+ */
+export async function visibleJob(deps: Pick<JobDeps, 'jobs' | 'readers'>, actor: Actor, id: string): Promise<JobRow> {
   const row = await deps.jobs.get(id);
-  if (!row || (row.owner_id !== actor.userId && !can(actor, 'jobs:any'))) throw new AppError('JOB_NOT_FOUND');
+  if (!row || !(mayChange(actor, row) || (await deps.readers?.(actor, row)))) throw new AppError('JOB_NOT_FOUND');
+  return row;
+}
+
+/** The job if the actor may change it; FORBIDDEN to one who may only read it, JOB_NOT_FOUND to anyone else. */
+async function changeableJob(deps: Pick<JobDeps, 'jobs' | 'readers'>, actor: Actor, id: string, verb: 'cancel' | 'retry'): Promise<JobRow> {
+  const row = await visibleJob(deps, actor, id);
+  if (!mayChange(actor, row)) throw new AppError('FORBIDDEN', { detail: `You may read this job, but only its owner (or an operator) may ${verb} it` });
   return row;
 }
 
@@ -239,7 +263,7 @@ export async function cancelJob(
   id: string,
   opts: { waitMs?: number; meta?: { ip?: string; userAgent?: string } } = {},
 ): Promise<JobView> {
-  const row = await visibleJob(deps, actor, id);
+  const row = await changeableJob(deps, actor, id, 'cancel');
   if (row.owner_id !== actor.userId) {
     await deps.audit?.({
       action: 'job.cancel_other',
@@ -264,7 +288,7 @@ export async function cancelJob(
 
 /** Re-runs a failed or cancelled job under the same id; live listeners get a `reset`. */
 export async function retryJob(deps: JobDeps, actor: Actor, id: string, meta: { ip?: string; userAgent?: string; requestId?: string } = {}): Promise<JobView> {
-  const row = await visibleJob(deps, actor, id);
+  const row = await changeableJob(deps, actor, id, 'retry');
   if (row.owner_id !== actor.userId) {
     await deps.audit?.({
       action: 'job.retry_other',

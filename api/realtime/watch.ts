@@ -12,7 +12,7 @@ import type { Keys } from '../../platform/keys.ts';
 import { isTerminal, type JobEvent } from '../../shared/index.ts';
 import { finishedSeq, runStartSeq } from '../../platform/streams/index.ts';
 import type { Actor } from '../auth/permissions.ts';
-import { toView, visibleJob } from '../domain/jobs.ts';
+import { toView, visibleJob, type JobReaders } from '../domain/jobs.ts';
 import type { StreamHub } from '../../platform/streams/index.ts';
 
 export interface WatchDeps {
@@ -20,6 +20,8 @@ export interface WatchDeps {
   redis: Redis;
   keys: Keys;
   hub: StreamHub;
+  /** Who besides the owner and `jobs:any` may read a job (api/domain/jobs.ts). */
+  readers?: JobReaders;
 }
 
 export async function watchJob(deps: WatchDeps, actor: Actor, id: string, from: number, fn: (e: JobEvent) => void): Promise<(() => void) | null> {

@@ -12,6 +12,7 @@ const cancelSemantics = [
 const cancelResponses = {
   200: { description: 'Cancelled: the record, which stays readable', schema: JobView },
   202: { description: 'Still stopping: the record as it stands (poll it, or follow its events)', schema: JobView },
+  403: problem('A job you may only read (a code.index job of a repository you may read, not yours): FORBIDDEN'),
   404: problem('No such job'),
   409: problem('Already finished (INVALID_STATE)'),
 };
@@ -106,7 +107,7 @@ export function jobRoutes(deps: JobDeps): Route[] {
           },
         },
         304: { description: 'Not modified since the ETag sent in If-None-Match', headers: { ETag: { description: 'The same validator' } } },
-        404: problem('No such job, or not yours'),
+        404: problem("No such job, or not yours (a code.index job is also readable by its repository's readers)"),
       },
       async handle({ params, actor, headers }): Promise<RouteResult> {
         const view = await getJob(deps, actor, params.id);
@@ -135,6 +136,7 @@ export function jobRoutes(deps: JobDeps): Route[] {
       params: IdParams,
       responses: {
         202: { description: 'Queued again', schema: JobView },
+        403: problem('A job you may only read (a code.index job of a repository you may read, not yours): FORBIDDEN'),
         404: problem('No such job'),
         409: problem(
           'Not failed or cancelled; a child job (retried through its parent); or a kind only its discussion runs (discussion.turn, discussion.summarize)',

@@ -225,3 +225,38 @@ describe('reuse across owners', () => {
     expect(job.result).toMatchObject({ chunksEmbedded: 0, chunksReused: first.result.chunks, namesEmbedded: 0 });
   });
 });
+
+describe("a shared repository's index job", () => {
+  it('regression: a reader of the repository can follow job.links.self and links.events, but cannot cancel or retry the job', async () => {
+    const reader = await stack.user('member');
+    const stranger = await stack.user('member');
+    const id = await createRepo(stack, alice, `shared-job-${Date.now()}`, { visibility: 'shared', sharedWith: [reader.id] });
+    expect((await upload(stack, alice, id, treeArchive({ 'lib/one.js': 'function one() { return 1; }\nmodule.exports = { one };\n' }))).status).toBe(200);
+    const job = await indexRepo(stack, alice, id);
+    expect(job.state, JSON.stringify(job.error)).toBe('completed');
+
+    const view = await stack.request('GET', `/v1/code/repositories/${id}`, { user: reader });
+    expect(view.status).toBe(200);
+    expect(view.json.job).toMatchObject({ id: job.id, links: { self: `/v1/jobs/${job.id}`, events: `/v1/jobs/${job.id}/events` } });
+    const self = await stack.request('GET', view.json.job.links.self, { user: reader });
+    expect(self.status, self.text).toBe(200);
+    expect(self.json).toMatchObject({ id: job.id, kind: 'code.index', state: 'completed', result: { repositoryId: id } });
+    const events = await readSse(`${stack.base}${view.json.job.links.events}`, reader.auth, { timeoutMs: 10_000 });
+    expect(events.events.some((e) => e.event === 'finished')).toBe(true);
+
+    // Read only: cancel and retry stay the owner's.
+    for (const [method, path] of [
+      ['DELETE', `/v1/jobs/${job.id}`],
+      ['POST', `/v1/jobs/${job.id}/cancel`],
+      ['POST', `/v1/jobs/${job.id}/retry`],
+    ] as const) {
+      const r = await stack.request(method, path, { user: reader });
+      expect(r.status, `${method} ${path}: ${r.text}`).toBe(403);
+      expect(r.json.code).toBe('FORBIDDEN');
+    }
+    expect((await stack.request('GET', `/v1/jobs/${job.id}`, { user: alice })).json).toMatchObject({ state: 'completed', attempts: job.attempts });
+    // Someone who may not read the repository still cannot see the job at all.
+    expect((await stack.request('GET', `/v1/jobs/${job.id}`, { user: stranger })).status).toBe(404);
+    expect((await stack.request('DELETE', `/v1/jobs/${job.id}`, { user: stranger })).status).toBe(404);
+  });
+});
