@@ -13,12 +13,12 @@ import type { Generation, IndexIdentity, TableSpec } from '../vectors/index.ts';
 export const codeCollection = 'code';
 
 /**
- * The chunker's part of the index identity. Bump `code-v1` whenever chunk
+ * The chunker's part of the index identity. Bump `code-vN` whenever chunk
  * boundaries, headers or the embedded text change: the index then rebuilds
  * into a new generation.
  */
 export function chunkerVersion(window: number): string {
-  return `code-v2/w${window}`;
+  return `code-v3/w${window}`;
 }
 
 export function codeTableSpec(gen: Pick<Generation, 'tableName' | 'identity'>): TableSpec {

@@ -8,7 +8,7 @@
  * function, plus interfaces, type aliases and enums in TypeScript.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import ts from 'typescript';
@@ -24,6 +24,8 @@ interface Def {
   name: string;
   kind: string;
   line: number;
+  /** The last line (the compiler API's truth only). */
+  endLine?: number;
 }
 
 /** Multiset keys: a name defined twice (a getter and its setter) counts twice. */
@@ -53,29 +55,24 @@ function score(ours: Def[], truth: Def[]) {
 const oursOf = (extracted: ExtractedFile[]): Def[] =>
   extracted.flatMap((f) => f.symbols.map((s) => ({ path: f.path, name: s.qualifiedName, kind: s.kind, line: s.startLine })));
 
-describe('Python, against ast (more-itertools 10.5.0)', () => {
-  let dir: string;
-  let truth: { defs: (Def & { end: number; doc: string | null })[]; imports: Record<string, string[]> };
-  let ours: ExtractedFile[];
-
-  beforeAll(async () => {
-    const sources = librarySources(libraries.moreItertools);
-    ours = extract(sources);
-    dir = await mkdtemp(join(tmpdir(), 'parley-ast-'));
-    // Ground truth: module and class bodies and the blocks of compound statements, never function bodies.
-    const script = `
+/**
+ * Ground truth from Python's `ast`, reading each file's bytes as Python reads source (a UTF-8 BOM
+ * dropped; CR, LF and CRLF each end a line): module and class bodies and the blocks of compound
+ * statements, never function bodies. Paths are reported from the "/lib/" folder down.
+ */
+const astScript = `
 import ast, json, sys
 out = {"defs": [], "imports": {}}
 for path in sys.argv[1:]:
     rel = path.split("/lib/", 1)[1]
-    tree = ast.parse(open(path, encoding="utf-8").read())
+    tree = ast.parse(open(path, "rb").read())
     mods = []
     def visit(stmts, scope):
         for n in stmts:
             if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
                 q = n.name if scope is None else scope + "." + n.name
                 kind = "class" if isinstance(n, ast.ClassDef) else ("function" if scope is None else "method")
-                out["defs"].append({"path": rel, "name": q, "kind": kind, "line": n.lineno, "end": n.end_lineno, "doc": ast.get_docstring(n, clean=True)})
+                out["defs"].append({"path": rel, "name": q, "kind": kind, "line": n.lineno, "col": n.col_offset, "end": n.end_lineno, "endCol": n.end_col_offset, "doc": ast.get_docstring(n, clean=True)})
                 if isinstance(n, ast.ClassDef):
                     visit(n.body, q)
             elif isinstance(n, (ast.Import, ast.ImportFrom)) and scope is None:
@@ -94,7 +91,23 @@ for path in sys.argv[1:]:
     out["imports"][rel] = sorted(set(mods))
 print(json.dumps(out))
 `;
-    await writeFile(join(dir, 'truth.py'), script);
+
+function astTruth(
+  dir: string,
+  paths: string[],
+): { defs: (Def & { col: number; end: number; endCol: number; doc: string | null })[]; imports: Record<string, string[]> } {
+  return JSON.parse(execFileSync('python3', ['-c', astScript, ...paths], { cwd: dir, maxBuffer: 64 * 1024 * 1024 }).toString());
+}
+
+describe('Python, against ast (more-itertools 10.5.0)', () => {
+  let dir: string;
+  let truth: ReturnType<typeof astTruth>;
+  let ours: ExtractedFile[];
+
+  beforeAll(async () => {
+    const sources = librarySources(libraries.moreItertools);
+    ours = extract(sources);
+    dir = await mkdtemp(join(tmpdir(), 'parley-ast-'));
     const libDir = join(dir, 'lib');
     const paths: string[] = [];
     for (const s of sources) {
@@ -102,7 +115,7 @@ print(json.dumps(out))
       await import('node:fs/promises').then((fs) => fs.mkdir(join(p, '..'), { recursive: true }).then(() => fs.writeFile(p, s.content)));
       paths.push(p);
     }
-    truth = JSON.parse(execFileSync('python3', [join(dir, 'truth.py'), ...paths], { maxBuffer: 64 * 1024 * 1024 }).toString());
+    truth = astTruth(dir, paths);
   });
   afterAll(() => rm(dir, { recursive: true, force: true }));
 
@@ -153,44 +166,53 @@ print(json.dumps(out))
 function tsTruth(path: string, content: string): Def[] {
   const sf = ts.createSourceFile(path, content, ts.ScriptTarget.Latest, true, path.endsWith('.ts') ? ts.ScriptKind.TS : ts.ScriptKind.JS);
   const out: Def[] = [];
-  const line = (n: ts.Node) => sf.getLineAndCharacterOfPosition(n.getStart(sf)).line + 1;
+  // Where a definition starts, its decorators excluded, as ast's lineno (named ones are compared at their name).
+  const ownStart = (n: ts.Node) => {
+    const decorators = ts.canHaveDecorators(n) ? ts.getDecorators(n) : undefined;
+    if (!decorators?.length) return n.getStart(sf);
+    const tokens = n.getChildren(sf).flatMap((c) => (c.kind === ts.SyntaxKind.SyntaxList ? c.getChildren(sf) : [c]));
+    return (tokens.find((c) => !ts.isDecorator(c)) ?? n).getStart(sf);
+  };
+  const line = (n: ts.Node) => sf.getLineAndCharacterOfPosition(ownStart(n)).line + 1;
   const nameLine = (n: ts.Node & { name?: ts.Node }) => (n.name ? line(n.name) : line(n));
   const q = (scope: string | null, name: string) => (scope ? `${scope}.${name}` : name);
   const isFn = (e: ts.Node | undefined) => !!e && (ts.isArrowFunction(e) || ts.isFunctionExpression(e));
-  const add = (name: string, kind: string, l: number) => out.push({ path, name, kind, line: l });
+  const add = (name: string, kind: string, l: number, n: ts.Node) =>
+    out.push({ path, name, kind, line: l, endLine: sf.getLineAndCharacterOfPosition(n.getEnd()).line + 1 });
   const classBody = (c: ts.ClassLikeDeclaration, scope: string) => {
     for (const m of c.members) {
       if ((ts.isMethodDeclaration(m) || ts.isGetAccessor(m) || ts.isSetAccessor(m)) && m.body && m.name)
-        add(q(scope, m.name.getText(sf)), 'method', nameLine(m));
+        add(q(scope, m.name.getText(sf)), 'method', nameLine(m), m);
       else if (ts.isConstructorDeclaration(m) && m.body)
-        add(q(scope, 'constructor'), 'method', line(m.getChildren(sf).find((c) => c.kind === ts.SyntaxKind.ConstructorKeyword) ?? m));
-      else if (ts.isPropertyDeclaration(m) && m.name && m.initializer && isFn(m.initializer)) add(q(scope, m.name.getText(sf)), 'method', nameLine(m));
+        add(q(scope, 'constructor'), 'method', line(m.getChildren(sf).find((c) => c.kind === ts.SyntaxKind.ConstructorKeyword) ?? m), m);
+      else if (ts.isPropertyDeclaration(m) && m.name && m.initializer && isFn(m.initializer)) add(q(scope, m.name.getText(sf)), 'method', nameLine(m), m);
       else if (ts.isPropertyDeclaration(m) && m.name && m.initializer && ts.isClassExpression(m.initializer)) {
-        add(q(scope, m.name.getText(sf)), 'class', nameLine(m));
+        add(q(scope, m.name.getText(sf)), 'class', nameLine(m), m);
         classBody(m.initializer, q(scope, m.name.getText(sf)));
       } else ts.forEachChild(m, (c) => visit(c, null));
     }
   };
   function visit(node: ts.Node, scope: string | null): void {
     if (ts.isFunctionDeclaration(node)) {
-      if (node.body) add(q(scope, node.name ? node.name.text : 'default'), 'function', node.name ? nameLine(node) : line(node));
+      if (node.body) add(q(scope, node.name ? node.name.text : 'default'), 'function', node.name ? nameLine(node) : line(node), node);
       return;
     }
     if (ts.isClassDeclaration(node)) {
       const name = node.name ? node.name.text : 'default';
-      add(q(scope, name), 'class', node.name ? nameLine(node) : line(node));
+      add(q(scope, name), 'class', node.name ? nameLine(node) : line(node), node);
       classBody(node, q(scope, name));
       return;
     }
-    if (ts.isInterfaceDeclaration(node)) return void add(q(scope, node.name.text), 'interface', nameLine(node));
-    if (ts.isTypeAliasDeclaration(node)) return void add(q(scope, node.name.text), 'type', nameLine(node));
-    if (ts.isEnumDeclaration(node)) return void add(q(scope, node.name.text), 'enum', nameLine(node));
+    if (ts.isInterfaceDeclaration(node)) return void add(q(scope, node.name.text), 'interface', nameLine(node), node);
+    if (ts.isTypeAliasDeclaration(node)) return void add(q(scope, node.name.text), 'type', nameLine(node), node);
+    if (ts.isEnumDeclaration(node)) return void add(q(scope, node.name.text), 'enum', nameLine(node), node);
     if (ts.isVariableStatement(node)) {
       const decls = node.declarationList.declarations;
       for (const d of decls) {
-        if (ts.isIdentifier(d.name) && d.initializer && isFn(d.initializer)) add(q(scope, d.name.text), 'function', decls.length === 1 ? line(node) : line(d));
+        if (ts.isIdentifier(d.name) && d.initializer && isFn(d.initializer))
+          add(q(scope, d.name.text), 'function', decls.length === 1 ? line(node) : line(d), decls.length === 1 ? node : d);
         else if (ts.isIdentifier(d.name) && d.initializer && ts.isClassExpression(d.initializer)) {
-          add(q(scope, d.name.text), 'class', decls.length === 1 ? line(node) : line(d));
+          add(q(scope, d.name.text), 'class', decls.length === 1 ? line(node) : line(d), decls.length === 1 ? node : d);
           classBody(d.initializer, q(scope, d.name.text));
         } else if (d.initializer) visit(d.initializer, scope);
       }
@@ -200,9 +222,9 @@ function tsTruth(path: string, content: string): Def[] {
       const e = node.expression as ts.FunctionExpression | ts.ClassExpression;
       const name = e.name ? e.name.text : 'default';
       if (ts.isClassExpression(e)) {
-        add(name, 'class', line(node));
+        add(name, 'class', line(node), node);
         classBody(e, name);
-      } else add(name, 'function', line(node));
+      } else add(name, 'function', line(node), node);
       return;
     }
     if (ts.isClassExpression(node)) {
@@ -267,5 +289,143 @@ describe('TypeScript and JavaScript, against the TypeScript compiler API', () =>
       docstring: 'Greets people.',
       startLine: 5,
     });
+  });
+});
+
+/**
+ * Files the libraries do not have: decorators, a byte order mark, and every
+ * line break the tools know (lone CR, CRLF, and in TypeScript and
+ * JavaScript U+2028 and U+2029), each read as its tool reads a file.
+ */
+describe('line breaks, byte order marks and decorators, against ast and the compiler API', () => {
+  const python: Record<string, string> = {
+    'decorated.py': [
+      '@dec',
+      '@dec2(',
+      '    1,',
+      ')',
+      '# between',
+      'def f(x):',
+      '    return x',
+      '',
+      'if True:',
+      '    @dataclass',
+      '    class C:',
+      '        @property',
+      '        # comment',
+      '        async def p(self):',
+      '            return 1',
+      '',
+      '        @p.setter',
+      '        def p(self, v): pass',
+      '',
+    ].join('\n'),
+    'bom.py': '\ufeff@dec\ndef f(x):\n    """Doc."""\n    return x\n\n\nclass C:\n    def m(self):\n        return "é"\n',
+    'cr.py': 'import os\r# a comment ends at a lone CR\rdef f(x):\r    return x\r\r\r@dec\rclass C:\r    """Doc."""\r\r    def m(self):\r        pass\r',
+    'mixed.py': 'x = 1\r\n\rdef f(x):\n    return x\r\n\n# U+2028 is no line break for Python: a\u2028b\ndef g(): pass\n',
+  };
+  const scripts: Record<string, string> = {
+    'decorated.ts': [
+      '@Component({',
+      '  selector: "x",',
+      '})',
+      'export class A {',
+      '  @Input()',
+      '  x = () => 1;',
+      '  @HostListener("click")',
+      '  /** Handles clicks. */',
+      '  onClick(e: Event) {',
+      '    return e;',
+      '  }',
+      '  @Log static async *gen() {}',
+      '}',
+      '@Dec',
+      '',
+      'export default class {',
+      '  @Log',
+      '  m() {}',
+      '}',
+      'export @Dec class B {',
+      '  @D() n() {}',
+      '}',
+      '',
+    ].join('\n'),
+    'bom.ts': '\ufeff@Dec\nexport class A {\n  m() {}\n}\nfunction f() {\n  return 1;\n}\n',
+    'cr.ts': '// note\rfunction f(x) {\r  return x;\r}\r\rclass C {\r  @Log\r  m() {}\r}\r',
+    'crlf.js': '\r\nfunction f() {\r\n  return 1;\r\n}\r\n\rclass C {\r\n  m() {}\r\n}\r\n',
+    'separators.js': 'const a = 1; // a comment ends at U+2028\u2028function f() {\n  return "a\u2028b";\n}\u2029class C {\n  m() {}\n}\n',
+  };
+  let dir: string;
+  let ours: ExtractedFile[];
+  let pyTruth: ReturnType<typeof astTruth>;
+  let tsDefs: Def[];
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'parley-lines-'));
+    await mkdir(join(dir, 'lib'));
+    const all = { ...python, ...scripts };
+    for (const [name, content] of Object.entries(all)) await writeFile(join(dir, 'lib', name), content);
+    // What the worker does: the file's bytes as UTF-8, byte order mark and all.
+    ours = extract(Object.entries(all).map(([path, content]) => ({ path, content })));
+    pyTruth = astTruth(
+      dir,
+      Object.keys(python).map((n) => join(dir, 'lib', n)),
+    );
+    // The compiler reads files through ts.sys.readFile, which drops a byte order mark.
+    tsDefs = Object.keys(scripts).flatMap((n) => tsTruth(n, ts.sys.readFile(join(dir, 'lib', n))!));
+  });
+  afterAll(() => rm(dir, { recursive: true, force: true }));
+
+  const oursIn = (files: Record<string, string>) => ours.filter((f) => f.path in files);
+
+  it('finds every definition at the line ast gives it (the def line, below its decorators)', () => {
+    const s = score(oursOf(oursIn(python)), pyTruth.defs);
+    expect(s.n).toBe(12);
+    expect({ missing: s.missing, extra: s.extra }).toEqual({ missing: [], extra: [] });
+  });
+
+  it('agrees with ast on spans: columns in UTF-8 bytes, end lines and end columns', () => {
+    const byKey = new Map(pyTruth.defs.map((d) => [`${d.path}|${d.name}|${d.line}`, d]));
+    for (const f of oursIn(python)) {
+      for (const s of f.symbols) {
+        const t = byKey.get(`${f.path}|${s.qualifiedName}|${s.startLine}`)!;
+        expect({ col: s.startColumn, end: s.endLine, endCol: s.endColumn }, `${f.path} ${s.qualifiedName}`).toEqual({
+          col: t.col,
+          end: t.end,
+          endCol: t.endCol,
+        });
+        expect(s.docstring, `${f.path} ${s.qualifiedName}`).toBe(t.doc);
+      }
+    }
+  });
+
+  it('finds every definition at the line the compiler API gives it, and ends it there too', () => {
+    const s = score(oursOf(oursIn(scripts)), tsDefs);
+    expect(s.n).toBe(20);
+    expect({ missing: s.missing, extra: s.extra }).toEqual({ missing: [], extra: [] });
+    const ends = new Map(tsDefs.map((d) => [`${d.path}|${d.name}|${d.line}`, d.endLine]));
+    for (const f of oursIn(scripts))
+      for (const s of f.symbols) expect(s.endLine, `${f.path} ${s.qualifiedName}`).toBe(ends.get(`${f.path}|${s.qualifiedName}|${s.startLine}`));
+  });
+
+  it("gives each chunk the lines of its code, counted as the language's tools count them", () => {
+    for (const f of ours) {
+      const text = (python[f.path] ?? scripts[f.path])!.replace(/^\ufeff/, '');
+      const lines = text.split(f.path.endsWith('.py') ? /\r\n|\r|\n/ : /\r\n|[\r\n\u2028\u2029]/);
+      for (const c of f.chunks) {
+        const code = c.code.split(/\r\n|[\r\n\u2028\u2029]/);
+        const where = `${f.path} ${c.symbol ?? 'module'} ${c.startLine}-${c.endLine}`;
+        expect(c.code.includes('\ufeff'), where).toBe(false);
+        expect(code.length, where).toBe(c.endLine - c.startLine + 1);
+        expect(lines[c.startLine - 1], where).toContain(code[0]!.trim());
+        expect(lines[c.endLine - 1], where).toContain(code.at(-1)!.trim());
+      }
+    }
+  });
+
+  it("starts a decorated member's chunk at its first decorator, also with a comment between them", () => {
+    const onClick = ours.find((f) => f.path === 'decorated.ts')!.chunks.find((c) => c.symbol === 'A.onClick')!;
+    expect(onClick).toMatchObject({ startLine: 7, endLine: 11 });
+    expect(onClick.code.startsWith('@HostListener("click")\n  /** Handles clicks. */\n  onClick(e: Event) {')).toBe(true);
   });
 });

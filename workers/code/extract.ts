@@ -102,14 +102,15 @@ export function extractSource(file: SourceInput, opts: ExtractOptions): Extracte
   const empty = { path: file.path, imports: [], symbols: [], chunks: [] };
   if (language === null) return { ...empty, language: null, error: 'unsupported file type' };
   const parser = parserFor(language);
+  const text = sourceText(file.content);
   let tree: Parser.Tree;
   try {
-    tree = parser.parse(file.content);
+    tree = parser.parse(text);
   } catch (err) {
     parser.reset();
     return { ...empty, language, error: `tree-sitter could not parse the file: ${err instanceof Error ? err.message : String(err)}` };
   }
-  const src = new Source(file.content);
+  const src = new Source(text, language);
   const defs: Definition[] = [];
   const imports: ImportRef[] = [];
   if (language === 'python') walkPython(tree.rootNode, null, src, defs, imports);
@@ -121,11 +122,52 @@ export function extractSource(file: SourceInput, opts: ExtractOptions): Extracte
 
 // ---- source text and positions ----------------------------------------------
 
+/**
+ * The text the languages' own tools read: without a leading UTF-8 byte
+ * order mark (Python decodes source bytes with it stripped, and TypeScript's
+ * `sys.readFile` drops it), and with each lone CR as LF. A lone CR ends a
+ * line for Python's tokenizer and the TypeScript compiler alike, but
+ * tree-sitter's grammars read it as a space: a Python `# comment` then ran
+ * on over the next definition. The swap keeps every offset (one character
+ * for one) and means the same in both languages (a raw CR cannot sit in a
+ * JavaScript string, and a template literal reads it as LF).
+ */
+function sourceText(content: string): string {
+  const text = content.charCodeAt(0) === 0xfeff ? content.slice(1) : content;
+  return text.includes('\r') ? text.replace(/\r(?!\n)/g, '\n') : text;
+}
+
+/**
+ * The text with its lines as the language's own tools count them, for
+ * every position the index records (docs/code-search.md, Metadata): Python's
+ * `ast` ends lines at LF and CRLF (lone CRs are LFs by now); the TypeScript
+ * compiler's `getLineAndCharacterOfPosition` also at U+2028 and U+2029.
+ * Columns count what those tools count: UTF-8 bytes for Python (`ast`'s
+ * `col_offset`), UTF-16 code units for TypeScript and JavaScript.
+ */
 class Source {
   readonly lineStarts: number[];
-  constructor(readonly text: string) {
+  private readonly utf8Columns: boolean;
+  constructor(
+    readonly text: string,
+    language: CodeLanguage,
+  ) {
+    this.utf8Columns = language === 'python';
     this.lineStarts = [0];
-    for (let i = text.indexOf('\n'); i !== -1; i = text.indexOf('\n', i + 1)) this.lineStarts.push(i + 1);
+    const breaks = language === 'python' ? /\n/g : /[\n\u2028\u2029]/g;
+    for (const m of text.matchAll(breaks)) this.lineStarts.push(m.index + 1);
+  }
+  /** Where row's text ends: before its line break (CRLF counted whole), or at the end of the text. */
+  lineEnd(row: number): number {
+    const next = this.lineStarts[row + 1];
+    if (next === undefined) return this.text.length;
+    return next >= 2 && this.text[next - 1] === '\n' && this.text[next - 2] === '\r' ? next - 2 : next - 1;
+  }
+  /** 1-based line and 0-based column of an offset, in the language's own units. */
+  position(offset: number): { line: number; column: number } {
+    const row = this.line(offset);
+    const before = this.text.slice(this.lineStarts[row]!, offset);
+    return { line: row + 1, column: this.utf8Columns ? Buffer.byteLength(before, 'utf8') : before.length };
   }
   slice(a: number, b: number): string {
     return this.text.slice(a, b);
@@ -146,9 +188,7 @@ class Source {
     return lo;
   }
   lineText(row: number): string {
-    const start = this.lineStarts[row]!;
-    const next = this.lineStarts[row + 1];
-    return this.text.slice(start, next === undefined ? this.text.length : next - 1);
+    return this.text.slice(this.lineStarts[row]!, this.lineEnd(row));
   }
 }
 
@@ -162,6 +202,7 @@ function collapse(s: string): string {
 }
 
 function symbolOf(
+  src: Source,
   node: Node,
   kind: SymbolKind,
   name: string,
@@ -170,15 +211,17 @@ function symbolOf(
   docstring: string | null,
   startNode: Node = node,
 ): SymbolRecord {
+  const start = src.position(startNode.startIndex);
+  const end = src.position(node.endIndex);
   return {
     name,
     qualifiedName: qualify(scope, name),
     kind,
     signature: collapse(signature),
-    startLine: startNode.startPosition.row + 1,
-    startColumn: startNode.startPosition.column,
-    endLine: node.endPosition.row + 1,
-    endColumn: node.endPosition.column,
+    startLine: start.line,
+    startColumn: start.column,
+    endLine: end.line,
+    endColumn: end.column,
     parent: scope,
     docstring: docstring && docstring.length > maxDocstring ? `${docstring.slice(0, maxDocstring - 1)}…` : docstring,
   };
@@ -202,7 +245,7 @@ function jsDoc(node: Node, src: Source): string | null {
   const text = src.of(prev);
   if (!text.startsWith('/**')) return null;
   // Only a comment that ends on the line before (or the line of) the definition documents it.
-  if (target.startPosition.row - prev.endPosition.row > 1) return null;
+  if (src.line(target.startIndex) - src.line(prev.endIndex) > 1) return null;
   const body = text
     .slice(3, -2)
     .split('\n')
@@ -239,6 +282,8 @@ function walkScript(root: Node, scope: string | null, src: Source, out: Definiti
       if (pendingDecorators < 0) pendingDecorators = node.startIndex;
       continue;
     }
+    // A comment between a member's decorators and the member (its JSDoc, say) keeps them together.
+    if (scope !== null && direct && type === 'comment' && pendingDecorators >= 0) continue;
     const memberStart = exportStart >= 0 ? exportStart : scope !== null && direct && pendingDecorators >= 0 ? pendingDecorators : node.startIndex;
     if (direct) pendingDecorators = -1;
     switch (type) {
@@ -258,6 +303,7 @@ function walkScript(root: Node, scope: string | null, src: Source, out: Definiti
         const body = node.childForFieldName('body');
         if (name) {
           const sym = symbolOf(
+            src,
             node,
             'function',
             src.of(name),
@@ -289,7 +335,7 @@ function walkScript(root: Node, scope: string | null, src: Source, out: Definiti
           const body = node.childForFieldName('body');
           const sig = type === 'type_alias_declaration' ? src.of(node) : headText(src, node.startIndex, node, body);
           out.push({
-            symbol: symbolOf(node, kind, src.of(name), scope, sig, jsDoc(node, src), exportStart >= 0 ? node.parent! : node),
+            symbol: symbolOf(src, node, kind, src.of(name), scope, sig, jsDoc(node, src), exportStart >= 0 ? node.parent! : node),
             node,
             start: memberStart,
             end: node.endIndex,
@@ -316,6 +362,7 @@ function walkScript(root: Node, scope: string | null, src: Source, out: Definiti
           if (functionValues.has(value.type)) {
             const body = value.childForFieldName('body');
             const sym = symbolOf(
+              src,
               single ? node : d,
               'function',
               src.of(name),
@@ -342,6 +389,7 @@ function walkScript(root: Node, scope: string | null, src: Source, out: Definiti
         const body = node.childForFieldName('body');
         if (name && body) {
           const sym = symbolOf(
+            src,
             node,
             'method',
             src.of(name),
@@ -365,6 +413,7 @@ function walkScript(root: Node, scope: string | null, src: Source, out: Definiti
         if (name && value && functionValues.has(value.type)) {
           const body = value.childForFieldName('body');
           const sym = symbolOf(
+            src,
             node,
             'method',
             src.of(name),
@@ -392,6 +441,7 @@ function walkScript(root: Node, scope: string | null, src: Source, out: Definiti
             else {
               const body = node.childForFieldName('body');
               const sym = symbolOf(
+                src,
                 node,
                 'function',
                 symbolName,
@@ -422,6 +472,7 @@ function walkScript(root: Node, scope: string | null, src: Source, out: Definiti
     const body = classNode.childForFieldName('body');
     const qualified = qualify(scope, name);
     const sym = symbolOf(
+      src,
       symbolNode,
       'class',
       name,
@@ -552,7 +603,7 @@ function walkPython(root: Node, scope: string | null, src: Source, out: Definiti
       const start = decoratedStart >= 0 ? decoratedStart : node.startIndex;
       const sig = src.slice(node.startIndex, body ? body.startIndex : node.endIndex).replace(/:\s*$/, '');
       const kind: SymbolKind = type === 'class_definition' ? 'class' : scope === null ? 'function' : 'method';
-      const sym = symbolOf(node, kind, src.of(name), scope, sig, pythonDocstring(body, src));
+      const sym = symbolOf(src, node, kind, src.of(name), scope, sig, pythonDocstring(body, src));
       out.push({ symbol: sym, node, start, end: node.endIndex, body, chunked: true, ...(kind === 'class' ? { classNode: node } : {}) });
       if (kind === 'class' && body) walkPython(body, sym.qualifiedName, src, out, imports);
       return;
@@ -777,8 +828,7 @@ function buildChunks(
     const endRow = src.line(Math.max(def.start, def.end - 1));
     const code = src.slice(def.start, def.end).trimEnd();
     /** Rows [a, b] of the definition; the first row from where the definition starts. */
-    const rows = (a: number, b: number) =>
-      src.slice(a === startRow ? def.start : src.lineStarts[a]!, b === endRow ? def.end : src.lineStarts[b + 1]! - 1).trimEnd();
+    const rows = (a: number, b: number) => src.slice(a === startRow ? def.start : src.lineStarts[a]!, b === endRow ? def.end : src.lineEnd(b)).trimEnd();
     if (sym.parent === null) covered.push([startRow, endRow]);
     if (counter.count(code) <= budget) {
       emit(sym.kind as ChunkKind, sym.qualifiedName, h.base, h.doc, [{ code, startLine: startRow + 1, endLine: endRow + 1 }], nameTextOf(sym));
@@ -849,12 +899,12 @@ function buildChunks(
     let end = row;
     while (end + 1 <= lastRow && !isCovered[end + 1]) end++;
     while (end > row && !src.lineText(end).trim()) end--;
-    const text = src.slice(src.lineStarts[row]!, end === lastRow ? src.text.length : src.lineStarts[end + 1]! - 1).trimEnd();
+    const text = src.slice(src.lineStarts[row]!, src.lineEnd(end)).trimEnd();
     // A lone brace, a shebang or a few characters of glue are not worth a vector.
     if (text.replace(/\s+/g, '').length >= 40) {
       const pieces = packRows(src, row, end, moduleCuts, maxTokens - h.tokens, counter);
       const parts = pieces.map((p) => ({
-        code: p.text ?? src.slice(src.lineStarts[p.startRow]!, p.endRow === lastRow ? src.text.length : src.lineStarts[p.endRow + 1]! - 1).trimEnd(),
+        code: p.text ?? src.slice(src.lineStarts[p.startRow]!, src.lineEnd(p.endRow)).trimEnd(),
         startLine: p.startRow + 1,
         endLine: p.endRow + 1,
       }));
