@@ -3,6 +3,7 @@
  * terminal write) and budget rules (table `budgets`, enforced by
  * platform/usage/budgets.ts). Plain functions; api/routes/usage.ts calls them.
  */
+import { SYSTEM_USER_ID } from '../../platform/jobs/index.ts';
 import type { Budgets } from '../../platform/usage/index.ts';
 import type { Db } from '../../platform/connections/index.ts';
 import {
@@ -176,7 +177,8 @@ export async function listBudgets(deps: UsageDeps, q: ListBudgetsQuery): Promise
 export async function putBudget(deps: UsageDeps, actor: Actor, body: PutBudgetBody, meta: { ip?: string; userAgent?: string } = {}): Promise<Budget | null> {
   // The schema holds the subject's form (a role, or a user id); whether that user exists is 404.
   if (body.scope === 'user') {
-    const user = await deps.db('users').where({ id: body.subject }).first('id');
+    // The platform's own system user (owner of its probes) is no one to budget: as unknown as a made-up id.
+    const user = await deps.db('users').where({ id: body.subject }).whereNot('id', SYSTEM_USER_ID).first('id');
     if (!user) throw new AppError('NOT_FOUND', { detail: 'No user with this id', errors: [{ path: 'subject', message: 'no user with this id' }] });
   }
   const key = { scope: body.scope, subject: body.subject, period: body.period };

@@ -243,6 +243,15 @@ describe('the ledger', () => {
     expect(
       (await stack.request('PUT', '/v1/admin/budgets', { user: admin, body: { scope: 'user', subject: randomUUID(), period: 'day', limitTokens: 5 } })).status,
     ).toBe(404);
+    // Nor the platform's own system user, which owns its probes and signs in as no one.
+    expect(
+      (
+        await stack.request('PUT', '/v1/admin/budgets', {
+          user: admin,
+          body: { scope: 'user', subject: '00000000-0000-4000-8000-000000000000', period: 'day', limitTokens: 5 },
+        })
+      ).status,
+    ).toBe(404);
     expect(
       (await stack.request('PUT', '/v1/admin/budgets', { user: admin, body: { scope: 'user', subject: 'not-a-uuid', period: 'day', limitTokens: 5 } })).status,
     ).toBe(400);
