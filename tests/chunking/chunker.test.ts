@@ -279,6 +279,40 @@ describe('chunkSource: Python', () => {
   });
 });
 
+describe('chunkSource: byte order marks and line breaks', () => {
+  const py = ['# helpers', 'def first():', '    return 1', '', 'def second():', '    return 2'];
+  const rows = (content: string, path = 'm.py') => chunkSource({ path, content }).chunks.map((c) => [c.symbol, c.startLine, c.endLine]);
+  const expectedPy = [
+    ['first', 2, 3],
+    ['second', 5, 6],
+  ];
+
+  it('drops a leading byte order mark, as Python and the TypeScript compiler read a file', () => {
+    const chunks = chunkSource({ path: 'm.py', content: '\ufeff' + py.join('\n') }).chunks;
+    expect(chunks.map((c) => [c.symbol, c.startLine, c.endLine])).toEqual(expectedPy);
+    const ts = chunkSource({ path: 'm.ts', content: '\ufefffunction a() {}\n' }).chunks[0]!;
+    expect(ts).toMatchObject({ startLine: 1, content: 'function a() {}' });
+  });
+
+  it('counts lone-CR and CRLF line endings as Python does, and loses no definition after a comment', () => {
+    // tree-sitter reads a lone CR as a space: the comment ran on over `def first`, which was lost.
+    expect(rows(py.join('\r'))).toEqual(expectedPy);
+    expect(rows(py.join('\r\n'))).toEqual(expectedPy);
+    const lone = chunkSource({ path: 'm.py', content: py.join('\r') }).chunks[0]!;
+    expect(lone.content).toBe('def first():\n    return 1');
+  });
+
+  it('counts U+2028 and U+2029 as line breaks in TypeScript, as the compiler does, and not in Python', () => {
+    const ts = ['// a\u2028// b', 'function a() {', '  return 1;', '}\u2029function b() {}'].join('\n');
+    expect(rows(ts, 'm.ts')).toEqual([
+      ['a', 3, 5],
+      ['b', 6, 6],
+    ]);
+    const inString = ['x = "\u2028"', 'def f():', '    pass'].join('\n');
+    expect(rows(inString)).toEqual([['f', 2, 3]]);
+  });
+});
+
 describe('chunkSource: languages and errors', () => {
   it('reports an unknown extension as a per-file error instead of throwing', () => {
     expect(chunkSource({ path: 'build/Makefile.rb', content: 'def x; end' })).toEqual({

@@ -78,6 +78,21 @@ export function parserFor(language: CodeLanguage): Parser {
   return parser;
 }
 
+/**
+ * The text the languages' own tools read: without a leading UTF-8 byte
+ * order mark (Python decodes source bytes with it stripped, and TypeScript's
+ * `sys.readFile` drops it), and with each lone CR as LF. A lone CR ends a
+ * line for Python's tokenizer and the TypeScript compiler alike, but
+ * tree-sitter's grammars read it as a space: a Python `# comment` then ran
+ * on over the next definition. The swap keeps every offset (one character
+ * for one) and means the same in both languages (a raw CR cannot sit in a
+ * JavaScript string, and a template literal reads it as LF).
+ */
+export function sourceText(content: string): string {
+  const text = content.charCodeAt(0) === 0xfeff ? content.slice(1) : content;
+  return text.includes('\r') ? text.replace(/\r(?!\n)/g, '\n') : text;
+}
+
 export function chunkSource(file: SourceFile): FileChunks {
   const language = file.language ?? languageOf(file.path);
   if (language === null) {
@@ -90,16 +105,17 @@ export function chunkSource(file: SourceFile): FileChunks {
     };
   }
   const parser = parserFor(language);
+  const text = sourceText(file.content);
   let tree: Parser.Tree;
   try {
     // tree-sitter 0.22 reads a string through its own 32 KB-buffered callback,
     // so inputs of any size parse in one call (0.21 threw at 32 KB).
-    tree = parser.parse(file.content);
+    tree = parser.parse(text);
   } catch (err) {
     parser.reset();
     return { path: file.path, language, chunks: [], error: `tree-sitter could not parse the file: ${err instanceof Error ? err.message : String(err)}` };
   }
-  const out = new ChunkCollector(file.path, language, file.content);
+  const out = new ChunkCollector(file.path, language, text);
   if (language === 'python') collectPython(tree.rootNode, null, out);
   else collectScript(tree.rootNode, null, out);
   return { path: file.path, language, chunks: out.chunks };
@@ -192,7 +208,7 @@ class ChunkCollector {
 
   /** 1-based line of the character at `index`. */
   private lineAt(index: number): number {
-    const starts = (this.lineStarts ??= lineStartsOf(this.source));
+    const starts = (this.lineStarts ??= lineStartsOf(this.source, this.language));
     let lo = 0;
     let hi = starts.length - 1;
     while (lo < hi) {
@@ -204,9 +220,10 @@ class ChunkCollector {
   }
 }
 
-function lineStartsOf(source: string): number[] {
+/** Where each line starts, with the language's own line breaks: LF (CRLF ends at its LF) for Python; also U+2028 and U+2029 for TypeScript and JavaScript, as the compiler counts them. */
+function lineStartsOf(source: string, language: CodeLanguage): number[] {
   const starts = [0];
-  for (let i = source.indexOf('\n'); i !== -1; i = source.indexOf('\n', i + 1)) starts.push(i + 1);
+  for (const m of source.matchAll(language === 'python' ? /\n/g : /[\n\u2028\u2029]/g)) starts.push(m.index + 1);
   return starts;
 }
 

@@ -30,7 +30,7 @@ import { splitIdentifier, tokenCounter, type TokenCounter, type TokenizerSpec } 
 import type { SymbolRecord } from '../../platform/code/index.ts';
 import { languageOf, type ChunkKind, type CodeLanguage, type ImportRef, type SymbolKind } from '../../shared/index.ts';
 // The node types that decide the walk are the chunker's: one grammar reading for chunks and for symbols.
-import { anonymousScopes, functionValues, parserFor, pythonContainers, scriptOpaque } from '../chunking/chunker.ts';
+import { anonymousScopes, functionValues, parserFor, pythonContainers, scriptOpaque, sourceText } from '../chunking/chunker.ts';
 
 export interface ExtractOptions {
   /** Tokens per chunk, header included. */
@@ -121,21 +121,6 @@ export function extractSource(file: SourceInput, opts: ExtractOptions): Extracte
 }
 
 // ---- source text and positions ----------------------------------------------
-
-/**
- * The text the languages' own tools read: without a leading UTF-8 byte
- * order mark (Python decodes source bytes with it stripped, and TypeScript's
- * `sys.readFile` drops it), and with each lone CR as LF. A lone CR ends a
- * line for Python's tokenizer and the TypeScript compiler alike, but
- * tree-sitter's grammars read it as a space: a Python `# comment` then ran
- * on over the next definition. The swap keeps every offset (one character
- * for one) and means the same in both languages (a raw CR cannot sit in a
- * JavaScript string, and a template literal reads it as LF).
- */
-function sourceText(content: string): string {
-  const text = content.charCodeAt(0) === 0xfeff ? content.slice(1) : content;
-  return text.includes('\r') ? text.replace(/\r(?!\n)/g, '\n') : text;
-}
 
 /**
  * The text with its lines as the language's own tools count them, for
