@@ -5,7 +5,9 @@
  * metered jobs (llm.chat, embed.batch) the role's caps, then the owner's
  * token budget. Wired as `JobDeps.admit`, which submitJob and retryJob call
  * after validation and before anything is recorded or re-queued, so a
- * refusal leaves nothing behind.
+ * refusal leaves nothing behind. A retry admits while it holds its record's
+ * row lock (JobLifecycle retry), so racing retries of one job never admit
+ * side by side: one does, the others are refused before they reserve.
  *
  * Priority: a job that asks for a class the role lacks is 422 LIMIT_EXCEEDED
  * (`priorities`); one that asks for none gets its kind's default lowered to
@@ -29,8 +31,11 @@
  * counts under the owner's Postgres advisory lock in the same statement and
  * records nothing over the cap, so of any number of racing submits exactly as
  * many are accepted as there are free slots, with one Postgres statement per
- * metered submit. It is the last check: a job over it had its budget reserved,
- * and the submit releases that reservation as it answers the 422.
+ * metered submit. A retry is capped the same way, by the statement that
+ * re-queues its record (the job's own row, failed or cancelled, is not in
+ * flight, so it is not counted). It is the last check: a job over it had its
+ * budget reserved, and the submit or retry releases that reservation as it
+ * answers the 422 (`reserved` says whether there is one of its own).
  */
 import { estimatePromptTokens, type BudgetRefusal, type Budgets } from '../../platform/usage/index.ts';
 import type { Config, RoleCap } from '../../platform/config.ts';
@@ -67,8 +72,14 @@ export interface Admitted {
   /** The input to record (defaults pinned, e.g. the role's num_predict bound). */
   input: unknown;
   priority: PriorityClass;
-  /** The owner's concurrency cap for the job's insert to enforce (submit only; see JobLifecycle accept). */
+  /** The owner's concurrency cap for the job's insert (submit) or re-queue (retry) to enforce; see JobLifecycle accept and retry. */
   cap?: AcceptSpec['cap'];
+  /**
+   * True when this admission reserved budget under the job's id: a caller that then does not accept the
+   * job releases it. False when it reserved nothing, or the id already held a reservation (the previous
+   * run's, not settled yet), which is not this caller's to release.
+   */
+  reserved: boolean;
 }
 
 const meteredKinds = Object.values(jobs)
@@ -112,9 +123,10 @@ export async function reserveLlmPass(
   jobId: string,
   source: KnowledgeExtractInput['source'],
   maxTokens: number,
-): Promise<void> {
+): Promise<boolean> {
   const r = await budgets.reserve({ jobId, owner, tokens: llmPassReservation(source, maxTokens) });
   if (!r.ok) throw budgetExhausted(r.refusal, "the LLM pass's estimate: per message, its prompt and the longest answer allowed");
+  return r.created;
 }
 
 export function createAdmission(deps: AdmissionDeps) {
@@ -123,9 +135,11 @@ export function createAdmission(deps: AdmissionDeps) {
   const overCap = (subject: Subject, cap: RoleCap, n: number) =>
     exceeded('maxConcurrentJobs', cap.maxConcurrentJobs, subject.role, `${n} metered jobs are already queued or running`, 'kind');
 
-  async function reserve(subject: Subject, jobId: string, tokens: number): Promise<void> {
+  /** True when this call made the reservation (see Admitted.reserved). */
+  async function reserve(subject: Subject, jobId: string, tokens: number): Promise<boolean> {
     const r = await deps.budgets.reserve({ jobId, owner: { id: subject.userId, role: subject.role }, tokens });
     if (!r.ok) throw budgetExhausted(r.refusal);
+    return r.created;
   }
 
   function priorityOf(req: AdmissionRequest, cap: RoleCap): PriorityClass {
@@ -152,23 +166,25 @@ export function createAdmission(deps: AdmissionDeps) {
     const { subject, kind, input, jobId } = req;
     const cap = config.roleCaps[subject.role as Role];
     // Jobs the platform owns (its system account has no role caps) are the platform's business.
-    if (!cap) return { input, priority: req.priority ?? jobs[kind as keyof typeof jobs]?.defaults.priority ?? 'normal' };
+    if (!cap) return { input, priority: req.priority ?? jobs[kind as keyof typeof jobs]?.defaults.priority ?? 'normal', reserved: false };
     const priority = priorityOf(req, cap);
     checkInputSize(req);
     if (kind === 'system.ping') {
       const hold = (input as SystemPingInput).holdMs ?? 0;
       if (hold > cap.maxPingHoldMs) throw exceeded('maxPingHoldMs', cap.maxPingHoldMs, subject.role, `holdMs ${hold}`, 'input.holdMs');
-      return { input, priority };
+      return { input, priority, reserved: false };
     }
     if (kind === 'knowledge.extract') {
       // Only a retry comes through here (POST /v1/knowledge/sources reserves itself): its LLM pass runs again.
       const x = input as KnowledgeExtractInput;
-      if (x.llmPass) await reserveLlmPass(deps.budgets, { id: subject.userId, role: subject.role }, jobId, x.source, config.knowledge.llmMaxTokens);
-      return { input, priority };
+      const reserved = x.llmPass
+        ? await reserveLlmPass(deps.budgets, { id: subject.userId, role: subject.role }, jobId, x.source, config.knowledge.llmMaxTokens)
+        : false;
+      return { input, priority, reserved };
     }
-    if (kind !== 'llm.chat' && kind !== 'embed.batch') return { input, priority };
-    // A retry's row exists already and counts itself once re-queued: its insert is not capped again.
-    const capped: Admitted['cap'] = req.retry ? undefined : { kinds: meteredKinds, limit: cap.maxConcurrentJobs, refuse: (n) => overCap(subject, cap, n) };
+    if (kind !== 'llm.chat' && kind !== 'embed.batch') return { input, priority, reserved: false };
+    // A retry counts like a submit: its re-queue is capped (the record it re-runs is not in flight, so not counted).
+    const capped: Admitted['cap'] = { kinds: meteredKinds, limit: cap.maxConcurrentJobs, refuse: (n) => overCap(subject, cap, n) };
     if (kind === 'llm.chat') {
       const chat = input as LlmChatInput;
       await checkModel(deps.models, subject.role, cap, chat.model ?? config.ollama.chatModel, { named: chat.model !== undefined, path: 'input.model' });
@@ -182,15 +198,15 @@ export function createAdmission(deps: AdmissionDeps) {
       const chars = chat.messages.reduce((n, m) => n + m.content.length, 0);
       if (chars > cap.maxPromptChars) throw exceeded('maxPromptChars', cap.maxPromptChars, subject.role, `A prompt of ${chars} characters`, 'input.messages');
       const numPredict = asked ?? Math.min(config.ollama.defaultNumPredict, cap.maxNumPredict);
-      await reserve(subject, jobId, estimatePromptTokens(chars) + numPredict);
-      return { input: { ...chat, options: { ...chat.options, num_predict: numPredict } }, priority, cap: capped };
+      const reserved = await reserve(subject, jobId, estimatePromptTokens(chars) + numPredict);
+      return { input: { ...chat, options: { ...chat.options, num_predict: numPredict } }, priority, cap: capped, reserved };
     }
     const embed = input as EmbedBatchInput;
     await checkModel(deps.models, subject.role, cap, embed.model ?? config.ollama.embedModel, { named: embed.model !== undefined, path: 'input.model' });
     const chars = embed.texts.reduce((n, t) => n + t.length, 0);
     if (chars > cap.maxPromptChars) throw exceeded('maxPromptChars', cap.maxPromptChars, subject.role, `Texts of ${chars} characters`, 'input.texts');
-    await reserve(subject, jobId, estimatePromptTokens(chars));
-    return { input, priority, cap: capped };
+    const reserved = await reserve(subject, jobId, estimatePromptTokens(chars));
+    return { input, priority, cap: capped, reserved };
   };
 }
 

@@ -29,7 +29,8 @@ export interface JobDeps {
   /**
    * Checks submit-time policy (priority class, input size, caps, budgets) for a kind, at submit and again
    * at retry; throws AppError to refuse (api/domain/admission.ts). Returns the input and priority to record
-   * (defaults pinned, e.g. the role's num_predict bound) and, at submit, the concurrency cap the job's insert enforces.
+   * (defaults pinned, e.g. the role's num_predict bound), the concurrency cap the job's insert (or a retry's re-queue)
+   * enforces, and whether it reserved budget under the job's id (`release` then undoes it if the job is refused after all).
    */
   admit?: Admit;
   /** Undoes what `admit` reserved for a job that was not accepted after all. */
@@ -310,22 +311,27 @@ export async function retryJob(deps: JobDeps, actor: Actor, id: string, meta: { 
     });
   if (row.state !== 'failed' && row.state !== 'cancelled')
     throw new AppError('INVALID_STATE', { detail: `Only failed or cancelled jobs can be retried; this one is ${row.state}` });
-  // Admission again, for the owner (whose caps and budget the job spends), as at submit: a retry is a new run.
+  // Admission again, for the owner (whose caps and budget the job spends), as at submit: a retry is a new run. It runs
+  // under the record's row lock (a racing retry of the same job is refused before it admits), and the re-queue counts
+  // against the owner's concurrent-jobs cap. Refused after admission, it releases only a reservation it made itself.
   const owner = deps.admit ? await deps.jobs.ownerOf(id) : undefined;
-  const admitted = owner
-    ? await deps.admit!({
-        subject: { userId: owner.id, role: owner.role as Actor['role'] },
-        kind: row.kind,
-        input: row.input,
-        jobId: id,
-        priority: row.priority,
-        retry: true,
-      })
-    : undefined;
+  const admit =
+    owner && deps.admit
+      ? async (locked: JobRow) => {
+          const a = await deps.admit!({
+            subject: { userId: owner.id, role: owner.role as Actor['role'] },
+            kind: locked.kind,
+            input: locked.input,
+            jobId: id,
+            priority: locked.priority,
+            retry: true,
+          });
+          return { priority: a.priority, cap: a.cap, undo: a.reserved && deps.release ? () => deps.release!(id) : undefined };
+        }
+      : undefined;
   try {
-    return toView(await deps.jobs.retry(id, { requestId: meta.requestId, priority: admitted?.priority }));
+    return toView(await deps.jobs.retry(id, { requestId: meta.requestId, admit }));
   } catch (err) {
-    if (admitted) await deps.release?.(id).catch(() => {});
     throw refusal(err, 'The queue could not take the retry; retry later.');
   }
 }

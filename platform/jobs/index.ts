@@ -4,7 +4,7 @@
  * worker runtime that talks to BullMQ.
  */
 export { createJobLifecycle, JobRefused, namedUuid, streamSettings } from './lifecycle.ts';
-export type { AcceptSpec, BudgetSettlement, JobLifecycle, LifecycleDeps, Outcome, RefusalCode, ScheduledJob } from './lifecycle.ts';
+export type { AcceptSpec, BudgetSettlement, JobLifecycle, LifecycleDeps, Outcome, RefusalCode, RetryAdmission, ScheduledJob } from './lifecycle.ts';
 export { onCancel } from './cancel-bus.ts';
 export { JobFailure, toJobError } from './failure.ts';
 export { backoffDelay, bullPrefix, jobOptions, promoted } from './queues.ts';

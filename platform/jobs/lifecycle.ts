@@ -110,6 +110,16 @@ export interface AcceptSpec {
   parent?: { id: string; queue: QueueName };
 }
 
+/** What a retry's admission decided (see JobLifecycle retry). */
+export interface RetryAdmission {
+  /** The class to run at. @defaultValue the recorded one */
+  priority?: PriorityClass;
+  /** The owner's concurrent-jobs cap, enforced by the re-queue's own statement. */
+  cap?: OwnerCap & { refuse: (inFlight: number) => Error };
+  /** Undoes what the admission did (its budget reservation) when the retry is refused after it. */
+  undo?: () => Promise<void>;
+}
+
 export interface ScheduledJob {
   id: string;
   def: JobDefinition;
@@ -463,27 +473,47 @@ export function createJobLifecycle(deps: LifecycleDeps) {
 
     /**
      * Runs a failed or cancelled job again under the same id; its stream reopens (listeners get a `reset`).
-     * `priority` replaces the recorded class (admission may lower it for the owner's role).
+     *
+     * Retries of one job take turns: the record's row is locked for the whole admission, and a retry
+     * that finds it locked is refused INVALID_STATE at once, before it admits anything. So of racing
+     * retries exactly one reserves budget and re-queues the job, and a refused one has nothing of its
+     * own to undo (it must never release the reservation, which is keyed by the job's id and would be
+     * the winner's). `admit(row)` runs under the lock and answers the class to run at (admission may
+     * lower the recorded one for the owner's role) and the owner's concurrent-jobs cap, which the
+     * re-queue enforces in its own statement (store.reopen); over it `cap.refuse(inFlight)` is thrown
+     * and the record stays as it was. When the retry is refused after `admit` returned (the cap, a
+     * failed write), `undo` undoes what it did (releases its reservation) before the error is thrown.
      */
-    async retry(id: string, opts: { requestId?: string; priority?: PriorityClass } = {}): Promise<JobRow> {
-      const row = await store.get(id);
-      if (!row || (row.state !== 'failed' && row.state !== 'cancelled'))
-        throw new JobRefused('INVALID_STATE', `only failed or cancelled jobs can be retried; this one is ${row?.state ?? 'missing'}`);
-      if (!isJobKind(row.kind)) throw new JobRefused('UNKNOWN_KIND', `job kind ${row.kind} is no longer served`);
-      const def = jobs[row.kind] as JobDefinition;
-      const old = await queues[def.queue].getJob(id);
-      // Its children stay: they are recorded, and the new run finds them (a parent's retry waits for any still running).
-      if (old) await old.remove({ removeChildren: false }).catch(() => {});
-      const reopened = await store.reopen(id);
-      if (!reopened) throw new JobRefused('INVALID_STATE', 'the job changed state meanwhile');
-      const priority = opts.priority ?? row.priority;
-      if (priority !== reopened.priority) {
-        await store.setPriority(id, priority);
-        reopened.priority = priority;
+    async retry(id: string, opts: { requestId?: string; admit?: (row: JobRow) => Promise<RetryAdmission | undefined> } = {}): Promise<JobRow> {
+      let admitted: RetryAdmission | undefined;
+      let reopened: JobRow;
+      try {
+        reopened = await db.transaction(async (trx) => {
+          const locked = createJobStore(trx, { keyPrefix });
+          const row = await locked.lockForRetry(id);
+          if (!row) throw new JobRefused('INVALID_STATE', 'the job is being retried by another request, or is gone');
+          if (row.state !== 'failed' && row.state !== 'cancelled')
+            throw new JobRefused('INVALID_STATE', `only failed or cancelled jobs can be retried; this one is ${row.state}`);
+          if (!isJobKind(row.kind)) throw new JobRefused('UNKNOWN_KIND', `job kind ${row.kind} is no longer served`);
+          admitted = await opts.admit?.(row);
+          const done = await locked.reopen(id, { priority: admitted?.priority ?? row.priority, ownerId: row.owner_id, cap: admitted?.cap });
+          if (!done) throw new JobRefused('INVALID_STATE', 'the job changed state meanwhile');
+          if ('refused' in done) throw admitted!.cap!.refuse(done.refused);
+          return done.row;
+        });
+      } catch (err) {
+        if (admitted?.undo)
+          await admitted.undo().catch((cause: unknown) => log.warn({ err: cause, jobId: id }, 'could not undo the admission of a refused retry'));
+        throw err;
       }
+      const def = jobs[reopened.kind as keyof typeof jobs] as JobDefinition;
+      // Its earlier run's BullMQ job goes (the new run takes its id). Its children stay: they are recorded,
+      // and the new run finds them (a parent's retry waits for any still running).
+      const old = await queues[def.queue].getJob(id);
+      if (old) await old.remove({ removeChildren: false }).catch(() => {});
       await reopenJobStream(redis, keys.jobStream(id));
       try {
-        await enqueue(def, id, envelopeOf(def, row.input, row.owner_id, priority, opts.requestId), row.max_attempts);
+        await enqueue(def, id, envelopeOf(def, reopened.input, reopened.owner_id, reopened.priority, opts.requestId), reopened.max_attempts);
       } catch (cause) {
         await finish(id, { state: 'failed', error: { code: 'INTERNAL', message: 'could not re-enqueue for retry' } });
         throw new JobRefused('NOT_ACCEPTED', 'the queue could not take the retry', { cause });

@@ -539,30 +539,41 @@ export function createJobStore(db: Db, hooks: JobStoreOptions = {}) {
         .update({ cancel_requested_at: db.fn.now() as never, updated_at: db.fn.now() as never });
     },
 
-    /** Failed or cancelled → queued again for a manual retry. Returns the row, or undefined if the state did not allow it. */
-    async reopen(id: string): Promise<JobRow | undefined> {
-      const [row] = await jobs()
-        .where({ id })
-        .whereIn('state', ['failed', 'cancelled'])
-        .update({
-          state: 'queued',
-          result: null,
-          error_code: null,
-          error_message: null,
-          error_details: null,
-          progress: null,
-          tokens_in: null,
-          tokens_out: null,
-          usage_estimated: false,
-          model: null,
-          queued_at: db.fn.now() as never,
-          started_at: null,
-          finished_at: null,
-          cancel_requested_at: null,
-          updated_at: db.fn.now() as never,
-        })
-        .returning('*');
-      return row;
+    /**
+     * The record of a job about to be retried, locked (`for update`) until the caller's transaction
+     * ends; undefined when there is none or another transaction holds the lock (`skip locked`: a
+     * racing retry of the same job is refused at once rather than queued behind this one). Call it
+     * on a store over a transaction.
+     */
+    lockForRetry(id: string): Promise<JobRow | undefined> {
+      return jobs().where({ id }).forUpdate().skipLocked().first();
+    },
+
+    /**
+     * Failed or cancelled → queued again for a manual retry, at `priority`. With `cap`, under the
+     * owner's concurrent-jobs cap in the same statement, as `insertCapped` (the owner's advisory lock,
+     * then the count of their jobs of `cap.kinds` in flight, which does not include this one: it is
+     * failed or cancelled until the statement re-queues it). Returns the row; `{ refused: inFlight }`
+     * when the cap refused it (nothing written); undefined if the state did not allow it.
+     */
+    async reopen(id: string, opts: { priority: PriorityClass; ownerId: string; cap?: OwnerCap }): Promise<{ row: JobRow } | { refused: number } | undefined> {
+      const update = `update jobs set state = 'queued', priority = ?, result = null, error_code = null, error_message = null,
+            error_details = null, progress = null, tokens_in = null, tokens_out = null, usage_estimated = false, model = null,
+            queued_at = now(), started_at = null, finished_at = null, cancel_requested_at = null, updated_at = now()`;
+      if (!opts.cap) {
+        const { rows } = (await db.raw(`${update} where id = ? and state in ('failed', 'cancelled') returning *`, [opts.priority, id])) as { rows: JobRow[] };
+        return rows[0] && { row: rows[0] };
+      }
+      const { rows } = (await db.raw(
+        `with n as materialized (select parley_owner_in_flight(?::uuid, ?::text[]) as parley_in_flight),
+         upd as (${update} from n where jobs.id = ? and jobs.state in ('failed', 'cancelled') and n.parley_in_flight < ? returning jobs.*)
+         select n.parley_in_flight, upd.* from n left join upd on true`,
+        [opts.ownerId, opts.cap.kinds, opts.priority, id, opts.cap.limit] as never,
+      )) as { rows: (JobRow & { parley_in_flight: string })[] };
+      const { parley_in_flight: n, ...row } = rows[0]!;
+      if (row.id) return { row: row as JobRow };
+      if (Number(n) >= opts.cap.limit) return { refused: Number(n) };
+      return undefined;
     },
 
     async setPriority(id: string, priority: PriorityClass): Promise<void> {

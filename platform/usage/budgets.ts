@@ -100,12 +100,14 @@ const DAY_S = 86_400;
 /**
  * ARGV[1] tokens, ARGV[2] day limit, ARGV[3] month limit, ARGV[4] day counter expiry (unix s),
  * ARGV[5] month counter expiry, ARGV[6] job hash expiry, ARGV[7] owner id, ARGV[8] role.
- * Returns {1, dayCounter, monthCounter} when reserved (or already reserved: idempotent),
- * {0, period (1 day, 2 month), counter} when it would pass that limit; nothing is charged then.
+ * Returns {1, dayCounter, monthCounter, 1} when this call reserved, {1, dayCounter, monthCounter, 0}
+ * when the job already held a reservation (idempotent: nothing is charged, and the reservation is not
+ * this call's to release), {0, period (1 day, 2 month), counter} when it would pass that limit;
+ * nothing is charged then.
  */
 const RESERVE = `
 local c = { tonumber(redis.call('GET', KEYS[1]) or '0'), tonumber(redis.call('GET', KEYS[2]) or '0') }
-if redis.call('EXISTS', KEYS[3]) == 1 then return {1, c[1], c[2]} end
+if redis.call('EXISTS', KEYS[3]) == 1 then return {1, c[1], c[2], 0} end
 local n = tonumber(ARGV[1])
 for i = 1, 2 do
   local limit = tonumber(ARGV[i + 1])
@@ -117,7 +119,7 @@ for i = 1, 2 do
 end
 redis.call('HSET', KEYS[3], 'd', KEYS[1], 'm', KEYS[2], 'u', ARGV[7], 'role', ARGV[8], 'r', n)
 redis.call('EXPIREAT', KEYS[3], ARGV[6])
-return {1, c[1] + n, c[2] + n}
+return {1, c[1] + n, c[2] + n, 1}
 `;
 
 /**
@@ -382,13 +384,16 @@ export function createBudgets(deps: BudgetDeps) {
      * Reserves `tokens` for a job about to be accepted, against the owner's
      * counters; refused (nothing charged) if a limited period cannot hold it.
      * `limits` may be given instead of the rules table (tools, tests).
+     * `created` is false when the job already held a reservation (nothing was
+     * charged): it is not the caller's, and a caller that does not go ahead
+     * must not `release` it.
      */
     async reserve(args: {
       jobId: string;
       owner: BudgetOwner;
       tokens: number;
       limits?: BudgetLimits;
-    }): Promise<{ ok: true } | { ok: false; refusal: BudgetRefusal }> {
+    }): Promise<{ ok: true; created: boolean } | { ok: false; refusal: BudgetRefusal }> {
       const limits = args.limits ?? (await limitsFor(args.owner));
       const w = windows(args.owner.id, now());
       const res = (await scripts.reserve.run(
@@ -396,7 +401,7 @@ export function createBudgets(deps: BudgetDeps) {
         [...w.keys, jobKey(args.jobId)],
         [args.tokens, ...limitArgs(limits), ...w.expiries, jobExpiry(), args.owner.id, args.owner.role],
       )) as number[];
-      if (res[0] === 1) return { ok: true };
+      if (res[0] === 1) return { ok: true, created: res[3] === 1 };
       const period: BudgetPeriod = res[1] === 1 ? 'day' : 'month';
       const limit = limits[period]!;
       return {

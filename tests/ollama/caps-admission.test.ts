@@ -195,6 +195,91 @@ describe('role caps at submit', () => {
     expect(await jobsOf(u)).toBe(2);
   });
 
+  /** Cancels queued jobs (no worker runs here, so each is recorded cancelled at once). */
+  async function cancelAll(u: TestUser, ids: string[]) {
+    for (const id of ids) expect((await stack.request('DELETE', `/v1/jobs/${id}`, { user: u })).json.state).toBe('cancelled');
+  }
+
+  const inFlight = async (u: TestUser) =>
+    Number((await stack.api.db('jobs').where({ owner_id: u.id }).whereIn('state', ['queued', 'active']).count({ n: '*' }))[0]!.n);
+
+  // Issue (outside test): a retry was not capped, so a member cancelled 16 jobs, submitted 16 more and retried the
+  // first 16: 32 in flight against a cap of 16.
+  it('counts a retry against the concurrent-jobs cap like a submit, and leaves a refused job as it was', async () => {
+    const u = await member();
+    const budgets = createBudgets({ db: stack.api.db, redis: stack.api.redis, prefix: stack.prefix });
+    const perJob = estimatePromptTokens('Say hello.'.length) + caps.member.maxNumPredict;
+    const first = await Promise.all([1, 2].map(() => stack.request('POST', '/v1/jobs', { user: u, body: chat() })));
+    expect(first.map((r) => r.status)).toEqual([202, 202]);
+    await cancelAll(
+      u,
+      first.map((r) => r.json.id),
+    );
+    const second = await Promise.all([1, 2].map(() => stack.request('POST', '/v1/jobs', { user: u, body: chat() })));
+    expect(second.map((r) => r.status)).toEqual([202, 202]);
+
+    const id = first[0]!.json.id;
+    const before = await stack.api.jobs.store.get(id);
+    const inQueue = await queued();
+    const r = await stack.request('POST', `/v1/jobs/${id}/retry`, { user: u });
+    expect(r.status).toBe(422);
+    expect(r.headers.get('content-type')).toContain('application/problem+json');
+    expect(r.json).toMatchObject({ code: 'LIMIT_EXCEEDED', status: 422, cap: 'maxConcurrentJobs', limit: '2' });
+    expect(r.json.detail).toContain('maxConcurrentJobs');
+    // The record is as the cancel left it, nothing was queued, and the refused retry's reservation was released.
+    expect(await stack.api.jobs.store.get(id)).toEqual(before);
+    expect(await queued()).toBe(inQueue);
+    expect(await inFlight(u)).toBe(2);
+    expect((await budgets.usage(u.id)).day.usedTokens).toBe(2 * perJob);
+
+    // A free slot takes the retry.
+    await cancelAll(u, [second[0]!.json.id]);
+    expect((await stack.request('POST', `/v1/jobs/${id}/retry`, { user: u })).status).toBe(202);
+    expect(await inFlight(u)).toBe(2);
+    expect((await budgets.usage(u.id)).day.usedTokens).toBe(2 * perJob);
+  });
+
+  it('never re-queues more retries than there are free slots when many race', async () => {
+    const u = await member();
+    const cancelled: string[] = [];
+    for (let round = 0; round < 3; round++) {
+      const ids = (await Promise.all([1, 2].map(() => stack.request('POST', '/v1/jobs', { user: u, body: chat() })))).map((r) => r.json.id as string);
+      await cancelAll(u, ids);
+      cancelled.push(...ids);
+    }
+    const answers = await Promise.all(cancelled.map((id) => stack.request('POST', `/v1/jobs/${id}/retry`, { user: u })));
+    const accepted = answers.filter((a) => a.status === 202);
+    expect(accepted).toHaveLength(caps.member.maxConcurrentJobs);
+    for (const a of answers.filter((x) => x.status !== 202)) expect(a.json).toMatchObject({ status: 422, code: 'LIMIT_EXCEEDED', cap: 'maxConcurrentJobs' });
+    expect(await inFlight(u)).toBe(caps.member.maxConcurrentJobs);
+    const budgets = createBudgets({ db: stack.api.db, redis: stack.api.redis, prefix: stack.prefix });
+    const perJob = estimatePromptTokens('Say hello.'.length) + caps.member.maxNumPredict;
+    expect((await budgets.usage(u.id)).day.usedTokens).toBe(accepted.length * perJob);
+  });
+
+  // Issue (outside test): of racing retries of one cancelled job, the refused ones released the reservation, keyed by
+  // the job's id, that the accepted one had made, so the run went on with nothing reserved and the budget could overshoot.
+  it('keeps exactly one full reservation when retries of one job race, and settles it exactly', async () => {
+    const u = await member();
+    const budgets = createBudgets({ db: stack.api.db, redis: stack.api.redis, prefix: stack.prefix });
+    const r = await stack.request('POST', '/v1/jobs', { user: u, body: chat({}, { num_predict: 60 }) });
+    expect(r.status).toBe(202);
+    const perJob = estimatePromptTokens('Say hello.'.length) + 60;
+    expect((await budgets.usage(u.id)).day.usedTokens).toBe(perJob);
+    await cancelAll(u, [r.json.id]);
+    expect((await budgets.usage(u.id)).day.usedTokens).toBe(0);
+
+    const answers = await Promise.all(Array.from({ length: 6 }, () => stack.request('POST', `/v1/jobs/${r.json.id}/retry`, { user: u })));
+    expect(answers.map((a) => a.status).sort()).toEqual([202, 409, 409, 409, 409, 409]);
+    for (const a of answers.filter((x) => x.status === 409)) expect(a.json.code).toBe('INVALID_STATE');
+    // The one run holds its whole reservation, counted once.
+    expect((await budgets.usage(u.id)).day.usedTokens).toBe(perJob);
+    expect(await stack.api.redis.hget(`${stack.prefix}:{budget}:job:${r.json.id}`, 'r')).toBe(String(perJob));
+    // Cancelled before it ran, it releases all of it: nothing left over, nothing released twice.
+    await cancelAll(u, [r.json.id]);
+    expect((await budgets.usage(u.id)).day.usedTokens).toBe(0);
+  });
+
   it('refuses to count against the cap above READ COMMITTED, where the count could miss a racing submit', async () => {
     const count = stack.api.db.transaction(async (trx) => {
       await trx.raw('set transaction isolation level repeatable read');
