@@ -26,10 +26,10 @@ import {
   isJobKind,
   isTerminal,
   jobs,
+  PriorityClass,
   type JobDefinition,
   type JobEnvelope,
   type JobError,
-  type PriorityClass,
   type QueueName,
   type Usage,
 } from '../../shared/index.ts';
@@ -552,13 +552,20 @@ export function createJobLifecycle(deps: LifecycleDeps) {
 
     /**
      * Aging: a queued job that waited `agingMs` in its class moves up one
-     * (batch → normal → interactive), in BullMQ and in the record.
+     * (batch → normal → interactive), in BullMQ and in the record, but never
+     * above `ceilings[role]`, the highest class its owner's role may ask for
+     * (a role not listed has no ceiling): aging keeps a role's work moving
+     * within its classes, and never lets it overtake a class it may not use.
      */
-    async age(agingMs: number, limit = 200): Promise<number> {
+    async age(agingMs: number, ceilings: Partial<Record<string, PriorityClass>> = {}, limit = 200): Promise<number> {
+      const rank = (p: PriorityClass) => PriorityClass.options.indexOf(p);
       let moved = 0;
       for (const from of ['normal', 'batch'] as PriorityClass[]) {
         const to = promoted(from)!;
-        for (const row of await store.agingCandidates(from, agingMs, limit)) {
+        const held = Object.entries(ceilings)
+          .filter(([, ceiling]) => ceiling !== undefined && rank(ceiling) > rank(to))
+          .map(([role]) => role);
+        for (const row of await store.agingCandidates(from, agingMs, limit, held)) {
           const job = await bullJob(row.queue, row.id);
           if (!job) continue;
           const state = await job.getState();

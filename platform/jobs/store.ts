@@ -582,14 +582,20 @@ export function createJobStore(db: Db, hooks: JobStoreOptions = {}) {
         .update({ priority, updated_at: db.fn.now() as never });
     },
 
-    /** Queued jobs of one class that waited longer than `olderThanMs`, oldest first. */
-    agingCandidates(priority: PriorityClass, olderThanMs: number, limit: number): Promise<Pick<JobRow, 'id' | 'queue'>[]> {
-      return jobs()
-        .select('id', 'queue')
-        .where({ state: 'queued', priority, key_prefix: keyPrefix })
-        .andWhere('updated_at', '<', db.raw(`now() - (? * interval '1 millisecond')`, [olderThanMs]))
-        .orderBy('queued_at', 'asc')
+    /**
+     * Queued jobs of one class that waited longer than `olderThanMs`, oldest first, leaving out the
+     * jobs of owners whose role is one of `exceptRoles` (their role may not run a job a class higher).
+     */
+    agingCandidates(priority: PriorityClass, olderThanMs: number, limit: number, exceptRoles: readonly string[] = []): Promise<Pick<JobRow, 'id' | 'queue'>[]> {
+      const q = db('jobs')
+        .join('users', 'users.id', 'jobs.owner_id')
+        .select('jobs.id', 'jobs.queue')
+        .where({ 'jobs.state': 'queued', 'jobs.priority': priority, 'jobs.key_prefix': keyPrefix })
+        .andWhere('jobs.updated_at', '<', db.raw(`now() - (? * interval '1 millisecond')`, [olderThanMs]))
+        .orderBy('jobs.queued_at', 'asc')
         .limit(limit);
+      if (exceptRoles.length) q.whereNotIn('users.role', [...exceptRoles]);
+      return q as unknown as Promise<Pick<JobRow, 'id' | 'queue'>[]>;
     },
 
     /** Non-terminal jobs untouched for `olderThanMs`: candidates for reconciliation against the queue. */

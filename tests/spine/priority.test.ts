@@ -85,3 +85,47 @@ describe('aging', () => {
     }
   });
 });
+
+describe('aging within the role', () => {
+  let stack: Stack;
+  const submitted: { id: string; user: TestUser }[] = [];
+
+  beforeAll(async () => {
+    // A worker for the system queue only: its sweeper ages, and the chats below stay queued in the llm queue.
+    stack = await startStack({ workers: ['system'], env: { PARLEY_AGING_MS: '300', PARLEY_SWEEP_INTERVAL_MS: '200' } });
+  });
+  afterAll(async () => {
+    for (const j of submitted) await stack.request('DELETE', `/v1/jobs/${j.id}`, { user: j.user });
+    await stack?.stop();
+  });
+
+  const chat = async (user: TestUser, priority: string) => {
+    const r = await stack.request('POST', '/v1/jobs', {
+      user,
+      body: { kind: 'llm.chat', input: { messages: [{ role: 'user', content: 'Say hello.' }], options: { num_predict: 8 } }, priority },
+    });
+    expect(r.status).toBe(202);
+    submitted.push({ id: r.json.id, user });
+    return r.json.id as string;
+  };
+  const priorityOf = async (id: string, user: TestUser) => (await stack.request('GET', `/v1/jobs/${id}`, { user })).json.priority as string;
+
+  // Issue (outside test): members may ask for normal and batch only, yet after two aging periods their queued jobs
+  // ran as interactive, so under a backlog an operator's fresh interactive job queued behind them.
+  it("never ages a job above the best class its owner's role may ask for: a member's stops at normal", async () => {
+    const member = await stack.user('member');
+    const operator = await stack.user('operator');
+    const memberNormal = await chat(member, 'normal');
+    const memberBatch = await chat(member, 'batch');
+    const operatorNormal = await chat(operator, 'normal');
+    // The operator's job, queued after the member's normal one, reaches interactive: aging to interactive ran, and
+    // took the queued normal jobs oldest first. The member's batch job still moves up, within the member's classes.
+    await until('the operator job to age to interactive', async () => (await priorityOf(operatorNormal, operator)) === 'interactive');
+    await until("the member's batch job to age to normal", async () => (await priorityOf(memberBatch, member)) === 'normal');
+    expect(await priorityOf(memberNormal, member)).toBe('normal');
+    // In BullMQ too: normal is priority 2, interactive 1.
+    const queue = stack.api.jobs.queues.llm;
+    expect((await queue.getJob(memberNormal))!.priority).toBe(2);
+    expect((await queue.getJob(operatorNormal))!.priority).toBe(1);
+  });
+});
