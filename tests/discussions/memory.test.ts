@@ -5,6 +5,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startStack, type Stack, type TestUser } from '../harness.ts';
+import { SUMMARY_HEADER } from '../../workers/discussions/context.ts';
 import { act, closed, makeAgents, makeRoom, transcript, waitForRoom } from './rooms.ts';
 
 let stack: Stack;
@@ -73,9 +74,13 @@ describe('memory and context', () => {
     expect(after.length).toBeGreaterThanOrEqual(1);
     for (const turn of after) {
       expect(turn.context.summaryUpToTurn).toBeGreaterThanOrEqual(job.input.upToTurn);
-      expect(turn.prompt[0].content).toContain('Summary of the discussion so far:');
+      // The summary is a user message of its own after the system message, never in it (it is written from what anyone said).
+      const summaryAt = turn.prompt.findIndex((m: any) => m.content.startsWith(SUMMARY_HEADER));
+      expect(summaryAt).toBeGreaterThan(0);
+      expect(turn.prompt[summaryAt].role).toBe('user');
+      expect(turn.prompt[0].content).not.toContain(SUMMARY_HEADER);
       const verbatim = turn.prompt
-        .slice(1, -1)
+        .slice(summaryAt + 1, -1)
         .map((m: any) => m.content)
         .join('\n');
       // A later turn may repeat an earlier one word for word (a small model repeats itself): such a text is

@@ -27,8 +27,8 @@ import type { DiscussionRow, RoomMember } from '../../platform/discussions/index
 import { JobFailure, toJobError } from '../../platform/jobs/index.ts';
 import type { ChatChunk } from '../../platform/ollama/index.ts';
 import { readRoomMessages, RoomStreamWriter } from '../../platform/streams/index.ts';
-import { type ChatMessage, type discussionTurn, type DiscussionTurnResult, type JobError, type TurnStatus, type Usage } from '../../shared/index.ts';
-import { assembleContext, contextBudget, messageTokens, summaryCut, type TimelineEntry } from '../discussions/context.ts';
+import { type discussionTurn, type DiscussionTurnResult, type JobError, type TurnStatus, type Usage } from '../../shared/index.ts';
+import { assembleContext, contextBudget, summaryCut, type TimelineEntry } from '../discussions/context.ts';
 import { askModerator, nextAfter, roundRobin, type Pick } from '../discussions/moderator.ts';
 import type { DiscussionRuntime } from '../discussions/runtime.ts';
 import { CANCELLED, SHUTDOWN, SUPERSEDED, type Handler, type HandlerContext } from '../runtime/handler.ts';
@@ -232,7 +232,7 @@ export function discussionTurnHandler(rt: DiscussionRuntime): Handler<typeof dis
     if (outcome.committed && rt.feedTranscript) await rt.feedTranscript(room, { turn, agentId: speaker.id, agentName: speaker.name, text });
     if (outcome.committed && !outcome.finished) {
       const self: TimelineEntry = { kind: 'turn', seq: startedSeq, turn, agentId: speaker.id, agentName: speaker.name, text, status };
-      await maybeSummarize(rt, ctx, room, speaker, [...timeline, self], budget, context.messages).catch((err: unknown) =>
+      await maybeSummarize(rt, ctx, room, speaker, [...timeline, self], budget, context.fixedTokens).catch((err: unknown) =>
         ctx.log.warn({ err }, 'could not schedule a summary'),
       );
     }
@@ -270,7 +270,7 @@ async function chooseSpeaker(
 }
 
 /**
- * When the unsummarised transcript (plus persona and summary) would no
+ * When the unsummarised transcript (plus persona, notes and summary) would no
  * longer fit the budget, fold its older part into the rolling summary. The
  * job id is derived from (room, upToTurn), so asking twice is harmless.
  */
@@ -281,10 +281,9 @@ async function maybeSummarize(
   speaker: RoomMember,
   timeline: TimelineEntry[],
   budget: number,
-  prompt: ChatMessage[],
+  fixed: number,
 ): Promise<void> {
-  // What every prompt carries besides the timeline: the system message (persona, framing, summary) and the cue.
-  const fixed = messageTokens(prompt[0]!) + messageTokens(prompt.at(-1)!);
+  // `fixed`: what every prompt carries besides the timeline (the system message, the notes and summary messages, the cue).
   const upTo = summaryCut(timeline, speaker.id, budget, fixed);
   if (upTo === undefined) return;
   const job = await recordSummaryJob(rt.jobs, rt.db, room, upTo, Math.max(32, Math.floor(budget / 3)));
