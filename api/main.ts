@@ -87,6 +87,12 @@ export async function startApi(env: NodeJS.ProcessEnv = process.env) {
   const metrics = createApiMetrics();
   primeApiCounters(metrics, limiterNames);
   const hub = new StreamHub(hubSubscriber, redis, log);
+  // Chaos testing: at a failpoint named in PARLEY_FAILPOINTS (test only) this process kills itself.
+  const failpoint = (name: string): void => {
+    if (!config.failpoints.has(name)) return;
+    log.fatal({ failpoint: name }, 'failpoint reached: killing this process');
+    process.kill(process.pid, 'SIGKILL');
+  };
   // The one job lifecycle of this process. A job cancelled while waiting is made terminal here, which settles (releases) its budget.
   const jobs = createJobLifecycle({
     db,
@@ -97,11 +103,7 @@ export async function startApi(env: NodeJS.ProcessEnv = process.env) {
     budgets,
     hub,
     log,
-    failpoint: (name) => {
-      if (!config.failpoints.has(name)) return;
-      log.fatal({ failpoint: name }, 'failpoint reached: killing this process');
-      process.kill(process.pid, 'SIGKILL');
-    },
+    failpoint,
   });
   const ollama = createOllamaClient(config.ollama);
   // Model status: polled in the background; feeds /v1/models/status, /readyz, gauges and the operators' `ollama_status` event.
@@ -179,6 +181,7 @@ export async function startApi(env: NodeJS.ProcessEnv = process.env) {
     maxOpenRoomsPerUser: config.rooms.maxOpenPerUser,
     maxMessagesPerRoom: config.rooms.maxMessages,
     roomStreamMaxLen: config.rooms.streamMaxLen,
+    failpoint,
     // Human messages become room knowledge as committed turns do (the workers feed those).
     feedMessage: async (room, msg) => {
       await feedMessage({ records: knowledgeRecords, jobs }, room, msg).catch((err: unknown) =>

@@ -106,7 +106,8 @@ const Env = z.object({
   /**
    * Failpoints for the chaos suite, honoured only when PARLEY_ENV=test: comma-separated names of
    * places where the process kills itself (SIGKILL), e.g. "accept.after-record" (the API dies
-   * between recording a job and handing it to the queue).
+   * between recording a job and handing it to the queue), "message.after-stream" (the API dies
+   * between a human message's room-stream entry and its transcript document).
    */
   PARLEY_FAILPOINTS: csv.default([]),
   /** Upper bound on generated tokens when a request names none. */

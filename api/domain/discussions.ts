@@ -24,9 +24,9 @@ import {
   type Transition,
 } from '../../platform/discussions/index.ts';
 import type { DiscussionRow, Roster, RosterRow } from '../../platform/discussions/index.ts';
-import { toMessage, toSummary, toTurn, type TurnDoc, type Transcripts } from '../../platform/discussions/index.ts';
+import { toMessage, toSummary, toTurn, type MessageDoc, type TurnDoc, type Transcripts } from '../../platform/discussions/index.ts';
 import { SYSTEM_USER_ID } from '../../platform/jobs/index.ts';
-import { appendRoomEvent, appendRoomEvents, turnStartedSeq } from '../../platform/streams/index.ts';
+import { appendRoomEvent, appendRoomEvents, readRoomMessages, turnStartedSeq } from '../../platform/streams/index.ts';
 import {
   isClosed,
   isTerminal,
@@ -58,6 +58,8 @@ export interface DiscussionDeps extends RoomDeps, AgentDeps {
   maxMessagesPerRoom?: number;
   /** Feeds a posted human message to the room's knowledge (platform/knowledge feedRoomStatement); none → not fed. */
   feedMessage?: (room: DiscussionRow, msg: { id: string; authorId: string; authorName: string; text: string }) => Promise<void>;
+  /** Chaos testing: called at named points (`message.after-stream`); the composition root decides what happens there. */
+  failpoint?: (name: string) => void;
 }
 
 /**
@@ -308,7 +310,10 @@ export async function postMessage(deps: DiscussionDeps, actor: Actor, id: string
     }
   }
   const msg = { id: randomUUID(), authorId: actor.userId, authorName: actor.username, text: body.text };
+  // The stream first: it allocates the seq. The transcript document follows, so for a moment (or for good, should
+  // this process die in between) a message is in the room's timeline, and in the next turn's prompt, but not stored.
   const seq = await appendRoomEvent(deps.redis, deps.keys, id, 0, 'human_message', msg, deps.roomStreamMaxLen);
+  deps.failpoint?.('message.after-stream');
   const createdAt = new Date();
   await deps.transcripts.addMessage({ ...msg, discussionId: id, seq, createdAt });
   // An aid, as for committed turns: the message is posted whether or not knowledge takes it.
@@ -332,6 +337,25 @@ export async function getTranscript(deps: DiscussionDeps, actor: Actor, id: stri
 }
 
 /**
+ * The room's human messages with seq below `beforeSeq` (all of them when undefined), as the turns saw them:
+ * from the transcript and from the room stream, merged by id. postMessage writes the stream entry (which
+ * allocates the seq) before the transcript document, so a message posted just before a turn began is in that
+ * turn's prompt (the turn handler reads the stream too) while its document may still be on its way, or never
+ * come if the API died in between. Such a message is copied from its stream entry, dated when it is read.
+ */
+async function messagesBefore(deps: DiscussionDeps, id: string, beforeSeq: number | undefined): Promise<MessageDoc[]> {
+  const byId = new Map<string, MessageDoc>();
+  for (const m of await deps.transcripts.messages(id, beforeSeq !== undefined ? { beforeSeq } : {})) byId.set(m.id, m);
+  const readAt = new Date();
+  for (const m of await readRoomMessages(deps.redis, deps.keys, id, 0, beforeSeq ?? Number.MAX_SAFE_INTEGER))
+    if (!byId.has(m.id)) byId.set(m.id, { ...m, discussionId: id, createdAt: readAt });
+  return [...byId.values()].sort((a, b) => a.seq - b.seq);
+}
+
+/** The longest run a room's policy allows (DiscussionPolicy's maxTurns). */
+const MAX_TURNS = 200;
+
+/**
  * A new draft room owned by the actor: the same topic, speakers and policy,
  * with turns 1..fromTurn (and the human messages before turn fromTurn + 1)
  * copied, and the overrides applied from turn fromTurn + 1 on. The copies
@@ -345,9 +369,6 @@ export async function getTranscript(deps: DiscussionDeps, actor: Actor, id: stri
  * cap), so the fork never runs the owner's agents and the owner may still
  * delete them; the copied turns name the copies.
  */
-/** The longest run a room's policy allows (DiscussionPolicy's maxTurns). */
-const MAX_TURNS = 200;
-
 export async function forkDiscussion(deps: DiscussionDeps, actor: Actor, id: string, body: ForkRequest): Promise<Discussion> {
   const src = await readableRoom(deps, actor, id);
   const turns = await deps.transcripts.turns(id, { upToTurn: body.fromTurn });
@@ -403,7 +424,7 @@ export async function forkDiscussion(deps: DiscussionDeps, actor: Actor, id: str
   const nextStart =
     (await turnStartedSeq(deps.redis, deps.keys, id, body.fromTurn + 1, turns.at(-1)?.startedSeq ?? 0)) ??
     (await deps.transcripts.getTurn(id, body.fromTurn + 1))?.startedSeq;
-  const messages = await deps.transcripts.messages(id, nextStart !== undefined ? { beforeSeq: nextStart } : {});
+  const messages = await messagesBefore(deps, id, nextStart);
   const forkId = randomUUID();
   // What the source room had counted by the fork point: its speakers' and its moderator's usage, as commitTurn adds it.
   const tokens = roomTokens(turns);

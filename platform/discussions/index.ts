@@ -23,4 +23,4 @@ export { recordSummaryJob } from './schedule.ts';
 export { createDiscussionStore, RosterAgentGone } from './store.ts';
 export type { AgentRow, DiscussionRow, DiscussionStore, RoomMember, Roster, RosterRow } from './store.ts';
 export { createTranscripts, toMessage, toSummary, toTurn } from './transcripts.ts';
-export type { Transcripts, TurnDoc } from './transcripts.ts';
+export type { MessageDoc, Transcripts, TurnDoc } from './transcripts.ts';

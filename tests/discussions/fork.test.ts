@@ -4,10 +4,12 @@
  * while turn N + 1 is still speaking; and the source room's token count up to
  * the fork point, moderator calls included, as the source room counts them.
  *
- * Real API, workers and Ollama; the only fault is a proxy in front of Ollama
+ * Real API, workers and Ollama; the faults are a proxy in front of Ollama
  * that holds a turn's chat request, so a turn is mid-speech when the test
- * forks.
+ * forks, and a second API process that dies at a failpoint between a human
+ * message's stream entry and its transcript document.
  */
+import { spawn, type ChildProcess } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startStack, type Stack, type TestUser } from '../harness.ts';
 import { startFaultProxy, type FaultProxy } from '../support/fault-proxy.ts';
@@ -71,6 +73,69 @@ describe('fork', () => {
     // The source room agrees on the timeline: the late message came after turn 2 began.
     expect(heard.seq).toBeLessThan(source.turns[1].startedSeq);
     expect(late.seq).toBeGreaterThan(source.turns[1].startedSeq);
+  }, 300_000);
+
+  it('copies a message the turns saw whose transcript document was never written (the API died between the stream and MongoDB)', async () => {
+    const agents = await makeAgents(stack, user, 2, { num_predict: 8, temperature: 0 });
+    const room = await makeRoom(stack, user, { agentIds: agents.map((a) => a.id), policy: { maxTurns: 2 } });
+    // Paused after turn 1: pause while turn 1 is speaking (it finishes, and turn 2 is not scheduled).
+    const before = chats();
+    const releaseFirst = holdChat();
+    await act(stack, user, room.id, 'start');
+    await until('turn 1 to be speaking', () => chats() === before + 1, { timeoutMs: 60_000 });
+    await act(stack, user, room.id, 'pause');
+    releaseFirst();
+    await waitForRoom(stack, user, room.id, (d) => d.status === 'paused' && !d.speaking);
+
+    // A second API process that dies right after the message's stream entry, before its transcript document.
+    let api: ChildProcess | undefined;
+    try {
+      const port = 20_000 + Math.floor(Math.random() * 20_000);
+      api = spawn(process.execPath, ['--import', 'tsx', 'api/main.ts'], {
+        env: { ...stack.env, PORT: String(port), PARLEY_FAILPOINTS: 'message.after-stream' },
+        stdio: 'ignore',
+      });
+      const died = new Promise<void>((r) => api!.once('exit', () => r()));
+      const base = `http://127.0.0.1:${port}`;
+      await until(
+        'the second API to be up',
+        () =>
+          fetch(`${base}/healthz`).then(
+            (r) => r.ok,
+            () => false,
+          ),
+        { timeoutMs: 60_000, everyMs: 100 },
+      );
+      const text = 'Posted by an API that died before storing it.';
+      const sent = await fetch(`${base}/v1/discussions/${room.id}/messages`, {
+        method: 'POST',
+        headers: { ...user.auth, 'content-type': 'application/json' },
+        body: JSON.stringify({ text }),
+      }).then(
+        (r) => r.status,
+        () => 0,
+      );
+      expect(sent).toBe(0);
+      await died;
+
+      // Turn 2 starts after it and hears it (the turn reads the room stream too); the transcript never stores it.
+      await act(stack, user, room.id, 'resume');
+      await waitForRoom(stack, user, room.id, closed);
+      const source = await transcript(stack, user, room.id, true);
+      expect(source.turns.map((t: any) => t.turn)).toEqual([1, 2]);
+      expect(source.turns[1].prompt.map((m: any) => m.content)).toContain(`[audience] ${user.username}: ${text}`);
+      expect(source.messages).toEqual([]);
+
+      // The fork from turn 1 inherits the room as turn 2 saw it: the message included.
+      const f = await stack.request('POST', `/v1/discussions/${room.id}/fork`, { user, body: { fromTurn: 1 } });
+      expect(f.status, f.text).toBe(201);
+      const copied = await transcript(stack, user, f.json.id);
+      expect(copied.turns.map((t: any) => t.turn)).toEqual([1]);
+      expect(copied.messages.map((m: any) => [m.authorName, m.text])).toEqual([[user.username, text]]);
+      expect(copied.messages[0].seq).toBeGreaterThan(copied.turns[0].startedSeq);
+    } finally {
+      api?.kill('SIGKILL');
+    }
   }, 300_000);
 
   it('counts the moderator’s usage up to the fork point in the fork’s tokensUsed, as the source room counts it', async () => {
