@@ -264,8 +264,12 @@ export async function pauseForFailure(deps: RoomDeps, c: { id: string; turn: num
   return res !== undefined;
 }
 
-/** The moderator declared consensus before turn `turn` was spoken: the claim is released and the room finishes. */
-export async function finishBeforeTurn(deps: RoomDeps, c: { id: string; turn: number; jobId: string; reason: string }): Promise<boolean> {
+/**
+ * The moderator declared consensus before turn `turn` was spoken: the claim is released, the room finishes,
+ * and `tokens` (the moderator call's usage: no turn commits it) are added to its `tokens_used`. They come after
+ * turn `turn` − 1, so a fork from that turn (roomTokens of its turns) does not count them: the fork asks its own.
+ */
+export async function finishBeforeTurn(deps: RoomDeps, c: { id: string; turn: number; jobId: string; reason: string; tokens: number }): Promise<boolean> {
   const done = await deps.db.transaction(async (trx) => {
     const row = await deps.rooms.lock(trx, c.id);
     if (!row || row.turn_job_id !== c.jobId || row.current_turn !== c.turn || !row.speaking) return false;
@@ -275,6 +279,7 @@ export async function finishBeforeTurn(deps: RoomDeps, c: { id: string; turn: nu
       .update({
         current_turn: c.turn - 1,
         speaking: false,
+        tokens_used: row.tokens_used + c.tokens,
         ...(finish ? { status: 'finished', status_reason: c.reason, finished_at: trx.fn.now() } : {}),
         updated_at: trx.fn.now(),
       });

@@ -2,14 +2,18 @@
  * What a fork inherits: the room exactly as it was at the end of turn N (its
  * turns 1..N and the human messages posted before turn N + 1 began), even
  * while turn N + 1 is still speaking; and the source room's token count up to
- * the fork point, moderator calls included, as the source room counts them.
+ * the fork point, moderator calls included, as the source room counts them (a
+ * moderator call that ends the room by consensus counts in the room, after
+ * the fork point).
  *
  * Real API, workers and Ollama; the faults are a proxy in front of Ollama
  * that holds a turn's chat request, so a turn is mid-speech when the test
- * forks, and a second API process that dies at a failpoint between a human
- * message's stream entry and its transcript document.
+ * forks (or answers a moderator call with a consensus the real model does not
+ * give on demand), and a second API process that dies at a failpoint between
+ * a human message's stream entry and its transcript document.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startStack, type Stack, type TestUser } from '../harness.ts';
 import { startFaultProxy, type FaultProxy } from '../support/fault-proxy.ts';
@@ -166,5 +170,64 @@ describe('fork', () => {
     const first = await stack.request('POST', `/v1/discussions/${room.id}/fork`, { user, body: { fromTurn: 1 } });
     expect(first.status, first.text).toBe(201);
     expect(first.json.tokensUsed).toBe(tokens(source.turns[0].usage) + tokens(source.turns[0].moderatorUsage));
+  }, 300_000);
+
+  it('counts a moderator call that ends the room by declaring consensus in its tokensUsed, and meters it to the owner as the turn job’s usage', async () => {
+    const agents = await makeAgents(stack, user, 2, { num_predict: 8, temperature: 0 });
+    const mod = await stack.request('POST', '/v1/agents', {
+      user,
+      // A persona of its own: a moderator call is cacheable, and one answered from the cache would not reach the proxy.
+      body: { name: 'Moderator', persona: `You are a fair moderator (${randomUUID()}).`, params: { num_predict: 24, temperature: 0 } },
+    });
+    expect(mod.status, mod.text).toBe(201);
+    const room = await makeRoom(stack, user, {
+      agentIds: agents.map((a) => a.id),
+      policy: { turns: { kind: 'moderator', moderatorId: mod.json.id }, maxTurns: 4 },
+    });
+    // Chats: turn 1's moderator and speaker, turn 2's moderator and speaker (held), then turn 3's moderator, which
+    // (a fault: the real model does not declare consensus on demand) answers consensus with a known usage.
+    const before = chats();
+    let release!: () => void;
+    const held = new Promise<void>((r) => (release = r));
+    proxy.inject((m, p) => m === 'POST' && p === '/api/chat' && chats() === before + 3, { kind: 'hold', until: held });
+    await act(stack, user, room.id, 'start');
+    await until('turn 2 to be speaking', () => chats() === before + 4, { timeoutMs: 120_000 });
+    const speaking = await stack.api.db('discussions').where({ id: room.id }).first();
+    const next = agents.find((a) => a.id !== speaking.speaker_id)!;
+    const answer = {
+      message: { role: 'assistant', content: JSON.stringify({ next: next.name, consensus: true }) },
+      done: true,
+      prompt_eval_count: 50,
+      eval_count: 10,
+    };
+    proxy.inject((m, p) => m === 'POST' && p === '/api/chat', {
+      kind: 'respond',
+      status: 200,
+      headers: { 'content-type': 'application/x-ndjson' },
+      body: `${JSON.stringify({ model: 'moderator', created_at: new Date().toISOString(), ...answer, done_reason: 'stop' })}\n`,
+    });
+    release();
+
+    const done = await waitForRoom(stack, user, room.id, closed);
+    expect(done).toMatchObject({ status: 'finished', statusReason: 'the moderator declared consensus' });
+    const source = await transcript(stack, user, room.id);
+    expect(source.turns.map((t: any) => t.turn)).toEqual([1, 2]);
+    const tokens = (u: any) => (u ? u.promptTokens + u.completionTokens : 0);
+    const turnsTokens = source.turns.reduce((n: number, t: any) => n + tokens(t.usage) + tokens(t.moderatorUsage), 0);
+    // The room counts its turns and the moderator call that ended it.
+    expect(done.tokensUsed).toBe(turnsTokens + 60);
+    // The owner is metered for it: it is the turn 3 job's own usage (recorded in usage_daily and the budget with the job).
+    const job = await stack.api
+      .db('jobs')
+      .where({ kind: 'discussion.turn' })
+      .whereRaw(`input->>'discussionId' = ?`, [room.id])
+      .whereRaw(`(input->>'turn')::int = 3`)
+      .first();
+    expect(job).toMatchObject({ state: 'completed', owner_id: user.id, tokens_in: 50, tokens_out: 10 });
+    expect(job.result).toMatchObject({ outcome: 'finished', usage: { promptTokens: 50, completionTokens: 10 } });
+    // A fork from turn 2 starts from the count at the end of turn 2: the consensus call came after it.
+    const f = await stack.request('POST', `/v1/discussions/${room.id}/fork`, { user, body: { fromTurn: 2 } });
+    expect(f.status, f.text).toBe(201);
+    expect(f.json.tokensUsed).toBe(turnsTokens);
   }, 300_000);
 });

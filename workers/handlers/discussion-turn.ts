@@ -91,7 +91,9 @@ export function discussionTurnHandler(rt: DiscussionRuntime): Handler<typeof dis
       }
       if (pick.consensus) {
         const reason = 'the moderator declared consensus';
-        await finishBeforeTurn(rt, { id, turn, jobId: ctx.jobId, reason });
+        // The call is the room's (tokens_used) and the owner's: as this job's own usage (its result), which
+        // the runtime records against the owner's ledger and budget when the job completes.
+        await finishBeforeTurn(rt, { id, turn, jobId: ctx.jobId, reason, tokens: turnTokens({ usage: null, moderatorUsage: pick.usage }) });
         return { discussionId: id, turn, outcome: 'finished', agentId: null, reason, usage: pick.usage } satisfies DiscussionTurnResult;
       }
       await rt.rooms.setSpeaker(id, turn, ctx.jobId, pick.agentId);
