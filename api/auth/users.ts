@@ -77,12 +77,20 @@ export function createUsers(deps: UserDeps) {
 
     /**
      * Changes a user's role and/or disables (or re-enables) the account. A role change applies to live
-     * sessions at their next request; disabling also revokes every session at once.
+     * sessions at their next request; disabling also revokes every session at once. A change that would
+     * leave no enabled admin (the last one demoting or disabling themselves, or two admins demoting each
+     * other at once) is INVALID_STATE and changes nothing.
      */
     async update(actor: Actor, userId: string, change: { role?: Role; disabled?: boolean }, meta: RequestMeta): Promise<UserRow> {
       const before = await store.byId(userId);
       if (!before) throw new AppError('NOT_FOUND');
-      const row = await store.update(userId, change);
+      // A change to the role or the disabled flag must leave at least one enabled admin (checked and made atomically).
+      const row =
+        change.role !== undefined || change.disabled !== undefined ? await store.updateKeepingAnAdmin(userId, change) : await store.update(userId, change);
+      if (row === 'last-admin')
+        throw new AppError('INVALID_STATE', {
+          detail: 'That would leave no enabled admin: promote or enable another admin first',
+        });
       if (!row) throw new AppError('NOT_FOUND');
       // Live sessions and keys re-read the user at their next request, in every process. Bumped whenever
       // the request touches these fields (a concurrent change may have made `before` stale); a Redis

@@ -283,7 +283,11 @@ export function authRoutes(deps: { auth: Auth; auditLog: AuditLog; onIssued?: (g
       summary: "Change a user's role, or disable the account (which revokes its sessions at once).",
       params: IdParams,
       body: UserPatch,
-      responses: { 200: { description: 'Updated', schema: UserView }, 404: problem('No such user') },
+      responses: {
+        200: { description: 'Updated', schema: UserView },
+        404: problem('No such user'),
+        409: problem('The change would leave no enabled admin'),
+      },
       async handle({ actor, params, body, ip, userAgent }) {
         const u = await auth.users.update(actor, params.id, body, { ip, userAgent });
         return { status: 200, body: { id: u.id, username: u.username, role: u.role, disabled: u.disabled } };

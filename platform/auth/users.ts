@@ -4,6 +4,7 @@
  */
 import type { Role } from '../../shared/index.ts';
 import type { Db } from '../connections/index.ts';
+import { SYSTEM_USER_ID } from '../jobs/index.ts';
 
 export interface UserRow {
   id: string;
@@ -53,6 +54,26 @@ export function createUserStore(db: Db) {
         .update({ ...rest, ...(passwordHash !== undefined ? { password_hash: passwordHash } : {}), updated_at: db.fn.now() })
         .returning('*')) as UserRow[];
       return row;
+    },
+
+    /**
+     * Changes a role or the disabled flag unless that would leave no enabled admin: then 'last-admin' and
+     * nothing changes. The built-in `system` user never counts (an admin row, but internal and disabled).
+     * The check and the update run in one transaction under one advisory lock, so two admins demoting or
+     * disabling each other at once cannot both pass the check against the other's row.
+     */
+    async updateKeepingAnAdmin(id: string, change: { role?: Role; disabled?: boolean }): Promise<UserRow | undefined | 'last-admin'> {
+      return db.transaction(async (trx) => {
+        await trx.raw('select pg_advisory_xact_lock(hashtext(?))', ['parley.users:admins']);
+        const admins = (await trx('users').where({ role: 'admin', disabled: false }).whereNot({ id: SYSTEM_USER_ID }).pluck('id')) as string[];
+        const removesAdmin = (change.role !== undefined && change.role !== 'admin') || change.disabled === true;
+        if (removesAdmin && admins.includes(id) && admins.length === 1) return 'last-admin';
+        const [row] = (await trx('users')
+          .where({ id })
+          .update({ ...change, updated_at: trx.fn.now() })
+          .returning('*')) as UserRow[];
+        return row;
+      });
     },
 
     async anyEnabledAdmin(): Promise<boolean> {
