@@ -9,6 +9,8 @@
  *   token-ip        `<prefix>:rl:token-ip:<ip>`            POST /v1/auth/token, any grant
  *   token-username  `<prefix>:rl:token-username:<sha256>`  password grants for one username,
  *                                                           failures only (a success is given back)
+ *   password-change (the token-username bucket)            wrong current passwords on POST /v1/auth/password,
+ *                                                           by the session user's username
  *   jobs-read       `<prefix>:rl:jobs-read:<subject>`      GET on /v1/jobs*, SSE included
  *   jobs-write      `<prefix>:rl:jobs-write:<subject>`     every other method on /v1/jobs*
  *   api-read        `<prefix>:rl:api-read:<subject>`       GET on the rest of /v1 (agents, discussions and
@@ -89,15 +91,17 @@ export function rateLimiters(deps: RateLimitDeps): { path: string; handler: Requ
 
   function limiter(
     name: string,
-    opts: Pick<Partial<Options>, 'limit' | 'keyGenerator' | 'skip' | 'skipSuccessfulRequests' | 'identifier'>,
+    opts: Pick<Partial<Options>, 'limit' | 'keyGenerator' | 'skip' | 'skipSuccessfulRequests' | 'requestWasSuccessful' | 'identifier'>,
     detail: string,
+    /** The Redis bucket counted in; two limiters naming one bucket spend one budget. @defaultValue the limiter's name */
+    bucket: string = name,
   ): RequestHandler {
     const handler = rateLimit({
       windowMs: limits.windowMs,
       standardHeaders: 'draft-8',
       legacyHeaders: false,
       identifier: name,
-      store: new RedisStore({ prefix: `${deps.prefix}:rl:${name}:`, sendCommandCluster: ({ command }) => sendCommand(deps.redis, command) }),
+      store: new RedisStore({ prefix: `${deps.prefix}:rl:${bucket}:`, sendCommandCluster: ({ command }) => sendCommand(deps.redis, command) }),
       logger: {
         error: (err, msg) => deps.log.error({ err, limiter: name }, msg ?? 'rate limiter error'),
         warn: (err, msg) => deps.log.warn({ err, limiter: name }, msg ?? 'rate limiter warning'),
@@ -124,14 +128,17 @@ export function rateLimiters(deps: RateLimitDeps): { path: string; handler: Requ
     return body?.grant_type === 'password' && typeof body.username === 'string' && body.username ? body.username : undefined;
   };
 
+  // One username's failed-login bucket key: the same normalisation as the user lookup (case-insensitive),
+  // so "Alice" and "alice" share a bucket, hashed so Redis never holds what someone typed into a login form.
+  const usernameKey = (username: string) => createHash('sha256').update(username.toLowerCase()).digest('hex');
+
   const tokenIp = limiter('token-ip', { limit: limits.token.perIp, keyGenerator: (req) => clientIp(req) }, 'Too many token requests from this address');
   const tokenUsername = limiter(
     'token-username',
     {
       limit: limits.token.perUsername,
       skip: (req) => passwordUsername(req) === undefined,
-      // Same normalisation as the user lookup (case-insensitive), so "Alice" and "alice" share a bucket.
-      keyGenerator: (req) => createHash('sha256').update(passwordUsername(req)!.toLowerCase()).digest('hex'),
+      keyGenerator: (req) => usernameKey(passwordUsername(req)!),
       // A successful login gives its hit back: only failures count towards the brute-force limit.
       skipSuccessfulRequests: true,
     },
@@ -149,17 +156,23 @@ export function rateLimiters(deps: RateLimitDeps): { path: string; handler: Requ
     res.locals.rateLimitSubject = subject;
     return subject;
   };
-  // Wrong current passwords on POST /v1/auth/password, per user: the same budget as failed logins, so a
-  // stolen access token cannot guess the password through this route faster than through the token endpoint.
+  // Wrong current passwords on POST /v1/auth/password spend the account's failed-login budget: the
+  // token-username bucket of the caller's username. So a stolen access token cannot guess the password
+  // through this route at all once the token endpoint has used the budget up, nor the other way round,
+  // and both refuse with 429 until the window ends. Only a session can change a password (an API key
+  // gets 403 from the route), so other credentials never spend the owner's login budget.
   const passwordChange = limiter(
     'password-change',
     {
       limit: limits.token.perUsername,
-      skip: (req) => req.method !== 'POST',
-      keyGenerator: async (req, res) => (await subjectOf(req, res)).key,
+      skip: async (req, res) => req.method !== 'POST' || (await deps.authenticate(req, res))?.kind !== 'user',
+      keyGenerator: async (req, res) => usernameKey((await deps.authenticate(req, res))!.username),
       skipSuccessfulRequests: true,
+      // A 409 lost a race with another change but gave the right current password: not a failed guess.
+      requestWasSuccessful: (_req, res) => res.statusCode < 400 || res.statusCode === 409,
     },
-    'Too many wrong current passwords for this account',
+    'Too many failed sign-ins or wrong current passwords for this account',
+    'token-username',
   );
 
   // A collection query is a POST (its vector and filter do not fit a URL) but reads: it counts as one.

@@ -190,13 +190,14 @@ export function authRoutes(deps: { auth: Auth; auditLog: AuditLog; onIssued?: (g
       tags: ['auth'],
       access: 'sessions:self',
       summary:
-        'Change your password, given the current one. Your other sessions are revoked; this one stays. Needs a session, not an API key. Wrong current passwords are limited per user.',
+        'Change your password, given the current one. Your other sessions are revoked; this one stays. Needs a session, not an API key. Wrong current passwords spend the account failed-login budget, shared with the token endpoint.',
       body: ChangePassword,
       responses: {
         200: { description: 'Changed', schema: PasswordChanged },
         400: problem('Wrong current password, or a new one of the wrong length'),
         403: problem('Called with an API key'),
-        429: problem('Too many wrong current passwords'),
+        409: problem('The password was changed by another request meanwhile; the current password given is no longer current (INVALID_STATE)'),
+        429: problem('Too many failed sign-ins or wrong current passwords for this account (RATE_LIMITED; shares the failed-login budget)'),
       },
       async handle({ actor, body, ip, userAgent }) {
         return { status: 200, body: await auth.users.changePassword(actor, body, { ip, userAgent }), headers: { 'Cache-Control': 'no-store' } };

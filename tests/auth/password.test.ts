@@ -3,12 +3,14 @@
  * own (given the current one) and revokes your other sessions; an admin's
  * `POST /v1/admin/users/:id/password` and `npm run user -- reset-password`
  * set someone's and revoke all of theirs. Every change is audited; wrong
- * current passwords count against a per-user limit before any hashing.
+ * current passwords spend the account's failed-login budget (shared with the
+ * token endpoint) before any hashing.
  */
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { passwordHashCount } from '../../api/auth/passwords.ts';
+import { passwordHashCount, verifyPassword } from '../../api/auth/passwords.ts';
 import { startStack, type Stack, type TestUser } from '../harness.ts';
+import { responseValidator } from '../support/openapi-fuzz.ts';
 import { login, runScript, tokenRequest } from './helpers.ts';
 
 let stack: Stack;
@@ -57,14 +59,19 @@ describe('POST /v1/auth/password', () => {
     const answers = await Promise.all(fresh.map((newPassword) => change(u, { currentPassword: u.password, newPassword })));
     const won = answers.flatMap((a, i) => (a.status === 200 ? [i] : []));
     expect(won).toHaveLength(1);
+    // Every answer, the 409 included (it was missing), is one the OpenAPI document declares.
+    const validate = responseValidator((await stack.request('GET', '/openapi.json')).json);
+    for (const a of answers) expect(validate('POST', '/v1/auth/password', a.status, a.headers.get('content-type'), a.text)).toEqual([]);
     for (const a of answers.filter((x) => x.status !== 200)) {
       // Refused at the write (409), at the check when the winner had committed before it read (400), or by the
       // per-user limit on password attempts, which this file sets low (429).
       expect([400, 409, 429]).toContain(a.status);
       expect(a.headers.get('content-type')).toMatch(/^application\/problem\+json/);
     }
-    expect(await canLogIn(u, fresh[won[0]!]!)).toBe(true);
-    expect(await canLogIn(u, fresh[(won[0]! + 1) % 4]!)).toBe(false);
+    // Read from the row, not by logging in: the losers' 400s spent the account's failed-login budget.
+    const { password_hash: hash } = await stack.api.db('users').where({ id: u.id }).first();
+    expect(await verifyPassword(hash, fresh[won[0]!]!)).toBe(true);
+    expect(await verifyPassword(hash, fresh[(won[0]! + 1) % 4]!)).toBe(false);
   });
 
   it('refuses a short new password with 400 naming newPassword', async () => {
@@ -90,7 +97,33 @@ describe('POST /v1/auth/password', () => {
     expect(limited.status).toBe(429);
     expect(limited.json.code).toBe('RATE_LIMITED');
     expect(passwordHashCount()).toBe(hashes);
-    expect(await canLogIn(u, u.password)).toBe(true);
+    // The budget is the account's failed-login budget: the token endpoint refuses now too, even the right password.
+    const login = await tokenRequest(stack, { grant_type: 'password', username: u.username, password: u.password });
+    expect(login.status).toBe(429);
+    expect(passwordHashCount()).toBe(hashes);
+  });
+
+  // Regression: failed logins and wrong current passwords had separate buckets, so a stolen access token got
+  // twice the documented guesses per window (6 wrong logins, then 5 more wrong current passwords before a 429).
+  it('shares the failed-login budget: wrong logins first leave no wrong current password to try, 429 with Retry-After', async () => {
+    const u = await stack.user('member');
+    for (let i = 0; i < perUser; i++)
+      expect((await tokenRequest(stack, { grant_type: 'password', username: u.username.toUpperCase(), password: `wrong-${i}` })).status).toBe(400);
+    const hashes = passwordHashCount();
+    const limited = await change(u, { currentPassword: `wrong-${perUser}`, newPassword: `new-${randomUUID()}` });
+    expect(limited.status).toBe(429);
+    expect(limited.json.code).toBe('RATE_LIMITED');
+    expect(Number(limited.headers.get('retry-after'))).toBeGreaterThan(0);
+    expect(passwordHashCount()).toBe(hashes);
+  });
+
+  it('shares the failed-login budget: wrong current passwords and wrong logins together reach the limit', async () => {
+    const u = await stack.user('member');
+    expect((await change(u, { currentPassword: 'wrong-0', newPassword: `new-${randomUUID()}` })).status).toBe(400);
+    for (let i = 1; i < perUser; i++)
+      expect((await tokenRequest(stack, { grant_type: 'password', username: u.username, password: `wrong-${i}` })).status).toBe(400);
+    expect((await change(u, { currentPassword: 'wrong-again', newPassword: `new-${randomUUID()}` })).status).toBe(429);
+    expect((await tokenRequest(stack, { grant_type: 'password', username: u.username, password: u.password })).status).toBe(429);
   });
 });
 
