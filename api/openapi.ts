@@ -103,9 +103,10 @@ export function buildOpenApi(routes: Route[], extra: DocumentedEndpoint[] = []):
     const wwwAuthenticate = { 'WWW-Authenticate': { description: 'Bearer, with the reason as error_description', schema: z.string() } };
     if (!isPublic) {
       responses[401] ??= problem('No valid credentials (UNAUTHENTICATED)', wwwAuthenticate);
-      responses[403] ??= problem(`The credential lacks the \`${r.access}\` permission (FORBIDDEN)`, {
-        'WWW-Authenticate': { description: `Bearer, error="insufficient_scope", scope="${r.access}" (RFC 6750 §3.1)`, schema: z.string() },
-      });
+      if (r.access !== 'authenticated')
+        responses[403] ??= problem(`The credential lacks the \`${r.access}\` permission (FORBIDDEN)`, {
+          'WWW-Authenticate': { description: `Bearer, error="insufficient_scope", scope="${r.access}" (RFC 6750 §3.1)`, schema: z.string() },
+        });
     } else {
       responses[401] ??= problem(
         'An Authorization header was sent and is not valid (UNAUTHENTICATED); without one, no credentials are needed',
@@ -126,7 +127,16 @@ export function buildOpenApi(routes: Route[], extra: DocumentedEndpoint[] = []):
       summary: r.summary,
       tags: r.tags,
       security: isPublic ? [] : [{ bearer: [] }, { oauth2: [] }],
-      description: [full.description, isPublic ? 'No credentials needed.' : `Needs the \`${r.access}\` permission.`].filter(Boolean).join('\n\n'),
+      description: [
+        full.description,
+        isPublic
+          ? 'No credentials needed.'
+          : r.access === 'authenticated'
+            ? 'Needs any valid credential, whatever its scope.'
+            : `Needs the \`${r.access}\` permission.`,
+      ]
+        .filter(Boolean)
+        .join('\n\n'),
       request: {
         ...(full.params ? { params: full.params as z.ZodObject } : {}),
         ...(full.query ? { query: full.query as z.ZodObject } : {}),

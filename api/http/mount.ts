@@ -33,18 +33,24 @@ function parsePart<S extends z.ZodType>(declared: S | undefined, value: unknown,
   return r.data;
 }
 
+/** The actor, whatever its permissions; no credential is 401. */
+export function authenticated(actor: Actor | undefined): Actor {
+  if (!actor) throw new AppError('UNAUTHENTICATED', { detail: 'Send "Authorization: Bearer <access token>" (from POST /v1/auth/token) or an API key' });
+  return actor;
+}
+
 /**
  * The actor, if it may use a resource needing `permission`: no credential is 401; one without the
  * permission is 403 with RFC 6750 §3.1's insufficient_scope challenge naming it. Routes and event streams.
  */
 export function authorize(actor: Actor | undefined, permission: Permission): Actor {
-  if (!actor) throw new AppError('UNAUTHENTICATED', { detail: 'Send "Authorization: Bearer <access token>" (from POST /v1/auth/token) or an API key' });
-  if (!can(actor, permission))
+  const a = authenticated(actor);
+  if (!can(a, permission))
     throw new AppError('FORBIDDEN', {
       detail: `This needs the ${permission} permission`,
       headers: { 'WWW-Authenticate': `Bearer realm="parley", error="insufficient_scope", scope="${permission}"` },
     });
-  return actor;
+  return a;
 }
 
 function hasBody(req: Request): boolean {
@@ -98,7 +104,8 @@ export function mountRoutes(routes: Route[], authenticate: Authenticate, endpoin
       const actor = r.access === 'public' && (!req.headers.authorization || clientCredentials) ? undefined : await authenticate(req, res);
       // Who asked, for the denial audit (api/auth/denials.ts) when the answer is 403.
       res.locals.actor = actor;
-      if (r.access !== 'public') authorize(actor, r.access);
+      if (r.access === 'authenticated') authenticated(actor);
+      else if (r.access !== 'public') authorize(actor, r.access);
       if (r.bodyType === 'binary') {
         const refused = binaryBodyRefusal(req, r);
         if (refused) throw refused;

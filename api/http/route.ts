@@ -12,8 +12,12 @@ import type { Actor, Permission } from '../auth/permissions.ts';
 
 export type Method = 'get' | 'post' | 'put' | 'patch' | 'delete';
 
-/** `public`: no credentials needed. Otherwise the permission an authenticated actor must hold. */
-export type Access = 'public' | Permission;
+/**
+ * `public`: no credentials needed. `authenticated`: any valid credential, whatever its scope (for what a
+ * credential may always do to itself, such as ending its own session). Otherwise the permission an
+ * authenticated actor must hold.
+ */
+export type Access = 'public' | 'authenticated' | Permission;
 
 /**
  * Who calls a route of access `A`: a public route may be called anonymously; any other route runs

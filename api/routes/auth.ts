@@ -31,6 +31,7 @@ import {
 import type { Auth } from '../auth/index.ts';
 import { oauthError } from '../auth/token-endpoint.ts';
 import { AppError } from '../domain/errors.ts';
+import { authorize } from '../http/mount.ts';
 import { problem, route, type Route } from '../http/route.ts';
 
 /**
@@ -160,11 +161,17 @@ export function authRoutes(deps: { auth: Auth; auditLog: AuditLog; onIssued?: (g
       path: '/v1/auth/sessions/:id',
       operationId: 'revokeSession',
       tags: ['auth'],
-      access: 'sessions:self',
-      summary: 'Revoke one of your sessions.',
+      // A credential may always end its own session, whatever its scope; another session needs sessions:self.
+      access: 'authenticated',
+      summary: 'Revoke one of your sessions. Any session may revoke itself; revoking another needs `sessions:self`.',
       params: IdParams,
-      responses: { 204: { description: 'Revoked' }, 404: problem('Not one of your sessions') },
+      responses: {
+        204: { description: 'Revoked' },
+        403: problem('Another session, and the credential lacks the `sessions:self` permission (FORBIDDEN)'),
+        404: problem('Not one of your sessions'),
+      },
       async handle({ actor, params, ip, userAgent }) {
+        if (params.id !== actor.sessionId) authorize(actor, 'sessions:self');
         await auth.sessions.revokeOwn(actor, params.id, { ip, userAgent });
         return { status: 204 };
       },
@@ -174,9 +181,13 @@ export function authRoutes(deps: { auth: Auth; auditLog: AuditLog; onIssued?: (g
       path: '/v1/auth/logout',
       operationId: 'logout',
       tags: ['auth'],
-      access: 'sessions:self',
-      summary: 'Revoke the current session; its access and refresh tokens stop working.',
-      responses: { 204: { description: 'Logged out' } },
+      // Ending your own session needs no permission: a session narrowed by `scope` can log out too.
+      access: 'authenticated',
+      summary: 'Revoke the current session; its access and refresh tokens stop working. Any session may, whatever its scope.',
+      responses: {
+        204: { description: 'Logged out' },
+        409: problem('Called with an API key, which has no session: revoke the key instead (INVALID_STATE)'),
+      },
       async handle({ actor, ip, userAgent }) {
         if (!actor.sessionId) throw new AppError('INVALID_STATE', { detail: 'API keys have no session; revoke the key instead' });
         await auth.sessions.revokeOwn(actor, actor.sessionId, { ip, userAgent }, 'auth.logout');

@@ -7,6 +7,7 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startStack, type Stack, type TestUser } from '../harness.ts';
 import { passwordHashCount } from '../../api/auth/passwords.ts';
+import { responseValidator } from '../support/openapi-fuzz.ts';
 import { claimsOf, login, rawRequest, stableProblem, tokenRequest, uniqueName, type HttpResult } from './helpers.ts';
 
 let stack: Stack;
@@ -286,6 +287,44 @@ describe('logout and sessions', () => {
     const del = await stack.request('DELETE', `/v1/auth/sessions/${claimsOf(other.token).sid}`, { headers: mine.auth });
     expect(del.status).toBe(404);
     expect((await me(other.token)).status).toBe(200);
+  });
+
+  // Regression: logout and DELETE /v1/auth/sessions/:id needed sessions:self, so a session signed in with a
+  // narrower scope could not end itself (403) and its refresh token kept working for its whole lifetime.
+  const narrowSession = async (scope: string) => {
+    const t = await tokenRequest(stack, { grant_type: 'password', username: user.username, password: user.password, scope });
+    expect(t.status).toBe(200);
+    return { token: t.json.access_token as string, refreshToken: t.json.refresh_token as string, auth: { authorization: `Bearer ${t.json.access_token}` } };
+  };
+
+  it('a session narrowed by scope (without sessions:self) can log itself out, refresh token included', async () => {
+    const s = await narrowSession('jobs:read');
+    expect((await stack.request('POST', '/v1/auth/logout', { headers: s.auth })).status).toBe(204);
+    expect((await stack.request('GET', '/v1/jobs', { headers: s.auth })).status).toBe(401);
+    expectOAuthError(await tokenRequest(stack, { grant_type: 'refresh_token', refresh_token: s.refreshToken }), 'invalid_grant');
+  });
+
+  it('a session narrowed by scope can revoke itself by id, but not another session of the account', async () => {
+    const s = await narrowSession('jobs:read');
+    const other = await login(stack, user);
+    const denied = await stack.request('DELETE', `/v1/auth/sessions/${claimsOf(other.token).sid}`, { headers: s.auth });
+    expect(denied.status).toBe(403);
+    expect(denied.headers.get('www-authenticate')).toMatch(/insufficient_scope.*sessions:self/);
+    expect((await me(other.token)).status).toBe(200);
+    expect((await stack.request('DELETE', `/v1/auth/sessions/${claimsOf(s.token).sid}`, { headers: s.auth })).status).toBe(204);
+    expectOAuthError(await tokenRequest(stack, { grant_type: 'refresh_token', refresh_token: s.refreshToken }), 'invalid_grant');
+  });
+
+  it('logout with an API key is 409 INVALID_STATE (a key has no session)', async () => {
+    const s = await login(stack, user);
+    const key = await stack.request('POST', '/v1/auth/api-keys', { headers: s.auth, body: { name: 'logout-probe', scopes: ['jobs:read'] } });
+    expect(key.status).toBe(201);
+    const out = await stack.request('POST', '/v1/auth/logout', { headers: { authorization: `Bearer ${key.json.key}` } });
+    expect(out.status).toBe(409);
+    expect(out.json.code).toBe('INVALID_STATE');
+    // Regression: the 409 was not in the OpenAPI document.
+    const validate = responseValidator((await stack.request('GET', '/openapi.json')).json);
+    expect(validate('POST', '/v1/auth/logout', out.status, out.headers.get('content-type'), out.text)).toEqual([]);
   });
 
   it('DELETE /v1/auth/sessions logs the user out everywhere', async () => {

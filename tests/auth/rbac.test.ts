@@ -20,7 +20,8 @@ import { roleHas, type Permission, type Role } from '../../api/auth/permissions.
 import { startStack, type Stack, type TestUser } from '../harness.ts';
 import { login, rawRequest, uniqueName } from './helpers.ts';
 
-type Expected = 'public' | Permission;
+/** `authenticated`: any valid credential, whatever its permissions. */
+type Expected = 'public' | 'authenticated' | Permission;
 
 /** Method and path → the permission the route must demand. Written by hand on purpose. */
 const expected: Record<string, Expected> = {
@@ -32,8 +33,9 @@ const expected: Record<string, Expected> = {
   'GET /v1/auth/me': 'sessions:self',
   'GET /v1/auth/sessions': 'sessions:self',
   'DELETE /v1/auth/sessions': 'sessions:self',
-  'DELETE /v1/auth/sessions/:id': 'sessions:self',
-  'POST /v1/auth/logout': 'sessions:self',
+  // Any credential may end its own session; another session's id (as here) is checked in the route (sessions:self).
+  'DELETE /v1/auth/sessions/:id': 'authenticated',
+  'POST /v1/auth/logout': 'authenticated',
   'POST /v1/auth/password': 'sessions:self',
   'GET /v1/auth/api-keys': 'apikeys:self',
   'POST /v1/auth/api-keys': 'apikeys:self',
@@ -148,6 +150,7 @@ afterAll(() => stack?.stop());
 function verdict(who: Who, access: Expected): 'allowed' | 401 | 403 {
   if (access === 'public') return 'allowed';
   if (who === 'anonymous') return 401;
+  if (access === 'authenticated') return 'allowed';
   return roleHas(who, access) ? 'allowed' : 403;
 }
 
