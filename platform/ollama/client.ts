@@ -51,7 +51,7 @@ import { backoffMs, classify, defaultRetryOptions, sleep, toJobFailure, type Ret
 import { OllamaModels, type ManageOptions } from './models.ts';
 import { HostRouter, type Lease, type UpstreamHost } from './router.ts';
 import { OllamaStatus, defaultStatusOptions, type StatusOptions } from './status.ts';
-import { HostTransport, UpstreamFault, httpFault, readAll, type FaultKind, type TransportOptions } from './transport.ts';
+import { HostTransport, UpstreamFault, httpFault, inputFault, readAll, type FaultKind, type TransportOptions } from './transport.ts';
 
 export interface ChatRequest {
   model: string;
@@ -509,7 +509,7 @@ export class OllamaClient {
           } catch (cause) {
             throw new UpstreamFault('protocol', host.url, `ollama ${host.url}${path}: malformed NDJSON line`, { cause });
           }
-          if (parsed.error) throw new UpstreamFault('protocol', host.url, `ollama ${host.url}${path}: ${parsed.error}`);
+          if (parsed.error) throw inputFault(host.url, parsed.error) ?? new UpstreamFault('protocol', host.url, `ollama ${host.url}${path}: ${parsed.error}`);
           yield parsed;
           if (parsed.done) {
             // Read to the end of the response so the socket goes back to the keep-alive pool.

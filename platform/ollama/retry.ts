@@ -36,7 +36,7 @@ export type FaultClass =
   | 'transient'
   /** The host failed in a way a retry would only repeat slowly (a timeout): counts against its breaker; final. */
   | 'timeout'
-  /** The host answered and refused the request (4xx): the host is healthy; final. */
+  /** The host answered and refused the request (4xx, or an error about the request's input): the host is healthy; final. */
   | 'rejected';
 
 export function classify(f: UpstreamFault): FaultClass {
@@ -53,6 +53,8 @@ export function classify(f: UpstreamFault): FaultClass {
     case 'first-token-timeout':
     case 'idle-timeout':
       return 'timeout';
+    case 'input':
+      return 'rejected';
   }
 }
 
@@ -72,7 +74,8 @@ const codeOf: Record<FaultClass, JobErrorCode> = {
 export function toJobFailure(f: UpstreamFault, note?: string): JobFailure {
   return new JobFailure(f.kind === 'connect-timeout' ? 'UPSTREAM_TIMEOUT' : codeOf[classify(f)], note ? `${f.message} (${note})` : f.message, {
     cause: f,
-    details: { host: f.host, fault: f.kind, ...(f.status === undefined ? {} : { status: f.status }) },
+    // An input refusal is the client's own mistake and reaches its owner: it names no internal host.
+    details: { ...(f.kind === 'input' ? {} : { host: f.host }), fault: f.kind, ...(f.status === undefined ? {} : { status: f.status }) },
   });
 }
 

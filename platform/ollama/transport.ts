@@ -36,6 +36,12 @@ export type FaultKind =
   | 'http'
   /** Ollama reported an error inside a 200 stream, or the stream was malformed or cut short. */
   | 'protocol'
+  /**
+   * Ollama refused the request because of its input (the client's own mistake, such as an invalid JSON
+   * schema in `format`), in a 200 stream or as an HTTP error of any status. Final; the host is healthy.
+   * Its message names no host: it is shown to the job's owner.
+   */
+  | 'input'
   /** Every host's circuit breaker is open: nothing was sent. */
   | 'breaker-open';
 
@@ -197,6 +203,20 @@ export async function readAll(res: IncomingMessage): Promise<string> {
   return Buffer.concat(parts).toString('utf8');
 }
 
+/**
+ * Ollama's errors that mean the request's input was at fault, whatever the status it gives them with:
+ * `format` holding a JSON schema its grammar converter cannot compile comes back inside a 200 stream, or
+ * as HTTP 500 without streaming. Retrying them would only repeat the refusal.
+ */
+const inputErrors = [/^invalid JSON schema in format\b/i];
+
+/** An input refusal for Ollama's error `message`, or undefined when the message is not one. */
+export function inputFault(host: string, message: string, status?: number): UpstreamFault | undefined {
+  return inputErrors.some((re) => re.test(message.trim()))
+    ? new UpstreamFault('input', host, `The model server refused the request: ${message.trim()}`, { status })
+    : undefined;
+}
+
 export function httpFault(host: string, path: string, status: number, text: string): UpstreamFault {
   let message = text;
   try {
@@ -204,5 +224,7 @@ export function httpFault(host: string, path: string, status: number, text: stri
   } catch {
     /* not JSON */
   }
+  const input = inputFault(host, message, status);
+  if (input) return input;
   return new UpstreamFault('http', host, `ollama ${host}${path}: HTTP ${status} ${message}`.trim(), { status });
 }

@@ -63,6 +63,29 @@ describe('resilient client against the real Ollama', () => {
     expect(client.breaker().state).toBe('closed');
     expect(client.breaker().consecutiveFailures).toBe(0);
   });
+
+  // Regression: Ollama's "invalid JSON schema in format" (inside a 200 stream) was a retryable protocol fault.
+  it('rejects a format schema Ollama cannot compile as UPSTREAM_REJECTED, without retrying, naming no host', async () => {
+    const retries: unknown[] = [];
+    const c = new OllamaClient({ host, ...timeouts, hooks: { onRetry: (e) => retries.push(e) } });
+    try {
+      const err = await (async () => {
+        for await (const _ of c.chat({
+          model: chatModel,
+          messages: [{ role: 'user', content: 'hi' }],
+          format: { type: 'object', properties: { a: { $ref: '#' } } },
+          options: { num_predict: 4 },
+        }))
+          void _;
+      })().catch((e: unknown) => e);
+      expect(err).toMatchObject({ code: 'UPSTREAM_REJECTED', message: expect.stringMatching(/invalid JSON schema in format/) });
+      expect((err as Error).message).not.toContain(new URL(host.includes('://') ? host : `http://${host}`).host);
+      expect(retries).toEqual([]);
+      expect(c.breaker().consecutiveFailures).toBe(0);
+    } finally {
+      c.close();
+    }
+  });
 });
 
 describe('keep-alive pooling', () => {

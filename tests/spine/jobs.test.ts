@@ -279,6 +279,22 @@ describe('failures', () => {
     expect(again.attempts).toBe(2);
   });
 
+  // Regression: Ollama answers a `format` schema it cannot compile with an error inside a 200 stream, which was
+  // taken for an upstream fault: retried 3 times, then UPSTREAM_UNAVAILABLE naming the internal Ollama URL.
+  it('fails an llm.chat whose format schema Ollama cannot compile as UPSTREAM_REJECTED, at once, naming no host', async () => {
+    const r = await submit({
+      kind: 'llm.chat',
+      input: { format: { type: 'object', properties: { a: { $ref: '#' } } }, messages: [{ role: 'user', content: 'x' }], options: { num_predict: 4 } },
+    });
+    expect(r.status).toBe(202);
+    const job = await stack.waitForJob(r.json.id, alice);
+    expect(job.state).toBe('failed');
+    expect(job.error.code).toBe('UPSTREAM_REJECTED');
+    expect(job.error.message).toMatch(/invalid JSON schema in format/);
+    expect(job.attempts).toBe(1);
+    for (const host of stack.api.config.ollama.hosts) expect(JSON.stringify(job.error)).not.toContain(new URL(host).host);
+  });
+
   it('refuses to retry a completed job with 409', async () => {
     const r = await submit({ kind: 'system.ping', input: {} });
     await stack.waitForJob(r.json.id, alice);
