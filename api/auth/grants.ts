@@ -131,12 +131,14 @@ export function createGrants(deps: GrantDeps) {
           if (beyond.length) throw oauthError('invalid_scope', `scope beyond what this session was granted: ${beyond.join(' ').slice(0, 200)}`);
         }
       }
-      const refused = async (reason: string, session?: SessionRow) => {
+      // The actor's name goes with its id whenever the session (and so the user) is known.
+      const refused = async (reason: string, session?: SessionRow, user?: UserRow) => {
         deps.onFailure?.('refresh', reason);
         await audit({
           action: 'auth.refresh',
           outcome: 'failure',
           actorId: session?.user_id ?? null,
+          actorName: user?.username ?? null,
           ip: meta.ip,
           userAgent: meta.userAgent,
           targetType: session ? 'session' : undefined,
@@ -152,11 +154,13 @@ export function createGrants(deps: GrantDeps) {
         // A rotated token came back: it leaked (or the client is broken). Either way the family dies.
         await sessions.revoke(known, 'refresh token reuse');
         const s = await sessionStore.byId(known);
+        const owner = s ? await users.byId(s.user_id) : undefined;
         deps.onFailure?.('refresh', 'reuse');
         await audit({
           action: 'auth.refresh_reuse',
           outcome: 'denied',
           actorId: s?.user_id ?? null,
+          actorName: owner?.username ?? null,
           ip: meta.ip,
           userAgent: meta.userAgent,
           targetType: 'session',
@@ -167,7 +171,7 @@ export function createGrants(deps: GrantDeps) {
       const session = await sessionStore.byId(usedFor);
       const user = session ? await users.byId(session.user_id) : undefined;
       if (!session || session.id !== claimedSession || session.revoked_at || session.expires_at < new Date() || !user || user.disabled) {
-        throw await refused(session?.revoked_at ? 'revoked' : 'expired', session);
+        throw await refused(session?.revoked_at ? 'revoked' : 'expired', session, user);
       }
       await sessionStore.touch(session.id, meta.ip ?? null);
       await audit({

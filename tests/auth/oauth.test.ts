@@ -234,7 +234,17 @@ describe('refresh rotation', () => {
     await tokenRequest(stack, { grant_type: 'refresh_token', refresh_token: s.refreshToken });
     const rows = await stack.api.db('audit_events').where({ action: 'auth.refresh_reuse', target_id: sid });
     expect(rows).toHaveLength(1);
-    expect(rows[0]).toMatchObject({ outcome: 'denied', actor_id: user.id, target_type: 'session' });
+    // Regression: the row named the actor's id but not its name.
+    expect(rows[0]).toMatchObject({ outcome: 'denied', actor_id: user.id, actor_name: user.username, target_type: 'session' });
+  });
+
+  it('names the actor on a refused refresh of a revoked session', async () => {
+    const s = await login(stack, user);
+    const sid = claimsOf(s.token).sid;
+    expect((await stack.request('POST', '/v1/auth/logout', { headers: s.auth })).status).toBe(204);
+    expectOAuthError(await tokenRequest(stack, { grant_type: 'refresh_token', refresh_token: s.refreshToken }), 'invalid_grant');
+    const row = await stack.api.db('audit_events').where({ action: 'auth.refresh', outcome: 'failure', target_id: sid }).first();
+    expect(row).toMatchObject({ actor_id: user.id, actor_name: user.username, details: { reason: 'revoked' } });
   });
 
   it('leaves the user’s other sessions alone when one session is revoked for reuse', async () => {
