@@ -131,5 +131,16 @@ export const Problem = z.object({
   code: ApiErrorCode,
   requestId: z.string().optional(),
   errors: z.array(z.object({ path: z.string(), message: z.string() })).optional(),
+  /** LIMIT_EXCEEDED: the cap that refused the request. */
+  cap: z.string().optional(),
+  /**
+   * LIMIT_EXCEEDED: the cap's value, a number for a numeric cap, a comma-separated list for a list of allowed
+   * values (models, priorities). BUDGET_EXHAUSTED: the budget's tokens per period. Quantities are JSON numbers.
+   */
+  limit: z.union([z.number(), z.string()]).optional(),
+  /** BUDGET_EXHAUSTED: tokens used or reserved in the period. */
+  used: z.number().optional(),
+  /** BUDGET_EXHAUSTED: the tokens this request would reserve. */
+  requested: z.number().optional(),
 });
 export type Problem = z.infer<typeof Problem>;

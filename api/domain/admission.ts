@@ -104,9 +104,9 @@ export function budgetExhausted(f: BudgetRefusal, needs = 'prompt estimate + num
     extra: {
       period: f.period,
       source: f.source,
-      limit: String(f.limitTokens),
-      used: String(f.usedTokens),
-      requested: String(f.requestedTokens),
+      limit: f.limitTokens,
+      used: f.usedTokens,
+      requested: f.requestedTokens,
       resetsAt: f.resetsAt.toISOString(),
     },
   });
@@ -157,7 +157,7 @@ export function createAdmission(deps: AdmissionDeps) {
       throw new AppError('LIMIT_EXCEEDED', {
         detail: `The input of ${req.kind} is ${bytes} bytes of JSON: above the bound of ${limit} bytes for this kind`,
         errors: [{ path: 'input', message: `at most ${limit} bytes of JSON` }],
-        extra: { cap: 'inputBytes', limit: String(limit) },
+        extra: { cap: 'inputBytes', limit },
       });
     }
   }

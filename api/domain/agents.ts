@@ -42,7 +42,7 @@ export async function ensureAgentRoom(deps: Pick<AgentDeps, 'rooms' | 'maxAgents
     throw new AppError('LIMIT_EXCEEDED', {
       detail: `At most ${max} agents per user: you have ${n}${adding > 1 ? `, and this needs ${adding} more` : ''}. Delete one first.`,
       errors: [{ path: '(root)', message: `at most ${max} agents per user` }],
-      extra: { cap: 'maxAgentsPerUser', limit: String(max) },
+      extra: { cap: 'maxAgentsPerUser', limit: max },
     });
   }
 }

@@ -76,7 +76,7 @@ async function ensureOpenRoomSlot(deps: DiscussionDeps, trx: Knex, ownerId: stri
     throw new AppError('LIMIT_EXCEEDED', {
       detail: `At most ${max} rooms of one owner may be open (draft, running or paused) at once; you have ${n}. Stop one first.`,
       errors: [{ path: '(root)', message: `at most ${max} open rooms per user` }],
-      extra: { cap: 'maxOpenRoomsPerUser', limit: String(max) },
+      extra: { cap: 'maxOpenRoomsPerUser', limit: max },
     });
   }
 }
@@ -305,7 +305,7 @@ export async function postMessage(deps: DiscussionDeps, actor: Actor, id: string
       throw new AppError('LIMIT_EXCEEDED', {
         detail: `This room has taken its ${max} human messages`,
         errors: [{ path: 'text', message: `at most ${max} human messages per room` }],
-        extra: { cap: 'maxMessagesPerRoom', limit: String(max) },
+        extra: { cap: 'maxMessagesPerRoom', limit: max },
       });
     }
   }

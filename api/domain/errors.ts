@@ -11,8 +11,12 @@ export class AppError extends Error {
   readonly detail: string | undefined;
   readonly errors: { path: string; message: string }[] | undefined;
   readonly headers: Record<string, string> | undefined;
-  /** OAuth2's `error` and `error_description`, for the token endpoint's §5.2 answers (written by api/http/errors.ts). */
-  readonly extra: Record<string, string> | undefined;
+  /**
+   * Extension members of the problem body (api/http/errors.ts writes them): a cap's `cap` and `limit`, a
+   * budget's `limit`, `used` and `requested`, …; and OAuth2's `error` and `error_description`, for the token
+   * endpoint's §5.2 answers. A quantity is a JSON number, never a numeral in a string.
+   */
+  readonly extra: Record<string, string | number> | undefined;
 
   constructor(
     code: ApiErrorCode,
@@ -21,7 +25,7 @@ export class AppError extends Error {
       errors?: { path: string; message: string }[];
       cause?: unknown;
       headers?: Record<string, string>;
-      extra?: Record<string, string>;
+      extra?: Record<string, string | number>;
     } = {},
   ) {
     super(opts.detail ?? code, { cause: opts.cause });

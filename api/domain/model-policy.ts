@@ -21,12 +21,15 @@ export interface ModelView {
   isKnown(model: string): boolean | undefined;
 }
 
-/** 422 LIMIT_EXCEEDED naming the cap and its limit (the problem body's `cap` and `limit`). */
+/**
+ * 422 LIMIT_EXCEEDED naming the cap and its limit (the problem body's `cap` and `limit`): a number for a
+ * numeric cap, a comma-separated list for a list of allowed values (models, priorities).
+ */
 export function capExceeded(cap: keyof RoleCap, limit: number | string, role: string, detail: string, path: string): AppError {
   return new AppError('LIMIT_EXCEEDED', {
     detail: `${detail}: above the ${role} cap ${cap} = ${limit}`,
     errors: [{ path, message: `the ${role} cap ${cap} is ${limit}` }],
-    extra: { cap, limit: String(limit) },
+    extra: { cap, limit },
   });
 }
 

@@ -47,7 +47,7 @@ describe('payload and result sizes per kind', () => {
     const before = await jobsOf(member);
     const r = await submit(member, { kind: 'code.chunk', input: { files: [{ path: 'big.ts', content: `// ${'x'.repeat(70 * 1024)}\n` }] } });
     expect(r.status).toBe(422);
-    expect(r.json).toMatchObject({ code: 'LIMIT_EXCEEDED', cap: 'inputBytes', limit: String(64 * 1024) });
+    expect(r.json).toMatchObject({ code: 'LIMIT_EXCEEDED', cap: 'inputBytes', limit: 64 * 1024 });
     expect(r.json.errors).toEqual([{ path: 'input', message: expect.stringContaining('65536') }]);
     expect(await jobsOf(member)).toBe(before);
   });
@@ -116,7 +116,7 @@ describe('system.ping holds a worker slot only as long as the role allows', () =
     const before = await jobsOf(member);
     const r = await submit(member, { kind: 'system.ping', input: { holdMs: 60_000 } });
     expect(r.status).toBe(422);
-    expect(r.json).toMatchObject({ code: 'LIMIT_EXCEEDED', cap: 'maxPingHoldMs', limit: '10000' });
+    expect(r.json).toMatchObject({ code: 'LIMIT_EXCEEDED', cap: 'maxPingHoldMs', limit: 10000 });
     expect(r.json.errors[0].path).toBe('input.holdMs');
     expect(await jobsOf(member)).toBe(before);
     const o = await submit(operator, { kind: 'system.ping', input: { holdMs: 60_000 } });

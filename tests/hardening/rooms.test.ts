@@ -30,7 +30,7 @@ describe('per-user caps on rooms and agents', () => {
     const [a] = [await makeRoom(stack, u, body), await makeRoom(stack, u, body)];
     const third = await stack.request('POST', '/v1/discussions', { user: u, body: { topic: 'One too many', ...body } });
     expect(third.status).toBe(422);
-    expect(third.json).toMatchObject({ code: 'LIMIT_EXCEEDED', cap: 'maxOpenRoomsPerUser', limit: '2' });
+    expect(third.json).toMatchObject({ code: 'LIMIT_EXCEEDED', cap: 'maxOpenRoomsPerUser', limit: 2 });
     expect((await stack.request('POST', `/v1/discussions/${a.id}/stop`, { user: u })).status).toBe(200);
     expect((await stack.request('POST', '/v1/discussions', { user: u, body: { topic: 'Room again', ...body } })).status).toBe(201);
   });
@@ -50,7 +50,7 @@ describe('per-user caps on rooms and agents', () => {
     await makeAgents(stack, u, 3);
     const fourth = await stack.request('POST', '/v1/agents', { user: u, body: { name: 'Dee', persona: 'You are Dee.' } });
     expect(fourth.status).toBe(422);
-    expect(fourth.json).toMatchObject({ code: 'LIMIT_EXCEEDED', cap: 'maxAgentsPerUser', limit: '3' });
+    expect(fourth.json).toMatchObject({ code: 'LIMIT_EXCEEDED', cap: 'maxAgentsPerUser', limit: 3 });
     const owner = await stack.user('member');
     const theirs = await makeAgents(stack, owner, 2);
     const room = await makeRoom(stack, owner, { agentIds: theirs.map((a) => a.id), visibility: 'public' });
@@ -94,7 +94,7 @@ describe('human messages per room', () => {
     const len = await stack.api.redis.xlen(key);
     const over = await post(u, room.id, 'one more');
     expect(over.status).toBe(422);
-    expect(over.json).toMatchObject({ code: 'LIMIT_EXCEEDED', cap: 'maxMessagesPerRoom', limit: '3' });
+    expect(over.json).toMatchObject({ code: 'LIMIT_EXCEEDED', cap: 'maxMessagesPerRoom', limit: 3 });
     expect(await stack.api.redis.xlen(key)).toBe(len);
   });
 });

@@ -198,7 +198,7 @@ describe('the LLM pass in knowledge.extract', () => {
       const r = await stack.request('POST', '/v1/knowledge/sources', { user: u, body: { source, llmPass: true } });
       expect(r.status, r.text).toBe(429);
       expect(r.headers.get('content-type')).toMatch(/^application\/problem\+json/);
-      expect(r.json).toMatchObject({ code: 'BUDGET_EXHAUSTED', requested: String(need), limit: String(need - 1) });
+      expect(r.json).toMatchObject({ code: 'BUDGET_EXHAUSTED', requested: need, limit: need - 1 });
       expect(r.json.detail).toMatch(/LLM pass/);
       expect(Number(r.headers.get('retry-after'))).toBeGreaterThan(0);
       expect((await stack.request('GET', '/v1/knowledge/sources', { user: u })).json.items).toEqual([]);

@@ -48,9 +48,9 @@ describe('reservation at submit', () => {
       status: 429,
       period: 'day',
       source: 'user',
-      limit: '100',
-      used: '0',
-      requested: String(Math.ceil('Tell me a story.'.length / 4) + 200),
+      limit: 100,
+      used: 0,
+      requested: Math.ceil('Tell me a story.'.length / 4) + 200,
     });
     const retryAfter = Number(r.headers.get('retry-after'));
     expect(retryAfter).toBeGreaterThan(0);
@@ -84,8 +84,8 @@ describe('reservation at submit', () => {
         expect(second.status).toBe(429);
         expect(second.json).toMatchObject({
           code: 'BUDGET_EXHAUSTED',
-          used: String(reserved),
-          requested: String(Math.ceil('Say hi.'.length / 4) + 100 - reserved),
+          used: reserved,
+          requested: Math.ceil('Say hi.'.length / 4) + 100 - reserved,
         });
 
         // Workers take the job now: the reservation is settled to what the model really counted.

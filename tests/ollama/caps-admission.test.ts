@@ -54,14 +54,14 @@ async function queued(): Promise<number> {
 }
 
 /** Submits, expects 422 LIMIT_EXCEEDED for `cap`, and checks that nothing was recorded or queued. */
-async function refused(u: TestUser, body: unknown, cap: string, limit: string) {
+async function refused(u: TestUser, body: unknown, cap: string, limit: string | number) {
   const [rows, inQueue] = [await jobsOf(u), await queued()];
   const r = await stack.request('POST', '/v1/jobs', { user: u, body });
   expect(r.status).toBe(422);
   expect(r.headers.get('content-type')).toContain('application/problem+json');
   expect(r.json).toMatchObject({ code: 'LIMIT_EXCEEDED', status: 422, cap, limit });
   expect(r.json.detail).toContain(cap);
-  expect(r.json.detail).toContain(limit);
+  expect(r.json.detail).toContain(String(limit));
   expect(await jobsOf(u)).toBe(rows);
   expect(await queued()).toBe(inQueue);
   return r.json;
@@ -116,7 +116,7 @@ describe('role caps at submit', () => {
   it("bounds keep_alive by the role's maxKeepAliveS: forever and long durations are refused to members", async () => {
     const u = await member();
     for (const keepAlive of [-1, '-1s', '2h', 3600]) {
-      const p = await refused(u, chat({ keep_alive: keepAlive }), 'maxKeepAliveS', '1800');
+      const p = await refused(u, chat({ keep_alive: keepAlive }), 'maxKeepAliveS', 1800);
       expect(p.errors[0].path).toBe('input.keep_alive');
     }
     expect((await stack.request('POST', '/v1/jobs', { user: u, body: chat({ keep_alive: '10m' }) })).status).toBe(202);
@@ -127,12 +127,12 @@ describe('role caps at submit', () => {
   });
 
   it('refuses num_predict above the cap', async () => {
-    const p = await refused(await member(), chat({}, { num_predict: 65 }), 'maxNumPredict', '64');
+    const p = await refused(await member(), chat({}, { num_predict: 65 }), 'maxNumPredict', 64);
     expect(p.errors[0].path).toBe('input.options.num_predict');
   });
 
   it('refuses num_ctx above the cap', async () => {
-    await refused(await member(), chat({}, { num_ctx: 4096 }), 'maxNumCtx', '2048');
+    await refused(await member(), chat({}, { num_ctx: 4096 }), 'maxNumCtx', 2048);
   });
 
   it('refuses a prompt longer than the cap, for chats and embedding batches', async () => {
@@ -146,9 +146,9 @@ describe('role caps at submit', () => {
         ],
       }),
       'maxPromptChars',
-      '200',
+      200,
     );
-    await refused(u, { kind: 'embed.batch', input: { texts: ['a'.repeat(150), 'b'.repeat(51)] } }, 'maxPromptChars', '200');
+    await refused(u, { kind: 'embed.batch', input: { texts: ['a'.repeat(150), 'b'.repeat(51)] } }, 'maxPromptChars', 200);
     expect((await stack.request('POST', '/v1/jobs', { user: u, body: chat({ messages: [{ role: 'user', content: 'z'.repeat(200) }] }) })).status).toBe(202);
   });
 
@@ -159,7 +159,7 @@ describe('role caps at submit', () => {
     expect([first.status, second.status]).toEqual([202, 202]);
     // Unmetered work does not count and is not capped.
     expect((await stack.request('POST', '/v1/jobs', { user: u, body: { kind: 'system.ping', input: {} } })).status).toBe(202);
-    await refused(u, chat(), 'maxConcurrentJobs', '2');
+    await refused(u, chat(), 'maxConcurrentJobs', 2);
     expect((await stack.request('DELETE', `/v1/jobs/${first.json.id}`, { user: u })).json.state).toBe('cancelled');
     expect((await stack.request('POST', '/v1/jobs', { user: u, body: chat() })).status).toBe(202);
   });

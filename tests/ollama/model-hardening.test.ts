@@ -114,7 +114,7 @@ describe('keep_alive on a model load', () => {
   it("is bounded by the role's maxKeepAliveS", async () => {
     const r = await stack.request('POST', `/v1/models/${enc(chatModel)}/load`, { user: operator, body: { keep_alive: -1 } });
     expect(r.status).toBe(422);
-    expect(r.json).toMatchObject({ code: 'LIMIT_EXCEEDED', cap: 'maxKeepAliveS', limit: '60', errors: [{ path: 'keep_alive' }] });
+    expect(r.json).toMatchObject({ code: 'LIMIT_EXCEEDED', cap: 'maxKeepAliveS', limit: 60, errors: [{ path: 'keep_alive' }] });
     expect((await stack.request('POST', `/v1/models/${enc(chatModel)}/load`, { user: operator, body: { keep_alive: '10m' } })).status).toBe(422);
   });
 });
