@@ -249,7 +249,12 @@ export async function startApi(env: NodeJS.ProcessEnv = process.env) {
     access: 'jobs:read',
     params: z.object({ id: z.uuid().toLowerCase() }),
     query: EventStreamQuery,
-    requestHeaders: { 'Last-Event-ID': { description: 'Resume after this seq: exactly the events after it', schema: LastEventIdHeader } },
+    requestHeaders: {
+      'Last-Event-ID': {
+        description: 'Resume after this seq: exactly the events after it. A seq beyond the last of a running job is read as that last seq.',
+        schema: LastEventIdHeader,
+      },
+    },
     responses: {
       200: {
         description: 'text/event-stream of tokens, progress, reset and finished',

@@ -11,10 +11,14 @@
  * The end: a closed room's last word is the `status` that closed it; its seq
  * is kept on the room row (`closed_seq`). A viewer at or after it gets `null`
  * (SSE 204, Socket.IO `{ ok: true, ended: true }`), as a job's does after
- * `finished`: nothing more will ever come. On an open room, a seq beyond the
- * room's last is answered as a job's is — the stream stays open — and relays
- * what the room says next (a seq never issued cannot have been seen; skipping
- * up to it could swallow the `status` that closes the room).
+ * `finished`: nothing more will ever come. A seq beyond the room's last is
+ * read as that last seq, as a job's is (watch.ts) — the stream stays open —
+ * and relays what the room says next (a seq never issued cannot have been
+ * seen; skipping up to it could swallow the `status` that closes the room).
+ * That holds for a room whose row is closed but whose closing `status` is
+ * not written yet (a stop waits for the speaker's partial turn first). The
+ * row goes closed before its `status` is appended, so a room read as open
+ * whose stream already ends with the closing `status` is answered as closed.
  *
  * The stream keeps only its last PARLEY_ROOM_STREAM_MAXLEN entries or so. A
  * viewer asking for seqs already trimmed gets one `snapshot` first, then the
@@ -34,7 +38,7 @@ import type { Redis } from 'ioredis';
 import type { DiscussionStore } from '../../platform/discussions/index.ts';
 import { toMessage, toTurn, type Transcripts } from '../../platform/discussions/index.ts';
 import type { Keys } from '../../platform/keys.ts';
-import { closingStatusSeq, lastKeptSeqOfTurn, readRoomMessages } from '../../platform/streams/index.ts';
+import { lastKeptSeqOfTurn, readRoomMessages, roomStreamHead } from '../../platform/streams/index.ts';
 import { isClosed, type HumanMessage, type RoomEvent, type RoomStatus } from '../../shared/index.ts';
 import { can, type Actor } from '../auth/permissions.ts';
 import { readableRoom } from '../domain/discussions.ts';
@@ -60,12 +64,15 @@ export async function watchDiscussion(
   if (!can(actor, 'discussions:read')) throw new AppError('NOT_FOUND', { detail: 'No such discussion' });
   const row = await readableRoom(deps, actor, id);
   const key = deps.keys.roomStream(id);
-  const [oldest] = (await deps.redis.xrange(key, '-', '+', 'COUNT', 1)) as [string, string[]][];
-  const firstSeq = oldest ? Number(oldest[0].split('-')[1]) : undefined;
+  // Read after the row, in one step: a `status` that closed the room since is seen here.
+  const head = await roomStreamHead(deps.redis, deps.keys, id);
+  const firstSeq = head.firstSeq;
   const trimmed = firstSeq !== undefined && firstSeq > afterSeq + 1;
+  // A seq the room has not reached yet: relay from its last one (what comes next).
+  const from = Math.min(afterSeq, head.lastSeq);
   if (isClosed(row.status)) {
     // Rooms closed before the row kept it: the stream's last entry, while it is kept.
-    const closedSeq = row.closed_seq ?? (await closingStatusSeq(deps.redis, deps.keys, id));
+    const closedSeq = row.closed_seq ?? head.closingSeq;
     if (closedSeq !== undefined && afterSeq >= closedSeq) return null;
     if (firstSeq === undefined || trimmed) {
       // Expired, or trimmed past what the viewer has: the transcript is the whole story, and the last word.
@@ -78,12 +85,12 @@ export async function watchDiscussion(
       });
       return () => {};
     }
-    return deps.hub.subscribe<RoomEvent>(key, afterSeq, fn);
+    return deps.hub.subscribe<RoomEvent>(key, from, fn);
   }
+  // Closed since the row was read: its closing `status` is the stream's last word.
+  if (head.closingSeq !== undefined && afterSeq >= head.closingSeq) return null;
   if (trimmed) return snapshotThenStream(deps, id, row.status, firstSeq, fn);
-  // A seq the room has not reached yet: relay from its last one (what comes next).
-  const lastSeq = Number((await deps.redis.get(deps.keys.roomSeq(id))) ?? 0);
-  return deps.hub.subscribe<RoomEvent>(key, Math.min(afterSeq, lastSeq), fn);
+  return deps.hub.subscribe<RoomEvent>(key, from, fn);
 }
 
 /** An open room trimmed away: the transcript stands in for what is gone, and the stream resumes after what the snapshot holds. */

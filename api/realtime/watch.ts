@@ -5,12 +5,19 @@
  * in for it with one `finished` event. A client resuming after the stream's
  * `finished` gets `null`: there is nothing more, ever (SSE answers 204, which
  * stops a browser's EventSource from reconnecting in a loop).
+ *
+ * A seq beyond the stream's last on a live job is read as that last seq, as
+ * an open discussion room's is (discussion-watch.ts): a seq never issued
+ * cannot have been seen, and a cursor past the `finished` still to come would
+ * drop it, leaving the stream open (and its connection slot held) for ever.
+ * The stream's end is read from Redis, not only from the record, so a job
+ * that finishes between the two reads ends the reader too.
  */
 import type { Redis } from 'ioredis';
 import type { JobLifecycle } from '../../platform/jobs/index.ts';
 import type { Keys } from '../../platform/keys.ts';
 import { isTerminal, type JobEvent } from '../../shared/index.ts';
-import { finishedSeq, runStartSeq } from '../../platform/streams/index.ts';
+import { streamBounds } from '../../platform/streams/index.ts';
 import type { Actor } from '../auth/permissions.ts';
 import { toView, visibleJob, type JobReaders } from '../domain/jobs.ts';
 import type { StreamHub } from '../../platform/streams/index.ts';
@@ -27,12 +34,11 @@ export interface WatchDeps {
 export async function watchJob(deps: WatchDeps, actor: Actor, id: string, from: number, fn: (e: JobEvent) => void): Promise<(() => void) | null> {
   const row = await visibleJob(deps, actor, id);
   const key = deps.keys.jobStream(id);
+  // Read after the record: a `finished` written since is seen here (the record goes terminal first, then the stream).
+  const stream = await streamBounds(deps.redis, key);
   // A job retried by hand: its earlier run ended with a `finished` of its own; readers start after it.
-  const afterSeq = Math.max(from, await runStartSeq(deps.redis, key));
-  if (isTerminal(row.state)) {
-    const last = await finishedSeq(deps.redis, key);
-    if (last !== undefined && afterSeq >= last) return null;
-  }
+  const afterSeq = Math.max(from, stream.runStart);
+  if (stream.finished !== undefined && afterSeq >= stream.finished) return null;
   if (isTerminal(row.state) && (await deps.redis.exists(key)) === 0) {
     const view = toView(row);
     fn({
@@ -48,5 +54,6 @@ export async function watchJob(deps: WatchDeps, actor: Actor, id: string, from: 
     });
     return () => {};
   }
-  return deps.hub.subscribe(key, afterSeq, fn);
+  // Not finished when read: whatever comes next (its `finished` included) has a seq above the last one allocated.
+  return deps.hub.subscribe(key, Math.max(stream.runStart, Math.min(afterSeq, stream.last)), fn);
 }

@@ -12,6 +12,7 @@ export {
   readEvents,
   reopenJobStream,
   runStartSeq,
+  streamBounds,
   SUPERSEDED,
 } from './job-stream.ts';
 export type { JobStreamOptions } from './job-stream.ts';
@@ -20,10 +21,10 @@ export {
   RoomStreamWriter,
   appendRoomEvent,
   appendRoomEvents,
-  closingStatusSeq,
   expireRoomStream,
   lastKeptSeqOfTurn,
   readRoomMessages,
+  roomStreamHead,
   turnStartedSeq,
 } from './room-stream.ts';
 export { StreamHub } from './hub.ts';

@@ -156,6 +156,21 @@ export async function finishedSeq(redis: Redis, streamKey: string): Promise<numb
   return f === null ? undefined : Number(f);
 }
 
+/**
+ * Where a job's stream stands, in one atomic read (the stream and its state hash share a slot):
+ * `runStart` as `runStartSeq`, `last` the last seq allocated (0 for none), `finished` as `finishedSeq`.
+ */
+export async function streamBounds(redis: Redis, streamKey: string): Promise<{ runStart: number; last: number; finished: number | undefined }> {
+  const replies = await redis.multi().hmget(jobStreamStateKey(streamKey), 'r', 's', 'f').xrevrange(streamKey, '+', '-', 'COUNT', 1).exec();
+  if (!replies) throw new Error('the stream bounds read was aborted');
+  for (const [err] of replies) if (err) throw err;
+  const [r, s, f] = replies[0]![1] as (string | null)[];
+  const [top] = replies[1]![1] as [string, string[]][];
+  // The hash allocates seqs with the XADDs, so its `s` is never below the stream's last id; without it, the stream says.
+  const last = s !== null ? Number(s) : top ? Number(top[0].split('-')[1]) : 0;
+  return { runStart: Number(r ?? 0), last, finished: f === null ? undefined : Number(f) };
+}
+
 /** An event waiting to be written: its name and payload (without seq and attempt, which the stream adds). */
 export type PendingEntry = { e: string; d: Record<string, unknown> };
 

@@ -155,12 +155,29 @@ export async function readRoomMessages(
   return out;
 }
 
-/** The seq of the `status` event that closed the room, when it is the stream's last entry. */
-export async function closingStatusSeq(redis: Redis, k: Keys, roomId: string): Promise<number | undefined> {
-  const [last] = (await redis.xrevrange(k.roomStream(roomId), '+', '-', 'COUNT', 1)) as [string, string[]][];
-  if (!last) return undefined;
-  const entry = parseStreamEntry(...last);
-  return entry?.event === 'status' && (entry.data.status === 'finished' || entry.data.status === 'stopped') ? entry.data.seq : undefined;
+/**
+ * Where a room's stream stands, in one atomic read (stream and counter share a slot): the oldest kept
+ * seq, the last seq allocated (0 for none), and the seq of the closing `status` when that is the last entry.
+ */
+export async function roomStreamHead(
+  redis: Redis,
+  k: Keys,
+  roomId: string,
+): Promise<{ firstSeq: number | undefined; lastSeq: number; closingSeq: number | undefined }> {
+  const key = k.roomStream(roomId);
+  const replies = await redis.multi().xrange(key, '-', '+', 'COUNT', 1).get(k.roomSeq(roomId)).xrevrange(key, '+', '-', 'COUNT', 1).exec();
+  if (!replies) throw new Error('the room stream read was aborted');
+  for (const [err] of replies) if (err) throw err;
+  const [oldest] = replies[0]![1] as [string, string[]][];
+  const counter = replies[1]![1] as string | null;
+  const [newest] = replies[2]![1] as [string, string[]][];
+  const entry = newest ? parseStreamEntry(...newest) : undefined;
+  return {
+    firstSeq: oldest ? Number(oldest[0].split('-')[1]) : undefined,
+    // The counter allocates seqs with the XADDs, so it is never below the last id; without it, the stream says.
+    lastSeq: counter !== null ? Number(counter) : (entry?.data.seq ?? 0),
+    closingSeq: entry?.event === 'status' && (entry.data.status === 'finished' || entry.data.status === 'stopped') ? entry.data.seq : undefined,
+  };
 }
 
 /**

@@ -9,7 +9,7 @@ import { connect as tcpConnect, type Socket as TcpSocket } from 'node:net';
 import { randomUUID } from 'node:crypto';
 import { io as ioConnect, type Socket } from 'socket.io-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { appendRoomEvents } from '../../platform/streams/index.ts';
+import { appendRoomEvents, JobStreamWriter } from '../../platform/streams/index.ts';
 import { startStack, type Stack, type TestUser } from '../harness.ts';
 import { makeAgents, makeRoom } from '../discussions/rooms.ts';
 import { rawRequest } from '../auth/helpers.ts';
@@ -139,6 +139,67 @@ describe('live connections per user', () => {
     expect(await handshake(sock)).toBe('connected');
     sock.close();
     for (const o of open) o.close();
+  });
+});
+
+describe('a stream that ends between the record read and the stream read', () => {
+  // The record goes terminal (a room's row closed) before the last event is appended, so a watcher that read the
+  // record a moment earlier finds the end in the stream. Here the record stays open: no workers, the events written by hand.
+  it('answers a job whose stream holds its finished as ended, though its record was read as not finished (regression: a resume at that seq stayed open for ever)', async () => {
+    const u = await stack.user('member');
+    const job = await stack.request('POST', '/v1/jobs', { user: u, body: { kind: 'system.ping', input: { echo: 'race' } } });
+    expect(job.json.state).toBe('queued');
+    const writer = new JobStreamWriter(stack.api.redis, stack.api.keys.jobStream(job.json.id), 1, { maxLen: 1000, ttlSeconds: 60 });
+    await writer.init();
+    expect(await writer.finished({ state: 'completed', result: { echo: 'race' } })).toBe(true);
+    for (const after of [writer.seq, 100_000]) {
+      const r = await fetch(`${stack.base}/v1/jobs/${job.json.id}/events`, {
+        headers: { ...u.auth, 'last-event-id': String(after) },
+        signal: AbortSignal.timeout(30_000),
+      });
+      expect(r.status, `Last-Event-ID ${after}`).toBe(204);
+    }
+    const sock = socketOf(stack, { token: u.token });
+    expect(await handshake(sock)).toBe('connected');
+    expect(await new Promise((res) => sock.emit('subscribe', { room: `job:${job.json.id}`, lastSeq: writer.seq }, res))).toEqual({ ok: true, ended: true });
+    sock.close();
+    await until('every lease is back', async () => (await leases(stack, u)) === 0);
+  });
+
+  it('answers a room whose stream ends with its closing status as ended, though its row was read as open (regression: a resume at that seq stayed open for ever)', async () => {
+    const u = await stack.user('member');
+    const room = await draftRoom(stack, u);
+    const [closing] = await appendRoomEvents(stack.api.redis, stack.api.keys, room.id, 0, [{ e: 'status', d: { status: 'stopped' } }]);
+    for (const after of [closing!, 100_000]) {
+      const r = await fetch(`${stack.base}/v1/discussions/${room.id}/events`, {
+        headers: { ...u.auth, 'last-event-id': String(after) },
+        signal: AbortSignal.timeout(30_000),
+      });
+      expect(r.status, `Last-Event-ID ${after}`).toBe(204);
+    }
+    const sock = socketOf(stack, { token: u.token });
+    expect(await handshake(sock)).toBe('connected');
+    expect(await new Promise((res) => sock.emit('subscribe', { room: `discussion:${room.id}`, lastSeq: closing }, res))).toEqual({ ok: true, ended: true });
+    sock.close();
+    await until('every lease is back', async () => (await leases(stack, u)) === 0);
+  });
+
+  it('relays the closing status of a room stopped but not yet announced to a viewer resumed beyond its last seq (regression: it never heard it)', async () => {
+    const u = await stack.user('member');
+    const room = await draftRoom(stack, u);
+    const [said] = await appendRoomEvents(stack.api.redis, stack.api.keys, room.id, 0, [{ e: 'status', d: { status: 'paused' } }]);
+    // A stop marks the row first and announces once the speaker's partial turn is in.
+    await stack.api.db('discussions').where({ id: room.id }).update({ status: 'stopped' });
+    const controller = new AbortController();
+    const timer = setTimeout(() => controller.abort(), 60_000);
+    const res = await fetch(`${stack.base}/v1/discussions/${room.id}/events`, { headers: { ...u.auth, 'last-event-id': '100000' }, signal: controller.signal });
+    expect(res.status).toBe(200);
+    await appendRoomEvents(stack.api.redis, stack.api.keys, room.id, 0, [{ e: 'status', d: { status: 'stopped' } }]);
+    const body = await res.text();
+    clearTimeout(timer);
+    const frames = body.split('\n\n').filter((f) => f.startsWith('id: '));
+    expect(frames).toHaveLength(1);
+    expect(frames[0]).toMatch(new RegExp(`^id: ${said! + 1}\nevent: status\ndata: .*"status":"stopped"`));
   });
 });
 

@@ -167,3 +167,36 @@ describe('live tokens', () => {
     expect(late.at(-1)!.events).toEqual(first.events.filter((e) => e.id > 2));
   });
 });
+
+describe('resuming beyond the end of a live stream', () => {
+  /** Reads an SSE answer to its end: this resolves only when the server ends the response. */
+  async function readToEnd(url: string, headers: Record<string, string>) {
+    const res = await fetch(url, { headers, signal: AbortSignal.timeout(60_000) });
+    const frames = (await res.text()).split('\n\n').filter((f) => f.includes('event: '));
+    return { status: res.status, events: frames.map((f) => ({ event: /^event: (.*)$/m.exec(f)![1], data: JSON.parse(/^data: (.*)$/m.exec(f)![1]!) })) };
+  }
+
+  it("an SSE stream of a running job resumed with a Last-Event-ID past its last seq ends with the job's finished (regression: it stayed open for ever, holding a connection slot)", async () => {
+    const r = await stack.request('POST', '/v1/jobs', { user, body: { kind: 'system.ping', input: { echo: 'beyond', holdMs: 1500 } } });
+    const url = `${stack.base}/v1/jobs/${r.json.id}/events`;
+    expect((await stack.request('HEAD', `/v1/jobs/${r.json.id}/events`, { user, headers: { 'last-event-id': '100000' } })).status).toBe(200);
+    const sse = await readToEnd(url, { ...user.auth, 'last-event-id': '100000' });
+    expect(sse.status).toBe(200);
+    expect(sse.events.at(-1)).toMatchObject({ event: 'finished', data: { state: 'completed', result: { echo: 'beyond' } } });
+    await until(async () => (await stack.api.redis.zcount(stack.api.keys.userConnections(user.id), String(Date.now()), '+inf')) === 0);
+    // Resuming from that finished is then 204: nothing more, ever.
+    const seq = sse.events.at(-1)!.data.seq as number;
+    expect((await fetch(url, { headers: { ...user.auth, 'last-event-id': String(seq) } })).status).toBe(204);
+  });
+
+  it("a Socket.IO subscribe to a running job with a lastSeq past its last seq hears the job's finished (regression: it never heard anything)", async () => {
+    const r = await stack.request('POST', '/v1/jobs', { user, body: { kind: 'system.ping', input: { echo: 'beyond', holdMs: 1500 } } });
+    const socket: Socket = connect(stack.base, { path: '/socket.io', auth: { token: user.token }, transports: ['websocket'], reconnection: false });
+    const finished = new Promise<any>((resolve) => socket.on('finished', resolve));
+    await new Promise<void>((res) => socket.once('connect', () => res()));
+    const ack = await new Promise((res) => socket.emit('subscribe', { room: `job:${r.json.id}`, lastSeq: 100_000 }, res));
+    expect(ack).toEqual({ ok: true });
+    expect(await finished).toMatchObject({ room: `job:${r.json.id}`, state: 'completed', result: { echo: 'beyond' } });
+    socket.close();
+  });
+});
