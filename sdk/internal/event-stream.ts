@@ -7,7 +7,9 @@
  * jittered backoff and asks for the events after that seq (SSE:
  * Last-Event-ID; Socket.IO: `lastSeq`). Anything at or below it is dropped,
  * so the consumer sees each event once, in order: no gap, no duplicate.
- * It ends after the catalog's last event (`finished`, a closing `status`).
+ * It ends after the catalog's last event (`finished`, a closing `status`),
+ * and at once when the server says there is nothing after the seq resumed
+ * from (SSE 204, Socket.IO ack `ended`).
  * In a browser it also drops the connection when the page goes offline and
  * reconnects as soon as it is back online.
  */
@@ -22,8 +24,14 @@ export interface SeqEvent {
   data: { seq: number };
 }
 
-/** Opens one connection that yields the events after `afterSeq`, and returns when the connection ends. */
-export type OpenConnection<E> = (afterSeq: number, signal: AbortSignal) => AsyncIterable<E>;
+/**
+ * What a connection yields when the server says the stream ended at or before `afterSeq` (SSE 204,
+ * Socket.IO ack `{ ok: true, ended: true }`): nothing more will ever come, so the stream ends at once.
+ */
+export const STREAM_ENDED: unique symbol = Symbol('parley.stream-ended');
+
+/** Opens one connection that yields the events after `afterSeq` (or STREAM_ENDED), and returns when the connection ends. */
+export type OpenConnection<E> = (afterSeq: number, signal: AbortSignal) => AsyncIterable<E | typeof STREAM_ENDED>;
 
 export interface StreamOptions {
   /** Closes the stream (and, with `cancelJob`, cancels the job). */
@@ -138,7 +146,16 @@ export class EventStream<E extends SeqEvent> implements AsyncIterable<E> {
         network?.addEventListener('offline', drop);
         try {
           for await (const e of this.#open(this.#lastSeq, connection.signal)) {
-            if (e.data.seq <= this.#lastSeq) continue;
+            if (e === STREAM_ENDED) {
+              this.#finished = true;
+              return;
+            }
+            if (e.data.seq <= this.#lastSeq) {
+              // The last event at or below the seq resumed from (an `afterSeq` beyond the stream's end): it is over.
+              if (!this.#isLast(e)) continue;
+              this.#finished = true;
+              return;
+            }
             this.#lastSeq = e.data.seq;
             failures = 0;
             yield e;
@@ -208,6 +225,12 @@ export function sseConnection<E extends SeqEvent>(http: Http, path: string): Ope
         renewed = true;
         await res.body?.cancel().catch(() => {});
         if (await http.opts.credentials.renew(token, signal)) continue;
+      }
+      // 204: the stream ended at or before afterSeq (the server's answer to resuming after the last event).
+      if (res.status === 204) {
+        await res.body?.cancel().catch(() => {});
+        yield STREAM_ENDED;
+        return;
       }
       if (!res.ok || !res.body) throw await toError(res, signal);
       try {

@@ -3,7 +3,8 @@
  * loaded on first use (so SSE-only users never load socket.io-client).
  *
  * Protocol (docs/streaming.md): connect with `auth: { token }`, then
- * `subscribe { room, lastSeq }` → ack `{ ok: true } | { ok: false, error }`;
+ * `subscribe { room, lastSeq }` → ack `{ ok: true } | { ok: true, ended: true }
+ * | { ok: false, error }` (`ended`: the stream ended at or before lastSeq);
  * events arrive as `<name>` with `{ room, ...payload }`. After any
  * disconnect the stream resubscribes with the last seq it saw. The server
  * ends a socket whose credential expired or was revoked with `auth_error`:
@@ -12,7 +13,7 @@
 import type { Socket } from 'socket.io-client';
 import { ParleyError, type ParleyErrorCode } from '../errors.ts';
 import type { Credentials } from './auth.ts';
-import type { OpenConnection, SeqEvent } from './event-stream.ts';
+import { STREAM_ENDED, type OpenConnection, type SeqEvent } from './event-stream.ts';
 
 export class SocketLink {
   #socket: Promise<Socket> | undefined;
@@ -114,7 +115,7 @@ export class SocketLink {
       try {
         await link.connected(socket, signal);
         if (signal.aborted) return;
-        let ack: { ok: boolean; error?: { code: string; message: string } };
+        let ack: { ok: boolean; ended?: boolean; error?: { code: string; message: string } };
         try {
           ack = await socket.timeout(10_000).emitWithAck('subscribe', { room, lastSeq: afterSeq });
         } catch (err) {
@@ -123,6 +124,11 @@ export class SocketLink {
         if (!ack.ok) {
           const code = (ack.error?.code ?? 'INTERNAL') as ParleyErrorCode;
           throw new ParleyError({ code, status: code.endsWith('NOT_FOUND') ? 404 : 0, detail: ack.error?.message ?? `subscribe ${room} refused` });
+        }
+        // Subscribed at or after the stream's last event: nothing will follow.
+        if (ack.ended) {
+          yield STREAM_ENDED;
+          return;
         }
         for (;;) {
           while (queue.length) yield queue.shift()!;

@@ -156,3 +156,60 @@ describe('discussions.stream', () => {
     expect(transcript.turns.map((t) => [t.turn, t.text])).toEqual([...texts.entries()]);
   });
 });
+
+describe('resuming at or past the end', () => {
+  const transports = ['sse', 'socket.io'] as const;
+
+  it.each(transports)(
+    "over %s: a finished job's stream resumed from its last seq ends at once, with nothing (regression: SSE took the 204 for a failure and gave up after ten reconnects; Socket.IO ignored the ack's ended and never ended)",
+    async (transport) => {
+      const job = await client.jobs.submit('system.ping', { echo: 'end' });
+      const first = client.jobs.stream(job.id, { transport });
+      const seen: JobEvent[] = [];
+      for await (const e of first) seen.push(e);
+      expect(seen.at(-1)).toMatchObject({ event: 'finished', data: { state: 'completed' } });
+      for (const afterSeq of [first.lastSeq, first.lastSeq + 50]) {
+        const resumed = client.jobs.stream(job.id, { transport, afterSeq });
+        const got: JobEvent[] = [];
+        for await (const e of resumed) got.push(e);
+        expect(got, `afterSeq ${afterSeq}`).toEqual([]);
+        expect(resumed.reconnects, `afterSeq ${afterSeq}`).toBe(0);
+        expect(resumed.lastSeq).toBe(afterSeq);
+      }
+    },
+    60_000,
+  );
+
+  it.each(transports)(
+    'over %s: a running job resumed with an afterSeq past its last seq ends when the job finishes (regression: it never ended)',
+    async (transport) => {
+      const job = await client.jobs.submit('system.ping', { echo: 'end', holdMs: 1500 });
+      const got: JobEvent[] = [];
+      for await (const e of client.jobs.stream(job.id, { transport, afterSeq: 100_000 })) got.push(e);
+      expect(got).toEqual([]);
+      expect((await client.jobs.get(job.id)).state).toBe('completed');
+    },
+    60_000,
+  );
+
+  it.each(transports)(
+    "over %s: a closed room's stream resumed from its closing status ends at once (regression: as a job's, it failed or never ended)",
+    async (transport) => {
+      const agents = [];
+      for (const name of ['Kim', 'Lou'])
+        agents.push(await client.agents.create({ name: `${name}-${transport}`, persona: `${name}, brief.`, params: { num_predict: 8 } }));
+      const room = await client.discussions.create({ topic: 'Rain or shine?', agentIds: agents.map((a) => a.id) });
+      await client.discussions.stop(room.id);
+      const first = client.discussions.stream(room.id, { transport });
+      let last = '';
+      for await (const e of first) last = e.event;
+      expect(['status', 'snapshot']).toContain(last);
+      const resumed = client.discussions.stream(room.id, { transport, afterSeq: first.lastSeq });
+      let more = 0;
+      for await (const _ of resumed) more++;
+      expect(more).toBe(0);
+      expect(resumed.reconnects).toBe(0);
+    },
+    60_000,
+  );
+});
