@@ -95,6 +95,14 @@ function requestHash(kind: string, input: unknown, priority: PriorityClass): str
   return createHash('sha256').update(canonicalJson({ kind, input, priority })).digest('hex');
 }
 
+/**
+ * The weak ETag of a job's answer: a digest of the whole view, so it changes whenever anything the
+ * body shows does (progress, priority, usage, error, result as well as state and timings).
+ */
+export function jobETag(view: JobView): string {
+  return `W/"${createHash('sha256').update(canonicalJson(view)).digest('base64url').slice(0, 32)}"`;
+}
+
 /** JSON with sorted object keys, so equal bodies hash equally whatever their key order. */
 export function canonicalJson(value: unknown): string {
   if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;

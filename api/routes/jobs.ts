@@ -1,5 +1,5 @@
 import { IdempotencyKey, JobList, JobView, ListJobsQuery, SubmitJobBody, SubmitJobRequest, SubmittedJob, IdParams } from '../../shared/index.ts';
-import { cancelJob, getJob, listJobs, retryJob, submitJob, type JobDeps } from '../domain/jobs.ts';
+import { cancelJob, getJob, jobETag, listJobs, retryJob, submitJob, type JobDeps } from '../domain/jobs.ts';
 import { problem, route, type Route, type RouteResult } from '../http/route.ts';
 
 const cancelSemantics = [
@@ -102,7 +102,7 @@ export function jobRoutes(deps: JobDeps): Route[] {
           description: 'The job',
           schema: JobView,
           headers: {
-            ETag: { description: "A weak validator of the job's state, attempts and timings" },
+            ETag: { description: 'A weak validator of the whole answer: it changes whenever any field of the body does (progress included)' },
             'Cache-Control': { description: 'private, max-age=60 once terminal; no-cache before' },
           },
         },
@@ -111,9 +111,9 @@ export function jobRoutes(deps: JobDeps): Route[] {
       },
       async handle({ params, actor, headers }): Promise<RouteResult> {
         const view = await getJob(deps, actor, params.id);
-        // Terminal jobs never change: a weak ETag lets clients and caches revalidate cheaply.
+        // A weak ETag lets clients and caches revalidate cheaply; it digests the whole body, so a 304 never hides a change.
         const terminal = view.state === 'completed' || view.state === 'failed' || view.state === 'cancelled';
-        const etag = `W/"${view.id}-${view.state}-${view.attempts}-${view.timings.finishedAt ?? view.timings.startedAt ?? view.timings.queuedAt}"`;
+        const etag = jobETag(view);
         if (headers.ifNoneMatch === etag) return { status: 304, headers: { ETag: etag } };
         return { status: 200, body: view, headers: { ETag: etag, 'Cache-Control': terminal ? 'private, max-age=60' : 'no-cache' } };
       },

@@ -253,6 +253,30 @@ describe('reading jobs', () => {
     expect(again.status).toBe(304);
   });
 
+  it('answers a GET with If-None-Match 200 and a new ETag once the progress moved (regression: the ETag ignored progress, so a poller got 304 until the job finished)', async () => {
+    const r = await submit({ kind: 'system.ping', input: { echo: 'moving', holdMs: 8000 } });
+    const url = `/v1/jobs/${r.json.id}`;
+    let first = await stack.request('GET', url, { user: alice });
+    while (first.json.progress === null) {
+      await new Promise((res) => setTimeout(res, 100));
+      first = await stack.request('GET', url, { user: alice });
+    }
+    expect(first.json.state).toBe('active');
+    const etag = first.headers.get('etag')!;
+    let next = await stack.request('GET', url, { user: alice, headers: { 'if-none-match': etag } });
+    while (next.status === 304) {
+      expect(next.headers.get('etag')).toBe(etag);
+      await new Promise((res) => setTimeout(res, 100));
+      next = await stack.request('GET', url, { user: alice, headers: { 'if-none-match': etag } });
+    }
+    expect(next.status).toBe(200);
+    // The next answer is the progress moving on, while the job still runs: not the finish.
+    expect(next.json.state).toBe('active');
+    expect(next.json.progress.heldMs).toBeGreaterThan(first.json.progress.heldMs);
+    expect(next.headers.get('etag')).not.toBe(etag);
+    expect((await stack.request('GET', url, { user: alice, headers: { 'if-none-match': next.headers.get('etag')! } })).status).toBe(304);
+  });
+
   it('answers 404 problem+json for an unknown job id and 400 for a malformed one', async () => {
     const missing = await stack.request('GET', '/v1/jobs/00000000-0000-4000-8000-00000000abcd', { user: alice });
     expect(missing.status).toBe(404);
