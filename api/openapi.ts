@@ -117,7 +117,7 @@ export function buildOpenApi(routes: Route[], extra: DocumentedEndpoint[] = []):
     if (limited)
       responses[429] ??= problem('Rate limited (RATE_LIMITED), or a token budget is spent (BUDGET_EXHAUSTED)', { 'Retry-After': headerSchemas.retryAfter });
     responses[503] ??= problem(
-      'A backing service (Redis, Postgres, the queue) is unavailable, or the request took longer than PARLEY_REQUEST_TIMEOUT_MS; nothing was done (SERVICE_UNAVAILABLE and its kin, REQUEST_TIMEOUT)',
+      'A backing service (Redis, Postgres, the queue) is unavailable: nothing was done (SERVICE_UNAVAILABLE and its kin). Or the request took longer than PARLEY_REQUEST_TIMEOUT_MS (REQUEST_TIMEOUT): the outcome is unknown, the work may still be carried out, so repeat only what is safe to repeat',
       { 'Retry-After': headerSchemas.retryAfter },
     );
     registry.registerPath({

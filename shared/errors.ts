@@ -55,7 +55,7 @@ export const ApiErrorCode = z.enum([
   'ARCHIVE_REJECTED',
   /** The token budget cannot cover the request. */
   'BUDGET_EXHAUSTED',
-  /** The server could not answer within its request timeout (503 with Retry-After: try again later). */
+  /** The server could not answer within its request timeout (503 with Retry-After). The outcome is unknown: the work may still be carried out. */
   'REQUEST_TIMEOUT',
   /** The queue or another backing service could not take the request; nothing was accepted. Retry after Retry-After. */
   'SERVICE_UNAVAILABLE',

@@ -77,7 +77,11 @@ function shapeProblem(value: object, max: number): 'depth' | 'proto' | undefined
   return undefined;
 }
 
-/** Answers 503 REQUEST_TIMEOUT (with Retry-After) if a (non-streaming) request is still unanswered after `ms`: the server is overloaded or a dependency is slow, so the client should come back later. */
+/**
+ * Answers 503 REQUEST_TIMEOUT (with Retry-After) if a (non-streaming) request is still unanswered after `ms`: the server is
+ * overloaded or a dependency is slow, so the client should come back later. The handler is not stopped and may still finish
+ * its work: the outcome is unknown to the client, which must not take the 503 for "nothing was done" (docs/errors.md).
+ */
 export function requestTimeout(ms: number): RequestHandler {
   return (req, res, next) => {
     if (req.path.endsWith('/events')) return next();

@@ -3,8 +3,13 @@
  * interceptors, retries and the mapping of problem+json to ParleyError.
  *
  * What is retried (exponential backoff with full jitter, Retry-After as a floor):
- * - 429 RATE_LIMITED and 503, whatever the method: the server refused before doing anything
+ * - 429 RATE_LIMITED, whatever the method: the server refused before doing anything
  *   (a 429 BUDGET_EXHAUSTED is not retried: waiting a few seconds does not refill a budget);
+ * - 503 for requests that are safe to repeat (below), and for any other request only when
+ *   the API's answer says nothing was done (SERVICE_UNAVAILABLE, REDIS_UNAVAILABLE,
+ *   POSTGRES_UNAVAILABLE, MONGODB_UNAVAILABLE). A REQUEST_TIMEOUT's outcome is unknown (the
+ *   server may still carry the request out), and a 503 that is not ours (a proxy's page) says
+ *   nothing: a POST or PATCH is not sent twice on either;
  * - network failures, only for requests that are safe to repeat: GET, HEAD, PUT, DELETE,
  *   and requests marked `idempotent` (a job submission carries an Idempotency-Key).
  * A 401 is answered once by renewing the credential (refresh or sign-in) and sending again.
@@ -63,7 +68,7 @@ export interface RequestOptions {
   binary?: { data: Blob; contentType: string };
   headers?: Record<string, string>;
   signal?: AbortSignal | undefined;
-  /** Safe to send again after a network failure (e.g. it carries an Idempotency-Key). */
+  /** Safe to send again after a network failure or any 503 (e.g. it carries an Idempotency-Key, which also makes it so). */
   idempotent?: boolean;
   /** @defaultValue true */
   auth?: boolean;
@@ -95,7 +100,12 @@ export class Http {
 
   async request<T>(o: RequestOptions): Promise<HttpResult<T>> {
     const retry = o.retry === false ? { ...this.opts.retry, retries: 0 } : { ...this.opts.retry, ...o.retry };
-    const safe = o.idempotent || o.method === 'GET' || o.method === 'PUT' || o.method === 'DELETE';
+    const safe =
+      o.idempotent ||
+      o.method === 'GET' ||
+      o.method === 'PUT' ||
+      o.method === 'DELETE' ||
+      Object.keys(o.headers ?? {}).some((h) => h.toLowerCase() === 'idempotency-key');
     const url = this.url(o.path, o.query);
     let renewed = false;
     for (let attempt = 1; ; attempt++) {
@@ -145,6 +155,7 @@ export class Http {
       }
       const reason = response.status === 503 ? 503 : response.status === 429 && error.code === 'RATE_LIMITED' ? 429 : undefined;
       if (reason === undefined || attempt > retry.retries) throw error;
+      if (reason === 503 && !safe && !saysNothingDone(error)) throw error;
       const after = parseRetryAfter(response.headers.get('retry-after'));
       if (after !== undefined && after > retry.maxRetryAfterMs) throw error;
       await this.wait(req, attempt + 1, reason, error, backoffDelay(attempt, retry, after), o.signal);
@@ -159,6 +170,16 @@ export class Http {
   /** The OAuth2 token endpoint. Never retried after a network failure: a refresh may already have rotated. */
   grant = async (form: Record<string, string>, signal?: AbortSignal): Promise<TokenResponse> =>
     (await this.request<TokenResponse>({ method: 'POST', path: '/v1/auth/token', form, auth: false, signal, retry: { retries: 1 } })).data;
+}
+
+/** 503 codes whose answer says the request changed nothing (docs/errors.md), so any method may be sent again. */
+const nothingDoneCodes: ReadonlySet<string> = new Set(['SERVICE_UNAVAILABLE', 'REDIS_UNAVAILABLE', 'POSTGRES_UNAVAILABLE', 'MONGODB_UNAVAILABLE']);
+
+/** Errors read from the API's own answer (problem+json, or the token endpoint's OAuth2 JSON), not made up from a status. */
+const fromApi = new WeakSet<ParleyError>();
+
+function saysNothingDone(error: ParleyError): boolean {
+  return fromApi.has(error) && nothingDoneCodes.has(error.code);
 }
 
 async function readBody(response: Response, signal?: AbortSignal): Promise<unknown> {
@@ -194,31 +215,35 @@ export async function toError(response: Response, signal?: AbortSignal): Promise
   if (parsed.success) {
     // The schema's members, validated, over the body as sent: extension members (`reason`, `limit`, …) stay.
     const p = { ...(json as object), ...parsed.data };
-    return new ParleyError({
-      code: p.code,
-      status: response.status,
-      title: p.title,
-      requestId: p.requestId ?? requestId,
-      problem: p,
-      retryAfterSeconds,
-      ...(p.detail ? { detail: p.detail } : {}),
-      ...(p.errors ? { errors: p.errors } : {}),
-    });
+    return ours(
+      new ParleyError({
+        code: p.code,
+        status: response.status,
+        title: p.title,
+        requestId: p.requestId ?? requestId,
+        problem: p,
+        retryAfterSeconds,
+        ...(p.detail ? { detail: p.detail } : {}),
+        ...(p.errors ? { errors: p.errors } : {}),
+      }),
+    );
   }
   // The token endpoint answers RFC 6749 §5.2 JSON (`error`, `error_description`), with our `code` beside it.
   const oauth = OAuthError.safeParse(json);
   if (oauth.success && ApiErrorCode.safeParse(oauth.data.code).success) {
     const o = oauth.data;
-    return new ParleyError({
-      code: o.code as ApiErrorCode,
-      status: response.status,
-      title: o.error,
-      detail: o.error_description,
-      requestId: o.requestId ?? requestId,
-      retryAfterSeconds,
-    });
+    return ours(
+      new ParleyError({
+        code: o.code as ApiErrorCode,
+        status: response.status,
+        title: o.error,
+        detail: o.error_description,
+        requestId: o.requestId ?? requestId,
+        retryAfterSeconds,
+      }),
+    );
   }
-  // Not our problem shape: a proxy's error page, or a gateway. 503s stay SERVICE_UNAVAILABLE so they are retried.
+  // Not our problem shape: a proxy's error page, or a gateway. 503s stay SERVICE_UNAVAILABLE so safe requests are retried.
   const code = response.status === 503 ? 'SERVICE_UNAVAILABLE' : response.status === 429 ? 'RATE_LIMITED' : 'UNEXPECTED_RESPONSE';
   return new ParleyError({
     code,
@@ -227,4 +252,9 @@ export async function toError(response: Response, signal?: AbortSignal): Promise
     requestId,
     retryAfterSeconds,
   });
+}
+
+function ours(error: ParleyError): ParleyError {
+  fromApi.add(error);
+  return error;
 }

@@ -106,6 +106,46 @@ describe('retries', () => {
     expect(all).toEqual([job.id]);
   });
 
+  it('does not send a POST without an Idempotency-Key again after a 503 REQUEST_TIMEOUT, whose outcome is unknown (regression: every 503 was retried, so a slow POST ran twice)', async () => {
+    proxy.inject(on('POST', '/v1/agents'), { kind: 'respond', status: 503, headers: { 'retry-after': '0' }, body: problem(503, 'REQUEST_TIMEOUT') });
+    const retries: RetryContext[] = [];
+    const before = proxy.log.length;
+    const err = await caught(client(retries).agents.create({ name: 'Timed', persona: 'Sent once.' }));
+    expect(err).toMatchObject({ code: 'REQUEST_TIMEOUT', status: 503 });
+    expect(retries).toEqual([]);
+    expect(proxy.log.slice(before).filter((l) => l.method === 'POST' && l.path === '/v1/agents')).toHaveLength(1);
+  });
+
+  it("does not send a POST without an Idempotency-Key again after a 503 that is not the API's answer", async () => {
+    proxy.inject(on('POST', '/v1/agents'), { kind: 'respond', status: 503, headers: { 'retry-after': '0' }, body: '<html>Service Unavailable</html>' });
+    const retries: RetryContext[] = [];
+    const err = await caught(client(retries).agents.create({ name: 'Proxied', persona: 'Sent once.' }));
+    expect(err).toMatchObject({ code: 'SERVICE_UNAVAILABLE', status: 503 });
+    expect(retries).toEqual([]);
+  });
+
+  it('sends a POST again after a 503 that says nothing was done', async () => {
+    proxy.inject(on('POST', '/v1/agents'), { kind: 'respond', status: 503, headers: { 'retry-after': '0' }, body: problem(503, 'REDIS_UNAVAILABLE') });
+    const retries: RetryContext[] = [];
+    const agent = await client(retries).agents.create({ name: 'Again', persona: 'Made on the second try.' });
+    expect(agent.name).toBe('Again');
+    expect(retries.map((r) => r.reason)).toEqual([503]);
+  });
+
+  it('sends a GET, and a submit with its Idempotency-Key, again after a 503 REQUEST_TIMEOUT: one job', async () => {
+    const fresh = await stack.user('member');
+    const retries: RetryContext[] = [];
+    const c = createClient({ baseUrl: proxy.url, auth: fresh.token, retry: { baseDelayMs: 20 }, interceptors: [{ onRetry: (r) => void retries.push(r) }] });
+    proxy.inject(on('GET', '/v1/auth/me'), { kind: 'respond', status: 503, headers: { 'retry-after': '0' }, body: problem(503, 'REQUEST_TIMEOUT') });
+    expect((await c.auth.me()).id).toBe(fresh.id);
+    proxy.inject(on('POST', '/v1/jobs'), { kind: 'respond', status: 503, headers: { 'retry-after': '0' }, body: problem(503, 'REQUEST_TIMEOUT') });
+    const job = await c.jobs.submit('system.ping', { echo: 'timed out once' });
+    expect(retries.map((r) => r.reason)).toEqual([503, 503]);
+    const all = [];
+    for await (const j of c.jobs.list()) all.push(j.id);
+    expect(all).toEqual([job.id]);
+  });
+
   it('rejects with ABORTED when aborted while waiting to retry', async () => {
     proxy.inject(on('GET', '/v1/auth/me'), { kind: 'respond', status: 503, headers: { 'retry-after': '30' }, body: problem(503, 'SERVICE_UNAVAILABLE') });
     const controller = new AbortController();
