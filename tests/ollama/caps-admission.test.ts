@@ -224,7 +224,7 @@ describe('role caps at submit', () => {
     const r = await stack.request('POST', `/v1/jobs/${id}/retry`, { user: u });
     expect(r.status).toBe(422);
     expect(r.headers.get('content-type')).toContain('application/problem+json');
-    expect(r.json).toMatchObject({ code: 'LIMIT_EXCEEDED', status: 422, cap: 'maxConcurrentJobs', limit: '2' });
+    expect(r.json).toMatchObject({ code: 'LIMIT_EXCEEDED', status: 422, cap: 'maxConcurrentJobs', limit: 2 });
     expect(r.json.detail).toContain('maxConcurrentJobs');
     // The record is as the cancel left it, nothing was queued, and the refused retry's reservation was released.
     expect(await stack.api.jobs.store.get(id)).toEqual(before);
