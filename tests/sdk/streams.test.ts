@@ -83,7 +83,9 @@ describe('resuming after a forced disconnect', () => {
 
   it('over Socket.IO: the server drops every socket mid-stream; no gap, no duplicate, the text equals the stored result', async () => {
     const c = createClient({ baseUrl: stack.base, auth: user.token, transport: 'socket.io' });
-    const job = await c.jobs.submit('llm.chat', chat('List the days of the week.', 24));
+    // A long answer, so that the drop lands while the model is still speaking: with a short one the client could hold
+    // `finished` in its buffer before it read the first tokens, and there was nothing left to reconnect for.
+    const job = await c.jobs.submit('llm.chat', chat('Write a long essay about rivers.', 160));
     const stream = c.jobs.stream(job.id);
     const events: JobEvent[] = [];
     let dropped = false;
