@@ -147,6 +147,15 @@ describe('turn orchestration', () => {
     expect(asked.length).toBeGreaterThanOrEqual(1);
     const moderatorTokens = asked.reduce((n: number, x: any) => n + x.moderatorUsage.promptTokens + x.moderatorUsage.completionTokens, 0);
     expect(moderatorTokens).toBeGreaterThan(0);
+    // Every job of the room's owner ended (a summary or a last scheduled turn may still be settling after the room closed).
+    await until(
+      'every job of the owner to end',
+      async () => {
+        const open = await stack.api.db('jobs').where({ owner_id: owner.id }).whereIn('state', ['queued', 'active']).count({ n: '*' }).first();
+        return Number(open?.n) === 0;
+      },
+      { timeoutMs: 60_000 },
+    );
     const jobs = await stack.api.db('jobs').where({ owner_id: owner.id }).sum({ p: 'tokens_in', c: 'tokens_out' }).first();
     const daily = await stack.api.db('usage_daily').where({ user_id: owner.id }).sum({ p: 'prompt_tokens', c: 'completion_tokens' }).first();
     expect(Number(daily?.p) + Number(daily?.c)).toBe(Number(jobs?.p) + Number(jobs?.c) + moderatorTokens);
