@@ -103,7 +103,7 @@ export function jobRoutes(deps: JobDeps): Route[] {
           schema: JobView,
           headers: {
             ETag: { description: 'A weak validator of the whole answer: it changes whenever any field of the body does (progress included)' },
-            'Cache-Control': { description: 'private, max-age=60 once terminal; no-cache before' },
+            'Cache-Control': { description: 'private, max-age=60 once completed; no-cache before, and for a failed or cancelled job (it may be retried)' },
           },
         },
         304: { description: 'Not modified since the ETag sent in If-None-Match', headers: { ETag: { description: 'The same validator' } } },
@@ -112,10 +112,11 @@ export function jobRoutes(deps: JobDeps): Route[] {
       async handle({ params, actor, headers }): Promise<RouteResult> {
         const view = await getJob(deps, actor, params.id);
         // A weak ETag lets clients and caches revalidate cheaply; it digests the whole body, so a 304 never hides a change.
-        const terminal = view.state === 'completed' || view.state === 'failed' || view.state === 'cancelled';
+        // Only a completed job never changes again: a failed or cancelled one may be retried (here or from the queue board).
+        const final = view.state === 'completed';
         const etag = jobETag(view);
         if (headers.ifNoneMatch === etag) return { status: 304, headers: { ETag: etag } };
-        return { status: 200, body: view, headers: { ETag: etag, 'Cache-Control': terminal ? 'private, max-age=60' : 'no-cache' } };
+        return { status: 200, body: view, headers: { ETag: etag, 'Cache-Control': final ? 'private, max-age=60' : 'no-cache' } };
       },
     }),
     cancelRoute(deps, 'delete', '/v1/jobs/:id', 'cancelJob', 'Cancel a job (the same as POST /v1/jobs/{id}/cancel). It does not delete the record.'),

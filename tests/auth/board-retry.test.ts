@@ -33,6 +33,8 @@ async function cancelledPing(): Promise<string> {
 describe('the board retry', () => {
   it('of one job runs it again through the product: the record is reset and the job completes as a second attempt', async () => {
     const id = await cancelledPing();
+    // A cancelled job may run again: no client may keep its answer without asking.
+    expect((await stack.request('GET', `/v1/jobs/${id}`, { user: member })).headers.get('cache-control')).toBe('no-cache');
     const r = await board('PUT', `/api/queues/system/${id}/retry`);
     expect(r.status).toBe(204);
     const done = await stack.waitForJob(id, member);
@@ -42,6 +44,7 @@ describe('the board retry', () => {
   it('of a job the product will not retry is the product’s refusal, and nothing runs', async () => {
     const job = (await stack.request('POST', '/v1/jobs', { user: member, body: { kind: 'system.ping', input: { echo: 'once' } } })).json;
     expect((await stack.waitForJob(job.id, member)).state).toBe('completed');
+    expect((await stack.request('GET', `/v1/jobs/${job.id}`, { user: member })).headers.get('cache-control')).toBe('private, max-age=60');
     const r = await board('PUT', `/api/queues/system/${job.id}/retry`);
     expect(r.status).toBe(409);
     expect(r.json.code).toBe('INVALID_STATE');
