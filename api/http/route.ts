@@ -108,3 +108,15 @@ export const eventStreamRefusals = {
     'Retry-After': { description: 'Seconds to wait' },
   }),
 };
+
+/**
+ * Whether an If-None-Match header matches `etag` (RFC 9110 §13.1.2): `*`, or any entity tag of its
+ * comma-separated list under the weak comparison (W/ ignored on both sides).
+ */
+export function noneMatchHits(header: string | undefined, etag: string): boolean {
+  if (header === undefined) return false;
+  const opaque = (tag: string) => tag.trim().replace(/^W\//, '');
+  if (header.trim() === '*') return true;
+  const mine = opaque(etag);
+  return header.split(',').some((tag) => opaque(tag) === mine);
+}

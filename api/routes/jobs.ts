@@ -1,6 +1,6 @@
 import { IdempotencyKey, JobList, JobView, ListJobsQuery, SubmitJobBody, SubmitJobRequest, SubmittedJob, IdParams } from '../../shared/index.ts';
 import { cancelJob, getJob, jobETag, listJobs, retryJob, submitJob, type JobDeps } from '../domain/jobs.ts';
-import { problem, route, type Route, type RouteResult } from '../http/route.ts';
+import { noneMatchHits, problem, route, type Route, type RouteResult } from '../http/route.ts';
 
 const cancelSemantics = [
   'Cancelling stops the job; it never deletes it. A waiting job is taken off its queue and recorded `cancelled` at once (200).',
@@ -115,7 +115,7 @@ export function jobRoutes(deps: JobDeps): Route[] {
         // Only a completed job never changes again: a failed or cancelled one may be retried (here or from the queue board).
         const final = view.state === 'completed';
         const etag = jobETag(view);
-        if (headers.ifNoneMatch === etag) return { status: 304, headers: { ETag: etag } };
+        if (noneMatchHits(headers.ifNoneMatch, etag)) return { status: 304, headers: { ETag: etag } };
         return { status: 200, body: view, headers: { ETag: etag, 'Cache-Control': final ? 'private, max-age=60' : 'no-cache' } };
       },
     }),

@@ -251,6 +251,12 @@ describe('reading jobs', () => {
     const etag = g.headers.get('etag')!;
     const again = await stack.request('GET', `/v1/jobs/${r.json.id}`, { user: alice, headers: { 'if-none-match': etag } });
     expect(again.status).toBe(304);
+    // RFC 9110: a list of tags matches if any does (weakly), and * matches any current answer.
+    const status = async (value: string) => (await stack.request('GET', `/v1/jobs/${r.json.id}`, { user: alice, headers: { 'if-none-match': value } })).status;
+    expect(await status(`"other", ${etag}`)).toBe(304);
+    expect(await status(etag.replace(/^W\//, ''))).toBe(304);
+    expect(await status('*')).toBe(304);
+    expect(await status('"other", W/"another"')).toBe(200);
   });
 
   it('answers a GET with If-None-Match 200 and a new ETag once the progress moved (regression: the ETag ignored progress, so a poller got 304 until the job finished)', async () => {
