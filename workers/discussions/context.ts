@@ -70,6 +70,11 @@ function oneLine(text: string): string {
   return text.replace(/\s+/g, ' ').trim();
 }
 
+/** One line of a record a model reads as data: who said it, then the text as a JSON string (a newline in it cannot forge another line). */
+export function quotedLine(who: string, text: string): string {
+  return `- ${oneLine(who)}: ${JSON.stringify(text)}`;
+}
+
 /** One note as a quoted, attributed line. */
 export function noteLine(note: MemoryNote): string {
   const quote = JSON.stringify(note.text);

@@ -15,6 +15,7 @@
 import type { ChatChunk } from '../../platform/ollama/index.ts';
 import type { ChatMessage, discussionSummarize, DiscussionSummarizeResult, Usage } from '../../shared/index.ts';
 import type { DiscussionRuntime } from '../discussions/runtime.ts';
+import { quotedLine } from '../discussions/context.ts';
 import type { Handler } from '../runtime/handler.ts';
 import { estimateTokens } from './estimate.ts';
 
@@ -28,11 +29,6 @@ export interface SummaryLine {
   seq: number;
   who: string;
   text: string;
-}
-
-/** One line of the record: its text a JSON string, so a newline in it cannot forge another line or an instruction. */
-function recordLine(l: SummaryLine): string {
-  return `- ${l.who.replace(/\s+/g, ' ').trim()}: ${JSON.stringify(l.text)}`;
 }
 
 /**
@@ -57,7 +53,7 @@ export function summaryPrompt(input: { topic: string; previous: string | null; l
       content:
         `Topic: ${JSON.stringify(input.topic)}\n\n` +
         (input.previous !== null ? `Summary so far: ${JSON.stringify(input.previous)}\n\n` : '') +
-        `New lines:\n${input.lines.map(recordLine).join('\n')}`,
+        `New lines:\n${input.lines.map((l) => quotedLine(l.who, l.text)).join('\n')}`,
     },
   ];
 }
@@ -87,7 +83,7 @@ export function discussionSummarizeHandler(rt: DiscussionRuntime): Handler<typeo
     let budget = MAX_INPUT_TOKENS - estimateTokens(previous?.text ?? '');
     const kept: SummaryLine[] = [];
     for (let i = lines.length - 1; i >= 0 && budget > 0; i--) {
-      budget -= estimateTokens(recordLine(lines[i]!)) + 1;
+      budget -= estimateTokens(quotedLine(lines[i]!.who, lines[i]!.text)) + 1;
       if (budget >= 0) kept.unshift(lines[i]!);
     }
 
