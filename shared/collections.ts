@@ -5,7 +5,7 @@
 import { z } from 'zod';
 import { ModelName } from './model-name.ts';
 import { nonBlank } from './params.ts';
-import { DocumentInput, FieldName } from './jobs/collection-upsert.ts';
+import { DocumentInput, fieldRecord } from './jobs/collection-upsert.ts';
 
 export const FieldType = z.enum(['string', 'int', 'float', 'bool', 'string[]']);
 export type FieldType = z.infer<typeof FieldType>;
@@ -21,8 +21,7 @@ export const CreateCollection = z
     name: CollectionName,
     description: z.string().max(2000).optional(),
     /** Metadata fields documents may carry and queries may filter on. */
-    fields: z
-      .record(FieldName, FieldType)
+    fields: fieldRecord(FieldType)
       .default({})
       .refine((f) => Object.keys(f).length <= 32, 'at most 32 fields'),
     /**
@@ -72,7 +71,7 @@ export const CollectionQuery = z
     text: nonBlank(4000),
     mode: z.enum(['vector', 'text', 'hybrid']).default('hybrid'),
     /** Conditions on declared fields, all of which must hold; applied before ranking. */
-    where: z.record(FieldName, FilterCondition).optional(),
+    where: fieldRecord(FilterCondition).optional(),
     limit: z.number().int().min(1).max(100).default(10),
   })
   .strict();

@@ -6,7 +6,17 @@ import { defineJob } from './define.ts';
  * field can have is refused by its shape (and `__proto__`, which an object would swallow, never reaches
  * the checks against the declared fields).
  */
-export const FieldName = z.string().regex(/^[a-z][a-z0-9_]{0,40}$/, 'lower snake case, up to 41 characters');
+const fieldNamePattern = /^[a-z][a-z0-9_]{0,40}$/;
+export const FieldName = z.string().regex(fieldNamePattern, 'lower snake case, up to 41 characters');
+
+/**
+ * An object keyed by field names. The OpenAPI generator drops a record's key schema, so the document
+ * would let any key through (a fuzzer's valid request was refused 400): the keys' rule is restated as
+ * `propertyNames` in the schema's metadata, which the generator keeps.
+ */
+export function fieldRecord<V extends z.ZodType>(value: V) {
+  return z.record(FieldName, value).meta({ propertyNames: { type: 'string', pattern: fieldNamePattern.source } });
+}
 
 export const DocumentInput = z
   .object({
@@ -14,7 +24,7 @@ export const DocumentInput = z
     id: z.string().min(1).max(256),
     text: z.string().min(1).max(200_000),
     /** Values of the collection's declared fields. */
-    metadata: z.record(FieldName, z.union([z.string().max(4096), z.number(), z.boolean(), z.array(z.string().max(1024)).max(100), z.null()])).optional(),
+    metadata: fieldRecord(z.union([z.string().max(4096), z.number(), z.boolean(), z.array(z.string().max(1024)).max(100), z.null()])).optional(),
   })
   .strict();
 export type DocumentInput = z.infer<typeof DocumentInput>;
